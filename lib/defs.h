@@ -1,0 +1,115 @@
+/* defs: the validated definitions: daemon config (standingd.yaml), customers and
+ * standing orders (orders.d/*.yaml). Loading never applies a partly valid set:
+ * conf_load() returns a complete defs or fills a diag list with every error of
+ * every file (FILE:LINE:COL relative to the config dir). A defs owns all its
+ * strings, rules and the tz_db that the rules' zones point into. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "diag.h"
+#include "money.h"
+#include "rule.h"
+#include "tz.h"
+
+typedef enum catch_up { CATCH_UP_ALL, CATCH_UP_LATEST, CATCH_UP_NONE } catch_up;
+typedef enum payment { PAYMENT_ACCOUNT, PAYMENT_PREPAID } payment;
+
+typedef struct contact { char *name, *role, *email, *phone; } contact;
+
+typedef struct customer {
+	char *id, *name;
+	char language[3];         /* en fi lv nb vi */
+	const tz_zone *zone;      /* the customer's, else the config default */
+	char *salesperson;        /* may be NULL */
+	char *account_number;     /* may be NULL */
+	money credit_limit;       /* minor 0 and empty currency when absent */
+	contact *contacts;
+	size_t n_contacts;
+	char *file; int line;     /* where it was defined */
+} customer;
+
+typedef struct address { char *name, *street, *postcode, *city, *country; } address;
+
+typedef struct order_line {
+	char *sku;
+	int64_t quantity;         /* >= 1 */
+	money unit_price;
+} order_line;
+
+typedef enum reminder_kind { REMIND_BEFORE, REMIND_AFTER_SHIPPED } reminder_kind;
+typedef struct reminder {
+	reminder_kind kind;
+	int64_t offset;           /* seconds */
+	char *task;               /* text with {contact} {customer} {delivery_date} {order} ... */
+	char *assignee;           /* NULL: the customer's salesperson */
+} reminder;
+
+typedef struct standing_order {
+	char *id;
+	const customer *customer;
+	char *supplier;           /* supplier id from standingd.yaml */
+	address ship_to;
+	order_line *lines;
+	size_t n_lines;
+	payment payment;
+	rule rule;                /* schedule, incl. zone, lead_time, paused */
+	catch_up catch_up;        /* the schedule's, else the config default */
+	reminder *reminders;
+	size_t n_reminders;
+	char *file; int line;     /* "orders.d/acme.yaml", line of the `- id:` item */
+	uint64_t hash;            /* of the canonical definition, to see what changed */
+} standing_order;
+
+typedef struct supplier {
+	char *id, *name;
+	char **users;
+	size_t n_users;
+} supplier;
+
+typedef struct config {
+	char *state_dir, *socket;
+	const tz_zone *zone;      /* default zone, default UTC */
+	catch_up catch_up;        /* default all */
+	uint32_t max_catch_up;    /* default 100 */
+	char *notify_command;     /* may be NULL */
+	char *ops_group;          /* may be NULL */
+	char **shop_users;
+	size_t n_shop_users;
+	supplier *suppliers;
+	size_t n_suppliers;
+} config;
+
+typedef struct defs {
+	config config;
+	customer *customers;      /* sorted by id */
+	size_t n_customers;
+	standing_order *orders;   /* sorted by id */
+	size_t n_orders;
+	tz_db *tz;
+} defs;
+
+/* One definition file in memory: name relative to the config dir
+ * ("standingd.yaml", "orders.d/acme.yaml"); data need not be NUL-terminated. */
+typedef struct defs_file {
+	char *name;
+	char *data;
+	size_t len;
+} defs_file;
+
+/* Read DIR/standingd.yaml and DIR/orders.d/\*.yaml (sorted by name; files not
+ * ending in .yaml or .yml are ignored) into memory. files[0] is standingd.yaml.
+ * 0, or a negative errno with a diag naming the path. */
+int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_list *diags);
+void defs_files_free(defs_file *files, size_t n);
+/* Validate and compile a complete set. files[0] must be standingd.yaml. tzdir
+ * NULL = system default. 0 and *ret, or -EINVAL with every error of every file in
+ * diags (sorted). The daemon keeps the bytes of the last good set in LMDB and
+ * loads them with this same function. */
+int defs_load_files(const defs_file *files, size_t n, const char *tzdir, defs **ret, diag_list *diags);
+/* defs_read_dir + defs_load_files. */
+int defs_load(const char *dir, const char *tzdir, defs **ret, diag_list *diags);
+void defs_free(defs *d);
+const standing_order *defs_find_order(const defs *d, const char *id);
+const customer *defs_find_customer(const defs *d, const char *id);
+const supplier *defs_find_supplier(const defs *d, const char *id);

@@ -1,0 +1,66 @@
+/* rule: a compiled recurrence rule (the `schedule:` of a standing order).
+ * Occurrence n is computed from the anchor (start + n * interval), never by
+ * stepping from occurrence n-1. Wall-clock forms (days and longer, weekly `on`,
+ * monthly `day`/`weekday`, cron) live in the schedule's zone and are turned into
+ * instants with tz_from_local(); `every: N minutes|hours` is elapsed time from
+ * the anchor instant. `next strictly after T` is O(1) for every form but cron
+ * (which is O(matching days scanned) and O(count) when `count:` bounds it). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "cron.h"
+#include "tz.h"
+
+typedef enum rule_kind {
+	RULE_EVERY,            /* every N units from start+at */
+	RULE_WEEKLY_ON,        /* every N weeks, on a set of weekdays */
+	RULE_MONTHLY_DAY,      /* every N months, on day D or the last day */
+	RULE_MONTHLY_WEEKDAY,  /* every N months, on the 1st..4th or last <weekday> */
+	RULE_CRON,
+} rule_kind;
+
+typedef enum rule_unit {
+	UNIT_MINUTE, UNIT_HOUR, UNIT_DAY, UNIT_WEEK, UNIT_MONTH, UNIT_YEAR,
+} rule_unit;
+
+#define RULE_LAST (-1)         /* day: last, weekday: last fri */
+
+typedef struct rule {
+	rule_kind kind;
+	rule_unit unit;        /* RULE_EVERY only; the others imply week or month */
+	uint32_t interval;     /* N >= 1 */
+	int64_t start_day;     /* civil day of `start` (cron: INT64_MIN when absent) */
+	int32_t at;            /* seconds after local midnight (`at:`, default 00:00) */
+	uint8_t on_mask;       /* RULE_WEEKLY_ON: bit 0 = Monday .. bit 6 = Sunday */
+	int8_t day;            /* RULE_MONTHLY_DAY: 1..31 or RULE_LAST */
+	int8_t nth;            /* RULE_MONTHLY_WEEKDAY: 1..4 or RULE_LAST */
+	int8_t weekday;        /* RULE_MONTHLY_WEEKDAY: 0 = Monday .. 6 = Sunday */
+	cron_expr cron;        /* RULE_CRON */
+	bool has_until;
+	int64_t until_day;     /* inclusive: occurrences whose local date <= until */
+	uint64_t count;        /* 0: no count bound */
+	int64_t *skip;         /* sorted civil days whose occurrences are suppressed */
+	size_t n_skip;
+	bool paused;           /* carried for the callers; rule_next() ignores it */
+	int64_t lead_time;     /* seconds; create_at = delivery - lead_time */
+	const tz_zone *zone;   /* owned by the tz_db */
+} rule;
+
+typedef struct occurrence {
+	uint64_t n;            /* index from the anchor, 0-based; skipped ones count */
+	int64_t local;         /* local civil seconds of delivery */
+	int64_t delivery;      /* instant (UTC seconds) */
+	int64_t create_at;     /* delivery - lead_time */
+} occurrence;
+
+/* The first occurrence whose delivery instant is strictly after `after`, honouring
+ * until/count/skip. 0, or -ENOENT when the schedule has ended. */
+int rule_next(const rule *r, int64_t after, occurrence *ret);
+/* Calls fn for every occurrence with delivery in [from, to), in order; stops
+ * early when fn returns non-zero and returns that value; else 0. */
+int rule_each(const rule *r, int64_t from, int64_t to,
+	      int (*fn)(const occurrence *o, void *userdata), void *userdata);
+void rule_done(rule *r);   /* frees skip; the struct itself is the caller's */
+/* Deep copy (skip array) */
+int rule_copy(rule *dst, const rule *src);
