@@ -1,6 +1,7 @@
 /* Civil-date arithmetic: the days_from_civil / civil_from_days algorithms on
  * 400-year eras (146097 days), which are exact for any year representable here. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "cal.h"
 
@@ -88,5 +89,71 @@ int cal_parse_time(const char *s, int32_t *ret_secs) {
 	if (h > 23 || m > 59 || sec > 59)
 		return -EINVAL;
 	*ret_secs = h * 3600 + m * 60 + sec;
+	return 0;
+}
+
+char *cal_format_date(int64_t days, char buf[CAL_ISO_MAX]) {
+	cal_date d = cal_civil_from_days(days);
+	snprintf(buf, CAL_ISO_MAX, "%04d-%02d-%02d", d.year, d.month, d.day);
+	return buf;
+}
+
+static char *format_local(int64_t local, char *buf, size_t size) {
+	int64_t days = cal_floordiv(local, CAL_SECS_PER_DAY);
+	int64_t sec = local - days * CAL_SECS_PER_DAY;
+	cal_date d = cal_civil_from_days(days);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d", d.year, d.month, d.day,
+		 (int) (sec / 3600), (int) (sec / 60 % 60), (int) (sec % 60));
+	return buf;
+}
+
+char *cal_format_utc(int64_t t, char buf[CAL_ISO_MAX]) {
+	format_local(t, buf, CAL_ISO_MAX);
+	strcat(buf, "Z");
+	return buf;
+}
+
+char *cal_format_instant(int64_t t, int32_t offset, char buf[CAL_ISO_MAX]) {
+	format_local(t + offset, buf, CAL_ISO_MAX);
+	int32_t a = offset < 0 ? -offset : offset;
+	size_t len = strlen(buf);
+	if (a % 60)
+		snprintf(buf + len, CAL_ISO_MAX - len, "%c%02d:%02d:%02d", offset < 0 ? '-' : '+',
+			 (int) (a / 3600), (int) (a / 60 % 60), (int) (a % 60));
+	else
+		snprintf(buf + len, CAL_ISO_MAX - len, "%c%02d:%02d", offset < 0 ? '-' : '+',
+			 (int) (a / 3600), (int) (a / 60 % 60));
+	return buf;
+}
+
+int cal_parse_instant(const char *s, int64_t *ret) {
+	char date[11], time[9];
+	size_t len = strlen(s);
+	if (len < 17 || (s[10] != 'T' && s[10] != 't' && s[10] != ' '))
+		return -EINVAL;
+	memcpy(date, s, 10);
+	date[10] = 0;
+	const char *p = s + 11;
+	size_t tl = strcspn(p, "Zz+-");
+	if (tl != 5 && tl != 8)
+		return -EINVAL;
+	memcpy(time, p, tl);
+	time[tl] = 0;
+	int64_t days;
+	int32_t secs;
+	if (cal_parse_date(date, &days) < 0 || cal_parse_time(time, &secs) < 0)
+		return -EINVAL;
+	p += tl;
+	int32_t off = 0;
+	if ((p[0] == 'Z' || p[0] == 'z') && p[1] == 0)
+		off = 0;
+	else if ((p[0] == '+' || p[0] == '-') && strlen(p) == 6 && p[3] == ':') {
+		int h, m;
+		if (digits(p + 1, 2, &h) < 0 || digits(p + 4, 2, &m) < 0 || h > 23 || m > 59)
+			return -EINVAL;
+		off = (h * 3600 + m * 60) * (p[0] == '-' ? -1 : 1);
+	} else
+		return -EINVAL;
+	*ret = days * CAL_SECS_PER_DAY + secs - off;
 	return 0;
 }

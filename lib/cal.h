@@ -34,3 +34,15 @@ static inline int64_t cal_floordiv(int64_t a, int64_t b) {
 	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 static inline int64_t cal_floormod(int64_t a, int64_t b) { return a - cal_floordiv(a, b) * b; }
+
+/* ISO 8601 text. offset in seconds east of UTC. */
+#define CAL_ISO_MAX 40
+/* "2027-02-01T06:00:00+02:00" (the instant shown in local time with its offset) */
+char *cal_format_instant(int64_t t, int32_t offset, char buf[CAL_ISO_MAX]);
+/* "2027-01-27T04:00:00Z" */
+char *cal_format_utc(int64_t t, char buf[CAL_ISO_MAX]);
+/* "2027-01-27" of a civil day */
+char *cal_format_date(int64_t days, char buf[CAL_ISO_MAX]);
+/* Parse an instant "YYYY-MM-DDTHH:MM[:SS](Z|+HH:MM|-HH:MM)"; a space may stand for T.
+ * 0 or -EINVAL. */
+int cal_parse_instant(const char *s, int64_t *ret);

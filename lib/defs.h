@@ -1,6 +1,6 @@
 /* defs: the validated definitions: daemon config (standingd.yaml), customers and
- * standing orders (orders.d/*.yaml). Loading never applies a partly valid set:
- * conf_load() returns a complete defs or fills a diag list with every error of
+ * standing orders (orders.d/NAME.yaml). Loading never applies a partly valid set:
+ * defs_load() returns a complete defs or fills a diag list with every error of
  * every file (FILE:LINE:COL relative to the config dir). A defs owns all its
  * strings, rules and the tz_db that the rules' zones point into. */
 #pragma once

@@ -1,0 +1,117 @@
+/* store: the LMDB sales store. One environment, named databases opened once;
+ * every record is a versioned JSON document, every key is fixed-width binary
+ * where order matters (layout documented in store.c and doc/store.md).
+ * Creating an order, its idempotency index entry, its due-index entry and its
+ * outbox event happen in the caller's one write transaction; the caller also
+ * advances the schedule watermark in that transaction, so after any crash an
+ * occurrence exists exactly once or not at all. Not thread-safe; one writer
+ * process (the daemon) and any number of read-only readers (standingctl). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "defs.h"
+
+typedef struct store store;
+typedef struct store_txn store_txn;
+
+#define STORE_FORMAT 1
+#define ORDER_NUMBER_MAX 16     /* "SO-00000042-7" + NUL fits */
+
+typedef enum order_status {
+	ORDER_CREATED, ORDER_ON_HOLD, ORDER_SHIPPED, ORDER_CANCELLED,
+} order_status;
+
+typedef struct sales_order {
+	char number[ORDER_NUMBER_MAX];   /* confirmation number, assigned by store_order_create */
+	char *standing_order;            /* NULL for one-time orders */
+	uint64_t occurrence;             /* occurrence index n (standing orders) */
+	char *customer, *supplier;
+	address ship_to;
+	order_line *lines;
+	size_t n_lines;
+	money total;                     /* sum of quantity * unit_price (one currency) */
+	int64_t delivery;                /* instant */
+	int32_t delivery_offset;         /* UTC offset at delivery in its zone, for display */
+	char *zone;                      /* IANA name of the delivery's zone */
+	int64_t created;                 /* instant the order was created (daemon clock) */
+	payment payment;
+	order_status status;
+	bool late;                       /* created after its create_at (catch-up) */
+	char *carrier, *tracking;        /* set when shipped */
+	int64_t shipped;                 /* instant, 0 when not shipped */
+} sales_order;
+
+/* Per standing order: what the engine has done so far. */
+typedef struct sched_state {
+	int64_t watermark;      /* delivery instant of the last created-or-skipped occurrence; INT64_MIN: none */
+	uint64_t created;       /* orders created so far */
+	uint64_t skipped;       /* occurrences recorded as skipped (catch-up policy, paused) */
+	bool active;            /* false once removed from the definitions (history kept) */
+	uint64_t def_hash;      /* standing_order.hash the state was last written with */
+} sched_state;
+
+typedef enum store_flags {
+	STORE_READONLY = 1 << 0,   /* standingctl: MDB_RDONLY, never creates */
+} store_flags;
+
+/* Opens (creating dir and environment unless read-only) and checks the format
+ * version. -ENOENT (read-only, nothing there), -EPROTO (format from a newer version),
+ * other negative errno. */
+int store_open(const char *dir, unsigned flags, store **ret);
+void store_close(store *s);   /* accepts NULL */
+
+/* A write transaction grows the map and retries internally on MDB_MAP_FULL
+ * only at commit time reporting -ENOSPC; the caller retries the whole batch once
+ * after store_grow(). */
+int store_begin(store *s, bool write, store_txn **ret);
+int store_commit(store_txn *t);       /* frees t in every case */
+void store_abort(store_txn *t);       /* accepts NULL */
+int store_grow(store *s);             /* double the map size */
+
+/* Schedule state. -ENOENT when none. */
+int store_sched_get(store_txn *t, const char *so_id, sched_state *ret);
+int store_sched_put(store_txn *t, const char *so_id, const sched_state *st);
+int store_sched_each(store_txn *t, int (*fn)(const char *so_id, const sched_state *st, void *ud), void *ud);
+
+/* Assigns o->number (next sequence number + check digit), writes the order, the
+ * idempotency entry (standing_order, delivery) -> number when o->standing_order
+ * is set (-EEXIST when that occurrence already exists: nothing written), the
+ * due index (delivery, number), and appends outbox event "order.created". */
+int store_order_create(store_txn *t, sales_order *o);
+/* Rewrites an existing order (status, shipping); keeps the due index right. */
+int store_order_update(store_txn *t, const sales_order *o);
+/* number is accepted with or without dashes, any case; -ENOENT, -EINVAL (bad check digit). */
+int store_order_get(store_txn *t, const char *number, sales_order **ret);
+/* (standing order, delivery) -> number. -ENOENT when that occurrence was never created. */
+int store_occurrence_get(store_txn *t, const char *so_id, int64_t delivery, char ret_number[ORDER_NUMBER_MAX]);
+/* Orders in delivery order, delivery in [from, to). */
+int store_order_each(store_txn *t, int64_t from, int64_t to,
+		     int (*fn)(const sales_order *o, void *ud), void *ud);
+void sales_order_free(sales_order *o);     /* accepts NULL */
+
+/* Audit: an occurrence that was deliberately not created (catch-up policy, paused). */
+int store_skip_record(store_txn *t, const char *so_id, int64_t delivery, int64_t at, const char *reason);
+int store_skip_each(store_txn *t, int (*fn)(const char *so_id, int64_t delivery, int64_t at, const char *reason, void *ud), void *ud);
+
+/* Outbox: events in append order; type e.g. "order.created", payload a JSON object text. */
+int store_outbox_append(store_txn *t, const char *type, const char *payload_json, int64_t at);
+int store_outbox_each(store_txn *t, uint64_t after_seq,
+		      int (*fn)(uint64_t seq, const char *type, const char *payload_json, int64_t at, void *ud), void *ud);
+
+/* The last good set of definition files (bytes as read), so the daemon can start
+ * on it when a YAML file is broken at start-up. */
+int store_defs_put(store_txn *t, const defs_file *files, size_t n);
+int store_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n);  /* -ENOENT when none */
+
+/* Checks every invariant: no occurrence twice, every standing order's order has its
+ * idempotency entry and vice versa, due index matches orders, watermark >= every
+ * created delivery of that standing order, one order.created event per order.
+ * Adds one diag per violation; 0 when clean, -EBADMSG when violations found. */
+int store_verify(store *s, diag_list *diags);
+
+/* Confirmation numbers: "SO-" 8 digits "-" Damm check digit. */
+void order_number_format(uint64_t seq, char ret[ORDER_NUMBER_MAX]);
+/* Normalises (strips dashes/space, upper-cases) and checks the digit. 0, -EINVAL. */
+int order_number_parse(const char *s, uint64_t *ret_seq);
+const char *order_status_name(order_status s);
