@@ -1,62 +1,459 @@
-/* standingd: the standing-order daemon. Thin wiring over lib/. */
+/* standingd: the standing-order daemon. Thin wiring over lib/: a libuv loop with
+ * one due timer armed for the engine's earliest create_at, a one-second tick that
+ * notices wall-clock jumps, signals (HUP reload, TERM/INT stop), a debounced
+ * inotify watch on the config directory, sd_notify and the watchdog. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <uv.h>
+#include "cal.h"
+#include "clock.h"
 #include "config.h"
 #include "defs.h"
+#include "engine.h"
+#include "log.h"
+#include "store.h"
+
+#define JUMP_TOLERANCE_MS 1000
+#define RELOAD_DEBOUNCE_MS 300
+
+typedef struct daemon_ctx {
+	uv_loop_t *loop;
+	const char *conf_dir, *state_dir, *socket_path;
+	dclock clock;
+	store *store;
+	engine *engine;
+	defs *defs;
+	int lock_fd;
+	uv_timer_t due_timer, tick_timer, debounce_timer, watchdog_timer;
+	uv_signal_t sighup, sigterm, sigint;
+	uv_fs_event_t watch_conf, watch_orders;
+	int watching_orders;
+	int64_t skew_ms;          /* realtime - monotonic at the last tick */
+	int exit_code;
+} daemon_ctx;
 
 static void usage(FILE *f) {
 	fprintf(f,
 		"Usage: standingd --conf DIR [--state DIR] [--socket PATH] [--test-clock START[,SPEED]]\n"
 		"       standingd --check --conf DIR\n"
 		"\n"
+		"Creates the repeat orders of standing orders when they come due, exactly once.\n"
+		"\n"
 		"  --conf DIR          configuration directory: standingd.yaml and orders.d/*.yaml\n"
-		"  --check             validate the definitions, print OK or every error, and exit\n"
+		"  --state DIR         LMDB state directory (overrides state_dir:)\n"
+		"  --socket PATH       Varlink socket path (overrides socket:)\n"
+		"  --test-clock START[,SPEED]\n"
+		"                      run on virtual time from START (ISO 8601 instant, e.g.\n"
+		"                      2026-12-01T00:00:00Z), SPEED times faster than real time;\n"
+		"                      for tests and the demo only\n"
+		"  --check             validate the definitions, print OK or every error, exit\n"
 		"  -h, --help          this help\n"
-		"  --version           print the version\n");
+		"  --version           print the version\n"
+		"\n"
+		"Signals: SIGHUP reloads the definitions; SIGTERM and SIGINT stop.\n"
+		"Exit status: 0 success, 1 invalid definitions or failure, 2 usage error.\n");
+}
+
+static void print_diags(diag_list *diags, FILE *f, int priority) {
+	for (size_t i = 0; i < diags->n; i++) {
+		char *s = diag_format(&diags->v[i]);
+		if (f)
+			fprintf(f, "%s\n", s);
+		else
+			log_send(priority, NULL, "%s", s);
+		free(s);
+	}
+}
+
+static int64_t now_s(daemon_ctx *c) {
+	return cal_floordiv(dclock_now_ms(&c->clock), 1000);
+}
+
+static void notify_status(daemon_ctx *c) {
+	engine_stats st;
+	engine_get_stats(c->engine, &st);
+	int64_t at;
+	const standing_order *next = engine_peek(c->engine, &at);
+	char when[CAL_ISO_MAX];
+	if (next)
+		sd_notifyf(0, "STATUS=%zu active, %zu paused standing orders; %llu orders created; next: %s at %s",
+			   st.active, st.paused, (unsigned long long) st.created, next->id, cal_format_utc(at, when));
+	else
+		sd_notifyf(0, "STATUS=%zu active, %zu paused standing orders; %llu orders created; nothing due",
+			   st.active, st.paused, (unsigned long long) st.created);
+}
+
+static void on_created(const sales_order *o, void *ud) {
+	daemon_ctx *c = ud;
+	const customer *cu = defs_find_customer(c->defs, o->customer);
+	char delivery[CAL_ISO_MAX], f_so[160], f_order[64], f_cust[160];
+	snprintf(f_so, sizeof(f_so), "STANDING_ORDER=%s", o->standing_order ? o->standing_order : "");
+	snprintf(f_order, sizeof(f_order), "ORDER=%s", o->number);
+	snprintf(f_cust, sizeof(f_cust), "CUSTOMER=%s", o->customer);
+	const char *const fields[] = { f_so, f_order, f_cust, NULL };
+	log_send(LOG_INFO, fields, "order %s created: %s for %s, delivery %s%s", o->number,
+		 o->standing_order ? o->standing_order : "one-time", cu ? cu->name : o->customer,
+		 cal_format_instant(o->delivery, o->delivery_offset, delivery), o->late ? " (late)" : "");
+}
+
+static void on_skipped(const standing_order *so, int64_t delivery, const char *reason, void *ud) {
+	(void) ud;
+	char when[CAL_ISO_MAX], f_so[160];
+	snprintf(f_so, sizeof(f_so), "STANDING_ORDER=%s", so->id);
+	const char *const fields[] = { f_so, NULL };
+	log_send(LOG_WARNING, fields, "occurrence of %s at %s not created: %s", so->id,
+		 cal_format_instant(delivery, tz_offset_at(so->rule.zone, delivery), when), reason);
+}
+
+static void on_due(uv_timer_t *t);
+
+static void arm(daemon_ctx *c) {
+	int64_t at;
+	if (engine_next_due(c->engine, &at) < 0) {
+		uv_timer_stop(&c->due_timer);
+		return;
+	}
+	int64_t delay = at * 1000 - dclock_now_ms(&c->clock);
+	uv_timer_start(&c->due_timer, on_due, dclock_real_delay(&c->clock, delay), 0);
+}
+
+static void run_due(daemon_ctx *c) {
+	int r = engine_run(c->engine, now_s(c));
+	if (r == -ENOSPC && store_grow(c->store) == 0)
+		r = engine_run(c->engine, now_s(c));
+	if (r < 0)
+		log_error("creating due orders failed: %s; retrying at the next tick", strerror(-r));
+	arm(c);
+	notify_status(c);
+}
+
+static void on_due(uv_timer_t *t) {
+	run_due(t->data);
+}
+
+/* A wall-clock step shows as a change of (realtime - monotonic). Forward jumps
+ * make occurrences due at once (the catch-up policy applies); backward jumps only
+ * re-arm the timer: the watermark keeps anything from being created twice. */
+static void on_tick(uv_timer_t *t) {
+	daemon_ctx *c = t->data;
+	int64_t skew = real_ms() - mono_ms();
+	int64_t jump = skew - c->skew_ms;
+	c->skew_ms = skew;
+	if (c->clock.test || (jump < JUMP_TOLERANCE_MS && jump > -JUMP_TOLERANCE_MS))
+		return;
+	log_notice("wall clock jumped %s by %lld s", jump > 0 ? "forward" : "backward",
+		   (long long) (jump > 0 ? jump : -jump) / 1000);
+	run_due(c);
+}
+
+static void reload(daemon_ctx *c, const char *why) {
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) mono_ms() * 1000);
+	diag_list diags = { 0 };
+	defs_file *files = NULL;
+	size_t n = 0;
+	defs *d = NULL;
+	int r = defs_read_dir(c->conf_dir, &files, &n, &diags);
+	if (r == 0)
+		r = defs_load_files(files, n, NULL, &d, &diags);
+	if (r < 0) {
+		print_diags(&diags, NULL, LOG_ERR);
+		log_error("reload (%s) failed: keeping the last good definitions", why);
+	} else if ((r = engine_apply(c->engine, d, files, n)) < 0) {
+		log_error("reload (%s) failed: cannot store the definitions: %s", why, strerror(-r));
+		defs_free(d);
+	} else {
+		defs_free(c->defs);
+		c->defs = d;
+		log_info("reloaded (%s): %zu customers, %zu standing orders", why, d->n_customers, d->n_orders);
+		run_due(c);
+	}
+	diag_list_clear(&diags);
+	defs_files_free(files, n);
+	sd_notify(0, "READY=1");
+	notify_status(c);
+}
+
+static void on_sighup(uv_signal_t *s, int signum) {
+	(void) signum;
+	reload(s->data, "SIGHUP");
+}
+
+static void on_debounced(uv_timer_t *t) {
+	reload(t->data, "files changed");
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status) {
+	daemon_ctx *c = h->data;
+	(void) events;
+	(void) status;
+	/* Editors write temp files and rename; one reload after the burst settles. */
+	if (filename && (filename[0] == '.' || filename[strlen(filename) - 1] == '~'))
+		return;
+	uv_timer_start(&c->debounce_timer, on_debounced, RELOAD_DEBOUNCE_MS, 0);
+}
+
+static void on_watchdog(uv_timer_t *t) {
+	(void) t;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void on_stop(uv_signal_t *s, int signum) {
+	daemon_ctx *c = s->data;
+	log_info("stopping on %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	sd_notify(0, "STOPPING=1");
+	uv_stop(c->loop);
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+	(void) arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static int lock_state(daemon_ctx *c) {
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/standingd.lock", c->state_dir);
+	c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (c->lock_fd < 0) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		char pid[32] = "";
+		ssize_t len = pread(c->lock_fd, pid, sizeof(pid) - 1, 0);
+		if (len > 0)
+			pid[strcspn(pid, "\n")] = 0;
+		log_error("another standingd%s%s is already running on state directory %s",
+			  pid[0] ? " (pid " : "", pid[0] ? pid : "", c->state_dir);
+		return -EBUSY;
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
+	if (ftruncate(c->lock_fd, 0) < 0 || pwrite(c->lock_fd, pid, len, 0) != len)
+		log_warning("cannot write pid to %s", path);
+	return 0;
+}
+
+static int mkdir_p(const char *dir) {
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (char *p = buf + 1; *p; p++)
+		if (*p == '/') {
+			*p = 0;
+			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+				return -errno;
+			*p = '/';
+		}
+	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The definitions to start on: the files as they are, else the last good set in
+ * the store (a broken file at start-up must not stop order creation). */
+static int load_start_defs(daemon_ctx *c, defs_file **ret_files, size_t *ret_n) {
+	diag_list diags = { 0 };
+	int r = defs_read_dir(c->conf_dir, ret_files, ret_n, &diags);
+	if (r == 0)
+		r = defs_load_files(*ret_files, *ret_n, NULL, &c->defs, &diags);
+	if (r == 0)
+		return 0;
+	print_diags(&diags, NULL, LOG_ERR);
+	diag_list_clear(&diags);
+	defs_files_free(*ret_files, *ret_n);
+	*ret_files = NULL;
+	*ret_n = 0;
+	defs_file *last = NULL;
+	size_t n = 0;
+	store_txn *t;
+	r = store_begin(c->store, false, &t);
+	if (r == 0) {
+		r = store_defs_get(t, &last, &n);
+		store_abort(t);
+	}
+	if (r < 0) {
+		log_error("the definitions in %s are invalid and there is no last good version in %s",
+			  c->conf_dir, c->state_dir);
+		return -EINVAL;
+	}
+	r = defs_load_files(last, n, NULL, &c->defs, &diags);
+	defs_files_free(last, n);
+	diag_list_clear(&diags);
+	if (r < 0) {
+		log_error("the last good definitions in the store no longer load");
+		return r;
+	}
+	log_warning("the definitions in %s are invalid: running on the last good version", c->conf_dir);
+	return 0;
+}
+
+static int check(const char *conf) {
+	diag_list diags = { 0 };
+	defs *d = NULL;
+	int r = defs_load(conf, NULL, &d, &diags);
+	print_diags(&diags, stdout, 0);
+	diag_list_clear(&diags);
+	if (r < 0)
+		return 1;
+	printf("OK: %zu customers, %zu standing orders\n", d->n_customers, d->n_orders);
+	defs_free(d);
+	return 0;
+}
+
+static int run(daemon_ctx *c) {
+	defs_file *files = NULL;
+	size_t n = 0;
+	int r;
+	if (!c->state_dir) {
+		/* Only the config can name it; it must be readable for that. */
+		diag_list diags = { 0 };
+		r = defs_load(c->conf_dir, NULL, &c->defs, &diags);
+		print_diags(&diags, NULL, LOG_ERR);
+		diag_list_clear(&diags);
+		if (r < 0) {
+			log_error("cannot start: the definitions are invalid and no --state was given");
+			return 1;
+		}
+		if (!c->defs->config.state_dir) {
+			log_error("no state directory: set state_dir: in standingd.yaml or pass --state");
+			return 1;
+		}
+		c->state_dir = strdup(c->defs->config.state_dir);
+		defs_free(c->defs);
+		c->defs = NULL;
+	}
+	if ((r = mkdir_p(c->state_dir)) < 0) {
+		log_error("cannot create state directory %s: %s", c->state_dir, strerror(-r));
+		return 1;
+	}
+	if (lock_state(c) < 0)
+		return 1;
+	if ((r = store_open(c->state_dir, 0, &c->store)) < 0) {
+		log_error("cannot open the store in %s: %s", c->state_dir, strerror(-r));
+		return 1;
+	}
+	if (load_start_defs(c, &files, &n) < 0)
+		return 1;
+	engine_hooks hooks = { .created = on_created, .skipped = on_skipped, .ud = c };
+	if ((r = engine_new(c->store, &hooks, &c->engine)) < 0 ||
+	    (r = engine_apply(c->engine, c->defs, files, n)) < 0) {
+		log_error("cannot apply the definitions: %s", strerror(-r));
+		defs_files_free(files, n);
+		return 1;
+	}
+	defs_files_free(files, n);
+
+	c->loop = uv_default_loop();
+	uv_timer_init(c->loop, &c->due_timer);
+	uv_timer_init(c->loop, &c->tick_timer);
+	uv_timer_init(c->loop, &c->debounce_timer);
+	uv_timer_init(c->loop, &c->watchdog_timer);
+	c->due_timer.data = c->tick_timer.data = c->debounce_timer.data = c->watchdog_timer.data = c;
+	uv_signal_init(c->loop, &c->sighup);
+	uv_signal_init(c->loop, &c->sigterm);
+	uv_signal_init(c->loop, &c->sigint);
+	c->sighup.data = c->sigterm.data = c->sigint.data = c;
+	uv_signal_start(&c->sighup, on_sighup, SIGHUP);
+	uv_signal_start(&c->sigterm, on_stop, SIGTERM);
+	uv_signal_start(&c->sigint, on_stop, SIGINT);
+	uv_fs_event_init(c->loop, &c->watch_conf);
+	uv_fs_event_init(c->loop, &c->watch_orders);
+	c->watch_conf.data = c->watch_orders.data = c;
+	if (uv_fs_event_start(&c->watch_conf, on_fs_event, c->conf_dir, 0) < 0)
+		log_warning("cannot watch %s: reload with SIGHUP", c->conf_dir);
+	char orders_dir[4096];
+	snprintf(orders_dir, sizeof(orders_dir), "%s/orders.d", c->conf_dir);
+	if (uv_fs_event_start(&c->watch_orders, on_fs_event, orders_dir, 0) < 0)
+		log_warning("cannot watch %s: reload with SIGHUP", orders_dir);
+	c->skew_ms = real_ms() - mono_ms();
+	uv_timer_start(&c->tick_timer, on_tick, 1000, 1000);
+	uint64_t wd_usec;
+	if (sd_watchdog_enabled(0, &wd_usec) > 0)
+		uv_timer_start(&c->watchdog_timer, on_watchdog, wd_usec / 2000, wd_usec / 2000);
+
+	char now[CAL_ISO_MAX];
+	log_info("started: %zu customers, %zu standing orders, state %s%s%s", c->defs->n_customers,
+		 c->defs->n_orders, c->state_dir, c->clock.test ? ", test clock at " : "",
+		 c->clock.test ? cal_format_utc(now_s(c), now) : "");
+	run_due(c);
+	sd_notify(0, "READY=1");
+	notify_status(c);
+
+	uv_run(c->loop, UV_RUN_DEFAULT);
+
+	uv_walk(c->loop, close_walk, NULL);
+	uv_run(c->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(c->loop) != 0)
+		log_warning("event loop did not close cleanly");
+	log_info("stopped");
+	return c->exit_code;
 }
 
 int main(int argc, char **argv) {
 	static const struct option opts[] = {
 		{ "conf", required_argument, NULL, 'c' },
+		{ "state", required_argument, NULL, 's' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "test-clock", required_argument, NULL, 't' },
 		{ "check", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	const char *conf = NULL;
-	int check = 0, c;
+	daemon_ctx c = { .lock_fd = -1 };
+	int do_check = 0, opt;
+	dclock_real(&c.clock);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': conf = optarg; break;
-		case 'k': check = 1; break;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': c.conf_dir = optarg; break;
+		case 's': c.state_dir = optarg; break;
+		case 'S': c.socket_path = optarg; break;
+		case 't':
+			if (dclock_parse_test(optarg, &c.clock) < 0) {
+				fprintf(stderr, "standingd: --test-clock: expected START[,SPEED] with START an ISO 8601 "
+					"instant like 2026-12-01T00:00:00Z and SPEED > 0, got \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'k': do_check = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("standingd %s\n", STANDINGD_VERSION); return 0;
+		case ':':
+			fprintf(stderr, "standingd: option '%s' needs a value\nTry 'standingd --help'.\n", argv[optind - 1]);
+			return 2;
 		default:
 			fprintf(stderr, "standingd: unknown option '%s'\nTry 'standingd --help'.\n", argv[optind - 1]);
 			return 2;
 		}
 	}
-	if (!conf) {
+	if (optind < argc) {
+		fprintf(stderr, "standingd: unexpected argument '%s'\nTry 'standingd --help'.\n", argv[optind]);
+		return 2;
+	}
+	if (!c.conf_dir) {
 		fprintf(stderr, "standingd: --conf DIR is required\nTry 'standingd --help'.\n");
 		return 2;
 	}
-	diag_list diags = { 0 };
-	defs *d = NULL;
-	int r = defs_load(conf, NULL, &d, &diags);
-	for (size_t i = 0; i < diags.n; i++) {
-		char *s = diag_format(&diags.v[i]);
-		printf("%s\n", s);
-		free(s);
-	}
-	diag_list_clear(&diags);
-	if (r < 0)
-		return 1;
-	if (check)
-		printf("OK: %zu customers, %zu standing orders\n", d->n_customers, d->n_orders);
-	defs_free(d);
-	return 0;
+	if (do_check)
+		return check(c.conf_dir);
+	log_init();
+	const char *state_arg = c.state_dir;
+	int r = run(&c);
+	engine_free(c.engine);
+	defs_free(c.defs);
+	store_close(c.store);
+	if (c.lock_fd >= 0)
+		close(c.lock_fd);
+	if (c.state_dir != state_arg)
+		free((char *) c.state_dir);
+	return r;
 }

@@ -1,0 +1,57 @@
+/* engine: turns due occurrences into sales orders, exactly once. It keeps a
+ * min-heap of every standing order's next create_at (no periodic scan), and
+ * creates what is due in one LMDB write transaction per batch: the order, its
+ * idempotency entry and outbox event (store_order_create) and the advanced
+ * watermark (store_sched_put) commit together. No clock of its own: the caller
+ * passes `now` (real or test clock), so everything here runs without a daemon.
+ *
+ * Catch-up: an occurrence is missed when its create_at is more than
+ * ENGINE_GRACE seconds before now. Missed occurrences follow the standing order's
+ * catch_up policy (all, capped at max_catch_up most recent; latest; none); skipped
+ * ones are recorded in the store's audit list with the reason. Occurrences of a
+ * paused standing order are recorded as skipped ("paused") when they come due, so
+ * resuming never creates a backlog. */
+#pragma once
+#include <stdint.h>
+#include "defs.h"
+#include "store.h"
+
+#define ENGINE_GRACE 60          /* seconds after create_at that still count as on time */
+#define ENGINE_BATCH 256         /* occurrences per write transaction */
+
+typedef struct engine engine;
+
+typedef struct engine_hooks {
+	/* Called after the transaction that created o has committed. */
+	void (*created)(const sales_order *o, void *ud);
+	/* An occurrence recorded as skipped (after commit). */
+	void (*skipped)(const standing_order *so, int64_t delivery, const char *reason, void *ud);
+	void *ud;
+} engine_hooks;
+
+int engine_new(store *s, const engine_hooks *hooks, engine **ret);
+void engine_free(engine *e);
+
+/* Makes d the current definitions: records new standing orders' schedule state,
+ * marks removed ones inactive (history kept), stores the definition files as the
+ * last good set (files may be NULL when d was loaded from the store itself), all in
+ * one write transaction; then rebuilds the heap. d stays owned by the caller and
+ * must outlive its use by the engine (until the next engine_apply or engine_free). */
+int engine_apply(engine *e, const defs *d, const defs_file *files, size_t n_files);
+
+/* Earliest create_at over all active standing orders; -ENOENT when nothing is scheduled. */
+int engine_next_due(const engine *e, int64_t *ret_at);
+
+/* Creates (or skips, per policy) every occurrence with create_at <= now.
+ * Returns the number of orders created, or a negative errno (the failed batch is
+ * rolled back and nothing of it happened; earlier batches stay committed). */
+int engine_run(engine *e, int64_t now);
+
+/* Counts for status lines. */
+typedef struct engine_stats {
+	size_t active, paused;
+	uint64_t created, skipped;      /* by this engine since engine_new */
+} engine_stats;
+void engine_get_stats(const engine *e, engine_stats *ret);
+/* The standing order whose next create_at is the earliest, NULL when none. */
+const standing_order *engine_peek(const engine *e, int64_t *ret_at);
