@@ -14,6 +14,7 @@
 #include "config.h"
 #include "defs.h"
 #include "forecast.h"
+#include "store.h"
 #include "table.h"
 
 #define EXIT_PROBLEM 1
@@ -30,19 +31,27 @@ static void usage(FILE *f) {
 		"  forecast --conf DIR --from YYYY-MM-DD --to YYYY-MM-DD [--json]\n"
 		"                    occurrences whose delivery lies in [from, to)\n"
 		"  check --conf DIR  validate the definitions (like standingd --check)\n"
+		"  orders --state DIR [--standing-order ID] [--json]\n"
+		"                    orders created so far, in delivery order (read-only)\n"
+		"  verify --state DIR\n"
+		"                    check the store's invariants; exit 1 naming each violation\n"
+		"  diff --conf DIR --state DIR\n"
+		"                    what a reload would change: added, changed (next three\n"
+		"                    deliveries before and after), deactivated, invalid files\n"
 		"\n"
 		"Options:\n"
 		"  --conf DIR        configuration directory (standingd.yaml, orders.d/)\n"
+		"  --state DIR       the daemon's state directory (LMDB)\n"
 		"  --json            one JSON object per line instead of a table\n"
 		"  -h, --help        this help\n"
 		"\n"
 		"Exit status: 0 success, 1 problem found, 2 usage error, 3 unavailable.\n");
 }
 
-enum { OPT_CONF = 256, OPT_FROM, OPT_TO, OPT_JSON };
+enum { OPT_CONF = 256, OPT_FROM, OPT_TO, OPT_JSON, OPT_STATE, OPT_SO };
 
 typedef struct args {
-	const char *conf, *from, *to;
+	const char *conf, *from, *to, *state, *so;
 	int json;
 } args;
 
@@ -59,6 +68,8 @@ static int parse_args(int argc, char **argv, args *a) {
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "state", required_argument, NULL, OPT_STATE },
+		{ "standing-order", required_argument, NULL, OPT_SO },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -71,6 +82,8 @@ static int parse_args(int argc, char **argv, args *a) {
 		case OPT_FROM: a->from = optarg; break;
 		case OPT_TO: a->to = optarg; break;
 		case OPT_JSON: a->json = 1; break;
+		case OPT_STATE: a->state = optarg; break;
+		case OPT_SO: a->so = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
 		default: return usage_error("unknown option '%s'", argv[optind - 1]);
@@ -200,6 +213,188 @@ static int cmd_check(args *a) {
 	return 0;
 }
 
+static int open_store(const char *state, store **ret) {
+	if (!state) {
+		usage_error("%s is required", "--state");
+		return EXIT_USAGE;
+	}
+	int r = store_open(state, STORE_READONLY, ret);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot open the store in %s: %s\n", prog, state,
+			r == -ENOENT ? "no store there (has standingd run with this --state?)" :
+			r == -EPROTO ? "written by a newer standingd" : strerror(-r));
+		return EXIT_UNAVAILABLE;
+	}
+	return 0;
+}
+
+typedef struct orders_ctx {
+	const args *a;
+	table *t;
+} orders_ctx;
+
+static int print_order(const sales_order *o, void *ud) {
+	orders_ctx *ctx = ud;
+	if (ctx->a->so && (!o->standing_order || strcmp(ctx->a->so, o->standing_order)))
+		return 0;
+	char delivery[CAL_ISO_MAX], created[CAL_ISO_MAX], total[32];
+	cal_format_instant(o->delivery, o->delivery_offset, delivery);
+	cal_format_utc(o->created, created);
+	money_format_amount(&o->total, total, sizeof(total));
+	if (ctx->a->json) {
+		json_t *j = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:{s:s, s:s}, s:o}",
+			"order", o->number,
+			"standing_order", o->standing_order ? json_string(o->standing_order) : json_null(),
+			"customer", o->customer, "supplier", o->supplier,
+			"delivery", delivery, "created", created, "late", o->late,
+			"status", order_status_name(o->status),
+			"payment", o->payment == PAYMENT_PREPAID ? "prepaid" : "account",
+			"total", "amount", total, "currency", o->total.currency,
+			"lines", lines_json(o->lines, o->n_lines));
+		print_json_line(j);
+	} else {
+		char tot[64];
+		snprintf(tot, sizeof(tot), "%s %s", total, o->total.currency);
+		const char *row[] = { o->number, o->standing_order ? o->standing_order : "-", o->customer,
+				      delivery, created, order_status_name(o->status), o->late ? "late" : "", tot };
+		table_row(ctx->t, row);
+	}
+	return 0;
+}
+
+static int cmd_orders(args *a) {
+	store *s;
+	int r = open_store(a->state, &s);
+	if (r)
+		return r;
+	store_txn *t;
+	static const char *const head[] = { "ORDER", "STANDING ORDER", "CUSTOMER", "DELIVERY",
+					     "CREATED (UTC)", "STATUS", "LATE", "TOTAL" };
+	orders_ctx ctx = { .a = a, .t = a->json ? NULL : table_new(8, head) };
+	r = store_begin(s, false, &t);
+	if (r == 0) {
+		r = store_order_each(t, INT64_MIN, INT64_MAX, print_order, &ctx);
+		store_abort(t);
+	}
+	if (ctx.t) {
+		if (r == 0)
+			table_print(ctx.t, stdout);
+		table_free(ctx.t);
+	}
+	store_close(s);
+	if (r < 0) {
+		fprintf(stderr, "%s: reading the store failed: %s\n", prog, strerror(-r));
+		return EXIT_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static int cmd_verify(args *a) {
+	store *s;
+	int r = open_store(a->state, &s);
+	if (r)
+		return r;
+	diag_list diags = { 0 };
+	r = store_verify(s, &diags);
+	for (size_t i = 0; i < diags.n; i++) {
+		char *m = diag_format(&diags.v[i]);
+		printf("%s\n", m);
+		free(m);
+	}
+	diag_list_clear(&diags);
+	store_close(s);
+	if (r == -EBADMSG)
+		return EXIT_PROBLEM;
+	if (r < 0) {
+		fprintf(stderr, "%s: verify failed: %s\n", prog, strerror(-r));
+		return EXIT_UNAVAILABLE;
+	}
+	printf("OK: no violations\n");
+	return 0;
+}
+
+/* The next three deliveries after the watermark (what the engine would create next). */
+static void next_three(const standing_order *so, int64_t after, char *buf, size_t size) {
+	occurrence o;
+	size_t len = 0;
+	buf[0] = 0;
+	for (int i = 0; i < 3 && rule_next(&so->rule, after, &o) == 0 && len < size; i++) {
+		char when[CAL_ISO_MAX];
+		len += snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
+				cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), when));
+		after = o.delivery;
+	}
+	if (!buf[0])
+		snprintf(buf, size, "(none)");
+}
+
+static int cmd_diff(args *a) {
+	if (!a->conf)
+		return usage_error("%s is required", "--conf");
+	store *s;
+	int r = open_store(a->state, &s);
+	if (r)
+		return r;
+	defs *cur = NULL, *next = NULL;
+	defs_file *files = NULL;
+	size_t n = 0;
+	store_txn *t = NULL;
+	diag_list diags = { 0 };
+	r = store_begin(s, false, &t);
+	if (r == 0)
+		r = store_defs_get(t, &files, &n);
+	if (r == 0)
+		r = defs_load_files(files, n, NULL, &cur, &diags);
+	else if (r == -ENOENT)
+		r = 0;      /* nothing applied yet: everything is new */
+	defs_files_free(files, n);
+	diag_list_clear(&diags);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot read the applied definitions from %s: %s\n", prog, a->state, strerror(-r));
+		store_abort(t);
+		store_close(s);
+		return EXIT_UNAVAILABLE;
+	}
+	r = load_defs(a->conf, &next, stdout);
+	int rc = 0;
+	if (r < 0) {
+		printf("invalid: a reload now would be refused and the current definitions kept\n");
+		rc = EXIT_PROBLEM;
+		goto out;
+	}
+	size_t changes = 0;
+	for (size_t i = 0; i < next->n_orders; i++) {
+		const standing_order *so = &next->orders[i];
+		const standing_order *old = cur ? defs_find_order(cur, so->id) : NULL;
+		sched_state st = { .watermark = INT64_MIN };
+		if (store_sched_get(t, so->id, &st) < 0)
+			st.watermark = INT64_MIN;
+		char nb[512], ob[512];
+		next_three(so, st.watermark, nb, sizeof(nb));
+		if (!old) {
+			printf("added    %s: next %s\n", so->id, nb);
+			changes++;
+		} else if (old->hash != so->hash) {
+			next_three(old, st.watermark, ob, sizeof(ob));
+			printf("changed  %s:\n  old next %s\n  new next %s\n", so->id, ob, nb);
+			changes++;
+		}
+	}
+	for (size_t i = 0; cur && i < cur->n_orders; i++)
+		if (!defs_find_order(next, cur->orders[i].id)) {
+			printf("removed  %s: will be deactivated (its orders are kept)\n", cur->orders[i].id);
+			changes++;
+		}
+	if (!changes)
+		printf("no changes\n");
+out:
+	store_abort(t);
+	defs_free(cur);
+	defs_free(next);
+	store_close(s);
+	return rc;
+}
+
 int main(int argc, char **argv) {
 	static const struct {
 		const char *name;
@@ -207,6 +402,9 @@ int main(int argc, char **argv) {
 	} cmds[] = {
 		{ "forecast", cmd_forecast },
 		{ "check", cmd_check },
+		{ "orders", cmd_orders },
+		{ "verify", cmd_verify },
+		{ "diff", cmd_diff },
 	};
 	if (argc < 2) {
 		usage(stderr);

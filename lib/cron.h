@@ -4,7 +4,11 @@
  * a day matches when either matches. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* How far cron_next() looks ahead: 50 years of days from the day of `local`. */
+#define CRON_HORIZON_DAYS INT64_C(18263)
 
 typedef struct cron_expr {
 	uint64_t minute;   /* bits 0..59 */
@@ -15,11 +19,17 @@ typedef struct cron_expr {
 	bool dom_star, dow_star;
 } cron_expr;
 
-/* 0, or -EINVAL with a message (static string) in *ret_why naming what is wrong
- * ("field 2 (hour): 24 is out of range 0-23"). ret_why may be NULL. */
+/* 0, or -EINVAL with a message in *ret_why naming what is wrong
+ * ("field 2 (hour): 24 is out of range 0-23"). ret_why may be NULL. The message lives
+ * in a thread-local buffer, valid until this thread's next cron_parse(); the caller
+ * never frees it. *ret is untouched on failure. */
 int cron_parse(const char *s, cron_expr *ret, const char **ret_why);
+/* The same, writing the message (truncated, NUL-terminated) into why[why_size]. */
+int cron_parse_msg(const char *s, cron_expr *ret, char *why, size_t why_size);
 bool cron_matches_day(const cron_expr *c, int64_t days);
-bool cron_matches(const cron_expr *c, int64_t local); /* local civil seconds, minute-aligned */
-/* First matching local minute strictly after `local`; -ENOENT if none within
- * 50 years (e.g. "0 0 30 2 *"). */
+/* local civil seconds; false unless minute-aligned (seconds are never a cron match). */
+bool cron_matches(const cron_expr *c, int64_t local);
+/* First matching local minute strictly after `local`; -ENOENT if none on the
+ * CRON_HORIZON_DAYS days that start with the day of `local` (e.g. "0 0 30 2 *"); -EINVAL when
+ * `local` is beyond about a million years from 1970. */
 int cron_next(const cron_expr *c, int64_t local, int64_t *ret_local);

@@ -1,0 +1,36 @@
+#!/bin/sh
+# The demo: build standingd, run it on the example config in conf/ under an
+# accelerated test clock (about a week of virtual time per second), then list the
+# repeat orders it created. No root needed (except to install missing packages).
+#   DEMO_SECONDS=30  how long the daemon runs
+#   DEMO_START=2026-11-25T00:00:00Z  where the virtual clock starts
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+[ -f build/build.ninja ] || meson setup build >/dev/null
+ninja -C build >/dev/null
+
+state=run/demo-state
+rm -rf "$state"
+mkdir -p run
+seconds=${DEMO_SECONDS:-30}
+start=${DEMO_START:-2026-11-25T00:00:00Z}
+
+echo "== standingd --check =="
+build/daemon/standingd --check --conf conf
+echo
+echo "== standingd on conf/ for ${seconds}s, virtual clock from $start at 604800x =="
+build/daemon/standingd --conf conf --state "$state" --socket run/demo.sock \
+	--test-clock "$start,604800" &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true' EXIT INT TERM
+sleep "$seconds"
+kill -TERM "$pid"
+wait "$pid" || true
+trap - EXIT INT TERM
+echo
+echo "== standingctl orders --state $state =="
+build/daemon/standingctl orders --state "$state"
+echo
+echo "== standingctl verify --state $state =="
+build/daemon/standingctl verify --state "$state"
