@@ -47,15 +47,29 @@ typedef struct rule {
 	const tz_zone *zone;   /* owned by the tz_db */
 } rule;
 
+/* occurrence.n of a cron rule without `count:`: numbering those would mean walking
+ * every match since `start`, which next-after-T must not do. */
+#define RULE_N_UNKNOWN UINT64_MAX
+
 typedef struct occurrence {
 	uint64_t n;            /* index from the anchor, 0-based; skipped ones count */
-	int64_t local;         /* local civil seconds of delivery */
+	int64_t local;         /* local civil seconds of delivery: the wall clock at the
+				* delivery instant (a time in a DST gap reads as moved) */
 	int64_t delivery;      /* instant (UTC seconds) */
 	int64_t create_at;     /* delivery - lead_time */
 } occurrence;
 
+/* 0 when the rule is well-formed (zone set, interval >= 1, at within the day, start
+ * present except for cron, on/day/nth/weekday in range, skip sorted, cron with count
+ * has a start), else -EINVAL and a static message in *ret_why (may be NULL).
+ * rule_next() and rule_each() check this themselves and return -EINVAL. */
+int rule_validate(const rule *r, const char **ret_why);
 /* The first occurrence whose delivery instant is strictly after `after`, honouring
- * until/count/skip. 0, or -ENOENT when the schedule has ended. */
+ * until/count/skip. 0, or -ENOENT when the schedule has ended.
+ * Deliveries never decrease with n; should two occurrences map to the same instant
+ * (cron minutes in a DST gap, a zone skipping a whole day) only the first is ever
+ * returned, here and by rule_each(). A skipped occurrence still uses up its n, so
+ * `count: 12` with one date in `skip` delivers 11. */
 int rule_next(const rule *r, int64_t after, occurrence *ret);
 /* Calls fn for every occurrence with delivery in [from, to), in order; stops
  * early when fn returns non-zero and returns that value; else 0. */
