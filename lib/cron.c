@@ -145,8 +145,9 @@ static int cron_element(cron_err *e, int idx, const char *p, const char *end, ui
 			r = cron_value(e, idx, &p, end, &hi, &named);
 			if (r < 0)
 				return r;
-			/* "fri-sun": the name sun ends the week, so read it as 7 here. */
-			if (idx == 4 && named && hi == 0)
+			/* "fri-sun": the name sun ends the week, so read it as 7 here
+			 * (but "sun-sun" stays just Sunday). */
+			if (idx == 4 && named && hi == 0 && lo > 0)
 				hi = 7;
 			if (lo > hi) {
 				const char *s = elem;

@@ -11,6 +11,7 @@
 #include "money.h"
 #include "rule.h"
 #include "tz.h"
+#include "yamltree.h"
 
 typedef enum catch_up { CATCH_UP_ALL, CATCH_UP_LATEST, CATCH_UP_NONE } catch_up;
 typedef enum payment { PAYMENT_ACCOUNT, PAYMENT_PREPAID } payment;
@@ -19,7 +20,7 @@ typedef struct contact { char *name, *role, *email, *phone; } contact;
 
 typedef struct customer {
 	char *id, *name;
-	char language[3];         /* en fi lv nb vi */
+	char language[3];         /* en fi lv nb vi; default en */
 	const tz_zone *zone;      /* the customer's, else the config default */
 	char *salesperson;        /* may be NULL */
 	char *account_number;     /* may be NULL */
@@ -29,6 +30,7 @@ typedef struct customer {
 	char *file; int line;     /* where it was defined */
 } customer;
 
+/* postcode may be NULL; country is ISO 3166-1 alpha-2 ("FI"). */
 typedef struct address { char *name, *street, *postcode, *city, *country; } address;
 
 typedef struct order_line {
@@ -68,7 +70,8 @@ typedef struct supplier {
 } supplier;
 
 typedef struct config {
-	char *state_dir, *socket;
+	char *state_dir;          /* NULL when absent (--state names it) */
+	char *socket;             /* default /run/standingd/io.standingd.sock */
 	const tz_zone *zone;      /* default zone, default UTC */
 	catch_up catch_up;        /* default all */
 	uint32_t max_catch_up;    /* default 100 */
@@ -113,3 +116,13 @@ void defs_free(defs *d);
 const standing_order *defs_find_order(const defs *d, const char *id);
 const customer *defs_find_customer(const defs *d, const char *id);
 const supplier *defs_find_supplier(const defs *d, const char *id);
+
+/* One standing order given as a tree (the socket API's JSON) checked against d:
+ * its customer and supplier must exist there, zone and catch_up default as in
+ * the files. Errors name the field by position, or by path ("lines[0].sku")
+ * when the tree has none. Whether the id is new is the caller's question.
+ * 0 and *ret (free with defs_order_done(); ret->customer points into d), or
+ * -EINVAL with diags, or -ENOMEM. */
+int defs_order_from_tree(const defs *d, const ytree_node *n, standing_order *ret, diag_list *diags);
+/* Frees what a standing order owns (not the struct). NULL is fine. */
+void defs_order_done(standing_order *so);

@@ -146,11 +146,16 @@ char *money_format_amount(const money *m, char *buf, size_t size) {
 	uint64_t scale = 1;
 	for (int i = 0; i < exp; i++)
 		scale *= 10;
-	const char *sign = m->minor < 0 ? "-" : "";
-	if (exp == 0)
-		snprintf(buf, size, "%s%llu", sign, (unsigned long long) mag);
-	else
-		snprintf(buf, size, "%s%llu.%0*llu", sign, (unsigned long long) (mag / scale), exp,
-			 (unsigned long long) (mag % scale));
+	char frac[8] = "";
+	/* at most 4 decimals (CLF, UYW); written by hand to keep the width static */
+	uint64_t f = mag % scale;
+	for (int i = exp; i > 0; i--) {
+		frac[i] = (char) ('0' + f % 10);
+		f /= 10;
+	}
+	frac[0] = '.';
+	frac[exp + 1] = '\0';
+	snprintf(buf, size, "%s%llu%s", m->minor < 0 ? "-" : "", (unsigned long long) (mag / scale),
+		 exp ? frac : "");
 	return buf;
 }

@@ -197,7 +197,7 @@ static uint64_t rule_slots_before_start(const rule *r) {
 	int64_t day;
 	switch (r->kind) {
 	case RULE_WEEKLY_ON:
-		return (uint64_t) rule_popcount7(r->on_mask & ((1u << cal_weekday(r->start_day)) - 1));
+		return (uint64_t) rule_popcount7((uint8_t) (r->on_mask & ((1u << cal_weekday(r->start_day)) - 1)));
 	case RULE_MONTHLY_DAY:
 	case RULE_MONTHLY_WEEKDAY:
 		return rule_slot_day(r, 0, &day) == 0 && day < r->start_day ? 1 : 0;
@@ -235,11 +235,27 @@ static uint64_t rule_slot_lower_bound(const rule *r, int64_t day) {
 	}
 }
 
+/* How much earlier than tz_to_local(after) a local time can lie and still be
+ * delivered after `after`. Outside gaps, local order is instant order (a fold maps to
+ * its first pass, which is not later than `after` when tz_to_local(after) is in the
+ * fold). A local time in a spring-forward gap, though, goes out moved forward by the
+ * gap (03:30 in 03:00->04:00 at 04:30 new time), after the real 04:00: only a forward
+ * jump less than the gap's length before `after` does that, and the gap is the rise
+ * of the offset. Sampled hourly over the last day, which covers gaps of up to a day
+ * (Pacific/Apia skipped 2011-12-30 whole). */
+static int64_t rule_gap_margin(const tz_zone *z, int64_t after) {
+	int32_t now = tz_offset_at(z, after), low = now;
+	for (int h = 1; h <= 25; h++) {
+		int32_t off = tz_offset_at(z, after - h * INT64_C(3600));
+		if (off < low)
+			low = off;
+	}
+	return now - low;
+}
+
 /* Position the cursor at or before the first occurrence that can be delivered after
- * `after`. Anything whose local time is <= tz_to_local(after) is delivered at or
- * before `after` (tz_from_local is monotonic and maps that local time back to `after`
- * or, in a fold, to the earlier pass), so we start from the local date of `after`;
- * rule_take() callers then step past the few that are still not later than `after`. */
+ * `after`: every occurrence before it is delivered at or before `after`. Callers then
+ * step past the few that are still not later than `after`. */
 static void rule_seek(rule_cursor *cur, const rule *r, int64_t after) {
 	*cur = (rule_cursor) { .r = r, .numbered = true };
 	if (r->kind == RULE_CRON) {
@@ -250,7 +266,7 @@ static void rule_seek(rule_cursor *cur, const rule *r, int64_t after) {
 		}
 		cur->numbered = false;
 		cur->n = RULE_N_UNKNOWN;
-		cur->cron_local = tz_to_local(r->zone, after);
+		cur->cron_local = tz_to_local(r->zone, after) - rule_gap_margin(r->zone, after) - 1;
 		if (r->start_day != INT64_MIN && cur->cron_local < r->start_day * CAL_SECS_PER_DAY - 1)
 			cur->cron_local = r->start_day * CAL_SECS_PER_DAY - 1;
 		return;
@@ -269,7 +285,9 @@ static void rule_seek(rule_cursor *cur, const rule *r, int64_t after) {
 		return;
 	}
 	cur->before_start = rule_slots_before_start(r);
-	int64_t day = cal_floordiv(tz_to_local(r->zone, after), CAL_SECS_PER_DAY);
+	/* Wall-clock forms have at most one occurrence a day, so two days of margin cover
+	 * any gap (and any change of offset of up to two days) without looking at the zone. */
+	int64_t day = cal_floordiv(tz_to_local(r->zone, after), CAL_SECS_PER_DAY) - 2;
 	uint64_t j = rule_slot_lower_bound(r, day);
 	cur->n = j > cur->before_start ? j - cur->before_start : 0;
 }

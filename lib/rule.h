@@ -65,14 +65,16 @@ typedef struct occurrence {
  * rule_next() and rule_each() check this themselves and return -EINVAL. */
 int rule_validate(const rule *r, const char **ret_why);
 /* The first occurrence whose delivery instant is strictly after `after`, honouring
- * until/count/skip. 0, or -ENOENT when the schedule has ended.
- * Deliveries never decrease with n; should two occurrences map to the same instant
- * (cron minutes in a DST gap, a zone skipping a whole day) only the first is ever
- * returned, here and by rule_each(). A skipped occurrence still uses up its n, so
- * `count: 12` with one date in `skip` delivers 11. */
+ * until/count/skip: the first in index order, so an instant is never delivered twice.
+ * Deliveries follow n except in a spring-forward gap, where a time moved forward by
+ * the gap lands on or after times that follow it (cron 03:30 in a 03:00->04:00 gap is
+ * delivered at 04:30, like the real 04:30): those later ones are not returned, here or
+ * by rule_each(). A skipped occurrence still uses up its n, so `count: 12` with one
+ * date in `skip` delivers 11. 0, or -ENOENT when the schedule has ended. */
 int rule_next(const rule *r, int64_t after, occurrence *ret);
-/* Calls fn for every occurrence with delivery in [from, to), in order; stops
- * early when fn returns non-zero and returns that value; else 0. */
+/* Calls fn for every occurrence with delivery in [from, to), in order: exactly the
+ * ones repeated rule_next() calls from `from - 1` would return. Stops early when fn
+ * returns non-zero and returns that value; else 0 (or -EINVAL for a bad rule). */
 int rule_each(const rule *r, int64_t from, int64_t to,
 	      int (*fn)(const occurrence *o, void *userdata), void *userdata);
 void rule_done(rule *r);   /* frees skip; the struct itself is the caller's */

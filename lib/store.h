@@ -17,6 +17,9 @@ typedef struct store_txn store_txn;
 
 #define STORE_FORMAT 1
 #define ORDER_NUMBER_MAX 16     /* "SO-00000042-7" + NUL fits */
+/* Sequences past 8 digits widen the number ("SO-123456789-4"); ORDER_NUMBER_MAX
+ * holds 10 digits, so store_order_create stops there with -EOVERFLOW. */
+#define ORDER_SEQ_MAX UINT64_C(9999999999)
 
 typedef enum order_status {
 	ORDER_CREATED, ORDER_ON_HOLD, ORDER_SHIPPED, ORDER_CANCELLED,
@@ -57,17 +60,25 @@ typedef enum store_flags {
 
 /* Opens (creating dir and environment unless read-only) and checks the format
  * version. -ENOENT (read-only, nothing there), -EPROTO (format from a newer version),
- * other negative errno. */
+ * other negative errno. The map starts at 64 MiB or the size it was last grown to;
+ * the environment variable STANDINGD_STORE_MAPSIZE (bytes) overrides it, for tests
+ * that need a full map quickly (-EINVAL when it is not a positive number). */
 int store_open(const char *dir, unsigned flags, store **ret);
 void store_close(store *s);   /* accepts NULL */
 
 /* A write transaction grows the map and retries internally on MDB_MAP_FULL
  * only at commit time reporting -ENOSPC; the caller retries the whole batch once
  * after store_grow(). */
+/* A failed write (-ENOSPC, -ENOMEM ...) that may have left a change half done
+ * makes every later call and store_commit() return that error. -EROFS: write on a
+ * read-only store; -EBUSY: a write transaction is already open (LMDB would block). */
 int store_begin(store *s, bool write, store_txn **ret);
 int store_commit(store_txn *t);       /* frees t in every case */
 void store_abort(store_txn *t);       /* accepts NULL */
-int store_grow(store *s);             /* double the map size */
+int store_grow(store *s);             /* double the map size; -EBUSY while a transaction is open */
+
+/* The *_each functions call fn in key order; fn returns 0 to go on, anything else
+ * stops the walk and is returned. */
 
 /* Schedule state. -ENOENT when none. */
 int store_sched_get(store_txn *t, const char *so_id, sched_state *ret);
@@ -79,7 +90,9 @@ int store_sched_each(store_txn *t, int (*fn)(const char *so_id, const sched_stat
  * is set (-EEXIST when that occurrence already exists: nothing written), the
  * due index (delivery, number), and appends outbox event "order.created". */
 int store_order_create(store_txn *t, sales_order *o);
-/* Rewrites an existing order (status, shipping); keeps the due index right. */
+/* Rewrites an existing order (status, shipping); keeps the due index right.
+ * -EINVAL when it would change the standing order, the occurrence, or the delivery
+ * of a standing order's occurrence (its identity in the idempotency index). */
 int store_order_update(store_txn *t, const sales_order *o);
 /* number is accepted with or without dashes, any case; -ENOENT, -EINVAL (bad check digit). */
 int store_order_get(store_txn *t, const char *number, sales_order **ret);

@@ -458,6 +458,8 @@ int ytree_parse_yaml(const char *data, size_t len, ytree **ret, ytree_error *err
 
 	err->line = err->col = 0;
 	err->msg[0] = '\0';
+	if (!data)
+		data = "";   /* libyaml asserts on a NULL input even when empty */
 	/* libyaml would name the byte but not the line; check first for a position */
 	size_t bad = ytree_utf8_check((const unsigned char *) data, len);
 	if (bad < len) {

@@ -1,0 +1,191 @@
+/* varlink: the Varlink protocol (https://varlink.org) without I/O: splitting a byte
+ * stream into NUL-delimited messages, validating calls, encoding replies, and a
+ * registry of interfaces that dispatches calls to handlers, answering
+ * org.varlink.service itself. The caller owns the sockets and the loop; every output
+ * message goes through a send callback, already NUL-terminated. Not thread-safe.
+ *
+ * Decisions (the wire behaviour a client sees):
+ * - Every problem with a message as a whole (empty, not JSON, not UTF-8, an embedded
+ *   NUL, numbers out of range, duplicate keys, nesting deeper than VL_MAX_DEPTH, not an
+ *   object, larger than the reader's limit) is answered with
+ *   org.varlink.service.InvalidParameter {"parameter":"<message>"} (VL_PARAM_MESSAGE,
+ *   not a possible field name). A bad envelope field names that field: "method" (missing,
+ *   not a string, not "interface.Method"), "parameters" (not an object or null),
+ *   "more"/"oneway"/"upgrade" (not booleans), "oneway" (with "more" also set).
+ *   Envelope errors are always answered, even when "oneway" was set, because the flags
+ *   of a broken message cannot be trusted. Unknown envelope keys are ignored, for
+ *   forward compatibility. Framing stays intact, so the connection can go on; only
+ *   an oversized message leaves the stream out of step (the caller closes).
+ * - "upgrade" is not supported: InvalidParameter {"parameter":"upgrade"}.
+ * - A "oneway" call is never answered, not even with an error.
+ * - Authorization denial: "io.standingd.PermissionDenied" {} by default. A handler that
+ *   fails (negative return) or returns without a final reply gets a final
+ *   "io.standingd.InternalError" {"errno": N} sent for it. Both names can be changed
+ *   with vl_service_set_error_names(); declare them in an IDL the service serves.
+ * - org.varlink.service calls bypass authorization; GetInfo lists org.varlink.service
+ *   first, then the interfaces in registration order. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VL_SERVICE_INTERFACE "org.varlink.service"
+#define VL_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
+#define VL_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
+#define VL_ERROR_METHOD_NOT_IMPLEMENTED "org.varlink.service.MethodNotImplemented"
+#define VL_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
+#define VL_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
+#define VL_ERROR_EXPECTED_MORE "org.varlink.service.ExpectedMore"
+
+/* The "parameter" value of InvalidParameter when the message as a whole is unusable. */
+#define VL_PARAM_MESSAGE "<message>"
+/* JSON nesting accepted in a call (objects and arrays, the envelope counts as 1):
+ * bounds the recursion of the parser, of json_decref() and of handlers. */
+#define VL_MAX_DEPTH 64
+/* Longest "interface.Method" accepted, in bytes. */
+#define VL_NAME_MAX 255
+
+/* ---- reader: bytes in, whole messages out ---- */
+
+/* Fields are private; the struct is public only so it can live inside a connection. */
+typedef struct vl_reader {
+	char *buf;
+	size_t start;    /* first byte not yet returned */
+	size_t end;      /* bytes held */
+	size_t cap;
+	size_t scanned;  /* [start, scanned) is known to hold no NUL */
+	size_t max;
+	bool failed;     /* an oversized message was seen; sticky */
+} vl_reader;
+
+/* max_message: the longest message accepted, in bytes, not counting its NUL. */
+void vl_reader_init(vl_reader *r, size_t max_message);
+/* Append bytes as read from the socket. 0 or -ENOMEM. Call vl_reader_next() until it
+ * returns 0 after every feed, so the buffer stays about one message large. Once
+ * vl_reader_next() said -EMSGSIZE, bytes fed are dropped. */
+int vl_reader_feed(vl_reader *r, const void *data, size_t len);
+/* 1: *ret_msg, *ret_len is the next message without its delimiter (NUL-terminated in
+ * place; valid until the next feed, next or free). 0: need more bytes. -EMSGSIZE:
+ * the pending message is longer than max; sticky, the stream cannot be resynchronised:
+ * send vl_send_invalid_parameter(..., VL_PARAM_MESSAGE) and close. Each byte is scanned
+ * once however the message is split. */
+int vl_reader_next(vl_reader *r, const char **ret_msg, size_t *ret_len);
+/* Bytes held that are not part of a returned message (a partial message at EOF). */
+size_t vl_reader_pending(const vl_reader *r);
+void vl_reader_free(vl_reader *r);
+
+/* ---- calls ---- */
+
+typedef struct vl_call {
+	json_t *root;          /* the whole message; owns everything below */
+	const char *method;    /* "io.standingd.Ops.Status" */
+	char *interface;       /* "io.standingd.Ops", owned */
+	const char *member;    /* "Status", points into method */
+	json_t *parameters;    /* always an object ({} when absent or null), borrowed from root */
+	bool more, oneway, upgrade;
+} vl_call;
+
+/* Parse and validate one message (the bytes vl_reader_next() returned). 0; -EBADMSG
+ * with *ret_bad set to the field to name in InvalidParameter (a static string, see the
+ * decisions above); -ENOMEM. *ret is untouched on failure. */
+int vl_call_parse(const char *msg, size_t len, vl_call *ret, const char **ret_bad);
+/* Frees what the call holds and zeroes it; accepts a zeroed call. */
+void vl_call_clear(vl_call *c);
+
+/* ---- encoding ---- */
+
+/* {"parameters":{...}} or {"parameters":{...},"continues":true}, compact, UTF-8 kept,
+ * into a malloc'd buffer whose last byte is the NUL delimiter; *ret_len counts it.
+ * params is borrowed; NULL means {}. 0, -EINVAL (params not an object), -ENOMEM. */
+int vl_reply_encode(json_t *params, bool continues, char **ret, size_t *ret_len);
+/* {"error":"iface.Name","parameters":{...}}. -EINVAL if error is not "interface.Name". */
+int vl_error_encode(const char *error, json_t *params, char **ret, size_t *ret_len);
+
+/* Receives each encoded message, NUL delimiter included (len counts it). The buffer is
+ * only lent for the duration of the call: copy it into the connection's output. */
+typedef void vl_send_fn(void *ud, const char *buf, size_t len);
+
+/* Sends org.varlink.service.InvalidParameter {"parameter": parameter}. 0 or -ENOMEM. */
+int vl_send_invalid_parameter(vl_send_fn *send, void *ud, const char *parameter);
+
+/* ---- service: registry and dispatch ---- */
+
+typedef struct vl_service vl_service;
+typedef struct vl_call_ctx vl_call_ctx;
+
+/* A handler answers through vl_reply()/vl_error() on ctx before it returns: exactly one
+ * final reply, preceded by any number of replies with continues when the call set
+ * "more". Returns 0, or a negative errno: if nothing final was sent yet, the
+ * dispatcher sends the internal error for it. Returning -EINVAL after a vl_param_*()
+ * helper failed is the normal short path (the reply is already out). */
+typedef int vl_handler_fn(vl_call_ctx *ctx, json_t *parameters, void *userdata);
+
+typedef struct vl_method {
+	const char *name;       /* "Status": [A-Z][A-Za-z0-9]* */
+	vl_handler_fn *handler;
+	unsigned flags;         /* the caller's own; see vl_call_ctx_flags() */
+} vl_method;
+
+/* 0 allows; -EPERM (or any other non-zero value) denies. caller is what was given to
+ * vl_service_dispatch(), e.g. the peer's credentials. */
+typedef int vl_authorize_fn(void *caller, const char *interface, const char *method, void *ud);
+
+/* Strings are copied. NULL on -ENOMEM or a NULL argument. */
+vl_service *vl_service_new(const char *vendor, const char *product, const char *version, const char *url);
+void vl_service_free(vl_service *svc);
+/* Registers an interface: name is reverse-domain ("io.standingd.Ops"); idl is its
+ * description text, served verbatim by GetInterfaceDescription (copied); methods[] is
+ * copied, but the name strings and handlers must outlive the service (static tables);
+ * userdata goes to every handler of the interface. 0, -EINVAL (bad or duplicate method
+ * name, NULL handler, bad interface name), -EEXIST (interface already registered, or
+ * org.varlink.service), -ENOMEM. */
+int vl_service_add_interface(vl_service *svc, const char *name, const char *idl,
+			     const vl_method *methods, size_t n, void *userdata);
+/* NULL fn removes the hook (everything allowed). */
+void vl_service_set_authorize(vl_service *svc, vl_authorize_fn *fn, void *ud);
+/* Error names for denial and handler failure; NULL keeps the current one. Copied.
+ * 0, -EINVAL (not "interface.Name"), -ENOMEM. */
+int vl_service_set_error_names(vl_service *svc, const char *permission_denied, const char *internal_error);
+
+/* Answers one parsed call; every reply goes to send(ud, ...). caller is opaque, handed
+ * to the authorize hook and to handlers (vl_call_ctx_caller()). Returns 0 when the call
+ * was answered as intended, errors to the client included; a negative errno when the
+ * service itself failed: -ENOMEM, or the handler's error when it returned one without
+ * replying (the daemon logs these). */
+int vl_service_dispatch(vl_service *svc, const vl_call *call, vl_send_fn *send, void *ud, void *caller);
+/* vl_call_parse() then vl_service_dispatch(); envelope errors are answered here.
+ * Same return values; a rejected envelope returns 0. */
+int vl_service_handle(vl_service *svc, const char *msg, size_t len, vl_send_fn *send, void *ud, void *caller);
+
+/* ---- inside a handler ---- */
+
+bool vl_call_ctx_more(const vl_call_ctx *ctx);
+bool vl_call_ctx_oneway(const vl_call_ctx *ctx);
+void *vl_call_ctx_caller(const vl_call_ctx *ctx);
+const char *vl_call_ctx_method(const vl_call_ctx *ctx);   /* full "iface.Method" */
+unsigned vl_call_ctx_flags(const vl_call_ctx *ctx);       /* vl_method.flags */
+
+/* Sends a reply (params borrowed, NULL = {}). continues=true needs a call with "more".
+ * For a oneway call nothing is sent and 0 returned. 0; -EINVAL (continues without
+ * "more", params not an object); -EALREADY (a final reply was already sent); -ENOMEM. */
+int vl_reply(vl_call_ctx *ctx, json_t *params, bool continues);
+/* Sends a final error reply. Same returns; -EINVAL also for a bad error name. */
+int vl_error(vl_call_ctx *ctx, const char *error, json_t *params);
+/* Sends InvalidParameter {"parameter": name} and returns -EINVAL, so that a handler can
+ * write `return vl_invalid_parameter(ctx, "from");`. */
+int vl_invalid_parameter(vl_call_ctx *ctx, const char *name);
+
+/* Parameter helpers. Each returns 1 when the key is present, 0 when it is absent or null
+ * and not required (*ret untouched: set the default before), or -EINVAL after having
+ * sent InvalidParameter naming key (wrong type; absent or null but required). */
+int vl_param_string(vl_call_ctx *ctx, json_t *params, const char *key, bool required, const char **ret);
+/* JSON integers only (no 1.0, no "1"). */
+int vl_param_int(vl_call_ctx *ctx, json_t *params, const char *key, bool required, int64_t *ret);
+int vl_param_bool(vl_call_ctx *ctx, json_t *params, const char *key, bool required, bool *ret);
+/* Borrowed from params. */
+int vl_param_object(vl_call_ctx *ctx, json_t *params, const char *key, bool required, json_t **ret);
+int vl_param_array(vl_call_ctx *ctx, json_t *params, const char *key, bool required, json_t **ret);
+/* allowed: NULL-terminated list of keys. 0, or -EINVAL after InvalidParameter naming
+ * the first key of params (in message order) that is not in the list. */
+int vl_params_check(vl_call_ctx *ctx, json_t *params, const char *const allowed[]);
