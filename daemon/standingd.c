@@ -122,15 +122,23 @@ static void arm(daemon_ctx *c) {
 		return;
 	}
 	int64_t delay = at * 1000 - dclock_now_ms(&c->clock);
-	uv_timer_start(&c->due_timer, on_due, dclock_real_delay(&c->clock, delay), 0);
+	uint64_t real = dclock_real_delay(&c->clock, delay);
+	/* Never 0: libuv runs a timer due "now" again in the same pass, which would
+	 * starve signals and clients while a backlog is worked through. */
+	uv_timer_start(&c->due_timer, on_due, real ? real : 1, 0);
 }
 
 static void run_due(daemon_ctx *c) {
-	int r = engine_run(c->engine, now_s(c));
+	int r = engine_run(c->engine, now_s(c), 1);
 	if (r == -ENOSPC && store_grow(c->store) == 0)
-		r = engine_run(c->engine, now_s(c));
-	if (r < 0)
-		log_error("creating due orders failed: %s; retrying at the next tick", strerror(-r));
+		r = engine_run(c->engine, now_s(c), 1);
+	if (r < 0) {
+		/* Back off: the failure (disk full, a broken record) will not clear in a ms. */
+		log_error("creating due orders failed: %s; retrying in 10 s", strerror(-r));
+		uv_timer_start(&c->due_timer, on_due, 10000, 0);
+		notify_status(c);
+		return;
+	}
 	arm(c);
 	notify_status(c);
 }
@@ -231,8 +239,8 @@ static int lock_state(daemon_ctx *c) {
 		ssize_t len = pread(c->lock_fd, pid, sizeof(pid) - 1, 0);
 		if (len > 0)
 			pid[strcspn(pid, "\n")] = 0;
-		log_error("another standingd%s%s is already running on state directory %s",
-			  pid[0] ? " (pid " : "", pid[0] ? pid : "", c->state_dir);
+		log_error("another standingd%s%s%s is already running on state directory %s",
+			  pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", c->state_dir);
 		return -EBUSY;
 	}
 	char pid[32];
@@ -343,7 +351,9 @@ static int run(daemon_ctx *c) {
 	if (load_start_defs(c, &files, &n) < 0)
 		return 1;
 	engine_hooks hooks = { .created = on_created, .skipped = on_skipped, .ud = c };
-	if ((r = engine_new(c->store, &hooks, &c->engine)) < 0 ||
+	if ((r = engine_new(c->store, &hooks, &c->engine)) == 0 && c->clock.speed > ENGINE_GRACE)
+		engine_set_grace(c->engine, (int64_t) c->clock.speed);
+	if (r < 0 ||
 	    (r = engine_apply(c->engine, c->defs, files, n)) < 0) {
 		log_error("cannot apply the definitions: %s", strerror(-r));
 		defs_files_free(files, n);

@@ -1335,7 +1335,7 @@ int defs_load_files(const defs_file *files, size_t n, const char *tzdir, defs **
 	size_t seq = 0;
 
 	if (n == 0) {
-		diag_add(diags, "standingd.yaml", 0, 0, "missing: the daemon configuration file");
+		diag_add(diags, "standingd.yaml", 0, 0, "missing");
 		return -EINVAL;
 	}
 	c.tz = tz_db_new(tzdir);

@@ -23,6 +23,7 @@ struct engine {
 	heap_ent *heap;
 	size_t n_heap;
 	engine_stats stats;
+	int64_t grace;
 	sales_order *done;       /* created in the open batch; hooks run after commit */
 	size_t n_done, cap_done;
 	struct skip_note { size_t idx; int64_t delivery; char reason[96]; } *skips;
@@ -78,6 +79,7 @@ int engine_new(store *s, const engine_hooks *hooks, engine **ret) {
 	if (!e)
 		return -ENOMEM;
 	e->s = s;
+	e->grace = ENGINE_GRACE;
 	if (hooks)
 		e->hooks = *hooks;
 	*ret = e;
@@ -270,7 +272,7 @@ static int create_order(engine *e, store_txn *t, size_t idx, const occurrence *o
 		.created = now,
 		.payment = so->payment,
 		.status = ORDER_CREATED,
-		.late = o->create_at < now - ENGINE_GRACE,
+		.late = o->create_at < now - e->grace,
 	};
 	int r = order_total(so, &so_out->total);
 	if (r < 0)
@@ -295,7 +297,7 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 	int r;
 
 	if (!so->rule.paused)
-		for (r = rule_next(&so->rule, st->watermark, &o); r == 0 && o.create_at < now - ENGINE_GRACE;
+		for (r = rule_next(&so->rule, st->watermark, &o); r == 0 && o.create_at < now - e->grace;
 		     r = rule_next(&so->rule, o.delivery, &o))
 			missed++;
 
@@ -371,9 +373,9 @@ static int reload_after_failure(engine *e) {
 	return r;
 }
 
-int engine_run(engine *e, int64_t now) {
+int engine_run(engine *e, int64_t now, size_t max_batches) {
 	int created = 0;
-	while (e->n_heap > 0 && e->heap[0].at <= now) {
+	for (size_t batch = 0; batch < max_batches && e->n_heap > 0 && e->heap[0].at <= now; batch++) {
 		store_txn *t;
 		int r = store_begin(e->s, true, &t);
 		if (r < 0)
@@ -410,4 +412,8 @@ int engine_run(engine *e, int64_t now) {
 					 e->skips[i].reason, e->hooks.ud);
 	}
 	return created;
+}
+
+void engine_set_grace(engine *e, int64_t seconds) {
+	e->grace = seconds;
 }

@@ -42,10 +42,16 @@ int engine_apply(engine *e, const defs *d, const defs_file *files, size_t n_file
 /* Earliest create_at over all active standing orders; -ENOENT when nothing is scheduled. */
 int engine_next_due(const engine *e, int64_t *ret_at);
 
-/* Creates (or skips, per policy) every occurrence with create_at <= now.
- * Returns the number of orders created, or a negative errno (the failed batch is
- * rolled back and nothing of it happened; earlier batches stay committed). */
-int engine_run(engine *e, int64_t now);
+/* Creates (or skips, per policy) occurrences with create_at <= now, in at most
+ * max_batches write transactions (the daemon does one per loop turn so that
+ * signals and clients are served during a long backlog; engine_next_due() tells
+ * whether more is due). Returns the number of orders created, or a negative errno
+ * (the failed batch is rolled back and nothing of it happened; earlier batches stay
+ * committed). */
+int engine_run(engine *e, int64_t now, size_t max_batches);
+/* Seconds after create_at that still count as on time (default ENGINE_GRACE). A
+ * test clock running N times faster scales it, since the loop's own latency does. */
+void engine_set_grace(engine *e, int64_t seconds);
 
 /* Counts for status lines. */
 typedef struct engine_stats {

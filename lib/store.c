@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <lmdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -801,7 +802,8 @@ void sales_order_free(sales_order *o) {
 }
 
 static int order_check(const sales_order *o) {
-	if (!o->customer || !o->supplier || (o->n_lines && !o->lines) || o->occurrence > INT64_MAX ||
+	if (!o->customer || !o->supplier || (o->n_lines && !o->lines) ||
+	    (o->occurrence > INT64_MAX && o->occurrence != UINT64_MAX) ||
 	    (unsigned) o->status > ORDER_CANCELLED || (o->payment != PAYMENT_ACCOUNT && o->payment != PAYMENT_PREPAID))
 		return -EINVAL;
 	for (size_t i = 0; i < o->n_lines; i++)
@@ -831,7 +833,8 @@ static int order_to_text(const sales_order *o, const char *number, char **ret) {
 	}
 	jset(j, "number", json_string(number), &ok);
 	jset(j, "standing_order", jstr_or_null(o->standing_order), &ok);
-	jset(j, "occurrence", json_integer((json_int_t) o->occurrence), &ok);
+	/* UINT64_MAX: the rule does not number its occurrences (cron without count). */
+	jset(j, "occurrence", o->occurrence == UINT64_MAX ? json_null() : json_integer((json_int_t) o->occurrence), &ok);
 	jset(j, "customer", json_string(o->customer), &ok);
 	jset(j, "supplier", json_string(o->supplier), &ok);
 	jset(j, "ship_to", ship, &ok);
@@ -852,6 +855,7 @@ static int order_to_text(const sales_order *o, const char *number, char **ret) {
 
 static int order_from_json(json_t *j, sales_order **ret) {
 	sales_order *o = calloc(1, sizeof(*o));
+	o->occurrence = UINT64_MAX;
 	if (!o)
 		return -ENOMEM;
 	json_t *num = json_object_get(j, "number");
@@ -865,7 +869,7 @@ static int order_from_json(json_t *j, sales_order **ret) {
 		goto fail;
 	strcpy(o->number, json_string_value(num));
 	if ((r = jget_str(j, "standing_order", true, &o->standing_order)) < 0 ||
-	    (r = jget_count(j, "occurrence", &o->occurrence)) < 0 ||
+	    (!json_is_null(json_object_get(j, "occurrence")) && (r = jget_count(j, "occurrence", &o->occurrence)) < 0) ||
 	    (r = jget_str(j, "customer", false, &o->customer)) < 0 ||
 	    (r = jget_str(j, "supplier", false, &o->supplier)) < 0 ||
 	    (r = jget_str(ship, "name", true, &o->ship_to.name)) < 0 ||
@@ -1227,7 +1231,8 @@ int store_outbox_append(store_txn *t, const char *type, const char *payload_json
 }
 
 int store_outbox_each(store_txn *t, uint64_t after_seq,
-		      int (*fn)(uint64_t seq, const char *type, const char *payload_json, int64_t at, void *ud), void *ud) {
+		      int (*fn)(uint64_t seq, const char *type, const char *payload_json, int64_t at, void *ud),
+		      void *ud) {
 	if (!t || !fn)
 		return -EINVAL;
 	if (after_seq == UINT64_MAX)
@@ -1442,6 +1447,15 @@ typedef struct verify_ctx {
 	uint64_t last_outbox, last_order;
 } verify_ctx;
 
+/* One diag per violation; no file or line: the store is not a text. */
+static void violation(verify_ctx *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void violation(verify_ctx *v, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	diag_vadd(v->diags, NULL, 0, 0, fmt, ap);
+	va_end(ap);
+}
+
 static int verify_outbox(verify_ctx *v) {
 	store_txn *t = v->t;
 	MDB_cursor *c;
@@ -1451,25 +1465,25 @@ static int verify_outbox(verify_ctx *v) {
 	MDB_val k, val;
 	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
 		if (k.mv_size != 8) {
-			diag_add(v->diags, NULL, 0, 0, "outbox: malformed key of %zu bytes", k.mv_size);
+			violation(v, "outbox: malformed key of %zu bytes", k.mv_size);
 			continue;
 		}
 		uint64_t seq = be64_get(k.mv_data);
 		v->last_outbox = seq;
 		json_t *j;
 		if (record_load(&val, &j) < 0) {
-			diag_add(v->diags, NULL, 0, 0, "outbox event %" PRIu64 ": record is unreadable", seq);
+			violation(v, "outbox event %" PRIu64 ": record is unreadable", seq);
 			continue;
 		}
 		json_t *type = json_object_get(j, "type"), *p = json_object_get(j, "payload");
 		json_t *num = json_object_get(p, "order");
 		uint64_t order;
 		if (!json_is_string(type) || !json_is_object(p))
-			diag_add(v->diags, NULL, 0, 0, "outbox event %" PRIu64 ": record is unreadable", seq);
+			violation(v, "outbox event %" PRIu64 ": record is unreadable", seq);
 		else if (strcmp(json_string_value(type), "order.created"))
 			;
 		else if (!json_is_string(num) || order_number_parse(json_string_value(num), &order) < 0)
-			diag_add(v->diags, NULL, 0, 0, "outbox event %" PRIu64 ": order.created names no valid order number", seq);
+			violation(v, "outbox event %" PRIu64 ": order.created names no valid order number", seq);
 		else {
 			if (v->n_ev == v->cap_ev) {
 				size_t cap = v->cap_ev ? v->cap_ev * 2 : 256;
@@ -1489,7 +1503,7 @@ static int verify_outbox(verify_ctx *v) {
 	mdb_cursor_close(c);
 	if (r == -ENOENT)
 		r = 0;
-	if (r == 0)
+	if (r == 0 && v->n_ev)
 		qsort(v->ev, v->n_ev, sizeof(*v->ev), created_event_cmp);
 	return r;
 }
@@ -1502,7 +1516,7 @@ static int verify_order(verify_ctx *v, const sales_order *o, uint64_t seq) {
 	MDB_val k = due_key(o->delivery, seq, db), val;
 	int r = txn_get(t, t->s->due, &k, &val);
 	if (r == -ENOENT)
-		diag_add(v->diags, NULL, 0, 0, "order %s: delivery %s is missing from the due index",
+		violation(v, "order %s: delivery %s is missing from the due index",
 			 o->number, when(o->delivery, w1));
 	else if (r < 0)
 		return r;
@@ -1510,32 +1524,32 @@ static int verify_order(verify_ctx *v, const sales_order *o, uint64_t seq) {
 		return 0;
 	r = so_key(t->s, o->standing_order, o->delivery, ob, &k);
 	if (r < 0) {
-		diag_add(v->diags, NULL, 0, 0, "order %s: standing order id cannot be a key", o->number);
+		violation(v, "order %s: standing order id cannot be a key", o->number);
 		return 0;
 	}
 	r = txn_get(t, t->s->occ, &k, &val);
 	if (r == -ENOENT)
-		diag_add(v->diags, NULL, 0, 0, "order %s: occurrence (%s, %s) has no idempotency entry",
+		violation(v, "order %s: occurrence (%s, %s) has no idempotency entry",
 			 o->number, o->standing_order, when(o->delivery, w1));
 	else if (r < 0)
 		return r;
 	else if (val.mv_size == 8 && be64_get(val.mv_data) != seq) {
 		order_number_format(be64_get(val.mv_data), other);
-		diag_add(v->diags, NULL, 0, 0, "order %s: occurrence (%s, %s) is also order %s",
+		violation(v, "order %s: occurrence (%s, %s) is also order %s",
 			 o->number, o->standing_order, when(o->delivery, w1), other);
 	}
 	sched_state st;
 	k = str_val(o->standing_order);
 	r = txn_get(t, t->s->sched, &k, &val);
 	if (r == -ENOENT)
-		diag_add(v->diags, NULL, 0, 0, "order %s: standing order %s has no schedule state",
+		violation(v, "order %s: standing order %s has no schedule state",
 			 o->number, o->standing_order);
 	else if (r < 0)
 		return r;
 	else if (sched_from_val(&val, &st) < 0)
 		;   /* reported by verify_sched */
 	else if (st.watermark == INT64_MIN || st.watermark < o->delivery)
-		diag_add(v->diags, NULL, 0, 0, "order %s: delivery %s is after the watermark of %s (%s)",
+		violation(v, "order %s: delivery %s is after the watermark of %s (%s)",
 			 o->number, when(o->delivery, w1), o->standing_order,
 			 st.watermark == INT64_MIN ? "none" : when(st.watermark, w2));
 	return 0;
@@ -1557,7 +1571,7 @@ static int verify_orders(verify_ctx *v) {
 		uint64_t seq = UINT64_MAX;
 		if (!end) {
 			if (k.mv_size != 8) {
-				diag_add(v->diags, NULL, 0, 0, "orders: malformed key of %zu bytes", k.mv_size);
+				violation(v, "orders: malformed key of %zu bytes", k.mv_size);
 				continue;
 			}
 			seq = be64_get(k.mv_data);
@@ -1565,7 +1579,7 @@ static int verify_orders(verify_ctx *v) {
 		/* Walk the sorted created events alongside: orders come in sequence order. */
 		for (; i < v->n_ev && (end || v->ev[i].order < seq); i++) {
 			order_number_format(v->ev[i].order, evnum);
-			diag_add(v->diags, NULL, 0, 0, "outbox event %" PRIu64 ": order.created for %s, which does not exist",
+			violation(v, "outbox event %" PRIu64 ": order.created for %s, which does not exist",
 				 v->ev[i].seq, evnum);
 		}
 		if (end) {
@@ -1578,9 +1592,9 @@ static int verify_orders(verify_ctx *v) {
 		for (; i < v->n_ev && v->ev[i].order == seq; i++)
 			n++;
 		if (n == 0)
-			diag_add(v->diags, NULL, 0, 0, "order %s: no order.created event", number);
+			violation(v, "order %s: no order.created event", number);
 		else if (n > 1)
-			diag_add(v->diags, NULL, 0, 0, "order %s: %zu order.created events", number, n);
+			violation(v, "order %s: %zu order.created events", number, n);
 		sales_order *o;
 		json_t *j;
 		r = record_load(&val, &j);
@@ -1593,7 +1607,7 @@ static int verify_orders(verify_ctx *v) {
 		if (r < 0 || strcmp(o->number, number)) {
 			if (r == 0)
 				sales_order_free(o);
-			diag_add(v->diags, NULL, 0, 0, "order %s: record is unreadable", number);
+			violation(v, "order %s: record is unreadable", number);
 			continue;
 		}
 		r = verify_order(v, o, seq);
@@ -1617,7 +1631,7 @@ static int verify_occ(verify_ctx *v) {
 		char id[STORE_KEY_MAX + 1], w1[CAL_ISO_MAX], w2[CAL_ISO_MAX], number[ORDER_NUMBER_MAX];
 		int64_t delivery;
 		if (so_key_parse(&k, id, &delivery) < 0 || val.mv_size != 8) {
-			diag_add(v->diags, NULL, 0, 0, "idempotency index: malformed entry");
+			violation(v, "idempotency index: malformed entry");
 			continue;
 		}
 		uint64_t seq = be64_get(val.mv_data);
@@ -1625,7 +1639,7 @@ static int verify_occ(verify_ctx *v) {
 		sales_order *o;
 		r = order_load(t, seq, &o);
 		if (r == -ENOENT)
-			diag_add(v->diags, NULL, 0, 0, "occurrence (%s, %s): order %s does not exist",
+			violation(v, "occurrence (%s, %s): order %s does not exist",
 				 id, when(delivery, w1), number);
 		else if (r == -EBADMSG)
 			;   /* reported with the order */
@@ -1633,7 +1647,7 @@ static int verify_occ(verify_ctx *v) {
 			break;
 		else {
 			if (!str_eq(o->standing_order, id) || o->delivery != delivery)
-				diag_add(v->diags, NULL, 0, 0, "occurrence (%s, %s): order %s is (%s, %s)",
+				violation(v, "occurrence (%s, %s): order %s is (%s, %s)",
 					 id, when(delivery, w1), number,
 					 o->standing_order ? o->standing_order : "one-time", when(o->delivery, w2));
 			sales_order_free(o);
@@ -1654,7 +1668,7 @@ static int verify_due(verify_ctx *v) {
 	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
 		char w1[CAL_ISO_MAX], w2[CAL_ISO_MAX], number[ORDER_NUMBER_MAX];
 		if (k.mv_size != 16) {
-			diag_add(v->diags, NULL, 0, 0, "due index: malformed entry");
+			violation(v, "due index: malformed entry");
 			continue;
 		}
 		int64_t delivery = unbias(be64_get(k.mv_data));
@@ -1663,7 +1677,7 @@ static int verify_due(verify_ctx *v) {
 		sales_order *o;
 		r = order_load(t, seq, &o);
 		if (r == -ENOENT)
-			diag_add(v->diags, NULL, 0, 0, "due index entry (%s, %s): no such order",
+			violation(v, "due index entry (%s, %s): no such order",
 				 when(delivery, w1), number);
 		else if (r == -EBADMSG)
 			;
@@ -1671,7 +1685,7 @@ static int verify_due(verify_ctx *v) {
 			break;
 		else {
 			if (o->delivery != delivery)
-				diag_add(v->diags, NULL, 0, 0, "due index entry (%s, %s): the order's delivery is %s",
+				violation(v, "due index entry (%s, %s): the order's delivery is %s",
 					 when(delivery, w1), number, when(o->delivery, w2));
 			sales_order_free(o);
 		}
@@ -1696,20 +1710,20 @@ static int verify_records(verify_ctx *v, MDB_dbi dbi, bool skips) {
 		if (skips) {
 			int64_t at;
 			if (so_key_parse(&k, id, &delivery) < 0)
-				diag_add(v->diags, NULL, 0, 0, "skips: malformed key");
+				violation(v, "skips: malformed key");
 			else if (record_load(&val, &j) < 0)
-				diag_add(v->diags, NULL, 0, 0, "skip (%s, %s): record is unreadable", id, when(delivery, w));
+				violation(v, "skip (%s, %s): record is unreadable", id, when(delivery, w));
 			else {
 				if (jget_int(j, "at", &at) < 0 || !json_is_string(json_object_get(j, "reason")))
-					diag_add(v->diags, NULL, 0, 0, "skip (%s, %s): record is unreadable", id, when(delivery, w));
+					violation(v, "skip (%s, %s): record is unreadable", id, when(delivery, w));
 				json_decref(j);
 			}
 		} else {
 			sched_state st;
 			if (k.mv_size == 0 || k.mv_size > STORE_KEY_MAX || memchr(k.mv_data, 0, k.mv_size))
-				diag_add(v->diags, NULL, 0, 0, "schedule state: malformed key");
+				violation(v, "schedule state: malformed key");
 			else if (sched_from_val(&val, &st) < 0)
-				diag_add(v->diags, NULL, 0, 0, "schedule state of %.*s: record is unreadable",
+				violation(v, "schedule state of %.*s: record is unreadable",
 					 (int) k.mv_size, (const char *) k.mv_data);
 		}
 	}
@@ -1722,22 +1736,22 @@ static int verify_counters(verify_ctx *v) {
 	uint64_t next_order, next_outbox;
 	int r = meta_get_u64(v->t, META_NEXT_ORDER, 1, &next_order);
 	if (r == -EBADMSG)
-		diag_add(v->diags, NULL, 0, 0, "meta: the order counter is unreadable");
+		violation(v, "meta: the order counter is unreadable");
 	else if (r < 0)
 		return r;
 	else if (v->last_order && next_order <= v->last_order) {
 		char number[ORDER_NUMBER_MAX];
 		order_number_format(v->last_order, number);
-		diag_add(v->diags, NULL, 0, 0, "meta: next order sequence %" PRIu64 " is not after the last order %s",
+		violation(v, "meta: next order sequence %" PRIu64 " is not after the last order %s",
 			 next_order, number);
 	}
 	r = meta_get_u64(v->t, META_NEXT_OUTBOX, 1, &next_outbox);
 	if (r == -EBADMSG)
-		diag_add(v->diags, NULL, 0, 0, "meta: the outbox counter is unreadable");
+		violation(v, "meta: the outbox counter is unreadable");
 	else if (r < 0)
 		return r;
 	else if (v->last_outbox && next_outbox <= v->last_outbox)
-		diag_add(v->diags, NULL, 0, 0, "meta: next outbox sequence %" PRIu64 " is not after the last event %" PRIu64,
+		violation(v, "meta: next outbox sequence %" PRIu64 " is not after the last event %" PRIu64,
 			 next_outbox, v->last_outbox);
 	return 0;
 }

@@ -24,5 +24,8 @@ static inline int64_t tz_to_local(const tz_zone *z, int64_t t) { return t + tz_o
 /* Local wall-clock time -> instant. A time inside a spring-forward gap is moved
  * forward by the gap (02:30 in a 02:00->03:00 gap is 03:30 new time); a time that
  * exists twice (fall-back) takes the first (earlier) instant. Monotonic:
- * l1 <= l2 implies tz_from_local(l1) <= tz_from_local(l2). */
+ * l1 <= l2 implies tz_from_local(l1) <= tz_from_local(l2).
+ * Exception forced by the gap rule: a gap's times land up to one gap length past
+ * the times right after it (02:59 -> 03:59 new time, 03:00 -> 03:00), so l1 in a
+ * gap may give more than l2 after it; monotonic among existing local times. */
 int64_t tz_from_local(const tz_zone *z, int64_t local);

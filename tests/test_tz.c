@@ -138,15 +138,15 @@ static void scan_range(zone_scan *zs, int64_t from, int64_t to, int64_t step) {
 }
 
 /* The independent oracle for tz_from_local, from glibc alone: every offset glibc has
- * within +-27 h of local (sampled every 15 min, changes bisected) is a candidate;
+ * within +-15 h of local (sampled every 30 min, changes bisected) is a candidate;
  * u = local - off is an answer when glibc maps u back to local; take the smallest
  * (first of a fold). With no answer, local is in a gap: use the offset in force
  * before the jump that skipped it. Returns false if neither applies. */
 static bool oracle_from_local(int64_t local, int64_t *ret) {
 	zone_scan zs = { 0 };
-	int64_t from = local - 27 * HOUR, to = local + 27 * HOUR;
+	int64_t from = local - 15 * HOUR, to = local + 15 * HOUR;
 	int32_t first = glibc_off(from);
-	scan_range(&zs, from, to, 900);
+	scan_range(&zs, from, to, 1800);
 	bool found = false;
 	int64_t best = 0;
 	for (size_t i = 0; i <= zs.n; i++) {
@@ -219,13 +219,21 @@ static uint8_t *slurp(const char *path, size_t *ret_len) {
 	return buf;
 }
 
-static void rm_tmpdir(const char *dir, const char *const *names, size_t n) {
-	char path[1024];
-	for (size_t i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-	rmdir(dir);
+/* A scratch zone directory per test; removed in teardown, so also after a failure. */
+static int tmpdir_setup(void **state) {
+	static char tmpl[32];
+	snprintf(tmpl, sizeof(tmpl), "/tmp/test_tz.XXXXXX");
+	if (!mkdtemp(tmpl))
+		return -1;
+	*state = tmpl;
+	return 0;
+}
+
+static int tmpdir_teardown(void **state) {
+	char path[64];
+	snprintf(path, sizeof(path), "%s/Zone", (const char *) *state);
+	unlink(path);
+	return rmdir((const char *) *state);
 }
 
 /* ---- a small TZif writer for hand-made zones ---- */
@@ -316,16 +324,16 @@ static int group_setup(void **state) {
 	G.have_tzdata = access(path, R_OK) == 0;
 	if (!G.have_tzdata)
 		return 0;
-	/* Every change 1990..2040 to the second (hourly steps), coarser elsewhere in
+	/* Every change 1990..2040 to the second (hourly steps), daily elsewhere in
 	 * 1900..2100 where the transitions only steer the random samples. */
 	int64_t y1900 = civil(1900, 1, 1, 0, 0, 0), y1990 = civil(1990, 1, 1, 0, 0, 0);
 	int64_t y2041 = civil(2041, 1, 1, 0, 0, 0), y2101 = civil(2101, 1, 1, 0, 0, 0);
-	int64_t fine = G.quick ? 6 * HOUR : HOUR;
+	int64_t fine = G.quick ? 12 * HOUR : HOUR;
 	for (size_t i = 0; i < N_ZONES; i++) {
 		glibc_zone(glibc_zones[i]);
-		scan_range(&G.scan[i], y1900, y1990, 6 * HOUR);
+		scan_range(&G.scan[i], y1900, y1990, DAY);
 		scan_range(&G.scan[i], y1990, y2041, fine);
-		scan_range(&G.scan[i], y2041, y2101, 6 * HOUR);
+		scan_range(&G.scan[i], y2041, y2101, DAY);
 	}
 	return 0;
 }
@@ -439,13 +447,14 @@ static void test_transitions_1990_2040(void **state) {
 			bool gap = tr->after > tr->before;
 			int64_t lo = tr->t + (gap ? tr->before : tr->after);
 			int64_t hi = tr->t + (gap ? tr->after : tr->before);
+			int n_probe = G.quick ? 10 : 16;
 			int64_t probe[16] = {
 				lo - HOUR, lo - 61, lo - 1, lo, lo + 1, (lo + hi) / 2, hi - 1, hi, hi + 1,
 				hi + HOUR,
 			};
-			for (int i = 10; i < 16; i++)
+			for (int i = 10; i < n_probe; i++)
 				probe[i] = rnd_range(lo - 2 * HOUR, hi + 2 * HOUR);
-			for (int i = 0; i < 16; i++) {
+			for (int i = 0; i < n_probe; i++) {
 				int64_t l = probe[i], want, got = tz_from_local(z, l);
 				char buf[40];
 				n_local++;
@@ -672,16 +681,13 @@ static void test_lord_howe_half_hour(void **state) {
 }
 
 static void test_truncated_and_corrupt(void **state) {
-	(void) state;
 	need_tzdata();
 	char path[600];
 	size_t len;
 	snprintf(path, sizeof(path), "%s/America/New_York", G.zonedir);
 	uint8_t *orig = slurp(path, &len);
 	assert_true(len > 100);
-	char tmpl[] = "/tmp/test_tz.XXXXXX";
-	char *dir = mkdtemp(tmpl);
-	assert_non_null(dir);
+	const char *dir = *state;
 	const tz_zone *z;
 
 	write_file(dir, "Zone", orig, len);
@@ -736,17 +742,12 @@ static void test_truncated_and_corrupt(void **state) {
 	print_message("%ld damaged files, %ld still parsed\n", n, n_ok);
 	free(buf);
 	free(orig);
-	static const char *const names[] = { "Zone" };
-	rm_tmpdir(dir, names, 1);
 }
 
 /* Hand-made files: footer forms against glibc's POSIX TZ parser, v1 files, and
  * malformed fields. */
 static void test_synthetic_files(void **state) {
-	(void) state;
-	char tmpl[] = "/tmp/test_tz.XXXXXX";
-	char *dir = mkdtemp(tmpl);
-	assert_non_null(dir);
+	const char *dir = *state;
 	static const int32_t utc_off[] = { 0 };
 	static const uint8_t no_dst[] = { 0 };
 	outbuf o;
@@ -903,6 +904,17 @@ static void test_synthetic_files(void **state) {
 			assert_int_equal(r, want);
 			tz_db_free(db);
 		}
+		/* A footer longer than any real one (and than the parser's buffer). */
+		char longf[400];
+		memset(longf, 'A', sizeof(longf));
+		memcpy(longf + sizeof(longf) - 3, "-2", 3);
+		tzif_spec lf = good;
+		lf.footer = longf;
+		tzif_build(&lf, &o);
+		write_file(dir, "Zone", o.b, o.n);
+		db = tz_db_new(dir);
+		assert_int_equal(tz_db_get(db, "Zone", &z), -EINVAL);
+		tz_db_free(db);
 		/* Bad magic. */
 		tzif_build(&good, &o);
 		o.b[0] = 'X';
@@ -939,8 +951,6 @@ static void test_synthetic_files(void **state) {
 		tz_db_free(db);
 	}
 
-	static const char *const names[] = { "Zone" };
-	rm_tmpdir(dir, names, 1);
 }
 
 int main(void) {
@@ -953,8 +963,8 @@ int main(void) {
 		cmocka_unit_test(test_offset_matches_glibc),
 		cmocka_unit_test(test_transitions_1990_2040),
 		cmocka_unit_test(test_from_local_random),
-		cmocka_unit_test(test_truncated_and_corrupt),
-		cmocka_unit_test(test_synthetic_files),
+		cmocka_unit_test_setup_teardown(test_truncated_and_corrupt, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_synthetic_files, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests_name("tz", tests, group_setup, group_teardown);
 }
