@@ -83,8 +83,9 @@ class Env:
             f.write(text)
         os.rename(tmp, path)
 
-    def orders_file(self, name, items):
-        self.write("orders.d/" + name, CUSTOMERS + "standing_orders:\n" + "".join(items))
+    def orders_file(self, name, items, customers=True):
+        """An orders.d file; the test customers are defined in one file only."""
+        self.write("orders.d/" + name, (CUSTOMERS if customers else "") + "standing_orders:\n" + "".join(items))
 
     def start(self, clock, extra_env=None, log=None):
         """Starts standingd on the test clock; returns the Popen. stderr goes to a log file."""

@@ -32,7 +32,7 @@ class Crash(DaemonTest):
         kills_mid_work = 0
         for i in range(ITERATIONS):
             p = e.start("2026-08-01T00:00:00Z,1", log=os.path.join(e.dir, "crash.log"))
-            time.sleep(rnd.uniform(0.0, 0.04))
+            time.sleep(rnd.uniform(0.0, 0.02))
             if p.poll() is not None:
                 self.fail(f"iteration {i}: standingd exited {p.returncode}: {e.log(p)}")
             os.kill(p.pid, signal.SIGKILL)

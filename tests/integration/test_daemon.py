@@ -70,7 +70,7 @@ class Reload(DaemonTest):
         daily = standing_order("daily", {"every": "1 day", "start": "2026-12-01", "at": '"08:00"'})
         other = standing_order("other", {"every": "1 day", "start": "2026-12-01", "at": '"09:00"'})
         e.orders_file("a.yaml", [daily])
-        e.orders_file("b.yaml", [other])
+        e.orders_file("b.yaml", [other], customers=False)
         # one virtual day per second
         p = e.start("2026-12-01T00:00:00Z,86400")
         e.wait_for(lambda: "started" in e.log(p), what="start")
@@ -117,6 +117,33 @@ class Reload(DaemonTest):
         n = len(e.orders())
         e.wait_for(lambda: len(e.orders()) > n, what="orders from the last good version")
         self.assertEqual(e.stop(p), 0)
+
+
+class Diff(DaemonTest):
+    def test_diff_previews_reload(self):
+        e = self.env()
+        keep = standing_order("keep", {"every": "1 month", "start": "2026-12-01", "at": '"06:00"'})
+        edit = standing_order("edit", {"every": "1 month", "start": "2026-12-01", "at": '"06:00"'})
+        gone = standing_order("gone", {"every": "1 week", "start": "2026-12-07"})
+        e.orders_file("a.yaml", [keep, edit, gone])
+        p = e.start("2026-11-20T00:00:00Z,1")
+        e.wait_for(lambda: "started" in e.log(p), what="start")
+        self.assertEqual(e.stop(p), 0)
+        self.assertEqual(e.ctl("diff", "--conf", e.conf, "--state", e.state).stdout, "no changes\n")
+        edited = standing_order("edit", {"every": "2 months", "start": "2026-12-01", "at": '"06:00"'})
+        new = standing_order("new", {"every": "1 year", "start": "2027-02-28", "at": '"12:00"'})
+        e.orders_file("a.yaml", [keep, edited, new])
+        out = e.ctl("diff", "--conf", e.conf, "--state", e.state).stdout
+        self.assertEqual(out,
+            "changed  edit:\n"
+            "  old next 2026-12-01T06:00:00+02:00, 2027-01-01T06:00:00+02:00, 2027-02-01T06:00:00+02:00\n"
+            "  new next 2026-12-01T06:00:00+02:00, 2027-02-01T06:00:00+02:00, 2027-04-01T06:00:00+03:00\n"
+            "added    new: next 2027-02-28T12:00:00+02:00, 2028-02-28T12:00:00+02:00, 2029-02-28T12:00:00+02:00\n"
+            "removed  gone: will be deactivated (its orders are kept)\n")
+        e.write("orders.d/a.yaml", "standing_orders:\n  - id: x\n    shedule: {}\n")
+        r = e.ctl("diff", "--conf", e.conf, "--state", e.state, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('orders.d/a.yaml:3:5: unknown key "shedule" (did you mean "schedule"?)', r.stdout)
 
 
 class Notify(DaemonTest):
