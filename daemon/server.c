@@ -216,6 +216,10 @@ static int clear_stale(const char *path) {
 	return 0;
 }
 
+static void on_listener_closed(uv_handle_t *h) {
+	free(h->data);
+}
+
 int server_start(uv_loop_t *loop, const char *path, vl_service *svc, const server_limits *limits,
 		 server **ret, bool *ret_activated) {
 	server *s = calloc(1, sizeof(*s));
@@ -260,10 +264,6 @@ fail:
 	s->stopping = true;
 	uv_close((uv_handle_t *) &s->listener, on_listener_closed);
 	return r;
-}
-
-static void on_listener_closed(uv_handle_t *h) {
-	free(h->data);
 }
 
 void server_stop(server *s) {

@@ -20,6 +20,8 @@
 #include "engine.h"
 #include "log.h"
 #include "store.h"
+#include "server.h"
+#include "api.h"
 
 #define JUMP_TOLERANCE_MS 1000
 #define RELOAD_DEBOUNCE_MS 300
@@ -38,6 +40,13 @@ typedef struct daemon_ctx {
 	int watching_orders;
 	int64_t skew_ms;          /* realtime - monotonic at the last tick */
 	int exit_code;
+	defs_file *yaml;          /* the YAML files of the running set */
+	size_t n_yaml;
+	defs_file *api;           /* standing orders placed through the socket API */
+	size_t n_api;
+	vl_service *svc;
+	server *srv;
+	api_env env;
 } daemon_ctx;
 
 static void usage(FILE *f) {
@@ -162,31 +171,150 @@ static void on_tick(uv_timer_t *t) {
 	run_due(c);
 }
 
-static void reload(daemon_ctx *c, const char *why) {
+/* A definition set is the YAML files followed by the API's files, validated as one. */
+static int load_set(const defs_file *yaml, size_t ny, const defs_file *api, size_t na, defs **ret, diag_list *diags) {
+	defs_file *all = calloc(ny + na + 1, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	if (ny)
+		memcpy(all, yaml, ny * sizeof(*all));
+	if (na)
+		memcpy(all + ny, api, na * sizeof(*all));
+	int r = defs_load_files(all, ny + na, NULL, ret, diags);
+	free(all);
+	return r;
+}
+
+/* Makes d (loaded from yaml + api) the running set. Takes ownership of d and of the
+ * arrays that are not NULL; a NULL array keeps the running one (and is not stored). */
+static int install(daemon_ctx *c, defs *d, defs_file *yaml, size_t ny, defs_file *api, size_t na) {
+	engine_sources src = { .files = yaml, .n_files = ny, .api = api, .n_api = na };
+	int r = engine_apply(c->engine, d, &src);
+	if (r < 0) {
+		defs_free(d);
+		defs_files_free(yaml, ny);
+		defs_files_free(api, na);
+		return r;
+	}
+	defs_free(c->defs);
+	c->defs = d;
+	c->env.defs = d;
+	if (yaml) {
+		defs_files_free(c->yaml, c->n_yaml);
+		c->yaml = yaml;
+		c->n_yaml = ny;
+	}
+	if (api) {
+		defs_files_free(c->api, c->n_api);
+		c->api = api;
+		c->n_api = na;
+	}
+	return 0;
+}
+
+/* Re-reads the config directory. 0, -EINVAL with diags (nothing applied), or
+ * another negative errno. */
+static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) mono_ms() * 1000);
-	diag_list diags = { 0 };
 	defs_file *files = NULL;
 	size_t n = 0;
 	defs *d = NULL;
-	int r = defs_read_dir(c->conf_dir, &files, &n, &diags);
+	int r = defs_read_dir(c->conf_dir, &files, &n, diags);
 	if (r == 0)
-		r = defs_load_files(files, n, NULL, &d, &diags);
+		r = load_set(files, n, c->api, c->n_api, &d, diags);
 	if (r < 0) {
-		print_diags(&diags, NULL, LOG_ERR);
+		print_diags(diags, NULL, LOG_ERR);
 		log_error("reload (%s) failed: keeping the last good definitions", why);
-	} else if ((r = engine_apply(c->engine, d, files, n)) < 0) {
+		defs_files_free(files, n);
+	} else if ((r = install(c, d, files, n, NULL, 0)) < 0) {
 		log_error("reload (%s) failed: cannot store the definitions: %s", why, strerror(-r));
-		defs_free(d);
 	} else {
-		defs_free(c->defs);
-		c->defs = d;
-		log_info("reloaded (%s): %zu customers, %zu standing orders", why, d->n_customers, d->n_orders);
+		log_info("reloaded (%s): %zu customers, %zu standing orders", why, c->defs->n_customers,
+			 c->defs->n_orders);
 		run_due(c);
 	}
-	diag_list_clear(&diags);
-	defs_files_free(files, n);
 	sd_notify(0, "READY=1");
 	notify_status(c);
+	return r;
+}
+
+static void reload(daemon_ctx *c, const char *why) {
+	diag_list diags = { 0 };
+	reload_files(c, why, &diags);
+	diag_list_clear(&diags);
+}
+
+static int api_reload(void *ud, diag_list *diags) {
+	return reload_files(ud, "Ops.Reload", diags);
+}
+
+static int files_dup(const defs_file *f, size_t n, defs_file **ret) {
+	defs_file *v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		v[i].name = strdup(f[i].name);
+		v[i].data = malloc(f[i].len + 1);
+		v[i].len = f[i].len;
+		if (!v[i].name || !v[i].data) {
+			defs_files_free(v, i + 1);
+			return -ENOMEM;
+		}
+		memcpy(v[i].data, f[i].data, f[i].len);
+		v[i].data[f[i].len] = 0;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* PlaceStandingOrder / CancelStandingOrder: the API's files with one replaced,
+ * added or removed, validated together with the running YAML set. */
+static int api_apply_order(void *ud, const char *id, const char *json, diag_list *diags) {
+	daemon_ctx *c = ud;
+	char name[300];
+	/* ids are validated with the definition; a name that is no id cannot clash */
+	snprintf(name, sizeof(name), "api/%s.json", id[0] && !strchr(id, '/') ? id : "invalid-id");
+	defs_file *api;
+	size_t n = 0;
+	int r = files_dup(c->api, c->n_api, &api);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < c->n_api; i++) {
+		if (strcmp(c->api[i].name, name)) {
+			api[n++] = api[i];
+			continue;
+		}
+		free(api[i].name);
+		free(api[i].data);
+	}
+	if (json) {
+		api[n].name = strdup(name);
+		api[n].data = strdup(json);
+		api[n].len = strlen(json);
+		if (!api[n].name || !api[n].data) {
+			defs_files_free(api, n + 1);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	defs *d;
+	if ((r = load_set(c->yaml, c->n_yaml, api, n, &d, diags)) < 0) {
+		defs_files_free(api, n);
+		return r;
+	}
+	if ((r = install(c, d, NULL, 0, api, n)) < 0)
+		return r;
+	log_info("standing order %s %s through the API", id, json ? "placed" : "cancelled");
+	run_due(c);
+	return 0;
+}
+
+static int64_t api_now(void *ud) {
+	return now_s(ud);
+}
+
+static void api_order_placed(void *ud, const sales_order *o) {
+	on_created(o, ud);
 }
 
 static void on_sighup(uv_signal_t *s, int signum) {
@@ -266,41 +394,67 @@ static int mkdir_p(const char *dir) {
 }
 
 /* The definitions to start on: the files as they are, else the last good set in
- * the store (a broken file at start-up must not stop order creation). */
-static int load_start_defs(daemon_ctx *c, defs_file **ret_files, size_t *ret_n) {
+ * the store (a broken file at start-up must not stop order creation), each with the
+ * standing orders placed through the API. */
+static int load_start_defs(daemon_ctx *c) {
 	diag_list diags = { 0 };
-	int r = defs_read_dir(c->conf_dir, ret_files, ret_n, &diags);
+	defs_file *files = NULL, *api = NULL;
+	size_t n = 0, na = 0;
+	defs *d = NULL;
+	store_txn *t;
+	int r = store_begin(c->store, false, &t);
+	if (r == 0) {
+		r = store_api_defs_get(t, &api, &na);
+		store_abort(t);
+	}
+	if (r < 0 && r != -ENOENT) {
+		log_error("cannot read the API's standing orders from the store: %s", strerror(-r));
+		return r;
+	}
+	if (!api && (r = files_dup(NULL, 0, &api)) < 0)
+		return r;
+	r = defs_read_dir(c->conf_dir, &files, &n, &diags);
 	if (r == 0)
-		r = defs_load_files(*ret_files, *ret_n, NULL, &c->defs, &diags);
+		r = load_set(files, n, api, na, &d, &diags);
 	if (r == 0)
-		return 0;
+		return install(c, d, files, n, api, na);
 	print_diags(&diags, NULL, LOG_ERR);
 	diag_list_clear(&diags);
-	defs_files_free(*ret_files, *ret_n);
-	*ret_files = NULL;
-	*ret_n = 0;
-	defs_file *last = NULL;
-	size_t n = 0;
-	store_txn *t;
+	defs_files_free(files, n);
+	files = NULL;
+	n = 0;
 	r = store_begin(c->store, false, &t);
 	if (r == 0) {
-		r = store_defs_get(t, &last, &n);
+		r = store_defs_get(t, &files, &n);
 		store_abort(t);
 	}
 	if (r < 0) {
 		log_error("the definitions in %s are invalid and there is no last good version in %s",
 			  c->conf_dir, c->state_dir);
+		defs_files_free(api, na);
 		return -EINVAL;
 	}
-	r = defs_load_files(last, n, NULL, &c->defs, &diags);
-	defs_files_free(last, n);
+	r = load_set(files, n, api, na, &d, &diags);
 	diag_list_clear(&diags);
 	if (r < 0) {
 		log_error("the last good definitions in the store no longer load");
+		defs_files_free(files, n);
+		defs_files_free(api, na);
 		return r;
 	}
 	log_warning("the definitions in %s are invalid: running on the last good version", c->conf_dir);
-	return 0;
+	/* the store already holds these: install them without writing them back */
+	r = install(c, d, NULL, 0, NULL, 0);
+	if (r == 0) {
+		c->yaml = files;
+		c->n_yaml = n;
+		c->api = api;
+		c->n_api = na;
+	} else {
+		defs_files_free(files, n);
+		defs_files_free(api, na);
+	}
+	return r;
 }
 
 static int check(const char *conf) {
@@ -316,9 +470,41 @@ static int check(const char *conf) {
 	return 0;
 }
 
+static int start_socket(daemon_ctx *c) {
+	c->env = (api_env) {
+		.defs = c->defs, .store = c->store, .engine = c->engine, .self_uid = geteuid(),
+		.now = api_now, .reload = api_reload, .apply_api_order = api_apply_order,
+		.order_placed = api_order_placed, .ud = c,
+	};
+	c->svc = vl_service_new("standingd", "standingd standing-order scheduler", STANDINGD_VERSION,
+				"https://standingd.example/");
+	if (!c->svc || api_register(c->svc, &c->env) < 0) {
+		log_error("cannot set up the Varlink service");
+		return -ENOMEM;
+	}
+	const char *path = c->socket_path ? c->socket_path : c->defs->config.socket;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir_p(dir);
+	}
+	server_limits limits = SERVER_LIMITS_DEFAULT;
+	bool activated;
+	int r = server_start(c->loop, path, c->svc, &limits, &c->srv, &activated);
+	if (r < 0) {
+		log_error("cannot listen on %s: %s", path, r == -EADDRINUSE ? "another process serves it" : uv_strerror(r));
+		return r;
+	}
+	if (activated)
+		log_info("listening on the socket passed by systemd");
+	else
+		log_info("listening on %s", path);
+	return 0;
+}
+
 static int run(daemon_ctx *c) {
-	defs_file *files = NULL;
-	size_t n = 0;
 	int r;
 	if (!c->state_dir) {
 		/* Only the config can name it; it must be readable for that. */
@@ -348,18 +534,18 @@ static int run(daemon_ctx *c) {
 		log_error("cannot open the store in %s: %s", c->state_dir, strerror(-r));
 		return 1;
 	}
-	if (load_start_defs(c, &files, &n) < 0)
-		return 1;
 	engine_hooks hooks = { .created = on_created, .skipped = on_skipped, .ud = c };
-	if ((r = engine_new(c->store, &hooks, &c->engine)) == 0 && c->clock.speed > ENGINE_GRACE)
-		engine_set_grace(c->engine, (int64_t) c->clock.speed);
-	if (r < 0 ||
-	    (r = engine_apply(c->engine, c->defs, files, n)) < 0) {
-		log_error("cannot apply the definitions: %s", strerror(-r));
-		defs_files_free(files, n);
+	if ((r = engine_new(c->store, &hooks, &c->engine)) < 0) {
+		log_error("cannot start the engine: %s", strerror(-r));
 		return 1;
 	}
-	defs_files_free(files, n);
+	if (c->clock.speed > ENGINE_GRACE)
+		engine_set_grace(c->engine, (int64_t) c->clock.speed);
+	if ((r = load_start_defs(c)) < 0) {
+		if (r != -EINVAL)
+			log_error("cannot apply the definitions: %s", strerror(-r));
+		return 1;
+	}
 
 	c->loop = uv_default_loop();
 	uv_timer_init(c->loop, &c->due_timer);
@@ -389,6 +575,13 @@ static int run(daemon_ctx *c) {
 	if (sd_watchdog_enabled(0, &wd_usec) > 0)
 		uv_timer_start(&c->watchdog_timer, on_watchdog, wd_usec / 2000, wd_usec / 2000);
 
+	if (start_socket(c) < 0) {
+		uv_walk(c->loop, close_walk, NULL);
+		uv_run(c->loop, UV_RUN_DEFAULT);
+		uv_loop_close(c->loop);
+		return 1;
+	}
+
 	char now[CAL_ISO_MAX];
 	log_info("started: %zu customers, %zu standing orders, state %s%s%s", c->defs->n_customers,
 		 c->defs->n_orders, c->state_dir, c->clock.test ? ", test clock at " : "",
@@ -399,6 +592,7 @@ static int run(daemon_ctx *c) {
 
 	uv_run(c->loop, UV_RUN_DEFAULT);
 
+	server_stop(c->srv);
 	uv_walk(c->loop, close_walk, NULL);
 	uv_run(c->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(c->loop) != 0)
@@ -459,7 +653,10 @@ int main(int argc, char **argv) {
 	const char *state_arg = c.state_dir;
 	int r = run(&c);
 	engine_free(c.engine);
+	vl_service_free(c.svc);
 	defs_free(c.defs);
+	defs_files_free(c.yaml, c.n_yaml);
+	defs_files_free(c.api, c.n_api);
 	store_close(c.store);
 	if (c.lock_fd >= 0)
 		close(c.lock_fd);

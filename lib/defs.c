@@ -1283,7 +1283,10 @@ static void defs_link(defs_ctx *c) {
 static const ytree_node *defs_parse(defs_ctx *c, const defs_file *f) {
 	ytree *t = NULL;
 	ytree_error err;
-	int r = ytree_parse_yaml(f->data, f->len, &t, &err);
+	size_t nl = strlen(f->name);
+	/* Standing orders placed through the socket API are kept as JSON. */
+	bool json = nl > 5 && !strcmp(f->name + nl - 5, ".json");
+	int r = json ? ytree_parse_json(f->data, f->len, &t, &err) : ytree_parse_yaml(f->data, f->len, &t, &err);
 	if (r == -ENOMEM) {
 		c->oom = true;
 		return NULL;

@@ -127,7 +127,7 @@ static int collect_removed(const char *so_id, const sched_state *st, void *ud) {
 	return v[n] ? 0 : -ENOMEM;
 }
 
-int engine_apply(engine *e, const defs *d, const defs_file *files, size_t n_files) {
+int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 	sched_state *state = calloc(d->n_orders ? d->n_orders : 1, sizeof(*state));
 	heap_ent *heap = calloc(d->n_orders ? d->n_orders : 1, sizeof(*heap));
 	char **known = calloc(1, sizeof(char *));
@@ -166,11 +166,10 @@ int engine_apply(engine *e, const defs *d, const defs_file *files, size_t n_file
 		if (r < 0)
 			goto fail;
 	}
-	if (files) {
-		r = store_defs_put(t, files, n_files);
-		if (r < 0)
-			goto fail;
-	}
+	if (src && src->files && (r = store_defs_put(t, src->files, src->n_files)) < 0)
+		goto fail;
+	if (src && src->api && (r = store_api_defs_put(t, src->api, src->n_api)) < 0)
+		goto fail;
 	r = store_commit(t);
 	t = NULL;
 	if (r < 0)
@@ -351,6 +350,12 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 				skip--;
 			st->skipped++;
 			e->stats.skipped++;
+		} else if ((r = store_skip_get(t, so->id, o.delivery, NULL)) == 0) {
+			/* skipped in advance (SkipOccurrence): the record is already there */
+			st->skipped++;
+			e->stats.skipped++;
+		} else if (r != -ENOENT) {
+			return r;
 		} else {
 			if ((r = create_order(e, t, idx, &o, now)) < 0)
 				return r;

@@ -32,12 +32,19 @@ typedef struct engine_hooks {
 int engine_new(store *s, const engine_hooks *hooks, engine **ret);
 void engine_free(engine *e);
 
+/* Where a definition set came from, to be stored with it. */
+typedef struct engine_sources {
+	const defs_file *files;   /* the YAML files: the last good set; NULL: leave as stored */
+	size_t n_files;
+	const defs_file *api;     /* standing orders placed through the API; NULL: leave as stored */
+	size_t n_api;
+} engine_sources;
+
 /* Makes d the current definitions: records new standing orders' schedule state,
- * marks removed ones inactive (history kept), stores the definition files as the
- * last good set (files may be NULL when d was loaded from the store itself), all in
- * one write transaction; then rebuilds the heap. d stays owned by the caller and
+ * marks removed ones inactive (history kept), stores the sources (when given), all
+ * in one write transaction; then rebuilds the heap. d stays owned by the caller and
  * must outlive its use by the engine (until the next engine_apply or engine_free). */
-int engine_apply(engine *e, const defs *d, const defs_file *files, size_t n_files);
+int engine_apply(engine *e, const defs *d, const engine_sources *src);
 
 /* Earliest create_at over all active standing orders; -ENOENT when nothing is scheduled. */
 int engine_next_due(const engine *e, int64_t *ret_at);

@@ -35,6 +35,7 @@ static const char META_FORMAT[] = "format";
 static const char META_NEXT_ORDER[] = "next_order";
 static const char META_NEXT_OUTBOX[] = "next_outbox";
 static const char META_DEFS[] = "defs";
+static const char META_API_DEFS[] = "api_defs";
 
 struct store {
 	MDB_env *env;
@@ -1270,7 +1271,7 @@ int store_outbox_each(store_txn *t, uint64_t after_seq,
 
 /* ---- last good definitions ---- */
 
-int store_defs_put(store_txn *t, const defs_file *files, size_t n) {
+static int defs_put_key(store_txn *t, const char *key, const defs_file *files, size_t n) {
 	if (!t || (n && !files))
 		return -EINVAL;
 	bool ok = true;
@@ -1293,10 +1294,18 @@ int store_defs_put(store_txn *t, const defs_file *files, size_t n) {
 	int r = record_dump(j, ok, &text);
 	if (r < 0)
 		return r;
-	MDB_val k = str_val(META_DEFS), v = str_val(text);
+	MDB_val k = str_val(key), v = str_val(text);
 	r = txn_put(t, t->s->meta, &k, &v, 0);
 	free(text);
 	return r;
+}
+
+int store_defs_put(store_txn *t, const defs_file *files, size_t n) {
+	return defs_put_key(t, META_DEFS, files, n);
+}
+
+int store_api_defs_put(store_txn *t, const defs_file *files, size_t n) {
+	return defs_put_key(t, META_API_DEFS, files, n);
 }
 
 static void files_free(defs_file *f, size_t n) {
@@ -1307,10 +1316,10 @@ static void files_free(defs_file *f, size_t n) {
 	free(f);
 }
 
-int store_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n) {
+static int defs_get_key(store_txn *t, const char *key, defs_file **ret_files, size_t *ret_n) {
 	if (!t || !ret_files || !ret_n)
 		return -EINVAL;
-	MDB_val k = str_val(META_DEFS), v;
+	MDB_val k = str_val(key), v;
 	int r = txn_get(t, t->s->meta, &k, &v);
 	if (r < 0)
 		return r;
@@ -1352,6 +1361,44 @@ fail:
 out:
 	json_decref(j);
 	return r;
+}
+
+int store_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n) {
+	return defs_get_key(t, META_DEFS, ret_files, ret_n);
+}
+
+int store_api_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n) {
+	return defs_get_key(t, META_API_DEFS, ret_files, ret_n);
+}
+
+int store_skip_get(store_txn *t, const char *so_id, int64_t delivery, char **ret_reason) {
+	if (!t)
+		return -EINVAL;
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v;
+	int r = so_key(t->s, so_id, delivery, kb, &k);
+	if (r < 0 || (r = txn_get(t, t->s->skips, &k, &v)) < 0)
+		return r;
+	if (!ret_reason)
+		return 0;
+	json_t *j;
+	if ((r = record_load(&v, &j)) < 0)
+		return r;
+	r = jget_str(j, "reason", false, ret_reason);
+	json_decref(j);
+	return r;
+}
+
+int store_counts(store_txn *t, uint64_t *ret_orders, uint64_t *ret_outbox) {
+	MDB_stat st;
+	int r = mdb_stat(t->txn, t->s->orders, &st);
+	if (r)
+		return store_errno(t->s->env, r);
+	*ret_orders = st.ms_entries;
+	if ((r = mdb_stat(t->txn, t->s->outbox, &st)))
+		return store_errno(t->s->env, r);
+	*ret_outbox = st.ms_entries;
+	return 0;
 }
 
 /* ---- confirmation numbers ---- */

@@ -128,3 +128,15 @@ void order_number_format(uint64_t seq, char ret[ORDER_NUMBER_MAX]);
 /* Normalises (strips dashes/space, upper-cases) and checks the digit. 0, -EINVAL. */
 int order_number_parse(const char *s, uint64_t *ret_seq);
 const char *order_status_name(order_status s);
+
+/* Standing orders placed through the API: the set of definition files
+ * ("api/ID.json") kept beside the YAML ones. -ENOENT when none were ever stored. */
+int store_api_defs_put(store_txn *t, const defs_file *files, size_t n);
+int store_api_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n);
+/* A skip record for (so_id, delivery): 0 (reason malloc'd into *ret_reason when not
+ * NULL), -ENOENT. The engine consults it before creating an occurrence, so a skip
+ * requested in advance (SkipOccurrence) and one recorded by the catch-up policy are
+ * the same kind of record. */
+int store_skip_get(store_txn *t, const char *so_id, int64_t delivery, char **ret_reason);
+/* Number of orders and of outbox events. */
+int store_counts(store_txn *t, uint64_t *ret_orders, uint64_t *ret_outbox);

@@ -67,3 +67,9 @@ int ytree_int64(const ytree_node *n, int64_t *ret);
 /* A field path from the root: "standing_orders[2].lines[0].unit_price" ("" for
  * the root). Truncated to size; returns the length it needed, like snprintf. */
 size_t ytree_path(const ytree_node *n, char *buf, size_t size);
+
+/* Parse one JSON document (the socket API's definitions) into a tree without
+ * positions: strings become quoted scalars, numbers, booleans and null plain ones,
+ * so that the validator reads them exactly as it reads YAML. 0, -EINVAL with *err
+ * (jansson's message), or -ENOMEM. */
+int ytree_parse_json(const char *data, size_t len, ytree **ret, ytree_error *err);

@@ -32,6 +32,8 @@ class Crash(DaemonTest):
         kills_mid_work = 0
         for i in range(ITERATIONS):
             p = e.start("2026-08-01T00:00:00Z,1", log=os.path.join(e.dir, "crash.log"))
+            # a random moment once it is working (start-up time varies, e.g. under ASan)
+            e.wait_for(lambda: "started" in e.log(p) or p.poll() is not None, what="start")
             time.sleep(rnd.uniform(0.0, 0.02))
             if p.poll() is not None:
                 self.fail(f"iteration {i}: standingd exited {p.returncode}: {e.log(p)}")

@@ -1,0 +1,150 @@
+/* The Varlink interface descriptions standingd serves (GetInterfaceDescription).
+ * They are the API's documentation: keep them in step with api.c. */
+#pragma once
+
+#define API_IDL_COMMON \
+"# standingd: errors shared by all io.standingd interfaces.\n" \
+"interface io.standingd\n" \
+"\n" \
+"# The caller's Unix user may not call this method (see README, Access control).\n" \
+"error PermissionDenied ()\n" \
+"\n" \
+"# standingd failed to answer; errno is the negative errno it met.\n" \
+"error InternalError (errno: int)\n"
+
+#define API_IDL_TYPES \
+"type Address (name: string, street: string, postcode: ?string, city: string, country: string)\n" \
+"\n" \
+"# unit_price is a decimal string in the currency's minor unit precision.\n" \
+"type Line (sku: string, quantity: int, unit_price: string, currency: string)\n" \
+"\n" \
+"type Money (amount: string, currency: string)\n" \
+"\n" \
+"# A sales order. delivery is local time with its UTC offset; created and shipped are UTC.\n" \
+"type Order (\n" \
+"  order: string,\n" \
+"  standing_order: ?string,\n" \
+"  customer: string,\n" \
+"  supplier: string,\n" \
+"  ship_to: Address,\n" \
+"  lines: []Line,\n" \
+"  total: Money,\n" \
+"  delivery: string,\n" \
+"  created: string,\n" \
+"  payment: (account, prepaid),\n" \
+"  status: (created, on_hold, shipped, cancelled),\n" \
+"  late: bool,\n" \
+"  carrier: ?string,\n" \
+"  tracking: ?string,\n" \
+"  shipped: ?string\n" \
+")\n"
+
+#define API_IDL_SUPPLIER \
+"# What a supplier must ship: orders already created and occurrences still to come.\n" \
+"interface io.standingd.Supplier\n" \
+"\n" \
+API_IDL_TYPES \
+"\n" \
+"# One delivery. order is set once the repeat order exists; a projected one has none.\n" \
+"type Shipment (\n" \
+"  delivery: string,\n" \
+"  delivery_utc: string,\n" \
+"  status: (projected, created, on_hold, shipped),\n" \
+"  order: ?string,\n" \
+"  standing_order: ?string,\n" \
+"  customer: string,\n" \
+"  customer_name: string,\n" \
+"  supplier: string,\n" \
+"  ship_to: Address,\n" \
+"  lines: []Line,\n" \
+"  carrier: ?string,\n" \
+"  tracking: ?string\n" \
+")\n" \
+"\n" \
+"# Shipments with delivery in [from, to), sorted by delivery. from and to are dates\n" \
+"# (YYYY-MM-DD, midnight in each delivery's own zone) or instants (2027-01-01T00:00:00Z);\n" \
+"# the window is at most 400 days. A supplier's user always gets its own shipments;\n" \
+"# ops may name a supplier or get all. With \"more\", shipments come in replies of\n" \
+"# at most 100.\n" \
+"method ListUpcoming(from: string, to: string, supplier: ?string) -> (shipments: []Shipment)\n" \
+"\n" \
+"# Marks an order shipped and emits order.shipped. Calling it again with the same\n" \
+"# carrier and tracking returns the order unchanged.\n" \
+"method MarkShipped(order: string, carrier: string, tracking: string) -> (order: Order)\n" \
+"\n" \
+"error OrderNotFound (order: string)\n" \
+"error AlreadyShipped (order: string, carrier: string, tracking: string)\n" \
+"error OrderCancelled (order: string)\n"
+
+#define API_IDL_ORDERS \
+"# Orders: what a web shop's checkout and ops staff place and look up.\n" \
+"interface io.standingd.Orders\n" \
+"\n" \
+API_IDL_TYPES \
+"\n" \
+"# A problem with a definition: field is its path (lines[0].unit_price).\n" \
+"type FieldError (field: string, message: string)\n" \
+"\n" \
+"# Places (or replaces) a standing order. definition has the keys of a standing order\n" \
+"# in orders.d/*.yaml (id, customer, supplier, ship_to, lines, payment, schedule,\n" \
+"# reminders) and is validated exactly like them.\n" \
+"method PlaceStandingOrder(definition: object) -> (standing_order: string, next_delivery: ?string)\n" \
+"\n" \
+"# Ends a standing order placed through this API; its orders are kept.\n" \
+"method CancelStandingOrder(standing_order: string) -> ()\n" \
+"\n" \
+"# Skips one future occurrence (delivery: its instant, as ListUpcoming shows it).\n" \
+"method SkipOccurrence(standing_order: string, delivery: string) -> (standing_order: string, delivery: string)\n" \
+"\n" \
+"# A one-time order, created at once. payment defaults to account; delivery is a date\n" \
+"# (midnight in the customer's zone) or an instant.\n" \
+"method PlaceOrder(customer: string, supplier: string, ship_to: Address, lines: []Line, payment: ?string, delivery: string) -> (order: Order)\n" \
+"\n" \
+"method GetOrder(order: string) -> (order: Order)\n" \
+"\n" \
+"# Orders by delivery, filtered; from/to as in ListUpcoming. With \"more\", in replies of\n" \
+"# at most 100.\n" \
+"method ListOrders(customer: ?string, supplier: ?string, standing_order: ?string, status: ?string, from: ?string, to: ?string) -> (orders: []Order)\n" \
+"\n" \
+"error InvalidDefinition (errors: []FieldError)\n" \
+"error InvalidOrder (errors: []FieldError)\n" \
+"error StandingOrderNotFound (standing_order: string)\n" \
+"error DefinedInFile (standing_order: string, file: string, line: int)\n" \
+"error NoSuchOccurrence (standing_order: string, delivery: string)\n" \
+"error AlreadyCreated (standing_order: string, delivery: string, order: string)\n" \
+"error OrderNotFound (order: string)\n"
+
+#define API_IDL_OPS \
+"# Operating standingd.\n" \
+"interface io.standingd.Ops\n" \
+"\n" \
+"type Line (sku: string, quantity: int, unit_price: string, currency: string)\n" \
+"\n" \
+"type StandingOrder (\n" \
+"  id: string,\n" \
+"  customer: string,\n" \
+"  supplier: string,\n" \
+"  source: string,\n" \
+"  timezone: string,\n" \
+"  paused: bool,\n" \
+"  next_delivery: ?string,\n" \
+"  next_create_at: ?string,\n" \
+"  created: int,\n" \
+"  skipped: int\n" \
+")\n" \
+"\n" \
+"type Occurrence (standing_order: string, customer: string, supplier: string, delivery: string, create_at: string, lines: []Line)\n" \
+"\n" \
+"# Counts, the next order due (create_at, UTC) and the outbox backlog.\n" \
+"method Status() -> (version: string, now: string, customers: int, standing_orders: int, active: int, paused: int, orders: int, outbox_backlog: int, next_due: ?string, next_standing_order: ?string)\n" \
+"\n" \
+"# Reloads the definition files; all or nothing.\n" \
+"method Reload() -> (customers: int, standing_orders: int)\n" \
+"\n" \
+"method ListStandingOrders() -> (standing_orders: []StandingOrder)\n" \
+"\n" \
+"# Occurrences with delivery in [from 00:00, to 00:00) in each schedule's zone, as\n" \
+"# standingctl forecast prints them; at most 400 days.\n" \
+"method Forecast(from: string, to: string) -> (occurrences: []Occurrence)\n" \
+"\n" \
+"error InvalidDefinitions (errors: []string)\n"
