@@ -16,6 +16,8 @@
 #include "forecast.h"
 #include "store.h"
 #include "table.h"
+#include "vlclient.h"
+#include <time.h>
 
 #define EXIT_PROBLEM 1
 #define EXIT_USAGE 2
@@ -39,19 +41,38 @@ static void usage(FILE *f) {
 		"                    what a reload would change: added, changed (next three\n"
 		"                    deliveries before and after), deactivated, invalid files\n"
 		"\n"
+		"Commands over the socket (--socket PATH or $STANDINGD_SOCKET):\n"
+		"  upcoming [--from D] [--to D] [--supplier ID] [--json | --ics FILE]\n"
+		"                    shipments due in [from, to) (default: today + 14 days);\n"
+		"                    --ics writes an iCalendar file (- for standard output)\n"
+		"  orders [--standing-order ID] [--json]\n"
+		"                    orders (without --state: asks the daemon)\n"
+		"  order NUMBER      one order\n"
+		"  ship NUMBER --carrier NAME --tracking CODE\n"
+		"                    mark an order shipped\n"
+		"  status            counts, next due order, outbox backlog\n"
+		"  reload            reload the definitions (all or nothing)\n"
+		"  standing-orders   standing orders with their next delivery\n"
+		"\n"
 		"Options:\n"
 		"  --conf DIR        configuration directory (standingd.yaml, orders.d/)\n"
 		"  --state DIR       the daemon's state directory (LMDB)\n"
 		"  --json            one JSON object per line instead of a table\n"
 		"  -h, --help        this help\n"
 		"\n"
-		"Exit status: 0 success, 1 problem found, 2 usage error, 3 unavailable.\n");
+		"  --socket PATH     the daemon's socket (default $STANDINGD_SOCKET, else\n"
+		"                    /run/standingd/io.standingd.sock)\n"
+		"\n"
+		"Exit status: 0 success, 1 problem found (or an error reply), 2 usage error,\n"
+		"3 unavailable (no store, no socket).\n");
 }
 
-enum { OPT_CONF = 256, OPT_FROM, OPT_TO, OPT_JSON, OPT_STATE, OPT_SO };
+enum { OPT_CONF = 256, OPT_FROM, OPT_TO, OPT_JSON, OPT_STATE, OPT_SO, OPT_SOCKET, OPT_SUPPLIER,
+       OPT_ICS, OPT_CARRIER, OPT_TRACKING };
 
 typedef struct args {
-	const char *conf, *from, *to, *state, *so;
+	const char *conf, *from, *to, *state, *so, *socket, *supplier, *ics, *carrier, *tracking;
+	const char *operand;      /* NUMBER of order/ship */
 	int json;
 } args;
 
@@ -70,6 +91,11 @@ static int parse_args(int argc, char **argv, args *a) {
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "state", required_argument, NULL, OPT_STATE },
 		{ "standing-order", required_argument, NULL, OPT_SO },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "supplier", required_argument, NULL, OPT_SUPPLIER },
+		{ "ics", required_argument, NULL, OPT_ICS },
+		{ "carrier", required_argument, NULL, OPT_CARRIER },
+		{ "tracking", required_argument, NULL, OPT_TRACKING },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -84,11 +110,18 @@ static int parse_args(int argc, char **argv, args *a) {
 		case OPT_JSON: a->json = 1; break;
 		case OPT_STATE: a->state = optarg; break;
 		case OPT_SO: a->so = optarg; break;
+		case OPT_SOCKET: a->socket = optarg; break;
+		case OPT_SUPPLIER: a->supplier = optarg; break;
+		case OPT_ICS: a->ics = optarg; break;
+		case OPT_CARRIER: a->carrier = optarg; break;
+		case OPT_TRACKING: a->tracking = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
 		default: return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	if (optind < argc)
+		a->operand = argv[optind++];
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	return 0;
@@ -262,7 +295,11 @@ static int print_order(const sales_order *o, void *ud) {
 	return 0;
 }
 
+static int cmd_orders_socket(args *a);
+
 static int cmd_orders(args *a) {
+	if (!a->state)
+		return cmd_orders_socket(a);
 	store *s;
 	int r = open_store(a->state, &s);
 	if (r)
@@ -395,6 +432,390 @@ out:
 	return rc;
 }
 
+/* ---- over the socket ---- */
+
+typedef struct call_ctx {
+	json_t *acc;         /* replies' values of `key`, concatenated (arrays) or the last object */
+	const char *key;
+	char *error;
+	json_t *error_params;
+} call_ctx;
+
+static int collect(json_t *params, const char *error, void *ud) {
+	call_ctx *c = ud;
+	if (error) {
+		c->error = strdup(error);
+		c->error_params = json_incref(params);
+		return 0;
+	}
+	json_t *v = c->key ? json_object_get(params, c->key) : params;
+	if (json_is_array(v) && json_is_array(c->acc))
+		json_array_extend(c->acc, v);
+	else {
+		json_decref(c->acc);
+		c->acc = json_incref(v);
+	}
+	return 0;
+}
+
+/* One call; prints errors. 0 with *ret (owned), or an exit code. */
+static int call(const args *a, const char *method, json_t *params, const char *key, bool more, json_t **ret) {
+	vlclient *vc;
+	const char *path = a->socket ? a->socket : vlclient_default_path();
+	int r = vlclient_connect(path, &vc);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot connect to %s: %s\n", prog, path, strerror(-r));
+		json_decref(params);
+		return EXIT_UNAVAILABLE;
+	}
+	call_ctx c = { .acc = more ? json_array() : NULL, .key = key };
+	r = vlclient_call(vc, method, params, more, collect, &c);
+	vlclient_close(vc);
+	json_decref(params);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, method, strerror(-r));
+		json_decref(c.acc);
+		return EXIT_UNAVAILABLE;
+	}
+	if (c.error) {
+		char *p = c.error_params ? json_dumps(c.error_params, JSON_COMPACT) : NULL;
+		if (!strcmp(c.error, "io.standingd.PermissionDenied"))
+			fprintf(stderr, "%s: permission denied: your user may not call %s\n", prog, method);
+		else
+			fprintf(stderr, "%s: %s %s\n", prog, c.error, p ? p : "{}");
+		free(p);
+		free(c.error);
+		json_decref(c.error_params);
+		json_decref(c.acc);
+		return EXIT_PROBLEM;
+	}
+	*ret = c.acc;
+	return 0;
+}
+
+static void print_json_items(json_t *items) {
+	size_t i;
+	json_t *v;
+	json_array_foreach(items, i, v) {
+		char *t = json_dumps(v, JSON_PRESERVE_ORDER | JSON_COMPACT);
+		puts(t);
+		free(t);
+	}
+}
+
+static const char *js(json_t *o, const char *k) {
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+static void lines_text(json_t *lines, char *buf, size_t size) {
+	size_t len = 0, i;
+	json_t *l;
+	buf[0] = 0;
+	json_array_foreach(lines, i, l) {
+		if (len >= size)
+			break;
+		len += snprintf(buf + len, size - len, "%s%lld x %s", i ? ", " : "",
+				(long long) json_integer_value(json_object_get(l, "quantity")), js(l, "sku"));
+	}
+}
+
+static void today(int64_t *ret_day) {
+	time_t t = time(NULL);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	*ret_day = cal_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+/* RFC 5545 text: escape \ ; , and newlines. */
+static void ics_text(FILE *f, const char *name, const char *value) {
+	char line[4096];
+	size_t n = (size_t) snprintf(line, sizeof(line), "%s:", name);
+	for (const char *p = value; *p && n < sizeof(line) - 3; p++) {
+		if (*p == '\\' || *p == ';' || *p == ',')
+			line[n++] = '\\';
+		if (*p == '\n') {
+			line[n++] = '\\';
+			line[n++] = 'n';
+			continue;
+		}
+		line[n++] = *p;
+	}
+	line[n] = 0;
+	/* fold at 75 octets, never inside a UTF-8 sequence */
+	size_t col = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char) line[i];
+		size_t seq = ch < 0x80 ? 1 : ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : ch >= 0xC0 ? 2 : 1;
+		if (col + seq > 75) {
+			fputs("\r\n ", f);
+			col = 1;
+		}
+		fwrite(line + i, 1, seq, f);
+		col += seq;
+		i += seq - 1;
+	}
+	fputs("\r\n", f);
+}
+
+/* 2027-02-01T04:00:00Z -> 20270201T040000Z */
+static void ics_stamp(const char *iso, char *out, size_t size) {
+	size_t n = 0;
+	for (const char *p = iso; *p && n + 1 < size; p++)
+		if (*p != '-' && *p != ':')
+			out[n++] = *p;
+	out[n] = 0;
+}
+
+static void write_ics(FILE *f, json_t *items) {
+	char stamp[32], now_iso[CAL_ISO_MAX];
+	ics_stamp(cal_format_utc((int64_t) time(NULL), now_iso), stamp, sizeof(stamp));
+	fputs("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//standingd//standingctl " STANDINGD_VERSION "//EN\r\n"
+	      "CALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\n", f);
+	size_t i;
+	json_t *s;
+	json_array_foreach(items, i, s) {
+		char start[32], uid[256], lines[1024], summary[1200], where[1024], desc[1024];
+		ics_stamp(js(s, "delivery_utc"), start, sizeof(start));
+		/* stable: the order number once created, else the occurrence itself */
+		if (*js(s, "order"))
+			snprintf(uid, sizeof(uid), "%s@standingd", js(s, "order"));
+		else
+			snprintf(uid, sizeof(uid), "%s-%s@standingd", js(s, "standing_order"), start);
+		lines_text(json_object_get(s, "lines"), lines, sizeof(lines));
+		snprintf(summary, sizeof(summary), "Deliver to %s: %s", js(s, "customer_name"), lines);
+		json_t *a = json_object_get(s, "ship_to");
+		snprintf(where, sizeof(where), "%s, %s, %s %s, %s", js(a, "name"), js(a, "street"), js(a, "postcode"),
+			 js(a, "city"), js(a, "country"));
+		snprintf(desc, sizeof(desc), "Status: %s\nOrder: %s\nStanding order: %s\nDelivery: %s",
+			 js(s, "status"), *js(s, "order") ? js(s, "order") : "(not yet created)",
+			 js(s, "standing_order"), js(s, "delivery"));
+		fputs("BEGIN:VEVENT\r\n", f);
+		ics_text(f, "UID", uid);
+		fprintf(f, "DTSTAMP:%s\r\nDTSTART:%s\r\nDURATION:PT1H\r\n", stamp, start);
+		ics_text(f, "SUMMARY", summary);
+		ics_text(f, "LOCATION", where);
+		ics_text(f, "DESCRIPTION", desc);
+		fprintf(f, "STATUS:%s\r\n", !strcmp(js(s, "status"), "projected") ? "TENTATIVE" : "CONFIRMED");
+		fputs("END:VEVENT\r\n", f);
+	}
+	fputs("END:VCALENDAR\r\n", f);
+}
+
+static int cmd_upcoming(args *a) {
+	int64_t day;
+	char from[CAL_ISO_MAX], to[CAL_ISO_MAX];
+	today(&day);
+	snprintf(from, sizeof(from), "%s", a->from ? a->from : cal_format_date(day, from));
+	if (a->to)
+		snprintf(to, sizeof(to), "%s", a->to);
+	else {
+		int64_t f;
+		cal_format_date((cal_parse_date(from, &f) == 0 ? f : day) + 14, to);
+	}
+	if (a->json && a->ics)
+		return usage_error("%s: choose one of --json and --ics", "upcoming");
+	json_t *p = json_pack("{s:s, s:s}", "from", from, "to", to), *items;
+	if (a->supplier)
+		json_object_set_new(p, "supplier", json_string(a->supplier));
+	int r = call(a, "io.standingd.Supplier.ListUpcoming", p, "shipments", true, &items);
+	if (r)
+		return r;
+	if (a->ics) {
+		FILE *f = strcmp(a->ics, "-") ? fopen(a->ics, "w") : stdout;
+		if (!f) {
+			fprintf(stderr, "%s: cannot write %s: %s\n", prog, a->ics, strerror(errno));
+			json_decref(items);
+			return EXIT_UNAVAILABLE;
+		}
+		write_ics(f, items);
+		if (f != stdout)
+			fclose(f);
+	} else if (a->json) {
+		print_json_items(items);
+	} else {
+		static const char *const head[] = { "DELIVERY", "STATUS", "ORDER", "STANDING ORDER", "CUSTOMER", "SHIP TO", "LINES" };
+		table *t = table_new(7, head);
+		size_t i;
+		json_t *s;
+		json_array_foreach(items, i, s) {
+			char lines[512], where[256];
+			lines_text(json_object_get(s, "lines"), lines, sizeof(lines));
+			snprintf(where, sizeof(where), "%s", js(json_object_get(s, "ship_to"), "city"));
+			const char *row[] = { js(s, "delivery"), js(s, "status"), *js(s, "order") ? js(s, "order") : "-",
+					      *js(s, "standing_order") ? js(s, "standing_order") : "-", js(s, "customer_name"),
+					      where, lines };
+			table_row(t, row);
+		}
+		table_print(t, stdout);
+		table_free(t);
+	}
+	json_decref(items);
+	return 0;
+}
+
+static void print_orders_table(json_t *items) {
+	static const char *const head[] = { "ORDER", "STANDING ORDER", "CUSTOMER", "DELIVERY", "STATUS", "TOTAL", "TRACKING" };
+	table *t = table_new(7, head);
+	size_t i;
+	json_t *o;
+	json_array_foreach(items, i, o) {
+		char total[64];
+		json_t *m = json_object_get(o, "total");
+		snprintf(total, sizeof(total), "%s %s", js(m, "amount"), js(m, "currency"));
+		const char *row[] = { js(o, "order"), *js(o, "standing_order") ? js(o, "standing_order") : "-",
+				      js(o, "customer"), js(o, "delivery"), js(o, "status"), total,
+				      *js(o, "tracking") ? js(o, "tracking") : "" };
+		table_row(t, row);
+	}
+	table_print(t, stdout);
+	table_free(t);
+}
+
+static int cmd_orders_socket(args *a) {
+	json_t *p = json_object(), *items;
+	if (a->so)
+		json_object_set_new(p, "standing_order", json_string(a->so));
+	int r = call(a, "io.standingd.Orders.ListOrders", p, "orders", true, &items);
+	if (r)
+		return r;
+	if (a->json)
+		print_json_items(items);
+	else
+		print_orders_table(items);
+	json_decref(items);
+	return 0;
+}
+
+static int print_object(const args *a, json_t *o) {
+	if (a->json) {
+		char *t = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
+		puts(t);
+		free(t);
+	} else {
+		char *t = json_dumps(o, JSON_PRESERVE_ORDER | JSON_INDENT(2));
+		puts(t);
+		free(t);
+	}
+	return 0;
+}
+
+static int one_order(args *a, const char *method, json_t *p) {
+	json_t *o;
+	int r = call(a, method, p, "order", false, &o);
+	if (r)
+		return r;
+	if (a->json)
+		print_object(a, o);
+	else {
+		json_t *list = json_array();
+		json_array_append(list, o);
+		print_orders_table(list);
+		json_decref(list);
+	}
+	json_decref(o);
+	return 0;
+}
+
+static int cmd_order(args *a) {
+	if (!a->operand)
+		return usage_error("%s: which order? standingctl order NUMBER", "order");
+	return one_order(a, "io.standingd.Orders.GetOrder", json_pack("{s:s}", "order", a->operand));
+}
+
+static int cmd_ship(args *a) {
+	if (!a->operand)
+		return usage_error("%s: which order? standingctl ship NUMBER --carrier NAME --tracking CODE", "ship");
+	if (!a->carrier || !a->tracking)
+		return usage_error("%s: --carrier and --tracking are required", "ship");
+	return one_order(a, "io.standingd.Supplier.MarkShipped",
+			 json_pack("{s:s, s:s, s:s}", "order", a->operand, "carrier", a->carrier, "tracking", a->tracking));
+}
+
+static int cmd_status(args *a) {
+	json_t *o;
+	int r = call(a, "io.standingd.Ops.Status", json_object(), NULL, false, &o);
+	if (r)
+		return r;
+	if (a->json)
+		print_object(a, o);
+	else {
+		const char *k;
+		json_t *v;
+		json_object_foreach(o, k, v) {
+			char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY);
+			printf("%-20s %s\n", k, t ? t : json_string_value(v));
+			free(t);
+		}
+	}
+	json_decref(o);
+	return 0;
+}
+
+static int cmd_reload(args *a) {
+	vlclient *vc;
+	const char *path = a->socket ? a->socket : vlclient_default_path();
+	int r = vlclient_connect(path, &vc);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot connect to %s: %s\n", prog, path, strerror(-r));
+		return EXIT_UNAVAILABLE;
+	}
+	call_ctx c = { 0 };
+	r = vlclient_call(vc, "io.standingd.Ops.Reload", NULL, false, collect, &c);
+	vlclient_close(vc);
+	if (r < 0) {
+		fprintf(stderr, "%s: reload: %s\n", prog, strerror(-r));
+		return EXIT_UNAVAILABLE;
+	}
+	int rc = 0;
+	if (c.error && !strcmp(c.error, "io.standingd.Ops.InvalidDefinitions")) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(c.error_params, "errors"), i, e)
+			fprintf(stderr, "%s\n", json_string_value(e));
+		fprintf(stderr, "%s: reload refused: the daemon keeps the last good definitions\n", prog);
+		rc = EXIT_PROBLEM;
+	} else if (c.error) {
+		fprintf(stderr, "%s: reload: %s\n", prog, c.error);
+		rc = EXIT_PROBLEM;
+	} else {
+		printf("reloaded: %lld customers, %lld standing orders\n",
+		       (long long) json_integer_value(json_object_get(c.acc, "customers")),
+		       (long long) json_integer_value(json_object_get(c.acc, "standing_orders")));
+	}
+	free(c.error);
+	json_decref(c.error_params);
+	json_decref(c.acc);
+	return rc;
+}
+
+static int cmd_standing_orders(args *a) {
+	json_t *items;
+	int r = call(a, "io.standingd.Ops.ListStandingOrders", json_object(), "standing_orders", true, &items);
+	if (r)
+		return r;
+	if (a->json)
+		print_json_items(items);
+	else {
+		static const char *const head[] = { "STANDING ORDER", "CUSTOMER", "SUPPLIER", "NEXT DELIVERY", "CREATED", "STATE", "SOURCE" };
+		table *t = table_new(7, head);
+		size_t i;
+		json_t *s;
+		json_array_foreach(items, i, s) {
+			char created[32];
+			snprintf(created, sizeof(created), "%lld", (long long) json_integer_value(json_object_get(s, "created")));
+			const char *row[] = { js(s, "id"), js(s, "customer"), js(s, "supplier"),
+					      *js(s, "next_delivery") ? js(s, "next_delivery") : "(ended)", created,
+					      json_is_true(json_object_get(s, "paused")) ? "paused" : "active", js(s, "source") };
+			table_row(t, row);
+		}
+		table_print(t, stdout);
+		table_free(t);
+	}
+	json_decref(items);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	static const struct {
 		const char *name;
@@ -405,6 +826,12 @@ int main(int argc, char **argv) {
 		{ "orders", cmd_orders },
 		{ "verify", cmd_verify },
 		{ "diff", cmd_diff },
+		{ "upcoming", cmd_upcoming },
+		{ "order", cmd_order },
+		{ "ship", cmd_ship },
+		{ "status", cmd_status },
+		{ "reload", cmd_reload },
+		{ "standing-orders", cmd_standing_orders },
 	};
 	if (argc < 2) {
 		usage(stderr);
@@ -424,6 +851,8 @@ int main(int argc, char **argv) {
 			int r = parse_args(argc - 1, argv + 1, &a);
 			if (r)
 				return r;
+			if (a.operand && strcmp(cmds[i].name, "order") && strcmp(cmds[i].name, "ship"))
+				return usage_error("unexpected argument '%s'", a.operand);
 			return cmds[i].fn(&a);
 		}
 	return usage_error("unknown command '%s'", argv[1]);
