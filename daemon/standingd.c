@@ -491,6 +491,8 @@ static int start_socket(daemon_ctx *c) {
 		mkdir_p(dir);
 	}
 	server_limits limits = SERVER_LIMITS_DEFAULT;
+	limits.max_connections = c->defs->config.max_connections;
+	limits.idle_timeout_ms = (uint64_t) c->defs->config.idle_timeout * 1000;
 	bool activated;
 	int r = server_start(c->loop, path, c->svc, &limits, &c->srv, &activated);
 	if (r < 0) {

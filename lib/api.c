@@ -322,7 +322,8 @@ static int list_upcoming(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	return reply_list(ctx, "shipments", items);
 }
 
-/* Opens a write transaction and fetches an order; replies on failure. */
+/* Opens a transaction and fetches an order: 0 with both, or (after replying) 1 or
+ * a negative errno. */
 static int order_param(vl_call_ctx *ctx, api_env *env, json_t *params, bool write, store_txn **ret_t,
 		       sales_order **ret_o, const char *error_iface) {
 	const char *number;
@@ -332,18 +333,22 @@ static int order_param(vl_call_ctx *ctx, api_env *env, json_t *params, bool writ
 	uint64_t seq;
 	if (order_number_parse(number, &seq) < 0)
 		return vl_invalid_parameter(ctx, "order");
-	if ((r = store_begin(env->store, write, ret_t)) < 0)
-		return internal(ctx, r);
+	if ((r = store_begin(env->store, write, ret_t)) < 0) {
+		r = internal(ctx, r);
+		return r < 0 ? r : 1;
+	}
 	r = store_order_get(*ret_t, number, ret_o);
 	if (r == -ENOENT || r == -EINVAL) {
 		store_abort(*ret_t);
 		char err[96];
 		snprintf(err, sizeof(err), "%s.OrderNotFound", error_iface);
-		return error_new(ctx, err, json_pack("{s:s}", "order", number));
+		r = error_new(ctx, err, json_pack("{s:s}", "order", number));
+		return r < 0 ? r : 1;
 	}
 	if (r < 0) {
 		store_abort(*ret_t);
-		return internal(ctx, r);
+		r = internal(ctx, r);
+		return r < 0 ? r : 1;
 	}
 	return 0;
 }
@@ -364,7 +369,7 @@ static int mark_shipped(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	store_txn *t;
 	sales_order *o;
 	if ((r = order_param(ctx, env, params, true, &t, &o, "io.standingd.Supplier")) != 0)
-		return r;
+		return r < 0 ? r : 0;
 	peer_role role = role_of(ctx, env);
 	if (!(role.flags & ROLE_OPS) && strcmp(o->supplier, role.supplier->id)) {
 		/* another supplier's order: as if it did not exist */
@@ -676,7 +681,7 @@ static int get_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 ||
 	    (r = order_param(ctx, env, params, false, &t, &o, "io.standingd.Orders")) != 0)
-		return r;
+		return r < 0 ? r : 0;
 	store_abort(t);
 	json_t *p = json_pack("{s:o}", "order", order_json(o));
 	sales_order_free(o);

@@ -29,7 +29,7 @@
 
 static const char *const defs_config_keys[] = {
 	"state_dir", "socket", "timezone", "catch_up", "max_catch_up", "notify_command",
-	"ops_group", "shop_users", "suppliers", NULL };
+	"ops_group", "shop_users", "suppliers", "max_connections", "idle_timeout", NULL };
 static const char *const defs_supplier_keys[] = { "id", "name", "users", NULL };
 static const char *const defs_file_keys[] = { "customers", "standing_orders", NULL };
 static const char *const defs_customer_keys[] = {
@@ -508,8 +508,8 @@ static int defs_count_unit(const char *s, bool sign, const char *const units[], 
 
 /* Elapsed durations: lead_time, before, after_shipped. */
 static int defs_duration(defs_ctx *c, const ytree_node *n, int64_t *ret) {
-	static const char *const units[] = { "minute", "hour", "day", "week", NULL };
-	static const int64_t secs[] = { 60, 3600, 86400, 604800 };
+	static const char *const units[] = { "second", "minute", "hour", "day", "week", NULL };
+	static const int64_t secs[] = { 1, 60, 3600, 86400, 604800 };
 	char q[DEFS_QUOTE_MAX + 8];
 	const char *s = defs_text(c, n);
 	if (!s)
@@ -650,6 +650,15 @@ static void defs_config_read(defs_ctx *c, const ytree_node *root) {
 	defs_str(c, root, "notify_command", false, &cf->notify_command);
 	defs_str(c, root, "ops_group", false, &cf->ops_group);
 	defs_strv(c, root, "shop_users", &cf->shop_users, &cf->n_shop_users);
+	if (defs_int(c, root, "max_connections", false, 1, 65536, &i) == 1)
+		cf->max_connections = (uint32_t) i;
+	const ytree_node *idle = defs_get(c, root, "idle_timeout", false);
+	if (idle && defs_duration(c, idle, &i) == 1) {
+		if (i < 1)
+			defs_err(c, idle, "expected a positive duration");
+		else
+			cf->idle_timeout = i;
+	}
 
 	const ytree_node *sn = defs_get(c, root, "suppliers", false);
 	if (!sn)
@@ -1349,6 +1358,8 @@ int defs_load_files(const defs_file *files, size_t n, const char *tzdir, defs **
 	}
 	c.cfg.catch_up = CATCH_UP_ALL;
 	c.cfg.max_catch_up = 100;
+	c.cfg.max_connections = 128;
+	c.cfg.idle_timeout = 60;
 	if (tz_db_get(c.tz, "UTC", &c.cfg.zone) < 0) {
 		r = -ENOMEM;
 		goto out;

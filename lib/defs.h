@@ -75,6 +75,8 @@ typedef struct config {
 	const tz_zone *zone;      /* default zone, default UTC */
 	catch_up catch_up;        /* default all */
 	uint32_t max_catch_up;    /* default 100 */
+	uint32_t max_connections; /* socket clients at once, default 128 */
+	int64_t idle_timeout;     /* seconds a client may stay silent, default 60 */
 	char *notify_command;     /* may be NULL */
 	char *ops_group;          /* may be NULL */
 	char **shop_users;

@@ -1,0 +1,472 @@
+"""The Varlink socket, through an independent raw client (varlink.py): every
+method, introspection, each error, the limits, the permission matrix (as root)
+and socket activation."""
+import grp
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+from harness import DaemonTest, Env, standing_order, STANDINGD, STANDINGCTL
+from varlink import Connection, VarlinkError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+EXTRA_CONFIG = """\
+ops_group: sd-test-ops
+shop_users: [sd-test-shop]
+max_connections: 8
+idle_timeout: {idle}
+"""
+
+
+def orders_for_suppliers():
+    return [
+        standing_order("bulbs", {"every": "2 months", "start": "2026-12-01", "at": '"06:00"', "lead_time": "5 days"}),
+        standing_order("coffee", {"every": "1 week", "start": "2026-12-06", "at": '"03:30"', "lead_time": "12 hours"},
+                       customer="kaffe", supplier="nordkaffe", sku="KAFFE-1KG", qty=60, price="189.00 NOK"),
+    ]
+
+
+def socket_env(test, suppliers_users=None, idle="60 seconds"):
+    e = Env()
+    test.addCleanup(e.close)
+    os.chmod(e.dir, 0o755)
+    with open(os.path.join(e.conf, "standingd.yaml"), "a") as f:
+        f.write(EXTRA_CONFIG.format(idle=idle))
+    if suppliers_users:
+        path = os.path.join(e.conf, "standingd.yaml")
+        text = open(path).read()
+        text = text.replace("users: [lumen]", f"users: [{suppliers_users[0]}]")
+        text = text.replace("users: [nordkaffe]", f"users: [{suppliers_users[1]}]")
+        open(path, "w").write(text)
+    e.orders_file("a.yaml", orders_for_suppliers())
+    return e
+
+
+def start(test, e, clock="2026-11-25T00:00:00Z,1"):
+    p = e.start(clock)
+    e.wait_for(lambda: "started" in e.log(p) or p.poll() is not None, what="start")
+    test.assertIsNone(p.poll(), e.log(p))
+    test.addCleanup(lambda: e.stop(p) if p.poll() is None else None)
+    return p
+
+
+class Introspection(DaemonTest):
+    def test_getinfo_and_descriptions(self):
+        e = socket_env(self)
+        start(self, e)
+        with Connection(e.socket) as c:
+            info = c.call("org.varlink.service.GetInfo")
+            self.assertEqual(info["interfaces"], ["org.varlink.service", "io.standingd", "io.standingd.Supplier",
+                                                  "io.standingd.Orders", "io.standingd.Ops"])
+            self.assertEqual(info["vendor"], "standingd")
+            for iface in info["interfaces"]:
+                d = c.call("org.varlink.service.GetInterfaceDescription", {"interface": iface})["description"]
+                lines = [l for l in d.splitlines() if l and not l.startswith("#")]
+                self.assertEqual(lines[0], "interface " + iface)
+            d = c.call("org.varlink.service.GetInterfaceDescription", {"interface": "io.standingd.Supplier"})
+            self.assertIn("method ListUpcoming(from: string, to: string, supplier: ?string) -> (shipments: []Shipment)",
+                          d["description"])
+            self.assertIn("error OrderNotFound (order: string)", d["description"])
+            with self.assertRaises(VarlinkError) as cm:
+                c.call("org.varlink.service.GetInterfaceDescription", {"interface": "io.standingd.Nope"})
+            self.assertEqual(cm.exception.error, "org.varlink.service.InterfaceNotFound")
+            self.assertEqual(cm.exception.parameters, {"interface": "io.standingd.Nope"})
+
+    def test_protocol_errors(self):
+        e = socket_env(self)
+        start(self, e)
+        with Connection(e.socket) as c:
+            for method, err, params in [
+                ("io.standingd.Ops.Nope", "org.varlink.service.MethodNotFound", {"method": "io.standingd.Ops.Nope"}),
+                ("io.standingd.Nope.Status", "org.varlink.service.InterfaceNotFound", {"interface": "io.standingd.Nope"}),
+            ]:
+                with self.assertRaises(VarlinkError) as cm:
+                    c.call(method)
+                self.assertEqual((cm.exception.error, cm.exception.parameters), (err, params))
+            with self.assertRaises(VarlinkError) as cm:
+                c.call("io.standingd.Ops.Status", {"verbose": True})
+            self.assertEqual((cm.exception.error, cm.exception.parameters),
+                             ("org.varlink.service.InvalidParameter", {"parameter": "verbose"}))
+            # malformed JSON gets an error reply, and the connection goes on
+            c.send_raw(b'{"method": "io.standingd.Ops.Status", \0')
+            r = c.recv()
+            self.assertEqual(r["error"], "org.varlink.service.InvalidParameter")
+            self.assertEqual(c.call("io.standingd.Ops.Status")["standing_orders"], 2)
+            # oneway: no reply; the next call's reply is the next message
+            c.send({"method": "io.standingd.Ops.Status", "oneway": True})
+            self.assertEqual(c.call("io.standingd.Ops.Status")["version"], "0.1.0")
+
+
+class Methods(DaemonTest):
+    def setUp(self):
+        self.e = socket_env(self)
+        self.p = start(self, self.e, "2026-11-25T00:00:00Z,86400")
+        # the first bulbs order (create_at 2026-11-26T04:00Z) is created about a second later
+        self.e.wait_for(lambda: len(self.e.orders()) >= 1, what="first order")
+        self.c = Connection(self.e.socket)
+        self.addCleanup(self.c.close)
+
+    def test_list_upcoming_created_and_projected(self):
+        r = self.c.call("io.standingd.Supplier.ListUpcoming", {"from": "2026-12-01", "to": "2027-04-02"})
+        got = [(s["delivery"], s["status"], s["standing_order"], bool(s["order"])) for s in r["shipments"]
+               if s["standing_order"] == "bulbs"]
+        self.assertEqual(got, [("2026-12-01T06:00:00+02:00", "created", "bulbs", True),
+                               ("2027-02-01T06:00:00+02:00", "projected", "bulbs", False),
+                               ("2027-04-01T06:00:00+03:00", "projected", "bulbs", False)])
+        s = r["shipments"][0]
+        self.assertEqual(s["ship_to"]["city"], "Helsinki")
+        self.assertEqual(s["lines"], [{"sku": "BULB-60W", "quantity": 1000, "unit_price": "0.85", "currency": "EUR"}])
+        self.assertEqual(s["customer_name"], "ACME Oy")
+        deliveries = [x["delivery_utc"] for x in r["shipments"]]
+        self.assertEqual(deliveries, sorted(deliveries))
+        # streaming with "more": the same shipments, in chunks of at most 100
+        big = self.c.call("io.standingd.Supplier.ListUpcoming", {"from": "2026-12-01", "to": "2027-12-31",
+                                                                 "supplier": "nordkaffe"}, more=True)
+        flat = [s for rep in big for s in rep["shipments"]]
+        self.assertEqual(len(flat), 56 - 1 + 1)   # Sundays 2026-12-06 .. 2027-12-26
+        self.assertTrue(all(len(rep["shipments"]) <= 100 for rep in big))
+        self.assertTrue(all(s["supplier"] == "nordkaffe" for s in flat))
+        for bad in [{"from": "2026-13-01", "to": "2027-01-01"}, {"from": "2027-01-01", "to": "2026-01-01"},
+                    {"from": "2026-01-01", "to": "2028-01-01"}]:
+            with self.assertRaises(VarlinkError) as cm:
+                self.c.call("io.standingd.Supplier.ListUpcoming", bad)
+            self.assertEqual(cm.exception.error, "org.varlink.service.InvalidParameter")
+
+    def test_mark_shipped(self):
+        number = self.e.orders()[0]["order"]
+        r = self.c.call("io.standingd.Supplier.MarkShipped", {"order": number, "carrier": "Posti", "tracking": "JJFI1"})
+        self.assertEqual((r["order"]["status"], r["order"]["carrier"], r["order"]["tracking"]),
+                         ("shipped", "Posti", "JJFI1"))
+        again = self.c.call("io.standingd.Supplier.MarkShipped", {"order": number, "carrier": "Posti", "tracking": "JJFI1"})
+        self.assertEqual(again, r)
+        with self.assertRaises(VarlinkError) as cm:
+            self.c.call("io.standingd.Supplier.MarkShipped", {"order": number, "carrier": "DHL", "tracking": "X"})
+        self.assertEqual((cm.exception.error, cm.exception.parameters),
+                         ("io.standingd.Supplier.AlreadyShipped", {"order": number, "carrier": "Posti", "tracking": "JJFI1"}))
+        with self.assertRaises(VarlinkError) as cm:
+            self.c.call("io.standingd.Supplier.MarkShipped", {"order": "SO-00009999-2", "carrier": "a", "tracking": "b"})
+        self.assertEqual(cm.exception.error, "io.standingd.Supplier.OrderNotFound")
+        with self.assertRaises(VarlinkError) as cm:   # wrong check digit
+            self.c.call("io.standingd.Supplier.MarkShipped", {"order": number[:-1] + str((int(number[-1]) + 1) % 10),
+                                                              "carrier": "a", "tracking": "b"})
+        self.assertEqual((cm.exception.error, cm.exception.parameters),
+                         ("org.varlink.service.InvalidParameter", {"parameter": "order"}))
+        up = self.c.call("io.standingd.Supplier.ListUpcoming", {"from": "2026-12-01", "to": "2026-12-02"})
+        self.assertEqual([s["status"] for s in up["shipments"] if s["order"] == number], ["shipped"])
+
+    def test_orders_methods(self):
+        number = self.e.orders()[0]["order"]
+        o = self.c.call("io.standingd.Orders.GetOrder", {"order": number})["order"]
+        self.assertEqual((o["standing_order"], o["delivery"], o["total"]),
+                         ("bulbs", "2026-12-01T06:00:00+02:00", {"amount": "850.00", "currency": "EUR"}))
+        listed = self.c.call("io.standingd.Orders.ListOrders", {"standing_order": "bulbs"})["orders"]
+        self.assertEqual([x["order"] for x in listed], [number])
+        self.assertEqual(self.c.call("io.standingd.Orders.ListOrders", {"customer": "nobody"})["orders"], [])
+        placed = self.c.call("io.standingd.Orders.PlaceOrder", {
+            "customer": "acme", "supplier": "lumen", "delivery": "2026-12-20",
+            "ship_to": {"name": "ACME", "street": "Teollisuuskatu 1", "postcode": "00510", "city": "Helsinki",
+                        "country": "FI"},
+            "lines": [{"sku": "BULB-60W", "quantity": 10, "unit_price": "0.85", "currency": "EUR"}]})["order"]
+        self.assertEqual((placed["standing_order"], placed["delivery"], placed["total"]["amount"], placed["payment"]),
+                         (None, "2026-12-20T00:00:00+02:00", "8.50", "account"))
+        self.assertEqual(self.c.call("io.standingd.Orders.GetOrder", {"order": placed["order"]})["order"], placed)
+        with self.assertRaises(VarlinkError) as cm:
+            self.c.call("io.standingd.Orders.PlaceOrder", {
+                "customer": "acme", "supplier": "nobody", "delivery": "2026-12-20", "ship_to": {},
+                "lines": [{"sku": "X", "quantity": 0, "unit_price": "0.855 EUR"}]})
+        self.assertEqual(cm.exception.error, "io.standingd.Orders.InvalidOrder")
+        fields = [(x["field"], x["message"]) for x in cm.exception.parameters["errors"]]
+        self.assertIn(("supplier", 'unknown supplier "nobody"'), fields)
+        self.assertIn(("lines[0]", "quantity: expected a positive integer"), fields)
+        self.assertIn(("ship_to", 'missing key "name"'), fields)
+        with self.assertRaises(VarlinkError) as cm:
+            self.c.call("io.standingd.Orders.GetOrder", {"order": "SO-00009999-2"})
+        self.assertEqual(cm.exception.error, "io.standingd.Orders.OrderNotFound")
+
+    def test_place_cancel_skip_standing_order(self):
+        definition = {"id": "api-lamps", "customer": "acme", "supplier": "lumen",
+                      "ship_to": {"name": "ACME", "street": "Teollisuuskatu 1", "postcode": "00510",
+                                  "city": "Helsinki", "country": "FI"},
+                      "lines": [{"sku": "LAMP", "quantity": 5, "unit_price": "12.00 EUR"}],
+                      "payment": "account",
+                      "schedule": {"every": "1 month", "day": 15, "start": "2027-01-01", "at": "10:00"}}
+        r = self.c.call("io.standingd.Orders.PlaceStandingOrder", {"definition": definition})
+        self.assertEqual(r, {"standing_order": "api-lamps", "next_delivery": "2027-01-15T10:00:00+02:00"})
+        ids = {s["id"]: s for s in self.c.call("io.standingd.Ops.ListStandingOrders")["standing_orders"]}
+        self.assertEqual(ids["api-lamps"]["source"], "api")
+        # validated exactly like YAML, errors name the field path
+        bad = dict(definition, id="api-bad", lines=[{"sku": "LAMP", "quantity": 5, "unit_price": "12.001 EUR"}],
+                   schedule={"every": "0 months", "start": "2027-01-01"})
+        with self.assertRaises(VarlinkError) as cm:
+            self.c.call("io.standingd.Orders.PlaceStandingOrder", {"definition": bad})
+        self.assertEqual(cm.exception.error, "io.standingd.Orders.InvalidDefinition")
+        self.assertEqual(cm.exception.parameters["errors"], [
+            {"field": "lines[0].unit_price", "message": 'EUR has at most 2 decimals, got "12.001 EUR"'},
+            {"field": "schedule.every", "message": "expected a positive interval"}])
+        # skip one occurrence: it leaves the upcoming list
+        r = self.c.call("io.standingd.Orders.SkipOccurrence", {"standing_order": "api-lamps",
+                                                               "delivery": "2027-02-15T10:00:00+02:00"})
+        self.assertEqual(r, {"standing_order": "api-lamps", "delivery": "2027-02-15T10:00:00+02:00"})
+        up = self.c.call("io.standingd.Supplier.ListUpcoming", {"from": "2027-01-01", "to": "2027-04-01"})
+        self.assertEqual([s["delivery"] for s in up["shipments"] if s["standing_order"] == "api-lamps"],
+                         ["2027-01-15T10:00:00+02:00", "2027-03-15T10:00:00+02:00"])
+        with self.assertRaises(VarlinkError) as cm:
+            self.c.call("io.standingd.Orders.SkipOccurrence", {"standing_order": "api-lamps",
+                                                               "delivery": "2027-02-16T10:00:00+02:00"})
+        self.assertEqual(cm.exception.error, "io.standingd.Orders.NoSuchOccurrence")
+        # YAML ones are edited in their file
+        with self.assertRaises(VarlinkError) as cm:
+            self.c.call("io.standingd.Orders.CancelStandingOrder", {"standing_order": "bulbs"})
+        self.assertEqual(cm.exception.error, "io.standingd.Orders.DefinedInFile")
+        self.assertEqual(cm.exception.parameters["file"], "orders.d/a.yaml")
+        self.assertEqual(self.c.call("io.standingd.Orders.CancelStandingOrder", {"standing_order": "api-lamps"}), {})
+        with self.assertRaises(VarlinkError) as cm:
+            self.c.call("io.standingd.Orders.CancelStandingOrder", {"standing_order": "api-lamps"})
+        self.assertEqual(cm.exception.error, "io.standingd.Orders.StandingOrderNotFound")
+
+    def test_api_standing_order_survives_restart(self):
+        definition = {"id": "api-keep", "customer": "acme", "supplier": "lumen",
+                      "ship_to": {"name": "ACME", "street": "Katu 1", "city": "Helsinki", "country": "FI"},
+                      "lines": [{"sku": "LAMP", "quantity": 1, "unit_price": "1.00 EUR"}],
+                      "payment": "account", "schedule": {"every": "1 year", "start": "2027-06-01"}}
+        self.c.call("io.standingd.Orders.PlaceStandingOrder", {"definition": definition})
+        self.c.close()
+        self.assertEqual(self.e.stop(self.p), 0)
+        p = start(self, self.e)
+        with Connection(self.e.socket) as c:
+            ids = [s["id"] for s in c.call("io.standingd.Ops.ListStandingOrders")["standing_orders"]]
+        self.assertIn("api-keep", ids)
+        self.assertEqual(self.e.stop(p), 0)
+
+    def test_ops_methods(self):
+        st = self.c.call("io.standingd.Ops.Status")
+        self.assertEqual((st["customers"], st["standing_orders"], st["active"], st["paused"]), (2, 2, 2, 0))
+        self.assertGreaterEqual(st["orders"], 1)
+        self.assertEqual(st["outbox_backlog"], st["orders"])
+        fc = self.c.call("io.standingd.Ops.Forecast", {"from": "2026-12-01", "to": "2027-03-01"})["occurrences"]
+        cli = [json.loads(l) for l in self.e.ctl("forecast", "--conf", self.e.conf, "--from", "2026-12-01",
+                                                 "--to", "2027-03-01", "--json").stdout.splitlines()]
+        self.assertEqual(fc, cli)
+        self.assertEqual(self.c.call("io.standingd.Ops.Reload"), {"customers": 2, "standing_orders": 2})
+        self.e.write("orders.d/b.yaml", "standing_orders: 5\n")
+        with self.assertRaises(VarlinkError) as cm:
+            self.c.call("io.standingd.Ops.Reload")
+        self.assertEqual(cm.exception.error, "io.standingd.Ops.InvalidDefinitions")
+        self.assertEqual(cm.exception.parameters["errors"], ["orders.d/b.yaml:1:18: expected a list"])
+        self.assertEqual(self.c.call("io.standingd.Ops.Status")["standing_orders"], 2)
+
+
+class Robustness(DaemonTest):
+    def test_garbage_parameters_never_crash(self):
+        """Every method with every known key set to values of every type."""
+        import random
+        seed = int(os.environ.get("STANDINGD_TEST_SEED", "20261123"))
+        rnd = random.Random(seed)
+        e = socket_env(self)
+        p = start(self, e, "2026-11-25T00:00:00Z,86400")
+        e.wait_for(lambda: len(e.orders()) >= 1, what="first order")
+        number = e.orders()[0]["order"]
+        methods = {
+            "io.standingd.Supplier.ListUpcoming": ["from", "to", "supplier"],
+            "io.standingd.Supplier.MarkShipped": ["order", "carrier", "tracking"],
+            "io.standingd.Orders.PlaceStandingOrder": ["definition"],
+            "io.standingd.Orders.CancelStandingOrder": ["standing_order"],
+            "io.standingd.Orders.SkipOccurrence": ["standing_order", "delivery"],
+            "io.standingd.Orders.PlaceOrder": ["customer", "supplier", "ship_to", "lines", "payment", "delivery"],
+            "io.standingd.Orders.GetOrder": ["order"],
+            "io.standingd.Orders.ListOrders": ["customer", "supplier", "standing_order", "status", "from", "to"],
+            "io.standingd.Ops.Status": [],
+            "io.standingd.Ops.ListStandingOrders": [],
+            "io.standingd.Ops.Forecast": ["from", "to"],
+        }
+        values = [None, 0, -1, 2**62, 1.5, True, "", "x" * 300, "2026-12-01", "2026-12-01T06:00:00+02:00",
+                  "9999-12-31", "0001-01-01", number, "SO-00000001-0", "bulbs", "lumen", "acme", [], [1, "a"],
+                  {}, {"id": "z"}, [{"sku": "A", "quantity": "1", "unit_price": 5}], "\u00e4\u0000"]
+        calls = 0
+        with Connection(e.socket) as c:
+            for _ in range(1500):
+                method = rnd.choice(list(methods))
+                keys = methods[method]
+                params = {k: rnd.choice(values) for k in keys if rnd.random() < 0.8}
+                if rnd.random() < 0.1:
+                    params["unknown"] = 1
+                c.send({"method": method, "parameters": params})
+                r = c.recv()
+                self.assertIsNotNone(r, f"connection closed after {method} {params}")
+                self.assertTrue("parameters" in r or "error" in r)
+                self.assertNotEqual(r.get("error"), "io.standingd.InternalError", (method, params, r))
+                calls += 1
+        self.assertIsNone(p.poll())
+        self.assertEqual(calls, 1500)
+
+
+class Limits(DaemonTest):
+    def test_oversized_message_refused_and_closed(self):
+        e = socket_env(self)
+        start(self, e)
+        with Connection(e.socket) as c:
+            big = b'{"method":"io.standingd.Ops.Status","parameters":{"x":"' + b"a" * (1 << 20) + b'"}}\0'
+            try:
+                c.send_raw(big)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            r = c.recv()
+            self.assertEqual(r, {"error": "org.varlink.service.InvalidParameter", "parameters": {"parameter": "<message>"}})
+            self.assertIsNone(c.recv())   # closed
+        # a message just under the limit is fine (and answered with InvalidParameter for the key)
+        with Connection(e.socket) as c:
+            with self.assertRaises(VarlinkError) as cm:
+                c.call("io.standingd.Ops.Status", {"x": "a" * ((1 << 20) - 100)})
+            self.assertEqual(cm.exception.parameters, {"parameter": "x"})
+
+    def test_idle_timeout_and_connection_limit(self):
+        e = socket_env(self, idle="2 seconds")
+        start(self, e)
+        idle = Connection(e.socket)
+        t0 = time.monotonic()
+        self.assertIsNone(idle.recv())       # closed after idle_timeout: 2 seconds
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertGreater(time.monotonic() - t0, 1.5)
+        conns = [Connection(e.socket) for _ in range(8)]
+        extra = Connection(e.socket)
+        self.assertIsNone(extra.recv())      # over max_connections: closed at once
+        for c in conns:
+            self.assertEqual(c.call("io.standingd.Ops.Status")["standing_orders"], 2)
+            c.close()
+        extra.close()
+
+    def test_slow_reader_does_not_stall_others(self):
+        e = socket_env(self)
+        p = start(self, e)
+        slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        slow.connect(e.socket)
+        slow.setblocking(False)
+        req = json.dumps({"method": "io.standingd.Ops.Forecast",
+                          "parameters": {"from": "2026-12-01", "to": "2027-12-31"}}).encode() + b"\0"
+        sent = 0
+        with Connection(e.socket) as fast:
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 10:
+                try:
+                    slow.send(req)
+                    sent += 1
+                except BlockingIOError:
+                    time.sleep(0.01)
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                if sent % 50 == 0:
+                    self.assertEqual(fast.call("io.standingd.Ops.Status")["standing_orders"], 2)
+            self.assertIn("does not read its replies", e.log(p))
+            self.assertEqual(fast.call("io.standingd.Ops.Status")["standing_orders"], 2)
+        slow.close()
+
+
+RUN_AS = """
+import json, sys
+{client}
+c = Connection(sys.argv[1])
+out = []
+for method, params in json.loads(sys.argv[2]):
+    try:
+        out.append({{"ok": c.call(method, params)}})
+    except VarlinkError as e:
+        out.append({{"error": e.error}})
+print(json.dumps(out))
+"""
+
+
+def ensure_user(name, groups):
+    for g in groups:
+        try:
+            grp.getgrnam(g)
+        except KeyError:
+            subprocess.run(["groupadd", "--system", g], check=True)
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+    if groups:
+        subprocess.run(["usermod", "-a", "-G", ",".join(groups), name], check=True)
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("useradd"), "needs root to create test users")
+class Permissions(DaemonTest):
+    def as_user(self, user, sock, calls):
+        client = open(os.path.join(HERE, "varlink.py")).read()
+        # the system interpreter: a per-user one (pyenv) is not readable by other users
+        pw = pwd.getpwnam(user)
+        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+        r = subprocess.run([python, "-c", RUN_AS.format(client=client), sock, json.dumps(calls)],
+                           user=user, group=pw.pw_gid, extra_groups=os.getgrouplist(user, pw.pw_gid),
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def test_matrix(self):
+        for u in ("sd-test-lumen", "sd-test-kaffe", "sd-test-stranger", "sd-test-shop"):
+            ensure_user(u, ["standingd"])
+        ensure_user("sd-test-opsuser", ["standingd", "sd-test-ops"])
+        e = socket_env(self, suppliers_users=["sd-test-lumen", "sd-test-kaffe"])
+        start(self, e, "2026-11-25T00:00:00Z,86400")
+        e.wait_for(lambda: len(e.orders()) >= 1, what="first order")
+        self.assertEqual(grp.getgrgid(os.stat(e.socket).st_gid).gr_name, "standingd")
+        self.assertEqual(os.stat(e.socket).st_mode & 0o777, 0o660)
+        upcoming = ("io.standingd.Supplier.ListUpcoming", {"from": "2026-12-01", "to": "2027-01-01"})
+        status = ("io.standingd.Ops.Status", {})
+        reload_ = ("io.standingd.Ops.Reload", {})
+        get = ("io.standingd.Orders.GetOrder", {"order": e.orders()[0]["order"]})
+        other = ("io.standingd.Supplier.ListUpcoming", {"from": "2026-12-01", "to": "2027-01-01", "supplier": "nordkaffe"})
+        info = ("org.varlink.service.GetInfo", {})
+        lumen = self.as_user("sd-test-lumen", e.socket, [upcoming, status, reload_, get, other, info])
+        self.assertEqual({s["supplier"] for s in lumen[0]["ok"]["shipments"]}, {"lumen"})
+        self.assertEqual(len(lumen[0]["ok"]["shipments"]), 1)
+        self.assertEqual([x.get("error") for x in lumen[1:5]], ["io.standingd.PermissionDenied"] * 4)
+        self.assertIn("ok", lumen[5])
+        kaffe = self.as_user("sd-test-kaffe", e.socket, [upcoming])
+        self.assertEqual({s["supplier"] for s in kaffe[0]["ok"]["shipments"]}, {"nordkaffe"})
+        self.assertEqual(len(kaffe[0]["ok"]["shipments"]), 4)   # Sundays in December 2026
+        stranger = self.as_user("sd-test-stranger", e.socket, [upcoming, status, get, info])
+        self.assertEqual([x.get("error") for x in stranger[:3]], ["io.standingd.PermissionDenied"] * 3)
+        self.assertIn("ok", stranger[3])
+        shop = self.as_user("sd-test-shop", e.socket, [get, upcoming, status])
+        self.assertIn("ok", shop[0])
+        self.assertEqual([x.get("error") for x in shop[1:]], ["io.standingd.PermissionDenied"] * 2)
+        ops = self.as_user("sd-test-opsuser", e.socket, [upcoming, status, get])
+        self.assertEqual(len(ops[0]["ok"]["shipments"]), 5)
+        self.assertTrue(all("ok" in x for x in ops))
+
+
+@unittest.skipUnless(shutil.which("systemd-socket-activate"), "systemd-socket-activate not installed")
+class SocketActivation(DaemonTest):
+    def test_activated_through_systemd_socket_activate(self):
+        e = socket_env(self)
+        log = open(os.path.join(e.dir, "activated.log"), "w")
+        p = subprocess.Popen(["systemd-socket-activate", "-l", e.socket, STANDINGD, "--conf", e.conf,
+                              "--state", e.state, "--socket", "/nonexistent/ignored.sock",
+                              "--test-clock", "2026-11-25T00:00:00Z,1"], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+        def cleanup():
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGTERM)
+                p.wait(5)
+        self.addCleanup(cleanup)
+        e.wait_for(lambda: os.path.exists(e.socket), what="listening socket")
+        with Connection(e.socket) as c:       # the first connection starts standingd
+            self.assertEqual(c.call("io.standingd.Ops.Status")["standing_orders"], 2)
+        text = open(os.path.join(e.dir, "activated.log")).read()
+        self.assertIn("listening on the socket passed by systemd", text)
+        os.kill(p.pid, signal.SIGTERM)
+        self.assertEqual(p.wait(5), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
