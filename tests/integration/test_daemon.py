@@ -155,7 +155,7 @@ class Notify(DaemonTest):
         s.bind(path)
         s.settimeout(10)
         self.addCleanup(s.close)
-        p = e.start("2026-12-01T00:00:00Z,1", extra_env={"NOTIFY_SOCKET": path})
+        p = e.start("2026-12-01T00:00:00Z,1", extra_env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "300000"})
         msgs = []
 
         def until(word):
@@ -164,6 +164,7 @@ class Notify(DaemonTest):
 
         until("READY=1")
         until("STATUS=")
+        until("WATCHDOG=1")       # WATCHDOG_USEC=300000: pinged every 150 ms
         self.assertTrue(any("STATUS=1 active, 0 paused standing orders" in m for m in msgs), msgs)
         os.kill(p.pid, signal.SIGHUP)
         until("RELOADING=1")

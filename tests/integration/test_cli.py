@@ -1,0 +1,107 @@
+"""The command-line contracts: standingd --check and standingctl forecast, on the
+example config in conf/ and on broken copies of it."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import STANDINGD, STANDINGCTL
+
+SRC = os.environ.get("SRCDIR", ".")
+CONF = os.path.join(SRC, "conf")
+
+
+def run(*args):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=60)
+
+
+class Check(unittest.TestCase):
+    def test_example_config_is_ok(self):
+        r = run(STANDINGD, "--check", "--conf", CONF)
+        self.assertEqual((r.returncode, r.stdout), (0, "OK: 4 customers, 6 standing orders\n"))
+        r = run(STANDINGCTL, "check", "--conf", CONF)
+        self.assertEqual((r.returncode, r.stdout), (0, "OK: 4 customers, 6 standing orders\n"))
+
+    def test_errors_name_file_line_column(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        conf = os.path.join(d, "conf")
+        shutil.copytree(CONF, conf)
+        path = os.path.join(conf, "orders.d", "acme.yaml")
+        text = open(path, encoding="utf-8").read()
+        text = text.replace("every: 2 months", "every: 0 months").replace(
+            "      timezone: Europe/Helsinki\n      lead_time: 5 days", "      timezone: Europe/Helsinky\n      lead_time: 5 days")
+        open(path, "w", encoding="utf-8").write(text)
+        with open(os.path.join(conf, "orders.d", "zz.yaml"), "w") as f:
+            f.write("standing_orders:\n  - id: acme-bulbs\n    customer: acne\n")
+        r = run(STANDINGD, "--check", "--conf", conf)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout.splitlines(), [
+            "orders.d/acme.yaml:21:14: expected a positive interval",
+            'orders.d/acme.yaml:24:17: unknown time zone "Europe/Helsinky"',
+            'orders.d/zz.yaml:2:5: missing key "supplier"',
+            'orders.d/zz.yaml:2:5: missing key "ship_to"',
+            'orders.d/zz.yaml:2:5: missing key "lines"',
+            'orders.d/zz.yaml:2:5: missing key "payment"',
+            'orders.d/zz.yaml:2:5: missing key "schedule"',
+            'orders.d/zz.yaml:2:9: duplicate standing order id "acme-bulbs" (first defined at orders.d/acme.yaml:13:9)',
+            'orders.d/zz.yaml:3:15: unknown customer "acne"',
+        ])
+
+    def test_usage_errors_exit_2(self):
+        for args in [[STANDINGD], [STANDINGD, "--bogus"], [STANDINGD, "--conf", CONF, "--test-clock", "yesterday"],
+                     [STANDINGCTL], [STANDINGCTL, "nope"], [STANDINGCTL, "forecast", "--conf", CONF, "--from", "x", "--to", "2027-01-01"],
+                     [STANDINGCTL, "forecast", "--conf", CONF, "--from", "2027-01-02", "--to", "2027-01-01"]]:
+            r = run(*args)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertNotEqual(r.stderr, "")
+
+
+class Forecast(unittest.TestCase):
+    def test_json_contract(self):
+        r = run(STANDINGCTL, "forecast", "--conf", CONF, "--from", "2027-01-31", "--to", "2027-02-02", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # riga-paper's fortnight skips the week of 2027-02-01: not in this window
+        self.assertEqual(r.stdout.splitlines(), [
+            '{"standing_order": "tromso-coffee", "customer": "kaffe-tromso", "supplier": "nordkaffe", '
+            '"delivery": "2027-01-31T03:30:00+01:00", "create_at": "2027-01-30T14:30:00Z", '
+            '"lines": [{"sku": "KAFFE-1KG", "quantity": 60, "unit_price": "189.00", "currency": "NOK"}, '
+            '{"sku": "FILTER-1X4", "quantity": 10, "unit_price": "24.50", "currency": "NOK"}]}',
+            '{"standing_order": "acme-month-end", "customer": "acme", "supplier": "lumen", '
+            '"delivery": "2027-01-31T14:00:00+02:00", "create_at": "2027-01-29T12:00:00Z", '
+            '"lines": [{"sku": "TUBE-T8-120", "quantity": 200, "unit_price": "3.40", "currency": "EUR"}, '
+            '{"sku": "STARTER-S10", "quantity": 200, "unit_price": "0.35", "currency": "EUR"}]}',
+            '{"standing_order": "acme-bulbs", "customer": "acme", "supplier": "lumen", '
+            '"delivery": "2027-02-01T06:00:00+02:00", "create_at": "2027-01-27T04:00:00Z", '
+            '"lines": [{"sku": "BULB-60W", "quantity": 1000, "unit_price": "0.85", "currency": "EUR"}]}',
+        ])
+
+    def test_year_sorted_and_table(self):
+        r = run(STANDINGCTL, "forecast", "--conf", CONF, "--from", "2027-01-01", "--to", "2028-01-01", "--json")
+        items = [json.loads(l) for l in r.stdout.splitlines()]
+        keys = [(i["delivery"][:19], i["standing_order"]) for i in items]
+        # sorted by instant: compare UTC create order via the delivery with offset
+        from datetime import datetime
+        inst = [(datetime.fromisoformat(i["delivery"]).timestamp(), i["standing_order"]) for i in items]
+        self.assertEqual(inst, sorted(inst))
+        per = {}
+        for i in items:
+            per[i["standing_order"]] = per.get(i["standing_order"], 0) + 1
+        # 6 bulbs, 12 month-ends, 52 Sundays, riga fortnightly Mon+Thu until 2027-06-30 (25, counted with
+        # Python's datetime), saigon 15th minus one skip, quarterly 2nd Tuesday (count 8 from 2026-12)
+        self.assertEqual(per, {"acme-bulbs": 6, "acme-month-end": 12, "tromso-coffee": 52, "riga-paper": 25,
+                               "saigon-lamps": 11, "tromso-quarterly": 4})
+        self.assertEqual(len(keys), 110)
+        t = run(STANDINGCTL, "forecast", "--conf", CONF, "--from", "2027-01-01", "--to", "2028-01-01")
+        lines = t.stdout.splitlines()
+        self.assertEqual(len(lines), 111)
+        self.assertTrue(lines[0].startswith("DELIVERY "))
+        # aligned: every row's second column starts where the header's does (code points, not bytes)
+        col = lines[0].index("CREATE AT")
+        self.assertTrue(all(l[col - 2:col] == "  " and l[col] != " " for l in lines[1:]))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
