@@ -247,8 +247,9 @@ class Systemd(unittest.TestCase):
         self.addCleanup(shutil.rmtree, d)
         binary = os.path.abspath(STANDINGD)
         for name in ("standingd.service", "standingd.socket"):
-            with open(os.path.join(src, name)) as f:
-                text = f.read().replace("/usr/sbin/standingd", binary)
+            path = os.path.join(src, name)
+            with open(path + ".in" if os.path.exists(path + ".in") else path) as f:
+                text = f.read().replace("@sbindir@/standingd", binary).replace("@sysconfdir@", "/etc")
             with open(os.path.join(d, name), "w") as f:
                 f.write(text)
         r = subprocess.run(["systemd-analyze", "verify", "--man=no", os.path.join(d, "standingd.service")],
