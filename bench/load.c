@@ -1,7 +1,8 @@
 /* load: a load generator for standingd's Varlink socket. N clients (threads, one
  * persistent AF_UNIX connection each) call io.standingd.Supplier.ListUpcoming and
- * io.standingd.Ops.Status alternately, one call in flight per client, for a fixed
- * time; then it prints, per method, calls, throughput and p50/p99/max latency as
+ * io.standingd.Ops.Status alternately (even clients start with the one, odd ones
+ * with the other), one call in flight per client; no call starts after --duration,
+ * calls in flight are waited for. Then it prints, per method, calls, throughput and p50/p99/max latency as
  * Markdown table rows ("| what | figure |") for bench/run.sh.
  *
  * Bounded: the time (--duration), the calls per client (--max-calls), the reply
@@ -49,6 +50,7 @@ typedef struct client {
 	uint64_t reply_bytes[N_METHODS];
 	char failure[160];         /* a fatal connection problem; empty when none */
 	int fd;
+	int first;                 /* method of the first call: clients alternate out of step */
 } client;
 
 static int64_t now_ns(void) {
@@ -157,7 +159,7 @@ static void *client_run(void *arg) {
 		goto out;
 
 	for (uint64_t call = 0; call < o->max_calls && now_ns() < c->deadline; call++) {
-		int m = (int) (call % N_METHODS);
+		int m = (int) ((call + (uint64_t) c->first) % N_METHODS);
 		int64_t t0 = now_ns();
 		if (send_all(c->fd, req[m], req_len[m]) < 0) {
 			snprintf(c->failure, sizeof(c->failure), "send: %s", strerror(errno));
@@ -297,6 +299,7 @@ int main(int argc, char **argv) {
 	for (int i = 0; i < o.clients; i++) {
 		cl[i].opt = &o;
 		cl[i].start = &start;
+		cl[i].first = i % N_METHODS;
 		cl[i].fd = connect_unix(o.socket, cl[i].failure, sizeof(cl[i].failure));
 		if (cl[i].fd < 0)
 			connect_failures++;

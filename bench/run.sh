@@ -103,7 +103,9 @@ done
 sleep 1   # let the start-up catch-up (occurrences due before 2026-12-01) finish
 rss_idle=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
 
-"$build/bench/load" --socket "$sock" --clients "$load_clients" --duration "$load_seconds" >"$tmp/load.md"
+# a week: what a supplier asks for; all suppliers (ops view), so the replies are large
+"$build/bench/load" --socket "$sock" --clients "$load_clients" --duration "$load_seconds" \
+	--from 2027-01-04 --to 2027-01-11 >"$tmp/load.md"
 
 rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
 hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")

@@ -120,6 +120,13 @@ static void on_idle(uv_timer_t *t) {
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
 	conn *c = stream->data;
 	if (nread < 0) {
+		/* A client that only shut down its sending side (printf | socat) still
+		 * reads: deliver the replies queued for it, then close (on_written). */
+		if (nread == UV_EOF && uv_stream_get_write_queue_size(stream) > 0) {
+			c->close_after_write = true;
+			uv_read_stop(stream);
+			return;
+		}
 		conn_close(c);
 		return;
 	}

@@ -606,7 +606,10 @@ static int cmd_upcoming(args *a) {
 	int64_t day;
 	char from[CAL_ISO_MAX], to[CAL_ISO_MAX];
 	today(&day);
-	snprintf(from, sizeof(from), "%s", a->from ? a->from : cal_format_date(day, from));
+	if (a->from)
+		snprintf(from, sizeof(from), "%s", a->from);
+	else
+		cal_format_date(day, from);   /* not through snprintf: source and target would overlap */
 	if (a->to)
 		snprintf(to, sizeof(to), "%s", a->to);
 	else {

@@ -299,13 +299,17 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 		for (r = rule_next(&so->rule, st->watermark, &o); r == 0 && o.create_at < now - e->grace;
 		     r = rule_next(&so->rule, o.delivery, &o))
 			missed++;
+	else    /* paused: every due occurrence is skipped, counted so a backlog is summarised too */
+		for (r = rule_next(&so->rule, st->watermark, &o); r == 0 && o.create_at <= now;
+		     r = rule_next(&so->rule, o.delivery, &o))
+			missed++;
 
 	uint64_t cap = e->d->config.max_catch_up;
 	uint64_t skip = 0;
 	const char *why = NULL;
 	char why_buf[64];
 	if (so->rule.paused) {
-		skip = UINT64_MAX;
+		skip = missed;
 		why = "paused";
 	} else if (so->catch_up == CATCH_UP_NONE) {
 		skip = missed;
@@ -320,7 +324,7 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 	}
 
 	/* A huge backlog is summarised: one record at the last skipped occurrence. */
-	if (skip != UINT64_MAX && skip > SKIP_DETAIL_MAX) {
+	if (skip > SKIP_DETAIL_MAX) {
 		uint64_t i = 0;
 		for (r = rule_next(&so->rule, st->watermark, &o); r == 0 && ++i < skip;
 		     r = rule_next(&so->rule, o.delivery, &o))
@@ -346,8 +350,7 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 		if (skip > 0) {
 			if ((r = note_skip(e, t, idx, o.delivery, now, why)) < 0)
 				return r;
-			if (skip != UINT64_MAX)
-				skip--;
+			skip--;
 			st->skipped++;
 			e->stats.skipped++;
 		} else if ((r = store_skip_get(t, so->id, o.delivery, NULL)) == 0) {
@@ -357,9 +360,19 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 		} else if (r != -ENOENT) {
 			return r;
 		} else {
-			if ((r = create_order(e, t, idx, &o, now)) < 0)
-				return r;
-			st->created += (uint64_t) r;
+			money total;
+			if (order_total(so, &total) < 0) {
+				/* Never representable: record it, rather than fail this batch
+				 * (and so every other standing order) on each retry. */
+				if ((r = note_skip(e, t, idx, o.delivery, now, "order total out of range")) < 0)
+					return r;
+				st->skipped++;
+				e->stats.skipped++;
+			} else {
+				if ((r = create_order(e, t, idx, &o, now)) < 0)
+					return r;
+				st->created += (uint64_t) r;
+			}
 		}
 		st->watermark = o.delivery;
 		(*budget)--;

@@ -343,6 +343,30 @@ class Limits(DaemonTest):
             c.close()
         extra.close()
 
+    def test_half_closed_client_gets_the_whole_reply(self):
+        # printf ... | socat - UNIX-CONNECT:... shuts down its sending side after the
+        # request; a reply too large for the socket buffer must still arrive whole.
+        e = self.env()
+        e.orders_file("a.yaml", [standing_order("hourly", {"every": "1 hour", "start": "2027-01-01",
+                                                           "lead_time": "1 hour"})])
+        start(self, e)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.settimeout(10)
+        s.connect(e.socket)
+        s.sendall(json.dumps({"method": "io.standingd.Ops.Forecast",
+                              "parameters": {"from": "2027-01-01", "to": "2028-01-01"}}).encode() + b"\0")
+        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)   # the daemon sees EOF while most of the reply is still queued
+        buf = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        self.assertTrue(buf.endswith(b"\0"), f"reply cut off after {len(buf)} bytes")
+        self.assertEqual(len(json.loads(buf[:-1])["parameters"]["occurrences"]), 365 * 24)
+
     def test_slow_reader_does_not_stall_others(self):
         e = socket_env(self)
         p = start(self, e)
