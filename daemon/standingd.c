@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,9 @@ static int load_set(const defs_file *yaml, size_t ny, const defs_file *api, size
 static int install(daemon_ctx *c, defs *d, defs_file *yaml, size_t ny, defs_file *api, size_t na) {
 	engine_sources src = { .files = yaml, .n_files = ny, .api = api, .n_api = na };
 	int r = engine_apply(c->engine, d, &src);
+	/* Map full (the definitions grew): grow and retry once, as run_due does. */
+	if (r == -ENOSPC && store_grow(c->store) == 0)
+		r = engine_apply(c->engine, d, &src);
 	if (r < 0) {
 		defs_free(d);
 		defs_files_free(yaml, ny);
@@ -652,6 +656,10 @@ int main(int argc, char **argv) {
 	if (do_check)
 		return check(c.conf_dir);
 	log_init();
+	/* A client that goes away while its reply is written must not kill the
+	 * daemon (libuv writes with write(2); systemd ignores SIGPIPE for us, a
+	 * shell does not). */
+	signal(SIGPIPE, SIG_IGN);
 	const char *state_arg = c.state_dir;
 	int r = run(&c);
 	engine_free(c.engine);

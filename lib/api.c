@@ -451,7 +451,17 @@ static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 ||
 	    (r = vl_param_object(ctx, params, "definition", true, &def)) < 0)
 		return r;
-	const char *id = json_string_value(json_object_get(def, "id"));
+	json_t *jid = json_object_get(def, "id");
+	if (jid && !json_is_string(jid)) {
+		/* The loader would read 5 as the id "5", but the reply and the API file's
+		 * name need the id as a string: refuse it here, like any invalid field. */
+		diag_list bad = { 0 };
+		diag_add(&bad, "id", 0, 0, "expected a string");
+		r = error_new(ctx, "io.standingd.Orders.InvalidDefinition", json_pack("{s:o}", "errors", field_errors(&bad, NULL)));
+		diag_list_clear(&bad);
+		return r;
+	}
+	const char *id = json_string_value(jid);
 	json_t *wrapped = json_pack("{s:[O]}", "standing_orders", def);
 	char *text = json_dumps(wrapped, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(wrapped);
@@ -654,7 +664,7 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 			return vl_invalid_parameter(ctx, "lines");
 		}
 	}
-	store_txn *t;
+	store_txn *t = NULL;   /* store_begin leaves it untouched on failure */
 	if ((r = store_begin(env->store, true, &t)) == 0 && (r = store_order_create(t, &o)) == 0) {
 		r = store_commit(t);
 		t = NULL;

@@ -348,7 +348,10 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 		if (r < 0)
 			return r;
 		if (skip > 0) {
-			if ((r = note_skip(e, t, idx, o.delivery, now, why)) < 0)
+			/* a skip requested in advance keeps its record: who asked is the audit */
+			if ((r = store_skip_get(t, so->id, o.delivery, NULL)) == -ENOENT)
+				r = note_skip(e, t, idx, o.delivery, now, why);
+			if (r < 0)
 				return r;
 			skip--;
 			st->skipped++;

@@ -474,6 +474,39 @@ static void test_total_overflow_does_not_block_others(void **state) {
 	verify_clean(f);
 }
 
+typedef struct reason_at {
+	int64_t delivery;
+	char reason[256];
+} reason_at;
+
+static int find_skip(const char *so_id, int64_t delivery, int64_t at, const char *reason, void *ud) {
+	reason_at *w = ud;
+	(void) so_id; (void) at;
+	if (delivery == w->delivery)
+		snprintf(w->reason, sizeof(w->reason), "%s", reason);
+	return 0;
+}
+
+/* A requested skip that the catch-up policy would skip anyway keeps its own
+ * record (who asked), rather than being overwritten with the policy's reason. */
+static void test_requested_skip_survives_catch_up(void **state) {
+	fx *f = *state;
+	assert_int_equal(engine_apply(f->e, load1(f, 100, "daily", DAILY "      catch_up: none\n"), NULL), 0);
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_skip_record(t, "daily", T0 + DAY, T0 - DAY, "skipped by request of test"), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(engine_run(f->e, T0 + 9 * DAY + 10, 10), 1);
+	reason_at w = { .delivery = T0 + DAY };
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_skip_each(t, find_skip, &w), 0);
+	store_abort(t);
+	assert_string_equal(w.reason, "skipped by request of test");
+	assert_int_equal(skips(f).n, 9);
+	assert_int_equal(sched(f, "daily").skipped, 9);
+	verify_clean(f);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exactly_once_across_runs, setup, teardown),
@@ -488,6 +521,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_huge_backlog_summarised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paused_huge_backlog_summarised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_total_overflow_does_not_block_others, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requested_skip_survives_catch_up, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -119,6 +119,32 @@ class Reload(DaemonTest):
         self.assertEqual(e.stop(p), 0)
 
 
+    def test_reload_grows_a_full_map(self):
+        # A definition set that no longer fits the map is stored after growing it,
+        # at start-up and on reload, as order creation does.
+        e = self.env()
+        daily = standing_order("daily", {"every": "1 day", "start": "2026-12-01", "at": '"08:00"'})
+        e.orders_file("a.yaml", [daily])
+        tiny = {"STANDINGD_STORE_MAPSIZE": str(256 * 1024)}
+        big = "# " + "x" * 1000 + "\n"
+        p = e.start("2026-12-01T00:00:00Z,1", extra_env=tiny)
+        e.wait_for(lambda: "started" in e.log(p) or p.poll() is not None, what="start")
+        self.assertIsNone(p.poll(), e.log(p))
+        e.write("orders.d/b.yaml", big * 300 + "standing_orders:\n" +
+                standing_order("other", {"every": "1 day", "start": "2026-12-01", "at": '"09:00"'}))
+        e.wait_for(lambda: "reloaded" in e.log(p) or "failed" in e.log(p), what="reload")
+        self.assertIn("reloaded", e.log(p))
+        self.assertEqual(e.stop(p), 0)
+        # the same at start-up, on a fresh state directory
+        e = self.env()
+        e.orders_file("a.yaml", [daily])
+        e.write("orders.d/b.yaml", big * 300)
+        p = e.start("2026-12-01T00:00:00Z,1", extra_env=tiny)
+        e.wait_for(lambda: "started" in e.log(p) or p.poll() is not None, what="start")
+        self.assertIsNone(p.poll(), e.log(p))
+        self.assertEqual(e.stop(p), 0)
+
+
 class Diff(DaemonTest):
     def test_diff_previews_reload(self):
         e = self.env()

@@ -211,6 +211,13 @@ class Methods(DaemonTest):
         self.assertEqual(cm.exception.parameters["errors"], [
             {"field": "lines[0].unit_price", "message": 'EUR has at most 2 decimals, got "12.001 EUR"'},
             {"field": "schedule.every", "message": "expected a positive interval"}])
+        # an id that is no string is refused (it used to be applied, then crash the daemon)
+        for bad_id in (5, True, ["x"]):
+            with self.assertRaises(VarlinkError) as cm:
+                self.c.call("io.standingd.Orders.PlaceStandingOrder", {"definition": dict(definition, id=bad_id)})
+            self.assertEqual((cm.exception.error, cm.exception.parameters["errors"]),
+                             ("io.standingd.Orders.InvalidDefinition", [{"field": "id", "message": "expected a string"}]))
+        self.assertNotIn("5", [s["id"] for s in self.c.call("io.standingd.Ops.ListStandingOrders")["standing_orders"]])
         # skip one occurrence: it leaves the upcoming list
         r = self.c.call("io.standingd.Orders.SkipOccurrence", {"standing_order": "api-lamps",
                                                                "delivery": "2027-02-15T10:00:00+02:00"})
@@ -366,6 +373,24 @@ class Limits(DaemonTest):
             buf += chunk
         self.assertTrue(buf.endswith(b"\0"), f"reply cut off after {len(buf)} bytes")
         self.assertEqual(len(json.loads(buf[:-1])["parameters"]["occurrences"]), 365 * 24)
+
+    def test_client_gone_before_its_reply_does_not_kill_the_daemon(self):
+        # Started from a shell (not systemd), SIGPIPE is not ignored for us.
+        e = self.env()
+        e.orders_file("a.yaml", [standing_order("hourly", {"every": "1 hour", "start": "2027-01-01"})])
+        p = start(self, e)
+        req = json.dumps({"method": "io.standingd.Ops.Forecast",
+                          "parameters": {"from": "2027-01-01", "to": "2028-01-01"}}).encode() + b"\0"
+        for _ in range(3):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(e.socket)
+            s.sendall(req)
+            s.close()
+            time.sleep(0.3)
+        self.assertIsNone(p.poll(), e.log(p))
+        with Connection(e.socket) as c:
+            self.assertEqual(c.call("io.standingd.Ops.Status")["standing_orders"], 1)
+        self.assertEqual(e.stop(p), 0)
 
     def test_slow_reader_does_not_stall_others(self):
         e = socket_env(self)
