@@ -783,12 +783,14 @@ static void defs_lines(defs_ctx *c, const ytree_node *n, standing_order *so) {
 		return;
 	}
 	const char *currency = NULL;
+	int64_t total = 0;
+	bool total_ok = true;
 	for (const ytree_node *it = n->first; it; it = it->next) {
 		order_line *l = &so->lines[so->n_lines++];
 		if (!defs_map(c, it, defs_line_keys))
 			continue;
 		defs_str(c, it, "sku", true, &l->sku);
-		defs_int(c, it, "quantity", true, 1, INT64_MAX, &l->quantity);
+		int has_qty = defs_int(c, it, "quantity", true, 1, INT64_MAX, &l->quantity);
 		const ytree_node *pn = defs_get(c, it, "unit_price", true);
 		if (pn && defs_money(c, pn, true, &l->unit_price) == 1) {
 			/* one order, one invoice, one currency */
@@ -797,6 +799,14 @@ static void defs_lines(defs_ctx *c, const ytree_node *n, standing_order *so) {
 			else if (strcmp(currency, l->unit_price.currency) != 0)
 				defs_err(c, pn, "expected the currency of the first line, %s, got \"%s\"",
 					 currency, defs_q(pn->text, q));
+			/* the order total is an int64 of minor units: it must fit */
+			int64_t line;
+			if (has_qty == 1 && total_ok &&
+			    (__builtin_mul_overflow(l->quantity, l->unit_price.minor, &line) ||
+			     __builtin_add_overflow(total, line, &total))) {
+				defs_err(c, ytree_get(it, "quantity"), "the order total is out of range");
+				total_ok = false;
+			}
 		}
 	}
 }

@@ -45,6 +45,7 @@ struct store {
 	unsigned n_txn;         /* open transactions: the map must not move under them */
 	MDB_txn *idle_read;     /* reset read transaction kept for reuse */
 	size_t max_key;
+	bool fixed_map;         /* STANDINGD_STORE_MAPSIZE given: tests want -ENOSPC, no growing ahead */
 };
 
 struct store_txn {
@@ -374,6 +375,7 @@ int store_open(const char *dir, unsigned flags, store **ret) {
 	if (!s)
 		return -ENOMEM;
 	s->readonly = ro;
+	s->fixed_map = mapsize != 0;
 	int rc = mdb_env_create(&s->env);
 	if (rc) {
 		free(s);
@@ -492,6 +494,21 @@ static void read_end(store *s, MDB_txn *txn) {
 		mdb_txn_abort(txn);
 }
 
+/* Grows the map once it is three quarters used, between transactions, so that a
+ * write (an API call, a reload) seldom meets MDB_MAP_FULL at all; the -ENOSPC path
+ * (store_grow and retry) stays for a single write larger than the headroom. */
+static void grow_ahead(store *s) {
+	MDB_envinfo info;
+	MDB_stat st;
+	if (s->fixed_map || s->n_txn || mdb_env_info(s->env, &info) || mdb_env_stat(s->env, &st))
+		return;
+	if ((uint64_t) (info.me_last_pgno + 1) * st.ms_psize > info.me_mapsize / 4 * 3 &&
+	    info.me_mapsize <= SIZE_MAX / 2) {
+		drop_idle_read(s);
+		mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
+	}
+}
+
 int store_commit(store_txn *t) {
 	if (!t)
 		return -EINVAL;
@@ -507,7 +524,10 @@ int store_commit(store_txn *t) {
 	} else
 		read_end(s, t->txn);
 	s->n_txn--;
+	bool wrote = t->write && r == 0;
 	free(t);
+	if (wrote)
+		grow_ahead(s);
 	return r;
 }
 

@@ -50,6 +50,19 @@ class Check(unittest.TestCase):
             'orders.d/zz.yaml:3:15: unknown customer "acne"',
         ])
 
+    def test_order_total_must_fit(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        conf = os.path.join(d, "conf")
+        shutil.copytree(CONF, conf)
+        with open(os.path.join(conf, "orders.d", "zz.yaml"), "w") as f:
+            f.write("standing_orders:\n  - id: x\n    customer: acme\n    supplier: lumen\n"
+                    "    ship_to: {name: A, street: B, city: C, country: FI}\n    lines:\n"
+                    '      - {sku: A, quantity: 9223372036854775807, unit_price: "0.85 EUR"}\n'
+                    "    payment: account\n    schedule: {every: 1 day, start: 2027-01-01}\n")
+        r = run(STANDINGD, "--check", "--conf", conf)
+        self.assertEqual((r.returncode, r.stdout), (1, "orders.d/zz.yaml:7:28: the order total is out of range\n"))
+
     def test_usage_errors_exit_2(self):
         for args in [[STANDINGD], [STANDINGD, "--bogus"], [STANDINGD, "--conf", CONF, "--test-clock", "yesterday"],
                      [STANDINGCTL], [STANDINGCTL, "nope"], [STANDINGCTL, "forecast", "--conf", CONF, "--from", "x", "--to", "2027-01-01"],
