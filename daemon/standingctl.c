@@ -42,9 +42,9 @@ static void usage(FILE *f) {
 		"                    deliveries before and after), deactivated, invalid files\n"
 		"\n"
 		"Commands over the socket (--socket PATH or $STANDINGD_SOCKET):\n"
-		"  upcoming [--from D] [--to D] [--supplier ID] [--json | --ics FILE]\n"
+		"  upcoming [--from D] [--to D] [--supplier ID] [--json | --ics [FILE]]\n"
 		"                    shipments due in [from, to) (default: today + 14 days);\n"
-		"                    --ics writes an iCalendar file (- for standard output)\n"
+		"                    --ics writes iCalendar (RFC 5545) to FILE or standard output\n"
 		"  orders [--standing-order ID] [--json]\n"
 		"                    orders (without --state: asks the daemon)\n"
 		"  order NUMBER      one order\n"
@@ -93,7 +93,7 @@ static int parse_args(int argc, char **argv, args *a) {
 		{ "standing-order", required_argument, NULL, OPT_SO },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "supplier", required_argument, NULL, OPT_SUPPLIER },
-		{ "ics", required_argument, NULL, OPT_ICS },
+		{ "ics", optional_argument, NULL, OPT_ICS },
 		{ "carrier", required_argument, NULL, OPT_CARRIER },
 		{ "tracking", required_argument, NULL, OPT_TRACKING },
 		{ "help", no_argument, NULL, 'h' },
@@ -102,7 +102,7 @@ static int parse_args(int argc, char **argv, args *a) {
 	int c;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_CONF: a->conf = optarg; break;
 		case OPT_FROM: a->from = optarg; break;
@@ -112,7 +112,7 @@ static int parse_args(int argc, char **argv, args *a) {
 		case OPT_SO: a->so = optarg; break;
 		case OPT_SOCKET: a->socket = optarg; break;
 		case OPT_SUPPLIER: a->supplier = optarg; break;
-		case OPT_ICS: a->ics = optarg; break;
+		case OPT_ICS: a->ics = optarg ? optarg : ""; break;
 		case OPT_CARRIER: a->carrier = optarg; break;
 		case OPT_TRACKING: a->tracking = optarg; break;
 		case 'h': usage(stdout); exit(0);
@@ -618,6 +618,10 @@ static int cmd_upcoming(args *a) {
 	}
 	if (a->json && a->ics)
 		return usage_error("%s: choose one of --json and --ics", "upcoming");
+	/* --ics alone writes to standard output; --ics FILE and --ics=FILE to FILE */
+	const char *ics_path = a->ics && *a->ics ? a->ics : a->operand ? a->operand : "-";
+	if (a->operand && !(a->ics && !*a->ics))
+		return usage_error("unexpected argument '%s'", a->operand);
 	json_t *p = json_pack("{s:s, s:s}", "from", from, "to", to), *items;
 	if (a->supplier)
 		json_object_set_new(p, "supplier", json_string(a->supplier));
@@ -625,9 +629,9 @@ static int cmd_upcoming(args *a) {
 	if (r)
 		return r;
 	if (a->ics) {
-		FILE *f = strcmp(a->ics, "-") ? fopen(a->ics, "w") : stdout;
+		FILE *f = strcmp(ics_path, "-") ? fopen(ics_path, "w") : stdout;
 		if (!f) {
-			fprintf(stderr, "%s: cannot write %s: %s\n", prog, a->ics, strerror(errno));
+			fprintf(stderr, "%s: cannot write %s: %s\n", prog, ics_path, strerror(errno));
 			json_decref(items);
 			return EXIT_UNAVAILABLE;
 		}
@@ -854,7 +858,8 @@ int main(int argc, char **argv) {
 			int r = parse_args(argc - 1, argv + 1, &a);
 			if (r)
 				return r;
-			if (a.operand && strcmp(cmds[i].name, "order") && strcmp(cmds[i].name, "ship"))
+			if (a.operand && strcmp(cmds[i].name, "order") && strcmp(cmds[i].name, "ship") &&
+			    strcmp(cmds[i].name, "upcoming"))
 				return usage_error("unexpected argument '%s'", a.operand);
 			return cmds[i].fn(&a);
 		}

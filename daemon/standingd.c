@@ -622,7 +622,7 @@ int main(int argc, char **argv) {
 	int do_check = 0, opt;
 	dclock_real(&c.clock);
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': c.conf_dir = optarg; break;
 		case 's': c.state_dir = optarg; break;

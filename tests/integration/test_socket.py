@@ -140,6 +140,30 @@ class Methods(DaemonTest):
                 self.c.call("io.standingd.Supplier.ListUpcoming", bad)
             self.assertEqual(cm.exception.error, "org.varlink.service.InvalidParameter")
 
+    def test_standingctl_upcoming_ics_and_json(self):
+        env = dict(os.environ, STANDINGD_SOCKET=self.e.socket)
+        args = [STANDINGCTL, "upcoming", "--from", "2026-12-01", "--to", "2027-03-01"]
+        js = subprocess.run(args + ["--json"], capture_output=True, text=True, env=env, timeout=30)
+        self.assertEqual(js.returncode, 0, js.stderr)
+        items = [json.loads(l) for l in js.stdout.splitlines()]
+        api = self.c.call("io.standingd.Supplier.ListUpcoming", {"from": "2026-12-01", "to": "2027-03-01"})
+        self.assertEqual(items, api["shipments"])
+        out = subprocess.run(args + ["--ics"], capture_output=True, env=env, timeout=30).stdout
+        path = os.path.join(self.e.dir, "ship.ics")
+        subprocess.run(args + ["--ics", path], check=True, env=env, timeout=30)
+        again = open(path, "rb").read()
+        self.assertTrue(out.startswith(b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"))
+        self.assertTrue(out.endswith(b"END:VCALENDAR\r\n"))
+        self.assertNotIn(b"\n", out.replace(b"\r\n", b""))           # CRLF only
+        self.assertTrue(all(len(l) <= 75 for l in out.split(b"\r\n")))  # folded
+        uids = [l for l in out.split(b"\r\n") if l.startswith(b"UID:")]
+        self.assertEqual(len(uids), len(items))
+        self.assertEqual(len(set(uids)), len(uids))
+        self.assertEqual(uids, [l for l in again.split(b"\r\n") if l.startswith(b"UID:")])   # stable
+        first = items[0]
+        self.assertIn(f"UID:{first['order']}@standingd".encode(), out)
+        self.assertIn(b"UID:coffee-20261206T023000Z@standingd", out)
+
     def test_mark_shipped(self):
         number = self.e.orders()[0]["order"]
         r = self.c.call("io.standingd.Supplier.MarkShipped", {"order": number, "carrier": "Posti", "tracking": "JJFI1"})
