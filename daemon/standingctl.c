@@ -365,6 +365,21 @@ static void next_three(const standing_order *so, int64_t after, char *buf, size_
 		snprintf(buf, size, "(none)");
 }
 
+/* files + api as one set, the way the daemon validates it. */
+static int load_with_api(const defs_file *files, size_t n, const defs_file *api, size_t na, defs **ret,
+			 diag_list *diags) {
+	defs_file *all = calloc(n + na + 1, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	if (n)
+		memcpy(all, files, n * sizeof(*all));
+	if (na)
+		memcpy(all + n, api, na * sizeof(*all));
+	int r = defs_load_files(all, n + na, NULL, ret, diags);
+	free(all);
+	return r;
+}
+
 static int cmd_diff(args *a) {
 	if (!a->conf)
 		return usage_error("%s is required", "--conf");
@@ -373,26 +388,40 @@ static int cmd_diff(args *a) {
 	if (r)
 		return r;
 	defs *cur = NULL, *next = NULL;
-	defs_file *files = NULL;
-	size_t n = 0;
+	defs_file *files = NULL, *api = NULL, *conf_files = NULL;
+	size_t n = 0, na = 0, nc = 0;
 	store_txn *t = NULL;
 	diag_list diags = { 0 };
+	/* standing orders placed through the API take part in both sets */
 	r = store_begin(s, false, &t);
+	if (r == 0 && (r = store_api_defs_get(t, &api, &na)) == -ENOENT)
+		r = 0;
 	if (r == 0)
 		r = store_defs_get(t, &files, &n);
 	if (r == 0)
-		r = defs_load_files(files, n, NULL, &cur, &diags);
+		r = load_with_api(files, n, api, na, &cur, &diags);
 	else if (r == -ENOENT)
 		r = 0;      /* nothing applied yet: everything is new */
 	defs_files_free(files, n);
 	diag_list_clear(&diags);
 	if (r < 0) {
 		fprintf(stderr, "%s: cannot read the applied definitions from %s: %s\n", prog, a->state, strerror(-r));
+		defs_files_free(api, na);
 		store_abort(t);
 		store_close(s);
 		return EXIT_UNAVAILABLE;
 	}
-	r = load_defs(a->conf, &next, stdout);
+	r = defs_read_dir(a->conf, &conf_files, &nc, &diags);
+	if (r == 0)
+		r = load_with_api(conf_files, nc, api, na, &next, &diags);
+	for (size_t i = 0; i < diags.n; i++) {
+		char *m = diag_format(&diags.v[i]);
+		printf("%s\n", m);
+		free(m);
+	}
+	diag_list_clear(&diags);
+	defs_files_free(conf_files, nc);
+	defs_files_free(api, na);
 	int rc = 0;
 	if (r < 0) {
 		printf("invalid: a reload now would be refused and the current definitions kept\n");

@@ -226,6 +226,14 @@ class Methods(DaemonTest):
         self.assertEqual(r, {"standing_order": "api-lamps", "next_delivery": "2027-01-15T10:00:00+02:00"})
         ids = {s["id"]: s for s in self.c.call("io.standingd.Ops.ListStandingOrders")["standing_orders"]}
         self.assertEqual(ids["api-lamps"]["source"], "api")
+        # diff sees the API's standing orders too: a YAML one with the same id would be refused
+        self.assertEqual(self.e.ctl("diff", "--conf", self.e.conf, "--state", self.e.state).stdout, "no changes\n")
+        self.e.write("orders.d/b.yaml", "standing_orders:\n" + standing_order(
+            "api-lamps", {"every": "1 week", "start": "2027-01-04"}))
+        r = self.e.ctl("diff", "--conf", self.e.conf, "--state", self.e.state, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('duplicate standing order id "api-lamps" (first defined at orders.d/b.yaml:2:7)', r.stdout)
+        os.unlink(os.path.join(self.e.conf, "orders.d", "b.yaml"))
         # validated exactly like YAML, errors name the field path
         bad = dict(definition, id="api-bad", lines=[{"sku": "LAMP", "quantity": 5, "unit_price": "12.001 EUR"}],
                    schedule={"every": "0 months", "start": "2027-01-01"})
