@@ -12,27 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "testutil.h"
 #include "cron.h"
 
 /* ---- helpers independent of cal.c ---- */
 
-static uint64_t rng_state;
-
-static uint64_t rng(void) {
-	/* splitmix64: tiny, and the same sequence on every libc */
-	uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
-
 static int rnd(int lo, int hi) { /* inclusive */
 	return lo + (int) (rng() % (uint64_t) (hi - lo + 1));
-}
-
-static int iterations(int n) {
-	const char *q = getenv("STANDINGD_TEST_QUICK");
-	return q && strcmp(q, "1") == 0 ? (n / 10 > 0 ? n / 10 : 1) : n;
 }
 
 static bool n_leap(int y) { return y % 400 == 0 || (y % 4 == 0 && y % 100 != 0); }
@@ -260,10 +246,8 @@ static void gen_expr(char *s, size_t size, model *e) {
 static void print_seed(void) {
 	static bool printed;
 	if (!printed) {
-		const char *s = getenv("STANDINGD_TEST_SEED");
-		rng_state = s ? strtoull(s, NULL, 0) : UINT64_C(20261123);
 		print_message("seed: %llu (set STANDINGD_TEST_SEED to repeat another)\n",
-			      (unsigned long long) rng_state);
+			      (unsigned long long) test_seed());
 		printed = true;
 	}
 }

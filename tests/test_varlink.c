@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "testutil.h"
 #include "varlink.h"
 
 /* ---- an output sink that checks every message it gets ---- */
@@ -849,16 +850,6 @@ static void test_registry(void **state) {
 
 /* ---- fuzz-ish ---- */
 
-static uint64_t rng_state;
-
-static uint64_t rng(void) {
-	/* splitmix64: the same sequence on every libc */
-	uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
-
 static size_t rnd(size_t n) { return n ? (size_t) (rng() % n) : 0; }
 
 static const char *const corpus[] = {
@@ -951,7 +942,6 @@ static size_t mutate(char *buf, size_t len, size_t cap) {
 }
 
 static void test_fuzz(void **state) {
-	const char *s = getenv("STANDINGD_TEST_SEED");
 	vl_service *svc = make_service();
 	out o = { .keep = false };
 	const size_t cap = 4096;
@@ -961,9 +951,8 @@ static void test_fuzz(void **state) {
 
 	(void) state;
 	assert_non_null(buf);
-	rng_state = s ? strtoull(s, NULL, 0) : UINT64_C(20261123);
 	print_message("seed: %llu (set STANDINGD_TEST_SEED to repeat another)\n",
-		      (unsigned long long) rng_state);
+		      (unsigned long long) test_seed());
 	vl_reader_init(&r, 512);
 	for (int iter = 0; iter < 10000; iter++) {
 		const char *base = corpus[rnd(sizeof(corpus) / sizeof(corpus[0]))];
