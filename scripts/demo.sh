@@ -24,7 +24,14 @@ build/daemon/standingd --conf conf --state "$state" --socket run/demo.sock \
 	--test-clock "$start,604800" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT INT TERM
-sleep "$seconds"
+half=$((seconds / 2))
+sleep "$half"
+echo
+echo "== meanwhile, over the socket: standingctl status; standingctl upcoming --supplier lumen =="
+build/daemon/standingctl status --socket run/demo.sock 2>&1 || true
+build/daemon/standingctl upcoming --socket run/demo.sock --supplier lumen --from 2027-01-01 --to 2027-04-01 2>&1 || true
+echo
+sleep "$((seconds - half))"
 kill -TERM "$pid"
 wait "$pid" || true
 trap - EXIT INT TERM
