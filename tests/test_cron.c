@@ -17,30 +17,6 @@
 
 /* ---- helpers independent of cal.c ---- */
 
-static int rnd(int lo, int hi) { /* inclusive */
-	return lo + (int) (rng() % (uint64_t) (hi - lo + 1));
-}
-
-static bool n_leap(int y) { return y % 400 == 0 || (y % 4 == 0 && y % 100 != 0); }
-
-static int n_dim(int y, int m) {
-	if (m == 2)
-		return n_leap(y) ? 29 : 28;
-	return (m == 4 || m == 6 || m == 9 || m == 11) ? 30 : 31;
-}
-
-/* Day number (days since 1970-01-01) by counting whole years and months. */
-static int64_t n_days(int y, int m, int d) {
-	int64_t n = 0;
-	for (int yy = 1970; yy < y; yy++)
-		n += n_leap(yy) ? 366 : 365;
-	for (int yy = y; yy < 1970; yy++)
-		n -= n_leap(yy) ? 366 : 365;
-	for (int mm = 1; mm < m; mm++)
-		n += n_dim(y, mm);
-	return n + d - 1;
-}
-
 typedef struct nday {
 	int y, m, d;
 	int dow;    /* 0 = Sunday */

@@ -850,7 +850,7 @@ static void test_registry(void **state) {
 
 /* ---- fuzz-ish ---- */
 
-static size_t rnd(size_t n) { return n ? (size_t) (rng() % n) : 0; }
+static size_t pick(size_t n) { return n ? (size_t) (rng() % n) : 0; }
 
 static const char *const corpus[] = {
 	"{\"method\":\"io.standingd.Test.Echo\",\"parameters\":{\"text\":\"h\xc3\xa9\",\"n\":3,\"flag\":true,\"obj\":{\"a\":[1,2]},\"list\":[\"x\"]}}",
@@ -871,31 +871,31 @@ static const char *const corpus[] = {
 static const char tokens[] = "{}[]\":,\\\0 .0123456789-eE+tfnul\xff\xc3\x80\x7f\n";
 
 static size_t mutate(char *buf, size_t len, size_t cap) {
-	int ops = 1 + (int) rnd(4);
+	int ops = 1 + (int) pick(4);
 
 	while (ops-- > 0) {
-		size_t at = rnd(len + 1), k;
-		switch (rnd(8)) {
+		size_t at = pick(len + 1), k;
+		switch (pick(8)) {
 		case 0:   /* replace a byte with anything */
 			if (len)
-				buf[rnd(len)] = (char) rnd(256);
+				buf[pick(len)] = (char) pick(256);
 			break;
 		case 1:   /* insert a JSON-ish byte */
 			if (len < cap) {
 				memmove(buf + at + 1, buf + at, len - at);
-				buf[at] = tokens[rnd(sizeof(tokens) - 1)];
+				buf[at] = tokens[pick(sizeof(tokens) - 1)];
 				len++;
 			}
 			break;
 		case 2:   /* delete a range */
-			k = rnd(len - (at < len ? at : len) + 1);
+			k = pick(len - (at < len ? at : len) + 1);
 			memmove(buf + at, buf + at + k, len - at - k);
 			len -= k;
 			break;
 		case 3:   /* duplicate a range */
 			if (len) {
-				size_t from = rnd(len);
-				k = rnd(len - from + 1);
+				size_t from = pick(len);
+				k = pick(len - from + 1);
 				if (len + k <= cap) {
 					memmove(buf + at + k, buf + at, len - at);
 					memmove(buf + at, buf + (from < at ? from : from + k), k);
@@ -907,7 +907,7 @@ static size_t mutate(char *buf, size_t len, size_t cap) {
 			len = at;
 			break;
 		case 5: { /* splice in another corpus entry */
-			const char *s = corpus[rnd(sizeof(corpus) / sizeof(corpus[0]))];
+			const char *s = corpus[pick(sizeof(corpus) / sizeof(corpus[0]))];
 			k = strlen(s);
 			if (len + k <= cap) {
 				memmove(buf + at + k, buf + at, len - at);
@@ -917,17 +917,17 @@ static size_t mutate(char *buf, size_t len, size_t cap) {
 			break;
 		}
 		case 6:   /* deep nesting */
-			k = rnd(150);
+			k = pick(150);
 			if (len + k <= cap) {
 				memmove(buf + at + k, buf + at, len - at);
-				memset(buf + at, rnd(2) ? '[' : '{', k);
+				memset(buf + at, pick(2) ? '[' : '{', k);
 				len += k;
 			}
 			break;
 		default: { /* a number that may overflow */
 			static const char *const nums[] = { "1e999", "-1e999", "123456789012345678901234567890",
 							    "-0", "1e-999", "0.1e", "9223372036854775808" };
-			const char *s = nums[rnd(sizeof(nums) / sizeof(nums[0]))];
+			const char *s = nums[pick(sizeof(nums) / sizeof(nums[0]))];
 			k = strlen(s);
 			if (len + k <= cap) {
 				memmove(buf + at + k, buf + at, len - at);
@@ -955,16 +955,16 @@ static void test_fuzz(void **state) {
 		      (unsigned long long) test_seed());
 	vl_reader_init(&r, 512);
 	for (int iter = 0; iter < 10000; iter++) {
-		const char *base = corpus[rnd(sizeof(corpus) / sizeof(corpus[0]))];
+		const char *base = corpus[pick(sizeof(corpus) / sizeof(corpus[0]))];
 		size_t len = strlen(base), off = 0;
 		const char *m;
 		size_t n;
 		int k;
 
 		memcpy(buf, base, len);
-		if (rnd(4) > 0)
+		if (pick(4) > 0)
 			len = mutate(buf, len, cap - 1);
-		if (rnd(4) > 0)
+		if (pick(4) > 0)
 			buf[len++] = '\0';
 
 		/* straight in, embedded NULs and all */
@@ -973,7 +973,7 @@ static void test_fuzz(void **state) {
 
 		/* and through the reader in random pieces */
 		while (off < len) {
-			size_t piece = 1 + rnd(len - off < 64 ? len - off : 64);
+			size_t piece = 1 + pick(len - off < 64 ? len - off : 64);
 			assert_int_equal(vl_reader_feed(&r, buf + off, piece), 0);
 			off += piece;
 			while ((k = vl_reader_next(&r, &m, &n)) == 1) {

@@ -2,6 +2,7 @@
  * (the same sequence on every libc; $STANDINGD_TEST_SEED replays a run) and
  * iteration counts that STANDINGD_TEST_QUICK=1 cuts tenfold (valgrind runs). */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,4 +28,29 @@ static inline uint64_t test_seed(void) {
 static inline int iterations(int n) {
 	const char *q = getenv("STANDINGD_TEST_QUICK");
 	return q && strcmp(q, "1") == 0 ? (n / 10 > 0 ? n / 10 : 1) : n;
+}
+
+static inline int rnd(int lo, int hi) { /* inclusive */
+	return lo + (int) (rng() % (uint64_t) (hi - lo + 1));
+}
+
+/* A naive calendar, independent of lib/cal.c, for the oracles. */
+static inline bool n_leap(int y) { return y % 400 == 0 || (y % 4 == 0 && y % 100 != 0); }
+
+static inline int n_dim(int y, int m) {
+	if (m == 2)
+		return n_leap(y) ? 29 : 28;
+	return (m == 4 || m == 6 || m == 9 || m == 11) ? 30 : 31;
+}
+
+/* Days since 1970-01-01 by counting whole years and months. */
+static inline int64_t n_days(int y, int m, int d) {
+	int64_t n = 0;
+	for (int yy = 1970; yy < y; yy++)
+		n += n_leap(yy) ? 366 : 365;
+	for (int yy = y; yy < 1970; yy++)
+		n -= n_leap(yy) ? 366 : 365;
+	for (int mm = 1; mm < m; mm++)
+		n += n_dim(y, mm);
+	return n + d - 1;
 }
