@@ -132,8 +132,7 @@ static int reply_list(vl_call_ctx *ctx, const char *key, json_t *items) {
 		}
 	} else {
 		json_t *p = json_pack("{s:O}", key, items);
-		r = vl_reply(ctx, p, false);
-		json_decref(p);
+		r = reply_new(ctx, p);
 	}
 	json_decref(items);
 	return r;
@@ -411,8 +410,7 @@ static int mark_shipped(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		r = internal(ctx, r);
 	else {
 		json_t *p = json_pack("{s:o}", "order", order_json(o));
-		r = vl_reply(ctx, p, false);
-		json_decref(p);
+		r = reply_new(ctx, p);
 	}
 out:
 	store_abort(t);
@@ -483,8 +481,7 @@ static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata
 		if (so && rule_next(&so->rule, env->now(env->ud), &o) == 0)
 			next = json_string(cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), when));
 		json_t *p = json_pack("{s:s, s:o}", "standing_order", id, "next_delivery", next);
-		r = vl_reply(ctx, p, false);
-		json_decref(p);
+		r = reply_new(ctx, p);
 	}
 	diag_list_clear(&diags);
 	return r;
@@ -565,8 +562,7 @@ static int skip_occurrence(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	char iso[CAL_ISO_MAX];
 	json_t *rep = json_pack("{s:s, s:s}", "standing_order", so->id,
 				"delivery", cal_format_instant(delivery, tz_offset_at(so->rule.zone, delivery), iso));
-	r = vl_reply(ctx, rep, false);
-	json_decref(rep);
+	r = reply_new(ctx, rep);
 	return r;
 }
 
@@ -677,8 +673,7 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	if (env->order_placed)
 		env->order_placed(env->ud, &o);
 	json_t *p = json_pack("{s:o}", "order", order_json(&o));
-	r = vl_reply(ctx, p, false);
-	json_decref(p);
+	r = reply_new(ctx, p);
 	free(ol);
 	return r;
 }
@@ -695,8 +690,7 @@ static int get_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	store_abort(t);
 	json_t *p = json_pack("{s:o}", "order", order_json(o));
 	sales_order_free(o);
-	r = vl_reply(ctx, p, false);
-	json_decref(p);
+	r = reply_new(ctx, p);
 	return r;
 }
 
@@ -784,8 +778,7 @@ static int status(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		"orders", (json_int_t) orders, "outbox_backlog", (json_int_t) outbox,
 		"next_due", next ? json_string(cal_format_utc(at, due)) : json_null(),
 		"next_standing_order", next ? json_string(next->id) : json_null());
-	r = vl_reply(ctx, p, false);
-	json_decref(p);
+	r = reply_new(ctx, p);
 	return r;
 }
 
@@ -810,8 +803,7 @@ static int reload(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	} else {
 		json_t *p = json_pack("{s:I, s:I}", "customers", (json_int_t) env->defs->n_customers,
 				      "standing_orders", (json_int_t) env->defs->n_orders);
-		r = vl_reply(ctx, p, false);
-		json_decref(p);
+		r = reply_new(ctx, p);
 	}
 	diag_list_clear(&diags);
 	return r;
