@@ -15,6 +15,9 @@
 
 #define MAX_WINDOW_DAYS 400
 #define CHUNK 100
+/* Items one call may return: a reply is built whole before it is sent, so this
+ * bounds the daemon's memory and the loop's time per request (about 9 MB of JSON). */
+#define MAX_ITEMS 20000
 
 /* ---- small helpers ---- */
 
@@ -170,6 +173,10 @@ typedef struct shipments {
 static int shipments_push(shipments *s, int64_t delivery, const char *so, const char *number, json_t *j) {
 	if (!j)
 		return -ENOMEM;
+	if (s->n >= MAX_ITEMS) {
+		json_decref(j);
+		return -E2BIG;
+	}
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
 		shipment *v = realloc(s->v, cap * sizeof(*v));
@@ -314,6 +321,10 @@ static int list_upcoming(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	for (size_t i = 0; i < u.out.n; i++)
 		json_array_append_new(items, u.out.v[i].j);
 	free(u.out.v);
+	if (r == -E2BIG) {
+		json_decref(items);
+		return error_new(ctx, "io.standingd.Supplier.TooManyShipments", json_pack("{s:i}", "limit", MAX_ITEMS));
+	}
 	if (r < 0) {
 		json_decref(items);
 		return internal(ctx, r);
@@ -861,9 +872,11 @@ static int forecast_method(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		return vl_invalid_parameter(ctx, "from");
 	if (cal_parse_date(t, &to) < 0 || to <= from || to - from > MAX_WINDOW_DAYS)
 		return vl_invalid_parameter(ctx, "to");
-	forecast fc = { 0 };
+	forecast fc = { .limit = MAX_ITEMS };
 	if ((r = forecast_collect(env->defs, from, to, &fc)) < 0) {
 		forecast_clear(&fc);
+		if (r == -E2BIG)
+			return error_new(ctx, "io.standingd.Ops.TooManyOccurrences", json_pack("{s:i}", "limit", MAX_ITEMS));
 		return internal(ctx, r);
 	}
 	json_t *items = json_array();

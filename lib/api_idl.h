@@ -74,7 +74,10 @@ API_IDL_TYPES \
 "\n" \
 "error OrderNotFound (order: string)\n" \
 "error AlreadyShipped (order: string, carrier: string, tracking: string)\n" \
-"error OrderCancelled (order: string)\n"
+"error OrderCancelled (order: string)\n" \
+"\n" \
+"# The window holds more shipments than one call returns: ask for a shorter one.\n" \
+"error TooManyShipments (limit: int)\n"
 
 #define API_IDL_ORDERS \
 "# Orders: what a web shop's checkout and ops staff place and look up.\n" \
@@ -147,4 +150,7 @@ API_IDL_TYPES \
 "# standingctl forecast prints them; at most 400 days.\n" \
 "method Forecast(from: string, to: string) -> (occurrences: []Occurrence)\n" \
 "\n" \
-"error InvalidDefinitions (errors: []string)\n"
+"error InvalidDefinitions (errors: []string)\n" \
+"\n" \
+"# The window holds more occurrences than one call returns: ask for a shorter one.\n" \
+"error TooManyOccurrences (limit: int)\n"

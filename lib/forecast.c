@@ -7,6 +7,8 @@
 static int push(const occurrence *o, void *userdata) {
 	void **ctx = userdata;
 	forecast *f = ctx[0];
+	if (f->limit && f->n >= f->limit)
+		return -E2BIG;
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 64;
 		forecast_item *v = realloc(f->v, cap * sizeof(*v));

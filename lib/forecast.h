@@ -14,9 +14,10 @@ typedef struct forecast_item {
 typedef struct forecast {
 	forecast_item *v;
 	size_t n, cap;
+	size_t limit;          /* 0: none; else collecting more fails with -E2BIG */
 } forecast;
 
-/* from_day/to_day: civil days. Items are appended; 0 or -ENOMEM. The list
+/* from_day/to_day: civil days. Items are appended; 0, -ENOMEM, or -E2BIG past f->limit. The list
  * points into defs: it must not outlive it. limit 0 = no limit per order. */
 int forecast_collect(const defs *d, int64_t from_day, int64_t to_day, forecast *ret);
 /* Same window for one standing order (used by diff / the socket API). */

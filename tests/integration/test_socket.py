@@ -271,6 +271,24 @@ class Methods(DaemonTest):
             self.c.call("io.standingd.Orders.CancelStandingOrder", {"standing_order": "api-lamps"})
         self.assertEqual(cm.exception.error, "io.standingd.Orders.StandingOrderNotFound")
 
+    def test_item_limit(self):
+        definition = {"id": "every-minute", "customer": "acme", "supplier": "lumen",
+                      "ship_to": {"name": "ACME", "street": "Katu 1", "city": "Helsinki", "country": "FI"},
+                      "lines": [{"sku": "TICK", "quantity": 1, "unit_price": "0.01 EUR"}],
+                      "payment": "account", "schedule": {"every": "1 minute", "start": "2027-01-01"}}
+        self.c.call("io.standingd.Orders.PlaceStandingOrder", {"definition": definition})
+        # 14 days of minutes is 20,160 shipments: one more than a call returns...
+        for method, err in [("io.standingd.Supplier.ListUpcoming", "io.standingd.Supplier.TooManyShipments"),
+                            ("io.standingd.Ops.Forecast", "io.standingd.Ops.TooManyOccurrences")]:
+            with self.assertRaises(VarlinkError) as cm:
+                self.c.call(method, {"from": "2027-01-01", "to": "2027-01-15"})
+            self.assertEqual((cm.exception.error, cm.exception.parameters), (err, {"limit": 20000}))
+        # ...and 13 days (18,720 plus the other standing orders' few) is fine
+        r = self.c.call("io.standingd.Supplier.ListUpcoming", {"from": "2027-01-01", "to": "2027-01-14"}, more=True)
+        self.assertEqual(sum(1 for rep in r for s in rep["shipments"] if s["standing_order"] == "every-minute"),
+                         13 * 1440)
+        self.assertEqual(self.c.call("io.standingd.Orders.CancelStandingOrder", {"standing_order": "every-minute"}), {})
+
     def test_api_standing_order_survives_restart(self):
         definition = {"id": "api-keep", "customer": "acme", "supplier": "lumen",
                       "ship_to": {"name": "ACME", "street": "Katu 1", "city": "Helsinki", "country": "FI"},
