@@ -724,6 +724,8 @@ static int list_one(const sales_order *o, void *ud) {
 		if (o->delivery < bound_at(&l->from, z) || o->delivery >= bound_at(&l->to, z))
 			return 0;
 	}
+	if (json_array_size(l->items) >= MAX_ITEMS)
+		return -E2BIG;
 	return json_array_append_new(l->items, order_json(o)) < 0 ? -ENOMEM : 0;
 }
 
@@ -756,6 +758,8 @@ static int list_orders(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	store_abort(t);
 	if (r < 0) {
 		json_decref(l.items);
+		if (r == -E2BIG)
+			return error_new(ctx, "io.standingd.Orders.TooManyOrders", json_pack("{s:i}", "limit", MAX_ITEMS));
 		return internal(ctx, r);
 	}
 	return reply_list(ctx, "orders", l.items);

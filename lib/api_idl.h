@@ -115,7 +115,10 @@ API_IDL_TYPES \
 "error DefinedInFile (standing_order: string, file: string, line: int)\n" \
 "error NoSuchOccurrence (standing_order: string, delivery: string)\n" \
 "error AlreadyCreated (standing_order: string, delivery: string, order: string)\n" \
-"error OrderNotFound (order: string)\n"
+"error OrderNotFound (order: string)\n" \
+"\n" \
+"# More orders match than one call returns: narrow the filters or the window.\n" \
+"error TooManyOrders (limit: int)\n"
 
 #define API_IDL_OPS \
 "# Operating standingd.\n" \

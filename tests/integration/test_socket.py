@@ -384,6 +384,22 @@ class Limits(DaemonTest):
                 c.call("io.standingd.Ops.Status", {"x": "a" * ((1 << 20) - 100)})
             self.assertEqual(cm.exception.parameters, {"parameter": "x"})
 
+    def test_list_orders_item_limit(self):
+        e = Env(catch_up="all", max_catch_up=1000000)
+        self.addCleanup(e.close)
+        # 438 days of half-hourly orders, all due at start: 21,024 orders
+        e.orders_file("a.yaml", [standing_order("half-hourly", {"every": "30 minutes", "start": "2026-01-01",
+                                                                "until": "2027-03-14"})])
+        start(self, e, "2027-03-16T00:00:00Z,1")
+        e.wait_for(lambda: len(e.orders()) >= 21024, timeout=60, what="backlog")
+        with Connection(e.socket) as c:
+            with self.assertRaises(VarlinkError) as cm:
+                c.call("io.standingd.Orders.ListOrders", {"standing_order": "half-hourly"})
+            self.assertEqual((cm.exception.error, cm.exception.parameters),
+                             ("io.standingd.Orders.TooManyOrders", {"limit": 20000}))
+            month = c.call("io.standingd.Orders.ListOrders", {"from": "2026-06-01", "to": "2026-07-01"}, more=True)
+            self.assertEqual(sum(len(r["orders"]) for r in month), 30 * 48)
+
     def test_idle_timeout_and_connection_limit(self):
         e = socket_env(self, idle="2 seconds")
         start(self, e)
