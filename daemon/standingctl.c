@@ -365,21 +365,6 @@ static void next_three(const standing_order *so, int64_t after, char *buf, size_
 		snprintf(buf, size, "(none)");
 }
 
-/* files + api as one set, the way the daemon validates it. */
-static int load_with_api(const defs_file *files, size_t n, const defs_file *api, size_t na, defs **ret,
-			 diag_list *diags) {
-	defs_file *all = calloc(n + na + 1, sizeof(*all));
-	if (!all)
-		return -ENOMEM;
-	if (n)
-		memcpy(all, files, n * sizeof(*all));
-	if (na)
-		memcpy(all + n, api, na * sizeof(*all));
-	int r = defs_load_files(all, n + na, NULL, ret, diags);
-	free(all);
-	return r;
-}
-
 static int cmd_diff(args *a) {
 	if (!a->conf)
 		return usage_error("%s is required", "--conf");
@@ -399,7 +384,7 @@ static int cmd_diff(args *a) {
 	if (r == 0)
 		r = store_defs_get(t, &files, &n);
 	if (r == 0)
-		r = load_with_api(files, n, api, na, &cur, &diags);
+		r = defs_load_with_api(files, n, api, na, NULL, &cur, &diags);
 	else if (r == -ENOENT)
 		r = 0;      /* nothing applied yet: everything is new */
 	defs_files_free(files, n);
@@ -413,7 +398,7 @@ static int cmd_diff(args *a) {
 	}
 	r = defs_read_dir(a->conf, &conf_files, &nc, &diags);
 	if (r == 0)
-		r = load_with_api(conf_files, nc, api, na, &next, &diags);
+		r = defs_load_with_api(conf_files, nc, api, na, NULL, &next, &diags);
 	for (size_t i = 0; i < diags.n; i++) {
 		char *m = diag_format(&diags.v[i]);
 		printf("%s\n", m);

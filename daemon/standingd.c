@@ -172,20 +172,6 @@ static void on_tick(uv_timer_t *t) {
 	run_due(c);
 }
 
-/* A definition set is the YAML files followed by the API's files, validated as one. */
-static int load_set(const defs_file *yaml, size_t ny, const defs_file *api, size_t na, defs **ret, diag_list *diags) {
-	defs_file *all = calloc(ny + na + 1, sizeof(*all));
-	if (!all)
-		return -ENOMEM;
-	if (ny)
-		memcpy(all, yaml, ny * sizeof(*all));
-	if (na)
-		memcpy(all + ny, api, na * sizeof(*all));
-	int r = defs_load_files(all, ny + na, NULL, ret, diags);
-	free(all);
-	return r;
-}
-
 /* Makes d (loaded from yaml + api) the running set. Takes ownership of d and of the
  * arrays that are not NULL; a NULL array keeps the running one (and is not stored). */
 static int install(daemon_ctx *c, defs *d, defs_file *yaml, size_t ny, defs_file *api, size_t na) {
@@ -225,7 +211,7 @@ static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
 	defs *d = NULL;
 	int r = defs_read_dir(c->conf_dir, &files, &n, diags);
 	if (r == 0)
-		r = load_set(files, n, c->api, c->n_api, &d, diags);
+		r = defs_load_with_api(files, n, c->api, c->n_api, NULL, &d, diags);
 	if (r < 0) {
 		print_diags(diags, NULL, LOG_ERR);
 		log_error("reload (%s) failed: keeping the last good definitions", why);
@@ -302,7 +288,7 @@ static int api_apply_order(void *ud, const char *id, const char *json, diag_list
 		n++;
 	}
 	defs *d;
-	if ((r = load_set(c->yaml, c->n_yaml, api, n, &d, diags)) < 0) {
+	if ((r = defs_load_with_api(c->yaml, c->n_yaml, api, n, NULL, &d, diags)) < 0) {
 		defs_files_free(api, n);
 		return r;
 	}
@@ -419,7 +405,7 @@ static int load_start_defs(daemon_ctx *c) {
 		return r;
 	r = defs_read_dir(c->conf_dir, &files, &n, &diags);
 	if (r == 0)
-		r = load_set(files, n, api, na, &d, &diags);
+		r = defs_load_with_api(files, n, api, na, NULL, &d, &diags);
 	if (r == 0)
 		return install(c, d, files, n, api, na);
 	print_diags(&diags, NULL, LOG_ERR);
@@ -438,7 +424,7 @@ static int load_start_defs(daemon_ctx *c) {
 		defs_files_free(api, na);
 		return -EINVAL;
 	}
-	r = load_set(files, n, api, na, &d, &diags);
+	r = defs_load_with_api(files, n, api, na, NULL, &d, &diags);
 	diag_list_clear(&diags);
 	if (r < 0) {
 		log_error("the last good definitions in the store no longer load");

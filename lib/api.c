@@ -701,8 +701,7 @@ static int get_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	store_abort(t);
 	json_t *p = json_pack("{s:o}", "order", order_json(o));
 	sales_order_free(o);
-	r = reply_new(ctx, p);
-	return r;
+	return reply_new(ctx, p);
 }
 
 typedef struct list_ctx {
@@ -793,8 +792,7 @@ static int status(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		"orders", (json_int_t) orders, "outbox_backlog", (json_int_t) outbox,
 		"next_due", next ? json_string(cal_format_utc(at, due)) : json_null(),
 		"next_standing_order", next ? json_string(next->id) : json_null());
-	r = reply_new(ctx, p);
-	return r;
+	return reply_new(ctx, p);
 }
 
 static int reload(vl_call_ctx *ctx, json_t *params, void *userdata) {

@@ -1721,6 +1721,20 @@ out:
 	return r;
 }
 
+int defs_load_with_api(const defs_file *files, size_t n, const defs_file *api, size_t na, const char *tzdir,
+		       defs **ret, diag_list *diags) {
+	defs_file *all = calloc(n + na + 1, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	if (n)
+		memcpy(all, files, n * sizeof(*all));
+	if (na)
+		memcpy(all + n, api, na * sizeof(*all));
+	int r = defs_load_files(all, n + na, tzdir, ret, diags);
+	free(all);
+	return r;
+}
+
 int defs_load(const char *dir, const char *tzdir, defs **ret, diag_list *diags) {
 	defs_file *files = NULL;
 	size_t n = 0;

@@ -112,6 +112,10 @@ void defs_files_free(defs_file *files, size_t n);
  * diags (sorted). The daemon keeps the bytes of the last good set in LMDB and
  * loads them with this same function. */
 int defs_load_files(const defs_file *files, size_t n, const char *tzdir, defs **ret, diag_list *diags);
+/* The set the daemon runs: the YAML files followed by the standing orders placed
+ * through the API ("api/ID.json"), validated as one (the arrays are only read). */
+int defs_load_with_api(const defs_file *files, size_t n, const defs_file *api, size_t na, const char *tzdir,
+		       defs **ret, diag_list *diags);
 /* defs_read_dir + defs_load_files. */
 int defs_load(const char *dir, const char *tzdir, defs **ret, diag_list *diags);
 void defs_free(defs *d);
