@@ -153,3 +153,64 @@ class DaemonTest(unittest.TestCase):
         e = Env(**kw)
         self.addCleanup(e.close)
         return e
+
+
+class StatusWatch:
+    """Calls io.standingd.Ops.Status every 100 ms on its own connection (a new one
+    after any failure) in a background thread, and records every answer's latency.
+    The hostile-input tests use it to prove the loop never stalls: assert_responsive()
+    fails when any call took longer than `limit` seconds or got no answer.
+
+        with StatusWatch(e.socket) as w:
+            ... do the hostile thing ...
+        w.assert_responsive(self)
+    """
+
+    def __init__(self, socket_path, period=0.1, limit=1.0):
+        import threading
+        self.path = socket_path
+        self.period = period
+        self.limit = limit
+        self.latencies = []      # seconds per answered call
+        self.failures = []       # (time since start, what went wrong)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = time.monotonic()
+
+    def _run(self):
+        from varlink import Connection
+        conn = None
+        while not self._stop.is_set():
+            t = time.monotonic()
+            try:
+                if conn is None:
+                    conn = Connection(self.path, timeout=self.limit)
+                conn.call("io.standingd.Ops.Status")
+                self.latencies.append(time.monotonic() - t)
+            except Exception as ex:  # noqa: BLE001 - every failure is a finding
+                self.failures.append((round(t - self._t0, 2), f"{type(ex).__name__}: {ex}"))
+                if conn is not None:
+                    conn.close()
+                conn = None
+            self._stop.wait(max(0.0, self.period - (time.monotonic() - t)))
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+    def worst(self):
+        return max(self.latencies, default=0.0)
+
+    def assert_responsive(self, test, min_calls=1):
+        test.assertFalse(self.failures, f"Status failed or timed out: {self.failures[:5]}")
+        test.assertGreaterEqual(len(self.latencies), min_calls, "too few Status calls answered")
+        test.assertLess(self.worst(), self.limit, f"slowest Status took {self.worst():.3f} s")
