@@ -1,0 +1,32 @@
+/* text: the one rule for text fields (names, addresses, SKUs, carriers, tracking
+ * codes, ids) and the escapes for showing text written before that rule existed.
+ * A text field holds no control character: C0 (U+0000-U+001F, TAB, CR and LF
+ * included), DEL (U+007F) or C1 (U+0080-U+009F). Input is UTF-8 (the parsers have
+ * checked it); output strings are malloc'd, NULL only when out of memory. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Finds the first control character in s[0, len): true with its byte offset and
+ * code point, false when there is none. */
+bool text_find_control(const char *s, size_t len, size_t *ret_at, uint32_t *ret_cp);
+
+/* The field error for a text that breaks the rule, in buf ("" when s is fine):
+ * "unexpected control character U+001B in string". 0 fine, -EINVAL otherwise. */
+#define TEXT_MSG_MAX 64
+int text_check(const char *s, size_t len, char buf[static TEXT_MSG_MAX]);
+
+/* For a terminal: C0 controls and DEL as \xHH ("\x1b"), C1 as \u00HH ("\u009b");
+ * everything else, backslashes included, as is. */
+char *text_escape_terminal(const char *s);
+
+/* Serialised JSON (jansson escapes C0 but not DEL or C1) with DEL and C1 written
+ * as \u00HH escapes: still the same JSON value, but inert on a terminal. */
+char *text_escape_json(const char *json);
+
+/* One iCalendar content line "NAME:VALUE" with VALUE escaped as RFC 5545 TEXT
+ * (\\ \; \, and \n for a line break; CRLF and a lone CR are one line break too;
+ * other control characters are dropped) and folded at 75 octets (CRLF then a
+ * space; a UTF-8 sequence is never split). Ends with CRLF. */
+char *text_ics_property(const char *name, const char *value);
