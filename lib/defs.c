@@ -176,10 +176,11 @@ static void defs_config_done(config *cf) {
 
 /* s as it may appear between double quotes in a message: at most about
  * DEFS_QUOTE_MAX bytes (cut on a UTF-8 boundary), control characters, quotes
- * and backslashes escaped, so a diag stays one line. */
-static const char *defs_q(const char *s, char buf[static DEFS_QUOTE_MAX + 8]) {
+ * and backslashes escaped, so a diag stays one line. len bytes of s: a NUL in
+ * a scalar is shown too (\x00), never taken for the end. */
+static const char *defs_qn(const char *s, size_t len, char buf[static DEFS_QUOTE_MAX + 8]) {
 	size_t o = 0;
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *) s, *e = p + len; p < e; p++) {
 		if (o >= DEFS_QUOTE_MAX && (*p & 0xC0) != 0x80) {
 			memcpy(buf + o, "...", 3);
 			o += 3;
@@ -196,6 +197,10 @@ static const char *defs_q(const char *s, char buf[static DEFS_QUOTE_MAX + 8]) {
 	}
 	buf[o] = '\0';
 	return buf;
+}
+
+static const char *defs_q(const char *s, char buf[static DEFS_QUOTE_MAX + 8]) {
+	return defs_qn(s, strlen(s), buf);
 }
 
 static void defs_verr(defs_ctx *c, const ytree_node *n, bool at_key, const char *fmt, va_list ap) {
@@ -288,10 +293,14 @@ static bool defs_map(defs_ctx *c, const ytree_node *n, const char *const keys[])
 		if (!v->key)
 			continue;   /* only a hand-built tree can lack one */
 		const char *k = v->key->text;
+		/* a key with a NUL inside looks like its prefix: never "did you mean" itself */
+		bool has_nul = strlen(k) != v->key->len;
 		size_t i, best = SIZE_MAX, best_d = SIZE_MAX;
 		for (i = 0; keys[i]; i++) {
-			if (strcmp(k, keys[i]) == 0 && strlen(k) == v->key->len)
+			if (strcmp(k, keys[i]) == 0 && !has_nul)
 				break;
+			if (has_nul)
+				continue;
 			size_t dist = defs_distance(k, keys[i]);
 			if (dist < best_d) {
 				best_d = dist;
@@ -305,7 +314,7 @@ static bool defs_map(defs_ctx *c, const ytree_node *n, const char *const keys[])
 		} else if (best != SIZE_MAX && best_d <= 2 && best_d < strlen(k)) {
 			defs_err_key(c, v, "unknown key \"%s\" (did you mean \"%s\"?)", defs_q(k, q), keys[best]);
 		} else {
-			defs_err_key(c, v, "unknown key \"%s\"", defs_q(k, q));
+			defs_err_key(c, v, "unknown key \"%s\"", defs_qn(k, v->key->len, q));
 		}
 	}
 	return true;
@@ -1500,33 +1509,55 @@ const supplier *defs_find_supplier(const defs *d, const char *id) {
 
 /* ---- reading the directory ---- */
 
-static void defs_read_error(diag_list *diags, const char *path, int err) {
+/* Why a definition file cannot be used, as a person reads it; name is relative to
+ * the config directory. A file that cannot be read makes the set invalid. */
+static int defs_read_error(diag_list *diags, const char *name, int err) {
 	char buf[128];
-	diag_add(diags, path, 0, 0, "cannot read: %s", strerror_r(err, buf, sizeof(buf)));
+	switch (err) {
+	case ENOENT: diag_add(diags, name, 0, 0, "no such file or directory"); break;
+	case ENOTDIR: diag_add(diags, name, 0, 0, "not a directory"); break;
+	case ELOOP: diag_add(diags, name, 0, 0, "too many levels of symbolic links (a loop?)"); break;
+	case EFBIG: diag_add(diags, name, 0, 0, "larger than %u MiB", DEFS_MAX_FILE_SIZE >> 20); break;
+	default: diag_add(diags, name, 0, 0, "cannot read: %s", strerror_r(err, buf, sizeof(buf))); break;
+	}
+	return -EINVAL;
 }
 
-/* Whole file at dirfd/name into a fresh buffer. 0 or a negative errno. */
-static int defs_read_file(int dirfd, const char *name, char **ret, size_t *ret_len) {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
+/* Whole file at dirfd/name into a fresh buffer. Opened without blocking and only
+ * if it is a regular file: a FIFO, socket or device named x.yaml would otherwise
+ * hold the event loop in open() or read(). 0, -EINVAL reported as shown, or
+ * -ENOMEM (not reported). */
+static int defs_read_file(int dirfd, const char *name, const char *shown, char **ret, size_t *ret_len,
+			  diag_list *diags) {
 	struct stat st;
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		/* a socket file refuses open() (ENXIO): say what it is */
+		if (fstatat(dirfd, name, &st, 0) == 0 && !S_ISREG(st.st_mode)) {
+			diag_add(diags, shown, 0, 0, "not a regular file");
+			return -EINVAL;
+		}
+		return defs_read_error(diags, shown, e);
+	}
 	int r = 0;
 	char *buf = NULL;
 	size_t len = 0;
 	if (fstat(fd, &st) < 0) {
-		r = -errno;
+		r = defs_read_error(diags, shown, errno);
 		goto out;
 	}
-	if (S_ISDIR(st.st_mode)) {
-		r = -EISDIR;
+	if (!S_ISREG(st.st_mode)) {
+		diag_add(diags, shown, 0, 0, "not a regular file");
+		r = -EINVAL;
 		goto out;
 	}
 	if (st.st_size > (off_t) DEFS_MAX_FILE_SIZE) {
-		r = -EFBIG;
+		r = defs_read_error(diags, shown, EFBIG);
 		goto out;
 	}
-	size_t cap = (size_t) st.st_size + 1;
+	/* one byte more than the limit shows a file that grew past it */
+	size_t cap = (size_t) st.st_size + 2;
 	buf = malloc(cap);
 	if (!buf) {
 		r = -ENOMEM;
@@ -1535,28 +1566,30 @@ static int defs_read_file(int dirfd, const char *name, char **ret, size_t *ret_l
 	/* read to EOF rather than trusting st_size: the file may be growing */
 	for (;;) {
 		if (len + 1 >= cap) {
-			if (cap > DEFS_MAX_FILE_SIZE) {
-				r = -EFBIG;
-				goto out;
-			}
-			char *nb = realloc(buf, cap * 2);
+			/* len <= the limit here, so cap < the limit + 2 and this grows */
+			size_t nc = cap * 2 > DEFS_MAX_FILE_SIZE + 2 ? DEFS_MAX_FILE_SIZE + 2 : cap * 2;
+			char *nb = realloc(buf, nc);
 			if (!nb) {
 				r = -ENOMEM;
 				goto out;
 			}
 			buf = nb;
-			cap *= 2;
+			cap = nc;
 		}
 		ssize_t k = read(fd, buf + len, cap - len - 1);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0) {
-			r = -errno;
+			r = defs_read_error(diags, shown, errno);
 			goto out;
 		}
 		if (k == 0)
 			break;
 		len += (size_t) k;
+		if (len > DEFS_MAX_FILE_SIZE) {
+			r = defs_read_error(diags, shown, EFBIG);
+			goto out;
+		}
 	}
 	buf[len] = '\0';
 	*ret = buf;
@@ -1596,15 +1629,11 @@ int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_li
 	size_t n = 0;
 	char **names = NULL;
 	size_t n_names = 0, cap_names = 0;
-	char *path = NULL;
 	DIR *od = NULL;
 	int r = 0;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		r = -errno;
-		defs_read_error(diags, dir, -r);
-		return r;
-	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+	if (dfd < 0)
+		return defs_read_error(diags, dir, errno);
 
 	files = calloc(1, sizeof(*files));
 	if (!files) {
@@ -1617,27 +1646,20 @@ int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_li
 		goto out;
 	}
 	n = 1;
-	r = defs_read_file(dfd, "standingd.yaml", &files[0].data, &files[0].len);
-	if (r < 0) {
-		if (asprintf(&path, "%s/standingd.yaml", dir) < 0)
-			path = NULL;
-		defs_read_error(diags, path ? path : "standingd.yaml", -r);
+	r = defs_read_file(dfd, "standingd.yaml", "standingd.yaml", &files[0].data, &files[0].len, diags);
+	if (r < 0)
 		goto out;
-	}
 
-	int ofd = openat(dfd, "orders.d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ofd = openat(dfd, "orders.d", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
 	if (ofd < 0) {
 		if (errno == ENOENT)
 			goto done;   /* no standing orders in files: all may come from the API */
-		r = -errno;
-		if (asprintf(&path, "%s/orders.d", dir) < 0)
-			path = NULL;
-		defs_read_error(diags, path ? path : "orders.d", -r);
+		r = defs_read_error(diags, "orders.d", errno);
 		goto out;
 	}
 	od = fdopendir(ofd);
 	if (!od) {
-		r = -errno;
+		r = defs_read_error(diags, "orders.d", errno);
 		close(ofd);
 		goto out;
 	}
@@ -1646,12 +1668,13 @@ int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_li
 		struct dirent *de = readdir(od);
 		if (!de) {
 			if (errno) {
-				r = -errno;
+				r = defs_read_error(diags, "orders.d", errno);
 				goto out;
 			}
 			break;
 		}
-		if (de->d_type == DT_DIR || !defs_is_yaml_name(de->d_name))
+		/* a directory named x.yaml is reported when it is read, like a FIFO */
+		if (!defs_is_yaml_name(de->d_name))
 			continue;
 		if (n_names == cap_names) {
 			size_t nc = cap_names ? 2 * cap_names : 16;
@@ -1687,34 +1710,22 @@ int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_li
 			goto out;
 		}
 		n++;
-		r = defs_read_file(dirfd(od), names[i], &f->data, &f->len);
-		if (r == -EISDIR) {
-			/* a directory that looks like a file name: not ours */
-			free(f->name);
-			n--;
-			r = 0;
-			continue;
-		}
-		if (r < 0) {
-			if (asprintf(&path, "%s/%s", dir, f->name) < 0)
-				path = NULL;
-			defs_read_error(diags, path ? path : f->name, -r);
+		r = defs_read_file(dirfd(od), names[i], f->name, &f->data, &f->len, diags);
+		if (r < 0)
 			goto out;
-		}
 	}
 done:
 	*ret_files = files;
 	*ret_n = n;
 	files = NULL;
 out:
-	if (r == -ENOMEM && !path)
+	if (r == -ENOMEM)
 		diag_add(diags, dir, 0, 0, "out of memory");
 	if (files)
 		defs_files_free(files, n);
 	for (size_t i = 0; i < n_names; i++)
 		free(names[i]);
 	free(names);
-	free(path);
 	if (od)
 		closedir(od);
 	close(dfd);

@@ -104,7 +104,9 @@ typedef struct defs_file {
 
 /* Read DIR/standingd.yaml and DIR/orders.d/\*.yaml (sorted by name; files not
  * ending in .yaml or .yml are ignored) into memory. files[0] is standingd.yaml.
- * 0, or a negative errno with a diag naming the path. */
+ * Never blocks on a FIFO or device: only regular files of at most 16 MiB are read.
+ * 0; -EINVAL with a diag naming the file relative to DIR ("orders.d/x.yaml: not a
+ * regular file"): an unreadable file makes the set invalid; or -ENOMEM. */
 int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_list *diags);
 void defs_files_free(defs_file *files, size_t n);
 /* Validate and compile a complete set. files[0] must be standingd.yaml. tzdir
