@@ -367,3 +367,131 @@ int cron_next(const cron_expr *c, int64_t local, int64_t *ret_local) {
 	}
 	return -ENOENT;
 }
+
+/* Matching days of month (y, m) as bits 0..30 (bit d-1 = day d); wd1 is the cron
+ * weekday (0 = Sunday) of the 1st. The Vixie rule: dom OR dow when both are restricted. */
+static uint32_t cron_month_mask(const cron_expr *c, int32_t y, int m, int wd1) {
+	if (!((c->month >> m) & 1))
+		return 0;
+	uint64_t all = (UINT64_C(1) << cal_days_in_month(y, m)) - 1;
+	uint64_t dom = ((uint64_t) c->dom >> 1) & all;
+	uint64_t week = 0;
+	for (int i = 0; i < 7; i++)
+		if ((c->dow >> ((wd1 + i) % 7)) & 1)
+			week |= UINT64_C(1) << i;
+	uint64_t dow = (week | week << 7 | week << 14 | week << 21 | week << 28) & all;
+	return (uint32_t) (c->dom_star || c->dow_star ? dom & dow : dom | dow);
+}
+
+static int cron_wd1(int32_t y, int m) {
+	return (cal_weekday(cal_days_from_civil(y, m, 1)) + 1) % 7;
+}
+
+void cron_index_init(cron_index *ix, const cron_expr *c) {
+	int32_t per_type[14];      /* matching days of a year by (leap, weekday of Jan 1) */
+	ix->c = *c;
+	ix->per_day = (int64_t) __builtin_popcountll(c->minute & ((UINT64_C(1) << 60) - 1)) *
+		      __builtin_popcount(c->hour & 0xffffff);
+	for (int type = 0; type < 14; type++) {
+		int32_t y = type >= 7 ? 2000 : 2001;   /* a leap and a common year */
+		int wd = type % 7, n = 0;
+		for (int m = 1; m <= 12; m++) {
+			n += __builtin_popcount(cron_month_mask(c, y, m, wd));
+			wd = (wd + cal_days_in_month(y, m)) % 7;
+		}
+		per_type[type] = n;
+	}
+	int wd = cron_wd1(0, 1);
+	ix->year_prefix[0] = 0;
+	for (int32_t r = 0; r < 400; r++) {
+		bool leap = cal_is_leap(r);
+		ix->year_prefix[r + 1] = ix->year_prefix[r] + per_type[(leap ? 7 : 0) + wd];
+		wd = (wd + (leap ? 366 : 365)) % 7;
+	}
+}
+
+/* Matching days before `day`; *ret_mask gets the mask of day's month and *ret_bit
+ * day's bit in it. */
+static int64_t cron_days_before(const cron_index *ix, int64_t day, uint32_t *ret_mask, int *ret_bit) {
+	cal_date d = cal_civil_from_days(day);
+	int64_t q = cal_floordiv(d.year, 400);
+	int64_t n = q * ix->year_prefix[400] + ix->year_prefix[d.year - q * 400];
+	int wd = cron_wd1(d.year, 1);
+	for (int m = 1; m < d.month; m++) {
+		n += __builtin_popcount(cron_month_mask(&ix->c, d.year, m, wd));
+		wd = (wd + cal_days_in_month(d.year, m)) % 7;
+	}
+	uint32_t mask = cron_month_mask(&ix->c, d.year, d.month, wd);
+	*ret_mask = mask;
+	*ret_bit = d.day - 1;
+	return n + __builtin_popcount(mask & ((UINT32_C(1) << (d.day - 1)) - 1));
+}
+
+int64_t cron_index_before(const cron_index *ix, int64_t local) {
+	int64_t day = cal_floordiv(local, CAL_SECS_PER_DAY);
+	int64_t sod = local - day * CAL_SECS_PER_DAY;
+	uint32_t mask;
+	int bit;
+	int64_t n = cron_days_before(ix, day, &mask, &bit) * ix->per_day;
+	if (!((mask >> bit) & 1) || ix->per_day == 0)
+		return n;
+	int h = (int) (sod / 3600), m = (int) (sod % 3600 / 60);
+	uint64_t minutes = ix->c.minute & ((UINT64_C(1) << 60) - 1);
+	n += (int64_t) __builtin_popcount(ix->c.hour & ((UINT32_C(1) << h) - 1)) * __builtin_popcountll(minutes);
+	if ((ix->c.hour >> h) & 1) {
+		/* minutes before m, and m itself once `local` is past its first second */
+		int upto = m + (sod % 60 != 0 ? 1 : 0);
+		n += __builtin_popcountll(minutes & ((UINT64_C(1) << upto) - 1));
+	}
+	return n;
+}
+
+/* The position of the k-th (0-based) set bit of bits. */
+static int cron_select(uint64_t bits, int64_t k) {
+	for (int i = 0; i < 64; i++)
+		if (((bits >> i) & 1) && k-- == 0)
+			return i;
+	return -1;
+}
+
+int cron_index_at(const cron_index *ix, int64_t k, int64_t *ret_local) {
+	int64_t cycle = ix->year_prefix[400];
+	if (cycle == 0 || ix->per_day == 0)
+		return -ENOENT;
+	int64_t kd = cal_floordiv(k, ix->per_day), km = k - kd * ix->per_day;
+	int64_t q = cal_floordiv(kd, cycle), rem = kd - q * cycle;
+	/* 400-year cycles within the limit (and the int32 years of cal_date) */
+	if (q > CRON_LIMIT / (146097 * CAL_SECS_PER_DAY) + 1 || q < -(CRON_LIMIT / (146097 * CAL_SECS_PER_DAY)) - 2)
+		return -EINVAL;
+	int lo = 0, hi = 400;      /* the year r with prefix[r] <= rem < prefix[r + 1] */
+	while (hi - lo > 1) {
+		int mid = (lo + hi) / 2;
+		if (ix->year_prefix[mid] <= rem)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	int32_t y = (int32_t) (q * 400 + lo);
+	rem -= ix->year_prefix[lo];
+	int wd = cron_wd1(y, 1);
+	int64_t day = 0;
+	for (int m = 1; m <= 12; m++) {
+		uint32_t mask = cron_month_mask(&ix->c, y, m, wd);
+		int pc = __builtin_popcount(mask);
+		if (rem < pc) {
+			day = cal_days_from_civil(y, m, cron_select(mask, rem) + 1);
+			break;
+		}
+		rem -= pc;
+		wd = (wd + cal_days_in_month(y, m)) % 7;
+	}
+	uint64_t minutes = ix->c.minute & ((UINT64_C(1) << 60) - 1);
+	int per_hour = __builtin_popcountll(minutes);
+	int h = cron_select(ix->c.hour & 0xffffff, km / per_hour);
+	int mi = cron_select(minutes, km % per_hour);
+	int64_t local = day * CAL_SECS_PER_DAY + h * 3600 + mi * 60;
+	if (local < -CRON_LIMIT || local > CRON_LIMIT)
+		return -EINVAL;
+	*ret_local = local;
+	return 0;
+}

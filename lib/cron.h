@@ -33,3 +33,24 @@ bool cron_matches(const cron_expr *c, int64_t local);
  * CRON_HORIZON_DAYS days that start with the day of `local` (e.g. "0 0 30 2 *"); -EINVAL when
  * `local` is beyond about a million years from 1970. */
 int cron_next(const cron_expr *c, int64_t local, int64_t *ret_local);
+
+/* Numbering matches without walking: the day pattern of dom/month/dow repeats every
+ * 400 Gregorian years (146097 days, whole weeks), so the matches before a minute are
+ * (whole cycles x matches per cycle) + a table of the cycle's years + at most 12
+ * months (a month's matching days are the popcount of a 31-bit mask) + the minutes of
+ * the day. Match k is found the same way backwards. Indices count from 0000-01-01
+ * 00:00 local (negative before it); only differences mean anything. Build the table
+ * once (a few microseconds) and ask it many times. */
+typedef struct cron_index {
+	cron_expr c;
+	int64_t per_day;          /* matching minutes of a matching day */
+	int32_t year_prefix[401]; /* matching days in years [0, r) of a 400-year cycle */
+} cron_index;
+
+void cron_index_init(cron_index *ix, const cron_expr *c);
+/* The number of matching minutes strictly before `local` (local civil seconds within
+ * about a million years of 1970, as cron_next()). */
+int64_t cron_index_before(const cron_index *ix, int64_t local);
+/* The local minute of match k, so that cron_index_before(ix, *ret_local) == k;
+ * -ENOENT when the expression never matches, -EINVAL beyond the limits. */
+int cron_index_at(const cron_index *ix, int64_t k, int64_t *ret_local);

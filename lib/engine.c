@@ -96,6 +96,12 @@ void engine_free(engine *e) {
 	free(e);
 }
 
+/* A cron schedule without `start` begins when the engine first sees it: nothing it
+ * matched before that is ever created. */
+static bool starts_when_seen(const standing_order *so, const sched_state *st) {
+	return so->rule.kind == RULE_CRON && so->rule.start_day == INT64_MIN && st->watermark == INT64_MIN;
+}
+
 /* Loads every standing order's state from the store (new ones start with no
  * watermark). */
 static int load_state(engine *e, store_txn *t, const defs *d, sched_state *state) {
@@ -142,7 +148,10 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 	if (r < 0)
 		goto fail;
 	for (size_t i = 0; i < d->n_orders; i++) {
-		if (state[i].active && state[i].def_hash == d->orders[i].hash)
+		bool first_seen = src && src->now != 0 && starts_when_seen(&d->orders[i], &state[i]);
+		if (first_seen)
+			state[i].watermark = src->now;
+		else if (state[i].active && state[i].def_hash == d->orders[i].hash)
 			continue;
 		state[i].active = true;
 		state[i].def_hash = d->orders[i].hash;
@@ -285,6 +294,11 @@ static int create_order(engine *e, store_txn *t, size_t idx, const occurrence *o
 	return 1;
 }
 
+static int64_t sat_add(int64_t a, int64_t b) {
+	int64_t r;
+	return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
 /* Handles one standing order's due occurrences within *budget writes. Missed
  * occurrences (create_at before now - grace) are counted first so the policy can
  * pick the most recent ones without holding them all in memory. */
@@ -295,14 +309,15 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 	uint64_t missed = 0;
 	int r;
 
-	if (!so->rule.paused)
-		for (r = rule_next(&so->rule, st->watermark, &o); r == 0 && o.create_at < now - e->grace;
-		     r = rule_next(&so->rule, o.delivery, &o))
-			missed++;
-	else    /* paused: every due occurrence is skipped, counted so a backlog is summarised too */
-		for (r = rule_next(&so->rule, st->watermark, &o); r == 0 && o.create_at <= now;
-		     r = rule_next(&so->rule, o.delivery, &o))
-			missed++;
+	if (starts_when_seen(so, st))
+		st->watermark = now;   /* applied without a `now` (engine_sources.now 0) */
+
+	/* Missed: create_at < now - grace, i.e. delivery < now - grace + lead_time;
+	 * paused: everything due (create_at <= now). Counted, not visited. */
+	int64_t lead = so->rule.lead_time;
+	int64_t before = so->rule.paused ? sat_add(sat_add(now, lead), 1) : sat_add(now - e->grace, lead);
+	if ((r = rule_count(&so->rule, st->watermark, before, &missed)) < 0)
+		return r;
 
 	uint64_t cap = e->d->config.max_catch_up;
 	uint64_t skip = 0;
@@ -323,18 +338,22 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 		why = why_buf;
 	}
 
+	/* The skipped ones end at the skip-th occurrence (found by index, not by walking);
+	 * everything after it that is due gets created. */
+	int64_t cutoff = INT64_MIN;
+	if (skip > 0) {
+		if ((r = rule_nth_after(&so->rule, st->watermark, skip - 1, &o)) < 0)
+			return r;
+		cutoff = o.delivery;
+	}
 	/* A huge backlog is summarised: one record at the last skipped occurrence. */
 	if (skip > SKIP_DETAIL_MAX) {
-		uint64_t i = 0;
-		for (r = rule_next(&so->rule, st->watermark, &o); r == 0 && ++i < skip;
-		     r = rule_next(&so->rule, o.delivery, &o))
-			;
 		char reason[160];
 		snprintf(reason, sizeof(reason), "%s (%llu occurrences skipped, up to this one)", why,
 			 (unsigned long long) skip);
-		if ((r = note_skip(e, t, idx, o.delivery, now, reason)) < 0)
+		if ((r = note_skip(e, t, idx, cutoff, now, reason)) < 0)
 			return r;
-		st->watermark = o.delivery;
+		st->watermark = cutoff;
 		st->skipped += skip;
 		e->stats.skipped += skip;
 		(*budget)--;
@@ -347,7 +366,7 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 			break;
 		if (r < 0)
 			return r;
-		if (skip > 0) {
+		if (skip > 0 && o.delivery <= cutoff) {
 			/* a skip requested in advance keeps its record: who asked is the audit */
 			if ((r = store_skip_get(t, so->id, o.delivery, NULL)) == -ENOENT)
 				r = note_skip(e, t, idx, o.delivery, now, why);

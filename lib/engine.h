@@ -5,6 +5,10 @@
  * watermark (store_sched_put) commit together. No clock of its own: the caller
  * passes `now` (real or test clock), so everything here runs without a daemon.
  *
+ * Work is bounded: missed occurrences are counted with rule_count() and the last
+ * skipped one found with rule_nth_after(), never visited one by one; a batch writes
+ * at most ENGINE_BATCH records (orders, skip records, the summary of a backlog).
+ *
  * Catch-up: an occurrence is missed when its create_at is more than
  * ENGINE_GRACE seconds before now. Missed occurrences follow the standing order's
  * catch_up policy (all, capped at max_catch_up most recent; latest; none); skipped
@@ -38,6 +42,10 @@ typedef struct engine_sources {
 	size_t n_files;
 	const defs_file *api;     /* standing orders placed through the API; NULL: leave as stored */
 	size_t n_api;
+	/* The caller's now (UTC seconds; 0: unknown, then the first engine_run's now).
+	 * A cron schedule without `start` begins here: its watermark is set to it in the
+	 * transaction that first records the standing order, so a restart keeps it. */
+	int64_t now;
 } engine_sources;
 
 /* Makes d the current definitions: records new standing orders' schedule state,

@@ -15,18 +15,6 @@
 #define RULE_LIMIT_DAYS (RULE_LIMIT / CAL_SECS_PER_DAY)
 #define RULE_LIMIT_MONTHS (RULE_LIMIT_DAYS / 31)
 
-/* Reading a rule one occurrence at a time, from a position chosen by rule_seek(). */
-typedef struct rule_cursor {
-	const rule *r;
-	uint64_t n;            /* index of the next occurrence to produce */
-	bool numbered;         /* false for cron without count: n is RULE_N_UNKNOWN */
-	int64_t cron_local;    /* cron: the next match is searched strictly after this */
-	uint64_t before_start; /* wall-clock forms: slots of the first week/month before start */
-	int64_t anchor;        /* every N minutes|hours: instant of occurrence 0 */
-	int64_t step;          /* every N minutes|hours: seconds between occurrences */
-	int64_t end;           /* every N minutes|hours: first instant past `until` */
-} rule_cursor;
-
 static bool rule_is_elapsed(const rule *r) {
 	return r->kind == RULE_EVERY && (r->unit == UNIT_MINUTE || r->unit == UNIT_HOUR);
 }
@@ -90,7 +78,8 @@ int rule_validate(const rule *r, const char **ret_why) {
 	return 0;
 }
 
-static bool rule_skipped(const rule *r, int64_t day) {
+/* The first position in the skip list whose date is >= day. */
+static size_t rule_skip_lower(const rule *r, int64_t day) {
 	size_t lo = 0, hi = r->n_skip;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -99,7 +88,12 @@ static bool rule_skipped(const rule *r, int64_t day) {
 		else
 			hi = mid;
 	}
-	return lo < r->n_skip && r->skip[lo] == day;
+	return lo;
+}
+
+static bool rule_skipped(const rule *r, int64_t day) {
+	size_t i = rule_skip_lower(r, day);
+	return i < r->n_skip && r->skip[i] == day;
 }
 
 /* Days between RULE_EVERY occurrences of the day and week units. */
@@ -235,6 +229,134 @@ static uint64_t rule_slot_lower_bound(const rule *r, int64_t day) {
 	}
 }
 
+
+/* Every form numbers its occurrences (in index order, skipped ones included) with an
+ * internal index k in [lo, hi), and maps k to its occurrence in O(1) (cron: O(12
+ * months) with a cron_index). Deliveries grow with k (except where a spring-forward
+ * gap moves a wall-clock time onto later ones), so "the first occurrence after T" and
+ * "the first on or after day D" are arithmetic plus a few steps, and counting is a
+ * difference of indices. Index k is occurrence.n except for cron, where k counts
+ * local matching minutes from year 0 and n = k - lo (with count) or RULE_N_UNKNOWN. */
+typedef struct rule_ix {
+	const rule *r;
+	int64_t lo, hi;
+	uint64_t before_start; /* wall-clock forms: slots of the first week/month before start */
+	int64_t anchor, step;  /* every N minutes|hours: instant of occurrence 0, seconds between */
+	cron_index cron;
+} rule_ix;
+
+static int64_t rule_ix_min(int64_t a, int64_t b) { return a < b ? a : b; }
+
+static int64_t rule_ix_clamp(const rule_ix *ix, int64_t k) {
+	return k < ix->lo ? ix->lo : k > ix->hi ? ix->hi : k;
+}
+
+static int64_t rule_pos_day(const rule_ix *ix, int64_t day);
+
+static void rule_ix_init(rule_ix *ix, const rule *r) {
+	ix->r = r;
+	ix->lo = 0;
+	ix->hi = INT64_MAX;
+	ix->before_start = 0;
+	if (r->kind == RULE_CRON) {
+		cron_index_init(&ix->cron, &r->cron);
+		if (ix->cron.per_day == 0 || ix->cron.year_prefix[400] == 0) {
+			ix->hi = 0;    /* never matches */
+			return;
+		}
+		ix->lo = r->start_day != INT64_MIN ? cron_index_before(&ix->cron, r->start_day * CAL_SECS_PER_DAY)
+						   : cron_index_before(&ix->cron, -RULE_LIMIT);
+		ix->hi = cron_index_before(&ix->cron, RULE_LIMIT + 1);
+		if (r->count > 0 && r->count < (uint64_t) (ix->hi - ix->lo))
+			ix->hi = ix->lo + (int64_t) r->count;
+		if (r->has_until)
+			ix->hi = rule_ix_min(ix->hi, cron_index_before(&ix->cron, (r->until_day + 1) * CAL_SECS_PER_DAY));
+	} else if (rule_is_elapsed(r)) {
+		/* Elapsed time, not wall-clock hours: stepping wall-clock hours through a
+		 * fall-back fold would deliver two occurrences at one instant (both passes of
+		 * 03:00 map to the first) and skip an hour of real time; in a spring-forward
+		 * gap, two local hours would collapse onto one instant. */
+		ix->step = (int64_t) r->interval * (r->unit == UNIT_HOUR ? 3600 : 60);
+		ix->anchor = tz_from_local(r->zone, r->start_day * CAL_SECS_PER_DAY + r->at);
+		ix->hi = ix->anchor > RULE_LIMIT ? 0 : (RULE_LIMIT - ix->anchor) / ix->step + 1;
+		if (r->has_until) {
+			int64_t end = tz_from_local(r->zone, (r->until_day + 1) * CAL_SECS_PER_DAY);
+			ix->hi = rule_ix_min(ix->hi, end <= ix->anchor ? 0 : (end - ix->anchor + ix->step - 1) / ix->step);
+		}
+		if (r->count > 0 && r->count < (uint64_t) ix->hi)
+			ix->hi = (int64_t) r->count;
+	} else {
+		ix->before_start = rule_slots_before_start(r);
+		if (r->count > 0 && r->count < (uint64_t) INT64_MAX)
+			ix->hi = (int64_t) r->count;
+		if (r->has_until)
+			ix->hi = rule_pos_day(ix, r->until_day + 1);
+	}
+	if (ix->hi < ix->lo)
+		ix->hi = ix->lo;
+}
+
+/* Occurrence k, and the local date that `skip` is matched against; -ENOENT outside
+ * [lo, hi) or past the limits. */
+static int rule_at(const rule_ix *ix, int64_t k, occurrence *o, int64_t *ret_day) {
+	const rule *r = ix->r;
+	int64_t delivery, day, local;
+	uint64_t n = (uint64_t) k;
+
+	if (k < ix->lo || k >= ix->hi)
+		return -ENOENT;
+	if (r->kind == RULE_CRON) {
+		if (cron_index_at(&ix->cron, k, &local) < 0)
+			return -ENOENT;
+		day = cal_floordiv(local, CAL_SECS_PER_DAY);
+		delivery = tz_from_local(r->zone, local);
+		n = r->count > 0 ? (uint64_t) (k - ix->lo) : RULE_N_UNKNOWN;
+	} else if (rule_is_elapsed(r)) {
+		delivery = ix->anchor + k * ix->step;
+		day = cal_floordiv(tz_to_local(r->zone, delivery), CAL_SECS_PER_DAY);
+	} else {
+		if ((uint64_t) k > UINT64_MAX - ix->before_start)
+			return -ENOENT;
+		int e = rule_slot_day(r, (uint64_t) k + ix->before_start, &day);
+		if (e < 0)
+			return e;
+		delivery = tz_from_local(r->zone, day * CAL_SECS_PER_DAY + r->at);
+	}
+	*o = (occurrence) {
+		.n = n,
+		.local = tz_to_local(r->zone, delivery),
+		.delivery = delivery,
+		.create_at = delivery - r->lead_time,
+	};
+	*ret_day = day;
+	return 0;
+}
+
+/* The first index whose date is on or after `day` (hi when none). */
+static int64_t rule_pos_day(const rule_ix *ix, int64_t day) {
+	const rule *r = ix->r;
+	int64_t k;
+
+	if (day < -RULE_LIMIT_DAYS)
+		day = -RULE_LIMIT_DAYS;
+	if (day > RULE_LIMIT_DAYS)
+		day = RULE_LIMIT_DAYS;
+	if (r->kind == RULE_CRON)
+		return rule_ix_clamp(ix, cron_index_before(&ix->cron, day * CAL_SECS_PER_DAY));
+	if (rule_is_elapsed(r)) {
+		int64_t t = tz_from_local(r->zone, day * CAL_SECS_PER_DAY);
+		k = t <= ix->anchor ? 0 : (t - ix->anchor + ix->step - 1) / ix->step;
+		return rule_ix_clamp(ix, k);
+	}
+	uint64_t j = rule_slot_lower_bound(r, day);
+	k = j > ix->before_start ? (int64_t) (j - ix->before_start) : 0;
+	/* the lower bound is within a week's or a month's slots of the answer */
+	for (int64_t d; k < ix->hi; k++)
+		if (rule_slot_day(r, (uint64_t) k + ix->before_start, &d) < 0 || d >= day)
+			break;
+	return rule_ix_clamp(ix, k);
+}
+
 /* How much earlier than tz_to_local(after) a local time can lie and still be
  * delivered after `after`. Outside gaps, local order is instant order (a fold maps to
  * its first pass, which is not later than `after` when tz_to_local(after) is in the
@@ -253,124 +375,64 @@ static int64_t rule_gap_margin(const tz_zone *z, int64_t after) {
 	return now - low;
 }
 
-/* Position the cursor at or before the first occurrence that can be delivered after
- * `after`: every occurrence before it is delivered at or before `after`. Callers then
- * step past the few that are still not later than `after`. */
-static void rule_seek(rule_cursor *cur, const rule *r, int64_t after) {
-	*cur = (rule_cursor) { .r = r, .numbered = true };
-	if (r->kind == RULE_CRON) {
-		if (r->count > 0) {
-			/* Counting needs every match since start; count keeps this bounded. */
-			cur->cron_local = r->start_day * CAL_SECS_PER_DAY - 1;
-			return;
-		}
-		cur->numbered = false;
-		cur->n = RULE_N_UNKNOWN;
-		cur->cron_local = tz_to_local(r->zone, after) - rule_gap_margin(r->zone, after) - 1;
-		if (r->start_day != INT64_MIN && cur->cron_local < r->start_day * CAL_SECS_PER_DAY - 1)
-			cur->cron_local = r->start_day * CAL_SECS_PER_DAY - 1;
-		return;
-	}
-	if (rule_is_elapsed(r)) {
-		/* Elapsed time, not wall-clock hours: stepping wall-clock hours through a
-		 * fall-back fold would deliver two occurrences at one instant (both passes of
-		 * 03:00 map to the first) and skip an hour of real time; in a spring-forward
-		 * gap, two local hours would collapse onto one instant. */
-		cur->step = (int64_t) r->interval * (r->unit == UNIT_HOUR ? 3600 : 60);
-		cur->anchor = tz_from_local(r->zone, r->start_day * CAL_SECS_PER_DAY + r->at);
-		cur->end = r->has_until ? tz_from_local(r->zone, (r->until_day + 1) * CAL_SECS_PER_DAY)
-					: INT64_MAX;
-		if (after >= cur->anchor)
-			cur->n = (uint64_t) ((after - cur->anchor) / cur->step) + 1;
-		return;
-	}
-	cur->before_start = rule_slots_before_start(r);
-	/* Wall-clock forms have at most one occurrence a day, so two days of margin cover
-	 * any gap (and any change of offset of up to two days) without looking at the zone. */
-	int64_t day = cal_floordiv(tz_to_local(r->zone, after), CAL_SECS_PER_DAY) - 2;
-	uint64_t j = rule_slot_lower_bound(r, day);
-	cur->n = j > cur->before_start ? j - cur->before_start : 0;
-}
+/* The first index in index order whose delivery is after `after` (hi when none). */
+static int64_t rule_pos(const rule_ix *ix, int64_t after) {
+	const rule *r = ix->r;
+	int64_t k, day;
+	occurrence o;
 
-/* The next occurrence in index order, whatever its delivery; -ENOENT once count, until
- * or the limits end the schedule. Skip is the caller's business: skipped occurrences
- * still take their n. */
-static int rule_take(rule_cursor *cur, occurrence *o, int64_t *ret_day) {
-	const rule *r = cur->r;
-	int64_t local, delivery, day;
-
-	if (cur->numbered && r->count > 0 && cur->n >= r->count)
-		return -ENOENT;
+	if (rule_is_elapsed(r))
+		return rule_ix_clamp(ix, after < ix->anchor ? 0 : (after - ix->anchor) / ix->step + 1);
 	if (r->kind == RULE_CRON) {
-		int k = cron_next(&r->cron, cur->cron_local, &local);
-		if (k == -EINVAL)
-			return -ENOENT; /* beyond the limits */
-		if (k < 0)
-			return k;
-		day = cal_floordiv(local, CAL_SECS_PER_DAY);
-		if ((r->has_until && day > r->until_day) || local > RULE_LIMIT)
-			return -ENOENT;
-		cur->cron_local = local;
-		delivery = tz_from_local(r->zone, local);
-	} else if (rule_is_elapsed(r)) {
-		if (cur->n > (uint64_t) ((RULE_LIMIT - cur->anchor) / cur->step))
-			return -ENOENT;
-		delivery = cur->anchor + (int64_t) cur->n * cur->step;
-		if (delivery >= cur->end)
-			return -ENOENT;
-		day = cal_floordiv(tz_to_local(r->zone, delivery), CAL_SECS_PER_DAY);
+		int64_t local = tz_to_local(r->zone, after) - rule_gap_margin(r->zone, after);
+		k = rule_ix_clamp(ix, cron_index_before(&ix->cron, local));
 	} else {
-		if (cur->n > UINT64_MAX - cur->before_start)
-			return -ENOENT;
-		int k = rule_slot_day(r, cur->n + cur->before_start, &day);
-		if (k < 0)
-			return k;
-		if (r->has_until && day > r->until_day)
-			return -ENOENT;
-		delivery = tz_from_local(r->zone, day * CAL_SECS_PER_DAY + r->at);
+		/* Wall-clock forms have at most one occurrence a day, so two days of margin
+		 * cover any gap (and any change of offset of up to two days). */
+		k = rule_pos_day(ix, cal_floordiv(tz_to_local(r->zone, after), CAL_SECS_PER_DAY) - 2);
 	}
-	*o = (occurrence) {
-		.n = cur->n,
-		.local = tz_to_local(r->zone, delivery),
-		.delivery = delivery,
-		.create_at = delivery - r->lead_time,
-	};
-	*ret_day = day;
-	if (cur->numbered)
-		cur->n++;
-	return 0;
+	while (k < ix->hi && rule_at(ix, k, &o, &day) == 0 && o.delivery <= after)
+		k++;
+	return k;
 }
 
-int rule_next(const rule *r, int64_t after, occurrence *ret) {
-	rule_cursor cur;
+/* The end of the run of consecutive skipped dates that starts at `day` (skipped). */
+static int64_t rule_skip_run_end(const rule *r, int64_t day) {
+	size_t lo = rule_skip_lower(r, day);
+	while (lo + 1 < r->n_skip && r->skip[lo + 1] <= r->skip[lo] + 1)
+		lo++;
+	return r->skip[lo];
+}
+
+/* The first occurrence at index >= k whose date is not skipped and whose delivery
+ * is after `after`: skipped dates are jumped over a run at a time, never stepped. */
+static int rule_scan(const rule_ix *ix, int64_t k, int64_t after, occurrence *ret, int64_t *ret_k) {
 	occurrence o;
 	int64_t day;
-	int k;
-
-	if (rule_validate(r, NULL) < 0)
-		return -EINVAL;
-	if (after >= RULE_LIMIT)
-		return -ENOENT;
-	if (after < -RULE_LIMIT)
-		after = -RULE_LIMIT;
-	rule_seek(&cur, r, after);
 	for (;;) {
-		k = rule_take(&cur, &o, &day);
-		if (k < 0)
-			return k;
-		if (o.delivery > after && !rule_skipped(r, day))
+		int e = rule_at(ix, k, &o, &day);
+		if (e < 0)
+			return e;
+		if (ix->r->n_skip > 0 && rule_skipped(ix->r, day)) {
+			int64_t next = rule_pos_day(ix, rule_skip_run_end(ix->r, day) + 1);
+			k = next > k ? next : k + 1;
+			continue;
+		}
+		if (o.delivery > after)
 			break;
+		k++;
 	}
 	*ret = o;
+	*ret_k = k;
 	return 0;
 }
 
 int rule_each(const rule *r, int64_t from, int64_t to,
 	      int (*fn)(const occurrence *o, void *userdata), void *userdata) {
-	rule_cursor cur;
+	rule_ix ix;
 	occurrence o;
-	int64_t day, last;
-	int k;
+	int64_t k, last;
+	int e;
 
 	if (rule_validate(r, NULL) < 0 || !fn)
 		return -EINVAL;
@@ -383,22 +445,105 @@ int rule_each(const rule *r, int64_t from, int64_t to,
 	/* `last` is the latest instant already reported (or from - 1): taking only later
 	 * deliveries gives exactly the sequence of repeated rule_next() calls. */
 	last = from - 1;
-	rule_seek(&cur, r, last);
+	rule_ix_init(&ix, r);
+	k = rule_pos(&ix, last);
 	for (;;) {
-		k = rule_take(&cur, &o, &day);
-		if (k == -ENOENT)
+		e = rule_scan(&ix, k, last, &o, &k);
+		if (e == -ENOENT)
 			return 0;
-		if (k < 0)
-			return k;
-		if (o.delivery <= last || rule_skipped(r, day))
-			continue;
+		if (e < 0)
+			return e;
 		if (o.delivery >= to)
 			return 0;
-		k = fn(&o, userdata);
-		if (k != 0)
-			return k;
+		e = fn(&o, userdata);
+		if (e != 0)
+			return e;
 		last = o.delivery;
+		k++;
 	}
+}
+
+/* The indices of skipped date i that are >= k0, as [*ret_a, *ret_b); false for a
+ * repeated date. */
+static bool rule_skip_block(const rule_ix *ix, size_t i, int64_t k0, int64_t *ret_a, int64_t *ret_b) {
+	const rule *r = ix->r;
+	if (i > 0 && r->skip[i - 1] == r->skip[i])
+		return false;
+	int64_t a = rule_pos_day(ix, r->skip[i]);
+	*ret_a = a < k0 ? k0 : a;
+	*ret_b = rule_pos_day(ix, r->skip[i] + 1);
+	return true;
+}
+
+/* The first skip list position that can hold occurrences from index k0 on. */
+static size_t rule_skip_from(const rule_ix *ix, int64_t k0) {
+	occurrence o;
+	int64_t day;
+	if (ix->r->n_skip == 0 || rule_at(ix, k0, &o, &day) < 0)
+		return ix->r->n_skip;
+	return rule_skip_lower(ix->r, day);
+}
+
+/* Indices [k0, k1) minus those on skipped dates. */
+static uint64_t rule_unskipped(const rule_ix *ix, int64_t k0, int64_t k1) {
+	uint64_t n = (uint64_t) (k1 - k0);
+	int64_t a, b;
+	for (size_t i = rule_skip_from(ix, k0); i < ix->r->n_skip; i++) {
+		if (!rule_skip_block(ix, i, k0, &a, &b))
+			continue;
+		if (a >= k1)
+			break;
+		if (b > k1)
+			b = k1;
+		if (b > a)
+			n -= (uint64_t) (b - a);
+	}
+	return n;
+}
+
+int rule_count(const rule *r, int64_t after, int64_t before, uint64_t *ret) {
+	rule_ix ix;
+	if (rule_validate(r, NULL) < 0)
+		return -EINVAL;
+	if (after < -RULE_LIMIT)
+		after = -RULE_LIMIT;
+	if (before > RULE_LIMIT)
+		before = RULE_LIMIT;
+	if (before <= after + 1) {
+		*ret = 0;
+		return 0;
+	}
+	rule_ix_init(&ix, r);
+	int64_t k0 = rule_pos(&ix, after), k1 = rule_pos(&ix, before - 1);
+	*ret = k1 > k0 ? rule_unskipped(&ix, k0, k1) : 0;
+	return 0;
+}
+
+int rule_nth_after(const rule *r, int64_t after, uint64_t i, occurrence *ret) {
+	rule_ix ix;
+	int64_t k;
+	if (rule_validate(r, NULL) < 0)
+		return -EINVAL;
+	if (after >= RULE_LIMIT)
+		return -ENOENT;
+	if (after < -RULE_LIMIT)
+		after = -RULE_LIMIT;
+	rule_ix_init(&ix, r);
+	int64_t k0 = rule_pos(&ix, after);
+	if (i >= (uint64_t) (ix.hi - k0))
+		return -ENOENT;
+	k = k0 + (int64_t) i;
+	/* each skipped date before the target pushes it on by its occurrences */
+	int64_t a, b;
+	for (size_t s = rule_skip_from(&ix, k0); s < r->n_skip; s++) {
+		if (!rule_skip_block(&ix, s, k0, &a, &b))
+			continue;
+		if (a > k)
+			break;
+		if (b > a)
+			k += b - a;
+	}
+	return rule_scan(&ix, k, after, ret, &k);
 }
 
 void rule_done(rule *r) {
@@ -424,4 +569,8 @@ int rule_copy(rule *dst, const rule *src) {
 	*dst = *src;
 	dst->skip = skip;
 	return 0;
+}
+
+int rule_next(const rule *r, int64_t after, occurrence *ret) {
+	return rule_nth_after(r, after, 0, ret);
 }

@@ -3,8 +3,11 @@
  * stepping from occurrence n-1. Wall-clock forms (days and longer, weekly `on`,
  * monthly `day`/`weekday`, cron) live in the schedule's zone and are turned into
  * instants with tz_from_local(); `every: N minutes|hours` is elapsed time from
- * the anchor instant. `next strictly after T` is O(1) for every form but cron
- * (which is O(matching days scanned) and O(count) when `count:` bounds it). */
+ * the anchor instant. Every form numbers its occurrences and maps a number to its
+ * occurrence without walking (cron through cron_index), so `next strictly after T`,
+ * counting the occurrences between two instants and finding the i-th after T are
+ * arithmetic plus a few steps, whatever the distance from `start`. Skipped dates are
+ * binary-searched and jumped over a run at a time. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -77,6 +80,15 @@ int rule_next(const rule *r, int64_t after, occurrence *ret);
  * returns non-zero and returns that value; else 0 (or -EINVAL for a bad rule). */
 int rule_each(const rule *r, int64_t from, int64_t to,
 	      int (*fn)(const occurrence *o, void *userdata), void *userdata);
+/* The number of occurrences rule_each(r, after + 1, before, ...) would report, without
+ * visiting them: O(1) (cron: a few microseconds) plus O(skipped dates in the range).
+ * One inexactness: an occurrence that a spring-forward gap moves onto or past later
+ * ones is counted though rule_next() never returns it (a few per gap, only where a
+ * schedule has several occurrences in the hour after a gap). 0 or -EINVAL. */
+int rule_count(const rule *r, int64_t after, int64_t before, uint64_t *ret);
+/* The i-th (0-based) occurrence after `after`: what i + 1 rule_next() calls starting
+ * from `after` return last, at the same cost as rule_count(). 0, -ENOENT or -EINVAL. */
+int rule_nth_after(const rule *r, int64_t after, uint64_t i, occurrence *ret);
 void rule_done(rule *r);   /* frees skip; the struct itself is the caller's */
 /* Deep copy (skip array) */
 int rule_copy(rule *dst, const rule *src);

@@ -508,12 +508,118 @@ static void test_random(void **state) {
 	assert_true(checked > n_expr * 12);
 }
 
+/* Matching minutes in [a, b) by the model, day by day (b - a of a few days) */
+static int64_t m_count(const model *e, int64_t a, int64_t b) {
+	int64_t n = 0;
+	for (int64_t t = a; t < b;) {
+		if (t % 60 != 0) {
+			t += 60 - (t % 60 + 60) % 60;
+			continue;
+		}
+		int64_t day = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+		nday x = n_from_days(day);
+		int64_t sod = t - day * 86400;
+		if (m_day(e, &x) && e->hour[sod / 3600] && e->min[sod % 3600 / 60])
+			n++;
+		t += 60;
+	}
+	return n;
+}
+
+/* cron_index_before/cron_index_at against the model: differences of the index are
+ * minute-by-minute counts, and match k is the first match at or after a minute
+ * whose index is k. Far apart instants are checked through whole years of the
+ * model's day walk. */
+static void test_index_random(void **state) {
+	(void) state;
+	print_seed();
+	int n_expr = iterations(300), checked = 0;
+	for (int i = 0; i < n_expr; i++) {
+		char s[512];
+		model e;
+		cron_expr c;
+		gen_expr(s, sizeof(s), &e);
+		assert_int_equal(cron_parse(s, &c, NULL), 0);
+		cron_index ix;
+		cron_index_init(&ix, &c);
+		for (int k = 0; k < 6; k++) {
+			int y = rnd(0, 2) == 0 ? rnd(-400, 2500) : rnd(1995, 2105);
+			int64_t a = n_days(y, rnd(1, 12), rnd(1, 28)) * 86400 + rnd(0, 86399);
+			if (rnd(0, 1))
+				a -= (a % 60 + 60) % 60;
+			int64_t b = a + rnd(0, 3 * 86400);
+			int64_t got = cron_index_before(&ix, b) - cron_index_before(&ix, a);
+			int64_t want = m_count(&e, a, b);
+			if (got != want)
+				fail_msg("\"%s\" [%lld, %lld): %lld matches, want %lld", s, (long long) a,
+					 (long long) b, (long long) got, (long long) want);
+			/* the match at the index of a is the first match >= a */
+			int64_t m = -1, w = -1;
+			int rg = cron_index_at(&ix, cron_index_before(&ix, a), &m);
+			int rw = m_next(&e, a - 1, &w);
+			if (rw == 0 && (rg != 0 || m != w))
+				fail_msg("\"%s\" at index of %lld: %d %lld, want %lld", s, (long long) a, rg,
+					 (long long) m, (long long) w);
+			if (rw == 0)
+				assert_true(cron_index_before(&ix, m) == cron_index_before(&ix, a));
+			checked++;
+		}
+		/* whole years: matching days of the model times matches per day */
+		int y = rnd(1900, 2100);
+		int64_t days = 0, per_day = 0;
+		for (int h = 0; h < 24; h++)
+			for (int mi = 0; mi < 60; mi++)
+				per_day += e.hour[h] && e.min[mi];
+		nday x = n_from_days(n_days(y, 1, 1));
+		int64_t end = n_days(y + 5, 1, 1);
+		for (; x.n < end; n_next_day(&x))
+			days += m_day(&e, &x);
+		int64_t got = cron_index_before(&ix, end * 86400) - cron_index_before(&ix, n_days(y, 1, 1) * 86400);
+		if (got != days * per_day)
+			fail_msg("\"%s\" years %d..%d: %lld, want %lld", s, y, y + 4, (long long) got,
+				 (long long) (days * per_day));
+	}
+	print_message("cron index: %d expressions, %d window checks\n", n_expr, checked);
+}
+
+static void test_index_known(void **state) {
+	(void) state;
+	cron_index ix;
+	int64_t t;
+	cron_expr c = parse_ok("0 0 30 2 *");
+	cron_index_init(&ix, &c);
+	assert_int_equal(cron_index_at(&ix, 0, &t), -ENOENT);
+	/* @yearly: one a year; 400 years hold 400 */
+	c = parse_ok("@yearly");
+	cron_index_init(&ix, &c);
+	assert_true(cron_index_before(&ix, at(2400, 1, 1, 0, 0)) - cron_index_before(&ix, at(2000, 1, 1, 0, 0)) == 400);
+	assert_true(cron_index_before(&ix, at(2000, 1, 1, 0, 1)) - cron_index_before(&ix, at(2000, 1, 1, 0, 0)) == 1);
+	assert_int_equal(cron_index_at(&ix, cron_index_before(&ix, at(1969, 6, 1, 0, 0)), &t), 0);
+	assert_true(t == at(1970, 1, 1, 0, 0));
+	/* every minute: 1440 a day, a million years out still exact */
+	c = parse_ok("* * * * *");
+	cron_index_init(&ix, &c);
+	int64_t k = cron_index_before(&ix, at(2026, 12, 1, 0, 0));
+	assert_int_equal(cron_index_at(&ix, k + 999999999, &t), 0);
+	assert_true(t == at(2026, 12, 1, 0, 0) + INT64_C(999999999) * 60);
+	assert_int_equal(cron_index_at(&ix, INT64_MAX / 2, &t), -EINVAL);
+	/* Friday the 13th (dom and dow restricted: OR), and the AND form */
+	c = parse_ok("0 12 13 * 5");
+	cron_index_init(&ix, &c);
+	assert_true(cron_index_before(&ix, at(2027, 1, 1, 0, 0)) - cron_index_before(&ix, at(2026, 1, 1, 0, 0)) == 61);   /* 52 Fridays + 12 thirteenths - 3 Friday the 13ths */
+	c = parse_ok("0 12 13 * */5");   /* '*' first: AND; 13th on a Sunday or Friday */
+	cron_index_init(&ix, &c);
+	assert_true(cron_index_before(&ix, at(2027, 1, 1, 0, 0)) - cron_index_before(&ix, at(2026, 1, 1, 0, 0)) == 5);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_fields),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_next_known),
 		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_index_known),
+		cmocka_unit_test(test_index_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

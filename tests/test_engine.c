@@ -512,10 +512,69 @@ static void test_requested_skip_survives_catch_up(void **state) {
 	verify_clean(f);
 }
 
+/* decisions.md: a cron schedule without `start` begins when the engine first sees
+ * it (engine_sources.now, or the first engine_run's now): never backdated. */
+static void test_cron_without_start_begins_when_seen(void **state) {
+	fx *f = *state;
+	char *a = order_item("hourly", "      cron: \"0 * * * *\"\n      timezone: UTC\n");
+	char *b = order_item("yearly", "      cron: \"@yearly\"\n      timezone: UTC\n");
+	char both[2048];
+	snprintf(both, sizeof(both), "%s%s", a, b);
+	engine_sources src = { .now = T0 + 30 * MINUTE };
+	assert_int_equal(engine_apply(f->e, load(f, 100, both), &src), 0);
+	assert_int_equal(sched(f, "hourly").watermark, T0 + 30 * MINUTE);
+	assert_int_equal(sched(f, "yearly").watermark, T0 + 30 * MINUTE);
+	assert_int_equal(next_due(f), T0 + HOUR);
+	assert_int_equal(engine_run(f->e, T0 + 30 * MINUTE + 10, 10), 0);
+	assert_int_equal(engine_run(f->e, T0 + 3 * HOUR + 10, 10), 3);
+	assert_int_equal(n_orders(f), 3);
+	assert_int_equal(skips(f).n, 0);
+	/* a later apply keeps the first-seen watermark */
+	assert_int_equal(engine_apply(f->e, load(f, 100, both), &src), 0);
+	assert_int_equal(sched(f, "yearly").watermark, T0 + 30 * MINUTE);
+	assert_int_equal(engine_run(f->e, T0 + 3 * HOUR + 10, 10), 0);
+	free(a);
+	free(b);
+	verify_clean(f);
+}
+
+static void test_cron_without_start_no_now(void **state) {
+	fx *f = *state;
+	assert_int_equal(engine_apply(f->e, load1(f, 100, "yearly", "      cron: \"@yearly\"\n      timezone: UTC\n"),
+				      NULL), 0);
+	assert_int_equal(engine_run(f->e, T0 + 10 * DAY, 1), 0);
+	assert_int_equal(sched(f, "yearly").watermark, T0 + 10 * DAY);
+	assert_int_equal(skips(f).n, 0);
+	assert_int_equal(next_due(f), INT64_C(1830297600));   /* 2028-01-01 */
+	verify_clean(f);
+}
+
+/* Missed occurrences are counted, not visited: every minute since 1970 is 30
+ * million of them, one summary record and max_catch_up orders in one batch. */
+static void test_arithmetic_catch_up(void **state) {
+	fx *f = *state;
+	assert_int_equal(engine_apply(f->e, load1(f, 100, "minutely",
+		"      every: 1 minute\n      start: 1970-01-01\n      timezone: UTC\n"), NULL), 0);
+	assert_int_equal(engine_run(f->e, T0 + 10, 1), 101);
+	skips_seen s = skips(f);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.delivery, T0 - 101 * MINUTE);
+	assert_string_equal(s.reason, "catch_up: all, beyond max_catch_up 100 (29979260 occurrences skipped, up to this one)");
+	sched_state st = sched(f, "minutely");
+	assert_int_equal(st.skipped, 29979260);
+	assert_int_equal(st.created, 101);
+	assert_int_equal(st.watermark, T0);
+	assert_int_equal(next_due(f), T0 + MINUTE);
+	verify_clean(f);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exactly_once_across_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_catch_up_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cron_without_start_begins_when_seen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cron_without_start_no_now, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arithmetic_catch_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_catch_up_latest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_catch_up_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paused, setup, teardown),

@@ -817,6 +817,38 @@ static int each_cb(const occurrence *o, void *ud) {
 	return 0;
 }
 
+/* rule_count() and rule_nth_after() against walking rule_next() (which the oracles
+ * above check): up to 300 occurrences after `after`, every prefix counted and every
+ * i-th found. exact_count is false where a DST gap drops occurrences that counting
+ * includes (cron with several occurrences in the hour after a gap): then the
+ * answers only need to exist. */
+static int check_count_nth(const rule *r, int64_t after, bool exact_count, const char *what) {
+	int64_t v[300];
+	size_t n = 0;
+	occurrence o;
+	int checks = 0;
+	for (int64_t t = after; n < 300 && rule_next(r, t, &o) == 0; t = o.delivery)
+		v[n++] = o.delivery;
+	for (size_t i = 0; i < n; i += 1 + (size_t) rnd(0, 20)) {
+		occurrence got;
+		if (rule_nth_after(r, after, i, &got) != 0 || (exact_count && got.delivery != v[i]))
+			fail_msg("%s: nth_after(%lld, %zu) = %lld, want %lld", what, (long long) after, i,
+				 (long long) got.delivery, (long long) v[i]);
+		uint64_t c1 = 0, c2 = 0;
+		assert_int_equal(rule_count(r, after, v[i], &c1), 0);
+		assert_int_equal(rule_count(r, after, v[i] + 1, &c2), 0);
+		if (exact_count && (c1 != i || c2 != i + 1))
+			fail_msg("%s: count(%lld, %lld) = %llu/%llu, want %zu/%zu", what, (long long) after,
+				 (long long) v[i], (unsigned long long) c1, (unsigned long long) c2, i, i + 1);
+		checks++;
+	}
+	if (n < 300 && exact_count) {
+		occurrence got;
+		assert_int_equal(rule_nth_after(r, after, n, &got), -ENOENT);
+	}
+	return checks;
+}
+
 static void check_random_rule(int kind, const tz_zone *z, olist *l, int *checked, int *unknown) {
 	spec s;
 	char what[256];
@@ -885,6 +917,8 @@ static void check_random_rule(int kind, const tz_zone *z, olist *l, int *checked
 		}
 		(*checked)++;
 	}
+	for (int q = 0; q < 3; q++)
+		*checked += check_count_nth(&r, t0 + rnd64(-400 * 86400, span), true, what);
 	/* rule_each over windows of up to two years the oracle fully knows */
 	for (int q = 0; q < 3; q++) {
 		int64_t from = t0 + rnd64(-100 * 86400, span), to = from + rnd64(0, 2 * 366 * 86400);
@@ -949,6 +983,20 @@ static void test_random_elapsed(void **state) {
 			}
 			checked++;
 		}
+		if (rnd(0, 1)) {
+			/* skipped dates: whole local days of occurrences drop out */
+			int64_t skip[8];
+			for (int k = 0; k < 8; k++)
+				skip[k] = r.start_day + k * rnd(0, 3) + rnd(0, 5);
+			qsort(skip, 8, sizeof(skip[0]), cmp64);
+			r.skip = skip;
+			r.n_skip = 8;
+			checked += check_count_nth(&r, anchor + rnd64(-100 * step, 1500 * step), true, "elapsed+skip");
+			r.skip = NULL;
+			r.n_skip = 0;
+		} else {
+			checked += check_count_nth(&r, anchor + rnd64(-100 * step, 1500 * step), true, "elapsed");
+		}
 	}
 	print_message("elapsed: %d rules, %d checks\n", n, checked);
 }
@@ -1011,6 +1059,7 @@ static void test_random_cron_rules(void **state) {
 			t = o.delivery;
 			checked++;
 		}
+		checked += check_count_nth(&r, from - 1, r.zone == utc, "cron rule");
 	}
 	print_message("cron rules: %d windows, %d occurrences\n", n, checked);
 }
