@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "cal.h"
 #include "defs.h"
+#include "text.h"
 #include "yamltree.h"
 
 #define DEFS_MAX_FILE_SIZE (16u << 20)
@@ -29,9 +30,12 @@
 
 static const char *const defs_config_keys[] = {
 	"state_dir", "socket", "timezone", "catch_up", "max_catch_up", "notify_command",
-	"ops_group", "shop_users", "suppliers", "max_connections", "idle_timeout", NULL };
+	"ops_group", "shop_users", "suppliers", "max_connections", "max_connections_per_user", "idle_timeout",
+	"max_store_size", NULL };
 static const char *const defs_supplier_keys[] = { "id", "name", "users", NULL };
 static const char *const defs_file_keys[] = { "customers", "standing_orders", NULL };
+/* A standing order placed through the socket API ("api/ID.json") also records who placed it. */
+static const char *const defs_api_file_keys[] = { "customers", "standing_orders", "placed_by", NULL };
 static const char *const defs_customer_keys[] = {
 	"id", "name", "language", "timezone", "salesperson", "account", "contacts", NULL };
 static const char *const defs_account_keys[] = { "number", "credit_limit", NULL };
@@ -81,6 +85,7 @@ typedef struct defs_ctx {
 	bool config_unparsed, orders_unparsed;
 	config cfg;
 	const ytree_node **supplier_nodes; /* id node per cfg.suppliers entry */
+	const char *placed_by;       /* of the API file being read, NULL otherwise */
 	defs_cust_ent *cust;
 	size_t n_cust, cap_cust;
 	defs_order_ent *ord;
@@ -156,6 +161,7 @@ void defs_order_done(standing_order *so) {
 	}
 	free(so->reminders);
 	free(so->file);
+	free(so->placed_by);
 }
 
 static void defs_config_done(config *cf) {
@@ -338,6 +344,12 @@ static const char *defs_text(defs_ctx *c, const ytree_node *n) {
 	}
 	if (strlen(n->text) != n->len) {
 		defs_err(c, n, "unexpected NUL character in string");
+		return NULL;
+	}
+	/* every text field: no terminal escapes in tables, no broken lines in logs */
+	char msg[TEXT_MSG_MAX];
+	if (text_check(n->text, n->len, msg) < 0) {
+		defs_err(c, n, "%s", msg);
 		return NULL;
 	}
 	return n->text;
@@ -533,6 +545,56 @@ static int defs_duration(defs_ctx *c, const ytree_node *n, int64_t *ret) {
 	return 1;
 }
 
+/* "512 MiB", "8 GiB": a byte count in binary units, 1 MiB .. 1024 TiB. */
+static int defs_size(defs_ctx *c, const ytree_node *n, uint64_t *ret) {
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", NULL };
+	char q[DEFS_QUOTE_MAX + 8];
+	const char *s = defs_text(c, n);
+	if (!s)
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int u = -1;
+	if (s[0] >= '0' && s[0] <= '9' && !errno && *end == ' ')
+		for (int i = 0; units[i]; i++)
+			if (!strcmp(end + 1, units[i]))
+				u = i;
+	if (u < 0 || v > (UINT64_C(1) << 50) >> (10 * (u + 1))) {
+		defs_err(c, n, "expected a size like \"512 MiB\" or \"8 GiB\" (at most 1024 TiB), got \"%s\"",
+			 defs_q(s, q));
+		return -1;
+	}
+	*ret = (uint64_t) v << (10 * (u + 1));
+	if (*ret < (UINT64_C(1) << 20)) {
+		defs_err(c, n, "expected a size of at least 1 MiB");
+		return -1;
+	}
+	return 1;
+}
+
+/* Schedule dates (start, until, skip) lie in 1970-01-01..9999-12-31: earlier or
+ * later has no sensible meaning for an order and would only make work. */
+#define DEFS_DAY_MIN INT64_C(0)               /* 1970-01-01 */
+#define DEFS_DAY_MAX INT64_C(2932896)         /* 9999-12-31 */
+/* lead_time at most a year (366 days); count at most what a minutely schedule has
+ * before 9999-12-31 fits in (one occurrence a minute at most, and fewer than 2^32). */
+#define DEFS_LEAD_MAX (366 * INT64_C(86400))
+#define DEFS_COUNT_MAX INT64_C(4294967295)
+
+static int defs_sched_date(defs_ctx *c, const ytree_node *n, int64_t *ret) {
+	char q[DEFS_QUOTE_MAX + 8];
+	int64_t day;
+	if (defs_date(c, n, &day) != 1)
+		return -1;
+	if (day < DEFS_DAY_MIN || day > DEFS_DAY_MAX) {
+		defs_err(c, n, "expected a date from 1970-01-01 to 9999-12-31, got \"%s\"", defs_q(n->text, q));
+		return -1;
+	}
+	*ret = day;
+	return 1;
+}
+
 static int defs_interval(defs_ctx *c, const ytree_node *n, rule_unit *ret_unit, uint32_t *ret_n) {
 	static const char *const units[] = { "minute", "hour", "day", "week", "month", "year", NULL };
 	static const rule_unit map[] = { UNIT_MINUTE, UNIT_HOUR, UNIT_DAY, UNIT_WEEK, UNIT_MONTH, UNIT_YEAR };
@@ -661,6 +723,8 @@ static void defs_config_read(defs_ctx *c, const ytree_node *root) {
 	defs_strv(c, root, "shop_users", &cf->shop_users, &cf->n_shop_users);
 	if (defs_int(c, root, "max_connections", false, 1, 65536, &i) == 1)
 		cf->max_connections = (uint32_t) i;
+	if (defs_int(c, root, "max_connections_per_user", false, 1, 65536, &i) == 1)
+		cf->max_connections_per_user = (uint32_t) i;
 	const ytree_node *idle = defs_get(c, root, "idle_timeout", false);
 	if (idle && defs_duration(c, idle, &i) == 1) {
 		if (i < 1)
@@ -668,6 +732,9 @@ static void defs_config_read(defs_ctx *c, const ytree_node *root) {
 		else
 			cf->idle_timeout = i;
 	}
+	const ytree_node *mss = defs_get(c, root, "max_store_size", false);
+	if (mss)
+		defs_size(c, mss, &cf->max_store_size);
 
 	const ytree_node *sn = defs_get(c, root, "suppliers", false);
 	if (!sn)
@@ -869,7 +936,7 @@ static void defs_skip(defs_ctx *c, const ytree_node *n, rule *r) {
 		return;
 	}
 	for (const ytree_node *it = n->first; it; it = it->next)
-		if (defs_date(c, it, &r->skip[r->n_skip]) == 1)
+		if (defs_sched_date(c, it, &r->skip[r->n_skip]) == 1)
 			r->n_skip++;
 	qsort(r->skip, r->n_skip, sizeof(*r->skip), defs_day_cmp);
 	size_t k = 0;
@@ -1015,7 +1082,7 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	}
 	if (every && !start)
 		defs_err(c, n, "missing key \"start\"");
-	bool start_ok = start && defs_date(c, start, &r->start_day) == 1;
+	bool start_ok = start && defs_sched_date(c, start, &r->start_day) == 1;
 	if (at && every) {
 		const char *s = defs_text(c, at);
 		if (s && cal_parse_time(s, &r->at) < 0)
@@ -1025,17 +1092,17 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	if (tzn)
 		e->has_zone = defs_zone(c, tzn, &r->zone) == 1;
 	const ytree_node *lead = ytree_get(n, "lead_time");
-	if (lead)
-		defs_duration(c, lead, &r->lead_time);
+	if (lead && defs_duration(c, lead, &r->lead_time) == 1 && r->lead_time > DEFS_LEAD_MAX)
+		defs_err(c, lead, "lead_time must be at most a year (366 days), got \"%s\"", defs_q(lead->text, q));
 	if (until && count)
 		defs_err(c, count, "\"until\" and \"count\" are exclusive");
-	if (until && defs_date(c, until, &r->until_day) == 1) {
+	if (until && defs_sched_date(c, until, &r->until_day) == 1) {
 		r->has_until = true;
 		if (start_ok && r->until_day < r->start_day)
 			defs_err(c, until, "until %s is before start %s", defs_q(until->text, q),
 				 defs_q(start->text, q2));
 	}
-	if (defs_int(c, n, "count", false, 1, INT64_MAX, &i) == 1) {
+	if (defs_int(c, n, "count", false, 1, DEFS_COUNT_MAX, &i) == 1) {
 		r->count = (uint64_t) i;
 		/* counting cron matches needs a first one to count from */
 		if (cron && !every && !start)
@@ -1068,6 +1135,8 @@ static void defs_order_read(defs_ctx *c, const ytree_node *n, size_t seq) {
 	e->id_node = ytree_get(n, "id");
 	so->file = defs_strdup(c, c->file);
 	so->line = n->line;
+	if (c->placed_by)
+		so->placed_by = defs_strdup(c, c->placed_by);
 	defs_id(c, n, &so->id);
 	if (defs_str(c, n, "customer", true, &e->customer_id) == 1)
 		e->customer_node = ytree_get(n, "customer");
@@ -1097,8 +1166,13 @@ static void defs_order_read(defs_ctx *c, const ytree_node *n, size_t seq) {
 static void defs_orders_file(defs_ctx *c, const ytree_node *root, size_t *seq) {
 	if (!root)
 		return;   /* an empty file defines nothing */
-	if (!defs_map(c, root, defs_file_keys))
+	bool api = !strncmp(c->file, "api/", 4);
+	if (!defs_map(c, root, api ? defs_api_file_keys : defs_file_keys))
 		return;
+	c->placed_by = NULL;
+	const ytree_node *pb = api ? ytree_get(root, "placed_by") : NULL;
+	if (pb)
+		c->placed_by = defs_text(c, pb);
 	const ytree_node *cn = ytree_get(root, "customers"), *on = ytree_get(root, "standing_orders");
 	if (cn && cn->kind != YTREE_SEQUENCE)
 		defs_err(c, cn, "expected a list");
@@ -1110,6 +1184,7 @@ static void defs_orders_file(defs_ctx *c, const ytree_node *root, size_t *seq) {
 	else if (on)
 		for (const ytree_node *it = on->first; it; it = it->next)
 			defs_order_read(c, it, (*seq)++);
+	c->placed_by = NULL;
 }
 
 /* ---- the canonical hash ---- */
@@ -1785,4 +1860,18 @@ int defs_order_from_tree(const defs *d, const ytree_node *n, standing_order *ret
 	}
 	free(c.ord);
 	return r;
+}
+
+int defs_order_items_from_tree(const ytree_node *ship_to, const ytree_node *lines, standing_order *ret,
+			       diag_list *diags) {
+	defs_ctx c = { .diags = diags, .file = "" };
+	standing_order so = { 0 };
+	defs_address(&c, ship_to, &so.ship_to);
+	defs_lines(&c, lines, &so);
+	if (c.errors || c.oom) {
+		defs_order_done(&so);
+		return c.oom ? -ENOMEM : -EINVAL;
+	}
+	*ret = so;
+	return 0;
 }

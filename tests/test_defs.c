@@ -968,6 +968,37 @@ static void test_err_cron(void **state) {
 		     "orders.d/acme.yaml:20:14: \"count\" needs \"start\" with \"cron\"");
 }
 
+/* Bounds on what has no sensible meaning: dates outside 1970..9999, a lead_time
+ * beyond a year, a count beyond what a minutely schedule reaches by 9999. */
+static void test_err_sched_bounds(void **state) {
+	(void) state;
+	expect_sched("      every: 1 minute\n      start: 0001-01-01\n",
+		     "orders.d/acme.yaml:20:14: expected a date from 1970-01-01 to 9999-12-31, got \"0001-01-01\"");
+	expect_sched("      cron: \"@daily\"\n      start: 1969-12-31\n",
+		     "orders.d/acme.yaml:20:14: expected a date from 1970-01-01 to 9999-12-31, got \"1969-12-31\"");
+	expect_sched("      every: 1 day\n      start: 2026-12-01\n      until: 1969-12-31\n",
+		     "orders.d/acme.yaml:21:14: expected a date from 1970-01-01 to 9999-12-31, got \"1969-12-31\"");
+	expect_sched("      every: 1 day\n      start: 2026-12-01\n      skip: [2026-12-24, 1969-12-31]\n",
+		     "orders.d/acme.yaml:21:26: expected a date from 1970-01-01 to 9999-12-31, got \"1969-12-31\"");
+	expect_sched("      cron: \"@daily\"\n      lead_time: 999999999 weeks\n",
+		     "orders.d/acme.yaml:20:18: lead_time must be at most a year (366 days), got \"999999999 weeks\"");
+	expect_sched("      cron: \"@daily\"\n      lead_time: 367 days\n",
+		     "orders.d/acme.yaml:20:18: lead_time must be at most a year (366 days), got \"367 days\"");
+	expect_sched("      every: 1 day\n      start: 2026-12-01\n      count: 4294967296\n",
+		     "orders.d/acme.yaml:21:14: expected an integer of at most 4294967295");
+	/* the bounds themselves are accepted */
+	defs *d;
+	const standing_order *so = sched_ok("      every: 1 minute\n      start: 1970-01-01\n      count: 4294967295\n"
+					    "      lead_time: 366 days\n", &d);
+	assert_true(so->rule.start_day == 0);
+	assert_true(so->rule.count == UINT64_C(4294967295));
+	assert_true(so->rule.lead_time == 366 * 86400);
+	defs_free(d);
+	so = sched_ok("      every: 1 day\n      start: 9999-12-31\n      until: 9999-12-31\n", &d);
+	assert_true(so->rule.until_day == 2932896);
+	defs_free(d);
+}
+
 static void test_err_mixing(void **state) {
 	(void) state;
 	expect_sched("      every: 2 months\n      on: [mon, thu]\n      start: 2026-12-01\n",
@@ -1368,6 +1399,7 @@ int main(void) {
 		cmocka_unit_test(test_err_syntax),
 		cmocka_unit_test(test_err_enums),
 		cmocka_unit_test(test_err_cron),
+		cmocka_unit_test(test_err_sched_bounds),
 		cmocka_unit_test(test_err_mixing),
 		cmocka_unit_test(test_all_errors),
 		cmocka_unit_test(test_error_cap),
