@@ -20,6 +20,7 @@
 #include "defs.h"
 #include "engine.h"
 #include "log.h"
+#include "loopstat.h"
 #include "store.h"
 #include "server.h"
 #include "api.h"
@@ -48,6 +49,7 @@ typedef struct daemon_ctx {
 	vl_service *svc;
 	server *srv;
 	api_env env;
+	loopstat loopstat;        /* the longest loop step, for Status */
 } daemon_ctx;
 
 static void usage(FILE *f) {
@@ -175,7 +177,7 @@ static void on_tick(uv_timer_t *t) {
 /* Makes d (loaded from yaml + api) the running set. Takes ownership of d and of the
  * arrays that are not NULL; a NULL array keeps the running one (and is not stored). */
 static int install(daemon_ctx *c, defs *d, defs_file *yaml, size_t ny, defs_file *api, size_t na) {
-	engine_sources src = { .files = yaml, .n_files = ny, .api = api, .n_api = na };
+	engine_sources src = { .files = yaml, .n_files = ny, .api = api, .n_api = na, .now = now_s(c) };
 	int r = engine_apply(c->engine, d, &src);
 	/* Map full (the definitions grew): grow and retry once, as run_due does. */
 	if (r == -ENOSPC && store_grow(c->store) == 0)
@@ -301,6 +303,10 @@ static int api_apply_order(void *ud, const char *id, const char *json, diag_list
 
 static int64_t api_now(void *ud) {
 	return now_s(ud);
+}
+
+static double api_max_loop_step_ms(void *ud) {
+	return loopstat_max_ms(&((daemon_ctx *) ud)->loopstat);
 }
 
 static void api_order_placed(void *ud, const sales_order *o) {
@@ -464,7 +470,7 @@ static int start_socket(daemon_ctx *c) {
 	c->env = (api_env) {
 		.defs = c->defs, .store = c->store, .engine = c->engine, .self_uid = geteuid(),
 		.now = api_now, .reload = api_reload, .apply_api_order = api_apply_order,
-		.order_placed = api_order_placed, .ud = c,
+		.order_placed = api_order_placed, .max_loop_step_ms = api_max_loop_step_ms, .ud = c,
 	};
 	c->svc = vl_service_new("standingd", "standingd standing-order scheduler", STANDINGD_VERSION,
 				"https://standingd.example/");
@@ -540,6 +546,8 @@ static int run(daemon_ctx *c) {
 	}
 
 	c->loop = uv_default_loop();
+	if ((r = loopstat_start(&c->loopstat, c->loop)) < 0)
+		log_warning("cannot measure loop steps: %s", uv_strerror(r));
 	uv_timer_init(c->loop, &c->due_timer);
 	uv_timer_init(c->loop, &c->tick_timer);
 	uv_timer_init(c->loop, &c->debounce_timer);

@@ -785,13 +785,14 @@ static int status(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	int64_t at;
 	const standing_order *next = engine_peek(env->engine, &at);
 	char now[CAL_ISO_MAX], due[CAL_ISO_MAX];
-	json_t *p = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+	json_t *p = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:f}",
 		"version", STANDINGD_VERSION, "now", cal_format_utc(env->now(env->ud), now),
 		"customers", (json_int_t) env->defs->n_customers, "standing_orders", (json_int_t) env->defs->n_orders,
 		"active", (json_int_t) st.active, "paused", (json_int_t) st.paused,
 		"orders", (json_int_t) orders, "outbox_backlog", (json_int_t) outbox,
 		"next_due", next ? json_string(cal_format_utc(at, due)) : json_null(),
-		"next_standing_order", next ? json_string(next->id) : json_null());
+		"next_standing_order", next ? json_string(next->id) : json_null(),
+		"max_loop_step_ms", env->max_loop_step_ms ? env->max_loop_step_ms(env->ud) : 0.0);
 	return reply_new(ctx, p);
 }
 

@@ -25,6 +25,8 @@ typedef struct api_env {
 	int (*apply_api_order)(void *ud, const char *id, const char *json, diag_list *diags);
 	/* Orders created through PlaceOrder, for logging. May be NULL. */
 	void (*order_placed)(void *ud, const sales_order *o);
+	/* The longest loop step so far in ms (Status's max_loop_step_ms). May be NULL. */
+	double (*max_loop_step_ms)(void *ud);
 	void *ud;
 } api_env;
 

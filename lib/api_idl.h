@@ -142,7 +142,7 @@ API_IDL_TYPES \
 "type Occurrence (standing_order: string, customer: string, supplier: string, delivery: string, create_at: string, lines: []Line)\n" \
 "\n" \
 "# Counts, the next order due (create_at, UTC) and the outbox backlog.\n" \
-"method Status() -> (version: string, now: string, customers: int, standing_orders: int, active: int, paused: int, orders: int, outbox_backlog: int, next_due: ?string, next_standing_order: ?string)\n" \
+"method Status() -> (version: string, now: string, customers: int, standing_orders: int, active: int, paused: int, orders: int, outbox_backlog: int, next_due: ?string, next_standing_order: ?string, max_loop_step_ms: float)\n" \
 "\n" \
 "# Reloads the definition files; all or nothing.\n" \
 "method Reload() -> (customers: int, standing_orders: int)\n" \

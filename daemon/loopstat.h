@@ -1,0 +1,20 @@
+/* loopstat: the longest single step of the event loop, measured by the loop itself.
+ * A step is everything one loop iteration runs outside its poll: the wall time
+ * between two prepare callbacks minus the time spent idle in the poll between them
+ * (libuv's idle-time metric). Reported in io.standingd.Ops.Status as
+ * max_loop_step_ms; the budget is 50 ms (doc/decisions.md). */
+#pragma once
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct loopstat {
+	uv_prepare_t prepare;
+	uint64_t last_ns, last_idle_ns;   /* at the previous prepare; 0: none yet */
+	uint64_t max_ns;
+} loopstat;
+
+/* Call before the loop first runs (it switches on libuv's idle-time metric). The
+ * handle does not keep the loop alive; uv_walk closes it with the others. */
+int loopstat_start(loopstat *s, uv_loop_t *loop);
+/* The longest step seen so far, in milliseconds. */
+double loopstat_max_ms(const loopstat *s);
