@@ -16,6 +16,7 @@
 #include "forecast.h"
 #include "store.h"
 #include "table.h"
+#include "text.h"
 #include "vlclient.h"
 #include <time.h>
 
@@ -127,15 +128,36 @@ static int parse_args(int argc, char **argv, args *a) {
 	return 0;
 }
 
+/* One line of text from a definition, the store or the daemon, with control
+ * characters escaped ("\x1b"): what reached old state must not steer a terminal. */
+static void put_line(FILE *f, const char *s) {
+	char *e = text_escape_terminal(s ? s : "");
+	fprintf(f, "%s\n", e ? e : "?");
+	free(e);
+}
+
+/* JSON as jansson wrote it (C0 escaped), with DEL and C1 escaped too. */
+static void put_json(FILE *f, json_t *v, size_t flags) {
+	char *t = json_dumps(v, flags);
+	char *e = t ? text_escape_json(t) : NULL;
+	fprintf(f, "%s\n", e ? e : "null");
+	free(e);
+	free(t);
+}
+
+static void put_diags(FILE *f, const diag_list *diags) {
+	for (size_t i = 0; i < diags->n; i++) {
+		char *m = diag_format(&diags->v[i]);
+		put_line(f, m);
+		free(m);
+	}
+}
+
 /* Loads the definitions and prints every error as FILE:LINE:COL: message. */
 static int load_defs(const char *conf, defs **ret, FILE *errf) {
 	diag_list diags = { 0 };
 	int r = defs_load(conf, NULL, ret, &diags);
-	for (size_t i = 0; i < diags.n; i++) {
-		char *s = diag_format(&diags.v[i]);
-		fprintf(errf, "%s\n", s);
-		free(s);
-	}
+	put_diags(errf, &diags);
 	diag_list_clear(&diags);
 	return r;
 }
@@ -333,11 +355,7 @@ static int cmd_verify(args *a) {
 		return r;
 	diag_list diags = { 0 };
 	r = store_verify(s, &diags);
-	for (size_t i = 0; i < diags.n; i++) {
-		char *m = diag_format(&diags.v[i]);
-		printf("%s\n", m);
-		free(m);
-	}
+	put_diags(stdout, &diags);
 	diag_list_clear(&diags);
 	store_close(s);
 	if (r == -EBADMSG)
@@ -399,11 +417,7 @@ static int cmd_diff(args *a) {
 	r = defs_read_dir(a->conf, &conf_files, &nc, &diags);
 	if (r == 0)
 		r = defs_load_with_api(conf_files, nc, api, na, NULL, &next, &diags);
-	for (size_t i = 0; i < diags.n; i++) {
-		char *m = diag_format(&diags.v[i]);
-		printf("%s\n", m);
-		free(m);
-	}
+	put_diags(stdout, &diags);
 	diag_list_clear(&diags);
 	defs_files_free(conf_files, nc);
 	defs_files_free(api, na);
@@ -510,11 +524,8 @@ static int call(const args *a, const char *method, json_t *params, const char *k
 static void print_json_items(json_t *items) {
 	size_t i;
 	json_t *v;
-	json_array_foreach(items, i, v) {
-		char *t = json_dumps(v, JSON_PRESERVE_ORDER | JSON_COMPACT);
-		puts(t);
-		free(t);
-	}
+	json_array_foreach(items, i, v)
+		put_json(stdout, v, JSON_PRESERVE_ORDER | JSON_COMPACT);
 }
 
 static const char *js(json_t *o, const char *k) {
@@ -541,35 +552,12 @@ static void today(int64_t *ret_day) {
 	*ret_day = cal_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
-/* RFC 5545 text: escape \ ; , and newlines. */
+/* One RFC 5545 TEXT property, escaped and folded (text.h). */
 static void ics_text(FILE *f, const char *name, const char *value) {
-	char line[4096];
-	size_t n = (size_t) snprintf(line, sizeof(line), "%s:", name);
-	for (const char *p = value; *p && n < sizeof(line) - 3; p++) {
-		if (*p == '\\' || *p == ';' || *p == ',')
-			line[n++] = '\\';
-		if (*p == '\n') {
-			line[n++] = '\\';
-			line[n++] = 'n';
-			continue;
-		}
-		line[n++] = *p;
-	}
-	line[n] = 0;
-	/* fold at 75 octets, never inside a UTF-8 sequence */
-	size_t col = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char) line[i];
-		size_t seq = ch < 0x80 ? 1 : ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : ch >= 0xC0 ? 2 : 1;
-		if (col + seq > 75) {
-			fputs("\r\n ", f);
-			col = 1;
-		}
-		fwrite(line + i, 1, seq, f);
-		col += seq;
-		i += seq - 1;
-	}
-	fputs("\r\n", f);
+	char *line = text_ics_property(name, value);
+	if (line)
+		fputs(line, f);
+	free(line);
 }
 
 /* 2027-02-01T04:00:00Z -> 20270201T040000Z */
@@ -709,15 +697,7 @@ static int cmd_orders_socket(args *a) {
 }
 
 static int print_object(const args *a, json_t *o) {
-	if (a->json) {
-		char *t = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
-		puts(t);
-		free(t);
-	} else {
-		char *t = json_dumps(o, JSON_PRESERVE_ORDER | JSON_INDENT(2));
-		puts(t);
-		free(t);
-	}
+	put_json(stdout, o, JSON_PRESERVE_ORDER | (a->json ? JSON_COMPACT : JSON_INDENT(2)));
 	return 0;
 }
 
@@ -764,8 +744,9 @@ static int cmd_status(args *a) {
 		const char *k;
 		json_t *v;
 		json_object_foreach(o, k, v) {
-			char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY);
-			printf("%-20s %s\n", k, t ? t : json_string_value(v));
+			char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY), line[512];
+			snprintf(line, sizeof(line), "%-20s %s", k, t ? t : json_string_value(v));
+			put_line(stdout, line);
 			free(t);
 		}
 	}
@@ -793,7 +774,7 @@ static int cmd_reload(args *a) {
 		size_t i;
 		json_t *e;
 		json_array_foreach(json_object_get(c.error_params, "errors"), i, e)
-			fprintf(stderr, "%s\n", json_string_value(e));
+			put_line(stderr, json_string_value(e));
 		fprintf(stderr, "%s: reload refused: the daemon keeps the last good definitions\n", prog);
 		rc = EXIT_PROBLEM;
 	} else if (c.error) {

@@ -204,8 +204,10 @@ static int install(daemon_ctx *c, defs *d, defs_file *yaml, size_t ny, defs_file
 	return 0;
 }
 
-/* Re-reads the config directory. 0, -EINVAL with diags (nothing applied), or
- * another negative errno. */
+/* Re-reads the config directory. 0, or -EINVAL with at least one diag naming
+ * the file (or the state directory) and what went wrong: every failure, an
+ * unreadable file or a store fault included, reaches Ops.Reload's caller as
+ * InvalidDefinitions lines. Nothing is applied on failure. */
 static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) mono_ms() * 1000);
 	defs_file *files = NULL;
@@ -215,11 +217,16 @@ static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
 	if (r == 0)
 		r = defs_load_with_api(files, n, c->api, c->n_api, NULL, &d, diags);
 	if (r < 0) {
+		if (!diags->n)   /* the loader names the file; this is for anything it did not */
+			diag_add(diags, c->conf_dir, 0, 0, "cannot load the definitions: %s", strerror(-r));
 		print_diags(diags, NULL, LOG_ERR);
 		log_error("reload (%s) failed: keeping the last good definitions", why);
 		defs_files_free(files, n);
+		r = -EINVAL;
 	} else if ((r = install(c, d, files, n, NULL, 0)) < 0) {
 		log_error("reload (%s) failed: cannot store the definitions: %s", why, strerror(-r));
+		diag_add(diags, c->state_dir, 0, 0, "cannot store the definitions: %s", strerror(-r));
+		r = -EINVAL;
 	} else {
 		log_info("reloaded (%s): %zu customers, %zu standing orders", why, c->defs->n_customers,
 			 c->defs->n_orders);

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "table.h"
+#include "text.h"
 
 struct table {
 	int ncols;
@@ -8,8 +9,10 @@ struct table {
 	char **cells;   /* row-major, row 0 = headers */
 };
 
+/* Cells are shown escaped (text.h): a control character that reached old state
+ * must not steer the terminal or break the alignment. */
 static char *xstrdup(const char *s) {
-	char *p = strdup(s ? s : "");
+	char *p = text_escape_terminal(s ? s : "");
 	if (!p)
 		abort();
 	return p;

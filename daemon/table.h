@@ -5,7 +5,7 @@
 typedef struct table table;
 
 table *table_new(int ncols, const char *const *headers);
-/* Copies the strings. */
+/* Copies the strings, control characters escaped ("\x1b"). */
 void table_row(table *t, const char *const *cells);
 void table_print(const table *t, FILE *f);
 void table_free(table *t);

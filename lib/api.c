@@ -12,6 +12,8 @@
 #include "config.h"
 #include "forecast.h"
 #include "peer.h"
+#include "text.h"
+#include "yamltree.h"
 
 #define MAX_WINDOW_DAYS 400
 #define CHUNK 100
@@ -72,8 +74,18 @@ static int reply_new(vl_call_ctx *ctx, json_t *params) {
 	return r;
 }
 
+/* errno on the wire is positive, as errno(3) numbers are (the dispatcher's too). */
 static int internal(vl_call_ctx *ctx, int err) {
-	return error_new(ctx, "io.standingd.InternalError", json_pack("{s:i}", "errno", err < 0 ? err : -err));
+	return error_new(ctx, "io.standingd.InternalError", json_pack("{s:i}", "errno", err < 0 ? -err : err));
+}
+
+/* A text parameter that breaks the text rule: a field error in errs. */
+static bool text_ok(diag_list *errs, const char *field, const char *s) {
+	char msg[TEXT_MSG_MAX];
+	if (text_check(s, strlen(s), msg) == 0)
+		return true;
+	diag_add(errs, field, 0, 0, "%s", msg);
+	return false;
 }
 
 /* A window bound: a date (local midnight in each delivery's zone) or an instant. */
@@ -142,6 +154,38 @@ static int reply_list(vl_call_ctx *ctx, const char *key, json_t *items) {
 }
 
 /* ---- authorisation ---- */
+
+/* The shop role reaches only what shop users placed (README, Access control):
+ * one-time orders they placed, standing orders they placed through the API, and
+ * the orders those standing orders created. Ops reach everything. */
+static bool shop_only(peer_role r) {
+	return (r.flags & ROLE_SHOP) && !(r.flags & ROLE_OPS);
+}
+
+static bool placed_by_shop(const char *placed_by) {
+	return placed_by && !strncmp(placed_by, "shop:", 5);
+}
+
+static bool shop_order(api_env *env, const sales_order *o) {
+	if (placed_by_shop(o->placed_by))
+		return true;
+	const standing_order *so = o->standing_order ? defs_find_order(env->defs, o->standing_order) : NULL;
+	return so && placed_by_shop(so->placed_by);
+}
+
+/* "shop:alice", "ops:root" (the uid when the user has no name). */
+static void placer_of(vl_call_ctx *ctx, peer_role r, char buf[96]) {
+	const peer *p = vl_call_ctx_caller(ctx);
+	const char *role = r.flags & ROLE_OPS ? "ops" : "shop";
+	if (p->user[0])
+		snprintf(buf, 96, "%s:%s", role, p->user);
+	else
+		snprintf(buf, 96, "%s:%u", role, (unsigned) p->uid);
+}
+
+static int denied(vl_call_ctx *ctx) {
+	return vl_error(ctx, "io.standingd.PermissionDenied", NULL);
+}
 
 static int authorize(void *caller, const char *interface, const char *method, void *ud) {
 	api_env *env = ud;
@@ -372,9 +416,10 @@ static int mark_shipped(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	    (r = vl_param_string(ctx, params, "carrier", true, &carrier)) < 0 ||
 	    (r = vl_param_string(ctx, params, "tracking", true, &tracking)) < 0)
 		return r;
-	if (!*carrier)
+	char msg[TEXT_MSG_MAX];
+	if (!*carrier || text_check(carrier, strlen(carrier), msg) < 0)
 		return vl_invalid_parameter(ctx, "carrier");
-	if (!*tracking)
+	if (!*tracking || text_check(tracking, strlen(tracking), msg) < 0)
 		return vl_invalid_parameter(ctx, "tracking");
 	store_txn *t;
 	sales_order *o;
@@ -471,7 +516,17 @@ static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata
 		return r;
 	}
 	const char *id = json_string_value(jid);
-	json_t *wrapped = json_pack("{s:[O]}", "standing_orders", def);
+	peer_role role = role_of(ctx, env);
+	const standing_order *old = id ? defs_find_order(env->defs, id) : NULL;
+	if (old && shop_only(role) && !placed_by_shop(old->placed_by))
+		return denied(ctx);
+	/* who placed it first stays on record when it is replaced */
+	char placer[96];
+	if (old && old->placed_by)
+		snprintf(placer, sizeof(placer), "%s", old->placed_by);
+	else
+		placer_of(ctx, role, placer);
+	json_t *wrapped = json_pack("{s:[O], s:s}", "standing_orders", def, "placed_by", placer);
 	char *text = json_dumps(wrapped, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(wrapped);
 	if (!text)
@@ -521,6 +576,8 @@ static int cancel_standing_order(vl_call_ctx *ctx, json_t *params, void *userdat
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = find_standing_order(ctx, env, params, &so)) != 0)
 		return r < 0 ? r : 0;
+	if (shop_only(role_of(ctx, env)) && !placed_by_shop(so->placed_by))
+		return denied(ctx);
 	if (!from_api(so))
 		return error_new(ctx, "io.standingd.Orders.DefinedInFile", json_pack("{s:s, s:s, s:i}",
 				"standing_order", so->id, "file", so->file ? so->file : "", "line", so->line));
@@ -541,6 +598,8 @@ static int skip_occurrence(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = find_standing_order(ctx, env, params, &so)) != 0)
 		return r < 0 ? r : 0;
+	if (shop_only(role_of(ctx, env)) && !placed_by_shop(so->placed_by))
+		return denied(ctx);
 	if ((r = vl_param_string(ctx, params, "delivery", true, &when)) < 0)
 		return r;
 	if (cal_parse_instant(when, &delivery) < 0)
@@ -577,8 +636,44 @@ static int skip_occurrence(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	return r;
 }
 
-static const char *jstr(json_t *o, const char *k) {
-	return json_string_value(json_object_get(o, k));
+/* PlaceOrder's ship_to and lines as the standing orders' validator reads them: a
+ * Line's "unit_price": "0.85" with "currency": "EUR" becomes "0.85 EUR", as in YAML. */
+static int order_items(json_t *ship, json_t *lines, standing_order *ret, diag_list *errs) {
+	json_t *doc = json_pack("{s:O, s:[]}", "ship_to", ship, "lines");
+	if (!doc)
+		return -ENOMEM;
+	json_t *out = json_object_get(doc, "lines"), *l;
+	size_t i;
+	json_array_foreach(lines, i, l) {
+		json_t *c = json_copy(l);
+		const char *price = json_string_value(json_object_get(l, "unit_price"));
+		const char *cur = json_string_value(json_object_get(l, "currency"));
+		if (c && price && cur) {
+			char *full = NULL;
+			if (asprintf(&full, "%s %s", price, cur) < 0)
+				full = NULL;
+			json_object_set_new(c, "unit_price", json_string(full ? full : ""));
+			json_object_del(c, "currency");
+			free(full);
+		}
+		json_array_append_new(out, c ? c : json_null());
+	}
+	char *text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	ytree *t = NULL;
+	ytree_error err;
+	int r = text ? ytree_parse_json(text, strlen(text), &t, &err) : -ENOMEM;
+	free(text);
+	if (r == -EINVAL) {
+		diag_add(errs, "ship_to", 0, 0, "%s", err.msg);
+		return r;
+	}
+	if (r < 0)
+		return r;
+	const ytree_node *root = ytree_root(t);
+	r = defs_order_items_from_tree(ytree_get(root, "ship_to"), ytree_get(root, "lines"), ret, errs);
+	ytree_free(t);
+	return r;
 }
 
 static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
@@ -596,81 +691,50 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	    (r = vl_param_string(ctx, params, "delivery", true, &when)) < 0)
 		return r;
 	diag_list errs = { 0 };
-	const customer *cu = defs_find_customer(env->defs, cust_id);
-	if (!cu)
+	const customer *cu = NULL;
+	if (text_ok(&errs, "customer", cust_id) && !(cu = defs_find_customer(env->defs, cust_id)))
 		diag_add(&errs, "customer", 0, 0, "unknown customer \"%s\"", cust_id);
-	if (!defs_find_supplier(env->defs, supp_id))
+	if (text_ok(&errs, "supplier", supp_id) && !defs_find_supplier(env->defs, supp_id))
 		diag_add(&errs, "supplier", 0, 0, "unknown supplier \"%s\"", supp_id);
 	payment pm = PAYMENT_ACCOUNT;
-	if (!strcmp(pay, "prepaid"))
-		pm = PAYMENT_PREPAID;
-	else if (strcmp(pay, "account"))
-		diag_add(&errs, "payment", 0, 0, "expected one of account, prepaid, got \"%s\"", pay);
-	else if (cu && !cu->account_number)
-		diag_add(&errs, "payment", 0, 0, "customer \"%s\" has no account: use prepaid", cu->id);
-	static const char *const addr_keys[] = { "name", "street", "city", "country" };
-	for (size_t i = 0; i < 4; i++)
-		if (!jstr(ship, addr_keys[i]) || !*jstr(ship, addr_keys[i]))
-			diag_add(&errs, "ship_to", 0, 0, "missing key \"%s\"", addr_keys[i]);
-	size_t n = json_array_size(lines);
-	order_line *ol = calloc(n ? n : 1, sizeof(*ol));
-	if (!ol) {
-		diag_list_clear(&errs);
-		return internal(ctx, -ENOMEM);
+	if (text_ok(&errs, "payment", pay)) {
+		if (!strcmp(pay, "prepaid"))
+			pm = PAYMENT_PREPAID;
+		else if (strcmp(pay, "account"))
+			diag_add(&errs, "payment", 0, 0, "expected one of account, prepaid, got \"%s\"", pay);
+		else if (cu && !cu->account_number)
+			diag_add(&errs, "payment", 0, 0, "customer \"%s\" has no account: use prepaid", cu->id);
 	}
-	if (n == 0)
-		diag_add(&errs, "lines", 0, 0, "expected at least one line");
-	for (size_t i = 0; i < n; i++) {
-		json_t *l = json_array_get(lines, i);
-		json_t *q = json_object_get(l, "quantity");
-		const char *price = jstr(l, "unit_price"), *cur = jstr(l, "currency"), *why = NULL;
-		char field[48], full[96];
-		ol[i].sku = (char *) jstr(l, "sku");
-		snprintf(field, sizeof(field), "lines[%zu]", i);
-		if (!ol[i].sku || !*ol[i].sku)
-			diag_add(&errs, field, 0, 0, "missing key \"sku\"");
-		if (!json_is_integer(q) || json_integer_value(q) < 1)
-			diag_add(&errs, field, 0, 0, "quantity: expected a positive integer");
-		else
-			ol[i].quantity = json_integer_value(q);
-		/* "0.85" with currency "EUR" (as Line reads back), or "0.85 EUR" as in YAML */
-		if (price && cur)
-			snprintf(full, sizeof(full), "%s %s", price, cur);
-		else
-			snprintf(full, sizeof(full), "%s", price ? price : "");
-		if (money_parse(full, &ol[i].unit_price, &why) < 0)
-			diag_add(&errs, field, 0, 0, "unit_price: %s, got \"%s\"", why ? why : "invalid", full);
-		else if (i > 0 && strcmp(ol[i].unit_price.currency, ol[0].unit_price.currency))
-			diag_add(&errs, field, 0, 0, "unit_price: all lines must be in %s", ol[0].unit_price.currency);
+	/* ship_to and lines: the standing orders' own checks (country code, prices, text) */
+	standing_order items = { 0 };
+	if ((r = order_items(ship, lines, &items, &errs)) == -ENOMEM) {
+		diag_list_clear(&errs);
+		return internal(ctx, r);
 	}
 	bound b;
-	if (parse_bound(when, &b) < 0)
+	if (text_ok(&errs, "delivery", when) && parse_bound(when, &b) < 0)
 		diag_add(&errs, "delivery", 0, 0, "expected a date YYYY-MM-DD or an instant, got \"%s\"", when);
 	if (errs.n) {
-		free(ol);
+		defs_order_done(&items);
+		diag_sort(&errs);
 		r = error_new(ctx, "io.standingd.Orders.InvalidOrder", json_pack("{s:o}", "errors", field_errors(&errs, NULL)));
 		diag_list_clear(&errs);
 		return r;
 	}
+	char placer[96];
+	placer_of(ctx, role_of(ctx, env), placer);
 	const tz_zone *z = cu->zone;
 	int64_t delivery = bound_at(&b, z), now = env->now(env->ud);
 	sales_order o = {
-		.customer = cu->id, .supplier = (char *) supp_id,
-		.ship_to = { (char *) jstr(ship, "name"), (char *) jstr(ship, "street"), (char *) jstr(ship, "postcode"),
-			     (char *) jstr(ship, "city"), (char *) jstr(ship, "country") },
-		.lines = ol, .n_lines = n, .delivery = delivery, .delivery_offset = tz_offset_at(z, delivery),
+		.customer = cu->id, .supplier = (char *) supp_id, .ship_to = items.ship_to,
+		.lines = items.lines, .n_lines = items.n_lines, .delivery = delivery, .delivery_offset = tz_offset_at(z, delivery),
 		.zone = (char *) tz_zone_name(z), .created = now, .payment = pm, .status = ORDER_CREATED,
-		.occurrence = UINT64_MAX,
+		.occurrence = UINT64_MAX, .placed_by = placer,
 	};
-	memcpy(o.total.currency, ol[0].unit_price.currency, sizeof(o.total.currency));
-	for (size_t i = 0; i < n; i++) {
-		int64_t line;
-		if (__builtin_mul_overflow(ol[i].quantity, ol[i].unit_price.minor, &line) ||
-		    __builtin_add_overflow(o.total.minor, line, &o.total.minor)) {
-			free(ol);
-			return vl_invalid_parameter(ctx, "lines");
-		}
-	}
+	/* the validator has checked one currency and that the total fits */
+	memcpy(o.total.currency, items.lines[0].unit_price.currency, sizeof(o.total.currency));
+	for (size_t i = 0; i < items.n_lines; i++)
+		o.total.minor += items.lines[i].quantity * items.lines[i].unit_price.minor;
 	store_txn *t = NULL;   /* store_begin leaves it untouched on failure */
 	if ((r = store_begin(env->store, true, &t)) == 0 && (r = store_order_create(t, &o)) == 0) {
 		r = store_commit(t);
@@ -678,14 +742,14 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	}
 	store_abort(t);
 	if (r < 0) {
-		free(ol);
+		defs_order_done(&items);
 		return internal(ctx, r);
 	}
 	if (env->order_placed)
 		env->order_placed(env->ud, &o);
 	json_t *p = json_pack("{s:o}", "order", order_json(&o));
 	r = reply_new(ctx, p);
-	free(ol);
+	defs_order_done(&items);
 	return r;
 }
 
@@ -699,6 +763,10 @@ static int get_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	    (r = order_param(ctx, env, params, false, &t, &o, "io.standingd.Orders")) != 0)
 		return r < 0 ? r : 0;
 	store_abort(t);
+	if (shop_only(role_of(ctx, env)) && !shop_order(env, o)) {
+		sales_order_free(o);
+		return denied(ctx);
+	}
 	json_t *p = json_pack("{s:o}", "order", order_json(o));
 	sales_order_free(o);
 	return reply_new(ctx, p);
@@ -707,7 +775,7 @@ static int get_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 typedef struct list_ctx {
 	api_env *env;
 	const char *customer, *supplier, *so, *status;
-	bool window;
+	bool window, shop_only;
 	bound from, to;
 	json_t *items;
 } list_ctx;
@@ -716,7 +784,8 @@ static int list_one(const sales_order *o, void *ud) {
 	list_ctx *l = ud;
 	if ((l->customer && strcmp(l->customer, o->customer)) || (l->supplier && strcmp(l->supplier, o->supplier)) ||
 	    (l->so && (!o->standing_order || strcmp(l->so, o->standing_order))) ||
-	    (l->status && strcmp(l->status, order_status_name(o->status))))
+	    (l->status && strcmp(l->status, order_status_name(o->status))) ||
+	    (l->shop_only && !shop_order(l->env, o)))
 		return 0;
 	if (l->window) {
 		const tz_zone *z = zone_named(l->env, o->zone);
@@ -741,6 +810,7 @@ static int list_orders(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	    (r = window_params(ctx, params, false, &l.from, &l.to)) < 0)
 		return r;
 	l.window = r == 1;
+	l.shop_only = shop_only(role_of(ctx, env));
 	if (l.status && strcmp(l.status, "created") && strcmp(l.status, "on_hold") && strcmp(l.status, "shipped") &&
 	    strcmp(l.status, "cancelled"))
 		return vl_invalid_parameter(ctx, "status");

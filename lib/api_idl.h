@@ -6,11 +6,16 @@
 "# standingd: errors shared by all io.standingd interfaces.\n" \
 "interface io.standingd\n" \
 "\n" \
-"# The caller's Unix user may not call this method (see README, Access control).\n" \
+"# The caller's Unix user may not call this method, or may not act on this order or\n" \
+"# standing order: shop users reach only what shop users placed (README, Access control).\n" \
 "error PermissionDenied ()\n" \
 "\n" \
-"# standingd failed to answer; errno is the negative errno it met.\n" \
-"error InternalError (errno: int)\n"
+"# standingd failed to answer; errno is the errno(3) number it met, positive (28: ENOSPC).\n" \
+"error InternalError (errno: int)\n" \
+"\n" \
+"# Sent once, unasked, to a connection over max_connections_per_user (of its Unix\n" \
+"# user) or max_connections, before it is closed; limit is the one it met.\n" \
+"error TooManyConnections (limit: int)\n"
 
 #define API_IDL_TYPES \
 "type Address (name: string, street: string, postcode: ?string, city: string, country: string)\n" \
@@ -69,7 +74,8 @@ API_IDL_TYPES \
 "method ListUpcoming(from: string, to: string, supplier: ?string) -> (shipments: []Shipment)\n" \
 "\n" \
 "# Marks an order shipped and emits order.shipped. Calling it again with the same\n" \
-"# carrier and tracking returns the order unchanged.\n" \
+"# carrier and tracking returns the order unchanged. An empty carrier or tracking, or one\n" \
+"# with a control character, is org.varlink.service.InvalidParameter naming it.\n" \
 "method MarkShipped(order: string, carrier: string, tracking: string) -> (order: Order)\n" \
 "\n" \
 "error OrderNotFound (order: string)\n" \
@@ -90,23 +96,27 @@ API_IDL_TYPES \
 "\n" \
 "# Places (or replaces) a standing order. definition has the keys of a standing order\n" \
 "# in orders.d/*.yaml (id, customer, supplier, ship_to, lines, payment, schedule,\n" \
-"# reminders) and is validated exactly like them.\n" \
+"# reminders) and is validated exactly like them. A shop user may replace only a\n" \
+"# standing order that a shop user placed.\n" \
 "method PlaceStandingOrder(definition: object) -> (standing_order: string, next_delivery: ?string)\n" \
 "\n" \
-"# Ends a standing order placed through this API; its orders are kept.\n" \
+"# Ends a standing order placed through this API; its orders are kept. Shop users:\n" \
+"# only those shop users placed (also for SkipOccurrence).\n" \
 "method CancelStandingOrder(standing_order: string) -> ()\n" \
 "\n" \
 "# Skips one future occurrence (delivery: its instant, as ListUpcoming shows it).\n" \
 "method SkipOccurrence(standing_order: string, delivery: string) -> (standing_order: string, delivery: string)\n" \
 "\n" \
 "# A one-time order, created at once. payment defaults to account; delivery is a date\n" \
-"# (midnight in the customer's zone) or an instant.\n" \
+"# (midnight in the customer's zone) or an instant. ship_to and lines are checked as\n" \
+"# a standing order's are (text without control characters, a country code like FI).\n" \
 "method PlaceOrder(customer: string, supplier: string, ship_to: Address, lines: []Line, payment: ?string, delivery: string) -> (order: Order)\n" \
 "\n" \
 "method GetOrder(order: string) -> (order: Order)\n" \
 "\n" \
 "# Orders by delivery, filtered; from/to as in ListUpcoming. With \"more\", in replies of\n" \
-"# at most 100.\n" \
+"# at most 100. A shop user gets (and GetOrder finds) only one-time orders shop users\n" \
+"# placed and the orders of standing orders shop users placed.\n" \
 "method ListOrders(customer: ?string, supplier: ?string, standing_order: ?string, status: ?string, from: ?string, to: ?string) -> (orders: []Order)\n" \
 "\n" \
 "error InvalidDefinition (errors: []FieldError)\n" \
@@ -144,7 +154,10 @@ API_IDL_TYPES \
 "# Counts, the next order due (create_at, UTC) and the outbox backlog.\n" \
 "method Status() -> (version: string, now: string, customers: int, standing_orders: int, active: int, paused: int, orders: int, outbox_backlog: int, next_due: ?string, next_standing_order: ?string, max_loop_step_ms: float)\n" \
 "\n" \
-"# Reloads the definition files; all or nothing.\n" \
+"# Reloads the definition files; all or nothing. Every failure is InvalidDefinitions,\n" \
+"# one line per problem: FILE:LINE:COL: message, or FILE: message for a file that\n" \
+"# cannot be read (missing, too large, not a regular file) or a store that cannot\n" \
+"# be written.\n" \
 "method Reload() -> (customers: int, standing_orders: int)\n" \
 "\n" \
 "method ListStandingOrders() -> (standing_orders: []StandingOrder)\n" \

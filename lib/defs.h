@@ -60,6 +60,10 @@ typedef struct standing_order {
 	reminder *reminders;
 	size_t n_reminders;
 	char *file; int line;     /* "orders.d/acme.yaml", line of the `- id:` item */
+	/* Placed through the API: who placed it first, "shop:USER" or "ops:USER" (the
+	 * API file's "placed_by"); NULL for the files and for API orders stored
+	 * before it was recorded (treated as ops'). Not part of the hash. */
+	char *placed_by;
 	uint64_t hash;            /* of the canonical definition, to see what changed */
 } standing_order;
 
@@ -76,7 +80,9 @@ typedef struct config {
 	catch_up catch_up;        /* default all */
 	uint32_t max_catch_up;    /* default 100 */
 	uint32_t max_connections; /* socket clients at once, default 128 */
+	uint32_t max_connections_per_user; /* of one Unix user (ops exempt); 0: a quarter of max_connections */
 	int64_t idle_timeout;     /* seconds a client may stay silent, default 60 */
+	uint64_t max_store_size;  /* bytes the store's map may grow to; 0: the store's default */
 	char *notify_command;     /* may be NULL */
 	char *ops_group;          /* may be NULL */
 	char **shop_users;
@@ -132,5 +138,12 @@ const supplier *defs_find_supplier(const defs *d, const char *id);
  * 0 and *ret (free with defs_order_done(); ret->customer points into d), or
  * -EINVAL with diags, or -ENOMEM. */
 int defs_order_from_tree(const defs *d, const ytree_node *n, standing_order *ret, diag_list *diags);
+/* The ship_to and lines of a one-time order (the socket API's PlaceOrder), read
+ * and checked exactly as a standing order's; both nodes must be non-NULL. Errors
+ * name the field by its path ("ship_to.country", "lines[0].quantity"). 0 with
+ * ret's ship_to, lines and n_lines set (free with defs_order_done()), -EINVAL with
+ * diags, or -ENOMEM. */
+int defs_order_items_from_tree(const ytree_node *ship_to, const ytree_node *lines, standing_order *ret,
+			       diag_list *diags);
 /* Frees what a standing order owns (not the struct). NULL is fine. */
 void defs_order_done(standing_order *so);

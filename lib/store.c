@@ -819,6 +819,7 @@ void sales_order_free(sales_order *o) {
 	free(o->zone);
 	free(o->carrier);
 	free(o->tracking);
+	free(o->placed_by);
 	free(o);
 }
 
@@ -871,6 +872,8 @@ static int order_to_text(const sales_order *o, const char *number, char **ret) {
 	jset(j, "carrier", jstr_or_null(o->carrier), &ok);
 	jset(j, "tracking", jstr_or_null(o->tracking), &ok);
 	jset(j, "shipped", json_integer(o->shipped), &ok);
+	if (o->placed_by)   /* absent in records from before it was kept */
+		jset(j, "placed_by", json_string(o->placed_by), &ok);
 	return record_dump(j, ok, ret);
 }
 
@@ -908,7 +911,8 @@ static int order_from_json(json_t *j, sales_order **ret) {
 	    (r = jget_bool(j, "late", &o->late)) < 0 ||
 	    (r = jget_str(j, "carrier", true, &o->carrier)) < 0 ||
 	    (r = jget_str(j, "tracking", true, &o->tracking)) < 0 ||
-	    (r = jget_int(j, "shipped", &o->shipped)) < 0)
+	    (r = jget_int(j, "shipped", &o->shipped)) < 0 ||
+	    (r = jget_str(j, "placed_by", true, &o->placed_by)) < 0)
 		goto fail;
 	r = -EBADMSG;
 	if (off < INT32_MIN || off > INT32_MAX)

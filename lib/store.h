@@ -43,6 +43,7 @@ typedef struct sales_order {
 	bool late;                       /* created after its create_at (catch-up) */
 	char *carrier, *tracking;        /* set when shipped */
 	int64_t shipped;                 /* instant, 0 when not shipped */
+	char *placed_by;                 /* one-time orders: "shop:USER" or "ops:USER"; NULL otherwise */
 } sales_order;
 
 /* Per standing order: what the engine has done so far. */

@@ -89,7 +89,8 @@ static char *sb_done(sbuf *b) {
 	return b->p;
 }
 
-char *text_escape_terminal(const char *s) {
+/* Control characters as \u00HH (json, or a C1 sequence) or \xHH. */
+static char *escape(const char *s, bool json) {
 	sbuf b = { 0 };
 	const unsigned char *p = (const unsigned char *) s;
 	size_t n = strlen(s);
@@ -101,8 +102,8 @@ char *text_escape_terminal(const char *s) {
 			sb_put(&b, s + i, k);
 		} else {
 			char esc[8];
-			int m = k == 2 ? snprintf(esc, sizeof(esc), "\\u%04x", (unsigned) cp)
-				       : snprintf(esc, sizeof(esc), "\\x%02x", (unsigned) cp);
+			int m = json || k == 2 ? snprintf(esc, sizeof(esc), "\\u%04x", (unsigned) cp)
+					       : snprintf(esc, sizeof(esc), "\\x%02x", (unsigned) cp);
 			sb_put(&b, esc, (size_t) m);
 		}
 		i += k;
@@ -110,25 +111,13 @@ char *text_escape_terminal(const char *s) {
 	return sb_done(&b);
 }
 
+char *text_escape_terminal(const char *s) {
+	return escape(s, false);
+}
+
+/* jansson has already escaped C0 as \uXXXX: only DEL and C1 are left to do. */
 char *text_escape_json(const char *json) {
-	sbuf b = { 0 };
-	const unsigned char *p = (const unsigned char *) json;
-	size_t n = strlen(json);
-	for (size_t i = 0; i < n;) {
-		bool ctl;
-		uint32_t cp;
-		size_t k = unit_at(p + i, n - i, &ctl, &cp);
-		/* jansson has already escaped C0 as \uXXXX: only DEL and C1 get here */
-		if (!ctl) {
-			sb_put(&b, json + i, k);
-		} else {
-			char esc[8];
-			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned) cp);
-			sb_put(&b, esc, 6);
-		}
-		i += k;
-	}
-	return sb_done(&b);
+	return escape(json, true);
 }
 
 char *text_ics_property(const char *name, const char *value) {

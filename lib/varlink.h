@@ -20,7 +20,8 @@
  * - A "oneway" call is never answered, not even with an error.
  * - Authorization denial: "io.standingd.PermissionDenied" {} by default. A handler that
  *   fails (negative return) or returns without a final reply gets a final
- *   "io.standingd.InternalError" {"errno": N} sent for it. Both names can be changed
+ *   "io.standingd.InternalError" {"errno": N} sent for it, N the positive errno(3)
+ *   number (a handler's -ENOSPC is 28). Both names can be changed
  *   with vl_service_set_error_names(); declare them in an IDL the service serves.
  * - org.varlink.service calls bypass authorization; GetInfo lists org.varlink.service
  *   first, then the interfaces in registration order. */

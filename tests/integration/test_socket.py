@@ -209,7 +209,7 @@ class Methods(DaemonTest):
         self.assertEqual(cm.exception.error, "io.standingd.Orders.InvalidOrder")
         fields = [(x["field"], x["message"]) for x in cm.exception.parameters["errors"]]
         self.assertIn(("supplier", 'unknown supplier "nobody"'), fields)
-        self.assertIn(("lines[0]", "quantity: expected a positive integer"), fields)
+        self.assertIn(("lines[0].quantity", "expected a positive integer"), fields)
         self.assertIn(("ship_to", 'missing key "name"'), fields)
         with self.assertRaises(VarlinkError) as cm:
             self.c.call("io.standingd.Orders.GetOrder", {"order": "SO-00009999-2"})
@@ -551,12 +551,94 @@ class Permissions(DaemonTest):
         stranger = self.as_user("sd-test-stranger", e.socket, [upcoming, status, get, info])
         self.assertEqual([x.get("error") for x in stranger[:3]], ["io.standingd.PermissionDenied"] * 3)
         self.assertIn("ok", stranger[3])
+        # an order of a YAML standing order is not the shop's (test_shop_reach has the rest)
         shop = self.as_user("sd-test-shop", e.socket, [get, upcoming, status])
-        self.assertIn("ok", shop[0])
-        self.assertEqual([x.get("error") for x in shop[1:]], ["io.standingd.PermissionDenied"] * 2)
+        self.assertEqual([x.get("error") for x in shop], ["io.standingd.PermissionDenied"] * 3)
         ops = self.as_user("sd-test-opsuser", e.socket, [upcoming, status, get])
         self.assertEqual(len(ops[0]["ok"]["shipments"]), 5)
         self.assertTrue(all("ok" in x for x in ops))
+
+    def test_shop_reach(self):
+        """The shop role reaches what shop users placed and nothing else: each
+        io.standingd.Orders method against a shop-placed, an ops-placed (API) and a
+        YAML-defined target. Refusals are PermissionDenied (ids and numbers are not
+        secret: PlaceStandingOrder would reveal an id by its clash anyway)."""
+        ensure_user("sd-test-shop", ["standingd"])
+        ensure_user("sd-test-opsuser", ["standingd", "sd-test-ops"])
+        e = socket_env(self)
+        start(self, e, "2026-11-25T00:00:00Z,86400")
+        e.wait_for(lambda: len(e.orders()) >= 1, what="first order")
+        yaml_order = e.orders()[0]["order"]
+        address = {"name": "ACME", "street": "Katu 1", "city": "Helsinki", "country": "FI"}
+
+        def so(oid, start_day, qty=1):
+            return {"id": oid, "customer": "acme", "supplier": "lumen", "ship_to": address,
+                    "lines": [{"sku": "LAMP", "quantity": qty, "unit_price": "1.00 EUR"}], "payment": "account",
+                    "schedule": {"every": "1 month", "start": start_day, "at": "10:00", "lead_time": "2 days"}}
+
+        def one_time(day):
+            return ("io.standingd.Orders.PlaceOrder", {"customer": "acme", "supplier": "lumen", "delivery": day,
+                    "ship_to": address, "lines": [{"sku": "LAMP", "quantity": 2, "unit_price": "1.00", "currency": "EUR"}]})
+
+        def ok(results):
+            for x in results:
+                self.assertIn("ok", x, results)
+            return [x["ok"] for x in results]
+
+        # ops places one standing order and one order; the shop user the same
+        ops = ok(self.as_user("sd-test-opsuser", e.socket, [
+            ("io.standingd.Orders.PlaceStandingOrder", {"definition": so("ops-so", "2027-03-01")}), one_time("2027-01-10")]))
+        ops_order = ops[1]["order"]["order"]
+        shop = ok(self.as_user("sd-test-shop", e.socket, [
+            ("io.standingd.Orders.PlaceStandingOrder", {"definition": so("shop-so", "2026-12-03")}), one_time("2027-01-11")]))
+        shop_order = shop[1]["order"]["order"]
+        # shop-so's first order (create_at 2026-12-01T08:00Z) is created a few seconds on
+        e.wait_for(lambda: [o for o in e.orders() if o["standing_order"] == "shop-so"], what="shop-so's order")
+        shop_so_order = [o for o in e.orders() if o["standing_order"] == "shop-so"][0]["order"]
+
+        denied = {"error": "io.standingd.PermissionDenied"}
+        calls = []
+        for target in ("shop-so", "ops-so", "bulbs"):
+            calls.append(("io.standingd.Orders.PlaceStandingOrder", {"definition": so(target, "2026-12-03", qty=3)}))
+        for target, when in (("shop-so", "2027-02-03T10:00:00+02:00"), ("ops-so", "2027-04-01T10:00:00+03:00"),
+                             ("bulbs", "2027-02-01T06:00:00+02:00")):
+            calls.append(("io.standingd.Orders.SkipOccurrence", {"standing_order": target, "delivery": when}))
+        for number in (shop_order, shop_so_order, ops_order, yaml_order):
+            calls.append(("io.standingd.Orders.GetOrder", {"order": number}))
+        calls.append(("io.standingd.Orders.ListOrders", {}))
+        calls.append(("io.standingd.Orders.ListOrders", {"standing_order": "bulbs"}))
+        for target in ("ops-so", "bulbs"):
+            calls.append(("io.standingd.Orders.CancelStandingOrder", {"standing_order": target}))
+        got = self.as_user("sd-test-shop", e.socket, calls)
+        self.assertEqual(got[0]["ok"]["standing_order"], "shop-so")   # next_delivery depends on the running clock
+        self.assertEqual(got[1:3], [denied, denied])
+        self.assertEqual(got[3], {"ok": {"standing_order": "shop-so", "delivery": "2027-02-03T10:00:00+02:00"}})
+        self.assertEqual(got[4:6], [denied, denied])
+        self.assertEqual([x["ok"]["order"]["order"] for x in got[6:8]], [shop_order, shop_so_order])
+        self.assertEqual(got[8:10], [denied, denied])
+        self.assertEqual(sorted(o["order"] for o in got[10]["ok"]["orders"]), sorted([shop_order, shop_so_order]))
+        self.assertEqual(got[11], {"ok": {"orders": []}})
+        self.assertEqual(got[12:14], [denied, denied])
+        # nothing the shop was refused happened: ops-so and bulbs are as they were
+        with Connection(e.socket) as c:
+            ids = {s["id"]: s for s in c.call("io.standingd.Ops.ListStandingOrders")["standing_orders"]}
+            self.assertEqual(ids["ops-so"]["next_delivery"], "2027-03-01T10:00:00+02:00")
+            self.assertEqual(ids["bulbs"]["source"], "orders.d/a.yaml:14")
+            up = c.call("io.standingd.Supplier.ListUpcoming", {"from": "2027-01-31", "to": "2027-04-02"})["shipments"]
+            self.assertEqual([(s["standing_order"], s["delivery"]) for s in up if s["standing_order"] != "coffee"],
+                             [("bulbs", "2027-02-01T06:00:00+02:00"), ("ops-so", "2027-03-01T10:00:00+02:00"),
+                              ("shop-so", "2027-03-03T10:00:00+02:00"),   # 2027-02-03 skipped by the shop
+                              ("bulbs", "2027-04-01T06:00:00+03:00"), ("ops-so", "2027-04-01T10:00:00+03:00")])
+            # ops reach everything, and replacing shop-so keeps it the shop's
+            every = {o["order"] for o in c.call("io.standingd.Orders.ListOrders", {})["orders"]}
+            self.assertLessEqual({shop_order, shop_so_order, ops_order, yaml_order}, every)
+            c.call("io.standingd.Orders.PlaceStandingOrder", {"definition": so("shop-so", "2027-06-01")})
+        got = self.as_user("sd-test-shop", e.socket, [
+            ("io.standingd.Orders.CancelStandingOrder", {"standing_order": "shop-so"}),
+            ("io.standingd.Orders.GetOrder", {"order": shop_so_order})])
+        self.assertEqual(got[0], {"ok": {}})
+        # its standing order gone, the order is no longer reachable through it
+        self.assertEqual(got[1], denied)
 
 
 @unittest.skipUnless(shutil.which("systemd-socket-activate"), "systemd-socket-activate not installed")
