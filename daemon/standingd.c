@@ -473,6 +473,12 @@ static int check(const char *conf) {
 	return 0;
 }
 
+/* The server's view of a caller's role, under the definitions in force. */
+static unsigned server_peer_roles(const peer *p, void *ud) {
+	daemon_ctx *c = ud;
+	return peer_role_of(p, &c->defs->config, c->env.self_uid).flags;
+}
+
 static int start_socket(daemon_ctx *c) {
 	c->env = (api_env) {
 		.defs = c->defs, .store = c->store, .engine = c->engine, .self_uid = geteuid(),
@@ -495,6 +501,9 @@ static int start_socket(daemon_ctx *c) {
 	}
 	server_limits limits = SERVER_LIMITS_DEFAULT;
 	limits.max_connections = c->defs->config.max_connections;
+	limits.max_connections_per_user = c->defs->config.max_connections_per_user;
+	limits.max_write_queue = (size_t) c->defs->config.max_reply_queue;
+	limits.max_write_queue_total = (size_t) c->defs->config.max_reply_queue_total;
 	limits.idle_timeout_ms = (uint64_t) c->defs->config.idle_timeout * 1000;
 	bool activated;
 	int r = server_start(c->loop, path, c->svc, &limits, &c->srv, &activated);
@@ -502,6 +511,7 @@ static int start_socket(daemon_ctx *c) {
 		log_error("cannot listen on %s: %s", path, r == -EADDRINUSE ? "another process serves it" : uv_strerror(r));
 		return r;
 	}
+	server_set_roles(c->srv, server_peer_roles, c);
 	if (activated)
 		log_info("listening on the socket passed by systemd");
 	else

@@ -31,7 +31,7 @@
 static const char *const defs_config_keys[] = {
 	"state_dir", "socket", "timezone", "catch_up", "max_catch_up", "notify_command",
 	"ops_group", "shop_users", "suppliers", "max_connections", "max_connections_per_user", "idle_timeout",
-	"max_store_size", NULL };
+	"max_store_size", "max_reply_queue", "max_reply_queue_total", NULL };
 static const char *const defs_supplier_keys[] = { "id", "name", "users", NULL };
 static const char *const defs_file_keys[] = { "customers", "standing_orders", NULL };
 /* A standing order placed through the socket API ("api/ID.json") also records who placed it. */
@@ -735,6 +735,16 @@ static void defs_config_read(defs_ctx *c, const ytree_node *root) {
 	const ytree_node *mss = defs_get(c, root, "max_store_size", false);
 	if (mss)
 		defs_size(c, mss, &cf->max_store_size);
+	const ytree_node *rq = defs_get(c, root, "max_reply_queue", false);
+	if (rq)
+		defs_size(c, rq, &cf->max_reply_queue);
+	const ytree_node *rqt = defs_get(c, root, "max_reply_queue_total", false);
+	if (rqt)
+		defs_size(c, rqt, &cf->max_reply_queue_total);
+	if (cf->max_reply_queue_total < cf->max_reply_queue)
+		defs_err(c, rqt ? rqt : rq, "max_reply_queue_total (%llu MiB) is less than max_reply_queue (%llu MiB)",
+			 (unsigned long long) (cf->max_reply_queue_total >> 20),
+			 (unsigned long long) (cf->max_reply_queue >> 20));
 
 	const ytree_node *sn = defs_get(c, root, "suppliers", false);
 	if (!sn)
@@ -1454,6 +1464,8 @@ int defs_load_files(const defs_file *files, size_t n, const char *tzdir, defs **
 	c.cfg.max_catch_up = 100;
 	c.cfg.max_connections = 128;
 	c.cfg.idle_timeout = 60;
+	c.cfg.max_reply_queue = UINT64_C(16) << 20;
+	c.cfg.max_reply_queue_total = UINT64_C(256) << 20;
 	if (tz_db_get(c.tz, "UTC", &c.cfg.zone) < 0) {
 		r = -ENOMEM;
 		goto out;

@@ -81,6 +81,8 @@ typedef struct config {
 	uint32_t max_catch_up;    /* default 100 */
 	uint32_t max_connections; /* socket clients at once, default 128 */
 	uint32_t max_connections_per_user; /* of one Unix user (ops exempt); 0: a quarter of max_connections */
+	uint64_t max_reply_queue;       /* reply bytes held for one client, default 16 MiB */
+	uint64_t max_reply_queue_total; /* for all clients, default 256 MiB, >= max_reply_queue */
 	int64_t idle_timeout;     /* seconds a client may stay silent, default 60 */
 	uint64_t max_store_size;  /* bytes the store's map may grow to; 0: the store's default */
 	char *notify_command;     /* may be NULL */

@@ -410,7 +410,9 @@ class Limits(DaemonTest):
         self.assertGreater(time.monotonic() - t0, 1.5)
         conns = [Connection(e.socket) for _ in range(8)]
         extra = Connection(e.socket)
-        self.assertIsNone(extra.recv())      # over max_connections: closed at once
+        # over max_connections, and no one to push out (all ops): told why, closed at once
+        self.assertEqual(extra.recv(), {"error": "io.standingd.TooManyConnections", "parameters": {"limit": 8}})
+        self.assertIsNone(extra.recv())
         for c in conns:
             self.assertEqual(c.call("io.standingd.Ops.Status")["standing_orders"], 2)
             c.close()
