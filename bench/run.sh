@@ -84,6 +84,8 @@ forms=(
 
 # ---- library figures (no daemon running yet, so it has the machine to itself) ----
 "$build/bench/bench_engine" >"$tmp/engine.md"
+# the worst loop step on issue 7's hostile schedules (a daemon per case)
+python3 "$root/bench/hostile.py" "$build" >"$tmp/hostile.md"
 
 # ---- the daemon under load ----
 sock=$tmp/sd.sock
@@ -116,6 +118,7 @@ echo "| measurement | figure |"
 echo "| --- | --- |"
 cat "$tmp/engine.md"
 cat "$tmp/load.md"
+cat "$tmp/hostile.md"
 awk -v n="$n_orders" -v a="$rss_idle" -v b="$rss" -v c="$hwm" 'BEGIN {
 	printf "| standingd RSS with %d standing orders: idle / after load / peak (VmHWM) | %.1f / %.1f / %.1f MiB |\n",
 		n, a / 1024, b / 1024, c / 1024 }'

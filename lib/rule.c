@@ -463,16 +463,18 @@ int rule_each(const rule *r, int64_t from, int64_t to,
 	}
 }
 
-/* The indices of skipped date i that are >= k0, as [*ret_a, *ret_b); false for a
- * repeated date. */
-static bool rule_skip_block(const rule_ix *ix, size_t i, int64_t k0, int64_t *ret_a, int64_t *ret_b) {
+/* The indices >= k0 of the run of consecutive skipped dates that starts at position
+ * i, as [*ret_a, *ret_b); returns the position after the run. A run is one step
+ * however many dates it holds. */
+static size_t rule_skip_block(const rule_ix *ix, size_t i, int64_t k0, int64_t *ret_a, int64_t *ret_b) {
 	const rule *r = ix->r;
-	if (i > 0 && r->skip[i - 1] == r->skip[i])
-		return false;
+	size_t e = i;
+	while (e + 1 < r->n_skip && r->skip[e + 1] <= r->skip[e] + 1)
+		e++;
 	int64_t a = rule_pos_day(ix, r->skip[i]);
 	*ret_a = a < k0 ? k0 : a;
-	*ret_b = rule_pos_day(ix, r->skip[i] + 1);
-	return true;
+	*ret_b = rule_pos_day(ix, r->skip[e] + 1);
+	return e + 1;
 }
 
 /* The first skip list position that can hold occurrences from index k0 on. */
@@ -488,9 +490,8 @@ static size_t rule_skip_from(const rule_ix *ix, int64_t k0) {
 static uint64_t rule_unskipped(const rule_ix *ix, int64_t k0, int64_t k1) {
 	uint64_t n = (uint64_t) (k1 - k0);
 	int64_t a, b;
-	for (size_t i = rule_skip_from(ix, k0); i < ix->r->n_skip; i++) {
-		if (!rule_skip_block(ix, i, k0, &a, &b))
-			continue;
+	for (size_t i = rule_skip_from(ix, k0); i < ix->r->n_skip;) {
+		i = rule_skip_block(ix, i, k0, &a, &b);
 		if (a >= k1)
 			break;
 		if (b > k1)
@@ -535,9 +536,8 @@ int rule_nth_after(const rule *r, int64_t after, uint64_t i, occurrence *ret) {
 	k = k0 + (int64_t) i;
 	/* each skipped date before the target pushes it on by its occurrences */
 	int64_t a, b;
-	for (size_t s = rule_skip_from(&ix, k0); s < r->n_skip; s++) {
-		if (!rule_skip_block(&ix, s, k0, &a, &b))
-			continue;
+	for (size_t s = rule_skip_from(&ix, k0); s < r->n_skip;) {
+		s = rule_skip_block(&ix, s, k0, &a, &b);
 		if (a > k)
 			break;
 		if (b > a)
