@@ -916,8 +916,9 @@ static int list_standing_orders(vl_call_ctx *ctx, json_t *params, void *userdata
 			snprintf(src, sizeof(src), "api");
 		else
 			snprintf(src, sizeof(src), "%s:%d", so->file ? so->file : "?", so->line);
-		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:I, s:I}",
+		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:b, s:o, s:o, s:I, s:I}",
 			"id", so->id, "customer", so->customer->id, "supplier", so->supplier, "source", src,
+			"placed_by", jstr_or_null(so->placed_by),
 			"timezone", tz_zone_name(so->rule.zone), "paused", so->rule.paused,
 			"next_delivery", has ? json_string(cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), d)) : json_null(),
 			"next_create_at", has ? json_string(cal_format_utc(o.create_at, c)) : json_null(),

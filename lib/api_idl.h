@@ -141,6 +141,8 @@ API_IDL_TYPES \
 "  customer: string,\n" \
 "  supplier: string,\n" \
 "  source: string,\n" \
+"  # API ones: who placed it first, \"shop:USER\" or \"ops:USER\"\n" \
+"  placed_by: ?string,\n" \
 "  timezone: string,\n" \
 "  paused: bool,\n" \
 "  next_delivery: ?string,\n" \

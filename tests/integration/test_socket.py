@@ -626,6 +626,8 @@ class Permissions(DaemonTest):
             ids = {s["id"]: s for s in c.call("io.standingd.Ops.ListStandingOrders")["standing_orders"]}
             self.assertEqual(ids["ops-so"]["next_delivery"], "2027-03-01T10:00:00+02:00")
             self.assertEqual(ids["bulbs"]["source"], "orders.d/a.yaml:14")
+            self.assertEqual([ids[i]["placed_by"] for i in ("bulbs", "ops-so", "shop-so")],
+                             [None, "ops:sd-test-opsuser", "shop:sd-test-shop"])
             up = c.call("io.standingd.Supplier.ListUpcoming", {"from": "2027-01-31", "to": "2027-04-02"})["shipments"]
             self.assertEqual([(s["standing_order"], s["delivery"]) for s in up if s["standing_order"] != "coffee"],
                              [("bulbs", "2027-02-01T06:00:00+02:00"), ("ops-so", "2027-03-01T10:00:00+02:00"),
