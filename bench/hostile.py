@@ -21,6 +21,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from harness import api_standing_order as api_order  # noqa: E402
 from varlink import Connection  # noqa: E402
 
 CLOCK = "2027-01-01T00:00:30Z,0.000001"
@@ -32,14 +33,6 @@ def yaml_order(oid, schedule):
             "    ship_to: {name: Varasto, street: Teollisuuskatu 1, postcode: \"00510\", city: Helsinki, country: FI}\n"
             "    lines:\n      - {sku: BULB-60W, quantity: 10, unit_price: \"0.85 EUR\"}\n"
             f"    payment: account\n    schedule: {schedule}\n")
-
-
-def api_order(oid, schedule):
-    return {"id": oid, "customer": "acme", "supplier": "lumen",
-            "ship_to": {"name": "ACME", "street": "Teollisuuskatu 1", "postcode": "00510",
-                        "city": "Helsinki", "country": "FI"},
-            "lines": [{"sku": "LAMP", "quantity": 5, "unit_price": "12.00 EUR"}],
-            "payment": "account", "schedule": schedule}
 
 
 SKIP = [(datetime.date(2027, 1, 1) + datetime.timedelta(days=i)).isoformat() for i in range(20000)]

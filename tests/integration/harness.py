@@ -63,6 +63,15 @@ def standing_order(oid, schedule, customer="acme", supplier="lumen", sku="BULB-6
     """) + sched + "\n"
 
 
+def api_standing_order(oid, schedule):
+    """A standing order for Orders.PlaceStandingOrder (acme, lumen); schedule is a dict."""
+    return {"id": oid, "customer": "acme", "supplier": "lumen",
+            "ship_to": {"name": "ACME", "street": "Teollisuuskatu 1", "postcode": "00510",
+                        "city": "Helsinki", "country": "FI"},
+            "lines": [{"sku": "LAMP", "quantity": 5, "unit_price": "12.00 EUR"}],
+            "payment": "account", "schedule": schedule}
+
+
 class Env:
     """A temporary config dir + state dir, and the daemons started on it."""
 

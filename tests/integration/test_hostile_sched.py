@@ -10,7 +10,7 @@ import os
 import time
 import unittest
 
-from harness import CUSTOMERS, DaemonTest, StatusWatch, standing_order
+from harness import CUSTOMERS, DaemonTest, StatusWatch, api_standing_order as api_definition, standing_order
 from varlink import Connection, VarlinkError
 
 UTC = datetime.timezone.utc
@@ -23,14 +23,6 @@ def instant(s):
 
 def utc(*a):
     return datetime.datetime(*a, tzinfo=UTC)
-
-
-def api_definition(oid, schedule):
-    return {"id": oid, "customer": "acme", "supplier": "lumen",
-            "ship_to": {"name": "ACME", "street": "Teollisuuskatu 1", "postcode": "00510",
-                        "city": "Helsinki", "country": "FI"},
-            "lines": [{"sku": "LAMP", "quantity": 5, "unit_price": "12.00 EUR"}],
-            "payment": "account", "schedule": schedule}
 
 
 class HostileSchedules(DaemonTest):
