@@ -74,9 +74,9 @@ static int reply_new(vl_call_ctx *ctx, json_t *params) {
 	return r;
 }
 
-/* errno on the wire is positive, as errno(3) numbers are (the dispatcher's too). */
+/* errno on the wire is positive, as errno(3) numbers are: varlink encodes it. */
 static int internal(vl_call_ctx *ctx, int err) {
-	return error_new(ctx, "io.standingd.InternalError", json_pack("{s:i}", "errno", err < 0 ? -err : err));
+	return vl_internal_error(ctx, err);
 }
 
 /* A text parameter that breaks the text rule: a field error in errs. */

@@ -412,6 +412,7 @@ struct vl_call_ctx {
 	void *caller;
 	unsigned flags;
 	bool done;   /* a final reply (or error) went out; nothing may follow */
+	const char *err_internal;   /* the service's InternalError name */
 };
 
 vl_service *vl_service_new(const char *vendor, const char *product, const char *version, const char *url) {
@@ -592,6 +593,16 @@ static int error_with(vl_call_ctx *ctx, const char *error, const char *key, cons
 	return r;
 }
 
+int vl_internal_error(vl_call_ctx *ctx, int err) {
+	/* one convention on the wire: the positive errno(3) number */
+	json_t *p = json_pack("{s:i}", "errno", err < 0 ? -err : err);
+	if (!p)
+		return -ENOMEM;
+	int r = vl_error(ctx, ctx->err_internal, p);
+	json_decref(p);
+	return r;
+}
+
 int vl_invalid_parameter(vl_call_ctx *ctx, const char *name) {
 	int r = error_with(ctx, VL_ERROR_INVALID_PARAMETER, "parameter", name ? name : "");
 
@@ -745,10 +756,9 @@ static int get_interface_description(vl_call_ctx *ctx, json_t *params, void *use
 /* ---- dispatch ---- */
 
 int vl_service_dispatch(vl_service *svc, const vl_call *call, vl_send_fn *send, void *ud, void *caller) {
-	vl_call_ctx ctx = { .call = call, .send = send, .ud = ud, .caller = caller };
+	vl_call_ctx ctx = { .call = call, .send = send, .ud = ud, .caller = caller, .err_internal = svc->err_internal };
 	vl_handler_fn *handler = NULL;
 	void *userdata = NULL;
-	json_t *p;
 	int r;
 
 	if (!svc || !call || !call->method || !call->interface || !call->member ||
@@ -798,12 +808,8 @@ int vl_service_dispatch(vl_service *svc, const vl_call *call, vl_send_fn *send, 
 	if (call->oneway)
 		return r;
 	/* An error also ends a stream that the handler left open. */
-	p = json_pack("{s:i}", "errno", -r);
-	if (!p)
-		return -ENOMEM;
-	if (vl_error(&ctx, svc->err_internal, p) < 0)
+	if (vl_internal_error(&ctx, r) < 0)
 		r = -ENOMEM;
-	json_decref(p);
 	return r;
 }
 

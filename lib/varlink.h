@@ -173,6 +173,10 @@ unsigned vl_call_ctx_flags(const vl_call_ctx *ctx);       /* vl_method.flags */
 int vl_reply(vl_call_ctx *ctx, json_t *params, bool continues);
 /* Sends a final error reply. Same returns; -EINVAL also for a bad error name. */
 int vl_error(vl_call_ctx *ctx, const char *error, json_t *params);
+/* Sends the service's InternalError {"errno": N}, N the positive errno(3) number
+ * whether err is -ENOSPC or ENOSPC: the one place that encodes it. Same returns as
+ * vl_error(). */
+int vl_internal_error(vl_call_ctx *ctx, int err);
 /* Sends InvalidParameter {"parameter": name} and returns -EINVAL, so that a handler can
  * write `return vl_invalid_parameter(ctx, "from");`. */
 int vl_invalid_parameter(vl_call_ctx *ctx, const char *name);

@@ -82,7 +82,8 @@ static const char test_idl[] =
 	"method Fail() -> ()\n"
 	"method Silent() -> ()\n"
 	"method Secret() -> ()\n"
-	"method Misuse() -> ()\n";
+	"method Misuse() -> ()\n"
+	"method Internal(err: int) -> ()\n";
 
 static const char other_idl[] = "interface io.standingd.Other\n\nmethod Ping() -> ()\n";
 
@@ -145,6 +146,14 @@ static int h_fail(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	return -EIO;
 }
 
+/* A handler that reports an error itself, with either sign. */
+static int h_internal(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	int64_t err = 0;
+	(void) userdata;
+	vl_param_int(ctx, params, "err", true, &err);
+	return vl_internal_error(ctx, (int) err);
+}
+
 static int h_silent(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	(void) ctx, (void) params, (void) userdata;
 	return 0;
@@ -190,6 +199,7 @@ static const vl_method test_methods[] = {
 	{ "Silent", h_silent, 0 },
 	{ "Secret", h_secret, 0 },
 	{ "Misuse", h_misuse, 0 },
+	{ "Internal", h_internal, 0 },
 };
 
 static const vl_method other_methods[] = {
@@ -749,6 +759,14 @@ static void test_handler_failures(void **state) {
 	snprintf(want, sizeof(want), "{\"error\":\"io.standingd.InternalError\",\"parameters\":{\"errno\":%d}}", EPROTO);
 	assert_string_equal(o.msg[1], want);
 	out_clear(&o);
+
+	/* one errno convention on the wire: positive, whichever sign the handler had */
+	char pos[128];
+	snprintf(pos, sizeof(pos), "{\"error\":\"io.standingd.InternalError\",\"parameters\":{\"errno\":%d}}", ENOSPC);
+	snprintf(want, sizeof(want), "{\"method\":\"io.standingd.Test.Internal\",\"parameters\":{\"err\":%d}}", -ENOSPC);
+	expect1(svc, want, pos);
+	snprintf(want, sizeof(want), "{\"method\":\"io.standingd.Test.Internal\",\"parameters\":{\"err\":%d}}", ENOSPC);
+	expect1(svc, want, pos);
 
 	/* misuse is refused without output; the one good reply goes out alone */
 	assert_int_equal(call(svc, &o, "{\"method\":\"io.standingd.Test.Misuse\"}"), 0);
