@@ -85,6 +85,7 @@ forms=(
 # ---- library figures (no daemon running yet, so it has the machine to itself) ----
 "$build/bench/bench_engine" >"$tmp/engine.md"
 # the worst loop step on issue 7's hostile schedules (a daemon per case)
+"$build/bench/hostile_rule" >>"$tmp/engine.md"
 python3 "$root/bench/hostile.py" "$build" >"$tmp/hostile.md"
 
 # ---- the daemon under load ----

@@ -370,16 +370,12 @@ int cron_next(const cron_expr *c, int64_t local, int64_t *ret_local) {
 
 /* Matching days of month (y, m) as bits 0..30 (bit d-1 = day d); wd1 is the cron
  * weekday (0 = Sunday) of the 1st. The Vixie rule: dom OR dow when both are restricted. */
-static uint32_t cron_month_mask(const cron_expr *c, int32_t y, int m, int wd1) {
+static uint32_t cron_month_mask(const cron_index *ix, int32_t y, int m, int wd1) {
+	const cron_expr *c = &ix->c;
 	if (!((c->month >> m) & 1))
 		return 0;
 	uint64_t all = (UINT64_C(1) << cal_days_in_month(y, m)) - 1;
-	uint64_t dom = ((uint64_t) c->dom >> 1) & all;
-	uint64_t week = 0;
-	for (int i = 0; i < 7; i++)
-		if ((c->dow >> ((wd1 + i) % 7)) & 1)
-			week |= UINT64_C(1) << i;
-	uint64_t dow = (week | week << 7 | week << 14 | week << 21 | week << 28) & all;
+	uint64_t dom = ((uint64_t) c->dom >> 1) & all, dow = ix->dow_days[wd1] & all;
 	return (uint32_t) (c->dom_star || c->dow_star ? dom & dow : dom | dow);
 }
 
@@ -390,13 +386,20 @@ static int cron_wd1(int32_t y, int m) {
 void cron_index_init(cron_index *ix, const cron_expr *c) {
 	int32_t per_type[14];      /* matching days of a year by (leap, weekday of Jan 1) */
 	ix->c = *c;
+	for (int wd1 = 0; wd1 < 7; wd1++) {
+		uint64_t week = 0;
+		for (int i = 0; i < 7; i++)
+			if ((c->dow >> ((wd1 + i) % 7)) & 1)
+				week |= UINT64_C(1) << i;
+		ix->dow_days[wd1] = week | week << 7 | week << 14 | week << 21 | week << 28;
+	}
 	ix->per_day = (int64_t) __builtin_popcountll(c->minute & ((UINT64_C(1) << 60) - 1)) *
 		      __builtin_popcount(c->hour & 0xffffff);
 	for (int type = 0; type < 14; type++) {
 		int32_t y = type >= 7 ? 2000 : 2001;   /* a leap and a common year */
 		int wd = type % 7, n = 0;
 		for (int m = 1; m <= 12; m++) {
-			n += __builtin_popcount(cron_month_mask(c, y, m, wd));
+			n += __builtin_popcount(cron_month_mask(ix, y, m, wd));
 			wd = (wd + cal_days_in_month(y, m)) % 7;
 		}
 		per_type[type] = n;
@@ -418,10 +421,10 @@ static int64_t cron_days_before(const cron_index *ix, int64_t day, uint32_t *ret
 	int64_t n = q * ix->year_prefix[400] + ix->year_prefix[d.year - q * 400];
 	int wd = cron_wd1(d.year, 1);
 	for (int m = 1; m < d.month; m++) {
-		n += __builtin_popcount(cron_month_mask(&ix->c, d.year, m, wd));
+		n += __builtin_popcount(cron_month_mask(ix, d.year, m, wd));
 		wd = (wd + cal_days_in_month(d.year, m)) % 7;
 	}
-	uint32_t mask = cron_month_mask(&ix->c, d.year, d.month, wd);
+	uint32_t mask = cron_month_mask(ix, d.year, d.month, wd);
 	*ret_mask = mask;
 	*ret_bit = d.day - 1;
 	return n + __builtin_popcount(mask & ((UINT32_C(1) << (d.day - 1)) - 1));
@@ -476,7 +479,7 @@ int cron_index_at(const cron_index *ix, int64_t k, int64_t *ret_local) {
 	int wd = cron_wd1(y, 1);
 	int64_t day = 0;
 	for (int m = 1; m <= 12; m++) {
-		uint32_t mask = cron_month_mask(&ix->c, y, m, wd);
+		uint32_t mask = cron_month_mask(ix, y, m, wd);
 		int pc = __builtin_popcount(mask);
 		if (rem < pc) {
 			day = cal_days_from_civil(y, m, cron_select(mask, rem) + 1);

@@ -44,6 +44,7 @@ int cron_next(const cron_expr *c, int64_t local, int64_t *ret_local);
 typedef struct cron_index {
 	cron_expr c;
 	int64_t per_day;          /* matching minutes of a matching day */
+	uint64_t dow_days[7];     /* by weekday of the 1st: the dow field as bits of days 1..35 */
 	int32_t year_prefix[401]; /* matching days in years [0, r) of a 400-year cycle */
 } cron_index;
 
