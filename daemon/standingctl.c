@@ -507,10 +507,12 @@ static int call(const args *a, const char *method, json_t *params, const char *k
 	}
 	if (c.error) {
 		char *p = c.error_params ? json_dumps(c.error_params, JSON_COMPACT) : NULL;
+		char *e = p ? text_escape_json(p) : NULL;
 		if (!strcmp(c.error, "io.standingd.PermissionDenied"))
 			fprintf(stderr, "%s: permission denied: your user may not call %s\n", prog, method);
 		else
-			fprintf(stderr, "%s: %s %s\n", prog, c.error, p ? p : "{}");
+			fprintf(stderr, "%s: %s %s\n", prog, c.error, e ? e : "{}");
+		free(e);
 		free(p);
 		free(c.error);
 		json_decref(c.error_params);
