@@ -247,25 +247,6 @@ static int api_reload(void *ud, diag_list *diags) {
 	return reload_files(ud, "Ops.Reload", diags);
 }
 
-static int files_dup(const defs_file *f, size_t n, defs_file **ret) {
-	defs_file *v = calloc(n + 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		v[i].name = strdup(f[i].name);
-		v[i].data = malloc(f[i].len + 1);
-		v[i].len = f[i].len;
-		if (!v[i].name || !v[i].data) {
-			defs_files_free(v, i + 1);
-			return -ENOMEM;
-		}
-		memcpy(v[i].data, f[i].data, f[i].len);
-		v[i].data[f[i].len] = 0;
-	}
-	*ret = v;
-	return 0;
-}
-
 /* PlaceStandingOrder / CancelStandingOrder: the API's files with one replaced,
  * added or removed, validated together with the running YAML set. */
 static int api_apply_order(void *ud, const char *id, const char *json, diag_list *diags) {
@@ -274,8 +255,8 @@ static int api_apply_order(void *ud, const char *id, const char *json, diag_list
 	/* ids are validated with the definition; a name that is no id cannot clash */
 	snprintf(name, sizeof(name), "api/%s.json", id[0] && !strchr(id, '/') ? id : "invalid-id");
 	defs_file *api;
-	size_t n = 0;
-	int r = files_dup(c->api, c->n_api, &api);
+	size_t n;
+	int r = defs_api_files_with(c->api, c->n_api, id, json, &api, &n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < c->n_api; i++) {
@@ -414,7 +395,7 @@ static int load_start_defs(daemon_ctx *c) {
 		log_error("cannot read the API's standing orders from the store: %s", strerror(-r));
 		return r;
 	}
-	if (!api && (r = files_dup(NULL, 0, &api)) < 0)
+	if (!api && (r = defs_files_dup(NULL, 0, &api)) < 0)
 		return r;
 	r = defs_read_dir(c->conf_dir, &files, &n, &diags);
 	if (r == 0)

@@ -1711,6 +1711,58 @@ void defs_files_free(defs_file *files, size_t n) {
 	free(files);
 }
 
+int defs_files_dup(const defs_file *files, size_t n, defs_file **ret) {
+	defs_file *v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		v[i].name = strdup(files[i].name);
+		v[i].data = malloc(files[i].len + 1);
+		v[i].len = files[i].len;
+		if (!v[i].name || !v[i].data) {
+			defs_files_free(v, i + 1);
+			return -ENOMEM;
+		}
+		memcpy(v[i].data, files[i].data, files[i].len);
+		v[i].data[files[i].len] = 0;
+	}
+	*ret = v;
+	return 0;
+}
+
+int defs_api_files_with(const defs_file *api, size_t n, const char *id, const char *json,
+			defs_file **ret, size_t *ret_n) {
+	char name[300];
+	/* ids are validated with the definition; a name that is no id cannot clash */
+	snprintf(name, sizeof(name), "api/%s.json", id[0] && !strchr(id, '/') ? id : "invalid-id");
+	defs_file *v;
+	size_t k = 0;
+	int r = defs_files_dup(api, n, &v);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(v[i].name, name)) {
+			v[k++] = v[i];
+			continue;
+		}
+		free(v[i].name);
+		free(v[i].data);
+	}
+	if (json) {
+		v[k].name = strdup(name);
+		v[k].data = strdup(json);
+		v[k].len = strlen(json);
+		if (!v[k].name || !v[k].data) {
+			defs_files_free(v, k + 1);
+			return -ENOMEM;
+		}
+		k++;
+	}
+	*ret = v;
+	*ret_n = k;
+	return 0;
+}
+
 int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_list *diags) {
 	defs_file *files = NULL;
 	size_t n = 0;

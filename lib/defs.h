@@ -117,6 +117,13 @@ typedef struct defs_file {
  * regular file"): an unreadable file makes the set invalid; or -ENOMEM. */
 int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_list *diags);
 void defs_files_free(defs_file *files, size_t n);
+/* A deep copy of files[0..n) (each data NUL-terminated) with one spare zeroed entry
+ * at the end. 0 or -ENOMEM. */
+int defs_files_dup(const defs_file *files, size_t n, defs_file **ret);
+/* The API's files ("api/ID.json") with the one of id replaced by json, added, or
+ * removed (json NULL), as a new array. 0 or -ENOMEM. */
+int defs_api_files_with(const defs_file *api, size_t n, const char *id, const char *json,
+			defs_file **ret, size_t *ret_n);
 /* Validate and compile a complete set. files[0] must be standingd.yaml. tzdir
  * NULL = system default. 0 and *ret, or -EINVAL with every error of every file in
  * diags (sorted). The daemon keeps the bytes of the last good set in LMDB and

@@ -3,7 +3,8 @@
 # Idempotent; needs root (or sudo) only when something is missing.
 set -eu
 pkgs="gcc meson ninja-build pkgconf libuv1-dev liblmdb-dev lmdb-utils libyaml-dev
-libsystemd-dev libjansson-dev libcmocka-dev tzdata valgrind python3 systemd"
+libsystemd-dev libjansson-dev libcmocka-dev tzdata valgrind python3 systemd
+clang libclang-rt-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -1,0 +1,152 @@
+/* cron: cron_parse, then cron_next and rule_next/rule_each on the result. The
+ * input's first line is the expression; the bytes after it, when there are any,
+ * choose the zone, start, count and the instant asked about (binary, so that the
+ * fuzzer can mutate them; a plain expression gets no start, no count, UTC, now).
+ * Invariants: parse refusals have a message and leave *ret alone; cron_next
+ * answers a matching, minute-aligned time strictly later and no earlier match
+ * exists (checked minute by minute up to 3 days); a rule's occurrences come in
+ * strictly increasing order, count bounds n, and rule_each agrees with rule_next. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cal.h"
+#include "cron.h"
+#include "fuzz.h"
+#include "rule.h"
+
+#define CHECK_MINUTES (3 * 24 * 60)
+
+static const char *const zones[] = {
+	"UTC", "Europe/Helsinki", "America/New_York", "Asia/Ho_Chi_Minh", "Australia/Lord_Howe",
+};
+
+static tz_db *db;
+
+static uint32_t u32(const uint8_t *p) {
+	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static void check_fields(const cron_expr *c) {
+	FUZZ_CHECK(c->minute && !(c->minute >> 60), "minute bits %llx", (unsigned long long) c->minute);
+	FUZZ_CHECK(c->hour && !(c->hour >> 24), "hour bits");
+	FUZZ_CHECK(c->dom && !(c->dom & 1), "dom bits");
+	FUZZ_CHECK(c->month && !(c->month & ~UINT16_C(0x1ffe)), "month bits");
+	FUZZ_CHECK(c->dow && !(c->dow & 0x80), "dow bits");
+}
+
+static void check_next(const cron_expr *c, int64_t local) {
+	for (int step = 0; step < 8; step++) {
+		int64_t next;
+		int r = cron_next(c, local, &next);
+		if (r == -ENOENT) {
+			for (int64_t m = cal_floordiv(local, 60) * 60 + 60, k = 0; k < CHECK_MINUTES; m += 60, k++)
+				FUZZ_CHECK(!cron_matches(c, m), "-ENOENT after %lld, yet %lld matches",
+					   (long long) local, (long long) m);
+			return;
+		}
+		FUZZ_CHECK(r == 0, "cron_next(%lld): %d", (long long) local, r);
+		FUZZ_CHECK(next > local && next % 60 == 0 && cron_matches(c, next),
+			   "cron_next(%lld) = %lld", (long long) local, (long long) next);
+		FUZZ_CHECK(cron_matches_day(c, cal_floordiv(next, CAL_SECS_PER_DAY)), "day of %lld", (long long) next);
+		int64_t k = 0;
+		for (int64_t m = cal_floordiv(local, 60) * 60 + 60; m < next && k < CHECK_MINUTES; m += 60, k++)
+			FUZZ_CHECK(!cron_matches(c, m), "cron_next(%lld) = %lld skips %lld", (long long) local,
+				   (long long) next, (long long) m);
+		local = next;
+	}
+}
+
+typedef struct each_state {
+	const rule *r;
+	int64_t prev;
+	size_t n;
+} each_state;
+
+static int each_fn(const occurrence *o, void *ud) {
+	each_state *s = ud;
+	occurrence want;
+	FUZZ_CHECK(rule_next(s->r, s->prev, &want) == 0 && want.delivery == o->delivery && want.n == o->n,
+		   "rule_each gave %lld, rule_next from %lld gives another", (long long) o->delivery, (long long) s->prev);
+	s->prev = o->delivery;
+	return ++s->n >= 500;
+}
+
+static void check_rule(const cron_expr *c, const uint8_t *p, size_t n) {
+	rule r = { .kind = RULE_CRON, .interval = 1, .cron = *c, .start_day = INT64_MIN };
+	int64_t after = FUZZ_NOW;
+	size_t zi = 0;
+	if (n >= 13) {
+		zi = p[0] % (sizeof(zones) / sizeof(*zones));
+		/* start 1970-01-01 .. 9999-12-31: what validation lets through */
+		int64_t span = cal_days_from_civil(9999, 12, 31) + 1;
+		if (p[0] & 0x80)
+			r.start_day = (int64_t) (u32(p + 1) % (uint64_t) span);
+		r.count = u32(p + 5);
+		if (r.start_day == INT64_MIN)
+			r.count = 0;
+		after = FUZZ_NOW + (int64_t) (int32_t) u32(p + 9) * 60;
+	}
+	FUZZ_CHECK(tz_db_get(db, zones[zi], &r.zone) == 0, "zone %s", zones[zi]);
+	const char *why;
+	FUZZ_CHECK(rule_validate(&r, &why) == 0, "rule_validate: %s", why);
+	occurrence o, prev = { 0 };
+	int64_t t = after;
+	for (int i = 0; i < 8; i++) {
+		int q = rule_next(&r, t, &o);
+		if (q == -ENOENT)
+			break;
+		FUZZ_CHECK(q == 0, "rule_next(%lld): %d", (long long) t, q);
+		FUZZ_CHECK(o.delivery > t, "rule_next(%lld) = %lld", (long long) t, (long long) o.delivery);
+		FUZZ_CHECK(o.create_at == o.delivery, "create_at without lead_time");
+		if (r.count) {
+			FUZZ_CHECK(o.n < r.count, "n %llu beyond count %llu", (unsigned long long) o.n,
+				   (unsigned long long) r.count);
+			FUZZ_CHECK(i == 0 || o.n > prev.n, "n not increasing");
+		}
+		if (r.start_day != INT64_MIN)
+			FUZZ_CHECK(cal_floordiv(o.local, CAL_SECS_PER_DAY) >= r.start_day, "before start");
+		prev = o;
+		t = o.delivery;
+	}
+	each_state s = { .r = &r, .prev = after };
+	int q = rule_each(&r, after + 1, after + CAL_SECS_PER_DAY, each_fn, &s);
+	FUZZ_CHECK(q >= 0, "rule_each: %d", q);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+	if (!db) {
+		db = tz_db_new(NULL);
+		FUZZ_CHECK(db, "tz_db_new");
+	}
+	const uint8_t *nl = memchr(data, '\n', size);
+	size_t elen = nl ? (size_t) (nl - data) : size;
+	char *expr = fuzz_strndup(data, elen);
+	cron_expr c, untouched;
+	memset(&c, 0xa5, sizeof(c));
+	untouched = c;
+	const char *why = NULL;
+	int r = cron_parse(expr, &c, &why);
+	char msg[256];
+	cron_expr c2;
+	int r2 = cron_parse_msg(expr, &c2, msg, sizeof(msg));
+	FUZZ_CHECK(r == r2, "cron_parse %d, cron_parse_msg %d", r, r2);
+	if (r < 0) {
+		FUZZ_CHECK(r == -EINVAL && why && why[0] && msg[0], "refused without a message");
+		FUZZ_CHECK(!memcmp(&c, &untouched, sizeof(c)), "*ret changed on failure");
+		free(expr);
+		return 0;
+	}
+	FUZZ_CHECK(c.minute == c2.minute && c.hour == c2.hour && c.dom == c2.dom && c.month == c2.month &&
+		   c.dow == c2.dow && c.dom_star == c2.dom_star && c.dow_star == c2.dow_star,
+		   "cron_parse and cron_parse_msg differ");
+	check_fields(&c);
+	check_next(&c, FUZZ_NOW);   /* as local seconds: some day in 2027 */
+	const uint8_t *p = nl ? nl + 1 : data + size;
+	size_t n = size - (size_t) (p - data);
+	if (n >= 13)
+		check_next(&c, FUZZ_NOW + (int64_t) (int32_t) u32(p + 9) * 60 + (p[0] & 0x3f));
+	check_rule(&c, p, n);
+	free(expr);
+	return 0;
+}
