@@ -15,6 +15,7 @@
 #include "defs.h"
 #include "forecast.h"
 #include "store.h"
+#include "storefault.h"
 #include "table.h"
 #include "text.h"
 #include "vlclient.h"
@@ -273,7 +274,18 @@ static int open_store(const char *state, store **ret) {
 		usage_error("%s is required", "--state");
 		return EXIT_USAGE;
 	}
-	int r = store_open(state, STORE_READONLY, ret);
+	diag_list diags = { 0 };
+	store_options opts = { .flags = STORE_READONLY, .on_damage = storefault_lmdb, .diags = &diags };
+	storefault_install(prog, state);
+	int r = store_open(state, &opts, ret);
+	if (r == -EUCLEAN || r == -EBADMSG) {
+		/* damage is a problem found, not an unavailable store */
+		fprintf(stderr, "%s: the store in %s is damaged: %s%s%s\n", prog, state,
+			diags.n ? diags.v[0].file : "", diags.n ? " " : "", diags.n ? diags.v[0].msg : strerror(-r));
+		diag_list_clear(&diags);
+		return EXIT_PROBLEM;
+	}
+	diag_list_clear(&diags);
 	if (r < 0) {
 		fprintf(stderr, "%s: cannot open the store in %s: %s\n", prog, state,
 			r == -ENOENT ? "no store there (has standingd run with this --state?)" :
@@ -281,6 +293,16 @@ static int open_store(const char *state, store **ret) {
 		return EXIT_UNAVAILABLE;
 	}
 	return 0;
+}
+
+/* A read that failed: damage is exit 1 (a problem found), anything else 3. */
+static int store_read_failed(const char *state, const char *what, int r) {
+	if (r == -EBADMSG) {
+		fprintf(stderr, "%s: %s failed: the store in %s is damaged (%s)\n", prog, what, state, strerror(-r));
+		return EXIT_PROBLEM;
+	}
+	fprintf(stderr, "%s: %s failed: %s\n", prog, what, strerror(-r));
+	return EXIT_UNAVAILABLE;
 }
 
 typedef struct orders_ctx {
@@ -341,10 +363,8 @@ static int cmd_orders(args *a) {
 		table_free(ctx.t);
 	}
 	store_close(s);
-	if (r < 0) {
-		fprintf(stderr, "%s: reading the store failed: %s\n", prog, strerror(-r));
-		return EXIT_UNAVAILABLE;
-	}
+	if (r < 0)
+		return store_read_failed(a->state, "reading the store", r);
 	return 0;
 }
 

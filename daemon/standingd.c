@@ -22,11 +22,17 @@
 #include "log.h"
 #include "loopstat.h"
 #include "store.h"
+#include "storefault.h"
 #include "server.h"
 #include "api.h"
 
 #define JUMP_TOLERANCE_MS 1000
 #define RELOAD_DEBOUNCE_MS 300
+/* Order creation that the store refuses (disk full, map at max_store_size) is
+ * retried on a timer backing off from 1 s to 8 s: no busy loop, and creation
+ * resumes within seconds of space coming back. */
+#define STORE_RETRY_MIN_MS 1000
+#define STORE_RETRY_MAX_MS 8000
 
 typedef struct daemon_ctx {
 	uv_loop_t *loop;
@@ -42,6 +48,9 @@ typedef struct daemon_ctx {
 	int watching_orders;
 	int64_t skew_ms;          /* realtime - monotonic at the last tick */
 	int exit_code;
+	int store_fault;          /* -ENOSPC, -EFBIG ...: why order creation is stopped; 0 */
+	uint64_t retry_ms;        /* the next retry's delay while store_fault */
+	uint64_t map_seen;        /* the store's map size last logged */
 	defs_file *yaml;          /* the YAML files of the running set */
 	size_t n_yaml;
 	defs_file *api;           /* standing orders placed through the socket API */
@@ -92,6 +101,13 @@ static int64_t now_s(daemon_ctx *c) {
 static void notify_status(daemon_ctx *c) {
 	engine_stats st;
 	engine_get_stats(c->engine, &st);
+	if (c->store_fault) {
+		sd_notifyf(0, "STATUS=order creation stopped: %s; retrying; %llu orders created",
+			   c->store_fault == -ENOSPC ? "disk full" :
+			   c->store_fault == -EFBIG ? "store full (max_store_size)" : strerror(-c->store_fault),
+			   (unsigned long long) st.created);
+		return;
+	}
 	int64_t at;
 	const standing_order *next = engine_peek(c->engine, &at);
 	char when[CAL_ISO_MAX];
@@ -140,16 +156,71 @@ static void arm(daemon_ctx *c) {
 	uv_timer_start(&c->due_timer, on_due, real ? real : 1, 0);
 }
 
+static const char *size_text(uint64_t v, char buf[32]) {
+	static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+	while (u < 4 && v && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, 32, "%llu %s", (unsigned long long) v, units[u]);
+	return buf;
+}
+
+/* The store grows its map by itself (on MAP_FULL, up to max_store_size); say so. */
+static void log_map_growth(daemon_ctx *c) {
+	store_info i;
+	char a[32], b[32];
+	if (store_get_info(c->store, &i) < 0)
+		return;
+	if (c->map_seen && i.map_size > c->map_seen)
+		log_info("store map grown to %s (max_store_size %s)", size_text(i.map_size, a), size_text(i.max_size, b));
+	c->map_seen = i.map_size;
+}
+
+/* Logged once when order creation stops and once when it resumes. */
+static void store_fault_begin(daemon_ctx *c, int r) {
+	char a[32], b[32];
+	store_info i = { 0 };
+	if (r == c->store_fault)
+		return;
+	c->store_fault = r;
+	c->retry_ms = 0;
+	if (r == -ENOSPC)
+		log_error("disk full: cannot write to the store in %s (%s); order creation stopped, reads go on; "
+			  "retrying until space returns", c->state_dir, strerror(-r));
+	else if (r == -EFBIG) {
+		store_get_info(c->store, &i);
+		log_error("store full: the map of the store in %s is %s and may not grow (max_store_size %s%s%s); "
+			  "order creation stopped, reads go on; raise max_store_size and reload",
+			  c->state_dir, size_text(i.map_size, a), size_text(i.max_size, b),
+			  i.grow_error ? "; growing failed: " : "", i.grow_error ? strerror(-i.grow_error) : "");
+	} else
+		log_error("creating due orders failed: %s; retrying", strerror(-r));
+}
+
 static void run_due(daemon_ctx *c) {
 	int r = engine_run(c->engine, now_s(c), 1);
-	if (r == -ENOSPC && store_grow(c->store) == 0)
-		r = engine_run(c->engine, now_s(c), 1);
+	log_map_growth(c);
+	if (r == -ENOTRECOVERABLE) {
+		log_error("the store in %s became unusable (a failed remap could not be undone): stopping", c->state_dir);
+		c->exit_code = 1;
+		uv_stop(c->loop);
+		return;
+	}
 	if (r < 0) {
-		/* Back off: the failure (disk full, a broken record) will not clear in a ms. */
-		log_error("creating due orders failed: %s; retrying in 10 s", strerror(-r));
-		uv_timer_start(&c->due_timer, on_due, 10000, 0);
+		store_fault_begin(c, r);
+		c->retry_ms = c->retry_ms ? c->retry_ms * 2 : STORE_RETRY_MIN_MS;
+		if (c->retry_ms > STORE_RETRY_MAX_MS)
+			c->retry_ms = STORE_RETRY_MAX_MS;
+		uv_timer_start(&c->due_timer, on_due, c->retry_ms, 0);
 		notify_status(c);
 		return;
+	}
+	if (c->store_fault) {
+		log_notice("order creation resumed: the store in %s accepts writes again", c->state_dir);
+		c->store_fault = 0;
+		c->retry_ms = 0;
 	}
 	arm(c);
 	notify_status(c);
@@ -178,11 +249,13 @@ static void on_tick(uv_timer_t *t) {
  * arrays that are not NULL; a NULL array keeps the running one (and is not stored). */
 static int install(daemon_ctx *c, defs *d, defs_file *yaml, size_t ny, defs_file *api, size_t na) {
 	engine_sources src = { .files = yaml, .n_files = ny, .api = api, .n_api = na, .now = now_s(c) };
+	/* the cap first: a grown definition set may need the room */
+	store_set_max_size(c->store, d->config.max_store_size);
 	int r = engine_apply(c->engine, d, &src);
-	/* Map full (the definitions grew): grow and retry once, as run_due does. */
-	if (r == -ENOSPC && store_grow(c->store) == 0)
-		r = engine_apply(c->engine, d, &src);
+	log_map_growth(c);
 	if (r < 0) {
+		if (c->defs)
+			store_set_max_size(c->store, c->defs->config.max_store_size);
 		defs_free(d);
 		defs_files_free(yaml, ny);
 		defs_files_free(api, na);
@@ -441,6 +514,35 @@ static int load_start_defs(daemon_ctx *c) {
 	return r;
 }
 
+/* max_store_size before the store is opened: read from standingd.yaml alone
+ * (the whole set is loaded later, and may fall back to the store's last good
+ * one, whose value install() then applies). 0 (the default) when unreadable. */
+static uint64_t conf_max_store_size(const char *conf_dir) {
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/standingd.yaml", conf_dir);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	struct stat st;
+	defs_file f = { .name = "standingd.yaml" };
+	uint64_t v = 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (1 << 20) &&
+	    (f.data = malloc((size_t) st.st_size + 1)) &&
+	    read(fd, f.data, (size_t) st.st_size) == st.st_size) {
+		diag_list diags = { 0 };
+		defs *d;
+		f.len = (size_t) st.st_size;
+		if (defs_load_files(&f, 1, NULL, &d, &diags) == 0) {
+			v = d->config.max_store_size;
+			defs_free(d);
+		}
+		diag_list_clear(&diags);
+	}
+	free(f.data);
+	close(fd);
+	return v;
+}
+
 static int check(const char *conf) {
 	diag_list diags = { 0 };
 	defs *d = NULL;
@@ -526,8 +628,21 @@ static int run(daemon_ctx *c) {
 	}
 	if (lock_state(c) < 0)
 		return 1;
-	if ((r = store_open(c->state_dir, 0, &c->store)) < 0) {
-		log_error("cannot open the store in %s: %s", c->state_dir, strerror(-r));
+	diag_list damage = { 0 };
+	store_options so = { .max_size = conf_max_store_size(c->conf_dir), .on_damage = storefault_lmdb,
+			     .diags = &damage };
+	storefault_install("standingd", c->state_dir);
+	r = store_open(c->state_dir, &so, &c->store);
+	if (r == -EUCLEAN && damage.n) {
+		log_error("refusing the store in %s: %s %s; restore it from a backup, or move the state "
+			  "directory away to start afresh", c->state_dir, damage.v[0].file, damage.v[0].msg);
+		diag_list_clear(&damage);
+		return 1;
+	}
+	diag_list_clear(&damage);
+	if (r < 0) {
+		log_error("cannot open the store in %s: %s", c->state_dir,
+			  r == -EBADMSG ? "it is damaged (an LMDB page or record is unreadable)" : strerror(-r));
 		return 1;
 	}
 	engine_hooks hooks = { .created = on_created, .skipped = on_skipped, .ud = c };

@@ -12,14 +12,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 #include "cal.h"
 #include "store.h"
 
-#define STORE_MAPSIZE_DEFAULT ((size_t) 64 << 20)
-#define STORE_MAPSIZE_ENV "STANDINGD_STORE_MAPSIZE"
+#define STORE_MAPSIZE_DEFAULT (UINT64_C(64) << 20)
+#define STORE_MAX_DEFAULT_CAP (UINT64_C(1) << 40)
+#define STORE_MAX_DEFAULT_UNKNOWN (UINT64_C(64) << 30)
+/* Written once the store exists: a data.mdb that is then missing or empty is
+ * damage, never a reason to start afresh. */
+#define STORE_MARKER "store.created"
+/* Free space below which a failed write is taken for a full disk. */
+#define STORE_DISK_LOW (UINT64_C(256) << 10)
 #define STORE_MAXDBS 8
 #define STORE_DIR_MODE 0750
 #define STORE_FILE_MODE 0640
@@ -45,8 +55,22 @@ struct store {
 	unsigned n_txn;         /* open transactions: the map must not move under them */
 	MDB_txn *idle_read;     /* reset read transaction kept for reuse */
 	size_t max_key;
-	bool fixed_map;         /* STANDINGD_STORE_MAPSIZE given: tests want -ENOSPC, no growing ahead */
+	char *dir;
+	store_options opts;     /* flags, sizes and the damage hook; diags not kept */
+	uint64_t max_size;      /* the cap in force */
+	int grow_error;         /* why the last growth failed, 0 */
+	int lost;               /* -ENOTRECOVERABLE once the environment is gone */
 };
+
+/* One change of a write transaction, kept so that the transaction can be
+ * replayed on a grown map after MDB_MAP_FULL (we are the only writer, so the
+ * replay meets exactly the state the original met). */
+typedef struct txn_op {
+	MDB_dbi dbi;
+	bool del;
+	unsigned flags;
+	MDB_val k, v;           /* copies, in one allocation with the op */
+} txn_op;
 
 struct store_txn {
 	store *s;
@@ -55,7 +79,28 @@ struct store_txn {
 	/* First failure that may have left a multi-record change half written:
 	 * every later call and the commit return it, so a half change never lands. */
 	int err;
+	unsigned cursors;       /* open cursors: a replay would pull the txn from under them */
+	txn_op **ops;
+	size_t n_ops, cap_ops;
 };
+
+/* LMDB reports a short write as EIO, and a full file system mostly shows as
+ * one: the write filled what was left. So EIO from a write environment counts
+ * as the disk being full when the file system has (almost) nothing left, or the
+ * data file has reached the process's file size limit. */
+static bool write_refused(MDB_env *env) {
+	const char *dir;
+	int fd;
+	struct statvfs fs;
+	struct stat st;
+	struct rlimit lim;
+	if (!env || mdb_env_get_path(env, &dir) || mdb_env_get_fd(env, &fd))
+		return false;
+	if (statvfs(dir, &fs) == 0 && (uint64_t) fs.f_bavail * fs.f_frsize < STORE_DISK_LOW)
+		return true;
+	return fstat(fd, &st) == 0 && getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+	       (uint64_t) st.st_size + STORE_DISK_LOW > (uint64_t) lim.rlim_cur;
+}
 
 /* The one place LMDB's error space becomes errno. */
 static int store_errno(MDB_env *env, int rc) {
@@ -67,7 +112,7 @@ static int store_errno(MDB_env *env, int rc) {
 	case MDB_KEYEXIST:
 		return -EEXIST;
 	case MDB_MAP_FULL:
-		return -ENOSPC;
+		return -EFBIG;   /* only seen when the map may not grow any more */
 	case MDB_READERS_FULL: {
 		/* Slots of crashed readers are only freed by a check; the caller retries. */
 		int dead;
@@ -99,6 +144,12 @@ static int store_errno(MDB_env *env, int rc) {
 	case MDB_BAD_TXN:
 	case MDB_BAD_DBI:
 		return -EINVAL;
+	case EIO:
+		return write_refused(env) ? -ENOSPC : -EIO;
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:   /* a write past RLIMIT_FSIZE or the file system's file size limit */
+		return -ENOSPC;   /* the file system refuses the data, not the map */
 	default:
 		return rc > 0 ? -rc : -EIO;
 	}
@@ -179,6 +230,8 @@ static MDB_val str_val(const char *s) {
 
 /* ---- transaction primitives ---- */
 
+static int map_grow(store *s);
+
 static int txn_fail(store_txn *t, int r) {
 	if (r < 0 && t->write && !t->err)
 		t->err = r;
@@ -191,13 +244,81 @@ static int txn_get(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v) {
 	return store_errno(t->s->env, mdb_get(t->txn, dbi, k, v));
 }
 
+static int op_log(store_txn *t, MDB_dbi dbi, bool del, const MDB_val *k, const MDB_val *v, unsigned flags) {
+	if (t->n_ops == t->cap_ops) {
+		size_t cap = t->cap_ops ? t->cap_ops * 2 : 16;
+		txn_op **ops = realloc(t->ops, cap * sizeof(*ops));
+		if (!ops)
+			return -ENOMEM;
+		t->ops = ops;
+		t->cap_ops = cap;
+	}
+	size_t vs = v ? v->mv_size : 0;
+	txn_op *op = malloc(sizeof(*op) + k->mv_size + vs + 1);
+	if (!op)
+		return -ENOMEM;
+	char *p = (char *) (op + 1);
+	memcpy(p, k->mv_data, k->mv_size);
+	if (vs)
+		memcpy(p + k->mv_size, v->mv_data, vs);
+	*op = (txn_op) { .dbi = dbi, .del = del, .flags = flags,
+			 .k = { .mv_size = k->mv_size, .mv_data = p },
+			 .v = { .mv_size = vs, .mv_data = p + k->mv_size } };
+	t->ops[t->n_ops++] = op;
+	return 0;
+}
+
+static void op_log_free(store_txn *t) {
+	for (size_t i = 0; i < t->n_ops; i++)
+		free(t->ops[i]);
+	free(t->ops);
+	t->ops = NULL;
+	t->n_ops = t->cap_ops = 0;
+}
+
+/* LMDB has failed the transaction with MDB_MAP_FULL (it is unusable now): grow
+ * the map and redo every change on a new transaction. Returns 0 or the LMDB
+ * code / negative errno that stops it (MDB_MAP_FULL: may not grow); t->txn is
+ * then a live transaction or NULL. */
+static int txn_regrow(store_txn *t, bool txn_gone) {
+	store *s = t->s;
+	if (t->cursors || s->n_txn != 1)
+		return MDB_MAP_FULL;   /* the map must not move under other transactions */
+	for (;;) {
+		if (!txn_gone)
+			mdb_txn_abort(t->txn);
+		t->txn = NULL;
+		txn_gone = true;
+		if (map_grow(s) < 0)
+			return s->lost ? MDB_PANIC : MDB_MAP_FULL;
+		int rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+		if (rc) {
+			t->txn = NULL;
+			return rc;
+		}
+		txn_gone = false;
+		for (size_t i = 0; i < t->n_ops && !rc; i++) {
+			txn_op *op = t->ops[i];
+			rc = op->del ? mdb_del(t->txn, op->dbi, &op->k, NULL)
+				     : mdb_put(t->txn, op->dbi, &op->k, &op->v, op->flags);
+		}
+		if (rc != MDB_MAP_FULL)
+			return rc;
+	}
+}
+
 /* Any failed put may leave LMDB's transaction unusable or a change half done. */
 static int txn_put(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags) {
 	if (!t->write)
 		return -EROFS;
 	if (t->err)
 		return t->err;
-	return txn_fail(t, store_errno(t->s->env, mdb_put(t->txn, dbi, k, v, flags)));
+	int rc = mdb_put(t->txn, dbi, k, v, flags);
+	if (rc == MDB_MAP_FULL && (rc = txn_regrow(t, false)) == 0)
+		rc = mdb_put(t->txn, dbi, k, v, flags);
+	if (rc == 0)
+		return txn_fail(t, op_log(t, dbi, false, k, v, flags));
+	return txn_fail(t, t->s->lost ? t->s->lost : store_errno(t->s->env, rc));
 }
 
 static int txn_del(store_txn *t, MDB_dbi dbi, MDB_val *k) {
@@ -206,15 +327,27 @@ static int txn_del(store_txn *t, MDB_dbi dbi, MDB_val *k) {
 	if (t->err)
 		return t->err;
 	int rc = mdb_del(t->txn, dbi, k, NULL);
+	if (rc == MDB_MAP_FULL && (rc = txn_regrow(t, false)) == 0)
+		rc = mdb_del(t->txn, dbi, k, NULL);
 	if (rc == MDB_NOTFOUND)
 		return -ENOENT;
-	return txn_fail(t, store_errno(t->s->env, rc));
+	if (rc == 0)
+		return txn_fail(t, op_log(t, dbi, true, k, NULL, 0));
+	return txn_fail(t, t->s->lost ? t->s->lost : store_errno(t->s->env, rc));
 }
 
 static int txn_cursor(store_txn *t, MDB_dbi dbi, MDB_cursor **ret) {
 	if (t->err)
 		return t->err;
-	return store_errno(t->s->env, mdb_cursor_open(t->txn, dbi, ret));
+	int r = store_errno(t->s->env, mdb_cursor_open(t->txn, dbi, ret));
+	if (r == 0)
+		t->cursors++;
+	return r;
+}
+
+static void cursor_close(store_txn *t, MDB_cursor *c) {
+	mdb_cursor_close(c);
+	t->cursors--;
 }
 
 static int cursor_get(store_txn *t, MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op) {
@@ -271,19 +404,175 @@ static int mkdir_p(const char *dir) {
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-/* Tests need a tiny map to reach MDB_MAP_FULL quickly; 0 = not set. */
-static int mapsize_from_env(size_t *ret) {
-	const char *e = getenv(STORE_MAPSIZE_ENV);
-	*ret = 0;
-	if (!e || !*e)
-		return 0;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(e, &end, 10);
-	if (errno || *end || v == 0 || v > SIZE_MAX || e[0] == '-')
-		return -EINVAL;
-	*ret = (size_t) v;
+uint64_t store_default_max_size(const char *dir) {
+	struct statvfs fs;
+	if (!dir || statvfs(dir, &fs) < 0)
+		return STORE_MAX_DEFAULT_UNKNOWN;
+	uint64_t total = (uint64_t) fs.f_blocks * (fs.f_frsize ? fs.f_frsize : fs.f_bsize);
+	uint64_t half = total / 2;
+	if (half < STORE_MAPSIZE_DEFAULT)
+		return STORE_MAPSIZE_DEFAULT;
+	return half > STORE_MAX_DEFAULT_CAP ? STORE_MAX_DEFAULT_CAP : half;
+}
+
+/* ---- checking data.mdb before LMDB maps it ----
+ * LMDB trusts its file: a data file shorter than its last page makes every
+ * reader die of SIGBUS, an empty one is taken for a new store. The layout read
+ * here is LMDB 0.9's on-disk format on a 64-bit host (doc/store.md): two meta
+ * pages, each a 16-byte page header (flags at byte 10) followed by MDB_meta. */
+#define LMDB_PAGEHDR 16
+#define LMDB_P_META 0x08
+#define LMDB_MAGIC 0xBEEFC0DEu
+#define LMDB_DATA_VERSION 1
+#define LMDB_META_SIZE 136
+#define LMDB_P_INVALID UINT64_MAX
+
+typedef struct data_meta {
+	bool exists;            /* a data file with content */
+	uint64_t psize, last_pg, txnid, mapsize, file_size;
+} data_meta;
+
+static uint32_t rd32(const unsigned char *p) {
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint64_t rd64(const unsigned char *p) {
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Checks one meta page; 0 or -EUCLEAN with why filled. */
+static int meta_read(int fd, uint64_t off, int i, data_meta *m, char *why, size_t n) {
+	unsigned char b[LMDB_PAGEHDR + LMDB_META_SIZE];
+	ssize_t got = pread(fd, b, sizeof(b), (off_t) off);
+	if (got < 0)
+		return -errno;
+	if ((size_t) got < sizeof(b)) {
+		snprintf(why, n, "is %" PRIu64 " bytes, too short to hold LMDB meta page %d: the file was truncated",
+			 m->file_size, i);
+		return -EUCLEAN;
+	}
+	const unsigned char *meta = b + LMDB_PAGEHDR;
+	uint16_t flags;
+	memcpy(&flags, b + 10, sizeof(flags));
+	uint32_t psize = rd32(meta + 24);
+	if (!(flags & LMDB_P_META) || rd32(meta) != LMDB_MAGIC) {
+		snprintf(why, n, "meta page %d is damaged (not an LMDB meta page)", i);
+		return -EUCLEAN;
+	}
+	if (rd32(meta + 4) != LMDB_DATA_VERSION) {
+		snprintf(why, n, "meta page %d has LMDB data version %" PRIu32 ", expected %d", i, rd32(meta + 4),
+			 LMDB_DATA_VERSION);
+		return -EUCLEAN;
+	}
+	if (psize < 512 || psize > 65536 || (psize & (psize - 1)) || (i == 1 && psize != m->psize)) {
+		snprintf(why, n, "meta page %d is damaged (page size %" PRIu32 ")", i, psize);
+		return -EUCLEAN;
+	}
+	uint64_t last_pg = rd64(meta + 120), txnid = rd64(meta + 128);
+	uint64_t roots[2] = { rd64(meta + 64), rd64(meta + 112) };
+	for (int d = 0; d < 2; d++)
+		if (roots[d] != LMDB_P_INVALID && (roots[d] < 2 || roots[d] > last_pg)) {
+			snprintf(why, n, "meta page %d is damaged (root page %" PRIu64 " is not in 2..%" PRIu64 ")",
+				 i, roots[d], last_pg);
+			return -EUCLEAN;
+		}
+	if (last_pg < 1 || last_pg > (UINT64_MAX >> 17)) {
+		snprintf(why, n, "meta page %d is damaged (last page %" PRIu64 ")", i, last_pg);
+		return -EUCLEAN;
+	}
+	if (i == 0 || txnid > m->txnid) {
+		m->psize = psize;
+		m->last_pg = last_pg;
+		m->txnid = txnid;
+		m->mapsize = rd64(meta + 16);
+	}
 	return 0;
+}
+
+static int check_data_once(const char *dir, bool ro, data_meta *ret, char *why, size_t n) {
+	char path[PATH_MAX];
+	data_meta m = { 0 };
+	bool used = false;
+	snprintf(path, sizeof(path), "%s/" STORE_MARKER, dir);
+	used = access(path, F_OK) == 0;
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	*ret = m;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		if (used) {
+			snprintf(why, n, "is missing, but %s/" STORE_MARKER " shows the store was in use", dir);
+			return -EUCLEAN;
+		}
+		*ret = m;
+		return 0;
+	}
+	struct stat st;
+	int r = 0;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, n, "is not a regular file");
+		r = -EUCLEAN;
+		goto out;
+	}
+	if (st.st_size == 0) {
+		if (used || ro) {
+			snprintf(why, n, "is empty (0 bytes)%s", used ? ", but the store was in use (" STORE_MARKER ")" : "");
+			r = -EUCLEAN;
+		}
+		goto out;   /* no marker: a store whose creation was cut short, LMDB starts it */
+	}
+	m.exists = true;
+	m.file_size = (uint64_t) st.st_size;
+	if ((r = meta_read(fd, 0, 0, &m, why, n)) < 0 || (r = meta_read(fd, m.psize, 1, &m, why, n)) < 0)
+		goto out;
+	/* The meta is read before the size: a writer writes its pages before the
+	 * meta that names them, so a live store never looks truncated here. */
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	m.file_size = (uint64_t) st.st_size;
+	uint64_t need = (m.last_pg + 1) * m.psize;
+	if (m.file_size < need) {
+		snprintf(why, n, "is %" PRIu64 " bytes, but its last page (%" PRIu64 ") ends at byte %" PRIu64
+			 ": the file was truncated", m.file_size, m.last_pg, need);
+		r = -EUCLEAN;
+		goto out;
+	}
+	*ret = m;
+out:
+	close(fd);
+	return r;
+}
+
+/* A reader may catch a writer between writing a meta page's halves: a failed
+ * check is repeated a few times before the store is called damaged. */
+static int check_data(const char *dir, bool ro, data_meta *ret, diag_list *diags) {
+	char why[256] = "";
+	int r = 0;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		r = check_data_once(dir, ro, ret, why, sizeof(why));
+		if (r != -EUCLEAN || sizeof(void *) < 8)
+			break;
+		nanosleep(&(struct timespec) { .tv_nsec = 20 * 1000 * 1000 }, NULL);
+	}
+	if (sizeof(void *) < 8 && r == -EUCLEAN)
+		r = 0;   /* the layout above is the 64-bit one; elsewhere LMDB is on its own */
+	if (r == -EUCLEAN && diags) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/data.mdb", dir);
+		diag_add(diags, path, 0, 0, "%s", why);
+	}
+	return r;
 }
 
 static int open_dbi(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *ret) {
@@ -351,85 +640,53 @@ out:
 	return r;
 }
 
-int store_open(const char *dir, unsigned flags, store **ret) {
-	if (!dir || !*dir || !ret || (flags & ~(unsigned) STORE_READONLY))
-		return -EINVAL;
-	bool ro = flags & STORE_READONLY;
-	size_t mapsize;
-	int r = mapsize_from_env(&mapsize);
-	if (r < 0)
-		return r;
-	char *data = NULL;
-	if (asprintf(&data, "%s/data.mdb", dir) < 0)
-		return -ENOMEM;
-	if (ro) {
-		/* mdb_env_open would create lock.mdb before failing on a missing data file. */
-		r = access(data, F_OK) < 0 ? -errno : 0;
-	} else
-		r = mkdir_p(dir);
-	free(data);
-	if (r < 0)
-		return r;
+static void on_lmdb_assert(MDB_env *env, const char *msg) {
+	store *s = mdb_env_get_userctx(env);
+	if (s && s->opts.on_damage)
+		s->opts.on_damage(s->dir, msg, s->opts.ud);
+}
 
-	store *s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->readonly = ro;
-	s->fixed_map = mapsize != 0;
+/* Creates and opens the environment with map size mapsize (0: what the file
+ * says) and opens the named databases. On failure s->env is NULL. */
+static int env_open(store *s, uint64_t mapsize) {
 	int rc = mdb_env_create(&s->env);
 	if (rc) {
-		free(s);
+		s->env = NULL;
 		return store_errno(NULL, rc);
 	}
+	int r;
+	mdb_env_set_userctx(s->env, s);
+	mdb_env_set_assert(s->env, on_lmdb_assert);
 	if ((rc = mdb_env_set_maxdbs(s->env, STORE_MAXDBS)) ||
-	    (mapsize && (rc = mdb_env_set_mapsize(s->env, mapsize)))) {
+	    (mapsize && (rc = mdb_env_set_mapsize(s->env, (size_t) mapsize)))) {
 		r = store_errno(s->env, rc);
 		goto fail;
 	}
 	/* MDB_NOTLS: a reset read transaction keeps its reader slot, and a caller
 	 * may hold more than one read transaction at a time. */
-	rc = mdb_env_open(s->env, dir, MDB_NOTLS | (ro ? MDB_RDONLY : 0), STORE_FILE_MODE);
+	rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | (s->readonly ? MDB_RDONLY : 0), STORE_FILE_MODE);
 	if (rc) {
 		r = store_errno(s->env, rc);
 		goto fail;
 	}
-	if (!ro) {
+	if (!s->readonly) {
 		char *lock = NULL;
-		if (asprintf(&lock, "%s/lock.mdb", dir) >= 0) {
+		if (asprintf(&lock, "%s/lock.mdb", s->dir) >= 0) {
 			(void) chmod(lock, STORE_LOCK_MODE);   /* best effort, see STORE_LOCK_MODE */
 			free(lock);
 		}
 		int dead;
 		mdb_reader_check(s->env, &dead);
-		/* Without an explicit size the map is the one the file was last
-		 * grown to (LMDB keeps it); never start below the default. */
-		MDB_envinfo info;
-		if (!mapsize && mdb_env_info(s->env, &info) == 0 && info.me_mapsize < STORE_MAPSIZE_DEFAULT &&
-		    (rc = mdb_env_set_mapsize(s->env, STORE_MAPSIZE_DEFAULT))) {
-			r = store_errno(s->env, rc);
-			goto fail;
-		}
 	}
 	int mk = mdb_env_get_maxkeysize(s->env);
 	s->max_key = mk > 0 ? (size_t) mk : 0;
-	r = store_setup(s);
-	if (r < 0)
+	if ((r = store_setup(s)) < 0)
 		goto fail;
-	*ret = s;
 	return 0;
 fail:
 	mdb_env_close(s->env);
-	free(s);
+	s->env = NULL;
 	return r;
-}
-
-void store_close(store *s) {
-	if (!s)
-		return;
-	if (s->idle_read)
-		mdb_txn_abort(s->idle_read);
-	mdb_env_close(s->env);
-	free(s);
 }
 
 static void drop_idle_read(store *s) {
@@ -439,9 +696,147 @@ static void drop_idle_read(store *s) {
 	}
 }
 
+/* mdb_env_set_mapsize unmaps before it maps again; when mapping fails the
+ * environment has no map at all and the next transaction would crash on it.
+ * So a failed remap reopens the environment at the size that worked, and when
+ * even that fails the store is lost: every later call says so, none touches
+ * LMDB. Only with no transaction open. */
+static int map_set(store *s, uint64_t size, uint64_t old) {
+	drop_idle_read(s);
+	int rc = size > SIZE_MAX ? ENOMEM : mdb_env_set_mapsize(s->env, (size_t) size);
+	if (rc == 0)
+		return 0;
+	int r = store_errno(s->env, rc);
+	mdb_env_close(s->env);
+	s->env = NULL;
+	if (env_open(s, old) < 0)
+		s->lost = -ENOTRECOVERABLE;
+	return r;
+}
+
+static int map_size(store *s, uint64_t *ret_size, uint64_t *ret_used) {
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc = mdb_env_info(s->env, &info);
+	if (!rc)
+		rc = mdb_env_stat(s->env, &st);
+	if (rc)
+		return store_errno(s->env, rc);
+	*ret_size = info.me_mapsize;
+	if (ret_used)
+		*ret_used = (uint64_t) (info.me_last_pgno + 1) * st.ms_psize;
+	return 0;
+}
+
+/* Doubles the map, at most to max_size. -EFBIG when it is there already or
+ * mapping a larger one failed (grow_error says why). */
+static int map_grow(store *s) {
+	uint64_t cur = 0;
+	int r = map_size(s, &cur, NULL);
+	if (r < 0)
+		return r;
+	if (cur >= s->max_size)
+		return -EFBIG;
+	uint64_t next = cur > s->max_size / 2 ? s->max_size : cur * 2;
+	if ((r = map_set(s, next, cur)) < 0) {
+		s->grow_error = r;
+		return s->lost ? s->lost : -EFBIG;
+	}
+	s->grow_error = 0;
+	return 0;
+}
+
+int store_open(const char *dir, const store_options *opts, store **ret) {
+	static const store_options defaults = { 0 };
+	if (!opts)
+		opts = &defaults;
+	if (!dir || !*dir || !ret || (opts->flags & ~(unsigned) STORE_READONLY) ||
+	    (opts->max_size && opts->max_size < STORE_MAX_SIZE_MIN) ||
+	    (opts->map_size && opts->max_size && opts->map_size > opts->max_size))
+		return -EINVAL;
+	bool ro = opts->flags & STORE_READONLY;
+	int r = ro ? 0 : mkdir_p(dir);
+	if (r < 0)
+		return r;
+	data_meta m = { 0 };
+	if ((r = check_data(dir, ro, &m, opts->diags)) < 0)
+		return r;
+	/* mdb_env_open would create lock.mdb before failing on a missing data file. */
+	if (ro && !m.exists)
+		return -ENOENT;
+
+	store *s = calloc(1, sizeof(*s));
+	if (!s || !(s->dir = strdup(dir))) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->readonly = ro;
+	s->opts = *opts;
+	s->opts.diags = NULL;
+	uint64_t mapsize = 0;
+	if (!ro) {
+		s->max_size = opts->max_size ? opts->max_size : store_default_max_size(dir);
+		uint64_t floor = STORE_MAPSIZE_DEFAULT < s->max_size ? STORE_MAPSIZE_DEFAULT : s->max_size;
+		/* the size it was last grown to, never below the default */
+		mapsize = opts->map_size ? opts->map_size : m.mapsize > floor ? m.mapsize : floor;
+	}
+	if ((r = env_open(s, mapsize)) < 0) {
+		free(s->dir);
+		free(s);
+		return r;
+	}
+	if (!ro) {
+		char marker[PATH_MAX];
+		snprintf(marker, sizeof(marker), "%s/" STORE_MARKER, dir);
+		int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, STORE_FILE_MODE);
+		if (fd >= 0) {
+			static const char text[] = "standingd store; data.mdb must not be missing or empty\n";
+			(void) !write(fd, text, sizeof(text) - 1);
+			close(fd);
+		}
+	}
+	*ret = s;
+	return 0;
+}
+
+void store_close(store *s) {
+	if (!s)
+		return;
+	if (s->idle_read)
+		mdb_txn_abort(s->idle_read);
+	if (s->env)
+		mdb_env_close(s->env);
+	free(s->dir);
+	free(s);
+}
+
+int store_get_info(store *s, store_info *ret) {
+	if (!s || !ret)
+		return -EINVAL;
+	if (s->lost)
+		return s->lost;
+	store_info i = { .max_size = s->max_size, .grow_error = s->grow_error };
+	int r = map_size(s, &i.map_size, &i.used);
+	if (r < 0)
+		return r;
+	*ret = i;
+	return 0;
+}
+
+int store_set_max_size(store *s, uint64_t max_size) {
+	if (!s || (max_size && max_size < STORE_MAX_SIZE_MIN))
+		return -EINVAL;
+	if (s->readonly)
+		return -EROFS;
+	s->max_size = max_size ? max_size : store_default_max_size(s->dir);
+	return 0;
+}
+
 int store_begin(store *s, bool write, store_txn **ret) {
 	if (!s || !ret)
 		return -EINVAL;
+	if (s->lost)
+		return s->lost;
 	if (write && s->readonly)
 		return -EROFS;
 	if (write && s->writing)
@@ -467,10 +862,13 @@ int store_begin(store *s, bool write, store_txn **ret) {
 		/* Another process grew the map: adopt its size, which is only safe
 		 * while none of our transactions points into the old mapping. */
 		if (rc == MDB_MAP_RESIZED && attempt == 0 && s->n_txn == 0) {
-			drop_idle_read(s);
-			rc = mdb_env_set_mapsize(s->env, 0);
-			if (rc == 0)
+			uint64_t cur = 0;
+			if (map_size(s, &cur, NULL) == 0 && map_set(s, 0, cur) == 0)
 				continue;
+			if (s->lost) {
+				free(t);
+				return s->lost;
+			}
 		}
 		break;
 	}
@@ -494,19 +892,14 @@ static void read_end(store *s, MDB_txn *txn) {
 		mdb_txn_abort(txn);
 }
 
-/* Grows the map once it is three quarters used, between transactions, so that a
- * write (an API call, a reload) seldom meets MDB_MAP_FULL at all; the -ENOSPC path
- * (store_grow and retry) stays for a single write larger than the headroom. */
+/* Grows the map once it is three quarters used, between transactions, so that
+ * a write seldom meets MDB_MAP_FULL (and its replay) at all. */
 static void grow_ahead(store *s) {
-	MDB_envinfo info;
-	MDB_stat st;
-	if (s->fixed_map || s->n_txn || mdb_env_info(s->env, &info) || mdb_env_stat(s->env, &st))
+	uint64_t size, used;
+	if (s->n_txn || s->lost || map_size(s, &size, &used) < 0)
 		return;
-	if ((uint64_t) (info.me_last_pgno + 1) * st.ms_psize > info.me_mapsize / 4 * 3 &&
-	    info.me_mapsize <= SIZE_MAX / 2) {
-		drop_idle_read(s);
-		mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
-	}
+	if (used > size / 4 * 3 && size < s->max_size)
+		map_grow(s);
 }
 
 int store_commit(store_txn *t) {
@@ -516,11 +909,26 @@ int store_commit(store_txn *t) {
 	int r = 0;
 	if (t->write) {
 		if (t->err) {
-			mdb_txn_abort(t->txn);
+			if (t->txn)
+				mdb_txn_abort(t->txn);
 			r = t->err;
-		} else
-			r = store_errno(s->env, mdb_txn_commit(t->txn));
+		} else {
+			/* mdb_txn_commit frees the transaction in every case. The commit
+			 * itself may need pages (the free list): grow, replay, again. */
+			int rc = mdb_txn_commit(t->txn);
+			t->txn = NULL;
+			while (rc == MDB_MAP_FULL) {
+				if ((rc = txn_regrow(t, true)) != 0)
+					break;
+				rc = mdb_txn_commit(t->txn);
+				t->txn = NULL;
+			}
+			if (t->txn)
+				mdb_txn_abort(t->txn);
+			r = s->lost ? s->lost : store_errno(s->env, rc);
+		}
 		s->writing = false;
+		op_log_free(t);
 	} else
 		read_end(s, t->txn);
 	s->n_txn--;
@@ -536,29 +944,14 @@ void store_abort(store_txn *t) {
 		return;
 	store *s = t->s;
 	if (t->write) {
-		mdb_txn_abort(t->txn);
+		if (t->txn)
+			mdb_txn_abort(t->txn);
 		s->writing = false;
+		op_log_free(t);
 	} else
 		read_end(s, t->txn);
 	s->n_txn--;
 	free(t);
-}
-
-int store_grow(store *s) {
-	if (!s)
-		return -EINVAL;
-	if (s->readonly)
-		return -EROFS;
-	if (s->n_txn)
-		return -EBUSY;
-	drop_idle_read(s);
-	MDB_envinfo info;
-	int rc = mdb_env_info(s->env, &info);
-	if (rc)
-		return store_errno(s->env, rc);
-	if (info.me_mapsize > SIZE_MAX / 2)
-		return -EFBIG;
-	return store_errno(s->env, mdb_env_set_mapsize(s->env, info.me_mapsize * 2));
 }
 
 /* ---- JSON helpers ---- */
@@ -770,7 +1163,7 @@ int store_sched_each(store_txn *t, int (*fn)(const char *so_id, const sched_stat
 		if ((r = sched_from_val(&v, &st)) < 0 || (r = fn(id, &st, ud)) != 0)
 			break;
 	}
-	mdb_cursor_close(c);
+	cursor_close(t, c);
 	return r == -ENOENT ? 0 : r;
 }
 
@@ -1185,7 +1578,7 @@ int store_order_each(store_txn *t, int64_t from, int64_t to,
 		if (r != 0)
 			break;
 	}
-	mdb_cursor_close(c);
+	cursor_close(t, c);
 	return r == -ENOENT ? 0 : r;
 }
 
@@ -1234,7 +1627,7 @@ int store_skip_each(store_txn *t, int (*fn)(const char *so_id, int64_t delivery,
 		if (r != 0)
 			break;
 	}
-	mdb_cursor_close(c);
+	cursor_close(t, c);
 	return r == -ENOENT ? 0 : r;
 }
 
@@ -1289,7 +1682,7 @@ int store_outbox_each(store_txn *t, uint64_t after_seq,
 		if (r != 0)
 			break;
 	}
-	mdb_cursor_close(c);
+	cursor_close(t, c);
 	return r == -ENOENT ? 0 : r;
 }
 
@@ -1571,7 +1964,7 @@ static int verify_outbox(verify_ctx *v) {
 		}
 		json_decref(j);
 	}
-	mdb_cursor_close(c);
+	cursor_close(t, c);
 	if (r == -ENOENT)
 		r = 0;
 	if (r == 0 && v->n_ev)
@@ -1686,7 +2079,7 @@ static int verify_orders(verify_ctx *v) {
 		if (r < 0)
 			break;
 	}
-	mdb_cursor_close(c);
+	cursor_close(t, c);
 	return r;
 }
 
@@ -1725,7 +2118,7 @@ static int verify_occ(verify_ctx *v) {
 		}
 		r = 0;
 	}
-	mdb_cursor_close(c);
+	cursor_close(t, c);
 	return r == -ENOENT ? 0 : r;
 }
 
@@ -1762,7 +2155,7 @@ static int verify_due(verify_ctx *v) {
 		}
 		r = 0;
 	}
-	mdb_cursor_close(c);
+	cursor_close(t, c);
 	return r == -ENOENT ? 0 : r;
 }
 
@@ -1798,7 +2191,7 @@ static int verify_records(verify_ctx *v, MDB_dbi dbi, bool skips) {
 					 (int) k.mv_size, (const char *) k.mv_data);
 		}
 	}
-	mdb_cursor_close(c);
+	cursor_close(t, c);
 	return r == -ENOENT ? 0 : r;
 }
 
@@ -1842,6 +2235,12 @@ int store_verify(store *s, diag_list *diags) {
 		r = verify_counters(&v);
 	free(v.ev);
 	store_abort(t);
+	if (r == -EBADMSG) {
+		/* a damaged page (MDB_CORRUPTED, MDB_PAGE_NOTFOUND) stops the walk */
+		diag_add(diags, NULL, 0, 0, "the store is damaged: a database could not be read to the end (%s)",
+			 strerror(-r));
+		return r;
+	}
 	if (r < 0)
 		return r;
 	return diags->n > before ? -EBADMSG : 0;

@@ -59,24 +59,70 @@ typedef enum store_flags {
 	STORE_READONLY = 1 << 0,   /* standingctl: MDB_RDONLY, never creates */
 } store_flags;
 
+/* Smallest max_size store_open accepts (a store needs a handful of pages). */
+#define STORE_MAX_SIZE_MIN (UINT64_C(1) << 20)
+
+/* Options of store_open; a NULL pointer means all defaults, read-write. */
+typedef struct store_options {
+	unsigned flags;          /* store_flags */
+	/* Map of a store that has none yet (a new one), in bytes; 0: 64 MiB or
+	 * max_size, whichever is smaller. An existing store keeps the map it was
+	 * last grown to (never less than that default, never more than max_size
+	 * unless it already was). */
+	uint64_t map_size;
+	/* The map grows (doubling) on MDB_MAP_FULL only up to this; 0: the
+	 * default, store_default_max_size(dir). Ignored read-only. */
+	uint64_t max_size;
+	/* LMDB found its own data inconsistent (an mdb_assert): what the program
+	 * does about it (report and exit). The library never exits; when this
+	 * returns, or is NULL, LMDB aborts. */
+	void (*on_damage)(const char *dir, const char *what, void *ud);
+	void *ud;
+	/* When not NULL, store_open adds one diag (file "DIR/data.mdb") saying why it
+	 * refused a damaged store (-EUCLEAN). */
+	diag_list *diags;
+} store_options;
+
+/* Errors (converted from LMDB and the system in store_errno() only):
+ * -ENOSPC   the file system is full (ENOSPC or EDQUOT from a write): nothing of
+ *           the transaction was committed, the store is intact, reads go on.
+ * -EFBIG    the map is full and may not grow: it has reached max_size, or mapping
+ *           a larger one failed (store_get_info: grow_error). A write that merely
+ *           fills the map never returns this: the store grows the map and
+ *           replays the transaction itself.
+ * -EUCLEAN  store_open: the data file is damaged (truncated, empty or missing
+ *           while the store was in use, bad meta pages); nothing was opened.
+ * -EBADMSG  a record or LMDB page is damaged (MDB_CORRUPTED, MDB_PAGE_NOTFOUND ...).
+ * -ENOTRECOVERABLE  the environment was lost (a failed remap that could not be
+ *           undone): every call fails with it; close the store. */
+
 /* Opens (creating dir and environment unless read-only) and checks the format
- * version. -ENOENT (read-only, nothing there), -EPROTO (format from a newer version),
- * other negative errno. The map starts at 64 MiB or the size it was last grown to;
- * the environment variable STANDINGD_STORE_MAPSIZE (bytes) overrides it, for tests
- * that need a full map quickly (-EINVAL when it is not a positive number). */
-int store_open(const char *dir, unsigned flags, store **ret);
+ * version. Before LMDB touches the files it checks data.mdb against its meta
+ * pages (see doc/store.md). -ENOENT (read-only, nothing there), -EPROTO (format
+ * from a newer version), -EUCLEAN, -EINVAL (bad options), other negative errno. */
+int store_open(const char *dir, const store_options *opts, store **ret);
 void store_close(store *s);   /* accepts NULL */
 
-/* A write transaction grows the map and retries internally on MDB_MAP_FULL
- * only at commit time reporting -ENOSPC; the caller retries the whole batch once
- * after store_grow(). */
+/* Half the size of the file system holding dir, at least 64 MiB and at most
+ * 1 TiB (64 GiB when the file system cannot be asked). */
+uint64_t store_default_max_size(const char *dir);
+
+typedef struct store_info {
+	uint64_t map_size;       /* bytes mapped now */
+	uint64_t max_size;       /* the cap in force */
+	uint64_t used;           /* bytes of the data file in use (last page) */
+	int grow_error;          /* why the last growth failed (negative errno), 0 */
+} store_info;
+int store_get_info(store *s, store_info *ret);
+/* Changes the cap (0: the default); the map never shrinks. -EINVAL below STORE_MAX_SIZE_MIN. */
+int store_set_max_size(store *s, uint64_t max_size);
+
 /* A failed write (-ENOSPC, -ENOMEM ...) that may have left a change half done
  * makes every later call and store_commit() return that error. -EROFS: write on a
  * read-only store; -EBUSY: a write transaction is already open (LMDB would block). */
 int store_begin(store *s, bool write, store_txn **ret);
 int store_commit(store_txn *t);       /* frees t in every case */
 void store_abort(store_txn *t);       /* accepts NULL */
-int store_grow(store *s);             /* double the map size; -EBUSY while a transaction is open */
 
 /* The *_each functions call fn in key order; fn returns 0 to go on, anything else
  * stops the walk and is returned. */

@@ -56,7 +56,7 @@ static int setup(void **state) {
 	assert_non_null(f);
 	strcpy(f->tmp, "/tmp/test_engine.XXXXXX");
 	assert_non_null(mkdtemp(f->tmp));
-	assert_int_equal(store_open(f->tmp, 0, &f->s), 0);
+	assert_int_equal(store_open(f->tmp, NULL, &f->s), 0);
 	engine_hooks h = { .created = on_created, .skipped = on_skipped, .ud = f };
 	assert_int_equal(engine_new(f->s, &h, &f->e), 0);
 	*state = f;
