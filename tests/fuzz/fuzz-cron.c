@@ -5,7 +5,9 @@
  * Invariants: parse refusals have a message and leave *ret alone; cron_next
  * answers a matching, minute-aligned time strictly later and no earlier match
  * exists (checked minute by minute up to 3 days); a rule's occurrences come in
- * strictly increasing order, count bounds n, and rule_each agrees with rule_next. */
+ * strictly increasing order, count bounds n, and rule_each, rule_nth_after and
+ * rule_count (exact in UTC) agree with rule_next; cron_index numbers matches
+ * consecutively and maps each number back to its minute. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +37,8 @@ static void check_fields(const cron_expr *c) {
 	FUZZ_CHECK(c->dow && !(c->dow & 0x80), "dow bits");
 }
 
-static void check_next(const cron_expr *c, int64_t local) {
+static void check_next(const cron_expr *c, const cron_index *ix, int64_t local) {
+	int64_t prev_k = 0;
 	for (int step = 0; step < 8; step++) {
 		int64_t next;
 		int r = cron_next(c, local, &next);
@@ -49,8 +52,14 @@ static void check_next(const cron_expr *c, int64_t local) {
 		FUZZ_CHECK(next > local && next % 60 == 0 && cron_matches(c, next),
 			   "cron_next(%lld) = %lld", (long long) local, (long long) next);
 		FUZZ_CHECK(cron_matches_day(c, cal_floordiv(next, CAL_SECS_PER_DAY)), "day of %lld", (long long) next);
-		int64_t k = 0;
-		for (int64_t m = cal_floordiv(local, 60) * 60 + 60; m < next && k < CHECK_MINUTES; m += 60, k++)
+		/* numbering without walking: next is match number before(next), the one after it is +1 */
+		int64_t k = cron_index_before(ix, next), at;
+		FUZZ_CHECK(cron_index_at(ix, k, &at) == 0 && at == next, "cron_index_at(%lld) = %lld, want %lld",
+			   (long long) k, (long long) at, (long long) next);
+		FUZZ_CHECK(step == 0 || k == prev_k + 1, "match numbers %lld then %lld", (long long) prev_k, (long long) k);
+		prev_k = k;
+		int64_t seen = 0;
+		for (int64_t m = cal_floordiv(local, 60) * 60 + 60; m < next && seen < CHECK_MINUTES; m += 60, seen++)
 			FUZZ_CHECK(!cron_matches(c, m), "cron_next(%lld) = %lld skips %lld", (long long) local,
 				   (long long) next, (long long) m);
 		local = next;
@@ -77,7 +86,7 @@ static void check_rule(const cron_expr *c, const uint8_t *p, size_t n) {
 	int64_t after = FUZZ_NOW;
 	size_t zi = 0;
 	if (n >= 13) {
-		zi = p[0] % (sizeof(zones) / sizeof(*zones));
+		zi = (size_t) (p[0] & 0x7f) % (sizeof(zones) / sizeof(*zones));   /* bit 7: has a start */
 		/* start 1970-01-01 .. 9999-12-31: what validation lets through */
 		int64_t span = cal_days_from_civil(9999, 12, 31) + 1;
 		if (p[0] & 0x80)
@@ -106,6 +115,14 @@ static void check_rule(const cron_expr *c, const uint8_t *p, size_t n) {
 		}
 		if (r.start_day != INT64_MIN)
 			FUZZ_CHECK(cal_floordiv(o.local, CAL_SECS_PER_DAY) >= r.start_day, "before start");
+		occurrence nth;
+		FUZZ_CHECK(rule_nth_after(&r, after, (uint64_t) i, &nth) == 0 && nth.delivery == o.delivery &&
+			   nth.n == o.n, "rule_nth_after(%d) is not the %dth rule_next", i, i + 1);
+		uint64_t cnt;
+		FUZZ_CHECK(rule_count(&r, after, o.delivery + 1, &cnt) == 0, "rule_count");
+		/* exact but for spring-forward gaps (rule.h), which UTC has none of */
+		FUZZ_CHECK(zi == 0 ? cnt == (uint64_t) i + 1 : cnt >= (uint64_t) i + 1,
+			   "rule_count up to occurrence %d: %llu", i + 1, (unsigned long long) cnt);
 		prev = o;
 		t = o.delivery;
 	}
@@ -141,12 +158,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		   c.dow == c2.dow && c.dom_star == c2.dom_star && c.dow_star == c2.dow_star,
 		   "cron_parse and cron_parse_msg differ");
 	check_fields(&c);
-	check_next(&c, FUZZ_NOW);   /* as local seconds: some day in 2027 */
+	cron_index *ix = malloc(sizeof(*ix));
+	FUZZ_CHECK(ix, "malloc");
+	cron_index_init(ix, &c);
+	check_next(&c, ix, FUZZ_NOW);   /* as local seconds: some day in 2027 */
 	const uint8_t *p = nl ? nl + 1 : data + size;
 	size_t n = size - (size_t) (p - data);
 	if (n >= 13)
-		check_next(&c, FUZZ_NOW + (int64_t) (int32_t) u32(p + 9) * 60 + (p[0] & 0x3f));
+		check_next(&c, ix, FUZZ_NOW + (int64_t) (int32_t) u32(p + 9) * 60 + (p[0] & 0x3f));
 	check_rule(&c, p, n);
+	free(ix);
 	free(expr);
 	return 0;
 }

@@ -6,7 +6,8 @@
  * files with a line; an accepted set is sorted and unique by id, every rule passes
  * rule_validate, loading it again gives the same hashes, and its schedules answer
  * rule_next consistently (strictly later, create_at = delivery - lead_time, the
- * same occurrence from just before it, and rule_each agreeing with rule_next). */
+ * same occurrence from just before it, rule_each, rule_nth_after and rule_count
+ * agreeing with rule_next). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,19 @@ static void check_rule(const standing_order *so) {
 		r = rule_next(&so->rule, o.delivery, &o2);
 		FUZZ_CHECK(r == -ENOENT || (r == 0 && o2.delivery > o.delivery && (o2.n > o.n || o.n == RULE_N_UNKNOWN)),
 			   "%s: the occurrence after %lld", so->id, (long long) o.delivery);
+	}
+	/* rule_nth_after and rule_count agree with repeated rule_next (rule_count exactly
+	 * but for spring-forward gaps, which UTC has none of) */
+	bool utc = !strcmp(tz_zone_name(so->rule.zone), "UTC");
+	int64_t t = FUZZ_NOW;
+	for (uint64_t i = 0; i < 4 && rule_next(&so->rule, t, &o) == 0; i++) {
+		uint64_t cnt;
+		FUZZ_CHECK(rule_nth_after(&so->rule, FUZZ_NOW, i, &o2) == 0 && o2.delivery == o.delivery,
+			   "%s: rule_nth_after(%llu)", so->id, (unsigned long long) i);
+		FUZZ_CHECK(rule_count(&so->rule, FUZZ_NOW, o.delivery + 1, &cnt) == 0 &&
+			   (utc ? cnt == i + 1 : cnt >= i + 1), "%s: rule_count %llu, want %llu", so->id,
+			   (unsigned long long) cnt, (unsigned long long) i + 1);
+		t = o.delivery;
 	}
 	each_state s = { 0 };
 	r = rule_each(&so->rule, FUZZ_NOW + 1, FUZZ_NOW + 2 * 86400, each_fn, &s);
