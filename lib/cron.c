@@ -3,6 +3,7 @@
  * cron_next() walks days, skipping whole months and non-matching days and hours with
  * the bitsets, so its cost is bounded by the days it crosses, never by minutes. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -383,8 +384,35 @@ static int cron_wd1(int32_t y, int m) {
 	return (cal_weekday(cal_days_from_civil(y, m, 1)) + 1) % 7;
 }
 
+/* cron_year_kinds[r][t]: how many of the years [0, r) of a 400-year cycle are of kind
+ * t (leap * 7 + cron weekday of Jan 1). The same for every expression: built once. */
+static uint16_t cron_year_kinds[401][14];
+static pthread_once_t cron_year_kinds_once = PTHREAD_ONCE_INIT;
+
+static void cron_year_kinds_build(void) {
+	int wd = (cal_weekday(cal_days_from_civil(0, 1, 1)) + 1) % 7;
+	for (int r = 0; r < 400; r++) {
+		bool leap = cal_is_leap(r);
+		memcpy(cron_year_kinds[r + 1], cron_year_kinds[r], sizeof(cron_year_kinds[r]));
+		cron_year_kinds[r + 1][(leap ? 7 : 0) + wd]++;
+		wd = (wd + (leap ? 366 : 365)) % 7;
+	}
+}
+
+/* Matching days in the years [0, r) of a cycle. */
+static int64_t cron_years_before(const cron_index *ix, int r) {
+	int64_t n = 0;
+	for (int t = 0; t < 14; t++)
+		n += (int64_t) cron_year_kinds[r][t] * ix->per_type[t];
+	return n;
+}
+
 void cron_index_init(cron_index *ix, const cron_expr *c) {
-	int32_t per_type[14];      /* matching days of a year by (leap, weekday of Jan 1) */
+	static const int dim[2][13] = {
+		{ 0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 },
+		{ 0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 },
+	};
+	pthread_once(&cron_year_kinds_once, cron_year_kinds_build);
 	ix->c = *c;
 	for (int wd1 = 0; wd1 < 7; wd1++) {
 		uint64_t week = 0;
@@ -397,20 +425,14 @@ void cron_index_init(cron_index *ix, const cron_expr *c) {
 		      __builtin_popcount(c->hour & 0xffffff);
 	for (int type = 0; type < 14; type++) {
 		int32_t y = type >= 7 ? 2000 : 2001;   /* a leap and a common year */
-		int wd = type % 7, n = 0;
+		int leap = type >= 7, wd = type % 7, n = 0;
 		for (int m = 1; m <= 12; m++) {
 			n += __builtin_popcount(cron_month_mask(ix, y, m, wd));
-			wd = (wd + cal_days_in_month(y, m)) % 7;
+			wd = (wd + dim[leap][m]) % 7;
 		}
-		per_type[type] = n;
+		ix->per_type[type] = n;
 	}
-	int wd = cron_wd1(0, 1);
-	ix->year_prefix[0] = 0;
-	for (int32_t r = 0; r < 400; r++) {
-		bool leap = cal_is_leap(r);
-		ix->year_prefix[r + 1] = ix->year_prefix[r] + per_type[(leap ? 7 : 0) + wd];
-		wd = (wd + (leap ? 366 : 365)) % 7;
-	}
+	ix->per_cycle = (int32_t) cron_years_before(ix, 400);
 }
 
 /* Matching days before `day`; *ret_mask gets the mask of day's month and *ret_bit
@@ -418,7 +440,7 @@ void cron_index_init(cron_index *ix, const cron_expr *c) {
 static int64_t cron_days_before(const cron_index *ix, int64_t day, uint32_t *ret_mask, int *ret_bit) {
 	cal_date d = cal_civil_from_days(day);
 	int64_t q = cal_floordiv(d.year, 400);
-	int64_t n = q * ix->year_prefix[400] + ix->year_prefix[d.year - q * 400];
+	int64_t n = q * ix->per_cycle + cron_years_before(ix, (int) (d.year - q * 400));
 	int wd = cron_wd1(d.year, 1);
 	for (int m = 1; m < d.month; m++) {
 		n += __builtin_popcount(cron_month_mask(ix, d.year, m, wd));
@@ -458,7 +480,7 @@ static int cron_select(uint64_t bits, int64_t k) {
 }
 
 int cron_index_at(const cron_index *ix, int64_t k, int64_t *ret_local) {
-	int64_t cycle = ix->year_prefix[400];
+	int64_t cycle = ix->per_cycle;
 	if (cycle == 0 || ix->per_day == 0)
 		return -ENOENT;
 	int64_t kd = cal_floordiv(k, ix->per_day), km = k - kd * ix->per_day;
@@ -469,13 +491,13 @@ int cron_index_at(const cron_index *ix, int64_t k, int64_t *ret_local) {
 	int lo = 0, hi = 400;      /* the year r with prefix[r] <= rem < prefix[r + 1] */
 	while (hi - lo > 1) {
 		int mid = (lo + hi) / 2;
-		if (ix->year_prefix[mid] <= rem)
+		if (cron_years_before(ix, mid) <= rem)
 			lo = mid;
 		else
 			hi = mid;
 	}
 	int32_t y = (int32_t) (q * 400 + lo);
-	rem -= ix->year_prefix[lo];
+	rem -= cron_years_before(ix, lo);
 	int wd = cron_wd1(y, 1);
 	int64_t day = 0;
 	for (int m = 1; m <= 12; m++) {

@@ -36,16 +36,17 @@ int cron_next(const cron_expr *c, int64_t local, int64_t *ret_local);
 
 /* Numbering matches without walking: the day pattern of dom/month/dow repeats every
  * 400 Gregorian years (146097 days, whole weeks), so the matches before a minute are
- * (whole cycles x matches per cycle) + a table of the cycle's years + at most 12
- * months (a month's matching days are the popcount of a 31-bit mask) + the minutes of
- * the day. Match k is found the same way backwards. Indices count from 0000-01-01
- * 00:00 local (negative before it); only differences mean anything. Build the table
- * once (a few microseconds) and ask it many times. */
+ * (whole cycles x matches per cycle) + the years before it in its cycle (14 kinds of
+ * year, counted by a static table) + at most 12 months (a month's matching days are
+ * the popcount of a 31-bit mask) + the minutes of the day. Match k is found the same way backwards. Indices count from 0000-01-01
+ * 00:00 local (negative before it); only differences mean anything. Build the index
+ * once (about a microsecond) and ask it many times. */
 typedef struct cron_index {
 	cron_expr c;
 	int64_t per_day;          /* matching minutes of a matching day */
 	uint64_t dow_days[7];     /* by weekday of the 1st: the dow field as bits of days 1..35 */
-	int32_t year_prefix[401]; /* matching days in years [0, r) of a 400-year cycle */
+	int32_t per_type[14];     /* matching days of a year by leap * 7 + weekday of Jan 1 */
+	int32_t per_cycle;        /* matching days of 400 years */
 } cron_index;
 
 void cron_index_init(cron_index *ix, const cron_expr *c);

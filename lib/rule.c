@@ -260,7 +260,7 @@ static void rule_ix_init(rule_ix *ix, const rule *r) {
 	ix->before_start = 0;
 	if (r->kind == RULE_CRON) {
 		cron_index_init(&ix->cron, &r->cron);
-		if (ix->cron.per_day == 0 || ix->cron.year_prefix[400] == 0) {
+		if (ix->cron.per_day == 0 || ix->cron.per_cycle == 0) {
 			ix->hi = 0;    /* never matches */
 			return;
 		}
