@@ -63,6 +63,7 @@ struct conn {
 	conn *run_next;
 	conn_class run_class;
 	vl_reader reader;
+	vl_pending *pending;       /* a request answered in steps (a long list); the next waits */
 	peer peer;
 	uint64_t since;            /* loop time (ms) of connecting or of its last request */
 	size_t queued;             /* reply bytes not yet reported written */
@@ -70,6 +71,7 @@ struct conn {
 	bool in_run;               /* waits in a run queue; not reading meanwhile */
 	bool paused;               /* back-pressure: neither reading nor running */
 	bool close_after_write;
+	bool stepping;             /* inside the Varlink service: pending is in use */
 	char readbuf[65536];
 };
 
@@ -211,6 +213,10 @@ static void conn_close(conn *c) {
 	}
 	/* its buffers are freed as libuv cancels the writes, later in this loop turn */
 	s->queued -= c->queued;
+	if (!c->stepping) {   /* else conn_step drops it once the service returns */
+		vl_pending_free(c->pending);
+		c->pending = NULL;
+	}
 	c->closing = 2;
 	uv_close((uv_handle_t *) &c->pipe, on_conn_handle_closed);
 	uv_close((uv_handle_t *) &c->idle, on_conn_handle_closed);
@@ -323,9 +329,24 @@ static void conn_step(conn *c) {
 		s->n_paused++;
 		return;
 	}
+	int r;
+	if (c->pending) {
+		/* One slice of a long answer, then back in line behind the others. */
+		c->stepping = true;
+		r = vl_pending_step(c->pending);
+		c->stepping = false;
+		if (r != VL_AGAIN || c->closing) {
+			vl_pending_free(c->pending);
+			c->pending = NULL;
+		}
+		if (r < 0)
+			log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(-r));
+		run_push(c);
+		return;
+	}
 	const char *msg;
 	size_t len;
-	int r = vl_reader_next(&c->reader, &msg, &len);
+	r = vl_reader_next(&c->reader, &msg, &len);
 	if (r == 0) {
 		uv_read_start((uv_stream_t *) &c->pipe, on_alloc, on_read);
 		return;
@@ -343,7 +364,13 @@ static void conn_step(conn *c) {
 	}
 	c->since = uv_now(c->pipe.loop);
 	uv_timer_again(&c->idle);
-	r = vl_service_handle(s->svc, msg, len, send_reply, c, &c->peer);
+	c->stepping = true;
+	r = vl_service_start(s->svc, msg, len, send_reply, c, &c->peer, &c->pending);
+	c->stepping = false;
+	if (c->closing) {
+		vl_pending_free(c->pending);
+		c->pending = NULL;
+	}
 	if (r < 0)
 		log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(-r));
 	run_push(c);

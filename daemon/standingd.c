@@ -264,6 +264,7 @@ static int install(daemon_ctx *c, defs *d, defs_file *yaml, size_t ny, defs_file
 	defs_free(c->defs);
 	c->defs = d;
 	c->env.defs = d;
+	c->env.defs_generation++;   /* lists being built start again (api.c) */
 	if (yaml) {
 		defs_files_free(c->yaml, c->n_yaml);
 		c->yaml = yaml;

@@ -10,15 +10,15 @@
 #include "api_idl.h"
 #include "cal.h"
 #include "config.h"
-#include "forecast.h"
 #include "peer.h"
 #include "text.h"
 #include "yamltree.h"
 
 #define MAX_WINDOW_DAYS 400
 #define CHUNK 100
-/* Items one call may return: a reply is built whole before it is sent, so this
- * bounds the daemon's memory and the loop's time per request (about 9 MB of JSON). */
+/* Items one call may return: a list is collected whole before it is sent (it is
+ * sorted), so this bounds the daemon's memory per request (about 9 MB of JSON);
+ * the loop's time is bounded by building it in steps (below). */
 #define MAX_ITEMS 20000
 
 /* ---- small helpers ---- */
@@ -200,60 +200,133 @@ static int authorize(void *caller, const char *interface, const char *method, vo
 	return -EPERM;
 }
 
-/* ---- io.standingd.Supplier ---- */
+/* ---- long lists, built in steps ----
+ * ListUpcoming, ListOrders and Forecast grow with the data (up to MAX_ITEMS items,
+ * ~9 MB of JSON), so they run as a job in steps (vl_defer): a step reads, encodes
+ * and keeps at most STEP_UNITS things, then returns to the loop; the job keeps its
+ * place (a key in the due index, a standing order and an instant in its rule).
+ * Each item is encoded on its own (vl_item_encode) and the reply is assembled from
+ * those texts (vl_list), the same bytes as one jansson tree gave, never the tree.
+ * One read snapshot (an LMDB read transaction) is held from the first step to the
+ * last of the collection, so a list sees one state of the store however many turns
+ * it takes; a change of the definitions starts the collection again. */
 
-typedef struct shipment {
+/* Work per step: orders read, occurrences looked at, standing orders visited and
+ * items encoded count one each; ~1 ms (a few under ASan). */
+#define STEP_UNITS 64
+/* Encoded items copied into the reply per step once all are collected. */
+#define STEP_EMIT 2000
+/* Lists collected at once: each holds an LMDB reader slot (126 in all, shared with
+ * standingctl) and keeps the map from growing; the others wait their turn. */
+#define MAX_SNAPSHOTS 8
+
+typedef struct list_item {
 	int64_t delivery;
-	const char *so;      /* sort key */
+	const char *so;      /* sort key; points into the defs of the collection */
 	char number[ORDER_NUMBER_MAX];
-	json_t *j;
-} shipment;
+	uint64_t n;          /* occurrence index (forecast) */
+	char *text;          /* the item as JSON */
+	size_t len;
+} list_item;
 
-typedef struct shipments {
-	shipment *v;
-	size_t n, cap;
-} shipments;
+typedef enum job_kind { JOB_UPCOMING, JOB_ORDERS, JOB_FORECAST } job_kind;
+typedef enum job_phase { PHASE_START, PHASE_ORDERS, PHASE_RULES, PHASE_EMIT } job_phase;
 
-static int shipments_push(shipments *s, int64_t delivery, const char *so, const char *number, json_t *j) {
-	if (!j)
+typedef struct list_job {
+	api_env *env;
+	job_kind kind;
+	job_phase phase;
+	const char *key;              /* "shipments" */
+	const char *too_many;         /* the error past MAX_ITEMS */
+	uint64_t gen;                 /* env->defs_generation collected under */
+	store_txn *t;                 /* the snapshot */
+	int units;                    /* left in this step */
+	int err;                      /* from a callback */
+	/* the store walk: next (delivery, sequence), window [lo, hi) */
+	int64_t lo, hi, at;
+	uint64_t at_seq;
+	/* the rules: next standing order, where in its rule (INT64_MIN: not begun) */
+	size_t so_i;
+	int64_t so_from, so_to, watermark;
+	/* filters */
+	char *supplier;               /* owned */
+	const char *customer, *so_id, *status;   /* ListOrders; borrowed from the call */
+	bool window, shop_only;
+	bound from, to;
+	int64_t from_day, to_day;     /* Forecast */
+	/* the result */
+	list_item *v;
+	size_t n, cap, emitted;
+	vl_list out;
+} list_job;
+
+static void job_items_clear(list_job *j) {
+	for (size_t i = j->emitted; i < j->n; i++)
+		free(j->v[i].text);
+	free(j->v);
+	j->v = NULL;
+	j->n = j->cap = j->emitted = 0;
+}
+
+static void job_release(list_job *j) {
+	if (j->t) {
+		store_abort(j->t);
+		j->t = NULL;
+		j->env->snapshots--;
+	}
+}
+
+static void job_free(void *state) {
+	list_job *j = state;
+	job_release(j);
+	job_items_clear(j);
+	vl_list_clear(&j->out);
+	free(j->supplier);
+	free(j);
+}
+
+/* Encodes item (taken) and keeps it. -E2BIG past MAX_ITEMS. */
+static int job_push(list_job *j, int64_t delivery, const char *so, const char *number, uint64_t n, json_t *item) {
+	if (!item)
 		return -ENOMEM;
-	if (s->n >= MAX_ITEMS) {
-		json_decref(j);
+	if (j->n >= MAX_ITEMS) {
+		json_decref(item);
 		return -E2BIG;
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		shipment *v = realloc(s->v, cap * sizeof(*v));
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 64;
+		list_item *v = realloc(j->v, cap * sizeof(*v));
 		if (!v) {
-			json_decref(j);
+			json_decref(item);
 			return -ENOMEM;
 		}
-		s->v = v;
-		s->cap = cap;
+		j->v = v;
+		j->cap = cap;
 	}
-	shipment *x = &s->v[s->n++];
+	list_item *x = &j->v[j->n];
+	int r = vl_item_encode(item, &x->text, &x->len);
+	json_decref(item);
+	if (r < 0)
+		return r;
 	x->delivery = delivery;
 	x->so = so ? so : "";
 	snprintf(x->number, sizeof(x->number), "%s", number ? number : "");
-	x->j = j;
+	x->n = n;
+	j->n++;
 	return 0;
 }
 
-static int cmp_shipment(const void *a, const void *b) {
-	const shipment *x = a, *y = b;
+/* Delivery, then standing order id, then confirmation number, then occurrence
+ * index: ListUpcoming's and Forecast's order (each uses the keys it has). */
+static int cmp_item(const void *a, const void *b) {
+	const list_item *x = a, *y = b;
 	if (x->delivery != y->delivery)
 		return x->delivery < y->delivery ? -1 : 1;
 	int c = strcmp(x->so, y->so);
-	return c ? c : strcmp(x->number, y->number);
+	if (!c)
+		c = strcmp(x->number, y->number);
+	return c ? c : x->n < y->n ? -1 : x->n > y->n;
 }
-
-typedef struct upcoming_ctx {
-	api_env *env;
-	const char *supplier;
-	bound from, to;
-	shipments out;
-	int err;
-} upcoming_ctx;
 
 static const tz_zone *zone_named(api_env *env, const char *name) {
 	const tz_zone *z;
@@ -267,113 +340,293 @@ static const char *customer_name(api_env *env, const char *id) {
 	return c ? c->name : id;
 }
 
-static int upcoming_order(const sales_order *o, void *ud) {
-	upcoming_ctx *u = ud;
-	if (o->status == ORDER_CANCELLED || (u->supplier && strcmp(o->supplier, u->supplier)))
+/* Counts a unit of work; when the step's are used up, the walk stops here and the
+ * job goes on after o next time. 1: stop. */
+static int job_pause_after_order(list_job *j, const sales_order *o) {
+	if (--j->units > 0)
 		return 0;
-	const tz_zone *z = zone_named(u->env, o->zone);
-	if (o->delivery < bound_at(&u->from, z) || o->delivery >= bound_at(&u->to, z))
+	uint64_t seq = 0;
+	if (order_number_parse(o->number, &seq) < 0) {
+		j->err = -EBADMSG;
+		return 1;
+	}
+	j->at = o->delivery;
+	j->at_seq = seq + 1;
+	return 1;
+}
+
+static int upcoming_order(const sales_order *o, list_job *j) {
+	if (o->status == ORDER_CANCELLED || (j->supplier && strcmp(o->supplier, j->supplier)))
+		return 0;
+	const tz_zone *z = zone_named(j->env, o->zone);
+	if (o->delivery < bound_at(&j->from, z) || o->delivery >= bound_at(&j->to, z))
 		return 0;
 	char local[CAL_ISO_MAX], utc[CAL_ISO_MAX];
-	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o}",
+	json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o}",
 		"delivery", cal_format_instant(o->delivery, o->delivery_offset, local),
 		"delivery_utc", cal_format_utc(o->delivery, utc),
 		"status", order_status_name(o->status), "order", o->number,
 		"standing_order", jstr_or_null(o->standing_order),
-		"customer", o->customer, "customer_name", customer_name(u->env, o->customer),
+		"customer", o->customer, "customer_name", customer_name(j->env, o->customer),
 		"supplier", o->supplier, "ship_to", address_json(&o->ship_to),
 		"lines", lines_json(o->lines, o->n_lines),
 		"carrier", jstr_or_null(o->carrier), "tracking", jstr_or_null(o->tracking));
-	const standing_order *so = o->standing_order ? defs_find_order(u->env->defs, o->standing_order) : NULL;
-	int r = shipments_push(&u->out, o->delivery, so ? so->id : "", o->number, j);
-	return r < 0 ? r : 0;
+	const standing_order *so = o->standing_order ? defs_find_order(j->env->defs, o->standing_order) : NULL;
+	return job_push(j, o->delivery, so ? so->id : "", o->number, 0, item);
 }
 
-typedef struct projected_ctx {
-	upcoming_ctx *u;
-	const standing_order *so;
-	store_txn *t;
-	int64_t watermark;
-} projected_ctx;
+static int list_order(const sales_order *o, list_job *j) {
+	if ((j->customer && strcmp(j->customer, o->customer)) || (j->supplier && strcmp(j->supplier, o->supplier)) ||
+	    (j->so_id && (!o->standing_order || strcmp(j->so_id, o->standing_order))) ||
+	    (j->status && strcmp(j->status, order_status_name(o->status))) ||
+	    (j->shop_only && !shop_order(j->env, o)))
+		return 0;
+	if (j->window) {
+		const tz_zone *z = zone_named(j->env, o->zone);
+		if (o->delivery < bound_at(&j->from, z) || o->delivery >= bound_at(&j->to, z))
+			return 0;
+	}
+	return job_push(j, o->delivery, "", o->number, 0, order_json(o));
+}
 
-static int upcoming_projected(const occurrence *o, void *ud) {
-	projected_ctx *p = ud;
+/* A callback's error stops the walk (1) and is kept for the step to return. */
+static int job_stop(list_job *j, int r) {
+	if (r < 0)
+		j->err = r;
+	return r < 0;
+}
+
+static int job_order(const sales_order *o, void *ud) {
+	list_job *j = ud;
+	if (job_stop(j, j->kind == JOB_UPCOMING ? upcoming_order(o, j) : list_order(o, j)))
+		return 1;
+	return job_pause_after_order(j, o);
+}
+
+static int upcoming_projected(const occurrence *o, list_job *j) {
+	const standing_order *so = &j->env->defs->orders[j->so_i];
 	char number[ORDER_NUMBER_MAX];
-	if (o->delivery <= p->watermark)
+	if (o->delivery <= j->watermark)
 		return 0;   /* created (listed from the store) or skipped */
-	int r = store_occurrence_get(p->t, p->so->id, o->delivery, number);
+	int r = store_occurrence_get(j->t, so->id, o->delivery, number);
 	if (r == 0)
 		return 0;
 	if (r != -ENOENT)
 		return r;
-	if ((r = store_skip_get(p->t, p->so->id, o->delivery, NULL)) == 0)
+	if ((r = store_skip_get(j->t, so->id, o->delivery, NULL)) == 0)
 		return 0;
 	if (r != -ENOENT)
 		return r;
-	const standing_order *so = p->so;
 	char local[CAL_ISO_MAX], utc[CAL_ISO_MAX];
-	json_t *j = json_pack("{s:s, s:s, s:s, s:n, s:s, s:s, s:s, s:s, s:o, s:o, s:n, s:n}",
+	json_t *item = json_pack("{s:s, s:s, s:s, s:n, s:s, s:s, s:s, s:s, s:o, s:o, s:n, s:n}",
 		"delivery", cal_format_instant(o->delivery, tz_offset_at(so->rule.zone, o->delivery), local),
 		"delivery_utc", cal_format_utc(o->delivery, utc), "status", "projected", "order",
 		"standing_order", so->id, "customer", so->customer->id, "customer_name", so->customer->name,
 		"supplier", so->supplier, "ship_to", address_json(&so->ship_to),
 		"lines", lines_json(so->lines, so->n_lines), "carrier", "tracking");
-	return shipments_push(&p->u->out, o->delivery, so->id, "", j);
+	return job_push(j, o->delivery, so->id, "", 0, item);
 }
+
+static int forecast_occurrence(const occurrence *o, list_job *j) {
+	const standing_order *so = &j->env->defs->orders[j->so_i];
+	char d[CAL_ISO_MAX], c[CAL_ISO_MAX];
+	json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}",
+		"standing_order", so->id, "customer", so->customer->id, "supplier", so->supplier,
+		"delivery", cal_format_instant(o->delivery, tz_offset_at(so->rule.zone, o->delivery), d),
+		"create_at", cal_format_utc(o->create_at, c),
+		"lines", lines_json(so->lines, so->n_lines));
+	return job_push(j, o->delivery, so->id, "", o->n, item);
+}
+
+static int job_occurrence(const occurrence *o, void *ud) {
+	list_job *j = ud;
+	if (job_stop(j, j->kind == JOB_UPCOMING ? upcoming_projected(o, j) : forecast_occurrence(o, j)))
+		return 1;
+	if (--j->units > 0)
+		return 0;
+	j->so_from = o->delivery + 1;   /* rule_each from here goes on after o */
+	return 1;
+}
+
+/* Begins orders[so_i]: 0 to walk its rule, 1 to pass it, or a negative errno. */
+static int job_rule_begin(list_job *j, const standing_order *so) {
+	if (so->rule.paused || (j->supplier && strcmp(so->supplier, j->supplier)))
+		return 1;
+	const tz_zone *z = so->rule.zone;
+	if (j->kind == JOB_FORECAST) {
+		j->so_from = tz_from_local(z, j->from_day * CAL_SECS_PER_DAY);
+		j->so_to = tz_from_local(z, j->to_day * CAL_SECS_PER_DAY);
+		return 0;
+	}
+	sched_state st = { .watermark = INT64_MIN };
+	int r = store_sched_get(j->t, so->id, &st);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	j->watermark = st.watermark;
+	j->so_from = bound_at(&j->from, z);
+	j->so_to = bound_at(&j->to, z);
+	return 0;
+}
+
+/* What a walk returned that job_stop() or the step's units may have stopped: the
+ * error, VL_AGAIN (paused, the place is kept) or 0 (complete). */
+static int walk_end(const list_job *j, int r) {
+	return j->err ? j->err : r < 0 ? r : r > 0 ? VL_AGAIN : 0;
+}
+
+/* One step of the collection: 0 when it is complete, VL_AGAIN, or a negative errno. */
+static int job_collect(list_job *j) {
+	api_env *env = j->env;
+	int r;
+	if (j->gen != env->defs_generation) {
+		/* the standing orders (and their pointers) changed: start again */
+		job_release(j);
+		job_items_clear(j);
+		j->phase = PHASE_START;
+	}
+	j->units = STEP_UNITS;
+	if (j->phase == PHASE_START) {
+		if (j->kind != JOB_FORECAST) {
+			if (env->snapshots >= MAX_SNAPSHOTS)
+				return VL_AGAIN;   /* others hold theirs: wait for a turn */
+			if ((r = store_begin(env->store, false, &j->t)) < 0)
+				return r;
+			env->snapshots++;
+		}
+		j->gen = env->defs_generation;
+		j->phase = j->kind == JOB_FORECAST ? PHASE_RULES : PHASE_ORDERS;
+		j->at = j->lo;
+		j->at_seq = 0;
+		j->so_i = 0;
+		j->so_from = INT64_MIN;
+		j->err = 0;
+	}
+	if (j->phase == PHASE_ORDERS) {
+		if ((r = walk_end(j, store_order_each_from(j->t, j->at, j->at_seq, j->hi, job_order, j))) != 0)
+			return r;
+		j->phase = j->kind == JOB_UPCOMING ? PHASE_RULES : PHASE_EMIT;
+	}
+	while (j->phase == PHASE_RULES) {
+		if (j->so_i >= env->defs->n_orders) {
+			j->phase = PHASE_EMIT;
+			break;
+		}
+		const standing_order *so = &env->defs->orders[j->so_i];
+		r = 0;
+		if (j->so_from == INT64_MIN && (r = job_rule_begin(j, so)) < 0)
+			return r;
+		if (r == 0 && (r = walk_end(j, rule_each(&so->rule, j->so_from, j->so_to, job_occurrence, j))) != 0)
+			return r;
+		j->so_i++;
+		j->so_from = INT64_MIN;
+		if (--j->units <= 0)
+			return VL_AGAIN;
+	}
+	job_release(j);
+	if (j->kind != JOB_ORDERS && j->n)
+		qsort(j->v, j->n, sizeof(*j->v), cmp_item);   /* ListOrders comes in due order */
+	return 0;
+}
+
+/* One step of the reply: items copied into parts of CHUNK when the call set more
+ * and there are more than CHUNK (exactly what reply_list sends), else into one. */
+static int job_emit(vl_call_ctx *ctx, list_job *j) {
+	bool chunks = vl_call_ctx_more(ctx) && j->n > CHUNK;
+	size_t stop = j->emitted + STEP_EMIT < j->n ? j->emitted + STEP_EMIT : j->n;
+	int r;
+	while (j->emitted < stop) {
+		list_item *x = &j->v[j->emitted];
+		r = vl_list_add(&j->out, x->text, x->len);
+		free(x->text);
+		x->text = NULL;
+		j->emitted++;
+		if (r < 0)
+			return r;
+		if (chunks && (j->out.n == CHUNK || j->emitted == j->n) &&
+		    (r = vl_list_send(ctx, &j->out, j->emitted < j->n)) < 0)
+			return r;
+	}
+	if (j->emitted < j->n)
+		return VL_AGAIN;
+	if (!chunks || j->n == 0)
+		return vl_list_send(ctx, &j->out, false);
+	return 0;
+}
+
+static int job_step(vl_call_ctx *ctx, void *state) {
+	list_job *j = state;
+	int r;
+	if (j->phase != PHASE_EMIT) {
+		r = job_collect(j);
+		if (r == -E2BIG)
+			return error_new(ctx, j->too_many, json_pack("{s:i}", "limit", MAX_ITEMS));
+		if (r < 0)
+			return internal(ctx, r);
+		return VL_AGAIN;   /* the reply from the next step on: a sort is work enough for one */
+	}
+	r = job_emit(ctx, j);
+	return r < 0 ? internal(ctx, r) : r;
+}
+
+/* sup (a supplier filter, or NULL) is copied: it may point into definitions that a
+ * reload frees while the job runs. */
+static list_job *job_new(api_env *env, job_kind kind, const char *key, const char *too_many, const char *sup) {
+	list_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	*j = (list_job) { .env = env, .kind = kind, .key = key, .too_many = too_many, .out = { .key = key },
+			  .lo = INT64_MIN, .hi = INT64_MAX };
+	if (sup && !(j->supplier = strdup(sup))) {
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* The window [from, to); orders are read with a day's margin either side, which
+ * covers every zone's midnight. */
+static void job_window(list_job *j, const bound *from, const bound *to) {
+	j->window = true;
+	j->from = *from;
+	j->to = *to;
+	j->lo = (from->is_date ? from->day * CAL_SECS_PER_DAY : from->instant) - 2 * CAL_SECS_PER_DAY;
+	j->hi = (to->is_date ? to->day * CAL_SECS_PER_DAY : to->instant) + 2 * CAL_SECS_PER_DAY;
+}
+
+/* Hands the job to the dispatcher; a oneway call gets nothing, so nothing is built. */
+static int job_start(vl_call_ctx *ctx, list_job *j) {
+	if (vl_call_ctx_oneway(ctx)) {
+		job_free(j);
+		return vl_reply(ctx, NULL, false);
+	}
+	return vl_defer(ctx, job_step, j, job_free);
+}
+
+/* ---- io.standingd.Supplier ---- */
 
 static int list_upcoming(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	api_env *env = userdata;
 	static const char *const allowed[] = { "from", "to", "supplier", NULL };
-	upcoming_ctx u = { .env = env };
+	const char *sup = NULL;
+	bound from, to;
 	int r;
-	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = window_params(ctx, params, true, &u.from, &u.to)) < 0 ||
-	    (r = vl_param_string(ctx, params, "supplier", false, &u.supplier)) < 0)
+	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = window_params(ctx, params, true, &from, &to)) < 0 ||
+	    (r = vl_param_string(ctx, params, "supplier", false, &sup)) < 0)
 		return r;
 	peer_role role = role_of(ctx, env);
 	if (!(role.flags & ROLE_OPS)) {
 		/* a supplier's user always gets its own shipments, and only those */
-		if (u.supplier && strcmp(u.supplier, role.supplier->id))
+		if (sup && strcmp(sup, role.supplier->id))
 			return vl_error(ctx, "io.standingd.PermissionDenied", NULL);
-		u.supplier = role.supplier->id;
-	} else if (u.supplier && !defs_find_supplier(env->defs, u.supplier))
+		sup = role.supplier->id;
+	} else if (sup && !defs_find_supplier(env->defs, sup))
 		return vl_invalid_parameter(ctx, "supplier");
 
-	store_txn *t;
-	if ((r = store_begin(env->store, false, &t)) < 0)
-		return internal(ctx, r);
-	/* Orders: a day's margin either side covers every zone's midnight. */
-	int64_t lo = (u.from.is_date ? u.from.day * CAL_SECS_PER_DAY : u.from.instant) - 2 * CAL_SECS_PER_DAY;
-	int64_t hi = (u.to.is_date ? u.to.day * CAL_SECS_PER_DAY : u.to.instant) + 2 * CAL_SECS_PER_DAY;
-	r = store_order_each(t, lo, hi, upcoming_order, &u);
-	for (size_t i = 0; r >= 0 && i < env->defs->n_orders; i++) {
-		const standing_order *so = &env->defs->orders[i];
-		if (so->rule.paused || (u.supplier && strcmp(so->supplier, u.supplier)))
-			continue;
-		sched_state st = { .watermark = INT64_MIN };
-		if ((r = store_sched_get(t, so->id, &st)) == -ENOENT)
-			r = 0;
-		if (r < 0)
-			break;
-		projected_ctx p = { .u = &u, .so = so, .t = t, .watermark = st.watermark };
-		r = rule_each(&so->rule, bound_at(&u.from, so->rule.zone), bound_at(&u.to, so->rule.zone),
-			      upcoming_projected, &p);
-	}
-	store_abort(t);
-	if (r >= 0 && u.out.n)
-		qsort(u.out.v, u.out.n, sizeof(*u.out.v), cmp_shipment);
-	json_t *items = json_array();
-	for (size_t i = 0; i < u.out.n; i++)
-		json_array_append_new(items, u.out.v[i].j);
-	free(u.out.v);
-	if (r == -E2BIG) {
-		json_decref(items);
-		return error_new(ctx, "io.standingd.Supplier.TooManyShipments", json_pack("{s:i}", "limit", MAX_ITEMS));
-	}
-	if (r < 0) {
-		json_decref(items);
-		return internal(ctx, r);
-	}
-	return reply_list(ctx, "shipments", items);
+	list_job *j = job_new(env, JOB_UPCOMING, "shipments", "io.standingd.Supplier.TooManyShipments", sup);
+	if (!j)
+		return -ENOMEM;
+	job_window(j, &from, &to);
+	return job_start(ctx, j);
 }
 
 /* Opens a transaction and fetches an order: 0 with both, or (after replying) 1 or
@@ -772,66 +1025,33 @@ static int get_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	return reply_new(ctx, p);
 }
 
-typedef struct list_ctx {
-	api_env *env;
-	const char *customer, *supplier, *so, *status;
-	bool window, shop_only;
-	bound from, to;
-	json_t *items;
-} list_ctx;
-
-static int list_one(const sales_order *o, void *ud) {
-	list_ctx *l = ud;
-	if ((l->customer && strcmp(l->customer, o->customer)) || (l->supplier && strcmp(l->supplier, o->supplier)) ||
-	    (l->so && (!o->standing_order || strcmp(l->so, o->standing_order))) ||
-	    (l->status && strcmp(l->status, order_status_name(o->status))) ||
-	    (l->shop_only && !shop_order(l->env, o)))
-		return 0;
-	if (l->window) {
-		const tz_zone *z = zone_named(l->env, o->zone);
-		if (o->delivery < bound_at(&l->from, z) || o->delivery >= bound_at(&l->to, z))
-			return 0;
-	}
-	if (json_array_size(l->items) >= MAX_ITEMS)
-		return -E2BIG;
-	return json_array_append_new(l->items, order_json(o)) < 0 ? -ENOMEM : 0;
-}
-
 static int list_orders(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	api_env *env = userdata;
 	static const char *const allowed[] = { "customer", "supplier", "standing_order", "status", "from", "to", NULL };
-	list_ctx l = { .env = env };
+	const char *cust = NULL, *sup = NULL, *so = NULL, *status = NULL;
+	bound from, to;
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 ||
-	    (r = vl_param_string(ctx, params, "customer", false, &l.customer)) < 0 ||
-	    (r = vl_param_string(ctx, params, "supplier", false, &l.supplier)) < 0 ||
-	    (r = vl_param_string(ctx, params, "standing_order", false, &l.so)) < 0 ||
-	    (r = vl_param_string(ctx, params, "status", false, &l.status)) < 0 ||
-	    (r = window_params(ctx, params, false, &l.from, &l.to)) < 0)
+	    (r = vl_param_string(ctx, params, "customer", false, &cust)) < 0 ||
+	    (r = vl_param_string(ctx, params, "supplier", false, &sup)) < 0 ||
+	    (r = vl_param_string(ctx, params, "standing_order", false, &so)) < 0 ||
+	    (r = vl_param_string(ctx, params, "status", false, &status)) < 0 ||
+	    (r = window_params(ctx, params, false, &from, &to)) < 0)
 		return r;
-	l.window = r == 1;
-	l.shop_only = shop_only(role_of(ctx, env));
-	if (l.status && strcmp(l.status, "created") && strcmp(l.status, "on_hold") && strcmp(l.status, "shipped") &&
-	    strcmp(l.status, "cancelled"))
+	bool window = r == 1;
+	if (status && strcmp(status, "created") && strcmp(status, "on_hold") && strcmp(status, "shipped") &&
+	    strcmp(status, "cancelled"))
 		return vl_invalid_parameter(ctx, "status");
-	int64_t lo = INT64_MIN, hi = INT64_MAX;
-	if (l.window) {
-		lo = (l.from.is_date ? l.from.day * CAL_SECS_PER_DAY : l.from.instant) - 2 * CAL_SECS_PER_DAY;
-		hi = (l.to.is_date ? l.to.day * CAL_SECS_PER_DAY : l.to.instant) + 2 * CAL_SECS_PER_DAY;
-	}
-	store_txn *t;
-	if ((r = store_begin(env->store, false, &t)) < 0)
-		return internal(ctx, r);
-	l.items = json_array();
-	r = store_order_each(t, lo, hi, list_one, &l);
-	store_abort(t);
-	if (r < 0) {
-		json_decref(l.items);
-		if (r == -E2BIG)
-			return error_new(ctx, "io.standingd.Orders.TooManyOrders", json_pack("{s:i}", "limit", MAX_ITEMS));
-		return internal(ctx, r);
-	}
-	return reply_list(ctx, "orders", l.items);
+	list_job *j = job_new(env, JOB_ORDERS, "orders", "io.standingd.Orders.TooManyOrders", sup);
+	if (!j)
+		return -ENOMEM;
+	j->customer = cust;
+	j->so_id = so;
+	j->status = status;
+	j->shop_only = shop_only(role_of(ctx, env));
+	if (window)
+		job_window(j, &from, &to);
+	return job_start(ctx, j);
 }
 
 /* ---- io.standingd.Ops ---- */
@@ -946,25 +1166,12 @@ static int forecast_method(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		return vl_invalid_parameter(ctx, "from");
 	if (cal_parse_date(t, &to) < 0 || to <= from || to - from > MAX_WINDOW_DAYS)
 		return vl_invalid_parameter(ctx, "to");
-	forecast fc = { .limit = MAX_ITEMS };
-	if ((r = forecast_collect(env->defs, from, to, &fc)) < 0) {
-		forecast_clear(&fc);
-		if (r == -E2BIG)
-			return error_new(ctx, "io.standingd.Ops.TooManyOccurrences", json_pack("{s:i}", "limit", MAX_ITEMS));
-		return internal(ctx, r);
-	}
-	json_t *items = json_array();
-	for (size_t i = 0; i < fc.n; i++) {
-		const forecast_item *it = &fc.v[i];
-		char d[CAL_ISO_MAX], c[CAL_ISO_MAX];
-		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}",
-			"standing_order", it->so->id, "customer", it->so->customer->id, "supplier", it->so->supplier,
-			"delivery", cal_format_instant(it->occ.delivery, tz_offset_at(it->so->rule.zone, it->occ.delivery), d),
-			"create_at", cal_format_utc(it->occ.create_at, c),
-			"lines", lines_json(it->so->lines, it->so->n_lines)));
-	}
-	forecast_clear(&fc);
-	return reply_list(ctx, "occurrences", items);
+	list_job *j = job_new(env, JOB_FORECAST, "occurrences", "io.standingd.Ops.TooManyOccurrences", NULL);
+	if (!j)
+		return -ENOMEM;
+	j->from_day = from;
+	j->to_day = to;
+	return job_start(ctx, j);
 }
 
 /* ---- registration ---- */

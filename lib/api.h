@@ -28,6 +28,11 @@ typedef struct api_env {
 	/* The longest loop step so far in ms (Status's max_loop_step_ms). May be NULL. */
 	double (*max_loop_step_ms)(void *ud);
 	void *ud;
+	/* The daemon adds 1 whenever it points defs at a new set: a list built in
+	 * steps (ListUpcoming, ListOrders, Forecast) starts again under the new one. */
+	uint64_t defs_generation;
+	/* The api's own: read snapshots held by lists being built (at most a few). */
+	unsigned snapshots;
 } api_env;
 
 /* Registers io.standingd, io.standingd.Supplier, io.standingd.Orders and

@@ -1550,6 +1550,11 @@ int store_occurrence_get(store_txn *t, const char *so_id, int64_t delivery, char
 
 int store_order_each(store_txn *t, int64_t from, int64_t to,
 		     int (*fn)(const sales_order *o, void *ud), void *ud) {
+	return store_order_each_from(t, from, 0, to, fn, ud);
+}
+
+int store_order_each_from(store_txn *t, int64_t from, uint64_t from_seq, int64_t to,
+			  int (*fn)(const sales_order *o, void *ud), void *ud) {
 	if (!t || !fn)
 		return -EINVAL;
 	if (from >= to)
@@ -1559,7 +1564,7 @@ int store_order_each(store_txn *t, int64_t from, int64_t to,
 	if (r < 0)
 		return r;
 	unsigned char db[16];
-	MDB_val k = due_key(from, 0, db), v;
+	MDB_val k = due_key(from, from_seq, db), v;
 	for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != 16) {
 			r = -EBADMSG;

@@ -148,6 +148,11 @@ int store_occurrence_get(store_txn *t, const char *so_id, int64_t delivery, char
 /* Orders in delivery order, delivery in [from, to). */
 int store_order_each(store_txn *t, int64_t from, int64_t to,
 		     int (*fn)(const sales_order *o, void *ud), void *ud);
+/* The same walk starting at (from, from_seq) in the due index's order (delivery,
+ * then sequence number), so that a long walk can stop and go on later: resume
+ * at (last delivery, last sequence + 1). */
+int store_order_each_from(store_txn *t, int64_t from, uint64_t from_seq, int64_t to,
+			  int (*fn)(const sales_order *o, void *ud), void *ud);
 void sales_order_free(sales_order *o);     /* accepts NULL */
 
 /* Audit: an occurrence that was deliberately not created (catch-up policy, paused). */

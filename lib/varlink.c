@@ -46,6 +46,29 @@ static const char service_idl[] =
 
 /* ---- names ---- */
 
+/* Appends len bytes to a buffer that doubles (from min) as it fills. 0, -ENOMEM. */
+static int buf_append(char **buf, size_t *used, size_t *cap, size_t min, const void *data, size_t len) {
+	if (*cap - *used < len) {
+		size_t need, c;
+		char *b;
+
+		if (len > SIZE_MAX - *used)
+			return -ENOMEM;
+		need = *used + len;
+		c = *cap ? *cap : min;
+		while (c < need)
+			c = c > SIZE_MAX / 2 ? need : c * 2;
+		b = realloc(*buf, c);
+		if (!b)
+			return -ENOMEM;
+		*buf = b;
+		*cap = c;
+	}
+	memcpy(*buf + *used, data, len);
+	*used += len;
+	return 0;
+}
+
 /* Own ASCII tests: <ctype.h> depends on the locale and is undefined for negative char. */
 static bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -122,25 +145,7 @@ int vl_reader_feed(vl_reader *r, const void *data, size_t len) {
 		r->scanned = r->scanned > r->start ? r->scanned - r->start : 0;
 		r->start = 0;
 	}
-	if (r->cap - r->end < len) {
-		size_t need, cap;
-		char *b;
-
-		if (len > SIZE_MAX - r->end)
-			return -ENOMEM;
-		need = r->end + len;
-		cap = r->cap ? r->cap : 4096;
-		while (cap < need)
-			cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-		b = realloc(r->buf, cap);
-		if (!b)
-			return -ENOMEM;
-		r->buf = b;
-		r->cap = cap;
-	}
-	memcpy(r->buf + r->end, data, len);
-	r->end += len;
-	return 0;
+	return buf_append(&r->buf, &r->end, &r->cap, 4096, data, len);
 }
 
 int vl_reader_next(vl_reader *r, const char **ret_msg, size_t *ret_len) {
@@ -307,8 +312,10 @@ void vl_call_clear(vl_call *c) {
 
 /* json_dumps() allocates with jansson's allocator, malloc unless the program changed
  * it; the terminating NUL it writes is the Varlink delimiter. */
+#define VL_JSON_FLAGS JSON_COMPACT
+
 static int encode(json_t *env, char **ret, size_t *ret_len) {
-	char *s = json_dumps(env, JSON_COMPACT);
+	char *s = json_dumps(env, VL_JSON_FLAGS);
 
 	json_decref(env);
 	if (!s)
@@ -413,6 +420,15 @@ struct vl_call_ctx {
 	unsigned flags;
 	bool done;   /* a final reply (or error) went out; nothing may follow */
 	const char *err_internal;   /* the service's InternalError name */
+	/* set by vl_defer(): the call goes on in steps */
+	vl_resume_fn *resume;
+	void *state;
+	vl_state_free_fn *free_state;
+};
+
+struct vl_pending {
+	vl_call call;
+	vl_call_ctx ctx;   /* ctx.call points at call */
 };
 
 vl_service *vl_service_new(const char *vendor, const char *product, const char *version, const char *url) {
@@ -579,6 +595,78 @@ int vl_error(vl_call_ctx *ctx, const char *error, json_t *params) {
 	free(buf);
 	ctx->done = true;
 	return 0;
+}
+
+/* ---- lists encoded item by item ---- */
+
+int vl_item_encode(json_t *item, char **ret, size_t *ret_len) {
+	/* the flags of encode(): an item reads the same alone as inside a reply */
+	char *s = item ? json_dumps(item, VL_JSON_FLAGS | JSON_ENCODE_ANY) : NULL;
+
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	*ret_len = strlen(s);
+	return 0;
+}
+
+static int list_append(vl_list *l, const char *p, size_t n) {
+	return buf_append(&l->buf, &l->len, &l->cap, 256, p, n);
+}
+
+/* {"parameters":{"KEY":[ once per part. */
+static int list_open(vl_list *l) {
+	size_t k;
+	int r;
+
+	if (l->len)
+		return 0;
+	if (!l->key || !(k = strlen(l->key)) || k > VL_NAME_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < k; i++)
+		if (!((l->key[i] >= 'a' && l->key[i] <= 'z') || l->key[i] == '_'))
+			return -EINVAL;
+	if ((r = list_append(l, "{\"parameters\":{\"", 16)) < 0 || (r = list_append(l, l->key, k)) < 0)
+		return r;
+	return list_append(l, "\":[", 3);
+}
+
+int vl_list_add(vl_list *l, const char *item, size_t len) {
+	int r = list_open(l);
+
+	if (r < 0 || (l->n && (r = list_append(l, ",", 1)) < 0) || (r = list_append(l, item, len)) < 0)
+		return r;
+	l->n++;
+	return 0;
+}
+
+int vl_list_send(vl_call_ctx *ctx, vl_list *l, bool continues) {
+	static const char end[] = "]}}", end_more[] = "]},\"continues\":true}";
+	int r;
+
+	if (ctx->done)
+		return -EALREADY;
+	if (continues && !ctx->call->more)
+		return -EINVAL;
+	if (!ctx->call->oneway) {
+		if ((r = list_open(l)) < 0 ||
+		    (r = continues ? list_append(l, end_more, sizeof(end_more)) : list_append(l, end, sizeof(end))) < 0)
+			return r;   /* sizeof counts the NUL delimiter */
+		ctx->send(ctx->ud, l->buf, l->len);
+	}
+	l->len = 0;
+	l->n = 0;
+	if (!continues)
+		ctx->done = true;
+	return 0;
+}
+
+void vl_list_clear(vl_list *l) {
+	if (!l)
+		return;
+	free(l->buf);
+	l->buf = NULL;
+	l->len = l->cap = l->n = 0;
 }
 
 /* An error with one string parameter: {"key": value}. */
@@ -755,18 +843,71 @@ static int get_interface_description(vl_call_ctx *ctx, json_t *params, void *use
 
 /* ---- dispatch ---- */
 
-int vl_service_dispatch(vl_service *svc, const vl_call *call, vl_send_fn *send, void *ud, void *caller) {
-	vl_call_ctx ctx = { .call = call, .send = send, .ud = ud, .caller = caller, .err_internal = svc->err_internal };
+int vl_defer(vl_call_ctx *ctx, vl_resume_fn *resume, void *state, vl_state_free_fn *free_state) {
+	int r = 0;
+
+	if (!resume || ctx->resume)
+		r = -EINVAL;
+	else if (ctx->done)
+		r = -EALREADY;
+	if (r < 0) {
+		if (free_state)
+			free_state(state);
+		return r;
+	}
+	ctx->resume = resume;
+	ctx->state = state;
+	ctx->free_state = free_state;
+	return 0;
+}
+
+static void ctx_release(vl_call_ctx *ctx) {
+	vl_state_free_fn *f = ctx->free_state;
+	void *state = ctx->state;
+
+	ctx->resume = NULL;
+	ctx->state = NULL;
+	ctx->free_state = NULL;
+	if (f)
+		f(state);
+}
+
+/* The handler or its last step returned r and the call is over: what is still
+ * owed to the client. */
+static int conclude(vl_call_ctx *ctx, int r) {
+	ctx_release(ctx);
+	if (ctx->done)
+		return 0;
+	if (r >= 0) {
+		if (ctx->call->oneway)   /* nothing was owed */
+			return 0;
+		r = -EPROTO;        /* the handler forgot its final reply */
+	}
+	if (ctx->call->oneway)
+		return r;
+	/* An error also ends a stream that the handler left open. */
+	if (vl_internal_error(ctx, r) < 0)
+		r = -ENOMEM;
+	return r;
+}
+
+static int ctx_step(vl_call_ctx *ctx) {
+	int r = ctx->resume(ctx, ctx->state);
+
+	if (r == VL_AGAIN && !ctx->done)
+		return VL_AGAIN;
+	return conclude(ctx, r == VL_AGAIN ? 0 : r);
+}
+
+/* vl_service_dispatch() up to the handler's return: VL_AGAIN when it deferred. */
+static int dispatch(vl_service *svc, vl_call_ctx *ctx) {
+	const vl_call *call = ctx->call;
 	vl_handler_fn *handler = NULL;
 	void *userdata = NULL;
 	int r;
 
-	if (!svc || !call || !call->method || !call->interface || !call->member ||
-	    !json_is_object(call->parameters) || !send)
-		return -EINVAL;
-
 	if (call->upgrade) {
-		r = vl_invalid_parameter(&ctx, "upgrade");
+		r = vl_invalid_parameter(ctx, "upgrade");
 		return r == -EINVAL ? 0 : r;
 	}
 
@@ -778,54 +919,97 @@ int vl_service_dispatch(vl_service *svc, const vl_call *call, vl_send_fn *send, 
 		else if (strcmp(call->member, "GetInterfaceDescription") == 0)
 			handler = get_interface_description;
 		else
-			return error_with(&ctx, VL_ERROR_METHOD_NOT_FOUND, "method", call->method);
+			return error_with(ctx, VL_ERROR_METHOD_NOT_FOUND, "method", call->method);
 	} else {
 		vl_iface *f = find_iface(svc, call->interface);
 		const vl_method *m = NULL;
 
 		if (!f)
-			return error_with(&ctx, VL_ERROR_INTERFACE_NOT_FOUND, "interface", call->interface);
+			return error_with(ctx, VL_ERROR_INTERFACE_NOT_FOUND, "interface", call->interface);
 		for (size_t i = 0; i < f->n && !m; i++)
 			if (strcmp(f->methods[i].name, call->member) == 0)
 				m = &f->methods[i];
 		if (!m)
-			return error_with(&ctx, VL_ERROR_METHOD_NOT_FOUND, "method", call->method);
-		if (svc->authorize && svc->authorize(caller, f->name, m->name, svc->authorize_ud) != 0)
-			return vl_error(&ctx, svc->err_denied, NULL);
+			return error_with(ctx, VL_ERROR_METHOD_NOT_FOUND, "method", call->method);
+		if (svc->authorize && svc->authorize(ctx->caller, f->name, m->name, svc->authorize_ud) != 0)
+			return vl_error(ctx, svc->err_denied, NULL);
 		handler = m->handler;
 		userdata = f->userdata;
-		ctx.flags = m->flags;
+		ctx->flags = m->flags;
 	}
 
-	r = handler(&ctx, call->parameters, userdata);
-	if (ctx.done)
-		return 0;
-	if (r >= 0) {
-		if (call->oneway)   /* nothing was owed */
-			return 0;
-		r = -EPROTO;        /* the handler forgot its final reply */
-	}
-	if (call->oneway)
-		return r;
-	/* An error also ends a stream that the handler left open. */
-	if (vl_internal_error(&ctx, r) < 0)
-		r = -ENOMEM;
+	r = handler(ctx, call->parameters, userdata);
+	if (ctx->resume && r >= 0 && !ctx->done)
+		return VL_AGAIN;
+	return conclude(ctx, r);
+}
+
+int vl_service_dispatch(vl_service *svc, const vl_call *call, vl_send_fn *send, void *ud, void *caller) {
+	int r;
+
+	if (!svc || !call || !call->method || !call->interface || !call->member ||
+	    !json_is_object(call->parameters) || !send)
+		return -EINVAL;
+	vl_call_ctx ctx = { .call = call, .send = send, .ud = ud, .caller = caller, .err_internal = svc->err_internal };
+	r = dispatch(svc, &ctx);
+	while (r == VL_AGAIN)
+		r = ctx_step(&ctx);
 	return r;
 }
 
-int vl_service_handle(vl_service *svc, const char *msg, size_t len, vl_send_fn *send, void *ud, void *caller) {
+int vl_service_start(vl_service *svc, const char *msg, size_t len, vl_send_fn *send, void *ud, void *caller,
+		     vl_pending **ret_pending) {
 	vl_call call;
 	const char *bad = VL_PARAM_MESSAGE;
 	int r;
 
-	if (!svc || !send)
+	if (!svc || !send || !ret_pending)
 		return -EINVAL;
+	*ret_pending = NULL;
 	r = vl_call_parse(msg, len, &call, &bad);
 	if (r == -EBADMSG)
 		return vl_send_invalid_parameter(send, ud, bad);
 	if (r < 0)
 		return r;
-	r = vl_service_dispatch(svc, &call, send, ud, caller);
+	vl_call_ctx ctx = { .call = &call, .send = send, .ud = ud, .caller = caller, .err_internal = svc->err_internal };
+	r = dispatch(svc, &ctx);
+	if (r == VL_AGAIN) {
+		vl_pending *p = malloc(sizeof(*p));
+		if (p) {
+			p->call = call;
+			p->ctx = ctx;
+			p->ctx.call = &p->call;
+			*ret_pending = p;
+			return 0;
+		}
+		/* no memory to keep it: answer it now, in one go */
+		while (r == VL_AGAIN)
+			r = ctx_step(&ctx);
+	}
 	vl_call_clear(&call);
+	return r;
+}
+
+int vl_pending_step(vl_pending *p) {
+	if (!p || !p->ctx.resume)
+		return -EINVAL;
+	return ctx_step(&p->ctx);
+}
+
+void vl_pending_free(vl_pending *p) {
+	if (!p)
+		return;
+	ctx_release(&p->ctx);
+	vl_call_clear(&p->call);
+	free(p);
+}
+
+int vl_service_handle(vl_service *svc, const char *msg, size_t len, vl_send_fn *send, void *ud, void *caller) {
+	vl_pending *p = NULL;
+	int r = vl_service_start(svc, msg, len, send, ud, caller, &p);
+
+	while (p && (r = vl_pending_step(p)) == VL_AGAIN)
+		;
+	vl_pending_free(p);
 	return r;
 }

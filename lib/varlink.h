@@ -159,6 +159,64 @@ int vl_service_dispatch(vl_service *svc, const vl_call *call, vl_send_fn *send, 
  * Same return values; a rejected envelope returns 0. */
 int vl_service_handle(vl_service *svc, const char *msg, size_t len, vl_send_fn *send, void *ud, void *caller);
 
+/* ---- calls that take more than one step ----
+ * Work that grows with the data (a list of 20,000 shipments) must not hold the
+ * caller's loop in one go. A handler hands the rest of its work to a resume
+ * function with vl_defer() and returns; the caller then runs the call in steps
+ * (vl_pending_step), one bounded slice of work each, serving others between them.
+ * vl_service_handle() and vl_service_dispatch() still answer a call completely
+ * before they return (they run the steps themselves). */
+
+/* A resume function's "not finished yet": call it again later. */
+#define VL_AGAIN 1
+/* One slice of the work: VL_AGAIN when more remains, 0 when the final reply was
+ * sent, or a negative errno (the dispatcher sends the internal error, as for a
+ * handler). */
+typedef int vl_resume_fn(vl_call_ctx *ctx, void *state);
+typedef void vl_state_free_fn(void *state);
+
+/* From inside a handler: the call goes on in resume(ctx, state) after the handler
+ * returns 0. state is the caller's; free_state(state) runs once the call is over
+ * (answered, failed or dropped) and also when vl_defer fails. 0; -EALREADY (the
+ * call was answered already), -EINVAL (deferred twice, NULL resume). */
+int vl_defer(vl_call_ctx *ctx, vl_resume_fn *resume, void *state, vl_state_free_fn *free_state);
+
+/* A call that was started and not answered yet. It owns the parsed message (so a
+ * handler's state may point into its parameters). send/ud must stay valid until
+ * it is answered or freed. */
+typedef struct vl_pending vl_pending;
+/* vl_service_handle() that returns after the handler: same return values; when the
+ * handler deferred, *ret_pending is the call to step (else NULL). */
+int vl_service_start(vl_service *svc, const char *msg, size_t len, vl_send_fn *send, void *ud, void *caller,
+		     vl_pending **ret_pending);
+/* Runs one slice: VL_AGAIN when more remains; 0 when the call is answered; a
+ * negative errno as vl_service_dispatch() returns it (the final error was sent).
+ * After 0 or an error only vl_pending_free() may be called. */
+int vl_pending_step(vl_pending *p);
+/* Drops the call (answered or not: a closed connection), freeing its state. NULL ok. */
+void vl_pending_free(vl_pending *p);
+
+/* ---- lists encoded item by item ----
+ * A reply {"parameters":{KEY:[ITEM,...]}} (with ,"continues":true for a streamed
+ * part) assembled from items encoded one at a time: the same bytes vl_reply()
+ * sends for the whole tree, without ever holding the tree. KEY: [a-z_]+. */
+typedef struct vl_list {
+	const char *key;       /* borrowed */
+	char *buf;
+	size_t len, cap;
+	size_t n;              /* items in buf */
+} vl_list;
+
+/* An item as compact JSON text, exactly as it appears inside a reply; malloc'd,
+ * NUL-terminated, *ret_len without the NUL. 0, -ENOMEM. item is borrowed. */
+int vl_item_encode(json_t *item, char **ret, size_t *ret_len);
+/* Appends an encoded item. 0, -EINVAL (bad key), -ENOMEM. */
+int vl_list_add(vl_list *l, const char *item, size_t len);
+/* Sends the items added since the last send as one reply (continues as vl_reply())
+ * and starts the next part empty. Same returns as vl_reply(). */
+int vl_list_send(vl_call_ctx *ctx, vl_list *l, bool continues);
+void vl_list_clear(vl_list *l);   /* frees buf; key kept */
+
 /* ---- inside a handler ---- */
 
 bool vl_call_ctx_more(const vl_call_ctx *ctx);
