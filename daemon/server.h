@@ -6,11 +6,12 @@
  * Fairness and quotas: requests run from a queue, ops callers first, then callers
  * with a role, then the rest, round-robin one request per connection, at most a
  * slice of time per loop turn; a request answered in steps (vl_pending: a long
- * list) takes one step per round, the connection's next request waits for it; each user holds at most max_connections_per_user
- * connections (ops exempt); at max_connections an ops caller evicts a non-ops one
- * (role-less first) and a caller with a role evicts a role-less one; reply bytes
- * are capped per connection and over all connections (back-pressure from half the
- * total, then the biggest offender is dropped). */
+ * list) takes one step per round, the connection's next request waits for it;
+ * each user holds at most max_connections_per_user connections (ops exempt); at
+ * max_connections an ops caller evicts a non-ops one (role-less first) and a
+ * caller with a role evicts a role-less one; reply bytes are capped per
+ * connection and over all connections (back-pressure from half the total, then
+ * the biggest offender is dropped). */
 #pragma once
 #include <stdbool.h>
 #include <uv.h>
