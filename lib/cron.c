@@ -384,12 +384,27 @@ static int cron_wd1(int32_t y, int m) {
 	return (cal_weekday(cal_days_from_civil(y, m, 1)) + 1) % 7;
 }
 
+/* Year y's kind: leap * 7 + cron weekday of Jan 1. */
+static int cron_year_kind(int32_t y) {
+	return (cal_is_leap(y) ? 7 : 0) + cron_wd1(y, 1);
+}
+
 /* cron_year_kinds[r][t]: how many of the years [0, r) of a 400-year cycle are of kind
  * t (leap * 7 + cron weekday of Jan 1). The same for every expression: built once. */
 static uint16_t cron_year_kinds[401][14];
+/* cron_month_wd1[t][m]: the weekday of the 1st of month m in a year of kind t */
+static uint8_t cron_month_wd1[14][13];
 static pthread_once_t cron_year_kinds_once = PTHREAD_ONCE_INIT;
 
 static void cron_year_kinds_build(void) {
+	for (int t = 0; t < 14; t++) {
+		int32_t y = t >= 7 ? 2000 : 2001;   /* a leap and a common year */
+		int wd = t % 7;
+		for (int m = 1; m <= 12; m++) {
+			cron_month_wd1[t][m] = (uint8_t) wd;
+			wd = (wd + cal_days_in_month(y, m)) % 7;
+		}
+	}
 	int wd = (cal_weekday(cal_days_from_civil(0, 1, 1)) + 1) % 7;
 	for (int r = 0; r < 400; r++) {
 		bool leap = cal_is_leap(r);
@@ -415,21 +430,27 @@ void cron_index_init(cron_index *ix, const cron_expr *c) {
 	pthread_once(&cron_year_kinds_once, cron_year_kinds_build);
 	ix->c = *c;
 	for (int wd1 = 0; wd1 < 7; wd1++) {
-		uint64_t week = 0;
-		for (int i = 0; i < 7; i++)
-			if ((c->dow >> ((wd1 + i) % 7)) & 1)
-				week |= UINT64_C(1) << i;
+		/* day i (from 0) of such a month has weekday (wd1 + i) % 7: a rotation */
+		uint64_t dow = c->dow & 0x7f;
+		uint64_t week = ((dow >> wd1) | (dow << (7 - wd1))) & 0x7f;
 		ix->dow_days[wd1] = week | week << 7 | week << 14 | week << 21 | week << 28;
 	}
 	ix->per_day = (int64_t) __builtin_popcountll(c->minute & ((UINT64_C(1) << 60) - 1)) *
 		      __builtin_popcount(c->hour & 0xffffff);
-	for (int type = 0; type < 14; type++) {
-		int32_t y = type >= 7 ? 2000 : 2001;   /* a leap and a common year */
-		int leap = type >= 7, wd = type % 7, n = 0;
-		for (int m = 1; m <= 12; m++) {
-			n += __builtin_popcount(cron_month_mask(ix, y, m, wd));
-			wd = (wd + dim[leap][m]) % 7;
+	/* matching days of a month (of a month the month field allows) by its length
+	 * (28..31) and the weekday of its 1st */
+	int pop[4][7];
+	for (int len = 28; len <= 31; len++)
+		for (int wd = 0; wd < 7; wd++) {
+			uint64_t all = (UINT64_C(1) << len) - 1;
+			uint64_t dom = ((uint64_t) c->dom >> 1) & all, dow = ix->dow_days[wd] & all;
+			pop[len - 28][wd] = __builtin_popcountll(c->dom_star || c->dow_star ? dom & dow : dom | dow);
 		}
+	for (int type = 0; type < 14; type++) {
+		int leap = type >= 7, n = 0;
+		for (int m = 1; m <= 12; m++)
+			if ((c->month >> m) & 1)
+				n += pop[dim[leap][m] - 28][cron_month_wd1[type][m]];
 		ix->per_type[type] = n;
 	}
 	ix->per_cycle = (int32_t) cron_years_before(ix, 400);
@@ -441,12 +462,10 @@ static int64_t cron_days_before(const cron_index *ix, int64_t day, uint32_t *ret
 	cal_date d = cal_civil_from_days(day);
 	int64_t q = cal_floordiv(d.year, 400);
 	int64_t n = q * ix->per_cycle + cron_years_before(ix, (int) (d.year - q * 400));
-	int wd = cron_wd1(d.year, 1);
-	for (int m = 1; m < d.month; m++) {
-		n += __builtin_popcount(cron_month_mask(ix, d.year, m, wd));
-		wd = (wd + cal_days_in_month(d.year, m)) % 7;
-	}
-	uint32_t mask = cron_month_mask(ix, d.year, d.month, wd);
+	const uint8_t *wd1 = cron_month_wd1[cron_year_kind(d.year)];
+	for (int m = 1; m < d.month; m++)
+		n += __builtin_popcount(cron_month_mask(ix, d.year, m, wd1[m]));
+	uint32_t mask = cron_month_mask(ix, d.year, d.month, wd1[d.month]);
 	*ret_mask = mask;
 	*ret_bit = d.day - 1;
 	return n + __builtin_popcount(mask & ((UINT32_C(1) << (d.day - 1)) - 1));
@@ -498,17 +517,16 @@ int cron_index_at(const cron_index *ix, int64_t k, int64_t *ret_local) {
 	}
 	int32_t y = (int32_t) (q * 400 + lo);
 	rem -= cron_years_before(ix, lo);
-	int wd = cron_wd1(y, 1);
+	const uint8_t *wd1 = cron_month_wd1[cron_year_kind(y)];
 	int64_t day = 0;
 	for (int m = 1; m <= 12; m++) {
-		uint32_t mask = cron_month_mask(ix, y, m, wd);
+		uint32_t mask = cron_month_mask(ix, y, m, wd1[m]);
 		int pc = __builtin_popcount(mask);
 		if (rem < pc) {
 			day = cal_days_from_civil(y, m, cron_select(mask, rem) + 1);
 			break;
 		}
 		rem -= pc;
-		wd = (wd + cal_days_in_month(y, m)) % 7;
 	}
 	uint64_t minutes = ix->c.minute & ((UINT64_C(1) << 60) - 1);
 	int per_hour = __builtin_popcountll(minutes);
