@@ -128,7 +128,7 @@ static int store_errno(MDB_env *env, int rc) {
 	case MDB_DBS_FULL:
 		return -EMFILE;
 	case MDB_CURSOR_FULL:
-		return -EOVERFLOW;
+		return -EBADMSG;   /* a tree deeper than LMDB walks: a damaged page */
 	case MDB_VERSION_MISMATCH:
 	case MDB_INCOMPATIBLE:
 		return -EPROTO;
@@ -783,6 +783,18 @@ int store_open(const char *dir, const store_options *opts, store **ret) {
 	if ((r = env_open(s, mapsize)) < 0) {
 		free(s->dir);
 		free(s);
+		char marker[PATH_MAX];
+		snprintf(marker, sizeof(marker), "%s/" STORE_MARKER, dir);
+		if (r == -ENOENT && m.exists && access(marker, F_OK) == 0) {
+			/* not a store nobody set up: one whose main database lost its way */
+			if (opts->diags) {
+				char path[PATH_MAX];
+				snprintf(path, sizeof(path), "%s/data.mdb", dir);
+				diag_add(opts->diags, path, 0, 0, "has lost the store's databases, though the store was "
+					 "in use (" STORE_MARKER ")");
+			}
+			r = -EUCLEAN;
+		}
 		return r;
 	}
 	if (!ro) {
