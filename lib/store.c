@@ -904,16 +904,6 @@ static void read_end(store *s, MDB_txn *txn) {
 		mdb_txn_abort(txn);
 }
 
-/* Grows the map once it is three quarters used, between transactions, so that
- * a write seldom meets MDB_MAP_FULL (and its replay) at all. */
-static void grow_ahead(store *s) {
-	uint64_t size, used;
-	if (s->n_txn || s->lost || map_size(s, &size, &used) < 0)
-		return;
-	if (used > size / 4 * 3 && size < s->max_size)
-		map_grow(s);
-}
-
 int store_commit(store_txn *t) {
 	if (!t)
 		return -EINVAL;
@@ -944,10 +934,7 @@ int store_commit(store_txn *t) {
 	} else
 		read_end(s, t->txn);
 	s->n_txn--;
-	bool wrote = t->write && r == 0;
 	free(t);
-	if (wrote)
-		grow_ahead(s);
 	return r;
 }
 

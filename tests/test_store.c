@@ -724,8 +724,12 @@ static void test_grow_to_cap(void **state) {
 	/* a larger cap lets it go on, without reopening */
 	assert_int_equal(store_set_max_size(f->s, 1000), -EINVAL);
 	assert_int_equal(store_set_max_size(f->s, 2 << 20), 0);
-	sales_order o = sample("acme-bulbs", d += CAL_SECS_PER_DAY);
-	assert_int_equal(create(f->s, &o), 0);
+	size_t more = 0;
+	while (map_of(f->s) == 1 << 20 && more < 1000) {
+		sales_order o = sample("acme-bulbs", d += CAL_SECS_PER_DAY);
+		assert_int_equal(create(f->s, &o), 0);
+		more++;
+	}
 	assert_int_equal(map_of(f->s), 2 << 20);
 	/* reopened without a map size: the size it was grown to, or the smaller of
 	 * 64 MiB and the cap when that is more */
@@ -734,7 +738,7 @@ static void test_grow_to_cap(void **state) {
 	store_options opts = { .max_size = 4 << 20 };
 	assert_int_equal(store_open(dir, &opts, &f->s), 0);
 	assert_int_equal(map_of(f->s), 4 << 20);
-	assert_int_equal(count_orders(f->s), committed + 1);
+	assert_int_equal(count_orders(f->s), committed + more);
 	/* options that make no sense */
 	store *s2 = NULL;
 	opts = (store_options) { .max_size = 4096 };
