@@ -215,7 +215,7 @@ static int authorize(void *caller, const char *interface, const char *method, vo
  * items encoded count one each; ~1 ms (a few under ASan). */
 #define STEP_UNITS 64
 /* Encoded items copied into the reply per step once all are collected. */
-#define STEP_EMIT 2000
+#define STEP_EMIT 500
 /* Lists collected at once: each holds an LMDB reader slot (126 in all, shared with
  * standingctl) and keeps the map from growing; the others wait their turn. */
 #define MAX_SNAPSHOTS 8
@@ -534,6 +534,13 @@ static int job_emit(vl_call_ctx *ctx, list_job *j) {
 	bool chunks = vl_call_ctx_more(ctx) && j->n > CHUNK;
 	size_t stop = j->emitted + STEP_EMIT < j->n ? j->emitted + STEP_EMIT : j->n;
 	int r;
+	if (!chunks && j->emitted == 0) {
+		size_t bytes = j->n;   /* the commas */
+		for (size_t i = 0; i < j->n; i++)
+			bytes += j->v[i].len;
+		if ((r = vl_list_reserve(&j->out, bytes)) < 0)
+			return r;
+	}
 	while (j->emitted < stop) {
 		list_item *x = &j->v[j->emitted];
 		r = vl_list_add(&j->out, x->text, x->len);

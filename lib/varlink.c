@@ -631,6 +631,22 @@ static int list_open(vl_list *l) {
 	return list_append(l, "\":[", 3);
 }
 
+int vl_list_reserve(vl_list *l, size_t bytes) {
+	/* the envelope around the items: {"parameters":{"KEY":[ ... ]},"continues":true} */
+	size_t want = bytes + 64 + (l->key ? strlen(l->key) : 0);
+	char *b;
+
+	if (want < bytes)
+		return -ENOMEM;
+	if (l->cap - l->len >= want)
+		return 0;
+	if (want > SIZE_MAX - l->len || !(b = realloc(l->buf, l->len + want)))
+		return -ENOMEM;
+	l->buf = b;
+	l->cap = l->len + want;
+	return 0;
+}
+
 int vl_list_add(vl_list *l, const char *item, size_t len) {
 	int r = list_open(l);
 

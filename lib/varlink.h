@@ -210,6 +210,9 @@ typedef struct vl_list {
 /* An item as compact JSON text, exactly as it appears inside a reply; malloc'd,
  * NUL-terminated, *ret_len without the NUL. 0, -ENOMEM. item is borrowed. */
 int vl_item_encode(json_t *item, char **ret, size_t *ret_len);
+/* Makes room for bytes more of items (and their commas) at once, so that a long
+ * part grows without copying itself over and over. 0, -ENOMEM. */
+int vl_list_reserve(vl_list *l, size_t bytes);
 /* Appends an encoded item. 0, -EINVAL (bad key), -ENOMEM. */
 int vl_list_add(vl_list *l, const char *item, size_t len);
 /* Sends the items added since the last send as one reply (continues as vl_reply())

@@ -1021,6 +1021,206 @@ static void test_fuzz(void **state) {
 	vl_service_free(svc);
 }
 
+/* ---- calls in steps (vl_defer, vl_pending) and lists encoded item by item ---- */
+
+static int steps_freed;
+
+typedef struct steps_job {
+	int64_t n, chunk, fail_at, i;
+	vl_list out;
+} steps_job;
+
+static void steps_free(void *state) {
+	steps_job *j = state;
+	vl_list_clear(&j->out);
+	free(j);
+	steps_freed++;
+}
+
+static json_t *steps_item(int64_t i) {
+	return json_pack("{s:I, s:s, s:[i, f, n]}", "i", (json_int_t) i, "s", "\xc3\xa4 \"q\"\n\x01/", "l", 1, 0.5);
+}
+
+/* Three items per step; with "more", parts of `chunk` items. */
+static int steps_resume(vl_call_ctx *ctx, void *state) {
+	steps_job *j = state;
+	bool more = vl_call_ctx_more(ctx);
+	int r;
+
+	for (int k = 0; k < 3 && j->i < j->n; k++, j->i++) {
+		char *text;
+		size_t len;
+		json_t *item;
+		if (j->i == j->fail_at)
+			return -EIO;
+		item = steps_item(j->i);
+		assert_int_equal(vl_item_encode(item, &text, &len), 0);
+		json_decref(item);
+		r = vl_list_add(&j->out, text, len);
+		free(text);
+		if (r < 0)
+			return r;
+		if (more && j->out.n == (size_t) j->chunk && j->i + 1 < j->n &&
+		    (r = vl_list_send(ctx, &j->out, true)) < 0)
+			return r;
+	}
+	if (j->i < j->n)
+		return VL_AGAIN;
+	return vl_list_send(ctx, &j->out, false);
+}
+
+static int h_list(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	steps_job *j = calloc(1, sizeof(*j));
+	int r;
+
+	(void) userdata;
+	assert_non_null(j);
+	j->out.key = "items";
+	j->chunk = 100;
+	j->fail_at = -1;
+	if ((r = vl_param_int(ctx, params, "n", true, &j->n)) < 0 ||
+	    (r = vl_param_int(ctx, params, "chunk", false, &j->chunk)) < 0 ||
+	    (r = vl_param_int(ctx, params, "fail_at", false, &j->fail_at)) < 0) {
+		steps_free(j);
+		return r;
+	}
+	return vl_defer(ctx, steps_resume, j, steps_free);
+}
+
+static int h_late_defer(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	(void) params;
+	(void) userdata;
+	assert_int_equal(vl_reply(ctx, NULL, false), 0);
+	assert_int_equal(vl_defer(ctx, steps_resume, calloc(1, sizeof(steps_job)), steps_free), -EALREADY);
+	return 0;
+}
+
+static const vl_method steps_methods[] = {
+	{ "List", h_list, 0 },
+	{ "LateDefer", h_late_defer, 0 },
+};
+
+static const char steps_idl[] = "interface io.standingd.Steps\n\n"
+	"method List(n: int, chunk: ?int, fail_at: ?int) -> (items: []object)\n"
+	"method LateDefer() -> ()\n";
+
+/* What vl_reply() sends for items [from, to) as one tree. */
+static char *steps_want(int64_t from, int64_t to, bool continues) {
+	json_t *a = json_array(), *p;
+	char *buf;
+	size_t len;
+
+	for (int64_t i = from; i < to; i++)
+		json_array_append_new(a, steps_item(i));
+	p = json_pack("{s:o}", "items", a);
+	assert_int_equal(vl_reply_encode(p, continues, &buf, &len), 0);
+	json_decref(p);
+	return buf;
+}
+
+static void test_steps(void **state) {
+	vl_service *svc = vl_service_new("v", "p", "1", "u");
+	char msg[160];
+	(void) state;
+	assert_non_null(svc);
+	assert_int_equal(vl_service_add_interface(svc, "io.standingd.Steps", steps_idl, steps_methods, 2, NULL), 0);
+
+	/* one reply: the same bytes as the whole tree; nothing is sent before the last step */
+	static const int64_t sizes[] = { 0, 1, 3, 5, 250 };
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		out o = { .keep = true };
+		vl_pending *p = NULL;
+		int steps = 0, r;
+		steps_freed = 0;
+		snprintf(msg, sizeof(msg), "{\"method\":\"io.standingd.Steps.List\",\"parameters\":{\"n\":%lld}}",
+			 (long long) sizes[k]);
+		assert_int_equal(vl_service_start(svc, msg, strlen(msg), out_send, &o, NULL, &p), 0);
+		assert_non_null(p);
+		assert_int_equal(o.n, 0);
+		while ((r = vl_pending_step(p)) == VL_AGAIN) {
+			assert_int_equal(o.n, 0);
+			steps++;
+		}
+		assert_int_equal(r, 0);
+		assert_int_equal(steps, sizes[k] ? (sizes[k] - 1) / 3 : 0);
+		assert_int_equal(steps_freed, 1);
+		vl_pending_free(p);
+		assert_int_equal(steps_freed, 1);
+		char *want = steps_want(0, sizes[k], false);
+		assert_int_equal(o.n, 1);
+		assert_string_equal(o.msg[0], want);
+		free(want);
+		out_clear(&o);
+	}
+
+	/* streamed: parts of 7, each the bytes of its tree; vl_service_handle runs every step */
+	{
+		out o = { .keep = true };
+		const char *m = "{\"method\":\"io.standingd.Steps.List\",\"parameters\":{\"n\":30,\"chunk\":7},\"more\":true}";
+		assert_int_equal(vl_service_handle(svc, m, strlen(m), out_send, &o, NULL), 0);
+		assert_int_equal(o.n, 5);
+		for (int64_t i = 0; i < 5; i++) {
+			char *want = steps_want(i * 7, i < 4 ? i * 7 + 7 : 30, i < 4);
+			assert_string_equal(o.msg[i], want);
+			free(want);
+		}
+		out_clear(&o);
+	}
+
+	/* a step that fails: the internal error ends the call, after the parts sent */
+	{
+		out o = { .keep = true };
+		const char *m = "{\"method\":\"io.standingd.Steps.List\",\"parameters\":{\"n\":30,\"chunk\":2,\"fail_at\":5},"
+				"\"more\":true}";
+		steps_freed = 0;
+		assert_int_equal(vl_service_handle(svc, m, strlen(m), out_send, &o, NULL), -EIO);
+		assert_int_equal(o.n, 3);
+		assert_string_equal(o.msg[2], "{\"error\":\"io.standingd.InternalError\",\"parameters\":{\"errno\":5}}");
+		assert_int_equal(steps_freed, 1);
+		out_clear(&o);
+	}
+
+	/* dropped half way (the connection closed): the state is freed, nothing sent */
+	{
+		out o = { .keep = true };
+		vl_pending *p = NULL;
+		const char *m = "{\"method\":\"io.standingd.Steps.List\",\"parameters\":{\"n\":30}}";
+		steps_freed = 0;
+		assert_int_equal(vl_service_start(svc, m, strlen(m), out_send, &o, NULL, &p), 0);
+		assert_int_equal(vl_pending_step(p), VL_AGAIN);
+		vl_pending_free(p);
+		vl_pending_free(NULL);
+		assert_int_equal(steps_freed, 1);
+		assert_int_equal(o.n, 0);
+	}
+
+	/* oneway: no reply, state freed; a call answered at once has no pending */
+	{
+		out o = { .keep = true };
+		vl_pending *p = (vl_pending *) &o;
+		const char *m = "{\"method\":\"io.standingd.Steps.List\",\"parameters\":{\"n\":8},\"oneway\":true}";
+		steps_freed = 0;
+		assert_int_equal(vl_service_handle(svc, m, strlen(m), out_send, &o, NULL), 0);
+		assert_int_equal(o.n, 0);
+		assert_int_equal(steps_freed, 1);
+		m = "{\"method\":\"io.standingd.Steps.LateDefer\"}";
+		assert_int_equal(vl_service_start(svc, m, strlen(m), out_send, &o, NULL, &p), 0);
+		assert_null(p);
+		assert_int_equal(steps_freed, 2);
+		assert_int_equal(o.n, 1);
+		assert_string_equal(o.msg[0], "{\"parameters\":{}}");
+		out_clear(&o);
+	}
+
+	/* a list key that would need escaping is refused */
+	{
+		vl_list l = { .key = "Items" };
+		assert_int_equal(vl_list_add(&l, "1", 1), -EINVAL);
+		vl_list_clear(&l);
+	}
+	vl_service_free(svc);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reader_several),
@@ -1040,6 +1240,7 @@ int main(void) {
 		cmocka_unit_test(test_encode),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_fuzz),
+		cmocka_unit_test(test_steps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
