@@ -463,6 +463,10 @@ int rule_each(const rule *r, int64_t from, int64_t to,
 	}
 }
 
+/* rule_nth_after() steps up to this many occurrences; further ones are found by
+ * arithmetic, with rule_count()'s one inexactness (rule.h). */
+#define RULE_NTH_STEPPED 1024
+
 /* The indices >= k0 of the run of consecutive skipped dates that starts at position
  * i, as [*ret_a, *ret_b); returns the position after the run. A run is one step
  * however many dates it holds. */
@@ -533,6 +537,22 @@ int rule_nth_after(const rule *r, int64_t after, uint64_t i, occurrence *ret) {
 	int64_t k0 = rule_pos(&ix, after);
 	if (i >= (uint64_t) (ix.hi - k0))
 		return -ENOENT;
+	if (i < RULE_NTH_STEPPED) {
+		/* near: step, exactly as repeated rule_next() (gap-moved duplicates dropped) */
+		occurrence o;
+		int64_t last = after;
+		k = k0;
+		for (uint64_t j = 0;; j++, k++) {
+			int e = rule_scan(&ix, k, last, &o, &k);
+			if (e < 0)
+				return e;
+			if (j == i)
+				break;
+			last = o.delivery;
+		}
+		*ret = o;
+		return 0;
+	}
 	k = k0 + (int64_t) i;
 	/* each skipped date before the target pushes it on by its occurrences */
 	int64_t a, b;

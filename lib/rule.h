@@ -87,7 +87,9 @@ int rule_each(const rule *r, int64_t from, int64_t to,
  * schedule has several occurrences in the hour after a gap). 0 or -EINVAL. */
 int rule_count(const rule *r, int64_t after, int64_t before, uint64_t *ret);
 /* The i-th (0-based) occurrence after `after`: what i + 1 rule_next() calls starting
- * from `after` return last, at the same cost as rule_count(). 0, -ENOENT or -EINVAL. */
+ * from `after` return last. Up to i = 1023 it steps (exact, O(i)); further it costs
+ * what rule_count() costs and shares its inexactness: past a spring-forward gap that
+ * drops occurrences, it may answer a later one. 0, -ENOENT or -EINVAL. */
 int rule_nth_after(const rule *r, int64_t after, uint64_t i, occurrence *ret);
 void rule_done(rule *r);   /* frees skip; the struct itself is the caller's */
 /* Deep copy (skip array) */
