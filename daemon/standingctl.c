@@ -393,6 +393,9 @@ static void next_three(const standing_order *so, int64_t after, char *buf, size_
 	occurrence o;
 	size_t len = 0;
 	buf[0] = 0;
+	/* a cron schedule without start begins when the daemon first sees it: about now */
+	if (after == INT64_MIN && so->rule.kind == RULE_CRON && so->rule.start_day == INT64_MIN)
+		after = (int64_t) time(NULL);
 	for (int i = 0; i < 3 && rule_next(&so->rule, after, &o) == 0 && len < size; i++) {
 		char when[CAL_ISO_MAX];
 		len += snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
