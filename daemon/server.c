@@ -323,8 +323,11 @@ static void send_reply(void *ud, const char *buf, size_t len) {
  * complete, back to reading. */
 static void conn_step(conn *c) {
 	server *s = c->srv;
-	/* Under pressure a client that has not read its last replies waits for them. */
-	if (c->queued > 0 && s->queued >= s->limits.max_write_queue_total / 2) {
+	/* Under pressure a client that has not read its last replies waits for them
+	 * before its next request starts; one under way runs on (as it did when one
+	 * request was one step), so it never sits on its snapshot and its items
+	 * unaccounted: its reply bytes meet the caps like any others. */
+	if (!c->pending && c->queued > 0 && s->queued >= s->limits.max_write_queue_total / 2) {
 		c->paused = true;
 		s->n_paused++;
 		return;
@@ -341,6 +344,8 @@ static void conn_step(conn *c) {
 		}
 		if (r < 0)
 			log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(-r));
+		if (r == -EPIPE)   /* a reply cut in the middle: the stream cannot go on */
+			conn_close(c);
 		run_push(c);
 		return;
 	}
@@ -365,7 +370,7 @@ static void conn_step(conn *c) {
 	c->since = uv_now(c->pipe.loop);
 	uv_timer_again(&c->idle);
 	c->stepping = true;
-	r = vl_service_start(s->svc, msg, len, send_reply, c, &c->peer, &c->pending);
+	r = vl_service_start(s->svc, msg, len, send_reply, c, &c->peer, VL_START_PIECES, &c->pending);
 	c->stepping = false;
 	if (c->closing) {
 		vl_pending_free(c->pending);

@@ -529,12 +529,15 @@ static int job_collect(list_job *j) {
 }
 
 /* One step of the reply: items copied into parts of CHUNK when the call set more
- * and there are more than CHUNK (exactly what reply_list sends), else into one. */
+ * and there are more than CHUNK (exactly what reply_list sends), else into one,
+ * which goes out piece by piece when the server takes pieces (one buffer of a few
+ * hundred KB, no copy of the whole at the end), else is assembled whole. */
 static int job_emit(vl_call_ctx *ctx, list_job *j) {
 	bool chunks = vl_call_ctx_more(ctx) && j->n > CHUNK;
 	size_t stop = j->emitted + STEP_EMIT < j->n ? j->emitted + STEP_EMIT : j->n;
 	int r;
-	if (!chunks && j->emitted == 0) {
+	bool pieces = vl_call_ctx_pieces(ctx);
+	if (!chunks && !pieces && j->emitted == 0) {
 		size_t bytes = j->n;   /* the commas */
 		for (size_t i = 0; i < j->n; i++)
 			bytes += j->v[i].len;
@@ -554,7 +557,7 @@ static int job_emit(vl_call_ctx *ctx, list_job *j) {
 			return r;
 	}
 	if (j->emitted < j->n)
-		return VL_AGAIN;
+		return chunks || (r = vl_list_flush(ctx, &j->out)) == 0 ? VL_AGAIN : r;
 	if (!chunks || j->n == 0)
 		return vl_list_send(ctx, &j->out, false);
 	return 0;

@@ -420,6 +420,8 @@ struct vl_call_ctx {
 	unsigned flags;
 	bool done;   /* a final reply (or error) went out; nothing may follow */
 	const char *err_internal;   /* the service's InternalError name */
+	bool pieces;     /* the caller takes a reply in pieces */
+	bool partial;    /* a piece went out: the message is open until vl_list_send */
 	/* set by vl_defer(): the call goes on in steps */
 	vl_resume_fn *resume;
 	void *state;
@@ -558,6 +560,8 @@ int vl_reply(vl_call_ctx *ctx, json_t *params, bool continues) {
 
 	if (ctx->done)
 		return -EALREADY;
+	if (ctx->partial)
+		return -EBUSY;
 	if ((params && !json_is_object(params)) || (continues && !ctx->call->more))
 		return -EINVAL;
 	if (ctx->call->oneway) {
@@ -581,6 +585,8 @@ int vl_error(vl_call_ctx *ctx, const char *error, json_t *params) {
 
 	if (ctx->done)
 		return -EALREADY;
+	if (ctx->partial)
+		return -EBUSY;
 	if (!error || !qualified_name_valid(error, strlen(error), NULL) ||
 	    (params && !json_is_object(params)))
 		return -EINVAL;
@@ -619,16 +625,18 @@ static int list_open(vl_list *l) {
 	size_t k;
 	int r;
 
-	if (l->len)
+	if (l->open)
 		return 0;
 	if (!l->key || !(k = strlen(l->key)) || k > VL_NAME_MAX)
 		return -EINVAL;
 	for (size_t i = 0; i < k; i++)
 		if (!((l->key[i] >= 'a' && l->key[i] <= 'z') || l->key[i] == '_'))
 			return -EINVAL;
-	if ((r = list_append(l, "{\"parameters\":{\"", 16)) < 0 || (r = list_append(l, l->key, k)) < 0)
+	if ((r = list_append(l, "{\"parameters\":{\"", 16)) < 0 || (r = list_append(l, l->key, k)) < 0 ||
+	    (r = list_append(l, "\":[", 3)) < 0)
 		return r;
-	return list_append(l, "\":[", 3);
+	l->open = true;
+	return 0;
 }
 
 int vl_list_reserve(vl_list *l, size_t bytes) {
@@ -672,10 +680,25 @@ int vl_list_send(vl_call_ctx *ctx, vl_list *l, bool continues) {
 	}
 	l->len = 0;
 	l->n = 0;
+	l->open = false;
+	ctx->partial = false;
 	if (!continues)
 		ctx->done = true;
 	return 0;
 }
+
+int vl_list_flush(vl_call_ctx *ctx, vl_list *l) {
+	if (ctx->done)
+		return -EALREADY;
+	if (!ctx->pieces || ctx->call->oneway || !l->len)
+		return 0;
+	ctx->send(ctx->ud, l->buf, l->len);
+	l->len = 0;
+	ctx->partial = true;
+	return 0;
+}
+
+bool vl_call_ctx_pieces(const vl_call_ctx *ctx) { return ctx->pieces; }
 
 void vl_list_clear(vl_list *l) {
 	if (!l)
@@ -683,6 +706,7 @@ void vl_list_clear(vl_list *l) {
 	free(l->buf);
 	l->buf = NULL;
 	l->len = l->cap = l->n = 0;
+	l->open = false;
 }
 
 /* An error with one string parameter: {"key": value}. */
@@ -892,6 +916,11 @@ static void ctx_release(vl_call_ctx *ctx) {
  * owed to the client. */
 static int conclude(vl_call_ctx *ctx, int r) {
 	ctx_release(ctx);
+	if (ctx->partial && !ctx->done) {
+		/* half a message is out: nothing valid can follow it */
+		ctx->done = true;
+		return -EPIPE;
+	}
 	if (ctx->done)
 		return 0;
 	if (r >= 0) {
@@ -974,7 +1003,7 @@ int vl_service_dispatch(vl_service *svc, const vl_call *call, vl_send_fn *send, 
 }
 
 int vl_service_start(vl_service *svc, const char *msg, size_t len, vl_send_fn *send, void *ud, void *caller,
-		     vl_pending **ret_pending) {
+		     unsigned flags, vl_pending **ret_pending) {
 	vl_call call;
 	const char *bad = VL_PARAM_MESSAGE;
 	int r;
@@ -987,7 +1016,8 @@ int vl_service_start(vl_service *svc, const char *msg, size_t len, vl_send_fn *s
 		return vl_send_invalid_parameter(send, ud, bad);
 	if (r < 0)
 		return r;
-	vl_call_ctx ctx = { .call = &call, .send = send, .ud = ud, .caller = caller, .err_internal = svc->err_internal };
+	vl_call_ctx ctx = { .call = &call, .send = send, .ud = ud, .caller = caller, .err_internal = svc->err_internal,
+			    .pieces = flags & VL_START_PIECES };
 	r = dispatch(svc, &ctx);
 	if (r == VL_AGAIN) {
 		vl_pending *p = malloc(sizeof(*p));
@@ -1022,7 +1052,7 @@ void vl_pending_free(vl_pending *p) {
 
 int vl_service_handle(vl_service *svc, const char *msg, size_t len, vl_send_fn *send, void *ud, void *caller) {
 	vl_pending *p = NULL;
-	int r = vl_service_start(svc, msg, len, send, ud, caller, &p);
+	int r = vl_service_start(svc, msg, len, send, ud, caller, 0, &p);
 
 	while (p && (r = vl_pending_step(p)) == VL_AGAIN)
 		;

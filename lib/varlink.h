@@ -104,7 +104,9 @@ int vl_reply_encode(json_t *params, bool continues, char **ret, size_t *ret_len)
 int vl_error_encode(const char *error, json_t *params, char **ret, size_t *ret_len);
 
 /* Receives each encoded message, NUL delimiter included (len counts it). The buffer is
- * only lent for the duration of the call: copy it into the connection's output. */
+ * only lent for the duration of the call: copy it into the connection's output. A
+ * caller of vl_service_start() with VL_START_PIECES may also get a long reply in
+ * pieces, one per step, the last one ending with the NUL (see vl_list_flush). */
 typedef void vl_send_fn(void *ud, const char *buf, size_t len);
 
 /* Sends org.varlink.service.InvalidParameter {"parameter": parameter}. 0 or -ENOMEM. */
@@ -185,13 +187,19 @@ int vl_defer(vl_call_ctx *ctx, vl_resume_fn *resume, void *state, vl_state_free_
  * handler's state may point into its parameters). send/ud must stay valid until
  * it is answered or freed. */
 typedef struct vl_pending vl_pending;
+/* The send callback takes a reply in pieces (bytes in order; a message ends at its
+ * NUL), so a long reply goes out as it is built instead of in one copy at the end. */
+#define VL_START_PIECES 1u
 /* vl_service_handle() that returns after the handler: same return values; when the
- * handler deferred, *ret_pending is the call to step (else NULL). */
+ * handler deferred, *ret_pending is the call to step (else NULL). flags: 0 or
+ * VL_START_PIECES. */
 int vl_service_start(vl_service *svc, const char *msg, size_t len, vl_send_fn *send, void *ud, void *caller,
-		     vl_pending **ret_pending);
+		     unsigned flags, vl_pending **ret_pending);
 /* Runs one slice: VL_AGAIN when more remains; 0 when the call is answered; a
- * negative errno as vl_service_dispatch() returns it (the final error was sent).
- * After 0 or an error only vl_pending_free() may be called. */
+ * negative errno as vl_service_dispatch() returns it (the final error was sent);
+ * -EPIPE when the call failed after part of a reply had gone out in pieces: no
+ * valid message can follow on that stream, close the connection. After 0 or an
+ * error only vl_pending_free() may be called. */
 int vl_pending_step(vl_pending *p);
 /* Drops the call (answered or not: a closed connection), freeing its state. NULL ok. */
 void vl_pending_free(vl_pending *p);
@@ -204,7 +212,8 @@ typedef struct vl_list {
 	const char *key;       /* borrowed */
 	char *buf;
 	size_t len, cap;
-	size_t n;              /* items in buf */
+	size_t n;              /* items in this part */
+	bool open;             /* the part's head is written (maybe already sent) */
 } vl_list;
 
 /* An item as compact JSON text, exactly as it appears inside a reply; malloc'd,
@@ -218,6 +227,12 @@ int vl_list_add(vl_list *l, const char *item, size_t len);
 /* Sends the items added since the last send as one reply (continues as vl_reply())
  * and starts the next part empty. Same returns as vl_reply(). */
 int vl_list_send(vl_call_ctx *ctx, vl_list *l, bool continues);
+/* When the call's caller takes pieces (VL_START_PIECES): sends what the part holds
+ * so far, without its end, and empties the buffer; until vl_list_send() ends the
+ * part, vl_reply() and vl_error() refuse (-EBUSY). Otherwise does nothing. 0, -EALREADY. */
+int vl_list_flush(vl_call_ctx *ctx, vl_list *l);
+/* Whether vl_list_flush() sends. */
+bool vl_call_ctx_pieces(const vl_call_ctx *ctx);
 void vl_list_clear(vl_list *l);   /* frees buf; key kept */
 
 /* ---- inside a handler ---- */

@@ -1065,8 +1065,22 @@ static int steps_resume(vl_call_ctx *ctx, void *state) {
 			return r;
 	}
 	if (j->i < j->n)
-		return VL_AGAIN;
+		return more ? VL_AGAIN : (r = vl_list_flush(ctx, &j->out)) < 0 ? r : VL_AGAIN;
 	return vl_list_send(ctx, &j->out, false);
+}
+
+/* Pieces as they come, concatenated. */
+typedef struct raw {
+	char buf[65536];
+	size_t len, pieces;
+} raw;
+
+static void raw_send(void *ud, const char *buf, size_t len) {
+	raw *w = ud;
+	assert_true(w->len + len <= sizeof(w->buf));
+	memcpy(w->buf + w->len, buf, len);
+	w->len += len;
+	w->pieces++;
 }
 
 static int h_list(vl_call_ctx *ctx, json_t *params, void *userdata) {
@@ -1134,7 +1148,7 @@ static void test_steps(void **state) {
 		steps_freed = 0;
 		snprintf(msg, sizeof(msg), "{\"method\":\"io.standingd.Steps.List\",\"parameters\":{\"n\":%lld}}",
 			 (long long) sizes[k]);
-		assert_int_equal(vl_service_start(svc, msg, strlen(msg), out_send, &o, NULL, &p), 0);
+		assert_int_equal(vl_service_start(svc, msg, strlen(msg), out_send, &o, NULL, 0, &p), 0);
 		assert_non_null(p);
 		assert_int_equal(o.n, 0);
 		while ((r = vl_pending_step(p)) == VL_AGAIN) {
@@ -1186,7 +1200,7 @@ static void test_steps(void **state) {
 		vl_pending *p = NULL;
 		const char *m = "{\"method\":\"io.standingd.Steps.List\",\"parameters\":{\"n\":30}}";
 		steps_freed = 0;
-		assert_int_equal(vl_service_start(svc, m, strlen(m), out_send, &o, NULL, &p), 0);
+		assert_int_equal(vl_service_start(svc, m, strlen(m), out_send, &o, NULL, 0, &p), 0);
 		assert_int_equal(vl_pending_step(p), VL_AGAIN);
 		vl_pending_free(p);
 		vl_pending_free(NULL);
@@ -1204,12 +1218,44 @@ static void test_steps(void **state) {
 		assert_int_equal(o.n, 0);
 		assert_int_equal(steps_freed, 1);
 		m = "{\"method\":\"io.standingd.Steps.LateDefer\"}";
-		assert_int_equal(vl_service_start(svc, m, strlen(m), out_send, &o, NULL, &p), 0);
+		assert_int_equal(vl_service_start(svc, m, strlen(m), out_send, &o, NULL, 0, &p), 0);
 		assert_null(p);
 		assert_int_equal(steps_freed, 2);
 		assert_int_equal(o.n, 1);
 		assert_string_equal(o.msg[0], "{\"parameters\":{}}");
 		out_clear(&o);
+	}
+
+	/* in pieces: one per step, together the bytes of the whole message; a failure
+	 * after the first piece cannot be answered (-EPIPE, nothing more sent) */
+	{
+		raw *w = calloc(1, sizeof(*w));
+		vl_pending *p = NULL;
+		const char *m = "{\"method\":\"io.standingd.Steps.List\",\"parameters\":{\"n\":10}}";
+		int r;
+		assert_non_null(w);
+		assert_int_equal(vl_service_start(svc, m, strlen(m), raw_send, w, NULL, VL_START_PIECES, &p), 0);
+		while ((r = vl_pending_step(p)) == VL_AGAIN)
+			;
+		assert_int_equal(r, 0);
+		vl_pending_free(p);
+		char *want = steps_want(0, 10, false);
+		assert_int_equal(w->pieces, 4);
+		assert_int_equal(w->len, strlen(want) + 1);
+		assert_memory_equal(w->buf, want, w->len);
+		free(want);
+		memset(w, 0, sizeof(*w));
+		steps_freed = 0;
+		m = "{\"method\":\"io.standingd.Steps.List\",\"parameters\":{\"n\":10,\"fail_at\":7}}";
+		assert_int_equal(vl_service_start(svc, m, strlen(m), raw_send, w, NULL, VL_START_PIECES, &p), 0);
+		while ((r = vl_pending_step(p)) == VL_AGAIN)
+			;
+		assert_int_equal(r, -EPIPE);
+		vl_pending_free(p);
+		assert_int_equal(steps_freed, 1);
+		assert_int_equal(w->pieces, 2);
+		assert_null(memchr(w->buf, 0, w->len));
+		free(w);
 	}
 
 	/* a list key that would need escaping is refused */
