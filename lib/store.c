@@ -580,11 +580,14 @@ static int open_dbi(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *ret
 }
 
 /* Checks the format version before anything else is touched, then opens the
- * named databases once (their handles outlive this transaction). */
-static int store_setup(store *s) {
+ * named databases once (their handles outlive this transaction). Without create
+ * it only reads: a store that exists is opened without a write transaction, so a
+ * damaged page is never copied (LMDB copies a page it writes by the lengths in
+ * its header); -ENOENT when something is missing that create would make. */
+static int store_setup(store *s, bool create) {
 	MDB_txn *txn;
-	unsigned cf = s->readonly ? 0 : MDB_CREATE;
-	int rc = mdb_txn_begin(s->env, NULL, s->readonly ? MDB_RDONLY : 0, &txn);
+	unsigned cf = create ? MDB_CREATE : 0;
+	int rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn);
 	if (rc)
 		return store_errno(s->env, rc);
 	int r = 0;
@@ -612,7 +615,7 @@ static int store_setup(store *s) {
 			goto out;
 		}
 	} else if (rc == MDB_NOTFOUND) {
-		if (s->readonly) {
+		if (!create) {
 			r = -ENOENT;
 			goto out;
 		}
@@ -628,6 +631,10 @@ static int store_setup(store *s) {
 	    (rc = open_dbi(txn, "due", cf, &s->due)) ||
 	    (rc = open_dbi(txn, "outbox", cf, &s->outbox)) ||
 	    (rc = open_dbi(txn, "skips", cf, &s->skips))) {
+		if (rc == MDB_NOTFOUND && !create && !s->readonly) {
+			r = -ENOENT;   /* the caller may create what is missing */
+			goto out;
+		}
 		if (rc == MDB_NOTFOUND)
 			rc = MDB_CORRUPTED;   /* versioned but incomplete */
 		goto out_rc;
@@ -647,8 +654,9 @@ static void on_lmdb_assert(MDB_env *env, const char *msg) {
 }
 
 /* Creates and opens the environment with map size mapsize (0: what the file
- * says) and opens the named databases. On failure s->env is NULL. */
-static int env_open(store *s, uint64_t mapsize) {
+ * says) and opens the named databases, creating them only when may_create (a
+ * store that was never set up). On failure s->env is NULL. */
+static int env_open(store *s, uint64_t mapsize, bool may_create) {
 	int rc = mdb_env_create(&s->env);
 	if (rc) {
 		s->env = NULL;
@@ -680,7 +688,10 @@ static int env_open(store *s, uint64_t mapsize) {
 	}
 	int mk = mdb_env_get_maxkeysize(s->env);
 	s->max_key = mk > 0 ? (size_t) mk : 0;
-	if ((r = store_setup(s)) < 0)
+	r = store_setup(s, false);
+	if (r == -ENOENT && may_create)
+		r = store_setup(s, true);
+	if (r < 0)
 		goto fail;
 	return 0;
 fail:
@@ -709,7 +720,7 @@ static int map_set(store *s, uint64_t size, uint64_t old) {
 	int r = store_errno(s->env, rc);
 	mdb_env_close(s->env);
 	s->env = NULL;
-	if (env_open(s, old) < 0)
+	if (env_open(s, old, false) < 0)
 		s->lost = -ENOTRECOVERABLE;
 	return r;
 }
@@ -780,12 +791,13 @@ int store_open(const char *dir, const store_options *opts, store **ret) {
 		/* the size it was last grown to, never below the default */
 		mapsize = opts->map_size ? opts->map_size : m.mapsize > floor ? m.mapsize : floor;
 	}
-	if ((r = env_open(s, mapsize)) < 0) {
+	char marker[PATH_MAX];
+	snprintf(marker, sizeof(marker), "%s/" STORE_MARKER, dir);
+	bool was_used = access(marker, F_OK) == 0;
+	if ((r = env_open(s, mapsize, !ro && !was_used)) < 0) {
 		free(s->dir);
 		free(s);
-		char marker[PATH_MAX];
-		snprintf(marker, sizeof(marker), "%s/" STORE_MARKER, dir);
-		if (r == -ENOENT && m.exists && access(marker, F_OK) == 0) {
+		if (r == -ENOENT && m.exists && was_used) {
 			/* not a store nobody set up: one whose main database lost its way */
 			if (opts->diags) {
 				char path[PATH_MAX];
@@ -797,9 +809,7 @@ int store_open(const char *dir, const store_options *opts, store **ret) {
 		}
 		return r;
 	}
-	if (!ro) {
-		char marker[PATH_MAX];
-		snprintf(marker, sizeof(marker), "%s/" STORE_MARKER, dir);
+	if (!ro && !was_used) {
 		int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, STORE_FILE_MODE);
 		if (fd >= 0) {
 			static const char text[] = "standingd store; data.mdb must not be missing or empty\n";
