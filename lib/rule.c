@@ -464,7 +464,7 @@ int rule_each(const rule *r, int64_t from, int64_t to,
 }
 
 /* rule_nth_after() steps up to this many occurrences; further ones are found by
- * arithmetic, with rule_count()'s one inexactness (rule.h). */
+ * counting. */
 #define RULE_NTH_STEPPED 1024
 
 /* The indices >= k0 of the run of consecutive skipped dates that starts at position
@@ -506,6 +506,97 @@ static uint64_t rule_unskipped(const rule_ix *ix, int64_t k0, int64_t k1) {
 	return n;
 }
 
+/* Cron occurrences dropped in the spring-forward gap whose missing local times are
+ * [gap, gap + len): the gap's matches go out moved forward by len, onto or past the
+ * matches of the first len after it, which rule_next() then never returns. Walks the
+ * indices of [gap, gap + 2 len] within [k0, k1), as rule_scan() would. */
+static uint64_t rule_gap_drops(const rule_ix *ix, int64_t after, int64_t k0, int64_t k1, int64_t gap, int64_t len) {
+	int64_t a = cron_index_before(&ix->cron, gap), b = cron_index_before(&ix->cron, gap + 2 * len + 60);
+	int64_t max = after, day, m;
+	uint64_t n = 0;
+	occurrence o;
+	int64_t gap_day = cal_floordiv(gap, CAL_SECS_PER_DAY);
+	if (a > k0 && (ix->r->n_skip == 0 || cal_floordiv(gap + 2 * len + 60, CAL_SECS_PER_DAY) == gap_day)) {
+		/* The window lies after k0 (so after `after`) and on one day: in closed form.
+		 * The last match in the gap, M, goes out at M + len new time: the matches in
+		 * [gap + len, M + len] are dropped. None when the gap holds no match, or the
+		 * day is skipped (then nothing of the window is delivered anyway). */
+		int64_t in_gap_end = cron_index_before(&ix->cron, gap + len);
+		if (in_gap_end <= a || (ix->r->n_skip > 0 && rule_skipped(ix->r, gap_day)) ||
+		    cron_index_at(&ix->cron, in_gap_end - 1, &m) < 0)
+			return 0;
+		int64_t lo = in_gap_end, hi = cron_index_before(&ix->cron, m + len + 1);
+		if (hi > k1)
+			hi = k1;
+		return hi > lo ? (uint64_t) (hi - lo) : 0;
+	}
+	for (int64_t k = a < k0 ? k0 : a; k < b && k < k1; k++) {
+		if (rule_at(ix, k, &o, &day) < 0)
+			break;
+		if (ix->r->n_skip > 0 && rule_skipped(ix->r, day))
+			continue;
+		if (o.delivery <= max)
+			n++;
+		else
+			max = o.delivery;
+	}
+	return n;
+}
+
+/* The index of the j-th (0-based) occurrence from k0 on that is not on a skipped
+ * date: each run of skipped dates before it pushes it on by its occurrences. */
+static int64_t rule_unskipped_nth(const rule_ix *ix, int64_t k0, uint64_t j) {
+	int64_t k, a, b;
+	if (j >= (uint64_t) (INT64_MAX - k0))
+		return INT64_MAX;
+	k = k0 + (int64_t) j;
+	for (size_t s = rule_skip_from(ix, k0); s < ix->r->n_skip;) {
+		s = rule_skip_block(ix, s, k0, &a, &b);
+		if (a > k)
+			break;
+		if (b > a)
+			k += b - a;
+	}
+	return k;
+}
+
+/* Spring-forward gaps between the deliveries of k0 and k1 - 1 and what they drop
+ * (cron only: the other forms have at most one occurrence a day). The offset is
+ * sampled weekly and each change bisected to the second, so two changes within a
+ * week that cancel out are not seen; ranges beyond 1,000 years are not scanned. */
+static uint64_t rule_dropped(const rule_ix *ix, int64_t after, int64_t k0, int64_t k1) {
+	const tz_zone *z = ix->r->zone;
+	const int64_t week = 7 * CAL_SECS_PER_DAY;
+	occurrence first, last;
+	int64_t day;
+	uint64_t n = 0;
+	if (ix->r->kind != RULE_CRON || k1 <= k0 || rule_at(ix, k0, &first, &day) < 0 ||
+	    rule_at(ix, k1 - 1, &last, &day) < 0 || last.delivery - first.delivery > 1000 * 366 * CAL_SECS_PER_DAY)
+		return 0;
+	int64_t t = first.delivery - 2 * CAL_SECS_PER_DAY, end = last.delivery + 2 * CAL_SECS_PER_DAY;
+	int32_t off = tz_offset_at(z, t);
+	while (t < end) {
+		if (tz_offset_at(z, t + week) == off) {
+			t += week;
+			continue;
+		}
+		int64_t lo = t, hi = t + week;   /* off at lo, another offset at hi */
+		while (hi - lo > 1) {
+			int64_t mid = lo + (hi - lo) / 2;
+			if (tz_offset_at(z, mid) == off)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		int32_t next = tz_offset_at(z, hi);
+		if (next > off)
+			n += rule_gap_drops(ix, after, k0, k1, hi + off, next - off);
+		off = next;
+		t = hi;
+	}
+	return n;
+}
+
 int rule_count(const rule *r, int64_t after, int64_t before, uint64_t *ret) {
 	rule_ix ix;
 	if (rule_validate(r, NULL) < 0)
@@ -520,7 +611,7 @@ int rule_count(const rule *r, int64_t after, int64_t before, uint64_t *ret) {
 	}
 	rule_ix_init(&ix, r);
 	int64_t k0 = rule_pos(&ix, after), k1 = rule_pos(&ix, before - 1);
-	*ret = k1 > k0 ? rule_unskipped(&ix, k0, k1) : 0;
+	*ret = k1 > k0 ? rule_unskipped(&ix, k0, k1) - rule_dropped(&ix, after, k0, k1) : 0;
 	return 0;
 }
 
@@ -553,15 +644,18 @@ int rule_nth_after(const rule *r, int64_t after, uint64_t i, occurrence *ret) {
 		*ret = o;
 		return 0;
 	}
-	k = k0 + (int64_t) i;
-	/* each skipped date before the target pushes it on by its occurrences */
-	int64_t a, b;
-	for (size_t s = rule_skip_from(&ix, k0); s < r->n_skip;) {
-		s = rule_skip_block(&ix, s, k0, &a, &b);
-		if (a > k)
+	/* The index of the (i + d)-th unskipped occurrence, where d is the number dropped
+	 * by gaps up to it: d only grows, from below, so the first fixed point is the one
+	 * (a handful of rounds: one per gap with drops). */
+	uint64_t d = 0;
+	for (int round = 0;; round++) {
+		k = rule_unskipped_nth(&ix, k0, i + d);
+		if (k >= ix.hi)
+			return -ENOENT;
+		uint64_t d2 = rule_dropped(&ix, after, k0, k + 1);
+		if (d2 == d || round == 64)
 			break;
-		if (b > a)
-			k += b - a;
+		d = d2;
 	}
 	return rule_scan(&ix, k, after, ret, &k);
 }
