@@ -120,26 +120,31 @@ class Reload(DaemonTest):
 
 
     def test_reload_grows_a_full_map(self):
-        # A definition set that no longer fits the map is stored after growing it,
-        # at start-up and on reload, as order creation does.
+        # A definition set that no longer fits the map is stored after the store
+        # grew the map (up to max_store_size), on reload as for order creation.
         e = self.env()
         daily = standing_order("daily", {"every": "1 day", "start": "2026-12-01", "at": '"08:00"'})
         e.orders_file("a.yaml", [daily])
-        tiny = {"STANDINGD_STORE_MAPSIZE": str(256 * 1024)}
+        with open(os.path.join(e.conf, "standingd.yaml"), encoding="utf-8") as f:
+            base = f.read()
+        e.write("standingd.yaml", base + "max_store_size: 1 MiB\n")
         big = "# " + "x" * 1000 + "\n"
-        p = e.start("2026-12-01T00:00:00Z,1", extra_env=tiny)
+        p = e.start("2026-12-01T00:00:00Z,1")
         e.wait_for(lambda: "started" in e.log(p) or p.poll() is not None, what="start")
         self.assertIsNone(p.poll(), e.log(p))
-        e.write("orders.d/b.yaml", big * 300 + "standing_orders:\n" +
+        e.write("standingd.yaml", base + "max_store_size: 4 MiB\n")
+        e.write("orders.d/b.yaml", big * 1200 + "standing_orders:\n" +
                 standing_order("other", {"every": "1 day", "start": "2026-12-01", "at": '"09:00"'}))
-        e.wait_for(lambda: "reloaded" in e.log(p) or "failed" in e.log(p), what="reload")
-        self.assertIn("reloaded", e.log(p))
+        e.wait_for(lambda: "standing orders" in e.log(p).split("reloaded")[-1] and
+                   "store map grown to 2 MiB" in e.log(p), what="a reload that grows the map")
+        self.assertIn("store map grown to 2 MiB (max_store_size 4 MiB)", e.log(p))
+        self.assertIn("2 standing orders", e.log(p))
         self.assertEqual(e.stop(p), 0)
         # the same at start-up, on a fresh state directory
         e = self.env()
         e.orders_file("a.yaml", [daily])
-        e.write("orders.d/b.yaml", big * 300)
-        p = e.start("2026-12-01T00:00:00Z,1", extra_env=tiny)
+        e.write("orders.d/b.yaml", big * 1200)
+        p = e.start("2026-12-01T00:00:00Z,1")
         e.wait_for(lambda: "started" in e.log(p) or p.poll() is not None, what="start")
         self.assertIsNone(p.poll(), e.log(p))
         self.assertEqual(e.stop(p), 0)
