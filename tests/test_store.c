@@ -776,7 +776,12 @@ static void test_grow_replays_big_txn(void **state) {
 	}
 	assert_int_equal(rc, -EFBIG);
 	assert_int_equal(store_commit(t), -EFBIG);
+	/* the growth waits for the reader (a list built in steps lets go when asked) */
+	uint64_t before = map_of(f->s);
+	assert_true(store_room_wanted(f->s));
 	store_abort(r);
+	assert_false(store_room_wanted(f->s));
+	assert_int_equal(map_of(f->s), 2 * before);
 	assert_int_equal(count_orders(f->s), 3000);
 }
 
@@ -1360,6 +1365,96 @@ static void test_verify_due_and_garbled(void **state) {
 	diag_list_clear(&diags);
 }
 
+static int child_create(store *s, int64_t delivery) {
+	store_txn *t;
+	sales_order o = sample(NULL, delivery);
+	int r = store_begin(s, true, &t);
+	if (r < 0)
+		return r;
+	if ((r = store_order_create(t, &o)) < 0) {
+		store_abort(t);
+		return r;
+	}
+	return store_commit(t);
+}
+
+static uint64_t vm_size(void) {
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long kib = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %llu kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib * 1024;
+}
+
+/* With the address space limited to what is mapped now (plus a little), mapping
+ * a larger map fails: the store must reopen at the old size (reads go on, the
+ * write is -EFBIG with grow_error) or, if even that fails, refuse every call with
+ * -ENOTRECOVERABLE; never crash on an environment without a map. */
+static int child_remap(const char *dir) {
+	store_options o = { .map_size = 256 << 10, .max_size = 64 << 20 };
+	store *s;
+	store_info i;
+	if (store_open(dir, &o, &s) != 0)
+		return 30;
+	int64_t d = 0;
+	size_t n = 0;
+	for (;;) {
+		if (store_get_info(s, &i) != 0 || i.map_size != 256 << 10)
+			return 31;
+		if (i.used + (64 << 10) > i.map_size)
+			break;
+		if (child_create(s, d += 60) != 0)
+			return 32;
+		n++;
+	}
+	struct rlimit lim;
+	if (getrlimit(RLIMIT_AS, &lim) != 0)
+		return 33;
+	lim.rlim_cur = (rlim_t) (vm_size() + (128 << 10));
+	if (setrlimit(RLIMIT_AS, &lim) != 0)
+		return 34;
+	int r = 0;
+	for (int k = 0; k < 2000 && r == 0; k++)
+		if ((r = child_create(s, d += 60)) == 0)
+			n++;
+	store_txn *t;
+	if (r == -EFBIG) {
+		size_t count = 0;
+		if (store_get_info(s, &i) != 0 || i.grow_error != -ENOMEM || i.map_size != 256 << 10)
+			return 35;
+		if (store_begin(s, false, &t) != 0 || store_order_each(t, INT64_MIN, INT64_MAX, count_cb, &count) != 0)
+			return 36;
+		store_abort(t);
+		if (count != n)
+			return 37;
+	} else if (r == -ENOTRECOVERABLE) {
+		if (store_begin(s, false, &t) != -ENOTRECOVERABLE || store_get_info(s, &i) != -ENOTRECOVERABLE)
+			return 38;
+	} else
+		return 39;
+	store_close(s);
+	return 0;
+}
+
+static void test_failed_remap(void **state) {
+	fx *f = *state;
+#if defined(__SANITIZE_ADDRESS__)
+	skip();   /* the sanitizer's own mappings do not live with RLIMIT_AS */
+#endif
+	char dir[160];
+	snprintf(dir, sizeof(dir), "%s/remap", f->tmp);
+	/* a child process: the limit stays there (and valgrind does not follow it) */
+	expect_child_ok(spawn("remap", dir, -1, -1));
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(dir, NULL, &f->s), 0);
+	expect_clean(f->s);
+}
+
 static int child_main(int argc, char **argv) {
 	if (argc != 6)
 		return 2;
@@ -1367,6 +1462,8 @@ static int child_main(int argc, char **argv) {
 		return child_reader(argv[3]);
 	if (!strcmp(argv[2], "resized"))
 		return child_resized(argv[3], atoi(argv[4]), atoi(argv[5]));
+	if (!strcmp(argv[2], "remap"))
+		return child_remap(argv[3]);
 	return 2;
 }
 
@@ -1393,6 +1490,7 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_default_max_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_data_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_remap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_adopts_grown_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_and_readonly_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sched, setup, teardown),
