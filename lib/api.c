@@ -484,6 +484,13 @@ static int job_collect(list_job *j) {
 		job_items_clear(j);
 		j->phase = PHASE_START;
 	}
+	if (j->kind != JOB_FORECAST && store_room_wanted(env->store)) {
+		/* the map must grow, which it cannot under a snapshot: let go, begin again */
+		job_release(j);
+		job_items_clear(j);
+		j->phase = PHASE_START;
+		return VL_AGAIN;
+	}
 	j->units = STEP_UNITS;
 	if (j->phase == PHASE_START) {
 		if (j->kind != JOB_FORECAST) {

@@ -53,6 +53,7 @@ struct store {
 	bool readonly;
 	bool writing;           /* LMDB blocks (deadlocks here) on a second write txn */
 	unsigned n_txn;         /* open transactions: the map must not move under them */
+	bool room_wanted;       /* the map was full with others open: grow when they end */
 	MDB_txn *idle_read;     /* reset read transaction kept for reuse */
 	size_t max_key;
 	char *dir;
@@ -282,8 +283,12 @@ static void op_log_free(store_txn *t) {
  * then a live transaction or NULL. */
 static int txn_regrow(store_txn *t, bool txn_gone) {
 	store *s = t->s;
-	if (t->cursors || s->n_txn != 1)
-		return MDB_MAP_FULL;   /* the map must not move under other transactions */
+	if (t->cursors || s->n_txn != 1) {
+		/* the map must not move under other transactions: it grows once they
+		 * have ended (txn_ended), long readers let go (store_room_wanted) */
+		s->room_wanted = true;
+		return MDB_MAP_FULL;
+	}
 	for (;;) {
 		if (!txn_gone)
 			mdb_txn_abort(t->txn);
@@ -914,6 +919,19 @@ static void read_end(store *s, MDB_txn *txn) {
 		mdb_txn_abort(txn);
 }
 
+/* After a transaction ended: the growth a write could not have while others were
+ * open, now that none is. */
+static void txn_ended(store *s) {
+	if (s->room_wanted && !s->n_txn && !s->lost) {
+		s->room_wanted = false;
+		map_grow(s);
+	}
+}
+
+bool store_room_wanted(const store *s) {
+	return s && s->room_wanted;
+}
+
 int store_commit(store_txn *t) {
 	if (!t)
 		return -EINVAL;
@@ -945,6 +963,7 @@ int store_commit(store_txn *t) {
 		read_end(s, t->txn);
 	s->n_txn--;
 	free(t);
+	txn_ended(s);
 	return r;
 }
 
@@ -961,6 +980,7 @@ void store_abort(store_txn *t) {
 		read_end(s, t->txn);
 	s->n_txn--;
 	free(t);
+	txn_ended(s);
 }
 
 /* ---- JSON helpers ---- */

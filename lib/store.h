@@ -122,6 +122,11 @@ int store_set_max_size(store *s, uint64_t max_size);
  * read-only store; -EBUSY: a write transaction is already open (LMDB would block). */
 int store_begin(store *s, bool write, store_txn **ret);
 int store_commit(store_txn *t);       /* frees t in every case */
+/* A write found the map full while other transactions were open, so the map could
+ * not grow under them (the write failed with -EFBIG): whoever holds a transaction
+ * across loop turns (a list built in steps) should end it; the map grows when the
+ * last one ends, and the write succeeds when retried. */
+bool store_room_wanted(const store *s);
 void store_abort(store_txn *t);       /* accepts NULL */
 
 /* The *_each functions call fn in key order; fn returns 0 to go on, anything else
