@@ -948,7 +948,11 @@ static void defs_skip(defs_ctx *c, const ytree_node *n, rule *r) {
 	for (const ytree_node *it = n->first; it; it = it->next)
 		if (defs_sched_date(c, it, &r->skip[r->n_skip]) == 1)
 			r->n_skip++;
-	qsort(r->skip, r->n_skip, sizeof(*r->skip), defs_day_cmp);
+	size_t sorted = 1;
+	while (sorted < r->n_skip && r->skip[sorted - 1] <= r->skip[sorted])
+		sorted++;
+	if (sorted < r->n_skip)   /* lists are mostly written in order: no sort then */
+		qsort(r->skip, r->n_skip, sizeof(*r->skip), defs_day_cmp);
 	size_t k = 0;
 	for (size_t i = 0; i < r->n_skip; i++)
 		if (k == 0 || r->skip[k - 1] != r->skip[i])
