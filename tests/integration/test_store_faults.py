@@ -7,9 +7,11 @@ import json
 import os
 import random
 import shutil
+import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -58,13 +60,44 @@ class Tmpfs:
         subprocess.run(["mount", "-o", f"remount,size={size}", self.path], check=True)
 
 
+class Notifications:
+    """sd_notify messages, collected by a thread from a datagram socket."""
+
+    def __init__(self, test, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.2)
+        self.path = path
+        self.msgs = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        test.addCleanup(self.close)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.msgs.append(self.sock.recv(4096).decode())
+            except OSError:
+                pass
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+    def statuses(self):
+        return [line for m in list(self.msgs) for line in m.splitlines() if line.startswith("STATUS=")]
+
+
 class DiskFull(DaemonTest):
     def test_disk_full_stops_creation_keeps_reads_and_resumes(self):
         e = self.env(max_catch_up=1000000)
         fs = Tmpfs(self, e.state, "1M")
         e.orders_file("a.yaml", minutely(20))
+        notes = Notifications(self, os.path.join(e.dir, "notify.sock"))
         # ten minutes of virtual time per second: 200 orders a second until the disk is full
-        p = e.start("2026-11-30T22:00:00Z,600")
+        p = e.start("2026-11-30T22:00:00Z,600", extra_env={"NOTIFY_SOCKET": notes.path})
         t0 = time.monotonic()
         e.wait_for(lambda: "started" in e.log(p) or p.poll() is not None, what="start")
         with StatusWatch(e.socket) as w:
@@ -93,6 +126,7 @@ class DiskFull(DaemonTest):
             self.assertEqual(mapsize, 64 * MIB)
             self.assertLessEqual((last_pg + 1) * psize, 1 * MIB)
             self.assertNotIn("store map grown", e.log(p))
+            self.assertRegex(notes.statuses()[-1], r"^STATUS=order creation stopped: disk full; retrying; \d+ orders created$")
 
             fs.resize("64M")
             t_room = time.monotonic()
@@ -100,6 +134,7 @@ class DiskFull(DaemonTest):
             t_resumed = time.monotonic()
             e.wait_for(lambda: len(e.orders()) > len(before) + 200, timeout=30, what="orders after the resume")
         w.assert_responsive(self, min_calls=50)
+        self.assertRegex(notes.statuses()[-1], r"^STATUS=20 active, 0 paused standing orders; \d+ orders created; next: ")
         self.assertEqual(e.stop(p), 0)
         print(f"\ndisk full after {t_full - t0:.1f} s with {len(before)} orders; creation resumed "
               f"{t_resumed - t_room:.1f} s after space returned; slowest Status {w.worst() * 1000:.0f} ms",
