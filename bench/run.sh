@@ -87,6 +87,8 @@ forms=(
 # the worst loop step on issue 7's hostile schedules (a daemon per case)
 "$build/bench/hostile_rule" >>"$tmp/engine.md"
 python3 "$root/bench/hostile.py" "$build" >"$tmp/hostile.md"
+# the worst loop step while the largest accepted lists are served (a daemon of its own)
+python3 "$root/bench/lists.py" "$build" >"$tmp/lists.md"
 
 # ---- the daemon under load ----
 sock=$tmp/sd.sock
@@ -120,6 +122,7 @@ echo "| --- | --- |"
 cat "$tmp/engine.md"
 cat "$tmp/load.md"
 cat "$tmp/hostile.md"
+cat "$tmp/lists.md"
 awk -v n="$n_orders" -v a="$rss_idle" -v b="$rss" -v c="$hwm" 'BEGIN {
 	printf "| standingd RSS with %d standing orders: idle / after load / peak (VmHWM) | %.1f / %.1f / %.1f MiB |\n",
 		n, a / 1024, b / 1024, c / 1024 }'
