@@ -98,8 +98,8 @@ static void check_rule(const standing_order *so) {
 		FUZZ_CHECK(r == -ENOENT || (r == 0 && o2.delivery > o.delivery && (o2.n > o.n || o.n == RULE_N_UNKNOWN)),
 			   "%s: the occurrence after %lld", so->id, (long long) o.delivery);
 	}
-	/* rule_nth_after and rule_count agree with repeated rule_next (rule_count exactly
-	 * but for spring-forward gaps, which UTC has none of) */
+	/* rule_nth_after and rule_count agree with repeated rule_next (rule_count looks
+	 * for spring-forward gaps over at most 1,000 years) */
 	bool utc = !strcmp(tz_zone_name(so->rule.zone), "UTC");
 	int64_t t = FUZZ_NOW;
 	for (uint64_t i = 0; i < 4 && rule_next(&so->rule, t, &o) == 0; i++) {
@@ -107,7 +107,7 @@ static void check_rule(const standing_order *so) {
 		FUZZ_CHECK(rule_nth_after(&so->rule, FUZZ_NOW, i, &o2) == 0 && o2.delivery == o.delivery,
 			   "%s: rule_nth_after(%llu)", so->id, (unsigned long long) i);
 		FUZZ_CHECK(rule_count(&so->rule, FUZZ_NOW, o.delivery + 1, &cnt) == 0 &&
-			   (utc ? cnt == i + 1 : cnt >= i + 1), "%s: rule_count %llu, want %llu", so->id,
+			   (utc || o.delivery - FUZZ_NOW < FUZZ_EXACT_SPAN ? cnt == i + 1 : cnt >= i + 1), "%s: rule_count %llu, want %llu", so->id,
 			   (unsigned long long) cnt, (unsigned long long) i + 1);
 		t = o.delivery;
 	}

@@ -20,3 +20,6 @@ void fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ..
 char *fuzz_strndup(const uint8_t *data, size_t size);
 /* The environment's now for every harness: 2027-01-15T09:00:00Z. */
 #define FUZZ_NOW INT64_C(1800003600)
+/* rule_count is exact over spans shorter than this (rule.h: gaps are not looked
+ * for over ranges beyond 1,000 years): 900 years of seconds. */
+#define FUZZ_EXACT_SPAN (INT64_C(900) * 365 * 86400)
