@@ -325,32 +325,11 @@ static int api_reload(void *ud, diag_list *diags) {
  * added or removed, validated together with the running YAML set. */
 static int api_apply_order(void *ud, const char *id, const char *json, diag_list *diags) {
 	daemon_ctx *c = ud;
-	char name[300];
-	/* ids are validated with the definition; a name that is no id cannot clash */
-	snprintf(name, sizeof(name), "api/%s.json", id[0] && !strchr(id, '/') ? id : "invalid-id");
 	defs_file *api;
 	size_t n;
 	int r = defs_api_files_with(c->api, c->n_api, id, json, &api, &n);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < c->n_api; i++) {
-		if (strcmp(c->api[i].name, name)) {
-			api[n++] = api[i];
-			continue;
-		}
-		free(api[i].name);
-		free(api[i].data);
-	}
-	if (json) {
-		api[n].name = strdup(name);
-		api[n].data = strdup(json);
-		api[n].len = strlen(json);
-		if (!api[n].name || !api[n].data) {
-			defs_files_free(api, n + 1);
-			return -ENOMEM;
-		}
-		n++;
-	}
 	defs *d;
 	if ((r = defs_load_with_api(c->yaml, c->n_yaml, api, n, NULL, &d, diags)) < 0) {
 		defs_files_free(api, n);
