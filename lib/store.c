@@ -498,7 +498,7 @@ static int meta_read(int fd, uint64_t off, int i, data_meta *m, char *why, size_
 	return 0;
 }
 
-static int check_data_once(const char *dir, bool ro, data_meta *ret, char *why, size_t n) {
+static int check_data_once(const char *dir, data_meta *ret, char *why, size_t n) {
 	char path[PATH_MAX];
 	data_meta m = { 0 };
 	bool used = false;
@@ -529,16 +529,25 @@ static int check_data_once(const char *dir, bool ro, data_meta *ret, char *why, 
 		goto out;
 	}
 	if (st.st_size == 0) {
-		if (used || ro) {
-			snprintf(why, n, "is empty (0 bytes)%s", used ? ", but the store was in use (" STORE_MARKER ")" : "");
+		if (used) {
+			snprintf(why, n, "is empty (0 bytes), but the store was in use (" STORE_MARKER ")");
 			r = -EUCLEAN;
 		}
-		goto out;   /* no marker: a store whose creation was cut short, LMDB starts it */
+		/* no marker: a store being created right now, or whose creation was cut
+		 * short; LMDB starts it, a reader finds no store */
+		goto out;
 	}
 	m.exists = true;
 	m.file_size = (uint64_t) st.st_size;
-	if ((r = meta_read(fd, 0, 0, &m, why, n)) < 0 || (r = meta_read(fd, m.psize, 1, &m, why, n)) < 0)
+	if ((r = meta_read(fd, 0, 0, &m, why, n)) < 0 || (r = meta_read(fd, m.psize, 1, &m, why, n)) < 0) {
+		if (!used && m.file_size < 2 * 65536) {
+			/* the same, caught between LMDB's first writes */
+			r = 0;
+			m.exists = false;
+			*ret = m;
+		}
 		goto out;
+	}
 	/* The meta is read before the size: a writer writes its pages before the
 	 * meta that names them, so a live store never looks truncated here. */
 	if (fstat(fd, &st) < 0) {
@@ -561,11 +570,11 @@ out:
 
 /* A reader may catch a writer between writing a meta page's halves: a failed
  * check is repeated a few times before the store is called damaged. */
-static int check_data(const char *dir, bool ro, data_meta *ret, diag_list *diags) {
+static int check_data(const char *dir, data_meta *ret, diag_list *diags) {
 	char why[256] = "";
 	int r = 0;
 	for (int attempt = 0; attempt < 3; attempt++) {
-		r = check_data_once(dir, ro, ret, why, sizeof(why));
+		r = check_data_once(dir, ret, why, sizeof(why));
 		if (r != -EUCLEAN || sizeof(void *) < 8)
 			break;
 		nanosleep(&(struct timespec) { .tv_nsec = 20 * 1000 * 1000 }, NULL);
@@ -775,7 +784,7 @@ int store_open(const char *dir, const store_options *opts, store **ret) {
 	if (r < 0)
 		return r;
 	data_meta m = { 0 };
-	if ((r = check_data(dir, ro, &m, opts->diags)) < 0)
+	if ((r = check_data(dir, &m, opts->diags)) < 0)
 		return r;
 	/* mdb_env_open would create lock.mdb before failing on a missing data file. */
 	if (ro && !m.exists)
