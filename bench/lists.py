@@ -9,7 +9,8 @@ backlog each return exactly 20,000 items (the limit). Then ROUNDS rounds of six
 clients at once (each method as one reply and streamed with "more"), while another
 client (a process of its own) calls Ops.Status every 20 ms. Prints Markdown table rows (for the README):
 Ops.Status's max_loop_step_ms (the longest loop iteration outside its poll, measured
-by the daemon) before and after the lists, and Status's latency p50/p99/max. No
+by the daemon; a fresh daemon on the store the backlog was created in, so the
+catch-up does not count) before and after the lists, and Status's latency p50/p99/max. No
 pass/fail; the budget is 50 ms.
 
 usage: bench/lists.py [BUILD_DIR] [ROUNDS]   (default build-bench, 3)
@@ -49,6 +50,13 @@ def status(sock):
         return c.call("io.standingd.Ops.Status")
 
 
+def answers(sock):
+    try:
+        return status(sock)
+    except OSError:
+        return None
+
+
 def watch(sock, stop, out):
     """Ops.Status every 20 ms until stop; sends the latencies (s) back."""
     lat = []
@@ -74,8 +82,12 @@ def main():
     e.orders_file("book.yaml", book())
     p = e.start("2027-03-01T00:00:00Z,1")
     try:
-        e.wait_for(lambda: os.path.exists(e.socket), timeout=20, what="socket")
+        e.wait_for(lambda: answers(e.socket), timeout=20, what="the socket")
         e.wait_for(lambda: status(e.socket)["orders"] >= LIMIT, timeout=300, what="the backlog")
+        # a fresh daemon on that store, so that its longest step is not the catch-up's
+        e.stop(p, timeout=60)
+        p = e.start("2027-03-01T00:00:10Z,1")
+        e.wait_for(lambda: answers(e.socket), timeout=20, what="the socket")
         time.sleep(0.5)
         before = status(e.socket)["max_loop_step_ms"]
 
