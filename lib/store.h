@@ -87,9 +87,10 @@ typedef struct store_options {
  * -ENOSPC   the file system is full (ENOSPC or EDQUOT from a write): nothing of
  *           the transaction was committed, the store is intact, reads go on.
  * -EFBIG    the map is full and may not grow: it has reached max_size, or mapping
- *           a larger one failed (store_get_info: grow_error). A write that merely
- *           fills the map never returns this: the store grows the map and
- *           replays the transaction itself.
+ *           a larger one failed (store_get_info: grow_error), or another
+ *           transaction of this process is open (the map must not move under it).
+ *           A write that merely fills the map does not return this: the store
+ *           doubles the map and replays the transaction itself.
  * -EUCLEAN  store_open: the data file is damaged (truncated, empty or missing
  *           while the store was in use, bad meta pages); nothing was opened.
  * -EBADMSG  a record or LMDB page is damaged (MDB_CORRUPTED, MDB_PAGE_NOTFOUND ...).
