@@ -1,7 +1,8 @@
 /* Handlers are short-lived: each opens its own store transaction, builds its
- * reply with jansson and sends it through the vl_call_ctx. Dates in requests are
- * local midnights in the zone of each delivery, the same convention as the
- * forecast, so a supplier's "2027-01-01" means the same day everywhere. */
+ * reply with jansson and sends it through the vl_call_ctx; those that list what
+ * grows with the data run as jobs in steps instead (long lists, below). Dates in
+ * requests are local midnights in the zone of each delivery, the same convention
+ * as the forecast, so a supplier's "2027-01-01" means the same day everywhere. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,27 +133,6 @@ static peer_role role_of(vl_call_ctx *ctx, api_env *env) {
 	return peer_role_of(vl_call_ctx_caller(ctx), &env->defs->config, env->self_uid);
 }
 
-/* Replies with items (an array we own) under key, in chunks when the call set more. */
-static int reply_list(vl_call_ctx *ctx, const char *key, json_t *items) {
-	int r = 0;
-	if (vl_call_ctx_more(ctx) && json_array_size(items) > CHUNK) {
-		size_t n = json_array_size(items);
-		for (size_t i = 0; i < n && r == 0; i += CHUNK) {
-			json_t *chunk = json_array();
-			for (size_t k = i; k < n && k < i + CHUNK; k++)
-				json_array_append(chunk, json_array_get(items, k));
-			json_t *p = json_pack("{s:o}", key, chunk);
-			r = vl_reply(ctx, p, i + CHUNK < n);
-			json_decref(p);
-		}
-	} else {
-		json_t *p = json_pack("{s:O}", key, items);
-		r = reply_new(ctx, p);
-	}
-	json_decref(items);
-	return r;
-}
-
 /* ---- authorisation ---- */
 
 /* The shop role reaches only what shop users placed (README, Access control):
@@ -202,7 +182,8 @@ static int authorize(void *caller, const char *interface, const char *method, vo
 
 /* ---- long lists, built in steps ----
  * ListUpcoming, ListOrders and Forecast grow with the data (up to MAX_ITEMS items,
- * ~9 MB of JSON), so they run as a job in steps (vl_defer): a step reads, encodes
+ * ~9 MB of JSON), and ListStandingOrders with the definitions (no cap), so they
+ * run as a job in steps (vl_defer): a step reads, encodes
  * and keeps at most STEP_UNITS things, then returns to the loop; the job keeps its
  * place (a key in the due index, a standing order and an instant in its rule).
  * Each item is encoded on its own (vl_item_encode) and the reply is assembled from
@@ -229,7 +210,7 @@ typedef struct list_item {
 	size_t len;
 } list_item;
 
-typedef enum job_kind { JOB_UPCOMING, JOB_ORDERS, JOB_FORECAST } job_kind;
+typedef enum job_kind { JOB_UPCOMING, JOB_ORDERS, JOB_FORECAST, JOB_STANDING } job_kind;
 typedef enum job_phase { PHASE_START, PHASE_ORDERS, PHASE_RULES, PHASE_EMIT } job_phase;
 
 typedef struct list_job {
@@ -237,7 +218,8 @@ typedef struct list_job {
 	job_kind kind;
 	job_phase phase;
 	const char *key;              /* "shipments" */
-	const char *too_many;         /* the error past MAX_ITEMS */
+	const char *too_many;         /* the error past limit */
+	size_t limit;                 /* items: MAX_ITEMS, or none (ListStandingOrders) */
 	uint64_t gen;                 /* env->defs_generation collected under */
 	store_txn *t;                 /* the snapshot */
 	int units;                    /* left in this step */
@@ -289,7 +271,7 @@ static void job_free(void *state) {
 static int job_push(list_job *j, int64_t delivery, const char *so, const char *number, uint64_t n, json_t *item) {
 	if (!item)
 		return -ENOMEM;
-	if (j->n >= MAX_ITEMS) {
+	if (j->n >= j->limit) {
 		json_decref(item);
 		return -E2BIG;
 	}
@@ -448,8 +430,37 @@ static int job_occurrence(const occurrence *o, void *ud) {
 	return 1;
 }
 
+static bool from_api(const standing_order *so);
+
+/* ListStandingOrders: one item per standing order, with its schedule state. */
+static int standing_item(list_job *j, const standing_order *so) {
+	sched_state st = { .watermark = INT64_MIN };
+	int r = store_sched_get(j->t, so->id, &st);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	occurrence o;
+	char src[512], d[CAL_ISO_MAX], c[CAL_ISO_MAX];
+	bool has = !so->rule.paused && rule_next(&so->rule, st.watermark, &o) == 0;
+	if (from_api(so))
+		snprintf(src, sizeof(src), "api");
+	else
+		snprintf(src, sizeof(src), "%s:%d", so->file ? so->file : "?", so->line);
+	json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:b, s:o, s:o, s:I, s:I}",
+		"id", so->id, "customer", so->customer->id, "supplier", so->supplier, "source", src,
+		"placed_by", jstr_or_null(so->placed_by),
+		"timezone", tz_zone_name(so->rule.zone), "paused", so->rule.paused,
+		"next_delivery", has ? json_string(cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), d)) : json_null(),
+		"next_create_at", has ? json_string(cal_format_utc(o.create_at, c)) : json_null(),
+		"created", (json_int_t) st.created, "skipped", (json_int_t) st.skipped);
+	return job_push(j, 0, so->id, "", 0, item);
+}
+
 /* Begins orders[so_i]: 0 to walk its rule, 1 to pass it, or a negative errno. */
 static int job_rule_begin(list_job *j, const standing_order *so) {
+	if (j->kind == JOB_STANDING) {
+		int r = standing_item(j, so);
+		return r < 0 ? r : 1;
+	}
 	if (so->rule.paused || (j->supplier && strcmp(so->supplier, j->supplier)))
 		return 1;
 	const tz_zone *z = so->rule.zone;
@@ -501,7 +512,7 @@ static int job_collect(list_job *j) {
 			env->snapshots++;
 		}
 		j->gen = env->defs_generation;
-		j->phase = j->kind == JOB_FORECAST ? PHASE_RULES : PHASE_ORDERS;
+		j->phase = j->kind == JOB_FORECAST || j->kind == JOB_STANDING ? PHASE_RULES : PHASE_ORDERS;
 		j->at = j->lo;
 		j->at_seq = 0;
 		j->so_i = 0;
@@ -530,8 +541,8 @@ static int job_collect(list_job *j) {
 			return VL_AGAIN;
 	}
 	job_release(j);
-	if (j->kind != JOB_ORDERS && j->n)
-		qsort(j->v, j->n, sizeof(*j->v), cmp_item);   /* ListOrders comes in due order */
+	if ((j->kind == JOB_UPCOMING || j->kind == JOB_FORECAST) && j->n)   /* the others come in order */
+		qsort(j->v, j->n, sizeof(*j->v), cmp_item);
 	return 0;
 }
 
@@ -592,7 +603,7 @@ static list_job *job_new(api_env *env, job_kind kind, const char *key, const cha
 	if (!j)
 		return NULL;
 	*j = (list_job) { .env = env, .kind = kind, .key = key, .too_many = too_many, .out = { .key = key },
-			  .lo = INT64_MIN, .hi = INT64_MAX };
+			  .limit = too_many ? MAX_ITEMS : SIZE_MAX, .lo = INT64_MIN, .hi = INT64_MAX };
 	if (sup && !(j->supplier = strdup(sup))) {
 		free(j);
 		return NULL;
@@ -1136,37 +1147,10 @@ static int list_standing_orders(vl_call_ctx *ctx, json_t *params, void *userdata
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0)
 		return r;
-	store_txn *t;
-	if ((r = store_begin(env->store, false, &t)) < 0)
-		return internal(ctx, r);
-	json_t *items = json_array();
-	for (size_t i = 0; i < env->defs->n_orders; i++) {
-		const standing_order *so = &env->defs->orders[i];
-		sched_state st = { .watermark = INT64_MIN };
-		if ((r = store_sched_get(t, so->id, &st)) < 0 && r != -ENOENT)
-			break;
-		r = 0;
-		occurrence o;
-		char src[512], d[CAL_ISO_MAX], c[CAL_ISO_MAX];
-		bool has = !so->rule.paused && rule_next(&so->rule, st.watermark, &o) == 0;
-		if (from_api(so))
-			snprintf(src, sizeof(src), "api");
-		else
-			snprintf(src, sizeof(src), "%s:%d", so->file ? so->file : "?", so->line);
-		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:b, s:o, s:o, s:I, s:I}",
-			"id", so->id, "customer", so->customer->id, "supplier", so->supplier, "source", src,
-			"placed_by", jstr_or_null(so->placed_by),
-			"timezone", tz_zone_name(so->rule.zone), "paused", so->rule.paused,
-			"next_delivery", has ? json_string(cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), d)) : json_null(),
-			"next_create_at", has ? json_string(cal_format_utc(o.create_at, c)) : json_null(),
-			"created", (json_int_t) st.created, "skipped", (json_int_t) st.skipped));
-	}
-	store_abort(t);
-	if (r < 0) {
-		json_decref(items);
-		return internal(ctx, r);
-	}
-	return reply_list(ctx, "standing_orders", items);
+	list_job *j = job_new(env, JOB_STANDING, "standing_orders", NULL, NULL);
+	if (!j)
+		return -ENOMEM;
+	return job_start(ctx, j);
 }
 
 static int forecast_method(vl_call_ctx *ctx, json_t *params, void *userdata) {
