@@ -334,7 +334,9 @@ static void conn_step(conn *c) {
 	}
 	int r;
 	if (c->pending) {
-		/* One slice of a long answer, then back in line behind the others. */
+		/* One slice of a long answer, then back in line behind the others. A
+		 * connection being answered is not idle. */
+		uv_timer_again(&c->idle);
 		c->stepping = true;
 		r = vl_pending_step(c->pending);
 		c->stepping = false;
