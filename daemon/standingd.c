@@ -32,6 +32,7 @@
  * retried on a timer backing off from 1 s to 8 s: no busy loop, and creation
  * resumes within seconds of space coming back. */
 #define STORE_RETRY_MIN_MS 1000
+#define STORE_RETRY_SOON_MS 20       /* -EAGAIN: the map grows once a list's snapshot ends */
 #define STORE_RETRY_MAX_MS 8000
 
 typedef struct daemon_ctx {
@@ -206,6 +207,12 @@ static void run_due(daemon_ctx *c) {
 		log_error("the store in %s became unusable (a failed remap could not be undone): stopping", c->state_dir);
 		c->exit_code = 1;
 		uv_stop(c->loop);
+		return;
+	}
+	if (r == -EAGAIN) {
+		/* the map is full while a list holds its snapshot: it grows as soon as
+		 * that ends (store_room_wanted), which is a few loop turns, not a fault */
+		uv_timer_start(&c->due_timer, on_due, STORE_RETRY_SOON_MS, 0);
 		return;
 	}
 	if (r < 0) {

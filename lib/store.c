@@ -287,7 +287,7 @@ static int txn_regrow(store_txn *t, bool txn_gone) {
 		/* the map must not move under other transactions: it grows once they
 		 * have ended (txn_ended), long readers let go (store_room_wanted) */
 		s->room_wanted = true;
-		return MDB_MAP_FULL;
+		return EAGAIN;   /* not "may not grow": the writer retries soon */
 	}
 	for (;;) {
 		if (!txn_gone)

@@ -87,10 +87,12 @@ typedef struct store_options {
  * -ENOSPC   the file system is full (ENOSPC or EDQUOT from a write): nothing of
  *           the transaction was committed, the store is intact, reads go on.
  * -EFBIG    the map is full and may not grow: it has reached max_size, or mapping
- *           a larger one failed (store_get_info: grow_error), or another
- *           transaction of this process is open (the map must not move under it).
+ *           a larger one failed (store_get_info: grow_error).
  *           A write that merely fills the map does not return this: the store
  *           doubles the map and replays the transaction itself.
+ * -EAGAIN   the map is full but another transaction of this process is open (the
+ *           map must not move under it): retry once it has ended (store_room_wanted);
+ *           also LMDB's reader table or thread slots full. Nothing was committed.
  * -EUCLEAN  store_open: the data file is damaged (truncated, empty or missing
  *           while the store was in use, bad meta pages); nothing was opened.
  * -EBADMSG  a record or LMDB page is damaged (MDB_CORRUPTED, MDB_PAGE_NOTFOUND ...).
@@ -124,7 +126,7 @@ int store_set_max_size(store *s, uint64_t max_size);
 int store_begin(store *s, bool write, store_txn **ret);
 int store_commit(store_txn *t);       /* frees t in every case */
 /* A write found the map full while other transactions were open, so the map could
- * not grow under them (the write failed with -EFBIG): whoever holds a transaction
+ * not grow under them (the write failed with -EAGAIN): whoever holds a transaction
  * across loop turns (a list built in steps) should end it; the map grows when the
  * last one ends, and the write succeeds when retried. */
 bool store_room_wanted(const store *s);
