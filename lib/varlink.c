@@ -312,7 +312,8 @@ void vl_call_clear(vl_call *c) {
 
 /* json_dumps() allocates with jansson's allocator, malloc unless the program changed
  * it; the terminating NUL it writes is the Varlink delimiter. */
-#define VL_JSON_FLAGS JSON_COMPACT
+/* Floats (max_loop_step_ms) with 6 significant digits: 0.748323, not 0.74832299999999996. */
+#define VL_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(6))
 
 static int encode(json_t *env, char **ret, size_t *ret_len) {
 	char *s = json_dumps(env, VL_JSON_FLAGS);
