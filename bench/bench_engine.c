@@ -20,14 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cal.h"
-#include "defs.h"
-#include "diag.h"
-#include "engine.h"
-#include "forecast.h"
-#include "rule.h"
-#include "store.h"
-#include "tz.h"
+#include "lib/time/cal.h"
+#include "lib/defs/defs.h"
+#include "lib/base/diag.h"
+#include "lib/sched/engine.h"
+#include "lib/sched/forecast.h"
+#include "lib/time/rule.h"
+#include "lib/store/store.h"
+#include "lib/time/tz.h"
 
 #define TRIALS 3
 #define TRIAL_NS INT64_C(150000000)     /* each timed trial runs about this long */

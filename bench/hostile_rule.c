@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "cal.h"
-#include "cron.h"
-#include "rule.h"
-#include "tz.h"
+#include "lib/time/cal.h"
+#include "lib/time/cron.h"
+#include "lib/time/rule.h"
+#include "lib/time/tz.h"
 
 static double now_ns(void) {
 	struct timespec ts;

@@ -11,8 +11,8 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include "fuzz.h"
-#include "fuzz-daemon.h"
+#include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz-daemon.h"
 
 typedef struct answer {
 	json_t *last;

@@ -12,10 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cal.h"
-#include "cron.h"
-#include "fuzz.h"
-#include "rule.h"
+#include "lib/time/cal.h"
+#include "lib/time/cron.h"
+#include "tests/fuzz/fuzz.h"
+#include "lib/time/rule.h"
 
 #define CHECK_MINUTES (3 * 24 * 60)
 

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "fuzz.h"
-#include "fuzz-daemon.h"
+#include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz-daemon.h"
 
 #define SELF_UID 39999
 

@@ -5,8 +5,8 @@
  * PlaceStandingOrder/CancelStandingOrder as the API's files with one replaced,
  * then the due orders of one batch). Time stands still at FUZZ_NOW. */
 #pragma once
-#include "api.h"
-#include "peer.h"
+#include "lib/api/api.h"
+#include "lib/api/peer.h"
 
 typedef enum fuzz_role { FUZZ_OPS, FUZZ_SUPPLIER, FUZZ_SHOP, FUZZ_NOBODY } fuzz_role;
 

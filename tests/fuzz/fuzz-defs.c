@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "defs.h"
-#include "fuzz.h"
+#include "lib/defs/defs.h"
+#include "tests/fuzz/fuzz.h"
 
 #define SEP "%%%%"
 #define MAX_FILES 8

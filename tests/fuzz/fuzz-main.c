@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
 static int read_file(const char *path, uint8_t **ret, size_t *ret_len) {
 	FILE *f = fopen(path, "rb");

@@ -11,11 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cal.h"
-#include "defs.h"
-#include "fuzz.h"
-#include "money.h"
-#include "store.h"
+#include "lib/time/cal.h"
+#include "lib/defs/defs.h"
+#include "tests/fuzz/fuzz.h"
+#include "lib/base/money.h"
+#include "lib/store/store.h"
 
 static void check_money(const char *s) {
 	money m = { .minor = 42, .currency = "ZZZ" }, m2;

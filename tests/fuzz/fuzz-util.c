@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
 void fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
 	va_list ap;

@@ -13,8 +13,8 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include "fuzz.h"
-#include "fuzz-daemon.h"
+#include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz-daemon.h"
 
 #define MAX_MESSAGE (1 << 20)
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include "store.h"
+#include "lib/store/store.h"
 
 static char *str(json_t *o, const char *k) {
 	return (char *) json_string_value(json_object_get(o, k));

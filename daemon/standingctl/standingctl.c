@@ -1,0 +1,887 @@
+/* standingctl: the command-line client. Offline subcommands read the definitions
+ * (forecast, check) or the LMDB store (orders, verify, diff) directly; the others
+ * talk to standingd over its Varlink socket.
+ * Exit codes: 0 success, 1 the command ran and found a problem (invalid
+ * definitions, store violations, a refused request), 2 usage error, 3 could not
+ * reach or open what it needed (socket, store, files). */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lib/time/cal.h"
+#include "config.h"
+#include "lib/defs/defs.h"
+#include "lib/sched/forecast.h"
+#include "lib/store/store.h"
+#include "daemon/common/storefault.h"
+#include "daemon/standingctl/table.h"
+#include "lib/base/text.h"
+#include "daemon/standingctl/vlclient.h"
+#include <time.h>
+
+#define EXIT_PROBLEM 1
+#define EXIT_USAGE 2
+#define EXIT_UNAVAILABLE 3
+
+static const char *prog = "standingctl";
+
+static void usage(FILE *f) {
+	fprintf(f,
+		"Usage: standingctl COMMAND [OPTIONS]\n"
+		"\n"
+		"Offline commands (no daemon needed):\n"
+		"  forecast --conf DIR --from YYYY-MM-DD --to YYYY-MM-DD [--json]\n"
+		"                    occurrences whose delivery lies in [from, to)\n"
+		"  check --conf DIR  validate the definitions (like standingd --check)\n"
+		"  orders --state DIR [--standing-order ID] [--json]\n"
+		"                    orders created so far, in delivery order (read-only)\n"
+		"  verify --state DIR\n"
+		"                    check the store's invariants; exit 1 naming each violation\n"
+		"  diff --conf DIR --state DIR\n"
+		"                    what a reload would change: added, changed (next three\n"
+		"                    deliveries before and after), deactivated, invalid files\n"
+		"\n"
+		"Commands over the socket (--socket PATH or $STANDINGD_SOCKET):\n"
+		"  upcoming [--from D] [--to D] [--supplier ID] [--json | --ics [FILE]]\n"
+		"                    shipments due in [from, to) (default: today + 14 days);\n"
+		"                    --ics writes iCalendar (RFC 5545) to FILE or standard output\n"
+		"  orders [--standing-order ID] [--json]\n"
+		"                    orders (without --state: asks the daemon)\n"
+		"  order NUMBER      one order\n"
+		"  ship NUMBER --carrier NAME --tracking CODE\n"
+		"                    mark an order shipped\n"
+		"  status            counts, next due order, outbox backlog\n"
+		"  reload            reload the definitions (all or nothing)\n"
+		"  standing-orders   standing orders with their next delivery\n"
+		"\n"
+		"Options:\n"
+		"  --conf DIR        configuration directory (standingd.yaml, orders.d/)\n"
+		"  --state DIR       the daemon's state directory (LMDB)\n"
+		"  --json            one JSON object per line instead of a table\n"
+		"  -h, --help        this help\n"
+		"\n"
+		"  --socket PATH     the daemon's socket (default $STANDINGD_SOCKET, else\n"
+		"                    /run/standingd/io.standingd.sock)\n"
+		"\n"
+		"Exit status: 0 success, 1 problem found (or an error reply), 2 usage error,\n"
+		"3 unavailable (no store, no socket).\n");
+}
+
+enum { OPT_CONF = 256, OPT_FROM, OPT_TO, OPT_JSON, OPT_STATE, OPT_SO, OPT_SOCKET, OPT_SUPPLIER,
+       OPT_ICS, OPT_CARRIER, OPT_TRACKING };
+
+typedef struct args {
+	const char *conf, *from, *to, *state, *so, *socket, *supplier, *ics, *carrier, *tracking;
+	const char *operand;      /* NUMBER of order/ship */
+	int json;
+} args;
+
+static int usage_error(const char *fmt, const char *arg) {
+	fprintf(stderr, "%s: ", prog);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'standingctl --help'.\n");
+	return EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, args *a) {
+	static const struct option opts[] = {
+		{ "conf", required_argument, NULL, OPT_CONF },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "state", required_argument, NULL, OPT_STATE },
+		{ "standing-order", required_argument, NULL, OPT_SO },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "supplier", required_argument, NULL, OPT_SUPPLIER },
+		{ "ics", optional_argument, NULL, OPT_ICS },
+		{ "carrier", required_argument, NULL, OPT_CARRIER },
+		{ "tracking", required_argument, NULL, OPT_TRACKING },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CONF: a->conf = optarg; break;
+		case OPT_FROM: a->from = optarg; break;
+		case OPT_TO: a->to = optarg; break;
+		case OPT_JSON: a->json = 1; break;
+		case OPT_STATE: a->state = optarg; break;
+		case OPT_SO: a->so = optarg; break;
+		case OPT_SOCKET: a->socket = optarg; break;
+		case OPT_SUPPLIER: a->supplier = optarg; break;
+		case OPT_ICS: a->ics = optarg ? optarg : ""; break;
+		case OPT_CARRIER: a->carrier = optarg; break;
+		case OPT_TRACKING: a->tracking = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
+		default: return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		a->operand = argv[optind++];
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+/* One line of text from a definition, the store or the daemon, with control
+ * characters escaped ("\x1b"): what reached old state must not steer a terminal. */
+static void put_line(FILE *f, const char *s) {
+	char *e = text_escape_terminal(s ? s : "");
+	fprintf(f, "%s\n", e ? e : "?");
+	free(e);
+}
+
+/* JSON as jansson wrote it (C0 escaped), with DEL and C1 escaped too. */
+static void put_json(FILE *f, json_t *v, size_t flags) {
+	char *t = json_dumps(v, flags);
+	char *e = t ? text_escape_json(t) : NULL;
+	fprintf(f, "%s\n", e ? e : "null");
+	free(e);
+	free(t);
+}
+
+static void put_diags(FILE *f, const diag_list *diags) {
+	for (size_t i = 0; i < diags->n; i++) {
+		char *m = diag_format(&diags->v[i]);
+		put_line(f, m);
+		free(m);
+	}
+}
+
+/* Loads the definitions and prints every error as FILE:LINE:COL: message. */
+static int load_defs(const char *conf, defs **ret, FILE *errf) {
+	diag_list diags = { 0 };
+	int r = defs_load(conf, NULL, ret, &diags);
+	put_diags(errf, &diags);
+	diag_list_clear(&diags);
+	return r;
+}
+
+static int parse_day(const char *opt, const char *s, int64_t *ret) {
+	if (!s) {
+		fprintf(stderr, "%s: %s is required\nTry 'standingctl --help'.\n", prog, opt);
+		return EXIT_USAGE;
+	}
+	if (cal_parse_date(s, ret) < 0) {
+		fprintf(stderr, "%s: %s: expected a date YYYY-MM-DD, got \"%s\"\n", prog, opt, s);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void lines_summary(const standing_order *so, char *buf, size_t size) {
+	size_t len = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < so->n_lines && len < size; i++)
+		len += snprintf(buf + len, size - len, "%s%lld x %s", i ? ", " : "",
+				(long long) so->lines[i].quantity, so->lines[i].sku);
+}
+
+static json_t *lines_json(const order_line *lines, size_t n) {
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char amount[32];
+		money_format_amount(&lines[i].unit_price, amount, sizeof(amount));
+		json_array_append_new(a, json_pack("{s:s, s:I, s:s, s:s}",
+			"sku", lines[i].sku, "quantity", (json_int_t) lines[i].quantity,
+			"unit_price", amount, "currency", lines[i].unit_price.currency));
+	}
+	return a;
+}
+
+static void print_json_line(json_t *o) {
+	char *s = json_dumps(o, JSON_PRESERVE_ORDER);
+	puts(s);
+	free(s);
+	json_decref(o);
+}
+
+static int cmd_forecast(args *a) {
+	int64_t from, to;
+	int r;
+	if (!a->conf)
+		return usage_error("%s is required", "--conf");
+	if ((r = parse_day("--from", a->from, &from)) || (r = parse_day("--to", a->to, &to)))
+		return r;
+	if (to <= from) {
+		fprintf(stderr, "%s: --to %s is not after --from %s\n", prog, a->to, a->from);
+		return EXIT_USAGE;
+	}
+	defs *d;
+	r = load_defs(a->conf, &d, stderr);
+	if (r == -EINVAL)
+		return EXIT_PROBLEM;
+	if (r < 0)
+		return EXIT_UNAVAILABLE;
+	forecast f = { 0 };
+	if (forecast_collect(d, from, to, &f) < 0) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		defs_free(d);
+		return EXIT_UNAVAILABLE;
+	}
+	static const char *const head[] = { "DELIVERY", "CREATE AT (UTC)", "STANDING ORDER",
+					     "CUSTOMER", "SUPPLIER", "LINES" };
+	table *t = a->json ? NULL : table_new(6, head);
+	for (size_t i = 0; i < f.n; i++) {
+		const forecast_item *it = &f.v[i];
+		const standing_order *so = it->so;
+		char delivery[CAL_ISO_MAX], create[CAL_ISO_MAX];
+		cal_format_instant(it->occ.delivery, tz_offset_at(so->rule.zone, it->occ.delivery), delivery);
+		cal_format_utc(it->occ.create_at, create);
+		if (a->json) {
+			print_json_line(json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}",
+				"standing_order", so->id, "customer", so->customer->id,
+				"supplier", so->supplier, "delivery", delivery, "create_at", create,
+				"lines", lines_json(so->lines, so->n_lines)));
+		} else {
+			char lines[256];
+			lines_summary(so, lines, sizeof(lines));
+			const char *row[] = { delivery, create, so->id, so->customer->name, so->supplier, lines };
+			table_row(t, row);
+		}
+	}
+	if (t) {
+		table_print(t, stdout);
+		table_free(t);
+	}
+	forecast_clear(&f);
+	defs_free(d);
+	return 0;
+}
+
+static int cmd_check(args *a) {
+	if (!a->conf)
+		return usage_error("%s is required", "--conf");
+	defs *d;
+	int r = load_defs(a->conf, &d, stdout);
+	if (r == -EINVAL)
+		return EXIT_PROBLEM;
+	if (r < 0)
+		return EXIT_UNAVAILABLE;
+	printf("OK: %zu customers, %zu standing orders\n", d->n_customers, d->n_orders);
+	defs_free(d);
+	return 0;
+}
+
+static int open_store(const char *state, store **ret) {
+	if (!state) {
+		usage_error("%s is required", "--state");
+		return EXIT_USAGE;
+	}
+	diag_list diags = { 0 };
+	store_options opts = { .flags = STORE_READONLY, .on_damage = storefault_lmdb, .diags = &diags };
+	storefault_install(prog, state);
+	int r = store_open(state, &opts, ret);
+	if (r == -EUCLEAN || r == -EBADMSG) {
+		/* damage is a problem found, not an unavailable store */
+		fprintf(stderr, "%s: the store in %s is damaged: %s%s%s\n", prog, state,
+			diags.n ? diags.v[0].file : "", diags.n ? " " : "", diags.n ? diags.v[0].msg : strerror(-r));
+		diag_list_clear(&diags);
+		return EXIT_PROBLEM;
+	}
+	diag_list_clear(&diags);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot open the store in %s: %s\n", prog, state,
+			r == -ENOENT ? "no store there (has standingd run with this --state?)" :
+			r == -EPROTO ? "written by a newer standingd" : strerror(-r));
+		return EXIT_UNAVAILABLE;
+	}
+	return 0;
+}
+
+/* A read that failed: damage is exit 1 (a problem found), anything else 3. */
+static int store_read_failed(const char *state, const char *what, int r) {
+	if (r == -EBADMSG) {
+		fprintf(stderr, "%s: %s failed: the store in %s is damaged (%s)\n", prog, what, state, strerror(-r));
+		return EXIT_PROBLEM;
+	}
+	fprintf(stderr, "%s: %s failed: %s\n", prog, what, strerror(-r));
+	return EXIT_UNAVAILABLE;
+}
+
+typedef struct orders_ctx {
+	const args *a;
+	table *t;
+} orders_ctx;
+
+static int print_order(const sales_order *o, void *ud) {
+	orders_ctx *ctx = ud;
+	if (ctx->a->so && (!o->standing_order || strcmp(ctx->a->so, o->standing_order)))
+		return 0;
+	char delivery[CAL_ISO_MAX], created[CAL_ISO_MAX], total[32];
+	cal_format_instant(o->delivery, o->delivery_offset, delivery);
+	cal_format_utc(o->created, created);
+	money_format_amount(&o->total, total, sizeof(total));
+	if (ctx->a->json) {
+		json_t *j = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:{s:s, s:s}, s:o}",
+			"order", o->number,
+			"standing_order", o->standing_order ? json_string(o->standing_order) : json_null(),
+			"customer", o->customer, "supplier", o->supplier,
+			"delivery", delivery, "created", created, "late", o->late,
+			"status", order_status_name(o->status),
+			"payment", o->payment == PAYMENT_PREPAID ? "prepaid" : "account",
+			"total", "amount", total, "currency", o->total.currency,
+			"lines", lines_json(o->lines, o->n_lines));
+		print_json_line(j);
+	} else {
+		char tot[64];
+		snprintf(tot, sizeof(tot), "%s %s", total, o->total.currency);
+		const char *row[] = { o->number, o->standing_order ? o->standing_order : "-", o->customer,
+				      delivery, created, order_status_name(o->status), o->late ? "late" : "", tot };
+		table_row(ctx->t, row);
+	}
+	return 0;
+}
+
+static int cmd_orders_socket(args *a);
+
+static int cmd_orders(args *a) {
+	if (!a->state)
+		return cmd_orders_socket(a);
+	store *s;
+	int r = open_store(a->state, &s);
+	if (r)
+		return r;
+	store_txn *t;
+	static const char *const head[] = { "ORDER", "STANDING ORDER", "CUSTOMER", "DELIVERY",
+					     "CREATED (UTC)", "STATUS", "LATE", "TOTAL" };
+	orders_ctx ctx = { .a = a, .t = a->json ? NULL : table_new(8, head) };
+	r = store_begin(s, false, &t);
+	if (r == 0) {
+		r = store_order_each(t, INT64_MIN, INT64_MAX, print_order, &ctx);
+		store_abort(t);
+	}
+	if (ctx.t) {
+		if (r == 0)
+			table_print(ctx.t, stdout);
+		table_free(ctx.t);
+	}
+	store_close(s);
+	if (r < 0)
+		return store_read_failed(a->state, "reading the store", r);
+	return 0;
+}
+
+static int cmd_verify(args *a) {
+	store *s;
+	int r = open_store(a->state, &s);
+	if (r)
+		return r;
+	diag_list diags = { 0 };
+	r = store_verify(s, &diags);
+	put_diags(stdout, &diags);
+	diag_list_clear(&diags);
+	store_close(s);
+	if (r == -EBADMSG)
+		return EXIT_PROBLEM;
+	if (r < 0) {
+		fprintf(stderr, "%s: verify failed: %s\n", prog, strerror(-r));
+		return EXIT_UNAVAILABLE;
+	}
+	printf("OK: no violations\n");
+	return 0;
+}
+
+/* The next three deliveries after the watermark (what the engine would create next). */
+static void next_three(const standing_order *so, int64_t after, char *buf, size_t size) {
+	occurrence o;
+	size_t len = 0;
+	buf[0] = 0;
+	/* a cron schedule without start begins when the daemon first sees it: about now */
+	if (after == INT64_MIN && so->rule.kind == RULE_CRON && so->rule.start_day == INT64_MIN)
+		after = (int64_t) time(NULL);
+	for (int i = 0; i < 3 && rule_next(&so->rule, after, &o) == 0 && len < size; i++) {
+		char when[CAL_ISO_MAX];
+		len += snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
+				cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), when));
+		after = o.delivery;
+	}
+	if (!buf[0])
+		snprintf(buf, size, "(none)");
+}
+
+static int cmd_diff(args *a) {
+	if (!a->conf)
+		return usage_error("%s is required", "--conf");
+	store *s;
+	int r = open_store(a->state, &s);
+	if (r)
+		return r;
+	defs *cur = NULL, *next = NULL;
+	defs_file *files = NULL, *api = NULL, *conf_files = NULL;
+	size_t n = 0, na = 0, nc = 0;
+	store_txn *t = NULL;
+	diag_list diags = { 0 };
+	/* standing orders placed through the API take part in both sets */
+	r = store_begin(s, false, &t);
+	if (r == 0 && (r = store_api_defs_get(t, &api, &na)) == -ENOENT)
+		r = 0;
+	if (r == 0)
+		r = store_defs_get(t, &files, &n);
+	if (r == 0)
+		r = defs_load_with_api(files, n, api, na, NULL, &cur, &diags);
+	else if (r == -ENOENT)
+		r = 0;      /* nothing applied yet: everything is new */
+	defs_files_free(files, n);
+	diag_list_clear(&diags);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot read the applied definitions from %s: %s\n", prog, a->state, strerror(-r));
+		defs_files_free(api, na);
+		store_abort(t);
+		store_close(s);
+		return EXIT_UNAVAILABLE;
+	}
+	r = defs_read_dir(a->conf, &conf_files, &nc, &diags);
+	if (r == 0)
+		r = defs_load_with_api(conf_files, nc, api, na, NULL, &next, &diags);
+	put_diags(stdout, &diags);
+	diag_list_clear(&diags);
+	defs_files_free(conf_files, nc);
+	defs_files_free(api, na);
+	int rc = 0;
+	if (r < 0) {
+		printf("invalid: a reload now would be refused and the current definitions kept\n");
+		rc = EXIT_PROBLEM;
+		goto out;
+	}
+	size_t changes = 0;
+	for (size_t i = 0; i < next->n_orders; i++) {
+		const standing_order *so = &next->orders[i];
+		const standing_order *old = cur ? defs_find_order(cur, so->id) : NULL;
+		sched_state st = { .watermark = INT64_MIN };
+		if (store_sched_get(t, so->id, &st) < 0)
+			st.watermark = INT64_MIN;
+		char nb[512], ob[512];
+		next_three(so, st.watermark, nb, sizeof(nb));
+		if (!old) {
+			printf("added    %s: next %s\n", so->id, nb);
+			changes++;
+		} else if (old->hash != so->hash) {
+			next_three(old, st.watermark, ob, sizeof(ob));
+			printf("changed  %s:\n  old next %s\n  new next %s\n", so->id, ob, nb);
+			changes++;
+		}
+	}
+	for (size_t i = 0; cur && i < cur->n_orders; i++)
+		if (!defs_find_order(next, cur->orders[i].id)) {
+			printf("removed  %s: will be deactivated (its orders are kept)\n", cur->orders[i].id);
+			changes++;
+		}
+	if (!changes)
+		printf("no changes\n");
+out:
+	store_abort(t);
+	defs_free(cur);
+	defs_free(next);
+	store_close(s);
+	return rc;
+}
+
+/* ---- over the socket ---- */
+
+typedef struct call_ctx {
+	json_t *acc;         /* replies' values of `key`, concatenated (arrays) or the last object */
+	const char *key;
+	char *error;
+	json_t *error_params;
+} call_ctx;
+
+static int collect(json_t *params, const char *error, void *ud) {
+	call_ctx *c = ud;
+	if (error) {
+		c->error = strdup(error);
+		c->error_params = json_incref(params);
+		return 0;
+	}
+	json_t *v = c->key ? json_object_get(params, c->key) : params;
+	if (json_is_array(v) && json_is_array(c->acc))
+		json_array_extend(c->acc, v);
+	else {
+		json_decref(c->acc);
+		c->acc = json_incref(v);
+	}
+	return 0;
+}
+
+/* One call; prints errors. 0 with *ret (owned), or an exit code. */
+static int call(const args *a, const char *method, json_t *params, const char *key, bool more, json_t **ret) {
+	vlclient *vc;
+	const char *path = a->socket ? a->socket : vlclient_default_path();
+	int r = vlclient_connect(path, &vc);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot connect to %s: %s\n", prog, path, strerror(-r));
+		json_decref(params);
+		return EXIT_UNAVAILABLE;
+	}
+	call_ctx c = { .acc = more ? json_array() : NULL, .key = key };
+	r = vlclient_call(vc, method, params, more, collect, &c);
+	vlclient_close(vc);
+	json_decref(params);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, method, strerror(-r));
+		json_decref(c.acc);
+		return EXIT_UNAVAILABLE;
+	}
+	if (c.error) {
+		char *p = c.error_params ? json_dumps(c.error_params, JSON_COMPACT) : NULL;
+		char *e = p ? text_escape_json(p) : NULL;
+		if (!strcmp(c.error, "io.standingd.PermissionDenied"))
+			fprintf(stderr, "%s: permission denied: your user may not call %s\n", prog, method);
+		else
+			fprintf(stderr, "%s: %s %s\n", prog, c.error, e ? e : "{}");
+		free(e);
+		free(p);
+		free(c.error);
+		json_decref(c.error_params);
+		json_decref(c.acc);
+		return EXIT_PROBLEM;
+	}
+	*ret = c.acc;
+	return 0;
+}
+
+static void print_json_items(json_t *items) {
+	size_t i;
+	json_t *v;
+	json_array_foreach(items, i, v)
+		put_json(stdout, v, JSON_PRESERVE_ORDER | JSON_COMPACT);
+}
+
+static const char *js(json_t *o, const char *k) {
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+static void lines_text(json_t *lines, char *buf, size_t size) {
+	size_t len = 0, i;
+	json_t *l;
+	buf[0] = 0;
+	json_array_foreach(lines, i, l) {
+		if (len >= size)
+			break;
+		len += snprintf(buf + len, size - len, "%s%lld x %s", i ? ", " : "",
+				(long long) json_integer_value(json_object_get(l, "quantity")), js(l, "sku"));
+	}
+}
+
+static void today(int64_t *ret_day) {
+	time_t t = time(NULL);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	*ret_day = cal_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+/* One RFC 5545 TEXT property, escaped and folded (text.h). */
+static void ics_text(FILE *f, const char *name, const char *value) {
+	char *line = text_ics_property(name, value);
+	if (line)
+		fputs(line, f);
+	free(line);
+}
+
+/* 2027-02-01T04:00:00Z -> 20270201T040000Z */
+static void ics_stamp(const char *iso, char *out, size_t size) {
+	size_t n = 0;
+	for (const char *p = iso; *p && n + 1 < size; p++)
+		if (*p != '-' && *p != ':')
+			out[n++] = *p;
+	out[n] = 0;
+}
+
+static void write_ics(FILE *f, json_t *items) {
+	char stamp[32], now_iso[CAL_ISO_MAX];
+	ics_stamp(cal_format_utc((int64_t) time(NULL), now_iso), stamp, sizeof(stamp));
+	fputs("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//standingd//standingctl " STANDINGD_VERSION "//EN\r\n"
+	      "CALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\n", f);
+	size_t i;
+	json_t *s;
+	json_array_foreach(items, i, s) {
+		char start[32], uid[256], lines[1024], summary[1200], where[1024], desc[1024];
+		ics_stamp(js(s, "delivery_utc"), start, sizeof(start));
+		/* stable: the order number once created, else the occurrence itself */
+		if (*js(s, "order"))
+			snprintf(uid, sizeof(uid), "%s@standingd", js(s, "order"));
+		else
+			snprintf(uid, sizeof(uid), "%s-%s@standingd", js(s, "standing_order"), start);
+		lines_text(json_object_get(s, "lines"), lines, sizeof(lines));
+		snprintf(summary, sizeof(summary), "Deliver to %s: %s", js(s, "customer_name"), lines);
+		json_t *a = json_object_get(s, "ship_to");
+		snprintf(where, sizeof(where), "%s, %s, %s %s, %s", js(a, "name"), js(a, "street"), js(a, "postcode"),
+			 js(a, "city"), js(a, "country"));
+		snprintf(desc, sizeof(desc), "Status: %s\nOrder: %s\nStanding order: %s\nDelivery: %s",
+			 js(s, "status"), *js(s, "order") ? js(s, "order") : "(not yet created)",
+			 js(s, "standing_order"), js(s, "delivery"));
+		fputs("BEGIN:VEVENT\r\n", f);
+		ics_text(f, "UID", uid);
+		fprintf(f, "DTSTAMP:%s\r\nDTSTART:%s\r\nDURATION:PT1H\r\n", stamp, start);
+		ics_text(f, "SUMMARY", summary);
+		ics_text(f, "LOCATION", where);
+		ics_text(f, "DESCRIPTION", desc);
+		fprintf(f, "STATUS:%s\r\n", !strcmp(js(s, "status"), "projected") ? "TENTATIVE" : "CONFIRMED");
+		fputs("END:VEVENT\r\n", f);
+	}
+	fputs("END:VCALENDAR\r\n", f);
+}
+
+static int cmd_upcoming(args *a) {
+	int64_t day;
+	char from[CAL_ISO_MAX], to[CAL_ISO_MAX];
+	today(&day);
+	if (a->from)
+		snprintf(from, sizeof(from), "%s", a->from);
+	else
+		cal_format_date(day, from);   /* not through snprintf: source and target would overlap */
+	if (a->to)
+		snprintf(to, sizeof(to), "%s", a->to);
+	else {
+		int64_t f;
+		cal_format_date((cal_parse_date(from, &f) == 0 ? f : day) + 14, to);
+	}
+	if (a->json && a->ics)
+		return usage_error("%s: choose one of --json and --ics", "upcoming");
+	/* --ics alone writes to standard output; --ics FILE and --ics=FILE to FILE */
+	const char *ics_path = a->ics && *a->ics ? a->ics : a->operand ? a->operand : "-";
+	if (a->operand && !(a->ics && !*a->ics))
+		return usage_error("unexpected argument '%s'", a->operand);
+	json_t *p = json_pack("{s:s, s:s}", "from", from, "to", to), *items;
+	if (a->supplier)
+		json_object_set_new(p, "supplier", json_string(a->supplier));
+	int r = call(a, "io.standingd.Supplier.ListUpcoming", p, "shipments", true, &items);
+	if (r)
+		return r;
+	if (a->ics) {
+		FILE *f = strcmp(ics_path, "-") ? fopen(ics_path, "w") : stdout;
+		if (!f) {
+			fprintf(stderr, "%s: cannot write %s: %s\n", prog, ics_path, strerror(errno));
+			json_decref(items);
+			return EXIT_UNAVAILABLE;
+		}
+		write_ics(f, items);
+		if (f != stdout)
+			fclose(f);
+	} else if (a->json) {
+		print_json_items(items);
+	} else {
+		static const char *const head[] = { "DELIVERY", "STATUS", "ORDER", "STANDING ORDER", "CUSTOMER", "SHIP TO", "LINES" };
+		table *t = table_new(7, head);
+		size_t i;
+		json_t *s;
+		json_array_foreach(items, i, s) {
+			char lines[512], where[256];
+			lines_text(json_object_get(s, "lines"), lines, sizeof(lines));
+			snprintf(where, sizeof(where), "%s", js(json_object_get(s, "ship_to"), "city"));
+			const char *row[] = { js(s, "delivery"), js(s, "status"), *js(s, "order") ? js(s, "order") : "-",
+					      *js(s, "standing_order") ? js(s, "standing_order") : "-", js(s, "customer_name"),
+					      where, lines };
+			table_row(t, row);
+		}
+		table_print(t, stdout);
+		table_free(t);
+	}
+	json_decref(items);
+	return 0;
+}
+
+static void print_orders_table(json_t *items) {
+	static const char *const head[] = { "ORDER", "STANDING ORDER", "CUSTOMER", "DELIVERY", "STATUS", "TOTAL", "TRACKING" };
+	table *t = table_new(7, head);
+	size_t i;
+	json_t *o;
+	json_array_foreach(items, i, o) {
+		char total[64];
+		json_t *m = json_object_get(o, "total");
+		snprintf(total, sizeof(total), "%s %s", js(m, "amount"), js(m, "currency"));
+		const char *row[] = { js(o, "order"), *js(o, "standing_order") ? js(o, "standing_order") : "-",
+				      js(o, "customer"), js(o, "delivery"), js(o, "status"), total,
+				      *js(o, "tracking") ? js(o, "tracking") : "" };
+		table_row(t, row);
+	}
+	table_print(t, stdout);
+	table_free(t);
+}
+
+static int cmd_orders_socket(args *a) {
+	json_t *p = json_object(), *items;
+	if (a->so)
+		json_object_set_new(p, "standing_order", json_string(a->so));
+	int r = call(a, "io.standingd.Orders.ListOrders", p, "orders", true, &items);
+	if (r)
+		return r;
+	if (a->json)
+		print_json_items(items);
+	else
+		print_orders_table(items);
+	json_decref(items);
+	return 0;
+}
+
+static int print_object(const args *a, json_t *o) {
+	put_json(stdout, o, JSON_PRESERVE_ORDER | (a->json ? JSON_COMPACT : JSON_INDENT(2)));
+	return 0;
+}
+
+static int one_order(args *a, const char *method, json_t *p) {
+	json_t *o;
+	int r = call(a, method, p, "order", false, &o);
+	if (r)
+		return r;
+	if (a->json)
+		print_object(a, o);
+	else {
+		json_t *list = json_array();
+		json_array_append(list, o);
+		print_orders_table(list);
+		json_decref(list);
+	}
+	json_decref(o);
+	return 0;
+}
+
+static int cmd_order(args *a) {
+	if (!a->operand)
+		return usage_error("%s: which order? standingctl order NUMBER", "order");
+	return one_order(a, "io.standingd.Orders.GetOrder", json_pack("{s:s}", "order", a->operand));
+}
+
+static int cmd_ship(args *a) {
+	if (!a->operand)
+		return usage_error("%s: which order? standingctl ship NUMBER --carrier NAME --tracking CODE", "ship");
+	if (!a->carrier || !a->tracking)
+		return usage_error("%s: --carrier and --tracking are required", "ship");
+	return one_order(a, "io.standingd.Supplier.MarkShipped",
+			 json_pack("{s:s, s:s, s:s}", "order", a->operand, "carrier", a->carrier, "tracking", a->tracking));
+}
+
+static int cmd_status(args *a) {
+	json_t *o;
+	int r = call(a, "io.standingd.Ops.Status", json_object(), NULL, false, &o);
+	if (r)
+		return r;
+	if (a->json)
+		print_object(a, o);
+	else {
+		const char *k;
+		json_t *v;
+		json_object_foreach(o, k, v) {
+			char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY), line[512];
+			snprintf(line, sizeof(line), "%-20s %s", k, t ? t : json_string_value(v));
+			put_line(stdout, line);
+			free(t);
+		}
+	}
+	json_decref(o);
+	return 0;
+}
+
+static int cmd_reload(args *a) {
+	vlclient *vc;
+	const char *path = a->socket ? a->socket : vlclient_default_path();
+	int r = vlclient_connect(path, &vc);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot connect to %s: %s\n", prog, path, strerror(-r));
+		return EXIT_UNAVAILABLE;
+	}
+	call_ctx c = { 0 };
+	r = vlclient_call(vc, "io.standingd.Ops.Reload", NULL, false, collect, &c);
+	vlclient_close(vc);
+	if (r < 0) {
+		fprintf(stderr, "%s: reload: %s\n", prog, strerror(-r));
+		return EXIT_UNAVAILABLE;
+	}
+	int rc = 0;
+	if (c.error && !strcmp(c.error, "io.standingd.Ops.InvalidDefinitions")) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(c.error_params, "errors"), i, e)
+			put_line(stderr, json_string_value(e));
+		fprintf(stderr, "%s: reload refused: the daemon keeps the last good definitions\n", prog);
+		rc = EXIT_PROBLEM;
+	} else if (c.error) {
+		fprintf(stderr, "%s: reload: %s\n", prog, c.error);
+		rc = EXIT_PROBLEM;
+	} else {
+		printf("reloaded: %lld customers, %lld standing orders\n",
+		       (long long) json_integer_value(json_object_get(c.acc, "customers")),
+		       (long long) json_integer_value(json_object_get(c.acc, "standing_orders")));
+	}
+	free(c.error);
+	json_decref(c.error_params);
+	json_decref(c.acc);
+	return rc;
+}
+
+static int cmd_standing_orders(args *a) {
+	json_t *items;
+	int r = call(a, "io.standingd.Ops.ListStandingOrders", json_object(), "standing_orders", true, &items);
+	if (r)
+		return r;
+	if (a->json)
+		print_json_items(items);
+	else {
+		static const char *const head[] = { "STANDING ORDER", "CUSTOMER", "SUPPLIER", "NEXT DELIVERY", "CREATED", "STATE", "SOURCE" };
+		table *t = table_new(7, head);
+		size_t i;
+		json_t *s;
+		json_array_foreach(items, i, s) {
+			char created[32];
+			snprintf(created, sizeof(created), "%lld", (long long) json_integer_value(json_object_get(s, "created")));
+			const char *row[] = { js(s, "id"), js(s, "customer"), js(s, "supplier"),
+					      *js(s, "next_delivery") ? js(s, "next_delivery") : "(ended)", created,
+					      json_is_true(json_object_get(s, "paused")) ? "paused" : "active", js(s, "source") };
+			table_row(t, row);
+		}
+		table_print(t, stdout);
+		table_free(t);
+	}
+	json_decref(items);
+	return 0;
+}
+
+int main(int argc, char **argv) {
+	static const struct {
+		const char *name;
+		int (*fn)(args *a);
+	} cmds[] = {
+		{ "forecast", cmd_forecast },
+		{ "check", cmd_check },
+		{ "orders", cmd_orders },
+		{ "verify", cmd_verify },
+		{ "diff", cmd_diff },
+		{ "upcoming", cmd_upcoming },
+		{ "order", cmd_order },
+		{ "ship", cmd_ship },
+		{ "status", cmd_status },
+		{ "reload", cmd_reload },
+		{ "standing-orders", cmd_standing_orders },
+	};
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("standingctl %s\n", STANDINGD_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name)) {
+			args a = { 0 };
+			int r = parse_args(argc - 1, argv + 1, &a);
+			if (r)
+				return r;
+			if (a.operand && strcmp(cmds[i].name, "order") && strcmp(cmds[i].name, "ship") &&
+			    strcmp(cmds[i].name, "upcoming"))
+				return usage_error("unexpected argument '%s'", a.operand);
+			return cmds[i].fn(&a);
+		}
+	return usage_error("unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,654 @@
+#include <errno.h>
+#include <grp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include "daemon/standingd/log.h"
+#include "lib/api/peer.h"
+#include "daemon/standingd/server.h"
+
+/* Requests run for at most about this long per loop turn before the loop polls
+ * again, so a new ops request waits for one slice and one request at most. */
+#define SERVER_SLICE_NS ((uint64_t) 10 * 1000 * 1000)
+/* Once this many reply bytes have been freed and the queues are nearly empty,
+ * give the memory back to the system (glibc keeps freed heap otherwise). */
+#define SERVER_TRIM_AFTER ((size_t) 16 << 20)
+#define SERVER_TRIM_BELOW ((size_t) 1 << 20)
+
+/* Who is served first and disconnected last; the order of the values matters. */
+typedef enum conn_class { CLASS_OPS, CLASS_ROLE, CLASS_NONE, N_CLASSES } conn_class;
+
+typedef struct conn conn;
+
+struct server {
+	uv_pipe_t listener;
+	uv_idle_t runner;          /* active while requests wait in the run queues */
+	vl_service *svc;
+	server_limits limits;
+	server_roles_fn *roles;
+	void *roles_ud;
+	uid_t self_uid;
+	conn *conns;               /* doubly linked, newest first */
+	size_t n_conns;
+	conn *run_head[N_CLASSES], *run_tail[N_CLASSES];
+	size_t queued;             /* reply bytes held for open connections */
+	size_t released;           /* reply bytes freed since memory was last trimmed */
+	size_t n_paused;
+	size_t alive;              /* connections not yet freed */
+	int handles;               /* of listener and runner, not yet closed */
+	bool trim_wanted;
+	/* the last refusal logged, to log a flood of alike ones once */
+	uid_t refused_uid;
+	size_t refused_limit;
+	uint64_t refused_at;
+	size_t refused_quiet;
+	bool stopping;
+	bool bound;                /* we created the socket file: remove it at the end */
+	char path[108];
+};
+
+struct conn {
+	uv_pipe_t pipe;
+	uv_timer_t idle;
+	server *srv;
+	conn *prev, *next;
+	conn *run_next;
+	conn_class run_class;
+	vl_reader reader;
+	vl_pending *pending;       /* a request answered in steps (a long list); the next waits */
+	peer peer;
+	uint64_t since;            /* loop time (ms) of connecting or of its last request */
+	size_t queued;             /* reply bytes not yet reported written */
+	int closing;               /* handles still to close */
+	bool in_run;               /* waits in a run queue; not reading meanwhile */
+	bool paused;               /* back-pressure: neither reading nor running */
+	bool close_after_write;
+	bool stepping;             /* inside the Varlink service: pending is in use */
+	char readbuf[65536];
+};
+
+typedef struct write_req {
+	uv_write_t req;
+	conn *c;
+	size_t len;
+	char data[];
+} write_req;
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void on_run(uv_idle_t *h);
+static void server_relieve(server *s);
+
+static const char *who(const conn *c) {
+	return c->peer.user[0] ? c->peer.user : "?";
+}
+
+static conn_class conn_class_of(const server *s, const conn *c) {
+	if (!s->roles)
+		return c->peer.uid == 0 || c->peer.uid == s->self_uid ? CLASS_OPS : CLASS_ROLE;
+	unsigned f = s->roles(&c->peer, s->roles_ud);
+	return f & ROLE_OPS ? CLASS_OPS : f ? CLASS_ROLE : CLASS_NONE;
+}
+
+static void server_free_if_done(server *s) {
+	if (s->handles == 0 && s->alive == 0)
+		free(s);
+}
+
+static void on_server_handle_closed(uv_handle_t *h) {
+	server *s = h->data;
+	s->handles--;
+	server_free_if_done(s);
+}
+
+/* ---- the run queues ---- */
+
+static void run_push(conn *c) {
+	server *s = c->srv;
+	if (c->in_run || c->paused || c->closing)
+		return;
+	conn_class k = conn_class_of(s, c);
+	c->run_class = k;
+	c->run_next = NULL;
+	if (s->run_tail[k])
+		s->run_tail[k]->run_next = c;
+	else
+		s->run_head[k] = c;
+	s->run_tail[k] = c;
+	c->in_run = true;
+	uv_idle_start(&s->runner, on_run);
+}
+
+static void run_remove(conn *c) {
+	server *s = c->srv;
+	if (!c->in_run)
+		return;
+	conn **p = &s->run_head[c->run_class], *prev = NULL;
+	while (*p != c) {
+		prev = *p;
+		p = &(*p)->run_next;
+	}
+	*p = c->run_next;
+	if (s->run_tail[c->run_class] == c)
+		s->run_tail[c->run_class] = prev;
+	c->in_run = false;
+	c->run_next = NULL;
+}
+
+static conn *run_pop(server *s) {
+	for (int k = 0; k < N_CLASSES; k++)
+		if (s->run_head[k]) {
+			conn *c = s->run_head[k];
+			run_remove(c);
+			return c;
+		}
+	return NULL;
+}
+
+/* ---- memory ---- */
+
+static void server_release(server *s, size_t len) {
+	s->released += len;
+	if (s->released >= SERVER_TRIM_AFTER && s->queued <= SERVER_TRIM_BELOW && !s->trim_wanted) {
+		/* after the close callbacks of this turn have freed the rest: in the runner */
+		s->trim_wanted = true;
+		if (!s->stopping)
+			uv_idle_start(&s->runner, on_run);
+	}
+}
+
+static void server_trim(server *s) {
+	s->trim_wanted = false;
+	if (s->queued > SERVER_TRIM_BELOW)
+		return;
+	s->released = 0;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/* ---- connections ---- */
+
+static void conn_free_if_closed(conn *c) {
+	if (--c->closing > 0)
+		return;
+	server *s = c->srv;
+	vl_reader_free(&c->reader);
+	peer_clear(&c->peer);
+	free(c);
+	s->alive--;
+	if (s->stopping)
+		server_free_if_done(s);
+	else
+		server_relieve(s);
+}
+
+static void on_conn_handle_closed(uv_handle_t *h) {
+	conn_free_if_closed(h->data);
+}
+
+static void conn_close(conn *c) {
+	if (c->closing)
+		return;
+	server *s = c->srv;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->n_conns--;
+	run_remove(c);
+	if (c->paused) {
+		c->paused = false;
+		s->n_paused--;
+	}
+	/* its buffers are freed as libuv cancels the writes, later in this loop turn */
+	s->queued -= c->queued;
+	if (!c->stepping) {   /* else conn_step drops it once the service returns */
+		vl_pending_free(c->pending);
+		c->pending = NULL;
+	}
+	c->closing = 2;
+	uv_close((uv_handle_t *) &c->pipe, on_conn_handle_closed);
+	uv_close((uv_handle_t *) &c->idle, on_conn_handle_closed);
+}
+
+static void conn_resume(conn *c) {
+	c->paused = false;
+	c->srv->n_paused--;
+	run_push(c);
+}
+
+/* Once the replies held for everyone are below the back-pressure mark again, the
+ * connections paused by it may send requests again. */
+static void server_relieve(server *s) {
+	if (!s->n_paused || s->queued >= s->limits.max_write_queue_total / 2)
+		return;
+	for (conn *c = s->conns; c && s->n_paused; c = c->next)
+		if (c->paused)
+			conn_resume(c);
+}
+
+static void on_written(uv_write_t *req, int status) {
+	write_req *w = (write_req *) req;
+	conn *c = w->c;
+	server *s = c->srv;
+	size_t len = w->len;
+	free(w);
+	c->queued -= len;
+	if (c->closing) {
+		server_release(s, len);
+		return;
+	}
+	s->queued -= len;
+	server_release(s, len);
+	if (status < 0 || (c->close_after_write && uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) == 0))
+		conn_close(c);
+	else if (c->paused && c->queued == 0)
+		conn_resume(c);
+	server_relieve(s);
+}
+
+/* The connection to drop when the replies held for everyone would pass the total
+ * cap: role-less callers first, then callers with a role, ops last; the one with
+ * the most bytes queued among them. self counts with the reply it is about to get. */
+static conn *byte_victim(server *s, conn *self, size_t extra) {
+	conn *best = NULL;
+	conn_class best_k = CLASS_OPS;
+	size_t best_q = 0;
+	for (conn *v = s->conns; v; v = v->next) {
+		size_t q = v->queued + (v == self ? extra : 0);
+		if (!q)
+			continue;
+		conn_class k = conn_class_of(s, v);
+		if (!best || k > best_k || (k == best_k && q > best_q)) {
+			best = v;
+			best_k = k;
+			best_q = q;
+		}
+	}
+	return best;
+}
+
+static void send_reply(void *ud, const char *buf, size_t len) {
+	conn *c = ud;
+	server *s = c->srv;
+	if (c->closing)
+		return;
+	/* A client that does not read its replies is dropped, not buffered forever. */
+	if (c->queued + len > s->limits.max_write_queue) {
+		log_warning("dropping client pid %d (%s): it does not read its replies (%zu bytes queued)",
+			    (int) c->peer.pid, who(c), c->queued + len);
+		conn_close(c);
+		return;
+	}
+	while (s->queued + len > s->limits.max_write_queue_total) {
+		conn *v = byte_victim(s, c, len);
+		log_warning("dropping client pid %d (%s): it does not read its replies (%zu bytes queued, "
+			    "%zu for all clients)", (int) v->peer.pid, who(v), v->queued + (v == c ? len : 0),
+			    s->queued + len);
+		conn_close(v);
+		if (v == c)
+			return;
+	}
+	write_req *w = malloc(sizeof(*w) + len);
+	if (!w) {
+		conn_close(c);
+		return;
+	}
+	w->c = c;
+	w->len = len;
+	memcpy(w->data, buf, len);
+	uv_buf_t b = uv_buf_init(w->data, (unsigned) len);
+	int r = uv_write(&w->req, (uv_stream_t *) &c->pipe, &b, 1, on_written);
+	if (r < 0) {
+		free(w);
+		conn_close(c);
+		return;
+	}
+	c->queued += len;
+	s->queued += len;
+}
+
+/* One step of a connection in the run queue: its next request, or, with none
+ * complete, back to reading. */
+static void conn_step(conn *c) {
+	server *s = c->srv;
+	/* Under pressure a client that has not read its last replies waits for them
+	 * before its next request starts; one under way runs on (as it did when one
+	 * request was one step), so it never sits on its snapshot and its items
+	 * unaccounted: its reply bytes meet the caps like any others. */
+	if (!c->pending && c->queued > 0 && s->queued >= s->limits.max_write_queue_total / 2) {
+		c->paused = true;
+		s->n_paused++;
+		return;
+	}
+	int r;
+	if (c->pending) {
+		/* One slice of a long answer, then back in line behind the others. A
+		 * connection being answered is not idle. */
+		uv_timer_again(&c->idle);
+		c->stepping = true;
+		r = vl_pending_step(c->pending);
+		c->stepping = false;
+		if (r != VL_AGAIN || c->closing) {
+			vl_pending_free(c->pending);
+			c->pending = NULL;
+		}
+		if (r < 0)
+			log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(-r));
+		if (r == -EPIPE)   /* a reply cut in the middle: the stream cannot go on */
+			conn_close(c);
+		run_push(c);
+		return;
+	}
+	const char *msg;
+	size_t len;
+	r = vl_reader_next(&c->reader, &msg, &len);
+	if (r == 0) {
+		uv_read_start((uv_stream_t *) &c->pipe, on_alloc, on_read);
+		return;
+	}
+	if (r == -EMSGSIZE) {
+		vl_send_invalid_parameter(send_reply, c, VL_PARAM_MESSAGE);
+		c->close_after_write = true;
+		if (!c->closing && uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) == 0)
+			conn_close(c);
+		return;
+	}
+	if (r < 0) {
+		conn_close(c);
+		return;
+	}
+	c->since = uv_now(c->pipe.loop);
+	uv_timer_again(&c->idle);
+	c->stepping = true;
+	r = vl_service_start(s->svc, msg, len, send_reply, c, &c->peer, VL_START_PIECES, &c->pending);
+	c->stepping = false;
+	if (c->closing) {
+		vl_pending_free(c->pending);
+		c->pending = NULL;
+	}
+	if (r < 0)
+		log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(-r));
+	run_push(c);
+}
+
+static void on_run(uv_idle_t *h) {
+	server *s = h->data;
+	uint64_t t0 = uv_hrtime();
+	conn *c;
+	while ((c = run_pop(s))) {
+		conn_step(c);
+		if (uv_hrtime() - t0 >= SERVER_SLICE_NS)
+			return;
+	}
+	if (s->trim_wanted)
+		server_trim(s);
+	uv_idle_stop(h);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+	conn *c = h->data;
+	(void) suggested;
+	*buf = uv_buf_init(c->readbuf, sizeof(c->readbuf));
+}
+
+static void on_idle(uv_timer_t *t) {
+	conn *c = t->data;
+	conn_close(c);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+	conn *c = stream->data;
+	if (nread < 0) {
+		/* A client that only shut down its sending side (printf | socat) still
+		 * reads: deliver the replies queued for it, then close (on_written). */
+		if (nread == UV_EOF && uv_stream_get_write_queue_size(stream) > 0) {
+			c->close_after_write = true;
+			uv_read_stop(stream);
+			return;
+		}
+		conn_close(c);
+		return;
+	}
+	if (nread == 0 || c->close_after_write)
+		return;
+	if (vl_reader_feed(&c->reader, buf->base, (size_t) nread) < 0) {
+		conn_close(c);
+		return;
+	}
+	/* Parse and run from the queue; read more once this is used up. */
+	uv_read_stop(stream);
+	run_push(c);
+}
+
+/* A connection over a limit gets one unasked error reply, then is closed. One
+ * log line per user and limit per 10 s: a flood of connections is not a flood of
+ * lines. */
+static void conn_refuse(conn *c, size_t limit, const char *why) {
+	server *s = c->srv;
+	uint64_t now = uv_now(c->pipe.loop);
+	if (s->refused_at && s->refused_uid == c->peer.uid && s->refused_limit == limit &&
+	    now - s->refused_at < 10000) {
+		s->refused_quiet++;
+	} else {
+		if (s->refused_quiet)
+			log_warning("refusing a connection from pid %d (%s): %s (%zu more refused before, not logged)",
+				    (int) c->peer.pid, who(c), why, s->refused_quiet);
+		else
+			log_warning("refusing a connection from pid %d (%s): %s", (int) c->peer.pid, who(c), why);
+		s->refused_uid = c->peer.uid;
+		s->refused_limit = limit;
+		s->refused_at = now;
+		s->refused_quiet = 0;
+	}
+	char msg[96];
+	int n = snprintf(msg, sizeof(msg), "{\"error\":\"io.standingd.TooManyConnections\",\"parameters\":{\"limit\":%zu}}",
+			 limit);
+	send_reply(c, msg, (size_t) n + 1);   /* with its NUL delimiter */
+	if (c->closing)
+		return;
+	c->close_after_write = true;
+	if (uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) == 0)
+		conn_close(c);
+	else
+		uv_timer_start(&c->idle, on_idle, c->srv->limits.idle_timeout_ms, 0);
+}
+
+/* Whom a newcomer of class k may push out when the server is full: ops push out
+ * anyone but ops, callers with a role push out role-less ones. Role-less first,
+ * then idle ones (no request or reply in flight), then the longest silent. */
+static conn *conn_victim(server *s, const conn *self, conn_class k) {
+	conn *best = NULL;
+	conn_class best_k = CLASS_OPS;
+	bool best_idle = false;
+	for (conn *v = s->conns; v; v = v->next) {
+		if (v == self)
+			continue;
+		conn_class vk = conn_class_of(s, v);
+		if (vk <= k)
+			continue;
+		bool idle = v->queued == 0 && !v->in_run;
+		if (!best || vk > best_k || (vk == best_k && idle && !best_idle) ||
+		    (vk == best_k && idle == best_idle && v->since <= best->since)) {
+			best = v;
+			best_k = vk;
+			best_idle = idle;
+		}
+	}
+	return best;
+}
+
+static size_t per_user_limit(const server_limits *l) {
+	if (l->max_connections_per_user)
+		return l->max_connections_per_user;
+	return l->max_connections / 4 ? l->max_connections / 4 : 1;
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+	server *s = listener->data;
+	if (status < 0)
+		return;
+	conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->srv = s;
+	s->alive++;
+	uv_pipe_init(listener->loop, &c->pipe, 0);
+	c->pipe.data = c;
+	if (uv_accept(listener, (uv_stream_t *) &c->pipe) < 0) {
+		c->closing = 1;
+		uv_close((uv_handle_t *) &c->pipe, on_conn_handle_closed);
+		return;
+	}
+	uv_timer_init(listener->loop, &c->idle);
+	c->idle.data = c;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+	c->since = uv_now(listener->loop);
+	vl_reader_init(&c->reader, s->limits.max_message);
+	uv_os_fd_t fd;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (uv_fileno((uv_handle_t *) &c->pipe, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		conn_close(c);
+		return;
+	}
+	peer_resolve(&c->peer, cred.pid, cred.uid, cred.gid);
+	conn_class k = conn_class_of(s, c);
+	size_t per_user = per_user_limit(&s->limits);
+	if (k != CLASS_OPS) {
+		size_t mine = 0;
+		for (conn *o = s->conns; o; o = o->next)
+			mine += o != c && o->peer.uid == c->peer.uid;
+		if (mine >= per_user) {
+			char why[96];
+			snprintf(why, sizeof(why), "its user has %zu connections open (max_connections_per_user)", mine);
+			conn_refuse(c, per_user, why);
+			return;
+		}
+	}
+	if (s->n_conns > s->limits.max_connections) {
+		conn *v = k == CLASS_NONE ? NULL : conn_victim(s, c, k);
+		if (!v) {
+			char why[64];
+			snprintf(why, sizeof(why), "%zu connections open", s->limits.max_connections);
+			conn_refuse(c, s->limits.max_connections, why);
+			return;
+		}
+		log_warning("disconnecting client pid %d (%s), silent for %llu ms, to make room for pid %d (%s): "
+			    "%zu connections open", (int) v->peer.pid, who(v),
+			    (unsigned long long) (c->since - v->since), (int) cred.pid, who(c),
+			    s->limits.max_connections);
+		conn_close(v);
+	}
+	uv_timer_start(&c->idle, on_idle, s->limits.idle_timeout_ms, s->limits.idle_timeout_ms);
+	uv_read_start((uv_stream_t *) &c->pipe, on_alloc, on_read);
+}
+
+/* A socket file left by a crashed daemon refuses connections: remove it. A live one
+ * answers: leave it alone and fail, so two daemons never share a path. */
+static int clear_stale(const char *path) {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int r = connect(fd, (struct sockaddr *) &sa, sizeof(sa));
+	int e = errno;
+	close(fd);
+	if (r == 0)
+		return -EADDRINUSE;
+	if (e == ECONNREFUSED)
+		unlink(path);
+	return 0;
+}
+
+static void server_close_handles(server *s) {
+	s->stopping = true;
+	uv_close((uv_handle_t *) &s->runner, on_server_handle_closed);
+	uv_close((uv_handle_t *) &s->listener, on_server_handle_closed);
+}
+
+int server_start(uv_loop_t *loop, const char *path, vl_service *svc, const server_limits *limits,
+		 server **ret, bool *ret_activated) {
+	server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->svc = svc;
+	s->limits = *limits;
+	s->self_uid = geteuid();
+	uv_pipe_init(loop, &s->listener, 0);
+	s->listener.data = s;
+	uv_idle_init(loop, &s->runner);
+	s->runner.data = s;
+	s->handles = 2;
+	int r, n = sd_listen_fds(1);
+	*ret_activated = n > 0;
+	if (n > 0) {
+		r = uv_pipe_open(&s->listener, SD_LISTEN_FDS_START);
+	} else {
+		if (!path || strlen(path) >= sizeof(s->path)) {
+			r = -ENAMETOOLONG;
+			goto fail;
+		}
+		snprintf(s->path, sizeof(s->path), "%s", path);
+		if ((r = clear_stale(path)) < 0)
+			goto fail;
+		/* Bind with a tight umask so the socket is never briefly world-writable. */
+		mode_t old = umask(0117);
+		r = uv_pipe_bind(&s->listener, path);
+		umask(old);
+		if (r < 0)
+			goto fail;
+		s->bound = true;
+		struct group gr, *res = NULL;
+		char buf[4096];
+		if (getgrnam_r("standingd", &gr, buf, sizeof(buf), &res) == 0 && res && chown(path, (uid_t) -1, res->gr_gid) < 0)
+			log_warning("cannot give %s to group standingd: %s", path, strerror(errno));
+		chmod(path, 0660);
+	}
+	if (r == 0)
+		r = uv_listen((uv_stream_t *) &s->listener, 128, on_connection);
+	if (r < 0)
+		goto fail;
+	*ret = s;
+	return 0;
+fail:
+	server_close_handles(s);
+	return r;
+}
+
+void server_set_roles(server *s, server_roles_fn *fn, void *ud) {
+	s->roles = fn;
+	s->roles_ud = fn ? ud : NULL;
+}
+
+void server_stop(server *s) {
+	if (!s)
+		return;
+	s->stopping = true;
+	while (s->conns)
+		conn_close(s->conns);
+	if (s->bound)
+		unlink(s->path);
+	server_close_handles(s);
+}
+
+size_t server_connections(const server *s) {
+	return s->n_conns;
+}

@@ -1,0 +1,51 @@
+/* server: the Varlink socket. Accepts connections on an AF_UNIX stream socket
+ * (systemd's, when socket-activated, else one it binds with mode 0660), reads
+ * NUL-delimited messages with a size limit, hands each to the Varlink service
+ * with the peer's credentials, and writes replies with bounded queues.
+ *
+ * Fairness and quotas: requests run from a queue, ops callers first, then callers
+ * with a role, then the rest, round-robin one request per connection, at most a
+ * slice of time per loop turn; a request answered in steps (vl_pending: a long
+ * list) takes one step per round, the connection's next request waits for it;
+ * each user holds at most max_connections_per_user connections (ops exempt); at
+ * max_connections an ops caller evicts a non-ops one (role-less first) and a
+ * caller with a role evicts a role-less one; reply bytes are capped per
+ * connection and over all connections (back-pressure from half the total, then
+ * the biggest offender is dropped). */
+#pragma once
+#include <stdbool.h>
+#include <uv.h>
+#include "lib/api/peer.h"
+#include "lib/varlink/varlink.h"
+
+typedef struct server_limits {
+	size_t max_message;        /* bytes; larger requests get an error and the connection closes */
+	size_t max_connections;
+	size_t max_connections_per_user; /* 0: a quarter of max_connections (at least 1) */
+	size_t max_write_queue;    /* reply bytes queued to one client before it is dropped */
+	size_t max_write_queue_total; /* over all clients: see the header comment */
+	uint64_t idle_timeout_ms;  /* no complete request for this long: closed */
+} server_limits;
+
+#define SERVER_LIMITS_DEFAULT { .max_message = 1u << 20, .max_connections = 128, \
+	.max_connections_per_user = 0, .max_write_queue = (size_t) 16 << 20, \
+	.max_write_queue_total = (size_t) 256 << 20, .idle_timeout_ms = 60000 }
+
+/* The caller's role flags (ROLE_OPS, ROLE_SUPPLIER, ROLE_SHOP of peer.h) under the
+ * definitions in force; asked at connect time and whenever the server must choose
+ * whom to serve first or to disconnect. */
+typedef unsigned server_roles_fn(const peer *p, void *ud);
+
+typedef struct server server;
+
+/* Takes the socket from systemd (sd_listen_fds) when there is one, else binds
+ * path. ret_activated tells which. 0 or a negative errno (logged by the caller).
+ * Until server_set_roles(), root and the daemon's own user are ops and everyone
+ * else counts as having a role. */
+int server_start(uv_loop_t *loop, const char *path, vl_service *svc, const server_limits *limits,
+		 server **ret, bool *ret_activated);
+void server_set_roles(server *s, server_roles_fn *fn, void *ud);
+/* Closes the listener and every connection; the server is freed once the loop has
+ * run the close callbacks. */
+void server_stop(server *s);
+size_t server_connections(const server *s);

@@ -1,0 +1,770 @@
+/* standingd: the standing-order daemon. Thin wiring over lib/: a libuv loop with
+ * one due timer armed for the engine's earliest create_at, a one-second tick that
+ * notices wall-clock jumps, signals (HUP reload, TERM/INT stop), a debounced
+ * inotify watch on the config directory, sd_notify and the watchdog. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <uv.h>
+#include "lib/time/cal.h"
+#include "daemon/standingd/clock.h"
+#include "config.h"
+#include "lib/defs/defs.h"
+#include "lib/sched/engine.h"
+#include "daemon/standingd/log.h"
+#include "daemon/standingd/loopstat.h"
+#include "lib/store/store.h"
+#include "daemon/common/storefault.h"
+#include "daemon/standingd/server.h"
+#include "lib/api/api.h"
+
+#define JUMP_TOLERANCE_MS 1000
+#define RELOAD_DEBOUNCE_MS 300
+/* Order creation that the store refuses (disk full, map at max_store_size) is
+ * retried on a timer backing off from 1 s to 8 s: no busy loop, and creation
+ * resumes within seconds of space coming back. */
+#define STORE_RETRY_MIN_MS 1000
+#define STORE_RETRY_SOON_MS 20       /* -EAGAIN: the map grows once a list's snapshot ends */
+#define STORE_RETRY_MAX_MS 8000
+
+typedef struct daemon_ctx {
+	uv_loop_t *loop;
+	const char *conf_dir, *state_dir, *socket_path;
+	dclock clock;
+	store *store;
+	engine *engine;
+	defs *defs;
+	int lock_fd;
+	uv_timer_t due_timer, tick_timer, debounce_timer, watchdog_timer;
+	uv_signal_t sighup, sigterm, sigint;
+	uv_fs_event_t watch_conf, watch_orders;
+	int watching_orders;
+	int64_t skew_ms;          /* realtime - monotonic at the last tick */
+	int exit_code;
+	int store_fault;          /* -ENOSPC, -EFBIG ...: why order creation is stopped; 0 */
+	uint64_t retry_ms;        /* the next retry's delay while store_fault */
+	uint64_t map_seen;        /* the store's map size last logged */
+	defs_file *yaml;          /* the YAML files of the running set */
+	size_t n_yaml;
+	defs_file *api;           /* standing orders placed through the socket API */
+	size_t n_api;
+	vl_service *svc;
+	server *srv;
+	api_env env;
+	loopstat loopstat;        /* the longest loop step, for Status */
+} daemon_ctx;
+
+static void usage(FILE *f) {
+	fprintf(f,
+		"Usage: standingd --conf DIR [--state DIR] [--socket PATH] [--test-clock START[,SPEED]]\n"
+		"       standingd --check --conf DIR\n"
+		"\n"
+		"Creates the repeat orders of standing orders when they come due, exactly once.\n"
+		"\n"
+		"  --conf DIR          configuration directory: standingd.yaml and orders.d/*.yaml\n"
+		"  --state DIR         LMDB state directory (overrides state_dir:)\n"
+		"  --socket PATH       Varlink socket path (overrides socket:)\n"
+		"  --test-clock START[,SPEED]\n"
+		"                      run on virtual time from START (ISO 8601 instant, e.g.\n"
+		"                      2026-12-01T00:00:00Z), SPEED times faster than real time;\n"
+		"                      for tests and the demo only\n"
+		"  --check             validate the definitions, print OK or every error, exit\n"
+		"  -h, --help          this help\n"
+		"  --version           print the version\n"
+		"\n"
+		"Signals: SIGHUP reloads the definitions; SIGTERM and SIGINT stop.\n"
+		"Exit status: 0 success, 1 invalid definitions or failure, 2 usage error.\n");
+}
+
+static void print_diags(diag_list *diags, FILE *f, int priority) {
+	for (size_t i = 0; i < diags->n; i++) {
+		char *s = diag_format(&diags->v[i]);
+		if (f)
+			fprintf(f, "%s\n", s);
+		else
+			log_send(priority, NULL, "%s", s);
+		free(s);
+	}
+}
+
+static int64_t now_s(daemon_ctx *c) {
+	return cal_floordiv(dclock_now_ms(&c->clock), 1000);
+}
+
+static void notify_status(daemon_ctx *c) {
+	engine_stats st;
+	engine_get_stats(c->engine, &st);
+	if (c->store_fault) {
+		sd_notifyf(0, "STATUS=order creation stopped: %s; retrying; %llu orders created",
+			   c->store_fault == -ENOSPC ? "disk full" :
+			   c->store_fault == -EFBIG ? "store full (max_store_size)" : strerror(-c->store_fault),
+			   (unsigned long long) st.created);
+		return;
+	}
+	int64_t at;
+	const standing_order *next = engine_peek(c->engine, &at);
+	char when[CAL_ISO_MAX];
+	if (next)
+		sd_notifyf(0, "STATUS=%zu active, %zu paused standing orders; %llu orders created; next: %s at %s",
+			   st.active, st.paused, (unsigned long long) st.created, next->id, cal_format_utc(at, when));
+	else
+		sd_notifyf(0, "STATUS=%zu active, %zu paused standing orders; %llu orders created; nothing due",
+			   st.active, st.paused, (unsigned long long) st.created);
+}
+
+static void on_created(const sales_order *o, void *ud) {
+	daemon_ctx *c = ud;
+	const customer *cu = defs_find_customer(c->defs, o->customer);
+	char delivery[CAL_ISO_MAX], f_so[160], f_order[64], f_cust[160];
+	snprintf(f_so, sizeof(f_so), "STANDING_ORDER=%s", o->standing_order ? o->standing_order : "");
+	snprintf(f_order, sizeof(f_order), "ORDER=%s", o->number);
+	snprintf(f_cust, sizeof(f_cust), "CUSTOMER=%s", o->customer);
+	const char *const fields[] = { f_so, f_order, f_cust, NULL };
+	log_send(LOG_INFO, fields, "order %s created: %s for %s, delivery %s%s", o->number,
+		 o->standing_order ? o->standing_order : "one-time", cu ? cu->name : o->customer,
+		 cal_format_instant(o->delivery, o->delivery_offset, delivery), o->late ? " (late)" : "");
+}
+
+static void on_skipped(const standing_order *so, int64_t delivery, const char *reason, void *ud) {
+	(void) ud;
+	char when[CAL_ISO_MAX], f_so[160];
+	snprintf(f_so, sizeof(f_so), "STANDING_ORDER=%s", so->id);
+	const char *const fields[] = { f_so, NULL };
+	log_send(LOG_WARNING, fields, "occurrence of %s at %s not created: %s", so->id,
+		 cal_format_instant(delivery, tz_offset_at(so->rule.zone, delivery), when), reason);
+}
+
+static void on_due(uv_timer_t *t);
+
+static void arm(daemon_ctx *c) {
+	int64_t at;
+	if (engine_next_due(c->engine, &at) < 0) {
+		uv_timer_stop(&c->due_timer);
+		return;
+	}
+	int64_t delay = at * 1000 - dclock_now_ms(&c->clock);
+	uint64_t real = dclock_real_delay(&c->clock, delay);
+	/* Never 0: libuv runs a timer due "now" again in the same pass, which would
+	 * starve signals and clients while a backlog is worked through. */
+	uv_timer_start(&c->due_timer, on_due, real ? real : 1, 0);
+}
+
+static const char *size_text(uint64_t v, char buf[32]) {
+	static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+	while (u < 4 && v && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, 32, "%llu %s", (unsigned long long) v, units[u]);
+	return buf;
+}
+
+/* The store grows its map by itself (on MAP_FULL, up to max_store_size); say so. */
+static void log_map_growth(daemon_ctx *c) {
+	store_info i;
+	char a[32], b[32];
+	if (store_get_info(c->store, &i) < 0)
+		return;
+	if (c->map_seen && i.map_size > c->map_seen)
+		log_info("store map grown to %s (max_store_size %s)", size_text(i.map_size, a), size_text(i.max_size, b));
+	c->map_seen = i.map_size;
+}
+
+/* Logged once when order creation stops and once when it resumes. */
+static void store_fault_begin(daemon_ctx *c, int r) {
+	char a[32], b[32];
+	store_info i = { 0 };
+	if (r == c->store_fault)
+		return;
+	c->store_fault = r;
+	c->retry_ms = 0;
+	if (r == -ENOSPC)
+		log_error("disk full: cannot write to the store in %s (%s); order creation stopped, reads go on; "
+			  "retrying until space returns", c->state_dir, strerror(-r));
+	else if (r == -EFBIG) {
+		store_get_info(c->store, &i);
+		log_error("store full: the map of the store in %s is %s and may not grow (max_store_size %s%s%s); "
+			  "order creation stopped, reads go on; raise max_store_size and reload",
+			  c->state_dir, size_text(i.map_size, a), size_text(i.max_size, b),
+			  i.grow_error ? "; growing failed: " : "", i.grow_error ? strerror(-i.grow_error) : "");
+	} else
+		log_error("creating due orders failed: %s; retrying", strerror(-r));
+}
+
+static void run_due(daemon_ctx *c) {
+	int r = engine_run(c->engine, now_s(c), 1);
+	log_map_growth(c);
+	if (r == -ENOTRECOVERABLE) {
+		log_error("the store in %s became unusable (a failed remap could not be undone): stopping", c->state_dir);
+		c->exit_code = 1;
+		uv_stop(c->loop);
+		return;
+	}
+	if (r == -EAGAIN) {
+		/* the map is full while a list holds its snapshot: it grows as soon as
+		 * that ends (store_room_wanted), which is a few loop turns, not a fault */
+		uv_timer_start(&c->due_timer, on_due, STORE_RETRY_SOON_MS, 0);
+		return;
+	}
+	if (r < 0) {
+		store_fault_begin(c, r);
+		c->retry_ms = c->retry_ms ? c->retry_ms * 2 : STORE_RETRY_MIN_MS;
+		if (c->retry_ms > STORE_RETRY_MAX_MS)
+			c->retry_ms = STORE_RETRY_MAX_MS;
+		uv_timer_start(&c->due_timer, on_due, c->retry_ms, 0);
+		notify_status(c);
+		return;
+	}
+	if (c->store_fault) {
+		log_notice("order creation resumed: the store in %s accepts writes again", c->state_dir);
+		c->store_fault = 0;
+		c->retry_ms = 0;
+	}
+	arm(c);
+	notify_status(c);
+}
+
+static void on_due(uv_timer_t *t) {
+	run_due(t->data);
+}
+
+/* A wall-clock step shows as a change of (realtime - monotonic). Forward jumps
+ * make occurrences due at once (the catch-up policy applies); backward jumps only
+ * re-arm the timer: the watermark keeps anything from being created twice. */
+static void on_tick(uv_timer_t *t) {
+	daemon_ctx *c = t->data;
+	int64_t skew = real_ms() - mono_ms();
+	int64_t jump = skew - c->skew_ms;
+	c->skew_ms = skew;
+	if (c->clock.test || (jump < JUMP_TOLERANCE_MS && jump > -JUMP_TOLERANCE_MS))
+		return;
+	log_notice("wall clock jumped %s by %lld s", jump > 0 ? "forward" : "backward",
+		   (long long) (jump > 0 ? jump : -jump) / 1000);
+	run_due(c);
+}
+
+/* Makes d (loaded from yaml + api) the running set. Takes ownership of d and of the
+ * arrays that are not NULL; a NULL array keeps the running one (and is not stored). */
+static int install(daemon_ctx *c, defs *d, defs_file *yaml, size_t ny, defs_file *api, size_t na) {
+	engine_sources src = { .files = yaml, .n_files = ny, .api = api, .n_api = na, .now = now_s(c) };
+	/* the cap first: a grown definition set may need the room */
+	store_set_max_size(c->store, d->config.max_store_size);
+	int r = engine_apply(c->engine, d, &src);
+	log_map_growth(c);
+	if (r < 0) {
+		if (c->defs)
+			store_set_max_size(c->store, c->defs->config.max_store_size);
+		defs_free(d);
+		defs_files_free(yaml, ny);
+		defs_files_free(api, na);
+		return r;
+	}
+	defs_free(c->defs);
+	c->defs = d;
+	c->env.defs = d;
+	c->env.defs_generation++;   /* lists being built start again (api.c) */
+	if (yaml) {
+		defs_files_free(c->yaml, c->n_yaml);
+		c->yaml = yaml;
+		c->n_yaml = ny;
+	}
+	if (api) {
+		defs_files_free(c->api, c->n_api);
+		c->api = api;
+		c->n_api = na;
+	}
+	return 0;
+}
+
+/* Re-reads the config directory. 0, or -EINVAL with at least one diag naming
+ * the file (or the state directory) and what went wrong: every failure, an
+ * unreadable file or a store fault included, reaches Ops.Reload's caller as
+ * InvalidDefinitions lines. Nothing is applied on failure. */
+static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) mono_ms() * 1000);
+	defs_file *files = NULL;
+	size_t n = 0;
+	defs *d = NULL;
+	int r = defs_read_dir(c->conf_dir, &files, &n, diags);
+	if (r == 0)
+		r = defs_load_with_api(files, n, c->api, c->n_api, NULL, &d, diags);
+	if (r < 0) {
+		if (!diags->n)   /* the loader names the file; this is for anything it did not */
+			diag_add(diags, c->conf_dir, 0, 0, "cannot load the definitions: %s", strerror(-r));
+		print_diags(diags, NULL, LOG_ERR);
+		log_error("reload (%s) failed: keeping the last good definitions", why);
+		defs_files_free(files, n);
+		r = -EINVAL;
+	} else if ((r = install(c, d, files, n, NULL, 0)) < 0) {
+		log_error("reload (%s) failed: cannot store the definitions: %s", why, strerror(-r));
+		diag_add(diags, c->state_dir, 0, 0, "cannot store the definitions: %s", strerror(-r));
+		r = -EINVAL;
+	} else {
+		log_info("reloaded (%s): %zu customers, %zu standing orders", why, c->defs->n_customers,
+			 c->defs->n_orders);
+		run_due(c);
+	}
+	sd_notify(0, "READY=1");
+	notify_status(c);
+	return r;
+}
+
+static void reload(daemon_ctx *c, const char *why) {
+	diag_list diags = { 0 };
+	reload_files(c, why, &diags);
+	diag_list_clear(&diags);
+}
+
+static int api_reload(void *ud, diag_list *diags) {
+	return reload_files(ud, "Ops.Reload", diags);
+}
+
+/* PlaceStandingOrder / CancelStandingOrder: the API's files with one replaced,
+ * added or removed, validated together with the running YAML set. */
+static int api_apply_order(void *ud, const char *id, const char *json, diag_list *diags) {
+	daemon_ctx *c = ud;
+	defs_file *api;
+	size_t n;
+	int r = defs_api_files_with(c->api, c->n_api, id, json, &api, &n);
+	if (r < 0)
+		return r;
+	defs *d;
+	if ((r = defs_load_with_api(c->yaml, c->n_yaml, api, n, NULL, &d, diags)) < 0) {
+		defs_files_free(api, n);
+		return r;
+	}
+	if ((r = install(c, d, NULL, 0, api, n)) < 0)
+		return r;
+	log_info("standing order %s %s through the API", id, json ? "placed" : "cancelled");
+	run_due(c);
+	return 0;
+}
+
+static int64_t api_now(void *ud) {
+	return now_s(ud);
+}
+
+static double api_max_loop_step_ms(void *ud) {
+	return loopstat_max_ms(&((daemon_ctx *) ud)->loopstat);
+}
+
+static void api_order_placed(void *ud, const sales_order *o) {
+	on_created(o, ud);
+}
+
+static void on_sighup(uv_signal_t *s, int signum) {
+	(void) signum;
+	reload(s->data, "SIGHUP");
+}
+
+static void on_debounced(uv_timer_t *t) {
+	reload(t->data, "files changed");
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status) {
+	daemon_ctx *c = h->data;
+	(void) events;
+	(void) status;
+	/* Editors write temp files and rename; one reload after the burst settles. */
+	if (filename && (filename[0] == '.' || filename[strlen(filename) - 1] == '~'))
+		return;
+	uv_timer_start(&c->debounce_timer, on_debounced, RELOAD_DEBOUNCE_MS, 0);
+}
+
+static void on_watchdog(uv_timer_t *t) {
+	(void) t;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void on_stop(uv_signal_t *s, int signum) {
+	daemon_ctx *c = s->data;
+	log_info("stopping on %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	sd_notify(0, "STOPPING=1");
+	uv_stop(c->loop);
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+	(void) arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static int lock_state(daemon_ctx *c) {
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/standingd.lock", c->state_dir);
+	c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (c->lock_fd < 0) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		char pid[32] = "";
+		ssize_t len = pread(c->lock_fd, pid, sizeof(pid) - 1, 0);
+		if (len > 0)
+			pid[strcspn(pid, "\n")] = 0;
+		log_error("another standingd%s%s%s is already running on state directory %s",
+			  pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", c->state_dir);
+		return -EBUSY;
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
+	if (ftruncate(c->lock_fd, 0) < 0 || pwrite(c->lock_fd, pid, len, 0) != len)
+		log_warning("cannot write pid to %s", path);
+	return 0;
+}
+
+static int mkdir_p(const char *dir) {
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (char *p = buf + 1; *p; p++)
+		if (*p == '/') {
+			*p = 0;
+			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+				return -errno;
+			*p = '/';
+		}
+	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The definitions to start on: the files as they are, else the last good set in
+ * the store (a broken file at start-up must not stop order creation), each with the
+ * standing orders placed through the API. */
+static int load_start_defs(daemon_ctx *c) {
+	diag_list diags = { 0 };
+	defs_file *files = NULL, *api = NULL;
+	size_t n = 0, na = 0;
+	defs *d = NULL;
+	store_txn *t;
+	int r = store_begin(c->store, false, &t);
+	if (r == 0) {
+		r = store_api_defs_get(t, &api, &na);
+		store_abort(t);
+	}
+	if (r < 0 && r != -ENOENT) {
+		log_error("cannot read the API's standing orders from the store: %s", strerror(-r));
+		return r;
+	}
+	if (!api && (r = defs_files_dup(NULL, 0, &api)) < 0)
+		return r;
+	r = defs_read_dir(c->conf_dir, &files, &n, &diags);
+	if (r == 0)
+		r = defs_load_with_api(files, n, api, na, NULL, &d, &diags);
+	if (r == 0)
+		return install(c, d, files, n, api, na);
+	print_diags(&diags, NULL, LOG_ERR);
+	diag_list_clear(&diags);
+	defs_files_free(files, n);
+	files = NULL;
+	n = 0;
+	r = store_begin(c->store, false, &t);
+	if (r == 0) {
+		r = store_defs_get(t, &files, &n);
+		store_abort(t);
+	}
+	if (r < 0) {
+		log_error("the definitions in %s are invalid and there is no last good version in %s",
+			  c->conf_dir, c->state_dir);
+		defs_files_free(api, na);
+		return -EINVAL;
+	}
+	r = defs_load_with_api(files, n, api, na, NULL, &d, &diags);
+	diag_list_clear(&diags);
+	if (r < 0) {
+		log_error("the last good definitions in the store no longer load");
+		defs_files_free(files, n);
+		defs_files_free(api, na);
+		return r;
+	}
+	log_warning("the definitions in %s are invalid: running on the last good version", c->conf_dir);
+	/* the store already holds these: install them without writing them back */
+	r = install(c, d, NULL, 0, NULL, 0);
+	if (r == 0) {
+		c->yaml = files;
+		c->n_yaml = n;
+		c->api = api;
+		c->n_api = na;
+	} else {
+		defs_files_free(files, n);
+		defs_files_free(api, na);
+	}
+	return r;
+}
+
+/* max_store_size before the store is opened: read from standingd.yaml alone
+ * (the whole set is loaded later, and may fall back to the store's last good
+ * one, whose value install() then applies). 0 (the default) when unreadable. */
+static uint64_t conf_max_store_size(const char *conf_dir) {
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/standingd.yaml", conf_dir);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	struct stat st;
+	defs_file f = { .name = "standingd.yaml" };
+	uint64_t v = 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (1 << 20) &&
+	    (f.data = malloc((size_t) st.st_size + 1)) &&
+	    read(fd, f.data, (size_t) st.st_size) == st.st_size) {
+		diag_list diags = { 0 };
+		defs *d;
+		f.len = (size_t) st.st_size;
+		if (defs_load_files(&f, 1, NULL, &d, &diags) == 0) {
+			v = d->config.max_store_size;
+			defs_free(d);
+		}
+		diag_list_clear(&diags);
+	}
+	free(f.data);
+	close(fd);
+	return v;
+}
+
+static int check(const char *conf) {
+	diag_list diags = { 0 };
+	defs *d = NULL;
+	int r = defs_load(conf, NULL, &d, &diags);
+	print_diags(&diags, stdout, 0);
+	diag_list_clear(&diags);
+	if (r < 0)
+		return 1;
+	printf("OK: %zu customers, %zu standing orders\n", d->n_customers, d->n_orders);
+	defs_free(d);
+	return 0;
+}
+
+/* The server's view of a caller's role, under the definitions in force. */
+static unsigned server_peer_roles(const peer *p, void *ud) {
+	daemon_ctx *c = ud;
+	return peer_role_of(p, &c->defs->config, c->env.self_uid).flags;
+}
+
+static int start_socket(daemon_ctx *c) {
+	c->env = (api_env) {
+		.defs = c->defs, .store = c->store, .engine = c->engine, .self_uid = geteuid(),
+		.now = api_now, .reload = api_reload, .apply_api_order = api_apply_order,
+		.order_placed = api_order_placed, .max_loop_step_ms = api_max_loop_step_ms, .ud = c,
+	};
+	c->svc = vl_service_new("standingd", "standingd standing-order scheduler", STANDINGD_VERSION,
+				"https://standingd.example/");
+	if (!c->svc || api_register(c->svc, &c->env) < 0) {
+		log_error("cannot set up the Varlink service");
+		return -ENOMEM;
+	}
+	const char *path = c->socket_path ? c->socket_path : c->defs->config.socket;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir_p(dir);
+	}
+	server_limits limits = SERVER_LIMITS_DEFAULT;
+	limits.max_connections = c->defs->config.max_connections;
+	limits.max_connections_per_user = c->defs->config.max_connections_per_user;
+	limits.max_write_queue = (size_t) c->defs->config.max_reply_queue;
+	limits.max_write_queue_total = (size_t) c->defs->config.max_reply_queue_total;
+	limits.idle_timeout_ms = (uint64_t) c->defs->config.idle_timeout * 1000;
+	bool activated;
+	int r = server_start(c->loop, path, c->svc, &limits, &c->srv, &activated);
+	if (r < 0) {
+		log_error("cannot listen on %s: %s", path, r == -EADDRINUSE ? "another process serves it" : uv_strerror(r));
+		return r;
+	}
+	server_set_roles(c->srv, server_peer_roles, c);
+	if (activated)
+		log_info("listening on the socket passed by systemd");
+	else
+		log_info("listening on %s", path);
+	return 0;
+}
+
+static int run(daemon_ctx *c) {
+	int r;
+	if (!c->state_dir) {
+		/* Only the config can name it; it must be readable for that. */
+		diag_list diags = { 0 };
+		r = defs_load(c->conf_dir, NULL, &c->defs, &diags);
+		print_diags(&diags, NULL, LOG_ERR);
+		diag_list_clear(&diags);
+		if (r < 0) {
+			log_error("cannot start: the definitions are invalid and no --state was given");
+			return 1;
+		}
+		if (!c->defs->config.state_dir) {
+			log_error("no state directory: set state_dir: in standingd.yaml or pass --state");
+			return 1;
+		}
+		c->state_dir = strdup(c->defs->config.state_dir);
+		defs_free(c->defs);
+		c->defs = NULL;
+	}
+	if ((r = mkdir_p(c->state_dir)) < 0) {
+		log_error("cannot create state directory %s: %s", c->state_dir, strerror(-r));
+		return 1;
+	}
+	if (lock_state(c) < 0)
+		return 1;
+	diag_list damage = { 0 };
+	store_options so = { .max_size = conf_max_store_size(c->conf_dir), .on_damage = storefault_lmdb,
+			     .diags = &damage };
+	storefault_install("standingd", c->state_dir);
+	r = store_open(c->state_dir, &so, &c->store);
+	if (r == -EUCLEAN && damage.n) {
+		log_error("refusing the store in %s: %s %s; restore it from a backup, or move the state "
+			  "directory away to start afresh", c->state_dir, damage.v[0].file, damage.v[0].msg);
+		diag_list_clear(&damage);
+		return 1;
+	}
+	diag_list_clear(&damage);
+	if (r < 0) {
+		log_error("cannot open the store in %s: %s", c->state_dir,
+			  r == -EBADMSG ? "it is damaged (an LMDB page or record is unreadable)" : strerror(-r));
+		return 1;
+	}
+	engine_hooks hooks = { .created = on_created, .skipped = on_skipped, .ud = c };
+	if ((r = engine_new(c->store, &hooks, &c->engine)) < 0) {
+		log_error("cannot start the engine: %s", strerror(-r));
+		return 1;
+	}
+	if (c->clock.speed > ENGINE_GRACE)
+		engine_set_grace(c->engine, (int64_t) c->clock.speed);
+	if ((r = load_start_defs(c)) < 0) {
+		if (r != -EINVAL)
+			log_error("cannot apply the definitions: %s", strerror(-r));
+		return 1;
+	}
+
+	c->loop = uv_default_loop();
+	if ((r = loopstat_start(&c->loopstat, c->loop)) < 0)
+		log_warning("cannot measure loop steps: %s", uv_strerror(r));
+	uv_timer_init(c->loop, &c->due_timer);
+	uv_timer_init(c->loop, &c->tick_timer);
+	uv_timer_init(c->loop, &c->debounce_timer);
+	uv_timer_init(c->loop, &c->watchdog_timer);
+	c->due_timer.data = c->tick_timer.data = c->debounce_timer.data = c->watchdog_timer.data = c;
+	uv_signal_init(c->loop, &c->sighup);
+	uv_signal_init(c->loop, &c->sigterm);
+	uv_signal_init(c->loop, &c->sigint);
+	c->sighup.data = c->sigterm.data = c->sigint.data = c;
+	uv_signal_start(&c->sighup, on_sighup, SIGHUP);
+	uv_signal_start(&c->sigterm, on_stop, SIGTERM);
+	uv_signal_start(&c->sigint, on_stop, SIGINT);
+	uv_fs_event_init(c->loop, &c->watch_conf);
+	uv_fs_event_init(c->loop, &c->watch_orders);
+	c->watch_conf.data = c->watch_orders.data = c;
+	if (uv_fs_event_start(&c->watch_conf, on_fs_event, c->conf_dir, 0) < 0)
+		log_warning("cannot watch %s: reload with SIGHUP", c->conf_dir);
+	char orders_dir[4096];
+	snprintf(orders_dir, sizeof(orders_dir), "%s/orders.d", c->conf_dir);
+	if (uv_fs_event_start(&c->watch_orders, on_fs_event, orders_dir, 0) < 0)
+		log_warning("cannot watch %s: reload with SIGHUP", orders_dir);
+	c->skew_ms = real_ms() - mono_ms();
+	uv_timer_start(&c->tick_timer, on_tick, 1000, 1000);
+	uint64_t wd_usec;
+	if (sd_watchdog_enabled(0, &wd_usec) > 0)
+		uv_timer_start(&c->watchdog_timer, on_watchdog, wd_usec / 2000, wd_usec / 2000);
+
+	if (start_socket(c) < 0) {
+		uv_walk(c->loop, close_walk, NULL);
+		uv_run(c->loop, UV_RUN_DEFAULT);
+		uv_loop_close(c->loop);
+		return 1;
+	}
+
+	char now[CAL_ISO_MAX];
+	log_info("started: %zu customers, %zu standing orders, state %s%s%s", c->defs->n_customers,
+		 c->defs->n_orders, c->state_dir, c->clock.test ? ", test clock at " : "",
+		 c->clock.test ? cal_format_utc(now_s(c), now) : "");
+	run_due(c);
+	sd_notify(0, "READY=1");
+	notify_status(c);
+
+	uv_run(c->loop, UV_RUN_DEFAULT);
+
+	server_stop(c->srv);
+	uv_walk(c->loop, close_walk, NULL);
+	uv_run(c->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(c->loop) != 0)
+		log_warning("event loop did not close cleanly");
+	log_info("stopped");
+	return c->exit_code;
+}
+
+int main(int argc, char **argv) {
+	static const struct option opts[] = {
+		{ "conf", required_argument, NULL, 'c' },
+		{ "state", required_argument, NULL, 's' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "test-clock", required_argument, NULL, 't' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	daemon_ctx c = { .lock_fd = -1 };
+	int do_check = 0, opt;
+	dclock_real(&c.clock);
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': c.conf_dir = optarg; break;
+		case 's': c.state_dir = optarg; break;
+		case 'S': c.socket_path = optarg; break;
+		case 't':
+			if (dclock_parse_test(optarg, &c.clock) < 0) {
+				fprintf(stderr, "standingd: --test-clock: expected START[,SPEED] with START an ISO 8601 "
+					"instant like 2026-12-01T00:00:00Z and SPEED > 0, got \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'k': do_check = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("standingd %s\n", STANDINGD_VERSION); return 0;
+		case ':':
+			fprintf(stderr, "standingd: option '%s' needs a value\nTry 'standingd --help'.\n", argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, "standingd: unknown option '%s'\nTry 'standingd --help'.\n", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "standingd: unexpected argument '%s'\nTry 'standingd --help'.\n", argv[optind]);
+		return 2;
+	}
+	if (!c.conf_dir) {
+		fprintf(stderr, "standingd: --conf DIR is required\nTry 'standingd --help'.\n");
+		return 2;
+	}
+	if (do_check)
+		return check(c.conf_dir);
+	log_init();
+	/* A client that goes away while its reply is written must not kill the
+	 * daemon (libuv writes with write(2); systemd ignores SIGPIPE for us, a
+	 * shell does not). */
+	signal(SIGPIPE, SIG_IGN);
+	const char *state_arg = c.state_dir;
+	int r = run(&c);
+	engine_free(c.engine);
+	vl_service_free(c.svc);
+	defs_free(c.defs);
+	defs_files_free(c.yaml, c.n_yaml);
+	defs_files_free(c.api, c.n_api);
+	store_close(c.store);
+	if (c.lock_fd >= 0)
+		close(c.lock_fd);
+	if (c.state_dir != state_arg)
+		free((char *) c.state_dir);
+	return r;
+}

@@ -1,0 +1,40 @@
+/* api: the io.standingd.* Varlink interfaces: their IDL, authorisation by peer
+ * role, and the method handlers over the definitions and the store. No event loop:
+ * everything the daemon must do itself (now, reload, applying a definition placed
+ * through the API) comes in through api_env's callbacks. */
+#pragma once
+#include <sys/types.h>
+#include "lib/defs/defs.h"
+#include "lib/base/diag.h"
+#include "lib/sched/engine.h"
+#include "lib/store/store.h"
+#include "lib/varlink/varlink.h"
+
+typedef struct api_env {
+	const defs *defs;        /* current definitions; the daemon updates the pointer */
+	store *store;
+	engine *engine;
+	uid_t self_uid;
+	int64_t (*now)(void *ud);
+	/* Reload the definition files; 0, or -EINVAL with diags (nothing applied). */
+	int (*reload)(void *ud, diag_list *diags);
+	/* Apply a standing order placed through the API (json: a definition object as
+	 * text) or remove one (json NULL). The daemon validates the whole resulting set
+	 * exactly like the YAML files and applies it atomically. 0, or -EINVAL with diags
+	 * (field paths), or another negative errno. */
+	int (*apply_api_order)(void *ud, const char *id, const char *json, diag_list *diags);
+	/* Orders created through PlaceOrder, for logging. May be NULL. */
+	void (*order_placed)(void *ud, const sales_order *o);
+	/* The longest loop step so far in ms (Status's max_loop_step_ms). May be NULL. */
+	double (*max_loop_step_ms)(void *ud);
+	void *ud;
+	/* The daemon adds 1 whenever it points defs at a new set: a list built in
+	 * steps (ListUpcoming, ListOrders, Forecast) starts again under the new one. */
+	uint64_t defs_generation;
+	/* The api's own: read snapshots held by lists being built (at most a few). */
+	unsigned snapshots;
+} api_env;
+
+/* Registers io.standingd, io.standingd.Supplier, io.standingd.Orders and
+ * io.standingd.Ops on svc, and the authorisation hook (callers are peer *). */
+int api_register(vl_service *svc, api_env *env);

@@ -1,0 +1,167 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lib/base/text.h"
+
+/* The unit at p (n > 0 bytes left): its length (a UTF-8 sequence, or 1 for a
+ * byte that starts none) and whether it is a control character, with its code
+ * point. A byte 0x80-0x9F outside a sequence (not UTF-8: only old or hand-made
+ * data) counts as one, as an 8-bit terminal would read it as C1. */
+static size_t unit_at(const unsigned char *p, size_t n, bool *ctl, uint32_t *cp) {
+	*ctl = false;
+	if (*p < 0xc0) {
+		*ctl = *p < 0x20 || (*p >= 0x7f && *p <= 0x9f);
+		*cp = *p;
+		return 1;
+	}
+	size_t k = *p < 0xe0 ? 2 : *p < 0xf0 ? 3 : 4, i = 1;
+	while (i < k && i < n && (p[i] & 0xc0) == 0x80)
+		i++;
+	if (i == 2 && *p == 0xc2 && p[1] <= 0x9f) {
+		*ctl = true;
+		*cp = p[1];
+	}
+	return i;
+}
+
+bool text_find_control(const char *s, size_t len, size_t *ret_at, uint32_t *ret_cp) {
+	const unsigned char *p = (const unsigned char *) s;
+	for (size_t i = 0; i < len;) {
+		bool ctl;
+		uint32_t cp;
+		size_t k = unit_at(p + i, len - i, &ctl, &cp);
+		if (ctl) {
+			if (ret_at)
+				*ret_at = i;
+			if (ret_cp)
+				*ret_cp = cp;
+			return true;
+		}
+		i += k;
+	}
+	return false;
+}
+
+int text_check(const char *s, size_t len, char buf[static TEXT_MSG_MAX]) {
+	uint32_t cp;
+	buf[0] = '\0';
+	if (!text_find_control(s, len, NULL, &cp))
+		return 0;
+	snprintf(buf, TEXT_MSG_MAX, "unexpected control character U+%04X in string", (unsigned) cp);
+	return -EINVAL;
+}
+
+/* A growing output string. */
+typedef struct sbuf {
+	char *p;
+	size_t n, cap;
+	bool oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n) {
+	if (b->oom)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		while (cap < b->n + n + 1)
+			cap *= 2;
+		char *q = realloc(b->p, cap);
+		if (!q) {
+			b->oom = true;
+			return;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+static char *sb_done(sbuf *b) {
+	if (!b->oom && !b->p)
+		sb_put(b, "", 0);
+	if (b->oom) {
+		free(b->p);
+		return NULL;
+	}
+	return b->p;
+}
+
+/* Control characters as \u00HH (json, or a C1 sequence) or \xHH. */
+static char *escape(const char *s, bool json) {
+	sbuf b = { 0 };
+	const unsigned char *p = (const unsigned char *) s;
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n;) {
+		bool ctl;
+		uint32_t cp;
+		size_t k = unit_at(p + i, n - i, &ctl, &cp);
+		if (!ctl) {
+			sb_put(&b, s + i, k);
+		} else {
+			char esc[8];
+			int m = json || k == 2 ? snprintf(esc, sizeof(esc), "\\u%04x", (unsigned) cp)
+					       : snprintf(esc, sizeof(esc), "\\x%02x", (unsigned) cp);
+			sb_put(&b, esc, (size_t) m);
+		}
+		i += k;
+	}
+	return sb_done(&b);
+}
+
+char *text_escape_terminal(const char *s) {
+	return escape(s, false);
+}
+
+/* jansson has already escaped C0 as \uXXXX: only DEL and C1 are left to do. */
+char *text_escape_json(const char *json) {
+	return escape(json, true);
+}
+
+char *text_ics_property(const char *name, const char *value) {
+	sbuf v = { 0 };
+	sb_put(&v, name, strlen(name));
+	sb_put(&v, ":", 1);
+	const unsigned char *p = (const unsigned char *) value;
+	size_t n = strlen(value);
+	for (size_t i = 0; i < n;) {
+		bool ctl;
+		uint32_t cp;
+		size_t k = unit_at(p + i, n - i, &ctl, &cp);
+		if (ctl) {
+			if (cp == '\n' || cp == '\r') {
+				sb_put(&v, "\\n", 2);
+				if (cp == '\r' && i + 1 < n && p[i + 1] == '\n')
+					k++;
+			}
+		} else {
+			if (p[i] == '\\' || p[i] == ';' || p[i] == ',')
+				sb_put(&v, "\\", 1);
+			sb_put(&v, value + i, k);
+		}
+		i += k;
+	}
+	char *line = sb_done(&v);
+	if (!line)
+		return NULL;
+	/* fold: at most 75 octets a line, the leading space of a continuation included */
+	sbuf out = { 0 };
+	size_t len = strlen(line), col = 0;
+	for (size_t i = 0; i < len;) {
+		bool ctl;
+		uint32_t cp;
+		size_t k = unit_at((const unsigned char *) line + i, len - i, &ctl, &cp);
+		if (col + k > 75) {
+			sb_put(&out, "\r\n ", 3);
+			col = 1;
+		}
+		sb_put(&out, line + i, k);
+		col += k;
+		i += k;
+	}
+	sb_put(&out, "\r\n", 2);
+	free(line);
+	return sb_done(&out);
+}

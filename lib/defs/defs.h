@@ -1,0 +1,158 @@
+/* defs: the validated definitions: daemon config (standingd.yaml), customers and
+ * standing orders (orders.d/NAME.yaml). Loading never applies a partly valid set:
+ * defs_load() returns a complete defs or fills a diag list with every error of
+ * every file (FILE:LINE:COL relative to the config dir). A defs owns all its
+ * strings, rules and the tz_db that the rules' zones point into. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/base/diag.h"
+#include "lib/base/money.h"
+#include "lib/time/rule.h"
+#include "lib/time/tz.h"
+#include "lib/defs/yamltree.h"
+
+typedef enum catch_up { CATCH_UP_ALL, CATCH_UP_LATEST, CATCH_UP_NONE } catch_up;
+typedef enum payment { PAYMENT_ACCOUNT, PAYMENT_PREPAID } payment;
+
+typedef struct contact { char *name, *role, *email, *phone; } contact;
+
+typedef struct customer {
+	char *id, *name;
+	char language[3];         /* en fi lv nb vi; default en */
+	const tz_zone *zone;      /* the customer's, else the config default */
+	char *salesperson;        /* may be NULL */
+	char *account_number;     /* may be NULL */
+	money credit_limit;       /* minor 0 and empty currency when absent */
+	contact *contacts;
+	size_t n_contacts;
+	char *file; int line;     /* where it was defined */
+} customer;
+
+/* postcode may be NULL; country is ISO 3166-1 alpha-2 ("FI"). */
+typedef struct address { char *name, *street, *postcode, *city, *country; } address;
+
+typedef struct order_line {
+	char *sku;
+	int64_t quantity;         /* >= 1 */
+	money unit_price;
+} order_line;
+
+typedef enum reminder_kind { REMIND_BEFORE, REMIND_AFTER_SHIPPED } reminder_kind;
+typedef struct reminder {
+	reminder_kind kind;
+	int64_t offset;           /* seconds */
+	char *task;               /* text with {contact} {customer} {delivery_date} {order} ... */
+	char *assignee;           /* NULL: the customer's salesperson */
+} reminder;
+
+typedef struct standing_order {
+	char *id;
+	const customer *customer;
+	char *supplier;           /* supplier id from standingd.yaml */
+	address ship_to;
+	order_line *lines;
+	size_t n_lines;
+	payment payment;
+	rule rule;                /* schedule, incl. zone, lead_time, paused */
+	catch_up catch_up;        /* the schedule's, else the config default */
+	reminder *reminders;
+	size_t n_reminders;
+	char *file; int line;     /* "orders.d/acme.yaml", line of the `- id:` item */
+	/* Placed through the API: who placed it first, "shop:USER" or "ops:USER" (the
+	 * API file's "placed_by"); NULL for the files and for API orders stored
+	 * before it was recorded (treated as ops'). Not part of the hash. */
+	char *placed_by;
+	uint64_t hash;            /* of the canonical definition, to see what changed */
+} standing_order;
+
+typedef struct supplier {
+	char *id, *name;
+	char **users;
+	size_t n_users;
+} supplier;
+
+typedef struct config {
+	char *state_dir;          /* NULL when absent (--state names it) */
+	char *socket;             /* default /run/standingd/io.standingd.sock */
+	const tz_zone *zone;      /* default zone, default UTC */
+	catch_up catch_up;        /* default all */
+	uint32_t max_catch_up;    /* default 100 */
+	uint32_t max_connections; /* socket clients at once, default 128 */
+	uint32_t max_connections_per_user; /* of one Unix user (ops exempt); 0: a quarter of max_connections */
+	uint64_t max_reply_queue;       /* reply bytes held for one client, default 16 MiB */
+	uint64_t max_reply_queue_total; /* for all clients, default 256 MiB, >= max_reply_queue */
+	int64_t idle_timeout;     /* seconds a client may stay silent, default 60 */
+	uint64_t max_store_size;  /* bytes the store's map may grow to; 0: the store's default */
+	char *notify_command;     /* may be NULL */
+	char *ops_group;          /* may be NULL */
+	char **shop_users;
+	size_t n_shop_users;
+	supplier *suppliers;
+	size_t n_suppliers;
+} config;
+
+typedef struct defs {
+	config config;
+	customer *customers;      /* sorted by id */
+	size_t n_customers;
+	standing_order *orders;   /* sorted by id */
+	size_t n_orders;
+	tz_db *tz;
+} defs;
+
+/* One definition file in memory: name relative to the config dir
+ * ("standingd.yaml", "orders.d/acme.yaml"); data need not be NUL-terminated. */
+typedef struct defs_file {
+	char *name;
+	char *data;
+	size_t len;
+} defs_file;
+
+/* Read DIR/standingd.yaml and DIR/orders.d/\*.yaml (sorted by name; files not
+ * ending in .yaml or .yml are ignored) into memory. files[0] is standingd.yaml.
+ * Never blocks on a FIFO or device: only regular files of at most 16 MiB are read.
+ * 0; -EINVAL with a diag naming the file relative to DIR ("orders.d/x.yaml: not a
+ * regular file"): an unreadable file makes the set invalid; or -ENOMEM. */
+int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_list *diags);
+void defs_files_free(defs_file *files, size_t n);
+/* A deep copy of files[0..n) (each data NUL-terminated) with one spare zeroed entry
+ * at the end. 0 or -ENOMEM. */
+int defs_files_dup(const defs_file *files, size_t n, defs_file **ret);
+/* The API's files ("api/ID.json") with the one of id replaced by json, added, or
+ * removed (json NULL), as a new array. 0 or -ENOMEM. */
+int defs_api_files_with(const defs_file *api, size_t n, const char *id, const char *json,
+			defs_file **ret, size_t *ret_n);
+/* Validate and compile a complete set. files[0] must be standingd.yaml. tzdir
+ * NULL = system default. 0 and *ret, or -EINVAL with every error of every file in
+ * diags (sorted). The daemon keeps the bytes of the last good set in LMDB and
+ * loads them with this same function. */
+int defs_load_files(const defs_file *files, size_t n, const char *tzdir, defs **ret, diag_list *diags);
+/* The set the daemon runs: the YAML files followed by the standing orders placed
+ * through the API ("api/ID.json"), validated as one (the arrays are only read). */
+int defs_load_with_api(const defs_file *files, size_t n, const defs_file *api, size_t na, const char *tzdir,
+		       defs **ret, diag_list *diags);
+/* defs_read_dir + defs_load_files. */
+int defs_load(const char *dir, const char *tzdir, defs **ret, diag_list *diags);
+void defs_free(defs *d);
+const standing_order *defs_find_order(const defs *d, const char *id);
+const customer *defs_find_customer(const defs *d, const char *id);
+const supplier *defs_find_supplier(const defs *d, const char *id);
+
+/* One standing order given as a tree (the socket API's JSON) checked against d:
+ * its customer and supplier must exist there, zone and catch_up default as in
+ * the files. Errors name the field by position, or by path ("lines[0].sku")
+ * when the tree has none. Whether the id is new is the caller's question.
+ * 0 and *ret (free with defs_order_done(); ret->customer points into d), or
+ * -EINVAL with diags, or -ENOMEM. */
+int defs_order_from_tree(const defs *d, const ytree_node *n, standing_order *ret, diag_list *diags);
+/* The ship_to and lines of a one-time order (the socket API's PlaceOrder), read
+ * and checked exactly as a standing order's; both nodes must be non-NULL. Errors
+ * name the field by its path ("ship_to.country", "lines[0].quantity"). 0 with
+ * ret's ship_to, lines and n_lines set (free with defs_order_done()), -EINVAL with
+ * diags, or -ENOMEM. */
+int defs_order_items_from_tree(const ytree_node *ship_to, const ytree_node *lines, standing_order *ret,
+			       diag_list *diags);
+/* Frees what a standing order owns (not the struct). NULL is fine. */
+void defs_order_done(standing_order *so);

@@ -1,0 +1,78 @@
+/* engine: turns due occurrences into sales orders, exactly once. It keeps a
+ * min-heap of every standing order's next create_at (no periodic scan), and
+ * creates what is due in one LMDB write transaction per batch: the order, its
+ * idempotency entry and outbox event (store_order_create) and the advanced
+ * watermark (store_sched_put) commit together. No clock of its own: the caller
+ * passes `now` (real or test clock), so everything here runs without a daemon.
+ *
+ * Work is bounded: missed occurrences are counted with rule_count() and the last
+ * skipped one found with rule_nth_after(), never visited one by one; a batch writes
+ * at most ENGINE_BATCH records (orders, skip records, the summary of a backlog).
+ *
+ * Catch-up: an occurrence is missed when its create_at is more than
+ * ENGINE_GRACE seconds before now. Missed occurrences follow the standing order's
+ * catch_up policy (all, capped at max_catch_up most recent; latest; none); skipped
+ * ones are recorded in the store's audit list with the reason. Occurrences of a
+ * paused standing order are recorded as skipped ("paused") when they come due, so
+ * resuming never creates a backlog. */
+#pragma once
+#include <stdint.h>
+#include "lib/defs/defs.h"
+#include "lib/store/store.h"
+
+#define ENGINE_GRACE 60          /* seconds after create_at that still count as on time */
+#define ENGINE_BATCH 256         /* occurrences per write transaction */
+
+typedef struct engine engine;
+
+typedef struct engine_hooks {
+	/* Called after the transaction that created o has committed. */
+	void (*created)(const sales_order *o, void *ud);
+	/* An occurrence recorded as skipped (after commit). */
+	void (*skipped)(const standing_order *so, int64_t delivery, const char *reason, void *ud);
+	void *ud;
+} engine_hooks;
+
+int engine_new(store *s, const engine_hooks *hooks, engine **ret);
+void engine_free(engine *e);
+
+/* Where a definition set came from, to be stored with it. */
+typedef struct engine_sources {
+	const defs_file *files;   /* the YAML files: the last good set; NULL: leave as stored */
+	size_t n_files;
+	const defs_file *api;     /* standing orders placed through the API; NULL: leave as stored */
+	size_t n_api;
+	/* The caller's now (UTC seconds; 0: unknown, then the first engine_run's now).
+	 * A cron schedule without `start` begins here: its watermark is set to it in the
+	 * transaction that first records the standing order, so a restart keeps it. */
+	int64_t now;
+} engine_sources;
+
+/* Makes d the current definitions: records new standing orders' schedule state,
+ * marks removed ones inactive (history kept), stores the sources (when given), all
+ * in one write transaction; then rebuilds the heap. d stays owned by the caller and
+ * must outlive its use by the engine (until the next engine_apply or engine_free). */
+int engine_apply(engine *e, const defs *d, const engine_sources *src);
+
+/* Earliest create_at over all active standing orders; -ENOENT when nothing is scheduled. */
+int engine_next_due(const engine *e, int64_t *ret_at);
+
+/* Creates (or skips, per policy) occurrences with create_at <= now, in at most
+ * max_batches write transactions (the daemon does one per loop turn so that
+ * signals and clients are served during a long backlog; engine_next_due() tells
+ * whether more is due). Returns the number of orders created, or a negative errno
+ * (the failed batch is rolled back and nothing of it happened; earlier batches stay
+ * committed). */
+int engine_run(engine *e, int64_t now, size_t max_batches);
+/* Seconds after create_at that still count as on time (default ENGINE_GRACE). A
+ * test clock running N times faster scales it, since the loop's own latency does. */
+void engine_set_grace(engine *e, int64_t seconds);
+
+/* Counts for status lines. */
+typedef struct engine_stats {
+	size_t active, paused;
+	uint64_t created, skipped;      /* by this engine since engine_new */
+} engine_stats;
+void engine_get_stats(const engine *e, engine_stats *ret);
+/* The standing order whose next create_at is the earliest, NULL when none. */
+const standing_order *engine_peek(const engine *e, int64_t *ret_at);

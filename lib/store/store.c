@@ -1,0 +1,2290 @@
+/* store: the LMDB sales store (layout and record formats: doc/store.md).
+ * Every value is a compact JSON document with "v": 1 so a later format can be
+ * told apart; every key that is iterated is fixed-width big-endian so that
+ * cursor order is the order we want (time, sequence). LMDB's error codes are
+ * turned into negative errno in store_errno() and nowhere else. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#include "lib/time/cal.h"
+#include "lib/store/store.h"
+
+#define STORE_MAPSIZE_DEFAULT (UINT64_C(64) << 20)
+#define STORE_MAX_DEFAULT_CAP (UINT64_C(1) << 40)
+#define STORE_MAX_DEFAULT_UNKNOWN (UINT64_C(64) << 30)
+/* Written once the store exists: a data.mdb that is then missing or empty is
+ * damage, never a reason to start afresh. */
+#define STORE_MARKER "store.created"
+/* Free space below which a failed write is taken for a full disk. */
+#define STORE_DISK_LOW (UINT64_C(256) << 10)
+#define STORE_MAXDBS 8
+#define STORE_DIR_MODE 0750
+#define STORE_FILE_MODE 0640
+/* Read-only users (standingctl run by the ops group) register in the reader
+ * table, so they must be able to write the lock file, never the data. */
+#define STORE_LOCK_MODE 0660
+#define STORE_RECORD_V 1
+/* LMDB's compiled-in key limit is 511; a fixed buffer avoids a malloc per key. */
+#define STORE_KEY_MAX 511
+#define STORE_BIAS (UINT64_C(1) << 63)
+
+static const char META_FORMAT[] = "format";
+static const char META_NEXT_ORDER[] = "next_order";
+static const char META_NEXT_OUTBOX[] = "next_outbox";
+static const char META_DEFS[] = "defs";
+static const char META_API_DEFS[] = "api_defs";
+
+struct store {
+	MDB_env *env;
+	MDB_dbi meta, sched, orders, occ, due, outbox, skips;
+	bool readonly;
+	bool writing;           /* LMDB blocks (deadlocks here) on a second write txn */
+	unsigned n_txn;         /* open transactions: the map must not move under them */
+	bool room_wanted;       /* the map was full with others open: grow when they end */
+	MDB_txn *idle_read;     /* reset read transaction kept for reuse */
+	size_t max_key;
+	char *dir;
+	store_options opts;     /* flags, sizes and the damage hook; diags not kept */
+	uint64_t max_size;      /* the cap in force */
+	int grow_error;         /* why the last growth failed, 0 */
+	int lost;               /* -ENOTRECOVERABLE once the environment is gone */
+};
+
+/* One change of a write transaction, kept so that the transaction can be
+ * replayed on a grown map after MDB_MAP_FULL (we are the only writer, so the
+ * replay meets exactly the state the original met). */
+typedef struct txn_op {
+	MDB_dbi dbi;
+	bool del;
+	unsigned flags;
+	MDB_val k, v;           /* copies, in one allocation with the op */
+} txn_op;
+
+struct store_txn {
+	store *s;
+	MDB_txn *txn;
+	bool write;
+	/* First failure that may have left a multi-record change half written:
+	 * every later call and the commit return it, so a half change never lands. */
+	int err;
+	unsigned cursors;       /* open cursors: a replay would pull the txn from under them */
+	txn_op **ops;
+	size_t n_ops, cap_ops;
+};
+
+/* LMDB reports a short write as EIO, and a full file system mostly shows as
+ * one: the write filled what was left. So EIO from a write environment counts
+ * as the disk being full when the file system has (almost) nothing left, or the
+ * data file has reached the process's file size limit. */
+static bool write_refused(MDB_env *env) {
+	const char *dir;
+	int fd;
+	struct statvfs fs;
+	struct stat st;
+	struct rlimit lim;
+	if (!env || mdb_env_get_path(env, &dir) || mdb_env_get_fd(env, &fd))
+		return false;
+	if (statvfs(dir, &fs) == 0 && (uint64_t) fs.f_bavail * fs.f_frsize < STORE_DISK_LOW)
+		return true;
+	return fstat(fd, &st) == 0 && getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+	       (uint64_t) st.st_size + STORE_DISK_LOW > (uint64_t) lim.rlim_cur;
+}
+
+/* The one place LMDB's error space becomes errno. */
+static int store_errno(MDB_env *env, int rc) {
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_KEYEXIST:
+		return -EEXIST;
+	case MDB_MAP_FULL:
+		return -EFBIG;   /* only seen when the map may not grow any more */
+	case MDB_READERS_FULL: {
+		/* Slots of crashed readers are only freed by a check; the caller retries. */
+		int dead;
+		if (env)
+			mdb_reader_check(env, &dead);
+		return -EAGAIN;
+	}
+	case MDB_MAP_RESIZED:
+	case MDB_TLS_FULL:
+		return -EAGAIN;
+	case MDB_TXN_FULL:
+		return -E2BIG;
+	case MDB_DBS_FULL:
+		return -EMFILE;
+	case MDB_CURSOR_FULL:
+		return -EBADMSG;   /* a tree deeper than LMDB walks: a damaged page */
+	case MDB_VERSION_MISMATCH:
+	case MDB_INCOMPATIBLE:
+		return -EPROTO;
+	case MDB_INVALID:
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_PAGE_FULL:
+		return -EBADMSG;
+	case MDB_PANIC:
+		return -EIO;
+	case MDB_BAD_VALSIZE:
+	case MDB_BAD_RSLOT:
+	case MDB_BAD_TXN:
+	case MDB_BAD_DBI:
+		return -EINVAL;
+	case EIO:
+		return write_refused(env) ? -ENOSPC : -EIO;
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:   /* a write past RLIMIT_FSIZE or the file system's file size limit */
+		return -ENOSPC;   /* the file system refuses the data, not the map */
+	default:
+		return rc > 0 ? -rc : -EIO;
+	}
+}
+
+/* ---- keys ---- */
+
+static void be64_put(unsigned char *p, uint64_t v) {
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char) v;
+}
+
+static uint64_t be64_get(const unsigned char *p) {
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Flipping the sign bit makes unsigned byte order equal signed numeric order. */
+static uint64_t bias(int64_t t) {
+	return (uint64_t) t ^ STORE_BIAS;
+}
+
+static int64_t unbias(uint64_t v) {
+	return (int64_t) (v ^ STORE_BIAS);
+}
+
+static int check_id(const store *s, const char *id, size_t extra) {
+	if (!id || !*id)
+		return -EINVAL;
+	size_t n = strlen(id);
+	if (n + extra > s->max_key || n + extra > STORE_KEY_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* so id, NUL, biased delivery: groups a standing order's entries in time order. */
+static int so_key(const store *s, const char *so_id, int64_t delivery,
+		  unsigned char buf[STORE_KEY_MAX], MDB_val *ret) {
+	int r = check_id(s, so_id, 9);
+	if (r < 0)
+		return r;
+	size_t n = strlen(so_id);
+	memcpy(buf, so_id, n + 1);
+	be64_put(buf + n + 1, bias(delivery));
+	*ret = (MDB_val) { .mv_size = n + 9, .mv_data = buf };
+	return 0;
+}
+
+/* Splits an so_key; so_id gets a NUL-terminated copy. */
+static int so_key_parse(const MDB_val *k, char so_id[STORE_KEY_MAX + 1], int64_t *ret_delivery) {
+	const unsigned char *p = k->mv_data;
+	if (k->mv_size < 10 || k->mv_size > STORE_KEY_MAX)
+		return -EBADMSG;
+	size_t n = k->mv_size - 9;
+	if (p[n] != 0 || memchr(p, 0, n))
+		return -EBADMSG;
+	memcpy(so_id, p, n + 1);
+	*ret_delivery = unbias(be64_get(p + n + 1));
+	return 0;
+}
+
+static MDB_val seq_key(uint64_t seq, unsigned char buf[8]) {
+	be64_put(buf, seq);
+	return (MDB_val) { .mv_size = 8, .mv_data = buf };
+}
+
+static MDB_val due_key(int64_t delivery, uint64_t seq, unsigned char buf[16]) {
+	be64_put(buf, bias(delivery));
+	be64_put(buf + 8, seq);
+	return (MDB_val) { .mv_size = 16, .mv_data = buf };
+}
+
+static MDB_val str_val(const char *s) {
+	return (MDB_val) { .mv_size = strlen(s), .mv_data = (void *) s };
+}
+
+/* ---- transaction primitives ---- */
+
+static int map_grow(store *s);
+
+static int txn_fail(store_txn *t, int r) {
+	if (r < 0 && t->write && !t->err)
+		t->err = r;
+	return r;
+}
+
+static int txn_get(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v) {
+	if (t->err)
+		return t->err;
+	return store_errno(t->s->env, mdb_get(t->txn, dbi, k, v));
+}
+
+static int op_log(store_txn *t, MDB_dbi dbi, bool del, const MDB_val *k, const MDB_val *v, unsigned flags) {
+	if (t->n_ops == t->cap_ops) {
+		size_t cap = t->cap_ops ? t->cap_ops * 2 : 16;
+		txn_op **ops = realloc(t->ops, cap * sizeof(*ops));
+		if (!ops)
+			return -ENOMEM;
+		t->ops = ops;
+		t->cap_ops = cap;
+	}
+	size_t vs = v ? v->mv_size : 0;
+	txn_op *op = malloc(sizeof(*op) + k->mv_size + vs + 1);
+	if (!op)
+		return -ENOMEM;
+	char *p = (char *) (op + 1);
+	memcpy(p, k->mv_data, k->mv_size);
+	if (vs)
+		memcpy(p + k->mv_size, v->mv_data, vs);
+	*op = (txn_op) { .dbi = dbi, .del = del, .flags = flags,
+			 .k = { .mv_size = k->mv_size, .mv_data = p },
+			 .v = { .mv_size = vs, .mv_data = p + k->mv_size } };
+	t->ops[t->n_ops++] = op;
+	return 0;
+}
+
+static void op_log_free(store_txn *t) {
+	for (size_t i = 0; i < t->n_ops; i++)
+		free(t->ops[i]);
+	free(t->ops);
+	t->ops = NULL;
+	t->n_ops = t->cap_ops = 0;
+}
+
+/* LMDB has failed the transaction with MDB_MAP_FULL (it is unusable now): grow
+ * the map and redo every change on a new transaction. Returns 0 or the LMDB
+ * code / negative errno that stops it (MDB_MAP_FULL: may not grow); t->txn is
+ * then a live transaction or NULL. */
+static int txn_regrow(store_txn *t, bool txn_gone) {
+	store *s = t->s;
+	if (t->cursors || s->n_txn != 1) {
+		/* the map must not move under other transactions: it grows once they
+		 * have ended (txn_ended), long readers let go (store_room_wanted) */
+		s->room_wanted = true;
+		return EAGAIN;   /* not "may not grow": the writer retries soon */
+	}
+	for (;;) {
+		if (!txn_gone)
+			mdb_txn_abort(t->txn);
+		t->txn = NULL;
+		txn_gone = true;
+		if (map_grow(s) < 0)
+			return s->lost ? MDB_PANIC : MDB_MAP_FULL;
+		int rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+		if (rc) {
+			t->txn = NULL;
+			return rc;
+		}
+		txn_gone = false;
+		for (size_t i = 0; i < t->n_ops && !rc; i++) {
+			txn_op *op = t->ops[i];
+			rc = op->del ? mdb_del(t->txn, op->dbi, &op->k, NULL)
+				     : mdb_put(t->txn, op->dbi, &op->k, &op->v, op->flags);
+		}
+		if (rc != MDB_MAP_FULL)
+			return rc;
+	}
+}
+
+/* Any failed put may leave LMDB's transaction unusable or a change half done. */
+static int txn_put(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags) {
+	if (!t->write)
+		return -EROFS;
+	if (t->err)
+		return t->err;
+	int rc = mdb_put(t->txn, dbi, k, v, flags);
+	if (rc == MDB_MAP_FULL && (rc = txn_regrow(t, false)) == 0)
+		rc = mdb_put(t->txn, dbi, k, v, flags);
+	if (rc == 0)
+		return txn_fail(t, op_log(t, dbi, false, k, v, flags));
+	return txn_fail(t, t->s->lost ? t->s->lost : store_errno(t->s->env, rc));
+}
+
+static int txn_del(store_txn *t, MDB_dbi dbi, MDB_val *k) {
+	if (!t->write)
+		return -EROFS;
+	if (t->err)
+		return t->err;
+	int rc = mdb_del(t->txn, dbi, k, NULL);
+	if (rc == MDB_MAP_FULL && (rc = txn_regrow(t, false)) == 0)
+		rc = mdb_del(t->txn, dbi, k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	if (rc == 0)
+		return txn_fail(t, op_log(t, dbi, true, k, NULL, 0));
+	return txn_fail(t, t->s->lost ? t->s->lost : store_errno(t->s->env, rc));
+}
+
+static int txn_cursor(store_txn *t, MDB_dbi dbi, MDB_cursor **ret) {
+	if (t->err)
+		return t->err;
+	int r = store_errno(t->s->env, mdb_cursor_open(t->txn, dbi, ret));
+	if (r == 0)
+		t->cursors++;
+	return r;
+}
+
+static void cursor_close(store_txn *t, MDB_cursor *c) {
+	mdb_cursor_close(c);
+	t->cursors--;
+}
+
+static int cursor_get(store_txn *t, MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op) {
+	return store_errno(t->s->env, mdb_cursor_get(c, k, v, op));
+}
+
+static int meta_get_u64(store_txn *t, const char *key, uint64_t dflt, uint64_t *ret) {
+	MDB_val k = str_val(key), v;
+	int r = txn_get(t, t->s->meta, &k, &v);
+	if (r == -ENOENT) {
+		*ret = dflt;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (v.mv_size != 8)
+		return -EBADMSG;
+	*ret = be64_get(v.mv_data);
+	return 0;
+}
+
+static int meta_put_u64(store_txn *t, const char *key, uint64_t val) {
+	unsigned char b[8];
+	MDB_val k = str_val(key), v = seq_key(val, b);
+	return txn_put(t, t->s->meta, &k, &v, 0);
+}
+
+/* ---- open, transactions, map size ---- */
+
+static int mkdir_p(const char *dir) {
+	char *p = strdup(dir);
+	if (!p)
+		return -ENOMEM;
+	int r = 0;
+	for (char *c = p + 1; ; c++) {
+		if (*c != '/' && *c)
+			continue;
+		char save = *c;
+		*c = 0;
+		if (mkdir(p, STORE_DIR_MODE) < 0 && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		*c = save;
+		if (!save)
+			break;
+	}
+	free(p);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+uint64_t store_default_max_size(const char *dir) {
+	struct statvfs fs;
+	if (!dir || statvfs(dir, &fs) < 0)
+		return STORE_MAX_DEFAULT_UNKNOWN;
+	uint64_t total = (uint64_t) fs.f_blocks * (fs.f_frsize ? fs.f_frsize : fs.f_bsize);
+	uint64_t half = total / 2;
+	if (half < STORE_MAPSIZE_DEFAULT)
+		return STORE_MAPSIZE_DEFAULT;
+	return half > STORE_MAX_DEFAULT_CAP ? STORE_MAX_DEFAULT_CAP : half;
+}
+
+/* ---- checking data.mdb before LMDB maps it ----
+ * LMDB trusts its file: a data file shorter than its last page makes every
+ * reader die of SIGBUS, an empty one is taken for a new store. The layout read
+ * here is LMDB 0.9's on-disk format on a 64-bit host (doc/store.md): two meta
+ * pages, each a 16-byte page header (flags at byte 10) followed by MDB_meta. */
+#define LMDB_PAGEHDR 16
+#define LMDB_P_META 0x08
+#define LMDB_MAGIC 0xBEEFC0DEu
+#define LMDB_DATA_VERSION 1
+#define LMDB_META_SIZE 136
+#define LMDB_P_INVALID UINT64_MAX
+
+typedef struct data_meta {
+	bool exists;            /* a data file with content */
+	uint64_t psize, last_pg, txnid, mapsize, file_size;
+} data_meta;
+
+static uint32_t rd32(const unsigned char *p) {
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint64_t rd64(const unsigned char *p) {
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Checks one meta page; 0 or -EUCLEAN with why filled. */
+static int meta_read(int fd, uint64_t off, int i, data_meta *m, char *why, size_t n) {
+	unsigned char b[LMDB_PAGEHDR + LMDB_META_SIZE];
+	ssize_t got = pread(fd, b, sizeof(b), (off_t) off);
+	if (got < 0)
+		return -errno;
+	if ((size_t) got < sizeof(b)) {
+		snprintf(why, n, "is %" PRIu64 " bytes, too short to hold LMDB meta page %d: the file was truncated",
+			 m->file_size, i);
+		return -EUCLEAN;
+	}
+	const unsigned char *meta = b + LMDB_PAGEHDR;
+	uint16_t flags;
+	memcpy(&flags, b + 10, sizeof(flags));
+	uint32_t psize = rd32(meta + 24);
+	if (!(flags & LMDB_P_META) || rd32(meta) != LMDB_MAGIC) {
+		snprintf(why, n, "meta page %d is damaged (not an LMDB meta page)", i);
+		return -EUCLEAN;
+	}
+	if (rd32(meta + 4) != LMDB_DATA_VERSION) {
+		snprintf(why, n, "meta page %d has LMDB data version %" PRIu32 ", expected %d", i, rd32(meta + 4),
+			 LMDB_DATA_VERSION);
+		return -EUCLEAN;
+	}
+	if (psize < 512 || psize > 65536 || (psize & (psize - 1)) || (i == 1 && psize != m->psize)) {
+		snprintf(why, n, "meta page %d is damaged (page size %" PRIu32 ")", i, psize);
+		return -EUCLEAN;
+	}
+	uint64_t last_pg = rd64(meta + 120), txnid = rd64(meta + 128);
+	uint64_t roots[2] = { rd64(meta + 64), rd64(meta + 112) };
+	for (int d = 0; d < 2; d++)
+		if (roots[d] != LMDB_P_INVALID && (roots[d] < 2 || roots[d] > last_pg)) {
+			snprintf(why, n, "meta page %d is damaged (root page %" PRIu64 " is not in 2..%" PRIu64 ")",
+				 i, roots[d], last_pg);
+			return -EUCLEAN;
+		}
+	if (last_pg < 1 || last_pg > (UINT64_MAX >> 17)) {
+		snprintf(why, n, "meta page %d is damaged (last page %" PRIu64 ")", i, last_pg);
+		return -EUCLEAN;
+	}
+	if (i == 0 || txnid > m->txnid) {
+		m->psize = psize;
+		m->last_pg = last_pg;
+		m->txnid = txnid;
+		m->mapsize = rd64(meta + 16);
+	}
+	return 0;
+}
+
+static int check_data_once(const char *dir, data_meta *ret, char *why, size_t n) {
+	char path[PATH_MAX];
+	data_meta m = { 0 };
+	bool used = false;
+	snprintf(path, sizeof(path), "%s/" STORE_MARKER, dir);
+	used = access(path, F_OK) == 0;
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	*ret = m;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		if (used) {
+			snprintf(why, n, "is missing, but %s/" STORE_MARKER " shows the store was in use", dir);
+			return -EUCLEAN;
+		}
+		*ret = m;
+		return 0;
+	}
+	struct stat st;
+	int r = 0;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, n, "is not a regular file");
+		r = -EUCLEAN;
+		goto out;
+	}
+	if (st.st_size == 0) {
+		if (used) {
+			snprintf(why, n, "is empty (0 bytes), but the store was in use (" STORE_MARKER ")");
+			r = -EUCLEAN;
+		}
+		/* no marker: a store being created right now, or whose creation was cut
+		 * short; LMDB starts it, a reader finds no store */
+		goto out;
+	}
+	m.exists = true;
+	m.file_size = (uint64_t) st.st_size;
+	if ((r = meta_read(fd, 0, 0, &m, why, n)) < 0 || (r = meta_read(fd, m.psize, 1, &m, why, n)) < 0) {
+		if (!used && m.file_size < 2 * 65536) {
+			/* the same, caught between LMDB's first writes */
+			r = 0;
+			m.exists = false;
+			*ret = m;
+		}
+		goto out;
+	}
+	/* The meta is read before the size: a writer writes its pages before the
+	 * meta that names them, so a live store never looks truncated here. */
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	m.file_size = (uint64_t) st.st_size;
+	uint64_t need = (m.last_pg + 1) * m.psize;
+	if (m.file_size < need) {
+		snprintf(why, n, "is %" PRIu64 " bytes, but its last page (%" PRIu64 ") ends at byte %" PRIu64
+			 ": the file was truncated", m.file_size, m.last_pg, need);
+		r = -EUCLEAN;
+		goto out;
+	}
+	*ret = m;
+out:
+	close(fd);
+	return r;
+}
+
+/* A reader may catch a writer between writing a meta page's halves: a failed
+ * check is repeated a few times before the store is called damaged. */
+static int check_data(const char *dir, data_meta *ret, diag_list *diags) {
+	char why[256] = "";
+	int r = 0;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		r = check_data_once(dir, ret, why, sizeof(why));
+		if (r != -EUCLEAN || sizeof(void *) < 8)
+			break;
+		nanosleep(&(struct timespec) { .tv_nsec = 20 * 1000 * 1000 }, NULL);
+	}
+	if (sizeof(void *) < 8 && r == -EUCLEAN)
+		r = 0;   /* the layout above is the 64-bit one; elsewhere LMDB is on its own */
+	if (r == -EUCLEAN && diags) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/data.mdb", dir);
+		diag_add(diags, path, 0, 0, "%s", why);
+	}
+	return r;
+}
+
+static int open_dbi(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *ret) {
+	return mdb_dbi_open(txn, name, flags, ret);
+}
+
+/* Checks the format version before anything else is touched, then opens the
+ * named databases once (their handles outlive this transaction). Without create
+ * it only reads: a store that exists is opened without a write transaction, so a
+ * damaged page is never copied (LMDB copies a page it writes by the lengths in
+ * its header); -ENOENT when something is missing that create would make. */
+static int store_setup(store *s, bool create) {
+	MDB_txn *txn;
+	unsigned cf = create ? MDB_CREATE : 0;
+	int rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+	if (rc)
+		return store_errno(s->env, rc);
+	int r = 0;
+	rc = open_dbi(txn, "meta", cf, &s->meta);
+	if (rc == MDB_NOTFOUND) {
+		r = -ENOENT;   /* read-only on an environment nobody initialised */
+		goto out;
+	}
+	if (rc)
+		goto out_rc;
+	MDB_val k = str_val(META_FORMAT), v;
+	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == 0) {
+		if (v.mv_size != 8) {
+			r = -EBADMSG;
+			goto out;
+		}
+		uint64_t format = be64_get(v.mv_data);
+		if (format > STORE_FORMAT) {
+			r = -EPROTO;
+			goto out;
+		}
+		if (format < 1) {
+			r = -EBADMSG;
+			goto out;
+		}
+	} else if (rc == MDB_NOTFOUND) {
+		if (!create) {
+			r = -ENOENT;
+			goto out;
+		}
+		unsigned char b[8];
+		MDB_val fv = seq_key(STORE_FORMAT, b);
+		if ((rc = mdb_put(txn, s->meta, &k, &fv, 0)))
+			goto out_rc;
+	} else
+		goto out_rc;
+	if ((rc = open_dbi(txn, "sched", cf, &s->sched)) ||
+	    (rc = open_dbi(txn, "orders", cf, &s->orders)) ||
+	    (rc = open_dbi(txn, "occ", cf, &s->occ)) ||
+	    (rc = open_dbi(txn, "due", cf, &s->due)) ||
+	    (rc = open_dbi(txn, "outbox", cf, &s->outbox)) ||
+	    (rc = open_dbi(txn, "skips", cf, &s->skips))) {
+		if (rc == MDB_NOTFOUND && !create && !s->readonly) {
+			r = -ENOENT;   /* the caller may create what is missing */
+			goto out;
+		}
+		if (rc == MDB_NOTFOUND)
+			rc = MDB_CORRUPTED;   /* versioned but incomplete */
+		goto out_rc;
+	}
+	return store_errno(s->env, mdb_txn_commit(txn));
+out_rc:
+	r = store_errno(s->env, rc);
+out:
+	mdb_txn_abort(txn);
+	return r;
+}
+
+static void on_lmdb_assert(MDB_env *env, const char *msg) {
+	store *s = mdb_env_get_userctx(env);
+	if (s && s->opts.on_damage)
+		s->opts.on_damage(s->dir, msg, s->opts.ud);
+}
+
+/* Creates and opens the environment with map size mapsize (0: what the file
+ * says) and opens the named databases, creating them only when may_create (a
+ * store that was never set up). On failure s->env is NULL. */
+static int env_open(store *s, uint64_t mapsize, bool may_create) {
+	int rc = mdb_env_create(&s->env);
+	if (rc) {
+		s->env = NULL;
+		return store_errno(NULL, rc);
+	}
+	int r;
+	mdb_env_set_userctx(s->env, s);
+	mdb_env_set_assert(s->env, on_lmdb_assert);
+	if ((rc = mdb_env_set_maxdbs(s->env, STORE_MAXDBS)) ||
+	    (mapsize && (rc = mdb_env_set_mapsize(s->env, (size_t) mapsize)))) {
+		r = store_errno(s->env, rc);
+		goto fail;
+	}
+	/* MDB_NOTLS: a reset read transaction keeps its reader slot, and a caller
+	 * may hold more than one read transaction at a time. */
+	rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | (s->readonly ? MDB_RDONLY : 0), STORE_FILE_MODE);
+	if (rc) {
+		r = store_errno(s->env, rc);
+		goto fail;
+	}
+	if (!s->readonly) {
+		char *lock = NULL;
+		if (asprintf(&lock, "%s/lock.mdb", s->dir) >= 0) {
+			(void) chmod(lock, STORE_LOCK_MODE);   /* best effort, see STORE_LOCK_MODE */
+			free(lock);
+		}
+		int dead;
+		mdb_reader_check(s->env, &dead);
+	}
+	int mk = mdb_env_get_maxkeysize(s->env);
+	s->max_key = mk > 0 ? (size_t) mk : 0;
+	r = store_setup(s, false);
+	if (r == -ENOENT && may_create)
+		r = store_setup(s, true);
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	mdb_env_close(s->env);
+	s->env = NULL;
+	return r;
+}
+
+static void drop_idle_read(store *s) {
+	if (s->idle_read) {
+		mdb_txn_abort(s->idle_read);
+		s->idle_read = NULL;
+	}
+}
+
+/* mdb_env_set_mapsize unmaps before it maps again; when mapping fails the
+ * environment has no map at all and the next transaction would crash on it.
+ * So a failed remap reopens the environment at the size that worked, and when
+ * even that fails the store is lost: every later call says so, none touches
+ * LMDB. Only with no transaction open. */
+static int map_set(store *s, uint64_t size, uint64_t old) {
+	drop_idle_read(s);
+	int rc = size > SIZE_MAX ? ENOMEM : mdb_env_set_mapsize(s->env, (size_t) size);
+	if (rc == 0)
+		return 0;
+	int r = store_errno(s->env, rc);
+	mdb_env_close(s->env);
+	s->env = NULL;
+	if (env_open(s, old, false) < 0)
+		s->lost = -ENOTRECOVERABLE;
+	return r;
+}
+
+static int map_size(store *s, uint64_t *ret_size, uint64_t *ret_used) {
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc = mdb_env_info(s->env, &info);
+	if (!rc)
+		rc = mdb_env_stat(s->env, &st);
+	if (rc)
+		return store_errno(s->env, rc);
+	*ret_size = info.me_mapsize;
+	if (ret_used)
+		*ret_used = (uint64_t) (info.me_last_pgno + 1) * st.ms_psize;
+	return 0;
+}
+
+/* Doubles the map, at most to max_size. -EFBIG when it is there already or
+ * mapping a larger one failed (grow_error says why). */
+static int map_grow(store *s) {
+	uint64_t cur = 0;
+	int r = map_size(s, &cur, NULL);
+	if (r < 0)
+		return r;
+	if (cur >= s->max_size)
+		return -EFBIG;
+	uint64_t next = cur > s->max_size / 2 ? s->max_size : cur * 2;
+	if ((r = map_set(s, next, cur)) < 0) {
+		s->grow_error = r;
+		return s->lost ? s->lost : -EFBIG;
+	}
+	s->grow_error = 0;
+	return 0;
+}
+
+int store_open(const char *dir, const store_options *opts, store **ret) {
+	static const store_options defaults = { 0 };
+	if (!opts)
+		opts = &defaults;
+	if (!dir || !*dir || !ret || (opts->flags & ~(unsigned) STORE_READONLY) ||
+	    (opts->max_size && opts->max_size < STORE_MAX_SIZE_MIN) ||
+	    (opts->map_size && opts->max_size && opts->map_size > opts->max_size))
+		return -EINVAL;
+	bool ro = opts->flags & STORE_READONLY;
+	int r = ro ? 0 : mkdir_p(dir);
+	if (r < 0)
+		return r;
+	data_meta m = { 0 };
+	if ((r = check_data(dir, &m, opts->diags)) < 0)
+		return r;
+	/* mdb_env_open would create lock.mdb before failing on a missing data file. */
+	if (ro && !m.exists)
+		return -ENOENT;
+
+	store *s = calloc(1, sizeof(*s));
+	if (!s || !(s->dir = strdup(dir))) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->readonly = ro;
+	s->opts = *opts;
+	s->opts.diags = NULL;
+	uint64_t mapsize = 0;
+	if (!ro) {
+		s->max_size = opts->max_size ? opts->max_size : store_default_max_size(dir);
+		uint64_t floor = STORE_MAPSIZE_DEFAULT < s->max_size ? STORE_MAPSIZE_DEFAULT : s->max_size;
+		/* the size it was last grown to, never below the default */
+		mapsize = opts->map_size ? opts->map_size : m.mapsize > floor ? m.mapsize : floor;
+	}
+	char marker[PATH_MAX];
+	snprintf(marker, sizeof(marker), "%s/" STORE_MARKER, dir);
+	bool was_used = access(marker, F_OK) == 0;
+	if ((r = env_open(s, mapsize, !ro && !was_used)) < 0) {
+		free(s->dir);
+		free(s);
+		if (r == -ENOENT && m.exists && was_used) {
+			/* not a store nobody set up: one whose main database lost its way */
+			if (opts->diags) {
+				char path[PATH_MAX];
+				snprintf(path, sizeof(path), "%s/data.mdb", dir);
+				diag_add(opts->diags, path, 0, 0, "has lost the store's databases, though the store was "
+					 "in use (" STORE_MARKER ")");
+			}
+			r = -EUCLEAN;
+		}
+		return r;
+	}
+	if (!ro && !was_used) {
+		int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, STORE_FILE_MODE);
+		if (fd >= 0) {
+			static const char text[] = "standingd store; data.mdb must not be missing or empty\n";
+			(void) !write(fd, text, sizeof(text) - 1);
+			close(fd);
+		}
+	}
+	*ret = s;
+	return 0;
+}
+
+void store_close(store *s) {
+	if (!s)
+		return;
+	if (s->idle_read)
+		mdb_txn_abort(s->idle_read);
+	if (s->env)
+		mdb_env_close(s->env);
+	free(s->dir);
+	free(s);
+}
+
+int store_get_info(store *s, store_info *ret) {
+	if (!s || !ret)
+		return -EINVAL;
+	if (s->lost)
+		return s->lost;
+	store_info i = { .max_size = s->max_size, .grow_error = s->grow_error };
+	int r = map_size(s, &i.map_size, &i.used);
+	if (r < 0)
+		return r;
+	*ret = i;
+	return 0;
+}
+
+int store_set_max_size(store *s, uint64_t max_size) {
+	if (!s || (max_size && max_size < STORE_MAX_SIZE_MIN))
+		return -EINVAL;
+	if (s->readonly)
+		return -EROFS;
+	s->max_size = max_size ? max_size : store_default_max_size(s->dir);
+	return 0;
+}
+
+int store_begin(store *s, bool write, store_txn **ret) {
+	if (!s || !ret)
+		return -EINVAL;
+	if (s->lost)
+		return s->lost;
+	if (write && s->readonly)
+		return -EROFS;
+	if (write && s->writing)
+		return -EBUSY;
+	store_txn *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	MDB_txn *txn = NULL;
+	int rc;
+	for (int attempt = 0; ; attempt++) {
+		rc = MDB_NOTFOUND;
+		if (!write && s->idle_read) {
+			txn = s->idle_read;
+			s->idle_read = NULL;
+			rc = mdb_txn_renew(txn);
+			if (rc) {
+				mdb_txn_abort(txn);
+				txn = NULL;
+			}
+		}
+		if (rc)
+			rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+		/* Another process grew the map: adopt its size, which is only safe
+		 * while none of our transactions points into the old mapping. */
+		if (rc == MDB_MAP_RESIZED && attempt == 0 && s->n_txn == 0) {
+			uint64_t cur = 0;
+			if (map_size(s, &cur, NULL) == 0 && map_set(s, 0, cur) == 0)
+				continue;
+			if (s->lost) {
+				free(t);
+				return s->lost;
+			}
+		}
+		break;
+	}
+	if (rc) {
+		free(t);
+		return store_errno(s->env, rc);
+	}
+	*t = (store_txn) { .s = s, .txn = txn, .write = write };
+	s->n_txn++;
+	if (write)
+		s->writing = true;
+	*ret = t;
+	return 0;
+}
+
+static void read_end(store *s, MDB_txn *txn) {
+	if (!s->idle_read) {
+		mdb_txn_reset(txn);
+		s->idle_read = txn;
+	} else
+		mdb_txn_abort(txn);
+}
+
+/* After a transaction ended: the growth a write could not have while others were
+ * open, now that none is. */
+static void txn_ended(store *s) {
+	if (s->room_wanted && !s->n_txn && !s->lost) {
+		s->room_wanted = false;
+		map_grow(s);
+	}
+}
+
+bool store_room_wanted(const store *s) {
+	return s && s->room_wanted;
+}
+
+int store_commit(store_txn *t) {
+	if (!t)
+		return -EINVAL;
+	store *s = t->s;
+	int r = 0;
+	if (t->write) {
+		if (t->err) {
+			if (t->txn)
+				mdb_txn_abort(t->txn);
+			r = t->err;
+		} else {
+			/* mdb_txn_commit frees the transaction in every case. The commit
+			 * itself may need pages (the free list): grow, replay, again. */
+			int rc = mdb_txn_commit(t->txn);
+			t->txn = NULL;
+			while (rc == MDB_MAP_FULL) {
+				if ((rc = txn_regrow(t, true)) != 0)
+					break;
+				rc = mdb_txn_commit(t->txn);
+				t->txn = NULL;
+			}
+			if (t->txn)
+				mdb_txn_abort(t->txn);
+			r = s->lost ? s->lost : store_errno(s->env, rc);
+		}
+		s->writing = false;
+		op_log_free(t);
+	} else
+		read_end(s, t->txn);
+	s->n_txn--;
+	free(t);
+	txn_ended(s);
+	return r;
+}
+
+void store_abort(store_txn *t) {
+	if (!t)
+		return;
+	store *s = t->s;
+	if (t->write) {
+		if (t->txn)
+			mdb_txn_abort(t->txn);
+		s->writing = false;
+		op_log_free(t);
+	} else
+		read_end(s, t->txn);
+	s->n_txn--;
+	free(t);
+	txn_ended(s);
+}
+
+/* ---- JSON helpers ---- */
+
+/* Takes v's reference; a NULL v (failed constructor) or failed insert marks
+ * the build failed, so a builder needs one check at the end. */
+static void jset(json_t *o, const char *k, json_t *v, bool *ok) {
+	if (json_object_set_new(o, k, v) < 0)
+		*ok = false;
+}
+
+static json_t *jstr_or_null(const char *s) {
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *money_json(const money *m) {
+	if (!memchr(m->currency, 0, sizeof(m->currency)))
+		return NULL;
+	return json_pack("{s:I, s:s}", "minor", (json_int_t) m->minor, "currency", m->currency);
+}
+
+/* A record object with its format version first. */
+static json_t *record_new(void) {
+	json_t *o = json_object();
+	if (o && json_object_set_new(o, "v", json_integer(STORE_RECORD_V)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Consumes j. A failed build is most often a string that is not UTF-8. */
+static int record_dump(json_t *j, bool ok, char **ret) {
+	if (!j || !ok) {
+		json_decref(j);
+		return -EINVAL;
+	}
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!text)
+		return -ENOMEM;
+	*ret = text;
+	return 0;
+}
+
+static int record_load(const MDB_val *v, json_t **ret) {
+	json_t *j = json_loadb(v->mv_data, v->mv_size, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+	if (!j)
+		return -EBADMSG;
+	json_t *ver = json_object_get(j, "v");
+	if (!json_is_object(j) || !json_is_integer(ver) || json_integer_value(ver) != STORE_RECORD_V) {
+		json_decref(j);
+		return -EBADMSG;
+	}
+	*ret = j;
+	return 0;
+}
+
+static int jget_str(json_t *o, const char *k, bool nullable, char **ret) {
+	json_t *v = json_object_get(o, k);
+	if (nullable && (!v || json_is_null(v))) {
+		*ret = NULL;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return -EBADMSG;
+	const char *s = json_string_value(v);
+	if (strlen(s) != json_string_length(v))
+		return -EBADMSG;   /* embedded NUL */
+	char *d = strdup(s);
+	if (!d)
+		return -ENOMEM;
+	*ret = d;
+	return 0;
+}
+
+static int jget_int(json_t *o, const char *k, int64_t *ret) {
+	json_t *v = json_object_get(o, k);
+	if (!json_is_integer(v))
+		return -EBADMSG;
+	*ret = json_integer_value(v);
+	return 0;
+}
+
+static int jget_count(json_t *o, const char *k, uint64_t *ret) {
+	int64_t v;
+	int r = jget_int(o, k, &v);
+	if (r < 0)
+		return r;
+	if (v < 0)
+		return -EBADMSG;
+	*ret = (uint64_t) v;
+	return 0;
+}
+
+static int jget_bool(json_t *o, const char *k, bool *ret) {
+	json_t *v = json_object_get(o, k);
+	if (!json_is_boolean(v))
+		return -EBADMSG;
+	*ret = json_is_true(v);
+	return 0;
+}
+
+static int jmoney(json_t *v, money *ret) {
+	int64_t minor;
+	json_t *cur = json_object_get(v, "currency");
+	if (!json_is_object(v) || jget_int(v, "minor", &minor) < 0 || !json_is_string(cur) ||
+	    json_string_length(cur) >= sizeof(ret->currency) ||
+	    strlen(json_string_value(cur)) != json_string_length(cur))
+		return -EBADMSG;
+	memset(ret, 0, sizeof(*ret));
+	ret->minor = minor;
+	memcpy(ret->currency, json_string_value(cur), json_string_length(cur));
+	return 0;
+}
+
+/* ---- schedule state ---- */
+
+static int sched_to_text(const sched_state *st, char **ret) {
+	char hash[17];
+	if (st->created > INT64_MAX || st->skipped > INT64_MAX)
+		return -EOVERFLOW;
+	/* hex text: the hash uses all 64 bits, which a JSON integer need not hold */
+	snprintf(hash, sizeof(hash), "%016" PRIx64, st->def_hash);
+	bool ok = true;
+	json_t *j = record_new();
+	jset(j, "watermark", st->watermark == INT64_MIN ? json_null() : json_integer(st->watermark), &ok);
+	jset(j, "created", json_integer((json_int_t) st->created), &ok);
+	jset(j, "skipped", json_integer((json_int_t) st->skipped), &ok);
+	jset(j, "active", json_boolean(st->active), &ok);
+	jset(j, "def_hash", json_string(hash), &ok);
+	return record_dump(j, ok, ret);
+}
+
+static int sched_from_val(const MDB_val *v, sched_state *ret) {
+	json_t *j;
+	int r = record_load(v, &j);
+	if (r < 0)
+		return r;
+	sched_state st = { 0 };
+	json_t *wm = json_object_get(j, "watermark");
+	json_t *h = json_object_get(j, "def_hash");
+	r = -EBADMSG;
+	if (json_is_null(wm))
+		st.watermark = INT64_MIN;
+	else if (json_is_integer(wm))
+		st.watermark = json_integer_value(wm);
+	else
+		goto out;
+	if (jget_count(j, "created", &st.created) < 0 || jget_count(j, "skipped", &st.skipped) < 0 ||
+	    jget_bool(j, "active", &st.active) < 0 || !json_is_string(h) || json_string_length(h) != 16)
+		goto out;
+	char *end;
+	const char *hs = json_string_value(h);
+	if (strspn(hs, "0123456789abcdef") != 16)
+		goto out;
+	st.def_hash = strtoull(hs, &end, 16);
+	*ret = st;
+	r = 0;
+out:
+	json_decref(j);
+	return r;
+}
+
+int store_sched_get(store_txn *t, const char *so_id, sched_state *ret) {
+	if (!t || !ret)
+		return -EINVAL;
+	int r = check_id(t->s, so_id, 0);
+	if (r < 0)
+		return r;
+	MDB_val k = str_val(so_id), v;
+	if ((r = txn_get(t, t->s->sched, &k, &v)) < 0)
+		return r;
+	return sched_from_val(&v, ret);
+}
+
+int store_sched_put(store_txn *t, const char *so_id, const sched_state *st) {
+	if (!t || !st)
+		return -EINVAL;
+	int r = check_id(t->s, so_id, 0);
+	if (r < 0)
+		return r;
+	char *text;
+	if ((r = sched_to_text(st, &text)) < 0)
+		return r;
+	MDB_val k = str_val(so_id), v = str_val(text);
+	r = txn_put(t, t->s->sched, &k, &v, 0);
+	free(text);
+	return r;
+}
+
+int store_sched_each(store_txn *t, int (*fn)(const char *so_id, const sched_state *st, void *ud), void *ud) {
+	if (!t || !fn)
+		return -EINVAL;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->sched, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, v;
+	for (r = cursor_get(t, c, &k, &v, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
+		char id[STORE_KEY_MAX + 1];
+		sched_state st;
+		if (k.mv_size == 0 || k.mv_size > STORE_KEY_MAX || memchr(k.mv_data, 0, k.mv_size)) {
+			r = -EBADMSG;
+			break;
+		}
+		memcpy(id, k.mv_data, k.mv_size);
+		id[k.mv_size] = 0;
+		if ((r = sched_from_val(&v, &st)) < 0 || (r = fn(id, &st, ud)) != 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* ---- sales orders ---- */
+
+static const char *const status_names[] = {
+	[ORDER_CREATED] = "created",
+	[ORDER_ON_HOLD] = "on_hold",
+	[ORDER_SHIPPED] = "shipped",
+	[ORDER_CANCELLED] = "cancelled",
+};
+
+const char *order_status_name(order_status st) {
+	if ((unsigned) st < sizeof(status_names) / sizeof(status_names[0]))
+		return status_names[st];
+	return "unknown";
+}
+
+static int status_parse(const char *s, order_status *ret) {
+	for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++)
+		if (!strcmp(s, status_names[i])) {
+			*ret = (order_status) i;
+			return 0;
+		}
+	return -EBADMSG;
+}
+
+static const char *payment_name(payment p) {
+	return p == PAYMENT_PREPAID ? "prepaid" : "account";
+}
+
+void sales_order_free(sales_order *o) {
+	if (!o)
+		return;
+	free(o->standing_order);
+	free(o->customer);
+	free(o->supplier);
+	free(o->ship_to.name);
+	free(o->ship_to.street);
+	free(o->ship_to.postcode);
+	free(o->ship_to.city);
+	free(o->ship_to.country);
+	for (size_t i = 0; i < o->n_lines; i++)
+		free(o->lines[i].sku);
+	free(o->lines);
+	free(o->zone);
+	free(o->carrier);
+	free(o->tracking);
+	free(o->placed_by);
+	free(o);
+}
+
+static int order_check(const sales_order *o) {
+	if (!o->customer || !o->supplier || (o->n_lines && !o->lines) ||
+	    (o->occurrence > INT64_MAX && o->occurrence != UINT64_MAX) ||
+	    (unsigned) o->status > ORDER_CANCELLED || (o->payment != PAYMENT_ACCOUNT && o->payment != PAYMENT_PREPAID))
+		return -EINVAL;
+	for (size_t i = 0; i < o->n_lines; i++)
+		if (!o->lines[i].sku)
+			return -EINVAL;
+	return 0;
+}
+
+static int order_to_text(const sales_order *o, const char *number, char **ret) {
+	bool ok = true;
+	json_t *j = record_new();
+	json_t *ship = json_object();
+	json_t *lines = json_array();
+	jset(ship, "name", jstr_or_null(o->ship_to.name), &ok);
+	jset(ship, "street", jstr_or_null(o->ship_to.street), &ok);
+	jset(ship, "postcode", jstr_or_null(o->ship_to.postcode), &ok);
+	jset(ship, "city", jstr_or_null(o->ship_to.city), &ok);
+	jset(ship, "country", jstr_or_null(o->ship_to.country), &ok);
+	for (size_t i = 0; i < o->n_lines; i++) {
+		const order_line *l = &o->lines[i];
+		json_t *lj = json_object();
+		jset(lj, "sku", json_string(l->sku), &ok);
+		jset(lj, "quantity", json_integer(l->quantity), &ok);
+		jset(lj, "unit_price", money_json(&l->unit_price), &ok);
+		if (json_array_append_new(lines, lj) < 0)
+			ok = false;
+	}
+	jset(j, "number", json_string(number), &ok);
+	jset(j, "standing_order", jstr_or_null(o->standing_order), &ok);
+	/* UINT64_MAX: the rule does not number its occurrences (cron without count). */
+	jset(j, "occurrence", o->occurrence == UINT64_MAX ? json_null() : json_integer((json_int_t) o->occurrence), &ok);
+	jset(j, "customer", json_string(o->customer), &ok);
+	jset(j, "supplier", json_string(o->supplier), &ok);
+	jset(j, "ship_to", ship, &ok);
+	jset(j, "lines", lines, &ok);
+	jset(j, "total", money_json(&o->total), &ok);
+	jset(j, "delivery", json_integer(o->delivery), &ok);
+	jset(j, "delivery_offset", json_integer(o->delivery_offset), &ok);
+	jset(j, "zone", jstr_or_null(o->zone), &ok);
+	jset(j, "created", json_integer(o->created), &ok);
+	jset(j, "payment", json_string(payment_name(o->payment)), &ok);
+	jset(j, "status", json_string(order_status_name(o->status)), &ok);
+	jset(j, "late", json_boolean(o->late), &ok);
+	jset(j, "carrier", jstr_or_null(o->carrier), &ok);
+	jset(j, "tracking", jstr_or_null(o->tracking), &ok);
+	jset(j, "shipped", json_integer(o->shipped), &ok);
+	if (o->placed_by)   /* absent in records from before it was kept */
+		jset(j, "placed_by", json_string(o->placed_by), &ok);
+	return record_dump(j, ok, ret);
+}
+
+static int order_from_json(json_t *j, sales_order **ret) {
+	sales_order *o = calloc(1, sizeof(*o));
+	o->occurrence = UINT64_MAX;
+	if (!o)
+		return -ENOMEM;
+	json_t *num = json_object_get(j, "number");
+	json_t *ship = json_object_get(j, "ship_to");
+	json_t *lines = json_object_get(j, "lines");
+	char *pay = NULL, *status = NULL;
+	int64_t off;
+	int r = -EBADMSG;
+	if (!json_is_string(num) || json_string_length(num) >= ORDER_NUMBER_MAX || !json_is_object(ship) ||
+	    !json_is_array(lines))
+		goto fail;
+	strcpy(o->number, json_string_value(num));
+	if ((r = jget_str(j, "standing_order", true, &o->standing_order)) < 0 ||
+	    (!json_is_null(json_object_get(j, "occurrence")) && (r = jget_count(j, "occurrence", &o->occurrence)) < 0) ||
+	    (r = jget_str(j, "customer", false, &o->customer)) < 0 ||
+	    (r = jget_str(j, "supplier", false, &o->supplier)) < 0 ||
+	    (r = jget_str(ship, "name", true, &o->ship_to.name)) < 0 ||
+	    (r = jget_str(ship, "street", true, &o->ship_to.street)) < 0 ||
+	    (r = jget_str(ship, "postcode", true, &o->ship_to.postcode)) < 0 ||
+	    (r = jget_str(ship, "city", true, &o->ship_to.city)) < 0 ||
+	    (r = jget_str(ship, "country", true, &o->ship_to.country)) < 0 ||
+	    (r = jmoney(json_object_get(j, "total"), &o->total)) < 0 ||
+	    (r = jget_int(j, "delivery", &o->delivery)) < 0 ||
+	    (r = jget_int(j, "delivery_offset", &off)) < 0 ||
+	    (r = jget_str(j, "zone", true, &o->zone)) < 0 ||
+	    (r = jget_int(j, "created", &o->created)) < 0 ||
+	    (r = jget_str(j, "payment", false, &pay)) < 0 ||
+	    (r = jget_str(j, "status", false, &status)) < 0 ||
+	    (r = jget_bool(j, "late", &o->late)) < 0 ||
+	    (r = jget_str(j, "carrier", true, &o->carrier)) < 0 ||
+	    (r = jget_str(j, "tracking", true, &o->tracking)) < 0 ||
+	    (r = jget_int(j, "shipped", &o->shipped)) < 0 ||
+	    (r = jget_str(j, "placed_by", true, &o->placed_by)) < 0)
+		goto fail;
+	r = -EBADMSG;
+	if (off < INT32_MIN || off > INT32_MAX)
+		goto fail;
+	o->delivery_offset = (int32_t) off;
+	if (!strcmp(pay, "account"))
+		o->payment = PAYMENT_ACCOUNT;
+	else if (!strcmp(pay, "prepaid"))
+		o->payment = PAYMENT_PREPAID;
+	else
+		goto fail;
+	if (status_parse(status, &o->status) < 0)
+		goto fail;
+	size_t n = json_array_size(lines);
+	if (n) {
+		o->lines = calloc(n, sizeof(*o->lines));
+		if (!o->lines) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *lj = json_array_get(lines, i);
+		order_line *l = &o->lines[i];
+		o->n_lines = i + 1;   /* so the free below sees every sku so far */
+		if (!json_is_object(lj) || (r = jget_str(lj, "sku", false, &l->sku)) < 0 ||
+		    (r = jget_int(lj, "quantity", &l->quantity)) < 0 ||
+		    (r = jmoney(json_object_get(lj, "unit_price"), &l->unit_price)) < 0) {
+			if (r >= 0)
+				r = -EBADMSG;
+			goto fail;
+		}
+	}
+	free(pay);
+	free(status);
+	*ret = o;
+	return 0;
+fail:
+	free(pay);
+	free(status);
+	sales_order_free(o);
+	return r;
+}
+
+/* Loads the order stored under seq and checks it names itself correctly. */
+static int order_load(store_txn *t, uint64_t seq, sales_order **ret) {
+	unsigned char kb[8];
+	MDB_val k = seq_key(seq, kb), v;
+	int r = txn_get(t, t->s->orders, &k, &v);
+	if (r < 0)
+		return r;
+	json_t *j;
+	if ((r = record_load(&v, &j)) < 0)
+		return r;
+	sales_order *o;
+	r = order_from_json(j, &o);
+	json_decref(j);
+	if (r < 0)
+		return r;
+	char number[ORDER_NUMBER_MAX];
+	order_number_format(seq, number);
+	if (strcmp(number, o->number)) {
+		sales_order_free(o);
+		return -EBADMSG;
+	}
+	*ret = o;
+	return 0;
+}
+
+/* Appends one event; every failure after the first write poisons t, so
+ * the record and its counter land together or not at all. */
+static int outbox_put(store_txn *t, const char *type, json_t *payload, int64_t at) {
+	uint64_t seq;
+	int r = meta_get_u64(t, META_NEXT_OUTBOX, 1, &seq);
+	if (r < 0)
+		return r;
+	if (seq == UINT64_MAX)
+		return -EOVERFLOW;
+	bool ok = true;
+	json_t *j = record_new();
+	jset(j, "type", json_string(type), &ok);
+	jset(j, "at", json_integer(at), &ok);
+	json_incref(payload);
+	jset(j, "payload", payload, &ok);
+	char *text;
+	if ((r = record_dump(j, ok, &text)) < 0)
+		return r;
+	unsigned char kb[8];
+	MDB_val k = seq_key(seq, kb), v = str_val(text);
+	r = txn_put(t, t->s->outbox, &k, &v, MDB_NOOVERWRITE);
+	free(text);
+	if (r == -EEXIST)
+		return txn_fail(t, -EBADMSG);   /* the counter fell behind the records */
+	if (r < 0)
+		return r;
+	return meta_put_u64(t, META_NEXT_OUTBOX, seq + 1);
+}
+
+static json_t *created_payload(const sales_order *o, const char *number) {
+	bool ok = true;
+	json_t *j = json_object();
+	jset(j, "order", json_string(number), &ok);
+	jset(j, "standing_order", jstr_or_null(o->standing_order), &ok);
+	jset(j, "customer", json_string(o->customer), &ok);
+	jset(j, "supplier", json_string(o->supplier), &ok);
+	jset(j, "delivery", json_integer(o->delivery), &ok);
+	jset(j, "total", money_json(&o->total), &ok);
+	if (!ok) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+int store_order_create(store_txn *t, sales_order *o) {
+	if (!t || !o)
+		return -EINVAL;
+	if (!t->write)
+		return -EROFS;
+	if (t->err)
+		return t->err;
+	int r = order_check(o);
+	if (r < 0)
+		return r;
+	unsigned char ob[STORE_KEY_MAX];
+	MDB_val ok, v;
+	if (o->standing_order) {
+		if ((r = so_key(t->s, o->standing_order, o->delivery, ob, &ok)) < 0)
+			return r;
+		r = txn_get(t, t->s->occ, &ok, &v);
+		if (r == 0)
+			return -EEXIST;
+		if (r != -ENOENT)
+			return r;
+	}
+	uint64_t seq;
+	if ((r = meta_get_u64(t, META_NEXT_ORDER, 1, &seq)) < 0)
+		return r;
+	if (seq == 0 || seq > ORDER_SEQ_MAX)
+		return seq ? -EOVERFLOW : -EBADMSG;
+	char number[ORDER_NUMBER_MAX];
+	order_number_format(seq, number);
+
+	/* Everything that can fail for want of memory or bad input, before the first write. */
+	char *text;
+	if ((r = order_to_text(o, number, &text)) < 0)
+		return r;
+	json_t *payload = created_payload(o, number);
+	if (!payload) {
+		free(text);
+		return -EINVAL;
+	}
+	unsigned char kb[8], db[16], sb[8];
+	MDB_val k = seq_key(seq, kb), rec = str_val(text);
+	r = txn_put(t, t->s->orders, &k, &rec, MDB_NOOVERWRITE);
+	free(text);
+	if (r == -EEXIST)
+		r = txn_fail(t, -EBADMSG);
+	if (r < 0)
+		goto out;
+	if (o->standing_order) {
+		MDB_val sv = seq_key(seq, sb);
+		if ((r = txn_put(t, t->s->occ, &ok, &sv, MDB_NOOVERWRITE)) < 0)
+			goto out;
+	}
+	MDB_val dk = due_key(o->delivery, seq, db), empty = { 0 };
+	if ((r = txn_put(t, t->s->due, &dk, &empty, 0)) < 0 ||
+	    (r = outbox_put(t, "order.created", payload, o->created)) < 0 ||
+	    (r = meta_put_u64(t, META_NEXT_ORDER, seq + 1)) < 0)
+		goto out;
+	memcpy(o->number, number, ORDER_NUMBER_MAX);
+out:
+	json_decref(payload);
+	return txn_fail(t, r);
+}
+
+static bool str_eq(const char *a, const char *b) {
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+int store_order_update(store_txn *t, const sales_order *o) {
+	if (!t || !o)
+		return -EINVAL;
+	if (!t->write)
+		return -EROFS;
+	uint64_t seq;
+	int r = order_number_parse(o->number, &seq);
+	if (r < 0 || (r = order_check(o)) < 0)
+		return r;
+	sales_order *old;
+	if ((r = order_load(t, seq, &old)) < 0)
+		return r;
+	/* An occurrence is identified by its scheduled delivery; moving it would
+	 * make the engine create it again. One-time orders may move. */
+	bool same = str_eq(old->standing_order, o->standing_order) && old->occurrence == o->occurrence &&
+		    (!o->standing_order || old->delivery == o->delivery);
+	int64_t old_delivery = old->delivery;
+	sales_order_free(old);
+	if (!same)
+		return -EINVAL;
+	char number[ORDER_NUMBER_MAX], *text;
+	order_number_format(seq, number);
+	if ((r = order_to_text(o, number, &text)) < 0)
+		return r;
+	unsigned char kb[8], db[16];
+	MDB_val k = seq_key(seq, kb), rec = str_val(text);
+	r = txn_put(t, t->s->orders, &k, &rec, 0);
+	free(text);
+	if (r < 0 || old_delivery == o->delivery)
+		return r;
+	MDB_val dk = due_key(old_delivery, seq, db), empty = { 0 };
+	r = txn_del(t, t->s->due, &dk);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	dk = due_key(o->delivery, seq, db);
+	return txn_fail(t, txn_put(t, t->s->due, &dk, &empty, 0));
+}
+
+int store_order_get(store_txn *t, const char *number, sales_order **ret) {
+	if (!t || !ret)
+		return -EINVAL;
+	uint64_t seq;
+	int r = order_number_parse(number, &seq);
+	if (r < 0)
+		return r;
+	return order_load(t, seq, ret);
+}
+
+int store_occurrence_get(store_txn *t, const char *so_id, int64_t delivery, char ret_number[ORDER_NUMBER_MAX]) {
+	if (!t || !ret_number)
+		return -EINVAL;
+	unsigned char ob[STORE_KEY_MAX];
+	MDB_val k, v;
+	int r = so_key(t->s, so_id, delivery, ob, &k);
+	if (r < 0 || (r = txn_get(t, t->s->occ, &k, &v)) < 0)
+		return r;
+	if (v.mv_size != 8)
+		return -EBADMSG;
+	order_number_format(be64_get(v.mv_data), ret_number);
+	return 0;
+}
+
+int store_order_each(store_txn *t, int64_t from, int64_t to,
+		     int (*fn)(const sales_order *o, void *ud), void *ud) {
+	return store_order_each_from(t, from, 0, to, fn, ud);
+}
+
+int store_order_each_from(store_txn *t, int64_t from, uint64_t from_seq, int64_t to,
+			  int (*fn)(const sales_order *o, void *ud), void *ud) {
+	if (!t || !fn)
+		return -EINVAL;
+	if (from >= to)
+		return 0;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->due, &c);
+	if (r < 0)
+		return r;
+	unsigned char db[16];
+	MDB_val k = due_key(from, from_seq, db), v;
+	for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 16) {
+			r = -EBADMSG;
+			break;
+		}
+		if (unbias(be64_get(k.mv_data)) >= to)
+			break;
+		sales_order *o;
+		r = order_load(t, be64_get((const unsigned char *) k.mv_data + 8), &o);
+		if (r == -ENOENT)
+			r = -EBADMSG;   /* the index names an order that is not there */
+		if (r < 0)
+			break;
+		r = fn(o, ud);
+		sales_order_free(o);
+		if (r != 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* ---- skips ---- */
+
+int store_skip_record(store_txn *t, const char *so_id, int64_t delivery, int64_t at, const char *reason) {
+	if (!t || !reason)
+		return -EINVAL;
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k;
+	int r = so_key(t->s, so_id, delivery, kb, &k);
+	if (r < 0)
+		return r;
+	bool ok = true;
+	json_t *j = record_new();
+	jset(j, "at", json_integer(at), &ok);
+	jset(j, "reason", json_string(reason), &ok);
+	char *text;
+	if ((r = record_dump(j, ok, &text)) < 0)
+		return r;
+	MDB_val v = str_val(text);
+	r = txn_put(t, t->s->skips, &k, &v, 0);
+	free(text);
+	return r;
+}
+
+int store_skip_each(store_txn *t, int (*fn)(const char *so_id, int64_t delivery, int64_t at,
+					    const char *reason, void *ud), void *ud) {
+	if (!t || !fn)
+		return -EINVAL;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->skips, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, v;
+	for (r = cursor_get(t, c, &k, &v, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
+		char id[STORE_KEY_MAX + 1], *reason = NULL;
+		int64_t delivery, at;
+		json_t *j;
+		if ((r = so_key_parse(&k, id, &delivery)) < 0 || (r = record_load(&v, &j)) < 0)
+			break;
+		if ((r = jget_int(j, "at", &at)) == 0 && (r = jget_str(j, "reason", false, &reason)) == 0)
+			r = fn(id, delivery, at, reason, ud);
+		free(reason);
+		json_decref(j);
+		if (r != 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* ---- outbox ---- */
+
+int store_outbox_append(store_txn *t, const char *type, const char *payload_json, int64_t at) {
+	if (!t || !type || !*type || !payload_json)
+		return -EINVAL;
+	if (!t->write)
+		return -EROFS;
+	json_t *p = json_loads(payload_json, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(p)) {
+		json_decref(p);
+		return -EINVAL;
+	}
+	int r = outbox_put(t, type, p, at);
+	json_decref(p);
+	return r;
+}
+
+int store_outbox_each(store_txn *t, uint64_t after_seq,
+		      int (*fn)(uint64_t seq, const char *type, const char *payload_json, int64_t at, void *ud),
+		      void *ud) {
+	if (!t || !fn)
+		return -EINVAL;
+	if (after_seq == UINT64_MAX)
+		return 0;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->outbox, &c);
+	if (r < 0)
+		return r;
+	unsigned char kb[8];
+	MDB_val k = seq_key(after_seq + 1, kb), v;
+	for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
+		json_t *j;
+		if (k.mv_size != 8 || (r = record_load(&v, &j)) < 0) {
+			r = -EBADMSG;
+			break;
+		}
+		uint64_t seq = be64_get(k.mv_data);
+		json_t *type = json_object_get(j, "type"), *payload = json_object_get(j, "payload");
+		int64_t at;
+		char *text = NULL;
+		if (!json_is_string(type) || !json_is_object(payload) || jget_int(j, "at", &at) < 0)
+			r = -EBADMSG;
+		else if (!(text = json_dumps(payload, JSON_COMPACT)))
+			r = -ENOMEM;
+		else
+			r = fn(seq, json_string_value(type), text, at, ud);
+		free(text);
+		json_decref(j);
+		if (r != 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* ---- last good definitions ---- */
+
+static int defs_put_key(store_txn *t, const char *key, const defs_file *files, size_t n) {
+	if (!t || (n && !files))
+		return -EINVAL;
+	bool ok = true;
+	json_t *j = record_new();
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		if (!files[i].name || (files[i].len && !files[i].data)) {
+			ok = false;
+			break;
+		}
+		json_t *f = json_object();
+		jset(f, "name", json_string(files[i].name), &ok);
+		/* JSON text: YAML that loaded is UTF-8 (libyaml rejects anything else). */
+		jset(f, "data", json_stringn(files[i].len ? files[i].data : "", files[i].len), &ok);
+		if (json_array_append_new(arr, f) < 0)
+			ok = false;
+	}
+	jset(j, "files", arr, &ok);
+	char *text;
+	int r = record_dump(j, ok, &text);
+	if (r < 0)
+		return r;
+	MDB_val k = str_val(key), v = str_val(text);
+	r = txn_put(t, t->s->meta, &k, &v, 0);
+	free(text);
+	return r;
+}
+
+int store_defs_put(store_txn *t, const defs_file *files, size_t n) {
+	return defs_put_key(t, META_DEFS, files, n);
+}
+
+int store_api_defs_put(store_txn *t, const defs_file *files, size_t n) {
+	return defs_put_key(t, META_API_DEFS, files, n);
+}
+
+static void files_free(defs_file *f, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		free(f[i].name);
+		free(f[i].data);
+	}
+	free(f);
+}
+
+static int defs_get_key(store_txn *t, const char *key, defs_file **ret_files, size_t *ret_n) {
+	if (!t || !ret_files || !ret_n)
+		return -EINVAL;
+	MDB_val k = str_val(key), v;
+	int r = txn_get(t, t->s->meta, &k, &v);
+	if (r < 0)
+		return r;
+	json_t *j;
+	if ((r = record_load(&v, &j)) < 0)
+		return r;
+	json_t *arr = json_object_get(j, "files");
+	size_t n = json_array_size(arr);
+	defs_file *f = NULL;
+	r = -EBADMSG;
+	if (!json_is_array(arr))
+		goto out;
+	f = calloc(n ? n : 1, sizeof(*f));
+	if (!f) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(arr, i), *d = json_object_get(e, "data");
+		r = -EBADMSG;
+		if (!json_is_object(e) || !json_is_string(d) || (r = jget_str(e, "name", false, &f[i].name)) < 0)
+			goto fail;
+		size_t len = json_string_length(d);
+		f[i].data = malloc(len + 1);   /* NUL-terminated for convenience, len is exact */
+		if (!f[i].data) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		memcpy(f[i].data, json_string_value(d), len);
+		f[i].data[len] = 0;
+		f[i].len = len;
+	}
+	*ret_files = f;
+	*ret_n = n;
+	r = 0;
+	goto out;
+fail:
+	files_free(f, n);
+out:
+	json_decref(j);
+	return r;
+}
+
+int store_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n) {
+	return defs_get_key(t, META_DEFS, ret_files, ret_n);
+}
+
+int store_api_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n) {
+	return defs_get_key(t, META_API_DEFS, ret_files, ret_n);
+}
+
+int store_skip_get(store_txn *t, const char *so_id, int64_t delivery, char **ret_reason) {
+	if (!t)
+		return -EINVAL;
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v;
+	int r = so_key(t->s, so_id, delivery, kb, &k);
+	if (r < 0 || (r = txn_get(t, t->s->skips, &k, &v)) < 0)
+		return r;
+	if (!ret_reason)
+		return 0;
+	json_t *j;
+	if ((r = record_load(&v, &j)) < 0)
+		return r;
+	r = jget_str(j, "reason", false, ret_reason);
+	json_decref(j);
+	return r;
+}
+
+int store_counts(store_txn *t, uint64_t *ret_orders, uint64_t *ret_outbox) {
+	MDB_stat st;
+	int r = mdb_stat(t->txn, t->s->orders, &st);
+	if (r)
+		return store_errno(t->s->env, r);
+	*ret_orders = st.ms_entries;
+	if ((r = mdb_stat(t->txn, t->s->outbox, &st)))
+		return store_errno(t->s->env, r);
+	*ret_outbox = st.ms_entries;
+	return 0;
+}
+
+/* ---- confirmation numbers ---- */
+
+/* Damm's totally anti-symmetric quasigroup of order 10: the check digit
+ * catches every single-digit error and every adjacent transposition. */
+static const uint8_t damm_table[10][10] = {
+	{ 0, 3, 1, 7, 5, 9, 8, 6, 4, 2 },
+	{ 7, 0, 9, 2, 1, 5, 4, 8, 6, 3 },
+	{ 4, 2, 0, 6, 8, 7, 1, 3, 5, 9 },
+	{ 1, 7, 5, 0, 9, 8, 3, 4, 2, 6 },
+	{ 6, 1, 2, 3, 0, 4, 5, 9, 7, 8 },
+	{ 3, 6, 7, 4, 2, 0, 9, 5, 8, 1 },
+	{ 5, 8, 6, 9, 7, 2, 0, 1, 3, 4 },
+	{ 8, 9, 4, 5, 3, 6, 2, 0, 1, 7 },
+	{ 9, 4, 3, 8, 6, 1, 7, 2, 0, 5 },
+	{ 2, 5, 8, 1, 4, 3, 6, 7, 9, 0 },
+};
+
+static unsigned damm(const char *digits, size_t n) {
+	unsigned c = 0;
+	for (size_t i = 0; i < n; i++)
+		c = damm_table[c][digits[i] - '0'];
+	return c;
+}
+
+void order_number_format(uint64_t seq, char ret[ORDER_NUMBER_MAX]) {
+	char d[ORDER_NUMBER_MAX - 5];   /* "SO-", "-", check digit and NUL around the digits */
+	if (seq > ORDER_SEQ_MAX) {
+		ret[0] = 0;   /* never assigned: store_order_create stops at ORDER_SEQ_MAX */
+		return;
+	}
+	int n = snprintf(d, sizeof(d), "%08" PRIu64, seq);
+	snprintf(ret, ORDER_NUMBER_MAX, "SO-%s-%c", d, (char) ('0' + damm(d, (size_t) n)));
+}
+
+int order_number_parse(const char *s, uint64_t *ret_seq) {
+	char d[ORDER_NUMBER_MAX];
+	size_t n = 0;
+	if (!s || !ret_seq)
+		return -EINVAL;
+	while (*s == ' ' || *s == '-')
+		s++;
+	if ((s[0] == 'S' || s[0] == 's') && (s[1] == 'O' || s[1] == 'o'))
+		s += 2;
+	for (; *s; s++) {
+		if (*s == ' ' || *s == '-')
+			continue;
+		if (*s < '0' || *s > '9' || n == sizeof(d) - 1)
+			return -EINVAL;
+		d[n++] = *s;
+	}
+	/* 8 digits, or 9-10 without padding, then the check digit: one spelling per number. */
+	if (n < 9 || n > 11 || (n > 9 && d[0] == '0') || damm(d, n) != 0)
+		return -EINVAL;
+	uint64_t seq = 0;
+	for (size_t i = 0; i + 1 < n; i++)
+		seq = seq * 10 + (uint64_t) (d[i] - '0');
+	if (seq == 0)
+		return -EINVAL;
+	*ret_seq = seq;
+	return 0;
+}
+
+/* ---- verify ---- */
+
+typedef struct created_event {
+	uint64_t order;   /* sequence of the order it names */
+	uint64_t seq;     /* outbox sequence */
+} created_event;
+
+static int created_event_cmp(const void *a, const void *b) {
+	const created_event *x = a, *y = b;
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* ISO text for the years cal handles, raw seconds for garbage. */
+static const char *when(int64_t t, char buf[CAL_ISO_MAX]) {
+	if (t < INT64_C(-62135596800) || t > INT64_C(253402300799))
+		snprintf(buf, CAL_ISO_MAX, "@%" PRId64, t);
+	else
+		cal_format_utc(t, buf);
+	return buf;
+}
+
+typedef struct verify_ctx {
+	store_txn *t;
+	diag_list *diags;
+	created_event *ev;
+	size_t n_ev, cap_ev;
+	uint64_t last_outbox, last_order;
+} verify_ctx;
+
+/* One diag per violation; no file or line: the store is not a text. */
+static void violation(verify_ctx *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void violation(verify_ctx *v, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	diag_vadd(v->diags, NULL, 0, 0, fmt, ap);
+	va_end(ap);
+}
+
+static int verify_outbox(verify_ctx *v) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->outbox, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		if (k.mv_size != 8) {
+			violation(v, "outbox: malformed key of %zu bytes", k.mv_size);
+			continue;
+		}
+		uint64_t seq = be64_get(k.mv_data);
+		v->last_outbox = seq;
+		json_t *j;
+		if (record_load(&val, &j) < 0) {
+			violation(v, "outbox event %" PRIu64 ": record is unreadable", seq);
+			continue;
+		}
+		json_t *type = json_object_get(j, "type"), *p = json_object_get(j, "payload");
+		json_t *num = json_object_get(p, "order");
+		uint64_t order;
+		if (!json_is_string(type) || !json_is_object(p))
+			violation(v, "outbox event %" PRIu64 ": record is unreadable", seq);
+		else if (strcmp(json_string_value(type), "order.created"))
+			;
+		else if (!json_is_string(num) || order_number_parse(json_string_value(num), &order) < 0)
+			violation(v, "outbox event %" PRIu64 ": order.created names no valid order number", seq);
+		else {
+			if (v->n_ev == v->cap_ev) {
+				size_t cap = v->cap_ev ? v->cap_ev * 2 : 256;
+				created_event *e = realloc(v->ev, cap * sizeof(*e));
+				if (!e) {
+					json_decref(j);
+					r = -ENOMEM;
+					break;
+				}
+				v->ev = e;
+				v->cap_ev = cap;
+			}
+			v->ev[v->n_ev++] = (created_event) { .order = order, .seq = seq };
+		}
+		json_decref(j);
+	}
+	cursor_close(t, c);
+	if (r == -ENOENT)
+		r = 0;
+	if (r == 0 && v->n_ev)
+		qsort(v->ev, v->n_ev, sizeof(*v->ev), created_event_cmp);
+	return r;
+}
+
+/* Checks an order against the occurrence index, the due index and its watermark. */
+static int verify_order(verify_ctx *v, const sales_order *o, uint64_t seq) {
+	store_txn *t = v->t;
+	char w1[CAL_ISO_MAX], w2[CAL_ISO_MAX], other[ORDER_NUMBER_MAX];
+	unsigned char db[16], ob[STORE_KEY_MAX];
+	MDB_val k = due_key(o->delivery, seq, db), val;
+	int r = txn_get(t, t->s->due, &k, &val);
+	if (r == -ENOENT)
+		violation(v, "order %s: delivery %s is missing from the due index",
+			 o->number, when(o->delivery, w1));
+	else if (r < 0)
+		return r;
+	if (!o->standing_order)
+		return 0;
+	r = so_key(t->s, o->standing_order, o->delivery, ob, &k);
+	if (r < 0) {
+		violation(v, "order %s: standing order id cannot be a key", o->number);
+		return 0;
+	}
+	r = txn_get(t, t->s->occ, &k, &val);
+	if (r == -ENOENT)
+		violation(v, "order %s: occurrence (%s, %s) has no idempotency entry",
+			 o->number, o->standing_order, when(o->delivery, w1));
+	else if (r < 0)
+		return r;
+	else if (val.mv_size == 8 && be64_get(val.mv_data) != seq) {
+		order_number_format(be64_get(val.mv_data), other);
+		violation(v, "order %s: occurrence (%s, %s) is also order %s",
+			 o->number, o->standing_order, when(o->delivery, w1), other);
+	}
+	sched_state st;
+	k = str_val(o->standing_order);
+	r = txn_get(t, t->s->sched, &k, &val);
+	if (r == -ENOENT)
+		violation(v, "order %s: standing order %s has no schedule state",
+			 o->number, o->standing_order);
+	else if (r < 0)
+		return r;
+	else if (sched_from_val(&val, &st) < 0)
+		;   /* reported by verify_sched */
+	else if (st.watermark == INT64_MIN || st.watermark < o->delivery)
+		violation(v, "order %s: delivery %s is after the watermark of %s (%s)",
+			 o->number, when(o->delivery, w1), o->standing_order,
+			 st.watermark == INT64_MIN ? "none" : when(st.watermark, w2));
+	return 0;
+}
+
+static int verify_orders(verify_ctx *v) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->orders, &c);
+	if (r < 0)
+		return r;
+	size_t i = 0;
+	char number[ORDER_NUMBER_MAX], evnum[ORDER_NUMBER_MAX];
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); ; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		if (r < 0 && r != -ENOENT)
+			break;
+		bool end = r == -ENOENT;
+		uint64_t seq = UINT64_MAX;
+		if (!end) {
+			if (k.mv_size != 8) {
+				violation(v, "orders: malformed key of %zu bytes", k.mv_size);
+				continue;
+			}
+			seq = be64_get(k.mv_data);
+		}
+		/* Walk the sorted created events alongside: orders come in sequence order. */
+		for (; i < v->n_ev && (end || v->ev[i].order < seq); i++) {
+			order_number_format(v->ev[i].order, evnum);
+			violation(v, "outbox event %" PRIu64 ": order.created for %s, which does not exist",
+				 v->ev[i].seq, evnum);
+		}
+		if (end) {
+			r = 0;
+			break;
+		}
+		v->last_order = seq;
+		order_number_format(seq, number);
+		size_t n = 0;
+		for (; i < v->n_ev && v->ev[i].order == seq; i++)
+			n++;
+		if (n == 0)
+			violation(v, "order %s: no order.created event", number);
+		else if (n > 1)
+			violation(v, "order %s: %zu order.created events", number, n);
+		sales_order *o;
+		json_t *j;
+		r = record_load(&val, &j);
+		if (r == 0) {
+			r = order_from_json(j, &o);
+			json_decref(j);
+		}
+		if (r == -ENOMEM)
+			break;
+		if (r < 0 || strcmp(o->number, number)) {
+			if (r == 0)
+				sales_order_free(o);
+			violation(v, "order %s: record is unreadable", number);
+			continue;
+		}
+		r = verify_order(v, o, seq);
+		sales_order_free(o);
+		if (r < 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r;
+}
+
+/* Every idempotency entry names an order that is that occurrence. */
+static int verify_occ(verify_ctx *v) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->occ, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		char id[STORE_KEY_MAX + 1], w1[CAL_ISO_MAX], w2[CAL_ISO_MAX], number[ORDER_NUMBER_MAX];
+		int64_t delivery;
+		if (so_key_parse(&k, id, &delivery) < 0 || val.mv_size != 8) {
+			violation(v, "idempotency index: malformed entry");
+			continue;
+		}
+		uint64_t seq = be64_get(val.mv_data);
+		order_number_format(seq, number);
+		sales_order *o;
+		r = order_load(t, seq, &o);
+		if (r == -ENOENT)
+			violation(v, "occurrence (%s, %s): order %s does not exist",
+				 id, when(delivery, w1), number);
+		else if (r == -EBADMSG)
+			;   /* reported with the order */
+		else if (r < 0)
+			break;
+		else {
+			if (!str_eq(o->standing_order, id) || o->delivery != delivery)
+				violation(v, "occurrence (%s, %s): order %s is (%s, %s)",
+					 id, when(delivery, w1), number,
+					 o->standing_order ? o->standing_order : "one-time", when(o->delivery, w2));
+			sales_order_free(o);
+		}
+		r = 0;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int verify_due(verify_ctx *v) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->due, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		char w1[CAL_ISO_MAX], w2[CAL_ISO_MAX], number[ORDER_NUMBER_MAX];
+		if (k.mv_size != 16) {
+			violation(v, "due index: malformed entry");
+			continue;
+		}
+		int64_t delivery = unbias(be64_get(k.mv_data));
+		uint64_t seq = be64_get((const unsigned char *) k.mv_data + 8);
+		order_number_format(seq, number);
+		sales_order *o;
+		r = order_load(t, seq, &o);
+		if (r == -ENOENT)
+			violation(v, "due index entry (%s, %s): no such order",
+				 when(delivery, w1), number);
+		else if (r == -EBADMSG)
+			;
+		else if (r < 0)
+			break;
+		else {
+			if (o->delivery != delivery)
+				violation(v, "due index entry (%s, %s): the order's delivery is %s",
+					 when(delivery, w1), number, when(o->delivery, w2));
+			sales_order_free(o);
+		}
+		r = 0;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* Schedule states and skip records are at least readable. */
+static int verify_records(verify_ctx *v, MDB_dbi dbi, bool skips) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	int r = txn_cursor(t, dbi, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		char id[STORE_KEY_MAX + 1], w[CAL_ISO_MAX];
+		int64_t delivery;
+		json_t *j;
+		if (skips) {
+			int64_t at;
+			if (so_key_parse(&k, id, &delivery) < 0)
+				violation(v, "skips: malformed key");
+			else if (record_load(&val, &j) < 0)
+				violation(v, "skip (%s, %s): record is unreadable", id, when(delivery, w));
+			else {
+				if (jget_int(j, "at", &at) < 0 || !json_is_string(json_object_get(j, "reason")))
+					violation(v, "skip (%s, %s): record is unreadable", id, when(delivery, w));
+				json_decref(j);
+			}
+		} else {
+			sched_state st;
+			if (k.mv_size == 0 || k.mv_size > STORE_KEY_MAX || memchr(k.mv_data, 0, k.mv_size))
+				violation(v, "schedule state: malformed key");
+			else if (sched_from_val(&val, &st) < 0)
+				violation(v, "schedule state of %.*s: record is unreadable",
+					 (int) k.mv_size, (const char *) k.mv_data);
+		}
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* The counters must stay ahead of what exists, or a number would be reused. */
+static int verify_counters(verify_ctx *v) {
+	uint64_t next_order, next_outbox;
+	int r = meta_get_u64(v->t, META_NEXT_ORDER, 1, &next_order);
+	if (r == -EBADMSG)
+		violation(v, "meta: the order counter is unreadable");
+	else if (r < 0)
+		return r;
+	else if (v->last_order && next_order <= v->last_order) {
+		char number[ORDER_NUMBER_MAX];
+		order_number_format(v->last_order, number);
+		violation(v, "meta: next order sequence %" PRIu64 " is not after the last order %s",
+			 next_order, number);
+	}
+	r = meta_get_u64(v->t, META_NEXT_OUTBOX, 1, &next_outbox);
+	if (r == -EBADMSG)
+		violation(v, "meta: the outbox counter is unreadable");
+	else if (r < 0)
+		return r;
+	else if (v->last_outbox && next_outbox <= v->last_outbox)
+		violation(v, "meta: next outbox sequence %" PRIu64 " is not after the last event %" PRIu64,
+			 next_outbox, v->last_outbox);
+	return 0;
+}
+
+int store_verify(store *s, diag_list *diags) {
+	if (!s || !diags)
+		return -EINVAL;
+	store_txn *t;
+	int r = store_begin(s, false, &t);
+	if (r < 0)
+		return r;
+	size_t before = diags->n;
+	verify_ctx v = { .t = t, .diags = diags };
+	if ((r = verify_outbox(&v)) == 0 && (r = verify_orders(&v)) == 0 && (r = verify_occ(&v)) == 0 &&
+	    (r = verify_due(&v)) == 0 && (r = verify_records(&v, s->sched, false)) == 0 &&
+	    (r = verify_records(&v, s->skips, true)) == 0)
+		r = verify_counters(&v);
+	free(v.ev);
+	store_abort(t);
+	if (r == -EBADMSG) {
+		/* a damaged page (MDB_CORRUPTED, MDB_PAGE_NOTFOUND) stops the walk */
+		diag_add(diags, NULL, 0, 0, "the store is damaged: a database could not be read to the end (%s)",
+			 strerror(-r));
+		return r;
+	}
+	if (r < 0)
+		return r;
+	return diags->n > before ? -EBADMSG : 0;
+}

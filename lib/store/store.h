@@ -1,0 +1,202 @@
+/* store: the LMDB sales store. One environment, named databases opened once;
+ * every record is a versioned JSON document, every key is fixed-width binary
+ * where order matters (layout documented in store.c and doc/store.md).
+ * Creating an order, its idempotency index entry, its due-index entry and its
+ * outbox event happen in the caller's one write transaction; the caller also
+ * advances the schedule watermark in that transaction, so after any crash an
+ * occurrence exists exactly once or not at all. Not thread-safe; one writer
+ * process (the daemon) and any number of read-only readers (standingctl). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/defs/defs.h"
+
+typedef struct store store;
+typedef struct store_txn store_txn;
+
+#define STORE_FORMAT 1
+#define ORDER_NUMBER_MAX 16     /* "SO-00000042-7" + NUL fits */
+/* Sequences past 8 digits widen the number ("SO-123456789-4"); ORDER_NUMBER_MAX
+ * holds 10 digits, so store_order_create stops there with -EOVERFLOW. */
+#define ORDER_SEQ_MAX UINT64_C(9999999999)
+
+typedef enum order_status {
+	ORDER_CREATED, ORDER_ON_HOLD, ORDER_SHIPPED, ORDER_CANCELLED,
+} order_status;
+
+typedef struct sales_order {
+	char number[ORDER_NUMBER_MAX];   /* confirmation number, assigned by store_order_create */
+	char *standing_order;            /* NULL for one-time orders */
+	uint64_t occurrence;             /* occurrence index n (standing orders) */
+	char *customer, *supplier;
+	address ship_to;
+	order_line *lines;
+	size_t n_lines;
+	money total;                     /* sum of quantity * unit_price (one currency) */
+	int64_t delivery;                /* instant */
+	int32_t delivery_offset;         /* UTC offset at delivery in its zone, for display */
+	char *zone;                      /* IANA name of the delivery's zone */
+	int64_t created;                 /* instant the order was created (daemon clock) */
+	payment payment;
+	order_status status;
+	bool late;                       /* created after its create_at (catch-up) */
+	char *carrier, *tracking;        /* set when shipped */
+	int64_t shipped;                 /* instant, 0 when not shipped */
+	char *placed_by;                 /* one-time orders: "shop:USER" or "ops:USER"; NULL otherwise */
+} sales_order;
+
+/* Per standing order: what the engine has done so far. */
+typedef struct sched_state {
+	int64_t watermark;      /* delivery instant of the last created-or-skipped occurrence; INT64_MIN: none */
+	uint64_t created;       /* orders created so far */
+	uint64_t skipped;       /* occurrences recorded as skipped (catch-up policy, paused) */
+	bool active;            /* false once removed from the definitions (history kept) */
+	uint64_t def_hash;      /* standing_order.hash the state was last written with */
+} sched_state;
+
+typedef enum store_flags {
+	STORE_READONLY = 1 << 0,   /* standingctl: MDB_RDONLY, never creates */
+} store_flags;
+
+/* Smallest max_size store_open accepts (a store needs a handful of pages). */
+#define STORE_MAX_SIZE_MIN (UINT64_C(1) << 20)
+
+/* Options of store_open; a NULL pointer means all defaults, read-write. */
+typedef struct store_options {
+	unsigned flags;          /* store_flags */
+	/* Map of a store that has none yet (a new one), in bytes; 0: 64 MiB or
+	 * max_size, whichever is smaller. An existing store keeps the map it was
+	 * last grown to (never less than that default, never more than max_size
+	 * unless it already was). */
+	uint64_t map_size;
+	/* The map grows (doubling) on MDB_MAP_FULL only up to this; 0: the
+	 * default, store_default_max_size(dir). Ignored read-only. */
+	uint64_t max_size;
+	/* LMDB found its own data inconsistent (an mdb_assert): what the program
+	 * does about it (report and exit). The library never exits; when this
+	 * returns, or is NULL, LMDB aborts. */
+	void (*on_damage)(const char *dir, const char *what, void *ud);
+	void *ud;
+	/* When not NULL, store_open adds one diag (file "DIR/data.mdb") saying why it
+	 * refused a damaged store (-EUCLEAN). */
+	diag_list *diags;
+} store_options;
+
+/* Errors (converted from LMDB and the system in store_errno() only):
+ * -ENOSPC   the file system is full (ENOSPC or EDQUOT from a write): nothing of
+ *           the transaction was committed, the store is intact, reads go on.
+ * -EFBIG    the map is full and may not grow: it has reached max_size, or mapping
+ *           a larger one failed (store_get_info: grow_error).
+ *           A write that merely fills the map does not return this: the store
+ *           doubles the map and replays the transaction itself.
+ * -EAGAIN   the map is full but another transaction of this process is open (the
+ *           map must not move under it): retry once it has ended (store_room_wanted);
+ *           also LMDB's reader table or thread slots full. Nothing was committed.
+ * -EUCLEAN  store_open: the data file is damaged (truncated, empty or missing
+ *           while the store was in use, bad meta pages); nothing was opened.
+ * -EBADMSG  a record or LMDB page is damaged (MDB_CORRUPTED, MDB_PAGE_NOTFOUND ...).
+ * -ENOTRECOVERABLE  the environment was lost (a failed remap that could not be
+ *           undone): every call fails with it; close the store. */
+
+/* Opens (creating dir and environment unless read-only) and checks the format
+ * version. Before LMDB touches the files it checks data.mdb against its meta
+ * pages (see doc/store.md). -ENOENT (read-only, nothing there), -EPROTO (format
+ * from a newer version), -EUCLEAN, -EINVAL (bad options), other negative errno. */
+int store_open(const char *dir, const store_options *opts, store **ret);
+void store_close(store *s);   /* accepts NULL */
+
+/* Half the size of the file system holding dir, at least 64 MiB and at most
+ * 1 TiB (64 GiB when the file system cannot be asked). */
+uint64_t store_default_max_size(const char *dir);
+
+typedef struct store_info {
+	uint64_t map_size;       /* bytes mapped now */
+	uint64_t max_size;       /* the cap in force */
+	uint64_t used;           /* bytes of the data file in use (last page) */
+	int grow_error;          /* why the last growth failed (negative errno), 0 */
+} store_info;
+int store_get_info(store *s, store_info *ret);
+/* Changes the cap (0: the default); the map never shrinks. -EINVAL below STORE_MAX_SIZE_MIN. */
+int store_set_max_size(store *s, uint64_t max_size);
+
+/* A failed write (-ENOSPC, -ENOMEM ...) that may have left a change half done
+ * makes every later call and store_commit() return that error. -EROFS: write on a
+ * read-only store; -EBUSY: a write transaction is already open (LMDB would block). */
+int store_begin(store *s, bool write, store_txn **ret);
+int store_commit(store_txn *t);       /* frees t in every case */
+/* A write found the map full while other transactions were open, so the map could
+ * not grow under them (the write failed with -EAGAIN): whoever holds a transaction
+ * across loop turns (a list built in steps) should end it; the map grows when the
+ * last one ends, and the write succeeds when retried. */
+bool store_room_wanted(const store *s);
+void store_abort(store_txn *t);       /* accepts NULL */
+
+/* The *_each functions call fn in key order; fn returns 0 to go on, anything else
+ * stops the walk and is returned. */
+
+/* Schedule state. -ENOENT when none. */
+int store_sched_get(store_txn *t, const char *so_id, sched_state *ret);
+int store_sched_put(store_txn *t, const char *so_id, const sched_state *st);
+int store_sched_each(store_txn *t, int (*fn)(const char *so_id, const sched_state *st, void *ud), void *ud);
+
+/* Assigns o->number (next sequence number + check digit), writes the order, the
+ * idempotency entry (standing_order, delivery) -> number when o->standing_order
+ * is set (-EEXIST when that occurrence already exists: nothing written), the
+ * due index (delivery, number), and appends outbox event "order.created". */
+int store_order_create(store_txn *t, sales_order *o);
+/* Rewrites an existing order (status, shipping); keeps the due index right.
+ * -EINVAL when it would change the standing order, the occurrence, or the delivery
+ * of a standing order's occurrence (its identity in the idempotency index). */
+int store_order_update(store_txn *t, const sales_order *o);
+/* number is accepted with or without dashes, any case; -ENOENT, -EINVAL (bad check digit). */
+int store_order_get(store_txn *t, const char *number, sales_order **ret);
+/* (standing order, delivery) -> number. -ENOENT when that occurrence was never created. */
+int store_occurrence_get(store_txn *t, const char *so_id, int64_t delivery, char ret_number[ORDER_NUMBER_MAX]);
+/* Orders in delivery order, delivery in [from, to). */
+int store_order_each(store_txn *t, int64_t from, int64_t to,
+		     int (*fn)(const sales_order *o, void *ud), void *ud);
+/* The same walk starting at (from, from_seq) in the due index's order (delivery,
+ * then sequence number), so that a long walk can stop and go on later: resume
+ * at (last delivery, last sequence + 1). */
+int store_order_each_from(store_txn *t, int64_t from, uint64_t from_seq, int64_t to,
+			  int (*fn)(const sales_order *o, void *ud), void *ud);
+void sales_order_free(sales_order *o);     /* accepts NULL */
+
+/* Audit: an occurrence that was deliberately not created (catch-up policy, paused). */
+int store_skip_record(store_txn *t, const char *so_id, int64_t delivery, int64_t at, const char *reason);
+int store_skip_each(store_txn *t, int (*fn)(const char *so_id, int64_t delivery, int64_t at, const char *reason, void *ud), void *ud);
+
+/* Outbox: events in append order; type e.g. "order.created", payload a JSON object text. */
+int store_outbox_append(store_txn *t, const char *type, const char *payload_json, int64_t at);
+int store_outbox_each(store_txn *t, uint64_t after_seq,
+		      int (*fn)(uint64_t seq, const char *type, const char *payload_json, int64_t at, void *ud), void *ud);
+
+/* The last good set of definition files (bytes as read), so the daemon can start
+ * on it when a YAML file is broken at start-up. */
+int store_defs_put(store_txn *t, const defs_file *files, size_t n);
+int store_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n);  /* -ENOENT when none */
+
+/* Checks every invariant: no occurrence twice, every standing order's order has its
+ * idempotency entry and vice versa, due index matches orders, watermark >= every
+ * created delivery of that standing order, one order.created event per order.
+ * Adds one diag per violation; 0 when clean, -EBADMSG when violations found. */
+int store_verify(store *s, diag_list *diags);
+
+/* Confirmation numbers: "SO-" 8 digits "-" Damm check digit. */
+void order_number_format(uint64_t seq, char ret[ORDER_NUMBER_MAX]);
+/* Normalises (strips dashes/space, upper-cases) and checks the digit. 0, -EINVAL. */
+int order_number_parse(const char *s, uint64_t *ret_seq);
+const char *order_status_name(order_status s);
+
+/* Standing orders placed through the API: the set of definition files
+ * ("api/ID.json") kept beside the YAML ones. -ENOENT when none were ever stored. */
+int store_api_defs_put(store_txn *t, const defs_file *files, size_t n);
+int store_api_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n);
+/* A skip record for (so_id, delivery): 0 (reason malloc'd into *ret_reason when not
+ * NULL), -ENOENT. The engine consults it before creating an occurrence, so a skip
+ * requested in advance (SkipOccurrence) and one recorded by the catch-up policy are
+ * the same kind of record. */
+int store_skip_get(store_txn *t, const char *so_id, int64_t delivery, char **ret_reason);
+/* Number of orders and of outbox events. */
+int store_counts(store_txn *t, uint64_t *ret_orders, uint64_t *ret_outbox);

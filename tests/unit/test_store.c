@@ -1,0 +1,1507 @@
+/* Unit tests for the LMDB store: every test gets a fresh state directory.
+ * Where a test must plant a broken record it opens the environment with raw
+ * LMDB calls, using the layout documented in doc/store.md, after closing the
+ * store (LMDB allows one environment per file per process). */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <lmdb.h>
+#include "lib/time/cal.h"
+#include "lib/store/store.h"
+
+static const store_options readonly = { .flags = STORE_READONLY };
+
+typedef struct fx {
+	char tmp[64];
+	char dir[128];
+	store *s;
+} fx;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+	(void) st; (void) flag; (void) ftw;
+	return remove(path);
+}
+
+static int setup(void **state) {
+	fx *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	strcpy(f->tmp, "/tmp/test_store.XXXXXX");
+	assert_non_null(mkdtemp(f->tmp));
+	/* two levels that do not exist yet: store_open must create them */
+	snprintf(f->dir, sizeof(f->dir), "%s/var/state", f->tmp);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state) {
+	fx *f = *state;
+	store_close(f->s);
+	nftw(f->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void reopen(fx *f) {
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+}
+
+static int64_t utc(int y, int m, int d, int h) {
+	return cal_days_from_civil(y, m, d) * CAL_SECS_PER_DAY + h * 3600;
+}
+
+static order_line lines_eur[] = {
+	{ .sku = "BULB-60W", .quantity = 1000, .unit_price = { 85, "EUR" } },
+	{ .sku = "SOCKET-E27", .quantity = 20, .unit_price = { 1250, "EUR" } },
+};
+
+static sales_order sample(const char *so, int64_t delivery) {
+	return (sales_order) {
+		.standing_order = (char *) so,
+		.occurrence = 3,
+		.customer = "acme",
+		.supplier = "lux",
+		.ship_to = { "ACME Rīga", "Brīvības iela 1", "LV-1010", "Rīga", "LV" },
+		.lines = lines_eur,
+		.n_lines = 2,
+		.total = { 85 * 1000 + 1250 * 20, "EUR" },
+		.delivery = delivery,
+		.delivery_offset = 7200,
+		.zone = "Europe/Riga",
+		.created = delivery < INT64_MIN + 5 * CAL_SECS_PER_DAY ? delivery : delivery - 5 * CAL_SECS_PER_DAY,
+		.payment = PAYMENT_ACCOUNT,
+		.status = ORDER_CREATED,
+	};
+}
+
+static int create(store *s, sales_order *o) {
+	store_txn *t;
+	int r = store_begin(s, true, &t);
+	assert_int_equal(r, 0);
+	r = store_order_create(t, o);
+	if (r < 0) {
+		store_abort(t);
+		return r;
+	}
+	return store_commit(t);
+}
+
+static void assert_str_eq(const char *a, const char *b) {
+	if (!a || !b)
+		assert_ptr_equal(a, b);
+	else
+		assert_string_equal(a, b);
+}
+
+static void assert_order_eq(const sales_order *a, const sales_order *b) {
+	assert_string_equal(a->number, b->number);
+	assert_str_eq(a->standing_order, b->standing_order);
+	assert_int_equal(a->occurrence, b->occurrence);
+	assert_str_eq(a->customer, b->customer);
+	assert_str_eq(a->supplier, b->supplier);
+	assert_str_eq(a->ship_to.name, b->ship_to.name);
+	assert_str_eq(a->ship_to.street, b->ship_to.street);
+	assert_str_eq(a->ship_to.postcode, b->ship_to.postcode);
+	assert_str_eq(a->ship_to.city, b->ship_to.city);
+	assert_str_eq(a->ship_to.country, b->ship_to.country);
+	assert_int_equal(a->n_lines, b->n_lines);
+	for (size_t i = 0; i < a->n_lines; i++) {
+		assert_string_equal(a->lines[i].sku, b->lines[i].sku);
+		assert_int_equal(a->lines[i].quantity, b->lines[i].quantity);
+		assert_int_equal(a->lines[i].unit_price.minor, b->lines[i].unit_price.minor);
+		assert_string_equal(a->lines[i].unit_price.currency, b->lines[i].unit_price.currency);
+	}
+	assert_int_equal(a->total.minor, b->total.minor);
+	assert_string_equal(a->total.currency, b->total.currency);
+	assert_int_equal(a->delivery, b->delivery);
+	assert_int_equal(a->delivery_offset, b->delivery_offset);
+	assert_str_eq(a->zone, b->zone);
+	assert_int_equal(a->created, b->created);
+	assert_int_equal(a->payment, b->payment);
+	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->late, b->late);
+	assert_str_eq(a->carrier, b->carrier);
+	assert_str_eq(a->tracking, b->tracking);
+	assert_int_equal(a->shipped, b->shipped);
+}
+
+static void put_sched(store *s, const char *so, int64_t watermark) {
+	store_txn *t;
+	sched_state st = { .watermark = watermark, .active = true };
+	assert_int_equal(store_begin(s, true, &t), 0);
+	assert_int_equal(store_sched_put(t, so, &st), 0);
+	assert_int_equal(store_commit(t), 0);
+}
+
+static void expect_clean(store *s) {
+	diag_list diags = { 0 };
+	int r = store_verify(s, &diags);
+	for (size_t i = 0; i < diags.n; i++)
+		print_message("diag: %s\n", diags.v[i].msg);
+	assert_int_equal(diags.n, 0);
+	assert_int_equal(r, 0);
+}
+
+static sales_order *get(store *s, const char *number) {
+	store_txn *t;
+	sales_order *o = NULL;
+	assert_int_equal(store_begin(s, false, &t), 0);
+	assert_int_equal(store_order_get(t, number, &o), 0);
+	store_abort(t);
+	return o;
+}
+
+static int count_cb(const sales_order *o, void *ud) {
+	(void) o;
+	(*(size_t *) ud)++;
+	return 0;
+}
+
+static size_t count_orders(store *s) {
+	store_txn *t;
+	size_t n = 0;
+	assert_int_equal(store_begin(s, false, &t), 0);
+	assert_int_equal(store_order_each(t, INT64_MIN, INT64_MAX, count_cb, &n), 0);
+	store_abort(t);
+	return n;
+}
+
+static int count_outbox_cb(uint64_t seq, const char *type, const char *payload, int64_t at, void *ud) {
+	(void) seq; (void) type; (void) payload; (void) at;
+	(*(size_t *) ud)++;
+	return 0;
+}
+
+static size_t count_outbox(store *s) {
+	store_txn *t;
+	size_t n = 0;
+	assert_int_equal(store_begin(s, false, &t), 0);
+	assert_int_equal(store_outbox_each(t, 0, count_outbox_cb, &n), 0);
+	store_abort(t);
+	return n;
+}
+
+/* Raw LMDB: put (val != NULL) or delete one key in one named database. */
+static void raw_op(const char *dir, const char *db, const void *key, size_t klen, const void *val, size_t vlen) {
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	MDB_val k = { .mv_size = klen, .mv_data = (void *) key };
+	MDB_val v = { .mv_size = vlen, .mv_data = (void *) val };
+	if (val)
+		assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	else
+		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void be64(unsigned char *p, uint64_t v) {
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char) v;
+}
+
+/* ---- confirmation numbers ---- */
+
+static void test_number_format(void **state) {
+	(void) state;
+	char n[ORDER_NUMBER_MAX];
+	/* check digits computed by hand from Damm's table (572 -> 4 is Damm's own example) */
+	order_number_format(1, n);
+	assert_string_equal(n, "SO-00000001-3");
+	order_number_format(2, n);
+	assert_string_equal(n, "SO-00000002-1");
+	order_number_format(42, n);
+	assert_string_equal(n, "SO-00000042-7");
+	order_number_format(572, n);
+	assert_string_equal(n, "SO-00000572-4");
+	order_number_format(99999999, n);
+	assert_string_equal(n, "SO-99999999-9");
+	/* widened past 8 digits */
+	order_number_format(123456789, n);
+	assert_string_equal(n, "SO-123456789-4");
+	order_number_format(ORDER_SEQ_MAX, n);
+	assert_string_equal(n, "SO-9999999999-2");
+	order_number_format(ORDER_SEQ_MAX + 1, n);
+	assert_string_equal(n, "");
+}
+
+static void test_number_parse_forms(void **state) {
+	(void) state;
+	static const char *const ok[] = {
+		"SO-00000572-4", "so-00000572-4", "So-00000572-4", "sO 00000572 4", "SO000005724",
+		"000005724", "00000572-4", " SO-0000-0572-4 ", "SO-00000572 - 4",
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		uint64_t seq = 0;
+		assert_int_equal(order_number_parse(ok[i], &seq), 0);
+		assert_int_equal(seq, 572);
+	}
+	uint64_t seq = 0;
+	assert_int_equal(order_number_parse("SO-123456789-4", &seq), 0);
+	assert_int_equal(seq, 123456789);
+	assert_int_equal(order_number_parse("so1234567894", &seq), 0);
+	assert_int_equal(seq, 123456789);
+	assert_int_equal(order_number_parse("SO-9999999999-2", &seq), 0);
+	assert_int_equal(seq, ORDER_SEQ_MAX);
+
+	static const char *const bad[] = {
+		"SO-00000572-5",     /* wrong check digit */
+		"SO-00000527-4",     /* transposed */
+		"SO-0000572-4",      /* 7 digits */
+		"SO-000000572-4",    /* padded to 9: one spelling per number */
+		"SO-00000000-0",     /* sequence 0 is never assigned */
+		"SO-99999999999-0",  /* 11 digits */
+		"", "SO", "SO-", "-", "XO-00000572-4", "SO-00000572-4x", "SO-0000O572-4",
+		"SO_00000572_4", "SOSO-00000572-4", "SO-00000572-4\n", "SO-0000é572-4",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		seq = 77;
+		assert_int_equal(order_number_parse(bad[i], &seq), -EINVAL);
+		assert_int_equal(seq, 77);   /* untouched on failure */
+	}
+	assert_int_equal(order_number_parse(NULL, &seq), -EINVAL);
+}
+
+static uint64_t rng_state = UINT64_C(0x9E3779B97F4A7C15);
+
+static uint64_t rng(void) {
+	/* xorshift64: fixed seed so a failure reproduces */
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static void put_number(char *buf, const char d[9]) {
+	snprintf(buf, ORDER_NUMBER_MAX, "SO-%.8s-%c", d, d[8]);
+}
+
+static void test_number_errors_exhaustive(void **state) {
+	(void) state;
+	for (int i = 0; i < 10000; i++) {
+		uint64_t seq = 1 + rng() % 99999999, got;
+		char n[ORDER_NUMBER_MAX], m[ORDER_NUMBER_MAX], d[9];
+		order_number_format(seq, n);
+		assert_int_equal(order_number_parse(n, &got), 0);
+		assert_int_equal(got, seq);
+		memcpy(d, n + 3, 8);
+		d[8] = n[12];
+		/* every single-digit substitution, the check digit included */
+		for (int pos = 0; pos < 9; pos++) {
+			char orig = d[pos];
+			for (char c = '0'; c <= '9'; c++) {
+				if (c == orig)
+					continue;
+				d[pos] = c;
+				put_number(m, d);
+				if (order_number_parse(m, &got) != -EINVAL)
+					fail_msg("substitution %s of %s accepted", m, n);
+			}
+			d[pos] = orig;
+		}
+		/* every adjacent transposition, across the dash to the check digit too */
+		for (int pos = 0; pos < 8; pos++) {
+			if (d[pos] == d[pos + 1])
+				continue;
+			char tmp = d[pos];
+			d[pos] = d[pos + 1];
+			d[pos + 1] = tmp;
+			put_number(m, d);
+			if (order_number_parse(m, &got) != -EINVAL)
+				fail_msg("transposition %s of %s accepted", m, n);
+			d[pos + 1] = d[pos];
+			d[pos] = tmp;
+		}
+	}
+}
+
+/* ---- orders ---- */
+
+static void test_create_read(void **state) {
+	fx *f = *state;
+	static order_line vnd[] = { { .sku = "ĐÈN-LED", .quantity = 500, .unit_price = { 120000, "VND" } } };
+	sales_order a = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	sales_order b = sample("nord-bulbs", utc(2027, 2, 3, 6));
+	b.ship_to = (address) { "Nordlys AS", "Storgata 5", "9008", "Tromsø", "NO" };
+	b.payment = PAYMENT_PREPAID;
+	b.delivery_offset = 3600;
+	b.zone = "Europe/Oslo";
+	b.late = true;
+	b.occurrence = 0;
+	sales_order c = {
+		.customer = "saigon-light", .supplier = "lux",
+		.ship_to = { "Công ty Ánh Sáng", NULL, "700000", "Thành phố Hồ Chí Minh", "VN" },
+		.lines = vnd, .n_lines = 1, .total = { 60000000, "VND" },
+		.delivery = utc(2027, 2, 2, 1), .delivery_offset = 25200, .zone = NULL,
+		.created = utc(2027, 1, 20, 0), .payment = PAYMENT_ACCOUNT, .status = ORDER_ON_HOLD,
+	};
+	assert_int_equal(create(f->s, &a), 0);
+	assert_int_equal(create(f->s, &b), 0);
+	assert_int_equal(create(f->s, &c), 0);
+	assert_string_equal(a.number, "SO-00000001-3");
+	assert_string_equal(b.number, "SO-00000002-1");
+	assert_string_equal(c.number, "SO-00000003-7");
+
+	sales_order *o = get(f->s, "SO-00000001-3");
+	assert_order_eq(&a, o);
+	assert_string_equal(o->ship_to.city, "Rīga");
+	sales_order_free(o);
+	o = get(f->s, "so000000021");
+	assert_order_eq(&b, o);
+	assert_string_equal(o->ship_to.city, "Tromsø");
+	sales_order_free(o);
+	o = get(f->s, "SO-00000003-7");
+	assert_order_eq(&c, o);
+	assert_string_equal(o->ship_to.city, "Thành phố Hồ Chí Minh");
+	assert_null(o->ship_to.street);
+	assert_null(o->standing_order);
+	sales_order_free(o);
+
+	store_txn *t;
+	char num[ORDER_NUMBER_MAX];
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_occurrence_get(t, "nord-bulbs", b.delivery, num), 0);
+	assert_string_equal(num, "SO-00000002-1");
+	assert_int_equal(store_occurrence_get(t, "nord-bulbs", b.delivery + 1, num), -ENOENT);
+	assert_int_equal(store_order_get(t, "SO-00000004-5", &o), -ENOENT);
+	assert_int_equal(store_order_get(t, "SO-00000004-6", &o), -EINVAL);
+	assert_int_equal(store_order_create(t, &a), -EROFS);
+	store_abort(t);
+}
+
+static void test_create_rejects_bad_input(void **state) {
+	fx *f = *state;
+	sales_order o = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	o.ship_to.city = "R\xc4";   /* truncated UTF-8 */
+	assert_int_equal(create(f->s, &o), -EINVAL);
+	assert_string_equal(o.number, "");
+	o = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	o.customer = NULL;
+	assert_int_equal(create(f->s, &o), -EINVAL);
+	o = sample("", utc(2027, 2, 1, 4));
+	assert_int_equal(create(f->s, &o), -EINVAL);
+	char longid[600];
+	memset(longid, 'x', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = 0;
+	o = sample(longid, utc(2027, 2, 1, 4));
+	assert_int_equal(create(f->s, &o), -ENAMETOOLONG);
+	/* nothing was written: the first good order still gets number 1 */
+	o = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	assert_int_equal(create(f->s, &o), 0);
+	assert_string_equal(o.number, "SO-00000001-3");
+	assert_int_equal(count_outbox(f->s), 1);
+}
+
+static void test_duplicate_occurrence(void **state) {
+	fx *f = *state;
+	sales_order a = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	assert_int_equal(create(f->s, &a), 0);
+
+	/* same (standing order, delivery), everything else different */
+	sales_order b = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	b.customer = "someone-else";
+	b.occurrence = 9;
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_order_create(t, &b), -EEXIST);
+	assert_string_equal(b.number, "");
+	/* the transaction stays usable: the engine goes on with the batch */
+	sales_order c = sample("acme-bulbs", utc(2027, 4, 1, 3));
+	assert_int_equal(store_order_create(t, &c), 0);
+	assert_string_equal(c.number, "SO-00000002-1");
+	/* and a duplicate of an occurrence created earlier in the same transaction */
+	sales_order d = sample("acme-bulbs", utc(2027, 4, 1, 3));
+	assert_int_equal(store_order_create(t, &d), -EEXIST);
+	assert_int_equal(store_commit(t), 0);
+
+	assert_int_equal(count_orders(f->s), 2);
+	assert_int_equal(count_outbox(f->s), 2);
+	sales_order *o = get(f->s, "SO-00000001-3");
+	assert_string_equal(o->customer, "acme");
+	sales_order_free(o);
+	/* a different standing order may deliver at the same instant */
+	sales_order e = sample("acme-sockets", utc(2027, 2, 1, 4));
+	assert_int_equal(create(f->s, &e), 0);
+	assert_string_equal(e.number, "SO-00000003-7");
+	put_sched(f->s, "acme-bulbs", c.delivery);
+	put_sched(f->s, "acme-sockets", e.delivery);
+	expect_clean(f->s);
+}
+
+typedef struct collect {
+	int64_t v[16];
+	size_t n;
+	size_t stop_after;
+} collect;
+
+static int collect_cb(const sales_order *o, void *ud) {
+	collect *c = ud;
+	c->v[c->n++] = o->delivery;
+	return c->stop_after && c->n == c->stop_after ? 7 : 0;
+}
+
+static void test_each_delivery_order(void **state) {
+	fx *f = *state;
+	static const int64_t ins[] = {
+		1801454400, -1, INT64_MAX - 1, 0, -3155760000, INT64_MIN, 1, -86400, 4102444800,
+	};
+	static const int64_t sorted[] = {
+		INT64_MIN, -3155760000, -86400, -1, 0, 1, 1801454400, 4102444800, INT64_MAX - 1,
+	};
+	for (size_t i = 0; i < sizeof(ins) / sizeof(ins[0]); i++) {
+		sales_order o = sample(i % 2 ? "acme-bulbs" : NULL, ins[i]);
+		o.created = 0;
+		assert_int_equal(create(f->s, &o), 0);
+	}
+	store_txn *t;
+	collect c = { 0 };
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_order_each(t, INT64_MIN, INT64_MAX, collect_cb, &c), 0);
+	assert_int_equal(c.n, 9);
+	for (size_t i = 0; i < c.n; i++)
+		assert_int_equal(c.v[i], sorted[i]);
+	/* [from, to) */
+	c = (collect) { 0 };
+	assert_int_equal(store_order_each(t, -86400, 1, collect_cb, &c), 0);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.v[0], -86400);
+	assert_int_equal(c.v[1], -1);
+	assert_int_equal(c.v[2], 0);
+	c = (collect) { 0 };
+	assert_int_equal(store_order_each(t, 2, 1801454400, collect_cb, &c), 0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(store_order_each(t, 5, 5, collect_cb, &c), 0);
+	assert_int_equal(c.n, 0);
+	/* a non-zero callback result stops the walk and comes back */
+	c = (collect) { .stop_after = 2 };
+	assert_int_equal(store_order_each(t, INT64_MIN, INT64_MAX, collect_cb, &c), 7);
+	assert_int_equal(c.n, 2);
+	store_abort(t);
+}
+
+static void test_abort_leaves_nothing(void **state) {
+	fx *f = *state;
+	store_txn *t;
+	sales_order o = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	sched_state st = { .watermark = o.delivery, .created = 1, .active = true };
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_order_create(t, &o), 0);
+	assert_int_equal(store_sched_put(t, "acme-bulbs", &st), 0);
+	assert_int_equal(store_skip_record(t, "acme-bulbs", 5, 6, "paused"), 0);
+	assert_int_equal(store_outbox_append(t, "x", "{}", 1), 0);
+	store_abort(t);
+	store_abort(NULL);
+
+	char num[ORDER_NUMBER_MAX];
+	sales_order *got;
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_order_get(t, "SO-00000001-3", &got), -ENOENT);
+	assert_int_equal(store_occurrence_get(t, "acme-bulbs", o.delivery, num), -ENOENT);
+	assert_int_equal(store_sched_get(t, "acme-bulbs", &st), -ENOENT);
+	store_abort(t);
+	assert_int_equal(count_orders(f->s), 0);
+	assert_int_equal(count_outbox(f->s), 0);
+	/* the counters were rolled back with the rest */
+	o = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	assert_int_equal(create(f->s, &o), 0);
+	assert_string_equal(o.number, "SO-00000001-3");
+}
+
+static void test_commit_persists(void **state) {
+	fx *f = *state;
+	sales_order a = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	sched_state st = { .watermark = a.delivery, .created = 1, .active = true, .def_hash = 42 };
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_order_create(t, &a), 0);
+	assert_int_equal(store_sched_put(t, "acme-bulbs", &st), 0);
+	assert_int_equal(store_commit(t), 0);
+	reopen(f);
+	sales_order *o = get(f->s, a.number);
+	assert_order_eq(&a, o);
+	sales_order_free(o);
+	sched_state got;
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_sched_get(t, "acme-bulbs", &got), 0);
+	assert_int_equal(got.watermark, a.delivery);
+	assert_int_equal(got.def_hash, 42);
+	store_abort(t);
+	/* the sequence continues after a reopen */
+	sales_order b = sample("acme-bulbs", utc(2027, 4, 1, 3));
+	assert_int_equal(create(f->s, &b), 0);
+	assert_string_equal(b.number, "SO-00000002-1");
+}
+
+/* Readers run in a child process started afresh from this binary (fork and
+ * exec): LMDB allows one environment per file per process, and an exec'd child
+ * inherits no heap, so valgrind has nothing to report about it. */
+static char self_path[PATH_MAX];
+
+static pid_t spawn(const char *what, const char *dir, int fd1, int fd2) {
+	char a1[16], a2[16];
+	snprintf(a1, sizeof(a1), "%d", fd1);
+	snprintf(a2, sizeof(a2), "%d", fd2);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(self_path, self_path, "--child", what, dir, a1, a2, (char *) NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void expect_child_ok(pid_t pid) {
+	int status;
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static int child_reader(const char *dir) {
+	store *s;
+	store_txn *t;
+	sales_order *o;
+	size_t n = 0;
+	if (store_open(dir, &readonly, &s) != 0)
+		return 10;
+	if (store_begin(s, true, &t) != -EROFS)
+		return 11;
+	if (store_begin(s, false, &t) != 0)
+		return 12;
+	if (store_order_get(t, "SO-00000001-3", &o) != 0)
+		return 13;
+	bool ok = !strcmp(o->ship_to.city, "Rīga");
+	sales_order_free(o);
+	if (!ok)
+		return 14;
+	if (store_order_get(t, "SO-00000002-1", &o) != -ENOENT)   /* not committed yet */
+		return 15;
+	if (store_order_each(t, INT64_MIN, INT64_MAX, count_cb, &n) != 0 || n != 1)
+		return 16;
+	store_abort(t);
+	if (store_set_max_size(s, 0) != -EROFS)
+		return 17;
+	store_close(s);
+	return 0;
+}
+
+static void test_readonly_while_writing(void **state) {
+	fx *f = *state;
+	sales_order a = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	assert_int_equal(create(f->s, &a), 0);
+	store_txn *t;
+	sales_order b = sample("acme-bulbs", utc(2027, 4, 1, 3));
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_order_create(t, &b), 0);
+	expect_child_ok(spawn("reader", f->dir, -1, -1));
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(count_orders(f->s), 2);
+}
+
+static void test_readonly_missing(void **state) {
+	fx *f = *state;
+	store *s = NULL;
+	char path[256];
+	snprintf(path, sizeof(path), "%s/nothing", f->tmp);
+	assert_int_equal(store_open(path, &readonly, &s), -ENOENT);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(store_open(path, &readonly, &s), -ENOENT);
+	assert_null(s);
+	/* and it left nothing behind */
+	char lock[300];
+	snprintf(lock, sizeof(lock), "%s/lock.mdb", path);
+	assert_int_equal(access(lock, F_OK), -1);
+	assert_int_equal(store_open(NULL, NULL, &s), -EINVAL);
+	assert_int_equal(store_open(path, &(store_options) { .flags = 0x80 }, &s), -EINVAL);
+}
+
+static void test_format_newer(void **state) {
+	fx *f = *state;
+	store_close(f->s);
+	f->s = NULL;
+	unsigned char v[8];
+	be64(v, STORE_FORMAT + 1);
+	raw_op(f->dir, "meta", "format", 6, v, 8);
+	store *s = NULL;
+	assert_int_equal(store_open(f->dir, NULL, &s), -EPROTO);
+	assert_int_equal(store_open(f->dir, &readonly, &s), -EPROTO);
+	assert_null(s);
+	/* a garbled version is not mistaken for an old or new one */
+	raw_op(f->dir, "meta", "format", 6, "1", 1);
+	assert_int_equal(store_open(f->dir, NULL, &s), -EBADMSG);
+	be64(v, STORE_FORMAT);
+	raw_op(f->dir, "meta", "format", 6, v, 8);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+}
+
+/* Opens a fresh store in DIR/name with the given map and cap. */
+static store *open_sized(fx *f, const char *name, uint64_t map, uint64_t max, char ret_dir[160]) {
+	snprintf(ret_dir, 160, "%s/%s", f->tmp, name);
+	store_options o = { .map_size = map, .max_size = max };
+	store *s = NULL;
+	assert_int_equal(store_open(ret_dir, &o, &s), 0);
+	return s;
+}
+
+static uint64_t map_of(store *s) {
+	store_info i;
+	assert_int_equal(store_get_info(s, &i), 0);
+	return i.map_size;
+}
+
+/* A write that fills the map grows it (doubling) and replays the transaction
+ * inside the store; at max_size the map stays and the write is -EFBIG (map
+ * full), never -ENOSPC (disk full). */
+static void test_grow_to_cap(void **state) {
+	fx *f = *state;
+	char dir[160];
+	store_close(f->s);
+	f->s = open_sized(f, "capped", 256 << 10, 1 << 20, dir);
+	assert_int_equal(map_of(f->s), 256 << 10);
+	int r = 0;
+	int64_t d = utc(2027, 1, 1, 0);
+	size_t committed = 0;
+	uint64_t seen[8] = { map_of(f->s) };
+	size_t n_seen = 1;
+	for (int batch = 0; batch < 1000 && r == 0; batch++) {
+		store_txn *t;
+		assert_int_equal(store_begin(f->s, true, &t), 0);
+		sched_state st = { .watermark = d + 10 * CAL_SECS_PER_DAY, .active = true };
+		for (int i = 0; i < 10 && r == 0; i++) {
+			sales_order o = sample("acme-bulbs", d += CAL_SECS_PER_DAY);
+			r = store_order_create(t, &o);
+		}
+		if (r == 0)
+			r = store_sched_put(t, "acme-bulbs", &st);
+		if (r == 0) {
+			r = store_commit(t);
+			if (r == 0)
+				committed += 10;
+		} else
+			assert_int_equal(store_commit(t), r);   /* a half-done batch never commits */
+		uint64_t m = map_of(f->s);
+		if (m != seen[n_seen - 1] && n_seen < 8)
+			seen[n_seen++] = m;
+	}
+	assert_int_equal(r, -EFBIG);
+	/* 256 KiB, 512 KiB, 1 MiB: doubling, and no further than the cap */
+	assert_int_equal(n_seen, 3);
+	assert_int_equal(seen[1], 512 << 10);
+	assert_int_equal(seen[2], 1 << 20);
+	store_info i;
+	assert_int_equal(store_get_info(f->s, &i), 0);
+	assert_int_equal(i.max_size, 1 << 20);
+	assert_int_equal(i.grow_error, 0);
+	assert_true(i.used <= i.map_size);
+	assert_true(committed >= 100);
+	assert_int_equal(count_orders(f->s), committed);
+	assert_int_equal(count_outbox(f->s), committed);
+	expect_clean(f->s);
+	/* a larger cap lets it go on, without reopening */
+	assert_int_equal(store_set_max_size(f->s, 1000), -EINVAL);
+	assert_int_equal(store_set_max_size(f->s, 2 << 20), 0);
+	size_t more = 0;
+	while (map_of(f->s) == 1 << 20 && more < 1000) {
+		sales_order o = sample("acme-bulbs", d += CAL_SECS_PER_DAY);
+		assert_int_equal(create(f->s, &o), 0);
+		more++;
+	}
+	assert_int_equal(map_of(f->s), 2 << 20);
+	/* reopened without a map size: the size it was grown to, or the smaller of
+	 * 64 MiB and the cap when that is more */
+	store_close(f->s);
+	f->s = NULL;
+	store_options opts = { .max_size = 4 << 20 };
+	assert_int_equal(store_open(dir, &opts, &f->s), 0);
+	assert_int_equal(map_of(f->s), 4 << 20);
+	assert_int_equal(count_orders(f->s), committed + more);
+	/* options that make no sense */
+	store *s2 = NULL;
+	opts = (store_options) { .max_size = 4096 };
+	assert_int_equal(store_open(dir, &opts, &s2), -EINVAL);
+	opts = (store_options) { .map_size = 8 << 20, .max_size = 4 << 20 };
+	assert_int_equal(store_open(dir, &opts, &s2), -EINVAL);
+	assert_null(s2);
+}
+
+/* One transaction larger than the whole map: replayed on ever larger maps. */
+static void test_grow_replays_big_txn(void **state) {
+	fx *f = *state;
+	char dir[160];
+	store_close(f->s);
+	f->s = open_sized(f, "replay", 256 << 10, 64 << 20, dir);
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	int64_t d = utc(2027, 1, 1, 0);
+	for (int i = 0; i < 3000; i++) {
+		sales_order o = sample(NULL, d += 3600);
+		assert_int_equal(store_order_create(t, &o), 0);
+	}
+	assert_int_equal(store_commit(t), 0);
+	assert_true(map_of(f->s) >= 2 << 20);
+	assert_int_equal(count_orders(f->s), 3000);
+	expect_clean(f->s);
+	/* while another transaction is open the map must not move: -EAGAIN (retry once it ends), nothing written */
+	store_txn *r;
+	assert_int_equal(store_begin(f->s, false, &r), 0);
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	int rc = 0;
+	for (int i = 0; i < 20000 && rc == 0; i++) {
+		sales_order o = sample(NULL, d += 3600);
+		rc = store_order_create(t, &o);
+	}
+	assert_int_equal(rc, -EAGAIN);
+	assert_int_equal(store_commit(t), -EAGAIN);
+	/* the growth waits for the reader (a list built in steps lets go when asked) */
+	uint64_t before = map_of(f->s);
+	assert_true(store_room_wanted(f->s));
+	store_abort(r);
+	assert_false(store_room_wanted(f->s));
+	assert_int_equal(map_of(f->s), 2 * before);
+	assert_int_equal(count_orders(f->s), 3000);
+}
+
+static void test_default_max_size(void **state) {
+	fx *f = *state;
+	uint64_t m = store_default_max_size(f->tmp);
+	assert_true(m >= (UINT64_C(64) << 20));
+	assert_true(m <= (UINT64_C(1) << 40));
+	assert_int_equal(store_default_max_size("/nonexistent/x"), UINT64_C(64) << 30);
+	store_info i;
+	assert_int_equal(store_get_info(f->s, &i), 0);
+	assert_int_equal(i.max_size, store_default_max_size(f->dir));
+	assert_int_equal(i.map_size, UINT64_C(64) << 20);
+}
+
+/* The file system refusing data (here RLIMIT_FSIZE, which a write meets as
+ * EFBIG) is -ENOSPC, not a full map: the map does not grow, reads go on, and
+ * writing works again once there is room. */
+static void test_disk_full(void **state) {
+	fx *f = *state;
+	char dir[160], data[200];
+	store_close(f->s);
+	f->s = open_sized(f, "diskfull", 0, 0, dir);
+	snprintf(data, sizeof(data), "%s/data.mdb", dir);
+	int64_t d = utc(2027, 1, 1, 0);
+	sales_order o = sample(NULL, d += 3600);
+	assert_int_equal(create(f->s, &o), 0);
+	uint64_t map = map_of(f->s);
+	struct stat st;
+	assert_int_equal(stat(data, &st), 0);
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+	lim = (struct rlimit) { .rlim_cur = (rlim_t) st.st_size + 64 * 1024, .rlim_max = old.rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int r = 0;
+	size_t n = 1;
+	for (int i = 0; i < 5000 && r == 0; i++) {
+		o = sample(NULL, d += 3600);
+		if ((r = create(f->s, &o)) == 0)
+			n++;
+	}
+	assert_int_equal(r, -ENOSPC);
+	assert_int_equal(map_of(f->s), map);
+	assert_int_equal(count_orders(f->s), n);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, prev);
+	o = sample(NULL, d += 3600);
+	assert_int_equal(create(f->s, &o), 0);
+	assert_int_equal(count_orders(f->s), n + 1);
+	expect_clean(f->s);
+}
+
+/* ---- a damaged data file is refused before LMDB maps it ---- */
+
+static void expect_refused(const char *dir, const char *msg) {
+	for (int ro = 0; ro < 2; ro++) {
+		diag_list diags = { 0 };
+		store_options o = { .flags = ro ? STORE_READONLY : 0, .diags = &diags };
+		store *s = NULL;
+		assert_int_equal(store_open(dir, &o, &s), -EUCLEAN);
+		assert_null(s);
+		assert_int_equal(diags.n, 1);
+		char want[300];
+		snprintf(want, sizeof(want), "%s/data.mdb", dir);
+		assert_string_equal(diags.v[0].file, want);
+		assert_string_equal(diags.v[0].msg, msg);
+		diag_list_clear(&diags);
+	}
+}
+
+static void test_damaged_data_file(void **state) {
+	fx *f = *state;
+	for (int i = 0; i < 50; i++) {
+		sales_order o = sample(NULL, utc(2027, 1, 1, 0) + i * 3600);
+		assert_int_equal(create(f->s, &o), 0);
+	}
+	store_info info;
+	assert_int_equal(store_get_info(f->s, &info), 0);
+	store_close(f->s);
+	f->s = NULL;
+	char data[200], copy[200], msg[300];
+	snprintf(data, sizeof(data), "%s/data.mdb", f->dir);
+	snprintf(copy, sizeof(copy), "%s/saved.mdb", f->tmp);
+	struct stat st;
+	assert_int_equal(stat(data, &st), 0);
+	assert_int_equal((uint64_t) st.st_size, info.used);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cp %s %s", data, copy);
+	assert_int_equal(system(cmd), 0);
+
+	/* half */
+	off_t half = st.st_size / 2;
+	assert_int_equal(truncate(data, half), 0);
+	snprintf(msg, sizeof(msg), "is %lld bytes, but its last page (%llu) ends at byte %llu: the file was truncated",
+		 (long long) half, (unsigned long long) (info.used / 4096 - 1), (unsigned long long) info.used);
+	expect_refused(f->dir, msg);
+	/* one page short */
+	snprintf(cmd, sizeof(cmd), "cp %s %s", copy, data);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(truncate(data, st.st_size - 4096), 0);
+	snprintf(msg, sizeof(msg), "is %lld bytes, but its last page (%llu) ends at byte %llu: the file was truncated",
+		 (long long) (st.st_size - 4096), (unsigned long long) (info.used / 4096 - 1),
+		 (unsigned long long) info.used);
+	expect_refused(f->dir, msg);
+	/* shorter than the meta pages */
+	assert_int_equal(truncate(data, 100), 0);
+	expect_refused(f->dir, "is 100 bytes, too short to hold LMDB meta page 0: the file was truncated");
+	/* empty, and missing, while the store was in use: never a fresh start */
+	assert_int_equal(truncate(data, 0), 0);
+	expect_refused(f->dir, "is empty (0 bytes), but the store was in use (store.created)");
+	assert_int_equal(unlink(data), 0);
+	diag_list diags = { 0 };
+	store_options o = { .diags = &diags };
+	assert_int_equal(store_open(f->dir, &o, &f->s), -EUCLEAN);
+	assert_int_equal(diags.n, 1);
+	snprintf(msg, sizeof(msg), "is missing, but %s/store.created shows the store was in use", f->dir);
+	assert_string_equal(diags.v[0].msg, msg);
+	diag_list_clear(&diags);
+	/* a damaged meta page */
+	assert_int_equal(system(cmd), 0);
+	FILE *fp = fopen(data, "r+b");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 4096 + 16, SEEK_SET), 0);
+	assert_int_equal(fputc(0x5a, fp), 0x5a);
+	fclose(fp);
+	expect_refused(f->dir, "meta page 1 is damaged (not an LMDB meta page)");
+	/* the saved copy is whole again */
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	assert_int_equal(count_orders(f->s), 50);
+	expect_clean(f->s);
+
+	/* A 0-byte data file with no marker is a creation cut short: LMDB starts it. */
+	char fresh[160], path[200];
+	snprintf(fresh, sizeof(fresh), "%s/fresh", f->tmp);
+	assert_int_equal(mkdir(fresh, 0700), 0);
+	snprintf(path, sizeof(path), "%s/data.mdb", fresh);
+	FILE *e = fopen(path, "w");
+	assert_non_null(e);
+	fclose(e);
+	store *s = NULL;
+	store_options ro = { .flags = STORE_READONLY, .diags = &diags };
+	assert_int_equal(store_open(fresh, &ro, &s), -ENOENT);   /* being created: no store yet */
+	assert_int_equal(diags.n, 0);
+	assert_int_equal(store_open(fresh, NULL, &s), 0);
+	store_close(s);
+}
+
+/* A reader process whose map is smaller than the data a writer grew into must
+ * adopt the new size (MDB_MAP_RESIZED) instead of failing. */
+static int child_resized(const char *dir, int ready, int go) {
+	store *s;
+	store_txn *t;
+	size_t n = 0, want;
+	if (store_open(dir, &readonly, &s) != 0)
+		return 20;
+	if (store_begin(s, false, &t) != 0)
+		return 21;
+	store_abort(t);   /* leaves a reset read transaction to renew */
+	if (write(ready, "r", 1) != 1 || read(go, &want, sizeof(want)) != sizeof(want))
+		return 22;
+	if (store_begin(s, false, &t) != 0)
+		return 23;
+	int r = store_order_each(t, INT64_MIN, INT64_MAX, count_cb, &n);
+	store_abort(t);
+	store_close(s);
+	return r == 0 && n == want ? 0 : 24;
+}
+
+static void test_reader_adopts_grown_map(void **state) {
+	fx *f = *state;
+	char dir[160];
+	store_close(f->s);
+	f->s = open_sized(f, "resized", 256 << 10, 0, dir);
+	int p1[2], p2[2];
+	assert_int_equal(pipe(p1), 0);
+	assert_int_equal(pipe(p2), 0);
+	pid_t pid = spawn("resized", dir, p1[1], p2[0]);
+	assert_true(pid > 0);
+	char c;
+	assert_int_equal(read(p1[0], &c, 1), 1);
+	/* fill the small map, grow, and write well past the reader's map */
+	size_t n = 0;
+	int64_t d = 0;
+	bool grown = false;
+	for (int i = 0; i < 5000 && !(grown && n >= 1000); i++) {
+		sales_order o = sample(NULL, d += 60);
+		assert_int_equal(create(f->s, &o), 0);   /* the store grows the map itself */
+		grown = map_of(f->s) > 256 << 10;
+		n++;
+	}
+	assert_true(grown);
+	assert_int_equal(write(p2[1], &n, sizeof(n)), sizeof(n));
+	expect_child_ok(pid);
+	close(p1[0]);
+	close(p1[1]);
+	close(p2[0]);
+	close(p2[1]);
+}
+
+static void test_busy_and_readonly_txn(void **state) {
+	fx *f = *state;
+	store_txn *t, *t2, *r1, *r2;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_begin(f->s, true, &t2), -EBUSY);
+	/* readers alongside the writer, and more than one at a time */
+	assert_int_equal(store_begin(f->s, false, &r1), 0);
+	assert_int_equal(store_begin(f->s, false, &r2), 0);
+	assert_int_equal(store_sched_put(r1, "x", &(sched_state) { .watermark = 1 }), -EROFS);
+	assert_int_equal(store_outbox_append(r1, "x", "{}", 1), -EROFS);
+	store_abort(r1);
+	assert_int_equal(store_commit(r2), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(store_commit(NULL), -EINVAL);
+}
+
+/* ---- schedule state, skips ---- */
+
+typedef struct ids {
+	char v[8][32];
+	sched_state st[8];
+	size_t n;
+} ids;
+
+static int ids_cb(const char *id, const sched_state *st, void *ud) {
+	ids *x = ud;
+	snprintf(x->v[x->n], sizeof(x->v[0]), "%s", id);
+	x->st[x->n++] = *st;
+	return 0;
+}
+
+static void test_sched(void **state) {
+	fx *f = *state;
+	store_txn *t;
+	sched_state st, got;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_sched_get(t, "acme-bulbs", &got), -ENOENT);
+	st = (sched_state) { .watermark = INT64_MIN, .active = true, .def_hash = UINT64_C(0xfedcba9876543210) };
+	assert_int_equal(store_sched_put(t, "acme-bulbs", &st), 0);
+	st = (sched_state) { .watermark = -5, .created = 12, .skipped = 3, .active = false, .def_hash = 1 };
+	assert_int_equal(store_sched_put(t, "Ålesund-fisk", &st), 0);
+	assert_int_equal(store_sched_put(t, "aaa", &st), 0);
+	st.watermark = 99;
+	assert_int_equal(store_sched_put(t, "aaa", &st), 0);   /* overwrites */
+	st.created = UINT64_MAX;
+	assert_int_equal(store_sched_put(t, "aaa", &st), -EOVERFLOW);
+	assert_int_equal(store_commit(t), 0);
+
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_sched_get(t, "acme-bulbs", &got), 0);
+	assert_true(got.watermark == INT64_MIN);
+	assert_int_equal(got.created, 0);
+	assert_true(got.active);
+	assert_int_equal(got.def_hash, UINT64_C(0xfedcba9876543210));
+	ids x = { 0 };
+	assert_int_equal(store_sched_each(t, ids_cb, &x), 0);
+	assert_int_equal(x.n, 3);
+	assert_string_equal(x.v[0], "aaa");
+	assert_string_equal(x.v[1], "acme-bulbs");
+	assert_string_equal(x.v[2], "Ålesund-fisk");   /* byte order: UTF-8 sorts after ASCII */
+	assert_int_equal(x.st[0].watermark, 99);
+	assert_int_equal(x.st[2].watermark, -5);
+	assert_int_equal(x.st[2].created, 12);
+	assert_int_equal(x.st[2].skipped, 3);
+	assert_false(x.st[2].active);
+	store_abort(t);
+}
+
+typedef struct skips {
+	char so[4][32], reason[4][32];
+	int64_t delivery[4], at[4];
+	size_t n;
+} skips;
+
+static int skips_cb(const char *so, int64_t delivery, int64_t at, const char *reason, void *ud) {
+	skips *x = ud;
+	snprintf(x->so[x->n], 32, "%s", so);
+	snprintf(x->reason[x->n], 32, "%s", reason);
+	x->delivery[x->n] = delivery;
+	x->at[x->n++] = at;
+	return 0;
+}
+
+static void test_skips(void **state) {
+	fx *f = *state;
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_skip_record(t, "b", 100, 1000, "catch_up: none"), 0);
+	assert_int_equal(store_skip_record(t, "a", 100, 1001, "paused"), 0);
+	assert_int_equal(store_skip_record(t, "a", -100, 1002, "paused"), 0);
+	assert_int_equal(store_skip_record(t, "a", 100, 1003, "catch_up: latest"), 0);   /* same occurrence */
+	assert_int_equal(store_skip_record(t, "a", 1, 1, NULL), -EINVAL);
+	assert_int_equal(store_commit(t), 0);
+	skips x = { 0 };
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_skip_each(t, skips_cb, &x), 0);
+	store_abort(t);
+	assert_int_equal(x.n, 3);
+	assert_string_equal(x.so[0], "a");
+	assert_int_equal(x.delivery[0], -100);
+	assert_int_equal(x.at[0], 1002);
+	assert_string_equal(x.so[1], "a");
+	assert_int_equal(x.delivery[1], 100);
+	assert_string_equal(x.reason[1], "catch_up: latest");
+	assert_string_equal(x.so[2], "b");
+	assert_string_equal(x.reason[2], "catch_up: none");
+}
+
+/* ---- update ---- */
+
+static void test_update(void **state) {
+	fx *f = *state;
+	sales_order a = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	sales_order b = sample(NULL, utc(2027, 3, 1, 4));
+	sales_order c = sample(NULL, utc(2027, 5, 1, 4));
+	assert_int_equal(create(f->s, &a), 0);
+	assert_int_equal(create(f->s, &b), 0);
+	assert_int_equal(create(f->s, &c), 0);
+	sched_state st = { .watermark = a.delivery, .created = 1, .active = true };
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_sched_put(t, "acme-bulbs", &st), 0);
+
+	a.status = ORDER_SHIPPED;
+	a.carrier = "DHL";
+	a.tracking = "JD014600003";
+	a.shipped = utc(2027, 1, 30, 12);
+	assert_int_equal(store_order_update(t, &a), 0);
+	/* a standing order's occurrence cannot move: it is its identity */
+	sales_order moved = a;
+	moved.delivery += 3600;
+	assert_int_equal(store_order_update(t, &moved), -EINVAL);
+	moved = a;
+	moved.standing_order = "other";
+	assert_int_equal(store_order_update(t, &moved), -EINVAL);
+	/* a one-time order can, and the due index follows */
+	b.delivery = utc(2027, 6, 1, 4);
+	assert_int_equal(store_order_update(t, &b), 0);
+	sales_order ghost = sample(NULL, 0);
+	strcpy(ghost.number, "SO-00000042-7");
+	assert_int_equal(store_order_update(t, &ghost), -ENOENT);
+	strcpy(ghost.number, "SO-00000042-1");
+	assert_int_equal(store_order_update(t, &ghost), -EINVAL);
+	assert_int_equal(store_commit(t), 0);
+
+	sales_order *o = get(f->s, a.number);
+	assert_order_eq(&a, o);
+	assert_string_equal(order_status_name(o->status), "shipped");
+	sales_order_free(o);
+	collect x = { 0 };
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_order_each(t, INT64_MIN, INT64_MAX, collect_cb, &x), 0);
+	store_abort(t);
+	assert_int_equal(x.n, 3);
+	assert_int_equal(x.v[0], a.delivery);
+	assert_int_equal(x.v[1], c.delivery);
+	assert_int_equal(x.v[2], b.delivery);
+	expect_clean(f->s);
+}
+
+/* ---- outbox ---- */
+
+typedef struct events {
+	uint64_t seq[4];
+	char type[4][32], payload[4][256];
+	int64_t at[4];
+	size_t n;
+} events;
+
+static int events_cb(uint64_t seq, const char *type, const char *payload, int64_t at, void *ud) {
+	events *e = ud;
+	e->seq[e->n] = seq;
+	snprintf(e->type[e->n], 32, "%s", type);
+	snprintf(e->payload[e->n], 256, "%s", payload);
+	e->at[e->n++] = at;
+	return 0;
+}
+
+static void test_outbox(void **state) {
+	fx *f = *state;
+	sales_order a = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	assert_int_equal(create(f->s, &a), 0);
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_outbox_append(t, "task.created", "{ \"task\": \"Call Ilze\", \"n\": 1 }", 42), 0);
+	assert_int_equal(store_outbox_append(t, "x", "[1]", 1), -EINVAL);
+	assert_int_equal(store_outbox_append(t, "x", "nope", 1), -EINVAL);
+	assert_int_equal(store_outbox_append(t, "x", "{\"a\":1,\"a\":2}", 1), -EINVAL);
+	assert_int_equal(store_outbox_append(t, "", "{}", 1), -EINVAL);
+	assert_int_equal(store_commit(t), 0);
+	sales_order b = sample(NULL, utc(2027, 3, 1, 4));
+	assert_int_equal(create(f->s, &b), 0);
+
+	events e = { 0 };
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_outbox_each(t, 0, events_cb, &e), 0);
+	assert_int_equal(e.n, 3);
+	assert_int_equal(e.seq[0], 1);
+	assert_string_equal(e.type[0], "order.created");
+	assert_string_equal(e.payload[0],
+		"{\"order\":\"SO-00000001-3\",\"standing_order\":\"acme-bulbs\",\"customer\":\"acme\","
+		"\"supplier\":\"lux\",\"delivery\":1801454400,\"total\":{\"minor\":110000,\"currency\":\"EUR\"}}");
+	assert_int_equal(e.at[0], a.created);
+	assert_int_equal(e.seq[1], 2);
+	assert_string_equal(e.type[1], "task.created");
+	assert_string_equal(e.payload[1], "{\"task\":\"Call Ilze\",\"n\":1}");
+	assert_int_equal(e.at[1], 42);
+	assert_int_equal(e.seq[2], 3);
+	assert_string_equal(e.payload[2],
+		"{\"order\":\"SO-00000002-1\",\"standing_order\":null,\"customer\":\"acme\","
+		"\"supplier\":\"lux\",\"delivery\":1803873600,\"total\":{\"minor\":110000,\"currency\":\"EUR\"}}");
+	e = (events) { 0 };
+	assert_int_equal(store_outbox_each(t, 2, events_cb, &e), 0);
+	assert_int_equal(e.n, 1);
+	assert_int_equal(e.seq[0], 3);
+	e = (events) { 0 };
+	assert_int_equal(store_outbox_each(t, UINT64_MAX, events_cb, &e), 0);
+	assert_int_equal(e.n, 0);
+	store_abort(t);
+}
+
+/* ---- definitions ---- */
+
+static void test_defs_roundtrip(void **state) {
+	fx *f = *state;
+	store_txn *t;
+	defs_file *got;
+	size_t n;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_defs_get(t, &got, &n), -ENOENT);
+	char buf[] = "- id: acme-bulbs\n  ship_to: {city: Rīga}\nTRAILING";   /* len stops before TRAILING */
+	defs_file files[] = {
+		{ .name = "standingd.yaml", .data = "state_dir: /var/lib/standingd\n# \"quoted\" \\ and \t tab\n",
+		  .len = strlen("state_dir: /var/lib/standingd\n# \"quoted\" \\ and \t tab\n") },
+		{ .name = "orders.d/acme.yaml", .data = buf, .len = strlen(buf) - strlen("TRAILING") },
+		{ .name = "orders.d/empty.yaml", .data = NULL, .len = 0 },
+	};
+	assert_int_equal(store_defs_put(t, files, 3), 0);
+	assert_int_equal(store_commit(t), 0);
+	reopen(f);
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_defs_get(t, &got, &n), 0);
+	store_abort(t);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(got[i].name, files[i].name);
+		assert_int_equal(got[i].len, files[i].len);
+		if (files[i].len)
+			assert_memory_equal(got[i].data, files[i].data, files[i].len);
+		assert_int_equal(got[i].data[got[i].len], 0);
+		free(got[i].name);
+		free(got[i].data);
+	}
+	free(got);
+	/* a new set replaces the old one */
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_defs_put(t, files, 1), 0);
+	assert_int_equal(store_defs_get(t, &got, &n), 0);
+	assert_int_equal(n, 1);
+	free(got[0].name);
+	free(got[0].data);
+	free(got);
+	defs_file bad = { .name = "x.yaml", .data = "\xff\xfe", .len = 2 };
+	assert_int_equal(store_defs_put(t, &bad, 1), -EINVAL);
+	store_abort(t);
+}
+
+/* ---- verify ---- */
+
+/* Three occurrences of acme-bulbs, one one-time order, schedule state set. */
+static void good_store(fx *f) {
+	int64_t d[] = { utc(2027, 1, 1, 4), utc(2027, 2, 1, 4), utc(2027, 3, 1, 4) };
+	for (int i = 0; i < 3; i++) {
+		sales_order o = sample("acme-bulbs", d[i]);
+		o.occurrence = (uint64_t) i;
+		assert_int_equal(create(f->s, &o), 0);
+	}
+	sales_order one = sample(NULL, utc(2027, 2, 15, 9));
+	assert_int_equal(create(f->s, &one), 0);
+	store_txn *t;
+	sched_state st = { .watermark = d[2], .created = 3, .active = true };
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_sched_put(t, "acme-bulbs", &st), 0);
+	assert_int_equal(store_skip_record(t, "acme-bulbs", utc(2026, 12, 1, 4), 5, "catch_up: none"), 0);
+	assert_int_equal(store_commit(t), 0);
+}
+
+static void expect_one_diag(store *s, const char *msg) {
+	diag_list diags = { 0 };
+	assert_int_equal(store_verify(s, &diags), -EBADMSG);
+	for (size_t i = 0; i < diags.n; i++)
+		print_message("diag: %s\n", diags.v[i].msg);
+	assert_int_equal(diags.n, 1);
+	assert_null(diags.v[0].file);
+	assert_string_equal(diags.v[0].msg, msg);
+	diag_list_clear(&diags);
+}
+
+static void test_verify_clean(void **state) {
+	fx *f = *state;
+	expect_clean(f->s);   /* empty */
+	good_store(f);
+	expect_clean(f->s);
+}
+
+static void test_verify_missing_occurrence(void **state) {
+	fx *f = *state;
+	good_store(f);
+	store_close(f->s);
+	f->s = NULL;
+	unsigned char key[32];
+	memcpy(key, "acme-bulbs", 11);   /* with its NUL */
+	be64(key + 11, (uint64_t) utc(2027, 2, 1, 4) ^ (UINT64_C(1) << 63));
+	raw_op(f->dir, "occ", key, 19, NULL, 0);
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	expect_one_diag(f->s, "order SO-00000002-1: occurrence (acme-bulbs, 2027-02-01T04:00:00Z) has no idempotency entry");
+}
+
+static void test_verify_watermark(void **state) {
+	fx *f = *state;
+	good_store(f);
+	store_txn *t;
+	sched_state st = { .watermark = utc(2027, 2, 1, 4), .created = 3, .active = true };
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_sched_put(t, "acme-bulbs", &st), 0);
+	assert_int_equal(store_commit(t), 0);
+	expect_one_diag(f->s, "order SO-00000003-7: delivery 2027-03-01T04:00:00Z is after the watermark "
+			      "of acme-bulbs (2027-02-01T04:00:00Z)");
+}
+
+static void test_verify_missing_event(void **state) {
+	fx *f = *state;
+	good_store(f);
+	store_close(f->s);
+	f->s = NULL;
+	unsigned char key[8];
+	be64(key, 4);
+	raw_op(f->dir, "outbox", key, 8, NULL, 0);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	expect_one_diag(f->s, "order SO-00000004-5: no order.created event");
+}
+
+static void test_verify_due_and_garbled(void **state) {
+	fx *f = *state;
+	good_store(f);
+	store_close(f->s);
+	f->s = NULL;
+	unsigned char key[16];
+	be64(key, (uint64_t) utc(2027, 3, 1, 4) ^ (UINT64_C(1) << 63));
+	be64(key + 8, 3);
+	raw_op(f->dir, "due", key, 16, NULL, 0);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	expect_one_diag(f->s, "order SO-00000003-7: delivery 2027-03-01T04:00:00Z is missing from the due index");
+
+	store_close(f->s);
+	f->s = NULL;
+	raw_op(f->dir, "due", key, 16, "", 0);   /* put it back */
+	be64(key, 2);
+	raw_op(f->dir, "orders", key, 8, "{\"v\":1,\"number\":", 16);
+	raw_op(f->dir, "sched", "acme-bulbs", 10, "{\"v\":2}", 7);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+
+	store_txn *t;
+	sales_order *o;
+	sched_state st;
+	collect c = { 0 };
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_order_get(t, "SO-00000002-1", &o), -EBADMSG);
+	assert_int_equal(store_order_each(t, INT64_MIN, INT64_MAX, collect_cb, &c), -EBADMSG);
+	assert_int_equal(store_sched_get(t, "acme-bulbs", &st), -EBADMSG);
+	ids x = { 0 };
+	assert_int_equal(store_sched_each(t, ids_cb, &x), -EBADMSG);
+	store_abort(t);
+	diag_list diags = { 0 };
+	assert_int_equal(store_verify(f->s, &diags), -EBADMSG);
+	assert_int_equal(diags.n, 2);
+	assert_string_equal(diags.v[0].msg, "order SO-00000002-1: record is unreadable");
+	assert_string_equal(diags.v[1].msg, "schedule state of acme-bulbs: record is unreadable");
+	diag_list_clear(&diags);
+}
+
+static int child_create(store *s, int64_t delivery) {
+	store_txn *t;
+	sales_order o = sample(NULL, delivery);
+	int r = store_begin(s, true, &t);
+	if (r < 0)
+		return r;
+	if ((r = store_order_create(t, &o)) < 0) {
+		store_abort(t);
+		return r;
+	}
+	return store_commit(t);
+}
+
+static uint64_t vm_size(void) {
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long kib = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %llu kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib * 1024;
+}
+
+/* With the address space limited to what is mapped now (plus a little), mapping
+ * a larger map fails: the store must reopen at the old size (reads go on, the
+ * write is -EFBIG with grow_error) or, if even that fails, refuse every call with
+ * -ENOTRECOVERABLE; never crash on an environment without a map. */
+static int child_remap(const char *dir) {
+	store_options o = { .map_size = 256 << 10, .max_size = 64 << 20 };
+	store *s;
+	store_info i;
+	if (store_open(dir, &o, &s) != 0)
+		return 30;
+	int64_t d = 0;
+	size_t n = 0;
+	for (;;) {
+		if (store_get_info(s, &i) != 0 || i.map_size != 256 << 10)
+			return 31;
+		if (i.used + (64 << 10) > i.map_size)
+			break;
+		if (child_create(s, d += 60) != 0)
+			return 32;
+		n++;
+	}
+	struct rlimit lim;
+	if (getrlimit(RLIMIT_AS, &lim) != 0)
+		return 33;
+	lim.rlim_cur = (rlim_t) (vm_size() + (128 << 10));
+	if (setrlimit(RLIMIT_AS, &lim) != 0)
+		return 34;
+	int r = 0;
+	for (int k = 0; k < 2000 && r == 0; k++)
+		if ((r = child_create(s, d += 60)) == 0)
+			n++;
+	store_txn *t;
+	if (r == -EFBIG) {
+		size_t count = 0;
+		if (store_get_info(s, &i) != 0 || i.grow_error != -ENOMEM || i.map_size != 256 << 10)
+			return 35;
+		if (store_begin(s, false, &t) != 0 || store_order_each(t, INT64_MIN, INT64_MAX, count_cb, &count) != 0)
+			return 36;
+		store_abort(t);
+		if (count != n)
+			return 37;
+	} else if (r == -ENOTRECOVERABLE) {
+		if (store_begin(s, false, &t) != -ENOTRECOVERABLE || store_get_info(s, &i) != -ENOTRECOVERABLE)
+			return 38;
+	} else
+		return 39;
+	store_close(s);
+	return 0;
+}
+
+static void test_failed_remap(void **state) {
+	fx *f = *state;
+#if defined(__SANITIZE_ADDRESS__)
+	skip();   /* the sanitizer's own mappings do not live with RLIMIT_AS */
+#endif
+	char dir[160];
+	snprintf(dir, sizeof(dir), "%s/remap", f->tmp);
+	/* a child process: the limit stays there (and valgrind does not follow it) */
+	expect_child_ok(spawn("remap", dir, -1, -1));
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(dir, NULL, &f->s), 0);
+	expect_clean(f->s);
+}
+
+static int child_main(int argc, char **argv) {
+	if (argc != 6)
+		return 2;
+	if (!strcmp(argv[2], "reader"))
+		return child_reader(argv[3]);
+	if (!strcmp(argv[2], "resized"))
+		return child_resized(argv[3], atoi(argv[4]), atoi(argv[5]));
+	if (!strcmp(argv[2], "remap"))
+		return child_remap(argv[3]);
+	return 2;
+}
+
+int main(int argc, char **argv) {
+	if (argc > 1 && !strcmp(argv[1], "--child"))
+		return child_main(argc, argv);
+	if (!realpath(argv[0], self_path))
+		snprintf(self_path, sizeof(self_path), "/proc/self/exe");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_number_format),
+		cmocka_unit_test(test_number_parse_forms),
+		cmocka_unit_test(test_number_errors_exhaustive),
+		cmocka_unit_test_setup_teardown(test_create_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_rejects_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_occurrence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_each_delivery_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_persists, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_while_writing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_format_newer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grow_to_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grow_replays_big_txn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_max_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_data_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_remap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reader_adopts_grown_map, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_and_readonly_txn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skips, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defs_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_missing_occurrence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_watermark, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_missing_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_due_and_garbled, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
