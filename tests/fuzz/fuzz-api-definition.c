@@ -38,7 +38,7 @@ static json_t *call(fuzz_daemon *fd, fuzz_role role, const char *method, json_t 
 	json_decref(msg);
 	FUZZ_CHECK(text, "json_dumps");
 	answer a = { 0 };
-	int r = vl_service_handle(fd->svc, text, strlen(text), on_send, &a, &fd->peers[role]);
+	int r = vl_service_handle(fd->d.svc, text, strlen(text), on_send, &a, &fd->peers[role]);
 	FUZZ_CHECK(r == 0, "vl_service_handle %s: %d", method, r);
 	FUZZ_CHECK(a.n == 1, "%s: %zu replies", method, a.n);
 	free(text);
@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	fuzz_daemon_start(&fd);
 	/* a standing order of the YAML files: the shop may not replace it */
 	const char *def_id = json_string_value(json_object_get(def, "id"));
-	bool taken = def_id && defs_find_order(fd.defs, def_id);
+	bool taken = def_id && defs_find_order(fd.d.defs, def_id);
 	json_t *r = call(&fd, FUZZ_SHOP, "io.standingd.Orders.PlaceStandingOrder",
 			 json_pack("{s:O}", "definition", def));
 	const char *err = error_of(r);

@@ -1,24 +1,14 @@
-/* fuzz-daemon: the daemon's side of the socket API without a loop or a socket,
+/* fuzz-daemon: the daemon's side of the socket API in-process (tests/common/inproc)
  * for the Varlink harnesses: a fresh store in a temporary directory, the example
- * definitions (conf/), an engine, and io.standingd registered on a vl_service with
- * an api_env whose callbacks validate and apply like standingd does (reload,
- * PlaceStandingOrder/CancelStandingOrder as the API's files with one replaced,
- * then the due orders of one batch). Time stands still at FUZZ_NOW. */
+ * definitions (conf/, loaded once per process), and four peers. Time stands still
+ * at FUZZ_NOW. */
 #pragma once
-#include "lib/api/api.h"
-#include "lib/api/peer.h"
+#include "tests/common/inproc.h"
 
 typedef enum fuzz_role { FUZZ_OPS, FUZZ_SUPPLIER, FUZZ_SHOP, FUZZ_NOBODY } fuzz_role;
 
 typedef struct fuzz_daemon {
-	char dir[256];
-	store *store;
-	engine *engine;
-	defs *defs;
-	defs_file *api;          /* owned; the YAML files are the process's cached conf/ */
-	size_t n_api;
-	vl_service *svc;
-	api_env env;
+	inproc d;                /* d.svc, d.defs, d.env */
 	peer peers[4];           /* by fuzz_role: root, "lumen", "webshop", an unknown user */
 } fuzz_daemon;
 

@@ -106,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 			messages++;
 			sink s = { 0 };
 			bool oneway = is_oneway(msg, len);
-			r = vl_service_handle(fd.svc, msg, len, on_send, &s, &fd.peers[role]);
+			r = vl_service_handle(fd.d.svc, msg, len, on_send, &s, &fd.peers[role]);
 			FUZZ_CHECK(r == 0, "vl_service_handle: %s", strerror(-r));
 			if (oneway)
 				FUZZ_CHECK(s.finals == 0 && s.continues == 0, "a oneway call was answered");
