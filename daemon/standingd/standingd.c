@@ -110,7 +110,13 @@ static void notify_status(daemon_ctx *c) {
 		return;
 	}
 	int64_t at;
-	const standing_order *next = engine_peek(c->engine, &at);
+	const standing_order *next = NULL;
+	store_txn *t;
+	if (store_begin(c->store, false, &t) == 0) {
+		if (engine_peek(c->engine, t, &next, &at) < 0)
+			next = NULL;   /* nothing to create, or unreadable: the line says nothing due */
+		store_abort(t);
+	}
 	char when[CAL_ISO_MAX];
 	if (next)
 		sd_notifyf(0, "STATUS=%zu active, %zu paused standing orders; %llu orders created; next: %s at %s",

@@ -387,18 +387,9 @@ static int job_order(const sales_order *o, void *ud) {
 
 static int upcoming_projected(const occurrence *o, list_job *j) {
 	const standing_order *so = &j->env->defs->orders[j->so_i];
-	char number[ORDER_NUMBER_MAX];
-	if (o->delivery <= j->watermark)
-		return 0;   /* created (listed from the store) or skipped */
-	int r = store_occurrence_get(j->t, so->id, o->delivery, number);
-	if (r == 0)
-		return 0;
-	if (r != -ENOENT)
-		return r;
-	if ((r = store_skip_get(j->t, so->id, o->delivery, NULL)) == 0)
-		return 0;
-	if (r != -ENOENT)
-		return r;
+	int r = engine_occurrence_state(j->t, so->id, j->watermark, o->delivery);
+	if (r != ENGINE_OCC_PENDING)
+		return r < 0 ? r : 0;   /* created (listed from the store) or skipped */
 	char local[CAL_ISO_MAX], utc[CAL_ISO_MAX];
 	json_t *item = json_pack("{s:s, s:s, s:s, s:n, s:s, s:s, s:s, s:s, s:o, s:o, s:n, s:n}",
 		"delivery", cal_format_instant(o->delivery, tz_offset_at(so->rule.zone, o->delivery), local),
@@ -411,6 +402,9 @@ static int upcoming_projected(const occurrence *o, list_job *j) {
 
 static int forecast_occurrence(const occurrence *o, list_job *j) {
 	const standing_order *so = &j->env->defs->orders[j->so_i];
+	int r = engine_occurrence_state(j->t, so->id, j->watermark, o->delivery);
+	if (r < 0 || r == ENGINE_OCC_SKIPPED)
+		return r < 0 ? r : 0;   /* the forecast is what was or will be created */
 	char d[CAL_ISO_MAX], c[CAL_ISO_MAX];
 	json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}",
 		"standing_order", so->id, "customer", so->customer->id, "supplier", so->supplier,
@@ -440,7 +434,11 @@ static int standing_item(list_job *j, const standing_order *so) {
 		return r;
 	occurrence o;
 	char src[512], d[CAL_ISO_MAX], c[CAL_ISO_MAX];
-	bool has = !so->rule.paused && rule_next(&so->rule, st.watermark, &o) == 0;
+	/* the next one the engine will create: not one a skip record covers */
+	r = so->rule.paused ? -ENOENT : engine_next_pending(j->t, so, st.watermark, &o);
+	if (r < 0 && r != -ENOENT && r != -ELOOP)
+		return r;
+	bool has = r == 0;
 	if (from_api(so))
 		snprintf(src, sizeof(src), "api");
 	else
@@ -464,16 +462,16 @@ static int job_rule_begin(list_job *j, const standing_order *so) {
 	if (so->rule.paused || (j->supplier && strcmp(so->supplier, j->supplier)))
 		return 1;
 	const tz_zone *z = so->rule.zone;
-	if (j->kind == JOB_FORECAST) {
-		j->so_from = tz_from_local(z, j->from_day * CAL_SECS_PER_DAY);
-		j->so_to = tz_from_local(z, j->to_day * CAL_SECS_PER_DAY);
-		return 0;
-	}
 	sched_state st = { .watermark = INT64_MIN };
 	int r = store_sched_get(j->t, so->id, &st);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	j->watermark = st.watermark;
+	if (j->kind == JOB_FORECAST) {
+		j->so_from = tz_from_local(z, j->from_day * CAL_SECS_PER_DAY);
+		j->so_to = tz_from_local(z, j->to_day * CAL_SECS_PER_DAY);
+		return 0;
+	}
 	j->so_from = bound_at(&j->from, z);
 	j->so_to = bound_at(&j->to, z);
 	return 0;
@@ -495,7 +493,7 @@ static int job_collect(list_job *j) {
 		job_items_clear(j);
 		j->phase = PHASE_START;
 	}
-	if (j->kind != JOB_FORECAST && store_room_wanted(env->store)) {
+	if (store_room_wanted(env->store)) {
 		/* the map must grow, which it cannot under a snapshot: let go, begin again */
 		job_release(j);
 		job_items_clear(j);
@@ -504,13 +502,11 @@ static int job_collect(list_job *j) {
 	}
 	j->units = STEP_UNITS;
 	if (j->phase == PHASE_START) {
-		if (j->kind != JOB_FORECAST) {
-			if (env->snapshots >= MAX_SNAPSHOTS)
-				return VL_AGAIN;   /* others hold theirs: wait for a turn */
-			if ((r = store_begin(env->store, false, &j->t)) < 0)
-				return r;
-			env->snapshots++;
-		}
+		if (env->snapshots >= MAX_SNAPSHOTS)
+			return VL_AGAIN;   /* others hold theirs: wait for a turn */
+		if ((r = store_begin(env->store, false, &j->t)) < 0)
+			return r;
+		env->snapshots++;
 		j->gen = env->defs_generation;
 		j->phase = j->kind == JOB_FORECAST || j->kind == JOB_STANDING ? PHASE_RULES : PHASE_ORDERS;
 		j->at = j->lo;
@@ -1092,16 +1088,18 @@ static int status(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		return r;
 	store_txn *t;
 	uint64_t orders = 0, outbox = 0;
+	const standing_order *next = NULL;
+	int64_t at = 0;
 	if ((r = store_begin(env->store, false, &t)) < 0)
 		return internal(ctx, r);
-	r = store_counts(t, &orders, &outbox);
+	/* next_due: the next order to be created (not paused, no skip record) */
+	if ((r = store_counts(t, &orders, &outbox)) == 0 && (r = engine_peek(env->engine, t, &next, &at)) == -ENOENT)
+		r = 0;
 	store_abort(t);
 	if (r < 0)
 		return internal(ctx, r);
 	engine_stats st;
 	engine_get_stats(env->engine, &st);
-	int64_t at;
-	const standing_order *next = engine_peek(env->engine, &at);
 	char now[CAL_ISO_MAX], due[CAL_ISO_MAX];
 	json_t *p = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:f}",
 		"version", STANDINGD_VERSION, "now", cal_format_utc(env->now(env->ud), now),

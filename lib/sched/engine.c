@@ -210,12 +210,86 @@ int engine_next_due(const engine *e, int64_t *ret_at) {
 	return 0;
 }
 
-const standing_order *engine_peek(const engine *e, int64_t *ret_at) {
-	if (e->n_heap == 0)
-		return NULL;
+int engine_occurrence_state(store_txn *t, const char *so_id, int64_t watermark, int64_t delivery) {
+	char number[ORDER_NUMBER_MAX];
+	int r = store_occurrence_get(t, so_id, delivery, number);
+	if (r == 0)
+		return ENGINE_OCC_CREATED;   /* also past the watermark, when an edit moved it back */
+	if (r != -ENOENT)
+		return r;
+	if (delivery <= watermark)
+		return ENGINE_OCC_SKIPPED;   /* passed without an order: a policy, paused, before start */
+	r = store_skip_get(t, so_id, delivery, NULL);
+	return r == 0 ? ENGINE_OCC_SKIPPED : r == -ENOENT ? ENGINE_OCC_PENDING : r;
+}
+
+int engine_next_pending(store_txn *t, const standing_order *so, int64_t watermark, occurrence *ret) {
+	occurrence o;
+	int64_t after = watermark;
+	for (int i = 0; i < ENGINE_LOOKAHEAD; i++) {
+		int r = rule_next(&so->rule, after, &o);
+		if (r < 0)
+			return r;
+		if ((r = engine_occurrence_state(t, so->id, watermark, o.delivery)) < 0)
+			return r;
+		if (r == ENGINE_OCC_PENDING) {
+			*ret = o;
+			return 0;
+		}
+		after = o.delivery;
+	}
+	return -ELOOP;
+}
+
+typedef struct peek_best {
+	int64_t at;
+	size_t idx;
+	int err;
+} peek_best;
+
+/* The heap orders by the raw next create_at, a lower bound of the next one to be
+ * created; a subtree whose root is not below the best found so far is passed over,
+ * so only the paused and skipped entries ahead of the answer (and their children)
+ * are looked at. */
+static void peek_visit(const engine *e, store_txn *t, size_t i, peek_best *best) {
+	if (i >= e->n_heap || best->err)
+		return;
+	const heap_ent *h = &e->heap[i];
+	if (best->idx != SIZE_MAX && !heap_less(h, &(heap_ent) { .at = best->at, .idx = best->idx }))
+		return;
+	const standing_order *so = &e->d->orders[h->idx];
+	occurrence o;
+	bool exact = false;
+	if (!so->rule.paused) {
+		int r = engine_next_pending(t, so, e->state[h->idx].watermark, &o);
+		if (r == 0) {
+			heap_ent cand = { .at = o.create_at, .idx = h->idx };
+			exact = cand.at == h->at;
+			if (best->idx == SIZE_MAX || heap_less(&cand, &(heap_ent) { .at = best->at, .idx = best->idx }))
+				*best = (peek_best) { .at = cand.at, .idx = cand.idx };
+		} else if (r != -ENOENT && r != -ELOOP) {
+			best->err = r;
+			return;
+		}
+	}
+	if (exact)
+		return;   /* its children come no earlier */
+	peek_visit(e, t, 2 * i + 1, best);
+	peek_visit(e, t, 2 * i + 2, best);
+}
+
+int engine_peek(const engine *e, store_txn *t, const standing_order **ret_so, int64_t *ret_at) {
+	peek_best best = { .idx = SIZE_MAX };
+	peek_visit(e, t, 0, &best);
+	if (best.err)
+		return best.err;
+	if (best.idx == SIZE_MAX)
+		return -ENOENT;
+	if (ret_so)
+		*ret_so = &e->d->orders[best.idx];
 	if (ret_at)
-		*ret_at = e->heap[0].at;
-	return &e->d->orders[e->heap[0].idx];
+		*ret_at = best.at;
+	return 0;
 }
 
 void engine_get_stats(const engine *e, engine_stats *ret) {

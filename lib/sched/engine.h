@@ -74,5 +74,26 @@ typedef struct engine_stats {
 	uint64_t created, skipped;      /* by this engine since engine_new */
 } engine_stats;
 void engine_get_stats(const engine *e, engine_stats *ret);
-/* The standing order whose next create_at is the earliest, NULL when none. */
-const standing_order *engine_peek(const engine *e, int64_t *ret_at);
+/* What becomes of one occurrence (delivery) of a standing order whose watermark is
+ * given, read in t: the one answer the engine, Ops.Status, ListStandingOrders,
+ * ListUpcoming and Forecast share. CREATED: an order exists for it. SKIPPED: none,
+ * and none will be: a skip record covers it (SkipOccurrence in advance, a catch-up
+ * policy, paused when it came due) or the engine passed it without an order (a
+ * backlog summarised in one record, before a cron schedule without start began).
+ * PENDING: the engine will create it when it comes due. Or a negative errno. */
+enum { ENGINE_OCC_PENDING, ENGINE_OCC_CREATED, ENGINE_OCC_SKIPPED };
+int engine_occurrence_state(store_txn *t, const char *so_id, int64_t watermark, int64_t delivery);
+
+/* Pending occurrences looked past at most by engine_next_pending(). */
+#define ENGINE_LOOKAHEAD 1000
+/* The first PENDING occurrence after the watermark (whatever the pause flag says):
+ * 0, -ENOENT when the rule has no more, -ELOOP past ENGINE_LOOKAHEAD occurrences
+ * that are all created or skipped (reported as "none known"). */
+int engine_next_pending(store_txn *t, const standing_order *so, int64_t watermark, occurrence *ret);
+
+/* The next order to be created: the standing order and the create_at of its first
+ * PENDING occurrence, earliest over all standing orders that are not paused; read in
+ * t. 0, -ENOENT when there is none, or a negative errno. engine_next_due() is when
+ * the engine must wake, which may be earlier: to record a paused or skipped
+ * occurrence as it comes due. */
+int engine_peek(const engine *e, store_txn *t, const standing_order **ret_so, int64_t *ret_at);

@@ -321,6 +321,45 @@ class Methods(DaemonTest):
         self.assertEqual(self.c.call("io.standingd.Ops.Status")["standing_orders"], 2)
 
 
+class SkippedAndPaused(DaemonTest):
+    """An occurrence SkipOccurrence skipped, and a paused standing order, are not what
+    comes next anywhere: Status's next_due, ListStandingOrders (and standingctl
+    standing-orders), Forecast, ListUpcoming all leave them out (issue 8)."""
+
+    def test_skipped_occurrence_and_paused_order_are_not_next(self):
+        e = socket_env(self)
+        # paused, and due before anything else: create_at 2026-11-25T21:00Z
+        e.orders_file("p.yaml", [standing_order("halted", {"every": "1 week", "start": "2026-11-26", "at": '"00:00"',
+                                                          "lead_time": "1 hour", "paused": "true"})], customers=False)
+        start(self, e)   # test clock 2026-11-25T00:00Z, real speed: nothing comes due meanwhile
+        window = {"from": "2026-11-30", "to": "2026-12-08"}
+        with Connection(e.socket) as c:
+            st = c.call("io.standingd.Ops.Status")
+            self.assertEqual((st["active"], st["paused"], st["next_due"], st["next_standing_order"]),
+                             (2, 1, "2026-11-26T04:00:00Z", "bulbs"))
+            r = c.call("io.standingd.Orders.SkipOccurrence", {"standing_order": "bulbs",
+                                                              "delivery": "2026-12-01T06:00:00+02:00"})
+            self.assertEqual(r, {"standing_order": "bulbs", "delivery": "2026-12-01T06:00:00+02:00"})
+            st = c.call("io.standingd.Ops.Status")
+            self.assertEqual((st["next_due"], st["next_standing_order"]), ("2026-12-05T14:30:00Z", "coffee"))
+            sos = {s["id"]: s for s in c.call("io.standingd.Ops.ListStandingOrders")["standing_orders"]}
+            self.assertEqual((sos["bulbs"]["next_delivery"], sos["bulbs"]["next_create_at"]),
+                             ("2027-02-01T06:00:00+02:00", "2027-01-27T04:00:00Z"))
+            self.assertEqual((sos["halted"]["paused"], sos["halted"]["next_delivery"]), (True, None))
+            fc = c.call("io.standingd.Ops.Forecast", window)["occurrences"]
+            self.assertEqual([(o["standing_order"], o["delivery"]) for o in fc],
+                             [("coffee", "2026-12-06T03:30:00+01:00")])
+            up = c.call("io.standingd.Supplier.ListUpcoming", window)["shipments"]
+            self.assertEqual([(s["standing_order"], s["delivery"]) for s in up],
+                             [("coffee", "2026-12-06T03:30:00+01:00")])
+        r = subprocess.run([STANDINGCTL, "standing-orders", "--socket", e.socket], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = {l.split()[0]: l.split()[3] for l in r.stdout.splitlines()[1:]}
+        self.assertEqual(rows, {"bulbs": "2027-02-01T06:00:00+02:00", "coffee": "2026-12-06T03:30:00+01:00",
+                                "halted": "(ended)"})
+
+
 class Robustness(DaemonTest):
     def test_garbage_parameters_never_crash(self):
         """Every method with every known key set to values of every type."""
