@@ -989,8 +989,14 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		return internal(ctx, r);
 	}
 	bound b;
-	if (text_ok(&errs, "delivery", when) && parse_bound(when, &b) < 0)
-		diag_add(&errs, "delivery", 0, 0, "expected a date YYYY-MM-DD or an instant, got \"%s\"", when);
+	int64_t now = env->now(env->ud);
+	if (text_ok(&errs, "delivery", when)) {
+		char iso[CAL_ISO_MAX];
+		if (parse_bound(when, &b) < 0)
+			diag_add(&errs, "delivery", 0, 0, "expected a date YYYY-MM-DD or an instant, got \"%s\"", when);
+		else if (cu && bound_at(&b, cu->zone) < now)   /* a date is its midnight in the customer's zone */
+			diag_add(&errs, "delivery", 0, 0, "\"%s\" is in the past (now is %s)", when, cal_format_utc(now, iso));
+	}
 	if (errs.n) {
 		defs_order_done(&items);
 		diag_sort(&errs);
@@ -1001,7 +1007,7 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	char placer[96];
 	placer_of(ctx, role_of(ctx, env), placer);
 	const tz_zone *z = cu->zone;
-	int64_t delivery = bound_at(&b, z), now = env->now(env->ud);
+	int64_t delivery = bound_at(&b, z);
 	sales_order o = {
 		.customer = cu->id, .supplier = (char *) supp_id, .ship_to = items.ship_to,
 		.lines = items.lines, .n_lines = items.n_lines, .delivery = delivery, .delivery_offset = tz_offset_at(z, delivery),

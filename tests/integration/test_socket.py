@@ -360,6 +360,30 @@ class SkippedAndPaused(DaemonTest):
                                 "halted": "(ended)"})
 
 
+class PlaceOrderInThePast(DaemonTest):
+    def test_delivery_before_now_is_refused(self):
+        """A delivery before the daemon's now is a field error; now itself is fine. A
+        date is its midnight in the customer's zone (acme: Europe/Helsinki)."""
+        e = socket_env(self)
+        start(self, e, "2026-11-25T00:00:00Z,0.001")   # now stays 2026-11-25T00:00:00Z
+        order = {"customer": "acme", "supplier": "lumen",
+                 "ship_to": {"name": "ACME", "street": "Teollisuuskatu 1", "postcode": "00510", "city": "Helsinki",
+                             "country": "FI"},
+                 "lines": [{"sku": "BULB-60W", "quantity": 10, "unit_price": "0.85", "currency": "EUR"}]}
+        with Connection(e.socket) as c:
+            for when in ("2026-11-24T23:59:59Z", "2026-11-25", "2026-11-01T10:00:00+02:00"):
+                with self.assertRaises(VarlinkError) as cm:
+                    c.call("io.standingd.Orders.PlaceOrder", dict(order, delivery=when))
+                self.assertEqual((cm.exception.error, cm.exception.parameters), (
+                    "io.standingd.Orders.InvalidOrder",
+                    {"errors": [{"field": "delivery", "message": f'"{when}" is in the past (now is 2026-11-25T00:00:00Z)'}]}))
+            self.assertEqual(c.call("io.standingd.Orders.ListOrders", {"customer": "acme"})["orders"], [])
+            placed = c.call("io.standingd.Orders.PlaceOrder", dict(order, delivery="2026-11-25T00:00:00Z"))["order"]
+            self.assertEqual((placed["delivery"], placed["created"]), ("2026-11-25T02:00:00+02:00", "2026-11-25T00:00:00Z"))
+            placed = c.call("io.standingd.Orders.PlaceOrder", dict(order, delivery="2026-11-26"))["order"]
+            self.assertEqual(placed["delivery"], "2026-11-26T00:00:00+02:00")
+
+
 class Robustness(DaemonTest):
     def test_garbage_parameters_never_crash(self):
         """Every method with every known key set to values of every type."""
