@@ -9,7 +9,7 @@ import os
 import re
 import sys
 
-LAYERS = ["base", "time", "defs", "store", "sched", "varlink", "api"]
+LAYERS = ["base", "time", "model", "defs", "store", "sales", "sched", "varlink", "api"]
 FORBIDDEN_IN_LIB = ("uv.h", "systemd/")
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")

@@ -45,7 +45,9 @@ static void usage(FILE *f) {
 		"\n"
 		"Commands over the socket (--socket PATH or $STANDINGD_SOCKET):\n"
 		"  upcoming [--from D] [--to D] [--supplier ID] [--json | --ics [FILE]]\n"
-		"                    shipments due in [from, to) (default: today + 14 days);\n"
+		"                    shipments with delivery in [from, to); dates are midnights\n"
+		"                    in each delivery's zone; default --from: today by the\n"
+		"                    daemon's clock (its date here), --to: 14 days after --from;\n"
 		"                    --ics writes iCalendar (RFC 5545) to FILE or standard output\n"
 		"  orders [--standing-order ID] [--json]\n"
 		"                    orders (without --state: asks the daemon)\n"
@@ -63,7 +65,7 @@ static void usage(FILE *f) {
 		"  -h, --help        this help\n"
 		"\n"
 		"  --socket PATH     the daemon's socket (default $STANDINGD_SOCKET, else\n"
-		"                    /run/standingd/io.standingd.sock)\n"
+		"                    " STANDINGD_SOCKET_DEFAULT ")\n"
 		"\n"
 		"Exit status: 0 success, 1 problem found (or an error reply), 2 usage error,\n"
 		"3 unavailable (no store, no socket).\n");
@@ -183,18 +185,6 @@ static void lines_summary(const standing_order *so, char *buf, size_t size) {
 				(long long) so->lines[i].quantity, so->lines[i].sku);
 }
 
-static json_t *lines_json(const order_line *lines, size_t n) {
-	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++) {
-		char amount[32];
-		money_format_amount(&lines[i].unit_price, amount, sizeof(amount));
-		json_array_append_new(a, json_pack("{s:s, s:I, s:s, s:s}",
-			"sku", lines[i].sku, "quantity", (json_int_t) lines[i].quantity,
-			"unit_price", amount, "currency", lines[i].unit_price.currency));
-	}
-	return a;
-}
-
 static void print_json_line(json_t *o) {
 	char *s = json_dumps(o, JSON_PRESERVE_ORDER);
 	puts(s);
@@ -238,7 +228,7 @@ static int cmd_forecast(args *a) {
 			print_json_line(json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}",
 				"standing_order", so->id, "customer", so->customer->id,
 				"supplier", so->supplier, "delivery", delivery, "create_at", create,
-				"lines", lines_json(so->lines, so->n_lines)));
+				"lines", order_lines_view(so->lines, so->n_lines)));
 		} else {
 			char lines[256];
 			lines_summary(so, lines, sizeof(lines));
@@ -319,16 +309,13 @@ static int print_order(const sales_order *o, void *ud) {
 	cal_format_utc(o->created, created);
 	money_format_amount(&o->total, total, sizeof(total));
 	if (ctx->a->json) {
-		json_t *j = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:{s:s, s:s}, s:o}",
-			"order", o->number,
-			"standing_order", o->standing_order ? json_string(o->standing_order) : json_null(),
-			"customer", o->customer, "supplier", o->supplier,
-			"delivery", delivery, "created", created, "late", o->late,
-			"status", order_status_name(o->status),
-			"payment", o->payment == PAYMENT_PREPAID ? "prepaid" : "account",
-			"total", "amount", total, "currency", o->total.currency,
-			"lines", lines_json(o->lines, o->n_lines));
-		print_json_line(j);
+		/* the wire's Order (GetOrder, ListOrders), from the one codec: the same
+		 * fields and bytes as `standingctl orders --json` over the socket */
+		json_t *j = order_to_view(o);
+		if (!j)
+			return -ENOMEM;
+		put_json(stdout, j, JSON_PRESERVE_ORDER | JSON_COMPACT);
+		json_decref(j);
 	} else {
 		char tot[64];
 		snprintf(tot, sizeof(tot), "%s %s", total, o->total.currency);

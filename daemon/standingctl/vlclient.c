@@ -5,8 +5,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "daemon/standingctl/vlclient.h"
+#include "config.h"
 
-#define DEFAULT_SOCKET "/run/standingd/io.standingd.sock"
 #define MAX_REPLY (16u << 20)
 
 struct vlclient {
@@ -17,7 +17,7 @@ struct vlclient {
 
 const char *vlclient_default_path(void) {
 	const char *p = getenv("STANDINGD_SOCKET");
-	return p && *p ? p : DEFAULT_SOCKET;
+	return p && *p ? p : STANDINGD_SOCKET_DEFAULT;
 }
 
 int vlclient_connect(const char *path, vlclient **ret) {

@@ -17,6 +17,7 @@
 #include "lib/time/cal.h"
 #include "daemon/standingd/clock.h"
 #include "config.h"
+#include "lib/base/fsdir.h"
 #include "lib/defs/defs.h"
 #include "lib/sched/engine.h"
 #include "daemon/standingd/log.h"
@@ -428,21 +429,6 @@ static int lock_state(daemon_ctx *c) {
 	return 0;
 }
 
-static int mkdir_p(const char *dir) {
-	char buf[4096];
-	snprintf(buf, sizeof(buf), "%s", dir);
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = 0;
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-				return -errno;
-			*p = '/';
-		}
-	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* The definitions to start on: the files as they are, else the last good set in
  * the store (a broken file at start-up must not stop order creation), each with the
  * standing orders placed through the API. */
@@ -573,7 +559,7 @@ static int start_socket(daemon_ctx *c) {
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = 0;
-		mkdir_p(dir);
+		fsdir_make(dir, 0755);
 	}
 	server_limits limits = SERVER_LIMITS_DEFAULT;
 	limits.max_connections = c->defs->config.max_connections;
@@ -615,7 +601,7 @@ static int run(daemon_ctx *c) {
 		defs_free(c->defs);
 		c->defs = NULL;
 	}
-	if ((r = mkdir_p(c->state_dir)) < 0) {
+	if ((r = fsdir_make(c->state_dir, STORE_DIR_MODE)) < 0) {
 		log_error("cannot create state directory %s: %s", c->state_dir, strerror(-r));
 		return 1;
 	}

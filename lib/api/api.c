@@ -12,6 +12,7 @@
 #include "lib/time/cal.h"
 #include "config.h"
 #include "lib/api/peer.h"
+#include "lib/sales/sales.h"
 #include "lib/base/text.h"
 #include "lib/defs/yamltree.h"
 
@@ -26,40 +27,6 @@
 
 static json_t *jstr_or_null(const char *s) {
 	return s ? json_string(s) : json_null();
-}
-
-static json_t *address_json(const address *a) {
-	return json_pack("{s:s?, s:s?, s:o, s:s?, s:s?}", "name", a->name, "street", a->street,
-			 "postcode", jstr_or_null(a->postcode), "city", a->city, "country", a->country);
-}
-
-static json_t *lines_json(const order_line *lines, size_t n) {
-	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++) {
-		char amount[32];
-		money_format_amount(&lines[i].unit_price, amount, sizeof(amount));
-		json_array_append_new(a, json_pack("{s:s, s:I, s:s, s:s}", "sku", lines[i].sku,
-			"quantity", (json_int_t) lines[i].quantity, "unit_price", amount,
-			"currency", lines[i].unit_price.currency));
-	}
-	return a;
-}
-
-static json_t *order_json(const sales_order *o) {
-	char delivery[CAL_ISO_MAX], created[CAL_ISO_MAX], shipped[CAL_ISO_MAX], amount[32];
-	cal_format_instant(o->delivery, o->delivery_offset, delivery);
-	cal_format_utc(o->created, created);
-	money_format_amount(&o->total, amount, sizeof(amount));
-	return json_pack("{s:s, s:o, s:s, s:s, s:o, s:o, s:{s:s, s:s}, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:o}",
-		"order", o->number, "standing_order", jstr_or_null(o->standing_order),
-		"customer", o->customer, "supplier", o->supplier,
-		"ship_to", address_json(&o->ship_to), "lines", lines_json(o->lines, o->n_lines),
-		"total", "amount", amount, "currency", o->total.currency,
-		"delivery", delivery, "created", created,
-		"payment", o->payment == PAYMENT_PREPAID ? "prepaid" : "account",
-		"status", order_status_name(o->status), "late", o->late,
-		"carrier", jstr_or_null(o->carrier), "tracking", jstr_or_null(o->tracking),
-		"shipped", o->shipped ? json_string(cal_format_utc(o->shipped, shipped)) : json_null());
 }
 
 /* vl_reply/vl_error borrow their parameters; these take ownership. */
@@ -338,7 +305,7 @@ static int job_pause_after_order(list_job *j, const sales_order *o) {
 }
 
 static int upcoming_order(const sales_order *o, list_job *j) {
-	if (o->status == ORDER_CANCELLED || (j->supplier && strcmp(o->supplier, j->supplier)))
+	if (o->status == ORDER_STATUS_CANCELLED || (j->supplier && strcmp(o->supplier, j->supplier)))
 		return 0;
 	const tz_zone *z = zone_named(j->env, o->zone);
 	if (o->delivery < bound_at(&j->from, z) || o->delivery >= bound_at(&j->to, z))
@@ -350,8 +317,8 @@ static int upcoming_order(const sales_order *o, list_job *j) {
 		"status", order_status_name(o->status), "order", o->number,
 		"standing_order", jstr_or_null(o->standing_order),
 		"customer", o->customer, "customer_name", customer_name(j->env, o->customer),
-		"supplier", o->supplier, "ship_to", address_json(&o->ship_to),
-		"lines", lines_json(o->lines, o->n_lines),
+		"supplier", o->supplier, "ship_to", order_address_view(&o->ship_to),
+		"lines", order_lines_view(o->lines, o->n_lines),
 		"carrier", jstr_or_null(o->carrier), "tracking", jstr_or_null(o->tracking));
 	const standing_order *so = o->standing_order ? defs_find_order(j->env->defs, o->standing_order) : NULL;
 	return job_push(j, o->delivery, so ? so->id : "", o->number, 0, item);
@@ -368,7 +335,7 @@ static int list_order(const sales_order *o, list_job *j) {
 		if (o->delivery < bound_at(&j->from, z) || o->delivery >= bound_at(&j->to, z))
 			return 0;
 	}
-	return job_push(j, o->delivery, "", o->number, 0, order_json(o));
+	return job_push(j, o->delivery, "", o->number, 0, order_to_view(o));
 }
 
 /* A callback's error stops the walk (1) and is kept for the step to return. */
@@ -395,8 +362,8 @@ static int upcoming_projected(const occurrence *o, list_job *j) {
 		"delivery", cal_format_instant(o->delivery, tz_offset_at(so->rule.zone, o->delivery), local),
 		"delivery_utc", cal_format_utc(o->delivery, utc), "status", "projected", "order",
 		"standing_order", so->id, "customer", so->customer->id, "customer_name", so->customer->name,
-		"supplier", so->supplier, "ship_to", address_json(&so->ship_to),
-		"lines", lines_json(so->lines, so->n_lines), "carrier", "tracking");
+		"supplier", so->supplier, "ship_to", order_address_view(&so->ship_to),
+		"lines", order_lines_view(so->lines, so->n_lines), "carrier", "tracking");
 	return job_push(j, o->delivery, so->id, "", 0, item);
 }
 
@@ -410,7 +377,7 @@ static int forecast_occurrence(const occurrence *o, list_job *j) {
 		"standing_order", so->id, "customer", so->customer->id, "supplier", so->supplier,
 		"delivery", cal_format_instant(o->delivery, tz_offset_at(so->rule.zone, o->delivery), d),
 		"create_at", cal_format_utc(o->create_at, c),
-		"lines", lines_json(so->lines, so->n_lines));
+		"lines", order_lines_view(so->lines, so->n_lines));
 	return job_push(j, o->delivery, so->id, "", o->n, item);
 }
 
@@ -698,56 +665,29 @@ static int mark_shipped(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		return vl_invalid_parameter(ctx, "carrier");
 	if (!*tracking || text_check(tracking, strlen(tracking), msg) < 0)
 		return vl_invalid_parameter(ctx, "tracking");
-	store_txn *t;
-	sales_order *o;
-	if ((r = order_param(ctx, env, params, true, &t, &o, "io.standingd.Supplier")) != 0)
-		return r < 0 ? r : 0;
+	const char *number;
+	uint64_t seq;
+	if ((r = vl_param_string(ctx, params, "order", true, &number)) < 0)
+		return r;
+	if (order_number_parse(number, &seq) < 0)
+		return vl_invalid_parameter(ctx, "order");
 	peer_role role = role_of(ctx, env);
-	if (!(role.flags & ROLE_OPS) && strcmp(o->supplier, role.supplier->id)) {
-		/* another supplier's order: as if it did not exist */
-		r = error_new(ctx, "io.standingd.Supplier.OrderNotFound", json_pack("{s:s}", "order", o->number));
-		goto out;
-	}
-	if (o->status == ORDER_CANCELLED) {
+	sales_ship_result res;
+	sales_order *o = NULL;
+	r = sales_mark_shipped(env->store, number, (role.flags & ROLE_OPS) ? NULL : role.supplier->id, carrier,
+			       tracking, env->now(env->ud), &res, &o);
+	if (r == -ENOENT || r == -EACCES)   /* another supplier's order: as if it did not exist */
+		r = error_new(ctx, "io.standingd.Supplier.OrderNotFound", json_pack("{s:s}", "order", o ? o->number : number));
+	else if (r == -ECANCELED)
 		r = error_new(ctx, "io.standingd.Supplier.OrderCancelled", json_pack("{s:s}", "order", o->number));
-		goto out;
-	}
-	if (o->status == ORDER_SHIPPED) {
-		if (!strcmp(o->carrier ? o->carrier : "", carrier) && !strcmp(o->tracking ? o->tracking : "", tracking))
-			r = reply_new(ctx, json_pack("{s:o}", "order", order_json(o)));
-		else
-			r = error_new(ctx, "io.standingd.Supplier.AlreadyShipped", json_pack("{s:s, s:s, s:s}",
-				"order", o->number, "carrier", o->carrier ? o->carrier : "", "tracking", o->tracking ? o->tracking : ""));
-		goto out;
-	}
-	free(o->carrier);
-	free(o->tracking);
-	o->carrier = strdup(carrier);
-	o->tracking = strdup(tracking);
-	o->status = ORDER_SHIPPED;
-	o->shipped = env->now(env->ud);
-	json_t *ev = json_pack("{s:s, s:o, s:s, s:s, s:s, s:I}", "order", o->number,
-			       "standing_order", jstr_or_null(o->standing_order), "supplier", o->supplier,
-			       "carrier", carrier, "tracking", tracking, "shipped", (json_int_t) o->shipped);
-	char *payload = json_dumps(ev, JSON_COMPACT);
-	json_decref(ev);
-	if (!o->carrier || !o->tracking || !payload)
-		r = -ENOMEM;
-	else if ((r = store_order_update(t, o)) == 0 &&
-		 (r = store_outbox_append(t, "order.shipped", payload, o->shipped)) == 0) {
-		r = store_commit(t);
-		t = NULL;
-	}
-	free(payload);
-	if (r < 0)
+	else if (r == -EALREADY)
+		r = error_new(ctx, "io.standingd.Supplier.AlreadyShipped", json_pack("{s:s, s:s, s:s}",
+			"order", o->number, "carrier", o->carrier ? o->carrier : "", "tracking", o->tracking ? o->tracking : ""));
+	else if (r < 0)
 		r = internal(ctx, r);
-	else {
-		json_t *p = json_pack("{s:o}", "order", order_json(o));
-		r = reply_new(ctx, p);
-	}
-out:
-	store_abort(t);
-	sales_order_free(o);
+	else
+		r = reply_new(ctx, json_pack("{s:o}", "order", order_to_view(o)));
+	order_free(o);
 	return r;
 }
 
@@ -885,25 +825,15 @@ static int skip_occurrence(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	if (rule_next(&so->rule, delivery - 1, &o) < 0 || o.delivery != delivery)
 		return error_new(ctx, "io.standingd.Orders.NoSuchOccurrence",
 				json_pack("{s:s, s:s}", "standing_order", so->id, "delivery", when));
-	store_txn *t;
 	char number[ORDER_NUMBER_MAX];
-	if ((r = store_begin(env->store, true, &t)) < 0)
-		return internal(ctx, r);
-	if ((r = store_occurrence_get(t, so->id, delivery, number)) == 0) {
-		store_abort(t);
-		return error_new(ctx, "io.standingd.Orders.AlreadyCreated", json_pack("{s:s, s:s, s:s}",
-				"standing_order", so->id, "delivery", when, "order", number));
-	}
 	peer *p = vl_call_ctx_caller(ctx);
 	char reason[128];
 	snprintf(reason, sizeof(reason), "skipped by request of %s (uid %u)", p->user[0] ? p->user : "?",
 		 (unsigned) p->uid);
-	if (r == -ENOENT && (r = store_skip_get(t, so->id, delivery, NULL)) == -ENOENT &&
-	    (r = store_skip_record(t, so->id, delivery, env->now(env->ud), reason)) == 0) {
-		r = store_commit(t);
-		t = NULL;
-	}
-	store_abort(t);
+	r = sales_skip_occurrence(env->store, so->id, delivery, env->now(env->ud), reason, number);
+	if (r == -EEXIST)
+		return error_new(ctx, "io.standingd.Orders.AlreadyCreated", json_pack("{s:s, s:s, s:s}",
+				"standing_order", so->id, "delivery", when, "order", number));
 	if (r < 0)
 		return internal(ctx, r);
 	char iso[CAL_ISO_MAX];
@@ -973,13 +903,12 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		diag_add(&errs, "customer", 0, 0, "unknown customer \"%s\"", cust_id);
 	if (text_ok(&errs, "supplier", supp_id) && !defs_find_supplier(env->defs, supp_id))
 		diag_add(&errs, "supplier", 0, 0, "unknown supplier \"%s\"", supp_id);
-	payment pm = PAYMENT_ACCOUNT;
+	order_payment pm = ORDER_PAYMENT_ACCOUNT;
 	if (text_ok(&errs, "payment", pay)) {
-		if (!strcmp(pay, "prepaid"))
-			pm = PAYMENT_PREPAID;
-		else if (strcmp(pay, "account"))
-			diag_add(&errs, "payment", 0, 0, "expected one of account, prepaid, got \"%s\"", pay);
-		else if (cu && !cu->account_number)
+		if (order_payment_parse(pay, &pm) < 0)
+			diag_add(&errs, "payment", 0, 0, "expected one of %s, %s, got \"%s\"",
+				 order_payment_names[ORDER_PAYMENT_ACCOUNT], order_payment_names[ORDER_PAYMENT_PREPAID], pay);
+		else if (pm == ORDER_PAYMENT_ACCOUNT && cu && !cu->account_number)
 			diag_add(&errs, "payment", 0, 0, "customer \"%s\" has no account: use prepaid", cu->id);
 	}
 	/* ship_to and lines: the standing orders' own checks (country code, prices, text) */
@@ -1011,26 +940,17 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	sales_order o = {
 		.customer = cu->id, .supplier = (char *) supp_id, .ship_to = items.ship_to,
 		.lines = items.lines, .n_lines = items.n_lines, .delivery = delivery, .delivery_offset = tz_offset_at(z, delivery),
-		.zone = (char *) tz_zone_name(z), .created = now, .payment = pm, .status = ORDER_CREATED,
+		.zone = (char *) tz_zone_name(z), .created = now, .payment = pm, .status = ORDER_STATUS_CREATED,
 		.occurrence = UINT64_MAX, .placed_by = placer,
 	};
 	/* the validator has checked one currency and that the total fits */
-	memcpy(o.total.currency, items.lines[0].unit_price.currency, sizeof(o.total.currency));
-	for (size_t i = 0; i < items.n_lines; i++)
-		o.total.minor += items.lines[i].quantity * items.lines[i].unit_price.minor;
-	store_txn *t = NULL;   /* store_begin leaves it untouched on failure */
-	if ((r = store_begin(env->store, true, &t)) == 0 && (r = store_order_create(t, &o)) == 0) {
-		r = store_commit(t);
-		t = NULL;
-	}
-	store_abort(t);
-	if (r < 0) {
+	if ((r = sales_place_order(env->store, &o)) < 0) {
 		defs_order_done(&items);
 		return internal(ctx, r);
 	}
 	if (env->order_placed)
 		env->order_placed(env->ud, &o);
-	json_t *p = json_pack("{s:o}", "order", order_json(&o));
+	json_t *p = json_pack("{s:o}", "order", order_to_view(&o));
 	r = reply_new(ctx, p);
 	defs_order_done(&items);
 	return r;
@@ -1047,11 +967,11 @@ static int get_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		return r < 0 ? r : 0;
 	store_abort(t);
 	if (shop_only(role_of(ctx, env)) && !shop_order(env, o)) {
-		sales_order_free(o);
+		order_free(o);
 		return denied(ctx);
 	}
-	json_t *p = json_pack("{s:o}", "order", order_json(o));
-	sales_order_free(o);
+	json_t *p = json_pack("{s:o}", "order", order_to_view(o));
+	order_free(o);
 	return reply_new(ctx, p);
 }
 

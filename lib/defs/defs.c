@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "lib/time/cal.h"
 #include "lib/defs/defs.h"
+#include "config.h"
 #include "lib/base/text.h"
 #include "lib/defs/yamltree.h"
 
@@ -50,7 +51,6 @@ static const char *const defs_schedule_keys[] = {
 static const char *const defs_reminder_keys[] = { "before", "after_shipped", "task", "assignee", NULL };
 
 static const char *const defs_languages[] = { "en", "fi", "lv", "nb", "vi", NULL };
-static const char *const defs_payments[] = { "account", "prepaid", NULL };
 static const char *const defs_catch_ups[] = { "all", "latest", "none", NULL };
 static const char *const defs_weekdays[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun", NULL };
 static const char *const defs_ordinals[] = { "1st", "2nd", "3rd", "4th", "last", NULL };
@@ -836,7 +836,7 @@ static void defs_customer(defs_ctx *c, const ytree_node *n, size_t seq) {
 
 /* ---- standing orders ---- */
 
-static void defs_address(defs_ctx *c, const ytree_node *n, address *a) {
+static void defs_address(defs_ctx *c, const ytree_node *n, order_address *a) {
 	char q[DEFS_QUOTE_MAX + 8];
 	if (!defs_map(c, n, defs_address_keys))
 		return;
@@ -869,7 +869,7 @@ static void defs_lines(defs_ctx *c, const ytree_node *n, standing_order *so) {
 		return;
 	}
 	const char *currency = NULL;
-	int64_t total = 0;
+	money total = { 0 };
 	bool total_ok = true;
 	for (const ytree_node *it = n->first; it; it = it->next) {
 		order_line *l = &so->lines[so->n_lines++];
@@ -886,10 +886,8 @@ static void defs_lines(defs_ctx *c, const ytree_node *n, standing_order *so) {
 				defs_err(c, pn, "expected the currency of the first line, %s, got \"%s\"",
 					 currency, defs_q(pn->text, q));
 			/* the order total is an int64 of minor units: it must fit */
-			int64_t line;
-			if (has_qty == 1 && total_ok &&
-			    (__builtin_mul_overflow(l->quantity, l->unit_price.minor, &line) ||
-			     __builtin_add_overflow(total, line, &total))) {
+			if (has_qty == 1 && total_ok && !strcmp(currency, l->unit_price.currency) &&
+			    order_total_add(&total, l) == -EOVERFLOW) {
 				defs_err(c, ytree_get(it, "quantity"), "the order total is out of range");
 				total_ok = false;
 			}
@@ -1162,8 +1160,8 @@ static void defs_order_read(defs_ctx *c, const ytree_node *n, size_t seq) {
 	const ytree_node *ln = defs_get(c, n, "lines", true);
 	if (ln)
 		defs_lines(c, ln, so);
-	if (defs_get(c, n, "payment", true) && defs_enum(c, n, "payment", defs_payments, &v) == 1) {
-		so->payment = (payment) v;
+	if (defs_get(c, n, "payment", true) && defs_enum(c, n, "payment", order_payment_names, &v) == 1) {
+		so->payment = (order_payment) v;
 		e->payment_node = ytree_get(n, "payment");
 	}
 	const ytree_node *sc = defs_get(c, n, "schedule", true);
@@ -1338,7 +1336,7 @@ static void defs_link_order(defs_ctx *c, defs_order_ent *e, const customer *cu) 
 		defs_err(c, e->customer_node, "unknown customer \"%s\"", defs_q(e->customer_id, q));
 	if (so->supplier && !c->config_unparsed && !defs_supplier_find(&c->cfg, so->supplier))
 		defs_err(c, e->supplier_node, "unknown supplier \"%s\"", defs_q(so->supplier, q));
-	if (cu && e->payment_node && so->payment == PAYMENT_ACCOUNT && !cu->account_number)
+	if (cu && e->payment_node && so->payment == ORDER_PAYMENT_ACCOUNT && !cu->account_number)
 		defs_err(c, e->payment_node, "payment \"account\" needs an account for customer \"%s\"", cu->id);
 	if (!e->has_zone)
 		so->rule.zone = cu ? cu->zone : c->cfg.zone;
@@ -1481,7 +1479,7 @@ int defs_load_files(const defs_file *files, size_t n, const char *tzdir, defs **
 	defs_config_read(&c, root);
 	defs_file_end(&c);
 	/* state_dir stays NULL when absent: --state names it then */
-	defs_strdup_default(&c, &c.cfg.socket, "/run/standingd/io.standingd.sock");
+	defs_strdup_default(&c, &c.cfg.socket, STANDINGD_SOCKET_DEFAULT);
 
 	for (size_t i = 1; i < n && !c.oom; i++) {
 		defs_file_begin(&c, &files[i]);

@@ -9,12 +9,12 @@
 #include <stdint.h>
 #include "lib/base/diag.h"
 #include "lib/base/money.h"
+#include "lib/model/order.h"
 #include "lib/time/rule.h"
 #include "lib/time/tz.h"
 #include "lib/defs/yamltree.h"
 
 typedef enum catch_up { CATCH_UP_ALL, CATCH_UP_LATEST, CATCH_UP_NONE } catch_up;
-typedef enum payment { PAYMENT_ACCOUNT, PAYMENT_PREPAID } payment;
 
 typedef struct contact { char *name, *role, *email, *phone; } contact;
 
@@ -30,15 +30,6 @@ typedef struct customer {
 	char *file; int line;     /* where it was defined */
 } customer;
 
-/* postcode may be NULL; country is ISO 3166-1 alpha-2 ("FI"). */
-typedef struct address { char *name, *street, *postcode, *city, *country; } address;
-
-typedef struct order_line {
-	char *sku;
-	int64_t quantity;         /* >= 1 */
-	money unit_price;
-} order_line;
-
 typedef enum reminder_kind { REMIND_BEFORE, REMIND_AFTER_SHIPPED } reminder_kind;
 typedef struct reminder {
 	reminder_kind kind;
@@ -51,10 +42,10 @@ typedef struct standing_order {
 	char *id;
 	const customer *customer;
 	char *supplier;           /* supplier id from standingd.yaml */
-	address ship_to;
+	order_address ship_to;
 	order_line *lines;
 	size_t n_lines;
-	payment payment;
+	order_payment payment;
 	rule rule;                /* schedule, incl. zone, lead_time, paused */
 	catch_up catch_up;        /* the schedule's, else the config default */
 	reminder *reminders;
@@ -75,7 +66,7 @@ typedef struct supplier {
 
 typedef struct config {
 	char *state_dir;          /* NULL when absent (--state names it) */
-	char *socket;             /* default /run/standingd/io.standingd.sock */
+	char *socket;             /* default STANDINGD_SOCKET_DEFAULT (config.h) */
 	const tz_zone *zone;      /* default zone, default UTC */
 	catch_up catch_up;        /* default all */
 	uint32_t max_catch_up;    /* default 100 */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lib/sched/engine.h"
+#include "lib/sales/sales.h"
 
 #define SKIP_DETAIL_MAX 1000     /* more skipped occurrences than this are summarised in one record */
 
@@ -297,7 +298,7 @@ void engine_get_stats(const engine *e, engine_stats *ret) {
 }
 
 static int note_skip(engine *e, store_txn *t, size_t idx, int64_t delivery, int64_t now, const char *reason) {
-	int r = store_skip_record(t, e->d->orders[idx].id, delivery, now, reason);
+	int r = sales_skip_occurrence_in(t, e->d->orders[idx].id, delivery, now, reason);
 	if (r < 0)
 		return r;
 	if (e->n_skips == e->cap_skips) {
@@ -315,19 +316,6 @@ static int note_skip(engine *e, store_txn *t, size_t idx, int64_t delivery, int6
 	return 0;
 }
 
-static int order_total(const standing_order *so, money *ret) {
-	money total = { 0 };
-	memcpy(total.currency, so->lines[0].unit_price.currency, sizeof(total.currency));
-	for (size_t i = 0; i < so->n_lines; i++) {
-		int64_t line;
-		if (__builtin_mul_overflow(so->lines[i].quantity, so->lines[i].unit_price.minor, &line) ||
-		    __builtin_add_overflow(total.minor, line, &total.minor))
-			return -EOVERFLOW;
-	}
-	*ret = total;
-	return 0;
-}
-
 static int create_order(engine *e, store_txn *t, size_t idx, const occurrence *o, int64_t now) {
 	const standing_order *so = &e->d->orders[idx];
 	if (e->n_done == e->cap_done) {
@@ -338,28 +326,7 @@ static int create_order(engine *e, store_txn *t, size_t idx, const occurrence *o
 		e->done = v;
 		e->cap_done = cap;
 	}
-	/* The strings are borrowed from the definitions: the store copies them. */
-	sales_order *so_out = &e->done[e->n_done];
-	*so_out = (sales_order) {
-		.standing_order = so->id,
-		.occurrence = o->n,
-		.customer = so->customer->id,
-		.supplier = so->supplier,
-		.ship_to = so->ship_to,
-		.lines = so->lines,
-		.n_lines = so->n_lines,
-		.delivery = o->delivery,
-		.delivery_offset = tz_offset_at(so->rule.zone, o->delivery),
-		.zone = (char *) tz_zone_name(so->rule.zone),
-		.created = now,
-		.payment = so->payment,
-		.status = ORDER_CREATED,
-		.late = o->create_at < now - e->grace,
-	};
-	int r = order_total(so, &so_out->total);
-	if (r < 0)
-		return r;
-	r = store_order_create(t, so_out);
+	int r = sales_create_occurrence_in(t, so, o, now, o->create_at < now - e->grace, &e->done[e->n_done]);
 	if (r == -EEXIST)
 		return 0;   /* created before (an edit moved the watermark back): never twice */
 	if (r < 0)
@@ -457,7 +424,7 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 			return r;
 		} else {
 			money total;
-			if (order_total(so, &total) < 0) {
+			if (order_total(so->lines, so->n_lines, &total) < 0) {
 				/* Never representable: record it, rather than fail this batch
 				 * (and so every other standing order) on each retry. */
 				if ((r = note_skip(e, t, idx, o.delivery, now, "order total out of range")) < 0)

@@ -19,6 +19,8 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+#include "lib/base/fsdir.h"
+#include "lib/defs/defs.h"
 #include "lib/time/cal.h"
 #include "lib/store/store.h"
 
@@ -31,7 +33,6 @@
 /* Free space below which a failed write is taken for a full disk. */
 #define STORE_DISK_LOW (UINT64_C(256) << 10)
 #define STORE_MAXDBS 8
-#define STORE_DIR_MODE 0750
 #define STORE_FILE_MODE 0640
 /* Read-only users (standingctl run by the ops group) register in the reader
  * table, so they must be able to write the lock file, never the data. */
@@ -381,33 +382,6 @@ static int meta_put_u64(store_txn *t, const char *key, uint64_t val) {
 }
 
 /* ---- open, transactions, map size ---- */
-
-static int mkdir_p(const char *dir) {
-	char *p = strdup(dir);
-	if (!p)
-		return -ENOMEM;
-	int r = 0;
-	for (char *c = p + 1; ; c++) {
-		if (*c != '/' && *c)
-			continue;
-		char save = *c;
-		*c = 0;
-		if (mkdir(p, STORE_DIR_MODE) < 0 && errno != EEXIST) {
-			r = -errno;
-			break;
-		}
-		*c = save;
-		if (!save)
-			break;
-	}
-	free(p);
-	if (r < 0)
-		return r;
-	struct stat st;
-	if (stat(dir, &st) < 0)
-		return -errno;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
 
 uint64_t store_default_max_size(const char *dir) {
 	struct statvfs fs;
@@ -780,7 +754,7 @@ int store_open(const char *dir, const store_options *opts, store **ret) {
 	    (opts->map_size && opts->max_size && opts->map_size > opts->max_size))
 		return -EINVAL;
 	bool ro = opts->flags & STORE_READONLY;
-	int r = ro ? 0 : mkdir_p(dir);
+	int r = ro ? 0 : fsdir_make(dir, STORE_DIR_MODE);
 	if (r < 0)
 		return r;
 	data_meta m = { 0 };
@@ -1001,16 +975,6 @@ static void jset(json_t *o, const char *k, json_t *v, bool *ok) {
 		*ok = false;
 }
 
-static json_t *jstr_or_null(const char *s) {
-	return s ? json_string(s) : json_null();
-}
-
-static json_t *money_json(const money *m) {
-	if (!memchr(m->currency, 0, sizeof(m->currency)))
-		return NULL;
-	return json_pack("{s:I, s:s}", "minor", (json_int_t) m->minor, "currency", m->currency);
-}
-
 /* A record object with its format version first. */
 static json_t *record_new(void) {
 	json_t *o = json_object();
@@ -1090,19 +1054,6 @@ static int jget_bool(json_t *o, const char *k, bool *ret) {
 	if (!json_is_boolean(v))
 		return -EBADMSG;
 	*ret = json_is_true(v);
-	return 0;
-}
-
-static int jmoney(json_t *v, money *ret) {
-	int64_t minor;
-	json_t *cur = json_object_get(v, "currency");
-	if (!json_is_object(v) || jget_int(v, "minor", &minor) < 0 || !json_is_string(cur) ||
-	    json_string_length(cur) >= sizeof(ret->currency) ||
-	    strlen(json_string_value(cur)) != json_string_length(cur))
-		return -EBADMSG;
-	memset(ret, 0, sizeof(*ret));
-	ret->minor = minor;
-	memcpy(ret->currency, json_string_value(cur), json_string_length(cur));
 	return 0;
 }
 
@@ -1207,57 +1158,11 @@ int store_sched_each(store_txn *t, int (*fn)(const char *so_id, const sched_stat
 
 /* ---- sales orders ---- */
 
-static const char *const status_names[] = {
-	[ORDER_CREATED] = "created",
-	[ORDER_ON_HOLD] = "on_hold",
-	[ORDER_SHIPPED] = "shipped",
-	[ORDER_CANCELLED] = "cancelled",
-};
-
-const char *order_status_name(order_status st) {
-	if ((unsigned) st < sizeof(status_names) / sizeof(status_names[0]))
-		return status_names[st];
-	return "unknown";
-}
-
-static int status_parse(const char *s, order_status *ret) {
-	for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++)
-		if (!strcmp(s, status_names[i])) {
-			*ret = (order_status) i;
-			return 0;
-		}
-	return -EBADMSG;
-}
-
-static const char *payment_name(payment p) {
-	return p == PAYMENT_PREPAID ? "prepaid" : "account";
-}
-
-void sales_order_free(sales_order *o) {
-	if (!o)
-		return;
-	free(o->standing_order);
-	free(o->customer);
-	free(o->supplier);
-	free(o->ship_to.name);
-	free(o->ship_to.street);
-	free(o->ship_to.postcode);
-	free(o->ship_to.city);
-	free(o->ship_to.country);
-	for (size_t i = 0; i < o->n_lines; i++)
-		free(o->lines[i].sku);
-	free(o->lines);
-	free(o->zone);
-	free(o->carrier);
-	free(o->tracking);
-	free(o->placed_by);
-	free(o);
-}
-
 static int order_check(const sales_order *o) {
 	if (!o->customer || !o->supplier || (o->n_lines && !o->lines) ||
 	    (o->occurrence > INT64_MAX && o->occurrence != UINT64_MAX) ||
-	    (unsigned) o->status > ORDER_CANCELLED || (o->payment != PAYMENT_ACCOUNT && o->payment != PAYMENT_PREPAID))
+	    (unsigned) o->status > ORDER_STATUS_CANCELLED ||
+	    (o->payment != ORDER_PAYMENT_ACCOUNT && o->payment != ORDER_PAYMENT_PREPAID))
 		return -EINVAL;
 	for (size_t i = 0; i < o->n_lines; i++)
 		if (!o->lines[i].sku)
@@ -1265,127 +1170,12 @@ static int order_check(const sales_order *o) {
 	return 0;
 }
 
+/* The record: the model's codec (lib/model/order.h) after the format version. */
 static int order_to_text(const sales_order *o, const char *number, char **ret) {
-	bool ok = true;
-	json_t *j = record_new();
-	json_t *ship = json_object();
-	json_t *lines = json_array();
-	jset(ship, "name", jstr_or_null(o->ship_to.name), &ok);
-	jset(ship, "street", jstr_or_null(o->ship_to.street), &ok);
-	jset(ship, "postcode", jstr_or_null(o->ship_to.postcode), &ok);
-	jset(ship, "city", jstr_or_null(o->ship_to.city), &ok);
-	jset(ship, "country", jstr_or_null(o->ship_to.country), &ok);
-	for (size_t i = 0; i < o->n_lines; i++) {
-		const order_line *l = &o->lines[i];
-		json_t *lj = json_object();
-		jset(lj, "sku", json_string(l->sku), &ok);
-		jset(lj, "quantity", json_integer(l->quantity), &ok);
-		jset(lj, "unit_price", money_json(&l->unit_price), &ok);
-		if (json_array_append_new(lines, lj) < 0)
-			ok = false;
-	}
-	jset(j, "number", json_string(number), &ok);
-	jset(j, "standing_order", jstr_or_null(o->standing_order), &ok);
-	/* UINT64_MAX: the rule does not number its occurrences (cron without count). */
-	jset(j, "occurrence", o->occurrence == UINT64_MAX ? json_null() : json_integer((json_int_t) o->occurrence), &ok);
-	jset(j, "customer", json_string(o->customer), &ok);
-	jset(j, "supplier", json_string(o->supplier), &ok);
-	jset(j, "ship_to", ship, &ok);
-	jset(j, "lines", lines, &ok);
-	jset(j, "total", money_json(&o->total), &ok);
-	jset(j, "delivery", json_integer(o->delivery), &ok);
-	jset(j, "delivery_offset", json_integer(o->delivery_offset), &ok);
-	jset(j, "zone", jstr_or_null(o->zone), &ok);
-	jset(j, "created", json_integer(o->created), &ok);
-	jset(j, "payment", json_string(payment_name(o->payment)), &ok);
-	jset(j, "status", json_string(order_status_name(o->status)), &ok);
-	jset(j, "late", json_boolean(o->late), &ok);
-	jset(j, "carrier", jstr_or_null(o->carrier), &ok);
-	jset(j, "tracking", jstr_or_null(o->tracking), &ok);
-	jset(j, "shipped", json_integer(o->shipped), &ok);
-	if (o->placed_by)   /* absent in records from before it was kept */
-		jset(j, "placed_by", json_string(o->placed_by), &ok);
+	json_t *j = record_new(), *fields = order_to_record(o, number);
+	bool ok = j && fields && json_object_update(j, fields) == 0;
+	json_decref(fields);
 	return record_dump(j, ok, ret);
-}
-
-static int order_from_json(json_t *j, sales_order **ret) {
-	sales_order *o = calloc(1, sizeof(*o));
-	o->occurrence = UINT64_MAX;
-	if (!o)
-		return -ENOMEM;
-	json_t *num = json_object_get(j, "number");
-	json_t *ship = json_object_get(j, "ship_to");
-	json_t *lines = json_object_get(j, "lines");
-	char *pay = NULL, *status = NULL;
-	int64_t off;
-	int r = -EBADMSG;
-	if (!json_is_string(num) || json_string_length(num) >= ORDER_NUMBER_MAX || !json_is_object(ship) ||
-	    !json_is_array(lines))
-		goto fail;
-	strcpy(o->number, json_string_value(num));
-	if ((r = jget_str(j, "standing_order", true, &o->standing_order)) < 0 ||
-	    (!json_is_null(json_object_get(j, "occurrence")) && (r = jget_count(j, "occurrence", &o->occurrence)) < 0) ||
-	    (r = jget_str(j, "customer", false, &o->customer)) < 0 ||
-	    (r = jget_str(j, "supplier", false, &o->supplier)) < 0 ||
-	    (r = jget_str(ship, "name", true, &o->ship_to.name)) < 0 ||
-	    (r = jget_str(ship, "street", true, &o->ship_to.street)) < 0 ||
-	    (r = jget_str(ship, "postcode", true, &o->ship_to.postcode)) < 0 ||
-	    (r = jget_str(ship, "city", true, &o->ship_to.city)) < 0 ||
-	    (r = jget_str(ship, "country", true, &o->ship_to.country)) < 0 ||
-	    (r = jmoney(json_object_get(j, "total"), &o->total)) < 0 ||
-	    (r = jget_int(j, "delivery", &o->delivery)) < 0 ||
-	    (r = jget_int(j, "delivery_offset", &off)) < 0 ||
-	    (r = jget_str(j, "zone", true, &o->zone)) < 0 ||
-	    (r = jget_int(j, "created", &o->created)) < 0 ||
-	    (r = jget_str(j, "payment", false, &pay)) < 0 ||
-	    (r = jget_str(j, "status", false, &status)) < 0 ||
-	    (r = jget_bool(j, "late", &o->late)) < 0 ||
-	    (r = jget_str(j, "carrier", true, &o->carrier)) < 0 ||
-	    (r = jget_str(j, "tracking", true, &o->tracking)) < 0 ||
-	    (r = jget_int(j, "shipped", &o->shipped)) < 0 ||
-	    (r = jget_str(j, "placed_by", true, &o->placed_by)) < 0)
-		goto fail;
-	r = -EBADMSG;
-	if (off < INT32_MIN || off > INT32_MAX)
-		goto fail;
-	o->delivery_offset = (int32_t) off;
-	if (!strcmp(pay, "account"))
-		o->payment = PAYMENT_ACCOUNT;
-	else if (!strcmp(pay, "prepaid"))
-		o->payment = PAYMENT_PREPAID;
-	else
-		goto fail;
-	if (status_parse(status, &o->status) < 0)
-		goto fail;
-	size_t n = json_array_size(lines);
-	if (n) {
-		o->lines = calloc(n, sizeof(*o->lines));
-		if (!o->lines) {
-			r = -ENOMEM;
-			goto fail;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		json_t *lj = json_array_get(lines, i);
-		order_line *l = &o->lines[i];
-		o->n_lines = i + 1;   /* so the free below sees every sku so far */
-		if (!json_is_object(lj) || (r = jget_str(lj, "sku", false, &l->sku)) < 0 ||
-		    (r = jget_int(lj, "quantity", &l->quantity)) < 0 ||
-		    (r = jmoney(json_object_get(lj, "unit_price"), &l->unit_price)) < 0) {
-			if (r >= 0)
-				r = -EBADMSG;
-			goto fail;
-		}
-	}
-	free(pay);
-	free(status);
-	*ret = o;
-	return 0;
-fail:
-	free(pay);
-	free(status);
-	sales_order_free(o);
-	return r;
 }
 
 /* Loads the order stored under seq and checks it names itself correctly. */
@@ -1399,14 +1189,14 @@ static int order_load(store_txn *t, uint64_t seq, sales_order **ret) {
 	if ((r = record_load(&v, &j)) < 0)
 		return r;
 	sales_order *o;
-	r = order_from_json(j, &o);
+	r = order_from_record(j, &o);
 	json_decref(j);
 	if (r < 0)
 		return r;
 	char number[ORDER_NUMBER_MAX];
 	order_number_format(seq, number);
 	if (strcmp(number, o->number)) {
-		sales_order_free(o);
+		order_free(o);
 		return -EBADMSG;
 	}
 	*ret = o;
@@ -1442,22 +1232,6 @@ static int outbox_put(store_txn *t, const char *type, json_t *payload, int64_t a
 	return meta_put_u64(t, META_NEXT_OUTBOX, seq + 1);
 }
 
-static json_t *created_payload(const sales_order *o, const char *number) {
-	bool ok = true;
-	json_t *j = json_object();
-	jset(j, "order", json_string(number), &ok);
-	jset(j, "standing_order", jstr_or_null(o->standing_order), &ok);
-	jset(j, "customer", json_string(o->customer), &ok);
-	jset(j, "supplier", json_string(o->supplier), &ok);
-	jset(j, "delivery", json_integer(o->delivery), &ok);
-	jset(j, "total", money_json(&o->total), &ok);
-	if (!ok) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
-}
-
 int store_order_create(store_txn *t, sales_order *o) {
 	if (!t || !o)
 		return -EINVAL;
@@ -1491,7 +1265,7 @@ int store_order_create(store_txn *t, sales_order *o) {
 	char *text;
 	if ((r = order_to_text(o, number, &text)) < 0)
 		return r;
-	json_t *payload = created_payload(o, number);
+	json_t *payload = order_event_created(o, number);
 	if (!payload) {
 		free(text);
 		return -EINVAL;
@@ -1511,7 +1285,7 @@ int store_order_create(store_txn *t, sales_order *o) {
 	}
 	MDB_val dk = due_key(o->delivery, seq, db), empty = { 0 };
 	if ((r = txn_put(t, t->s->due, &dk, &empty, 0)) < 0 ||
-	    (r = outbox_put(t, "order.created", payload, o->created)) < 0 ||
+	    (r = outbox_put(t, ORDER_EVENT_CREATED, payload, o->created)) < 0 ||
 	    (r = meta_put_u64(t, META_NEXT_ORDER, seq + 1)) < 0)
 		goto out;
 	memcpy(o->number, number, ORDER_NUMBER_MAX);
@@ -1541,7 +1315,7 @@ int store_order_update(store_txn *t, const sales_order *o) {
 	bool same = str_eq(old->standing_order, o->standing_order) && old->occurrence == o->occurrence &&
 		    (!o->standing_order || old->delivery == o->delivery);
 	int64_t old_delivery = old->delivery;
-	sales_order_free(old);
+	order_free(old);
 	if (!same)
 		return -EINVAL;
 	char number[ORDER_NUMBER_MAX], *text;
@@ -1617,7 +1391,7 @@ int store_order_each_from(store_txn *t, int64_t from, uint64_t from_seq, int64_t
 		if (r < 0)
 			break;
 		r = fn(o, ud);
-		sales_order_free(o);
+		order_free(o);
 		if (r != 0)
 			break;
 	}
@@ -1861,68 +1635,6 @@ int store_counts(store_txn *t, uint64_t *ret_orders, uint64_t *ret_outbox) {
 	return 0;
 }
 
-/* ---- confirmation numbers ---- */
-
-/* Damm's totally anti-symmetric quasigroup of order 10: the check digit
- * catches every single-digit error and every adjacent transposition. */
-static const uint8_t damm_table[10][10] = {
-	{ 0, 3, 1, 7, 5, 9, 8, 6, 4, 2 },
-	{ 7, 0, 9, 2, 1, 5, 4, 8, 6, 3 },
-	{ 4, 2, 0, 6, 8, 7, 1, 3, 5, 9 },
-	{ 1, 7, 5, 0, 9, 8, 3, 4, 2, 6 },
-	{ 6, 1, 2, 3, 0, 4, 5, 9, 7, 8 },
-	{ 3, 6, 7, 4, 2, 0, 9, 5, 8, 1 },
-	{ 5, 8, 6, 9, 7, 2, 0, 1, 3, 4 },
-	{ 8, 9, 4, 5, 3, 6, 2, 0, 1, 7 },
-	{ 9, 4, 3, 8, 6, 1, 7, 2, 0, 5 },
-	{ 2, 5, 8, 1, 4, 3, 6, 7, 9, 0 },
-};
-
-static unsigned damm(const char *digits, size_t n) {
-	unsigned c = 0;
-	for (size_t i = 0; i < n; i++)
-		c = damm_table[c][digits[i] - '0'];
-	return c;
-}
-
-void order_number_format(uint64_t seq, char ret[ORDER_NUMBER_MAX]) {
-	char d[ORDER_NUMBER_MAX - 5];   /* "SO-", "-", check digit and NUL around the digits */
-	if (seq > ORDER_SEQ_MAX) {
-		ret[0] = 0;   /* never assigned: store_order_create stops at ORDER_SEQ_MAX */
-		return;
-	}
-	int n = snprintf(d, sizeof(d), "%08" PRIu64, seq);
-	snprintf(ret, ORDER_NUMBER_MAX, "SO-%s-%c", d, (char) ('0' + damm(d, (size_t) n)));
-}
-
-int order_number_parse(const char *s, uint64_t *ret_seq) {
-	char d[ORDER_NUMBER_MAX];
-	size_t n = 0;
-	if (!s || !ret_seq)
-		return -EINVAL;
-	while (*s == ' ' || *s == '-')
-		s++;
-	if ((s[0] == 'S' || s[0] == 's') && (s[1] == 'O' || s[1] == 'o'))
-		s += 2;
-	for (; *s; s++) {
-		if (*s == ' ' || *s == '-')
-			continue;
-		if (*s < '0' || *s > '9' || n == sizeof(d) - 1)
-			return -EINVAL;
-		d[n++] = *s;
-	}
-	/* 8 digits, or 9-10 without padding, then the check digit: one spelling per number. */
-	if (n < 9 || n > 11 || (n > 9 && d[0] == '0') || damm(d, n) != 0)
-		return -EINVAL;
-	uint64_t seq = 0;
-	for (size_t i = 0; i + 1 < n; i++)
-		seq = seq * 10 + (uint64_t) (d[i] - '0');
-	if (seq == 0)
-		return -EINVAL;
-	*ret_seq = seq;
-	return 0;
-}
-
 /* ---- verify ---- */
 
 typedef struct created_event {
@@ -1987,7 +1699,7 @@ static int verify_outbox(verify_ctx *v) {
 		uint64_t order;
 		if (!json_is_string(type) || !json_is_object(p))
 			violation(v, "outbox event %" PRIu64 ": record is unreadable", seq);
-		else if (strcmp(json_string_value(type), "order.created"))
+		else if (strcmp(json_string_value(type), ORDER_EVENT_CREATED))
 			;
 		else if (!json_is_string(num) || order_number_parse(json_string_value(num), &order) < 0)
 			violation(v, "outbox event %" PRIu64 ": order.created names no valid order number", seq);
@@ -2106,19 +1818,19 @@ static int verify_orders(verify_ctx *v) {
 		json_t *j;
 		r = record_load(&val, &j);
 		if (r == 0) {
-			r = order_from_json(j, &o);
+			r = order_from_record(j, &o);
 			json_decref(j);
 		}
 		if (r == -ENOMEM)
 			break;
 		if (r < 0 || strcmp(o->number, number)) {
 			if (r == 0)
-				sales_order_free(o);
+				order_free(o);
 			violation(v, "order %s: record is unreadable", number);
 			continue;
 		}
 		r = verify_order(v, o, seq);
-		sales_order_free(o);
+		order_free(o);
 		if (r < 0)
 			break;
 	}
@@ -2157,7 +1869,7 @@ static int verify_occ(verify_ctx *v) {
 				violation(v, "occurrence (%s, %s): order %s is (%s, %s)",
 					 id, when(delivery, w1), number,
 					 o->standing_order ? o->standing_order : "one-time", when(o->delivery, w2));
-			sales_order_free(o);
+			order_free(o);
 		}
 		r = 0;
 	}
@@ -2194,7 +1906,7 @@ static int verify_due(verify_ctx *v) {
 			if (o->delivery != delivery)
 				violation(v, "due index entry (%s, %s): the order's delivery is %s",
 					 when(delivery, w1), number, when(o->delivery, w2));
-			sales_order_free(o);
+			order_free(o);
 		}
 		r = 0;
 	}

@@ -10,42 +10,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "lib/defs/defs.h"
+#include "lib/base/diag.h"
+#include "lib/model/order.h"
+
+/* The definition files the store keeps as bytes (lib/defs/defs.h). */
+typedef struct defs_file defs_file;
 
 typedef struct store store;
 typedef struct store_txn store_txn;
 
 #define STORE_FORMAT 1
-#define ORDER_NUMBER_MAX 16     /* "SO-00000042-7" + NUL fits */
-/* Sequences past 8 digits widen the number ("SO-123456789-4"); ORDER_NUMBER_MAX
- * holds 10 digits, so store_order_create stops there with -EOVERFLOW. */
-#define ORDER_SEQ_MAX UINT64_C(9999999999)
-
-typedef enum order_status {
-	ORDER_CREATED, ORDER_ON_HOLD, ORDER_SHIPPED, ORDER_CANCELLED,
-} order_status;
-
-typedef struct sales_order {
-	char number[ORDER_NUMBER_MAX];   /* confirmation number, assigned by store_order_create */
-	char *standing_order;            /* NULL for one-time orders */
-	uint64_t occurrence;             /* occurrence index n (standing orders) */
-	char *customer, *supplier;
-	address ship_to;
-	order_line *lines;
-	size_t n_lines;
-	money total;                     /* sum of quantity * unit_price (one currency) */
-	int64_t delivery;                /* instant */
-	int32_t delivery_offset;         /* UTC offset at delivery in its zone, for display */
-	char *zone;                      /* IANA name of the delivery's zone */
-	int64_t created;                 /* instant the order was created (daemon clock) */
-	payment payment;
-	order_status status;
-	bool late;                       /* created after its create_at (catch-up) */
-	char *carrier, *tracking;        /* set when shipped */
-	int64_t shipped;                 /* instant, 0 when not shipped */
-	char *placed_by;                 /* one-time orders: "shop:USER" or "ops:USER"; NULL otherwise */
-} sales_order;
-
+/* Mode of the state directory (the store creates it, and so does the daemon). */
+#define STORE_DIR_MODE 0750
 /* Per standing order: what the engine has done so far. */
 typedef struct sched_state {
 	int64_t watermark;      /* delivery instant of the last created-or-skipped occurrence; INT64_MIN: none */
@@ -161,7 +137,6 @@ int store_order_each(store_txn *t, int64_t from, int64_t to,
  * at (last delivery, last sequence + 1). */
 int store_order_each_from(store_txn *t, int64_t from, uint64_t from_seq, int64_t to,
 			  int (*fn)(const sales_order *o, void *ud), void *ud);
-void sales_order_free(sales_order *o);     /* accepts NULL */
 
 /* Audit: an occurrence that was deliberately not created (catch-up policy, paused). */
 int store_skip_record(store_txn *t, const char *so_id, int64_t delivery, int64_t at, const char *reason);
@@ -182,12 +157,6 @@ int store_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n);  /* -ENO
  * created delivery of that standing order, one order.created event per order.
  * Adds one diag per violation; 0 when clean, -EBADMSG when violations found. */
 int store_verify(store *s, diag_list *diags);
-
-/* Confirmation numbers: "SO-" 8 digits "-" Damm check digit. */
-void order_number_format(uint64_t seq, char ret[ORDER_NUMBER_MAX]);
-/* Normalises (strips dashes/space, upper-cases) and checks the digit. 0, -EINVAL. */
-int order_number_parse(const char *s, uint64_t *ret_seq);
-const char *order_status_name(order_status s);
 
 /* Standing orders placed through the API: the set of definition files
  * ("api/ID.json") kept beside the YAML ones. -ENOENT when none were ever stored. */

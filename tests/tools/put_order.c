@@ -34,11 +34,11 @@ int main(int argc, char **argv) {
 		.lines = ol, .n_lines = n, .delivery = json_integer_value(json_object_get(j, "delivery")),
 		.delivery_offset = (int32_t) json_integer_value(json_object_get(j, "offset")),
 		.zone = str(j, "zone"), .created = json_integer_value(json_object_get(j, "delivery")) - 86400,
-		.payment = PAYMENT_ACCOUNT, .status = ORDER_CREATED, .occurrence = UINT64_MAX,
+		.payment = ORDER_PAYMENT_ACCOUNT, .status = ORDER_STATUS_CREATED, .occurrence = UINT64_MAX,
 		.carrier = str(j, "carrier"), .tracking = str(j, "tracking"), .placed_by = str(j, "placed_by"),
 	};
 	if (o.carrier) {
-		o.status = ORDER_SHIPPED;
+		o.status = ORDER_STATUS_SHIPPED;
 		o.shipped = o.created + 3600;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -244,7 +244,7 @@ static void test_example(void **state) {
 	assert_true(so->lines[0].quantity == 1000);
 	assert_true(so->lines[0].unit_price.minor == 85);
 	assert_string_equal(so->lines[0].unit_price.currency, "EUR");
-	assert_int_equal(so->payment, PAYMENT_ACCOUNT);
+	assert_int_equal(so->payment, ORDER_PAYMENT_ACCOUNT);
 	assert_int_equal(so->rule.kind, RULE_EVERY);
 	assert_int_equal(so->rule.unit, UNIT_MONTH);
 	assert_int_equal(so->rule.interval, 2);

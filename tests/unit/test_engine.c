@@ -376,7 +376,7 @@ static void test_existing_occurrence_not_created_twice(void **state) {
 	sales_order o = {
 		.standing_order = so->id, .occurrence = 0, .customer = so->customer->id, .supplier = so->supplier,
 		.ship_to = so->ship_to, .lines = so->lines, .n_lines = so->n_lines, .total = { 850, "EUR" },
-		.delivery = T0, .zone = "UTC", .created = T0 - DAY, .payment = PAYMENT_ACCOUNT,
+		.delivery = T0, .zone = "UTC", .created = T0 - DAY, .payment = ORDER_PAYMENT_ACCOUNT,
 	};
 	store_txn *t;
 	assert_int_equal(store_begin(f->s, true, &t), 0);

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 #include <lmdb.h>
 #include "lib/time/cal.h"
+#include "lib/defs/defs.h"
 #include "lib/store/store.h"
 
 static const store_options readonly = { .flags = STORE_READONLY };
@@ -86,8 +87,8 @@ static sales_order sample(const char *so, int64_t delivery) {
 		.delivery_offset = 7200,
 		.zone = "Europe/Riga",
 		.created = delivery < INT64_MIN + 5 * CAL_SECS_PER_DAY ? delivery : delivery - 5 * CAL_SECS_PER_DAY,
-		.payment = PAYMENT_ACCOUNT,
-		.status = ORDER_CREATED,
+		.payment = ORDER_PAYMENT_ACCOUNT,
+		.status = ORDER_STATUS_CREATED,
 	};
 }
 
@@ -345,8 +346,8 @@ static void test_create_read(void **state) {
 	static order_line vnd[] = { { .sku = "ĐÈN-LED", .quantity = 500, .unit_price = { 120000, "VND" } } };
 	sales_order a = sample("acme-bulbs", utc(2027, 2, 1, 4));
 	sales_order b = sample("nord-bulbs", utc(2027, 2, 3, 6));
-	b.ship_to = (address) { "Nordlys AS", "Storgata 5", "9008", "Tromsø", "NO" };
-	b.payment = PAYMENT_PREPAID;
+	b.ship_to = (order_address) { "Nordlys AS", "Storgata 5", "9008", "Tromsø", "NO" };
+	b.payment = ORDER_PAYMENT_PREPAID;
 	b.delivery_offset = 3600;
 	b.zone = "Europe/Oslo";
 	b.late = true;
@@ -356,7 +357,7 @@ static void test_create_read(void **state) {
 		.ship_to = { "Công ty Ánh Sáng", NULL, "700000", "Thành phố Hồ Chí Minh", "VN" },
 		.lines = vnd, .n_lines = 1, .total = { 60000000, "VND" },
 		.delivery = utc(2027, 2, 2, 1), .delivery_offset = 25200, .zone = NULL,
-		.created = utc(2027, 1, 20, 0), .payment = PAYMENT_ACCOUNT, .status = ORDER_ON_HOLD,
+		.created = utc(2027, 1, 20, 0), .payment = ORDER_PAYMENT_ACCOUNT, .status = ORDER_STATUS_ON_HOLD,
 	};
 	assert_int_equal(create(f->s, &a), 0);
 	assert_int_equal(create(f->s, &b), 0);
@@ -368,17 +369,17 @@ static void test_create_read(void **state) {
 	sales_order *o = get(f->s, "SO-00000001-3");
 	assert_order_eq(&a, o);
 	assert_string_equal(o->ship_to.city, "Rīga");
-	sales_order_free(o);
+	order_free(o);
 	o = get(f->s, "so000000021");
 	assert_order_eq(&b, o);
 	assert_string_equal(o->ship_to.city, "Tromsø");
-	sales_order_free(o);
+	order_free(o);
 	o = get(f->s, "SO-00000003-7");
 	assert_order_eq(&c, o);
 	assert_string_equal(o->ship_to.city, "Thành phố Hồ Chí Minh");
 	assert_null(o->ship_to.street);
 	assert_null(o->standing_order);
-	sales_order_free(o);
+	order_free(o);
 
 	store_txn *t;
 	char num[ORDER_NUMBER_MAX];
@@ -441,7 +442,7 @@ static void test_duplicate_occurrence(void **state) {
 	assert_int_equal(count_outbox(f->s), 2);
 	sales_order *o = get(f->s, "SO-00000001-3");
 	assert_string_equal(o->customer, "acme");
-	sales_order_free(o);
+	order_free(o);
 	/* a different standing order may deliver at the same instant */
 	sales_order e = sample("acme-sockets", utc(2027, 2, 1, 4));
 	assert_int_equal(create(f->s, &e), 0);
@@ -542,7 +543,7 @@ static void test_commit_persists(void **state) {
 	reopen(f);
 	sales_order *o = get(f->s, a.number);
 	assert_order_eq(&a, o);
-	sales_order_free(o);
+	order_free(o);
 	sched_state got;
 	assert_int_equal(store_begin(f->s, false, &t), 0);
 	assert_int_equal(store_sched_get(t, "acme-bulbs", &got), 0);
@@ -595,7 +596,7 @@ static int child_reader(const char *dir) {
 	if (store_order_get(t, "SO-00000001-3", &o) != 0)
 		return 13;
 	bool ok = !strcmp(o->ship_to.city, "Rīga");
-	sales_order_free(o);
+	order_free(o);
 	if (!ok)
 		return 14;
 	if (store_order_get(t, "SO-00000002-1", &o) != -ENOENT)   /* not committed yet */
@@ -1106,7 +1107,7 @@ static void test_update(void **state) {
 	assert_int_equal(store_begin(f->s, true, &t), 0);
 	assert_int_equal(store_sched_put(t, "acme-bulbs", &st), 0);
 
-	a.status = ORDER_SHIPPED;
+	a.status = ORDER_STATUS_SHIPPED;
 	a.carrier = "DHL";
 	a.tracking = "JD014600003";
 	a.shipped = utc(2027, 1, 30, 12);
@@ -1131,7 +1132,7 @@ static void test_update(void **state) {
 	sales_order *o = get(f->s, a.number);
 	assert_order_eq(&a, o);
 	assert_string_equal(order_status_name(o->status), "shipped");
-	sales_order_free(o);
+	order_free(o);
 	collect x = { 0 };
 	assert_int_equal(store_begin(f->s, false, &t), 0);
 	assert_int_equal(store_order_each(t, INT64_MIN, INT64_MAX, collect_cb, &x), 0);
