@@ -19,6 +19,7 @@
 #include "config.h"
 #include "lib/base/fsdir.h"
 #include "lib/defs/defs.h"
+#include "lib/sched/catalog.h"
 #include "lib/sched/engine.h"
 #include "daemon/standingd/log.h"
 #include "daemon/standingd/loopstat.h"
@@ -42,7 +43,8 @@ typedef struct daemon_ctx {
 	dclock clock;
 	store *store;
 	engine *engine;
-	defs *defs;
+	catalog *cat;             /* the running set of definitions and where it came from */
+	const defs *defs;         /* catalog_defs(cat) */
 	int lock_fd;
 	uv_timer_t due_timer, tick_timer, debounce_timer, watchdog_timer;
 	uv_signal_t sighup, sigterm, sigint;
@@ -53,10 +55,6 @@ typedef struct daemon_ctx {
 	int store_fault;          /* -ENOSPC, -EFBIG ...: why order creation is stopped; 0 */
 	uint64_t retry_ms;        /* the next retry's delay while store_fault */
 	uint64_t map_seen;        /* the store's map size last logged */
-	defs_file *yaml;          /* the YAML files of the running set */
-	size_t n_yaml;
-	defs_file *api;           /* standing orders placed through the socket API */
-	size_t n_api;
 	vl_service *svc;
 	server *srv;
 	api_env env;
@@ -259,10 +257,14 @@ static void on_tick(uv_timer_t *t) {
 	run_due(c);
 }
 
-/* Makes d (loaded from yaml + api) the running set. Takes ownership of d and of the
- * arrays that are not NULL; a NULL array keeps the running one (and is not stored). */
-static int install(daemon_ctx *c, defs *d, defs_file *yaml, size_t ny, defs_file *api, size_t na) {
-	engine_sources src = { .files = yaml, .n_files = ny, .api = api, .n_api = na, .now = now_s(c) };
+/* Makes the catalog's staged candidate the running set: the engine applies it
+ * (storing the sources that changed, unless they came from the store), then the
+ * catalog commits it; on failure the candidate is dropped. */
+static int install(daemon_ctx *c, bool store_sources) {
+	const defs *d = catalog_pending(c->cat);
+	engine_sources src = { .now = now_s(c) };
+	if (store_sources)
+		catalog_pending_sources(c->cat, &src);
 	/* the cap first: a grown definition set may need the room */
 	store_set_max_size(c->store, d->config.max_store_size);
 	int r = engine_apply(c->engine, d, &src);
@@ -270,25 +272,13 @@ static int install(daemon_ctx *c, defs *d, defs_file *yaml, size_t ny, defs_file
 	if (r < 0) {
 		if (c->defs)
 			store_set_max_size(c->store, c->defs->config.max_store_size);
-		defs_free(d);
-		defs_files_free(yaml, ny);
-		defs_files_free(api, na);
+		catalog_abort(c->cat);
 		return r;
 	}
-	defs_free(c->defs);
-	c->defs = d;
-	c->env.defs = d;
+	catalog_commit(c->cat);
+	c->defs = catalog_defs(c->cat);
+	c->env.defs = c->defs;
 	c->env.defs_generation++;   /* lists being built start again (api.c) */
-	if (yaml) {
-		defs_files_free(c->yaml, c->n_yaml);
-		c->yaml = yaml;
-		c->n_yaml = ny;
-	}
-	if (api) {
-		defs_files_free(c->api, c->n_api);
-		c->api = api;
-		c->n_api = na;
-	}
 	return 0;
 }
 
@@ -300,18 +290,17 @@ static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) mono_ms() * 1000);
 	defs_file *files = NULL;
 	size_t n = 0;
-	defs *d = NULL;
 	int r = defs_read_dir(c->conf_dir, &files, &n, diags);
 	if (r == 0)
-		r = defs_load_with_api(files, n, c->api, c->n_api, NULL, &d, diags);
+		r = catalog_stage(c->cat, files, n, NULL, 0, diags);
+	defs_files_free(files, n);
 	if (r < 0) {
 		if (!diags->n)   /* the loader names the file; this is for anything it did not */
 			diag_add(diags, c->conf_dir, 0, 0, "cannot load the definitions: %s", strerror(-r));
 		print_diags(diags, NULL, LOG_ERR);
 		log_error("reload (%s) failed: keeping the last good definitions", why);
-		defs_files_free(files, n);
 		r = -EINVAL;
-	} else if ((r = install(c, d, files, n, NULL, 0)) < 0) {
+	} else if ((r = install(c, true)) < 0) {
 		log_error("reload (%s) failed: cannot store the definitions: %s", why, strerror(-r));
 		diag_add(diags, c->state_dir, 0, 0, "cannot store the definitions: %s", strerror(-r));
 		r = -EINVAL;
@@ -336,20 +325,13 @@ static int api_reload(void *ud, diag_list *diags) {
 }
 
 /* PlaceStandingOrder / CancelStandingOrder: the API's files with one replaced,
- * added or removed, validated together with the running YAML set. */
+ * added or removed; the catalog checks that one against the running set. */
 static int api_apply_order(void *ud, const char *id, const char *json, diag_list *diags) {
 	daemon_ctx *c = ud;
-	defs_file *api;
-	size_t n;
-	int r = defs_api_files_with(c->api, c->n_api, id, json, &api, &n);
+	int r = catalog_stage_api_order(c->cat, id, json, diags);
 	if (r < 0)
 		return r;
-	defs *d;
-	if ((r = defs_load_with_api(c->yaml, c->n_yaml, api, n, NULL, &d, diags)) < 0) {
-		defs_files_free(api, n);
-		return r;
-	}
-	if ((r = install(c, d, NULL, 0, api, n)) < 0)
+	if ((r = install(c, true)) < 0)
 		return r;
 	log_info("standing order %s %s through the API", id, json ? "placed" : "cancelled");
 	run_due(c);
@@ -436,7 +418,6 @@ static int load_start_defs(daemon_ctx *c) {
 	diag_list diags = { 0 };
 	defs_file *files = NULL, *api = NULL;
 	size_t n = 0, na = 0;
-	defs *d = NULL;
 	store_txn *t;
 	int r = store_begin(c->store, false, &t);
 	if (r == 0) {
@@ -451,9 +432,12 @@ static int load_start_defs(daemon_ctx *c) {
 		return r;
 	r = defs_read_dir(c->conf_dir, &files, &n, &diags);
 	if (r == 0)
-		r = defs_load_with_api(files, n, api, na, NULL, &d, &diags);
-	if (r == 0)
-		return install(c, d, files, n, api, na);
+		r = catalog_stage(c->cat, files, n, api, na, &diags);
+	if (r == 0) {
+		defs_files_free(files, n);
+		defs_files_free(api, na);
+		return install(c, true);
+	}
 	print_diags(&diags, NULL, LOG_ERR);
 	diag_list_clear(&diags);
 	defs_files_free(files, n);
@@ -470,27 +454,17 @@ static int load_start_defs(daemon_ctx *c) {
 		defs_files_free(api, na);
 		return -EINVAL;
 	}
-	r = defs_load_with_api(files, n, api, na, NULL, &d, &diags);
+	r = catalog_stage(c->cat, files, n, api, na, &diags);
 	diag_list_clear(&diags);
+	defs_files_free(files, n);
+	defs_files_free(api, na);
 	if (r < 0) {
 		log_error("the last good definitions in the store no longer load");
-		defs_files_free(files, n);
-		defs_files_free(api, na);
 		return r;
 	}
 	log_warning("the definitions in %s are invalid: running on the last good version", c->conf_dir);
 	/* the store already holds these: install them without writing them back */
-	r = install(c, d, NULL, 0, NULL, 0);
-	if (r == 0) {
-		c->yaml = files;
-		c->n_yaml = n;
-		c->api = api;
-		c->n_api = na;
-	} else {
-		defs_files_free(files, n);
-		defs_files_free(api, na);
-	}
-	return r;
+	return install(c, false);
 }
 
 /* max_store_size before the store is opened: read from standingd.yaml alone
@@ -586,20 +560,21 @@ static int run(daemon_ctx *c) {
 	if (!c->state_dir) {
 		/* Only the config can name it; it must be readable for that. */
 		diag_list diags = { 0 };
-		r = defs_load(c->conf_dir, NULL, &c->defs, &diags);
+		defs *d = NULL;
+		r = defs_load(c->conf_dir, NULL, &d, &diags);
 		print_diags(&diags, NULL, LOG_ERR);
 		diag_list_clear(&diags);
 		if (r < 0) {
 			log_error("cannot start: the definitions are invalid and no --state was given");
 			return 1;
 		}
-		if (!c->defs->config.state_dir) {
+		if (!d->config.state_dir) {
+			defs_free(d);
 			log_error("no state directory: set state_dir: in standingd.yaml or pass --state");
 			return 1;
 		}
-		c->state_dir = strdup(c->defs->config.state_dir);
-		defs_free(c->defs);
-		c->defs = NULL;
+		c->state_dir = strdup(d->config.state_dir);
+		defs_free(d);
 	}
 	if ((r = fsdir_make(c->state_dir, STORE_DIR_MODE)) < 0) {
 		log_error("cannot create state directory %s: %s", c->state_dir, strerror(-r));
@@ -631,6 +606,10 @@ static int run(daemon_ctx *c) {
 	}
 	if (c->clock.speed > ENGINE_GRACE)
 		engine_set_grace(c->engine, (int64_t) c->clock.speed);
+	if ((r = catalog_new(NULL, &c->cat)) < 0) {
+		log_error("cannot start: %s", strerror(-r));
+		return 1;
+	}
 	if ((r = load_start_defs(c)) < 0) {
 		if (r != -EINVAL)
 			log_error("cannot apply the definitions: %s", strerror(-r));
@@ -750,9 +729,7 @@ int main(int argc, char **argv) {
 	int r = run(&c);
 	engine_free(c.engine);
 	vl_service_free(c.svc);
-	defs_free(c.defs);
-	defs_files_free(c.yaml, c.n_yaml);
-	defs_files_free(c.api, c.n_api);
+	catalog_free(c.cat);
 	store_close(c.store);
 	if (c.lock_fd >= 0)
 		close(c.lock_fd);

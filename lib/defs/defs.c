@@ -1941,3 +1941,85 @@ int defs_order_items_from_tree(const ytree_node *ship_to, const ytree_node *line
 	*ret = so;
 	return 0;
 }
+
+/* ---- one file at a time (the incremental catalog, lib/sched/catalog) ---- */
+
+int defs_unit_read(const defs *base, const defs_file *f, defs_unit *ret) {
+	/* The config and the tz_db are borrowed from base, as in defs_order_from_tree. */
+	diag_list diags = { 0 };
+	defs_ctx c = { .diags = &diags, .tz = base->tz, .cfg = base->config };
+	size_t seq = 0;
+	int r = 0;
+	*ret = (defs_unit) { 0 };
+	c.trees = calloc(1, sizeof(*c.trees));
+	if (!c.trees)
+		return -ENOMEM;
+	defs_file_begin(&c, f);
+	const ytree_node *root = defs_parse(&c, f);
+	if (!c.errors && !c.oom)
+		defs_orders_file(&c, root, &seq);
+	if (c.oom)
+		r = -ENOMEM;
+	else if (c.errors)
+		r = -EINVAL;
+	else {
+		customer *cv = calloc(c.n_cust ? c.n_cust : 1, sizeof(*cv));
+		defs_unit_order *ov = calloc(c.n_ord ? c.n_ord : 1, sizeof(*ov));
+		if (!cv || !ov) {
+			free(cv);
+			free(ov);
+			r = -ENOMEM;
+		} else {
+			for (size_t i = 0; i < c.n_cust; i++)
+				cv[i] = c.cust[i].c;
+			for (size_t i = 0; i < c.n_ord; i++)
+				ov[i] = (defs_unit_order) {
+					.o = c.ord[i].o, .customer_id = c.ord[i].customer_id,
+					.has_zone = c.ord[i].has_zone, .has_catch_up = c.ord[i].has_catch_up,
+					.has_payment = c.ord[i].payment_node != NULL,
+				};
+			*ret = (defs_unit) { .customers = cv, .n_customers = c.n_cust, .orders = ov, .n_orders = c.n_ord };
+			c.n_cust = c.n_ord = 0;   /* moved */
+		}
+	}
+	diag_list_clear(&diags);
+	c.cfg = (config) { 0 };
+	c.tz = NULL;
+	defs_ctx_done(&c);
+	return r;
+}
+
+bool defs_unit_link(const defs *base, const defs_unit_order *e, const customer *cu, standing_order *ret) {
+	const standing_order *so = &e->o;
+	if (e->customer_id && !cu)
+		return false;
+	if (so->supplier && !defs_supplier_find(&base->config, so->supplier))
+		return false;
+	if (cu && e->has_payment && so->payment == ORDER_PAYMENT_ACCOUNT && !cu->account_number)
+		return false;
+	*ret = *so;
+	if (!e->has_zone)
+		ret->rule.zone = cu ? cu->zone : base->config.zone;
+	if (!e->has_catch_up)
+		ret->catch_up = base->config.catch_up;
+	ret->customer = cu;
+	const char *why = NULL;
+	if (rule_validate(&ret->rule, &why) < 0)
+		return false;
+	ret->hash = defs_order_hash(ret);
+	return true;
+}
+
+void defs_unit_done(defs_unit *u) {
+	if (!u)
+		return;
+	for (size_t i = 0; i < u->n_customers; i++)
+		defs_customer_done(&u->customers[i]);
+	free(u->customers);
+	for (size_t i = 0; i < u->n_orders; i++) {
+		defs_order_done(&u->orders[i].o);
+		free(u->orders[i].customer_id);
+	}
+	free(u->orders);
+	*u = (defs_unit) { 0 };
+}

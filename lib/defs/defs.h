@@ -147,3 +147,31 @@ int defs_order_items_from_tree(const ytree_node *ship_to, const ytree_node *line
 			       diag_list *diags);
 /* Frees what a standing order owns (not the struct). NULL is fine. */
 void defs_order_done(standing_order *so);
+
+/* One orders file (YAML or an API file) read on its own, for the incremental
+ * catalog (lib/sched/catalog): nothing across files is checked or linked. */
+typedef struct defs_unit_order {
+	standing_order o;         /* customer NULL, zone/catch_up defaults not applied, hash 0 */
+	char *customer_id;
+	bool has_zone, has_catch_up, has_payment;
+} defs_unit_order;
+
+typedef struct defs_unit {
+	customer *customers;      /* in file order */
+	size_t n_customers;
+	defs_unit_order *orders;  /* in file order */
+	size_t n_orders;
+} defs_unit;
+
+/* Reads f as defs_load_files reads an orders file, under base's config and
+ * tz_db (both borrowed: base must outlive the unit). 0 and *ret; -EINVAL when the
+ * file has errors of its own (no diags: a full validation reports them, with the
+ * error caps that depend on the whole set); or -ENOMEM. */
+int defs_unit_read(const defs *base, const defs_file *f, defs_unit *ret);
+/* The cross-file checks and defaults of one standing order, as defs_load_files
+ * applies them to a set without errors: cu is its customer (NULL when the id
+ * names none). true and *ret (a shallow copy of e->o, linked, hashed; its
+ * strings stay owned by the unit), or false when the full validation would
+ * report an error for it. */
+bool defs_unit_link(const defs *base, const defs_unit_order *e, const customer *cu, standing_order *ret);
+void defs_unit_done(defs_unit *u);

@@ -134,7 +134,114 @@ static int collect_removed(const char *so_id, const sched_state *st, void *ud) {
 	return v[n] ? 0 : -ENOMEM;
 }
 
+static int put_sources(store_txn *t, const engine_sources *src) {
+	int r = 0;
+	if (src && src->files && (r = store_defs_put(t, src->files, src->n_files)) < 0)
+		return r;
+	if (src && src->api && (r = store_api_defs_put(t, src->api, src->n_api)) < 0)
+		return r;
+	return 0;
+}
+
+/* engine_apply after the first: old and new definitions are both sorted by id,
+ * so one merge pass pairs them. A standing order whose hash did not change keeps
+ * its cached state and heap entry (only its index moves); only the changed, new
+ * and removed ones touch the store or call rule_next(). */
+static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
+	const defs *od = e->d;
+	size_t n = d->n_orders;
+	sched_state *state = calloc(n ? n : 1, sizeof(*state));
+	heap_ent *heap = calloc(n ? n : 1, sizeof(*heap));
+	size_t *moved = calloc(od->n_orders ? od->n_orders : 1, sizeof(*moved));   /* old idx -> new, SIZE_MAX: redone */
+	bool *fresh = calloc(n ? n : 1, sizeof(*fresh));
+	store_txn *t = NULL;
+	int r = -ENOMEM;
+	if (!state || !heap || !moved || !fresh)
+		goto out;
+	if ((r = store_begin(e->s, true, &t)) < 0)
+		goto out;
+	size_t i = 0, j = 0;
+	while (i < od->n_orders || j < n) {
+		int cmp = i >= od->n_orders ? 1 : j >= n ? -1 : strcmp(od->orders[i].id, d->orders[j].id);
+		if (cmp < 0) {
+			/* gone from the definitions: deactivate, keep history */
+			sched_state st = e->state[i];
+			moved[i++] = SIZE_MAX;
+			st.active = false;
+			if ((r = store_sched_put(t, od->orders[i - 1].id, &st)) < 0)
+				goto out;
+			continue;
+		}
+		if (cmp == 0 && e->state[i].active && od->orders[i].hash == d->orders[j].hash) {
+			state[j] = e->state[i];
+			moved[i++] = j++;
+			continue;
+		}
+		if (cmp == 0)
+			moved[i++] = SIZE_MAX;
+		r = store_sched_get(t, d->orders[j].id, &state[j]);
+		if (r == -ENOENT)
+			state[j] = (sched_state) { .watermark = INT64_MIN };
+		else if (r < 0)
+			goto out;
+		fresh[j] = true;
+		bool first_seen = src && src->now != 0 && starts_when_seen(&d->orders[j], &state[j]);
+		if (first_seen)
+			state[j].watermark = src->now;
+		else if (state[j].active && state[j].def_hash == d->orders[j].hash) {
+			j++;
+			continue;
+		}
+		state[j].active = true;
+		state[j].def_hash = d->orders[j].hash;
+		if ((r = store_sched_put(t, d->orders[j].id, &state[j])) < 0)
+			goto out;
+		j++;
+	}
+	if ((r = put_sources(t, src)) < 0)
+		goto out;
+	r = store_commit(t);
+	t = NULL;
+	if (r < 0)
+		goto out;
+	/* the heap: kept entries renumbered, the redone ones computed, then heapified */
+	size_t nh = 0;
+	for (size_t k = 0; k < e->n_heap; k++)
+		if (moved[e->heap[k].idx] != SIZE_MAX)
+			heap[nh++] = (heap_ent) { .at = e->heap[k].at, .idx = moved[e->heap[k].idx] };
+	e->stats.active = e->stats.paused = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (d->orders[k].rule.paused)
+			e->stats.paused++;
+		else
+			e->stats.active++;
+		occurrence o;
+		if (fresh[k] && next_after_watermark(&d->orders[k], &state[k], &o) == 0)
+			heap[nh++] = (heap_ent) { .at = o.create_at, .idx = k };
+	}
+	free(e->state);
+	free(e->heap);
+	e->state = state;
+	e->heap = heap;
+	e->n_heap = nh;
+	e->d = d;
+	for (size_t k = e->n_heap / 2; k-- > 0;)
+		sift_down(e, k);
+	state = NULL;
+	heap = NULL;
+	r = 0;
+out:
+	store_abort(t);
+	free(state);
+	free(heap);
+	free(moved);
+	free(fresh);
+	return r;
+}
+
 int engine_apply(engine *e, const defs *d, const engine_sources *src) {
+	if (e->d)
+		return apply_changes(e, d, src);
 	sched_state *state = calloc(d->n_orders ? d->n_orders : 1, sizeof(*state));
 	heap_ent *heap = calloc(d->n_orders ? d->n_orders : 1, sizeof(*heap));
 	char **known = calloc(1, sizeof(char *));
@@ -176,9 +283,7 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 		if (r < 0)
 			goto fail;
 	}
-	if (src && src->files && (r = store_defs_put(t, src->files, src->n_files)) < 0)
-		goto fail;
-	if (src && src->api && (r = store_api_defs_put(t, src->api, src->n_api)) < 0)
+	if ((r = put_sources(t, src)) < 0)
 		goto fail;
 	r = store_commit(t);
 	t = NULL;

@@ -1,0 +1,607 @@
+/* The catalog keeps one cat_file per definition file (its bytes and, for orders
+ * files, the unit read from them), two id indexes (customer id, standing order id
+ * -> owning file and position) and the running defs, whose arrays are shallow
+ * copies of the units' entries (the strings stay the units'). A parallel owner
+ * array says which file each entry of the running defs came from. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lib/sched/catalog.h"
+
+typedef struct cat_file {
+	defs_file f;             /* owned copy, data NUL-terminated */
+	defs_unit u;             /* empty for standingd.yaml */
+	bool dying;              /* removed or replaced by the staged candidate */
+} cat_file;
+
+typedef struct cat_own {
+	cat_file *f;
+	size_t idx;              /* into f->u.customers or f->u.orders */
+} cat_own;
+
+typedef struct cat_ent {
+	const char *id;
+	cat_own own;
+	struct cat_ent *next;
+} cat_ent;
+
+typedef struct cat_map {
+	cat_ent **b;
+	size_t nb, n;
+} cat_map;
+
+typedef struct cat_set {
+	defs *d;                 /* shallow: arrays owned here, config and tz the base's */
+	cat_own *own_cust, *own_ord;
+	defs *base;              /* standingd.yaml alone: config and tz_db */
+	cat_file **yaml, **api;
+	size_t n_yaml, n_api;
+	defs_file *yaml_flat, *api_flat;   /* shallow views for engine_sources */
+} cat_set;
+
+struct catalog {
+	char *tzdir;
+	cat_set run;
+	cat_map cust, ord;       /* ids of run */
+	bool staged;
+	cat_set pend;
+	cat_file **added, **removed;
+	size_t n_added, n_removed;
+	bool pend_full, yaml_changed, api_changed;
+	bool force_full;         /* the indexes are incomplete: read everything next time */
+	catalog_stats stats;
+};
+
+/* ---- the id index ---- */
+
+static uint64_t cat_hash(const char *s) {
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	for (; *s; s++)
+		h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
+	return h;
+}
+
+static void cat_map_clear(cat_map *m) {
+	for (size_t i = 0; i < m->nb; i++)
+		for (cat_ent *e = m->b[i], *nx; e; e = nx) {
+			nx = e->next;
+			free(e);
+		}
+	free(m->b);
+	*m = (cat_map) { 0 };
+}
+
+static int cat_map_grow(cat_map *m) {
+	size_t nb = m->nb ? m->nb * 2 : 64;
+	cat_ent **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nb; i++)
+		for (cat_ent *e = m->b[i], *nx; e; e = nx) {
+			nx = e->next;
+			size_t k = cat_hash(e->id) & (nb - 1);
+			e->next = b[k];
+			b[k] = e;
+		}
+	free(m->b);
+	m->b = b;
+	m->nb = nb;
+	return 0;
+}
+
+static const cat_ent *cat_map_get(const cat_map *m, const char *id) {
+	if (!m->nb)
+		return NULL;
+	for (const cat_ent *e = m->b[cat_hash(id) & (m->nb - 1)]; e; e = e->next)
+		if (strcmp(e->id, id) == 0)
+			return e;
+	return NULL;
+}
+
+static int cat_map_put(cat_map *m, const char *id, cat_file *f, size_t idx) {
+	if (m->n >= m->nb && cat_map_grow(m) < 0)
+		return -ENOMEM;
+	cat_ent *e = malloc(sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	size_t k = cat_hash(id) & (m->nb - 1);
+	*e = (cat_ent) { .id = id, .own = { f, idx }, .next = m->b[k] };
+	m->b[k] = e;
+	m->n++;
+	return 0;
+}
+
+static void cat_map_del(cat_map *m, const char *id, const cat_file *f) {
+	if (!m->nb)
+		return;
+	for (cat_ent **p = &m->b[cat_hash(id) & (m->nb - 1)]; *p; p = &(*p)->next)
+		if ((*p)->own.f == f && strcmp((*p)->id, id) == 0) {
+			cat_ent *e = *p;
+			*p = e->next;
+			free(e);
+			m->n--;
+			return;
+		}
+}
+
+/* The running index without the files the candidate drops. */
+static const cat_ent *cat_live(const cat_map *m, const char *id) {
+	const cat_ent *e = cat_map_get(m, id);
+	return e && !e->own.f->dying ? e : NULL;
+}
+
+/* ---- files ---- */
+
+static void cat_file_free(cat_file *f) {
+	if (!f)
+		return;
+	defs_unit_done(&f->u);
+	free(f->f.name);
+	free(f->f.data);
+	free(f);
+}
+
+static cat_file *cat_file_new(const defs_file *src) {
+	cat_file *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->f.name = strdup(src->name);
+	f->f.data = malloc(src->len + 1);
+	if (!f->f.name || !f->f.data) {
+		cat_file_free(f);
+		return NULL;
+	}
+	if (src->len)
+		memcpy(f->f.data, src->data, src->len);
+	f->f.data[src->len] = '\0';
+	f->f.len = src->len;
+	return f;
+}
+
+static bool cat_same(const cat_file *f, const defs_file *src) {
+	return f->f.len == src->len && strcmp(f->f.name, src->name) == 0 &&
+	       (src->len == 0 || memcmp(f->f.data, src->data, src->len) == 0);
+}
+
+static void cat_set_done(cat_set *s, bool own_base) {
+	if (s->d) {
+		free(s->d->customers);
+		free(s->d->orders);
+		free(s->d);
+	}
+	free(s->own_cust);
+	free(s->own_ord);
+	if (own_base)
+		defs_free(s->base);
+	free(s->yaml);
+	free(s->api);
+	free(s->yaml_flat);
+	free(s->api_flat);
+	*s = (cat_set) { 0 };
+}
+
+int catalog_new(const char *tzdir, catalog **ret) {
+	catalog *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	if (tzdir && !(c->tzdir = strdup(tzdir))) {
+		free(c);
+		return -ENOMEM;
+	}
+	*ret = c;
+	return 0;
+}
+
+void catalog_free(catalog *c) {
+	if (!c)
+		return;
+	if (c->staged)
+		catalog_abort(c);
+	for (size_t i = 0; i < c->run.n_yaml; i++)
+		cat_file_free(c->run.yaml[i]);
+	for (size_t i = 0; i < c->run.n_api; i++)
+		cat_file_free(c->run.api[i]);
+	cat_set_done(&c->run, true);
+	cat_map_clear(&c->cust);
+	cat_map_clear(&c->ord);
+	free(c->tzdir);
+	free(c);
+}
+
+const defs *catalog_defs(const catalog *c) {
+	return c->run.d;
+}
+
+const defs *catalog_pending(const catalog *c) {
+	return c->staged ? c->pend.d : NULL;
+}
+
+void catalog_files(const catalog *c, const defs_file **ret_yaml, size_t *ret_ny, const defs_file **ret_api,
+		   size_t *ret_na) {
+	*ret_yaml = c->run.yaml_flat;
+	*ret_ny = c->run.n_yaml;
+	*ret_api = c->run.api_flat;
+	*ret_na = c->run.n_api;
+}
+
+void catalog_pending_sources(const catalog *c, engine_sources *src) {
+	src->files = c->yaml_changed ? c->pend.yaml_flat : NULL;
+	src->n_files = c->yaml_changed ? c->pend.n_yaml : 0;
+	src->api = c->api_changed ? c->pend.api_flat : NULL;
+	src->n_api = c->api_changed ? c->pend.n_api : 0;
+}
+
+void catalog_last_stats(const catalog *c, catalog_stats *ret) {
+	*ret = c->stats;
+}
+
+/* ---- staging ---- */
+
+static int cat_push(cat_file ***v, size_t *n, cat_file *f) {
+	cat_file **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	nv[(*n)++] = f;
+	*v = nv;
+	return 0;
+}
+
+/* The candidate's list for one kind of file: unchanged files kept (the same
+ * cat_file), the others read anew. A file that does not read cleanly: -EINVAL. */
+static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_file *nf, size_t n,
+			   bool config_first, cat_file ***ret, bool *changed) {
+	cat_file **v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*ret = v;
+	bool *kept = calloc(n_old ? n_old : 1, sizeof(*kept));
+	if (!kept)
+		return -ENOMEM;
+	int r = 0;
+	*changed = n != n_old;
+	size_t j = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		cat_file *f = NULL;
+		if (!c->pend_full) {
+			/* both lists are in the same order (by name); a search is rarely needed */
+			if (j < n_old && !kept[j] && cat_same(old[j], &nf[i]))
+				f = old[j];
+			else
+				for (size_t k = 0; k < n_old && !f; k++)
+					if (!kept[k] && cat_same(old[k], &nf[i]))
+						f = old[k], j = k;
+			if (f) {
+				kept[j++] = true;
+				v[i] = f;
+				continue;
+			}
+		}
+		*changed = true;
+		if (!(f = cat_file_new(&nf[i]))) {
+			r = -ENOMEM;
+			break;
+		}
+		v[i] = f;
+		if ((r = cat_push(&c->added, &c->n_added, f)) < 0) {
+			cat_file_free(f);
+			v[i] = NULL;
+			break;
+		}
+		if (!(config_first && i == 0)) {
+			c->stats.files_read++;
+			r = defs_unit_read(c->pend.base, &f->f, &f->u);
+		}
+	}
+	for (size_t k = 0; k < n_old && r != -ENOMEM; k++)
+		if (!kept[k]) {
+			*changed = true;
+			old[k]->dying = true;
+			if (cat_push(&c->removed, &c->n_removed, old[k]) < 0)
+				r = -ENOMEM;
+		}
+	free(kept);
+	return r;
+}
+
+typedef struct cat_new {
+	const char *id;
+	size_t pos;              /* customers: index into the new customers' array */
+	cat_own own;
+} cat_new;
+
+static int cat_new_cmp(const void *a, const void *b) {
+	return strcmp(((const cat_new *) a)->id, ((const cat_new *) b)->id);
+}
+
+static const customer *cat_customer(const cat_own *o) {
+	return &o->f->u.customers[o->idx];
+}
+
+/* The customer with this id in the candidate: a new file's, else a kept one's. */
+static const customer *cat_find_customer(const catalog *c, const cat_map *added, const char *id) {
+	const cat_ent *e = cat_map_get(added, id);
+	if (!e)
+		e = cat_live(&c->cust, id);
+	return e ? cat_customer(&e->own) : NULL;
+}
+
+static bool cat_dying_customer(const catalog *c, const customer *cu) {
+	for (size_t i = 0; i < c->n_removed; i++) {
+		const defs_unit *u = &c->removed[i]->u;
+		if (u->n_customers && cu >= u->customers && cu < u->customers + u->n_customers)
+			return true;
+	}
+	return false;
+}
+
+/* Checks the added files against each other and the kept ones, links their
+ * standing orders and those of kept files whose customer is in a removed file,
+ * and builds the candidate's sorted arrays by merging. 0, -EINVAL (a full
+ * validation would report an error), -ENOMEM. */
+static int cat_build(catalog *c) {
+	cat_map acust = { 0 }, aord = { 0 };
+	cat_new *nc = NULL, *no = NULL;
+	standing_order *linked = NULL;
+	size_t n_nc = 0, n_no = 0;
+	int r = -ENOMEM;
+	for (size_t i = 0; i < c->n_added; i++) {
+		n_nc += c->added[i]->u.n_customers;
+		n_no += c->added[i]->u.n_orders;
+	}
+	nc = calloc(n_nc ? n_nc : 1, sizeof(*nc));
+	no = calloc(n_no ? n_no : 1, sizeof(*no));
+	linked = calloc(n_no ? n_no : 1, sizeof(*linked));
+	if (!nc || !no || !linked)
+		goto out;
+	/* ids: new ones must be unique among themselves and against what is kept */
+	size_t k = 0, ko = 0;
+	for (size_t i = 0; i < c->n_added; i++) {
+		cat_file *f = c->added[i];
+		for (size_t j = 0; j < f->u.n_customers; j++) {
+			const char *id = f->u.customers[j].id;
+			if (cat_map_get(&acust, id) || cat_live(&c->cust, id)) {
+				r = -EINVAL;
+				goto out;
+			}
+			if (cat_map_put(&acust, id, f, j) < 0)
+				goto out;
+			nc[k++] = (cat_new) { .id = id, .own = { f, j } };
+		}
+		for (size_t j = 0; j < f->u.n_orders; j++) {
+			const char *id = f->u.orders[j].o.id;
+			if (cat_map_get(&aord, id) || cat_live(&c->ord, id)) {
+				r = -EINVAL;
+				goto out;
+			}
+			if (cat_map_put(&aord, id, f, j) < 0)
+				goto out;
+			no[ko++] = (cat_new) { .id = id, .own = { f, j } };
+		}
+	}
+	const defs *base = c->pend.base;
+	for (size_t i = 0; i < n_no; i++) {
+		const defs_unit_order *e = &no[i].own.f->u.orders[no[i].own.idx];
+		const customer *cu = e->customer_id ? cat_find_customer(c, &acust, e->customer_id) : NULL;
+		if (!defs_unit_link(base, e, cu, &linked[i])) {
+			r = -EINVAL;
+			goto out;
+		}
+		no[i].pos = i;
+		c->stats.orders_linked++;
+	}
+	qsort(nc, n_nc, sizeof(*nc), cat_new_cmp);
+	qsort(no, n_no, sizeof(*no), cat_new_cmp);
+
+	/* merge the kept entries (sorted already) with the new ones */
+	const defs *old = c->run.d;
+	size_t old_nc = old ? old->n_customers : 0, old_no = old ? old->n_orders : 0;
+	defs *d = calloc(1, sizeof(*d));
+	c->pend.d = d;
+	if (!d)
+		goto out;
+	d->customers = calloc(old_nc + n_nc + 1, sizeof(*d->customers));
+	d->orders = calloc(old_no + n_no + 1, sizeof(*d->orders));
+	c->pend.own_cust = calloc(old_nc + n_nc + 1, sizeof(cat_own));
+	c->pend.own_ord = calloc(old_no + n_no + 1, sizeof(cat_own));
+	if (!d->customers || !d->orders || !c->pend.own_cust || !c->pend.own_ord)
+		goto out;
+	d->config = base->config;
+	d->tz = base->tz;
+	size_t i = 0, j = 0, m = 0;
+	while (i < old_nc || j < n_nc) {
+		if (i < old_nc && c->run.own_cust[i].f->dying) {
+			i++;
+			continue;
+		}
+		bool take_old = j >= n_nc || (i < old_nc && strcmp(old->customers[i].id, nc[j].id) < 0);
+		const cat_own *o = take_old ? &c->run.own_cust[i++] : &nc[j++].own;
+		d->customers[m] = *cat_customer(o);
+		c->pend.own_cust[m++] = *o;
+	}
+	d->n_customers = m;
+	bool relink = false;
+	for (size_t x = 0; x < c->n_removed; x++)
+		relink |= c->removed[x]->u.n_customers > 0;
+	i = j = m = 0;
+	while (i < old_no || j < n_no) {
+		if (i < old_no && c->run.own_ord[i].f->dying) {
+			i++;
+			continue;
+		}
+		if (j >= n_no || (i < old_no && strcmp(old->orders[i].id, no[j].id) < 0)) {
+			const standing_order *so = &old->orders[i];
+			const cat_own *o = &c->run.own_ord[i++];
+			if (relink && so->customer && cat_dying_customer(c, so->customer)) {
+				const defs_unit_order *e = &o->f->u.orders[o->idx];
+				const customer *cu = cat_find_customer(c, &acust, so->customer->id);
+				if (!defs_unit_link(base, e, cu, &d->orders[m])) {
+					r = -EINVAL;
+					goto out;
+				}
+				c->stats.orders_linked++;
+			} else {
+				d->orders[m] = *so;
+			}
+			c->pend.own_ord[m++] = *o;
+		} else {
+			d->orders[m] = linked[no[j].pos];
+			c->pend.own_ord[m++] = no[j++].own;
+		}
+	}
+	d->n_orders = m;
+	r = 0;
+out:
+	cat_map_clear(&acust);
+	cat_map_clear(&aord);
+	free(nc);
+	free(no);
+	free(linked);
+	return r;
+}
+
+static int cat_flat(cat_file **v, size_t n, defs_file **ret) {
+	defs_file *f = calloc(n + 1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		f[i] = v[i]->f;
+	*ret = f;
+	return 0;
+}
+
+/* The errors of the candidate, exactly as a full validation reports them. */
+static int cat_full_validation(catalog *c, const defs_file *files, size_t n, const defs_file *api, size_t na,
+			       diag_list *diags) {
+	defs *d = NULL;
+	c->stats.full_validation = true;
+	int r = defs_load_with_api(files, n, api, na, c->tzdir, &d, diags);
+	if (r == 0) {
+		/* the incremental check and the full one disagree: a defect here */
+		defs_free(d);
+		diag_add(diags, NULL, 0, 0, "internal error: the catalog refused a set the full validation accepts");
+		return -EINVAL;
+	}
+	return r;
+}
+
+int catalog_stage(catalog *c, const defs_file *files, size_t n, const defs_file *api, size_t na,
+		  diag_list *diags) {
+	if (c->staged)
+		return -EBUSY;
+	c->stats = (catalog_stats) { 0 };
+	if (!files) {
+		files = c->run.yaml_flat;
+		n = c->run.n_yaml;
+	}
+	if (!api) {
+		api = c->run.api_flat;
+		na = c->run.n_api;
+	}
+	if (n == 0 || (!c->run.d && !files))
+		return cat_full_validation(c, files, n, api, na, diags);
+	c->staged = true;
+	c->pend = (cat_set) { 0 };
+	c->pend_full = !c->run.d || c->force_full || !cat_same(c->run.yaml[0], &files[0]);
+	c->stats.full = c->pend_full;
+	int r;
+	if (c->pend_full) {
+		diag_list ignored = { 0 };
+		r = defs_load_files(&files[0], 1, c->tzdir, &c->pend.base, &ignored);
+		diag_list_clear(&ignored);
+		if (r < 0)
+			goto fail;
+	} else {
+		c->pend.base = c->run.base;
+	}
+	c->pend.n_yaml = n;
+	c->pend.n_api = na;
+	if ((r = cat_files_stage(c, c->run.yaml, c->run.n_yaml, files, n, true, &c->pend.yaml, &c->yaml_changed)) < 0)
+		goto fail;
+	if ((r = cat_files_stage(c, c->run.api, c->run.n_api, api, na, false, &c->pend.api, &c->api_changed)) < 0)
+		goto fail;
+	if ((r = cat_build(c)) < 0)
+		goto fail;
+	if ((r = cat_flat(c->pend.yaml, n, &c->pend.yaml_flat)) < 0 ||
+	    (r = cat_flat(c->pend.api, na, &c->pend.api_flat)) < 0)
+		goto fail;
+	return 0;
+fail:
+	catalog_abort(c);
+	if (r == -EINVAL)
+		r = cat_full_validation(c, files, n, api, na, diags);
+	return r;
+}
+
+int catalog_stage_api_order(catalog *c, const char *id, const char *json, diag_list *diags) {
+	if (c->staged)
+		return -EBUSY;
+	defs_file *api;
+	size_t na;
+	int r = defs_api_files_with(c->run.api_flat, c->run.n_api, id, json, &api, &na);
+	if (r < 0)
+		return r;
+	r = catalog_stage(c, NULL, 0, api, na, diags);
+	defs_files_free(api, na);
+	return r;
+}
+
+void catalog_abort(catalog *c) {
+	if (!c->staged)
+		return;
+	for (size_t i = 0; i < c->n_added; i++)
+		cat_file_free(c->added[i]);
+	for (size_t i = 0; i < c->n_removed; i++)
+		c->removed[i]->dying = false;
+	free(c->added);
+	free(c->removed);
+	c->added = c->removed = NULL;
+	c->n_added = c->n_removed = 0;
+	cat_set_done(&c->pend, c->pend.base != c->run.base);
+	c->staged = false;
+}
+
+void catalog_commit(catalog *c) {
+	if (!c->staged)
+		return;
+	if (c->pend_full) {
+		cat_map_clear(&c->cust);
+		cat_map_clear(&c->ord);
+		c->force_full = false;
+	} else {
+		for (size_t i = 0; i < c->n_removed; i++) {
+			cat_file *f = c->removed[i];
+			for (size_t j = 0; j < f->u.n_customers; j++)
+				cat_map_del(&c->cust, f->u.customers[j].id, f);
+			for (size_t j = 0; j < f->u.n_orders; j++)
+				cat_map_del(&c->ord, f->u.orders[j].o.id, f);
+		}
+	}
+	/* Indexes must not fail half-way: on -ENOMEM they are rebuilt from the
+	 * running arrays below, which are complete. */
+	bool ok = true;
+	for (size_t i = 0; i < c->n_added && ok; i++) {
+		cat_file *f = c->added[i];
+		for (size_t j = 0; j < f->u.n_customers && ok; j++)
+			ok = cat_map_put(&c->cust, f->u.customers[j].id, f, j) == 0;
+		for (size_t j = 0; j < f->u.n_orders && ok; j++)
+			ok = cat_map_put(&c->ord, f->u.orders[j].o.id, f, j) == 0;
+	}
+	for (size_t i = 0; i < c->n_removed; i++)
+		cat_file_free(c->removed[i]);
+	free(c->added);
+	free(c->removed);
+	c->added = c->removed = NULL;
+	c->n_added = c->n_removed = 0;
+	cat_set_done(&c->run, c->pend.base != c->run.base);
+	c->run = c->pend;
+	c->pend = (cat_set) { 0 };
+	c->staged = false;
+	if (!ok) {
+		/* out of memory: an index that misses ids would accept duplicates; drop
+		 * the indexes so that the next change reads everything again */
+		cat_map_clear(&c->cust);
+		cat_map_clear(&c->ord);
+		c->force_full = true;
+	}
+}

@@ -1,0 +1,70 @@
+/* catalog: the running set of definitions (the YAML files, the standing orders
+ * placed through the API, and where they came from), owned by lib and used by the
+ * daemon and by `standingctl diff` alike.
+ *
+ * A change is validated and applied incrementally: a file whose bytes did not
+ * change is not read again; a changed, added or removed file (or one API
+ * definition) is read on its own (defs_unit_read) and checked against indexes of
+ * the ids of the running set (customers and standing orders: id -> owning file;
+ * suppliers from standingd.yaml). Standing orders of other files that use a
+ * customer of a changed file are linked again. The result is the set a full
+ * validation (defs_load_with_api) gives, sorted the same way.
+ *
+ * All or nothing, with the same errors: when the incremental check finds anything
+ * wrong, the whole candidate set is validated with defs_load_with_api and its
+ * diags returned, so errors are exactly a full validation's (texts, positions, the
+ * caps). A change of standingd.yaml reads every file again (the config's defaults
+ * and suppliers reach every standing order).
+ *
+ * Two steps, so that the caller can apply the candidate (engine_apply) before it
+ * becomes the running set: catalog_stage*() builds the candidate, then
+ * catalog_commit() or catalog_abort(). At most one candidate at a time. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include "lib/base/diag.h"
+#include "lib/defs/defs.h"
+#include "lib/sched/engine.h"
+
+typedef struct catalog catalog;
+
+/* tzdir NULL = the system's. 0 or -ENOMEM. */
+int catalog_new(const char *tzdir, catalog **ret);
+void catalog_free(catalog *c);
+
+/* A candidate made of files (the YAML set, files[0] standingd.yaml; NULL: the
+ * running YAML set) and api (the API's "api/ID.json" files; NULL: the running
+ * ones). The arrays are only read (what is kept is copied). 0 with a candidate
+ * (catalog_pending), -EINVAL with every error in diags, -EBUSY when a candidate
+ * is already staged, or -ENOMEM. */
+int catalog_stage(catalog *c, const defs_file *files, size_t n, const defs_file *api, size_t na,
+		  diag_list *diags);
+/* A candidate with one API standing order replaced or added (json: its
+ * definition file as text) or removed (json NULL). As catalog_stage. */
+int catalog_stage_api_order(catalog *c, const char *id, const char *json, diag_list *diags);
+
+/* The candidate's definitions (valid until commit/abort; after commit they are the
+ * running set), NULL when none is staged. */
+const defs *catalog_pending(const catalog *c);
+/* The candidate's sources for engine_apply: files/api set only where they differ
+ * from the running set's (NULL: leave as stored); now is left as it is. */
+void catalog_pending_sources(const catalog *c, engine_sources *src);
+/* The candidate becomes the running set; the previous running defs is freed. */
+void catalog_commit(catalog *c);
+void catalog_abort(catalog *c);
+
+/* The running set, NULL before the first commit. The defs is the catalog's: never
+ * defs_free() it; it stays valid until the next commit or catalog_free. */
+const defs *catalog_defs(const catalog *c);
+/* The running set's files (YAML, then API), owned by the catalog. */
+void catalog_files(const catalog *c, const defs_file **ret_yaml, size_t *ret_ny, const defs_file **ret_api,
+		   size_t *ret_na);
+
+/* How the last stage went, for benchmarks and logs. */
+typedef struct catalog_stats {
+	size_t files_read;        /* files read again (changed, added) */
+	size_t orders_linked;     /* standing orders linked again */
+	bool full;                /* every file was read (first set, standingd.yaml changed) */
+	bool full_validation;     /* an error: the whole set was validated for the diags */
+} catalog_stats;
+void catalog_last_stats(const catalog *c, catalog_stats *ret);

@@ -1,0 +1,464 @@
+/* catalog: the incremental running set gives exactly what a full validation
+ * (defs_load_with_api) gives on the same files: the same accept or refuse, the
+ * same errors (texts and positions), the same standing orders and customers.
+ * Random edits over many seeded rounds: standing orders added, removed, changed;
+ * files broken, added, removed; duplicate ids across files; a customer another
+ * file uses removed; standingd.yaml's suppliers and zone changed; API standing
+ * orders placed and cancelled. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "lib/defs/defs.h"
+#include "lib/sched/catalog.h"
+
+#define N_FILES_MAX 6
+#define N_CUST 4          /* customers per file, at most */
+#define N_ORD 8           /* standing orders per file, at most */
+
+typedef struct m_order { int id, cust_file, cust, supplier, qty, every, has_zone; bool account; } m_order;
+typedef struct m_file {
+	bool present;
+	int broken;            /* 0 fine, 1 syntax error, 2 a bad field */
+	int n_cust, cust[N_CUST];
+	bool cust_account[N_CUST];
+	int n_ord;
+	m_order ord[N_ORD];
+} m_file;
+
+typedef struct model {
+	uint64_t rng;
+	int suppliers;         /* bit mask of s0..s3 in standingd.yaml */
+	int zone;              /* 0 UTC, 1 Europe/Helsinki */
+	m_file f[N_FILES_MAX];
+	int next_id;
+} model;
+
+static uint32_t rnd(model *m, uint32_t n) {
+	m->rng ^= m->rng << 13;
+	m->rng ^= m->rng >> 7;
+	m->rng ^= m->rng << 17;
+	return (uint32_t) (m->rng % n);
+}
+
+typedef struct buf { char *s; size_t n, cap; } buf;
+
+static void put(buf *b, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	char tmp[512];
+	int k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (b->n + (size_t) k + 1 > b->cap) {
+		b->cap = (b->n + (size_t) k + 1) * 2;
+		b->s = realloc(b->s, b->cap);
+		assert_non_null(b->s);
+	}
+	memcpy(b->s + b->n, tmp, (size_t) k + 1);
+	b->n += (size_t) k;
+}
+
+static void order_yaml(buf *b, const m_order *o, const char *indent) {
+	put(b, "%s- id: so%d\n", indent, o->id);
+	put(b, "%s  customer: c%d-%d\n", indent, o->cust_file, o->cust);
+	put(b, "%s  supplier: s%d\n", indent, o->supplier);
+	put(b, "%s  ship_to: {name: Depot, street: Main 1, city: Turku, country: FI}\n", indent);
+	put(b, "%s  lines:\n%s    - {sku: SKU-%d, quantity: %d, unit_price: \"1.25 EUR\"}\n", indent, indent, o->id,
+	    o->qty);
+	put(b, "%s  payment: %s\n", indent, o->account ? "account" : "prepaid");
+	put(b, "%s  schedule: {every: %d weeks, start: 2026-12-0%d%s}\n", indent, o->every, 1 + o->id % 7,
+	    o->has_zone ? ", timezone: Europe/Riga" : "");
+}
+
+static defs_file make_file(const char *name, buf *b) {
+	defs_file f = { .name = strdup(name), .data = b->s ? b->s : strdup(""), .len = b->n };
+	*b = (buf) { 0 };
+	return f;
+}
+
+/* The YAML set as the model says: standingd.yaml, then orders.d/fN.yaml. */
+static void render(const model *m, defs_file **ret, size_t *ret_n) {
+	defs_file *v = calloc(N_FILES_MAX + 1, sizeof(*v));
+	size_t n = 0;
+	buf b = { 0 };
+	put(&b, "timezone: %s\nsuppliers:\n", m->zone ? "Europe/Helsinki" : "UTC");
+	for (int s = 0; s < 4; s++)
+		if (m->suppliers & (1 << s))
+			put(&b, "  - {id: s%d, name: Supplier %d}\n", s, s);
+	if (!(m->suppliers & 15))
+		put(&b, "  []\n");
+	v[n++] = make_file("standingd.yaml", &b);
+	for (int i = 0; i < N_FILES_MAX; i++) {
+		const m_file *f = &m->f[i];
+		if (!f->present)
+			continue;
+		put(&b, "customers:\n");
+		for (int k = 0; k < f->n_cust; k++) {
+			put(&b, "  - id: c%d-%d\n    name: Customer %d\n", i, f->cust[k], f->cust[k]);
+			if (f->cust_account[k])
+				put(&b, "    account: {number: ACC-%d}\n", f->cust[k]);
+		}
+		if (!f->n_cust)
+			put(&b, "  []\n");
+		put(&b, "standing_orders:\n");
+		for (int k = 0; k < f->n_ord; k++)
+			order_yaml(&b, &f->ord[k], "  ");
+		if (!f->n_ord)
+			put(&b, "  []\n");
+		if (f->broken == 1)
+			put(&b, "  - {id: [unclosed\n");
+		else if (f->broken == 2)
+			put(&b, "  - id: bad%d\n    customer: nobody\n", i);
+		char name[64];
+		snprintf(name, sizeof(name), "orders.d/f%d.yaml", i);
+		v[n++] = make_file(name, &b);
+	}
+	*ret = v;
+	*ret_n = n;
+}
+
+static void random_order(model *m, m_order *o, int file) {
+	/* mostly customers that exist; sometimes one of another file, or none */
+	int cf = rnd(m, 4) == 0 ? (int) rnd(m, N_FILES_MAX) : file;
+	const m_file *f = &m->f[cf];
+	int cust = f->n_cust ? f->cust[rnd(m, (uint32_t) f->n_cust)] : 0;
+	if (rnd(m, 20) == 0)
+		cust = 9;   /* no such customer */
+	*o = (m_order) { .id = m->next_id++, .cust_file = cf, .cust = cust, .supplier = (int) rnd(m, 4),
+			 .qty = 1 + (int) rnd(m, 50), .every = 1 + (int) rnd(m, 3), .has_zone = rnd(m, 3) == 0,
+			 .account = rnd(m, 5) == 0 };
+}
+
+static bool has_customer(const model *m, int file, int cust) {
+	const m_file *f = &m->f[file];
+	for (int k = 0; f->present && k < f->n_cust; k++)
+		if (f->cust[k] == cust)
+			return true;
+	return false;
+}
+
+/* Back to a set that is likely valid, so that both outcomes keep coming. */
+static void mend(model *m) {
+	m->suppliers = 15;
+	for (int i = 0; i < N_FILES_MAX; i++) {
+		m_file *f = &m->f[i];
+		f->broken = 0;
+		for (int k = 0; k < f->n_cust; k++)
+			for (int j = k + 1; j < f->n_cust; j++)
+				if (f->cust[j] == f->cust[k])
+					f->cust[j--] = f->cust[--f->n_cust];
+		for (int k = 0; k < f->n_ord; k++) {
+			m_order *o = &f->ord[k];
+			o->account = false;
+			bool dup = false;
+			for (int j = 0; j <= i && !dup; j++)
+				for (int l = 0; l < (j == i ? k : m->f[j].n_ord) && !dup; l++)
+					dup = m->f[j].present && m->f[j].ord[l].id == o->id;
+			if (dup || !has_customer(m, o->cust_file, o->cust))
+				f->ord[k--] = f->ord[--f->n_ord];
+		}
+	}
+}
+
+static void edit(model *m) {
+	int i = (int) rnd(m, N_FILES_MAX);
+	m_file *f = &m->f[i];
+	switch (rnd(m, 12)) {
+	case 0: case 1:   /* add a standing order */
+		if (f->present && f->n_ord < N_ORD)
+			random_order(m, &f->ord[f->n_ord++], i);
+		break;
+	case 2:           /* remove one */
+		if (f->present && f->n_ord) {
+			int k = (int) rnd(m, (uint32_t) f->n_ord);
+			f->ord[k] = f->ord[--f->n_ord];
+		}
+		break;
+	case 3: case 4:   /* change one */
+		if (f->present && f->n_ord) {
+			m_order *o = &f->ord[rnd(m, (uint32_t) f->n_ord)];
+			o->qty = 1 + (int) rnd(m, 50);
+			if (rnd(m, 2))
+				o->supplier = (int) rnd(m, 4);
+			if (rnd(m, 3) == 0)
+				o->has_zone = !o->has_zone;
+		}
+		break;
+	case 5:           /* break or mend a file */
+		f->broken = f->broken ? 0 : 1 + (int) rnd(m, 2);
+		break;
+	case 6: {         /* a duplicate standing order id across files */
+		int j = (int) rnd(m, N_FILES_MAX);
+		if (f->present && m->f[j].n_ord && f->n_ord < N_ORD) {
+			f->ord[f->n_ord] = m->f[j].ord[rnd(m, (uint32_t) m->f[j].n_ord)];
+			f->n_ord++;
+		}
+		break;
+	}
+	case 7:           /* remove a customer (others may use it), or add one */
+		if (f->present && f->n_cust && rnd(m, 2)) {
+			int k = (int) rnd(m, (uint32_t) f->n_cust);
+			f->cust_account[k] = f->cust_account[f->n_cust - 1];
+			f->cust[k] = f->cust[--f->n_cust];
+		} else if (f->present && f->n_cust < N_CUST) {
+			f->cust_account[f->n_cust] = rnd(m, 2);
+			f->cust[f->n_cust++] = (int) rnd(m, 6);   /* may repeat: a duplicate customer */
+		}
+		break;
+	case 8:           /* a customer's account comes or goes */
+		if (f->present && f->n_cust) {
+			int k = (int) rnd(m, (uint32_t) f->n_cust);
+			f->cust_account[k] = !f->cust_account[k];
+		}
+		break;
+	case 9:           /* standingd.yaml: suppliers, zone */
+		if (rnd(m, 3))
+			m->suppliers ^= 1 << rnd(m, 4);
+		else
+			m->zone = !m->zone;
+		break;
+	case 10:          /* a file comes or goes */
+		if (f->present && rnd(m, 2))
+			f->present = false;
+		else
+			f->present = true;
+		break;
+	default:          /* nothing: a reload of unchanged files */
+		break;
+	}
+}
+
+static char *diags_text(const diag_list *l) {
+	buf b = { 0 };
+	put(&b, "%s", "");
+	for (size_t i = 0; i < l->n; i++) {
+		char *s = diag_format(&l->v[i]);
+		put(&b, "%s\n", s);
+		free(s);
+	}
+	return b.s;
+}
+
+static void assert_same_defs(const defs *a, const defs *b) {
+	assert_int_equal(a->n_customers, b->n_customers);
+	for (size_t i = 0; i < a->n_customers; i++) {
+		assert_string_equal(a->customers[i].id, b->customers[i].id);
+		assert_string_equal(a->customers[i].file, b->customers[i].file);
+		assert_int_equal(a->customers[i].line, b->customers[i].line);
+		assert_string_equal(tz_zone_name(a->customers[i].zone), tz_zone_name(b->customers[i].zone));
+	}
+	assert_int_equal(a->n_orders, b->n_orders);
+	for (size_t i = 0; i < a->n_orders; i++) {
+		const standing_order *x = &a->orders[i], *y = &b->orders[i];
+		assert_string_equal(x->id, y->id);
+		assert_string_equal(x->file, y->file);
+		assert_int_equal(x->line, y->line);
+		assert_string_equal(x->customer->id, y->customer->id);
+		assert_string_equal(x->supplier, y->supplier);
+		assert_string_equal(tz_zone_name(x->rule.zone), tz_zone_name(y->rule.zone));
+		assert_int_equal(x->catch_up, y->catch_up);
+		assert_int_equal(x->lines[0].quantity, y->lines[0].quantity);
+		assert_true(x->hash == y->hash);
+		assert_true((x->placed_by == NULL) == (y->placed_by == NULL));
+	}
+	assert_int_equal(a->config.n_suppliers, b->config.n_suppliers);
+	assert_string_equal(tz_zone_name(a->config.zone), tz_zone_name(b->config.zone));
+}
+
+/* Compares the staged candidate with a full validation of the same files; on
+ * success commits it. Returns whether it was accepted. */
+static bool compare_stage(catalog *c, int r, diag_list *dc, const defs_file *files, size_t n,
+			  const defs_file *api, size_t na) {
+	defs *full = NULL;
+	diag_list df = { 0 };
+	int rf = defs_load_with_api(files, n, api, na, NULL, &full, &df);
+	char *tc = diags_text(dc), *tf = diags_text(&df);
+	assert_string_equal(tc, tf);
+	assert_int_equal(r, rf);
+	if (r == 0) {
+		assert_same_defs(catalog_pending(c), full);
+		catalog_commit(c);
+		assert_same_defs(catalog_defs(c), full);
+	}
+	free(tc);
+	free(tf);
+	diag_list_clear(&df);
+	defs_free(full);
+	return r == 0;
+}
+
+/* One API standing order placed (json) or cancelled (NULL) through the catalog,
+ * compared with a full validation of the running YAML and the API's files with it. */
+static void api_change(catalog *c, const char *id, const char *json) {
+	diag_list dc = { 0 };
+	const defs_file *y, *a;
+	size_t ny, na;
+	catalog_files(c, &y, &ny, &a, &na);
+	defs_file *api2;
+	size_t n2;
+	assert_int_equal(defs_api_files_with(a, na, id, json, &api2, &n2), 0);
+	int r = catalog_stage_api_order(c, id, json, &dc);
+	compare_stage(c, r, &dc, y, ny, api2, n2);
+	defs_files_free(api2, n2);
+	diag_list_clear(&dc);
+}
+
+static void api_edit(model *m, catalog *c) {
+	char id[32], json[1024];
+	const defs *d = catalog_defs(c);
+	if (!d)
+		return;
+	snprintf(id, sizeof(id), "api%u", rnd(m, 6));
+	if (rnd(m, 3) == 0) {
+		/* cancel (or try to cancel one that is not there: nothing changes) */
+		api_change(c, id, NULL);
+		return;
+	}
+	/* a customer of the running set, or sometimes none; sometimes a YAML id */
+	const char *cust = d->n_customers && rnd(m, 8) ? d->customers[rnd(m, (uint32_t) d->n_customers)].id : "ghost";
+	const char *sid = rnd(m, 6) == 0 && d->n_orders ? d->orders[rnd(m, (uint32_t) d->n_orders)].id : id;
+	snprintf(json, sizeof(json),
+		 "{\"standing_orders\": [{\"id\": \"%s\", \"customer\": \"%s\", \"supplier\": \"s%u\", "
+		 "\"ship_to\": {\"name\": \"D\", \"street\": \"S 1\", \"city\": \"Oulu\", \"country\": \"FI\"}, "
+		 "\"lines\": [{\"sku\": \"X\", \"quantity\": %u, \"unit_price\": \"2.00 EUR\"}], "
+		 "\"payment\": \"prepaid\", \"schedule\": {\"every\": \"1 week\", \"start\": \"2026-12-01\"}}], "
+		 "\"placed_by\": \"shop:web\"}",
+		 sid, cust, rnd(m, 4), 1 + rnd(m, 9));
+	api_change(c, id, json);
+}
+
+static void round_with_seed(uint64_t seed, int steps, size_t *accepted, size_t *refused) {
+	model m = { .rng = seed * 0x9E3779B97F4A7C15u + 1, .suppliers = 15, .next_id = 1 };
+	for (int i = 0; i < 3; i++) {
+		m.f[i].present = true;
+		m.f[i].n_cust = 2;
+		m.f[i].cust[0] = 0;
+		m.f[i].cust[1] = 1;
+		m.f[i].cust_account[1] = true;
+		for (int k = 0; k < 3; k++) {
+			random_order(&m, &m.f[i].ord[m.f[i].n_ord], i);
+			m.f[i].ord[m.f[i].n_ord].cust_file = i;
+			m.f[i].ord[m.f[i].n_ord].cust = 0;
+			m.f[i].ord[m.f[i].n_ord].account = false;
+			m.f[i].n_ord++;
+		}
+	}
+	catalog *c;
+	assert_int_equal(catalog_new(NULL, &c), 0);
+	for (int s = 0; s < steps; s++) {
+		if (catalog_defs(c) && rnd(&m, 5) == 0) {
+			api_edit(&m, c);
+			continue;
+		}
+		if (s && rnd(&m, 4) == 0)
+			mend(&m);
+		else if (s)
+			for (uint32_t k = 1 + rnd(&m, 2); k-- > 0;)
+				edit(&m);
+		defs_file *files;
+		size_t n;
+		render(&m, &files, &n);
+		const defs_file *y, *a;
+		size_t ny, na;
+		catalog_files(c, &y, &ny, &a, &na);
+		/* the API's files are the running ones: copy them, the stage may replace them */
+		defs_file *api;
+		assert_int_equal(defs_files_dup(a, na, &api), 0);
+		diag_list dc = { 0 };
+		int r = catalog_stage(c, files, n, NULL, 0, &dc);
+		if (compare_stage(c, r, &dc, files, n, api, na))
+			++*accepted;
+		else
+			++*refused;
+		diag_list_clear(&dc);
+		defs_files_free(api, na);
+		defs_files_free(files, n);
+	}
+	catalog_free(c);
+}
+
+static void test_random_edits(void **state) {
+	(void) state;
+	size_t accepted = 0, refused = 0;
+	for (uint64_t seed = 1; seed <= 60; seed++)
+		round_with_seed(seed, 60, &accepted, &refused);
+	/* both outcomes must be exercised a fair number of times */
+	print_message("accepted %zu, refused %zu\n", accepted, refused);
+	assert_true(accepted > 300);
+	assert_true(refused > 300);
+}
+
+/* The catalog reads again only what changed, and links again the standing
+ * orders of other files that use a customer of a changed file. */
+static void test_reads_only_changes(void **state) {
+	(void) state;
+	model m = { .rng = 7, .suppliers = 15, .next_id = 1 };
+	for (int i = 0; i < 4; i++) {
+		m.f[i].present = true;
+		m.f[i].n_cust = 1;
+		m.f[i].cust[0] = 0;
+		for (int k = 0; k < 5; k++)
+			m.f[i].ord[m.f[i].n_ord++] = (m_order) { .id = m.next_id++, .cust_file = 0, .cust = 0,
+								 .supplier = 1, .qty = 3, .every = 1 };
+	}
+	catalog *c;
+	assert_int_equal(catalog_new(NULL, &c), 0);
+	defs_file *files;
+	size_t n;
+	diag_list dc = { 0 };
+	catalog_stats st;
+	render(&m, &files, &n);
+	assert_int_equal(catalog_stage(c, files, n, NULL, 0, &dc), 0);
+	catalog_commit(c);
+	catalog_last_stats(c, &st);
+	assert_true(st.full);
+	assert_int_equal(st.files_read, 4);
+	defs_files_free(files, n);
+
+	m.f[2].ord[0].qty = 4;   /* one file, no customer changed */
+	render(&m, &files, &n);
+	assert_int_equal(catalog_stage(c, files, n, NULL, 0, &dc), 0);
+	catalog_commit(c);
+	catalog_last_stats(c, &st);
+	assert_false(st.full);
+	assert_int_equal(st.files_read, 1);
+	assert_int_equal(st.orders_linked, 5);
+	defs_files_free(files, n);
+
+	m.f[0].cust_account[0] = true;   /* f0's customer c0-0, used by all 20 */
+	render(&m, &files, &n);
+	assert_int_equal(catalog_stage(c, files, n, NULL, 0, &dc), 0);
+	catalog_commit(c);
+	catalog_last_stats(c, &st);
+	assert_int_equal(st.files_read, 1);
+	assert_int_equal(st.orders_linked, 20);
+	assert_string_equal(catalog_defs(c)->orders[19].customer->account_number, "ACC-0");
+	defs_files_free(files, n);
+
+	m.f[0].n_cust = 0;   /* gone: the other files' standing orders name an unknown customer */
+	render(&m, &files, &n);
+	assert_int_equal(catalog_stage(c, files, n, NULL, 0, &dc), -EINVAL);
+	catalog_last_stats(c, &st);
+	assert_true(st.full_validation);
+	assert_int_equal(dc.n, 20);
+	char *s = diag_format(&dc.v[5]);
+	assert_string_equal(s, "orders.d/f1.yaml:6:15: unknown customer \"c0-0\"");
+	free(s);
+	diag_list_clear(&dc);
+	defs_files_free(files, n);
+	assert_int_equal(catalog_defs(c)->n_customers, 4);
+	catalog_free(c);
+}
+
+int main(void) {
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reads_only_changes),
+		cmocka_unit_test(test_random_edits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
