@@ -13,6 +13,7 @@
 #include "lib/time/cal.h"
 #include "config.h"
 #include "lib/defs/defs.h"
+#include "lib/sched/catalog.h"
 #include "lib/sched/forecast.h"
 #include "lib/store/store.h"
 #include "daemon/common/storefault.h"
@@ -400,20 +401,25 @@ static int cmd_diff(args *a) {
 	int r = open_store(a->state, &s);
 	if (r)
 		return r;
-	defs *cur = NULL, *next = NULL;
+	/* the daemon's catalog: the applied set running, the config dir's staged on it */
+	const defs *cur = NULL, *next = NULL;
+	catalog *cat = NULL;
 	defs_file *files = NULL, *api = NULL, *conf_files = NULL;
 	size_t n = 0, na = 0, nc = 0;
 	store_txn *t = NULL;
 	diag_list diags = { 0 };
 	/* standing orders placed through the API take part in both sets */
-	r = store_begin(s, false, &t);
+	r = catalog_new(NULL, &cat);
+	if (r == 0)
+		r = store_begin(s, false, &t);
 	if (r == 0 && (r = store_api_defs_get(t, &api, &na)) == -ENOENT)
 		r = 0;
 	if (r == 0)
 		r = store_defs_get(t, &files, &n);
-	if (r == 0)
-		r = defs_load_with_api(files, n, api, na, NULL, &cur, &diags);
-	else if (r == -ENOENT)
+	if (r == 0 && (r = catalog_stage(cat, files, n, api, na, &diags)) == 0) {
+		catalog_commit(cat);
+		cur = catalog_defs(cat);
+	} else if (r == -ENOENT)
 		r = 0;      /* nothing applied yet: everything is new */
 	defs_files_free(files, n);
 	diag_list_clear(&diags);
@@ -421,12 +427,13 @@ static int cmd_diff(args *a) {
 		fprintf(stderr, "%s: cannot read the applied definitions from %s: %s\n", prog, a->state, strerror(-r));
 		defs_files_free(api, na);
 		store_abort(t);
+		catalog_free(cat);
 		store_close(s);
 		return EXIT_UNAVAILABLE;
 	}
 	r = defs_read_dir(a->conf, &conf_files, &nc, &diags);
-	if (r == 0)
-		r = defs_load_with_api(conf_files, nc, api, na, NULL, &next, &diags);
+	if (r == 0 && (r = catalog_stage(cat, conf_files, nc, api, na, &diags)) == 0)
+		next = catalog_pending(cat);
 	put_diags(stdout, &diags);
 	diag_list_clear(&diags);
 	defs_files_free(conf_files, nc);
@@ -464,8 +471,7 @@ static int cmd_diff(args *a) {
 		printf("no changes\n");
 out:
 	store_abort(t);
-	defs_free(cur);
-	defs_free(next);
+	catalog_free(cat);   /* drops the staged set too */
 	store_close(s);
 	return rc;
 }
@@ -557,11 +563,26 @@ static void lines_text(json_t *lines, char *buf, size_t size) {
 	}
 }
 
-static void today(int64_t *ret_day) {
-	time_t t = time(NULL);
+/* Today by the daemon's clock (which may be a test clock), as a date in this host's
+ * time zone ($TZ): 0, or an exit code after saying why. */
+static int daemon_today(const args *a, int64_t *ret_day) {
+	json_t *v;
+	int r = call(a, "io.standingd.Now", json_object(), NULL, false, &v);
+	if (r)
+		return r;
+	const char *s = json_string_value(json_object_get(v, "now"));
+	int64_t now;
+	if (!s || cal_parse_instant(s, &now) < 0) {
+		fprintf(stderr, "%s: io.standingd.Now: no instant in the reply\n", prog);
+		json_decref(v);
+		return EXIT_UNAVAILABLE;
+	}
+	json_decref(v);
+	time_t t = (time_t) now;
 	struct tm tm;
 	localtime_r(&t, &tm);
 	*ret_day = cal_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+	return 0;
 }
 
 /* One RFC 5545 TEXT property, escaped and folded (text.h). */
@@ -616,10 +637,14 @@ static void write_ics(FILE *f, json_t *items) {
 	fputs("END:VCALENDAR\r\n", f);
 }
 
+/* Without --from, the window begins today by the daemon's clock; without --to, it
+ * ends 14 days after --from (after today when --from is an instant). */
 static int cmd_upcoming(args *a) {
-	int64_t day;
+	int64_t day = 0;
 	char from[CAL_ISO_MAX], to[CAL_ISO_MAX];
-	today(&day);
+	int r;
+	if ((!a->from || !a->to) && (r = daemon_today(a, &day)) != 0)
+		return r;
 	if (a->from)
 		snprintf(from, sizeof(from), "%s", a->from);
 	else
@@ -639,7 +664,7 @@ static int cmd_upcoming(args *a) {
 	json_t *p = json_pack("{s:s, s:s}", "from", from, "to", to), *items;
 	if (a->supplier)
 		json_object_set_new(p, "supplier", json_string(a->supplier));
-	int r = call(a, "io.standingd.Supplier.ListUpcoming", p, "shipments", true, &items);
+	r = call(a, "io.standingd.Supplier.ListUpcoming", p, "shipments", true, &items);
 	if (r)
 		return r;
 	if (a->ics) {
@@ -656,6 +681,9 @@ static int cmd_upcoming(args *a) {
 		print_json_items(items);
 	} else {
 		static const char *const head[] = { "DELIVERY", "STATUS", "ORDER", "STANDING ORDER", "CUSTOMER", "SHIP TO", "LINES" };
+		/* the window as asked for: a date is its midnight in each delivery's zone */
+		printf("Shipments with delivery in [%s, %s)%s\n", from, to,
+		       a->from ? "" : a->to ? " (from today by the daemon's clock)" : " (today by the daemon's clock and 13 more days)");
 		table *t = table_new(7, head);
 		size_t i;
 		json_t *s;

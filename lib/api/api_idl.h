@@ -3,8 +3,12 @@
 #pragma once
 
 #define API_IDL_COMMON \
-"# standingd: errors shared by all io.standingd interfaces.\n" \
+"# standingd: errors shared by all io.standingd interfaces, and the daemon's clock.\n" \
 "interface io.standingd\n" \
+"\n" \
+"# The daemon's now, UTC (its test clock when it runs on one). Any caller may ask:\n" \
+"# standingctl takes \"today\" from it, not from the host it runs on.\n" \
+"method Now() -> (now: string)\n" \
 "\n" \
 "# The caller's Unix user may not call this method, or may not act on this order or\n" \
 "# standing order: shop users reach only what shop users placed (README, Access control).\n" \

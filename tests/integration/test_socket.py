@@ -384,6 +384,34 @@ class PlaceOrderInThePast(DaemonTest):
             self.assertEqual(placed["delivery"], "2026-11-26T00:00:00+02:00")
 
 
+class UpcomingDefaultWindow(DaemonTest):
+    def test_default_window_is_today_by_the_daemons_clock(self):
+        """standingctl upcoming without --from/--to: [today, today + 14 days), today
+        being the daemon's date (a test clock years from the host's), in the local
+        zone of standingctl ($TZ); the table says which window it shows."""
+        e = socket_env(self)
+        start(self, e, "2030-06-10T12:00:00Z,0.001")
+        with Connection(e.socket) as c:
+            self.assertEqual(c.call("io.standingd.Now"), {"now": "2030-06-10T12:00:00Z"})
+        env = dict(os.environ, STANDINGD_SOCKET=e.socket, TZ="UTC")
+        table = subprocess.run([STANDINGCTL, "upcoming"], capture_output=True, text=True, env=env, timeout=30)
+        self.assertEqual(table.returncode, 0, table.stderr)
+        lines = table.stdout.splitlines()
+        self.assertEqual(lines[0], "Shipments with delivery in [2030-06-10, 2030-06-24) "
+                                   "(today by the daemon's clock and 13 more days)")
+        self.assertEqual([l.split()[:2] for l in lines[2:]], [["2030-06-16T03:30:00+02:00", "projected"],
+                                                              ["2030-06-23T03:30:00+02:00", "projected"]])
+        js = subprocess.run([STANDINGCTL, "upcoming", "--json"], capture_output=True, text=True, env=env, timeout=30)
+        self.assertEqual([json.loads(l)["delivery"] for l in js.stdout.splitlines()],
+                         ["2030-06-16T03:30:00+02:00", "2030-06-23T03:30:00+02:00"])
+        # east of the date line it is already the 11th: the window moves with it
+        env["TZ"] = "Pacific/Kiritimati"
+        table = subprocess.run([STANDINGCTL, "upcoming", "--to", "2030-06-17"], capture_output=True, text=True,
+                               env=env, timeout=30)
+        self.assertEqual(table.stdout.splitlines()[0],
+                         "Shipments with delivery in [2030-06-11, 2030-06-17) (from today by the daemon's clock)")
+
+
 class Robustness(DaemonTest):
     def test_garbage_parameters_never_crash(self):
         """Every method with every known key set to values of every type."""
