@@ -6,33 +6,20 @@
 #include <unistd.h>
 #include "tests/common/inproc.h"
 
-/* standingd's install(): engine_apply, then set becomes the running one. Takes set
- * (unless it is the base) and the arrays that are not NULL. */
-static int install(inproc *d, defs *set, defs_file *yaml, size_t ny, defs_file *api, size_t na) {
-	engine_sources src = { .files = yaml, .n_files = ny, .api = api, .n_api = na, .now = d->now };
-	int r = engine_apply(d->engine, set, &src);   /* the store grows a full map itself */
+/* standingd's install(): the engine applies the catalog's candidate (storing the
+ * sources that changed), then the catalog commits it; on failure it is dropped. */
+static int install(inproc *d) {
+	engine_sources src = { .now = d->now };
+	catalog_pending_sources(d->cat, &src);
+	int r = engine_apply(d->engine, catalog_pending(d->cat), &src);   /* the store grows a full map itself */
 	if (r < 0) {
-		if (set != d->base)
-			defs_free(set);
-		defs_files_free(yaml, ny);
-		defs_files_free(api, na);
+		catalog_abort(d->cat);
 		return r;
 	}
-	if (d->defs != d->base)
-		defs_free(d->defs);
-	d->defs = set;
-	d->env.defs = set;
+	catalog_commit(d->cat);
+	d->defs = catalog_defs(d->cat);
+	d->env.defs = d->defs;
 	d->env.defs_generation++;
-	if (yaml) {
-		defs_files_free(d->yaml, d->n_yaml);
-		d->yaml = yaml;
-		d->n_yaml = ny;
-	}
-	if (api) {
-		defs_files_free(d->api, d->n_api);
-		d->api = api;
-		d->n_api = na;
-	}
 	return 0;
 }
 
@@ -53,24 +40,23 @@ static int64_t cb_now(void *ud) {
 	return ((inproc *) ud)->now;
 }
 
+/* standingd's reload_files(): every failure is -EINVAL with a diag. */
 static int cb_reload(void *ud, diag_list *diags) {
 	inproc *d = ud;
 	defs_file *files = NULL;
 	size_t n = 0;
-	int r = d->conf_dir[0] ? defs_read_dir(d->conf_dir, &files, &n, diags)
-			       : defs_files_dup(d->yaml, d->n_yaml, &files);
-	if (!d->conf_dir[0])
-		n = d->n_yaml;
-	defs *set = NULL;
+	int r = 0;
+	if (d->conf_dir[0])
+		r = defs_read_dir(d->conf_dir, &files, &n, diags);
 	if (r == 0)
-		r = defs_load_with_api(files, n, d->api, d->n_api, NULL, &set, diags);
+		r = catalog_stage(d->cat, files, n, NULL, 0, diags);
+	defs_files_free(files, n);
 	if (r < 0) {
 		if (!diags->n)
 			diag_add(diags, d->conf_dir, 0, 0, "cannot load the definitions: %s", strerror(-r));
-		defs_files_free(files, n);
 		return -EINVAL;
 	}
-	if ((r = install(d, set, files, n, NULL, 0)) < 0) {
+	if ((r = install(d)) < 0) {
 		diag_add(diags, d->dir, 0, 0, "cannot store the definitions: %s", strerror(-r));
 		return -EINVAL;
 	}
@@ -78,19 +64,11 @@ static int cb_reload(void *ud, diag_list *diags) {
 	return r < 0 ? r : 0;
 }
 
+/* standingd's api_apply_order(). */
 static int cb_apply(void *ud, const char *id, const char *json, diag_list *diags) {
 	inproc *d = ud;
-	defs_file *api;
-	size_t n;
-	int r = defs_api_files_with(d->api, d->n_api, id, json, &api, &n);
-	if (r < 0)
-		return r;
-	defs *set;
-	if ((r = defs_load_with_api(d->yaml, d->n_yaml, api, n, NULL, &set, diags)) < 0) {
-		defs_files_free(api, n);
-		return r;
-	}
-	if ((r = install(d, set, NULL, 0, api, n)) < 0)
+	int r = catalog_stage_api_order(d->cat, id, json, diags);
+	if (r < 0 || (r = install(d)) < 0)
 		return r;
 	r = inproc_run_due(d);
 	return r < 0 ? r : 0;
@@ -104,30 +82,22 @@ int inproc_start(inproc *d, const char *dir, const inproc_options *o, diag_list 
 	snprintf(d->dir, sizeof(d->dir), "%s", dir);
 	snprintf(d->conf_dir, sizeof(d->conf_dir), "%s", o->conf_dir ? o->conf_dir : "");
 	d->now = o->now;
-	d->base = o->base;
-	defs_file *yaml = NULL, *api = NULL;
-	size_t ny = o->n_files;
-	defs *set = (defs *) o->base;
-	int r = o->conf_dir ? defs_read_dir(o->conf_dir, &yaml, &ny, diags) : defs_files_dup(o->files, ny, &yaml);
-	if (r == 0 && !set)
-		r = defs_load_with_api(yaml, ny, NULL, 0, NULL, &set, diags);
+	defs_file *files = NULL, *api = NULL;
+	size_t n = 0;
+	int r = o->conf_dir ? defs_read_dir(o->conf_dir, &files, &n, diags) : 0;
 	if (r == 0)
-		r = defs_files_dup(NULL, 0, &api);
+		r = defs_files_dup(NULL, 0, &api);   /* no API standing orders yet */
+	if (r == 0)
+		r = catalog_new(NULL, &d->cat);
+	if (r == 0)
+		r = catalog_stage(d->cat, o->conf_dir ? files : o->files, o->conf_dir ? n : o->n_files, api, 0, diags);
+	defs_files_free(files, n);
+	defs_files_free(api, 0);
+	diag_list_clear(&scratch);
+	if (r == 0 && (r = store_open(d->dir, NULL, &d->store)) == 0 &&
+	    (r = engine_new(d->store, &(engine_hooks) { 0 }, &d->engine)) == 0 && (r = install(d)) == 0)
+		r = inproc_run_due(d);
 	if (r < 0) {
-		defs_files_free(yaml, ny);
-		diag_list_clear(&scratch);
-		return r;
-	}
-	if ((r = store_open(d->dir, NULL, &d->store)) < 0 ||
-	    (r = engine_new(d->store, &(engine_hooks) { 0 }, &d->engine)) < 0) {
-		if (set != d->base)
-			defs_free(set);
-		defs_files_free(yaml, ny);
-		defs_files_free(api, 0);
-		inproc_stop(d);
-		return r;
-	}
-	if ((r = install(d, set, yaml, ny, api, 0)) < 0 || (r = inproc_run_due(d)) < 0) {
 		inproc_stop(d);
 		return r;
 	}
@@ -163,10 +133,9 @@ int inproc_stop(inproc *d) {
 	vl_service_free(d->svc);
 	engine_free(d->engine);
 	store_close(d->store);
-	if (d->defs != d->base)
-		defs_free(d->defs);
-	defs_files_free(d->yaml, d->n_yaml);
-	defs_files_free(d->api, d->n_api);
+	if (d->cat && catalog_pending(d->cat))
+		catalog_abort(d->cat);
+	catalog_free(d->cat);
 	DIR *dir = d->dir[0] ? opendir(d->dir) : NULL;
 	struct dirent *de;
 	while (dir && (de = readdir(dir)))

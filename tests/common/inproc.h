@@ -2,26 +2,25 @@
  * tests that drive lib/api in-process (tests/unit/test_api.c, the Varlink fuzz
  * harnesses): a store in a directory of the caller's, a definition set, an engine,
  * and io.standingd registered on a vl_service with an api_env whose callbacks do
- * what standingd's do: reload re-reads the definitions and validates them with the
- * API's files, PlaceStandingOrder/CancelStandingOrder validate the YAML set with
- * the API's files (one replaced, added or removed); either installs the new set
- * (engine_apply, defs_generation + 1) and then creates whatever is due. Time stands
- * still at `now` (a test may move it and call inproc_run_due). */
+ * what standingd's do through a catalog (lib/sched/catalog): reload re-reads the
+ * definition files and stages them, PlaceStandingOrder/CancelStandingOrder stage
+ * one API standing order replaced, added or removed; the candidate is applied
+ * (engine_apply, then catalog_commit, defs_generation + 1) and whatever is due is
+ * created. Time stands still at `now` (a test may move it and call
+ * inproc_run_due). */
 #pragma once
 #include <stdbool.h>
 #include "lib/api/api.h"
 #include "lib/api/peer.h"
+#include "lib/sched/catalog.h"
 
 typedef struct inproc_options {
 	/* The YAML set (files[0] standingd.yaml): read from conf_dir, which Reload
-	 * re-reads as the daemon does; or, with conf_dir NULL, these files (copied),
-	 * which Reload validates again. */
+	 * re-reads as the daemon does; or, with conf_dir NULL, these files (copied by
+	 * the catalog), which Reload stages again. */
 	const char *conf_dir;
 	const defs_file *files;
 	size_t n_files;
-	/* The YAML set already loaded (borrowed, never freed: the fuzzers load conf/
-	 * once); NULL: loaded here. */
-	const defs *base;
 	int64_t now;
 	uid_t self_uid;
 } inproc_options;
@@ -32,10 +31,8 @@ typedef struct inproc {
 	int64_t now;
 	store *store;
 	engine *engine;
-	const defs *base;        /* borrowed */
-	defs *defs;              /* the running set: base or owned */
-	defs_file *yaml, *api;   /* owned */
-	size_t n_yaml, n_api;
+	catalog *cat;            /* the running set, as the daemon keeps it */
+	const defs *defs;        /* catalog_defs(cat) */
 	vl_service *svc;
 	api_env env;
 } inproc;

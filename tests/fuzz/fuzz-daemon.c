@@ -10,7 +10,6 @@
 
 static defs_file *conf_files;
 static size_t n_conf_files;
-static defs *conf_defs;   /* conf/ loaded once: every daemon starts on it, none frees it */
 static char base_dir[200];
 static unsigned serial;
 
@@ -31,9 +30,6 @@ static void setup_once(void) {
 	diag_list_clear(&diags);
 	if (r < 0)
 		die("reading " SRCDIR "/conf", r);
-	if ((r = defs_load_with_api(conf_files, n_conf_files, NULL, 0, NULL, &conf_defs, &diags)) < 0)
-		die("loading conf/", r);
-	diag_list_clear(&diags);
 	/* tmpfs when there is one: a store per input, as fast as possible */
 	const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
 	snprintf(base_dir, sizeof(base_dir), "%s/standingd-fuzz-XXXXXX", tmp ? tmp : "/tmp");
@@ -47,8 +43,7 @@ void fuzz_daemon_start(fuzz_daemon *fd) {
 	memset(fd, 0, sizeof(*fd));
 	char dir[256];
 	snprintf(dir, sizeof(dir), "%s/%u", base_dir, serial++);
-	inproc_options o = { .files = conf_files, .n_files = n_conf_files, .base = conf_defs,
-			     .now = FUZZ_NOW, .self_uid = SELF_UID };
+	inproc_options o = { .files = conf_files, .n_files = n_conf_files, .now = FUZZ_NOW, .self_uid = SELF_UID };
 	int r = inproc_start(&fd->d, dir, &o, NULL);
 	if (r < 0)
 		die("starting on conf/", r);

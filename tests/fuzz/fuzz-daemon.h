@@ -1,6 +1,6 @@
 /* fuzz-daemon: the daemon's side of the socket API in-process (tests/common/inproc)
  * for the Varlink harnesses: a fresh store in a temporary directory, the example
- * definitions (conf/, loaded once per process), and four peers. Time stands still
+ * definitions (conf/, read once per process), and four peers. Time stands still
  * at FUZZ_NOW. */
 #pragma once
 #include "tests/common/inproc.h"

@@ -1,0 +1,962 @@
+/* test_api: lib/api in-process, without a daemon or a socket: a store in a
+ * temporary directory, the definitions of a small config written here, the api_env
+ * callbacks of tests/common/inproc (they reload and apply as standingd does) and
+ * peers made up on the spot (uid, user name, groups; no real users). Every method
+ * of io.standingd.Supplier, .Orders, .Ops and org.varlink.service is called through
+ * the service's dispatch as the daemon calls it (vl_service_start, then
+ * vl_pending_step while a long list is built, replies taken in pieces), and the
+ * replies are compared as exact text. Then the permission matrix: every method x
+ * every role, the expected outcome of each cell written down below; and the shop
+ * role's reach (README, Access control). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "lib/api/api_idl.h"
+#include "tests/common/inproc.h"
+
+/* 2026-11-28T12:00:00Z: bulbs' first order (create_at 2026-11-26T04:00Z) and
+ * coffee's first (2026-11-27T02:30Z) are created at start; nothing else is due. */
+#define NOW INT64_C(1795867200)
+#define SELF_UID 4242
+
+static const char CONFIG[] =
+	"state_dir: /nonexistent/state\n"
+	"socket: /nonexistent/sd.sock\n"
+	"timezone: Europe/Helsinki\n"
+	"ops_group: sd-ops\n"
+	"shop_users: [shop1, shop2]\n"
+	"suppliers:\n"
+	"  - id: lumen\n"
+	"    name: Lumen Oy\n"
+	"    users: [lumen-a]\n"
+	"  - id: kaffe\n"
+	"    name: Nordkaffe AS\n"
+	"    users: [kaffe-b]\n";
+
+static const char ORDERS[] =
+	"customers:\n"
+	"  - id: acme\n"
+	"    name: ACME Oy\n"
+	"    timezone: Europe/Helsinki\n"
+	"    account: {number: ACC-1001, credit_limit: \"50000.00 EUR\"}\n"
+	"  - id: tromso\n"
+	"    name: Kaffebrenneriet\n"
+	"    timezone: Europe/Oslo\n"
+	"    account: {number: ACC-3007, credit_limit: \"120000 NOK\"}\n"
+	"  - id: cash\n"
+	"    name: Cash Oy\n"
+	"standing_orders:\n"
+	"  - id: bulbs\n"
+	"    customer: acme\n"
+	"    supplier: lumen\n"
+	"    ship_to: {name: Varasto, street: Katu 1, postcode: \"00510\", city: Helsinki, country: FI}\n"
+	"    lines:\n"
+	"      - {sku: BULB, quantity: 10, unit_price: \"0.85 EUR\"}\n"
+	"    payment: account\n"
+	"    schedule: {every: 2 months, start: 2026-12-01, at: \"06:00\", lead_time: 5 days}\n"
+	"  - id: coffee\n"
+	"    customer: tromso\n"
+	"    supplier: kaffe\n"
+	"    ship_to: {name: Brenneri, street: Storgata 12, postcode: \"9008\", city: Tromsø, country: \"NO\"}\n"
+	"    lines:\n"
+	"      - {sku: KAFFE, quantity: 6, unit_price: \"189.00 NOK\"}\n"
+	"    payment: account\n"
+	"    schedule: {every: 1 week, start: 2026-11-29, at: \"03:30\", timezone: Europe/Oslo, lead_time: 2 days}\n";
+
+/* ---- roles: who calls ---- */
+
+typedef enum role { ROOT, SELF, OPS_GROUP, SUPPLIER_A, SUPPLIER_B, SHOP, SHOP2, STRANGER, N_ROLES } role;
+static const char *const role_name[N_ROLES] = {
+	"root", "the daemon's uid", "ops_group member", "supplier A (lumen)", "supplier B (kaffe)",
+	"shop user", "another shop user", "stranger",
+};
+
+typedef struct fixture {
+	char dir[64];
+	char conf[96];
+	char state[96];
+	inproc d;
+	peer peers[N_ROLES];
+	int steps;              /* vl_pending_step calls of the last call */
+} fixture;
+
+static void write_file(const char *dir, const char *name, const char *text) {
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int setup(void **state) {
+	fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/standingd-api-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->conf, sizeof(f->conf), "%s/conf", f->dir);
+	snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
+	char orders_d[128];
+	snprintf(orders_d, sizeof(orders_d), "%s/orders.d", f->conf);
+	assert_int_equal(mkdir(f->conf, 0700), 0);
+	assert_int_equal(mkdir(orders_d, 0700), 0);
+	write_file(f->conf, "standingd.yaml", CONFIG);
+	write_file(f->conf, "orders.d/a.yaml", ORDERS);
+	diag_list diags = { 0 };
+	inproc_options o = { .conf_dir = f->conf, .now = NOW, .self_uid = SELF_UID };
+	int r = inproc_start(&f->d, f->state, &o, &diags);
+	for (size_t i = 0; i < diags.n; i++)
+		fprintf(stderr, "%s\n", diags.v[i].msg);
+	diag_list_clear(&diags);
+	assert_int_equal(r, 0);
+	inproc_peer(&f->peers[ROOT], 0, "root", (const char *[]) { "root", NULL });
+	inproc_peer(&f->peers[SELF], SELF_UID, "standingd", (const char *[]) { "standingd", NULL });
+	inproc_peer(&f->peers[OPS_GROUP], 5001, "opsuser", (const char *[]) { "opsuser", "sd-ops", NULL });
+	inproc_peer(&f->peers[SUPPLIER_A], 5002, "lumen-a", (const char *[]) { "lumen-a", NULL });
+	inproc_peer(&f->peers[SUPPLIER_B], 5003, "kaffe-b", (const char *[]) { "kaffe-b", NULL });
+	inproc_peer(&f->peers[SHOP], 5004, "shop1", (const char *[]) { "shop1", NULL });
+	inproc_peer(&f->peers[SHOP2], 5006, "shop2", (const char *[]) { "shop2", "users", NULL });
+	inproc_peer(&f->peers[STRANGER], 5005, "stranger", (const char *[]) { "users", NULL });
+	*state = f;
+	return 0;
+}
+
+static void remove_file(const char *dir, const char *name) {
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+}
+
+static int teardown(void **state) {
+	fixture *f = *state;
+	for (int i = 0; i < N_ROLES; i++)
+		peer_clear(&f->peers[i]);
+	assert_int_equal(inproc_stop(&f->d), 0);
+	remove_file(f->conf, "standingd.yaml");
+	remove_file(f->conf, "orders.d/a.yaml");
+	remove_file(f->conf, "orders.d/b.yaml");
+	remove_file(f->conf, "orders.d");
+	char orders_d[128];
+	snprintf(orders_d, sizeof(orders_d), "%s/orders.d", f->conf);
+	rmdir(orders_d);
+	rmdir(f->conf);
+	assert_int_equal(rmdir(f->dir), 0);
+	free(f);
+	return 0;
+}
+
+/* ---- calling: as the daemon's server does ---- */
+
+typedef struct out {
+	char *s;
+	size_t n, cap;
+} out;
+
+/* Pieces of replies; each message ends at its NUL, shown as a newline. */
+static void on_send(void *ud, const char *buf, size_t len) {
+	out *o = ud;
+	if (o->n + len + 1 > o->cap) {
+		o->cap = (o->n + len + 1) * 2;
+		o->s = realloc(o->s, o->cap);
+		assert_non_null(o->s);
+	}
+	for (size_t i = 0; i < len; i++)
+		o->s[o->n++] = buf[i] ? buf[i] : '\n';
+	o->s[o->n] = '\0';
+}
+
+/* Every reply of the call msg (a whole message), one a line, without the last
+ * newline; malloc'd. */
+static char *call_msg(fixture *f, role who, const char *msg) {
+	out o = { 0 };
+	vl_pending *p = NULL;
+	int r = vl_service_start(f->d.svc, msg, strlen(msg), on_send, &o, &f->peers[who], VL_START_PIECES, &p);
+	f->steps = 0;
+	while (p && r >= 0) {
+		r = vl_pending_step(p);
+		f->steps++;
+		assert_true(f->steps < 100000);
+		if (r != VL_AGAIN)
+			break;
+	}
+	vl_pending_free(p);
+	assert_int_equal(r, 0);
+	if (!o.s)
+		return strdup("");
+	assert_true(o.n > 0 && o.s[o.n - 1] == '\n');
+	o.s[o.n - 1] = '\0';
+	return o.s;
+}
+
+static char *call(fixture *f, role who, const char *method, const char *params) {
+	char msg[8192];
+	int len = snprintf(msg, sizeof(msg), "{\"method\":\"%s\",\"parameters\":%s}", method, params ? params : "{}");
+	assert_true(len > 0 && (size_t) len < sizeof(msg));
+	return call_msg(f, who, msg);
+}
+
+static void expect_reply(fixture *f, role who, const char *method, const char *params, const char *want,
+			 const char *file, int line) {
+	char *got = call(f, who, method, params);
+	if (strcmp(got, want)) {
+		fprintf(stderr, "%s:%d: %s %s as %s\n  got:  %s\n  want: %s\n", file, line, method,
+			params ? params : "{}", role_name[who], got, want);
+		free(got);
+		fail_msg("reply differs");
+	}
+	free(got);
+}
+#define EXPECT(f, who, method, params, want) expect_reply(f, who, method, params, want, __FILE__, __LINE__)
+
+/* A success, whatever it says. */
+static void expect_ok(fixture *f, role who, const char *method, const char *params, const char *file, int line) {
+	char *got = call(f, who, method, params);
+	if (strncmp(got, "{\"parameters\":", 14)) {
+		fprintf(stderr, "%s:%d: %s %s as %s\n  got: %s\n", file, line, method, params ? params : "{}",
+			role_name[who], got);
+		free(got);
+		fail_msg("not a success");
+	}
+	free(got);
+}
+#define OK(f, who, method, params) expect_ok(f, who, method, params, __FILE__, __LINE__)
+
+/* The value at key of the reply's parameters, as compact JSON; malloc'd. */
+static char *reply_field(const char *reply, const char *key) {
+	json_error_t e;
+	json_t *j = json_loads(reply, 0, &e);
+	assert_non_null(j);
+	json_t *v = json_object_get(json_object_get(j, "parameters"), key);
+	assert_non_null(v);
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(j);
+	return s;
+}
+
+#define DENIED "{\"error\":\"io.standingd.PermissionDenied\",\"parameters\":{}}"
+#define OK_EMPTY "{\"parameters\":{}}"
+
+#define INVALID(name) "{\"error\":\"org.varlink.service.InvalidParameter\",\"parameters\":{\"parameter\":\"" name "\"}}"
+
+/* ---- the state at start, as the wire shows it ---- */
+
+#define SO1 "SO-00000001-3"   /* bulbs' 2026-12-01 delivery, created at start */
+#define SO2 "SO-00000002-1"   /* coffee's 2026-11-29 delivery, created at start */
+#define SO3 "SO-00000003-7"
+#define SO4 "SO-00000004-5"
+#define SO9 "SO-00000009-2"   /* a valid number no order has */
+
+#define SHIP_BULBS "{\"name\":\"Varasto\",\"street\":\"Katu 1\",\"postcode\":\"00510\",\"city\":\"Helsinki\",\"country\":\"FI\"}"
+#define SHIP_COFFEE "{\"name\":\"Brenneri\",\"street\":\"Storgata 12\",\"postcode\":\"9008\",\"city\":\"Tromsø\",\"country\":\"NO\"}"
+#define SHIP_API "{\"name\":\"ACME\",\"street\":\"Katu 1\",\"postcode\":null,\"city\":\"Helsinki\",\"country\":\"FI\"}"
+#define LINES_BULBS "[{\"sku\":\"BULB\",\"quantity\":10,\"unit_price\":\"0.85\",\"currency\":\"EUR\"}]"
+#define LINES_COFFEE "[{\"sku\":\"KAFFE\",\"quantity\":6,\"unit_price\":\"189.00\",\"currency\":\"NOK\"}]"
+#define UNSHIPPED "\"carrier\":null,\"tracking\":null,\"shipped\":null"
+#define SHIPPED_DHL "\"carrier\":\"DHL\",\"tracking\":\"JD1\",\"shipped\":\"2026-11-28T12:00:00Z\""
+
+/* An order of GetOrder, ListOrders, MarkShipped (status, then carrier, tracking, shipped). */
+#define ORDER_SO1(status, tail) \
+	"{\"order\":\"" SO1 "\",\"standing_order\":\"bulbs\",\"customer\":\"acme\",\"supplier\":\"lumen\"," \
+	"\"ship_to\":" SHIP_BULBS ",\"lines\":" LINES_BULBS ",\"total\":{\"amount\":\"8.50\",\"currency\":\"EUR\"}," \
+	"\"delivery\":\"2026-12-01T06:00:00+02:00\",\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"account\"," \
+	"\"status\":\"" status "\",\"late\":true," tail "}"
+#define ORDER_SO2(status, tail) \
+	"{\"order\":\"" SO2 "\",\"standing_order\":\"coffee\",\"customer\":\"tromso\",\"supplier\":\"kaffe\"," \
+	"\"ship_to\":" SHIP_COFFEE ",\"lines\":" LINES_COFFEE ",\"total\":{\"amount\":\"1134.00\",\"currency\":\"NOK\"}," \
+	"\"delivery\":\"2026-11-29T03:30:00+01:00\",\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"account\"," \
+	"\"status\":\"" status "\",\"late\":true," tail "}"
+/* PlaceOrder's one-time order (ONE_TIME below) as number n. */
+#define ORDER_ONE_TIME(n, payment) \
+	"{\"order\":\"" n "\",\"standing_order\":null,\"customer\":\"acme\",\"supplier\":\"lumen\"," \
+	"\"ship_to\":" SHIP_API ",\"lines\":[{\"sku\":\"LAMP\",\"quantity\":3,\"unit_price\":\"1.25\",\"currency\":\"EUR\"}]," \
+	"\"total\":{\"amount\":\"3.75\",\"currency\":\"EUR\"},\"delivery\":\"2027-01-10T00:00:00+02:00\"," \
+	"\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"" payment "\",\"status\":\"created\",\"late\":false," UNSHIPPED "}"
+
+/* ListUpcoming's shipments. */
+#define SHIPMENT_SO1(status, carrier, tracking) \
+	"{\"delivery\":\"2026-12-01T06:00:00+02:00\",\"delivery_utc\":\"2026-12-01T04:00:00Z\",\"status\":\"" status "\"," \
+	"\"order\":\"" SO1 "\",\"standing_order\":\"bulbs\",\"customer\":\"acme\",\"customer_name\":\"ACME Oy\"," \
+	"\"supplier\":\"lumen\",\"ship_to\":" SHIP_BULBS ",\"lines\":" LINES_BULBS ",\"carrier\":" carrier ",\"tracking\":" tracking "}"
+#define SHIPMENT_SO2 \
+	"{\"delivery\":\"2026-11-29T03:30:00+01:00\",\"delivery_utc\":\"2026-11-29T02:30:00Z\",\"status\":\"created\"," \
+	"\"order\":\"" SO2 "\",\"standing_order\":\"coffee\",\"customer\":\"tromso\",\"customer_name\":\"Kaffebrenneriet\"," \
+	"\"supplier\":\"kaffe\",\"ship_to\":" SHIP_COFFEE ",\"lines\":" LINES_COFFEE ",\"carrier\":null,\"tracking\":null}"
+#define PROJECTED_COFFEE(local, utc) \
+	"{\"delivery\":\"" local "\",\"delivery_utc\":\"" utc "\",\"status\":\"projected\",\"order\":null," \
+	"\"standing_order\":\"coffee\",\"customer\":\"tromso\",\"customer_name\":\"Kaffebrenneriet\",\"supplier\":\"kaffe\"," \
+	"\"ship_to\":" SHIP_COFFEE ",\"lines\":" LINES_COFFEE ",\"carrier\":null,\"tracking\":null}"
+#define COFFEE_1206 PROJECTED_COFFEE("2026-12-06T03:30:00+01:00", "2026-12-06T02:30:00Z")
+#define COFFEE_1213 PROJECTED_COFFEE("2026-12-13T03:30:00+01:00", "2026-12-13T02:30:00Z")
+
+/* Forecast's occurrences. */
+#define OCC_COFFEE(delivery, create_at) \
+	"{\"standing_order\":\"coffee\",\"customer\":\"tromso\",\"supplier\":\"kaffe\",\"delivery\":\"" delivery "\"," \
+	"\"create_at\":\"" create_at "\",\"lines\":" LINES_COFFEE "}"
+#define OCC_BULBS(delivery, create_at) \
+	"{\"standing_order\":\"bulbs\",\"customer\":\"acme\",\"supplier\":\"lumen\",\"delivery\":\"" delivery "\"," \
+	"\"create_at\":\"" create_at "\",\"lines\":" LINES_BULBS "}"
+
+/* ListStandingOrders' items of the YAML set (bulbs: created and skipped given). */
+#define LISTED_BULBS(next, next_create, created, skipped) \
+	"{\"id\":\"bulbs\",\"customer\":\"acme\",\"supplier\":\"lumen\",\"source\":\"orders.d/a.yaml:13\",\"placed_by\":null," \
+	"\"timezone\":\"Europe/Helsinki\",\"paused\":false,\"next_delivery\":\"" next "\",\"next_create_at\":\"" next_create "\"," \
+	"\"created\":" created ",\"skipped\":" skipped "}"
+#define LISTED_COFFEE \
+	"{\"id\":\"coffee\",\"customer\":\"tromso\",\"supplier\":\"kaffe\",\"source\":\"orders.d/a.yaml:21\",\"placed_by\":null," \
+	"\"timezone\":\"Europe/Oslo\",\"paused\":false,\"next_delivery\":\"2026-12-06T03:30:00+01:00\"," \
+	"\"next_create_at\":\"2026-12-04T02:30:00Z\",\"created\":1,\"skipped\":0}"
+#define LISTED_BULBS_START LISTED_BULBS("2027-02-01T06:00:00+02:00", "2027-01-27T04:00:00Z", "1", "0")
+
+#define STATUS(standing_orders, active, orders, outbox) \
+	"{\"parameters\":{\"version\":\"0.1.0\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,\"standing_orders\":" \
+	standing_orders ",\"active\":" active ",\"paused\":0,\"orders\":" orders ",\"outbox_backlog\":" outbox "," \
+	"\"next_due\":\"2026-12-04T02:30:00Z\",\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":0.0}}"
+
+/* PlaceOrder's parameters: 3 x 1.25 EUR for acme from lumen, delivered 2027-01-10. */
+#define ONE_TIME_WITH(customer, payment) \
+	"{\"customer\":\"" customer "\",\"supplier\":\"lumen\",\"delivery\":\"2027-01-10\"," payment \
+	"\"ship_to\":{\"name\":\"ACME\",\"street\":\"Katu 1\",\"city\":\"Helsinki\",\"country\":\"FI\"}," \
+	"\"lines\":[{\"sku\":\"LAMP\",\"quantity\":3,\"unit_price\":\"1.25\",\"currency\":\"EUR\"}]}"
+#define ONE_TIME ONE_TIME_WITH("acme", "")
+
+/* PlaceStandingOrder's parameters: a monthly standing order of acme's from lumen. */
+#define STANDING(id, start, quantity) \
+	"{\"definition\":{\"id\":\"" id "\",\"customer\":\"acme\",\"supplier\":\"lumen\",\"ship_to\":{\"name\":\"ACME\"," \
+	"\"street\":\"Katu 1\",\"city\":\"Helsinki\",\"country\":\"FI\"},\"lines\":[{\"sku\":\"LAMP\",\"quantity\":" \
+	quantity ",\"unit_price\":\"12.00 EUR\"}],\"payment\":\"account\",\"schedule\":{\"every\":\"1 month\"," \
+	"\"start\":\"" start "\",\"at\":\"10:00\",\"lead_time\":\"2 days\"}}}"
+
+/* An order's status changed in the store, as older state or another tool may leave it. */
+static void set_status_in_store(fixture *f, const char *number, order_status st) {
+	store_txn *t;
+	sales_order *o;
+	assert_int_equal(store_begin(f->d.store, true, &t), 0);
+	assert_int_equal(store_order_get(t, number, &o), 0);
+	o->status = st;
+	assert_int_equal(store_order_update(t, o), 0);
+	assert_int_equal(store_commit(t), 0);
+	order_free(o);
+}
+
+/* ---- org.varlink.service ---- */
+
+static void introspection(void **state) {
+	fixture *f = *state;
+	EXPECT(f, STRANGER, "org.varlink.service.GetInfo", NULL,
+	       "{\"parameters\":{\"vendor\":\"standingd\",\"product\":\"standingd (in-process)\",\"version\":\"0\","
+	       "\"url\":\"https://standingd.example/\",\"interfaces\":[\"org.varlink.service\",\"io.standingd\","
+	       "\"io.standingd.Supplier\",\"io.standingd.Orders\",\"io.standingd.Ops\"]}}");
+	static const struct { const char *name, *idl; } ifaces[] = {
+		{ "io.standingd", API_IDL_COMMON }, { "io.standingd.Supplier", API_IDL_SUPPLIER },
+		{ "io.standingd.Orders", API_IDL_ORDERS }, { "io.standingd.Ops", API_IDL_OPS },
+	};
+	for (size_t i = 0; i < 4; i++) {
+		char params[128];
+		snprintf(params, sizeof(params), "{\"interface\":\"%s\"}", ifaces[i].name);
+		char *got = call(f, STRANGER, "org.varlink.service.GetInterfaceDescription", params);
+		json_t *want = json_pack("{s:{s:s}}", "parameters", "description", ifaces[i].idl);
+		char *w = json_dumps(want, JSON_COMPACT);
+		assert_string_equal(got, w);
+		free(w);
+		json_decref(want);
+		free(got);
+	}
+	char *got = call(f, STRANGER, "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"org.varlink.service\"}");
+	char *d = reply_field(got, "description");
+	assert_non_null(strstr(d, "interface org.varlink.service\\n"));
+	assert_non_null(strstr(d, "method GetInfo() -> "));
+	free(d);
+	free(got);
+	EXPECT(f, STRANGER, "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"io.standingd.Nope\"}",
+	       "{\"error\":\"org.varlink.service.InterfaceNotFound\",\"parameters\":{\"interface\":\"io.standingd.Nope\"}}");
+	EXPECT(f, STRANGER, "org.varlink.service.GetInterfaceDescription", NULL, INVALID("interface"));
+	EXPECT(f, ROOT, "io.standingd.Ops.Nope", NULL,
+	       "{\"error\":\"org.varlink.service.MethodNotFound\",\"parameters\":{\"method\":\"io.standingd.Ops.Nope\"}}");
+	EXPECT(f, ROOT, "io.standingd.Nope.Status", NULL,
+	       "{\"error\":\"org.varlink.service.InterfaceNotFound\",\"parameters\":{\"interface\":\"io.standingd.Nope\"}}");
+}
+
+/* ---- io.standingd.Supplier ---- */
+
+#define WINDOW "{\"from\":\"2026-11-28\",\"to\":\"2026-12-14\"}"
+
+static void list_upcoming(void **state) {
+	fixture *f = *state;
+	const char *method = "io.standingd.Supplier.ListUpcoming";
+	/* created orders and projected occurrences, by delivery; built in steps */
+	EXPECT(f, ROOT, method, WINDOW,
+	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO2 "," SHIPMENT_SO1("created", "null", "null") ","
+	       COFFEE_1206 "," COFFEE_1213 "]}}");
+	assert_true(f->steps >= 2);
+	/* each supplier's user gets its own, and only those */
+	EXPECT(f, SUPPLIER_A, method, WINDOW, "{\"parameters\":{\"shipments\":[" SHIPMENT_SO1("created", "null", "null") "]}}");
+	EXPECT(f, SUPPLIER_A, method, "{\"from\":\"2026-11-28\",\"to\":\"2026-12-14\",\"supplier\":\"lumen\"}",
+	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO1("created", "null", "null") "]}}");
+	EXPECT(f, SUPPLIER_B, method, WINDOW,
+	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO2 "," COFFEE_1206 "," COFFEE_1213 "]}}");
+	EXPECT(f, SUPPLIER_A, method, "{\"from\":\"2026-11-28\",\"to\":\"2026-12-14\",\"supplier\":\"kaffe\"}", DENIED);
+	/* ops choose */
+	EXPECT(f, OPS_GROUP, method, "{\"from\":\"2026-11-28\",\"to\":\"2026-12-14\",\"supplier\":\"kaffe\"}",
+	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO2 "," COFFEE_1206 "," COFFEE_1213 "]}}");
+	EXPECT(f, ROOT, method, "{\"from\":\"2026-11-28\",\"to\":\"2026-12-14\",\"supplier\":\"nope\"}", INVALID("supplier"));
+	/* instants: [03:00Z, 04:00Z) leaves out bulbs' 04:00Z, [04:00Z, 04:00:01Z) has it */
+	EXPECT(f, ROOT, method, "{\"from\":\"2026-12-01T03:00:00Z\",\"to\":\"2026-12-01T04:00:00Z\"}",
+	       "{\"parameters\":{\"shipments\":[]}}");
+	EXPECT(f, ROOT, method, "{\"from\":\"2026-12-01T04:00:00Z\",\"to\":\"2026-12-01T04:00:01Z\"}",
+	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO1("created", "null", "null") "]}}");
+	/* the window: both ends, to after from, at most 400 days */
+	EXPECT(f, ROOT, method, "{\"from\":\"2026-11-28\"}", INVALID("to"));
+	EXPECT(f, ROOT, method, "{\"to\":\"2026-11-28\"}", INVALID("from"));
+	EXPECT(f, ROOT, method, "{\"from\":\"28.11.2026\",\"to\":\"2026-12-14\"}", INVALID("from"));
+	EXPECT(f, ROOT, method, "{\"from\":\"2026-11-28\",\"to\":\"2026-11-28\"}", INVALID("to"));
+	EXPECT(f, ROOT, method, "{\"from\":\"2026-11-28\",\"to\":\"2028-01-03\"}", INVALID("to"));
+	OK(f, ROOT, method, "{\"from\":\"2026-11-28\",\"to\":\"2028-01-02\"}");
+	EXPECT(f, ROOT, method, "{\"from\":1,\"to\":\"2026-12-14\"}", INVALID("from"));
+	EXPECT(f, ROOT, method, "{\"from\":\"2026-11-28\",\"to\":\"2026-12-14\",\"extra\":1}", INVALID("extra"));
+	/* a skipped occurrence is not a shipment; a shipped order shows its carrier */
+	EXPECT(f, ROOT, "io.standingd.Orders.SkipOccurrence",
+	       "{\"standing_order\":\"coffee\",\"delivery\":\"2026-12-06T03:30:00+01:00\"}",
+	       "{\"parameters\":{\"standing_order\":\"coffee\",\"delivery\":\"2026-12-06T03:30:00+01:00\"}}");
+	OK(f, SUPPLIER_A, "io.standingd.Supplier.MarkShipped", "{\"order\":\"" SO1 "\",\"carrier\":\"DHL\",\"tracking\":\"JD1\"}");
+	EXPECT(f, ROOT, method, WINDOW,
+	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO2 "," SHIPMENT_SO1("shipped", "\"DHL\"", "\"JD1\"") ","
+	       COFFEE_1213 "]}}");
+	/* a cancelled order is not a shipment either */
+	set_status_in_store(f, SO2, ORDER_STATUS_CANCELLED);
+	EXPECT(f, SUPPLIER_B, method, WINDOW, "{\"parameters\":{\"shipments\":[" COFFEE_1213 "]}}");
+	/* a oneway call gets nothing */
+	char *got = call_msg(f, ROOT, "{\"method\":\"io.standingd.Supplier.ListUpcoming\",\"parameters\":" WINDOW ",\"oneway\":true}");
+	assert_string_equal(got, "");
+	free(got);
+}
+
+#define SHIP(order, carrier, tracking) "{\"order\":\"" order "\",\"carrier\":\"" carrier "\",\"tracking\":\"" tracking "\"}"
+
+static void mark_shipped(void **state) {
+	fixture *f = *state;
+	const char *method = "io.standingd.Supplier.MarkShipped";
+	EXPECT(f, SUPPLIER_A, method, SHIP(SO1, "DHL", "JD1"),
+	       "{\"parameters\":{\"order\":" ORDER_SO1("shipped", SHIPPED_DHL) "}}");
+	/* one event order.shipped in the outbox (two order.created before), the order stored shipped */
+	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "2", "3"));
+	EXPECT(f, ROOT, "io.standingd.Orders.GetOrder", "{\"order\":\"" SO1 "\"}",
+	       "{\"parameters\":{\"order\":" ORDER_SO1("shipped", SHIPPED_DHL) "}}");
+	/* the same again is the same answer (a retry), and writes nothing */
+	EXPECT(f, SUPPLIER_A, method, SHIP(SO1, "DHL", "JD1"),
+	       "{\"parameters\":{\"order\":" ORDER_SO1("shipped", SHIPPED_DHL) "}}");
+	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "2", "3"));
+	EXPECT(f, SUPPLIER_A, method, SHIP(SO1, "DHL", "JD2"),
+	       "{\"error\":\"io.standingd.Supplier.AlreadyShipped\",\"parameters\":{\"order\":\"" SO1 "\","
+	       "\"carrier\":\"DHL\",\"tracking\":\"JD1\"}}");
+	/* another supplier's order is as if it did not exist */
+	EXPECT(f, SUPPLIER_A, method, SHIP(SO2, "DHL", "JD2"),
+	       "{\"error\":\"io.standingd.Supplier.OrderNotFound\",\"parameters\":{\"order\":\"" SO2 "\"}}");
+	EXPECT(f, SUPPLIER_B, method, SHIP(SO1, "DHL", "JD1"),
+	       "{\"error\":\"io.standingd.Supplier.OrderNotFound\",\"parameters\":{\"order\":\"" SO1 "\"}}");
+	EXPECT(f, SUPPLIER_A, method, SHIP(SO9, "DHL", "JD2"),
+	       "{\"error\":\"io.standingd.Supplier.OrderNotFound\",\"parameters\":{\"order\":\"" SO9 "\"}}");
+	/* parameters */
+	EXPECT(f, SUPPLIER_A, method, SHIP("SO-00000009-1", "DHL", "JD2"), INVALID("order"));
+	EXPECT(f, SUPPLIER_A, method, "{\"carrier\":\"DHL\",\"tracking\":\"JD2\"}", INVALID("order"));
+	EXPECT(f, SUPPLIER_A, method, SHIP(SO1, "", "JD2"), INVALID("carrier"));
+	EXPECT(f, SUPPLIER_A, method, SHIP(SO1, "DHL", ""), INVALID("tracking"));
+	EXPECT(f, SUPPLIER_A, method, SHIP(SO1, "DHL", "JD\\u001b[2J"), INVALID("tracking"));
+	EXPECT(f, SUPPLIER_A, method, "{\"order\":\"" SO1 "\",\"carrier\":\"DHL\"}", INVALID("tracking"));
+	EXPECT(f, SUPPLIER_A, method, "{\"order\":\"" SO1 "\",\"carrier\":\"DHL\",\"tracking\":\"1\",\"at\":1}", INVALID("at"));
+	/* a cancelled order is not shipped; ops ship any supplier's */
+	set_status_in_store(f, SO2, ORDER_STATUS_CANCELLED);
+	EXPECT(f, SUPPLIER_B, method, SHIP(SO2, "Posten", "N1"),
+	       "{\"error\":\"io.standingd.Supplier.OrderCancelled\",\"parameters\":{\"order\":\"" SO2 "\"}}");
+	set_status_in_store(f, SO2, ORDER_STATUS_CREATED);
+	EXPECT(f, SELF, method, SHIP(SO2, "Posten", "N1"),
+	       "{\"parameters\":{\"order\":" ORDER_SO2("shipped",
+	       "\"carrier\":\"Posten\",\"tracking\":\"N1\",\"shipped\":\"2026-11-28T12:00:00Z\"") "}}");
+	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "2", "4"));
+}
+
+/* ---- io.standingd.Orders ---- */
+
+static void place_standing_order(void **state) {
+	fixture *f = *state;
+	const char *method = "io.standingd.Orders.PlaceStandingOrder";
+	EXPECT(f, ROOT, method, STANDING("api-so", "2027-01-05", "2"),
+	       "{\"parameters\":{\"standing_order\":\"api-so\",\"next_delivery\":\"2027-01-05T10:00:00+02:00\"}}");
+	EXPECT(f, ROOT, "io.standingd.Ops.ListStandingOrders", NULL,
+	       "{\"parameters\":{\"standing_orders\":[{\"id\":\"api-so\",\"customer\":\"acme\",\"supplier\":\"lumen\","
+	       "\"source\":\"api\",\"placed_by\":\"ops:root\",\"timezone\":\"Europe/Helsinki\",\"paused\":false,"
+	       "\"next_delivery\":\"2027-01-05T10:00:00+02:00\",\"next_create_at\":\"2027-01-03T08:00:00Z\","
+	       "\"created\":0,\"skipped\":0}," LISTED_BULBS_START "," LISTED_COFFEE "]}}");
+	/* replaced: the first placer stays */
+	EXPECT(f, OPS_GROUP, method, STANDING("api-so", "2027-02-07", "2"),
+	       "{\"parameters\":{\"standing_order\":\"api-so\",\"next_delivery\":\"2027-02-07T10:00:00+02:00\"}}");
+	char *got = call(f, ROOT, "io.standingd.Ops.ListStandingOrders", NULL);
+	assert_non_null(strstr(got, "{\"id\":\"api-so\",\"customer\":\"acme\",\"supplier\":\"lumen\",\"source\":\"api\","
+				    "\"placed_by\":\"ops:root\",\"timezone\":\"Europe/Helsinki\",\"paused\":false,"
+				    "\"next_delivery\":\"2027-02-07T10:00:00+02:00\""));
+	free(got);
+	/* due at once: created before the reply (create_at 2026-11-27T08:00Z < now) */
+	EXPECT(f, SHOP, method, STANDING("shop-so", "2026-11-29", "1"),
+	       "{\"parameters\":{\"standing_order\":\"shop-so\",\"next_delivery\":\"2026-11-29T10:00:00+02:00\"}}");
+	EXPECT(f, SHOP, "io.standingd.Orders.ListOrders", "{\"standing_order\":\"shop-so\"}",
+	       "{\"parameters\":{\"orders\":[{\"order\":\"" SO3 "\",\"standing_order\":\"shop-so\",\"customer\":\"acme\","
+	       "\"supplier\":\"lumen\",\"ship_to\":" SHIP_API ",\"lines\":[{\"sku\":\"LAMP\",\"quantity\":1,"
+	       "\"unit_price\":\"12.00\",\"currency\":\"EUR\"}],\"total\":{\"amount\":\"12.00\",\"currency\":\"EUR\"},"
+	       "\"delivery\":\"2026-11-29T10:00:00+02:00\",\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"account\","
+	       "\"status\":\"created\",\"late\":true," UNSHIPPED "}]}}");
+	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL,
+	       "{\"parameters\":{\"version\":\"0.1.0\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,"
+	       "\"standing_orders\":4,\"active\":4,\"paused\":0,\"orders\":3,\"outbox_backlog\":3,"
+	       "\"next_due\":\"2026-12-04T02:30:00Z\",\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":0.0}}");
+	/* every error with its field, nothing applied */
+	EXPECT(f, ROOT, method,
+	       "{\"definition\":{\"id\":\"bad\",\"customer\":\"nobody\",\"supplier\":\"lumen\",\"ship_to\":{\"name\":\"A\","
+	       "\"street\":\"K 1\",\"city\":\"H\",\"country\":\"FI\"},\"lines\":[{\"sku\":\"L\",\"quantity\":0,"
+	       "\"unit_price\":\"12.00 EUR\"}],\"payment\":\"account\",\"schedule\":{\"every\":\"1 month\","
+	       "\"start\":\"2027-01-05\",\"at\":\"10:00\",\"lead_time\":\"2 days\"}}}",
+	       "{\"error\":\"io.standingd.Orders.InvalidDefinition\",\"parameters\":{\"errors\":["
+	       "{\"field\":\"customer\",\"message\":\"unknown customer \\\"nobody\\\"\"},"
+	       "{\"field\":\"lines[0].quantity\",\"message\":\"expected a positive integer\"}]}}");
+	EXPECT(f, ROOT, method, "{\"definition\":{\"id\":5}}",
+	       "{\"error\":\"io.standingd.Orders.InvalidDefinition\",\"parameters\":{\"errors\":["
+	       "{\"field\":\"id\",\"message\":\"expected a string\"}]}}");
+	EXPECT(f, ROOT, method, STANDING("bulbs", "2027-01-05", "2"),
+	       "{\"error\":\"io.standingd.Orders.InvalidDefinition\",\"parameters\":{\"errors\":[{\"field\":\"id\","
+	       "\"message\":\"duplicate standing order id \\\"bulbs\\\" (first defined at orders.d/a.yaml:13:9)\"}]}}");
+	EXPECT(f, ROOT, method, NULL, INVALID("definition"));
+	EXPECT(f, ROOT, method, "{\"definition\":[]}", INVALID("definition"));
+	EXPECT(f, ROOT, method, "{\"definition\":{},\"x\":1}", INVALID("x"));
+	got = call(f, ROOT, "io.standingd.Ops.Status", NULL);
+	assert_non_null(strstr(got, "\"standing_orders\":4,\"active\":4,"));
+	free(got);
+}
+
+static void cancel_standing_order(void **state) {
+	fixture *f = *state;
+	const char *method = "io.standingd.Orders.CancelStandingOrder";
+	OK(f, ROOT, "io.standingd.Orders.PlaceStandingOrder", STANDING("api-so", "2027-01-05", "2"));
+	EXPECT(f, ROOT, method, "{\"standing_order\":\"api-so\"}", OK_EMPTY);
+	EXPECT(f, ROOT, "io.standingd.Ops.ListStandingOrders", NULL,
+	       "{\"parameters\":{\"standing_orders\":[" LISTED_BULBS_START "," LISTED_COFFEE "]}}");
+	EXPECT(f, ROOT, method, "{\"standing_order\":\"api-so\"}",
+	       "{\"error\":\"io.standingd.Orders.StandingOrderNotFound\",\"parameters\":{\"standing_order\":\"api-so\"}}");
+	EXPECT(f, ROOT, method, "{\"standing_order\":\"bulbs\"}",
+	       "{\"error\":\"io.standingd.Orders.DefinedInFile\",\"parameters\":{\"standing_order\":\"bulbs\","
+	       "\"file\":\"orders.d/a.yaml\",\"line\":13}}");
+	EXPECT(f, ROOT, method, NULL, INVALID("standing_order"));
+	EXPECT(f, ROOT, method, "{\"standing_order\":7}", INVALID("standing_order"));
+	EXPECT(f, ROOT, method, "{\"standing_order\":\"bulbs\",\"now\":true}", INVALID("now"));
+}
+
+#define SKIP(so, when) "{\"standing_order\":\"" so "\",\"delivery\":\"" when "\"}"
+
+static void skip_occurrence(void **state) {
+	fixture *f = *state;
+	const char *method = "io.standingd.Orders.SkipOccurrence";
+	EXPECT(f, ROOT, method, SKIP("bulbs", "2027-02-01T06:00:00+02:00"),
+	       "{\"parameters\":{\"standing_order\":\"bulbs\",\"delivery\":\"2027-02-01T06:00:00+02:00\"}}");
+	/* again: the same answer; the same instant in UTC names the same occurrence */
+	EXPECT(f, ROOT, method, SKIP("bulbs", "2027-02-01T04:00:00Z"),
+	       "{\"parameters\":{\"standing_order\":\"bulbs\",\"delivery\":\"2027-02-01T06:00:00+02:00\"}}");
+	EXPECT(f, ROOT, "io.standingd.Supplier.ListUpcoming", "{\"from\":\"2027-01-31\",\"to\":\"2027-02-02\",\"supplier\":\"lumen\"}",
+	       "{\"parameters\":{\"shipments\":[]}}");
+	/* left out of what is next and of the forecast (what was or will be created) */
+	EXPECT(f, ROOT, "io.standingd.Ops.ListStandingOrders", NULL,
+	       "{\"parameters\":{\"standing_orders\":[" LISTED_BULBS("2027-04-01T06:00:00+03:00", "2027-03-27T03:00:00Z", "1", "0")
+	       "," LISTED_COFFEE "]}}");
+	EXPECT(f, ROOT, "io.standingd.Ops.Forecast", "{\"from\":\"2027-01-31\",\"to\":\"2027-02-02\"}",
+	       "{\"parameters\":{\"occurrences\":[" OCC_COFFEE("2027-01-31T03:30:00+01:00", "2027-01-29T02:30:00Z") "]}}");
+	/* a skipped next occurrence is not Status's next_due */
+	OK(f, ROOT, "io.standingd.Orders.SkipOccurrence", SKIP("coffee", "2026-12-06T03:30:00+01:00"));
+	char *st = call(f, ROOT, "io.standingd.Ops.Status", NULL);
+	assert_non_null(strstr(st, ",\"next_due\":\"2026-12-11T02:30:00Z\",\"next_standing_order\":\"coffee\","));
+	free(st);
+	/* when the clock passes it, it is skipped instead of created */
+	f->d.now = INT64_C(1801000000);   /* 2027-01-26T21:46:40Z */
+	assert_true(inproc_run_due(&f->d) >= 0);
+	f->d.now = INT64_C(1801100000);   /* 2027-01-28T01:33:20Z: past bulbs' create_at */
+	assert_true(inproc_run_due(&f->d) >= 0);
+	char *got = call(f, ROOT, "io.standingd.Ops.ListStandingOrders", NULL);
+	assert_non_null(strstr(got, LISTED_BULBS("2027-04-01T06:00:00+03:00", "2027-03-27T03:00:00Z", "1", "1")));
+	free(got);
+	got = call(f, ROOT, "io.standingd.Orders.ListOrders", "{\"standing_order\":\"bulbs\"}");
+	assert_string_equal(got, "{\"parameters\":{\"orders\":[" ORDER_SO1("created", UNSHIPPED) "]}}");
+	free(got);
+	f->d.now = NOW;
+	/* errors */
+	EXPECT(f, ROOT, method, SKIP("bulbs", "2027-02-02T06:00:00+02:00"),
+	       "{\"error\":\"io.standingd.Orders.NoSuchOccurrence\",\"parameters\":{\"standing_order\":\"bulbs\","
+	       "\"delivery\":\"2027-02-02T06:00:00+02:00\"}}");
+	EXPECT(f, ROOT, method, SKIP("bulbs", "2026-12-01T06:00:00+02:00"),
+	       "{\"error\":\"io.standingd.Orders.AlreadyCreated\",\"parameters\":{\"standing_order\":\"bulbs\","
+	       "\"delivery\":\"2026-12-01T06:00:00+02:00\",\"order\":\"" SO1 "\"}}");
+	EXPECT(f, ROOT, method, SKIP("nope", "2026-12-01T06:00:00+02:00"),
+	       "{\"error\":\"io.standingd.Orders.StandingOrderNotFound\",\"parameters\":{\"standing_order\":\"nope\"}}");
+	EXPECT(f, ROOT, method, SKIP("bulbs", "tomorrow"), INVALID("delivery"));
+	EXPECT(f, ROOT, method, SKIP("bulbs", "2027-02-01"), INVALID("delivery"));
+	EXPECT(f, ROOT, method, "{\"standing_order\":\"bulbs\"}", INVALID("delivery"));
+	EXPECT(f, ROOT, method, "{\"delivery\":\"2027-02-01T04:00:00Z\"}", INVALID("standing_order"));
+}
+
+static void place_order(void **state) {
+	fixture *f = *state;
+	const char *method = "io.standingd.Orders.PlaceOrder";
+	EXPECT(f, SHOP, method, ONE_TIME, "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO3, "account") "}}");
+	EXPECT(f, ROOT, method, ONE_TIME_WITH("acme", "\"payment\":\"prepaid\","),
+	       "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO4, "prepaid") "}}");
+	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "4", "4"));
+	/* a customer without an account pays in advance */
+	char *got = call(f, OPS_GROUP, method, ONE_TIME_WITH("cash", "\"payment\":\"prepaid\","));
+	assert_non_null(strstr(got, "\"customer\":\"cash\","));
+	assert_non_null(strstr(got, "\"payment\":\"prepaid\",\"status\":\"created\""));
+	free(got);
+	/* every field error at once, sorted by field */
+	EXPECT(f, SHOP, method,
+	       "{\"customer\":\"cash\",\"supplier\":\"nope\",\"payment\":\"account\",\"delivery\":\"soon\","
+	       "\"ship_to\":{\"name\":\"ACME\",\"street\":\"Katu 1\",\"city\":\"Helsinki\",\"country\":\"XX\"},\"lines\":[]}",
+	       "{\"error\":\"io.standingd.Orders.InvalidOrder\",\"parameters\":{\"errors\":["
+	       "{\"field\":\"delivery\",\"message\":\"expected a date YYYY-MM-DD or an instant, got \\\"soon\\\"\"},"
+	       "{\"field\":\"lines\",\"message\":\"expected at least one line\"},"
+	       "{\"field\":\"payment\",\"message\":\"customer \\\"cash\\\" has no account: use prepaid\"},"
+	       "{\"field\":\"supplier\",\"message\":\"unknown supplier \\\"nope\\\"\"}]}}");
+	EXPECT(f, SHOP, method, ONE_TIME_WITH("nobody", "\"payment\":\"cheque\","),
+	       "{\"error\":\"io.standingd.Orders.InvalidOrder\",\"parameters\":{\"errors\":["
+	       "{\"field\":\"customer\",\"message\":\"unknown customer \\\"nobody\\\"\"},"
+	       "{\"field\":\"payment\",\"message\":\"expected one of account, prepaid, got \\\"cheque\\\"\"}]}}");
+	/* a delivery before now: a date is its midnight in the customer's zone */
+	EXPECT(f, SHOP, method,
+	       "{\"customer\":\"acme\",\"supplier\":\"lumen\",\"delivery\":\"2026-11-28\",\"ship_to\":{\"name\":\"A\","
+	       "\"street\":\"K 1\",\"city\":\"H\",\"country\":\"FI\"},\"lines\":[{\"sku\":\"L\",\"quantity\":1,"
+	       "\"unit_price\":\"1.00\",\"currency\":\"EUR\"}]}",
+	       "{\"error\":\"io.standingd.Orders.InvalidOrder\",\"parameters\":{\"errors\":[{\"field\":\"delivery\","
+	       "\"message\":\"\\\"2026-11-28\\\" is in the past (now is 2026-11-28T12:00:00Z)\"}]}}");
+	EXPECT(f, SHOP, method, "{\"supplier\":\"lumen\"}", INVALID("customer"));
+	EXPECT(f, SHOP, method, "{\"customer\":\"acme\",\"supplier\":\"lumen\",\"ship_to\":[]}", INVALID("ship_to"));
+	EXPECT(f, SHOP, method, "{\"customer\":\"acme\",\"supplier\":\"lumen\",\"ship_to\":{},\"lines\":{}}", INVALID("lines"));
+	EXPECT(f, SHOP, method, "{\"customer\":\"acme\",\"supplier\":\"lumen\",\"ship_to\":{},\"lines\":[]}", INVALID("delivery"));
+	EXPECT(f, SHOP, method, "{\"customer\":\"acme\",\"coupon\":\"X\"}", INVALID("coupon"));
+	/* nothing was stored for them */
+	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "5", "5"));
+}
+
+static void get_order(void **state) {
+	fixture *f = *state;
+	const char *method = "io.standingd.Orders.GetOrder";
+	EXPECT(f, ROOT, method, "{\"order\":\"" SO1 "\"}", "{\"parameters\":{\"order\":" ORDER_SO1("created", UNSHIPPED) "}}");
+	EXPECT(f, OPS_GROUP, method, "{\"order\":\"" SO2 "\"}", "{\"parameters\":{\"order\":" ORDER_SO2("created", UNSHIPPED) "}}");
+	OK(f, SHOP, "io.standingd.Orders.PlaceOrder", ONE_TIME);
+	EXPECT(f, SHOP, method, "{\"order\":\"" SO3 "\"}", "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO3, "account") "}}");
+	EXPECT(f, ROOT, method, "{\"order\":\"" SO9 "\"}",
+	       "{\"error\":\"io.standingd.Orders.OrderNotFound\",\"parameters\":{\"order\":\"" SO9 "\"}}");
+	EXPECT(f, ROOT, method, "{\"order\":\"SO-00000009-1\"}", INVALID("order"));
+	EXPECT(f, ROOT, method, "{\"order\":\"x\"}", INVALID("order"));
+	EXPECT(f, ROOT, method, NULL, INVALID("order"));
+	EXPECT(f, ROOT, method, "{\"order\":\"" SO1 "\",\"full\":true}", INVALID("full"));
+}
+
+static void list_orders(void **state) {
+	fixture *f = *state;
+	const char *method = "io.standingd.Orders.ListOrders";
+	OK(f, SHOP, "io.standingd.Orders.PlaceOrder", ONE_TIME);
+	OK(f, SUPPLIER_A, "io.standingd.Supplier.MarkShipped", SHIP(SO1, "DHL", "JD1"));
+#define ALL3 ORDER_SO2("created", UNSHIPPED) "," ORDER_SO1("shipped", SHIPPED_DHL) "," ORDER_ONE_TIME(SO3, "account")
+	/* by delivery, built in steps */
+	EXPECT(f, ROOT, method, NULL, "{\"parameters\":{\"orders\":[" ALL3 "]}}");
+	assert_true(f->steps >= 2);
+	/* with "more" and fewer than a chunk's items: one reply */
+	char *got = call_msg(f, ROOT, "{\"method\":\"io.standingd.Orders.ListOrders\",\"more\":true}");
+	assert_string_equal(got, "{\"parameters\":{\"orders\":[" ALL3 "]}}");
+	free(got);
+	EXPECT(f, ROOT, method, "{\"customer\":\"acme\"}",
+	       "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL) "," ORDER_ONE_TIME(SO3, "account") "]}}");
+	EXPECT(f, ROOT, method, "{\"supplier\":\"kaffe\"}", "{\"parameters\":{\"orders\":[" ORDER_SO2("created", UNSHIPPED) "]}}");
+	EXPECT(f, ROOT, method, "{\"standing_order\":\"bulbs\"}",
+	       "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL) "]}}");
+	EXPECT(f, ROOT, method, "{\"status\":\"shipped\"}", "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL) "]}}");
+	EXPECT(f, ROOT, method, "{\"status\":\"cancelled\"}", "{\"parameters\":{\"orders\":[]}}");
+	EXPECT(f, ROOT, method, "{\"customer\":\"acme\",\"status\":\"created\"}",
+	       "{\"parameters\":{\"orders\":[" ORDER_ONE_TIME(SO3, "account") "]}}");
+	/* a window of local dates: 2026-11-29 in Oslo ends at 23:00Z */
+	EXPECT(f, ROOT, method, "{\"from\":\"2026-11-29\",\"to\":\"2026-11-30\"}",
+	       "{\"parameters\":{\"orders\":[" ORDER_SO2("created", UNSHIPPED) "]}}");
+	EXPECT(f, ROOT, method, "{\"from\":\"2026-11-30\",\"to\":\"2027-01-11\"}",
+	       "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL) "," ORDER_ONE_TIME(SO3, "account") "]}}");
+	EXPECT(f, ROOT, method, "{\"status\":\"lost\"}", INVALID("status"));
+	EXPECT(f, ROOT, method, "{\"status\":1}", INVALID("status"));
+	EXPECT(f, ROOT, method, "{\"to\":\"2027-01-11\"}", INVALID("from"));
+	EXPECT(f, ROOT, method, "{\"from\":\"2027-01-11\",\"to\":\"2027-01-01\"}", INVALID("to"));
+	EXPECT(f, ROOT, method, "{\"page\":2}", INVALID("page"));
+}
+
+/* ---- io.standingd.Ops ---- */
+
+static double step_ms(void *ud) {
+	(void) ud;
+	return 12.5;
+}
+
+static void status(void **state) {
+	fixture *f = *state;
+	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "2", "2"));
+	f->d.env.max_loop_step_ms = step_ms;
+	EXPECT(f, SELF, "io.standingd.Ops.Status", NULL,
+	       "{\"parameters\":{\"version\":\"0.1.0\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,\"standing_orders\":2,"
+	       "\"active\":2,\"paused\":0,\"orders\":2,\"outbox_backlog\":2,\"next_due\":\"2026-12-04T02:30:00Z\","
+	       "\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":12.5}}");
+	EXPECT(f, ROOT, "io.standingd.Ops.Status", "{\"x\":1}", INVALID("x"));
+}
+
+static void reload(void **state) {
+	fixture *f = *state;
+	const char *method = "io.standingd.Ops.Reload";
+	EXPECT(f, ROOT, method, NULL, "{\"parameters\":{\"customers\":3,\"standing_orders\":2}}");
+	/* a new file: applied, and what it makes due is created */
+	write_file(f->conf, "orders.d/b.yaml",
+		   "standing_orders:\n"
+		   "  - id: paper\n"
+		   "    customer: acme\n"
+		   "    supplier: lumen\n"
+		   "    ship_to: {name: Varasto, street: Katu 1, city: Helsinki, country: FI}\n"
+		   "    lines: [{sku: A4, quantity: 5, unit_price: \"4.00 EUR\"}]\n"
+		   "    payment: account\n"
+		   "    schedule: {every: 1 month, start: 2026-11-30, at: \"08:00\", lead_time: 3 days}\n");
+	EXPECT(f, OPS_GROUP, method, NULL, "{\"parameters\":{\"customers\":3,\"standing_orders\":3}}");
+	EXPECT(f, ROOT, "io.standingd.Orders.ListOrders", "{\"standing_order\":\"paper\"}",
+	       "{\"parameters\":{\"orders\":[{\"order\":\"" SO3 "\",\"standing_order\":\"paper\",\"customer\":\"acme\","
+	       "\"supplier\":\"lumen\",\"ship_to\":{\"name\":\"Varasto\",\"street\":\"Katu 1\",\"postcode\":null,"
+	       "\"city\":\"Helsinki\",\"country\":\"FI\"},\"lines\":[{\"sku\":\"A4\",\"quantity\":5,\"unit_price\":\"4.00\","
+	       "\"currency\":\"EUR\"}],\"total\":{\"amount\":\"20.00\",\"currency\":\"EUR\"},"
+	       "\"delivery\":\"2026-11-30T08:00:00+02:00\",\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"account\","
+	       "\"status\":\"created\",\"late\":true," UNSHIPPED "}]}}");
+	/* a broken file: every error at FILE:LINE:COL, the running set kept */
+	write_file(f->conf, "orders.d/b.yaml", "standing_orders:\n  - id: x\n    customer: nobody\n");
+	EXPECT(f, SELF, method, NULL,
+	       "{\"error\":\"io.standingd.Ops.InvalidDefinitions\",\"parameters\":{\"errors\":["
+	       "\"orders.d/b.yaml:2:5: missing key \\\"supplier\\\"\",\"orders.d/b.yaml:2:5: missing key \\\"ship_to\\\"\","
+	       "\"orders.d/b.yaml:2:5: missing key \\\"lines\\\"\",\"orders.d/b.yaml:2:5: missing key \\\"payment\\\"\","
+	       "\"orders.d/b.yaml:2:5: missing key \\\"schedule\\\"\",\"orders.d/b.yaml:3:15: unknown customer \\\"nobody\\\"\"]}}");
+	char *got = call(f, ROOT, "io.standingd.Ops.Status", NULL);
+	assert_non_null(strstr(got, "\"standing_orders\":3,\"active\":3,\"paused\":0,\"orders\":3,"));
+	free(got);
+	EXPECT(f, ROOT, method, "{\"force\":true}", INVALID("force"));
+}
+
+static void list_standing_orders(void **state) {
+	fixture *f = *state;
+	EXPECT(f, ROOT, "io.standingd.Ops.ListStandingOrders", NULL,
+	       "{\"parameters\":{\"standing_orders\":[" LISTED_BULBS_START "," LISTED_COFFEE "]}}");
+	assert_true(f->steps >= 2);
+	EXPECT(f, ROOT, "io.standingd.Ops.ListStandingOrders", "{\"id\":\"bulbs\"}", INVALID("id"));
+}
+
+static void forecast(void **state) {
+	fixture *f = *state;
+	const char *method = "io.standingd.Ops.Forecast";
+	EXPECT(f, ROOT, method, WINDOW,
+	       "{\"parameters\":{\"occurrences\":["
+	       OCC_COFFEE("2026-11-29T03:30:00+01:00", "2026-11-27T02:30:00Z") ","
+	       OCC_BULBS("2026-12-01T06:00:00+02:00", "2026-11-26T04:00:00Z") ","
+	       OCC_COFFEE("2026-12-06T03:30:00+01:00", "2026-12-04T02:30:00Z") ","
+	       OCC_COFFEE("2026-12-13T03:30:00+01:00", "2026-12-11T02:30:00Z") "]}}");
+	assert_true(f->steps >= 2);
+	EXPECT(f, ROOT, method, "{\"from\":\"2027-01-31\",\"to\":\"2027-02-02\"}",
+	       "{\"parameters\":{\"occurrences\":["
+	       OCC_COFFEE("2027-01-31T03:30:00+01:00", "2027-01-29T02:30:00Z") ","
+	       OCC_BULBS("2027-02-01T06:00:00+02:00", "2027-01-27T04:00:00Z") "]}}");
+	OK(f, ROOT, method, "{\"from\":\"2026-11-28\",\"to\":\"2028-01-02\"}");   /* 400 days */
+	EXPECT(f, ROOT, method, "{\"from\":\"2026-11-28\",\"to\":\"2028-01-03\"}", INVALID("to"));
+	EXPECT(f, ROOT, method, "{\"from\":\"2027-01-31\",\"to\":\"2027-01-31\"}", INVALID("to"));
+	EXPECT(f, ROOT, method, "{\"from\":\"2027-01-31T00:00:00Z\",\"to\":\"2027-02-02\"}", INVALID("from"));
+	EXPECT(f, ROOT, method, "{\"from\":\"2027-01-31\"}", INVALID("to"));
+	EXPECT(f, ROOT, method, "{\"to\":\"2027-01-31\"}", INVALID("from"));
+	EXPECT(f, ROOT, method, "{\"from\":\"2027-01-31\",\"to\":\"2027-02-02\",\"supplier\":\"lumen\"}", INVALID("supplier"));
+}
+
+/* ---- the permission matrix ---- */
+
+/* A cell's outcome: answered (a success reply), PermissionDenied, or the supplier's
+ * OrderNotFound (another supplier's order is as if it did not exist). */
+typedef enum outcome { Y, N, NF, OTHER } outcome;
+static const char *const outcome_name[] = { "Y", "N", "NF", "other" };
+
+/* The shop's targets (placed in matrix() below): the standing order shop-so and
+ * the one-time order SO4, both placed by a shop user. */
+#define SHOP_SO STANDING("shop-so", "2026-11-29", "1")
+
+static const struct matrix_row {
+	const char *method, *params;
+	bool replace_first;     /* the shop places shop-so again before each cell */
+	outcome want[N_ROLES];  /* root, the daemon's uid, ops_group, supplier A, supplier B, shop, shop 2, stranger */
+} MATRIX[] = {
+	{ "io.standingd.Supplier.ListUpcoming", WINDOW, false,          { Y, Y, Y, Y, Y, N, N, N } },
+	{ "io.standingd.Supplier.MarkShipped", SHIP(SO1, "DHL", "JD1"), false, { Y, Y, Y, Y, NF, N, N, N } },
+	{ "io.standingd.Orders.PlaceStandingOrder", SHOP_SO, false,     { Y, Y, Y, N, N, Y, Y, N } },
+	{ "io.standingd.Orders.CancelStandingOrder", "{\"standing_order\":\"shop-so\"}", true, { Y, Y, Y, N, N, Y, Y, N } },
+	{ "io.standingd.Orders.SkipOccurrence", SKIP("shop-so", "2026-12-29T10:00:00+02:00"), false, { Y, Y, Y, N, N, Y, Y, N } },
+	{ "io.standingd.Orders.PlaceOrder", ONE_TIME, false,            { Y, Y, Y, N, N, Y, Y, N } },
+	{ "io.standingd.Orders.GetOrder", "{\"order\":\"" SO4 "\"}", false, { Y, Y, Y, N, N, Y, Y, N } },
+	{ "io.standingd.Orders.ListOrders", "{}", false,                { Y, Y, Y, N, N, Y, Y, N } },
+	{ "io.standingd.Ops.Status", "{}", false,                       { Y, Y, Y, N, N, N, N, N } },
+	{ "io.standingd.Ops.Reload", "{}", false,                       { Y, Y, Y, N, N, N, N, N } },
+	{ "io.standingd.Ops.ListStandingOrders", "{}", false,           { Y, Y, Y, N, N, N, N, N } },
+	{ "io.standingd.Ops.Forecast", WINDOW, false,                   { Y, Y, Y, N, N, N, N, N } },
+	{ "org.varlink.service.GetInfo", "{}", false,                   { Y, Y, Y, Y, Y, Y, Y, Y } },
+	{ "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"io.standingd.Ops\"}", false,
+									{ Y, Y, Y, Y, Y, Y, Y, Y } },
+};
+
+static outcome outcome_of(const char *reply) {
+	if (!strncmp(reply, "{\"parameters\":", 14))
+		return Y;
+	if (!strcmp(reply, DENIED))
+		return N;
+	if (strstr(reply, "{\"error\":\"io.standingd.Supplier.OrderNotFound\",") == reply)
+		return NF;
+	return OTHER;
+}
+
+static void permission_matrix(void **state) {
+	fixture *f = *state;
+	EXPECT(f, SHOP, "io.standingd.Orders.PlaceStandingOrder", SHOP_SO,
+	       "{\"parameters\":{\"standing_order\":\"shop-so\",\"next_delivery\":\"2026-11-29T10:00:00+02:00\"}}");
+	EXPECT(f, SHOP, "io.standingd.Orders.PlaceOrder", ONE_TIME, "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO4, "account") "}}");
+	int wrong = 0, cells = 0;
+	for (size_t i = 0; i < sizeof(MATRIX) / sizeof(MATRIX[0]); i++) {
+		const struct matrix_row *m = &MATRIX[i];
+		for (int who = 0; who < N_ROLES; who++) {
+			if (m->replace_first)
+				OK(f, SHOP, "io.standingd.Orders.PlaceStandingOrder", SHOP_SO);
+			char *got = call(f, who, m->method, m->params);
+			outcome o = outcome_of(got);
+			cells++;
+			if (o != m->want[who]) {
+				fprintf(stderr, "%s as %s: %s, want %s: %s\n", m->method, role_name[who], outcome_name[o],
+					outcome_name[m->want[who]], got);
+				wrong++;
+			}
+			free(got);
+		}
+	}
+	assert_int_equal(cells, 14 * N_ROLES);
+	assert_int_equal(wrong, 0);
+	/* what was refused did not happen: five PlaceOrder cells answered (SO5..SO9)... */
+	char *got = call(f, ROOT, "io.standingd.Ops.Status", NULL);
+	assert_non_null(strstr(got, "\"orders\":9,"));
+	free(got);
+	/* ...one skip of shop-so, its placer the shop's */
+	got = call(f, ROOT, "io.standingd.Ops.ListStandingOrders", NULL);
+	assert_non_null(strstr(got, "{\"id\":\"shop-so\",\"customer\":\"acme\",\"supplier\":\"lumen\",\"source\":\"api\","
+				    "\"placed_by\":\"shop:shop1\","));
+	free(got);
+	/* a peer without a name is not a supplier's or the shop's, only ops by uid or group */
+	peer nameless;
+	inproc_peer(&nameless, 5007, "", (const char *[]) { "sd-ops", NULL });
+	peer saved = f->peers[STRANGER];
+	f->peers[STRANGER] = nameless;
+	got = call(f, STRANGER, "io.standingd.Ops.Status", NULL);
+	assert_int_equal(outcome_of(got), Y);
+	free(got);
+	peer_clear(&f->peers[STRANGER]);
+	inproc_peer(&f->peers[STRANGER], 5007, "", NULL);
+	got = call(f, STRANGER, "io.standingd.Orders.ListOrders", NULL);
+	assert_string_equal(got, DENIED);
+	free(got);
+	peer_clear(&f->peers[STRANGER]);
+	f->peers[STRANGER] = saved;
+}
+
+/* ---- the shop's reach (README, Access control) ---- */
+
+static void shop_reach(void **state) {
+	fixture *f = *state;
+	const char *place = "io.standingd.Orders.PlaceStandingOrder", *get = "io.standingd.Orders.GetOrder";
+	/* ops: ops-so and a one-time order; the shop: shop-so (its first order at once) and one */
+	OK(f, OPS_GROUP, place, STANDING("ops-so", "2027-03-01", "1"));
+	OK(f, OPS_GROUP, "io.standingd.Orders.PlaceOrder", ONE_TIME);                  /* SO3 */
+	OK(f, SHOP, place, STANDING("shop-so", "2026-11-29", "1"));                    /* SO4 */
+	OK(f, SHOP, "io.standingd.Orders.PlaceOrder", ONE_TIME);                       /* SO5 */
+#define SO5 "SO-00000005-9"
+	/* place (replace) */
+	EXPECT(f, SHOP2, place, STANDING("shop-so", "2026-11-29", "3"),
+	       "{\"parameters\":{\"standing_order\":\"shop-so\",\"next_delivery\":\"2026-11-29T10:00:00+02:00\"}}");
+	EXPECT(f, SHOP, place, STANDING("ops-so", "2026-12-03", "3"), DENIED);
+	EXPECT(f, SHOP, place, STANDING("bulbs", "2026-12-03", "3"), DENIED);
+	/* skip */
+	EXPECT(f, SHOP, "io.standingd.Orders.SkipOccurrence", SKIP("shop-so", "2027-01-29T10:00:00+02:00"),
+	       "{\"parameters\":{\"standing_order\":\"shop-so\",\"delivery\":\"2027-01-29T10:00:00+02:00\"}}");
+	EXPECT(f, SHOP, "io.standingd.Orders.SkipOccurrence", SKIP("ops-so", "2027-04-01T10:00:00+03:00"), DENIED);
+	EXPECT(f, SHOP, "io.standingd.Orders.SkipOccurrence", SKIP("bulbs", "2027-02-01T06:00:00+02:00"), DENIED);
+	/* get: its one-time orders and its standing orders' orders */
+	{
+		char *got = call(f, SHOP2, get, "{\"order\":\"" SO5 "\"}");
+		assert_int_equal(outcome_of(got), Y);
+		assert_non_null(strstr(got, "\"order\":\"" SO5 "\""));
+		free(got);
+		got = call(f, SHOP, get, "{\"order\":\"" SO4 "\"}");
+		assert_non_null(strstr(got, "{\"parameters\":{\"order\":{\"order\":\"" SO4 "\",\"standing_order\":\"shop-so\","));
+		free(got);
+	}
+	EXPECT(f, SHOP, get, "{\"order\":\"" SO3 "\"}", DENIED);
+	EXPECT(f, SHOP, get, "{\"order\":\"" SO1 "\"}", DENIED);
+	/* a number no order has: NotFound for the shop as for anyone */
+	EXPECT(f, SHOP, get, "{\"order\":\"" SO9 "\"}",
+	       "{\"error\":\"io.standingd.Orders.OrderNotFound\",\"parameters\":{\"order\":\"" SO9 "\"}}");
+	/* list: only those */
+	char *got = call(f, SHOP, "io.standingd.Orders.ListOrders", NULL);
+	json_error_t e;
+	json_t *j = json_loads(got, 0, &e);
+	json_t *orders = json_object_get(json_object_get(j, "parameters"), "orders");
+	assert_int_equal(json_array_size(orders), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(orders, 0), "order")), SO4);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(orders, 1), "order")), SO5);
+	json_decref(j);
+	free(got);
+	EXPECT(f, SHOP, "io.standingd.Orders.ListOrders", "{\"standing_order\":\"bulbs\"}", "{\"parameters\":{\"orders\":[]}}");
+	/* cancel */
+	EXPECT(f, SHOP, "io.standingd.Orders.CancelStandingOrder", "{\"standing_order\":\"ops-so\"}", DENIED);
+	EXPECT(f, SHOP, "io.standingd.Orders.CancelStandingOrder", "{\"standing_order\":\"bulbs\"}", DENIED);
+	/* nothing refused happened; ops replacing shop-so keep it the shop's */
+	got = call(f, ROOT, "io.standingd.Ops.ListStandingOrders", NULL);
+	assert_non_null(strstr(got, "{\"id\":\"ops-so\",\"customer\":\"acme\",\"supplier\":\"lumen\",\"source\":\"api\","
+				    "\"placed_by\":\"ops:opsuser\",\"timezone\":\"Europe/Helsinki\",\"paused\":false,"
+				    "\"next_delivery\":\"2027-03-01T10:00:00+02:00\""));
+	assert_non_null(strstr(got, LISTED_BULBS_START));
+	free(got);
+	OK(f, ROOT, place, STANDING("shop-so", "2027-06-01", "1"));
+	got = call(f, ROOT, "io.standingd.Ops.ListStandingOrders", NULL);
+	assert_non_null(strstr(got, "\"source\":\"api\",\"placed_by\":\"shop:shop1\",\"timezone\":\"Europe/Helsinki\","
+				    "\"paused\":false,\"next_delivery\":\"2027-06-01T10:00:00+03:00\""));
+	free(got);
+	EXPECT(f, SHOP2, "io.standingd.Orders.CancelStandingOrder", "{\"standing_order\":\"shop-so\"}", OK_EMPTY);
+	/* its standing order gone, that order is no longer the shop's to see */
+	EXPECT(f, SHOP, get, "{\"order\":\"" SO4 "\"}", DENIED);
+	EXPECT(f, ROOT, "io.standingd.Orders.CancelStandingOrder", "{\"standing_order\":\"ops-so\"}", OK_EMPTY);
+}
+
+int main(void) {
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(introspection, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_upcoming, setup, teardown),
+		cmocka_unit_test_setup_teardown(mark_shipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(place_standing_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(cancel_standing_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(skip_occurrence, setup, teardown),
+		cmocka_unit_test_setup_teardown(place_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(get_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_orders, setup, teardown),
+		cmocka_unit_test_setup_teardown(status, setup, teardown),
+		cmocka_unit_test_setup_teardown(reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_standing_orders, setup, teardown),
+		cmocka_unit_test_setup_teardown(forecast, setup, teardown),
+		cmocka_unit_test_setup_teardown(permission_matrix, setup, teardown),
+		cmocka_unit_test_setup_teardown(shop_reach, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
