@@ -104,12 +104,16 @@ static store *open_store(const char *dir) {
 
 /* The daemon's install(): the engine applies the staged candidate, then the
  * catalog commits it. */
+static double apply_ms;   /* of the last apply_staged: engine_apply and commit */
+
 static void apply_staged(catalog *c, engine *e) {
+	int64_t t0 = now_ns();
 	engine_sources src = { .now = NOW };
 	catalog_pending_sources(c, &src);
 	if (engine_apply(e, catalog_pending(c), &src) < 0)
 		die("engine_apply");
 	catalog_commit(c);
+	apply_ms = (double) (now_ns() - t0) / 1e6;
 }
 
 int main(int argc, char **argv) {
@@ -136,7 +140,7 @@ int main(int argc, char **argv) {
 		"\"schedule\": {\"every\": \"1 week\", \"start\": \"2026-12-01\"}}], \"placed_by\": \"shop:web\"}";
 
 	/* ---- before: every change validates the whole set ---- */
-	{
+	if (!getenv("BENCH_CATALOG_AFTER_ONLY")) {
 		snprintf(path, sizeof(path), "%s/store-full", root);
 		store *s = open_store(path);
 		engine *e;
@@ -218,13 +222,15 @@ int main(int argc, char **argv) {
 		apply_staged(c, e);
 		row("after: start (read, validate, apply, store)", (double) (now_ns() - t0) / 1e6);
 		double best_place = 1e18, best_cancel = 1e18, best_reload = 1e18, best_refused = 1e18;
+		double place_apply = 0, reload_apply = 0;
 		for (int t = 0; t < TRIALS; t++) {
 			t0 = now_ns();
 			if (catalog_stage_api_order(c, "api-1", api_json, &diags) < 0)
 				die("place does not load");
 			apply_staged(c, e);
 			double ms = (double) (now_ns() - t0) / 1e6;
-			best_place = ms < best_place ? ms : best_place;
+			if (ms < best_place)
+				best_place = ms, place_apply = apply_ms;
 			t0 = now_ns();
 			if (catalog_stage_api_order(c, "api-1", NULL, &diags) < 0)
 				die("cancel does not load");
@@ -239,7 +245,8 @@ int main(int argc, char **argv) {
 			defs_files_free(files, n);
 			apply_staged(c, e);
 			ms = (double) (now_ns() - t0) / 1e6;
-			best_reload = ms < best_reload ? ms : best_reload;
+			if (ms < best_reload)
+				best_reload = ms, reload_apply = apply_ms;
 
 			/* a PlaceStandingOrder that is refused (unknown customer): the
 			 * whole set is validated for the errors */
@@ -254,8 +261,10 @@ int main(int argc, char **argv) {
 			diag_list_clear(&diags);
 		}
 		row("after: PlaceStandingOrder (catalog, incremental apply)", best_place);
+		row("after: ... of which engine_apply and commit", place_apply);
 		row("after: CancelStandingOrder", best_cancel);
 		row("after: reload after one changed file", best_reload);
+		row("after: ... of which engine_apply (stores the YAML files) and commit", reload_apply);
 		row("after: PlaceStandingOrder refused (full validation for the errors)", best_refused);
 
 		/* standingd.yaml changed: every file is read again */

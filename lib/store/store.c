@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "lib/base/fsdir.h"
+#include "lib/base/jfield.h"
 #include "lib/defs/defs.h"
 #include "lib/time/cal.h"
 #include "lib/store/store.h"
@@ -968,12 +969,11 @@ void store_abort(store_txn *t) {
 
 /* ---- JSON helpers ---- */
 
-/* Takes v's reference; a NULL v (failed constructor) or failed insert marks
- * the build failed, so a builder needs one check at the end. */
-static void jset(json_t *o, const char *k, json_t *v, bool *ok) {
-	if (json_object_set_new(o, k, v) < 0)
-		*ok = false;
-}
+/* The field helpers are lib/base/jfield's; short names in this file. */
+#define jset jfield_set
+#define jget_str jfield_str
+#define jget_int jfield_int
+#define jget_bool jfield_bool
 
 /* A record object with its format version first. */
 static json_t *record_new(void) {
@@ -1012,32 +1012,6 @@ static int record_load(const MDB_val *v, json_t **ret) {
 	return 0;
 }
 
-static int jget_str(json_t *o, const char *k, bool nullable, char **ret) {
-	json_t *v = json_object_get(o, k);
-	if (nullable && (!v || json_is_null(v))) {
-		*ret = NULL;
-		return 0;
-	}
-	if (!json_is_string(v))
-		return -EBADMSG;
-	const char *s = json_string_value(v);
-	if (strlen(s) != json_string_length(v))
-		return -EBADMSG;   /* embedded NUL */
-	char *d = strdup(s);
-	if (!d)
-		return -ENOMEM;
-	*ret = d;
-	return 0;
-}
-
-static int jget_int(json_t *o, const char *k, int64_t *ret) {
-	json_t *v = json_object_get(o, k);
-	if (!json_is_integer(v))
-		return -EBADMSG;
-	*ret = json_integer_value(v);
-	return 0;
-}
-
 static int jget_count(json_t *o, const char *k, uint64_t *ret) {
 	int64_t v;
 	int r = jget_int(o, k, &v);
@@ -1046,14 +1020,6 @@ static int jget_count(json_t *o, const char *k, uint64_t *ret) {
 	if (v < 0)
 		return -EBADMSG;
 	*ret = (uint64_t) v;
-	return 0;
-}
-
-static int jget_bool(json_t *o, const char *k, bool *ret) {
-	json_t *v = json_object_get(o, k);
-	if (!json_is_boolean(v))
-		return -EBADMSG;
-	*ret = json_is_true(v);
 	return 0;
 }
 
@@ -1505,30 +1471,99 @@ int store_outbox_each(store_txn *t, uint64_t after_seq,
 
 /* ---- last good definitions ---- */
 
+/* The definition files are stored one value per file ("defs/NAME", "api_defs/NAME":
+ * the file's bytes as they are) under a manifest record (key "defs", "api_defs")
+ * naming them in order with their lengths, so that a change of one file rewrites
+ * one value: a put compares each file with the stored bytes. A manifest whose
+ * entries carry "data" is the older layout (every file inline); it is read as it
+ * is and replaced by the next put. */
+
+static int defs_file_key(const char *key, const char *name, char **ret) {
+	if (asprintf(ret, "%s/%s", key, name) < 0)
+		return -ENOMEM;
+	return strlen(*ret) > 500 ? (free(*ret), -ENAMETOOLONG) : 0;
+}
+
+/* Whether fkey holds exactly these bytes. */
+static bool defs_stored_same(store_txn *t, const char *fkey, const char *data, size_t len) {
+	MDB_val fk = str_val(fkey), fv;
+	return txn_get(t, t->s->meta, &fk, &fv) == 0 && fv.mv_size == len && (len == 0 || !memcmp(fv.mv_data, data, len));
+}
+
+static bool defs_named(const defs_file *files, size_t n, const char *name) {
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(files[i].name, name))
+			return true;
+	return false;
+}
+
 static int defs_put_key(store_txn *t, const char *key, const defs_file *files, size_t n) {
 	if (!t || (n && !files))
 		return -EINVAL;
+	/* what is stored now */
+	json_t *oldj = NULL, *old = NULL;
+	MDB_val k = str_val(key), v;
+	int r = txn_get(t, t->s->meta, &k, &v);
+	if (r == 0 && record_load(&v, &oldj) == 0)
+		old = json_object_get(oldj, "files");
+	else if (r < 0 && r != -ENOENT)
+		return r;
+	if (old && !json_is_array(old))
+		old = NULL;
 	bool ok = true;
 	json_t *j = record_new();
 	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++) {
+	r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
 		if (!files[i].name || (files[i].len && !files[i].data)) {
 			ok = false;
 			break;
 		}
+		const char *data = files[i].len ? files[i].data : "";
 		json_t *f = json_object();
 		jset(f, "name", json_string(files[i].name), &ok);
-		/* JSON text: YAML that loaded is UTF-8 (libyaml rejects anything else). */
-		jset(f, "data", json_stringn(files[i].len ? files[i].data : "", files[i].len), &ok);
+		jset(f, "len", json_integer((json_int_t) files[i].len), &ok);
 		if (json_array_append_new(arr, f) < 0)
 			ok = false;
+		char *fkey;
+		if ((r = defs_file_key(key, files[i].name, &fkey)) < 0)
+			break;
+		if (!defs_stored_same(t, fkey, data, files[i].len)) {
+			/* UTF-8 only, as every string in the store (a set that loaded is:
+			 * libyaml rejects anything else); jansson checks it */
+			json_t *utf8 = json_stringn(data, files[i].len);
+			MDB_val fk = str_val(fkey), fv = { .mv_size = files[i].len, .mv_data = (void *) data };
+			r = utf8 ? txn_put(t, t->s->meta, &fk, &fv, 0) : -EINVAL;
+			json_decref(utf8);
+		}
+		free(fkey);
 	}
+	/* files no longer in the set */
+	size_t i;
+	json_t *e;
+	json_array_foreach(old, i, e) {
+		const char *nm = json_string_value(json_object_get(e, "name"));
+		if (r < 0 || !nm || json_object_get(e, "data") || defs_named(files, n, nm))
+			continue;
+		char *fkey;
+		if ((r = defs_file_key(key, nm, &fkey)) < 0)
+			break;
+		MDB_val fk = str_val(fkey);
+		r = txn_del(t, t->s->meta, &fk);
+		if (r == -ENOENT)
+			r = 0;
+		free(fkey);
+	}
+	json_decref(oldj);
 	jset(j, "files", arr, &ok);
-	char *text;
-	int r = record_dump(j, ok, &text);
-	if (r < 0)
+	if (r < 0) {
+		json_decref(j);
 		return r;
-	MDB_val k = str_val(key), v = str_val(text);
+	}
+	char *text;
+	if ((r = record_dump(j, ok, &text)) < 0)
+		return r;
+	v = str_val(text);
 	r = txn_put(t, t->s->meta, &k, &v, 0);
 	free(text);
 	return r;
@@ -1548,6 +1583,34 @@ static void files_free(defs_file *f, size_t n) {
 		free(f[i].data);
 	}
 	free(f);
+}
+
+static int defs_set_data(defs_file *ret, const void *p, size_t len) {
+	ret->data = malloc(len + 1);   /* NUL-terminated for convenience, len is exact */
+	if (!ret->data)
+		return -ENOMEM;
+	if (len)
+		memcpy(ret->data, p, len);
+	ret->data[len] = 0;
+	ret->len = len;
+	return 0;
+}
+
+/* One file's bytes: inline in an older manifest entry, else its own value. */
+static int defs_get_data(store_txn *t, const char *key, json_t *e, const char *name, defs_file *ret) {
+	json_t *d = json_object_get(e, "data"), *l = json_object_get(e, "len");
+	if (d)
+		return json_is_string(d) ? defs_set_data(ret, json_string_value(d), json_string_length(d)) : -EBADMSG;
+	char *fkey;
+	int r = defs_file_key(key, name, &fkey);
+	if (r < 0)
+		return r;
+	MDB_val fk = str_val(fkey), fv;
+	r = txn_get(t, t->s->meta, &fk, &fv);
+	free(fkey);
+	if (r == -ENOENT || (r == 0 && (!json_is_integer(l) || (uint64_t) json_integer_value(l) != fv.mv_size)))
+		return -EBADMSG;   /* the manifest names a file that is not there, or not so long */
+	return r < 0 ? r : defs_set_data(ret, fv.mv_data, fv.mv_size);
 }
 
 static int defs_get_key(store_txn *t, const char *key, defs_file **ret_files, size_t *ret_n) {
@@ -1572,19 +1635,11 @@ static int defs_get_key(store_txn *t, const char *key, defs_file **ret_files, si
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		json_t *e = json_array_get(arr, i), *d = json_object_get(e, "data");
+		json_t *e = json_array_get(arr, i);
 		r = -EBADMSG;
-		if (!json_is_object(e) || !json_is_string(d) || (r = jget_str(e, "name", false, &f[i].name)) < 0)
+		if (!json_is_object(e) || (r = jget_str(e, "name", false, &f[i].name)) < 0 ||
+		    (r = defs_get_data(t, key, e, f[i].name, &f[i])) < 0)
 			goto fail;
-		size_t len = json_string_length(d);
-		f[i].data = malloc(len + 1);   /* NUL-terminated for convenience, len is exact */
-		if (!f[i].data) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		memcpy(f[i].data, json_string_value(d), len);
-		f[i].data[len] = 0;
-		f[i].len = len;
 	}
 	*ret_files = f;
 	*ret_n = n;
