@@ -4,6 +4,9 @@
   before it in LAYERS, by root-relative path ("lib/store/store.h");
 - nothing in lib/ includes libuv, libsystemd or anything under daemon/ or tests/;
 - every project include anywhere is root-relative (no bare "store.h").
+- orders, their events and skip records are written only by lib/sales (the store's
+  writers store_order_create, store_order_update, store_outbox_append and
+  store_skip_record are called nowhere else in lib/ or daemon/).
 Prints each violation as FILE:LINE: message and exits 1 when there is any."""
 import os
 import re
@@ -11,6 +14,7 @@ import sys
 
 LAYERS = ["base", "time", "model", "defs", "store", "sales", "sched", "varlink", "api"]
 FORBIDDEN_IN_LIB = ("uv.h", "systemd/")
+SALES_ONLY = re.compile(r"\b(store_order_create|store_order_update|store_outbox_append|store_skip_record)\s*\(")
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")
 include = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
@@ -24,8 +28,12 @@ for top in ("lib", "daemon", "tests", "bench"):
             rel = os.path.relpath(path, root)
             parts = rel.split(os.sep)
             layer = parts[1] if parts[0] == "lib" and len(parts) > 2 else None
+            writer_ok = parts[0] not in ("lib", "daemon") or layer in ("store", "sales")
             with open(path, encoding="utf-8") as f:
                 for n, line in enumerate(f, 1):
+                    w = None if writer_ok else SALES_ONLY.search(line)
+                    if w:
+                        problems.append(f"{rel}:{n}: {w.group(1)} outside lib/sales (the only writer of orders and events)")
                     m = include.match(line)
                     if not m:
                         continue

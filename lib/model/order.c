@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/base/jfield.h"
 #include "lib/model/order.h"
 #include "lib/time/cal.h"
 
@@ -154,17 +155,6 @@ int order_number_parse(const char *s, uint64_t *ret_seq) {
 
 /* ---- JSON helpers ---- */
 
-/* Takes v's reference; a NULL v (failed constructor) or failed insert marks
- * the build failed, so a builder needs one check at the end. */
-static void jset(json_t *o, const char *k, json_t *v, bool *ok) {
-	if (!o || json_object_set_new(o, k, v) < 0)
-		*ok = false;
-}
-
-static json_t *jstr_or_null(const char *s) {
-	return s ? json_string(s) : json_null();
-}
-
 static json_t *done(json_t *j, bool ok) {
 	if (!ok) {
 		json_decref(j);
@@ -179,44 +169,10 @@ static json_t *money_record(const money *m) {
 	return json_pack("{s:I, s:s}", "minor", (json_int_t) m->minor, "currency", m->currency);
 }
 
-static int jget_str(json_t *o, const char *k, bool nullable, char **ret) {
-	json_t *v = json_object_get(o, k);
-	if (nullable && (!v || json_is_null(v))) {
-		*ret = NULL;
-		return 0;
-	}
-	if (!json_is_string(v))
-		return -EBADMSG;
-	const char *s = json_string_value(v);
-	if (strlen(s) != json_string_length(v))
-		return -EBADMSG;   /* embedded NUL */
-	char *d = strdup(s);
-	if (!d)
-		return -ENOMEM;
-	*ret = d;
-	return 0;
-}
-
-static int jget_int(json_t *o, const char *k, int64_t *ret) {
-	json_t *v = json_object_get(o, k);
-	if (!json_is_integer(v))
-		return -EBADMSG;
-	*ret = json_integer_value(v);
-	return 0;
-}
-
-static int jget_bool(json_t *o, const char *k, bool *ret) {
-	json_t *v = json_object_get(o, k);
-	if (!json_is_boolean(v))
-		return -EBADMSG;
-	*ret = json_is_true(v);
-	return 0;
-}
-
 static int jmoney(json_t *v, money *ret) {
 	int64_t minor;
 	json_t *cur = json_object_get(v, "currency");
-	if (!json_is_object(v) || jget_int(v, "minor", &minor) < 0 || !json_is_string(cur) ||
+	if (!json_is_object(v) || jfield_int(v, "minor", &minor) < 0 || !json_is_string(cur) ||
 	    json_string_length(cur) >= sizeof(ret->currency) ||
 	    strlen(json_string_value(cur)) != json_string_length(cur))
 		return -EBADMSG;
@@ -235,41 +191,41 @@ json_t *order_to_record(const sales_order *o, const char *number) {
 	json_t *lines = json_array();
 	if (!number)
 		number = o->number;
-	jset(ship, "name", jstr_or_null(o->ship_to.name), &ok);
-	jset(ship, "street", jstr_or_null(o->ship_to.street), &ok);
-	jset(ship, "postcode", jstr_or_null(o->ship_to.postcode), &ok);
-	jset(ship, "city", jstr_or_null(o->ship_to.city), &ok);
-	jset(ship, "country", jstr_or_null(o->ship_to.country), &ok);
+	jfield_set(ship, "name", jfield_str_or_null(o->ship_to.name), &ok);
+	jfield_set(ship, "street", jfield_str_or_null(o->ship_to.street), &ok);
+	jfield_set(ship, "postcode", jfield_str_or_null(o->ship_to.postcode), &ok);
+	jfield_set(ship, "city", jfield_str_or_null(o->ship_to.city), &ok);
+	jfield_set(ship, "country", jfield_str_or_null(o->ship_to.country), &ok);
 	for (size_t i = 0; i < o->n_lines; i++) {
 		const order_line *l = &o->lines[i];
 		json_t *lj = json_object();
-		jset(lj, "sku", json_string(l->sku), &ok);
-		jset(lj, "quantity", json_integer(l->quantity), &ok);
-		jset(lj, "unit_price", money_record(&l->unit_price), &ok);
+		jfield_set(lj, "sku", json_string(l->sku), &ok);
+		jfield_set(lj, "quantity", json_integer(l->quantity), &ok);
+		jfield_set(lj, "unit_price", money_record(&l->unit_price), &ok);
 		if (!lines || json_array_append_new(lines, lj) < 0)
 			ok = false;
 	}
-	jset(j, "number", json_string(number), &ok);
-	jset(j, "standing_order", jstr_or_null(o->standing_order), &ok);
+	jfield_set(j, "number", json_string(number), &ok);
+	jfield_set(j, "standing_order", jfield_str_or_null(o->standing_order), &ok);
 	/* UINT64_MAX: the rule does not number its occurrences (cron without count). */
-	jset(j, "occurrence", o->occurrence == UINT64_MAX ? json_null() : json_integer((json_int_t) o->occurrence), &ok);
-	jset(j, "customer", json_string(o->customer), &ok);
-	jset(j, "supplier", json_string(o->supplier), &ok);
-	jset(j, "ship_to", ship, &ok);
-	jset(j, "lines", lines, &ok);
-	jset(j, "total", money_record(&o->total), &ok);
-	jset(j, "delivery", json_integer(o->delivery), &ok);
-	jset(j, "delivery_offset", json_integer(o->delivery_offset), &ok);
-	jset(j, "zone", jstr_or_null(o->zone), &ok);
-	jset(j, "created", json_integer(o->created), &ok);
-	jset(j, "payment", json_string(order_payment_name(o->payment)), &ok);
-	jset(j, "status", json_string(order_status_name(o->status)), &ok);
-	jset(j, "late", json_boolean(o->late), &ok);
-	jset(j, "carrier", jstr_or_null(o->carrier), &ok);
-	jset(j, "tracking", jstr_or_null(o->tracking), &ok);
-	jset(j, "shipped", json_integer(o->shipped), &ok);
+	jfield_set(j, "occurrence", o->occurrence == UINT64_MAX ? json_null() : json_integer((json_int_t) o->occurrence), &ok);
+	jfield_set(j, "customer", json_string(o->customer), &ok);
+	jfield_set(j, "supplier", json_string(o->supplier), &ok);
+	jfield_set(j, "ship_to", ship, &ok);
+	jfield_set(j, "lines", lines, &ok);
+	jfield_set(j, "total", money_record(&o->total), &ok);
+	jfield_set(j, "delivery", json_integer(o->delivery), &ok);
+	jfield_set(j, "delivery_offset", json_integer(o->delivery_offset), &ok);
+	jfield_set(j, "zone", jfield_str_or_null(o->zone), &ok);
+	jfield_set(j, "created", json_integer(o->created), &ok);
+	jfield_set(j, "payment", json_string(order_payment_name(o->payment)), &ok);
+	jfield_set(j, "status", json_string(order_status_name(o->status)), &ok);
+	jfield_set(j, "late", json_boolean(o->late), &ok);
+	jfield_set(j, "carrier", jfield_str_or_null(o->carrier), &ok);
+	jfield_set(j, "tracking", jfield_str_or_null(o->tracking), &ok);
+	jfield_set(j, "shipped", json_integer(o->shipped), &ok);
 	if (o->placed_by)   /* absent in records from before it was kept */
-		jset(j, "placed_by", json_string(o->placed_by), &ok);
+		jfield_set(j, "placed_by", json_string(o->placed_by), &ok);
 	return done(j, ok);
 }
 
@@ -290,33 +246,33 @@ int order_from_record(json_t *j, sales_order **ret) {
 		goto fail;
 	strcpy(o->number, json_string_value(num));
 	if (!json_is_null(occ)) {
-		if ((r = jget_int(j, "occurrence", &n_occ)) < 0)
+		if ((r = jfield_int(j, "occurrence", &n_occ)) < 0)
 			goto fail;
 		r = -EBADMSG;
 		if (n_occ < 0)
 			goto fail;
 		o->occurrence = (uint64_t) n_occ;
 	}
-	if ((r = jget_str(j, "standing_order", true, &o->standing_order)) < 0 ||
-	    (r = jget_str(j, "customer", false, &o->customer)) < 0 ||
-	    (r = jget_str(j, "supplier", false, &o->supplier)) < 0 ||
-	    (r = jget_str(ship, "name", true, &o->ship_to.name)) < 0 ||
-	    (r = jget_str(ship, "street", true, &o->ship_to.street)) < 0 ||
-	    (r = jget_str(ship, "postcode", true, &o->ship_to.postcode)) < 0 ||
-	    (r = jget_str(ship, "city", true, &o->ship_to.city)) < 0 ||
-	    (r = jget_str(ship, "country", true, &o->ship_to.country)) < 0 ||
+	if ((r = jfield_str(j, "standing_order", true, &o->standing_order)) < 0 ||
+	    (r = jfield_str(j, "customer", false, &o->customer)) < 0 ||
+	    (r = jfield_str(j, "supplier", false, &o->supplier)) < 0 ||
+	    (r = jfield_str(ship, "name", true, &o->ship_to.name)) < 0 ||
+	    (r = jfield_str(ship, "street", true, &o->ship_to.street)) < 0 ||
+	    (r = jfield_str(ship, "postcode", true, &o->ship_to.postcode)) < 0 ||
+	    (r = jfield_str(ship, "city", true, &o->ship_to.city)) < 0 ||
+	    (r = jfield_str(ship, "country", true, &o->ship_to.country)) < 0 ||
 	    (r = jmoney(json_object_get(j, "total"), &o->total)) < 0 ||
-	    (r = jget_int(j, "delivery", &o->delivery)) < 0 ||
-	    (r = jget_int(j, "delivery_offset", &off)) < 0 ||
-	    (r = jget_str(j, "zone", true, &o->zone)) < 0 ||
-	    (r = jget_int(j, "created", &o->created)) < 0 ||
-	    (r = jget_str(j, "payment", false, &pay)) < 0 ||
-	    (r = jget_str(j, "status", false, &status)) < 0 ||
-	    (r = jget_bool(j, "late", &o->late)) < 0 ||
-	    (r = jget_str(j, "carrier", true, &o->carrier)) < 0 ||
-	    (r = jget_str(j, "tracking", true, &o->tracking)) < 0 ||
-	    (r = jget_int(j, "shipped", &o->shipped)) < 0 ||
-	    (r = jget_str(j, "placed_by", true, &o->placed_by)) < 0)
+	    (r = jfield_int(j, "delivery", &o->delivery)) < 0 ||
+	    (r = jfield_int(j, "delivery_offset", &off)) < 0 ||
+	    (r = jfield_str(j, "zone", true, &o->zone)) < 0 ||
+	    (r = jfield_int(j, "created", &o->created)) < 0 ||
+	    (r = jfield_str(j, "payment", false, &pay)) < 0 ||
+	    (r = jfield_str(j, "status", false, &status)) < 0 ||
+	    (r = jfield_bool(j, "late", &o->late)) < 0 ||
+	    (r = jfield_str(j, "carrier", true, &o->carrier)) < 0 ||
+	    (r = jfield_str(j, "tracking", true, &o->tracking)) < 0 ||
+	    (r = jfield_int(j, "shipped", &o->shipped)) < 0 ||
+	    (r = jfield_str(j, "placed_by", true, &o->placed_by)) < 0)
 		goto fail;
 	r = -EBADMSG;
 	if (off < INT32_MIN || off > INT32_MAX)
@@ -336,8 +292,8 @@ int order_from_record(json_t *j, sales_order **ret) {
 		json_t *lj = json_array_get(lines, i);
 		order_line *l = &o->lines[i];
 		o->n_lines = i + 1;   /* so the free below sees every sku so far */
-		if (!json_is_object(lj) || (r = jget_str(lj, "sku", false, &l->sku)) < 0 ||
-		    (r = jget_int(lj, "quantity", &l->quantity)) < 0 ||
+		if (!json_is_object(lj) || (r = jfield_str(lj, "sku", false, &l->sku)) < 0 ||
+		    (r = jfield_int(lj, "quantity", &l->quantity)) < 0 ||
 		    (r = jmoney(json_object_get(lj, "unit_price"), &l->unit_price)) < 0) {
 			if (r >= 0)
 				r = -EBADMSG;
@@ -359,7 +315,7 @@ fail:
 
 json_t *order_address_view(const order_address *a) {
 	return json_pack("{s:s?, s:s?, s:o, s:s?, s:s?}", "name", a->name, "street", a->street,
-			 "postcode", jstr_or_null(a->postcode), "city", a->city, "country", a->country);
+			 "postcode", jfield_str_or_null(a->postcode), "city", a->city, "country", a->country);
 }
 
 json_t *order_lines_view(const order_line *lines, size_t n) {
@@ -382,14 +338,14 @@ json_t *order_to_view(const sales_order *o) {
 	cal_format_utc(o->created, created);
 	money_format_amount(&o->total, amount, sizeof(amount));
 	return json_pack("{s:s, s:o, s:s, s:s, s:o, s:o, s:{s:s, s:s}, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:o}",
-		"order", o->number, "standing_order", jstr_or_null(o->standing_order),
+		"order", o->number, "standing_order", jfield_str_or_null(o->standing_order),
 		"customer", o->customer, "supplier", o->supplier,
 		"ship_to", order_address_view(&o->ship_to), "lines", order_lines_view(o->lines, o->n_lines),
 		"total", "amount", amount, "currency", o->total.currency,
 		"delivery", delivery, "created", created,
 		"payment", order_payment_name(o->payment),
 		"status", order_status_name(o->status), "late", o->late,
-		"carrier", jstr_or_null(o->carrier), "tracking", jstr_or_null(o->tracking),
+		"carrier", jfield_str_or_null(o->carrier), "tracking", jfield_str_or_null(o->tracking),
 		"shipped", o->shipped ? json_string(cal_format_utc(o->shipped, shipped)) : json_null());
 }
 
@@ -467,23 +423,23 @@ void order_free(sales_order *o) {
 json_t *order_event_created(const sales_order *o, const char *number) {
 	bool ok = true;
 	json_t *j = json_object();
-	jset(j, "order", json_string(number ? number : o->number), &ok);
-	jset(j, "standing_order", jstr_or_null(o->standing_order), &ok);
-	jset(j, "customer", json_string(o->customer), &ok);
-	jset(j, "supplier", json_string(o->supplier), &ok);
-	jset(j, "delivery", json_integer(o->delivery), &ok);
-	jset(j, "total", money_record(&o->total), &ok);
+	jfield_set(j, "order", json_string(number ? number : o->number), &ok);
+	jfield_set(j, "standing_order", jfield_str_or_null(o->standing_order), &ok);
+	jfield_set(j, "customer", json_string(o->customer), &ok);
+	jfield_set(j, "supplier", json_string(o->supplier), &ok);
+	jfield_set(j, "delivery", json_integer(o->delivery), &ok);
+	jfield_set(j, "total", money_record(&o->total), &ok);
 	return done(j, ok);
 }
 
 json_t *order_event_shipped(const sales_order *o) {
 	bool ok = true;
 	json_t *j = json_object();
-	jset(j, "order", json_string(o->number), &ok);
-	jset(j, "standing_order", jstr_or_null(o->standing_order), &ok);
-	jset(j, "supplier", json_string(o->supplier), &ok);
-	jset(j, "carrier", jstr_or_null(o->carrier), &ok);
-	jset(j, "tracking", jstr_or_null(o->tracking), &ok);
-	jset(j, "shipped", json_integer(o->shipped), &ok);
+	jfield_set(j, "order", json_string(o->number), &ok);
+	jfield_set(j, "standing_order", jfield_str_or_null(o->standing_order), &ok);
+	jfield_set(j, "supplier", json_string(o->supplier), &ok);
+	jfield_set(j, "carrier", jfield_str_or_null(o->carrier), &ok);
+	jfield_set(j, "tracking", jfield_str_or_null(o->tracking), &ok);
+	jfield_set(j, "shipped", json_integer(o->shipped), &ok);
 	return done(j, ok);
 }

@@ -47,9 +47,8 @@ int main(int argc, char **argv) {
 		ol[i].quantity = json_integer_value(json_object_get(l, "quantity"));
 		ol[i].unit_price.minor = json_integer_value(json_object_get(l, "minor"));
 		snprintf(ol[i].unit_price.currency, sizeof(ol[i].unit_price.currency), "%s", str(l, "currency"));
-		o.total.minor += ol[i].quantity * ol[i].unit_price.minor;
-		memcpy(o.total.currency, ol[i].unit_price.currency, sizeof(o.total.currency));
 	}
+	order_total(ol, n, &o.total);   /* planted as given: a total that does not compute stays 0 */
 	store *s;
 	store_txn *t = NULL;
 	int r = store_open(argv[1], 0, &s);   /* 0: default options (flags or a NULL options pointer) */
