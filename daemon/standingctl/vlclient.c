@@ -5,14 +5,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "daemon/standingctl/vlclient.h"
+#include "lib/varlink/varlink.h"
 #include "config.h"
 
 #define MAX_REPLY (16u << 20)
 
 struct vlclient {
 	int fd;
-	char *buf;
-	size_t len, cap;
+	vl_reader rd;      /* the daemon's framing, lib/varlink's reader */
 };
 
 const char *vlclient_default_path(void) {
@@ -41,6 +41,7 @@ int vlclient_connect(const char *path, vlclient **ret) {
 		return -ENOMEM;
 	}
 	c->fd = fd;
+	vl_reader_init(&c->rd, MAX_REPLY);
 	*ret = c;
 	return 0;
 }
@@ -49,7 +50,7 @@ void vlclient_close(vlclient *c) {
 	if (!c)
 		return;
 	close(c->fd);
-	free(c->buf);
+	vl_reader_free(&c->rd);
 	free(c);
 }
 
@@ -67,68 +68,47 @@ static int send_all(int fd, const char *p, size_t n) {
 	return 0;
 }
 
-/* One NUL-terminated message into a fresh json_t. */
-static int recv_message(vlclient *c, json_t **ret) {
+/* The next reply: from what was read already, else after reading more. */
+static int recv_reply(vlclient *c, vl_reply_msg *ret) {
 	for (;;) {
-		char *nul = c->len ? memchr(c->buf, 0, c->len) : NULL;
-		if (nul) {
-			size_t mlen = (size_t) (nul - c->buf);
-			json_error_t err;
-			json_t *j = json_loadb(c->buf, mlen, 0, &err);
-			memmove(c->buf, nul + 1, c->len - mlen - 1);
-			c->len -= mlen + 1;
-			if (!j || !json_is_object(j)) {
-				json_decref(j);
-				return -EBADMSG;
-			}
-			*ret = j;
-			return 0;
-		}
-		if (c->len == c->cap) {
-			if (c->cap >= MAX_REPLY)
-				return -EMSGSIZE;
-			size_t cap = c->cap ? c->cap * 2 : 65536;
-			char *b = realloc(c->buf, cap);
-			if (!b)
-				return -ENOMEM;
-			c->buf = b;
-			c->cap = cap;
-		}
-		ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
+		const char *msg;
+		size_t len;
+		int r = vl_reader_next(&c->rd, &msg, &len);
 		if (r < 0)
+			return r;
+		if (r == 1)
+			return vl_reply_parse(msg, len, ret);
+		char buf[65536];
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
 			return -errno;
-		if (r == 0)
+		if (n == 0)
 			return -ECONNRESET;
-		c->len += (size_t) r;
+		if ((r = vl_reader_feed(&c->rd, buf, (size_t) n)) < 0)
+			return r;
 	}
 }
 
 int vlclient_call(vlclient *c, const char *method, json_t *params, bool more,
 		  int (*fn)(json_t *params, const char *error, void *ud), void *ud) {
-	json_t *call = json_pack("{s:s, s:o}", "method", method,
-				 "parameters", params ? json_incref(params) : json_object());
-	if (more)
-		json_object_set_new(call, "more", json_true());
-	char *text = json_dumps(call, JSON_COMPACT);
-	json_decref(call);
-	if (!text)
-		return -ENOMEM;
-	int r = send_all(c->fd, text, strlen(text) + 1);
+	char *text;
+	size_t len;
+	int r = vl_call_encode(method, params, more, false, &text, &len);
+	if (r < 0)
+		return r;
+	r = send_all(c->fd, text, len);
 	free(text);
 	if (r < 0)
 		return r;
 	for (;;) {
-		json_t *reply;
-		r = recv_message(c, &reply);
-		if (r < 0)
+		vl_reply_msg reply;
+		if ((r = recv_reply(c, &reply)) < 0)
 			return r;
-		json_t *p = json_object_get(reply, "parameters");
-		const char *error = json_string_value(json_object_get(reply, "error"));
-		bool continues = json_is_true(json_object_get(reply, "continues"));
-		int fr = fn(p ? p : NULL, error, ud);
-		json_decref(reply);
+		bool error = reply.error != NULL, continues = reply.continues;
+		int fr = fn(reply.parameters, reply.error, ud);
+		vl_reply_msg_clear(&reply);
 		if (error)
 			return 1;
 		if (fr)

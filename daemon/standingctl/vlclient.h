@@ -1,4 +1,6 @@
-/* vlclient: a small blocking Varlink client for standingctl. */
+/* vlclient: a small blocking Varlink client for standingctl. It owns the socket and
+ * the loop over replies; the framing (vl_reader), the call's encoding and the reply's
+ * checks are lib/varlink's, the same code the daemon's side uses. */
 #pragma once
 #include <jansson.h>
 #include <stdbool.h>

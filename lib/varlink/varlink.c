@@ -230,10 +230,26 @@ static int get_flag(json_t *root, const char *key, bool *ret) {
 	return 0;
 }
 
+/* "parameters": an object, or absent or null, which become {} (handlers and clients
+ * always get an object; the root owns it like the rest). 0, -EBADMSG, -ENOMEM. */
+static int params_of(json_t *root, json_t **ret) {
+	json_t *p = json_object_get(root, "parameters");
+
+	if (!p || json_is_null(p)) {
+		p = json_object();
+		if (!p || json_object_set_new(root, "parameters", p) < 0)
+			return -ENOMEM;
+	} else if (!json_is_object(p)) {
+		return -EBADMSG;
+	}
+	*ret = p;
+	return 0;
+}
+
 int vl_call_parse(const char *msg, size_t len, vl_call *ret, const char **ret_bad) {
 	vl_call c = {0};
 	const char *bad = VL_PARAM_MESSAGE;
-	json_t *m, *p;
+	json_t *m;
 	size_t iface_len;
 	int r = -EBADMSG;
 
@@ -255,18 +271,9 @@ int vl_call_parse(const char *msg, size_t len, vl_call *ret, const char **ret_ba
 	c.member = c.method + iface_len + 1;
 
 	bad = "parameters";
-	p = json_object_get(c.root, "parameters");
-	if (!p || json_is_null(p)) {
-		/* Handlers always get an object; the root owns it like the rest. */
-		p = json_object();
-		if (!p || json_object_set_new(c.root, "parameters", p) < 0) {
-			r = -ENOMEM;
-			goto fail;
-		}
-	} else if (!json_is_object(p)) {
+	if ((r = params_of(c.root, &c.parameters)) < 0)
 		goto fail;
-	}
-	c.parameters = p;
+	r = -EBADMSG;
 
 	if (get_flag(c.root, "more", &c.more) < 0) {
 		bad = "more";
@@ -375,6 +382,67 @@ int vl_error_encode(const char *error, json_t *params, char **ret, size_t *ret_l
 		return -ENOMEM;
 	}
 	return encode(env, ret, ret_len);
+}
+
+/* ---- the client's side ---- */
+
+int vl_call_encode(const char *method, json_t *params, bool more, bool oneway, char **ret, size_t *ret_len) {
+	json_t *env, *m;
+
+	if (!method || !qualified_name_valid(method, strlen(method), NULL) || (more && oneway))
+		return -EINVAL;
+	if (params && !json_is_object(params))
+		return -EINVAL;
+	/* "method" first, as a person reading a capture expects */
+	env = json_object();
+	m = json_string(method);
+	if (!env || !m || json_object_set_new(env, "method", m) < 0) {
+		json_decref(env);
+		return -ENOMEM;
+	}
+	if ((params ? json_object_set(env, "parameters", params) < 0
+		    : json_object_set_new(env, "parameters", json_object()) < 0) ||
+	    (more && json_object_set_new(env, "more", json_true()) < 0) ||
+	    (oneway && json_object_set_new(env, "oneway", json_true()) < 0)) {
+		json_decref(env);
+		return -ENOMEM;
+	}
+	return encode(env, ret, ret_len);
+}
+
+int vl_reply_parse(const char *msg, size_t len, vl_reply_msg *ret) {
+	vl_reply_msg m = {0};
+	json_t *e;
+	int r = -EBADMSG;
+
+	if (!msg || len == 0 || memchr(msg, 0, len) || !depth_ok(msg, len))
+		goto fail;
+	m.root = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(m.root))
+		goto fail;
+	e = json_object_get(m.root, "error");
+	if (e) {
+		if (!json_is_string(e) || !qualified_name_valid(json_string_value(e), json_string_length(e), NULL))
+			goto fail;
+		m.error = json_string_value(e);
+	}
+	if ((r = params_of(m.root, &m.parameters)) < 0)
+		goto fail;
+	r = -EBADMSG;
+	if (get_flag(m.root, "continues", &m.continues) < 0)
+		goto fail;
+	*ret = m;
+	return 0;
+fail:
+	vl_reply_msg_clear(&m);
+	return r;
+}
+
+void vl_reply_msg_clear(vl_reply_msg *m) {
+	if (!m)
+		return;
+	json_decref(m->root);
+	*m = (vl_reply_msg) {0};
 }
 
 int vl_send_invalid_parameter(vl_send_fn *send, void *ud, const char *parameter) {

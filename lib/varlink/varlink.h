@@ -112,6 +112,31 @@ typedef void vl_send_fn(void *ud, const char *buf, size_t len);
 /* Sends org.varlink.service.InvalidParameter {"parameter": parameter}. 0 or -ENOMEM. */
 int vl_send_invalid_parameter(vl_send_fn *send, void *ud, const char *parameter);
 
+/* ---- the client's side: calls out, replies in ----
+ * A client frames replies with the same reader (vl_reader) and owns its socket. */
+
+/* {"method":"iface.Method","parameters":{...}}, with "more":true or "oneway":true when
+ * asked, compact, into a malloc'd buffer whose last byte is the NUL delimiter; *ret_len
+ * counts it. params is borrowed; NULL means {}. 0, -EINVAL (method not
+ * "interface.Method", params not an object, both more and oneway), -ENOMEM. */
+int vl_call_encode(const char *method, json_t *params, bool more, bool oneway, char **ret, size_t *ret_len);
+
+/* One reply as a client reads it. */
+typedef struct vl_reply_msg {
+	json_t *root;          /* the whole message; owns everything below */
+	json_t *parameters;    /* always an object ({} when absent or null), borrowed from root */
+	const char *error;     /* "iface.Name" for an error reply, else NULL */
+	bool continues;
+} vl_reply_msg;
+
+/* Parses one message (as vl_reader_next() returned it) with the checks vl_call_parse()
+ * makes of a call (UTF-8, no NUL, no duplicate keys, depth, an object): "error" must
+ * be "interface.Name" when present, "parameters" an object or null, "continues" a
+ * boolean. 0, -EBADMSG, -ENOMEM; *ret is untouched on failure. */
+int vl_reply_parse(const char *msg, size_t len, vl_reply_msg *ret);
+/* Frees what the reply holds and zeroes it; accepts a zeroed one. */
+void vl_reply_msg_clear(vl_reply_msg *m);
+
 /* ---- service: registry and dispatch ---- */
 
 typedef struct vl_service vl_service;

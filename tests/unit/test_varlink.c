@@ -835,6 +835,80 @@ static void test_encode(void **state) {
 	json_decref(arr);
 }
 
+/* The client's side: a call encoded is what vl_call_parse() reads back; replies the
+ * service encodes parse back; bad replies are refused with the checks calls get. */
+static void test_client(void **state) {
+	char *b;
+	size_t n;
+	json_t *p = json_pack("{s:s}", "k", "v"), *arr = json_array();
+	vl_call c;
+	vl_reply_msg m;
+	const char *bad;
+
+	(void) state;
+	assert_int_equal(vl_call_encode("io.standingd.Ops.Status", NULL, false, false, &b, &n), 0);
+	assert_int_equal(n, sizeof("{\"method\":\"io.standingd.Ops.Status\",\"parameters\":{}}"));
+	assert_memory_equal(b, "{\"method\":\"io.standingd.Ops.Status\",\"parameters\":{}}", n);
+	free(b);
+	assert_int_equal(vl_call_encode("a.b.C", p, true, false, &b, &n), 0);
+	assert_memory_equal(b, "{\"method\":\"a.b.C\",\"parameters\":{\"k\":\"v\"},\"more\":true}", n);
+	assert_int_equal(vl_call_parse(b, n - 1, &c, &bad), 0);
+	assert_string_equal(c.method, "a.b.C");
+	assert_true(c.more && !c.oneway && json_equal(c.parameters, p));
+	vl_call_clear(&c);
+	free(b);
+	assert_int_equal(vl_call_encode("a.b.C", NULL, false, true, &b, &n), 0);
+	assert_memory_equal(b, "{\"method\":\"a.b.C\",\"parameters\":{},\"oneway\":true}", n);
+	free(b);
+	assert_int_equal(p->refcount, 1);   /* borrowed */
+	b = (char *) "untouched";
+	assert_int_equal(vl_call_encode("a.b.C", NULL, true, true, &b, &n), -EINVAL);
+	assert_int_equal(vl_call_encode("a.b.c", NULL, false, false, &b, &n), -EINVAL);
+	assert_int_equal(vl_call_encode("Status", NULL, false, false, &b, &n), -EINVAL);
+	assert_int_equal(vl_call_encode(NULL, NULL, false, false, &b, &n), -EINVAL);
+	assert_int_equal(vl_call_encode("a.b.C", arr, false, false, &b, &n), -EINVAL);
+	assert_string_equal(b, "untouched");
+
+	assert_int_equal(vl_reply_encode(p, true, &b, &n), 0);
+	assert_int_equal(vl_reply_parse(b, n - 1, &m), 0);
+	assert_true(m.continues && !m.error && json_equal(m.parameters, p));
+	vl_reply_msg_clear(&m);
+	free(b);
+	assert_int_equal(vl_error_encode("io.standingd.Nope", NULL, &b, &n), 0);
+	assert_int_equal(vl_reply_parse(b, n - 1, &m), 0);
+	assert_string_equal(m.error, "io.standingd.Nope");
+	assert_false(m.continues);
+	assert_int_equal(json_object_size(m.parameters), 0);
+	vl_reply_msg_clear(&m);
+	vl_reply_msg_clear(&m);   /* a zeroed one is fine */
+	free(b);
+	static const char ok_null[] = "{\"parameters\":null}";
+	assert_int_equal(vl_reply_parse(ok_null, strlen(ok_null), &m), 0);
+	assert_true(json_is_object(m.parameters));
+	vl_reply_msg_clear(&m);
+
+	static const char *const refused[] = {
+		"", "[]", "5", "{\"parameters\":[]}", "{\"error\":5}", "{\"error\":\"Nope\"}",
+		"{\"continues\":1}", "{\"parameters\":{}} x", "{\"parameters\":{},\"parameters\":{}}",
+		"{\"parameters\":{\"k\":\"\xff\"}}",
+	};
+	m.error = "untouched";
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		assert_int_equal(vl_reply_parse(refused[i], strlen(refused[i]), &m), -EBADMSG);
+	char deep[2 * (VL_MAX_DEPTH + 1) + 32];
+	size_t k = (size_t) snprintf(deep, sizeof(deep), "{\"parameters\":");
+	for (int i = 0; i < VL_MAX_DEPTH; i++)
+		deep[k++] = '[';
+	for (int i = 0; i < VL_MAX_DEPTH; i++)
+		deep[k++] = ']';
+	deep[k++] = '}';
+	assert_int_equal(vl_reply_parse(deep, k, &m), -EBADMSG);
+	assert_int_equal(vl_reply_parse("{\"a\":1}\0", 9, &m), -EBADMSG);   /* an embedded NUL */
+	assert_string_equal(m.error, "untouched");
+	json_decref(p);
+	json_decref(arr);
+}
+
 static void test_registry(void **state) {
 	vl_service *svc = vl_service_new("v", "p", "1", "u");
 	static const vl_method lower[] = { { "echo", h_echo, 0 } };
@@ -1284,6 +1358,7 @@ int main(void) {
 		cmocka_unit_test(test_handler_failures),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_encode),
+		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_steps),
