@@ -716,6 +716,21 @@ static json_t *field_errors(const diag_list *diags, const char *prefix) {
 	return a;
 }
 
+/* The next occurrence the engine will create, as ListStandingOrders names it: not
+ * a skipped one, none of a paused standing order. 0, or -ENOENT when there is none
+ * (or none known, or the store could not say: the standing order is placed anyway). */
+static int next_pending(api_env *env, const standing_order *so, occurrence *ret) {
+	store_txn *t;
+	if (so->rule.paused || store_begin(env->store, false, &t) < 0)
+		return -ENOENT;
+	sched_state st = { .watermark = INT64_MIN };
+	int r = store_sched_get(t, so->id, &st);
+	if (r == 0 || r == -ENOENT)
+		r = engine_next_pending(t, so, st.watermark, ret);
+	store_abort(t);
+	return r < 0 ? -ENOENT : 0;
+}
+
 static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	api_env *env = userdata;
 	static const char *const allowed[] = { "definition", NULL };
@@ -763,7 +778,7 @@ static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata
 		occurrence o;
 		char when[CAL_ISO_MAX];
 		json_t *next = json_null();
-		if (so && rule_next(&so->rule, env->now(env->ud), &o) == 0)
+		if (so && next_pending(env, so, &o) == 0)
 			next = json_string(cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), when));
 		json_t *p = json_pack("{s:s, s:o}", "standing_order", id, "next_delivery", next);
 		r = reply_new(ctx, p);
@@ -991,8 +1006,8 @@ static int list_orders(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	    (r = window_params(ctx, params, false, &from, &to)) < 0)
 		return r;
 	bool window = r == 1;
-	if (status && strcmp(status, "created") && strcmp(status, "on_hold") && strcmp(status, "shipped") &&
-	    strcmp(status, "cancelled"))
+	order_status st;
+	if (status && order_status_parse(status, &st) < 0)
 		return vl_invalid_parameter(ctx, "status");
 	list_job *j = job_new(env, JOB_ORDERS, "orders", "io.standingd.Orders.TooManyOrders", sup);
 	if (!j)

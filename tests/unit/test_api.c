@@ -334,6 +334,9 @@ static char *reply_field(const char *reply, const char *key) {
 	quantity ",\"unit_price\":\"12.00 EUR\"}],\"payment\":\"account\",\"schedule\":{\"every\":\"1 month\"," \
 	"\"start\":\"" start "\",\"at\":\"10:00\",\"lead_time\":\"2 days\"}}}"
 
+/* SkipOccurrence's parameters. */
+#define SKIP(so, when) "{\"standing_order\":\"" so "\",\"delivery\":\"" when "\"}"
+
 /* An order's status changed in the store, as older state or another tool may leave it. */
 static void set_status_in_store(fixture *f, const char *number, order_status st) {
 	store_txn *t;
@@ -375,6 +378,11 @@ static void introspection(void **state) {
 	assert_non_null(strstr(d, "method GetInfo() -> "));
 	free(d);
 	free(got);
+	/* io.standingd.Now: the daemon's clock, for anyone */
+	EXPECT(f, STRANGER, "io.standingd.Now", NULL, "{\"parameters\":{\"now\":\"2026-11-28T12:00:00Z\"}}");
+	f->d.now = INT64_C(1800003600);
+	EXPECT(f, SUPPLIER_B, "io.standingd.Now", NULL, "{\"parameters\":{\"now\":\"2027-01-15T09:00:00Z\"}}");
+	EXPECT(f, ROOT, "io.standingd.Now", "{\"zone\":\"UTC\"}", INVALID("zone"));
 	EXPECT(f, STRANGER, "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"io.standingd.Nope\"}",
 	       "{\"error\":\"org.varlink.service.InterfaceNotFound\",\"parameters\":{\"interface\":\"io.standingd.Nope\"}}");
 	EXPECT(f, STRANGER, "org.varlink.service.GetInterfaceDescription", NULL, INVALID("interface"));
@@ -502,9 +510,10 @@ static void place_standing_order(void **state) {
 				    "\"placed_by\":\"ops:root\",\"timezone\":\"Europe/Helsinki\",\"paused\":false,"
 				    "\"next_delivery\":\"2027-02-07T10:00:00+02:00\""));
 	free(got);
-	/* due at once: created before the reply (create_at 2026-11-27T08:00Z < now) */
+	/* due at once: created before the reply (create_at 2026-11-27T08:00Z < now); the
+	 * next delivery is the next one to be created, as ListStandingOrders says */
 	EXPECT(f, SHOP, method, STANDING("shop-so", "2026-11-29", "1"),
-	       "{\"parameters\":{\"standing_order\":\"shop-so\",\"next_delivery\":\"2026-11-29T10:00:00+02:00\"}}");
+	       "{\"parameters\":{\"standing_order\":\"shop-so\",\"next_delivery\":\"2026-12-29T10:00:00+02:00\"}}");
 	EXPECT(f, SHOP, "io.standingd.Orders.ListOrders", "{\"standing_order\":\"shop-so\"}",
 	       "{\"parameters\":{\"orders\":[{\"order\":\"" SO3 "\",\"standing_order\":\"shop-so\",\"customer\":\"acme\","
 	       "\"supplier\":\"lumen\",\"ship_to\":" SHIP_API ",\"lines\":[{\"sku\":\"LAMP\",\"quantity\":1,"
@@ -515,6 +524,24 @@ static void place_standing_order(void **state) {
 	       "{\"parameters\":{\"version\":\"0.1.0\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,"
 	       "\"standing_orders\":4,\"active\":4,\"paused\":0,\"orders\":3,\"outbox_backlog\":3,"
 	       "\"next_due\":\"2026-12-04T02:30:00Z\",\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":0.0}}");
+	/* replaced after its next occurrence was skipped, or paused: next_delivery is
+	 * what will be created (ListStandingOrders' next_delivery), none when paused */
+	OK(f, ROOT, "io.standingd.Orders.SkipOccurrence", SKIP("api-so", "2027-02-07T10:00:00+02:00"));
+	EXPECT(f, ROOT, method, STANDING("api-so", "2027-02-07", "5"),
+	       "{\"parameters\":{\"standing_order\":\"api-so\",\"next_delivery\":\"2027-03-07T10:00:00+02:00\"}}");
+	EXPECT(f, ROOT, method,
+	       "{\"definition\":{\"id\":\"halted\",\"customer\":\"acme\",\"supplier\":\"lumen\",\"ship_to\":{\"name\":\"A\","
+	       "\"street\":\"K 1\",\"city\":\"H\",\"country\":\"FI\"},\"lines\":[{\"sku\":\"L\",\"quantity\":1,"
+	       "\"unit_price\":\"1.00 EUR\"}],\"payment\":\"account\",\"schedule\":{\"every\":\"1 month\","
+	       "\"start\":\"2027-01-05\",\"at\":\"10:00\",\"paused\":true}}}",
+	       "{\"parameters\":{\"standing_order\":\"halted\",\"next_delivery\":null}}");
+	got = call(f, ROOT, "io.standingd.Ops.ListStandingOrders", NULL);
+	assert_non_null(strstr(got, "\"next_delivery\":\"2027-03-07T10:00:00+02:00\""));
+	assert_non_null(strstr(got, "{\"id\":\"halted\",\"customer\":\"acme\",\"supplier\":\"lumen\",\"source\":\"api\","
+				    "\"placed_by\":\"ops:root\",\"timezone\":\"Europe/Helsinki\",\"paused\":true,"
+				    "\"next_delivery\":null,\"next_create_at\":null,"));
+	free(got);
+	OK(f, ROOT, "io.standingd.Orders.CancelStandingOrder", "{\"standing_order\":\"halted\"}");
 	/* every error with its field, nothing applied */
 	EXPECT(f, ROOT, method,
 	       "{\"definition\":{\"id\":\"bad\",\"customer\":\"nobody\",\"supplier\":\"lumen\",\"ship_to\":{\"name\":\"A\","
@@ -554,8 +581,6 @@ static void cancel_standing_order(void **state) {
 	EXPECT(f, ROOT, method, "{\"standing_order\":7}", INVALID("standing_order"));
 	EXPECT(f, ROOT, method, "{\"standing_order\":\"bulbs\",\"now\":true}", INVALID("now"));
 }
-
-#define SKIP(so, when) "{\"standing_order\":\"" so "\",\"delivery\":\"" when "\"}"
 
 static void skip_occurrence(void **state) {
 	fixture *f = *state;
@@ -746,6 +771,18 @@ static void reload(void **state) {
 	assert_non_null(strstr(got, "\"standing_orders\":3,\"active\":3,\"paused\":0,\"orders\":3,"));
 	free(got);
 	EXPECT(f, ROOT, method, "{\"force\":true}", INVALID("force"));
+	/* roles come from the running config: a reload that moves lumen to another user
+	 * takes supplier A's role away at once */
+	write_file(f->conf, "orders.d/b.yaml", "customers: []\n");
+	char *yaml = strdup(CONFIG);
+	char *at = strstr(yaml, "users: [lumen-a]");
+	assert_non_null(at);
+	memcpy(at, "users: [lumen-z]", 16);
+	write_file(f->conf, "standingd.yaml", yaml);
+	free(yaml);
+	OK(f, SUPPLIER_A, "io.standingd.Supplier.ListUpcoming", WINDOW);
+	EXPECT(f, ROOT, method, NULL, "{\"parameters\":{\"customers\":3,\"standing_orders\":2}}");
+	EXPECT(f, SUPPLIER_A, "io.standingd.Supplier.ListUpcoming", WINDOW, DENIED);
 }
 
 static void list_standing_orders(void **state) {
@@ -807,6 +844,7 @@ static const struct matrix_row {
 	{ "io.standingd.Ops.Reload", "{}", false,                       { Y, Y, Y, N, N, N, N, N } },
 	{ "io.standingd.Ops.ListStandingOrders", "{}", false,           { Y, Y, Y, N, N, N, N, N } },
 	{ "io.standingd.Ops.Forecast", WINDOW, false,                   { Y, Y, Y, N, N, N, N, N } },
+	{ "io.standingd.Now", "{}", false,                              { Y, Y, Y, Y, Y, Y, Y, Y } },
 	{ "org.varlink.service.GetInfo", "{}", false,                   { Y, Y, Y, Y, Y, Y, Y, Y } },
 	{ "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"io.standingd.Ops\"}", false,
 									{ Y, Y, Y, Y, Y, Y, Y, Y } },
@@ -825,7 +863,7 @@ static outcome outcome_of(const char *reply) {
 static void permission_matrix(void **state) {
 	fixture *f = *state;
 	EXPECT(f, SHOP, "io.standingd.Orders.PlaceStandingOrder", SHOP_SO,
-	       "{\"parameters\":{\"standing_order\":\"shop-so\",\"next_delivery\":\"2026-11-29T10:00:00+02:00\"}}");
+	       "{\"parameters\":{\"standing_order\":\"shop-so\",\"next_delivery\":\"2026-12-29T10:00:00+02:00\"}}");
 	EXPECT(f, SHOP, "io.standingd.Orders.PlaceOrder", ONE_TIME, "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO4, "account") "}}");
 	int wrong = 0, cells = 0;
 	for (size_t i = 0; i < sizeof(MATRIX) / sizeof(MATRIX[0]); i++) {
@@ -844,7 +882,7 @@ static void permission_matrix(void **state) {
 			free(got);
 		}
 	}
-	assert_int_equal(cells, 14 * N_ROLES);
+	assert_int_equal(cells, 15 * N_ROLES);
 	assert_int_equal(wrong, 0);
 	/* what was refused did not happen: five PlaceOrder cells answered (SO5..SO9)... */
 	char *got = call(f, ROOT, "io.standingd.Ops.Status", NULL);
@@ -855,6 +893,18 @@ static void permission_matrix(void **state) {
 	assert_non_null(strstr(got, "{\"id\":\"shop-so\",\"customer\":\"acme\",\"supplier\":\"lumen\",\"source\":\"api\","
 				    "\"placed_by\":\"shop:shop1\","));
 	free(got);
+	/* refused before the parameters are looked at; an unknown method is unknown to
+	 * anyone (the IDL is public) */
+	EXPECT(f, STRANGER, "io.standingd.Ops.Status", "{\"x\":1}", DENIED);
+	EXPECT(f, SUPPLIER_A, "io.standingd.Orders.GetOrder", "{\"order\":\"x\"}", DENIED);
+	EXPECT(f, SHOP, "io.standingd.Orders.SkipOccurrence", SKIP("bulbs", "x"), DENIED);
+	EXPECT(f, STRANGER, "io.standingd.Ops.Nope", NULL,
+	       "{\"error\":\"org.varlink.service.MethodNotFound\",\"parameters\":{\"method\":\"io.standingd.Ops.Nope\"}}");
+	/* a standing order that does not exist is not found, for the shop as for ops */
+	EXPECT(f, SHOP, "io.standingd.Orders.SkipOccurrence", SKIP("nope", "x"),
+	       "{\"error\":\"io.standingd.Orders.StandingOrderNotFound\",\"parameters\":{\"standing_order\":\"nope\"}}");
+	EXPECT(f, SHOP, "io.standingd.Orders.CancelStandingOrder", "{\"standing_order\":\"nope\"}",
+	       "{\"error\":\"io.standingd.Orders.StandingOrderNotFound\",\"parameters\":{\"standing_order\":\"nope\"}}");
 	/* a peer without a name is not a supplier's or the shop's, only ops by uid or group */
 	peer nameless;
 	inproc_peer(&nameless, 5007, "", (const char *[]) { "sd-ops", NULL });
@@ -885,7 +935,7 @@ static void shop_reach(void **state) {
 #define SO5 "SO-00000005-9"
 	/* place (replace) */
 	EXPECT(f, SHOP2, place, STANDING("shop-so", "2026-11-29", "3"),
-	       "{\"parameters\":{\"standing_order\":\"shop-so\",\"next_delivery\":\"2026-11-29T10:00:00+02:00\"}}");
+	       "{\"parameters\":{\"standing_order\":\"shop-so\",\"next_delivery\":\"2026-12-29T10:00:00+02:00\"}}");
 	EXPECT(f, SHOP, place, STANDING("ops-so", "2026-12-03", "3"), DENIED);
 	EXPECT(f, SHOP, place, STANDING("bulbs", "2026-12-03", "3"), DENIED);
 	/* skip */
