@@ -359,6 +359,32 @@ class SkippedAndPaused(DaemonTest):
         self.assertEqual(rows, {"bulbs": "2027-02-01T06:00:00+02:00", "coffee": "2026-12-06T03:30:00+01:00",
                                 "halted": "(ended)"})
 
+    def test_place_standing_order_names_the_next_that_will_be_created(self):
+        """PlaceStandingOrder's next_delivery is ListStandingOrders' next_delivery: not
+        an occurrence skipped before the standing order was replaced, none when paused
+        (it named both before)."""
+        e = socket_env(self)
+        start(self, e)   # test clock 2026-11-25T00:00Z, real speed
+
+        def definition(oid, **schedule):
+            return {"id": oid, "customer": "acme", "supplier": "lumen",
+                    "ship_to": {"name": "ACME", "street": "Katu 1", "city": "Helsinki", "country": "FI"},
+                    "lines": [{"sku": "LAMP", "quantity": 1, "unit_price": "1.00 EUR"}], "payment": "account",
+                    "schedule": dict({"every": "1 month", "start": "2027-01-05", "at": "10:00"}, **schedule)}
+        place = "io.standingd.Orders.PlaceStandingOrder"
+        with Connection(e.socket) as c:
+            self.assertEqual(c.call(place, {"definition": definition("monthly")}),
+                             {"standing_order": "monthly", "next_delivery": "2027-01-05T10:00:00+02:00"})
+            c.call("io.standingd.Orders.SkipOccurrence", {"standing_order": "monthly",
+                                                          "delivery": "2027-01-05T10:00:00+02:00"})
+            self.assertEqual(c.call(place, {"definition": definition("monthly", lead_time="2 days")}),
+                             {"standing_order": "monthly", "next_delivery": "2027-02-05T10:00:00+02:00"})
+            self.assertEqual(c.call(place, {"definition": definition("stopped", paused=True)}),
+                             {"standing_order": "stopped", "next_delivery": None})
+            sos = {s["id"]: s for s in c.call("io.standingd.Ops.ListStandingOrders")["standing_orders"]}
+            self.assertEqual((sos["monthly"]["next_delivery"], sos["stopped"]["next_delivery"]),
+                             ("2027-02-05T10:00:00+02:00", None))
+
 
 class PlaceOrderInThePast(DaemonTest):
     def test_delivery_before_now_is_refused(self):
