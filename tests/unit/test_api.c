@@ -816,6 +816,68 @@ static void forecast(void **state) {
 	EXPECT(f, ROOT, method, "{\"from\":\"2027-01-31\",\"to\":\"2027-02-02\",\"supplier\":\"lumen\"}", INVALID("supplier"));
 }
 
+/* ---- lists built in steps meet new definitions ---- */
+
+/* A list whose collection spans steps starts again when the definitions change
+ * between two of them (defs_generation): the reply is one whole, consistent list of
+ * the new set, whatever was collected before. */
+static void list_restarts_on_new_definitions(void **state) {
+	fixture *f = *state;
+	char *yaml = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&yaml, &len);
+	assert_non_null(m);
+	fputs("standing_orders:\n", m);
+	for (int i = 0; i < 100; i++)
+		fprintf(m, "  - id: so-%03d\n    customer: acme\n    supplier: lumen\n"
+			   "    ship_to: {name: V, street: K 1, city: Helsinki, country: FI}\n"
+			   "    lines: [{sku: X, quantity: 1, unit_price: \"1.00 EUR\"}]\n    payment: account\n"
+			   "    schedule: {every: 1 month, start: 2027-01-%02d, at: \"08:00\"}\n", i, i % 28 + 1);
+	assert_int_equal(fclose(m), 0);
+	write_file(f->conf, "orders.d/b.yaml", yaml);
+	free(yaml);
+	EXPECT(f, ROOT, "io.standingd.Ops.Reload", NULL, "{\"parameters\":{\"customers\":3,\"standing_orders\":102}}");
+	const char *msg = "{\"method\":\"io.standingd.Ops.ListStandingOrders\"}";
+	out o = { 0 };
+	vl_pending *p = NULL;
+	assert_int_equal(vl_service_start(f->d.svc, msg, strlen(msg), on_send, &o, &f->peers[ROOT], VL_START_PIECES, &p), 0);
+	assert_non_null(p);
+	assert_int_equal(vl_pending_step(p), VL_AGAIN);   /* the first standing orders, not all */
+	assert_null(o.s);
+	uint64_t gen = f->d.env.defs_generation;
+	/* one before all (a walk that went on by index would list so-061 twice and miss
+	 * aaa), one after all */
+	OK(f, OPS_GROUP, "io.standingd.Orders.PlaceStandingOrder", STANDING("aaa", "2027-01-05", "1"));
+	OK(f, OPS_GROUP, "io.standingd.Orders.PlaceStandingOrder", STANDING("zzz", "2027-01-05", "1"));
+	assert_int_equal(f->d.env.defs_generation, gen + 2);
+	int r, steps = 1;
+	while ((r = vl_pending_step(p)) == VL_AGAIN)
+		steps++;
+	assert_int_equal(r, 0);
+	assert_true(steps >= 3);
+	vl_pending_free(p);
+	assert_non_null(o.s);
+	json_error_t e;
+	json_t *j = json_loads(o.s, 0, &e);
+	assert_non_null(j);
+	json_t *list = json_object_get(json_object_get(j, "parameters"), "standing_orders");
+	assert_int_equal(json_array_size(list), 104);
+	static const char *const first[] = { "aaa", "bulbs", "coffee" };
+	for (size_t i = 0; i < 104; i++) {
+		const char *id = json_string_value(json_object_get(json_array_get(list, i), "id"));
+		char want[16];
+		if (i < 3)
+			snprintf(want, sizeof(want), "%s", first[i]);
+		else if (i < 103)
+			snprintf(want, sizeof(want), "so-%03zu", i - 3);
+		else
+			snprintf(want, sizeof(want), "zzz");
+		assert_string_equal(id, want);
+	}
+	json_decref(j);
+	free(o.s);
+}
+
 /* ---- the permission matrix ---- */
 
 /* A cell's outcome: answered (a success reply), PermissionDenied, or the supplier's
@@ -1005,6 +1067,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_standing_orders, setup, teardown),
 		cmocka_unit_test_setup_teardown(forecast, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_restarts_on_new_definitions, setup, teardown),
 		cmocka_unit_test_setup_teardown(permission_matrix, setup, teardown),
 		cmocka_unit_test_setup_teardown(shop_reach, setup, teardown),
 	};
