@@ -816,6 +816,58 @@ static void forecast(void **state) {
 	EXPECT(f, ROOT, method, "{\"from\":\"2027-01-31\",\"to\":\"2027-02-02\",\"supplier\":\"lumen\"}", INVALID("supplier"));
 }
 
+/* ---- long lists: the item cap, parts with "more" ---- */
+
+static void long_lists(void **state) {
+	fixture *f = *state;
+	write_file(f->conf, "orders.d/b.yaml",
+		   "standing_orders:\n"
+		   "  - id: minutely\n"
+		   "    customer: acme\n"
+		   "    supplier: lumen\n"
+		   "    ship_to: {name: V, street: K 1, city: Helsinki, country: FI}\n"
+		   "    lines: [{sku: X, quantity: 1, unit_price: \"1.00 EUR\"}]\n"
+		   "    payment: account\n"
+		   "    schedule: {every: 1 minute, start: 2027-01-01}\n");
+	EXPECT(f, ROOT, "io.standingd.Ops.Reload", NULL, "{\"parameters\":{\"customers\":3,\"standing_orders\":3}}");
+	/* 14 days of minutes: more than 20,000 */
+	const char *fortnight = "{\"from\":\"2027-01-01\",\"to\":\"2027-01-15\"}";
+	EXPECT(f, ROOT, "io.standingd.Ops.Forecast", fortnight,
+	       "{\"error\":\"io.standingd.Ops.TooManyOccurrences\",\"parameters\":{\"limit\":20000}}");
+	EXPECT(f, ROOT, "io.standingd.Supplier.ListUpcoming", fortnight,
+	       "{\"error\":\"io.standingd.Supplier.TooManyShipments\",\"parameters\":{\"limit\":20000}}");
+	EXPECT(f, SUPPLIER_A, "io.standingd.Supplier.ListUpcoming", fortnight,
+	       "{\"error\":\"io.standingd.Supplier.TooManyShipments\",\"parameters\":{\"limit\":20000}}");
+	/* another supplier's list is not capped by lumen's minutes */
+	char *got = call(f, SUPPLIER_B, "io.standingd.Supplier.ListUpcoming", fortnight);
+	const char *head = "{\"parameters\":{\"shipments\":[";
+	assert_int_equal(strncmp(got, head, strlen(head)), 0);
+	free(got);
+	/* a day of minutes with "more": parts of 100, all but the last with continues */
+	got = call_msg(f, ROOT, "{\"method\":\"io.standingd.Ops.Forecast\",\"parameters\":"
+			       "{\"from\":\"2027-01-01\",\"to\":\"2027-01-02\"},\"more\":true}");
+	size_t parts = 0, items = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(got, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_error_t e;
+		json_t *j = json_loads(line, 0, &e);
+		assert_non_null(j);
+		size_t n = json_array_size(json_object_get(json_object_get(j, "parameters"), "occurrences"));
+		bool continues = json_is_true(json_object_get(j, "continues"));
+		parts++;
+		items += n;
+		assert_int_equal(n, parts < 15 ? 100 : 40);
+		assert_int_equal(continues, parts < 15);
+		if (parts == 1)
+			assert_non_null(strstr(line, "[{\"standing_order\":\"minutely\",\"customer\":\"acme\",\"supplier\":\"lumen\","
+						     "\"delivery\":\"2027-01-01T00:00:00+02:00\",\"create_at\":\"2026-12-31T22:00:00Z\","));
+		json_decref(j);
+	}
+	assert_int_equal(parts, 15);
+	assert_int_equal(items, 1440);
+	free(got);
+}
+
 /* ---- lists built in steps meet new definitions ---- */
 
 /* A list whose collection spans steps starts again when the definitions change
@@ -1067,6 +1119,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_standing_orders, setup, teardown),
 		cmocka_unit_test_setup_teardown(forecast, setup, teardown),
+		cmocka_unit_test_setup_teardown(long_lists, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_restarts_on_new_definitions, setup, teardown),
 		cmocka_unit_test_setup_teardown(permission_matrix, setup, teardown),
 		cmocka_unit_test_setup_teardown(shop_reach, setup, teardown),
