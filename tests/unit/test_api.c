@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "lib/api/api_idl.h"
+#include "config.h"
 #include "tests/common/inproc.h"
 
 /* 2026-11-28T12:00:00Z: bulbs' first order (create_at 2026-11-26T04:00Z) and
@@ -316,7 +317,7 @@ static char *reply_field(const char *reply, const char *key) {
 #define LISTED_BULBS_START LISTED_BULBS("2027-02-01T06:00:00+02:00", "2027-01-27T04:00:00Z", "1", "0")
 
 #define STATUS(standing_orders, active, orders, outbox) \
-	"{\"parameters\":{\"version\":\"0.1.0\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,\"standing_orders\":" \
+	"{\"parameters\":{\"version\":\"" STANDINGD_VERSION "\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,\"standing_orders\":" \
 	standing_orders ",\"active\":" active ",\"paused\":0,\"orders\":" orders ",\"outbox_backlog\":" outbox "," \
 	"\"next_due\":\"2026-12-04T02:30:00Z\",\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":0.0}}"
 
@@ -521,7 +522,7 @@ static void place_standing_order(void **state) {
 	       "\"delivery\":\"2026-11-29T10:00:00+02:00\",\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"account\","
 	       "\"status\":\"created\",\"late\":true," UNSHIPPED "}]}}");
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL,
-	       "{\"parameters\":{\"version\":\"0.1.0\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,"
+	       "{\"parameters\":{\"version\":\"" STANDINGD_VERSION "\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,"
 	       "\"standing_orders\":4,\"active\":4,\"paused\":0,\"orders\":3,\"outbox_backlog\":3,"
 	       "\"next_due\":\"2026-12-04T02:30:00Z\",\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":0.0}}");
 	/* replaced after its next occurrence was skipped, or paused: next_delivery is
@@ -732,7 +733,7 @@ static void status(void **state) {
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "2", "2"));
 	f->d.env.max_loop_step_ms = step_ms;
 	EXPECT(f, SELF, "io.standingd.Ops.Status", NULL,
-	       "{\"parameters\":{\"version\":\"0.1.0\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,\"standing_orders\":2,"
+	       "{\"parameters\":{\"version\":\"" STANDINGD_VERSION "\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,\"standing_orders\":2,"
 	       "\"active\":2,\"paused\":0,\"orders\":2,\"outbox_backlog\":2,\"next_due\":\"2026-12-04T02:30:00Z\","
 	       "\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":12.5}}");
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", "{\"x\":1}", INVALID("x"));
