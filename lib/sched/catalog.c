@@ -400,10 +400,11 @@ static int cat_build(catalog *c) {
 	c->pend.d = d;
 	if (!d)
 		goto out;
-	d->customers = calloc(old_nc + n_nc + 1, sizeof(*d->customers));
-	d->orders = calloc(old_no + n_no + 1, sizeof(*d->orders));
-	c->pend.own_cust = calloc(old_nc + n_nc + 1, sizeof(cat_own));
-	c->pend.own_ord = calloc(old_no + n_no + 1, sizeof(cat_own));
+	/* filled below up to their counts: not zeroed (at 100,000 that is time) */
+	d->customers = malloc((old_nc + n_nc + 1) * sizeof(*d->customers));
+	d->orders = malloc((old_no + n_no + 1) * sizeof(*d->orders));
+	c->pend.own_cust = malloc((old_nc + n_nc + 1) * sizeof(cat_own));
+	c->pend.own_ord = malloc((old_no + n_no + 1) * sizeof(cat_own));
 	if (!d->customers || !d->orders || !c->pend.own_cust || !c->pend.own_ord)
 		goto out;
 	d->config = base->config;

@@ -150,9 +150,10 @@ static int put_sources(store_txn *t, const engine_sources *src) {
 static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	const defs *od = e->d;
 	size_t n = d->n_orders;
-	sched_state *state = calloc(n ? n : 1, sizeof(*state));
-	heap_ent *heap = calloc(n ? n : 1, sizeof(*heap));
-	size_t *moved = calloc(od->n_orders ? od->n_orders : 1, sizeof(*moved));   /* old idx -> new, SIZE_MAX: redone */
+	/* state and moved are written for every index below, heap up to its count */
+	sched_state *state = malloc((n ? n : 1) * sizeof(*state));
+	heap_ent *heap = malloc((n ? n : 1) * sizeof(*heap));
+	size_t *moved = malloc((od->n_orders ? od->n_orders : 1) * sizeof(*moved));   /* old idx -> new, SIZE_MAX: redone */
 	bool *fresh = calloc(n ? n : 1, sizeof(*fresh));
 	store_txn *t = NULL;
 	int r = -ENOMEM;
@@ -162,7 +163,9 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 		goto out;
 	size_t i = 0, j = 0;
 	while (i < od->n_orders || j < n) {
-		int cmp = i >= od->n_orders ? 1 : j >= n ? -1 : strcmp(od->orders[i].id, d->orders[j].id);
+		/* the catalog's sets share the strings of unchanged files: equal pointers, equal ids */
+		int cmp = i >= od->n_orders ? 1 : j >= n ? -1 :
+			  od->orders[i].id == d->orders[j].id ? 0 : strcmp(od->orders[i].id, d->orders[j].id);
 		if (cmp < 0) {
 			/* gone from the definitions: deactivate, keep history */
 			sched_state st = e->state[i];
