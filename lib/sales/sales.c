@@ -26,7 +26,7 @@ int sales_create_occurrence_in(store_txn *t, const standing_order *so, const occ
 	};
 	int r = order_total(so->lines, so->n_lines, &o.total);
 	if (r < 0)
-		return r == -EINVAL ? -EOVERFLOW : r;   /* validation saw to the currencies */
+		return -ERANGE;   /* not the store's -EOVERFLOW (no sequence left): this one occurrence only */
 	if ((r = store_order_create(t, &o)) < 0)
 		return r;
 	*ret = o;

@@ -18,7 +18,8 @@
  * its total (order_total), number, idempotency, due-index entry and order.created
  * event. *ret is the order as stored, its strings borrowed from so (valid while so
  * is). 0; -EEXIST when that occurrence already has an order (nothing written);
- * -EOVERFLOW when its total is out of range (nothing written); another negative
+ * -ERANGE when its total does not compute (out of range; nothing written: the
+ * engine records a skip instead); another negative
  * errno (t is then failed). */
 int sales_create_occurrence_in(store_txn *t, const standing_order *so, const occurrence *occ, int64_t now,
 			       bool late, sales_order *ret);

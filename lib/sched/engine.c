@@ -530,20 +530,18 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 			e->stats.skipped++;
 		} else if (r != -ENOENT) {
 			return r;
+		} else if ((r = create_order(e, t, idx, &o, now)) == -ERANGE) {
+			/* The total is never representable (sales wrote nothing): record it,
+			 * rather than fail this batch (and so every other standing order) on
+			 * each retry. */
+			if ((r = note_skip(e, t, idx, o.delivery, now, "order total out of range")) < 0)
+				return r;
+			st->skipped++;
+			e->stats.skipped++;
+		} else if (r < 0) {
+			return r;
 		} else {
-			money total;
-			if (order_total(so->lines, so->n_lines, &total) < 0) {
-				/* Never representable: record it, rather than fail this batch
-				 * (and so every other standing order) on each retry. */
-				if ((r = note_skip(e, t, idx, o.delivery, now, "order total out of range")) < 0)
-					return r;
-				st->skipped++;
-				e->stats.skipped++;
-			} else {
-				if ((r = create_order(e, t, idx, &o, now)) < 0)
-					return r;
-				st->created += (uint64_t) r;
-			}
+			st->created += (uint64_t) r;
 		}
 		st->watermark = o.delivery;
 		(*budget)--;
