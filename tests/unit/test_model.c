@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "lib/api/api_idl.h"
 #include "lib/model/order.h"
 
 static order_line lines_eur[] = {
@@ -85,6 +86,24 @@ static void test_names(void **state) {
 	assert_int_equal(order_payment_parse(NULL, &p), -EINVAL);
 	assert_int_equal(p, ORDER_PAYMENT_PREPAID);   /* untouched */
 	assert_int_equal(s, ORDER_STATUS_SHIPPED);
+}
+
+/* The IDL's enums are text; they must name exactly the model's names, in order. */
+static void test_names_in_idl(void **state) {
+	(void) state;
+	char want[128];
+	size_t len = (size_t) snprintf(want, sizeof(want), "  payment: (");
+	for (size_t i = 0; order_payment_names[i]; i++)
+		len += (size_t) snprintf(want + len, sizeof(want) - len, "%s%s", i ? ", " : "", order_payment_names[i]);
+	snprintf(want + len, sizeof(want) - len, "),\n");
+	assert_non_null(strstr(API_IDL_TYPES, want));
+	len = (size_t) snprintf(want, sizeof(want), "  status: (");
+	for (size_t i = 0; order_status_names[i]; i++)
+		len += (size_t) snprintf(want + len, sizeof(want) - len, "%s%s", i ? ", " : "", order_status_names[i]);
+	snprintf(want + len, sizeof(want) - len, "),\n");
+	assert_non_null(strstr(API_IDL_TYPES, want));
+	/* a shipment's status: projected, then the order statuses but cancelled */
+	assert_non_null(strstr(API_IDL_SUPPLIER, "  status: (projected, created, on_hold, shipped),\n"));
 }
 
 /* ---- the total ---- */
@@ -433,6 +452,7 @@ static void test_number_errors_exhaustive(void **state) {
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_names_in_idl),
 		cmocka_unit_test(test_total),
 		cmocka_unit_test(test_number_format),
 		cmocka_unit_test(test_number_parse_forms),
