@@ -86,6 +86,8 @@ forms=(
 "$build/bench/bench_engine" >"$tmp/engine.md"
 # the worst loop step on issue 7's hostile schedules (a daemon per case)
 "$build/bench/hostile_rule" >>"$tmp/engine.md"
+# issue 8: a change to a set of 100,000 standing orders, full validation vs the catalog
+"$build/bench/bench_catalog" >>"$tmp/engine.md"
 python3 "$root/bench/hostile.py" "$build" >"$tmp/hostile.md"
 # the worst loop step while the largest accepted lists are served (a daemon of its own)
 python3 "$root/bench/lists.py" "$build" >"$tmp/lists.md"
