@@ -847,7 +847,8 @@ static int cmd_standing_orders(args *a) {
 			char created[32];
 			snprintf(created, sizeof(created), "%lld", (long long) json_integer_value(json_object_get(s, "created")));
 			const char *row[] = { js(s, "id"), js(s, "customer"), js(s, "supplier"),
-					      *js(s, "next_delivery") ? js(s, "next_delivery") : "(ended)", created,
+					      *js(s, "next_delivery") ? js(s, "next_delivery") :
+					      json_is_true(json_object_get(s, "paused")) ? "-" : "(ended)", created,
 					      json_is_true(json_object_get(s, "paused")) ? "paused" : "active", js(s, "source") };
 			table_row(t, row);
 		}

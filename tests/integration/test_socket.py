@@ -357,7 +357,7 @@ class SkippedAndPaused(DaemonTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         rows = {l.split()[0]: l.split()[3] for l in r.stdout.splitlines()[1:]}
         self.assertEqual(rows, {"bulbs": "2027-02-01T06:00:00+02:00", "coffee": "2026-12-06T03:30:00+01:00",
-                                "halted": "(ended)"})
+                                "halted": "-"})   # paused: no next delivery, but not ended
 
     def test_place_standing_order_names_the_next_that_will_be_created(self):
         """PlaceStandingOrder's next_delivery is ListStandingOrders' next_delivery: not
