@@ -114,6 +114,7 @@ API_IDL_TYPES \
 "# A one-time order, created at once. payment defaults to account; delivery is a date\n" \
 "# (midnight in the customer's zone) or an instant. ship_to and lines are checked as\n" \
 "# a standing order's are (text without control characters, a country code like FI).\n" \
+"# A delivery before the daemon's now is an InvalidOrder error for the field delivery.\n" \
 "method PlaceOrder(customer: string, supplier: string, ship_to: Address, lines: []Line, payment: ?string, delivery: string) -> (order: Order)\n" \
 "\n" \
 "method GetOrder(order: string) -> (order: Order)\n" \
@@ -149,6 +150,8 @@ API_IDL_TYPES \
 "  placed_by: ?string,\n" \
 "  timezone: string,\n" \
 "  paused: bool,\n" \
+"  # the next occurrence to be created (a skipped one is passed over); null when paused\n" \
+"  # or when the schedule has no more\n" \
 "  next_delivery: ?string,\n" \
 "  next_create_at: ?string,\n" \
 "  created: int,\n" \
@@ -157,7 +160,8 @@ API_IDL_TYPES \
 "\n" \
 "type Occurrence (standing_order: string, customer: string, supplier: string, delivery: string, create_at: string, lines: []Line)\n" \
 "\n" \
-"# Counts, the next order due (create_at, UTC) and the outbox backlog.\n" \
+"# Counts, the next order to be created (its create_at, UTC; never a skipped occurrence\n" \
+"# nor one of a paused standing order) and the outbox backlog.\n" \
 "method Status() -> (version: string, now: string, customers: int, standing_orders: int, active: int, paused: int, orders: int, outbox_backlog: int, next_due: ?string, next_standing_order: ?string, max_loop_step_ms: float)\n" \
 "\n" \
 "# Reloads the definition files; all or nothing. Every failure is InvalidDefinitions,\n" \
@@ -169,7 +173,8 @@ API_IDL_TYPES \
 "method ListStandingOrders() -> (standing_orders: []StandingOrder)\n" \
 "\n" \
 "# Occurrences with delivery in [from 00:00, to 00:00) in each schedule's zone, as\n" \
-"# standingctl forecast prints them; at most 400 days.\n" \
+"# standingctl forecast prints them, less those skipped (SkipOccurrence, a catch-up\n" \
+"# policy, a pause): what was or will be created; at most 400 days.\n" \
 "method Forecast(from: string, to: string) -> (occurrences: []Occurrence)\n" \
 "\n" \
 "error InvalidDefinitions (errors: []string)\n" \
