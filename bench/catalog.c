@@ -261,8 +261,8 @@ int main(int argc, char **argv) {
 			if (ms < best_reload)
 				best_reload = ms, reload_apply = apply_ms;
 
-			/* a PlaceStandingOrder that is refused (unknown customer): the
-			 * whole set is validated for the errors */
+			/* a PlaceStandingOrder that is refused (unknown customer): its
+			 * errors told from the indexes (defs_unit_errors) */
 			t0 = now_ns();
 			char bad[2048];
 			snprintf(bad, sizeof(bad), "%s", api_json);
@@ -278,7 +278,20 @@ int main(int argc, char **argv) {
 		row("after: CancelStandingOrder", best_cancel);
 		row("after: reload after one changed file", best_reload);
 		row("after: ... of which engine_apply (stores the YAML files) and commit", reload_apply);
-		row("after: PlaceStandingOrder refused (full validation for the errors)", best_refused);
+		row("after: PlaceStandingOrder refused (unknown customer)", best_refused);
+
+		/* a reload of a file with an error: the whole set is validated for the errors */
+		snprintf(path, sizeof(path), "%s/orders.d/f000.yaml", conf);
+		FILE *bf = fopen(path, "a");
+		if (!bf || fputs("  - {id: broken, customer: nobody}\n", bf) < 0 || fclose(bf) != 0)
+			die("cannot break %s", path);
+		t0 = now_ns();
+		if (defs_read_dir(conf, &files, &n, &diags) < 0 || catalog_stage(c, files, n, NULL, 0, &diags) != -EINVAL)
+			die("the broken file was not refused");
+		defs_files_free(files, n);
+		diag_list_clear(&diags);
+		row("after: reload refused (a file with errors: the whole set validated)", (double) (now_ns() - t0) / 1e6);
+		write_orders_file(conf, 0, per_file, 99);
 
 		/* standingd.yaml changed: every file is read again */
 		snprintf(path, sizeof(path), "%s/standingd.yaml", conf);

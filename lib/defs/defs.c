@@ -1977,6 +1977,8 @@ int defs_unit_read(const defs *base, const defs_file *f, defs_unit *ret) {
 					.o = c.ord[i].o, .customer_id = c.ord[i].customer_id,
 					.has_zone = c.ord[i].has_zone, .has_catch_up = c.ord[i].has_catch_up,
 					.has_payment = c.ord[i].payment_node != NULL,
+					.id_line = c.ord[i].id_node ? c.ord[i].id_node->line : 0,
+					.id_col = c.ord[i].id_node ? c.ord[i].id_node->col : 0,
 				};
 			*ret = (defs_unit) { .customers = cv, .n_customers = c.n_cust, .orders = ov, .n_orders = c.n_ord };
 			c.n_cust = c.n_ord = 0;   /* moved */
@@ -2022,4 +2024,78 @@ void defs_unit_done(defs_unit *u) {
 	}
 	free(u->orders);
 	*u = (defs_unit) { 0 };
+}
+
+/* (file, position) order of definition over the whole set */
+static bool defs_site_before(size_t fa, size_t pa, size_t fb, size_t pb) {
+	return fa < fb || (fa == fb && pa < pb);
+}
+
+int defs_unit_errors(const defs *base, const defs_file *f, const defs_unit_lookup *lk, diag_list *diags) {
+	diag_list mine = { 0 };
+	defs_ctx c = { .diags = &mine, .tz = base->tz, .cfg = base->config };
+	size_t seq = 0;
+	int r = -EAGAIN;
+	c.trees = calloc(1, sizeof(*c.trees));
+	if (!c.trees)
+		return -ENOMEM;
+	/* the file's own errors, as in defs_load_files (no file before it had any) */
+	defs_file_begin(&c, f);
+	const ytree_node *root = defs_parse(&c, f);
+	c.orders_unparsed = c.errors > 0;
+	defs_orders_file(&c, root, &seq);
+	defs_file_end(&c);
+	if (c.oom) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* customers reach other files' standing orders, and many standing orders the
+	 * shared cap on cross-file errors: those need the whole set */
+	if (c.n_cust || c.n_ord > 16)
+		goto out;
+	c.file_errors = c.file_hidden = 0;
+	if (c.n_ord)
+		qsort(c.ord, c.n_ord, sizeof(*c.ord), defs_ord_cmp);
+	for (size_t i = 0; i < c.n_ord; i++) {
+		defs_order_ent *e = &c.ord[i];
+		const char *id = e->o.id;
+		c.file = e->file;
+		/* this id's group: the file's entries (sorted by place) and at most one
+		 * other file's; the first by place over the whole set is "first defined" */
+		size_t first = i;
+		while (first > 0 && id && c.ord[first - 1].o.id && !strcmp(c.ord[first - 1].o.id, id))
+			first--;
+		defs_unit_site out;
+		bool has_out = id && lk->order(lk->ud, id, &out);
+		bool out_first = has_out && defs_site_before(out.file_idx, out.pos, lk->file_idx, c.ord[first].seq);
+		const char *ffile = out_first ? out.file : e->file;
+		int fline = out_first ? out.line : (c.ord[first].id_node ? c.ord[first].id_node->line : 0);
+		int fcol = out_first ? out.col : (c.ord[first].id_node ? c.ord[first].id_node->col : 0);
+		if (has_out && !out_first)
+			goto out;   /* the error would be the other file's (f is not last): the whole set tells it */
+		if (id && (i != first || out_first))
+			defs_err(&c, e->id_node, "duplicate standing order id \"%s\" (first defined at %s:%d:%d)", id, ffile,
+				 fline, fcol);
+		const customer *cu = e->customer_id ? lk->customer(lk->ud, e->customer_id) : NULL;
+		defs_link_order(&c, e, cu);
+	}
+	if (c.file_hidden)
+		diag_add(&mine, NULL, 0, 0, "%zu more errors not shown", c.file_hidden);
+	if (!c.errors)
+		for (size_t i = 0; i < c.n_ord; i++)
+			defs_check_rule(&c, &c.ord[i]);
+	if (c.oom) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = c.errors ? -EINVAL : 0;
+	for (size_t i = 0; i < mine.n; i++)
+		diag_add(diags, mine.v[i].file, mine.v[i].line, mine.v[i].col, "%s", mine.v[i].msg);
+	diag_sort(diags);
+out:
+	diag_list_clear(&mine);
+	c.cfg = (config) { 0 };
+	c.tz = NULL;
+	defs_ctx_done(&c);
+	return r;
 }

@@ -154,6 +154,7 @@ typedef struct defs_unit_order {
 	standing_order o;         /* customer NULL, zone/catch_up defaults not applied, hash 0 */
 	char *customer_id;
 	bool has_zone, has_catch_up, has_payment;
+	int id_line, id_col;      /* of the id's value (0 in an API file) */
 } defs_unit_order;
 
 typedef struct defs_unit {
@@ -175,3 +176,29 @@ int defs_unit_read(const defs *base, const defs_file *f, defs_unit *ret);
  * report an error for it. */
 bool defs_unit_link(const defs *base, const defs_unit_order *e, const customer *cu, standing_order *ret);
 void defs_unit_done(defs_unit *u);
+
+/* Where a standing order of another file is defined, for "first defined at". */
+typedef struct defs_unit_site {
+	const char *file;         /* its file's name */
+	int line, col;            /* of its id (0 in an API file: no positions) */
+	size_t file_idx;          /* its file's place in the whole set (the YAML files, then the API's) */
+	size_t pos;               /* its place in its file (standing_orders[pos]) */
+} defs_unit_site;
+
+typedef struct defs_unit_lookup {
+	/* The standing order with this id in the other files of the set, if any. */
+	bool (*order)(void *ud, const char *id, defs_unit_site *ret);
+	/* The customer with this id in the other files, NULL if none. */
+	const customer *(*customer)(void *ud, const char *id);
+	void *ud;
+	size_t file_idx;          /* f's place in the whole set */
+} defs_unit_lookup;
+
+/* The errors a full validation (defs_load_files) reports for a set whose other
+ * files are valid together and unchanged, and f changed: f's own errors and its
+ * standing orders' cross-file ones, with the same texts, positions and caps,
+ * added to diags (sorted). -EINVAL with diags; 0: none (f fits); -EAGAIN: f
+ * defines customers or more than 16 standing orders, whose errors reach other
+ * files or the shared cap, or an id of f is defined again in a file after f
+ * (the error is that file's): validate the whole set; -ENOMEM. */
+int defs_unit_errors(const defs *base, const defs_file *f, const defs_unit_lookup *lk, diag_list *diags);

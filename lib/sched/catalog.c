@@ -258,7 +258,7 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 	bool *kept = calloc(n_old ? n_old : 1, sizeof(*kept));
 	if (!kept)
 		return -ENOMEM;
-	int r = 0;
+	int r = 0, bad = 0;
 	*changed = n != n_old;
 	size_t j = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
@@ -290,7 +290,11 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 		}
 		if (!(config_first && i == 0)) {
 			c->stats.files_read++;
-			r = defs_unit_read(c->pend.base, &f->f, &f->u);
+			/* a file with errors: the rest still staged, for the lookups of cat_unit_errors */
+			if ((r = defs_unit_read(c->pend.base, &f->f, &f->u)) == -EINVAL) {
+				bad = r;
+				r = 0;
+			}
 		}
 	}
 	for (size_t k = 0; k < n_old && r != -ENOMEM; k++)
@@ -301,7 +305,7 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 				r = -ENOMEM;
 		}
 	free(kept);
-	return r;
+	return r < 0 ? r : bad;
 }
 
 typedef struct cat_new {
@@ -486,6 +490,49 @@ static int cat_full_validation(catalog *c, const defs_file *files, size_t n, con
 	return r;
 }
 
+/* The candidate's place of a file: the YAML files, then the API's. */
+static size_t cat_file_idx(const catalog *c, const cat_file *f) {
+	for (size_t i = 0; i < c->pend.n_yaml; i++)
+		if (c->pend.yaml[i] == f)
+			return i;
+	for (size_t i = 0; i < c->pend.n_api; i++)
+		if (c->pend.api[i] == f)
+			return c->pend.n_yaml + i;
+	return SIZE_MAX;
+}
+
+static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
+	const catalog *c = ud;
+	const cat_ent *e = cat_live(&c->ord, id);
+	if (!e)
+		return false;
+	const defs_unit_order *o = &e->own.f->u.orders[e->own.idx];
+	*ret = (defs_unit_site) { .file = e->own.f->f.name, .line = o->id_line, .col = o->id_col,
+				  .file_idx = cat_file_idx(c, e->own.f), .pos = e->own.idx };
+	return true;
+}
+
+static const customer *cat_lookup_customer(void *ud, const char *id) {
+	const cat_ent *e = cat_live(&((const catalog *) ud)->cust, id);
+	return e ? cat_customer(&e->own) : NULL;
+}
+
+/* A refused change of one API file (PlaceStandingOrder): its errors without
+ * validating the whole set, when defs_unit_errors can tell them exactly. -EINVAL
+ * with diags, or -EAGAIN (or 0, a disagreement): validate the whole set. */
+static int cat_unit_errors(catalog *c, diag_list *diags) {
+	if (c->pend_full || c->yaml_changed || c->n_added != 1 || c->n_removed > 1)
+		return -EAGAIN;
+	cat_file *f = c->added[0];
+	size_t idx = cat_file_idx(c, f);
+	if (idx == SIZE_MAX || idx < c->pend.n_yaml)
+		return -EAGAIN;
+	if (c->n_removed && (c->removed[0]->u.n_customers || strcmp(c->removed[0]->f.name, f->f.name) != 0))
+		return -EAGAIN;
+	defs_unit_lookup lk = { .order = cat_lookup_order, .customer = cat_lookup_customer, .ud = c, .file_idx = idx };
+	return defs_unit_errors(c->pend.base, &f->f, &lk, diags);
+}
+
 int catalog_stage(catalog *c, const defs_file *files, size_t n, const defs_file *api, size_t na,
 		  diag_list *diags) {
 	if (c->staged)
@@ -528,6 +575,14 @@ int catalog_stage(catalog *c, const defs_file *files, size_t n, const defs_file 
 		goto fail;
 	return 0;
 fail:
+	if (r == -EINVAL) {
+		int ru = cat_unit_errors(c, diags);
+		c->stats.unit_errors = ru == -EINVAL;
+		if (ru == -EINVAL || ru == -ENOMEM) {
+			catalog_abort(c);
+			return ru;
+		}
+	}
 	catalog_abort(c);
 	if (r == -EINVAL)
 		r = cat_full_validation(c, files, n, api, na, diags);

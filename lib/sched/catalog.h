@@ -13,8 +13,10 @@
  * All or nothing, with the same errors: when the incremental check finds anything
  * wrong, the whole candidate set is validated with defs_load_with_api and its
  * diags returned, so errors are exactly a full validation's (texts, positions, the
- * caps). A change of standingd.yaml reads every file again (the config's defaults
- * and suppliers reach every standing order).
+ * caps); except for a refused change of one API file without customers, whose
+ * errors defs_unit_errors tells exactly from the indexes. A change of
+ * standingd.yaml reads every file again (the config's defaults and suppliers
+ * reach every standing order).
  *
  * Two steps, so that the caller can apply the candidate (engine_apply) before it
  * becomes the running set: catalog_stage*() builds the candidate, then
@@ -66,5 +68,6 @@ typedef struct catalog_stats {
 	size_t orders_linked;     /* standing orders linked again */
 	bool full;                /* every file was read (first set, standingd.yaml changed) */
 	bool full_validation;     /* an error: the whole set was validated for the diags */
+	bool unit_errors;         /* an error of one API file, told without the whole set */
 } catalog_stats;
 void catalog_last_stats(const catalog *c, catalog_stats *ret);

@@ -294,6 +294,8 @@ static bool compare_stage(catalog *c, int r, diag_list *dc, const defs_file *fil
 
 /* One API standing order placed (json) or cancelled (NULL) through the catalog,
  * compared with a full validation of the running YAML and the API's files with it. */
+static size_t n_unit_errors;   /* refusals told by defs_unit_errors */
+
 static void api_change(catalog *c, const char *id, const char *json) {
 	diag_list dc = { 0 };
 	const defs_file *y, *a;
@@ -303,13 +305,16 @@ static void api_change(catalog *c, const char *id, const char *json) {
 	size_t n2;
 	assert_int_equal(defs_api_files_with(a, na, id, json, &api2, &n2), 0);
 	int r = catalog_stage_api_order(c, id, json, &dc);
+	catalog_stats st;
+	catalog_last_stats(c, &st);
+	n_unit_errors += st.unit_errors;
 	compare_stage(c, r, &dc, y, ny, api2, n2);
 	defs_files_free(api2, n2);
 	diag_list_clear(&dc);
 }
 
 static void api_edit(model *m, catalog *c) {
-	char id[32], json[1024];
+	char id[32], json[4096];
 	const defs *d = catalog_defs(c);
 	if (!d)
 		return;
@@ -322,13 +327,29 @@ static void api_edit(model *m, catalog *c) {
 	/* a customer of the running set, or sometimes none; sometimes a YAML id */
 	const char *cust = d->n_customers && rnd(m, 8) ? d->customers[rnd(m, (uint32_t) d->n_customers)].id : "ghost";
 	const char *sid = rnd(m, 6) == 0 && d->n_orders ? d->orders[rnd(m, (uint32_t) d->n_orders)].id : id;
+	if (rnd(m, 4) == 0)   /* the id of another API standing order, placed earlier or later in the list */
+		for (size_t k = 0, at = rnd(m, (uint32_t) d->n_orders + 1); k < d->n_orders; k++)
+			if (d->orders[(at + k) % d->n_orders].placed_by) {
+				sid = d->orders[(at + k) % d->n_orders].id;
+				break;
+			}
 	snprintf(json, sizeof(json),
 		 "{\"standing_orders\": [{\"id\": \"%s\", \"customer\": \"%s\", \"supplier\": \"s%u\", "
 		 "\"ship_to\": {\"name\": \"D\", \"street\": \"S 1\", \"city\": \"Oulu\", \"country\": \"FI\"}, "
 		 "\"lines\": [{\"sku\": \"X\", \"quantity\": %u, \"unit_price\": \"2.00 EUR\"}], "
 		 "\"payment\": \"prepaid\", \"schedule\": {\"every\": \"1 week\", \"start\": \"2026-12-01\"}}], "
 		 "\"placed_by\": \"shop:web\"}",
-		 sid, cust, rnd(m, 4), 1 + rnd(m, 9));
+		 sid, cust, rnd(m, 4), rnd(m, 10));   /* quantity 0: a field error */
+	if (rnd(m, 10) == 0)
+		json[strlen(json) / 2] = '\0';   /* not JSON */
+	else if (rnd(m, 8) == 0) {
+		/* two standing orders in one file, the same id twice or one of the set */
+		char two[2048], *lines = strstr(json, "\"ship_to\"");
+		snprintf(two, sizeof(two), "{\"standing_orders\": [{\"id\": \"%s\", \"customer\": \"%s\", %.*s}, %s",
+			 rnd(m, 2) ? sid : id, cust, (int) (strstr(lines, "}}],") + 1 - lines), lines,
+			 strchr(json, '[') + 1);
+		snprintf(json, sizeof(json), "%s", two);
+	}
 	api_change(c, id, json);
 }
 
@@ -388,9 +409,11 @@ static void test_random_edits(void **state) {
 	for (uint64_t seed = 1; seed <= 60; seed++)
 		round_with_seed(seed, 60, &accepted, &refused);
 	/* both outcomes must be exercised a fair number of times */
-	print_message("accepted %zu, refused %zu\n", accepted, refused);
+	print_message("accepted %zu, refused %zu, API refusals told without the whole set %zu\n", accepted, refused,
+		      n_unit_errors);
 	assert_true(accepted > 300);
 	assert_true(refused > 300);
+	assert_true(n_unit_errors > 100);
 }
 
 /* The catalog reads again only what changed, and links again the standing
