@@ -14,8 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <ftw.h>
+#include <lmdb.h>
 #include "lib/defs/defs.h"
 #include "lib/sched/catalog.h"
+#include "lib/store/store.h"
 
 #define N_FILES_MAX 6
 #define N_CUST 4          /* customers per file, at most */
@@ -478,8 +481,95 @@ static void test_reads_only_changes(void **state) {
 	catalog_free(c);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+	(void) st;
+	(void) flag;
+	(void) ftw;
+	return remove(path);
+}
+
+static void assert_files(store *s, const defs_file *want, size_t n) {
+	store_txn *t;
+	defs_file *got;
+	size_t ng;
+	assert_int_equal(store_begin(s, false, &t), 0);
+	assert_int_equal(store_defs_get(t, &got, &ng), 0);
+	store_abort(t);
+	assert_int_equal(ng, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(got[i].name, want[i].name);
+		assert_int_equal(got[i].len, want[i].len);
+		assert_memory_equal(got[i].data, want[i].data, want[i].len);
+	}
+	defs_files_free(got, ng);
+}
+
+/* The last good set as stores before issue 8 kept it (one record, every file
+ * inline) still loads; the next put keeps each file on its own, and a put that
+ * changes one file leaves the others' values as they were. */
+static void test_store_older_layout(void **state) {
+	(void) state;
+	char dir[] = "/tmp/test_catalog.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	store *s;
+	store_options so = { 0 };
+	assert_int_equal(store_open(dir, &so, &s), 0);
+	store_close(s);
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, (size_t) 64 << 20), 0);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	static const char rec[] = "{\"v\":1,\"files\":[{\"name\":\"standingd.yaml\",\"data\":\"suppliers: []\\n\"},"
+				  "{\"name\":\"orders.d/a.yaml\",\"data\":\"customers: [{id: c1, name: C}]\\n\"}]}";
+	MDB_val k = { 4, (void *) "defs" }, v = { strlen(rec), (void *) rec };
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	defs_file files[] = {
+		{ .name = "standingd.yaml", .data = "suppliers: []\n", .len = 14 },
+		{ .name = "orders.d/a.yaml", .data = "customers: [{id: c1, name: C}]\n", .len = 31 },
+		{ .name = "orders.d/b.yaml", .data = "customers: []\n", .len = 14 },
+	};
+	assert_int_equal(store_open(dir, &so, &s), 0);
+	assert_files(s, files, 2);
+	store_txn *t;
+	assert_int_equal(store_begin(s, true, &t), 0);
+	assert_int_equal(store_defs_put(t, files, 3), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_files(s, files, 3);
+	files[1].data = "customers: [{id: c2, name: D}]\n";
+	assert_int_equal(store_begin(s, true, &t), 0);
+	assert_int_equal(store_defs_put(t, files, 2), 0);   /* b.yaml removed, a.yaml changed */
+	assert_int_equal(store_commit(t), 0);
+	assert_files(s, files, 2);
+	store_close(s);
+
+	/* each file is a value of its own; b.yaml's is gone */
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	k = (MDB_val) { strlen("defs/orders.d/a.yaml"), (void *) "defs/orders.d/a.yaml" };
+	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+	assert_int_equal(v.mv_size, 31);
+	assert_memory_equal(v.mv_data, files[1].data, 31);
+	k = (MDB_val) { strlen("defs/orders.d/b.yaml"), (void *) "defs/orders.d/b.yaml" };
+	assert_int_equal(mdb_get(txn, dbi, &k, &v), MDB_NOTFOUND);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_store_older_layout),
 		cmocka_unit_test(test_reads_only_changes),
 		cmocka_unit_test(test_random_edits),
 	};
