@@ -15,6 +15,7 @@
  * The reload includes defs_read_dir (reading every file's bytes). */
 #include <errno.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,13 +59,13 @@ static void write_file(const char *path, const char *text) {
 
 /* orders.d/fNNN.yaml: 10 customers and per_file standing orders; version changes
  * one quantity, as an edit of one standing order would. */
-static void write_orders_file(const char *dir, int file, int per_file, int version) {
+static void write_orders_file(const char *dir, int file, int per_file, int version, bool customers) {
 	size_t cap = (size_t) per_file * 400 + 4096, n = 0;
 	char *s = malloc(cap);
 	if (!s)
 		die("out of memory");
-	n += (size_t) snprintf(s + n, cap - n, "customers:\n");
-	for (int c = 0; c < 10; c++)
+	n += (size_t) snprintf(s + n, cap - n, "customers:%s\n", customers ? "" : " []");
+	for (int c = 0; c < 10 && customers; c++)
 		n += (size_t) snprintf(s + n, cap - n, "  - {id: c%03d-%d, name: Customer %d, account: {number: A-%d}}\n",
 				       file, c, c, c);
 	n += (size_t) snprintf(s + n, cap - n, "standing_orders:\n");
@@ -141,7 +142,7 @@ int main(int argc, char **argv) {
 	snprintf(path, sizeof(path), "%s/standingd.yaml", conf);
 	write_file(path, "suppliers:\n  - {id: lumen, name: Lumen Oy}\n");
 	for (int f = 0; f < n_files; f++)
-		write_orders_file(conf, f, per_file, 0);
+		write_orders_file(conf, f, per_file, 0, true);
 	printf("| %d standing orders in %d files | |\n", n_files * per_file, n_files);
 
 	const char *api_json =
@@ -193,7 +194,7 @@ int main(int argc, char **argv) {
 			defs_free(prev);
 			defs_files_free(api, na);
 			/* a reload after one file changed */
-			write_orders_file(conf, t % n_files, per_file, t + 1);
+			write_orders_file(conf, t % n_files, per_file, t + 1, true);
 			t0 = now_ns();
 			defs_files_free(files, n);
 			prev = d;
@@ -251,7 +252,7 @@ int main(int argc, char **argv) {
 			ms = (double) (now_ns() - t0) / 1e6;
 			best_cancel = ms < best_cancel ? ms : best_cancel;
 
-			write_orders_file(conf, t % n_files, per_file, t + 10);
+			write_orders_file(conf, t % n_files, per_file, t + 10, true);
 			t0 = now_ns();
 			if (defs_read_dir(conf, &files, &n, &diags) < 0 || catalog_stage(c, files, n, NULL, 0, &diags) < 0)
 				die("reload does not load");
@@ -280,7 +281,8 @@ int main(int argc, char **argv) {
 		row("after: ... of which engine_apply (stores the YAML files) and commit", reload_apply);
 		row("after: PlaceStandingOrder refused (unknown customer)", best_refused);
 
-		/* a reload of a file with an error: the whole set is validated for the errors */
+		/* a reload of a file with an error (its customers as they were): its errors
+		 * told from the indexes too */
 		snprintf(path, sizeof(path), "%s/orders.d/f000.yaml", conf);
 		FILE *bf = fopen(path, "a");
 		if (!bf || fputs("  - {id: broken, customer: nobody}\n", bf) < 0 || fclose(bf) != 0)
@@ -290,8 +292,19 @@ int main(int argc, char **argv) {
 			die("the broken file was not refused");
 		defs_files_free(files, n);
 		diag_list_clear(&diags);
-		row("after: reload refused (a file with errors: the whole set validated)", (double) (now_ns() - t0) / 1e6);
-		write_orders_file(conf, 0, per_file, 99);
+		row("after: reload refused (a standing order of one file names an unknown customer)", (double) (now_ns() - t0) / 1e6);
+		write_orders_file(conf, 0, per_file, 99, true);
+
+		/* customers removed (that standing orders use): the whole set is validated for the errors */
+		write_orders_file(conf, 1, per_file, 0, false);
+		t0 = now_ns();
+		if (defs_read_dir(conf, &files, &n, &diags) < 0 || catalog_stage(c, files, n, NULL, 0, &diags) != -EINVAL)
+			die("the removed customers were not refused");
+		defs_files_free(files, n);
+		diag_list_clear(&diags);
+		row("after: reload refused (customers removed that standing orders use: the whole set validated)",
+		    (double) (now_ns() - t0) / 1e6);
+		write_orders_file(conf, 1, per_file, 0, true);
 
 		/* standingd.yaml changed: every file is read again */
 		snprintf(path, sizeof(path), "%s/standingd.yaml", conf);

@@ -2049,10 +2049,24 @@ int defs_unit_errors(const defs *base, const defs_file *f, const defs_unit_looku
 		r = -ENOMEM;
 		goto out;
 	}
-	/* customers reach other files' standing orders, and many standing orders the
-	 * shared cap on cross-file errors: those need the whole set */
-	if (c.n_cust || c.n_ord > 16)
-		goto out;
+	/* The customers must leave the other files as they were: no id of f's defined
+	 * twice or elsewhere (a duplicate error, maybe another file's), and every
+	 * customer f had before still there with or without an account as before
+	 * (other files' standing orders use them). A file that did not parse hides its
+	 * customers' absence (defs_link_order reports no unknown customer then). */
+	if (c.n_cust)
+		qsort(c.cust, c.n_cust, sizeof(*c.cust), defs_cust_cmp);
+	for (size_t i = 0; i < c.n_cust; i++) {
+		const char *id = c.cust[i].c.id;
+		if (id && ((i > 0 && c.cust[i - 1].c.id && !strcmp(c.cust[i - 1].c.id, id)) || lk->customer(lk->ud, id)))
+			goto out;
+	}
+	for (size_t i = 0; i < lk->n_old_customers && !c.orders_unparsed; i++) {
+		const customer *o = &lk->old_customers[i];
+		size_t k = defs_cust_find(&c, o->id);
+		if (k == SIZE_MAX || !c.cust[k].c.account_number != !o->account_number)
+			goto out;
+	}
 	c.file_errors = c.file_hidden = 0;
 	if (c.n_ord)
 		qsort(c.ord, c.n_ord, sizeof(*c.ord), defs_ord_cmp);
@@ -2071,16 +2085,35 @@ int defs_unit_errors(const defs *base, const defs_file *f, const defs_unit_looku
 		const char *ffile = out_first ? out.file : e->file;
 		int fline = out_first ? out.line : (c.ord[first].id_node ? c.ord[first].id_node->line : 0);
 		int fcol = out_first ? out.col : (c.ord[first].id_node ? c.ord[first].id_node->col : 0);
-		if (has_out && !out_first)
-			goto out;   /* the error would be the other file's (f is not last): the whole set tells it */
+		if (has_out && !out_first && i == first) {
+			/* the other file's definition comes later: the error is its, at its place */
+			if (c.file_errors >= DEFS_MAX_FILE_ERRORS || c.errors >= DEFS_MAX_ERRORS) {
+				c.file_hidden++;
+				c.hidden++;
+			} else {
+				char path[64];
+				snprintf(path, sizeof(path), "standing_orders[%zu].id", out.pos);
+				c.file_errors++;
+				c.errors++;
+				diag_add(c.diags, out.line > 0 ? out.file : path, out.line, out.col,
+					 "duplicate standing order id \"%s\" (first defined at %s:%d:%d)", id, ffile, fline,
+					 fcol);
+			}
+		}
 		if (id && (i != first || out_first))
 			defs_err(&c, e->id_node, "duplicate standing order id \"%s\" (first defined at %s:%d:%d)", id, ffile,
 				 fline, fcol);
-		const customer *cu = e->customer_id ? lk->customer(lk->ud, e->customer_id) : NULL;
+		const customer *cu = NULL;
+		if (e->customer_id) {
+			size_t k = defs_cust_find(&c, e->customer_id);
+			cu = k != SIZE_MAX ? &c.cust[k].c : lk->customer(lk->ud, e->customer_id);
+		}
 		defs_link_order(&c, e, cu);
 	}
-	if (c.file_hidden)
-		diag_add(&mine, NULL, 0, 0, "%zu more errors not shown", c.file_hidden);
+	/* the cap on cross-file errors is shared by every file: reached, which errors
+	 * show depends on the order of the whole set's */
+	if (c.file_hidden || c.errors >= DEFS_MAX_ERRORS)
+		goto out;
 	if (!c.errors)
 		for (size_t i = 0; i < c.n_ord; i++)
 			defs_check_rule(&c, &c.ord[i]);

@@ -192,13 +192,17 @@ typedef struct defs_unit_lookup {
 	const customer *(*customer)(void *ud, const char *id);
 	void *ud;
 	size_t file_idx;          /* f's place in the whole set */
+	const customer *old_customers;   /* those of f's version in the running set */
+	size_t n_old_customers;
 } defs_unit_lookup;
 
 /* The errors a full validation (defs_load_files) reports for a set whose other
- * files are valid together and unchanged, and f changed: f's own errors and its
- * standing orders' cross-file ones, with the same texts, positions and caps,
- * added to diags (sorted). -EINVAL with diags; 0: none (f fits); -EAGAIN: f
- * defines customers or more than 16 standing orders, whose errors reach other
- * files or the shared cap, or an id of f is defined again in a file after f
- * (the error is that file's): validate the whole set; -ENOMEM. */
+ * files are valid together and unchanged, and f changed (added or replaced; the
+ * lookups see the other files only): f's own errors and the cross-file ones of
+ * its standing orders (a duplicate id, in f or in the other file, unknown
+ * customer or supplier, account, schedule), with the same texts, positions and
+ * caps, added to diags (sorted). -EINVAL with diags; 0: none (f fits); -EAGAIN:
+ * the errors would reach other files through customers (one of f's defined twice
+ * or elsewhere, one f had dropped or its account changed) or the shared cap on
+ * cross-file errors was reached: validate the whole set; -ENOMEM. */
 int defs_unit_errors(const defs *base, const defs_file *f, const defs_unit_lookup *lk, diag_list *diags);

@@ -517,19 +517,24 @@ static const customer *cat_lookup_customer(void *ud, const char *id) {
 	return e ? cat_customer(&e->own) : NULL;
 }
 
-/* A refused change of one API file (PlaceStandingOrder): its errors without
- * validating the whole set, when defs_unit_errors can tell them exactly. -EINVAL
- * with diags, or -EAGAIN (or 0, a disagreement): validate the whole set. */
+/* A refused change of one orders file (a reload after one file changed, or
+ * PlaceStandingOrder): its errors without validating the whole set, when
+ * defs_unit_errors can tell them exactly. -EINVAL with diags, or -EAGAIN (or 0,
+ * a disagreement): validate the whole set. */
 static int cat_unit_errors(catalog *c, diag_list *diags) {
-	if (c->pend_full || c->yaml_changed || c->n_added != 1 || c->n_removed > 1)
+	if (c->pend_full || c->n_added != 1 || c->n_removed > 1)
 		return -EAGAIN;
 	cat_file *f = c->added[0];
 	size_t idx = cat_file_idx(c, f);
-	if (idx == SIZE_MAX || idx < c->pend.n_yaml)
+	if (idx == SIZE_MAX || idx == 0)   /* standingd.yaml reaches everything */
 		return -EAGAIN;
-	if (c->n_removed && (c->removed[0]->u.n_customers || strcmp(c->removed[0]->f.name, f->f.name) != 0))
+	if (c->n_removed && strcmp(c->removed[0]->f.name, f->f.name) != 0)
 		return -EAGAIN;
 	defs_unit_lookup lk = { .order = cat_lookup_order, .customer = cat_lookup_customer, .ud = c, .file_idx = idx };
+	if (c->n_removed) {
+		lk.old_customers = c->removed[0]->u.customers;
+		lk.n_old_customers = c->removed[0]->u.n_customers;
+	}
 	return defs_unit_errors(c->pend.base, &f->f, &lk, diags);
 }
 

@@ -13,8 +13,9 @@
  * All or nothing, with the same errors: when the incremental check finds anything
  * wrong, the whole candidate set is validated with defs_load_with_api and its
  * diags returned, so errors are exactly a full validation's (texts, positions, the
- * caps); except for a refused change of one API file without customers, whose
- * errors defs_unit_errors tells exactly from the indexes. A change of
+ * caps); except for a refused change of one orders file whose customers leave
+ * the other files as they were, whose errors defs_unit_errors tells exactly from
+ * the indexes. A change of
  * standingd.yaml reads every file again (the config's defaults and suppliers
  * reach every standing order).
  *
@@ -68,6 +69,6 @@ typedef struct catalog_stats {
 	size_t orders_linked;     /* standing orders linked again */
 	bool full;                /* every file was read (first set, standingd.yaml changed) */
 	bool full_validation;     /* an error: the whole set was validated for the diags */
-	bool unit_errors;         /* an error of one API file, told without the whole set */
+	bool unit_errors;         /* the errors of one changed file, told without the whole set */
 } catalog_stats;
 void catalog_last_stats(const catalog *c, catalog_stats *ret);

@@ -297,7 +297,8 @@ static bool compare_stage(catalog *c, int r, diag_list *dc, const defs_file *fil
 
 /* One API standing order placed (json) or cancelled (NULL) through the catalog,
  * compared with a full validation of the running YAML and the API's files with it. */
-static size_t n_unit_errors;   /* refusals told by defs_unit_errors */
+static size_t n_unit_errors;        /* API refusals told by defs_unit_errors */
+static size_t n_yaml_unit_errors;   /* reloads refused so */
 
 static void api_change(catalog *c, const char *id, const char *json) {
 	diag_list dc = { 0 };
@@ -395,6 +396,9 @@ static void round_with_seed(uint64_t seed, int steps, size_t *accepted, size_t *
 		assert_int_equal(defs_files_dup(a, na, &api), 0);
 		diag_list dc = { 0 };
 		int r = catalog_stage(c, files, n, NULL, 0, &dc);
+		catalog_stats st;
+		catalog_last_stats(c, &st);
+		n_yaml_unit_errors += st.unit_errors;
 		if (compare_stage(c, r, &dc, files, n, api, na))
 			++*accepted;
 		else
@@ -412,11 +416,12 @@ static void test_random_edits(void **state) {
 	for (uint64_t seed = 1; seed <= 60; seed++)
 		round_with_seed(seed, 60, &accepted, &refused);
 	/* both outcomes must be exercised a fair number of times */
-	print_message("accepted %zu, refused %zu, API refusals told without the whole set %zu\n", accepted, refused,
-		      n_unit_errors);
+	print_message("accepted %zu, refused %zu, told without the whole set: %zu API changes, %zu reloads\n",
+		      accepted, refused, n_unit_errors, n_yaml_unit_errors);
 	assert_true(accepted > 300);
 	assert_true(refused > 300);
 	assert_true(n_unit_errors > 100);
+	assert_true(n_yaml_unit_errors > 100);
 }
 
 /* The catalog reads again only what changed, and links again the standing
@@ -465,6 +470,37 @@ static void test_reads_only_changes(void **state) {
 	assert_int_equal(st.orders_linked, 20);
 	assert_string_equal(catalog_defs(c)->orders[19].customer->account_number, "ACC-0");
 	defs_files_free(files, n);
+
+	/* f1's standing orders pay on account with f0's customer; f0 drops the account
+	 * and breaks a field of its own: errors in both files, as a full validation */
+	for (int k = 0; k < 5; k++)
+		m.f[1].ord[k].account = true;
+	render(&m, &files, &n);
+	assert_int_equal(catalog_stage(c, files, n, NULL, 0, &dc), 0);
+	catalog_commit(c);
+	defs_files_free(files, n);
+	m.f[0].cust_account[0] = false;
+	m.f[0].broken = 2;
+	render(&m, &files, &n);
+	const defs_file *y, *a;
+	size_t ny, na;
+	catalog_files(c, &y, &ny, &a, &na);
+	int r = catalog_stage(c, files, n, NULL, 0, &dc);
+	assert_false(compare_stage(c, r, &dc, files, n, a, na));
+	/* f0's own six, then f1's five accounts: only the whole set tells those */
+	assert_int_equal(dc.n, 11);
+	char *t = diag_format(&dc.v[10]);
+	assert_string_equal(t, "orders.d/f1.yaml:43:14: payment \"account\" needs an account for customer \"c0-0\"");
+	free(t);
+	catalog_last_stats(c, &st);
+	assert_false(st.unit_errors);
+	assert_true(st.full_validation);
+	diag_list_clear(&dc);
+	defs_files_free(files, n);
+	m.f[0].cust_account[0] = true;
+	m.f[0].broken = 0;
+	for (int k = 0; k < 5; k++)
+		m.f[1].ord[k].account = false;
 
 	m.f[0].n_cust = 0;   /* gone: the other files' standing orders name an unknown customer */
 	render(&m, &files, &n);
