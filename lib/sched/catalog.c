@@ -9,6 +9,8 @@
 #include <string.h>
 #include "lib/sched/catalog.h"
 
+#define CAT_RETIRED_MAX 8
+
 typedef struct cat_file {
 	defs_file f;             /* owned copy, data NUL-terminated */
 	defs_unit u;             /* empty for standingd.yaml */
@@ -50,6 +52,11 @@ struct catalog {
 	size_t n_added, n_removed;
 	bool pend_full, yaml_changed, api_changed;
 	bool force_full;         /* the indexes are incomplete: read everything next time */
+	/* Configs replaced by a change that left every file's reading as it was: the
+	 * units read under them point into their tz_db, so they live until every file
+	 * is read again (at most CAT_RETIRED_MAX, then the next change reads all). */
+	defs *retired[CAT_RETIRED_MAX];
+	size_t n_retired;
 	catalog_stats stats;
 };
 
@@ -203,6 +210,8 @@ void catalog_free(catalog *c) {
 	for (size_t i = 0; i < c->run.n_api; i++)
 		cat_file_free(c->run.api[i]);
 	cat_set_done(&c->run, true);
+	for (size_t i = 0; i < c->n_retired; i++)
+		defs_free(c->retired[i]);
 	cat_map_clear(&c->cust);
 	cat_map_clear(&c->ord);
 	free(c->tzdir);
@@ -490,6 +499,32 @@ static int cat_full_validation(catalog *c, const defs_file *files, size_t n, con
 	return r;
 }
 
+static bool cat_has_supplier(const config *cf, const char *id) {
+	for (size_t i = 0; i < cf->n_suppliers; i++)
+		if (cf->suppliers[i].id && !strcmp(cf->suppliers[i].id, id))
+			return true;
+	return false;
+}
+
+/* Whether a new config leaves every file's reading and linking as it was: the
+ * default zone (customers and standing orders without one) and catch-up policy,
+ * and every supplier a standing order names. The other keys (sockets, quotas,
+ * users, supplier names) reach no definition. */
+static bool cat_config_compatible(const catalog *c, const defs *nb) {
+	const config *o = &c->run.base->config, *n = &nb->config;
+	if (strcmp(tz_zone_name(o->zone), tz_zone_name(n->zone)) != 0 || o->catch_up != n->catch_up)
+		return false;
+	for (size_t i = 0; i < o->n_suppliers; i++) {
+		const char *id = o->suppliers[i].id;
+		if (!id || cat_has_supplier(n, id))
+			continue;
+		for (size_t k = 0; k < c->run.d->n_orders; k++)
+			if (c->run.d->orders[k].supplier && !strcmp(c->run.d->orders[k].supplier, id))
+				return false;
+	}
+	return true;
+}
+
 /* The candidate's place of a file: the YAML files, then the API's. */
 static size_t cat_file_idx(const catalog *c, const cat_file *f) {
 	for (size_t i = 0; i < c->pend.n_yaml; i++)
@@ -555,18 +590,23 @@ int catalog_stage(catalog *c, const defs_file *files, size_t n, const defs_file 
 		return cat_full_validation(c, files, n, api, na, diags);
 	c->staged = true;
 	c->pend = (cat_set) { 0 };
-	c->pend_full = !c->run.d || c->force_full || !cat_same(c->run.yaml[0], &files[0]);
-	c->stats.full = c->pend_full;
+	c->pend_full = !c->run.d || c->force_full;
 	int r;
-	if (c->pend_full) {
+	if (c->pend_full || !cat_same(c->run.yaml[0], &files[0])) {
 		diag_list ignored = { 0 };
 		r = defs_load_files(&files[0], 1, c->tzdir, &c->pend.base, &ignored);
 		diag_list_clear(&ignored);
 		if (r < 0)
 			goto fail;
+		/* a new standingd.yaml: every file is read again, unless what the files'
+		 * reading and linking take from it stayed as it was */
+		if (!c->pend_full && (c->n_retired == CAT_RETIRED_MAX || !cat_config_compatible(c, c->pend.base)))
+			c->pend_full = true;
+		c->stats.config_kept = !c->pend_full;
 	} else {
 		c->pend.base = c->run.base;
 	}
+	c->stats.full = c->pend_full;
 	c->pend.n_yaml = n;
 	c->pend.n_api = na;
 	if ((r = cat_files_stage(c, c->run.yaml, c->run.n_yaml, files, n, true, &c->pend.yaml, &c->yaml_changed)) < 0)
@@ -654,7 +694,17 @@ void catalog_commit(catalog *c) {
 	free(c->removed);
 	c->added = c->removed = NULL;
 	c->n_added = c->n_removed = 0;
-	cat_set_done(&c->run, c->pend.base != c->run.base);
+	if (c->pend_full) {
+		/* every unit is new: the configs they were read under can go */
+		for (size_t i = 0; i < c->n_retired; i++)
+			defs_free(c->retired[i]);
+		c->n_retired = 0;
+		cat_set_done(&c->run, c->pend.base != c->run.base);
+	} else {
+		if (c->pend.base != c->run.base)
+			c->retired[c->n_retired++] = c->run.base;   /* kept units point into its tz_db */
+		cat_set_done(&c->run, false);
+	}
 	c->run = c->pend;
 	c->pend = (cat_set) { 0 };
 	c->staged = false;

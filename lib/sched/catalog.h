@@ -16,8 +16,8 @@
  * caps); except for a refused change of one orders file whose customers leave
  * the other files as they were, whose errors defs_unit_errors tells exactly from
  * the indexes. A change of
- * standingd.yaml reads every file again (the config's defaults and suppliers
- * reach every standing order).
+ * standingd.yaml's default zone or catch-up, or a supplier removed that a
+ * standing order names, reads every file again; its other keys reach no file.
  *
  * Two steps, so that the caller can apply the candidate (engine_apply) before it
  * becomes the running set: catalog_stage*() builds the candidate, then
@@ -68,6 +68,7 @@ typedef struct catalog_stats {
 	size_t files_read;        /* files read again (changed, added) */
 	size_t orders_linked;     /* standing orders linked again */
 	bool full;                /* every file was read (first set, standingd.yaml changed) */
+	bool config_kept;         /* standingd.yaml changed, but nothing the files take from it */
 	bool full_validation;     /* an error: the whole set was validated for the diags */
 	bool unit_errors;         /* the errors of one changed file, told without the whole set */
 } catalog_stats;

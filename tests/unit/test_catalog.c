@@ -38,6 +38,7 @@ typedef struct model {
 	uint64_t rng;
 	int suppliers;         /* bit mask of s0..s3 in standingd.yaml */
 	int zone;              /* 0 UTC, 1 Europe/Helsinki */
+	int quota;             /* max_connections: reaches no definition */
 	m_file f[N_FILES_MAX];
 	int next_id;
 } model;
@@ -89,7 +90,7 @@ static void render(const model *m, defs_file **ret, size_t *ret_n) {
 	defs_file *v = calloc(N_FILES_MAX + 1, sizeof(*v));
 	size_t n = 0;
 	buf b = { 0 };
-	put(&b, "timezone: %s\nsuppliers:\n", m->zone ? "Europe/Helsinki" : "UTC");
+	put(&b, "timezone: %s\nmax_connections: %d\nsuppliers:\n", m->zone ? "Europe/Helsinki" : "UTC", 10 + m->quota);
 	for (int s = 0; s < 4; s++)
 		if (m->suppliers & (1 << s))
 			put(&b, "  - {id: s%d, name: Supplier %d}\n", s, s);
@@ -219,11 +220,13 @@ static void edit(model *m) {
 			f->cust_account[k] = !f->cust_account[k];
 		}
 		break;
-	case 9:           /* standingd.yaml: suppliers, zone */
-		if (rnd(m, 3))
-			m->suppliers ^= 1 << rnd(m, 4);
-		else
+	case 9:           /* standingd.yaml: suppliers, zone, a key no definition uses */
+		if (rnd(m, 4) == 0)
 			m->zone = !m->zone;
+		else if (rnd(m, 3) == 0)
+			m->quota++;
+		else
+			m->suppliers ^= 1 << rnd(m, 4);
 		break;
 	case 10:          /* a file comes or goes */
 		if (f->present && rnd(m, 2))
@@ -299,6 +302,7 @@ static bool compare_stage(catalog *c, int r, diag_list *dc, const defs_file *fil
  * compared with a full validation of the running YAML and the API's files with it. */
 static size_t n_unit_errors;        /* API refusals told by defs_unit_errors */
 static size_t n_yaml_unit_errors;   /* reloads refused so */
+static size_t n_config_kept;        /* standingd.yaml changes that read no file again */
 
 static void api_change(catalog *c, const char *id, const char *json) {
 	diag_list dc = { 0 };
@@ -399,6 +403,7 @@ static void round_with_seed(uint64_t seed, int steps, size_t *accepted, size_t *
 		catalog_stats st;
 		catalog_last_stats(c, &st);
 		n_yaml_unit_errors += st.unit_errors;
+		n_config_kept += st.config_kept && r == 0;
 		if (compare_stage(c, r, &dc, files, n, api, na))
 			++*accepted;
 		else
@@ -416,8 +421,10 @@ static void test_random_edits(void **state) {
 	for (uint64_t seed = 1; seed <= 60; seed++)
 		round_with_seed(seed, 60, &accepted, &refused);
 	/* both outcomes must be exercised a fair number of times */
-	print_message("accepted %zu, refused %zu, told without the whole set: %zu API changes, %zu reloads\n",
-		      accepted, refused, n_unit_errors, n_yaml_unit_errors);
+	print_message("accepted %zu, refused %zu, told without the whole set: %zu API changes, %zu reloads; "
+		      "standingd.yaml changes that read no file again: %zu\n",
+		      accepted, refused, n_unit_errors, n_yaml_unit_errors, n_config_kept);
+	assert_true(n_config_kept > 50);
 	assert_true(accepted > 300);
 	assert_true(refused > 300);
 	assert_true(n_unit_errors > 100);
