@@ -68,7 +68,7 @@ int main(void) {
 	/* every 1 minute, 20,000 skipped dates from 2027-01-01 */
 	rule skip = base(hel);
 	skip.kind = RULE_EVERY;
-	skip.unit = UNIT_MINUTE;
+	skip.unit = RULE_UNIT_MINUTE;
 	cal_parse_date("2027-01-01", &skip.start_day);
 	skip.n_skip = 20000;
 	skip.skip = malloc(skip.n_skip * sizeof(*skip.skip));
@@ -79,7 +79,7 @@ int main(void) {
 	/* every 1 minute from 1970 */
 	rule old = base(hel);
 	old.kind = RULE_EVERY;
-	old.unit = UNIT_MINUTE;
+	old.unit = RULE_UNIT_MINUTE;
 	old.start_day = 0;
 	TIME("rule_next, every 1 minute from 1970, after 2027-01-01", 1000000, rule_next(&old, t2027, &o));
 	/* cron "@yearly" without start, from no watermark (what a new one met before) */

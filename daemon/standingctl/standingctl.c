@@ -152,7 +152,7 @@ static void put_json(FILE *f, json_t *v, size_t flags) {
 static void put_diags(FILE *f, const diag_list *diags) {
 	for (size_t i = 0; i < diags->n; i++) {
 		char *m = diag_format(&diags->v[i]);
-		put_line(f, m);
+		put_line(f, m ? m : diags->v[i].msg);
 		free(m);
 	}
 }

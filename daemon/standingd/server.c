@@ -95,7 +95,7 @@ static conn_class conn_class_of(const server *s, const conn *c) {
 	if (!s->roles)
 		return c->peer.uid == 0 || c->peer.uid == s->self_uid ? CLASS_OPS : CLASS_ROLE;
 	unsigned f = s->roles(&c->peer, s->roles_ud);
-	return f & ROLE_OPS ? CLASS_OPS : f ? CLASS_ROLE : CLASS_NONE;
+	return f & PEER_ROLE_OPS ? CLASS_OPS : f ? CLASS_ROLE : CLASS_NONE;
 }
 
 static void server_free_if_done(server *s) {

@@ -31,7 +31,7 @@ typedef struct server_limits {
 	.max_connections_per_user = 0, .max_write_queue = (size_t) 16 << 20, \
 	.max_write_queue_total = (size_t) 256 << 20, .idle_timeout_ms = 60000 }
 
-/* The caller's role flags (ROLE_OPS, ROLE_SUPPLIER, ROLE_SHOP of peer.h) under the
+/* The caller's role flags (PEER_ROLE_OPS, PEER_ROLE_SUPPLIER, PEER_ROLE_SHOP of peer.h) under the
  * definitions in force; asked at connect time and whenever the server must choose
  * whom to serve first or to disconnect. */
 typedef unsigned server_roles_fn(const peer *p, void *ud);

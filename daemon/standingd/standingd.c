@@ -86,10 +86,11 @@ static void usage(FILE *f) {
 static void print_diags(diag_list *diags, FILE *f, int priority) {
 	for (size_t i = 0; i < diags->n; i++) {
 		char *s = diag_format(&diags->v[i]);
+		const char *text = s ? s : diags->v[i].msg;
 		if (f)
-			fprintf(f, "%s\n", s);
+			fprintf(f, "%s\n", text);
 		else
-			log_send(priority, NULL, "%s", s);
+			log_send(priority, NULL, "%s", text);
 		free(s);
 	}
 }

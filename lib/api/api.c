@@ -106,7 +106,7 @@ static peer_role role_of(vl_call_ctx *ctx, api_env *env) {
  * one-time orders they placed, standing orders they placed through the API, and
  * the orders those standing orders created. Ops reach everything. */
 static bool shop_only(peer_role r) {
-	return (r.flags & ROLE_SHOP) && !(r.flags & ROLE_OPS);
+	return (r.flags & PEER_ROLE_SHOP) && !(r.flags & PEER_ROLE_OPS);
 }
 
 static bool placed_by_shop(const char *placed_by) {
@@ -123,7 +123,7 @@ static bool shop_order(api_env *env, const sales_order *o) {
 /* "shop:alice", "ops:root" (the uid when the user has no name). */
 static void placer_of(vl_call_ctx *ctx, peer_role r, char buf[96]) {
 	const peer *p = vl_call_ctx_caller(ctx);
-	const char *role = r.flags & ROLE_OPS ? "ops" : "shop";
+	const char *role = r.flags & PEER_ROLE_OPS ? "ops" : "shop";
 	if (p->user[0])
 		snprintf(buf, 96, "%s:%s", role, p->user);
 	else
@@ -140,11 +140,11 @@ static int authorize(void *caller, const char *interface, const char *method, vo
 	if (!strcmp(interface, "io.standingd"))
 		return 0;   /* Now: anyone who may connect */
 	peer_role r = peer_role_of(caller, &env->defs->config, env->self_uid);
-	if (r.flags & ROLE_OPS)
+	if (r.flags & PEER_ROLE_OPS)
 		return 0;
-	if ((r.flags & ROLE_SUPPLIER) && !strcmp(interface, "io.standingd.Supplier"))
+	if ((r.flags & PEER_ROLE_SUPPLIER) && !strcmp(interface, "io.standingd.Supplier"))
 		return 0;
-	if ((r.flags & ROLE_SHOP) && !strcmp(interface, "io.standingd.Orders"))
+	if ((r.flags & PEER_ROLE_SHOP) && !strcmp(interface, "io.standingd.Orders"))
 		return 0;
 	return -EPERM;
 }
@@ -607,7 +607,7 @@ static int list_upcoming(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	    (r = vl_param_string(ctx, params, "supplier", false, &sup)) < 0)
 		return r;
 	peer_role role = role_of(ctx, env);
-	if (!(role.flags & ROLE_OPS)) {
+	if (!(role.flags & PEER_ROLE_OPS)) {
 		/* a supplier's user always gets its own shipments, and only those */
 		if (sup && strcmp(sup, role.supplier->id))
 			return vl_error(ctx, "io.standingd.PermissionDenied", NULL);
@@ -676,7 +676,7 @@ static int mark_shipped(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	peer_role role = role_of(ctx, env);
 	sales_ship_result res;
 	sales_order *o = NULL;
-	r = sales_mark_shipped(env->store, number, (role.flags & ROLE_OPS) ? NULL : role.supplier->id, carrier,
+	r = sales_mark_shipped(env->store, number, (role.flags & PEER_ROLE_OPS) ? NULL : role.supplier->id, carrier,
 			       tracking, env->now(env->ud), &res, &o);
 	if (r == -ENOENT || r == -EACCES)   /* another supplier's order: as if it did not exist */
 		r = error_new(ctx, "io.standingd.Supplier.OrderNotFound", json_pack("{s:s}", "order", o ? o->number : number));
@@ -1067,7 +1067,7 @@ static int reload(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < diags.n; i++) {
 			char *s = diag_format(&diags.v[i]);
-			json_array_append_new(a, json_string(s));
+			json_array_append_new(a, json_string(s ? s : diags.v[i].msg));
 			free(s);
 		}
 		r = error_new(ctx, "io.standingd.Ops.InvalidDefinitions", json_pack("{s:o}", "errors", a));

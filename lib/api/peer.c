@@ -53,22 +53,22 @@ static bool listed(char *const *users, size_t n, const char *user) {
 	return false;
 }
 
-peer_role peer_role_of(const peer *p, const config *c, uid_t self_uid) {
+peer_role peer_role_of(const peer *p, const defs_config *c, uid_t self_uid) {
 	peer_role r = { 0 };
 	if (p->uid == 0 || p->uid == self_uid)
-		r.flags |= ROLE_OPS;
+		r.flags |= PEER_ROLE_OPS;
 	for (size_t i = 0; c->ops_group && i < p->n_groups; i++)
 		if (!strcmp(p->groups[i], c->ops_group))
-			r.flags |= ROLE_OPS;
+			r.flags |= PEER_ROLE_OPS;
 	if (!p->user[0])
 		return r;
 	for (size_t i = 0; i < c->n_suppliers; i++)
 		if (listed(c->suppliers[i].users, c->suppliers[i].n_users, p->user)) {
-			r.flags |= ROLE_SUPPLIER;
+			r.flags |= PEER_ROLE_SUPPLIER;
 			r.supplier = &c->suppliers[i];
 			break;
 		}
 	if (listed(c->shop_users, c->n_shop_users, p->user))
-		r.flags |= ROLE_SHOP;
+		r.flags |= PEER_ROLE_SHOP;
 	return r;
 }

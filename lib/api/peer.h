@@ -20,17 +20,17 @@ typedef struct peer {
 } peer;
 
 typedef enum peer_role_flags {
-	ROLE_OPS = 1 << 0,        /* root, the daemon's own user, or a member of ops_group */
-	ROLE_SUPPLIER = 1 << 1,   /* listed under a supplier's users: */
-	ROLE_SHOP = 1 << 2,       /* listed under shop_users: */
+	PEER_ROLE_OPS = 1 << 0,        /* root, the daemon's own user, or a member of ops_group */
+	PEER_ROLE_SUPPLIER = 1 << 1,   /* listed under a supplier's users: */
+	PEER_ROLE_SHOP = 1 << 2,       /* listed under shop_users: */
 } peer_role_flags;
 
 typedef struct peer_role {
 	unsigned flags;
-	const supplier *supplier; /* with ROLE_SUPPLIER */
+	const supplier *supplier; /* with PEER_ROLE_SUPPLIER */
 } peer_role;
 
 /* Resolves the name and groups of uid/gid (getpwuid_r, getgrouplist). */
 void peer_resolve(peer *p, pid_t pid, uid_t uid, gid_t gid);
 void peer_clear(peer *p);
-peer_role peer_role_of(const peer *p, const config *c, uid_t self_uid);
+peer_role peer_role_of(const peer *p, const defs_config *c, uid_t self_uid);

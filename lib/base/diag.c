@@ -1,39 +1,38 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lib/base/diag.h"
 
-static char *xstrdup(const char *s) {
-	if (!s)
-		return NULL;
-	char *p = strdup(s);
-	if (!p)
-		abort();
-	return p;
-}
-
-void diag_vadd(diag_list *l, const char *file, int line, int col, const char *fmt, va_list ap) {
+int diag_vadd(diag_list *l, const char *file, int line, int col, const char *fmt, va_list ap) {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 8;
 		diag *v = realloc(l->v, cap * sizeof(*v));
 		if (!v)
-			abort();
+			goto oom;
 		l->v = v;
 		l->cap = cap;
 	}
-	diag *d = &l->v[l->n++];
-	d->file = xstrdup(file);
-	d->line = line;
-	d->col = col;
-	if (vasprintf(&d->msg, fmt, ap) < 0)
-		abort();
+	diag d = { .line = line, .col = col };
+	if (file && !(d.file = strdup(file)))
+		goto oom;
+	if (vasprintf(&d.msg, fmt, ap) < 0) {
+		free(d.file);
+		goto oom;
+	}
+	l->v[l->n++] = d;
+	return 0;
+oom:
+	l->oom = true;
+	return -ENOMEM;
 }
 
-void diag_add(diag_list *l, const char *file, int line, int col, const char *fmt, ...) {
+int diag_add(diag_list *l, const char *file, int line, int col, const char *fmt, ...) {
 	va_list ap;
 	va_start(ap, fmt);
-	diag_vadd(l, file, line, col, fmt, ap);
+	int r = diag_vadd(l, file, line, col, fmt, ap);
 	va_end(ap);
+	return r;
 }
 
 static int cmp(const diag *a, const diag *b) {
@@ -69,9 +68,7 @@ char *diag_format(const diag *d) {
 		r = asprintf(&s, "%s: %s", d->file, d->msg);
 	else
 		r = asprintf(&s, "%s", d->msg);
-	if (r < 0)
-		abort();
-	return s;
+	return r < 0 ? NULL : s;
 }
 
 void diag_list_clear(diag_list *l) {
@@ -82,4 +79,5 @@ void diag_list_clear(diag_list *l) {
 	free(l->v);
 	l->v = NULL;
 	l->n = l->cap = 0;
+	l->oom = false;
 }

@@ -3,6 +3,7 @@
  * lib/ never prints, it fills a list and the caller decides what to do. */
 #pragma once
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct diag {
@@ -14,13 +15,15 @@ typedef struct diag {
 typedef struct diag_list {
 	diag *v;
 	size_t n, cap;
+	bool oom;       /* a diag was dropped for lack of memory: the caller answers -ENOMEM */
 } diag_list;
 
-void diag_add(diag_list *l, const char *file, int line, int col, const char *fmt, ...)
+/* 0, or -ENOMEM: the diag is dropped and the list marked (oom); never aborts. */
+int diag_add(diag_list *l, const char *file, int line, int col, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
-void diag_vadd(diag_list *l, const char *file, int line, int col, const char *fmt, va_list ap);
+int diag_vadd(diag_list *l, const char *file, int line, int col, const char *fmt, va_list ap);
 /* Sort by file, line, column (stable), so output order is independent of load order. */
 void diag_sort(diag_list *l);
-/* "FILE:LINE:COL: message" into a fresh malloc'd string. */
+/* "FILE:LINE:COL: message" into a fresh malloc'd string; NULL when out of memory. */
 char *diag_format(const diag *d);
 void diag_list_clear(diag_list *l);

@@ -83,7 +83,7 @@ typedef struct defs_ctx {
 	/* A file that did not parse hides its suppliers or customers; references to
 	 * them are then not reported, so the syntax error is not buried. */
 	bool config_unparsed, orders_unparsed;
-	config cfg;
+	defs_config cfg;
 	const ytree_node **supplier_nodes; /* id node per cfg.suppliers entry */
 	const char *placed_by;       /* of the API file being read, NULL otherwise */
 	defs_cust_ent *cust;
@@ -164,7 +164,7 @@ void defs_order_done(standing_order *so) {
 	free(so->placed_by);
 }
 
-static void defs_config_done(config *cf) {
+static void defs_config_done(defs_config *cf) {
 	free(cf->state_dir);
 	free(cf->socket);
 	free(cf->notify_command);
@@ -219,7 +219,8 @@ static void defs_verr(defs_ctx *c, const ytree_node *n, bool at_key, const char 
 	c->errors++;
 	const ytree_node *pos = at_key && n && n->key ? n->key : n;
 	if (pos && pos->line > 0) {
-		diag_vadd(c->diags, c->file, pos->line, pos->col, fmt, ap);
+		if (diag_vadd(c->diags, c->file, pos->line, pos->col, fmt, ap) < 0)
+			c->oom = true;
 		return;
 	}
 	/* A tree without positions (JSON): name the field by its path instead. */
@@ -227,7 +228,8 @@ static void defs_verr(defs_ctx *c, const ytree_node *n, bool at_key, const char 
 	path[0] = '\0';
 	if (n)
 		ytree_path(n, path, sizeof(path));
-	diag_vadd(c->diags, path[0] ? path : c->file, 0, 0, fmt, ap);
+	if (diag_vadd(c->diags, path[0] ? path : c->file, 0, 0, fmt, ap) < 0)
+		c->oom = true;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -597,7 +599,7 @@ static int defs_sched_date(defs_ctx *c, const ytree_node *n, int64_t *ret) {
 
 static int defs_interval(defs_ctx *c, const ytree_node *n, rule_unit *ret_unit, uint32_t *ret_n) {
 	static const char *const units[] = { "minute", "hour", "day", "week", "month", "year", NULL };
-	static const rule_unit map[] = { UNIT_MINUTE, UNIT_HOUR, UNIT_DAY, UNIT_WEEK, UNIT_MONTH, UNIT_YEAR };
+	static const rule_unit map[] = { RULE_UNIT_MINUTE, RULE_UNIT_HOUR, RULE_UNIT_DAY, RULE_UNIT_WEEK, RULE_UNIT_MONTH, RULE_UNIT_YEAR };
 	char q[DEFS_QUOTE_MAX + 8];
 	const char *s = defs_text(c, n);
 	if (!s)
@@ -689,7 +691,7 @@ static int defs_abs_path(defs_ctx *c, const ytree_node *map, const char *key, ch
 }
 
 static void defs_supplier(defs_ctx *c, const ytree_node *n) {
-	config *cf = &c->cfg;
+	defs_config *cf = &c->cfg;
 	supplier *su = &cf->suppliers[cf->n_suppliers];
 	memset(su, 0, sizeof(*su));
 	if (!defs_map(c, n, defs_supplier_keys))
@@ -702,7 +704,7 @@ static void defs_supplier(defs_ctx *c, const ytree_node *n) {
 }
 
 static void defs_config_read(defs_ctx *c, const ytree_node *root) {
-	config *cf = &c->cfg;
+	defs_config *cf = &c->cfg;
 	int v;
 	int64_t i;
 	if (!root)
@@ -1045,7 +1047,7 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	int64_t i;
 
 	r->kind = RULE_EVERY;
-	r->unit = UNIT_DAY;
+	r->unit = RULE_UNIT_DAY;
 	r->interval = 1;
 	r->start_day = INT64_MIN;
 	if (!defs_map(c, n, defs_schedule_keys))
@@ -1066,7 +1068,7 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 		const char *s = defs_text(c, cron);
 		const char *why = NULL;
 		r->kind = RULE_CRON;
-		r->unit = UNIT_MINUTE;
+		r->unit = RULE_UNIT_MINUTE;
 		if (s && cron_parse(s, &r->cron, &why) < 0)
 			defs_err(c, cron, "invalid cron expression: %s", why ? why : defs_q(s, q));
 		if (at)
@@ -1074,7 +1076,7 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	}
 	if (on) {
 		/* an "every" that did not parse has been reported already */
-		if (every_ok ? r->unit != UNIT_WEEK : !every)
+		if (every_ok ? r->unit != RULE_UNIT_WEEK : !every)
 			defs_err(c, on, "\"on\" needs \"every: N weeks\"");
 		defs_on(c, on, r);
 		r->kind = RULE_WEEKLY_ON;
@@ -1082,7 +1084,7 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	if (day && wd)
 		defs_err(c, wd, "\"day\" and \"weekday\" are exclusive");
 	else if (day || wd) {
-		if (every_ok ? r->unit != UNIT_MONTH : !every)
+		if (every_ok ? r->unit != RULE_UNIT_MONTH : !every)
 			defs_err(c, day ? day : wd, "\"%s\" needs \"every: N months\"", day ? "day" : "weekday");
 		if (day) {
 			defs_day(c, day, r);
@@ -1320,7 +1322,7 @@ static size_t defs_cust_find(const defs_ctx *c, const char *id) {
 	return lo < c->n_cust && c->cust[lo].c.id && strcmp(c->cust[lo].c.id, id) == 0 ? lo : SIZE_MAX;
 }
 
-static const supplier *defs_supplier_find(const config *cf, const char *id) {
+static const supplier *defs_supplier_find(const defs_config *cf, const char *id) {
 	for (size_t i = 0; i < cf->n_suppliers; i++)
 		if (cf->suppliers[i].id && strcmp(cf->suppliers[i].id, id) == 0)
 			return &cf->suppliers[i];
@@ -1498,7 +1500,7 @@ int defs_load_files(const defs_file *files, size_t n, const char *tzdir, defs **
 	defs_link(&c);
 	if (c.file_hidden)
 		diag_add(diags, NULL, 0, 0, "%zu more errors not shown", c.file_hidden);
-	if (c.oom) {
+	if (c.oom || (diags && diags->oom)) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -1985,7 +1987,7 @@ int defs_unit_read(const defs *base, const defs_file *f, defs_unit *ret) {
 		}
 	}
 	diag_list_clear(&diags);
-	c.cfg = (config) { 0 };
+	c.cfg = (defs_config) { 0 };
 	c.tz = NULL;
 	defs_ctx_done(&c);
 	return r;
@@ -2117,7 +2119,7 @@ int defs_unit_errors(const defs *base, const defs_file *f, const defs_unit_looku
 	if (!c.errors)
 		for (size_t i = 0; i < c.n_ord; i++)
 			defs_check_rule(&c, &c.ord[i]);
-	if (c.oom) {
+	if (c.oom || (diags && diags->oom)) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -2127,7 +2129,7 @@ int defs_unit_errors(const defs *base, const defs_file *f, const defs_unit_looku
 	diag_sort(diags);
 out:
 	diag_list_clear(&mine);
-	c.cfg = (config) { 0 };
+	c.cfg = (defs_config) { 0 };
 	c.tz = NULL;
 	defs_ctx_done(&c);
 	return r;

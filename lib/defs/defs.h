@@ -64,7 +64,7 @@ typedef struct supplier {
 	size_t n_users;
 } supplier;
 
-typedef struct config {
+typedef struct defs_config {
 	char *state_dir;          /* NULL when absent (--state names it) */
 	char *socket;             /* default STANDINGD_SOCKET_DEFAULT (config.h) */
 	const tz_zone *zone;      /* default zone, default UTC */
@@ -82,10 +82,10 @@ typedef struct config {
 	size_t n_shop_users;
 	supplier *suppliers;
 	size_t n_suppliers;
-} config;
+} defs_config;
 
 typedef struct defs {
-	config config;
+	defs_config config;
 	customer *customers;      /* sorted by id */
 	size_t n_customers;
 	standing_order *orders;   /* sorted by id */

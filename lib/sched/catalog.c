@@ -499,7 +499,7 @@ static int cat_full_validation(catalog *c, const defs_file *files, size_t n, con
 	return r;
 }
 
-static bool cat_has_supplier(const config *cf, const char *id) {
+static bool cat_has_supplier(const defs_config *cf, const char *id) {
 	for (size_t i = 0; i < cf->n_suppliers; i++)
 		if (cf->suppliers[i].id && !strcmp(cf->suppliers[i].id, id))
 			return true;
@@ -511,7 +511,7 @@ static bool cat_has_supplier(const config *cf, const char *id) {
  * and every supplier a standing order names. The other keys (sockets, quotas,
  * users, supplier names) reach no definition. */
 static bool cat_config_compatible(const catalog *c, const defs *nb) {
-	const config *o = &c->run.base->config, *n = &nb->config;
+	const defs_config *o = &c->run.base->config, *n = &nb->config;
 	if (strcmp(tz_zone_name(o->zone), tz_zone_name(n->zone)) != 0 || o->catch_up != n->catch_up)
 		return false;
 	for (size_t i = 0; i < o->n_suppliers; i++) {

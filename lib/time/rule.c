@@ -16,7 +16,7 @@
 #define RULE_LIMIT_MONTHS (RULE_LIMIT_DAYS / 31)
 
 static bool rule_is_elapsed(const rule *r) {
-	return r->kind == RULE_EVERY && (r->unit == UNIT_MINUTE || r->unit == UNIT_HOUR);
+	return r->kind == RULE_EVERY && (r->unit == RULE_UNIT_MINUTE || r->unit == RULE_UNIT_HOUR);
 }
 
 int rule_validate(const rule *r, const char **ret_why) {
@@ -42,7 +42,7 @@ int rule_validate(const rule *r, const char **ret_why) {
 	if (!why) {
 		switch (r->kind) {
 		case RULE_EVERY:
-			if (r->unit > UNIT_YEAR)
+			if (r->unit > RULE_UNIT_YEAR)
 				why = "unknown unit";
 			break;
 		case RULE_WEEKLY_ON:
@@ -98,12 +98,12 @@ static bool rule_skipped(const rule *r, int64_t day) {
 
 /* Days between RULE_EVERY occurrences of the day and week units. */
 static int64_t rule_day_step(const rule *r) {
-	return (int64_t) r->interval * (r->unit == UNIT_WEEK ? 7 : 1);
+	return (int64_t) r->interval * (r->unit == RULE_UNIT_WEEK ? 7 : 1);
 }
 
 /* Months between RULE_EVERY occurrences of the month and year units. */
 static int64_t rule_month_step(const rule *r) {
-	return (int64_t) r->interval * (r->unit == UNIT_YEAR ? 12 : 1);
+	return (int64_t) r->interval * (r->unit == RULE_UNIT_YEAR ? 12 : 1);
 }
 
 static int rule_popcount7(uint8_t mask) {
@@ -142,7 +142,7 @@ static int rule_slot_day(const rule *r, uint64_t j, int64_t *ret_day) {
 
 	switch (r->kind) {
 	case RULE_EVERY:
-		if (r->unit == UNIT_DAY || r->unit == UNIT_WEEK) {
+		if (r->unit == RULE_UNIT_DAY || r->unit == RULE_UNIT_WEEK) {
 			int64_t step = rule_day_step(r);
 			if (j > (uint64_t) (RULE_LIMIT_DAYS / step))
 				return -ENOENT;
@@ -210,7 +210,7 @@ static uint64_t rule_slot_lower_bound(const rule *r, int64_t day) {
 
 	switch (r->kind) {
 	case RULE_EVERY:
-		if (r->unit == UNIT_DAY || r->unit == UNIT_WEEK) {
+		if (r->unit == RULE_UNIT_DAY || r->unit == RULE_UNIT_WEEK) {
 			int64_t step = rule_day_step(r);
 			return (uint64_t) ((day - r->start_day + step - 1) / step);
 		}
@@ -276,7 +276,7 @@ static void rule_ix_init(rule_ix *ix, const rule *r) {
 		 * fall-back fold would deliver two occurrences at one instant (both passes of
 		 * 03:00 map to the first) and skip an hour of real time; in a spring-forward
 		 * gap, two local hours would collapse onto one instant. */
-		ix->step = (int64_t) r->interval * (r->unit == UNIT_HOUR ? 3600 : 60);
+		ix->step = (int64_t) r->interval * (r->unit == RULE_UNIT_HOUR ? 3600 : 60);
 		ix->anchor = tz_from_local(r->zone, r->start_day * CAL_SECS_PER_DAY + r->at);
 		ix->hi = ix->anchor > RULE_LIMIT ? 0 : (RULE_LIMIT - ix->anchor) / ix->step + 1;
 		if (r->has_until) {

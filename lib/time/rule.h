@@ -24,7 +24,7 @@ typedef enum rule_kind {
 } rule_kind;
 
 typedef enum rule_unit {
-	UNIT_MINUTE, UNIT_HOUR, UNIT_DAY, UNIT_WEEK, UNIT_MONTH, UNIT_YEAR,
+	RULE_UNIT_MINUTE, RULE_UNIT_HOUR, RULE_UNIT_DAY, RULE_UNIT_WEEK, RULE_UNIT_MONTH, RULE_UNIT_YEAR,
 } rule_unit;
 
 #define RULE_LAST (-1)         /* day: last, weekday: last fri */

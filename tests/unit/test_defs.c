@@ -191,7 +191,7 @@ static void test_example(void **state) {
 	assert_int_equal(load2(CONFIG, "orders.d/acme.yaml", ACME, &d, &dl), 0);
 	assert_int_equal(dl.n, 0);
 
-	const config *cf = &d->config;
+	const defs_config *cf = &d->config;
 	assert_string_equal(cf->state_dir, "/var/lib/standingd");
 	assert_string_equal(cf->socket, "/run/standingd/io.standingd.sock");
 	assert_string_equal(tz_zone_name(cf->zone), "Europe/Helsinki");
@@ -246,7 +246,7 @@ static void test_example(void **state) {
 	assert_string_equal(so->lines[0].unit_price.currency, "EUR");
 	assert_int_equal(so->payment, ORDER_PAYMENT_ACCOUNT);
 	assert_int_equal(so->rule.kind, RULE_EVERY);
-	assert_int_equal(so->rule.unit, UNIT_MONTH);
+	assert_int_equal(so->rule.unit, RULE_UNIT_MONTH);
 	assert_int_equal(so->rule.interval, 2);
 	assert_true(so->rule.start_day == day("2026-12-01"));
 	assert_int_equal(so->rule.at, 6 * 3600);
@@ -360,13 +360,13 @@ static void test_multilingual(void **state) {
 static void test_every_units(void **state) {
 	(void) state;
 	static const struct { const char *every; rule_unit unit; uint32_t n; } cases[] = {
-		{ "1 minute", UNIT_MINUTE, 1 }, { "15 minutes", UNIT_MINUTE, 15 },
-		{ "1 hour", UNIT_HOUR, 1 }, { "6 hours", UNIT_HOUR, 6 },
-		{ "1 day", UNIT_DAY, 1 }, { "3 days", UNIT_DAY, 3 },
-		{ "1 week", UNIT_WEEK, 1 }, { "2 weeks", UNIT_WEEK, 2 },
-		{ "1 month", UNIT_MONTH, 1 }, { "2 months", UNIT_MONTH, 2 },
-		{ "1 year", UNIT_YEAR, 1 }, { "10 years", UNIT_YEAR, 10 },
-		{ "\"2 months\"", UNIT_MONTH, 2 },
+		{ "1 minute", RULE_UNIT_MINUTE, 1 }, { "15 minutes", RULE_UNIT_MINUTE, 15 },
+		{ "1 hour", RULE_UNIT_HOUR, 1 }, { "6 hours", RULE_UNIT_HOUR, 6 },
+		{ "1 day", RULE_UNIT_DAY, 1 }, { "3 days", RULE_UNIT_DAY, 3 },
+		{ "1 week", RULE_UNIT_WEEK, 1 }, { "2 weeks", RULE_UNIT_WEEK, 2 },
+		{ "1 month", RULE_UNIT_MONTH, 1 }, { "2 months", RULE_UNIT_MONTH, 2 },
+		{ "1 year", RULE_UNIT_YEAR, 1 }, { "10 years", RULE_UNIT_YEAR, 10 },
+		{ "\"2 months\"", RULE_UNIT_MONTH, 2 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *lines;
@@ -392,7 +392,7 @@ static void test_weekly_on(void **state) {
 		"      start: 2026-11-30\n"
 		"      at: \"09:30\"\n", &d);
 	assert_int_equal(so->rule.kind, RULE_WEEKLY_ON);
-	assert_int_equal(so->rule.unit, UNIT_WEEK);
+	assert_int_equal(so->rule.unit, RULE_UNIT_WEEK);
 	assert_int_equal(so->rule.interval, 2);
 	assert_int_equal(so->rule.on_mask, (1 << 0) | (1 << 3));
 	assert_int_equal(so->rule.at, 9 * 3600 + 30 * 60);
@@ -408,7 +408,7 @@ static void test_monthly_day(void **state) {
 	defs *d;
 	const standing_order *so = sched_ok("      every: 1 month\n      day: 15\n      start: 2026-12-15\n", &d);
 	assert_int_equal(so->rule.kind, RULE_MONTHLY_DAY);
-	assert_int_equal(so->rule.unit, UNIT_MONTH);
+	assert_int_equal(so->rule.unit, RULE_UNIT_MONTH);
 	assert_int_equal(so->rule.interval, 1);
 	assert_int_equal(so->rule.day, 15);
 	defs_free(d);
@@ -438,7 +438,7 @@ static void test_monthly_weekday(void **state) {
 				     cases[i].text) >= 0);
 		const standing_order *so = sched_ok(lines, &d);
 		assert_int_equal(so->rule.kind, RULE_MONTHLY_WEEKDAY);
-		assert_int_equal(so->rule.unit, UNIT_MONTH);
+		assert_int_equal(so->rule.unit, RULE_UNIT_MONTH);
 		assert_int_equal(so->rule.interval, 3);
 		assert_int_equal(so->rule.nth, cases[i].nth);
 		assert_int_equal(so->rule.weekday, cases[i].weekday);

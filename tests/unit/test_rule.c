@@ -63,7 +63,7 @@ static void print_seed(void) {
 static rule mk(rule_kind kind, const tz_zone *z, int y, int m, int d, int h, int mi) {
 	return (rule) {
 		.kind = kind,
-		.unit = UNIT_DAY,
+		.unit = RULE_UNIT_DAY,
 		.interval = 1,
 		.start_day = n_days(y, m, d),
 		.at = h * 3600 + mi * 60,
@@ -122,7 +122,7 @@ static void test_design_every_2_months(void **state) {
 	(void) state;
 	/* DESIGN.md: every 2 months from 2026-12-01 06:00 Europe/Helsinki, lead 5 days */
 	rule r = mk(RULE_EVERY, hel, 2026, 12, 1, 6, 0);
-	r.unit = UNIT_MONTH;
+	r.unit = RULE_UNIT_MONTH;
 	r.interval = 2;
 	r.lead_time = 5 * 86400;
 	const int64_t want[] = { T(2026, 12, 1, 4, 0), T(2027, 2, 1, 4, 0), T(2027, 4, 1, 3, 0),
@@ -143,7 +143,7 @@ static void test_design_every_2_months(void **state) {
 static void test_monthly_from_jan31(void **state) {
 	(void) state;
 	rule r = mk(RULE_EVERY, utc, 2027, 1, 31, 0, 0);
-	r.unit = UNIT_MONTH;
+	r.unit = RULE_UNIT_MONTH;
 	const int64_t want[] = { T(2027, 1, 31, 0, 0), T(2027, 2, 28, 0, 0), T(2027, 3, 31, 0, 0),
 				 T(2027, 4, 30, 0, 0), T(2027, 5, 31, 0, 0), T(2027, 6, 30, 0, 0) };
 	expect_seq(&r, T(2027, 1, 1, 0, 0), want, 6, NULL, false);
@@ -162,7 +162,7 @@ static void test_monthly_from_jan31(void **state) {
 static void test_yearly_from_feb29(void **state) {
 	(void) state;
 	rule r = mk(RULE_EVERY, hel, 2024, 2, 29, 12, 0);
-	r.unit = UNIT_YEAR;
+	r.unit = RULE_UNIT_YEAR;
 	const int64_t want[] = { T(2024, 2, 29, 10, 0), T(2025, 2, 28, 10, 0), T(2026, 2, 28, 10, 0),
 				 T(2027, 2, 28, 10, 0), T(2028, 2, 29, 10, 0) };
 	const uint64_t ns[] = { 0, 1, 2, 3, 4 };
@@ -301,7 +301,7 @@ static void test_until_count_skip(void **state) {
 
 	/* count: 12 monthly with one skipped date delivers 11; the skipped one keeps its n */
 	r = mk(RULE_EVERY, utc, 2026, 1, 31, 6, 0);
-	r.unit = UNIT_MONTH;
+	r.unit = RULE_UNIT_MONTH;
 	r.count = 12;
 	int64_t skip[] = { n_days(2026, 4, 30), n_days(2026, 5, 1) /* no occurrence that day */ };
 	r.skip = skip;
@@ -337,7 +337,7 @@ static void test_elapsed(void **state) {
 	/* every hour from 2027-10-31 00:00 Helsinki (21:00Z the day before): elapsed time,
 	 * so the fold's repeated local hour is two distinct deliveries an hour apart */
 	rule r = mk(RULE_EVERY, hel, 2027, 10, 31, 0, 0);
-	r.unit = UNIT_HOUR;
+	r.unit = RULE_UNIT_HOUR;
 	int64_t want[8];
 	uint64_t ns[8];
 	for (int i = 0; i < 8; i++) {
@@ -353,7 +353,7 @@ static void test_elapsed(void **state) {
 
 	/* every 90 minutes from 2026-01-01 00:00 UTC: n from arithmetic, far away too */
 	r = mk(RULE_EVERY, utc, 2026, 1, 1, 0, 0);
-	r.unit = UNIT_MINUTE;
+	r.unit = RULE_UNIT_MINUTE;
 	r.interval = 90;
 	assert_int_equal(rule_next(&r, T(2026, 1, 1, 1, 29), &o), 0);
 	assert_true(o.delivery == T(2026, 1, 1, 1, 30));
@@ -365,7 +365,7 @@ static void test_elapsed(void **state) {
 
 	/* until is the end of the until day in the zone; skip drops one local date */
 	r = mk(RULE_EVERY, hel, 2026, 6, 1, 0, 0);
-	r.unit = UNIT_HOUR;
+	r.unit = RULE_UNIT_HOUR;
 	r.interval = 6;
 	r.has_until = true;
 	r.until_day = n_days(2026, 6, 3);
@@ -467,7 +467,7 @@ static void test_far_from_start(void **state) {
 	assert_int_equal(o.n, n_days(2026, 11, 24) - n_days(1990, 1, 1));
 	/* every other form, from year 1 to year 9000 */
 	r = mk(RULE_EVERY, utc, 1, 1, 31, 0, 0);
-	r.unit = UNIT_MONTH;
+	r.unit = RULE_UNIT_MONTH;
 	assert_int_equal(rule_next(&r, T(9004, 2, 1, 0, 0), &o), 0);
 	assert_true(o.delivery == T(9004, 2, 29, 0, 0));  /* 9000 is not a leap year, 9004 is */
 	assert_int_equal(o.n, 9003 * 12 + 1);
@@ -485,7 +485,7 @@ static void test_far_from_start(void **state) {
 	assert_int_equal(rule_next(&r, T(9004, 2, 1, 0, 0), &o), 0);
 	assert_true(o.local == T(9004, 2, 29, 0, 0));
 	r = mk(RULE_EVERY, utc, 1, 1, 1, 0, 0);
-	r.unit = UNIT_MINUTE;
+	r.unit = RULE_UNIT_MINUTE;
 	assert_int_equal(rule_next(&r, T(9000, 1, 1, 0, 0), &o), 0);
 	assert_true(o.delivery == T(9000, 1, 1, 0, 1));
 	/* the ends of time: no overflow, just an answer */
@@ -494,10 +494,10 @@ static void test_far_from_start(void **state) {
 	assert_int_equal(o.n, 0);
 	assert_int_equal(rule_next(&r, INT64_MAX, &o), -ENOENT);
 	assert_int_equal(rule_next(&r, INT64_MAX / 2, &o), -ENOENT);
-	r.unit = UNIT_YEAR;
+	r.unit = RULE_UNIT_YEAR;
 	r.interval = UINT32_MAX;
 	assert_int_equal(rule_next(&r, T(2026, 1, 1, 0, 0) - 7200, &o), -ENOENT);
-	r.unit = UNIT_HOUR;  /* 490,000 years: still an answer; three steps are past the limit */
+	r.unit = RULE_UNIT_HOUR;  /* 490,000 years: still an answer; three steps are past the limit */
 	int64_t step = (int64_t) UINT32_MAX * 3600;
 	assert_int_equal(rule_next(&r, T(2026, 1, 1, 0, 0) - 7200, &o), 0);
 	assert_int_equal(o.n, 1);
@@ -757,10 +757,10 @@ static rule spec_rule(const spec *s, const tz_zone *z) {
 	r.interval = (uint32_t) s->n;
 	r.lead_time = rnd(0, 10) * 3600;
 	switch (s->kind) {
-	case K_DAYS: r.unit = UNIT_DAY; break;
-	case K_WEEKS: r.unit = UNIT_WEEK; break;
-	case K_MONTHS: r.unit = UNIT_MONTH; break;
-	case K_YEARS: r.unit = UNIT_YEAR; break;
+	case K_DAYS: r.unit = RULE_UNIT_DAY; break;
+	case K_WEEKS: r.unit = RULE_UNIT_WEEK; break;
+	case K_MONTHS: r.unit = RULE_UNIT_MONTH; break;
+	case K_YEARS: r.unit = RULE_UNIT_YEAR; break;
 	case K_WEEKLY_ON:
 		r.kind = RULE_WEEKLY_ON;
 		r.on_mask = (uint8_t) s->mask;
@@ -965,9 +965,9 @@ static void test_random_elapsed(void **state) {
 		const tz_zone *z = i % 2 ? hel : utc;
 		int y = pick_year(), m = rnd(1, 12), d = rnd(1, 28);
 		rule r = mk(RULE_EVERY, z, y, m, d, rnd(0, 23), rnd(0, 59));
-		r.unit = rnd(0, 1) ? UNIT_MINUTE : UNIT_HOUR;
+		r.unit = rnd(0, 1) ? RULE_UNIT_MINUTE : RULE_UNIT_HOUR;
 		r.interval = (uint32_t) (rnd(0, 1) ? rnd(1, 5) : rnd(1, 1000));
-		int64_t step = (int64_t) r.interval * (r.unit == UNIT_HOUR ? 3600 : 60);
+		int64_t step = (int64_t) r.interval * (r.unit == RULE_UNIT_HOUR ? 3600 : 60);
 		int64_t anchor = tz_from_local(z, r.start_day * 86400 + r.at);
 		if (rnd(0, 3) == 0)
 			r.count = (uint64_t) rnd(1, 2000);
