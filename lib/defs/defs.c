@@ -357,17 +357,17 @@ static const char *defs_text(defs_ctx *c, const ytree_node *n) {
 	return n->text;
 }
 
-/* Reads a non-empty string into a fresh copy. 1 read, 0 absent, -1 reported. */
+/* Reads a non-empty string into a fresh copy. 1 read, 0 absent, -EINVAL reported (the diag is added). */
 static int defs_str(defs_ctx *c, const ytree_node *map, const char *key, bool required, char **ret) {
 	const ytree_node *n = defs_get(c, map, key, required);
 	if (!n)
-		return required ? -1 : 0;
+		return required ? -EINVAL : 0;
 	const char *s = defs_text(c, n);
 	if (!s)
-		return -1;
+		return -EINVAL;
 	if (!*s) {
 		defs_err(c, n, "expected a non-empty string");
-		return -1;
+		return -EINVAL;
 	}
 	*ret = defs_strdup(c, s);
 	return 1;
@@ -389,34 +389,34 @@ static int defs_id(defs_ctx *c, const ytree_node *map, char **ret) {
 	char q[DEFS_QUOTE_MAX + 8];
 	const ytree_node *n = defs_get(c, map, "id", true);
 	if (!n)
-		return -1;
+		return -EINVAL;
 	const char *s = defs_text(c, n);
 	if (!s)
-		return -1;
+		return -EINVAL;
 	if (!defs_id_ok(s)) {
 		defs_err(c, n, "expected an id of at most %d letters, digits, \".\", \"_\" or \"-\", got \"%s\"",
 			 DEFS_ID_MAX, defs_q(s, q));
-		return -1;
+		return -EINVAL;
 	}
 	*ret = defs_strdup(c, s);
 	return 1;
 }
 
-/* 1 and *ret the index into names, 0 absent, -1 reported. */
+/* 1 and *ret the index into names, 0 absent, -EINVAL reported (the diag is added). */
 static int defs_enum(defs_ctx *c, const ytree_node *map, const char *key, const char *const names[], int *ret) {
 	const ytree_node *n = defs_get(c, map, key, false);
 	if (!n)
 		return 0;
 	const char *s = defs_text(c, n);
 	if (!s)
-		return -1;
+		return -EINVAL;
 	for (int i = 0; names[i]; i++)
 		if (strcmp(s, names[i]) == 0) {
 			*ret = i;
 			return 1;
 		}
 	defs_err_enum(c, n, names, s);
-	return -1;
+	return -EINVAL;
 }
 
 /* An integer in [min, max]; min 1 reads as "a positive integer". */
@@ -424,23 +424,23 @@ static int defs_int(defs_ctx *c, const ytree_node *map, const char *key, bool re
 		    int64_t min, int64_t max, int64_t *ret) {
 	const ytree_node *n = defs_get(c, map, key, required);
 	if (!n)
-		return required ? -1 : 0;
+		return required ? -EINVAL : 0;
 	int64_t v;
 	int r = ytree_int64(n, &v);
 	if (r == -EINVAL) {
 		defs_err(c, n, "expected an integer");
-		return -1;
+		return -EINVAL;
 	}
 	if (r < 0 || v > max) {
 		defs_err(c, n, "expected an integer of at most %lld", (long long) max);
-		return -1;
+		return -EINVAL;
 	}
 	if (v < min) {
 		if (min == 1)
 			defs_err(c, n, "expected a positive integer");
 		else
 			defs_err(c, n, "expected an integer of at least %lld", (long long) min);
-		return -1;
+		return -EINVAL;
 	}
 	*ret = v;
 	return 1;
@@ -452,7 +452,7 @@ static int defs_bool(defs_ctx *c, const ytree_node *map, const char *key, bool *
 		return 0;
 	if (ytree_bool(n, ret) < 0) {
 		defs_err(c, n, "expected true or false");
-		return -1;
+		return -EINVAL;
 	}
 	return 1;
 }
@@ -464,12 +464,12 @@ static int defs_strv(defs_ctx *c, const ytree_node *map, const char *key, char *
 		return 0;
 	if (n->kind != YTREE_SEQUENCE) {
 		defs_err(c, n, "expected a list");
-		return -1;
+		return -EINVAL;
 	}
 	char **v = calloc(n->n ? n->n : 1, sizeof(*v));
 	if (!v) {
 		c->oom = true;
-		return -1;
+		return -ENOMEM;
 	}
 	size_t k = 0;
 	int rc = 1;
@@ -478,7 +478,7 @@ static int defs_strv(defs_ctx *c, const ytree_node *map, const char *key, char *
 		if (s && !*s)
 			defs_err(c, i, "expected a non-empty string");
 		if (!s || !*s) {
-			rc = -1;
+			rc = -EINVAL;
 			continue;
 		}
 		v[k++] = defs_strdup(c, s);
@@ -492,10 +492,10 @@ static int defs_date(defs_ctx *c, const ytree_node *n, int64_t *ret) {
 	char q[DEFS_QUOTE_MAX + 8];
 	const char *s = defs_text(c, n);
 	if (!s)
-		return -1;
+		return -EINVAL;
 	if (cal_parse_date(s, ret) < 0) {
 		defs_err(c, n, "expected a date YYYY-MM-DD, got \"%s\"", defs_q(s, q));
-		return -1;
+		return -EINVAL;
 	}
 	return 1;
 }
@@ -515,7 +515,7 @@ static int defs_count_unit(const char *s, bool sign, const char *const units[], 
 		digits++;
 	}
 	if (digits == 0 || digits > 9 || *p != ' ')
-		return -1;
+		return -EINVAL;
 	while (*p == ' ')
 		p++;
 	size_t len = strlen(p);
@@ -526,7 +526,7 @@ static int defs_count_unit(const char *s, bool sign, const char *const units[], 
 			*ret_n = neg ? -v : v;
 			return i;
 		}
-	return -1;
+	return -EINVAL;
 }
 
 /* Elapsed durations: lead_time, before, after_shipped. */
@@ -536,12 +536,12 @@ static int defs_duration(defs_ctx *c, const ytree_node *n, int64_t *ret) {
 	char q[DEFS_QUOTE_MAX + 8];
 	const char *s = defs_text(c, n);
 	if (!s)
-		return -1;
+		return -EINVAL;
 	int64_t v;
 	int u = defs_count_unit(s, false, units, &v);
 	if (u < 0) {
 		defs_err(c, n, "expected a duration like \"5 days\", got \"%s\"", defs_q(s, q));
-		return -1;
+		return -EINVAL;
 	}
 	*ret = v * secs[u];
 	return 1;
@@ -553,7 +553,7 @@ static int defs_size(defs_ctx *c, const ytree_node *n, uint64_t *ret) {
 	char q[DEFS_QUOTE_MAX + 8];
 	const char *s = defs_text(c, n);
 	if (!s)
-		return -1;
+		return -EINVAL;
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
@@ -565,12 +565,12 @@ static int defs_size(defs_ctx *c, const ytree_node *n, uint64_t *ret) {
 	if (u < 0 || v > (UINT64_C(1) << 50) >> (10 * (u + 1))) {
 		defs_err(c, n, "expected a size like \"512 MiB\" or \"8 GiB\" (at most 1024 TiB), got \"%s\"",
 			 defs_q(s, q));
-		return -1;
+		return -EINVAL;
 	}
 	*ret = (uint64_t) v << (10 * (u + 1));
 	if (*ret < (UINT64_C(1) << 20)) {
 		defs_err(c, n, "expected a size of at least 1 MiB");
-		return -1;
+		return -EINVAL;
 	}
 	return 1;
 }
@@ -588,10 +588,10 @@ static int defs_sched_date(defs_ctx *c, const ytree_node *n, int64_t *ret) {
 	char q[DEFS_QUOTE_MAX + 8];
 	int64_t day;
 	if (defs_date(c, n, &day) != 1)
-		return -1;
+		return -EINVAL;
 	if (day < DEFS_DAY_MIN || day > DEFS_DAY_MAX) {
 		defs_err(c, n, "expected a date from 1970-01-01 to 9999-12-31, got \"%s\"", defs_q(n->text, q));
-		return -1;
+		return -EINVAL;
 	}
 	*ret = day;
 	return 1;
@@ -603,16 +603,16 @@ static int defs_interval(defs_ctx *c, const ytree_node *n, rule_unit *ret_unit, 
 	char q[DEFS_QUOTE_MAX + 8];
 	const char *s = defs_text(c, n);
 	if (!s)
-		return -1;
+		return -EINVAL;
 	int64_t v;
 	int u = defs_count_unit(s, true, units, &v);
 	if (u < 0) {
 		defs_err(c, n, "expected an interval like \"2 months\", got \"%s\"", defs_q(s, q));
-		return -1;
+		return -EINVAL;
 	}
 	if (v <= 0) {
 		defs_err(c, n, "expected a positive interval");
-		return -1;
+		return -EINVAL;
 	}
 	*ret_unit = map[u];
 	*ret_n = (uint32_t) v;
@@ -623,20 +623,20 @@ static int defs_zone(defs_ctx *c, const ytree_node *n, const tz_zone **ret) {
 	char q[DEFS_QUOTE_MAX + 8];
 	const char *s = defs_text(c, n);
 	if (!s)
-		return -1;
+		return -EINVAL;
 	int r = tz_db_get(c->tz, s, ret);
 	if (r == -ENOMEM) {
 		c->oom = true;
-		return -1;
+		return -EINVAL;
 	}
 	if (r == -ENOENT || r == -EINVAL) {
 		defs_err(c, n, "unknown time zone \"%s\"", defs_q(s, q));
-		return -1;
+		return -EINVAL;
 	}
 	if (r < 0) {
 		char buf[128];
 		defs_err(c, n, "cannot load time zone \"%s\": %s", defs_q(s, q), strerror_r(-r, buf, sizeof(buf)));
-		return -1;
+		return -EINVAL;
 	}
 	return 1;
 }
@@ -648,11 +648,11 @@ static int defs_money(defs_ctx *c, const ytree_node *n, bool non_negative, money
 	const char *why;
 	const char *s = defs_text(c, n);
 	if (!s)
-		return -1;
+		return -EINVAL;
 	if (money_parse(s, ret, &why) == 0) {
 		if (non_negative && ret->minor < 0) {
 			defs_err(c, n, "expected an amount of at least zero, got \"%s\"", defs_q(s, q));
-			return -1;
+			return -EINVAL;
 		}
 		return 1;
 	}
@@ -671,7 +671,7 @@ static int defs_money(defs_ctx *c, const ytree_node *n, bool non_negative, money
 	} else {
 		defs_err(c, n, "expected an amount and currency like \"0.85 EUR\", got \"%s\"", defs_q(s, q));
 	}
-	return -1;
+	return -EINVAL;
 }
 
 /* ---- standingd.yaml ---- */
@@ -683,7 +683,7 @@ static int defs_abs_path(defs_ctx *c, const ytree_node *map, const char *key, ch
 	if (r == 1 && s[0] != '/') {
 		defs_err(c, ytree_get(map, key), "expected an absolute path, got \"%s\"", defs_q(s, q));
 		free(s);
-		return -1;
+		return -EINVAL;
 	}
 	if (r == 1)
 		*ret = s;
