@@ -24,12 +24,22 @@
 #define API_IDL_TYPES \
 "type Address (name: string, street: string, postcode: ?string, city: string, country: string)\n" \
 "\n" \
-"# unit_price is a decimal string in the currency's minor unit precision.\n" \
-"type Line (sku: string, quantity: int, unit_price: string, currency: string)\n" \
+"# unit_price is a decimal string in the currency's minor unit precision. In an Order,\n" \
+"# net is quantity x unit_price (requests leave it out).\n" \
+"type Line (sku: string, quantity: int, unit_price: string, currency: string, net: ?string)\n" \
 "\n" \
 "type Money (amount: string, currency: string)\n" \
 "\n" \
+"# One change of an order's status: at (UTC), by (the caller's Unix user, or\n" \
+"# \"standingd\" for what the daemon did itself), the status it took, and why.\n" \
+"type Transition (at: string, by: string, status: string, reason: ?string)\n" \
+"\n" \
 "# A sales order. delivery is local time with its UTC offset; created and shipped are UTC.\n" \
+"# net is the sum of the lines' net; vat is net x vat_rate (the customer's vat:, null\n" \
+"# when none) rounded half away from zero once per order; gross = net + vat, what is\n" \
+"# charged to an account or paid in advance (total is gross too). amount_due is what a\n" \
+"# prepaid order still awaits (gross while awaiting_payment, else 0); payment_reference\n" \
+"# is the reference a prepaid payment must carry. transitions: every status, oldest first.\n" \
 "type Order (\n" \
 "  order: string,\n" \
 "  standing_order: ?string,\n" \
@@ -37,11 +47,18 @@
 "  supplier: string,\n" \
 "  ship_to: Address,\n" \
 "  lines: []Line,\n" \
+"  net: Money,\n" \
+"  vat_rate: ?string,\n" \
+"  vat: Money,\n" \
+"  gross: Money,\n" \
 "  total: Money,\n" \
+"  amount_due: Money,\n" \
+"  payment_reference: ?string,\n" \
 "  delivery: string,\n" \
 "  created: string,\n" \
 "  payment: (account, prepaid),\n" \
-"  status: (created, on_hold, shipped, cancelled),\n" \
+"  status: (awaiting_payment, on_hold, confirmed, shipped, cancelled),\n" \
+"  transitions: []Transition,\n" \
 "  late: bool,\n" \
 "  carrier: ?string,\n" \
 "  tracking: ?string,\n" \
@@ -58,7 +75,7 @@ API_IDL_TYPES \
 "type Shipment (\n" \
 "  delivery: string,\n" \
 "  delivery_utc: string,\n" \
-"  status: (projected, created, on_hold, shipped),\n" \
+"  status: (projected, awaiting_payment, on_hold, confirmed, shipped),\n" \
 "  order: ?string,\n" \
 "  standing_order: ?string,\n" \
 "  customer: string,\n" \
@@ -77,14 +94,16 @@ API_IDL_TYPES \
 "# at most 100.\n" \
 "method ListUpcoming(from: string, to: string, supplier: ?string) -> (shipments: []Shipment)\n" \
 "\n" \
-"# Marks an order shipped and emits order.shipped. Calling it again with the same\n" \
-"# carrier and tracking returns the order unchanged. An empty carrier or tracking, or one\n" \
+"# Marks a confirmed order shipped and emits order.shipped. Calling it again with the\n" \
+"# same carrier and tracking returns the order unchanged. An order awaiting payment or\n" \
+"# on hold is NotConfirmed (with its status). An empty carrier or tracking, or one\n" \
 "# with a control character, is org.varlink.service.InvalidParameter naming it.\n" \
 "method MarkShipped(order: string, carrier: string, tracking: string) -> (order: Order)\n" \
 "\n" \
 "error OrderNotFound (order: string)\n" \
 "error AlreadyShipped (order: string, carrier: string, tracking: string)\n" \
 "error OrderCancelled (order: string)\n" \
+"error NotConfirmed (order: string, status: string)\n" \
 "\n" \
 "# The window holds more shipments than one call returns: ask for a shorter one.\n" \
 "error TooManyShipments (limit: int)\n"
@@ -95,6 +114,15 @@ API_IDL_TYPES \
 "\n" \
 API_IDL_TYPES \
 "\n" \
+"# One ledger entry: a charge (an account order), a payment (RecordAccountPayment, or a\n" \
+"# prepaid order's RecordPayment), a credit (a charged order cancelled) or a refund (a\n" \
+"# paid prepaid order cancelled). amount is signed: positive raises what the customer\n" \
+"# owes; balance is the account's balance in that currency after the entry.\n" \
+"type LedgerEntry (seq: int, at: string, kind: (charge, payment, credit, refund), order: ?string, reference: ?string, amount: Money, balance: Money)\n" \
+"\n" \
+"# A customer's account. number and credit_limit are null for a customer without one.\n" \
+"type Account (customer: string, number: ?string, credit_limit: ?Money, balances: []Money, open_orders: []Order, entries: []LedgerEntry)\n" \
+"\n" \
 "# A problem with a definition: field is its path (lines[0].unit_price).\n" \
 "type FieldError (field: string, message: string)\n" \
 "\n" \
@@ -102,7 +130,7 @@ API_IDL_TYPES \
 "# in orders.d/*.yaml (id, customer, supplier, ship_to, lines, payment, schedule,\n" \
 "# reminders) and is validated exactly like them. A shop user may replace only a\n" \
 "# standing order that a shop user placed.\n" \
-"method PlaceStandingOrder(definition: object) -> (standing_order: string, next_delivery: ?string)\n" \
+"method PlaceStandingOrder(definition: object, idempotency_key: ?string) -> (standing_order: string, next_delivery: ?string)\n" \
 "\n" \
 "# Ends a standing order placed through this API; its orders are kept. Shop users:\n" \
 "# only those shop users placed (also for SkipOccurrence).\n" \
@@ -112,10 +140,13 @@ API_IDL_TYPES \
 "method SkipOccurrence(standing_order: string, delivery: string) -> (standing_order: string, delivery: string)\n" \
 "\n" \
 "# A one-time order, created at once. payment defaults to account; delivery is a date\n" \
-"# (midnight in the customer's zone) or an instant. ship_to and lines are checked as\n" \
+"# (midnight in the customer's zone) or an instant. An account order is charged to\n" \
+"# the account and confirmed, or, when the charge would take the balance past the\n" \
+"# credit limit, created on_hold and not charged (order.on_hold). A prepaid order is\n" \
+"# awaiting_payment until RecordPayment (order.awaiting_payment). ship_to and lines are checked as\n" \
 "# a standing order's are (text without control characters, a country code like FI).\n" \
 "# A delivery before the daemon's now is an InvalidOrder error for the field delivery.\n" \
-"method PlaceOrder(customer: string, supplier: string, ship_to: Address, lines: []Line, payment: ?string, delivery: string) -> (order: Order)\n" \
+"method PlaceOrder(customer: string, supplier: string, ship_to: Address, lines: []Line, payment: ?string, delivery: string, idempotency_key: ?string) -> (order: Order)\n" \
 "\n" \
 "method GetOrder(order: string) -> (order: Order)\n" \
 "\n" \
@@ -124,6 +155,37 @@ API_IDL_TYPES \
 "# placed and the orders of standing orders shop users placed.\n" \
 "method ListOrders(customer: ?string, supplier: ?string, standing_order: ?string, status: ?string, from: ?string, to: ?string) -> (orders: []Order)\n" \
 "\n" \
+"# A payment for a prepaid order awaiting payment: amount must be exactly what is due\n" \
+"# (else WrongAmount), reference the bank's or the payment provider's (text, not empty).\n" \
+"# The order becomes confirmed. Shop users: only orders shop users placed.\n" \
+"method RecordPayment(order: string, amount: Money, reference: string, idempotency_key: ?string) -> (order: Order)\n" \
+"\n" \
+"# A payment to a customer's account (ops only): a payment entry that lowers the balance\n" \
+"# in amount's currency; paying more than is owed leaves a credit balance.\n" \
+"method RecordAccountPayment(customer: string, amount: Money, reference: string, idempotency_key: ?string) -> (account: Account)\n" \
+"\n" \
+"# Releases an order on hold: the credit limit is checked again; the order is charged\n" \
+"# and confirmed, or stays on hold (CreditLimitExceeded). Shop users: only orders shop\n" \
+"# users placed.\n" \
+"method ReleaseOrder(order: string, idempotency_key: ?string) -> (order: Order)\n" \
+"\n" \
+"# Puts an order that is not yet shipped on hold (ops only); reason is recorded.\n" \
+"method HoldOrder(order: string, reason: ?string, idempotency_key: ?string) -> (order: Order)\n" \
+"\n" \
+"# Cancels an order not yet shipped: a charged one gets a credit entry, a paid prepaid\n" \
+"# one a refund entry (the ledger never deletes); order.cancelled. Cancelling a\n" \
+"# cancelled order again returns it unchanged. Shop users: only orders shop users placed.\n" \
+"method CancelOrder(order: string, reason: string, idempotency_key: ?string) -> (order: Order)\n" \
+"\n" \
+"# A customer's account (ops only): balances per currency (positive: the customer owes),\n" \
+"# its open orders (on_hold, awaiting_payment) and its last entries, newest last.\n" \
+"method GetAccount(customer: string) -> (account: Account)\n" \
+"\n" \
+"# Ledger entries in [from, to) by time, oldest first (ops only); from and to as in\n" \
+"# ListOrders (a date is midnight in the customer's zone), each optional. With \"more\",\n" \
+"# in replies of at most 100.\n" \
+"method ListLedger(customer: string, from: ?string, to: ?string) -> (entries: []LedgerEntry)\n" \
+"\n" \
 "error InvalidDefinition (errors: []FieldError)\n" \
 "error InvalidOrder (errors: []FieldError)\n" \
 "error StandingOrderNotFound (standing_order: string)\n" \
@@ -131,6 +193,24 @@ API_IDL_TYPES \
 "error NoSuchOccurrence (standing_order: string, delivery: string)\n" \
 "error AlreadyCreated (standing_order: string, delivery: string, order: string)\n" \
 "error OrderNotFound (order: string)\n" \
+"error CustomerNotFound (customer: string)\n" \
+"\n" \
+"# The charge would take the account's balance past its credit limit (all in the\n" \
+"# limit's currency): balance before the charge, the limit, the order's gross.\n" \
+"error CreditLimitExceeded (order: string, balance: Money, limit: Money, total: Money)\n" \
+"\n" \
+"# RecordPayment's amount is not exactly what the order awaits.\n" \
+"error WrongAmount (order: string, due: Money)\n" \
+"\n" \
+"# The order's status does not allow the call (ReleaseOrder needs on_hold,\n" \
+"# RecordPayment awaiting_payment, HoldOrder and CancelOrder an order not shipped).\n" \
+"error WrongStatus (order: string, status: string)\n" \
+"\n" \
+"# RecordAccountPayment for a customer without an account.\n" \
+"error NoAccount (customer: string)\n" \
+"\n" \
+"# The same idempotency_key was sent before with other parameters.\n" \
+"error IdempotencyKeyReused (idempotency_key: string)\n" \
 "\n" \
 "# More orders match than one call returns: narrow the filters or the window.\n" \
 "error TooManyOrders (limit: int)\n"

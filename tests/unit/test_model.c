@@ -103,7 +103,7 @@ static void test_names_in_idl(void **state) {
 	snprintf(want + len, sizeof(want) - len, "),\n");
 	assert_non_null(strstr(API_IDL_TYPES, want));
 	/* a shipment's status: projected, then the order statuses but cancelled */
-	assert_non_null(strstr(API_IDL_SUPPLIER, "  status: (projected, created, on_hold, shipped),\n"));
+	assert_non_null(strstr(API_IDL_SUPPLIER, "  status: (projected, awaiting_payment, on_hold, confirmed, shipped),\n"));
 }
 
 /* ---- the total ---- */
