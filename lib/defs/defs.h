@@ -25,6 +25,9 @@ typedef struct customer {
 	char *salesperson;        /* may be NULL */
 	char *account_number;     /* may be NULL */
 	money credit_limit;       /* minor 0 and empty currency when absent */
+	int32_t vat_rate;         /* `vat: "25.5%"`: thousandths of a percent; 0 when absent */
+	int64_t payment_due;      /* `payment_due:` seconds; 0: the config's */
+	int64_t cancel_unpaid_after; /* `cancel_unpaid_after:` seconds; 0: the config's */
 	contact *contacts;
 	size_t n_contacts;
 	char *file; int line;     /* where it was defined */
@@ -78,6 +81,8 @@ typedef struct defs_config {
 	uint64_t max_store_size;  /* bytes the store's map may grow to; 0: the store's default */
 	char *notify_command;     /* may be NULL */
 	char *ops_group;          /* may be NULL */
+	int64_t payment_due;      /* prepaid: seconds after creation until order.payment_overdue, default 3 days */
+	int64_t cancel_unpaid_after; /* prepaid: seconds after creation until cancelled unpaid, default 14 days */
 	char **shop_users;
 	size_t n_shop_users;
 	supplier *suppliers;

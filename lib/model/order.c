@@ -16,8 +16,9 @@ const char *const order_payment_names[] = {
 };
 
 const char *const order_status_names[] = {
-	[ORDER_STATUS_CREATED] = "created",
+	[ORDER_STATUS_AWAITING_PAYMENT] = "awaiting_payment",
 	[ORDER_STATUS_ON_HOLD] = "on_hold",
+	[ORDER_STATUS_CONFIRMED] = "confirmed",
 	[ORDER_STATUS_SHIPPED] = "shipped",
 	[ORDER_STATUS_CANCELLED] = "cancelled",
 	NULL,
@@ -58,9 +59,38 @@ const char *order_status_name(order_status s) {
 int order_status_parse(const char *s, order_status *ret) {
 	unsigned v;
 	int r = name_parse(order_status_names, s, &v);
+	if (r < 0 && s && !strcmp(s, "created")) {
+		/* records written before issue 9: every order was taken as it came */
+		v = ORDER_STATUS_CONFIRMED;
+		r = 0;
+	}
 	if (r == 0)
 		*ret = (order_status) v;
 	return r;
+}
+
+const char *const ledger_kind_names[] = {
+	[LEDGER_CHARGE] = "charge",
+	[LEDGER_PAYMENT] = "payment",
+	[LEDGER_CREDIT] = "credit",
+	[LEDGER_REFUND] = "refund",
+	NULL,
+};
+
+const char *ledger_kind_name(ledger_kind k) {
+	return name_of(ledger_kind_names, (unsigned) k);
+}
+
+int ledger_kind_parse(const char *s, ledger_kind *ret) {
+	unsigned v;
+	int r = name_parse(ledger_kind_names, s, &v);
+	if (r == 0)
+		*ret = (ledger_kind) v;
+	return r;
+}
+
+int ledger_kind_sign(ledger_kind k) {
+	return k == LEDGER_CHARGE || k == LEDGER_REFUND ? 1 : -1;
 }
 
 /* ---- the total ---- */
@@ -88,6 +118,114 @@ int order_total(const order_line *lines, size_t n, money *ret) {
 			return r;
 	}
 	*ret = total;
+	return 0;
+}
+
+/* ---- VAT and the gross ---- */
+
+int order_vat(money net, int32_t rate, money *ret) {
+	if (rate < 0 || rate > ORDER_VAT_MAX)
+		return -EINVAL;
+	/* One rounding per order, half away from zero: |net| * rate / 100000 rounded
+	 * up at exactly .5, the sign put back. 128 bits: no intermediate overflow. */
+	__int128 a = net.minor < 0 ? -(__int128) net.minor : (__int128) net.minor;
+	__int128 q = (a * rate * 2 + 100000) / 200000;
+	if (q > INT64_MAX)
+		return -EOVERFLOW;
+	money v = net;
+	v.minor = net.minor < 0 ? -(int64_t) q : (int64_t) q;
+	*ret = v;
+	return 0;
+}
+
+int order_amounts(sales_order *o) {
+	money net = { 0 }, vat;
+	int r = order_total(o->lines, o->n_lines, &net);
+	if (r < 0)
+		return r;
+	if ((r = order_vat(net, o->vat_rate, &vat)) < 0)
+		return r;
+	money gross = net;
+	if (__builtin_add_overflow(net.minor, vat.minor, &gross.minor))
+		return -EOVERFLOW;
+	o->net = net;
+	o->vat = vat;
+	o->total = gross;
+	return 0;
+}
+
+int order_vat_parse(const char *s, int32_t *ret) {
+	int64_t v = 0;
+	int decimals = -1;
+	size_t i = 0;
+	if (!s || !(s[0] >= '0' && s[0] <= '9'))
+		return -EINVAL;
+	for (; s[i] && s[i] != '%'; i++) {
+		if (s[i] == '.' && decimals < 0 && i > 0 && s[i + 1] >= '0' && s[i + 1] <= '9') {
+			decimals = 0;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9' || decimals == 3 || v > ORDER_VAT_MAX)
+			return -EINVAL;
+		v = v * 10 + (s[i] - '0');
+		if (decimals >= 0)
+			decimals++;
+	}
+	if (s[i] != '%' || s[i + 1])
+		return -EINVAL;
+	for (int d = decimals < 0 ? 0 : decimals; d < 3; d++)
+		v *= 10;
+	if (v > ORDER_VAT_MAX)
+		return -EINVAL;
+	*ret = (int32_t) v;
+	return 0;
+}
+
+void order_vat_format(int32_t rate, char ret[16]) {
+	if (rate % 1000 == 0)
+		snprintf(ret, 16, "%" PRId32 "%%", rate / 1000);
+	else if (rate % 100 == 0)
+		snprintf(ret, 16, "%" PRId32 ".%" PRId32 "%%", rate / 1000, (rate % 1000) / 100);
+	else if (rate % 10 == 0)
+		snprintf(ret, 16, "%" PRId32 ".%02" PRId32 "%%", rate / 1000, (rate % 1000) / 10);
+	else
+		snprintf(ret, 16, "%" PRId32 ".%03" PRId32 "%%", rate / 1000, rate % 1000);
+}
+
+void order_payment_ref(const char *number, char ret[ORDER_PAYMENT_REF_MAX]) {
+	char digits[ORDER_NUMBER_MAX] = "";
+	size_t n = 0;
+	for (size_t i = 0; number && number[i] && n < sizeof(digits) - 1; i++)
+		if (number[i] >= '0' && number[i] <= '9')
+			digits[n++] = number[i];
+	digits[n] = 0;
+	/* ISO 11649: the reference, then "RF00" as digits (R=27, F=15), mod 97. */
+	unsigned m = 0;
+	for (size_t i = 0; i < n; i++)
+		m = (m * 10 + (unsigned) (digits[i] - '0')) % 97;
+	const char *tail = "271500";
+	for (size_t i = 0; tail[i]; i++)
+		m = (m * 10 + (unsigned) (tail[i] - '0')) % 97;
+	snprintf(ret, ORDER_PAYMENT_REF_MAX, "RF%02u%s", 98 - m, digits);
+}
+
+int order_transition_add(sales_order *o, int64_t at, const char *by, order_status st, const char *reason) {
+	order_transition *h = realloc(o->history, (o->n_history + 1) * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	o->history = h;
+	order_transition *t = &h[o->n_history];
+	t->at = at;
+	t->status = st;
+	t->by = by ? strdup(by) : NULL;
+	t->reason = reason ? strdup(reason) : NULL;
+	if ((by && !t->by) || (reason && !t->reason)) {
+		free(t->by);
+		free(t->reason);
+		return -ENOMEM;
+	}
+	o->n_history++;
+	o->status = st;
 	return 0;
 }
 
@@ -226,7 +364,88 @@ json_t *order_to_record(const sales_order *o, const char *number) {
 	jfield_set(j, "shipped", json_integer(o->shipped), &ok);
 	if (o->placed_by)   /* absent in records from before it was kept */
 		jfield_set(j, "placed_by", json_string(o->placed_by), &ok);
+	/* issue 9: absent in older records (read as net = total, no VAT) */
+	jfield_set(j, "net", money_record(o->net.currency[0] ? &o->net : &o->total), &ok);
+	jfield_set(j, "vat_rate", json_integer(o->vat_rate), &ok);
+	jfield_set(j, "vat", o->vat.currency[0] ? money_record(&o->vat) :
+		json_pack("{s:I, s:s}", "minor", (json_int_t) 0, "currency", o->total.currency), &ok);
+	jfield_set(j, "charged", json_boolean(o->charged), &ok);
+	jfield_set(j, "paid", json_boolean(o->paid), &ok);
+	jfield_set(j, "paid_at", json_integer(o->paid_at), &ok);
+	jfield_set(j, "paid_reference", jfield_str_or_null(o->paid_reference), &ok);
+	jfield_set(j, "payment_ref", json_string(o->payment_ref), &ok);
+	jfield_set(j, "overdue_sent", json_boolean(o->overdue_sent), &ok);
+	jfield_set(j, "payment_due_at", json_integer(o->payment_due_at), &ok);
+	jfield_set(j, "cancel_at", json_integer(o->cancel_at), &ok);
+	json_t *hist = json_array();
+	for (size_t i = 0; hist && i < o->n_history; i++) {
+		const order_transition *t = &o->history[i];
+		json_t *tj = json_object();
+		jfield_set(tj, "at", json_integer(t->at), &ok);
+		jfield_set(tj, "by", jfield_str_or_null(t->by), &ok);
+		jfield_set(tj, "status", json_string(order_status_name(t->status)), &ok);
+		jfield_set(tj, "reason", jfield_str_or_null(t->reason), &ok);
+		if (json_array_append_new(hist, tj) < 0)
+			ok = false;
+	}
+	jfield_set(j, "history", hist, &ok);
 	return done(j, ok);
+}
+
+/* The members issue 9 added: absent in older records, whose orders were all
+ * taken as they came (status "created" reads as confirmed, net = total). */
+static int order_payment_from_record(json_t *j, sales_order *o) {
+	int r;
+	json_t *net = json_object_get(j, "net");
+	if (!net) {
+		o->net = o->total;
+		o->vat = o->total;
+		o->vat.minor = 0;
+		o->charged = o->payment == ORDER_PAYMENT_ACCOUNT && o->status != ORDER_STATUS_CANCELLED &&
+			     o->status != ORDER_STATUS_ON_HOLD;
+		return 0;
+	}
+	int64_t rate;
+	char *ref = NULL;
+	json_t *hist = json_object_get(j, "history");
+	if ((r = jmoney(net, &o->net)) < 0 || (r = jmoney(json_object_get(j, "vat"), &o->vat)) < 0 ||
+	    (r = jfield_int(j, "vat_rate", &rate)) < 0 || (r = jfield_bool(j, "charged", &o->charged)) < 0 ||
+	    (r = jfield_bool(j, "paid", &o->paid)) < 0 || (r = jfield_int(j, "paid_at", &o->paid_at)) < 0 ||
+	    (r = jfield_str(j, "paid_reference", true, &o->paid_reference)) < 0 ||
+	    (r = jfield_str(j, "payment_ref", false, &ref)) < 0 ||
+	    (r = jfield_bool(j, "overdue_sent", &o->overdue_sent)) < 0 ||
+	    (r = jfield_int(j, "payment_due_at", &o->payment_due_at)) < 0 ||
+	    (r = jfield_int(j, "cancel_at", &o->cancel_at)) < 0)
+		goto out;
+	r = -EBADMSG;
+	if (rate < 0 || rate > ORDER_VAT_MAX || strlen(ref) >= ORDER_PAYMENT_REF_MAX || !json_is_array(hist))
+		goto out;
+	o->vat_rate = (int32_t) rate;
+	strcpy(o->payment_ref, ref);
+	size_t n = json_array_size(hist);
+	if (n && !(o->history = calloc(n, sizeof(*o->history)))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *tj = json_array_get(hist, i);
+		order_transition *t = &o->history[i];
+		char *st = NULL;
+		o->n_history = i + 1;
+		if (!json_is_object(tj) || (r = jfield_int(tj, "at", &t->at)) < 0 ||
+		    (r = jfield_str(tj, "by", true, &t->by)) < 0 || (r = jfield_str(tj, "reason", true, &t->reason)) < 0 ||
+		    (r = jfield_str(tj, "status", false, &st)) < 0 || (r = order_status_parse(st, &t->status)) < 0) {
+			free(st);
+			if (r >= 0 || r == -EINVAL)
+				r = -EBADMSG;
+			goto out;
+		}
+		free(st);
+	}
+	r = 0;
+out:
+	free(ref);
+	return r;
 }
 
 int order_from_record(json_t *j, sales_order **ret) {
@@ -300,6 +519,8 @@ int order_from_record(json_t *j, sales_order **ret) {
 			goto fail;
 		}
 	}
+	if ((r = order_payment_from_record(j, o)) < 0)
+		goto fail;
 	free(pay);
 	free(status);
 	*ret = o;
@@ -312,6 +533,8 @@ fail:
 }
 
 /* ---- the view (wire and standingctl) ---- */
+
+static json_t *order_view_base(const sales_order *o);
 
 json_t *order_address_view(const order_address *a) {
 	return json_pack("{s:s?, s:s?, s:o, s:s?, s:s?}", "name", a->name, "street", a->street,
@@ -332,7 +555,46 @@ json_t *order_lines_view(const order_line *lines, size_t n) {
 	return done(a, ok && a);
 }
 
+static json_t *money_view(const money *m) {
+	char amount[32];
+	money_format_amount(m, amount, sizeof(amount));
+	return json_pack("{s:s, s:s}", "amount", amount, "currency", m->currency);
+}
+
+static json_t *instant_view(int64_t at) {
+	char text[CAL_ISO_MAX];
+	return at ? json_string(cal_format_utc(at, text)) : json_null();
+}
+
 json_t *order_to_view(const sales_order *o) {
+	json_t *v = order_view_base(o);
+	bool ok = v != NULL;
+	char rate[16];
+	order_vat_format(o->vat_rate, rate);
+	json_t *hist = json_array();
+	for (size_t i = 0; hist && i < o->n_history; i++) {
+		const order_transition *t = &o->history[i];
+		if (json_array_append_new(hist, json_pack("{s:o, s:o, s:s, s:o}", "at", instant_view(t->at),
+			"by", jfield_str_or_null(t->by), "status", order_status_name(t->status),
+			"reason", jfield_str_or_null(t->reason))) < 0)
+			ok = false;
+	}
+	bool due = o->status == ORDER_STATUS_AWAITING_PAYMENT;
+	if (v) {
+		jfield_set(v, "net", money_view(o->net.currency[0] ? &o->net : &o->total), &ok);
+		jfield_set(v, "vat", o->vat.currency[0] ? money_view(&o->vat) : json_null(), &ok);
+		jfield_set(v, "vat_rate", json_string(rate), &ok);
+		jfield_set(v, "amount_due", due ? money_view(&o->total) : json_null(), &ok);
+		jfield_set(v, "payment_reference", o->payment_ref[0] ? json_string(o->payment_ref) : json_null(), &ok);
+		jfield_set(v, "paid", instant_view(o->paid_at), &ok);
+		jfield_set(v, "history", hist, &ok);
+		hist = NULL;
+	}
+	json_decref(hist);
+	return done(v, ok);
+}
+
+static json_t *order_view_base(const sales_order *o) {
 	char delivery[CAL_ISO_MAX], created[CAL_ISO_MAX], shipped[CAL_ISO_MAX], amount[32];
 	cal_format_instant(o->delivery, o->delivery_offset, delivery);
 	cal_format_utc(o->created, created);
@@ -378,6 +640,18 @@ int order_dup(const sales_order *o, sales_order **ret) {
 	sdup(o->carrier, &d->carrier, &ok);
 	sdup(o->tracking, &d->tracking, &ok);
 	sdup(o->placed_by, &d->placed_by, &ok);
+	sdup(o->paid_reference, &d->paid_reference, &ok);
+	d->history = NULL;
+	d->n_history = 0;
+	if (o->n_history && !(d->history = calloc(o->n_history, sizeof(*d->history))))
+		ok = false;
+	for (size_t i = 0; d->history && i < o->n_history; i++) {
+		d->history[i] = o->history[i];
+		d->history[i].by = d->history[i].reason = NULL;
+		d->n_history = i + 1;
+		sdup(o->history[i].by, &d->history[i].by, &ok);
+		sdup(o->history[i].reason, &d->history[i].reason, &ok);
+	}
 	if (o->n_lines) {
 		d->lines = calloc(o->n_lines, sizeof(*d->lines));
 		if (!d->lines)
@@ -415,6 +689,12 @@ void order_free(sales_order *o) {
 	free(o->carrier);
 	free(o->tracking);
 	free(o->placed_by);
+	free(o->paid_reference);
+	for (size_t i = 0; i < o->n_history; i++) {
+		free(o->history[i].by);
+		free(o->history[i].reason);
+	}
+	free(o->history);
 	free(o);
 }
 
@@ -442,4 +722,165 @@ json_t *order_event_shipped(const sales_order *o) {
 	jfield_set(j, "tracking", jfield_str_or_null(o->tracking), &ok);
 	jfield_set(j, "shipped", json_integer(o->shipped), &ok);
 	return done(j, ok);
+}
+
+static json_t *order_event_base(const sales_order *o, bool *ok) {
+	json_t *j = json_object();
+	jfield_set(j, "order", json_string(o->number), ok);
+	jfield_set(j, "customer", json_string(o->customer), ok);
+	return j;
+}
+
+json_t *order_event_on_hold(const sales_order *o, money balance, money limit, const char *reason) {
+	bool ok = true;
+	json_t *j = order_event_base(o, &ok);
+	jfield_set(j, "total", money_record(&o->total), &ok);
+	jfield_set(j, "balance", money_record(&balance), &ok);
+	jfield_set(j, "credit_limit", limit.currency[0] ? money_record(&limit) : json_null(), &ok);
+	jfield_set(j, "reason", jfield_str_or_null(reason), &ok);
+	return done(j, ok);
+}
+
+json_t *order_event_awaiting_payment(const sales_order *o, int64_t due) {
+	bool ok = true;
+	json_t *j = order_event_base(o, &ok);
+	jfield_set(j, "amount_due", money_record(&o->total), &ok);
+	jfield_set(j, "payment_reference", json_string(o->payment_ref), &ok);
+	jfield_set(j, "due", json_integer(due), &ok);
+	return done(j, ok);
+}
+
+json_t *order_event_confirmed(const sales_order *o, const char *by) {
+	bool ok = true;
+	json_t *j = order_event_base(o, &ok);
+	jfield_set(j, "total", money_record(&o->total), &ok);
+	jfield_set(j, "by", jfield_str_or_null(by), &ok);
+	return done(j, ok);
+}
+
+json_t *order_event_cancelled(const sales_order *o, order_status before, const char *by, const char *reason,
+			      const ledger_entry *entry) {
+	bool ok = true;
+	json_t *j = order_event_base(o, &ok);
+	jfield_set(j, "status_before", json_string(order_status_name(before)), &ok);
+	jfield_set(j, "reason", jfield_str_or_null(reason), &ok);
+	jfield_set(j, "by", jfield_str_or_null(by), &ok);
+	jfield_set(j, "credited", entry && entry->kind == LEDGER_CREDIT ? money_record(&entry->amount) : json_null(), &ok);
+	jfield_set(j, "refunded", o->paid ? money_record(&o->total) : json_null(), &ok);
+	return done(j, ok);
+}
+
+json_t *order_event_payment_overdue(const sales_order *o, int64_t due) {
+	bool ok = true;
+	json_t *j = order_event_base(o, &ok);
+	jfield_set(j, "amount_due", money_record(&o->total), &ok);
+	jfield_set(j, "payment_reference", json_string(o->payment_ref), &ok);
+	jfield_set(j, "created", json_integer(o->created), &ok);
+	jfield_set(j, "due", json_integer(due), &ok);
+	return done(j, ok);
+}
+
+json_t *account_event_payment(const char *customer, const ledger_entry *e) {
+	bool ok = true;
+	json_t *j = json_object();
+	jfield_set(j, "customer", json_string(customer), &ok);
+	jfield_set(j, "amount", money_record(&e->amount), &ok);
+	jfield_set(j, "reference", jfield_str_or_null(e->reference), &ok);
+	jfield_set(j, "balance_after", money_record(&e->balance_after), &ok);
+	return done(j, ok);
+}
+
+/* ---- ledger entries ---- */
+
+json_t *ledger_entry_to_record(const ledger_entry *e) {
+	bool ok = true;
+	json_t *j = json_object();
+	jfield_set(j, "seq", json_integer((json_int_t) e->seq), &ok);
+	jfield_set(j, "kind", json_string(ledger_kind_name(e->kind)), &ok);
+	jfield_set(j, "order", e->order[0] ? json_string(e->order) : json_null(), &ok);
+	jfield_set(j, "amount", money_record(&e->amount), &ok);
+	jfield_set(j, "at", json_integer(e->at), &ok);
+	jfield_set(j, "balance_after", money_record(&e->balance_after), &ok);
+	jfield_set(j, "reference", jfield_str_or_null(e->reference), &ok);
+	jfield_set(j, "by", jfield_str_or_null(e->by), &ok);
+	return done(j, ok);
+}
+
+int ledger_entry_from_record(json_t *j, ledger_entry *ret) {
+	ledger_entry e = { 0 };
+	char *kind = NULL, *order = NULL;
+	int64_t seq;
+	int r;
+	if ((r = jfield_int(j, "seq", &seq)) < 0 || (r = jfield_str(j, "kind", false, &kind)) < 0 ||
+	    (r = jfield_str(j, "order", true, &order)) < 0 ||
+	    (r = jmoney(json_object_get(j, "amount"), &e.amount)) < 0 || (r = jfield_int(j, "at", &e.at)) < 0 ||
+	    (r = jmoney(json_object_get(j, "balance_after"), &e.balance_after)) < 0 ||
+	    (r = jfield_str(j, "reference", true, &e.reference)) < 0 || (r = jfield_str(j, "by", true, &e.by)) < 0)
+		goto fail;
+	r = -EBADMSG;
+	if (seq < 1 || ledger_kind_parse(kind, &e.kind) < 0 || (order && strlen(order) >= ORDER_NUMBER_MAX))
+		goto fail;
+	e.seq = (uint64_t) seq;
+	if (order)
+		strcpy(e.order, order);
+	free(kind);
+	free(order);
+	*ret = e;
+	return 0;
+fail:
+	free(kind);
+	free(order);
+	ledger_entry_done(&e);
+	return r;
+}
+
+json_t *ledger_entry_view(const ledger_entry *e) {
+	return json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "seq", (json_int_t) e->seq,
+		"kind", ledger_kind_name(e->kind), "order", e->order[0] ? json_string(e->order) : json_null(),
+		"amount", money_view(&e->amount), "at", instant_view(e->at),
+		"balance_after", money_view(&e->balance_after), "reference", jfield_str_or_null(e->reference),
+		"by", jfield_str_or_null(e->by));
+}
+
+void ledger_entry_done(ledger_entry *e) {
+	if (!e)
+		return;
+	free(e->reference);
+	free(e->by);
+	e->reference = e->by = NULL;
+}
+
+json_t *account_summary_view(const account_summary *a) {
+	bool ok = true;
+	json_t *j = json_object();
+	json_t *bal = json_array(), *open = json_array(), *ents = json_array();
+	for (size_t i = 0; bal && i < a->n_balances; i++)
+		if (json_array_append_new(bal, money_view(&a->balances[i])) < 0)
+			ok = false;
+	for (size_t i = 0; open && i < a->n_open_orders; i++)
+		if (json_array_append_new(open, json_string(a->open_orders[i])) < 0)
+			ok = false;
+	for (size_t i = 0; ents && i < a->n_entries; i++)
+		if (json_array_append_new(ents, ledger_entry_view(&a->entries[i])) < 0)
+			ok = false;
+	jfield_set(j, "customer", json_string(a->customer), &ok);
+	jfield_set(j, "account", jfield_str_or_null(a->number), &ok);
+	jfield_set(j, "credit_limit", a->credit_limit.currency[0] ? money_view(&a->credit_limit) : json_null(), &ok);
+	jfield_set(j, "balances", bal, &ok);
+	jfield_set(j, "open_orders", open, &ok);
+	jfield_set(j, "entries", ents, &ok);
+	return done(j, ok);
+}
+
+void account_summary_free(account_summary *a) {
+	if (!a)
+		return;
+	free(a->customer);
+	free(a->number);
+	free(a->balances);
+	free(a->open_orders);
+	for (size_t i = 0; i < a->n_entries; i++)
+		ledger_entry_done(&a->entries[i]);
+	free(a->entries);
+	free(a);
 }

@@ -19,12 +19,40 @@
 /* Event types (the outbox's "type"). */
 #define ORDER_EVENT_CREATED "order.created"
 #define ORDER_EVENT_SHIPPED "order.shipped"
+#define ORDER_EVENT_ON_HOLD "order.on_hold"
+#define ORDER_EVENT_AWAITING_PAYMENT "order.awaiting_payment"
+#define ORDER_EVENT_CONFIRMED "order.confirmed"     /* released, or a prepaid order paid */
+#define ORDER_EVENT_CANCELLED "order.cancelled"
+#define ORDER_EVENT_PAYMENT_OVERDUE "order.payment_overdue"
+#define ORDER_EVENT_ACCOUNT_PAYMENT "account.payment"  /* RecordAccountPayment */
+
+/* Who did it when the daemon did (an occurrence created, an unpaid order cancelled). */
+#define ORDER_BY_DAEMON "standingd"
 
 typedef enum order_payment { ORDER_PAYMENT_ACCOUNT, ORDER_PAYMENT_PREPAID } order_payment;
 
+/* The order's life: account orders start confirmed (charged) or on_hold (the
+ * charge would pass the credit limit: nothing charged); prepaid ones start
+ * awaiting_payment. Records written before issue 9 say "created": they are read
+ * as confirmed (order_status_parse accepts "created" for that, never writes it). */
 typedef enum order_status {
-	ORDER_STATUS_CREATED, ORDER_STATUS_ON_HOLD, ORDER_STATUS_SHIPPED, ORDER_STATUS_CANCELLED,
+	ORDER_STATUS_AWAITING_PAYMENT, ORDER_STATUS_ON_HOLD, ORDER_STATUS_CONFIRMED, ORDER_STATUS_SHIPPED,
+	ORDER_STATUS_CANCELLED,
 } order_status;
+/* The status the old records' "created" means (and code written before issue 9). */
+#define ORDER_STATUS_CREATED ORDER_STATUS_CONFIRMED
+
+/* One step of the order's life, recorded on the order, oldest first. */
+typedef struct order_transition {
+	int64_t at;                      /* instant */
+	char *by;                        /* a user name, "shop:USER"/"ops:USER", or "standingd" */
+	order_status status;             /* the status it went to */
+	char *reason;                    /* may be NULL */
+} order_transition;
+
+/* VAT rate: thousandths of a percent ("25.5%" is 25500); 0: no VAT. At most 100%. */
+#define ORDER_VAT_MAX 100000
+#define ORDER_PAYMENT_REF_MAX 24         /* "RF" reference + NUL fits */
 
 /* postcode may be NULL; country is ISO 3166-1 alpha-2 ("FI"). */
 typedef struct order_address { char *name, *street, *postcode, *city, *country; } order_address;
@@ -43,7 +71,10 @@ typedef struct sales_order {
 	order_address ship_to;
 	order_line *lines;
 	size_t n_lines;
-	money total;                     /* order_total() of the lines */
+	money net;                       /* order_total() of the lines: net, before VAT */
+	int32_t vat_rate;                /* thousandths of a percent, 0: none (the customer's `vat`) */
+	money vat;                       /* order_vat(net, vat_rate) */
+	money total;                     /* gross: net + vat; what is charged, paid, limited */
 	int64_t delivery;                /* instant */
 	int32_t delivery_offset;         /* UTC offset at delivery in its zone, for display */
 	char *zone;                      /* IANA name of the delivery's zone */
@@ -54,9 +85,70 @@ typedef struct sales_order {
 	char *carrier, *tracking;        /* set when shipped */
 	int64_t shipped;                 /* instant, 0 when not shipped */
 	char *placed_by;                 /* one-time orders: "shop:USER" or "ops:USER"; NULL otherwise */
+	/* Payment (issue 9). */
+	bool charged;                    /* its total is charged to the account (a charge entry, no credit yet) */
+	bool paid;                       /* prepaid: payment recorded */
+	int64_t paid_at;                 /* instant, 0 when not paid */
+	char *paid_reference;            /* the payer's reference, NULL when not paid */
+	char payment_ref[ORDER_PAYMENT_REF_MAX]; /* prepaid: reference to pay with (order_payment_ref), "" otherwise */
+	bool overdue_sent;               /* order.payment_overdue emitted */
+	int64_t payment_due_at;          /* prepaid: instant it is overdue; 0 otherwise */
+	int64_t cancel_at;               /* prepaid: instant it is cancelled unpaid; 0 otherwise */
+	order_transition *history;       /* every transition, oldest first */
+	size_t n_history;
 } sales_order;
 
-/* ---- names: "account" "prepaid"; "created" "on_hold" "shipped" "cancelled" ---- */
+/* ---- the ledger: one per customer account, append-only ---- */
+typedef enum ledger_kind {
+	LEDGER_CHARGE,     /* +amount: an order's gross total charged */
+	LEDGER_PAYMENT,    /* -amount: money received (account payment, or a prepaid order's) */
+	LEDGER_CREDIT,     /* -amount: a charge taken back (a charged order cancelled) */
+	LEDGER_REFUND,     /* +amount: money paid back (a paid prepaid order cancelled) */
+} ledger_kind;
+/* "charge" "payment" "credit" "refund", indexed by the enum, NULL-terminated. */
+extern const char *const ledger_kind_names[];
+const char *ledger_kind_name(ledger_kind k);                  /* "unknown" when out of range */
+int ledger_kind_parse(const char *s, ledger_kind *ret);       /* 0, -EINVAL */
+/* +1 for charge and refund (the customer owes more), -1 for payment and credit. */
+int ledger_kind_sign(ledger_kind k);
+
+/* The balance is what the customer owes in that currency (negative: a credit
+ * balance). Prepaid orders post a charge and a payment together when paid, and a
+ * credit and a refund when such an order is cancelled: they never move it. */
+typedef struct ledger_entry {
+	uint64_t seq;                    /* per customer, from 1, in append order */
+	ledger_kind kind;
+	char order[ORDER_NUMBER_MAX];    /* "" for an account payment */
+	money amount;                    /* > 0 */
+	int64_t at;                      /* instant */
+	money balance_after;             /* the balance in amount's currency after this entry */
+	char *reference;                 /* payments: the payer's reference; may be NULL */
+	char *by;                        /* who caused it; may be NULL */
+} ledger_entry;
+json_t *ledger_entry_to_record(const ledger_entry *e);
+int ledger_entry_from_record(json_t *j, ledger_entry *ret);  /* 0, -EBADMSG, -ENOMEM; free with ledger_entry_done */
+json_t *ledger_entry_view(const ledger_entry *e);           /* amounts as decimal strings, at as text */
+void ledger_entry_done(ledger_entry *e);                    /* frees the strings; accepts NULL */
+
+/* One currency's balance of an account. */
+typedef struct account_balance { money balance; } account_balance;
+
+/* GetAccount: built by sales_account_get. */
+typedef struct account_summary {
+	char *customer;
+	char *number;                    /* the account number, NULL when none */
+	money credit_limit;              /* minor 0 and currency "" when none */
+	money *balances;                 /* one per currency that has entries, by currency code */
+	size_t n_balances;
+	char (*open_orders)[ORDER_NUMBER_MAX];  /* on_hold and awaiting_payment, by number */
+	size_t n_open_orders;
+	ledger_entry *entries;           /* the last N, oldest first */
+	size_t n_entries;
+} account_summary;
+json_t *account_summary_view(const account_summary *a);
+void account_summary_free(account_summary *a);              /* accepts NULL */
+
+/* ---- names: "account" "prepaid"; "awaiting_payment" "on_hold" "confirmed" "shipped" "cancelled" ---- */
 /* Indexed by the enum, NULL-terminated (for "expected one of" messages). */
 extern const char *const order_payment_names[];
 extern const char *const order_status_names[];
@@ -71,6 +163,22 @@ int order_status_parse(const char *s, order_status *ret);     /* 0, -EINVAL */
 int order_total_add(money *total, const order_line *l);
 /* The total of lines[0..n). 0, -EOVERFLOW, -EINVAL (n == 0, mixed currencies). */
 int order_total(const order_line *lines, size_t n, money *ret);
+/* VAT of an order: net * rate / 100000, rounded once per order, half away from
+ * zero (0.5 minor units round to 1, -0.5 to -1). 0, -EOVERFLOW, -EINVAL (rate). */
+int order_vat(money net, int32_t rate, money *ret);
+/* Sets o->net, o->vat and o->total (gross) from its lines and o->vat_rate.
+ * 0, -EOVERFLOW, -EINVAL (as order_total; the gross leaving int64). */
+int order_amounts(sales_order *o);
+/* Parses a `vat:` text: a decimal percentage "25.5%" (up to 3 decimals, "%" required,
+ * 0..100). 0, -EINVAL. */
+int order_vat_parse(const char *s, int32_t *ret);
+/* "25.5%" from 25500; ret holds at least 16 bytes. */
+void order_vat_format(int32_t rate, char ret[16]);
+/* A prepaid order's payment reference, derived from its confirmation number:
+ * the number's digits with an ISO 11649 "RF" check ("RF18" "000000427"). */
+void order_payment_ref(const char *number, char ret[ORDER_PAYMENT_REF_MAX]);
+/* Appends a transition (copies by and reason; sets o->status). 0, -ENOMEM. */
+int order_transition_add(sales_order *o, int64_t at, const char *by, order_status st, const char *reason);
 
 /* ---- confirmation numbers: "SO-" 8 digits "-" Damm check digit ---- */
 /* ret is "" for a seq past ORDER_SEQ_MAX (never assigned). */
@@ -99,3 +207,16 @@ void order_free(sales_order *o);     /* accepts NULL */
 json_t *order_event_created(const sales_order *o, const char *number);
 /* order.shipped: order, carrier, tracking, shipped. */
 json_t *order_event_shipped(const sales_order *o);
+/* order.on_hold: order, customer, total, balance, credit_limit, reason. */
+json_t *order_event_on_hold(const sales_order *o, money balance, money limit, const char *reason);
+/* order.awaiting_payment: order, customer, amount_due, payment_reference, due (instant). */
+json_t *order_event_awaiting_payment(const sales_order *o, int64_t due);
+/* order.confirmed: order, customer, total, by. */
+json_t *order_event_confirmed(const sales_order *o, const char *by);
+/* order.cancelled: order, customer, status_before, reason, by, credited/refunded amount (or null). */
+json_t *order_event_cancelled(const sales_order *o, order_status before, const char *by, const char *reason,
+			      const ledger_entry *entry);
+/* order.payment_overdue: order, customer, amount_due, payment_reference, created, due. */
+json_t *order_event_payment_overdue(const sales_order *o, int64_t due);
+/* account.payment: customer, amount, reference, balance_after. */
+json_t *account_event_payment(const char *customer, const ledger_entry *e);

@@ -138,3 +138,59 @@ out:
 		order_free(o);
 	return r;
 }
+
+/* ---- payments (issue 9): contract first, bodies follow ---- */
+
+int sales_place(store *s, const customer *cu, sales_order *o, const char *by, const sales_idem *idem) {
+	(void) s, (void) cu, (void) o, (void) by, (void) idem;
+	return -ENOSYS;
+}
+
+int sales_release(store *s, const customer *cu, const char *number, int64_t now, const char *by,
+		  const sales_idem *idem, sales_order **ret, sales_refusal *ret_why) {
+	(void) s, (void) cu, (void) number, (void) now, (void) by, (void) idem, (void) ret, (void) ret_why;
+	return -ENOSYS;
+}
+
+int sales_hold(store *s, const char *number, int64_t now, const char *by, const char *reason,
+	       const sales_idem *idem, sales_order **ret, sales_refusal *ret_why) {
+	(void) s, (void) number, (void) now, (void) by, (void) reason, (void) idem, (void) ret, (void) ret_why;
+	return -ENOSYS;
+}
+
+int sales_record_payment(store *s, const char *number, money amount, const char *reference, int64_t now,
+			 const char *by, const sales_idem *idem, sales_order **ret, sales_refusal *ret_why) {
+	(void) s, (void) number, (void) amount, (void) reference, (void) now, (void) by, (void) idem, (void) ret,
+		(void) ret_why;
+	return -ENOSYS;
+}
+
+int sales_record_account_payment(store *s, const customer *cu, money amount, const char *reference, int64_t now,
+				 const char *by, const sales_idem *idem, ledger_entry *ret_entry) {
+	(void) s, (void) cu, (void) amount, (void) reference, (void) now, (void) by, (void) idem, (void) ret_entry;
+	return -ENOSYS;
+}
+
+int sales_cancel(store *s, const char *number, int64_t now, const char *by, const char *reason,
+		 const sales_idem *idem, sales_order **ret, sales_refusal *ret_why) {
+	(void) s, (void) number, (void) now, (void) by, (void) reason, (void) idem, (void) ret, (void) ret_why;
+	return -ENOSYS;
+}
+
+int sales_payment_due_run(store *s, int64_t now, size_t max, size_t *ret_overdue, size_t *ret_cancelled,
+			  bool *ret_more) {
+	(void) s, (void) now, (void) max, (void) ret_overdue, (void) ret_cancelled, (void) ret_more;
+	return -ENOSYS;
+}
+
+int sales_account_get(store *s, const customer *cu, size_t n_last, account_summary **ret) {
+	(void) s, (void) cu, (void) n_last, (void) ret;
+	return -ENOSYS;
+}
+
+int sales_ledger_list(store *s, const char *customer_id, int64_t from, int64_t to, uint64_t from_seq, size_t max,
+		      ledger_entry **ret, size_t *ret_n, uint64_t *ret_next_seq) {
+	(void) s, (void) customer_id, (void) from, (void) to, (void) from_seq, (void) max, (void) ret, (void) ret_n,
+		(void) ret_next_seq;
+	return -ENOSYS;
+}

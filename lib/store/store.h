@@ -167,5 +167,52 @@ int store_api_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n);
  * requested in advance (SkipOccurrence) and one recorded by the catch-up policy are
  * the same kind of record. */
 int store_skip_get(store_txn *t, const char *so_id, int64_t delivery, char **ret_reason);
+/* ---- the ledger (issue 9): per customer account, append-only ---- */
+/* Appends e (e->seq and e->balance_after are assigned here: the running balance
+ * of e->amount's currency, kept per customer and currency). e->amount > 0.
+ * 0, -EINVAL, -EOVERFLOW (the balance would leave int64), a store error. Called
+ * only by lib/sales. */
+int store_ledger_append(store_txn *t, const char *customer_id, ledger_entry *e);
+/* The balance of customer in currency (minor 0 when it has no entries). */
+int store_ledger_balance(store_txn *t, const char *customer_id, const char *currency, money *ret);
+/* Every currency's balance of customer, by currency code; *ret malloc'd (NULL, 0 when none). */
+int store_ledger_balances(store_txn *t, const char *customer_id, money **ret, size_t *ret_n);
+/* Entries of customer with seq >= from_seq and at in [from, to), in append order
+ * (resume at the last seq + 1). The entry is valid during the call. */
+int store_ledger_each(store_txn *t, const char *customer_id, uint64_t from_seq, int64_t from, int64_t to,
+		      int (*fn)(const ledger_entry *e, void *ud), void *ud);
+/* The last n entries of customer, oldest first; *ret malloc'd (ledger_entry_done each). */
+int store_ledger_last(store_txn *t, const char *customer_id, size_t n, ledger_entry **ret, size_t *ret_n);
+
+/* ---- open orders: on_hold / awaiting_payment, per customer, and the payment due index ---- */
+/* The payment index: (instant of the next check, order sequence) for prepaid orders
+ * awaiting payment. store_order_create/update keep the open index by status; the
+ * payment index is set by lib/sales (0 removes the order's entry). */
+int store_payment_due_set(store_txn *t, const char *number, int64_t old_at, int64_t new_at);
+/* Entries with instant <= now, in instant order, at most max; fn gets the number. */
+int store_payment_due_each(store_txn *t, int64_t now, size_t max,
+			   int (*fn)(const char *number, int64_t at, void *ud), void *ud);
+/* Numbers of customer's on_hold and awaiting_payment orders, in number order. */
+int store_open_orders(store_txn *t, const char *customer_id, char (**ret)[ORDER_NUMBER_MAX], size_t *ret_n);
+
+/* ---- idempotency keys (implemented by idem9) ---- */
+/* An idempotency key is 1..STORE_IDEM_KEY_MAX bytes (no NUL); user is the caller's
+ * user (its name, or its uid in decimal). Layout: doc/store.md, "idem". */
+#define STORE_IDEM_KEY_MAX 200
+/* Stores (user, key) -> (params_hash, reply, at) in t, with the effect it records.
+ * -EEXIST when (user, key) is stored already (nothing written), -EINVAL (key empty or
+ * over 200 bytes), a store error. */
+int store_idem_put(store_txn *t, const char *user, const char *key, const char *params_hash, const char *reply,
+		   int64_t at);
+/* 0 with malloc'd *ret_params_hash and *ret_reply (either pointer may be NULL) and
+ * *ret_at; -ENOENT when not stored. */
+int store_idem_get(store_txn *t, const char *user, const char *key, char **ret_params_hash, char **ret_reply,
+		   int64_t *ret_at);
+
 /* Number of orders and of outbox events. */
 int store_counts(store_txn *t, uint64_t *ret_orders, uint64_t *ret_outbox);
+
+/* Idempotency records (doc/store.md, "idem"): the expiry. Removes at most max
+ * records written before `before` (oldest first); *ret_removed says how many:
+ * fewer than max means none older is left. */
+int store_idem_expire(store_txn *t, int64_t before, size_t max, size_t *ret_removed);
