@@ -20,7 +20,10 @@
 #include "daemon/standingctl/table.h"
 #include "lib/base/text.h"
 #include "daemon/standingctl/vlclient.h"
+#include "daemon/standingctl/errtext.h"
+#include <pwd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EXIT_PROBLEM 1
 #define EXIT_USAGE 2
@@ -502,39 +505,65 @@ static int collect(json_t *params, const char *error, void *ud) {
 	return 0;
 }
 
+/* The socket cannot be reached: why, as a sentence. */
+static void connect_failed(const char *path, int r) {
+	char *e = text_escape_terminal(path);
+	fprintf(stderr, "%s: cannot connect to %s: %s\n", prog, e ? e : "?",
+		r == -ENOENT ? "no socket there (is standingd running? --socket or $STANDINGD_SOCKET names another)" :
+		r == -ECONNREFUSED ? "nothing listens there (is standingd running?)" :
+		r == -EACCES ? "permission denied (your user needs the socket's group)" : strerror(-r));
+	free(e);
+}
+
+/* The user this runs as, for "permission denied: user X may not call ...". */
+static const char *self_user(char *buf, size_t size) {
+	struct passwd *pw = getpwuid(geteuid());
+	if (pw && pw->pw_name)
+		snprintf(buf, size, "%s", pw->pw_name);
+	else
+		snprintf(buf, size, "%lu", (unsigned long) geteuid());
+	return buf;
+}
+
+/* An error reply as a sentence (errtext): its exit code. */
+static int print_error(const char *method, json_t *sent, const char *error, json_t *params) {
+	char user[256];
+	errtext_ctx ec = { .method = method, .call_params = sent, .user = self_user(user, sizeof(user)) };
+	int rc;
+	char *text = errtext_format(&ec, error, params, &rc);
+	fputs(text ? text : "standingctl: out of memory\n", stderr);
+	free(text);
+	return text ? rc : EXIT_UNAVAILABLE;
+}
+
 /* One call; prints errors. 0 with *ret (owned), or an exit code. */
 static int call(const args *a, const char *method, json_t *params, const char *key, bool more, json_t **ret) {
 	vlclient *vc;
 	const char *path = a->socket ? a->socket : vlclient_default_path();
 	int r = vlclient_connect(path, &vc);
 	if (r < 0) {
-		fprintf(stderr, "%s: cannot connect to %s: %s\n", prog, path, strerror(-r));
+		connect_failed(path, r);
 		json_decref(params);
 		return EXIT_UNAVAILABLE;
 	}
 	call_ctx c = { .acc = more ? json_array() : NULL, .key = key };
 	r = vlclient_call(vc, method, params, more, collect, &c);
 	vlclient_close(vc);
-	json_decref(params);
-	if (r < 0) {
+	if (r < 0 && !c.error) {
 		fprintf(stderr, "%s: %s: %s\n", prog, method, strerror(-r));
+		json_decref(params);
 		json_decref(c.acc);
 		return EXIT_UNAVAILABLE;
 	}
 	if (c.error) {
-		char *p = c.error_params ? json_dumps(c.error_params, JSON_COMPACT) : NULL;
-		char *e = p ? text_escape_json(p) : NULL;
-		if (!strcmp(c.error, "io.standingd.PermissionDenied"))
-			fprintf(stderr, "%s: permission denied: your user may not call %s\n", prog, method);
-		else
-			fprintf(stderr, "%s: %s %s\n", prog, c.error, e ? e : "{}");
-		free(e);
-		free(p);
+		int rc = print_error(method, params, c.error, c.error_params);
 		free(c.error);
 		json_decref(c.error_params);
 		json_decref(c.acc);
-		return EXIT_PROBLEM;
+		json_decref(params);
+		return rc;
 	}
+	json_decref(params);
 	*ret = c.acc;
 	return 0;
 }
@@ -637,12 +666,26 @@ static void write_ics(FILE *f, json_t *items) {
 	fputs("END:VCALENDAR\r\n", f);
 }
 
+/* --from/--to of a window over the socket: a date or an instant, else exit 2. */
+static int check_bound(const char *opt, const char *s) {
+	int64_t v;
+	if (!s || cal_parse_date(s, &v) == 0 || cal_parse_instant(s, &v) == 0)
+		return 0;
+	char *e = text_escape_terminal(s);
+	fprintf(stderr, "%s: %s %s: not a date (expected YYYY-MM-DD, or an instant like 2027-01-01T00:00:00Z)\n",
+		prog, opt, e ? e : "?");
+	free(e);
+	return EXIT_USAGE;
+}
+
 /* Without --from, the window begins today by the daemon's clock; without --to, it
  * ends 14 days after --from (after today when --from is an instant). */
 static int cmd_upcoming(args *a) {
 	int64_t day = 0;
 	char from[CAL_ISO_MAX], to[CAL_ISO_MAX];
 	int r;
+	if ((r = check_bound("--from", a->from)) || (r = check_bound("--to", a->to)))
+		return r;
 	if ((!a->from || !a->to) && (r = daemon_today(a, &day)) != 0)
 		return r;
 	if (a->from)
@@ -799,27 +842,19 @@ static int cmd_reload(args *a) {
 	const char *path = a->socket ? a->socket : vlclient_default_path();
 	int r = vlclient_connect(path, &vc);
 	if (r < 0) {
-		fprintf(stderr, "%s: cannot connect to %s: %s\n", prog, path, strerror(-r));
+		connect_failed(path, r);
 		return EXIT_UNAVAILABLE;
 	}
 	call_ctx c = { 0 };
 	r = vlclient_call(vc, "io.standingd.Ops.Reload", NULL, false, collect, &c);
 	vlclient_close(vc);
-	if (r < 0) {
+	if (r < 0 && !c.error) {
 		fprintf(stderr, "%s: reload: %s\n", prog, strerror(-r));
 		return EXIT_UNAVAILABLE;
 	}
 	int rc = 0;
-	if (c.error && !strcmp(c.error, "io.standingd.Ops.InvalidDefinitions")) {
-		size_t i;
-		json_t *e;
-		json_array_foreach(json_object_get(c.error_params, "errors"), i, e)
-			put_line(stderr, json_string_value(e));
-		fprintf(stderr, "%s: reload refused: the daemon keeps the last good definitions\n", prog);
-		rc = EXIT_PROBLEM;
-	} else if (c.error) {
-		fprintf(stderr, "%s: reload: %s\n", prog, c.error);
-		rc = EXIT_PROBLEM;
+	if (c.error) {
+		rc = print_error("io.standingd.Ops.Reload", NULL, c.error, c.error_params);
 	} else {
 		printf("reloaded: %lld customers, %lld standing orders\n",
 		       (long long) json_integer_value(json_object_get(c.acc, "customers")),

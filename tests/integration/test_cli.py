@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import STANDINGD, STANDINGCTL
+from harness import STANDINGD, STANDINGCTL, DaemonTest
 
 SRC = os.environ.get("SRCDIR", ".")
 CONF = os.path.join(SRC, "conf")
@@ -114,6 +114,79 @@ class Forecast(unittest.TestCase):
         # aligned: every row's second column starts where the header's does (code points, not bytes)
         col = lines[0].index("CREATE AT")
         self.assertTrue(all(l[col - 2:col] == "  " and l[col] != " " for l in lines[1:]))
+
+
+class ErrorSentences(DaemonTest):
+    """Every kind of error reply standingctl receives comes out as a sentence with its
+    parameters filled in (errtext's table), never as a raw Varlink error name; the
+    exit codes are the documented ones (1 refused, 2 usage, 3 unavailable)."""
+
+    def ctl(self, e, *args, user=None):
+        env = dict(os.environ, STANDINGD_SOCKET=e.socket)
+        ids = {}
+        if user:
+            import pwd
+            pw = pwd.getpwnam(user)
+            ids = dict(user=user, group=pw.pw_gid, extra_groups=os.getgrouplist(user, pw.pw_gid))
+        r = subprocess.run([STANDINGCTL, *args], capture_output=True, text=True, timeout=60, env=env, **ids)
+        return r.returncode, r.stdout, r.stderr
+
+    def test_each_error_is_a_sentence(self):
+        from test_socket import socket_env, start
+        e = socket_env(self)
+        start(self, e, "2026-11-25T00:00:00Z,86400")
+        number = e.wait_for(lambda: e.orders(), what="first order")[0]["order"]
+        cases = [
+            # checked before asking: a usage error
+            (["upcoming", "--from", "2027-13-01", "--to", "2027-01-01"], 2,
+             "standingctl: --from 2027-13-01: not a date (expected YYYY-MM-DD, or an instant like 2027-01-01T00:00:00Z)\n"),
+            (["upcoming", "--from", "2027-01-01", "--to", "tomorrow"], 2,
+             "standingctl: --to tomorrow: not a date (expected YYYY-MM-DD, or an instant like 2027-01-01T00:00:00Z)\n"),
+            # org.varlink.service.InvalidParameter: the option and the value given
+            (["upcoming", "--from", "2026-12-01", "--to", "2028-02-01"], 1,
+             "standingctl: the daemon refused --to 2028-02-01: not a date or an instant after --from, at most 400 days after it\n"),
+            (["upcoming", "--from", "2026-12-01", "--to", "2026-12-02", "--supplier", "nobody"], 1,
+             "standingctl: the daemon refused --supplier nobody: no such supplier\n"),
+            (["order", number[:-1] + str((int(number[-1]) + 1) % 10)], 1,
+             f"standingctl: the daemon refused order {number[:-1] + str((int(number[-1]) + 1) % 10)}: "
+             "not an order number (SO-NNNNNNNN-D, D its check digit)\n"),
+            (["ship", number, "--carrier", "Posti", "--tracking", "a\x01b"], 1,
+             "standingctl: the daemon refused --tracking a\\x01b: empty, or has a control character\n"),
+            # the interfaces' errors
+            (["order", "SO-00009999-2"], 1, "standingctl: order SO-00009999-2 was not found\n"),
+            (["ship", "SO-00009999-2", "--carrier", "Posti", "--tracking", "JJFI1"], 1,
+             "standingctl: order SO-00009999-2 was not found\n"),
+        ]
+        for args, code, err in cases:
+            self.assertEqual(self.ctl(e, *args), (code, "", err), args)
+        self.assertEqual(self.ctl(e, "ship", number, "--carrier", "Posti", "--tracking", "JJFI1")[0], 0)
+        self.assertEqual(self.ctl(e, "ship", number, "--carrier", "DHL", "--tracking", "X"),
+                         (1, "", f"standingctl: order {number} was already shipped with Posti, tracking JJFI1\n"))
+        # InvalidDefinitions: every line, then the sentence
+        e.write("orders.d/b.yaml", "standing_orders:\n  - id: broken\n    customer: nobody\n")
+        code, out, err = self.ctl(e, "reload")
+        lines = err.splitlines()
+        self.assertEqual((code, out, lines[-1]),
+                         (1, "", "standingctl: reload refused: the daemon keeps the last good definitions"))
+        self.assertGreaterEqual(len(lines), 2)
+        self.assertTrue(all(l.startswith("orders.d/b.yaml:") for l in lines[:-1]), lines)
+        # the daemon gone: unavailable
+        for p in list(e.procs):
+            e.stop(p)
+        code, out, err = self.ctl(e, "status")
+        self.assertEqual((code, out, err), (3, "", f"standingctl: cannot connect to {e.socket}: "
+                                                  "no socket there (is standingd running? --socket or $STANDINGD_SOCKET names another)\n"))
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("useradd"), "needs root to create test users")
+    def test_permission_denied_names_user_and_method(self):
+        from test_socket import socket_env, start, ensure_user
+        ensure_user("sd-test-stranger", ["standingd"])
+        e = socket_env(self)
+        start(self, e)
+        for args, method in [(["status"], "Ops.Status"), (["reload"], "Ops.Reload"),
+                             (["orders"], "Orders.ListOrders"), (["standing-orders"], "Ops.ListStandingOrders")]:
+            self.assertEqual(self.ctl(e, *args, user="sd-test-stranger"),
+                             (1, "", f"standingctl: permission denied: user sd-test-stranger may not call {method}\n"))
 
 
 if __name__ == "__main__":
