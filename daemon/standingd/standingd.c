@@ -27,6 +27,7 @@
 #include "daemon/common/storefault.h"
 #include "daemon/standingd/server.h"
 #include "lib/api/api.h"
+#include "lib/api/idem.h"
 
 #define JUMP_TOLERANCE_MS 1000
 #define RELOAD_DEBOUNCE_MS 300
@@ -248,6 +249,14 @@ static void on_due(uv_timer_t *t) {
  * re-arm the timer: the watermark keeps anything from being created twice. */
 static void on_tick(uv_timer_t *t) {
 	daemon_ctx *c = t->data;
+	/* idempotency records past API_IDEM_KEEP: at most one slice per tick, one short
+	 * write transaction, so the loop never waits on a long removal */
+	size_t expired = 0;
+	int er = api_idem_expire(c->store, now_s(c), &expired);
+	if (er < 0 && er != -EBUSY && er != -EAGAIN)
+		log_warning("cannot remove expired idempotency keys: %s", strerror(-er));
+	else if (expired)
+		log_info("removed %zu idempotency keys older than %d h", expired, API_IDEM_KEEP / 3600);
 	int64_t skew = real_ms() - mono_ms();
 	int64_t jump = skew - c->skew_ms;
 	c->skew_ms = skew;
@@ -261,9 +270,10 @@ static void on_tick(uv_timer_t *t) {
 /* Makes the catalog's staged candidate the running set: the engine applies it
  * (storing the sources that changed, unless they came from the store), then the
  * catalog commits it; on failure the candidate is dropped. */
-static int install(daemon_ctx *c, bool store_sources) {
+static int install_also(daemon_ctx *c, bool store_sources, int (*also)(store_txn *t, const defs *d, void *ud),
+			void *also_ud) {
 	const defs *d = catalog_pending(c->cat);
-	engine_sources src = { .now = now_s(c) };
+	engine_sources src = { .now = now_s(c), .also = also, .also_ud = also_ud };
 	if (store_sources)
 		catalog_pending_sources(c->cat, &src);
 	/* the cap first: a grown definition set may need the room */
@@ -281,6 +291,10 @@ static int install(daemon_ctx *c, bool store_sources) {
 	c->env.defs = c->defs;
 	c->env.defs_generation++;   /* lists being built start again (api.c) */
 	return 0;
+}
+
+static int install(daemon_ctx *c, bool store_sources) {
+	return install_also(c, store_sources, NULL, NULL);
 }
 
 /* Re-reads the config directory. 0, or -EINVAL with at least one diag naming
@@ -327,16 +341,22 @@ static int api_reload(void *ud, diag_list *diags) {
 
 /* PlaceStandingOrder / CancelStandingOrder: the API's files with one replaced,
  * added or removed; the catalog checks that one against the running set. */
-static int api_apply_order(void *ud, const char *id, const char *json, diag_list *diags) {
+static int api_apply_order_also(void *ud, const char *id, const char *json,
+				int (*also)(store_txn *t, const defs *d, void *also_ud), void *also_ud,
+				diag_list *diags) {
 	daemon_ctx *c = ud;
 	int r = catalog_stage_api_order(c->cat, id, json, diags);
 	if (r < 0)
 		return r;
-	if ((r = install(c, true)) < 0)
+	if ((r = install_also(c, true, also, also_ud)) < 0)
 		return r;
 	log_info("standing order %s %s through the API", id, json ? "placed" : "cancelled");
 	run_due(c);
 	return 0;
+}
+
+static int api_apply_order(void *ud, const char *id, const char *json, diag_list *diags) {
+	return api_apply_order_also(ud, id, json, NULL, NULL, diags);
 }
 
 static int64_t api_now(void *ud) {
@@ -520,6 +540,7 @@ static int start_socket(daemon_ctx *c) {
 	c->env = (api_env) {
 		.defs = c->defs, .store = c->store, .engine = c->engine, .self_uid = geteuid(),
 		.now = api_now, .reload = api_reload, .apply_api_order = api_apply_order,
+		.apply_api_order_also = api_apply_order_also,
 		.order_placed = api_order_placed, .max_loop_step_ms = api_max_loop_step_ms, .ud = c,
 	};
 	c->svc = vl_service_new("standingd", "standingd standing-order scheduler", STANDINGD_VERSION,

@@ -11,6 +11,7 @@
 #include "lib/api/api_idl.h"
 #include "lib/time/cal.h"
 #include "config.h"
+#include "lib/api/idem.h"
 #include "lib/api/peer.h"
 #include "lib/sales/sales.h"
 #include "lib/base/text.h"
@@ -719,26 +720,63 @@ static json_t *field_errors(const diag_list *diags, const char *prefix) {
 /* The next occurrence the engine will create, as ListStandingOrders names it: not
  * a skipped one, none of a paused standing order. 0, or -ENOENT when there is none
  * (or none known, or the store could not say: the standing order is placed anyway). */
-static int next_pending(api_env *env, const standing_order *so, occurrence *ret) {
-	store_txn *t;
-	if (so->rule.paused || store_begin(env->store, false, &t) < 0)
+static int next_pending_in(store_txn *t, const standing_order *so, occurrence *ret) {
+	if (so->rule.paused)
 		return -ENOENT;
 	sched_state st = { .watermark = INT64_MIN };
 	int r = store_sched_get(t, so->id, &st);
 	if (r == 0 || r == -ENOENT)
 		r = engine_next_pending(t, so, st.watermark, ret);
-	store_abort(t);
 	return r < 0 ? -ENOENT : 0;
+}
+
+/* PlaceStandingOrder's reply, read in t (so or t NULL: no next delivery). */
+static json_t *standing_reply(store_txn *t, const standing_order *so, const char *id) {
+	occurrence o;
+	char when[CAL_ISO_MAX];
+	json_t *next = json_null();
+	if (so && t && next_pending_in(t, so, &o) == 0)
+		next = json_string(cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), when));
+	return json_pack("{s:s, s:o}", "standing_order", id, "next_delivery", next);
+}
+
+/* PlaceStandingOrder with an idempotency key: the reply is built and its record
+ * written inside the engine's apply transaction (engine_sources.also), which also
+ * stores the API definition, so the key and the definition land together. */
+typedef struct standing_also {
+	const api_idem *ix;
+	const char *id;
+	char *reply;          /* the text stored, for the first reply */
+} standing_also;
+
+static int standing_also_put(store_txn *t, const defs *d, void *ud) {
+	standing_also *a = ud;
+	json_t *p = standing_reply(t, defs_find_order(d, a->id), a->id);
+	char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
+	json_decref(p);
+	if (!text)
+		return -ENOMEM;
+	int r = api_idem_put(t, a->ix, text);
+	if (r < 0) {
+		free(text);
+		return r;
+	}
+	free(a->reply);
+	a->reply = text;
+	return 0;
 }
 
 static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	api_env *env = userdata;
-	static const char *const allowed[] = { "definition", NULL };
+	static const char *const allowed[] = { "definition", "idempotency_key", NULL };
 	json_t *def;
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 ||
 	    (r = vl_param_object(ctx, params, "definition", true, &def)) < 0)
 		return r;
+	api_idem ix;
+	if ((r = api_idem_begin(ctx, env->store, params, env->now(env->ud), &ix)) != 0)
+		return r < 0 ? r : 0;
 	json_t *jid = json_object_get(def, "id");
 	if (jid && !json_is_string(jid)) {
 		/* The loader would read 5 as the id "5", but the reply and the API file's
@@ -766,23 +804,33 @@ static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata
 	if (!text)
 		return internal(ctx, -ENOMEM);
 	diag_list diags = { 0 };
-	r = env->apply_api_order(env->ud, id ? id : "", text, &diags);
+	standing_also also = { .ix = &ix, .id = id ? id : "" };
+	if (ix.key && env->apply_api_order_also)
+		r = env->apply_api_order_also(env->ud, id ? id : "", text, standing_also_put, &also, &diags);
+	else
+		r = env->apply_api_order(env->ud, id ? id : "", text, &diags);
 	free(text);
+	store_txn *t;
 	if (r == -EINVAL) {
 		r = error_new(ctx, "io.standingd.Orders.InvalidDefinition",
 			     json_pack("{s:o}", "errors", field_errors(&diags, "standing_orders[0]")));
+	} else if (r == -EEXIST && ix.key && !also.reply) {
+		r = api_idem_answer(ctx, env->store, &ix);   /* stored meanwhile */
 	} else if (r < 0) {
 		r = internal(ctx, r);
+	} else if (also.reply) {
+		/* exactly the text stored, as a retry gets it */
+		json_t *p = json_loads(also.reply, 0, NULL);
+		r = p ? reply_new(ctx, p) : internal(ctx, -ENOMEM);
 	} else {
-		const standing_order *so = defs_find_order(env->defs, id);
-		occurrence o;
-		char when[CAL_ISO_MAX];
-		json_t *next = json_null();
-		if (so && next_pending(env, so, &o) == 0)
-			next = json_string(cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), when));
-		json_t *p = json_pack("{s:s, s:o}", "standing_order", id, "next_delivery", next);
+		/* placed: a store that cannot be read now only leaves next_delivery null */
+		bool snap = store_begin(env->store, false, &t) == 0;
+		json_t *p = standing_reply(snap ? t : NULL, defs_find_order(env->defs, id), id);
+		if (snap)
+			store_abort(t);
 		r = reply_new(ctx, p);
 	}
+	free(also.reply);
 	diag_list_clear(&diags);
 	return r;
 }

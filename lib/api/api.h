@@ -23,6 +23,12 @@ typedef struct api_env {
 	 * exactly like the YAML files and applies it atomically. 0, or -EINVAL with diags
 	 * (field paths), or another negative errno. */
 	int (*apply_api_order)(void *ud, const char *id, const char *json, diag_list *diags);
+	/* The same with also (may be NULL) called in the engine's apply transaction
+	 * (engine_sources.also): PlaceStandingOrder's idempotency record. NULL: the API
+	 * uses apply_api_order and stores no record. */
+	int (*apply_api_order_also)(void *ud, const char *id, const char *json,
+				    int (*also)(store_txn *t, const defs *d, void *also_ud), void *also_ud,
+				    diag_list *diags);
 	/* Orders created through PlaceOrder, for logging. May be NULL. */
 	void (*order_placed)(void *ud, const sales_order *o);
 	/* The longest loop step so far in ms (Status's max_loop_step_ms). May be NULL. */

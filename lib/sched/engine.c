@@ -134,11 +134,13 @@ static int collect_removed(const char *so_id, const sched_state *st, void *ud) {
 	return v[n] ? 0 : -ENOMEM;
 }
 
-static int put_sources(store_txn *t, const engine_sources *src) {
+static int put_sources(store_txn *t, const defs *d, const engine_sources *src) {
 	int r = 0;
 	if (src && src->files && (r = store_defs_put(t, src->files, src->n_files)) < 0)
 		return r;
 	if (src && src->api && (r = store_api_defs_put(t, src->api, src->n_api)) < 0)
+		return r;
+	if (src && src->also && (r = src->also(t, d, src->also_ud)) < 0)
 		return r;
 	return 0;
 }
@@ -201,7 +203,7 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 			goto out;
 		j++;
 	}
-	if ((r = put_sources(t, src)) < 0)
+	if ((r = put_sources(t, d, src)) < 0)
 		goto out;
 	r = store_commit(t);
 	t = NULL;
@@ -286,7 +288,7 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 		if (r < 0)
 			goto fail;
 	}
-	if ((r = put_sources(t, src)) < 0)
+	if ((r = put_sources(t, d, src)) < 0)
 		goto fail;
 	r = store_commit(t);
 	t = NULL;

@@ -46,6 +46,11 @@ typedef struct engine_sources {
 	 * A cron schedule without `start` begins here: its watermark is set to it in the
 	 * transaction that first records the standing order, so a restart keeps it. */
 	int64_t now;
+	/* Also written in the apply's one write transaction, after the schedule states
+	 * and the sources, with the new definitions d (NULL: nothing): PlaceStandingOrder's
+	 * idempotency record, so that the stored definition and its key land together. */
+	int (*also)(store_txn *t, const defs *d, void *ud);
+	void *also_ud;
 } engine_sources;
 
 /* Makes d the current definitions: records new standing orders' schedule state,

@@ -33,7 +33,7 @@
 #define STORE_MARKER "store.created"
 /* Free space below which a failed write is taken for a full disk. */
 #define STORE_DISK_LOW (UINT64_C(256) << 10)
-#define STORE_MAXDBS 8
+#define STORE_MAXDBS 16
 #define STORE_FILE_MODE 0640
 /* Read-only users (standingctl run by the ops group) register in the reader
  * table, so they must be able to write the lock file, never the data. */
@@ -52,6 +52,7 @@ static const char META_API_DEFS[] = "api_defs";
 struct store {
 	MDB_env *env;
 	MDB_dbi meta, sched, orders, occ, due, outbox, skips;
+	MDB_dbi idem;           /* idempotency records; 0: not there (read-only on an older store) */
 	bool readonly;
 	bool writing;           /* LMDB blocks (deadlocks here) on a second write txn */
 	unsigned n_txn;         /* open transactions: the map must not move under them */
@@ -628,6 +629,16 @@ static int store_setup(store *s, bool create) {
 			rc = MDB_CORRUPTED;   /* versioned but incomplete */
 		goto out_rc;
 	}
+	/* added by issue 9: a store the daemon has not opened since has none yet,
+	 * which a reader takes as no records (s->idem stays 0) */
+	if ((rc = open_dbi(txn, "idem", cf, &s->idem)) == MDB_NOTFOUND && !create && !s->readonly) {
+		r = -ENOENT;
+		goto out;
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		goto out_rc;
+	if (rc)
+		s->idem = 0;
 	return store_errno(s->env, mdb_txn_commit(txn));
 out_rc:
 	r = store_errno(s->env, rc);
@@ -1688,6 +1699,182 @@ int store_counts(store_txn *t, uint64_t *ret_orders, uint64_t *ret_outbox) {
 		return store_errno(t->s->env, r);
 	*ret_outbox = st.ms_entries;
 	return 0;
+}
+
+/* ---- idempotency records ----
+ * One database, two kinds of key (doc/store.md): 'K' user NUL key -> the record;
+ * 'T' biased time (8 bytes) user NUL key -> empty, the expiry index in time order. */
+
+#define IDEM_TAG_KEY 'K'
+#define IDEM_TAG_TIME 'T'
+
+static int idem_check(const store_txn *t, const char *user, const char *key) {
+	if (!t || !user || !*user || !key || !*key || strlen(key) > STORE_IDEM_KEY_MAX)
+		return -EINVAL;
+	if (strlen(user) + strlen(key) + 10 > STORE_KEY_MAX || strlen(user) + strlen(key) + 10 > t->s->max_key)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* tag, [time,] user, NUL, key */
+static MDB_val idem_key(char tag, const int64_t *at, const char *user, const char *key, unsigned char buf[STORE_KEY_MAX]) {
+	size_t n = 0, ul = strlen(user), kl = strlen(key);
+	buf[n++] = (unsigned char) tag;
+	if (at) {
+		be64_put(buf + n, bias(*at));
+		n += 8;
+	}
+	memcpy(buf + n, user, ul + 1);
+	n += ul + 1;
+	memcpy(buf + n, key, kl);
+	return (MDB_val) { .mv_size = n + kl, .mv_data = buf };
+}
+
+static int idem_from_val(const MDB_val *v, char **ret_hash, char **ret_reply, int64_t *ret_at) {
+	json_t *j;
+	int r = record_load(v, &j);
+	if (r < 0)
+		return r;
+	char *hash = NULL, *reply = NULL;
+	int64_t at;
+	if ((r = jget_str(j, "hash", false, &hash)) == 0 && (r = jget_str(j, "reply", false, &reply)) == 0 &&
+	    (r = jget_int(j, "at", &at)) == 0) {
+		if (ret_hash) {
+			*ret_hash = hash;
+			hash = NULL;
+		}
+		if (ret_reply) {
+			*ret_reply = reply;
+			reply = NULL;
+		}
+		if (ret_at)
+			*ret_at = at;
+	}
+	free(hash);
+	free(reply);
+	json_decref(j);
+	return r;
+}
+
+int store_idem_get(store_txn *t, const char *user, const char *key, char **ret_params_hash, char **ret_reply,
+		   int64_t *ret_at) {
+	int r = idem_check(t, user, key);
+	if (r < 0)
+		return r;
+	if (!t->s->idem)
+		return -ENOENT;   /* read-only on a store no daemon of issue 9 opened yet */
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k = idem_key(IDEM_TAG_KEY, NULL, user, key, kb), v;
+	if ((r = txn_get(t, t->s->idem, &k, &v)) < 0)
+		return r;
+	return idem_from_val(&v, ret_params_hash, ret_reply, ret_at);
+}
+
+int store_idem_put(store_txn *t, const char *user, const char *key, const char *params_hash, const char *reply,
+		   int64_t at) {
+	if (!params_hash || !*params_hash || !reply)
+		return -EINVAL;
+	int r = idem_check(t, user, key);
+	if (r < 0)
+		return r;
+	if (!t->write)
+		return -EROFS;
+	unsigned char kb[STORE_KEY_MAX], tb[STORE_KEY_MAX];
+	MDB_val k = idem_key(IDEM_TAG_KEY, NULL, user, key, kb), v;
+	if ((r = txn_get(t, t->s->idem, &k, &v)) == 0)
+		return -EEXIST;   /* nothing written: the first record stays */
+	if (r != -ENOENT)
+		return r;
+	bool ok = true;
+	json_t *j = record_new();
+	jset(j, "hash", json_string(params_hash), &ok);
+	jset(j, "reply", json_string(reply), &ok);
+	jset(j, "at", json_integer(at), &ok);
+	char *text;
+	if ((r = record_dump(j, ok, &text)) < 0)
+		return r;
+	v = str_val(text);
+	MDB_val tk = idem_key(IDEM_TAG_TIME, &at, user, key, tb), empty = { 0, (void *) "" };
+	if ((r = txn_put(t, t->s->idem, &k, &v, 0)) == 0)
+		r = txn_put(t, t->s->idem, &tk, &empty, 0);
+	free(text);
+	return r;
+}
+
+/* The expiry index's keys of at most max records older than before, copied (the
+ * cursor is closed before anything is deleted: a replay must not run under it). */
+static int idem_expired(store_txn *t, int64_t before, size_t max, MDB_val **ret, size_t *ret_n) {
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->idem, &c);
+	if (r < 0)
+		return r;
+	MDB_val *v = calloc(max ? max : 1, sizeof(*v));
+	size_t n = 0;
+	unsigned char first = IDEM_TAG_TIME;
+	MDB_val k = { 1, &first }, d;
+	if (!v)
+		r = -ENOMEM;
+	else
+		r = cursor_get(t, c, &k, &d, MDB_SET_RANGE);
+	for (; r == 0 && n < max; r = cursor_get(t, c, &k, &d, MDB_NEXT)) {
+		const unsigned char *p = k.mv_data;
+		if (k.mv_size < 1 || p[0] != IDEM_TAG_TIME)
+			break;
+		if (k.mv_size < 11 || !memchr(p + 9, 0, k.mv_size - 9)) {
+			r = -EBADMSG;
+			break;
+		}
+		if (unbias(be64_get(p + 1)) >= before)
+			break;
+		if (!(v[n].mv_data = malloc(k.mv_size))) {
+			r = -ENOMEM;
+			break;
+		}
+		memcpy(v[n].mv_data, p, k.mv_size);
+		v[n++].mv_size = k.mv_size;
+	}
+	cursor_close(t, c);
+	if (r == -ENOENT)
+		r = 0;
+	if (r < 0) {
+		for (size_t i = 0; v && i < n; i++)
+			free(v[i].mv_data);
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int store_idem_expire(store_txn *t, int64_t before, size_t max, size_t *ret_removed) {
+	if (!t || !ret_removed)
+		return -EINVAL;
+	if (!t->write)
+		return -EROFS;
+	MDB_val *v = NULL;
+	size_t n = 0;
+	int r = idem_expired(t, before, max, &v, &n);
+	if (r < 0)
+		return r;
+	size_t removed = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		/* the record's key is the tag and the part after the time */
+		unsigned char kb[STORE_KEY_MAX];
+		kb[0] = IDEM_TAG_KEY;
+		memcpy(kb + 1, (unsigned char *) v[i].mv_data + 9, v[i].mv_size - 9);
+		MDB_val k = { v[i].mv_size - 8, kb };
+		if ((r = txn_del(t, t->s->idem, &v[i])) == 0 && (r = txn_del(t, t->s->idem, &k)) == -ENOENT)
+			r = 0;   /* an index entry without its record: gone now too */
+		if (r == 0)
+			removed++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].mv_data);
+	free(v);
+	if (r == 0)
+		*ret_removed = removed;
+	return r;
 }
 
 /* ---- verify ---- */

@@ -8,8 +8,8 @@
 
 /* standingd's install(): the engine applies the catalog's candidate (storing the
  * sources that changed), then the catalog commits it; on failure it is dropped. */
-static int install(inproc *d) {
-	engine_sources src = { .now = d->now };
+static int install_also(inproc *d, int (*also)(store_txn *t, const defs *defs, void *ud), void *also_ud) {
+	engine_sources src = { .now = d->now, .also = also, .also_ud = also_ud };
 	catalog_pending_sources(d->cat, &src);
 	int r = engine_apply(d->engine, catalog_pending(d->cat), &src);   /* the store grows a full map itself */
 	if (r < 0) {
@@ -21,6 +21,10 @@ static int install(inproc *d) {
 	d->env.defs = d->defs;
 	d->env.defs_generation++;
 	return 0;
+}
+
+static int install(inproc *d) {
+	return install_also(d, NULL, NULL);
 }
 
 int inproc_run_due(inproc *d) {
@@ -65,13 +69,18 @@ static int cb_reload(void *ud, diag_list *diags) {
 }
 
 /* standingd's api_apply_order(). */
-static int cb_apply(void *ud, const char *id, const char *json, diag_list *diags) {
+static int cb_apply_also(void *ud, const char *id, const char *json,
+			 int (*also)(store_txn *t, const defs *defs, void *also_ud), void *also_ud, diag_list *diags) {
 	inproc *d = ud;
 	int r = catalog_stage_api_order(d->cat, id, json, diags);
-	if (r < 0 || (r = install(d)) < 0)
+	if (r < 0 || (r = install_also(d, also, also_ud)) < 0)
 		return r;
 	r = inproc_run_due(d);
 	return r < 0 ? r : 0;
+}
+
+static int cb_apply(void *ud, const char *id, const char *json, diag_list *diags) {
+	return cb_apply_also(ud, id, json, NULL, NULL, diags);
 }
 
 int inproc_start(inproc *d, const char *dir, const inproc_options *o, diag_list *diags) {
@@ -103,7 +112,7 @@ int inproc_start(inproc *d, const char *dir, const inproc_options *o, diag_list 
 	}
 	d->env = (api_env) {
 		.defs = d->defs, .store = d->store, .engine = d->engine, .self_uid = o->self_uid,
-		.now = cb_now, .reload = cb_reload, .apply_api_order = cb_apply, .ud = d,
+		.now = cb_now, .reload = cb_reload, .apply_api_order = cb_apply, .apply_api_order_also = cb_apply_also, .ud = d,
 		.defs_generation = d->env.defs_generation,
 	};
 	d->svc = vl_service_new("standingd", "standingd (in-process)", "0", "https://standingd.example/");
