@@ -6,6 +6,7 @@
  * reach or open what it needed (socket, store, files). */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "lib/time/cal.h"
 #include "config.h"
 #include "lib/defs/defs.h"
+#include "lib/defs/yamltree.h"
 #include "lib/sched/catalog.h"
 #include "lib/sched/forecast.h"
 #include "lib/store/store.h"
@@ -55,9 +57,25 @@ static void usage(FILE *f) {
 		"                    --ics writes iCalendar (RFC 5545) to FILE or standard output\n"
 		"  orders [--standing-order ID] [--json]\n"
 		"                    orders (without --state: asks the daemon)\n"
-		"  order NUMBER      one order\n"
+		"  order NUMBER      one order, with its history\n"
 		"  ship NUMBER --carrier NAME --tracking CODE\n"
-		"                    mark an order shipped\n"
+		"                    mark a confirmed order shipped\n"
+		"  place-order FILE  place a one-time order from a YAML or JSON file (- for\n"
+		"                    standard input): customer, supplier, ship_to, lines,\n"
+		"                    payment, delivery; refusals at FILE:LINE:COL\n"
+		"  cancel ORDER [--reason TEXT]\n"
+		"                    cancel an order not yet shipped (credit or refund entry)\n"
+		"  pay ORDER AMOUNT REFERENCE\n"
+		"                    record the payment of a prepaid order; AMOUNT is exactly\n"
+		"                    what is due, like \"850.00 EUR\"\n"
+		"  pay-account CUSTOMER AMOUNT REFERENCE\n"
+		"                    record a payment to a customer's account\n"
+		"  hold ORDER [--reason TEXT]\n"
+		"                    put an order not yet shipped on hold\n"
+		"  release ORDER     release an order on hold (the credit limit is checked)\n"
+		"  account CUSTOMER  balance per currency, credit limit, open orders, last entries\n"
+		"  ledger CUSTOMER [--from D] [--to D]\n"
+		"                    the account's ledger entries\n"
 		"  status            counts, next due order, outbox backlog\n"
 		"  reload            reload the definitions (all or nothing)\n"
 		"  standing-orders   standing orders with their next delivery\n"
@@ -66,6 +84,9 @@ static void usage(FILE *f) {
 		"  --conf DIR        configuration directory (standingd.yaml, orders.d/)\n"
 		"  --state DIR       the daemon's state directory (LMDB)\n"
 		"  --json            one JSON object per line instead of a table\n"
+		"  --idempotency-key KEY\n"
+		"                    place-order, cancel, pay, pay-account, hold, release:\n"
+		"                    the same KEY again returns the first reply, done once\n"
 		"  -h, --help        this help\n"
 		"\n"
 		"  --socket PATH     the daemon's socket (default $STANDINGD_SOCKET, else\n"
@@ -76,11 +97,16 @@ static void usage(FILE *f) {
 }
 
 enum { OPT_CONF = 256, OPT_FROM, OPT_TO, OPT_JSON, OPT_STATE, OPT_SO, OPT_SOCKET, OPT_SUPPLIER,
-       OPT_ICS, OPT_CARRIER, OPT_TRACKING };
+       OPT_ICS, OPT_CARRIER, OPT_TRACKING, OPT_REASON, OPT_IDEM };
+
+#define MAX_OPERANDS 4
 
 typedef struct args {
 	const char *conf, *from, *to, *state, *so, *socket, *supplier, *ics, *carrier, *tracking;
-	const char *operand;      /* NUMBER of order/ship */
+	const char *reason, *idem_key;
+	const char *operand;      /* the first operand (NUMBER of order/ship, FILE, CUSTOMER) */
+	const char *ops[MAX_OPERANDS];
+	int n_ops;
 	int json;
 } args;
 
@@ -104,6 +130,8 @@ static int parse_args(int argc, char **argv, args *a) {
 		{ "ics", optional_argument, NULL, OPT_ICS },
 		{ "carrier", required_argument, NULL, OPT_CARRIER },
 		{ "tracking", required_argument, NULL, OPT_TRACKING },
+		{ "reason", required_argument, NULL, OPT_REASON },
+		{ "idempotency-key", required_argument, NULL, OPT_IDEM },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -123,13 +151,16 @@ static int parse_args(int argc, char **argv, args *a) {
 		case OPT_ICS: a->ics = optarg ? optarg : ""; break;
 		case OPT_CARRIER: a->carrier = optarg; break;
 		case OPT_TRACKING: a->tracking = optarg; break;
+		case OPT_REASON: a->reason = optarg; break;
+		case OPT_IDEM: a->idem_key = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
 		default: return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc)
-		a->operand = argv[optind++];
+	while (optind < argc && a->n_ops < MAX_OPERANDS)
+		a->ops[a->n_ops++] = argv[optind++];
+	a->operand = a->ops[0];
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	return 0;
@@ -299,6 +330,8 @@ static int store_read_failed(const char *state, const char *what, int r) {
 	return EXIT_UNAVAILABLE;
 }
 
+static void due_text(json_t *o, char *buf, size_t size);
+
 typedef struct orders_ctx {
 	const args *a;
 	table *t;
@@ -321,10 +354,16 @@ static int print_order(const sales_order *o, void *ud) {
 		put_json(stdout, j, JSON_PRESERVE_ORDER | JSON_COMPACT);
 		json_decref(j);
 	} else {
-		char tot[64];
+		char tot[64], due[64];
 		snprintf(tot, sizeof(tot), "%s %s", total, o->total.currency);
+		/* what is due as the view (GetOrder) says it */
+		json_t *j = order_to_view(o);
+		if (!j)
+			return -ENOMEM;
+		due_text(j, due, sizeof(due));
+		json_decref(j);
 		const char *row[] = { o->number, o->standing_order ? o->standing_order : "-", o->customer,
-				      delivery, created, order_status_name(o->status), o->late ? "late" : "", tot };
+				      delivery, created, order_status_name(o->status), o->late ? "late" : "", tot, due };
 		table_row(ctx->t, row);
 	}
 	return 0;
@@ -341,8 +380,8 @@ static int cmd_orders(args *a) {
 		return r;
 	store_txn *t;
 	static const char *const head[] = { "ORDER", "STANDING ORDER", "CUSTOMER", "DELIVERY",
-					     "CREATED (UTC)", "STATUS", "LATE", "TOTAL" };
-	orders_ctx ctx = { .a = a, .t = a->json ? NULL : table_new(8, head) };
+					     "CREATED (UTC)", "STATUS", "LATE", "TOTAL", "DUE" };
+	orders_ctx ctx = { .a = a, .t = a->json ? NULL : table_new(9, head) };
 	r = store_begin(s, false, &t);
 	if (r == 0) {
 		r = store_order_each(t, INT64_MIN, INT64_MAX, print_order, &ctx);
@@ -536,8 +575,24 @@ static int print_error(const char *method, json_t *sent, const char *error, json
 	return text ? rc : EXIT_UNAVAILABLE;
 }
 
+typedef struct call_error {
+	char *name;
+	json_t *params;
+} call_error;
+
+static int call_ex(const args *a, const char *method, json_t *params, const char *key, bool more, json_t **ret,
+		   call_error *ret_err);
+
 /* One call; prints errors. 0 with *ret (owned), or an exit code. */
 static int call(const args *a, const char *method, json_t *params, const char *key, bool more, json_t **ret) {
+	return call_ex(a, method, params, key, more, ret, NULL);
+}
+
+/* As call(); with ret_err, an error reply is not printed but handed over (owned)
+ * with EXIT_PROBLEM, for the caller to say it with what it knows (place-order: the
+ * file's lines). */
+static int call_ex(const args *a, const char *method, json_t *params, const char *key, bool more, json_t **ret,
+		   call_error *ret_err) {
 	vlclient *vc;
 	const char *path = a->socket ? a->socket : vlclient_default_path();
 	int r = vlclient_connect(path, &vc);
@@ -554,6 +609,13 @@ static int call(const args *a, const char *method, json_t *params, const char *k
 		json_decref(params);
 		json_decref(c.acc);
 		return EXIT_UNAVAILABLE;
+	}
+	if (c.error && ret_err) {
+		ret_err->name = c.error;
+		ret_err->params = c.error_params;
+		json_decref(c.acc);
+		json_decref(params);
+		return EXIT_PROBLEM;
 	}
 	if (c.error) {
 		int rc = print_error(method, params, c.error, c.error_params);
@@ -746,20 +808,74 @@ static int cmd_upcoming(args *a) {
 	return 0;
 }
 
+/* The member named as in the IDL, else as the daemon's model named it in issue 9's
+ * first drafts (Account.account, LedgerEntry.balance_after, Order.history). */
+static json_t *either(json_t *o, const char *idl_name, const char *draft_name) {
+	json_t *v = json_object_get(o, idl_name);
+	return v ? v : json_object_get(o, draft_name);
+}
+
+/* Money {amount, currency} as "850.00 EUR"; "-" for null or none. */
+static void money_text(json_t *m, char *buf, size_t size) {
+	if (!json_is_object(m) || !*js(m, "amount"))
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%s %s", js(m, "amount"), js(m, "currency"));
+}
+
+/* What a prepaid order still awaits; "-" when nothing (null, or zero). */
+static void due_text(json_t *o, char *buf, size_t size) {
+	json_t *m = json_object_get(o, "amount_due");
+	const char *amt = js(m, "amount");
+	if (!*amt || amt[strspn(amt, "0.")] == 0)
+		snprintf(buf, size, "-");
+	else
+		money_text(m, buf, size);
+}
+
 static void print_orders_table(json_t *items) {
-	static const char *const head[] = { "ORDER", "STANDING ORDER", "CUSTOMER", "DELIVERY", "STATUS", "TOTAL", "TRACKING" };
-	table *t = table_new(7, head);
+	static const char *const head[] = { "ORDER", "STANDING ORDER", "CUSTOMER", "DELIVERY", "STATUS", "TOTAL", "DUE",
+					     "TRACKING" };
+	table *t = table_new(8, head);
 	size_t i;
 	json_t *o;
 	json_array_foreach(items, i, o) {
-		char total[64];
-		json_t *m = json_object_get(o, "total");
-		snprintf(total, sizeof(total), "%s %s", js(m, "amount"), js(m, "currency"));
+		char total[64], due[64];
+		money_text(json_object_get(o, "total"), total, sizeof(total));
+		due_text(o, due, sizeof(due));
 		const char *row[] = { js(o, "order"), *js(o, "standing_order") ? js(o, "standing_order") : "-",
-				      js(o, "customer"), js(o, "delivery"), js(o, "status"), total,
+				      js(o, "customer"), js(o, "delivery"), js(o, "status"), total, due,
 				      *js(o, "tracking") ? js(o, "tracking") : "" };
 		table_row(t, row);
 	}
+	table_print(t, stdout);
+	table_free(t);
+}
+
+/* One order: its row, then how to pay it (awaiting payment) and its history. */
+static void print_order_detail(json_t *o) {
+	json_t *list = json_array();
+	json_array_append(list, o);
+	print_orders_table(list);
+	json_decref(list);
+	if (!strcmp(js(o, "status"), "awaiting_payment") && *js(o, "payment_reference")) {
+		char due[64], line[512];
+		due_text(o, due, sizeof(due));
+		snprintf(line, sizeof(line), "awaiting payment of %s with reference %s", due, js(o, "payment_reference"));
+		put_line(stdout, line);
+	}
+	json_t *hist = either(o, "transitions", "history");
+	if (!json_array_size(hist))
+		return;
+	static const char *const head[] = { "AT (UTC)", "BY", "STATUS", "REASON" };
+	table *t = table_new(4, head);
+	size_t i;
+	json_t *h;
+	json_array_foreach(hist, i, h) {
+		const char *row[] = { js(h, "at"), *js(h, "by") ? js(h, "by") : "-", js(h, "status"), js(h, "reason") };
+		table_row(t, row);
+	}
+	putchar('\n');
 	table_print(t, stdout);
 	table_free(t);
 }
@@ -784,21 +900,20 @@ static int print_object(const args *a, json_t *o) {
 	return 0;
 }
 
+/* An Order of a reply, as --json or the table with its history; drops o. */
+static int show_order(const args *a, json_t *o) {
+	if (a->json)
+		print_object(a, o);
+	else
+		print_order_detail(o);
+	json_decref(o);
+	return 0;
+}
+
 static int one_order(args *a, const char *method, json_t *p) {
 	json_t *o;
 	int r = call(a, method, p, "order", false, &o);
-	if (r)
-		return r;
-	if (a->json)
-		print_object(a, o);
-	else {
-		json_t *list = json_array();
-		json_array_append(list, o);
-		print_orders_table(list);
-		json_decref(list);
-	}
-	json_decref(o);
-	return 0;
+	return r ? r : show_order(a, o);
 }
 
 static int cmd_order(args *a) {
@@ -894,22 +1009,436 @@ static int cmd_standing_orders(args *a) {
 	return 0;
 }
 
+/* ---- the order's life and the money (issue 9) ---- */
+
+#define ORDER_FILE_MAX (1u << 20)
+
+static const char *const order_keys[] = { "customer", "supplier", "ship_to", "lines", "payment", "delivery", NULL };
+
+/* A YAML node as JSON: a quoted scalar is a string; a plain one null, a boolean or
+ * an integer when it reads so, else a string (as the validator reads YAML). */
+static json_t *node_json(const ytree_node *n) {
+	if (!n)
+		return json_null();
+	if (n->kind == YTREE_SCALAR) {
+		bool b;
+		int64_t i;
+		if (!n->quoted && ytree_is_null(n))
+			return json_null();
+		if (!n->quoted && ytree_bool(n, &b) == 0)
+			return json_boolean(b);
+		if (!n->quoted && ytree_int64(n, &i) == 0)
+			return json_integer(i);
+		return json_stringn(n->text, n->len);
+	}
+	json_t *v = n->kind == YTREE_SEQUENCE ? json_array() : json_object();
+	for (const ytree_node *c = n->first; v && c; c = c->next) {
+		json_t *cv = node_json(c);
+		int r = !cv ? -1 : n->kind == YTREE_SEQUENCE ? json_array_append_new(v, cv)
+			: c->key && c->key->text ? json_object_set_new(v, c->key->text, cv) : (json_decref(cv), -1);
+		if (r < 0) {
+			json_decref(v);
+			return NULL;
+		}
+	}
+	return v;
+}
+
+/* The node a field path of the daemon's ("lines[0].unit_price") names, or the
+ * deepest one on the way (a missing key: its mapping). */
+static const ytree_node *node_at(const ytree_node *root, const char *path) {
+	const ytree_node *n = root;
+	const char *p = path;
+	while (n && *p) {
+		const ytree_node *next = NULL;
+		if (*p == '[') {
+			char *end;
+			unsigned long idx = strtoul(p + 1, &end, 10);
+			if (*end != ']' || n->kind != YTREE_SEQUENCE)
+				break;
+			next = n->first;
+			for (unsigned long k = 0; next && k < idx; k++)
+				next = next->next;
+			p = end + 1;
+		} else {
+			if (*p == '.')
+				p++;
+			size_t len = strcspn(p, ".[");
+			char key[128];
+			snprintf(key, sizeof(key), "%.*s", (int) len, p);
+			next = n->kind == YTREE_MAPPING ? ytree_get(n, key) : NULL;
+			p += len;
+		}
+		if (!next)
+			break;
+		n = next;
+	}
+	return n;
+}
+
+/* "FILE:LINE:COL: " when the node has a position, else "FILE: ". */
+static void where(const char *file, const ytree_node *n, char *buf, size_t size) {
+	if (n && n->line > 0)
+		snprintf(buf, size, "%s:%d:%d: ", file, n->line, n->col);
+	else
+		snprintf(buf, size, "%s: ", file);
+}
+
+/* "FILE:LINE:COL: message" on standard error, escaped. */
+static void err_at(const char *at, const char *msg) {
+	char line[PATH_MAX + 1024];
+	snprintf(line, sizeof(line), "%s%s", at, msg);
+	put_line(stderr, line);
+}
+
+/* Reads FILE (YAML or JSON) into PlaceOrder's parameters. 0, or an exit code after
+ * saying why at FILE:LINE:COL. */
+static int read_order_file(const char *file, ytree **ret_tree, json_t **ret) {
+	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+	if (!f) {
+		fprintf(stderr, "%s: cannot read %s: %s\n", prog, file, strerror(errno));
+		return EXIT_UNAVAILABLE;
+	}
+	char *data = malloc(ORDER_FILE_MAX + 1);
+	size_t len = data ? fread(data, 1, ORDER_FILE_MAX + 1, f) : 0;
+	bool err = ferror(f);
+	if (f != stdin)
+		fclose(f);
+	if (!data || err) {
+		fprintf(stderr, "%s: cannot read %s: %s\n", prog, file, data ? strerror(EIO) : strerror(ENOMEM));
+		free(data);
+		return EXIT_UNAVAILABLE;
+	}
+	if (len > ORDER_FILE_MAX) {
+		fprintf(stderr, "%s: %s: larger than %u bytes\n", prog, file, ORDER_FILE_MAX);
+		free(data);
+		return EXIT_PROBLEM;
+	}
+	ytree *t;
+	ytree_error ye = { 0 };
+	int r = ytree_parse_yaml(data, len, &t, &ye);
+	free(data);
+	char at[PATH_MAX + 64];
+	if (r == -EINVAL) {
+		if (ye.line > 0)
+			snprintf(at, sizeof(at), "%s:%d:%d: ", file, ye.line, ye.col);
+		else
+			snprintf(at, sizeof(at), "%s: ", file);
+		err_at(at, ye.msg);
+		return EXIT_PROBLEM;
+	}
+	if (r < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, file, strerror(-r));
+		return EXIT_UNAVAILABLE;
+	}
+	const ytree_node *root = ytree_root(t);
+	if (!root || root->kind != YTREE_MAPPING) {
+		where(file, root, at, sizeof(at));
+		err_at(at, "expected an order: a mapping with customer, supplier, ship_to, lines, payment, delivery");
+		ytree_free(t);
+		return EXIT_PROBLEM;
+	}
+	int rc = 0;
+	for (const ytree_node *c = root->first; c; c = c->next) {
+		size_t k = 0;
+		while (order_keys[k] && strcmp(order_keys[k], c->key->text))
+			k++;
+		if (!order_keys[k]) {
+			where(file, c->key, at, sizeof(at));
+			char msg[256];
+			snprintf(msg, sizeof(msg), "unknown key '%.64s' (an order has customer, supplier, ship_to, lines, payment, delivery)",
+				 c->key->text);
+			err_at(at, msg);
+			rc = EXIT_PROBLEM;
+		}
+	}
+	json_t *p = rc ? NULL : node_json(root);
+	if (!rc && !p) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		rc = EXIT_UNAVAILABLE;
+	}
+	/* a line's unit_price may be written as in orders.d/: "0.85 EUR" */
+	size_t i;
+	json_t *l;
+	json_array_foreach(p ? json_object_get(p, "lines") : NULL, i, l) {
+		const char *up = json_string_value(json_object_get(l, "unit_price"));
+		const char *sp = up ? strrchr(up, ' ') : NULL;
+		if (sp && !json_object_get(l, "currency")) {
+			json_object_set_new(l, "currency", json_string(sp + 1));
+			json_object_set_new(l, "unit_price", json_stringn(up, (size_t) (sp - up)));
+		}
+	}
+	if (rc) {
+		json_decref(p);
+		ytree_free(t);
+		return rc;
+	}
+	*ret_tree = t;
+	*ret = p;
+	return 0;
+}
+
+static void add_idem(const args *a, json_t *p) {
+	if (a->idem_key)
+		json_object_set_new(p, "idempotency_key", json_string(a->idem_key));
+}
+
+static int cmd_place_order(args *a) {
+	if (!a->operand)
+		return usage_error("%s: which file? standingctl place-order FILE (YAML or JSON, - for standard input)",
+				   "place-order");
+	ytree *t;
+	json_t *p, *o;
+	int r = read_order_file(a->operand, &t, &p);
+	if (r)
+		return r;
+	add_idem(a, p);
+	json_t *sent = json_incref(p);
+	call_error err = { 0 };
+	r = call_ex(a, "io.standingd.Orders.PlaceOrder", p, "order", false, &o, &err);
+	if (r == EXIT_PROBLEM && err.name && !strcmp(err.name, "io.standingd.Orders.InvalidOrder")) {
+		/* each field error where it stands in the file */
+		size_t i;
+		json_t *fe;
+		json_array_foreach(json_object_get(err.params, "errors"), i, fe) {
+			char at[PATH_MAX + 64], line[PATH_MAX + 1024];
+			where(a->operand, node_at(ytree_root(t), js(fe, "field")), at, sizeof(at));
+			snprintf(line, sizeof(line), "%s%s: %s", at, js(fe, "field"), js(fe, "message"));
+			put_line(stderr, line);
+		}
+		char *e = text_escape_terminal(a->operand);
+		fprintf(stderr, "%s: %s: the daemon refused the order\n", prog, e ? e : "?");
+		free(e);
+	} else if (err.name)
+		r = print_error("io.standingd.Orders.PlaceOrder", sent, err.name, err.params);
+	free(err.name);
+	json_decref(err.params);
+	json_decref(sent);
+	ytree_free(t);
+	return r ? r : show_order(a, o);
+}
+
+/* One ORDER operand: 0, or the usage error. */
+static int need_order(const args *a, const char *cmd, const char *synopsis) {
+	if (!a->operand) {
+		fprintf(stderr, "%s: %s: which order? standingctl %s\nTry 'standingctl --help'.\n", prog, cmd, synopsis);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int cmd_cancel(args *a) {
+	int r = need_order(a, "cancel", "cancel ORDER [--reason TEXT]");
+	if (r)
+		return r;
+	json_t *p = json_pack("{s:s, s:s}", "order", a->operand, "reason", a->reason ? a->reason : "cancelled with standingctl");
+	add_idem(a, p);
+	return one_order(a, "io.standingd.Orders.CancelOrder", p);
+}
+
+static int cmd_hold(args *a) {
+	int r = need_order(a, "hold", "hold ORDER [--reason TEXT]");
+	if (r)
+		return r;
+	json_t *p = json_pack("{s:s}", "order", a->operand);
+	if (a->reason)
+		json_object_set_new(p, "reason", json_string(a->reason));
+	add_idem(a, p);
+	return one_order(a, "io.standingd.Orders.HoldOrder", p);
+}
+
+static int cmd_release(args *a) {
+	int r = need_order(a, "release", "release ORDER");
+	if (r)
+		return r;
+	if (a->reason)
+		return usage_error("%s: --reason is for cancel and hold", "release");
+	json_t *p = json_pack("{s:s}", "order", a->operand);
+	add_idem(a, p);
+	return one_order(a, "io.standingd.Orders.ReleaseOrder", p);
+}
+
+/* WHO AMOUNT REFERENCE, AMOUNT "850.00 EUR" (one word, or two): the parameters
+ * {key: WHO, amount: Money, reference}, or NULL after a usage error. */
+static json_t *payment_params(const args *a, const char *cmd, const char *key) {
+	char amount[64];
+	const char *ref = NULL;
+	if (a->n_ops == 4) {
+		snprintf(amount, sizeof(amount), "%s %s", a->ops[1], a->ops[2]);
+		ref = a->ops[3];
+	} else if (a->n_ops == 3) {
+		snprintf(amount, sizeof(amount), "%s", a->ops[1]);
+		ref = a->ops[2];
+	} else {
+		fprintf(stderr, "%s: %s: expected %s AMOUNT REFERENCE (AMOUNT like \"850.00 EUR\")\nTry 'standingctl --help'.\n",
+			prog, cmd, !strcmp(key, "order") ? "ORDER" : "CUSTOMER");
+		return NULL;
+	}
+	money m;
+	const char *why = NULL;
+	if (money_parse(amount, &m, &why) < 0) {
+		char *e = text_escape_terminal(amount);
+		fprintf(stderr, "%s: %s: AMOUNT %s: %s (like \"850.00 EUR\")\n", prog, cmd, e ? e : "?",
+			why ? why : "not an amount");
+		free(e);
+		return NULL;
+	}
+	char num[32];
+	money_format_amount(&m, num, sizeof(num));
+	json_t *p = json_pack("{s:s, s:{s:s, s:s}, s:s}", key, a->operand, "amount", "amount", num, "currency", m.currency,
+			      "reference", ref);
+	add_idem(a, p);
+	return p;
+}
+
+static int cmd_pay(args *a) {
+	json_t *p = payment_params(a, "pay", "order");
+	if (!p)
+		return EXIT_USAGE;
+	return one_order(a, "io.standingd.Orders.RecordPayment", p);
+}
+
+static void print_entries(json_t *entries) {
+	static const char *const head[] = { "SEQ", "AT (UTC)", "KIND", "ORDER", "REFERENCE", "AMOUNT", "BALANCE" };
+	table *t = table_new(7, head);
+	size_t i;
+	json_t *e;
+	json_array_foreach(entries, i, e) {
+		char seq[32], amount[64], balance[64];
+		snprintf(seq, sizeof(seq), "%lld", (long long) json_integer_value(json_object_get(e, "seq")));
+		money_text(json_object_get(e, "amount"), amount, sizeof(amount));
+		money_text(either(e, "balance", "balance_after"), balance, sizeof(balance));
+		const char *row[] = { seq, js(e, "at"), js(e, "kind"), *js(e, "order") ? js(e, "order") : "-",
+				      *js(e, "reference") ? js(e, "reference") : "-", amount, balance };
+		table_row(t, row);
+	}
+	table_print(t, stdout);
+	table_free(t);
+}
+
+static void print_account(json_t *acc) {
+	char line[1024], m[64];
+	size_t i;
+	json_t *v;
+	snprintf(line, sizeof(line), "customer      %s", js(acc, "customer"));
+	put_line(stdout, line);
+	const char *number = json_string_value(either(acc, "number", "account"));
+	snprintf(line, sizeof(line), "account       %s", number ? number : "(none)");
+	put_line(stdout, line);
+	money_text(json_object_get(acc, "credit_limit"), m, sizeof(m));
+	snprintf(line, sizeof(line), "credit limit  %s", strcmp(m, "-") ? m : "(none)");
+	put_line(stdout, line);
+	json_t *bal = json_object_get(acc, "balances");
+	if (!json_array_size(bal))
+		put_line(stdout, "balance       0");
+	json_array_foreach(bal, i, v) {
+		money_text(v, m, sizeof(m));
+		snprintf(line, sizeof(line), "balance       %s", m);
+		put_line(stdout, line);
+	}
+	/* the open orders' numbers (an Order in the IDL's first draft) */
+	size_t len = (size_t) snprintf(line, sizeof(line), "open orders   ");
+	json_t *open = json_object_get(acc, "open_orders");
+	json_array_foreach(open, i, v) {
+		if (len < sizeof(line))
+			len += (size_t) snprintf(line + len, sizeof(line) - len, "%s%s", i ? ", " : "",
+						  json_is_string(v) ? json_string_value(v) : js(v, "order"));
+		if (json_is_object(v) && len < sizeof(line))
+			len += (size_t) snprintf(line + len, sizeof(line) - len, " (%s)", js(v, "status"));
+	}
+	if (!json_array_size(open))
+		snprintf(line + len, sizeof(line) - len, "none");
+	put_line(stdout, line);
+	json_t *entries = json_object_get(acc, "entries");
+	if (json_array_size(entries)) {
+		putchar('\n');
+		print_entries(entries);
+	}
+}
+
+static int cmd_pay_account(args *a) {
+	json_t *p = payment_params(a, "pay-account", "customer"), *v;
+	if (!p)
+		return EXIT_USAGE;
+	int r = call(a, "io.standingd.Orders.RecordAccountPayment", p, NULL, false, &v);
+	if (r)
+		return r;
+	json_t *entry = json_object_get(v, "entry"), *acc = json_object_get(v, "account");
+	if (a->json)
+		print_object(a, entry ? entry : acc ? acc : v);
+	else if (entry) {
+		json_t *list = json_array();
+		json_array_append(list, entry);
+		print_entries(list);
+		json_decref(list);
+	} else if (acc)
+		print_account(acc);
+	json_decref(v);
+	return 0;
+}
+
+static int cmd_account(args *a) {
+	if (!a->operand)
+		return usage_error("%s: which customer? standingctl account CUSTOMER", "account");
+	json_t *acc;
+	int r = call(a, "io.standingd.Orders.GetAccount", json_pack("{s:s}", "customer", a->operand), "account", false, &acc);
+	if (r)
+		return r;
+	if (a->json)
+		print_object(a, acc);
+	else
+		print_account(acc);
+	json_decref(acc);
+	return 0;
+}
+
+static int cmd_ledger(args *a) {
+	if (!a->operand)
+		return usage_error("%s: which customer? standingctl ledger CUSTOMER [--from D] [--to D]", "ledger");
+	int r;
+	if ((r = check_bound("--from", a->from)) || (r = check_bound("--to", a->to)))
+		return r;
+	json_t *p = json_pack("{s:s}", "customer", a->operand), *entries;
+	if (a->from)
+		json_object_set_new(p, "from", json_string(a->from));
+	if (a->to)
+		json_object_set_new(p, "to", json_string(a->to));
+	r = call(a, "io.standingd.Orders.ListLedger", p, "entries", true, &entries);
+	if (r)
+		return r;
+	if (a->json)
+		print_json_items(entries);
+	else
+		print_entries(entries);
+	json_decref(entries);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	static const struct {
 		const char *name;
 		int (*fn)(args *a);
+		int max_ops;     /* operands it takes (the command checks which it needs) */
 	} cmds[] = {
-		{ "forecast", cmd_forecast },
-		{ "check", cmd_check },
-		{ "orders", cmd_orders },
-		{ "verify", cmd_verify },
-		{ "diff", cmd_diff },
-		{ "upcoming", cmd_upcoming },
-		{ "order", cmd_order },
-		{ "ship", cmd_ship },
-		{ "status", cmd_status },
-		{ "reload", cmd_reload },
-		{ "standing-orders", cmd_standing_orders },
+		{ "forecast", cmd_forecast, 0 },
+		{ "check", cmd_check, 0 },
+		{ "orders", cmd_orders, 0 },
+		{ "verify", cmd_verify, 0 },
+		{ "diff", cmd_diff, 0 },
+		{ "upcoming", cmd_upcoming, 1 },
+		{ "order", cmd_order, 1 },
+		{ "ship", cmd_ship, 1 },
+		{ "status", cmd_status, 0 },
+		{ "reload", cmd_reload, 0 },
+		{ "standing-orders", cmd_standing_orders, 0 },
+		{ "place-order", cmd_place_order, 1 },
+		{ "cancel", cmd_cancel, 1 },
+		{ "pay", cmd_pay, 4 },        /* ORDER AMOUNT REFERENCE, AMOUNT may come as two words */
+		{ "pay-account", cmd_pay_account, 4 },
+		{ "hold", cmd_hold, 1 },
+		{ "release", cmd_release, 1 },
+		{ "account", cmd_account, 1 },
+		{ "ledger", cmd_ledger, 1 },
 	};
 	if (argc < 2) {
 		usage(stderr);
@@ -929,9 +1458,8 @@ int main(int argc, char **argv) {
 			int r = parse_args(argc - 1, argv + 1, &a);
 			if (r)
 				return r;
-			if (a.operand && strcmp(cmds[i].name, "order") && strcmp(cmds[i].name, "ship") &&
-			    strcmp(cmds[i].name, "upcoming"))
-				return usage_error("unexpected argument '%s'", a.operand);
+			if (a.n_ops > cmds[i].max_ops)
+				return usage_error("unexpected argument '%s'", a.ops[cmds[i].max_ops]);
 			return cmds[i].fn(&a);
 		}
 	return usage_error("unknown command '%s'", argv[1]);

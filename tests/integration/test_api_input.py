@@ -263,7 +263,7 @@ class OldState(DaemonTest):
             self.assertIn(number.encode(), out.stdout)
         out = ctl(e, "order", number)
         self.assertEqual(out.stdout.decode().splitlines()[1].split(), [
-            number, "-", "acme", "2026-12-12T06:00:00+02:00", "shipped", "1.70", "EUR", "JJ\\x07"])
+            number, "-", "acme", "2026-12-12T06:00:00+02:00", "shipped", "1.70", "EUR", "-", "JJ\\x07"])
         out = ctl(e, "upcoming", "--from", "2026-12-12", "--to", "2026-12-13")
         self.assertIn("Hel\\u009b31msinki  2 x BULB\\x1b[2J".encode(), out.stdout)
 
