@@ -117,12 +117,17 @@ static char *order_reply(const sales_order *o, const ledger_entry *e, void *ud) 
 	return text;
 }
 
-const sales_idem *api_idem_sales_order(api_idem *ix) {
+const sales_idem *api_idem_sales(api_idem *ix, char *(*reply_for)(const sales_order *o, const ledger_entry *e,
+								  void *ud)) {
 	if (!ix->key)
 		return NULL;
 	ix->sales = (sales_idem) { .key = ix->key, .user = ix->user, .params_hash = ix->hash,
-				   .reply_for = order_reply, .at = ix->at };
+				   .reply_for = reply_for, .at = ix->at };
 	return &ix->sales;
+}
+
+const sales_idem *api_idem_sales_order(api_idem *ix) {
+	return api_idem_sales(ix, order_reply);
 }
 
 int api_idem_put(store_txn *t, const api_idem *ix, const char *reply) {

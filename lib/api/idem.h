@@ -41,8 +41,11 @@ int api_idem_begin(vl_call_ctx *ctx, store *s, json_t *params, int64_t now, api_
 /* After an operation found the key stored in its own transaction (-EEXIST): answers
  * as api_idem_begin would now. */
 int api_idem_answer(vl_call_ctx *ctx, store *s, api_idem *ix);
-/* ix->sales for a sales operation whose reply is {"order": Order} (NULL when the
- * call has no key). */
+/* ix->sales for a sales operation, its reply built by reply_for in the operation's
+ * transaction (NULL when the call has no key). */
+const sales_idem *api_idem_sales(api_idem *ix, char *(*reply_for)(const sales_order *o, const ledger_entry *e,
+								  void *ud));
+/* The same for an operation whose reply is {"order": Order}. */
 const sales_idem *api_idem_sales_order(api_idem *ix);
 /* Writes the record with reply (a JSON object as text) in t. */
 int api_idem_put(store_txn *t, const api_idem *ix, const char *reply);
