@@ -135,9 +135,18 @@ static int denied(vl_call_ctx *ctx) {
 	return vl_error(ctx, "io.standingd.PermissionDenied", NULL);
 }
 
+/* io.standingd.Orders methods the shop role may not call: holding an order and the
+ * accounts (a web shop sees its orders, not a customer's ledger nor its balance). */
+static bool ops_only_method(const char *method) {
+	static const char *const ops_only[] = { "HoldOrder", "RecordAccountPayment", "GetAccount", "ListLedger", NULL };
+	for (size_t i = 0; ops_only[i]; i++)
+		if (!strcmp(method, ops_only[i]))
+			return true;
+	return false;
+}
+
 static int authorize(void *caller, const char *interface, const char *method, void *ud) {
 	api_env *env = ud;
-	(void) method;
 	if (!strcmp(interface, "io.standingd"))
 		return 0;   /* Now: anyone who may connect */
 	peer_role r = peer_role_of(caller, &env->defs->config, env->self_uid);
@@ -145,7 +154,7 @@ static int authorize(void *caller, const char *interface, const char *method, vo
 		return 0;
 	if ((r.flags & PEER_ROLE_SUPPLIER) && !strcmp(interface, "io.standingd.Supplier"))
 		return 0;
-	if ((r.flags & PEER_ROLE_SHOP) && !strcmp(interface, "io.standingd.Orders"))
+	if ((r.flags & PEER_ROLE_SHOP) && !strcmp(interface, "io.standingd.Orders") && !ops_only_method(method))
 		return 0;
 	return -EPERM;
 }
@@ -395,6 +404,7 @@ static int job_occurrence(const occurrence *o, void *ud) {
 }
 
 static bool from_api(const standing_order *so);
+static void order_history_done(sales_order *o);
 
 /* ListStandingOrders: one item per standing order, with its schedule state. */
 static int standing_item(list_job *j, const standing_order *so) {
@@ -683,6 +693,9 @@ static int mark_shipped(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		r = error_new(ctx, "io.standingd.Supplier.OrderNotFound", json_pack("{s:s}", "order", o ? o->number : number));
 	else if (r == -ECANCELED)
 		r = error_new(ctx, "io.standingd.Supplier.OrderCancelled", json_pack("{s:s}", "order", o->number));
+	else if (r == -ENOTCONN)   /* awaiting payment or on hold: not to be shipped yet */
+		r = error_new(ctx, "io.standingd.Supplier.NotConfirmed", json_pack("{s:s, s:s}", "order",
+			o->number, "status", order_status_name(o->status)));
 	else if (r == -EALREADY)
 		r = error_new(ctx, "io.standingd.Supplier.AlreadyShipped", json_pack("{s:s, s:s, s:s}",
 			"order", o->number, "carrier", o->carrier ? o->carrier : "", "tracking", o->tracking ? o->tracking : ""));
@@ -950,7 +963,8 @@ static int order_items(json_t *ship, json_t *lines, standing_order *ret, diag_li
 
 static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	api_env *env = userdata;
-	static const char *const allowed[] = { "customer", "supplier", "ship_to", "lines", "payment", "delivery", NULL };
+	static const char *const allowed[] = { "customer", "supplier", "ship_to", "lines", "payment", "delivery",
+					       "idempotency_key", NULL };
 	const char *cust_id, *supp_id, *pay = "account", *when;
 	json_t *ship, *lines;
 	int r;
@@ -962,6 +976,10 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	    (r = vl_param_string(ctx, params, "payment", false, &pay)) < 0 ||
 	    (r = vl_param_string(ctx, params, "delivery", true, &when)) < 0)
 		return r;
+	api_idem ix;   /* a retry gets the first reply, before any check that time may change */
+	int64_t now = env->now(env->ud);
+	if ((r = api_idem_begin(ctx, env->store, params, now, &ix)) != 0)
+		return r < 0 ? r : 0;
 	diag_list errs = { 0 };
 	const customer *cu = NULL;
 	if (text_ok(&errs, "customer", cust_id) && !(cu = defs_find_customer(env->defs, cust_id)))
@@ -982,8 +1000,14 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		diag_list_clear(&errs);
 		return internal(ctx, r);
 	}
+	/* a credit limit in one currency limits only charges in it: an account order in
+	 * another could never be checked against it, so it is refused here */
+	if (r == 0 && pm == ORDER_PAYMENT_ACCOUNT && cu && cu->credit_limit.currency[0] && items.n_lines &&
+	    strcmp(items.lines[0].unit_price.currency, cu->credit_limit.currency))
+		diag_add(&errs, "lines", 0, 0, "customer \"%s\" has its credit limit in %s: an account order must be in %s, "
+			 "got %s", cu->id, cu->credit_limit.currency, cu->credit_limit.currency,
+			 items.lines[0].unit_price.currency);
 	bound b;
-	int64_t now = env->now(env->ud);
 	if (text_ok(&errs, "delivery", when)) {
 		char iso[CAL_ISO_MAX];
 		if (parse_bound(when, &b) < 0)
@@ -1005,12 +1029,29 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	sales_order o = {
 		.customer = cu->id, .supplier = (char *) supp_id, .ship_to = items.ship_to,
 		.lines = items.lines, .n_lines = items.n_lines, .delivery = delivery, .delivery_offset = tz_offset_at(z, delivery),
-		.zone = (char *) tz_zone_name(z), .created = now, .payment = pm, .status = ORDER_STATUS_CREATED,
+		.zone = (char *) tz_zone_name(z), .created = now, .payment = pm,
 		.occurrence = UINT64_MAX, .placed_by = placer,
 	};
-	/* the validator has checked one currency and that the total fits */
-	if ((r = sales_place_order(env->store, &o)) < 0) {
+	/* the validator has checked one currency and that the net fits; the gross (VAT
+	 * added) may not: that is the lines' error too */
+	r = sales_place(env->store, cu, &o, placer, api_idem_sales_order(&ix));
+	if (r == -EEXIST && ix.key) {   /* stored meanwhile: its reply */
 		defs_order_done(&items);
+		order_history_done(&o);
+		diag_list_clear(&errs);
+		return api_idem_answer(ctx, env->store, &ix);
+	}
+	if (r == -EOVERFLOW) {
+		defs_order_done(&items);
+		order_history_done(&o);
+		diag_add(&errs, "lines", 0, 0, "the order's total with VAT is out of range");
+		r = error_new(ctx, "io.standingd.Orders.InvalidOrder", json_pack("{s:o}", "errors", field_errors(&errs, NULL)));
+		diag_list_clear(&errs);
+		return r;
+	}
+	if (r < 0) {
+		defs_order_done(&items);
+		order_history_done(&o);
 		return internal(ctx, r);
 	}
 	if (env->order_placed)
@@ -1018,6 +1059,7 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	json_t *p = json_pack("{s:o}", "order", order_to_view(&o));
 	r = reply_new(ctx, p);
 	defs_order_done(&items);
+	order_history_done(&o);
 	return r;
 }
 
@@ -1067,6 +1109,372 @@ static int list_orders(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	if (window)
 		job_window(j, &from, &to);
 	return job_start(ctx, j);
+}
+
+/* ---- payments and the order's life (issue 9) ---- */
+
+/* Last ledger entries GetAccount shows. */
+#define ACCOUNT_LAST_ENTRIES 20
+
+/* The transitions sales adds to an order whose other strings PlaceOrder borrows. */
+static void order_history_done(sales_order *o) {
+	for (size_t i = 0; i < o->n_history; i++) {
+		free(o->history[i].by);
+		free(o->history[i].reason);
+	}
+	free(o->history);
+	o->history = NULL;
+	o->n_history = 0;
+}
+
+static json_t *money_view(money m) {
+	char buf[32];
+	return json_pack("{s:s, s:s}", "amount", money_format_amount(&m, buf, sizeof(buf)), "currency", m.currency);
+}
+
+/* A Money parameter, {"amount": "850.00", "currency": "EUR"}, more than zero, in the
+ * currency's precision. 0, or -EINVAL after InvalidParameter naming it. */
+static int money_param(vl_call_ctx *ctx, json_t *params, const char *key, money *ret) {
+	json_t *m;
+	int r = vl_param_object(ctx, params, key, true, &m);
+	if (r < 0)
+		return r;
+	const char *amount = json_string_value(json_object_get(m, "amount"));
+	const char *cur = json_string_value(json_object_get(m, "currency"));
+	char text[96];
+	const char *why;
+	money v;
+	if (!amount || !cur || json_object_size(m) != 2 || strchr(amount, ' ') || strchr(cur, ' ') ||
+	    snprintf(text, sizeof(text), "%s %s", amount, cur) >= (int) sizeof(text) ||
+	    money_parse(text, &v, &why) < 0 || v.minor <= 0)
+		return vl_invalid_parameter(ctx, key);
+	*ret = v;
+	return 0;
+}
+
+/* A payment reference: text, not empty, at most 200 bytes. */
+static int reference_param(vl_call_ctx *ctx, json_t *params, const char **ret) {
+	int r = vl_param_string(ctx, params, "reference", true, ret);
+	char msg[TEXT_MSG_MAX];
+	if (r < 0)
+		return r;
+	size_t n = strlen(*ret);
+	if (!n || n > 200 || text_check(*ret, n, msg) < 0)
+		return vl_invalid_parameter(ctx, "reference");
+	return 0;
+}
+
+/* The customer named by params' "customer": 0 with it, or 1 / a negative errno after
+ * replying (InvalidParameter, CustomerNotFound). */
+static int customer_param(vl_call_ctx *ctx, api_env *env, json_t *params, const customer **ret) {
+	const char *id;
+	int r = vl_param_string(ctx, params, "customer", true, &id);
+	if (r < 0)
+		return r;
+	if (!(*ret = defs_find_customer(env->defs, id))) {
+		r = error_new(ctx, "io.standingd.Orders.CustomerNotFound", json_pack("{s:s}", "customer", id));
+		return r < 0 ? r : 1;
+	}
+	return 0;
+}
+
+/* Reads the order named by "order" for a method on one order and checks the shop's
+ * reach (only orders shop users placed, as GetOrder). 0 with *ret (order_free), or 1
+ * / a negative errno after replying. */
+static int target_order(vl_call_ctx *ctx, api_env *env, json_t *params, sales_order **ret) {
+	store_txn *t;
+	int r = order_param(ctx, env, params, false, &t, ret, "io.standingd.Orders");
+	if (r != 0)
+		return r;
+	store_abort(t);
+	if (shop_only(role_of(ctx, env)) && !shop_order(env, *ret)) {
+		order_free(*ret);
+		*ret = NULL;
+		r = denied(ctx);
+		return r < 0 ? r : 1;
+	}
+	return 0;
+}
+
+/* The reply of a method on one order: the order as written, or why it was refused. */
+static int order_outcome(vl_call_ctx *ctx, const char *number, int r, const sales_order *o, const sales_refusal *why) {
+	const char *iface = "io.standingd.Orders";
+	char name[96];
+	json_t *p;
+	switch (r) {
+	case 0:
+		return reply_new(ctx, json_pack("{s:o}", "order", order_to_view(o)));
+	case -ENOENT:
+		snprintf(name, sizeof(name), "%s.OrderNotFound", iface);
+		p = json_pack("{s:s}", "order", number);
+		break;
+	case -EDQUOT:
+		snprintf(name, sizeof(name), "%s.CreditLimitExceeded", iface);
+		p = json_pack("{s:s, s:o, s:o, s:o}", "order", number, "balance", money_view(why->balance),
+			      "limit", money_view(why->limit), "total", money_view(why->total));
+		break;
+	case -EBADE:
+		snprintf(name, sizeof(name), "%s.WrongAmount", iface);
+		p = json_pack("{s:s, s:o}", "order", number, "due", money_view(why->total));
+		break;
+	case -EPERM:
+		snprintf(name, sizeof(name), "%s.WrongStatus", iface);
+		p = json_pack("{s:s, s:s}", "order", number, "status", order_status_name(why->status));
+		break;
+	default:
+		return internal(ctx, r);
+	}
+	return error_new(ctx, name, p);
+}
+
+/* A reason: text; required ones not empty. 0 with *ret (NULL when absent or empty and
+ * optional), or -EINVAL after InvalidParameter. */
+static int reason_param(vl_call_ctx *ctx, json_t *params, bool required, const char **ret) {
+	const char *reason = NULL;
+	char msg[TEXT_MSG_MAX];
+	int r = vl_param_string(ctx, params, "reason", required, &reason);
+	if (r < 0)
+		return r;
+	if (reason && ((required && !*reason) || text_check(reason, strlen(reason), msg) < 0))
+		return vl_invalid_parameter(ctx, "reason");
+	*ret = reason && *reason ? reason : NULL;
+	return 0;
+}
+
+typedef enum order_op { OP_RELEASE, OP_HOLD, OP_PAY, OP_CANCEL } order_op;
+
+typedef struct order_call {
+	order_op op;
+	const char *reason;      /* HoldOrder, CancelOrder */
+	money amount;            /* RecordPayment */
+	const char *reference;   /* RecordPayment */
+} order_call;
+
+/* ReleaseOrder, HoldOrder, RecordPayment and CancelOrder, once their own parameters
+ * are read: the order is read and the shop's reach checked (as GetOrder), then the
+ * sales operation runs in its own write transaction as the caller ("ops:USER",
+ * "shop:USER"), and the reply is the order as written or why it was refused. */
+static int order_call_run(vl_call_ctx *ctx, api_env *env, json_t *params, const order_call *c) {
+	sales_order *o = NULL, *done = NULL;
+	api_idem ix;   /* a retry gets the first reply: looked up before the order is */
+	int r = api_idem_begin(ctx, env->store, params, env->now(env->ud), &ix);
+	if (r == 0)
+		r = target_order(ctx, env, params, &o);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	const sales_idem *idem = api_idem_sales_order(&ix);
+	char by[96];
+	sales_refusal why = { 0 };
+	placer_of(ctx, role_of(ctx, env), by);
+	int64_t now = env->now(env->ud);
+	const customer *cu;
+	switch (c->op) {
+	case OP_RELEASE:
+		/* the limit is the customer's as defined now */
+		if (!(cu = defs_find_customer(env->defs, o->customer))) {
+			r = error_new(ctx, "io.standingd.Orders.CustomerNotFound", json_pack("{s:s}", "customer", o->customer));
+			goto out;
+		}
+		r = sales_release(env->store, cu, o->number, now, by, idem, &done, &why);
+		break;
+	case OP_HOLD:
+		r = sales_hold(env->store, o->number, now, by, c->reason, idem, &done, &why);
+		break;
+	case OP_PAY:
+		r = sales_record_payment(env->store, o->number, c->amount, c->reference, now, by, idem, &done, &why);
+		break;
+	case OP_CANCEL:
+		r = sales_cancel(env->store, o->number, now, by, c->reason, idem, &done, &why);
+		break;
+	}
+	if (r == -EEXIST && ix.key)   /* stored meanwhile: its reply */
+		r = api_idem_answer(ctx, env->store, &ix);
+	else
+		r = order_outcome(ctx, o->number, r, done, &why);
+out:
+	order_free(done);
+	order_free(o);
+	return r;
+}
+
+static int release_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	static const char *const allowed[] = { "order", "idempotency_key", NULL };
+	int r = vl_params_check(ctx, params, allowed);
+	return r < 0 ? r : order_call_run(ctx, userdata, params, &(order_call) { .op = OP_RELEASE });
+}
+
+static int hold_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	static const char *const allowed[] = { "order", "reason", "idempotency_key", NULL };
+	order_call c = { .op = OP_HOLD };
+	int r;
+	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = reason_param(ctx, params, false, &c.reason)) < 0)
+		return r;
+	return order_call_run(ctx, userdata, params, &c);
+}
+
+static int record_payment(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	static const char *const allowed[] = { "order", "amount", "reference", "idempotency_key", NULL };
+	order_call c = { .op = OP_PAY };
+	int r;
+	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = money_param(ctx, params, "amount", &c.amount)) < 0 ||
+	    (r = reference_param(ctx, params, &c.reference)) < 0)
+		return r;
+	return order_call_run(ctx, userdata, params, &c);
+}
+
+static int cancel_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	static const char *const allowed[] = { "order", "reason", "idempotency_key", NULL };
+	order_call c = { .op = OP_CANCEL };
+	int r;
+	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = reason_param(ctx, params, true, &c.reason)) < 0)
+		return r;
+	return order_call_run(ctx, userdata, params, &c);
+}
+
+/* RecordAccountPayment's reply, built in the payment's transaction when the call has
+ * an idempotency key (the record stores it): {"entry": LedgerEntry}, as below. */
+static char *entry_reply(const sales_order *o, const ledger_entry *e, void *ud) {
+	(void) o;
+	(void) ud;
+	json_t *p = e ? json_pack("{s:o}", "entry", ledger_entry_view(e)) : NULL;
+	char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
+	json_decref(p);
+	return text;
+}
+
+static int record_account_payment(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	api_env *env = userdata;
+	static const char *const allowed[] = { "customer", "amount", "reference", "idempotency_key", NULL };
+	const customer *cu;
+	const char *ref;
+	money amount;
+	int r;
+	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = money_param(ctx, params, "amount", &amount)) < 0 ||
+	    (r = reference_param(ctx, params, &ref)) < 0)
+		return r;
+	api_idem ix;
+	if ((r = api_idem_begin(ctx, env->store, params, env->now(env->ud), &ix)) != 0 ||
+	    (r = customer_param(ctx, env, params, &cu)) != 0)
+		return r < 0 ? r : 0;
+	if (!cu->account_number)
+		return error_new(ctx, "io.standingd.Orders.NoAccount", json_pack("{s:s}", "customer", cu->id));
+	char by[96];
+	placer_of(ctx, role_of(ctx, env), by);
+	ledger_entry e = { 0 };
+	r = sales_record_account_payment(env->store, cu, amount, ref, env->now(env->ud), by,
+					 api_idem_sales(&ix, entry_reply), &e);
+	if (r == -EEXIST && ix.key)
+		return api_idem_answer(ctx, env->store, &ix);
+	if (r < 0)
+		return internal(ctx, r);
+	r = reply_new(ctx, json_pack("{s:o}", "entry", ledger_entry_view(&e)));
+	ledger_entry_done(&e);
+	return r;
+}
+
+static int get_account(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	api_env *env = userdata;
+	static const char *const allowed[] = { "customer", NULL };
+	const customer *cu;
+	account_summary *a = NULL;
+	int r;
+	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = customer_param(ctx, env, params, &cu)) != 0)
+		return r < 0 ? r : 0;
+	if ((r = sales_account_get(env->store, cu, ACCOUNT_LAST_ENTRIES, &a)) < 0)
+		return internal(ctx, r);
+	r = reply_new(ctx, json_pack("{s:o}", "account", account_summary_view(a)));
+	account_summary_free(a);
+	return r;
+}
+
+/* ListLedger: one customer's entries, read and encoded in steps of STEP_UNITS; the
+ * ledger is append-only, so a walk that resumes at the next sequence number sees
+ * every entry before it exactly as it was. */
+typedef struct ledger_job {
+	api_env *env;
+	char *customer;
+	int64_t from, to;
+	uint64_t next_seq;       /* 0: done */
+	size_t n;                /* entries collected */
+	vl_list out;
+} ledger_job;
+
+static void ledger_job_free(void *state) {
+	ledger_job *j = state;
+	vl_list_clear(&j->out);
+	free(j->customer);
+	free(j);
+}
+
+static int ledger_step(vl_call_ctx *ctx, void *state) {
+	ledger_job *j = state;
+	bool more = vl_call_ctx_more(ctx);
+	ledger_entry *v = NULL;
+	size_t n = 0;
+	uint64_t next = 0;
+	int r = sales_ledger_list(j->env->store, j->customer, j->from, j->to, j->next_seq, STEP_UNITS, &v, &n, &next);
+	for (size_t i = 0; i < n; i++) {
+		char *text = NULL;
+		size_t len = 0;
+		if (r == 0 && !more && j->n >= MAX_ITEMS)
+			r = -E2BIG;
+		json_t *item = r == 0 ? ledger_entry_view(&v[i]) : NULL;
+		if (r == 0 && !item)
+			r = -ENOMEM;
+		if (r == 0 && (r = vl_item_encode(item, &text, &len)) == 0) {
+			r = vl_list_add(&j->out, text, len);
+			j->n++;
+		}
+		json_decref(item);
+		free(text);
+		if (r == 0 && more && j->out.n == CHUNK)
+			r = vl_list_send(ctx, &j->out, true);
+		ledger_entry_done(&v[i]);
+	}
+	free(v);
+	if (r == -E2BIG)
+		return error_new(ctx, "io.standingd.Orders.TooManyEntries", json_pack("{s:i}", "limit", MAX_ITEMS));
+	if (r < 0)
+		return internal(ctx, r);
+	j->next_seq = next;
+	if (next)
+		return VL_AGAIN;
+	return vl_list_send(ctx, &j->out, false);
+}
+
+static int list_ledger(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	api_env *env = userdata;
+	static const char *const allowed[] = { "customer", "from", "to", NULL };
+	const customer *cu;
+	const char *f = NULL, *t = NULL;
+	bound from, to;
+	int r;
+	if ((r = vl_params_check(ctx, params, allowed)) < 0 ||
+	    (r = vl_param_string(ctx, params, "from", false, &f)) < 0 ||
+	    (r = vl_param_string(ctx, params, "to", false, &t)) < 0)
+		return r;
+	if (f && parse_bound(f, &from) < 0)
+		return vl_invalid_parameter(ctx, "from");
+	if (t && parse_bound(t, &to) < 0)
+		return vl_invalid_parameter(ctx, "to");
+	if ((r = customer_param(ctx, env, params, &cu)) != 0)
+		return r < 0 ? r : 0;
+	int64_t lo = f ? bound_at(&from, cu->zone) : INT64_MIN, hi = t ? bound_at(&to, cu->zone) : INT64_MAX;
+	if (hi <= lo)
+		return vl_invalid_parameter(ctx, "to");
+	if (vl_call_ctx_oneway(ctx))
+		return vl_reply(ctx, NULL, false);
+	ledger_job *j = calloc(1, sizeof(*j));
+	if (!j || !(j->customer = strdup(cu->id))) {
+		free(j);
+		return internal(ctx, -ENOMEM);
+	}
+	j->env = env;
+	j->from = lo;
+	j->to = hi;
+	j->next_seq = 1;
+	j->out.key = "entries";
+	return vl_defer(ctx, ledger_step, j, ledger_job_free);
 }
 
 /* ---- io.standingd.Ops ---- */
@@ -1195,6 +1603,13 @@ int api_register(vl_service *svc, api_env *env) {
 		{ "PlaceOrder", place_order, 0 },
 		{ "GetOrder", get_order, 0 },
 		{ "ListOrders", list_orders, 0 },
+		{ "RecordPayment", record_payment, 0 },
+		{ "RecordAccountPayment", record_account_payment, 0 },
+		{ "ReleaseOrder", release_order, 0 },
+		{ "HoldOrder", hold_order, 0 },
+		{ "CancelOrder", cancel_order, 0 },
+		{ "GetAccount", get_account, 0 },
+		{ "ListLedger", list_ledger, 0 },
 	};
 	static const vl_method m_ops[] = {
 		{ "Status", status, 0 },
@@ -1205,7 +1620,7 @@ int api_register(vl_service *svc, api_env *env) {
 	int r;
 	if ((r = vl_service_add_interface(svc, "io.standingd", API_IDL_COMMON, m_common, 1, env)) < 0 ||
 	    (r = vl_service_add_interface(svc, "io.standingd.Supplier", API_IDL_SUPPLIER, m_supplier, 2, env)) < 0 ||
-	    (r = vl_service_add_interface(svc, "io.standingd.Orders", API_IDL_ORDERS, m_orders, 6, env)) < 0 ||
+	    (r = vl_service_add_interface(svc, "io.standingd.Orders", API_IDL_ORDERS, m_orders, sizeof(m_orders) / sizeof(m_orders[0]), env)) < 0 ||
 	    (r = vl_service_add_interface(svc, "io.standingd.Ops", API_IDL_OPS, m_ops, 4, env)) < 0)
 		return r;
 	vl_service_set_authorize(svc, authorize, env);

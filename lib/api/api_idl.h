@@ -116,12 +116,14 @@ API_IDL_TYPES \
 "\n" \
 "# One ledger entry: a charge (an account order), a payment (RecordAccountPayment, or a\n" \
 "# prepaid order's RecordPayment), a credit (a charged order cancelled) or a refund (a\n" \
-"# paid prepaid order cancelled). amount is signed: positive raises what the customer\n" \
-"# owes; balance is the account's balance in that currency after the entry.\n" \
+"# paid prepaid order cancelled). amount is positive: a charge or a refund raises what\n" \
+"# the customer owes, a payment or a credit lowers it; balance is the account's balance\n" \
+"# in that currency after the entry (negative: a credit balance). seq counts from 1 per\n" \
+"# customer.\n" \
 "type LedgerEntry (seq: int, at: string, kind: (charge, payment, credit, refund), order: ?string, reference: ?string, amount: Money, balance: Money)\n" \
 "\n" \
 "# A customer's account. number and credit_limit are null for a customer without one.\n" \
-"type Account (customer: string, number: ?string, credit_limit: ?Money, balances: []Money, open_orders: []Order, entries: []LedgerEntry)\n" \
+"type Account (customer: string, number: ?string, credit_limit: ?Money, balances: []Money, open_orders: []string, entries: []LedgerEntry)\n" \
 "\n" \
 "# A problem with a definition: field is its path (lines[0].unit_price).\n" \
 "type FieldError (field: string, message: string)\n" \
@@ -161,8 +163,8 @@ API_IDL_TYPES \
 "method RecordPayment(order: string, amount: Money, reference: string, idempotency_key: ?string) -> (order: Order)\n" \
 "\n" \
 "# A payment to a customer's account (ops only): a payment entry that lowers the balance\n" \
-"# in amount's currency; paying more than is owed leaves a credit balance.\n" \
-"method RecordAccountPayment(customer: string, amount: Money, reference: string, idempotency_key: ?string) -> (account: Account)\n" \
+"# in amount's currency (amount > 0); paying more than is owed leaves a credit balance.\n" \
+"method RecordAccountPayment(customer: string, amount: Money, reference: string, idempotency_key: ?string) -> (entry: LedgerEntry)\n" \
 "\n" \
 "# Releases an order on hold: the credit limit is checked again; the order is charged\n" \
 "# and confirmed, or stays on hold (CreditLimitExceeded). Shop users: only orders shop\n" \
@@ -178,7 +180,8 @@ API_IDL_TYPES \
 "method CancelOrder(order: string, reason: string, idempotency_key: ?string) -> (order: Order)\n" \
 "\n" \
 "# A customer's account (ops only): balances per currency (positive: the customer owes),\n" \
-"# its open orders (on_hold, awaiting_payment) and its last entries, newest last.\n" \
+"# the numbers of its open orders (on_hold, awaiting_payment) and its last 20 entries,\n" \
+"# oldest first.\n" \
 "method GetAccount(customer: string) -> (account: Account)\n" \
 "\n" \
 "# Ledger entries in [from, to) by time, oldest first (ops only); from and to as in\n" \
@@ -208,6 +211,9 @@ API_IDL_TYPES \
 "\n" \
 "# RecordAccountPayment for a customer without an account.\n" \
 "error NoAccount (customer: string)\n" \
+"\n" \
+"# More ledger entries match than one call without \"more\" returns.\n" \
+"error TooManyEntries (limit: int)\n" \
 "\n" \
 "# The same idempotency_key was sent before with other parameters.\n" \
 "error IdempotencyKeyReused (idempotency_key: string)\n" \

@@ -667,15 +667,21 @@ class Permissions(DaemonTest):
         kaffe = self.as_user("sd-test-kaffe", e.socket, [upcoming])
         self.assertEqual({s["supplier"] for s in kaffe[0]["ok"]["shipments"]}, {"nordkaffe"})
         self.assertEqual(len(kaffe[0]["ok"]["shipments"]), 4)   # Sundays in December 2026
-        stranger = self.as_user("sd-test-stranger", e.socket, [upcoming, status, get, info])
+        account = ("io.standingd.Orders.GetAccount", {"customer": "acme"})
+        cancel = ("io.standingd.Orders.CancelOrder", {"order": e.orders()[0]["order"], "reason": "no"})
+        stranger = self.as_user("sd-test-stranger", e.socket, [upcoming, status, get, info, account, cancel])
         self.assertEqual([x.get("error") for x in stranger[:3]], ["io.standingd.PermissionDenied"] * 3)
         self.assertIn("ok", stranger[3])
+        self.assertEqual([x.get("error") for x in stranger[4:]], ["io.standingd.PermissionDenied"] * 2)
+        self.assertEqual([x.get("error") for x in self.as_user("sd-test-lumen", e.socket, [account, cancel])],
+                         ["io.standingd.PermissionDenied"] * 2)
         # an order of a YAML standing order is not the shop's (test_shop_reach has the rest)
         shop = self.as_user("sd-test-shop", e.socket, [get, upcoming, status])
         self.assertEqual([x.get("error") for x in shop], ["io.standingd.PermissionDenied"] * 3)
-        ops = self.as_user("sd-test-opsuser", e.socket, [upcoming, status, get])
+        ops = self.as_user("sd-test-opsuser", e.socket, [upcoming, status, get, account])
         self.assertEqual(len(ops[0]["ok"]["shipments"]), 5)
         self.assertTrue(all("ok" in x for x in ops))
+        self.assertEqual(ops[3]["ok"]["account"]["number"], "ACC-1001")
 
     def test_shop_reach(self):
         """The shop role reaches what shop users placed and nothing else: each
@@ -728,6 +734,19 @@ class Permissions(DaemonTest):
         calls.append(("io.standingd.Orders.ListOrders", {"standing_order": "bulbs"}))
         for target in ("ops-so", "bulbs"):
             calls.append(("io.standingd.Orders.CancelStandingOrder", {"standing_order": target}))
+        # issue 9: payments and cancellations reach the same orders; holds and accounts are ops'
+        one_eur = {"amount": "1.00", "currency": "EUR"}
+        for number in (ops_order, yaml_order):
+            calls.append(("io.standingd.Orders.CancelOrder", {"order": number, "reason": "no"}))
+            calls.append(("io.standingd.Orders.RecordPayment", {"order": number, "amount": one_eur, "reference": "R"}))
+            calls.append(("io.standingd.Orders.ReleaseOrder", {"order": number}))
+        calls += [("io.standingd.Orders.HoldOrder", {"order": shop_order}),
+                  ("io.standingd.Orders.GetAccount", {"customer": "acme"}),
+                  ("io.standingd.Orders.ListLedger", {"customer": "acme"}),
+                  ("io.standingd.Orders.RecordAccountPayment", {"customer": "acme", "amount": one_eur, "reference": "R"}),
+                  ("io.standingd.Orders.ReleaseOrder", {"order": shop_order}),
+                  ("io.standingd.Orders.RecordPayment", {"order": shop_order, "amount": one_eur, "reference": "R"}),
+                  ("io.standingd.Orders.CancelOrder", {"order": shop_order, "reason": "changed my mind"})]
         got = self.as_user("sd-test-shop", e.socket, calls)
         self.assertEqual(got[0]["ok"]["standing_order"], "shop-so")   # next_delivery depends on the running clock
         self.assertEqual(got[1:3], [denied, denied])
@@ -738,8 +757,18 @@ class Permissions(DaemonTest):
         self.assertEqual(sorted(o["order"] for o in got[10]["ok"]["orders"]), sorted([shop_order, shop_so_order]))
         self.assertEqual(got[11], {"ok": {"orders": []}})
         self.assertEqual(got[12:14], [denied, denied])
-        # nothing the shop was refused happened: ops-so and bulbs are as they were
+        self.assertEqual(got[14:24], [denied] * 10)
+        wrong_status = {"error": "io.standingd.Orders.WrongStatus"}
+        self.assertEqual(got[24:26], [wrong_status, wrong_status])   # confirmed: not on hold, not awaiting payment
+        self.assertEqual(got[26]["ok"]["order"]["status"], "cancelled")
+        self.assertEqual(got[26]["ok"]["order"]["transitions"][-1]["by"], "shop:sd-test-shop")
+        # nothing the shop was refused happened: ops-so and bulbs are as they were,
+        # the orders it may not touch are confirmed still, acme's ledger has no payment
         with Connection(e.socket) as c:
+            for number in (ops_order, yaml_order):
+                self.assertEqual(c.call("io.standingd.Orders.GetOrder", {"order": number})["order"]["status"], "confirmed")
+            self.assertNotIn("payment", [x["kind"] for x in c.call("io.standingd.Orders.ListLedger",
+                                                                    {"customer": "acme"})["entries"]])
             ids = {s["id"]: s for s in c.call("io.standingd.Ops.ListStandingOrders")["standing_orders"]}
             self.assertEqual(ids["ops-so"]["next_delivery"], "2027-03-01T10:00:00+02:00")
             self.assertEqual(ids["bulbs"]["source"], "orders.d/a.yaml:14")

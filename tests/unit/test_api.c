@@ -933,10 +933,12 @@ static void list_restarts_on_new_definitions(void **state) {
 
 /* ---- the permission matrix ---- */
 
-/* A cell's outcome: answered (a success reply), PermissionDenied, or the supplier's
- * OrderNotFound (another supplier's order is as if it did not exist). */
-typedef enum outcome { Y, N, NF, OTHER } outcome;
-static const char *const outcome_name[] = { "Y", "N", "NF", "other" };
+/* A cell's outcome: answered (a success reply), PermissionDenied, the supplier's
+ * OrderNotFound (another supplier's order is as if it did not exist), or Orders'
+ * WrongStatus (allowed, but the order's status refuses it: SO4 held once by root,
+ * released once, cancelled once, below). */
+typedef enum outcome { Y, N, NF, WS, OTHER } outcome;
+static const char *const outcome_name[] = { "Y", "N", "NF", "WS", "other" };
 
 /* The shop's targets (placed in matrix() below): the standing order shop-so and
  * the one-time order SO4, both placed by a shop user. */
@@ -955,6 +957,19 @@ static const struct matrix_row {
 	{ "io.standingd.Orders.PlaceOrder", ONE_TIME, false,            { Y, Y, Y, N, N, Y, Y, N } },
 	{ "io.standingd.Orders.GetOrder", "{\"order\":\"" SO4 "\"}", false, { Y, Y, Y, N, N, Y, Y, N } },
 	{ "io.standingd.Orders.ListOrders", "{}", false,                { Y, Y, Y, N, N, Y, Y, N } },
+	/* issue 9: holding is ops' alone; SO4 (the shop's, on account, confirmed) is held
+	 * by root, then released by root, then paid for (not awaiting payment), then
+	 * cancelled by root; the shop reaches it, the rest are refused */
+	{ "io.standingd.Orders.HoldOrder", "{\"order\":\"" SO4 "\",\"reason\":\"check\"}", false, { Y, WS, WS, N, N, N, N, N } },
+	{ "io.standingd.Orders.ReleaseOrder", "{\"order\":\"" SO4 "\"}", false, { Y, WS, WS, N, N, WS, WS, N } },
+	{ "io.standingd.Orders.RecordPayment", "{\"order\":\"" SO4 "\",\"amount\":{\"amount\":\"1.00\",\"currency\":\"EUR\"},"
+	  "\"reference\":\"R1\"}", false,                                { WS, WS, WS, N, N, WS, WS, N } },
+	{ "io.standingd.Orders.CancelOrder", "{\"order\":\"" SO4 "\",\"reason\":\"no\"}", false, { Y, WS, WS, N, N, WS, WS, N } },
+	/* the accounts are ops': a web shop sees its orders, not a customer's ledger */
+	{ "io.standingd.Orders.RecordAccountPayment", "{\"customer\":\"acme\",\"amount\":{\"amount\":\"1.00\","
+	  "\"currency\":\"EUR\"},\"reference\":\"R2\"}", false,        { Y, Y, Y, N, N, N, N, N } },
+	{ "io.standingd.Orders.GetAccount", "{\"customer\":\"acme\"}", false, { Y, Y, Y, N, N, N, N, N } },
+	{ "io.standingd.Orders.ListLedger", "{\"customer\":\"acme\"}", false, { Y, Y, Y, N, N, N, N, N } },
 	{ "io.standingd.Ops.Status", "{}", false,                       { Y, Y, Y, N, N, N, N, N } },
 	{ "io.standingd.Ops.Reload", "{}", false,                       { Y, Y, Y, N, N, N, N, N } },
 	{ "io.standingd.Ops.ListStandingOrders", "{}", false,           { Y, Y, Y, N, N, N, N, N } },
@@ -972,6 +987,8 @@ static outcome outcome_of(const char *reply) {
 		return N;
 	if (strstr(reply, "{\"error\":\"io.standingd.Supplier.OrderNotFound\",") == reply)
 		return NF;
+	if (strstr(reply, "{\"error\":\"io.standingd.Orders.WrongStatus\",") == reply)
+		return WS;
 	return OTHER;
 }
 
@@ -997,7 +1014,7 @@ static void permission_matrix(void **state) {
 			free(got);
 		}
 	}
-	assert_int_equal(cells, 15 * N_ROLES);
+	assert_int_equal(cells, 22 * N_ROLES);
 	assert_int_equal(wrong, 0);
 	/* what was refused did not happen: five PlaceOrder cells answered (SO5..SO9)... */
 	char *got = call(f, ROOT, "io.standingd.Ops.Status", NULL);
@@ -1105,6 +1122,58 @@ static void shop_reach(void **state) {
 	EXPECT(f, ROOT, "io.standingd.Orders.CancelStandingOrder", "{\"standing_order\":\"ops-so\"}", OK_EMPTY);
 }
 
+/* params (an object's text) with "idempotency_key": key first. */
+static const char *keyed(char buf[4096], const char *key, const char *params) {
+	int n = snprintf(buf, 4096, "{\"idempotency_key\":%s,%s", key, params + 1);
+	assert_true(n > 0 && n < 4096);
+	return buf;
+}
+
+/* Idempotent requests (lib/api/idem): the same key and parameters get the first
+ * reply, other parameters IdempotencyKeyReused, another user's key is its own; a
+ * key that is not one is InvalidParameter before anything else is looked at. */
+static void idempotency(void **state) {
+	fixture *f = *state;
+	const char *place = "io.standingd.Orders.PlaceStandingOrder";
+	char b[4096];
+	const char *first = "{\"parameters\":{\"standing_order\":\"api-so\",\"next_delivery\":\"2027-01-05T10:00:00+02:00\"}}";
+	EXPECT(f, ROOT, place, keyed(b, "\"k1\"", STANDING("api-so", "2027-01-05", "2")), first);
+	EXPECT(f, ROOT, place, keyed(b, "\"k1\"", STANDING("api-so", "2027-01-05", "2")), first);
+	EXPECT(f, ROOT, place, keyed(b, "\"k1\"", STANDING("api-so", "2027-02-07", "2")),
+	       "{\"error\":\"io.standingd.Orders.IdempotencyKeyReused\",\"parameters\":{\"idempotency_key\":\"k1\"}}");
+	/* another user, the same key: its own call (it replaces the definition) */
+	EXPECT(f, OPS_GROUP, place, keyed(b, "\"k1\"", STANDING("api-so", "2027-02-07", "2")),
+	       "{\"parameters\":{\"standing_order\":\"api-so\",\"next_delivery\":\"2027-02-07T10:00:00+02:00\"}}");
+	/* gone since: the retry still gets the first reply and places nothing */
+	EXPECT(f, ROOT, "io.standingd.Orders.CancelStandingOrder", "{\"standing_order\":\"api-so\"}", OK_EMPTY);
+	EXPECT(f, ROOT, place, keyed(b, "\"k1\"", STANDING("api-so", "2027-01-05", "2")), first);
+	char *got = call(f, ROOT, "io.standingd.Ops.ListStandingOrders", NULL);
+	assert_null(strstr(got, "api-so"));
+	free(got);
+	/* an invalid definition stores nothing */
+	EXPECT(f, ROOT, place, keyed(b, "\"k2\"", "{\"definition\":{\"id\":5}}"),
+	       "{\"error\":\"io.standingd.Orders.InvalidDefinition\",\"parameters\":{\"errors\":"
+	       "[{\"field\":\"id\",\"message\":\"expected a string\"}]}}");
+	OK(f, ROOT, place, keyed(b, "\"k2\"", STANDING("api-so2", "2027-01-05", "2")));
+	/* keys that are not keys, on every mutating method */
+	char longkey[205];
+	longkey[0] = '"';
+	memset(longkey + 1, 'k', 201);
+	strcpy(longkey + 202, "\"");
+	const char *bad[] = { "\"\"", "\"a\\tb\"", "5", longkey };
+	const char *calls[][2] = {
+		{ place, STANDING("api-so3", "2027-01-05", "2") },
+		{ "io.standingd.Orders.PlaceOrder", ONE_TIME },
+		{ "io.standingd.Orders.ReleaseOrder", "{\"order\":\"" SO1 "\"}" },
+		{ "io.standingd.Orders.CancelOrder", "{\"order\":\"" SO1 "\",\"reason\":\"r\"}" },
+		{ "io.standingd.Orders.RecordPayment",
+		  "{\"order\":\"" SO1 "\",\"amount\":{\"amount\":\"1.00\",\"currency\":\"EUR\"},\"reference\":\"r\"}" },
+	};
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+			EXPECT(f, ROOT, calls[i][0], keyed(b, bad[k], calls[i][1]), INVALID("idempotency_key"));
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(introspection, setup, teardown),
@@ -1124,6 +1193,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(list_restarts_on_new_definitions, setup, teardown),
 		cmocka_unit_test_setup_teardown(permission_matrix, setup, teardown),
 		cmocka_unit_test_setup_teardown(shop_reach, setup, teardown),
+		cmocka_unit_test_setup_teardown(idempotency, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
