@@ -2192,6 +2192,57 @@ static int verify_records(verify_ctx *v, MDB_dbi dbi, bool skips) {
 	return r == -ENOENT ? 0 : r;
 }
 
+/* Idempotency records: each readable and in the expiry index at its own time, each
+ * index entry naming a record written then. */
+static int verify_idem(verify_ctx *v) {
+	store_txn *t = v->t;
+	if (!t->s->idem)
+		return 0;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->idem, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		const unsigned char *p = k.mv_data;
+		size_t skip = k.mv_size && p[0] == IDEM_TAG_TIME ? 9 : 1;
+		const unsigned char *nul = k.mv_size > skip ? memchr(p + skip, 0, k.mv_size - skip) : NULL;
+		if (!k.mv_size || (p[0] != IDEM_TAG_KEY && p[0] != IDEM_TAG_TIME) || !nul || nul == p + skip ||
+		    nul == p + k.mv_size - 1 || k.mv_size > STORE_KEY_MAX) {
+			violation(v, "idem: malformed key");
+			continue;
+		}
+		char user[STORE_KEY_MAX + 1], key[STORE_KEY_MAX + 1], w[CAL_ISO_MAX];
+		snprintf(user, sizeof(user), "%.*s", (int) (nul - (p + skip)), (const char *) p + skip);
+		snprintf(key, sizeof(key), "%.*s", (int) (p + k.mv_size - nul - 1), (const char *) nul + 1);
+		unsigned char kb[STORE_KEY_MAX];
+		MDB_val other, ov;
+		int64_t at;
+		if (p[0] == IDEM_TAG_KEY) {
+			if (idem_from_val(&val, NULL, NULL, &at) < 0) {
+				violation(v, "idempotency key (%s, %s): record is unreadable", user, key);
+				continue;
+			}
+			other = idem_key(IDEM_TAG_TIME, &at, user, key, kb);
+			if ((r = txn_get(t, t->s->idem, &other, &ov)) == -ENOENT)
+				violation(v, "idempotency key (%s, %s): not in the expiry index at %s", user, key, when(at, w));
+		} else {
+			int64_t tat = unbias(be64_get(p + 1));
+			other = idem_key(IDEM_TAG_KEY, NULL, user, key, kb);
+			if ((r = txn_get(t, t->s->idem, &other, &ov)) == -ENOENT)
+				violation(v, "idempotency expiry entry (%s, %s, %s): no such record", user, key, when(tat, w));
+			else if (r == 0 && idem_from_val(&ov, NULL, NULL, &at) == 0 && at != tat)
+				violation(v, "idempotency expiry entry (%s, %s, %s): the record was written at %s", user, key,
+					  when(tat, w), when(at, (char[CAL_ISO_MAX]) { 0 }));
+		}
+		if (r < 0 && r != -ENOENT)
+			break;
+		r = 0;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
 /* The counters must stay ahead of what exists, or a number would be reused. */
 static int verify_counters(verify_ctx *v) {
 	uint64_t next_order, next_outbox;
@@ -2228,7 +2279,7 @@ int store_verify(store *s, diag_list *diags) {
 	verify_ctx v = { .t = t, .diags = diags };
 	if ((r = verify_outbox(&v)) == 0 && (r = verify_orders(&v)) == 0 && (r = verify_occ(&v)) == 0 &&
 	    (r = verify_due(&v)) == 0 && (r = verify_records(&v, s->sched, false)) == 0 &&
-	    (r = verify_records(&v, s->skips, true)) == 0)
+	    (r = verify_records(&v, s->skips, true)) == 0 && (r = verify_idem(&v)) == 0)
 		r = verify_counters(&v);
 	free(v.ev);
 	store_abort(t);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <lmdb.h>
 #include "lib/api/idem.h"
 #include "lib/store/store.h"
 
@@ -198,6 +199,63 @@ static void test_api_expire(void **state) {
 	assert_int_equal(n, 0);
 }
 
+/* Plants raw entries in the idem database (layout: doc/store.md), the store closed. */
+static void raw_idem(fx *f, void (*fn)(MDB_txn *txn, MDB_dbi dbi)) {
+	store_close(f->s);
+	f->s = NULL;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, f->dir, MDB_NOTLS, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "idem", 0, &dbi), 0);
+	fn(txn, dbi);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+}
+
+static void damage(MDB_txn *txn, MDB_dbi dbi) {
+	/* u/k1's index entry gone; u/k2's record garbled; an index entry of nothing; a bad key */
+	unsigned char t1[] = { 'T', 0x80, 0, 0, 0, 0, 0, 0, 10, 'u', 0, 'k', '1' };
+	MDB_val k = { sizeof(t1), t1 }, v;
+	assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	unsigned char k2[] = { 'K', 'u', 0, 'k', '2' };
+	k = (MDB_val) { sizeof(k2), k2 };
+	v = (MDB_val) { 5, "{\"v\":" };
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	unsigned char t3[] = { 'T', 0x80, 0, 0, 0, 0, 0, 0, 30, 'u', 0, 'k', '3' };
+	k = (MDB_val) { sizeof(t3), t3 };
+	v = (MDB_val) { 0, "" };
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	k = (MDB_val) { 3, "Kxy" };
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+}
+
+static void test_verify(void **state) {
+	fx *f = *state;
+	put(f->s, "u", "k1", "h", "{}", 10);
+	put(f->s, "u", "k2", "h", "{}", 20);
+	put(f->s, "u", "k4", "h", "{}", 40);
+	diag_list d = { 0 };
+	assert_int_equal(store_verify(f->s, &d), 0);
+	assert_int_equal(d.n, 0);
+	raw_idem(f, damage);
+	assert_int_equal(store_verify(f->s, &d), -EBADMSG);
+	const char *want[] = {
+		"idempotency key (u, k1): not in the expiry index at 1970-01-01T00:00:10Z",
+		"idempotency key (u, k2): record is unreadable",
+		"idem: malformed key",
+		"idempotency expiry entry (u, k3, 1970-01-01T00:00:30Z): no such record",
+	};
+	assert_int_equal(d.n, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(d.v[i].msg, want[i]);
+	diag_list_clear(&d);
+}
+
 static void hash_of(const char *json, char out[17]) {
 	json_t *j = json_loads(json, 0, NULL);
 	assert_non_null(j);
@@ -257,6 +315,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire_in_slices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_expire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
 		cmocka_unit_test(test_canonical_hash),
 		cmocka_unit_test(test_key_rule),
 	};
