@@ -32,13 +32,14 @@
 static const char *const defs_config_keys[] = {
 	"state_dir", "socket", "timezone", "catch_up", "max_catch_up", "notify_command",
 	"ops_group", "shop_users", "suppliers", "max_connections", "max_connections_per_user", "idle_timeout",
-	"max_store_size", "max_reply_queue", "max_reply_queue_total", NULL };
+	"max_store_size", "max_reply_queue", "max_reply_queue_total", "payment_due", "cancel_unpaid_after", NULL };
 static const char *const defs_supplier_keys[] = { "id", "name", "users", NULL };
 static const char *const defs_file_keys[] = { "customers", "standing_orders", NULL };
 /* A standing order placed through the socket API ("api/ID.json") also records who placed it. */
 static const char *const defs_api_file_keys[] = { "customers", "standing_orders", "placed_by", NULL };
 static const char *const defs_customer_keys[] = {
-	"id", "name", "language", "timezone", "salesperson", "account", "contacts", NULL };
+	"id", "name", "language", "timezone", "salesperson", "account", "contacts", "vat", "payment_due",
+	"cancel_unpaid_after", NULL };
 static const char *const defs_account_keys[] = { "number", "credit_limit", NULL };
 static const char *const defs_contact_keys[] = { "name", "role", "email", "phone", NULL };
 static const char *const defs_order_keys[] = {
@@ -547,6 +548,29 @@ static int defs_duration(defs_ctx *c, const ytree_node *n, int64_t *ret) {
 	return 1;
 }
 
+/* payment_due and cancel_unpaid_after (standingd.yaml, or a customer's overrides):
+ * positive durations, the payment due before the cancellation. */
+static void defs_payment_times(defs_ctx *c, const ytree_node *n, int64_t *due, int64_t *cancel) {
+	const ytree_node *pd = defs_get(c, n, "payment_due", false);
+	const ytree_node *cu = defs_get(c, n, "cancel_unpaid_after", false);
+	int64_t v;
+	if (pd && defs_duration(c, pd, &v) == 1) {
+		if (v < 1)
+			defs_err(c, pd, "expected a positive duration");
+		else
+			*due = v;
+	}
+	if (cu && defs_duration(c, cu, &v) == 1) {
+		if (v < 1)
+			defs_err(c, cu, "expected a positive duration");
+		else if (v <= *due)
+			defs_err(c, cu, "cancel_unpaid_after must be longer than payment_due (%lld seconds)",
+				 (long long) *due);
+		else
+			*cancel = v;
+	}
+}
+
 /* "512 MiB", "8 GiB": a byte count in binary units, 1 MiB .. 1024 TiB. */
 static int defs_size(defs_ctx *c, const ytree_node *n, uint64_t *ret) {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", NULL };
@@ -747,6 +771,7 @@ static void defs_config_read(defs_ctx *c, const ytree_node *root) {
 		defs_err(c, rqt ? rqt : rq, "max_reply_queue_total (%llu MiB) is less than max_reply_queue (%llu MiB)",
 			 (unsigned long long) (cf->max_reply_queue_total >> 20),
 			 (unsigned long long) (cf->max_reply_queue >> 20));
+	defs_payment_times(c, root, &cf->payment_due, &cf->cancel_unpaid_after);
 
 	const ytree_node *sn = defs_get(c, root, "suppliers", false);
 	if (!sn)
@@ -824,6 +849,16 @@ static void defs_customer(defs_ctx *c, const ytree_node *n, size_t seq) {
 	if (tzn)
 		defs_zone(c, tzn, &cu->zone);
 	defs_str(c, n, "salesperson", false, &cu->salesperson);
+	const ytree_node *vat = defs_get(c, n, "vat", false);
+	const char *vs = vat ? defs_text(c, vat) : NULL;
+	char vq[DEFS_QUOTE_MAX + 8];
+	if (vs && order_vat_parse(vs, &cu->vat_rate) < 0)
+		defs_err(c, vat, "expected a VAT rate like \"25.5%%\" (0%% to 100%%, up to 3 decimals), got \"%s\"",
+			 defs_q(vs, vq));
+	/* the config's unless overridden; sales falls back to its defaults on 0 */
+	cu->payment_due = c->cfg.payment_due;
+	cu->cancel_unpaid_after = c->cfg.cancel_unpaid_after;
+	defs_payment_times(c, n, &cu->payment_due, &cu->cancel_unpaid_after);
 	const ytree_node *acc = defs_get(c, n, "account", false);
 	if (acc && defs_map(c, acc, defs_account_keys)) {
 		defs_str(c, acc, "number", true, &cu->account_number);
@@ -1340,6 +1375,12 @@ static void defs_link_order(defs_ctx *c, defs_order_ent *e, const customer *cu) 
 		defs_err(c, e->supplier_node, "unknown supplier \"%s\"", defs_q(so->supplier, q));
 	if (cu && e->payment_node && so->payment == ORDER_PAYMENT_ACCOUNT && !cu->account_number)
 		defs_err(c, e->payment_node, "payment \"account\" needs an account for customer \"%s\"", cu->id);
+	if (cu && so->payment == ORDER_PAYMENT_ACCOUNT && cu->credit_limit.currency[0] && so->n_lines &&
+	    so->lines[0].unit_price.currency[0] &&
+	    strcmp(so->lines[0].unit_price.currency, cu->credit_limit.currency))
+		defs_err(c, e->payment_node ? e->payment_node : e->id_node,
+			 "payment \"account\" in %s: customer \"%s\" has a credit limit in %s, which applies only to %s charges",
+			 so->lines[0].unit_price.currency, cu->id, cu->credit_limit.currency, cu->credit_limit.currency);
 	if (!e->has_zone)
 		so->rule.zone = cu ? cu->zone : c->cfg.zone;
 	if (!e->has_catch_up)
@@ -1468,6 +1509,8 @@ int defs_load_files(const defs_file *files, size_t n, const char *tzdir, defs **
 	c.cfg.max_catch_up = 100;
 	c.cfg.max_connections = 128;
 	c.cfg.idle_timeout = 60;
+	c.cfg.payment_due = 3 * 86400;
+	c.cfg.cancel_unpaid_after = 14 * 86400;
 	c.cfg.max_reply_queue = UINT64_C(16) << 20;
 	c.cfg.max_reply_queue_total = UINT64_C(256) << 20;
 	if (tz_db_get(c.tz, "UTC", &c.cfg.zone) < 0) {
@@ -2001,6 +2044,10 @@ bool defs_unit_link(const defs *base, const defs_unit_order *e, const customer *
 		return false;
 	if (cu && e->has_payment && so->payment == ORDER_PAYMENT_ACCOUNT && !cu->account_number)
 		return false;
+	if (cu && so->payment == ORDER_PAYMENT_ACCOUNT && cu->credit_limit.currency[0] && so->n_lines &&
+	    so->lines[0].unit_price.currency[0] &&
+	    strcmp(so->lines[0].unit_price.currency, cu->credit_limit.currency))
+		return false;   /* defs_link_order's error */
 	*ret = *so;
 	if (!e->has_zone)
 		ret->rule.zone = cu ? cu->zone : base->config.zone;

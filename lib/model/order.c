@@ -209,6 +209,16 @@ void order_payment_ref(const char *number, char ret[ORDER_PAYMENT_REF_MAX]) {
 	snprintf(ret, ORDER_PAYMENT_REF_MAX, "RF%02u%s", 98 - m, digits);
 }
 
+void order_transitions_clear(sales_order *o) {
+	for (size_t i = 0; i < o->n_history; i++) {
+		free(o->history[i].by);
+		free(o->history[i].reason);
+	}
+	free(o->history);
+	o->history = NULL;
+	o->n_history = 0;
+}
+
 int order_transition_add(sales_order *o, int64_t at, const char *by, order_status st, const char *reason) {
 	order_transition *h = realloc(o->history, (o->n_history + 1) * sizeof(*h));
 	if (!h)
@@ -401,8 +411,7 @@ static int order_payment_from_record(json_t *j, sales_order *o) {
 		o->net = o->total;
 		o->vat = o->total;
 		o->vat.minor = 0;
-		o->charged = o->payment == ORDER_PAYMENT_ACCOUNT && o->status != ORDER_STATUS_CANCELLED &&
-			     o->status != ORDER_STATUS_ON_HOLD;
+		o->charged = false;   /* taken before the ledger: no charge entry (n_history 0 tells) */
 		return 0;
 	}
 	int64_t rate;
@@ -582,8 +591,20 @@ json_t *order_to_view(const sales_order *o) {
 	bool due = o->status == ORDER_STATUS_AWAITING_PAYMENT;
 	if (v) {
 		jfield_set(v, "net", money_view(o->net.currency[0] ? &o->net : &o->total), &ok);
-		jfield_set(v, "vat", o->vat.currency[0] ? money_view(&o->vat) : json_null(), &ok);
+		money zero = o->total;
+		zero.minor = 0;
+		jfield_set(v, "vat", money_view(o->vat.currency[0] ? &o->vat : &zero), &ok);
 		jfield_set(v, "vat_rate", json_string(rate), &ok);
+		jfield_set(v, "gross", money_view(&o->total), &ok);
+		/* net per line (the "net per line"): quantity x unit_price */
+		json_t *lines = json_object_get(v, "lines");
+		for (size_t i = 0; i < o->n_lines && i < json_array_size(lines); i++) {
+			money net = { 0, "" };
+			char amount[32];
+			if (order_total_add(&net, &o->lines[i]) == 0)
+				jfield_set(json_array_get(lines, i), "net",
+					   json_string(money_format_amount(&net, amount, sizeof(amount))), &ok);
+		}
 		jfield_set(v, "amount_due", due ? money_view(&o->total) : json_null(), &ok);
 		jfield_set(v, "payment_reference", o->payment_ref[0] ? json_string(o->payment_ref) : json_null(), &ok);
 		jfield_set(v, "paid", instant_view(o->paid_at), &ok);
@@ -690,11 +711,7 @@ void order_free(sales_order *o) {
 	free(o->tracking);
 	free(o->placed_by);
 	free(o->paid_reference);
-	for (size_t i = 0; i < o->n_history; i++) {
-		free(o->history[i].by);
-		free(o->history[i].reason);
-	}
-	free(o->history);
+	order_transitions_clear(o);
 	free(o);
 }
 
@@ -848,6 +865,17 @@ void ledger_entry_done(ledger_entry *e) {
 	free(e->reference);
 	free(e->by);
 	e->reference = e->by = NULL;
+}
+
+int ledger_entry_copy(const ledger_entry *e, ledger_entry *ret) {
+	*ret = *e;
+	ret->reference = e->reference ? strdup(e->reference) : NULL;
+	ret->by = e->by ? strdup(e->by) : NULL;
+	if ((e->reference && !ret->reference) || (e->by && !ret->by)) {
+		ledger_entry_done(ret);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 json_t *account_summary_view(const account_summary *a) {

@@ -129,6 +129,8 @@ json_t *ledger_entry_to_record(const ledger_entry *e);
 int ledger_entry_from_record(json_t *j, ledger_entry *ret);  /* 0, -EBADMSG, -ENOMEM; free with ledger_entry_done */
 json_t *ledger_entry_view(const ledger_entry *e);           /* amounts as decimal strings, at as text */
 void ledger_entry_done(ledger_entry *e);                    /* frees the strings; accepts NULL */
+/* *ret = *e with its own strings. 0, -ENOMEM (*ret then has none). */
+int ledger_entry_copy(const ledger_entry *e, ledger_entry *ret);
 
 /* One currency's balance of an account. */
 typedef struct account_balance { money balance; } account_balance;
@@ -177,6 +179,9 @@ void order_vat_format(int32_t rate, char ret[16]);
 /* A prepaid order's payment reference, derived from its confirmation number:
  * the number's digits with an ISO 11649 "RF" check ("RF18" "000000427"). */
 void order_payment_ref(const char *number, char ret[ORDER_PAYMENT_REF_MAX]);
+/* Frees o's transitions (o->history NULL, n_history 0), leaving everything else:
+ * for an order whose other strings are borrowed. */
+void order_transitions_clear(sales_order *o);
 /* Appends a transition (copies by and reason; sets o->status). 0, -ENOMEM. */
 int order_transition_add(sales_order *o, int64_t at, const char *by, order_status st, const char *reason);
 

@@ -53,6 +53,7 @@ struct store {
 	MDB_env *env;
 	MDB_dbi meta, sched, orders, occ, due, outbox, skips;
 	MDB_dbi idem;           /* idempotency records; 0: not there (read-only on an older store) */
+	MDB_dbi ledger, accounts, openq, payq; /* issue 9's ledger family; 0: not there (as idem) */
 	bool readonly;
 	bool writing;           /* LMDB blocks (deadlocks here) on a second write txn */
 	unsigned n_txn;         /* open transactions: the map must not move under them */
@@ -639,6 +640,19 @@ static int store_setup(store *s, bool create) {
 		goto out_rc;
 	if (rc)
 		s->idem = 0;
+	/* the ledger family (issue 9): absent in older stores, created as idem is */
+	const char *const ledger_dbs[] = { "ledger", "accounts", "openq", "payq" };
+	MDB_dbi *ledger_dbi[] = { &s->ledger, &s->accounts, &s->openq, &s->payq };
+	for (size_t i = 0; i < 4; i++) {
+		if ((rc = open_dbi(txn, ledger_dbs[i], cf, ledger_dbi[i])) == MDB_NOTFOUND && !create && !s->readonly) {
+			r = -ENOENT;
+			goto out;
+		}
+		if (rc && rc != MDB_NOTFOUND)
+			goto out_rc;
+		if (rc)
+			*ledger_dbi[i] = 0;
+	}
 	return store_errno(s->env, mdb_txn_commit(txn));
 out_rc:
 	r = store_errno(s->env, rc);
@@ -1209,6 +1223,11 @@ static int outbox_put(store_txn *t, const char *type, json_t *payload, int64_t a
 	return meta_put_u64(t, META_NEXT_OUTBOX, seq + 1);
 }
 
+static int openq_set(store_txn *t, const char *customer_id, uint64_t seq, bool open);
+static bool order_is_open(const sales_order *o) {
+	return o->status == ORDER_STATUS_ON_HOLD || o->status == ORDER_STATUS_AWAITING_PAYMENT;
+}
+
 int store_order_create(store_txn *t, sales_order *o) {
 	if (!t || !o)
 		return -EINVAL;
@@ -1263,7 +1282,8 @@ int store_order_create(store_txn *t, sales_order *o) {
 	MDB_val dk = due_key(o->delivery, seq, db), empty = { 0 };
 	if ((r = txn_put(t, t->s->due, &dk, &empty, 0)) < 0 ||
 	    (r = outbox_put(t, ORDER_EVENT_CREATED, payload, o->created)) < 0 ||
-	    (r = meta_put_u64(t, META_NEXT_ORDER, seq + 1)) < 0)
+	    (r = meta_put_u64(t, META_NEXT_ORDER, seq + 1)) < 0 ||
+	    (order_is_open(o) && (r = openq_set(t, o->customer, seq, true)) < 0))
 		goto out;
 	memcpy(o->number, number, ORDER_NUMBER_MAX);
 out:
@@ -1292,9 +1312,12 @@ int store_order_update(store_txn *t, const sales_order *o) {
 	bool same = str_eq(old->standing_order, o->standing_order) && old->occurrence == o->occurrence &&
 		    (!o->standing_order || old->delivery == o->delivery);
 	int64_t old_delivery = old->delivery;
+	bool was_open = order_is_open(old);
 	order_free(old);
 	if (!same)
 		return -EINVAL;
+	if (was_open != order_is_open(o) && (r = openq_set(t, o->customer, seq, order_is_open(o))) < 0)
+		return r;
 	char number[ORDER_NUMBER_MAX], *text;
 	order_number_format(seq, number);
 	if ((r = order_to_text(o, number, &text)) < 0)
@@ -2268,6 +2291,8 @@ static int verify_counters(verify_ctx *v) {
 	return 0;
 }
 
+static int verify_ledger(verify_ctx *v);
+
 int store_verify(store *s, diag_list *diags) {
 	if (!s || !diags)
 		return -EINVAL;
@@ -2279,7 +2304,8 @@ int store_verify(store *s, diag_list *diags) {
 	verify_ctx v = { .t = t, .diags = diags };
 	if ((r = verify_outbox(&v)) == 0 && (r = verify_orders(&v)) == 0 && (r = verify_occ(&v)) == 0 &&
 	    (r = verify_due(&v)) == 0 && (r = verify_records(&v, s->sched, false)) == 0 &&
-	    (r = verify_records(&v, s->skips, true)) == 0 && (r = verify_idem(&v)) == 0)
+	    (r = verify_records(&v, s->skips, true)) == 0 && (r = verify_idem(&v)) == 0 &&
+	    (r = verify_ledger(&v)) == 0)
 		r = verify_counters(&v);
 	free(v.ev);
 	store_abort(t);
@@ -2292,4 +2318,590 @@ int store_verify(store *s, diag_list *diags) {
 	if (r < 0)
 		return r;
 	return diags->n > before ? -EBADMSG : 0;
+}
+
+/* ---- the ledger family (issue 9) ----
+ * ledger:   customer NUL u64 seq          -> entry record (append-only)
+ * accounts: customer NUL currency code    -> {"v":1,"balance":MINOR}
+ * openq:    customer NUL u64 order seq    -> empty (on_hold, awaiting_payment)
+ * payq:     biased instant, u64 order seq -> empty (prepaid orders' next check) */
+
+static int cust_key(const store *s, const char *customer_id, const void *tail, size_t n_tail,
+		    unsigned char buf[STORE_KEY_MAX], MDB_val *ret) {
+	int r = check_id(s, customer_id, 1 + n_tail);
+	if (r < 0)
+		return r;
+	size_t n = strlen(customer_id);
+	memcpy(buf, customer_id, n + 1);
+	memcpy(buf + n + 1, tail, n_tail);
+	*ret = (MDB_val) { .mv_size = n + 1 + n_tail, .mv_data = buf };
+	return 0;
+}
+
+static int cust_seq_key(const store *s, const char *customer_id, uint64_t seq, unsigned char buf[STORE_KEY_MAX],
+			MDB_val *ret) {
+	unsigned char b[8];
+	be64_put(b, seq);
+	return cust_key(s, customer_id, b, 8, buf, ret);
+}
+
+static int ledger_need(store_txn *t, MDB_dbi dbi) {
+	if (!t->write)
+		return -EROFS;
+	if (!dbi)
+		return -EBADMSG;   /* a read-write open always has them */
+	return 0;
+}
+
+static int openq_set(store_txn *t, const char *customer_id, uint64_t seq, bool open) {
+	int r = ledger_need(t, t->s->openq);
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, empty = { 0 };
+	if (r < 0 || (r = cust_seq_key(t->s, customer_id, seq, kb, &k)) < 0)
+		return r;
+	if (open)
+		return txn_put(t, t->s->openq, &k, &empty, 0);
+	r = txn_del(t, t->s->openq, &k);
+	return r == -ENOENT ? 0 : r;
+}
+
+int store_open_orders(store_txn *t, const char *customer_id, char (**ret)[ORDER_NUMBER_MAX], size_t *ret_n) {
+	if (!t || !ret || !ret_n)
+		return -EINVAL;
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v;
+	int r = cust_key(t->s, customer_id, NULL, 0, kb, &k);
+	if (r < 0)
+		return r;
+	char (*list)[ORDER_NUMBER_MAX] = NULL;
+	size_t n = 0;
+	if (t->s->openq) {
+		size_t prefix = k.mv_size;
+		MDB_cursor *c;
+		if ((r = txn_cursor(t, t->s->openq, &c)) < 0)
+			return r;
+		for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
+			if (k.mv_size != prefix + 8 || memcmp(k.mv_data, kb, prefix))
+				break;
+			void *p = realloc(list, (n + 1) * sizeof(*list));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			list = p;
+			order_number_format(be64_get((const unsigned char *) k.mv_data + prefix), list[n++]);
+		}
+		cursor_close(t, c);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (r < 0) {
+		free(list);
+		return r;
+	}
+	*ret = list;
+	*ret_n = n;
+	return 0;
+}
+
+int store_payment_due_set(store_txn *t, const char *number, int64_t old_at, int64_t new_at) {
+	if (!t || !number)
+		return -EINVAL;
+	uint64_t seq;
+	int r = order_number_parse(number, &seq);
+	if (r < 0 || (r = ledger_need(t, t->s->payq)) < 0)
+		return r;
+	unsigned char kb[16];
+	MDB_val k, empty = { 0 };
+	if (old_at) {
+		k = due_key(old_at, seq, kb);
+		if ((r = txn_del(t, t->s->payq, &k)) < 0 && r != -ENOENT)
+			return r;
+	}
+	if (!new_at)
+		return 0;
+	k = due_key(new_at, seq, kb);
+	return txn_put(t, t->s->payq, &k, &empty, 0);
+}
+
+int store_payment_due_each(store_txn *t, int64_t now, size_t max,
+			   int (*fn)(const char *number, int64_t at, void *ud), void *ud) {
+	if (!t || !fn)
+		return -EINVAL;
+	if (!t->s->payq)
+		return 0;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t n = 0;
+	int r = txn_cursor(t, t->s->payq, &c);
+	if (r < 0)
+		return r;
+	for (r = cursor_get(t, c, &k, &v, MDB_FIRST); r == 0 && n < max; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 16) {
+			r = -EBADMSG;
+			break;
+		}
+		int64_t at = unbias(be64_get(k.mv_data));
+		if (at > now)
+			break;
+		char number[ORDER_NUMBER_MAX];
+		order_number_format(be64_get((const unsigned char *) k.mv_data + 8), number);
+		n++;
+		if ((r = fn(number, at, ud)) != 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int ledger_from_val(const MDB_val *v, ledger_entry *ret) {
+	json_t *j;
+	int r = record_load(v, &j);
+	if (r < 0)
+		return r;
+	r = ledger_entry_from_record(j, ret);
+	json_decref(j);
+	return r;
+}
+
+static int balance_get(store_txn *t, const char *customer_id, const char *currency, int64_t *ret) {
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v;
+	int r = cust_key(t->s, customer_id, currency, strlen(currency), kb, &k);
+	if (r < 0)
+		return r;
+	*ret = 0;
+	if (!t->s->accounts)
+		return 0;
+	if ((r = txn_get(t, t->s->accounts, &k, &v)) == -ENOENT)
+		return 0;
+	json_t *j;
+	if (r < 0 || (r = record_load(&v, &j)) < 0)
+		return r;
+	r = jget_int(j, "balance", ret);
+	json_decref(j);
+	return r < 0 ? -EBADMSG : 0;
+}
+
+/* The seq of customer's last entry, 0 when none. */
+static int ledger_last_seq(store_txn *t, const char *customer_id, uint64_t *ret) {
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v;
+	int r = cust_seq_key(t->s, customer_id, UINT64_MAX, kb, &k);
+	if (r < 0)
+		return r;
+	*ret = 0;
+	if (!t->s->ledger)
+		return 0;
+	size_t prefix = k.mv_size - 8;
+	MDB_cursor *c;
+	if ((r = txn_cursor(t, t->s->ledger, &c)) < 0)
+		return r;
+	r = cursor_get(t, c, &k, &v, MDB_SET_RANGE);
+	if (r == 0)
+		r = cursor_get(t, c, &k, &v, MDB_PREV);
+	else if (r == -ENOENT)
+		r = cursor_get(t, c, &k, &v, MDB_LAST);
+	if (r == 0 && k.mv_size == prefix + 8 && !memcmp(k.mv_data, kb, prefix))
+		*ret = be64_get((const unsigned char *) k.mv_data + prefix);
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+int store_ledger_append(store_txn *t, const char *customer_id, ledger_entry *e) {
+	if (!t || !e || e->amount.minor <= 0 || money_exponent(e->amount.currency) < 0)
+		return -EINVAL;
+	int r = ledger_need(t, t->s->ledger);
+	if (r < 0)
+		return r;
+	if (t->err)
+		return t->err;
+	uint64_t last;
+	int64_t bal, delta = e->amount.minor * ledger_kind_sign(e->kind), after;
+	if ((r = ledger_last_seq(t, customer_id, &last)) < 0 ||
+	    (r = balance_get(t, customer_id, e->amount.currency, &bal)) < 0)
+		return r;
+	if (__builtin_add_overflow(bal, delta, &after))
+		return -EOVERFLOW;
+	ledger_entry w = *e;
+	w.seq = last + 1;
+	w.balance_after = e->amount;
+	w.balance_after.minor = after;
+	bool ok = true;
+	json_t *j = record_new(), *fields = ledger_entry_to_record(&w);
+	ok = j && fields && json_object_update(j, fields) == 0;
+	json_decref(fields);
+	char *text, *btext;
+	if ((r = record_dump(j, ok, &text)) < 0)
+		return r;
+	json_t *b = record_new();
+	jset(b, "balance", json_integer(after), &ok);
+	if ((r = record_dump(b, ok, &btext)) < 0) {
+		free(text);
+		return r;
+	}
+	unsigned char kb[STORE_KEY_MAX], bb[STORE_KEY_MAX];
+	MDB_val k, v = str_val(text), bk, bv = str_val(btext);
+	if ((r = cust_seq_key(t->s, customer_id, w.seq, kb, &k)) == 0 &&
+	    (r = cust_key(t->s, customer_id, e->amount.currency, strlen(e->amount.currency), bb, &bk)) == 0 &&
+	    (r = txn_put(t, t->s->ledger, &k, &v, MDB_NOOVERWRITE)) == 0)
+		r = txn_put(t, t->s->accounts, &bk, &bv, 0);
+	free(text);
+	free(btext);
+	if (r < 0)
+		return txn_fail(t, r);
+	e->seq = w.seq;
+	e->balance_after = w.balance_after;
+	return 0;
+}
+
+int store_ledger_balance(store_txn *t, const char *customer_id, const char *currency, money *ret) {
+	if (!t || !currency || !ret || strlen(currency) >= sizeof(ret->currency))
+		return -EINVAL;
+	int64_t bal;
+	int r = balance_get(t, customer_id, currency, &bal);
+	if (r < 0)
+		return r;
+	memset(ret, 0, sizeof(*ret));
+	ret->minor = bal;
+	strcpy(ret->currency, currency);
+	return 0;
+}
+
+int store_ledger_balances(store_txn *t, const char *customer_id, money **ret, size_t *ret_n) {
+	if (!t || !ret || !ret_n)
+		return -EINVAL;
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v;
+	int r = cust_key(t->s, customer_id, NULL, 0, kb, &k);
+	if (r < 0)
+		return r;
+	money *list = NULL;
+	size_t n = 0, prefix = k.mv_size;
+	if (t->s->accounts) {
+		MDB_cursor *c;
+		if ((r = txn_cursor(t, t->s->accounts, &c)) < 0)
+			return r;
+		for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
+			if (k.mv_size <= prefix || memcmp(k.mv_data, kb, prefix))
+				break;
+			size_t cl = k.mv_size - prefix;
+			json_t *j;
+			int64_t bal;
+			if (cl >= sizeof(list->currency) || record_load(&v, &j) < 0) {
+				r = -EBADMSG;
+				break;
+			}
+			r = jget_int(j, "balance", &bal);
+			json_decref(j);
+			if (r < 0) {
+				r = -EBADMSG;
+				break;
+			}
+			money *p = realloc(list, (n + 1) * sizeof(*list));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			list = p;
+			memset(&list[n], 0, sizeof(list[n]));
+			memcpy(list[n].currency, (const char *) k.mv_data + prefix, cl);
+			list[n++].minor = bal;
+		}
+		cursor_close(t, c);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (r < 0) {
+		free(list);
+		return r;
+	}
+	*ret = list;
+	*ret_n = n;
+	return 0;
+}
+
+int store_ledger_each(store_txn *t, const char *customer_id, uint64_t from_seq, int64_t from, int64_t to,
+		      int (*fn)(const ledger_entry *e, void *ud), void *ud) {
+	if (!t || !fn)
+		return -EINVAL;
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v;
+	int r = cust_seq_key(t->s, customer_id, from_seq, kb, &k);
+	if (r < 0 || !t->s->ledger)
+		return r;
+	size_t prefix = k.mv_size - 8;
+	MDB_cursor *c;
+	if ((r = txn_cursor(t, t->s->ledger, &c)) < 0)
+		return r;
+	for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != prefix + 8 || memcmp(k.mv_data, kb, prefix))
+			break;
+		ledger_entry e;
+		if ((r = ledger_from_val(&v, &e)) < 0)
+			break;
+		if (e.at >= from && e.at < to)
+			r = fn(&e, ud);
+		ledger_entry_done(&e);
+		if (r != 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+typedef struct last_ctx { ledger_entry *v; size_t n, cap; } last_ctx;
+
+static int last_add(const ledger_entry *e, void *ud) {
+	last_ctx *l = ud;
+	if (l->n == l->cap) {   /* keep the newest cap: drop the oldest */
+		ledger_entry_done(&l->v[0]);
+		memmove(l->v, l->v + 1, (l->cap - 1) * sizeof(*l->v));
+		l->n--;
+	}
+	int r = ledger_entry_copy(e, &l->v[l->n]);
+	if (r == 0)
+		l->n++;
+	return r;
+}
+
+int store_ledger_last(store_txn *t, const char *customer_id, size_t n, ledger_entry **ret, size_t *ret_n) {
+	if (!t || !ret || !ret_n)
+		return -EINVAL;
+	uint64_t last;
+	int r = ledger_last_seq(t, customer_id, &last);
+	if (r < 0)
+		return r;
+	last_ctx l = { .cap = n };
+	if (n && !(l.v = calloc(n, sizeof(*l.v))))
+		return -ENOMEM;
+	if (n && last)
+		r = store_ledger_each(t, customer_id, last >= n ? last - n + 1 : 1, INT64_MIN, INT64_MAX, last_add, &l);
+	if (r < 0) {
+		for (size_t i = 0; i < l.n; i++)
+			ledger_entry_done(&l.v[i]);
+		free(l.v);
+		return r;
+	}
+	*ret = l.v;
+	*ret_n = l.n;
+	return 0;
+}
+
+/* ---- verify: the ledger ---- */
+
+typedef struct ledger_ref {
+	uint64_t order;          /* sequence of the order named */
+	ledger_kind kind;
+	int64_t minor;
+	char customer[STORE_KEY_MAX + 1];
+	uint64_t seq;            /* the entry's */
+} ledger_ref;
+
+static int ledger_ref_cmp(const void *a, const void *b) {
+	const ledger_ref *x = a, *y = b;
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+typedef struct sum_ctx { const char *currency; int64_t sum; bool overflow; } sum_ctx;
+
+static int sum_add(const ledger_entry *e, void *ud) {
+	sum_ctx *c = ud;
+	if (!strcmp(e->amount.currency, c->currency) &&
+	    __builtin_add_overflow(c->sum, e->amount.minor * ledger_kind_sign(e->kind), &c->sum))
+		c->overflow = true;
+	return 0;
+}
+
+/* Entries in sequence with their running balances; each account balance is the
+ * sum of its entries. */
+static int verify_ledger_entries(verify_ctx *v, ledger_ref **refs, size_t *n_refs) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	MDB_val k, val;
+	char cust[STORE_KEY_MAX + 1] = "";
+	uint64_t want = 1;
+	money *sums = NULL;
+	size_t n_sums = 0, cap = 0;
+	int r = txn_cursor(t, t->s->ledger, &c);
+	if (r < 0)
+		return r;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		const unsigned char *p = k.mv_data;
+		if (k.mv_size < 10 || k.mv_size > STORE_KEY_MAX || p[k.mv_size - 9] || memchr(p, 0, k.mv_size - 9)) {
+			violation(v, "ledger: malformed key");
+			continue;
+		}
+		uint64_t seq = be64_get(p + k.mv_size - 8);
+		if (strlen(cust) != k.mv_size - 9 || memcmp(cust, p, k.mv_size - 9)) {
+			memcpy(cust, p, k.mv_size - 8);
+			want = 1;
+			n_sums = 0;
+		}
+		ledger_entry e;
+		if (ledger_from_val(&val, &e) < 0) {
+			violation(v, "ledger of %s: entry %" PRIu64 ": record is unreadable", cust, seq);
+			want = seq + 1;
+			continue;
+		}
+		if (seq != want || e.seq != seq)
+			violation(v, "ledger of %s: entry %" PRIu64 " follows entry %" PRIu64, cust, seq, want - 1);
+		want = seq + 1;
+		size_t i;
+		for (i = 0; i < n_sums && strcmp(sums[i].currency, e.amount.currency); i++)
+			;
+		if (i == n_sums) {
+			if (n_sums == cap) {
+				money *q = realloc(sums, (cap = cap ? cap * 2 : 4) * sizeof(*sums));
+				if (!q) {
+					ledger_entry_done(&e);
+					r = -ENOMEM;
+					break;
+				}
+				sums = q;
+			}
+			sums[n_sums] = e.amount;
+			sums[n_sums++].minor = 0;
+		}
+		sums[i].minor += e.amount.minor * ledger_kind_sign(e.kind);
+		if (e.balance_after.minor != sums[i].minor || strcmp(e.balance_after.currency, e.amount.currency))
+			violation(v, "ledger of %s: entry %" PRIu64 ": balance_after %" PRId64 " %s, the entries sum to %" PRId64,
+				 cust, seq, e.balance_after.minor, e.balance_after.currency, sums[i].minor);
+		uint64_t oseq;
+		if (e.order[0] && order_number_parse(e.order, &oseq) == 0) {
+			ledger_ref *q = realloc(*refs, (*n_refs + 1) * sizeof(**refs));
+			if (!q) {
+				ledger_entry_done(&e);
+				r = -ENOMEM;
+				break;
+			}
+			*refs = q;
+			q[*n_refs] = (ledger_ref) { .order = oseq, .kind = e.kind, .minor = e.amount.minor, .seq = seq };
+			strcpy(q[(*n_refs)++].customer, cust);
+		} else if (e.order[0])
+			violation(v, "ledger of %s: entry %" PRIu64 " names order %s, not a confirmation number", cust, seq, e.order);
+		ledger_entry_done(&e);
+	}
+	cursor_close(t, c);
+	free(sums);
+	if (r != -ENOENT)
+		return r;
+	/* each account balance is the sum of its entries */
+	if ((r = txn_cursor(t, t->s->accounts, &c)) < 0)
+		return r;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		const char *p = k.mv_data;
+		const char *nul = memchr(p, 0, k.mv_size);
+		size_t cl = nul ? k.mv_size - (size_t) (nul - p) - 1 : 0;
+		json_t *j;
+		int64_t bal;
+		if (!nul || nul == p || cl == 0 || cl >= sizeof(((money *) 0)->currency)) {
+			violation(v, "accounts: malformed key");
+			continue;
+		}
+		char id[STORE_KEY_MAX + 1], cur[8] = "";
+		memcpy(id, p, (size_t) (nul - p) + 1);
+		memcpy(cur, nul + 1, cl);
+		if (record_load(&val, &j) < 0 || (jget_int(j, "balance", &bal) < 0 && (json_decref(j), true))) {
+			violation(v, "account %s: %s balance: record is unreadable", id, cur);
+			continue;
+		}
+		json_decref(j);
+		sum_ctx sc = { .currency = cur };
+		if ((r = store_ledger_each(t, id, 1, INT64_MIN, INT64_MAX, sum_add, &sc)) < 0)
+			break;
+		if (sc.overflow || sc.sum != bal)
+			violation(v, "account %s: balance %" PRId64 " %s, its entries sum to %" PRId64, id, bal, cur, sc.sum);
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* Each order against its entries: a confirmed account order (or a paid prepaid
+ * one) has exactly one charge not credited back; an on_hold order none; every
+ * credit takes back a charge of the same amount. Orders taken before the ledger
+ * (no transitions recorded) have no entries. */
+static int verify_order_entries(verify_ctx *v, ledger_ref *refs, size_t n_refs) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	MDB_val k, val;
+	size_t i = 0;
+	int r = txn_cursor(t, t->s->orders, &c);
+	if (r < 0)
+		return r;
+	qsort(refs, n_refs, sizeof(*refs), ledger_ref_cmp);
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		if (k.mv_size != 8)
+			continue;   /* verify_orders reports it */
+		uint64_t seq = be64_get(k.mv_data);
+		char number[ORDER_NUMBER_MAX];
+		for (; i < n_refs && refs[i].order < seq; i++) {
+			order_number_format(refs[i].order, number);
+			violation(v, "ledger of %s: entry %" PRIu64 " names order %s, which does not exist",
+				 refs[i].customer, refs[i].seq, number);
+		}
+		size_t first = i;
+		for (; i < n_refs && refs[i].order == seq; i++)
+			;
+		sales_order *o;
+		if (order_load(t, seq, &o) < 0)
+			continue;   /* verify_orders reports it */
+		long charges = 0, credits = 0, payments = 0, refunds = 0;
+		int64_t charged_amount = 0;
+		bool credit_mismatch = false, other_customer = false;
+		for (size_t j = first; j < i; j++) {
+			if (strcmp(refs[j].customer, o->customer))
+				other_customer = true;
+			switch (refs[j].kind) {
+			case LEDGER_CHARGE: charges++; charged_amount = refs[j].minor; break;
+			case LEDGER_CREDIT: credits++; credit_mismatch |= refs[j].minor != charged_amount; break;
+			case LEDGER_PAYMENT: payments++; break;
+			case LEDGER_REFUND: refunds++; break;
+			}
+		}
+		long net = charges - credits;
+		bool legacy = o->n_history == 0;
+		bool settled = o->status == ORDER_STATUS_CONFIRMED || o->status == ORDER_STATUS_SHIPPED;
+		if (other_customer)
+			violation(v, "order %s: a ledger entry on another customer's account", o->number);
+		if (credits > charges || credit_mismatch)
+			violation(v, "order %s: a credit matches no charge (%ld charges, %ld credits)", o->number, charges,
+				 credits);
+		else if (o->status == ORDER_STATUS_ON_HOLD && (net || o->charged))
+			violation(v, "order %s: on_hold but charged", o->number);
+		else if (settled && !legacy && net != 1)
+			violation(v, "order %s: %s %s order has %ld charges", o->number, order_status_name(o->status),
+				 order_payment_name(o->payment), net);
+		else if ((o->status == ORDER_STATUS_CANCELLED || o->status == ORDER_STATUS_AWAITING_PAYMENT) && net)
+			violation(v, "order %s: %s but charged", o->number, order_status_name(o->status));
+		else if (!legacy && o->charged != (net == 1))
+			violation(v, "order %s: marked %scharged, the ledger says otherwise", o->number, o->charged ? "" : "not ");
+		if (payments != refunds + (o->paid && o->status != ORDER_STATUS_CANCELLED ? 1 : 0) &&
+		    o->payment == ORDER_PAYMENT_PREPAID)
+			violation(v, "order %s: %ld payments and %ld refunds for a prepaid order %s", o->number, payments,
+				 refunds, o->paid ? "paid" : "not paid");
+		order_free(o);
+	}
+	cursor_close(t, c);
+	for (; r == -ENOENT && i < n_refs; i++) {
+		char number[ORDER_NUMBER_MAX];
+		order_number_format(refs[i].order, number);
+		violation(v, "ledger of %s: entry %" PRIu64 " names order %s, which does not exist", refs[i].customer,
+			 refs[i].seq, number);
+	}
+	return r == -ENOENT ? 0 : r;
+}
+
+static int verify_ledger(verify_ctx *v) {
+	if (!v->t->s->ledger || !v->t->s->accounts)
+		return 0;   /* a store from before the ledger, read-only */
+	ledger_ref *refs = NULL;
+	size_t n_refs = 0;
+	int r = verify_ledger_entries(v, &refs, &n_refs);
+	if (r == 0)
+		r = verify_order_entries(v, refs, n_refs);
+	free(refs);
+	return r;
 }

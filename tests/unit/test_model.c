@@ -57,8 +57,9 @@ static void test_names(void **state) {
 	assert_string_equal(order_payment_name(ORDER_PAYMENT_ACCOUNT), "account");
 	assert_string_equal(order_payment_name(ORDER_PAYMENT_PREPAID), "prepaid");
 	assert_string_equal(order_payment_name((order_payment) 2), "unknown");
-	assert_string_equal(order_status_name(ORDER_STATUS_CREATED), "created");
+	assert_string_equal(order_status_name(ORDER_STATUS_AWAITING_PAYMENT), "awaiting_payment");
 	assert_string_equal(order_status_name(ORDER_STATUS_ON_HOLD), "on_hold");
+	assert_string_equal(order_status_name(ORDER_STATUS_CONFIRMED), "confirmed");
 	assert_string_equal(order_status_name(ORDER_STATUS_SHIPPED), "shipped");
 	assert_string_equal(order_status_name(ORDER_STATUS_CANCELLED), "cancelled");
 	assert_string_equal(order_status_name((order_status) -1), "unknown");
@@ -75,7 +76,22 @@ static void test_names(void **state) {
 		assert_int_equal(order_status_parse(order_status_names[n], &s), 0);
 		assert_int_equal(s, n);
 	}
+	assert_int_equal(n, 5);
+	/* records from before issue 9 say "created": read as confirmed, never written */
+	order_status old = ORDER_STATUS_SHIPPED;
+	assert_int_equal(order_status_parse("created", &old), 0);
+	assert_int_equal(old, ORDER_STATUS_CONFIRMED);
+	for (n = 0; ledger_kind_names[n]; n++) {
+		ledger_kind k = 99;
+		assert_int_equal(ledger_kind_parse(ledger_kind_names[n], &k), 0);
+		assert_int_equal(k, n);
+	}
 	assert_int_equal(n, 4);
+	assert_string_equal(ledger_kind_name(LEDGER_REFUND), "refund");
+	assert_int_equal(ledger_kind_sign(LEDGER_CHARGE), 1);
+	assert_int_equal(ledger_kind_sign(LEDGER_PAYMENT), -1);
+	assert_int_equal(ledger_kind_sign(LEDGER_CREDIT), -1);
+	assert_int_equal(ledger_kind_sign(LEDGER_REFUND), 1);
 	order_payment p = ORDER_PAYMENT_PREPAID;
 	order_status s = ORDER_STATUS_SHIPPED;
 	static const char *const bad[] = { "", "Account", "prepaid ", "unknown", "on-hold", "SHIPPED" };
@@ -221,7 +237,7 @@ static void test_record_roundtrip(void **state) {
 	o.ship_to.postcode = "LV-1010";
 	o.late = false;
 	roundtrip(&o);
-	for (order_status s = ORDER_STATUS_CREATED; s <= ORDER_STATUS_CANCELLED; s++) {
+	for (order_status s = ORDER_STATUS_AWAITING_PAYMENT; s <= ORDER_STATUS_CANCELLED; s++) {
 		o.status = s;
 		roundtrip(&o);
 	}
@@ -245,7 +261,10 @@ static void test_record_form(void **state) {
 		"{\"sku\":\"SOCKET-E27\",\"quantity\":20,\"unit_price\":{\"minor\":1250,\"currency\":\"EUR\"}}],"
 		"\"total\":{\"minor\":110000,\"currency\":\"EUR\"},\"delivery\":1801454400,\"delivery_offset\":7200,"
 		"\"zone\":\"Europe/Riga\",\"created\":1801022400,\"payment\":\"prepaid\",\"status\":\"shipped\","
-		"\"late\":true,\"carrier\":\"DHL\",\"tracking\":\"JD014600\",\"shipped\":1801368000}");
+		"\"late\":true,\"carrier\":\"DHL\",\"tracking\":\"JD014600\",\"shipped\":1801368000,"
+		"\"net\":{\"minor\":110000,\"currency\":\"EUR\"},\"vat_rate\":0,\"vat\":{\"minor\":0,\"currency\":\"EUR\"},"
+		"\"charged\":false,\"paid\":false,\"paid_at\":0,\"paid_reference\":null,\"payment_ref\":\"\","
+		"\"overdue_sent\":false,\"payment_due_at\":0,\"cancel_at\":0,\"history\":[]}");
 	free(s);
 }
 
@@ -292,10 +311,13 @@ static void test_view(void **state) {
 		"{\"order\":\"SO-00000042-7\",\"standing_order\":\"acme-bulbs\",\"customer\":\"acme\",\"supplier\":\"lux\","
 		"\"ship_to\":{\"name\":\"ACME Rīga\",\"street\":\"Brīvības iela 1\",\"postcode\":null,\"city\":\"Rīga\","
 		"\"country\":\"LV\"},\"lines\":[{\"sku\":\"BULB-60W\",\"quantity\":1000,\"unit_price\":\"0.85\","
-		"\"currency\":\"EUR\"},{\"sku\":\"SOCKET-E27\",\"quantity\":20,\"unit_price\":\"12.50\",\"currency\":\"EUR\"}],"
+		"\"currency\":\"EUR\",\"net\":\"850.00\"},{\"sku\":\"SOCKET-E27\",\"quantity\":20,\"unit_price\":\"12.50\","
+		"\"currency\":\"EUR\",\"net\":\"250.00\"}],"
 		"\"total\":{\"amount\":\"1100.00\",\"currency\":\"EUR\"},\"delivery\":\"2027-02-01T06:00:00+02:00\","
 		"\"created\":\"2027-01-27T04:00:00Z\",\"payment\":\"prepaid\",\"status\":\"shipped\",\"late\":true,"
-		"\"carrier\":\"DHL\",\"tracking\":\"JD014600\",\"shipped\":\"2027-01-31T04:00:00Z\"}");
+		"\"carrier\":\"DHL\",\"tracking\":\"JD014600\",\"shipped\":\"2027-01-31T04:00:00Z\","
+		"\"net\":{\"amount\":\"1100.00\",\"currency\":\"EUR\"},\"vat\":{\"amount\":\"0.00\",\"currency\":\"EUR\"},"
+		"\"vat_rate\":\"0%\",\"gross\":{\"amount\":\"1100.00\",\"currency\":\"EUR\"},\"amount_due\":null,\"payment_reference\":null,\"paid\":null,\"history\":[]}");
 	free(s);
 	o.standing_order = NULL;
 	o.carrier = o.tracking = NULL;
@@ -309,9 +331,142 @@ static void test_view(void **state) {
 	assert_true(json_is_null(json_object_get(j, "tracking")));
 	assert_true(json_is_null(json_object_get(j, "shipped")));
 	assert_string_equal(json_string_value(json_object_get(j, "payment")), "account");
-	assert_string_equal(json_string_value(json_object_get(j, "status")), "created");
-	assert_int_equal(json_object_size(j), 15);
+	assert_string_equal(json_string_value(json_object_get(j, "status")), "confirmed");
+	assert_int_equal(json_object_size(j), 23);
 	json_decref(j);
+}
+
+/* VAT: one rounding per order, half away from zero, integer minor units. */
+static void test_vat(void **state) {
+	(void) state;
+	static const struct { int64_t net; int32_t rate; int64_t vat; } cases[] = {
+		{ 85000, 25500, 21675 },     /* 850.00 at 25.5% = 216.75 exactly */
+		{ 1, 25500, 0 },             /* 0.255 -> 0 */
+		{ 2, 25000, 1 },             /* 0.5 -> 1: half away from zero */
+		{ -2, 25000, -1 },           /* -0.5 -> -1 */
+		{ 6, 25000, 2 },             /* 1.5 -> 2 */
+		{ 10, 25500, 3 },            /* 2.55 -> 3 */
+		{ 199, 21000, 42 },          /* 41.79 -> 42 */
+		{ 333, 10000, 33 },          /* 33.3 -> 33 */
+		{ 1005, 10000, 101 },        /* 100.5 -> 101 */
+		{ 1234567, 25500, 314815 },  /* 314814.585 -> 314815 */
+		{ 100, 0, 0 }, { 100, 100000, 100 },
+		{ INT64_MAX, 100000, INT64_MAX },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		money net = { .minor = cases[i].net, .currency = "EUR" }, vat = { 0 };
+		assert_int_equal(order_vat(net, cases[i].rate, &vat), 0);
+		if (vat.minor != cases[i].vat)
+			fail_msg("net %" PRId64 " at %" PRId32 ": %" PRId64 ", want %" PRId64, cases[i].net, cases[i].rate,
+				 vat.minor, cases[i].vat);
+		assert_string_equal(vat.currency, "EUR");
+	}
+	money net = { .minor = 1, .currency = "EUR" }, vat = { .minor = 7 };
+	assert_int_equal(order_vat(net, 100001, &vat), -EINVAL);
+	assert_int_equal(order_vat(net, -1, &vat), -EINVAL);
+	assert_int_equal(vat.minor, 7);
+	/* the gross: per order, not per line: 3 lines of 0.10 at 25.5% are 0.30 net,
+	 * VAT 0.0765 -> 0.08 (per line it would be 3 x 0.03 = 0.09) */
+	order_line lines[] = {
+		{ .sku = "A", .quantity = 1, .unit_price = { .minor = 10, .currency = "EUR" } },
+		{ .sku = "B", .quantity = 1, .unit_price = { .minor = 10, .currency = "EUR" } },
+		{ .sku = "C", .quantity = 1, .unit_price = { .minor = 10, .currency = "EUR" } },
+	};
+	sales_order o = { .lines = lines, .n_lines = 3, .vat_rate = 25500 };
+	assert_int_equal(order_amounts(&o), 0);
+	assert_int_equal(o.net.minor, 30);
+	assert_int_equal(o.vat.minor, 8);
+	assert_int_equal(o.total.minor, 38);
+	assert_string_equal(o.total.currency, "EUR");
+	/* the gross leaving int64 */
+	order_line big = { .sku = "X", .quantity = 1, .unit_price = { .minor = INT64_MAX, .currency = "EUR" } };
+	sales_order ob = { .lines = &big, .n_lines = 1, .vat_rate = 10000 };
+	assert_int_equal(order_amounts(&ob), -EOVERFLOW);
+	/* JPY has no minor digits: 1001 yen at 10% is 100.1 -> 100 */
+	order_line jpy = { .sku = "J", .quantity = 1, .unit_price = { .minor = 1001, .currency = "JPY" } };
+	sales_order oj = { .lines = &jpy, .n_lines = 1, .vat_rate = 10000 };
+	assert_int_equal(order_amounts(&oj), 0);
+	assert_int_equal(oj.total.minor, 1101);
+}
+
+static void test_vat_parse(void **state) {
+	(void) state;
+	static const struct { const char *s; int32_t v; } good[] = {
+		{ "25.5%", 25500 }, { "21%", 21000 }, { "25%", 25000 }, { "10%", 10000 }, { "0%", 0 },
+		{ "100%", 100000 }, { "7.125%", 7125 }, { "0.5%", 500 }, { "12.25%", 12250 },
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		int32_t v = -1;
+		assert_int_equal(order_vat_parse(good[i].s, &v), 0);
+		assert_int_equal(v, good[i].v);
+		char back[16];
+		order_vat_format(v, back);
+		assert_string_equal(back, good[i].s);
+	}
+	static const char *const bad[] = { "25.5", "25,5%", "-1%", "100.001%", "101%", "1.2345%", ".5%", "5.%",
+					   "%", "", "25 %", "25%%", "abc%" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int32_t v = 77;
+		if (order_vat_parse(bad[i], &v) != -EINVAL)
+			fail_msg("\"%s\" accepted", bad[i]);
+		assert_int_equal(v, 77);
+	}
+}
+
+/* ISO 11649 from the confirmation number: the check makes the whole mod 97 == 1. */
+static void test_payment_ref(void **state) {
+	(void) state;
+	char ref[ORDER_PAYMENT_REF_MAX];
+	order_payment_ref("SO-00000042-7", ref);
+	assert_string_equal(ref, "RF18000000427");
+	order_payment_ref("SO-00000001-3", ref);
+	assert_string_equal(ref, "RF41000000013");
+}
+
+static void test_old_record(void **state) {
+	(void) state;
+	sales_order o = sample();
+	json_t *j = order_to_record(&o, NULL);
+	static const char *const added[] = { "net", "vat_rate", "vat", "charged", "paid", "paid_at", "paid_reference",
+					     "payment_ref", "overdue_sent", "payment_due_at", "cancel_at", "history" };
+	for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++)
+		json_object_del(j, added[i]);
+	json_object_set_new(j, "status", json_string("created"));
+	sales_order *r;
+	assert_int_equal(order_from_record(j, &r), 0);
+	assert_int_equal(r->status, ORDER_STATUS_CONFIRMED);
+	assert_int_equal(r->net.minor, 110000);
+	assert_int_equal(r->vat.minor, 0);
+	assert_false(r->charged);
+	assert_int_equal(r->n_history, 0);
+	order_free(r);
+	json_decref(j);
+	/* transitions round-trip with who and why */
+	o.status = ORDER_STATUS_ON_HOLD;
+	o.history = NULL;
+	o.n_history = 0;
+	assert_int_equal(order_transition_add(&o, 1801022400, "standingd", ORDER_STATUS_ON_HOLD, "credit limit"), 0);
+	assert_int_equal(order_transition_add(&o, 1801022500, "ops:anna", ORDER_STATUS_CONFIRMED, NULL), 0);
+	assert_int_equal(o.status, ORDER_STATUS_CONFIRMED);
+	j = order_to_record(&o, NULL);
+	assert_int_equal(order_from_record(j, &r), 0);
+	assert_int_equal(r->n_history, 2);
+	assert_string_equal(r->history[0].by, "standingd");
+	assert_string_equal(r->history[0].reason, "credit limit");
+	assert_int_equal(r->history[0].status, ORDER_STATUS_ON_HOLD);
+	assert_null(r->history[1].reason);
+	assert_int_equal(r->history[1].at, 1801022500);
+	sales_order *d;
+	assert_int_equal(order_dup(r, &d), 0);
+	assert_string_equal(d->history[1].by, "ops:anna");
+	order_free(d);
+	order_free(r);
+	json_decref(j);
+	for (size_t i = 0; i < o.n_history; i++) {
+		free(o.history[i].by);
+		free(o.history[i].reason);
+	}
+	free(o.history);
 }
 
 static void test_events(void **state) {
@@ -461,6 +616,10 @@ int main(void) {
 		cmocka_unit_test(test_record_form),
 		cmocka_unit_test(test_record_rejects),
 		cmocka_unit_test(test_view),
+		cmocka_unit_test(test_vat),
+		cmocka_unit_test(test_vat_parse),
+		cmocka_unit_test(test_payment_ref),
+		cmocka_unit_test(test_old_record),
 		cmocka_unit_test(test_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
