@@ -1278,7 +1278,8 @@ static json_t *payment_params(const args *a, const char *cmd, const char *key) {
 	const char *why = NULL;
 	if (money_parse(amount, &m, &why) < 0) {
 		char *e = text_escape_terminal(amount);
-		fprintf(stderr, "%s: %s: AMOUNT %s: %s (like \"850.00 EUR\")\n", prog, cmd, e ? e : "?",
+		fprintf(stderr, "%s: %s: AMOUNT %s: %s (like \"850.00 EUR\")\nTry 'standingctl --help'.\n", prog, cmd,
+			e ? e : "?",
 			why ? why : "not an amount");
 		free(e);
 		return NULL;
