@@ -27,6 +27,7 @@
 #include "daemon/common/storefault.h"
 #include "daemon/standingd/server.h"
 #include "lib/api/api.h"
+#include "lib/sales/sales.h"
 #include "lib/api/idem.h"
 
 #define JUMP_TOLERANCE_MS 1000
@@ -37,6 +38,10 @@
 #define STORE_RETRY_MIN_MS 1000
 #define STORE_RETRY_SOON_MS 20       /* -EAGAIN: the map grows once a list's snapshot ends */
 #define STORE_RETRY_MAX_MS 8000
+/* Prepaid orders' payment deadlines handled per loop turn while more are due
+ * (order.payment_overdue, or cancelled unpaid): one short write transaction each,
+ * so a backlog after downtime never holds the loop. */
+#define PAYMENT_SLICE 64
 
 typedef struct daemon_ctx {
 	uv_loop_t *loop;
@@ -48,6 +53,8 @@ typedef struct daemon_ctx {
 	const defs *defs;         /* catalog_defs(cat) */
 	int lock_fd;
 	uv_timer_t due_timer, tick_timer, debounce_timer, watchdog_timer;
+	uv_timer_t payment_timer; /* the earliest prepaid payment deadline */
+	uint64_t payment_retry_ms; /* the next retry's delay after a failed payment run; 0 */
 	uv_signal_t sighup, sigterm, sigint;
 	uv_fs_event_t watch_conf, watch_orders;
 	int watching_orders;
@@ -150,6 +157,7 @@ static void on_skipped(const standing_order *so, int64_t delivery, const char *r
 }
 
 static void on_due(uv_timer_t *t);
+static void arm_payments(daemon_ctx *c);
 
 static void arm(daemon_ctx *c) {
 	int64_t at;
@@ -237,11 +245,82 @@ static void run_due(daemon_ctx *c) {
 		c->retry_ms = 0;
 	}
 	arm(c);
+	if (!c->payment_retry_ms)
+		arm_payments(c);   /* a prepaid occurrence may have the earliest deadline */
 	notify_status(c);
 }
 
 static void on_due(uv_timer_t *t) {
 	run_due(t->data);
+}
+
+/* ---- prepaid payment deadlines ----
+ * The store indexes every unpaid prepaid order by its next deadline (payment_due,
+ * then cancel_unpaid_after after creation). One timer is armed for the earliest;
+ * when it fires, sales_payment_due_run handles a slice of what is due, and the
+ * next slice runs on the next loop turn. Nothing polls. */
+
+static void on_payment_due(uv_timer_t *t);
+
+static int first_deadline(const char *number, int64_t at, void *ud) {
+	(void) number;
+	*(int64_t *) ud = at;
+	return 1;
+}
+
+static void arm_payments(daemon_ctx *c) {
+	int64_t at = INT64_MAX;
+	store_txn *t;
+	int r = store_begin(c->store, false, &t);
+	if (r == 0) {
+		r = store_payment_due_each(t, INT64_MAX, 1, first_deadline, &at);
+		store_abort(t);
+	}
+	if (r < 0) {
+		/* unreadable now: look again in a while rather than never */
+		uv_timer_start(&c->payment_timer, on_payment_due, STORE_RETRY_MAX_MS, 0);
+		return;
+	}
+	if (at == INT64_MAX) {
+		uv_timer_stop(&c->payment_timer);
+		return;
+	}
+	int64_t delay = at * 1000 - dclock_now_ms(&c->clock);
+	uint64_t real = delay > 0 ? dclock_real_delay(&c->clock, delay) : 0;
+	uv_timer_start(&c->payment_timer, on_payment_due, real ? real : 1, 0);   /* never 0: see arm() */
+}
+
+static void run_payments(daemon_ctx *c) {
+	size_t overdue = 0, cancelled = 0;
+	bool more = false;
+	int r = sales_payment_due_run(c->store, now_s(c), PAYMENT_SLICE, &overdue, &cancelled, &more);
+	if (r == -EAGAIN) {
+		uv_timer_start(&c->payment_timer, on_payment_due, STORE_RETRY_SOON_MS, 0);
+		return;
+	}
+	if (r < 0) {
+		if (!c->payment_retry_ms)
+			log_error("payment deadlines of prepaid orders: %s; retrying", strerror(-r));
+		c->payment_retry_ms = c->payment_retry_ms ? c->payment_retry_ms * 2 : STORE_RETRY_MIN_MS;
+		if (c->payment_retry_ms > STORE_RETRY_MAX_MS)
+			c->payment_retry_ms = STORE_RETRY_MAX_MS;
+		uv_timer_start(&c->payment_timer, on_payment_due, c->payment_retry_ms, 0);
+		return;
+	}
+	if (c->payment_retry_ms) {
+		log_notice("payment deadlines of prepaid orders handled again");
+		c->payment_retry_ms = 0;
+	}
+	if (overdue || cancelled)
+		log_info("prepaid orders unpaid: %zu overdue (order.payment_overdue), %zu cancelled", overdue, cancelled);
+	if (more)
+		uv_timer_start(&c->payment_timer, on_payment_due, 1, 0);   /* the next slice on the next turn */
+	else
+		arm_payments(c);
+}
+
+static void on_payment_due(uv_timer_t *t) {
+	run_payments(t->data);
 }
 
 /* A wall-clock step shows as a change of (realtime - monotonic). Forward jumps
@@ -368,7 +447,10 @@ static double api_max_loop_step_ms(void *ud) {
 }
 
 static void api_order_placed(void *ud, const sales_order *o) {
+	daemon_ctx *c = ud;
 	on_created(o, ud);
+	if (o->payment == ORDER_PAYMENT_PREPAID && !c->payment_retry_ms)
+		arm_payments(c);
 }
 
 static void on_sighup(uv_signal_t *s, int signum) {
@@ -645,7 +727,9 @@ static int run(daemon_ctx *c) {
 	uv_timer_init(c->loop, &c->tick_timer);
 	uv_timer_init(c->loop, &c->debounce_timer);
 	uv_timer_init(c->loop, &c->watchdog_timer);
+	uv_timer_init(c->loop, &c->payment_timer);
 	c->due_timer.data = c->tick_timer.data = c->debounce_timer.data = c->watchdog_timer.data = c;
+	c->payment_timer.data = c;
 	uv_signal_init(c->loop, &c->sighup);
 	uv_signal_init(c->loop, &c->sigterm);
 	uv_signal_init(c->loop, &c->sigint);
@@ -680,6 +764,7 @@ static int run(daemon_ctx *c) {
 		 c->defs->n_orders, c->state_dir, c->clock.test ? ", test clock at " : "",
 		 c->clock.test ? cal_format_utc(now_s(c), now) : "");
 	run_due(c);
+	run_payments(c);   /* what came due while it was down, then the timer */
 	sd_notify(0, "READY=1");
 	notify_status(c);
 

@@ -34,12 +34,12 @@
 "# \"standingd\" for what the daemon did itself), the status it took, and why.\n" \
 "type Transition (at: string, by: string, status: string, reason: ?string)\n" \
 "\n" \
-"# A sales order. delivery is local time with its UTC offset; created and shipped are UTC.\n" \
-"# net is the sum of the lines' net; vat is net x vat_rate (the customer's vat:, null\n" \
-"# when none) rounded half away from zero once per order; gross = net + vat, what is\n" \
-"# charged to an account or paid in advance (total is gross too). amount_due is what a\n" \
-"# prepaid order still awaits (gross while awaiting_payment, else 0); payment_reference\n" \
-"# is the reference a prepaid payment must carry. transitions: every status, oldest first.\n" \
+"# A sales order. delivery is local time with its UTC offset; created, shipped and paid\n" \
+"# are UTC. net is the sum of the lines' net; vat is net x vat_rate (the customer's vat:,\n" \
+"# \"0%\" when none) rounded half away from zero once per order; gross = net + vat, what\n" \
+"# is charged to an account or paid in advance (total is gross too). amount_due is what\n" \
+"# a prepaid order awaiting payment awaits (null otherwise); payment_reference is the\n" \
+"# reference its payment should carry. history: every status it took, oldest first.\n" \
 "type Order (\n" \
 "  order: string,\n" \
 "  standing_order: ?string,\n" \
@@ -48,17 +48,18 @@
 "  ship_to: Address,\n" \
 "  lines: []Line,\n" \
 "  net: Money,\n" \
-"  vat_rate: ?string,\n" \
+"  vat_rate: string,\n" \
 "  vat: Money,\n" \
 "  gross: Money,\n" \
 "  total: Money,\n" \
-"  amount_due: Money,\n" \
+"  amount_due: ?Money,\n" \
 "  payment_reference: ?string,\n" \
+"  paid: ?string,\n" \
 "  delivery: string,\n" \
 "  created: string,\n" \
 "  payment: (account, prepaid),\n" \
 "  status: (awaiting_payment, on_hold, confirmed, shipped, cancelled),\n" \
-"  transitions: []Transition,\n" \
+"  history: []Transition,\n" \
 "  late: bool,\n" \
 "  carrier: ?string,\n" \
 "  tracking: ?string,\n" \
@@ -117,13 +118,14 @@ API_IDL_TYPES \
 "# One ledger entry: a charge (an account order), a payment (RecordAccountPayment, or a\n" \
 "# prepaid order's RecordPayment), a credit (a charged order cancelled) or a refund (a\n" \
 "# paid prepaid order cancelled). amount is positive: a charge or a refund raises what\n" \
-"# the customer owes, a payment or a credit lowers it; balance is the account's balance\n" \
+"# the customer owes, a payment or a credit lowers it; balance_after is the balance\n" \
 "# in that currency after the entry (negative: a credit balance). seq counts from 1 per\n" \
-"# customer.\n" \
-"type LedgerEntry (seq: int, at: string, kind: (charge, payment, credit, refund), order: ?string, reference: ?string, amount: Money, balance: Money)\n" \
+"# customer; by is who caused it (as in Transition).\n" \
+"type LedgerEntry (seq: int, kind: (charge, payment, credit, refund), order: ?string, amount: Money, at: string, balance_after: Money, reference: ?string, by: ?string)\n" \
 "\n" \
-"# A customer's account. number and credit_limit are null for a customer without one.\n" \
-"type Account (customer: string, number: ?string, credit_limit: ?Money, balances: []Money, open_orders: []string, entries: []LedgerEntry)\n" \
+"# A customer's account. account (its number) and credit_limit are null for a customer\n" \
+"# without one.\n" \
+"type Account (customer: string, account: ?string, credit_limit: ?Money, balances: []Money, open_orders: []string, entries: []LedgerEntry)\n" \
 "\n" \
 "# A problem with a definition: field is its path (lines[0].unit_price).\n" \
 "type FieldError (field: string, message: string)\n" \

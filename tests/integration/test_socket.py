@@ -681,7 +681,7 @@ class Permissions(DaemonTest):
         ops = self.as_user("sd-test-opsuser", e.socket, [upcoming, status, get, account])
         self.assertEqual(len(ops[0]["ok"]["shipments"]), 5)
         self.assertTrue(all("ok" in x for x in ops))
-        self.assertEqual(ops[3]["ok"]["account"]["number"], "ACC-1001")
+        self.assertEqual(ops[3]["ok"]["account"]["account"], "ACC-1001")
 
     def test_shop_reach(self):
         """The shop role reaches what shop users placed and nothing else: each
@@ -761,7 +761,7 @@ class Permissions(DaemonTest):
         wrong_status = {"error": "io.standingd.Orders.WrongStatus"}
         self.assertEqual(got[24:26], [wrong_status, wrong_status])   # confirmed: not on hold, not awaiting payment
         self.assertEqual(got[26]["ok"]["order"]["status"], "cancelled")
-        self.assertEqual(got[26]["ok"]["order"]["transitions"][-1]["by"], "shop:sd-test-shop")
+        self.assertEqual(got[26]["ok"]["order"]["history"][-1]["by"], "shop:sd-test-shop")
         # nothing the shop was refused happened: ops-so and bulbs are as they were,
         # the orders it may not touch are confirmed still, acme's ledger has no payment
         with Connection(e.socket) as c:

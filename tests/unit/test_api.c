@@ -260,26 +260,42 @@ static char *reply_field(const char *reply, const char *key) {
 #define SHIP_API "{\"name\":\"ACME\",\"street\":\"Katu 1\",\"postcode\":null,\"city\":\"Helsinki\",\"country\":\"FI\"}"
 #define LINES_BULBS "[{\"sku\":\"BULB\",\"quantity\":10,\"unit_price\":\"0.85\",\"currency\":\"EUR\"}]"
 #define LINES_COFFEE "[{\"sku\":\"KAFFE\",\"quantity\":6,\"unit_price\":\"189.00\",\"currency\":\"NOK\"}]"
+#define LINES_BULBS_NET "[{\"sku\":\"BULB\",\"quantity\":10,\"unit_price\":\"0.85\",\"currency\":\"EUR\",\"net\":\"8.50\"}]"
+#define LINES_COFFEE_NET "[{\"sku\":\"KAFFE\",\"quantity\":6,\"unit_price\":\"189.00\",\"currency\":\"NOK\",\"net\":\"1134.00\"}]"
 #define UNSHIPPED "\"carrier\":null,\"tracking\":null,\"shipped\":null"
 #define SHIPPED_DHL "\"carrier\":\"DHL\",\"tracking\":\"JD1\",\"shipped\":\"2026-11-28T12:00:00Z\""
 
-/* An order of GetOrder, ListOrders, MarkShipped (status, then carrier, tracking, shipped). */
-#define ORDER_SO1(status, tail) \
+/* An order's money and life (issue 9) after its shipping fields: the test customers
+ * have no VAT; history is its transitions (STEP), all at NOW. */
+#define PAY(amount, cur, due, ref, history) \
+	",\"net\":{\"amount\":\"" amount "\",\"currency\":\"" cur "\"},\"vat\":{\"amount\":\"0.00\",\"currency\":\"" cur "\"}," \
+	"\"vat_rate\":\"0%\",\"gross\":{\"amount\":\"" amount "\",\"currency\":\"" cur "\"},\"amount_due\":" due "," \
+	"\"payment_reference\":" ref ",\"paid\":null,\"history\":[" history "]"
+#define STEP(by, status) "{\"at\":\"2026-11-28T12:00:00Z\",\"by\":\"" by "\",\"status\":\"" status "\",\"reason\":null}"
+/* created by the engine; then shipped by the supplier lumen's user */
+#define BY_ENGINE STEP("standingd", "confirmed")
+#define BY_LUMEN BY_ENGINE "," STEP("lumen", "shipped")
+
+/* An order of GetOrder, ListOrders, MarkShipped (status, then carrier, tracking, shipped, its history). */
+#define ORDER_SO1(status, tail, history) \
 	"{\"order\":\"" SO1 "\",\"standing_order\":\"bulbs\",\"customer\":\"acme\",\"supplier\":\"lumen\"," \
-	"\"ship_to\":" SHIP_BULBS ",\"lines\":" LINES_BULBS ",\"total\":{\"amount\":\"8.50\",\"currency\":\"EUR\"}," \
+	"\"ship_to\":" SHIP_BULBS ",\"lines\":" LINES_BULBS_NET ",\"total\":{\"amount\":\"8.50\",\"currency\":\"EUR\"}," \
 	"\"delivery\":\"2026-12-01T06:00:00+02:00\",\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"account\"," \
-	"\"status\":\"" status "\",\"late\":true," tail "}"
-#define ORDER_SO2(status, tail) \
+	"\"status\":\"" status "\",\"late\":true," tail PAY("8.50", "EUR", "null", "null", history) "}"
+#define ORDER_SO2(status, tail, history) \
 	"{\"order\":\"" SO2 "\",\"standing_order\":\"coffee\",\"customer\":\"tromso\",\"supplier\":\"kaffe\"," \
-	"\"ship_to\":" SHIP_COFFEE ",\"lines\":" LINES_COFFEE ",\"total\":{\"amount\":\"1134.00\",\"currency\":\"NOK\"}," \
+	"\"ship_to\":" SHIP_COFFEE ",\"lines\":" LINES_COFFEE_NET ",\"total\":{\"amount\":\"1134.00\",\"currency\":\"NOK\"}," \
 	"\"delivery\":\"2026-11-29T03:30:00+01:00\",\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"account\"," \
-	"\"status\":\"" status "\",\"late\":true," tail "}"
-/* PlaceOrder's one-time order (ONE_TIME below) as number n. */
-#define ORDER_ONE_TIME(n, payment) \
+	"\"status\":\"" status "\",\"late\":true," tail PAY("1134.00", "NOK", "null", "null", history) "}"
+/* PlaceOrder's one-time order (ONE_TIME below) as number n, placed by `by` (ops:root,
+ * shop:shop1): on account confirmed at once; prepaid awaiting payment of 3.75 with ref. */
+#define ORDER_ONE_TIME_AS(n, payment, status, due, ref, by) \
 	"{\"order\":\"" n "\",\"standing_order\":null,\"customer\":\"acme\",\"supplier\":\"lumen\"," \
-	"\"ship_to\":" SHIP_API ",\"lines\":[{\"sku\":\"LAMP\",\"quantity\":3,\"unit_price\":\"1.25\",\"currency\":\"EUR\"}]," \
-	"\"total\":{\"amount\":\"3.75\",\"currency\":\"EUR\"},\"delivery\":\"2027-01-10T00:00:00+02:00\"," \
-	"\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"" payment "\",\"status\":\"created\",\"late\":false," UNSHIPPED "}"
+	"\"ship_to\":" SHIP_API ",\"lines\":[{\"sku\":\"LAMP\",\"quantity\":3,\"unit_price\":\"1.25\",\"currency\":\"EUR\"," \
+	"\"net\":\"3.75\"}],\"total\":{\"amount\":\"3.75\",\"currency\":\"EUR\"},\"delivery\":\"2027-01-10T00:00:00+02:00\"," \
+	"\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"" payment "\",\"status\":\"" status "\",\"late\":false," UNSHIPPED \
+	PAY("3.75", "EUR", due, ref, STEP(by, status)) "}"
+#define ORDER_ONE_TIME(n, by) ORDER_ONE_TIME_AS(n, "account", "confirmed", "null", "null", by)
 
 /* ListUpcoming's shipments. */
 #define SHIPMENT_SO1(status, carrier, tracking) \
@@ -287,7 +303,7 @@ static char *reply_field(const char *reply, const char *key) {
 	"\"order\":\"" SO1 "\",\"standing_order\":\"bulbs\",\"customer\":\"acme\",\"customer_name\":\"ACME Oy\"," \
 	"\"supplier\":\"lumen\",\"ship_to\":" SHIP_BULBS ",\"lines\":" LINES_BULBS ",\"carrier\":" carrier ",\"tracking\":" tracking "}"
 #define SHIPMENT_SO2 \
-	"{\"delivery\":\"2026-11-29T03:30:00+01:00\",\"delivery_utc\":\"2026-11-29T02:30:00Z\",\"status\":\"created\"," \
+	"{\"delivery\":\"2026-11-29T03:30:00+01:00\",\"delivery_utc\":\"2026-11-29T02:30:00Z\",\"status\":\"confirmed\"," \
 	"\"order\":\"" SO2 "\",\"standing_order\":\"coffee\",\"customer\":\"tromso\",\"customer_name\":\"Kaffebrenneriet\"," \
 	"\"supplier\":\"kaffe\",\"ship_to\":" SHIP_COFFEE ",\"lines\":" LINES_COFFEE ",\"carrier\":null,\"tracking\":null}"
 #define PROJECTED_COFFEE(local, utc) \
@@ -402,13 +418,13 @@ static void list_upcoming(void **state) {
 	const char *method = "io.standingd.Supplier.ListUpcoming";
 	/* created orders and projected occurrences, by delivery; built in steps */
 	EXPECT(f, ROOT, method, WINDOW,
-	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO2 "," SHIPMENT_SO1("created", "null", "null") ","
+	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO2 "," SHIPMENT_SO1("confirmed", "null", "null") ","
 	       COFFEE_1206 "," COFFEE_1213 "]}}");
 	assert_true(f->steps >= 2);
 	/* each supplier's user gets its own, and only those */
-	EXPECT(f, SUPPLIER_A, method, WINDOW, "{\"parameters\":{\"shipments\":[" SHIPMENT_SO1("created", "null", "null") "]}}");
+	EXPECT(f, SUPPLIER_A, method, WINDOW, "{\"parameters\":{\"shipments\":[" SHIPMENT_SO1("confirmed", "null", "null") "]}}");
 	EXPECT(f, SUPPLIER_A, method, "{\"from\":\"2026-11-28\",\"to\":\"2026-12-14\",\"supplier\":\"lumen\"}",
-	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO1("created", "null", "null") "]}}");
+	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO1("confirmed", "null", "null") "]}}");
 	EXPECT(f, SUPPLIER_B, method, WINDOW,
 	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO2 "," COFFEE_1206 "," COFFEE_1213 "]}}");
 	EXPECT(f, SUPPLIER_A, method, "{\"from\":\"2026-11-28\",\"to\":\"2026-12-14\",\"supplier\":\"kaffe\"}", DENIED);
@@ -420,7 +436,7 @@ static void list_upcoming(void **state) {
 	EXPECT(f, ROOT, method, "{\"from\":\"2026-12-01T03:00:00Z\",\"to\":\"2026-12-01T04:00:00Z\"}",
 	       "{\"parameters\":{\"shipments\":[]}}");
 	EXPECT(f, ROOT, method, "{\"from\":\"2026-12-01T04:00:00Z\",\"to\":\"2026-12-01T04:00:01Z\"}",
-	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO1("created", "null", "null") "]}}");
+	       "{\"parameters\":{\"shipments\":[" SHIPMENT_SO1("confirmed", "null", "null") "]}}");
 	/* the window: both ends, to after from, at most 400 days */
 	EXPECT(f, ROOT, method, "{\"from\":\"2026-11-28\"}", INVALID("to"));
 	EXPECT(f, ROOT, method, "{\"to\":\"2026-11-28\"}", INVALID("from"));
@@ -453,14 +469,14 @@ static void mark_shipped(void **state) {
 	fixture *f = *state;
 	const char *method = "io.standingd.Supplier.MarkShipped";
 	EXPECT(f, SUPPLIER_A, method, SHIP(SO1, "DHL", "JD1"),
-	       "{\"parameters\":{\"order\":" ORDER_SO1("shipped", SHIPPED_DHL) "}}");
+	       "{\"parameters\":{\"order\":" ORDER_SO1("shipped", SHIPPED_DHL, BY_LUMEN) "}}");
 	/* one event order.shipped in the outbox (two order.created before), the order stored shipped */
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "2", "3"));
 	EXPECT(f, ROOT, "io.standingd.Orders.GetOrder", "{\"order\":\"" SO1 "\"}",
-	       "{\"parameters\":{\"order\":" ORDER_SO1("shipped", SHIPPED_DHL) "}}");
+	       "{\"parameters\":{\"order\":" ORDER_SO1("shipped", SHIPPED_DHL, BY_LUMEN) "}}");
 	/* the same again is the same answer (a retry), and writes nothing */
 	EXPECT(f, SUPPLIER_A, method, SHIP(SO1, "DHL", "JD1"),
-	       "{\"parameters\":{\"order\":" ORDER_SO1("shipped", SHIPPED_DHL) "}}");
+	       "{\"parameters\":{\"order\":" ORDER_SO1("shipped", SHIPPED_DHL, BY_LUMEN) "}}");
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "2", "3"));
 	EXPECT(f, SUPPLIER_A, method, SHIP(SO1, "DHL", "JD2"),
 	       "{\"error\":\"io.standingd.Supplier.AlreadyShipped\",\"parameters\":{\"order\":\"" SO1 "\","
@@ -487,7 +503,8 @@ static void mark_shipped(void **state) {
 	set_status_in_store(f, SO2, ORDER_STATUS_CREATED);
 	EXPECT(f, SELF, method, SHIP(SO2, "Posten", "N1"),
 	       "{\"parameters\":{\"order\":" ORDER_SO2("shipped",
-	       "\"carrier\":\"Posten\",\"tracking\":\"N1\",\"shipped\":\"2026-11-28T12:00:00Z\"") "}}");
+	       "\"carrier\":\"Posten\",\"tracking\":\"N1\",\"shipped\":\"2026-11-28T12:00:00Z\"",
+	       BY_ENGINE "," STEP("ops", "shipped")) "}}");
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "2", "4"));
 }
 
@@ -518,9 +535,9 @@ static void place_standing_order(void **state) {
 	EXPECT(f, SHOP, "io.standingd.Orders.ListOrders", "{\"standing_order\":\"shop-so\"}",
 	       "{\"parameters\":{\"orders\":[{\"order\":\"" SO3 "\",\"standing_order\":\"shop-so\",\"customer\":\"acme\","
 	       "\"supplier\":\"lumen\",\"ship_to\":" SHIP_API ",\"lines\":[{\"sku\":\"LAMP\",\"quantity\":1,"
-	       "\"unit_price\":\"12.00\",\"currency\":\"EUR\"}],\"total\":{\"amount\":\"12.00\",\"currency\":\"EUR\"},"
+	       "\"unit_price\":\"12.00\",\"currency\":\"EUR\",\"net\":\"12.00\"}],\"total\":{\"amount\":\"12.00\",\"currency\":\"EUR\"},"
 	       "\"delivery\":\"2026-11-29T10:00:00+02:00\",\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"account\","
-	       "\"status\":\"created\",\"late\":true," UNSHIPPED "}]}}");
+	       "\"status\":\"confirmed\",\"late\":true," UNSHIPPED PAY("12.00", "EUR", "null", "null", BY_ENGINE) "}]}}");
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL,
 	       "{\"parameters\":{\"version\":\"" STANDINGD_VERSION "\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,"
 	       "\"standing_orders\":4,\"active\":4,\"paused\":0,\"orders\":3,\"outbox_backlog\":3,"
@@ -613,7 +630,7 @@ static void skip_occurrence(void **state) {
 	assert_non_null(strstr(got, LISTED_BULBS("2027-04-01T06:00:00+03:00", "2027-03-27T03:00:00Z", "1", "1")));
 	free(got);
 	got = call(f, ROOT, "io.standingd.Orders.ListOrders", "{\"standing_order\":\"bulbs\"}");
-	assert_string_equal(got, "{\"parameters\":{\"orders\":[" ORDER_SO1("created", UNSHIPPED) "]}}");
+	assert_string_equal(got, "{\"parameters\":{\"orders\":[" ORDER_SO1("confirmed", UNSHIPPED, BY_ENGINE) "]}}");
 	free(got);
 	f->d.now = NOW;
 	/* errors */
@@ -634,14 +651,15 @@ static void skip_occurrence(void **state) {
 static void place_order(void **state) {
 	fixture *f = *state;
 	const char *method = "io.standingd.Orders.PlaceOrder";
-	EXPECT(f, SHOP, method, ONE_TIME, "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO3, "account") "}}");
+	EXPECT(f, SHOP, method, ONE_TIME, "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO3, "shop:shop1") "}}");
 	EXPECT(f, ROOT, method, ONE_TIME_WITH("acme", "\"payment\":\"prepaid\","),
-	       "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO4, "prepaid") "}}");
-	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "4", "4"));
+	       "{\"parameters\":{\"order\":" ORDER_ONE_TIME_AS(SO4, "prepaid", "awaiting_payment", "{\"amount\":\"3.75\",\"currency\":\"EUR\"}", "\"RF50000000045\"" /* ISO 11649 over 000000045 */, "ops:root") "}}");
+	/* four order.created, and the prepaid one's order.awaiting_payment */
+	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "4", "5"));
 	/* a customer without an account pays in advance */
 	char *got = call(f, OPS_GROUP, method, ONE_TIME_WITH("cash", "\"payment\":\"prepaid\","));
 	assert_non_null(strstr(got, "\"customer\":\"cash\","));
-	assert_non_null(strstr(got, "\"payment\":\"prepaid\",\"status\":\"created\""));
+	assert_non_null(strstr(got, "\"payment\":\"prepaid\",\"status\":\"awaiting_payment\""));
 	free(got);
 	/* every field error at once, sorted by field */
 	EXPECT(f, SHOP, method,
@@ -669,16 +687,17 @@ static void place_order(void **state) {
 	EXPECT(f, SHOP, method, "{\"customer\":\"acme\",\"supplier\":\"lumen\",\"ship_to\":{},\"lines\":[]}", INVALID("delivery"));
 	EXPECT(f, SHOP, method, "{\"customer\":\"acme\",\"coupon\":\"X\"}", INVALID("coupon"));
 	/* nothing was stored for them */
-	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "5", "5"));
+	/* (cash's prepaid order: order.created and order.awaiting_payment) */
+	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "5", "7"));
 }
 
 static void get_order(void **state) {
 	fixture *f = *state;
 	const char *method = "io.standingd.Orders.GetOrder";
-	EXPECT(f, ROOT, method, "{\"order\":\"" SO1 "\"}", "{\"parameters\":{\"order\":" ORDER_SO1("created", UNSHIPPED) "}}");
-	EXPECT(f, OPS_GROUP, method, "{\"order\":\"" SO2 "\"}", "{\"parameters\":{\"order\":" ORDER_SO2("created", UNSHIPPED) "}}");
+	EXPECT(f, ROOT, method, "{\"order\":\"" SO1 "\"}", "{\"parameters\":{\"order\":" ORDER_SO1("confirmed", UNSHIPPED, BY_ENGINE) "}}");
+	EXPECT(f, OPS_GROUP, method, "{\"order\":\"" SO2 "\"}", "{\"parameters\":{\"order\":" ORDER_SO2("confirmed", UNSHIPPED, BY_ENGINE) "}}");
 	OK(f, SHOP, "io.standingd.Orders.PlaceOrder", ONE_TIME);
-	EXPECT(f, SHOP, method, "{\"order\":\"" SO3 "\"}", "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO3, "account") "}}");
+	EXPECT(f, SHOP, method, "{\"order\":\"" SO3 "\"}", "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO3, "shop:shop1") "}}");
 	EXPECT(f, ROOT, method, "{\"order\":\"" SO9 "\"}",
 	       "{\"error\":\"io.standingd.Orders.OrderNotFound\",\"parameters\":{\"order\":\"" SO9 "\"}}");
 	EXPECT(f, ROOT, method, "{\"order\":\"SO-00000009-1\"}", INVALID("order"));
@@ -692,7 +711,7 @@ static void list_orders(void **state) {
 	const char *method = "io.standingd.Orders.ListOrders";
 	OK(f, SHOP, "io.standingd.Orders.PlaceOrder", ONE_TIME);
 	OK(f, SUPPLIER_A, "io.standingd.Supplier.MarkShipped", SHIP(SO1, "DHL", "JD1"));
-#define ALL3 ORDER_SO2("created", UNSHIPPED) "," ORDER_SO1("shipped", SHIPPED_DHL) "," ORDER_ONE_TIME(SO3, "account")
+#define ALL3 ORDER_SO2("confirmed", UNSHIPPED, BY_ENGINE) "," ORDER_SO1("shipped", SHIPPED_DHL, BY_LUMEN) "," ORDER_ONE_TIME(SO3, "shop:shop1")
 	/* by delivery, built in steps */
 	EXPECT(f, ROOT, method, NULL, "{\"parameters\":{\"orders\":[" ALL3 "]}}");
 	assert_true(f->steps >= 2);
@@ -701,19 +720,19 @@ static void list_orders(void **state) {
 	assert_string_equal(got, "{\"parameters\":{\"orders\":[" ALL3 "]}}");
 	free(got);
 	EXPECT(f, ROOT, method, "{\"customer\":\"acme\"}",
-	       "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL) "," ORDER_ONE_TIME(SO3, "account") "]}}");
-	EXPECT(f, ROOT, method, "{\"supplier\":\"kaffe\"}", "{\"parameters\":{\"orders\":[" ORDER_SO2("created", UNSHIPPED) "]}}");
+	       "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL, BY_LUMEN) "," ORDER_ONE_TIME(SO3, "shop:shop1") "]}}");
+	EXPECT(f, ROOT, method, "{\"supplier\":\"kaffe\"}", "{\"parameters\":{\"orders\":[" ORDER_SO2("confirmed", UNSHIPPED, BY_ENGINE) "]}}");
 	EXPECT(f, ROOT, method, "{\"standing_order\":\"bulbs\"}",
-	       "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL) "]}}");
-	EXPECT(f, ROOT, method, "{\"status\":\"shipped\"}", "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL) "]}}");
+	       "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL, BY_LUMEN) "]}}");
+	EXPECT(f, ROOT, method, "{\"status\":\"shipped\"}", "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL, BY_LUMEN) "]}}");
 	EXPECT(f, ROOT, method, "{\"status\":\"cancelled\"}", "{\"parameters\":{\"orders\":[]}}");
-	EXPECT(f, ROOT, method, "{\"customer\":\"acme\",\"status\":\"created\"}",
-	       "{\"parameters\":{\"orders\":[" ORDER_ONE_TIME(SO3, "account") "]}}");
+	EXPECT(f, ROOT, method, "{\"customer\":\"acme\",\"status\":\"confirmed\"}",
+	       "{\"parameters\":{\"orders\":[" ORDER_ONE_TIME(SO3, "shop:shop1") "]}}");
 	/* a window of local dates: 2026-11-29 in Oslo ends at 23:00Z */
 	EXPECT(f, ROOT, method, "{\"from\":\"2026-11-29\",\"to\":\"2026-11-30\"}",
-	       "{\"parameters\":{\"orders\":[" ORDER_SO2("created", UNSHIPPED) "]}}");
+	       "{\"parameters\":{\"orders\":[" ORDER_SO2("confirmed", UNSHIPPED, BY_ENGINE) "]}}");
 	EXPECT(f, ROOT, method, "{\"from\":\"2026-11-30\",\"to\":\"2027-01-11\"}",
-	       "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL) "," ORDER_ONE_TIME(SO3, "account") "]}}");
+	       "{\"parameters\":{\"orders\":[" ORDER_SO1("shipped", SHIPPED_DHL, BY_LUMEN) "," ORDER_ONE_TIME(SO3, "shop:shop1") "]}}");
 	EXPECT(f, ROOT, method, "{\"status\":\"lost\"}", INVALID("status"));
 	EXPECT(f, ROOT, method, "{\"status\":1}", INVALID("status"));
 	EXPECT(f, ROOT, method, "{\"to\":\"2027-01-11\"}", INVALID("from"));
@@ -758,9 +777,9 @@ static void reload(void **state) {
 	       "{\"parameters\":{\"orders\":[{\"order\":\"" SO3 "\",\"standing_order\":\"paper\",\"customer\":\"acme\","
 	       "\"supplier\":\"lumen\",\"ship_to\":{\"name\":\"Varasto\",\"street\":\"Katu 1\",\"postcode\":null,"
 	       "\"city\":\"Helsinki\",\"country\":\"FI\"},\"lines\":[{\"sku\":\"A4\",\"quantity\":5,\"unit_price\":\"4.00\","
-	       "\"currency\":\"EUR\"}],\"total\":{\"amount\":\"20.00\",\"currency\":\"EUR\"},"
+	       "\"currency\":\"EUR\",\"net\":\"20.00\"}],\"total\":{\"amount\":\"20.00\",\"currency\":\"EUR\"},"
 	       "\"delivery\":\"2026-11-30T08:00:00+02:00\",\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"account\","
-	       "\"status\":\"created\",\"late\":true," UNSHIPPED "}]}}");
+	       "\"status\":\"confirmed\",\"late\":true," UNSHIPPED PAY("20.00", "EUR", "null", "null", BY_ENGINE) "}]}}");
 	/* a broken file: every error at FILE:LINE:COL, the running set kept */
 	write_file(f->conf, "orders.d/b.yaml", "standing_orders:\n  - id: x\n    customer: nobody\n");
 	EXPECT(f, SELF, method, NULL,
@@ -996,7 +1015,7 @@ static void permission_matrix(void **state) {
 	fixture *f = *state;
 	EXPECT(f, SHOP, "io.standingd.Orders.PlaceStandingOrder", SHOP_SO,
 	       "{\"parameters\":{\"standing_order\":\"shop-so\",\"next_delivery\":\"2026-12-29T10:00:00+02:00\"}}");
-	EXPECT(f, SHOP, "io.standingd.Orders.PlaceOrder", ONE_TIME, "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO4, "account") "}}");
+	EXPECT(f, SHOP, "io.standingd.Orders.PlaceOrder", ONE_TIME, "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO4, "shop:shop1") "}}");
 	int wrong = 0, cells = 0;
 	for (size_t i = 0; i < sizeof(MATRIX) / sizeof(MATRIX[0]); i++) {
 		const struct matrix_row *m = &MATRIX[i];
