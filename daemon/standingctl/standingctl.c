@@ -1117,6 +1117,13 @@ static int read_order_file(const char *file, ytree **ret_tree, json_t **ret) {
 	ytree *t;
 	ytree_error ye = { 0 };
 	int r = ytree_parse_yaml(data, len, &t, &ye);
+	/* JSON that is not YAML too (a tab before a key): read as JSON, without positions */
+	size_t lead = 0;
+	while (lead < len && strchr(" \t\r\n", data[lead]))
+		lead++;
+	ytree_error je = { 0 };
+	if (r == -EINVAL && lead < len && data[lead] == '{' && ytree_parse_json(data, len, &t, &je) == 0)
+		r = 0;
 	free(data);
 	char at[PATH_MAX + 64];
 	if (r == -EINVAL) {

@@ -209,6 +209,23 @@ class Payments(DaemonTest):
         self.assertEqual(self.ctl("place-order", self.order_file("list.yaml", text="- 1\n")), (1, [], (
             f"{self.e.dir}/list.yaml:1:1: expected an order: a mapping with customer, supplier, ship_to, lines, "
             "payment, delivery\n")))
+        # JSON and YAML both: positions (compact JSON too)
+        compact = self.order_file("compact.json", text=json.dumps({
+            "customer": "acme", "supplier": "lumen", "payment": "account", "delivery": "2026-12-20",
+            "ship_to": {"name": "X", "street": "K", "city": "H", "country": "FI"},
+            "lines": [{"sku": "B", "quantity": 0, "unit_price": "1.00 EUR"}]}, separators=(",", ":")))
+        self.assertEqual(self.ctl("place-order", compact), (1, [], (
+            f"{compact}:1:176: lines[0].quantity: expected a positive integer\n"
+            f"standingctl: {compact}: the daemon refused the order\n")))
+        # JSON that libyaml does not read (an escaped surrogate pair): read as JSON, its
+        # field errors named without a position
+        emoji = self.order_file("emoji.json", text=json.dumps({
+            "customer": "acme", "supplier": "lumen", "payment": "account", "delivery": "2026-12-20",
+            "ship_to": {"name": "Caf\u00e9 \U0001F600", "street": "K", "city": "H", "country": "FI"},
+            "lines": [{"sku": "B", "quantity": 0, "unit_price": "1.00 EUR"}]}))
+        self.assertEqual(self.ctl("place-order", emoji), (1, [], (
+            f"{emoji}: lines[0].quantity: expected a positive integer\n"
+            f"standingctl: {emoji}: the daemon refused the order\n")))
         self.assertEqual(self.ctl("place-order", os.path.join(self.e.dir, "missing.yaml")),
                          (3, [], f"standingctl: cannot read {self.e.dir}/missing.yaml: No such file or directory\n"))
         self.assertEqual(self.ctl("orders")[1], [EMPTY])
