@@ -563,12 +563,12 @@ static void defs_payment_times(defs_ctx *c, const ytree_node *n, int64_t *due, i
 	if (cu && defs_duration(c, cu, &v) == 1) {
 		if (v < 1)
 			defs_err(c, cu, "expected a positive duration");
-		else if (v <= *due)
-			defs_err(c, cu, "cancel_unpaid_after must be longer than payment_due (%lld seconds)",
-				 (long long) *due);
 		else
 			*cancel = v;
 	}
+	if ((pd || cu) && *cancel <= *due)
+		defs_err(c, cu ? cu : pd, "cancel_unpaid_after (%lld seconds) must be longer than payment_due (%lld seconds)",
+			 (long long) *cancel, (long long) *due);
 }
 
 /* "512 MiB", "8 GiB": a byte count in binary units, 1 MiB .. 1024 TiB. */

@@ -2696,6 +2696,7 @@ typedef struct ledger_ref {
 	int64_t minor;
 	char customer[STORE_KEY_MAX + 1];
 	uint64_t seq;            /* the entry's */
+	bool taken;              /* a charge a credit has been matched with */
 } ledger_ref;
 
 static int ledger_ref_cmp(const void *a, const void *b) {
@@ -2849,17 +2850,29 @@ static int verify_order_entries(verify_ctx *v, ledger_ref *refs, size_t n_refs) 
 		if (order_load(t, seq, &o) < 0)
 			continue;   /* verify_orders reports it */
 		long charges = 0, credits = 0, payments = 0, refunds = 0;
-		int64_t charged_amount = 0;
 		bool credit_mismatch = false, other_customer = false;
 		for (size_t j = first; j < i; j++) {
 			if (strcmp(refs[j].customer, o->customer))
 				other_customer = true;
 			switch (refs[j].kind) {
-			case LEDGER_CHARGE: charges++; charged_amount = refs[j].minor; break;
-			case LEDGER_CREDIT: credits++; credit_mismatch |= refs[j].minor != charged_amount; break;
+			case LEDGER_CHARGE: charges++; break;
+			case LEDGER_CREDIT: credits++; break;
 			case LEDGER_PAYMENT: payments++; break;
 			case LEDGER_REFUND: refunds++; break;
 			}
+		}
+		/* each credit takes back one charge of its amount */
+		for (size_t j = first; j < i; j++) {
+			if (refs[j].kind != LEDGER_CREDIT)
+				continue;
+			size_t m;
+			for (m = first; m < i && !(refs[m].kind == LEDGER_CHARGE && !refs[m].taken && refs[m].minor == refs[j].minor);
+			     m++)
+				;
+			if (m == i)
+				credit_mismatch = true;
+			else
+				refs[m].taken = true;
 		}
 		long net = charges - credits;
 		bool legacy = o->n_history == 0;

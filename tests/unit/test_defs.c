@@ -573,6 +573,12 @@ static void test_defaults(void **state) {
 	assert_true(cu->credit_limit.minor == 0);
 	assert_string_equal(cu->credit_limit.currency, "");
 	assert_int_equal(cu->n_contacts, 0);
+	/* issue 9: no VAT; the payment times are the config's defaults */
+	assert_int_equal(cu->vat_rate, 0);
+	assert_int_equal(d->config.payment_due, 3 * 86400);
+	assert_int_equal(d->config.cancel_unpaid_after, 14 * 86400);
+	assert_int_equal(cu->payment_due, 3 * 86400);
+	assert_int_equal(cu->cancel_unpaid_after, 14 * 86400);
 	const standing_order *so = defs_find_order(d, "o");
 	assert_int_equal(so->catch_up, CATCH_UP_NONE);   /* from the config */
 	assert_null(so->ship_to.postcode);
@@ -880,6 +886,45 @@ static void test_err_money(void **state) {
 		    "      - {sku: BULB-60W, quantity: 1000, unit_price: \"0.85 EUR\"}\n"
 		    "      - {sku: BULB-40W, quantity: 1000, unit_price: \"5.00 NOK\"}\n",
 		    "orders.d/acme.yaml:17:53: expected the currency of the first line, EUR, got \"5.00 NOK\"");
+}
+
+/* issue 9: vat, payment_due and cancel_unpaid_after; a credit limit in one currency
+ * and an account order in another. */
+static void test_payment_keys(void **state) {
+	(void) state;
+	static const char cfg[] = "payment_due: 2 days\ncancel_unpaid_after: 10 days\nsuppliers: [{id: lumen, name: Lumen Oy}]\n";
+	char *yaml = edit(ACME, "    language: fi", "    vat: \"25.5%\"\n    payment_due: 5 days\n    language: fi");
+	defs *d;
+	diag_list dl = { 0 };
+	assert_int_equal(load2(cfg, "orders.d/acme.yaml", yaml, &d, &dl), 0);
+	free(yaml);
+	assert_int_equal(d->config.payment_due, 2 * 86400);
+	assert_int_equal(d->config.cancel_unpaid_after, 10 * 86400);
+	const customer *cu = defs_find_customer(d, "acme");
+	assert_int_equal(cu->vat_rate, 25500);
+	assert_int_equal(cu->payment_due, 5 * 86400);            /* its own */
+	assert_int_equal(cu->cancel_unpaid_after, 10 * 86400);   /* the config's */
+	defs_free(d);
+	expect_edit("    language: fi", "    vat: 25.5\n    language: fi",
+		    "orders.d/acme.yaml:4:10: expected a VAT rate like \"25.5%\" (0% to 100%, up to 3 decimals), got \"25.5\"");
+	expect_edit("    language: fi", "    vat: \"120%\"\n    language: fi",
+		    "orders.d/acme.yaml:4:10: expected a VAT rate like \"25.5%\" (0% to 100%, up to 3 decimals), got \"120%\"");
+	expect_edit("    language: fi", "    payment_due: 20 days\n    language: fi",
+		    "orders.d/acme.yaml:4:18: cancel_unpaid_after (1209600 seconds) must be longer than payment_due "
+		    "(1728000 seconds)");
+	expect_edit("    language: fi", "    cancel_unpaid_after: 0 days\n    language: fi",
+		    "orders.d/acme.yaml:4:26: expected a positive duration");
+	/* the credit limit is in EUR: an account order in NOK is refused where it says account */
+	expect_edit("unit_price: \"0.85 EUR\"", "unit_price: \"8.50 NOK\"",
+		    "orders.d/acme.yaml:17:14: payment \"account\" in NOK: customer \"acme\" has a credit limit in EUR, "
+		    "which applies only to EUR charges");
+	/* prepaid in NOK is fine: no charge on the account */
+	char *p = edit(ACME, "unit_price: \"0.85 EUR\"", "unit_price: \"8.50 NOK\"");
+	char *q = edit(p, "payment: account ", "payment: prepaid ");
+	assert_int_equal(load2(CONFIG, "orders.d/acme.yaml", q, &d, &dl), 0);
+	defs_free(d);
+	free(p);
+	free(q);
 }
 
 static void test_err_utf8(void **state) {
@@ -1395,6 +1440,7 @@ int main(void) {
 		cmocka_unit_test(test_err_references),
 		cmocka_unit_test(test_err_duplicates),
 		cmocka_unit_test(test_err_money),
+		cmocka_unit_test(test_payment_keys),
 		cmocka_unit_test(test_err_utf8),
 		cmocka_unit_test(test_err_syntax),
 		cmocka_unit_test(test_err_enums),

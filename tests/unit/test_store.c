@@ -1352,6 +1352,168 @@ static int child_main(int argc, char **argv) {
 	return 2;
 }
 
+
+/* ---- the ledger (issue 9) ---- */
+
+static void post(store *s, const char *customer_id, ledger_kind kind, const char *order, int64_t minor, int64_t at) {
+	store_txn *t;
+	ledger_entry e = { .kind = kind, .amount = { minor, "EUR" }, .at = at };
+	if (order)
+		snprintf(e.order, sizeof(e.order), "%s", order);
+	assert_int_equal(store_begin(s, true, &t), 0);
+	assert_int_equal(store_ledger_append(t, customer_id, &e), 0);
+	assert_int_equal(store_commit(t), 0);
+}
+
+/* A one-time order with its first transition (not one from before the ledger). */
+static void create_with(fx *f, order_status st, bool charged, char ret[ORDER_NUMBER_MAX]) {
+	sales_order o = sample(NULL, utc(2027, 2, 15, 9));
+	o.charged = charged;
+	assert_int_equal(order_transition_add(&o, o.created, "standingd", st, NULL), 0);
+	assert_int_equal(create(f->s, &o), 0);
+	memcpy(ret, o.number, ORDER_NUMBER_MAX);
+	order_transitions_clear(&o);
+}
+
+static void test_ledger_append(void **state) {
+	fx *f = *state;
+	store_txn *t;
+	ledger_entry e = { .kind = LEDGER_CHARGE, .amount = { 100, "EUR" }, .at = 5, .reference = "r" };
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_ledger_append(t, "acme", &e), 0);
+	assert_int_equal(e.seq, 1);
+	assert_int_equal(e.balance_after.minor, 100);
+	e.kind = LEDGER_PAYMENT;
+	e.amount.minor = 250;
+	assert_int_equal(store_ledger_append(t, "acme", &e), 0);
+	assert_int_equal(e.seq, 2);
+	assert_int_equal(e.balance_after.minor, -150);
+	ledger_entry nok = { .kind = LEDGER_CHARGE, .amount = { 7, "NOK" }, .at = 6 };
+	assert_int_equal(store_ledger_append(t, "acme", &nok), 0);
+	assert_int_equal(nok.seq, 3);
+	assert_int_equal(nok.balance_after.minor, 7);   /* one balance per currency */
+	ledger_entry other = { .kind = LEDGER_CHARGE, .amount = { 1, "EUR" }, .at = 6 };
+	assert_int_equal(store_ledger_append(t, "acme-2", &other), 0);   /* its own sequence */
+	assert_int_equal(other.seq, 1);
+	ledger_entry bad = { .kind = LEDGER_CHARGE, .amount = { 0, "EUR" } };
+	assert_int_equal(store_ledger_append(t, "acme", &bad), -EINVAL);
+	bad.amount = (money) { 1, "XYZ" };
+	assert_int_equal(store_ledger_append(t, "acme", &bad), -EINVAL);
+	assert_int_equal(store_commit(t), 0);
+	reopen(f);
+	money *b;
+	size_t n;
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_ledger_balances(t, "acme", &b, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(b[0].currency, "EUR");
+	assert_int_equal(b[0].minor, -150);
+	assert_string_equal(b[1].currency, "NOK");
+	free(b);
+	ledger_entry *v;
+	assert_int_equal(store_ledger_last(t, "acme", 2, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].seq, 2);
+	assert_string_equal(v[0].reference, "r");
+	assert_int_equal(v[1].seq, 3);
+	for (size_t i = 0; i < n; i++)
+		ledger_entry_done(&v[i]);
+	free(v);
+	assert_int_equal(store_ledger_last(t, "nobody", 5, &v, &n), 0);
+	assert_int_equal(n, 0);
+	free(v);
+	store_abort(t);
+	expect_clean(f->s);
+}
+
+static void test_verify_ledger(void **state) {
+	fx *f = *state;
+	char a[ORDER_NUMBER_MAX], h[ORDER_NUMBER_MAX], c[ORDER_NUMBER_MAX];
+	create_with(f, ORDER_STATUS_CONFIRMED, true, a);
+	post(f->s, "acme", LEDGER_CHARGE, a, 110000, 10);
+	expect_clean(f->s);
+	/* a confirmed account order without its charge */
+	create_with(f, ORDER_STATUS_CONFIRMED, true, c);
+	expect_one_diag(f->s, "order SO-00000002-1: confirmed account order has 0 charges");
+	post(f->s, "acme", LEDGER_CHARGE, c, 110000, 11);
+	expect_clean(f->s);
+	/* charged twice */
+	post(f->s, "acme", LEDGER_CHARGE, c, 110000, 12);
+	expect_one_diag(f->s, "order SO-00000002-1: confirmed account order has 2 charges");
+	post(f->s, "acme", LEDGER_CREDIT, c, 110000, 13);
+	expect_clean(f->s);
+	/* an on_hold order that was charged */
+	create_with(f, ORDER_STATUS_ON_HOLD, false, h);
+	post(f->s, "acme", LEDGER_CHARGE, h, 110000, 14);
+	expect_one_diag(f->s, "order SO-00000003-7: on_hold but charged");
+	/* a credit that matches no charge */
+	post(f->s, "acme", LEDGER_CREDIT, h, 110000, 15);
+	post(f->s, "acme", LEDGER_CREDIT, h, 110000, 16);
+	expect_one_diag(f->s, "order SO-00000003-7: a credit matches no charge (1 charges, 2 credits)");
+	post(f->s, "acme", LEDGER_CHARGE, h, 110000, 17);
+	expect_clean(f->s);
+	/* a credit of another amount than the charge */
+	char d[ORDER_NUMBER_MAX];
+	create_with(f, ORDER_STATUS_CANCELLED, false, d);
+	post(f->s, "acme", LEDGER_CHARGE, d, 500, 18);
+	post(f->s, "acme", LEDGER_CREDIT, d, 499, 19);
+	expect_one_diag(f->s, "order SO-00000004-5: a credit matches no charge (1 charges, 1 credits)");
+	post(f->s, "acme", LEDGER_CHARGE, d, 499, 20);
+	post(f->s, "acme", LEDGER_CREDIT, d, 500, 21);
+	expect_clean(f->s);
+	/* an entry naming no order */
+	char none[ORDER_NUMBER_MAX];
+	order_number_format(99, none);
+	post(f->s, "acme", LEDGER_PAYMENT, none, 5, 22);
+	expect_one_diag(f->s, "ledger of acme: entry 13 names order SO-00000099-9, which does not exist");
+
+	/* the balance is not the sum of the entries; a running balance wrong */
+	store_close(f->s);
+	f->s = NULL;
+	raw_op(f->dir, "accounts", "acme\0EUR", 8, "{\"v\":1,\"balance\":1}", 19);
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	diag_list diags = { 0 };
+	assert_int_equal(store_verify(f->s, &diags), -EBADMSG);
+	for (size_t i = 0; i < diags.n; i++)
+		print_message("diag: %s\n", diags.v[i].msg);
+	assert_int_equal(diags.n, 2);
+	assert_string_equal(diags.v[0].msg, "account acme: balance 1 EUR, its entries sum to 219995");
+	assert_string_equal(diags.v[1].msg, "ledger of acme: entry 13 names order SO-00000099-9, which does not exist");
+	diag_list_clear(&diags);
+	store_close(f->s);
+	f->s = NULL;
+	unsigned char key[13];
+	memcpy(key, "acme", 5);
+	be64(key + 5, 2);
+	const char *rec = "{\"v\":1,\"seq\":2,\"kind\":\"charge\",\"order\":\"SO-00000002-1\",\"amount\":{\"minor\":110000,"
+			  "\"currency\":\"EUR\"},\"at\":11,\"balance_after\":{\"minor\":7,\"currency\":\"EUR\"},"
+			  "\"reference\":null,\"by\":null}";
+	raw_op(f->dir, "ledger", key, 13, rec, strlen(rec));
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	assert_int_equal(store_verify(f->s, &diags), -EBADMSG);
+	for (size_t i = 0; i < diags.n; i++)
+		print_message("diag: %s\n", diags.v[i].msg);
+	assert_int_equal(diags.n, 3);
+	assert_string_equal(diags.v[0].msg, "ledger of acme: entry 2: balance_after 7 EUR, the entries sum to 220000");
+	diag_list_clear(&diags);
+}
+
+/* A store written before the ledger: its orders say "created" and have no
+ * charges; they read as confirmed and verify stays clean. */
+static void test_ledger_old_orders(void **state) {
+	fx *f = *state;
+	good_store(f);
+	store_txn *t;
+	sales_order *o;
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_order_get(t, "SO-00000001-3", &o), 0);
+	store_abort(t);
+	assert_int_equal(o->status, ORDER_STATUS_CONFIRMED);
+	assert_int_equal(o->n_history, 0);
+	order_free(o);
+	expect_clean(f->s);
+}
+
 int main(int argc, char **argv) {
 	if (argc > 1 && !strcmp(argv[1], "--child"))
 		return child_main(argc, argv);
@@ -1381,6 +1543,9 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defs_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ledger_append, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_ledger, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ledger_old_orders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_missing_occurrence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_watermark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_missing_event, setup, teardown),
