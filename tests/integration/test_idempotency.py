@@ -105,6 +105,38 @@ class Idempotency(DaemonTest):
                                   place("web-4713", delivery="2027-01-10"))[0], "ok")
         self.assertEqual(len(self.orders_placed(e)), 5)
 
+    def test_payment_and_cancel_once(self):
+        e = self.env_with_ops_user()
+        self.start(e)
+        placed = raw_call(e.socket, "io.standingd.Orders.PlaceOrder", dict(place(), payment="prepaid"))
+        self.assertEqual(placed[0], "ok", placed)
+        number = placed[1]["order"]["order"]
+        self.assertEqual(placed[1]["order"]["status"], "awaiting_payment")
+        pay = {"order": number, "amount": {"amount": "36.00", "currency": "EUR"}, "reference": "RF18 5390 0754 7034",
+               "idempotency_key": "pay-1"}
+        first = raw_call(e.socket, "io.standingd.Orders.RecordPayment", pay)
+        self.assertEqual(first[0], "ok", first)
+        self.assertEqual(first[1]["order"]["status"], "confirmed")
+        # the retry: the first reply, not WrongStatus, and no second payment
+        self.assertEqual(raw_call(e.socket, "io.standingd.Orders.RecordPayment", pay), first)
+        without = dict(pay)
+        del without["idempotency_key"]
+        self.assertEqual(raw_call(e.socket, "io.standingd.Orders.RecordPayment", without),
+                         ("error", "io.standingd.Orders.WrongStatus", {"order": number, "status": "confirmed"}))
+        self.assertEqual(raw_call(e.socket, "io.standingd.Orders.RecordPayment", dict(pay, reference="other"))[1],
+                         "io.standingd.Orders.IdempotencyKeyReused")
+        cancel = {"order": number, "reason": "customer asked", "idempotency_key": "cancel-1"}
+        cancelled = raw_call(e.socket, "io.standingd.Orders.CancelOrder", cancel)
+        self.assertEqual(cancelled[0], "ok", cancelled)
+        self.assertEqual(cancelled[1]["order"]["status"], "cancelled")
+        self.assertEqual(raw_call(e.socket, "io.standingd.Orders.CancelOrder", cancel), cancelled)
+        self.assertEqual(raw_call(e.socket, "io.standingd.Orders.CancelOrder", dict(cancel, reason="other"))[1],
+                         "io.standingd.Orders.IdempotencyKeyReused")
+        # one payment and one refund in the ledger, not two of each
+        with Connection(e.socket) as c:
+            kinds = [x["kind"] for x in c.call("io.standingd.Orders.ListLedger", {"customer": "acme"})["entries"]]
+        self.assertEqual(sorted(kinds), sorted(["charge", "payment", "credit", "refund"]))
+
     @unittest.skipUnless(os.geteuid() == 0 and shutil.which("useradd"), "needs root to create a test user")
     def test_other_user_is_independent(self):
         ts.ensure_user("sd-test-opsuser", ["standingd", "sd-test-ops"])
