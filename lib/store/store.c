@@ -2333,7 +2333,8 @@ static int cust_key(const store *s, const char *customer_id, const void *tail, s
 		return r;
 	size_t n = strlen(customer_id);
 	memcpy(buf, customer_id, n + 1);
-	memcpy(buf + n + 1, tail, n_tail);
+	if (n_tail)     /* tail may be NULL then: memcpy's arguments must not be */
+		memcpy(buf + n + 1, tail, n_tail);
 	*ret = (MDB_val) { .mv_size = n + 1 + n_tail, .mv_data = buf };
 	return 0;
 }
