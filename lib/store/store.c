@@ -2833,7 +2833,8 @@ static int verify_order_entries(verify_ctx *v, ledger_ref *refs, size_t n_refs) 
 	int r = txn_cursor(t, t->s->orders, &c);
 	if (r < 0)
 		return r;
-	qsort(refs, n_refs, sizeof(*refs), ledger_ref_cmp);
+	if (n_refs)   /* refs may be NULL then: qsort's arguments must not be */
+		qsort(refs, n_refs, sizeof(*refs), ledger_ref_cmp);
 	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
 		if (k.mv_size != 8)
 			continue;   /* verify_orders reports it */
