@@ -404,7 +404,6 @@ static int job_occurrence(const occurrence *o, void *ud) {
 }
 
 static bool from_api(const standing_order *so);
-static void order_history_done(sales_order *o);
 
 /* ListStandingOrders: one item per standing order, with its schedule state. */
 static int standing_item(list_job *j, const standing_order *so) {
@@ -1037,13 +1036,13 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	r = sales_place(env->store, cu, &o, placer, api_idem_sales_order(&ix));
 	if (r == -EEXIST && ix.key) {   /* stored meanwhile: its reply */
 		defs_order_done(&items);
-		order_history_done(&o);
+		order_transitions_clear(&o);
 		diag_list_clear(&errs);
 		return api_idem_answer(ctx, env->store, &ix);
 	}
 	if (r == -EOVERFLOW) {
 		defs_order_done(&items);
-		order_history_done(&o);
+		order_transitions_clear(&o);
 		diag_add(&errs, "lines", 0, 0, "the order's total with VAT is out of range");
 		r = error_new(ctx, "io.standingd.Orders.InvalidOrder", json_pack("{s:o}", "errors", field_errors(&errs, NULL)));
 		diag_list_clear(&errs);
@@ -1051,7 +1050,7 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	}
 	if (r < 0) {
 		defs_order_done(&items);
-		order_history_done(&o);
+		order_transitions_clear(&o);
 		return internal(ctx, r);
 	}
 	if (env->order_placed)
@@ -1059,7 +1058,7 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	json_t *p = json_pack("{s:o}", "order", order_to_view(&o));
 	r = reply_new(ctx, p);
 	defs_order_done(&items);
-	order_history_done(&o);
+	order_transitions_clear(&o);
 	return r;
 }
 
@@ -1115,17 +1114,6 @@ static int list_orders(vl_call_ctx *ctx, json_t *params, void *userdata) {
 
 /* Last ledger entries GetAccount shows. */
 #define ACCOUNT_LAST_ENTRIES 20
-
-/* The transitions sales adds to an order whose other strings PlaceOrder borrows. */
-static void order_history_done(sales_order *o) {
-	for (size_t i = 0; i < o->n_history; i++) {
-		free(o->history[i].by);
-		free(o->history[i].reason);
-	}
-	free(o->history);
-	o->history = NULL;
-	o->n_history = 0;
-}
 
 static json_t *money_view(money m) {
 	char buf[32];

@@ -653,7 +653,9 @@ static void place_order(void **state) {
 	const char *method = "io.standingd.Orders.PlaceOrder";
 	EXPECT(f, SHOP, method, ONE_TIME, "{\"parameters\":{\"order\":" ORDER_ONE_TIME(SO3, "shop:shop1") "}}");
 	EXPECT(f, ROOT, method, ONE_TIME_WITH("acme", "\"payment\":\"prepaid\","),
-	       "{\"parameters\":{\"order\":" ORDER_ONE_TIME_AS(SO4, "prepaid", "awaiting_payment", "{\"amount\":\"3.75\",\"currency\":\"EUR\"}", "\"RF50000000045\"" /* ISO 11649 over 000000045 */, "ops:root") "}}");
+	       "{\"parameters\":{\"order\":" ORDER_ONE_TIME_AS(SO4, "prepaid", "awaiting_payment",
+	       "{\"amount\":\"3.75\",\"currency\":\"EUR\"}", "\"RF50000000045\"" /* ISO 11649 over 000000045 */, "ops:root")
+	       "}}");
 	/* four order.created, and the prepaid one's order.awaiting_payment */
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "4", "5"));
 	/* a customer without an account pays in advance */
@@ -1148,6 +1150,167 @@ static const char *keyed(char buf[4096], const char *key, const char *params) {
 	return buf;
 }
 
+/* ---- payments and the order's life (issue 9) ----
+ * Exact replies and errors of RecordPayment, RecordAccountPayment, ReleaseOrder,
+ * HoldOrder, CancelOrder, GetAccount, ListLedger, and MarkShipped's NotConfirmed.
+ * At start acme's account (50000.00 EUR limit) has bulbs' SO1 charged: 8.50. */
+
+#define EUR(a) "{\"amount\":\"" a "\",\"currency\":\"EUR\"}"
+#define ENTRY(seq, kind, order, amount, balance, ref, by) \
+	"{\"seq\":" seq ",\"kind\":\"" kind "\",\"order\":" order ",\"amount\":" EUR(amount) "," \
+	"\"at\":\"2026-11-28T12:00:00Z\",\"balance_after\":" EUR(balance) ",\"reference\":" ref ",\"by\":\"" by "\"}"
+#define PAY_ACME(amount, ref) \
+	"{\"customer\":\"acme\",\"amount\":{\"amount\":\"" amount "\",\"currency\":\"EUR\"},\"reference\":\"" ref "\"}"
+#define PAY_ORDER(n, amount, cur) \
+	"{\"order\":\"" n "\",\"amount\":{\"amount\":\"" amount "\",\"currency\":\"" cur "\"},\"reference\":\"RF-3\"}"
+#define WRONG_STATUS(n, status) \
+	"{\"error\":\"io.standingd.Orders.WrongStatus\",\"parameters\":{\"order\":\"" n "\",\"status\":\"" status "\"}}"
+
+static void payments(void **state) {
+	fixture *f = *state;
+	const char *acct = "io.standingd.Orders.GetAccount", *ledger = "io.standingd.Orders.ListLedger";
+	const char *pay_acct = "io.standingd.Orders.RecordAccountPayment", *pay = "io.standingd.Orders.RecordPayment";
+	EXPECT(f, ROOT, acct, "{\"customer\":\"acme\"}",
+	       "{\"parameters\":{\"account\":{\"customer\":\"acme\",\"account\":\"ACC-1001\",\"credit_limit\":" EUR("50000.00") ","
+	       "\"balances\":[" EUR("8.50") "],\"open_orders\":[],\"entries\":["
+	       ENTRY("1", "charge", "\"" SO1 "\"", "8.50", "8.50", "null", "standingd") "]}}}");
+	EXPECT(f, ROOT, acct, "{\"customer\":\"nope\"}",
+	       "{\"error\":\"io.standingd.Orders.CustomerNotFound\",\"parameters\":{\"customer\":\"nope\"}}");
+	/* a customer without an account has no number, no limit, no entries */
+	EXPECT(f, ROOT, acct, "{\"customer\":\"cash\"}",
+	       "{\"parameters\":{\"account\":{\"customer\":\"cash\",\"account\":null,\"credit_limit\":null,"
+	       "\"balances\":[],\"open_orders\":[],\"entries\":[]}}}");
+
+	/* account payments: Money more than zero in the currency's precision, a reference */
+	EXPECT(f, ROOT, pay_acct, PAY_ACME("0.00", "B1"), INVALID("amount"));
+	EXPECT(f, ROOT, pay_acct, PAY_ACME("-1.00", "B1"), INVALID("amount"));
+	EXPECT(f, ROOT, pay_acct, PAY_ACME("1.001", "B1"), INVALID("amount"));
+	EXPECT(f, ROOT, pay_acct, PAY_ACME("1.00 EUR", "B1"), INVALID("amount"));
+	EXPECT(f, ROOT, pay_acct, "{\"customer\":\"acme\",\"amount\":\"1.00 EUR\",\"reference\":\"B1\"}", INVALID("amount"));
+	EXPECT(f, ROOT, pay_acct, "{\"customer\":\"acme\",\"amount\":{\"amount\":\"1.00\"},\"reference\":\"B1\"}",
+	       INVALID("amount"));
+	EXPECT(f, ROOT, pay_acct, "{\"customer\":\"acme\",\"amount\":{\"amount\":\"1.00\",\"currency\":\"EUR\",\"x\":1},"
+	       "\"reference\":\"B1\"}", INVALID("amount"));
+	EXPECT(f, ROOT, pay_acct, PAY_ACME("1.00", ""), INVALID("reference"));
+	EXPECT(f, ROOT, pay_acct, PAY_ACME("1.00", "B\\u001b[2J"), INVALID("reference"));
+	EXPECT(f, ROOT, pay_acct, "{\"customer\":\"cash\",\"amount\":" EUR("1.00") ",\"reference\":\"B1\"}",
+	       "{\"error\":\"io.standingd.Orders.NoAccount\",\"parameters\":{\"customer\":\"cash\"}}");
+	/* an overpayment leaves a credit balance */
+	EXPECT(f, OPS_GROUP, pay_acct, PAY_ACME("10.00", "B1"),
+	       "{\"parameters\":{\"entry\":" ENTRY("2", "payment", "null", "10.00", "-1.50", "\"B1\"", "ops:opsuser") "}}");
+
+	/* a prepaid order: NotConfirmed for the supplier, WrongAmount, then paid */
+	OK(f, ROOT, "io.standingd.Orders.PlaceOrder", ONE_TIME_WITH("acme", "\"payment\":\"prepaid\","));   /* SO3 */
+	EXPECT(f, SUPPLIER_A, "io.standingd.Supplier.MarkShipped", SHIP(SO3, "DHL", "JD3"),
+	       "{\"error\":\"io.standingd.Supplier.NotConfirmed\",\"parameters\":{\"order\":\"" SO3 "\","
+	       "\"status\":\"awaiting_payment\"}}");
+	EXPECT(f, ROOT, acct, "{\"customer\":\"acme\"}",
+	       "{\"parameters\":{\"account\":{\"customer\":\"acme\",\"account\":\"ACC-1001\",\"credit_limit\":" EUR("50000.00") ","
+	       "\"balances\":[" EUR("-1.50") "],\"open_orders\":[\"" SO3 "\"],\"entries\":["
+	       ENTRY("1", "charge", "\"" SO1 "\"", "8.50", "8.50", "null", "standingd") ","
+	       ENTRY("2", "payment", "null", "10.00", "-1.50", "\"B1\"", "ops:opsuser") "]}}}");
+	const char *wrong = "{\"error\":\"io.standingd.Orders.WrongAmount\",\"parameters\":{\"order\":\"" SO3 "\","
+			    "\"due\":" EUR("3.75") "}}";
+	EXPECT(f, ROOT, pay, PAY_ORDER(SO3, "3.70", "EUR"), wrong);
+	EXPECT(f, ROOT, pay, PAY_ORDER(SO3, "3.75", "NOK"), wrong);
+	EXPECT(f, ROOT, pay, PAY_ORDER(SO9, "3.75", "EUR"),
+	       "{\"error\":\"io.standingd.Orders.OrderNotFound\",\"parameters\":{\"order\":\"" SO9 "\"}}");
+	/* ops placed it: a shop user may not pay for it */
+	EXPECT(f, SHOP, pay, PAY_ORDER(SO3, "3.75", "EUR"), DENIED);
+	char *got = call(f, ROOT, pay, PAY_ORDER(SO3, "3.75", "EUR"));
+	assert_non_null(strstr(got, "\"status\":\"confirmed\","));
+	assert_non_null(strstr(got, "\"amount_due\":null,\"payment_reference\":\"RF72000000037\",\"paid\":\"2026-11-28T12:00:00Z\","
+				    "\"history\":[" STEP("ops:root", "awaiting_payment") ",{\"at\":\"2026-11-28T12:00:00Z\","
+				    "\"by\":\"ops:root\",\"status\":\"confirmed\",\"reason\":\"paid\"}]"));
+	free(got);
+	EXPECT(f, ROOT, pay, PAY_ORDER(SO3, "3.75", "EUR"), WRONG_STATUS(SO3, "confirmed"));
+	EXPECT(f, ROOT, "io.standingd.Orders.ReleaseOrder", "{\"order\":\"" SO3 "\"}", WRONG_STATUS(SO3, "confirmed"));
+
+	/* cancelled: the charge credited; a reason is required */
+	const char *cancel = "io.standingd.Orders.CancelOrder";
+	EXPECT(f, ROOT, cancel, "{\"order\":\"" SO1 "\"}", INVALID("reason"));
+	EXPECT(f, ROOT, cancel, "{\"order\":\"" SO1 "\",\"reason\":\"\"}", INVALID("reason"));
+	got = call(f, ROOT, cancel, "{\"order\":\"" SO1 "\",\"reason\":\"not needed\"}");
+	assert_non_null(strstr(got, "\"status\":\"cancelled\","));
+	assert_non_null(strstr(got, "{\"at\":\"2026-11-28T12:00:00Z\",\"by\":\"ops:root\",\"status\":\"cancelled\","
+				    "\"reason\":\"not needed\"}]"));
+	free(got);
+	EXPECT(f, ROOT, cancel, "{\"order\":\"" SO1 "\",\"reason\":\"again\"}", WRONG_STATUS(SO1, "cancelled"));
+	EXPECT(f, ROOT, "io.standingd.Orders.HoldOrder", "{\"order\":\"" SO1 "\"}", WRONG_STATUS(SO1, "cancelled"));
+	EXPECT(f, ROOT, "io.standingd.Orders.HoldOrder", "{\"order\":\"" SO1 "\",\"reason\":\"a\\u0007\"}",
+	       INVALID("reason"));
+
+	/* past the limit: on hold; released once a payment makes room */
+	OK(f, ROOT, "io.standingd.Orders.PlaceOrder",
+	   "{\"customer\":\"acme\",\"supplier\":\"lumen\",\"delivery\":\"2027-01-10\",\"ship_to\":{\"name\":\"ACME\","
+	   "\"street\":\"Katu 1\",\"city\":\"Helsinki\",\"country\":\"FI\"},\"lines\":[{\"sku\":\"LAMP\",\"quantity\":20000,"
+	   "\"unit_price\":\"2.60\",\"currency\":\"EUR\"}]}");   /* SO4: 52000.00 */
+	got = call(f, ROOT, "io.standingd.Orders.GetOrder", "{\"order\":\"" SO4 "\"}");
+	assert_non_null(strstr(got, "\"status\":\"on_hold\","));
+	free(got);
+	EXPECT(f, ROOT, "io.standingd.Orders.ReleaseOrder", "{\"order\":\"" SO4 "\"}",
+	       "{\"error\":\"io.standingd.Orders.CreditLimitExceeded\",\"parameters\":{\"order\":\"" SO4 "\","
+	       "\"balance\":" EUR("-10.00") ",\"limit\":" EUR("50000.00") ",\"total\":" EUR("52000.00") "}}");
+	OK(f, ROOT, pay_acct, PAY_ACME("2010.00", "B2"));
+	got = call(f, ROOT, "io.standingd.Orders.ReleaseOrder", "{\"order\":\"" SO4 "\"}");
+	assert_non_null(strstr(got, "\"status\":\"confirmed\","));
+	free(got);
+
+	/* the whole ledger, and windows of it */
+	EXPECT(f, ROOT, ledger, "{\"customer\":\"acme\"}", "{\"parameters\":{\"entries\":["
+	       ENTRY("1", "charge", "\"" SO1 "\"", "8.50", "8.50", "null", "standingd") ","
+	       ENTRY("2", "payment", "null", "10.00", "-1.50", "\"B1\"", "ops:opsuser") ","
+	       ENTRY("3", "charge", "\"" SO3 "\"", "3.75", "2.25", "null", "ops:root") ","
+	       ENTRY("4", "payment", "\"" SO3 "\"", "3.75", "-1.50", "\"RF-3\"", "ops:root") ","
+	       ENTRY("5", "credit", "\"" SO1 "\"", "8.50", "-10.00", "null", "ops:root") ","
+	       ENTRY("6", "payment", "null", "2010.00", "-2020.00", "\"B2\"", "ops:root") ","
+	       ENTRY("7", "charge", "\"" SO4 "\"", "52000.00", "49980.00", "null", "ops:root") "]}}");
+	EXPECT(f, ROOT, ledger, "{\"customer\":\"acme\",\"to\":\"2026-11-28\"}", "{\"parameters\":{\"entries\":[]}}");
+	EXPECT(f, ROOT, ledger, "{\"customer\":\"acme\",\"from\":\"2026-11-28T12:00:01Z\"}", "{\"parameters\":{\"entries\":[]}}");
+	got = call(f, ROOT, ledger, "{\"customer\":\"acme\",\"from\":\"2026-11-28\",\"to\":\"2026-11-29\"}");
+	assert_non_null(strstr(got, "{\"seq\":7,"));
+	free(got);
+	EXPECT(f, ROOT, ledger, "{\"customer\":\"acme\",\"from\":\"28.11.2026\"}", INVALID("from"));
+	EXPECT(f, ROOT, ledger, "{\"customer\":\"acme\",\"from\":\"2026-11-29\",\"to\":\"2026-11-28\"}", INVALID("to"));
+	EXPECT(f, ROOT, ledger, "{\"customer\":\"cash\"}", "{\"parameters\":{\"entries\":[]}}");
+	EXPECT(f, ROOT, ledger, "{\"customer\":\"nope\"}",
+	       "{\"error\":\"io.standingd.Orders.CustomerNotFound\",\"parameters\":{\"customer\":\"nope\"}}");
+}
+
+static int count(const char *s, const char *what) {
+	int n = 0;
+	for (const char *p = strstr(s, what); p; p = strstr(p + 1, what))
+		n++;
+	return n;
+}
+
+/* ListLedger in steps: 150 entries come in two parts with "more", and in one reply
+ * without, built over several steps of the loop either way. */
+static void ledger_in_steps(void **state) {
+	fixture *f = *state;
+	for (int i = 0; i < 149; i++)
+		OK(f, ROOT, "io.standingd.Orders.RecordAccountPayment", PAY_ACME("1.00", "B"));
+	char *got = call_msg(f, ROOT, "{\"method\":\"io.standingd.Orders.ListLedger\",\"parameters\":{\"customer\":\"acme\"},"
+				      "\"more\":true}");
+	assert_true(f->steps >= 3);
+	/* two messages: 100 entries continuing, then 50 */
+	char *second = strchr(got, '\n');
+	assert_non_null(second);
+	*second++ = '\0';
+	assert_int_equal(count(got, "{\"seq\":"), 100);
+	assert_int_equal(count(got, "]},\"continues\":true}"), 1);
+	assert_int_equal(count(second, "{\"seq\":"), 50);
+	assert_int_equal(count(second, "continues"), 0);
+	assert_non_null(strstr(second, "{\"seq\":101,"));
+	free(got);
+	got = call(f, ROOT, "io.standingd.Orders.ListLedger", "{\"customer\":\"acme\"}");
+	assert_int_equal(count(got, "{\"seq\":"), 150);
+	assert_non_null(strstr(got, "{\"seq\":150,\"kind\":\"payment\",\"order\":null,\"amount\":" EUR("1.00") ","));
+	assert_null(strstr(got, "continues"));
+	assert_true(f->steps >= 3);
+	free(got);
+}
+
 /* Idempotent requests (lib/api/idem): the same key and parameters get the first
  * reply, other parameters IdempotencyKeyReused, another user's key is its own; a
  * key that is not one is InvalidParameter before anything else is looked at. */
@@ -1213,6 +1376,8 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(permission_matrix, setup, teardown),
 		cmocka_unit_test_setup_teardown(shop_reach, setup, teardown),
 		cmocka_unit_test_setup_teardown(idempotency, setup, teardown),
+		cmocka_unit_test_setup_teardown(payments, setup, teardown),
+		cmocka_unit_test_setup_teardown(ledger_in_steps, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
