@@ -64,7 +64,9 @@ int sales_skip_occurrence(store *s, const char *so_id, int64_t delivery, int64_t
 int sales_place_order(store *s, sales_order *o) {
 	if (!s || !o)
 		return -EINVAL;
-	return sales_place(s, NULL, o, o->placed_by, NULL);
+	int r = sales_place(s, NULL, o, o->placed_by, NULL);
+	order_transitions_clear(o);   /* its callers borrow every string of o */
+	return r;
 }
 
 static bool same_text(const char *a, const char *b) {
@@ -268,6 +270,8 @@ int sales_place(store *s, const customer *cu, sales_order *o, const char *by, co
 		t = NULL;
 	}
 	store_abort(t);
+	if (r < 0)
+		order_transitions_clear(o);
 	return r;
 }
 

@@ -102,8 +102,10 @@ typedef struct sales_refusal {
 
 /* PlaceOrder: a one-time order of customer cu (o->standing_order NULL), created at
  * o->created by `by` ("shop:USER"/"ops:USER"). Sets o->vat_rate (cu's), net, vat,
- * total, number, status, history. 0; -EOVERFLOW/-EINVAL (total); -EEXIST (idem key
- * stored); a store error; nothing written on failure. */
+ * total, number, status, history. o->history is malloc'd: free it with
+ * order_transitions_clear (on failure it is cleared here). 0; -EOVERFLOW/-EINVAL
+ * (total); -EXDEV (an account order in another currency than cu's credit limit);
+ * -EEXIST (idem key stored); a store error; nothing written on failure. */
 int sales_place(store *s, const customer *cu, sales_order *o, const char *by, const sales_idem *idem);
 
 /* ReleaseOrder: an on_hold account order re-checks the limit: charges (a charge
