@@ -177,6 +177,35 @@ class ErrorSentences(DaemonTest):
         self.assertEqual((code, out, err), (3, "", f"standingctl: cannot connect to {e.socket}: "
                                                   "no socket there (is standingd running? --socket or $STANDINGD_SOCKET names another)\n"))
 
+    def test_every_error_has_a_sentence_that_fits_it(self):
+        """errtext's table has a row for every error of the IDL and of
+        org.varlink.service, and each row's {slots} are parameters that error has."""
+        import re
+        declared = {}
+        for path, prefix in ((os.path.join(SRC, "lib", "api", "api_idl.h"), None),
+                             (os.path.join(SRC, "lib", "varlink", "varlink.c"), "org.varlink.service")):
+            iface = prefix
+            with open(path, encoding="utf-8") as f:
+                lines = f.readlines()
+            for line in lines:
+                m = re.match(r'^\s*"interface (\S+)\\n"', line)
+                if m:
+                    iface = m.group(1)
+                m = re.match(r'^\s*"error (\w+) \(([^)]*)\)', line)
+                if m and iface:
+                    declared[iface + "." + m.group(1)] = {p.split(":")[0].strip() for p in m.group(2).split(",") if p.strip()}
+        self.assertIn("io.standingd.Orders.WrongAmount", declared)
+        self.assertIn("org.varlink.service.InvalidParameter", declared)
+        with open(os.path.join(SRC, "daemon", "standingctl", "errtext.c"), encoding="utf-8") as f:
+            src = f.read()
+        rows = re.findall(r'\{ "([\w.]+)", (?:NULL|"\w+"), (\w+), (NULL|"(?:[^"\\]|\\.)*"), \d \}', src)
+        self.assertEqual(sorted(declared), sorted({name for name, _, _ in rows}))
+        for name, kind, text in rows:
+            slots = {s for s in re.findall(r"\{(\w+)\}", text)}
+            self.assertLessEqual(slots, declared[name], name)
+            if kind in ("FIELD_ERRORS", "LINES"):
+                self.assertIn("errors", declared[name], name)
+
     @unittest.skipUnless(os.geteuid() == 0 and shutil.which("useradd"), "needs root to create test users")
     def test_permission_denied_names_user_and_method(self):
         from test_socket import socket_env, start, ensure_user
