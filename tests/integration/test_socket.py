@@ -118,7 +118,7 @@ class Methods(DaemonTest):
         r = self.c.call("io.standingd.Supplier.ListUpcoming", {"from": "2026-12-01", "to": "2027-04-02"})
         got = [(s["delivery"], s["status"], s["standing_order"], bool(s["order"])) for s in r["shipments"]
                if s["standing_order"] == "bulbs"]
-        self.assertEqual(got, [("2026-12-01T06:00:00+02:00", "created", "bulbs", True),
+        self.assertEqual(got, [("2026-12-01T06:00:00+02:00", "confirmed", "bulbs", True),
                                ("2027-02-01T06:00:00+02:00", "projected", "bulbs", False),
                                ("2027-04-01T06:00:00+03:00", "projected", "bulbs", False)])
         s = r["shipments"][0]
