@@ -330,8 +330,6 @@ static int store_read_failed(const char *state, const char *what, int r) {
 	return EXIT_UNAVAILABLE;
 }
 
-static void due_text(json_t *o, char *buf, size_t size);
-
 typedef struct orders_ctx {
 	const args *a;
 	table *t;
@@ -356,12 +354,9 @@ static int print_order(const sales_order *o, void *ud) {
 	} else {
 		char tot[64], due[64];
 		snprintf(tot, sizeof(tot), "%s %s", total, o->total.currency);
-		/* what is due as the view (GetOrder) says it */
-		json_t *j = order_to_view(o);
-		if (!j)
-			return -ENOMEM;
-		due_text(j, due, sizeof(due));
-		json_decref(j);
+		/* what is due, as the view (GetOrder's amount_due) says it: the gross while
+		 * the order awaits payment */
+		snprintf(due, sizeof(due), "%s", o->status == ORDER_STATUS_AWAITING_PAYMENT ? tot : "-");
 		const char *row[] = { o->number, o->standing_order ? o->standing_order : "-", o->customer,
 				      delivery, created, order_status_name(o->status), o->late ? "late" : "", tot, due };
 		table_row(ctx->t, row);

@@ -139,6 +139,10 @@ class Payments(DaemonTest):
         self.assertEqual(self.ctl("place-order", path), (0, due, ""))
         self.assertEqual(self.ctl("order", "SO-00000001-3"), (0, due, ""))
         self.assertEqual(self.ctl("orders")[1][:2], due[:2])
+        # offline, from the store: the same DUE
+        self.assertEqual(self.ctl("orders", "--state", self.e.state)[1][1].split(), [
+            "SO-00000001-3", "-", "kaffe", "2026-12-20T00:00:00+01:00", T0, "awaiting_payment",
+            "11340.00", "NOK", "11340.00", "NOK"])
         self.assertEqual(self.ctl("ship", "SO-00000001-3", "--carrier", "Posti", "--tracking", "JJ1"), (1, [], (
             "standingctl: order SO-00000001-3 is awaiting payment, not confirmed: it cannot be shipped yet\n")))
         self.assertEqual(self.ctl("pay", "SO-00000001-3", "11000.00 NOK", "REF-1"), (1, [], (
