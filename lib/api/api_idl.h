@@ -217,7 +217,11 @@ API_IDL_TYPES \
 "# More ledger entries match than one call without \"more\" returns.\n" \
 "error TooManyEntries (limit: int)\n" \
 "\n" \
-"# The same idempotency_key was sent before with other parameters.\n" \
+"# idempotency_key (the mutating methods): 1..200 bytes of text without control\n" \
+"# characters. A call with the key of an earlier successful call of the same Unix\n" \
+"# user and the same parameters (the key left out, member order aside) gets that\n" \
+"# call's reply again and changes nothing, for at least 24 hours, across restarts.\n" \
+"# The same key with other parameters is this error; nothing is done.\n" \
 "error IdempotencyKeyReused (idempotency_key: string)\n" \
 "\n" \
 "# More orders match than one call returns: narrow the filters or the window.\n" \
