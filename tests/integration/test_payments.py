@@ -24,7 +24,7 @@ import subprocess
 import time
 import unittest
 
-from harness import DaemonTest
+from harness import DaemonTest, StatusWatch
 from varlink import Connection, VarlinkError
 
 OUTBOX = os.environ.get("OUTBOX", "build/tests/outbox")
@@ -253,6 +253,29 @@ class Payments(DaemonTest):
         self.assertEqual(cancelled, [n1, npa, unpaid])
         # nothing charged for it, nothing to credit
         self.assertEqual([x["order"] for x in self.ledger("pho")], [npa] * 4)
+        self.assertEqual(self.e.stop(self.p), 0)
+
+    def test_backlog_in_slices(self):
+        """300 prepaid orders whose deadlines all passed while the daemon was down: at
+        start-up they are cancelled 64 per loop turn (five slices: 64 x 4 + 44), and
+        Status is answered throughout."""
+        self.start(START + FROZEN)
+        with Connection(self.e.socket) as c:
+            for _ in range(300):
+                c.call("io.standingd.Orders.PlaceOrder", {"customer": "pho", "supplier": "lumen", "ship_to": ADDRESS,
+                                                          "lines": [line("PHO", 1, "12.50")], "payment": "prepaid",
+                                                          "delivery": "2027-01-15"})
+        self.assertEqual(self.e.stop(self.p), 0)
+        self.p = None
+        self.start("2026-12-02T08:00:00Z" + FROZEN)
+        with StatusWatch(self.e.socket, period=0.02) as w:
+            self.e.wait_for(lambda: len(self.call("Orders.ListOrders", {"status": "cancelled"})["orders"]) == 300,
+                            timeout=30, what="300 cancelled")
+        w.assert_responsive(self)
+        log = self.e.log(self.p)
+        self.assertEqual(log.count("prepaid orders unpaid: 0 overdue (order.payment_overdue), 64 cancelled"), 4, log)
+        self.assertEqual(log.count("prepaid orders unpaid: 0 overdue (order.payment_overdue), 44 cancelled"), 1, log)
+        self.assertEqual(len(self.events({"order.cancelled"})), 300)
         self.assertEqual(self.e.stop(self.p), 0)
 
 
