@@ -186,7 +186,7 @@ class ControlCharacters(DaemonTest):
             got = self.refused("io.standingd.Supplier.MarkShipped",
                                {"order": number, "carrier": carrier, "tracking": tracking})
             self.assertEqual(got, ("org.varlink.service.InvalidParameter", {"parameter": field}))
-        self.assertEqual(self.c.call("io.standingd.Orders.GetOrder", {"order": number})["order"]["status"], "created")
+        self.assertEqual(self.c.call("io.standingd.Orders.GetOrder", {"order": number})["order"]["status"], "confirmed")
 
     def test_place_standing_order(self):
         cases = [

@@ -13,7 +13,9 @@ from varlink import Connection
 
 DAILY = standing_order("daily", {"every": "1 day", "start": "2026-12-01", "at": '"06:00"', "lead_time": "1 day"})
 FIELDS = ["order", "standing_order", "customer", "supplier", "ship_to", "lines", "total", "delivery",
-          "created", "payment", "status", "late", "carrier", "tracking", "shipped"]
+          "created", "payment", "status", "late", "carrier", "tracking", "shipped",
+          # issue 9: the money and the order's life
+          "net", "vat", "vat_rate", "gross", "amount_due", "payment_reference", "paid", "history"]
 
 
 class OrderModel(DaemonTest):
@@ -79,7 +81,8 @@ class OrderModel(DaemonTest):
         self.assertEqual(s["ship_to"]["city"], "Helsinki")
         self.assertEqual(s["total"], {"amount": "850.00", "currency": "EUR"})
         self.assertEqual(s["delivery"], "2026-12-01T06:00:00+02:00")
-        self.assertEqual(s["lines"], [{"sku": "BULB-60W", "quantity": 1000, "unit_price": "0.85", "currency": "EUR"}])
+        self.assertEqual(s["lines"], [{"sku": "BULB-60W", "quantity": 1000, "unit_price": "0.85", "currency": "EUR",
+                                       "net": "850.00"}])
 
 
 if __name__ == "__main__":
