@@ -40,7 +40,12 @@ class OrdersMatchForecast(DaemonTest):
         self.assertEqual(e.stop(p), 0)
         orders = e.orders()
         self.assertEqual(keyset(orders), expected)
-        self.assertTrue(all(o["status"] == "created" and o["late"] is False for o in orders))
+        self.assertTrue(all(o["late"] is False for o in orders))
+        # account orders (issue 9): acme's 29 x 850.00 EUR fit its 50000.00 EUR limit; kaffe's
+        # 13 x 11340.00 NOK pass its 120000 NOK after the tenth: the last three are on hold
+        self.assertEqual({o["status"] for o in orders if o["customer"] == "acme"}, {"confirmed"})
+        coffee = sorted((o["delivery"], o["status"]) for o in orders if o["customer"] == "kaffe")
+        self.assertEqual([st for _, st in coffee], ["confirmed"] * 10 + ["on_hold"] * 3)
         self.assertEqual(len({o["order"] for o in orders}), len(orders))
         e.ctl("verify", "--state", e.state)
         # a restart creates nothing more
