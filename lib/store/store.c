@@ -2366,42 +2366,66 @@ static int openq_set(store_txn *t, const char *customer_id, uint64_t seq, bool o
 	return r == -ENOENT ? 0 : r;
 }
 
+/* Calls fn for each key of dbi that is customer_id NUL + tail, tail >= start
+ * (start_len bytes; 0: all), with the tail and the value, in key order. A database
+ * an older store lacks (dbi 0) has none. fn returns 0 to go on. */
+static int cust_walk(store_txn *t, MDB_dbi dbi, const char *customer_id, const void *start, size_t start_len,
+		     int (*fn)(const MDB_val *tail, const MDB_val *v, void *ud), void *ud) {
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v;
+	int r = cust_key(t->s, customer_id, start, start_len, kb, &k);
+	if (r < 0 || !dbi)
+		return r;
+	size_t prefix = k.mv_size - start_len;
+	MDB_cursor *c;
+	if ((r = txn_cursor(t, dbi, &c)) < 0)
+		return r;
+	for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size <= prefix || memcmp(k.mv_data, kb, prefix))
+			break;
+		MDB_val tail = { .mv_size = k.mv_size - prefix, .mv_data = (unsigned char *) k.mv_data + prefix };
+		if ((r = fn(&tail, &v, ud)) != 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* A growing array for the walks below. */
+typedef struct grow { void *v; size_t n, size; } grow;
+
+static void *grow_one(grow *g) {
+	void *p = realloc(g->v, (g->n + 1) * g->size);
+	if (!p)
+		return NULL;
+	g->v = p;
+	p = (char *) p + g->n++ * g->size;
+	memset(p, 0, g->size);
+	return p;
+}
+
+static int open_add(const MDB_val *tail, const MDB_val *v, void *ud) {
+	(void) v;
+	if (tail->mv_size != 8)
+		return -EBADMSG;
+	char *number = grow_one(ud);
+	if (!number)
+		return -ENOMEM;
+	order_number_format(be64_get(tail->mv_data), number);
+	return 0;
+}
+
 int store_open_orders(store_txn *t, const char *customer_id, char (**ret)[ORDER_NUMBER_MAX], size_t *ret_n) {
 	if (!t || !ret || !ret_n)
 		return -EINVAL;
-	unsigned char kb[STORE_KEY_MAX];
-	MDB_val k, v;
-	int r = cust_key(t->s, customer_id, NULL, 0, kb, &k);
-	if (r < 0)
-		return r;
-	char (*list)[ORDER_NUMBER_MAX] = NULL;
-	size_t n = 0;
-	if (t->s->openq) {
-		size_t prefix = k.mv_size;
-		MDB_cursor *c;
-		if ((r = txn_cursor(t, t->s->openq, &c)) < 0)
-			return r;
-		for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
-			if (k.mv_size != prefix + 8 || memcmp(k.mv_data, kb, prefix))
-				break;
-			void *p = realloc(list, (n + 1) * sizeof(*list));
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			list = p;
-			order_number_format(be64_get((const unsigned char *) k.mv_data + prefix), list[n++]);
-		}
-		cursor_close(t, c);
-		if (r == -ENOENT)
-			r = 0;
-	}
+	grow g = { .size = ORDER_NUMBER_MAX };
+	int r = cust_walk(t, t->s->openq, customer_id, NULL, 0, open_add, &g);
 	if (r < 0) {
-		free(list);
+		free(g.v);
 		return r;
 	}
-	*ret = list;
-	*ret_n = n;
+	*ret = g.v;
+	*ret_n = g.n;
 	return 0;
 }
 
@@ -2569,86 +2593,65 @@ int store_ledger_balance(store_txn *t, const char *customer_id, const char *curr
 	return 0;
 }
 
+static int balance_add(const MDB_val *tail, const MDB_val *v, void *ud) {
+	json_t *j;
+	int64_t bal;
+	if (tail->mv_size >= sizeof(((money *) 0)->currency) || record_load(v, &j) < 0)
+		return -EBADMSG;
+	int r = jget_int(j, "balance", &bal);
+	json_decref(j);
+	if (r < 0)
+		return -EBADMSG;
+	money *m = grow_one(ud);
+	if (!m)
+		return -ENOMEM;
+	memcpy(m->currency, tail->mv_data, tail->mv_size);
+	m->minor = bal;
+	return 0;
+}
+
 int store_ledger_balances(store_txn *t, const char *customer_id, money **ret, size_t *ret_n) {
 	if (!t || !ret || !ret_n)
 		return -EINVAL;
-	unsigned char kb[STORE_KEY_MAX];
-	MDB_val k, v;
-	int r = cust_key(t->s, customer_id, NULL, 0, kb, &k);
+	grow g = { .size = sizeof(money) };
+	int r = cust_walk(t, t->s->accounts, customer_id, NULL, 0, balance_add, &g);
+	if (r < 0) {
+		free(g.v);
+		return r;
+	}
+	*ret = g.v;
+	*ret_n = g.n;
+	return 0;
+}
+
+typedef struct each_ctx {
+	int64_t from, to;
+	int (*fn)(const ledger_entry *e, void *ud);
+	void *ud;
+} each_ctx;
+
+static int each_entry(const MDB_val *tail, const MDB_val *v, void *ud) {
+	each_ctx *c = ud;
+	ledger_entry e;
+	if (tail->mv_size != 8)
+		return -EBADMSG;
+	int r = ledger_from_val(v, &e);
 	if (r < 0)
 		return r;
-	money *list = NULL;
-	size_t n = 0, prefix = k.mv_size;
-	if (t->s->accounts) {
-		MDB_cursor *c;
-		if ((r = txn_cursor(t, t->s->accounts, &c)) < 0)
-			return r;
-		for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
-			if (k.mv_size <= prefix || memcmp(k.mv_data, kb, prefix))
-				break;
-			size_t cl = k.mv_size - prefix;
-			json_t *j;
-			int64_t bal;
-			if (cl >= sizeof(list->currency) || record_load(&v, &j) < 0) {
-				r = -EBADMSG;
-				break;
-			}
-			r = jget_int(j, "balance", &bal);
-			json_decref(j);
-			if (r < 0) {
-				r = -EBADMSG;
-				break;
-			}
-			money *p = realloc(list, (n + 1) * sizeof(*list));
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			list = p;
-			memset(&list[n], 0, sizeof(list[n]));
-			memcpy(list[n].currency, (const char *) k.mv_data + prefix, cl);
-			list[n++].minor = bal;
-		}
-		cursor_close(t, c);
-		if (r == -ENOENT)
-			r = 0;
-	}
-	if (r < 0) {
-		free(list);
-		return r;
-	}
-	*ret = list;
-	*ret_n = n;
-	return 0;
+	if (e.at >= c->from && e.at < c->to)
+		r = c->fn(&e, c->ud);
+	ledger_entry_done(&e);
+	return r;
 }
 
 int store_ledger_each(store_txn *t, const char *customer_id, uint64_t from_seq, int64_t from, int64_t to,
 		      int (*fn)(const ledger_entry *e, void *ud), void *ud) {
 	if (!t || !fn)
 		return -EINVAL;
-	unsigned char kb[STORE_KEY_MAX];
-	MDB_val k, v;
-	int r = cust_seq_key(t->s, customer_id, from_seq, kb, &k);
-	if (r < 0 || !t->s->ledger)
-		return r;
-	size_t prefix = k.mv_size - 8;
-	MDB_cursor *c;
-	if ((r = txn_cursor(t, t->s->ledger, &c)) < 0)
-		return r;
-	for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != prefix + 8 || memcmp(k.mv_data, kb, prefix))
-			break;
-		ledger_entry e;
-		if ((r = ledger_from_val(&v, &e)) < 0)
-			break;
-		if (e.at >= from && e.at < to)
-			r = fn(&e, ud);
-		ledger_entry_done(&e);
-		if (r != 0)
-			break;
-	}
-	cursor_close(t, c);
-	return r == -ENOENT ? 0 : r;
+	unsigned char start[8];
+	be64_put(start, from_seq);
+	each_ctx c = { .from = from, .to = to, .fn = fn, .ud = ud };
+	return cust_walk(t, t->s->ledger, customer_id, start, 8, each_entry, &c);
 }
 
 typedef struct last_ctx { ledger_entry *v; size_t n, cap; } last_ctx;
