@@ -332,6 +332,16 @@ static void conn_step(conn *c) {
 		s->n_paused++;
 		return;
 	}
+	/* A long answer goes on only as fast as its client takes it: with half its own
+	 * cap unread it waits until that is written (conn_resume). Orders carry their
+	 * money and history since issue 9, so 20,000 of them (one reply, or parts with
+	 * "more") pass max_reply_queue's 16 MiB: a client that reads, however slowly,
+	 * must get them all. A list sends only once collected, its snapshot let go. */
+	if (c->pending && c->queued >= s->limits.max_write_queue / 2) {
+		c->paused = true;
+		s->n_paused++;
+		return;
+	}
 	int r;
 	if (c->pending) {
 		/* One slice of a long answer, then back in line behind the others. A
