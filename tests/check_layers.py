@@ -4,9 +4,10 @@
   before it in LAYERS, by root-relative path ("lib/store/store.h");
 - nothing in lib/ includes libuv, libsystemd or anything under daemon/ or tests/;
 - every project include anywhere is root-relative (no bare "store.h").
-- orders, their events and skip records are written only by lib/sales (the store's
-  writers store_order_create, store_order_update, store_outbox_append and
-  store_skip_record are called nowhere else in lib/ or daemon/).
+- orders, their events, skip records and ledger entries are written only by lib/sales
+  (the store's writers store_order_create, store_order_update, store_outbox_append,
+  store_skip_record, store_ledger_append and store_payment_due_set are called nowhere
+  else in lib/ or daemon/).
 Prints each violation as FILE:LINE: message and exits 1 when there is any."""
 import os
 import re
@@ -14,7 +15,8 @@ import sys
 
 LAYERS = ["base", "time", "model", "defs", "store", "sales", "sched", "varlink", "api"]
 FORBIDDEN_IN_LIB = ("uv.h", "systemd/")
-SALES_ONLY = re.compile(r"\b(store_order_create|store_order_update|store_outbox_append|store_skip_record)\s*\(")
+SALES_ONLY = re.compile(r"\b(store_order_create|store_order_update|store_outbox_append|store_skip_record|"
+                        r"store_ledger_append|store_payment_due_set)\s*\(")
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")
 include = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
