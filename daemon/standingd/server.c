@@ -72,6 +72,7 @@ struct conn {
 	bool paused;               /* back-pressure: neither reading nor running */
 	bool close_after_write;
 	bool stepping;             /* inside the Varlink service: pending is in use */
+	bool may_wait;             /* pending began with every earlier reply read: it waits for its reader */
 	char readbuf[65536];
 };
 
@@ -336,8 +337,10 @@ static void conn_step(conn *c) {
 	 * cap unread it waits until that is written (conn_resume). Orders carry their
 	 * money and history since issue 9, so 20,000 of them (one reply, or parts with
 	 * "more") pass max_reply_queue's 16 MiB: a client that reads, however slowly,
-	 * must get them all. A list sends only once collected, its snapshot let go. */
-	if (c->pending && c->queued >= s->limits.max_write_queue / 2) {
+	 * must get them all. A list sends only once collected, its snapshot let go.
+	 * Only an answer begun with nothing unread waits: one begun behind unread
+	 * replies (a client pipelining requests it does not read) meets the cap. */
+	if (c->pending && c->may_wait && c->queued >= s->limits.max_write_queue / 2) {
 		c->paused = true;
 		s->n_paused++;
 		return;
@@ -382,6 +385,7 @@ static void conn_step(conn *c) {
 	c->since = uv_now(c->pipe.loop);
 	uv_timer_again(&c->idle);
 	c->stepping = true;
+	c->may_wait = c->queued == 0;
 	r = vl_service_start(s->svc, msg, len, send_reply, c, &c->peer, VL_START_PIECES, &c->pending);
 	c->stepping = false;
 	if (c->closing) {
