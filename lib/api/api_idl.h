@@ -173,12 +173,13 @@ API_IDL_TYPES \
 "# users placed.\n" \
 "method ReleaseOrder(order: string, idempotency_key: ?string) -> (order: Order)\n" \
 "\n" \
-"# Puts an order that is not yet shipped on hold (ops only); reason is recorded.\n" \
+"# Puts a confirmed account order on hold (ops only); its charge is credited back until\n" \
+"# ReleaseOrder charges it again. reason is recorded.\n" \
 "method HoldOrder(order: string, reason: ?string, idempotency_key: ?string) -> (order: Order)\n" \
 "\n" \
 "# Cancels an order not yet shipped: a charged one gets a credit entry, a paid prepaid\n" \
-"# one a refund entry (the ledger never deletes); order.cancelled. Cancelling a\n" \
-"# cancelled order again returns it unchanged. Shop users: only orders shop users placed.\n" \
+"# one a credit and a refund entry (the ledger never deletes); order.cancelled. A\n" \
+"# shipped or cancelled order is WrongStatus. Shop users: only orders shop users placed.\n" \
 "method CancelOrder(order: string, reason: string, idempotency_key: ?string) -> (order: Order)\n" \
 "\n" \
 "# A customer's account (ops only): balances per currency (positive: the customer owes),\n" \
@@ -208,7 +209,8 @@ API_IDL_TYPES \
 "error WrongAmount (order: string, due: Money)\n" \
 "\n" \
 "# The order's status does not allow the call (ReleaseOrder needs on_hold,\n" \
-"# RecordPayment awaiting_payment, HoldOrder and CancelOrder an order not shipped).\n" \
+"# RecordPayment awaiting_payment, HoldOrder a confirmed account order, CancelOrder\n" \
+"# one neither shipped nor cancelled).\n" \
 "error WrongStatus (order: string, status: string)\n" \
 "\n" \
 "# RecordAccountPayment for a customer without an account.\n" \
