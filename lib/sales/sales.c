@@ -467,6 +467,18 @@ static int due_collect(const char *number, int64_t at, void *ud) {
 	return 0;
 }
 
+/* "unpaid after 14 days", "after 4 hours", "after 90 minutes": the largest whole unit. */
+static void unpaid_reason(int64_t secs, char *buf, size_t n) {
+	static const struct { int64_t secs; const char *one, *many; } units[] = {
+		{ 86400, "day", "days" }, { 3600, "hour", "hours" }, { 60, "minute", "minutes" }, { 1, "second", "seconds" },
+	};
+	size_t i = 0;
+	while (i + 1 < sizeof(units) / sizeof(units[0]) && secs % units[i].secs)
+		i++;
+	int64_t k = secs / units[i].secs;
+	snprintf(buf, n, "unpaid after %" PRId64 " %s", k, k == 1 ? units[i].one : units[i].many);
+}
+
 int sales_payment_due_run(store *s, int64_t now, size_t max, size_t *ret_overdue, size_t *ret_cancelled,
 			  bool *ret_more) {
 	if (!s || !max || !ret_overdue || !ret_cancelled || !ret_more)
@@ -491,13 +503,18 @@ int sales_payment_due_run(store *s, int64_t now, size_t max, size_t *ret_overdue
 			r = store_payment_due_set(t, o->number, o->overdue_sent ? o->cancel_at : o->payment_due_at, 0);
 		} else if (now >= o->cancel_at) {
 			char reason[64];
-			int64_t days = (o->cancel_at - o->created) / 86400;
-			snprintf(reason, sizeof(reason), "unpaid after %" PRId64 " days", days);
+			unpaid_reason(o->cancel_at - o->created, reason, sizeof(reason));
 			op_args a = { .now = now, .by = ORDER_BY_DAEMON, .reason = reason };
-			if (!o->overdue_sent && (r = store_payment_due_set(t, o->number, o->payment_due_at, 0)) < 0) {
+			/* both deadlines passed while the daemon was down: the overdue
+			 * event is still told once, before the cancellation */
+			if (!o->overdue_sent &&
+			    ((r = store_payment_due_set(t, o->number, o->payment_due_at, 0)) < 0 ||
+			     (r = emit(t, ORDER_EVENT_PAYMENT_OVERDUE, order_event_payment_overdue(o, o->payment_due_at), now)) < 0)) {
 				order_free(o);
 				goto out;
 			}
+			if (!o->overdue_sent)
+				overdue++;
 			o->overdue_sent = true;   /* its index entry is at cancel_at now */
 			if ((r = cancel_in(t, o, &a)) == 0 && (r = store_order_update(t, o)) == 0)
 				cancelled++;

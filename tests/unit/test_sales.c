@@ -95,8 +95,8 @@ static int teardown(void **state) {
 
 typedef struct seen {
 	uint64_t orders, events, skips;
-	char type[8][32];
-	char payload[8][512];
+	char type[16][32];
+	char payload[16][512];
 	char skip_reason[8][128];
 	int64_t skip_delivery[8];
 } seen;
@@ -104,7 +104,7 @@ typedef struct seen {
 static int event_cb(uint64_t seq, const char *type, const char *payload, int64_t at, void *ud) {
 	seen *s = ud;
 	(void) seq; (void) at;
-	if (s->events < 8) {
+	if (s->events < 16) {
 		snprintf(s->type[s->events], sizeof(s->type[0]), "%s", type);
 		snprintf(s->payload[s->events], sizeof(s->payload[0]), "%s", payload);
 	}
@@ -822,6 +822,22 @@ static void test_payment_due(void **state) {
 	assert_string_equal(s.type[7], "order.cancelled");
 	assert_int_equal(sales_payment_due_run(f->s, T0 + 100 * 86400, 10, &od, &cn, &more), 0);
 	assert_int_equal(cn + od, 0);
+	/* both deadlines passed unseen (the daemon was down): told overdue once, then cancelled */
+	sales_order c = one_time(so, T0 + 200 * 86400);
+	c.created = T0 + 100 * 86400;
+	c.payment = ORDER_PAYMENT_PREPAID;
+	assert_int_equal(sales_place(f->s, cu, &c, "shop:ilze", NULL), 0);
+	order_transitions_clear(&c);
+	assert_int_equal(sales_payment_due_run(f->s, c.created + 30 * 86400, 10, &od, &cn, &more), 0);
+	assert_int_equal(od, 1);
+	assert_int_equal(cn, 1);
+	s = look(f->s);
+	assert_int_equal(s.events, 12);   /* created, awaiting_payment, payment_overdue, cancelled */
+	assert_string_equal(s.type[10], "order.payment_overdue");
+	assert_string_equal(s.type[11], "order.cancelled");
+	g = get(f->s, c.number);
+	assert_string_equal(g->history[g->n_history - 1].reason, "unpaid after 14 days");
+	order_free(g);
 	assert_string_equal(ledger_text(f->s, "acme"),
 			    "charge SO-00000002-1 3350 3350 EUR; payment SO-00000002-1 3350 0 EUR");
 }
