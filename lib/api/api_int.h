@@ -1,0 +1,108 @@
+/* The private header of lib/api: what the interface files (supplier.c, orders.c,
+ * ops.c), the authorisation (auth.c), the long lists (jobs.c) and the
+ * registration (api.c) share. Not for use outside lib/api. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "lib/api/api.h"
+#include "lib/api/idem.h"
+#include "lib/api/peer.h"
+#include "lib/base/text.h"
+#include "lib/defs/yamltree.h"
+#include "lib/sales/sales.h"
+#include "lib/time/cal.h"
+
+#define MAX_WINDOW_DAYS 400
+#define CHUNK 100
+/* Items one call may return: a list is collected whole before it is sent (it is
+ * sorted), so this bounds the daemon's memory per request (about 9 MB of JSON);
+ * the loop's time is bounded by building it in steps (jobs.c). */
+#define MAX_ITEMS 20000
+
+/* Work per step: orders read, occurrences looked at, standing orders visited and
+ * items encoded count one each; ~1 ms (a few under ASan). */
+#define STEP_UNITS 64
+
+/* A window bound: a date (local midnight in each delivery's zone) or an instant. */
+typedef struct bound {
+	bool is_date;
+	int64_t day, instant;
+} bound;
+
+typedef struct list_item {
+	int64_t delivery;
+	const char *so;      /* sort key; points into the defs of the collection */
+	char number[ORDER_NUMBER_MAX];
+	uint64_t n;          /* occurrence index (forecast) */
+	char *text;          /* the item as JSON */
+	size_t len;
+} list_item;
+
+typedef enum job_kind { JOB_UPCOMING, JOB_ORDERS, JOB_FORECAST, JOB_STANDING } job_kind;
+typedef enum job_phase { PHASE_START, PHASE_ORDERS, PHASE_RULES, PHASE_EMIT } job_phase;
+
+typedef struct list_job {
+	api_env *env;
+	job_kind kind;
+	job_phase phase;
+	const char *key;              /* "shipments" */
+	const char *too_many;         /* the error past limit */
+	size_t limit;                 /* items: MAX_ITEMS, or none (ListStandingOrders) */
+	uint64_t gen;                 /* env->defs_generation collected under */
+	store_txn *t;                 /* the snapshot */
+	int units;                    /* left in this step */
+	int err;                      /* from a callback */
+	/* the store walk: next (delivery, sequence), window [lo, hi) */
+	int64_t lo, hi, at;
+	uint64_t at_seq;
+	/* the rules: next standing order, where in its rule (INT64_MIN: not begun) */
+	size_t so_i;
+	int64_t so_from, so_to, watermark;
+	/* filters */
+	char *supplier;               /* owned */
+	const char *customer, *so_id, *status;   /* ListOrders; borrowed from the call */
+	bool window, shop_only;
+	bound from, to;
+	int64_t from_day, to_day;     /* Forecast */
+	/* the result */
+	list_item *v;
+	size_t n, cap, emitted;
+	vl_list out;
+} list_job;
+
+/* ---- small helpers and shared parameter readers (api.c) ---- */
+
+json_t *api_jstr_or_null(const char *s);
+int api_error_new(vl_call_ctx *ctx, const char *name, json_t *params);
+int api_reply_new(vl_call_ctx *ctx, json_t *params);
+int api_internal(vl_call_ctx *ctx, int err);
+bool api_text_ok(diag_list *errs, const char *field, const char *s);
+int api_parse_bound(const char *s, bound *ret);
+int64_t api_bound_at(const bound *b, const tz_zone *z);
+int api_window_params(vl_call_ctx *ctx, json_t *params, bool required, bound *from, bound *to);
+peer_role api_role_of(vl_call_ctx *ctx, api_env *env);
+int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, bool write, store_txn **ret_t,
+		       sales_order **ret_o, const char *error_iface);
+bool api_from_api(const standing_order *so);
+
+/* ---- authorisation (auth.c) ---- */
+
+bool api_shop_only(peer_role r);
+bool api_placed_by_shop(const char *placed_by);
+bool api_shop_order(api_env *env, const sales_order *o);
+void api_placer_of(vl_call_ctx *ctx, peer_role r, char buf[96]);
+int api_denied(vl_call_ctx *ctx);
+int api_authorize(void *caller, const char *interface, const char *method, void *ud);
+
+/* ---- long lists, built in steps (jobs.c) ---- */
+
+list_job *api_job_new(api_env *env, job_kind kind, const char *key, const char *too_many, const char *sup);
+void api_job_window(list_job *j, const bound *from, const bound *to);
+int api_job_start(vl_call_ctx *ctx, list_job *j);
+
+/* ---- each interface's methods (supplier.c, orders.c, ops.c), for api_register ---- */
+
+extern const vl_method api_common_methods[], api_supplier_methods[], api_orders_methods[], api_ops_methods[];
+extern const size_t api_common_n_methods, api_supplier_n_methods, api_orders_n_methods, api_ops_n_methods;
