@@ -30,7 +30,8 @@
 "\n" \
 "type Money (amount: string, currency: string)\n" \
 "\n" \
-"# One change of an order's status: at (UTC), by (the caller's Unix user, or\n" \
+"# One change of an order's status: at (UTC), by (the caller as ROLE:USER, its Unix\n" \
+"# user under the role it acted in: ops:root, shop:webshop, supplier:lumen; or\n" \
 "# \"standingd\" for what the daemon did itself), the status it took, and why.\n" \
 "type Transition (at: string, by: string, status: string, reason: ?string)\n" \
 "\n" \

@@ -25,10 +25,10 @@ bool api_shop_order(api_env *env, const sales_order *o) {
 	return so && api_placed_by_shop(so->placed_by);
 }
 
-/* "shop:alice", "ops:root" (the uid when the user has no name). */
+/* "shop:alice", "ops:root", "supplier:lumen-a" (the uid when the user has no name). */
 void api_placer_of(vl_call_ctx *ctx, peer_role r, char buf[96]) {
 	const peer *p = vl_call_ctx_caller(ctx);
-	const char *role = r.flags & PEER_ROLE_OPS ? "ops" : "shop";
+	const char *role = r.flags & PEER_ROLE_OPS ? "ops" : r.flags & PEER_ROLE_SUPPLIER ? "supplier" : "shop";
 	if (p->user[0])
 		snprintf(buf, 96, "%s:%s", role, p->user);
 	else

@@ -74,7 +74,7 @@ static bool same_text(const char *a, const char *b) {
 }
 
 int sales_mark_shipped(store *s, const char *number, const char *supplier_id, const char *carrier,
-		       const char *tracking, int64_t now, sales_ship_result *ret_result, sales_order **ret) {
+		       const char *tracking, int64_t now, const char *by, sales_ship_result *ret_result, sales_order **ret) {
 	if (!s || !number || !carrier || !tracking || !ret_result || !ret)
 		return -EINVAL;
 	store_txn *t = NULL;
@@ -113,7 +113,7 @@ int sales_mark_shipped(store *s, const char *number, const char *supplier_id, co
 	o->carrier = strdup(carrier);
 	o->tracking = strdup(tracking);
 	o->shipped = now;
-	if ((r = order_transition_add(o, now, supplier_id ? supplier_id : "ops", ORDER_STATUS_SHIPPED, NULL)) < 0)
+	if ((r = order_transition_add(o, now, by ? by : (supplier_id ? supplier_id : "ops"), ORDER_STATUS_SHIPPED, NULL)) < 0)
 		goto out;
 	json_t *ev = o->carrier && o->tracking ? order_event_shipped(o) : NULL;
 	text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;

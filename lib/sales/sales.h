@@ -51,13 +51,15 @@ typedef enum sales_ship_result {
 /* MarkShipped: the order number (any spelling order_number_parse accepts) is
  * shipped by carrier with tracking at now, with its order.shipped event, in one
  * transaction. supplier_id, when not NULL, must be the order's (else it is not found).
+ * by is who shipped it for the order's history ("supplier:USER", "ops:USER").
  * Retrying with the same carrier and tracking writes nothing again. 0 with
  * *ret_result and *ret (free with order_free()); -ENOENT (no such order);
  * -EACCES (another supplier's: *ret is set, nothing written); -ECANCELED
  * (cancelled: *ret is set); -EALREADY (shipped with another carrier or tracking: *ret is set,
  * so the caller can say with what); another negative errno. */
 int sales_mark_shipped(store *s, const char *number, const char *supplier_id, const char *carrier,
-		       const char *tracking, int64_t now, sales_ship_result *ret_result, sales_order **ret);
+		       const char *tracking, int64_t now, const char *by, sales_ship_result *ret_result,
+		       sales_order **ret);
 
 /* ---- payments and the order's life (issue 9) ----
  * Every operation below is one write transaction holding the order's change, its

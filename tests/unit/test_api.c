@@ -274,7 +274,7 @@ static char *reply_field(const char *reply, const char *key) {
 #define STEP(by, status) "{\"at\":\"2026-11-28T12:00:00Z\",\"by\":\"" by "\",\"status\":\"" status "\",\"reason\":null}"
 /* created by the engine; then shipped by the supplier lumen's user */
 #define BY_ENGINE STEP("standingd", "confirmed")
-#define BY_LUMEN BY_ENGINE "," STEP("lumen", "shipped")
+#define BY_LUMEN BY_ENGINE "," STEP("supplier:lumen-a", "shipped")
 
 /* An order of GetOrder, ListOrders, MarkShipped (status, then carrier, tracking, shipped, its history). */
 #define ORDER_SO1(status, tail, history) \
@@ -504,7 +504,7 @@ static void mark_shipped(void **state) {
 	EXPECT(f, SELF, method, SHIP(SO2, "Posten", "N1"),
 	       "{\"parameters\":{\"order\":" ORDER_SO2("shipped",
 	       "\"carrier\":\"Posten\",\"tracking\":\"N1\",\"shipped\":\"2026-11-28T12:00:00Z\"",
-	       BY_ENGINE "," STEP("ops", "shipped")) "}}");
+	       BY_ENGINE "," STEP("ops:standingd", "shipped")) "}}");
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "2", "4"));
 }
 

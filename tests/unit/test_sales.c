@@ -311,18 +311,18 @@ static void test_mark_shipped(void **state) {
 	int64_t at = cal_days_from_civil(2027, 1, 30) * CAL_SECS_PER_DAY;
 
 	/* another supplier's order: nothing written, the order named */
-	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-3", "other", "DHL", "JD1", at, &res, &got), -EACCES);
+	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-3", "other", "DHL", "JD1", at, "supplier:lumen-a", &res, &got), -EACCES);
 	assert_string_equal(got->number, "SO-00000001-3");
 	order_free(got);
 	assert_int_equal(res, 99);
 	got = NULL;
-	assert_int_equal(sales_mark_shipped(f->s, "SO-00000002-1", NULL, "DHL", "JD1", at, &res, &got), -ENOENT);
-	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-4", NULL, "DHL", "JD1", at, &res, &got), -ENOENT);
+	assert_int_equal(sales_mark_shipped(f->s, "SO-00000002-1", NULL, "DHL", "JD1", at, "supplier:lumen-a", &res, &got), -ENOENT);
+	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-4", NULL, "DHL", "JD1", at, "supplier:lumen-a", &res, &got), -ENOENT);
 	assert_null(got);
 	assert_counts(f->s, 1, 1, 0);
 
 	/* any spelling of the number; the supplier's own order */
-	assert_int_equal(sales_mark_shipped(f->s, "so000000013", "lumen", "DHL", "JD1", at, &res, &got), 0);
+	assert_int_equal(sales_mark_shipped(f->s, "so000000013", "lumen", "DHL", "JD1", at, "supplier:lumen-a", &res, &got), 0);
 	assert_int_equal(res, SALES_SHIPPED);
 	assert_int_equal(got->status, ORDER_STATUS_SHIPPED);
 	assert_string_equal(got->carrier, "DHL");
@@ -339,12 +339,12 @@ static void test_mark_shipped(void **state) {
 	assert_string_equal(s.payload[1], expect);
 
 	/* the retry: the same answer, nothing written again */
-	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-3", NULL, "DHL", "JD1", at + 99, &res, &got), 0);
+	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-3", NULL, "DHL", "JD1", at + 99, "supplier:lumen-a", &res, &got), 0);
 	assert_int_equal(res, SALES_ALREADY_SHIPPED);
 	assert_int_equal(got->shipped, at);
 	order_free(got);
 	/* another carrier or tracking: refused, the first kept */
-	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-3", NULL, "DHL", "JD2", at, &res, &got), -EALREADY);
+	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-3", NULL, "DHL", "JD2", at, "supplier:lumen-a", &res, &got), -EALREADY);
 	assert_string_equal(got->tracking, "JD1");
 	order_free(got);
 	assert_counts(f->s, 1, 2, 0);
@@ -355,7 +355,7 @@ static void test_mark_shipped(void **state) {
 	sales_order *cur;
 	assert_int_equal(sales_cancel(f->s, c.number, at, "ops:anna", "wrong address", NULL, &cur, NULL), 0);
 	order_free(cur);
-	assert_int_equal(sales_mark_shipped(f->s, c.number, NULL, "DHL", "JD3", at, &res, &got), -ECANCELED);
+	assert_int_equal(sales_mark_shipped(f->s, c.number, NULL, "DHL", "JD3", at, "supplier:lumen-a", &res, &got), -ECANCELED);
 	assert_int_equal(got->status, ORDER_STATUS_CANCELLED);
 	order_free(got);
 	assert_counts(f->s, 2, 4, 0);   /* created, shipped, created, cancelled */
@@ -521,7 +521,7 @@ static void test_account_over_limit(void **state) {
 	order_free(g);
 	/* shipping an order on hold is refused with its status */
 	sales_ship_result res = 99;
-	assert_int_equal(sales_mark_shipped(f->s, o.number, NULL, "DHL", "J", T0, &res, &g), -ENOTCONN);
+	assert_int_equal(sales_mark_shipped(f->s, o.number, NULL, "DHL", "J", T0, "supplier:lumen-a", &res, &g), -ENOTCONN);
 	assert_int_equal(g->status, ORDER_STATUS_ON_HOLD);
 	order_free(g);
 
@@ -640,7 +640,7 @@ static void test_prepaid(void **state) {
 
 	/* not shipped before it is paid */
 	sales_ship_result res;
-	assert_int_equal(sales_mark_shipped(f->s, o.number, NULL, "DHL", "J", T0, &res, &g), -ENOTCONN);
+	assert_int_equal(sales_mark_shipped(f->s, o.number, NULL, "DHL", "J", T0, "supplier:lumen-a", &res, &g), -ENOTCONN);
 	assert_int_equal(g->status, ORDER_STATUS_AWAITING_PAYMENT);
 	order_free(g);
 	/* the wrong amount, or currency: what is due told, nothing written */
@@ -723,7 +723,7 @@ static void test_cancel(void **state) {
 		"\"reason\":null,\"by\":\"ops:anna\",\"credited\":null,\"refunded\":null}");
 	/* a shipped one is not cancelled */
 	sales_ship_result res;
-	assert_int_equal(sales_mark_shipped(f->s, b.number, NULL, "DHL", "J", T0 + 30, &res, &g), 0);
+	assert_int_equal(sales_mark_shipped(f->s, b.number, NULL, "DHL", "J", T0 + 30, "supplier:lumen-a", &res, &g), 0);
 	order_free(g);
 	assert_int_equal(sales_cancel(f->s, b.number, T0 + 40, "ops:anna", NULL, NULL, &g, &why), -EPERM);
 	assert_int_equal(why.status, ORDER_STATUS_SHIPPED);
