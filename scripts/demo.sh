@@ -31,6 +31,9 @@ echo "== meanwhile, over the socket: standingctl status; standingctl upcoming --
 build/daemon/standingctl status --socket run/demo.sock 2>&1 || true
 build/daemon/standingctl upcoming --socket run/demo.sock --supplier lumen --from 2027-01-01 --to 2027-04-01 2>&1 || true
 echo
+echo "== and the money: standingctl account acme (charged on account, within its credit limit) =="
+build/daemon/standingctl account acme --socket run/demo.sock 2>&1 || true
+echo
 sleep "$((seconds - half))"
 kill -TERM "$pid"
 wait "$pid" || true
