@@ -80,9 +80,9 @@ peer_role api_role_of(vl_call_ctx *ctx, api_env *env) {
 	return peer_role_of(vl_call_ctx_caller(ctx), &env->defs->config, env->self_uid);
 }
 
-/* Opens a transaction and fetches an order: 0 with both, or (after replying) 1 or
+/* Opens a read transaction and fetches an order: 0 with both, or (after replying) 1 or
  * a negative errno. */
-int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, bool write, store_txn **ret_t,
+int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, store_txn **ret_t,
 		       sales_order **ret_o, const char *error_iface) {
 	const char *number;
 	int r = vl_param_string(ctx, params, "order", true, &number);
@@ -91,7 +91,7 @@ int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, bool write, 
 	uint64_t seq;
 	if (order_number_parse(number, &seq) < 0)
 		return vl_invalid_parameter(ctx, "order");
-	if ((r = store_begin(env->store, write, ret_t)) < 0) {
+	if ((r = store_begin(env->store, false, ret_t)) < 0) {
 		r = api_internal(ctx, r);
 		return r < 0 ? r : 1;
 	}

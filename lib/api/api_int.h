@@ -83,7 +83,7 @@ int api_parse_bound(const char *s, bound *ret);
 int64_t api_bound_at(const bound *b, const tz_zone *z);
 int api_window_params(vl_call_ctx *ctx, json_t *params, bool required, bound *from, bound *to);
 peer_role api_role_of(vl_call_ctx *ctx, api_env *env);
-int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, bool write, store_txn **ret_t,
+int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, store_txn **ret_t,
 		       sales_order **ret_o, const char *error_iface);
 bool api_from_api(const standing_order *so);
 

@@ -365,7 +365,7 @@ static int get_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	sales_order *o;
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 ||
-	    (r = api_order_param(ctx, env, params, false, &t, &o, "io.standingd.Orders")) != 0)
+	    (r = api_order_param(ctx, env, params, &t, &o, "io.standingd.Orders")) != 0)
 		return r < 0 ? r : 0;
 	store_abort(t);
 	if (api_shop_only(api_role_of(ctx, env)) && !api_shop_order(env, o)) {
@@ -467,7 +467,7 @@ static int customer_param(vl_call_ctx *ctx, api_env *env, json_t *params, const 
  * / a negative errno after replying. */
 static int target_order(vl_call_ctx *ctx, api_env *env, json_t *params, sales_order **ret) {
 	store_txn *t;
-	int r = api_order_param(ctx, env, params, false, &t, ret, "io.standingd.Orders");
+	int r = api_order_param(ctx, env, params, &t, ret, "io.standingd.Orders");
 	if (r != 0)
 		return r;
 	store_abort(t);

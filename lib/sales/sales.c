@@ -61,14 +61,6 @@ int sales_skip_occurrence(store *s, const char *so_id, int64_t delivery, int64_t
 	return r;
 }
 
-int sales_place_order(store *s, sales_order *o) {
-	if (!s || !o)
-		return -EINVAL;
-	int r = sales_place(s, NULL, o, o->placed_by, NULL);
-	order_transitions_clear(o);   /* its callers borrow every string of o */
-	return r;
-}
-
 static bool same_text(const char *a, const char *b) {
 	return !strcmp(a ? a : "", b ? b : "");
 }

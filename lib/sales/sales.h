@@ -35,14 +35,6 @@ int sales_skip_occurrence_in(store_txn *t, const char *so_id, int64_t delivery, 
 int sales_skip_occurrence(store *s, const char *so_id, int64_t delivery, int64_t at, const char *reason,
 			  char ret_number[ORDER_NUMBER_MAX]);
 
-/* Kept until the API calls sales_place (it is sales_place without a customer: no
- * VAT, no credit limit, charged as account or awaiting payment as prepaid).
- * PlaceOrder: a one-time order (o->standing_order NULL, occurrence UINT64_MAX).
- * Sets o->total (order_total of its lines) and o->number, writes the order and its
- * order.created event in one transaction. 0; -EOVERFLOW/-EINVAL (total), -EINVAL
- * (a standing order's), or a store error (nothing written). */
-int sales_place_order(store *s, sales_order *o);
-
 typedef enum sales_ship_result {
 	SALES_SHIPPED,            /* marked shipped now, order.shipped appended */
 	SALES_ALREADY_SHIPPED,    /* shipped before with the same carrier and tracking: nothing written */

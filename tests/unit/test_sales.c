@@ -242,6 +242,14 @@ static void test_create_occurrence_total_out_of_range(void **state) {
 
 /* ---- PlaceOrder ---- */
 
+/* sales_place without a customer (no VAT, no credit limit), as the first tests of
+ * one-time orders use it; the transitions are dropped since o's strings are borrowed. */
+static int place_plain(store *s, sales_order *o) {
+	int r = sales_place(s, NULL, o, o->placed_by, NULL);
+	order_transitions_clear(o);
+	return r;
+}
+
 static sales_order one_time(const standing_order *so, int64_t delivery) {
 	return (sales_order) {
 		.customer = so->customer->id, .supplier = so->supplier, .ship_to = so->ship_to,
@@ -258,7 +266,7 @@ static void test_place_order(void **state) {
 	sales_order o = one_time(so, delivery);
 	o.total = (money) { 1, "XXX" };   /* whatever the caller says, the total is computed */
 	o.occurrence = 7;
-	assert_int_equal(sales_place_order(f->s, &o), 0);
+	assert_int_equal(place_plain(f->s, &o), 0);
 	assert_string_equal(o.number, "SO-00000001-3");
 	assert_int_equal(o.total.minor, 3350);
 	assert_string_equal(o.total.currency, "EUR");
@@ -286,16 +294,16 @@ static void test_place_order(void **state) {
 	/* a failed write leaves nothing: another write transaction is open */
 	sales_order o2 = one_time(so, delivery);
 	assert_int_equal(store_begin(f->s, true, &t), 0);
-	assert_int_equal(sales_place_order(f->s, &o2), -EBUSY);
+	assert_int_equal(place_plain(f->s, &o2), -EBUSY);
 	store_abort(t);
 	assert_string_equal(o2.number, "");
 	/* a standing order's occurrence is not a one-time order */
 	o2.standing_order = "bulbs";
-	assert_int_equal(sales_place_order(f->s, &o2), -EINVAL);
+	assert_int_equal(place_plain(f->s, &o2), -EINVAL);
 	/* no lines, no order */
 	sales_order o3 = one_time(so, delivery);
 	o3.n_lines = 0;
-	assert_int_equal(sales_place_order(f->s, &o3), -EINVAL);
+	assert_int_equal(place_plain(f->s, &o3), -EINVAL);
 	assert_counts(f->s, 1, 1, 0);
 }
 
@@ -305,7 +313,7 @@ static void test_mark_shipped(void **state) {
 	fx *f = *state;
 	const standing_order *so = &f->d->orders[0];
 	sales_order o = one_time(so, cal_days_from_civil(2027, 2, 1) * CAL_SECS_PER_DAY);
-	assert_int_equal(sales_place_order(f->s, &o), 0);
+	assert_int_equal(place_plain(f->s, &o), 0);
 	sales_ship_result res = 99;
 	sales_order *got = NULL;
 	int64_t at = cal_days_from_civil(2027, 1, 30) * CAL_SECS_PER_DAY;
@@ -351,7 +359,7 @@ static void test_mark_shipped(void **state) {
 
 	/* a cancelled order is not shipped */
 	sales_order c = one_time(so, cal_days_from_civil(2027, 2, 2) * CAL_SECS_PER_DAY);
-	assert_int_equal(sales_place_order(f->s, &c), 0);
+	assert_int_equal(place_plain(f->s, &c), 0);
 	sales_order *cur;
 	assert_int_equal(sales_cancel(f->s, c.number, at, "ops:anna", "wrong address", NULL, &cur, NULL), 0);
 	order_free(cur);
