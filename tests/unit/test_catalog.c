@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include <ftw.h>
 #include <lmdb.h>
 #include "lib/defs/defs.h"
 #include "lib/sched/catalog.h"
 #include "lib/store/store.h"
+#include "tests/unit/tmpdir.h"
 
 #define N_FILES_MAX 6
 #define N_CUST 4          /* customers per file, at most */
@@ -524,13 +524,6 @@ static void test_reads_only_changes(void **state) {
 	catalog_free(c);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	return remove(path);
-}
-
 static void assert_files(store *s, const defs_file *want, size_t n) {
 	store_txn *t;
 	defs_file *got;
@@ -607,7 +600,7 @@ static void test_store_older_layout(void **state) {
 	assert_int_equal(mdb_get(txn, dbi, &k, &v), MDB_NOTFOUND);
 	mdb_txn_abort(txn);
 	mdb_env_close(env);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(dir);
 }
 
 int main(void) {

@@ -4,7 +4,6 @@
  * counts of created and skipped occurrences, the skip reasons, the watermark,
  * and that no occurrence is ever created twice (store_verify). */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +17,7 @@
 #include "lib/defs/defs.h"
 #include "lib/sched/engine.h"
 #include "lib/store/store.h"
+#include "tests/unit/tmpdir.h"
 
 #define MINUTE INT64_C(60)
 #define HOUR INT64_C(3600)
@@ -32,11 +32,6 @@ typedef struct fx {
 	uint64_t created, skipped;          /* seen by the hooks */
 	char last_reason[256];
 } fx;
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-	(void) st; (void) flag; (void) ftw;
-	return remove(path);
-}
 
 static void on_created(const sales_order *o, void *ud) {
 	fx *f = ud;
@@ -69,7 +64,7 @@ static int teardown(void **state) {
 	for (size_t i = 0; i < f->n_defs; i++)
 		defs_free(f->d[i]);
 	store_close(f->s);
-	nftw(f->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->tmp);
 	free(f);
 	return 0;
 }

@@ -2,7 +2,6 @@
  * missing parents 0755, the directory itself as asked; an existing directory is
  * left as it is; a file in the way is -ENOTDIR. */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,11 +12,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 #include "lib/base/fsdir.h"
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-	(void) st; (void) flag; (void) ftw;
-	return remove(path);
-}
+#include "tests/unit/tmpdir.h"
 
 static mode_t mode_of(const char *path) {
 	struct stat st;
@@ -62,7 +57,7 @@ static void test_fsdir_make(void **state) {
 	assert_int_equal(fsdir_make(NULL, 0750), -EINVAL);
 
 	umask(old);
-	nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(tmp);
 }
 
 int main(void) {

@@ -2,7 +2,6 @@
  * get, per user, expiry in slices, survives a reopen, rolled back with its
  * transaction) and lib/api/idem's canonical parameters hash and key rule. */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,17 +14,13 @@
 #include <lmdb.h>
 #include "lib/api/idem.h"
 #include "lib/store/store.h"
+#include "tests/unit/tmpdir.h"
 
 typedef struct fx {
 	char tmp[64];
 	char dir[128];
 	store *s;
 } fx;
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-	(void) st; (void) flag; (void) ftw;
-	return remove(path);
-}
 
 static int setup(void **state) {
 	fx *f = calloc(1, sizeof(*f));
@@ -41,7 +36,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
 	fx *f = *state;
 	store_close(f->s);
-	nftw(f->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->tmp);
 	free(f);
 	return 0;
 }

@@ -3,7 +3,6 @@
  * a retry of the same operation writes nothing twice. A real store in a fresh
  * directory; definitions from in-memory YAML. */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +17,7 @@
 #include "lib/sales/sales.h"
 #include "lib/store/store.h"
 #include "lib/time/cal.h"
+#include "tests/unit/tmpdir.h"
 
 typedef struct fx {
 	char tmp[64];
@@ -30,11 +30,6 @@ static const char CONFIG[] =
 	"suppliers:\n"
 	"  - {id: lumen, name: Lumen Oy, users: [lumen]}\n"
 	"  - {id: other, name: Other Oy, users: [other]}\n";
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-	(void) st; (void) flag; (void) ftw;
-	return remove(path);
-}
 
 static defs *load(const char *quantity) {
 	char *orders;
@@ -86,7 +81,7 @@ static int teardown(void **state) {
 	fx *f = *state;
 	defs_free(f->d);
 	store_close(f->s);
-	nftw(f->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->tmp);
 	free(f);
 	return 0;
 }

@@ -3,7 +3,6 @@
  * LMDB calls, using the layout documented in doc/store.md, after closing the
  * store (LMDB allows one environment per file per process). */
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -25,6 +24,7 @@
 #include "lib/defs/defs.h"
 #include "lib/store/store.h"
 #include "tests/unit/order_assert.h"
+#include "tests/unit/tmpdir.h"
 
 static const store_options readonly = { .flags = STORE_READONLY };
 
@@ -33,11 +33,6 @@ typedef struct fx {
 	char dir[128];
 	store *s;
 } fx;
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-	(void) st; (void) flag; (void) ftw;
-	return remove(path);
-}
 
 static int setup(void **state) {
 	fx *f = calloc(1, sizeof(*f));
@@ -54,7 +49,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
 	fx *f = *state;
 	store_close(f->s);
-	nftw(f->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->tmp);
 	free(f);
 	return 0;
 }
