@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-LAYERS = ["base", "time", "model", "defs", "store", "sales", "sched", "varlink", "api"]
+LAYERS = ["base", "time", "model", "defs", "mail", "store", "sales", "sched", "varlink", "api"]
 FORBIDDEN_IN_LIB = ("uv.h", "systemd/")
 SALES_ONLY = re.compile(r"\b(store_order_create|store_order_update|store_outbox_append|store_skip_record|"
                         r"store_ledger_append|store_payment_due_set)\s*\(")
