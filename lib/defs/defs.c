@@ -32,8 +32,11 @@
 static const char *const defs_config_keys[] = {
 	"state_dir", "socket", "timezone", "catch_up", "max_catch_up", "notify_command",
 	"ops_group", "shop_users", "suppliers", "max_connections", "max_connections_per_user", "idle_timeout",
-	"max_store_size", "max_reply_queue", "max_reply_queue_total", "payment_due", "cancel_unpaid_after", NULL };
+	"max_store_size", "max_reply_queue", "max_reply_queue_total", "payment_due", "cancel_unpaid_after",
+	"notify_parallel", "notify_timeout", "notify_max_attempts", "carriers", "mail", NULL };
 static const char *const defs_supplier_keys[] = { "id", "name", "users", NULL };
+static const char *const defs_carrier_keys[] = { "id", "name", "tracking_url", NULL };
+static const char *const defs_mail_keys[] = { "from", "smtp", "sendmail", "maildir", "starttls", "credentials", NULL };
 static const char *const defs_file_keys[] = { "customers", "standing_orders", NULL };
 /* A standing order placed through the socket API ("api/ID.json") also records who placed it. */
 static const char *const defs_api_file_keys[] = { "customers", "standing_orders", "placed_by", NULL };
@@ -168,7 +171,21 @@ void defs_order_done(standing_order *so) {
 static void defs_config_done(defs_config *cf) {
 	free(cf->state_dir);
 	free(cf->socket);
-	free(cf->notify_command);
+	defs_strv_free(cf->notify_argv, cf->notify_argc);
+	for (size_t i = 0; i < cf->n_carriers; i++) {
+		free(cf->carriers[i].id);
+		free(cf->carriers[i].name);
+		free(cf->carriers[i].tracking_url);
+	}
+	free(cf->carriers);
+	defs_mail *m = &cf->mail;
+	free(m->from);
+	free(m->from_addr);
+	free(m->from_name);
+	free(m->smtp);
+	free(m->credentials);
+	free(m->sendmail);
+	free(m->maildir);
 	free(cf->ops_group);
 	defs_strv_free(cf->shop_users, cf->n_shop_users);
 	for (size_t i = 0; i < cf->n_suppliers; i++) {
@@ -727,6 +744,258 @@ static void defs_supplier(defs_ctx *c, const ytree_node *n) {
 	defs_strv(c, n, "users", &su->users, &su->n_users);
 }
 
+/* notify_command (a list: the program and its arguments; a string: the program
+ * alone) and the delivery's limits (doc/notify.md). */
+static void defs_notify(defs_ctx *c, const ytree_node *root) {
+	defs_config *cf = &c->cfg;
+	int64_t i;
+	const ytree_node *n = defs_get(c, root, "notify_command", false);
+	if (n && n->kind == YTREE_SCALAR && !ytree_is_null(n)) {
+		char *one = NULL;
+		if (defs_str(c, root, "notify_command", false, &one) == 1) {
+			if (!(cf->notify_argv = calloc(2, sizeof(*cf->notify_argv)))) {
+				c->oom = true;
+				free(one);
+			} else {
+				cf->notify_argv[0] = one;
+				cf->notify_argc = 1;
+			}
+		}
+	} else if (n && n->kind != YTREE_SEQUENCE) {
+		defs_err(c, n, "expected a list of strings (the program and its arguments) or a string");
+	} else if (n && n->n == 0) {
+		defs_err(c, n, "expected the program and its arguments, got an empty list");
+	} else if (n) {
+		char **v = calloc(n->n + 1, sizeof(*v));
+		size_t k = 0;
+		bool bad = false;
+		for (const ytree_node *it = n->first; v && it; it = it->next) {
+			const char *s = defs_text(c, it);
+			if (s && !*s)
+				defs_err(c, it, "expected a non-empty string");
+			if (!s || !*s)
+				bad = true;
+			else if ((v[k] = defs_strdup(c, s)))
+				k++;
+		}
+		if (!v)
+			c->oom = true;
+		else if (bad || c->oom)
+			defs_strv_free(v, k);
+		else {
+			cf->notify_argv = v;
+			cf->notify_argc = k;
+		}
+	}
+	if (defs_int(c, root, "notify_parallel", false, 1, 16, &i) == 1)
+		cf->notify_parallel = (uint32_t) i;
+	if (defs_int(c, root, "notify_max_attempts", false, 1, 1000, &i) == 1)
+		cf->notify_max_attempts = (uint32_t) i;
+	const ytree_node *to = defs_get(c, root, "notify_timeout", false);
+	if (to && defs_duration(c, to, &i) == 1) {
+		if (i < 1)
+			defs_err(c, to, "expected a duration of at least 1 second");
+		else if (i > 86400)
+			defs_err(c, to, "expected a duration of at most 1 day");
+		else
+			cf->notify_timeout = i;
+	}
+}
+
+/* "http://" or "https://", a host, and "{tracking}" exactly once. */
+static void defs_carrier_read(defs_ctx *c, const ytree_node *n, const ytree_node **id_nodes) {
+	char q[DEFS_QUOTE_MAX + 8];
+	defs_config *cf = &c->cfg;
+	defs_carrier *ca = &cf->carriers[cf->n_carriers];
+	memset(ca, 0, sizeof(*ca));
+	if (!defs_map(c, n, defs_carrier_keys))
+		return;
+	id_nodes[cf->n_carriers] = ytree_get(n, "id");
+	cf->n_carriers++;
+	defs_id(c, n, &ca->id);
+	defs_str(c, n, "name", true, &ca->name);
+	char *url = NULL;
+	if (defs_str(c, n, "tracking_url", true, &url) != 1)
+		return;
+	const ytree_node *un = ytree_get(n, "tracking_url");
+	size_t skip = !strncmp(url, "https://", 8) ? 8 : !strncmp(url, "http://", 7) ? 7 : 0;
+	size_t times = 0;
+	for (const char *p = strstr(url, "{tracking}"); p; p = strstr(p + 1, "{tracking}"))
+		times++;
+	if (!skip || !url[skip] || url[skip] == '/' || url[skip] == '{' || strchr(url, ' '))
+		defs_err(c, un, "expected an http:// or https:// URL, got \"%s\"", defs_q(url, q));
+	else if (times != 1)
+		defs_err(c, un, "expected {tracking} exactly once in the URL (where the tracking number goes), got \"%s\"",
+			 defs_q(url, q));
+	else {
+		ca->tracking_url = url;
+		return;
+	}
+	free(url);
+}
+
+static void defs_carriers(defs_ctx *c, const ytree_node *root) {
+	defs_config *cf = &c->cfg;
+	const ytree_node *n = defs_get(c, root, "carriers", false);
+	if (!n)
+		return;
+	if (n->kind != YTREE_SEQUENCE) {
+		defs_err(c, n, "expected a list");
+		return;
+	}
+	const ytree_node **ids = calloc(n->n ? n->n : 1, sizeof(*ids));
+	cf->carriers = calloc(n->n ? n->n : 1, sizeof(*cf->carriers));
+	if (!ids || !cf->carriers) {
+		c->oom = true;
+		free(ids);
+		return;
+	}
+	for (const ytree_node *it = n->first; it; it = it->next)
+		defs_carrier_read(c, it, ids);
+	for (size_t a = 0; a < cf->n_carriers; a++)
+		for (size_t b = 0; b < a; b++)
+			if (cf->carriers[a].id && cf->carriers[b].id && !strcmp(cf->carriers[a].id, cf->carriers[b].id)) {
+				defs_err(c, ids[a], "duplicate carrier id \"%s\" (first defined at %s:%d:%d)",
+					 cf->carriers[a].id, c->file, ids[b]->line, ids[b]->col);
+				break;
+			}
+	free(ids);
+}
+
+/* An address's local part and domain: the common unquoted form only. */
+static bool defs_addr_ok(const char *s, size_t len) {
+	const char *at = memchr(s, '@', len);
+	if (!at || at == s || at == s + len - 1 || at - s > 64)
+		return false;
+	for (const char *p = s; p < at; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("!#$%&'*+/=?^_`{|}~.-", *p)))
+			return false;
+	if (*s == '.' || at[-1] == '.' || memmem(s, (size_t) (at - s), "..", 2))
+		return false;
+	for (const char *p = at + 1, *label = p; p <= s + len; p++) {
+		if (p == s + len || *p == '.') {
+			if (p == label || label[0] == '-' || p[-1] == '-')
+				return false;
+			label = p + 1;
+		} else if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* from: "addr@domain" or "Name <addr@domain>". */
+static void defs_mail_from(defs_ctx *c, const ytree_node *map, defs_mail *m) {
+	char q[DEFS_QUOTE_MAX + 8];
+	if (defs_str(c, map, "from", true, &m->from) != 1)
+		return;
+	const char *s = m->from, *lt = strchr(s, '<');
+	size_t len = strlen(s);
+	if (!lt && defs_addr_ok(s, len)) {
+		m->from_addr = defs_strdup(c, s);
+		return;
+	}
+	if (lt && len > 2 && s[len - 1] == '>' && defs_addr_ok(lt + 1, (size_t) (s + len - 1 - (lt + 1)))) {
+		const char *e = lt;
+		while (e > s && e[-1] == ' ')
+			e--;
+		bool ok = e > s && e < lt && s[0] != ' ';
+		for (const char *p = s; ok && p < e; p++)
+			ok = !strchr("<>\"\\", *p);
+		if (ok) {
+			m->from_name = strndup(s, (size_t) (e - s));
+			m->from_addr = strndup(lt + 1, (size_t) (s + len - 1 - (lt + 1)));
+			if (!m->from_name || !m->from_addr)
+				c->oom = true;
+			return;
+		}
+	}
+	defs_err(c, ytree_get(map, "from"),
+		 "expected an address like \"shop@example.com\" or \"Shop <shop@example.com>\", got \"%s\"", defs_q(s, q));
+	free(m->from);
+	m->from = NULL;
+}
+
+/* smtp://host[:port] or smtps://host[:port], an optional "/" at the end. */
+static bool defs_smtp_url_ok(const char *u) {
+	size_t skip = !strncmp(u, "smtp://", 7) ? 7 : !strncmp(u, "smtps://", 8) ? 8 : 0;
+	if (!skip)
+		return false;
+	const char *p = u + skip, *h = p;
+	if (*p == '[') {
+		const char *e = strchr(p, ']');
+		if (!e || e == p + 1)
+			return false;
+		for (const char *x = p + 1; x < e; x++)
+			if (!((*x >= '0' && *x <= '9') || (*x >= 'a' && *x <= 'f') || (*x >= 'A' && *x <= 'F') || *x == ':' ||
+			      *x == '.'))
+				return false;
+		p = e + 1;
+	} else {
+		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+		       *p == '-')
+			p++;
+		if (p == h)
+			return false;
+	}
+	if (*p == ':') {
+		long port = 0;
+		const char *d = ++p;
+		while (*p >= '0' && *p <= '9' && port <= 65535)
+			port = port * 10 + (*p++ - '0');
+		if (p == d || port < 1 || port > 65535)
+			return false;
+	}
+	return !*p || (p[0] == '/' && !p[1]);
+}
+
+static void defs_mail_read(defs_ctx *c, const ytree_node *root) {
+	char q[DEFS_QUOTE_MAX + 8];
+	defs_mail *m = &c->cfg.mail;
+	const ytree_node *n = defs_get(c, root, "mail", false);
+	if (!n || !defs_map(c, n, defs_mail_keys))
+		return;
+	defs_mail_from(c, n, m);
+	static const char *const vias[] = { "smtp", "sendmail", "maildir" };
+	const ytree_node *first = NULL;
+	for (size_t i = 0; i < 3; i++) {
+		const ytree_node *v = ytree_get(n, vias[i]);
+		if (!v)
+			continue;
+		if (first) {
+			defs_err_key(c, v, "only one of smtp, sendmail and maildir may be given (%s is at line %d)",
+				     first->key ? first->key->text : "?", first->line);
+			continue;
+		}
+		first = v;
+		if (i == 0 && defs_str(c, n, "smtp", false, &m->smtp) == 1) {
+			if (!defs_smtp_url_ok(m->smtp)) {
+				defs_err(c, v, "expected a URL like \"smtp://mail.example.com:587\" or "
+					 "\"smtps://mail.example.com:465\", got \"%s\"", defs_q(m->smtp, q));
+				free(m->smtp);
+				m->smtp = NULL;
+			} else
+				m->via = DEFS_MAIL_SMTP;
+		} else if (i == 1 && defs_abs_path(c, n, "sendmail", &m->sendmail) == 1)
+			m->via = DEFS_MAIL_SENDMAIL;
+		else if (i == 2 && defs_str(c, n, "maildir", false, &m->maildir) == 1)
+			m->via = DEFS_MAIL_MAILDIR;
+	}
+	if (!first)
+		defs_err(c, n, "expected one of smtp, sendmail or maildir (how mail is submitted)");
+	const ytree_node *st = ytree_get(n, "starttls"), *cr = ytree_get(n, "credentials");
+	bool smtp = first && first->key && !strcmp(first->key->text, "smtp");
+	if (st && !smtp)
+		defs_err_key(c, st, "starttls is only for smtp");
+	else if (st && defs_bool(c, n, "starttls", &m->starttls) == 1 && m->starttls && m->smtp &&
+		 !strncmp(m->smtp, "smtps:", 6))
+		defs_err(c, st, "starttls needs an smtp:// URL (smtps:// is TLS from the start)");
+	if (cr && !smtp)
+		defs_err_key(c, cr, "credentials is only for smtp");
+	else if (cr)
+		defs_str(c, n, "credentials", false, &m->credentials);
+}
+
 static void defs_config_read(defs_ctx *c, const ytree_node *root) {
 	defs_config *cf = &c->cfg;
 	int v;
@@ -744,7 +1013,7 @@ static void defs_config_read(defs_ctx *c, const ytree_node *root) {
 		cf->catch_up = (catch_up) v;
 	if (defs_int(c, root, "max_catch_up", false, 1, UINT32_MAX, &i) == 1)
 		cf->max_catch_up = (uint32_t) i;
-	defs_str(c, root, "notify_command", false, &cf->notify_command);
+	defs_notify(c, root);
 	defs_str(c, root, "ops_group", false, &cf->ops_group);
 	defs_strv(c, root, "shop_users", &cf->shop_users, &cf->n_shop_users);
 	if (defs_int(c, root, "max_connections", false, 1, 65536, &i) == 1)
@@ -772,6 +1041,8 @@ static void defs_config_read(defs_ctx *c, const ytree_node *root) {
 			 (unsigned long long) (cf->max_reply_queue_total >> 20),
 			 (unsigned long long) (cf->max_reply_queue >> 20));
 	defs_payment_times(c, root, &cf->payment_due, &cf->cancel_unpaid_after);
+	defs_carriers(c, root);
+	defs_mail_read(c, root);
 
 	const ytree_node *sn = defs_get(c, root, "suppliers", false);
 	if (!sn)
@@ -1509,6 +1780,9 @@ int defs_load_files(const defs_file *files, size_t n, const char *tzdir, defs **
 	c.cfg.max_catch_up = 100;
 	c.cfg.max_connections = 128;
 	c.cfg.idle_timeout = 60;
+	c.cfg.notify_parallel = 1;
+	c.cfg.notify_timeout = 60;
+	c.cfg.notify_max_attempts = 20;
 	c.cfg.payment_due = 3 * 86400;
 	c.cfg.cancel_unpaid_after = 14 * 86400;
 	c.cfg.max_reply_queue = UINT64_C(16) << 20;
@@ -1634,6 +1908,13 @@ const customer *defs_find_customer(const defs *d, const char *id) {
 		else
 			hi = mid;
 	}
+	return NULL;
+}
+
+const defs_carrier *defs_find_carrier(const defs_config *cf, const char *id) {
+	for (size_t i = 0; id && i < cf->n_carriers; i++)
+		if (cf->carriers[i].id && !strcmp(cf->carriers[i].id, id))
+			return &cf->carriers[i];
 	return NULL;
 }
 
@@ -1941,6 +2222,43 @@ int defs_load(const char *dir, const char *tzdir, defs **ret, diag_list *diags) 
 	r = defs_load_files(files, n, tzdir, ret, diags);
 	defs_files_free(files, n);
 	return r;
+}
+
+/* A path of the config made absolute against confdir. */
+static int defs_abs_against(const char *confdir, char **p) {
+	if (!*p || (*p)[0] == '/')
+		return 0;
+	char *a;
+	if (asprintf(&a, "%s/%s", confdir, *p) < 0)
+		return -ENOMEM;
+	free(*p);
+	*p = a;
+	return 0;
+}
+
+int defs_config_load(const char *confdir, const char *tzdir, defs **ret, diag_list *diags) {
+	if (!confdir || !ret)
+		return -EINVAL;
+	defs_file f = { .name = "standingd.yaml" };
+	int dfd = open(confdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+	if (dfd < 0)
+		return defs_read_error(diags, confdir, errno);
+	int r = defs_read_file(dfd, "standingd.yaml", "standingd.yaml", &f.data, &f.len, diags);
+	close(dfd);
+	if (r < 0)
+		return r;
+	defs *d = NULL;
+	r = defs_load_files(&f, 1, tzdir, &d, diags);
+	free(f.data);
+	if (r < 0)
+		return r;
+	if ((r = defs_abs_against(confdir, &d->config.mail.maildir)) < 0 ||
+	    (r = defs_abs_against(confdir, &d->config.mail.credentials)) < 0) {
+		defs_free(d);
+		return r;
+	}
+	*ret = d;
+	return 0;
 }
 
 int defs_order_from_tree(const defs *d, const ytree_node *n, standing_order *ret, diag_list *diags) {

@@ -67,6 +67,25 @@ typedef struct supplier {
 	size_t n_users;
 } supplier;
 
+/* carriers: in standingd.yaml (doc/notify.md): tracking_url is an http(s) URL with
+ * "{tracking}" exactly once. */
+typedef struct defs_carrier { char *id, *name, *tracking_url; } defs_carrier;
+
+typedef enum defs_mail_via { DEFS_MAIL_NONE, DEFS_MAIL_SMTP, DEFS_MAIL_SENDMAIL, DEFS_MAIL_MAILDIR } defs_mail_via;
+
+/* mail: in standingd.yaml, read by standingd-mail (via DEFS_MAIL_NONE: no mail: key). */
+typedef struct defs_mail {
+	defs_mail_via via;
+	char *from;               /* as written: "addr@domain" or "Name <addr@domain>" */
+	char *from_addr;          /* the address alone */
+	char *from_name;          /* the display name, NULL when none */
+	char *smtp;               /* smtp://host[:port] or smtps://host[:port] */
+	bool starttls;            /* smtp only */
+	char *credentials;        /* smtp only: a file; NULL when none */
+	char *sendmail;           /* absolute path */
+	char *maildir;            /* as written (relative: to the config dir; defs_config_load makes it absolute) */
+} defs_mail;
+
 typedef struct defs_config {
 	char *state_dir;          /* NULL when absent (--state names it) */
 	char *socket;             /* default STANDINGD_SOCKET_DEFAULT (config.h) */
@@ -79,7 +98,14 @@ typedef struct defs_config {
 	uint64_t max_reply_queue_total; /* for all clients, default 256 MiB, >= max_reply_queue */
 	int64_t idle_timeout;     /* seconds a client may stay silent, default 60 */
 	uint64_t max_store_size;  /* bytes the store's map may grow to; 0: the store's default */
-	char *notify_command;     /* may be NULL */
+	char **notify_argv;       /* NULL-terminated; NULL when notify_command is absent */
+	size_t notify_argc;       /* 0 when absent, else >= 1 */
+	uint32_t notify_parallel; /* batches in flight at once, 1..16, default 1 */
+	int64_t notify_timeout;   /* seconds one batch may run (real time), default 60 */
+	uint32_t notify_max_attempts; /* attempts before an event is parked, default 20 */
+	defs_carrier *carriers;
+	size_t n_carriers;
+	defs_mail mail;
 	char *ops_group;          /* may be NULL */
 	int64_t payment_due;      /* prepaid: seconds after creation until order.payment_overdue, default 3 days */
 	int64_t cancel_unpaid_after; /* prepaid: seconds after creation until cancelled unpaid, default 14 days */
@@ -135,6 +161,14 @@ void defs_free(defs *d);
 const standing_order *defs_find_order(const defs *d, const char *id);
 const customer *defs_find_customer(const defs *d, const char *id);
 const supplier *defs_find_supplier(const defs *d, const char *id);
+const defs_carrier *defs_find_carrier(const defs_config *cf, const char *id);   /* NULL when none */
+
+/* CONFDIR/standingd.yaml alone, read and validated as defs_load does (orders.d is
+ * not read): for standingd-mail, which runs once per batch. A relative mail.maildir
+ * or mail.credentials is made absolute against confdir. 0 and *ret (a defs with
+ * only its config: no customers, no standing orders; free with defs_free), -EINVAL
+ * with diags ("standingd.yaml:LINE:COL: ..."), -ENOMEM. */
+int defs_config_load(const char *confdir, const char *tzdir, defs **ret, diag_list *diags);
 
 /* One standing order given as a tree (the socket API's JSON) checked against d:
  * its customer and supplier must exist there, zone and catch_up default as in

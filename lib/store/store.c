@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -48,12 +49,15 @@ static const char META_NEXT_ORDER[] = "next_order";
 static const char META_NEXT_OUTBOX[] = "next_outbox";
 static const char META_DEFS[] = "defs";
 static const char META_API_DEFS[] = "api_defs";
+static const char META_INSTANCE[] = "instance";
 
 struct store {
 	MDB_env *env;
 	MDB_dbi meta, sched, orders, occ, due, outbox, skips;
 	MDB_dbi idem;           /* idempotency records; 0: not there (read-only on an older store) */
 	MDB_dbi ledger, accounts, openq, payq; /* issue 9's ledger family; 0: not there (as idem) */
+	MDB_dbi outq, outpark;  /* issue 10: pending and parked events; 0: not there (as idem) */
+	char instance[STORE_INSTANCE_LEN + 1]; /* "" when the store has none yet (read-only, older) */
 	bool readonly;
 	bool writing;           /* LMDB blocks (deadlocks here) on a second write txn */
 	unsigned n_txn;         /* open transactions: the map must not move under them */
@@ -570,6 +574,76 @@ static int open_dbi(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *ret
 	return mdb_dbi_open(txn, name, flags, ret);
 }
 
+/* The named databases added after the first version, in the order they came. */
+static const struct { const char *name; size_t off; } later_dbs[] = {
+	{ "idem", offsetof(store, idem) },
+	{ "ledger", offsetof(store, ledger) },
+	{ "accounts", offsetof(store, accounts) },
+	{ "openq", offsetof(store, openq) },
+	{ "payq", offsetof(store, payq) },
+	{ "outq", offsetof(store, outq) },
+	{ "outpark", offsetof(store, outpark) },
+};
+
+/* 16 lower-case hex digits from the kernel's random pool. */
+static int instance_new(char ret[STORE_INSTANCE_LEN + 1]) {
+	uint64_t x;
+	size_t got = 0;
+	while (got < sizeof(x)) {
+		ssize_t n = getrandom((char *) &x + got, sizeof(x) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		got += (size_t) n;
+	}
+	snprintf(ret, STORE_INSTANCE_LEN + 1, "%016" PRIx64, x);
+	return 0;
+}
+
+static int instance_check(const MDB_val *v, char ret[STORE_INSTANCE_LEN + 1]) {
+	if (v->mv_size != STORE_INSTANCE_LEN)
+		return -EBADMSG;
+	for (size_t i = 0; i < STORE_INSTANCE_LEN; i++) {
+		char ch = ((const char *) v->mv_data)[i];
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return -EBADMSG;
+	}
+	memcpy(ret, v->mv_data, STORE_INSTANCE_LEN);
+	ret[STORE_INSTANCE_LEN] = '\0';
+	return 0;
+}
+
+/* A read-write open of a store made by an older version: adds the databases and
+ * the instance id it lacks, in one write transaction (only then: an existing
+ * store is otherwise opened without writing, see store_setup). */
+static int store_upgrade(store *s) {
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		return store_errno(s->env, rc);
+	for (size_t i = 0; i < sizeof(later_dbs) / sizeof(later_dbs[0]) && !rc; i++)
+		rc = open_dbi(txn, later_dbs[i].name, MDB_CREATE, (MDB_dbi *) ((char *) s + later_dbs[i].off));
+	MDB_val k = str_val(META_INSTANCE), v;
+	if (!rc && (rc = mdb_get(txn, s->meta, &k, &v)) == MDB_NOTFOUND) {
+		int r = instance_new(s->instance);
+		if (r < 0) {
+			mdb_txn_abort(txn);
+			return r;
+		}
+		v = str_val(s->instance);
+		rc = mdb_put(txn, s->meta, &k, &v, 0);
+	} else if (!rc && instance_check(&v, s->instance) < 0) {
+		mdb_txn_abort(txn);
+		return -EBADMSG;
+	}
+	if (rc) {
+		mdb_txn_abort(txn);
+		return store_errno(s->env, rc);
+	}
+	return store_errno(s->env, mdb_txn_commit(txn));
+}
+
 /* Checks the format version before anything else is touched, then opens the
  * named databases once (their handles outlive this transaction). Without create
  * it only reads: a store that exists is opened without a write transaction, so a
@@ -630,30 +704,38 @@ static int store_setup(store *s, bool create) {
 			rc = MDB_CORRUPTED;   /* versioned but incomplete */
 		goto out_rc;
 	}
-	/* added by issue 9: a store the daemon has not opened since has none yet,
-	 * which a reader takes as no records (s->idem stays 0) */
-	if ((rc = open_dbi(txn, "idem", cf, &s->idem)) == MDB_NOTFOUND && !create && !s->readonly) {
-		r = -ENOENT;
-		goto out;
-	}
-	if (rc && rc != MDB_NOTFOUND)
-		goto out_rc;
-	if (rc)
-		s->idem = 0;
-	/* the ledger family (issue 9): absent in older stores, created as idem is */
-	const char *const ledger_dbs[] = { "ledger", "accounts", "openq", "payq" };
-	MDB_dbi *ledger_dbi[] = { &s->ledger, &s->accounts, &s->openq, &s->payq };
-	for (size_t i = 0; i < 4; i++) {
-		if ((rc = open_dbi(txn, ledger_dbs[i], cf, ledger_dbi[i])) == MDB_NOTFOUND && !create && !s->readonly) {
-			r = -ENOENT;
-			goto out;
-		}
-		if (rc && rc != MDB_NOTFOUND)
+	/* Added later (idem and the ledger family by issue 9, outq and outpark by
+	 * issue 10): a store no daemon of that version has opened has none yet, which
+	 * a reader takes as no records (the handle stays 0); a read-write open adds
+	 * them afterwards in a write transaction of its own (store_upgrade). */
+	bool upgrade = false;
+	for (size_t i = 0; i < sizeof(later_dbs) / sizeof(later_dbs[0]); i++) {
+		MDB_dbi *h = (MDB_dbi *) ((char *) s + later_dbs[i].off);
+		if ((rc = open_dbi(txn, later_dbs[i].name, cf, h)) && rc != MDB_NOTFOUND)
 			goto out_rc;
-		if (rc)
-			*ledger_dbi[i] = 0;
+		if (rc) {
+			*h = 0;
+			upgrade = true;
+		}
 	}
-	return store_errno(s->env, mdb_txn_commit(txn));
+	/* the instance id (issue 10): made with the store, or by the upgrade */
+	k = str_val(META_INSTANCE);
+	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == MDB_NOTFOUND && create) {
+		if ((r = instance_new(s->instance)) < 0)
+			goto out;
+		MDB_val iv = str_val(s->instance);
+		if ((rc = mdb_put(txn, s->meta, &k, &iv, 0)))
+			goto out_rc;
+	} else if (rc == MDB_NOTFOUND) {
+		upgrade = true;
+	} else if (rc) {
+		goto out_rc;
+	} else if ((r = instance_check(&v, s->instance)) < 0)
+		goto out;
+	if ((rc = mdb_txn_commit(txn)))
+		return store_errno(s->env, rc);
+	return upgrade && !s->readonly ? store_upgrade(s) : 0;
 out_rc:
 	r = store_errno(s->env, rc);
 out:
@@ -1194,8 +1276,21 @@ static int order_load(store_txn *t, uint64_t seq, sales_order **ret) {
 	return 0;
 }
 
-/* Appends one event; every failure after the first write poisons t, so
- * the record and its counter land together or not at all. */
+static int outq_write(store_txn *t, bool parked, const store_outq_entry *e);
+
+/* An event's ordering key (doc/notify.md): its order, else its customer's account. */
+static char *outq_key_of(json_t *payload, uint64_t seq) {
+	const char *order = json_string_value(json_object_get(payload, "order"));
+	const char *cust = json_string_value(json_object_get(payload, "customer"));
+	char *k = NULL;
+	int n = order ? asprintf(&k, "%s", order) : cust ? asprintf(&k, "customer:%s", cust)
+		: asprintf(&k, "event:%" PRIu64, seq);
+	return n < 0 ? NULL : k;
+}
+
+/* Appends one event and makes it pending; every failure after the first write
+ * poisons t, so the record, its pending entry and its counter land together or
+ * not at all. */
 static int outbox_put(store_txn *t, const char *type, json_t *payload, int64_t at) {
 	uint64_t seq;
 	int r = meta_get_u64(t, META_NEXT_OUTBOX, 1, &seq);
@@ -1220,6 +1315,13 @@ static int outbox_put(store_txn *t, const char *type, json_t *payload, int64_t a
 		return txn_fail(t, -EBADMSG);   /* the counter fell behind the records */
 	if (r < 0)
 		return r;
+	store_outq_entry e = { .seq = seq, .next_at = INT64_MIN, .key = outq_key_of(payload, seq) };
+	if (!e.key)
+		return txn_fail(t, -ENOMEM);
+	r = outq_write(t, false, &e);
+	free(e.key);
+	if (r < 0)
+		return txn_fail(t, r);
 	return meta_put_u64(t, META_NEXT_OUTBOX, seq + 1);
 }
 
@@ -1501,6 +1603,234 @@ int store_outbox_each(store_txn *t, uint64_t after_seq,
 	}
 	cursor_close(t, c);
 	return r == -ENOENT ? 0 : r;
+}
+
+int store_outbox_get(store_txn *t, uint64_t seq, char **ret_type, char **ret_payload_json, int64_t *ret_at) {
+	if (!t)
+		return -EINVAL;
+	unsigned char kb[8];
+	MDB_val k = seq_key(seq, kb), v;
+	int r = txn_get(t, t->s->outbox, &k, &v);
+	if (r < 0)
+		return r;
+	json_t *j;
+	if ((r = record_load(&v, &j)) < 0)
+		return r;
+	json_t *type = json_object_get(j, "type"), *payload = json_object_get(j, "payload");
+	int64_t at;
+	char *ty = NULL, *text = NULL;
+	if (!json_is_string(type) || !json_is_object(payload) || jget_int(j, "at", &at) < 0)
+		r = -EBADMSG;
+	else if ((ret_type && !(ty = strdup(json_string_value(type)))) ||
+		 (ret_payload_json && !(text = json_dumps(payload, JSON_COMPACT))))
+		r = -ENOMEM;
+	json_decref(j);
+	if (r < 0) {
+		free(ty);
+		free(text);
+		return r;
+	}
+	if (ret_type)
+		*ret_type = ty;
+	if (ret_payload_json)
+		*ret_payload_json = text;
+	if (ret_at)
+		*ret_at = at;
+	return 0;
+}
+
+/* ---- pending and parked events (issue 10) ----
+ * outq:    u64 event seq -> {"v":1,"attempts":N,"next_at":T|null,"last_error":S|null,"key":K}
+ * outpark: u64 event seq -> the same and "parked_at":T */
+
+int store_instance(const store *s, char ret[STORE_INSTANCE_LEN + 1]) {
+	if (!s || !ret)
+		return -EINVAL;
+	if (!s->instance[0])
+		return -ENOENT;
+	memcpy(ret, s->instance, STORE_INSTANCE_LEN + 1);
+	return 0;
+}
+
+void store_outq_entry_done(store_outq_entry *e) {
+	if (!e)
+		return;
+	free(e->last_error);
+	free(e->key);
+	e->last_error = e->key = NULL;
+}
+
+static MDB_dbi outq_dbi(const store_txn *t, bool parked) {
+	return parked ? t->s->outpark : t->s->outq;
+}
+
+static int outq_to_text(bool parked, const store_outq_entry *e, char **ret) {
+	if (!e->key || !*e->key)
+		return -EINVAL;
+	bool ok = true;
+	json_t *j = record_new();
+	jset(j, "attempts", json_integer(e->attempts), &ok);
+	jset(j, "next_at", e->next_at == INT64_MIN ? json_null() : json_integer(e->next_at), &ok);
+	jset(j, "last_error", e->last_error ? json_string(e->last_error) : json_null(), &ok);
+	jset(j, "key", json_string(e->key), &ok);
+	if (parked)
+		jset(j, "parked_at", json_integer(e->parked_at), &ok);
+	return record_dump(j, ok, ret);
+}
+
+static int outq_from_val(bool parked, const MDB_val *k, const MDB_val *v, store_outq_entry *ret) {
+	if (k->mv_size != 8)
+		return -EBADMSG;
+	json_t *j;
+	int r = record_load(v, &j);
+	if (r < 0)
+		return r;
+	store_outq_entry e = { .seq = be64_get(k->mv_data) };
+	int64_t attempts = 0;
+	json_t *na = json_object_get(j, "next_at");
+	if ((r = jget_int(j, "attempts", &attempts)) < 0 || attempts < 0 || attempts > UINT32_MAX ||
+	    (!json_is_null(na) && jget_int(j, "next_at", &e.next_at) < 0) ||
+	    (r = jget_str(j, "last_error", true, &e.last_error)) < 0 || (r = jget_str(j, "key", false, &e.key)) < 0 ||
+	    (parked && (r = jget_int(j, "parked_at", &e.parked_at)) < 0) || !na)
+		r = r == -ENOMEM ? r : -EBADMSG;
+	json_decref(j);
+	if (r < 0) {
+		store_outq_entry_done(&e);
+		return r;
+	}
+	if (json_is_null(na))
+		e.next_at = INT64_MIN;
+	e.attempts = (uint32_t) attempts;
+	*ret = e;
+	return 0;
+}
+
+static int outq_write(store_txn *t, bool parked, const store_outq_entry *e) {
+	MDB_dbi dbi = outq_dbi(t, parked);
+	if (!dbi)
+		return -EROFS;   /* a read-only open of an older store; a writer has them */
+	char *text;
+	int r = outq_to_text(parked, e, &text);
+	if (r < 0)
+		return r;
+	unsigned char kb[8];
+	MDB_val k = seq_key(e->seq, kb), v = str_val(text);
+	r = txn_put(t, dbi, &k, &v, 0);
+	free(text);
+	return r;
+}
+
+static int outq_writable(store_txn *t) {
+	if (!t)
+		return -EINVAL;
+	if (!t->write)
+		return -EROFS;
+	return t->err;
+}
+
+int store_outq_get(store_txn *t, bool parked, uint64_t seq, store_outq_entry *ret) {
+	if (!t || !ret)
+		return -EINVAL;
+	MDB_dbi dbi = outq_dbi(t, parked);
+	if (!dbi)
+		return -ENOENT;
+	unsigned char kb[8];
+	MDB_val k = seq_key(seq, kb), v;
+	int r = txn_get(t, dbi, &k, &v);
+	return r < 0 ? r : outq_from_val(parked, &k, &v, ret);
+}
+
+int store_outq_put(store_txn *t, bool parked, const store_outq_entry *e) {
+	int r = outq_writable(t);
+	if (r < 0 || !e)
+		return r < 0 ? r : -EINVAL;
+	unsigned char kb[8];
+	MDB_val k = seq_key(e->seq, kb), v;
+	if ((r = txn_get(t, t->s->outbox, &k, &v)) < 0)
+		return r;
+	return txn_fail(t, outq_write(t, parked, e));
+}
+
+int store_outq_del(store_txn *t, bool parked, uint64_t seq) {
+	int r = outq_writable(t);
+	if (r < 0)
+		return r;
+	MDB_dbi dbi = outq_dbi(t, parked);
+	if (!dbi)
+		return -ENOENT;
+	unsigned char kb[8];
+	MDB_val k = seq_key(seq, kb);
+	r = txn_del(t, dbi, &k);
+	return r == -ENOENT ? r : txn_fail(t, r);
+}
+
+int store_outq_each(store_txn *t, bool parked, uint64_t after_seq,
+		    int (*fn)(const store_outq_entry *e, void *ud), void *ud) {
+	if (!t || !fn)
+		return -EINVAL;
+	MDB_dbi dbi = outq_dbi(t, parked);
+	if (!dbi || after_seq == UINT64_MAX)
+		return 0;
+	MDB_cursor *c;
+	int r = txn_cursor(t, dbi, &c);
+	if (r < 0)
+		return r;
+	unsigned char kb[8];
+	MDB_val k = seq_key(after_seq + 1, kb), v;
+	for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
+		store_outq_entry e;
+		if ((r = outq_from_val(parked, &k, &v, &e)) < 0)
+			break;
+		r = fn(&e, ud);
+		store_outq_entry_done(&e);
+		if (r != 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+int store_outq_counts(store_txn *t, uint64_t *ret_pending, uint64_t *ret_parked) {
+	if (!t || !ret_pending || !ret_parked)
+		return -EINVAL;
+	uint64_t n[2] = { 0, 0 };
+	for (int i = 0; i < 2; i++) {
+		MDB_dbi dbi = outq_dbi(t, i == 1);
+		MDB_stat st;
+		int rc;
+		if (!dbi)
+			continue;
+		if ((rc = mdb_stat(t->txn, dbi, &st)))
+			return store_errno(t->s->env, rc);
+		n[i] = st.ms_entries;
+	}
+	*ret_pending = n[0];
+	*ret_parked = n[1];
+	return 0;
+}
+
+static int outq_first_fn(const store_outq_entry *e, void *ud) {
+	store_outq_entry *ret = ud;
+	*ret = *e;
+	ret->key = ret->last_error = NULL;
+	if ((e->key && !(ret->key = strdup(e->key))) || (e->last_error && !(ret->last_error = strdup(e->last_error)))) {
+		store_outq_entry_done(ret);
+		return -ENOMEM;
+	}
+	return 1;
+}
+
+int store_outq_first(store_txn *t, store_outq_entry *ret) {
+	if (!ret)
+		return -EINVAL;
+	store_outq_entry e = { 0 };
+	int r = store_outq_each(t, false, 0, outq_first_fn, &e);
+	if (r == 0)
+		return -ENOENT;
+	if (r < 0)
+		return r;
+	*ret = e;
+	return 0;
 }
 
 /* ---- last good definitions ---- */
@@ -2293,6 +2623,53 @@ static int verify_counters(verify_ctx *v) {
 
 static int verify_ledger(verify_ctx *v);
 
+/* Every pending (outq) and parked (outpark) entry names an outbox event, is
+ * readable, and no event is both. */
+static int verify_outq(verify_ctx *v) {
+	store_txn *t = v->t;
+	for (int parked = 0; parked < 2; parked++) {
+		MDB_dbi dbi = outq_dbi(t, parked);
+		const char *what = parked ? "parked" : "pending";
+		if (!dbi)
+			continue;
+		MDB_cursor *c;
+		int r = txn_cursor(t, dbi, &c);
+		if (r < 0)
+			return r;
+		MDB_val k, val, ov;
+		for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+			if (k.mv_size != 8) {
+				violation(v, "%s: malformed key of %zu bytes", parked ? "outpark" : "outq", k.mv_size);
+				continue;
+			}
+			uint64_t seq = be64_get(k.mv_data);
+			store_outq_entry e;
+			if ((r = outq_from_val(parked, &k, &val, &e)) == -ENOMEM)
+				break;
+			if (r < 0)
+				violation(v, "%s event %" PRIu64 ": record is unreadable", what, seq);
+			else
+				store_outq_entry_done(&e);
+			r = txn_get(t, t->s->outbox, &k, &ov);
+			if (r == -ENOENT)
+				violation(v, "%s event %" PRIu64 ": no such outbox event", what, seq);
+			else if (r < 0)
+				break;
+			if (parked && t->s->outq) {
+				if ((r = txn_get(t, t->s->outq, &k, &ov)) == 0)
+					violation(v, "outbox event %" PRIu64 ": both pending and parked", seq);
+				else if (r != -ENOENT)
+					break;
+			}
+			r = 0;
+		}
+		cursor_close(t, c);
+		if (r != -ENOENT && r != 0)
+			return r;
+	}
+	return 0;
+}
+
 int store_verify(store *s, diag_list *diags) {
 	if (!s || !diags)
 		return -EINVAL;
@@ -2305,7 +2682,7 @@ int store_verify(store *s, diag_list *diags) {
 	if ((r = verify_outbox(&v)) == 0 && (r = verify_orders(&v)) == 0 && (r = verify_occ(&v)) == 0 &&
 	    (r = verify_due(&v)) == 0 && (r = verify_records(&v, s->sched, false)) == 0 &&
 	    (r = verify_records(&v, s->skips, true)) == 0 && (r = verify_idem(&v)) == 0 &&
-	    (r = verify_ledger(&v)) == 0)
+	    (r = verify_ledger(&v)) == 0 && (r = verify_outq(&v)) == 0)
 		r = verify_counters(&v);
 	free(v.ev);
 	store_abort(t);

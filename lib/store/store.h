@@ -20,6 +20,8 @@ typedef struct store store;
 typedef struct store_txn store_txn;
 
 #define STORE_FORMAT 1
+/* The store's instance id: 16 lower-case hex digits (doc/notify.md: event ids). */
+#define STORE_INSTANCE_LEN 16
 /* Mode of the state directory (the store creates it, and so does the daemon). */
 #define STORE_DIR_MODE 0750
 /* Per standing order: what the engine has done so far. */
@@ -142,10 +144,45 @@ int store_order_each_from(store_txn *t, int64_t from, uint64_t from_seq, int64_t
 int store_skip_record(store_txn *t, const char *so_id, int64_t delivery, int64_t at, const char *reason);
 int store_skip_each(store_txn *t, int (*fn)(const char *so_id, int64_t delivery, int64_t at, const char *reason, void *ud), void *ud);
 
-/* Outbox: events in append order; type e.g. "order.created", payload a JSON object text. */
+/* Outbox: events in append order; type e.g. "order.created", payload a JSON object text.
+ * Appending also makes the event pending (an outq entry, store_outq_*) in the same
+ * transaction. */
 int store_outbox_append(store_txn *t, const char *type, const char *payload_json, int64_t at);
 int store_outbox_each(store_txn *t, uint64_t after_seq,
 		      int (*fn)(uint64_t seq, const char *type, const char *payload_json, int64_t at, void *ud), void *ud);
+/* One event: its type and payload (compact JSON text) malloc'd, either pointer may
+ * be NULL. -ENOENT when there is no event seq. */
+int store_outbox_get(store_txn *t, uint64_t seq, char **ret_type, char **ret_payload_json, int64_t *ret_at);
+
+/* ---- delivery of the outbox (issue 10, doc/notify.md) ----
+ * Two record families keyed by the event's sequence: `outq` the pending events,
+ * `outpark` the parked ones (never both). An event appended before this version
+ * has neither: it was never pending. The writers (put, del) are lib/sales's only. */
+typedef struct store_outq_entry {
+	uint64_t seq;
+	uint32_t attempts;        /* failed attempts so far */
+	int64_t next_at;          /* not before this instant; INT64_MIN: at once */
+	char *last_error;         /* NULL when none */
+	char *key;                /* the ordering key: the order number, or "customer:ID" */
+	int64_t parked_at;        /* outpark only (0 in outq) */
+} store_outq_entry;
+void store_outq_entry_done(store_outq_entry *e);   /* frees the strings; accepts NULL */
+/* The store's instance id (STORE_INSTANCE_LEN hex digits). -ENOENT on a read-only
+ * open of a store that has none yet (made before issue 10, never opened since by a
+ * read-write open). */
+int store_instance(const store *s, char ret[STORE_INSTANCE_LEN + 1]);
+/* parked false: outq, true: outpark. -ENOENT when seq has no entry there. */
+int store_outq_get(store_txn *t, bool parked, uint64_t seq, store_outq_entry *ret);
+/* Writes e (e->seq names an existing outbox event: -ENOENT otherwise). */
+int store_outq_put(store_txn *t, bool parked, const store_outq_entry *e);
+int store_outq_del(store_txn *t, bool parked, uint64_t seq);   /* -ENOENT when absent */
+/* Entries with seq > after_seq in seq order; e is valid during the call. */
+int store_outq_each(store_txn *t, bool parked, uint64_t after_seq,
+		    int (*fn)(const store_outq_entry *e, void *ud), void *ud);
+/* How many pending and parked (mdb_stat: no walk). */
+int store_outq_counts(store_txn *t, uint64_t *ret_pending, uint64_t *ret_parked);
+/* The pending entry with the lowest seq (the oldest); -ENOENT when none. */
+int store_outq_first(store_txn *t, store_outq_entry *ret);
 
 /* The last good set of definition files (bytes as read), so the daemon can start
  * on it when a YAML file is broken at start-up. */
@@ -154,7 +191,8 @@ int store_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n);  /* -ENO
 
 /* Checks every invariant: no occurrence twice, every standing order's order has its
  * idempotency entry and vice versa, due index matches orders, watermark >= every
- * created delivery of that standing order, one order.created event per order.
+ * created delivery of that standing order, one order.created event per order,
+ * every pending or parked entry names an event and none is both.
  * Adds one diag per violation; 0 when clean, -EBADMSG when violations found. */
 int store_verify(store *s, diag_list *diags);
 

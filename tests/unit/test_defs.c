@@ -197,7 +197,9 @@ static void test_example(void **state) {
 	assert_string_equal(tz_zone_name(cf->zone), "Europe/Helsinki");
 	assert_int_equal(cf->catch_up, CATCH_UP_ALL);
 	assert_int_equal(cf->max_catch_up, 100);
-	assert_string_equal(cf->notify_command, "/usr/lib/standingd/notify-mail");
+	assert_int_equal(cf->notify_argc, 1);
+	assert_string_equal(cf->notify_argv[0], "/usr/lib/standingd/notify-mail");
+	assert_null(cf->notify_argv[1]);
 	assert_string_equal(cf->ops_group, "standingd-ops");
 	assert_int_equal(cf->n_shop_users, 1);
 	assert_string_equal(cf->shop_users[0], "webshop");
@@ -562,7 +564,13 @@ static void test_defaults(void **state) {
 	assert_string_equal(d->config.socket, "/run/standingd/io.standingd.sock");
 	assert_int_equal(d->config.catch_up, CATCH_UP_NONE);
 	assert_int_equal(d->config.max_catch_up, 7);
-	assert_null(d->config.notify_command);
+	assert_null(d->config.notify_argv);
+	assert_int_equal(d->config.notify_argc, 0);
+	assert_int_equal(d->config.notify_parallel, 1);
+	assert_int_equal(d->config.notify_timeout, 60);
+	assert_int_equal(d->config.notify_max_attempts, 20);
+	assert_int_equal(d->config.n_carriers, 0);
+	assert_int_equal(d->config.mail.via, DEFS_MAIL_NONE);
 	assert_null(d->config.ops_group);
 	assert_int_equal(d->config.n_shop_users, 0);
 	assert_string_equal(tz_zone_name(d->config.zone), "UTC");

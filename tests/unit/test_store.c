@@ -156,15 +156,26 @@ static size_t count_outbox(store *s) {
 	return n;
 }
 
+/* Raw LMDB: a write transaction on the store's environment, and its end. */
+static MDB_txn *raw_begin(const char *dir, MDB_env **env) {
+	MDB_txn *txn;
+	assert_int_equal(mdb_env_create(env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(*env, 16), 0);
+	assert_int_equal(mdb_env_open(*env, dir, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(*env, NULL, 0, &txn), 0);
+	return txn;
+}
+
+static void raw_commit(MDB_env *env, MDB_txn *txn) {
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
 /* Raw LMDB: put (val != NULL) or delete one key in one named database. */
 static void raw_op(const char *dir, const char *db, const void *key, size_t klen, const void *val, size_t vlen) {
 	MDB_env *env;
-	MDB_txn *txn;
+	MDB_txn *txn = raw_begin(dir, &env);
 	MDB_dbi dbi;
-	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
-	assert_int_equal(mdb_env_open(env, dir, 0, 0640), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
 	MDB_val k = { .mv_size = klen, .mv_data = (void *) key };
 	MDB_val v = { .mv_size = vlen, .mv_data = (void *) val };
@@ -172,8 +183,7 @@ static void raw_op(const char *dir, const char *db, const void *key, size_t klen
 		assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
 	else
 		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	raw_commit(env, txn);
 }
 
 static void be64(unsigned char *p, uint64_t v) {
@@ -1047,6 +1057,163 @@ static void test_outbox(void **state) {
 	store_abort(t);
 }
 
+/* ---- pending and parked events (issue 10) ---- */
+
+typedef struct outq_seen {
+	size_t n;
+	char line[8][160];
+} outq_seen;
+
+static int outq_seen_cb(const store_outq_entry *e, void *ud) {
+	outq_seen *o = ud;
+	if (o->n < 8)
+		snprintf(o->line[o->n], sizeof(o->line[0]), "%" PRIu64 " %s a=%" PRIu32 " next=%" PRId64 " err=%s park=%" PRId64,
+			 e->seq, e->key, e->attempts, e->next_at == INT64_MIN ? -1 : e->next_at,
+			 e->last_error ? e->last_error : "-", e->parked_at);
+	o->n++;
+	return 0;
+}
+
+static outq_seen outq_list(store *s, bool parked, uint64_t after) {
+	store_txn *t;
+	outq_seen o = { 0 };
+	assert_int_equal(store_begin(s, false, &t), 0);
+	assert_int_equal(store_outq_each(t, parked, after, outq_seen_cb, &o), 0);
+	store_abort(t);
+	return o;
+}
+
+static void test_outq(void **state) {
+	fx *f = *state;
+	char inst[STORE_INSTANCE_LEN + 1], again[STORE_INSTANCE_LEN + 1];
+	assert_int_equal(store_instance(f->s, inst), 0);
+	assert_int_equal(strlen(inst), 16);
+	assert_int_equal(strspn(inst, "0123456789abcdef"), 16);
+	sales_order a = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	assert_int_equal(create(f->s, &a), 0);
+	put_sched(f->s, "acme-bulbs", a.delivery);
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_outbox_append(t, "account.payment", "{\"customer\":\"acme\",\"amount\":1}", 42), 0);
+	assert_int_equal(store_outbox_append(t, "task.created", "{\"task\":\"Call Ilze\"}", 43), 0);
+	assert_int_equal(store_commit(t), 0);
+	outq_seen o = outq_list(f->s, false, 0);
+	assert_int_equal(o.n, 3);
+	assert_string_equal(o.line[0], "1 SO-00000001-3 a=0 next=-1 err=- park=0");
+	assert_string_equal(o.line[1], "2 customer:acme a=0 next=-1 err=- park=0");
+	assert_string_equal(o.line[2], "3 event:3 a=0 next=-1 err=- park=0");
+	assert_int_equal(outq_list(f->s, false, 2).n, 1);
+	assert_int_equal(outq_list(f->s, true, 0).n, 0);
+
+	/* one fails and backs off, one is parked, one delivered */
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	store_outq_entry e;
+	assert_int_equal(store_outq_get(t, false, 1, &e), 0);
+	e.attempts = 1;
+	e.next_at = 1000;
+	free(e.last_error);
+	e.last_error = strdup("exit status 75");
+	assert_int_equal(store_outq_put(t, false, &e), 0);
+	store_outq_entry_done(&e);
+	assert_int_equal(store_outq_get(t, false, 2, &e), 0);
+	e.attempts = 20;
+	e.parked_at = 2000;
+	assert_int_equal(store_outq_del(t, false, 2), 0);
+	assert_int_equal(store_outq_put(t, true, &e), 0);
+	store_outq_entry_done(&e);
+	assert_int_equal(store_outq_del(t, false, 3), 0);
+	assert_int_equal(store_outq_del(t, false, 3), -ENOENT);
+	assert_int_equal(store_outq_get(t, false, 3, &e), -ENOENT);
+	store_outq_entry none = { .seq = 9, .key = "x" };
+	assert_int_equal(store_outq_put(t, false, &none), -ENOENT);   /* no event 9 */
+	assert_int_equal(store_commit(t), 0);
+
+	reopen(f);
+	assert_int_equal(store_instance(f->s, again), 0);
+	assert_string_equal(again, inst);
+	o = outq_list(f->s, false, 0);
+	assert_int_equal(o.n, 1);
+	assert_string_equal(o.line[0], "1 SO-00000001-3 a=1 next=1000 err=exit status 75 park=0");
+	o = outq_list(f->s, true, 0);
+	assert_int_equal(o.n, 1);
+	assert_string_equal(o.line[0], "2 customer:acme a=20 next=-1 err=- park=2000");
+	uint64_t pending, parked;
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_outq_counts(t, &pending, &parked), 0);
+	assert_int_equal(pending, 1);
+	assert_int_equal(parked, 1);
+	assert_int_equal(store_outq_first(t, &e), 0);
+	assert_int_equal(e.seq, 1);
+	assert_string_equal(e.key, "SO-00000001-3");
+	store_outq_entry_done(&e);
+	char *type, *payload;
+	int64_t at;
+	assert_int_equal(store_outbox_get(t, 2, &type, &payload, &at), 0);
+	assert_string_equal(type, "account.payment");
+	assert_string_equal(payload, "{\"customer\":\"acme\",\"amount\":1}");
+	assert_int_equal(at, 42);
+	free(type);
+	free(payload);
+	assert_int_equal(store_outbox_get(t, 4, NULL, NULL, NULL), -ENOENT);
+	assert_int_equal(store_outq_put(t, false, &none), -EROFS);
+	store_abort(t);
+	expect_clean(f->s);
+}
+
+/* Raw LMDB: drops a named database and the instance id, as a store made before
+ * issue 10 lacks them. */
+static void raw_make_old(const char *dir) {
+	MDB_env *env;
+	MDB_txn *txn = raw_begin(dir, &env);
+	MDB_dbi dbi;
+	const char *const dbs[] = { "outq", "outpark", "idem", "ledger", "accounts", "openq", "payq" };
+	for (size_t i = 0; i < 7; i++) {
+		assert_int_equal(mdb_dbi_open(txn, dbs[i], 0, &dbi), 0);
+		assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	}
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	MDB_val k = { .mv_size = 8, .mv_data = "instance" };
+	assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	raw_commit(env, txn);
+}
+
+/* A store from before issue 10 (and 9): a reader sees no pending events and no
+ * instance; the first read-write open adds both, and its old events stay not pending. */
+static void test_outq_old_store(void **state) {
+	fx *f = *state;
+	sales_order a = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	assert_int_equal(create(f->s, &a), 0);
+	put_sched(f->s, "acme-bulbs", a.delivery);
+	store_close(f->s);
+	f->s = NULL;
+	raw_make_old(f->dir);
+	char inst[STORE_INSTANCE_LEN + 1];
+	store_txn *t;
+	uint64_t pending = 9, parked = 9;
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	assert_int_equal(store_instance(f->s, inst), -ENOENT);
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_outq_counts(t, &pending, &parked), 0);
+	assert_int_equal(pending + parked, 0);
+	store_abort(t);
+	expect_clean(f->s);
+	reopen(f);   /* read-write: upgrades */
+	assert_int_equal(store_instance(f->s, inst), 0);
+	assert_int_equal(strspn(inst, "0123456789abcdef"), 16);
+	assert_int_equal(outq_list(f->s, false, 0).n, 0);
+	assert_int_equal(count_outbox(f->s), 1);
+	sales_order b = sample(NULL, utc(2027, 3, 1, 4));
+	assert_int_equal(create(f->s, &b), 0);
+	outq_seen o = outq_list(f->s, false, 0);
+	assert_int_equal(o.n, 1);
+	assert_string_equal(o.line[0], "2 SO-00000002-1 a=0 next=-1 err=- park=0");
+	expect_clean(f->s);
+	char again[STORE_INSTANCE_LEN + 1];
+	reopen(f);
+	assert_int_equal(store_instance(f->s, again), 0);
+	assert_string_equal(again, inst);
+}
+
 /* ---- definitions ---- */
 
 static void test_defs_roundtrip(void **state) {
@@ -1131,6 +1298,34 @@ static void test_verify_clean(void **state) {
 	expect_clean(f->s);
 }
 
+static void test_verify_outq(void **state) {
+	fx *f = *state;
+	good_store(f);
+	store_close(f->s);
+	f->s = NULL;
+	unsigned char key[8];
+	be64(key, 9);
+	static const char rec[] = "{\"v\":1,\"attempts\":0,\"next_at\":null,\"last_error\":null,\"key\":\"x\"}";
+	raw_op(f->dir, "outq", key, 8, rec, sizeof(rec) - 1);
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	expect_one_diag(f->s, "pending event 9: no such outbox event");
+	store_close(f->s);
+	f->s = NULL;
+	raw_op(f->dir, "outq", key, 8, NULL, 0);
+	be64(key, 2);
+	static const char prec[] = "{\"v\":1,\"attempts\":3,\"next_at\":5,\"last_error\":\"x\",\"key\":\"SO-00000002-1\","
+				   "\"parked_at\":7}";
+	raw_op(f->dir, "outpark", key, 8, prec, sizeof(prec) - 1);
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	expect_one_diag(f->s, "outbox event 2: both pending and parked");
+	store_close(f->s);
+	f->s = NULL;
+	raw_op(f->dir, "outq", key, 8, "{\"v\":1}", 7);
+	raw_op(f->dir, "outpark", key, 8, NULL, 0);
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	expect_one_diag(f->s, "pending event 2: record is unreadable");
+}
+
 static void test_verify_missing_occurrence(void **state) {
 	fx *f = *state;
 	good_store(f);
@@ -1164,6 +1359,7 @@ static void test_verify_missing_event(void **state) {
 	unsigned char key[8];
 	be64(key, 4);
 	raw_op(f->dir, "outbox", key, 8, NULL, 0);
+	raw_op(f->dir, "outq", key, 8, NULL, 0);   /* its pending entry went with it */
 	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
 	expect_one_diag(f->s, "order SO-00000004-5: no order.created event");
 }
@@ -1498,6 +1694,9 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_skips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outq_old_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_outq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defs_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_append, setup, teardown),
