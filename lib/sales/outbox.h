@@ -64,6 +64,10 @@ typedef struct outbox_result {
  * are parked. Results for events no longer pending are ignored. 0 or a negative errno
  * (nothing changed). */
 int outbox_done(store *s, const outbox_result *r, size_t n, int64_t now, uint32_t max_attempts, uint64_t rnd);
+/* The wait after the k-th failure of event seq (k >= 1): OUTBOX_BACKOFF_MIN * 2^(k-1)
+ * capped at OUTBOX_BACKOFF_MAX, plus splitmix64(rnd ^ seq) mod (that / 4 + 1): the
+ * jitter of outbox_done, so each event of a batch draws its own. */
+int64_t outbox_backoff(uint32_t k, uint64_t seq, uint64_t rnd);
 
 typedef struct outbox_stats {
 	uint64_t pending, parked;

@@ -1019,6 +1019,10 @@ static void txn_ended(store *s) {
 	}
 }
 
+store *store_txn_store(store_txn *t) {
+	return t ? t->s : NULL;
+}
+
 bool store_room_wanted(const store *s) {
 	return s && s->room_wanted;
 }

@@ -109,6 +109,8 @@ int store_commit(store_txn *t);       /* frees t in every case */
  * last one ends, and the write succeeds when retried. */
 bool store_room_wanted(const store *s);
 void store_abort(store_txn *t);       /* accepts NULL */
+/* The store a transaction belongs to. */
+store *store_txn_store(store_txn *t);
 
 /* The *_each functions call fn in key order; fn returns 0 to go on, anything else
  * stops the walk and is returned. */
