@@ -2,7 +2,7 @@
 
 Every daemon a test starts is stopped by that test, by its pid (never by name).
 Paths to the binaries come from the environment that meson's test() sets:
-STANDINGD, STANDINGCTL.
+STANDINGD, STANDINGCTL, STANDINGD_MAIL.
 """
 import json
 import os
@@ -16,6 +16,7 @@ import unittest
 
 STANDINGD = os.environ.get("STANDINGD", "build/daemon/standingd")
 STANDINGCTL = os.environ.get("STANDINGCTL", "build/daemon/standingctl")
+STANDINGD_MAIL = os.environ.get("STANDINGD_MAIL", "build/daemon/standingd-mail")
 
 CONFIG = """\
 state_dir: {state}
@@ -81,9 +82,14 @@ class Env:
         self.state = os.path.join(self.dir, "state")
         self.socket = os.path.join(self.dir, "sd.sock")
         os.makedirs(os.path.join(self.conf, "orders.d"))
-        self.write("standingd.yaml", CONFIG.format(state=self.state, socket=self.socket,
-                                                   catch_up=catch_up, max_catch_up=max_catch_up))
+        self.catch_up, self.max_catch_up = catch_up, max_catch_up
+        self.configure()
         self.procs = []
+
+    def configure(self, extra=""):
+        """(Re)writes standingd.yaml: the test config with extra top-level keys (YAML text) appended."""
+        self.write("standingd.yaml", CONFIG.format(state=self.state, socket=self.socket, catch_up=self.catch_up,
+                                                   max_catch_up=self.max_catch_up) + extra)
 
     def write(self, name, text):
         path = os.path.join(self.conf, name)
