@@ -1423,9 +1423,201 @@ static void test_order_from_tree(void **state) {
 	defs_free(d);
 }
 
+/* ---- notify and mail (issue 10) ---- */
+
+static const char NOTIFY_CONFIG[] =
+	"notify_command: [/usr/libexec/standingd/standingd-mail, --conf, /etc/standingd]\n"   /* 1 */
+	"notify_parallel: 4\n"
+	"notify_timeout: 2 minutes\n"
+	"notify_max_attempts: 5\n"
+	"carriers:\n"                                                                          /* 5 */
+	"  - {id: posten, name: Posten, tracking_url: \"https://sporing.posten.no/sporing/{tracking}\"}\n"
+	"  - {id: dpd-lv, name: DPD Latvija, tracking_url: \"http://dpd.lv/t?n={tracking}&l=lv\"}\n"
+	"mail:\n"
+	"  from: \"Lumen Oy <orders@lumen.example>\"\n"
+	"  smtp: smtp://relay.lumen.example:587\n"                                            /* 10 */
+	"  starttls: true\n"
+	"  credentials: smtp.secret\n"
+	"suppliers: [{id: lumen, name: Lumen Oy}]\n";
+
+static void test_notify_mail(void **state) {
+	(void) state;
+	defs *d = NULL;
+	diag_list dl = { 0 };
+	assert_int_equal(load2(NOTIFY_CONFIG, "orders.d/acme.yaml", ACME, &d, &dl), 0);
+	const defs_config *cf = &d->config;
+	assert_int_equal(cf->notify_argc, 3);
+	assert_string_equal(cf->notify_argv[0], "/usr/libexec/standingd/standingd-mail");
+	assert_string_equal(cf->notify_argv[1], "--conf");
+	assert_string_equal(cf->notify_argv[2], "/etc/standingd");
+	assert_null(cf->notify_argv[3]);
+	assert_int_equal(cf->notify_parallel, 4);
+	assert_int_equal(cf->notify_timeout, 120);
+	assert_int_equal(cf->notify_max_attempts, 5);
+	assert_int_equal(cf->n_carriers, 2);
+	assert_string_equal(defs_find_carrier(cf, "dpd-lv")->name, "DPD Latvija");
+	assert_string_equal(defs_find_carrier(cf, "posten")->tracking_url, "https://sporing.posten.no/sporing/{tracking}");
+	assert_null(defs_find_carrier(cf, "ups"));
+	assert_int_equal(cf->mail.via, DEFS_MAIL_SMTP);
+	assert_string_equal(cf->mail.from, "Lumen Oy <orders@lumen.example>");
+	assert_string_equal(cf->mail.from_name, "Lumen Oy");
+	assert_string_equal(cf->mail.from_addr, "orders@lumen.example");
+	assert_string_equal(cf->mail.smtp, "smtp://relay.lumen.example:587");
+	assert_true(cf->mail.starttls);
+	assert_string_equal(cf->mail.credentials, "smtp.secret");   /* defs_config_load makes it absolute */
+	assert_null(cf->mail.sendmail);
+	assert_null(cf->mail.maildir);
+	defs_free(d);
+
+	/* a string is one program; sendmail and maildir */
+	static const char one[] = "notify_command: /usr/bin/notify\nmail: {from: shop@example.com, sendmail: /usr/sbin/sendmail}\n"
+				  "suppliers: [{id: lumen, name: Lumen Oy}]\n";
+	assert_int_equal(load2(one, "orders.d/acme.yaml", ACME, &d, &dl), 0);
+	assert_int_equal(d->config.notify_argc, 1);
+	assert_string_equal(d->config.notify_argv[0], "/usr/bin/notify");
+	assert_null(d->config.notify_argv[1]);
+	assert_int_equal(d->config.mail.via, DEFS_MAIL_SENDMAIL);
+	assert_string_equal(d->config.mail.sendmail, "/usr/sbin/sendmail");
+	assert_string_equal(d->config.mail.from_addr, "shop@example.com");
+	assert_null(d->config.mail.from_name);
+	defs_free(d);
+	static const char md[] = "mail: {from: \"Cà phê <an@vinh.example>\", maildir: demo/mail}\n"
+				 "suppliers: [{id: lumen, name: Lumen Oy}]\n";
+	assert_int_equal(load2(md, "orders.d/acme.yaml", ACME, &d, &dl), 0);
+	assert_int_equal(d->config.mail.via, DEFS_MAIL_MAILDIR);
+	assert_string_equal(d->config.mail.maildir, "demo/mail");
+	assert_string_equal(d->config.mail.from_name, "Cà phê");
+	defs_free(d);
+}
+
+static void test_err_notify_mail(void **state) {
+	(void) state;
+	static const char bad1[] =
+		"notify_command: []\n"                                                     /* 1 */
+		"notify_parallel: 17\n"
+		"notify_timeout: 2 days\n"
+		"notify_max_attempts: 0\n"
+		"carriers:\n"                                                              /* 5 */
+		"  - {id: posten, name: Posten, tracking_url: \"ftp://x/{tracking}\"}\n"
+		"  - {id: posten, name: P2, tracking_url: \"https://x/{tracking}/{tracking}\"}\n"
+		"  - {id: p3, name: P3, tracking_url: \"https://x/\", phone: 1}\n"
+		"  - {id: p4, tracking_url: \"https:///{tracking}\"}\n"
+		"mail:\n"                                                                  /* 10 */
+		"  smtp: \"http://relay\"\n"
+		"  sendmail: sendmail\n"
+		"  starttls: yes\n"
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n";
+	expect_fail(bad1, "orders.d/acme.yaml", ACME, (const char *[]) {
+		"standingd.yaml:1:17: expected the program and its arguments, got an empty list",
+		"standingd.yaml:2:18: expected an integer of at most 16",
+		"standingd.yaml:3:17: expected a duration of at most 1 day",
+		"standingd.yaml:4:22: expected a positive integer",
+		"standingd.yaml:6:46: expected an http:// or https:// URL, got \"ftp://x/{tracking}\"",
+		"standingd.yaml:7:10: duplicate carrier id \"posten\" (first defined at standingd.yaml:6:10)",
+		"standingd.yaml:7:42: expected {tracking} exactly once in the URL (where the tracking number goes), "
+			"got \"https://x/{tracking}/{tracking}\"",
+		"standingd.yaml:8:38: expected {tracking} exactly once in the URL (where the tracking number goes), "
+			"got \"https://x/\"",
+		"standingd.yaml:8:52: unknown key \"phone\"",
+		"standingd.yaml:9:5: missing key \"name\"",
+		"standingd.yaml:9:28: expected an http:// or https:// URL, got \"https:///{tracking}\"",
+		"standingd.yaml:11:3: missing key \"from\"",
+		"standingd.yaml:11:9: expected a URL like \"smtp://mail.example.com:587\" or \"smtps://mail.example.com:465\", "
+			"got \"http://relay\"",
+		"standingd.yaml:12:3: only one of smtp, sendmail and maildir may be given (smtp is at line 11)",
+		"standingd.yaml:13:13: expected true or false",
+		NULL });
+	static const char bad2[] =
+		"notify_command: {a: b}\n"
+		"notify_timeout: 0 seconds\n"
+		"mail:\n"
+		"  from: \"Shop <shop@example.com\"\n"
+		"  starttls: true\n"
+		"  credentials: /etc/x\n"
+		"  port: 25\n"
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n";
+	expect_fail(bad2, "orders.d/acme.yaml", ACME, (const char *[]) {
+		"standingd.yaml:1:17: expected a list of strings (the program and its arguments) or a string",
+		"standingd.yaml:2:17: expected a duration of at least 1 second",
+		"standingd.yaml:4:3: expected one of smtp, sendmail or maildir (how mail is submitted)",
+		"standingd.yaml:4:9: expected an address like \"shop@example.com\" or \"Shop <shop@example.com>\", "
+			"got \"Shop <shop@example.com\"",
+		"standingd.yaml:5:3: starttls is only for smtp",
+		"standingd.yaml:6:3: credentials is only for smtp",
+		"standingd.yaml:7:3: unknown key \"port\"",
+		NULL });
+	static const char bad3[] =
+		"notify_command: [/bin/x, \"\"]\n"
+		"mail:\n"
+		"  from: \"@example.com\"\n"
+		"  maildir: /var/mail\n"
+		"  starttls: true\n"
+		"  credentials: /etc/x\n"
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n";
+	expect_fail(bad3, "orders.d/acme.yaml", ACME, (const char *[]) {
+		"standingd.yaml:1:26: expected a non-empty string",
+		"standingd.yaml:3:9: expected an address like \"shop@example.com\" or \"Shop <shop@example.com>\", "
+			"got \"@example.com\"",
+		"standingd.yaml:5:3: starttls is only for smtp",
+		"standingd.yaml:6:3: credentials is only for smtp",
+		NULL });
+	static const char bad4[] =
+		"mail: {from: a@b.example, smtp: \"smtps://relay:465\", starttls: true}\n"
+		"carriers: {id: x}\n"
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n";
+	expect_fail(bad4, "orders.d/acme.yaml", ACME, (const char *[]) {
+		"standingd.yaml:1:64: starttls needs an smtp:// URL (smtps:// is TLS from the start)",
+		"standingd.yaml:2:11: expected a list",
+		NULL });
+	static const char bad5[] = "mail: {from: a@b.example}\nsuppliers: [{id: lumen, name: Lumen Oy}]\n";
+	expect_fail(bad5, "orders.d/acme.yaml", ACME, (const char *[]) {
+		"standingd.yaml:1:7: expected one of smtp, sendmail or maildir (how mail is submitted)",
+		NULL });
+}
+
+/* defs_config_load: standingd.yaml alone (orders.d is not even looked at), its
+ * relative mail paths made absolute against the config dir. */
+static void test_config_load(void **state) {
+	(void) state;
+	char dir[] = "/tmp/test_defs.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	defs *d = NULL;
+	diag_list dl = { 0 };
+	assert_int_equal(defs_config_load(dir, NULL, &d, &dl), -EINVAL);
+	expect_diags(&dl, (const char *[]) { "standingd.yaml: no such file or directory", NULL });
+	diag_list_clear(&dl);
+	write_file(dir, "standingd.yaml", "mail: {from: a@b.example, maildir: out/mail}\ncarriers: [{id: x}]\n");
+	assert_int_equal(defs_config_load(dir, NULL, &d, &dl), -EINVAL);
+	expect_diags(&dl, (const char *[]) {
+		"standingd.yaml:2:12: missing key \"name\"", "standingd.yaml:2:12: missing key \"tracking_url\"", NULL });
+	diag_list_clear(&dl);
+	write_file(dir, "standingd.yaml", "timezone: Europe/Riga\nmail: {from: a@b.example, smtp: \"smtp://[::1]:2525\", "
+					     "credentials: c.txt}\n");
+	char *od;
+	assert_true(asprintf(&od, "%s/orders.d", dir) >= 0);
+	assert_int_equal(mkdir(od, 0700), 0);
+	write_file(od, "broken.yaml", "customers: [\n");
+	assert_int_equal(defs_config_load(dir, NULL, &d, &dl), 0);
+	assert_int_equal(dl.n, 0);
+	assert_int_equal(d->n_customers, 0);
+	assert_int_equal(d->n_orders, 0);
+	assert_string_equal(tz_zone_name(d->config.zone), "Europe/Riga");
+	char *cred;
+	assert_true(asprintf(&cred, "%s/c.txt", dir) >= 0);
+	assert_string_equal(d->config.mail.credentials, cred);
+	assert_string_equal(d->config.mail.smtp, "smtp://[::1]:2525");
+	free(cred);
+	free(od);
+	defs_free(d);
+	remove_tree(dir);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_example),
+		cmocka_unit_test(test_notify_mail),
+		cmocka_unit_test(test_err_notify_mail),
+		cmocka_unit_test(test_config_load),
 		cmocka_unit_test(test_conf_dir),
 		cmocka_unit_test(test_multilingual),
 		cmocka_unit_test(test_every_units),
