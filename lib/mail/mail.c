@@ -395,8 +395,11 @@ static int template_of(const char *type, const json_t *order) {
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (!strcmp(type, map[i].type)) {
 			/* a created order that is not confirmed gets its on_hold or
-			 * awaiting_payment event's mail instead */
-			const char *st = jstr(order, "status");
+			 * awaiting_payment event's mail instead. The status it was created
+			 * with (its history's first), not its status now: an order shipped
+			 * before its order.created went out still gets its confirmation. */
+			const json_t *h0 = json_array_get(json_object_get(order, "history"), 0);
+			const char *st = jstr(h0 ? h0 : order, "status");
 			if (i == 0 && (!st || strcmp(st, "confirmed")))
 				return -1;
 			return (int) map[i].id;

@@ -431,9 +431,10 @@ static void render(const part *p, size_t from, size_t to, const mail_values *mv,
 			i++;
 			break;
 		case N_VAR: {
-			const char *v = value(nd, mv, line);
-			if (v)
-				mail_buf_put(b, v, strlen(v));
+			/* a value is text of one line: a control character in it
+			 * (none passes the definitions' checks) becomes a space */
+			for (const char *v = value(nd, mv, line); v && *v; v++)
+				mail_buf_put(b, (unsigned char) *v < 0x20 || *v == 0x7f ? " " : v, 1);
 			i++;
 			break;
 		}
@@ -461,10 +462,6 @@ int mail_tmpl_render(const mail_tmpl *t, const mail_values *mv, char **ret_subje
 	render(&t->body, 0, t->body.n, mv, NULL, &b);
 	mail_buf_put(&s, "", 0);
 	mail_buf_put(&b, "", 0);
-	/* the Subject is one line: whatever a value brought in becomes a space */
-	for (size_t i = 0; s.s && i < s.n; i++)
-		if ((unsigned char) s.s[i] < 0x20 || s.s[i] == 0x7f)
-			s.s[i] = ' ';
 	/* the body ends in exactly one line end */
 	while (b.n && (b.s[b.n - 1] == '\n' || b.s[b.n - 1] == ' '))
 		b.s[--b.n] = 0;

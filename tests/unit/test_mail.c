@@ -383,9 +383,695 @@ static void test_golden(void **state) {
 	assert_int_equal(failed, 0);
 }
 
+
+/* ---- ICU formatting, exactly ---- */
+
+static char *fmt1(const char *lang, const char *zone, int which, const char *a, const char *b, int64_t t) {
+	mail_fmt *f = NULL;
+	assert_int_equal(mail_fmt_open(lang, zone, 7200, &f), 0);
+	char *out = NULL;
+	int r = which == 0 ? mail_fmt_money(f, a, b, &out) : which == 1 ? mail_fmt_number(f, a, &out) :
+		which == 2 ? mail_fmt_percent(f, a, &out) : which == 3 ? mail_fmt_date_full(f, t, &out) :
+		which == 4 ? mail_fmt_date(f, t, &out) : which == 5 ? mail_fmt_time(f, t, &out) :
+		mail_fmt_country(f, a, &out);
+	assert_int_equal(r, 0);
+	mail_fmt_close(f);
+	return out;
+}
+
+#define EXPECT(want, expr) do { \
+		char *got_ = (expr); \
+		if (strcmp(got_, want)) \
+			print_error("got \"%s\", want \"%s\"\n", got_, want); \
+		assert_string_equal(got_, want); \
+		free(got_); \
+	} while (0)
+
+static void test_icu_money(void **state) {
+	(void) state;
+	/* 850 EUR: ICU 72's data for each language, its no-break spaces included */
+	EXPECT("€850.00", fmt1("en", NULL, 0, "850.00", "EUR", 0));
+	EXPECT("850,00" NBSP "€", fmt1("fi", NULL, 0, "850.00", "EUR", 0));
+	EXPECT("850,00" NBSP "€", fmt1("lv", NULL, 0, "850.00", "EUR", 0));
+	EXPECT("€" NBSP "850,00", fmt1("nb", NULL, 0, "850.00", "EUR", 0));
+	EXPECT("kr" NBSP "14" NBSP "481,25", fmt1("nb", NULL, 0, "14481.25", "NOK", 0));
+	EXPECT("850.000" NBSP "₫", fmt1("vi", NULL, 0, "850000", "VND", 0));
+	/* the currency's decimals, from a decimal string: no binary rounding */
+	EXPECT("1" NBSP "234" NBSP "567,89" NBSP "€", fmt1("fi", NULL, 0, "1234567.89", "EUR", 0));
+	EXPECT("€92,233,720,368,547,758.07", fmt1("en", NULL, 0, "92233720368547758.07", "EUR", 0));
+	/* U+2212 MINUS SIGN, as ICU's Finnish data writes it */
+	EXPECT("\xe2\x88\x92" "0,05" NBSP "€", fmt1("fi", NULL, 0, "-0.05", "EUR", 0));
+	/* numbers and percentages */
+	EXPECT("1,000", fmt1("en", NULL, 1, "1000", NULL, 0));
+	EXPECT("1" NBSP "000", fmt1("fi", NULL, 1, "1000", NULL, 0));
+	EXPECT("1" NBSP "000", fmt1("lv", NULL, 1, "1000", NULL, 0));
+	EXPECT("1" NBSP "000", fmt1("nb", NULL, 1, "1000", NULL, 0));
+	EXPECT("1.000", fmt1("vi", NULL, 1, "1000", NULL, 0));
+	EXPECT("25.5%", fmt1("en", NULL, 2, "25.5", NULL, 0));
+	EXPECT("25,5" NBSP "%", fmt1("fi", NULL, 2, "25.5", NULL, 0));
+	EXPECT("21%", fmt1("lv", NULL, 2, "21", NULL, 0));
+	EXPECT("25" NBSP "%", fmt1("nb", NULL, 2, "25", NULL, 0));
+	EXPECT("8%", fmt1("vi", NULL, 2, "8", NULL, 0));
+	EXPECT("12,125" NBSP "%", fmt1("fi", NULL, 2, "12.125", NULL, 0));
+	/* what is not a decimal is refused, not guessed */
+	mail_fmt *f = NULL;
+	char *out = NULL;
+	assert_int_equal(mail_fmt_open("fi", NULL, 0, &f), 0);
+	assert_int_equal(mail_fmt_money(f, "8,50", "EUR", &out), -EINVAL);
+	assert_int_equal(mail_fmt_money(f, "1e3", "EUR", &out), -EINVAL);
+	assert_int_equal(mail_fmt_money(f, "", "EUR", &out), -EINVAL);
+	assert_int_equal(mail_fmt_money(f, "8.50", "EU", &out), -EINVAL);
+	assert_int_equal(mail_fmt_number(f, "12.", &out), 0);   /* "12." is 12 */
+	assert_string_equal(out, "12");
+	free(out);
+	assert_null(NULL);
+	mail_fmt_close(f);
+}
+
+static void test_icu_dates(void **state) {
+	(void) state;
+	const int64_t t = 1801375200;   /* 2027-01-31T06:00:00Z: Sunday 08:00 in Helsinki */
+	EXPECT("Sunday, 31 January 2027", fmt1("en", "Europe/Helsinki", 3, NULL, NULL, t));
+	EXPECT("31 January 2027", fmt1("en", "Europe/Helsinki", 4, NULL, NULL, t));
+	EXPECT("08:00", fmt1("en", "Europe/Helsinki", 5, NULL, NULL, t));
+	EXPECT("sunnuntai 31. tammikuuta 2027", fmt1("fi", "Europe/Helsinki", 3, NULL, NULL, t));
+	EXPECT("31. tammikuuta 2027", fmt1("fi", "Europe/Helsinki", 4, NULL, NULL, t));
+	EXPECT("8.00", fmt1("fi", "Europe/Helsinki", 5, NULL, NULL, t));
+	EXPECT("svētdiena, 2027. gada 31. janvāris", fmt1("lv", "Europe/Riga", 3, NULL, NULL, t));
+	EXPECT("2027. gada 31. janvāris", fmt1("lv", "Europe/Riga", 4, NULL, NULL, t));
+	EXPECT("08:00", fmt1("lv", "Europe/Riga", 5, NULL, NULL, t));
+	EXPECT("søndag 31. januar 2027", fmt1("nb", "Europe/Oslo", 3, NULL, NULL, t));
+	EXPECT("07:00", fmt1("nb", "Europe/Oslo", 5, NULL, NULL, t));
+	EXPECT("Chủ Nhật, 31 tháng 1, 2027", fmt1("vi", "Asia/Ho_Chi_Minh", 3, NULL, NULL, t));
+	EXPECT("31 tháng 1, 2027", fmt1("vi", "Asia/Ho_Chi_Minh", 4, NULL, NULL, t));
+	EXPECT("13:00", fmt1("vi", "Asia/Ho_Chi_Minh", 5, NULL, NULL, t));
+	/* the delivery zone decides the day: 23:30 UTC is already Monday in Helsinki */
+	EXPECT("maanantai 1. helmikuuta 2027", fmt1("fi", "Europe/Helsinki", 3, NULL, NULL, 1801438200));
+	EXPECT("1.30", fmt1("fi", "Europe/Helsinki", 5, NULL, NULL, 1801438200));
+	EXPECT("Sunday, 31 January 2027", fmt1("en", "Europe/Dublin", 3, NULL, NULL, 1801438200));
+	/* a zone ICU does not know: the fixed offset (here +02:00) */
+	EXPECT("1.30", fmt1("fi", "Mars/Olympus_Mons", 5, NULL, NULL, 1801438200));
+	EXPECT("1.30", fmt1("fi", NULL, 5, NULL, NULL, 1801438200));
+	/* country names in the language */
+	EXPECT("Norja", fmt1("fi", NULL, 6, "NO", NULL, 0));
+	EXPECT("Norvēģija", fmt1("lv", NULL, 6, "NO", NULL, 0));
+	EXPECT("Phần Lan", fmt1("vi", NULL, 6, "FI", NULL, 0));
+	EXPECT("Latvia", fmt1("en", NULL, 6, "LV", NULL, 0));
+}
+
+/* ---- MIME ---- */
+
+static char *qp(const char *text) {
+	char *out = NULL;
+	assert_int_equal(mime_qp_encode(text, &out), 0);
+	return out;
+}
+
+static void test_qp(void **state) {
+	(void) state;
+	EXPECT("Hyv=C3=A4 =C3=84=C3=A4kk=C3=B6nen\r\n", qp("Hyvä Ääkkönen\n"));
+	EXPECT("a=3Db\r\n", qp("a=b\n"));
+	/* blanks ending a line are encoded (transport may strip them) */
+	EXPECT("a=20\r\nb=09\r\n\r\n", qp("a \nb\t\n\n"));
+	/* a dot opening a line: SMTP's end of data */
+	EXPECT("=2E\r\n=2E.x\r\n", qp(".\n..x\n"));
+	/* a long line of non-ASCII: lines of at most 76, soft breaks between whole
+	 * characters (12 "ä" = 72 characters and "=" per line), decoded back exactly */
+	char text[256] = "", want[1024] = "";
+	for (int i = 0; i < 100; i++)
+		strcat(text, "ä");
+	strcat(text, "\n");
+	for (int i = 0; i < 100; i++) {
+		strcat(want, "=C3=A4");
+		if (i % 12 == 11)
+			strcat(want, "=\r\n");
+	}
+	strcat(want, "\r\n");
+	char *got = qp(text);
+	assert_string_equal(got, want);
+	char *back = qp_decode(got);
+	assert_string_equal(back, text);
+	free(back);
+	free(got);
+	/* 76 plain characters fit one line; 77 do not */
+	char l76[100], l77[100];
+	memset(l76, 'x', 76), l76[76] = '\n', l76[77] = 0;
+	memset(l77, 'x', 77), l77[77] = '\n', l77[78] = 0;
+	got = qp(l76);
+	assert_int_equal(strlen(got), 78);
+	free(got);
+	got = qp(l77);
+	assert_string_equal(got + 75, "=\r\nxx\r\n");
+	free(got);
+	/* a text without a final line end gets one */
+	EXPECT("x\r\n", qp("x"));
+}
+
+static char *hdr_u(const char *name, const char *value) {
+	char *out = NULL;
+	assert_int_equal(mime_header_unstructured(name, value, &out), 0);
+	return out;
+}
+
+static char *hdr_a(const char *name, const char *display, const char *addr) {
+	char *out = NULL;
+	assert_int_equal(mime_header_address(name, display, addr, &out), 0);
+	return out;
+}
+
+static void test_rfc2047(void **state) {
+	(void) state;
+	EXPECT("Subject: =?UTF-8?B?w4TDpGtrw7ZuZW4=?=\r\n", hdr_u("Subject", "Ääkkönen"));
+	EXPECT("Subject: Order confirmation SO-00000042-7\r\n", hdr_u("Subject", "Order confirmation SO-00000042-7"));
+	EXPECT("To: =?UTF-8?B?xKJpcnRzIELEk3J6acWGxaE=?= <girts@birojs.example>\r\n",
+	       hdr_a("To", "Ģirts Bērziņš", "girts@birojs.example"));
+	EXPECT("To: =?UTF-8?B?VHJvbXPDuA==?= <post@tromso.example>\r\n", hdr_a("To", "Tromsø", "post@tromso.example"));
+	EXPECT("To: =?UTF-8?B?Tmd1eeG7hW4gVGjhu4sgSMawxqFuZw==?= <huong@anhsang.example>\r\n",
+	       hdr_a("To", "Nguyễn Thị Hương", "huong@anhsang.example"));
+	/* ASCII names: as they are, quoted when they hold specials */
+	EXPECT("From: Lumen Oy <orders@lumen.example>\r\n", hdr_a("From", "Lumen Oy", "orders@lumen.example"));
+	EXPECT("From: \"Lumen Oy, orders \\\"EU\\\"\" <orders@lumen.example>\r\n",
+	       hdr_a("From", "Lumen Oy, orders \"EU\"", "orders@lumen.example"));
+	EXPECT("Reply-To: sales@lumen.example\r\n", hdr_a("Reply-To", NULL, "sales@lumen.example"));
+	/* a long Vietnamese subject: several encoded words of at most 75 characters,
+	 * lines of at most 76, split between characters, decoded back exactly */
+	const char *subj = "Nhắc nhở: đơn hàng SO-00000043-5 của Công ty TNHH Ánh Sáng Sài Gòn đã quá hạn thanh toán";
+	char *h = hdr_u("Subject", subj);
+	int words = 0;
+	for (const char *l = h; *l;) {
+		const char *e = strstr(l, "\r\n");
+		assert_true(e - l <= 76);
+		words++;
+		l = e + 2;
+	}
+	assert_true(words >= 3);
+	char *v = header(h, "Subject");
+	char *d = rfc2047_decode(v);
+	assert_string_equal(d, subj);
+	free(d);
+	free(v);
+	free(h);
+	/* a long ASCII subject folds at a space */
+	h = hdr_u("Subject", "Reminder: payment for order SO-00000043-5 is overdue, please pay it as soon as you can");
+	assert_string_equal(h, "Subject: Reminder: payment for order SO-00000043-5 is overdue, please pay it\r\n"
+			       " as soon as you can\r\n");
+	free(h);
+	/* dates */
+	char date[40];
+	mime_date(NOW, date);
+	assert_string_equal(date, "Fri, 15 Jan 2027 08:00:00 +0000");
+	mime_date(951782400, date);
+	assert_string_equal(date, "Tue, 29 Feb 2000 00:00:00 +0000");
+}
+
+static void test_addresses(void **state) {
+	(void) state;
+	assert_true(mime_addr_valid("aino@acme.example"));
+	assert_true(mime_addr_valid("first.last+tag@sub.acme.example"));
+	assert_false(mime_addr_valid("aino@acme.example\r\nBcc: x@evil.example"));
+	assert_false(mime_addr_valid("aino@acme.example>"));
+	assert_false(mime_addr_valid("Aino <aino@acme.example>"));
+	assert_false(mime_addr_valid("aino"));
+	assert_false(mime_addr_valid("@acme.example"));
+	assert_false(mime_addr_valid("aino@"));
+	assert_false(mime_addr_valid(".aino@acme.example"));
+	assert_false(mime_addr_valid("ai..no@acme.example"));
+	assert_false(mime_addr_valid("aino@acme..example"));
+	assert_false(mime_addr_valid("äino@acme.example"));   /* no SMTPUTF8 */
+	char *d = NULL, *a = NULL;
+	assert_int_equal(mime_addr_parse("Lumen Oy <orders@lumen.example>", &d, &a), 0);
+	assert_string_equal(d, "Lumen Oy");
+	assert_string_equal(a, "orders@lumen.example");
+	free(d), free(a);
+	assert_int_equal(mime_addr_parse("\"Lumen, Oy\" <orders@lumen.example>", &d, &a), 0);
+	assert_string_equal(d, "Lumen, Oy");
+	free(d), free(a);
+	assert_int_equal(mime_addr_parse(" orders@lumen.example ", &d, &a), 0);
+	assert_null(d);
+	assert_string_equal(a, "orders@lumen.example");
+	free(a);
+	d = a = (char *) "untouched";
+	assert_int_equal(mime_addr_parse("Lumen <orders@lumen.example> x", &d, &a), -EINVAL);
+	assert_int_equal(mime_addr_parse("Lumen <orders@lumen.example\r\nBcc: x@evil.example>", &d, &a), -EINVAL);
+	assert_int_equal(mime_addr_parse("Lumen <orders>", &d, &a), -EINVAL);
+	assert_string_equal(a, "untouched");
+}
+
+/* no value reaches a header with a line break: the header block has exactly the
+ * fields we write, each ending in CRLF */
+static void assert_headers_only(const char *msg, int n_extra) {
+	static const char *const names[] = { "Date", "From", "To", "Subject", "Message-ID", "MIME-Version",
+					     "Content-Type", "Content-Transfer-Encoding", "Content-Language",
+					     "Auto-Submitted", "Reply-To" };
+	int fields = 0;
+	for (const char *l = msg; strncmp(l, "\r\n", 2);) {
+		const char *e = strstr(l, "\r\n");
+		if (*l != ' ') {
+			bool known = false;
+			for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+				if (!strncmp(l, names[i], strlen(names[i])) && l[strlen(names[i])] == ':')
+					known = true;
+			if (!known)
+				print_error("unexpected header line: %.*s\n", (int) (e - l), l);
+			assert_true(known);
+			fields++;
+		}
+		l = e + 2;
+	}
+	assert_int_equal(fields, 10 + n_extra);
+}
+
+static void test_injection(void **state) {
+	(void) state;
+	mail_templates *t = load_conf();
+	const sample *s = &SAMPLES[1];
+	/* a name and an order number with line breaks: spaces in the headers */
+	json_t *ev = sample_event(s, TMPL_ORDER_CONFIRMATION);
+	json_object_set_new(json_object_get(ev, "recipient"), "name", json_string("Eve\r\nBcc: victim@evil.example"));
+	json_object_set_new(json_object_get(ev, "order"), "order", json_string("SO-1\r\nBcc: victim@evil.example"));
+	mail_message m = { 0 };
+	compose_ok(t, ev, &m);
+	assert_headers_only(m.data, 1);
+	assert_null(strstr(m.data, "\r\nBcc:"));   /* nor in the body: values are one line */
+	char *to = header(m.data, "To");
+	assert_string_equal(to, "\"Eve  Bcc: victim@evil.example\" <aino@acme.example>");
+	char *subj = header(m.data, "Subject");
+	assert_string_equal(subj, "Tilausvahvistus SO-1  Bcc: victim@evil.example");
+	free(to);
+	free(subj);
+	assert_string_equal(m.rcpt, "aino@acme.example");
+	mail_message_free(&m);
+	json_decref(ev);
+	/* an address with a line break is no address: undeliverable */
+	ev = sample_event(s, TMPL_ORDER_CONFIRMATION);
+	json_object_set_new(json_object_get(ev, "recipient"), "email", json_string("aino@acme.example\r\nBcc: x@evil.example"));
+	mail_result res = MAIL_SEND;
+	char *err = NULL;
+	assert_int_equal(mail_compose(t, ev, &SETTINGS, NOW, &res, &m, &err), 0);
+	assert_int_equal(res, MAIL_UNDELIVERABLE);
+	assert_string_equal(err, "\"aino@acme.example\r\nBcc: x@evil.example\" is not an e-mail address this mailer can send to");
+	free(err);
+	json_decref(ev);
+	/* a salesperson's address with one: no Reply-To */
+	ev = sample_event(s, TMPL_ORDER_CONFIRMATION);
+	json_object_set_new(json_object_get(ev, "salesperson"), "email", json_string("s@x.example\r\nBcc: x@evil.example"));
+	compose_ok(t, ev, &m);
+	assert_headers_only(m.data, 0);
+	mail_message_free(&m);
+	json_decref(ev);
+	/* a From with one: the config is wrong, not the event */
+	ev = sample_event(s, TMPL_ORDER_CONFIRMATION);
+	mail_settings bad = { .from = "Lumen <orders@lumen.example>\r\nBcc: x@evil.example" };
+	err = NULL;
+	assert_int_equal(mail_compose(t, ev, &bad, NOW, &res, &m, &err), -EINVAL);
+	assert_string_equal(err, "mail from \"Lumen <orders@lumen.example>\r\nBcc: x@evil.example\" is not an e-mail address");
+	free(err);
+	json_decref(ev);
+	mail_templates_free(t);
+}
+
+static void test_message(void **state) {
+	(void) state;
+	mail_templates *t = load_conf();
+	json_t *ev = sample_event(&SAMPLES[1], TMPL_ORDER_CONFIRMATION);
+	mail_message m = { 0 }, again = { 0 };
+	compose_ok(t, ev, &m);
+	const char *want =
+		"Date: Fri, 15 Jan 2027 08:00:00 +0000\r\n"
+		"From: Lumen Oy <orders@lumen.example>\r\n"
+		"To: Aino Virtanen <aino@acme.example>\r\n"
+		"Reply-To: sales@lumen.example\r\n"
+		"Subject: Tilausvahvistus SO-00000042-7\r\n"
+		"Message-ID: <5f0c9a3e1b2d4c6f-42@standingd.lumen.example>\r\n"
+		"MIME-Version: 1.0\r\n"
+		"Content-Type: text/plain; charset=UTF-8\r\n"
+		"Content-Transfer-Encoding: quoted-printable\r\n"
+		"Content-Language: fi\r\n"
+		"Auto-Submitted: auto-generated\r\n"
+		"\r\n"
+		"Hei Aino Virtanen,\r\n";
+	assert_true(m.len == strlen(m.data));
+	if (strncmp(m.data, want, strlen(want)))
+		print_error("got:\n%s\n", m.data);
+	assert_true(strncmp(m.data, want, strlen(want)) == 0);
+	assert_string_equal(m.envelope_from, "orders@lumen.example");
+	assert_string_equal(m.rcpt, "aino@acme.example");
+	assert_string_equal(m.subject, "Tilausvahvistus SO-00000042-7");
+	assert_string_equal(m.message_id, "<5f0c9a3e1b2d4c6f-42@standingd.lumen.example>");
+	/* a retry, later: the same Message-ID, a new Date */
+	compose_ok(t, ev, &again);
+	mail_message_free(&again);
+	mail_result res;
+	char *err = NULL;
+	assert_int_equal(mail_compose(t, ev, &SETTINGS, NOW + 3600, &res, &again, &err), 0);
+	assert_string_equal(again.message_id, m.message_id);
+	char *d = header(again.data, "Date");
+	assert_string_equal(d, "Fri, 15 Jan 2027 09:00:00 +0000");
+	free(d);
+	mail_message_free(&again);
+	/* another event: another Message-ID; a From without a name */
+	json_object_set_new(ev, "id", json_string("5f0c9a3e1b2d4c6f-43"));
+	mail_settings plain = { .from = "orders@lumen.example" };
+	assert_int_equal(mail_compose(t, ev, &plain, NOW, &res, &again, &err), 0);
+	assert_string_equal(again.message_id, "<5f0c9a3e1b2d4c6f-43@standingd.lumen.example>");
+	char *from = header(again.data, "From");
+	assert_string_equal(from, "orders@lumen.example");
+	free(from);
+	mail_message_free(&again);
+	mail_message_free(&m);
+	assert_null(m.data);
+	json_decref(ev);
+	mail_templates_free(t);
+}
+
+/* doc/notify.md's table, and who gets what */
+static void compose_result(const mail_templates *t, json_t *ev, int want_r, mail_result want, const char *want_err) {
+	mail_result res = (mail_result) 99;
+	mail_message m = { 0 };
+	char *err = NULL;
+	int r = mail_compose(t, ev, &SETTINGS, NOW, &res, &m, &err);
+	assert_int_equal(r, want_r);
+	if (r == 0)
+		assert_int_equal(res, want);
+	if (want_err) {
+		assert_non_null(err);
+		assert_string_equal(err, want_err);
+	} else
+		assert_null(err);
+	free(err);
+	mail_message_free(&m);
+	json_decref(ev);
+}
+
+static void test_compose_table(void **state) {
+	(void) state;
+	mail_templates *t = load_conf();
+	const sample *fi = &SAMPLES[1];
+	json_t *ev;
+	/* order.created of an order that is not confirmed: its other event mails */
+	ev = sample_event(fi, TMPL_ORDER_CONFIRMATION);
+	json_object_set_new(json_object_get(ev, "order"), "status", json_string("awaiting_payment"));
+	compose_result(t, ev, 0, MAIL_NONE, NULL);
+	ev = sample_event(fi, TMPL_ORDER_CONFIRMATION);
+	json_object_set_new(json_object_get(ev, "order"), "status", json_string("on_hold"));
+	compose_result(t, ev, 0, MAIL_NONE, NULL);
+	/* order.confirmed: the confirmation */
+	ev = sample_event(fi, TMPL_ORDER_CONFIRMATION);
+	json_object_set_new(ev, "type", json_string("order.confirmed"));
+	compose_result(t, ev, 0, MAIL_SEND, NULL);
+	/* account.payment and types this version does not know: nothing to send */
+	ev = json_pack("{s:s, s:s, s:n, s:{s:s}}", "id", "5f0c9a3e1b2d4c6f-44", "type", "account.payment", "order",
+		       "customer", "id", "acme");
+	compose_result(t, ev, 0, MAIL_NONE, NULL);
+	ev = sample_event(fi, TMPL_ORDER_CONFIRMATION);
+	json_object_set_new(ev, "type", json_string("order.teleported"));
+	compose_result(t, ev, 0, MAIL_NONE, NULL);
+	/* no one to send to: undeliverable, with why */
+	ev = sample_event(fi, TMPL_SHIPPING_CONFIRMATION);
+	json_object_set_new(ev, "recipient", json_null());
+	compose_result(t, ev, 0, MAIL_UNDELIVERABLE, "customer \"acme\" has no contact with an e-mail address");
+	ev = sample_event(fi, TMPL_SHIPPING_CONFIRMATION);
+	json_object_set_new(json_object_get(ev, "customer"), "name", json_null());
+	compose_result(t, ev, 0, MAIL_UNDELIVERABLE, "customer \"acme\" is no longer defined");
+	ev = sample_event(fi, TMPL_ORDER_ON_HOLD);
+	json_object_set_new(ev, "salesperson", json_null());
+	compose_result(t, ev, 0, MAIL_UNDELIVERABLE, "customer \"acme\" has no salesperson with an e-mail address");
+	/* malformed events */
+	ev = sample_event(fi, TMPL_SHIPPING_CONFIRMATION);
+	json_object_del(ev, "id");
+	compose_result(t, ev, -EINVAL, MAIL_NONE, "the event has no valid id");
+	ev = sample_event(fi, TMPL_SHIPPING_CONFIRMATION);
+	json_object_set_new(ev, "id", json_string("x>y"));
+	compose_result(t, ev, -EINVAL, MAIL_NONE, "the event has no valid id");
+	ev = sample_event(fi, TMPL_SHIPPING_CONFIRMATION);
+	json_object_set_new(ev, "order", json_null());
+	compose_result(t, ev, -EINVAL, MAIL_NONE, "event 5f0c9a3e1b2d4c6f-42 has no order or no customer");
+	ev = sample_event(fi, TMPL_ORDER_CONFIRMATION);
+	json_object_set_new(json_object_get(ev, "order"), "net", json_pack("{s:s, s:s}", "amount", "8,50", "currency", "EUR"));
+	compose_result(t, ev, -EINVAL, MAIL_NONE, "event 5f0c9a3e1b2d4c6f-42: an amount, quantity or date is malformed");
+
+	/* order-on-hold goes to the salesperson, in the salesperson's language */
+	ev = sample_event(fi, TMPL_ORDER_ON_HOLD);
+	json_object_set_new(json_object_get(ev, "salesperson"), "language", json_string("en"));
+	json_object_set_new(json_object_get(ev, "salesperson"), "name", json_string("Sanna Myyjä"));
+	mail_message m = { 0 };
+	compose_ok(t, ev, &m);
+	assert_string_equal(m.rcpt, "sales@lumen.example");
+	assert_string_equal(m.subject, "On hold: order SO-00000043-5 for ACME Oy");
+	assert_null(header(m.data, "Reply-To"));
+	char *to = header(m.data, "To");
+	assert_string_equal(to, "=?UTF-8?B?U2FubmEgTXl5asOk?= <sales@lumen.example>");
+	free(to);
+	char *body = qp_decode(body_of(m.data));
+	assert_true(strncmp(body, "Hello Sanna Myyjä,\n", 19) == 0);
+	assert_non_null(strstr(body, "Credit limit:   €50,000.00\n"));
+	free(body);
+	mail_message_free(&m);
+	json_decref(ev);
+	/* a language without templates of its own (or none at all): English */
+	ev = sample_event(fi, TMPL_ORDER_CONFIRMATION);
+	json_object_set_new(json_object_get(ev, "customer"), "language", json_string("de"));
+	compose_ok(t, ev, &m);
+	assert_string_equal(m.subject, "Order confirmation SO-00000042-7");
+	char *lang = header(m.data, "Content-Language");
+	assert_string_equal(lang, "en");
+	free(lang);
+	mail_message_free(&m);
+	json_decref(ev);
+	mail_templates_free(t);
+}
+
+/* ---- template syntax and its errors ---- */
+
+#define FI_OC "templates/fi/order-confirmation.txt"
+
+static void parse_err(mail_tmpl_id id, const char *text, const char *want) {
+	diag_list errs = { 0 };
+	mail_tmpl *tm = (mail_tmpl *) 0x1;
+	int r = mail_tmpl_parse(FI_OC, text, strlen(text), id, &tm, &errs);
+	assert_int_equal(r, -EINVAL);
+	assert_ptr_equal(tm, (mail_tmpl *) 0x1);   /* untouched */
+	char all[1024] = "";
+	for (size_t i = 0; i < errs.n; i++) {
+		char *d = diag_format(&errs.v[i]);
+		if (i)
+			strcat(all, "\n");
+		strncat(all, d, sizeof(all) - strlen(all) - 1);
+		free(d);
+	}
+	if (strcmp(all, want))
+		print_error("got:\n%s\nwant:\n%s\n", all, want);
+	assert_string_equal(all, want);
+	diag_list_clear(&errs);
+}
+
+static void test_template_errors(void **state) {
+	(void) state;
+	parse_err(TMPL_ORDER_CONFIRMATION, "Tilausvahvistus {{order}}\n\nYhteensä:    {{totl}}\n",
+		  FI_OC ":3:14: unknown placeholder \"totl\"");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\n\nYhteensä: {{ gros }} ja {{net}}\n",
+		  FI_OC ":3:11: unknown placeholder \"gros\"");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\nbody\n{{#lines}}\n  {{sku}}\n",
+		  FI_OC ":3:1: unclosed section \"lines\"");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\nsumma }} euroa\n", FI_OC ":2:7: \"}}\" without \"{{\"");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\nsumma {{net euroa\n", FI_OC ":2:7: \"{{\" without \"}}\" on its line");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\nx\n{{/lines}}\n", FI_OC ":3:1: {{/lines}} closes no open section");
+	parse_err(TMPL_SHIPPING_CONFIRMATION, "S\n{{#tracking}}x{{/lines}}{{/tracking}}\n",
+		  FI_OC ":2:15: {{/lines}} does not close the open section {{#tracking}}");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\nSeuranta: {{tracking}}\n",
+		  FI_OC ":2:11: placeholder \"tracking\" is not available in order-confirmation");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\n{{sku}}\n",
+		  FI_OC ":2:1: placeholder \"sku\" is an order line's: use it inside {{#lines}}...{{/lines}}");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\n{{lines}}\n", FI_OC ":2:1: \"lines\" is a section: use {{#lines}}...{{/lines}}");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\n{{#lines}}{{#lines}}{{/lines}}{{/lines}}\n",
+		  FI_OC ":2:11: {{#lines}} inside {{#lines}}\n" FI_OC ":2:31: {{/lines}} closes no open section");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\n{{Order}} {{}}\n",
+		  FI_OC ":2:1: bad placeholder \"Order\": a name is lowercase letters, digits and _\n"
+		  FI_OC ":2:11: bad placeholder \"\": a name is lowercase letters, digits and _");
+	parse_err(TMPL_ORDER_CONFIRMATION, "   \nbody\n", FI_OC ":1:1: the first line is the Subject, and it is empty");
+	parse_err(TMPL_ORDER_CONFIRMATION, "{{#prepaid}}Maksettu\n{{/prepaid}}\n",
+		  FI_OC ":1:1: unclosed section \"prepaid\" (the Subject is line 1 only)\n"
+		  FI_OC ":2:1: {{/prepaid}} closes no open section");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\nää \xff\n", FI_OC ":2:4: invalid UTF-8");
+	parse_err(TMPL_ORDER_CONFIRMATION, "S\nä\x1b[31m\n", FI_OC ":2:2: unexpected control character U+001B");
+	parse_err(TMPL_ORDER_CONFIRMATION, "Subject only\n\n  \n", FI_OC ": no body after the Subject line");
+	parse_err(TMPL_ORDER_CONFIRMATION, "", FI_OC ": empty: the first line is the Subject, the body follows");
+}
+
+static char *render(mail_tmpl_id id, const char *text, const mail_values *mv) {
+	diag_list errs = { 0 };
+	mail_tmpl *tm = NULL;
+	assert_int_equal(mail_tmpl_parse("t", text, strlen(text), id, &tm, &errs), 0);
+	char *subj = NULL, *body = NULL, *out = NULL;
+	assert_int_equal(mail_tmpl_render(tm, mv, &subj, &body), 0);
+	assert_true(asprintf(&out, "%s|%s", subj, body) > 0);
+	free(subj);
+	free(body);
+	mail_tmpl_free(tm);
+	return out;
+}
+
+static void test_template_render(void **state) {
+	(void) state;
+	mail_values mv = { 0 };
+	mv.v[V_ORDER] = strdup("SO-1");
+	mv.v[V_NET] = strdup("10,00 €");
+	mv.v[V_CONTACT_NAME] = strdup("");
+	mv.n_lines = 2;
+	mv.lines = calloc(2, sizeof(*mv.lines));
+	mv.lines[0][L_SKU] = strdup("A");
+	mv.lines[0][L_NET] = strdup("4,00 €");
+	mv.lines[1][L_SKU] = strdup("B");
+	mv.lines[1][L_NET] = strdup("6,00 €");
+	/* CRLF template, blank lines after the Subject dropped, a section tag alone on
+	 * its line takes the line with it, {{net}} inside lines is the line's, an
+	 * empty value is absent for a section, trailing blank lines go */
+	EXPECT("Tilaus SO-1|Hei,\n  A 4,00 €\n  B 6,00 €\nYht. 10,00 €\nei nimeä\n",
+	       render(TMPL_ORDER_CONFIRMATION,
+		      "Tilaus {{ order }}\r\n\r\n\r\nHei{{#contact_name}} {{contact_name}}{{/contact_name}},\r\n"
+		      "  {{#lines}}  \r\n  {{sku}} {{net}}\r\n{{/lines}}\r\nYht. {{net}}\r\n"
+		      "{{^contact_name}}\r\nei nimeä\r\n{{/contact_name}}\r\n{{#prepaid}}\r\nmaksettu\r\n{{/prepaid}}\r\n\r\n\r\n",
+		      &mv));
+	/* {{^lines}}: no lines; a section on a line's own name */
+	mv.lines[1][L_NET][0] = 0;
+	EXPECT("S|A:4,00 € B:-\n",
+	       render(TMPL_ORDER_CONFIRMATION, "S\n{{#lines}}{{sku}}:{{#net}}{{net}}{{/net}}{{^net}}-{{/net}} {{/lines}}{{^lines}}none{{/lines}}\n", &mv));
+	/* a value with a line break cannot break the Subject, nor a line of the body */
+	free(mv.v[V_ORDER]);
+	mv.v[V_ORDER] = strdup("SO-1\r\nBcc: x");
+	EXPECT("Tilaus SO-1  Bcc: x|b SO-1  Bcc: x\n", render(TMPL_ORDER_CONFIRMATION, "Tilaus {{order}}\nb {{order}}", &mv));
+	mail_values_clear(&mv);
+	mail_values_clear(&mv);   /* cleared: again is harmless */
+}
+
+/* ---- loading a config directory's templates ---- */
+
+static void put_file(const char *dir, const char *rel, const char *text) {
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void copy_conf(const char *dir, const char *lang) {
+	char d[512];
+	snprintf(d, sizeof(d), "%s/templates/%s", dir, lang);
+	mkdir(d, 0755);
+	for (int i = 0; i < TMPL_N; i++) {
+		char src[512], rel[128];
+		snprintf(src, sizeof(src), SRCDIR "/conf/templates/%s/%s.txt", lang, mail_tmpl_names[i]);
+		snprintf(rel, sizeof(rel), "templates/%s/%s.txt", lang, mail_tmpl_names[i]);
+		char *text = slurp(src);
+		assert_non_null(text);
+		put_file(dir, rel, text);
+		free(text);
+	}
+}
+
+static char *diags(diag_list *l) {
+	diag_sort(l);
+	size_t cap = 8192;
+	char *all = calloc(1, cap);
+	for (size_t i = 0; i < l->n; i++) {
+		char *d = diag_format(&l->v[i]);
+		strncat(all, d, cap - strlen(all) - 2);
+		strcat(all, "\n");
+		free(d);
+	}
+	return all;
+}
+
+static void test_load(void **state) {
+	(void) state;
+	char dir[] = "/tmp/test_mail.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char sub[600];
+	snprintf(sub, sizeof(sub), "%s/templates", dir);
+	mkdir(sub, 0755);
+	copy_conf(dir, "en");
+	copy_conf(dir, "fi");
+	copy_conf(dir, "nb");
+	/* a missing translation: a warning, and English is used */
+	snprintf(sub, sizeof(sub), "%s/templates/nb/payment-overdue.txt", dir);
+	unlink(sub);
+	diag_list errs = { 0 }, warns = { 0 };
+	mail_templates *t = NULL;
+	assert_int_equal(mail_templates_load(dir, &t, &errs, &warns), 0);
+	assert_int_equal(errs.n, 0);
+	char *w = diags(&warns);
+	const char *want_w =
+		"templates/lv/order-cancelled.txt: missing; Latvian customers get the English template\n"
+		"templates/lv/order-confirmation.txt: missing; Latvian customers get the English template\n"
+		"templates/lv/order-on-hold.txt: missing; Latvian customers get the English template\n"
+		"templates/lv/payment-overdue.txt: missing; Latvian customers get the English template\n"
+		"templates/lv/payment-request.txt: missing; Latvian customers get the English template\n"
+		"templates/lv/shipping-confirmation.txt: missing; Latvian customers get the English template\n"
+		"templates/nb/payment-overdue.txt: missing; Norwegian customers get the English template\n"
+		"templates/vi/order-cancelled.txt: missing; Vietnamese customers get the English template\n"
+		"templates/vi/order-confirmation.txt: missing; Vietnamese customers get the English template\n"
+		"templates/vi/order-on-hold.txt: missing; Vietnamese customers get the English template\n"
+		"templates/vi/payment-overdue.txt: missing; Vietnamese customers get the English template\n"
+		"templates/vi/payment-request.txt: missing; Vietnamese customers get the English template\n"
+		"templates/vi/shipping-confirmation.txt: missing; Vietnamese customers get the English template\n";
+	assert_string_equal(w, want_w);
+	free(w);
+	diag_list_clear(&warns);
+	json_t *ev = sample_event(&SAMPLES[3], TMPL_PAYMENT_OVERDUE);
+	mail_message m = { 0 };
+	compose_ok(t, ev, &m);
+	assert_string_equal(m.subject, "Reminder: payment for order SO-00000043-5 is overdue");
+	mail_message_free(&m);
+	json_decref(ev);
+	ev = sample_event(&SAMPLES[3], TMPL_PAYMENT_REQUEST);
+	compose_ok(t, ev, &m);
+	assert_string_equal(m.subject, "Forhåndsbetaling for ordre SO-00000043-5");
+	mail_message_free(&m);
+	json_decref(ev);
+	mail_templates_free(t);
+
+	/* errors: every one of every file, English missing is one */
+	put_file(dir, "templates/fi/order-confirmation.txt", "Tilausvahvistus {{order}}\n\nYhteensä:    {{totl}}\n");
+	put_file(dir, "templates/nb/order-cancelled.txt", "Ordre {{order}} er kansellert\n\n{{#unpaid}}\nx\n");
+	snprintf(sub, sizeof(sub), "%s/templates/en/shipping-confirmation.txt", dir);
+	unlink(sub);
+	t = (mail_templates *) 0x1;
+	assert_int_equal(mail_templates_load(dir, &t, &errs, &warns), -EINVAL);
+	assert_ptr_equal(t, (mail_templates *) 0x1);
+	char *e = diags(&errs);
+	assert_string_equal(e,
+		"templates/en/shipping-confirmation.txt: missing; every language falls back to English, so it is required\n"
+		"templates/fi/order-confirmation.txt:3:14: unknown placeholder \"totl\"\n"
+		"templates/nb/order-cancelled.txt:3:1: unclosed section \"unpaid\"\n");
+	free(e);
+	diag_list_clear(&errs);
+	diag_list_clear(&warns);
+	/* no templates directory at all: English missing six times */
+	tmpdir_remove(dir);
+	assert_non_null(mkdtemp(strcpy(dir, "/tmp/test_mail.XXXXXX")));
+	assert_int_equal(mail_templates_load(dir, &t, &errs, &warns), -EINVAL);
+	assert_int_equal(errs.n, 6);
+	assert_int_equal(warns.n, 24);
+	diag_list_clear(&errs);
+	diag_list_clear(&warns);
+	tmpdir_remove(dir);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_icu_money),
+		cmocka_unit_test(test_icu_dates),
+		cmocka_unit_test(test_qp),
+		cmocka_unit_test(test_rfc2047),
+		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_injection),
+		cmocka_unit_test(test_message),
+		cmocka_unit_test(test_compose_table),
+		cmocka_unit_test(test_template_errors),
+		cmocka_unit_test(test_template_render),
+		cmocka_unit_test(test_load),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	u_cleanup();
