@@ -33,6 +33,9 @@ typedef struct api_env {
 	void (*order_placed)(void *ud, const sales_order *o);
 	/* The longest loop step so far in ms (Status's max_loop_step_ms). May be NULL. */
 	double (*max_loop_step_ms)(void *ud);
+	/* RetryOutbox made parked events pending again: deliver them now rather than at
+	 * the next wake-up. May be NULL. */
+	void (*outbox_wake)(void *ud);
 	void *ud;
 	/* The daemon adds 1 whenever it points defs at a new set: a list built in
 	 * steps (ListUpcoming, ListOrders, Forecast) starts again under the new one. */

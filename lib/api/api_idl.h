@@ -255,9 +255,18 @@ API_IDL_TYPES \
 "\n" \
 "type Occurrence (standing_order: string, customer: string, supplier: string, delivery: string, create_at: string, lines: []Line)\n" \
 "\n" \
+"# An outbox event waiting for delivery (pending) or given up on (parked).\n" \
+"# id: INSTANCE-SEQ, stable; at: when it happened; order: null for account.payment;\n" \
+"# attempts: failed attempts so far; next_attempt: null when due at once (and when\n" \
+"# parked); last_error: what the notify command said last.\n" \
+"type OutboxEvent (id: string, seq: int, type: string, at: string, order: ?string, customer: ?string, attempts: int, next_attempt: ?string, last_error: ?string, parked: bool, parked_at: ?string)\n" \
+"\n" \
 "# Counts, the next order to be created (its create_at, UTC; never a skipped occurrence\n" \
-"# nor one of a paused standing order) and the outbox backlog.\n" \
-"method Status() -> (version: string, now: string, customers: int, standing_orders: int, active: int, paused: int, orders: int, outbox_backlog: int, next_due: ?string, next_standing_order: ?string, max_loop_step_ms: float)\n" \
+"# nor one of a paused standing order) and the outbox: outbox_pending events wait for\n" \
+"# delivery (outbox_backlog is the same number, kept for older clients),\n" \
+"# outbox_parked were given up on (ListOutbox, RetryOutbox), outbox_oldest_pending_age\n" \
+"# is the age in seconds at now of the oldest pending event (null when none).\n" \
+"method Status() -> (version: string, now: string, customers: int, standing_orders: int, active: int, paused: int, orders: int, outbox_backlog: int, outbox_pending: int, outbox_parked: int, outbox_oldest_pending_age: ?int, next_due: ?string, next_standing_order: ?string, max_loop_step_ms: float)\n" \
 "\n" \
 "# Reloads the definition files; all or nothing. Every failure is InvalidDefinitions,\n" \
 "# one line per problem: FILE:LINE:COL: message, or FILE: message for a file that\n" \
@@ -271,6 +280,18 @@ API_IDL_TYPES \
 "# standingctl forecast prints them, less those skipped (SkipOccurrence, a catch-up\n" \
 "# policy, a pause): what was or will be created; at most 400 days.\n" \
 "method Forecast(from: string, to: string) -> (occurrences: []Occurrence)\n" \
+"\n" \
+"# Pending events (parked: false or absent) or parked ones, oldest first, those with\n" \
+"# seq after `after` (default 0), at most limit (1..1000, default 100); more: there\n" \
+"# are more after the last one returned.\n" \
+"method ListOutbox(parked: ?bool, after: ?int, limit: ?int) -> (events: []OutboxEvent, more: bool)\n" \
+"\n" \
+"# Makes parked events pending again with a fresh attempt count, due now: the one\n" \
+"# with this id (INSTANCE-SEQ, or SEQ alone), or all of them (all: true); exactly one\n" \
+"# of id and all. retried: how many. An id that names no parked event is NoSuchEvent.\n" \
+"method RetryOutbox(id: ?string, all: ?bool) -> (retried: int)\n" \
+"\n" \
+"error NoSuchEvent (id: string)\n" \
 "\n" \
 "error InvalidDefinitions (errors: []string)\n" \
 "\n" \

@@ -1,9 +1,14 @@
-/* io.standingd.Ops (Status, Reload, ListStandingOrders, Forecast) and
- * io.standingd (Now). */
+/* io.standingd.Ops (Status, Reload, ListStandingOrders, Forecast, ListOutbox,
+ * RetryOutbox) and io.standingd (Now). */
 #include <errno.h>
 #include <stdlib.h>
 #include "config.h"
 #include "lib/api/api_int.h"
+#include "lib/sales/outbox.h"
+
+/* ListOutbox: events per call, default and most. */
+#define OUTBOX_LIST_DEFAULT 100
+#define OUTBOX_LIST_MAX 1000
 
 /* ---- io.standingd.Ops ---- */
 
@@ -15,12 +20,14 @@ static int status(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		return r;
 	store_txn *t;
 	uint64_t orders = 0, outbox = 0;
+	outbox_stats ob = { 0 };
 	const standing_order *next = NULL;
-	int64_t at = 0;
+	int64_t at = 0, nowt = env->now(env->ud);
 	if ((r = store_begin(env->store, false, &t)) < 0)
 		return api_internal(ctx, r);
 	/* next_due: the next order to be created (not paused, no skip record) */
-	if ((r = store_counts(t, &orders, &outbox)) == 0 && (r = engine_peek(env->engine, t, &next, &at)) == -ENOENT)
+	if ((r = store_counts(t, &orders, &outbox)) == 0 && (r = outbox_stats_get(t, &ob)) == 0 &&
+	    (r = engine_peek(env->engine, t, &next, &at)) == -ENOENT)
 		r = 0;
 	store_abort(t);
 	if (r < 0)
@@ -28,11 +35,16 @@ static int status(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	engine_stats st;
 	engine_get_stats(env->engine, &st);
 	char now[CAL_ISO_MAX], due[CAL_ISO_MAX];
-	json_t *p = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:f}",
-		"version", STANDINGD_VERSION, "now", cal_format_utc(env->now(env->ud), now),
+	/* an event stamped after now (a clock set back) is 0 seconds old */
+	json_t *age = ob.oldest_pending_at == INT64_MAX ? json_null()
+		: json_integer(nowt > ob.oldest_pending_at ? nowt - ob.oldest_pending_at : 0);
+	json_t *p = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:f}",
+		"version", STANDINGD_VERSION, "now", cal_format_utc(nowt, now),
 		"customers", (json_int_t) env->defs->n_customers, "standing_orders", (json_int_t) env->defs->n_orders,
 		"active", (json_int_t) st.active, "paused", (json_int_t) st.paused,
-		"orders", (json_int_t) orders, "outbox_backlog", (json_int_t) outbox,
+		"orders", (json_int_t) orders, "outbox_backlog", (json_int_t) ob.pending,
+		"outbox_pending", (json_int_t) ob.pending, "outbox_parked", (json_int_t) ob.parked,
+		"outbox_oldest_pending_age", age,
 		"next_due", next ? json_string(cal_format_utc(at, due)) : json_null(),
 		"next_standing_order", next ? json_string(next->id) : json_null(),
 		"max_loop_step_ms", env->max_loop_step_ms ? env->max_loop_step_ms(env->ud) : 0.0);
@@ -100,6 +112,63 @@ static int forecast_method(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	return api_job_start(ctx, j);
 }
 
+static int list_outbox(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	api_env *env = userdata;
+	static const char *const allowed[] = { "parked", "after", "limit", NULL };
+	bool parked = false;
+	int64_t after = 0, limit = OUTBOX_LIST_DEFAULT;
+	int r;
+	if ((r = vl_params_check(ctx, params, allowed)) < 0 ||
+	    (r = vl_param_bool(ctx, params, "parked", false, &parked)) < 0 ||
+	    (r = vl_param_int(ctx, params, "after", false, &after)) < 0 ||
+	    (r = vl_param_int(ctx, params, "limit", false, &limit)) < 0)
+		return r;
+	if (after < 0)
+		return vl_invalid_parameter(ctx, "after");
+	if (limit < 1 || limit > OUTBOX_LIST_MAX)
+		return vl_invalid_parameter(ctx, "limit");
+	json_t *events = json_array();
+	if (!events)
+		return -ENOMEM;
+	store_txn *t;
+	bool more = false;
+	if ((r = store_begin(env->store, false, &t)) == 0) {
+		r = outbox_list(t, parked, (uint64_t) after, (size_t) limit, events, &more);
+		store_abort(t);
+	}
+	if (r < 0) {
+		json_decref(events);
+		return api_internal(ctx, r);
+	}
+	return api_reply_new(ctx, json_pack("{s:o, s:b}", "events", events, "more", more));
+}
+
+static int retry_outbox(vl_call_ctx *ctx, json_t *params, void *userdata) {
+	api_env *env = userdata;
+	static const char *const allowed[] = { "id", "all", NULL };
+	const char *id = NULL;
+	bool all = false;
+	int r, has_id = 0, has_all = 0;
+	if ((r = vl_params_check(ctx, params, allowed)) < 0 ||
+	    (has_id = vl_param_string(ctx, params, "id", false, &id)) < 0 ||
+	    (has_all = vl_param_bool(ctx, params, "all", false, &all)) < 0)
+		return has_id < 0 ? has_id : has_all;
+	/* exactly one: an id, or all: true */
+	if (has_all && (!all || has_id))
+		return vl_invalid_parameter(ctx, "all");
+	if (!has_id && !has_all)
+		return vl_invalid_parameter(ctx, "id");
+	uint64_t n = 0;
+	r = outbox_retry(env->store, all ? NULL : id, env->now(env->ud), &n);
+	if (r == -ENOENT)
+		return api_error_new(ctx, "io.standingd.Ops.NoSuchEvent", json_pack("{s:s}", "id", id));
+	if (r < 0)
+		return api_internal(ctx, r);
+	if (n && env->outbox_wake)
+		env->outbox_wake(env->ud);
+	return api_reply_new(ctx, json_pack("{s:I}", "retried", (json_int_t) n));
+}
+
 /* ---- io.standingd ---- */
 
 /* The daemon's clock, its test clock when it runs on one: windows relative to today
@@ -121,6 +190,8 @@ const vl_method api_ops_methods[] = {
 	{ "Reload", reload, 0 },
 	{ "ListStandingOrders", list_standing_orders, 0 },
 	{ "Forecast", forecast_method, 0 },
+	{ "ListOutbox", list_outbox, 0 },
+	{ "RetryOutbox", retry_outbox, 0 },
 };
 const size_t api_ops_n_methods = sizeof(api_ops_methods) / sizeof(api_ops_methods[0]);
 

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include "lib/api/api_idl.h"
 #include "config.h"
+#include "lib/sales/outbox.h"
 #include "tests/common/inproc.h"
 
 /* 2026-11-28T12:00:00Z: bulbs' first order (create_at 2026-11-26T04:00Z) and
@@ -335,6 +336,7 @@ static char *reply_field(const char *reply, const char *key) {
 #define STATUS(standing_orders, active, orders, outbox) \
 	"{\"parameters\":{\"version\":\"" STANDINGD_VERSION "\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,\"standing_orders\":" \
 	standing_orders ",\"active\":" active ",\"paused\":0,\"orders\":" orders ",\"outbox_backlog\":" outbox "," \
+	"\"outbox_pending\":" outbox ",\"outbox_parked\":0,\"outbox_oldest_pending_age\":0," \
 	"\"next_due\":\"2026-12-04T02:30:00Z\",\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":0.0}}"
 
 /* PlaceOrder's parameters: 3 x 1.25 EUR for acme from lumen, delivered 2027-01-10. */
@@ -541,6 +543,7 @@ static void place_standing_order(void **state) {
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL,
 	       "{\"parameters\":{\"version\":\"" STANDINGD_VERSION "\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,"
 	       "\"standing_orders\":4,\"active\":4,\"paused\":0,\"orders\":3,\"outbox_backlog\":3,"
+	       "\"outbox_pending\":3,\"outbox_parked\":0,\"outbox_oldest_pending_age\":0,"
 	       "\"next_due\":\"2026-12-04T02:30:00Z\",\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":0.0}}");
 	/* replaced after its next occurrence was skipped, or paused: next_delivery is
 	 * what will be created (ListStandingOrders' next_delivery), none when paused */
@@ -755,9 +758,94 @@ static void status(void **state) {
 	f->d.env.max_loop_step_ms = step_ms;
 	EXPECT(f, SELF, "io.standingd.Ops.Status", NULL,
 	       "{\"parameters\":{\"version\":\"" STANDINGD_VERSION "\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,\"standing_orders\":2,"
-	       "\"active\":2,\"paused\":0,\"orders\":2,\"outbox_backlog\":2,\"next_due\":\"2026-12-04T02:30:00Z\","
+	       "\"active\":2,\"paused\":0,\"orders\":2,\"outbox_backlog\":2,\"outbox_pending\":2,\"outbox_parked\":0,"
+	       "\"outbox_oldest_pending_age\":0,\"next_due\":\"2026-12-04T02:30:00Z\","
 	       "\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":12.5}}");
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", "{\"x\":1}", INVALID("x"));
+}
+
+/* ---- the outbox (issue 10): Status's counts, ListOutbox, RetryOutbox ---- */
+
+static int woken;
+static void outbox_wake(void *ud) {
+	(void) ud;
+	woken++;
+}
+
+static void expect_field(fixture *f, const char *method, const char *params, const char *key, const char *want) {
+	char *got = call(f, ROOT, method, params);
+	char *v = reply_field(got, key);
+	if (strcmp(v, want))
+		fprintf(stderr, "%s: %s\n", key, got);
+	assert_string_equal(v, want);
+	free(v);
+	free(got);
+}
+
+static void outbox_methods(void **state) {
+	fixture *f = *state;
+	const char *list = "io.standingd.Ops.ListOutbox", *retry = "io.standingd.Ops.RetryOutbox";
+	char inst[STORE_INSTANCE_LEN + 1], want[2048], params[128];
+	assert_int_equal(store_instance(f->d.store, inst), 0);
+	f->d.env.outbox_wake = outbox_wake;
+	/* the two orders created at start are pending; an hour later their age is 3600 s */
+	f->d.now = NOW + 3600;
+	expect_field(f, "io.standingd.Ops.Status", NULL, "outbox_oldest_pending_age", "3600");
+	snprintf(want, sizeof(want),
+		 "{\"parameters\":{\"events\":[{\"id\":\"%s-1\",\"seq\":1,\"type\":\"order.created\","
+		 "\"at\":\"2026-11-28T12:00:00Z\",\"order\":\"" SO1 "\",\"customer\":\"acme\",\"attempts\":0,"
+		 "\"next_attempt\":null,\"last_error\":null,\"parked\":false,\"parked_at\":null}],\"more\":true}}", inst);
+	EXPECT(f, ROOT, list, "{\"limit\":1}", want);
+	/* event 1 fails for good: parked; event 2 backs off 10 s + its jitter for rnd 42 (1 s) */
+	outbox_result r[] = { { .seq = 1, .outcome = OUTBOX_PERMANENT, .error = "550 5.1.1 unknown" },
+			      { .seq = 2, .outcome = OUTBOX_FAILED, .error = "exit status 75" } };
+	assert_int_equal(outbox_done(f->d.store, r, 2, NOW + 3600, 20, 42), 0);
+	snprintf(want, sizeof(want),
+		 "{\"parameters\":{\"events\":[{\"id\":\"%s-2\",\"seq\":2,\"type\":\"order.created\","
+		 "\"at\":\"2026-11-28T12:00:00Z\",\"order\":\"" SO2 "\",\"customer\":\"tromso\",\"attempts\":1,"
+		 "\"next_attempt\":\"2026-11-28T13:00:11Z\",\"last_error\":\"exit status 75\",\"parked\":false,"
+		 "\"parked_at\":null}],\"more\":false}}", inst);
+	EXPECT(f, ROOT, list, NULL, want);
+	EXPECT(f, ROOT, list, "{\"parked\":false,\"after\":1,\"limit\":1000}", want);
+	EXPECT(f, ROOT, list, "{\"after\":2}", "{\"parameters\":{\"events\":[],\"more\":false}}");
+	snprintf(want, sizeof(want),
+		 "{\"parameters\":{\"events\":[{\"id\":\"%s-1\",\"seq\":1,\"type\":\"order.created\","
+		 "\"at\":\"2026-11-28T12:00:00Z\",\"order\":\"" SO1 "\",\"customer\":\"acme\",\"attempts\":1,"
+		 "\"next_attempt\":null,\"last_error\":\"550 5.1.1 unknown\",\"parked\":true,"
+		 "\"parked_at\":\"2026-11-28T13:00:00Z\"}],\"more\":false}}", inst);
+	EXPECT(f, ROOT, list, "{\"parked\":true}", want);
+	expect_field(f, "io.standingd.Ops.Status", NULL, "outbox_pending", "1");
+	expect_field(f, "io.standingd.Ops.Status", NULL, "outbox_backlog", "1");
+	expect_field(f, "io.standingd.Ops.Status", NULL, "outbox_parked", "1");
+	expect_field(f, "io.standingd.Ops.Status", NULL, "outbox_oldest_pending_age", "3600");
+	EXPECT(f, ROOT, list, "{\"limit\":0}", INVALID("limit"));
+	EXPECT(f, ROOT, list, "{\"limit\":1001}", INVALID("limit"));
+	EXPECT(f, ROOT, list, "{\"after\":-1}", INVALID("after"));
+	EXPECT(f, ROOT, list, "{\"parked\":1}", INVALID("parked"));
+	EXPECT(f, ROOT, list, "{\"id\":\"x\"}", INVALID("id"));
+
+	/* RetryOutbox: exactly one of id and all: true */
+	EXPECT(f, ROOT, retry, NULL, INVALID("id"));
+	EXPECT(f, ROOT, retry, "{\"id\":\"1\",\"all\":true}", INVALID("all"));
+	EXPECT(f, ROOT, retry, "{\"all\":false}", INVALID("all"));
+	EXPECT(f, ROOT, retry, "{\"id\":7}", INVALID("id"));
+	EXPECT(f, ROOT, retry, "{\"id\":\"nope\"}",
+	       "{\"error\":\"io.standingd.Ops.NoSuchEvent\",\"parameters\":{\"id\":\"nope\"}}");
+	snprintf(params, sizeof(params), "{\"id\":\"%s-2\"}", inst);   /* pending, not parked */
+	snprintf(want, sizeof(want), "{\"error\":\"io.standingd.Ops.NoSuchEvent\",\"parameters\":{\"id\":\"%s-2\"}}", inst);
+	EXPECT(f, ROOT, retry, params, want);
+	assert_int_equal(woken, 0);
+	snprintf(params, sizeof(params), "{\"id\":\"%s-1\"}", inst);
+	EXPECT(f, OPS_GROUP, retry, params, "{\"parameters\":{\"retried\":1}}");
+	assert_int_equal(woken, 1);
+	/* pending again now: a second retry finds nothing parked */
+	snprintf(want, sizeof(want), "{\"error\":\"io.standingd.Ops.NoSuchEvent\",\"parameters\":{\"id\":\"%s-1\"}}", inst);
+	EXPECT(f, ROOT, retry, params, want);
+	EXPECT(f, ROOT, retry, "{\"all\":true}", "{\"parameters\":{\"retried\":0}}");
+	assert_int_equal(woken, 1);
+	expect_field(f, "io.standingd.Ops.Status", NULL, "outbox_pending", "2");
+	expect_field(f, "io.standingd.Ops.Status", NULL, "outbox_parked", "0");
+	f->d.now = NOW;
 }
 
 static void reload(void **state) {
@@ -995,6 +1083,8 @@ static const struct matrix_row {
 	{ "io.standingd.Ops.Reload", "{}", false,                       { Y, Y, Y, N, N, N, N, N } },
 	{ "io.standingd.Ops.ListStandingOrders", "{}", false,           { Y, Y, Y, N, N, N, N, N } },
 	{ "io.standingd.Ops.Forecast", WINDOW, false,                   { Y, Y, Y, N, N, N, N, N } },
+	{ "io.standingd.Ops.ListOutbox", "{\"parked\":true}", false,    { Y, Y, Y, N, N, N, N, N } },
+	{ "io.standingd.Ops.RetryOutbox", "{\"all\":true}", false,      { Y, Y, Y, N, N, N, N, N } },
 	{ "io.standingd.Now", "{}", false,                              { Y, Y, Y, Y, Y, Y, Y, Y } },
 	{ "org.varlink.service.GetInfo", "{}", false,                   { Y, Y, Y, Y, Y, Y, Y, Y } },
 	{ "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"io.standingd.Ops\"}", false,
@@ -1035,7 +1125,7 @@ static void permission_matrix(void **state) {
 			free(got);
 		}
 	}
-	assert_int_equal(cells, 22 * N_ROLES);
+	assert_int_equal(cells, 24 * N_ROLES);
 	assert_int_equal(wrong, 0);
 	/* what was refused did not happen: five PlaceOrder cells answered (SO5..SO9)... */
 	char *got = call(f, ROOT, "io.standingd.Ops.Status", NULL);
@@ -1368,6 +1458,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(get_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_orders, setup, teardown),
 		cmocka_unit_test_setup_teardown(status, setup, teardown),
+		cmocka_unit_test_setup_teardown(outbox_methods, setup, teardown),
 		cmocka_unit_test_setup_teardown(reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_standing_orders, setup, teardown),
 		cmocka_unit_test_setup_teardown(forecast, setup, teardown),
