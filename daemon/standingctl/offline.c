@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "lib/time/cal.h"
+#include "lib/mail/mail.h"
 #include "lib/sched/catalog.h"
 #include "lib/sched/forecast.h"
 #include "daemon/common/storefault.h"
@@ -112,11 +113,24 @@ int ctl_cmd_forecast(args *a) {
 int ctl_cmd_check(args *a) {
 	if (!a->conf)
 		return ctl_usage_error("%s is required", "--conf");
-	defs *d;
+	defs *d = NULL;
 	int r = load_defs(a->conf, &d, stdout);
-	if (r == -EINVAL)
+	/* the mail templates too, when there are any (standingd-mail reads them) */
+	diag_list errs = { 0 }, warns = { 0 };
+	int rt = r == -EINVAL || r >= 0 ? mail_templates_check(a->conf, &errs, &warns) : 0;
+	for (size_t i = 0; i < errs.n + warns.n; i++) {
+		diag *dg = i < errs.n ? &errs.v[i] : &warns.v[i - errs.n];
+		char *s = diag_format(dg);
+		printf("%s%s\n", i < errs.n ? "" : "warning: ", s ? s : dg->msg);
+		free(s);
+	}
+	diag_list_clear(&errs);
+	diag_list_clear(&warns);
+	if (r >= 0 && rt < 0)
+		defs_free(d);
+	if (r == -EINVAL || rt == -EINVAL)
 		return EXIT_PROBLEM;
-	if (r < 0)
+	if (r < 0 || rt < 0)
 		return EXIT_UNAVAILABLE;
 	printf("OK: %zu customers, %zu standing orders\n", d->n_customers, d->n_orders);
 	defs_free(d);

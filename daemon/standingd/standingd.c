@@ -19,6 +19,7 @@
 #include "config.h"
 #include "lib/base/fsdir.h"
 #include "lib/defs/defs.h"
+#include "lib/mail/mail.h"
 #include "lib/sched/catalog.h"
 #include "lib/sched/engine.h"
 #include "daemon/standingd/log.h"
@@ -600,13 +601,23 @@ static uint64_t conf_max_store_size(const char *conf_dir) {
 }
 
 static int check(const char *conf) {
-	diag_list diags = { 0 };
+	diag_list diags = { 0 }, warns = { 0 };
 	defs *d = NULL;
 	int r = defs_load(conf, NULL, &d, &diags);
+	/* the mail templates too, when there are any (standingd-mail reads them) */
+	int rt = mail_templates_check(conf, &diags, &warns);
 	print_diags(&diags, stdout, 0);
+	for (size_t i = 0; i < warns.n; i++) {
+		char *w = diag_format(&warns.v[i]);
+		printf("warning: %s\n", w ? w : warns.v[i].msg);
+		free(w);
+	}
 	diag_list_clear(&diags);
-	if (r < 0)
+	diag_list_clear(&warns);
+	if (r < 0 || rt < 0) {
+		defs_free(d);
 		return 1;
+	}
 	printf("OK: %zu customers, %zu standing orders\n", d->n_customers, d->n_orders);
 	defs_free(d);
 	return 0;

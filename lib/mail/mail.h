@@ -26,6 +26,10 @@ typedef struct mail_templates mail_templates;
  * NULL); -ENOMEM. */
 int mail_templates_load(const char *confdir, mail_templates **ret, diag_list *errs, diag_list *warns);
 void mail_templates_free(mail_templates *t);   /* accepts NULL */
+/* What `standingd --check` and `standingctl check` run: when CONFDIR/templates
+ * exists, mail_templates_load's errors and warnings (the set is then freed); when
+ * it does not, nothing (the mailer is not in use). 0, -EINVAL (errors), -ENOMEM. */
+int mail_templates_check(const char *confdir, diag_list *errs, diag_list *warns);
 
 typedef struct mail_settings {
 	const char *from;      /* `mail: from:`, "Name <addr>" or "addr" */
