@@ -18,6 +18,8 @@ extern const char *ctl_prog;
 typedef struct args {
 	const char *conf, *from, *to, *state, *so, *socket, *supplier, *ics, *carrier, *tracking;
 	const char *reason, *idem_key;
+	const char *retry;        /* outbox --retry ID */
+	int parked, retry_all;    /* outbox --parked, --retry-all */
 	const char *operand;      /* the first operand (NUMBER of order/ship, FILE, CUSTOMER) */
 	const char *ops[MAX_OPERANDS];
 	int n_ops;
@@ -47,6 +49,7 @@ int ctl_cmd_account(args *a);
 int ctl_cmd_cancel(args *a);
 int ctl_cmd_hold(args *a);
 int ctl_cmd_ledger(args *a);
+int ctl_cmd_outbox(args *a);
 int ctl_cmd_order(args *a);
 int ctl_cmd_pay(args *a);
 int ctl_cmd_pay_account(args *a);

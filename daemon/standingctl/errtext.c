@@ -53,6 +53,7 @@ static const struct {
 	{ "io.standingd.Orders.TooManyOrders", NULL, PLAIN, "more than {limit} orders match: narrow the filters or the window", 1 },
 	{ "io.standingd.Ops.InvalidDefinitions", NULL, LINES, "reload refused: the daemon keeps the last good definitions", 1 },
 	{ "io.standingd.Ops.TooManyOccurrences", NULL, PLAIN, "more than {limit} occurrences in that window: ask for a shorter one", 1 },
+	{ "io.standingd.Ops.NoSuchEvent", NULL, PLAIN, "event {id} is not parked (standingctl outbox --parked lists those that are)", 1 },
 	/* the protocol's own */
 	{ "org.varlink.service.InterfaceNotFound", NULL, PLAIN, "the daemon does not know the interface {interface} (an older standingd?)", 3 },
 	{ "org.varlink.service.MethodNotFound", NULL, PLAIN, "the daemon does not know the method {method} (an older standingd?)", 3 },
@@ -68,7 +69,7 @@ static const struct {
 	{ "from", "--from" }, { "to", "--to" }, { "supplier", "--supplier" }, { "carrier", "--carrier" },
 	{ "tracking", "--tracking" }, { "standing_order", "--standing-order" }, { "reason", "--reason" },
 	{ "idempotency_key", "--idempotency-key" }, { "order", "order" }, { "customer", "customer" },
-	{ "reference", "reference" },
+	{ "reference", "reference" }, { "id", "--retry" },
 };
 
 /* Why a parameter is refused, by method (a suffix of it, NULL any) and parameter. */
@@ -88,6 +89,7 @@ static const struct {
 	{ "SkipOccurrence", "delivery", "not an instant (2027-01-01T06:00:00+02:00)" },
 	{ NULL, "amount", "not an amount in the currency's minor units (850.00 EUR)" },
 	{ NULL, "idempotency_key", "empty, longer than 200 bytes, or has a control character" },
+	{ "RetryOutbox", "id", "not an event id (INSTANCE-SEQ, as standingctl outbox --parked shows it)" },
 };
 
 /* Text is written to a memory stream (open_memstream): a write error there is

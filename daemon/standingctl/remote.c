@@ -390,7 +390,7 @@ int ctl_cmd_status(args *a) {
 		json_t *v;
 		json_object_foreach(o, k, v) {
 			char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY), line[512];
-			snprintf(line, sizeof(line), "%-20s %s", k, t ? t : json_string_value(v));
+			snprintf(line, sizeof(line), "%-25s %s", k, t ? t : json_string_value(v));
 			ctl_put_line(stdout, line);
 			free(t);
 		}
@@ -844,6 +844,84 @@ int ctl_cmd_account(args *a) {
 	else
 		print_account(acc);
 	json_decref(acc);
+	return 0;
+}
+
+/* ---- the outbox (issue 10) ---- */
+
+/* Every event of the list, asking in pages of the daemon's largest (after the
+ * last seq seen). */
+static int outbox_all(const args *a, json_t **ret) {
+	json_t *all = json_array();
+	json_int_t after = 0;
+	for (;;) {
+		json_t *o;
+		int r = call(a, "io.standingd.Ops.ListOutbox", json_pack("{s:b, s:I, s:i}", "parked", a->parked,
+			     "after", after, "limit", 1000), NULL, false, &o);
+		if (r) {
+			json_decref(all);
+			return r;
+		}
+		json_t *ev = json_object_get(o, "events");
+		size_t n = json_array_size(ev);
+		json_array_extend(all, ev);
+		bool more = json_is_true(json_object_get(o, "more")) && n;
+		if (n)
+			after = json_integer_value(json_object_get(json_array_get(ev, n - 1), "seq"));
+		json_decref(o);
+		if (!more)
+			break;
+	}
+	*ret = all;
+	return 0;
+}
+
+int ctl_cmd_outbox(args *a) {
+	if (a->retry && a->retry_all)
+		return ctl_usage_error("%s: --retry ID or --retry-all, not both", "outbox");
+	if (a->retry || a->retry_all) {
+		json_t *p = a->retry ? json_pack("{s:s}", "id", a->retry) : json_pack("{s:b}", "all", 1), *o;
+		int r = call(a, "io.standingd.Ops.RetryOutbox", p, NULL, false, &o);
+		if (r)
+			return r;
+		json_int_t n = json_integer_value(json_object_get(o, "retried"));
+		if (a->json)
+			print_object(a, o);
+		else
+			printf("retried %lld event%s: pending again, due now\n", (long long) n, n == 1 ? "" : "s");
+		json_decref(o);
+		return 0;
+	}
+	json_t *items;
+	int r = outbox_all(a, &items);
+	if (r)
+		return r;
+	if (a->json)
+		print_json_items(items);
+	else {
+		static const char *const head[] = { "ID", "TYPE", "ORDER", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR" };
+		table *t = table_new(6, head);
+		size_t i;
+		json_t *e;
+		json_array_foreach(items, i, e) {
+			char attempts[32], order[256], next[64];
+			snprintf(attempts, sizeof(attempts), "%lld", (long long) json_integer_value(json_object_get(e, "attempts")));
+			if (*ctl_js(e, "order"))
+				snprintf(order, sizeof(order), "%s", ctl_js(e, "order"));
+			else
+				snprintf(order, sizeof(order), "customer:%s", ctl_js(e, "customer"));
+			if (json_is_true(json_object_get(e, "parked")))
+				snprintf(next, sizeof(next), "parked %s", ctl_js(e, "parked_at"));
+			else
+				snprintf(next, sizeof(next), "%s", *ctl_js(e, "next_attempt") ? ctl_js(e, "next_attempt") : "now");
+			const char *row[] = { ctl_js(e, "id"), ctl_js(e, "type"), order, attempts, next,
+					      *ctl_js(e, "last_error") ? ctl_js(e, "last_error") : "-" };
+			table_row(t, row);
+		}
+		table_print(t, stdout);
+		table_free(t);
+	}
+	json_decref(items);
 	return 0;
 }
 

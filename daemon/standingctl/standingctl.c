@@ -59,7 +59,11 @@ static void usage(FILE *f) {
 		"  account CUSTOMER  balance per currency, credit limit, open orders, last entries\n"
 		"  ledger CUSTOMER [--from D] [--to D]\n"
 		"                    the account's ledger entries\n"
-		"  status            counts, next due order, outbox backlog\n"
+		"  status            counts, next due order, the outbox: events pending, parked\n"
+		"                    and the oldest pending one's age in seconds\n"
+		"  outbox [--parked] [--retry ID | --retry-all] [--json]\n"
+		"                    events waiting for the notify command (--parked: given\n"
+		"                    up on); --retry makes parked ones pending again\n"
 		"  reload            reload the definitions (all or nothing)\n"
 		"  standing-orders   standing orders with their next delivery\n"
 		"\n"
@@ -80,7 +84,7 @@ static void usage(FILE *f) {
 }
 
 enum { OPT_CONF = 256, OPT_FROM, OPT_TO, OPT_JSON, OPT_STATE, OPT_SO, OPT_SOCKET, OPT_SUPPLIER,
-       OPT_ICS, OPT_CARRIER, OPT_TRACKING, OPT_REASON, OPT_IDEM };
+       OPT_ICS, OPT_CARRIER, OPT_TRACKING, OPT_REASON, OPT_IDEM, OPT_PARKED, OPT_RETRY, OPT_RETRY_ALL };
 
 int ctl_usage_error(const char *fmt, const char *arg) {
 	fprintf(stderr, "%s: ", ctl_prog);
@@ -104,6 +108,9 @@ static int parse_args(int argc, char **argv, args *a) {
 		{ "tracking", required_argument, NULL, OPT_TRACKING },
 		{ "reason", required_argument, NULL, OPT_REASON },
 		{ "idempotency-key", required_argument, NULL, OPT_IDEM },
+		{ "parked", no_argument, NULL, OPT_PARKED },
+		{ "retry", required_argument, NULL, OPT_RETRY },
+		{ "retry-all", no_argument, NULL, OPT_RETRY_ALL },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -125,6 +132,9 @@ static int parse_args(int argc, char **argv, args *a) {
 		case OPT_TRACKING: a->tracking = optarg; break;
 		case OPT_REASON: a->reason = optarg; break;
 		case OPT_IDEM: a->idem_key = optarg; break;
+		case OPT_PARKED: a->parked = 1; break;
+		case OPT_RETRY: a->retry = optarg; break;
+		case OPT_RETRY_ALL: a->retry_all = 1; break;
 		case 'h': usage(stdout); exit(0);
 		case ':': return ctl_usage_error("option %s needs a value", argv[optind - 1]);
 		default: return ctl_usage_error("unknown option '%s'", argv[optind - 1]);
@@ -180,6 +190,7 @@ int main(int argc, char **argv) {
 		{ "release", ctl_cmd_release, 1 },
 		{ "account", ctl_cmd_account, 1 },
 		{ "ledger", ctl_cmd_ledger, 1 },
+		{ "outbox", ctl_cmd_outbox, 0 },
 	};
 	if (argc < 2) {
 		usage(stderr);

@@ -1,0 +1,96 @@
+"""standingctl outbox and status (issue 10): the pending events as a table and as
+JSON, the parked ones, --retry ID / --retry-all and their refusals, and the outbox
+lines of standingctl status, against the running daemon on a stopped test clock
+with no notify_command (so events stay pending), with exact output and exit codes."""
+import json
+import os
+import subprocess
+import unittest
+
+from harness import DaemonTest, Env, CUSTOMERS, STANDINGCTL
+
+# the clock barely moves: every instant printed is the start
+CLOCK = "2026-11-25T00:00:00Z,0.000001"
+
+ORDER_YAML = """\
+customer: acme
+supplier: lumen
+ship_to: {{name: X, street: Katu 1, postcode: "00510", city: Helsinki, country: FI}}
+lines:
+  - {{sku: BULB-60W, quantity: 10, unit_price: "4.00 EUR"}}
+payment: {payment}
+delivery: 2026-12-20
+"""
+
+
+class OutboxCtl(DaemonTest):
+    def setUp(self):
+        self.e = Env()
+        self.addCleanup(self.e.close)
+        self.e.write("orders.d/customers.yaml", CUSTOMERS)
+        p = self.e.start(CLOCK)
+        self.e.wait_for(lambda: "started" in self.e.log(p) or p.poll() is not None, what="start")
+        self.assertIsNone(p.poll(), self.e.log(p))
+        self.addCleanup(lambda: self.e.stop(p) if p.poll() is None else None)
+
+    def ctl(self, *args):
+        """(exit code, stdout lines without trailing blanks, stderr)"""
+        env = dict(os.environ, STANDINGD_SOCKET=self.e.socket)
+        r = subprocess.run([STANDINGCTL, *args], capture_output=True, text=True, timeout=60, env=env)
+        return r.returncode, [l.rstrip() for l in r.stdout.splitlines()], r.stderr
+
+    def place(self, payment):
+        path = os.path.join(self.e.dir, payment + ".yaml")
+        with open(path, "w") as f:
+            f.write(ORDER_YAML.format(payment=payment))
+        code, out, err = self.ctl("place-order", path)
+        self.assertEqual(code, 0, err)
+
+    def test_pending_listed_retry_refused(self):
+        code, out, err = self.ctl("outbox")
+        self.assertEqual((code, out, err), (0, ["ID  TYPE  ORDER  ATTEMPTS  NEXT ATTEMPT  LAST ERROR"], ""))
+        self.place("account")    # order.created (confirmed at once)
+        self.place("prepaid")    # order.created, order.awaiting_payment
+        code, out, err = self.ctl("outbox", "--json")
+        self.assertEqual((code, err), (0, ""))
+        events = [json.loads(l) for l in out]
+        inst = events[0]["id"].split("-")[0]
+        self.assertRegex(inst, r"^[0-9a-f]{16}$")
+        self.assertEqual(events, [
+            {"id": f"{inst}-{n}", "seq": n, "type": t, "at": "2026-11-25T00:00:00Z", "order": o, "customer": "acme",
+             "attempts": 0, "next_attempt": None, "last_error": None, "parked": False, "parked_at": None}
+            for n, t, o in [(1, "order.created", "SO-00000001-3"), (2, "order.created", "SO-00000002-1"),
+                            (3, "order.awaiting_payment", "SO-00000002-1")]])
+        code, out, err = self.ctl("outbox")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(out, [
+            "ID                  TYPE                    ORDER          ATTEMPTS  NEXT ATTEMPT  LAST ERROR",
+            f"{inst}-1  order.created           SO-00000001-3  0         now           -",
+            f"{inst}-2  order.created           SO-00000002-1  0         now           -",
+            f"{inst}-3  order.awaiting_payment  SO-00000002-1  0         now           -",
+        ])
+        self.assertEqual(self.ctl("outbox", "--parked"),
+                         (0, ["ID  TYPE  ORDER  ATTEMPTS  NEXT ATTEMPT  LAST ERROR"], ""))
+        # status: the outbox's three lines (and the backlog, the same number)
+        code, out, err = self.ctl("status")
+        self.assertEqual(code, 0, err)
+        self.assertIn("outbox_backlog            3", out)
+        self.assertIn("outbox_pending            3", out)
+        self.assertIn("outbox_parked             0", out)
+        self.assertIn("outbox_oldest_pending_age 0", out)
+        # nothing is parked: a retry finds nothing
+        self.assertEqual(self.ctl("outbox", "--retry", f"{inst}-1"),
+                         (1, [], f"standingctl: event {inst}-1 is not parked "
+                                 "(standingctl outbox --parked lists those that are)\n"))
+        self.assertEqual(self.ctl("outbox", "--retry", "nope"),
+                         (1, [], "standingctl: event nope is not parked (standingctl outbox --parked lists those that are)\n"))
+        self.assertEqual(self.ctl("outbox", "--retry-all"), (0, ["retried 0 events: pending again, due now"], ""))
+        self.assertEqual(self.ctl("outbox", "--retry-all", "--json"), (0, ['{"retried":0}'], ""))
+        code, out, err = self.ctl("outbox", "--retry", "x", "--retry-all")
+        self.assertEqual((code, out), (2, []))
+        self.assertEqual(err.splitlines()[0], "standingctl: outbox: --retry ID or --retry-all, not both")
+        self.assertEqual(self.ctl("outbox", "extra")[0], 2)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
