@@ -30,8 +30,9 @@ struct submitter {
 	/* one SMTP transfer */
 	const char *data;
 	size_t len, off;
-	char last_cmd[8];          /* verb of the last command sent: MAIL, RCPT, DATA, AUTH ... */
-	char reply[REPLY_MAX];     /* the last reply line the relay sent */
+	char last_cmd[10];         /* verb of the last command sent: MAIL, RCPT, DATA, AUTH ... */
+	char reply[REPLY_MAX];     /* the last reply line the relay sent, before any QUIT */
+	bool quitting;             /* QUIT sent: its 221 is not the answer that failed */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -77,12 +78,24 @@ static size_t smtp_read(char *buf, size_t size, size_t nitems, void *userdata) {
 static int smtp_debug(CURL *h, curl_infotype type, char *text, size_t n, void *userdata) {
 	(void)h;
 	submitter *s = userdata;
+	if (s->quitting)
+		return 0;
 	if (type == CURLINFO_HEADER_OUT) {
+		char verb[sizeof s->last_cmd];
 		size_t i = 0;
-		for (; i < n && i + 1 < sizeof s->last_cmd && text[i] >= 'A' && text[i] <= 'Z'; i++)
-			s->last_cmd[i] = text[i];
-		if (i > 0)
-			s->last_cmd[i] = 0;
+		for (; i < n && i + 1 < sizeof verb && text[i] >= 'A' && text[i] <= 'Z'; i++)
+			verb[i] = text[i];
+		verb[i] = 0;
+		/* Only a command's verb: an AUTH exchange also sends base64 lines (the
+		 * password), which must never reach last_cmd and the log. */
+		static const char *const verbs[] = { "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "RSET",
+						     "NOOP", "VRFY" };
+		bool whole = i < n && (text[i] == ' ' || text[i] == '\r' || text[i] == '\n');
+		if (whole && !strcmp(verb, "QUIT"))
+			s->quitting = true;   /* after a refusal libcurl says goodbye: keep the refusal */
+		for (size_t k = 0; whole && k < sizeof verbs / sizeof *verbs; k++)
+			if (!strcmp(verb, verbs[k]))
+				memcpy(s->last_cmd, verb, i + 1);
 	} else if (type == CURLINFO_HEADER_IN) {
 		copy_line(s->reply, sizeof s->reply, text, n);
 	}
@@ -119,6 +132,7 @@ static int smtp_send(submitter *s, const mail_message *m, submit_status *ret_sta
 	s->off = 0;
 	s->last_cmd[0] = 0;
 	s->reply[0] = 0;
+	s->quitting = false;
 	s->errbuf[0] = 0;
 	curl_easy_setopt(h, CURLOPT_URL, s->target);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -140,8 +154,13 @@ static int smtp_send(submitter *s, const mail_message *m, submit_status *ret_sta
 	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, smtp_debug);
 	curl_easy_setopt(h, CURLOPT_DEBUGDATA, s);
 	CURLcode cc = curl_easy_perform(h);
+	/* The code of the reply kept (CURLINFO_RESPONSE_CODE would be QUIT's 221). */
 	long code = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	if (s->reply[0] >= '2' && s->reply[0] <= '5' && s->reply[1] >= '0' && s->reply[1] <= '9' &&
+	    s->reply[2] >= '0' && s->reply[2] <= '9')
+		code = (s->reply[0] - '0') * 100 + (s->reply[1] - '0') * 10 + (s->reply[2] - '0');
+	else
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
 	curl_slist_free_all(rcpt);
 	free(from);

@@ -415,7 +415,7 @@ static int template_of(const char *type, const json_t *order) {
 			 * with (its history's first), not its status now: an order shipped
 			 * before its order.created went out still gets its confirmation. */
 			const json_t *h0 = json_array_get(json_object_get(order, "history"), 0);
-			const char *st = jstr(order, "status"); (void)h0;
+			const char *st = jstr(h0 ? h0 : order, "status");
 			if (i == 0 && (!st || strcmp(st, "confirmed")))
 				return -1;
 			return (int) map[i].id;

@@ -43,7 +43,7 @@ class Handler:
             f.write(data)
         meta = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
                 "peer": list(session.peer)[:2],
-                "auth": session.authenticated and session.auth_data.login.decode()}
+                "auth": session.login_data.decode() if session.authenticated else None}
         with open(base + ".json.tmp", "w") as f:
             json.dump(meta, f)
         os.rename(base + ".json.tmp", base + ".json")
@@ -53,7 +53,7 @@ class Handler:
 def authenticator(user, password):
     def check(server, session, envelope, mechanism, auth_data):
         ok = auth_data.login.decode() == user and auth_data.password.decode() == password
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data)
     return check
 
 
