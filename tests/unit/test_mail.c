@@ -775,6 +775,22 @@ static void test_compose_table(void **state) {
 	ev = sample_event(fi, TMPL_ORDER_CONFIRMATION);
 	json_object_set_new(json_object_get(ev, "order"), "status", json_string("on_hold"));
 	compose_result(t, ev, 0, MAIL_NONE, NULL);
+	/* the view shows the order as it is now: its status at creation is its first
+	 * history entry's. Created confirmed and shipped since: confirmation */
+	ev = sample_event(fi, TMPL_ORDER_CONFIRMATION);
+	json_object_set_new(json_object_get(ev, "order"), "status", json_string("shipped"));
+	json_object_set_new(json_object_get(ev, "order"), "history",
+			    json_pack("[{s:s, s:s, s:s, s:n}, {s:s, s:s, s:s, s:n}]", "at", "2027-01-25T06:00:00Z", "by",
+				      "standingd", "status", "confirmed", "reason", "at", "2027-01-29T12:15:00Z", "by",
+				      "supplier:lumen", "status", "shipped", "reason"));
+	compose_result(t, ev, 0, MAIL_SEND, NULL);
+	/* created on hold and released since: order.confirmed mails, not this */
+	ev = sample_event(fi, TMPL_ORDER_CONFIRMATION);
+	json_object_set_new(json_object_get(ev, "order"), "history",
+			    json_pack("[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:n}]", "at", "2027-01-25T06:00:00Z", "by",
+				      "standingd", "status", "on_hold", "reason", "credit limit", "at",
+				      "2027-01-26T06:00:00Z", "by", "ops:anna", "status", "confirmed", "reason"));
+	compose_result(t, ev, 0, MAIL_NONE, NULL);
 	/* order.confirmed: the confirmation */
 	ev = sample_event(fi, TMPL_ORDER_CONFIRMATION);
 	json_object_set_new(ev, "type", json_string("order.confirmed"));
