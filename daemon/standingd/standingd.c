@@ -24,6 +24,7 @@
 #include "lib/sched/engine.h"
 #include "daemon/standingd/log.h"
 #include "daemon/standingd/loopstat.h"
+#include "daemon/standingd/notify.h"
 #include "lib/store/store.h"
 #include "daemon/common/storefault.h"
 #include "daemon/standingd/server.h"
@@ -68,6 +69,7 @@ typedef struct daemon_ctx {
 	server *srv;
 	api_env env;
 	loopstat loopstat;        /* the longest loop step, for Status */
+	notify *notify;           /* runs notify_command over the outbox's due events */
 } daemon_ctx;
 
 static void usage(FILE *f) {
@@ -403,6 +405,7 @@ static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
 		log_info("reloaded (%s): %zu customers, %zu standing orders", why, c->defs->n_customers,
 			 c->defs->n_orders);
 		run_due(c);
+		notify_kick(c->notify);   /* notify_command may be new */
 	}
 	sd_notify(0, "READY=1");
 	notify_status(c);
@@ -452,6 +455,11 @@ static void api_order_placed(void *ud, const sales_order *o) {
 	on_created(o, ud);
 	if (o->payment == ORDER_PAYMENT_PREPAID && !c->payment_retry_ms)
 		arm_payments(c);
+}
+
+/* Ops.RetryOutbox made parked events pending: deliver them now, not at the next poll. */
+static void api_outbox_wake(void *ud) {
+	notify_kick(((daemon_ctx *) ud)->notify);
 }
 
 static void on_sighup(uv_signal_t *s, int signum) {
@@ -634,7 +642,8 @@ static int start_socket(daemon_ctx *c) {
 		.defs = c->defs, .store = c->store, .engine = c->engine, .self_uid = geteuid(),
 		.now = api_now, .reload = api_reload, .apply_api_order = api_apply_order,
 		.apply_api_order_also = api_apply_order_also,
-		.order_placed = api_order_placed, .max_loop_step_ms = api_max_loop_step_ms, .ud = c,
+		.order_placed = api_order_placed, .max_loop_step_ms = api_max_loop_step_ms,
+		.outbox_wake = api_outbox_wake, .ud = c,
 	};
 	c->svc = vl_service_new("standingd", "standingd standing-order scheduler", STANDINGD_VERSION,
 				"https://standingd.example/");
@@ -770,6 +779,11 @@ static int run(daemon_ctx *c) {
 		return 1;
 	}
 
+	/* events appended by anyone are noticed by its poll (notify.h, NOTIFY_POLL_MS) */
+	notify_env nenv = { .loop = c->loop, .store = c->store, .clock = &c->clock, .defs = &c->defs };
+	if ((r = notify_start(&nenv, &c->notify)) < 0)
+		log_error("cannot start delivering the outbox: %s", strerror(-r));
+
 	char now[CAL_ISO_MAX];
 	log_info("started: %zu customers, %zu standing orders, state %s%s%s", c->defs->n_customers,
 		 c->defs->n_orders, c->state_dir, c->clock.test ? ", test clock at " : "",
@@ -781,6 +795,7 @@ static int run(daemon_ctx *c) {
 
 	uv_run(c->loop, UV_RUN_DEFAULT);
 
+	notify_stop(c->notify);   /* kills commands in flight; their events stay pending */
 	server_stop(c->srv);
 	uv_walk(c->loop, close_walk, NULL);
 	uv_run(c->loop, UV_RUN_DEFAULT);
@@ -845,6 +860,7 @@ int main(int argc, char **argv) {
 	signal(SIGPIPE, SIG_IGN);
 	const char *state_arg = c.state_dir;
 	int r = run(&c);
+	notify_free(c.notify);
 	engine_free(c.engine);
 	vl_service_free(c.svc);
 	catalog_free(c.cat);

@@ -119,6 +119,27 @@ class Env:
         self.procs.append(p)
         return p
 
+    def start_ready(self, clock, **kw):
+        """start(), then wait until the socket answers (fails when the daemon exits first)."""
+        p = self.start(clock, **kw)
+
+        def up():
+            if p.poll() is not None:
+                raise AssertionError(f"standingd exited {p.returncode}: {self.log(p)}")
+            return os.path.exists(self.socket) and self.ping()
+        self.wait_for(up, what="socket", timeout=20)
+        return p
+
+    def ping(self):
+        """Whether the daemon answers io.standingd.Now on the socket."""
+        from varlink import Connection, VarlinkError
+        try:
+            with Connection(self.socket, timeout=2) as c:
+                c.call("io.standingd.Now")
+            return True
+        except (OSError, VarlinkError):
+            return False
+
     def stop(self, p, sig=signal.SIGTERM, timeout=5):
         if p.poll() is None:
             os.kill(p.pid, sig)

@@ -72,22 +72,8 @@ class Payments(DaemonTest):
     def start(self, clock):
         if self.p is not None:
             self.assertEqual(self.e.stop(self.p), 0)
-        self.p = p = self.e.start(clock)
-
-        def up():
-            if p.poll() is not None:
-                raise AssertionError(f"standingd exited {p.returncode}: {self.e.log(p)}")
-            return os.path.exists(self.e.socket) and self.ping()
-        self.e.wait_for(up, what="socket", timeout=20)
-        return p
-
-    def ping(self):
-        try:
-            with Connection(self.e.socket, timeout=2) as c:
-                c.call("io.standingd.Now")
-            return True
-        except (OSError, VarlinkError):
-            return False
+        self.p = self.e.start_ready(clock)
+        return self.p
 
     def call(self, method, params=None, more=False):
         with Connection(self.e.socket) as c:
