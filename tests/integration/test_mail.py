@@ -272,6 +272,8 @@ class SmtpEndToEnd(unittest.TestCase):
         self.assertEqual(self.status["outbox_parked"], 1)
         self.assertEqual(self.by_rcpt("nobody@refused.example"), [])
         self.assertIn("550 5.1.1 <nobody@refused.example>: Recipient address rejected: User unknown", self.log)
+        self.assertNotIn("Sanitizer", self.log)       # the mailer's standard error is in the log
+        self.assertNotIn("runtime error", self.log)
 
     def one(self, rcpt, subject):
         got = [(env, m) for env, m in self.msgs if env["rcpt_tos"] == [rcpt] and str(m["Subject"]) == subject]
