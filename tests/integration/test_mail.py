@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import signal
-import stat
+import socket
 import subprocess
 import tempfile
 import time
@@ -117,7 +117,6 @@ ORDERS = {
 
 
 def free_port():
-    import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -253,6 +252,7 @@ class SmtpEndToEnd(unittest.TestCase):
         self.assertEqual(m["Content-Language"], lang)
         self.assertEqual(str(m["Message-ID"]), self.message_id(seq))
         self.assertEqual(env["mail_from"], "orders@lumen.example")
+        self.assertEqual(env["helo"], socket.gethostname())   # EHLO names this host
         self.assertEqual(env["rcpt_tos"], [rcpt])
         self.assertEqual(str(m["From"]), FROM)
         self.assertEqual(str(m["To"]), to)

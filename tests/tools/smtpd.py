@@ -7,7 +7,7 @@ Debian's /usr/bin/python3 (the package installs there).
 Listens on a free loopback port and prints `PORT N` on standard output once it
 accepts connections. Each message it accepts becomes DIR/NNNN.eml (the data as
 received, after dot-unstuffing) and DIR/NNNN.json ({"mail_from", "rcpt_tos",
-"peer", "auth"}), the JSON written last. RCPT TO an address given with --refuse is
+"peer", "helo", "auth"}), the JSON written last. RCPT TO an address given with --refuse is
 answered 550, one given with --defer 451. With --auth the server advertises AUTH
 (PLAIN, LOGIN; without TLS, loopback only) and requires it. Runs until SIGTERM."""
 import argparse
@@ -42,7 +42,7 @@ class Handler:
         with open(base + ".eml", "wb") as f:
             f.write(data)
         meta = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
-                "peer": list(session.peer)[:2],
+                "peer": list(session.peer)[:2], "helo": session.host_name,
                 "auth": session.login_data.decode() if session.authenticated else None}
         with open(base + ".json.tmp", "w") as f:
             json.dump(meta, f)
