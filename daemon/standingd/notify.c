@@ -173,10 +173,10 @@ static bool key_busy(void *ud, const char *k) {
 /* ---- a batch's handles ---- */
 
 static void batch_free(nbatch *nb) {
-	outbox_batch_free(&nb->b);
 	for (size_t i = 0; nb->text && i < nb->b.n; i++)
 		free(nb->text[i]);
 	free(nb->text);
+	outbox_batch_free(&nb->b);
 	free(nb->state);
 	free(nb->input);
 	free(nb->cmd);

@@ -1697,12 +1697,13 @@ static int outq_from_val(bool parked, const MDB_val *k, const MDB_val *v, store_
 	    (r = jget_str(j, "last_error", true, &e.last_error)) < 0 || (r = jget_str(j, "key", false, &e.key)) < 0 ||
 	    (parked && (r = jget_int(j, "parked_at", &e.parked_at)) < 0) || !na)
 		r = r == -ENOMEM ? r : -EBADMSG;
+	bool at_once = json_is_null(na);   /* na is j's: read before j goes */
 	json_decref(j);
 	if (r < 0) {
 		store_outq_entry_done(&e);
 		return r;
 	}
-	if (json_is_null(na))
+	if (at_once)
 		e.next_at = INT64_MIN;
 	e.attempts = (uint32_t) attempts;
 	*ret = e;
