@@ -155,13 +155,15 @@ static size_t encoded_words(mail_buf *b, const char *text, size_t col) {
 		size_t take = 0;
 		while (i + take < n) {
 			size_t k = u8len(s[i + take]);
+			if (k > n - i - take)   /* a cut sequence: its bytes as they are */
+				k = n - i - take;
 			if (take + k > max)
 				break;
 			take += k;
 		}
 		if (!take) {
 			if (col <= 1) /* cannot happen: a fresh line has room for 45 bytes */
-				take = u8len(s[i]);
+				take = 1;
 			else {
 				mail_buf_put(b, "\r\n ", 3);
 				col = 1;
@@ -205,7 +207,13 @@ int mime_header_unstructured(const char *name, const char *value, char **ret) {
 	mail_buf b = { 0 };
 	buf_puts(&b, name);
 	mail_buf_put(&b, ": ", 2);
-	if (ascii_printable(v))
+	/* plain text folds at its spaces; a word too long for a line of 78, any
+	 * non-ASCII, and text a reader would take for an encoded word ("=?") go in
+	 * encoded words, which split anywhere */
+	size_t run = 0, longest = 0;
+	for (const char *c = v; *c; c++)
+		longest = (run = *c == ' ' ? 0 : run + 1) > longest ? run : longest;
+	if (ascii_printable(v) && !strstr(v, "=?") && strlen(name) + 2 + longest <= 78)
 		folded_ascii(&b, v, strlen(name) + 2);
 	else
 		encoded_words(&b, v, strlen(name) + 2);

@@ -576,6 +576,19 @@ static void test_rfc2047(void **state) {
 	assert_string_equal(h, "Subject: Reminder: payment for order SO-00000043-5 is overdue, please pay it\r\n"
 			       " as soon as you can\r\n");
 	free(h);
+	/* text a reader would decode ("=?...?=") and words too long for a line are
+	 * encoded words too */
+	EXPECT("Subject: =?UTF-8?B?PT9VVEYtOD9CP1FRPT0/PQ==?=\r\n", hdr_u("Subject", "=?UTF-8?B?QQ==?="));
+	char word[120];
+	memset(word, 'x', 100), word[100] = 0;
+	h = hdr_u("Subject", word);
+	assert_true(strncmp(h, "Subject: =?UTF-8?B?eHh4", 23) == 0);
+	v = header(h, "Subject");
+	d = rfc2047_decode(v);
+	assert_string_equal(d, word);
+	free(d);
+	free(v);
+	free(h);
 	/* dates */
 	char date[40];
 	mime_date(NOW, date);
