@@ -442,7 +442,10 @@ static void test_park_list_retry(void **state) {
 	outbox_result r = { .seq = 1, .outcome = OUTBOX_FAILED, .error = "exit status 1" };
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(outbox_done(f->s, &r, 1, T0 + 100 * i, 3, 7), 0);
-	assert_int_equal(entry(f, false, 1).attempts, 2);
+	store_outq_entry e = entry(f, false, 1);
+	assert_int_equal(e.attempts, 2);
+	assert_int_equal(e.next_at, T0 + 100 + outbox_backoff(2, 1, 7));
+	store_outq_entry_done(&e);
 	assert_int_equal(outbox_done(f->s, &r, 1, T0 + 300, 3, 7), 0);   /* the third: parked */
 	r.seq = 2;
 	r.outcome = OUTBOX_PERMANENT;
@@ -494,7 +497,7 @@ static void test_park_list_retry(void **state) {
 	snprintf(id, sizeof(id), "%s-2", f->inst);
 	assert_int_equal(outbox_retry(f->s, id, T0 + 500, &n), 0);
 	assert_int_equal(n, 1);
-	store_outq_entry e = entry(f, false, 2);
+	e = entry(f, false, 2);
 	assert_int_equal(e.attempts, 0);
 	assert_int_equal(e.next_at, T0 + 500);
 	assert_string_equal(e.last_error, "550 5.1.1 unknown");
