@@ -1,7 +1,8 @@
 """standingctl outbox and status (issue 10): the pending events as a table and as
 JSON, the parked ones, --retry ID / --retry-all and their refusals, and the outbox
-lines of standingctl status, against the running daemon on a stopped test clock
-with no notify_command (so events stay pending), with exact output and exit codes."""
+lines of standingctl status, against the running daemon on a stopped test clock:
+with no notify_command (events stay pending), and with one that fails (each event
+parked at its first attempt) until it is fixed; exact output and exit codes."""
 import json
 import os
 import subprocess
@@ -24,14 +25,20 @@ delivery: 2026-12-20
 
 
 class OutboxCtl(DaemonTest):
-    def setUp(self):
+    def start(self, extra=""):
         self.e = Env()
         self.addCleanup(self.e.close)
+        self.e.configure(extra)
         self.e.write("orders.d/customers.yaml", CUSTOMERS)
         p = self.e.start(CLOCK)
         self.e.wait_for(lambda: "started" in self.e.log(p) or p.poll() is not None, what="start")
         self.assertIsNone(p.poll(), self.e.log(p))
         self.addCleanup(lambda: self.e.stop(p) if p.poll() is None else None)
+
+    def status(self):
+        code, out, err = self.ctl("status", "--json")
+        self.assertEqual(code, 0, err)
+        return json.loads(out[0])
 
     def ctl(self, *args):
         """(exit code, stdout lines without trailing blanks, stderr)"""
@@ -47,6 +54,7 @@ class OutboxCtl(DaemonTest):
         self.assertEqual(code, 0, err)
 
     def test_pending_listed_retry_refused(self):
+        self.start()
         code, out, err = self.ctl("outbox")
         self.assertEqual((code, out, err), (0, ["ID  TYPE  ORDER  ATTEMPTS  NEXT ATTEMPT  LAST ERROR"], ""))
         self.place("account")    # order.created (confirmed at once)
@@ -90,6 +98,38 @@ class OutboxCtl(DaemonTest):
         self.assertEqual((code, out), (2, []))
         self.assertEqual(err.splitlines()[0], "standingctl: outbox: --retry ID or --retry-all, not both")
         self.assertEqual(self.ctl("outbox", "extra")[0], 2)
+
+    def test_parked_listed_and_retried(self):
+        self.start('notify_command: [/bin/sh, -c, "cat >/dev/null; exit 3"]\nnotify_max_attempts: 1\n')
+        self.place("account")    # 1
+        self.place("prepaid")    # 2, 3 (3 waits for 2: same order)
+        self.e.wait_for(lambda: self.status()["outbox_parked"] == 3, what="three parked")
+        st = self.status()
+        self.assertEqual((st["outbox_pending"], st["outbox_backlog"], st["outbox_oldest_pending_age"]), (0, 0, None))
+        code, out, err = self.ctl("outbox", "--parked", "--json")
+        inst = json.loads(out[0])["id"].split("-")[0]
+        code, out, err = self.ctl("outbox", "--parked")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(out, [
+            "ID                  TYPE                    ORDER          ATTEMPTS  NEXT ATTEMPT                 LAST ERROR",
+            f"{inst}-1  order.created           SO-00000001-3  1         parked 2026-11-25T00:00:00Z  exit status 3",
+            f"{inst}-2  order.created           SO-00000002-1  1         parked 2026-11-25T00:00:00Z  exit status 3",
+            f"{inst}-3  order.awaiting_payment  SO-00000002-1  1         parked 2026-11-25T00:00:00Z  exit status 3",
+        ])
+        self.assertEqual(self.ctl("outbox"), (0, ["ID  TYPE  ORDER  ATTEMPTS  NEXT ATTEMPT  LAST ERROR"], ""))
+        # the command fixed (reload), one retried by id, then the rest
+        self.e.configure('notify_command: [/bin/sh, -c, "cat >/dev/null"]\nnotify_max_attempts: 1\n')
+        self.assertEqual(self.ctl("reload")[0], 0)
+        self.assertEqual(self.ctl("outbox", "--retry", f"{inst}-2"), (0, ["retried 1 event: pending again, due now"], ""))
+        self.e.wait_for(lambda: self.status()["outbox_parked"] == 2 and self.status()["outbox_pending"] == 0,
+                        what="event 2 delivered")
+        self.assertEqual(self.ctl("outbox", "--retry", f"{inst}-2"),
+                         (1, [], f"standingctl: event {inst}-2 is not parked "
+                                 "(standingctl outbox --parked lists those that are)\n"))
+        self.assertEqual(self.ctl("outbox", "--retry-all"), (0, ["retried 2 events: pending again, due now"], ""))
+        self.e.wait_for(lambda: (self.status()["outbox_parked"], self.status()["outbox_pending"]) == (0, 0),
+                        what="all delivered")
+        self.assertEqual(self.ctl("outbox", "--parked"), (0, ["ID  TYPE  ORDER  ATTEMPTS  NEXT ATTEMPT  LAST ERROR"], ""))
 
 
 if __name__ == "__main__":
