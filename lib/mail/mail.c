@@ -1,6 +1,7 @@
 /* mail: the templates of a config directory, and one expanded outbox event into
  * one message: which template and recipient (doc/notify.md's table), the values
  * formatted for the language, the rendered text inside RFC 5322 headers. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,65 @@ static int slurp(const char *path, char **ret, size_t *ret_len) {
 	return 0;
 }
 
+static bool ignorable(const char *name) {
+	size_t n = strlen(name);
+	return name[0] == '.' || (n && name[n - 1] == '~');   /* hidden, editors' backups */
+}
+
+/* Files and folders under templates/ that no one reads: most likely a misspelt
+ * name, whose translation would silently not be used. Warnings, in name order. */
+static int warn_strays(const char *confdir, diag_list *warns) {
+	char *dir = NULL;
+	struct dirent **langs = NULL;
+	if (asprintf(&dir, "%s/templates", confdir) < 0)
+		return -ENOMEM;
+	int n = scandir(dir, &langs, NULL, alphasort), r = 0;
+	for (int i = 0; i < n; i++) {
+		const char *l = langs[i]->d_name;
+		char rel[300];
+		snprintf(rel, sizeof(rel), "templates/%s", l);
+		if (ignorable(l))
+			continue;
+		int li = -1;
+		for (int k = 0; k < MAIL_N_LANGS; k++)
+			if (!strcmp(l, LANGS[k]))
+				li = k;
+		if (li < 0) {
+			if (r >= 0)
+				r = diag_add(warns, rel, 0, 0, "not a language of the mails (en fi lv nb vi); ignored");
+			continue;
+		}
+		char *sub = NULL;
+		struct dirent **files = NULL;
+		if (asprintf(&sub, "%s/%s", dir, l) < 0) {
+			r = -ENOMEM;
+			continue;
+		}
+		int m = scandir(sub, &files, NULL, alphasort);
+		free(sub);
+		for (int j = 0; j < m; j++) {
+			const char *f = files[j]->d_name;
+			bool known = ignorable(f);
+			for (int k = 0; k < TMPL_N && !known; k++)
+				known = !strncmp(f, mail_tmpl_names[k], strlen(mail_tmpl_names[k])) &&
+					!strcmp(f + strlen(mail_tmpl_names[k]), ".txt");
+			char frel[600];
+			snprintf(frel, sizeof(frel), "%s/%s", rel, f);
+			if (!known && r >= 0)
+				r = diag_add(warns, frel, 0, 0, "not a template name (order-confirmation.txt, "
+					     "payment-request.txt, payment-overdue.txt, order-on-hold.txt, "
+					     "order-cancelled.txt, shipping-confirmation.txt); ignored");
+			free(files[j]);
+		}
+		free(files);
+	}
+	for (int i = 0; i < n; i++)
+		free(langs[i]);
+	free(langs);
+	free(dir);
+	return r;
+}
+
 int mail_templates_load(const char *confdir, mail_templates **ret, diag_list *errs, diag_list *warns) {
 	mail_templates *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -95,6 +155,8 @@ int mail_templates_load(const char *confdir, mail_templates **ret, diag_list *er
 			}
 			free(text);
 		}
+	if (r >= 0)
+		r = warn_strays(confdir, warns);
 	if (r < 0 || errs->oom || warns->oom) {
 		mail_templates_free(t);
 		return -ENOMEM;
@@ -119,6 +181,7 @@ int mail_templates_check(const char *confdir, diag_list *errs, diag_list *warns)
 	mail_templates *t = NULL;
 	int r = mail_templates_load(confdir, &t, errs, warns);
 	mail_templates_free(t);
+	diag_sort(warns);
 	return r;
 }
 

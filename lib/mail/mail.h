@@ -22,13 +22,15 @@ typedef struct mail_templates mail_templates;
  * placeholder is an error in errs (`templates/fi/order-confirmation.txt:3:14:
  * unknown placeholder "totl"`); a missing translation is a warning in warns
  * (`templates/lv/payment-overdue.txt: missing; Latvian customers get the English
- * template`). 0 with *ret when errs stayed empty; -EINVAL when it did not (*ret
- * NULL); -ENOMEM. */
+ * template`), and so is a file or folder there that no one reads (a misspelt
+ * name). 0 with *ret when errs stayed empty; -EINVAL when it did not (*ret NULL);
+ * -ENOMEM. */
 int mail_templates_load(const char *confdir, mail_templates **ret, diag_list *errs, diag_list *warns);
 void mail_templates_free(mail_templates *t);   /* accepts NULL */
 /* What `standingd --check` and `standingctl check` run: when CONFDIR/templates
  * exists, mail_templates_load's errors and warnings (the set is then freed); when
- * it does not, nothing (the mailer is not in use). 0, -EINVAL (errors), -ENOMEM. */
+ * it does not, nothing (the mailer is not in use). Warnings come sorted by file.
+ * 0, -EINVAL (errors), -ENOMEM. */
 int mail_templates_check(const char *confdir, diag_list *errs, diag_list *warns);
 
 typedef struct mail_settings {

@@ -65,10 +65,16 @@ class Templates(unittest.TestCase):
     def test_missing_translation_is_a_warning(self):
         os.unlink(self.path("lv", "payment-overdue"))
         shutil.rmtree(os.path.join(self.conf, "templates", "vi"))
-        self.both(0, ["warning: templates/lv/payment-overdue.txt: missing; Latvian customers get the English template"] +
+        # a misspelt name is read by no one: said too
+        os.rename(self.path("fi", "order-cancelled"), self.path("fi", "order-canceled"))
+        self.both(0, ["warning: templates/fi/order-canceled.txt: not a template name (order-confirmation.txt, "
+                      "payment-request.txt, payment-overdue.txt, order-on-hold.txt, order-cancelled.txt, "
+                      "shipping-confirmation.txt); ignored",
+                      "warning: templates/fi/order-cancelled.txt: missing; Finnish customers get the English template",
+                      "warning: templates/lv/payment-overdue.txt: missing; Latvian customers get the English template"] +
                   ["warning: templates/vi/%s.txt: missing; Vietnamese customers get the English template" % n
-                   for n in ["order-confirmation", "payment-request", "payment-overdue", "order-on-hold",
-                             "order-cancelled", "shipping-confirmation"]] + [OK.strip()])
+                   for n in ["order-cancelled", "order-confirmation", "order-on-hold", "payment-overdue",
+                             "payment-request", "shipping-confirmation"]] + [OK.strip()])
 
     def test_missing_english_is_an_error(self):
         os.unlink(self.path("en", "shipping-confirmation"))

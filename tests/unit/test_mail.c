@@ -1025,18 +1025,28 @@ static void test_load(void **state) {
 	/* a missing translation: a warning, and English is used */
 	snprintf(sub, sizeof(sub), "%s/templates/nb/payment-overdue.txt", dir);
 	unlink(sub);
+	/* files no one reads: a misspelt name, a language there are no mails in;
+	 * hidden files and editors' backups are no one's business */
+	put_file(dir, "templates/nb/payment-overdu.txt", "Påminnelse\n\nx\n");
+	put_file(dir, "templates/nb/.payment-overdue.txt.swp", "x");
+	put_file(dir, "templates/nb/payment-request.txt~", "x");
+	snprintf(sub, sizeof(sub), "%s/templates/de", dir);
+	mkdir(sub, 0755);
 	diag_list errs = { 0 }, warns = { 0 };
 	mail_templates *t = NULL;
 	assert_int_equal(mail_templates_load(dir, &t, &errs, &warns), 0);
 	assert_int_equal(errs.n, 0);
 	char *w = diags(&warns);
 	const char *want_w =
+		"templates/de: not a language of the mails (en fi lv nb vi); ignored\n"
 		"templates/lv/order-cancelled.txt: missing; Latvian customers get the English template\n"
 		"templates/lv/order-confirmation.txt: missing; Latvian customers get the English template\n"
 		"templates/lv/order-on-hold.txt: missing; Latvian customers get the English template\n"
 		"templates/lv/payment-overdue.txt: missing; Latvian customers get the English template\n"
 		"templates/lv/payment-request.txt: missing; Latvian customers get the English template\n"
 		"templates/lv/shipping-confirmation.txt: missing; Latvian customers get the English template\n"
+		"templates/nb/payment-overdu.txt: not a template name (order-confirmation.txt, payment-request.txt, "
+		"payment-overdue.txt, order-on-hold.txt, order-cancelled.txt, shipping-confirmation.txt); ignored\n"
 		"templates/nb/payment-overdue.txt: missing; Norwegian customers get the English template\n"
 		"templates/vi/order-cancelled.txt: missing; Vietnamese customers get the English template\n"
 		"templates/vi/order-confirmation.txt: missing; Vietnamese customers get the English template\n"
