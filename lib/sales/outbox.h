@@ -77,11 +77,14 @@ int outbox_stats_get(store_txn *t, outbox_stats *ret);
 
 /* The pending (parked false) or parked events after seq after_seq, at most max, as
  * the wire's OutboxEvent objects: id, seq, type, at, order (or null), customer,
- * attempts, next_attempt (or null), last_error (or null), parked. Appended to arr.
+ * attempts, next_attempt (or null), last_error (or null), parked, parked_at (or
+ * null; added by the implementation). Appended to arr.
  * *ret_more: there are more after the last. 0 or a negative errno. */
 int outbox_list(store_txn *t, bool parked, uint64_t after_seq, size_t max, json_t *arr, bool *ret_more);
 
 /* Makes parked events pending again with a fresh attempt count, due now: the event
- * with this id (id not NULL: -ENOENT when it is not parked) or every parked one.
+ * with this id ("INSTANCE-SEQ" of this store, or the bare SEQ; id not NULL: -ENOENT
+ * when it is not parked, or not an id of this store) or every parked one. The last
+ * error is kept.
  * *ret_n: how many. 0 or a negative errno. */
 int outbox_retry(store *s, const char *id, int64_t now, uint64_t *ret_n);
