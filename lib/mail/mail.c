@@ -532,8 +532,12 @@ int mail_compose(const mail_templates *t, const json_t *event, const mail_settin
 	const char *reply_to = tid == TMPL_ORDER_ON_HOLD ? NULL : jstr(sp, "email");
 	if (reply_to && !mime_addr_valid(reply_to))
 		reply_to = NULL;
+	/* a missing translation: the English text, with English formats and
+	 * Content-Language, not an English sentence around Norwegian dates */
 	int li = lang_index(lang);
-	const mail_tmpl *tm = t->t[li][tid] ? t->t[li][tid] : t->t[0][tid];
+	if (!t->t[li][tid])
+		li = 0;
+	const mail_tmpl *tm = t->t[li][tid];
 	if (!tm) /* mail_templates_load refuses a set without English */
 		return -EINVAL;
 

@@ -1081,6 +1081,14 @@ static void test_load(void **state) {
 	mail_message m = { 0 };
 	compose_ok(t, ev, &m);
 	assert_string_equal(m.subject, "Reminder: payment for order SO-00000043-5 is overdue");
+	/* English all through: the text, its formats, Content-Language */
+	char *cl = header(m.data, "Content-Language");
+	assert_string_equal(cl, "en");
+	free(cl);
+	char *b = qp_decode(body_of(m.data));
+	assert_non_null(strstr(b, "your order SO-00000043-5 of 30 January 2027. It was due on 2 February 2027.\n"));
+	assert_non_null(strstr(b, "Amount due:        NOK" NBSP "14,481.25\n"));
+	free(b);
 	mail_message_free(&m);
 	json_decref(ev);
 	ev = sample_event(&SAMPLES[3], TMPL_PAYMENT_REQUEST);
