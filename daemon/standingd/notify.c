@@ -318,6 +318,7 @@ static void feed(nbatch *nb, linebuf *lb, const char *p, size_t len, void (*fn)(
 }
 
 static void maybe_finish(nbatch *nb);
+static void conclude(nbatch *nb, bool all, const char *status, int priority);
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 	nbatch *nb = h->data;
@@ -429,18 +430,28 @@ static void record(nbatch *nb) {
 
 /* The command exited and its output is read: every event's outcome, the log. */
 static void finish(nbatch *nb) {
+	char status[64];
+	if (nb->timed_out) {
+		snprintf(nb->why, sizeof(nb->why), "timed out after %d s", nb->timeout_s);
+		snprintf(status, sizeof(status), "timed out after %d s, killed", nb->timeout_s);
+	} else if (nb->term_signal)
+		snprintf(status, sizeof(status), "killed by signal %d", nb->term_signal);
+	else
+		snprintf(status, sizeof(status), "exit status %" PRId64, nb->exit_status);
+	if (!nb->timed_out)
+		snprintf(nb->why, sizeof(nb->why), "%s", nb->term_signal || nb->exit_status ? status :
+			 "not named by the command");
+	bool all = !nb->timed_out && !nb->term_signal && !nb->exit_status && !nb->named_any;
+	conclude(nb, all, status, LOG_WARNING);
+}
+
+/* Every event's outcome from what the command named (the unnamed ones: all
+ * delivered, or failed with nb->why), logs the batch (status: how it ended) when
+ * not everything was delivered and each event it parks, then records. */
+static void conclude(nbatch *nb, bool all, const char *status, int priority) {
 	notify *n = nb->n;
 	const defs *d = *n->env.defs;
-	char *why = nb->why;
-	if (nb->timed_out)
-		snprintf(why, sizeof(nb->why), "timed out after %d s", nb->timeout_s);
-	else if (nb->term_signal)
-		snprintf(why, sizeof(nb->why), "killed by signal %d", nb->term_signal);
-	else if (nb->exit_status)
-		snprintf(why, sizeof(nb->why), "exit status %" PRId64, nb->exit_status);
-	else
-		snprintf(why, sizeof(nb->why), "not named by the command");
-	bool all = !nb->timed_out && !nb->term_signal && !nb->exit_status && !nb->named_any;
+	const char *why = nb->why;
 	size_t delivered = 0, failed = 0, parked = 0;
 	uint32_t max_attempts = (uint32_t) d->config.notify_max_attempts;
 	nb->results = calloc(nb->b.n ? nb->b.n : 1, sizeof(*nb->results));
@@ -452,15 +463,17 @@ static void finish(nbatch *nb) {
 	for (size_t i = 0; i < nb->b.n; i++) {
 		outbox_result *r = &nb->results[i];
 		r->seq = nb->b.items[i].seq;
-		switch ((item_state) nb->state[i]) {
+		/* state and text are NULL only for a batch that could not start */
+		const char *text = nb->text && nb->text[i] && *nb->text[i] ? nb->text[i] : NULL;
+		switch ((item_state) (nb->state ? nb->state[i] : ITEM_UNNAMED)) {
 		case ITEM_DELIVERED: r->outcome = OUTBOX_DELIVERED; break;
 		case ITEM_TEMPORARY:
 			r->outcome = OUTBOX_FAILED;
-			r->error = nb->text[i] && *nb->text[i] ? nb->text[i] : "temporary failure";
+			r->error = text ? text : "temporary failure";
 			break;
 		case ITEM_PERMANENT:
 			r->outcome = OUTBOX_PERMANENT;
-			r->error = nb->text[i] && *nb->text[i] ? nb->text[i] : "permanent failure";
+			r->error = text ? text : "permanent failure";
 			break;
 		case ITEM_UNNAMED:
 			r->outcome = all ? OUTBOX_DELIVERED : OUTBOX_FAILED;
@@ -485,17 +498,9 @@ static void finish(nbatch *nb) {
 		log_send(LOG_WARNING, fields, "event %s (%s) parked after %lld attempt%s: %s", nb->b.items[i].id,
 			 type, (long long) attempt, attempt == 1 ? "" : "s", r->error);
 	}
-	if (delivered < nb->b.n) {
-		char status[64];
-		if (nb->timed_out)
-			snprintf(status, sizeof(status), "timed out after %d s, killed", nb->timeout_s);
-		else if (nb->term_signal)
-			snprintf(status, sizeof(status), "killed by signal %d", nb->term_signal);
-		else
-			snprintf(status, sizeof(status), "exit status %" PRId64, nb->exit_status);
-		log_warning("notify_command %s: %s; %zu delivered, %zu failed, %zu parked", nb->cmd, status,
-			    delivered, failed, parked);
-	}
+	if (delivered < nb->b.n)
+		log_send(priority, NULL, "notify_command %s: %s; %zu delivered, %zu failed, %zu parked", nb->cmd,
+			 status, delivered, failed, parked);
 	if (nb->err_lines > LOGGED_LINES_MAX || nb->odd_lines > LOGGED_LINES_MAX)
 		log_warning("notify_command %s (pid %d): %u more lines not logged", nb->cmd, nb->pid,
 			    (nb->err_lines > LOGGED_LINES_MAX ? nb->err_lines - LOGGED_LINES_MAX : 0) +
@@ -550,17 +555,8 @@ static void on_batch_timer(uv_timer_t *t) {
 /* A batch that could not be started: every event failed with why. */
 static void fail_unstarted(nbatch *nb, const char *why) {
 	snprintf(nb->why, sizeof(nb->why), "%s", why);
-	why = nb->why;
-	log_error("notify_command %s: %s; %zu events to retry", nb->cmd, why, nb->b.n);
-	nb->results = calloc(nb->b.n ? nb->b.n : 1, sizeof(*nb->results));
-	if (!nb->results) {
-		batch_release(nb);
-		return;
-	}
-	for (size_t i = 0; i < nb->b.n; i++)
-		nb->results[i] = (outbox_result) { .seq = nb->b.items[i].seq, .outcome = OUTBOX_FAILED, .error = why };
 	nb->finished = true;
-	record(nb);
+	conclude(nb, false, nb->why, LOG_ERR);
 }
 
 /* Takes ownership of *b (zeroed). */

@@ -20,7 +20,10 @@ clock) passes in a tenth of a second; notify_timeout is real time (2 s here).
   delivers them once the command works;
 - "ID permanent: TEXT" parks that event only, with TEXT as its last error;
 - events of one order go out in order: order.shipped (appended while order.created is
-  in flight) waits until order.created is delivered, even when its first attempt failed.
+  in flight) waits until order.created is delivered, even when its first attempt failed;
+- notify_parallel: 3 runs three batches at once (100, 100 and 1 of 201 events);
+- a notify_command that cannot be started fails its batch (logged as an error) and
+  parks the events after notify_max_attempts.
 """
 import json
 import os
@@ -84,9 +87,9 @@ class Notify(DaemonTest):
         if configure:
             self.use_command(timeout, max_attempts)
 
-    def use_command(self, timeout=2, max_attempts=20):
+    def use_command(self, timeout=2, max_attempts=20, extra=""):
         self.e.configure(f"notify_command: [{self.cmd}, {self.rec}]\nnotify_timeout: {timeout} seconds\n"
-                         f"notify_max_attempts: {max_attempts}\n")
+                         f"notify_max_attempts: {max_attempts}\n" + extra)
 
     def start(self):
         self.p = self.e.start_ready(START + FAST)
@@ -102,11 +105,12 @@ class Notify(DaemonTest):
             return c.call("io.standingd." + method, params or {})
 
     def place(self, n=1):
-        return [self.call("Orders.PlaceOrder", {"customer": "acme", "supplier": "lumen", "ship_to": ADDRESS,
-                                                "lines": [{"sku": "BULB", "quantity": 10 + i, "unit_price": "1.00",
-                                                           "currency": "EUR"}],
-                                                "payment": "account", "delivery": "2027-01-15"})["order"]["order"]
-                for i in range(n)]
+        """n account orders of acme (each an order.created event); their numbers."""
+        with Connection(self.e.socket) as c:
+            return [c.call("io.standingd.Orders.PlaceOrder", {
+                "customer": "acme", "supplier": "lumen", "ship_to": ADDRESS,
+                "lines": [{"sku": "BULB", "quantity": 10 + i % 10, "unit_price": "1.00", "currency": "EUR"}],
+                "payment": "account", "delivery": "2027-01-15"})["order"]["order"] for i in range(n)]
 
     def status(self):
         s = self.call("Ops.Status")
@@ -369,6 +373,49 @@ if run == 1:
         [shipped] = batches[2]
         self.assertRegex(shipped[0], r"^[0-9a-f]{16}-[0-9]+$")
         self.assertEqual(batches, [[created[:3] + (1,)], [created[:3] + (2,)], [(shipped[0], "order.shipped", order, 1)]])
+        self.assertEqual(self.e.stop(self.p), 0)
+
+    def test_parallel_batches(self):
+        self.start()
+        orders = self.place(201)
+        # each run waits (at most 10 s) until three runs are in flight at once; runs at
+        # once append to the record in any order (and may count the same `run`)
+        self.command("""
+open(rec + ".running-" + str(os.getpid()), "w").close()
+for _ in range(1000):
+    if sum(".running-" in f for f in os.listdir(os.path.dirname(rec))) >= 3:
+        with open(rec + ".together", "a") as f:
+            f.write(str(os.getpid()) + "\\n")
+        break
+    time.sleep(0.01)
+""", configure=False)
+        self.use_command(timeout=20, extra="notify_parallel: 3\n")
+        self.reload()
+        self.settled()
+        time.sleep(0.5)
+        batches = sorted(self.batches(), key=lambda b: int(b[0][0].split("-")[1]))
+        # three batches at once: the 100 oldest, the next 100, the last one; each event once
+        self.assertEqual([len(b) for b in batches], [100, 100, 1])
+        self.assertEqual([x[2] for b in batches for x in b], orders)
+        self.assertEqual({x[3] for b in batches for x in b}, {1})
+        with open(self.rec + ".together") as f:
+            self.assertEqual(sorted(f.read().split()), sorted(str(r["pid"]) for r in self.runs()))
+        self.assertEqual(self.e.stop(self.p), 0)
+
+    def test_command_missing(self):
+        self.start()
+        self.place(1)
+        missing = os.path.join(self.e.dir, "no-such-command")
+        self.e.configure(f"notify_command: {missing}\nnotify_max_attempts: 2\n")   # a string: one program
+        self.reload()
+        self.settled(0, 1)
+        [ev] = self.call("Ops.ListOutbox", {"parked": True})["events"]
+        why = f"cannot run {missing}: no such file or directory"
+        self.assertEqual((ev["attempts"], ev["last_error"]), (2, why))
+        self.assertEqual(self.log_lines(r"notify_command|parked"),
+                         [f"standingd: error: notify_command {missing}: {why}; 0 delivered, 1 failed, 0 parked",
+                          f"standingd: warning: event {ev['id']} (order.created) parked after 2 attempts: {why}",
+                          f"standingd: error: notify_command {missing}: {why}; 0 delivered, 0 failed, 1 parked"])
         self.assertEqual(self.e.stop(self.p), 0)
 
 
