@@ -49,7 +49,6 @@ struct notify {
 	bool seen_valid;
 	int store_error;              /* the last outbox_take failure logged; 0 */
 	uint64_t store_retry_ms;
-	int handles;                  /* the runner's own timers not yet closed */
 	bool stopping;
 	char readbuf[65536];          /* every read callback consumes it before the next alloc */
 };
@@ -662,6 +661,8 @@ static void look(notify *n) {
 	}
 	size_t parallel = cf->notify_parallel ? (size_t) cf->notify_parallel : 1;
 	int64_t next_at = INT64_MAX;
+	if (n->running >= parallel)
+		return;   /* a batch that ends looks again; the wake timer stays as it is */
 	/* at most `parallel` takes per look: a command that cannot start fails its
 	 * batch at once, and must not make one look go through the whole outbox */
 	for (size_t tries = 0; n->running < parallel && tries < parallel; tries++) {
@@ -738,7 +739,6 @@ int notify_start(const notify_env *env, notify **ret) {
 	uv_timer_init(env->loop, &n->poll_timer);
 	uv_timer_init(env->loop, &n->wake_timer);
 	n->poll_timer.data = n->wake_timer.data = n;
-	n->handles = 2;
 	uv_timer_start(&n->poll_timer, on_poll, 1, NOTIFY_POLL_MS);
 	*ret = n;
 	return 0;
@@ -749,17 +749,12 @@ void notify_kick(notify *n) {
 		uv_timer_start(&n->wake_timer, on_wake, 1, 0);
 }
 
-static void on_runner_close(uv_handle_t *h) {
-	notify *n = h->data;
-	n->handles--;
-}
-
 void notify_stop(notify *n) {
 	if (!n || n->stopping)
 		return;
 	n->stopping = true;
-	uv_close((uv_handle_t *) &n->poll_timer, on_runner_close);
-	uv_close((uv_handle_t *) &n->wake_timer, on_runner_close);
+	uv_close((uv_handle_t *) &n->poll_timer, NULL);
+	uv_close((uv_handle_t *) &n->wake_timer, NULL);
 	while (n->batches) {
 		nbatch *nb = n->batches;
 		if (nb->finished) {
