@@ -773,6 +773,11 @@ static int env_open(store *s, uint64_t mapsize, bool may_create) {
 		r = store_errno(s->env, rc);
 		goto fail;
 	}
+	/* LMDB opens data.mdb inheritable (its lock file and meta handle it opens with
+	 * O_CLOEXEC): a child the daemon starts (notify_command) must not get it */
+	mdb_filehandle_t fd;
+	if (mdb_env_get_fd(s->env, &fd) == 0 && fd >= 0)
+		(void) fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
 	if (!s->readonly) {
 		char *lock = NULL;
 		if (asprintf(&lock, "%s/lock.mdb", s->dir) >= 0) {

@@ -102,8 +102,9 @@ class Env:
         """An orders.d file; the test customers are defined in one file only."""
         self.write("orders.d/" + name, (CUSTOMERS if customers else "") + "standing_orders:\n" + "".join(items))
 
-    def start(self, clock, extra_env=None, log=None):
-        """Starts standingd on the test clock; returns the Popen. stderr goes to a log file."""
+    def start(self, clock, extra_env=None, log=None, wrap=()):
+        """Starts standingd on the test clock; returns the Popen. stderr goes to a log file.
+        wrap: a command line standingd runs under (systemd-socket-activate ...)."""
         log = log or os.path.join(self.dir, f"standingd-{len(self.procs)}.log")
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
@@ -111,7 +112,7 @@ class Env:
         if extra_env:
             env.update(extra_env)
         f = open(log, "w")
-        p = subprocess.Popen([STANDINGD, "--conf", self.conf, "--state", self.state,
+        p = subprocess.Popen([*wrap, STANDINGD, "--conf", self.conf, "--state", self.state,
                               "--socket", self.socket, "--test-clock", clock],
                              stdout=f, stderr=subprocess.STDOUT, env=env)
         f.close()

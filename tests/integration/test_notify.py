@@ -102,8 +102,8 @@ class Notify(DaemonTest):
         self.e.configure(f"notify_command: [{self.cmd}, {self.rec}]\nnotify_timeout: {timeout} seconds\n"
                          f"notify_max_attempts: {max_attempts}\n" + extra)
 
-    def start(self):
-        self.p = self.e.start_ready(START + FAST)
+    def start(self, **kw):
+        self.p = self.e.start_ready(START + FAST, **kw)
         return self.p
 
     def reload(self):
@@ -429,6 +429,30 @@ for _ in range(1000):
                          [f"standingd: error: notify_command {missing}: {why}; 0 delivered, 1 failed, 0 parked",
                           f"standingd: warning: event {ev['id']} (order.created) parked after 2 attempts: {why}",
                           f"standingd: error: notify_command {missing}: {why}; 0 delivered, 0 failed, 1 parked"])
+        self.assertEqual(self.e.stop(self.p), 0)
+
+    def test_command_gets_no_listener(self):
+        # socket-activated (the listener is fd 3) and with the store open: the command
+        # gets its three pipes and none of standingd's files (LMDB opens data.mdb inheritable)
+        self.start(wrap=["systemd-socket-activate", "-l", self.e.socket])
+        self.assertIn("listening on the socket passed by systemd", self.e.log(self.p))
+        self.command("""
+fds = {}
+for fd in sorted(int(x) for x in os.listdir("/proc/self/fd")):
+    try:
+        fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        pass
+with open(rec + ".fds", "w") as f:
+    json.dump(fds, f)
+""")
+        self.reload()
+        self.place(1)
+        self.settled()
+        with open(self.rec + ".fds") as f:
+            fds = json.load(f)
+        # stdin, stdout, stderr (libuv's socket pairs) and nothing else of standingd's
+        self.assertEqual(sorted(fds), ["0", "1", "2"], fds)
         self.assertEqual(self.e.stop(self.p), 0)
 
 
