@@ -23,7 +23,11 @@ clock) passes in a tenth of a second; notify_timeout is real time (2 s here).
   in flight) waits until order.created is delivered, even when its first attempt failed;
 - notify_parallel: 3 runs three batches at once (100, 100 and 1 of 201 events);
 - a notify_command that cannot be started fails its batch (logged as an error) and
-  parks the events after notify_max_attempts.
+  parks the events after notify_max_attempts;
+- the command gets its three pipes and no other descriptor of standingd's (the
+  listening socket, the store's data file);
+- a command that exits leaving a child that holds its stdout open is done 1 s after
+  its exit, not at notify_timeout; the child is left alone.
 """
 import json
 import os
@@ -453,6 +457,33 @@ with open(rec + ".fds", "w") as f:
             fds = json.load(f)
         # stdin, stdout, stderr (libuv's socket pairs) and nothing else of standingd's
         self.assertEqual(sorted(fds), ["0", "1", "2"], fds)
+        self.assertEqual(self.e.stop(self.p), 0)
+
+    def test_exit_leaving_a_child_holding_stdout(self):
+        self.command("""
+import subprocess
+g = subprocess.Popen(["/bin/sleep", "30"])   # inherits stdout and stderr
+with open(rec + ".child", "w") as f:
+    f.write(str(g.pid))
+for i in ids:
+    print(i)
+""", timeout=20)
+        self.start()
+        self.place(1)
+        self.wait_runs(1)
+        t0 = time.monotonic()
+        self.settled()
+        waited = time.monotonic() - t0
+        with open(self.rec + ".child") as f:
+            child = int(f.read())
+        self.addCleanup(lambda: gone(child) or os.kill(child, signal.SIGKILL))
+        # not held until notify_timeout by the pipes the child keeps open: 1 s after the
+        # exit the batch is done, delivered as printed; the child is left alone
+        self.assertGreater(waited, 0.8)
+        self.assertLess(waited, 5)
+        self.assertFalse(gone(child))
+        self.assertEqual(len(self.runs()), 1)
+        self.assertEqual(self.log_lines("notify_command"), [])
         self.assertEqual(self.e.stop(self.p), 0)
 
 
