@@ -50,6 +50,7 @@ struct notify {
 	int store_error;              /* the last outbox_take failure logged; 0 */
 	uint64_t store_retry_ms;
 	bool stopping;
+	bool again;                   /* a batch was recorded during this look: look again next turn */
 	char readbuf[65536];          /* every read callback consumes it before the next alloc */
 };
 
@@ -424,6 +425,7 @@ static void record(nbatch *nb) {
 	/* that write changed the counts: look on the next turn rather than at the next
 	 * poll (not now: a batch that could not start would recurse through the outbox) */
 	n->seen_valid = false;
+	n->again = true;
 	notify_kick(n);
 }
 
@@ -661,6 +663,7 @@ static void look(notify *n) {
 	}
 	size_t parallel = cf->notify_parallel ? (size_t) cf->notify_parallel : 1;
 	int64_t next_at = INT64_MAX;
+	n->again = false;
 	if (n->running >= parallel)
 		return;   /* a batch that ends looks again; the wake timer stays as it is */
 	/* at most `parallel` takes per look: a command that cannot start fails its
@@ -693,6 +696,10 @@ static void look(notify *n) {
 			break;
 		}
 		batch_start(n, &b);
+	}
+	if (n->again) {
+		notify_kick(n);   /* a batch that could not start was recorded: more may be due */
+		return;
 	}
 	if (next_at == INT64_MAX) {
 		uv_timer_stop(&n->wake_timer);
