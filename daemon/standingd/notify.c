@@ -73,15 +73,13 @@ struct nbatch {
 	int timeout_s;
 	int64_t exit_status;
 	int term_signal;
-	bool exited, out_open, err_open, timed_out, finished, recorded, named_any;
+	bool exited, out_open, err_open, timed_out, finished, named_any;
 	unsigned odd_lines, err_lines;
 	outbox_result *results;       /* once finished */
 	uint64_t retry_ms;
 	int record_error;
 	char why[256];                /* the error of the events it did not name */
 };
-
-static void look(notify *n);
 
 /* ---- text from the command: valid UTF-8 without control characters ---- */
 
@@ -420,7 +418,6 @@ static void record(nbatch *nb) {
 			  nb->b.n, strerror(-r));
 	else if (nb->record_error)
 		log_notice("recorded the outcome of a batch of %zu events", nb->b.n);
-	nb->recorded = true;
 	batch_release(nb);
 	/* that write changed the counts: look on the next turn rather than at the next
 	 * poll (not now: a batch that could not start would recurse through the outbox) */

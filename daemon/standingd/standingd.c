@@ -1,7 +1,8 @@
 /* standingd: the standing-order daemon. Thin wiring over lib/: a libuv loop with
  * one due timer armed for the engine's earliest create_at, a one-second tick that
  * notices wall-clock jumps, signals (HUP reload, TERM/INT stop), a debounced
- * inotify watch on the config directory, sd_notify and the watchdog. */
+ * inotify watch on the config directory, sd_notify and the watchdog; the outbox's
+ * events go to notify_command through notify.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
