@@ -21,6 +21,8 @@ clock) passes in a tenth of a second; notify_timeout is real time (2 s here).
 - "ID permanent: TEXT" parks that event only, with TEXT as its last error;
 - events of one order go out in order: order.shipped (appended while order.created is
   in flight) waits until order.created is delivered, even when its first attempt failed;
+- a reload while a batch runs: that batch ends with the old command, the retry goes
+  to the new one;
 - notify_parallel: 3 runs three batches at once (100, 100 and 1 of 201 events);
 - a notify_command that cannot be started fails its batch (logged as an error) and
   parks the events after notify_max_attempts;
@@ -52,7 +54,7 @@ events = [json.loads(l) for l in sys.stdin if l.strip()]
 run = (sum(1 for _ in open(rec)) if os.path.exists(rec) else 0) + 1
 ids = [e["id"] for e in events]
 with open(rec, "a") as f:
-    f.write(json.dumps({"run": run, "pid": os.getpid(),
+    f.write(json.dumps({"run": run, "pid": os.getpid(), "cmd": sys.argv[0],
                         "events": [[e["id"], e["type"], (e.get("order") or {}).get("order"), e["attempt"]]
                                    for e in events]}) + "\n")
 
@@ -88,7 +90,7 @@ class Notify(DaemonTest):
         for r in self.runs():
             try:
                 with open(f"/proc/{r['pid']}/cmdline", "rb") as f:
-                    if self.cmd.encode() in f.read():
+                    if r["cmd"].encode() in f.read():
                         os.killpg(r["pid"], signal.SIGKILL)
             except (FileNotFoundError, ProcessLookupError, PermissionError):
                 pass
@@ -484,6 +486,31 @@ for i in ids:
         self.assertFalse(gone(child))
         self.assertEqual(len(self.runs()), 1)
         self.assertEqual(self.log_lines("notify_command"), [])
+        self.assertEqual(self.e.stop(self.p), 0)
+
+    def test_reload_takes_the_new_command_for_the_next_batch(self):
+        # the first command holds its batch until told, then fails it
+        self.command("""
+open(rec + ".started", "w").close()
+wait_for_file(rec + ".go")
+sys.exit(1)
+""")
+        self.start()
+        [order] = self.place(1)
+        self.e.wait_for(lambda: os.path.exists(self.rec + ".started"), what="the first command")
+        first = self.cmd
+        self.cmd = os.path.join(self.e.dir, "second.py")
+        self.command("")     # the second delivers everything; configured while the first runs
+        self.reload()
+        open(self.rec + ".go", "w").close()
+        self.settled()
+        time.sleep(0.5)
+        # one record file, both commands appended to it: the batch in flight ended with
+        # the first command, the retry went to the second
+        self.assertEqual([(r["cmd"], r["events"][0][2], r["events"][0][3]) for r in self.runs()],
+                         [(first, order, 1), (self.cmd, order, 2)])
+        self.assertEqual(self.log_lines("notify_command .*: exit status"),
+                         [f"standingd: warning: notify_command {first}: exit status 1; 0 delivered, 1 failed, 0 parked"])
         self.assertEqual(self.e.stop(self.p), 0)
 
 
