@@ -370,7 +370,9 @@ for i in ids[1:]:
                           "550 5.1.1 <kari@acme.example>: no such user"])
         self.assertEqual(self.e.stop(self.p), 0)
 
-    def test_order_of_one_order(self):
+    def held_first_run(self):
+        """One order; a command whose first run holds its batch until release(), then
+        fails it (exit 1), and which delivers everything after. Returns the order."""
         self.command("""
 if run == 1:
     open(rec + ".started", "w").close()
@@ -380,9 +382,16 @@ if run == 1:
         self.start()
         [order] = self.place(1)
         self.e.wait_for(lambda: os.path.exists(self.rec + ".started"), what="the first run")
+        return order
+
+    def release(self):
+        open(self.rec + ".go", "w").close()
+
+    def test_order_of_one_order(self):
+        order = self.held_first_run()
         # order.shipped is appended while order.created is in flight
         self.call("Supplier.MarkShipped", {"order": order, "carrier": "Posti", "tracking": "JJFI6400"})
-        open(self.rec + ".go", "w").close()
+        self.release()
         self.settled()
         time.sleep(0.5)
         batches = self.batches()
@@ -489,20 +498,12 @@ for i in ids:
         self.assertEqual(self.e.stop(self.p), 0)
 
     def test_reload_takes_the_new_command_for_the_next_batch(self):
-        # the first command holds its batch until told, then fails it
-        self.command("""
-open(rec + ".started", "w").close()
-wait_for_file(rec + ".go")
-sys.exit(1)
-""")
-        self.start()
-        [order] = self.place(1)
-        self.e.wait_for(lambda: os.path.exists(self.rec + ".started"), what="the first command")
+        order = self.held_first_run()
         first = self.cmd
         self.cmd = os.path.join(self.e.dir, "second.py")
         self.command("")     # the second delivers everything; configured while the first runs
         self.reload()
-        open(self.rec + ".go", "w").close()
+        self.release()
         self.settled()
         time.sleep(0.5)
         # one record file, both commands appended to it: the batch in flight ended with
