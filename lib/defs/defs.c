@@ -1896,6 +1896,13 @@ const standing_order *defs_find_order(const defs *d, const char *id) {
 	return NULL;
 }
 
+const salesperson *defs_find_salesperson(const defs_config *cf, const char *id) {
+	for (size_t i = 0; id && i < cf->n_salespeople; i++)
+		if (strcmp(cf->salespeople[i].id, id) == 0)
+			return &cf->salespeople[i];
+	return NULL;
+}
+
 const customer *defs_find_customer(const defs *d, const char *id) {
 	size_t lo = 0, hi = d->n_customers;
 	while (lo < hi) {

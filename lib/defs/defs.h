@@ -61,6 +61,14 @@ typedef struct standing_order {
 	uint64_t hash;            /* of the canonical definition, to see what changed */
 } standing_order;
 
+/* `salespeople:` in standingd.yaml (doc/crm.md). */
+typedef struct salesperson {
+	char *id, *name, *email;
+	char language[3];         /* en fi lv nb vi; default en */
+	char **users;             /* Unix users with the sales role as this salesperson */
+	size_t n_users;
+} salesperson;
+
 typedef struct supplier {
 	char *id, *name;
 	char **users;
@@ -111,6 +119,8 @@ typedef struct defs_config {
 	int64_t cancel_unpaid_after; /* prepaid: seconds after creation until cancelled unpaid, default 14 days */
 	char **shop_users;
 	size_t n_shop_users;
+	salesperson *salespeople; /* in file order */
+	size_t n_salespeople;
 	supplier *suppliers;
 	size_t n_suppliers;
 } defs_config;
@@ -161,6 +171,7 @@ void defs_free(defs *d);
 const standing_order *defs_find_order(const defs *d, const char *id);
 const customer *defs_find_customer(const defs *d, const char *id);
 const supplier *defs_find_supplier(const defs *d, const char *id);
+const salesperson *defs_find_salesperson(const defs_config *cf, const char *id);   /* NULL when none */
 const defs_carrier *defs_find_carrier(const defs_config *cf, const char *id);   /* NULL when none */
 
 /* CONFDIR/standingd.yaml alone, read and validated as defs_load does (orders.d is
