@@ -33,8 +33,9 @@ static const char *const defs_config_keys[] = {
 	"state_dir", "socket", "timezone", "catch_up", "max_catch_up", "notify_command",
 	"ops_group", "shop_users", "suppliers", "max_connections", "max_connections_per_user", "idle_timeout",
 	"max_store_size", "max_reply_queue", "max_reply_queue_total", "payment_due", "cancel_unpaid_after",
-	"notify_parallel", "notify_timeout", "notify_max_attempts", "carriers", "mail", NULL };
+	"notify_parallel", "notify_timeout", "notify_max_attempts", "carriers", "mail", "salespeople", NULL };
 static const char *const defs_supplier_keys[] = { "id", "name", "users", NULL };
+static const char *const defs_salesperson_keys[] = { "id", "name", "email", "language", "users", NULL };
 static const char *const defs_carrier_keys[] = { "id", "name", "tracking_url", NULL };
 static const char *const defs_mail_keys[] = { "from", "smtp", "sendmail", "maildir", "starttls", "credentials", NULL };
 static const char *const defs_file_keys[] = { "customers", "standing_orders", NULL };
@@ -58,6 +59,9 @@ static const char *const defs_languages[] = { "en", "fi", "lv", "nb", "vi", NULL
 static const char *const defs_catch_ups[] = { "all", "latest", "none", NULL };
 static const char *const defs_weekdays[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun", NULL };
 static const char *const defs_ordinals[] = { "1st", "2nd", "3rd", "4th", "last", NULL };
+/* A reminder's task text (doc/crm.md, Task texts): lib/sales/crm renders these. */
+static const char *const defs_task_placeholders[] = {
+	"customer", "contact", "delivery_date", "order", "standing_order", "total", NULL };
 
 /* A customer or standing order as read, with what the cross-file pass needs. */
 typedef struct defs_cust_ent {
@@ -194,6 +198,13 @@ static void defs_config_done(defs_config *cf) {
 		defs_strv_free(cf->suppliers[i].users, cf->suppliers[i].n_users);
 	}
 	free(cf->suppliers);
+	for (size_t i = 0; i < cf->n_salespeople; i++) {
+		free(cf->salespeople[i].id);
+		free(cf->salespeople[i].name);
+		free(cf->salespeople[i].email);
+		defs_strv_free(cf->salespeople[i].users, cf->salespeople[i].n_users);
+	}
+	free(cf->salespeople);
 }
 
 /* ---- errors ---- */
@@ -996,6 +1007,174 @@ static void defs_mail_read(defs_ctx *c, const ytree_node *root) {
 		defs_str(c, n, "credentials", false, &m->credentials);
 }
 
+/* ---- salespeople (doc/crm.md) ---- */
+
+static void defs_salesperson(defs_ctx *c, const ytree_node *n) {
+	defs_config *cf = &c->cfg;
+	salesperson *sp = &cf->salespeople[cf->n_salespeople];
+	int v;
+	char q[DEFS_QUOTE_MAX + 8];
+	memset(sp, 0, sizeof(*sp));
+	if (!defs_map(c, n, defs_salesperson_keys))
+		return;
+	cf->n_salespeople++;
+	defs_id(c, n, &sp->id);
+	defs_str(c, n, "name", true, &sp->name);
+	if (defs_str(c, n, "email", true, &sp->email) == 1 && !defs_addr_ok(sp->email, strlen(sp->email)))
+		defs_err(c, ytree_get(n, "email"), "expected an e-mail address like \"anna@shop.example\", got \"%s\"",
+			 defs_q(sp->email, q));
+	memcpy(sp->language, "en", 3);
+	if (defs_enum(c, n, "language", defs_languages, &v) == 1)
+		memcpy(sp->language, defs_languages[v], 3);
+	defs_strv(c, n, "users", &sp->users, &sp->n_users);
+}
+
+/* The first scalar item equal to u in the sequence at map's key, before stop. */
+static const ytree_node *defs_user_in(const ytree_node *map, const char *key, const char *u, const ytree_node *stop) {
+	const ytree_node *seq = map && map->kind == YTREE_MAPPING ? ytree_get(map, key) : NULL;
+	if (!seq || seq->kind != YTREE_SEQUENCE)
+		return NULL;
+	for (const ytree_node *it = seq->first; it && it != stop; it = it->next)
+		if (it->kind == YTREE_SCALAR && !strcmp(it->text, u))
+			return it;
+	return NULL;
+}
+
+/* A Unix user has one role on the socket: a salesperson's user listed again
+ * (in shop_users, a supplier's users, or another salesperson's) is an error. */
+static void defs_salespeople_users(defs_ctx *c, const ytree_node *root, const ytree_node *sn) {
+	const ytree_node *sup = ytree_get(root, "suppliers");
+	for (const ytree_node *sp = sn->first; sp; sp = sp->next) {
+		const ytree_node *us = sp->kind == YTREE_MAPPING ? ytree_get(sp, "users") : NULL;
+		if (!us || us->kind != YTREE_SEQUENCE)
+			continue;
+		for (const ytree_node *u = us->first; u; u = u->next) {
+			if (u->kind != YTREE_SCALAR || !*u->text)
+				continue;
+			const ytree_node *other = defs_user_in(sp, "users", u->text, u);
+			for (const ytree_node *p = sn->first; !other && p != sp; p = p->next)
+				other = defs_user_in(p, "users", u->text, NULL);
+			if (!other)
+				other = defs_user_in(root, "shop_users", u->text, NULL);
+			for (const ytree_node *p = sup && sup->kind == YTREE_SEQUENCE ? sup->first : NULL; !other && p;
+			     p = p->next)
+				other = defs_user_in(p, "users", u->text, NULL);
+			if (other)
+				defs_err(c, u, "user \"%s\" is listed twice (also at %s:%d:%d): a user has one role",
+					 u->text, c->file, other->line, other->col);
+		}
+	}
+}
+
+static void defs_salespeople(defs_ctx *c, const ytree_node *root) {
+	defs_config *cf = &c->cfg;
+	const ytree_node *sn = defs_get(c, root, "salespeople", false);
+	if (!sn)
+		return;
+	if (sn->kind != YTREE_SEQUENCE) {
+		defs_err(c, sn, "expected a list");
+		return;
+	}
+	if (!(cf->salespeople = calloc(sn->n ? sn->n : 1, sizeof(*cf->salespeople)))) {
+		c->oom = true;
+		return;
+	}
+	for (const ytree_node *it = sn->first; it; it = it->next)
+		defs_salesperson(c, it);
+	for (const ytree_node *a = sn->first; a; a = a->next) {
+		const ytree_node *ia = a->kind == YTREE_MAPPING ? ytree_get(a, "id") : NULL;
+		for (const ytree_node *b = sn->first; ia && ia->kind == YTREE_SCALAR && b != a; b = b->next) {
+			const ytree_node *ib = b->kind == YTREE_MAPPING ? ytree_get(b, "id") : NULL;
+			if (ib && ib->kind == YTREE_SCALAR && !strcmp(ia->text, ib->text)) {
+				defs_err(c, ia, "duplicate salesperson id \"%s\" (first defined at %s:%d:%d)", ia->text, c->file,
+					 ib->line, ib->col);
+				break;
+			}
+		}
+	}
+	defs_salespeople_users(c, root, sn);
+}
+
+/* key's value in map, when present, must name a salesperson: "unknown
+ * salesperson "bob"; defined: anna, ville". */
+static void defs_salesperson_ref(defs_ctx *c, const ytree_node *map, const char *key, const char *id) {
+	char q[DEFS_QUOTE_MAX + 8], list[256];
+	const defs_config *cf = &c->cfg;
+	if (!id || c->config_unparsed || defs_find_salesperson(cf, id))
+		return;
+	size_t o = 0;
+	list[0] = '\0';
+	for (size_t i = 0; i < cf->n_salespeople; i++) {
+		const char *sid = cf->salespeople[i].id;
+		if (!sid)
+			continue;
+		if (o + strlen(sid) + 8 >= sizeof(list)) {
+			snprintf(list + o, sizeof(list) - o, ", ...");
+			break;
+		}
+		o += (size_t) snprintf(list + o, sizeof(list) - o, "%s%s", o ? ", " : "", sid);
+	}
+	if (o)
+		defs_err(c, ytree_get(map, key), "unknown salesperson \"%s\"; defined: %s", defs_q(id, q), list);
+	else
+		defs_err(c, ytree_get(map, key), "unknown salesperson \"%s\"; standingd.yaml defines no salespeople",
+			 defs_q(id, q));
+}
+
+/* A reminder's task: only the placeholders of doc/crm.md, "{{" and "}}" for
+ * literal braces. The error points at the brace itself when the text sits on
+ * the key's line as written (a plain or quoted one-line scalar). */
+static void defs_task_text(defs_ctx *c, const ytree_node *n) {
+	const char *s = n->text;
+	size_t chars = 0;
+	bool one_line = true;
+	for (size_t i = 0; s[i]; i++) {
+		const char *why = NULL;
+		size_t at = i, nlen = 0;
+		if ((s[i] == '{' && s[i + 1] == '{') || (s[i] == '}' && s[i + 1] == '}')) {
+			i++;
+			chars += 2;
+			continue;
+		}
+		if (s[i] == '}')
+			why = "a \"}\" without its \"{\" (write \"}}\" for a literal brace)";
+		else if (s[i] == '{') {
+			const char *e = strpbrk(s + i + 1, "{}");
+			if (!e || *e == '{')
+				why = "a \"{\" without its \"}\" (write \"{{\" for a literal brace)";
+			else {
+				nlen = (size_t) (e - (s + i + 1));
+				bool known = false;
+				for (size_t k = 0; defs_task_placeholders[k] && !known; k++)
+					known = strlen(defs_task_placeholders[k]) == nlen &&
+						!memcmp(defs_task_placeholders[k], s + i + 1, nlen);
+				if (!known)
+					why = "";
+				i = (size_t) (e - s);
+			}
+		}
+		if (why) {
+			ytree_node at_node = *n;
+			if (n->line > 0 && one_line)
+				at_node.col = n->col + (n->quoted ? 1 : 0) + (int) chars;
+			char q[DEFS_QUOTE_MAX + 8];
+			if (*why)
+				defs_err(c, &at_node, "%s", why);
+			else
+				defs_err(c, &at_node, "unknown placeholder \"{%s}\"; expected {customer}, {contact}, "
+					 "{delivery_date}, {order}, {standing_order} or {total} ({{ and }} for literal braces)",
+					 defs_qn(s + at + 1, nlen, q));
+			return;
+		}
+		/* columns count characters: skip UTF-8 continuation bytes */
+		for (size_t k = at; k <= i; k++)
+			if (((unsigned char) s[k] & 0xC0) != 0x80)
+				chars++;
+		if (s[i] == '\n')
+			one_line = false;
+	}
+}
+
 static void defs_config_read(defs_ctx *c, const ytree_node *root) {
 	defs_config *cf = &c->cfg;
 	int v;
@@ -1043,6 +1222,7 @@ static void defs_config_read(defs_ctx *c, const ytree_node *root) {
 	defs_payment_times(c, root, &cf->payment_due, &cf->cancel_unpaid_after);
 	defs_carriers(c, root);
 	defs_mail_read(c, root);
+	defs_salespeople(c, root);
 
 	const ytree_node *sn = defs_get(c, root, "suppliers", false);
 	if (!sn)
@@ -1120,6 +1300,7 @@ static void defs_customer(defs_ctx *c, const ytree_node *n, size_t seq) {
 	if (tzn)
 		defs_zone(c, tzn, &cu->zone);
 	defs_str(c, n, "salesperson", false, &cu->salesperson);
+	defs_salesperson_ref(c, n, "salesperson", cu->salesperson);
 	const ytree_node *vat = defs_get(c, n, "vat", false);
 	const char *vs = vat ? defs_text(c, vat) : NULL;
 	char vq[DEFS_QUOTE_MAX + 8];
@@ -1229,8 +1410,10 @@ static void defs_reminders(defs_ctx *c, const ytree_node *n, standing_order *so)
 			rm->kind = REMIND_AFTER_SHIPPED;
 			defs_duration(c, after, &rm->offset);
 		}
-		defs_str(c, it, "task", true, &rm->task);
-		defs_str(c, it, "assignee", false, &rm->assignee);
+		if (defs_str(c, it, "task", true, &rm->task) == 1)
+			defs_task_text(c, ytree_get(it, "task"));
+		if (defs_str(c, it, "assignee", false, &rm->assignee) == 1)
+			defs_salesperson_ref(c, it, "assignee", rm->assignee);
 	}
 }
 
@@ -1898,7 +2081,7 @@ const standing_order *defs_find_order(const defs *d, const char *id) {
 
 const salesperson *defs_find_salesperson(const defs_config *cf, const char *id) {
 	for (size_t i = 0; id && i < cf->n_salespeople; i++)
-		if (strcmp(cf->salespeople[i].id, id) == 0)
+		if (cf->salespeople[i].id && strcmp(cf->salespeople[i].id, id) == 0)
 			return &cf->salespeople[i];
 	return NULL;
 }

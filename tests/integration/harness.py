@@ -31,6 +31,10 @@ suppliers:
   - id: nordkaffe
     name: Nordkaffe AS
     users: [nordkaffe]
+salespeople:
+  - {{id: sanna, name: Sanna Myyjä, email: sales@lumen.example, language: fi, users: [sanna]}}
+  - {{id: myynti, name: Myynti Lumen, email: myynti@lumen.example, language: fi}}
+  - {{id: salg, name: Salg Nordkaffe, email: salg@nordkaffe.example, language: nb}}
 """
 
 CUSTOMERS = """\
@@ -39,7 +43,7 @@ customers:
     name: ACME Oy
     language: fi
     timezone: Europe/Helsinki
-    salesperson: sales@lumen.example
+    salesperson: sanna
     account: {number: ACC-1001, credit_limit: "50000.00 EUR"}
   - id: kaffe
     name: Kaffebrenneriet Tromsø AS

@@ -57,7 +57,7 @@ customers:
     name: Ääkkönen Oy
     language: fi
     timezone: Europe/Helsinki
-    salesperson: myynti@lumen.example
+    salesperson: myynti
     vat: "25.5%"
     account: {number: ACC-1001, credit_limit: "50000.00 EUR"}
     contacts:
@@ -67,14 +67,14 @@ customers:
     name: Công ty TNHH Ánh Sáng
     language: vi
     timezone: Asia/Ho_Chi_Minh
-    salesperson: sales@lumen.example
+    salesperson: sanna
     contacts:
       - {name: Nguyễn Thị Hương, role: purchasing, email: huong@anhsang.example}
   - id: nordlys
     name: Nordlys Kafé Tromsø AS
     language: nb
     timezone: Europe/Oslo
-    salesperson: salg@nordkaffe.example
+    salesperson: salg
     account: {number: ACC-3001, credit_limit: "120000 NOK"}
     contacts:
       - {name: Kari Nordmann, role: purchasing, email: kari@nordlys.example}
@@ -82,7 +82,7 @@ customers:
     name: Gone Ltd
     language: en
     timezone: Europe/London
-    salesperson: sales@lumen.example
+    salesperson: sanna
     account: {number: ACC-9001}
     contacts:
       - {name: Nobody, role: purchasing, email: nobody@refused.example}

@@ -33,7 +33,13 @@ static const char CONFIG[] =
 	"suppliers:\n"                                                            /* 9 */
 	"  - id: lumen\n"
 	"    name: Lumen Oy\n"
-	"    users: [lumen]                     # Unix users that act for this supplier\n";
+	"    users: [lumen]                     # Unix users that act for this supplier\n"
+	"salespeople:\n"                                                          /* 13 */
+	"  - {id: sanna, name: Sanna Myyj\xC3\xA4, email: sales@lumen.example, language: fi, users: [sanna]}\n"
+	"  - {id: ville, name: Ville Vi, email: ville@lumen.example, language: vi}\n";
+
+/* The salesperson ACME names, for configs of their own. */
+#define SALESPEOPLE "salespeople: [{id: sanna, name: Sanna, email: sales@lumen.example}]\n"
 
 #define ACME_HEAD \
 	"customers:\n"                                                            /* 1 */ \
@@ -41,7 +47,7 @@ static const char CONFIG[] =
 	"    name: ACME Oy\n"                                                     /* 3 */ \
 	"    language: fi                       # en | fi | lv | nb | vi\n"       /* 4 */ \
 	"    timezone: Europe/Helsinki\n"                                         /* 5 */ \
-	"    salesperson: sales@lumen.example\n"                                  /* 6 */ \
+	"    salesperson: sanna\n"                                                /* 6 */ \
 	"    account: {number: ACC-1001, credit_limit: \"50000.00 EUR\"}\n"       /* 7 */ \
 	"    contacts:\n"                                                         /* 8 */ \
 	"      - {name: Aino Virtanen, role: purchasing, email: aino@acme.example, phone: \"+358 40 123 4567\"}\n" \
@@ -217,7 +223,7 @@ static void test_example(void **state) {
 	assert_string_equal(cu->name, "ACME Oy");
 	assert_string_equal(cu->language, "fi");
 	assert_string_equal(tz_zone_name(cu->zone), "Europe/Helsinki");
-	assert_string_equal(cu->salesperson, "sales@lumen.example");
+	assert_string_equal(cu->salesperson, "sanna");
 	assert_string_equal(cu->account_number, "ACC-1001");
 	assert_true(cu->credit_limit.minor == 5000000);
 	assert_string_equal(cu->credit_limit.currency, "EUR");
@@ -535,7 +541,7 @@ static void test_zone_inheritance(void **state) {
 	defs_free(d);
 
 	/* a config without timezone: UTC */
-	static const char cfg[] = "suppliers: [{id: lumen, name: Lumen Oy}]\n";
+	static const char cfg[] = "suppliers: [{id: lumen, name: Lumen Oy}]\n" SALESPEOPLE;
 	assert_int_equal(load2(cfg, "orders.d/z.yaml", yaml, &d, &dl), 0);
 	assert_int_equal(dl.n, 0);
 	assert_string_equal(tz_zone_name(defs_find_order(d, "conf")->rule.zone), "UTC");
@@ -900,7 +906,7 @@ static void test_err_money(void **state) {
  * and an account order in another. */
 static void test_payment_keys(void **state) {
 	(void) state;
-	static const char cfg[] = "payment_due: 2 days\ncancel_unpaid_after: 10 days\nsuppliers: [{id: lumen, name: Lumen Oy}]\n";
+	static const char cfg[] = "payment_due: 2 days\ncancel_unpaid_after: 10 days\nsuppliers: [{id: lumen, name: Lumen Oy}]\n" SALESPEOPLE;
 	char *yaml = edit(ACME, "    language: fi", "    vat: \"25.5%\"\n    payment_due: 5 days\n    language: fi");
 	defs *d;
 	diag_list dl = { 0 };
@@ -960,7 +966,7 @@ static void test_err_syntax(void **state) {
 	expect_one("customers: &a [ *a ]\n", "orders.d/acme.yaml:1:17: alias \"a\" refers to a node that contains it");
 	/* a syntax error hides the rest of that file, not the errors in others */
 	defs_file f[] = {
-		DEFS_FILE("standingd.yaml", "catch_up: sometimes\nsuppliers: [{id: lumen, name: L}]\n"),
+		DEFS_FILE("standingd.yaml", "catch_up: sometimes\nsuppliers: [{id: lumen, name: L}]\n" SALESPEOPLE),
 		DEFS_FILE("orders.d/a.yaml", "customers: [\n"),
 		DEFS_FILE("orders.d/b.yaml", ACME),
 	};
@@ -1094,7 +1100,7 @@ static void test_all_errors(void **state) {
 	/* and all files: errors come sorted by file, line, column */
 	char *bad_a = edit(ACME, "supplier: lumen", "supplier: lumenn");
 	defs_file f[] = {
-		DEFS_FILE("standingd.yaml", "max_catch_up: -1\n"),
+		DEFS_FILE("standingd.yaml", "max_catch_up: -1\n" SALESPEOPLE),
 		DEFS_FILE("orders.d/b.yaml", "customers: [{id: x, name: X, language: xx}]\n"),
 		DEFS_FILE("orders.d/a.yaml", bad_a),
 	};
@@ -1355,6 +1361,85 @@ static void test_ytree_limits(void **state) {
 }
 
 /* A tree without positions (what the JSON reader builds) gets field paths. */
+/* ---- salespeople (issue 11, doc/crm.md) ---- */
+
+static void test_salespeople(void **state) {
+	(void) state;
+	defs *d = NULL;
+	diag_list dl = { 0 };
+	assert_int_equal(load2(CONFIG, "orders.d/acme.yaml", ACME, &d, &dl), 0);
+	const defs_config *cf = &d->config;
+	assert_int_equal(cf->n_salespeople, 2);
+	const salesperson *sp = defs_find_salesperson(cf, "sanna");
+	assert_non_null(sp);
+	assert_string_equal(sp->name, "Sanna Myyj\xC3\xA4");
+	assert_string_equal(sp->email, "sales@lumen.example");
+	assert_string_equal(sp->language, "fi");
+	assert_int_equal(sp->n_users, 1);
+	assert_string_equal(sp->users[0], "sanna");
+	sp = defs_find_salesperson(cf, "ville");
+	assert_string_equal(sp->language, "vi");
+	assert_int_equal(sp->n_users, 0);
+	assert_null(defs_find_salesperson(cf, "bob"));
+	assert_null(defs_find_salesperson(cf, NULL));
+	defs_free(d);
+	/* no language: en */
+	static const char en[] = "salespeople: [{id: a, name: A, email: a@x.example}]\n";
+	assert_int_equal(load2(en, "orders.d/x.yaml", "customers: [{id: c, name: C, salesperson: a}]\n", &d, &dl), 0);
+	assert_string_equal(d->config.salespeople[0].language, "en");
+	assert_string_equal(defs_find_customer(d, "c")->salesperson, "a");
+	defs_free(d);
+
+	static const char bad[] =
+		"shop_users: [webshop]\n"                                                                   /* 1 */
+		"suppliers: [{id: lumen, name: Lumen Oy, users: [lumen]}]\n"
+		"salespeople:\n"
+		"  - {id: anna, name: Anna, email: anna@shop.example, users: [anna, lumen]}\n"
+		"  - {id: anna, name: Anna 2, email: not-an-address, language: se, users: [anna, webshop]}\n" /* 5 */
+		"  - {id: b, email: b@shop.example, users: [b, b]}\n"
+		"  - [x]\n";
+	expect_fail(bad, "orders.d/x.yaml", "customers: []\n", (const char *[]) {
+		"standingd.yaml:4:68: user \"lumen\" is listed twice (also at standingd.yaml:2:49): a user has one role",
+		"standingd.yaml:5:10: duplicate salesperson id \"anna\" (first defined at standingd.yaml:4:10)",
+		"standingd.yaml:5:37: expected an e-mail address like \"anna@shop.example\", got \"not-an-address\"",
+		"standingd.yaml:5:63: expected one of en, fi, lv, nb, vi, got \"se\"",
+		"standingd.yaml:5:75: user \"anna\" is listed twice (also at standingd.yaml:4:62): a user has one role",
+		"standingd.yaml:5:81: user \"webshop\" is listed twice (also at standingd.yaml:1:14): a user has one role",
+		"standingd.yaml:6:5: missing key \"name\"",
+		"standingd.yaml:6:47: user \"b\" is listed twice (also at standingd.yaml:6:44): a user has one role",
+		"standingd.yaml:7:5: expected a mapping",
+		NULL });
+
+	/* a customer's salesperson and a reminder's assignee name one */
+	expect_edit("salesperson: sanna", "salesperson: bob",
+		    "orders.d/acme.yaml:6:18: unknown salesperson \"bob\"; defined: sanna, ville");
+	char *ok = edit(ACME, "delivery\"}", "delivery\", assignee: ville}");
+	assert_int_equal(load2(CONFIG, "orders.d/acme.yaml", ok, &d, &dl), 0);
+	assert_string_equal(defs_find_order(d, "acme-bulbs")->reminders[0].assignee, "ville");
+	defs_free(d);
+	free(ok);
+	expect_edit("delivery\"}", "delivery\", assignee: anna}",
+		    "orders.d/acme.yaml:27:100: unknown salesperson \"anna\"; defined: sanna, ville");
+	expect_fail("", "orders.d/x.yaml", "customers: [{id: c, name: C, salesperson: a}]\n", (const char *[]) {
+		"orders.d/x.yaml:1:43: unknown salesperson \"a\"; standingd.yaml defines no salespeople", NULL });
+
+	/* task texts: the placeholders of doc/crm.md, {{ and }} literal; the column of the brace */
+	expect_edit("Call {contact}", "Call {nonsense}",
+		    "orders.d/acme.yaml:27:38: unknown placeholder \"{nonsense}\"; expected {customer}, {contact}, "
+		    "{delivery_date}, {order}, {standing_order} or {total} ({{ and }} for literal braces)");
+	expect_edit("Call {contact}", "Soita {{ {contact} }} ja {total} \xC3\xA4 {standing_order} {x}",
+		    "orders.d/acme.yaml:27:85: unknown placeholder \"{x}\"; expected {customer}, {contact}, "
+		    "{delivery_date}, {order}, {standing_order} or {total} ({{ and }} for literal braces)");
+	expect_edit("Call {contact}", "Call {contact", "orders.d/acme.yaml:27:38: a \"{\" without its \"}\" "
+		    "(write \"{{\" for a literal brace)");
+	expect_edit("Call {contact}", "Call contact}", "orders.d/acme.yaml:27:45: a \"}\" without its \"{\" "
+		    "(write \"}}\" for a literal brace)");
+	expect_edit("task: \"Check that {customer} received order {order}\"", "task: 'Check {customr}'",
+		    "orders.d/acme.yaml:28:46: unknown placeholder \"{customr}\"; expected {customer}, {contact}, "
+		    "{delivery_date}, {order}, {standing_order} or {total} ({{ and }} for literal braces)");
+	diag_list_clear(&dl);
+}
+
 static void test_order_from_tree(void **state) {
 	(void) state;
 	defs *d = NULL;
@@ -1438,7 +1523,7 @@ static const char NOTIFY_CONFIG[] =
 	"  smtp: smtp://relay.lumen.example:587\n"                                            /* 10 */
 	"  starttls: true\n"
 	"  credentials: smtp.secret\n"
-	"suppliers: [{id: lumen, name: Lumen Oy}]\n";
+	"suppliers: [{id: lumen, name: Lumen Oy}]\n" SALESPEOPLE;
 
 static void test_notify_mail(void **state) {
 	(void) state;
@@ -1471,7 +1556,7 @@ static void test_notify_mail(void **state) {
 
 	/* a string is one program; sendmail and maildir */
 	static const char one[] = "notify_command: /usr/bin/notify\nmail: {from: shop@example.com, sendmail: /usr/sbin/sendmail}\n"
-				  "suppliers: [{id: lumen, name: Lumen Oy}]\n";
+				  "suppliers: [{id: lumen, name: Lumen Oy}]\n" SALESPEOPLE;
 	assert_int_equal(load2(one, "orders.d/acme.yaml", ACME, &d, &dl), 0);
 	assert_int_equal(d->config.notify_argc, 1);
 	assert_string_equal(d->config.notify_argv[0], "/usr/bin/notify");
@@ -1482,7 +1567,7 @@ static void test_notify_mail(void **state) {
 	assert_null(d->config.mail.from_name);
 	defs_free(d);
 	static const char md[] = "mail: {from: \"Cà phê <an@vinh.example>\", maildir: demo/mail}\n"
-				 "suppliers: [{id: lumen, name: Lumen Oy}]\n";
+				 "suppliers: [{id: lumen, name: Lumen Oy}]\n" SALESPEOPLE;
 	assert_int_equal(load2(md, "orders.d/acme.yaml", ACME, &d, &dl), 0);
 	assert_int_equal(d->config.mail.via, DEFS_MAIL_MAILDIR);
 	assert_string_equal(d->config.mail.maildir, "demo/mail");
@@ -1506,7 +1591,7 @@ static void test_err_notify_mail(void **state) {
 		"  smtp: \"http://relay\"\n"
 		"  sendmail: sendmail\n"
 		"  starttls: yes\n"
-		"suppliers: [{id: lumen, name: Lumen Oy}]\n";
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n" SALESPEOPLE;
 	expect_fail(bad1, "orders.d/acme.yaml", ACME, (const char *[]) {
 		"standingd.yaml:1:17: expected the program and its arguments, got an empty list",
 		"standingd.yaml:2:18: expected an integer of at most 16",
@@ -1535,7 +1620,7 @@ static void test_err_notify_mail(void **state) {
 		"  starttls: true\n"
 		"  credentials: /etc/x\n"
 		"  port: 25\n"
-		"suppliers: [{id: lumen, name: Lumen Oy}]\n";
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n" SALESPEOPLE;
 	expect_fail(bad2, "orders.d/acme.yaml", ACME, (const char *[]) {
 		"standingd.yaml:1:17: expected a list of strings (the program and its arguments) or a string",
 		"standingd.yaml:2:17: expected a duration of at least 1 second",
@@ -1553,7 +1638,7 @@ static void test_err_notify_mail(void **state) {
 		"  maildir: /var/mail\n"
 		"  starttls: true\n"
 		"  credentials: /etc/x\n"
-		"suppliers: [{id: lumen, name: Lumen Oy}]\n";
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n" SALESPEOPLE;
 	expect_fail(bad3, "orders.d/acme.yaml", ACME, (const char *[]) {
 		"standingd.yaml:1:26: expected a non-empty string",
 		"standingd.yaml:3:9: expected an address like \"shop@example.com\" or \"Shop <shop@example.com>\", "
@@ -1564,12 +1649,12 @@ static void test_err_notify_mail(void **state) {
 	static const char bad4[] =
 		"mail: {from: a@b.example, smtp: \"smtps://relay:465\", starttls: true}\n"
 		"carriers: {id: x}\n"
-		"suppliers: [{id: lumen, name: Lumen Oy}]\n";
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n" SALESPEOPLE;
 	expect_fail(bad4, "orders.d/acme.yaml", ACME, (const char *[]) {
 		"standingd.yaml:1:64: starttls needs an smtp:// URL (smtps:// is TLS from the start)",
 		"standingd.yaml:2:11: expected a list",
 		NULL });
-	static const char bad5[] = "mail: {from: a@b.example}\nsuppliers: [{id: lumen, name: Lumen Oy}]\n";
+	static const char bad5[] = "mail: {from: a@b.example}\nsuppliers: [{id: lumen, name: Lumen Oy}]\n" SALESPEOPLE;
 	expect_fail(bad5, "orders.d/acme.yaml", ACME, (const char *[]) {
 		"standingd.yaml:1:7: expected one of smtp, sendmail or maildir (how mail is submitted)",
 		NULL });
@@ -1653,6 +1738,7 @@ int main(void) {
 		cmocka_unit_test(test_ytree_yaml),
 		cmocka_unit_test(test_ytree_limits),
 		cmocka_unit_test(test_order_from_tree),
+		cmocka_unit_test(test_salespeople),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
