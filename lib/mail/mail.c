@@ -110,7 +110,7 @@ static int warn_strays(const char *confdir, diag_list *warns) {
 			if (!known && r >= 0)
 				r = diag_add(warns, frel, 0, 0, "not a template name (order-confirmation.txt, "
 					     "payment-request.txt, payment-overdue.txt, order-on-hold.txt, "
-					     "order-cancelled.txt, shipping-confirmation.txt); ignored");
+					     "order-cancelled.txt, shipping-confirmation.txt, task-due.txt); ignored");
 			free(files[j]);
 		}
 		free(files);
@@ -277,7 +277,7 @@ static void set_lines(ctx *c, const json_t *lines) {
 
 /* Where each value comes from in the event, and how it is written; the first
  * row of a name that the event has wins. */
-typedef enum src { S_CUST, S_RCPT, S_SP, S_SUP, S_ORDER, S_SHIP, S_DET, S_CAR, S_N } src;
+typedef enum src { S_CUST, S_RCPT, S_SP, S_SUP, S_ORDER, S_SHIP, S_DET, S_CAR, S_TASK, S_N } src;
 typedef enum kind { K_TEXT, K_MONEY, K_DATE_FULL, K_DATE, K_TIME, K_COUNTRY, K_PERCENT } kind;
 static const struct {
 	mail_var var;
@@ -289,7 +289,9 @@ static const struct {
 	{ V_CONTACT_NAME, S_RCPT, "name", K_TEXT },
 	{ V_ACCOUNT_NUMBER, S_CUST, "account_number", K_TEXT },
 	{ V_ORDER, S_ORDER, "order", K_TEXT },
+	{ V_ORDER, S_TASK, "order", K_TEXT },
 	{ V_STANDING_ORDER, S_ORDER, "standing_order", K_TEXT },
+	{ V_STANDING_ORDER, S_TASK, "standing_order", K_TEXT },
 	{ V_SUPPLIER_NAME, S_SUP, "name", K_TEXT },
 	{ V_SUPPLIER_NAME, S_SUP, "id", K_TEXT },
 	{ V_SUPPLIER_NAME, S_ORDER, "supplier", K_TEXT },
@@ -298,6 +300,8 @@ static const struct {
 	{ V_ORDER_DATE, S_ORDER, "created", K_DATE },
 	{ V_DELIVERY_DATE, S_ORDER, "delivery", K_DATE_FULL },
 	{ V_DELIVERY_TIME, S_ORDER, "delivery", K_TIME },
+	{ V_DELIVERY_DATE, S_TASK, "delivery", K_DATE_FULL },   /* a reminder before its order exists */
+	{ V_DELIVERY_TIME, S_TASK, "delivery", K_TIME },
 	{ V_SHIP_TO_NAME, S_SHIP, "name", K_TEXT },
 	{ V_SHIP_TO_STREET, S_SHIP, "street", K_TEXT },
 	{ V_SHIP_TO_POSTCODE, S_SHIP, "postcode", K_TEXT },
@@ -329,6 +333,12 @@ static const struct {
 	{ V_TRACKING_URL, S_CAR, "tracking_url", K_TEXT },
 	{ V_SHIPPED_DATE, S_ORDER, "shipped", K_DATE },
 	{ V_SHIPPED_DATE, S_DET, "shipped", K_DATE },
+	{ V_TASK, S_TASK, "id", K_TEXT },
+	{ V_TASK_TEXT, S_TASK, "text", K_TEXT },
+	{ V_TASK_DUE_DATE, S_TASK, "due", K_DATE_FULL },
+	{ V_TASK_DUE_TIME, S_TASK, "due", K_TIME },
+	{ V_CONTACT_EMAIL, S_RCPT, "email", K_TEXT },
+	{ V_CONTACT_PHONE, S_RCPT, "phone", K_TEXT },
 };
 
 static void set_value(ctx *c, mail_var v, const json_t *field, kind how) {
@@ -373,7 +383,7 @@ static void values(ctx *c, const json_t *ev, const json_t *order, const json_t *
 		[S_CUST] = json_object_get(ev, "customer"), [S_RCPT] = rcpt, [S_SP] = json_object_get(ev, "salesperson"),
 		[S_SUP] = json_object_get(ev, "supplier"), [S_ORDER] = order,
 		[S_SHIP] = json_object_get(order, "ship_to"), [S_DET] = json_object_get(ev, "details"),
-		[S_CAR] = json_object_get(ev, "carrier"),
+		[S_CAR] = json_object_get(ev, "carrier"), [S_TASK] = json_object_get(ev, "task"),
 	};
 	for (size_t i = 0; i < sizeof(SOURCES) / sizeof(SOURCES[0]); i++)
 		set_value(c, SOURCES[i].var, json_object_get(obj[SOURCES[i].from], SOURCES[i].key), SOURCES[i].how);
@@ -470,6 +480,7 @@ static int template_of(const char *type, const json_t *order) {
 		{ "order.on_hold", TMPL_ORDER_ON_HOLD },
 		{ "order.cancelled", TMPL_ORDER_CANCELLED },
 		{ "order.shipped", TMPL_SHIPPING_CONFIRMATION },
+		{ "task.due", TMPL_TASK_DUE },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (!strcmp(type, map[i].type)) {
@@ -501,7 +512,16 @@ int mail_compose(const mail_templates *t, const json_t *event, const mail_settin
 		*ret_result = MAIL_NONE;
 		return 0;
 	}
-	if (!json_is_object(order) || !jstr(order, "order") || !json_is_object(cust)) {
+	/* a task's alert is about its task; the order only when the task names one */
+	bool task_due = tid == TMPL_TASK_DUE;
+	const json_t *tk = json_object_get(event, "task");
+	if (task_due && (!jstr(tk, "id") || !jstr(tk, "text") || !json_is_object(cust))) {
+		int r = compose_error(ret_error, "event %s has no task or no customer", id);
+		return r < 0 ? r : -EINVAL;
+	}
+	if (task_due && !json_is_object(order))
+		order = NULL;
+	else if (!json_is_object(order) || !jstr(order, "order") || !json_is_object(cust)) {
 		int r = compose_error(ret_error, "event %s has no order or no customer", id);
 		return r < 0 ? r : -EINVAL;
 	}
@@ -513,7 +533,12 @@ int mail_compose(const mail_templates *t, const json_t *event, const mail_settin
 	const json_t *rcpt = json_object_get(event, "recipient"), *sp = json_object_get(event, "salesperson");
 	const json_t *to = rcpt;
 	const char *lang = jstr(cust, "language");
-	if (tid == TMPL_ORDER_ON_HOLD) {
+	bool to_salesperson = tid == TMPL_ORDER_ON_HOLD || task_due;
+	if (task_due && !jstr(sp, "email")) {
+		*ret_result = MAIL_UNDELIVERABLE;
+		return compose_error(ret_error, "the assignee of task %s has no e-mail address", jstr(tk, "id"));
+	}
+	if (to_salesperson) {
 		to = sp;
 		if (!jstr(sp, "email")) {
 			*ret_result = MAIL_UNDELIVERABLE;
@@ -529,7 +554,7 @@ int mail_compose(const mail_templates *t, const json_t *event, const mail_settin
 		*ret_result = MAIL_UNDELIVERABLE;
 		return compose_error(ret_error, "\"%s\" is not an e-mail address this mailer can send to", jstr(to, "email"));
 	}
-	const char *reply_to = tid == TMPL_ORDER_ON_HOLD ? NULL : jstr(sp, "email");
+	const char *reply_to = to_salesperson ? NULL : jstr(sp, "email");
 	if (reply_to && !mime_addr_valid(reply_to))
 		reply_to = NULL;
 	/* a missing translation: the English text, with English formats and
@@ -543,8 +568,8 @@ int mail_compose(const mail_templates *t, const json_t *event, const mail_settin
 
 	ctx c = { 0 };
 	const char *zone = jstr(event, "delivery_zone");
-	int r = mail_fmt_open(LANGS[li], zone ? zone : jstr(cust, "timezone"), iso_offset(jstr(order, "delivery")),
-			      &c.fmt);
+	const char *delivery = order ? jstr(order, "delivery") : jstr(tk, "delivery");
+	int r = mail_fmt_open(LANGS[li], zone ? zone : jstr(cust, "timezone"), iso_offset(delivery), &c.fmt);
 	if (r < 0)
 		return r;
 	values(&c, event, order, rcpt);
@@ -554,6 +579,7 @@ int mail_compose(const mail_templates *t, const json_t *event, const mail_settin
 	mail_message m = { 0 };
 	if ((r = build(ms, id, LANGS[li], to, reply_to, subject, body, now, &m, ret_error)) < 0)
 		goto out;
+	m.to_customer = !to_salesperson;
 	*ret = m;
 	*ret_result = MAIL_SEND;
 out:

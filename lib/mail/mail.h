@@ -44,6 +44,8 @@ typedef struct mail_message {
 	char *message_id;      /* "<...>" as in the header */
 	char *data;            /* the whole message, headers and body, CRLF line ends */
 	size_t len;
+	bool to_customer;      /* to a customer's contact (not to a salesperson): the mailer
+	                        * reports it as `ID sent: <MESSAGE-ID> SUBJECT` (doc/crm.md) */
 } mail_message;
 void mail_message_free(mail_message *m);     /* frees the fields, zeroes *m */
 
@@ -58,3 +60,12 @@ typedef enum mail_result {
  * -EINVAL when the event is malformed (*ret_error says what); -ENOMEM. */
 int mail_compose(const mail_templates *t, const json_t *event, const mail_settings *ms, int64_t now,
 		 mail_result *ret_result, mail_message *ret, char **ret_error);
+
+/* One value formatted as the templates format it, for texts written outside a
+ * template (lib/sales/crm: task texts in the salesperson's language). lang one of
+ * MAIL_LANGS (else English); zone an IANA zone ICU knows, else fallback_offset
+ * (seconds east of UTC). full: the date with its weekday (a delivery), else the
+ * long date. amount a decimal string ("850.00"). *ret malloc'd; -EINVAL, -ENOMEM. */
+int mail_format_date(const char *lang, const char *zone, int32_t fallback_offset, int64_t t, bool full,
+		     char **ret);
+int mail_format_money(const char *lang, const char *amount, const char *currency, char **ret);

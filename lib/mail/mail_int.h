@@ -18,7 +18,8 @@ void mail_buf_put(mail_buf *b, const char *s, size_t n);
 /* 0 with *ret the string (never NULL); -ENOMEM (the text is freed) */
 int mail_buf_finish(mail_buf *b, char **ret);
 
-/* ---- template names (the six templates, in doc/notify.md's order) ---- */
+/* ---- template names (the customers' six templates in doc/notify.md's order,
+ * then the salesperson's task alert of doc/crm.md) ---- */
 typedef enum mail_tmpl_id {
 	TMPL_ORDER_CONFIRMATION,
 	TMPL_PAYMENT_REQUEST,
@@ -26,6 +27,7 @@ typedef enum mail_tmpl_id {
 	TMPL_ORDER_ON_HOLD,
 	TMPL_ORDER_CANCELLED,
 	TMPL_SHIPPING_CONFIRMATION,
+	TMPL_TASK_DUE,
 	TMPL_N,
 } mail_tmpl_id;
 extern const char *const mail_tmpl_names[TMPL_N];
@@ -44,6 +46,8 @@ typedef enum mail_var {
 	V_REASON, V_BALANCE, V_CREDIT_LIMIT, V_UNPAID, V_REFUNDED, V_CREDITED,
 	/* shipping-confirmation */
 	V_CARRIER_NAME, V_TRACKING, V_TRACKING_URL, V_SHIPPED_DATE,
+	/* task-due */
+	V_TASK, V_TASK_TEXT, V_TASK_DUE_DATE, V_TASK_DUE_TIME, V_CONTACT_EMAIL, V_CONTACT_PHONE,
 	V_N,
 } mail_var;
 

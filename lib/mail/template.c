@@ -13,7 +13,7 @@
 
 const char *const mail_tmpl_names[TMPL_N] = {
 	"order-confirmation", "payment-request", "payment-overdue",
-	"order-on-hold", "order-cancelled", "shipping-confirmation",
+	"order-on-hold", "order-cancelled", "shipping-confirmation", "task-due",
 };
 
 const char *const mail_var_names[V_N] = {
@@ -25,6 +25,7 @@ const char *const mail_var_names[V_N] = {
 	"payment_reference", "amount_due", "due_date", "due_time",
 	"reason", "balance", "credit_limit", "unpaid", "refunded", "credited",
 	"carrier_name", "tracking", "tracking_url", "shipped_date",
+	"task", "task_text", "task_due_date", "task_due_time", "contact_email", "contact_phone",
 };
 
 const char *const mail_line_var_names[L_N] = { "sku", "quantity", "unit_price", "net" };
@@ -42,7 +43,9 @@ static unsigned var_templates(mail_var v) {
 		return T(TMPL_ORDER_ON_HOLD);
 	if (v <= V_CREDITED)
 		return T(TMPL_ORDER_CANCELLED);
-	return T(TMPL_SHIPPING_CONFIRMATION);
+	if (v <= V_SHIPPED_DATE)
+		return T(TMPL_SHIPPING_CONFIRMATION);
+	return T(TMPL_TASK_DUE);
 }
 
 typedef enum node_kind { N_TEXT, N_VAR, N_SECTION, N_INVERTED, N_LINES } node_kind;

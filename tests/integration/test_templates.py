@@ -44,7 +44,7 @@ class Templates(unittest.TestCase):
             self.assertEqual(r.stderr, "")
 
     def test_example_templates_are_ok(self):
-        # conf/ has all 30 templates: nothing to say beyond OK
+        # conf/ has all 35 templates: nothing to say beyond OK
         self.assertEqual(len(os.listdir(os.path.join(self.conf, "templates"))), 5)
         self.both(0, [OK.strip()])
 
@@ -69,12 +69,12 @@ class Templates(unittest.TestCase):
         os.rename(self.path("fi", "order-cancelled"), self.path("fi", "order-canceled"))
         self.both(0, ["warning: templates/fi/order-canceled.txt: not a template name (order-confirmation.txt, "
                       "payment-request.txt, payment-overdue.txt, order-on-hold.txt, order-cancelled.txt, "
-                      "shipping-confirmation.txt); ignored",
+                      "shipping-confirmation.txt, task-due.txt); ignored",
                       "warning: templates/fi/order-cancelled.txt: missing; Finnish customers get the English template",
                       "warning: templates/lv/payment-overdue.txt: missing; Latvian customers get the English template"] +
                   ["warning: templates/vi/%s.txt: missing; Vietnamese customers get the English template" % n
                    for n in ["order-cancelled", "order-confirmation", "order-on-hold", "payment-overdue",
-                             "payment-request", "shipping-confirmation"]] + [OK.strip()])
+                             "payment-request", "shipping-confirmation", "task-due"]] + [OK.strip()])
 
     def test_missing_english_is_an_error(self):
         os.unlink(self.path("en", "shipping-confirmation"))

@@ -201,7 +201,7 @@ static const sample SAMPLES[] = {
 
 static const char *const EVENT_OF[TMPL_N] = {
 	"order.created", "order.awaiting_payment", "order.payment_overdue",
-	"order.on_hold", "order.cancelled", "order.shipped",
+	"order.on_hold", "order.cancelled", "order.shipped", "task.due",
 };
 
 static json_t *money_j(const char *amount, const char *cur) {
@@ -288,6 +288,61 @@ static json_t *sample_event(const sample *s, mail_tmpl_id id) {
 							    : json_null(),
 		"details", details);
 	assert_non_null(ev);
+	return ev;
+}
+
+/* task.due as standingd expands it (doc/crm.md): the task, the assignee from
+ * salespeople:, the customer, the order when the task names one. Per sample: the
+ * assignee (a salesperson writing in the customer's language), the contact's
+ * phone, the reminder's text as crm_task_text rendered it, its due instant (three
+ * days before the sample's delivery). */
+static const struct {
+	const char *sp_id, *sp_name, *sp_email, *phone, *text, *manual_text, *due;
+} TASK_SAMPLES[] = {
+	{ "siobhan", "Siobhan Walsh", "siobhan@lumen.example", "+353 1 555 0142",
+	  "Call Emma Clarke about the Friday, 15 January 2027 delivery", "Ask about the spring catalogue",
+	  "2027-01-12T08:00:00Z" },
+	{ "ville", "Ville Korhonen", "ville.korhonen@lumen.example", "+358 40 555 0123",
+	  "Soita asiakkaalle (Aino Virtanen): toimitus maanantai 1. helmikuuta 2027",
+	  "Kysy, haluavatko he kevään tuoteluettelon", "2027-01-29T06:00:00Z" },
+	{ "ilze", "Ilze Kalniņa", "ilze@baltic-paper.example", "+371 2955 0142",
+	  "Piezvanīt klientam (Ģirts Bērziņš) par piegādi: trešdiena, 2027. gada 31. marts",
+	  "Pajautāt, vai viņiem vajag pavasara katalogu", "2027-03-28T06:00:00Z" },
+	{ "ingrid", "Ingrid Haugen", "ingrid@nordkaffe.example", "+47 915 55 014",
+	  "Ring Bjørn Ødegård om leveringen søndag 31. januar 2027", "Spør om de vil ha vårkatalogen",
+	  "2027-01-28T02:30:00Z" },
+	{ "thao", "Trần Thu Thảo", "thao@lumen.example", "+84 28 5555 0142",
+	  "Gọi cho Nguyễn Thị Hương về đợt giao hàng Thứ Sáu, 5 tháng 2, 2027",
+	  "Hỏi khách hàng có cần catalogue mùa xuân không", "2027-02-02T02:00:00Z" },
+};
+
+static json_t *task_event(size_t l, bool manual) {
+	const sample *s = &SAMPLES[l];
+	json_t *ev = sample_event(s, TMPL_ORDER_CONFIRMATION);
+	const char *text = manual ? TASK_SAMPLES[l].manual_text : TASK_SAMPLES[l].text;
+	const char *order = manual ? NULL : "SO-00000042-7", *so = manual ? NULL : "standing-1";
+	const char *delivery = manual ? NULL : s->delivery;
+	json_object_set_new(ev, "type", json_string("task.due"));
+	json_object_set_new(ev, "salesperson", json_pack("{s:s, s:s, s:s, s:s}", "id", TASK_SAMPLES[l].sp_id, "name",
+							 TASK_SAMPLES[l].sp_name, "email", TASK_SAMPLES[l].sp_email,
+							 "language", s->lang));
+	json_object_set_new(json_object_get(ev, "recipient"), "phone",
+			    manual ? json_null() : json_string(TASK_SAMPLES[l].phone));
+	json_object_set_new(ev, "task", json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s, s:[]}", "id", "T-00000042", "assignee",
+		TASK_SAMPLES[l].sp_id, "customer", s->cust_id, "due", TASK_SAMPLES[l].due, "text", text, "kind",
+		manual ? "manual" : "before", "order", order, "standing_order", so, "delivery", delivery, "status", "open",
+		"created", TASK_SAMPLES[l].due, "history"));
+	json_object_set_new(ev, "details", json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?}", "task", "T-00000042", "assignee", TASK_SAMPLES[l].sp_id,
+		"customer", s->cust_id, "due", TASK_SAMPLES[l].due, "kind", manual ? "manual" : "before", "order", order,
+		"standing_order", so));
+	if (manual) {
+		json_object_set_new(ev, "order", json_null());
+		json_object_set_new(ev, "supplier", json_null());
+		json_object_set_new(ev, "delivery_zone", json_null());
+	}
+	assert_non_null(json_object_get(ev, "task"));
 	return ev;
 }
 
@@ -382,8 +437,12 @@ static void test_golden(void **state) {
 	int failed = 0;
 	for (size_t l = 0; l < N_SAMPLES; l++) {
 		const sample *s = &SAMPLES[l];
-		for (int id = 0; id < TMPL_N; id++)
+		for (int id = 0; id < TMPL_TASK_DUE; id++)
 			failed += golden(t, sample_event(s, (mail_tmpl_id) id), s->lang, mail_tmpl_names[id], update);
+		/* the salesperson's task alert: a reminder of a standing order's delivery,
+		 * and a task set by hand with nothing but the customer */
+		failed += golden(t, task_event(l, false), s->lang, "task-due", update);
+		failed += golden(t, task_event(l, true), s->lang, "task-due-manual", update);
 		/* the optional parts of two templates, in every language: a paid prepaid
 		 * order cancelled by ops (credited and refunded, the operator's reason),
 		 * and a shipment without a tracking link nor a contact name */
@@ -914,6 +973,61 @@ static void parse_err(mail_tmpl_id id, const char *text, const char *want) {
 	diag_list_clear(&errs);
 }
 
+/* task.due: to the assignee in the assignee's language, no Reply-To; a reminder
+ * before its order exists shows the delivery from the task; what cannot be sent */
+static void test_task_due(void **state) {
+	(void) state;
+	mail_templates *t = load_conf();
+	mail_message m = { 0 };
+	/* a Finnish customer's task assigned to a Norwegian-writing salesperson */
+	json_t *ev = task_event(1, false);
+	json_object_set_new(json_object_get(ev, "salesperson"), "language", json_string("nb"));
+	compose_ok(t, ev, &m);
+	assert_false(m.to_customer);
+	assert_string_equal(m.rcpt, "ville.korhonen@lumen.example");
+	assert_string_equal(m.subject, "Oppgave: Soita asiakkaalle (Aino Virtanen): toimitus maanantai 1. helmikuuta 2027");
+	assert_null(header(m.data, "Reply-To"));
+	char *cl = header(m.data, "Content-Language");
+	assert_string_equal(cl, "nb");
+	free(cl);
+	char *b = qp_decode(body_of(m.data));
+	assert_non_null(strstr(b, "Frist:           fredag 29. januar 2027 kl. 08:00\n"));
+	free(b);
+	mail_message_free(&m);
+	json_decref(ev);
+	/* before the occurrence's order exists: no order, the delivery from the task */
+	ev = task_event(1, false);
+	json_object_set_new(ev, "order", json_null());
+	json_object_set_new(json_object_get(ev, "task"), "order", json_null());
+	compose_ok(t, ev, &m);
+	b = qp_decode(body_of(m.data));
+	assert_null(strstr(b, "Tilaus:"));
+	assert_non_null(strstr(b, "Kestotilaus:      standing-1\nToimitus:         maanantai 1. helmikuuta 2027 klo 8.00\n"));
+	free(b);
+	mail_message_free(&m);
+	json_decref(ev);
+	/* the customers' mails say so, the salesperson's do not */
+	ev = sample_event(&SAMPLES[1], TMPL_ORDER_CONFIRMATION);
+	compose_ok(t, ev, &m);
+	assert_true(m.to_customer);
+	mail_message_free(&m);
+	json_decref(ev);
+	ev = sample_event(&SAMPLES[1], TMPL_ORDER_ON_HOLD);
+	compose_ok(t, ev, &m);
+	assert_false(m.to_customer);
+	mail_message_free(&m);
+	json_decref(ev);
+	/* an assignee not in salespeople: (no e-mail); a task record gone */
+	ev = task_event(1, false);
+	json_object_set_new(ev, "salesperson", json_pack("{s:s, s:n, s:n, s:s}", "id", "bob", "name", "email",
+							 "language", "fi"));
+	compose_result(t, ev, 0, MAIL_UNDELIVERABLE, "the assignee of task T-00000042 has no e-mail address");
+	ev = task_event(1, false);
+	json_object_set_new(ev, "task", json_null());
+	compose_result(t, ev, -EINVAL, MAIL_NONE, "event 5f0c9a3e1b2d4c6f-42 has no task or no customer");
+	mail_templates_free(t);
+}
+
 static void test_template_errors(void **state) {
 	(void) state;
 	parse_err(TMPL_ORDER_CONFIRMATION, "Tilausvahvistus {{order}}\n\nYhteensä:    {{totl}}\n",
@@ -1065,15 +1179,18 @@ static void test_load(void **state) {
 		"templates/lv/payment-overdue.txt: missing; Latvian customers get the English template\n"
 		"templates/lv/payment-request.txt: missing; Latvian customers get the English template\n"
 		"templates/lv/shipping-confirmation.txt: missing; Latvian customers get the English template\n"
+		"templates/lv/task-due.txt: missing; Latvian customers get the English template\n"
 		"templates/nb/payment-overdu.txt: not a template name (order-confirmation.txt, payment-request.txt, "
-		"payment-overdue.txt, order-on-hold.txt, order-cancelled.txt, shipping-confirmation.txt); ignored\n"
+		"payment-overdue.txt, order-on-hold.txt, order-cancelled.txt, shipping-confirmation.txt, "
+		"task-due.txt); ignored\n"
 		"templates/nb/payment-overdue.txt: missing; Norwegian customers get the English template\n"
 		"templates/vi/order-cancelled.txt: missing; Vietnamese customers get the English template\n"
 		"templates/vi/order-confirmation.txt: missing; Vietnamese customers get the English template\n"
 		"templates/vi/order-on-hold.txt: missing; Vietnamese customers get the English template\n"
 		"templates/vi/payment-overdue.txt: missing; Vietnamese customers get the English template\n"
 		"templates/vi/payment-request.txt: missing; Vietnamese customers get the English template\n"
-		"templates/vi/shipping-confirmation.txt: missing; Vietnamese customers get the English template\n";
+		"templates/vi/shipping-confirmation.txt: missing; Vietnamese customers get the English template\n"
+		"templates/vi/task-due.txt: missing; Vietnamese customers get the English template\n";
 	assert_string_equal(w, want_w);
 	free(w);
 	diag_list_clear(&warns);
@@ -1114,12 +1231,12 @@ static void test_load(void **state) {
 	free(e);
 	diag_list_clear(&errs);
 	diag_list_clear(&warns);
-	/* no templates directory at all: English missing six times */
+	/* no templates directory at all: English missing seven times */
 	tmpdir_remove(dir);
 	assert_non_null(mkdtemp(strcpy(dir, "/tmp/test_mail.XXXXXX")));
 	assert_int_equal(mail_templates_load(dir, &t, &errs, &warns), -EINVAL);
-	assert_int_equal(errs.n, 6);
-	assert_int_equal(warns.n, 24);
+	assert_int_equal(errs.n, 7);
+	assert_int_equal(warns.n, 28);
 	diag_list_clear(&errs);
 	diag_list_clear(&warns);
 	tmpdir_remove(dir);
@@ -1136,6 +1253,7 @@ int main(void) {
 		cmocka_unit_test(test_injection),
 		cmocka_unit_test(test_message),
 		cmocka_unit_test(test_compose_table),
+		cmocka_unit_test(test_task_due),
 		cmocka_unit_test(test_template_errors),
 		cmocka_unit_test(test_template_render),
 		cmocka_unit_test(test_load),
