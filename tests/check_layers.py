@@ -16,7 +16,9 @@ import sys
 LAYERS = ["base", "time", "model", "defs", "mail", "store", "sales", "sched", "varlink", "api"]
 FORBIDDEN_IN_LIB = ("uv.h", "systemd/")
 SALES_ONLY = re.compile(r"\b(store_order_create|store_order_update|store_outbox_append|store_skip_record|"
-                        r"store_ledger_append|store_payment_due_set|store_outq_put|store_outq_del)\s*\(")
+                        r"store_ledger_append|store_payment_due_set|store_outq_put|store_outq_del|"
+                        r"store_task_create|store_task_update|store_taskq_put|store_taskq_del|"
+                        r"store_reminder_put|store_interaction_append)\s*\(")
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")
 include = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')

@@ -11,6 +11,7 @@
 #include <unicode/uloc.h>
 #include <unicode/unum.h>
 #include <unicode/ustring.h>
+#include "lib/mail/mail.h"
 #include "lib/mail/mail_int.h"
 
 struct mail_fmt {
@@ -199,4 +200,25 @@ int mail_fmt_country(mail_fmt *f, const char *code, char **ret) {
 	if (U_FAILURE(e) || n >= 128 || n == 0)
 		return U_FAILURE(e) ? icu_errno(e) : -EINVAL;
 	return to_utf8(out, n, ret);
+}
+
+int mail_format_date(const char *lang, const char *zone, int32_t fallback_offset, int64_t t, bool full,
+		     char **ret) {
+	mail_fmt *f;
+	int r = mail_fmt_open(lang, zone, fallback_offset, &f);
+	if (r < 0)
+		return r;
+	r = full ? mail_fmt_date_full(f, t, ret) : mail_fmt_date(f, t, ret);
+	mail_fmt_close(f);
+	return r;
+}
+
+int mail_format_money(const char *lang, const char *amount, const char *currency, char **ret) {
+	mail_fmt *f;
+	int r = mail_fmt_open(lang, NULL, 0, &f);
+	if (r < 0)
+		return r;
+	r = mail_fmt_money(f, amount, currency, ret);
+	mail_fmt_close(f);
+	return r;
 }

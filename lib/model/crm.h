@@ -57,6 +57,9 @@ json_t *task_to_view(const task *t);
 /* Appends a history step (strings copied). 0 or -ENOMEM. */
 int task_add_step(task *t, int64_t at, const char *by, task_action action, const char *note);
 void task_free(task *t);                                     /* accepts NULL */
+/* The payload of task.due (doc/crm.md): {task, assignee, customer, due (Unix
+ * seconds), kind, order, standing_order}. NULL on failure. */
+json_t *task_event_due(const task *t);
 
 typedef enum interaction_kind {
 	INTERACTION_VISIT, INTERACTION_CALL, INTERACTION_EMAIL, INTERACTION_MEETING, INTERACTION_NOTE,

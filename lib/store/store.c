@@ -34,7 +34,7 @@
 #define STORE_MARKER "store.created"
 /* Free space below which a failed write is taken for a full disk. */
 #define STORE_DISK_LOW (UINT64_C(256) << 10)
-#define STORE_MAXDBS 16
+#define STORE_MAXDBS 32
 #define STORE_FILE_MODE 0640
 /* Read-only users (standingctl run by the ops group) register in the reader
  * table, so they must be able to write the lock file, never the data. */
@@ -50,6 +50,9 @@ static const char META_NEXT_OUTBOX[] = "next_outbox";
 static const char META_DEFS[] = "defs";
 static const char META_API_DEFS[] = "api_defs";
 static const char META_INSTANCE[] = "instance";
+static const char META_NEXT_TASK[] = "next_task";
+static const char META_NEXT_TASKQ[] = "next_taskq";
+static const char META_NEXT_INTERACTION[] = "next_interaction";
 
 struct store {
 	MDB_env *env;
@@ -57,6 +60,7 @@ struct store {
 	MDB_dbi idem;           /* idempotency records; 0: not there (read-only on an older store) */
 	MDB_dbi ledger, accounts, openq, payq; /* issue 9's ledger family; 0: not there (as idem) */
 	MDB_dbi outq, outpark;  /* issue 10: pending and parked events; 0: not there (as idem) */
+	MDB_dbi tasks, taskkey, taskidx, taskq, crmlog, remwm; /* issue 11: the CRM; 0: not there (as idem) */
 	char instance[STORE_INSTANCE_LEN + 1]; /* "" when the store has none yet (read-only, older) */
 	bool readonly;
 	bool writing;           /* LMDB blocks (deadlocks here) on a second write txn */
@@ -583,6 +587,12 @@ static const struct { const char *name; size_t off; } later_dbs[] = {
 	{ "payq", offsetof(store, payq) },
 	{ "outq", offsetof(store, outq) },
 	{ "outpark", offsetof(store, outpark) },
+	{ "tasks", offsetof(store, tasks) },
+	{ "taskkey", offsetof(store, taskkey) },
+	{ "taskidx", offsetof(store, taskidx) },
+	{ "taskq", offsetof(store, taskq) },
+	{ "crmlog", offsetof(store, crmlog) },
+	{ "remwm", offsetof(store, remwm) },
 };
 
 /* 16 lower-case hex digits from the kernel's random pool. */
@@ -2632,6 +2642,7 @@ static int verify_counters(verify_ctx *v) {
 }
 
 static int verify_ledger(verify_ctx *v);
+static int verify_crm(verify_ctx *v);
 
 /* Every pending (outq) and parked (outpark) entry names an outbox event, is
  * readable, and no event is both. */
@@ -2692,8 +2703,8 @@ int store_verify(store *s, diag_list *diags) {
 	if ((r = verify_outbox(&v)) == 0 && (r = verify_orders(&v)) == 0 && (r = verify_occ(&v)) == 0 &&
 	    (r = verify_due(&v)) == 0 && (r = verify_records(&v, s->sched, false)) == 0 &&
 	    (r = verify_records(&v, s->skips, true)) == 0 && (r = verify_idem(&v)) == 0 &&
-	    (r = verify_ledger(&v)) == 0 && (r = verify_outq(&v)) == 0)
-		r = verify_counters(&v);
+	    (r = verify_ledger(&v)) == 0 && (r = verify_outq(&v)) == 0 && (r = verify_counters(&v)) == 0)
+		r = verify_crm(&v);
 	free(v.ev);
 	store_abort(t);
 	if (r == -EBADMSG) {
@@ -3309,4 +3320,991 @@ static int verify_ledger(verify_ctx *v) {
 		r = verify_order_entries(v, refs, n_refs);
 	free(refs);
 	return r;
+}
+
+/* ---- the CRM (issue 11, doc/crm.md) ----
+ * tasks:   u64 task number                              -> task record
+ * taskkey: dedup key (text)                             -> u64 task number
+ * taskidx: 'S' status biased-due u64-id                 -> empty (every task, by status)
+ *          'A' assignee NUL status biased-due u64-id    -> empty
+ *          'C' customer_id NUL status biased-due u64-id    -> empty
+ *          'O' so NUL biased-delivery u64-id            -> empty (`before` tasks)
+ * taskq:   biased due, u64 seq                          -> {"v":1,"kind":"alert"|"after_shipped",...}
+ * crmlog:  customer_id NUL biased at, u64 seq              -> interaction record
+ * remwm:   so NUL 16 hex digits (the reminder's hash)   -> {"v":1,"through":T} */
+
+#define TIDX_STATUS 'S'
+#define TIDX_ASSIGNEE 'A'
+#define TIDX_CUSTOMER 'C'
+#define TIDX_OCC 'O'
+
+static int crm_need(store_txn *t, MDB_dbi dbi) {
+	if (!t->write)
+		return -EROFS;
+	if (!dbi)
+		return -EBADMSG;   /* a read-write open always has them */
+	return t->err;
+}
+
+/* tag [name NUL] [status] [biased when, u64 id]: the prefix alone when !full. */
+static int tidx_key(const store *s, char tag, const char *name, int status, bool full, int64_t when, uint64_t id,
+		    unsigned char buf[STORE_KEY_MAX], MDB_val *ret) {
+	size_t n = 0;
+	buf[n++] = (unsigned char) tag;
+	if (name) {
+		int r = check_id(s, name, 19);
+		if (r < 0)
+			return r;
+		size_t l = strlen(name);
+		memcpy(buf + n, name, l + 1);
+		n += l + 1;
+	}
+	if (status >= 0)
+		buf[n++] = (unsigned char) status;
+	if (full) {
+		be64_put(buf + n, bias(when));
+		be64_put(buf + n + 8, id);
+		n += 16;
+	}
+	*ret = (MDB_val) { .mv_size = n, .mv_data = buf };
+	return 0;
+}
+
+static int task_number(const task *tk, uint64_t *ret) {
+	return task_id_parse(tk->id, ret) < 0 ? -EINVAL : 0;
+}
+
+/* Puts (or deletes) every index entry of tk. */
+static int tidx_apply(store_txn *t, const task *tk, bool put) {
+	uint64_t id;
+	int r = task_number(tk, &id);
+	if (r < 0)
+		return r;
+	struct { char tag; const char *name; int status; int64_t when; } e[] = {
+		{ TIDX_STATUS, NULL, (int) tk->status, tk->due },
+		{ TIDX_ASSIGNEE, tk->assignee, (int) tk->status, tk->due },
+		{ TIDX_CUSTOMER, tk->customer, (int) tk->status, tk->due },
+		{ TIDX_OCC, tk->standing_order, -1, tk->delivery },
+	};
+	size_t n = tk->kind == TASK_BEFORE && tk->standing_order ? 4 : 3;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char kb[STORE_KEY_MAX];
+		MDB_val k, empty = { 0 };
+		if ((r = tidx_key(t->s, e[i].tag, e[i].name, e[i].status, true, e[i].when, id, kb, &k)) < 0)
+			return r;
+		r = put ? txn_put(t, t->s->taskidx, &k, &empty, 0) : txn_del(t, t->s->taskidx, &k);
+		if (r == -ENOENT && !put)
+			r = 0;
+		if (r < 0)
+			return txn_fail(t, r);
+	}
+	return 0;
+}
+
+static int task_put_record(store_txn *t, const task *tk, uint64_t id, unsigned flags) {
+	json_t *j = record_new(), *fields = task_to_record(tk);
+	bool ok = j && fields && json_object_update(j, fields) == 0;
+	json_decref(fields);
+	char *text;
+	int r = record_dump(j, ok, &text);
+	if (r < 0)
+		return r;
+	unsigned char kb[8];
+	MDB_val k = seq_key(id, kb), v = str_val(text);
+	r = txn_put(t, t->s->tasks, &k, &v, flags);
+	free(text);
+	return r;
+}
+
+static int task_load(store_txn *t, uint64_t id, task **ret) {
+	if (!t->s->tasks)
+		return -ENOENT;
+	unsigned char kb[8];
+	MDB_val k = seq_key(id, kb), v;
+	int r = txn_get(t, t->s->tasks, &k, &v);
+	if (r < 0)
+		return r;
+	json_t *j;
+	if ((r = record_load(&v, &j)) < 0)
+		return r;
+	task *tk;
+	r = task_from_record(j, &tk);
+	json_decref(j);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EBADMSG;
+	uint64_t n;
+	if (task_number(tk, &n) < 0 || n != id) {
+		task_free(tk);
+		return -EBADMSG;
+	}
+	*ret = tk;
+	return 0;
+}
+
+static int taskkey_val(const store *s, const char *key, MDB_val *ret) {
+	if (!key || !*key)
+		return -EINVAL;
+	size_t n = strlen(key);
+	if (n > s->max_key || n > STORE_KEY_MAX)
+		return -ENAMETOOLONG;
+	*ret = (MDB_val) { .mv_size = n, .mv_data = (void *) key };
+	return 0;
+}
+
+int store_task_create(store_txn *t, const char *key, task *tk) {
+	if (!t || !tk || !tk->assignee || !tk->customer || !tk->text)
+		return -EINVAL;
+	int r = crm_need(t, t->s->tasks);
+	if (r < 0)
+		return r;
+	MDB_val kk, kv;
+	if (key) {
+		if ((r = taskkey_val(t->s, key, &kk)) < 0)
+			return r;
+		if ((r = txn_get(t, t->s->taskkey, &kk, &kv)) == 0)
+			return -EEXIST;
+		if (r != -ENOENT)
+			return r;
+	}
+	/* the index keys must fit before anything is written */
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val ik;
+	if ((r = tidx_key(t->s, TIDX_ASSIGNEE, tk->assignee, 0, true, 0, 0, kb, &ik)) < 0 ||
+	    (r = tidx_key(t->s, TIDX_CUSTOMER, tk->customer, 0, true, 0, 0, kb, &ik)) < 0 ||
+	    (tk->kind == TASK_BEFORE && tk->standing_order &&
+	     (r = tidx_key(t->s, TIDX_OCC, tk->standing_order, -1, true, 0, 0, kb, &ik)) < 0))
+		return r;
+	uint64_t id;
+	if ((r = meta_get_u64(t, META_NEXT_TASK, 1, &id)) < 0)
+		return r;
+	if (id > 9999999999999999ULL)
+		return -EOVERFLOW;
+	char old[TASK_ID_MAX];
+	memcpy(old, tk->id, TASK_ID_MAX);
+	task_id_format(id, tk->id);
+	r = task_put_record(t, tk, id, MDB_NOOVERWRITE);
+	if (r == -EEXIST)
+		r = -EBADMSG;   /* the counter fell behind the records */
+	if (r == -EINVAL) {
+		memcpy(tk->id, old, TASK_ID_MAX);
+		return r;   /* nothing written: not UTF-8 */
+	}
+	if (r < 0)
+		return txn_fail(t, r);
+	unsigned char nb[8];
+	kv = seq_key(id, nb);
+	if ((r = tidx_apply(t, tk, true)) < 0 || (key && (r = txn_put(t, t->s->taskkey, &kk, &kv, 0)) < 0) ||
+	    (r = meta_put_u64(t, META_NEXT_TASK, id + 1)) < 0)
+		return txn_fail(t, r);
+	return 0;
+}
+
+int store_task_update(store_txn *t, const task *tk) {
+	if (!t || !tk)
+		return -EINVAL;
+	int r = crm_need(t, t->s->tasks);
+	uint64_t id;
+	if (r < 0 || (r = task_number(tk, &id)) < 0)
+		return r;
+	task *old;
+	if ((r = task_load(t, id, &old)) < 0)
+		return r;
+	if (!str_eq(old->assignee, tk->assignee) || !str_eq(old->customer, tk->customer) || old->kind != tk->kind ||
+	    !str_eq(old->standing_order, tk->standing_order) || old->delivery != tk->delivery) {
+		task_free(old);
+		return -EINVAL;
+	}
+	/* the record first: a text that is not UTF-8 fails before anything is written */
+	if ((r = task_put_record(t, tk, id, 0)) == 0 && (old->due != tk->due || old->status != tk->status) &&
+	    (r = tidx_apply(t, old, false)) == 0)
+		r = tidx_apply(t, tk, true);
+	task_free(old);
+	return r == -EINVAL ? r : txn_fail(t, r);
+}
+
+int store_task_get(store_txn *t, const char *id, task **ret) {
+	if (!t || !id || !ret)
+		return -EINVAL;
+	uint64_t n;
+	if (task_id_parse(id, &n) < 0)
+		return -EINVAL;
+	return task_load(t, n, ret);
+}
+
+int store_task_key_get(store_txn *t, const char *key, char ret_id[TASK_ID_MAX]) {
+	if (!t || !ret_id)
+		return -EINVAL;
+	MDB_val k, v;
+	int r = taskkey_val(t->s, key, &k);
+	if (r < 0)
+		return r;
+	if (!t->s->taskkey)
+		return -ENOENT;
+	if ((r = txn_get(t, t->s->taskkey, &k, &v)) < 0)
+		return r;
+	if (v.mv_size != 8)
+		return -EBADMSG;
+	task_id_format(be64_get(v.mv_data), ret_id);
+	return 0;
+}
+
+/* One index stream of a task walk: the entries under prefix, from a start key. */
+typedef struct tstream {
+	MDB_cursor *c;
+	unsigned char prefix[STORE_KEY_MAX];
+	size_t n_prefix;
+	bool live;
+	int64_t due;
+	uint64_t id;
+} tstream;
+
+static int tstream_read(store_txn *t, tstream *s, int r, const MDB_val *k, int64_t due_before) {
+	s->live = false;
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (k->mv_size < s->n_prefix || memcmp(k->mv_data, s->prefix, s->n_prefix))
+		return 0;
+	(void) t;
+	if (k->mv_size != s->n_prefix + 16)
+		return -EBADMSG;
+	const unsigned char *p = (const unsigned char *) k->mv_data + s->n_prefix;
+	s->due = unbias(be64_get(p));
+	s->id = be64_get(p + 8);
+	s->live = s->due < due_before;
+	return 0;
+}
+
+int store_task_each(store_txn *t, const char *assignee, const char *customer_id, int status, int64_t due_before,
+		    int64_t after_due, uint64_t after_id, int (*fn)(const task *tk, void *ud), void *ud) {
+	if (!t || !fn || status > TASK_CANCELLED)
+		return -EINVAL;
+	if (!t->s->taskidx)
+		return 0;
+	char tag = customer_id ? TIDX_CUSTOMER : assignee ? TIDX_ASSIGNEE : TIDX_STATUS;
+	const char *name = customer_id ? customer_id : assignee;
+	tstream st[3] = { 0 };
+	size_t n = 0;
+	int r = 0;
+	for (int s = 0; s <= TASK_CANCELLED && r == 0; s++) {
+		if (status >= 0 && s != status)
+			continue;
+		tstream *x = &st[n];
+		MDB_val k, v;
+		unsigned char kb[STORE_KEY_MAX];
+		if ((r = tidx_key(t->s, tag, name, s, false, 0, 0, x->prefix, &k)) < 0)
+			break;
+		x->n_prefix = k.mv_size;
+		if (after_id == 0)
+			k = (MDB_val) { .mv_size = x->n_prefix, .mv_data = x->prefix };
+		else if (after_id == UINT64_MAX && after_due == INT64_MAX)
+			continue;   /* nothing after it */
+		else if (after_id == UINT64_MAX)
+			tidx_key(t->s, tag, name, s, true, after_due + 1, 0, kb, &k);
+		else
+			tidx_key(t->s, tag, name, s, true, after_due, after_id + 1, kb, &k);
+		if ((r = txn_cursor(t, t->s->taskidx, &x->c)) < 0)
+			break;
+		n++;
+		r = tstream_read(t, x, cursor_get(t, x->c, &k, &v, MDB_SET_RANGE), &k, due_before);
+	}
+	while (r == 0) {
+		tstream *m = NULL;
+		for (size_t i = 0; i < n; i++)
+			if (st[i].live && (!m || st[i].due < m->due || (st[i].due == m->due && st[i].id < m->id)))
+				m = &st[i];
+		if (!m)
+			break;
+		task *tk;
+		r = task_load(t, m->id, &tk);
+		if (r == -ENOENT)
+			r = -EBADMSG;   /* the index names a task that is not there */
+		if (r < 0)
+			break;
+		if (!customer_id || !assignee || str_eq(tk->assignee, assignee))
+			r = fn(tk, ud);
+		task_free(tk);
+		if (r != 0)
+			break;
+		MDB_val k, v;
+		r = tstream_read(t, m, cursor_get(t, m->c, &k, &v, MDB_NEXT), &k, due_before);
+	}
+	for (size_t i = 0; i < n; i++)
+		cursor_close(t, st[i].c);
+	return r;
+}
+
+int store_task_occurrence_each(store_txn *t, const char *so_id, int64_t delivery,
+			       int (*fn)(const task *tk, void *ud), void *ud) {
+	if (!t || !fn)
+		return -EINVAL;
+	if (!t->s->taskidx)
+		return 0;
+	tstream x = { 0 };
+	MDB_val k, v;
+	int r = tidx_key(t->s, TIDX_OCC, so_id, -1, false, 0, 0, x.prefix, &k);
+	if (r < 0)
+		return r;
+	/* the prefix includes the delivery: the stream's "due" is then the id's high half */
+	be64_put(x.prefix + k.mv_size, bias(delivery));
+	x.n_prefix = k.mv_size + 8;
+	k = (MDB_val) { .mv_size = x.n_prefix, .mv_data = x.prefix };
+	if ((r = txn_cursor(t, t->s->taskidx, &x.c)) < 0)
+		return r;
+	for (r = cursor_get(t, x.c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, x.c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != x.n_prefix + 8 || memcmp(k.mv_data, x.prefix, x.n_prefix))
+			break;
+		task *tk;
+		if ((r = task_load(t, be64_get((const unsigned char *) k.mv_data + x.n_prefix), &tk)) == -ENOENT)
+			r = -EBADMSG;
+		if (r < 0)
+			break;
+		r = fn(tk, ud);
+		task_free(tk);
+		if (r != 0)
+			break;
+	}
+	cursor_close(t, x.c);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* ---- the task queue ---- */
+
+void store_taskq_entry_done(store_taskq_entry *e) {
+	if (!e)
+		return;
+	free(e->standing_order);
+	free(e->text);
+	free(e->assignee);
+	e->standing_order = e->text = e->assignee = NULL;
+}
+
+static bool hash_valid(const char *h) {
+	return h && strlen(h) == 16 && strspn(h, "0123456789abcdef") == 16;
+}
+
+static int taskq_to_text(const store_taskq_entry *e, char **ret) {
+	bool ok = true;
+	json_t *j = record_new();
+	if (e->kind == STORE_TASKQ_ALERT) {
+		uint64_t n;
+		if (task_id_parse(e->task, &n) < 0) {
+			json_decref(j);
+			return -EINVAL;
+		}
+		jset(j, "kind", json_string("alert"), &ok);
+		jset(j, "task", json_string(e->task), &ok);
+	} else if (e->kind == STORE_TASKQ_AFTER_SHIPPED) {
+		uint64_t n;
+		if (order_number_parse(e->order, &n) < 0 || !e->standing_order || !hash_valid(e->hash) || !e->text) {
+			json_decref(j);
+			return -EINVAL;
+		}
+		jset(j, "kind", json_string("after_shipped"), &ok);
+		jset(j, "order", json_string(e->order), &ok);
+		jset(j, "standing_order", json_string(e->standing_order), &ok);
+		jset(j, "hash", json_string(e->hash), &ok);
+		jset(j, "offset", json_integer(e->offset), &ok);
+		jset(j, "text", json_string(e->text), &ok);
+		jset(j, "assignee", jfield_str_or_null(e->assignee), &ok);
+	} else
+		ok = false;
+	return record_dump(j, ok, ret);
+}
+
+static int taskq_from_val(const MDB_val *k, const MDB_val *v, store_taskq_entry *ret) {
+	if (k->mv_size != 16)
+		return -EBADMSG;
+	json_t *j;
+	int r = record_load(v, &j);
+	if (r < 0)
+		return r;
+	store_taskq_entry e = { .due = unbias(be64_get(k->mv_data)), .seq = be64_get((const unsigned char *) k->mv_data + 8) };
+	const char *kind = json_string_value(json_object_get(j, "kind"));
+	char *id = NULL, *order = NULL, *hash = NULL;
+	uint64_t n;
+	r = -EBADMSG;
+	if (kind && !strcmp(kind, "alert")) {
+		e.kind = STORE_TASKQ_ALERT;
+		if ((r = jget_str(j, "task", false, &id)) == 0 && (task_id_parse(id, &n) < 0 || strlen(id) >= TASK_ID_MAX))
+			r = -EBADMSG;
+		if (r == 0)
+			strcpy(e.task, id);
+	} else if (kind && !strcmp(kind, "after_shipped")) {
+		e.kind = STORE_TASKQ_AFTER_SHIPPED;
+		if ((r = jget_str(j, "order", false, &order)) == 0 && (r = jget_str(j, "hash", false, &hash)) == 0 &&
+		    (r = jget_str(j, "standing_order", false, &e.standing_order)) == 0 &&
+		    (r = jget_int(j, "offset", &e.offset)) == 0 && (r = jget_str(j, "text", false, &e.text)) == 0 &&
+		    (r = jget_str(j, "assignee", true, &e.assignee)) == 0 &&
+		    (order_number_parse(order, &n) < 0 || strlen(order) >= ORDER_NUMBER_MAX || !hash_valid(hash)))
+			r = -EBADMSG;
+		if (r == 0) {
+			strcpy(e.order, order);
+			strcpy(e.hash, hash);
+		}
+	}
+	free(id);
+	free(order);
+	free(hash);
+	json_decref(j);
+	if (r < 0) {
+		store_taskq_entry_done(&e);
+		return r == -ENOMEM ? r : -EBADMSG;
+	}
+	*ret = e;
+	return 0;
+}
+
+int store_taskq_put(store_txn *t, store_taskq_entry *e) {
+	if (!t || !e)
+		return -EINVAL;
+	int r = crm_need(t, t->s->taskq);
+	if (r < 0)
+		return r;
+	char *text;
+	if ((r = taskq_to_text(e, &text)) < 0)
+		return r;
+	uint64_t seq;
+	if ((r = meta_get_u64(t, META_NEXT_TASKQ, 1, &seq)) < 0) {
+		free(text);
+		return r;
+	}
+	unsigned char kb[16];
+	MDB_val k = due_key(e->due, seq, kb), v = str_val(text);
+	r = txn_put(t, t->s->taskq, &k, &v, 0);
+	free(text);
+	if (r < 0 || (r = meta_put_u64(t, META_NEXT_TASKQ, seq + 1)) < 0)
+		return txn_fail(t, r);
+	e->seq = seq;
+	return 0;
+}
+
+int store_taskq_del(store_txn *t, int64_t due, uint64_t seq) {
+	if (!t)
+		return -EINVAL;
+	int r = crm_need(t, t->s->taskq);
+	if (r < 0)
+		return r;
+	unsigned char kb[16];
+	MDB_val k = due_key(due, seq, kb);
+	r = txn_del(t, t->s->taskq, &k);
+	return r == -ENOENT ? r : txn_fail(t, r);
+}
+
+int store_taskq_each(store_txn *t, int64_t now, size_t max, int (*fn)(const store_taskq_entry *e, void *ud),
+		     void *ud) {
+	if (!t || !fn)
+		return -EINVAL;
+	if (!t->s->taskq || !max)
+		return 0;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->taskq, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, v;
+	size_t n = 0;
+	for (r = cursor_get(t, c, &k, &v, MDB_FIRST); r == 0 && n < max; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
+		store_taskq_entry e;
+		if ((r = taskq_from_val(&k, &v, &e)) < 0)
+			break;
+		if (e.due > now) {
+			store_taskq_entry_done(&e);
+			break;
+		}
+		n++;
+		r = fn(&e, ud);
+		store_taskq_entry_done(&e);
+		if (r != 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+int store_taskq_next(store_txn *t, int64_t *ret_due) {
+	if (!t || !ret_due)
+		return -EINVAL;
+	if (!t->s->taskq)
+		return -ENOENT;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->taskq, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, v;
+	if ((r = cursor_get(t, c, &k, &v, MDB_FIRST)) == 0) {
+		if (k.mv_size != 16)
+			r = -EBADMSG;
+		else
+			*ret_due = unbias(be64_get(k.mv_data));
+	}
+	cursor_close(t, c);
+	return r;
+}
+
+/* ---- reminder watermarks ---- */
+
+static int remwm_key(const store *s, const char *so_id, const char hash[17], unsigned char buf[STORE_KEY_MAX],
+		     MDB_val *ret) {
+	if (!hash_valid(hash))
+		return -EINVAL;
+	return cust_key(s, so_id, hash, 16, buf, ret);
+}
+
+int store_reminder_get(store_txn *t, const char *so_id, const char hash[17], int64_t *ret_through) {
+	if (!t || !ret_through)
+		return -EINVAL;
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v;
+	int r = remwm_key(t->s, so_id, hash, kb, &k);
+	if (r < 0)
+		return r;
+	if (!t->s->remwm)
+		return -ENOENT;
+	if ((r = txn_get(t, t->s->remwm, &k, &v)) < 0)
+		return r;
+	json_t *j;
+	if ((r = record_load(&v, &j)) < 0)
+		return r;
+	int64_t through;
+	r = jget_int(j, "through", &through);
+	json_decref(j);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EBADMSG;
+	*ret_through = through;
+	return 0;
+}
+
+int store_reminder_put(store_txn *t, const char *so_id, const char hash[17], int64_t through) {
+	if (!t)
+		return -EINVAL;
+	int r = crm_need(t, t->s->remwm);
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v;
+	if (r < 0 || (r = remwm_key(t->s, so_id, hash, kb, &k)) < 0)
+		return r;
+	bool ok = true;
+	json_t *j = record_new();
+	jset(j, "through", json_integer(through), &ok);
+	char *text;
+	if ((r = record_dump(j, ok, &text)) < 0)
+		return r;
+	v = str_val(text);
+	r = txn_put(t, t->s->remwm, &k, &v, 0);
+	free(text);
+	return r;
+}
+
+/* ---- the interaction log ---- */
+
+static int crmlog_key(const store *s, const char *customer_id, int64_t at, uint64_t seq,
+		      unsigned char buf[STORE_KEY_MAX], MDB_val *ret) {
+	unsigned char b[16];
+	due_key(at, seq, b);
+	return cust_key(s, customer_id, b, 16, buf, ret);
+}
+
+static int interaction_load(const MDB_val *v, interaction **ret) {
+	json_t *j;
+	int r = record_load(v, &j);
+	if (r < 0)
+		return r;
+	r = interaction_from_record(j, ret);
+	json_decref(j);
+	return r < 0 && r != -ENOMEM ? -EBADMSG : r;
+}
+
+int store_interaction_append(store_txn *t, interaction *i) {
+	if (!t || !i || !i->customer || !i->summary || !i->author)
+		return -EINVAL;
+	int r = crm_need(t, t->s->crmlog);
+	if (r < 0)
+		return r;
+	uint64_t seq;
+	if ((r = meta_get_u64(t, META_NEXT_INTERACTION, 1, &seq)) < 0)
+		return r;
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v;
+	if ((r = crmlog_key(t->s, i->customer, i->at, seq, kb, &k)) < 0)
+		return r;
+	uint64_t old = i->seq;
+	i->seq = seq;
+	json_t *j = record_new(), *fields = interaction_to_record(i);
+	bool ok = j && fields && json_object_update(j, fields) == 0;
+	json_decref(fields);
+	char *text;
+	if ((r = record_dump(j, ok, &text)) < 0) {
+		i->seq = old;
+		return r;
+	}
+	v = str_val(text);
+	r = txn_put(t, t->s->crmlog, &k, &v, MDB_NOOVERWRITE);
+	free(text);
+	if (r == -EEXIST)
+		r = -EBADMSG;   /* the counter fell behind */
+	if (r < 0 || (r = meta_put_u64(t, META_NEXT_INTERACTION, seq + 1)) < 0) {
+		i->seq = old;
+		return txn_fail(t, r);
+	}
+	return 0;
+}
+
+int store_interaction_each(store_txn *t, const char *customer_id, int64_t from, int64_t to, int64_t after_at,
+			   uint64_t after_seq, bool newest_first, int (*fn)(const interaction *i, void *ud), void *ud) {
+	if (!t || !fn)
+		return -EINVAL;
+	unsigned char pb[STORE_KEY_MAX], kb[STORE_KEY_MAX];
+	MDB_val pk, k, v;
+	int r = cust_key(t->s, customer_id, NULL, 0, pb, &pk);
+	if (r < 0)
+		return r;
+	if (!t->s->crmlog || from >= to)
+		return 0;
+	size_t prefix = pk.mv_size;
+	MDB_cursor *c;
+	if (!newest_first) {
+		/* from (from, 0), or just after the cursor when that is later */
+		int64_t at = from;
+		uint64_t seq = 0;
+		if (after_at != INT64_MIN && (after_at > from || (after_at == from && after_seq != UINT64_MAX))) {
+			if (after_seq == UINT64_MAX) {
+				if (after_at == INT64_MAX)
+					return 0;
+				at = after_at + 1;
+			} else {
+				at = after_at;
+				seq = after_seq + 1;
+			}
+		}
+		crmlog_key(t->s, customer_id, at, seq, kb, &k);
+		if ((r = txn_cursor(t, t->s->crmlog, &c)) < 0)
+			return r;
+		r = cursor_get(t, c, &k, &v, MDB_SET_RANGE);
+	} else {
+		/* before (to, 0), or before the cursor when that is earlier */
+		int64_t at = to;
+		uint64_t seq = 0;
+		if (after_at != INT64_MIN && after_at < to) {
+			at = after_at;
+			seq = after_seq;
+		}
+		crmlog_key(t->s, customer_id, at, seq, kb, &k);
+		if ((r = txn_cursor(t, t->s->crmlog, &c)) < 0)
+			return r;
+		r = cursor_get(t, c, &k, &v, MDB_SET_RANGE);
+		if (r == 0)
+			r = cursor_get(t, c, &k, &v, MDB_PREV);
+		else if (r == -ENOENT)
+			r = cursor_get(t, c, &k, &v, MDB_LAST);
+	}
+	for (; r == 0; r = cursor_get(t, c, &k, &v, newest_first ? MDB_PREV : MDB_NEXT)) {
+		if (k.mv_size != prefix + 16 || memcmp(k.mv_data, pb, prefix))
+			break;
+		const unsigned char *p = (const unsigned char *) k.mv_data + prefix;
+		int64_t at = unbias(be64_get(p));
+		if (newest_first ? at < from : at >= to)
+			break;
+		interaction *i;
+		if ((r = interaction_load(&v, &i)) < 0)
+			break;
+		if (i->at != at || i->seq != be64_get(p + 8) || strcmp(i->customer, customer_id))
+			r = -EBADMSG;
+		else
+			r = fn(i, ud);
+		interaction_free(i);
+		if (r != 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* ---- verify: the CRM ---- */
+
+/* Every task readable, under its own number, with each of its index entries. */
+static int verify_tasks(verify_ctx *v, uint64_t *ret_last) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->tasks, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		if (k.mv_size != 8) {
+			violation(v, "tasks: malformed key of %zu bytes", k.mv_size);
+			continue;
+		}
+		uint64_t id = be64_get(k.mv_data);
+		char name[TASK_ID_MAX];
+		task_id_format(id, name);
+		*ret_last = id;
+		task *tk;
+		if ((r = task_load(t, id, &tk)) == -ENOMEM)
+			break;
+		if (r < 0) {
+			violation(v, "task %s: record is unreadable", name);
+			r = 0;
+			continue;
+		}
+		struct { char tag; const char *name; int status; int64_t when; const char *what; } e[] = {
+			{ TIDX_STATUS, NULL, (int) tk->status, tk->due, "status index" },
+			{ TIDX_ASSIGNEE, tk->assignee, (int) tk->status, tk->due, "assignee index" },
+			{ TIDX_CUSTOMER, tk->customer, (int) tk->status, tk->due, "customer_id index" },
+			{ TIDX_OCC, tk->standing_order, -1, tk->delivery, "occurrence index" },
+		};
+		size_t n = tk->kind == TASK_BEFORE && tk->standing_order ? 4 : 3;
+		for (size_t i = 0; i < n && r == 0; i++) {
+			unsigned char kb[STORE_KEY_MAX];
+			MDB_val ik, iv;
+			if (tidx_key(t->s, e[i].tag, e[i].name, e[i].status, true, e[i].when, id, kb, &ik) < 0) {
+				violation(v, "task %s: malformed fields", name);
+				break;
+			}
+			char w[CAL_ISO_MAX];
+			if ((r = txn_get(t, t->s->taskidx, &ik, &iv)) == -ENOENT) {
+				violation(v, "task %s: not in the %s (%s, %s)", name, e[i].what, task_status_name(tk->status),
+					  when(e[i].when, w));
+				r = 0;
+			}
+		}
+		task_free(tk);
+		if (r < 0)
+			break;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* Every index entry names an existing task that matches it. */
+static int verify_taskidx(verify_ctx *v) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->taskidx, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		const unsigned char *p = k.mv_data;
+		size_t sz = k.mv_size;
+		char tag = sz ? (char) p[0] : 0, name[STORE_KEY_MAX + 1] = "";
+		size_t off = 1;
+		if (tag == TIDX_ASSIGNEE || tag == TIDX_CUSTOMER || tag == TIDX_OCC) {
+			const unsigned char *nul = sz > 1 ? memchr(p + 1, 0, sz - 1) : NULL;
+			if (!nul || nul == p + 1) {
+				violation(v, "taskidx: malformed key");
+				continue;
+			}
+			snprintf(name, sizeof(name), "%.*s", (int) (nul - p - 1), (const char *) p + 1);
+			off = (size_t) (nul - p) + 1;
+		}
+		int status = -1;
+		if (tag != TIDX_OCC && off < sz)
+			status = p[off++];
+		if ((tag != TIDX_STATUS && tag != TIDX_ASSIGNEE && tag != TIDX_CUSTOMER && tag != TIDX_OCC) ||
+		    sz != off + 16 || status > TASK_CANCELLED || (tag != TIDX_OCC && status < 0)) {
+			violation(v, "taskidx: malformed key");
+			continue;
+		}
+		int64_t when_ = unbias(be64_get(p + off));
+		uint64_t id = be64_get(p + off + 8);
+		char tid[TASK_ID_MAX], w[CAL_ISO_MAX];
+		task_id_format(id, tid);
+		const char *what = tag == TIDX_STATUS ? "status" : tag == TIDX_ASSIGNEE ? "assignee" :
+				   tag == TIDX_CUSTOMER ? "customer" : "occurrence";
+		task *tk;
+		if ((r = task_load(t, id, &tk)) == -ENOENT) {
+			violation(v, "%s index entry (%s%s%s, %s): no such task", what, name, *name ? ", " : "",
+				  when(when_, w), tid);
+			r = 0;
+			continue;
+		}
+		if (r == -EBADMSG) {
+			r = 0;   /* reported with the task */
+			continue;
+		}
+		if (r < 0)
+			break;
+		bool match = tag == TIDX_OCC ? tk->kind == TASK_BEFORE && str_eq(tk->standing_order, name) &&
+						       tk->delivery == when_
+					     : (int) tk->status == status && tk->due == when_ &&
+						       (tag == TIDX_STATUS || str_eq(tag == TIDX_ASSIGNEE ? tk->assignee
+													: tk->customer, name));
+		if (!match)
+			violation(v, "%s index entry (%s%s%s, %s): the task does not match it (%s, due %s)", what, name,
+				  *name ? ", " : "", when(when_, w), tid, task_status_name(tk->status),
+				  when(tk->due, (char[CAL_ISO_MAX]) { 0 }));
+		task_free(tk);
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int verify_taskkeys(verify_ctx *v) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->taskkey, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		char key[STORE_KEY_MAX + 1], tid[TASK_ID_MAX];
+		snprintf(key, sizeof(key), "%.*s", (int) k.mv_size, (const char *) k.mv_data);
+		if (val.mv_size != 8) {
+			violation(v, "task key %s: malformed entry", key);
+			continue;
+		}
+		task_id_format(be64_get(val.mv_data), tid);
+		MDB_val tk, tv;
+		tk = val;
+		if ((r = txn_get(t, t->s->tasks, &tk, &tv)) == -ENOENT)
+			violation(v, "task key %s: task %s does not exist", key, tid);
+		else if (r < 0)
+			break;
+		r = 0;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int verify_taskq(verify_ctx *v) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->taskq, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		char w[CAL_ISO_MAX];
+		if (k.mv_size != 16) {
+			violation(v, "taskq: malformed key of %zu bytes", k.mv_size);
+			continue;
+		}
+		int64_t due = unbias(be64_get(k.mv_data));
+		uint64_t seq = be64_get((const unsigned char *) k.mv_data + 8);
+		store_taskq_entry e;
+		if ((r = taskq_from_val(&k, &val, &e)) == -ENOMEM)
+			break;
+		if (r < 0) {
+			violation(v, "task queue entry (%s, %" PRIu64 "): record is unreadable", when(due, w), seq);
+			r = 0;
+			continue;
+		}
+		uint64_t n;
+		if (e.kind == STORE_TASKQ_ALERT) {
+			task *tk;
+			task_id_parse(e.task, &n);
+			if ((r = task_load(t, n, &tk)) == -ENOENT)
+				violation(v, "task queue entry (%s, %" PRIu64 "): alert for task %s, which does not exist",
+					  when(due, w), seq, e.task);
+			else if (r == 0)
+				task_free(tk);
+		} else {
+			order_number_parse(e.order, &n);
+			sales_order *o;
+			if ((r = order_load(t, n, &o)) == -ENOENT)
+				violation(v, "task queue entry (%s, %" PRIu64 "): after_shipped for order %s, which does not exist",
+					  when(due, w), seq, e.order);
+			else if (r == 0)
+				order_free(o);
+		}
+		store_taskq_entry_done(&e);
+		if (r == -ENOMEM)
+			break;
+		r = 0;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int verify_crmlog(verify_ctx *v, uint64_t *ret_last) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->crmlog, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		const unsigned char *p = k.mv_data;
+		const unsigned char *nul = k.mv_size > 17 ? memchr(p, 0, k.mv_size) : NULL;
+		if (!nul || nul == p || (size_t) (nul - p) + 17 != k.mv_size) {
+			violation(v, "crmlog: malformed key");
+			continue;
+		}
+		char cust[STORE_KEY_MAX + 1], w[CAL_ISO_MAX];
+		snprintf(cust, sizeof(cust), "%s", (const char *) p);
+		int64_t at = unbias(be64_get(nul + 1));
+		uint64_t seq = be64_get(nul + 9);
+		if (seq > *ret_last)
+			*ret_last = seq;
+		interaction *i;
+		if ((r = interaction_load(&val, &i)) == -ENOMEM)
+			break;
+		if (r < 0)
+			violation(v, "interaction (%s, %s, %" PRIu64 "): record is unreadable", cust, when(at, w), seq);
+		else {
+			if (strcmp(i->customer, cust) || i->at != at || i->seq != seq)
+				violation(v, "interaction (%s, %s, %" PRIu64 "): the record says (%s, %s, %" PRIu64 ")", cust,
+					  when(at, w), seq, i->customer, when(i->at, (char[CAL_ISO_MAX]) { 0 }), i->seq);
+			interaction_free(i);
+		}
+		r = 0;
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int verify_remwm(verify_ctx *v) {
+	store_txn *t = v->t;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->remwm, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		const unsigned char *p = k.mv_data;
+		const unsigned char *nul = k.mv_size > 17 ? memchr(p, 0, k.mv_size) : NULL;
+		char hash[17];
+		if (!nul || nul == p || (size_t) (nul - p) + 17 != k.mv_size) {
+			violation(v, "remwm: malformed key");
+			continue;
+		}
+		memcpy(hash, nul + 1, 16);
+		hash[16] = 0;
+		json_t *j;
+		int64_t through;
+		if (!hash_valid(hash) || record_load(&val, &j) < 0) {
+			violation(v, "reminder watermark (%s, %s): record is unreadable", (const char *) p, hash);
+			continue;
+		}
+		if (jget_int(j, "through", &through) < 0)
+			violation(v, "reminder watermark (%s, %s): record is unreadable", (const char *) p, hash);
+		json_decref(j);
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int verify_crm_counter(verify_ctx *v, const char *key, const char *what, uint64_t last) {
+	uint64_t next;
+	int r = meta_get_u64(v->t, key, 1, &next);
+	if (r == -EBADMSG)
+		violation(v, "meta: the %s counter is unreadable", what);
+	else if (r < 0)
+		return r;
+	else if (last && next <= last)
+		violation(v, "meta: next %s number %" PRIu64 " is not after the last one %" PRIu64, what, next, last);
+	return 0;
+}
+
+static int verify_crm(verify_ctx *v) {
+	store *s = v->t->s;
+	if (!s->tasks || !s->taskkey || !s->taskidx || !s->taskq || !s->crmlog || !s->remwm)
+		return 0;   /* an older store, read-only: no CRM records yet */
+	uint64_t last_task = 0, last_inter = 0;
+	int r;
+	if ((r = verify_tasks(v, &last_task)) < 0 || (r = verify_taskidx(v)) < 0 || (r = verify_taskkeys(v)) < 0 ||
+	    (r = verify_taskq(v)) < 0 || (r = verify_crmlog(v, &last_inter)) < 0 || (r = verify_remwm(v)) < 0 ||
+	    (r = verify_crm_counter(v, META_NEXT_TASK, "task", last_task)) < 0)
+		return r;
+	return verify_crm_counter(v, META_NEXT_INTERACTION, "interaction", last_inter);
 }

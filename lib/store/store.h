@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/base/diag.h"
+#include "lib/model/crm.h"
 #include "lib/model/order.h"
 
 /* The definition files the store keeps as bytes (lib/defs/defs.h). */
@@ -256,3 +257,71 @@ int store_counts(store_txn *t, uint64_t *ret_orders, uint64_t *ret_outbox);
  * records written before `before` (oldest first); *ret_removed says how many:
  * fewer than max means none older is left. */
 int store_idem_expire(store_txn *t, int64_t before, size_t max, size_t *ret_removed);
+
+/* ---- the CRM (issue 11, doc/crm.md): tasks, their dedup keys and indexes, the
+ * task queue, reminder watermarks, the interaction log. The writers (create,
+ * update, taskq put/del, reminder put, interaction append) are lib/sales's only. */
+/* Assigns tk->id (the meta counter next_task) and writes the task, its indexes and
+ * its dedup key (key -> id; NULL: none, a manual task) in t. -EEXIST when key is
+ * stored already (nothing written); -EINVAL (a task without assignee, customer_id or
+ * text); a store error. */
+int store_task_create(store_txn *t, const char *key, task *tk);
+/* Rewrites an existing task (status, due, history); keeps its indexes right.
+ * -ENOENT when there is no such task; -EINVAL when it would change the task's
+ * assignee, customer_id, kind, standing order or delivery (its identity). */
+int store_task_update(store_txn *t, const task *tk);
+/* id as task_id_parse accepts it. -ENOENT, -EINVAL (not a task id). */
+int store_task_get(store_txn *t, const char *id, task **ret);
+/* The task a dedup key made: -ENOENT when the key is not stored. */
+int store_task_key_get(store_txn *t, const char *key, char ret_id[TASK_ID_MAX]);
+/* Tasks in (due, id) order: of assignee (NULL: any), of customer_id (NULL: any), with
+ * status (-1: any), due < due_before, after the position (after_due, after_id)
+ * (after_id 0: from the start). The task is valid during the call; fn returns 0
+ * to go on. The walk uses the status, assignee or customer index: it reads only
+ * tasks that match (both assignee and customer: the customer's). */
+int store_task_each(store_txn *t, const char *assignee, const char *customer_id, int status, int64_t due_before,
+		    int64_t after_due, uint64_t after_id, int (*fn)(const task *tk, void *ud), void *ud);
+/* The `before` tasks of the occurrence (so_id, delivery), any status, by id. */
+int store_task_occurrence_each(store_txn *t, const char *so_id, int64_t delivery,
+			       int (*fn)(const task *tk, void *ud), void *ud);
+
+/* The task queue (taskq): what the CRM due run does at an instant. */
+typedef enum store_taskq_kind { STORE_TASKQ_AFTER_SHIPPED, STORE_TASKQ_ALERT } store_taskq_kind;
+typedef struct store_taskq_entry {
+	int64_t due;              /* the key: when */
+	uint64_t seq;             /* the key: a counter (meta next_taskq); assigned by put */
+	store_taskq_kind kind;
+	/* alert: the task whose task.due goes out at due (if it is still open and due) */
+	char task[TASK_ID_MAX];
+	/* after_shipped: the order shipped, its standing order, the reminder (its hash,
+	 * offset, task text template and assignee: NULL for the customer's salesperson) */
+	char order[ORDER_NUMBER_MAX];
+	char *standing_order;
+	char hash[17];
+	int64_t offset;
+	char *text;
+	char *assignee;
+} store_taskq_entry;
+void store_taskq_entry_done(store_taskq_entry *e);   /* frees the strings; accepts NULL */
+/* Writes e at (e->due, a new seq: e->seq is set). -EINVAL (malformed), a store error. */
+int store_taskq_put(store_txn *t, store_taskq_entry *e);
+int store_taskq_del(store_txn *t, int64_t due, uint64_t seq);   /* -ENOENT when absent */
+/* Entries with due <= now in (due, seq) order, at most max; e is valid during the call. */
+int store_taskq_each(store_txn *t, int64_t now, size_t max, int (*fn)(const store_taskq_entry *e, void *ud),
+		     void *ud);
+/* The first entry's due; -ENOENT when the queue is empty. */
+int store_taskq_next(store_txn *t, int64_t *ret_due);
+
+/* A reminder's watermark (so_id, hash) -> through. -ENOENT when none. */
+int store_reminder_get(store_txn *t, const char *so_id, const char hash[17], int64_t *ret_through);
+int store_reminder_put(store_txn *t, const char *so_id, const char hash[17], int64_t through);
+
+/* The interaction log: appends i under (customer, at, seq), i->seq assigned (the
+ * meta counter next_interaction). -EINVAL (no customer, summary or author). */
+int store_interaction_append(store_txn *t, interaction *i);
+/* customer's interactions with at in [from, to), in (at, seq) order after the
+ * position (after_at, after_seq) (after_at INT64_MIN: from the start), or in
+ * reverse order before it when newest_first (after_at INT64_MIN: from the end).
+ * i is valid during the call; fn returns 0 to go on. */
+int store_interaction_each(store_txn *t, const char *customer_id, int64_t from, int64_t to, int64_t after_at,
+			   uint64_t after_seq, bool newest_first, int (*fn)(const interaction *i, void *ud), void *ud);
