@@ -1,8 +1,9 @@
 /* standingd-mail: the project's notify_command (doc/notify.md). Reads the expanded
  * outbox events as JSON lines on standard input, turns each into one e-mail
  * (lib/mail) and hands it to the mail system of standingd.yaml's `mail:` (submit),
- * printing one protocol line per event, flushed at once: `ID`, `ID temporary: TEXT`
- * or `ID permanent: TEXT`. Exit 0 when it ran (failures are named per event); 1 on
+ * printing one protocol line per event, flushed at once: `ID`, `ID sent: <MESSAGE-ID>
+ * SUBJECT` (a mail submitted to the customer's contact: standingd logs it as an
+ * e-mail interaction), `ID temporary: TEXT` or `ID permanent: TEXT`. Exit 0 when it ran (failures are named per event); 1 on
  * a usage or configuration error, naming no event, so standingd retries them all. */
 #include <errno.h>
 #include <getopt.h>
@@ -32,7 +33,8 @@ static void usage(FILE *f) {
 		"\n"
 		"standingd's notify_command: reads outbox events (JSON lines) on standard input,\n"
 		"sends one e-mail per event as DIR/standingd.yaml's mail: says, and prints per\n"
-		"event `ID` (delivered), `ID temporary: TEXT` or `ID permanent: TEXT`.\n"
+		"event `ID` (delivered), `ID sent: <MESSAGE-ID> SUBJECT` (delivered: a mail to\n"
+		"the customer), `ID temporary: TEXT` or `ID permanent: TEXT`.\n"
 		"\n"
 		"  --conf DIR   configuration directory: standingd.yaml and templates/\n"
 		"               (default " SYSCONFDIR ")\n"
@@ -58,6 +60,28 @@ static void say(const char *id, const char *kind, const char *why) {
 	}
 	if (fflush(stdout) == EOF) {
 		/* standingd is gone (or killed our group): nobody reads the rest. */
+		fprintf(stderr, "%s: standard output: %s\n", prog, strerror(errno));
+		exit(1);
+	}
+}
+
+/* A mail submitted to a customer's contact: `ID sent: <MESSAGE-ID> SUBJECT`, the
+ * Subject as rendered (one line: a control character becomes a space). */
+static void say_sent(const char *id, const mail_message *msg) {
+	char subj[WHY_MAX + 1];
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)msg->subject; *p && o < WHY_MAX; p++)
+		subj[o++] = (*p < 0x20 || *p == 0x7f) ? ' ' : (char)*p;
+	/* cut inside a UTF-8 sequence: the whole character goes */
+	if (((unsigned char)msg->subject[o] & 0xc0) == 0x80) {
+		while (o && ((unsigned char)subj[o - 1] & 0xc0) == 0x80)
+			o--;
+		if (o)
+			o--;
+	}
+	subj[o] = 0;
+	printf("%s sent: %s %s\n", id, msg->message_id, subj);
+	if (fflush(stdout) == EOF) {
 		fprintf(stderr, "%s: standard output: %s\n", prog, strerror(errno));
 		exit(1);
 	}
@@ -118,6 +142,10 @@ typedef struct mailer {
 /* The order an event belongs to, for "in order per order": the order number, else
  * (account.payment) the customer. NULL when neither. */
 static const char *order_key(const json_t *ev, char *buf, size_t cap) {
+	/* a task's alerts are in order per task (standingd's "task:ID") */
+	const char *tk = json_string_value(json_object_get(json_object_get(ev, "task"), "id"));
+	if (tk && (size_t)snprintf(buf, cap, "task %s", tk) < cap)
+		return buf;
 	const char *o = json_string_value(json_object_get(json_object_get(ev, "order"), "order"));
 	if (o)
 		return o;
@@ -210,7 +238,10 @@ static void handle(mailer *m, const char *line, size_t len, bool cut, size_t lin
 			say(id, "temporary", strerror(-r));
 			order_mark_failed(m, key);
 		} else if (st == SUBMIT_DELIVERED) {
-			say(id, NULL, NULL);
+			if (msg.to_customer)
+				say_sent(id, &msg);
+			else
+				say(id, NULL, NULL);
 		} else {
 			say(id, st == SUBMIT_PERMANENT ? "permanent" : "temporary", why);
 			fprintf(stderr, "%s: %s to %s not delivered (%s): %s\n", prog, id, msg.rcpt,

@@ -21,6 +21,8 @@
 #include "lib/time/cal.h"
 
 #define ERROR_TEXT_MAX 500        /* bytes of a command's TEXT kept as the event's last error */
+#define MESSAGE_ID_MAX 250        /* bytes of a `sent:` line's <MESSAGE-ID> */
+#define SUBJECT_MAX 900           /* bytes of a `sent:` line's SUBJECT kept in the interaction */
 #define LOGGED_LINES_MAX 20       /* odd stdout lines and stderr lines logged per batch */
 #define STORE_RETRY_SOON_MS 20    /* -EAGAIN: the map grows once a snapshot ends */
 #define STORE_RETRY_MIN_MS 1000
@@ -59,7 +61,8 @@ struct nbatch {
 	nbatch *next;
 	outbox_batch b;
 	unsigned char *state;         /* item_state per item */
-	char **text;                  /* per item: the command's TEXT, or NULL */
+	char **text;                  /* per item: the command's TEXT, or NULL; delivered with
+	                               * `sent:`, "<MESSAGE-ID>\0SUBJECT" (sent_of) */
 	uv_process_t proc;
 	uv_pipe_t in, out, err;
 	uv_timer_t timer;             /* the timeout, then the drain, then retries of outbox_done */
@@ -235,8 +238,41 @@ static void log_odd(nbatch *nb, const char *what, const char *line, size_t len) 
 	free(t);
 }
 
-/* One line of standard output: "ID", "ID temporary: TEXT" or "ID permanent: TEXT".
- * A later line about the same id replaces an earlier one. */
+/* A `sent:` line's rest, "<MESSAGE-ID> SUBJECT", as "<MESSAGE-ID>\0SUBJECT" (both
+ * cleaned); NULL when it has no <MESSAGE-ID> (or out of memory). */
+static char *sent_text(const char *s, size_t len) {
+	while (len && *s == ' ') {
+		s++;
+		len--;
+	}
+	const char *gt = len && *s == '<' ? memchr(s, '>', len) : NULL;
+	size_t idlen = gt ? (size_t) (gt - s) + 1 : 0;
+	if (idlen < 3 || idlen > MESSAGE_ID_MAX || memchr(s, ' ', idlen) || (idlen < len && s[idlen] != ' '))
+		return NULL;
+	char *id = clean_text(s, idlen, MESSAGE_ID_MAX);
+	size_t sublen = idlen < len ? len - idlen - 1 : 0;
+	char *subj = clean_text(s + len - sublen, sublen, SUBJECT_MAX);
+	char *out = id && subj ? malloc(strlen(id) + strlen(subj) + 2) : NULL;
+	if (out) {
+		strcpy(out, id);
+		strcpy(out + strlen(id) + 1, subj);
+	}
+	free(id);
+	free(subj);
+	return out;
+}
+
+/* The message a delivered item reported with `sent:`, into r (else left NULL). */
+static void sent_of(const nbatch *nb, size_t i, outbox_result *r) {
+	if (nb->text && nb->text[i] && nb->state && nb->state[i] == ITEM_DELIVERED) {
+		r->message_id = nb->text[i];
+		r->subject = nb->text[i] + strlen(nb->text[i]) + 1;
+	}
+}
+
+/* One line of standard output: "ID", "ID sent: <MESSAGE-ID> SUBJECT" (delivered: a
+ * mail to the customer, logged as an e-mail interaction), "ID temporary: TEXT" or
+ * "ID permanent: TEXT". A later line about the same id replaces an earlier one. */
 static void stdout_line(nbatch *nb, const char *line, size_t len) {
 	while (len && line[len - 1] == '\r')
 		len--;
@@ -254,7 +290,18 @@ static void stdout_line(nbatch *nb, const char *line, size_t len) {
 	if (sp) {
 		const char *rest = sp + 1;
 		size_t restlen = len - idlen - 1;
-		static const char tmp[] = "temporary:", perm[] = "permanent:";
+		static const char tmp[] = "temporary:", perm[] = "permanent:", sent[] = "sent:";
+		if (restlen >= sizeof(sent) - 1 && !memcmp(rest, sent, sizeof(sent) - 1)) {
+			/* delivered even when the rest is not as it should be: the mail went */
+			char *st_text = sent_text(rest + sizeof(sent) - 1, restlen - (sizeof(sent) - 1));
+			if (!st_text)
+				log_odd(nb, "a sent: line without <MESSAGE-ID> (delivered, not logged)", line, len);
+			nb->named_any = true;
+			nb->state[i] = ITEM_DELIVERED;
+			free(nb->text[i]);
+			nb->text[i] = st_text;
+			return;
+		}
 		if (restlen >= sizeof(tmp) - 1 && !memcmp(rest, tmp, sizeof(tmp) - 1))
 			st = ITEM_TEMPORARY;
 		else if (restlen >= sizeof(perm) - 1 && !memcmp(rest, perm, sizeof(perm) - 1))
@@ -464,7 +511,10 @@ static void conclude(nbatch *nb, bool all, const char *status, int priority) {
 		/* state and text are NULL only for a batch that could not start */
 		const char *text = nb->text && nb->text[i] && *nb->text[i] ? nb->text[i] : NULL;
 		switch ((item_state) (nb->state ? nb->state[i] : ITEM_UNNAMED)) {
-		case ITEM_DELIVERED: r->outcome = OUTBOX_DELIVERED; break;
+		case ITEM_DELIVERED:
+			r->outcome = OUTBOX_DELIVERED;
+			sent_of(nb, i, r);
+			break;
 		case ITEM_TEMPORARY:
 			r->outcome = OUTBOX_FAILED;
 			r->error = text ? text : "temporary failure";
@@ -772,9 +822,12 @@ void notify_stop(notify *n) {
 		size_t k = 0;
 		outbox_result *res = calloc(nb->b.n ? nb->b.n : 1, sizeof(*res));
 		for (size_t i = 0; res && i < nb->b.n; i++)
-			if (nb->state[i] == ITEM_DELIVERED || nb->state[i] == ITEM_PERMANENT)
+			if (nb->state[i] == ITEM_DELIVERED) {
+				res[k] = (outbox_result) { .seq = nb->b.items[i].seq, .outcome = OUTBOX_DELIVERED };
+				sent_of(nb, i, &res[k++]);
+			} else if (nb->state[i] == ITEM_PERMANENT)
 				res[k++] = (outbox_result) { .seq = nb->b.items[i].seq, .error = nb->text[i],
-					.outcome = nb->state[i] == ITEM_DELIVERED ? OUTBOX_DELIVERED : OUTBOX_PERMANENT };
+					.outcome = OUTBOX_PERMANENT };
 		int r = k ? outbox_done(n->env.store, res, k, now_s(n),
 					(uint32_t) (*n->env.defs)->config.notify_max_attempts, random64()) : 0;
 		if (r < 0)

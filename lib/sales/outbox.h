@@ -21,7 +21,7 @@
 typedef struct outbox_item {
 	uint64_t seq;
 	char id[OUTBOX_ID_MAX];        /* "INSTANCE-SEQ" */
-	char *key;                     /* the ordering key: order number, or "customer:ID" */
+	char *key;                     /* the ordering key: order number, "customer:ID" or "task:ID" */
 	char *line;                    /* the expanded event: one JSON object, no newline */
 } outbox_item;
 
@@ -55,10 +55,15 @@ typedef struct outbox_result {
 	uint64_t seq;
 	outbox_outcome outcome;
 	const char *error;             /* kept as the last error; may be NULL */
+	/* OUTBOX_DELIVERED as `ID sent: <MESSAGE-ID> SUBJECT` (a message the mailer
+	 * submitted to the customer's contact): both set; else both NULL */
+	const char *message_id;        /* "<...>" as in the header */
+	const char *subject;
 } outbox_result;
 
 /* Records a batch's outcome in one write transaction at now: delivered events leave
- * the pending set; failed ones count an attempt and wait OUTBOX_BACKOFF_MIN * 2^(k-1)
+ * the pending set (one with a message_id and subject logs an `email` interaction
+ * for its customer: at now, author "standingd", the subject as its summary); failed ones count an attempt and wait OUTBOX_BACKOFF_MIN * 2^(k-1)
  * seconds after the k-th failure (at most OUTBOX_BACKOFF_MAX), plus a jitter of up to
  * a quarter of that drawn from rnd, and are parked at max_attempts; permanent ones
  * are parked. Results for events no longer pending are ignored. 0 or a negative errno

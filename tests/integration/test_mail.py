@@ -422,6 +422,17 @@ class Direct(unittest.TestCase):
                            env=dict(os.environ, **(env or {})))
         return r.returncode, r.stdout.decode().splitlines(), r.stderr.decode()
 
+    SUBJECTS = {("aakkonen", "order.created"): "Tilausvahvistus {}",
+                ("anh-sang", "order.awaiting_payment"): "Yêu cầu thanh toán đơn hàng {}",
+                ("nordlys", "order.created"): "Ordrebekreftelse {}", ("nordlys", "order.shipped"): "Ordre {} er sendt"}
+
+    def sent(self, key):
+        """The line for a mail submitted to the customer's contact (doc/crm.md):
+        `ID sent: <MESSAGE-ID> SUBJECT`, the Subject as rendered."""
+        i = self.ids[key]
+        order = json.loads(self.lines[key])["order"]["order"]
+        return f"{i} sent: <{i}@standingd.lumen.example> {self.SUBJECTS[key].format(order)}"
+
     FI = ("aakkonen", "order.created")
     VI = ("anh-sang", "order.awaiting_payment")
     VI0 = ("anh-sang", "order.created")
@@ -437,7 +448,7 @@ class Direct(unittest.TestCase):
         os.chmod(fake, 0o755)
         self.config(f"  sendmail: {fake}\n")
         env = {"REC": rec}
-        self.assertEqual(self.run_mailer(self.FI, env=env), (0, [self.ids[self.FI]], ""))
+        self.assertEqual(self.run_mailer(self.FI, env=env), (0, [self.sent(self.FI)], ""))
         with open(rec + ".args") as f:
             self.assertEqual(f.read().splitlines(), ["-i", "-f", "orders@lumen.example", "--", "aino@aakkonen.example"])
         with open(rec + ".msg", "rb") as f:
@@ -477,7 +488,7 @@ class Direct(unittest.TestCase):
             import select
             ready, _, _ = select.select([p.stdout], [], [], 20)
             self.assertTrue(ready, "nothing printed while the second message hangs")
-            self.assertEqual(p.stdout.readline().decode(), self.ids[self.FI] + "\n")
+            self.assertEqual(p.stdout.readline().decode(), self.sent(self.FI) + "\n")
             self.assertIsNone(p.poll())
         finally:
             os.killpg(p.pid, signal.SIGKILL)   # the mailer and its sendmail, as standingd does
@@ -487,8 +498,9 @@ class Direct(unittest.TestCase):
     def test_maildir(self):
         # relative to the config directory; created with cur/ new/ tmp/
         self.config("  maildir: mail\n")
+        # the prepaid order's order.created sends nothing: a plain id
         self.assertEqual(self.run_mailer(self.FI, self.VI0, self.VI),
-                         (0, [self.ids[self.FI], self.ids[self.VI0], self.ids[self.VI]], ""))
+                         (0, [self.sent(self.FI), self.ids[self.VI0], self.sent(self.VI)], ""))
         md = os.path.join(self.conf, "mail")
         self.assertEqual(sorted(os.listdir(md)), ["cur", "new", "tmp"])
         names = sorted(os.listdir(os.path.join(md, "new")))
@@ -503,13 +515,12 @@ class Direct(unittest.TestCase):
         # a retry (the same events again) writes no second file, also once a reader moved it to cur/
         os.rename(os.path.join(md, "new", names[0]), os.path.join(md, "cur", names[0] + ":2,S"))
         self.assertEqual(self.run_mailer(self.FI, self.VI),
-                         (0, [self.ids[self.FI], self.ids[self.VI]], ""))
+                         (0, [self.sent(self.FI), self.sent(self.VI)], ""))
         self.assertEqual(os.listdir(os.path.join(md, "new")), [names[1]])
         self.assertEqual(os.listdir(os.path.join(md, "cur")), [names[0] + ":2,S"])
 
     def test_malformed_lines(self):
         self.config("  maildir: mail\n")
-        fi = self.ids[self.FI]
         raw = ('{"id": "0123456789abcdef-7", "type": "order.crea\n'   # cut: the id is still read
                'not json at all\n'
                '\n'
@@ -520,7 +531,7 @@ class Direct(unittest.TestCase):
         self.assertEqual(rc, 0)
         self.assertEqual(out[0], "0123456789abcdef-7 permanent: malformed event")
         self.assertRegex(out[1], r"^0123456789abcdef-8 permanent: malformed event: .+")
-        self.assertEqual(out[2:], [fi])
+        self.assertEqual(out[2:], [self.sent(self.FI)])
         self.assertIn("standingd-mail: line 1: malformed event 0123456789abcdef-7: ", err)
         self.assertIn("standingd-mail: line 2: malformed event: ", err)
         self.assertIn("standingd-mail: line 4: an event without a usable \"id\", not handled", err)
@@ -530,7 +541,7 @@ class Direct(unittest.TestCase):
         self.config("  maildir: mail\n")
         raw = '{"id": "0123456789abcdef-9", "pad": "' + "x" * (9 << 20) + '"}\n' + self.lines[self.FI] + "\n"
         self.assertEqual(self.run_mailer(raw=raw), (0, [
-            "0123456789abcdef-9 permanent: malformed event: longer than 8 MiB", self.ids[self.FI]],
+            "0123456789abcdef-9 permanent: malformed event: longer than 8 MiB", self.sent(self.FI)],
             "standingd-mail: line 1: malformed event 0123456789abcdef-9: longer than 8 MiB\n"))
 
     def test_deferred_recipient_holds_its_order(self):
@@ -540,7 +551,7 @@ class Direct(unittest.TestCase):
         self.assertEqual((rc, out), (0, [
             f"{self.ids[self.NB]} temporary: {s.url}: RCPT refused: 451 4.3.0 <kari@nordlys.example>: "
             "Temporary lookup failure",
-            self.ids[self.FI],
+            self.sent(self.FI),
             f"{self.ids[self.NB_SHIPPED]} temporary: an earlier event of this order was not delivered",
         ]), err)
         self.assertEqual([e["rcpt_tos"] for e, m in s.messages()], [["aino@aakkonen.example"]])
@@ -552,8 +563,8 @@ class Direct(unittest.TestCase):
         self.assertEqual((rc, out), (0, [
             f"{self.ids[self.NB]} permanent: 550 5.1.1 <kari@nordlys.example>: Recipient address rejected: "
             "User unknown",
-            self.ids[self.FI],
-            self.ids[self.VI],
+            self.sent(self.FI),
+            self.sent(self.VI),
         ]), err)
         # one connection for the batch: both messages came from the same client port
         msgs = s.messages()
@@ -581,7 +592,7 @@ class Direct(unittest.TestCase):
             f.write("lumen:s3cret pass\n")
         os.chmod(cred, 0o640)
         self.config(f'  smtp: "{s.url}"\n  credentials: smtp-credentials\n')
-        self.assertEqual(self.run_mailer(self.FI)[:2], (0, [self.ids[self.FI]]))
+        self.assertEqual(self.run_mailer(self.FI)[:2], (0, [self.sent(self.FI)]))
         self.assertEqual([e["auth"] for e, m in s.messages()], ["lumen"])
         # a wrong password: the relay's configuration, not this message's fault: retried
         with open(cred, "w") as f:
