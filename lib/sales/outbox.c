@@ -13,10 +13,13 @@
 #include "lib/base/text.h"
 #include "lib/time/cal.h"
 #include "lib/time/tz.h"
+#include "lib/sales/crm.h"
 #include "lib/sales/outbox.h"
 
 /* The last error kept per event: enough for an SMTP reply, not a whole stderr. */
 #define OUTBOX_ERROR_MAX 512
+/* What an e-mail interaction keeps of a Subject and a Message-ID. */
+#define OUTBOX_SUBJECT_MAX 1000
 
 void outbox_batch_free(outbox_batch *b) {
 	if (!b)
@@ -210,6 +213,7 @@ static json_t *recipient_view(const customer *cu) {
 	jfield_set(j, "name", jfield_str_or_null(best->name), &ok);
 	jfield_set(j, "role", jfield_str_or_null(best->role), &ok);
 	jfield_set(j, "email", json_string(best->email), &ok);
+	jfield_set(j, "phone", jfield_str_or_null(best->phone), &ok);
 	if (!ok) {
 		json_decref(j);
 		return NULL;
@@ -217,15 +221,19 @@ static json_t *recipient_view(const customer *cu) {
 	return j;
 }
 
-static json_t *salesperson_view(const customer *cu) {
-	if (!cu || !cu->salesperson)
+/* The salesperson id (the customer's, or a task's assignee) from salespeople:;
+ * one named in no entry there keeps the old reading: its id is its e-mail when it
+ * has an '@', and it writes in the customer's language. */
+static json_t *salesperson_view(const defs *d, const char *id, const customer *cu) {
+	if (!id)
 		return json_null();
+	const salesperson *sp = defs_find_salesperson(&d->config, id);
 	bool ok = true;
 	json_t *j = json_object();
-	jfield_set(j, "id", json_string(cu->salesperson), &ok);
-	jfield_set(j, "name", json_null(), &ok);
-	jfield_set(j, "email", strchr(cu->salesperson, '@') ? json_string(cu->salesperson) : json_null(), &ok);
-	jfield_set(j, "language", json_string(cu->language), &ok);
+	jfield_set(j, "id", json_string(id), &ok);
+	jfield_set(j, "name", jfield_str_or_null(sp ? sp->name : NULL), &ok);
+	jfield_set(j, "email", sp ? jfield_str_or_null(sp->email) : strchr(id, '@') ? json_string(id) : json_null(), &ok);
+	jfield_set(j, "language", json_string(sp ? sp->language : cu ? cu->language : "en"), &ok);
 	if (!ok) {
 		json_decref(j);
 		return NULL;
@@ -307,6 +315,7 @@ static int expand(store_txn *t, const defs *d, const store_outq_entry *e, char r
 	json_t *payload = json_loads(text, 0, NULL);
 	free(text);
 	sales_order *o = NULL;
+	task *tk = NULL;
 	json_t *j = NULL;
 	if (!payload) {
 		r = -EBADMSG;
@@ -315,6 +324,10 @@ static int expand(store_txn *t, const defs *d, const store_outq_entry *e, char r
 	const char *number = json_string_value(json_object_get(payload, "order"));
 	if (number && (r = store_order_get(t, number, &o)) < 0 && r != -ENOENT && r != -EINVAL)
 		goto out;
+	/* task.due: the task as it is now (a record gone is shown as null) */
+	const char *task_id = !strcmp(type, TASK_EVENT_DUE) ? json_string_value(json_object_get(payload, "task")) : NULL;
+	if (task_id && (r = crm_task_get(t, task_id, &tk)) < 0 && r != -ENOENT && r != -EINVAL)
+		goto out;
 	const char *cust_id = json_string_value(json_object_get(payload, "customer"));
 	if (!cust_id && o)
 		cust_id = o->customer;
@@ -322,6 +335,15 @@ static int expand(store_txn *t, const defs *d, const store_outq_entry *e, char r
 	if ((r = event_id(t, e->seq, ret_id)) < 0)
 		goto out;
 	bool shipped = !strcmp(type, ORDER_EVENT_SHIPPED);
+	/* the salesperson: a task's assignee, else the customer's */
+	const char *sp_id = task_id ? json_string_value(json_object_get(payload, "assignee")) : NULL;
+	if (!task_id && cu)
+		sp_id = cu->salesperson;
+	/* a task about a standing order whose order does not exist yet: its supplier
+	 * and the zone of its deliveries */
+	const char *so_id = !o && task_id ? json_string_value(json_object_get(payload, "standing_order")) : NULL;
+	const standing_order *so = so_id ? defs_find_order(d, so_id) : NULL;
+	const char *zone = o ? o->zone : so && so->rule.zone ? tz_zone_name(so->rule.zone) : NULL;
 	bool ok = true;
 	j = json_object();
 	jfield_set(j, "id", json_string(ret_id), &ok);
@@ -331,14 +353,16 @@ static int expand(store_txn *t, const defs *d, const store_outq_entry *e, char r
 	jfield_set(j, "attempt", json_integer((json_int_t) e->attempts + 1), &ok);
 	jfield_set(j, "customer", cust_id ? customer_view(cu, cust_id) : json_null(), &ok);
 	jfield_set(j, "recipient", recipient_view(cu), &ok);
-	jfield_set(j, "salesperson", salesperson_view(cu), &ok);
-	jfield_set(j, "supplier", supplier_view(d, o ? o->supplier : NULL), &ok);
+	jfield_set(j, "salesperson", salesperson_view(d, sp_id, cu), &ok);
+	jfield_set(j, "supplier", supplier_view(d, o ? o->supplier : so ? so->supplier : NULL), &ok);
 	jfield_set(j, "order", o ? order_to_view(o) : json_null(), &ok);
-	jfield_set(j, "delivery_zone", jfield_str_or_null(o ? o->zone : NULL), &ok);
+	jfield_set(j, "delivery_zone", jfield_str_or_null(zone), &ok);
 	jfield_set(j, "carrier", shipped ? carrier_view(d, json_string_value(json_object_get(payload, "carrier")),
 							json_string_value(json_object_get(payload, "tracking")))
 				   : json_null(), &ok);
 	jfield_set(j, "details", details_view(payload), &ok);
+	if (task_id)
+		jfield_set(j, "task", tk ? task_to_view(tk) : json_null(), &ok);
 	if (!ok) {
 		r = -ENOMEM;
 		goto out;
@@ -354,6 +378,7 @@ out:
 	json_decref(j);
 	json_decref(payload);
 	order_free(o);
+	task_free(tk);
 	free(type);
 	return r;
 }
@@ -448,11 +473,11 @@ int64_t outbox_backoff(uint32_t k, uint64_t seq, uint64_t rnd) {
 }
 
 /* The command's text as it is kept: control characters as spaces, cut (on a
- * character boundary) at OUTBOX_ERROR_MAX bytes; invalid UTF-8 as '?'. */
-static char *error_clean(const char *s) {
+ * character boundary) at max bytes; invalid UTF-8 as '?'. */
+static char *text_clean(const char *s, size_t max) {
 	size_t n = strlen(s);
-	if (n > OUTBOX_ERROR_MAX)
-		n = OUTBOX_ERROR_MAX;
+	if (n > max)
+		n = max;
 	char *d = malloc(n + 1);
 	if (!d)
 		return NULL;
@@ -483,6 +508,43 @@ static char *error_clean(const char *s) {
 	return d;
 }
 
+/* The e-mail a delivered event sent its customer, in the customer's interaction
+ * log (doc/crm.md, "E-mail interactions"). An event with no customer logs none. */
+static int log_email(store_txn *t, const outbox_result *res, int64_t now) {
+	char *type = NULL, *text = NULL;
+	int r = store_outbox_get(t, res->seq, &type, &text, NULL);
+	if (r < 0)
+		return r;
+	json_t *payload = json_loads(text, 0, NULL);
+	free(text);
+	free(type);
+	if (!payload)
+		return -EBADMSG;
+	sales_order *o = NULL;
+	const char *cust = json_string_value(json_object_get(payload, "customer"));
+	const char *number = json_string_value(json_object_get(payload, "order"));
+	if (!cust && number && (r = store_order_get(t, number, &o)) < 0 && r != -ENOENT && r != -EINVAL)
+		goto out;
+	if (!cust && o)
+		cust = o->customer;
+	r = 0;
+	if (cust) {
+		/* as text the log can hold: a bad byte must not keep the delivery from
+		 * being recorded (the mail would go again and again) */
+		char *subject = text_clean(res->subject, OUTBOX_SUBJECT_MAX);
+		char *mid = text_clean(res->message_id, OUTBOX_SUBJECT_MAX);
+		interaction i = { .customer = (char *) cust, .at = now, .kind = INTERACTION_EMAIL, .summary = subject,
+				  .author = (char *) "standingd", .message_id = mid };
+		r = subject && mid ? crm_interaction_log_in(t, &i) : -ENOMEM;
+		free(subject);
+		free(mid);
+	}
+out:
+	order_free(o);
+	json_decref(payload);
+	return r;
+}
+
 static int done_one(store_txn *t, const outbox_result *res, int64_t now, uint32_t max_attempts, uint64_t rnd) {
 	store_outq_entry e;
 	int r = store_outq_get(t, false, res->seq, &e);
@@ -491,11 +553,12 @@ static int done_one(store_txn *t, const outbox_result *res, int64_t now, uint32_
 	if (r < 0)
 		return r;
 	if (res->outcome == OUTBOX_DELIVERED) {
-		r = store_outq_del(t, false, res->seq);
+		if ((r = store_outq_del(t, false, res->seq)) == 0 && res->message_id && res->subject)
+			r = log_email(t, res, now);
 		goto out;
 	}
 	if (res->error) {
-		char *err = error_clean(res->error);
+		char *err = text_clean(res->error, OUTBOX_ERROR_MAX);
 		if (!err) {
 			r = -ENOMEM;
 			goto out;

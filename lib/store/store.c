@@ -1297,13 +1297,16 @@ static int order_load(store_txn *t, uint64_t seq, sales_order **ret) {
 
 static int outq_write(store_txn *t, bool parked, const store_outq_entry *e);
 
-/* An event's ordering key (doc/notify.md): its order, else its customer's account. */
+/* An event's ordering key (doc/notify.md): its task, else its order, else its
+ * customer's account. */
 static char *outq_key_of(json_t *payload, uint64_t seq) {
 	const char *order = json_string_value(json_object_get(payload, "order"));
 	const char *cust = json_string_value(json_object_get(payload, "customer"));
+	/* task.due: per task, never behind its order's mails (doc/notify.md) */
+	const char *task_id = json_string_value(json_object_get(payload, "task"));
 	char *k = NULL;
-	int n = order ? asprintf(&k, "%s", order) : cust ? asprintf(&k, "customer:%s", cust)
-		: asprintf(&k, "event:%" PRIu64, seq);
+	int n = task_id ? asprintf(&k, "task:%s", task_id) : order ? asprintf(&k, "%s", order)
+		: cust ? asprintf(&k, "customer:%s", cust) : asprintf(&k, "event:%" PRIu64, seq);
 	return n < 0 ? NULL : k;
 }
 

@@ -166,7 +166,7 @@ typedef struct store_outq_entry {
 	uint32_t attempts;        /* failed attempts so far */
 	int64_t next_at;          /* not before this instant; INT64_MIN: at once */
 	char *last_error;         /* NULL when none */
-	char *key;                /* the ordering key: the order number, or "customer:ID" */
+	char *key;                /* the ordering key: the order number, "customer:ID" or "task:ID" */
 	int64_t parked_at;        /* outpark only (0 in outq) */
 } store_outq_entry;
 void store_outq_entry_done(store_outq_entry *e);   /* frees the strings; accepts NULL */

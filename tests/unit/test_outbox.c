@@ -1,8 +1,10 @@
 /* outbox: which pending events are handed out (oldest first, in order per order,
- * none twice at once, a bound on the scan), the exact line each becomes, what a
- * batch's outcome does (backoff instants for a given random number, parking,
- * permanent failures), the counts, the list and the retry of parked events. A real
- * store in a fresh directory; orders made by lib/sales as the daemon makes them. */
+ * none twice at once, a bound on the scan), the exact line each becomes (task.due
+ * with its task and assignee, the salesperson from salespeople:), what a batch's
+ * outcome does (backoff instants for a given random number, parking, permanent
+ * failures, the e-mail interaction of a `sent:` delivery), the counts, the list and
+ * the retry of parked events. A real store in a fresh directory; orders made by
+ * lib/sales and tasks by lib/sales/crm as the daemon makes them. */
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -15,6 +17,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include "lib/defs/defs.h"
+#include "lib/sales/crm.h"
 #include "lib/sales/outbox.h"
 #include "lib/sales/sales.h"
 #include "lib/store/store.h"
@@ -26,7 +29,10 @@ static const char CONFIG[] =
 	"suppliers:\n"
 	"  - {id: nordkaffe, name: Nordkaffe AS, users: [nk]}\n"
 	"carriers:\n"
-	"  - {id: posten, name: Posten, tracking_url: \"https://sporing.posten.no/sporing/{tracking}\"}\n";
+	"  - {id: posten, name: Posten, tracking_url: \"https://sporing.posten.no/sporing/{tracking}\"}\n"
+	"salespeople:\n"
+	"  - {id: ingrid, name: Ingrid Haugen, email: ingrid@nordkaffe.example, language: nb}\n"
+	"  - {id: thao, name: Trần Thu Thảo, email: thao@lumen.example, language: vi}\n";
 
 static const char ORDERS[] =
 	"customers:\n"
@@ -34,7 +40,7 @@ static const char ORDERS[] =
 	"    name: Nordlys Kafé AS\n"
 	"    language: nb\n"
 	"    timezone: Europe/Oslo\n"
-	"    salesperson: sales@lumen.example\n"
+	"    salesperson: ingrid\n"
 	"    account: {number: ACC-3001, credit_limit: \"1000.00 NOK\"}\n"
 	"    vat: \"25%\"\n"
 	"    contacts:\n"
@@ -46,7 +52,16 @@ static const char ORDERS[] =
 	"    timezone: Asia/Ho_Chi_Minh\n"
 	"    contacts:\n"
 	"      - {name: Bếp, phone: \"+84 1\"}\n"
-	"      - {name: Nguyễn Văn An, email: an@vinh.example}\n";
+	"      - {name: Nguyễn Văn An, email: an@vinh.example}\n"
+	"standing_orders:\n"
+	"  - id: kaffe-weekly\n"
+	"    customer: nordlys\n"
+	"    supplier: nordkaffe\n"
+	"    ship_to: {name: Nordlys Kafé, street: Storgata 1, postcode: \"9008\", city: Tromsø, country: NO}\n"
+	"    lines:\n"
+	"      - {sku: KAFFE-1KG, quantity: 4, unit_price: \"150.00 NOK\"}\n"
+	"    payment: account\n"
+	"    schedule: {every: 1 week, start: 2027-02-01, at: \"08:00\", timezone: Europe/Oslo}\n";
 
 typedef struct fx {
 	char tmp[64];
@@ -110,7 +125,7 @@ static void place(fx *f, const char *cust, order_payment pay, int64_t at, char r
 		.delivery = at + 3 * 86400, .zone = nok ? "Europe/Oslo" : "Asia/Ho_Chi_Minh",
 		.delivery_offset = nok ? 3600 : 7 * 3600, .created = at, .payment = pay,
 	};
-	assert_int_equal(sales_place(f->s, cu, &o, "shop:web", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, cu, &o, "shop:web", NULL), 0);
 	order_transitions_clear(&o);
 	memcpy(ret, o.number, ORDER_NUMBER_MAX);
 }
@@ -118,7 +133,7 @@ static void place(fx *f, const char *cust, order_payment pay, int64_t at, char r
 static void ship(fx *f, const char *number, const char *tracking, int64_t at) {
 	sales_ship_result res;
 	sales_order *o = NULL;
-	assert_int_equal(sales_mark_shipped(f->s, number, NULL, "posten", tracking, at, "supplier:nk", &res, &o), 0);
+	assert_int_equal(sales_mark_shipped(f->s, NULL, number, NULL, "posten", tracking, at, "supplier:nk", &res, &o), 0);
 	order_free(o);
 }
 
@@ -192,9 +207,12 @@ static const char NORDLYS_CUSTOMER[] =
 	"\"account_number\":\"ACC-3001\",\"contacts\":[{\"name\":\"Ola Regnskap\",\"role\":\"accounting\","
 	"\"email\":\"ola@nordlys.example\",\"phone\":null},{\"name\":\"Kari Nordmann\",\"role\":\"purchasing\","
 	"\"email\":\"kari@nordlys.example\",\"phone\":null}]},"
-	"\"recipient\":{\"name\":\"Kari Nordmann\",\"role\":\"purchasing\",\"email\":\"kari@nordlys.example\"},"
-	"\"salesperson\":{\"id\":\"sales@lumen.example\",\"name\":null,\"email\":\"sales@lumen.example\",\"language\":\"nb\"},"
-	"\"supplier\":{\"id\":\"nordkaffe\",\"name\":\"Nordkaffe AS\"},";
+	"\"recipient\":{\"name\":\"Kari Nordmann\",\"role\":\"purchasing\",\"email\":\"kari@nordlys.example\","
+	"\"phone\":null},";
+static const char INGRID[] =
+	"\"salesperson\":{\"id\":\"ingrid\",\"name\":\"Ingrid Haugen\",\"email\":\"ingrid@nordkaffe.example\","
+	"\"language\":\"nb\"},";
+static const char NORDKAFFE[] = "\"supplier\":{\"id\":\"nordkaffe\",\"name\":\"Nordkaffe AS\"},";
 
 /* The whole line of order.created and order.shipped for an account order. */
 static void test_line_created_shipped(void **state) {
@@ -208,11 +226,11 @@ static void test_line_created_shipped(void **state) {
 	json_object_set_new(j, "order", json_string("VIEW"));
 	char want[4096];
 	snprintf(want, sizeof(want),
-		 "{\"id\":\"ID\",\"seq\":1,\"type\":\"order.created\",\"at\":\"2027-01-30T08:00:00Z\",\"attempt\":1,%s"
+		 "{\"id\":\"ID\",\"seq\":1,\"type\":\"order.created\",\"at\":\"2027-01-30T08:00:00Z\",\"attempt\":1,%s%s%s"
 		 "\"order\":\"VIEW\",\"delivery_zone\":\"Europe/Oslo\",\"carrier\":null,"
 		 "\"details\":{\"order\":\"SO-00000001-3\",\"standing_order\":null,\"customer\":\"nordlys\","
 		 "\"supplier\":\"nordkaffe\",\"delivery\":\"2027-02-02T08:00:00Z\","
-		 "\"total\":{\"amount\":\"812.50\",\"currency\":\"NOK\"}}}", NORDLYS_CUSTOMER);
+		 "\"total\":{\"amount\":\"812.50\",\"currency\":\"NOK\"}}}", NORDLYS_CUSTOMER, INGRID, NORDKAFFE);
 	expect_json(j, want);
 	/* the order view is GetOrder's, as it is now (shipped) */
 	sales_order *o;
@@ -232,13 +250,13 @@ static void test_line_created_shipped(void **state) {
 	j = line_of(f, 2);
 	json_object_set_new(j, "order", json_string("VIEW"));
 	snprintf(want, sizeof(want),
-		 "{\"id\":\"ID\",\"seq\":2,\"type\":\"order.shipped\",\"at\":\"2027-01-30T09:00:00Z\",\"attempt\":1,%s"
+		 "{\"id\":\"ID\",\"seq\":2,\"type\":\"order.shipped\",\"at\":\"2027-01-30T09:00:00Z\",\"attempt\":1,%s%s%s"
 		 "\"order\":\"VIEW\",\"delivery_zone\":\"Europe/Oslo\","
 		 "\"carrier\":{\"id\":\"posten\",\"name\":\"Posten\","
 		 "\"tracking_url\":\"https://sporing.posten.no/sporing/3701%%2023%%2F45%%C3%%B8\"},"
 		 "\"details\":{\"order\":\"SO-00000001-3\",\"standing_order\":null,\"supplier\":\"nordkaffe\","
 		 "\"carrier\":\"posten\",\"tracking\":\"3701 23/45ø\",\"shipped\":\"2027-01-30T09:00:00Z\"}}",
-		 NORDLYS_CUSTOMER);
+		 NORDLYS_CUSTOMER, INGRID, NORDKAFFE);
 	expect_json(j, want);
 	json_decref(j);
 }
@@ -268,7 +286,8 @@ static void test_line_payment_events(void **state) {
 	expect_json(json_object_get(j, "details"),
 		    "{\"order\":\"SO-00000001-3\",\"customer\":\"vinh\",\"amount_due\":{\"amount\":\"850000\",\"currency\":\"VND\"},"
 		    "\"payment_reference\":\"RF41000000013\",\"due\":\"2027-02-02T08:00:00Z\"}");
-	expect_json(json_object_get(j, "recipient"), "{\"name\":\"Nguyễn Văn An\",\"role\":null,\"email\":\"an@vinh.example\"}");
+	expect_json(json_object_get(j, "recipient"),
+		    "{\"name\":\"Nguyễn Văn An\",\"role\":null,\"email\":\"an@vinh.example\",\"phone\":null}");
 	expect_json(json_object_get(j, "salesperson"), "null");
 	assert_string_equal(json_string_value(json_object_get(j, "type")), "order.awaiting_payment");
 	json_decref(j);
@@ -322,6 +341,162 @@ static void test_line_payment_events(void **state) {
 	expect_json(json_object_get(j, "salesperson"), "null");
 	expect_json(json_object_get(j, "carrier"), "{\"id\":\"posten\",\"name\":\"posten\",\"tracking_url\":null}");
 	json_decref(j);
+}
+
+/* A task made as lib/sales/crm makes them, due at T0 (so its task.due is appended
+ * at once); its id in ret. */
+static void make_task(fx *f, const char *key, const char *assignee, const char *cust, task_kind kind,
+		      const char *order, const char *so, int64_t delivery, const char *text, char ret[TASK_ID_MAX]) {
+	task tk = { .assignee = (char *) assignee, .customer = (char *) cust, .due = T0, .text = (char *) text,
+		    .kind = kind, .order = (char *) order, .standing_order = (char *) so, .delivery = delivery };
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(crm_task_create_in(t, key, &tk, T0, ret), 0);
+	assert_int_equal(store_commit(t), 0);
+	for (size_t i = 0; i < tk.n_history; i++) {
+		free(tk.history[i].by);
+		free(tk.history[i].note);
+	}
+	free(tk.history);
+}
+
+/* task.due: the task as it is now, the assignee as the salesperson (not the
+ * customer's), the order when the task names one, else the standing order's
+ * supplier and zone; its ordering key is the task's. */
+static void test_line_task_due(void **state) {
+	fx *f = *state;
+	char num[ORDER_NUMBER_MAX], a[TASK_ID_MAX], b[TASK_ID_MAX], c[TASK_ID_MAX];
+	place(f, "nordlys", ORDER_PAYMENT_ACCOUNT, T0, num);   /* 1 */
+	make_task(f, "test/a", "thao", "nordlys", TASK_BEFORE, num, "kaffe-weekly", T0 + 3 * 86400,
+		  "Gọi cho Kari Nordmann", a);                    /* 2 */
+	make_task(f, "test/b", "ingrid", "nordlys", TASK_BEFORE, NULL, "kaffe-weekly", INT64_C(1802246400),
+		  "Ring Kari Nordmann om leveringen", b);           /* 3; delivery 2027-02-10T06:00:00Z */
+	make_task(f, "test/c", "ingrid", "vinh", TASK_MANUAL, NULL, NULL, 0, "Spør om vårkatalogen", c);   /* 4 */
+	assert_string_equal(a, "T-00000001");
+	/* a task's alert does not wait behind its order's confirmation */
+	assert_string_equal(take_text(f, T0, 10, 100, NULL, NULL),
+			    "1 SO-00000001-3; 2 task:T-00000001; 3 task:T-00000002; 4 task:T-00000003");
+
+	json_t *j = line_of(f, 2);
+	json_t *order = json_object_get(j, "order"), *tk = json_incref(json_object_get(j, "task"));
+	assert_string_equal(json_string_value(json_object_get(order, "order")), num);
+	json_object_set_new(j, "order", json_string("VIEW"));
+	json_object_del(j, "task");
+	char want[4096];
+	snprintf(want, sizeof(want),
+		 "{\"id\":\"ID\",\"seq\":2,\"type\":\"task.due\",\"at\":\"2027-01-30T08:00:00Z\",\"attempt\":1,%s"
+		 "\"salesperson\":{\"id\":\"thao\",\"name\":\"Trần Thu Thảo\",\"email\":\"thao@lumen.example\","
+		 "\"language\":\"vi\"},%s"
+		 "\"order\":\"VIEW\",\"delivery_zone\":\"Europe/Oslo\",\"carrier\":null,"
+		 "\"details\":{\"task\":\"T-00000001\",\"assignee\":\"thao\",\"customer\":\"nordlys\","
+		 "\"due\":\"2027-01-30T08:00:00Z\",\"kind\":\"before\",\"order\":\"SO-00000001-3\","
+		 "\"standing_order\":\"kaffe-weekly\"}}", NORDLYS_CUSTOMER, NORDKAFFE);
+	expect_json(j, want);
+	/* the task: ListTasks' view of the record */
+	task *rec = NULL;
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(crm_task_get(t, a, &rec), 0);
+	store_abort(t);
+	json_t *view = task_to_view(rec);
+	assert_true(json_equal(view, tk));
+	expect_json(json_object_get(tk, "text"), "\"Gọi cho Kari Nordmann\"");
+	expect_json(json_object_get(tk, "delivery"), "\"2027-02-02T08:00:00Z\"");
+	json_decref(view);
+	task_free(rec);
+	json_decref(tk);
+	json_decref(j);
+
+	/* before its order exists: the standing order's supplier and zone */
+	j = line_of(f, 3);
+	json_object_del(j, "task");
+	snprintf(want, sizeof(want),
+		 "{\"id\":\"ID\",\"seq\":3,\"type\":\"task.due\",\"at\":\"2027-01-30T08:00:00Z\",\"attempt\":1,%s%s%s"
+		 "\"order\":null,\"delivery_zone\":\"Europe/Oslo\",\"carrier\":null,"
+		 "\"details\":{\"task\":\"T-00000002\",\"assignee\":\"ingrid\",\"customer\":\"nordlys\","
+		 "\"due\":\"2027-01-30T08:00:00Z\",\"kind\":\"before\",\"order\":null,"
+		 "\"standing_order\":\"kaffe-weekly\"}}", NORDLYS_CUSTOMER, INGRID, NORDKAFFE);
+	expect_json(j, want);
+	json_decref(j);
+
+	/* a customer without a salesperson: the assignee all the same; nothing else */
+	j = line_of(f, 4);
+	expect_json(json_object_get(j, "salesperson"), "{\"id\":\"ingrid\",\"name\":\"Ingrid Haugen\","
+		    "\"email\":\"ingrid@nordkaffe.example\",\"language\":\"nb\"}");
+	expect_json(json_object_get(j, "recipient"),
+		    "{\"name\":\"Nguyễn Văn An\",\"role\":null,\"email\":\"an@vinh.example\",\"phone\":null}");
+	expect_json(json_object_get(j, "supplier"), "null");
+	expect_json(json_object_get(j, "order"), "null");
+	expect_json(json_object_get(j, "delivery_zone"), "null");
+	expect_json(json_object_get(json_object_get(j, "task"), "id"), "\"T-00000003\"");
+	expect_json(json_object_get(json_object_get(j, "task"), "kind"), "\"manual\"");
+	json_decref(j);
+}
+
+/* The customer's e-mail interactions, as GetCustomer lists them. */
+static char *interactions(fx *f, const char *cust) {
+	store_txn *t;
+	json_t *arr = json_array();
+	bool more;
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(crm_interaction_list(t, cust, INT64_MIN, INT64_MAX, INT64_MIN, 0, 100, false, arr, &more), 0);
+	store_abort(t);
+	char *s = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	return s;
+}
+
+/* outbox_done: a delivery reported with `sent:` logs one `email` interaction for
+ * the event's customer in the transaction that records it; a plain delivery, a
+ * failure, a result for an event no longer pending log none. */
+static void test_done_email_interaction(void **state) {
+	fx *f = *state;
+	char a[ORDER_NUMBER_MAX], b[ORDER_NUMBER_MAX], tid[TASK_ID_MAX];
+	place(f, "nordlys", ORDER_PAYMENT_ACCOUNT, T0, a);    /* 1 */
+	place(f, "vinh", ORDER_PAYMENT_PREPAID, T0, b);       /* 2 created, 3 awaiting_payment */
+	make_task(f, "test/a", "ingrid", "nordlys", TASK_MANUAL, NULL, NULL, 0, "Ring Kari", tid);   /* 4 */
+	char *got = interactions(f, "nordlys");
+	assert_string_equal(got, "[]");
+	free(got);
+	/* not delivered: nothing, whatever the result carries */
+	outbox_result fail = { .seq = 1, .outcome = OUTBOX_FAILED, .error = "451 later",
+			       .message_id = "<x-1@standingd.lumen.example>", .subject = "Ordrebekreftelse SO-00000001-3" };
+	assert_int_equal(outbox_done(f->s, &fail, 1, T0, 20, 0), 0);
+	got = interactions(f, "nordlys");
+	assert_string_equal(got, "[]");
+	free(got);
+	outbox_result r[4] = {
+		{ .seq = 1, .outcome = OUTBOX_DELIVERED, .message_id = "<x-1@standingd.lumen.example>",
+		  .subject = "Ordrebekreftelse SO-00000001-3" },
+		{ .seq = 2, .outcome = OUTBOX_DELIVERED },   /* a prepaid order's creation sends none */
+		{ .seq = 3, .outcome = OUTBOX_DELIVERED, .message_id = "<x-3@standingd.lumen.example>",
+		  .subject = "Yêu cầu thanh toán đơn hàng SO-00000002-1" },
+		{ .seq = 4, .outcome = OUTBOX_DELIVERED },   /* the salesperson's task mail */
+	};
+	assert_int_equal(outbox_done(f->s, r, 4, T0 + 60, 20, 0), 0);
+	got = interactions(f, "nordlys");
+	assert_string_equal(got, "[{\"customer\":\"nordlys\",\"at\":\"2027-01-30T08:01:00Z\",\"seq\":1,"
+			    "\"kind\":\"email\",\"contact\":null,\"summary\":\"Ordrebekreftelse SO-00000001-3\","
+			    "\"author\":\"standingd\",\"message_id\":\"<x-1@standingd.lumen.example>\"}]");
+	free(got);
+	got = interactions(f, "vinh");
+	assert_string_equal(got, "[{\"customer\":\"vinh\",\"at\":\"2027-01-30T08:01:00Z\",\"seq\":2,"
+			    "\"kind\":\"email\",\"contact\":null,"
+			    "\"summary\":\"Yêu cầu thanh toán đơn hàng SO-00000002-1\","
+			    "\"author\":\"standingd\",\"message_id\":\"<x-3@standingd.lumen.example>\"}]");
+	free(got);
+	/* reported again (a retried record): no longer pending, not logged twice */
+	assert_int_equal(outbox_done(f->s, r, 1, T0 + 120, 20, 0), 0);
+	got = interactions(f, "nordlys");
+	assert_non_null(strstr(got, "\"seq\":1,"));
+	assert_null(strstr(got, "\"seq\":3,"));
+	free(got);
+	outbox_stats st;
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(outbox_stats_get(t, &st), 0);
+	store_abort(t);
+	assert_true(st.pending == 0 && st.parked == 0);
 }
 
 /* Backoff: 10 s * 2^(k-1), at most an hour, plus up to a quarter from rnd. */
@@ -519,6 +694,8 @@ int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_line_created_shipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_line_payment_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_line_task_due, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_done_email_interaction, setup, teardown),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test_setup_teardown(test_order_per_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scan_bound, setup, teardown),
