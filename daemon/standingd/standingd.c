@@ -30,6 +30,7 @@
 #include "daemon/common/storefault.h"
 #include "daemon/standingd/server.h"
 #include "lib/api/api.h"
+#include "lib/sales/crm.h"
 #include "lib/sales/sales.h"
 #include "lib/api/idem.h"
 
@@ -45,6 +46,12 @@
  * (order.payment_overdue, or cancelled unpaid): one short write transaction each,
  * so a backlog after downtime never holds the loop. */
 #define PAYMENT_SLICE 64
+/* The CRM's due run (after_shipped tasks, task alerts): entries per loop turn while
+ * more are due, and how often it looks for an earlier entry written since
+ * (MarkShipped, SnoozeTask, AddTask write them from socket requests): one read of
+ * the task queue's first key. */
+#define CRM_SLICE 64
+#define CRM_POLL_MS 250
 
 typedef struct daemon_ctx {
 	uv_loop_t *loop;
@@ -58,6 +65,10 @@ typedef struct daemon_ctx {
 	uv_timer_t due_timer, tick_timer, debounce_timer, watchdog_timer;
 	uv_timer_t payment_timer; /* the earliest prepaid payment deadline */
 	uint64_t payment_retry_ms; /* the next retry's delay after a failed payment run; 0 */
+	uv_timer_t crm_timer;     /* the CRM's next due taskq entry (crm_due_run's next_at) */
+	uv_timer_t crm_poll;      /* looks for taskq entries written since, every CRM_POLL_MS */
+	uint64_t crm_retry_ms;    /* the next retry's delay after a failed due run; 0 */
+	int64_t crm_next_at;      /* the taskq's first instant at the last due run (INT64_MAX: none) */
 	uv_signal_t sighup, sigterm, sigint;
 	uv_fs_event_t watch_conf, watch_orders;
 	int watching_orders;
@@ -266,6 +277,22 @@ static void on_due(uv_timer_t *t) {
 
 static void on_payment_due(uv_timer_t *t);
 
+/* The next delay of a retry backing off from STORE_RETRY_MIN_MS to STORE_RETRY_MAX_MS. */
+static uint64_t retry_backoff(uint64_t *ms) {
+	*ms = *ms ? *ms * 2 : STORE_RETRY_MIN_MS;
+	if (*ms > STORE_RETRY_MAX_MS)
+		*ms = STORE_RETRY_MAX_MS;
+	return *ms;
+}
+
+/* Starts timer for the instant at (UTC seconds) on the daemon's clock; never 0 ms:
+ * see arm(). */
+static void timer_at(daemon_ctx *c, uv_timer_t *timer, uv_timer_cb cb, int64_t at) {
+	int64_t delay = at * 1000 - dclock_now_ms(&c->clock);
+	uint64_t real = delay > 0 ? dclock_real_delay(&c->clock, delay) : 0;
+	uv_timer_start(timer, cb, real ? real : 1, 0);
+}
+
 static int first_deadline(const char *number, int64_t at, void *ud) {
 	(void) number;
 	*(int64_t *) ud = at;
@@ -285,13 +312,10 @@ static void arm_payments(daemon_ctx *c) {
 		uv_timer_start(&c->payment_timer, on_payment_due, STORE_RETRY_MAX_MS, 0);
 		return;
 	}
-	if (at == INT64_MAX) {
+	if (at == INT64_MAX)
 		uv_timer_stop(&c->payment_timer);
-		return;
-	}
-	int64_t delay = at * 1000 - dclock_now_ms(&c->clock);
-	uint64_t real = delay > 0 ? dclock_real_delay(&c->clock, delay) : 0;
-	uv_timer_start(&c->payment_timer, on_payment_due, real ? real : 1, 0);   /* never 0: see arm() */
+	else
+		timer_at(c, &c->payment_timer, on_payment_due, at);
 }
 
 static void run_payments(daemon_ctx *c) {
@@ -305,10 +329,7 @@ static void run_payments(daemon_ctx *c) {
 	if (r < 0) {
 		if (!c->payment_retry_ms)
 			log_error("payment deadlines of prepaid orders: %s; retrying", strerror(-r));
-		c->payment_retry_ms = c->payment_retry_ms ? c->payment_retry_ms * 2 : STORE_RETRY_MIN_MS;
-		if (c->payment_retry_ms > STORE_RETRY_MAX_MS)
-			c->payment_retry_ms = STORE_RETRY_MAX_MS;
-		uv_timer_start(&c->payment_timer, on_payment_due, c->payment_retry_ms, 0);
+		uv_timer_start(&c->payment_timer, on_payment_due, retry_backoff(&c->payment_retry_ms), 0);
 		return;
 	}
 	if (c->payment_retry_ms) {
@@ -325,6 +346,70 @@ static void run_payments(daemon_ctx *c) {
 
 static void on_payment_due(uv_timer_t *t) {
 	run_payments(t->data);
+}
+
+/* ---- the CRM's due run ----
+ * crm_due_run makes the after_shipped tasks and turns task alerts into task.due
+ * when they come due (doc/crm.md), a slice per loop turn; one timer is armed for
+ * the next entry's instant on the daemon's clock. Entries written by socket
+ * requests are noticed by a poll (CRM_POLL_MS): when the queue's first instant
+ * is no longer the one the timer was armed for, the due run runs (and re-arms).
+ * An entry later than the first needs nothing: the run at the first re-arms. */
+
+static void on_crm_due(uv_timer_t *t);
+
+static void run_crm(daemon_ctx *c) {
+	size_t made = 0;
+	int64_t next_at = INT64_MAX;
+	bool more = false;
+	int r = crm_due_run(c->store, c->defs, now_s(c), CRM_SLICE, &made, &next_at, &more);
+	if (r == -EAGAIN) {
+		uv_timer_start(&c->crm_timer, on_crm_due, STORE_RETRY_SOON_MS, 0);
+		return;
+	}
+	if (r < 0) {
+		if (!c->crm_retry_ms)
+			log_error("tasks coming due (after_shipped reminders, task alerts): %s; retrying", strerror(-r));
+		uv_timer_start(&c->crm_timer, on_crm_due, retry_backoff(&c->crm_retry_ms), 0);
+		return;
+	}
+	if (c->crm_retry_ms) {
+		log_notice("tasks coming due handled again");
+		c->crm_retry_ms = 0;
+	}
+	if (made)
+		log_info("%zu after_shipped tasks made", made);
+	c->crm_next_at = more ? INT64_MIN : next_at;
+	if (more) {
+		uv_timer_start(&c->crm_timer, on_crm_due, 1, 0);   /* the next slice on the next turn */
+		return;
+	}
+	if (next_at == INT64_MAX)
+		uv_timer_stop(&c->crm_timer);
+	else
+		timer_at(c, &c->crm_timer, on_crm_due, next_at);
+}
+
+static void on_crm_due(uv_timer_t *t) {
+	run_crm(t->data);
+}
+
+static void on_crm_poll(uv_timer_t *t) {
+	daemon_ctx *c = t->data;
+	if (c->crm_retry_ms || c->crm_next_at == INT64_MIN)   /* failing, or slices running: their timer has it */
+		return;
+	int64_t first = INT64_MAX;
+	store_txn *txn;
+	if (store_begin(c->store, false, &txn) < 0)
+		return;
+	int r = store_taskq_next(txn, &first);
+	store_abort(txn);
+	if (r == -ENOENT)
+		first = INT64_MAX;
+	else if (r < 0)
+		return;
+	if (first != c->crm_next_at)
+		run_crm(c);
 }
 
 /* A wall-clock step shows as a change of (realtime - monotonic). Forward jumps
@@ -749,8 +834,10 @@ static int run(daemon_ctx *c) {
 	uv_timer_init(c->loop, &c->debounce_timer);
 	uv_timer_init(c->loop, &c->watchdog_timer);
 	uv_timer_init(c->loop, &c->payment_timer);
+	uv_timer_init(c->loop, &c->crm_timer);
+	uv_timer_init(c->loop, &c->crm_poll);
 	c->due_timer.data = c->tick_timer.data = c->debounce_timer.data = c->watchdog_timer.data = c;
-	c->payment_timer.data = c;
+	c->payment_timer.data = c->crm_timer.data = c->crm_poll.data = c;
 	uv_signal_init(c->loop, &c->sighup);
 	uv_signal_init(c->loop, &c->sigterm);
 	uv_signal_init(c->loop, &c->sigint);
@@ -791,6 +878,8 @@ static int run(daemon_ctx *c) {
 		 c->clock.test ? cal_format_utc(now_s(c), now) : "");
 	run_due(c);
 	run_payments(c);   /* what came due while it was down, then the timer */
+	run_crm(c);
+	uv_timer_start(&c->crm_poll, on_crm_poll, CRM_POLL_MS, CRM_POLL_MS);
 	sd_notify(0, "READY=1");
 	notify_status(c);
 

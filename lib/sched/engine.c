@@ -1,12 +1,15 @@
-/* The heap holds one entry per standing order that has a next occurrence; the
- * schedule state (watermark) is cached per standing order and mirrors the store:
- * the engine is the store's only writer, and a failed batch reloads the cache. */
+/* The heap holds one entry per standing order that has a next occurrence, and one
+ * per `before:` reminder that has a next reminder instant (delivery - offset); the
+ * schedule state (watermark) is cached per standing order, and each reminder's
+ * watermark (`through`, doc/crm.md) per reminder; both mirror the store: the engine
+ * is their only writer, and a failed batch reloads the cache. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lib/sched/engine.h"
+#include "lib/sales/crm.h"
 #include "lib/sales/sales.h"
 
 #define SKIP_DETAIL_MAX 1000     /* more skipped occurrences than this are summarised in one record */
@@ -14,15 +17,28 @@
 typedef struct heap_ent {
 	int64_t at;
 	size_t idx;              /* into defs->orders */
+	size_t rem;              /* into engine.rems; SIZE_MAX: the standing order's next create_at */
 } heap_ent;
+
+/* A `before:` reminder: every occurrence whose reminder instant is at or before
+ * through has been handled (INT64_MIN: not seen yet; it starts at the first now). */
+typedef struct rem_state {
+	size_t idx;              /* its standing order */
+	const reminder *r;       /* in defs */
+	char hash[17];
+	int64_t through;
+} rem_state;
 
 struct engine {
 	store *s;
 	engine_hooks hooks;
 	const defs *d;
 	sched_state *state;      /* per defs->orders index */
-	heap_ent *heap;
+	heap_ent *heap;          /* room for every standing order and reminder */
 	size_t n_heap;
+	rem_state *rems;         /* the `before:` reminders, grouped by standing order */
+	size_t n_rems;
+	size_t *rem_first;       /* per defs->orders index, and one past: its first in rems */
 	engine_stats stats;
 	int64_t grace;
 	sales_order *done;       /* created in the open batch; hooks run after commit */
@@ -32,7 +48,7 @@ struct engine {
 };
 
 static bool heap_less(const heap_ent *a, const heap_ent *b) {
-	return a->at < b->at || (a->at == b->at && a->idx < b->idx);
+	return a->at < b->at || (a->at == b->at && (a->idx < b->idx || (a->idx == b->idx && a->rem < b->rem)));
 }
 
 static void sift_down(engine *e, size_t i) {
@@ -56,6 +72,106 @@ static int next_after_watermark(const standing_order *so, const sched_state *st,
 	return rule_next(&so->rule, st->watermark, ret);
 }
 
+static int64_t sat_add(int64_t a, int64_t b) {
+	int64_t r;
+	return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
+/* The reminder's next instant: that of the first occurrence whose reminder instant
+ * is after through; INT64_MIN when it has not been seen yet (due at once). 0 or
+ * -ENOENT (the schedule has ended). */
+static int rem_next_at(const engine *e, const rem_state *rs, int64_t *ret_at) {
+	if (rs->through == INT64_MIN) {
+		*ret_at = INT64_MIN;
+		return 0;
+	}
+	occurrence o;
+	int r = rule_next(&e->d->orders[rs->idx].rule, sat_add(rs->through, rs->r->offset), &o);
+	if (r == 0)
+		*ret_at = o.delivery - rs->r->offset;
+	return r;
+}
+
+static size_t count_rems(const defs *d) {
+	size_t n = 0;
+	for (size_t i = 0; i < d->n_orders; i++)
+		for (size_t k = 0; k < d->orders[i].n_reminders; k++)
+			n += d->orders[i].reminders[k].kind == REMIND_BEFORE;
+	return n;
+}
+
+/* Records a reminder's watermark (no task). */
+static int rem_put(store_txn *t, const defs *d, const rem_state *rs, int64_t through, int64_t now) {
+	occurrence none = { 0 };
+	return crm_reminder_in(t, d, &d->orders[rs->idx], rs->r, &none, false, through, now);
+}
+
+/* The reminders of d with their watermarks: an unchanged standing order's
+ * (old_of[j] its index in the engine's current set) are copied from the cache, the
+ * others read in t; a reminder seen for the first time starts at now (its watermark
+ * now - 1, written in t) when now is known (not 0) and t writes. */
+static int load_rems(const engine *e, store_txn *t, const defs *d, const size_t *old_of, int64_t now, bool write,
+		     rem_state **ret, size_t **ret_first, size_t *ret_n) {
+	size_t n = count_rems(d);
+	rem_state *rems = calloc(n ? n : 1, sizeof(*rems));
+	size_t *first = calloc(d->n_orders + 1, sizeof(*first));
+	if (!rems || !first) {
+		free(rems);
+		free(first);
+		return -ENOMEM;
+	}
+	size_t k = 0;
+	for (size_t j = 0; j < d->n_orders; j++) {
+		const standing_order *so = &d->orders[j];
+		size_t old = old_of ? old_of[j] : SIZE_MAX;
+		size_t ok = old != SIZE_MAX ? e->rem_first[old] : 0;
+		first[j] = k;
+		for (size_t m = 0; m < so->n_reminders; m++) {
+			if (so->reminders[m].kind != REMIND_BEFORE)
+				continue;
+			rem_state *rs = &rems[k++];
+			rs->idx = j;
+			rs->r = &so->reminders[m];
+			if (old != SIZE_MAX) {
+				/* unchanged: the same reminders in the same order */
+				memcpy(rs->hash, e->rems[ok].hash, sizeof(rs->hash));
+				rs->through = e->rems[ok++].through;
+				continue;
+			}
+			crm_reminder_hash(rs->r, rs->hash);
+			int r = crm_reminder_get(t, so->id, rs->hash, &rs->through);
+			if (r == -ENOENT)
+				rs->through = INT64_MIN;
+			else if (r < 0) {
+				free(rems);
+				free(first);
+				return r;
+			}
+			if (rs->through == INT64_MIN && write && now != 0) {
+				if ((r = rem_put(t, d, rs, now - 1, now)) < 0) {
+					free(rems);
+					free(first);
+					return r;
+				}
+				rs->through = now - 1;
+			}
+		}
+	}
+	first[d->n_orders] = k;
+	*ret = rems;
+	*ret_first = first;
+	*ret_n = n;
+	return 0;
+}
+
+static void set_rems(engine *e, rem_state *rems, size_t *first, size_t n) {
+	free(e->rems);
+	free(e->rem_first);
+	e->rems = rems;
+	e->rem_first = first;
+	e->n_rems = n;
+}
+
 static void rebuild_heap(engine *e) {
 	e->n_heap = 0;
 	e->stats.active = e->stats.paused = 0;
@@ -69,7 +185,12 @@ static void rebuild_heap(engine *e) {
 		else
 			e->stats.active++;
 		if (next_after_watermark(so, &e->state[i], &o) == 0)
-			e->heap[e->n_heap++] = (heap_ent) { .at = o.create_at, .idx = i };
+			e->heap[e->n_heap++] = (heap_ent) { .at = o.create_at, .idx = i, .rem = SIZE_MAX };
+	}
+	for (size_t k = 0; k < e->n_rems; k++) {
+		int64_t at;
+		if (rem_next_at(e, &e->rems[k], &at) == 0)
+			e->heap[e->n_heap++] = (heap_ent) { .at = at, .idx = e->rems[k].idx, .rem = k };
 	}
 	for (size_t i = e->n_heap / 2; i-- > 0;)
 		sift_down(e, i);
@@ -92,6 +213,8 @@ void engine_free(engine *e) {
 		return;
 	free(e->state);
 	free(e->heap);
+	free(e->rems);
+	free(e->rem_first);
 	free(e->done);
 	free(e->skips);
 	free(e);
@@ -153,14 +276,20 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	const defs *od = e->d;
 	size_t n = d->n_orders;
 	/* state and moved are written for every index below, heap up to its count */
+	size_t n_rems_new = count_rems(d);
 	sched_state *state = malloc((n ? n : 1) * sizeof(*state));
-	heap_ent *heap = malloc((n ? n : 1) * sizeof(*heap));
+	heap_ent *heap = malloc((n + n_rems_new ? n + n_rems_new : 1) * sizeof(*heap));
 	size_t *moved = malloc((od->n_orders ? od->n_orders : 1) * sizeof(*moved));   /* old idx -> new, SIZE_MAX: redone */
+	size_t *old_of = malloc((n ? n : 1) * sizeof(*old_of));   /* new idx -> old, SIZE_MAX: redone */
 	bool *fresh = calloc(n ? n : 1, sizeof(*fresh));
+	rem_state *rems = NULL;
+	size_t *rem_first = NULL, n_rems = 0;
 	store_txn *t = NULL;
 	int r = -ENOMEM;
-	if (!state || !heap || !moved || !fresh)
+	if (!state || !heap || !moved || !old_of || !fresh)
 		goto out;
+	for (size_t k = 0; k < n; k++)
+		old_of[k] = SIZE_MAX;
 	if ((r = store_begin(e->s, true, &t)) < 0)
 		goto out;
 	size_t i = 0, j = 0;
@@ -179,6 +308,7 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 		}
 		if (cmp == 0 && e->state[i].active && od->orders[i].hash == d->orders[j].hash) {
 			state[j] = e->state[i];
+			old_of[j] = i;
 			moved[i++] = j++;
 			continue;
 		}
@@ -203,6 +333,8 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 			goto out;
 		j++;
 	}
+	if ((r = load_rems(e, t, d, old_of, src ? src->now : 0, true, &rems, &rem_first, &n_rems)) < 0)
+		goto out;
 	if ((r = put_sources(t, d, src)) < 0)
 		goto out;
 	r = store_commit(t);
@@ -211,9 +343,14 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 		goto out;
 	/* the heap: kept entries renumbered, the redone ones computed, then heapified */
 	size_t nh = 0;
-	for (size_t k = 0; k < e->n_heap; k++)
-		if (moved[e->heap[k].idx] != SIZE_MAX)
-			heap[nh++] = (heap_ent) { .at = e->heap[k].at, .idx = moved[e->heap[k].idx] };
+	for (size_t k = 0; k < e->n_heap; k++) {
+		const heap_ent *h = &e->heap[k];
+		size_t to = moved[h->idx];
+		if (to == SIZE_MAX)
+			continue;
+		size_t rem = h->rem == SIZE_MAX ? SIZE_MAX : rem_first[to] + (h->rem - e->rem_first[h->idx]);
+		heap[nh++] = (heap_ent) { .at = h->at, .idx = to, .rem = rem };
+	}
 	e->stats.active = e->stats.paused = 0;
 	for (size_t k = 0; k < n; k++) {
 		if (d->orders[k].rule.paused)
@@ -221,15 +358,26 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 		else
 			e->stats.active++;
 		occurrence o;
-		if (fresh[k] && next_after_watermark(&d->orders[k], &state[k], &o) == 0)
-			heap[nh++] = (heap_ent) { .at = o.create_at, .idx = k };
+		if (old_of[k] == SIZE_MAX && fresh[k] && next_after_watermark(&d->orders[k], &state[k], &o) == 0)
+			heap[nh++] = (heap_ent) { .at = o.create_at, .idx = k, .rem = SIZE_MAX };
 	}
 	free(e->state);
 	free(e->heap);
 	e->state = state;
 	e->heap = heap;
-	e->n_heap = nh;
 	e->d = d;
+	set_rems(e, rems, rem_first, n_rems);
+	rems = NULL;
+	rem_first = NULL;
+	for (size_t k = 0; k < n; k++) {
+		int64_t at;
+		if (old_of[k] != SIZE_MAX)
+			continue;
+		for (size_t m = e->rem_first[k]; m < e->rem_first[k + 1]; m++)
+			if (rem_next_at(e, &e->rems[m], &at) == 0)
+				heap[nh++] = (heap_ent) { .at = at, .idx = k, .rem = m };
+	}
+	e->n_heap = nh;
 	for (size_t k = e->n_heap / 2; k-- > 0;)
 		sift_down(e, k);
 	state = NULL;
@@ -240,16 +388,22 @@ out:
 	free(state);
 	free(heap);
 	free(moved);
+	free(old_of);
 	free(fresh);
+	free(rems);
+	free(rem_first);
 	return r;
 }
 
 int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 	if (e->d)
 		return apply_changes(e, d, src);
+	size_t n_heap_max = d->n_orders + count_rems(d);
 	sched_state *state = calloc(d->n_orders ? d->n_orders : 1, sizeof(*state));
-	heap_ent *heap = calloc(d->n_orders ? d->n_orders : 1, sizeof(*heap));
+	heap_ent *heap = calloc(n_heap_max ? n_heap_max : 1, sizeof(*heap));
 	char **known = calloc(1, sizeof(char *));
+	rem_state *rems = NULL;
+	size_t *rem_first = NULL, n_rems = 0;
 	store_txn *t = NULL;
 	int r = -ENOMEM;
 	if (!state || !heap || !known)
@@ -288,6 +442,8 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 		if (r < 0)
 			goto fail;
 	}
+	if ((r = load_rems(e, t, d, NULL, src ? src->now : 0, true, &rems, &rem_first, &n_rems)) < 0)
+		goto fail;
 	if ((r = put_sources(t, d, src)) < 0)
 		goto fail;
 	r = store_commit(t);
@@ -299,6 +455,7 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 	e->state = state;
 	e->heap = heap;
 	e->d = d;
+	set_rems(e, rems, rem_first, n_rems);
 	rebuild_heap(e);
 	for (char **k = known; *k; k++)
 		free(*k);
@@ -311,6 +468,8 @@ fail:
 	free(known);
 	free(state);
 	free(heap);
+	free(rems);
+	free(rem_first);
 	return r;
 }
 
@@ -366,17 +525,17 @@ static void peek_visit(const engine *e, store_txn *t, size_t i, peek_best *best)
 	if (i >= e->n_heap || best->err)
 		return;
 	const heap_ent *h = &e->heap[i];
-	if (best->idx != SIZE_MAX && !heap_less(h, &(heap_ent) { .at = best->at, .idx = best->idx }))
+	if (best->idx != SIZE_MAX && !heap_less(h, &(heap_ent) { .at = best->at, .idx = best->idx, .rem = SIZE_MAX }))
 		return;
 	const standing_order *so = &e->d->orders[h->idx];
 	occurrence o;
 	bool exact = false;
-	if (!so->rule.paused) {
+	if (h->rem == SIZE_MAX && !so->rule.paused) {   /* a reminder's entry: only its children count */
 		int r = engine_next_pending(t, so, e->state[h->idx].watermark, &o);
 		if (r == 0) {
-			heap_ent cand = { .at = o.create_at, .idx = h->idx };
+			heap_ent cand = { .at = o.create_at, .idx = h->idx, .rem = SIZE_MAX };
 			exact = cand.at == h->at;
-			if (best->idx == SIZE_MAX || heap_less(&cand, &(heap_ent) { .at = best->at, .idx = best->idx }))
+			if (best->idx == SIZE_MAX || heap_less(&cand, &(heap_ent) { .at = best->at, .idx = best->idx, .rem = SIZE_MAX }))
 				*best = (peek_best) { .at = cand.at, .idx = cand.idx };
 		} else if (r != -ENOENT && r != -ELOOP) {
 			best->err = r;
@@ -443,11 +602,6 @@ static int create_order(engine *e, store_txn *t, size_t idx, const occurrence *o
 		return r;
 	e->n_done++;
 	return 1;
-}
-
-static int64_t sat_add(int64_t a, int64_t b) {
-	int64_t r;
-	return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
 }
 
 /* Handles one standing order's due occurrences within *budget writes. Missed
@@ -551,12 +705,100 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 	return store_sched_put(t, so->id, st);
 }
 
+/* Whether a reminder's occurrence o (its reminder instant come, its delivery still
+ * ahead) makes a task: not when the standing order is paused, the occurrence is
+ * skipped, or its order exists and is cancelled. */
+static int reminder_makes(engine *e, store_txn *t, size_t idx, const occurrence *o, bool *ret) {
+	const standing_order *so = &e->d->orders[idx];
+	*ret = false;
+	if (so->rule.paused)
+		return 0;
+	int st = engine_occurrence_state(t, so->id, e->state[idx].watermark, o->delivery);
+	if (st < 0)
+		return st;
+	if (st == ENGINE_OCC_SKIPPED)
+		return 0;
+	if (st == ENGINE_OCC_CREATED) {
+		char number[ORDER_NUMBER_MAX];
+		sales_order *ord = NULL;
+		int r = store_occurrence_get(t, so->id, o->delivery, number);
+		if (r == 0)
+			r = store_order_get(t, number, &ord);
+		if (r < 0)
+			return r;
+		bool cancelled = ord->status == ORDER_STATUS_CANCELLED;
+		order_free(ord);
+		if (cancelled)
+			return 0;
+	}
+	*ret = true;
+	return 0;
+}
+
+/* Handles one `before:` reminder's due instants within *budget writes: each
+ * occurrence whose reminder instant has come makes its task (or none), with the
+ * watermark, in one crm_reminder_in; occurrences whose delivery has passed too
+ * (the daemon was down) make none and are jumped over in one write: counted with
+ * rule_count() and the last found with rule_nth_after(), never visited. */
+static int process_reminder(engine *e, store_txn *t, size_t k, int64_t now, size_t *budget) {
+	rem_state *rs = &e->rems[k];
+	const standing_order *so = &e->d->orders[rs->idx];
+	int64_t offset = rs->r->offset;
+	occurrence o;
+	int r;
+	if (rs->through == INT64_MIN) {
+		/* applied without a `now` (engine_sources.now 0): it starts here */
+		if ((r = rem_put(t, e->d, rs, now - 1, now)) < 0)
+			return r;
+		rs->through = now - 1;
+		(*budget)--;
+	}
+	while (*budget > 0) {
+		int64_t after = sat_add(rs->through, offset);
+		r = rule_next(&so->rule, after, &o);
+		if (r == -ENOENT)
+			return 0;
+		if (r < 0)
+			return r;
+		int64_t at = o.delivery - offset;
+		if (at > now)
+			return 0;
+		if (o.delivery <= now) {
+			uint64_t n = 0;
+			if ((r = rule_count(&so->rule, after, sat_add(now, 1), &n)) < 0)
+				return r;
+			if (n > 1 && (r = rule_nth_after(&so->rule, after, n - 1, &o)) < 0)
+				return r;
+			if ((r = rem_put(t, e->d, rs, o.delivery - offset, now)) < 0)
+				return r;
+			rs->through = o.delivery - offset;
+		} else {
+			bool make;
+			if ((r = reminder_makes(e, t, rs->idx, &o, &make)) < 0)
+				return r;
+			if ((r = crm_reminder_in(t, e->d, so, rs->r, &o, make, at, now)) < 0)
+				return r;
+			rs->through = at;
+		}
+		(*budget)--;
+	}
+	return 0;
+}
+
 static int reload_after_failure(engine *e) {
 	store_txn *t;
 	int r = store_begin(e->s, false, &t);
 	if (r < 0)
 		return r;
 	r = load_state(e, t, e->d, e->state);
+	for (size_t k = 0; r >= 0 && k < e->n_rems; k++) {
+		rem_state *rs = &e->rems[k];
+		r = crm_reminder_get(t, e->d->orders[rs->idx].id, rs->hash, &rs->through);
+		if (r == -ENOENT) {
+			rs->through = INT64_MIN;
+			r = 0;
+		}
+	}
 	store_abort(t);
 	rebuild_heap(e);
 	return r;
@@ -572,13 +814,22 @@ int engine_run(engine *e, int64_t now, size_t max_batches) {
 		e->n_done = e->n_skips = 0;
 		size_t budget = ENGINE_BATCH;
 		while (budget > 0 && e->n_heap > 0 && e->heap[0].at <= now) {
-			size_t idx = e->heap[0].idx;
-			r = process_order(e, t, idx, now, &budget);
-			if (r < 0)
-				break;
+			size_t idx = e->heap[0].idx, rem = e->heap[0].rem;
 			occurrence o;
-			if (next_after_watermark(&e->d->orders[idx], &e->state[idx], &o) == 0)
-				e->heap[0].at = o.create_at;
+			int64_t at;
+			bool again;
+			if (rem == SIZE_MAX) {
+				if ((r = process_order(e, t, idx, now, &budget)) < 0)
+					break;
+				again = next_after_watermark(&e->d->orders[idx], &e->state[idx], &o) == 0;
+				at = again ? o.create_at : 0;
+			} else {
+				if ((r = process_reminder(e, t, rem, now, &budget)) < 0)
+					break;
+				again = rem_next_at(e, &e->rems[rem], &at) == 0;
+			}
+			if (again)
+				e->heap[0].at = at;
 			else
 				e->heap[0] = e->heap[--e->n_heap];
 			sift_down(e, 0);

@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <cmocka.h>
 #include "lib/time/cal.h"
 #include "lib/defs/defs.h"
+#include "lib/sales/crm.h"
+#include "lib/sales/sales.h"
 #include "lib/sched/engine.h"
 #include "lib/store/store.h"
 #include "tests/unit/tmpdir.h"
@@ -91,25 +94,19 @@ static char *order_item(const char *id, const char *sched) {
 	return order_item_q(id, "10", sched);
 }
 
-/* Loads a set: a config with max_catch_up, and the given items. The defs stays
- * owned by the fixture (the engine borrows it until the next apply). */
-static const defs *load(fx *f, unsigned max_catch_up, const char *items) {
-	char cfg[512];
-	snprintf(cfg, sizeof(cfg),
-		 "timezone: UTC\n"
-		 "catch_up: all\n"
-		 "max_catch_up: %u\n"
-		 "suppliers:\n"
-		 "  - {id: lumen, name: Lumen Oy, users: [lumen]}\n", max_catch_up);
+/* Loads a set: the config cfg, the customer acme (with the lines acme_extra), and
+ * the given items. The defs stays owned by the fixture (the engine borrows it
+ * until the next apply). */
+static const defs *load_set(fx *f, const char *cfg, const char *acme_extra, const char *items) {
 	char *orders;
 	assert_true(asprintf(&orders,
 		"customers:\n"
 		"  - id: acme\n"
-		"    name: ACME Oy\n"
+		"    name: ACME Oy\n%s"
 		"    account: {number: ACC-1001, credit_limit: \"50000.00 EUR\"}\n"
-		"standing_orders:\n%s", items) > 0);
+		"standing_orders:\n%s", acme_extra, items) > 0);
 	defs_file files[] = {
-		{ "standingd.yaml", cfg, strlen(cfg) },
+		{ "standingd.yaml", (char *) cfg, strlen(cfg) },
 		{ "orders.d/a.yaml", orders, strlen(orders) },
 	};
 	diag_list dl = { 0 };
@@ -126,6 +123,18 @@ static const defs *load(fx *f, unsigned max_catch_up, const char *items) {
 	assert_true(f->n_defs < sizeof(f->d) / sizeof(f->d[0]));
 	f->d[f->n_defs++] = d;
 	return d;
+}
+
+/* A config with max_catch_up. */
+static const defs *load(fx *f, unsigned max_catch_up, const char *items) {
+	char cfg[512];
+	snprintf(cfg, sizeof(cfg),
+		 "timezone: UTC\n"
+		 "catch_up: all\n"
+		 "max_catch_up: %u\n"
+		 "suppliers:\n"
+		 "  - {id: lumen, name: Lumen Oy, users: [lumen]}\n", max_catch_up);
+	return load_set(f, cfg, "", items);
 }
 
 static const defs *load1(fx *f, unsigned max_catch_up, const char *id, const char *sched) {
@@ -563,6 +572,230 @@ static void test_arithmetic_catch_up(void **state) {
 	verify_clean(f);
 }
 
+/* ---- reminders (`before:`, doc/crm.md) ---- */
+
+/* A set with a salesperson (the tasks' assignee) and the items given. */
+static const defs *load_crm(fx *f, const char *items) {
+	return load_set(f,
+		"timezone: UTC\n"
+		"catch_up: all\n"
+		"max_catch_up: 100\n"
+		"suppliers:\n"
+		"  - {id: lumen, name: Lumen Oy, users: [lumen]}\n"
+		"salespeople:\n"
+		"  - {id: anna, name: Anna Virtanen, email: anna@example.com, language: en}\n",
+		"    salesperson: anna\n"
+		"    contacts: [{name: Liisa Laine, role: purchasing, email: liisa@example.com}]\n", items);
+}
+
+/* One standing order "so" with the schedule lines and a `before:` reminder. */
+static const defs *load_rem(fx *f, const char *sched, const char *before) {
+	char *item = order_item("so", sched), *items;
+	assert_true(asprintf(&items, "%s    reminders:\n"
+			     "      - {before: %s, task: \"Call {contact} about {delivery_date}\"}\n", item, before) > 0);
+	const defs *d = load_crm(f, items);
+	free(item);
+	free(items);
+	return d;
+}
+
+typedef struct task_seen {
+	char due[CAL_ISO_MAX], delivery[CAL_ISO_MAX], status[16], kind[16];
+} task_seen;
+
+/* The tasks in due order (at most 16). */
+static size_t tasks(fx *f, task_seen ret[16]) {
+	store_txn *t;
+	json_t *arr = json_array();
+	bool more = false;
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(crm_task_list(t, NULL, -1, INT64_MAX, NULL, NULL, 16, arr, &more), 0);
+	store_abort(t);
+	assert_false(more);
+	size_t n = json_array_size(arr);
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array_get(arr, i);
+		const char *dl = json_string_value(json_object_get(v, "delivery"));
+		snprintf(ret[i].due, sizeof(ret[i].due), "%s", json_string_value(json_object_get(v, "due")));
+		snprintf(ret[i].delivery, sizeof(ret[i].delivery), "%s", dl ? dl : "null");
+		snprintf(ret[i].status, sizeof(ret[i].status), "%s", json_string_value(json_object_get(v, "status")));
+		snprintf(ret[i].kind, sizeof(ret[i].kind), "%s", json_string_value(json_object_get(v, "kind")));
+	}
+	json_decref(arr);
+	return n;
+}
+
+static int64_t through(fx *f, const defs *d) {
+	char hash[17];
+	int64_t v = 0;
+	store_txn *t;
+	crm_reminder_hash(&d->orders[0].reminders[0], hash);
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(crm_reminder_get(t, "so", hash, &v), 0);
+	store_abort(t);
+	return v;
+}
+
+/* glibc's mktime in Europe/Helsinki: the oracle for local wall-clock instants. */
+static int64_t helsinki(int y, int mo, int day, int h, int mi) {
+	char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+	setenv("TZ", "Europe/Helsinki", 1);
+	tzset();
+	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = day, .tm_hour = h, .tm_min = mi,
+			 .tm_isdst = -1 };
+	time_t v = mktime(&tm);
+	if (old) {
+		setenv("TZ", old, 1);
+		free(old);
+	} else
+		unsetenv("TZ");
+	tzset();
+	return (int64_t) v;
+}
+
+static void restart(fx *f, const defs *d, int64_t now) {
+	engine_free(f->e);
+	engine_hooks h = { .created = on_created, .skipped = on_skipped, .ud = f };
+	assert_int_equal(engine_new(f->s, &h, &f->e), 0);
+	engine_sources src = { .now = now };
+	assert_int_equal(engine_apply(f->e, d, &src), 0);
+}
+
+/* Deliveries 2027-03-26 and 2027-03-30 06:00 in Helsinki, across the change to
+ * summer time (2027-03-28): each reminder task is due exactly 72 hours (elapsed)
+ * before, made at that instant and not a second earlier, once; the daemon wakes
+ * exactly then (engine_next_due). */
+static void test_reminder_exact_across_dst(void **state) {
+	fx *f = *state;
+	const defs *d = load_rem(f, "      every: 4 days\n      start: 2027-03-26\n      at: \"06:00\"\n"
+				 "      timezone: Europe/Helsinki\n      lead_time: 1 hour\n", "3 days");
+	int64_t d1 = helsinki(2027, 3, 26, 6, 0), d2 = helsinki(2027, 3, 30, 6, 0);
+	assert_int_equal(d2 - d1, 4 * DAY - HOUR);   /* the oracle sees the change */
+	int64_t r1 = d1 - 3 * DAY, r2 = d2 - 3 * DAY;
+	int64_t seen = helsinki(2027, 3, 20, 0, 0);
+	engine_sources src = { .now = seen };
+	assert_int_equal(engine_apply(f->e, d, &src), 0);
+	assert_int_equal(through(f, d), seen - 1);   /* starts when first seen: recorded */
+	assert_int_equal(next_due(f), r1);
+	assert_int_equal(engine_run(f->e, r1 - 1, 10), 0);
+	task_seen ts[16];
+	assert_int_equal(tasks(f, ts), 0);
+	assert_int_equal(engine_run(f->e, r1, 10), 0);
+	char want[CAL_ISO_MAX];
+	assert_int_equal(tasks(f, ts), 1);
+	assert_string_equal(ts[0].due, cal_format_utc(r1, want));
+	assert_string_equal(ts[0].delivery, cal_format_utc(d1, want));
+	assert_string_equal(ts[0].kind, "before");
+	assert_string_equal(ts[0].status, "open");
+	assert_string_equal(ts[0].due, "2027-03-23T04:00:00Z");
+	assert_int_equal(through(f, d), r1);
+	/* the order of d1 (lead_time 1 hour), then r2 (05:00 local on the 27th, before the change) */
+	assert_int_equal(next_due(f), d1 - HOUR);
+	assert_int_equal(engine_run(f->e, d1 - HOUR, 10), 1);
+	assert_int_equal(next_due(f), r2);
+	assert_int_equal(engine_run(f->e, r2 - 1, 10), 0);
+	assert_int_equal(tasks(f, ts), 1);
+	assert_int_equal(engine_run(f->e, r2, 10), 0);
+	assert_int_equal(tasks(f, ts), 2);
+	assert_string_equal(ts[1].due, cal_format_utc(r2, want));
+	assert_string_equal(ts[1].due, "2027-03-27T03:00:00Z");
+	assert_string_equal(ts[1].delivery, cal_format_utc(d2, want));
+	assert_int_equal(engine_run(f->e, r2 + 10, 10), 0);
+	assert_int_equal(tasks(f, ts), 2);
+	assert_int_equal(next_due(f), d2 - HOUR);   /* the order of d2 */
+	verify_clean(f);
+}
+
+/* A restart (a new engine, the store closed and reopened) makes nothing twice; a
+ * re-apply of the same set keeps the watermark. */
+static void test_reminder_once_across_reopen(void **state) {
+	fx *f = *state;
+	const defs *d = load_rem(f, DAILY "      lead_time: 1 hour\n", "12 hours");
+	engine_sources src = { .now = T0 - DAY };
+	assert_int_equal(engine_apply(f->e, d, &src), 0);
+	assert_int_equal(next_due(f), T0 - 12 * HOUR);
+	assert_int_equal(engine_run(f->e, T0 - 12 * HOUR, 10), 0);
+	task_seen ts[16];
+	assert_int_equal(tasks(f, ts), 1);
+	restart(f, d, T0 - 11 * HOUR);
+	assert_int_equal(engine_run(f->e, T0 - 11 * HOUR, 10), 0);
+	assert_int_equal(tasks(f, ts), 1);
+	engine_free(f->e);
+	f->e = NULL;
+	store_close(f->s);
+	assert_int_equal(store_open(f->tmp, NULL, &f->s), 0);
+	restart(f, d, T0 - 10 * HOUR);
+	assert_int_equal(next_due(f), T0 - HOUR);
+	assert_int_equal(engine_run(f->e, T0 - 10 * HOUR, 10), 0);
+	assert_int_equal(tasks(f, ts), 1);
+	assert_int_equal(engine_apply(f->e, d, &src), 0);
+	assert_int_equal(engine_run(f->e, T0 + 12 * HOUR, 10), 1);   /* the order of Jan 1; Jan 2's task */
+	assert_int_equal(tasks(f, ts), 2);
+	assert_string_equal(ts[1].due, "2027-01-01T12:00:00Z");
+	assert_string_equal(ts[1].delivery, "2027-01-02T00:00:00Z");
+	verify_clean(f);
+}
+
+/* An occurrence skipped in advance and a paused standing order make no task; the
+ * watermark still moves past them. */
+static void test_reminder_skipped_paused(void **state) {
+	fx *f = *state;
+	const defs *d = load_rem(f, DAILY "      lead_time: 1 hour\n", "12 hours");
+	engine_sources src = { .now = T0 - DAY };
+	assert_int_equal(engine_apply(f->e, d, &src), 0);
+	assert_int_equal(sales_skip_occurrence(f->s, "so", T0 + DAY, T0 - DAY, "ops:root: holiday", NULL), 0);
+	assert_int_equal(engine_run(f->e, T0 - 12 * HOUR, 10), 0);   /* Jan 1: a task */
+	assert_int_equal(engine_run(f->e, T0 + 12 * HOUR, 10), 1);   /* Jan 2 skipped: none */
+	task_seen ts[16];
+	assert_int_equal(tasks(f, ts), 1);
+	assert_string_equal(ts[0].delivery, "2027-01-01T00:00:00Z");
+	assert_int_equal(through(f, d), T0 + 12 * HOUR);
+	assert_int_equal(engine_run(f->e, T0 + DAY + 12 * HOUR, 10), 0);   /* Jan 3: a task */
+	assert_int_equal(tasks(f, ts), 2);
+	assert_string_equal(ts[1].delivery, "2027-01-03T00:00:00Z");
+	/* paused from Jan 3 on: Jan 4's reminder makes none */
+	const defs *p = load_rem(f, DAILY "      lead_time: 1 hour\n      paused: true\n", "12 hours");
+	src.now = T0 + DAY + 13 * HOUR;
+	assert_int_equal(engine_apply(f->e, p, &src), 0);
+	assert_int_equal(engine_run(f->e, T0 + 2 * DAY + 12 * HOUR, 10), 0);
+	assert_int_equal(tasks(f, ts), 2);
+	assert_int_equal(through(f, p), T0 + 2 * DAY + 12 * HOUR);
+	/* resumed: the same reminder (same hash) goes on from its watermark */
+	const defs *r = load_rem(f, DAILY "      lead_time: 1 hour\n", "12 hours");
+	src.now = T0 + 2 * DAY + 13 * HOUR;
+	assert_int_equal(engine_apply(f->e, r, &src), 0);
+	assert_int_equal(next_due(f), T0 + 3 * DAY - HOUR);   /* Jan 4's order; its reminder was passed */
+	assert_int_equal(engine_run(f->e, T0 + 3 * DAY + 12 * HOUR, 10), 1);
+	assert_int_equal(tasks(f, ts), 3);
+	assert_string_equal(ts[2].delivery, "2027-01-05T00:00:00Z");
+	verify_clean(f);
+}
+
+/* A reminder every minute, missed for 50 years: the watermark jumps in one write
+ * (rule arithmetic), only the one whose delivery is still ahead makes a task. */
+static void test_reminder_long_downtime_jumps(void **state) {
+	fx *f = *state;
+	const defs *d = load_rem(f, "      every: 1 minute\n      start: 2027-01-01\n      timezone: UTC\n"
+				 "      lead_time: 0 minutes\n", "30 seconds");
+	engine_sources src = { .now = T0 - 1 };
+	assert_int_equal(engine_apply(f->e, d, &src), 0);
+	int64_t now = T0 + 50 * 365 * DAY + 45;   /* 45 s past a minute */
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_true(engine_run(f->e, now, 1) >= 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	double ms = (double) (b.tv_sec - a.tv_sec) * 1e3 + (double) (b.tv_nsec - a.tv_nsec) / 1e6;
+	fprintf(stderr, "50 years of minutely reminders missed: %.2f ms\n", ms);
+	assert_true(ms < 1000);
+	task_seen ts[16];
+	assert_int_equal(tasks(f, ts), 1);   /* delivery now + 15 s, reminder now - 15 s */
+	char want[CAL_ISO_MAX];
+	assert_string_equal(ts[0].delivery, cal_format_utc(now + 15, want));
+	assert_string_equal(ts[0].due, cal_format_utc(now - 15, want));
+	assert_int_equal(through(f, d), now - 15);
+	verify_clean(f);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exactly_once_across_runs, setup, teardown),
@@ -581,6 +814,10 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_paused_huge_backlog_summarised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_total_overflow_does_not_block_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requested_skip_survives_catch_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reminder_exact_across_dst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reminder_once_across_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reminder_skipped_paused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reminder_long_downtime_jumps, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
