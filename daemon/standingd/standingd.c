@@ -321,7 +321,7 @@ static void arm_payments(daemon_ctx *c) {
 static void run_payments(daemon_ctx *c) {
 	size_t overdue = 0, cancelled = 0;
 	bool more = false;
-	int r = sales_payment_due_run(c->store, now_s(c), PAYMENT_SLICE, &overdue, &cancelled, &more);
+	int r = sales_payment_due_run(c->store, c->defs, now_s(c), PAYMENT_SLICE, &overdue, &cancelled, &more);
 	if (r == -EAGAIN) {
 		uv_timer_start(&c->payment_timer, on_payment_due, STORE_RETRY_SOON_MS, 0);
 		return;

@@ -329,7 +329,7 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	};
 	/* the validator has checked one currency and that the net fits; the gross (VAT
 	 * added) may not: that is the lines' error too */
-	r = sales_place(env->store, cu, &o, placer, api_idem_sales_order(&ix));
+	r = sales_place(env->store, env->defs, cu, &o, placer, api_idem_sales_order(&ix));
 	if (r == -EEXIST && ix.key) {   /* stored meanwhile: its reply */
 		defs_order_done(&items);
 		order_transitions_clear(&o);
@@ -562,7 +562,7 @@ static int order_call_run(vl_call_ctx *ctx, api_env *env, json_t *params, const 
 		r = sales_release(env->store, cu, o->number, now, by, idem, &done, &why);
 		break;
 	case OP_HOLD:
-		r = sales_hold(env->store, o->number, now, by, c->reason, idem, &done, &why);
+		r = sales_hold(env->store, env->defs, o->number, now, by, c->reason, idem, &done, &why);
 		break;
 	case OP_PAY:
 		r = sales_record_payment(env->store, o->number, c->amount, c->reference, now, by, idem, &done, &why);

@@ -55,7 +55,7 @@ static int mark_shipped(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	sales_order *o = NULL;
 	char by[96];
 	api_placer_of(ctx, role, by);
-	r = sales_mark_shipped(env->store, number, (role.flags & PEER_ROLE_OPS) ? NULL : role.supplier->id, carrier,
+	r = sales_mark_shipped(env->store, env->defs, number, (role.flags & PEER_ROLE_OPS) ? NULL : role.supplier->id, carrier,
 			       tracking, env->now(env->ud), by, &res, &o);
 	if (r == -ENOENT || r == -EACCES)   /* another supplier's order: as if it did not exist */
 		r = api_error_new(ctx, "io.standingd.Supplier.OrderNotFound", json_pack("{s:s}", "order", o ? o->number : number));

@@ -3,11 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/sales/crm.h"
 #include "lib/sales/sales.h"
 
-static int create_in(store_txn *t, const customer *cu, sales_order *o, const char *by);
+static int create_in(store_txn *t, const defs *d, const customer *cu, sales_order *o, const char *by);
 
-int sales_create_occurrence_in(store_txn *t, const standing_order *so, const occurrence *occ, int64_t now,
+int sales_create_occurrence_in(store_txn *t, const defs *d, const standing_order *so, const occurrence *occ, int64_t now,
 			       bool late, sales_order *ret) {
 	if (!t || !so || !occ || !ret || !so->customer)
 		return -EINVAL;
@@ -27,7 +28,7 @@ int sales_create_occurrence_in(store_txn *t, const standing_order *so, const occ
 		.payment = so->payment,
 		.late = late,
 	};
-	int r = create_in(t, so->customer, &o, ORDER_BY_DAEMON);
+	int r = create_in(t, d, so->customer, &o, ORDER_BY_DAEMON);
 	/* the transitions are the store's now; ret keeps only borrowed strings */
 	order_transitions_clear(&o);
 	if (r < 0)
@@ -53,7 +54,8 @@ int sales_skip_occurrence(store *s, const char *so_id, int64_t delivery, int64_t
 		r = -EEXIST;
 	} else if (r == -ENOENT && (r = store_skip_get(t, so_id, delivery, NULL)) == 0) {
 		r = 0;   /* skipped before: that record, and whoever asked, stays */
-	} else if (r == -ENOENT && (r = sales_skip_occurrence_in(t, so_id, delivery, at, reason)) == 0) {
+	} else if (r == -ENOENT && (r = sales_skip_occurrence_in(t, so_id, delivery, at, reason)) == 0 &&
+		   (r = crm_occurrence_skipped_in(t, so_id, delivery, at, ORDER_BY_DAEMON)) == 0) {
 		r = store_commit(t);
 		t = NULL;
 	}
@@ -65,7 +67,7 @@ static bool same_text(const char *a, const char *b) {
 	return !strcmp(a ? a : "", b ? b : "");
 }
 
-int sales_mark_shipped(store *s, const char *number, const char *supplier_id, const char *carrier,
+int sales_mark_shipped(store *s, const defs *d, const char *number, const char *supplier_id, const char *carrier,
 		       const char *tracking, int64_t now, const char *by, sales_ship_result *ret_result, sales_order **ret) {
 	if (!s || !number || !carrier || !tracking || !ret_result || !ret)
 		return -EINVAL;
@@ -115,7 +117,8 @@ int sales_mark_shipped(store *s, const char *number, const char *supplier_id, co
 		goto out;
 	}
 	if ((r = store_order_update(t, o)) < 0 ||
-	    (r = store_outbox_append(t, ORDER_EVENT_SHIPPED, text, o->shipped)) < 0)
+	    (r = store_outbox_append(t, ORDER_EVENT_SHIPPED, text, o->shipped)) < 0 ||
+	    (r = crm_after_shipped_in(t, d, o)) < 0)
 		goto out;
 	r = store_commit(t);
 	t = NULL;
@@ -206,7 +209,7 @@ static void hold_reason(const money *limit, const money *bal, const money *total
 	snprintf(buf, n, "credit limit %s %s: balance %s + order %s", l, limit->currency, b, tt);
 }
 
-static int create_in(store_txn *t, const customer *cu, sales_order *o, const char *by) {
+static int create_in(store_txn *t, const defs *d, const customer *cu, sales_order *o, const char *by) {
 	o->vat_rate = cu ? cu->vat_rate : 0;
 	int r = order_amounts(o);
 	if (r < 0)
@@ -240,8 +243,11 @@ static int create_in(store_txn *t, const customer *cu, sales_order *o, const cha
 	/* from here on a failure has written: t is failed, the caller aborts */
 	if (st == ORDER_STATUS_CONFIRMED)
 		return post(t, o->customer, LEDGER_CHARGE, o, o->total, o->created, NULL, by, NULL);
+	if (st == ORDER_STATUS_ON_HOLD &&
+	    (r = emit(t, ORDER_EVENT_ON_HOLD, order_event_on_hold(o, ref.balance, ref.limit, reason), o->created)) < 0)
+		return r;
 	if (st == ORDER_STATUS_ON_HOLD)
-		return emit(t, ORDER_EVENT_ON_HOLD, order_event_on_hold(o, ref.balance, ref.limit, reason), o->created);
+		return crm_on_hold_in(t, d, o, o->n_history - 1, o->created);
 	order_payment_ref(o->number, o->payment_ref);
 	if ((r = store_order_update(t, o)) < 0 ||
 	    (r = store_payment_due_set(t, o->number, 0, o->payment_due_at)) < 0)
@@ -249,7 +255,7 @@ static int create_in(store_txn *t, const customer *cu, sales_order *o, const cha
 	return emit(t, ORDER_EVENT_AWAITING_PAYMENT, order_event_awaiting_payment(o, o->payment_due_at), o->created);
 }
 
-int sales_place(store *s, const customer *cu, sales_order *o, const char *by, const sales_idem *idem) {
+int sales_place(store *s, const defs *d, const customer *cu, sales_order *o, const char *by, const sales_idem *idem) {
 	if (!s || !o || o->standing_order)
 		return -EINVAL;
 	o->occurrence = UINT64_MAX;
@@ -257,7 +263,7 @@ int sales_place(store *s, const customer *cu, sales_order *o, const char *by, co
 	int r = store_begin(s, true, &t);
 	if (r < 0)
 		return r;
-	if ((r = create_in(t, cu, o, by)) == 0 && (r = idem_write(t, idem, o, NULL)) == 0) {
+	if ((r = create_in(t, d, cu, o, by)) == 0 && (r = idem_write(t, idem, o, NULL)) == 0) {
 		r = store_commit(t);
 		t = NULL;
 	}
@@ -296,6 +302,7 @@ static int order_change(store *s, const char *number, const sales_idem *idem, or
 }
 
 typedef struct op_args {
+	const defs *d;
 	const customer *cu;
 	int64_t now;
 	const char *by, *reason, *reference;
@@ -349,12 +356,14 @@ static int op_hold(store_txn *t, sales_order *o, void *ud) {
 	if ((r = store_ledger_balance(t, o->customer, o->total.currency, &bal)) < 0)
 		return r;
 	money none = { 0 };
-	return emit(t, ORDER_EVENT_ON_HOLD, order_event_on_hold(o, bal, none, a->reason), a->now);
+	if ((r = emit(t, ORDER_EVENT_ON_HOLD, order_event_on_hold(o, bal, none, a->reason), a->now)) < 0)
+		return r;
+	return crm_on_hold_in(t, a->d, o, o->n_history - 1, a->now);
 }
 
-int sales_hold(store *s, const char *number, int64_t now, const char *by, const char *reason,
+int sales_hold(store *s, const defs *d, const char *number, int64_t now, const char *by, const char *reason,
 	       const sales_idem *idem, sales_order **ret, sales_refusal *ret_why) {
-	op_args a = { .now = now, .by = by, .reason = reason ? reason : "held", .why = ret_why };
+	op_args a = { .d = d, .now = now, .by = by, .reason = reason ? reason : "held", .why = ret_why };
 	return order_change(s, number, idem, op_hold, &a, ret);
 }
 
@@ -471,12 +480,12 @@ static void unpaid_reason(int64_t secs, char *buf, size_t n) {
 	snprintf(buf, n, "unpaid after %" PRId64 " %s", k, k == 1 ? units[i].one : units[i].many);
 }
 
-int sales_payment_due_run(store *s, int64_t now, size_t max, size_t *ret_overdue, size_t *ret_cancelled,
+int sales_payment_due_run(store *s, const defs *d, int64_t now, size_t max, size_t *ret_overdue, size_t *ret_cancelled,
 			  bool *ret_more) {
 	if (!s || !max || !ret_overdue || !ret_cancelled || !ret_more)
 		return -EINVAL;
-	due_ctx d = { .numbers = calloc(max + 1, ORDER_NUMBER_MAX) };
-	if (!d.numbers)
+	due_ctx dc = { .numbers = calloc(max + 1, ORDER_NUMBER_MAX) };
+	if (!dc.numbers)
 		return -ENOMEM;
 	size_t overdue = 0, cancelled = 0;
 	store_txn *t = NULL;
@@ -484,11 +493,11 @@ int sales_payment_due_run(store *s, int64_t now, size_t max, size_t *ret_overdue
 	if (r < 0)
 		goto out;
 	/* one more than max tells whether more are due */
-	if ((r = store_payment_due_each(t, now, max + 1, due_collect, &d)) < 0)
+	if ((r = store_payment_due_each(t, now, max + 1, due_collect, &dc)) < 0)
 		goto out;
-	for (size_t i = 0; i < d.n && i < max; i++) {
+	for (size_t i = 0; i < dc.n && i < max; i++) {
 		sales_order *o;
-		if ((r = store_order_get(t, d.numbers[i], &o)) < 0)
+		if ((r = store_order_get(t, dc.numbers[i], &o)) < 0)
 			goto out;
 		if (o->status != ORDER_STATUS_AWAITING_PAYMENT) {
 			/* paid or cancelled: its entry should be gone already */
@@ -501,7 +510,8 @@ int sales_payment_due_run(store *s, int64_t now, size_t max, size_t *ret_overdue
 			 * event is still told once, before the cancellation */
 			if (!o->overdue_sent &&
 			    ((r = store_payment_due_set(t, o->number, o->payment_due_at, 0)) < 0 ||
-			     (r = emit(t, ORDER_EVENT_PAYMENT_OVERDUE, order_event_payment_overdue(o, o->payment_due_at), now)) < 0)) {
+			     (r = emit(t, ORDER_EVENT_PAYMENT_OVERDUE, order_event_payment_overdue(o, o->payment_due_at), now)) < 0 ||
+			     (r = crm_payment_overdue_in(t, d, o, now)) < 0)) {
 				order_free(o);
 				goto out;
 			}
@@ -514,7 +524,7 @@ int sales_payment_due_run(store *s, int64_t now, size_t max, size_t *ret_overdue
 			o->overdue_sent = true;
 			if ((r = store_payment_due_set(t, o->number, o->payment_due_at, o->cancel_at)) == 0 &&
 			    (r = emit(t, ORDER_EVENT_PAYMENT_OVERDUE, order_event_payment_overdue(o, o->payment_due_at), now)) == 0 &&
-			    (r = store_order_update(t, o)) == 0)
+			    (r = crm_payment_overdue_in(t, d, o, now)) == 0 && (r = store_order_update(t, o)) == 0)
 				overdue++;
 		}
 		order_free(o);
@@ -528,10 +538,10 @@ int sales_payment_due_run(store *s, int64_t now, size_t max, size_t *ret_overdue
 	t = NULL;
 	*ret_overdue = overdue;
 	*ret_cancelled = cancelled;
-	*ret_more = d.n > max;
+	*ret_more = dc.n > max;
 out:
 	store_abort(t);
-	free(d.numbers);
+	free(dc.numbers);
 	return r;
 }
 

@@ -21,7 +21,7 @@
  * -ERANGE when its total does not compute (out of range; nothing written: the
  * engine records a skip instead); another negative
  * errno (t is then failed). */
-int sales_create_occurrence_in(store_txn *t, const standing_order *so, const occurrence *occ, int64_t now,
+int sales_create_occurrence_in(store_txn *t, const defs *d, const standing_order *so, const occurrence *occ, int64_t now,
 			       bool late, sales_order *ret);
 
 /* An occurrence deliberately not created (catch-up policy, paused, a total out of
@@ -49,9 +49,17 @@ typedef enum sales_ship_result {
  * -EACCES (another supplier's: *ret is set, nothing written); -ECANCELED
  * (cancelled: *ret is set); -EALREADY (shipped with another carrier or tracking: *ret is set,
  * so the caller can say with what); another negative errno. */
-int sales_mark_shipped(store *s, const char *number, const char *supplier_id, const char *carrier,
+int sales_mark_shipped(store *s, const defs *d, const char *number, const char *supplier_id, const char *carrier,
 		       const char *tracking, int64_t now, const char *by, sales_ship_result *ret_result,
 		       sales_order **ret);
+
+/* The CRM's steps (issue 11, lib/sales/crm.h) ride in these transactions: d is the
+ * running definitions (the assignee and its language); NULL makes no task.
+ * sales_create_occurrence_in, sales_place and sales_hold: an order going on_hold
+ * gets its on_hold task (crm_on_hold_in); sales_mark_shipped's first shipping its
+ * after_shipped taskq entries (crm_after_shipped_in, not the idempotent retry);
+ * sales_payment_due_run's overdue orders their payment_overdue task;
+ * sales_skip_occurrence cancels the occurrence's open `before` tasks. */
 
 /* ---- payments and the order's life (issue 9) ----
  * Every operation below is one write transaction holding the order's change, its
@@ -100,7 +108,7 @@ typedef struct sales_refusal {
  * order_transitions_clear (on failure it is cleared here). 0; -EOVERFLOW/-EINVAL
  * (total); -EXDEV (an account order in another currency than cu's credit limit);
  * -EEXIST (idem key stored); a store error; nothing written on failure. */
-int sales_place(store *s, const customer *cu, sales_order *o, const char *by, const sales_idem *idem);
+int sales_place(store *s, const defs *d, const customer *cu, sales_order *o, const char *by, const sales_idem *idem);
 
 /* ReleaseOrder: an on_hold account order re-checks the limit: charges (a charge
  * entry), confirms, order.confirmed. 0 with *ret (order_free); -ENOENT; -EDQUOT
@@ -112,7 +120,7 @@ int sales_release(store *s, const customer *cu, const char *number, int64_t now,
  * back (a credit entry: an on_hold order is never charged; release charges again).
  * order.on_hold. 0 with *ret; -ENOENT; -EPERM (not a confirmed account order:
  * ret_why->status); -EEXIST (idem); a store error. */
-int sales_hold(store *s, const char *number, int64_t now, const char *by, const char *reason,
+int sales_hold(store *s, const defs *d, const char *number, int64_t now, const char *by, const char *reason,
 	       const sales_idem *idem, sales_order **ret, sales_refusal *ret_why);
 /* RecordPayment on a prepaid order awaiting payment: amount must equal its gross
  * total exactly. Writes a charge and a payment entry (the balance does not move),
@@ -142,7 +150,7 @@ int sales_cancel(store *s, const char *number, int64_t now, const char *by, cons
  * order.payment_overdue once (its entry moves to cancel_at); one unpaid at its
  * cancel_at is cancelled by "standingd" ("unpaid after N days", order.cancelled).
  * *ret_more is true when more entries are due (run again). 0 or a store error. */
-int sales_payment_due_run(store *s, int64_t now, size_t max, size_t *ret_overdue, size_t *ret_cancelled,
+int sales_payment_due_run(store *s, const defs *d, int64_t now, size_t max, size_t *ret_overdue, size_t *ret_cancelled,
 			  bool *ret_more);
 
 /* GetAccount: account number, limit, every currency's balance, open orders

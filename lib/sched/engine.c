@@ -595,7 +595,7 @@ static int create_order(engine *e, store_txn *t, size_t idx, const occurrence *o
 		e->done = v;
 		e->cap_done = cap;
 	}
-	int r = sales_create_occurrence_in(t, so, o, now, o->create_at < now - e->grace, &e->done[e->n_done]);
+	int r = sales_create_occurrence_in(t, e->d, so, o, now, o->create_at < now - e->grace, &e->done[e->n_done]);
 	if (r == -EEXIST)
 		return 0;   /* created before (an edit moved the watermark back): never twice */
 	if (r < 0)

@@ -172,13 +172,13 @@ static void test_create_occurrence(void **state) {
 
 	/* inside the caller's transaction: nothing is there until it commits */
 	assert_int_equal(store_begin(f->s, true, &t), 0);
-	assert_int_equal(sales_create_occurrence_in(t, so, &occ, now, false, &o), 0);
+	assert_int_equal(sales_create_occurrence_in(t, NULL, so, &occ, now, false, &o), 0);
 	assert_string_equal(o.number, "SO-00000001-3");
 	store_abort(t);
 	assert_counts(f->s, 0, 0, 0);
 
 	assert_int_equal(store_begin(f->s, true, &t), 0);
-	assert_int_equal(sales_create_occurrence_in(t, so, &occ, now, true, &o), 0);
+	assert_int_equal(sales_create_occurrence_in(t, NULL, so, &occ, now, true, &o), 0);
 	watermark(t, so->id, occ.delivery);
 	assert_int_equal(store_commit(t), 0);
 	assert_string_equal(o.number, "SO-00000001-3");
@@ -207,7 +207,7 @@ static void test_create_occurrence(void **state) {
 
 	/* a retry (the engine's watermark moved back): -EEXIST, nothing written */
 	assert_int_equal(store_begin(f->s, true, &t), 0);
-	assert_int_equal(sales_create_occurrence_in(t, so, &occ, now + 1, false, &o), -EEXIST);
+	assert_int_equal(sales_create_occurrence_in(t, NULL, so, &occ, now + 1, false, &o), -EEXIST);
 	assert_int_equal(store_commit(t), 0);
 	assert_counts(f->s, 1, 1, 0);
 }
@@ -224,7 +224,7 @@ static void test_create_occurrence_total_out_of_range(void **state) {
 	store_txn *t;
 	sales_order o = { .number = "x" };
 	assert_int_equal(store_begin(f->s, true, &t), 0);
-	assert_int_equal(sales_create_occurrence_in(t, so, &occ, occ.create_at, false, &o), -ERANGE);
+	assert_int_equal(sales_create_occurrence_in(t, NULL, so, &occ, occ.create_at, false, &o), -ERANGE);
 	assert_string_equal(o.number, "x");
 	assert_int_equal(sales_skip_occurrence_in(t, so->id, occ.delivery, occ.create_at, "order total out of range"), 0);
 	assert_int_equal(store_commit(t), 0);
@@ -240,7 +240,7 @@ static void test_create_occurrence_total_out_of_range(void **state) {
 /* sales_place without a customer (no VAT, no credit limit), as the first tests of
  * one-time orders use it; the transitions are dropped since o's strings are borrowed. */
 static int place_plain(store *s, sales_order *o) {
-	int r = sales_place(s, NULL, o, o->placed_by, NULL);
+	int r = sales_place(s, NULL, NULL, o, o->placed_by, NULL);
 	order_transitions_clear(o);
 	return r;
 }
@@ -314,18 +314,18 @@ static void test_mark_shipped(void **state) {
 	int64_t at = cal_days_from_civil(2027, 1, 30) * CAL_SECS_PER_DAY;
 
 	/* another supplier's order: nothing written, the order named */
-	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-3", "other", "DHL", "JD1", at, "supplier:lumen-a", &res, &got), -EACCES);
+	assert_int_equal(sales_mark_shipped(f->s, NULL, "SO-00000001-3", "other", "DHL", "JD1", at, "supplier:lumen-a", &res, &got), -EACCES);
 	assert_string_equal(got->number, "SO-00000001-3");
 	order_free(got);
 	assert_int_equal(res, 99);
 	got = NULL;
-	assert_int_equal(sales_mark_shipped(f->s, "SO-00000002-1", NULL, "DHL", "JD1", at, "supplier:lumen-a", &res, &got), -ENOENT);
-	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-4", NULL, "DHL", "JD1", at, "supplier:lumen-a", &res, &got), -ENOENT);
+	assert_int_equal(sales_mark_shipped(f->s, NULL, "SO-00000002-1", NULL, "DHL", "JD1", at, "supplier:lumen-a", &res, &got), -ENOENT);
+	assert_int_equal(sales_mark_shipped(f->s, NULL, "SO-00000001-4", NULL, "DHL", "JD1", at, "supplier:lumen-a", &res, &got), -ENOENT);
 	assert_null(got);
 	assert_counts(f->s, 1, 1, 0);
 
 	/* any spelling of the number; the supplier's own order */
-	assert_int_equal(sales_mark_shipped(f->s, "so000000013", "lumen", "DHL", "JD1", at, "supplier:lumen-a", &res, &got), 0);
+	assert_int_equal(sales_mark_shipped(f->s, NULL, "so000000013", "lumen", "DHL", "JD1", at, "supplier:lumen-a", &res, &got), 0);
 	assert_int_equal(res, SALES_SHIPPED);
 	assert_int_equal(got->status, ORDER_STATUS_SHIPPED);
 	assert_string_equal(got->carrier, "DHL");
@@ -342,12 +342,12 @@ static void test_mark_shipped(void **state) {
 	assert_string_equal(s.payload[1], expect);
 
 	/* the retry: the same answer, nothing written again */
-	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-3", NULL, "DHL", "JD1", at + 99, "supplier:lumen-a", &res, &got), 0);
+	assert_int_equal(sales_mark_shipped(f->s, NULL, "SO-00000001-3", NULL, "DHL", "JD1", at + 99, "supplier:lumen-a", &res, &got), 0);
 	assert_int_equal(res, SALES_ALREADY_SHIPPED);
 	assert_int_equal(got->shipped, at);
 	order_free(got);
 	/* another carrier or tracking: refused, the first kept */
-	assert_int_equal(sales_mark_shipped(f->s, "SO-00000001-3", NULL, "DHL", "JD2", at, "supplier:lumen-a", &res, &got), -EALREADY);
+	assert_int_equal(sales_mark_shipped(f->s, NULL, "SO-00000001-3", NULL, "DHL", "JD2", at, "supplier:lumen-a", &res, &got), -EALREADY);
 	assert_string_equal(got->tracking, "JD1");
 	order_free(got);
 	assert_counts(f->s, 1, 2, 0);
@@ -358,7 +358,7 @@ static void test_mark_shipped(void **state) {
 	sales_order *cur;
 	assert_int_equal(sales_cancel(f->s, c.number, at, "ops:anna", "wrong address", NULL, &cur, NULL), 0);
 	order_free(cur);
-	assert_int_equal(sales_mark_shipped(f->s, c.number, NULL, "DHL", "JD3", at, "supplier:lumen-a", &res, &got), -ECANCELED);
+	assert_int_equal(sales_mark_shipped(f->s, NULL, c.number, NULL, "DHL", "JD3", at, "supplier:lumen-a", &res, &got), -ECANCELED);
 	assert_int_equal(got->status, ORDER_STATUS_CANCELLED);
 	order_free(got);
 	assert_counts(f->s, 2, 4, 0);   /* created, shipped, created, cancelled */
@@ -389,7 +389,7 @@ static void test_skip_occurrence(void **state) {
 	store_txn *t;
 	sales_order o;
 	assert_int_equal(store_begin(f->s, true, &t), 0);
-	assert_int_equal(sales_create_occurrence_in(t, so, &occ, occ.create_at, false, &o), 0);
+	assert_int_equal(sales_create_occurrence_in(t, NULL, so, &occ, occ.create_at, false, &o), 0);
 	watermark(t, so->id, occ.delivery);
 	assert_int_equal(store_commit(t), 0);
 	assert_int_equal(sales_skip_occurrence(f->s, "bulbs", occ.delivery, 300, "too late", number), -EEXIST);
@@ -466,7 +466,7 @@ static void test_account_within_limit(void **state) {
 	const customer *cu = so->customer;
 	sales_order o = one_time(so, T0 + 5 * 86400);
 	o.created = T0;
-	assert_int_equal(sales_place(f->s, cu, &o, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, cu, &o, "shop:ilze", NULL), 0);
 	order_transitions_clear(&o);
 	assert_string_equal(o.number, "SO-00000001-3");
 	assert_int_equal(o.status, ORDER_STATUS_CONFIRMED);
@@ -487,7 +487,7 @@ static void test_account_within_limit(void **state) {
 	store_txn *t;
 	sales_order oc;
 	assert_int_equal(store_begin(f->s, true, &t), 0);
-	assert_int_equal(sales_create_occurrence_in(t, so, &occ, occ.create_at, false, &oc), 0);
+	assert_int_equal(sales_create_occurrence_in(t, NULL, so, &occ, occ.create_at, false, &oc), 0);
 	watermark(t, so->id, occ.delivery);
 	assert_int_equal(store_commit(t), 0);
 	assert_int_equal(oc.status, ORDER_STATUS_CONFIRMED);
@@ -506,7 +506,7 @@ static void test_account_over_limit(void **state) {
 	const customer *cu = so->customer;
 	order_line lines[2];
 	sales_order o = big_order(so, lines);
-	assert_int_equal(sales_place(f->s, cu, &o, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, cu, &o, "shop:ilze", NULL), 0);
 	order_transitions_clear(&o);
 	assert_int_equal(o.status, ORDER_STATUS_ON_HOLD);
 	assert_int_equal(o.total.minor, 8502500);
@@ -524,7 +524,7 @@ static void test_account_over_limit(void **state) {
 	order_free(g);
 	/* shipping an order on hold is refused with its status */
 	sales_ship_result res = 99;
-	assert_int_equal(sales_mark_shipped(f->s, o.number, NULL, "DHL", "J", T0, "supplier:lumen-a", &res, &g), -ENOTCONN);
+	assert_int_equal(sales_mark_shipped(f->s, NULL, o.number, NULL, "DHL", "J", T0, "supplier:lumen-a", &res, &g), -ENOTCONN);
 	assert_int_equal(g->status, ORDER_STATUS_ON_HOLD);
 	order_free(g);
 
@@ -584,17 +584,17 @@ static void test_hold_release(void **state) {
 	const customer *cu = so->customer;
 	sales_order o = one_time(so, T0 + 5 * 86400);
 	o.created = T0;
-	assert_int_equal(sales_place(f->s, cu, &o, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, cu, &o, "shop:ilze", NULL), 0);
 	order_transitions_clear(&o);
 	sales_order *g;
 	sales_refusal why;
-	assert_int_equal(sales_hold(f->s, o.number, T0 + 10, "ops:anna", "customer asked", NULL, &g, &why), 0);
+	assert_int_equal(sales_hold(f->s, NULL, o.number, T0 + 10, "ops:anna", "customer asked", NULL, &g, &why), 0);
 	assert_int_equal(g->status, ORDER_STATUS_ON_HOLD);
 	assert_false(g->charged);
 	order_free(g);
 	assert_string_equal(ledger_text(f->s, "acme"),
 			    "charge SO-00000001-3 3350 3350 EUR; credit SO-00000001-3 3350 0 EUR");
-	assert_int_equal(sales_hold(f->s, o.number, T0 + 20, "ops:anna", NULL, NULL, &g, &why), -EPERM);
+	assert_int_equal(sales_hold(f->s, NULL, o.number, T0 + 20, "ops:anna", NULL, NULL, &g, &why), -EPERM);
 	assert_int_equal(why.status, ORDER_STATUS_ON_HOLD);
 	assert_int_equal(sales_release(f->s, cu, o.number, T0 + 30, "ops:anna", NULL, &g, &why), 0);
 	order_free(g);
@@ -604,7 +604,7 @@ static void test_hold_release(void **state) {
 	assert_int_equal(s.events, 3);
 	assert_string_equal(s.type[1], "order.on_hold");
 	assert_string_equal(s.type[2], "order.confirmed");
-	assert_int_equal(sales_hold(f->s, "SO-00000009-9", T0, "ops:anna", NULL, NULL, &g, &why), -ENOENT);
+	assert_int_equal(sales_hold(f->s, NULL, "SO-00000009-9", T0, "ops:anna", NULL, NULL, &g, &why), -ENOENT);
 }
 
 static void test_prepaid(void **state) {
@@ -615,7 +615,7 @@ static void test_prepaid(void **state) {
 	sales_order o = one_time(so, T0 + 5 * 86400);
 	o.created = T0;
 	o.payment = ORDER_PAYMENT_PREPAID;
-	assert_int_equal(sales_place(f->s, &cu, &o, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, &cu, &o, "shop:ilze", NULL), 0);
 	order_transitions_clear(&o);
 	assert_int_equal(o.status, ORDER_STATUS_AWAITING_PAYMENT);
 	assert_string_equal(o.payment_ref, "RF41000000013");
@@ -643,7 +643,7 @@ static void test_prepaid(void **state) {
 
 	/* not shipped before it is paid */
 	sales_ship_result res;
-	assert_int_equal(sales_mark_shipped(f->s, o.number, NULL, "DHL", "J", T0, "supplier:lumen-a", &res, &g), -ENOTCONN);
+	assert_int_equal(sales_mark_shipped(f->s, NULL, o.number, NULL, "DHL", "J", T0, "supplier:lumen-a", &res, &g), -ENOTCONN);
 	assert_int_equal(g->status, ORDER_STATUS_AWAITING_PAYMENT);
 	order_free(g);
 	/* the wrong amount, or currency: what is due told, nothing written */
@@ -675,7 +675,7 @@ static void test_prepaid(void **state) {
 	/* paid: no overdue, no cancellation later */
 	size_t od, cn;
 	bool more;
-	assert_int_equal(sales_payment_due_run(f->s, T0 + 30 * 86400, 10, &od, &cn, &more), 0);
+	assert_int_equal(sales_payment_due_run(f->s, NULL, T0 + 30 * 86400, 10, &od, &cn, &more), 0);
 	assert_int_equal(od, 0);
 	assert_int_equal(cn, 0);
 	/* cancelled after payment: a credit and a refund */
@@ -703,9 +703,9 @@ static void test_cancel(void **state) {
 	order_line lines[2];
 	sales_order h = big_order(so, lines);
 	a.created = b.created = T0;
-	assert_int_equal(sales_place(f->s, cu, &a, "shop:ilze", NULL), 0);
-	assert_int_equal(sales_place(f->s, cu, &b, "shop:ilze", NULL), 0);
-	assert_int_equal(sales_place(f->s, cu, &h, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, cu, &a, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, cu, &b, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, cu, &h, "shop:ilze", NULL), 0);
 	order_transitions_clear(&a);
 	order_transitions_clear(&b);
 	order_transitions_clear(&h);
@@ -726,7 +726,7 @@ static void test_cancel(void **state) {
 		"\"reason\":null,\"by\":\"ops:anna\",\"credited\":null,\"refunded\":null}");
 	/* a shipped one is not cancelled */
 	sales_ship_result res;
-	assert_int_equal(sales_mark_shipped(f->s, b.number, NULL, "DHL", "J", T0 + 30, "supplier:lumen-a", &res, &g), 0);
+	assert_int_equal(sales_mark_shipped(f->s, NULL, b.number, NULL, "DHL", "J", T0 + 30, "supplier:lumen-a", &res, &g), 0);
 	order_free(g);
 	assert_int_equal(sales_cancel(f->s, b.number, T0 + 40, "ops:anna", NULL, NULL, &g, &why), -EPERM);
 	assert_int_equal(why.status, ORDER_STATUS_SHIPPED);
@@ -775,25 +775,25 @@ static void test_payment_due(void **state) {
 	a.created = T0;
 	b.created = T0 + 3600;
 	a.payment = b.payment = ORDER_PAYMENT_PREPAID;
-	assert_int_equal(sales_place(f->s, cu, &a, "shop:ilze", NULL), 0);
-	assert_int_equal(sales_place(f->s, cu, &b, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, cu, &a, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, cu, &b, "shop:ilze", NULL), 0);
 	order_transitions_clear(&a);
 	order_transitions_clear(&b);
 	size_t od = 9, cn = 9;
 	bool more = true;
 	int64_t due = T0 + SALES_PAYMENT_DUE_DEFAULT;   /* 3 days: defs' default */
-	assert_int_equal(sales_payment_due_run(f->s, due - 1, 10, &od, &cn, &more), 0);
+	assert_int_equal(sales_payment_due_run(f->s, NULL, due - 1, 10, &od, &cn, &more), 0);
 	assert_int_equal(od, 0);
 	assert_false(more);
 	/* one at a time: the bound holds, more says there is another */
-	assert_int_equal(sales_payment_due_run(f->s, due + 3600, 1, &od, &cn, &more), 0);
+	assert_int_equal(sales_payment_due_run(f->s, NULL, due + 3600, 1, &od, &cn, &more), 0);
 	assert_int_equal(od, 1);
 	assert_true(more);
-	assert_int_equal(sales_payment_due_run(f->s, due + 3600, 1, &od, &cn, &more), 0);
+	assert_int_equal(sales_payment_due_run(f->s, NULL, due + 3600, 1, &od, &cn, &more), 0);
 	assert_int_equal(od, 1);
 	assert_false(more);
 	/* once only */
-	assert_int_equal(sales_payment_due_run(f->s, due + 86400, 10, &od, &cn, &more), 0);
+	assert_int_equal(sales_payment_due_run(f->s, NULL, due + 86400, 10, &od, &cn, &more), 0);
 	assert_int_equal(od, 0);
 	assert_int_equal(cn, 0);
 	seen s = look(f->s);
@@ -810,9 +810,9 @@ static void test_payment_due(void **state) {
 	money pay = { 3350, "EUR" };
 	assert_int_equal(sales_record_payment(f->s, b.number, pay, "R", T0 + 86400 * 4, "shop:ilze", NULL, &g, &why), 0);
 	order_free(g);
-	assert_int_equal(sales_payment_due_run(f->s, T0 + 14 * 86400 - 1, 10, &od, &cn, &more), 0);
+	assert_int_equal(sales_payment_due_run(f->s, NULL, T0 + 14 * 86400 - 1, 10, &od, &cn, &more), 0);
 	assert_int_equal(cn, 0);
-	assert_int_equal(sales_payment_due_run(f->s, T0 + 14 * 86400, 10, &od, &cn, &more), 0);
+	assert_int_equal(sales_payment_due_run(f->s, NULL, T0 + 14 * 86400, 10, &od, &cn, &more), 0);
 	assert_int_equal(cn, 1);
 	assert_int_equal(od, 0);
 	g = get(f->s, a.number);
@@ -823,15 +823,15 @@ static void test_payment_due(void **state) {
 	s = look(f->s);
 	assert_int_equal(s.events, 8);
 	assert_string_equal(s.type[7], "order.cancelled");
-	assert_int_equal(sales_payment_due_run(f->s, T0 + 100 * 86400, 10, &od, &cn, &more), 0);
+	assert_int_equal(sales_payment_due_run(f->s, NULL, T0 + 100 * 86400, 10, &od, &cn, &more), 0);
 	assert_int_equal(cn + od, 0);
 	/* both deadlines passed unseen (the daemon was down): told overdue once, then cancelled */
 	sales_order c = one_time(so, T0 + 200 * 86400);
 	c.created = T0 + 100 * 86400;
 	c.payment = ORDER_PAYMENT_PREPAID;
-	assert_int_equal(sales_place(f->s, cu, &c, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, cu, &c, "shop:ilze", NULL), 0);
 	order_transitions_clear(&c);
-	assert_int_equal(sales_payment_due_run(f->s, c.created + 30 * 86400, 10, &od, &cn, &more), 0);
+	assert_int_equal(sales_payment_due_run(f->s, NULL, c.created + 30 * 86400, 10, &od, &cn, &more), 0);
 	assert_int_equal(od, 1);
 	assert_int_equal(cn, 1);
 	s = look(f->s);
@@ -853,7 +853,7 @@ static void test_vat_order(void **state) {
 	/* 10 x 0.85 + 2 x 12.50 = 33.50 net; 25.5% = 8.5425 -> 8.54; gross 42.04 */
 	sales_order o = one_time(so, T0 + 5 * 86400);
 	o.created = T0;
-	assert_int_equal(sales_place(f->s, &cu, &o, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, &cu, &o, "shop:ilze", NULL), 0);
 	order_transitions_clear(&o);
 	assert_int_equal(o.net.minor, 3350);
 	assert_int_equal(o.vat.minor, 854);
@@ -866,7 +866,7 @@ static void test_vat_order(void **state) {
 	p.lines = &l;
 	p.n_lines = 1;
 	cu.vat_rate = 10000;
-	assert_int_equal(sales_place(f->s, &cu, &p, "shop:ilze", NULL), 0);
+	assert_int_equal(sales_place(f->s, NULL, &cu, &p, "shop:ilze", NULL), 0);
 	order_transitions_clear(&p);
 	assert_int_equal(p.vat.minor, 2);
 	assert_int_equal(p.total.minor, 17);
@@ -890,7 +890,7 @@ static void test_idem(void **state) {
 	const standing_order *so = &f->d->orders[0];
 	sales_order o = one_time(so, T0 + 5 * 86400);
 	sales_idem ix = { .key = "k-1", .user = "ilze", .params_hash = "abc", .reply_for = reply_for, .at = T0 };
-	assert_int_equal(sales_place(f->s, so->customer, &o, "shop:ilze", &ix), 0);
+	assert_int_equal(sales_place(f->s, NULL, so->customer, &o, "shop:ilze", &ix), 0);
 	order_transitions_clear(&o);
 	assert_int_equal(idem_n, 1);
 	store_txn *t;
@@ -906,7 +906,7 @@ static void test_idem(void **state) {
 	free(reply);
 	/* the key stored: the operation writes nothing */
 	sales_order o2 = one_time(so, T0 + 5 * 86400);
-	assert_int_equal(sales_place(f->s, so->customer, &o2, "shop:ilze", &ix), -EEXIST);
+	assert_int_equal(sales_place(f->s, NULL, so->customer, &o2, "shop:ilze", &ix), -EEXIST);
 	order_transitions_clear(&o2);
 	sales_order *g;
 	sales_refusal why;
@@ -941,7 +941,7 @@ static void test_ledger_property(void **state) {
 			o.n_lines = 1;
 			o.created = now;
 			o.payment = (seed >> 20) % 3 == 0 ? ORDER_PAYMENT_PREPAID : ORDER_PAYMENT_ACCOUNT;
-			assert_int_equal(sales_place(f->s, cu, &o, "shop:ilze", NULL), 0);
+			assert_int_equal(sales_place(f->s, NULL, cu, &o, "shop:ilze", NULL), 0);
 			order_transitions_clear(&o);
 			model_order *x = &m[n++];
 			memcpy(x->number, o.number, ORDER_NUMBER_MAX);
@@ -980,7 +980,7 @@ static void test_ledger_property(void **state) {
 			}
 		} else if (n && op == 3) {   /* hold */
 			model_order *x = &m[pick % n];
-			int r = sales_hold(f->s, x->number, now, "ops", NULL, NULL, &g, &why);
+			int r = sales_hold(f->s, NULL, x->number, now, "ops", NULL, NULL, &g, &why);
 			if (x->st != ORDER_STATUS_CONFIRMED || x->prepaid)
 				assert_int_equal(r, -EPERM);
 			else {
