@@ -272,8 +272,10 @@ int crm_reminder_in(store_txn *t, const defs *d, const standing_order *so, const
 		rc = store_occurrence_get(t, so->id, occ->delivery, number);
 		if (rc == 0)
 			rc = store_order_get(t, number, &o);
+		else if (rc == -ENOENT && (rc = store_skip_get(t, so->id, occ->delivery, NULL)) == 0)
+			rc = 1;   /* skipped: none */
 		else if (rc == -ENOENT)
-			rc = store_skip_get(t, so->id, occ->delivery, NULL) == 0 ? 1 : 0;   /* skipped: none */
+			rc = 0;
 		if (rc == 0 && o && o->status == ORDER_STATUS_CANCELLED)
 			rc = 1;
 		if (rc == 0) {

@@ -1095,7 +1095,7 @@ static void test_outq(void **state) {
 	store_txn *t;
 	assert_int_equal(store_begin(f->s, true, &t), 0);
 	assert_int_equal(store_outbox_append(t, "account.payment", "{\"customer\":\"acme\",\"amount\":1}", 42), 0);
-	assert_int_equal(store_outbox_append(t, "task.created", "{\"task\":\"Call Ilze\"}", 43), 0);
+	assert_int_equal(store_outbox_append(t, "note.created", "{\"text\":\"Call Ilze\"}", 43), 0);
 	assert_int_equal(store_commit(t), 0);
 	outq_seen o = outq_list(f->s, false, 0);
 	assert_int_equal(o.n, 3);
@@ -1166,8 +1166,9 @@ static void raw_make_old(const char *dir) {
 	MDB_env *env;
 	MDB_txn *txn = raw_begin(dir, &env);
 	MDB_dbi dbi;
-	const char *const dbs[] = { "outq", "outpark", "idem", "ledger", "accounts", "openq", "payq" };
-	for (size_t i = 0; i < 7; i++) {
+	const char *const dbs[] = { "outq", "outpark", "idem", "ledger", "accounts", "openq", "payq",
+				    "tasks", "taskkey", "taskidx", "taskq", "crmlog", "remwm" };
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		assert_int_equal(mdb_dbi_open(txn, dbs[i], 0, &dbi), 0);
 		assert_int_equal(mdb_drop(txn, dbi, 1), 0);
 	}
@@ -1212,6 +1213,54 @@ static void test_outq_old_store(void **state) {
 	reopen(f);
 	assert_int_equal(store_instance(f->s, again), 0);
 	assert_string_equal(again, inst);
+}
+
+/* A store from before issue 11: a reader finds no tasks, no watermarks, no
+ * interactions and a clean verify; the first read-write open adds the CRM's
+ * databases, and tasks and interactions are written from then on. */
+static void test_crm_old_store(void **state) {
+	fx *f = *state;
+	store_close(f->s);
+	f->s = NULL;
+	MDB_env *env;
+	MDB_txn *txn = raw_begin(f->dir, &env);
+	MDB_dbi dbi;
+	const char *const dbs[] = { "tasks", "taskkey", "taskidx", "taskq", "crmlog", "remwm" };
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		assert_int_equal(mdb_dbi_open(txn, dbs[i], 0, &dbi), 0);
+		assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	}
+	raw_commit(env, txn);
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	store_txn *t;
+	task *tk;
+	int64_t x;
+	char id[TASK_ID_MAX];
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_task_get(t, "T-00000001", &tk), -ENOENT);
+	assert_int_equal(store_task_key_get(t, "hold/SO-00000001-3/0", id), -ENOENT);
+	assert_int_equal(store_reminder_get(t, "acme-bulbs", "0123456789abcdef", &x), -ENOENT);
+	assert_int_equal(store_taskq_next(t, &x), -ENOENT);
+	store_abort(t);
+	expect_clean(f->s);
+	reopen(f);   /* read-write: upgrades */
+	task n = { .assignee = "anna", .customer = "acme", .due = 100, .text = "Call", .kind = TASK_MANUAL };
+	interaction i = { .customer = "acme", .at = 50, .kind = INTERACTION_VISIT, .summary = "Visit", .author = "ops:root" };
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_task_create(t, "k", &n), 0);
+	assert_int_equal(store_interaction_append(t, &i), 0);
+	assert_int_equal(store_reminder_put(t, "acme-bulbs", "0123456789abcdef", 77), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_string_equal(n.id, "T-00000001");
+	assert_int_equal(i.seq, 1);
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_task_get(t, "T-00000001", &tk), 0);
+	assert_int_equal(store_reminder_get(t, "acme-bulbs", "0123456789abcdef", &x), 0);
+	store_abort(t);
+	assert_string_equal(tk->text, "Call");
+	assert_int_equal(x, 77);
+	task_free(tk);
+	expect_clean(f->s);
 }
 
 /* ---- definitions ---- */
@@ -1696,6 +1745,7 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outq_old_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crm_old_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_outq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defs_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_clean, setup, teardown),
