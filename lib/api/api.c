@@ -5,6 +5,7 @@
  * as the forecast, so a supplier's "2027-01-01" means the same day everywhere. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "lib/api/api_idl.h"
 #include "lib/api/api_int.h"
@@ -76,6 +77,24 @@ int api_window_params(vl_call_ctx *ctx, json_t *params, bool required, bound *fr
 	return 1;
 }
 
+int api_open_window(vl_call_ctx *ctx, json_t *params, const tz_zone *z, int64_t *ret_lo, int64_t *ret_hi) {
+	const char *f = NULL, *t = NULL;
+	bound from, to;
+	int r;
+	if ((r = vl_param_string(ctx, params, "from", false, &f)) < 0 ||
+	    (r = vl_param_string(ctx, params, "to", false, &t)) < 0)
+		return r;
+	if (f && api_parse_bound(f, &from) < 0)
+		return vl_invalid_parameter(ctx, "from");
+	if (t && api_parse_bound(t, &to) < 0)
+		return vl_invalid_parameter(ctx, "to");
+	*ret_lo = f ? api_bound_at(&from, z) : INT64_MIN;
+	*ret_hi = t ? api_bound_at(&to, z) : INT64_MAX;
+	if (*ret_hi <= *ret_lo)
+		return vl_invalid_parameter(ctx, "to");
+	return 0;
+}
+
 peer_role api_role_of(vl_call_ctx *ctx, api_env *env) {
 	return peer_role_of(vl_call_ctx_caller(ctx), &env->defs->config, env->self_uid);
 }
@@ -111,6 +130,58 @@ int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, store_txn **
 	return 0;
 }
 
+json_t *api_field_errors(const diag_list *diags, const char *prefix) {
+	json_t *a = json_array();
+	size_t pl = prefix ? strlen(prefix) : 0;
+	for (size_t i = 0; a && i < diags->n; i++) {
+		const diag *d = &diags->v[i];
+		const char *field = d->file ? d->file : "";
+		char buf[512];
+		if (d->line > 0) {
+			snprintf(buf, sizeof(buf), "%s:%d:%d", field, d->line, d->col);
+			field = buf;
+		} else if (pl && !strncmp(field, prefix, pl)) {
+			field += pl;
+			if (*field == '.')
+				field++;
+		}
+		json_array_append_new(a, json_pack("{s:s, s:s}", "field", field, "message", d->msg));
+	}
+	return a;
+}
+
+int api_idem_put_reply(store_txn *t, const api_idem *ix, json_t *p, char **reply) {
+	char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
+	json_decref(p);
+	if (!text)
+		return -ENOMEM;
+	int r = api_idem_put(t, ix, text);
+	if (r < 0) {
+		free(text);
+		return r;
+	}
+	free(*reply);
+	*reply = text;
+	return 0;
+}
+
+int api_place_reply(vl_call_ctx *ctx, api_env *env, int r, api_idem *ix, const char *stored, const diag_list *diags,
+		    const char *invalid, const char *prefix, json_t *(*placed)(api_env *env, void *ud), void *ud) {
+	if (r == -EINVAL)
+		return api_error_new(ctx, invalid, json_pack("{s:o}", "errors", api_field_errors(diags, prefix)));
+	if (r == -EEXIST && ix->key && !stored)
+		return api_idem_answer(ctx, env->store, ix);   /* stored meanwhile */
+	if (r < 0)
+		return api_internal(ctx, r);
+	if (stored) {
+		/* exactly the text stored, as a retry gets it */
+		json_t *p = json_loads(stored, 0, NULL);
+		return p ? api_reply_new(ctx, p) : api_internal(ctx, -ENOMEM);
+	}
+	json_t *p = placed(env, ud);
+	return p ? api_reply_new(ctx, p) : api_internal(ctx, -ENOMEM);
+}
+
 bool api_from_api(const standing_order *so) {
 	return so->file && !strncmp(so->file, "api/", 4);
 }
@@ -122,7 +193,8 @@ int api_register(vl_service *svc, api_env *env) {
 	if ((r = vl_service_add_interface(svc, "io.standingd", API_IDL_COMMON, api_common_methods, api_common_n_methods, env)) < 0 ||
 	    (r = vl_service_add_interface(svc, "io.standingd.Supplier", API_IDL_SUPPLIER, api_supplier_methods, api_supplier_n_methods, env)) < 0 ||
 	    (r = vl_service_add_interface(svc, "io.standingd.Orders", API_IDL_ORDERS, api_orders_methods, api_orders_n_methods, env)) < 0 ||
-	    (r = vl_service_add_interface(svc, "io.standingd.Ops", API_IDL_OPS, api_ops_methods, api_ops_n_methods, env)) < 0)
+	    (r = vl_service_add_interface(svc, "io.standingd.Ops", API_IDL_OPS, api_ops_methods, api_ops_n_methods, env)) < 0 ||
+	    (r = vl_service_add_interface(svc, "io.standingd.Crm", API_IDL_CRM, api_crm_methods, api_crm_n_methods, env)) < 0)
 		return r;
 	vl_service_set_authorize(svc, api_authorize, env);
 	return 0;

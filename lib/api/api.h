@@ -44,6 +44,6 @@ typedef struct api_env {
 	unsigned snapshots;
 } api_env;
 
-/* Registers io.standingd, io.standingd.Supplier, io.standingd.Orders and
- * io.standingd.Ops on svc, and the authorisation hook (callers are peer *). */
+/* Registers io.standingd, io.standingd.Supplier, io.standingd.Orders,
+ * io.standingd.Ops and io.standingd.Crm on svc, and the authorisation hook (callers are peer *). */
 int api_register(vl_service *svc, api_env *env);

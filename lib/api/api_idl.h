@@ -11,7 +11,8 @@
 "method Now() -> (now: string)\n" \
 "\n" \
 "# The caller's Unix user may not call this method, or may not act on this order or\n" \
-"# standing order: shop users reach only what shop users placed (README, Access control).\n" \
+"# standing order: shop users reach only what shop users placed; salespeople read\n" \
+"# orders and keep the CRM (README, Access control).\n" \
 "error PermissionDenied ()\n" \
 "\n" \
 "# standingd failed to answer; errno is the errno(3) number it met, positive (28: ENOSPC).\n" \
@@ -110,12 +111,8 @@ API_IDL_TYPES \
 "# The window holds more shipments than one call returns: ask for a shorter one.\n" \
 "error TooManyShipments (limit: int)\n"
 
-#define API_IDL_ORDERS \
-"# Orders: what a web shop's checkout and ops staff place and look up.\n" \
-"interface io.standingd.Orders\n" \
-"\n" \
-API_IDL_TYPES \
-"\n" \
+/* The ledger's types, in Orders and in Crm (a profile has the account). */
+#define API_IDL_ACCOUNT \
 "# One ledger entry: a charge (an account order), a payment (RecordAccountPayment, or a\n" \
 "# prepaid order's RecordPayment), a credit (a charged order cancelled) or a refund (a\n" \
 "# paid prepaid order cancelled). amount is positive: a charge or a refund raises what\n" \
@@ -126,7 +123,15 @@ API_IDL_TYPES \
 "\n" \
 "# A customer's account. account (its number) and credit_limit are null for a customer\n" \
 "# without one.\n" \
-"type Account (customer: string, account: ?string, credit_limit: ?Money, balances: []Money, open_orders: []string, entries: []LedgerEntry)\n" \
+"type Account (customer: string, account: ?string, credit_limit: ?Money, balances: []Money, open_orders: []string, entries: []LedgerEntry)\n"
+
+#define API_IDL_ORDERS \
+"# Orders: what a web shop's checkout and ops staff place and look up.\n" \
+"interface io.standingd.Orders\n" \
+"\n" \
+API_IDL_TYPES \
+"\n" \
+API_IDL_ACCOUNT \
 "\n" \
 "# A problem with a definition: field is its path (lines[0].unit_price).\n" \
 "type FieldError (field: string, message: string)\n" \
@@ -297,3 +302,127 @@ API_IDL_TYPES \
 "\n" \
 "# The window holds more occurrences than one call returns: ask for a shorter one.\n" \
 "error TooManyOccurrences (limit: int)\n"
+
+#define API_IDL_CRM \
+"# The CRM (doc/crm.md): customers' profiles, customers a web shop signs up, the\n" \
+"# interaction log and salespeople's tasks. Salespeople (users: of salespeople: in\n" \
+"# standingd.yaml) may call every method here but PlaceCustomer, for every customer;\n" \
+"# shop users only PlaceCustomer; ops all. Instants are UTC (2027-01-01T08:00:00Z;\n" \
+"# requests may give an offset).\n" \
+"interface io.standingd.Crm\n" \
+"\n" \
+API_IDL_TYPES \
+"\n" \
+API_IDL_ACCOUNT \
+"\n" \
+"type Salesperson (id: string, name: string, email: string, language: string)\n" \
+"\n" \
+"type Contact (name: string, role: ?string, email: ?string, phone: ?string)\n" \
+"\n" \
+"# source: \"orders.d/acme.yaml:3\" (where it is defined) or \"api\"; next_delivery:\n" \
+"# the next occurrence to be created, local time with its offset (null when paused or\n" \
+"# none is left).\n" \
+"type CustomerStandingOrder (id: string, supplier: string, source: string, paused: bool, next_delivery: ?string)\n" \
+"\n" \
+"# One step of a task's history: at, by (sales:USER, ops:USER, standingd), what was\n" \
+"# done, a note (CompleteTask's) or null.\n" \
+"type TaskStep (at: string, by: string, action: (created, snoozed, done, cancelled), note: ?string)\n" \
+"\n" \
+"# A salesperson's task: a reminder of a standing order (before a delivery, after a\n" \
+"# shipment), one the system raised (an order on hold, a prepaid order overdue) or one\n" \
+"# added by hand. due: when it comes due; delivery: the occurrence's, for before.\n" \
+"type Task (\n" \
+"  id: string,\n" \
+"  assignee: string,\n" \
+"  customer: string,\n" \
+"  due: string,\n" \
+"  text: string,\n" \
+"  kind: (before, after_shipped, on_hold, payment_overdue, manual),\n" \
+"  order: ?string,\n" \
+"  standing_order: ?string,\n" \
+"  delivery: ?string,\n" \
+"  status: (open, done, cancelled),\n" \
+"  created: string,\n" \
+"  history: []TaskStep\n" \
+")\n" \
+"\n" \
+"# One entry of a customer's log, append-only: author is sales:USER or ops:USER\n" \
+"# (LogInteraction's caller), or standingd for an e-mail the mailer delivered\n" \
+"# (message_id its Message-ID). seq orders entries logged at the same instant.\n" \
+"type Interaction (customer: string, at: string, seq: int, kind: (visit, call, email, meeting, note), contact: ?string, summary: string, author: string, message_id: ?string)\n" \
+"\n" \
+"# A customer in ListCustomers: source as in CustomerStandingOrder; salesperson its id.\n" \
+"type CustomerSummary (id: string, name: string, language: string, timezone: string, salesperson: ?string, source: string)\n" \
+"\n" \
+"# A customer's profile: open_orders are those on hold or awaiting payment (their\n" \
+"# numbers are the account's open_orders), open_tasks its open tasks by due (at most\n" \
+"# 100), interactions its last 20, newest first; account has its last 5 entries.\n" \
+"type Customer (\n" \
+"  id: string,\n" \
+"  name: string,\n" \
+"  language: string,\n" \
+"  timezone: string,\n" \
+"  salesperson: ?Salesperson,\n" \
+"  source: string,\n" \
+"  account: Account,\n" \
+"  contacts: []Contact,\n" \
+"  standing_orders: []CustomerStandingOrder,\n" \
+"  open_orders: []Order,\n" \
+"  open_tasks: []Task,\n" \
+"  interactions: []Interaction\n" \
+")\n" \
+"\n" \
+"# A problem with a definition: field is its path (contacts[0].email).\n" \
+"type FieldError (field: string, message: string)\n" \
+"\n" \
+"method GetCustomer(customer: string) -> (customer: Customer)\n" \
+"\n" \
+"# Every customer by id, or those of one salesperson.\n" \
+"method ListCustomers(salesperson: ?string) -> (customers: []CustomerSummary)\n" \
+"\n" \
+"# Signs a customer up (or replaces one signed up this way): definition has the keys\n" \
+"# of a customer in orders.d/*.yaml (id, name, language, timezone, salesperson,\n" \
+"# account, contacts, vat, payment_due, cancel_unpaid_after) and is validated exactly\n" \
+"# like them; it is kept across restarts like a standing order placed through the API,\n" \
+"# and a standing order may name it at once. A customer of the files is DefinedInFile.\n" \
+"# idempotency_key as in io.standingd.Orders (a reused key is its IdempotencyKeyReused).\n" \
+"method PlaceCustomer(definition: object, idempotency_key: ?string) -> (customer: string)\n" \
+"\n" \
+"# Logs a visit, call, e-mail, meeting or note with the caller as author; at defaults to\n" \
+"# now and may not be after it. summary (and contact) are text without control\n" \
+"# characters, summary 1..2000 bytes.\n" \
+"method LogInteraction(customer: string, kind: string, contact: ?string, summary: string, at: ?string) -> (interaction: Interaction)\n" \
+"\n" \
+"# A customer's log with at in [from, to), oldest first (from and to: instants, or\n" \
+"# dates at midnight in the customer's zone; each optional). With \"more\", in replies\n" \
+"# of at most 100.\n" \
+"method ListInteractions(customer: string, from: ?string, to: ?string) -> (interactions: []Interaction)\n" \
+"\n" \
+"# Tasks by due, filtered: assignee (a salesperson's id), mine (the caller's own:\n" \
+"# salespeople only), status (open by default; all for every status), due_before (an\n" \
+"# instant), customer. With \"more\", in replies of at most 100.\n" \
+"method ListTasks(assignee: ?string, mine: ?bool, status: ?string, due_before: ?string, customer: ?string) -> (tasks: []Task)\n" \
+"\n" \
+"# Marks an open task done, with an optional note (also logged as a note interaction).\n" \
+"method CompleteTask(task: string, note: ?string) -> (task: Task)\n" \
+"\n" \
+"# Moves an open task's due to until (after now); it alerts again then.\n" \
+"method SnoozeTask(task: string, until: string) -> (task: Task)\n" \
+"\n" \
+"# A task set by hand, due at due (an instant, or a date at midnight in the customer's\n" \
+"# zone). assignee defaults to the customer's salesperson, else the calling salesperson.\n" \
+"method AddTask(customer: string, due: string, text: string, assignee: ?string) -> (task: Task)\n" \
+"\n" \
+"error CustomerNotFound (customer: string)\n" \
+"error SalespersonNotFound (salesperson: string)\n" \
+"error TaskNotFound (task: string)\n" \
+"\n" \
+"# CompleteTask or SnoozeTask of a task that is done or cancelled.\n" \
+"error TaskNotOpen (task: string, status: string)\n" \
+"\n" \
+"error InvalidDefinition (errors: []FieldError)\n" \
+"error DefinedInFile (customer: string, file: string, line: int)\n" \
+"\n" \
+"# More match than one call without \"more\" returns.\n" \
+"error TooManyTasks (limit: int)\n" \
+"error TooManyInteractions (limit: int)\n"

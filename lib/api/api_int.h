@@ -82,10 +82,26 @@ bool api_text_ok(diag_list *errs, const char *field, const char *s);
 int api_parse_bound(const char *s, bound *ret);
 int64_t api_bound_at(const bound *b, const tz_zone *z);
 int api_window_params(vl_call_ctx *ctx, json_t *params, bool required, bound *from, bound *to);
+/* Optional from/to (dates: midnight in zone z; instants) as [*ret_lo, *ret_hi),
+ * INT64_MIN/INT64_MAX when absent: 0, or a negative errno after replying
+ * InvalidParameter (to not after from). */
+int api_open_window(vl_call_ctx *ctx, json_t *params, const tz_zone *z, int64_t *ret_lo, int64_t *ret_hi);
 peer_role api_role_of(vl_call_ctx *ctx, api_env *env);
 int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, store_txn **ret_t,
 		       sales_order **ret_o, const char *error_iface);
 bool api_from_api(const standing_order *so);
+/* Diags to [{field, message}]: a definition placed through the API is read as the
+ * first item of its file; prefix ("standing_orders[0]", "customers[0]") is left out
+ * of the field names. */
+json_t *api_field_errors(const diag_list *diags, const char *prefix);
+/* For an engine_sources.also callback: stores p (taken) as the idempotency record's
+ * reply, its text kept in *reply (the first answer). 0 or a negative errno. */
+int api_idem_put_reply(store_txn *t, const api_idem *ix, json_t *p, char **reply);
+/* The answer to a definition placed through the API, r from apply_api_order(_also):
+ * invalid (an error with the diags' fields), the answer a racing retry stored, the
+ * reply stored in the apply transaction, or placed()'s (NULL: out of memory). */
+int api_place_reply(vl_call_ctx *ctx, api_env *env, int r, api_idem *ix, const char *stored, const diag_list *diags,
+		    const char *invalid, const char *prefix, json_t *(*placed)(api_env *env, void *ud), void *ud);
 
 /* ---- authorisation (auth.c) ---- */
 
@@ -102,7 +118,9 @@ list_job *api_job_new(api_env *env, job_kind kind, const char *key, const char *
 void api_job_window(list_job *j, const bound *from, const bound *to);
 int api_job_start(vl_call_ctx *ctx, list_job *j);
 
-/* ---- each interface's methods (supplier.c, orders.c, ops.c), for api_register ---- */
+/* ---- each interface's methods (supplier.c, orders.c, ops.c, crm.c), for api_register ---- */
 
-extern const vl_method api_common_methods[], api_supplier_methods[], api_orders_methods[], api_ops_methods[];
-extern const size_t api_common_n_methods, api_supplier_n_methods, api_orders_n_methods, api_ops_n_methods;
+extern const vl_method api_common_methods[], api_supplier_methods[], api_orders_methods[], api_ops_methods[],
+	api_crm_methods[];
+extern const size_t api_common_n_methods, api_supplier_n_methods, api_orders_n_methods, api_ops_n_methods,
+	api_crm_n_methods;

@@ -8,27 +8,6 @@
 
 /* ---- io.standingd.Orders ---- */
 
-/* Diags to [{field, message}]: API definitions are wrapped as standing_orders[0]. */
-static json_t *field_errors(const diag_list *diags, const char *prefix) {
-	json_t *a = json_array();
-	size_t pl = prefix ? strlen(prefix) : 0;
-	for (size_t i = 0; i < diags->n; i++) {
-		const diag *d = &diags->v[i];
-		const char *field = d->file ? d->file : "";
-		char buf[512];
-		if (d->line > 0) {
-			snprintf(buf, sizeof(buf), "%s:%d:%d", field, d->line, d->col);
-			field = buf;
-		} else if (pl && !strncmp(field, prefix, pl)) {
-			field += pl;
-			if (*field == '.')
-				field++;
-		}
-		json_array_append_new(a, json_pack("{s:s, s:s}", "field", field, "message", d->msg));
-	}
-	return a;
-}
-
 /* The next occurrence the engine will create, as ListStandingOrders names it: not
  * a skipped one, none of a paused standing order. 0, or -ENOENT when there is none
  * (or none known, or the store could not say: the standing order is placed anyway). */
@@ -63,19 +42,18 @@ typedef struct standing_also {
 
 static int standing_also_put(store_txn *t, const defs *d, void *ud) {
 	standing_also *a = ud;
-	json_t *p = standing_reply(t, defs_find_order(d, a->id), a->id);
-	char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
-	json_decref(p);
-	if (!text)
-		return -ENOMEM;
-	int r = api_idem_put(t, a->ix, text);
-	if (r < 0) {
-		free(text);
-		return r;
-	}
-	free(a->reply);
-	a->reply = text;
-	return 0;
+	return api_idem_put_reply(t, a->ix, standing_reply(t, defs_find_order(d, a->id), a->id), &a->reply);
+}
+
+/* placed: a store that cannot be read now only leaves next_delivery null */
+static json_t *standing_placed(api_env *env, void *ud) {
+	const char *id = ud;
+	store_txn *t;
+	bool snap = store_begin(env->store, false, &t) == 0;
+	json_t *p = standing_reply(snap ? t : NULL, defs_find_order(env->defs, id), id);
+	if (snap)
+		store_abort(t);
+	return p;
 }
 
 static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
@@ -95,7 +73,7 @@ static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata
 		 * name need the id as a string: refuse it here, like any invalid field. */
 		diag_list bad = { 0 };
 		diag_add(&bad, "id", 0, 0, "expected a string");
-		r = api_error_new(ctx, "io.standingd.Orders.InvalidDefinition", json_pack("{s:o}", "errors", field_errors(&bad, NULL)));
+		r = api_error_new(ctx, "io.standingd.Orders.InvalidDefinition", json_pack("{s:o}", "errors", api_field_errors(&bad, NULL)));
 		diag_list_clear(&bad);
 		return r;
 	}
@@ -122,26 +100,8 @@ static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata
 	else
 		r = env->apply_api_order(env->ud, id ? id : "", text, &diags);
 	free(text);
-	store_txn *t;
-	if (r == -EINVAL) {
-		r = api_error_new(ctx, "io.standingd.Orders.InvalidDefinition",
-			     json_pack("{s:o}", "errors", field_errors(&diags, "standing_orders[0]")));
-	} else if (r == -EEXIST && ix.key && !also.reply) {
-		r = api_idem_answer(ctx, env->store, &ix);   /* stored meanwhile */
-	} else if (r < 0) {
-		r = api_internal(ctx, r);
-	} else if (also.reply) {
-		/* exactly the text stored, as a retry gets it */
-		json_t *p = json_loads(also.reply, 0, NULL);
-		r = p ? api_reply_new(ctx, p) : api_internal(ctx, -ENOMEM);
-	} else {
-		/* placed: a store that cannot be read now only leaves next_delivery null */
-		bool snap = store_begin(env->store, false, &t) == 0;
-		json_t *p = standing_reply(snap ? t : NULL, defs_find_order(env->defs, id), id);
-		if (snap)
-			store_abort(t);
-		r = api_reply_new(ctx, p);
-	}
+	r = api_place_reply(ctx, env, r, &ix, also.reply, &diags, "io.standingd.Orders.InvalidDefinition",
+			    "standing_orders[0]", standing_placed, (void *) id);
 	free(also.reply);
 	diag_list_clear(&diags);
 	return r;
@@ -313,7 +273,7 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	if (errs.n) {
 		defs_order_done(&items);
 		diag_sort(&errs);
-		r = api_error_new(ctx, "io.standingd.Orders.InvalidOrder", json_pack("{s:o}", "errors", field_errors(&errs, NULL)));
+		r = api_error_new(ctx, "io.standingd.Orders.InvalidOrder", json_pack("{s:o}", "errors", api_field_errors(&errs, NULL)));
 		diag_list_clear(&errs);
 		return r;
 	}
@@ -340,7 +300,7 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		defs_order_done(&items);
 		order_transitions_clear(&o);
 		diag_add(&errs, "lines", 0, 0, "the order's total with VAT is out of range");
-		r = api_error_new(ctx, "io.standingd.Orders.InvalidOrder", json_pack("{s:o}", "errors", field_errors(&errs, NULL)));
+		r = api_error_new(ctx, "io.standingd.Orders.InvalidOrder", json_pack("{s:o}", "errors", api_field_errors(&errs, NULL)));
 		diag_list_clear(&errs);
 		return r;
 	}
@@ -730,22 +690,14 @@ static int list_ledger(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	api_env *env = userdata;
 	static const char *const allowed[] = { "customer", "from", "to", NULL };
 	const customer *cu;
-	const char *f = NULL, *t = NULL;
-	bound from, to;
+	int64_t lo, hi;
 	int r;
-	if ((r = vl_params_check(ctx, params, allowed)) < 0 ||
-	    (r = vl_param_string(ctx, params, "from", false, &f)) < 0 ||
-	    (r = vl_param_string(ctx, params, "to", false, &t)) < 0)
+	if ((r = vl_params_check(ctx, params, allowed)) < 0)
 		return r;
-	if (f && api_parse_bound(f, &from) < 0)
-		return vl_invalid_parameter(ctx, "from");
-	if (t && api_parse_bound(t, &to) < 0)
-		return vl_invalid_parameter(ctx, "to");
 	if ((r = customer_param(ctx, env, params, &cu)) != 0)
 		return r < 0 ? r : 0;
-	int64_t lo = f ? api_bound_at(&from, cu->zone) : INT64_MIN, hi = t ? api_bound_at(&to, cu->zone) : INT64_MAX;
-	if (hi <= lo)
-		return vl_invalid_parameter(ctx, "to");
+	if ((r = api_open_window(ctx, params, cu->zone, &lo, &hi)) < 0)
+		return r;
 	if (vl_call_ctx_oneway(ctx))
 		return vl_reply(ctx, NULL, false);
 	ledger_job *j = calloc(1, sizeof(*j));

@@ -70,5 +70,11 @@ peer_role peer_role_of(const peer *p, const defs_config *c, uid_t self_uid) {
 		}
 	if (listed(c->shop_users, c->n_shop_users, p->user))
 		r.flags |= PEER_ROLE_SHOP;
+	for (size_t i = 0; i < c->n_salespeople; i++)
+		if (listed(c->salespeople[i].users, c->salespeople[i].n_users, p->user)) {
+			r.flags |= PEER_ROLE_SALES;
+			r.salesperson = &c->salespeople[i];
+			break;
+		}
 	return r;
 }

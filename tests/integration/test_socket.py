@@ -65,7 +65,7 @@ class Introspection(DaemonTest):
         with Connection(e.socket) as c:
             info = c.call("org.varlink.service.GetInfo")
             self.assertEqual(info["interfaces"], ["org.varlink.service", "io.standingd", "io.standingd.Supplier",
-                                                  "io.standingd.Orders", "io.standingd.Ops"])
+                                                  "io.standingd.Orders", "io.standingd.Ops", "io.standingd.Crm"])
             self.assertEqual(info["vendor"], "standingd")
             for iface in info["interfaces"]:
                 d = c.call("org.varlink.service.GetInterfaceDescription", {"interface": iface})["description"]

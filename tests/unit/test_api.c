@@ -41,7 +41,10 @@ static const char CONFIG[] =
 	"    users: [lumen-a]\n"
 	"  - id: kaffe\n"
 	"    name: Nordkaffe AS\n"
-	"    users: [kaffe-b]\n";
+	"    users: [kaffe-b]\n"
+	"salespeople:\n"
+	"  - {id: anna, name: Anna Myyj\xC3\xA4, email: anna@lumen.example, language: fi, users: [sales-a]}\n"
+	"  - {id: ville, name: Ville, email: ville@lumen.example}\n";
 
 static const char ORDERS[] =
 	"customers:\n"
@@ -75,10 +78,10 @@ static const char ORDERS[] =
 
 /* ---- roles: who calls ---- */
 
-typedef enum role { ROOT, SELF, OPS_GROUP, SUPPLIER_A, SUPPLIER_B, SHOP, SHOP2, STRANGER, N_ROLES } role;
+typedef enum role { ROOT, SELF, OPS_GROUP, SUPPLIER_A, SUPPLIER_B, SHOP, SHOP2, STRANGER, SALES, N_ROLES } role;
 static const char *const role_name[N_ROLES] = {
 	"root", "the daemon's uid", "ops_group member", "supplier A (lumen)", "supplier B (kaffe)",
-	"shop user", "another shop user", "stranger",
+	"shop user", "another shop user", "stranger", "salesperson (anna)",
 };
 
 typedef struct fixture {
@@ -127,6 +130,7 @@ static int setup(void **state) {
 	inproc_peer(&f->peers[SHOP], 5004, "shop1", (const char *[]) { "shop1", NULL });
 	inproc_peer(&f->peers[SHOP2], 5006, "shop2", (const char *[]) { "shop2", "users", NULL });
 	inproc_peer(&f->peers[STRANGER], 5005, "stranger", (const char *[]) { "users", NULL });
+	inproc_peer(&f->peers[SALES], 5008, "sales-a", (const char *[]) { "sales-a", NULL });
 	*state = f;
 	return 0;
 }
@@ -375,12 +379,13 @@ static void introspection(void **state) {
 	EXPECT(f, STRANGER, "org.varlink.service.GetInfo", NULL,
 	       "{\"parameters\":{\"vendor\":\"standingd\",\"product\":\"standingd (in-process)\",\"version\":\"0\","
 	       "\"url\":\"https://standingd.example/\",\"interfaces\":[\"org.varlink.service\",\"io.standingd\","
-	       "\"io.standingd.Supplier\",\"io.standingd.Orders\",\"io.standingd.Ops\"]}}");
+	       "\"io.standingd.Supplier\",\"io.standingd.Orders\",\"io.standingd.Ops\",\"io.standingd.Crm\"]}}");
 	static const struct { const char *name, *idl; } ifaces[] = {
 		{ "io.standingd", API_IDL_COMMON }, { "io.standingd.Supplier", API_IDL_SUPPLIER },
 		{ "io.standingd.Orders", API_IDL_ORDERS }, { "io.standingd.Ops", API_IDL_OPS },
+		{ "io.standingd.Crm", API_IDL_CRM },
 	};
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < 5; i++) {
 		char params[128];
 		snprintf(params, sizeof(params), "{\"interface\":\"%s\"}", ifaces[i].name);
 		char *got = call(f, STRANGER, "org.varlink.service.GetInterfaceDescription", params);
@@ -1046,8 +1051,8 @@ static void list_restarts_on_new_definitions(void **state) {
  * OrderNotFound (another supplier's order is as if it did not exist), or Orders'
  * WrongStatus (allowed, but the order's status refuses it: SO4 held once by root,
  * released once, cancelled once, below). */
-typedef enum outcome { Y, N, NF, WS, OTHER } outcome;
-static const char *const outcome_name[] = { "Y", "N", "NF", "WS", "other" };
+typedef enum outcome { Y, N, NF, WS, TNO, OTHER } outcome;
+static const char *const outcome_name[] = { "Y", "N", "NF", "WS", "TNO", "other" };
 
 /* The shop's targets (placed in matrix() below): the standing order shop-so and
  * the one-time order SO4, both placed by a shop user. */
@@ -1058,37 +1063,53 @@ static const struct matrix_row {
 	bool replace_first;     /* the shop places shop-so again before each cell */
 	outcome want[N_ROLES];  /* root, the daemon's uid, ops_group, supplier A, supplier B, shop, shop 2, stranger */
 } MATRIX[] = {
-	{ "io.standingd.Supplier.ListUpcoming", WINDOW, false,          { Y, Y, Y, Y, Y, N, N, N } },
-	{ "io.standingd.Supplier.MarkShipped", SHIP(SO1, "DHL", "JD1"), false, { Y, Y, Y, Y, NF, N, N, N } },
-	{ "io.standingd.Orders.PlaceStandingOrder", SHOP_SO, false,     { Y, Y, Y, N, N, Y, Y, N } },
-	{ "io.standingd.Orders.CancelStandingOrder", "{\"standing_order\":\"shop-so\"}", true, { Y, Y, Y, N, N, Y, Y, N } },
-	{ "io.standingd.Orders.SkipOccurrence", SKIP("shop-so", "2026-12-29T10:00:00+02:00"), false, { Y, Y, Y, N, N, Y, Y, N } },
-	{ "io.standingd.Orders.PlaceOrder", ONE_TIME, false,            { Y, Y, Y, N, N, Y, Y, N } },
-	{ "io.standingd.Orders.GetOrder", "{\"order\":\"" SO4 "\"}", false, { Y, Y, Y, N, N, Y, Y, N } },
-	{ "io.standingd.Orders.ListOrders", "{}", false,                { Y, Y, Y, N, N, Y, Y, N } },
+	{ "io.standingd.Supplier.ListUpcoming", WINDOW, false,          { Y, Y, Y, Y, Y, N, N, N, N } },
+	{ "io.standingd.Supplier.MarkShipped", SHIP(SO1, "DHL", "JD1"), false, { Y, Y, Y, Y, NF, N, N, N, N } },
+	{ "io.standingd.Orders.PlaceStandingOrder", SHOP_SO, false,     { Y, Y, Y, N, N, Y, Y, N, N } },
+	{ "io.standingd.Orders.CancelStandingOrder", "{\"standing_order\":\"shop-so\"}", true, { Y, Y, Y, N, N, Y, Y, N, N } },
+	{ "io.standingd.Orders.SkipOccurrence", SKIP("shop-so", "2026-12-29T10:00:00+02:00"), false, { Y, Y, Y, N, N, Y, Y, N, N } },
+	{ "io.standingd.Orders.PlaceOrder", ONE_TIME, false,            { Y, Y, Y, N, N, Y, Y, N, N } },
+	{ "io.standingd.Orders.GetOrder", "{\"order\":\"" SO4 "\"}", false, { Y, Y, Y, N, N, Y, Y, N, Y } },
+	{ "io.standingd.Orders.ListOrders", "{}", false,                { Y, Y, Y, N, N, Y, Y, N, Y } },
 	/* issue 9: holding is ops' alone; SO4 (the shop's, on account, confirmed) is held
 	 * by root, then released by root, then paid for (not awaiting payment), then
 	 * cancelled by root; the shop reaches it, the rest are refused */
-	{ "io.standingd.Orders.HoldOrder", "{\"order\":\"" SO4 "\",\"reason\":\"check\"}", false, { Y, WS, WS, N, N, N, N, N } },
-	{ "io.standingd.Orders.ReleaseOrder", "{\"order\":\"" SO4 "\"}", false, { Y, WS, WS, N, N, WS, WS, N } },
+	{ "io.standingd.Orders.HoldOrder", "{\"order\":\"" SO4 "\",\"reason\":\"check\"}", false, { Y, WS, WS, N, N, N, N, N, N } },
+	{ "io.standingd.Orders.ReleaseOrder", "{\"order\":\"" SO4 "\"}", false, { Y, WS, WS, N, N, WS, WS, N, N } },
 	{ "io.standingd.Orders.RecordPayment", "{\"order\":\"" SO4 "\",\"amount\":{\"amount\":\"1.00\",\"currency\":\"EUR\"},"
-	  "\"reference\":\"R1\"}", false,                                { WS, WS, WS, N, N, WS, WS, N } },
-	{ "io.standingd.Orders.CancelOrder", "{\"order\":\"" SO4 "\",\"reason\":\"no\"}", false, { Y, WS, WS, N, N, WS, WS, N } },
+	  "\"reference\":\"R1\"}", false,                                { WS, WS, WS, N, N, WS, WS, N, N } },
+	{ "io.standingd.Orders.CancelOrder", "{\"order\":\"" SO4 "\",\"reason\":\"no\"}", false, { Y, WS, WS, N, N, WS, WS, N, N } },
 	/* the accounts are ops': a web shop sees its orders, not a customer's ledger */
 	{ "io.standingd.Orders.RecordAccountPayment", "{\"customer\":\"acme\",\"amount\":{\"amount\":\"1.00\","
-	  "\"currency\":\"EUR\"},\"reference\":\"R2\"}", false,        { Y, Y, Y, N, N, N, N, N } },
-	{ "io.standingd.Orders.GetAccount", "{\"customer\":\"acme\"}", false, { Y, Y, Y, N, N, N, N, N } },
-	{ "io.standingd.Orders.ListLedger", "{\"customer\":\"acme\"}", false, { Y, Y, Y, N, N, N, N, N } },
-	{ "io.standingd.Ops.Status", "{}", false,                       { Y, Y, Y, N, N, N, N, N } },
-	{ "io.standingd.Ops.Reload", "{}", false,                       { Y, Y, Y, N, N, N, N, N } },
-	{ "io.standingd.Ops.ListStandingOrders", "{}", false,           { Y, Y, Y, N, N, N, N, N } },
-	{ "io.standingd.Ops.Forecast", WINDOW, false,                   { Y, Y, Y, N, N, N, N, N } },
-	{ "io.standingd.Ops.ListOutbox", "{\"parked\":true}", false,    { Y, Y, Y, N, N, N, N, N } },
-	{ "io.standingd.Ops.RetryOutbox", "{\"all\":true}", false,      { Y, Y, Y, N, N, N, N, N } },
-	{ "io.standingd.Now", "{}", false,                              { Y, Y, Y, Y, Y, Y, Y, Y } },
-	{ "org.varlink.service.GetInfo", "{}", false,                   { Y, Y, Y, Y, Y, Y, Y, Y } },
+	  "\"currency\":\"EUR\"},\"reference\":\"R2\"}", false,        { Y, Y, Y, N, N, N, N, N, N } },
+	{ "io.standingd.Orders.GetAccount", "{\"customer\":\"acme\"}", false, { Y, Y, Y, N, N, N, N, N, Y } },
+	{ "io.standingd.Orders.ListLedger", "{\"customer\":\"acme\"}", false, { Y, Y, Y, N, N, N, N, N, Y } },
+	{ "io.standingd.Ops.Status", "{}", false,                       { Y, Y, Y, N, N, N, N, N, N } },
+	{ "io.standingd.Ops.Reload", "{}", false,                       { Y, Y, Y, N, N, N, N, N, N } },
+	{ "io.standingd.Ops.ListStandingOrders", "{}", false,           { Y, Y, Y, N, N, N, N, N, N } },
+	{ "io.standingd.Ops.Forecast", WINDOW, false,                   { Y, Y, Y, N, N, N, N, N, N } },
+	{ "io.standingd.Ops.ListOutbox", "{\"parked\":true}", false,    { Y, Y, Y, N, N, N, N, N, N } },
+	{ "io.standingd.Ops.RetryOutbox", "{\"all\":true}", false,      { Y, Y, Y, N, N, N, N, N, N } },
+	{ "io.standingd.Now", "{}", false,                              { Y, Y, Y, Y, Y, Y, Y, Y, Y } },
+	{ "org.varlink.service.GetInfo", "{}", false,                   { Y, Y, Y, Y, Y, Y, Y, Y, Y } },
 	{ "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"io.standingd.Ops\"}", false,
-									{ Y, Y, Y, Y, Y, Y, Y, Y } },
+									{ Y, Y, Y, Y, Y, Y, Y, Y, Y } },
+	/* issue 11: the CRM is the salespeople's (and ops'); a web shop signs customers up.
+	 * AddTask makes T-00000001.. (one per allowed cell): CompleteTask finishes the
+	 * first, then finds it done; SnoozeTask moves the second each time. */
+	{ "io.standingd.Crm.GetCustomer", "{\"customer\":\"acme\"}", false, { Y, Y, Y, N, N, N, N, N, Y } },
+	{ "io.standingd.Crm.ListCustomers", "{}", false,                { Y, Y, Y, N, N, N, N, N, Y } },
+	{ "io.standingd.Crm.PlaceCustomer", "{\"definition\":{\"id\":\"web\",\"name\":\"Web Oy\"}}", false,
+									{ Y, Y, Y, N, N, Y, Y, N, N } },
+	{ "io.standingd.Crm.LogInteraction", "{\"customer\":\"acme\",\"kind\":\"call\",\"summary\":\"Hi\"}", false,
+									{ Y, Y, Y, N, N, N, N, N, Y } },
+	{ "io.standingd.Crm.ListInteractions", "{\"customer\":\"acme\"}", false, { Y, Y, Y, N, N, N, N, N, Y } },
+	{ "io.standingd.Crm.AddTask", "{\"customer\":\"acme\",\"due\":\"2026-12-01\",\"text\":\"Call\",\"assignee\":\"anna\"}",
+	  false,                                                        { Y, Y, Y, N, N, N, N, N, Y } },
+	{ "io.standingd.Crm.ListTasks", "{}", false,                    { Y, Y, Y, N, N, N, N, N, Y } },
+	{ "io.standingd.Crm.CompleteTask", "{\"task\":\"T-00000001\"}", false, { Y, TNO, TNO, N, N, N, N, N, TNO } },
+	{ "io.standingd.Crm.SnoozeTask", "{\"task\":\"T-00000002\",\"until\":\"2027-01-01T00:00:00Z\"}", false,
+									{ Y, Y, Y, N, N, N, N, N, Y } },
 };
 
 static outcome outcome_of(const char *reply) {
@@ -1100,6 +1121,8 @@ static outcome outcome_of(const char *reply) {
 		return NF;
 	if (strstr(reply, "{\"error\":\"io.standingd.Orders.WrongStatus\",") == reply)
 		return WS;
+	if (strstr(reply, "{\"error\":\"io.standingd.Crm.TaskNotOpen\",") == reply)
+		return TNO;
 	return OTHER;
 }
 
@@ -1125,7 +1148,7 @@ static void permission_matrix(void **state) {
 			free(got);
 		}
 	}
-	assert_int_equal(cells, 24 * N_ROLES);
+	assert_int_equal(cells, 33 * N_ROLES);
 	assert_int_equal(wrong, 0);
 	/* what was refused did not happen: five PlaceOrder cells answered (SO5..SO9)... */
 	char *got = call(f, ROOT, "io.standingd.Ops.Status", NULL);
@@ -1374,6 +1397,169 @@ static int count(const char *s, const char *what) {
 	return n;
 }
 
+/* ---- io.standingd.Crm (issue 11) ---- */
+
+#define CRM "io.standingd.Crm."
+#define CRM_ERR(name, params) "{\"error\":\"io.standingd.Crm." name "\",\"parameters\":" params "}"
+#define TASK_HEAD(id, assignee, customer) "{\"id\":\"" id "\",\"assignee\":\"" assignee "\",\"customer\":\"" customer "\","
+#define CREATED_BY(by) "\"history\":[{\"at\":\"2026-11-28T12:00:00Z\",\"by\":\"" by "\",\"action\":\"created\",\"note\":null}"
+
+static void crm_methods(void **state) {
+	fixture *f = *state;
+	/* every customer, by id; one salesperson's */
+	EXPECT(f, SALES, CRM "ListCustomers", NULL,
+	       "{\"parameters\":{\"customers\":["
+	       "{\"id\":\"acme\",\"name\":\"ACME Oy\",\"language\":\"en\",\"timezone\":\"Europe/Helsinki\",\"salesperson\":null,"
+	       "\"source\":\"orders.d/a.yaml:2\"},"
+	       "{\"id\":\"cash\",\"name\":\"Cash Oy\",\"language\":\"en\",\"timezone\":\"Europe/Helsinki\",\"salesperson\":null,"
+	       "\"source\":\"orders.d/a.yaml:10\"},"
+	       "{\"id\":\"tromso\",\"name\":\"Kaffebrenneriet\",\"language\":\"en\",\"timezone\":\"Europe/Oslo\","
+	       "\"salesperson\":null,\"source\":\"orders.d/a.yaml:6\"}]}}");
+	EXPECT(f, SALES, CRM "ListCustomers", "{\"salesperson\":\"anna\"}", "{\"parameters\":{\"customers\":[]}}");
+	EXPECT(f, SALES, CRM "ListCustomers", "{\"salesperson\":\"bob\"}",
+	       CRM_ERR("SalespersonNotFound", "{\"salesperson\":\"bob\"}"));
+
+	/* a web shop signs a customer up: validated as a YAML customer, field paths */
+	EXPECT(f, SHOP, CRM "PlaceCustomer", "{\"definition\":{\"id\":\"web\",\"name\":\"Web Oy\",\"salesperson\":\"bob\","
+	       "\"language\":\"se\",\"contacts\":[{\"name\":\"Aino\",\"email\":\"a\\u001b\"}]}}",
+	       CRM_ERR("InvalidDefinition", "{\"errors\":["
+	       "{\"field\":\"contacts[0].email\",\"message\":\"unexpected control character U+001B in string\"},"
+	       "{\"field\":\"language\",\"message\":\"expected one of en, fi, lv, nb, vi, got \\\"se\\\"\"},"
+	       "{\"field\":\"salesperson\",\"message\":\"unknown salesperson \\\"bob\\\"; defined: anna, ville\"}]}"));
+	EXPECT(f, SHOP, CRM "PlaceCustomer", "{\"definition\":{\"name\":\"Web Oy\"}}",
+	       CRM_ERR("InvalidDefinition", "{\"errors\":[{\"field\":\"id\",\"message\":\"missing key \\\"id\\\"\"}]}"));
+	EXPECT(f, SHOP, CRM "PlaceCustomer", "{\"definition\":{\"id\":\"acme\",\"name\":\"Web Oy\"}}",
+	       CRM_ERR("DefinedInFile", "{\"customer\":\"acme\",\"file\":\"orders.d/a.yaml\",\"line\":2}"));
+	EXPECT(f, SHOP, CRM "PlaceCustomer", "{\"definition\":{\"id\":\"web\",\"name\":\"Web Oy\",\"salesperson\":\"anna\","
+	       "\"language\":\"fi\",\"contacts\":[{\"name\":\"Aino\",\"role\":\"purchasing\"}]}}",
+	       "{\"parameters\":{\"customer\":\"web\"}}");
+	/* a standing order may name it at once */
+	OK(f, SHOP, "io.standingd.Orders.PlaceStandingOrder",
+	   "{\"definition\":{\"id\":\"web-so\",\"customer\":\"web\",\"supplier\":\"lumen\",\"ship_to\":" SHIP_BULBS ","
+	   "\"lines\":[{\"sku\":\"BULB\",\"quantity\":1,\"unit_price\":\"1.00 EUR\"}],\"payment\":\"prepaid\","
+	   "\"schedule\":{\"every\":\"1 week\",\"start\":\"2026-12-07\",\"at\":\"08:00\"}}}");
+	EXPECT(f, SALES, CRM "ListCustomers", "{\"salesperson\":\"anna\"}",
+	       "{\"parameters\":{\"customers\":[{\"id\":\"web\",\"name\":\"Web Oy\",\"language\":\"fi\","
+	       "\"timezone\":\"Europe/Helsinki\",\"salesperson\":\"anna\",\"source\":\"api\"}]}}");
+
+	/* the log: the caller is the author; at defaults to now, never after it */
+	EXPECT(f, SALES, CRM "LogInteraction", "{\"customer\":\"web\",\"kind\":\"visit\",\"contact\":\"Aino\","
+	       "\"summary\":\"Showed the LED range\"}",
+	       "{\"parameters\":{\"interaction\":{\"customer\":\"web\",\"at\":\"2026-11-28T12:00:00Z\",\"seq\":1,"
+	       "\"kind\":\"visit\",\"contact\":\"Aino\",\"summary\":\"Showed the LED range\",\"author\":\"sales:sales-a\","
+	       "\"message_id\":null}}}");
+	EXPECT(f, ROOT, CRM "LogInteraction", "{\"customer\":\"web\",\"kind\":\"call\",\"summary\":\"Earlier\","
+	       "\"at\":\"2026-11-27T10:00:00+02:00\"}",
+	       "{\"parameters\":{\"interaction\":{\"customer\":\"web\",\"at\":\"2026-11-27T08:00:00Z\",\"seq\":2,"
+	       "\"kind\":\"call\",\"contact\":null,\"summary\":\"Earlier\",\"author\":\"ops:root\",\"message_id\":null}}}");
+	EXPECT(f, SALES, CRM "LogInteraction", "{\"customer\":\"web\",\"kind\":\"fax\",\"summary\":\"x\"}", INVALID("kind"));
+	EXPECT(f, SALES, CRM "LogInteraction", "{\"customer\":\"web\",\"kind\":\"call\",\"summary\":\"\"}", INVALID("summary"));
+	EXPECT(f, SALES, CRM "LogInteraction", "{\"customer\":\"web\",\"kind\":\"call\",\"summary\":\"a\\u001b[2J\"}",
+	       INVALID("summary"));
+	EXPECT(f, SALES, CRM "LogInteraction", "{\"customer\":\"web\",\"kind\":\"call\",\"summary\":\"x\","
+	       "\"at\":\"2026-11-28T12:00:01Z\"}", INVALID("at"));
+	EXPECT(f, SALES, CRM "LogInteraction", "{\"customer\":\"nope\",\"kind\":\"call\",\"summary\":\"x\"}",
+	       CRM_ERR("CustomerNotFound", "{\"customer\":\"nope\"}"));
+	/* by at, then seq */
+	EXPECT(f, SALES, CRM "ListInteractions", "{\"customer\":\"web\"}",
+	       "{\"parameters\":{\"interactions\":["
+	       "{\"customer\":\"web\",\"at\":\"2026-11-27T08:00:00Z\",\"seq\":2,\"kind\":\"call\",\"contact\":null,"
+	       "\"summary\":\"Earlier\",\"author\":\"ops:root\",\"message_id\":null},"
+	       "{\"customer\":\"web\",\"at\":\"2026-11-28T12:00:00Z\",\"seq\":1,\"kind\":\"visit\",\"contact\":\"Aino\","
+	       "\"summary\":\"Showed the LED range\",\"author\":\"sales:sales-a\",\"message_id\":null}]}}");
+	EXPECT(f, SALES, CRM "ListInteractions", "{\"customer\":\"web\",\"from\":\"2026-11-28\"}",
+	       "{\"parameters\":{\"interactions\":["
+	       "{\"customer\":\"web\",\"at\":\"2026-11-28T12:00:00Z\",\"seq\":1,\"kind\":\"visit\",\"contact\":\"Aino\","
+	       "\"summary\":\"Showed the LED range\",\"author\":\"sales:sales-a\",\"message_id\":null}]}}");
+	EXPECT(f, SALES, CRM "ListInteractions", "{\"customer\":\"web\",\"from\":\"2026-11-28\",\"to\":\"2026-11-28\"}",
+	       INVALID("to"));
+
+	/* tasks: the customer's salesperson, else the salesperson asking */
+	EXPECT(f, ROOT, CRM "AddTask", "{\"customer\":\"web\",\"due\":\"2026-12-01\",\"text\":\"Call Aino\"}",
+	       "{\"parameters\":{\"task\":" TASK_HEAD("T-00000001", "anna", "web")
+	       "\"due\":\"2026-11-30T22:00:00Z\",\"text\":\"Call Aino\",\"kind\":\"manual\",\"order\":null,"
+	       "\"standing_order\":null,\"delivery\":null,\"status\":\"open\",\"created\":\"2026-11-28T12:00:00Z\","
+	       CREATED_BY("ops:root") "]}}}");
+	EXPECT(f, SALES, CRM "AddTask", "{\"customer\":\"cash\",\"due\":\"2026-12-02T09:00:00Z\",\"text\":\"Offer\"}",
+	       "{\"parameters\":{\"task\":" TASK_HEAD("T-00000002", "anna", "cash")
+	       "\"due\":\"2026-12-02T09:00:00Z\",\"text\":\"Offer\",\"kind\":\"manual\",\"order\":null,"
+	       "\"standing_order\":null,\"delivery\":null,\"status\":\"open\",\"created\":\"2026-11-28T12:00:00Z\","
+	       CREATED_BY("sales:sales-a") "]}}}");
+	EXPECT(f, ROOT, CRM "AddTask", "{\"customer\":\"cash\",\"due\":\"2026-12-02\",\"text\":\"Offer\"}", INVALID("assignee"));
+	EXPECT(f, ROOT, CRM "AddTask", "{\"customer\":\"cash\",\"due\":\"2026-12-02\",\"text\":\"Offer\",\"assignee\":\"bob\"}",
+	       CRM_ERR("SalespersonNotFound", "{\"salesperson\":\"bob\"}"));
+	EXPECT(f, ROOT, CRM "AddTask", "{\"customer\":\"cash\",\"due\":\"soon\",\"text\":\"Offer\"}", INVALID("due"));
+	EXPECT(f, ROOT, CRM "ListTasks", "{\"mine\":true}", INVALID("mine"));
+	char *got = call(f, SALES, CRM "ListTasks", "{\"mine\":true,\"due_before\":\"2026-12-02T00:00:00Z\"}");
+	assert_int_equal(count(got, "{\"id\":\"T-"), 1);
+	assert_non_null(strstr(got, "{\"id\":\"T-00000001\","));
+	free(got);
+	got = call(f, SALES, CRM "ListTasks", "{\"customer\":\"cash\"}");
+	assert_int_equal(count(got, "{\"id\":\"T-"), 1);
+	assert_non_null(strstr(got, "{\"id\":\"T-00000002\","));
+	free(got);
+	EXPECT(f, SALES, CRM "ListTasks", "{\"status\":\"later\"}", INVALID("status"));
+	/* done with a note (logged as a note); then it is not open */
+	got = call(f, SALES, CRM "CompleteTask", "{\"task\":\"T-00000001\",\"note\":\"Aino ordered\"}");
+	assert_non_null(strstr(got, "\"status\":\"done\","));
+	assert_non_null(strstr(got, "{\"at\":\"2026-11-28T12:00:00Z\",\"by\":\"sales:sales-a\",\"action\":\"done\","
+				    "\"note\":\"Aino ordered\"}]}}}"));
+	free(got);
+	EXPECT(f, SALES, CRM "CompleteTask", "{\"task\":\"T-00000001\"}",
+	       CRM_ERR("TaskNotOpen", "{\"task\":\"T-00000001\",\"status\":\"done\"}"));
+	EXPECT(f, SALES, CRM "SnoozeTask", "{\"task\":\"T-00000001\",\"until\":\"2026-12-05T00:00:00Z\"}",
+	       CRM_ERR("TaskNotOpen", "{\"task\":\"T-00000001\",\"status\":\"done\"}"));
+	EXPECT(f, SALES, CRM "CompleteTask", "{\"task\":\"T-00000099\"}", CRM_ERR("TaskNotFound", "{\"task\":\"T-00000099\"}"));
+	EXPECT(f, SALES, CRM "CompleteTask", "{\"task\":\"nonsense\"}", CRM_ERR("TaskNotFound", "{\"task\":\"nonsense\"}"));
+	EXPECT(f, SALES, CRM "SnoozeTask", "{\"task\":\"T-00000002\",\"until\":\"2026-11-28T12:00:00Z\"}", INVALID("until"));
+	got = call(f, SALES, CRM "SnoozeTask", "{\"task\":\"T-00000002\",\"until\":\"2026-12-05T06:00:00Z\"}");
+	assert_non_null(strstr(got, "\"due\":\"2026-12-05T06:00:00Z\","));
+	assert_non_null(strstr(got, "\"by\":\"sales:sales-a\",\"action\":\"snoozed\""));
+	free(got);
+	got = call(f, SALES, CRM "ListTasks", "{\"status\":\"all\"}");
+	assert_int_equal(count(got, "{\"id\":\"T-"), 2);
+	free(got);
+
+	/* the profile: salesperson, contacts, standing orders, open tasks, the log newest first */
+	got = call(f, SALES, CRM "GetCustomer", "{\"customer\":\"web\"}");
+	const char *want[] = {
+		"{\"parameters\":{\"customer\":{\"id\":\"web\",\"name\":\"Web Oy\",\"language\":\"fi\","
+		"\"timezone\":\"Europe/Helsinki\",\"salesperson\":{\"id\":\"anna\",\"name\":\"Anna Myyj\xC3\xA4\","
+		"\"email\":\"anna@lumen.example\",\"language\":\"fi\"},\"source\":\"api\",\"account\":{\"customer\":\"web\",",
+		"\"contacts\":[{\"name\":\"Aino\",\"role\":\"purchasing\",\"email\":null,\"phone\":null}],"
+		"\"standing_orders\":[{\"id\":\"web-so\",\"supplier\":\"lumen\",\"source\":\"api\",\"paused\":false,"
+		"\"next_delivery\":\"2026-12-07T08:00:00+02:00\"}],\"open_orders\":[],\"open_tasks\":[],\"interactions\":["
+		"{\"customer\":\"web\",\"at\":\"2026-11-28T12:00:00Z\",\"seq\":3,\"kind\":\"note\",\"contact\":null,"
+		"\"summary\":\"Aino ordered\",\"author\":\"sales:sales-a\",\"message_id\":null},"
+		"{\"customer\":\"web\",\"at\":\"2026-11-28T12:00:00Z\",\"seq\":1,",
+		"{\"customer\":\"web\",\"at\":\"2026-11-27T08:00:00Z\",\"seq\":2,",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (!strstr(got, want[i]))
+			fail_msg("GetCustomer: no %s in %s", want[i], got);
+	free(got);
+	EXPECT(f, SALES, CRM "GetCustomer", "{\"customer\":\"nope\"}", CRM_ERR("CustomerNotFound", "{\"customer\":\"nope\"}"));
+
+	/* kept: a reload reads the API's customer again */
+	EXPECT(f, ROOT, "io.standingd.Ops.Reload", NULL, "{\"parameters\":{\"customers\":4,\"standing_orders\":3}}");
+
+	/* ListInteractions in steps: 150 entries, with "more" in parts of 100 and 50 */
+	for (int i = 0; i < 147; i++)
+		OK(f, ROOT, CRM "LogInteraction", "{\"customer\":\"web\",\"kind\":\"note\",\"summary\":\"n\"}");
+	got = call_msg(f, SALES, "{\"method\":\"io.standingd.Crm.ListInteractions\",\"parameters\":{\"customer\":\"web\"},"
+				 "\"more\":true}");
+	assert_true(f->steps >= 3);
+	char *second = strchr(got, '\n');
+	assert_non_null(second);
+	*second++ = '\0';
+	assert_int_equal(count(got, "{\"customer\":\"web\","), 100);
+	assert_int_equal(count(got, "]},\"continues\":true}"), 1);
+	assert_int_equal(count(second, "{\"customer\":\"web\","), 50);
+	assert_int_equal(count(second, "continues"), 0);
+	assert_non_null(strstr(second, "\"seq\":150,"));
+	free(got);
+}
+
 /* ListLedger in steps: 150 entries come in two parts with "more", and in one reply
  * without, built over several steps of the loop either way. */
 static void ledger_in_steps(void **state) {
@@ -1469,6 +1655,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(idempotency, setup, teardown),
 		cmocka_unit_test_setup_teardown(payments, setup, teardown),
 		cmocka_unit_test_setup_teardown(ledger_in_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(crm_methods, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
