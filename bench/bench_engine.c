@@ -23,6 +23,7 @@
 #include "lib/time/cal.h"
 #include "lib/defs/defs.h"
 #include "lib/base/diag.h"
+#include "lib/sales/crm.h"
 #include "lib/sched/engine.h"
 #include "lib/sched/forecast.h"
 #include "lib/time/rule.h"
@@ -116,12 +117,15 @@ static const char CONFIG[] =
 	"suppliers:\n"
 	"  - id: lumen\n"
 	"    name: Lumen Oy\n"
-	"    users: [lumen]\n";
+	"    users: [lumen]\n"
+	"salespeople:\n"
+	"  - {id: anna, name: Anna Virtanen, email: anna@example.com, language: fi}\n";
 
 static const char CUSTOMERS[] =
 	"customers:\n"
 	"  - id: c-hel\n"
 	"    name: Helsinki Oy\n"
+	"    salesperson: anna\n"
 	"    timezone: Europe/Helsinki\n"
 	"    account: {number: ACC-1, credit_limit: \"50000.00 EUR\"}\n"
 	"  - id: c-rix\n"
@@ -430,11 +434,88 @@ static void bench_engine(void) {
 		fprintf(stderr, "bench_engine: cannot remove %s: %s\n", dir, strerror(errno));
 }
 
+/* ---- the engine with `before:` reminders (issue 11) ---- */
+
+#define REMIND_ORDERS 10
+#define REMIND_HOURS 500                /* hourly occurrences, stepped half-hourly */
+
+/* REMIND_ORDERS hourly standing orders of c-hel (with a reminder 30 minutes before
+ * each delivery when reminders), run in half-hour steps as the daemon would: each
+ * step one engine_run (one write transaction) that makes the orders or the tasks
+ * then due. Returns the ms the steps took; *ret_records what they wrote. */
+static double remind_steps(bool reminders, uint64_t *ret_orders, size_t *ret_tasks) {
+	text t = { 0 };
+	text_add(&t, "%s", CUSTOMERS);
+	for (int i = 0; i < REMIND_ORDERS; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "hourly-%02d", i);
+		add_order(&t, id, "c-hel", "      every: 1 hour\n      start: 2026-01-01\n      timezone: UTC\n"
+			  "      lead_time: 0 minutes\n");
+		if (reminders)
+			text_add(&t, "    reminders: [{before: 30 minutes, task: \"Soita {customer}: {delivery_date}\"}]\n");
+	}
+	defs *d = load_defs(t.s, t.n);
+	free(t.s);
+	occurrence first;
+	if (rule_next(&d->orders[0].rule, INT64_MIN, &first) < 0)
+		die("no first occurrence");
+	char dir[] = "/tmp/standingd-bench-XXXXXX";
+	if (!mkdtemp(dir))
+		die("mkdtemp: %s", strerror(errno));
+	store *s;
+	engine *e;
+	int r = store_open(dir, NULL, &s);
+	if (r < 0)
+		die("store_open: %s", strerror(-r));
+	engine_sources src = { .now = first.delivery - 3600 };
+	if ((r = engine_new(s, NULL, &e)) < 0 || (r = engine_apply(e, d, &src)) < 0)
+		die("engine: %s", strerror(-r));
+	int64_t t0 = now_ns();
+	for (int k = 0; k < 2 * REMIND_HOURS; k++)
+		if ((r = engine_run(e, first.delivery - 1800 + k * INT64_C(1800), SIZE_MAX)) < 0)
+			die("engine_run: %s", strerror(-r));
+	int64_t t1 = now_ns();
+	engine_stats st;
+	engine_get_stats(e, &st);
+	*ret_orders = st.created;
+	store_txn *txn;
+	json_t *arr = json_array();
+	bool more = false;
+	if (!arr || (r = store_begin(s, false, &txn)) < 0)
+		die("store_begin: %s", strerror(-r));
+	if ((r = crm_task_list(txn, NULL, -1, INT64_MAX, NULL, NULL, 100000, arr, &more)) < 0)
+		die("crm_task_list: %s", strerror(-r));
+	store_abort(txn);
+	*ret_tasks = json_array_size(arr);
+	json_decref(arr);
+	engine_free(e);
+	store_close(s);
+	defs_free(d);
+	if (nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) < 0)
+		fprintf(stderr, "bench_engine: cannot remove %s: %s\n", dir, strerror(errno));
+	return (double) (t1 - t0) / 1e6;
+}
+
+static void bench_reminders(void) {
+	uint64_t orders0, orders1;
+	size_t tasks0, tasks1;
+	double ms0 = remind_steps(false, &orders0, &tasks0);
+	double ms1 = remind_steps(true, &orders1, &tasks1);
+	printf("| engine_run stepped half-hourly, %d hourly standing orders x %d hours, fresh LMDB | without reminders: "
+	       "%llu orders in %.0f ms; with a `before: 30 minutes` reminder each: %llu orders and %zu tasks in %.0f ms "
+	       "(%.0f us per task) |\n",
+	       REMIND_ORDERS, REMIND_HOURS, (unsigned long long) orders0, ms0, (unsigned long long) orders1, tasks1, ms1,
+	       tasks1 ? (ms1 - ms0) * 1e3 / (double) tasks1 : 0.0);
+	if (tasks0 != 0 || tasks1 != (size_t) REMIND_ORDERS * REMIND_HOURS || orders0 != orders1)
+		fprintf(stderr, "bench_engine: expected %d tasks, made %zu (and %zu without reminders)\n",
+			REMIND_ORDERS * REMIND_HOURS, tasks1, tasks0);
+}
+
 int main(int argc, char **argv) {
 	(void) argv;
 	if (argc > 1) {
 		fprintf(stderr, "usage: bench_engine\n"
-				"Prints Markdown table rows: rule_next, tz, forecast_collect, engine_run.\n");
+				"Prints Markdown table rows: rule_next, tz, forecast_collect, engine_run (also with reminders).\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -443,5 +524,6 @@ int main(int argc, char **argv) {
 	/* forecast before the engine: the LMDB map's pages would count in ru_maxrss */
 	bench_forecast();
 	bench_engine();
+	bench_reminders();
 	return 0;
 }
