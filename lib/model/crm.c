@@ -6,6 +6,7 @@
 #include <string.h>
 #include "lib/base/jfield.h"
 #include "lib/model/crm.h"
+#include "lib/model/order.h"
 #include "lib/time/cal.h"
 
 /* ---- names ---- */
@@ -43,65 +44,49 @@ static const char *const interaction_names[] = {
 	NULL,
 };
 
-static const char *name_of(const char *const *names, unsigned v) {
-	for (unsigned i = 0; names[i]; i++)
-		if (i == v)
-			return names[i];
-	return "unknown";
-}
-
-static int parse_name(const char *const *names, const char *s, unsigned *ret) {
-	for (unsigned i = 0; s && names[i]; i++)
-		if (!strcmp(names[i], s)) {
-			*ret = i;
-			return 0;
-		}
-	return -EINVAL;
-}
-
 const char *task_kind_name(task_kind k) {
-	return name_of(kind_names, (unsigned) k);
+	return model_name_of(kind_names, (unsigned) k);
 }
 
 int task_kind_parse(const char *s, task_kind *ret) {
 	unsigned v;
-	int r = parse_name(kind_names, s, &v);
+	int r = model_name_parse(kind_names, s, &v);
 	if (r == 0)
 		*ret = (task_kind) v;
 	return r;
 }
 
 const char *task_status_name(task_status s) {
-	return name_of(status_names, (unsigned) s);
+	return model_name_of(status_names, (unsigned) s);
 }
 
 int task_status_parse(const char *s, task_status *ret) {
 	unsigned v;
-	int r = parse_name(status_names, s, &v);
+	int r = model_name_parse(status_names, s, &v);
 	if (r == 0)
 		*ret = (task_status) v;
 	return r;
 }
 
 const char *task_action_name(task_action a) {
-	return name_of(action_names, (unsigned) a);
+	return model_name_of(action_names, (unsigned) a);
 }
 
 static int task_action_parse(const char *s, task_action *ret) {
 	unsigned v;
-	int r = parse_name(action_names, s, &v);
+	int r = model_name_parse(action_names, s, &v);
 	if (r == 0)
 		*ret = (task_action) v;
 	return r;
 }
 
 const char *interaction_kind_name(interaction_kind k) {
-	return name_of(interaction_names, (unsigned) k);
+	return model_name_of(interaction_names, (unsigned) k);
 }
 
 int interaction_kind_parse(const char *s, interaction_kind *ret) {
 	unsigned v;
-	int r = parse_name(interaction_names, s, &v);
+	int r = model_name_parse(interaction_names, s, &v);
 	if (r == 0)
 		*ret = (interaction_kind) v;
 	return r;
@@ -234,7 +219,7 @@ int task_from_record(json_t *j, task **ret) {
 	json_array_foreach(hist, i, s) {
 		int64_t at;
 		char *by = NULL, *action = NULL, *note = NULL;
-		task_action a;
+		task_action a = TASK_ACT_CREATED;
 		if ((r = jfield_int(s, "at", &at)) < 0 || (r = jfield_str(s, "by", false, &by)) < 0 ||
 		    (r = jfield_str(s, "action", false, &action)) < 0 || (r = jfield_str(s, "note", true, &note)) < 0 ||
 		    (r = task_action_parse(action, &a)) < 0 || (r = task_add_step(t, at, by, a, note)) < 0) {

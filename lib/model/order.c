@@ -24,14 +24,14 @@ const char *const order_status_names[] = {
 	NULL,
 };
 
-static const char *name_of(const char *const *names, unsigned v) {
+const char *model_name_of(const char *const *names, unsigned v) {
 	for (unsigned i = 0; names[i]; i++)
 		if (i == v)
 			return names[i];
 	return "unknown";
 }
 
-static int name_parse(const char *const *names, const char *s, unsigned *ret) {
+int model_name_parse(const char *const *names, const char *s, unsigned *ret) {
 	for (unsigned i = 0; s && names[i]; i++)
 		if (!strcmp(s, names[i])) {
 			*ret = i;
@@ -41,24 +41,24 @@ static int name_parse(const char *const *names, const char *s, unsigned *ret) {
 }
 
 const char *order_payment_name(order_payment p) {
-	return name_of(order_payment_names, (unsigned) p);
+	return model_name_of(order_payment_names, (unsigned) p);
 }
 
 int order_payment_parse(const char *s, order_payment *ret) {
 	unsigned v;
-	int r = name_parse(order_payment_names, s, &v);
+	int r = model_name_parse(order_payment_names, s, &v);
 	if (r == 0)
 		*ret = (order_payment) v;
 	return r;
 }
 
 const char *order_status_name(order_status s) {
-	return name_of(order_status_names, (unsigned) s);
+	return model_name_of(order_status_names, (unsigned) s);
 }
 
 int order_status_parse(const char *s, order_status *ret) {
 	unsigned v;
-	int r = name_parse(order_status_names, s, &v);
+	int r = model_name_parse(order_status_names, s, &v);
 	if (r < 0 && s && !strcmp(s, "created")) {
 		/* records written before issue 9: every order was taken as it came */
 		v = ORDER_STATUS_CONFIRMED;
@@ -78,12 +78,12 @@ const char *const ledger_kind_names[] = {
 };
 
 const char *ledger_kind_name(ledger_kind k) {
-	return name_of(ledger_kind_names, (unsigned) k);
+	return model_name_of(ledger_kind_names, (unsigned) k);
 }
 
 int ledger_kind_parse(const char *s, ledger_kind *ret) {
 	unsigned v;
-	int r = name_parse(ledger_kind_names, s, &v);
+	int r = model_name_parse(ledger_kind_names, s, &v);
 	if (r == 0)
 		*ret = (ledger_kind) v;
 	return r;

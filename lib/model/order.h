@@ -158,6 +158,10 @@ const char *order_payment_name(order_payment p);    /* "unknown" when out of ran
 int order_payment_parse(const char *s, order_payment *ret);   /* 0, -EINVAL */
 const char *order_status_name(order_status s);      /* "unknown" when out of range */
 int order_status_parse(const char *s, order_status *ret);     /* 0, -EINVAL */
+/* A name table of this layer (NULL-terminated, indexed by the enum): the name of v
+ * ("unknown" when out of range), and the value of a name (0, -EINVAL). */
+const char *model_name_of(const char *const *names, unsigned v);
+int model_name_parse(const char *const *names, const char *s, unsigned *ret);
 
 /* ---- the total: the sum of quantity * unit_price in the first line's currency ---- */
 /* Adds one line to *total (whose currency it sets when still empty). -EOVERFLOW when

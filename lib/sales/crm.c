@@ -689,17 +689,25 @@ int crm_task_get(store_txn *t, const char *id, task **ret) {
 
 typedef struct list_ctx { json_t *arr; size_t n, max; bool more; } list_ctx;
 
-static int list_task(const task *tk, void *ud) {
-	list_ctx *l = ud;
+/* Appends the next view to the page (1: full, the walk stops with more set). */
+static int list_add(list_ctx *l, json_t *(*view)(const void *), const void *rec) {
 	if (l->n == l->max) {
 		l->more = true;
 		return 1;
 	}
-	json_t *v = task_to_view(tk);
+	json_t *v = view(rec);
 	if (!v || json_array_append_new(l->arr, v) < 0)
 		return -ENOMEM;
 	l->n++;
 	return 0;
+}
+
+static json_t *task_view(const void *rec) {
+	return task_to_view(rec);
+}
+
+static int list_task(const task *tk, void *ud) {
+	return list_add(ud, task_view, tk);
 }
 
 int crm_task_list(store_txn *t, const char *assignee, int status, int64_t due_before, const char *customer_id,
@@ -741,17 +749,12 @@ int crm_interaction_log(store *s, interaction *i) {
 	return commit_or_abort(t, crm_interaction_log_in(t, i));
 }
 
+static json_t *interaction_view(const void *rec) {
+	return interaction_to_view(rec);
+}
+
 static int list_interaction(const interaction *i, void *ud) {
-	list_ctx *l = ud;
-	if (l->n == l->max) {
-		l->more = true;
-		return 1;
-	}
-	json_t *v = interaction_to_view(i);
-	if (!v || json_array_append_new(l->arr, v) < 0)
-		return -ENOMEM;
-	l->n++;
-	return 0;
+	return list_add(ud, interaction_view, i);
 }
 
 int crm_interaction_list(store_txn *t, const char *customer_id, int64_t from, int64_t to, int64_t after_at,

@@ -4024,267 +4024,231 @@ int store_interaction_each(store_txn *t, const char *customer_id, int64_t from, 
 
 /* ---- verify: the CRM ---- */
 
-/* Every task readable, under its own number, with each of its index entries. */
-static int verify_tasks(verify_ctx *v, uint64_t *ret_last) {
+/* Calls fn for each entry of dbi in key order; fn returns 0 to go on (a violation
+ * is reported and the walk goes on), a negative errno to stop. */
+static int verify_walk(verify_ctx *v, MDB_dbi dbi, int (*fn)(verify_ctx *v, const MDB_val *k, const MDB_val *val, void *ud),
+		       void *ud) {
 	store_txn *t = v->t;
 	MDB_cursor *c;
-	int r = txn_cursor(t, t->s->tasks, &c);
+	int r = txn_cursor(t, dbi, &c);
 	if (r < 0)
 		return r;
 	MDB_val k, val;
-	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
-		if (k.mv_size != 8) {
-			violation(v, "tasks: malformed key of %zu bytes", k.mv_size);
-			continue;
-		}
-		uint64_t id = be64_get(k.mv_data);
-		char name[TASK_ID_MAX];
-		task_id_format(id, name);
-		*ret_last = id;
-		task *tk;
-		if ((r = task_load(t, id, &tk)) == -ENOMEM)
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT))
+		if ((r = fn(v, &k, &val, ud)) < 0)
 			break;
-		if (r < 0) {
-			violation(v, "task %s: record is unreadable", name);
-			r = 0;
-			continue;
-		}
-		struct { char tag; const char *name; int status; int64_t when; const char *what; } e[] = {
-			{ TIDX_STATUS, NULL, (int) tk->status, tk->due, "status index" },
-			{ TIDX_ASSIGNEE, tk->assignee, (int) tk->status, tk->due, "assignee index" },
-			{ TIDX_CUSTOMER, tk->customer, (int) tk->status, tk->due, "customer_id index" },
-			{ TIDX_OCC, tk->standing_order, -1, tk->delivery, "occurrence index" },
-		};
-		size_t n = tk->kind == TASK_BEFORE && tk->standing_order ? 4 : 3;
-		for (size_t i = 0; i < n && r == 0; i++) {
-			unsigned char kb[STORE_KEY_MAX];
-			MDB_val ik, iv;
-			if (tidx_key(t->s, e[i].tag, e[i].name, e[i].status, true, e[i].when, id, kb, &ik) < 0) {
-				violation(v, "task %s: malformed fields", name);
-				break;
-			}
-			char w[CAL_ISO_MAX];
-			if ((r = txn_get(t, t->s->taskidx, &ik, &iv)) == -ENOENT) {
-				violation(v, "task %s: not in the %s (%s, %s)", name, e[i].what, task_status_name(tk->status),
-					  when(e[i].when, w));
-				r = 0;
-			}
-		}
-		task_free(tk);
-		if (r < 0)
-			break;
-	}
 	cursor_close(t, c);
 	return r == -ENOENT ? 0 : r;
+}
+
+/* Every task readable, under its own number, with each of its index entries. */
+static int verify_task(verify_ctx *v, const MDB_val *k, const MDB_val *val, void *ud) {
+	(void) val;
+	store_txn *t = v->t;
+	if (k->mv_size != 8) {
+		violation(v, "tasks: malformed key of %zu bytes", k->mv_size);
+		return 0;
+	}
+	uint64_t id = be64_get(k->mv_data);
+	char name[TASK_ID_MAX];
+	task_id_format(id, name);
+	*(uint64_t *) ud = id;
+	task *tk;
+	int r = task_load(t, id, &tk);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		violation(v, "task %s: record is unreadable", name);
+		return 0;
+	}
+	struct { char tag; const char *name; int status; int64_t when; const char *what; } e[] = {
+		{ TIDX_STATUS, NULL, (int) tk->status, tk->due, "status index" },
+		{ TIDX_ASSIGNEE, tk->assignee, (int) tk->status, tk->due, "assignee index" },
+		{ TIDX_CUSTOMER, tk->customer, (int) tk->status, tk->due, "customer index" },
+		{ TIDX_OCC, tk->standing_order, -1, tk->delivery, "occurrence index" },
+	};
+	size_t n = tk->kind == TASK_BEFORE && tk->standing_order ? 4 : 3;
+	r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		unsigned char kb[STORE_KEY_MAX];
+		MDB_val ik, iv;
+		char w[CAL_ISO_MAX];
+		if (tidx_key(t->s, e[i].tag, e[i].name, e[i].status, true, e[i].when, id, kb, &ik) < 0) {
+			violation(v, "task %s: malformed fields", name);
+			break;
+		}
+		if ((r = txn_get(t, t->s->taskidx, &ik, &iv)) == -ENOENT) {
+			violation(v, "task %s: not in the %s (%s, %s)", name, e[i].what, task_status_name(tk->status),
+				  when(e[i].when, w));
+			r = 0;
+		}
+	}
+	task_free(tk);
+	return r;
 }
 
 /* Every index entry names an existing task that matches it. */
-static int verify_taskidx(verify_ctx *v) {
-	store_txn *t = v->t;
-	MDB_cursor *c;
-	int r = txn_cursor(t, t->s->taskidx, &c);
-	if (r < 0)
-		return r;
-	MDB_val k, val;
-	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
-		const unsigned char *p = k.mv_data;
-		size_t sz = k.mv_size;
-		char tag = sz ? (char) p[0] : 0, name[STORE_KEY_MAX + 1] = "";
-		size_t off = 1;
-		if (tag == TIDX_ASSIGNEE || tag == TIDX_CUSTOMER || tag == TIDX_OCC) {
-			const unsigned char *nul = sz > 1 ? memchr(p + 1, 0, sz - 1) : NULL;
-			if (!nul || nul == p + 1) {
-				violation(v, "taskidx: malformed key");
-				continue;
-			}
-			snprintf(name, sizeof(name), "%.*s", (int) (nul - p - 1), (const char *) p + 1);
-			off = (size_t) (nul - p) + 1;
-		}
-		int status = -1;
-		if (tag != TIDX_OCC && off < sz)
-			status = p[off++];
-		if ((tag != TIDX_STATUS && tag != TIDX_ASSIGNEE && tag != TIDX_CUSTOMER && tag != TIDX_OCC) ||
-		    sz != off + 16 || status > TASK_CANCELLED || (tag != TIDX_OCC && status < 0)) {
+static int verify_task_index(verify_ctx *v, const MDB_val *k, const MDB_val *val, void *ud) {
+	(void) val;
+	(void) ud;
+	const unsigned char *p = k->mv_data;
+	size_t sz = k->mv_size;
+	char tag = sz ? (char) p[0] : 0, name[STORE_KEY_MAX + 1] = "";
+	size_t off = 1;
+	if (tag == TIDX_ASSIGNEE || tag == TIDX_CUSTOMER || tag == TIDX_OCC) {
+		const unsigned char *nul = sz > 1 ? memchr(p + 1, 0, sz - 1) : NULL;
+		if (!nul || nul == p + 1) {
 			violation(v, "taskidx: malformed key");
-			continue;
+			return 0;
 		}
-		int64_t when_ = unbias(be64_get(p + off));
-		uint64_t id = be64_get(p + off + 8);
-		char tid[TASK_ID_MAX], w[CAL_ISO_MAX];
-		task_id_format(id, tid);
-		const char *what = tag == TIDX_STATUS ? "status" : tag == TIDX_ASSIGNEE ? "assignee" :
-				   tag == TIDX_CUSTOMER ? "customer" : "occurrence";
+		snprintf(name, sizeof(name), "%.*s", (int) (nul - p - 1), (const char *) p + 1);
+		off = (size_t) (nul - p) + 1;
+	}
+	int status = -1;
+	if (tag != TIDX_OCC && off < sz)
+		status = p[off++];
+	if ((tag != TIDX_STATUS && tag != TIDX_ASSIGNEE && tag != TIDX_CUSTOMER && tag != TIDX_OCC) ||
+	    sz != off + 16 || status > TASK_CANCELLED || (tag != TIDX_OCC && status < 0)) {
+		violation(v, "taskidx: malformed key");
+		return 0;
+	}
+	int64_t at = unbias(be64_get(p + off));
+	uint64_t id = be64_get(p + off + 8);
+	char tid[TASK_ID_MAX], w[CAL_ISO_MAX];
+	task_id_format(id, tid);
+	const char *what = tag == TIDX_STATUS ? "status" : tag == TIDX_ASSIGNEE ? "assignee" :
+			   tag == TIDX_CUSTOMER ? "customer" : "occurrence";
+	task *tk;
+	int r = task_load(v->t, id, &tk);
+	if (r == -ENOENT)
+		violation(v, "%s index entry (%s%s%s, %s): no such task", what, name, *name ? ", " : "", when(at, w), tid);
+	if (r == -ENOENT || r == -EBADMSG)   /* an unreadable one is reported with the task */
+		return 0;
+	if (r < 0)
+		return r;
+	bool match = tag == TIDX_OCC ? tk->kind == TASK_BEFORE && str_eq(tk->standing_order, name) && tk->delivery == at
+				     : (int) tk->status == status && tk->due == at &&
+					       (tag == TIDX_STATUS ||
+						str_eq(tag == TIDX_ASSIGNEE ? tk->assignee : tk->customer, name));
+	if (!match)
+		violation(v, "%s index entry (%s%s%s, %s): the task does not match it (%s, due %s)", what, name,
+			  *name ? ", " : "", when(at, w), tid, task_status_name(tk->status),
+			  when(tk->due, (char[CAL_ISO_MAX]) { 0 }));
+	task_free(tk);
+	return 0;
+}
+
+static int verify_task_key(verify_ctx *v, const MDB_val *k, const MDB_val *val, void *ud) {
+	(void) ud;
+	char key[STORE_KEY_MAX + 1], tid[TASK_ID_MAX];
+	snprintf(key, sizeof(key), "%.*s", (int) k->mv_size, (const char *) k->mv_data);
+	if (val->mv_size != 8) {
+		violation(v, "task key %s: malformed entry", key);
+		return 0;
+	}
+	task_id_format(be64_get(val->mv_data), tid);
+	MDB_val tk = *val, tv;
+	int r = txn_get(v->t, v->t->s->tasks, &tk, &tv);
+	if (r == -ENOENT)
+		violation(v, "task key %s: task %s does not exist", key, tid);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int verify_taskq_entry(verify_ctx *v, const MDB_val *k, const MDB_val *val, void *ud) {
+	(void) ud;
+	char w[CAL_ISO_MAX];
+	if (k->mv_size != 16) {
+		violation(v, "taskq: malformed key of %zu bytes", k->mv_size);
+		return 0;
+	}
+	int64_t due = unbias(be64_get(k->mv_data));
+	uint64_t seq = be64_get((const unsigned char *) k->mv_data + 8), n;
+	store_taskq_entry e;
+	int r = taskq_from_val(k, val, &e);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		violation(v, "task queue entry (%s, %" PRIu64 "): record is unreadable", when(due, w), seq);
+		return 0;
+	}
+	if (e.kind == STORE_TASKQ_ALERT) {
 		task *tk;
-		if ((r = task_load(t, id, &tk)) == -ENOENT) {
-			violation(v, "%s index entry (%s%s%s, %s): no such task", what, name, *name ? ", " : "",
-				  when(when_, w), tid);
-			r = 0;
-			continue;
-		}
-		if (r == -EBADMSG) {
-			r = 0;   /* reported with the task */
-			continue;
-		}
-		if (r < 0)
-			break;
-		bool match = tag == TIDX_OCC ? tk->kind == TASK_BEFORE && str_eq(tk->standing_order, name) &&
-						       tk->delivery == when_
-					     : (int) tk->status == status && tk->due == when_ &&
-						       (tag == TIDX_STATUS || str_eq(tag == TIDX_ASSIGNEE ? tk->assignee
-													: tk->customer, name));
-		if (!match)
-			violation(v, "%s index entry (%s%s%s, %s): the task does not match it (%s, due %s)", what, name,
-				  *name ? ", " : "", when(when_, w), tid, task_status_name(tk->status),
-				  when(tk->due, (char[CAL_ISO_MAX]) { 0 }));
-		task_free(tk);
+		task_id_parse(e.task, &n);
+		if ((r = task_load(v->t, n, &tk)) == -ENOENT)
+			violation(v, "task queue entry (%s, %" PRIu64 "): alert for task %s, which does not exist",
+				  when(due, w), seq, e.task);
+		else if (r == 0)
+			task_free(tk);
+	} else {
+		sales_order *o;
+		order_number_parse(e.order, &n);
+		if ((r = order_load(v->t, n, &o)) == -ENOENT)
+			violation(v, "task queue entry (%s, %" PRIu64 "): after_shipped for order %s, which does not exist",
+				  when(due, w), seq, e.order);
+		else if (r == 0)
+			order_free(o);
 	}
-	cursor_close(t, c);
-	return r == -ENOENT ? 0 : r;
+	store_taskq_entry_done(&e);
+	return r == -ENOMEM ? r : 0;
 }
 
-static int verify_taskkeys(verify_ctx *v) {
-	store_txn *t = v->t;
-	MDB_cursor *c;
-	int r = txn_cursor(t, t->s->taskkey, &c);
-	if (r < 0)
-		return r;
-	MDB_val k, val;
-	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
-		char key[STORE_KEY_MAX + 1], tid[TASK_ID_MAX];
-		snprintf(key, sizeof(key), "%.*s", (int) k.mv_size, (const char *) k.mv_data);
-		if (val.mv_size != 8) {
-			violation(v, "task key %s: malformed entry", key);
-			continue;
-		}
-		task_id_format(be64_get(val.mv_data), tid);
-		MDB_val tk, tv;
-		tk = val;
-		if ((r = txn_get(t, t->s->tasks, &tk, &tv)) == -ENOENT)
-			violation(v, "task key %s: task %s does not exist", key, tid);
-		else if (r < 0)
-			break;
-		r = 0;
-	}
-	cursor_close(t, c);
-	return r == -ENOENT ? 0 : r;
+/* "NAME" NUL tail of n bytes: NAME copied; false when the key is not that. */
+static bool name_tail_key(const MDB_val *k, size_t n, char name[STORE_KEY_MAX + 1], const unsigned char **ret_tail) {
+	const unsigned char *p = k->mv_data;
+	const unsigned char *nul = k->mv_size > n + 1 ? memchr(p, 0, k->mv_size) : NULL;
+	if (!nul || nul == p || (size_t) (nul - p) + 1 + n != k->mv_size)
+		return false;
+	memcpy(name, p, (size_t) (nul - p) + 1);
+	*ret_tail = nul + 1;
+	return true;
 }
 
-static int verify_taskq(verify_ctx *v) {
-	store_txn *t = v->t;
-	MDB_cursor *c;
-	int r = txn_cursor(t, t->s->taskq, &c);
-	if (r < 0)
-		return r;
-	MDB_val k, val;
-	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
-		char w[CAL_ISO_MAX];
-		if (k.mv_size != 16) {
-			violation(v, "taskq: malformed key of %zu bytes", k.mv_size);
-			continue;
-		}
-		int64_t due = unbias(be64_get(k.mv_data));
-		uint64_t seq = be64_get((const unsigned char *) k.mv_data + 8);
-		store_taskq_entry e;
-		if ((r = taskq_from_val(&k, &val, &e)) == -ENOMEM)
-			break;
-		if (r < 0) {
-			violation(v, "task queue entry (%s, %" PRIu64 "): record is unreadable", when(due, w), seq);
-			r = 0;
-			continue;
-		}
-		uint64_t n;
-		if (e.kind == STORE_TASKQ_ALERT) {
-			task *tk;
-			task_id_parse(e.task, &n);
-			if ((r = task_load(t, n, &tk)) == -ENOENT)
-				violation(v, "task queue entry (%s, %" PRIu64 "): alert for task %s, which does not exist",
-					  when(due, w), seq, e.task);
-			else if (r == 0)
-				task_free(tk);
-		} else {
-			order_number_parse(e.order, &n);
-			sales_order *o;
-			if ((r = order_load(t, n, &o)) == -ENOENT)
-				violation(v, "task queue entry (%s, %" PRIu64 "): after_shipped for order %s, which does not exist",
-					  when(due, w), seq, e.order);
-			else if (r == 0)
-				order_free(o);
-		}
-		store_taskq_entry_done(&e);
-		if (r == -ENOMEM)
-			break;
-		r = 0;
+static int verify_interaction(verify_ctx *v, const MDB_val *k, const MDB_val *val, void *ud) {
+	char cust[STORE_KEY_MAX + 1], w[CAL_ISO_MAX];
+	const unsigned char *tail;
+	if (!name_tail_key(k, 16, cust, &tail)) {
+		violation(v, "crmlog: malformed key");
+		return 0;
 	}
-	cursor_close(t, c);
-	return r == -ENOENT ? 0 : r;
+	int64_t at = unbias(be64_get(tail));
+	uint64_t seq = be64_get(tail + 8);
+	if (seq > *(uint64_t *) ud)
+		*(uint64_t *) ud = seq;
+	interaction *i;
+	int r = interaction_load(val, &i);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		violation(v, "interaction (%s, %s, %" PRIu64 "): record is unreadable", cust, when(at, w), seq);
+		return 0;
+	}
+	if (strcmp(i->customer, cust) || i->at != at || i->seq != seq)
+		violation(v, "interaction (%s, %s, %" PRIu64 "): the record says (%s, %s, %" PRIu64 ")", cust,
+			  when(at, w), seq, i->customer, when(i->at, (char[CAL_ISO_MAX]) { 0 }), i->seq);
+	interaction_free(i);
+	return 0;
 }
 
-static int verify_crmlog(verify_ctx *v, uint64_t *ret_last) {
-	store_txn *t = v->t;
-	MDB_cursor *c;
-	int r = txn_cursor(t, t->s->crmlog, &c);
-	if (r < 0)
-		return r;
-	MDB_val k, val;
-	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
-		const unsigned char *p = k.mv_data;
-		const unsigned char *nul = k.mv_size > 17 ? memchr(p, 0, k.mv_size) : NULL;
-		if (!nul || nul == p || (size_t) (nul - p) + 17 != k.mv_size) {
-			violation(v, "crmlog: malformed key");
-			continue;
-		}
-		char cust[STORE_KEY_MAX + 1], w[CAL_ISO_MAX];
-		snprintf(cust, sizeof(cust), "%s", (const char *) p);
-		int64_t at = unbias(be64_get(nul + 1));
-		uint64_t seq = be64_get(nul + 9);
-		if (seq > *ret_last)
-			*ret_last = seq;
-		interaction *i;
-		if ((r = interaction_load(&val, &i)) == -ENOMEM)
-			break;
-		if (r < 0)
-			violation(v, "interaction (%s, %s, %" PRIu64 "): record is unreadable", cust, when(at, w), seq);
-		else {
-			if (strcmp(i->customer, cust) || i->at != at || i->seq != seq)
-				violation(v, "interaction (%s, %s, %" PRIu64 "): the record says (%s, %s, %" PRIu64 ")", cust,
-					  when(at, w), seq, i->customer, when(i->at, (char[CAL_ISO_MAX]) { 0 }), i->seq);
-			interaction_free(i);
-		}
-		r = 0;
+static int verify_watermark(verify_ctx *v, const MDB_val *k, const MDB_val *val, void *ud) {
+	(void) ud;
+	char so[STORE_KEY_MAX + 1], hash[17];
+	const unsigned char *tail;
+	if (!name_tail_key(k, 16, so, &tail)) {
+		violation(v, "remwm: malformed key");
+		return 0;
 	}
-	cursor_close(t, c);
-	return r == -ENOENT ? 0 : r;
-}
-
-static int verify_remwm(verify_ctx *v) {
-	store_txn *t = v->t;
-	MDB_cursor *c;
-	int r = txn_cursor(t, t->s->remwm, &c);
-	if (r < 0)
-		return r;
-	MDB_val k, val;
-	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
-		const unsigned char *p = k.mv_data;
-		const unsigned char *nul = k.mv_size > 17 ? memchr(p, 0, k.mv_size) : NULL;
-		char hash[17];
-		if (!nul || nul == p || (size_t) (nul - p) + 17 != k.mv_size) {
-			violation(v, "remwm: malformed key");
-			continue;
-		}
-		memcpy(hash, nul + 1, 16);
-		hash[16] = 0;
-		json_t *j;
-		int64_t through;
-		if (!hash_valid(hash) || record_load(&val, &j) < 0) {
-			violation(v, "reminder watermark (%s, %s): record is unreadable", (const char *) p, hash);
-			continue;
-		}
-		if (jget_int(j, "through", &through) < 0)
-			violation(v, "reminder watermark (%s, %s): record is unreadable", (const char *) p, hash);
+	memcpy(hash, tail, 16);
+	hash[16] = 0;
+	json_t *j;
+	int64_t through;
+	bool ok = hash_valid(hash) && record_load(val, &j) == 0;
+	if (ok) {
+		ok = jget_int(j, "through", &through) == 0;
 		json_decref(j);
 	}
-	cursor_close(t, c);
-	return r == -ENOENT ? 0 : r;
+	if (!ok)
+		violation(v, "reminder watermark (%s, %s): record is unreadable", so, hash);
+	return 0;
 }
 
 static int verify_crm_counter(verify_ctx *v, const char *key, const char *what, uint64_t last) {
@@ -4305,8 +4269,12 @@ static int verify_crm(verify_ctx *v) {
 		return 0;   /* an older store, read-only: no CRM records yet */
 	uint64_t last_task = 0, last_inter = 0;
 	int r;
-	if ((r = verify_tasks(v, &last_task)) < 0 || (r = verify_taskidx(v)) < 0 || (r = verify_taskkeys(v)) < 0 ||
-	    (r = verify_taskq(v)) < 0 || (r = verify_crmlog(v, &last_inter)) < 0 || (r = verify_remwm(v)) < 0 ||
+	if ((r = verify_walk(v, s->tasks, verify_task, &last_task)) < 0 ||
+	    (r = verify_walk(v, s->taskidx, verify_task_index, NULL)) < 0 ||
+	    (r = verify_walk(v, s->taskkey, verify_task_key, NULL)) < 0 ||
+	    (r = verify_walk(v, s->taskq, verify_taskq_entry, NULL)) < 0 ||
+	    (r = verify_walk(v, s->crmlog, verify_interaction, &last_inter)) < 0 ||
+	    (r = verify_walk(v, s->remwm, verify_watermark, NULL)) < 0 ||
 	    (r = verify_crm_counter(v, META_NEXT_TASK, "task", last_task)) < 0)
 		return r;
 	return verify_crm_counter(v, META_NEXT_INTERACTION, "interaction", last_inter);

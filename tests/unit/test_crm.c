@@ -806,6 +806,7 @@ static void test_verify_planted(void **state) {
 	assert_int_equal(store_commit(t), 0);
 	free(tk.history[0].by);
 	free(tk.history);
+	assert_int_equal(crm_task_add(f->s, "acme", "ville", now + 7, "Soita", now, "sales:ville", NULL), 0);
 	log_one(f->s, "acme", 100, "x");
 	verify_clean(f->s);
 	store_close(f->s);
@@ -821,20 +822,28 @@ static void test_verify_planted(void **state) {
 	const char rec[] = "{\"v\":1,\"customer\":\"acme\",\"at\":100,\"seq\":9,\"kind\":\"call\",\"contact\":null,"
 			   "\"summary\":\"y\",\"author\":\"sales:anna\",\"message_id\":null}";
 	plant(f->tmp, "crmlog", ik, sizeof(ik), rec, sizeof(rec) - 1);
+	/* the open task T-00000002 drops out of the status index */
+	unsigned char sk[18] = { 'S', 0 };
+	uint64_t due = (uint64_t) (now + 7) ^ (UINT64_C(1) << 63);
+	for (int i = 0; i < 8; i++)
+		sk[2 + i] = (unsigned char) (due >> (56 - 8 * i));
+	sk[17] = 2;
+	plant(f->tmp, "taskidx", sk, sizeof(sk), NULL, 0);
 	assert_int_equal(store_open(f->tmp, NULL, &f->s), 0);
 	diag_list dl = { 0 };
 	assert_int_equal(store_verify(f->s, &dl), -EBADMSG);
 	char *m[8] = { 0 };
-	assert_int_equal(dl.n, 6);
+	assert_int_equal(dl.n, 7);
 	for (size_t i = 0; i < dl.n; i++)
 		m[i] = diag_format(&dl.v[i]);
-	assert_string_equal(m[0], "assignee index entry (anna, 2027-01-04T09:00:00Z, T-00000001): no such task");
-	assert_string_equal(m[1], "customer index entry (nord, 2027-01-04T09:00:00Z, T-00000001): no such task");
-	assert_string_equal(m[2], "status index entry (2027-01-04T09:00:00Z, T-00000001): no such task");
-	assert_string_equal(m[3], "task key hold/SO-00000001-3/0: task T-00000001 does not exist");
-	assert_string_equal(m[4], "interaction (acme, 1970-01-01T00:01:41Z, 9): the record says "
+	assert_string_equal(m[0], "task T-00000002: not in the status index (open, 2027-01-04T09:00:07Z)");
+	assert_string_equal(m[1], "assignee index entry (anna, 2027-01-04T09:00:00Z, T-00000001): no such task");
+	assert_string_equal(m[2], "customer index entry (nord, 2027-01-04T09:00:00Z, T-00000001): no such task");
+	assert_string_equal(m[3], "status index entry (2027-01-04T09:00:00Z, T-00000001): no such task");
+	assert_string_equal(m[4], "task key hold/SO-00000001-3/0: task T-00000001 does not exist");
+	assert_string_equal(m[5], "interaction (acme, 1970-01-01T00:01:41Z, 9): the record says "
 				  "(acme, 1970-01-01T00:01:40Z, 9)");
-	assert_string_equal(m[5], "meta: next interaction number 2 is not after the last one 9");
+	assert_string_equal(m[6], "meta: next interaction number 2 is not after the last one 9");
 	for (size_t i = 0; i < dl.n; i++)
 		free(m[i]);
 	diag_list_clear(&dl);
