@@ -796,6 +796,44 @@ static void test_reminder_long_downtime_jumps(void **state) {
 	verify_clean(f);
 }
 
+/* The order exists when the reminder comes due (lead_time 2 days, reminder 1 day
+ * before): the task names it; a cancelled order gets none. */
+static void test_reminder_order_exists_or_cancelled(void **state) {
+	fx *f = *state;
+	const defs *d = load_rem(f, DAILY "      lead_time: 2 days\n", "1 day");
+	engine_sources src = { .now = T0 - 3 * DAY };
+	assert_int_equal(engine_apply(f->e, d, &src), 0);
+	assert_int_equal(next_due(f), T0 - 2 * DAY);   /* Jan 1's order */
+	assert_int_equal(engine_run(f->e, T0 - 2 * DAY, 10), 1);
+	assert_int_equal(next_due(f), T0 - DAY);   /* Jan 1's reminder and Jan 2's order */
+	assert_int_equal(engine_run(f->e, T0 - DAY, 10), 1);
+	store_txn *t;
+	json_t *arr = json_array();
+	bool more;
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(crm_task_list(t, NULL, -1, INT64_MAX, NULL, NULL, 16, arr, &more), 0);
+	store_abort(t);
+	assert_int_equal(json_array_size(arr), 1);
+	char number[ORDER_NUMBER_MAX];
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_occurrence_get(t, "so", T0, number), 0);
+	store_abort(t);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "order")), number);
+	json_decref(arr);
+	/* Jan 2's order is cancelled before its reminder: no task */
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_occurrence_get(t, "so", T0 + DAY, number), 0);
+	store_abort(t);
+	sales_order *o = NULL;
+	assert_int_equal(sales_cancel(f->s, number, T0 - DAY + 10, "ops:root", "closed", NULL, &o, NULL), 0);
+	order_free(o);
+	assert_int_equal(engine_run(f->e, T0, 10), 1);   /* Jan 3's order; Jan 2's reminder makes none */
+	task_seen ts[16];
+	assert_int_equal(tasks(f, ts), 1);
+	assert_int_equal(through(f, d), T0);
+	verify_clean(f);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exactly_once_across_runs, setup, teardown),
@@ -818,6 +856,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_reminder_once_across_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reminder_skipped_paused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reminder_long_downtime_jumps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reminder_order_exists_or_cancelled, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
