@@ -1,5 +1,5 @@
 /* The private header of standingctl: what main and option parsing (standingctl.c),
- * the offline commands (offline.c), the remote commands (remote.c) and the
+ * the offline commands (offline.c), the remote commands (remote.c, crm.c) and the
  * iCalendar writer (ics.c) share. */
 #pragma once
 #include <stdbool.h>
@@ -20,6 +20,8 @@ typedef struct args {
 	const char *reason, *idem_key;
 	const char *retry;        /* outbox --retry ID */
 	int parked, retry_all;    /* outbox --parked, --retry-all */
+	const char *contact;      /* log --contact NAME */
+	int mine, all;            /* tasks --mine, --all */
 	const char *operand;      /* the first operand (NUMBER of order/ship, FILE, CUSTOMER) */
 	const char *ops[MAX_OPERANDS];
 	int n_ops;
@@ -60,6 +62,22 @@ int ctl_cmd_ship(args *a);
 int ctl_cmd_standing_orders(args *a);
 int ctl_cmd_status(args *a);
 int ctl_cmd_upcoming(args *a);
+/* for the CRM commands: one call (errors printed; 0 with *ret owned, or an exit
+ * code), and the printers they share with the others */
+int ctl_call(const args *a, const char *method, json_t *params, const char *key, bool more, json_t **ret);
+void ctl_print_json_items(json_t *items);
+int ctl_print_object(const args *a, json_t *o);
+void ctl_print_orders_table(json_t *items);
+
+/* ---- the CRM (crm.c) ---- */
+
+int ctl_cmd_customers(args *a);
+int ctl_cmd_customer(args *a);
+int ctl_cmd_log(args *a);
+int ctl_cmd_history(args *a);
+int ctl_cmd_tasks(args *a);
+int ctl_cmd_done(args *a);
+int ctl_cmd_snooze(args *a);
 
 /* ---- iCalendar (ics.c) ---- */
 

@@ -54,6 +54,14 @@ static const struct {
 	{ "io.standingd.Ops.InvalidDefinitions", NULL, LINES, "reload refused: the daemon keeps the last good definitions", 1 },
 	{ "io.standingd.Ops.TooManyOccurrences", NULL, PLAIN, "more than {limit} occurrences in that window: ask for a shorter one", 1 },
 	{ "io.standingd.Ops.NoSuchEvent", NULL, PLAIN, "event {id} is not parked (standingctl outbox --parked lists those that are)", 1 },
+	{ "io.standingd.Crm.CustomerNotFound", NULL, PLAIN, "customer {customer} was not found", 1 },
+	{ "io.standingd.Crm.SalespersonNotFound", NULL, PLAIN, "salesperson {salesperson} was not found (salespeople: in standingd.yaml names them)", 1 },
+	{ "io.standingd.Crm.TaskNotFound", NULL, PLAIN, "task {task} was not found", 1 },
+	{ "io.standingd.Crm.TaskNotOpen", NULL, PLAIN, "task {task} is {status}: only an open task can be done or snoozed", 1 },
+	{ "io.standingd.Crm.InvalidDefinition", NULL, FIELD_ERRORS, "the daemon refused the customer:", 1 },
+	{ "io.standingd.Crm.DefinedInFile", NULL, PLAIN, "customer {customer} is defined in {file}:{line}: change it there", 1 },
+	{ "io.standingd.Crm.TooManyTasks", NULL, PLAIN, "more than {limit} tasks match: narrow the filters", 1 },
+	{ "io.standingd.Crm.TooManyInteractions", NULL, PLAIN, "more than {limit} interactions match: narrow the window", 1 },
 	/* the protocol's own */
 	{ "org.varlink.service.InterfaceNotFound", NULL, PLAIN, "the daemon does not know the interface {interface} (an older standingd?)", 3 },
 	{ "org.varlink.service.MethodNotFound", NULL, PLAIN, "the daemon does not know the method {method} (an older standingd?)", 3 },
@@ -69,7 +77,8 @@ static const struct {
 	{ "from", "--from" }, { "to", "--to" }, { "supplier", "--supplier" }, { "carrier", "--carrier" },
 	{ "tracking", "--tracking" }, { "standing_order", "--standing-order" }, { "reason", "--reason" },
 	{ "idempotency_key", "--idempotency-key" }, { "order", "order" }, { "customer", "customer" },
-	{ "reference", "reference" }, { "id", "--retry" },
+	{ "reference", "reference" }, { "id", "--retry" }, { "contact", "--contact" }, { "kind", "kind" },
+	{ "summary", "summary" }, { "until", "until" }, { "note", "note" }, { "task", "task" }, { "mine", "--mine" },
 };
 
 /* Why a parameter is refused, by method (a suffix of it, NULL any) and parameter. */
@@ -90,6 +99,12 @@ static const struct {
 	{ NULL, "amount", "not an amount in the currency's minor units (850.00 EUR)" },
 	{ NULL, "idempotency_key", "empty, longer than 200 bytes, or has a control character" },
 	{ "RetryOutbox", "id", "not an event id (INSTANCE-SEQ, as standingctl outbox --parked shows it)" },
+	{ "LogInteraction", "kind", "not one of visit, call, email, meeting, note" },
+	{ NULL, "summary", "empty, longer than 2000 bytes, or has a control character" },
+	{ NULL, "contact", "empty, longer than 2000 bytes, or has a control character" },
+	{ NULL, "note", "empty, longer than 2000 bytes, or has a control character" },
+	{ "SnoozeTask", "until", "not an instant after now (2027-01-05T08:00:00Z)" },
+	{ "ListTasks", "mine", "your user is no salesperson's (users: of salespeople: in standingd.yaml)" },
 };
 
 /* Text is written to a memory stream (open_memstream): a write error there is
@@ -192,7 +207,13 @@ static void bad_parameter(buf *b, const errtext_ctx *c, json_t *params) {
 	if (opt && json_is_string(given)) {
 		puts_(b, opt);
 		puts_(b, " ");
-		put_value(b, given);
+		/* an empty value would vanish from the sentence */
+		if (*json_string_value(given))
+			put_value(b, given);
+		else
+			puts_(b, "\"\"");
+	} else if (opt && json_is_true(given)) {
+		puts_(b, opt);   /* a flag */
 	} else {
 		/* a parameter the daemon names, not one of ours: its name, quoted */
 		puts_(b, "\"");

@@ -946,3 +946,21 @@ int ctl_cmd_ledger(args *a) {
 	json_decref(entries);
 	return 0;
 }
+
+/* ---- shared with the CRM commands (crm.c) ---- */
+
+int ctl_call(const args *a, const char *method, json_t *params, const char *key, bool more, json_t **ret) {
+	return call(a, method, params, key, more, ret);
+}
+
+void ctl_print_json_items(json_t *items) {
+	print_json_items(items);
+}
+
+int ctl_print_object(const args *a, json_t *o) {
+	return print_object(a, o);
+}
+
+void ctl_print_orders_table(json_t *items) {
+	print_orders_table(items);
+}

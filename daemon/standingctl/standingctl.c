@@ -67,6 +67,21 @@ static void usage(FILE *f) {
 		"  reload            reload the definitions (all or nothing)\n"
 		"  standing-orders   standing orders with their next delivery\n"
 		"\n"
+		"The CRM (salespeople, ops; over the socket):\n"
+		"  customers         every customer, its salesperson and where it is defined\n"
+		"  customer ID       a customer's profile: contacts, standing orders with their\n"
+		"                    next delivery, open orders, open tasks, last interactions\n"
+		"  log CUSTOMER KIND SUMMARY [--contact NAME]\n"
+		"                    log a visit, call, email, meeting or note (you are its author)\n"
+		"  history CUSTOMER [--from D] [--to D]\n"
+		"                    the customer's interactions, oldest first\n"
+		"  tasks [--mine] [--all]\n"
+		"                    open tasks by due (--mine: your own, as a salesperson;\n"
+		"                    --all: done and cancelled ones too)\n"
+		"  done TASK [NOTE]  mark a task done (the note is logged)\n"
+		"  snooze TASK UNTIL move an open task's due to UTC instant UNTIL\n"
+		"                    (2027-01-05T08:00:00Z); it alerts again then\n"
+		"\n"
 		"Options:\n"
 		"  --conf DIR        configuration directory (standingd.yaml, orders.d/)\n"
 		"  --state DIR       the daemon's state directory (LMDB)\n"
@@ -84,7 +99,8 @@ static void usage(FILE *f) {
 }
 
 enum { OPT_CONF = 256, OPT_FROM, OPT_TO, OPT_JSON, OPT_STATE, OPT_SO, OPT_SOCKET, OPT_SUPPLIER,
-       OPT_ICS, OPT_CARRIER, OPT_TRACKING, OPT_REASON, OPT_IDEM, OPT_PARKED, OPT_RETRY, OPT_RETRY_ALL };
+       OPT_ICS, OPT_CARRIER, OPT_TRACKING, OPT_REASON, OPT_IDEM, OPT_PARKED, OPT_RETRY, OPT_RETRY_ALL,
+       OPT_CONTACT, OPT_MINE, OPT_ALL };
 
 int ctl_usage_error(const char *fmt, const char *arg) {
 	fprintf(stderr, "%s: ", ctl_prog);
@@ -111,6 +127,9 @@ static int parse_args(int argc, char **argv, args *a) {
 		{ "parked", no_argument, NULL, OPT_PARKED },
 		{ "retry", required_argument, NULL, OPT_RETRY },
 		{ "retry-all", no_argument, NULL, OPT_RETRY_ALL },
+		{ "contact", required_argument, NULL, OPT_CONTACT },
+		{ "mine", no_argument, NULL, OPT_MINE },
+		{ "all", no_argument, NULL, OPT_ALL },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -135,6 +154,9 @@ static int parse_args(int argc, char **argv, args *a) {
 		case OPT_PARKED: a->parked = 1; break;
 		case OPT_RETRY: a->retry = optarg; break;
 		case OPT_RETRY_ALL: a->retry_all = 1; break;
+		case OPT_CONTACT: a->contact = optarg; break;
+		case OPT_MINE: a->mine = 1; break;
+		case OPT_ALL: a->all = 1; break;
 		case 'h': usage(stdout); exit(0);
 		case ':': return ctl_usage_error("option %s needs a value", argv[optind - 1]);
 		default: return ctl_usage_error("unknown option '%s'", argv[optind - 1]);
@@ -191,6 +213,13 @@ int main(int argc, char **argv) {
 		{ "account", ctl_cmd_account, 1 },
 		{ "ledger", ctl_cmd_ledger, 1 },
 		{ "outbox", ctl_cmd_outbox, 0 },
+		{ "customers", ctl_cmd_customers, 0 },
+		{ "customer", ctl_cmd_customer, 1 },
+		{ "log", ctl_cmd_log, 3 },
+		{ "history", ctl_cmd_history, 1 },
+		{ "tasks", ctl_cmd_tasks, 0 },
+		{ "done", ctl_cmd_done, 2 },
+		{ "snooze", ctl_cmd_snooze, 2 },
 	};
 	if (argc < 2) {
 		usage(stderr);
