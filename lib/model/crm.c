@@ -104,7 +104,7 @@ int task_id_parse(const char *s, uint64_t *ret) {
 	const char *d = s + 2;
 	size_t n = strspn(d, "0123456789");
 	/* one spelling per task: 8 digits, or more without padding */
-	if (n < 8 || d[n] || n > 19 || (n > 8 && d[0] == '0'))
+	if (n < 8 || d[n] || n > 13 || (n > 8 && d[0] == '0'))
 		return -EINVAL;
 	uint64_t v = 0;
 	for (size_t i = 0; i < n; i++)

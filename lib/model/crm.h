@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #define TASK_ID_MAX 16                /* "T-00000042" + NUL; wider past 8 digits */
+#define TASK_NUMBER_MAX UINT64_C(9999999999999)   /* the last number TASK_ID_MAX holds (13 digits) */
 #define TASK_EVENT_DUE "task.due"
 
 typedef enum task_kind {

@@ -3480,7 +3480,7 @@ int store_task_create(store_txn *t, const char *key, task *tk) {
 	uint64_t id;
 	if ((r = meta_get_u64(t, META_NEXT_TASK, 1, &id)) < 0)
 		return r;
-	if (id > 9999999999999999ULL)
+	if (id > TASK_NUMBER_MAX)
 		return -EOVERFLOW;
 	char old[TASK_ID_MAX];
 	memcpy(old, tk->id, TASK_ID_MAX);

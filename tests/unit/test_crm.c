@@ -205,6 +205,11 @@ static void test_names_and_ids(void **state) {
 	assert_string_equal(id, "T-123456789");
 	assert_int_equal(task_id_parse(id, &n), 0);
 	assert_int_equal(n, 123456789);
+	task_id_format(TASK_NUMBER_MAX, id);
+	assert_string_equal(id, "T-9999999999999");
+	assert_int_equal(task_id_parse(id, &n), 0);
+	assert_true(n == TASK_NUMBER_MAX);
+	assert_int_equal(task_id_parse("T-10000000000000", &n), -EINVAL);   /* 14 digits */
 	assert_int_equal(task_id_parse("T-0000042", &n), -EINVAL);    /* 7 digits */
 	assert_int_equal(task_id_parse("T-012345678", &n), -EINVAL);  /* padded past 8 */
 	assert_int_equal(task_id_parse("T-00000000", &n), -EINVAL);
