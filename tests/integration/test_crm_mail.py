@@ -11,7 +11,11 @@
   in Crm.ListInteractions as one `email` interaction with the message's exact Subject
   and Message-ID, after its delivery was confirmed; while the SMTP server cannot be
   reached (the event pending, retried) none appears; the salesperson's mails (the task's,
-  an order put on hold) log none.
+  an order put on hold) log none. `standingctl history acme --json` shows the same.
+- The protocol line itself, from a hand-written notify_command: `ID sent: <MESSAGE-ID>
+  SUBJECT` with a control character and invalid UTF-8 in the Subject is logged cleaned;
+  a `sent:` line without <MESSAGE-ID> is a delivery (not retried) with no interaction,
+  and standingd logs it.
 
 The daemon's clock runs ten times real speed, so the mailer's backoff (10 s, 20 s ...
 of daemon time) passes in seconds."""
@@ -21,10 +25,12 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import unittest
 from datetime import datetime, timedelta, timezone
 
-from harness import Env, STANDINGD_MAIL
+from harness import Env, STANDINGCTL, STANDINGD_MAIL
 from test_mail import Smtpd, ctl, free_port
 from varlink import Connection
 
@@ -71,6 +77,20 @@ lines:
   - {{sku: BULB-60W, quantity: {qty}, unit_price: "0.85 EUR"}}
 payment: account
 delivery: 2026-12-20
+"""
+
+# a notify_command of someone else's: the first event's mail "went" with a Subject
+# holding a control character and a byte that is not UTF-8; the second's line has
+# no <MESSAGE-ID>
+NOTIFY = r"""import json, sys
+for line in sys.stdin:
+    ev = json.loads(line)
+    n = ev["seq"]
+    if n == 1:
+        sys.stdout.buffer.write(("%s sent: <m-1@x.example> Order %s \x01 " % (ev["id"], ev["order"]["order"])).encode()
+                                + b"\xff\n")
+    else:
+        sys.stdout.write("%s sent: m-%d@x.example Order\n" % (ev["id"], n))
 """
 
 # the first delivery: Monday 2026-12-07 08:00 in Helsinki; its reminder 72 hours before
@@ -217,9 +237,33 @@ class CrmMail(unittest.TestCase):
         self.assertEqual(self.interactions(), got)
         # nothing more to the customer: an order put on hold is the salesperson's business
         self.assertEqual([str(m["Message-ID"]) for e, m in self.messages("liisa@acme.example")], [i["message_id"]])
+        # standingctl's view of the log is the same
+        r = subprocess.run([STANDINGCTL, "history", "acme", "--json"], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, STANDINGD_SOCKET=self.e.socket))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([json.loads(x) for x in r.stdout.splitlines()], got)
         log = self.e.log(self.p)
         self.assertNotIn("not in the protocol", log)
         self.assertNotIn("Sanitizer", log)
+
+    def test_sent_lines_from_another_command(self):
+        cmd = os.path.join(self.e.dir, "notify.py")
+        with open(cmd, "w") as f:
+            f.write(NOTIFY)
+        os.chmod(cmd, 0o755)
+        self.e.configure(f"notify_command: [{sys.executable}, {cmd}]\n")
+        self.p = self.e.start_ready(f"{iso(REMINDER - timedelta(days=1))},{SPEED}")
+        first = self.place(100)
+        self.e.wait_for(lambda: self.call("Ops.Status")["outbox_pending"] == 0, timeout=30, what="the first")
+        self.place(200)
+        self.e.wait_for(lambda: self.call("Ops.Status")["outbox_pending"] == 0, timeout=30, what="the second")
+        got = self.interactions()
+        self.assertEqual([(i["kind"], i["summary"], i["message_id"]) for i in got],
+                         [("email", f"Order {first} ? ?", "<m-1@x.example>")])
+        self.assertEqual(self.call("Ops.Status")["outbox_parked"], 0)
+        log = self.e.log(self.p)
+        self.assertIn("printed a sent: line without <MESSAGE-ID> (delivered, not logged): \"", log)
+        self.assertEqual(log.count("without <MESSAGE-ID>"), 1, log)
 
 
 if __name__ == "__main__":
