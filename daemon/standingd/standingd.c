@@ -519,7 +519,11 @@ static int api_apply_order_also(void *ud, const char *id, const char *json,
 		return r;
 	if ((r = install_also(c, true, also, also_ud)) < 0)
 		return r;
-	log_info("standing order %s %s through the API", id, json ? "placed" : "cancelled");
+	/* Crm.PlaceCustomer's files are "customer:ID" (lib/api/crm.c) */
+	if (!strncmp(id, "customer:", 9))
+		log_info("customer %s placed through the API", id + 9);
+	else
+		log_info("standing order %s %s through the API", id, json ? "placed" : "cancelled");
 	run_due(c);
 	return 0;
 }
