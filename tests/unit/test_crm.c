@@ -637,6 +637,51 @@ static void test_list_filters(void **state) {
 	verify_clean(f->s);
 }
 
+/* An alert of a task completed meanwhile says nothing; the run goes in slices. */
+static void test_due_run_slices(void **state) {
+	fx *f = *state;
+	int64_t now = at_utc(2027, 5, 1, 8, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(crm_task_add(f->s, "nord", "anna", now + 10 + i, "x", now, "sales:anna", NULL), 0);
+	assert_int_equal(crm_task_complete(f->s, "T-00000002", "done early", now + 5, "sales:anna", NULL), 0);
+	size_t made;
+	int64_t next;
+	bool more;
+	assert_int_equal(crm_due_run(f->s, f->d, now + 100, 1, &made, &next, &more), 0);
+	assert_true(more);
+	assert_int_equal(next, now + 11);   /* the next entry's instant, already due */
+	assert_int_equal(crm_due_run(f->s, f->d, now + 100, 1, &made, &next, &more), 0);
+	assert_true(more);
+	assert_int_equal(crm_due_run(f->s, f->d, now + 100, 1, &made, &next, &more), 0);
+	assert_false(more);
+	assert_true(next == INT64_MAX);
+	events e = due_events(f->s);
+	assert_int_equal(e.n, 2);
+	assert_non_null(strstr(e.payload[0], "\"task\":\"T-00000001\""));
+	assert_non_null(strstr(e.payload[1], "\"task\":\"T-00000003\""));
+	assert_int_equal(crm_due_run(f->s, f->d, now + 100, 1, &made, &next, &more), 0);
+	assert_false(more);
+	assert_int_equal(due_events(f->s).n, 2);
+	verify_clean(f->s);
+}
+
+/* A text rendered without definitions (no salesperson known): English. */
+static void test_task_text(void **state) {
+	fx *f = *state;
+	const standing_order *so = defs_find_order(f->d, "bulbs");
+	occurrence occ;
+	assert_int_equal(rule_next(&so->rule, at_utc(2027, 1, 1, 0, 0), &occ), 0);
+	reminder r = { .kind = REMIND_BEFORE, .offset = 86400,
+		       .task = "{{customer}} {customer}: {delivery_date} {total} {order} }}{{" };
+	char *text = crm_task_text(NULL, so, &r, &occ, NULL);
+	assert_string_equal(text, "{customer} ACME Oy: Friday, 1 January 2027 \xe2\x82\xac" "33.50 bulbs }{");
+	free(text);
+	sales_order o = { .number = "SO-00000042-6", .standing_order = "bulbs", .total = { .minor = 123456, .currency = "EUR" } };
+	text = crm_task_text(f->d, so, &r, &occ, &o);   /* ville's: Finnish */
+	assert_string_equal(text, "{customer} ACME Oy: perjantai 1. tammikuuta 2027 1\xc2\xa0" "234,56\xc2\xa0\xe2\x82\xac SO-00000042-6 }{");
+	free(text);
+}
+
 /* ---- system tasks: on hold, overdue ---- */
 
 static sales_order big_order(const standing_order *so, const char *customer_id, order_line lines[2], int64_t now,
@@ -865,6 +910,8 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_after_shipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_snooze_complete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_run_slices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_task_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_and_overdue_texts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_planted, setup, teardown),
