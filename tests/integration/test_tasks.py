@@ -164,6 +164,10 @@ class Tasks(DaemonTest):
         self.start(R2 + timedelta(hours=1))
         self.assertEqual([(t["due"], t["delivery"]) for t in self.tasks()],
                          [(iso(R1), iso(D1)), (iso(R2), iso(D2))])
+        # what io.standingd.Crm.ListTasks shows is the same
+        listed = self.call("Crm.ListTasks", {"status": "all"})["tasks"]
+        self.assertEqual([(t["due"], t["delivery"], t["kind"]) for t in listed],
+                         [(iso(R1), iso(D1), "before"), (iso(R2), iso(D2), "before")])
         self.e.ctl("verify", "--state", self.e.state)
 
     def test_after_shipped(self):
