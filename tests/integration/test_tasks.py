@@ -14,7 +14,9 @@ the running daemon. Exact instants throughout:
   cancels it, a paused standing order gets none;
 - kill -9 in a loop (8 rounds) while an hourly reminder comes due: each occurrence's task
   exactly once, none missing, and `standingctl verify` passes;
-- an order put on hold and an overdue prepaid order get their tasks.
+- an order put on hold and an overdue prepaid order get their tasks;
+- AddTask and SnoozeTask from the socket: the task.due alert is appended at the due
+  instant (within a second), by the CRM due run's timer.
 """
 import json
 import os
@@ -29,6 +31,7 @@ from harness import DaemonTest
 from varlink import Connection
 
 TASKS = os.environ.get("TASKS", "build/tests/tasks")
+OUTBOX = os.environ.get("OUTBOX", "build/tests/outbox")
 FROZEN = ",0.001"          # 1 ms of daemon time per real second: now stays where it starts
 HEL = ZoneInfo("Europe/Helsinki")
 
@@ -187,6 +190,35 @@ class Tasks(DaemonTest):
         self.start(at + timedelta(days=3))
         self.assertEqual(sorted(t["due"] for t in self.tasks(kind="after_shipped")),
                          [iso(at + timedelta(seconds=3)), iso(at + timedelta(days=2))])
+
+    def alerts(self, task):
+        r = subprocess.run([OUTBOX, self.e.state], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ev = [json.loads(x) for x in r.stdout.splitlines()]
+        return [datetime.fromtimestamp(x["at"], timezone.utc) for x in ev
+                if x["type"] == "task.due" and x["payload"]["task"] == task]
+
+    def await_alert(self, task, at, n):
+        """The n-th task.due of task is appended at `at` (within a second), not before."""
+        while len(self.alerts(task)) < n:
+            self.assertLess(self.now(), at + timedelta(seconds=10), "the alert did not come")
+            time.sleep(0.05)
+        got = self.alerts(task)
+        self.assertEqual(len(got), n)
+        self.assertGreaterEqual(got[-1], at)
+        self.assertLessEqual(got[-1], at + timedelta(seconds=1))
+
+    def test_alerts_of_added_and_snoozed_tasks(self):
+        self.orders()
+        self.start(datetime(2027, 1, 11, 8, tzinfo=timezone.utc), ",1")
+        due = self.now().replace(microsecond=0) + timedelta(seconds=3)
+        t = self.call("Crm.AddTask", {"customer": "acme", "due": iso(due), "text": "Soita Liisalle"})["task"]
+        self.assertEqual((t["due"], t["kind"], t["assignee"], t["status"]), (iso(due), "manual", "sanna", "open"))
+        self.assertEqual(self.alerts(t["id"]), [])   # written by a request: the due run's poll finds it
+        self.await_alert(t["id"], due, 1)
+        until = self.now().replace(microsecond=0) + timedelta(seconds=3)
+        self.call("Crm.SnoozeTask", {"task": t["id"], "until": iso(until)})
+        self.await_alert(t["id"], until, 2)
 
     def test_skipped_and_paused(self):
         self.orders(item("so", DST, BEFORE), item("sk", DST, BEFORE), item("pa", DST, BEFORE, paused=True))
