@@ -834,6 +834,40 @@ static void test_reminder_order_exists_or_cancelled(void **state) {
 	verify_clean(f);
 }
 
+/* A re-apply that adds a standing order before "so" (its index and its reminder's
+ * move): the kept heap entry follows its reminder; the new one starts when seen. */
+static void test_reminder_kept_across_reapply(void **state) {
+	fx *f = *state;
+	const defs *d = load_rem(f, DAILY "      lead_time: 1 hour\n", "12 hours");
+	engine_sources src = { .now = T0 - DAY };
+	assert_int_equal(engine_apply(f->e, d, &src), 0);
+	assert_int_equal(engine_run(f->e, T0 - 12 * HOUR, 10), 0);
+	char *so = order_item("so", DAILY "      lead_time: 1 hour\n");
+	char *aa = order_item("aa", DAILY "      lead_time: 1 hour\n");
+	char *items;
+	assert_true(asprintf(&items, "%s    reminders: [{before: 6 hours, task: \"A {customer}\"}]\n"
+			     "%s    reminders:\n      - {before: 12 hours, task: \"Call {contact} about {delivery_date}\"}\n",
+			     aa, so) > 0);
+	const defs *d2 = load_crm(f, items);
+	free(so);
+	free(aa);
+	free(items);
+	assert_int_equal(d2->orders[1].hash, d->orders[0].hash);   /* "so" unchanged, now second */
+	src.now = T0 - 11 * HOUR;
+	assert_int_equal(engine_apply(f->e, d2, &src), 0);
+	assert_int_equal(next_due(f), T0 - 6 * HOUR);   /* aa's Jan 1 reminder */
+	assert_int_equal(engine_run(f->e, T0 - 6 * HOUR, 10), 0);
+	assert_int_equal(engine_run(f->e, T0 + 12 * HOUR, 10), 2);   /* the Jan 1 orders; so's Jan 2 reminder */
+	task_seen ts[16];
+	assert_int_equal(tasks(f, ts), 3);
+	assert_string_equal(ts[0].due, "2026-12-31T12:00:00Z");
+	assert_string_equal(ts[1].due, "2026-12-31T18:00:00Z");
+	assert_string_equal(ts[2].due, "2027-01-01T12:00:00Z");
+	assert_string_equal(ts[2].delivery, "2027-01-02T00:00:00Z");
+	assert_int_equal(next_due(f), T0 + 18 * HOUR);   /* aa's Jan 2 reminder */
+	verify_clean(f);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exactly_once_across_runs, setup, teardown),
@@ -857,6 +891,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_reminder_skipped_paused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reminder_long_downtime_jumps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reminder_order_exists_or_cancelled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reminder_kept_across_reapply, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
