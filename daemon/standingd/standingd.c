@@ -180,7 +180,8 @@ static void arm(daemon_ctx *c) {
 		uv_timer_stop(&c->due_timer);
 		return;
 	}
-	int64_t delay = at * 1000 - dclock_now_ms(&c->clock);
+	/* at may be INT64_MIN (a reminder to start: engine_next_due): due now */
+	int64_t delay = at <= now_s(c) ? 0 : at * 1000 - dclock_now_ms(&c->clock);
 	uint64_t real = dclock_real_delay(&c->clock, delay);
 	/* Never 0: libuv runs a timer due "now" again in the same pass, which would
 	 * starve signals and clients while a backlog is worked through. */

@@ -14,14 +14,21 @@
  * catch_up policy (all, capped at max_catch_up most recent; latest; none); skipped
  * ones are recorded in the store's audit list with the reason. Occurrences of a
  * paused standing order are recorded as skipped ("paused") when they come due, so
- * resuming never creates a backlog. */
+ * resuming never creates a backlog.
+ *
+ * Reminders (doc/crm.md): the heap also holds each `before:` reminder's next
+ * reminder instant (delivery - offset); when it comes, the batch makes its task
+ * through crm_reminder_in (none for a paused standing order, a skipped occurrence
+ * or a cancelled order) with the reminder's watermark. A reminder first seen starts
+ * at that now (engine_sources.now, else the first engine_run's); reminders whose
+ * delivery has passed too are jumped over with rule arithmetic, no task. */
 #pragma once
 #include <stdint.h>
 #include "lib/defs/defs.h"
 #include "lib/store/store.h"
 
 #define ENGINE_GRACE 60          /* seconds after create_at that still count as on time */
-#define ENGINE_BATCH 256         /* occurrences per write transaction */
+#define ENGINE_BATCH 256         /* occurrences (and reminder steps) per write transaction */
 
 typedef struct engine engine;
 
@@ -59,10 +66,13 @@ typedef struct engine_sources {
  * must outlive its use by the engine (until the next engine_apply or engine_free). */
 int engine_apply(engine *e, const defs *d, const engine_sources *src);
 
-/* Earliest create_at over all active standing orders; -ENOENT when nothing is scheduled. */
+/* When the engine must run next: the earliest create_at over all active standing
+ * orders and reminder instant over their `before:` reminders (INT64_MIN: a reminder
+ * applied without a now is to be started); -ENOENT when nothing is scheduled. */
 int engine_next_due(const engine *e, int64_t *ret_at);
 
-/* Creates (or skips, per policy) occurrences with create_at <= now, in at most
+/* Creates (or skips, per policy) occurrences with create_at <= now, and makes the
+ * tasks of reminders whose instant is <= now, in at most
  * max_batches write transactions (the daemon does one per loop turn so that
  * signals and clients are served during a long backlog; engine_next_due() tells
  * whether more is due). Returns the number of orders created, or a negative errno
