@@ -1438,6 +1438,16 @@ static void crm_methods(void **state) {
 	   "{\"definition\":{\"id\":\"web-so\",\"customer\":\"web\",\"supplier\":\"lumen\",\"ship_to\":" SHIP_BULBS ","
 	   "\"lines\":[{\"sku\":\"BULB\",\"quantity\":1,\"unit_price\":\"1.00 EUR\"}],\"payment\":\"prepaid\","
 	   "\"schedule\":{\"every\":\"1 week\",\"start\":\"2026-12-07\",\"at\":\"08:00\"}}}");
+	/* a standing order's reminders over the API: the assignee and the task's placeholders, by path */
+	EXPECT(f, SHOP, "io.standingd.Orders.PlaceStandingOrder",
+	       "{\"definition\":{\"id\":\"web-so2\",\"customer\":\"web\",\"supplier\":\"lumen\",\"ship_to\":" SHIP_BULBS ","
+	       "\"lines\":[{\"sku\":\"BULB\",\"quantity\":1,\"unit_price\":\"1.00 EUR\"}],\"payment\":\"prepaid\","
+	       "\"schedule\":{\"every\":\"1 week\",\"start\":\"2026-12-07\"},\"reminders\":["
+	       "{\"before\":\"3 days\",\"task\":\"Call {contact} about {nonsense}\",\"assignee\":\"bob\"}]}}",
+	       "{\"error\":\"io.standingd.Orders.InvalidDefinition\",\"parameters\":{\"errors\":["
+	       "{\"field\":\"reminders[0].assignee\",\"message\":\"unknown salesperson \\\"bob\\\"; defined: anna, ville\"},"
+	       "{\"field\":\"reminders[0].task\",\"message\":\"unknown placeholder \\\"{nonsense}\\\"; expected {customer}, "
+	       "{contact}, {delivery_date}, {order}, {standing_order} or {total} ({{ and }} for literal braces)\"}]}}");
 	EXPECT(f, SALES, CRM "ListCustomers", "{\"salesperson\":\"anna\"}",
 	       "{\"parameters\":{\"customers\":[{\"id\":\"web\",\"name\":\"Web Oy\",\"language\":\"fi\","
 	       "\"timezone\":\"Europe/Helsinki\",\"salesperson\":\"anna\",\"source\":\"api\"}]}}");
