@@ -1127,7 +1127,9 @@ static void defs_salesperson_ref(defs_ctx *c, const ytree_node *map, const char 
 static void defs_task_text(defs_ctx *c, const ytree_node *n) {
 	const char *s = n->text;
 	size_t chars = 0;
-	bool one_line = true;
+	/* text fields hold no line break (text_check); a folded block scalar's
+	 * text does not start at its indicator: the column is then approximate */
+	bool one_line = !strchr(s, '\n');
 	for (size_t i = 0; s[i]; i++) {
 		const char *why = NULL;
 		size_t at = i, nlen = 0;
@@ -1170,8 +1172,6 @@ static void defs_task_text(defs_ctx *c, const ytree_node *n) {
 		for (size_t k = at; k <= i; k++)
 			if (((unsigned char) s[k] & 0xC0) != 0x80)
 				chars++;
-		if (s[i] == '\n')
-			one_line = false;
 	}
 }
 
