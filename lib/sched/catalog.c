@@ -506,14 +506,34 @@ static bool cat_has_supplier(const defs_config *cf, const char *id) {
 	return false;
 }
 
+/* Whether the running set names salesperson id (a customer's salesperson:, a
+ * reminder's assignee:), which a file's reading checks against the config. */
+static bool cat_names_salesperson(const catalog *c, const char *id) {
+	const defs *d = c->run.d;
+	for (size_t k = 0; k < d->n_customers; k++)
+		if (d->customers[k].salesperson && !strcmp(d->customers[k].salesperson, id))
+			return true;
+	for (size_t k = 0; k < d->n_orders; k++)
+		for (size_t i = 0; i < d->orders[k].n_reminders; i++)
+			if (d->orders[k].reminders[i].assignee && !strcmp(d->orders[k].reminders[i].assignee, id))
+				return true;
+	return false;
+}
+
 /* Whether a new config leaves every file's reading and linking as it was: the
  * default zone (customers and standing orders without one) and catch-up policy,
- * and every supplier a standing order names. The other keys (sockets, quotas,
- * users, supplier names) reach no definition. */
+ * every supplier a standing order names and every salesperson a customer or a
+ * reminder names. The other keys (sockets, quotas, users, names, e-mail
+ * addresses) reach no definition. */
 static bool cat_config_compatible(const catalog *c, const defs *nb) {
 	const defs_config *o = &c->run.base->config, *n = &nb->config;
 	if (strcmp(tz_zone_name(o->zone), tz_zone_name(n->zone)) != 0 || o->catch_up != n->catch_up)
 		return false;
+	for (size_t i = 0; i < o->n_salespeople; i++) {
+		const char *id = o->salespeople[i].id;
+		if (id && !defs_find_salesperson(n, id) && cat_names_salesperson(c, id))
+			return false;
+	}
 	for (size_t i = 0; i < o->n_suppliers; i++) {
 		const char *id = o->suppliers[i].id;
 		if (!id || cat_has_supplier(n, id))

@@ -16,8 +16,9 @@
  * caps); except for a refused change of one orders file whose customers leave
  * the other files as they were, whose errors defs_unit_errors tells exactly from
  * the indexes. A change of
- * standingd.yaml's default zone or catch-up, or a supplier removed that a
- * standing order names, reads every file again; its other keys reach no file.
+ * standingd.yaml's default zone or catch-up, a supplier removed that a
+ * standing order names, or a salesperson removed that a customer or a reminder
+ * names, reads every file again; its other keys reach no file.
  *
  * Two steps, so that the caller can apply the candidate (engine_apply) before it
  * becomes the running set: catalog_stage*() builds the candidate, then

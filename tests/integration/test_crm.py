@@ -214,6 +214,27 @@ class Crm(DaemonTest):
         self.assertIn('duplicate customer id "web-1"', " ".join(got[2]["errors"]))
         self.assertEqual(call(s, "io.standingd.Crm.GetCustomer", {"customer": "web-1"})[1]["customer"]["name"], "Web Oy")
 
+    def test_salesperson_removed(self):
+        """A reload that drops a salesperson a customer names is refused (the files
+        are checked again even though only standingd.yaml changed)."""
+        self.start()
+        path = os.path.join(self.e.conf, "standingd.yaml")
+        with open(path) as f:
+            text = f.read()
+        sanna = [l for l in text.splitlines(True) if "id: sanna" in l]
+        self.assertEqual(len(sanna), 1)
+        with open(path, "w") as f:
+            f.write(text.replace(sanna[0], ""))
+        self.assertEqual(call(self.e.socket, "io.standingd.Ops.Reload"),
+                         ("error", "io.standingd.Ops.InvalidDefinitions",
+                          {"errors": ['orders.d/a.yaml:6:18: unknown salesperson "sanna"; defined: myynti, salg']}))
+        got = call(self.e.socket, "io.standingd.Crm.GetCustomer", {"customer": "acme"})
+        self.assertEqual(got[1]["customer"]["salesperson"]["id"], "sanna")
+        # one no customer names goes
+        with open(path, "w") as f:
+            f.write(text.replace([l for l in text.splitlines(True) if "id: myynti" in l][0], ""))
+        self.assertEqual(call(self.e.socket, "io.standingd.Ops.Reload"), ("ok", {"customers": 2, "standing_orders": 1}))
+
     def test_standingctl(self):
         self.start()
         self.assertEqual(self.ctl("customers"), (0,

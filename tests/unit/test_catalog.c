@@ -524,6 +524,78 @@ static void test_reads_only_changes(void **state) {
 	catalog_free(c);
 }
 
+/* issue 11: a salesperson removed from standingd.yaml that a customer or a
+ * reminder still names is an error, as a full validation says; one no definition
+ * names reads no file again. */
+static void test_salespeople_removed(void **state) {
+	(void) state;
+	static const char cfg[] =
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n"
+		"salespeople:\n"
+		"  - {id: anna, name: Anna, email: anna@x.example}\n"
+		"  - {id: ville, name: Ville, email: ville@x.example}\n"
+		"  - {id: idle, name: Idle, email: idle@x.example}\n";
+	static const char orders[] =
+		"customers:\n"
+		"  - {id: c1, name: C1, salesperson: anna}\n"
+		"standing_orders:\n"
+		"  - id: so1\n"
+		"    customer: c1\n"
+		"    supplier: lumen\n"
+		"    ship_to: {name: V, street: K 1, city: Helsinki, country: FI}\n"
+		"    lines: [{sku: A, quantity: 1, unit_price: \"1.00 EUR\"}]\n"
+		"    payment: prepaid\n"
+		"    schedule: {every: 1 week, start: 2027-01-04}\n"
+		"    reminders: [{before: 1 day, task: Call, assignee: ville}]\n";
+	defs_file files[2] = {
+		{ (char *) "standingd.yaml", (char *) cfg, sizeof(cfg) - 1 },
+		{ (char *) "orders.d/a.yaml", (char *) orders, sizeof(orders) - 1 },
+	};
+	catalog *c;
+	diag_list dc = { 0 };
+	catalog_stats st;
+	assert_int_equal(catalog_new(NULL, &c), 0);
+	assert_int_equal(catalog_stage(c, files, 2, NULL, 0, &dc), 0);
+	catalog_commit(c);
+	/* idle is named by nothing: the files stay as read */
+	static const char no_idle[] =
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n"
+		"salespeople:\n"
+		"  - {id: anna, name: Anna, email: anna@x.example}\n"
+		"  - {id: ville, name: Ville, email: ville@x.example}\n";
+	files[0].data = (char *) no_idle;
+	files[0].len = sizeof(no_idle) - 1;
+	assert_int_equal(catalog_stage(c, files, 2, NULL, 0, &dc), 0);
+	catalog_last_stats(c, &st);
+	assert_true(st.config_kept);
+	catalog_commit(c);
+	/* ville is a reminder's assignee, anna a customer's salesperson */
+	static const char anna_only[] =
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n"
+		"salespeople: [{id: anna, name: Anna, email: anna@x.example}]\n";
+	files[0].data = (char *) anna_only;
+	files[0].len = sizeof(anna_only) - 1;
+	assert_int_equal(catalog_stage(c, files, 2, NULL, 0, &dc), -EINVAL);
+	assert_int_equal(dc.n, 1);
+	char *t = diag_format(&dc.v[0]);
+	assert_string_equal(t, "orders.d/a.yaml:11:55: unknown salesperson \"ville\"; defined: anna");
+	free(t);
+	diag_list_clear(&dc);
+	static const char ville_only[] =
+		"suppliers: [{id: lumen, name: Lumen Oy}]\n"
+		"salespeople: [{id: ville, name: Ville, email: ville@x.example}]\n";
+	files[0].data = (char *) ville_only;
+	files[0].len = sizeof(ville_only) - 1;
+	assert_int_equal(catalog_stage(c, files, 2, NULL, 0, &dc), -EINVAL);
+	assert_int_equal(dc.n, 1);
+	t = diag_format(&dc.v[0]);
+	assert_string_equal(t, "orders.d/a.yaml:2:37: unknown salesperson \"anna\"; defined: ville");
+	free(t);
+	diag_list_clear(&dc);
+	assert_string_equal(catalog_defs(c)->customers[0].salesperson, "anna");
+	catalog_free(c);
+}
+
 static void assert_files(store *s, const defs_file *want, size_t n) {
 	store_txn *t;
 	defs_file *got;
@@ -607,6 +679,7 @@ int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_older_layout),
 		cmocka_unit_test(test_reads_only_changes),
+		cmocka_unit_test(test_salespeople_removed),
 		cmocka_unit_test(test_random_edits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
