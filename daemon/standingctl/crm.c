@@ -138,7 +138,9 @@ static void print_profile(json_t *c) {
 	ctl_put_line(stdout, line);
 	section("Contacts", json_object_get(c, "contacts"), print_contacts);
 	section("Standing orders", json_object_get(c, "standing_orders"), print_standing);
-	section("Open orders", json_object_get(c, "open_orders"), ctl_print_orders_table);
+	section("Open orders", json_object_get(c, "orders_open"), ctl_print_orders_table);
+	if (json_is_true(json_object_get(c, "orders_open_more")))
+		puts("(more: the first 100 shown)");
 	section("Open tasks", json_object_get(c, "open_tasks"), print_tasks);
 	section("Last interactions", json_object_get(c, "interactions"), print_interactions);
 }

@@ -354,9 +354,11 @@ API_IDL_ACCOUNT \
 "# A customer in ListCustomers: source as in CustomerStandingOrder; salesperson its id.\n" \
 "type CustomerSummary (id: string, name: string, language: string, timezone: string, salesperson: ?string, source: string)\n" \
 "\n" \
-"# A customer's profile: open_orders are those on hold or awaiting payment (their\n" \
-"# numbers are the account's open_orders), open_tasks its open tasks by due (at most\n" \
-"# 100), interactions its last 20, newest first; account has its last 5 entries.\n" \
+"# A customer's profile: orders_open are its orders neither shipped nor cancelled\n" \
+"# (awaiting_payment, on_hold, confirmed) by number, at most 100 (orders_open_more:\n" \
+"# there are more); the account's open_orders are only those on hold or awaiting\n" \
+"# payment. open_tasks its open tasks by due (at most 100), interactions its last\n" \
+"# 20, newest first; account has its last 5 entries.\n" \
 "type Customer (\n" \
 "  id: string,\n" \
 "  name: string,\n" \
@@ -367,7 +369,8 @@ API_IDL_ACCOUNT \
 "  account: Account,\n" \
 "  contacts: []Contact,\n" \
 "  standing_orders: []CustomerStandingOrder,\n" \
-"  open_orders: []Order,\n" \
+"  orders_open: []Order,\n" \
+"  orders_open_more: bool,\n" \
 "  open_tasks: []Task,\n" \
 "  interactions: []Interaction\n" \
 ")\n" \

@@ -15,6 +15,7 @@
 #define CRM_IFACE "io.standingd.Crm"
 #define CRM_LAST_INTERACTIONS 20
 #define CRM_OPEN_TASKS 100
+#define CRM_OPEN_ORDERS 100
 #define CRM_ACCOUNT_ENTRIES 5
 /* a summary, a task's text, a note: a paragraph, not a document */
 #define CRM_TEXT_MAX 2000
@@ -152,7 +153,9 @@ static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	account_summary *acct = NULL;
 	store_txn *t = NULL;
 	json_t *sos = NULL, *open = NULL, *tasks = NULL, *log = NULL;
-	bool more;
+	bool more, open_more = false;
+	char (*numbers)[ORDER_NUMBER_MAX] = NULL;
+	size_t n_numbers = 0;
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = customer_param(ctx, env, params, &cu)) != 0)
 		return r < 0 ? r : 0;
@@ -165,10 +168,13 @@ static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	r = -ENOMEM;
 	if (!(open = json_array()) || !(tasks = json_array()) || !(log = json_array()))
 		goto fail;
-	/* open: the account's orders on hold or awaiting payment */
-	for (size_t i = 0; i < acct->n_open_orders; i++) {
+	/* orders_open: every order neither shipped nor cancelled (the account's
+	 * open_orders are only those on hold or awaiting payment) */
+	if ((r = store_customer_orders(t, cu->id, CRM_OPEN_ORDERS, &numbers, &n_numbers, &open_more)) < 0)
+		goto fail;
+	for (size_t i = 0; i < n_numbers; i++) {
 		sales_order *o = NULL;
-		r = store_order_get(t, acct->open_orders[i], &o);
+		r = store_order_get(t, numbers[i], &o);
 		if (r == -ENOENT)
 			continue;
 		if (r < 0)
@@ -184,6 +190,8 @@ static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		goto fail;
 	store_abort(t);
 	t = NULL;
+	free(numbers);
+	numbers = NULL;
 	json_t *p = customer_item(env->defs, cu);
 	if (!p) {
 		r = -ENOMEM;
@@ -193,7 +201,8 @@ static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	json_object_set_new(p, "account", account_summary_view(acct));
 	json_object_set_new(p, "contacts", contacts_view(cu));
 	json_object_set_new(p, "standing_orders", sos);
-	json_object_set_new(p, "open_orders", open);
+	json_object_set_new(p, "orders_open", open);
+	json_object_set_new(p, "orders_open_more", json_boolean(open_more));
 	json_object_set_new(p, "open_tasks", tasks);
 	json_object_set_new(p, "interactions", log);
 	account_summary_free(acct);
@@ -201,6 +210,7 @@ static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 fail:
 	if (t)
 		store_abort(t);
+	free(numbers);
 	json_decref(sos);
 	json_decref(open);
 	json_decref(tasks);

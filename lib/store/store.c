@@ -61,6 +61,7 @@ struct store {
 	MDB_dbi ledger, accounts, openq, payq; /* issue 9's ledger family; 0: not there (as idem) */
 	MDB_dbi outq, outpark;  /* issue 10: pending and parked events; 0: not there (as idem) */
 	MDB_dbi tasks, taskkey, taskidx, taskq, crmlog, remwm; /* issue 11: the CRM; 0: not there (as idem) */
+	MDB_dbi custopen;       /* a customer's orders not shipped nor cancelled; 0: not there (as idem) */
 	char instance[STORE_INSTANCE_LEN + 1]; /* "" when the store has none yet (read-only, older) */
 	bool readonly;
 	bool writing;           /* LMDB blocks (deadlocks here) on a second write txn */
@@ -593,6 +594,7 @@ static const struct { const char *name; size_t off; } later_dbs[] = {
 	{ "taskq", offsetof(store, taskq) },
 	{ "crmlog", offsetof(store, crmlog) },
 	{ "remwm", offsetof(store, remwm) },
+	{ "custopen", offsetof(store, custopen) },
 };
 
 /* 16 lower-case hex digits from the kernel's random pool. */
@@ -627,13 +629,22 @@ static int instance_check(const MDB_val *v, char ret[STORE_INSTANCE_LEN + 1]) {
 /* A read-write open of a store made by an older version: adds the databases and
  * the instance id it lacks, in one write transaction (only then: an existing
  * store is otherwise opened without writing, see store_setup). */
+static int custopen_fill(store *s, MDB_txn *txn);
 static int store_upgrade(store *s) {
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc)
 		return store_errno(s->env, rc);
+	bool fill = !s->custopen;   /* a new index of the orders there are: filled from them */
 	for (size_t i = 0; i < sizeof(later_dbs) / sizeof(later_dbs[0]) && !rc; i++)
 		rc = open_dbi(txn, later_dbs[i].name, MDB_CREATE, (MDB_dbi *) ((char *) s + later_dbs[i].off));
+	if (!rc && fill) {
+		int r = custopen_fill(s, txn);
+		if (r < 0) {
+			mdb_txn_abort(txn);
+			return r;
+		}
+	}
 	MDB_val k = str_val(META_INSTANCE), v;
 	if (!rc && (rc = mdb_get(txn, s->meta, &k, &v)) == MDB_NOTFOUND) {
 		int r = instance_new(s->instance);
@@ -1348,8 +1359,15 @@ static int outbox_put(store_txn *t, const char *type, json_t *payload, int64_t a
 }
 
 static int openq_set(store_txn *t, const char *customer_id, uint64_t seq, bool open);
+static int custopen_set(store_txn *t, const char *customer_id, uint64_t seq, bool open);
+static int cust_seq_key(const store *s, const char *customer_id, uint64_t seq, unsigned char buf[STORE_KEY_MAX],
+			MDB_val *ret);
 static bool order_is_open(const sales_order *o) {
 	return o->status == ORDER_STATUS_ON_HOLD || o->status == ORDER_STATUS_AWAITING_PAYMENT;
+}
+/* Open for the customer's profile (custopen): neither shipped nor cancelled. */
+static bool order_is_live(const sales_order *o) {
+	return o->status != ORDER_STATUS_SHIPPED && o->status != ORDER_STATUS_CANCELLED;
 }
 
 int store_order_create(store_txn *t, sales_order *o) {
@@ -1407,7 +1425,8 @@ int store_order_create(store_txn *t, sales_order *o) {
 	if ((r = txn_put(t, t->s->due, &dk, &empty, 0)) < 0 ||
 	    (r = outbox_put(t, ORDER_EVENT_CREATED, payload, o->created)) < 0 ||
 	    (r = meta_put_u64(t, META_NEXT_ORDER, seq + 1)) < 0 ||
-	    (order_is_open(o) && (r = openq_set(t, o->customer, seq, true)) < 0))
+	    (order_is_open(o) && (r = openq_set(t, o->customer, seq, true)) < 0) ||
+	    (order_is_live(o) && (r = custopen_set(t, o->customer, seq, true)) < 0))
 		goto out;
 	memcpy(o->number, number, ORDER_NUMBER_MAX);
 out:
@@ -1436,11 +1455,13 @@ int store_order_update(store_txn *t, const sales_order *o) {
 	bool same = str_eq(old->standing_order, o->standing_order) && old->occurrence == o->occurrence &&
 		    (!o->standing_order || old->delivery == o->delivery);
 	int64_t old_delivery = old->delivery;
-	bool was_open = order_is_open(old);
+	bool was_open = order_is_open(old), was_live = order_is_live(old);
 	order_free(old);
 	if (!same)
 		return -EINVAL;
 	if (was_open != order_is_open(o) && (r = openq_set(t, o->customer, seq, order_is_open(o))) < 0)
+		return r;
+	if (was_live != order_is_live(o) && (r = custopen_set(t, o->customer, seq, order_is_live(o))) < 0)
 		return r;
 	char number[ORDER_NUMBER_MAX], *text;
 	order_number_format(seq, number);
@@ -2357,6 +2378,15 @@ static int verify_order(verify_ctx *v, const sales_order *o, uint64_t seq) {
 			 o->number, when(o->delivery, w1));
 	else if (r < 0)
 		return r;
+	if (t->s->custopen && order_is_live(o)) {
+		if (cust_seq_key(t->s, o->customer, seq, ob, &k) < 0)
+			violation(v, "order %s: customer id cannot be a key", o->number);
+		else if ((r = txn_get(t, t->s->custopen, &k, &val)) == -ENOENT)
+			violation(v, "order %s: %s but not in the customer's open orders index (%s)", o->number,
+				 order_status_name(o->status), o->customer);
+		else if (r < 0)
+			return r;
+	}
 	if (!o->standing_order)
 		return 0;
 	r = so_key(t->s, o->standing_order, o->delivery, ob, &k);
@@ -2454,6 +2484,49 @@ static int verify_orders(verify_ctx *v) {
 	}
 	cursor_close(t, c);
 	return r;
+}
+
+/* Every entry of the customers' open orders index names an order of that customer
+ * that is neither shipped nor cancelled (the other way round: verify_order). */
+static int verify_custopen(verify_ctx *v) {
+	store_txn *t = v->t;
+	if (!t->s->custopen)
+		return 0;
+	MDB_cursor *c;
+	int r = txn_cursor(t, t->s->custopen, &c);
+	if (r < 0)
+		return r;
+	MDB_val k, val;
+	for (r = cursor_get(t, c, &k, &val, MDB_FIRST); r == 0; r = cursor_get(t, c, &k, &val, MDB_NEXT)) {
+		const char *key = k.mv_data, *nul = memchr(key, '\0', k.mv_size);
+		if (!nul || (size_t) (nul - key) + 1 + 8 != k.mv_size || nul == key) {
+			violation(v, "custopen: malformed key of %zu bytes", k.mv_size);
+			continue;
+		}
+		char number[ORDER_NUMBER_MAX];
+		order_number_format(be64_get((const unsigned char *) nul + 1), number);
+		sales_order *o;
+		int lr = order_load(t, be64_get((const unsigned char *) nul + 1), &o);
+		if (lr == -ENOENT) {
+			violation(v, "customer open orders index entry (%s, %s): no such order", key, number);
+			continue;
+		}
+		if (lr == -ENOMEM) {
+			r = lr;
+			break;
+		}
+		if (lr < 0)
+			continue;   /* reported by verify_orders */
+		if (strcmp(o->customer, key))
+			violation(v, "customer open orders index entry (%s, %s): the order is %s's", key, number,
+				 o->customer);
+		else if (!order_is_live(o))
+			violation(v, "customer open orders index entry (%s, %s): the order is %s", key, number,
+				 order_status_name(o->status));
+		order_free(o);
+	}
+	cursor_close(t, c);
+	return r == -ENOENT ? 0 : r;
 }
 
 /* Every idempotency entry names an order that is that occurrence. */
@@ -2706,7 +2779,8 @@ int store_verify(store *s, diag_list *diags) {
 	if ((r = verify_outbox(&v)) == 0 && (r = verify_orders(&v)) == 0 && (r = verify_occ(&v)) == 0 &&
 	    (r = verify_due(&v)) == 0 && (r = verify_records(&v, s->sched, false)) == 0 &&
 	    (r = verify_records(&v, s->skips, true)) == 0 && (r = verify_idem(&v)) == 0 &&
-	    (r = verify_ledger(&v)) == 0 && (r = verify_outq(&v)) == 0 && (r = verify_counters(&v)) == 0)
+	    (r = verify_ledger(&v)) == 0 && (r = verify_outq(&v)) == 0 && (r = verify_counters(&v)) == 0 &&
+	    (r = verify_custopen(&v)) == 0)
 		r = verify_crm(&v);
 	free(v.ev);
 	store_abort(t);
@@ -2755,16 +2829,22 @@ static int ledger_need(store_txn *t, MDB_dbi dbi) {
 	return 0;
 }
 
-static int openq_set(store_txn *t, const char *customer_id, uint64_t seq, bool open) {
-	int r = ledger_need(t, t->s->openq);
+/* Puts (open) or deletes a customer's order in an index of customer NUL seq
+ * (openq, custopen). */
+static int cust_order_set(store_txn *t, MDB_dbi dbi, const char *customer_id, uint64_t seq, bool open) {
+	int r = ledger_need(t, dbi);
 	unsigned char kb[STORE_KEY_MAX];
 	MDB_val k, empty = { 0 };
 	if (r < 0 || (r = cust_seq_key(t->s, customer_id, seq, kb, &k)) < 0)
 		return r;
 	if (open)
-		return txn_put(t, t->s->openq, &k, &empty, 0);
-	r = txn_del(t, t->s->openq, &k);
+		return txn_put(t, dbi, &k, &empty, 0);
+	r = txn_del(t, dbi, &k);
 	return r == -ENOENT ? 0 : r;
+}
+
+static int openq_set(store_txn *t, const char *customer_id, uint64_t seq, bool open) {
+	return cust_order_set(t, t->s->openq, customer_id, seq, open);
 }
 
 /* Calls fn for each key of dbi that is customer_id NUL + tail, tail >= start
@@ -2793,7 +2873,7 @@ static int cust_walk(store_txn *t, MDB_dbi dbi, const char *customer_id, const v
 }
 
 /* A growing array for the walks below. */
-typedef struct grow { void *v; size_t n, size; } grow;
+typedef struct grow { void *v; size_t n, size, cap; } grow;   /* cap: live_add's limit */
 
 static void *grow_one(grow *g) {
 	void *p = realloc(g->v, (g->n + 1) * g->size);
@@ -2827,6 +2907,71 @@ int store_open_orders(store_txn *t, const char *customer_id, char (**ret)[ORDER_
 	}
 	*ret = g.v;
 	*ret_n = g.n;
+	return 0;
+}
+
+/* ---- custopen: customer NUL u64 order seq -> empty, every order neither shipped
+ * nor cancelled (awaiting_payment, on_hold, confirmed): the profile's open orders ---- */
+
+static int custopen_set(store_txn *t, const char *customer_id, uint64_t seq, bool open) {
+	return cust_order_set(t, t->s->custopen, customer_id, seq, open);
+}
+
+/* store_upgrade's: the index of a store that had none, from every order there is
+ * (once; an unreadable order is left to store_verify). */
+static int custopen_fill(store *s, MDB_txn *txn) {
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, s->orders, &c);
+	if (rc)
+		return store_errno(s->env, rc);
+	MDB_val k, v, empty = { 0 };
+	int r = 0;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !rc && !r; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		json_t *j;
+		sales_order *o;
+		if (k.mv_size != 8 || record_load(&v, &j) < 0)
+			continue;
+		r = order_from_record(j, &o);
+		json_decref(j);
+		if (r == -ENOMEM)
+			break;
+		if (r < 0) {
+			r = 0;
+			continue;
+		}
+		unsigned char kb[STORE_KEY_MAX];
+		MDB_val ck;
+		if (order_is_live(o) && cust_seq_key(s, o->customer, be64_get(k.mv_data), kb, &ck) == 0 &&
+		    (rc = mdb_put(txn, s->custopen, &ck, &empty, 0)))
+			r = store_errno(s->env, rc);
+		order_free(o);
+	}
+	mdb_cursor_close(c);
+	if (r < 0)
+		return r;
+	return rc == MDB_NOTFOUND ? 0 : store_errno(s->env, rc);
+}
+
+static int live_add(const MDB_val *tail, const MDB_val *v, void *ud) {
+	grow *g = ud;
+	if (g->n == g->cap)
+		return 1;   /* one more than asked: there are more */
+	return open_add(tail, v, ud);
+}
+
+int store_customer_orders(store_txn *t, const char *customer_id, size_t max, char (**ret)[ORDER_NUMBER_MAX],
+			  size_t *ret_n, bool *ret_more) {
+	if (!t || !ret || !ret_n || !ret_more)
+		return -EINVAL;
+	grow g = { .size = ORDER_NUMBER_MAX, .cap = max };
+	int r = cust_walk(t, t->s->custopen, customer_id, NULL, 0, live_add, &g);
+	if (r < 0) {
+		free(g.v);
+		return r;
+	}
+	*ret = g.v;
+	*ret_n = g.n;
+	*ret_more = r == 1;
 	return 0;
 }
 

@@ -235,6 +235,12 @@ int store_payment_due_each(store_txn *t, int64_t now, size_t max,
 			   int (*fn)(const char *number, int64_t at, void *ud), void *ud);
 /* Numbers of customer's on_hold and awaiting_payment orders, in number order. */
 int store_open_orders(store_txn *t, const char *customer_id, char (**ret)[ORDER_NUMBER_MAX], size_t *ret_n);
+/* Numbers of customer's orders neither shipped nor cancelled (awaiting_payment,
+ * on_hold, confirmed: the profile's open orders), in number order, at most max;
+ * *ret_more when there are more. store_order_create/update keep the index (custopen)
+ * in their transaction. *ret malloc'd. */
+int store_customer_orders(store_txn *t, const char *customer_id, size_t max, char (**ret)[ORDER_NUMBER_MAX],
+			  size_t *ret_n, bool *ret_more);
 
 /* ---- idempotency keys (implemented by idem9) ---- */
 /* An idempotency key is 1..STORE_IDEM_KEY_MAX bytes (no NUL); user is the caller's

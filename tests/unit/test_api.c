@@ -1538,7 +1538,8 @@ static void crm_methods(void **state) {
 		"\"email\":\"anna@lumen.example\",\"language\":\"fi\"},\"source\":\"api\",\"account\":{\"customer\":\"web\",",
 		"\"contacts\":[{\"name\":\"Aino\",\"role\":\"purchasing\",\"email\":null,\"phone\":null}],"
 		"\"standing_orders\":[{\"id\":\"web-so\",\"supplier\":\"lumen\",\"source\":\"api\",\"paused\":false,"
-		"\"next_delivery\":\"2026-12-07T08:00:00+02:00\"}],\"open_orders\":[],\"open_tasks\":[],\"interactions\":["
+		"\"next_delivery\":\"2026-12-07T08:00:00+02:00\"}],\"orders_open\":[],\"orders_open_more\":false,"
+		"\"open_tasks\":[],\"interactions\":["
 		"{\"customer\":\"web\",\"at\":\"2026-11-28T12:00:00Z\",\"seq\":3,\"kind\":\"note\",\"contact\":null,"
 		"\"summary\":\"Aino ordered\",\"author\":\"sales:sales-a\",\"message_id\":null},"
 		"{\"customer\":\"web\",\"at\":\"2026-11-28T12:00:00Z\",\"seq\":1,",
@@ -1567,6 +1568,23 @@ static void crm_methods(void **state) {
 	assert_int_equal(count(second, "{\"customer\":\"web\","), 50);
 	assert_int_equal(count(second, "continues"), 0);
 	assert_non_null(strstr(second, "\"seq\":150,"));
+	free(got);
+
+	/* the profile's orders_open: every order neither shipped nor cancelled, the
+	 * confirmed ones too (the account's open_orders: on hold or awaiting payment) */
+	OK(f, SUPPLIER_A, "io.standingd.Supplier.MarkShipped", SHIP(SO1, "DHL", "JD1"));
+	OK(f, ROOT, "io.standingd.Orders.PlaceOrder", ONE_TIME);   /* SO3 */
+	OK(f, ROOT, "io.standingd.Orders.PlaceOrder", ONE_TIME);   /* SO4 */
+	OK(f, ROOT, "io.standingd.Orders.CancelOrder", "{\"order\":\"" SO4 "\",\"reason\":\"no\"}");
+	got = call(f, SALES, CRM "GetCustomer", "{\"customer\":\"acme\"}");
+	const char *want_acme[] = {
+		"\"balances\":[{\"amount\":\"12.25\",\"currency\":\"EUR\"}],\"open_orders\":[],\"entries\":[",
+		"\"orders_open\":[" ORDER_ONE_TIME(SO3, "ops:root") "],\"orders_open_more\":false,\"open_tasks\":[",
+	};
+	for (size_t i = 0; i < sizeof(want_acme) / sizeof(want_acme[0]); i++)
+		if (!strstr(got, want_acme[i]))
+			fail_msg("GetCustomer: no %s in %s", want_acme[i], got);
+	assert_int_equal(count(got, "{\"order\":\"SO-"), 1);
 	free(got);
 }
 

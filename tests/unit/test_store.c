@@ -996,6 +996,153 @@ static void test_update(void **state) {
 	expect_clean(f->s);
 }
 
+static void good_store(fx *f);
+static void expect_one_diag(store *s, const char *msg);
+
+/* The customer's open orders (custopen): every order neither shipped nor
+ * cancelled, put by create, taken out by the update that ships or cancels it. */
+static char custopen_buf[256];
+static const char *custopen_list(store *s, const char *cust, size_t max) {
+	store_txn *t;
+	char (*v)[ORDER_NUMBER_MAX] = NULL;
+	size_t n = 99;
+	bool more = false;
+	assert_int_equal(store_begin(s, false, &t), 0);
+	assert_int_equal(store_customer_orders(t, cust, max, &v, &n, &more), 0);
+	store_abort(t);
+	size_t len = 0;
+	custopen_buf[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t) snprintf(custopen_buf + len, sizeof(custopen_buf) - len, "%s ", v[i]);
+	snprintf(custopen_buf + len, sizeof(custopen_buf) - len, "more=%d", more);
+	free(v);
+	return custopen_buf;
+}
+
+static void test_customer_orders(void **state) {
+	fx *f = *state;
+	sales_order a = sample(NULL, utc(2027, 2, 1, 4));
+	sales_order b = sample(NULL, utc(2027, 3, 1, 4));
+	sales_order c = sample(NULL, utc(2027, 4, 1, 4));
+	sales_order d = sample(NULL, utc(2027, 5, 1, 4));
+	sales_order e = sample(NULL, utc(2027, 6, 1, 4));
+	b.status = ORDER_STATUS_ON_HOLD;
+	c.status = ORDER_STATUS_AWAITING_PAYMENT;
+	d.status = ORDER_STATUS_CANCELLED;
+	e.customer = "nordlys";
+	assert_int_equal(create(f->s, &a), 0);
+	assert_int_equal(create(f->s, &b), 0);
+	assert_int_equal(create(f->s, &c), 0);
+	assert_int_equal(create(f->s, &d), 0);
+	assert_int_equal(create(f->s, &e), 0);
+	/* confirmed, on hold and awaiting payment are open; a cancelled one never was */
+	assert_string_equal(custopen_list(f->s, "acme", 100), "SO-00000001-3 SO-00000002-1 SO-00000003-7 more=0");
+	assert_string_equal(custopen_list(f->s, "acme", 2), "SO-00000001-3 SO-00000002-1 more=1");
+	assert_string_equal(custopen_list(f->s, "acme", 3), "SO-00000001-3 SO-00000002-1 SO-00000003-7 more=0");
+	assert_string_equal(custopen_list(f->s, "nordlys", 100), "SO-00000005-9 more=0");
+	assert_string_equal(custopen_list(f->s, "acm", 100), "more=0");
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	a.status = ORDER_STATUS_SHIPPED;
+	a.carrier = "DHL";
+	a.tracking = "JD014600003";
+	a.shipped = utc(2027, 1, 30, 12);
+	assert_int_equal(store_order_update(t, &a), 0);
+	b.status = ORDER_STATUS_CONFIRMED;   /* released from hold: still open */
+	assert_int_equal(store_order_update(t, &b), 0);
+	c.status = ORDER_STATUS_CANCELLED;
+	assert_int_equal(store_order_update(t, &c), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_string_equal(custopen_list(f->s, "acme", 100), "SO-00000002-1 more=0");
+	expect_clean(f->s);
+	/* an aborted update leaves the index as it was */
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	b.status = ORDER_STATUS_CANCELLED;
+	assert_int_equal(store_order_update(t, &b), 0);
+	store_abort(t);
+	assert_string_equal(custopen_list(f->s, "acme", 100), "SO-00000002-1 more=0");
+}
+
+/* store_verify: an open order without its entry, an entry without its order, an
+ * entry for a shipped order and one under another customer. */
+static void test_verify_customer_orders(void **state) {
+	fx *f = *state;
+	good_store(f);
+	store_close(f->s);
+	f->s = NULL;
+	unsigned char key[32];
+	memcpy(key, "acme", 5);   /* with its NUL */
+	be64(key + 5, 2);
+	raw_op(f->dir, "custopen", key, 13, NULL, 0);
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	expect_one_diag(f->s, "order SO-00000002-1: confirmed but not in the customer's open orders index (acme)");
+	store_close(f->s);
+	f->s = NULL;
+	raw_op(f->dir, "custopen", key, 13, "", 0);
+	be64(key + 5, 9);
+	raw_op(f->dir, "custopen", key, 13, "", 0);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	expect_one_diag(f->s, "customer open orders index entry (acme, SO-00000009-2): no such order");
+	store_close(f->s);
+	f->s = NULL;
+	raw_op(f->dir, "custopen", key, 13, NULL, 0);
+	memcpy(key, "nordlys", 8);
+	be64(key + 8, 1);
+	raw_op(f->dir, "custopen", key, 16, "", 0);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	expect_one_diag(f->s, "customer open orders index entry (nordlys, SO-00000001-3): the order is acme's");
+	store_txn *t;
+	sales_order *o = get(f->s, "SO-00000001-3");
+	o->status = ORDER_STATUS_SHIPPED;
+	o->carrier = strdup("DHL");   /* order_free frees them */
+	o->tracking = strdup("JD1");
+	o->shipped = utc(2027, 1, 1, 1);
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_order_update(t, o), 0);
+	assert_int_equal(store_commit(t), 0);
+	order_free(o);
+	store_close(f->s);
+	f->s = NULL;
+	memcpy(key, "acme", 5);
+	be64(key + 5, 1);
+	raw_op(f->dir, "custopen", key, 13, "", 0);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	diag_list diags = { 0 };
+	assert_int_equal(store_verify(f->s, &diags), -EBADMSG);
+	assert_int_equal(diags.n, 2);
+	assert_string_equal(diags.v[0].msg, "customer open orders index entry (acme, SO-00000001-3): the order is shipped");
+	assert_string_equal(diags.v[1].msg, "customer open orders index entry (nordlys, SO-00000001-3): the order is acme's");
+	diag_list_clear(&diags);
+}
+
+/* A store from before the index: the first read-write open fills it from the
+ * orders there are (open ones only); a reader before that lists none. */
+static void test_customer_orders_old_store(void **state) {
+	fx *f = *state;
+	sales_order a = sample(NULL, utc(2027, 2, 1, 4));
+	sales_order b = sample(NULL, utc(2027, 3, 1, 4));
+	sales_order c = sample(NULL, utc(2027, 4, 1, 4));
+	b.status = ORDER_STATUS_CANCELLED;
+	c.status = ORDER_STATUS_ON_HOLD;
+	assert_int_equal(create(f->s, &a), 0);
+	assert_int_equal(create(f->s, &b), 0);
+	assert_int_equal(create(f->s, &c), 0);
+	store_close(f->s);
+	f->s = NULL;
+	MDB_env *env;
+	MDB_txn *txn = raw_begin(f->dir, &env);
+	MDB_dbi dbi;
+	assert_int_equal(mdb_dbi_open(txn, "custopen", 0, &dbi), 0);
+	assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	raw_commit(env, txn);
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	assert_string_equal(custopen_list(f->s, "acme", 100), "more=0");
+	expect_clean(f->s);
+	reopen(f);   /* read-write: upgrades */
+	assert_string_equal(custopen_list(f->s, "acme", 100), "SO-00000001-3 SO-00000003-7 more=0");
+	expect_clean(f->s);
+}
+
 /* ---- outbox ---- */
 
 typedef struct events {
@@ -1742,6 +1889,9 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_sched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_customer_orders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_customer_orders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_customer_orders_old_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outq_old_store, setup, teardown),
