@@ -1405,7 +1405,10 @@ static void defs_reminders(defs_ctx *c, const ytree_node *n, standing_order *so)
 			defs_err(c, it, "missing key \"before\" or \"after_shipped\"");
 		else if (before) {
 			rm->kind = REMIND_BEFORE;
-			defs_duration(c, before, &rm->offset);
+			/* 0 would be due at the delivery itself, where the engine makes no
+			 * task (an occurrence that is not after now has none) */
+			if (defs_duration(c, before, &rm->offset) == 1 && rm->offset < 1)
+				defs_err(c, before, "expected a positive duration");
 		} else {
 			rm->kind = REMIND_AFTER_SHIPPED;
 			defs_duration(c, after, &rm->offset);

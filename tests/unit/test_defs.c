@@ -809,6 +809,17 @@ static void test_err_duration_interval(void **state) {
 		    "orders.d/acme.yaml:23:18: expected a duration like \"5 days\", got \"-5 days\"");
 	expect_edit("{after_shipped: 2 days", "{after_shipped: two days",
 		    "orders.d/acme.yaml:28:25: expected a duration like \"5 days\", got \"two days\"");
+	/* a reminder at the delivery itself would never make a task: refused like the
+	 * other durations that must be positive; after_shipped: 0 is MarkShipped's instant */
+	expect_edit("{before: 3 days,", "{before: 0 days,", "orders.d/acme.yaml:27:18: expected a positive duration");
+	expect_edit("{before: 3 days,", "{before: 0 seconds,", "orders.d/acme.yaml:27:18: expected a positive duration");
+	char *zero = edit(ACME, "{after_shipped: 2 days", "{after_shipped: 0 days");
+	defs *d = NULL;
+	diag_list dl = { 0 };
+	assert_int_equal(load2(CONFIG, "orders.d/acme.yaml", zero, &d, &dl), 0);
+	assert_int_equal(defs_find_order(d, "acme-bulbs")->reminders[1].offset, 0);
+	defs_free(d);
+	free(zero);
 	expect_edit("every: 2 months", "every: 0 months", "orders.d/acme.yaml:19:14: expected a positive interval");
 	expect_edit("every: 2 months", "every: -1 days", "orders.d/acme.yaml:19:14: expected a positive interval");
 	expect_edit("every: 2 months", "every: 2 fortnights",
