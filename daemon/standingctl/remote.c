@@ -906,10 +906,15 @@ int ctl_cmd_outbox(args *a) {
 		json_array_foreach(items, i, e) {
 			char attempts[32], order[256], next[64];
 			snprintf(attempts, sizeof(attempts), "%lld", (long long) json_integer_value(json_object_get(e, "attempts")));
+			/* what the event is about: its order, else its task (task.due), else its customer */
 			if (*ctl_js(e, "order"))
 				snprintf(order, sizeof(order), "%s", ctl_js(e, "order"));
-			else
+			else if (*ctl_js(e, "task"))
+				snprintf(order, sizeof(order), "task:%s", ctl_js(e, "task"));
+			else if (*ctl_js(e, "customer"))
 				snprintf(order, sizeof(order), "customer:%s", ctl_js(e, "customer"));
+			else
+				snprintf(order, sizeof(order), "-");
 			if (json_is_true(json_object_get(e, "parked")))
 				snprintf(next, sizeof(next), "parked %s", ctl_js(e, "parked_at"));
 			else

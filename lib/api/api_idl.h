@@ -261,10 +261,11 @@ API_IDL_ACCOUNT \
 "type Occurrence (standing_order: string, customer: string, supplier: string, delivery: string, create_at: string, lines: []Line)\n" \
 "\n" \
 "# An outbox event waiting for delivery (pending) or given up on (parked).\n" \
-"# id: INSTANCE-SEQ, stable; at: when it happened; order: null for account.payment;\n" \
+"# id: INSTANCE-SEQ, stable; at: when it happened; order: null for account.payment\n" \
+"# and a task.due about no order; task: the task of a task.due, else null;\n" \
 "# attempts: failed attempts so far; next_attempt: null when due at once (and when\n" \
 "# parked); last_error: what the notify command said last.\n" \
-"type OutboxEvent (id: string, seq: int, type: string, at: string, order: ?string, customer: ?string, attempts: int, next_attempt: ?string, last_error: ?string, parked: bool, parked_at: ?string)\n" \
+"type OutboxEvent (id: string, seq: int, type: string, at: string, order: ?string, customer: ?string, task: ?string, attempts: int, next_attempt: ?string, last_error: ?string, parked: bool, parked_at: ?string)\n" \
 "\n" \
 "# Counts, the next order to be created (its create_at, UTC; never a skipped occurrence\n" \
 "# nor one of a paused standing order) and the outbox: outbox_pending events wait for\n" \

@@ -644,6 +644,8 @@ static int list_one(const store_outq_entry *e, void *ud) {
 	free(text);
 	const char *number = json_string_value(json_object_get(payload, "order"));
 	const char *cust = json_string_value(json_object_get(payload, "customer"));
+	/* task.due: the task it is about (its ordering key is task:ID, doc/notify.md) */
+	const char *task_id = !strcmp(type, TASK_EVENT_DUE) ? json_string_value(json_object_get(payload, "task")) : NULL;
 	sales_order *o = NULL;
 	if (!cust && number && (r = store_order_get(c->t, number, &o)) < 0 && r != -ENOENT && r != -EINVAL) {
 		json_decref(payload);
@@ -660,6 +662,7 @@ static int list_one(const store_outq_entry *e, void *ud) {
 	jfield_set(j, "at", iso_utc(at), &ok);
 	jfield_set(j, "order", jfield_str_or_null(number), &ok);
 	jfield_set(j, "customer", jfield_str_or_null(cust), &ok);
+	jfield_set(j, "task", jfield_str_or_null(task_id), &ok);
 	jfield_set(j, "attempts", json_integer(e->attempts), &ok);
 	jfield_set(j, "next_attempt", c->parked || e->next_at == INT64_MIN ? json_null() : iso_utc(e->next_at), &ok);
 	jfield_set(j, "last_error", jfield_str_or_null(e->last_error), &ok);

@@ -9,6 +9,7 @@ import subprocess
 import unittest
 
 from harness import DaemonTest, Env, CUSTOMERS, STANDINGCTL
+from varlink import Connection
 
 # the clock barely moves: every instant printed is the start
 CLOCK = "2026-11-25T00:00:00Z,0.000001"
@@ -66,7 +67,7 @@ class OutboxCtl(DaemonTest):
         self.assertRegex(inst, r"^[0-9a-f]{16}$")
         self.assertEqual(events, [
             {"id": f"{inst}-{n}", "seq": n, "type": t, "at": "2026-11-25T00:00:00Z", "order": o, "customer": "acme",
-             "attempts": 0, "next_attempt": None, "last_error": None, "parked": False, "parked_at": None}
+             "task": None, "attempts": 0, "next_attempt": None, "last_error": None, "parked": False, "parked_at": None}
             for n, t, o in [(1, "order.created", "SO-00000001-3"), (2, "order.created", "SO-00000002-1"),
                             (3, "order.awaiting_payment", "SO-00000002-1")]])
         code, out, err = self.ctl("outbox")
@@ -130,6 +131,27 @@ class OutboxCtl(DaemonTest):
         self.e.wait_for(lambda: (self.status()["outbox_parked"], self.status()["outbox_pending"]) == (0, 0),
                         what="all delivered")
         self.assertEqual(self.ctl("outbox", "--parked"), (0, ["ID  TYPE  ORDER  ATTEMPTS  NEXT ATTEMPT  LAST ERROR"], ""))
+
+    def test_task_due_labelled_by_task(self):
+        """A task.due about no order is listed by its task (task:ID, its ordering key),
+        not by its customer; one about an order by the order."""
+        self.start()
+        self.place("account")    # 1: order.created SO-00000001-3
+        with Connection(self.e.socket) as c:
+            got = c.call("io.standingd.Crm.AddTask",
+                         {"customer": "acme", "due": "2026-11-25T00:00:00Z", "text": "Call Aino"})
+        self.assertEqual(got["task"]["id"], "T-00000001")
+        code, out, err = self.ctl("outbox", "--json")
+        self.assertEqual((code, err), (0, ""))
+        events = [json.loads(l) for l in out]
+        inst = events[0]["id"].split("-")[0]
+        self.assertEqual([(e["type"], e["order"], e["customer"], e["task"]) for e in events],
+                         [("order.created", "SO-00000001-3", "acme", None), ("task.due", None, "acme", "T-00000001")])
+        self.assertEqual(self.ctl("outbox"), (0, [
+            "ID                  TYPE           ORDER            ATTEMPTS  NEXT ATTEMPT  LAST ERROR",
+            f"{inst}-1  order.created  SO-00000001-3    0         now           -",
+            f"{inst}-2  task.due       task:T-00000001  0         now           -",
+        ], ""))
 
 
 if __name__ == "__main__":

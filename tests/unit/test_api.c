@@ -798,7 +798,7 @@ static void outbox_methods(void **state) {
 	expect_field(f, "io.standingd.Ops.Status", NULL, "outbox_oldest_pending_age", "3600");
 	snprintf(want, sizeof(want),
 		 "{\"parameters\":{\"events\":[{\"id\":\"%s-1\",\"seq\":1,\"type\":\"order.created\","
-		 "\"at\":\"2026-11-28T12:00:00Z\",\"order\":\"" SO1 "\",\"customer\":\"acme\",\"attempts\":0,"
+		 "\"at\":\"2026-11-28T12:00:00Z\",\"order\":\"" SO1 "\",\"customer\":\"acme\",\"task\":null,\"attempts\":0,"
 		 "\"next_attempt\":null,\"last_error\":null,\"parked\":false,\"parked_at\":null}],\"more\":true}}", inst);
 	EXPECT(f, ROOT, list, "{\"limit\":1}", want);
 	/* event 1 fails for good: parked; event 2 backs off 10 s + its jitter for rnd 42 (1 s) */
@@ -807,7 +807,7 @@ static void outbox_methods(void **state) {
 	assert_int_equal(outbox_done(f->d.store, r, 2, NOW + 3600, 20, 42), 0);
 	snprintf(want, sizeof(want),
 		 "{\"parameters\":{\"events\":[{\"id\":\"%s-2\",\"seq\":2,\"type\":\"order.created\","
-		 "\"at\":\"2026-11-28T12:00:00Z\",\"order\":\"" SO2 "\",\"customer\":\"tromso\",\"attempts\":1,"
+		 "\"at\":\"2026-11-28T12:00:00Z\",\"order\":\"" SO2 "\",\"customer\":\"tromso\",\"task\":null,\"attempts\":1,"
 		 "\"next_attempt\":\"2026-11-28T13:00:11Z\",\"last_error\":\"exit status 75\",\"parked\":false,"
 		 "\"parked_at\":null}],\"more\":false}}", inst);
 	EXPECT(f, ROOT, list, NULL, want);
@@ -815,7 +815,7 @@ static void outbox_methods(void **state) {
 	EXPECT(f, ROOT, list, "{\"after\":2}", "{\"parameters\":{\"events\":[],\"more\":false}}");
 	snprintf(want, sizeof(want),
 		 "{\"parameters\":{\"events\":[{\"id\":\"%s-1\",\"seq\":1,\"type\":\"order.created\","
-		 "\"at\":\"2026-11-28T12:00:00Z\",\"order\":\"" SO1 "\",\"customer\":\"acme\",\"attempts\":1,"
+		 "\"at\":\"2026-11-28T12:00:00Z\",\"order\":\"" SO1 "\",\"customer\":\"acme\",\"task\":null,\"attempts\":1,"
 		 "\"next_attempt\":null,\"last_error\":\"550 5.1.1 unknown\",\"parked\":true,"
 		 "\"parked_at\":\"2026-11-28T13:00:00Z\"}],\"more\":false}}", inst);
 	EXPECT(f, ROOT, list, "{\"parked\":true}", want);

@@ -645,10 +645,10 @@ static void test_park_list_retry(void **state) {
 	char want[2048];
 	snprintf(want, sizeof(want),
 		 "[{\"id\":\"%s-1\",\"seq\":1,\"type\":\"order.created\",\"at\":\"2027-01-30T08:00:00Z\","
-		 "\"order\":\"SO-00000001-3\",\"customer\":\"nordlys\",\"attempts\":3,\"next_attempt\":null,"
+		 "\"order\":\"SO-00000001-3\",\"customer\":\"nordlys\",\"task\":null,\"attempts\":3,\"next_attempt\":null,"
 		 "\"last_error\":\"exit status 1\",\"parked\":true,\"parked_at\":\"2027-01-30T08:05:00Z\"},"
 		 "{\"id\":\"%s-2\",\"seq\":2,\"type\":\"order.created\",\"at\":\"2027-01-30T08:01:00Z\","
-		 "\"order\":\"SO-00000002-1\",\"customer\":\"nordlys\",\"attempts\":1,\"next_attempt\":null,"
+		 "\"order\":\"SO-00000002-1\",\"customer\":\"nordlys\",\"task\":null,\"attempts\":1,\"next_attempt\":null,"
 		 "\"last_error\":\"550 5.1.1 unknown\",\"parked\":true,\"parked_at\":\"2027-01-30T08:06:40Z\"}]",
 		 f->inst, f->inst);
 	expect_json(arr, want);
@@ -656,7 +656,7 @@ static void test_park_list_retry(void **state) {
 	assert_int_equal(outbox_list(t, false, 0, 10, arr, &more), 0);
 	snprintf(want, sizeof(want),
 		 "[{\"id\":\"%s-3\",\"seq\":3,\"type\":\"order.on_hold\",\"at\":\"2027-01-30T08:01:00Z\","
-		 "\"order\":\"SO-00000002-1\",\"customer\":\"nordlys\",\"attempts\":0,\"next_attempt\":null,"
+		 "\"order\":\"SO-00000002-1\",\"customer\":\"nordlys\",\"task\":null,\"attempts\":0,\"next_attempt\":null,"
 		 "\"last_error\":null,\"parked\":false,\"parked_at\":null}]", f->inst);
 	expect_json(arr, want);
 	json_decref(arr);
