@@ -1835,7 +1835,7 @@ static void defs_link_order(defs_ctx *c, defs_order_ent *e, const customer *cu) 
 	if (cu && so->payment == ORDER_PAYMENT_ACCOUNT && cu->credit_limit.currency[0] && so->n_lines &&
 	    so->lines[0].unit_price.currency[0] &&
 	    strcmp(so->lines[0].unit_price.currency, cu->credit_limit.currency))
-		defs_err(c, e->payment_node ? e->payment_node : e->id_node,
+		defs_err(c, e->payment_node ? e->payment_node : e->customer_node,
 			 "payment \"account\" in %s: customer \"%s\" has a credit limit in %s, which applies only to %s charges",
 			 so->lines[0].unit_price.currency, cu->id, cu->credit_limit.currency, cu->credit_limit.currency);
 	if (!e->has_zone)
