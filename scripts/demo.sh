@@ -54,6 +54,12 @@ else
 	echo "(no confirmed acme order yet)"
 fi
 echo
+echo "== the salesperson's view: standingctl customer acme; standingctl tasks (reminders, holds, overdue payments) =="
+build/daemon/standingctl log acme call "Aino confirmed the February bulbs" --contact "Aino Virtanen" --socket run/demo.sock 2>&1 || true
+build/daemon/standingctl customer acme --socket run/demo.sock 2>&1 || true
+echo
+build/daemon/standingctl tasks --socket run/demo.sock 2>&1 | head -n 15 || true
+echo
 sleep "$((seconds - half))"
 kill -TERM "$pid"
 wait "$pid" || true
