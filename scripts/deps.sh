@@ -4,7 +4,8 @@
 set -eu
 pkgs="gcc meson ninja-build pkgconf libuv1-dev liblmdb-dev lmdb-utils libyaml-dev
 libsystemd-dev libjansson-dev libcmocka-dev tzdata valgrind python3 systemd
-clang libclang-rt-dev libicu-dev libcurl4-openssl-dev python3-aiosmtpd"
+clang libclang-rt-dev libicu-dev libcurl4-openssl-dev python3-aiosmtpd
+libical-dev libsqlite3-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
