@@ -1,5 +1,5 @@
 /* bench_engine: how fast the library parts of standingd are, printed as Markdown
- * table rows ("| what | figure |") for bench/run.sh. No thresholds: the machines
+ * table rows ("| what | figure |") for bench/run --all. No thresholds: the machines
  * are shared and noisy, so what matters are ratios measured in one run (a rule
  * anchored in 1990 against one anchored the day before the queried year shows
  * whether rule_next() is O(1) in the distance from the anchor).

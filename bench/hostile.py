@@ -8,7 +8,7 @@ for the catch-up to be worked off, then Ops.Status's max_loop_step_ms: the longe
 single loop iteration outside its poll, measured by the daemon itself. Prints
 Markdown table rows (for the README); no pass/fail, the budget is 50 ms.
 
-usage: bench/hostile.py [BUILD_DIR]   (default build-bench, as bench/run.sh)
+usage: bench/hostile.py [BUILD_DIR]   (default build-bench, as bench/run)
 """
 import datetime
 import os

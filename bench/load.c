@@ -3,7 +3,7 @@
  * io.standingd.Ops.Status alternately (even clients start with the one, odd ones
  * with the other), one call in flight per client; no call starts after --duration,
  * calls in flight are waited for. Then it prints, per method, calls, throughput and p50/p99/max latency as
- * Markdown table rows ("| what | figure |") for bench/run.sh.
+ * Markdown table rows ("| what | figure |") for bench/run.
  *
  * Bounded: the time (--duration), the calls per client (--max-calls), the reply
  * size (--max-reply) and the wait for one reply (SO_RCVTIMEO). Unix socket only.

@@ -84,6 +84,18 @@ else
 	done
 fi
 
+# The benchmarks' short default (bench/run: N = 2,000, a release tree in build-bench):
+# figures only, no thresholds; it fails the run only when it crashes (a daemon that
+# exits or never gets READY, a failed call), which its exit status says.
+echo "== benchmarks: bench/run (short default, no thresholds) =="
+mkdir -p build-bench
+if bench/run >build-bench/table.md; then
+	cat build-bench/table.md
+else
+	echo "bench/run: FAILED (crashed; figures are never a failure)"
+	status=1
+fi
+
 # One closing line over the three runs (meson's own summary is per run) and the fuzzers.
 # (meson adds the wrapper's name to the log name: valgrind-valgrind.json)
 python3 - build/meson-logs/plain build-asan/meson-logs/asan build/meson-logs/valgrind <<'PY'
