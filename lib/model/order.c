@@ -912,3 +912,334 @@ void account_summary_free(account_summary *a) {
 	free(a->entries);
 	free(a);
 }
+
+/* ---- the records written directly (the creation path: no tree, one buffer) ----
+ * The same bytes as json_dumps(JSON_COMPACT) of the trees above: members in the
+ * same order, strings escaped as jansson does ('"', '\\', the C escapes \b \f \n
+ * \r \t, other control characters as \u00XX, everything else as it is) and
+ * refused as json_string refuses them (not UTF-8), integers in decimal.
+ * tests/unit/test_model.c compares both. */
+
+typedef struct jw {
+	char *s;
+	size_t n, cap;
+	int err;
+} jw;
+
+static void jw_grow(jw *w, size_t more) {
+	if (w->err || w->n + more < w->cap)
+		return;
+	size_t cap = w->cap ? w->cap : 1024;
+	while (cap <= w->n + more)
+		cap *= 2;
+	char *s = realloc(w->s, cap);
+	if (!s) {
+		w->err = -ENOMEM;
+		return;
+	}
+	w->s = s;
+	w->cap = cap;
+}
+
+static void jw_raw(jw *w, const char *p, size_t len) {
+	jw_grow(w, len);
+	if (w->err)
+		return;
+	memcpy(w->s + w->n, p, len);
+	w->n += len;
+}
+
+#define JW_LIT(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
+
+/* Length of the UTF-8 sequence at p (valid as jansson's utf8_check_full has it:
+ * no overlong forms, no surrogates, nothing past U+10FFFF), 0 when invalid. */
+static size_t utf8_len(const unsigned char *p) {
+	unsigned c = p[0];
+	size_t n;
+	uint32_t cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF) {
+		n = 2;
+		cp = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		cp = c & 0x0F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		cp = c & 0x07;
+	} else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3F);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return n;
+}
+
+static void jw_str(jw *w, const char *s) {
+	if (!s) {
+		w->err = w->err ? w->err : -EINVAL;
+		return;
+	}
+	const unsigned char *p = (const unsigned char *) s;
+	jw_raw(w, "\"", 1);
+	for (;;) {
+		const unsigned char *q = p;
+		while (*q >= 0x20 && *q != '"' && *q != '\\' && *q < 0x80)
+			q++;
+		if (q > p)
+			jw_raw(w, (const char *) p, (size_t) (q - p));
+		p = q;
+		if (!*p)
+			break;
+		if (*p >= 0x80) {
+			size_t n = utf8_len(p);
+			if (!n) {
+				w->err = w->err ? w->err : -EINVAL;
+				return;
+			}
+			jw_raw(w, (const char *) p, n);
+			p += n;
+			continue;
+		}
+		char esc[8];
+		switch (*p) {
+		case '"': jw_raw(w, "\\\"", 2); break;
+		case '\\': jw_raw(w, "\\\\", 2); break;
+		case '\b': jw_raw(w, "\\b", 2); break;
+		case '\f': jw_raw(w, "\\f", 2); break;
+		case '\n': jw_raw(w, "\\n", 2); break;
+		case '\r': jw_raw(w, "\\r", 2); break;
+		case '\t': jw_raw(w, "\\t", 2); break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04X", *p);
+			jw_raw(w, esc, 6);
+		}
+		p++;
+	}
+	jw_raw(w, "\"", 1);
+}
+
+static void jw_str_or_null(jw *w, const char *s) {
+	if (s)
+		jw_str(w, s);
+	else
+		JW_LIT(w, "null");
+}
+
+static void jw_int(jw *w, int64_t v) {
+	char b[24], *e = b + sizeof(b), *p = e;
+	uint64_t u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
+	do
+		*--p = (char) ('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	jw_raw(w, p, (size_t) (e - p));
+}
+
+static void jw_bool(jw *w, bool v) {
+	if (v)
+		JW_LIT(w, "true");
+	else
+		JW_LIT(w, "false");
+}
+
+static void jw_money(jw *w, const money *m) {
+	if (!memchr(m->currency, 0, sizeof(m->currency))) {
+		w->err = w->err ? w->err : -EINVAL;
+		return;
+	}
+	JW_LIT(w, "{\"minor\":");
+	jw_int(w, m->minor);
+	JW_LIT(w, ",\"currency\":");
+	jw_str(w, m->currency);
+	JW_LIT(w, "}");
+}
+
+/* Opens the object with prefix's members; the first member written after it
+ * starts with a comma when there was a prefix. */
+static void jw_open(jw *w, const char *prefix) {
+	JW_LIT(w, "{");
+	if (prefix && *prefix) {
+		jw_raw(w, prefix, strlen(prefix));
+		JW_LIT(w, ",");
+	}
+}
+
+static int jw_close(jw *w, char **ret) {
+	jw_raw(w, "}", 2);   /* with the NUL */
+	if (w->err) {
+		free(w->s);
+		return w->err;
+	}
+	*ret = w->s;
+	return 0;
+}
+
+int order_record_dump(const sales_order *o, const char *number, const char *prefix, char **ret) {
+	jw w = { 0 };
+	jw_grow(&w, 1024);
+	if (!number)
+		number = o->number;
+	jw_open(&w, prefix);
+	JW_LIT(&w, "\"number\":");
+	jw_str(&w, number);
+	JW_LIT(&w, ",\"standing_order\":");
+	jw_str_or_null(&w, o->standing_order);
+	JW_LIT(&w, ",\"occurrence\":");
+	if (o->occurrence == UINT64_MAX)
+		JW_LIT(&w, "null");
+	else
+		jw_int(&w, (int64_t) o->occurrence);
+	JW_LIT(&w, ",\"customer\":");
+	jw_str(&w, o->customer);
+	JW_LIT(&w, ",\"supplier\":");
+	jw_str(&w, o->supplier);
+	JW_LIT(&w, ",\"ship_to\":{\"name\":");
+	jw_str_or_null(&w, o->ship_to.name);
+	JW_LIT(&w, ",\"street\":");
+	jw_str_or_null(&w, o->ship_to.street);
+	JW_LIT(&w, ",\"postcode\":");
+	jw_str_or_null(&w, o->ship_to.postcode);
+	JW_LIT(&w, ",\"city\":");
+	jw_str_or_null(&w, o->ship_to.city);
+	JW_LIT(&w, ",\"country\":");
+	jw_str_or_null(&w, o->ship_to.country);
+	JW_LIT(&w, "},\"lines\":[");
+	for (size_t i = 0; i < o->n_lines; i++) {
+		const order_line *l = &o->lines[i];
+		if (i)
+			JW_LIT(&w, ",");
+		JW_LIT(&w, "{\"sku\":");
+		jw_str(&w, l->sku);
+		JW_LIT(&w, ",\"quantity\":");
+		jw_int(&w, l->quantity);
+		JW_LIT(&w, ",\"unit_price\":");
+		jw_money(&w, &l->unit_price);
+		JW_LIT(&w, "}");
+	}
+	JW_LIT(&w, "],\"total\":");
+	jw_money(&w, &o->total);
+	JW_LIT(&w, ",\"delivery\":");
+	jw_int(&w, o->delivery);
+	JW_LIT(&w, ",\"delivery_offset\":");
+	jw_int(&w, o->delivery_offset);
+	JW_LIT(&w, ",\"zone\":");
+	jw_str_or_null(&w, o->zone);
+	JW_LIT(&w, ",\"created\":");
+	jw_int(&w, o->created);
+	JW_LIT(&w, ",\"payment\":");
+	jw_str(&w, order_payment_name(o->payment));
+	JW_LIT(&w, ",\"status\":");
+	jw_str(&w, order_status_name(o->status));
+	JW_LIT(&w, ",\"late\":");
+	jw_bool(&w, o->late);
+	JW_LIT(&w, ",\"carrier\":");
+	jw_str_or_null(&w, o->carrier);
+	JW_LIT(&w, ",\"tracking\":");
+	jw_str_or_null(&w, o->tracking);
+	JW_LIT(&w, ",\"shipped\":");
+	jw_int(&w, o->shipped);
+	if (o->placed_by) {
+		JW_LIT(&w, ",\"placed_by\":");
+		jw_str(&w, o->placed_by);
+	}
+	JW_LIT(&w, ",\"net\":");
+	jw_money(&w, o->net.currency[0] ? &o->net : &o->total);
+	JW_LIT(&w, ",\"vat_rate\":");
+	jw_int(&w, o->vat_rate);
+	JW_LIT(&w, ",\"vat\":");
+	if (o->vat.currency[0])
+		jw_money(&w, &o->vat);
+	else {
+		money zero = { .minor = 0 };
+		memcpy(zero.currency, o->total.currency, sizeof(zero.currency));
+		jw_money(&w, &zero);
+	}
+	JW_LIT(&w, ",\"charged\":");
+	jw_bool(&w, o->charged);
+	JW_LIT(&w, ",\"paid\":");
+	jw_bool(&w, o->paid);
+	JW_LIT(&w, ",\"paid_at\":");
+	jw_int(&w, o->paid_at);
+	JW_LIT(&w, ",\"paid_reference\":");
+	jw_str_or_null(&w, o->paid_reference);
+	JW_LIT(&w, ",\"payment_ref\":");
+	if (!memchr(o->payment_ref, 0, sizeof(o->payment_ref)))
+		w.err = w.err ? w.err : -EINVAL;
+	else
+		jw_str(&w, o->payment_ref);
+	JW_LIT(&w, ",\"overdue_sent\":");
+	jw_bool(&w, o->overdue_sent);
+	JW_LIT(&w, ",\"payment_due_at\":");
+	jw_int(&w, o->payment_due_at);
+	JW_LIT(&w, ",\"cancel_at\":");
+	jw_int(&w, o->cancel_at);
+	JW_LIT(&w, ",\"history\":[");
+	for (size_t i = 0; i < o->n_history; i++) {
+		const order_transition *t = &o->history[i];
+		if (i)
+			JW_LIT(&w, ",");
+		JW_LIT(&w, "{\"at\":");
+		jw_int(&w, t->at);
+		JW_LIT(&w, ",\"by\":");
+		jw_str_or_null(&w, t->by);
+		JW_LIT(&w, ",\"status\":");
+		jw_str(&w, order_status_name(t->status));
+		JW_LIT(&w, ",\"reason\":");
+		jw_str_or_null(&w, t->reason);
+		JW_LIT(&w, "}");
+	}
+	JW_LIT(&w, "]");
+	return jw_close(&w, ret);
+}
+
+int order_event_created_dump(const sales_order *o, const char *number, char **ret) {
+	jw w = { 0 };
+	jw_grow(&w, 256);
+	jw_open(&w, NULL);
+	JW_LIT(&w, "\"order\":");
+	jw_str(&w, number ? number : o->number);
+	JW_LIT(&w, ",\"standing_order\":");
+	jw_str_or_null(&w, o->standing_order);
+	JW_LIT(&w, ",\"customer\":");
+	jw_str(&w, o->customer);
+	JW_LIT(&w, ",\"supplier\":");
+	jw_str(&w, o->supplier);
+	JW_LIT(&w, ",\"delivery\":");
+	jw_int(&w, o->delivery);
+	JW_LIT(&w, ",\"total\":");
+	jw_money(&w, &o->total);
+	return jw_close(&w, ret);
+}
+
+int ledger_entry_record_dump(const ledger_entry *e, const char *prefix, char **ret) {
+	jw w = { 0 };
+	jw_grow(&w, 256);
+	jw_open(&w, prefix);
+	JW_LIT(&w, "\"seq\":");
+	jw_int(&w, (int64_t) e->seq);
+	JW_LIT(&w, ",\"kind\":");
+	jw_str(&w, ledger_kind_name(e->kind));
+	JW_LIT(&w, ",\"order\":");
+	if (e->order[0])
+		jw_str(&w, e->order);
+	else
+		JW_LIT(&w, "null");
+	JW_LIT(&w, ",\"amount\":");
+	jw_money(&w, &e->amount);
+	JW_LIT(&w, ",\"at\":");
+	jw_int(&w, e->at);
+	JW_LIT(&w, ",\"balance_after\":");
+	jw_money(&w, &e->balance_after);
+	JW_LIT(&w, ",\"reference\":");
+	jw_str_or_null(&w, e->reference);
+	JW_LIT(&w, ",\"by\":");
+	jw_str_or_null(&w, e->by);
+	return jw_close(&w, ret);
+}

@@ -126,6 +126,11 @@ typedef struct ledger_entry {
 	char *by;                        /* who caused it; may be NULL */
 } ledger_entry;
 json_t *ledger_entry_to_record(const ledger_entry *e);
+/* The same record as text, written directly (the creation path's: no tree): exactly
+ * what json_dumps(JSON_COMPACT) gives for an object of the members prefix (raw JSON
+ * members put first, e.g. the store's "\"v\":1"; NULL: none) followed by
+ * ledger_entry_to_record's. 0, -EINVAL (a string that is not UTF-8), -ENOMEM. */
+int ledger_entry_record_dump(const ledger_entry *e, const char *prefix, char **ret);
 int ledger_entry_from_record(json_t *j, ledger_entry *ret);  /* 0, -EBADMSG, -ENOMEM; free with ledger_entry_done */
 json_t *ledger_entry_view(const ledger_entry *e);           /* amounts as decimal strings, at as text */
 void ledger_entry_done(ledger_entry *e);                    /* frees the strings; accepts NULL */
@@ -200,6 +205,8 @@ int order_number_parse(const char *s, uint64_t *ret_seq);
  * number is the one to write (o->number when NULL). NULL on a string that is not
  * UTF-8 or out of memory. */
 json_t *order_to_record(const sales_order *o, const char *number);
+/* order_to_record's record as text, written directly, as ledger_entry_record_dump. */
+int order_record_dump(const sales_order *o, const char *number, const char *prefix, char **ret);
 /* The inverse; ignores keys it does not know. 0, -EBADMSG, -ENOMEM. */
 int order_from_record(json_t *j, sales_order **ret);
 /* The view: the wire's Order type (io.standingd.*), which standingctl prints the
@@ -214,6 +221,8 @@ void order_free(sales_order *o);     /* accepts NULL */
 /* ---- event payloads (the outbox's "payload" object) ---- */
 /* order.created: order, standing_order, customer, supplier, delivery, total. */
 json_t *order_event_created(const sales_order *o, const char *number);
+/* Its text, written directly (json_dumps(JSON_COMPACT) of it, byte for byte). */
+int order_event_created_dump(const sales_order *o, const char *number, char **ret);
 /* order.shipped: order, carrier, tracking, shipped. */
 json_t *order_event_shipped(const sales_order *o);
 /* order.on_hold: order, customer, total, balance, credit_limit, reason. */

@@ -40,6 +40,8 @@
  * table, so they must be able to write the lock file, never the data. */
 #define STORE_LOCK_MODE 0660
 #define STORE_RECORD_V 1
+/* The same as a raw JSON member, for the records written as text directly. */
+#define STORE_RECORD_V_MEMBER "\"v\":1"
 /* LMDB's compiled-in key limit is 511; a fixed buffer avoids a malloc per key. */
 #define STORE_KEY_MAX 511
 #define STORE_BIAS (UINT64_C(1) << 63)
@@ -1275,10 +1277,7 @@ static int order_check(const sales_order *o) {
 
 /* The record: the model's codec (lib/model/order.h) after the format version. */
 static int order_to_text(const sales_order *o, const char *number, char **ret) {
-	json_t *j = record_new(), *fields = order_to_record(o, number);
-	bool ok = j && fields && json_object_update(j, fields) == 0;
-	json_decref(fields);
-	return record_dump(j, ok, ret);
+	return order_record_dump(o, number, STORE_RECORD_V_MEMBER, ret);
 }
 
 /* Loads the order stored under seq and checks it names itself correctly. */
@@ -1324,21 +1323,18 @@ static char *outq_key_of(json_t *payload, uint64_t seq) {
 /* Appends one event and makes it pending; every failure after the first write
  * poisons t, so the record, its pending entry and its counter land together or
  * not at all. */
-static int outbox_put(store_txn *t, const char *type, json_t *payload, int64_t at) {
+/* Puts the event record text (written by make(seq, ud)) under the next sequence
+ * and its pending entry under key (NULL: key_of(seq, ud)). */
+static int outbox_put_with(store_txn *t, int (*make)(uint64_t seq, void *ud, char **ret_text),
+			   char *(*key_of)(uint64_t seq, void *ud), void *ud) {
 	uint64_t seq;
 	int r = meta_get_u64(t, META_NEXT_OUTBOX, 1, &seq);
 	if (r < 0)
 		return r;
 	if (seq == UINT64_MAX)
 		return -EOVERFLOW;
-	bool ok = true;
-	json_t *j = record_new();
-	jset(j, "type", json_string(type), &ok);
-	jset(j, "at", json_integer(at), &ok);
-	json_incref(payload);
-	jset(j, "payload", payload, &ok);
 	char *text;
-	if ((r = record_dump(j, ok, &text)) < 0)
+	if ((r = make(seq, ud, &text)) < 0)
 		return r;
 	unsigned char kb[8];
 	MDB_val k = seq_key(seq, kb), v = str_val(text);
@@ -1348,7 +1344,7 @@ static int outbox_put(store_txn *t, const char *type, json_t *payload, int64_t a
 		return txn_fail(t, -EBADMSG);   /* the counter fell behind the records */
 	if (r < 0)
 		return r;
-	store_outq_entry e = { .seq = seq, .next_at = INT64_MIN, .key = outq_key_of(payload, seq) };
+	store_outq_entry e = { .seq = seq, .next_at = INT64_MIN, .key = key_of(seq, ud) };
 	if (!e.key)
 		return txn_fail(t, -ENOMEM);
 	r = outq_write(t, false, &e);
@@ -1356,6 +1352,51 @@ static int outbox_put(store_txn *t, const char *type, json_t *payload, int64_t a
 	if (r < 0)
 		return txn_fail(t, r);
 	return meta_put_u64(t, META_NEXT_OUTBOX, seq + 1);
+}
+
+typedef struct event_tree { const char *type; json_t *payload; int64_t at; } event_tree;
+
+static int event_tree_text(uint64_t seq, void *ud, char **ret) {
+	event_tree *ev = ud;
+	(void) seq;
+	bool ok = true;
+	json_t *j = record_new();
+	jset(j, "type", json_string(ev->type), &ok);
+	jset(j, "at", json_integer(ev->at), &ok);
+	json_incref(ev->payload);
+	jset(j, "payload", ev->payload, &ok);
+	return record_dump(j, ok, ret);
+}
+
+static char *event_tree_key(uint64_t seq, void *ud) {
+	return outq_key_of(((event_tree *) ud)->payload, seq);
+}
+
+static int outbox_put(store_txn *t, const char *type, json_t *payload, int64_t at) {
+	event_tree ev = { type, payload, at };
+	return outbox_put_with(t, event_tree_text, event_tree_key, &ev);
+}
+
+/* order.created written as text: the same record outbox_put makes of
+ * order_event_created's tree, ordered by its order (outq_key_of's answer). */
+typedef struct event_created { const sales_order *o; const char *number; } event_created;
+
+static int event_created_text(uint64_t seq, void *ud, char **ret) {
+	event_created *ev = ud;
+	(void) seq;
+	char *payload;
+	int r = order_event_created_dump(ev->o, ev->number, &payload);
+	if (r < 0)
+		return r;
+	r = asprintf(ret, "{" STORE_RECORD_V_MEMBER ",\"type\":\"" ORDER_EVENT_CREATED "\",\"at\":%" PRId64
+		     ",\"payload\":%s}", ev->o->created, payload);
+	free(payload);
+	return r < 0 ? -ENOMEM : 0;
+}
+
+static char *event_created_key(uint64_t seq, void *ud) {
+	(void) seq;
+	return strdup(((event_created *) ud)->number);
 }
 
 static int openq_set(store_txn *t, const char *customer_id, uint64_t seq, bool open);
@@ -1399,15 +1440,12 @@ int store_order_create(store_txn *t, sales_order *o) {
 	char number[ORDER_NUMBER_MAX];
 	order_number_format(seq, number);
 
-	/* Everything that can fail for want of memory or bad input, before the first write. */
+	/* Everything that can fail for bad input, before the first write (the event's
+	 * payload has the record's strings: it fails as the record does). */
 	char *text;
 	if ((r = order_to_text(o, number, &text)) < 0)
 		return r;
-	json_t *payload = order_event_created(o, number);
-	if (!payload) {
-		free(text);
-		return -EINVAL;
-	}
+	event_created ev = { .o = o, .number = number };
 	unsigned char kb[8], db[16], sb[8];
 	MDB_val k = seq_key(seq, kb), rec = str_val(text);
 	r = txn_put(t, t->s->orders, &k, &rec, MDB_NOOVERWRITE);
@@ -1423,14 +1461,13 @@ int store_order_create(store_txn *t, sales_order *o) {
 	}
 	MDB_val dk = due_key(o->delivery, seq, db), empty = { 0 };
 	if ((r = txn_put(t, t->s->due, &dk, &empty, 0)) < 0 ||
-	    (r = outbox_put(t, ORDER_EVENT_CREATED, payload, o->created)) < 0 ||
+	    (r = outbox_put_with(t, event_created_text, event_created_key, &ev)) < 0 ||
 	    (r = meta_put_u64(t, META_NEXT_ORDER, seq + 1)) < 0 ||
 	    (order_is_open(o) && (r = openq_set(t, o->customer, seq, true)) < 0) ||
 	    (order_is_live(o) && (r = custopen_set(t, o->customer, seq, true)) < 0))
 		goto out;
 	memcpy(o->number, number, ORDER_NUMBER_MAX);
 out:
-	json_decref(payload);
 	return txn_fail(t, r);
 }
 
@@ -3035,6 +3072,30 @@ static int ledger_from_val(const MDB_val *v, ledger_entry *ret) {
 	return r;
 }
 
+/* The balance record as store_ledger_append writes it, {"v":1,"balance":N} with N
+ * in canonical decimal, read without a parser (twice per account order created);
+ * false for anything else, which record_load then judges. */
+static bool balance_text_parse(const MDB_val *v, int64_t *ret) {
+	static const char head[] = "{" STORE_RECORD_V_MEMBER ",\"balance\":";
+	const char *p = v->mv_data, *end = p + v->mv_size;
+	if (v->mv_size < sizeof(head) + 1 || memcmp(p, head, sizeof(head) - 1) || end[-1] != '}')
+		return false;
+	p += sizeof(head) - 1;
+	end--;
+	bool neg = p < end && *p == '-';
+	p += neg;
+	if (p == end || end - p > 18 || (*p == '0' && end - p > 1))
+		return false;   /* 18 digits cannot overflow; longer ones go the long way */
+	int64_t x = 0;
+	for (; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		x = x * 10 + (*p - '0');
+	}
+	*ret = neg ? -x : x;
+	return true;
+}
+
 static int balance_get(store_txn *t, const char *customer_id, const char *currency, int64_t *ret) {
 	unsigned char kb[STORE_KEY_MAX];
 	MDB_val k, v;
@@ -3045,6 +3106,8 @@ static int balance_get(store_txn *t, const char *customer_id, const char *curren
 	if (!t->s->accounts)
 		return 0;
 	if ((r = txn_get(t, t->s->accounts, &k, &v)) == -ENOENT)
+		return 0;
+	if (r == 0 && balance_text_parse(&v, ret))
 		return 0;
 	json_t *j;
 	if (r < 0 || (r = record_load(&v, &j)) < 0)
@@ -3098,19 +3161,10 @@ int store_ledger_append(store_txn *t, const char *customer_id, ledger_entry *e) 
 	w.seq = last + 1;
 	w.balance_after = e->amount;
 	w.balance_after.minor = after;
-	bool ok = true;
-	json_t *j = record_new(), *fields = ledger_entry_to_record(&w);
-	ok = j && fields && json_object_update(j, fields) == 0;
-	json_decref(fields);
-	char *text, *btext;
-	if ((r = record_dump(j, ok, &text)) < 0)
+	char *text, btext[64];
+	if ((r = ledger_entry_record_dump(&w, STORE_RECORD_V_MEMBER, &text)) < 0)
 		return r;
-	json_t *b = record_new();
-	jset(b, "balance", json_integer(after), &ok);
-	if ((r = record_dump(b, ok, &btext)) < 0) {
-		free(text);
-		return r;
-	}
+	snprintf(btext, sizeof(btext), "{" STORE_RECORD_V_MEMBER ",\"balance\":%" PRId64 "}", after);
 	unsigned char kb[STORE_KEY_MAX], bb[STORE_KEY_MAX];
 	MDB_val k, v = str_val(text), bk, bv = str_val(btext);
 	if ((r = cust_seq_key(t->s, customer_id, w.seq, kb, &k)) == 0 &&
@@ -3118,7 +3172,6 @@ int store_ledger_append(store_txn *t, const char *customer_id, ledger_entry *e) 
 	    (r = txn_put(t, t->s->ledger, &k, &v, MDB_NOOVERWRITE)) == 0)
 		r = txn_put(t, t->s->accounts, &bk, &bv, 0);
 	free(text);
-	free(btext);
 	if (r < 0)
 		return txn_fail(t, r);
 	e->seq = w.seq;

@@ -229,6 +229,96 @@ static void test_record_form(void **state) {
 	free(s);
 }
 
+/* The records written directly (the creation path) are the trees' json_dumps,
+ * byte for byte, and refuse what they refuse. */
+static char *tree_text(json_t *fields, bool with_v) {
+	if (!fields)
+		return NULL;
+	json_t *j = json_object();
+	if (with_v)
+		json_object_set_new(j, "v", json_integer(1));
+	assert_int_equal(json_object_update(j, fields), 0);
+	json_decref(fields);
+	return dump(j);
+}
+
+/* Consumes both texts: the tree's (NULL: refused) and the direct one (r its result). */
+static void same_text(char *want, int r, char *got) {
+	if (!want) {
+		assert_int_equal(r, -EINVAL);
+	} else {
+		assert_int_equal(r, 0);
+		assert_string_equal(got, want);
+	}
+	free(want);
+	free(got);
+}
+
+static void same_order_text(const sales_order *o, const char *number) {
+	char *want = tree_text(order_to_record(o, number), true), *got = NULL;
+	int r = order_record_dump(o, number, "\"v\":1", &got);
+	same_text(want, r, got);
+	want = tree_text(order_event_created(o, number), false);
+	got = NULL;
+	r = order_event_created_dump(o, number, &got);
+	same_text(want, r, got);
+}
+
+static void same_ledger_text(const ledger_entry *e) {
+	char *want = tree_text(ledger_entry_to_record(e), true), *got = NULL;
+	int r = ledger_entry_record_dump(e, "\"v\":1", &got);
+	same_text(want, r, got);
+}
+
+static void test_record_direct(void **state) {
+	(void) state;
+	sales_order o = sample();
+	same_order_text(&o, NULL);
+	same_order_text(&o, "SO-00000001-3");
+	order_transition hist[2] = {
+		{ .at = 1801022400, .by = "standingd", .status = ORDER_STATUS_CONFIRMED, .reason = NULL },
+		{ .at = -5, .by = NULL, .status = ORDER_STATUS_CANCELLED, .reason = "said \"no\" \\ a/b\b\f\n\r\t\x01\x1f\x7f é € 𝄞" },
+	};
+	o.history = hist;
+	o.n_history = 2;
+	o.standing_order = NULL;
+	o.occurrence = UINT64_MAX;
+	o.placed_by = "shop:ilze";
+	o.carrier = o.tracking = NULL;
+	o.vat_rate = 24000;
+	o.net = (money) { 100000, "EUR" };
+	o.vat = (money) { 24000, "EUR" };
+	o.paid_reference = "RF18 5390 0754 7034";
+	memcpy(o.payment_ref, "RF18539007547034", 17);
+	o.delivery = INT64_MIN;
+	o.created = INT64_MAX;
+	o.ship_to.name = "\"ACME\"\tRīga";
+	same_order_text(&o, NULL);
+	o.net.currency[0] = 0;
+	o.vat.currency[0] = 0;
+	same_order_text(&o, NULL);
+	/* not UTF-8: an overlong slash, a lone continuation byte, a surrogate, past U+10FFFF, cut short */
+	static const char *const bad[] = { "a\xc0\xaf", "\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "x\xe2\x82" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.ship_to.city = (char *) bad[i];
+		same_order_text(&o, NULL);
+		o.ship_to.city = "Rīga";
+		o.customer = (char *) bad[i];
+		same_order_text(&o, NULL);
+		o.customer = "acme";
+	}
+	ledger_entry e = { .seq = 7, .kind = LEDGER_CHARGE, .order = "SO-00000042-7", .amount = { 8502500, "EUR" },
+			   .at = 1801022400, .balance_after = { -4502500, "EUR" }, .reference = NULL, .by = "standingd" };
+	same_ledger_text(&e);
+	e.order[0] = 0;
+	e.kind = LEDGER_PAYMENT;
+	e.reference = "lasku \"7\"\n";
+	e.by = NULL;
+	same_ledger_text(&e);
+	e.reference = "\xff";
+	same_ledger_text(&e);
+}
+
 static void test_record_rejects(void **state) {
 	(void) state;
 	sales_order o = sample();
@@ -575,6 +665,7 @@ int main(void) {
 		cmocka_unit_test(test_number_errors_exhaustive),
 		cmocka_unit_test(test_record_roundtrip),
 		cmocka_unit_test(test_record_form),
+		cmocka_unit_test(test_record_direct),
 		cmocka_unit_test(test_record_rejects),
 		cmocka_unit_test(test_view),
 		cmocka_unit_test(test_vat),

@@ -1,0 +1,481 @@
+/* creation: issue 12's targets 3 and 6, the creation path's throughput. A backlog
+ * of N due occurrences (S hourly standing orders, account payment, no credit limit,
+ * catch_up: all with a max_catch_up above the backlog) is created by one
+ * engine_run into a fresh store, durably as the daemon runs it (LMDB syncs on every
+ * commit; ENGINE_BATCH orders per write transaction), everything included: the
+ * order, its occurrence, due and open-orders index entries, the order.created
+ * event and its pending entry, the ledger entry and balance, the counters and the
+ * watermarks.
+ *
+ * The comparisons are measured in the same run on the same file system, with the
+ * records the store wrote (every key and value of every database, read back from
+ * the new store, each database's records in key order): raw mdb_put of them into a
+ * fresh LMDB environment (same flags, durable) and INSERTs into SQLite (WAL,
+ * synchronous=FULL, one WITHOUT ROWID table of (k, v) per LMDB database), both in
+ * as many transactions as the engine used, each database's records spread evenly
+ * over them. Records the store overwrote while it ran (the counters, the balances,
+ * the watermarks) are put once there, so the comparisons do less than the store.
+ * Only the puts and commits are timed for them (reading the source is not).
+ *
+ * Prints Markdown rows | measurement | N | ours | comparison | ratio | target |;
+ * no thresholds. Options: --n N (default 100000), --dir DIR (where the temporary
+ * directories go; default $TMPDIR or /tmp), --keep (leave them). */
+#include <errno.h>
+#include <ftw.h>
+#include <lmdb.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/base/diag.h"
+#include "lib/defs/defs.h"
+#include "lib/sched/engine.h"
+#include "lib/store/store.h"
+#include "lib/time/rule.h"
+
+#define MAX_DBS 64
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("creation: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+static int64_t now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+typedef struct text {
+	char *s;
+	size_t n, cap;
+} text;
+
+static void text_add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_add(text *t, const char *fmt, ...) {
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int k = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
+		va_end(ap);
+		if (k < 0)
+			die("vsnprintf failed");
+		if (t->s && t->n + (size_t) k < t->cap) {
+			t->n += (size_t) k;
+			return;
+		}
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		while (cap < t->n + (size_t) k + 1)
+			cap *= 2;
+		char *s = realloc(t->s, cap);
+		if (!s)
+			die("out of memory");
+		t->s = s;
+		t->cap = cap;
+	}
+}
+
+static const char *const CUSTOMER_IDS[] = { "c-hel", "c-rix", "c-osl", "c-sgn" };
+
+static defs *make_defs(size_t n_so, uint64_t backlog) {
+	text c = { 0 }, t = { 0 };
+	text_add(&c,
+		 "timezone: Europe/Helsinki\n"
+		 "catch_up: all\n"
+		 "max_catch_up: %llu\n"
+		 "suppliers:\n"
+		 "  - id: lumen\n"
+		 "    name: Lumen Oy\n"
+		 "    users: [lumen]\n",
+		 (unsigned long long) (backlog + 10));
+	text_add(&t,
+		 "customers:\n"
+		 "  - {id: c-hel, name: Helsinki Oy, timezone: Europe/Helsinki, account: {number: ACC-1}}\n"
+		 "  - {id: c-rix, name: Riga SIA, timezone: Europe/Riga, account: {number: ACC-2}}\n"
+		 "  - {id: c-osl, name: Oslo AS, timezone: Europe/Oslo, account: {number: ACC-3}}\n"
+		 "  - {id: c-sgn, name: Saigon Co, timezone: Asia/Ho_Chi_Minh, account: {number: ACC-4}}\n"
+		 "standing_orders:\n");
+	for (size_t i = 0; i < n_so; i++)
+		text_add(&t,
+			 "  - id: so-%06zu\n"
+			 "    customer: %s\n"
+			 "    supplier: lumen\n"
+			 "    ship_to: {name: Varasto, street: Teollisuuskatu 1, postcode: \"00510\", city: Helsinki, country: FI}\n"
+			 "    lines:\n"
+			 "      - {sku: BULB-60W, quantity: 1000, unit_price: \"0.85 EUR\"}\n"
+			 "      - {sku: TUBE-T8, quantity: 20, unit_price: \"4.10 EUR\"}\n"
+			 "    payment: account\n"
+			 "    schedule:\n"
+			 "      every: 1 hour\n"
+			 "      start: 2026-01-01\n"
+			 "      timezone: UTC\n",
+			 i, CUSTOMER_IDS[i % 4]);
+	defs_file files[2] = {
+		{ (char *) "standingd.yaml", c.s, c.n },
+		{ (char *) "orders.d/bench.yaml", t.s, t.n },
+	};
+	diag_list dl = { 0 };
+	defs *d = NULL;
+	if (defs_load_files(files, 2, NULL, &d, &dl) < 0) {
+		for (size_t i = 0; i < dl.n && i < 10; i++) {
+			char *s = diag_format(&dl.v[i]);
+			fprintf(stderr, "creation: %s\n", s ? s : "?");
+			free(s);
+		}
+		die("the generated definitions do not validate (%zu errors)", dl.n);
+	}
+	diag_list_clear(&dl);
+	free(c.s);
+	free(t.s);
+	return d;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+	(void) st;
+	(void) type;
+	(void) ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *dir) {
+	if (nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) < 0)
+		fprintf(stderr, "creation: cannot remove %s: %s\n", dir, strerror(errno));
+}
+
+static uint64_t file_size(const char *dir, const char *name) {
+	char path[4096];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &sb) == 0 ? (uint64_t) sb.st_size : 0;
+}
+
+static void check(int rc, const char *what) {
+	if (rc)
+		die("%s: %s", what, mdb_strerror(rc));
+}
+
+/* The store's databases as written: names, record counts and bytes. */
+typedef struct src_db {
+	char name[64];
+	MDB_dbi dbi;
+	unsigned flags;
+	size_t n;
+	uint64_t key_bytes, val_bytes;
+	MDB_cursor *c;
+} src_db;
+
+typedef struct source {
+	MDB_env *env;
+	MDB_txn *txn;
+	src_db db[MAX_DBS];
+	size_t n_db;
+	uint64_t used_bytes;   /* pages in use */
+} source;
+
+static void source_open(const char *dir, source *src) {
+	memset(src, 0, sizeof(*src));
+	check(mdb_env_create(&src->env), "mdb_env_create");
+	check(mdb_env_set_maxdbs(src->env, MAX_DBS), "mdb_env_set_maxdbs");
+	check(mdb_env_open(src->env, dir, MDB_RDONLY | MDB_NOTLS, 0), "mdb_env_open (source)");
+	MDB_envinfo info;
+	MDB_stat st;
+	check(mdb_env_info(src->env, &info), "mdb_env_info");
+	check(mdb_env_stat(src->env, &st), "mdb_env_stat");
+	src->used_bytes = ((uint64_t) info.me_last_pgno + 1) * st.ms_psize;
+	check(mdb_txn_begin(src->env, NULL, MDB_RDONLY, &src->txn), "mdb_txn_begin (source)");
+	MDB_dbi main_dbi;
+	MDB_cursor *c;
+	MDB_val k, v;
+	check(mdb_dbi_open(src->txn, NULL, 0, &main_dbi), "mdb_dbi_open (main)");
+	check(mdb_cursor_open(src->txn, main_dbi, &c), "mdb_cursor_open");
+	for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (src->n_db == MAX_DBS || k.mv_size >= sizeof(src->db[0].name))
+			die("unexpected database in the store");
+		src_db *d = &src->db[src->n_db++];
+		memcpy(d->name, k.mv_data, k.mv_size);
+		d->name[k.mv_size] = 0;
+	}
+	mdb_cursor_close(c);
+	for (size_t i = 0; i < src->n_db; i++) {
+		src_db *d = &src->db[i];
+		check(mdb_dbi_open(src->txn, d->name, 0, &d->dbi), d->name);
+		check(mdb_dbi_flags(src->txn, d->dbi, &d->flags), "mdb_dbi_flags");
+		check(mdb_cursor_open(src->txn, d->dbi, &d->c), "mdb_cursor_open");
+		for (int rc = mdb_cursor_get(d->c, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(d->c, &k, &v, MDB_NEXT)) {
+			d->n++;
+			d->key_bytes += k.mv_size;
+			d->val_bytes += v.mv_size;
+		}
+	}
+}
+
+static void source_close(source *src) {
+	for (size_t i = 0; i < src->n_db; i++)
+		mdb_cursor_close(src->db[i].c);
+	mdb_txn_abort(src->txn);
+	mdb_env_close(src->env);
+}
+
+/* One transaction's records: pointers into the source's map. */
+typedef struct rec {
+	size_t db;
+	MDB_val k, v;
+} rec;
+
+/* Transaction b of nb gets records [n*b/nb, n*(b+1)/nb) of each database, read
+ * from its cursor, which sits where the previous transaction stopped. */
+static size_t batch_records(source *src, size_t b, size_t nb, rec *out) {
+	size_t m = 0;
+	for (size_t i = 0; i < src->n_db; i++) {
+		src_db *d = &src->db[i];
+		size_t from = d->n * b / nb, to = d->n * (b + 1) / nb;
+		for (size_t j = from; j < to; j++) {
+			MDB_val k, v;
+			check(mdb_cursor_get(d->c, &k, &v, j == 0 ? MDB_FIRST : MDB_NEXT), "mdb_cursor_get");
+			out[m++] = (rec) { .db = i, .k = k, .v = v };
+		}
+	}
+	return m;
+}
+
+static size_t total_records(const source *src) {
+	size_t n = 0;
+	for (size_t i = 0; i < src->n_db; i++)
+		n += src->db[i].n;
+	return n;
+}
+
+static size_t max_batch_records(const source *src, size_t nb) {
+	size_t n = 0;
+	for (size_t i = 0; i < src->n_db; i++)
+		n += src->db[i].n / nb + 2;
+	return n;
+}
+
+/* Raw LMDB: the same records into a fresh environment, nb durable transactions.
+ * Returns the seconds the puts and commits took. */
+static double raw_lmdb(source *src, const char *dir, size_t nb, uint64_t *ret_size) {
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi[MAX_DBS];
+	check(mdb_env_create(&env), "mdb_env_create");
+	check(mdb_env_set_maxdbs(env, MAX_DBS), "mdb_env_set_maxdbs");
+	/* big enough for everything: a growing map would only add remaps */
+	check(mdb_env_set_mapsize(env, (size_t) (src->used_bytes * 3 + (UINT64_C(64) << 20))), "mdb_env_set_mapsize");
+	check(mdb_env_open(env, dir, MDB_NOTLS, 0640), "mdb_env_open (raw)");
+	check(mdb_txn_begin(env, NULL, 0, &txn), "mdb_txn_begin");
+	for (size_t i = 0; i < src->n_db; i++)
+		check(mdb_dbi_open(txn, src->db[i].name, MDB_CREATE | src->db[i].flags, &dbi[i]), "mdb_dbi_open");
+	check(mdb_txn_commit(txn), "mdb_txn_commit");
+	rec *recs = malloc(max_batch_records(src, nb) * sizeof(*recs));
+	if (!recs)
+		die("out of memory");
+	int64_t spent = 0;
+	for (size_t b = 0; b < nb; b++) {
+		size_t m = batch_records(src, b, nb, recs);
+		int64_t t0 = now_ns();
+		check(mdb_txn_begin(env, NULL, 0, &txn), "mdb_txn_begin");
+		for (size_t j = 0; j < m; j++)
+			check(mdb_put(txn, dbi[recs[j].db], &recs[j].k, &recs[j].v, 0), "mdb_put");
+		check(mdb_txn_commit(txn), "mdb_txn_commit");
+		spent += now_ns() - t0;
+	}
+	free(recs);
+	mdb_env_close(env);
+	*ret_size = file_size(dir, "data.mdb");
+	return (double) spent / 1e9;
+}
+
+static void sql_check(sqlite3 *db, int rc, const char *what) {
+	if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		die("sqlite %s: %s", what, sqlite3_errmsg(db));
+}
+
+/* SQLite: the same records, one table per database, nb transactions. */
+static double sqlite_run(source *src, const char *dir, size_t nb, uint64_t *ret_size) {
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/bench.sqlite", dir);
+	sqlite3 *db;
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		die("sqlite3_open %s", path);
+	sql_check(db, sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL), "pragma");
+	sqlite3_stmt *ins[MAX_DBS];
+	for (size_t i = 0; i < src->n_db; i++) {
+		char sql[256];
+		snprintf(sql, sizeof(sql), "CREATE TABLE \"%s\" (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID",
+			 src->db[i].name);
+		sql_check(db, sqlite3_exec(db, sql, NULL, NULL, NULL), "create table");
+		snprintf(sql, sizeof(sql), "INSERT INTO \"%s\" (k, v) VALUES (?, ?)", src->db[i].name);
+		sql_check(db, sqlite3_prepare_v2(db, sql, -1, &ins[i], NULL), "prepare");
+	}
+	rec *recs = malloc(max_batch_records(src, nb) * sizeof(*recs));
+	if (!recs)
+		die("out of memory");
+	int64_t spent = 0;
+	for (size_t b = 0; b < nb; b++) {
+		size_t m = batch_records(src, b, nb, recs);
+		int64_t t0 = now_ns();
+		sql_check(db, sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), "begin");
+		for (size_t j = 0; j < m; j++) {
+			sqlite3_stmt *s = ins[recs[j].db];
+			sqlite3_bind_blob(s, 1, recs[j].k.mv_data, (int) recs[j].k.mv_size, SQLITE_STATIC);
+			sqlite3_bind_blob(s, 2, recs[j].v.mv_size ? recs[j].v.mv_data : "", (int) recs[j].v.mv_size,
+					  SQLITE_STATIC);
+			sql_check(db, sqlite3_step(s), "insert");
+			sqlite3_reset(s);
+		}
+		sql_check(db, sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), "commit");
+		spent += now_ns() - t0;
+	}
+	free(recs);
+	for (size_t i = 0; i < src->n_db; i++)
+		sqlite3_finalize(ins[i]);
+	sqlite3_close(db);   /* checkpoints the WAL into the database file */
+	*ret_size = file_size(dir, "bench.sqlite");
+	return (double) spent / 1e9;
+}
+
+static void usage(void) {
+	fprintf(stderr, "usage: creation [--n N] [--dir DIR] [--keep]\n"
+			"Creates a backlog of N orders with the engine into a fresh store and the same records\n"
+			"with raw LMDB and SQLite; prints Markdown rows.\n");
+	exit(2);
+}
+
+static char *fmt_int(double v, char *buf, size_t n) {
+	char raw[64];
+	snprintf(raw, sizeof(raw), "%.0f", v);
+	size_t len = strlen(raw), j = 0;
+	for (size_t i = 0; i < len && j + 2 < n; i++) {
+		buf[j++] = raw[i];
+		if (raw[i] != '-' && (len - i - 1) % 3 == 0 && i + 1 < len)
+			buf[j++] = ',';
+	}
+	buf[j] = 0;
+	return buf;
+}
+
+int main(int argc, char **argv) {
+	uint64_t n = 100000;
+	const char *base = getenv("TMPDIR");
+	bool keep = false;
+	if (!base || !*base)
+		base = "/tmp";
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--n") && i + 1 < argc) {
+			char *end;
+			n = strtoull(argv[++i], &end, 10);
+			if (*end || n == 0)
+				usage();
+		} else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+			base = argv[++i];
+		else if (!strcmp(argv[i], "--keep"))
+			keep = true;
+		else
+			usage();
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	/* S standing orders with B hourly occurrences of backlog each: 100 per
+	 * standing order, at most 10,000 standing orders (their definitions are held
+	 * in memory, which is target 1's matter, not this one's). */
+	size_t n_so = (size_t) (n / 100);
+	if (n_so < 1)
+		n_so = 1;
+	if (n_so > 10000)
+		n_so = 10000;
+	uint64_t backlog = (n + n_so - 1) / n_so;
+	n = backlog * n_so;
+	defs *d = make_defs(n_so, backlog);
+	occurrence first;
+	if (rule_next(&d->orders[0].rule, INT64_MIN, &first) < 0)
+		die("no first occurrence");
+	int64_t now = first.create_at + (int64_t) (backlog - 1) * 3600;
+
+	char top[2048], ours[2100], raw[2100], sql[2100];
+	snprintf(top, sizeof(top), "%s/standingd-creation-XXXXXX", base);
+	if (!mkdtemp(top))
+		die("mkdtemp %s: %s", top, strerror(errno));
+	snprintf(ours, sizeof(ours), "%s/store", top);
+	snprintf(raw, sizeof(raw), "%s/raw", top);
+	snprintf(sql, sizeof(sql), "%s/sqlite", top);
+	if (mkdir(ours, 0750) < 0 || mkdir(raw, 0750) < 0 || mkdir(sql, 0750) < 0)
+		die("mkdir: %s", strerror(errno));
+
+	store *s;
+	engine *e;
+	int r = store_open(ours, NULL, &s);
+	if (r < 0)
+		die("store_open: %s", strerror(-r));
+	if ((r = engine_new(s, NULL, &e)) < 0 || (r = engine_apply(e, d, NULL)) < 0)
+		die("engine: %s", strerror(-r));
+	int64_t t0 = now_ns();
+	r = engine_run(e, now, SIZE_MAX);
+	int64_t t1 = now_ns();
+	if (r < 0)
+		die("engine_run: %s", strerror(-r));
+	engine_stats st;
+	engine_get_stats(e, &st);
+	engine_free(e);
+	store_close(s);
+	if (st.created != n)
+		die("expected %llu orders, created %llu (skipped %llu)", (unsigned long long) n,
+		    (unsigned long long) st.created, (unsigned long long) st.skipped);
+	double ours_s = (double) (t1 - t0) / 1e9;
+	size_t nb = (size_t) ((n + ENGINE_BATCH - 1) / ENGINE_BATCH);
+
+	source src;
+	source_open(ours, &src);
+	uint64_t rec_bytes = 0;
+	for (size_t i = 0; i < src.n_db; i++) {
+		rec_bytes += src.db[i].key_bytes + src.db[i].val_bytes;
+		fprintf(stderr, "creation: %-10s %9zu records, %6.1f B key + %6.1f B value per record, %6.1f B per order\n",
+			src.db[i].name, src.db[i].n, src.db[i].n ? (double) src.db[i].key_bytes / (double) src.db[i].n : 0,
+			src.db[i].n ? (double) src.db[i].val_bytes / (double) src.db[i].n : 0,
+			(double) (src.db[i].key_bytes + src.db[i].val_bytes) / (double) n);
+	}
+	uint64_t raw_size, sql_size;
+	double raw_s = raw_lmdb(&src, raw, nb, &raw_size);
+	double sql_s = sqlite_run(&src, sql, nb, &sql_size);
+	size_t n_rec = total_records(&src);
+	uint64_t used = src.used_bytes, ours_size = file_size(ours, "data.mdb");
+	source_close(&src);
+
+	double fn = (double) n, ours_rate = fn / ours_s, raw_rate = fn / raw_s, sql_rate = fn / sql_s;
+	char a[32], b[32], c[32], nn[32];
+	fmt_int(fn, nn, sizeof(nn));
+	printf("| creation: backlog created by engine_run, durable, %d orders per transaction (%zu standing orders) "
+	       "vs raw LMDB puts of the same %zu records | %s | %s orders/s | %s orders/s | %.2f | >= 500,000 orders/s, "
+	       ">= 0.5 |\n",
+	       ENGINE_BATCH, n_so, n_rec, nn, fmt_int(ours_rate, a, sizeof(a)), fmt_int(raw_rate, b, sizeof(b)),
+	       ours_rate / raw_rate);
+	printf("| creation vs SQLite (WAL, synchronous=FULL), the same records and transactions | %s | %s orders/s | "
+	       "%s orders/s | %.2f | (comparison) |\n",
+	       nn, a, fmt_int(sql_rate, c, sizeof(c)), ours_rate / sql_rate);
+	printf("| bytes per order on disk: data.mdb pages in use (records' keys and values: %.0f B) vs the SQLite file "
+	       "| %s | %.0f B | %.0f B | %.2f | < 400 B |\n",
+	       (double) rec_bytes / fn, nn, (double) used / fn, (double) sql_size / fn,
+	       (double) used / (double) sql_size);
+	fprintf(stderr, "creation: data.mdb file %.1f MiB (raw LMDB's %.1f MiB), %.2f s ours, %.2f s raw, %.2f s SQLite\n",
+		(double) ours_size / 1048576.0, (double) raw_size / 1048576.0, ours_s, raw_s, sql_s);
+	defs_free(d);
+	if (keep)
+		fprintf(stderr, "creation: kept %s\n", top);
+	else
+		rm_tree(top);
+	return 0;
+}
