@@ -1306,6 +1306,7 @@ static int order_load(store_txn *t, uint64_t seq, sales_order **ret) {
 }
 
 static int outq_write(store_txn *t, bool parked, const store_outq_entry *e);
+static int outq_to_text(bool parked, const store_outq_entry *e, char **ret);
 
 /* An event's ordering key (doc/notify.md): its task, else its order, else its
  * customer's account. */
@@ -1336,9 +1337,11 @@ static int outbox_put_with(store_txn *t, int (*make)(uint64_t seq, void *ud, cha
 	char *text;
 	if ((r = make(seq, ud, &text)) < 0)
 		return r;
+	/* Sequences only grow: appended (LMDB fills the pages instead of splitting
+	 * them in half); a key not after the last is refused as one that exists. */
 	unsigned char kb[8];
 	MDB_val k = seq_key(seq, kb), v = str_val(text);
-	r = txn_put(t, t->s->outbox, &k, &v, MDB_NOOVERWRITE);
+	r = txn_put(t, t->s->outbox, &k, &v, MDB_APPEND);
 	free(text);
 	if (r == -EEXIST)
 		return txn_fail(t, -EBADMSG);   /* the counter fell behind the records */
@@ -1347,7 +1350,16 @@ static int outbox_put_with(store_txn *t, int (*make)(uint64_t seq, void *ud, cha
 	store_outq_entry e = { .seq = seq, .next_at = INT64_MIN, .key = key_of(seq, ud) };
 	if (!e.key)
 		return txn_fail(t, -ENOMEM);
-	r = outq_write(t, false, &e);
+	if (!t->s->outq)
+		r = -EROFS;
+	else if ((r = outq_to_text(false, &e, &text)) == 0) {
+		/* pending entries are keyed by their event's sequence: appended too */
+		v = str_val(text);
+		r = txn_put(t, t->s->outq, &k, &v, MDB_APPEND);
+		free(text);
+		if (r == -EEXIST)
+			r = -EBADMSG;
+	}
 	free(e.key);
 	if (r < 0)
 		return txn_fail(t, r);
@@ -1388,10 +1400,19 @@ static int event_created_text(uint64_t seq, void *ud, char **ret) {
 	int r = order_event_created_dump(ev->o, ev->number, &payload);
 	if (r < 0)
 		return r;
-	r = asprintf(ret, "{" STORE_RECORD_V_MEMBER ",\"type\":\"" ORDER_EVENT_CREATED "\",\"at\":%" PRId64
-		     ",\"payload\":%s}", ev->o->created, payload);
+	char head[96];
+	int hn = snprintf(head, sizeof(head), "{" STORE_RECORD_V_MEMBER ",\"type\":\"" ORDER_EVENT_CREATED
+			  "\",\"at\":%" PRId64 ",\"payload\":", ev->o->created);
+	size_t pn = strlen(payload);
+	char *text = malloc((size_t) hn + pn + 2);
+	if (text) {
+		memcpy(text, head, (size_t) hn);
+		memcpy(text + hn, payload, pn);
+		memcpy(text + hn + pn, "}", 2);
+		*ret = text;
+	}
 	free(payload);
-	return r < 0 ? -ENOMEM : 0;
+	return text ? 0 : -ENOMEM;
 }
 
 static char *event_created_key(uint64_t seq, void *ud) {
@@ -1448,7 +1469,7 @@ int store_order_create(store_txn *t, sales_order *o) {
 	event_created ev = { .o = o, .number = number };
 	unsigned char kb[8], db[16], sb[8];
 	MDB_val k = seq_key(seq, kb), rec = str_val(text);
-	r = txn_put(t, t->s->orders, &k, &rec, MDB_NOOVERWRITE);
+	r = txn_put(t, t->s->orders, &k, &rec, MDB_APPEND);   /* numbers only grow (as the outbox's) */
 	free(text);
 	if (r == -EEXIST)
 		r = txn_fail(t, -EBADMSG);
@@ -1747,6 +1768,22 @@ static MDB_dbi outq_dbi(const store_txn *t, bool parked) {
 static int outq_to_text(bool parked, const store_outq_entry *e, char **ret) {
 	if (!e->key || !*e->key)
 		return -EINVAL;
+	/* A new pending entry (each event created has one) as text directly, when its
+	 * key needs no escaping: the same bytes as the tree's json_dumps below. */
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:.";
+	size_t kn = strlen(e->key);
+	if (!parked && e->attempts == 0 && e->next_at == INT64_MIN && !e->last_error && kn < 200 &&
+	    strspn(e->key, plain) == kn) {
+		static const char head[] = "{" STORE_RECORD_V_MEMBER ",\"attempts\":0,\"next_at\":null,\"last_error\":null,\"key\":\"";
+		char *text = malloc(sizeof(head) + kn + 2);
+		if (!text)
+			return -ENOMEM;
+		memcpy(text, head, sizeof(head) - 1);
+		memcpy(text + sizeof(head) - 1, e->key, kn);
+		memcpy(text + sizeof(head) - 1 + kn, "\"}", 3);
+		*ret = text;
+		return 0;
+	}
 	bool ok = true;
 	json_t *j = record_new();
 	jset(j, "attempts", json_integer(e->attempts), &ok);
