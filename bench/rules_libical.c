@@ -471,9 +471,12 @@ static void row(const char *what, long n, double ours, double theirs, const char
 
 int main(int argc, char **argv) {
 	long n = 2000;
+	bool profile_ours = false;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--n") == 0 && i + 1 < argc)
 			n = atol(argv[++i]);
+		else if (strcmp(argv[i], "--profile-ours") == 0)
+			profile_ours = true;   /* only our rule_next() loop, for perf */
 		else {
 			fprintf(stderr, "usage: rules_libical [--n N]\n");
 			return 2;
@@ -521,6 +524,16 @@ int main(int argc, char **argv) {
 	fprintf(stderr, "rules_libical: %ld schedules (%ld compared, %ld clamp day 29-31, %ld Feb 29, %ld Vixie OR), %ld queries, libical %s\n",
 		ns, counts[AGREE_RFC], counts[CLAMP_DAY], counts[CLAMP_FEB29], counts[VIXIE_OR], n, ICAL_VERSION);
 
+	if (profile_ours) {
+		volatile int64_t psink = 0;
+		for (int pass = 0; pass < 2000; pass++)
+			for (long i = 0; i < n; i++) {
+				occurrence o;
+				if (rule_next(&S[Q[i].s].r, Q[i].t, &o) == 0)
+					psink += o.delivery;
+			}
+		return 0;
+	}
 	/* next after T: ours best of 5 passes, libical best of 3 (one when long) */
 	volatile int64_t sink = 0;
 	int64_t buf[K_STREAM];
@@ -535,6 +548,24 @@ int main(int argc, char **argv) {
 		double per = (now_ns() - a) / (double) n;
 		if (per < best_ours)
 			best_ours = per;
+	}
+	/* ours by kind of schedule (stderr) */
+	static const char *kind_text[] = { "every N years", "weekly on", "monthly day", "monthly weekday", "cron" };
+	for (int kind = RULE_EVERY; kind <= RULE_CRON; kind++) {
+		double a = now_ns();
+		long m = 0;
+		for (int trial = 0; trial < 3; trial++)
+			for (long i = 0; i < n; i++) {
+				occurrence o;
+				if (S[Q[i].s].r.kind != (rule_kind) kind)
+					continue;
+				m++;
+				if (rule_next(&S[Q[i].s].r, Q[i].t, &o) == 0)
+					sink += o.delivery;
+			}
+		if (m)
+			fprintf(stderr, "ours, rule_next, %s: %.0f ns per call (%ld calls)\n", kind_text[kind],
+				(now_ns() - a) / (double) m, m);
 	}
 	for (int trial = 0; trial < (n > 20000 ? 1 : 3); trial++) {
 		double a = now_ns();

@@ -23,6 +23,10 @@
  * year always fits cal's int32 years. */
 #define TZ_LOCAL_LIMIT (INT64_C(1) << 50)
 #define TZ_RULE_LIMIT (INT64_C(1) << 52)
+/* The footer rule is expanded into a table up to 2300-01-01 (see struct tz_zone). */
+#define TZ_EXPAND_START INT64_C(-2208988800) /* 1900-01-01 */
+#define TZ_EXPAND_END INT64_C(10413792000)   /* 2300-01-01 */
+#define TZ_BUCKET_BITS 21                    /* 24 days: changes are rarely closer */
 
 typedef struct tz_rule_date {
 	char kind;     /* 'J': Jn (1..365, Feb 29 never counted), 'D': n (0..365), 'M': Mm.w.d */
@@ -46,6 +50,17 @@ struct tz_zone {
 	bool has_rule;      /* footer: in force from the last transition on */
 	tz_rule rule;
 	int32_t min_off, max_off; /* bounds of every offset the zone can return */
+	/* A lookup table built at load: the transitions followed by the footer rule's
+	 * changes written out up to TZ_EXPAND_END, so that an offset there is found
+	 * without evaluating the rule (four years of events). fast[i] with fast_off[i]
+	 * in force from it on; it answers for t in [fast[0], fast_end). bucket[b] is the
+	 * last i with fast[i] <= fast_b0 + b * 2^TZ_BUCKET_BITS (0 when none): a lookup in
+	 * [fast_b0, fast_b1) then steps over the few changes of one bucket. */
+	size_t n_fast;
+	int64_t *fast;
+	int32_t *fast_off;
+	int64_t fast_end, fast_b0, fast_b1;
+	uint32_t *bucket;
 };
 
 struct tz_db {
@@ -440,6 +455,9 @@ static void zone_free(tz_zone *z) {
 	free(z->name);
 	free(z->trans);
 	free(z->trans_off);
+	free(z->fast);
+	free(z->fast_off);
+	free(z->bucket);
 	free(z);
 }
 
@@ -458,6 +476,8 @@ static bool name_valid(const char *name) {
 	/* '.' is not allowed at all, so ".." cannot occur. */
 	return true;
 }
+
+static void fast_build(tz_zone *z);
 
 static int zone_load(const tz_db *db, const char *name, tz_zone **ret) {
 	tz_zone *z = calloc(1, sizeof(*z));
@@ -488,6 +508,7 @@ static int zone_load(const tz_db *db, const char *name, tz_zone **ret) {
 	r = parse_tzif(buf, len, z);
 	if (r < 0)
 		goto out;
+	fast_build(z);
 	*ret = z;
 	z = NULL;
 out:
@@ -501,8 +522,129 @@ const char *tz_zone_name(const tz_zone *z) {
 	return z->name;
 }
 
+/* The index of the last fast[] <= t, for t in [fast[0], fast_end). */
+static size_t fast_find(const tz_zone *z, int64_t t) {
+	size_t lo, hi;
+	if (t >= z->fast_b0 && t < z->fast_b1) {
+		lo = z->bucket[(t - z->fast_b0) >> TZ_BUCKET_BITS];
+		while (lo + 1 < z->n_fast && z->fast[lo + 1] <= t)
+			lo++;
+		return lo;
+	}
+	lo = 0;
+	hi = z->n_fast; /* fast[lo] <= t < fast[hi] (fast[n_fast] is the end) */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (z->fast[mid] <= t)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool fast_covers(const tz_zone *z, int64_t t) {
+	return z->n_fast > 0 && t >= z->fast[0] && t < z->fast_end;
+}
+
+static int fast_cmp(const void *a, const void *b) {
+	int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+	return (x > y) - (x < y);
+}
+
+static void fast_free(tz_zone *z) {
+	free(z->fast);
+	free(z->fast_off);
+	free(z->bucket);
+	z->fast = NULL;
+	z->fast_off = NULL;
+	z->bucket = NULL;
+	z->n_fast = 0;
+}
+
+/* Builds the lookup table. It answers exactly as the transitions and the rule do:
+ * trans_off[i] on [trans[i], trans[i + 1]); from the last transition on (or from
+ * 1900 when there are none) rule_offset(), which changes only at the rule's start
+ * and end events, so those events with rule_offset() at each are the whole story.
+ * Without memory the table is simply absent (lookups take the slow way). */
+static void fast_build(tz_zone *z) {
+	bool dst = z->has_rule && z->rule.has_dst;
+	size_t n = z->n_trans;
+	int64_t w0 = n > 0 ? z->trans[n - 1] : TZ_EXPAND_START;
+	if (n == 0 && !dst)
+		return;
+	if (dst && w0 < TZ_EXPAND_START)
+		w0 = TZ_EXPAND_START;
+	int32_t y0 = 0, y1 = -1;
+	if (dst && w0 < TZ_EXPAND_END) {
+		y0 = cal_civil_from_days(cal_floordiv(w0, CAL_SECS_PER_DAY)).year - 1;
+		y1 = cal_civil_from_days(cal_floordiv(TZ_EXPAND_END, CAL_SECS_PER_DAY)).year + 1;
+	}
+	size_t n_ev = 2 * (size_t) (y1 - y0 + 1), cap = n + 1 + n_ev;
+	int64_t *ev = n_ev ? malloc(n_ev * sizeof(*ev)) : NULL;
+	z->fast = malloc(cap * sizeof(*z->fast));
+	z->fast_off = malloc(cap * sizeof(*z->fast_off));
+	if ((n_ev && !ev) || !z->fast || !z->fast_off) {
+		free(ev);
+		fast_free(z);
+		return;
+	}
+	/* the transitions; from the last one on, the rule's offset when there is a rule */
+	for (size_t i = 0; i < n; i++) {
+		z->fast[i] = z->trans[i];
+		z->fast_off[i] = z->trans_off[i];
+	}
+	z->n_fast = n;
+	z->fast_end = INT64_MAX;
+	if (z->has_rule) {
+		if (n == 0)
+			z->fast[z->n_fast++] = w0;
+		z->fast_off[z->n_fast - 1] = rule_offset(&z->rule, w0);
+	}
+	if (dst) {
+		z->fast_end = w0 < TZ_EXPAND_END ? TZ_EXPAND_END : w0;
+		size_t k = 0;
+		for (int32_t y = y0; y <= y1; y++) {
+			ev[k++] = rule_day(&z->rule.end, y) * CAL_SECS_PER_DAY + z->rule.end.time - z->rule.dst_off;
+			ev[k++] = rule_day(&z->rule.start, y) * CAL_SECS_PER_DAY + z->rule.start.time - z->rule.std_off;
+		}
+		if (k)
+			qsort(ev, k, sizeof(*ev), fast_cmp);
+		for (size_t i = 0; i < k; i++) {
+			if (ev[i] <= w0 || ev[i] >= z->fast_end)
+				continue;
+			int32_t off = rule_offset(&z->rule, ev[i]);
+			if (off != z->fast_off[z->n_fast - 1]) {
+				z->fast[z->n_fast] = ev[i];
+				z->fast_off[z->n_fast++] = off;
+			}
+		}
+	}
+	free(ev);
+	/* buckets over [1900, 2300) within the table's range */
+	int64_t b0 = z->fast[0] > TZ_EXPAND_START ? z->fast[0] : TZ_EXPAND_START;
+	int64_t b1 = z->fast_end < TZ_EXPAND_END ? z->fast_end : TZ_EXPAND_END;
+	z->fast_b0 = z->fast_b1 = b0;
+	if (b1 <= b0)
+		return;
+	size_t nb = (size_t) ((b1 - b0) >> TZ_BUCKET_BITS) + 1;
+	z->bucket = malloc(nb * sizeof(*z->bucket));
+	if (!z->bucket)
+		return;
+	size_t i = 0;
+	for (size_t b = 0; b < nb; b++) {
+		int64_t start = b0 + ((int64_t) b << TZ_BUCKET_BITS);
+		while (i + 1 < z->n_fast && z->fast[i + 1] <= start)
+			i++;
+		z->bucket[b] = (uint32_t) i;
+	}
+	z->fast_b1 = b1;
+}
+
 int32_t tz_offset_at(const tz_zone *z, int64_t t) {
 	size_t n = z->n_trans;
+	if (fast_covers(z, t))
+		return z->fast_off[fast_find(z, t)];
 	if (n == 0 || t >= z->trans[n - 1]) {
 		if (z->has_rule)
 			return rule_offset(&z->rule, t);
@@ -524,6 +666,13 @@ int32_t tz_offset_at(const tz_zone *z, int64_t t) {
 /* The first instant after t at which the offset may change; false if there is none. */
 static bool next_change(const tz_zone *z, int64_t t, int64_t *ret) {
 	size_t n = z->n_trans;
+	if (fast_covers(z, t)) {
+		size_t i = fast_find(z, t);
+		if (i + 1 < z->n_fast) {
+			*ret = z->fast[i + 1];
+			return true;
+		}
+	}
 	if (n > 0 && t < z->trans[n - 1]) {
 		size_t lo = 0, hi = n - 1; /* the answer is in [lo, hi] */
 		while (lo < hi) {

@@ -632,6 +632,46 @@ static void test_footer_2100(void **state) {
 	tz_db_free(db);
 }
 
+/* Offsets come from a table built at load (transitions, then the footer rule written
+ * out up to 2300, bucketed); beyond it the rule is evaluated. Both sides of the seams
+ * (1900, 2300) and a southern-hemisphere and a negative-DST rule against glibc. */
+static void test_lookup_table_seams(void **state) {
+	(void) state;
+	need_tzdata();
+	tz_db *db = open_db();
+	static const char *const zones[] = {
+		"Europe/Helsinki", "America/Santiago", "Europe/Dublin", "Australia/Lord_Howe", "Asia/Ho_Chi_Minh",
+	};
+	static const int32_t spans[][2] = { { 1895, 1905 }, { 2030, 2040 }, { 2295, 2305 } };
+	long total = 0, bad = 0;
+	for (size_t zi = 0; zi < sizeof(zones) / sizeof(zones[0]); zi++) {
+		const tz_zone *z = get_zone(db, zones[zi]);
+		glibc_zone(zones[zi]);
+		for (size_t si = 0; si < 3; si++)
+			for (int64_t t = civil(spans[si][0], 1, 1, 0, 0, 0); t < civil(spans[si][1], 1, 1, 0, 0, 0);
+			     t += 5 * HOUR + 17) {
+				total++;
+				if (tz_offset_at(z, t) != glibc_off(t) && bad++ < MAX_REPORTS)
+					print_error("%s t=%" PRId64 ": ours %d, glibc %d\n", zones[zi], t,
+						    tz_offset_at(z, t), glibc_off(t));
+			}
+	}
+	/* 2300-01-01 itself, where the table hands over to the rule: Helsinki's changes
+	 * on either side, to the second. */
+	const tz_zone *hel = get_zone(db, "Europe/Helsinki");
+	int64_t on2299 = civil(2299, 3, 26, 1, 0, 0), on2300 = civil(2300, 3, 25, 1, 0, 0);
+	assert_int_equal(tz_offset_at(hel, on2299 - 1), 7200);
+	assert_int_equal(tz_offset_at(hel, on2299), 10800);
+	assert_int_equal(tz_offset_at(hel, civil(2299, 12, 31, 23, 59, 59)), 7200);
+	assert_int_equal(tz_offset_at(hel, civil(2300, 1, 1, 0, 0, 0)), 7200);
+	assert_int_equal(tz_offset_at(hel, on2300 - 1), 7200);
+	assert_int_equal(tz_offset_at(hel, on2300), 10800);
+	assert_int_equal(tz_from_local(hel, civil(2300, 3, 25, 3, 30, 0)), on2300 + 1800);
+	print_message("%ld instants near the table's seams compared with localtime_r\n", total);
+	assert_int_equal(bad, 0);
+	tz_db_free(db);
+}
+
 static void test_apia_skipped_day(void **state) {
 	(void) state;
 	need_tzdata();
@@ -958,6 +998,7 @@ int main(void) {
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_utc_without_files),
 		cmocka_unit_test(test_footer_2100),
+		cmocka_unit_test(test_lookup_table_seams),
 		cmocka_unit_test(test_apia_skipped_day),
 		cmocka_unit_test(test_lord_howe_half_hour),
 		cmocka_unit_test(test_offset_matches_glibc),
