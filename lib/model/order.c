@@ -269,8 +269,20 @@ void order_number_format(uint64_t seq, char ret[ORDER_NUMBER_MAX]) {
 		ret[0] = 0;   /* never assigned: the store stops at ORDER_SEQ_MAX */
 		return;
 	}
-	int n = snprintf(d, sizeof(d), "%08" PRIu64, seq);
-	snprintf(ret, ORDER_NUMBER_MAX, "SO-%s-%c", d, (char) ('0' + damm(d, (size_t) n)));
+	/* the digits, at least 8 (zero-padded), without printf: once per order created */
+	size_t n = 0;
+	for (uint64_t v = seq; v || n < 8; v /= 10)
+		d[n++] = (char) ('0' + v % 10);
+	for (size_t i = 0; i < n / 2; i++) {
+		char c = d[i];
+		d[i] = d[n - 1 - i];
+		d[n - 1 - i] = c;
+	}
+	memcpy(ret, "SO-", 3);
+	memcpy(ret + 3, d, n);
+	ret[3 + n] = '-';
+	ret[4 + n] = (char) ('0' + damm(d, n));
+	ret[5 + n] = 0;
 }
 
 int order_number_parse(const char *s, uint64_t *ret_seq) {
