@@ -997,43 +997,51 @@ static void jw_str(jw *w, const char *s) {
 		w->err = w->err ? w->err : -EINVAL;
 		return;
 	}
-	const unsigned char *p = (const unsigned char *) s;
-	jw_raw(w, "\"", 1);
-	for (;;) {
-		const unsigned char *q = p;
-		while (*q >= 0x20 && *q != '"' && *q != '\\' && *q < 0x80)
-			q++;
-		if (q > p)
-			jw_raw(w, (const char *) p, (size_t) (q - p));
-		p = q;
-		if (!*p)
-			break;
-		if (*p >= 0x80) {
+	size_t len = strlen(s);
+	jw_grow(w, 6 * len + 2);   /* the most it can take: every byte as \u00XX */
+	if (w->err)
+		return;
+	const unsigned char *p = (const unsigned char *) s, *end = p + len;
+	char *o = w->s + w->n;
+	*o++ = '"';
+	while (p < end) {
+		unsigned char c = *p;
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			*o++ = (char) c;
+			p++;
+			continue;
+		}
+		if (c >= 0x80) {
 			size_t n = utf8_len(p);
-			if (!n) {
-				w->err = w->err ? w->err : -EINVAL;
+			if (!n || n > (size_t) (end - p)) {
+				w->err = -EINVAL;
 				return;
 			}
-			jw_raw(w, (const char *) p, n);
+			memcpy(o, p, n);
+			o += n;
 			p += n;
 			continue;
 		}
-		char esc[8];
-		switch (*p) {
-		case '"': jw_raw(w, "\\\"", 2); break;
-		case '\\': jw_raw(w, "\\\\", 2); break;
-		case '\b': jw_raw(w, "\\b", 2); break;
-		case '\f': jw_raw(w, "\\f", 2); break;
-		case '\n': jw_raw(w, "\\n", 2); break;
-		case '\r': jw_raw(w, "\\r", 2); break;
-		case '\t': jw_raw(w, "\\t", 2); break;
+		*o++ = '\\';
+		switch (c) {
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\b': *o++ = 'b'; break;
+		case '\f': *o++ = 'f'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\t': *o++ = 't'; break;
 		default:
-			snprintf(esc, sizeof(esc), "\\u%04X", *p);
-			jw_raw(w, esc, 6);
+			*o++ = 'u';
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = "0123456789ABCDEF"[c >> 4];
+			*o++ = "0123456789ABCDEF"[c & 15];
 		}
 		p++;
 	}
-	jw_raw(w, "\"", 1);
+	*o++ = '"';
+	w->n = (size_t) (o - w->s);
 }
 
 static void jw_str_or_null(jw *w, const char *s) {

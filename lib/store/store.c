@@ -100,6 +100,13 @@ struct store_txn {
 	txn_op **ops;
 	size_t n_ops, cap_ops;
 	struct op_block *blocks; /* where the ops and their copies live: freed together */
+	/* What this transaction read or wrote last, so that a batch of orders reads
+	 * it once: the counters (next_order, next_outbox: key is the META_ array),
+	 * a customer's last ledger sequence and one balance. Their only writers
+	 * in a transaction are meta_put_u64 and store_ledger_append, which keep them. */
+	struct { const char *key; uint64_t val; } counters[2];
+	struct { bool ok; char customer[64]; uint64_t last; } ledger_last;
+	struct { bool ok; char customer[64]; char currency[8]; int64_t balance; } balance;
 };
 
 /* The change log's memory: blocks of at least OP_BLOCK bytes, newest first (a
@@ -397,6 +404,11 @@ static int cursor_get(store_txn *t, MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_c
 }
 
 static int meta_get_u64(store_txn *t, const char *key, uint64_t dflt, uint64_t *ret) {
+	for (size_t i = 0; i < 2 && !t->err; i++)
+		if (t->counters[i].key == key) {
+			*ret = t->counters[i].val;
+			return 0;
+		}
 	MDB_val k = str_val(key), v;
 	int r = txn_get(t, t->s->meta, &k, &v);
 	if (r == -ENOENT) {
@@ -414,7 +426,13 @@ static int meta_get_u64(store_txn *t, const char *key, uint64_t dflt, uint64_t *
 static int meta_put_u64(store_txn *t, const char *key, uint64_t val) {
 	unsigned char b[8];
 	MDB_val k = str_val(key), v = seq_key(val, b);
-	return txn_put(t, t->s->meta, &k, &v, 0);
+	int r = txn_put(t, t->s->meta, &k, &v, 0);
+	if (r == 0 && (key == META_NEXT_ORDER || key == META_NEXT_OUTBOX)) {
+		size_t i = key == META_NEXT_ORDER ? 0 : 1;
+		t->counters[i].key = key;
+		t->counters[i].val = val;
+	}
+	return r;
 }
 
 /* ---- open, transactions, map size ---- */
@@ -3164,6 +3182,11 @@ static int balance_get(store_txn *t, const char *customer_id, const char *curren
 	*ret = 0;
 	if (!t->s->accounts)
 		return 0;
+	if (t->balance.ok && !t->err && !strcmp(t->balance.customer, customer_id) &&
+	    !strcmp(t->balance.currency, currency)) {
+		*ret = t->balance.balance;
+		return 0;
+	}
 	if ((r = txn_get(t, t->s->accounts, &k, &v)) == -ENOENT)
 		return 0;
 	if (r == 0 && balance_text_parse(&v, ret))
@@ -3186,6 +3209,10 @@ static int ledger_last_seq(store_txn *t, const char *customer_id, uint64_t *ret)
 	*ret = 0;
 	if (!t->s->ledger)
 		return 0;
+	if (t->ledger_last.ok && !t->err && !strcmp(t->ledger_last.customer, customer_id)) {
+		*ret = t->ledger_last.last;
+		return 0;
+	}
 	size_t prefix = k.mv_size - 8;
 	MDB_cursor *c;
 	if ((r = txn_cursor(t, t->s->ledger, &c)) < 0)
@@ -3233,6 +3260,16 @@ int store_ledger_append(store_txn *t, const char *customer_id, ledger_entry *e) 
 	free(text);
 	if (r < 0)
 		return txn_fail(t, r);
+	size_t cn = strlen(customer_id);
+	t->ledger_last.ok = t->balance.ok = cn < sizeof(t->ledger_last.customer) &&
+					    strlen(e->amount.currency) < sizeof(t->balance.currency);
+	if (t->ledger_last.ok) {
+		memcpy(t->ledger_last.customer, customer_id, cn + 1);
+		t->ledger_last.last = w.seq;
+		memcpy(t->balance.customer, customer_id, cn + 1);
+		strcpy(t->balance.currency, e->amount.currency);
+		t->balance.balance = after;
+	}
 	e->seq = w.seq;
 	e->balance_after = w.balance_after;
 	return 0;
