@@ -136,8 +136,9 @@ static int64_t rule_day_in_month(const rule *r, int32_t y, int32_t m) {
 /* The local date of slot j of a wall-clock form. Slots are what the rule's period
  * offers counted from the anchor, before dropping those earlier than start: slot j of
  * a monthly form is month start + j * interval; of a weekly `on` form, the (j % k)-th
- * listed weekday of active week j / k (k weekdays listed). -ENOENT past the limits. */
-static int rule_slot_day(const rule *r, uint64_t j, int64_t *ret_day) {
+ * listed weekday of active week j / k (k weekdays listed). sd is the civil date of
+ * start (computed once by the caller). -ENOENT past the limits. */
+static int rule_slot_day(const rule *r, const cal_date *sd, uint64_t j, int64_t *ret_day) {
 	int64_t day;
 
 	switch (r->kind) {
@@ -151,7 +152,7 @@ static int rule_slot_day(const rule *r, uint64_t j, int64_t *ret_day) {
 			int64_t step = rule_month_step(r);
 			if (j > (uint64_t) (RULE_LIMIT_MONTHS / step))
 				return -ENOENT;
-			cal_date d = cal_add_months(cal_civil_from_days(r->start_day), (int64_t) j * step);
+			cal_date d = cal_add_months(*sd, (int64_t) j * step);
 			day = cal_days_from_civil(d.year, d.month, d.day);
 		}
 		break;
@@ -169,8 +170,7 @@ static int rule_slot_day(const rule *r, uint64_t j, int64_t *ret_day) {
 	case RULE_MONTHLY_WEEKDAY: {
 		if (j > (uint64_t) (RULE_LIMIT_MONTHS / r->interval))
 			return -ENOENT;
-		cal_date s = cal_civil_from_days(r->start_day);
-		int64_t total = (int64_t) s.year * 12 + (s.month - 1) + (int64_t) j * r->interval;
+		int64_t total = (int64_t) sd->year * 12 + (sd->month - 1) + (int64_t) j * r->interval;
 		day = rule_day_in_month(r, (int32_t) cal_floordiv(total, 12),
 					(int32_t) cal_floormod(total, 12) + 1);
 		break;
@@ -187,14 +187,14 @@ static int rule_slot_day(const rule *r, uint64_t j, int64_t *ret_day) {
 /* Slots before start are not occurrences (`at` is the same for all, so comparing dates
  * is enough): some weekdays of the first week, or the first month's day when it falls
  * before start's. */
-static uint64_t rule_slots_before_start(const rule *r) {
+static uint64_t rule_slots_before_start(const rule *r, const cal_date *sd) {
 	int64_t day;
 	switch (r->kind) {
 	case RULE_WEEKLY_ON:
 		return (uint64_t) rule_popcount7((uint8_t) (r->on_mask & ((1u << cal_weekday(r->start_day)) - 1)));
 	case RULE_MONTHLY_DAY:
 	case RULE_MONTHLY_WEEKDAY:
-		return rule_slot_day(r, 0, &day) == 0 && day < r->start_day ? 1 : 0;
+		return rule_slot_day(r, sd, 0, &day) == 0 && day < r->start_day ? 1 : 0;
 	default:
 		return 0;
 	}
@@ -202,10 +202,10 @@ static uint64_t rule_slots_before_start(const rule *r) {
 
 /* A slot index j such that every slot before j has a date before `day`: the seek is
  * then exact up to a handful of slots, whatever the distance from start. */
-static uint64_t rule_slot_lower_bound(const rule *r, int64_t day) {
+static uint64_t rule_slot_lower_bound(const rule *r, const cal_date *sd, int64_t day) {
 	if (day <= r->start_day)
 		return 0;
-	cal_date s = cal_civil_from_days(r->start_day), d = cal_civil_from_days(day);
+	cal_date s = *sd, d = cal_civil_from_days(day);
 	int64_t months = cal_months_between(s.year, s.month, d.year, d.month);
 
 	switch (r->kind) {
@@ -243,6 +243,11 @@ typedef struct rule_ix {
 	uint64_t before_start; /* wall-clock forms: slots of the first week/month before start */
 	int64_t anchor, step;  /* every N minutes|hours: instant of occurrence 0, seconds between */
 	cron_index cron;
+	cal_date start;        /* wall-clock forms: the civil date of start */
+	/* rule_at()'s last answer: rule_pos() ends on the index rule_scan() then asks for */
+	bool memo_ok;
+	int64_t memo_k, memo_day;
+	occurrence memo;
 } rule_ix;
 
 static int64_t rule_ix_min(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -258,6 +263,7 @@ static void rule_ix_init(rule_ix *ix, const rule *r) {
 	ix->lo = 0;
 	ix->hi = INT64_MAX;
 	ix->before_start = 0;
+	ix->memo_ok = false;
 	if (r->kind == RULE_CRON) {
 		cron_index_init(&ix->cron, &r->cron);
 		if (ix->cron.per_day == 0 || ix->cron.per_cycle == 0) {
@@ -286,7 +292,8 @@ static void rule_ix_init(rule_ix *ix, const rule *r) {
 		if (r->count > 0 && r->count < (uint64_t) ix->hi)
 			ix->hi = (int64_t) r->count;
 	} else {
-		ix->before_start = rule_slots_before_start(r);
+		ix->start = cal_civil_from_days(r->start_day);
+		ix->before_start = rule_slots_before_start(r, &ix->start);
 		if (r->count > 0 && r->count < (uint64_t) INT64_MAX)
 			ix->hi = (int64_t) r->count;
 		if (r->has_until)
@@ -305,6 +312,11 @@ static int rule_at(const rule_ix *ix, int64_t k, occurrence *o, int64_t *ret_day
 
 	if (k < ix->lo || k >= ix->hi)
 		return -ENOENT;
+	if (ix->memo_ok && ix->memo_k == k) {
+		*o = ix->memo;
+		*ret_day = ix->memo_day;
+		return 0;
+	}
 	if (r->kind == RULE_CRON) {
 		if (cron_index_at(&ix->cron, k, &local) < 0)
 			return -ENOENT;
@@ -317,7 +329,7 @@ static int rule_at(const rule_ix *ix, int64_t k, occurrence *o, int64_t *ret_day
 	} else {
 		if ((uint64_t) k > UINT64_MAX - ix->before_start)
 			return -ENOENT;
-		int e = rule_slot_day(r, (uint64_t) k + ix->before_start, &day);
+		int e = rule_slot_day(r, &ix->start, (uint64_t) k + ix->before_start, &day);
 		if (e < 0)
 			return e;
 		delivery = tz_from_local(r->zone, day * CAL_SECS_PER_DAY + r->at);
@@ -329,6 +341,13 @@ static int rule_at(const rule_ix *ix, int64_t k, occurrence *o, int64_t *ret_day
 		.create_at = delivery - r->lead_time,
 	};
 	*ret_day = day;
+	/* Every rule_ix is a non-const local of its entry point; the memo is the only
+	 * part of it that changes after rule_ix_init(). */
+	rule_ix *m = (rule_ix *) ix;
+	m->memo = *o;
+	m->memo_k = k;
+	m->memo_day = day;
+	m->memo_ok = true;
 	return 0;
 }
 
@@ -348,11 +367,11 @@ static int64_t rule_pos_day(const rule_ix *ix, int64_t day) {
 		k = t <= ix->anchor ? 0 : (t - ix->anchor + ix->step - 1) / ix->step;
 		return rule_ix_clamp(ix, k);
 	}
-	uint64_t j = rule_slot_lower_bound(r, day);
+	uint64_t j = rule_slot_lower_bound(r, &ix->start, day);
 	k = j > ix->before_start ? (int64_t) (j - ix->before_start) : 0;
 	/* the lower bound is within a week's or a month's slots of the answer */
 	for (int64_t d; k < ix->hi; k++)
-		if (rule_slot_day(r, (uint64_t) k + ix->before_start, &d) < 0 || d >= day)
+		if (rule_slot_day(r, &ix->start, (uint64_t) k + ix->before_start, &d) < 0 || d >= day)
 			break;
 	return rule_ix_clamp(ix, k);
 }
@@ -363,16 +382,10 @@ static int64_t rule_pos_day(const rule_ix *ix, int64_t day) {
  * fold). A local time in a spring-forward gap, though, goes out moved forward by the
  * gap (03:30 in 03:00->04:00 at 04:30 new time), after the real 04:00: only a forward
  * jump less than the gap's length before `after` does that, and the gap is the rise
- * of the offset. Sampled hourly over the last day, which covers gaps of up to a day
+ * of the offset. The lowest offset of the last 25 hours covers gaps of up to a day
  * (Pacific/Apia skipped 2011-12-30 whole). */
 static int64_t rule_gap_margin(const tz_zone *z, int64_t after) {
-	int32_t now = tz_offset_at(z, after), low = now;
-	for (int h = 1; h <= 25; h++) {
-		int32_t off = tz_offset_at(z, after - h * INT64_C(3600));
-		if (off < low)
-			low = off;
-	}
-	return now - low;
+	return tz_offset_at(z, after) - tz_offset_min(z, after - 25 * INT64_C(3600), after);
 }
 
 /* The first index in index order whose delivery is after `after` (hi when none). */

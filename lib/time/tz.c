@@ -695,6 +695,16 @@ static bool next_change(const tz_zone *z, int64_t t, int64_t *ret) {
 	return true;
 }
 
+int32_t tz_offset_min(const tz_zone *z, int64_t from, int64_t to) {
+	int32_t low = tz_offset_at(z, from);
+	for (int64_t t = from, c; next_change(z, t, &c) && c > t && c <= to; t = c) {
+		int32_t off = tz_offset_at(z, c);
+		if (off < low)
+			low = off;
+	}
+	return low;
+}
+
 int64_t tz_from_local(const tz_zone *z, int64_t local) {
 	if (local > TZ_LOCAL_LIMIT || local < -TZ_LOCAL_LIMIT) {
 		/* Far outside any calendar we care about: no gap/fold search, just do not overflow. */

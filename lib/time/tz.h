@@ -20,6 +20,8 @@ int tz_db_get(tz_db *db, const char *name, const tz_zone **ret_zone);
 const char *tz_zone_name(const tz_zone *z);
 /* UTC offset in seconds (east positive) in force at instant t. */
 int32_t tz_offset_at(const tz_zone *z, int64_t t);
+/* The smallest UTC offset in force at any instant of [from, to] (from <= to). */
+int32_t tz_offset_min(const tz_zone *z, int64_t from, int64_t to);
 static inline int64_t tz_to_local(const tz_zone *z, int64_t t) { return t + tz_offset_at(z, t); }
 /* Local wall-clock time -> instant. A time inside a spring-forward gap is moved
  * forward by the gap (02:30 in a 02:00->03:00 gap is 03:30 new time); a time that

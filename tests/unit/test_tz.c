@@ -667,6 +667,15 @@ static void test_lookup_table_seams(void **state) {
 	assert_int_equal(tz_offset_at(hel, on2300 - 1), 7200);
 	assert_int_equal(tz_offset_at(hel, on2300), 10800);
 	assert_int_equal(tz_from_local(hel, civil(2300, 3, 25, 3, 30, 0)), on2300 + 1800);
+	/* tz_offset_min: the spring-forward inside the window, at its ends, or not in it */
+	assert_int_equal(tz_offset_min(hel, on2299 - 3600, on2299 + 3600), 7200);
+	assert_int_equal(tz_offset_min(hel, on2299, on2299 + 3600), 10800);
+	assert_int_equal(tz_offset_min(hel, on2299 - 1, on2299), 7200);
+	assert_int_equal(tz_offset_min(hel, on2299 + 1, on2299 + 90000), 10800);
+	int64_t off2030 = civil(2030, 10, 27, 1, 0, 0);   /* last Sunday of October 2030 */
+	assert_int_equal(tz_offset_min(hel, off2030 - 1, off2030 - 1), 10800);
+	assert_int_equal(tz_offset_min(hel, off2030 - 90000, off2030), 7200);
+	assert_int_equal(tz_offset_min(get_zone(db, "Asia/Ho_Chi_Minh"), off2030 - 90000, off2030), 25200);
 	print_message("%ld instants near the table's seams compared with localtime_r\n", total);
 	assert_int_equal(bad, 0);
 	tz_db_free(db);
