@@ -222,14 +222,21 @@ static bool gen(sched *s, tz_db *db) {
 			snprintf(byx, sizeof(byx), ";BYMONTHDAY=%d;BYDAY=%s", d1, ical_cron_day[atoi(dow)]);
 			s->intent = VIXIE_OR;
 		}
-		/* shape 8, 9: every day */
-		snprintf(cron, sizeof(cron), "%d %d %s * %s", mi, h, dom, dow);
+		/* shape 8, 9: every day; 9 every half hour from 01:00 to 04:30, across the
+		 * DST changes of all three European zones */
+		if (shape == 9)
+			snprintf(cron, sizeof(cron), "0,30 1-4 * * *");
+		else
+			snprintf(cron, sizeof(cron), "%d %d %s * %s", mi, h, dom, dow);
 		if (cron_parse(cron, &r->cron, NULL) < 0)
 			return false;
 		r->kind = RULE_CRON;
 		r->unit = RULE_UNIT_MINUTE;
 		r->start_day = cal_days_from_civil(y, m, rndi(1, 28));
-		snprintf(s->rrule, sizeof(s->rrule), "FREQ=DAILY;BYHOUR=%d;BYMINUTE=%d;BYSECOND=0%s", h, mi, byx);
+		if (shape == 9)
+			snprintf(s->rrule, sizeof(s->rrule), "FREQ=DAILY;BYHOUR=1,2,3,4;BYMINUTE=0,30;BYSECOND=0");
+		else
+			snprintf(s->rrule, sizeof(s->rrule), "FREQ=DAILY;BYHOUR=%d;BYMINUTE=%d;BYSECOND=0%s", h, mi, byx);
 		snprintf(s->text, sizeof(s->text), "cron \"%s\"", cron);
 	} else if (p < 95) {
 		r->kind = RULE_MONTHLY_DAY;
@@ -475,10 +482,12 @@ int main(int argc, char **argv) {
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--n") == 0 && i + 1 < argc)
 			n = atol(argv[++i]);
+		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
+			rng_state = strtoull(argv[++i], NULL, 0);
 		else if (strcmp(argv[i], "--profile-ours") == 0)
 			profile_ours = true;   /* only our rule_next() loop, for perf */
 		else {
-			fprintf(stderr, "usage: rules_libical [--n N]\n");
+			fprintf(stderr, "usage: rules_libical [--n N] [--seed S]\n");
 			return 2;
 		}
 	}
