@@ -240,21 +240,30 @@ static int load_state(engine *e, store_txn *t, const defs *d, sched_state *state
 	return 0;
 }
 
+/* The active standing orders' ids in the store, a NULL-terminated list that grows
+ * by doubling (once counted per id, it made a first start at 1,000,000 quadratic). */
+typedef struct id_list {
+	char **v;
+	size_t n, cap;
+} id_list;
+
 static int collect_removed(const char *so_id, const sched_state *st, void *ud) {
-	char ***list = ud;
-	(void) st;
+	id_list *l = ud;
 	if (!st->active)
 		return 0;
-	size_t n = 0;
-	while ((*list)[n])
-		n++;
-	char **v = realloc(*list, (n + 2) * sizeof(char *));
-	if (!v)
+	if (l->n + 2 > l->cap) {
+		size_t cap = l->cap < 32 ? 64 : l->cap * 2;
+		char **v = realloc(l->v, cap * sizeof(char *));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n] = strdup(so_id);
+	if (!l->v[l->n])
 		return -ENOMEM;
-	v[n] = strdup(so_id);
-	v[n + 1] = NULL;
-	*list = v;
-	return v[n] ? 0 : -ENOMEM;
+	l->v[++l->n] = NULL;
+	return 0;
 }
 
 static int put_sources(store_txn *t, const defs *d, const engine_sources *src) {
@@ -427,7 +436,9 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 			goto fail;
 	}
 	/* Standing orders that are gone from the definitions: deactivate, keep history. */
-	r = store_sched_each(t, collect_removed, &known);
+	id_list kl = { .v = known, .n = 0, .cap = 1 };
+	r = store_sched_each(t, collect_removed, &kl);
+	known = kl.v;
 	if (r < 0)
 		goto fail;
 	for (char **k = known; *k; k++) {
