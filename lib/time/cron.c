@@ -371,6 +371,16 @@ int cron_next(const cron_expr *c, int64_t local, int64_t *ret_local) {
 
 /* Matching days of month (y, m) as bits 0..30 (bit d-1 = day d); wd1 is the cron
  * weekday (0 = Sunday) of the 1st. The Vixie rule: dom OR dow when both are restricted. */
+/* Bits set, without __builtin_popcount*(): built for baseline x86-64 (no POPCNT
+ * instruction) those are a call into libgcc's table loop, and they are most of the
+ * cost of cron_index_init(). */
+static inline int cron_popcount(uint64_t x) {
+	x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+	x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+	x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+	return (int) ((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+
 static uint32_t cron_month_mask(const cron_index *ix, int32_t y, int m, int wd1) {
 	const cron_expr *c = &ix->c;
 	if (!((c->month >> m) & 1))
@@ -435,8 +445,8 @@ void cron_index_init(cron_index *ix, const cron_expr *c) {
 		uint64_t week = ((dow >> wd1) | (dow << (7 - wd1))) & 0x7f;
 		ix->dow_days[wd1] = week | week << 7 | week << 14 | week << 21 | week << 28;
 	}
-	ix->per_day = (int64_t) __builtin_popcountll(c->minute & ((UINT64_C(1) << 60) - 1)) *
-		      __builtin_popcount(c->hour & 0xffffff);
+	ix->per_day = (int64_t) cron_popcount(c->minute & ((UINT64_C(1) << 60) - 1)) *
+		      cron_popcount(c->hour & 0xffffff);
 	/* matching days of a month (of a month the month field allows) by its length
 	 * (28..31) and the weekday of its 1st */
 	int pop[4][7];
@@ -444,7 +454,7 @@ void cron_index_init(cron_index *ix, const cron_expr *c) {
 		for (int wd = 0; wd < 7; wd++) {
 			uint64_t all = (UINT64_C(1) << len) - 1;
 			uint64_t dom = ((uint64_t) c->dom >> 1) & all, dow = ix->dow_days[wd] & all;
-			pop[len - 28][wd] = __builtin_popcountll(c->dom_star || c->dow_star ? dom & dow : dom | dow);
+			pop[len - 28][wd] = cron_popcount(c->dom_star || c->dow_star ? dom & dow : dom | dow);
 		}
 	for (int type = 0; type < 14; type++) {
 		int leap = type >= 7, n = 0;
@@ -464,11 +474,11 @@ static int64_t cron_days_before(const cron_index *ix, int64_t day, uint32_t *ret
 	int64_t n = q * ix->per_cycle + cron_years_before(ix, (int) (d.year - q * 400));
 	const uint8_t *wd1 = cron_month_wd1[cron_year_kind(d.year)];
 	for (int m = 1; m < d.month; m++)
-		n += __builtin_popcount(cron_month_mask(ix, d.year, m, wd1[m]));
+		n += cron_popcount(cron_month_mask(ix, d.year, m, wd1[m]));
 	uint32_t mask = cron_month_mask(ix, d.year, d.month, wd1[d.month]);
 	*ret_mask = mask;
 	*ret_bit = d.day - 1;
-	return n + __builtin_popcount(mask & ((UINT32_C(1) << (d.day - 1)) - 1));
+	return n + cron_popcount(mask & ((UINT32_C(1) << (d.day - 1)) - 1));
 }
 
 int64_t cron_index_before(const cron_index *ix, int64_t local) {
@@ -481,11 +491,11 @@ int64_t cron_index_before(const cron_index *ix, int64_t local) {
 		return n;
 	int h = (int) (sod / 3600), m = (int) (sod % 3600 / 60);
 	uint64_t minutes = ix->c.minute & ((UINT64_C(1) << 60) - 1);
-	n += (int64_t) __builtin_popcount(ix->c.hour & ((UINT32_C(1) << h) - 1)) * __builtin_popcountll(minutes);
+	n += (int64_t) cron_popcount(ix->c.hour & ((UINT32_C(1) << h) - 1)) * cron_popcount(minutes);
 	if ((ix->c.hour >> h) & 1) {
 		/* minutes before m, and m itself once `local` is past its first second */
 		int upto = m + (sod % 60 != 0 ? 1 : 0);
-		n += __builtin_popcountll(minutes & ((UINT64_C(1) << upto) - 1));
+		n += cron_popcount(minutes & ((UINT64_C(1) << upto) - 1));
 	}
 	return n;
 }
@@ -521,7 +531,7 @@ int cron_index_at(const cron_index *ix, int64_t k, int64_t *ret_local) {
 	int64_t day = 0;
 	for (int m = 1; m <= 12; m++) {
 		uint32_t mask = cron_month_mask(ix, y, m, wd1[m]);
-		int pc = __builtin_popcount(mask);
+		int pc = cron_popcount(mask);
 		if (rem < pc) {
 			day = cal_days_from_civil(y, m, cron_select(mask, rem) + 1);
 			break;
@@ -529,7 +539,7 @@ int cron_index_at(const cron_index *ix, int64_t k, int64_t *ret_local) {
 		rem -= pc;
 	}
 	uint64_t minutes = ix->c.minute & ((UINT64_C(1) << 60) - 1);
-	int per_hour = __builtin_popcountll(minutes);
+	int per_hour = cron_popcount(minutes);
 	int h = cron_select(ix->c.hour & 0xffffff, km / per_hour);
 	int mi = cron_select(minutes, km % per_hour);
 	int64_t local = day * CAL_SECS_PER_DAY + h * 3600 + mi * 60;

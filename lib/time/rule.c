@@ -107,7 +107,8 @@ static int64_t rule_month_step(const rule *r) {
 }
 
 static int rule_popcount7(uint8_t mask) {
-	return __builtin_popcount(mask & 0x7f);
+	static const uint8_t bits[16] = { 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4 };
+	return bits[mask & 0xf] + bits[(mask >> 4) & 0x7];   /* no libgcc call on baseline x86-64 */
 }
 
 /* Weekday of the p-th (0-based) set bit of mask. */
