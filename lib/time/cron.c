@@ -502,9 +502,9 @@ int64_t cron_index_before(const cron_index *ix, int64_t local) {
 
 /* The position of the k-th (0-based) set bit of bits. */
 static int cron_select(uint64_t bits, int64_t k) {
-	for (int i = 0; i < 64; i++)
-		if (((bits >> i) & 1) && k-- == 0)
-			return i;
+	for (; bits != 0; bits &= bits - 1)   /* clears the lowest set bit */
+		if (k-- == 0)
+			return __builtin_ctzll(bits);
 	return -1;
 }
 
@@ -518,6 +518,20 @@ int cron_index_at(const cron_index *ix, int64_t k, int64_t *ret_local) {
 	if (q > CRON_LIMIT / (146097 * CAL_SECS_PER_DAY) + 1 || q < -(CRON_LIMIT / (146097 * CAL_SECS_PER_DAY)) - 2)
 		return -EINVAL;
 	int lo = 0, hi = 400;      /* the year r with prefix[r] <= rem < prefix[r + 1] */
+	/* Matches spread almost evenly over the cycle: guess the year in proportion and
+	 * step a little; the binary search is the fallback when that does not settle. */
+	int g = (int) (rem * 400 / cycle);
+	for (int step = 0; step < 8 && g >= 0 && g < 400; step++) {
+		if (cron_years_before(ix, g) > rem)
+			g--;
+		else if (cron_years_before(ix, g + 1) <= rem)
+			g++;
+		else {
+			lo = g;
+			hi = g + 1;
+			break;
+		}
+	}
 	while (hi - lo > 1) {
 		int mid = (lo + hi) / 2;
 		if (cron_years_before(ix, mid) <= rem)

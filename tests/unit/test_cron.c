@@ -612,6 +612,35 @@ static void test_index_known(void **state) {
 	assert_true(cron_index_before(&ix, at(2027, 1, 1, 0, 0)) - cron_index_before(&ix, at(2026, 1, 1, 0, 0)) == 5);
 }
 
+/* cron_index_at guesses the year within the 400-year cycle in proportion and steps;
+ * sparse and uneven expressions (leap days only, Friday the 13th with AND, once a
+ * year) must land on the same year as the binary search would: every k maps to a
+ * minute whose index is k, in increasing order, across whole cycles. */
+static void test_index_at_sparse(void **state) {
+	(void) state;
+	static const char *const exprs[] = {
+		"0 0 29 2 *", "0 12 13 * */5", "@yearly", "30 3 31 12 *", "0 0 29 2 1", "*/30 * * 1 *",
+	};
+	long checked = 0;
+	for (size_t e = 0; e < sizeof(exprs) / sizeof(exprs[0]); e++) {
+		cron_index ix;
+		cron_expr c = parse_ok(exprs[e]);
+		cron_index_init(&ix, &c);
+		int64_t k0 = cron_index_before(&ix, at(1200, 1, 1, 0, 0)), k1 = cron_index_before(&ix, at(2801, 1, 1, 0, 0));
+		int64_t step = (k1 - k0) / 20000 + 1, prev = INT64_MIN;
+		for (int64_t k = k0; k < k1; k += step) {
+			int64_t t;
+			assert_int_equal(cron_index_at(&ix, k, &t), 0);
+			if (cron_index_before(&ix, t) != k || !cron_matches(&c, t) || t <= prev)
+				fail_msg("%s: k=%lld gives %lld (index %lld)", exprs[e], (long long) k, (long long) t,
+					 (long long) cron_index_before(&ix, t));
+			prev = t;
+			checked++;
+		}
+	}
+	print_message("cron_index_at: %ld indices of sparse expressions\n", checked);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_fields),
@@ -619,6 +648,7 @@ int main(void) {
 		cmocka_unit_test(test_next_known),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_index_known),
+		cmocka_unit_test(test_index_at_sparse),
 		cmocka_unit_test(test_index_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
