@@ -104,7 +104,7 @@ struct store_txn {
 	 * it once: the counters (next_order, next_outbox: key is the META_ array),
 	 * a customer's last ledger sequence and one balance. Their only writers
 	 * in a transaction are meta_put_u64 and store_ledger_append, which keep them. */
-	struct { const char *key; uint64_t val; } counters[2];
+	struct { const char *key; uint64_t val; bool dirty; } counters[2]; /* dirty: written at commit */
 	struct { bool ok; char customer[64]; uint64_t last; } ledger_last;
 	struct { bool ok; char customer[64]; char currency[8]; int64_t balance; } balance;
 };
@@ -424,15 +424,33 @@ static int meta_get_u64(store_txn *t, const char *key, uint64_t dflt, uint64_t *
 }
 
 static int meta_put_u64(store_txn *t, const char *key, uint64_t val) {
-	unsigned char b[8];
-	MDB_val k = str_val(key), v = seq_key(val, b);
-	int r = txn_put(t, t->s->meta, &k, &v, 0);
-	if (r == 0 && (key == META_NEXT_ORDER || key == META_NEXT_OUTBOX)) {
+	if (key == META_NEXT_ORDER || key == META_NEXT_OUTBOX) {
+		/* once per transaction, at its commit (counters_flush), not once per order */
+		if (!t->write)
+			return -EROFS;
+		if (t->err)
+			return t->err;
 		size_t i = key == META_NEXT_ORDER ? 0 : 1;
 		t->counters[i].key = key;
 		t->counters[i].val = val;
+		t->counters[i].dirty = true;
+		return 0;
 	}
-	return r;
+	unsigned char b[8];
+	MDB_val k = str_val(key), v = seq_key(val, b);
+	return txn_put(t, t->s->meta, &k, &v, 0);
+}
+
+/* Writes the counters meta_put_u64 kept for the commit. */
+static void counters_flush(store_txn *t) {
+	for (size_t i = 0; i < 2 && !t->err; i++) {
+		if (!t->counters[i].dirty)
+			continue;
+		unsigned char b[8];
+		MDB_val k = str_val(t->counters[i].key), v = seq_key(t->counters[i].val, b);
+		txn_fail(t, txn_put(t, t->s->meta, &k, &v, 0));
+		t->counters[i].dirty = false;
+	}
 }
 
 /* ---- open, transactions, map size ---- */
@@ -1100,6 +1118,8 @@ int store_commit(store_txn *t) {
 		return -EINVAL;
 	store *s = t->s;
 	int r = 0;
+	if (t->write)
+		counters_flush(t);
 	if (t->write) {
 		if (t->err) {
 			if (t->txn)
