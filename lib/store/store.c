@@ -2441,11 +2441,49 @@ typedef struct verify_ctx {
 
 /* One diag per violation; no file or line: the store is not a text. */
 static void violation(verify_ctx *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Bytes of a damaged store (a flipped bit in a key) named in a message: each byte
+ * that does not belong to a well-formed UTF-8 sequence becomes \xHH, so that what
+ * standingctl verify prints is text. */
+static size_t utf8_seq(const unsigned char *p) {
+	unsigned c = p[0];
+	size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0) || (c == 0xF0 && p[1] < 0x90) ||
+	    (c == 0xF4 && p[1] >= 0x90))
+		return 0;   /* overlong, a surrogate, past U+10FFFF */
+	return n;
+}
+
 static void violation(verify_ctx *v, const char *fmt, ...) {
 	va_list ap;
+	char *msg = NULL, *clean = NULL;
 	va_start(ap, fmt);
-	diag_vadd(v->diags, NULL, 0, 0, fmt, ap);
+	int n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
+	if (n >= 0 && (clean = malloc(4 * (size_t) n + 1))) {
+		char *o = clean;
+		for (const unsigned char *p = (const unsigned char *) msg; *p;) {
+			size_t k = utf8_seq(p);
+			if (k) {
+				memcpy(o, p, k);
+				o += k;
+				p += k;
+			} else
+				o += sprintf(o, "\\x%02x", *p++);
+		}
+		*o = 0;
+	}
+	if (clean)
+		diag_add(v->diags, NULL, 0, 0, "%s", clean);
+	else {
+		va_start(ap, fmt);
+		diag_vadd(v->diags, NULL, 0, 0, fmt, ap);
+		va_end(ap);
+	}
+	free(msg);
+	free(clean);
 }
 
 static int verify_outbox(verify_ctx *v) {

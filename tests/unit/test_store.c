@@ -1063,6 +1063,29 @@ static void test_customer_orders(void **state) {
 	assert_string_equal(custopen_list(f->s, "acme", 100), "SO-00000002-1 more=0");
 }
 
+/* store_verify names what a damaged key holds as text: a byte that is not part of
+ * well-formed UTF-8 (a flipped bit) as \xHH, well-formed text as it is. */
+static void test_verify_damaged_bytes(void **state) {
+	fx *f = *state;
+	good_store(f);
+	store_close(f->s);
+	f->s = NULL;
+	unsigned char key[32];
+	memcpy(key, "san\xee" "a", 6);
+	be64(key + 6, 1);
+	raw_op(f->dir, "custopen", key, 14, "", 0);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	expect_one_diag(f->s, "customer open orders index entry (san\\xee" "a, SO-00000001-3): the order is acme's");
+	store_close(f->s);
+	f->s = NULL;
+	raw_op(f->dir, "custopen", key, 14, NULL, 0);
+	memcpy(key, "Ri\xc4\xa3" "a", 6);   /* Riģa */
+	be64(key + 6, 1);
+	raw_op(f->dir, "custopen", key, 14, "", 0);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	expect_one_diag(f->s, "customer open orders index entry (Ri\xc4\xa3" "a, SO-00000001-3): the order is acme's");
+}
+
 /* store_verify: an open order without its entry, an entry without its order, an
  * entry for a shipped order and one under another customer. */
 static void test_verify_customer_orders(void **state) {
@@ -1890,6 +1913,7 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_skips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_customer_orders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_damaged_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_customer_orders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_customer_orders_old_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
