@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "daemon/standingd/log.h"
 #include "daemon/standingd/notify.h"
+#include "lib/base/text.h"
 #include "lib/sales/outbox.h"
 #include "lib/time/cal.h"
 
@@ -95,18 +96,9 @@ static char *clean_text(const char *s, size_t len, size_t max) {
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < len;) {
-		unsigned char c = (unsigned char) s[i];
-		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-		uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
-		bool ok = n > 0 && i + n <= len;
-		for (size_t k = 1; ok && k < n; k++) {
-			unsigned char d = (unsigned char) s[i + k];
-			ok = (d & 0xc0) == 0x80;
-			cp = cp << 6 | (d & 0x3f);
-		}
-		static const uint32_t least[] = { 0, 0, 0x80, 0x800, 0x10000 };
-		ok = ok && cp >= least[n] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) &&
-		     !(cp < 0x20 || (cp >= 0x7f && cp <= 0x9f));
+		uint32_t cp = 0;
+		size_t n = text_utf8_seq(s + i, len - i, &cp);
+		bool ok = n > 0 && !(cp < 0x20 || (cp >= 0x7f && cp <= 0x9f));
 		if (!ok)
 			n = 1;
 		if (o + (ok ? n : 1) > max)

@@ -4,6 +4,44 @@
 #include <string.h>
 #include "lib/base/text.h"
 
+size_t text_utf8_seq(const char *s, size_t n, uint32_t *ret_cp) {
+	const unsigned char *p = (const unsigned char *) s;
+	if (n == 0)
+		return 0;
+	unsigned c = p[0];
+	size_t k;
+	uint32_t cp, least;
+	if (c < 0x80) {
+		k = 1; cp = c; least = 0;
+	} else if (c >= 0xC2 && c <= 0xDF) {
+		k = 2; cp = c & 0x1F; least = 0x80;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		k = 3; cp = c & 0x0F; least = 0x800;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		k = 4; cp = c & 0x07; least = 0x10000;
+	} else
+		return 0;
+	if (k > n)
+		return 0;
+	for (size_t i = 1; i < k; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3F);
+	}
+	if (cp < least || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	if (ret_cp)
+		*ret_cp = cp;
+	return k;
+}
+
+size_t text_utf8_prefix(const char *s, size_t n) {
+	size_t i = 0, k;
+	while (i < n && (k = text_utf8_seq(s + i, n - i, NULL)) > 0)
+		i += k;
+	return i;
+}
+
 /* The unit at p (n > 0 bytes left): its length (a UTF-8 sequence, or 1 for a
  * byte that starts none) and whether it is a control character, with its code
  * point. A byte 0x80-0x9F outside a sequence (not UTF-8: only old or hand-made

@@ -8,6 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The length of the well-formed UTF-8 sequence (RFC 3629: no overlong form, no
+ * surrogate, nothing past U+10FFFF) at s, within n bytes, with its code point in
+ * *ret_cp (may be NULL); 0 when the bytes there are not one. The one UTF-8 check
+ * of the program. */
+size_t text_utf8_seq(const char *s, size_t n, uint32_t *ret_cp);
+
+/* The offset of the first byte of s[0, n) that does not start a well-formed
+ * sequence (text_utf8_seq), or n when all of it is UTF-8. */
+size_t text_utf8_prefix(const char *s, size_t n);
+
 /* Finds the first control character in s[0, len): true with its byte offset and
  * code point, false when there is none. */
 bool text_find_control(const char *s, size_t len, size_t *ret_at, uint32_t *ret_cp);

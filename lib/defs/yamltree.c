@@ -9,6 +9,7 @@
 #include <string.h>
 #include <jansson.h>
 #include <yaml.h>
+#include "lib/base/text.h"
 #include "lib/defs/yamltree.h"
 
 /* Definition files are a few hundred lines; these bounds keep a hostile or
@@ -270,40 +271,6 @@ static void ytree_position(const char *data, size_t len, size_t off, int *line, 
 	*col = c;
 }
 
-/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no
- * overlong forms, no surrogates, nothing past U+10FFFF), or len. */
-static size_t ytree_utf8_check(const unsigned char *s, size_t len) {
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t k;
-		uint32_t cp, min;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if (c >= 0xC2 && c <= 0xDF) {
-			k = 1; cp = c & 0x1F; min = 0x80;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			k = 2; cp = c & 0x0F; min = 0x800;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			k = 3; cp = c & 0x07; min = 0x10000;
-		} else {
-			return i;
-		}
-		if (len - i <= k)
-			return i;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xC0) != 0x80)
-				return i;
-			cp = (cp << 6) | (s[i + j] & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return i;
-		i += k + 1;
-	}
-	return len;
-}
-
 static int ytree_add_anchor(ytree_reader *r, const char *name, ytree_node *n) {
 	if (!name)
 		return 0;
@@ -462,7 +429,7 @@ int ytree_parse_yaml(const char *data, size_t len, ytree **ret, ytree_error *err
 	if (!data)
 		data = "";   /* libyaml asserts on a NULL input even when empty */
 	/* libyaml would name the byte but not the line; check first for a position */
-	size_t bad = ytree_utf8_check((const unsigned char *) data, len);
+	size_t bad = text_utf8_prefix(data, len);
 	if (bad < len) {
 		ytree_position(data, len, bad, &err->line, &err->col);
 		snprintf(err->msg, sizeof(err->msg), "invalid UTF-8");

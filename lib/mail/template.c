@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/base/text.h"
 #include "lib/mail/mail_int.h"
 
 const char *const mail_tmpl_names[TMPL_N] = {
@@ -138,32 +139,6 @@ static int col_of(const char *line, size_t off) {
 		if (((unsigned char) line[i] & 0xc0) != 0x80)
 			c++;
 	return c;
-}
-
-static bool utf8_valid(const char *s, size_t n, size_t *ret_bad) {
-	const unsigned char *u = (const unsigned char *) s;
-	for (size_t i = 0; i < n;) {
-		unsigned c = u[i];
-		size_t k = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 9;
-		if (k == 9 || (k == 1 && c < 0xc2) || (k == 3 && c > 0xf4) || i + k >= n) {
-			*ret_bad = i;
-			return false;
-		}
-		uint32_t cp = k == 0 ? c : c & (0x3f >> k);
-		for (size_t j = 1; j <= k; j++) {
-			if ((u[i + j] & 0xc0) != 0x80) {
-				*ret_bad = i;
-				return false;
-			}
-			cp = cp << 6 | (u[i + j] & 0x3f);
-		}
-		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff))) {
-			*ret_bad = i;
-			return false;
-		}
-		i += k + 1;
-	}
-	return true;
 }
 
 static int lookup(const char *const *names, int n, const char *name) {
@@ -362,8 +337,8 @@ int mail_tmpl_parse(const char *file, const char *text, size_t len, mail_tmpl_id
 		size_t ll = (size_t) (e - s);
 		at += ll + 1;
 		lineno++;
-		size_t bad;
-		if (!utf8_valid(s, ll, &bad)) {
+		size_t bad = text_utf8_prefix(s, ll);
+		if (bad < ll) {
 			perr(&ps, lineno, col_of(s, bad), "invalid UTF-8");
 			continue;
 		}

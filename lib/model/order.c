@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lib/base/jfield.h"
+#include "lib/base/text.h"
 #include "lib/model/order.h"
 #include "lib/time/cal.h"
 
@@ -963,35 +964,6 @@ static void jw_raw(jw *w, const char *p, size_t len) {
 
 #define JW_LIT(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
 
-/* Length of the UTF-8 sequence at p (valid as jansson's utf8_check_full has it:
- * no overlong forms, no surrogates, nothing past U+10FFFF), 0 when invalid. */
-static size_t utf8_len(const unsigned char *p) {
-	unsigned c = p[0];
-	size_t n;
-	uint32_t cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-		cp = c & 0x1F;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		cp = c & 0x0F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		cp = c & 0x07;
-	} else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3F);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 static void jw_str(jw *w, const char *s) {
 	if (!s) {
 		w->err = w->err ? w->err : -EINVAL;
@@ -1012,8 +984,9 @@ static void jw_str(jw *w, const char *s) {
 			continue;
 		}
 		if (c >= 0x80) {
-			size_t n = utf8_len(p);
-			if (!n || n > (size_t) (end - p)) {
+			/* valid as jansson's utf8_check_full has it */
+			size_t n = text_utf8_seq((const char *) p, (size_t) (end - p), NULL);
+			if (!n) {
 				w->err = -EINVAL;
 				return;
 			}

@@ -475,31 +475,24 @@ int64_t outbox_backoff(uint32_t k, uint64_t seq, uint64_t rnd) {
 /* The command's text as it is kept: control characters as spaces, cut (on a
  * character boundary) at max bytes; invalid UTF-8 as '?'. */
 static char *text_clean(const char *s, size_t max) {
-	size_t n = strlen(s);
-	if (n > max)
-		n = max;
+	size_t full = strlen(s), n = full < max ? full : max;
 	char *d = malloc(n + 1);
 	if (!d)
 		return NULL;
 	size_t o = 0;
-	const unsigned char *p = (const unsigned char *) s;
 	for (size_t i = 0; i < n;) {
-		unsigned char ch = p[i];
-		size_t len = ch < 0x80 ? 1 : (ch & 0xE0) == 0xC0 ? 2 : (ch & 0xF0) == 0xE0 ? 3 : (ch & 0xF8) == 0xF0 ? 4 : 0;
-		bool valid = len > 0 && i + len <= n && !(len == 2 && ch < 0xC2);
-		for (size_t k = 1; valid && k < len; k++)
-			valid = (p[i + k] & 0xC0) == 0x80;
-		uint32_t cp = len == 2 ? (uint32_t) (ch & 0x1F) << 6 | (p[i + 1] & 0x3F) : ch;
-		if (!valid) {
-			if (i + len > n && len > 1)
+		uint32_t cp = 0;
+		size_t len = text_utf8_seq(s + i, n - i, &cp);
+		if (!len) {
+			if (text_utf8_seq(s + i, full - i, NULL))
 				break;   /* cut inside a character */
 			d[o++] = '?';
 			i++;
-		} else if (ch < 0x20 || ch == 0x7F || (len == 2 && cp >= 0x80 && cp <= 0x9F)) {
+		} else if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) {
 			d[o++] = ' ';
 			i += len;
 		} else {
-			memcpy(d + o, p + i, len);
+			memcpy(d + o, s + i, len);
 			o += len;
 			i += len;
 		}

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include "lib/base/fsdir.h"
 #include "lib/base/jfield.h"
+#include "lib/base/text.h"
 #include "lib/defs/defs.h"
 #include "lib/time/cal.h"
 #include "lib/store/store.h"
@@ -2445,18 +2446,6 @@ static void violation(verify_ctx *v, const char *fmt, ...) __attribute__((format
 /* Bytes of a damaged store (a flipped bit in a key) named in a message: each byte
  * that does not belong to a well-formed UTF-8 sequence becomes \xHH, so that what
  * standingctl verify prints is text. */
-static size_t utf8_seq(const unsigned char *p) {
-	unsigned c = p[0];
-	size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0) || (c == 0xF0 && p[1] < 0x90) ||
-	    (c == 0xF4 && p[1] >= 0x90))
-		return 0;   /* overlong, a surrogate, past U+10FFFF */
-	return n;
-}
-
 static void violation(verify_ctx *v, const char *fmt, ...) {
 	va_list ap;
 	char *msg = NULL, *clean = NULL;
@@ -2466,7 +2455,7 @@ static void violation(verify_ctx *v, const char *fmt, ...) {
 	if (n >= 0 && (clean = malloc(4 * (size_t) n + 1))) {
 		char *o = clean;
 		for (const unsigned char *p = (const unsigned char *) msg; *p;) {
-			size_t k = utf8_seq(p);
+			size_t k = text_utf8_seq((const char *) p, (size_t) (msg + n - (const char *) p), NULL);
 			if (k) {
 				memcpy(o, p, k);
 				o += k;

@@ -102,8 +102,38 @@ static void test_ics(void **state) {
 	expect(text_ics_property("SUMMARY", in2), want2);
 }
 
+/* The one UTF-8 check: RFC 3629's well-formed sequences, nothing else. */
+static void test_utf8_seq(void **state) {
+	(void) state;
+	uint32_t cp = 0;
+	assert_int_equal(text_utf8_seq("A", 1, &cp), 1);
+	assert_int_equal(cp, 0x41);
+	assert_int_equal(text_utf8_seq("\xc3\xa4", 2, &cp), 2);          /* U+00E4 */
+	assert_int_equal(cp, 0xE4);
+	assert_int_equal(text_utf8_seq("\xe1\xbb\x85", 3, &cp), 3);     /* U+1EC5 */
+	assert_int_equal(cp, 0x1EC5);
+	assert_int_equal(text_utf8_seq("\xf4\x8f\xbf\xbf", 4, &cp), 4); /* U+10FFFF */
+	assert_int_equal(cp, 0x10FFFF);
+	assert_int_equal(text_utf8_seq("\xc2\x85", 2, &cp), 2);          /* C1 is UTF-8 */
+	assert_int_equal(cp, 0x85);
+	assert_int_equal(text_utf8_seq("\xc3\xa4", 1, NULL), 0);         /* cut */
+	assert_int_equal(text_utf8_seq("", 0, NULL), 0);
+	assert_int_equal(text_utf8_seq("\xc0\x80", 2, NULL), 0);         /* overlong */
+	assert_int_equal(text_utf8_seq("\xe0\x9f\xbf", 3, NULL), 0);     /* overlong */
+	assert_int_equal(text_utf8_seq("\xf0\x8f\xbf\xbf", 4, NULL), 0); /* overlong */
+	assert_int_equal(text_utf8_seq("\xed\xa0\x80", 3, NULL), 0);     /* surrogate */
+	assert_int_equal(text_utf8_seq("\xf4\x90\x80\x80", 4, NULL), 0); /* past U+10FFFF */
+	assert_int_equal(text_utf8_seq("\xf5\x80\x80\x80", 4, NULL), 0);
+	assert_int_equal(text_utf8_seq("\x80", 1, NULL), 0);
+	assert_int_equal(text_utf8_seq("\xc3" "A", 2, NULL), 0);
+	assert_int_equal(text_utf8_prefix("ab\xc3\xa4\xffz", 6), 4);
+	assert_int_equal(text_utf8_prefix("ab\xc3\xa4", 4), 4);
+	assert_int_equal(text_utf8_prefix("ab\xc3", 3), 2);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_utf8_seq),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_terminal),
 		cmocka_unit_test(test_json),
