@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include "lib/time/cal.h"
 #include "lib/defs/defs.h"
 #include "lib/base/diag.h"
@@ -40,23 +41,6 @@
 
 static volatile int64_t sink;           /* keeps the measured calls from being optimised away */
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("bench_engine: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static int64_t now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static long max_rss_kib(void) {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
@@ -75,37 +59,6 @@ static long rss_kib(void) {
 			break;
 	fclose(f);
 	return v;
-}
-
-/* ---- a growing text buffer for the generated YAML ---- */
-
-typedef struct text {
-	char *s;
-	size_t n, cap;
-} text;
-
-static void text_add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_add(text *t, const char *fmt, ...) {
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int k = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
-		va_end(ap);
-		if (k < 0)
-			die("vsnprintf failed");
-		if (t->s && t->n + (size_t) k < t->cap) {
-			t->n += (size_t) k;
-			return;
-		}
-		size_t cap = t->cap ? t->cap * 2 : 4096;
-		while (cap < t->n + (size_t) k + 1)
-			cap *= 2;
-		char *s = realloc(t->s, cap);
-		if (!s)
-			die("out of memory");
-		t->s = s;
-		t->cap = cap;
-	}
 }
 
 /* ---- definitions ---- */
@@ -143,7 +96,7 @@ static const char CUSTOMERS[] =
 	"standing_orders:\n";
 
 /* One standing order; schedule is the indented `schedule:` body. */
-static void add_order(text *t, const char *id, const char *customer_id, const char *schedule) {
+static void add_order(bench_text *t, const char *id, const char *customer_id, const char *schedule) {
 	text_add(t,
 		 "  - id: %s\n"
 		 "    customer: %s\n"
@@ -241,7 +194,7 @@ static void bench_rules(void) {
 		{ "weekly", "`every: 2 weeks, on: [mon, thu]`", "      every: 2 weeks\n      on: [mon, thu]\n      at: \"09:30\"\n" },
 		{ "cron", "cron `30 3 * * 0`", "      cron: \"30 3 * * 0\"\n" },
 	};
-	text t = { 0 };
+	bench_text t = { 0 };
 	text_add(&t, "%s", CUSTOMERS);
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		char id[64], sched[256];
@@ -320,7 +273,7 @@ static const char *const MIX[] = {
 };
 
 static void bench_forecast(void) {
-	text t = { 0 };
+	bench_text t = { 0 };
 	text_add(&t, "%s", CUSTOMERS);
 	for (size_t i = 0; i < FORECAST_ORDERS; i++) {
 		char id[32];
@@ -351,13 +304,6 @@ static void bench_forecast(void) {
 
 /* ---- engine ---- */
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-	(void) st;
-	(void) type;
-	(void) ftw;
-	return remove(path);
-}
-
 /* Pages LMDB actually uses (the file may be larger or sparse). */
 static int lmdb_used_bytes(const char *dir, uint64_t *ret) {
 	MDB_env *env;
@@ -374,7 +320,7 @@ static int lmdb_used_bytes(const char *dir, uint64_t *ret) {
 }
 
 static void bench_engine(void) {
-	text t = { 0 };
+	bench_text t = { 0 };
 	text_add(&t, "%s", CUSTOMERS);
 	for (int i = 0; i < ENGINE_ORDERS; i++) {
 		char id[32];
@@ -430,7 +376,7 @@ static void bench_engine(void) {
 		fprintf(stderr, "bench_engine: expected %d orders, created %llu (skipped %llu)\n",
 			ENGINE_ORDERS * ENGINE_BACKLOG, (unsigned long long) st.created, (unsigned long long) st.skipped);
 	defs_free(d);
-	if (nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) < 0)
+	if (remove_tree(dir) < 0)
 		fprintf(stderr, "bench_engine: cannot remove %s: %s\n", dir, strerror(errno));
 }
 
@@ -444,7 +390,7 @@ static void bench_engine(void) {
  * step one engine_run (one write transaction) that makes the orders or the tasks
  * then due. Returns the ms the steps took; *ret_records what they wrote. */
 static double remind_steps(bool reminders, uint64_t *ret_orders, size_t *ret_tasks) {
-	text t = { 0 };
+	bench_text t = { 0 };
 	text_add(&t, "%s", CUSTOMERS);
 	for (int i = 0; i < REMIND_ORDERS; i++) {
 		char id[32];
@@ -491,7 +437,7 @@ static double remind_steps(bool reminders, uint64_t *ret_orders, size_t *ret_tas
 	engine_free(e);
 	store_close(s);
 	defs_free(d);
-	if (nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) < 0)
+	if (remove_tree(dir) < 0)
 		fprintf(stderr, "bench_engine: cannot remove %s: %s\n", dir, strerror(errno));
 	return (double) (t1 - t0) / 1e6;
 }

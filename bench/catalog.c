@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include "lib/base/diag.h"
 #include "lib/defs/defs.h"
 #include "lib/sched/catalog.h"
@@ -33,23 +34,6 @@
 
 #define TRIALS 5
 #define NOW INT64_C(1796083200)   /* 2026-12-01T00:00:00Z */
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("bench_catalog: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static int64_t now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void write_file(const char *path, const char *text) {
 	FILE *f = fopen(path, "w");
@@ -84,13 +68,6 @@ static void write_orders_file(const char *dir, int file, int per_file, int versi
 	snprintf(path, sizeof(path), "%s/orders.d/f%03d.yaml", dir, file);
 	write_file(path, s);
 	free(s);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	return remove(path);
 }
 
 static void row(const char *what, double ms) {
@@ -329,6 +306,6 @@ int main(int argc, char **argv) {
 		store_close(s);
 		diag_list_clear(&diags);
 	}
-	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(root);
 	return 0;
 }

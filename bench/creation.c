@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include "lib/base/diag.h"
 #include "lib/defs/defs.h"
 #include "lib/sched/engine.h"
@@ -44,17 +45,6 @@
 
 #define MAX_DBS 64
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("creation: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
 static double cpu_s(void) {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
@@ -62,45 +52,10 @@ static double cpu_s(void) {
 	       (double) ru.ru_stime.tv_usec / 1e6;
 }
 
-static int64_t now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-typedef struct text {
-	char *s;
-	size_t n, cap;
-} text;
-
-static void text_add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_add(text *t, const char *fmt, ...) {
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int k = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
-		va_end(ap);
-		if (k < 0)
-			die("vsnprintf failed");
-		if (t->s && t->n + (size_t) k < t->cap) {
-			t->n += (size_t) k;
-			return;
-		}
-		size_t cap = t->cap ? t->cap * 2 : 4096;
-		while (cap < t->n + (size_t) k + 1)
-			cap *= 2;
-		char *s = realloc(t->s, cap);
-		if (!s)
-			die("out of memory");
-		t->s = s;
-		t->cap = cap;
-	}
-}
-
 static const char *const CUSTOMER_IDS[] = { "c-hel", "c-rix", "c-osl", "c-sgn" };
 
 static defs *make_defs(size_t n_so, uint64_t backlog) {
-	text c = { 0 }, t = { 0 };
+	bench_text c = { 0 }, t = { 0 };
 	text_add(&c,
 		 "timezone: Europe/Helsinki\n"
 		 "catch_up: all\n"
@@ -152,15 +107,8 @@ static defs *make_defs(size_t n_so, uint64_t backlog) {
 	return d;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-	(void) st;
-	(void) type;
-	(void) ftw;
-	return remove(path);
-}
-
 static void rm_tree(const char *dir) {
-	if (nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) < 0)
+	if (remove_tree(dir) < 0)
 		fprintf(stderr, "creation: cannot remove %s: %s\n", dir, strerror(errno));
 }
 

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
+
 enum { M_UPCOMING, M_STATUS, N_METHODS };
 
 static const char *const method_names[N_METHODS] = {
@@ -52,12 +54,6 @@ typedef struct client {
 	int fd;
 	int first;                 /* method of the first call: clients alternate out of step */
 } client;
-
-static int64_t now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int connect_unix(const char *path, char *why, size_t why_size) {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
