@@ -90,46 +90,44 @@ int text_check(const char *s, size_t len, char buf[static TEXT_MSG_MAX]) {
 	return -EINVAL;
 }
 
-/* A growing output string. */
-typedef struct sbuf {
-	char *p;
-	size_t n, cap;
-	bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
+void text_buf_put(text_buf *b, const char *s, size_t n) {
 	if (b->oom)
 		return;
 	if (b->n + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 64;
 		while (cap < b->n + n + 1)
 			cap *= 2;
-		char *q = realloc(b->p, cap);
+		char *q = realloc(b->s, cap);
 		if (!q) {
 			b->oom = true;
 			return;
 		}
-		b->p = q;
+		b->s = q;
 		b->cap = cap;
 	}
-	memcpy(b->p + b->n, s, n);
+	memcpy(b->s + b->n, s, n);
 	b->n += n;
-	b->p[b->n] = '\0';
+	b->s[b->n] = '\0';
 }
 
-static char *sb_done(sbuf *b) {
-	if (!b->oom && !b->p)
-		sb_put(b, "", 0);
+int text_buf_finish(text_buf *b, char **ret) {
+	text_buf_put(b, "", 0);
 	if (b->oom) {
-		free(b->p);
-		return NULL;
+		free(b->s);
+		return -ENOMEM;
 	}
-	return b->p;
+	*ret = b->s;
+	return 0;
+}
+
+static char *sb_done(text_buf *b) {
+	char *r;
+	return text_buf_finish(b, &r) == 0 ? r : NULL;
 }
 
 /* Control characters as \u00HH (json, or a C1 sequence) or \xHH. */
 static char *escape(const char *s, bool json) {
-	sbuf b = { 0 };
+	text_buf b = { 0 };
 	const unsigned char *p = (const unsigned char *) s;
 	size_t n = strlen(s);
 	for (size_t i = 0; i < n;) {
@@ -137,12 +135,12 @@ static char *escape(const char *s, bool json) {
 		uint32_t cp;
 		size_t k = unit_at(p + i, n - i, &ctl, &cp);
 		if (!ctl) {
-			sb_put(&b, s + i, k);
+			text_buf_put(&b, s + i, k);
 		} else {
 			char esc[8];
 			int m = json || k == 2 ? snprintf(esc, sizeof(esc), "\\u%04x", (unsigned) cp)
 					       : snprintf(esc, sizeof(esc), "\\x%02x", (unsigned) cp);
-			sb_put(&b, esc, (size_t) m);
+			text_buf_put(&b, esc, (size_t) m);
 		}
 		i += k;
 	}
@@ -159,9 +157,9 @@ char *text_escape_json(const char *json) {
 }
 
 char *text_ics_property(const char *name, const char *value) {
-	sbuf v = { 0 };
-	sb_put(&v, name, strlen(name));
-	sb_put(&v, ":", 1);
+	text_buf v = { 0 };
+	text_buf_put(&v, name, strlen(name));
+	text_buf_put(&v, ":", 1);
 	const unsigned char *p = (const unsigned char *) value;
 	size_t n = strlen(value);
 	for (size_t i = 0; i < n;) {
@@ -170,14 +168,14 @@ char *text_ics_property(const char *name, const char *value) {
 		size_t k = unit_at(p + i, n - i, &ctl, &cp);
 		if (ctl) {
 			if (cp == '\n' || cp == '\r') {
-				sb_put(&v, "\\n", 2);
+				text_buf_put(&v, "\\n", 2);
 				if (cp == '\r' && i + 1 < n && p[i + 1] == '\n')
 					k++;
 			}
 		} else {
 			if (p[i] == '\\' || p[i] == ';' || p[i] == ',')
-				sb_put(&v, "\\", 1);
-			sb_put(&v, value + i, k);
+				text_buf_put(&v, "\\", 1);
+			text_buf_put(&v, value + i, k);
 		}
 		i += k;
 	}
@@ -185,21 +183,21 @@ char *text_ics_property(const char *name, const char *value) {
 	if (!line)
 		return NULL;
 	/* fold: at most 75 octets a line, the leading space of a continuation included */
-	sbuf out = { 0 };
+	text_buf out = { 0 };
 	size_t len = strlen(line), col = 0;
 	for (size_t i = 0; i < len;) {
 		bool ctl;
 		uint32_t cp;
 		size_t k = unit_at((const unsigned char *) line + i, len - i, &ctl, &cp);
 		if (col + k > 75) {
-			sb_put(&out, "\r\n ", 3);
+			text_buf_put(&out, "\r\n ", 3);
 			col = 1;
 		}
-		sb_put(&out, line + i, k);
+		text_buf_put(&out, line + i, k);
 		col += k;
 		i += k;
 	}
-	sb_put(&out, "\r\n", 2);
+	text_buf_put(&out, "\r\n", 2);
 	free(line);
 	return sb_done(&out);
 }

@@ -8,6 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A growing output string: after a failed allocation it stays marked (oom) and
+ * drops further text, so a builder checks once at the end. Start from { 0 }. */
+typedef struct text_buf {
+	char *s;
+	size_t n, cap;
+	bool oom;
+} text_buf;
+void text_buf_put(text_buf *b, const char *s, size_t n);
+/* 0 with *ret the string (never NULL; the caller frees it); -ENOMEM (the text is freed). */
+int text_buf_finish(text_buf *b, char **ret);
+
 /* The length of the well-formed UTF-8 sequence (RFC 3629: no overlong form, no
  * surrogate, nothing past U+10FFFF) at s, within n bytes, with its code point in
  * *ret_cp (may be NULL); 0 when the bytes there are not one. The one UTF-8 check

@@ -6,17 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/base/diag.h"
-
-/* ---- a growing output string (mime.c): after a failed allocation it stays
- * marked and drops further text, so a builder checks once at the end ---- */
-typedef struct mail_buf {
-	char *s;
-	size_t n, cap;
-	bool oom;
-} mail_buf;
-void mail_buf_put(mail_buf *b, const char *s, size_t n);
-/* 0 with *ret the string (never NULL); -ENOMEM (the text is freed) */
-int mail_buf_finish(mail_buf *b, char **ret);
+#include "lib/base/text.h"
 
 /* ---- template names (the customers' six templates in doc/notify.md's order,
  * then the salesperson's task alert of doc/crm.md) ---- */

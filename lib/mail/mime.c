@@ -9,38 +9,8 @@
 #include <time.h>
 #include "lib/mail/mail_int.h"
 
-void mail_buf_put(mail_buf *b, const char *s, size_t n) {
-	if (b->oom)
-		return;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		char *v = realloc(b->s, cap);
-		if (!v) {
-			b->oom = true;
-			return;
-		}
-		b->s = v;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->n, s, n);
-	b->n += n;
-	b->s[b->n] = 0;
-}
-
-int mail_buf_finish(mail_buf *b, char **ret) {
-	mail_buf_put(b, "", 0);
-	if (b->oom) {
-		free(b->s);
-		return -ENOMEM;
-	}
-	*ret = b->s;
-	return 0;
-}
-
-static void buf_puts(mail_buf *b, const char *s) {
-	mail_buf_put(b, s, strlen(s));
+static void buf_puts(text_buf *b, const char *s) {
+	text_buf_put(b, s, strlen(s));
 }
 
 /* length of the UTF-8 sequence starting with c (1 for a stray byte) */
@@ -53,7 +23,7 @@ static size_t u8len(unsigned char c) {
 static const char HEX[] = "0123456789ABCDEF";
 
 int mime_qp_encode(const char *text, char **ret) {
-	mail_buf b = { 0 };
+	text_buf b = { 0 };
 	const unsigned char *s = (const unsigned char *) text;
 	while (*s) {
 		const unsigned char *e = (const unsigned char *) strchrnul((const char *) s, '\n');
@@ -82,7 +52,7 @@ int mime_qp_encode(const char *text, char **ret) {
 			}
 			/* lines of at most 76 characters, the soft break's "=" counted */
 			if (col + tl > (last ? 76 : 75)) {
-				mail_buf_put(&b, "=\r\n", 3);
+				text_buf_put(&b, "=\r\n", 3);
 				col = 0;
 				if (*p == '.') {
 					tl = 0;
@@ -93,26 +63,26 @@ int mime_qp_encode(const char *text, char **ret) {
 						tok[tl++] = (char) p[i];
 				}
 			}
-			mail_buf_put(&b, tok, tl);
+			text_buf_put(&b, tok, tl);
 			col += tl;
 			p += k;
 		}
-		mail_buf_put(&b, "\r\n", 2);
+		text_buf_put(&b, "\r\n", 2);
 		s = *e ? e + 1 : e;
 	}
-	return mail_buf_finish(&b, ret);
+	return text_buf_finish(&b, ret);
 }
 
 /* ---- header fields ---- */
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static void base64(mail_buf *b, const unsigned char *s, size_t n) {
+static void base64(text_buf *b, const unsigned char *s, size_t n) {
 	for (size_t i = 0; i < n; i += 3) {
 		unsigned v = (unsigned) s[i] << 16 | (i + 1 < n ? (unsigned) s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
 		char q[4] = { B64[v >> 18 & 63], B64[v >> 12 & 63], i + 1 < n ? B64[v >> 6 & 63] : '=',
 			      i + 2 < n ? B64[v & 63] : '=' };
-		mail_buf_put(b, q, 4);
+		text_buf_put(b, q, 4);
 	}
 }
 
@@ -142,7 +112,7 @@ static char *clean(const char *s) {
  * each word at most 75 characters and each line at most 76 (RFC 2047 2). The
  * words split only between characters; the space folding them apart is not part
  * of the text (RFC 2047 6.2). Returns the column after the last word. */
-static size_t encoded_words(mail_buf *b, const char *text, size_t col) {
+static size_t encoded_words(text_buf *b, const char *text, size_t col) {
 	const unsigned char *s = (const unsigned char *) text;
 	size_t n = strlen(text);
 	static const char pre[] = "=?UTF-8?B?";
@@ -165,18 +135,18 @@ static size_t encoded_words(mail_buf *b, const char *text, size_t col) {
 			if (col <= 1) /* cannot happen: a fresh line has room for 45 bytes */
 				take = 1;
 			else {
-				mail_buf_put(b, "\r\n ", 3);
+				text_buf_put(b, "\r\n ", 3);
 				col = 1;
 				continue;
 			}
 		}
-		mail_buf_put(b, pre, sizeof(pre) - 1);
+		text_buf_put(b, pre, sizeof(pre) - 1);
 		base64(b, s + i, take);
-		mail_buf_put(b, "?=", 2);
+		text_buf_put(b, "?=", 2);
 		col += 12 + (take + 2) / 3 * 4;
 		i += take;
 		if (i < n) {
-			mail_buf_put(b, "\r\n ", 3);
+			text_buf_put(b, "\r\n ", 3);
 			col = 1;
 		}
 	}
@@ -184,16 +154,16 @@ static size_t encoded_words(mail_buf *b, const char *text, size_t col) {
 }
 
 /* plain ASCII text, folded at spaces before 78 characters where it can be */
-static size_t folded_ascii(mail_buf *b, const char *text, size_t col) {
+static size_t folded_ascii(text_buf *b, const char *text, size_t col) {
 	const char *s = text;
 	while (*s) {
 		const char *sp = strchr(s + 1, ' ');
 		size_t w = sp ? (size_t) (sp - s) : strlen(s);
 		if (col + w > 78 && col > 1 && *s == ' ') {
-			mail_buf_put(b, "\r\n", 2);
+			text_buf_put(b, "\r\n", 2);
 			col = 0;
 		}
-		mail_buf_put(b, s, w);
+		text_buf_put(b, s, w);
 		col += w;
 		s += w;
 	}
@@ -204,9 +174,9 @@ int mime_header_unstructured(const char *name, const char *value, char **ret) {
 	char *v = clean(value);
 	if (!v)
 		return -ENOMEM;
-	mail_buf b = { 0 };
+	text_buf b = { 0 };
 	buf_puts(&b, name);
-	mail_buf_put(&b, ": ", 2);
+	text_buf_put(&b, ": ", 2);
 	/* plain text folds at its spaces; a word too long for a line of 78, any
 	 * non-ASCII, and text a reader would take for an encoded word ("=?") go in
 	 * encoded words, which split anywhere */
@@ -217,9 +187,9 @@ int mime_header_unstructured(const char *name, const char *value, char **ret) {
 		folded_ascii(&b, v, strlen(name) + 2);
 	else
 		encoded_words(&b, v, strlen(name) + 2);
-	mail_buf_put(&b, "\r\n", 2);
+	text_buf_put(&b, "\r\n", 2);
 	free(v);
-	return mail_buf_finish(&b, ret);
+	return text_buf_finish(&b, ret);
 }
 
 /* RFC 5322 atext, and the space between words of a phrase */
@@ -242,9 +212,9 @@ int mime_header_address(const char *name, const char *display, const char *addr,
 		free(d);
 		d = NULL;
 	}
-	mail_buf b = { 0 };
+	text_buf b = { 0 };
 	buf_puts(&b, name);
-	mail_buf_put(&b, ": ", 2);
+	text_buf_put(&b, ": ", 2);
 	size_t col = strlen(name) + 2;
 	if (d) {
 		if (!ascii_printable(d))
@@ -253,25 +223,25 @@ int mime_header_address(const char *name, const char *display, const char *addr,
 			buf_puts(&b, d);
 			col += strlen(d);
 		} else {
-			mail_buf_put(&b, "\"", 1);
+			text_buf_put(&b, "\"", 1);
 			for (const char *c = d; *c; c++) {
 				if (*c == '"' || *c == '\\')
-					mail_buf_put(&b, "\\", 1), col++;
-				mail_buf_put(&b, c, 1);
+					text_buf_put(&b, "\\", 1), col++;
+				text_buf_put(&b, c, 1);
 			}
-			mail_buf_put(&b, "\"", 1);
+			text_buf_put(&b, "\"", 1);
 			col += strlen(d) + 2;
 		}
 		if (col + strlen(addr) + 3 > 78)
-			mail_buf_put(&b, "\r\n", 2);
-		mail_buf_put(&b, " <", 2);
+			text_buf_put(&b, "\r\n", 2);
+		text_buf_put(&b, " <", 2);
 		buf_puts(&b, addr);
-		mail_buf_put(&b, ">", 1);
+		text_buf_put(&b, ">", 1);
 	} else
 		buf_puts(&b, addr);
-	mail_buf_put(&b, "\r\n", 2);
+	text_buf_put(&b, "\r\n", 2);
 	free(d);
-	return mail_buf_finish(&b, ret);
+	return text_buf_finish(&b, ret);
 }
 
 bool mime_addr_valid(const char *addr) {

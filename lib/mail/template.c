@@ -400,19 +400,19 @@ static const char *value(const node *nd, const mail_values *mv, const char *cons
 	return mv->v[nd->var];
 }
 
-static void render(const part *p, size_t from, size_t to, const mail_values *mv, const char *const *line, mail_buf *b) {
+static void render(const part *p, size_t from, size_t to, const mail_values *mv, const char *const *line, text_buf *b) {
 	for (size_t i = from; i < to;) {
 		const node *nd = &p->v[i];
 		switch (nd->kind) {
 		case N_TEXT:
-			mail_buf_put(b, nd->text, nd->len);
+			text_buf_put(b, nd->text, nd->len);
 			i++;
 			break;
 		case N_VAR: {
 			/* a value is text of one line: a control character in it
 			 * (none passes the definitions' checks) becomes a space */
 			for (const char *v = value(nd, mv, line); v && *v; v++)
-				mail_buf_put(b, (unsigned char) *v < 0x20 || *v == 0x7f ? " " : v, 1);
+				text_buf_put(b, (unsigned char) *v < 0x20 || *v == 0x7f ? " " : v, 1);
 			i++;
 			break;
 		}
@@ -435,15 +435,15 @@ static void render(const part *p, size_t from, size_t to, const mail_values *mv,
 }
 
 int mail_tmpl_render(const mail_tmpl *t, const mail_values *mv, char **ret_subject, char **ret_body) {
-	mail_buf s = { 0 }, b = { 0 };
+	text_buf s = { 0 }, b = { 0 };
 	render(&t->subject, 0, t->subject.n, mv, NULL, &s);
 	render(&t->body, 0, t->body.n, mv, NULL, &b);
-	mail_buf_put(&s, "", 0);
-	mail_buf_put(&b, "", 0);
+	text_buf_put(&s, "", 0);
+	text_buf_put(&b, "", 0);
 	/* the body ends in exactly one line end */
 	while (b.n && (b.s[b.n - 1] == '\n' || b.s[b.n - 1] == ' '))
 		b.s[--b.n] = 0;
-	mail_buf_put(&b, "\n", 1);
+	text_buf_put(&b, "\n", 1);
 	if (s.oom || b.oom) {
 		free(s.s);
 		free(b.s);
