@@ -447,14 +447,17 @@ static void bench_reminders(void) {
 	size_t tasks0, tasks1;
 	double ms0 = remind_steps(false, &orders0, &tasks0);
 	double ms1 = remind_steps(true, &orders1, &tasks1);
+	/* Both runs also make the on-hold tasks of orders past the customer's credit
+	 * limit: the reminders' cost is the difference, per reminder task. */
+	size_t reminder_tasks = tasks1 >= tasks0 ? tasks1 - tasks0 : 0;
 	printf("| engine_run stepped half-hourly, %d hourly standing orders x %d hours, fresh LMDB | without reminders: "
-	       "%llu orders in %.0f ms; with a `before: 30 minutes` reminder each: %llu orders and %zu tasks in %.0f ms "
-	       "(%.0f us per task) |\n",
-	       REMIND_ORDERS, REMIND_HOURS, (unsigned long long) orders0, ms0, (unsigned long long) orders1, tasks1, ms1,
-	       tasks1 ? (ms1 - ms0) * 1e3 / (double) tasks1 : 0.0);
-	if (tasks0 != 0 || tasks1 != (size_t) REMIND_ORDERS * REMIND_HOURS || orders0 != orders1)
-		fprintf(stderr, "bench_engine: expected %d tasks, made %zu (and %zu without reminders)\n",
-			REMIND_ORDERS * REMIND_HOURS, tasks1, tasks0);
+	       "%llu orders and %zu on-hold tasks in %.0f ms; with a `before: 30 minutes` reminder each: %llu orders "
+	       "and %zu more tasks in %.0f ms (%.0f us per reminder task) |\n",
+	       REMIND_ORDERS, REMIND_HOURS, (unsigned long long) orders0, tasks0, ms0, (unsigned long long) orders1,
+	       reminder_tasks, ms1, reminder_tasks ? (ms1 - ms0) * 1e3 / (double) reminder_tasks : 0.0);
+	if (reminder_tasks != (size_t) REMIND_ORDERS * REMIND_HOURS || orders0 != orders1)
+		fprintf(stderr, "bench_engine: expected %d reminder tasks, made %zu (%zu tasks, %zu without reminders)\n",
+			REMIND_ORDERS * REMIND_HOURS, reminder_tasks, tasks1, tasks0);
 }
 
 int main(int argc, char **argv) {
