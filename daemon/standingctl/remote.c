@@ -389,8 +389,12 @@ int ctl_cmd_status(args *a) {
 		const char *k;
 		json_t *v;
 		json_object_foreach(o, k, v) {
-			char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY), line[512];
-			snprintf(line, sizeof(line), "%-25s %s", k, t ? t : json_string_value(v));
+			/* a real (max_loop_step_ms) to a tenth: the JSON form has 17 digits */
+			char real[32], line[512];
+			char *t = json_is_string(v) || json_is_real(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY);
+			if (json_is_real(v))
+				snprintf(real, sizeof(real), "%.1f", json_real_value(v));
+			snprintf(line, sizeof(line), "%-25s %s", k, t ? t : json_is_real(v) ? real : json_string_value(v));
 			ctl_put_line(stdout, line);
 			free(t);
 		}

@@ -87,6 +87,8 @@ class OutboxCtl(DaemonTest):
         self.assertIn("outbox_pending            3", out)
         self.assertIn("outbox_parked             0", out)
         self.assertIn("outbox_oldest_pending_age 0", out)
+        # a real to a tenth, not JSON's 17 digits
+        self.assertRegex(next(l for l in out if l.startswith("max_loop_step_ms")), r"^max_loop_step_ms +[0-9]+\.[0-9]$")
         # nothing is parked: a retry finds nothing
         self.assertEqual(self.ctl("outbox", "--retry", f"{inst}-1"),
                          (1, [], f"standingctl: event {inst}-1 is not parked "
