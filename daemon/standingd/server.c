@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -12,7 +13,9 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include "daemon/standingd/log.h"
+#include "lib/api/api.h"
 #include "lib/api/peer.h"
+#include "lib/base/text.h"
 #include "daemon/standingd/server.h"
 
 /* Requests run for at most about this long per loop turn before the loop polls
@@ -28,6 +31,26 @@ typedef enum conn_class { CLASS_OPS, CLASS_ROLE, CLASS_NONE, N_CLASSES } conn_cl
 
 typedef struct conn conn;
 
+/* Connections in line, one queue per class, each served first to last. */
+typedef struct conn_queue {
+	conn *head[N_CLASSES], *tail[N_CLASSES];
+} conn_queue;
+
+/* A read-only call answered by a worker thread: parsed on the loop, its read
+ * transaction begun on the loop (the store's bookkeeping is the loop's), run on a
+ * worker with that transaction lent (api_read_lend), its reply bytes collected in
+ * out and handed to the connection's writes on the loop, where the transaction
+ * ends. */
+typedef struct work {
+	struct work *next;
+	conn *c;
+	vl_call call;
+	store_txn *t;
+	text_buf out;
+	int r;
+	bool began_empty;          /* nothing of the connection's was unread when it began */
+} work;
+
 struct server {
 	uv_pipe_t listener;
 	uv_idle_t runner;          /* active while requests wait in the run queues */
@@ -38,7 +61,22 @@ struct server {
 	uid_t self_uid;
 	conn *conns;               /* doubly linked, newest first */
 	size_t n_conns;
-	conn *run_head[N_CLASSES], *run_tail[N_CLASSES];
+	conn_queue run;            /* connections with a request to read or a step to take */
+	conn_queue wait;           /* connections with a read-only call waiting for a worker */
+	/* the worker pool: threads take works from todo and put them on done (mu) */
+	store *st;
+	pthread_t *threads;
+	unsigned n_threads;
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;    /* todo has a work, or quit */
+	pthread_cond_t idle_cv;    /* in_flight went down */
+	work *todo_head, *todo_tail, *done;
+	unsigned in_flight;        /* handed to the threads and not finished (mu) */
+	unsigned busy;             /* handed out and not yet collected by the loop */
+	bool quit;
+	uv_async_t wake;           /* a work is done */
+	uv_timer_t retry;          /* works wait for the map to grow */
+	uint64_t works_done;
 	size_t queued;             /* reply bytes held for open connections */
 	size_t released;           /* reply bytes freed since memory was last trimmed */
 	size_t n_paused;
@@ -62,6 +100,8 @@ struct conn {
 	conn *prev, *next;
 	conn *run_next;
 	conn_class run_class;
+	work *waiting;             /* its read-only call, in the wait queue */
+	bool working;              /* a worker answers its call: the conn is kept until it is done */
 	vl_reader reader;
 	vl_pending *pending;       /* a request answered in steps (a long list); the next waits */
 	peer peer;
@@ -80,6 +120,7 @@ typedef struct write_req {
 	uv_write_t req;
 	conn *c;
 	size_t len;
+	char *owned;               /* a worker's reply, taken as it is; else data */
 	char data[];
 } write_req;
 
@@ -87,6 +128,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void on_run(uv_idle_t *h);
 static void server_relieve(server *s);
+static void pool_dispatch(server *s);
 
 static const char *who(const conn *c) {
 	return c->peer.user[0] ? c->peer.user : "?";
@@ -112,46 +154,57 @@ static void on_server_handle_closed(uv_handle_t *h) {
 
 /* ---- the run queues ---- */
 
-static void run_push(conn *c) {
-	server *s = c->srv;
-	if (c->in_run || c->paused || c->closing)
-		return;
-	conn_class k = conn_class_of(s, c);
+static void cq_push(conn_queue *q, conn *c, conn_class k) {
 	c->run_class = k;
 	c->run_next = NULL;
-	if (s->run_tail[k])
-		s->run_tail[k]->run_next = c;
+	if (q->tail[k])
+		q->tail[k]->run_next = c;
 	else
-		s->run_head[k] = c;
-	s->run_tail[k] = c;
+		q->head[k] = c;
+	q->tail[k] = c;
 	c->in_run = true;
-	uv_idle_start(&s->runner, on_run);
 }
 
-static void run_remove(conn *c) {
-	server *s = c->srv;
+static void cq_remove(conn_queue *q, conn *c) {
 	if (!c->in_run)
 		return;
-	conn **p = &s->run_head[c->run_class], *prev = NULL;
+	conn **p = &q->head[c->run_class], *prev = NULL;
 	while (*p != c) {
 		prev = *p;
 		p = &(*p)->run_next;
 	}
 	*p = c->run_next;
-	if (s->run_tail[c->run_class] == c)
-		s->run_tail[c->run_class] = prev;
+	if (q->tail[c->run_class] == c)
+		q->tail[c->run_class] = prev;
 	c->in_run = false;
 	c->run_next = NULL;
 }
 
-static conn *run_pop(server *s) {
+static conn *cq_pop(conn_queue *q) {
 	for (int k = 0; k < N_CLASSES; k++)
-		if (s->run_head[k]) {
-			conn *c = s->run_head[k];
-			run_remove(c);
+		if (q->head[k]) {
+			conn *c = q->head[k];
+			cq_remove(q, c);
 			return c;
 		}
 	return NULL;
+}
+
+static void run_push(conn *c) {
+	server *s = c->srv;
+	if (c->in_run || c->paused || c->closing || c->waiting || c->working)
+		return;
+	cq_push(&s->run, c, conn_class_of(s, c));
+	uv_idle_start(&s->runner, on_run);
+}
+
+/* Out of whichever queue it is in (a waiting call's or the run queue). */
+static void run_remove(conn *c) {
+	cq_remove(c->waiting ? &c->srv->wait : &c->srv->run, c);
+}
+
+static conn *run_pop(server *s) {
+	return cq_pop(&s->run);
 }
 
 /* ---- memory ---- */
@@ -208,6 +261,11 @@ static void conn_close(conn *c) {
 		c->next->prev = c->prev;
 	s->n_conns--;
 	run_remove(c);
+	if (c->waiting) {   /* not begun: nothing holds it */
+		vl_call_clear(&c->waiting->call);
+		free(c->waiting);
+		c->waiting = NULL;
+	}
 	if (c->paused) {
 		c->paused = false;
 		s->n_paused--;
@@ -218,7 +276,7 @@ static void conn_close(conn *c) {
 		vl_pending_free(c->pending);
 		c->pending = NULL;
 	}
-	c->closing = 2;
+	c->closing = c->working ? 3 : 2;   /* a worker's call holds it until collected */
 	uv_close((uv_handle_t *) &c->pipe, on_conn_handle_closed);
 	uv_close((uv_handle_t *) &c->idle, on_conn_handle_closed);
 }
@@ -244,6 +302,7 @@ static void on_written(uv_write_t *req, int status) {
 	conn *c = w->c;
 	server *s = c->srv;
 	size_t len = w->len;
+	free(w->owned);
 	free(w);
 	c->queued -= len;
 	if (c->closing) {
@@ -280,17 +339,20 @@ static conn *byte_victim(server *s, conn *self, size_t extra) {
 	return best;
 }
 
-static void send_reply(void *ud, const char *buf, size_t len) {
-	conn *c = ud;
+/* Whether len more reply bytes for c fit the caps, dropping whom they must not
+ * hold (c itself, or the biggest offender over all connections). own_cap: c's own
+ * cap applies (not to a worker's reply begun with nothing of c's unread: a client
+ * that reads, however slowly, gets a whole list; MAX_ITEMS bounds it). */
+static bool reply_admit(conn *c, size_t len, bool own_cap) {
 	server *s = c->srv;
 	if (c->closing)
-		return;
+		return false;
 	/* A client that does not read its replies is dropped, not buffered forever. */
-	if (c->queued + len > s->limits.max_write_queue) {
+	if (own_cap && c->queued + len > s->limits.max_write_queue) {
 		log_warning("dropping client pid %d (%s): it does not read its replies (%zu bytes queued)",
 			    (int) c->peer.pid, who(c), c->queued + len);
 		conn_close(c);
-		return;
+		return false;
 	}
 	while (s->queued + len > s->limits.max_write_queue_total) {
 		conn *v = byte_victim(s, c, len);
@@ -299,25 +361,190 @@ static void send_reply(void *ud, const char *buf, size_t len) {
 			    s->queued + len);
 		conn_close(v);
 		if (v == c)
-			return;
+			return false;
 	}
-	write_req *w = malloc(sizeof(*w) + len);
+	return true;
+}
+
+/* Queues the write of buf (owned: taken, freed once written; else copied). */
+static void reply_write(conn *c, const char *buf, char *owned, size_t len) {
+	server *s = c->srv;
+	write_req *w = malloc(sizeof(*w) + (owned ? 0 : len));
 	if (!w) {
+		free(owned);
 		conn_close(c);
 		return;
 	}
 	w->c = c;
 	w->len = len;
-	memcpy(w->data, buf, len);
-	uv_buf_t b = uv_buf_init(w->data, (unsigned) len);
+	w->owned = owned;
+	if (!owned)
+		memcpy(w->data, buf, len);
+	uv_buf_t b = uv_buf_init(owned ? owned : w->data, (unsigned) len);
 	int r = uv_write(&w->req, (uv_stream_t *) &c->pipe, &b, 1, on_written);
 	if (r < 0) {
+		free(owned);
 		free(w);
 		conn_close(c);
 		return;
 	}
 	c->queued += len;
 	s->queued += len;
+}
+
+static void send_reply(void *ud, const char *buf, size_t len) {
+	conn *c = ud;
+	if (reply_admit(c, len, true))
+		reply_write(c, buf, NULL, len);
+}
+
+/* ---- the worker pool ---- */
+
+static void work_send(void *ud, const char *buf, size_t len) {
+	work *w = ud;
+	text_buf_put(&w->out, buf, len);
+}
+
+static void *worker_main(void *arg) {
+	server *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->quit && !s->todo_head)
+			pthread_cond_wait(&s->work_cv, &s->mu);
+		if (s->quit)
+			break;
+		work *w = s->todo_head;
+		if (!(s->todo_head = w->next))
+			s->todo_tail = NULL;
+		pthread_mutex_unlock(&s->mu);
+		api_read_lend(w->t);
+		w->r = vl_service_run(s->svc, &w->call, work_send, w, &w->c->peer, VL_START_PIECES);
+		api_read_lend(NULL);
+		vl_call_clear(&w->call);
+		pthread_mutex_lock(&s->mu);
+		w->next = s->done;
+		s->done = w;
+		s->in_flight--;
+		pthread_cond_broadcast(&s->idle_cv);
+		uv_async_send(&s->wake);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* On the loop: the transaction ends here, the reply is queued, the connection
+ * reads its next request. */
+static void work_finish(server *s, work *w) {
+	conn *c = w->c;
+	store_abort(w->t);
+	s->busy--;
+	s->works_done++;
+	c->working = false;
+	if (w->r < 0 && w->r != -EPIPE)
+		log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(-w->r));
+	if (c->closing || s->stopping) {
+		free(w->out.s);
+		if (c->closing)
+			conn_free_if_closed(c);
+	} else if (w->out.oom || w->r == -EPIPE) {
+		/* a reply cut in the middle: no valid message can follow on the stream */
+		log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(w->out.oom ? ENOMEM : EPIPE));
+		free(w->out.s);
+		conn_close(c);
+	} else {
+		if (w->out.n && reply_admit(c, w->out.n, !w->began_empty))
+			reply_write(c, NULL, w->out.s, w->out.n);
+		else
+			free(w->out.s);
+		run_push(c);
+	}
+	free(w);
+}
+
+static void pool_collect(server *s) {
+	pthread_mutex_lock(&s->mu);
+	work *w = s->done;
+	s->done = NULL;
+	pthread_mutex_unlock(&s->mu);
+	while (w) {
+		work *next = w->next;
+		work_finish(s, w);
+		w = next;
+	}
+}
+
+static void on_wake(uv_async_t *h) {
+	server *s = h->data;
+	pool_collect(s);
+	pool_dispatch(s);
+}
+
+static void on_retry(uv_timer_t *t) {
+	pool_dispatch(t->data);
+}
+
+/* Hands waiting calls to idle workers, each with a read transaction begun here.
+ * None while the store wants its map to grow (it cannot under a transaction):
+ * those in flight end, the map grows, then they go on. */
+static void pool_dispatch(server *s) {
+	while (!s->stopping && s->busy < s->n_threads) {
+		if (store_room_wanted(s->st)) {
+			uv_timer_start(&s->retry, on_retry, 5, 0);
+			return;
+		}
+		conn *c = cq_pop(&s->wait);
+		if (!c)
+			return;
+		work *w = c->waiting;
+		c->waiting = NULL;
+		int r = store_begin(s->st, false, &w->t);
+		if (r < 0) {
+			/* answered on the loop, each handler with its own (failing) begin */
+			vl_service_run(s->svc, &w->call, send_reply, c, &c->peer, 0);
+			vl_call_clear(&w->call);
+			free(w);
+			run_push(c);
+			continue;
+		}
+		c->working = true;
+		s->busy++;
+		pthread_mutex_lock(&s->mu);
+		w->next = NULL;
+		if (s->todo_tail)
+			s->todo_tail->next = w;
+		else
+			s->todo_head = w;
+		s->todo_tail = w;
+		s->in_flight++;
+		pthread_cond_signal(&s->work_cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
+/* A read-only call goes to the pool: 1 when taken (c waits for it), 0 to answer
+ * it on the loop as any other. */
+static int pool_take(conn *c, const char *msg, size_t len) {
+	server *s = c->srv;
+	vl_call call;
+	const char *bad;
+	if (!s->n_threads || vl_call_parse(msg, len, &call, &bad) < 0)
+		return 0;   /* the loop answers the envelope's error */
+	if (call.oneway || !(vl_service_method_flags(s->svc, &call) & API_READ_ONLY)) {
+		vl_call_clear(&call);
+		return 0;
+	}
+	work *w = calloc(1, sizeof(*w));
+	if (!w) {
+		vl_call_clear(&call);
+		return 0;
+	}
+	w->c = c;
+	w->call = call;
+	w->began_empty = c->queued == 0;
+	c->waiting = w;
+	cq_push(&s->wait, c, conn_class_of(s, c));
+	pool_dispatch(s);
+	return 1;
 }
 
 /* One step of a connection in the run queue: its next request, or, with none
@@ -384,6 +611,8 @@ static void conn_step(conn *c) {
 	}
 	c->since = uv_now(c->pipe.loop);
 	uv_timer_again(&c->idle);
+	if (pool_take(c, msg, len))
+		return;
 	c->stepping = true;
 	c->may_wait = c->queued == 0;
 	r = vl_service_start(s->svc, msg, len, send_reply, c, &c->peer, VL_START_PIECES, &c->pending);
@@ -408,6 +637,7 @@ static void on_run(uv_idle_t *h) {
 	}
 	if (s->trim_wanted)
 		server_trim(s);
+	pool_dispatch(s);
 	uv_idle_stop(h);
 }
 
@@ -492,7 +722,7 @@ static conn *conn_victim(server *s, const conn *self, conn_class k) {
 		conn_class vk = conn_class_of(s, v);
 		if (vk <= k)
 			continue;
-		bool idle = v->queued == 0 && !v->in_run;
+		bool idle = v->queued == 0 && !v->in_run && !v->working;
 		if (!best || vk > best_k || (vk == best_k && idle && !best_idle) ||
 		    (vk == best_k && idle == best_idle && v->since <= best->since)) {
 			best = v;
@@ -596,6 +826,71 @@ static void server_close_handles(server *s) {
 	s->stopping = true;
 	uv_close((uv_handle_t *) &s->runner, on_server_handle_closed);
 	uv_close((uv_handle_t *) &s->listener, on_server_handle_closed);
+	if (s->threads) {
+		uv_close((uv_handle_t *) &s->wake, on_server_handle_closed);
+		uv_close((uv_handle_t *) &s->retry, on_server_handle_closed);
+	}
+}
+
+int server_set_pool(server *s, store *st, unsigned n_threads) {
+	if (s->threads || !n_threads)
+		return 0;
+	if (!(s->threads = calloc(n_threads, sizeof(*s->threads))))
+		return -ENOMEM;
+	s->st = st;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->work_cv, NULL);
+	pthread_cond_init(&s->idle_cv, NULL);
+	uv_loop_t *loop = s->listener.loop;
+	uv_async_init(loop, &s->wake, on_wake);
+	s->wake.data = s;
+	uv_timer_init(loop, &s->retry);
+	s->retry.data = s;
+	s->handles += 2;
+	for (unsigned i = 0; i < n_threads; i++) {
+		int r = -pthread_create(&s->threads[i], NULL, worker_main, s);
+		if (r < 0) {
+			log_warning("cannot start worker thread %u: %s", i + 1, strerror(-r));
+			break;
+		}
+		s->n_threads++;
+	}
+	return 0;
+}
+
+void server_quiesce(server *s) {
+	if (!s || !s->n_threads)
+		return;
+	pthread_mutex_lock(&s->mu);
+	while (s->in_flight)
+		pthread_cond_wait(&s->idle_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Stops the threads after their current call; every work left is finished on the
+ * loop (its transaction ended, its connection let go), none answered. */
+static void pool_stop(server *s) {
+	if (!s->threads)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->quit = true;
+	pthread_cond_broadcast(&s->work_cv);
+	pthread_mutex_unlock(&s->mu);
+	for (unsigned i = 0; i < s->n_threads; i++)
+		pthread_join(s->threads[i], NULL);
+	while (s->todo_head) {
+		work *w = s->todo_head;
+		s->todo_head = w->next;
+		vl_call_clear(&w->call);
+		w->next = s->done;
+		s->done = w;
+	}
+	s->todo_tail = NULL;
+	pool_collect(s);
+	free(s->threads);
+	pthread_cond_destroy(&s->work_cv);
+	pthread_cond_destroy(&s->idle_cv);
+	pthread_mutex_destroy(&s->mu);
 }
 
 int server_start(uv_loop_t *loop, const char *path, vl_service *svc, const server_limits *limits,
@@ -658,6 +953,7 @@ void server_stop(server *s) {
 	s->stopping = true;
 	while (s->conns)
 		conn_close(s->conns);
+	pool_stop(s);
 	if (s->bound)
 		unlink(s->path);
 	server_close_handles(s);

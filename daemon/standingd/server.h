@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <uv.h>
 #include "lib/api/peer.h"
+#include "lib/store/store.h"
 #include "lib/varlink/varlink.h"
 
 typedef struct server_limits {
@@ -45,6 +46,16 @@ typedef struct server server;
 int server_start(uv_loop_t *loop, const char *path, vl_service *svc, const server_limits *limits,
 		 server **ret, bool *ret_activated);
 void server_set_roles(server *s, server_roles_fn *fn, void *ud);
+/* Answers the read-only calls (API_READ_ONLY: ListUpcoming, ListOrders, GetOrder,
+ * ...) on n_threads worker threads: the loop parses the call, begins a read
+ * transaction of st, hands both to an idle worker (at most n_threads calls out at
+ * once, the others wait in line by class, one per connection) and, once answered,
+ * ends the transaction and queues the reply's bytes. While st wants its map to grow,
+ * no call is handed out. 0 or -ENOMEM; 0 threads: everything on the loop. */
+int server_set_pool(server *s, store *st, unsigned n_threads);
+/* Returns once no worker runs a call: before the definitions the calls read change
+ * (a reload, a standing order placed), as none starts until the loop turns again. */
+void server_quiesce(server *s);
 /* Closes the listener and every connection; the server is freed once the loop has
  * run the close callbacks. */
 void server_stop(server *s);

@@ -475,6 +475,7 @@ static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
 	defs_file *files = NULL;
 	size_t n = 0;
 	int r = defs_read_dir(c->conf_dir, &files, &n, diags);
+	server_quiesce(c->srv);   /* no worker reads the running set while it changes */
 	if (r == 0)
 		r = catalog_stage(c->cat, files, n, NULL, 0, diags);
 	defs_files_free(files, n);
@@ -515,6 +516,7 @@ static int api_apply_order_also(void *ud, const char *id, const char *json,
 				int (*also)(store_txn *t, const defs *d, void *also_ud), void *also_ud,
 				diag_list *diags) {
 	daemon_ctx *c = ud;
+	server_quiesce(c->srv);   /* no worker reads the running set while it changes */
 	int r = catalog_stage_api_order(c->cat, id, json, diags);
 	if (r < 0)
 		return r;
@@ -763,6 +765,16 @@ static int start_socket(daemon_ctx *c) {
 		return r;
 	}
 	server_set_roles(c->srv, server_peer_roles, c);
+	/* read-only calls on worker threads: one per CPU, at least 2, at most 8;
+	 * STANDINGD_WORKERS sets the number (0: everything on the loop) */
+	long nw = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *env_nw = getenv("STANDINGD_WORKERS");
+	if (env_nw && *env_nw)
+		nw = strtol(env_nw, NULL, 10);
+	else
+		nw = nw < 2 ? 2 : nw > 8 ? 8 : nw;
+	if ((r = server_set_pool(c->srv, c->store, nw < 0 ? 0 : nw > 64 ? 64 : (unsigned) nw)) < 0)
+		return r;
 	if (activated)
 		log_info("listening on the socket passed by systemd");
 	else

@@ -99,6 +99,31 @@ peer_role api_role_of(vl_call_ctx *ctx, api_env *env) {
 	return peer_role_of(vl_call_ctx_caller(ctx), &env->defs->config, env->self_uid);
 }
 
+/* A lent read transaction, per thread (the daemon's workers each answer one call
+ * at a time from the one it lends). */
+static _Thread_local store_txn *lent_read;
+
+void api_read_lend(store_txn *t) {
+	lent_read = t;
+}
+
+store_txn *api_read_lent(void) {
+	return lent_read;
+}
+
+int api_read_begin(api_env *env, store_txn **ret) {
+	if (lent_read) {
+		*ret = lent_read;
+		return 0;
+	}
+	return store_begin(env->store, false, ret);
+}
+
+void api_read_end(store_txn *t) {
+	if (t && t != lent_read)
+		store_abort(t);
+}
+
 /* Opens a read transaction and fetches an order: 0 with both, or (after replying) 1 or
  * a negative errno. */
 int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, store_txn **ret_t,
@@ -110,20 +135,20 @@ int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, store_txn **
 	uint64_t seq;
 	if (order_number_parse(number, &seq) < 0)
 		return vl_invalid_parameter(ctx, "order");
-	if ((r = store_begin(env->store, false, ret_t)) < 0) {
+	if ((r = api_read_begin(env, ret_t)) < 0) {
 		r = api_internal(ctx, r);
 		return r < 0 ? r : 1;
 	}
 	r = store_order_get(*ret_t, number, ret_o);
 	if (r == -ENOENT || r == -EINVAL) {
-		store_abort(*ret_t);
+		api_read_end(*ret_t);
 		char err[96];
 		snprintf(err, sizeof(err), "%s.OrderNotFound", error_iface);
 		r = api_error_new(ctx, err, json_pack("{s:s}", "order", number));
 		return r < 0 ? r : 1;
 	}
 	if (r < 0) {
-		store_abort(*ret_t);
+		api_read_end(*ret_t);
 		r = api_internal(ctx, r);
 		return r < 0 ? r : 1;
 	}

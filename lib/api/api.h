@@ -44,6 +44,19 @@ typedef struct api_env {
 	unsigned snapshots;
 } api_env;
 
+/* Methods that only read (ListUpcoming, ListOrders, Forecast, GetOrder, GetAccount,
+ * GetCustomer, ListTasks, ListInteractions) carry this in their vl_method flags
+ * (vl_service_method_flags): a daemon may answer them on other threads, each call
+ * with the read transaction it lends with api_read_lend(), while the definitions
+ * (env->defs and what it points to) stay as they are until the call returns. Those
+ * calls use nothing else of the store's bookkeeping (no store_begin of their own), so
+ * the transactions are begun and ended on the daemon's loop only. */
+#define API_READ_ONLY 1u
+
+/* Lends t to the calls this thread answers from now on (NULL: none; each then
+ * begins its own transaction). The thread's own: other threads are not affected. */
+void api_read_lend(store_txn *t);
+
 /* Registers io.standingd, io.standingd.Supplier, io.standingd.Orders,
  * io.standingd.Ops and io.standingd.Crm on svc, and the authorisation hook (callers are peer *). */
 int api_register(vl_service *svc, api_env *env);

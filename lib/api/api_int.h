@@ -9,6 +9,7 @@
 #include "lib/api/api.h"
 #include "lib/api/idem.h"
 #include "lib/api/peer.h"
+#include "lib/base/jsonw.h"
 #include "lib/base/text.h"
 #include "lib/defs/yamltree.h"
 #include "lib/sales/sales.h"
@@ -36,8 +37,7 @@ typedef struct list_item {
 	const char *so;      /* sort key; points into the defs of the collection */
 	char number[ORDER_NUMBER_MAX];
 	uint64_t n;          /* occurrence index (forecast) */
-	char *text;          /* the item as JSON */
-	size_t len;
+	size_t off, len;     /* the item as JSON: bytes [off, off + len) of the job's text */
 } list_item;
 
 typedef enum job_kind { JOB_UPCOMING, JOB_ORDERS, JOB_FORECAST, JOB_STANDING } job_kind;
@@ -66,7 +66,8 @@ typedef struct list_job {
 	bool window, shop_only;
 	bound from, to;
 	int64_t from_day, to_day;     /* Forecast */
-	/* the result */
+	/* the result: the items' JSON one after another in text (jsonw), v in order */
+	jsonw text;
 	list_item *v;
 	size_t n, cap, emitted;
 	vl_list out;
@@ -87,6 +88,11 @@ int api_window_params(vl_call_ctx *ctx, json_t *params, bool required, bound *fr
  * InvalidParameter (to not after from). */
 int api_open_window(vl_call_ctx *ctx, json_t *params, const tz_zone *z, int64_t *ret_lo, int64_t *ret_hi);
 peer_role api_role_of(vl_call_ctx *ctx, api_env *env);
+/* The read transaction of a call: the one the daemon lent this thread
+ * (api_read_lend), or a new one; api_read_end() ends only a call's own. */
+int api_read_begin(api_env *env, store_txn **ret);
+void api_read_end(store_txn *t);
+store_txn *api_read_lent(void);
 int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, store_txn **ret_t,
 		       sales_order **ret_o, const char *error_iface);
 bool api_from_api(const standing_order *so);

@@ -159,9 +159,9 @@ static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = customer_param(ctx, env, params, &cu)) != 0)
 		return r < 0 ? r : 0;
-	if ((r = sales_account_get(env->store, cu, CRM_ACCOUNT_ENTRIES, &acct)) < 0)
+	if ((r = api_read_begin(env, &t)) < 0)
 		return api_internal(ctx, r);
-	if ((r = store_begin(env->store, false, &t)) < 0)
+	if ((r = sales_account_read(t, cu, CRM_ACCOUNT_ENTRIES, &acct)) < 0)
 		goto fail;
 	if ((r = standing_orders_view(t, env->defs, cu, &sos)) < 0)
 		goto fail;
@@ -188,7 +188,7 @@ static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	    (r = crm_interaction_list(t, cu->id, INT64_MIN, INT64_MAX, INT64_MIN, 0, CRM_LAST_INTERACTIONS, true, log,
 				      &more)) < 0)
 		goto fail;
-	store_abort(t);
+	api_read_end(t);
 	t = NULL;
 	free(numbers);
 	numbers = NULL;
@@ -208,8 +208,7 @@ static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	account_summary_free(acct);
 	return api_reply_new(ctx, json_pack("{s:o}", "customer", p));
 fail:
-	if (t)
-		store_abort(t);
+	api_read_end(t);
 	free(numbers);
 	json_decref(sos);
 	json_decref(open);
@@ -376,7 +375,7 @@ static int crm_list_step(vl_call_ctx *ctx, void *state) {
 	bool more = vl_call_ctx_more(ctx), left = false;
 	store_txn *t;
 	json_t *arr = json_array();
-	int r = arr ? store_begin(j->env->store, false, &t) : -ENOMEM;
+	int r = arr ? api_read_begin(j->env, &t) : -ENOMEM;
 	if (r == 0) {
 		if (j->kind == CRM_LIST_TASKS)
 			r = crm_task_list(t, j->assignee, j->status, j->due_before, j->customer,
@@ -384,7 +383,7 @@ static int crm_list_step(vl_call_ctx *ctx, void *state) {
 		else
 			r = crm_interaction_list(t, j->customer, j->from, j->to, j->after_at, j->after_seq, STEP_UNITS, false,
 						 arr, &left);
-		store_abort(t);
+		api_read_end(t);
 	}
 	size_t i;
 	json_t *item;
@@ -591,12 +590,12 @@ static int add_task(vl_call_ctx *ctx, json_t *params, void *userdata) {
 /* ---- the methods, registered by api_register ---- */
 
 const vl_method api_crm_methods[] = {
-	{ "GetCustomer", get_customer, 0 },
+	{ "GetCustomer", get_customer, API_READ_ONLY },
 	{ "ListCustomers", list_customers, 0 },
 	{ "PlaceCustomer", place_customer, 0 },
 	{ "LogInteraction", log_interaction, 0 },
-	{ "ListInteractions", list_interactions, 0 },
-	{ "ListTasks", list_tasks, 0 },
+	{ "ListInteractions", list_interactions, API_READ_ONLY },
+	{ "ListTasks", list_tasks, API_READ_ONLY },
 	{ "CompleteTask", complete_task, 0 },
 	{ "SnoozeTask", snooze_task, 0 },
 	{ "AddTask", add_task, 0 },

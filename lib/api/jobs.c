@@ -25,18 +25,22 @@
 #define MAX_SNAPSHOTS 8
 
 static void job_items_clear(list_job *j) {
-	for (size_t i = j->emitted; i < j->n; i++)
-		free(j->v[i].text);
 	free(j->v);
+	free(j->text.b.s);
+	j->text = (jsonw) { 0 };
 	j->v = NULL;
 	j->n = j->cap = j->emitted = 0;
 }
 
+/* The snapshot is let go; one the daemon lent (a worker's call) is the daemon's to
+ * end. */
 static void job_release(list_job *j) {
 	if (j->t) {
-		store_abort(j->t);
+		if (j->t != api_read_lent()) {
+			store_abort(j->t);
+			j->env->snapshots--;
+		}
 		j->t = NULL;
-		j->env->snapshots--;
 	}
 }
 
@@ -49,35 +53,87 @@ static void job_free(void *state) {
 	free(j);
 }
 
-/* Encodes item (taken) and keeps it. -E2BIG past MAX_ITEMS. */
-static int job_push(list_job *j, int64_t delivery, const char *so, const char *number, uint64_t n, json_t *item) {
-	if (!item)
-		return -ENOMEM;
-	if (j->n >= j->limit) {
-		json_decref(item);
+/* Room for one more item: -E2BIG past the job's limit (MAX_ITEMS). Called before
+ * the item is written. */
+static int job_room(list_job *j) {
+	if (j->n >= j->limit)
 		return -E2BIG;
-	}
 	if (j->n == j->cap) {
 		size_t cap = j->cap ? j->cap * 2 : 64;
 		list_item *v = realloc(j->v, cap * sizeof(*v));
-		if (!v) {
-			json_decref(item);
+		if (!v)
 			return -ENOMEM;
-		}
 		j->v = v;
 		j->cap = cap;
 	}
-	list_item *x = &j->v[j->n];
-	int r = vl_item_encode(item, &x->text, &x->len);
-	json_decref(item);
-	if (r < 0)
-		return r;
+	return 0;
+}
+
+/* Keeps the item written into j->text from off on (job_room() made its room). */
+static int job_keep(list_job *j, size_t off, int64_t delivery, const char *so, const char *number, uint64_t n) {
+	if (j->text.b.oom)
+		return -ENOMEM;
+	list_item *x = &j->v[j->n++];
+	x->off = off;
+	x->len = j->text.b.n - off;
 	x->delivery = delivery;
 	x->so = so ? so : "";
 	snprintf(x->number, sizeof(x->number), "%s", number ? number : "");
 	x->n = n;
-	j->n++;
 	return 0;
+}
+
+/* An item built as a tree (taken): encoded into j->text and kept. */
+static int job_push(list_job *j, int64_t delivery, const char *so, const char *number, uint64_t n, json_t *item) {
+	char *text = NULL;
+	size_t len = 0;
+	int r = item ? job_room(j) : -ENOMEM;
+	if (r == 0)
+		r = vl_item_encode(item, &text, &len);
+	json_decref(item);
+	if (r < 0)
+		return r;
+	size_t off = j->text.b.n;
+	j->text.comma = false;
+	jsonw_raw(&j->text, text, len);
+	free(text);
+	return job_keep(j, off, delivery, so, number, n);
+}
+
+/* The items written directly: an order's address and lines as order_address_view
+ * and order_lines_view build them (the same keys in the same order). */
+static void write_address(jsonw *w, const order_address *a) {
+	jsonw_obj_open(w);
+	jsonw_kstr(w, "name", a->name);
+	jsonw_kstr(w, "street", a->street);
+	jsonw_kstr(w, "postcode", a->postcode);
+	jsonw_kstr(w, "city", a->city);
+	jsonw_kstr(w, "country", a->country);
+	jsonw_obj_close(w);
+}
+
+static void write_lines(jsonw *w, const order_line *lines, size_t n) {
+	jsonw_arr_open(w);
+	for (size_t i = 0; i < n; i++) {
+		char amount[32];
+		money_format_amount(&lines[i].unit_price, amount, sizeof(amount));
+		jsonw_obj_open(w);
+		jsonw_kstr(w, "sku", lines[i].sku);
+		jsonw_kint(w, "quantity", (int64_t) lines[i].quantity);
+		jsonw_kstr(w, "unit_price", amount);
+		jsonw_kstr(w, "currency", lines[i].unit_price.currency);
+		jsonw_obj_close(w);
+	}
+	jsonw_arr_close(w);
+}
+
+/* Opens an item in j->text: its offset. */
+static size_t item_open(list_job *j) {
+	size_t off = j->text.b.n;
+	j->text.comma = false;
+	j->text.after_key = false;
+	jsonw_obj_open(&j->text);
+	return off;
 }
 
 /* Delivery, then standing order id, then confirmation number, then occurrence
@@ -125,18 +181,29 @@ static int upcoming_order(const sales_order *o, list_job *j) {
 	const tz_zone *z = zone_named(j->env, o->zone);
 	if (o->delivery < api_bound_at(&j->from, z) || o->delivery >= api_bound_at(&j->to, z))
 		return 0;
+	int r = job_room(j);
+	if (r < 0)
+		return r;
 	char local[CAL_ISO_MAX], utc[CAL_ISO_MAX];
-	json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o}",
-		"delivery", cal_format_instant(o->delivery, o->delivery_offset, local),
-		"delivery_utc", cal_format_utc(o->delivery, utc),
-		"status", order_status_name(o->status), "order", o->number,
-		"standing_order", api_jstr_or_null(o->standing_order),
-		"customer", o->customer, "customer_name", customer_name(j->env, o->customer),
-		"supplier", o->supplier, "ship_to", order_address_view(&o->ship_to),
-		"lines", order_lines_view(o->lines, o->n_lines),
-		"carrier", api_jstr_or_null(o->carrier), "tracking", api_jstr_or_null(o->tracking));
+	jsonw *w = &j->text;
+	size_t off = item_open(j);
+	jsonw_kstr(w, "delivery", cal_format_instant(o->delivery, o->delivery_offset, local));
+	jsonw_kstr(w, "delivery_utc", cal_format_utc(o->delivery, utc));
+	jsonw_kstr(w, "status", order_status_name(o->status));
+	jsonw_kstr(w, "order", o->number);
+	jsonw_kstr(w, "standing_order", o->standing_order);
+	jsonw_kstr(w, "customer", o->customer);
+	jsonw_kstr(w, "customer_name", customer_name(j->env, o->customer));
+	jsonw_kstr(w, "supplier", o->supplier);
+	jsonw_key(w, "ship_to");
+	write_address(w, &o->ship_to);
+	jsonw_key(w, "lines");
+	write_lines(w, o->lines, o->n_lines);
+	jsonw_kstr(w, "carrier", o->carrier);
+	jsonw_kstr(w, "tracking", o->tracking);
+	jsonw_obj_close(w);
 	const standing_order *so = o->standing_order ? defs_find_order(j->env->defs, o->standing_order) : NULL;
-	return job_push(j, o->delivery, so ? so->id : "", o->number, 0, item);
+	return job_keep(j, off, o->delivery, so ? so->id : "", o->number, 0);
 }
 
 static int list_order(const sales_order *o, list_job *j) {
@@ -172,14 +239,27 @@ static int upcoming_projected(const occurrence *o, list_job *j) {
 	int r = engine_occurrence_state(j->t, so->id, j->watermark, o->delivery);
 	if (r != ENGINE_OCC_PENDING)
 		return r < 0 ? r : 0;   /* created (listed from the store) or skipped */
+	if ((r = job_room(j)) < 0)
+		return r;
 	char local[CAL_ISO_MAX], utc[CAL_ISO_MAX];
-	json_t *item = json_pack("{s:s, s:s, s:s, s:n, s:s, s:s, s:s, s:s, s:o, s:o, s:n, s:n}",
-		"delivery", cal_format_instant(o->delivery, tz_offset_at(so->rule.zone, o->delivery), local),
-		"delivery_utc", cal_format_utc(o->delivery, utc), "status", "projected", "order",
-		"standing_order", so->id, "customer", so->customer->id, "customer_name", so->customer->name,
-		"supplier", so->supplier, "ship_to", order_address_view(&so->ship_to),
-		"lines", order_lines_view(so->lines, so->n_lines), "carrier", "tracking");
-	return job_push(j, o->delivery, so->id, "", 0, item);
+	jsonw *w = &j->text;
+	size_t off = item_open(j);
+	jsonw_kstr(w, "delivery", cal_format_instant(o->delivery, tz_offset_at(so->rule.zone, o->delivery), local));
+	jsonw_kstr(w, "delivery_utc", cal_format_utc(o->delivery, utc));
+	jsonw_kstr(w, "status", "projected");
+	jsonw_kstr(w, "order", NULL);
+	jsonw_kstr(w, "standing_order", so->id);
+	jsonw_kstr(w, "customer", so->customer->id);
+	jsonw_kstr(w, "customer_name", so->customer->name);
+	jsonw_kstr(w, "supplier", so->supplier);
+	jsonw_key(w, "ship_to");
+	write_address(w, &so->ship_to);
+	jsonw_key(w, "lines");
+	write_lines(w, so->lines, so->n_lines);
+	jsonw_kstr(w, "carrier", NULL);
+	jsonw_kstr(w, "tracking", NULL);
+	jsonw_obj_close(w);
+	return job_keep(j, off, o->delivery, so->id, "", 0);
 }
 
 static int forecast_occurrence(const occurrence *o, list_job *j) {
@@ -187,13 +267,20 @@ static int forecast_occurrence(const occurrence *o, list_job *j) {
 	int r = engine_occurrence_state(j->t, so->id, j->watermark, o->delivery);
 	if (r < 0 || r == ENGINE_OCC_SKIPPED)
 		return r < 0 ? r : 0;   /* the forecast is what was or will be created */
+	if ((r = job_room(j)) < 0)
+		return r;
 	char d[CAL_ISO_MAX], c[CAL_ISO_MAX];
-	json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}",
-		"standing_order", so->id, "customer", so->customer->id, "supplier", so->supplier,
-		"delivery", cal_format_instant(o->delivery, tz_offset_at(so->rule.zone, o->delivery), d),
-		"create_at", cal_format_utc(o->create_at, c),
-		"lines", order_lines_view(so->lines, so->n_lines));
-	return job_push(j, o->delivery, so->id, "", o->n, item);
+	jsonw *w = &j->text;
+	size_t off = item_open(j);
+	jsonw_kstr(w, "standing_order", so->id);
+	jsonw_kstr(w, "customer", so->customer->id);
+	jsonw_kstr(w, "supplier", so->supplier);
+	jsonw_kstr(w, "delivery", cal_format_instant(o->delivery, tz_offset_at(so->rule.zone, o->delivery), d));
+	jsonw_kstr(w, "create_at", cal_format_utc(o->create_at, c));
+	jsonw_key(w, "lines");
+	write_lines(w, so->lines, so->n_lines);
+	jsonw_obj_close(w);
+	return job_keep(j, off, o->delivery, so->id, "", o->n);
 }
 
 static int job_occurrence(const occurrence *o, void *ud) {
@@ -274,8 +361,10 @@ static int job_collect(list_job *j) {
 		job_items_clear(j);
 		j->phase = PHASE_START;
 	}
-	if (store_room_wanted(env->store)) {
-		/* the map must grow, which it cannot under a snapshot: let go, begin again */
+	store_txn *lent = api_read_lent();
+	if (!lent && store_room_wanted(env->store)) {
+		/* the map must grow, which it cannot under a snapshot: let go, begin again
+		 * (a lent one is the daemon's: it lends no new ones until the map grew) */
 		job_release(j);
 		job_items_clear(j);
 		j->phase = PHASE_START;
@@ -283,11 +372,15 @@ static int job_collect(list_job *j) {
 	}
 	j->units = STEP_UNITS;
 	if (j->phase == PHASE_START) {
-		if (env->snapshots >= MAX_SNAPSHOTS)
-			return VL_AGAIN;   /* others hold theirs: wait for a turn */
-		if ((r = store_begin(env->store, false, &j->t)) < 0)
-			return r;
-		env->snapshots++;
+		if (lent) {
+			j->t = lent;
+		} else {
+			if (env->snapshots >= MAX_SNAPSHOTS)
+				return VL_AGAIN;   /* others hold theirs: wait for a turn */
+			if ((r = store_begin(env->store, false, &j->t)) < 0)
+				return r;
+			env->snapshots++;
+		}
 		j->gen = env->defs_generation;
 		j->phase = j->kind == JOB_FORECAST || j->kind == JOB_STANDING ? PHASE_RULES : PHASE_ORDERS;
 		j->at = j->lo;
@@ -334,16 +427,13 @@ static int job_emit(vl_call_ctx *ctx, list_job *j) {
 	bool pieces = vl_call_ctx_pieces(ctx);
 	if (!chunks && !pieces && j->emitted == 0) {
 		size_t bytes = j->n;   /* the commas */
-		for (size_t i = 0; i < j->n; i++)
-			bytes += j->v[i].len;
+		bytes += j->text.b.n;
 		if ((r = vl_list_reserve(&j->out, bytes)) < 0)
 			return r;
 	}
 	while (j->emitted < stop) {
 		list_item *x = &j->v[j->emitted];
-		r = vl_list_add(&j->out, x->text, x->len);
-		free(x->text);
-		x->text = NULL;
+		r = vl_list_add(&j->out, j->text.b.s + x->off, x->len);
 		j->emitted++;
 		if (r < 0)
 			return r;

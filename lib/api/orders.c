@@ -327,7 +327,7 @@ static int get_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 ||
 	    (r = api_order_param(ctx, env, params, &t, &o, "io.standingd.Orders")) != 0)
 		return r < 0 ? r : 0;
-	store_abort(t);
+	api_read_end(t);
 	if (api_shop_only(api_role_of(ctx, env)) && !api_shop_order(env, o)) {
 		order_free(o);
 		return api_denied(ctx);
@@ -430,7 +430,7 @@ static int target_order(vl_call_ctx *ctx, api_env *env, json_t *params, sales_or
 	int r = api_order_param(ctx, env, params, &t, ret, "io.standingd.Orders");
 	if (r != 0)
 		return r;
-	store_abort(t);
+	api_read_end(t);
 	if (api_shop_only(api_role_of(ctx, env)) && !api_shop_order(env, *ret)) {
 		order_free(*ret);
 		*ret = NULL;
@@ -624,7 +624,12 @@ static int get_account(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = customer_param(ctx, env, params, &cu)) != 0)
 		return r < 0 ? r : 0;
-	if ((r = sales_account_get(env->store, cu, ACCOUNT_LAST_ENTRIES, &a)) < 0)
+	store_txn *t;
+	if ((r = api_read_begin(env, &t)) < 0)
+		return api_internal(ctx, r);
+	r = sales_account_read(t, cu, ACCOUNT_LAST_ENTRIES, &a);
+	api_read_end(t);
+	if (r < 0)
 		return api_internal(ctx, r);
 	r = api_reply_new(ctx, json_pack("{s:o}", "account", account_summary_view(a)));
 	account_summary_free(a);
@@ -720,14 +725,14 @@ const vl_method api_orders_methods[] = {
 	{ "CancelStandingOrder", cancel_standing_order, 0 },
 	{ "SkipOccurrence", skip_occurrence, 0 },
 	{ "PlaceOrder", place_order, 0 },
-	{ "GetOrder", get_order, 0 },
-	{ "ListOrders", list_orders, 0 },
+	{ "GetOrder", get_order, API_READ_ONLY },
+	{ "ListOrders", list_orders, API_READ_ONLY },
 	{ "RecordPayment", record_payment, 0 },
 	{ "RecordAccountPayment", record_account_payment, 0 },
 	{ "ReleaseOrder", release_order, 0 },
 	{ "HoldOrder", hold_order, 0 },
 	{ "CancelOrder", cancel_order, 0 },
-	{ "GetAccount", get_account, 0 },
+	{ "GetAccount", get_account, API_READ_ONLY },
 	{ "ListLedger", list_ledger, 0 },
 };
 const size_t api_orders_n_methods = sizeof(api_orders_methods) / sizeof(api_orders_methods[0]);

@@ -78,7 +78,7 @@ static int mark_shipped(vl_call_ctx *ctx, json_t *params, void *userdata) {
 /* ---- the methods, registered by api_register ---- */
 
 const vl_method api_supplier_methods[] = {
-	{ "ListUpcoming", list_upcoming, 0 },
+	{ "ListUpcoming", list_upcoming, API_READ_ONLY },
 	{ "MarkShipped", mark_shipped, 0 },
 };
 const size_t api_supplier_n_methods = sizeof(api_supplier_methods) / sizeof(api_supplier_methods[0]);

@@ -545,31 +545,39 @@ out:
 	return r;
 }
 
-int sales_account_get(store *s, const customer *cu, size_t n_last, account_summary **ret) {
-	if (!s || !cu || !ret)
+int sales_account_read(store_txn *t, const customer *cu, size_t n_last, account_summary **ret) {
+	if (!t || !cu || !ret)
 		return -EINVAL;
 	account_summary *a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	store_txn *t = NULL;
 	int r = -ENOMEM;
 	if (!(a->customer = strdup(cu->id)) || (cu->account_number && !(a->number = strdup(cu->account_number))))
 		goto out;
 	a->credit_limit = cu->credit_limit;
-	if ((r = store_begin(s, false, &t)) < 0)
-		goto out;
 	if ((r = store_ledger_balances(t, cu->id, &a->balances, &a->n_balances)) < 0 ||
 	    (r = store_open_orders(t, cu->id, &a->open_orders, &a->n_open_orders)) < 0 ||
 	    (r = store_ledger_last(t, cu->id, n_last, &a->entries, &a->n_entries)) < 0)
 		goto out;
 out:
-	store_abort(t);
 	if (r < 0) {
 		account_summary_free(a);
 		return r;
 	}
 	*ret = a;
 	return 0;
+}
+
+int sales_account_get(store *s, const customer *cu, size_t n_last, account_summary **ret) {
+	if (!s || !cu || !ret)
+		return -EINVAL;
+	store_txn *t = NULL;
+	int r = store_begin(s, false, &t);
+	if (r < 0)
+		return r;
+	r = sales_account_read(t, cu, n_last, ret);
+	store_abort(t);
+	return r;
 }
 
 typedef struct list_ctx {

@@ -156,6 +156,8 @@ int sales_payment_due_run(store *s, const defs *d, int64_t now, size_t max, size
 /* GetAccount: account number, limit, every currency's balance, open orders
  * (on_hold, awaiting_payment) and the last n_last entries. 0, a store error. */
 int sales_account_get(store *s, const customer *cu, size_t n_last, account_summary **ret);
+/* The same from the caller's read transaction. */
+int sales_account_read(store_txn *t, const customer *cu, size_t n_last, account_summary **ret);
 /* ListLedger in steps: entries of customer with at in [from, to) and seq >= from_seq
  * (1 at first), at most max; *ret_next_seq is where to resume (0 when the walk is
  * done). *ret malloc'd (ledger_entry_done each, then free). */

@@ -4,6 +4,7 @@
  * allocate; zones are immutable once loaded. Thread-safety: none. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,9 @@ struct tz_db {
 	char *dir;
 	tz_zone **zones;
 	size_t n_zones, cap;
+	/* tz_db_get loads zones on first use: the daemon's worker threads and its loop
+	 * ask at once (a loaded zone itself is never changed) */
+	pthread_mutex_t lock;
 };
 
 /* ---- POSIX TZ strings ---- */
@@ -763,6 +767,7 @@ tz_db *tz_db_new(const char *dir) {
 		free(db);
 		return NULL;
 	}
+	pthread_mutex_init(&db->lock, NULL);
 	return db;
 }
 
@@ -773,12 +778,22 @@ void tz_db_free(tz_db *db) {
 		zone_free(db->zones[i]);
 	free(db->zones);
 	free(db->dir);
+	pthread_mutex_destroy(&db->lock);
 	free(db);
 }
+
+static int db_get(tz_db *db, const char *name, const tz_zone **ret_zone);
 
 int tz_db_get(tz_db *db, const char *name, const tz_zone **ret_zone) {
 	if (!db || !name || !ret_zone || !name_valid(name))
 		return -EINVAL;
+	pthread_mutex_lock(&db->lock);
+	int r = db_get(db, name, ret_zone);
+	pthread_mutex_unlock(&db->lock);
+	return r;
+}
+
+static int db_get(tz_db *db, const char *name, const tz_zone **ret_zone) {
 	/* A service uses a handful of zones: a linear scan beats a hash here. */
 	for (size_t i = 0; i < db->n_zones; i++) {
 		if (strcmp(db->zones[i]->name, name) == 0) {

@@ -1071,6 +1071,27 @@ int vl_service_dispatch(vl_service *svc, const vl_call *call, vl_send_fn *send, 
 	return r;
 }
 
+unsigned vl_service_method_flags(vl_service *svc, const vl_call *call) {
+	vl_iface *f = svc && call && call->interface && call->member ? find_iface(svc, call->interface) : NULL;
+	for (size_t i = 0; f && i < f->n; i++)
+		if (strcmp(f->methods[i].name, call->member) == 0)
+			return f->methods[i].flags;
+	return 0;
+}
+
+int vl_service_run(vl_service *svc, const vl_call *call, vl_send_fn *send, void *ud, void *caller, unsigned flags) {
+	if (!svc || !call || !call->method || !call->interface || !call->member ||
+	    !json_is_object(call->parameters) || !send)
+		return -EINVAL;
+	vl_call_ctx ctx = { .call = call, .send = send, .ud = ud, .caller = caller, .err_internal = svc->err_internal,
+			    .pieces = flags & VL_START_PIECES };
+	int r = dispatch(svc, &ctx);
+	while (r == VL_AGAIN)
+		r = ctx_step(&ctx);
+	ctx_release(&ctx);
+	return r;
+}
+
 int vl_service_start(vl_service *svc, const char *msg, size_t len, vl_send_fn *send, void *ud, void *caller,
 		     unsigned flags, vl_pending **ret_pending) {
 	vl_call call;

@@ -220,6 +220,15 @@ typedef struct vl_pending vl_pending;
  * VL_START_PIECES. */
 int vl_service_start(vl_service *svc, const char *msg, size_t len, vl_send_fn *send, void *ud, void *caller,
 		     unsigned flags, vl_pending **ret_pending);
+/* The flags of the method a parsed call names (its vl_method's), 0 when the service
+ * has no such method (org.varlink.service's included). Only reads the registry: a
+ * service that is not changed any more may be asked from any thread. */
+unsigned vl_service_method_flags(vl_service *svc, const vl_call *call);
+/* vl_service_dispatch() of a parsed call (borrowed) with vl_service_start()'s
+ * flags: answers it completely, its steps in a row, without the caller's loop. The
+ * dispatch touches no shared state of the service, so calls may be run on several
+ * threads at once when their handlers allow it. Same returns as vl_pending_step(). */
+int vl_service_run(vl_service *svc, const vl_call *call, vl_send_fn *send, void *ud, void *caller, unsigned flags);
 /* Runs one slice: VL_AGAIN when more remains; 0 when the call is answered; a
  * negative errno as vl_service_dispatch() returns it (the final error was sent);
  * -EPIPE when the call failed after part of a reply had gone out in pieces: no
