@@ -202,3 +202,19 @@ static inline void bytes_get_fixed(bytes_rd *r, char *buf, size_t cap) {
 		free(s);
 	}
 }
+
+/* Room for n elements of size bytes read from r, each taking at least min_bytes
+ * there: calloc'd; NULL for n 0 or when r fails (a count past what is left is
+ * damage, so a damaged count never allocates much). */
+static inline void *bytes_get_array(bytes_rd *r, uint64_t n, size_t min_bytes, size_t size) {
+	if (r->bad || n == 0)
+		return NULL;
+	if (n > (uint64_t) (r->end - r->p) / min_bytes) {
+		r->bad = true;
+		return NULL;
+	}
+	void *p = calloc((size_t) n, size);
+	if (!p)
+		r->bad = r->nomem = true;
+	return p;
+}

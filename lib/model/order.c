@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/base/bytes.h"
 #include "lib/base/jfield.h"
 #include "lib/base/text.h"
 #include "lib/model/order.h"
@@ -1235,4 +1236,326 @@ int ledger_entry_record_dump(const ledger_entry *e, const char *prefix, char **r
 	JW_LIT(&w, ",\"by\":");
 	jw_str_or_null(&w, e->by);
 	return jw_close(&w, ret);
+}
+
+/* ---- the compact record (issue 12; doc/store.md "Compact records") ---- */
+
+/* Flags of the order's own part. */
+enum {
+	OB_LATE = 1, OB_CHARGED = 2, OB_PAID = 4, OB_OVERDUE_SENT = 8,
+	OB_AMOUNTS = 16,       /* net, vat and total follow: not what the lines and the rate give */
+	OB_REF_DERIVED = 32,   /* payment_ref is order_payment_ref(number) */
+	OB_REF = 64,           /* payment_ref follows */
+	OB_ALL = 127,
+};
+/* A transition's "by": 0 NULL, 1 ORDER_BY_DAEMON, else the length + 2 and the bytes. */
+#define OB_BY_DAEMON 1
+
+static bool utf8_ok(const char *s) {
+	if (!s)
+		return true;
+	const unsigned char *p = (const unsigned char *) s;
+	while (*p && *p < 0x80)   /* ASCII, the common case, without the decoder */
+		p++;
+	if (!*p)
+		return true;
+	size_t n = strlen((const char *) p);
+	return text_utf8_prefix((const char *) p, n) == n;
+}
+
+static void bin_money(bytes_buf *b, const money *m) {
+	bytes_sv(b, m->minor);
+	bytes_str(b, m->currency);
+}
+
+static void bin_get_money(bytes_rd *r, money *m) {
+	memset(m, 0, sizeof(*m));
+	m->minor = bytes_get_sv(r);
+	bytes_get_fixed(r, m->currency, sizeof(m->currency));
+}
+
+static bool money_same(const money *a, const money *b) {
+	return a->minor == b->minor && !strcmp(a->currency, b->currency);
+}
+
+/* Whether o's net, vat and total are what order_amounts gives its lines and rate. */
+static bool amounts_derived(const sales_order *o) {
+	sales_order c = { .lines = o->lines, .n_lines = o->n_lines, .vat_rate = o->vat_rate };
+	return order_amounts(&c) == 0 && money_same(&c.net, &o->net) && money_same(&c.vat, &o->vat) &&
+	       money_same(&c.total, &o->total);
+}
+
+int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, bytes_buf *shared) {
+	if (!number)
+		number = o->number;
+	if (!o->customer || !o->supplier || (o->n_lines && !o->lines) || !memchr(o->payment_ref, 0, ORDER_PAYMENT_REF_MAX))
+		return -EINVAL;
+	/* every string UTF-8, as the JSON records' (and money codes NUL-terminated) */
+	const char *strs[] = { o->standing_order, o->customer, o->supplier, o->ship_to.name, o->ship_to.street,
+			       o->ship_to.postcode, o->ship_to.city, o->ship_to.country, o->zone, o->carrier,
+			       o->tracking, o->placed_by, o->paid_reference, o->payment_ref };
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		if (!utf8_ok(strs[i]))
+			return -EINVAL;
+	const money *ms[] = { &o->net, &o->vat, &o->total };
+	for (size_t i = 0; i < 3; i++)
+		if (!memchr(ms[i]->currency, 0, sizeof(ms[i]->currency)) || !utf8_ok(ms[i]->currency))
+			return -EINVAL;
+	for (size_t i = 0; i < o->n_lines; i++)
+		if (!o->lines[i].sku || !utf8_ok(o->lines[i].sku) ||
+		    !memchr(o->lines[i].unit_price.currency, 0, sizeof(o->lines[i].unit_price.currency)) ||
+		    !utf8_ok(o->lines[i].unit_price.currency))
+			return -EINVAL;
+	for (size_t i = 0; i < o->n_history; i++)
+		if (!utf8_ok(o->history[i].by) || !utf8_ok(o->history[i].reason) ||
+		    (unsigned) o->history[i].status > ORDER_STATUS_CANCELLED)
+			return -EINVAL;
+	if ((unsigned) o->status > ORDER_STATUS_CANCELLED || (unsigned) o->payment > ORDER_PAYMENT_PREPAID ||
+	    o->vat_rate < 0 || o->vat_rate > ORDER_VAT_MAX)
+		return -EINVAL;
+
+	/* The shared part. */
+	bytes_ostr(shared, o->standing_order);
+	bytes_str(shared, o->customer);
+	bytes_str(shared, o->supplier);
+	bytes_ostr(shared, o->ship_to.name);
+	bytes_ostr(shared, o->ship_to.street);
+	bytes_ostr(shared, o->ship_to.postcode);
+	bytes_ostr(shared, o->ship_to.city);
+	bytes_ostr(shared, o->ship_to.country);
+	bytes_ostr(shared, o->zone);
+	bytes_u8(shared, o->payment);
+	bytes_uv(shared, (uint64_t) o->vat_rate);
+	bytes_ostr(shared, o->placed_by);
+	bytes_uv(shared, o->n_lines);
+	for (size_t i = 0; i < o->n_lines; i++) {
+		bytes_str(shared, o->lines[i].sku);
+		bytes_sv(shared, o->lines[i].quantity);
+		bin_money(shared, &o->lines[i].unit_price);
+	}
+
+	/* Its own. Instants after delivery as differences from it (wrapping: exact
+	 * for any value), which are small. */
+	char ref[ORDER_PAYMENT_REF_MAX] = "";
+	if (o->payment_ref[0])
+		order_payment_ref(number, ref);
+	unsigned flags = (o->late ? OB_LATE : 0) | (o->charged ? OB_CHARGED : 0) | (o->paid ? OB_PAID : 0) |
+			 (o->overdue_sent ? OB_OVERDUE_SENT : 0) | (amounts_derived(o) ? 0 : OB_AMOUNTS) |
+			 (!o->payment_ref[0] ? 0 : !strcmp(o->payment_ref, ref) ? OB_REF_DERIVED : OB_REF);
+	uint64_t base = (uint64_t) o->delivery;
+	bytes_u8(rec, flags);
+	bytes_u8(rec, o->status);
+	bytes_uv(rec, o->occurrence + 1);   /* UINT64_MAX (none) is 0 */
+	bytes_sv(rec, o->delivery);
+	bytes_sv(rec, o->delivery_offset);
+	bytes_sv(rec, (int64_t) ((uint64_t) o->created - base));
+	bytes_sv(rec, o->shipped);
+	bytes_sv(rec, o->paid_at);
+	bytes_sv(rec, o->payment_due_at);
+	bytes_sv(rec, o->cancel_at);
+	bytes_ostr(rec, o->carrier);
+	bytes_ostr(rec, o->tracking);
+	bytes_ostr(rec, o->paid_reference);
+	if (flags & OB_REF)
+		bytes_str(rec, o->payment_ref);
+	if (flags & OB_AMOUNTS) {
+		bin_money(rec, &o->net);
+		bin_money(rec, &o->vat);
+		bin_money(rec, &o->total);
+	}
+	bytes_uv(rec, o->n_history);
+	for (size_t i = 0; i < o->n_history; i++) {
+		const order_transition *t = &o->history[i];
+		bytes_sv(rec, (int64_t) ((uint64_t) t->at - (uint64_t) o->created));
+		if (!t->by)
+			bytes_u8(rec, 0);
+		else if (!strcmp(t->by, ORDER_BY_DAEMON))
+			bytes_u8(rec, OB_BY_DAEMON);
+		else {
+			bytes_uv(rec, (uint64_t) strlen(t->by) + 2);
+			bytes_put(rec, t->by, strlen(t->by));
+		}
+		bytes_u8(rec, t->status);
+		bytes_ostr(rec, t->reason);
+	}
+	return rec->failed || shared->failed ? -ENOMEM : 0;
+}
+
+int order_bin_decode(const char *number, const void *rec, size_t n, const void *shared, size_t n_shared,
+		     sales_order **ret) {
+	if (!number || strlen(number) >= ORDER_NUMBER_MAX)
+		return -EINVAL;
+	sales_order *o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	strcpy(o->number, number);
+	bytes_rd s = bytes_reader(shared, n_shared), r = bytes_reader(rec, n);
+	uint64_t v;
+	bytes_get_ostr(&s, &o->standing_order);
+	o->customer = bytes_get_str(&s);
+	o->supplier = bytes_get_str(&s);
+	bytes_get_ostr(&s, &o->ship_to.name);
+	bytes_get_ostr(&s, &o->ship_to.street);
+	bytes_get_ostr(&s, &o->ship_to.postcode);
+	bytes_get_ostr(&s, &o->ship_to.city);
+	bytes_get_ostr(&s, &o->ship_to.country);
+	bytes_get_ostr(&s, &o->zone);
+	o->payment = (order_payment) bytes_get_u8(&s);
+	v = bytes_get_uv(&s);
+	o->vat_rate = (int32_t) (v <= ORDER_VAT_MAX ? v : 0);
+	if (v > ORDER_VAT_MAX || (unsigned) o->payment > ORDER_PAYMENT_PREPAID)
+		s.bad = true;
+	bytes_get_ostr(&s, &o->placed_by);
+	v = bytes_get_uv(&s);
+	o->lines = bytes_get_array(&s, v, 4, sizeof(*o->lines));   /* sku, quantity, price: 4 bytes at least */
+	for (uint64_t i = 0; i < v && !s.bad; i++) {
+		order_line *l = &o->lines[i];
+		o->n_lines = (size_t) i + 1;
+		l->sku = bytes_get_str(&s);
+		l->quantity = bytes_get_sv(&s);
+		bin_get_money(&s, &l->unit_price);
+	}
+
+	unsigned flags = bytes_get_u8(&r);
+	o->status = (order_status) bytes_get_u8(&r);
+	v = bytes_get_uv(&r);
+	o->occurrence = v - 1;
+	if (flags & ~(unsigned) OB_ALL || (unsigned) o->status > ORDER_STATUS_CANCELLED ||
+	    (o->occurrence > INT64_MAX && v != 0) || (flags & OB_REF && flags & OB_REF_DERIVED))
+		r.bad = true;
+	o->late = flags & OB_LATE;
+	o->charged = flags & OB_CHARGED;
+	o->paid = flags & OB_PAID;
+	o->overdue_sent = flags & OB_OVERDUE_SENT;
+	o->delivery = bytes_get_sv(&r);
+	int64_t off = bytes_get_sv(&r);
+	if (off < INT32_MIN || off > INT32_MAX)
+		r.bad = true;
+	o->delivery_offset = (int32_t) off;
+	o->created = (int64_t) ((uint64_t) o->delivery + (uint64_t) bytes_get_sv(&r));
+	o->shipped = bytes_get_sv(&r);
+	o->paid_at = bytes_get_sv(&r);
+	o->payment_due_at = bytes_get_sv(&r);
+	o->cancel_at = bytes_get_sv(&r);
+	bytes_get_ostr(&r, &o->carrier);
+	bytes_get_ostr(&r, &o->tracking);
+	bytes_get_ostr(&r, &o->paid_reference);
+	if (flags & OB_REF) {
+		bytes_get_fixed(&r, o->payment_ref, sizeof(o->payment_ref));
+		if (!o->payment_ref[0])
+			r.bad = true;   /* "" is said by no flag */
+	} else if (flags & OB_REF_DERIVED)
+		order_payment_ref(number, o->payment_ref);
+	if (flags & OB_AMOUNTS) {
+		bin_get_money(&r, &o->net);
+		bin_get_money(&r, &o->vat);
+		bin_get_money(&r, &o->total);
+	}
+	v = bytes_get_uv(&r);
+	o->history = bytes_get_array(&r, v, 4, sizeof(*o->history));   /* at, by, status, reason */
+	for (uint64_t i = 0; i < v && !r.bad; i++) {
+		order_transition *t = &o->history[i];
+		o->n_history = (size_t) i + 1;
+		t->at = (int64_t) ((uint64_t) o->created + (uint64_t) bytes_get_sv(&r));
+		uint64_t by = bytes_get_uv(&r);
+		if (by == OB_BY_DAEMON && !(t->by = strdup(ORDER_BY_DAEMON)))
+			r.bad = r.nomem = true;
+		else if (by > OB_BY_DAEMON)
+			t->by = bytes_get_n(&r, by - 2);
+		t->status = (order_status) bytes_get_u8(&r);
+		if ((unsigned) t->status > ORDER_STATUS_CANCELLED)
+			r.bad = true;
+		bytes_get_ostr(&r, &t->reason);
+	}
+	int err = s.nomem || r.nomem ? -ENOMEM : 0;
+	if (!err && (!bytes_done(&s) || !bytes_done(&r)))
+		err = -EBADMSG;
+	/* derived amounts: what the lines and the rate give (the encoder stored them otherwise) */
+	if (!err && !(flags & OB_AMOUNTS) && order_amounts(o) < 0)
+		err = -EBADMSG;
+	if (err) {
+		order_free(o);
+		return err;
+	}
+	*ret = o;
+	return 0;
+}
+
+/* Ledger entry flags. */
+enum {
+	LB_ORDER_SEQ = 1,      /* the order as its sequence (a confirmation number that formats back) */
+	LB_ORDER = 2,          /* the order as text */
+	LB_BY_DAEMON = 4,      /* by ORDER_BY_DAEMON */
+	LB_BALANCE_CUR = 8,    /* balance_after's currency follows (else amount's) */
+	LB_ALL = 15,
+};
+
+int ledger_entry_bin_encode(const ledger_entry *e, bytes_buf *b) {
+	if (!memchr(e->order, 0, sizeof(e->order)) || !memchr(e->amount.currency, 0, sizeof(e->amount.currency)) ||
+	    !memchr(e->balance_after.currency, 0, sizeof(e->balance_after.currency)) || !utf8_ok(e->order) ||
+	    !utf8_ok(e->amount.currency) || !utf8_ok(e->balance_after.currency) || !utf8_ok(e->reference) ||
+	    !utf8_ok(e->by) || (unsigned) e->kind > LEDGER_REFUND)
+		return -EINVAL;
+	uint64_t seq = 0;
+	char back[ORDER_NUMBER_MAX] = "";
+	if (e->order[0] && order_number_parse(e->order, &seq) == 0)
+		order_number_format(seq, back);
+	bool by_daemon = e->by && !strcmp(e->by, ORDER_BY_DAEMON);
+	unsigned flags = (!e->order[0] ? 0 : !strcmp(back, e->order) ? LB_ORDER_SEQ : LB_ORDER) |
+			 (by_daemon ? LB_BY_DAEMON : 0) |
+			 (strcmp(e->amount.currency, e->balance_after.currency) ? LB_BALANCE_CUR : 0);
+	bytes_u8(b, flags);
+	bytes_u8(b, e->kind);
+	if (flags & LB_ORDER_SEQ)
+		bytes_uv(b, seq);
+	else if (flags & LB_ORDER)
+		bytes_str(b, e->order);
+	bin_money(b, &e->amount);
+	bytes_sv(b, e->at);
+	bytes_sv(b, e->balance_after.minor);
+	if (flags & LB_BALANCE_CUR)
+		bytes_str(b, e->balance_after.currency);
+	bytes_ostr(b, e->reference);
+	if (!by_daemon)
+		bytes_ostr(b, e->by);
+	return b->failed ? -ENOMEM : 0;
+}
+
+int ledger_entry_bin_decode(const void *p, size_t n, uint64_t seq, ledger_entry *ret) {
+	ledger_entry e = { .seq = seq };
+	bytes_rd r = bytes_reader(p, n);
+	unsigned flags = bytes_get_u8(&r);
+	e.kind = (ledger_kind) bytes_get_u8(&r);
+	if (flags & ~(unsigned) LB_ALL || (flags & LB_ORDER_SEQ && flags & LB_ORDER) ||
+	    (unsigned) e.kind > LEDGER_REFUND || seq < 1)
+		r.bad = true;
+	if (flags & LB_ORDER_SEQ) {
+		uint64_t o = bytes_get_uv(&r);
+		if (o == 0 || o > ORDER_SEQ_MAX)
+			r.bad = true;
+		else
+			order_number_format(o, e.order);
+	} else if (flags & LB_ORDER) {
+		bytes_get_fixed(&r, e.order, sizeof(e.order));
+		if (!e.order[0])
+			r.bad = true;
+	}
+	bin_get_money(&r, &e.amount);
+	e.at = bytes_get_sv(&r);
+	e.balance_after = e.amount;
+	e.balance_after.minor = bytes_get_sv(&r);
+	if (flags & LB_BALANCE_CUR)
+		bytes_get_fixed(&r, e.balance_after.currency, sizeof(e.balance_after.currency));
+	bytes_get_ostr(&r, &e.reference);
+	if (flags & LB_BY_DAEMON) {
+		if (!(e.by = strdup(ORDER_BY_DAEMON)))
+			r.bad = r.nomem = true;
+	} else
+		bytes_get_ostr(&r, &e.by);
+	if (!bytes_done(&r)) {
+		ledger_entry_done(&e);
+		return r.nomem ? -ENOMEM : -EBADMSG;
+	}
+	*ret = e;
+	return 0;
 }

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include "lib/base/money.h"
 
+typedef struct bytes_buf bytes_buf;   /* lib/base/bytes.h */
+
 #define ORDER_NUMBER_MAX 16     /* "SO-00000042-7" + NUL fits */
 /* Sequences past 8 digits widen the number ("SO-123456789-4"); ORDER_NUMBER_MAX
  * holds 10 digits, so no sequence past this is ever assigned. */
@@ -132,6 +134,11 @@ json_t *ledger_entry_to_record(const ledger_entry *e);
  * ledger_entry_to_record's. 0, -EINVAL (a string that is not UTF-8), -ENOMEM. */
 int ledger_entry_record_dump(const ledger_entry *e, const char *prefix, char **ret);
 int ledger_entry_from_record(json_t *j, ledger_entry *ret);  /* 0, -EBADMSG, -ENOMEM; free with ledger_entry_done */
+/* The compact record (issue 12, doc/store.md): appended to b; seq is the key's
+ * (not stored). Encode: 0, -EINVAL (a string that is not UTF-8, a bad kind), -ENOMEM.
+ * Decode: exactly the bytes encode writes; 0, -EBADMSG, -ENOMEM. */
+int ledger_entry_bin_encode(const ledger_entry *e, bytes_buf *b);
+int ledger_entry_bin_decode(const void *p, size_t n, uint64_t seq, ledger_entry *ret);
 json_t *ledger_entry_view(const ledger_entry *e);           /* amounts as decimal strings, at as text */
 void ledger_entry_done(ledger_entry *e);                    /* frees the strings; accepts NULL */
 /* *ret = *e with its own strings. 0, -ENOMEM (*ret then has none). */
@@ -209,6 +216,22 @@ json_t *order_to_record(const sales_order *o, const char *number);
 int order_record_dump(const sales_order *o, const char *number, const char *prefix, char **ret);
 /* The inverse; ignores keys it does not know. 0, -EBADMSG, -ENOMEM. */
 int order_from_record(json_t *j, sales_order **ret);
+/* The compact record (issue 12, doc/store.md "Compact records"): an order in two
+ * parts, appended to shared and rec. shared is what the orders of one standing
+ * order have in common (standing order, customer, supplier, ship_to, zone,
+ * payment, VAT rate, placed_by, lines: the store keeps each such part once); rec
+ * the rest. Neither holds the number (the store's key), nor net, VAT and total
+ * when they are what order_amounts gives the lines and the rate, nor a prepaid
+ * order's payment reference when it is order_payment_ref(number). number is the
+ * one the order is stored under (o->number when NULL). 0, -EINVAL (a string that
+ * is not UTF-8, a value out of range), -ENOMEM. */
+int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, bytes_buf *shared);
+/* The inverse: the same struct order_from_record gives for the same order. Every
+ * byte must be taken: trailing bytes, a truncated field, a varint spelled longer
+ * than needed, a string that is not UTF-8 or holds a NUL, an enum out of range,
+ * derived amounts that do not compute: -EBADMSG. 0, -EINVAL, -ENOMEM. */
+int order_bin_decode(const char *number, const void *rec, size_t n, const void *shared, size_t n_shared,
+		     sales_order **ret);
 /* The view: the wire's Order type (io.standingd.*), which standingctl prints the
  * same way offline: dates as text, amounts as decimal strings. NULL on failure. */
 json_t *order_to_view(const sales_order *o);

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+#include "lib/base/bytes.h"
 #include "lib/base/fsdir.h"
 #include "lib/base/jfield.h"
 #include "lib/base/text.h"
@@ -66,6 +67,7 @@ struct store {
 	MDB_dbi outq, outpark;  /* issue 10: pending and parked events; 0: not there (as idem) */
 	MDB_dbi tasks, taskkey, taskidx, taskq, crmlog, remwm; /* issue 11: the CRM; 0: not there (as idem) */
 	MDB_dbi custopen;       /* a customer's orders not shipped nor cancelled; 0: not there (as idem) */
+	MDB_dbi oshared;        /* issue 12: the orders' shared parts; 0: not there (as idem) */
 	char instance[STORE_INSTANCE_LEN + 1]; /* "" when the store has none yet (read-only, older) */
 	bool readonly;
 	bool writing;           /* LMDB blocks (deadlocks here) on a second write txn */
@@ -108,6 +110,9 @@ struct store_txn {
 	struct { const char *key; uint64_t val; bool dirty; } counters[2]; /* dirty: written at commit */
 	struct { bool ok; char customer[64]; uint64_t last; } ledger_last;
 	struct { bool ok; char customer[64]; char currency[8]; int64_t balance; } balance;
+	/* The order shared part this transaction wrote or found last (its key and
+	 * bytes): the orders of one standing order come in a row. */
+	struct { bool ok; unsigned char key[8]; size_t n; unsigned char data[512]; } shared;
 };
 
 /* The change log's memory: blocks of at least OP_BLOCK bytes, newest first (a
@@ -656,6 +661,7 @@ static const struct { const char *name; size_t off; } later_dbs[] = {
 	{ "crmlog", offsetof(store, crmlog) },
 	{ "remwm", offsetof(store, remwm) },
 	{ "custopen", offsetof(store, custopen) },
+	{ "oshared", offsetof(store, oshared) },
 };
 
 /* 16 lower-case hex digits from the kernel's random pool. */
@@ -1223,26 +1229,227 @@ static int jget_count(json_t *o, const char *k, uint64_t *ret) {
 	return 0;
 }
 
+/* ---- compact records (issue 12; doc/store.md "Compact records") ----
+ * What the creation path writes (orders and their shared parts, order.created
+ * events, pending and parked entries, ledger entries, schedule states) is written
+ * compact: a tag byte, then varints and length-prefixed strings (lib/base/bytes.h).
+ * A value that starts with '{' is a JSON record (every store before issue 12, and
+ * the other families): both are read, the tag tells them apart. */
+#define REC_COMPACT 0x01
+
+static MDB_val bytes_val(const bytes_buf *b) {
+	return (MDB_val) { .mv_size = b->n, .mv_data = b->p };
+}
+
+static uint64_t fnv1a64(const void *p, size_t n) {
+	const unsigned char *c = p;
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * UINT64_C(1099511628211);
+	return h;
+}
+
+/* Stores an order's shared part once: under its FNV-1a hash, or the next free
+ * key after it should another part hold that one. key: where it is. */
+static int shared_put(store_txn *t, const bytes_buf *b, unsigned char key[8]) {
+	if (!t->s->oshared)
+		return -EROFS;
+	if (t->shared.ok && t->shared.n == b->n && !memcmp(t->shared.data, b->p, b->n)) {
+		memcpy(key, t->shared.key, 8);
+		return 0;
+	}
+	uint64_t h = fnv1a64(b->p, b->n);
+	int r = -EBADMSG;
+	for (int probe = 0; probe < 64; probe++, h++) {
+		MDB_val k = seq_key(h, key), v;
+		r = txn_get(t, t->s->oshared, &k, &v);
+		if (r == 0 && (v.mv_size != b->n || memcmp(v.mv_data, b->p, b->n))) {
+			r = -EBADMSG;
+			continue;   /* another part under this key */
+		}
+		if (r == -ENOENT) {
+			v = bytes_val(b);
+			r = txn_put(t, t->s->oshared, &k, &v, MDB_NOOVERWRITE);
+		}
+		break;
+	}
+	if (r < 0)
+		return txn_fail(t, r);
+	t->shared.ok = b->n <= sizeof(t->shared.data);
+	if (t->shared.ok) {
+		memcpy(t->shared.key, key, 8);
+		memcpy(t->shared.data, b->p, b->n);
+		t->shared.n = b->n;
+	}
+	return 0;
+}
+
+/* The order record: tag, the 8-byte key of its shared part in oshared, its own
+ * part (order_bin_encode). Writes the shared part when it is new. */
+static int order_to_bytes(store_txn *t, const sales_order *o, const char *number, bytes_buf *out) {
+	static const unsigned char head[9] = { REC_COMPACT };
+	unsigned char sb[512], key[8];
+	bytes_buf sh;
+	bytes_init(&sh, sb, sizeof(sb));
+	bytes_put(out, head, sizeof(head));
+	int r = order_bin_encode(o, number, out, &sh);
+	if (r == 0 && out->failed)
+		r = -ENOMEM;
+	if (r == 0 && (r = shared_put(t, &sh, key)) == 0)
+		memcpy(out->p + 1, key, 8);
+	bytes_free(&sh);
+	return r;
+}
+
+/* Reads the order stored under seq, either form; its number must be seq's. */
+static int order_from_val(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v, sales_order **ret) {
+	char number[ORDER_NUMBER_MAX];
+	order_number_format(seq, number);
+	const unsigned char *p = v->mv_data;
+	if (v->mv_size && p[0] == REC_COMPACT) {
+		if (v->mv_size < 9 || !s->oshared)
+			return -EBADMSG;
+		MDB_val k = { .mv_size = 8, .mv_data = (void *) (p + 1) }, sv;
+		int rc = mdb_get(txn, s->oshared, &k, &sv);
+		if (rc)
+			return rc == MDB_NOTFOUND ? -EBADMSG : store_errno(s->env, rc);
+		int r = order_bin_decode(number, p + 9, v->mv_size - 9, sv.mv_data, sv.mv_size, ret);
+		return r == -EINVAL ? -EBADMSG : r;
+	}
+	json_t *j;
+	int r = record_load(v, &j);
+	if (r < 0)
+		return r;
+	sales_order *o;
+	r = order_from_record(j, &o);
+	json_decref(j);
+	if (r < 0)
+		return r;
+	if (strcmp(number, o->number)) {
+		order_free(o);
+		return -EBADMSG;
+	}
+	*ret = o;
+	return 0;
+}
+
+/* order.created, compact: tag, the order's sequence, the delivery, at - delivery,
+ * the total; the rest of its payload is the order's (standing order, customer,
+ * supplier never change) and is put together when it is read. */
+typedef struct event_created_rec { uint64_t order; int64_t delivery, at; money total; } event_created_rec;
+
+static int event_created_parse(const MDB_val *v, event_created_rec *ret) {
+	bytes_rd r = bytes_reader(v->mv_data, v->mv_size);
+	event_created_rec e = { 0 };
+	if (bytes_get_u8(&r) != REC_COMPACT)
+		return -EBADMSG;
+	e.order = bytes_get_uv(&r);
+	e.delivery = bytes_get_sv(&r);
+	e.at = (int64_t) ((uint64_t) e.delivery + (uint64_t) bytes_get_sv(&r));
+	e.total.minor = bytes_get_sv(&r);
+	bytes_get_fixed(&r, e.total.currency, sizeof(e.total.currency));
+	if (!bytes_done(&r) || e.order == 0 || e.order > ORDER_SEQ_MAX)
+		return r.nomem ? -ENOMEM : -EBADMSG;
+	*ret = e;
+	return 0;
+}
+
+static int order_load(store_txn *t, uint64_t seq, sales_order **ret);
+
+/* An outbox record, either form: its type, payload (compact JSON text) and instant. */
+static int outbox_from_val(store_txn *t, const MDB_val *v, char **ret_type, char **ret_payload, int64_t *ret_at) {
+	char *ty = NULL, *text = NULL;
+	int64_t at;
+	int r = 0;
+	if (v->mv_size && ((const unsigned char *) v->mv_data)[0] == REC_COMPACT) {
+		event_created_rec e;
+		sales_order *o;
+		if ((r = event_created_parse(v, &e)) < 0)
+			return r;
+		if ((r = order_load(t, e.order, &o)) < 0)
+			return r == -ENOENT ? -EBADMSG : r;   /* an event of no order: damage */
+		sales_order c = *o;   /* the event's own facts over the order's */
+		c.delivery = e.delivery;
+		c.total = e.total;
+		char number[ORDER_NUMBER_MAX];
+		order_number_format(e.order, number);
+		r = ret_payload ? order_event_created_dump(&c, number, &text) : 0;
+		order_free(o);
+		if (r < 0)
+			return r;
+		at = e.at;
+		if (ret_type && !(ty = strdup(ORDER_EVENT_CREATED)))
+			r = -ENOMEM;
+	} else {
+		json_t *j;
+		if ((r = record_load(v, &j)) < 0)
+			return r;
+		json_t *type = json_object_get(j, "type"), *payload = json_object_get(j, "payload");
+		if (!json_is_string(type) || !json_is_object(payload) || jget_int(j, "at", &at) < 0)
+			r = -EBADMSG;
+		else if ((ret_type && !(ty = strdup(json_string_value(type)))) ||
+			 (ret_payload && !(text = json_dumps(payload, JSON_COMPACT))))
+			r = -ENOMEM;
+		json_decref(j);
+	}
+	if (r < 0) {
+		free(ty);
+		free(text);
+		return r;
+	}
+	if (ret_type)
+		*ret_type = ty;
+	if (ret_payload)
+		*ret_payload = text;
+	if (ret_at)
+		*ret_at = at;
+	return 0;
+}
+
 /* ---- schedule state ---- */
 
-static int sched_to_text(const sched_state *st, char **ret) {
-	char hash[17];
+/* Compact: tag, flags (1 active, 2 a watermark follows), the watermark, created,
+ * skipped, the definition hash (8 bytes, big-endian). */
+static int sched_to_bytes(const sched_state *st, bytes_buf *b) {
 	if (st->created > INT64_MAX || st->skipped > INT64_MAX)
 		return -EOVERFLOW;
-	/* hex text: the hash uses all 64 bits, which a JSON integer need not hold */
-	snprintf(hash, sizeof(hash), "%016" PRIx64, st->def_hash);
-	/* written directly (numbers, a boolean, hex digits: nothing to escape), the
-	 * bytes a tree of these members in this order dumps compactly */
-	char wm[24] = "null";
+	unsigned char h[8];
+	be64_put(h, st->def_hash);
+	bytes_u8(b, REC_COMPACT);
+	bytes_u8(b, (st->active ? 1 : 0) | (st->watermark != INT64_MIN ? 2 : 0));
 	if (st->watermark != INT64_MIN)
-		snprintf(wm, sizeof(wm), "%" PRId64, st->watermark);
-	int n = asprintf(ret, "{" STORE_RECORD_V_MEMBER ",\"watermark\":%s,\"created\":%" PRIu64 ",\"skipped\":%" PRIu64
-			 ",\"active\":%s,\"def_hash\":\"%s\"}", wm, st->created, st->skipped, st->active ? "true" : "false",
-			 hash);
-	return n < 0 ? -ENOMEM : 0;
+		bytes_sv(b, st->watermark);
+	bytes_uv(b, st->created);
+	bytes_uv(b, st->skipped);
+	bytes_put(b, h, 8);
+	return b->failed ? -ENOMEM : 0;
+}
+
+static int sched_from_bytes(const MDB_val *v, sched_state *ret) {
+	bytes_rd r = bytes_reader(v->mv_data, v->mv_size);
+	sched_state st = { .watermark = INT64_MIN };
+	bytes_get_u8(&r);
+	unsigned flags = bytes_get_u8(&r);
+	if (flags & ~3u)
+		r.bad = true;
+	st.active = flags & 1;
+	if (flags & 2) {
+		st.watermark = bytes_get_sv(&r);
+		if (st.watermark == INT64_MIN)
+			r.bad = true;   /* "none" is said by the flag */
+	}
+	st.created = bytes_get_uv(&r);
+	st.skipped = bytes_get_uv(&r);
+	if (r.bad || r.end - r.p != 8 || st.created > INT64_MAX || st.skipped > INT64_MAX)
+		return -EBADMSG;
+	st.def_hash = be64_get(r.p);
+	*ret = st;
+	return 0;
 }
 
 static int sched_from_val(const MDB_val *v, sched_state *ret) {
+	if (v->mv_size && ((const unsigned char *) v->mv_data)[0] == REC_COMPACT)
+		return sched_from_bytes(v, ret);
 	json_t *j;
 	int r = record_load(v, &j);
 	if (r < 0)
@@ -1290,12 +1497,14 @@ int store_sched_put(store_txn *t, const char *so_id, const sched_state *st) {
 	int r = check_id(t->s, so_id, 0);
 	if (r < 0)
 		return r;
-	char *text;
-	if ((r = sched_to_text(st, &text)) < 0)
-		return r;
-	MDB_val k = str_val(so_id), v = str_val(text);
-	r = txn_put(t, t->s->sched, &k, &v, 0);
-	free(text);
+	unsigned char buf[64];
+	bytes_buf b;
+	bytes_init(&b, buf, sizeof(buf));
+	if ((r = sched_to_bytes(st, &b)) == 0) {
+		MDB_val k = str_val(so_id), v = bytes_val(&b);
+		r = txn_put(t, t->s->sched, &k, &v, 0);
+	}
+	bytes_free(&b);
 	return r;
 }
 
@@ -1337,11 +1546,6 @@ static int order_check(const sales_order *o) {
 	return 0;
 }
 
-/* The record: the model's codec (lib/model/order.h) after the format version. */
-static int order_to_text(const sales_order *o, const char *number, char **ret) {
-	return order_record_dump(o, number, STORE_RECORD_V_MEMBER, ret);
-}
-
 /* Loads the order stored under seq and checks it names itself correctly. */
 static int order_load(store_txn *t, uint64_t seq, sales_order **ret) {
 	unsigned char kb[8];
@@ -1349,26 +1553,11 @@ static int order_load(store_txn *t, uint64_t seq, sales_order **ret) {
 	int r = txn_get(t, t->s->orders, &k, &v);
 	if (r < 0)
 		return r;
-	json_t *j;
-	if ((r = record_load(&v, &j)) < 0)
-		return r;
-	sales_order *o;
-	r = order_from_record(j, &o);
-	json_decref(j);
-	if (r < 0)
-		return r;
-	char number[ORDER_NUMBER_MAX];
-	order_number_format(seq, number);
-	if (strcmp(number, o->number)) {
-		order_free(o);
-		return -EBADMSG;
-	}
-	*ret = o;
-	return 0;
+	return order_from_val(t->s, t->txn, seq, &v, ret);
 }
 
 static int outq_write(store_txn *t, bool parked, const store_outq_entry *e);
-static int outq_to_text(bool parked, const store_outq_entry *e, char **ret);
+static int outq_to_bytes(bool parked, const store_outq_entry *e, bytes_buf *b);
 
 /* An event's ordering key (doc/notify.md): its task, else its order, else its
  * customer's account. */
@@ -1388,7 +1577,7 @@ static char *outq_key_of(json_t *payload, uint64_t seq) {
  * not at all. */
 /* Puts the event record text (written by make(seq, ud)) under the next sequence
  * and its pending entry under key (NULL: key_of(seq, ud)). */
-static int outbox_put_with(store_txn *t, int (*make)(uint64_t seq, void *ud, char **ret_text),
+static int outbox_put_with(store_txn *t, int (*make)(uint64_t seq, void *ud, bytes_buf *out),
 			   char *(*key_of)(uint64_t seq, void *ud), void *ud) {
 	uint64_t seq;
 	int r = meta_get_u64(t, META_NEXT_OUTBOX, 1, &seq);
@@ -1396,32 +1585,36 @@ static int outbox_put_with(store_txn *t, int (*make)(uint64_t seq, void *ud, cha
 		return r;
 	if (seq == UINT64_MAX)
 		return -EOVERFLOW;
-	char *text;
-	if ((r = make(seq, ud, &text)) < 0)
+	unsigned char buf[256];
+	bytes_buf b;
+	bytes_init(&b, buf, sizeof(buf));
+	if ((r = make(seq, ud, &b)) < 0 || (b.failed && (r = -ENOMEM))) {
+		bytes_free(&b);
 		return r;
+	}
 	/* Sequences only grow: appended (LMDB fills the pages instead of splitting
 	 * them in half); a key not after the last is refused as one that exists. */
 	unsigned char kb[8];
-	MDB_val k = seq_key(seq, kb), v = str_val(text);
+	MDB_val k = seq_key(seq, kb), v = bytes_val(&b);
 	r = txn_put(t, t->s->outbox, &k, &v, MDB_APPEND);
-	free(text);
 	if (r == -EEXIST)
 		return txn_fail(t, -EBADMSG);   /* the counter fell behind the records */
 	if (r < 0)
 		return r;
 	store_outq_entry e = { .seq = seq, .next_at = INT64_MIN, .key = key_of(seq, ud) };
+	b.n = 0;
 	if (!e.key)
-		return txn_fail(t, -ENOMEM);
-	if (!t->s->outq)
+		r = -ENOMEM;
+	else if (!t->s->outq)
 		r = -EROFS;
-	else if ((r = outq_to_text(false, &e, &text)) == 0) {
+	else if ((r = outq_to_bytes(false, &e, &b)) == 0) {
 		/* pending entries are keyed by their event's sequence: appended too */
-		v = str_val(text);
+		v = bytes_val(&b);
 		r = txn_put(t, t->s->outq, &k, &v, MDB_APPEND);
-		free(text);
 		if (r == -EEXIST)
 			r = -EBADMSG;
 	}
+	bytes_free(&b);
 	free(e.key);
 	if (r < 0)
 		return txn_fail(t, r);
@@ -1430,7 +1623,7 @@ static int outbox_put_with(store_txn *t, int (*make)(uint64_t seq, void *ud, cha
 
 typedef struct event_tree { const char *type; json_t *payload; int64_t at; } event_tree;
 
-static int event_tree_text(uint64_t seq, void *ud, char **ret) {
+static int event_tree_text(uint64_t seq, void *ud, bytes_buf *out) {
 	event_tree *ev = ud;
 	(void) seq;
 	bool ok = true;
@@ -1439,7 +1632,13 @@ static int event_tree_text(uint64_t seq, void *ud, char **ret) {
 	jset(j, "at", json_integer(ev->at), &ok);
 	json_incref(ev->payload);
 	jset(j, "payload", ev->payload, &ok);
-	return record_dump(j, ok, ret);
+	char *text;
+	int r = record_dump(j, ok, &text);
+	if (r == 0) {
+		bytes_put(out, text, strlen(text));
+		free(text);
+	}
+	return r;
 }
 
 static char *event_tree_key(uint64_t seq, void *ud) {
@@ -1451,30 +1650,20 @@ static int outbox_put(store_txn *t, const char *type, json_t *payload, int64_t a
 	return outbox_put_with(t, event_tree_text, event_tree_key, &ev);
 }
 
-/* order.created written as text: the same record outbox_put makes of
- * order_event_created's tree, ordered by its order (outq_key_of's answer). */
-typedef struct event_created { const sales_order *o; const char *number; } event_created;
+/* order.created, compact (event_created_parse), ordered by its order
+ * (outq_key_of's answer). */
+typedef struct event_created { const sales_order *o; uint64_t seq; const char *number; } event_created;
 
-static int event_created_text(uint64_t seq, void *ud, char **ret) {
+static int event_created_bytes(uint64_t seq, void *ud, bytes_buf *out) {
 	event_created *ev = ud;
 	(void) seq;
-	char *payload;
-	int r = order_event_created_dump(ev->o, ev->number, &payload);
-	if (r < 0)
-		return r;
-	char head[96];
-	int hn = snprintf(head, sizeof(head), "{" STORE_RECORD_V_MEMBER ",\"type\":\"" ORDER_EVENT_CREATED
-			  "\",\"at\":%" PRId64 ",\"payload\":", ev->o->created);
-	size_t pn = strlen(payload);
-	char *text = malloc((size_t) hn + pn + 2);
-	if (text) {
-		memcpy(text, head, (size_t) hn);
-		memcpy(text + hn, payload, pn);
-		memcpy(text + hn + pn, "}", 2);
-		*ret = text;
-	}
-	free(payload);
-	return text ? 0 : -ENOMEM;
+	bytes_u8(out, REC_COMPACT);
+	bytes_uv(out, ev->seq);
+	bytes_sv(out, ev->o->delivery);
+	bytes_sv(out, (int64_t) ((uint64_t) ev->o->created - (uint64_t) ev->o->delivery));
+	bytes_sv(out, ev->o->total.minor);
+	bytes_str(out, ev->o->total.currency);
+	return 0;
 }
 
 static char *event_created_key(uint64_t seq, void *ud) {
@@ -1523,16 +1712,21 @@ int store_order_create(store_txn *t, sales_order *o) {
 	char number[ORDER_NUMBER_MAX];
 	order_number_format(seq, number);
 
-	/* Everything that can fail for bad input, before the first write (the event's
-	 * payload has the record's strings: it fails as the record does). */
-	char *text;
-	if ((r = order_to_text(o, number, &text)) < 0)
-		return r;
-	event_created ev = { .o = o, .number = number };
+	/* Everything that can fail for bad input, before the first write: the
+	 * encoding (the shared part is written with it: a write that fails fails
+	 * the transaction). The event has no strings of its own. */
+	unsigned char buf[512];
+	bytes_buf b;
+	bytes_init(&b, buf, sizeof(buf));
+	if ((r = order_to_bytes(t, o, number, &b)) < 0) {
+		bytes_free(&b);
+		return t->err ? t->err : r;
+	}
+	event_created ev = { .o = o, .seq = seq, .number = number };
 	unsigned char kb[8], db[16], sb[8];
-	MDB_val k = seq_key(seq, kb), rec = str_val(text);
+	MDB_val k = seq_key(seq, kb), rec = bytes_val(&b);
 	r = txn_put(t, t->s->orders, &k, &rec, MDB_APPEND);   /* numbers only grow (as the outbox's) */
-	free(text);
+	bytes_free(&b);
 	if (r == -EEXIST)
 		r = txn_fail(t, -EBADMSG);
 	if (r < 0)
@@ -1544,7 +1738,7 @@ int store_order_create(store_txn *t, sales_order *o) {
 	}
 	MDB_val dk = due_key(o->delivery, seq, db), empty = { 0 };
 	if ((r = txn_put(t, t->s->due, &dk, &empty, 0)) < 0 ||
-	    (r = outbox_put_with(t, event_created_text, event_created_key, &ev)) < 0 ||
+	    (r = outbox_put_with(t, event_created_bytes, event_created_key, &ev)) < 0 ||
 	    (r = meta_put_u64(t, META_NEXT_ORDER, seq + 1)) < 0 ||
 	    (order_is_open(o) && (r = openq_set(t, o->customer, seq, true)) < 0) ||
 	    (order_is_live(o) && (r = custopen_set(t, o->customer, seq, true)) < 0))
@@ -1583,14 +1777,19 @@ int store_order_update(store_txn *t, const sales_order *o) {
 		return r;
 	if (was_live != order_is_live(o) && (r = custopen_set(t, o->customer, seq, order_is_live(o))) < 0)
 		return r;
-	char number[ORDER_NUMBER_MAX], *text;
+	char number[ORDER_NUMBER_MAX];
 	order_number_format(seq, number);
-	if ((r = order_to_text(o, number, &text)) < 0)
+	unsigned char buf[512];
+	bytes_buf b;
+	bytes_init(&b, buf, sizeof(buf));
+	if ((r = order_to_bytes(t, o, number, &b)) < 0) {
+		bytes_free(&b);
 		return r;
+	}
 	unsigned char kb[8], db[16];
-	MDB_val k = seq_key(seq, kb), rec = str_val(text);
+	MDB_val k = seq_key(seq, kb), rec = bytes_val(&b);
 	r = txn_put(t, t->s->orders, &k, &rec, 0);
-	free(text);
+	bytes_free(&b);
 	if (r < 0 || old_delivery == o->delivery)
 		return r;
 	MDB_val dk = due_key(old_delivery, seq, db), empty = { 0 };
@@ -1744,23 +1943,18 @@ int store_outbox_each(store_txn *t, uint64_t after_seq,
 	unsigned char kb[8];
 	MDB_val k = seq_key(after_seq + 1, kb), v;
 	for (r = cursor_get(t, c, &k, &v, MDB_SET_RANGE); r == 0; r = cursor_get(t, c, &k, &v, MDB_NEXT)) {
-		json_t *j;
-		if (k.mv_size != 8 || (r = record_load(&v, &j)) < 0) {
+		if (k.mv_size != 8) {
 			r = -EBADMSG;
 			break;
 		}
 		uint64_t seq = be64_get(k.mv_data);
-		json_t *type = json_object_get(j, "type"), *payload = json_object_get(j, "payload");
 		int64_t at;
-		char *text = NULL;
-		if (!json_is_string(type) || !json_is_object(payload) || jget_int(j, "at", &at) < 0)
-			r = -EBADMSG;
-		else if (!(text = json_dumps(payload, JSON_COMPACT)))
-			r = -ENOMEM;
-		else
-			r = fn(seq, json_string_value(type), text, at, ud);
+		char *type, *text;
+		if ((r = outbox_from_val(t, &v, &type, &text, &at)) < 0)
+			break;
+		r = fn(seq, type, text, at, ud);
+		free(type);
 		free(text);
-		json_decref(j);
 		if (r != 0)
 			break;
 	}
@@ -1776,30 +1970,7 @@ int store_outbox_get(store_txn *t, uint64_t seq, char **ret_type, char **ret_pay
 	int r = txn_get(t, t->s->outbox, &k, &v);
 	if (r < 0)
 		return r;
-	json_t *j;
-	if ((r = record_load(&v, &j)) < 0)
-		return r;
-	json_t *type = json_object_get(j, "type"), *payload = json_object_get(j, "payload");
-	int64_t at;
-	char *ty = NULL, *text = NULL;
-	if (!json_is_string(type) || !json_is_object(payload) || jget_int(j, "at", &at) < 0)
-		r = -EBADMSG;
-	else if ((ret_type && !(ty = strdup(json_string_value(type)))) ||
-		 (ret_payload_json && !(text = json_dumps(payload, JSON_COMPACT))))
-		r = -ENOMEM;
-	json_decref(j);
-	if (r < 0) {
-		free(ty);
-		free(text);
-		return r;
-	}
-	if (ret_type)
-		*ret_type = ty;
-	if (ret_payload_json)
-		*ret_payload_json = text;
-	if (ret_at)
-		*ret_at = at;
-	return 0;
+	return outbox_from_val(t, &v, ret_type, ret_payload_json, ret_at);
 }
 
 /* ---- pending and parked events (issue 10) ----
@@ -1827,39 +1998,83 @@ static MDB_dbi outq_dbi(const store_txn *t, bool parked) {
 	return parked ? t->s->outpark : t->s->outq;
 }
 
-static int outq_to_text(bool parked, const store_outq_entry *e, char **ret) {
-	if (!e->key || !*e->key)
+/* Compact: tag, flags, attempts, [next_at], [last_error], [parked_at], the key:
+ * the confirmation number of a sequence, "event:" its own sequence, or text. */
+enum { OQ_NEXT_AT = 1, OQ_ERROR = 2, OQ_PARKED = 4, OQ_KEY_ORDER = 8, OQ_KEY_EVENT = 16, OQ_ALL = 31 };
+
+static int outq_to_bytes(bool parked, const store_outq_entry *e, bytes_buf *b) {
+	if (!e->key || !*e->key || (e->last_error && text_utf8_prefix(e->last_error, strlen(e->last_error)) !=
+				    strlen(e->last_error)) || text_utf8_prefix(e->key, strlen(e->key)) != strlen(e->key))
 		return -EINVAL;
-	/* A new pending entry (each event created has one) as text directly, when its
-	 * key needs no escaping: the same bytes as the tree's json_dumps below. */
-	static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:.";
-	size_t kn = strlen(e->key);
-	if (!parked && e->attempts == 0 && e->next_at == INT64_MIN && !e->last_error && kn < 200 &&
-	    strspn(e->key, plain) == kn) {
-		static const char head[] = "{" STORE_RECORD_V_MEMBER ",\"attempts\":0,\"next_at\":null,\"last_error\":null,\"key\":\"";
-		char *text = malloc(sizeof(head) + kn + 2);
-		if (!text)
-			return -ENOMEM;
-		memcpy(text, head, sizeof(head) - 1);
-		memcpy(text + sizeof(head) - 1, e->key, kn);
-		memcpy(text + sizeof(head) - 1 + kn, "\"}", 3);
-		*ret = text;
-		return 0;
+	uint64_t oseq = 0;
+	char back[32] = "";
+	if (!strncmp(e->key, "SO-", 3) && order_number_parse(e->key, &oseq) == 0)
+		order_number_format(oseq, back);
+	bool by_order = !strcmp(back, e->key), by_event = false;
+	if (!by_order && !strncmp(e->key, "event:", 6)) {
+		snprintf(back, sizeof(back), "event:%" PRIu64, e->seq);
+		by_event = !strcmp(back, e->key);
 	}
-	bool ok = true;
-	json_t *j = record_new();
-	jset(j, "attempts", json_integer(e->attempts), &ok);
-	jset(j, "next_at", e->next_at == INT64_MIN ? json_null() : json_integer(e->next_at), &ok);
-	jset(j, "last_error", e->last_error ? json_string(e->last_error) : json_null(), &ok);
-	jset(j, "key", json_string(e->key), &ok);
+	bytes_u8(b, REC_COMPACT);
+	bytes_u8(b, (e->next_at != INT64_MIN ? OQ_NEXT_AT : 0) | (e->last_error ? OQ_ERROR : 0) |
+		    (parked ? OQ_PARKED : 0) | (by_order ? OQ_KEY_ORDER : 0) | (by_event ? OQ_KEY_EVENT : 0));
+	bytes_uv(b, e->attempts);
+	if (e->next_at != INT64_MIN)
+		bytes_sv(b, e->next_at);
+	if (e->last_error)
+		bytes_str(b, e->last_error);
 	if (parked)
-		jset(j, "parked_at", json_integer(e->parked_at), &ok);
-	return record_dump(j, ok, ret);
+		bytes_sv(b, e->parked_at);
+	if (by_order)
+		bytes_uv(b, oseq);
+	else if (!by_event)
+		bytes_str(b, e->key);
+	return b->failed ? -ENOMEM : 0;
+}
+
+static int outq_from_bytes(bool parked, uint64_t seq, const MDB_val *v, store_outq_entry *ret) {
+	bytes_rd r = bytes_reader(v->mv_data, v->mv_size);
+	store_outq_entry e = { .seq = seq, .next_at = INT64_MIN };
+	bytes_get_u8(&r);
+	unsigned flags = bytes_get_u8(&r);
+	uint64_t attempts = bytes_get_uv(&r);
+	if (flags & ~(unsigned) OQ_ALL || !(flags & OQ_PARKED) != !parked || attempts > UINT32_MAX ||
+	    (flags & OQ_KEY_ORDER && flags & OQ_KEY_EVENT))
+		r.bad = true;
+	e.attempts = (uint32_t) attempts;
+	if (flags & OQ_NEXT_AT && (e.next_at = bytes_get_sv(&r)) == INT64_MIN)
+		r.bad = true;   /* "at once" is said by the flag */
+	if (flags & OQ_ERROR)
+		e.last_error = bytes_get_str(&r);
+	if (flags & OQ_PARKED)
+		e.parked_at = bytes_get_sv(&r);
+	char key[32];
+	if (flags & OQ_KEY_ORDER) {
+		uint64_t o = bytes_get_uv(&r);
+		if (!r.bad && (o == 0 || o > ORDER_SEQ_MAX))
+			r.bad = true;
+		order_number_format(o, key);
+		if (!r.bad && !(e.key = strdup(key)))
+			r.bad = r.nomem = true;
+	} else if (flags & OQ_KEY_EVENT) {
+		snprintf(key, sizeof(key), "event:%" PRIu64, seq);
+		if (!r.bad && !(e.key = strdup(key)))
+			r.bad = r.nomem = true;
+	} else if ((e.key = bytes_get_str(&r)) && !*e.key)
+		r.bad = true;
+	if (!bytes_done(&r)) {
+		store_outq_entry_done(&e);
+		return r.nomem ? -ENOMEM : -EBADMSG;
+	}
+	*ret = e;
+	return 0;
 }
 
 static int outq_from_val(bool parked, const MDB_val *k, const MDB_val *v, store_outq_entry *ret) {
 	if (k->mv_size != 8)
 		return -EBADMSG;
+	if (v->mv_size && ((const unsigned char *) v->mv_data)[0] == REC_COMPACT)
+		return outq_from_bytes(parked, be64_get(k->mv_data), v, ret);
 	json_t *j;
 	int r = record_load(v, &j);
 	if (r < 0)
@@ -1889,14 +2104,16 @@ static int outq_write(store_txn *t, bool parked, const store_outq_entry *e) {
 	MDB_dbi dbi = outq_dbi(t, parked);
 	if (!dbi)
 		return -EROFS;   /* a read-only open of an older store; a writer has them */
-	char *text;
-	int r = outq_to_text(parked, e, &text);
-	if (r < 0)
-		return r;
-	unsigned char kb[8];
-	MDB_val k = seq_key(e->seq, kb), v = str_val(text);
-	r = txn_put(t, dbi, &k, &v, 0);
-	free(text);
+	unsigned char buf[256];
+	bytes_buf b;
+	bytes_init(&b, buf, sizeof(buf));
+	int r = outq_to_bytes(parked, e, &b);
+	if (r == 0) {
+		unsigned char kb[8];
+		MDB_val k = seq_key(e->seq, kb), v = bytes_val(&b);
+		r = txn_put(t, dbi, &k, &v, 0);
+	}
+	bytes_free(&b);
 	return r;
 }
 
@@ -2059,10 +2276,12 @@ static int defs_put_key(store_txn *t, const char *key, const defs_file *files, s
 	json_t *arr = json_array();
 	r = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
-		if (!files[i].name || (files[i].len && !files[i].data)) {
+		if (!files[i].name) {
 			ok = false;
 			break;
 		}
+		/* data NULL with a length: the file is unchanged, its stored bytes stay */
+		bool kept = files[i].len && !files[i].data;
 		const char *data = files[i].len ? files[i].data : "";
 		json_t *f = json_object();
 		jset(f, "name", json_string(files[i].name), &ok);
@@ -2072,7 +2291,12 @@ static int defs_put_key(store_txn *t, const char *key, const defs_file *files, s
 		char *fkey;
 		if ((r = defs_file_key(key, files[i].name, &fkey)) < 0)
 			break;
-		if (!defs_stored_same(t, fkey, data, files[i].len)) {
+		if (kept) {
+			MDB_val fk = str_val(fkey), fv;
+			r = txn_get(t, t->s->meta, &fk, &fv);
+			if (r == 0 && fv.mv_size != files[i].len)
+				r = -ESTALE;
+		} else if (!defs_stored_same(t, fkey, data, files[i].len)) {
 			/* UTF-8 only, as every string in the store (a set that loaded is:
 			 * libyaml rejects anything else); jansson checks it */
 			json_t *utf8 = json_stringn(data, files[i].len);
@@ -2476,6 +2700,32 @@ static void violation(verify_ctx *v, const char *fmt, ...) {
 	free(clean);
 }
 
+/* The order an outbox record's order.created names: 1 and *ret_order; 0 for
+ * another type; -EBADMSG unreadable, -EINVAL no valid order number; -ENOMEM. */
+static int verify_event_order(const MDB_val *val, uint64_t *ret_order) {
+	if (val->mv_size && ((const unsigned char *) val->mv_data)[0] == REC_COMPACT) {
+		event_created_rec ec;   /* compact: always order.created */
+		int r = event_created_parse(val, &ec);
+		if (r == 0)
+			*ret_order = ec.order;
+		return r < 0 ? r : 1;
+	}
+	json_t *j;
+	if (record_load(val, &j) < 0)
+		return -EBADMSG;
+	json_t *type = json_object_get(j, "type"), *p = json_object_get(j, "payload");
+	json_t *num = json_object_get(p, "order");
+	int r = 1;
+	if (!json_is_string(type) || !json_is_object(p))
+		r = -EBADMSG;
+	else if (strcmp(json_string_value(type), ORDER_EVENT_CREATED))
+		r = 0;
+	else if (!json_is_string(num) || order_number_parse(json_string_value(num), ret_order) < 0)
+		r = -EINVAL;
+	json_decref(j);
+	return r;
+}
+
 static int verify_outbox(verify_ctx *v) {
 	store_txn *t = v->t;
 	MDB_cursor *c;
@@ -2488,37 +2738,30 @@ static int verify_outbox(verify_ctx *v) {
 			violation(v, "outbox: malformed key of %zu bytes", k.mv_size);
 			continue;
 		}
-		uint64_t seq = be64_get(k.mv_data);
+		uint64_t seq = be64_get(k.mv_data), order;
 		v->last_outbox = seq;
-		json_t *j;
-		if (record_load(&val, &j) < 0) {
-			violation(v, "outbox event %" PRIu64 ": record is unreadable", seq);
-			continue;
+		int er = verify_event_order(&val, &order);
+		if (er == -ENOMEM) {
+			r = er;
+			break;
 		}
-		json_t *type = json_object_get(j, "type"), *p = json_object_get(j, "payload");
-		json_t *num = json_object_get(p, "order");
-		uint64_t order;
-		if (!json_is_string(type) || !json_is_object(p))
+		if (er == -EBADMSG)
 			violation(v, "outbox event %" PRIu64 ": record is unreadable", seq);
-		else if (strcmp(json_string_value(type), ORDER_EVENT_CREATED))
-			;
-		else if (!json_is_string(num) || order_number_parse(json_string_value(num), &order) < 0)
+		else if (er == -EINVAL)
 			violation(v, "outbox event %" PRIu64 ": order.created names no valid order number", seq);
-		else {
-			if (v->n_ev == v->cap_ev) {
-				size_t cap = v->cap_ev ? v->cap_ev * 2 : 256;
-				created_event *e = realloc(v->ev, cap * sizeof(*e));
-				if (!e) {
-					json_decref(j);
-					r = -ENOMEM;
-					break;
-				}
-				v->ev = e;
-				v->cap_ev = cap;
+		if (er != 1)
+			continue;
+		if (v->n_ev == v->cap_ev) {
+			size_t cap = v->cap_ev ? v->cap_ev * 2 : 256;
+			created_event *e = realloc(v->ev, cap * sizeof(*e));
+			if (!e) {
+				r = -ENOMEM;
+				break;
 			}
-			v->ev[v->n_ev++] = (created_event) { .order = order, .seq = seq };
+			v->ev = e;
+			v->cap_ev = cap;
 		}
-		json_decref(j);
+		v->ev[v->n_ev++] = (created_event) { .order = order, .seq = seq };
 	}
 	cursor_close(t, c);
 	if (r == -ENOENT)
@@ -2625,18 +2868,12 @@ static int verify_orders(verify_ctx *v) {
 		else if (n > 1)
 			violation(v, "order %s: %zu order.created events", number, n);
 		sales_order *o;
-		json_t *j;
-		r = record_load(&val, &j);
-		if (r == 0) {
-			r = order_from_record(j, &o);
-			json_decref(j);
-		}
+		r = order_from_val(t->s, t->txn, seq, &val, &o);
 		if (r == -ENOMEM)
 			break;
-		if (r < 0 || strcmp(o->number, number)) {
-			if (r == 0)
-				order_free(o);
+		if (r < 0) {
 			violation(v, "order %s: record is unreadable", number);
+			r = 0;
 			continue;
 		}
 		r = verify_order(v, o, seq);
@@ -3089,12 +3326,10 @@ static int custopen_fill(store *s, MDB_txn *txn) {
 	MDB_val k, v, empty = { 0 };
 	int r = 0;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !rc && !r; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		json_t *j;
 		sales_order *o;
-		if (k.mv_size != 8 || record_load(&v, &j) < 0)
+		if (k.mv_size != 8)
 			continue;
-		r = order_from_record(j, &o);
-		json_decref(j);
+		r = order_from_val(s, txn, be64_get(k.mv_data), &v, &o);
 		if (r == -ENOMEM)
 			break;
 		if (r < 0) {
@@ -3187,7 +3422,10 @@ int store_payment_due_each(store_txn *t, int64_t now, size_t max,
 	return r == -ENOENT ? 0 : r;
 }
 
-static int ledger_from_val(const MDB_val *v, ledger_entry *ret) {
+/* Either form; seq is the key's (the compact record does not repeat it). */
+static int ledger_from_val(const MDB_val *v, uint64_t seq, ledger_entry *ret) {
+	if (v->mv_size && ((const unsigned char *) v->mv_data)[0] == REC_COMPACT)
+		return ledger_entry_bin_decode((const unsigned char *) v->mv_data + 1, v->mv_size - 1, seq, ret);
 	json_t *j;
 	int r = record_load(v, &j);
 	if (r < 0)
@@ -3295,17 +3533,23 @@ int store_ledger_append(store_txn *t, const char *customer_id, ledger_entry *e) 
 	w.seq = last + 1;
 	w.balance_after = e->amount;
 	w.balance_after.minor = after;
-	char *text, btext[64];
-	if ((r = ledger_entry_record_dump(&w, STORE_RECORD_V_MEMBER, &text)) < 0)
+	char btext[64];
+	unsigned char buf[128];
+	bytes_buf b;
+	bytes_init(&b, buf, sizeof(buf));
+	bytes_u8(&b, REC_COMPACT);
+	if ((r = ledger_entry_bin_encode(&w, &b)) < 0) {
+		bytes_free(&b);
 		return r;
+	}
 	snprintf(btext, sizeof(btext), "{" STORE_RECORD_V_MEMBER ",\"balance\":%" PRId64 "}", after);
 	unsigned char kb[STORE_KEY_MAX], bb[STORE_KEY_MAX];
-	MDB_val k, v = str_val(text), bk, bv = str_val(btext);
+	MDB_val k, v = bytes_val(&b), bk, bv = str_val(btext);
 	if ((r = cust_seq_key(t->s, customer_id, w.seq, kb, &k)) == 0 &&
 	    (r = cust_key(t->s, customer_id, e->amount.currency, strlen(e->amount.currency), bb, &bk)) == 0 &&
 	    (r = txn_put(t, t->s->ledger, &k, &v, MDB_NOOVERWRITE)) == 0)
 		r = txn_put(t, t->s->accounts, &bk, &bv, 0);
-	free(text);
+	bytes_free(&b);
 	if (r < 0)
 		return txn_fail(t, r);
 	size_t cn = strlen(customer_id);
@@ -3378,7 +3622,7 @@ static int each_entry(const MDB_val *tail, const MDB_val *v, void *ud) {
 	ledger_entry e;
 	if (tail->mv_size != 8)
 		return -EBADMSG;
-	int r = ledger_from_val(v, &e);
+	int r = ledger_from_val(v, be64_get(tail->mv_data), &e);
 	if (r < 0)
 		return r;
 	if (e.at >= c->from && e.at < c->to)
@@ -3489,7 +3733,7 @@ static int verify_ledger_entries(verify_ctx *v, ledger_ref **refs, size_t *n_ref
 			n_sums = 0;
 		}
 		ledger_entry e;
-		if (ledger_from_val(&val, &e) < 0) {
+		if (ledger_from_val(&val, seq, &e) < 0) {
 			violation(v, "ledger of %s: entry %" PRIu64 ": record is unreadable", cust, seq);
 			want = seq + 1;
 			continue;
