@@ -20,6 +20,7 @@
 #include "config.h"
 #include "lib/base/fsdir.h"
 #include "lib/defs/defs.h"
+#include "lib/defs/pack.h"
 #include "lib/mail/mail.h"
 #include "lib/sched/catalog.h"
 #include "lib/sched/engine.h"
@@ -436,13 +437,81 @@ static void on_tick(uv_timer_t *t) {
 	run_due(c);
 }
 
+/* ---- the compiled set (doc/store.md): what a restart unpacks instead of the YAML ---- */
+
+/* The TZif files' fingerprint of the zones a set uses ($TZDIR as lib/time/tz). */
+static uint64_t tz_fingerprint(char **zones, size_t n) {
+	return defs_tz_fingerprint(NULL, (const char *const *) zones, n);
+}
+
+/* The catalog's source of an orders file's bytes: the config directory. */
+static int conf_source(void *ud, const char *name, uint64_t hash, defs_file *ret) {
+	daemon_ctx *c = ud;
+	diag_list diags = { 0 };
+	defs_file f;
+	defs_file_info fi;
+	int r = defs_read_one(c->conf_dir, name, &f, &fi, &diags);
+	diag_list_clear(&diags);
+	if (r < 0)
+		return r == -ENOMEM ? r : -ESTALE;
+	if (fi.hash != hash) {
+		free(f.name);
+		free(f.data);
+		return -ESTALE;
+	}
+	*ret = f;
+	return 0;
+}
+
+typedef struct also_chain {
+	daemon_ctx *c;
+	int (*also)(store_txn *t, const defs *d, void *ud);
+	void *also_ud;
+} also_chain;
+
+/* In the apply's transaction: the compiled set of the candidate when its YAML
+ * files changed (the manifest with every file's identity, the records of the
+ * files read), then the caller's also. */
+static int also_compiled(store_txn *t, const defs *d, void *ud) {
+	also_chain *ch = ud;
+	catalog_compiled *v = NULL;
+	size_t n = 0;
+	store_cset head = { 0 };
+	int r = catalog_pending_compiled(ch->c->cat, &v, &n, &head.config_hash);
+	if (r == 0 && (r = defs_zone_names(d, &head.zones, &head.n_zones)) == 0) {
+		head.tz_hash = tz_fingerprint(head.zones, head.n_zones);
+		store_cset_put_file *pf = calloc(n ? n : 1, sizeof(*pf));
+		if (!pf)
+			r = -ENOMEM;
+		for (size_t i = 0; pf && i < n; i++)
+			pf[i] = (store_cset_put_file) { .name = v[i].name, .info = v[i].info, .packed = v[i].packed,
+							.packed_len = v[i].packed_len };
+		if (pf)
+			r = store_cset_put(t, &head, pf, n);
+		free(pf);
+		for (size_t i = 0; i < head.n_zones; i++)
+			free(head.zones[i]);
+		free(head.zones);
+	}
+	free(v);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	return ch->also ? ch->also(t, d, ch->also_ud) : 0;
+}
+
 /* Makes the catalog's staged candidate the running set: the engine applies it
- * (storing the sources that changed, unless they came from the store), then the
- * catalog commits it; on failure the candidate is dropped. */
+ * (storing the sources that changed, unless they came from the store, and then
+ * the compiled set), then the catalog commits it; on failure the candidate is
+ * dropped. */
 static int install_also(daemon_ctx *c, bool store_sources, int (*also)(store_txn *t, const defs *d, void *ud),
 			void *also_ud) {
 	const defs *d = catalog_pending(c->cat);
+	also_chain ch = { .c = c, .also = also, .also_ud = also_ud };
 	engine_sources src = { .now = now_s(c), .also = also, .also_ud = also_ud };
+	if (store_sources) {
+		src.also = also_compiled;
+		src.also_ud = &ch;
+	}
 	if (store_sources)
 		catalog_pending_sources(c->cat, &src);
 	/* the cap first: a grown definition set may need the room */
@@ -473,12 +542,23 @@ static int install(daemon_ctx *c, bool store_sources) {
 static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) mono_ms() * 1000);
 	defs_file *files = NULL;
+	defs_file_info *info = NULL;
 	size_t n = 0;
-	int r = defs_read_dir(c->conf_dir, &files, &n, diags);
+	/* files whose identity is the running set's are not read again */
+	int r = defs_read_dir_known(c->conf_dir, catalog_known, c->cat, &files, &info, &n, diags);
 	server_quiesce(c->srv);   /* no worker reads the running set while it changes */
 	if (r == 0)
-		r = catalog_stage(c->cat, files, n, NULL, 0, diags);
+		r = catalog_stage_known(c->cat, files, info, n, NULL, 0, diags);
 	defs_files_free(files, n);
+	free(info);
+	if (r == -ESTALE) {   /* a file changed while it was looked at: read them all */
+		files = NULL;
+		n = 0;
+		r = defs_read_dir(c->conf_dir, &files, &n, diags);
+		if (r == 0)
+			r = catalog_stage(c->cat, files, n, NULL, 0, diags);
+		defs_files_free(files, n);
+	}
 	if (r < 0) {
 		if (!diags->n)   /* the loader names the file; this is for anything it did not */
 			diag_add(diags, c->conf_dir, 0, 0, "cannot load the definitions: %s", strerror(-r));
@@ -616,6 +696,106 @@ static int lock_state(daemon_ctx *c) {
 	return 0;
 }
 
+typedef struct start_known {
+	const store_cset *m;
+} start_known;
+
+static int cset_file_cmp(const void *key, const void *e) {
+	return strcmp(key, ((const store_cset_file *) e)->name);
+}
+
+static const store_cset_file *cset_find(const store_cset *m, const char *name) {
+	return m ? bsearch(name, m->files, m->n_files, sizeof(*m->files), cset_file_cmp) : NULL;
+}
+
+/* defs_read_dir_known's question at start: a file whose identity is the stored one's. */
+static bool start_known_file(void *ud, const char *name, const defs_file_id *id, uint64_t *ret_hash) {
+	const store_cset_file *f = cset_find(((start_known *) ud)->m, name);
+	if (!f || !defs_file_id_same(&f->info.id, id))
+		return false;
+	*ret_hash = f->info.hash;
+	return true;
+}
+
+static const char *cset_why(int r) {
+	return r == -EPROTO ? "of another version" : r == -EBADMSG ? "damaged" : strerror(-r);
+}
+
+/* Stages the files at start: those whose identity or content hash is the stored
+ * compiled set's are unpacked from it, the others read and validated; the stored
+ * set is not used at all when it is of another version or damaged, when
+ * standingd.yaml or the time zones it was compiled with changed. Logs what it
+ * did ("definitions: N files unchanged, M read"). */
+static int stage_start(daemon_ctx *c, const defs_file *api, size_t na, diag_list *diags) {
+	defs_file *files = NULL;
+	defs_file_info *info = NULL;
+	size_t n = 0;
+	store_cset *m = NULL;
+	store_txn *t = NULL;
+	const char *why = NULL;
+	char whybuf[160];
+	int64_t t0 = mono_ms();
+	int r = store_begin(c->store, false, &t);
+	if (r == 0 && (r = store_cset_get(t, &m)) < 0 && r != -ENOENT) {
+		snprintf(whybuf, sizeof(whybuf), "the stored compiled definitions are %s", cset_why(r));
+		why = whybuf;
+	}
+	if (m) {
+		defs_file cf;
+		defs_file_info ci;
+		diag_list ignored = { 0 };
+		if (tz_fingerprint(m->zones, m->n_zones) != m->tz_hash)
+			why = "the time zone data changed";
+		else if (defs_read_one(c->conf_dir, "standingd.yaml", &cf, &ci, &ignored) == 0) {
+			if (ci.hash != m->config_hash)
+				why = "standingd.yaml changed";
+			free(cf.name);
+			free(cf.data);
+		}
+		diag_list_clear(&ignored);
+		if (why) {
+			store_cset_free(m);
+			m = NULL;
+		}
+	}
+	start_known sk = { .m = m };
+	r = defs_read_dir_known(c->conf_dir, m ? start_known_file : NULL, &sk, &files, &info, &n, diags);
+	/* the stored records of the files whose bytes are the ones compiled */
+	for (size_t i = 1; r == 0 && m && i < n; i++) {
+		const store_cset_file *f = cset_find(m, files[i].name);
+		if (f && f->info.hash == info[i].hash && f->info.id.size == files[i].len &&
+		    store_cset_record(t, files[i].name, &info[i].packed, &info[i].packed_len) < 0)
+			info[i].packed = NULL;
+	}
+	if (r == 0)
+		r = catalog_stage_known(c->cat, files, info, n, api, na, diags);
+	store_abort(t);
+	defs_files_free(files, n);
+	free(info);
+	store_cset_free(m);
+	if (r == -ESTALE) {
+		why = "a file changed while it was looked at";
+		files = NULL;
+		n = 0;
+		r = defs_read_dir(c->conf_dir, &files, &n, diags);
+		if (r == 0)
+			r = catalog_stage(c->cat, files, n, api, na, diags);
+		defs_files_free(files, n);
+	}
+	if (r < 0)
+		return r;
+	catalog_stats st;
+	catalog_last_stats(c->cat, &st);
+	if (why)
+		log_notice("definitions: %s: reading every file", why);
+	if (st.packed_failed)
+		log_warning("definitions: the compiled record of %s is %s: read from its YAML (%zu files so)",
+			    st.packed_failed_name, cset_why(st.packed_error), st.packed_failed);
+	log_info("definitions: %zu files unchanged, %zu read (%lld ms)", st.files_unpacked, st.files_read,
+		 (long long) (mono_ms() - t0));
+	return 0;
+}
+
 /* The definitions to start on: the files as they are, else the last good set in
  * the store (a broken file at start-up must not stop order creation), each with the
  * standing orders placed through the API. */
@@ -635,11 +815,8 @@ static int load_start_defs(daemon_ctx *c) {
 	}
 	if (!api && (r = defs_files_dup(NULL, 0, &api)) < 0)
 		return r;
-	r = defs_read_dir(c->conf_dir, &files, &n, &diags);
-	if (r == 0)
-		r = catalog_stage(c->cat, files, n, api, na, &diags);
+	r = stage_start(c, api, na, &diags);
 	if (r == 0) {
-		defs_files_free(files, n);
 		defs_files_free(api, na);
 		return install(c, true);
 	}
@@ -765,14 +942,15 @@ static int start_socket(daemon_ctx *c) {
 		return r;
 	}
 	server_set_roles(c->srv, server_peer_roles, c);
-	/* read-only calls on worker threads: one per CPU, at least 2, at most 8;
-	 * STANDINGD_WORKERS sets the number (0: everything on the loop) */
+	/* read-only calls on worker threads: one per CPU (at least 2, at most 8) for
+	 * lists and one more kept for short calls; STANDINGD_WORKERS sets the number
+	 * (0: everything on the loop) */
 	long nw = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *env_nw = getenv("STANDINGD_WORKERS");
 	if (env_nw && *env_nw)
 		nw = strtol(env_nw, NULL, 10);
 	else
-		nw = nw < 2 ? 2 : nw > 8 ? 8 : nw;
+		nw = (nw < 2 ? 2 : nw > 8 ? 8 : nw) + 1;
 	if ((r = server_set_pool(c->srv, c->store, nw < 0 ? 0 : nw > 64 ? 64 : (unsigned) nw)) < 0)
 		return r;
 	if (activated)
@@ -837,6 +1015,7 @@ static int run(daemon_ctx *c) {
 		log_error("cannot start: %s", strerror(-r));
 		return 1;
 	}
+	catalog_set_source(c->cat, conf_source, c);
 	if ((r = load_start_defs(c)) < 0) {
 		if (r != -EINVAL)
 			log_error("cannot apply the definitions: %s", strerror(-r));

@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "lib/time/cal.h"
 #include "lib/defs/defs.h"
+#include "lib/defs/pack.h"
 #include "config.h"
 #include "lib/base/text.h"
 #include "lib/defs/yamltree.h"
@@ -333,15 +335,14 @@ static bool defs_map(defs_ctx *c, const ytree_node *n, const char *const keys[])
 		/* a key with a NUL inside looks like its prefix: never "did you mean" itself */
 		bool has_nul = strlen(k) != v->key->len;
 		size_t i, best = SIZE_MAX, best_d = SIZE_MAX;
-		for (i = 0; keys[i]; i++) {
-			if (strcmp(k, keys[i]) == 0 && !has_nul)
-				break;
-			if (has_nul)
-				continue;
-			size_t dist = defs_distance(k, keys[i]);
+		for (i = 0; keys[i] && (has_nul || strcmp(k, keys[i]) != 0); i++)
+			;
+		/* "did you mean" only for a key that is not known (distances are slow) */
+		for (size_t j = 0; !keys[i] && !has_nul && keys[j]; j++) {
+			size_t dist = defs_distance(k, keys[j]);
 			if (dist < best_d) {
 				best_d = dist;
-				best = i;
+				best = j;
 			}
 		}
 		if (keys[i]) {
@@ -2135,8 +2136,25 @@ static int defs_read_error(diag_list *diags, const char *name, int err) {
  * if it is a regular file: a FIFO, socket or device named x.yaml would otherwise
  * hold the event loop in open() or read(). 0, -EINVAL reported as shown, or
  * -ENOMEM (not reported). */
+static void defs_id_of(const struct stat *st, defs_file_id *ret) {
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	*ret = (defs_file_id) {
+		.size = (uint64_t) st->st_size, .ino = (uint64_t) st->st_ino, .dev = (uint64_t) st->st_dev,
+		.mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+		.ctime_ns = (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec,
+		.seen_ns = (int64_t) now.tv_sec * 1000000000 + now.tv_nsec,
+	};
+}
+
+bool defs_file_id_same(const defs_file_id *was, const defs_file_id *id) {
+	return was->size == id->size && was->ino == id->ino && was->dev == id->dev &&
+	       was->mtime_ns == id->mtime_ns && was->ctime_ns == id->ctime_ns &&
+	       was->ctime_ns < was->seen_ns - 1000000000;
+}
+
 static int defs_read_file(int dirfd, const char *name, const char *shown, char **ret, size_t *ret_len,
-			  diag_list *diags) {
+			  diag_list *diags, defs_file_id *ret_id) {
 	struct stat st;
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
@@ -2164,6 +2182,8 @@ static int defs_read_file(int dirfd, const char *name, const char *shown, char *
 		r = defs_read_error(diags, shown, EFBIG);
 		goto out;
 	}
+	if (ret_id)
+		defs_id_of(&st, ret_id);
 	/* one byte more than the limit shows a file that grew past it */
 	size_t cap = (size_t) st.st_size + 2;
 	buf = malloc(cap);
@@ -2285,6 +2305,33 @@ int defs_api_files_with(const defs_file *api, size_t n, const char *id, const ch
 }
 
 int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_list *diags) {
+	defs_file_info *info = NULL;
+	int r = defs_read_dir_known(dir, NULL, NULL, ret_files, &info, ret_n, diags);
+	free(info);
+	return r;
+}
+
+int defs_read_one(const char *dir, const char *name, defs_file *ret, defs_file_info *ret_info, diag_list *diags) {
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+	if (dfd < 0)
+		return defs_read_error(diags, dir, errno);
+	defs_file f = { .name = strdup(name) };
+	defs_file_info fi = { 0 };
+	int r = f.name ? defs_read_file(dfd, name, name, &f.data, &f.len, diags, &fi.id) : -ENOMEM;
+	close(dfd);
+	if (r < 0) {
+		free(f.name);
+		return r;
+	}
+	fi.hash = defs_hash64(f.data, f.len, 0);
+	*ret = f;
+	*ret_info = fi;
+	return 0;
+}
+
+int defs_read_dir_known(const char *dir, defs_known_fn known, void *ud, defs_file **ret_files,
+			defs_file_info **ret_info, size_t *ret_n, diag_list *diags) {
+	defs_file_info *info = NULL;
 	defs_file *files = NULL;
 	size_t n = 0;
 	char **names = NULL;
@@ -2296,7 +2343,8 @@ int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_li
 		return defs_read_error(diags, dir, errno);
 
 	files = calloc(1, sizeof(*files));
-	if (!files) {
+	info = calloc(1, sizeof(*info));
+	if (!files || !info) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -2306,9 +2354,10 @@ int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_li
 		goto out;
 	}
 	n = 1;
-	r = defs_read_file(dfd, "standingd.yaml", "standingd.yaml", &files[0].data, &files[0].len, diags);
+	r = defs_read_file(dfd, "standingd.yaml", "standingd.yaml", &files[0].data, &files[0].len, diags, &info[0].id);
 	if (r < 0)
 		goto out;
+	info[0].hash = defs_hash64(files[0].data, files[0].len, 0);
 
 	int ofd = openat(dfd, "orders.d", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
 	if (ofd < 0) {
@@ -2361,28 +2410,49 @@ int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_li
 		goto out;
 	}
 	files = nf;
+	defs_file_info *ni = realloc(info, (1 + n_names) * sizeof(*info));
+	if (!ni) {
+		r = -ENOMEM;
+		goto out;
+	}
+	info = ni;
 	for (size_t i = 0; i < n_names; i++) {
 		defs_file *f = &files[n];
+		defs_file_info *fi = &info[n];
 		memset(f, 0, sizeof(*f));
+		memset(fi, 0, sizeof(*fi));
 		if (asprintf(&f->name, "orders.d/%s", names[i]) < 0) {
 			f->name = NULL;
 			r = -ENOMEM;
 			goto out;
 		}
 		n++;
-		r = defs_read_file(dirfd(od), names[i], f->name, &f->data, &f->len, diags);
+		struct stat st;
+		if (known && fstatat(dirfd(od), names[i], &st, 0) == 0 && S_ISREG(st.st_mode)) {
+			defs_id_of(&st, &fi->id);
+			if (known(ud, f->name, &fi->id, &fi->hash)) {
+				fi->unread = true;
+				f->len = (size_t) st.st_size;
+				continue;
+			}
+		}
+		r = defs_read_file(dirfd(od), names[i], f->name, &f->data, &f->len, diags, &fi->id);
 		if (r < 0)
 			goto out;
+		fi->hash = defs_hash64(f->data, f->len, 0);
 	}
 done:
 	*ret_files = files;
+	*ret_info = info;
 	*ret_n = n;
 	files = NULL;
+	info = NULL;
 out:
 	if (r == -ENOMEM)
 		diag_add(diags, dir, 0, 0, "out of memory");
 	if (files)
 		defs_files_free(files, n);
+	free(info);
 	for (size_t i = 0; i < n_names; i++)
 		free(names[i]);
 	free(names);
@@ -2436,7 +2506,7 @@ int defs_config_load(const char *confdir, const char *tzdir, defs **ret, diag_li
 	int dfd = open(confdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
 	if (dfd < 0)
 		return defs_read_error(diags, confdir, errno);
-	int r = defs_read_file(dfd, "standingd.yaml", "standingd.yaml", &f.data, &f.len, diags);
+	int r = defs_read_file(dfd, "standingd.yaml", "standingd.yaml", &f.data, &f.len, diags, NULL);
 	close(dfd);
 	if (r < 0)
 		return r;
@@ -2575,6 +2645,12 @@ bool defs_unit_link(const defs *base, const defs_unit_order *e, const customer *
 void defs_unit_done(defs_unit *u) {
 	if (!u)
 		return;
+	if (u->arena) {
+		/* unpacked: strings and arrays are the arena's */
+		defs_arena_free(u->arena);
+		*u = (defs_unit) { 0 };
+		return;
+	}
 	for (size_t i = 0; i < u->n_customers; i++)
 		defs_customer_done(&u->customers[i]);
 	free(u->customers);

@@ -134,13 +134,35 @@ typedef struct defs {
 	tz_db *tz;
 } defs;
 
+/* What stat says of a file, to tell without reading it whether it changed since:
+ * size, mtime and ctime (ns), inode and device; seen: the wall clock (ns) when it
+ * was taken (a ctime within a second of it is not trusted: "racy"). */
+typedef struct defs_file_id {
+	uint64_t size, ino, dev;
+	int64_t mtime_ns, ctime_ns, seen_ns;
+} defs_file_id;
+
 /* One definition file in memory: name relative to the config dir
  * ("standingd.yaml", "orders.d/acme.yaml"); data need not be NUL-terminated. */
 typedef struct defs_file {
 	char *name;
-	char *data;
+	char *data;               /* NULL (with len set) when it was not read: see unread */
 	size_t len;
 } defs_file;
+
+/* What defs_read_dir_known says of each file beside its defs_file: its identity
+ * when it was read or looked at (stat) and defs_hash64 of its bytes
+ * (lib/defs/pack.h). unread: the file was not read (its defs_file's data is NULL,
+ * len is its size), its identity matched what known() said and hash is known's.
+ * packed: the file's compiled unit (defs_unit_pack), which catalog_stage_known
+ * unpacks instead of reading the YAML; borrowed, set by the caller. */
+typedef struct defs_file_info {
+	defs_file_id id;
+	uint64_t hash;
+	bool unread;
+	const void *packed;
+	size_t packed_len;
+} defs_file_info;
 
 /* Read DIR/standingd.yaml and DIR/orders.d/\*.yaml (sorted by name; files not
  * ending in .yaml or .yml are ignored) into memory. files[0] is standingd.yaml.
@@ -148,6 +170,21 @@ typedef struct defs_file {
  * 0; -EINVAL with a diag naming the file relative to DIR ("orders.d/x.yaml: not a
  * regular file"): an unreadable file makes the set invalid; or -ENOMEM. */
 int defs_read_dir(const char *dir, defs_file **ret_files, size_t *ret_n, diag_list *diags);
+/* defs_read_dir, with each file's identity and content hash in *ret_info (a
+ * parallel array, free()); an orders file whose identity known() recognises (it
+ * returns true and fills *ret_hash, the hash of the bytes it knew) is not read:
+ * unread, data NULL, len its size. known NULL: every file is read. standingd.yaml
+ * is always read. */
+typedef bool (*defs_known_fn)(void *ud, const char *name, const defs_file_id *id, uint64_t *ret_hash);
+int defs_read_dir_known(const char *dir, defs_known_fn known, void *ud, defs_file **ret_files,
+			defs_file_info **ret_info, size_t *ret_n, diag_list *diags);
+/* Whether id (taken now) is the same file as was (taken earlier) and was not
+ * racy: same size, times, inode and device, and was's ctime more than a second
+ * before was's seen. */
+bool defs_file_id_same(const defs_file_id *was, const defs_file_id *id);
+/* One file read as defs_read_dir reads it (name relative to dir), with its
+ * identity and hash. 0, -EINVAL with a diag, -ENOMEM. */
+int defs_read_one(const char *dir, const char *name, defs_file *ret, defs_file_info *ret_info, diag_list *diags);
 void defs_files_free(defs_file *files, size_t n);
 /* A deep copy of files[0..n) (each data NUL-terminated) with one spare zeroed entry
  * at the end. 0 or -ENOMEM. */
@@ -212,6 +249,9 @@ typedef struct defs_unit {
 	size_t n_customers;
 	defs_unit_order *orders;  /* in file order */
 	size_t n_orders;
+	/* An unpacked unit (lib/defs/pack.h): everything above lives in this arena
+	 * (strings shared), freed as a whole by defs_unit_done. NULL: malloc'd each. */
+	struct defs_arena *arena;
 } defs_unit;
 
 /* Reads f as defs_load_files reads an orders file, under base's config and

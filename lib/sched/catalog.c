@@ -5,14 +5,19 @@
  * array says which file each entry of the running defs came from. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/defs/pack.h"
 #include "lib/sched/catalog.h"
 
 #define CAT_RETIRED_MAX 8
 
 typedef struct cat_file {
-	defs_file f;             /* owned copy, data NUL-terminated */
+	defs_file f;             /* owned copy, data NUL-terminated; NULL when not held (a source is set) */
+	defs_file_info info;     /* identity and content hash (packed unused) */
+	uint8_t *packed;         /* a YAML orders file read by this stage: its unit packed, until commit */
+	size_t packed_len;
 	defs_unit u;             /* empty for standingd.yaml */
 	bool dying;              /* removed or replaced by the staged candidate */
 } cat_file;
@@ -40,6 +45,7 @@ typedef struct cat_set {
 	cat_file **yaml, **api;
 	size_t n_yaml, n_api;
 	defs_file *yaml_flat, *api_flat;   /* shallow views for engine_sources */
+	defs_file_info *yaml_info, *api_info;   /* their hashes, for a stage of the running files */
 } cat_set;
 
 struct catalog {
@@ -58,6 +64,8 @@ struct catalog {
 	defs *retired[CAT_RETIRED_MAX];
 	size_t n_retired;
 	catalog_stats stats;
+	catalog_source_fn source;
+	void *source_ud;
 };
 
 /* ---- the id index ---- */
@@ -146,29 +154,99 @@ static void cat_file_free(cat_file *f) {
 	defs_unit_done(&f->u);
 	free(f->f.name);
 	free(f->f.data);
+	free(f->packed);
 	free(f);
 }
 
-static cat_file *cat_file_new(const defs_file *src) {
+/* A copy of src (its bytes when it has them) with its identity and hash. */
+static cat_file *cat_file_new(const defs_file *src, const defs_file_info *info, uint64_t hash) {
 	cat_file *f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
 	f->f.name = strdup(src->name);
-	f->f.data = malloc(src->len + 1);
-	if (!f->f.name || !f->f.data) {
+	if (src->data)
+		f->f.data = malloc(src->len + 1);
+	if (!f->f.name || (src->data && !f->f.data)) {
 		cat_file_free(f);
 		return NULL;
 	}
-	if (src->len)
-		memcpy(f->f.data, src->data, src->len);
-	f->f.data[src->len] = '\0';
+	if (src->data) {
+		if (src->len)
+			memcpy(f->f.data, src->data, src->len);
+		f->f.data[src->len] = '\0';
+	}
 	f->f.len = src->len;
+	if (info)
+		f->info = *info;
+	f->info.hash = hash;
+	f->info.unread = false;
+	f->info.packed = NULL;
+	f->info.packed_len = 0;
 	return f;
 }
 
-static bool cat_same(const cat_file *f, const defs_file *src) {
-	return f->f.len == src->len && strcmp(f->f.name, src->name) == 0 &&
-	       (src->len == 0 || memcmp(f->f.data, src->data, src->len) == 0);
+static bool cat_same(const cat_file *f, const defs_file *src, uint64_t hash) {
+	return f->f.len == src->len && f->info.hash == hash && strcmp(f->f.name, src->name) == 0;
+}
+
+/* The hash of files[i]: info's, else computed from its bytes. */
+static uint64_t cat_hash_of(const defs_file *files, const defs_file_info *info, size_t i) {
+	if (info)
+		return info[i].hash;
+	return files[i].data ? defs_hash64(files[i].data, files[i].len, 0) : 0;
+}
+
+static int cat_name_cmp(const void *key, const void *e) {
+	return strcmp(key, (*(cat_file *const *) e)->f.name);
+}
+
+bool catalog_known(void *ud, const char *name, const defs_file_id *id, uint64_t *ret_hash) {
+	const catalog *c = ud;
+	if (c->run.n_yaml < 2 || c->force_full)
+		return false;
+	/* the orders files follow standingd.yaml, sorted by name */
+	cat_file *const *p = bsearch(name, c->run.yaml + 1, c->run.n_yaml - 1, sizeof(*c->run.yaml), cat_name_cmp);
+	if (!p || !defs_file_id_same(&(*p)->info.id, id))
+		return false;
+	*ret_hash = (*p)->info.hash;
+	return true;
+}
+
+void catalog_set_source(catalog *c, catalog_source_fn fn, void *ud) {
+	c->source = fn;
+	c->source_ud = ud;
+}
+
+/* f's bytes from the source, checked against its hash. */
+static int cat_fetch(catalog *c, cat_file *f) {
+	if (!c->source)
+		return -ESTALE;
+	defs_file got = { 0 };
+	int r = c->source(c->source_ud, f->f.name, f->info.hash, &got);
+	if (r < 0)
+		return r;
+	free(got.name);
+	if (got.len != f->f.len) {
+		free(got.data);
+		return -ESTALE;
+	}
+	free(f->f.data);
+	f->f.data = got.data;
+	return 0;
+}
+
+/* A YAML orders file just read: its unit packed (kept until the store has it)
+ * and replaced by the unpacked one, whose strings live in one arena. */
+static int cat_pack(const catalog *c, cat_file *f) {
+	defs_unit u;
+	int r = defs_unit_pack(&f->u, &f->packed, &f->packed_len);
+	if (r < 0)
+		return r;
+	if ((r = defs_unit_unpack(c->pend.base, f->packed, f->packed_len, &u)) < 0)
+		return r == -ENOMEM ? r : -EIO;   /* a unit that does not come back: a defect */
+	defs_unit_done(&f->u);
+	f->u = u;
+	return 0;
 }
 
 static void cat_set_done(cat_set *s, bool own_base) {
@@ -185,6 +263,8 @@ static void cat_set_done(cat_set *s, bool own_base) {
 	free(s->api);
 	free(s->yaml_flat);
 	free(s->api_flat);
+	free(s->yaml_info);
+	free(s->api_info);
 	*s = (cat_set) { 0 };
 }
 
@@ -258,8 +338,8 @@ static int cat_push(cat_file ***v, size_t *n, cat_file *f) {
 
 /* The candidate's list for one kind of file: unchanged files kept (the same
  * cat_file), the others read anew. A file that does not read cleanly: -EINVAL. */
-static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_file *nf, size_t n,
-			   bool config_first, cat_file ***ret, bool *changed) {
+static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_file *nf,
+			   const defs_file_info *ni, size_t n, bool config_first, cat_file ***ret, bool *changed) {
 	cat_file **v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -272,22 +352,25 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 	size_t j = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		cat_file *f = NULL;
+		uint64_t h = cat_hash_of(nf, ni, i);
+		bool orders_yaml = config_first && i > 0;
 		if (!c->pend_full) {
 			/* both lists are in the same order (by name); a search is rarely needed */
-			if (j < n_old && !kept[j] && cat_same(old[j], &nf[i]))
+			if (j < n_old && !kept[j] && cat_same(old[j], &nf[i], h))
 				f = old[j];
 			else
 				for (size_t k = 0; k < n_old && !f; k++)
-					if (!kept[k] && cat_same(old[k], &nf[i]))
+					if (!kept[k] && cat_same(old[k], &nf[i], h))
 						f = old[k], j = k;
 			if (f) {
 				kept[j++] = true;
 				v[i] = f;
+				c->stats.files_kept += orders_yaml;
 				continue;
 			}
 		}
 		*changed = true;
-		if (!(f = cat_file_new(&nf[i]))) {
+		if (!(f = cat_file_new(&nf[i], ni ? &ni[i] : NULL, h))) {
 			r = -ENOMEM;
 			break;
 		}
@@ -297,13 +380,31 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 			v[i] = NULL;
 			break;
 		}
-		if (!(config_first && i == 0)) {
-			c->stats.files_read++;
-			/* a file with errors: the rest still staged, for the lookups of cat_unit_errors */
-			if ((r = defs_unit_read(c->pend.base, &f->f, &f->u)) == -EINVAL) {
-				bad = r;
-				r = 0;
+		if (config_first && i == 0)
+			continue;
+		if (ni && ni[i].packed) {
+			r = defs_unit_unpack(c->pend.base, ni[i].packed, ni[i].packed_len, &f->u);
+			if (r == 0) {
+				c->stats.files_unpacked++;
+				continue;
 			}
+			if (r == -ENOMEM)
+				break;
+			if (!c->stats.packed_failed++) {
+				c->stats.packed_error = r;
+				snprintf(c->stats.packed_failed_name, sizeof(c->stats.packed_failed_name), "%s", f->f.name);
+			}
+			r = 0;
+		}
+		if (!f->f.data && (r = cat_fetch(c, f)) < 0)
+			break;
+		c->stats.files_read++;
+		/* a file with errors: the rest still staged, for the lookups of cat_unit_errors */
+		if ((r = defs_unit_read(c->pend.base, &f->f, &f->u)) == -EINVAL) {
+			bad = r;
+			r = 0;
+		} else if (r == 0 && orders_yaml) {
+			r = cat_pack(c, f);
 		}
 	}
 	for (size_t k = 0; k < n_old && r != -ENOMEM; k++)
@@ -474,22 +575,55 @@ out:
 	return r;
 }
 
-static int cat_flat(cat_file **v, size_t n, defs_file **ret) {
+static int cat_flat(cat_file **v, size_t n, defs_file **ret, defs_file_info **ret_info) {
 	defs_file *f = calloc(n + 1, sizeof(*f));
-	if (!f)
+	defs_file_info *fi = calloc(n + 1, sizeof(*fi));
+	if (!f || !fi) {
+		free(f);
+		free(fi);
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
+	}
+	for (size_t i = 0; i < n; i++) {
 		f[i] = v[i]->f;
+		fi[i] = v[i]->info;
+	}
 	*ret = f;
+	*ret_info = fi;
 	return 0;
 }
 
 /* The errors of the candidate, exactly as a full validation reports them. */
-static int cat_full_validation(catalog *c, const defs_file *files, size_t n, const defs_file *api, size_t na,
-			       diag_list *diags) {
+static int cat_full_validation(catalog *c, const defs_file *files, const defs_file_info *info, size_t n,
+			       const defs_file *api, size_t na, diag_list *diags) {
 	defs *d = NULL;
+	defs_file *copy = NULL;
 	c->stats.full_validation = true;
-	int r = defs_load_with_api(files, n, api, na, c->tzdir, &d, diags);
+	/* the bytes of files not read or not held: from the source */
+	for (size_t i = 0; i < n; i++) {
+		if (files[i].data)
+			continue;
+		if (!copy && !(copy = calloc(n, sizeof(*copy))))
+			return -ENOMEM;
+		cat_file tmp = { .f = { .name = files[i].name, .len = files[i].len },
+				 .info = { .hash = cat_hash_of(files, info, i) } };
+		int r = cat_fetch(c, &tmp);
+		if (r < 0) {
+			for (size_t k = 0; k < i; k++)
+				free(copy[k].data);
+			free(copy);
+			return r;
+		}
+		copy[i] = (defs_file) { .name = files[i].name, .data = tmp.f.data, .len = files[i].len };
+	}
+	if (copy)
+		for (size_t i = 0; i < n; i++)
+			if (files[i].data)
+				copy[i] = files[i];
+	int r = defs_load_with_api(copy ? copy : files, n, api, na, c->tzdir, &d, diags);
+	for (size_t i = 0; copy && i < n; i++)
+		if (!files[i].data)
+			free(copy[i].data);
+	free(copy);
 	if (r == 0) {
 		/* the incremental check and the full one disagree: a defect here */
 		defs_free(d);
@@ -585,6 +719,8 @@ static int cat_unit_errors(catalog *c, diag_list *diags) {
 		return -EAGAIN;
 	if (c->n_removed && strcmp(c->removed[0]->f.name, f->f.name) != 0)
 		return -EAGAIN;
+	if (!f->f.data)
+		return -EAGAIN;   /* unpacked: the whole set, with the bytes from the source */
 	defs_unit_lookup lk = { .order = cat_lookup_order, .customer = cat_lookup_customer, .ud = c, .file_idx = idx };
 	if (c->n_removed) {
 		lk.old_customers = c->removed[0]->u.customers;
@@ -595,24 +731,32 @@ static int cat_unit_errors(catalog *c, diag_list *diags) {
 
 int catalog_stage(catalog *c, const defs_file *files, size_t n, const defs_file *api, size_t na,
 		  diag_list *diags) {
+	return catalog_stage_known(c, files, NULL, n, api, na, diags);
+}
+
+int catalog_stage_known(catalog *c, const defs_file *files, const defs_file_info *info, size_t n,
+			const defs_file *api, size_t na, diag_list *diags) {
+	const defs_file_info *api_info = NULL;
 	if (c->staged)
 		return -EBUSY;
 	c->stats = (catalog_stats) { 0 };
 	if (!files) {
 		files = c->run.yaml_flat;
+		info = c->run.yaml_info;
 		n = c->run.n_yaml;
 	}
 	if (!api) {
 		api = c->run.api_flat;
+		api_info = c->run.api_info;
 		na = c->run.n_api;
 	}
 	if (n == 0 || (!c->run.d && !files))
-		return cat_full_validation(c, files, n, api, na, diags);
+		return cat_full_validation(c, files, info, n, api, na, diags);
 	c->staged = true;
 	c->pend = (cat_set) { 0 };
 	c->pend_full = !c->run.d || c->force_full;
 	int r;
-	if (c->pend_full || !cat_same(c->run.yaml[0], &files[0])) {
+	if (c->pend_full || !cat_same(c->run.yaml[0], &files[0], cat_hash_of(files, info, 0))) {
 		diag_list ignored = { 0 };
 		r = defs_load_files(&files[0], 1, c->tzdir, &c->pend.base, &ignored);
 		diag_list_clear(&ignored);
@@ -629,14 +773,16 @@ int catalog_stage(catalog *c, const defs_file *files, size_t n, const defs_file 
 	c->stats.full = c->pend_full;
 	c->pend.n_yaml = n;
 	c->pend.n_api = na;
-	if ((r = cat_files_stage(c, c->run.yaml, c->run.n_yaml, files, n, true, &c->pend.yaml, &c->yaml_changed)) < 0)
+	if ((r = cat_files_stage(c, c->run.yaml, c->run.n_yaml, files, info, n, true, &c->pend.yaml,
+				 &c->yaml_changed)) < 0)
 		goto fail;
-	if ((r = cat_files_stage(c, c->run.api, c->run.n_api, api, na, false, &c->pend.api, &c->api_changed)) < 0)
+	if ((r = cat_files_stage(c, c->run.api, c->run.n_api, api, api_info, na, false, &c->pend.api,
+				 &c->api_changed)) < 0)
 		goto fail;
 	if ((r = cat_build(c)) < 0)
 		goto fail;
-	if ((r = cat_flat(c->pend.yaml, n, &c->pend.yaml_flat)) < 0 ||
-	    (r = cat_flat(c->pend.api, na, &c->pend.api_flat)) < 0)
+	if ((r = cat_flat(c->pend.yaml, n, &c->pend.yaml_flat, &c->pend.yaml_info)) < 0 ||
+	    (r = cat_flat(c->pend.api, na, &c->pend.api_flat, &c->pend.api_info)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -650,8 +796,26 @@ fail:
 	}
 	catalog_abort(c);
 	if (r == -EINVAL)
-		r = cat_full_validation(c, files, n, api, na, diags);
+		r = cat_full_validation(c, files, info, n, api, na, diags);
 	return r;
+}
+
+int catalog_pending_compiled(const catalog *c, catalog_compiled **ret, size_t *ret_n, uint64_t *ret_config_hash) {
+	if (!c->staged || !c->yaml_changed)
+		return -ENOENT;
+	size_t n = c->pend.n_yaml ? c->pend.n_yaml - 1 : 0;
+	catalog_compiled *v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const cat_file *f = c->pend.yaml[i + 1];
+		v[i] = (catalog_compiled) { .name = f->f.name, .info = f->info, .packed = f->packed,
+					    .packed_len = f->packed_len };
+	}
+	*ret = v;
+	*ret_n = n;
+	*ret_config_hash = c->pend.n_yaml ? c->pend.yaml[0]->info.hash : 0;
+	return 0;
 }
 
 int catalog_stage_api_order(catalog *c, const char *id, const char *json, diag_list *diags) {
@@ -728,6 +892,18 @@ void catalog_commit(catalog *c) {
 	c->run = c->pend;
 	c->pend = (cat_set) { 0 };
 	c->staged = false;
+	/* the packed units are in the store now; with a source, no orders file's bytes
+	 * are held either (the flat views share the pointers) */
+	for (size_t i = 0; i < c->run.n_yaml; i++) {
+		cat_file *f = c->run.yaml[i];
+		free(f->packed);
+		f->packed = NULL;
+		f->packed_len = 0;
+		if (c->source && i > 0 && f->f.data) {
+			free(f->f.data);
+			f->f.data = c->run.yaml_flat[i].data = NULL;
+		}
+	}
 	if (!ok) {
 		/* out of memory: an index that misses ids would accept duplicates; drop
 		 * the indexes so that the next change reads everything again */

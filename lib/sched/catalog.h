@@ -43,6 +43,46 @@ void catalog_free(catalog *c);
  * is already staged, or -ENOMEM. */
 int catalog_stage(catalog *c, const defs_file *files, size_t n, const defs_file *api, size_t na,
 		  diag_list *diags);
+/* catalog_stage with what defs_read_dir_known says of each file (info parallel to
+ * files; NULL: hashes computed here). A file not read (info[i].unread) is the
+ * running set's file of that name when its len and hash match; else, when
+ * info[i].packed is set, its unit is unpacked from those bytes (defs_unit_unpack:
+ * the caller vouches that they were packed under this standingd.yaml); else it is
+ * fetched through the source (catalog_set_source). An unpacked unit that fails
+ * (damaged, another version) is read from its source too, and counted in the
+ * stats. -ESTALE: a file not read is needed and there is no source, or the source
+ * does not give the bytes of that hash (read the directory again, every file).
+ * Otherwise as catalog_stage. */
+int catalog_stage_known(catalog *c, const defs_file *files, const defs_file_info *info, size_t n,
+			const defs_file *api, size_t na, diag_list *diags);
+
+/* defs_read_dir_known's question for a reload (ud: the catalog): whether name is
+ * a YAML orders file of the running set with this identity (then its hash). */
+bool catalog_known(void *ud, const char *name, const defs_file_id *id, uint64_t *ret_hash);
+
+/* Where the bytes of a YAML orders file of the running set can be had again
+ * (the daemon: the config directory): 0 and *ret (a defs_file to free with
+ * defs_files_free(ret, 1)-style fields: name and data malloc'd) when the bytes
+ * read hash to hash, -ESTALE when they do not, or another negative errno. With a
+ * source set, the catalog keeps no orders file's bytes after a commit (only their
+ * length and hash): a full validation and a damaged packed unit fetch them. */
+typedef int (*catalog_source_fn)(void *ud, const char *name, uint64_t hash, defs_file *ret);
+void catalog_set_source(catalog *c, catalog_source_fn fn, void *ud);
+
+/* The candidate's YAML orders files for the compiled set the store keeps: name,
+ * identity and hash; packed: the unit packed (defs_unit_pack) for the files this
+ * stage read or unpacked from a source (their record is to be written), NULL
+ * for the ones kept from the running set or unpacked from the caller's bytes.
+ * 0 with *ret (free()) and *ret_n, -ENOENT when the YAML files did not change,
+ * -ENOMEM. config_hash: defs_hash64 of the candidate's standingd.yaml. */
+typedef struct catalog_compiled {
+	const char *name;
+	defs_file_info info;
+	const uint8_t *packed;
+	size_t packed_len;
+} catalog_compiled;
+int catalog_pending_compiled(const catalog *c, catalog_compiled **ret, size_t *ret_n, uint64_t *ret_config_hash);
+
 /* A candidate with one API standing order replaced or added (json: its
  * definition file as text) or removed (json NULL). As catalog_stage. */
 int catalog_stage_api_order(catalog *c, const char *id, const char *json, diag_list *diags);
@@ -72,5 +112,10 @@ typedef struct catalog_stats {
 	bool config_kept;         /* standingd.yaml changed, but nothing the files take from it */
 	bool full_validation;     /* an error: the whole set was validated for the diags */
 	bool unit_errors;         /* the errors of one changed file, told without the whole set */
+	size_t files_unpacked;    /* units unpacked from the caller's packed bytes */
+	size_t files_kept;        /* YAML orders files of the running set kept as they were */
+	size_t packed_failed;     /* packed units refused (then read from the source) */
+	int packed_error;         /* the first refusal's: -EPROTO another version, -EBADMSG damaged */
+	char packed_failed_name[256];   /* and its file */
 } catalog_stats;
 void catalog_last_stats(const catalog *c, catalog_stats *ret);

@@ -4865,3 +4865,205 @@ static int verify_crm(verify_ctx *v) {
 		return r;
 	return verify_crm_counter(v, META_NEXT_INTERACTION, "interaction", last_inter);
 }
+
+/* ==== the compiled definitions (helper M's family: store_cset_*; doc/store.md) ====
+ * Manifest "cset": a version byte, then varints and strings (lib/base/bytes.h):
+ * config hash, tz hash, the zones (count, names), the files (count; each: name,
+ * size, ino, dev, mtime_ns, ctime_ns, seen_ns (signed), hash), then 8 bytes
+ * (little-endian) of defs_hash64 over all before.
+ * Records "cset/NAME": the packed unit as defs_unit_pack wrote it. */
+
+#include "lib/defs/pack.h"
+
+static const char CSET_KEY[] = "cset";
+
+static void cset_u64(bytes_buf *b, uint64_t v) {
+	uint8_t x[8];
+	for (int i = 0; i < 8; i++)
+		x[i] = (uint8_t) (v >> (8 * i));
+	bytes_put(b, x, 8);
+}
+
+static int cset_rec_key(const char *name, char **ret) {
+	if (asprintf(ret, "%s/%s", CSET_KEY, name) < 0)
+		return -ENOMEM;
+	return strlen(*ret) > 500 ? (free(*ret), -ENAMETOOLONG) : 0;
+}
+
+static bool cset_named(const store_cset_put_file *files, size_t n, const char *name) {
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(files[i].name, name))
+			return true;
+	return false;
+}
+
+int store_cset_put(store_txn *t, const store_cset *head, const store_cset_put_file *files, size_t n) {
+	if (!t || !head || (n && !files) || n > UINT32_MAX || head->n_zones > UINT32_MAX)
+		return -EINVAL;
+	store_cset *old = NULL;
+	int r = store_cset_get(t, &old);
+	if (r < 0 && r != -ENOENT && r != -EPROTO && r != -EBADMSG)
+		return r;
+	r = 0;
+	/* records of files gone from the set */
+	for (size_t i = 0; old && i < old->n_files; i++) {
+		if (cset_named(files, n, old->files[i].name))
+			continue;
+		char *key;
+		if ((r = cset_rec_key(old->files[i].name, &key)) < 0)
+			break;
+		MDB_val k = str_val(key);
+		r = txn_del(t, t->s->meta, &k);
+		free(key);
+		if (r < 0 && r != -ENOENT)
+			break;
+		r = 0;
+	}
+	store_cset_free(old);
+	if (r < 0)
+		return r;
+	bytes_buf b = { 0 };
+	bytes_u8(&b, STORE_CSET_VERSION);
+	bytes_uv(&b, head->config_hash);
+	bytes_uv(&b, head->tz_hash);
+	bytes_uv(&b, head->n_zones);
+	for (size_t i = 0; i < head->n_zones; i++)
+		bytes_str(&b, head->zones[i]);
+	bytes_uv(&b, n);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const defs_file_info *fi = &files[i].info;
+		if (strlen(files[i].name) > 400) {
+			r = -ENAMETOOLONG;
+			break;
+		}
+		bytes_str(&b, files[i].name);
+		bytes_uv(&b, fi->id.size);
+		bytes_uv(&b, fi->id.ino);
+		bytes_uv(&b, fi->id.dev);
+		bytes_sv(&b, fi->id.mtime_ns);
+		bytes_sv(&b, fi->id.ctime_ns);
+		bytes_sv(&b, fi->id.seen_ns);
+		bytes_uv(&b, fi->hash);
+		if (!files[i].packed)
+			continue;
+		char *key;
+		if ((r = cset_rec_key(files[i].name, &key)) < 0)
+			break;
+		MDB_val k = str_val(key), v = { .mv_size = files[i].packed_len, .mv_data = (void *) files[i].packed };
+		r = txn_put(t, t->s->meta, &k, &v, 0);
+		free(key);
+	}
+	if (r == 0 && b.failed)
+		r = -ENOMEM;
+	if (r == 0) {
+		cset_u64(&b, defs_hash64(b.p, b.n, STORE_CSET_VERSION));
+		MDB_val k = str_val(CSET_KEY), v = { .mv_size = b.n, .mv_data = b.p };
+		r = b.failed ? -ENOMEM : txn_put(t, t->s->meta, &k, &v, 0);
+	}
+	bytes_free(&b);
+	return r;
+}
+
+void store_cset_free(store_cset *m) {
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n_zones; i++)
+		free(m->zones[i]);
+	free(m->zones);
+	for (size_t i = 0; i < m->n_files; i++)
+		free(m->files[i].name);
+	free(m->files);
+	free(m);
+}
+
+int store_cset_get(store_txn *t, store_cset **ret) {
+	if (!t || !ret)
+		return -EINVAL;
+	MDB_val k = str_val(CSET_KEY), v;
+	int r = txn_get(t, t->s->meta, &k, &v);
+	if (r < 0)
+		return r;
+	const uint8_t *p = v.mv_data;
+	if (v.mv_size < 1 + 8)
+		return -EBADMSG;
+	if (p[0] != STORE_CSET_VERSION)
+		return -EPROTO;
+	uint64_t h = 0;
+	for (int i = 0; i < 8; i++)
+		h |= (uint64_t) p[v.mv_size - 8 + i] << (8 * i);
+	if (h != defs_hash64(p, v.mv_size - 8, STORE_CSET_VERSION))
+		return -EBADMSG;
+	bytes_rd rd = bytes_reader(p + 1, v.mv_size - 9);
+	store_cset *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->config_hash = bytes_get_uv(&rd);
+	m->tz_hash = bytes_get_uv(&rd);
+	uint64_t nz = bytes_get_uv(&rd);
+	if (!rd.bad && nz <= (uint64_t) (rd.end - rd.p) && (m->zones = calloc(nz ? nz : 1, sizeof(char *))))
+		for (; m->n_zones < nz && !rd.bad; m->n_zones++)
+			m->zones[m->n_zones] = bytes_get_str(&rd);
+	else
+		rd.bad = true;
+	uint64_t nf = rd.bad ? 0 : bytes_get_uv(&rd);
+	if (!rd.bad && nf <= (uint64_t) (rd.end - rd.p) / 8 && (m->files = calloc(nf ? nf : 1, sizeof(*m->files))))
+		for (; m->n_files < nf && !rd.bad; m->n_files++) {
+			store_cset_file *f = &m->files[m->n_files];
+			f->name = bytes_get_str(&rd);
+			f->info.id.size = bytes_get_uv(&rd);
+			f->info.id.ino = bytes_get_uv(&rd);
+			f->info.id.dev = bytes_get_uv(&rd);
+			f->info.id.mtime_ns = bytes_get_sv(&rd);
+			f->info.id.ctime_ns = bytes_get_sv(&rd);
+			f->info.id.seen_ns = bytes_get_sv(&rd);
+			f->info.hash = bytes_get_uv(&rd);
+		}
+	else
+		rd.bad = true;
+	if (!bytes_done(&rd)) {
+		store_cset_free(m);
+		return -EBADMSG;
+	}
+	*ret = m;
+	return 0;
+}
+
+int store_cset_record(store_txn *t, const char *name, const void **ret_p, size_t *ret_len) {
+	if (!t || !name)
+		return -EINVAL;
+	char *key;
+	int r = cset_rec_key(name, &key);
+	if (r < 0)
+		return r;
+	MDB_val k = str_val(key), v;
+	r = txn_get(t, t->s->meta, &k, &v);
+	free(key);
+	if (r < 0)
+		return r;
+	*ret_p = v.mv_data;
+	*ret_len = v.mv_size;
+	return 0;
+}
+
+int store_cset_clear(store_txn *t) {
+	store_cset *m = NULL;
+	int r = store_cset_get(t, &m);
+	if (r == -ENOENT)
+		return 0;
+	for (size_t i = 0; m && i < m->n_files && r >= 0; i++) {
+		char *key;
+		if ((r = cset_rec_key(m->files[i].name, &key)) < 0)
+			break;
+		MDB_val k = str_val(key);
+		r = txn_del(t, t->s->meta, &k);
+		free(key);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	store_cset_free(m);
+	if (r < 0 && r != -EPROTO && r != -EBADMSG)
+		return r;
+	MDB_val k = str_val(CSET_KEY);
+	r = txn_del(t, t->s->meta, &k);
+	return r == -ENOENT ? 0 : r;
+}

@@ -331,3 +331,50 @@ int store_interaction_append(store_txn *t, interaction *i);
  * i is valid during the call; fn returns 0 to go on. */
 int store_interaction_each(store_txn *t, const char *customer_id, int64_t from, int64_t to, int64_t after_at,
 			   uint64_t after_seq, bool newest_first, int (*fn)(const interaction *i, void *ud), void *ud);
+
+/* ---- the compiled definitions (helper M's family; doc/store.md) ----
+ * The running set's YAML orders files as compiled units (lib/defs/pack.h), so a
+ * restart with unchanged files unpacks them instead of reading and validating the
+ * YAML. A manifest (meta key "cset") names each file with its identity and
+ * content hash, under the hash of the standingd.yaml they were read with and a
+ * fingerprint of the time zones they use; one record per file ("cset/NAME": the
+ * packed unit, which carries its own version byte and hash). Written in the
+ * engine's apply transaction of that set, so a kill -9 leaves the old or the new. */
+#include "lib/defs/defs.h"
+
+#define STORE_CSET_VERSION 1
+
+typedef struct store_cset_file {
+	char *name;
+	defs_file_info info;      /* id, hash (unread/packed unused) */
+} store_cset_file;
+
+typedef struct store_cset {
+	uint64_t config_hash;     /* defs_hash64 of standingd.yaml */
+	uint64_t tz_hash;         /* the zones' fingerprint (the caller's) */
+	char **zones;             /* the zone names it covers */
+	size_t n_zones;
+	store_cset_file *files;   /* by name */
+	size_t n_files;
+} store_cset;
+
+/* One file to store: packed NULL when its record is already stored (kept). */
+typedef struct store_cset_put_file {
+	const char *name;
+	defs_file_info info;
+	const void *packed;
+	size_t packed_len;
+} store_cset_put_file;
+
+/* Writes the manifest of files[0..n) (sorted by name) with the head's hashes and
+ * zones, the records of the files with packed set, and deletes the records of
+ * files the old manifest named and this one does not. 0 or a negative errno. */
+int store_cset_put(store_txn *t, const store_cset *head, const store_cset_put_file *files, size_t n);
+/* The manifest: 0 and *ret (store_cset_free), -ENOENT when none, -EPROTO when of
+ * another version, -EBADMSG when damaged. */
+int store_cset_get(store_txn *t, store_cset **ret);
+void store_cset_free(store_cset *m);
+/* One file's record, valid while t lives: 0, -ENOENT. */
+int store_cset_record(store_txn *t, const char *name, const void **ret_p, size_t *ret_len);
+/* Drops the manifest and the records (standingctl, tests). 0 or a negative errno. */
+int store_cset_clear(store_txn *t);

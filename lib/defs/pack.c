@@ -1,0 +1,608 @@
+/* The packed unit (pack.h): writer, reader, arena, content hash. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "lib/base/bytes.h"
+#include "lib/defs/pack.h"
+
+/* ---- the hash: four 64-bit lanes over 32-byte stripes, then the tail ---- */
+
+#define H_P1 UINT64_C(0x9e3779b185ebca87)
+#define H_P2 UINT64_C(0xc2b2ae3d27d4eb4f)
+#define H_P3 UINT64_C(0x165667b19e3779f9)
+
+static inline uint64_t h_rotl(uint64_t x, int r) {
+	return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t h_load(const unsigned char *p) {
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64_t h_round(uint64_t acc, uint64_t w) {
+	return h_rotl(acc + w * H_P2, 31) * H_P1;
+}
+
+static inline uint64_t h_fmix(uint64_t h) {
+	h ^= h >> 33;
+	h *= UINT64_C(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64_C(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return h;
+}
+
+uint64_t defs_hash64(const void *data, size_t len, uint64_t seed) {
+	const unsigned char *p = data, *end = p + len;
+	uint64_t h;
+	if (len >= 32) {
+		uint64_t a = seed + H_P1 + H_P2, b = seed + H_P2, c = seed, d = seed - H_P1;
+		for (; end - p >= 32; p += 32) {
+			a = h_round(a, h_load(p));
+			b = h_round(b, h_load(p + 8));
+			c = h_round(c, h_load(p + 16));
+			d = h_round(d, h_load(p + 24));
+		}
+		h = h_rotl(a, 1) + h_rotl(b, 7) + h_rotl(c, 12) + h_rotl(d, 18);
+		h = (h ^ h_round(0, a)) * H_P1 + H_P3;
+		h = (h ^ h_round(0, b)) * H_P1 + H_P3;
+		h = (h ^ h_round(0, c)) * H_P1 + H_P3;
+		h = (h ^ h_round(0, d)) * H_P1 + H_P3;
+	} else {
+		h = seed + H_P3;
+	}
+	h += (uint64_t) len;
+	for (; end - p >= 8; p += 8)
+		h = h_rotl(h ^ h_round(0, h_load(p)), 27) * H_P1 + H_P3;
+	for (; p < end; p++)
+		h = h_rotl(h ^ (*p * H_P3), 11) * H_P1;
+	return h_fmix(h);
+}
+
+/* ---- the arena ---- */
+
+typedef struct defs_arena {
+	struct defs_arena *next;
+	size_t used, cap;
+	max_align_t data[];
+} defs_arena;
+
+static void *arena_alloc(defs_arena **a, size_t size) {
+	size = (size + 7) & ~(size_t) 7;
+	if (!*a || (*a)->cap - (*a)->used < size) {
+		size_t cap = size > 60000 ? size : 60000;
+		defs_arena *n = malloc(sizeof(*n) + cap);
+		if (!n)
+			return NULL;
+		n->next = *a;
+		n->used = 0;
+		n->cap = cap;
+		*a = n;
+	}
+	void *p = (char *) (*a)->data + (*a)->used;
+	(*a)->used += size;
+	return p;
+}
+
+void defs_arena_free(defs_arena *a) {
+	while (a) {
+		defs_arena *n = a->next;
+		free(a);
+		a = n;
+	}
+}
+
+/* ---- writer ---- */
+
+/* The string table: open addressing over the distinct strings, in order of first use. */
+typedef struct pk_strs {
+	const char **v;          /* by index - 1 */
+	size_t n, cap;
+	uint32_t *slot;          /* index + 1, 0 empty */
+	size_t n_slot;
+	bool oom;
+} pk_strs;
+
+static uint64_t pk_str_hash(const char *s) {
+	return defs_hash64(s, strlen(s), 0);
+}
+
+static void pk_strs_grow(pk_strs *t) {
+	size_t ns = t->n_slot ? t->n_slot * 2 : 256;
+	uint32_t *slot = calloc(ns, sizeof(*slot));
+	const char **v = realloc(t->v, ns / 2 * sizeof(*v));
+	if (!slot || !v) {
+		free(slot);
+		if (v)
+			t->v = v;
+		t->oom = true;
+		return;
+	}
+	t->v = v;
+	t->cap = ns / 2;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t k = pk_str_hash(t->v[i]) & (ns - 1);
+		while (slot[k])
+			k = (k + 1) & (ns - 1);
+		slot[k] = (uint32_t) (i + 1);
+	}
+	free(t->slot);
+	t->slot = slot;
+	t->n_slot = ns;
+}
+
+/* The string's reference: 0 for NULL, else its index in the table + 1. */
+static uint64_t pk_str_ref(pk_strs *t, const char *s) {
+	if (!s || t->oom)
+		return 0;
+	if (t->n >= t->cap)
+		pk_strs_grow(t);
+	if (t->oom)
+		return 0;
+	size_t k = pk_str_hash(s) & (t->n_slot - 1);
+	for (; t->slot[k]; k = (k + 1) & (t->n_slot - 1))
+		if (!strcmp(t->v[t->slot[k] - 1], s))
+			return t->slot[k];
+	t->v[t->n++] = s;
+	t->slot[k] = (uint32_t) t->n;
+	return t->n;
+}
+
+static void pk_str(bytes_buf *b, pk_strs *t, const char *s) {
+	bytes_uv(b, pk_str_ref(t, s));
+}
+
+static void pk_customer(bytes_buf *b, pk_strs *t, const customer *cu) {
+	pk_str(b, t, cu->id);
+	pk_str(b, t, cu->name);
+	pk_str(b, t, cu->language);
+	pk_str(b, t, cu->zone ? tz_zone_name(cu->zone) : NULL);
+	pk_str(b, t, cu->salesperson);
+	pk_str(b, t, cu->account_number);
+	bytes_sv(b, cu->credit_limit.minor);
+	pk_str(b, t, cu->credit_limit.currency);
+	bytes_sv(b, cu->vat_rate);
+	bytes_sv(b, cu->payment_due);
+	bytes_sv(b, cu->cancel_unpaid_after);
+	bytes_uv(b, cu->n_contacts);
+	for (size_t i = 0; i < cu->n_contacts; i++) {
+		pk_str(b, t, cu->contacts[i].name);
+		pk_str(b, t, cu->contacts[i].role);
+		pk_str(b, t, cu->contacts[i].email);
+		pk_str(b, t, cu->contacts[i].phone);
+	}
+	pk_str(b, t, cu->file);
+	bytes_sv(b, cu->line);
+}
+
+static void pk_order(bytes_buf *b, pk_strs *t, const defs_unit_order *e) {
+	const standing_order *so = &e->o;
+	const rule *r = &so->rule;
+	pk_str(b, t, so->id);
+	pk_str(b, t, so->supplier);
+	pk_str(b, t, so->ship_to.name);
+	pk_str(b, t, so->ship_to.street);
+	pk_str(b, t, so->ship_to.postcode);
+	pk_str(b, t, so->ship_to.city);
+	pk_str(b, t, so->ship_to.country);
+	bytes_uv(b, so->n_lines);
+	for (size_t i = 0; i < so->n_lines; i++) {
+		pk_str(b, t, so->lines[i].sku);
+		bytes_sv(b, so->lines[i].quantity);
+		bytes_sv(b, so->lines[i].unit_price.minor);
+		pk_str(b, t, so->lines[i].unit_price.currency);
+	}
+	bytes_uv(b, so->payment);
+	bytes_uv(b, r->kind);
+	bytes_uv(b, r->unit);
+	bytes_uv(b, r->interval);
+	bytes_sv(b, r->start_day);
+	bytes_sv(b, r->at);
+	bytes_uv(b, r->on_mask);
+	bytes_sv(b, r->day);
+	bytes_sv(b, r->nth);
+	bytes_sv(b, r->weekday);
+	bytes_uv(b, r->cron.minute);
+	bytes_uv(b, r->cron.hour);
+	bytes_uv(b, r->cron.dom);
+	bytes_uv(b, r->cron.month);
+	bytes_uv(b, r->cron.dow);
+	bytes_uv(b, (uint64_t) r->cron.dom_star | (uint64_t) r->cron.dow_star << 1 | (uint64_t) r->has_until << 2 |
+		(uint64_t) r->paused << 3);
+	bytes_sv(b, r->until_day);
+	bytes_uv(b, r->count);
+	bytes_uv(b, r->n_skip);
+	for (size_t i = 0; i < r->n_skip; i++)
+		bytes_sv(b, r->skip[i]);
+	bytes_sv(b, r->lead_time);
+	pk_str(b, t, r->zone ? tz_zone_name(r->zone) : NULL);
+	bytes_uv(b, so->catch_up);
+	bytes_uv(b, so->n_reminders);
+	for (size_t i = 0; i < so->n_reminders; i++) {
+		bytes_uv(b, so->reminders[i].kind);
+		bytes_sv(b, so->reminders[i].offset);
+		pk_str(b, t, so->reminders[i].task);
+		pk_str(b, t, so->reminders[i].assignee);
+	}
+	pk_str(b, t, so->file);
+	bytes_sv(b, so->line);
+	pk_str(b, t, so->placed_by);
+	bytes_uv(b, so->hash);
+	pk_str(b, t, e->customer_id);
+	bytes_uv(b, (uint64_t) e->has_zone | (uint64_t) e->has_catch_up << 1 | (uint64_t) e->has_payment << 2);
+	bytes_sv(b, e->id_line);
+	bytes_sv(b, e->id_col);
+}
+
+#define PK_HEAD 9   /* version byte, 8 bytes of hash */
+
+int defs_unit_pack(const defs_unit *u, uint8_t **ret, size_t *ret_len) {
+	bytes_buf body = { 0 }, out = { 0 };
+	pk_strs t = { 0 };
+	int r = -ENOMEM;
+	if (u->n_customers > UINT32_MAX || u->n_orders > UINT32_MAX)
+		return -EINVAL;
+	bytes_uv(&body, u->n_customers);
+	for (size_t i = 0; i < u->n_customers; i++)
+		pk_customer(&body, &t, &u->customers[i]);
+	bytes_uv(&body, u->n_orders);
+	for (size_t i = 0; i < u->n_orders; i++)
+		pk_order(&body, &t, &u->orders[i]);
+	if (body.failed || t.oom)
+		goto out;
+	uint8_t head[PK_HEAD] = { 0 };
+	bytes_put(&out, head, PK_HEAD);
+	bytes_uv(&out, t.n);
+	for (size_t i = 0; i < t.n; i++) {
+		size_t len = strlen(t.v[i]);
+		bytes_uv(&out, len);
+		bytes_put(&out, t.v[i], len);
+	}
+	bytes_put(&out, body.p, body.n);
+	if (out.failed)
+		goto out;
+	uint64_t h = defs_hash64(out.p + PK_HEAD, out.n - PK_HEAD, DEFS_PACK_VERSION);
+	out.p[0] = DEFS_PACK_VERSION;
+	for (int i = 0; i < 8; i++)
+		out.p[1 + i] = (uint8_t) (h >> (8 * i));
+	*ret = out.p;
+	*ret_len = out.n;
+	out = (bytes_buf) { 0 };
+	r = 0;
+out:
+	bytes_free(&out);
+	bytes_free(&body);
+	free(t.v);
+	free(t.slot);
+	return r;
+}
+
+/* ---- reader ---- */
+
+typedef struct pk_rd {
+	bytes_rd b;
+	char **strs;             /* the table, in the arena */
+	size_t n_strs;
+	defs_arena *arena;
+	tz_db *tz;
+	bool bad, oom;
+} pk_rd;
+
+static uint64_t rd_u(pk_rd *r) {
+	uint64_t v = bytes_get_uv(&r->b);
+	r->bad |= r->b.bad;
+	return v;
+}
+
+static int64_t rd_s(pk_rd *r) {
+	int64_t v = bytes_get_sv(&r->b);
+	r->bad |= r->b.bad;
+	return v;
+}
+
+static int64_t rd_range(pk_rd *r, int64_t lo, int64_t hi) {
+	int64_t v = rd_s(r);
+	if (v < lo || v > hi)
+		r->bad = true;
+	return v;
+}
+
+static uint64_t rd_max(pk_rd *r, uint64_t hi) {
+	uint64_t v = rd_u(r);
+	if (v > hi)
+		r->bad = true;
+	return v;
+}
+
+static char *rd_str(pk_rd *r) {
+	uint64_t k = rd_u(r);
+	if (k == 0)
+		return NULL;
+	if (k > r->n_strs) {
+		r->bad = true;
+		return NULL;
+	}
+	return r->strs[k - 1];
+}
+
+/* A count of elements of at least min_size bytes each: bounded by what is left. */
+static size_t rd_count(pk_rd *r, size_t min_size) {
+	uint64_t n = rd_u(r);
+	if (n > (uint64_t) (r->b.end - r->b.p) / min_size) {
+		r->bad = true;
+		return 0;
+	}
+	return (size_t) n;
+}
+
+static void *rd_alloc(pk_rd *r, size_t n, size_t size) {
+	if (r->bad || r->oom || n == 0)
+		return NULL;
+	void *p = arena_alloc(&r->arena, n * size);
+	if (!p)
+		r->oom = true;
+	else
+		memset(p, 0, n * size);
+	return p;
+}
+
+static void rd_fixed(pk_rd *r, char *dst, size_t cap) {
+	const char *s = rd_str(r);
+	if (!s)
+		return;   /* an empty fixed field is written as its "" (never NULL) */
+	if (strlen(s) >= cap)
+		r->bad = true;
+	else
+		memcpy(dst, s, strlen(s) + 1);
+}
+
+static const tz_zone *rd_zone(pk_rd *r) {
+	const char *name = rd_str(r);
+	const tz_zone *z = NULL;
+	if (name && !r->bad && tz_db_get(r->tz, name, &z) < 0)
+		r->bad = true;
+	return z;
+}
+
+static void rd_customer(pk_rd *r, customer *cu) {
+	cu->id = rd_str(r);
+	cu->name = rd_str(r);
+	rd_fixed(r, cu->language, sizeof(cu->language));
+	cu->zone = rd_zone(r);
+	cu->salesperson = rd_str(r);
+	cu->account_number = rd_str(r);
+	cu->credit_limit.minor = rd_s(r);
+	rd_fixed(r, cu->credit_limit.currency, sizeof(cu->credit_limit.currency));
+	cu->vat_rate = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
+	cu->payment_due = rd_s(r);
+	cu->cancel_unpaid_after = rd_s(r);
+	cu->n_contacts = rd_count(r, 4);
+	cu->contacts = rd_alloc(r, cu->n_contacts, sizeof(*cu->contacts));
+	for (size_t i = 0; i < cu->n_contacts && cu->contacts; i++) {
+		cu->contacts[i].name = rd_str(r);
+		cu->contacts[i].role = rd_str(r);
+		cu->contacts[i].email = rd_str(r);
+		cu->contacts[i].phone = rd_str(r);
+	}
+	if (!cu->contacts)
+		cu->n_contacts = 0;
+	cu->file = rd_str(r);
+	cu->line = (int) rd_range(r, INT32_MIN, INT32_MAX);
+	if (!cu->id)
+		r->bad = true;
+}
+
+static void rd_order(pk_rd *r, defs_unit_order *e) {
+	standing_order *so = &e->o;
+	rule *ru = &so->rule;
+	so->id = rd_str(r);
+	so->supplier = rd_str(r);
+	so->ship_to.name = rd_str(r);
+	so->ship_to.street = rd_str(r);
+	so->ship_to.postcode = rd_str(r);
+	so->ship_to.city = rd_str(r);
+	so->ship_to.country = rd_str(r);
+	so->n_lines = rd_count(r, 4);
+	so->lines = rd_alloc(r, so->n_lines, sizeof(*so->lines));
+	for (size_t i = 0; i < so->n_lines && so->lines; i++) {
+		so->lines[i].sku = rd_str(r);
+		so->lines[i].quantity = rd_s(r);
+		so->lines[i].unit_price.minor = rd_s(r);
+		rd_fixed(r, so->lines[i].unit_price.currency, sizeof(so->lines[i].unit_price.currency));
+	}
+	if (!so->lines)
+		so->n_lines = 0;
+	so->payment = (order_payment) rd_max(r, ORDER_PAYMENT_PREPAID);
+	ru->kind = (rule_kind) rd_max(r, RULE_CRON);
+	ru->unit = (rule_unit) rd_max(r, RULE_UNIT_YEAR);
+	ru->interval = (uint32_t) rd_max(r, UINT32_MAX);
+	ru->start_day = rd_s(r);
+	ru->at = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
+	ru->on_mask = (uint8_t) rd_max(r, UINT8_MAX);
+	ru->day = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
+	ru->nth = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
+	ru->weekday = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
+	ru->cron.minute = rd_u(r);
+	ru->cron.hour = (uint32_t) rd_max(r, UINT32_MAX);
+	ru->cron.dom = (uint32_t) rd_max(r, UINT32_MAX);
+	ru->cron.month = (uint16_t) rd_max(r, UINT16_MAX);
+	ru->cron.dow = (uint8_t) rd_max(r, UINT8_MAX);
+	uint64_t fl = rd_max(r, 15);
+	ru->cron.dom_star = fl & 1;
+	ru->cron.dow_star = fl & 2;
+	ru->has_until = fl & 4;
+	ru->paused = fl & 8;
+	ru->until_day = rd_s(r);
+	ru->count = rd_u(r);
+	ru->n_skip = rd_count(r, 1);
+	ru->skip = rd_alloc(r, ru->n_skip, sizeof(*ru->skip));
+	for (size_t i = 0; i < ru->n_skip && ru->skip; i++)
+		ru->skip[i] = rd_s(r);
+	if (!ru->skip)
+		ru->n_skip = 0;
+	ru->lead_time = rd_s(r);
+	ru->zone = rd_zone(r);
+	so->catch_up = (catch_up) rd_max(r, CATCH_UP_NONE);
+	so->n_reminders = rd_count(r, 4);
+	so->reminders = rd_alloc(r, so->n_reminders, sizeof(*so->reminders));
+	for (size_t i = 0; i < so->n_reminders && so->reminders; i++) {
+		so->reminders[i].kind = (reminder_kind) rd_max(r, REMIND_AFTER_SHIPPED);
+		so->reminders[i].offset = rd_s(r);
+		so->reminders[i].task = rd_str(r);
+		so->reminders[i].assignee = rd_str(r);
+	}
+	if (!so->reminders)
+		so->n_reminders = 0;
+	so->file = rd_str(r);
+	so->line = (int) rd_range(r, INT32_MIN, INT32_MAX);
+	so->placed_by = rd_str(r);
+	so->hash = rd_u(r);
+	e->customer_id = rd_str(r);
+	fl = rd_max(r, 7);
+	e->has_zone = fl & 1;
+	e->has_catch_up = fl & 2;
+	e->has_payment = fl & 4;
+	e->id_line = (int) rd_range(r, INT32_MIN, INT32_MAX);
+	e->id_col = (int) rd_range(r, INT32_MIN, INT32_MAX);
+	if (!so->id)
+		r->bad = true;
+}
+
+int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret) {
+	const uint8_t *b = p;
+	if (len < PK_HEAD)
+		return -EBADMSG;
+	if (b[0] != DEFS_PACK_VERSION)
+		return -EPROTO;
+	uint64_t h = 0;
+	for (int i = 0; i < 8; i++)
+		h |= (uint64_t) b[1 + i] << (8 * i);
+	if (h != defs_hash64(b + PK_HEAD, len - PK_HEAD, DEFS_PACK_VERSION))
+		return -EBADMSG;
+	pk_rd r = { .b = bytes_reader(b + PK_HEAD, len - PK_HEAD), .tz = base->tz };
+	defs_unit u = { 0 };
+	/* the table: every string once, NUL-terminated, in one block */
+	r.n_strs = rd_count(&r, 1);
+	r.strs = rd_alloc(&r, r.n_strs, sizeof(*r.strs));
+	const unsigned char *save = r.b.p;
+	size_t total = 0;
+	for (size_t i = 0; i < r.n_strs && !r.bad; i++) {
+		uint64_t l = rd_u(&r);
+		if (r.bad || l > (uint64_t) (r.b.end - r.b.p)) {
+			r.bad = true;
+			break;
+		}
+		r.b.p += l;
+		total += (size_t) l + 1;
+	}
+	char *block = rd_alloc(&r, total ? total : 1, 1);
+	r.b.p = save;
+	for (size_t i = 0, o = 0; i < r.n_strs && block && !r.bad; i++) {
+		size_t l = (size_t) rd_u(&r);
+		memcpy(block + o, r.b.p, l);
+		if (memchr(block + o, 0, l))
+			r.bad = true;   /* strings of the definitions never hold a NUL */
+		block[o + l] = 0;
+		r.strs[i] = block + o;
+		r.b.p += l;
+		o += l + 1;
+	}
+	u.n_customers = rd_count(&r, 14);
+	u.customers = rd_alloc(&r, u.n_customers ? u.n_customers : 1, sizeof(*u.customers));
+	for (size_t i = 0; i < u.n_customers && u.customers && !r.bad; i++)
+		rd_customer(&r, &u.customers[i]);
+	u.n_orders = rd_count(&r, 40);
+	u.orders = rd_alloc(&r, u.n_orders ? u.n_orders : 1, sizeof(*u.orders));
+	for (size_t i = 0; i < u.n_orders && u.orders && !r.bad; i++)
+		rd_order(&r, &u.orders[i]);
+	if (r.b.p != r.b.end)
+		r.bad = true;
+	if (r.bad || r.oom) {
+		defs_arena_free(r.arena);
+		return r.oom ? -ENOMEM : -EBADMSG;
+	}
+	u.arena = r.arena;
+	*ret = u;
+	return 0;
+}
+
+/* ---- the zones a set uses ---- */
+
+static int zn_add(const tz_zone ***v, size_t *n, size_t *cap, const tz_zone *z) {
+	if (!z)
+		return 0;
+	for (size_t i = *n; i-- > 0;)
+		if ((*v)[i] == z)
+			return 0;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		const tz_zone **nv = realloc(*v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = z;
+	return 0;
+}
+
+static int zn_cmp(const void *a, const void *b) {
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int defs_zone_names(const defs *d, char ***ret, size_t *ret_n) {
+	const tz_zone **v = NULL, *last = NULL;
+	size_t n = 0, cap = 0;
+	int r = zn_add(&v, &n, &cap, d->config.zone);
+	for (size_t i = 0; r == 0 && i < d->n_customers; i++)
+		if (d->customers[i].zone != last)
+			r = zn_add(&v, &n, &cap, last = d->customers[i].zone);
+	for (size_t i = 0; r == 0 && i < d->n_orders; i++)
+		if (d->orders[i].rule.zone != last)
+			r = zn_add(&v, &n, &cap, last = d->orders[i].rule.zone);
+	char **names = r == 0 ? calloc(n ? n : 1, sizeof(*names)) : NULL;
+	for (size_t i = 0; names && i < n; i++)
+		if (!(names[i] = strdup(tz_zone_name(v[i])))) {
+			while (i-- > 0)
+				free(names[i]);
+			free(names);
+			names = NULL;
+		}
+	free(v);
+	if (!names)
+		return -ENOMEM;
+	qsort(names, n, sizeof(*names), zn_cmp);
+	*ret = names;
+	*ret_n = n;
+	return 0;
+}
+
+uint64_t defs_tz_fingerprint(const char *tzdir, const char *const *zones, size_t n) {
+	if (!tzdir)
+		tzdir = getenv("TZDIR");
+	if (!tzdir || !*tzdir)
+		tzdir = "/usr/share/zoneinfo";
+	uint64_t h = defs_hash64(tzdir, strlen(tzdir), n);
+	char path[4096];
+	char buf[16384];
+	for (size_t i = 0; i < n; i++) {
+		h = defs_hash64(zones[i], strlen(zones[i]), h);
+		snprintf(path, sizeof(path), "%s/%s", tzdir, zones[i]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0) {
+			h = defs_hash64("-", 1, h);
+			continue;
+		}
+		ssize_t k;
+		while ((k = read(fd, buf, sizeof(buf))) > 0)
+			h = defs_hash64(buf, (size_t) k, h);
+		close(fd);
+	}
+	return h;
+}

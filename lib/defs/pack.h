@@ -1,0 +1,41 @@
+/* pack: one orders file's validated definitions (its defs_unit: customers and
+ * standing orders as read, before linking) as compact bytes, for the compiled set
+ * the store keeps (doc/store.md, "compiled definitions"), and a fast content hash.
+ *
+ * A packed unit: a version byte (DEFS_PACK_VERSION), a 64-bit hash (defs_hash64)
+ * of what follows, then the payload: a table of the file's distinct strings, then
+ * the customers and the standing orders with every field of defs_unit, integers
+ * as LEB128 varints (signed ones zigzagged), strings as indexes into the table
+ * (0: NULL), zones by name. Unpacked, a unit lives in one arena: the strings of
+ * the table once each (a value repeated in the file is shared), the arrays beside
+ * them; defs_unit_done frees it as a whole. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/defs/defs.h"
+
+#define DEFS_PACK_VERSION 1
+
+/* A 64-bit hash of p[0..len) (not cryptographic; several GB/s): the files'
+ * content hashes and the packed records' checks. */
+uint64_t defs_hash64(const void *p, size_t len, uint64_t seed);
+
+/* u packed into a fresh buffer (free()). 0 and *ret, *ret_len; -ENOMEM, or
+ * -EINVAL for a unit the format cannot hold (a count past 2^32). */
+int defs_unit_pack(const defs_unit *u, uint8_t **ret, size_t *ret_len);
+/* The unit packed in p[0..len), its zones looked up in base's tz_db (base must
+ * outlive the unit, as with defs_unit_read). 0 and *ret (arena-backed); -EPROTO:
+ * another version of the format; -EBADMSG: damaged (hash, truncation, a value out
+ * of range, an unknown zone); -ENOMEM. *ret is untouched on failure. */
+int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret);
+/* Frees an unpacked unit's arena (defs_unit_done calls it). NULL is fine. */
+void defs_arena_free(struct defs_arena *a);
+
+/* The distinct zone names a set uses (the config's default, the customers', the
+ * standing orders'), sorted: *ret (each and the array free()) and *ret_n. 0 or
+ * -ENOMEM. */
+int defs_zone_names(const defs *d, char ***ret, size_t *ret_n);
+/* A fingerprint of the TZif files of these zones under tzdir (NULL: $TZDIR, else
+ * /usr/share/zoneinfo, as tz_db_new): their names and bytes (a missing file
+ * counts as such). The compiled set is reused only under the same fingerprint. */
+uint64_t defs_tz_fingerprint(const char *tzdir, const char *const *zones, size_t n);
