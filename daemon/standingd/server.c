@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +26,8 @@
  * give the memory back to the system (glibc keeps freed heap otherwise). */
 #define SERVER_TRIM_AFTER ((size_t) 16 << 20)
 #define SERVER_TRIM_BELOW ((size_t) 1 << 20)
+/* The worker threads' nice value (Linux: per thread), above the loop's 0. */
+#define SERVER_WORKER_NICE 5
 
 /* Who is served first and disconnected last; the order of the values matters. */
 typedef enum conn_class { CLASS_OPS, CLASS_ROLE, CLASS_NONE, N_CLASSES } conn_class;
@@ -49,6 +52,7 @@ typedef struct work {
 	text_buf out;
 	int r;
 	bool began_empty;          /* nothing of the connection's was unread when it began */
+	bool is_short;             /* API_READ_SHORT: may take the thread kept for short calls */
 } work;
 
 struct server {
@@ -63,6 +67,7 @@ struct server {
 	size_t n_conns;
 	conn_queue run;            /* connections with a request to read or a step to take */
 	conn_queue wait;           /* connections with a read-only call waiting for a worker */
+	conn_queue wait_short;     /* the same for short calls (API_READ_SHORT) */
 	/* the worker pool: threads take works from todo and put them on done (mu) */
 	store *st;
 	pthread_t *threads;
@@ -73,6 +78,7 @@ struct server {
 	work *todo_head, *todo_tail, *done;
 	unsigned in_flight;        /* handed to the threads and not finished (mu) */
 	unsigned busy;             /* handed out and not yet collected by the loop */
+	unsigned busy_long;        /* of those, calls that are not short: at most n_threads - 1 */
 	bool quit;
 	uv_async_t wake;           /* a work is done */
 	uv_timer_t retry;          /* works wait for the map to grow */
@@ -200,7 +206,7 @@ static void run_push(conn *c) {
 
 /* Out of whichever queue it is in (a waiting call's or the run queue). */
 static void run_remove(conn *c) {
-	cq_remove(c->waiting ? &c->srv->wait : &c->srv->run, c);
+	cq_remove(!c->waiting ? &c->srv->run : c->waiting->is_short ? &c->srv->wait_short : &c->srv->wait, c);
 }
 
 static conn *run_pop(server *s) {
@@ -221,7 +227,8 @@ static void server_release(server *s, size_t len) {
 
 static void server_trim(server *s) {
 	s->trim_wanted = false;
-	if (s->queued > SERVER_TRIM_BELOW)
+	/* not while workers build replies: the pages would only come back at once */
+	if (s->queued > SERVER_TRIM_BELOW || s->busy)
 		return;
 	s->released = 0;
 #ifdef __GLIBC__
@@ -402,11 +409,20 @@ static void send_reply(void *ud, const char *buf, size_t len) {
 
 static void work_send(void *ud, const char *buf, size_t len) {
 	work *w = ud;
+	if (!w->out.s) {
+		/* the first piece of a long list is a part of it: room for a few more */
+		size_t cap = len < 16384 ? len + 1 : 4 * len;
+		if ((w->out.s = malloc(cap)))
+			w->out.cap = cap;
+	}
 	text_buf_put(&w->out, buf, len);
 }
 
 static void *worker_main(void *arg) {
 	server *s = arg;
+	/* below the loop: when the CPUs are busy building replies, the loop (Status, the
+	 * engine, the writes) still gets one first */
+	setpriority(PRIO_PROCESS, (id_t) gettid(), SERVER_WORKER_NICE);
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->quit && !s->todo_head)
@@ -438,6 +454,8 @@ static void work_finish(server *s, work *w) {
 	conn *c = w->c;
 	store_abort(w->t);
 	s->busy--;
+	if (!w->is_short)
+		s->busy_long--;
 	s->works_done++;
 	c->working = false;
 	if (w->r < 0 && w->r != -EPIPE)
@@ -483,16 +501,20 @@ static void on_retry(uv_timer_t *t) {
 	pool_dispatch(t->data);
 }
 
-/* Hands waiting calls to idle workers, each with a read transaction begun here.
- * None while the store wants its map to grow (it cannot under a transaction):
- * those in flight end, the map grows, then they go on. */
+/* Hands waiting calls to idle workers, each with a read transaction begun here:
+ * short calls first, to any idle thread; the others to all threads but one, which
+ * is kept for short calls (a GetOrder never waits behind lists of 20,000). None
+ * while the store wants its map to grow (it cannot under a transaction): those in
+ * flight end, the map grows, then they go on. */
 static void pool_dispatch(server *s) {
 	while (!s->stopping && s->busy < s->n_threads) {
 		if (store_room_wanted(s->st)) {
 			uv_timer_start(&s->retry, on_retry, 5, 0);
 			return;
 		}
-		conn *c = cq_pop(&s->wait);
+		conn *c = cq_pop(&s->wait_short);
+		if (!c && s->busy_long + (s->n_threads > 1) < s->n_threads)
+			c = cq_pop(&s->wait);
 		if (!c)
 			return;
 		work *w = c->waiting;
@@ -508,6 +530,8 @@ static void pool_dispatch(server *s) {
 		}
 		c->working = true;
 		s->busy++;
+		if (!w->is_short)
+			s->busy_long++;
 		pthread_mutex_lock(&s->mu);
 		w->next = NULL;
 		if (s->todo_tail)
@@ -529,7 +553,8 @@ static int pool_take(conn *c, const char *msg, size_t len) {
 	const char *bad;
 	if (!s->n_threads || vl_call_parse(msg, len, &call, &bad) < 0)
 		return 0;   /* the loop answers the envelope's error */
-	if (call.oneway || !(vl_service_method_flags(s->svc, &call) & API_READ_ONLY)) {
+	unsigned flags = vl_service_method_flags(s->svc, &call);
+	if (call.oneway || !(flags & API_READ_ONLY)) {
 		vl_call_clear(&call);
 		return 0;
 	}
@@ -541,8 +566,9 @@ static int pool_take(conn *c, const char *msg, size_t len) {
 	w->c = c;
 	w->call = call;
 	w->began_empty = c->queued == 0;
+	w->is_short = flags & API_READ_SHORT;
 	c->waiting = w;
-	cq_push(&s->wait, c, conn_class_of(s, c));
+	cq_push(w->is_short ? &s->wait_short : &s->wait, c, conn_class_of(s, c));
 	pool_dispatch(s);
 	return 1;
 }

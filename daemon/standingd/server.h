@@ -49,9 +49,10 @@ void server_set_roles(server *s, server_roles_fn *fn, void *ud);
 /* Answers the read-only calls (API_READ_ONLY: ListUpcoming, ListOrders, GetOrder,
  * ...) on n_threads worker threads: the loop parses the call, begins a read
  * transaction of st, hands both to an idle worker (at most n_threads calls out at
- * once, the others wait in line by class, one per connection) and, once answered,
- * ends the transaction and queues the reply's bytes. While st wants its map to grow,
- * no call is handed out. 0 or -ENOMEM; 0 threads: everything on the loop. */
+ * once, the others wait in line by class, one per connection; one thread is kept for
+ * short calls, API_READ_SHORT, when there are two or more) and, once answered, ends
+ * the transaction and queues the reply's bytes. While st wants its map to grow, no
+ * call is handed out. 0 or -ENOMEM; 0 threads: everything on the loop. */
 int server_set_pool(server *s, store *st, unsigned n_threads);
 /* Returns once no worker runs a call: before the definitions the calls read change
  * (a reload, a standing order placed), as none starts until the loop turns again. */

@@ -52,6 +52,9 @@ typedef struct api_env {
  * calls use nothing else of the store's bookkeeping (no store_begin of their own), so
  * the transactions are begun and ended on the daemon's loop only. */
 #define API_READ_ONLY 1u
+/* ... and answered in bounded time whatever the data (GetOrder, GetAccount): a
+ * daemon may keep a thread for these, so they never wait behind long lists. */
+#define API_READ_SHORT 2u
 
 /* Lends t to the calls this thread answers from now on (NULL: none; each then
  * begins its own transaction). The thread's own: other threads are not affected. */

@@ -725,14 +725,14 @@ const vl_method api_orders_methods[] = {
 	{ "CancelStandingOrder", cancel_standing_order, 0 },
 	{ "SkipOccurrence", skip_occurrence, 0 },
 	{ "PlaceOrder", place_order, 0 },
-	{ "GetOrder", get_order, API_READ_ONLY },
+	{ "GetOrder", get_order, API_READ_ONLY | API_READ_SHORT },
 	{ "ListOrders", list_orders, API_READ_ONLY },
 	{ "RecordPayment", record_payment, 0 },
 	{ "RecordAccountPayment", record_account_payment, 0 },
 	{ "ReleaseOrder", release_order, 0 },
 	{ "HoldOrder", hold_order, 0 },
 	{ "CancelOrder", cancel_order, 0 },
-	{ "GetAccount", get_account, API_READ_ONLY },
+	{ "GetAccount", get_account, API_READ_ONLY | API_READ_SHORT },
 	{ "ListLedger", list_ledger, 0 },
 };
 const size_t api_orders_n_methods = sizeof(api_orders_methods) / sizeof(api_orders_methods[0]);

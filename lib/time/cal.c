@@ -98,10 +98,33 @@ char *cal_format_date(int64_t days, char buf[CAL_ISO_MAX]) {
 	return buf;
 }
 
+/* Two decimal digits of v (0..99) at p. */
+static void put2(char *p, int v) {
+	p[0] = (char) ('0' + v / 10);
+	p[1] = (char) ('0' + v % 10);
+}
+
 static char *format_local(int64_t local, char *buf, size_t size) {
 	int64_t days = cal_floordiv(local, CAL_SECS_PER_DAY);
 	int64_t sec = local - days * CAL_SECS_PER_DAY;
 	cal_date d = cal_civil_from_days(days);
+	if (d.year >= 0 && d.year <= 9999 && size >= 20) {
+		/* the snprintf below by hand: replies print two of these per item */
+		put2(buf, d.year / 100);
+		put2(buf + 2, d.year % 100);
+		buf[4] = '-';
+		put2(buf + 5, d.month);
+		buf[7] = '-';
+		put2(buf + 8, d.day);
+		buf[10] = 'T';
+		put2(buf + 11, (int) (sec / 3600));
+		buf[13] = ':';
+		put2(buf + 14, (int) (sec / 60 % 60));
+		buf[16] = ':';
+		put2(buf + 17, (int) (sec % 60));
+		buf[19] = '\0';
+		return buf;
+	}
 	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d", d.year, d.month, d.day,
 		 (int) (sec / 3600), (int) (sec / 60 % 60), (int) (sec % 60));
 	return buf;
@@ -117,6 +140,21 @@ char *cal_format_instant(int64_t t, int32_t offset, char buf[CAL_ISO_MAX]) {
 	format_local(t + offset, buf, CAL_ISO_MAX);
 	int32_t a = offset < 0 ? -offset : offset;
 	size_t len = strlen(buf);
+	if (a < 100 * 3600 && len + 10 <= CAL_ISO_MAX) {
+		char *p = buf + len;
+		*p++ = offset < 0 ? '-' : '+';
+		put2(p, (int) (a / 3600));
+		p[2] = ':';
+		put2(p + 3, (int) (a / 60 % 60));
+		p += 5;
+		if (a % 60) {
+			*p++ = ':';
+			put2(p, (int) (a % 60));
+			p += 2;
+		}
+		*p = '\0';
+		return buf;
+	}
 	if (a % 60)
 		snprintf(buf + len, CAL_ISO_MAX - len, "%c%02d:%02d:%02d", offset < 0 ? '-' : '+',
 			 (int) (a / 3600), (int) (a / 60 % 60), (int) (a % 60));

@@ -1,0 +1,248 @@
+"""Read-only calls answered on worker threads (issue 12, target 4: the socket never
+stalls). Many clients read at once (ListUpcoming, ListOrders, GetOrder,
+GetCustomer) while reloads and PlaceStandingOrder swap the definitions and the
+engine creates orders: every reply is complete and byte for byte the one a single
+client got before, and Status is answered within 1 s throughout. A client that
+sends requests and never reads its replies is dropped at its cap while the others
+are served. A GetCustomer that reads 20,000 standing orders (one step, which held
+the loop before the workers) no longer keeps a Status sent after it from being
+answered first."""
+import json
+import socket
+import threading
+import time
+import unittest
+
+from harness import DaemonTest, StatusWatch, standing_order
+
+CLOCK = "2027-03-01T00:00:00Z,1"
+# a week far enough ahead that nothing in it is created while the test runs
+WINDOW = {"from": "2027-06-01", "to": "2027-06-08", "supplier": "lumen"}
+BACKLOG = 200
+
+
+def book():
+    """acme/lumen: a finished backlog of BACKLOG hourly orders (created at start)
+    and ten hourly standing orders from May: 1,680 shipments in WINDOW."""
+    items = [standing_order("backlog", {"every": "1 hour", "start": "2027-02-20", "count": BACKLOG})]
+    items += [standing_order(f"h{i:02d}", {"every": "1 hour", "start": "2027-05-01"}) for i in range(10)]
+    return items
+
+
+def kaffe_order(oid, start="2027-02-25"):
+    """A standing order of the other customer and supplier: its orders are created at
+    once (catch-up) and change nothing acme's and lumen's readers see."""
+    return {"id": oid, "customer": "kaffe", "supplier": "nordkaffe",
+            "ship_to": {"name": "Kaffe", "street": "Storgata 1", "postcode": "9008",
+                        "city": "Tromsø", "country": "NO"},
+            "lines": [{"sku": "BEANS", "quantity": 3, "unit_price": "95.00 NOK"}],
+            "payment": "account", "schedule": {"every": "1 day", "start": start}}
+
+
+def kaffe_yaml(ids):
+    return "standing_orders:\n" + "".join(
+        standing_order(i, {"every": "1 day", "start": "2027-02-26"}, customer="kaffe", supplier="nordkaffe",
+                       sku="CUPS", qty=10, price="4.00 NOK") for i in ids)
+
+
+class Raw:
+    """A connection that returns each reply's bytes as they came."""
+
+    def __init__(self, path, timeout=30):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+        self.buf = b""
+
+    def close(self):
+        self.s.close()
+
+    def send(self, method, params):
+        self.s.sendall(json.dumps({"method": method, "parameters": params}).encode() + b"\0")
+
+    def recv(self):
+        while b"\0" not in self.buf:
+            chunk = self.s.recv(1 << 20)
+            if not chunk:
+                return None
+            self.buf += chunk
+        msg, self.buf = self.buf.split(b"\0", 1)
+        return msg
+
+    def call(self, method, params):
+        self.send(method, params)
+        return self.recv()
+
+
+class WorkersTest(DaemonTest):
+    def start(self, extra=""):
+        e = self.env(catch_up="all", max_catch_up=100000)
+        e.configure(extra)
+        e.orders_file("book.yaml", book())
+        p = e.start_ready(CLOCK)
+        self.addCleanup(lambda: p.poll() is None and e.stop(p, timeout=30))
+        c = Raw(e.socket)
+        self.addCleanup(c.close)
+        e.wait_for(lambda: json.loads(c.call("io.standingd.Ops.Status", {}))["parameters"]["orders"] >= BACKLOG,
+                   what="the backlog created")
+        return e, p, c
+
+    def test_concurrent_reads_while_definitions_change(self):
+        e, p, c = self.start()
+        orders = json.loads(c.call("io.standingd.Orders.ListOrders", {"standing_order": "backlog"}))
+        numbers = [o["order"] for o in orders["parameters"]["orders"]]
+        self.assertEqual(len(numbers), BACKLOG)
+        calls = [("io.standingd.Supplier.ListUpcoming", WINDOW),
+                 ("io.standingd.Orders.ListOrders", {"standing_order": "backlog"}),
+                 ("io.standingd.Crm.GetCustomer", {"customer": "acme"})]
+        calls += [("io.standingd.Orders.GetOrder", {"order": n}) for n in numbers[::40]]
+        # the single client's replies, before anything runs at once
+        want = {}
+        for m, params in calls:
+            want[(m, json.dumps(params))] = c.call(m, params)
+        shipments = json.loads(want[(calls[0][0], json.dumps(WINDOW))])["parameters"]["shipments"]
+        self.assertEqual(len(shipments), 1680)
+        self.assertTrue(all(s["status"] == "projected" for s in shipments))
+
+        stop = threading.Event()
+        bad, counts, swaps = [], {}, []
+        lock = threading.Lock()
+
+        def reader(k):
+            r = Raw(e.socket)
+            i = k
+            try:
+                while not stop.is_set():
+                    m, params = calls[i % len(calls)]
+                    i += 1
+                    got = r.call(m, params)
+                    with lock:
+                        counts[m] = counts.get(m, 0) + 1
+                        if got != want[(m, json.dumps(params))]:
+                            bad.append((m, params, (got or b"<closed>")[:300]))
+                            return
+            finally:
+                r.close()
+
+        def mutator():
+            m = Raw(e.socket)
+            n = 0
+            try:
+                while not stop.is_set():
+                    n += 1
+                    got = json.loads(m.call("io.standingd.Orders.PlaceStandingOrder",
+                                            {"definition": kaffe_order(f"k{n:03d}")}))
+                    if "error" in got:
+                        bad.append(("PlaceStandingOrder", got))
+                        return
+                    e.write("orders.d/kaffe.yaml", kaffe_yaml([f"y{j}" for j in range(n % 3 + 1)]))
+                    got = json.loads(m.call("io.standingd.Ops.Reload", {}))
+                    if "error" in got:
+                        bad.append(("Reload", got))
+                        return
+                    swaps.append(n)
+                    time.sleep(0.05)
+            finally:
+                m.close()
+
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
+        threads.append(threading.Thread(target=mutator))
+        with StatusWatch(e.socket) as w:
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline and not bad:
+                time.sleep(0.1)
+            stop.set()
+            for t in threads:
+                t.join(60)
+        self.assertEqual(bad, [])
+        w.assert_responsive(self, min_calls=20)
+        self.assertGreaterEqual(len(swaps), 5, "too few swaps of the definitions")
+        for m, _ in calls:
+            self.assertGreater(counts.get(m, 0), 2, m)
+        # the definitions changed and orders were created meanwhile: the readers'
+        # snapshot was never mixed with them
+        st = json.loads(c.call("io.standingd.Ops.Status", {}))["parameters"]
+        self.assertGreater(st["orders"], BACKLOG + len(swaps))
+        self.assertEqual(st["standing_orders"], 11 + len(swaps) + (len(swaps) % 3 + 1))
+        self.assertIsNone(p.poll())
+
+    def test_client_that_never_reads(self):
+        # replies of ~750 kB: the second one queued unread passes the 1 MiB cap
+        e, p, c = self.start("max_reply_queue: 1 MiB\n")
+        want = c.call("io.standingd.Supplier.ListUpcoming", WINDOW)
+        self.assertGreater(len(want), 700000)
+        hog = Raw(e.socket)
+        self.addCleanup(hog.close)
+        hog.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        for _ in range(20):
+            try:
+                hog.send("io.standingd.Supplier.ListUpcoming", WINDOW)
+            except OSError:
+                break   # dropped already
+        results = []
+        with StatusWatch(e.socket) as w:
+            for _ in range(10):
+                results.append(c.call("io.standingd.Supplier.ListUpcoming", WINDOW) == want)
+            e.wait_for(lambda: "it does not read its replies" in e.log(p), what="the hog dropped")
+        self.assertEqual(results, [True] * 10)
+        w.assert_responsive(self)
+        self.assertRegex(e.log(p), r"dropping client pid \d+ \(\S+\): it does not read its replies "
+                                   r"\(\d+ bytes queued\)")
+        # what it was sent ends with the connection closed, at most two replies
+        hog.s.settimeout(10)
+        n = 0
+        while hog.recv() is not None:
+            n += 1
+        self.assertLessEqual(n, 2)
+        self.assertIsNone(p.poll())
+
+
+class LongCallTest(DaemonTest):
+    """GetCustomer lists every standing order of the customer in one piece of work:
+    with 20,000 of them it took tens of ms on the loop, and a Status sent while it
+    ran was read only after its reply had begun to go out. On a worker, the Status
+    sent after it is answered before that."""
+    N = 20000
+
+    def test_status_answered_before_a_long_read(self):
+        e = self.env(catch_up="all")
+        e.orders_file("big.yaml", [standing_order(f"s{i:05d}", {"every": "1 month", "start": "2028-01-01"})
+                                   for i in range(self.N)])
+        p = e.start_ready(CLOCK)
+        self.addCleanup(lambda: p.poll() is None and e.stop(p, timeout=30))
+        a, s = Raw(e.socket), Raw(e.socket)
+        self.addCleanup(a.close)
+        self.addCleanup(s.close)
+        one = json.loads(a.call("io.standingd.Crm.GetCustomer", {"customer": "acme"}))
+        self.assertEqual(len(one["parameters"]["customer"]["standing_orders"]), self.N)
+        first = []
+        for _ in range(5):
+            a.send("io.standingd.Crm.GetCustomer", {"customer": "acme"})
+            time.sleep(0.002)   # the daemon has begun it
+            s.send("io.standingd.Ops.Status", {})
+            # which comes first: the first byte of GetCustomer's reply, or all of
+            # Status's (before the workers, the loop wrote the first before it read
+            # the Status at all)
+            order = []
+
+            def take(conn, tag):
+                if tag == "GetCustomer":
+                    conn.s.recv(1, socket.MSG_PEEK)
+                    order.append(tag)
+                conn.recv()
+                if tag == "Status":
+                    order.append(tag)
+            ts = [threading.Thread(target=take, args=(a, "GetCustomer")),
+                  threading.Thread(target=take, args=(s, "Status"))]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60)
+            first.append(order[0])
+        self.assertGreaterEqual(first.count("Status"), 4, first)
+
+
+if __name__ == "__main__":
+    unittest.main()
