@@ -1887,6 +1887,230 @@ static void test_ledger_old_orders(void **state) {
 	expect_clean(f->s);
 }
 
+/* ---- compact records (issue 12) and the JSON records of older stores ---- */
+
+/* Everything a reader gets from the store, as text: the order, its event and
+ * pending entry, the ledger, the schedule state. */
+static void snapshot(store *s, char *out, size_t cap) {
+	store_txn *t;
+	sales_order *o;
+	events e = { 0 };
+	outq_seen q = { 0 };
+	ledger_entry *le = NULL;
+	size_t n_le = 0;
+	sched_state st;
+	assert_int_equal(store_begin(s, false, &t), 0);
+	assert_int_equal(store_order_get(t, "SO-00000001-3", &o), 0);
+	assert_int_equal(store_outbox_each(t, 0, events_cb, &e), 0);
+	assert_int_equal(store_outq_each(t, false, 0, outq_seen_cb, &q), 0);
+	assert_int_equal(store_ledger_last(t, "acme", 10, &le, &n_le), 0);
+	assert_int_equal(store_sched_get(t, "acme-bulbs", &st), 0);
+	store_abort(t);
+	assert_int_equal(e.n, 1);
+	assert_int_equal(q.n, 1);
+	json_t *view = order_to_view(o);
+	char *v = json_dumps(view, JSON_COMPACT | JSON_SORT_KEYS);
+	size_t len = (size_t) snprintf(out, cap, "%s\n%" PRIu64 " %s %" PRId64 " %s\n%s\n", v, e.seq[0], e.type[0], e.at[0],
+				       e.payload[0], q.line[0]);
+	for (size_t i = 0; i < n_le; i++)
+		len += (size_t) snprintf(out + len, cap - len, "ledger %" PRIu64 " %d %s %" PRId64 " %" PRId64 " %s\n",
+					 le[i].seq, (int) le[i].kind, le[i].order, le[i].amount.minor,
+					 le[i].balance_after.minor, le[i].by ? le[i].by : "-");
+	snprintf(out + len, cap - len, "sched %" PRId64 " %" PRIu64 " %" PRIu64 " %d %016" PRIx64, st.watermark,
+		 st.created, st.skipped, st.active, st.def_hash);
+	for (size_t i = 0; i < n_le; i++)
+		ledger_entry_done(&le[i]);
+	free(le);
+	free(v);
+	json_decref(view);
+	order_free(o);
+}
+
+/* One order of a standing order, with its ledger entry and schedule state. */
+static void compact_store(fx *f) {
+	sales_order a = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	assert_int_equal(order_transition_add(&a, a.created, "standingd", ORDER_STATUS_CONFIRMED, NULL), 0);
+	a.charged = true;
+	assert_int_equal(create(f->s, &a), 0);
+	order_transitions_clear(&a);
+	assert_string_equal(a.number, "SO-00000001-3");
+	post(f->s, "acme", LEDGER_CHARGE, a.number, a.total.minor, a.created);
+	store_txn *t;
+	sched_state st = { .watermark = a.delivery, .created = 1, .active = true, .def_hash = UINT64_C(0x9f86d081884c7d65) };
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_sched_put(t, "acme-bulbs", &st), 0);
+	assert_int_equal(store_commit(t), 0);
+	expect_clean(f->s);
+}
+
+/* Raw LMDB: the value under key in db (copied into buf). */
+static size_t raw_get(const char *dir, const char *db, const void *key, size_t klen, unsigned char *buf, size_t cap) {
+	MDB_env *env;
+	MDB_txn *txn = raw_begin(dir, &env);
+	MDB_dbi dbi;
+	MDB_val k = { .mv_size = klen, .mv_data = (void *) key }, v;
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+	assert_true(v.mv_size <= cap);
+	memcpy(buf, v.mv_data, v.mv_size);
+	raw_commit(env, txn);
+	return v.mv_size;
+}
+
+/* The records as the code before issue 12 wrote them (JSON text) read exactly
+ * as the compact ones: same order, event payload, pending entry, ledger entry
+ * and schedule state; verify passes; an update rewrites the order compact. */
+static void test_json_records_read(void **state) {
+	fx *f = *state;
+	compact_store(f);
+	char before[4096], after[4096];
+	snapshot(f->s, before, sizeof(before));
+	sales_order *o = get(f->s, "SO-00000001-3");
+	store_close(f->s);
+	f->s = NULL;
+
+	unsigned char k1[8], lk[13];
+	be64(k1, 1);
+	memcpy(lk, "acme", 5);
+	be64(lk + 5, 1);
+	char *order_json, *payload, *ledger_json, event[1024];
+	assert_int_equal(order_record_dump(o, NULL, "\"v\":1", &order_json), 0);
+	assert_int_equal(order_event_created_dump(o, NULL, &payload), 0);
+	snprintf(event, sizeof(event), "{\"v\":1,\"type\":\"order.created\",\"at\":%" PRId64 ",\"payload\":%s}", o->created,
+		 payload);
+	ledger_entry le = { .seq = 1, .kind = LEDGER_CHARGE, .order = "SO-00000001-3", .amount = o->total, .at = o->created,
+			    .balance_after = o->total };
+	assert_int_equal(ledger_entry_record_dump(&le, "\"v\":1", &ledger_json), 0);
+	static const char pending[] = "{\"v\":1,\"attempts\":0,\"next_at\":null,\"last_error\":null,\"key\":\"SO-00000001-3\"}";
+	char sched[256];
+	snprintf(sched, sizeof(sched), "{\"v\":1,\"watermark\":%" PRId64 ",\"created\":1,\"skipped\":0,\"active\":true,"
+		 "\"def_hash\":\"9f86d081884c7d65\"}", o->delivery);
+	raw_op(f->dir, "orders", k1, 8, order_json, strlen(order_json));
+	raw_op(f->dir, "outbox", k1, 8, event, strlen(event));
+	raw_op(f->dir, "outq", k1, 8, pending, strlen(pending));
+	raw_op(f->dir, "ledger", lk, sizeof(lk), ledger_json, strlen(ledger_json));
+	raw_op(f->dir, "sched", "acme-bulbs", 10, sched, strlen(sched));
+	free(order_json);
+	free(payload);
+	free(ledger_json);
+
+	/* read-only (standingctl) and read-write alike */
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	snapshot(f->s, after, sizeof(after));
+	assert_string_equal(after, before);
+	expect_clean(f->s);
+	reopen(f);
+	snapshot(f->s, after, sizeof(after));
+	assert_string_equal(after, before);
+	expect_clean(f->s);
+	store_close(f->s);
+	f->s = NULL;
+	/* they are JSON on disk; an update writes the order compact: the same order */
+	unsigned char buf[2048];
+	assert_true(raw_get(f->dir, "orders", k1, 8, buf, sizeof(buf)) > 0 && buf[0] == '{');
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_order_update(t, o), 0);
+	assert_int_equal(store_commit(t), 0);
+	snapshot(f->s, after, sizeof(after));
+	assert_string_equal(after, before);
+	expect_clean(f->s);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(raw_get(f->dir, "orders", k1, 8, buf, sizeof(buf)), 1 + 8 + 36);
+	assert_int_equal(buf[0], 0x01);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	order_free(o);
+}
+
+/* All of verify's findings, one per line. */
+static char diags_buf[1024];
+static const char *verify_diags(store *s) {
+	diag_list diags = { 0 };
+	int r = store_verify(s, &diags);
+	size_t len = 0;
+	diags_buf[0] = 0;
+	for (size_t i = 0; i < diags.n; i++)
+		len += (size_t) snprintf(diags_buf + len, sizeof(diags_buf) - len, "%s\n", diags.v[i].msg);
+	assert_int_equal(r, diags.n ? -EBADMSG : 0);
+	diag_list_clear(&diags);
+	return diags_buf;
+}
+
+/* Damage in a compact record: verify names it as it names a broken JSON one, and
+ * the readers refuse it (-EBADMSG), never guess. */
+static void test_compact_damage(void **state) {
+	fx *f = *state;
+	compact_store(f);
+	store_close(f->s);
+	f->s = NULL;
+	unsigned char k1[8], lk[13], good[2048], bad[2048], sk[8];
+	be64(k1, 1);
+	memcpy(lk, "acme", 5);
+	be64(lk + 5, 1);
+	static const struct { const char *db; int key; const char *found; } cases[] = {
+		{ "orders", 0, "order SO-00000001-3: record is unreadable\n" },
+		{ "outbox", 0, "outbox event 1: record is unreadable\norder SO-00000001-3: no order.created event\n" },
+		{ "outq", 0, "pending event 1: record is unreadable\n" },
+		/* (an unreadable entry stops the walk over the account's entries: so with a JSON one) */
+		{ "ledger", 1, "ledger of acme: entry 1: record is unreadable\n"
+			       "the store is damaged: a database could not be read to the end (Bad message)\n" },
+		{ "sched", 2, "schedule state of acme-bulbs: record is unreadable\n" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const void *key = cases[i].key == 0 ? (const void *) k1 : cases[i].key == 1 ? (const void *) lk : "acme-bulbs";
+		size_t klen = cases[i].key == 0 ? 8 : cases[i].key == 1 ? sizeof(lk) : 10;
+		size_t n = raw_get(f->dir, cases[i].db, key, klen, good, sizeof(good));
+		assert_int_equal(good[0], 0x01);
+		/* cut short, one byte more, another tag; and the same found in a JSON record */
+		for (int way = 0; way < 4; way++) {
+			memcpy(bad, good, n);
+			size_t bn = way == 0 ? n - 1 : way == 1 ? n + 1 : way == 2 ? n : 7;
+			bad[n] = 0;
+			if (way == 2)
+				bad[0] = 0x02;
+			if (way == 3)
+				memcpy(bad, "{\"v\":1}", 7);
+			raw_op(f->dir, cases[i].db, key, klen, bad, bn);
+			assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+			assert_string_equal(verify_diags(f->s), cases[i].found);
+			store_close(f->s);
+			f->s = NULL;
+		}
+		raw_op(f->dir, cases[i].db, key, klen, good, n);
+	}
+	/* the order's shared part gone: the order is unreadable, to verify and readers */
+	MDB_env *env;
+	MDB_txn *txn = raw_begin(f->dir, &env);
+	MDB_dbi dbi;
+	MDB_val k, v;
+	MDB_cursor *c;
+	assert_int_equal(mdb_dbi_open(txn, "oshared", 0, &dbi), 0);
+	assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+	assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+	assert_int_equal(k.mv_size, 8);
+	memcpy(sk, k.mv_data, 8);
+	mdb_cursor_close(c);
+	assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	raw_commit(env, txn);
+	assert_int_equal(store_open(f->dir, &readonly, &f->s), 0);
+	assert_string_equal(verify_diags(f->s), "order SO-00000001-3: record is unreadable\n");
+	store_txn *t;
+	sales_order *o;
+	char *type, *payload;
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_order_get(t, "SO-00000001-3", &o), -EBADMSG);
+	assert_int_equal(store_outbox_get(t, 1, &type, &payload, NULL), -EBADMSG);   /* expanded from the order */
+	store_abort(t);
+	store_close(f->s);
+	f->s = NULL;
+	/* the order's record names the key of its shared part */
+	assert_true(raw_get(f->dir, "orders", k1, 8, good, sizeof(good)) > 9);
+	assert_memory_equal(good + 1, sk, 8);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+}
+
 int main(int argc, char **argv) {
 	if (argc > 1 && !strcmp(argv[1], "--child"))
 		return child_main(argc, argv);
@@ -1931,6 +2155,8 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_verify_watermark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_missing_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_due_and_garbled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_json_records_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compact_damage, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
