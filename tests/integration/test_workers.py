@@ -166,7 +166,7 @@ class WorkersTest(DaemonTest):
         st = json.loads(c.call("io.standingd.Ops.Status", {}))["parameters"]
         self.assertGreater(st["orders"], BACKLOG + len(swaps))
         self.assertEqual(st["standing_orders"], 11 + len(swaps) + (len(swaps) % 3 + 1))
-        self.assertIsNone(p.poll())
+        self.assertEqual(e.stop(p, timeout=30), 0, e.log(p)[-3000:])
 
     def test_client_that_never_reads(self):
         # replies of ~750 kB: the second one queued unread passes the 1 MiB cap
@@ -196,7 +196,7 @@ class WorkersTest(DaemonTest):
         while hog.recv() is not None:
             n += 1
         self.assertLessEqual(n, 2)
-        self.assertIsNone(p.poll())
+        self.assertEqual(e.stop(p, timeout=30), 0, e.log(p)[-3000:])
 
 
 class LongCallTest(DaemonTest):
@@ -242,6 +242,7 @@ class LongCallTest(DaemonTest):
                 t.join(60)
             first.append(order[0])
         self.assertGreaterEqual(first.count("Status"), 4, first)
+        self.assertEqual(e.stop(p, timeout=30), 0, e.log(p)[-3000:])
 
 
 if __name__ == "__main__":
