@@ -1,0 +1,55 @@
+/* cset: damages the compiled set a store keeps (doc/store.md, "compiled
+ * definitions") for the integration tests, with raw LMDB (no store code):
+ *   cset STATE flip NAME       one byte in the middle of the record cset/NAME flipped
+ *   cset STATE version NAME    the record's version byte set to 255
+ *   cset STATE version         the manifest's version byte set to 255
+ * Exit 0, or 1 with a message (no such record). Run with no daemon on STATE. */
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(const char *what, int rc) {
+	fprintf(stderr, "cset: %s: %s\n", what, rc ? mdb_strerror(rc) : "no such record");
+	return 1;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 3 || (strcmp(argv[2], "flip") && strcmp(argv[2], "version")) ||
+	    (!strcmp(argv[2], "flip") && argc != 4)) {
+		fprintf(stderr, "usage: cset STATE flip NAME | cset STATE version [NAME]\n");
+		return 2;
+	}
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc = mdb_env_create(&env);
+	if (!rc)
+		rc = mdb_env_set_maxdbs(env, 64);
+	if (!rc)
+		rc = mdb_env_open(env, argv[1], 0, 0640);
+	if (rc)
+		return fail("open", rc);
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) || (rc = mdb_dbi_open(txn, "meta", 0, &dbi)))
+		return fail("meta", rc);
+	char key[600];
+	if (argc == 4)
+		snprintf(key, sizeof(key), "cset/%s", argv[3]);
+	else
+		snprintf(key, sizeof(key), "cset");
+	MDB_val k = { .mv_size = strlen(key), .mv_data = key }, v;
+	if ((rc = mdb_get(txn, dbi, &k, &v)))
+		return fail(key, rc == MDB_NOTFOUND ? 0 : rc);
+	unsigned char *copy = malloc(v.mv_size);
+	memcpy(copy, v.mv_data, v.mv_size);
+	if (!strcmp(argv[2], "flip"))
+		copy[v.mv_size / 2] ^= 0x10;
+	else
+		copy[0] = 255;
+	MDB_val nv = { .mv_size = v.mv_size, .mv_data = copy };
+	if ((rc = mdb_put(txn, dbi, &k, &nv, 0)) || (rc = mdb_txn_commit(txn)))
+		return fail("write", rc);
+	free(copy);
+	mdb_env_close(env);
+	return 0;
+}

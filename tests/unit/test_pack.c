@@ -1,0 +1,377 @@
+/* pack: the packed unit (lib/defs/pack) round-trips every field of a unit, odd
+ * values included (NULLs, empty strings, extremes, UTF-8, repeated strings), and
+ * refuses what is not one: every truncation (even with its hash made right), bit
+ * flips, another version, an unknown zone. The compiled set's manifest
+ * (store_cset_*) round-trips, and a damaged or other-version manifest is told
+ * apart. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "lib/defs/defs.h"
+#include "lib/defs/pack.h"
+#include "lib/store/store.h"
+#include "tests/unit/order_assert.h"
+#include "tests/unit/tmpdir.h"
+
+static const char CONFIG[] = "suppliers:\n  - id: s1\n    name: S\n";
+
+static defs *base_defs(void) {
+	defs_file f = { .name = "standingd.yaml", .data = (char *) CONFIG, .len = sizeof(CONFIG) - 1 };
+	diag_list dl = { 0 };
+	defs *d = NULL;
+	assert_int_equal(defs_load_files(&f, 1, NULL, &d, &dl), 0);
+	diag_list_clear(&dl);
+	return d;
+}
+
+/* A unit by hand: every field set, odd values where a field allows them. */
+static customer cu_v[2];
+static contact ct_v[2];
+static defs_unit_order ord_v[3];
+static order_line line_v[3];
+static reminder rem_v[2];
+static int64_t skip_v[3] = { INT64_MIN, -1, INT64_MAX };
+
+static defs_unit make_unit(const defs *base) {
+	const tz_zone *hel, *utc;
+	assert_int_equal(tz_db_get(base->tz, "Europe/Helsinki", &hel), 0);
+	assert_int_equal(tz_db_get(base->tz, "UTC", &utc), 0);
+	ct_v[0] = (contact) { .name = "Åsa Öberg", .role = "", .email = "a@example.com", .phone = NULL };
+	ct_v[1] = (contact) { .name = "Bo", .role = "buyer", .email = NULL, .phone = "+358 40 123" };
+	cu_v[0] = (customer) {
+		.id = "c-1", .name = "Acme Oy", .language = "fi", .zone = hel, .salesperson = "sp1",
+		.account_number = "ACC-1", .credit_limit = { .minor = INT64_MAX, .currency = "EUR" },
+		.vat_rate = 25500, .payment_due = INT64_MIN, .cancel_unpaid_after = 1209600,
+		.contacts = ct_v, .n_contacts = 2, .file = "orders.d/a.yaml", .line = 3,
+	};
+	cu_v[1] = (customer) {
+		.id = "c-2", .name = "", .language = "", .zone = NULL, .salesperson = NULL, .account_number = NULL,
+		.credit_limit = { .minor = 0, .currency = "" }, .vat_rate = INT32_MIN, .payment_due = 0,
+		.cancel_unpaid_after = -1, .contacts = NULL, .n_contacts = 0, .file = "orders.d/a.yaml",
+		.line = INT32_MAX,
+	};
+	line_v[0] = (order_line) { .sku = "SKU-1", .quantity = 1, .unit_price = { .minor = 1999, .currency = "EUR" } };
+	line_v[1] = (order_line) { .sku = "SKU-1", .quantity = INT64_MAX, .unit_price = { .minor = INT64_MIN, .currency = "EUR" } };
+	line_v[2] = (order_line) { .sku = "Ωmega", .quantity = 3, .unit_price = { .minor = 0, .currency = "JPY" } };
+	rem_v[0] = (reminder) { .kind = REMIND_BEFORE, .offset = 86400, .task = "Call {contact}", .assignee = NULL };
+	rem_v[1] = (reminder) { .kind = REMIND_AFTER_SHIPPED, .offset = INT64_MIN, .task = "", .assignee = "sp2" };
+	ord_v[0] = (defs_unit_order) {
+		.o = {
+			.id = "so-1", .supplier = "s1",
+			.ship_to = { .name = "Acme", .street = "Katu 1", .postcode = "00100", .city = "Helsinki", .country = "FI" },
+			.lines = line_v, .n_lines = 3, .payment = ORDER_PAYMENT_PREPAID,
+			.rule = { .kind = RULE_MONTHLY_WEEKDAY, .unit = RULE_UNIT_MONTH, .interval = UINT32_MAX,
+				  .start_day = INT64_MIN, .at = 86399, .on_mask = 0x7f, .day = RULE_LAST, .nth = -1,
+				  .weekday = 6, .cron = { .minute = UINT64_MAX, .hour = 0xffffff, .dom = UINT32_MAX,
+				  .month = 0x1ffe, .dow = 0x7f, .dom_star = true, .dow_star = false },
+				  .has_until = true, .until_day = INT64_MAX, .count = UINT64_MAX, .skip = skip_v,
+				  .n_skip = 3, .paused = true, .lead_time = -7200, .zone = hel },
+			.catch_up = CATCH_UP_NONE, .reminders = rem_v, .n_reminders = 2, .file = "orders.d/a.yaml",
+			.line = 10, .placed_by = "shop:alice", .hash = UINT64_MAX,
+		},
+		.customer_id = "c-1", .has_zone = true, .has_catch_up = true, .has_payment = true,
+		.id_line = 10, .id_col = INT32_MAX,
+	};
+	ord_v[1] = (defs_unit_order) {
+		.o = { .id = "so-2", .rule = { .kind = RULE_CRON, .interval = 1, .start_day = INT64_MIN, .zone = NULL,
+					       .cron = { .minute = 1, .hour = 1 << 3, .dom_star = false, .dow_star = true } },
+		       .catch_up = CATCH_UP_ALL, .file = "orders.d/a.yaml", .line = 0 },
+		.customer_id = NULL, .id_line = -5, .id_col = 0,
+	};
+	ord_v[2] = (defs_unit_order) {
+		.o = { .id = "so-3", .supplier = "s1", .lines = line_v + 2, .n_lines = 1,
+		       .rule = { .kind = RULE_EVERY, .unit = RULE_UNIT_MINUTE, .interval = 1, .zone = utc },
+		       .catch_up = CATCH_UP_LATEST, .file = NULL },
+		.customer_id = "c-2", .has_zone = false, .has_catch_up = false, .has_payment = false,
+	};
+	return (defs_unit) { .customers = cu_v, .n_customers = 2, .orders = ord_v, .n_orders = 3 };
+}
+
+static void check_customer(const customer *a, const customer *b) {
+	assert_str_eq(a->id, b->id);
+	assert_str_eq(a->name, b->name);
+	assert_string_equal(a->language, b->language);
+	assert_ptr_equal(a->zone, b->zone);
+	assert_str_eq(a->salesperson, b->salesperson);
+	assert_str_eq(a->account_number, b->account_number);
+	assert_true(a->credit_limit.minor == b->credit_limit.minor);
+	assert_string_equal(a->credit_limit.currency, b->credit_limit.currency);
+	assert_int_equal(a->vat_rate, b->vat_rate);
+	assert_true(a->payment_due == b->payment_due);
+	assert_true(a->cancel_unpaid_after == b->cancel_unpaid_after);
+	assert_int_equal(a->n_contacts, b->n_contacts);
+	for (size_t i = 0; i < a->n_contacts; i++) {
+		assert_str_eq(a->contacts[i].name, b->contacts[i].name);
+		assert_str_eq(a->contacts[i].role, b->contacts[i].role);
+		assert_str_eq(a->contacts[i].email, b->contacts[i].email);
+		assert_str_eq(a->contacts[i].phone, b->contacts[i].phone);
+	}
+	assert_str_eq(a->file, b->file);
+	assert_int_equal(a->line, b->line);
+}
+
+static void check_order(const defs_unit_order *x, const defs_unit_order *y) {
+	const standing_order *a = &x->o, *b = &y->o;
+	assert_str_eq(a->id, b->id);
+	assert_null(b->customer);
+	assert_str_eq(a->supplier, b->supplier);
+	assert_str_eq(a->ship_to.name, b->ship_to.name);
+	assert_str_eq(a->ship_to.street, b->ship_to.street);
+	assert_str_eq(a->ship_to.postcode, b->ship_to.postcode);
+	assert_str_eq(a->ship_to.city, b->ship_to.city);
+	assert_str_eq(a->ship_to.country, b->ship_to.country);
+	assert_int_equal(a->n_lines, b->n_lines);
+	for (size_t i = 0; i < a->n_lines; i++) {
+		assert_str_eq(a->lines[i].sku, b->lines[i].sku);
+		assert_true(a->lines[i].quantity == b->lines[i].quantity);
+		assert_true(a->lines[i].unit_price.minor == b->lines[i].unit_price.minor);
+		assert_string_equal(a->lines[i].unit_price.currency, b->lines[i].unit_price.currency);
+	}
+	assert_int_equal(a->payment, b->payment);
+	const rule *p = &a->rule, *q = &b->rule;
+	assert_int_equal(p->kind, q->kind);
+	assert_int_equal(p->unit, q->unit);
+	assert_int_equal(p->interval, q->interval);
+	assert_true(p->start_day == q->start_day);
+	assert_int_equal(p->at, q->at);
+	assert_int_equal(p->on_mask, q->on_mask);
+	assert_int_equal(p->day, q->day);
+	assert_int_equal(p->nth, q->nth);
+	assert_int_equal(p->weekday, q->weekday);
+	assert_true(p->cron.minute == q->cron.minute);
+	assert_int_equal(p->cron.hour, q->cron.hour);
+	assert_int_equal(p->cron.dom, q->cron.dom);
+	assert_int_equal(p->cron.month, q->cron.month);
+	assert_int_equal(p->cron.dow, q->cron.dow);
+	assert_int_equal(p->cron.dom_star, q->cron.dom_star);
+	assert_int_equal(p->cron.dow_star, q->cron.dow_star);
+	assert_int_equal(p->has_until, q->has_until);
+	assert_true(p->until_day == q->until_day);
+	assert_true(p->count == q->count);
+	assert_int_equal(p->n_skip, q->n_skip);
+	for (size_t i = 0; i < p->n_skip; i++)
+		assert_true(p->skip[i] == q->skip[i]);
+	assert_int_equal(p->paused, q->paused);
+	assert_true(p->lead_time == q->lead_time);
+	assert_ptr_equal(p->zone, q->zone);
+	assert_int_equal(a->catch_up, b->catch_up);
+	assert_int_equal(a->n_reminders, b->n_reminders);
+	for (size_t i = 0; i < a->n_reminders; i++) {
+		assert_int_equal(a->reminders[i].kind, b->reminders[i].kind);
+		assert_true(a->reminders[i].offset == b->reminders[i].offset);
+		assert_str_eq(a->reminders[i].task, b->reminders[i].task);
+		assert_str_eq(a->reminders[i].assignee, b->reminders[i].assignee);
+	}
+	assert_str_eq(a->file, b->file);
+	assert_int_equal(a->line, b->line);
+	assert_str_eq(a->placed_by, b->placed_by);
+	assert_true(a->hash == b->hash);
+	assert_str_eq(x->customer_id, y->customer_id);
+	assert_int_equal(x->has_zone, y->has_zone);
+	assert_int_equal(x->has_catch_up, y->has_catch_up);
+	assert_int_equal(x->has_payment, y->has_payment);
+	assert_int_equal(x->id_line, y->id_line);
+	assert_int_equal(x->id_col, y->id_col);
+}
+
+static void test_round_trip(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	defs_unit u = make_unit(base), back;
+	uint8_t *p, *p2;
+	size_t len, len2;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	assert_int_equal(p[0], DEFS_PACK_VERSION);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
+	assert_non_null(back.arena);
+	assert_int_equal(back.n_customers, 2);
+	assert_int_equal(back.n_orders, 3);
+	for (size_t i = 0; i < 2; i++)
+		check_customer(&u.customers[i], &back.customers[i]);
+	for (size_t i = 0; i < 3; i++)
+		check_order(&u.orders[i], &back.orders[i]);
+	/* a repeated value is one string of the table: shared once unpacked */
+	assert_ptr_equal(back.orders[0].o.lines[0].sku, back.orders[0].o.lines[1].sku);
+	assert_ptr_equal(back.customers[0].file, back.orders[0].o.file);
+	/* packing what was unpacked gives the same bytes */
+	assert_int_equal(defs_unit_pack(&back, &p2, &len2), 0);
+	assert_int_equal(len2, len);
+	assert_memory_equal(p2, p, len);
+	free(p2);
+	defs_unit_done(&back);
+	assert_null(back.arena);
+	free(p);
+	defs_free(base);
+}
+
+static void test_empty_unit(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	defs_unit u = { 0 }, back;
+	uint8_t *p;
+	size_t len;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
+	assert_int_equal(back.n_customers, 0);
+	assert_int_equal(back.n_orders, 0);
+	defs_unit_done(&back);
+	free(p);
+	defs_free(base);
+}
+
+/* The header's hash made right for the bytes there are. */
+static void rehash(uint8_t *p, size_t len) {
+	uint64_t h = defs_hash64(p + 9, len - 9, DEFS_PACK_VERSION);
+	for (int i = 0; i < 8; i++)
+		p[1 + i] = (uint8_t) (h >> (8 * i));
+}
+
+static void test_refused(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	defs_unit u = make_unit(base), back = { 0 };
+	uint8_t *p;
+	size_t len;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	uint8_t *q = malloc(len);
+	/* every truncation: by the hash, and by the reader when the hash is made right */
+	for (size_t k = 0; k < len; k++) {
+		memcpy(q, p, len);
+		assert_int_equal(defs_unit_unpack(base, q, k, &back), -EBADMSG);
+		if (k >= 9) {
+			rehash(q, k);
+			assert_int_equal(defs_unit_unpack(base, q, k, &back), -EBADMSG);
+		}
+	}
+	/* a byte more */
+	uint8_t *longer = malloc(len + 1);
+	memcpy(longer, p, len);
+	longer[len] = 0;
+	rehash(longer, len + 1);
+	assert_int_equal(defs_unit_unpack(base, longer, len + 1, &back), -EBADMSG);
+	free(longer);
+	/* every single bit flipped after the version byte */
+	for (size_t k = 1; k < len; k++)
+		for (int bit = 0; bit < 8; bit++) {
+			memcpy(q, p, len);
+			q[k] ^= (uint8_t) (1u << bit);
+			assert_int_equal(defs_unit_unpack(base, q, len, &back), -EBADMSG);
+		}
+	/* another version */
+	memcpy(q, p, len);
+	q[0] = DEFS_PACK_VERSION + 1;
+	assert_int_equal(defs_unit_unpack(base, q, len, &back), -EPROTO);
+	assert_null(back.arena);
+	free(q);
+	free(p);
+	defs_free(base);
+}
+
+static void test_zone_refused(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	const tz_zone *utc;
+	assert_int_equal(tz_db_get(base->tz, "UTC", &utc), 0);
+	defs_unit_order o = { .o = { .id = "x", .rule = { .kind = RULE_EVERY, .interval = 1, .zone = utc } } };
+	defs_unit u = { .orders = &o, .n_orders = 1 }, back;
+	uint8_t *p;
+	size_t len;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	uint8_t *z = memmem(p, len, "UTC", 3);
+	assert_non_null(z);
+	memcpy(z, "XYZ", 3);   /* no such zone */
+	rehash(p, len);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), -EBADMSG);
+	free(p);
+	defs_free(base);
+}
+
+static void test_hash(void **state) {
+	(void) state;
+	uint8_t buf[200];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t) (i * 7);
+	/* every length and every seed gives another value; a flipped bit too */
+	for (size_t n = 1; n < sizeof(buf); n++) {
+		assert_true(defs_hash64(buf, n, 0) != defs_hash64(buf, n - 1, 0));
+		assert_true(defs_hash64(buf, n, 0) != defs_hash64(buf, n, 1));
+		buf[n / 2] ^= 1;
+		uint64_t h = defs_hash64(buf, n, 0);
+		buf[n / 2] ^= 1;
+		assert_true(h != defs_hash64(buf, n, 0));
+	}
+}
+
+static void test_manifest(void **state) {
+	(void) state;
+	char tmp[] = "/tmp/test_pack.XXXXXX";
+	assert_non_null(mkdtemp(tmp));
+	store *s;
+	assert_int_equal(store_open(tmp, NULL, &s), 0);
+	char *zones[] = { "Europe/Helsinki", "UTC" };
+	store_cset head = { .config_hash = UINT64_MAX, .tz_hash = 42, .zones = zones, .n_zones = 2 };
+	store_cset_put_file f[2] = {
+		{ .name = "orders.d/a.yaml", .info = { .id = { .size = 10, .ino = UINT64_MAX, .dev = 3,
+			.mtime_ns = INT64_MIN, .ctime_ns = -1, .seen_ns = INT64_MAX }, .hash = 7 },
+		  .packed = "AAAA", .packed_len = 4 },
+		{ .name = "orders.d/b.yaml", .info = { .hash = 8 }, .packed = "BB", .packed_len = 2 },
+	};
+	store_txn *t;
+	assert_int_equal(store_begin(s, true, &t), 0);
+	assert_int_equal(store_cset_put(t, &head, f, 2), 0);
+	assert_int_equal(store_commit(t), 0);
+	/* b gone, a kept (no packed): b's record is deleted, a's stays */
+	assert_int_equal(store_begin(s, true, &t), 0);
+	f[0].packed = NULL;
+	head.tz_hash = 43;
+	assert_int_equal(store_cset_put(t, &head, f, 1), 0);
+	assert_int_equal(store_commit(t), 0);
+	store_cset *m;
+	const void *rp;
+	size_t rl;
+	assert_int_equal(store_begin(s, false, &t), 0);
+	assert_int_equal(store_cset_get(t, &m), 0);
+	assert_true(m->config_hash == UINT64_MAX);
+	assert_true(m->tz_hash == 43);
+	assert_int_equal(m->n_zones, 2);
+	assert_string_equal(m->zones[0], "Europe/Helsinki");
+	assert_string_equal(m->zones[1], "UTC");
+	assert_int_equal(m->n_files, 1);
+	assert_string_equal(m->files[0].name, "orders.d/a.yaml");
+	assert_true(m->files[0].info.id.size == 10 && m->files[0].info.id.ino == UINT64_MAX &&
+		    m->files[0].info.id.dev == 3 && m->files[0].info.id.mtime_ns == INT64_MIN &&
+		    m->files[0].info.id.ctime_ns == -1 && m->files[0].info.id.seen_ns == INT64_MAX &&
+		    m->files[0].info.hash == 7);
+	store_cset_free(m);
+	assert_int_equal(store_cset_record(t, "orders.d/a.yaml", &rp, &rl), 0);
+	assert_int_equal(rl, 4);
+	assert_memory_equal(rp, "AAAA", 4);
+	assert_int_equal(store_cset_record(t, "orders.d/b.yaml", &rp, &rl), -ENOENT);
+	store_abort(t);
+	/* cleared: nothing */
+	assert_int_equal(store_begin(s, true, &t), 0);
+	assert_int_equal(store_cset_clear(t), 0);
+	assert_int_equal(store_cset_get(t, &m), -ENOENT);
+	assert_int_equal(store_cset_record(t, "orders.d/a.yaml", &rp, &rl), -ENOENT);
+	store_abort(t);
+	store_close(s);
+	tmpdir_remove(tmp);
+}
+
+int main(void) {
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_empty_unit),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_zone_refused),
+		cmocka_unit_test(test_hash),
+		cmocka_unit_test(test_manifest),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
