@@ -1441,9 +1441,11 @@ int order_bin_decode(const char *number, const void *rec, size_t n, const void *
 	bytes_get_ostr(&r, &o->tracking);
 	bytes_get_ostr(&r, &o->paid_reference);
 	if (flags & OB_REF) {
+		char ref[ORDER_PAYMENT_REF_MAX];
+		order_payment_ref(number, ref);
 		bytes_get_fixed(&r, o->payment_ref, sizeof(o->payment_ref));
-		if (!o->payment_ref[0])
-			r.bad = true;   /* "" is said by no flag */
+		if (!o->payment_ref[0] || !strcmp(o->payment_ref, ref))
+			r.bad = true;   /* "" and the derived one are said by the flags: one spelling */
 	} else if (flags & OB_REF_DERIVED)
 		order_payment_ref(number, o->payment_ref);
 	if (flags & OB_AMOUNTS) {
@@ -1460,8 +1462,8 @@ int order_bin_decode(const char *number, const void *rec, size_t n, const void *
 		uint64_t by = bytes_get_uv(&r);
 		if (by == OB_BY_DAEMON && !(t->by = strdup(ORDER_BY_DAEMON)))
 			r.bad = r.nomem = true;
-		else if (by > OB_BY_DAEMON)
-			t->by = bytes_get_n(&r, by - 2);
+		else if (by > OB_BY_DAEMON && (t->by = bytes_get_n(&r, by - 2)) && !strcmp(t->by, ORDER_BY_DAEMON))
+			r.bad = true;   /* said by its code: one spelling */
 		t->status = (order_status) bytes_get_u8(&r);
 		if ((unsigned) t->status > ORDER_STATUS_CANCELLED)
 			r.bad = true;
@@ -1470,8 +1472,9 @@ int order_bin_decode(const char *number, const void *rec, size_t n, const void *
 	int err = s.nomem || r.nomem ? -ENOMEM : 0;
 	if (!err && (!bytes_done(&s) || !bytes_done(&r)))
 		err = -EBADMSG;
-	/* derived amounts: what the lines and the rate give (the encoder stored them otherwise) */
-	if (!err && !(flags & OB_AMOUNTS) && order_amounts(o) < 0)
+	/* derived amounts: what the lines and the rate give; stored ones are not that
+	 * (one spelling per order) */
+	if (!err && (flags & OB_AMOUNTS ? amounts_derived(o) : order_amounts(o) < 0))
 		err = -EBADMSG;
 	if (err) {
 		order_free(o);
@@ -1536,22 +1539,29 @@ int ledger_entry_bin_decode(const void *p, size_t n, uint64_t seq, ledger_entry 
 		else
 			order_number_format(o, e.order);
 	} else if (flags & LB_ORDER) {
+		uint64_t o;
+		char back[ORDER_NUMBER_MAX] = "";
 		bytes_get_fixed(&r, e.order, sizeof(e.order));
-		if (!e.order[0])
-			r.bad = true;
+		if (e.order[0] && order_number_parse(e.order, &o) == 0)
+			order_number_format(o, back);
+		if (!e.order[0] || !strcmp(back, e.order))
+			r.bad = true;   /* "" and a number of a sequence are said otherwise: one spelling */
 	}
 	bin_get_money(&r, &e.amount);
 	e.at = bytes_get_sv(&r);
 	e.balance_after = e.amount;
 	e.balance_after.minor = bytes_get_sv(&r);
-	if (flags & LB_BALANCE_CUR)
+	if (flags & LB_BALANCE_CUR) {
 		bytes_get_fixed(&r, e.balance_after.currency, sizeof(e.balance_after.currency));
+		if (!strcmp(e.balance_after.currency, e.amount.currency))
+			r.bad = true;
+	}
 	bytes_get_ostr(&r, &e.reference);
 	if (flags & LB_BY_DAEMON) {
 		if (!(e.by = strdup(ORDER_BY_DAEMON)))
 			r.bad = r.nomem = true;
-	} else
-		bytes_get_ostr(&r, &e.by);
+	} else if (bytes_get_ostr(&r, &e.by) && e.by && !strcmp(e.by, ORDER_BY_DAEMON))
+		r.bad = true;
 	if (!bytes_done(&r)) {
 		ledger_entry_done(&e);
 		return r.nomem ? -ENOMEM : -EBADMSG;

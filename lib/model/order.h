@@ -229,7 +229,9 @@ int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, b
 /* The inverse: the same struct order_from_record gives for the same order. Every
  * byte must be taken: trailing bytes, a truncated field, a varint spelled longer
  * than needed, a string that is not UTF-8 or holds a NUL, an enum out of range,
- * derived amounts that do not compute: -EBADMSG. 0, -EINVAL, -ENOMEM. */
+ * derived amounts that do not compute, anything spelled otherwise than encode
+ * spells it (so encode(decode(x)) is x, byte for byte): -EBADMSG. 0, -EINVAL,
+ * -ENOMEM. */
 int order_bin_decode(const char *number, const void *rec, size_t n, const void *shared, size_t n_shared,
 		     sales_order **ret);
 /* The view: the wire's Order type (io.standingd.*), which standingctl prints the

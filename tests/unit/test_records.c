@@ -510,6 +510,84 @@ static void test_varints(void **state) {
 	assert_true(r.bad);
 }
 
+/* One spelling per record: the longer spellings encode never writes are refused
+ * (so encode(decode(x)) is x: the fuzz harness checks it on anything read). */
+static void test_one_spelling(void **state) {
+	(void) state;
+	static order_line one[] = { { .sku = "B", .quantity = 2, .unit_price = { 85, "EUR" } } };
+	sales_order o = {
+		.number = "SO-00000001-3", .customer = "c", .supplier = "l", .occurrence = UINT64_MAX, .lines = one,
+		.n_lines = 1, .payment = ORDER_PAYMENT_ACCOUNT, .status = ORDER_STATUS_CONFIRMED,
+	};
+	assert_int_equal(order_amounts(&o), 0);
+	enc e;
+	encode(&o, &e);
+	unsigned char rec[64];
+	size_t n = e.rec.n;
+	memcpy(rec, e.rec.p, n);
+	assert_int_equal(rec[0], 0);   /* no flags: amounts derived, no payment reference */
+	/* the amounts stored although they are the derived ones */
+	bytes_buf b;
+	bytes_init(&b, NULL, 0);
+	bytes_u8(&b, 16);
+	bytes_put(&b, rec + 1, n - 2);   /* all but the transition count (0, last) */
+	money m[3] = { o.net, o.vat, o.total };
+	for (int i = 0; i < 3; i++) {
+		bytes_sv(&b, m[i].minor);
+		bytes_str(&b, m[i].currency);
+	}
+	bytes_u8(&b, 0);
+	assert_int_equal(decode(&o, b.p, b.n, e.shared.p, e.shared.n), -EBADMSG);
+	/* the same with another total: read */
+	b.p[b.n - 6] = 1;   /* total 170 (zigzag 340: 0xd4 0x02), then "EUR" and the count: 0xd4 0x01 */
+	assert_int_equal(decode(&o, b.p, b.n, e.shared.p, e.shared.n), 0);
+	bytes_free(&b);
+	/* "standingd" written out instead of its code */
+	bytes_init(&b, NULL, 0);
+	bytes_put(&b, rec, n - 1);
+	bytes_u8(&b, 1);                 /* one transition */
+	bytes_u8(&b, 0);                 /* at - created */
+	bytes_u8(&b, 9 + 2);
+	bytes_put(&b, "standingd", 9);
+	bytes_u8(&b, ORDER_STATUS_CONFIRMED);
+	bytes_u8(&b, 0);
+	assert_int_equal(decode(&o, b.p, b.n, e.shared.p, e.shared.n), -EBADMSG);
+	b.p[n + 2 + 1] = 'S';            /* "Standingd": someone else */
+	assert_int_equal(decode(&o, b.p, b.n, e.shared.p, e.shared.n), 0);
+	bytes_free(&b);
+	/* the derived payment reference written out */
+	char ref[ORDER_PAYMENT_REF_MAX];
+	order_payment_ref(o.number, ref);
+	bytes_init(&b, NULL, 0);
+	bytes_u8(&b, 64);
+	bytes_put(&b, rec + 1, n - 2);
+	bytes_str(&b, ref);
+	bytes_u8(&b, 0);
+	assert_int_equal(decode(&o, b.p, b.n, e.shared.p, e.shared.n), -EBADMSG);
+	bytes_free(&b);
+	enc_free(&e);
+
+	/* ledger: a confirmation number as text, the amount's currency repeated,
+	 * "standingd" written out */
+	ledger_entry le = { .kind = LEDGER_CHARGE, .amount = { 5, "EUR" }, .balance_after = { 5, "EUR" } }, r;
+	static const unsigned char as_text[] = { 2, 0, 13, 'S', 'O', '-', '0', '0', '0', '0', '0', '0', '0', '1', '-', '3',
+						 10, 3, 'E', 'U', 'R', 0, 10, 0, 0 };
+	static const unsigned char cur_again[] = { 8, 0, 10, 3, 'E', 'U', 'R', 0, 10, 3, 'E', 'U', 'R', 0, 0 };
+	static const unsigned char by_text[] = { 0, 0, 10, 3, 'E', 'U', 'R', 0, 10, 0, 10, 's', 't', 'a', 'n', 'd', 'i',
+						 'n', 'g', 'd' };
+	static const unsigned char fine[] = { 0, 0, 10, 3, 'E', 'U', 'R', 0, 10, 0, 0 };
+	assert_int_equal(ledger_entry_bin_decode(as_text, sizeof(as_text), 1, &r), -EBADMSG);
+	assert_int_equal(ledger_entry_bin_decode(cur_again, sizeof(cur_again), 1, &r), -EBADMSG);
+	assert_int_equal(ledger_entry_bin_decode(by_text, sizeof(by_text), 1, &r), -EBADMSG);
+	assert_int_equal(ledger_entry_bin_decode(fine, sizeof(fine), 1, &r), 0);
+	bytes_init(&b, NULL, 0);
+	assert_int_equal(ledger_entry_bin_encode(&le, &b), 0);
+	assert_int_equal(b.n, sizeof(fine));
+	assert_memory_equal(b.p, fine, sizeof(fine));
+	bytes_free(&b);
+	ledger_entry_done(&r);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_varints),
@@ -518,6 +596,7 @@ int main(void) {
 		cmocka_unit_test(test_order_rejects),
 		cmocka_unit_test(test_order_flips),
 		cmocka_unit_test(test_ledger),
+		cmocka_unit_test(test_one_spelling),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
