@@ -9,20 +9,30 @@
  *
  * The comparisons are measured in the same run on the same file system, with the
  * records the store wrote (every key and value of every database, read back from
- * the new store, each database's records in key order): raw mdb_put of them into a
- * fresh LMDB environment (same flags, durable) and INSERTs into SQLite (WAL,
- * synchronous=FULL, one WITHOUT ROWID table of (k, v) per LMDB database), both in
- * as many transactions as the engine used, each database's records spread evenly
- * over them. Records the store overwrote while it ran (the counters, the balances,
- * the watermarks) are put once there, so the comparisons do less than the store.
- * Only the puts and commits are timed for them (reading the source is not).
+ * the new store): raw mdb_put of them into a fresh LMDB environment (same flags,
+ * durable) and INSERTs into SQLite (WAL, synchronous=FULL, one WITHOUT ROWID table
+ * of (k, v) per LMDB database), both in as many transactions as the engine used.
+ * Raw LMDB is measured twice: "as written", each transaction holding the records
+ * of the orders the engine's transaction made, in the order it wrote them (order
+ * by order: the order, its occurrence and due entries, its event and pending
+ * entry, its ledger entry, its open-orders entry; the engine makes a standing
+ * order's backlog in a row, so the due index is written all over), and "sorted",
+ * each database's records in key order spread evenly over the transactions (every
+ * index appended: LMDB's best case, what SQLite gets too). Records the store
+ * overwrote while it ran (the counters, the balances, the watermarks) and the
+ * orders' shared parts are put once, spread evenly, so the comparisons do less
+ * than the store. Only the puts and commits are timed for them (reading the
+ * source is not). --raw-batch N also times raw LMDB (both ways) at N orders per
+ * transaction, for the figures of larger batches.
  *
  * Prints Markdown rows | measurement | N | ours | comparison | ratio | target |;
  * no thresholds. Options: --n N (default 50000), --trials T (default 3: each
  * measured T times, interleaved, the best kept), --dir DIR (where the temporary
- * directories go; default $TMPDIR or /tmp), --keep (leave the last trial's). */
+ * directories go; default $TMPDIR or /tmp), --keep (leave the last trial's),
+ * --raw-batch N (above). */
 #include <errno.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <lmdb.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -39,6 +49,7 @@
 #include "bench/benchutil.h"
 #include "lib/base/diag.h"
 #include "lib/defs/defs.h"
+#include "lib/model/order.h"
 #include "lib/sched/engine.h"
 #include "lib/store/store.h"
 #include "lib/time/rule.h"
@@ -131,6 +142,7 @@ typedef struct src_db {
 	unsigned flags;
 	size_t n;
 	uint64_t key_bytes, val_bytes;
+	uint64_t pages;        /* branch, leaf and overflow pages (mdb_stat) */
 	MDB_cursor *c;
 } src_db;
 
@@ -170,6 +182,9 @@ static void source_open(const char *dir, source *src) {
 		src_db *d = &src->db[i];
 		check(mdb_dbi_open(src->txn, d->name, 0, &d->dbi), d->name);
 		check(mdb_dbi_flags(src->txn, d->dbi, &d->flags), "mdb_dbi_flags");
+		MDB_stat ds;
+		check(mdb_stat(src->txn, d->dbi, &ds), "mdb_stat");
+		d->pages = ds.ms_branch_pages + ds.ms_leaf_pages + ds.ms_overflow_pages;
 		check(mdb_cursor_open(src->txn, d->dbi, &d->c), "mdb_cursor_open");
 		for (int rc = mdb_cursor_get(d->c, &k, &v, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(d->c, &k, &v, MDB_NEXT)) {
@@ -209,6 +224,88 @@ static size_t batch_records(source *src, size_t b, size_t nb, rec *out) {
 	return m;
 }
 
+/* The records of the orders, in the order the store wrote them: by order
+ * sequence, then by database as store_order_create and the ledger write them. */
+typedef struct orec {
+	uint64_t seq;
+	unsigned rank;
+	size_t db;
+	MDB_val k, v;
+} orec;
+
+static int orec_cmp(const void *a, const void *b) {
+	const orec *x = a, *y = b;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return (int) x->rank - (int) y->rank;
+}
+
+static uint64_t be64_at(const void *p) {
+	const unsigned char *c = p;
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | c[i];
+	return v;
+}
+
+/* The order a record belongs to: 1 and *ret_seq, or 0 for a record of no order. */
+static int order_of(const char *db, const MDB_val *k, const MDB_val *v, uint64_t *ret_seq) {
+	if (!strcmp(db, "orders") || !strcmp(db, "outbox") || !strcmp(db, "outq")) {
+		*ret_seq = be64_at(k->mv_data);   /* one event per order here: the same sequence */
+		return 1;
+	}
+	if (!strcmp(db, "occ")) {
+		*ret_seq = be64_at(v->mv_data);
+		return 1;
+	}
+	if (!strcmp(db, "due") || !strcmp(db, "custopen")) {
+		*ret_seq = be64_at((const unsigned char *) k->mv_data + k->mv_size - 8);
+		return 1;
+	}
+	if (!strcmp(db, "ledger")) {
+		ledger_entry e;
+		const unsigned char *p = v->mv_data;
+		if (v->mv_size < 1 || p[0] != 0x01 || ledger_entry_bin_decode(p + 1, v->mv_size - 1, 1, &e) < 0 ||
+		    order_number_parse(e.order, ret_seq) < 0)
+			die("a ledger entry that is not a compact one of an order");
+		ledger_entry_done(&e);
+		return 1;
+	}
+	return 0;
+}
+
+static const char *const WRITE_ORDER[] = { "orders", "occ", "due", "outbox", "outq", "ledger", "custopen" };
+
+/* Every record of an order, sorted as written; *ret_n. Pointers into src's map. */
+static orec *ordered_records(source *src, size_t *ret_n) {
+	size_t n = 0, cap = 0;
+	orec *v = NULL;
+	for (size_t i = 0; i < src->n_db; i++) {
+		src_db *d = &src->db[i];
+		unsigned rank = 0;
+		while (rank < 7 && strcmp(WRITE_ORDER[rank], d->name))
+			rank++;
+		if (rank == 7)
+			continue;
+		MDB_val k, val;
+		for (int rc = mdb_cursor_get(d->c, &k, &val, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(d->c, &k, &val, MDB_NEXT)) {
+			uint64_t seq;
+			if (!order_of(d->name, &k, &val, &seq))
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 1 << 16;
+				if (!(v = realloc(v, cap * sizeof(*v))))
+					die("out of memory");
+			}
+			v[n++] = (orec) { .seq = seq, .rank = rank, .db = i, .k = k, .v = val };
+		}
+	}
+	qsort(v, n, sizeof(*v), orec_cmp);
+	*ret_n = n;
+	return v;
+}
+
 static size_t total_records(const source *src) {
 	size_t n = 0;
 	for (size_t i = 0; i < src->n_db; i++)
@@ -223,9 +320,13 @@ static size_t max_batch_records(const source *src, size_t nb) {
 	return n;
 }
 
-/* Raw LMDB: the same records into a fresh environment, nb durable transactions.
- * Returns the seconds the puts and commits took. */
-static double raw_lmdb(source *src, const char *dir, size_t nb, uint64_t *ret_size) {
+/* Raw LMDB: the same records into a fresh environment, nb durable transactions:
+ * sorted (each database's records in key order, spread evenly) or, with ord,
+ * as written (the records of orders [per*b, per*(b+1)) in transaction b, in
+ * ord's order; the records of no order spread evenly). Returns the seconds the
+ * puts and commits took. */
+static double raw_lmdb(source *src, const char *dir, size_t nb, const orec *ord, size_t n_ord, uint64_t per,
+		       uint64_t *ret_size) {
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi[MAX_DBS];
@@ -242,15 +343,31 @@ static double raw_lmdb(source *src, const char *dir, size_t nb, uint64_t *ret_si
 	if (!recs)
 		die("out of memory");
 	int64_t spent = 0;
+	size_t o = 0;
 	for (size_t b = 0; b < nb; b++) {
-		size_t m = batch_records(src, b, nb, recs);
+		size_t m = batch_records(src, b, nb, recs), k = 0;
+		if (ord) {   /* keep the records of no order only */
+			for (size_t j = 0; j < m; j++) {
+				uint64_t seq;
+				unsigned rank = 0;
+				while (rank < 7 && strcmp(WRITE_ORDER[rank], src->db[recs[j].db].name))
+					rank++;
+				if (rank == 7 || !order_of(src->db[recs[j].db].name, &recs[j].k, &recs[j].v, &seq))
+					recs[k++] = recs[j];
+			}
+			m = k;
+		}
 		int64_t t0 = now_ns();
 		check(mdb_txn_begin(env, NULL, 0, &txn), "mdb_txn_begin");
+		for (; ord && o < n_ord && ord[o].seq <= per * (b + 1); o++)
+			check(mdb_put(txn, dbi[ord[o].db], (MDB_val *) &ord[o].k, (MDB_val *) &ord[o].v, 0), "mdb_put");
 		for (size_t j = 0; j < m; j++)
 			check(mdb_put(txn, dbi[recs[j].db], &recs[j].k, &recs[j].v, 0), "mdb_put");
 		check(mdb_txn_commit(txn), "mdb_txn_commit");
 		spent += now_ns() - t0;
 	}
+	if (ord && o != n_ord)
+		die("records of orders past the last transaction");
 	free(recs);
 	mdb_env_close(env);
 	*ret_size = file_size(dir, "data.mdb");
@@ -307,7 +424,7 @@ static double sqlite_run(source *src, const char *dir, size_t nb, uint64_t *ret_
 }
 
 static void usage(void) {
-	fprintf(stderr, "usage: creation [--n N] [--trials T] [--dir DIR] [--keep]\n"
+	fprintf(stderr, "usage: creation [--n N] [--trials T] [--dir DIR] [--keep] [--raw-batch N]\n"
 			"Creates a backlog of N orders with the engine into a fresh store and the same records\n"
 			"with raw LMDB and SQLite; prints Markdown rows.\n");
 	exit(2);
@@ -360,6 +477,7 @@ int main(int argc, char **argv) {
 	int trials = 3;
 	const char *base = getenv("TMPDIR");
 	bool keep = false;
+	uint64_t raw_batch = 0;
 	if (!base || !*base)
 		base = "/tmp";
 	for (int i = 1; i < argc; i++) {
@@ -376,7 +494,12 @@ int main(int argc, char **argv) {
 			base = argv[++i];
 		else if (!strcmp(argv[i], "--keep"))
 			keep = true;
-		else
+		else if (!strcmp(argv[i], "--raw-batch") && i + 1 < argc) {
+			char *end;
+			raw_batch = strtoull(argv[++i], &end, 10);
+			if (*end || raw_batch == 0)
+				usage();
+		} else
 			usage();
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -405,7 +528,9 @@ int main(int argc, char **argv) {
 
 	/* Trials interleaved (ours, raw LMDB, SQLite), the best of each kept: the
 	 * machine is shared, so a slow trial is mostly someone else's work. */
-	double ours_s = 1e300, ours_cpu = 0, raw_s = 1e300, sql_s = 1e300;
+	double ours_s = 1e300, ours_cpu = 0, raw_s = 1e300, sql_s = 1e300, rawo_s = 1e300;
+	double big_s = 1e300, bigo_s = 1e300;   /* --raw-batch: sorted, as written */
+	size_t nb_big = raw_batch ? (size_t) ((n + raw_batch - 1) / raw_batch) : 0;
 	uint64_t rec_bytes = 0, used = 0, ours_size = 0, raw_size = 0, sql_size = 0;
 	size_t n_rec = 0;
 	for (int k = 0; k < trials; k++) {
@@ -427,13 +552,31 @@ int main(int argc, char **argv) {
 			rec_bytes += src.db[i].key_bytes + src.db[i].val_bytes;
 			if (k == 0 && src.db[i].n)
 				fprintf(stderr, "creation: %-10s %9zu records, %6.1f B key + %6.1f B value per record, "
-					"%6.1f B per order\n", src.db[i].name, src.db[i].n,
-					(double) src.db[i].key_bytes / (double) src.db[i].n,
+					"%6.1f B per order; %7" PRIu64 " pages, %6.1f B per order\n", src.db[i].name,
+					src.db[i].n, (double) src.db[i].key_bytes / (double) src.db[i].n,
 					(double) src.db[i].val_bytes / (double) src.db[i].n,
-					(double) (src.db[i].key_bytes + src.db[i].val_bytes) / (double) n);
+					(double) (src.db[i].key_bytes + src.db[i].val_bytes) / (double) n, src.db[i].pages,
+					(double) src.db[i].pages * 4096.0 / (double) n);
 		}
-		secs = raw_lmdb(&src, raw, nb, &raw_size);
+		size_t n_ord;
+		orec *ord = ordered_records(&src, &n_ord);
+		secs = raw_lmdb(&src, raw, nb, NULL, 0, 0, &raw_size);
 		raw_s = secs < raw_s ? secs : raw_s;
+		rm_tree(raw);
+		if (mkdir(raw, 0750) < 0)
+			die("mkdir: %s", strerror(errno));
+		secs = raw_lmdb(&src, raw, nb, ord, n_ord, ENGINE_BATCH, &raw_size);
+		rawo_s = secs < rawo_s ? secs : rawo_s;
+		for (int w = 0; w < 2 && raw_batch; w++) {
+			rm_tree(raw);
+			if (mkdir(raw, 0750) < 0)
+				die("mkdir: %s", strerror(errno));
+			uint64_t ignored;
+			secs = raw_lmdb(&src, raw, nb_big, w ? ord : NULL, w ? n_ord : 0, raw_batch, &ignored);
+			double *best = w ? &bigo_s : &big_s;
+			*best = secs < *best ? secs : *best;
+		}
+		free(ord);
 		secs = sqlite_run(&src, sql, nb, &sql_size);
 		sql_s = secs < sql_s ? secs : sql_s;
 		n_rec = total_records(&src);
@@ -448,13 +591,23 @@ int main(int argc, char **argv) {
 	}
 
 	double fn = (double) n, ours_rate = fn / ours_s, raw_rate = fn / raw_s, sql_rate = fn / sql_s;
+	double rawo_rate = fn / rawo_s;
 	char a[32], b[32], c[32], nn[32];
 	fmt_int(fn, nn, sizeof(nn));
 	printf("| creation: backlog created by engine_run, durable, %d orders per transaction (%zu standing orders) "
-	       "vs raw LMDB puts of the same %zu records | %s | %s orders/s | %s orders/s | %.2f | >= 500,000 orders/s, "
-	       ">= 0.5 |\n",
-	       ENGINE_BATCH, n_so, n_rec, nn, fmt_int(ours_rate, a, sizeof(a)), fmt_int(raw_rate, b, sizeof(b)),
-	       ours_rate / raw_rate);
+	       "vs raw LMDB puts of the same %zu records as written (each transaction the records of its orders, "
+	       "in the store's order) | %s | %s orders/s | %s orders/s | %.2f | >= 500,000 orders/s, >= 0.5 |\n",
+	       ENGINE_BATCH, n_so, n_rec, nn, fmt_int(ours_rate, a, sizeof(a)), fmt_int(rawo_rate, b, sizeof(b)),
+	       ours_rate / rawo_rate);
+	printf("| creation vs raw LMDB puts of the same records sorted (each database in key order, spread evenly "
+	       "over the same transactions: every index appended) | %s | %s orders/s | %s orders/s | %.2f | "
+	       "(comparison) |\n",
+	       nn, a, fmt_int(raw_rate, b, sizeof(b)), ours_rate / raw_rate);
+	if (raw_batch)
+		printf("| raw LMDB alone at %" PRIu64 " orders per transaction (%zu transactions), as written / sorted | %s "
+		       "| - | %s / %s orders/s | - | (information) |\n",
+		       raw_batch, nb_big, nn, fmt_int(fn / bigo_s, a, sizeof(a)), fmt_int(fn / big_s, c, sizeof(c)));
+	fmt_int(ours_rate, a, sizeof(a));
 	printf("| creation vs SQLite (WAL, synchronous=FULL), the same records and transactions | %s | %s orders/s | "
 	       "%s orders/s | %.2f | (comparison) |\n",
 	       nn, a, fmt_int(sql_rate, c, sizeof(c)), ours_rate / sql_rate);
@@ -462,9 +615,9 @@ int main(int argc, char **argv) {
 	       "| %s | %.0f B | %.0f B | %.2f | < 400 B |\n",
 	       (double) rec_bytes / fn, nn, (double) used / fn, (double) sql_size / fn,
 	       (double) used / (double) sql_size);
-	fprintf(stderr, "creation: best of %d: %.2f s ours (%.2f s CPU: %.0f orders per CPU second), %.2f s raw LMDB, "
-		"%.2f s SQLite; data.mdb file %.1f MiB (raw LMDB's %.1f MiB)\n",
-		trials, ours_s, ours_cpu, fn / ours_cpu, raw_s, sql_s, (double) ours_size / 1048576.0,
+	fprintf(stderr, "creation: best of %d: %.2f s ours (%.2f s CPU: %.0f orders per CPU second), %.2f s raw LMDB "
+		"as written, %.2f s sorted, %.2f s SQLite; data.mdb file %.1f MiB (raw LMDB's as written %.1f MiB)\n",
+		trials, ours_s, ours_cpu, fn / ours_cpu, rawo_s, raw_s, sql_s, (double) ours_size / 1048576.0,
 		(double) raw_size / 1048576.0);
 	defs_free(d);
 	if (keep)
