@@ -2638,7 +2638,9 @@ bool defs_unit_link(const defs *base, const defs_unit_order *e, const customer *
 	const char *why = NULL;
 	if (rule_validate(&ret->rule, &why) < 0)
 		return false;
-	ret->hash = defs_order_hash(ret);
+	/* the customer's id is e's customer_id: the same hash when the defaults are */
+	if (!so->hash || e->link_zone != ret->rule.zone || e->link_catch_up != ret->catch_up)
+		ret->hash = defs_order_hash(ret);
 	return true;
 }
 

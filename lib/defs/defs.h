@@ -242,6 +242,11 @@ typedef struct defs_unit_order {
 	char *customer_id;
 	bool has_zone, has_catch_up, has_payment;
 	int id_line, id_col;      /* of the id's value (0 in an API file) */
+	/* The last link's result, kept in the compiled set: o.hash is the linked
+	 * standing order's hash when it was linked with this zone and catch-up (the
+	 * defaults it took), so that linking again the same way need not hash it. */
+	const tz_zone *link_zone;
+	catch_up link_catch_up;
 } defs_unit_order;
 
 typedef struct defs_unit {

@@ -238,6 +238,8 @@ static void pk_order(bytes_buf *b, pk_strs *t, const defs_unit_order *e) {
 	bytes_uv(b, (uint64_t) e->has_zone | (uint64_t) e->has_catch_up << 1 | (uint64_t) e->has_payment << 2);
 	bytes_sv(b, e->id_line);
 	bytes_sv(b, e->id_col);
+	pk_str(b, t, e->link_zone ? tz_zone_name(e->link_zone) : NULL);
+	bytes_uv(b, e->link_catch_up);
 }
 
 #define PK_HEAD 9   /* version byte, 8 bytes of hash */
@@ -470,6 +472,8 @@ static void rd_order(pk_rd *r, defs_unit_order *e) {
 	e->has_payment = fl & 4;
 	e->id_line = (int) rd_range(r, INT32_MIN, INT32_MAX);
 	e->id_col = (int) rd_range(r, INT32_MIN, INT32_MAX);
+	e->link_zone = rd_zone(r);
+	e->link_catch_up = (catch_up) rd_max(r, CATCH_UP_NONE);
 	if (!so->id)
 		r->bad = true;
 }

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include "lib/defs/defs.h"
 
-#define DEFS_PACK_VERSION 1
+#define DEFS_PACK_VERSION 2
 
 /* A 64-bit hash of p[0..len) (not cryptographic; several GB/s): the files'
  * content hashes and the packed records' checks. */

@@ -16,10 +16,13 @@
 typedef struct cat_file {
 	defs_file f;             /* owned copy, data NUL-terminated; NULL when not held (a source is set) */
 	defs_file_info info;     /* identity and content hash (packed unused) */
-	uint8_t *packed;         /* a YAML orders file read by this stage: its unit packed, until commit */
+	uint8_t *packed;         /* a YAML orders file read or linked anew by this stage: its unit
+				  * packed for the store, until commit */
 	size_t packed_len;
 	defs_unit u;             /* empty for standingd.yaml */
 	bool dying;              /* removed or replaced by the staged candidate */
+	bool orders_yaml;        /* a YAML orders file (not standingd.yaml, not the API's) */
+	bool dirty;              /* its unit differs from its stored compiled record */
 } cat_file;
 
 typedef struct cat_own {
@@ -54,6 +57,7 @@ struct catalog {
 	cat_map cust, ord;       /* ids of run */
 	bool staged;
 	cat_set pend;
+	cat_map add_cust, add_ord;   /* the ids of the candidate's added files (the indexes of a full one) */
 	cat_file **added, **removed;
 	size_t n_added, n_removed;
 	bool pend_full, yaml_changed, api_changed;
@@ -235,14 +239,18 @@ static int cat_fetch(catalog *c, cat_file *f) {
 	return 0;
 }
 
-/* A YAML orders file just read: its unit packed (kept until the store has it)
- * and replaced by the unpacked one, whose strings live in one arena. */
-static int cat_pack(const catalog *c, cat_file *f) {
+/* A YAML orders file just read: its unit replaced by the same unpacked, whose
+ * strings live in one arena (shared where repeated). */
+static int cat_compact(const catalog *c, cat_file *f) {
 	defs_unit u;
-	int r = defs_unit_pack(&f->u, &f->packed, &f->packed_len);
+	uint8_t *p;
+	size_t len;
+	int r = defs_unit_pack(&f->u, &p, &len);
 	if (r < 0)
 		return r;
-	if ((r = defs_unit_unpack(c->pend.base, f->packed, f->packed_len, &u)) < 0)
+	r = defs_unit_unpack(c->pend.base, p, len, &u);
+	free(p);
+	if (r < 0)
 		return r == -ENOMEM ? r : -EIO;   /* a unit that does not come back: a defect */
 	defs_unit_done(&f->u);
 	f->u = u;
@@ -382,6 +390,7 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 		}
 		if (config_first && i == 0)
 			continue;
+		f->orders_yaml = orders_yaml;
 		if (ni && ni[i].packed) {
 			r = defs_unit_unpack(c->pend.base, ni[i].packed, ni[i].packed_len, &f->u);
 			if (r == 0) {
@@ -404,7 +413,8 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 			bad = r;
 			r = 0;
 		} else if (r == 0 && orders_yaml) {
-			r = cat_pack(c, f);
+			f->dirty = true;
+			r = cat_compact(c, f);
 		}
 	}
 	for (size_t k = 0; k < n_old && r != -ENOMEM; k++)
@@ -426,6 +436,13 @@ typedef struct cat_new {
 
 static int cat_new_cmp(const void *a, const void *b) {
 	return strcmp(((const cat_new *) a)->id, ((const cat_new *) b)->id);
+}
+
+static bool cat_new_sorted(const cat_new *v, size_t n) {
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(v[i - 1].id, v[i].id) > 0)
+			return false;
+	return true;
 }
 
 static const customer *cat_customer(const cat_own *o) {
@@ -455,6 +472,8 @@ static bool cat_dying_customer(const catalog *c, const customer *cu) {
  * validation would report an error), -ENOMEM. */
 static int cat_build(catalog *c) {
 	cat_map acust = { 0 }, aord = { 0 };
+	cat_map_clear(&c->add_cust);
+	cat_map_clear(&c->add_ord);
 	cat_new *nc = NULL, *no = NULL;
 	standing_order *linked = NULL;
 	size_t n_nc = 0, n_no = 0;
@@ -501,11 +520,24 @@ static int cat_build(catalog *c) {
 			r = -EINVAL;
 			goto out;
 		}
+		/* the link's result goes into the compiled record: the next link the same
+		 * way takes the hash from there */
+		defs_unit_order *me = &no[i].own.f->u.orders[no[i].own.idx];
+		if (me->o.hash != linked[i].hash || me->link_zone != linked[i].rule.zone ||
+		    me->link_catch_up != linked[i].catch_up) {
+			me->o.hash = linked[i].hash;
+			me->link_zone = linked[i].rule.zone;
+			me->link_catch_up = linked[i].catch_up;
+			no[i].own.f->dirty = true;
+		}
 		no[i].pos = i;
 		c->stats.orders_linked++;
 	}
-	qsort(nc, n_nc, sizeof(*nc), cat_new_cmp);
-	qsort(no, n_no, sizeof(*no), cat_new_cmp);
+	/* files are named in id order often (generated sets): a sorted list needs no sort */
+	if (!cat_new_sorted(nc, n_nc))
+		qsort(nc, n_nc, sizeof(*nc), cat_new_cmp);
+	if (!cat_new_sorted(no, n_no))
+		qsort(no, n_no, sizeof(*no), cat_new_cmp);
 
 	/* merge the kept entries (sorted already) with the new ones */
 	const defs *old = c->run.d;
@@ -566,6 +598,10 @@ static int cat_build(catalog *c) {
 	}
 	d->n_orders = m;
 	r = 0;
+	/* kept for the commit: a full candidate's are the new indexes as they are */
+	c->add_cust = acust;
+	c->add_ord = aord;
+	acust = aord = (cat_map) { 0 };
 out:
 	cat_map_clear(&acust);
 	cat_map_clear(&aord);
@@ -784,6 +820,12 @@ int catalog_stage_known(catalog *c, const defs_file *files, const defs_file_info
 	if ((r = cat_flat(c->pend.yaml, n, &c->pend.yaml_flat, &c->pend.yaml_info)) < 0 ||
 	    (r = cat_flat(c->pend.api, na, &c->pend.api_flat, &c->pend.api_info)) < 0)
 		goto fail;
+	/* the compiled records of the YAML orders files read or linked anew */
+	for (size_t i = 0; i < c->n_added; i++) {
+		cat_file *f = c->added[i];
+		if (f->orders_yaml && f->dirty && (r = defs_unit_pack(&f->u, &f->packed, &f->packed_len)) < 0)
+			goto fail;
+	}
 	return 0;
 fail:
 	if (r == -EINVAL) {
@@ -842,6 +884,8 @@ void catalog_abort(catalog *c) {
 	free(c->removed);
 	c->added = c->removed = NULL;
 	c->n_added = c->n_removed = 0;
+	cat_map_clear(&c->add_cust);
+	cat_map_clear(&c->add_ord);
 	cat_set_done(&c->pend, c->pend.base != c->run.base);
 	c->staged = false;
 }
@@ -849,10 +893,15 @@ void catalog_abort(catalog *c) {
 void catalog_commit(catalog *c) {
 	if (!c->staged)
 		return;
+	bool ok = true;
 	if (c->pend_full) {
 		cat_map_clear(&c->cust);
 		cat_map_clear(&c->ord);
 		c->force_full = false;
+		/* cat_build's indexes of the added files are the whole set's */
+		c->cust = c->add_cust;
+		c->ord = c->add_ord;
+		c->add_cust = c->add_ord = (cat_map) { 0 };
 	} else {
 		for (size_t i = 0; i < c->n_removed; i++) {
 			cat_file *f = c->removed[i];
@@ -864,8 +913,9 @@ void catalog_commit(catalog *c) {
 	}
 	/* Indexes must not fail half-way: on -ENOMEM they are rebuilt from the
 	 * running arrays below, which are complete. */
-	bool ok = true;
-	for (size_t i = 0; i < c->n_added && ok; i++) {
+	cat_map_clear(&c->add_cust);
+	cat_map_clear(&c->add_ord);
+	for (size_t i = 0; i < c->n_added && ok && !c->pend_full; i++) {
 		cat_file *f = c->added[i];
 		for (size_t j = 0; j < f->u.n_customers && ok; j++)
 			ok = cat_map_put(&c->cust, f->u.customers[j].id, f, j) == 0;
@@ -899,6 +949,7 @@ void catalog_commit(catalog *c) {
 		free(f->packed);
 		f->packed = NULL;
 		f->packed_len = 0;
+		f->dirty = false;
 		if (c->source && i > 0 && f->f.data) {
 			free(f->f.data);
 			f->f.data = c->run.yaml_flat[i].data = NULL;

@@ -76,7 +76,7 @@ static defs_unit make_unit(const defs *base) {
 			.line = 10, .placed_by = "shop:alice", .hash = UINT64_MAX,
 		},
 		.customer_id = "c-1", .has_zone = true, .has_catch_up = true, .has_payment = true,
-		.id_line = 10, .id_col = INT32_MAX,
+		.id_line = 10, .id_col = INT32_MAX, .link_zone = hel, .link_catch_up = CATCH_UP_NONE,
 	};
 	ord_v[1] = (defs_unit_order) {
 		.o = { .id = "so-2", .rule = { .kind = RULE_CRON, .interval = 1, .start_day = INT64_MIN, .zone = NULL,
@@ -89,6 +89,7 @@ static defs_unit make_unit(const defs *base) {
 		       .rule = { .kind = RULE_EVERY, .unit = RULE_UNIT_MINUTE, .interval = 1, .zone = utc },
 		       .catch_up = CATCH_UP_LATEST, .file = NULL },
 		.customer_id = "c-2", .has_zone = false, .has_catch_up = false, .has_payment = false,
+		.link_zone = utc, .link_catch_up = CATCH_UP_LATEST,
 	};
 	return (defs_unit) { .customers = cu_v, .n_customers = 2, .orders = ord_v, .n_orders = 3 };
 }
@@ -178,6 +179,8 @@ static void check_order(const defs_unit_order *x, const defs_unit_order *y) {
 	assert_int_equal(x->has_payment, y->has_payment);
 	assert_int_equal(x->id_line, y->id_line);
 	assert_int_equal(x->id_col, y->id_col);
+	assert_ptr_equal(x->link_zone, y->link_zone);
+	assert_int_equal(x->link_catch_up, y->link_catch_up);
 }
 
 static void test_round_trip(void **state) {
