@@ -287,6 +287,19 @@ void order_number_format(uint64_t seq, char ret[ORDER_NUMBER_MAX]) {
 	ret[5 + n] = 0;
 }
 
+int order_number_seq(const char *s, uint64_t *ret_seq) {
+	/* "SO-", 8..10 digits, "-", the check digit: order_number_parse checks the
+	 * digits, the padding and the check (one spelling per sequence) */
+	size_t d = 0;
+	if (!s || strncmp(s, "SO-", 3))
+		return -EINVAL;
+	while (s[3 + d] >= '0' && s[3 + d] <= '9')
+		d++;
+	if (d < 8 || d > 10 || s[3 + d] != '-' || s[4 + d] < '0' || s[4 + d] > '9' || s[5 + d])
+		return -EINVAL;
+	return order_number_parse(s, ret_seq);
+}
+
 int order_number_parse(const char *s, uint64_t *ret_seq) {
 	char d[ORDER_NUMBER_MAX];
 	size_t n = 0;
@@ -1500,11 +1513,9 @@ int ledger_entry_bin_encode(const ledger_entry *e, bytes_buf *b) {
 	    !utf8_ok(e->by) || (unsigned) e->kind > LEDGER_REFUND)
 		return -EINVAL;
 	uint64_t seq = 0;
-	char back[ORDER_NUMBER_MAX] = "";
-	if (e->order[0] && order_number_parse(e->order, &seq) == 0)
-		order_number_format(seq, back);
+	bool by_seq = e->order[0] && order_number_seq(e->order, &seq) == 0;
 	bool by_daemon = e->by && !strcmp(e->by, ORDER_BY_DAEMON);
-	unsigned flags = (!e->order[0] ? 0 : !strcmp(back, e->order) ? LB_ORDER_SEQ : LB_ORDER) |
+	unsigned flags = (!e->order[0] ? 0 : by_seq ? LB_ORDER_SEQ : LB_ORDER) |
 			 (by_daemon ? LB_BY_DAEMON : 0) |
 			 (strcmp(e->amount.currency, e->balance_after.currency) ? LB_BALANCE_CUR : 0);
 	bytes_u8(b, flags);
@@ -1540,11 +1551,8 @@ int ledger_entry_bin_decode(const void *p, size_t n, uint64_t seq, ledger_entry 
 			order_number_format(o, e.order);
 	} else if (flags & LB_ORDER) {
 		uint64_t o;
-		char back[ORDER_NUMBER_MAX] = "";
 		bytes_get_fixed(&r, e.order, sizeof(e.order));
-		if (e.order[0] && order_number_parse(e.order, &o) == 0)
-			order_number_format(o, back);
-		if (!e.order[0] || !strcmp(back, e.order))
+		if (!e.order[0] || order_number_seq(e.order, &o) == 0)
 			r.bad = true;   /* "" and a number of a sequence are said otherwise: one spelling */
 	}
 	bin_get_money(&r, &e.amount);

@@ -206,6 +206,9 @@ int order_transition_add(sales_order *o, int64_t at, const char *by, order_statu
 void order_number_format(uint64_t seq, char ret[ORDER_NUMBER_MAX]);
 /* Normalises (strips dashes/space, upper-cases) and checks the digit. 0, -EINVAL. */
 int order_number_parse(const char *s, uint64_t *ret_seq);
+/* The sequence of a number spelled exactly as order_number_format spells it
+ * ("SO-00000042-7"); -EINVAL for anything else, other spellings included. */
+int order_number_seq(const char *s, uint64_t *ret_seq);
 
 /* ---- the JSON codec ---- */
 /* The stored record's fields (integers, lossless; the store adds its version key).

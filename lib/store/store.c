@@ -2007,10 +2007,8 @@ static int outq_to_bytes(bool parked, const store_outq_entry *e, bytes_buf *b) {
 				    strlen(e->last_error)) || text_utf8_prefix(e->key, strlen(e->key)) != strlen(e->key))
 		return -EINVAL;
 	uint64_t oseq = 0;
-	char back[32] = "";
-	if (!strncmp(e->key, "SO-", 3) && order_number_parse(e->key, &oseq) == 0)
-		order_number_format(oseq, back);
-	bool by_order = !strcmp(back, e->key), by_event = false;
+	char back[32];
+	bool by_order = order_number_seq(e->key, &oseq) == 0, by_event = false;
 	if (!by_order && !strncmp(e->key, "event:", 6)) {
 		snprintf(back, sizeof(back), "event:%" PRIu64, e->seq);
 		by_event = !strcmp(back, e->key);
@@ -3459,6 +3457,26 @@ static bool balance_text_parse(const MDB_val *v, int64_t *ret) {
 	return true;
 }
 
+/* The balance record's text, {"v":1,"balance":N}, without printf (once per
+ * account order created). buf holds 64 bytes. */
+static void balance_text(int64_t v, char buf[64]) {
+	static const char head[] = "{" STORE_RECORD_V_MEMBER ",\"balance\":";
+	char d[24];
+	size_t n = 0;
+	uint64_t u = v < 0 ? -(uint64_t) v : (uint64_t) v;
+	do
+		d[n++] = (char) ('0' + u % 10);
+	while ((u /= 10));
+	memcpy(buf, head, sizeof(head) - 1);
+	size_t len = sizeof(head) - 1;
+	if (v < 0)
+		buf[len++] = '-';
+	while (n)
+		buf[len++] = d[--n];
+	buf[len++] = '}';
+	buf[len] = 0;
+}
+
 static int balance_get(store_txn *t, const char *customer_id, const char *currency, int64_t *ret) {
 	unsigned char kb[STORE_KEY_MAX];
 	MDB_val k, v;
@@ -3542,7 +3560,7 @@ int store_ledger_append(store_txn *t, const char *customer_id, ledger_entry *e) 
 		bytes_free(&b);
 		return r;
 	}
-	snprintf(btext, sizeof(btext), "{" STORE_RECORD_V_MEMBER ",\"balance\":%" PRId64 "}", after);
+	balance_text(after, btext);
 	unsigned char kb[STORE_KEY_MAX], bb[STORE_KEY_MAX];
 	MDB_val k, v = bytes_val(&b), bk, bv = str_val(btext);
 	if ((r = cust_seq_key(t->s, customer_id, w.seq, kb, &k)) == 0 &&

@@ -588,6 +588,24 @@ static void test_one_spelling(void **state) {
 	ledger_entry_done(&r);
 }
 
+/* order_number_seq: the one spelling order_number_format writes, nothing else. */
+static void test_number_seq(void **state) {
+	(void) state;
+	uint64_t seq = 0;
+	char n[ORDER_NUMBER_MAX];
+	static const uint64_t seqs[] = { 1, 42, 99999999, 100000000, ORDER_SEQ_MAX };
+	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+		order_number_format(seqs[i], n);
+		assert_int_equal(order_number_seq(n, &seq), 0);
+		assert_int_equal(seq, seqs[i]);
+	}
+	static const char *const other[] = { "so-00000042-7", "SO 00000042 7", "000000427", "SO-00000042-1",
+					     "SO-0000042-7", "SO-000000042-7", "SO-00000042-7 ", "SO-00000042-", "", "SO-" };
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		assert_int_equal(order_number_seq(other[i], &seq), -EINVAL);
+	assert_int_equal(order_number_seq(NULL, &seq), -EINVAL);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_varints),
@@ -597,6 +615,7 @@ int main(void) {
 		cmocka_unit_test(test_order_flips),
 		cmocka_unit_test(test_ledger),
 		cmocka_unit_test(test_one_spelling),
+		cmocka_unit_test(test_number_seq),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
