@@ -78,7 +78,9 @@ static int job_keep(list_job *j, size_t off, int64_t delivery, const char *so, c
 	x->len = j->text.b.n - off;
 	x->delivery = delivery;
 	x->so = so ? so : "";
-	snprintf(x->number, sizeof(x->number), "%s", number ? number : "");
+	size_t len = number ? strnlen(number, sizeof(x->number) - 1) : 0;
+	memcpy(x->number, number ? number : "", len);
+	x->number[len] = '\0';
 	x->n = n;
 	return 0;
 }

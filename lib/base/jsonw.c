@@ -1,4 +1,5 @@
-#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include "lib/base/jsonw.h"
 
@@ -45,49 +46,83 @@ void jsonw_arr_close(jsonw *w) {
 	w->comma = true;
 }
 
-/* s[0, n) between quotes, escaped as jansson escapes it (see the header). */
-static void put_string(jsonw *w, const char *s, size_t n) {
-	put(w, "\"", 1);
-	size_t run = 0;
+/* Room for need bytes in all (and the NUL); false when out of memory (marked). */
+static bool reserve(text_buf *b, size_t need) {
+	if (need + 1 <= b->cap)
+		return true;
+	if (b->oom)
+		return false;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need + 1)
+		cap *= 2;
+	char *q = realloc(b->s, cap);
+	if (!q) {
+		b->oom = true;
+		return false;
+	}
+	b->s = q;
+	b->cap = cap;
+	return true;
+}
+
+/* The bytes jansson escapes: the C0 controls, '"' and '\'. */
+static const unsigned char needs_escape[256] = {
+	[0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+	[0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
+	[0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+	[0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
+	['"'] = 1, ['\\'] = 1,
+};
+
+/* s[0, n) between quotes, escaped as jansson escapes it (see the header), then
+ * tail (a ':' after a key, or nothing). Room for the worst case is made once. */
+static void put_string(jsonw *w, const char *s, size_t n, const char *tail) {
+	text_buf *b = &w->b;
+	if (n > (SIZE_MAX - b->n - 8) / 6 || !reserve(b, b->n + 6 * n + 4))
+		return;
+	char *d = b->s + b->n;
+	*d++ = '"';
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char) s[i];
-		if (ch >= 0x20 && ch != '"' && ch != '\\')
+		if (!needs_escape[ch]) {
+			*d++ = (char) ch;
 			continue;
-		put(w, s + run, i - run);
-		run = i + 1;
-		char seq[8];
-		const char *e = seq;
-		size_t len = 2;
-		switch (ch) {
-		case '"': e = "\\\""; break;
-		case '\\': e = "\\\\"; break;
-		case '\b': e = "\\b"; break;
-		case '\f': e = "\\f"; break;
-		case '\n': e = "\\n"; break;
-		case '\r': e = "\\r"; break;
-		case '\t': e = "\\t"; break;
-		default:
-			snprintf(seq, sizeof(seq), "\\u%04X", (unsigned) ch);
-			len = 6;
 		}
-		put(w, e, len);
+		*d++ = '\\';
+		switch (ch) {
+		case '"': *d++ = '"'; break;
+		case '\\': *d++ = '\\'; break;
+		case '\b': *d++ = 'b'; break;
+		case '\f': *d++ = 'f'; break;
+		case '\n': *d++ = 'n'; break;
+		case '\r': *d++ = 'r'; break;
+		case '\t': *d++ = 't'; break;
+		default:
+			*d++ = 'u';
+			*d++ = '0';
+			*d++ = '0';
+			*d++ = "0123456789ABCDEF"[ch >> 4];
+			*d++ = "0123456789ABCDEF"[ch & 15];
+		}
 	}
-	put(w, s + run, n - run);
-	put(w, "\"", 1);
+	*d++ = '"';
+	while (*tail)
+		*d++ = *tail++;
+	*d = '\0';
+	b->n = (size_t) (d - b->s);
 }
 
 void jsonw_key(jsonw *w, const char *k) {
 	if (w->comma)
 		put(w, ",", 1);
-	put_string(w, k, strlen(k));
-	put(w, ":", 1);
+	put_string(w, k, strlen(k), ":");
 	w->comma = true;
 	w->after_key = true;
 }
 
 void jsonw_strn(jsonw *w, const char *s, size_t n) {
 	value_begin(w);
-	put_string(w, s, n);
+	put_string(w, s, n, "");
 }
 
 void jsonw_str(jsonw *w, const char *s) {

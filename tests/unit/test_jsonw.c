@@ -28,6 +28,19 @@ static void test_escapes(void **state) {
 		same_as_jansson(&w, json_string(s));
 		free(w.b.s);
 	}
+	/* long enough to grow the buffer in the middle of a string */
+	char *long_s = malloc(30001);
+	assert_non_null(long_s);
+	for (size_t i = 0; i < 30000; i++)
+		long_s[i] = (char) (i % 3 == 0 ? 0x01 : i % 3 == 1 ? '"' : 'x');
+	long_s[30000] = 0;
+	jsonw lw = { 0 };
+	jsonw_obj_open(&lw);
+	jsonw_kstr(&lw, long_s, long_s);
+	jsonw_obj_close(&lw);
+	same_as_jansson(&lw, json_pack("{s:s}", long_s, long_s));
+	free(lw.b.s);
+	free(long_s);
 	const char *utf8[] = { "", "h\xc3\xa4r", "\xe2\x80\xa8/\x7f\xc2\x9b", "\xf0\x9f\x98\x80\"\\", "a/b" };
 	for (size_t i = 0; i < sizeof(utf8) / sizeof(*utf8); i++) {
 		jsonw w = { 0 };
