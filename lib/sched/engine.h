@@ -28,7 +28,9 @@
 #include "lib/store/store.h"
 
 #define ENGINE_GRACE 60          /* seconds after create_at that still count as on time */
+#ifndef ENGINE_BATCH             /* -DENGINE_BATCH=N: bench/creation's figures at other sizes */
 #define ENGINE_BATCH 256         /* occurrences (and reminder steps) per write transaction */
+#endif
 
 typedef struct engine engine;
 
