@@ -1,8 +1,11 @@
 /* store: the LMDB sales store (layout and record formats: doc/store.md).
- * Every value is a compact JSON document with "v": 1 so a later format can be
- * told apart; every key that is iterated is fixed-width big-endian so that
- * cursor order is the order we want (time, sequence). LMDB's error codes are
- * turned into negative errno in store_errno() and nowhere else. */
+ * The creation path's records (orders, order.created events, pending entries,
+ * ledger entries, schedule states) are compact: a tag byte and varints (issue
+ * 12); every other value, and those records in older stores, is a compact JSON
+ * document with "v": 1; readers take both. Every key that is iterated is
+ * fixed-width big-endian so that cursor order is the order we want (time,
+ * sequence). LMDB's error codes are turned into negative errno in store_errno()
+ * and nowhere else. */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
