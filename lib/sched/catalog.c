@@ -31,14 +31,15 @@ typedef struct cat_own {
 } cat_own;
 
 typedef struct cat_ent {
-	const char *id;
+	const char *id;          /* NULL: a free slot */
 	cat_own own;
-	struct cat_ent *next;
 } cat_ent;
 
+/* Open addressing with linear probing, no allocation per entry; the home slot of
+ * an id is its hash scaled to the capacity (any capacity, kept under 3/4 full). */
 typedef struct cat_map {
-	cat_ent **b;
-	size_t nb, n;
+	cat_ent *v;
+	size_t cap, n;
 } cat_map;
 
 typedef struct cat_set {
@@ -74,74 +75,79 @@ struct catalog {
 
 /* ---- the id index ---- */
 
-static uint64_t cat_hash(const char *s) {
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-	for (; *s; s++)
-		h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
-	return h;
+static size_t cat_home(const cat_map *m, const char *id) {
+	uint64_t h = defs_hash64(id, strlen(id), 0);
+	return (size_t) (((unsigned __int128) h * m->cap) >> 64);
 }
 
 static void cat_map_clear(cat_map *m) {
-	for (size_t i = 0; i < m->nb; i++)
-		for (cat_ent *e = m->b[i], *nx; e; e = nx) {
-			nx = e->next;
-			free(e);
-		}
-	free(m->b);
+	free(m->v);
 	*m = (cat_map) { 0 };
 }
 
-static int cat_map_grow(cat_map *m) {
-	size_t nb = m->nb ? m->nb * 2 : 64;
-	cat_ent **b = calloc(nb, sizeof(*b));
-	if (!b)
+static int cat_map_reserve(cat_map *m, size_t n) {
+	if (n * 4 < m->cap * 3)
+		return 0;
+	size_t cap = n + n / 2 + 64;
+	cat_ent *v = calloc(cap, sizeof(*v));
+	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < m->nb; i++)
-		for (cat_ent *e = m->b[i], *nx; e; e = nx) {
-			nx = e->next;
-			size_t k = cat_hash(e->id) & (nb - 1);
-			e->next = b[k];
-			b[k] = e;
-		}
-	free(m->b);
-	m->b = b;
-	m->nb = nb;
+	cat_map nm = { .v = v, .cap = cap, .n = m->n };
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->v[i].id)
+			continue;
+		size_t k = cat_home(&nm, m->v[i].id);
+		while (v[k].id)
+			k = k + 1 == cap ? 0 : k + 1;
+		v[k] = m->v[i];
+	}
+	free(m->v);
+	*m = nm;
 	return 0;
 }
 
 static const cat_ent *cat_map_get(const cat_map *m, const char *id) {
-	if (!m->nb)
+	if (!m->n)
 		return NULL;
-	for (const cat_ent *e = m->b[cat_hash(id) & (m->nb - 1)]; e; e = e->next)
-		if (strcmp(e->id, id) == 0)
-			return e;
+	for (size_t k = cat_home(m, id); m->v[k].id; k = k + 1 == m->cap ? 0 : k + 1)
+		if (m->v[k].id == id || strcmp(m->v[k].id, id) == 0)
+			return &m->v[k];
 	return NULL;
 }
 
 static int cat_map_put(cat_map *m, const char *id, cat_file *f, size_t idx) {
-	if (m->n >= m->nb && cat_map_grow(m) < 0)
+	if (cat_map_reserve(m, m->n + 1) < 0)
 		return -ENOMEM;
-	cat_ent *e = malloc(sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	size_t k = cat_hash(id) & (m->nb - 1);
-	*e = (cat_ent) { .id = id, .own = { f, idx }, .next = m->b[k] };
-	m->b[k] = e;
+	size_t k = cat_home(m, id);
+	while (m->v[k].id)
+		k = k + 1 == m->cap ? 0 : k + 1;
+	m->v[k] = (cat_ent) { .id = id, .own = { f, idx } };
 	m->n++;
 	return 0;
 }
 
 static void cat_map_del(cat_map *m, const char *id, const cat_file *f) {
-	if (!m->nb)
+	if (!m->n)
 		return;
-	for (cat_ent **p = &m->b[cat_hash(id) & (m->nb - 1)]; *p; p = &(*p)->next)
-		if ((*p)->own.f == f && strcmp((*p)->id, id) == 0) {
-			cat_ent *e = *p;
-			*p = e->next;
-			free(e);
-			m->n--;
-			return;
+	size_t k = cat_home(m, id);
+	for (; m->v[k].id; k = k + 1 == m->cap ? 0 : k + 1)
+		if (m->v[k].own.f == f && strcmp(m->v[k].id, id) == 0)
+			break;
+	if (!m->v[k].id)
+		return;
+	/* backward shift: the entries after it that may move into the hole do */
+	size_t hole = k;
+	for (size_t j = k + 1 == m->cap ? 0 : k + 1; m->v[j].id; j = j + 1 == m->cap ? 0 : j + 1) {
+		size_t home = cat_home(m, m->v[j].id);
+		/* j's entry may fill the hole unless its home lies cyclically in (hole, j] */
+		bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+		if (!stays) {
+			m->v[hole] = m->v[j];
+			hole = j;
 		}
+	}
+	m->v[hole] = (cat_ent) { 0 };
+	m->n--;
 }
 
 /* The running index without the files the candidate drops. */
@@ -485,7 +491,7 @@ static int cat_build(catalog *c) {
 	nc = calloc(n_nc ? n_nc : 1, sizeof(*nc));
 	no = calloc(n_no ? n_no : 1, sizeof(*no));
 	linked = calloc(n_no ? n_no : 1, sizeof(*linked));
-	if (!nc || !no || !linked)
+	if (!nc || !no || !linked || cat_map_reserve(&acust, n_nc) < 0 || cat_map_reserve(&aord, n_no) < 0)
 		goto out;
 	/* ids: new ones must be unique among themselves and against what is kept */
 	size_t k = 0, ko = 0;

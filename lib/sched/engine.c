@@ -266,6 +266,29 @@ static int collect_removed(const char *so_id, const sched_state *st, void *ud) {
 	return 0;
 }
 
+/* The first apply's one pass over the stored states: both they (by key) and d's
+ * standing orders (by id) are in strcmp order, so one merge gives every standing
+ * order its state (none: watermark INT64_MIN) and collects the active ids that
+ * are gone from d. */
+typedef struct first_merge {
+	const defs *d;
+	sched_state *state;
+	size_t i;
+	id_list removed;
+} first_merge;
+
+static int merge_state(const char *so_id, const sched_state *st, void *ud) {
+	first_merge *m = ud;
+	int cmp = 1;
+	while (m->i < m->d->n_orders && (cmp = strcmp(m->d->orders[m->i].id, so_id)) < 0)
+		m->i++;
+	if (m->i < m->d->n_orders && cmp == 0) {
+		m->state[m->i++] = *st;
+		return 0;
+	}
+	return collect_removed(so_id, st, &m->removed);
+}
+
 static int put_sources(store_txn *t, const defs *d, const engine_sources *src) {
 	int r = 0;
 	if (src && src->files && (r = store_defs_put(t, src->files, src->n_files)) < 0)
@@ -420,7 +443,11 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 	r = store_begin(e->s, true, &t);
 	if (r < 0)
 		goto fail;
-	r = load_state(e, t, d, state);
+	for (size_t i = 0; i < d->n_orders; i++)
+		state[i] = (sched_state) { .watermark = INT64_MIN };
+	first_merge fm = { .d = d, .state = state, .removed = { .v = known, .n = 0, .cap = 1 } };
+	r = store_sched_each(t, merge_state, &fm);
+	known = fm.removed.v;
 	if (r < 0)
 		goto fail;
 	for (size_t i = 0; i < d->n_orders; i++) {
@@ -436,14 +463,7 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 			goto fail;
 	}
 	/* Standing orders that are gone from the definitions: deactivate, keep history. */
-	id_list kl = { .v = known, .n = 0, .cap = 1 };
-	r = store_sched_each(t, collect_removed, &kl);
-	known = kl.v;
-	if (r < 0)
-		goto fail;
 	for (char **k = known; *k; k++) {
-		if (defs_find_order(d, *k))
-			continue;
 		sched_state st;
 		r = store_sched_get(t, *k, &st);
 		if (r < 0)
