@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1021,6 +1022,8 @@ static int run(daemon_ctx *c) {
 			log_error("cannot apply the definitions: %s", strerror(-r));
 		return 1;
 	}
+	/* what reading the YAML left free goes back to the system (RssAnon idle) */
+	malloc_trim(0);
 
 	c->loop = uv_default_loop();
 	if ((r = loopstat_start(&c->loopstat, c->loop)) < 0)

@@ -293,6 +293,8 @@ typedef struct pk_rd {
 	size_t n_strs;
 	defs_arena *arena;
 	tz_db *tz;
+	const char *zone_name;   /* the last zone looked up (a string of the table) */
+	const tz_zone *zone;
 	bool bad, oom;
 } pk_rd;
 
@@ -367,8 +369,12 @@ static void rd_fixed(pk_rd *r, char *dst, size_t cap) {
 static const tz_zone *rd_zone(pk_rd *r) {
 	const char *name = rd_str(r);
 	const tz_zone *z = NULL;
+	if (name && name == r->zone_name)
+		return r->zone;   /* the table holds each name once */
 	if (name && !r->bad && tz_db_get(r->tz, name, &z) < 0)
 		r->bad = true;
+	r->zone_name = name;
+	r->zone = z;
 	return z;
 }
 

@@ -4,14 +4,18 @@
  * copies of the units' entries (the strings stay the units'). A parallel owner
  * array says which file each entry of the running defs came from. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "lib/defs/pack.h"
 #include "lib/sched/catalog.h"
 
 #define CAT_RETIRED_MAX 8
+#define CAT_THREADS 4        /* files read or unpacked at once, at most */
 
 typedef struct cat_file {
 	defs_file f;             /* owned copy, data NUL-terminated; NULL when not held (a source is set) */
@@ -32,6 +36,7 @@ typedef struct cat_own {
 
 typedef struct cat_ent {
 	const char *id;          /* NULL: a free slot */
+	uint64_t h;              /* defs_hash64 of id */
 	cat_own own;
 } cat_ent;
 
@@ -75,8 +80,11 @@ struct catalog {
 
 /* ---- the id index ---- */
 
-static size_t cat_home(const cat_map *m, const char *id) {
-	uint64_t h = defs_hash64(id, strlen(id), 0);
+static uint64_t cat_hash(const char *id) {
+	return defs_hash64(id, strlen(id), 0);
+}
+
+static size_t cat_home(const cat_map *m, uint64_t h) {
 	return (size_t) (((unsigned __int128) h * m->cap) >> 64);
 }
 
@@ -96,7 +104,7 @@ static int cat_map_reserve(cat_map *m, size_t n) {
 	for (size_t i = 0; i < m->cap; i++) {
 		if (!m->v[i].id)
 			continue;
-		size_t k = cat_home(&nm, m->v[i].id);
+		size_t k = cat_home(&nm, m->v[i].h);
 		while (v[k].id)
 			k = k + 1 == cap ? 0 : k + 1;
 		v[k] = m->v[i];
@@ -109,36 +117,45 @@ static int cat_map_reserve(cat_map *m, size_t n) {
 static const cat_ent *cat_map_get(const cat_map *m, const char *id) {
 	if (!m->n)
 		return NULL;
-	for (size_t k = cat_home(m, id); m->v[k].id; k = k + 1 == m->cap ? 0 : k + 1)
-		if (m->v[k].id == id || strcmp(m->v[k].id, id) == 0)
+	uint64_t h = cat_hash(id);
+	for (size_t k = cat_home(m, h); m->v[k].id; k = k + 1 == m->cap ? 0 : k + 1)
+		if (m->v[k].h == h && strcmp(m->v[k].id, id) == 0)
 			return &m->v[k];
 	return NULL;
 }
 
-static int cat_map_put(cat_map *m, const char *id, cat_file *f, size_t idx) {
+/* Adds id; with unique, -EEXIST when it is there already (nothing added). */
+static int cat_map_add(cat_map *m, const char *id, cat_file *f, size_t idx, bool unique) {
 	if (cat_map_reserve(m, m->n + 1) < 0)
 		return -ENOMEM;
-	size_t k = cat_home(m, id);
-	while (m->v[k].id)
-		k = k + 1 == m->cap ? 0 : k + 1;
-	m->v[k] = (cat_ent) { .id = id, .own = { f, idx } };
+	uint64_t h = cat_hash(id);
+	size_t k = cat_home(m, h);
+	for (; m->v[k].id; k = k + 1 == m->cap ? 0 : k + 1)
+		if (unique && m->v[k].h == h && strcmp(m->v[k].id, id) == 0)
+			return -EEXIST;
+	m->v[k] = (cat_ent) { .id = id, .h = h, .own = { f, idx } };
 	m->n++;
 	return 0;
+}
+
+static int cat_map_put(cat_map *m, const char *id, cat_file *f, size_t idx) {
+	return cat_map_add(m, id, f, idx, false);
 }
 
 static void cat_map_del(cat_map *m, const char *id, const cat_file *f) {
 	if (!m->n)
 		return;
-	size_t k = cat_home(m, id);
+	uint64_t h = cat_hash(id);
+	size_t k = cat_home(m, h);
 	for (; m->v[k].id; k = k + 1 == m->cap ? 0 : k + 1)
-		if (m->v[k].own.f == f && strcmp(m->v[k].id, id) == 0)
+		if (m->v[k].own.f == f && m->v[k].h == h && strcmp(m->v[k].id, id) == 0)
 			break;
 	if (!m->v[k].id)
 		return;
 	/* backward shift: the entries after it that may move into the hole do */
 	size_t hole = k;
 	for (size_t j = k + 1 == m->cap ? 0 : k + 1; m->v[j].id; j = j + 1 == m->cap ? 0 : j + 1) {
-		size_t home = cat_home(m, m->v[j].id);
+		size_t home = cat_home(m, m->v[j].h);
 		/* j's entry may fill the hole unless its home lies cyclically in (hole, j] */
 		bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
 		if (!stays) {
@@ -350,6 +367,58 @@ static int cat_push(cat_file ***v, size_t *n, cat_file *f) {
 	return 0;
 }
 
+/* One file to unpack (packed set) or to read and validate (then compacted when
+ * it is a YAML orders file), on one of the threads of cat_run_jobs. */
+typedef struct cat_job {
+	cat_file *f;
+	const void *packed;
+	size_t packed_len;
+	int r;
+} cat_job;
+
+typedef struct cat_pool {
+	const catalog *c;
+	cat_job *jobs;
+	size_t n;
+	atomic_size_t next;
+} cat_pool;
+
+static void cat_job_run(const catalog *c, cat_job *jb) {
+	if (jb->packed) {
+		jb->r = defs_unit_unpack(c->pend.base, jb->packed, jb->packed_len, &jb->f->u);
+		return;
+	}
+	jb->r = defs_unit_read(c->pend.base, &jb->f->f, &jb->f->u);
+	if (jb->r == 0 && jb->f->orders_yaml) {
+		jb->f->dirty = true;
+		jb->r = cat_compact(c, jb->f);
+	}
+}
+
+static void *cat_worker(void *arg) {
+	cat_pool *p = arg;
+	for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < p->n;)
+		cat_job_run(p->c, &p->jobs[i]);
+	return NULL;
+}
+
+/* The jobs on as many threads as there are CPUs (at most CAT_THREADS), this one
+ * among them; one thread when a thread cannot be had. */
+static void cat_run_jobs(const catalog *c, cat_job *jobs, size_t n) {
+	cat_pool p = { .c = c, .jobs = jobs, .n = n };
+	pthread_t th[CAT_THREADS];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nt = ncpu < 1 ? 1 : ncpu > CAT_THREADS ? CAT_THREADS : (size_t) ncpu, started = 0;
+	if (nt > n)
+		nt = n;
+	for (size_t i = 1; i < nt; i++)
+		if (pthread_create(&th[started], NULL, cat_worker, &p) == 0)
+			started++;
+	cat_worker(&p);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+}
+
 /* The candidate's list for one kind of file: unchanged files kept (the same
  * cat_file), the others read anew. A file that does not read cleanly: -EINVAL. */
 static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_file *nf,
@@ -359,8 +428,13 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 		return -ENOMEM;
 	*ret = v;
 	bool *kept = calloc(n_old ? n_old : 1, sizeof(*kept));
-	if (!kept)
+	cat_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
+	size_t n_jobs = 0;
+	if (!kept || !jobs) {
+		free(kept);
+		free(jobs);
 		return -ENOMEM;
+	}
 	int r = 0, bad = 0;
 	*changed = n != n_old;
 	size_t j = 0;
@@ -397,32 +471,40 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 		if (config_first && i == 0)
 			continue;
 		f->orders_yaml = orders_yaml;
-		if (ni && ni[i].packed) {
-			r = defs_unit_unpack(c->pend.base, ni[i].packed, ni[i].packed_len, &f->u);
-			if (r == 0) {
+		jobs[n_jobs++] = (cat_job) { .f = f, .packed = ni ? ni[i].packed : NULL, .packed_len = ni ? ni[i].packed_len : 0 };
+		if (!jobs[n_jobs - 1].packed && !f->f.data && (r = cat_fetch(c, f)) < 0)
+			break;
+	}
+	/* unpacked or read and validated, on the CPUs there are */
+	if (r == 0)
+		cat_run_jobs(c, jobs, n_jobs);
+	for (size_t k = 0; k < n_jobs && r == 0; k++) {
+		cat_job *jb = &jobs[k];
+		cat_file *f = jb->f;
+		if (jb->packed) {
+			if (jb->r == 0) {
 				c->stats.files_unpacked++;
 				continue;
 			}
-			if (r == -ENOMEM)
+			if ((r = jb->r) == -ENOMEM)
 				break;
 			if (!c->stats.packed_failed++) {
 				c->stats.packed_error = r;
 				snprintf(c->stats.packed_failed_name, sizeof(c->stats.packed_failed_name), "%s", f->f.name);
 			}
-			r = 0;
+			/* a damaged record: the YAML */
+			if (!f->f.data && (r = cat_fetch(c, f)) < 0)
+				break;
+			jb->packed = NULL;
+			cat_job_run(c, jb);
 		}
-		if (!f->f.data && (r = cat_fetch(c, f)) < 0)
-			break;
 		c->stats.files_read++;
 		/* a file with errors: the rest still staged, for the lookups of cat_unit_errors */
-		if ((r = defs_unit_read(c->pend.base, &f->f, &f->u)) == -EINVAL) {
-			bad = r;
-			r = 0;
-		} else if (r == 0 && orders_yaml) {
-			f->dirty = true;
-			r = cat_compact(c, f);
-		}
+		r = jb->r == -EINVAL ? 0 : jb->r;
+		if (jb->r == -EINVAL)
+			bad = -EINVAL;
 	}
+	free(jobs);
 	for (size_t k = 0; k < n_old && r != -ENOMEM; k++)
 		if (!kept[k]) {
 			*changed = true;
@@ -499,25 +581,30 @@ static int cat_build(catalog *c) {
 		cat_file *f = c->added[i];
 		for (size_t j = 0; j < f->u.n_customers; j++) {
 			const char *id = f->u.customers[j].id;
-			if (cat_map_get(&acust, id) || cat_live(&c->cust, id)) {
+			if (cat_live(&c->cust, id)) {
 				r = -EINVAL;
 				goto out;
 			}
-			if (cat_map_put(&acust, id, f, j) < 0)
+			if ((r = cat_map_add(&acust, id, f, j, true)) < 0) {
+				r = r == -EEXIST ? -EINVAL : r;
 				goto out;
+			}
 			nc[k++] = (cat_new) { .id = id, .own = { f, j } };
 		}
 		for (size_t j = 0; j < f->u.n_orders; j++) {
 			const char *id = f->u.orders[j].o.id;
-			if (cat_map_get(&aord, id) || cat_live(&c->ord, id)) {
+			if (cat_live(&c->ord, id)) {
 				r = -EINVAL;
 				goto out;
 			}
-			if (cat_map_put(&aord, id, f, j) < 0)
+			if ((r = cat_map_add(&aord, id, f, j, true)) < 0) {
+				r = r == -EEXIST ? -EINVAL : r;
 				goto out;
+			}
 			no[ko++] = (cat_new) { .id = id, .own = { f, j } };
 		}
 	}
+	r = -ENOMEM;   /* for the allocations below */
 	const defs *base = c->pend.base;
 	for (size_t i = 0; i < n_no; i++) {
 		const defs_unit_order *e = &no[i].own.f->u.orders[no[i].own.idx];
