@@ -45,7 +45,7 @@ STANDINGD_TEST_QUICK=1 meson test -C build --suite unit --print-errorlogs --logb
 # its own clang build; one result line per harness for the summary below. A crash
 # fails the run and its input is kept under build-libfuzzer/fuzz-artifacts/.
 fuzz_seconds=${STANDINGD_FUZZ_SECONDS:-30}
-fuzzers="defs cron money varlink api-definition mail"
+fuzzers="defs cron money varlink api-definition mail records"
 fuzz_results=build-libfuzzer/fuzz-results.txt
 mkdir -p build-libfuzzer
 : >"$fuzz_results"
