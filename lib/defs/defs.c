@@ -2648,7 +2648,9 @@ void defs_unit_done(defs_unit *u) {
 	if (!u)
 		return;
 	if (u->arena) {
-		/* unpacked: strings and arrays are the arena's */
+		/* unpacked: strings and arrays are the arena's, but for these */
+		free(u->orders);
+		free(u->meta);
 		defs_arena_free(u->arena);
 		*u = (defs_unit) { 0 };
 		return;

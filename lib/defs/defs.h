@@ -249,11 +249,20 @@ typedef struct defs_unit_order {
 	catch_up link_catch_up;
 } defs_unit_order;
 
+/* What the catalog keeps of a standing order of a file once it runs (the running
+ * set holds the standing order itself): see defs_unit_thin. */
+typedef struct defs_unit_meta {
+	const char *id, *customer_id;
+	int id_line, id_col;
+	bool has_zone, has_catch_up, has_payment;
+} defs_unit_meta;
+
 typedef struct defs_unit {
 	customer *customers;      /* in file order */
 	size_t n_customers;
-	defs_unit_order *orders;  /* in file order */
+	defs_unit_order *orders;  /* in file order; NULL once thinned (meta instead) */
 	size_t n_orders;
+	defs_unit_meta *meta;     /* n_orders of them once thinned, else NULL */
 	/* An unpacked unit (lib/defs/pack.h): everything above lives in this arena
 	 * (strings shared), freed as a whole by defs_unit_done. NULL: malloc'd each. */
 	struct defs_arena *arena;

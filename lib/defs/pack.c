@@ -528,17 +528,38 @@ int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret
 	for (size_t i = 0; i < u.n_customers && u.customers && !r.bad; i++)
 		rd_customer(&r, &u.customers[i]);
 	u.n_orders = rd_count(&r, 40);
-	u.orders = rd_alloc(&r, u.n_orders ? u.n_orders : 1, sizeof(*u.orders));
+	/* beside the arena: a thinned unit frees it (defs_unit_thin) */
+	u.orders = r.bad ? NULL : calloc(u.n_orders ? u.n_orders : 1, sizeof(*u.orders));
+	r.oom |= !r.bad && !u.orders;
 	for (size_t i = 0; i < u.n_orders && u.orders && !r.bad; i++)
 		rd_order(&r, &u.orders[i]);
 	if (r.b.p != r.b.end)
 		r.bad = true;
 	if (r.bad || r.oom) {
+		free(u.orders);
 		defs_arena_free(r.arena);
 		return r.oom ? -ENOMEM : -EBADMSG;
 	}
 	u.arena = r.arena;
 	*ret = u;
+	return 0;
+}
+
+int defs_unit_thin(defs_unit *u) {
+	if (!u->arena || u->meta || !u->orders)
+		return 0;
+	defs_unit_meta *m = calloc(u->n_orders ? u->n_orders : 1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < u->n_orders; i++) {
+		const defs_unit_order *e = &u->orders[i];
+		m[i] = (defs_unit_meta) { .id = e->o.id, .customer_id = e->customer_id, .id_line = e->id_line,
+					  .id_col = e->id_col, .has_zone = e->has_zone,
+					  .has_catch_up = e->has_catch_up, .has_payment = e->has_payment };
+	}
+	free(u->orders);
+	u->orders = NULL;
+	u->meta = m;
 	return 0;
 }
 

@@ -28,6 +28,11 @@ int defs_unit_pack(const defs_unit *u, uint8_t **ret, size_t *ret_len);
  * another version of the format; -EBADMSG: damaged (hash, truncation, a value out
  * of range, an unknown zone); -ENOMEM. *ret is untouched on failure. */
 int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret);
+/* An unpacked unit's standing orders replaced by their meta (ids, positions,
+ * flags), the rest staying in the arena: for a unit whose standing orders are
+ * kept elsewhere (the running set) and are linked again from there. 0, or
+ * -ENOMEM (the unit unchanged); a unit not unpacked is left as it is. */
+int defs_unit_thin(defs_unit *u);
 /* Frees an unpacked unit's arena (defs_unit_done calls it). NULL is fine. */
 void defs_arena_free(struct defs_arena *a);
 

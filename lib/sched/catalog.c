@@ -533,6 +533,11 @@ static bool cat_new_sorted(const cat_new *v, size_t n) {
 	return true;
 }
 
+/* A standing order's id in its file's unit, thinned or not. */
+static const char *cat_order_id(const cat_file *f, size_t j) {
+	return f->u.meta ? f->u.meta[j].id : f->u.orders[j].o.id;
+}
+
 static const customer *cat_customer(const cat_own *o) {
 	return &o->f->u.customers[o->idx];
 }
@@ -673,7 +678,20 @@ static int cat_build(catalog *c) {
 			const standing_order *so = &old->orders[i];
 			const cat_own *o = &c->run.own_ord[i++];
 			if (relink && so->customer && cat_dying_customer(c, so->customer)) {
-				const defs_unit_order *e = &o->f->u.orders[o->idx];
+				/* a thinned unit's standing order is the running one: linking
+				 * takes from it what the file said and applies the defaults again */
+				defs_unit_order thin;
+				const defs_unit_order *e = &thin;
+				if (o->f->u.meta) {
+					const defs_unit_meta *mt = &o->f->u.meta[o->idx];
+					thin = (defs_unit_order) { .o = *so, .customer_id = (char *) mt->customer_id,
+								   .has_zone = mt->has_zone, .has_catch_up = mt->has_catch_up,
+								   .has_payment = mt->has_payment, .id_line = mt->id_line,
+								   .id_col = mt->id_col, .link_zone = so->rule.zone,
+								   .link_catch_up = so->catch_up };
+				} else {
+					e = &o->f->u.orders[o->idx];
+				}
 				const customer *cu = cat_find_customer(c, &acust, so->customer->id);
 				if (!defs_unit_link(base, e, cu, &d->orders[m])) {
 					r = -EINVAL;
@@ -824,8 +842,10 @@ static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
 	const cat_ent *e = cat_live(&c->ord, id);
 	if (!e)
 		return false;
-	const defs_unit_order *o = &e->own.f->u.orders[e->own.idx];
-	*ret = (defs_unit_site) { .file = e->own.f->f.name, .line = o->id_line, .col = o->id_col,
+	const defs_unit *u = &e->own.f->u;
+	int line = u->meta ? u->meta[e->own.idx].id_line : u->orders[e->own.idx].id_line;
+	int col = u->meta ? u->meta[e->own.idx].id_col : u->orders[e->own.idx].id_col;
+	*ret = (defs_unit_site) { .file = e->own.f->f.name, .line = line, .col = col,
 				  .file_idx = cat_file_idx(c, e->own.f), .pos = e->own.idx };
 	return true;
 }
@@ -1001,7 +1021,7 @@ void catalog_commit(catalog *c) {
 			for (size_t j = 0; j < f->u.n_customers; j++)
 				cat_map_del(&c->cust, f->u.customers[j].id, f);
 			for (size_t j = 0; j < f->u.n_orders; j++)
-				cat_map_del(&c->ord, f->u.orders[j].o.id, f);
+				cat_map_del(&c->ord, cat_order_id(f, j), f);
 		}
 	}
 	/* Indexes must not fail half-way: on -ENOMEM they are rebuilt from the
@@ -1043,6 +1063,9 @@ void catalog_commit(catalog *c) {
 		f->packed = NULL;
 		f->packed_len = 0;
 		f->dirty = false;
+		/* its standing orders are the running set's now: the unit keeps their meta */
+		if (i > 0)
+			(void) defs_unit_thin(&f->u);
 		if (c->source && i > 0 && f->f.data) {
 			free(f->f.data);
 			f->f.data = c->run.yaml_flat[i].data = NULL;
