@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "lib/base/text.h"
 
 typedef struct jsonw {
@@ -24,7 +25,10 @@ void jsonw_obj_close(jsonw *w);
 void jsonw_arr_open(jsonw *w);
 void jsonw_arr_close(jsonw *w);
 /* An object's key; its value is the next thing written. */
-void jsonw_key(jsonw *w, const char *k);
+void jsonw_keyn(jsonw *w, const char *k, size_t n);
+static inline void jsonw_key(jsonw *w, const char *k) {
+	jsonw_keyn(w, k, strlen(k));   /* a literal's length is known when compiling */
+}
 /* A string value; NULL writes null. */
 void jsonw_str(jsonw *w, const char *s);
 void jsonw_strn(jsonw *w, const char *s, size_t n);
@@ -34,7 +38,10 @@ void jsonw_int(jsonw *w, int64_t v);
 /* Text that already is one JSON value (an encoded item): written as it is. */
 void jsonw_raw(jsonw *w, const char *json, size_t n);
 /* key and value in one call */
-void jsonw_kstr(jsonw *w, const char *k, const char *s);
+static inline void jsonw_kstr(jsonw *w, const char *k, const char *s) {
+	jsonw_key(w, k);
+	jsonw_str(w, s);
+}
 void jsonw_kint(jsonw *w, const char *k, int64_t v);
 /* Starts again at offset 0 of the same buffer (kept for reuse). */
 void jsonw_reset(jsonw *w);

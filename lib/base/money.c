@@ -155,7 +155,25 @@ char *money_format_amount(const money *m, char *buf, size_t size) {
 	}
 	frac[0] = '.';
 	frac[exp + 1] = '\0';
-	snprintf(buf, size, "%s%llu%s", m->minor < 0 ? "-" : "", (unsigned long long) (mag / scale),
-		 exp ? frac : "");
+	/* "%s%llu%s" by hand, from the end (a reply prints one per line item) */
+	char tmp[40], *p = tmp + sizeof(tmp);
+	*--p = '\0';
+	if (exp) {
+		p -= exp + 1;
+		memcpy(p, frac, (size_t) exp + 1);
+	}
+	uint64_t ip = mag / scale;
+	do {
+		*--p = (char) ('0' + ip % 10);
+		ip /= 10;
+	} while (ip);
+	if (m->minor < 0)
+		*--p = '-';
+	size_t len = (size_t) (tmp + sizeof(tmp) - 1 - p);
+	if (size) {
+		size_t k = len < size - 1 ? len : size - 1;
+		memcpy(buf, p, k);
+		buf[k] = '\0';
+	}
 	return buf;
 }
