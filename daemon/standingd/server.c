@@ -82,7 +82,7 @@ struct server {
 	bool quit;
 	uv_async_t wake;           /* a work is done */
 	uv_timer_t retry;          /* works wait for the map to grow */
-	uint64_t works_done;
+	bool pool_handles;         /* wake and retry are open */
 	size_t queued;             /* reply bytes held for open connections */
 	size_t released;           /* reply bytes freed since memory was last trimmed */
 	size_t n_paused;
@@ -456,7 +456,6 @@ static void work_finish(server *s, work *w) {
 	s->busy--;
 	if (!w->is_short)
 		s->busy_long--;
-	s->works_done++;
 	c->working = false;
 	if (w->r < 0 && w->r != -EPIPE)
 		log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(-w->r));
@@ -852,7 +851,8 @@ static void server_close_handles(server *s) {
 	s->stopping = true;
 	uv_close((uv_handle_t *) &s->runner, on_server_handle_closed);
 	uv_close((uv_handle_t *) &s->listener, on_server_handle_closed);
-	if (s->threads) {
+	if (s->pool_handles) {
+		s->pool_handles = false;
 		uv_close((uv_handle_t *) &s->wake, on_server_handle_closed);
 		uv_close((uv_handle_t *) &s->retry, on_server_handle_closed);
 	}
@@ -873,6 +873,7 @@ int server_set_pool(server *s, store *st, unsigned n_threads) {
 	uv_timer_init(loop, &s->retry);
 	s->retry.data = s;
 	s->handles += 2;
+	s->pool_handles = true;
 	for (unsigned i = 0; i < n_threads; i++) {
 		int r = -pthread_create(&s->threads[i], NULL, worker_main, s);
 		if (r < 0) {
@@ -914,6 +915,8 @@ static void pool_stop(server *s) {
 	s->todo_tail = NULL;
 	pool_collect(s);
 	free(s->threads);
+	s->threads = NULL;
+	s->n_threads = 0;
 	pthread_cond_destroy(&s->work_cv);
 	pthread_cond_destroy(&s->idle_cv);
 	pthread_mutex_destroy(&s->mu);
