@@ -700,7 +700,7 @@ static int instance_check(const MDB_val *v, char ret[STORE_INSTANCE_LEN + 1]) {
  * the instance id it lacks, in one write transaction (only then: an existing
  * store is otherwise opened without writing, see store_setup). */
 static int custopen_fill(store *s, MDB_txn *txn);
-static int store_upgrade(store *s) {
+static int upgrade_once(store *s) {
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc)
@@ -733,6 +733,25 @@ static int store_upgrade(store *s) {
 		return store_errno(s->env, rc);
 	}
 	return store_errno(s->env, mdb_txn_commit(txn));
+}
+
+/* A store at its map size has no page for what the upgrade adds (issue 12's
+ * oshared in a store of the version before): the map grows, as for any write,
+ * up to max_size, and the upgrade runs again. */
+static int store_upgrade(store *s) {
+	enum { N = sizeof(later_dbs) / sizeof(later_dbs[0]) };
+	MDB_dbi before[N];
+	for (size_t i = 0; i < N; i++)
+		before[i] = *(MDB_dbi *) ((char *) s + later_dbs[i].off);
+	int r;
+	while ((r = upgrade_once(s)) == -EFBIG) {
+		/* the handles the aborted transaction opened are gone with it */
+		for (size_t i = 0; i < N; i++)
+			*(MDB_dbi *) ((char *) s + later_dbs[i].off) = before[i];
+		if (map_grow(s) < 0)
+			break;
+	}
+	return r;
 }
 
 /* Checks the format version before anything else is touched, then opens the

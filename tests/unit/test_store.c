@@ -2111,6 +2111,116 @@ static void test_compact_damage(void **state) {
 	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
 }
 
+/* An older store (no oshared, no custopen: the upgrade adds both and fills
+ * custopen from 120 orders) whose map is full to the last page a put can take:
+ * the read-write open grows the map for what its upgrade writes, as a write
+ * would, instead of failing, and everything reads as before. */
+static void test_upgrade_full_map(void **state) {
+	fx *f = *state;
+	char dir[160];
+	store_close(f->s);
+	f->s = open_sized(f, "fullmap", 256 << 10, 64 << 20, dir);
+	sales_order a = sample("acme-bulbs", utc(2027, 2, 1, 4));
+	assert_int_equal(create(f->s, &a), 0);
+	for (int i = 0; i < 119; i++) {
+		sales_order x = sample(NULL, utc(2027, 3, 1, 4) + i * 3600);
+		assert_int_equal(create(f->s, &x), 0);
+	}
+	sales_order *o = get(f->s, a.number);
+	/* every order as the JSON record the version before wrote */
+	char *json[120];
+	for (uint64_t seq = 1; seq <= 120; seq++) {
+		char number[ORDER_NUMBER_MAX];
+		order_number_format(seq, number);
+		sales_order *x = get(f->s, number);
+		assert_int_equal(order_record_dump(x, NULL, "\"v\":1", &json[seq - 1]), 0);
+		order_free(x);
+	}
+	store_close(f->s);
+	f->s = NULL;
+	/* raw LMDB on a map of 1 MiB (recorded in the store: its size from now on);
+	 * no fsync (a test's filler) */
+	uint64_t map = 1 << 20;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, map), 0);
+	assert_int_equal(mdb_env_open(env, dir, MDB_NOSYNC, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "orders", 0, &dbi), 0);
+	for (uint64_t seq = 1; seq <= 120; seq++) {
+		unsigned char kb[8];
+		be64(kb, seq);
+		MDB_val k = { .mv_size = 8, .mv_data = kb }, v = { .mv_size = strlen(json[seq - 1]), .mv_data = json[seq - 1] };
+		assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+		free(json[seq - 1]);
+	}
+	assert_int_equal(mdb_dbi_open(txn, "oshared", 0, &dbi), 0);
+	assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	assert_int_equal(mdb_dbi_open(txn, "custopen", 0, &dbi), 0);
+	assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	assert_int_equal(mdb_dbi_open(txn, "filler", MDB_CREATE, &dbi), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	/* fill: big values, then small ones, each in a transaction of its own, until none fits */
+	static char junk[1500];
+	int rc = 0;
+	for (size_t size = sizeof(junk), i = 0; size >= 8; size /= 4)
+		for (rc = 0; rc == 0; i++) {
+			unsigned char kb[8];
+			be64(kb, i);
+			MDB_val k = { .mv_size = 8, .mv_data = kb }, v = { .mv_size = size, .mv_data = junk };
+			assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+			if ((rc = mdb_put(txn, dbi, &k, &v, 0)) == 0)
+				rc = mdb_txn_commit(txn);
+			else
+				mdb_txn_abort(txn);
+			assert_true(rc == 0 || rc == MDB_MAP_FULL);
+		}
+	/* and the main database (where the upgrade adds oshared's record) with tiny keys */
+	for (unsigned i = 0; rc != 0 || i == 0; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "~%u", i);
+		MDB_val k = { .mv_size = strlen(name), .mv_data = name }, v = { 0 };
+		assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+		if ((rc = mdb_put(txn, 1, &k, &v, 0)) == 0)   /* 1: LMDB's MAIN_DBI */
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+		assert_true(rc == 0 || rc == MDB_MAP_FULL);
+		if (rc == MDB_MAP_FULL)
+			break;
+		rc = 1;
+	}
+	MDB_envinfo info;
+	assert_int_equal(mdb_env_info(env, &info), 0);
+	assert_int_equal(info.me_mapsize, map);
+	mdb_env_close(env);
+	/* read-only: no oshared, the JSON order as it was */
+	store_options ro = { .flags = STORE_READONLY };
+	assert_int_equal(store_open(dir, &ro, &f->s), 0);
+	sales_order *back = get(f->s, a.number);
+	assert_order_eq(back, o);
+	order_free(back);
+	store_close(f->s);
+	f->s = NULL;
+	/* read-write at that map size (a store grown to it and full, here set explicitly):
+	 * the upgrade grows the map for oshared */
+	store_options rw = { .map_size = map, .max_size = 64 << 20 };
+	assert_int_equal(store_open(dir, &rw, &f->s), 0);
+	assert_true(map_of(f->s) > map);
+	assert_string_equal(custopen_list(f->s, "acme", 2), "SO-00000001-3 SO-00000002-1 more=1");
+	back = get(f->s, a.number);
+	assert_order_eq(back, o);
+	order_free(back);
+	sales_order b = sample("acme-bulbs", utc(2027, 2, 2, 4));
+	assert_int_equal(create(f->s, &b), 0);
+	put_sched(f->s, "acme-bulbs", b.delivery);
+	expect_clean(f->s);
+	order_free(o);
+}
+
 int main(int argc, char **argv) {
 	if (argc > 1 && !strcmp(argv[1], "--child"))
 		return child_main(argc, argv);
@@ -2157,6 +2267,7 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_verify_due_and_garbled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_records_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compact_damage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_full_map, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
