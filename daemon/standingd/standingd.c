@@ -5,6 +5,7 @@
  * events go to notify_command through notify.c. */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -879,6 +880,32 @@ static uint64_t conf_max_store_size(const char *conf_dir) {
 	return v;
 }
 
+/* A new store's map, sized for the first apply: it writes every file's bytes,
+ * their compiled records and a schedule state per standing order in one
+ * transaction, about three times the YAML; a map grown by doubling on the way
+ * replays the transaction's writes at every step. 0 (the store's default) for a
+ * store that exists or a small set. */
+static uint64_t first_map_size(daemon_ctx *c, uint64_t max_size) {
+	char path[4096];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/data.mdb", c->state_dir);
+	if (stat(path, &st) == 0)
+		return 0;
+	uint64_t bytes = 0;
+	snprintf(path, sizeof(path), "%s/orders.d", c->conf_dir);
+	DIR *d = opendir(path);
+	for (struct dirent *de; d && (de = readdir(d));)
+		if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+			bytes += (uint64_t) st.st_size;
+	if (d)
+		closedir(d);
+	uint64_t want = bytes * 3, cap = max_size ? max_size : store_default_max_size(c->state_dir);
+	if (want < (UINT64_C(64) << 20))
+		return 0;
+	want = (want + (UINT64_C(1) << 20) - 1) & ~((UINT64_C(1) << 20) - 1);
+	return want < cap ? want : cap;
+}
+
 static int check(const char *conf) {
 	diag_list diags = { 0 }, warns = { 0 };
 	defs *d = NULL;
@@ -991,6 +1018,7 @@ static int run(daemon_ctx *c) {
 	diag_list damage = { 0 };
 	store_options so = { .max_size = conf_max_store_size(c->conf_dir), .on_damage = storefault_lmdb,
 			     .diags = &damage };
+	so.map_size = first_map_size(c, so.max_size);
 	storefault_install("standingd", c->state_dir);
 	r = store_open(c->state_dir, &so, &c->store);
 	if (r == -EUCLEAN && damage.n) {
