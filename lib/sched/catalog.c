@@ -568,7 +568,6 @@ static int cat_build(catalog *c) {
 	cat_map_clear(&c->add_cust);
 	cat_map_clear(&c->add_ord);
 	cat_new *nc = NULL, *no = NULL;
-	standing_order *linked = NULL;
 	size_t n_nc = 0, n_no = 0;
 	int r = -ENOMEM;
 	for (size_t i = 0; i < c->n_added; i++) {
@@ -577,8 +576,7 @@ static int cat_build(catalog *c) {
 	}
 	nc = calloc(n_nc ? n_nc : 1, sizeof(*nc));
 	no = calloc(n_no ? n_no : 1, sizeof(*no));
-	linked = calloc(n_no ? n_no : 1, sizeof(*linked));
-	if (!nc || !no || !linked || cat_map_reserve(&acust, n_nc) < 0 || cat_map_reserve(&aord, n_no) < 0)
+	if (!nc || !no || cat_map_reserve(&acust, n_nc) < 0 || cat_map_reserve(&aord, n_no) < 0)
 		goto out;
 	/* ids: new ones must be unique among themselves and against what is kept */
 	size_t k = 0, ko = 0;
@@ -611,26 +609,6 @@ static int cat_build(catalog *c) {
 	}
 	r = -ENOMEM;   /* for the allocations below */
 	const defs *base = c->pend.base;
-	for (size_t i = 0; i < n_no; i++) {
-		const defs_unit_order *e = &no[i].own.f->u.orders[no[i].own.idx];
-		const customer *cu = e->customer_id ? cat_find_customer(c, &acust, e->customer_id) : NULL;
-		if (!defs_unit_link(base, e, cu, &linked[i])) {
-			r = -EINVAL;
-			goto out;
-		}
-		/* the link's result goes into the compiled record: the next link the same
-		 * way takes the hash from there */
-		defs_unit_order *me = &no[i].own.f->u.orders[no[i].own.idx];
-		if (me->o.hash != linked[i].hash || me->link_zone != linked[i].rule.zone ||
-		    me->link_catch_up != linked[i].catch_up) {
-			me->o.hash = linked[i].hash;
-			me->link_zone = linked[i].rule.zone;
-			me->link_catch_up = linked[i].catch_up;
-			no[i].own.f->dirty = true;
-		}
-		no[i].pos = i;
-		c->stats.orders_linked++;
-	}
 	/* files are named in id order often (generated sets): a sorted list needs no sort */
 	if (!cat_new_sorted(nc, n_nc))
 		qsort(nc, n_nc, sizeof(*nc), cat_new_cmp);
@@ -703,8 +681,25 @@ static int cat_build(catalog *c) {
 			}
 			c->pend.own_ord[m++] = *o;
 		} else {
-			d->orders[m] = linked[no[j].pos];
-			c->pend.own_ord[m++] = no[j++].own;
+			/* a new one, linked in its place */
+			const cat_own *ow = &no[j++].own;
+			defs_unit_order *me = &ow->f->u.orders[ow->idx];
+			const customer *cu = me->customer_id ? cat_find_customer(c, &acust, me->customer_id) : NULL;
+			standing_order *so = &d->orders[m];
+			if (!defs_unit_link(base, me, cu, so)) {
+				r = -EINVAL;
+				goto out;
+			}
+			/* the link's result goes into the compiled record: the next link the
+			 * same way takes the hash from there */
+			if (me->o.hash != so->hash || me->link_zone != so->rule.zone || me->link_catch_up != so->catch_up) {
+				me->o.hash = so->hash;
+				me->link_zone = so->rule.zone;
+				me->link_catch_up = so->catch_up;
+				ow->f->dirty = true;
+			}
+			c->stats.orders_linked++;
+			c->pend.own_ord[m++] = *ow;
 		}
 	}
 	d->n_orders = m;
@@ -718,7 +713,6 @@ out:
 	cat_map_clear(&aord);
 	free(nc);
 	free(no);
-	free(linked);
 	return r;
 }
 
