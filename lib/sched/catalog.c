@@ -61,6 +61,7 @@ struct catalog {
 	char *tzdir;
 	cat_set run;
 	cat_map cust, ord;       /* ids of run */
+	bool ord_lazy;           /* ord is not built yet (after a full commit): cat_ord_index */
 	bool staged;
 	cat_set pend;
 	cat_map add_cust, add_ord;   /* the ids of the candidate's added files (the indexes of a full one) */
@@ -165,6 +166,24 @@ static void cat_map_del(cat_map *m, const char *id, const cat_file *f) {
 	}
 	m->v[hole] = (cat_ent) { 0 };
 	m->n--;
+}
+
+/* The running set's standing orders' index, when a full commit left it to be
+ * built (0, -ENOMEM). */
+static int cat_ord_index(catalog *c) {
+	if (!c->ord_lazy)
+		return 0;
+	const defs *d = c->run.d;
+	cat_map_clear(&c->ord);
+	if (d && cat_map_reserve(&c->ord, d->n_orders) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; d && i < d->n_orders; i++)
+		if (cat_map_put(&c->ord, d->orders[i].id, c->run.own_ord[i].f, c->run.own_ord[i].idx) < 0) {
+			cat_map_clear(&c->ord);
+			return -ENOMEM;
+		}
+	c->ord_lazy = false;
+	return 0;
 }
 
 /* The running index without the files the candidate drops. */
@@ -576,7 +595,10 @@ static int cat_build(catalog *c) {
 	}
 	nc = calloc(n_nc ? n_nc : 1, sizeof(*nc));
 	no = calloc(n_no ? n_no : 1, sizeof(*no));
-	if (!nc || !no || cat_map_reserve(&acust, n_nc) < 0 || cat_map_reserve(&aord, n_no) < 0)
+	/* a full candidate's standing orders: duplicates seen once sorted, the index
+	 * built when a change first needs it (cat_ord_index) */
+	bool full = c->pend_full;
+	if (!nc || !no || cat_map_reserve(&acust, n_nc) < 0 || (!full && cat_map_reserve(&aord, n_no) < 0))
 		goto out;
 	/* ids: new ones must be unique among themselves and against what is kept */
 	size_t k = 0, ko = 0;
@@ -596,11 +618,11 @@ static int cat_build(catalog *c) {
 		}
 		for (size_t j = 0; j < f->u.n_orders; j++) {
 			const char *id = f->u.orders[j].o.id;
-			if (cat_live(&c->ord, id)) {
+			if (!full && cat_live(&c->ord, id)) {
 				r = -EINVAL;
 				goto out;
 			}
-			if ((r = cat_map_add(&aord, id, f, j, true)) < 0) {
+			if (!full && (r = cat_map_add(&aord, id, f, j, true)) < 0) {
 				r = r == -EEXIST ? -EINVAL : r;
 				goto out;
 			}
@@ -614,6 +636,11 @@ static int cat_build(catalog *c) {
 		qsort(nc, n_nc, sizeof(*nc), cat_new_cmp);
 	if (!cat_new_sorted(no, n_no))
 		qsort(no, n_no, sizeof(*no), cat_new_cmp);
+	for (size_t i = 1; full && i < n_no; i++)
+		if (strcmp(no[i - 1].id, no[i].id) == 0) {
+			r = -EINVAL;
+			goto out;
+		}
 
 	/* merge the kept entries (sorted already) with the new ones */
 	const defs *old = c->run.d;
@@ -883,6 +910,9 @@ int catalog_stage_known(catalog *c, const defs_file *files, const defs_file_info
 	if (c->staged)
 		return -EBUSY;
 	c->stats = (catalog_stats) { 0 };
+	int ri = cat_ord_index(c);
+	if (ri < 0)
+		return ri;
 	if (!files) {
 		files = c->run.yaml_flat;
 		info = c->run.yaml_info;
@@ -1005,9 +1035,11 @@ void catalog_commit(catalog *c) {
 		cat_map_clear(&c->cust);
 		cat_map_clear(&c->ord);
 		c->force_full = false;
-		/* cat_build's indexes of the added files are the whole set's */
+		/* cat_build's indexes of the added files are the whole set's (the
+		 * standing orders' is built when a change first needs it) */
 		c->cust = c->add_cust;
 		c->ord = c->add_ord;
+		c->ord_lazy = true;
 		c->add_cust = c->add_ord = (cat_map) { 0 };
 	} else {
 		for (size_t i = 0; i < c->n_removed; i++) {
