@@ -274,6 +274,7 @@ static MDB_val str_val(const char *s) {
 /* ---- transaction primitives ---- */
 
 static int map_grow(store *s);
+static int map_size(store *s, uint64_t *ret_size, uint64_t *ret_used);
 
 static int txn_fail(store_txn *t, int r) {
 	if (r < 0 && t->write && !t->err)
@@ -336,6 +337,9 @@ static void op_log_free(store_txn *t) {
  * then a live transaction or NULL. */
 static int txn_regrow(store_txn *t, bool txn_gone) {
 	store *s = t->s;
+	uint64_t cur = 0;
+	if (map_size(s, &cur, NULL) == 0 && cur >= s->max_size)
+		return MDB_MAP_FULL;   /* may not grow: waiting for the readers would not help */
 	if (t->cursors || s->n_txn != 1) {
 		/* the map must not move under other transactions: it grows once they
 		 * have ended (txn_ended), long readers let go (store_room_wanted) */

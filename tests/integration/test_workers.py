@@ -199,6 +199,67 @@ class WorkersTest(DaemonTest):
         self.assertEqual(e.stop(p, timeout=30), 0, e.log(p)[-3000:])
 
 
+class MapGrowthTest(DaemonTest):
+    """The map must not move under a read transaction, and with workers there is
+    nearly always one open. While readers keep four workers busy, the engine fills a
+    1 MiB map, a reload raises max_store_size to 4 MiB, and the map still doubles to
+    it: the loop lends no transaction while the store wants to grow, the ones out end,
+    the map grows, the readers go on."""
+
+    def test_map_grows_under_readers(self):
+        e = self.env(max_catch_up=1000000)
+        e.configure("max_store_size: 1 MiB\n")
+        e.orders_file("a.yaml", [standing_order(f"m{i:02d}", {"every": "1 minute", "start": "2026-12-01"})
+                                 for i in range(20)])
+        p = e.start("2026-11-30T22:00:00Z,1200")
+        self.addCleanup(lambda: p.poll() is None and e.stop(p, timeout=30))
+        e.wait_for(lambda: "started" in e.log(p) or p.poll() is not None, what="start")
+        stop = threading.Event()
+        bad, counts = [], [0]
+        calls = [("io.standingd.Supplier.ListUpcoming", {"from": "2026-12-02T00:00:00Z", "to": "2026-12-02T02:00:00Z"}),
+                 ("io.standingd.Orders.ListOrders", {"standing_order": "m00", "from": "2026-12-01",
+                                                     "to": "2026-12-01T00:30:00Z"}),
+                 ("io.standingd.Crm.GetCustomer", {"customer": "acme"})]
+
+        def reader(k):
+            r = Raw(e.socket)
+            try:
+                while not stop.is_set():
+                    m, params = calls[k % len(calls)]
+                    got = r.call(m, params)
+                    if got is None or b'"error"' in got[:20]:
+                        bad.append((m, (got or b"<closed>")[:300]))
+                        return
+                    counts[0] += 1
+            finally:
+                r.close()
+
+        # more readers than workers: a call waits whenever one ends, so a transaction
+        # is open at every moment unless the loop stops lending them
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(24)]
+        with StatusWatch(e.socket) as w:
+            for t in threads:
+                t.start()
+            e.wait_for(lambda: "store full" in e.log(p) or p.poll() is not None or bad, timeout=60,
+                       what="the map to fill")
+            n1 = counts[0]
+            e.configure("max_store_size: 4 MiB\n")
+            e.wait_for(lambda: e.log(p).count("store full") >= 2 or p.poll() is not None or bad, timeout=120,
+                       what="the larger map to fill")
+            stop.set()
+            for t in threads:
+                t.join(60)
+        self.assertEqual(bad, [])
+        self.assertIsNone(p.poll(), e.log(p)[-3000:])
+        log = e.log(p)
+        self.assertIn("store map grown to 2 MiB (max_store_size 4 MiB)", log)
+        self.assertIn("store map grown to 4 MiB (max_store_size 4 MiB)", log)
+        self.assertGreater(counts[0], n1, "the readers stopped while the map grew")
+        w.assert_responsive(self, min_calls=20)
+        self.assertEqual(e.stop(p, timeout=30), 0, e.log(p)[-3000:])
+        self.assertEqual(e.ctl("verify", "--state", e.state).stdout, "OK: no violations\n")
+
+
 class LongCallTest(DaemonTest):
     """GetCustomer lists every standing order of the customer in one piece of work:
     with 20,000 of them it took tens of ms on the loop, and a Status sent while it
