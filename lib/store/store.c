@@ -4934,6 +4934,18 @@ static int cset_rec_key(const char *name, char **ret) {
 	return strlen(*ret) > 500 ? (free(*ret), -ENAMETOOLONG) : 0;
 }
 
+/* The record of name deleted: 0 also when there was none. */
+static int cset_rec_del(store_txn *t, const char *name) {
+	char *key;
+	int r = cset_rec_key(name, &key);
+	if (r < 0)
+		return r;
+	MDB_val k = str_val(key);
+	r = txn_del(t, t->s->meta, &k);
+	free(key);
+	return r == -ENOENT ? 0 : r;
+}
+
 static bool cset_named(const store_cset_put_file *files, size_t n, const char *name) {
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(files[i].name, name))
@@ -4950,19 +4962,9 @@ int store_cset_put(store_txn *t, const store_cset *head, const store_cset_put_fi
 		return r;
 	r = 0;
 	/* records of files gone from the set */
-	for (size_t i = 0; old && i < old->n_files; i++) {
-		if (cset_named(files, n, old->files[i].name))
-			continue;
-		char *key;
-		if ((r = cset_rec_key(old->files[i].name, &key)) < 0)
-			break;
-		MDB_val k = str_val(key);
-		r = txn_del(t, t->s->meta, &k);
-		free(key);
-		if (r < 0 && r != -ENOENT)
-			break;
-		r = 0;
-	}
+	for (size_t i = 0; old && i < old->n_files && r == 0; i++)
+		if (!cset_named(files, n, old->files[i].name))
+			r = cset_rec_del(t, old->files[i].name);
 	store_cset_free(old);
 	if (r < 0)
 		return r;
@@ -5094,16 +5096,8 @@ int store_cset_clear(store_txn *t) {
 	int r = store_cset_get(t, &m);
 	if (r == -ENOENT)
 		return 0;
-	for (size_t i = 0; m && i < m->n_files && r >= 0; i++) {
-		char *key;
-		if ((r = cset_rec_key(m->files[i].name, &key)) < 0)
-			break;
-		MDB_val k = str_val(key);
-		r = txn_del(t, t->s->meta, &k);
-		free(key);
-		if (r == -ENOENT)
-			r = 0;
-	}
+	for (size_t i = 0; m && i < m->n_files && r >= 0; i++)
+		r = cset_rec_del(t, m->files[i].name);
 	store_cset_free(m);
 	if (r < 0 && r != -EPROTO && r != -EBADMSG)
 		return r;
