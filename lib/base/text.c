@@ -37,9 +37,17 @@ size_t text_utf8_seq(const char *s, size_t n, uint32_t *ret_cp) {
 
 size_t text_utf8_prefix(const char *s, size_t n) {
 	size_t i = 0, k;
-	while (i < n && (k = text_utf8_seq(s + i, n - i, NULL)) > 0)
+	for (;;) {
+		/* ASCII (all of a YAML file, mostly) eight bytes at a time */
+		for (uint64_t w; n - i >= 8; i += 8) {
+			memcpy(&w, s + i, 8);
+			if (w & UINT64_C(0x8080808080808080))
+				break;
+		}
+		if (i >= n || (k = text_utf8_seq(s + i, n - i, NULL)) == 0)
+			return i;
 		i += k;
-	return i;
+	}
 }
 
 /* The unit at p (n > 0 bytes left): its length (a UTF-8 sequence, or 1 for a
