@@ -591,7 +591,7 @@ static int add_task(vl_call_ctx *ctx, json_t *params, void *userdata) {
 
 const vl_method api_crm_methods[] = {
 	{ "GetCustomer", get_customer, API_READ_ONLY },
-	{ "ListCustomers", list_customers, 0 },
+	{ "ListCustomers", list_customers, API_READ_ONLY },
 	{ "PlaceCustomer", place_customer, 0 },
 	{ "LogInteraction", log_interaction, 0 },
 	{ "ListInteractions", list_interactions, API_READ_ONLY },
