@@ -45,7 +45,7 @@ typedef struct api_env {
 } api_env;
 
 /* Methods that only read (ListUpcoming, ListOrders, Forecast, GetOrder, GetAccount,
- * GetCustomer, ListCustomers, ListTasks, ListInteractions, ListStandingOrders) carry this in their vl_method flags
+ * GetCustomer, ListCustomers, ListTasks, ListInteractions) carry this in their vl_method flags
  * (vl_service_method_flags): a daemon may answer them on other threads, each call
  * with the read transaction it lends with api_read_lend(), while the definitions
  * (env->defs and what it points to) stay as they are until the call returns. Those

@@ -188,7 +188,7 @@ static int clock_now(vl_call_ctx *ctx, json_t *params, void *userdata) {
 const vl_method api_ops_methods[] = {
 	{ "Status", status, 0 },
 	{ "Reload", reload, 0 },
-	{ "ListStandingOrders", list_standing_orders, API_READ_ONLY },
+	{ "ListStandingOrders", list_standing_orders, 0 },
 	{ "Forecast", forecast_method, API_READ_ONLY },
 	{ "ListOutbox", list_outbox, 0 },
 	{ "RetryOutbox", retry_outbox, 0 },
