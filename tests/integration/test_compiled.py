@@ -4,14 +4,15 @@ and validating the YAML, and says so ("definitions: N files unchanged, M read");
 a file changed while the daemon was stopped is read again and its change applied
 exactly, also when its size and mtime were restored (the content hash tells);
 a damaged compiled record, one of another version or a manifest of another
-version falls back to the YAML with a log line, and the daemon runs exactly as
-before; kill -9 during a first start and during a reload, then a restart, gives
+version, a changed standingd.yaml or changed TZif files of the zones in use fall
+back to the YAML with a log line, and the daemon runs exactly as before; kill -9 during a first start and during a reload, then a restart, gives
 exactly what a clean start gives; `standingctl diff` and `standingd --check`
 still work.
 """
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -149,6 +150,39 @@ class Compiled(DaemonTest):
                 p = self.run_until(e, CLOCK1, 5)
                 self.assertEqual(definitions(e.log(p)), ["definitions: 3 files unchanged, 0 read"])
                 self.assertEqual(e.stop(p), 0)
+
+    def test_config_or_zones_changed_while_stopped(self):
+        e = self.env()
+        tzdir = os.path.join(e.dir, "zoneinfo")
+        os.makedirs(os.path.join(tzdir, "Europe"))
+        for z in ("UTC", "Europe/Helsinki", "Europe/Oslo"):
+            shutil.copy(os.path.join("/usr/share/zoneinfo", z), os.path.join(tzdir, z))
+        env = {"TZDIR": tzdir}
+        self.files(e)
+
+        def run():
+            p = e.start_ready(CLOCK1, extra_env=env)
+            e.wait_for(lambda: len(e.orders()) >= 5, what="5 orders")
+            fc = forecast(e)
+            self.assertEqual(e.stop(p), 0)
+            return definitions(e.log(p)), fc
+
+        first, ref = run()
+        self.assertEqual(first, ["definitions: 0 files unchanged, 3 read"])
+        self.assertEqual(run(), (["definitions: 3 files unchanged, 0 read"], ref))
+        # standingd.yaml's bytes changed (a comment): every file read again, the same set
+        with open(os.path.join(e.conf, "standingd.yaml"), "a", encoding="utf-8") as f:
+            f.write("# a comment\n")
+        self.assertEqual(run(), (["definitions: standingd.yaml changed: reading every file",
+                                  "definitions: 0 files unchanged, 3 read"], ref))
+        self.assertEqual(run(), (["definitions: 3 files unchanged, 0 read"], ref))
+        # a zone's TZif file changed (Oslo's rules are Berlin's since 1980: the same
+        # forecast): every file read again
+        shutil.copy("/usr/share/zoneinfo/Europe/Berlin", os.path.join(tzdir, "Europe/Oslo"))
+        self.assertEqual(run(), (["definitions: the time zone data changed: reading every file",
+                                  "definitions: 0 files unchanged, 3 read"], ref))
+        self.assertEqual(run(), (["definitions: 3 files unchanged, 0 read"], ref))
+        e.ctl("verify", "--state", e.state)
 
     def test_kill9_during_first_start_and_reload(self):
         # the reference: clean starts on the same files, in a state of their own
