@@ -1,8 +1,11 @@
-/* The catalog keeps one cat_file per definition file (its bytes and, for orders
- * files, the unit read from them), two id indexes (customer id, standing order id
- * -> owning file and position) and the running defs, whose arrays are shallow
- * copies of the units' entries (the strings stay the units'). A parallel owner
- * array says which file each entry of the running defs came from. */
+/* The catalog keeps one cat_file per definition file (its length and content
+ * hash, its bytes unless a source can give them again, and for orders files the
+ * unit read or unpacked from them: a YAML file's unit lives in an arena and, once
+ * its standing orders run, keeps only their meta), two id indexes (customer id,
+ * standing order id -> owning file and position; the latter built when a change
+ * first needs it after a full commit) and the running defs, whose arrays are
+ * shallow copies of the units' entries (the strings stay the units'). A parallel
+ * owner array says which file each entry of the running defs came from. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>

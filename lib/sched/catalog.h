@@ -3,7 +3,7 @@
  * daemon and by `standingctl diff` alike.
  *
  * A change is validated and applied incrementally: a file whose bytes did not
- * change is not read again; a changed, added or removed file (or one API
+ * change (same name, length and content hash) is not read again; a changed, added or removed file (or one API
  * definition) is read on its own (defs_unit_read) and checked against indexes of
  * the ids of the running set (customers and standing orders: id -> owning file;
  * suppliers from standingd.yaml). Standing orders of other files that use a
@@ -71,8 +71,9 @@ void catalog_set_source(catalog *c, catalog_source_fn fn, void *ud);
 
 /* The candidate's YAML orders files for the compiled set the store keeps: name,
  * identity and hash; packed: the unit packed (defs_unit_pack) for the files this
- * stage read or unpacked from a source (their record is to be written), NULL
- * for the ones kept from the running set or unpacked from the caller's bytes.
+ * stage read, or unpacked and linked otherwise than their record says (their
+ * record is to be written), NULL for the others (kept from the running set, or
+ * unpacked from the caller's bytes and linked as before).
  * 0 with *ret (free()) and *ret_n, -ENOENT when the YAML files did not change,
  * -ENOMEM. config_hash: defs_hash64 of the candidate's standingd.yaml. */
 typedef struct catalog_compiled {
