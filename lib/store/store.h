@@ -188,7 +188,8 @@ int store_outq_counts(store_txn *t, uint64_t *ret_pending, uint64_t *ret_parked)
 int store_outq_first(store_txn *t, store_outq_entry *ret);
 
 /* The last good set of definition files (bytes as read), so the daemon can start
- * on it when a YAML file is broken at start-up. */
+ * on it when a YAML file is broken at start-up. A file with data NULL and its len
+ * is unchanged: its stored bytes are kept (-ESTALE when none of that length). */
 int store_defs_put(store_txn *t, const defs_file *files, size_t n);
 int store_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n);  /* -ENOENT when none */
 
