@@ -635,7 +635,18 @@ static int create_order(engine *e, store_txn *t, size_t idx, const occurrence *o
 	return 1;
 }
 
-/* Handles one standing order's due occurrences within *budget writes. Missed
+/* Takes cost units from a batch's budget (the last write may overdraw it: 0). */
+static void spend(size_t *budget, size_t cost) {
+	*budget = cost < *budget ? *budget - cost : 0;
+}
+
+/* What creating o cost (engine.h, ENGINE_COST_*): its lines, its on-hold task. */
+static size_t order_cost(const sales_order *o) {
+	size_t cost = ENGINE_COST_PLAIN + (o->n_lines > 0 ? (o->n_lines - 1) / ENGINE_COST_LINES : 0);
+	return o->status == ORDER_STATUS_ON_HOLD ? cost + ENGINE_COST_TASK : cost;
+}
+
+/* Handles one standing order's due occurrences within *budget cost units. Missed
  * occurrences (create_at before now - grace) are counted first so the policy can
  * pick the most recent ones without holding them all in memory. */
 static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_t *budget) {
@@ -697,6 +708,7 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 	}
 
 	while (*budget > 0) {
+		size_t cost = ENGINE_COST_PLAIN;
 		r = rule_next(&so->rule, st->watermark, &o);
 		if (r == -ENOENT || (r == 0 && o.create_at > now))
 			break;
@@ -729,9 +741,11 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 			return r;
 		} else {
 			st->created += (uint64_t) r;
+			if (r > 0)
+				cost = order_cost(&e->done[e->n_done - 1]);
 		}
 		st->watermark = o.delivery;
-		(*budget)--;
+		spend(budget, cost);
 	}
 	return store_sched_put(t, so->id, st);
 }
@@ -766,7 +780,7 @@ static int reminder_makes(engine *e, store_txn *t, size_t idx, const occurrence 
 	return 0;
 }
 
-/* Handles one `before:` reminder's due instants within *budget writes: each
+/* Handles one `before:` reminder's due instants within *budget cost units: each
  * occurrence whose reminder instant has come makes its task (or none), with the
  * watermark, in one crm_reminder_in; occurrences whose delivery has passed too
  * (the daemon was down) make none and are jumped over in one write: counted with
@@ -785,6 +799,7 @@ static int process_reminder(engine *e, store_txn *t, size_t k, int64_t now, size
 		(*budget)--;
 	}
 	while (*budget > 0) {
+		size_t cost = ENGINE_COST_PLAIN;
 		int64_t after = sat_add(rs->through, offset);
 		r = rule_next(&so->rule, after, &o);
 		if (r == -ENOENT)
@@ -810,8 +825,10 @@ static int process_reminder(engine *e, store_txn *t, size_t k, int64_t now, size
 			if ((r = crm_reminder_in(t, e->d, so, rs->r, &o, make, at, now)) < 0)
 				return r;
 			rs->through = at;
+			if (make)
+				cost = ENGINE_COST_TASK;
 		}
-		(*budget)--;
+		spend(budget, cost);
 	}
 	return 0;
 }

@@ -6,8 +6,11 @@
  * passes `now` (real or test clock), so everything here runs without a daemon.
  *
  * Work is bounded: missed occurrences are counted with rule_count() and the last
- * skipped one found with rule_nth_after(), never visited one by one; a batch writes
- * at most ENGINE_BATCH records (orders, skip records, the summary of a backlog).
+ * skipped one found with rule_nth_after(), never visited one by one; a batch (one
+ * write transaction, one loop step of the daemon) spends at most ENGINE_BATCH cost
+ * units, each write weighted by what it costs (below): a backlog of plain orders
+ * goes in large transactions, one of on-hold orders or reminder tasks in small ones,
+ * and every step stays a few milliseconds.
  *
  * Catch-up: an occurrence is missed when its create_at is more than
  * ENGINE_GRACE seconds before now. Missed occurrences follow the standing order's
@@ -29,8 +32,15 @@
 
 #define ENGINE_GRACE 60          /* seconds after create_at that still count as on time */
 #ifndef ENGINE_BATCH             /* -DENGINE_BATCH=N: bench/creation's figures at other sizes */
-#define ENGINE_BATCH 256         /* occurrences (and reminder steps) per write transaction */
+#define ENGINE_BATCH 4096        /* cost units per write transaction: 4,096 plain orders */
 #endif
+/* What one write costs of a batch's ENGINE_BATCH (measured: a plain order about
+ * 3 us, an on-hold order or a reminder's task 100-150 us, their task's text,
+ * record, indexes and event): */
+#define ENGINE_COST_PLAIN 1      /* an order of up to ENGINE_COST_LINES lines, a skip
+				    record, a reminder passed over or making no task */
+#define ENGINE_COST_LINES 8      /* each further ENGINE_COST_LINES lines: one more unit */
+#define ENGINE_COST_TASK 64      /* an order on hold (its task) or a reminder's task */
 
 typedef struct engine engine;
 

@@ -401,16 +401,38 @@ static void test_existing_occurrence_not_created_twice(void **state) {
 
 static void test_batches(void **state) {
 	fx *f = *state;
-	assert_int_equal(engine_apply(f->e, load1(f, 1000, "hourly",
-		"      every: 1 hour\n      start: 2027-01-01\n      timezone: UTC\n"), NULL), 0);
-	int64_t now = T0 + 600 * HOUR + 10;    /* 601 due: 600 missed (<= max_catch_up) and one on time */
+	char *item = order_item_q("hourly", "1", "      every: 1 hour\n      start: 2027-01-01\n      timezone: UTC\n");
+	assert_int_equal(engine_apply(f->e, load(f, 10000, item), NULL), 0);
+	free(item);
+	int64_t now = T0 + 9000 * HOUR + 10;    /* 9,001 due: 9,000 missed (<= max_catch_up) and one on time */
+	/* plain orders (one line, all within the credit limit) cost one unit each */
 	assert_int_equal(engine_run(f->e, now, 1), ENGINE_BATCH);
 	assert_int_equal(engine_run(f->e, now, 1), ENGINE_BATCH);
-	assert_int_equal(engine_run(f->e, now, 1), 601 - 2 * ENGINE_BATCH);
+	assert_int_equal(engine_run(f->e, now, 1), 9001 - 2 * ENGINE_BATCH);
 	assert_int_equal(engine_run(f->e, now, 1), 0);
-	assert_int_equal(n_orders(f), 601);
+	assert_int_equal(n_orders(f), 9001);
 	assert_int_equal(skips(f).n, 0);
-	assert_int_equal(next_due(f), T0 + 601 * HOUR);
+	assert_int_equal(next_due(f), T0 + 9001 * HOUR);
+	verify_clean(f);
+}
+
+/* Orders put on hold (over the credit limit: a task each) cost ENGINE_COST_TASK
+ * more: a batch of them is ENGINE_BATCH / (1 + ENGINE_COST_TASK) orders, the last
+ * one overdrawing the budget, so that a loop step stays short. */
+static void test_batches_weighted(void **state) {
+	fx *f = *state;
+	char *item = order_item_q("big", "100000", "      every: 1 hour\n      start: 2027-01-01\n      timezone: UTC\n");
+	assert_int_equal(engine_apply(f->e, load(f, 1000, item), NULL), 0);
+	free(item);
+	const int per = (ENGINE_BATCH + ENGINE_COST_PLAIN + ENGINE_COST_TASK - 1) / (ENGINE_COST_PLAIN + ENGINE_COST_TASK);
+	const int n = 2 * per + per / 2;   /* due, each 85,000 EUR against a limit of 50,000 */
+	int64_t now = T0 + (n - 1) * HOUR + 10;
+	assert_true(per > 1 && per < ENGINE_BATCH / 16);
+	assert_int_equal(engine_run(f->e, now, 1), per);
+	assert_int_equal(engine_run(f->e, now, 1), per);
+	assert_int_equal(engine_run(f->e, now, 1), n - 2 * per);
+	assert_int_equal(engine_run(f->e, now, 1), 0);
+	assert_int_equal(n_orders(f), (size_t) n);
 	verify_clean(f);
 }
 
@@ -882,6 +904,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_deactivation_keeps_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_existing_occurrence_not_created_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batches_weighted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_backlog_summarised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paused_huge_backlog_summarised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_total_overflow_does_not_block_others, setup, teardown),
