@@ -283,8 +283,8 @@ int ctl_cmd_diff(args *a) {
 	/* the daemon's catalog: the applied set running, the config dir's staged on it */
 	const defs *cur = NULL, *next = NULL;
 	catalog *cat = NULL;
-	defs_file *files = NULL, *api = NULL, *conf_files = NULL;
-	size_t n = 0, na = 0, nc = 0;
+	defs_file *api = NULL, *conf_files = NULL;
+	size_t na = 0, nc = 0;
 	store_txn *t = NULL;
 	diag_list diags = { 0 };
 	/* standing orders placed through the API take part in both sets */
@@ -293,14 +293,12 @@ int ctl_cmd_diff(args *a) {
 		r = store_begin(s, false, &t);
 	if (r == 0 && (r = store_api_defs_get(t, &api, &na)) == -ENOENT)
 		r = 0;
-	if (r == 0)
-		r = store_defs_get(t, &files, &n);
-	if (r == 0 && (r = catalog_stage(cat, files, n, api, na, &diags)) == 0) {
+	/* the orders files stored compiled are unpacked from their records */
+	if (r == 0 && (r = catalog_stage_stored(cat, t, api, na, &diags)) == 0) {
 		catalog_commit(cat);
 		cur = catalog_defs(cat);
 	} else if (r == -ENOENT)
 		r = 0;      /* nothing applied yet: everything is new */
-	defs_files_free(files, n);
 	diag_list_clear(&diags);
 	if (r < 0) {
 		fprintf(stderr, "%s: cannot read the applied definitions from %s: %s\n", ctl_prog, a->state, strerror(-r));

@@ -513,6 +513,7 @@ static int install_also(daemon_ctx *c, bool store_sources, int (*also)(store_txn
 	if (store_sources) {
 		src.also = also_compiled;
 		src.also_ud = &ch;
+		src.compiled = true;   /* the orders files' bytes are not stored twice */
 	}
 	if (store_sources)
 		catalog_pending_sources(c->cat, &src);
@@ -803,8 +804,8 @@ static int stage_start(daemon_ctx *c, const defs_file *api, size_t na, diag_list
  * standing orders placed through the API. */
 static int load_start_defs(daemon_ctx *c) {
 	diag_list diags = { 0 };
-	defs_file *files = NULL, *api = NULL;
-	size_t n = 0, na = 0;
+	defs_file *api = NULL;
+	size_t na = 0;
 	store_txn *t;
 	int r = store_begin(c->store, false, &t);
 	if (r == 0) {
@@ -824,26 +825,22 @@ static int load_start_defs(daemon_ctx *c) {
 	}
 	print_diags(&diags, NULL, LOG_ERR);
 	diag_list_clear(&diags);
-	defs_files_free(files, n);
-	files = NULL;
-	n = 0;
+	/* the stored files; the orders files stored compiled unpacked from their records */
 	r = store_begin(c->store, false, &t);
 	if (r == 0) {
-		r = store_defs_get(t, &files, &n);
+		r = catalog_stage_stored(c->cat, t, api, na, &diags);
 		store_abort(t);
 	}
-	if (r < 0) {
+	diag_list_clear(&diags);
+	defs_files_free(api, na);
+	if (r == -ENOENT) {
 		log_error("the definitions in %s are invalid and there is no last good version in %s",
 			  c->conf_dir, c->state_dir);
-		defs_files_free(api, na);
 		return -EINVAL;
 	}
-	r = catalog_stage(c->cat, files, n, api, na, &diags);
-	diag_list_clear(&diags);
-	defs_files_free(files, n);
-	defs_files_free(api, na);
 	if (r < 0) {
-		log_error("the last good definitions in the store no longer load");
+		log_error("the last good definitions in the store no longer load%s",
+			  r == -EBADMSG || r == -EPROTO ? ": their compiled records are damaged or of another version" : "");
 		return r;
 	}
 	log_warning("the definitions in %s are invalid: running on the last good version", c->conf_dir);

@@ -907,6 +907,59 @@ int catalog_stage(catalog *c, const defs_file *files, size_t n, const defs_file 
 	return catalog_stage_known(c, files, NULL, n, api, na, diags);
 }
 
+static int cset_file_cmp(const void *key, const void *e) {
+	return strcmp(key, ((const store_cset_file *) e)->name);
+}
+
+int catalog_stage_stored(catalog *c, store_txn *t, const defs_file *api, size_t na, diag_list *diags) {
+	defs_file *files = NULL;
+	defs_file_info *info = NULL;
+	store_cset *m = NULL;
+	size_t n = 0;
+	int r = store_defs_get(t, &files, &n);
+	if (r < 0)
+		return r;
+	bool compiled = false;
+	for (size_t i = 1; i < n; i++)
+		compiled |= !files[i].data;
+	if (!compiled) {
+		r = catalog_stage(c, files, n, api, na, diags);
+		defs_files_free(files, n);
+		return r;
+	}
+	/* the orders files stored compiled: their records, which the same
+	 * transactions wrote under the stored standingd.yaml */
+	if ((r = store_cset_get(t, &m)) < 0)
+		r = r == -ENOENT ? -EBADMSG : r;
+	else if (!(info = calloc(n, sizeof(*info))))
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (files[i].data) {
+			info[i].hash = defs_hash64(files[i].data, files[i].len, 0);
+			continue;
+		}
+		const store_cset_file *f = bsearch(files[i].name, m->files, m->n_files, sizeof(*m->files), cset_file_cmp);
+		if (!f || f->info.id.size != files[i].len) {
+			r = -EBADMSG;   /* a file the compiled set does not name */
+			break;
+		}
+		info[i] = f->info;
+		info[i].unread = true;
+		if ((r = store_cset_record(t, files[i].name, &info[i].packed, &info[i].packed_len)) < 0)
+			r = r == -ENOENT ? -EBADMSG : r;
+	}
+	if (r == 0)
+		r = catalog_stage_known(c, files, info, n, api, na, diags);
+	/* a record that does not unpack (damaged, another version) with no source to
+	 * read the YAML from is no last good set */
+	if (r == -ESTALE)
+		r = -EBADMSG;
+	free(info);
+	store_cset_free(m);
+	defs_files_free(files, n);
+	return r;
+}
+
 int catalog_stage_known(catalog *c, const defs_file *files, const defs_file_info *info, size_t n,
 			const defs_file *api, size_t na, diag_list *diags) {
 	const defs_file_info *api_info = NULL;

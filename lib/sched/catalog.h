@@ -56,6 +56,14 @@ int catalog_stage(catalog *c, const defs_file *files, size_t n, const defs_file 
 int catalog_stage_known(catalog *c, const defs_file *files, const defs_file_info *info, size_t n,
 			const defs_file *api, size_t na, diag_list *diags);
 
+/* catalog_stage on the last good set the store keeps (store_defs_get): the
+ * orders files stored compiled (no bytes: store_defs_put_compiled) are unpacked
+ * from their records in the compiled set (store_cset_record), read in t, which
+ * stays open meanwhile. -ENOENT: none stored; -EBADMSG: a compiled file whose
+ * record is missing or does not unpack, when the source (catalog_set_source)
+ * cannot give its bytes either; else as catalog_stage_known. */
+int catalog_stage_stored(catalog *c, store_txn *t, const defs_file *api, size_t na, diag_list *diags);
+
 /* defs_read_dir_known's question for a reload (ud: the catalog): whether name is
  * a YAML orders file of the running set with this identity (then its hash). */
 bool catalog_known(void *ud, const char *name, const defs_file_id *id, uint64_t *ret_hash);

@@ -291,7 +291,8 @@ static int merge_state(const char *so_id, const sched_state *st, void *ud) {
 
 static int put_sources(store_txn *t, const defs *d, const engine_sources *src) {
 	int r = 0;
-	if (src && src->files && (r = store_defs_put(t, src->files, src->n_files)) < 0)
+	if (src && src->files &&
+	    (r = (src->compiled ? store_defs_put_compiled : store_defs_put)(t, src->files, src->n_files)) < 0)
 		return r;
 	if (src && src->api && (r = store_api_defs_put(t, src->api, src->n_api)) < 0)
 		return r;

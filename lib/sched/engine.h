@@ -70,6 +70,9 @@ typedef struct engine_sources {
 	 * idempotency record, so that the stored definition and its key land together. */
 	int (*also)(store_txn *t, const defs *d, void *ud);
 	void *also_ud;
+	/* files[1..] (the orders files) are in the compiled set that also writes:
+	 * stored by name and length only (store_defs_put_compiled). */
+	bool compiled;
 } engine_sources;
 
 /* Makes d the current definitions: records new standing orders' schedule state,

@@ -2261,7 +2261,9 @@ int store_outq_first(store_txn *t, store_outq_entry *ret) {
  * naming them in order with their lengths, so that a change of one file rewrites
  * one value: a put compares each file with the stored bytes. A manifest whose
  * entries carry "data" is the older layout (every file inline); it is read as it
- * is and replaced by the next put. */
+ * is and replaced by the next put. An entry with "compiled": true has no bytes
+ * here: the file is in the compiled set (cset/NAME, issue 12), written in the same
+ * transaction; store_defs_get gives it with data NULL. */
 
 static int defs_file_key(const char *key, const char *name, char **ret) {
 	if (asprintf(ret, "%s/%s", key, name) < 0)
@@ -2282,7 +2284,8 @@ static bool defs_named(const defs_file *files, size_t n, const char *name) {
 	return false;
 }
 
-static int defs_put_key(store_txn *t, const char *key, const defs_file *files, size_t n) {
+/* files[from..] (from > 0) are compiled: their names and lengths only. */
+static int defs_put_key(store_txn *t, const char *key, const defs_file *files, size_t n, size_t from) {
 	if (!t || (n && !files))
 		return -EINVAL;
 	/* what is stored now */
@@ -2306,16 +2309,24 @@ static int defs_put_key(store_txn *t, const char *key, const defs_file *files, s
 		}
 		/* data NULL with a length: the file is unchanged, its stored bytes stay */
 		bool kept = files[i].len && !files[i].data;
+		bool compiled = from && i >= from;
 		const char *data = files[i].len ? files[i].data : "";
 		json_t *f = json_object();
 		jset(f, "name", json_string(files[i].name), &ok);
 		jset(f, "len", json_integer((json_int_t) files[i].len), &ok);
+		if (compiled)
+			jset(f, "compiled", json_true(), &ok);
 		if (json_array_append_new(arr, f) < 0)
 			ok = false;
 		char *fkey;
 		if ((r = defs_file_key(key, files[i].name, &fkey)) < 0)
 			break;
-		if (kept) {
+		if (compiled) {
+			/* bytes stored by an earlier put go */
+			MDB_val fk = str_val(fkey);
+			if ((r = txn_del(t, t->s->meta, &fk)) == -ENOENT)
+				r = 0;
+		} else if (kept) {
 			MDB_val fk = str_val(fkey), fv;
 			r = txn_get(t, t->s->meta, &fk, &fv);
 			if (r == 0 && fv.mv_size != files[i].len)
@@ -2362,11 +2373,15 @@ static int defs_put_key(store_txn *t, const char *key, const defs_file *files, s
 }
 
 int store_defs_put(store_txn *t, const defs_file *files, size_t n) {
-	return defs_put_key(t, META_DEFS, files, n);
+	return defs_put_key(t, META_DEFS, files, n, 0);
+}
+
+int store_defs_put_compiled(store_txn *t, const defs_file *files, size_t n) {
+	return defs_put_key(t, META_DEFS, files, n, 1);
 }
 
 int store_api_defs_put(store_txn *t, const defs_file *files, size_t n) {
-	return defs_put_key(t, META_API_DEFS, files, n);
+	return defs_put_key(t, META_API_DEFS, files, n, 0);
 }
 
 static void files_free(defs_file *f, size_t n) {
@@ -2391,6 +2406,14 @@ static int defs_set_data(defs_file *ret, const void *p, size_t len) {
 /* One file's bytes: inline in an older manifest entry, else its own value. */
 static int defs_get_data(store_txn *t, const char *key, json_t *e, const char *name, defs_file *ret) {
 	json_t *d = json_object_get(e, "data"), *l = json_object_get(e, "len");
+	if (json_is_true(json_object_get(e, "compiled"))) {
+		/* in the compiled set: no bytes here */
+		if (!json_is_integer(l) || json_integer_value(l) < 0)
+			return -EBADMSG;
+		ret->data = NULL;
+		ret->len = (size_t) json_integer_value(l);
+		return 0;
+	}
 	if (d)
 		return json_is_string(d) ? defs_set_data(ret, json_string_value(d), json_string_length(d)) : -EBADMSG;
 	char *fkey;

@@ -191,6 +191,11 @@ int store_outq_first(store_txn *t, store_outq_entry *ret);
  * on it when a YAML file is broken at start-up. A file with data NULL and its len
  * is unchanged: its stored bytes are kept (-ESTALE when none of that length). */
 int store_defs_put(store_txn *t, const defs_file *files, size_t n);
+/* The same, with files[1..] (the orders files) in the compiled set the caller
+ * writes in the same transaction (store_cset_put): their names and lengths only,
+ * any bytes stored for them before deleted (issue 12: the sources are not stored
+ * twice). store_defs_get gives those files with data NULL and their len. */
+int store_defs_put_compiled(store_txn *t, const defs_file *files, size_t n);
 int store_defs_get(store_txn *t, defs_file **ret_files, size_t *ret_n);  /* -ENOENT when none */
 
 /* Checks every invariant: no occurrence twice, every standing order's order has its

@@ -151,6 +151,66 @@ class Compiled(DaemonTest):
                 self.assertEqual(definitions(e.log(p)), ["definitions: 3 files unchanged, 0 read"])
                 self.assertEqual(e.stop(p), 0)
 
+    def test_sources_stored_once_last_good_from_records(self):
+        # The store keeps no second copy of the orders files' bytes: their compiled
+        # records are the last good set (standingd.yaml's bytes are kept). The
+        # fallback at a broken start and `standingctl diff` unpack the records; a
+        # damaged record is read from its YAML when that file is unchanged, else
+        # the start fails with a clear line (never a crash).
+        e = self.env()
+        self.files(e)
+        with open(os.path.join(e.conf, "orders.d", "c.yaml"), "a", encoding="utf-8") as f:
+            f.write("# ORDERS-FILE-MARKER-7d1c\n")
+        with open(os.path.join(e.conf, "standingd.yaml"), "a", encoding="utf-8") as f:
+            f.write("# CONFIG-FILE-MARKER-7d1c\n")
+        p = self.run_until(e, CLOCK1, 5)
+        ref = forecast(e)
+        self.assertEqual(e.stop(p), 0)
+        first = orders_of(e)
+        with open(os.path.join(e.state, "data.mdb"), "rb") as f:
+            mdb = f.read()
+        self.assertNotIn(b"ORDERS-FILE-MARKER-7d1c", mdb)
+        self.assertIn(b"CONFIG-FILE-MARKER-7d1c", mdb)
+        self.assertEqual(e.ctl("diff", "--conf", e.conf, "--state", e.state).stdout, "no changes\n")
+        e.write("orders.d/c.yaml", "standing_orders:\n" + standing_order("c1", WEEKLY, qty=3) +
+                standing_order("c2", WEEKLY, qty=4))
+        out = e.ctl("diff", "--conf", e.conf, "--state", e.state).stdout.splitlines()
+        self.assertEqual(len(out), 1, out)
+        self.assertTrue(out[0].startswith("added    c2: next "), out)
+
+        # b.yaml broken at start: the last good set from the records, exactly
+        e.write("orders.d/c.yaml", "standing_orders:\n" + standing_order("c1", WEEKLY, qty=3))
+        good_b = open(os.path.join(e.conf, "orders.d", "b.yaml"), encoding="utf-8").read()
+        e.write("orders.d/b.yaml", "standing_orders: [\n")
+        p = e.start_ready(CLOCK1)
+        e.wait_for(lambda: "running on the last good version" in e.log(p), what="fallback")
+        self.assertEqual(forecast(e), ref)
+        self.assertEqual(e.stop(p), 0)
+        self.assertEqual(orders_of(e), first)
+
+        # a's record damaged too: a.yaml is unchanged, so it is read from its YAML
+        subprocess.run([CSET, e.state, "flip", "orders.d/a.yaml"], check=True)
+        p = e.start_ready(CLOCK1)
+        e.wait_for(lambda: "running on the last good version" in e.log(p), what="fallback")
+        self.assertEqual(forecast(e), ref)
+        self.assertEqual(e.stop(p), 0)
+        # standingctl diff has no YAML to fall back on for it
+        r = e.ctl("diff", "--conf", e.conf, "--state", e.state, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("cannot read the applied definitions from " + e.state + ": Bad message", r.stderr)
+
+        # b's record damaged while b.yaml is broken: no last good set
+        e.write("orders.d/b.yaml", good_b)
+        p = self.run_until(e, CLOCK1, 5)   # writes the records again
+        self.assertEqual(e.stop(p), 0)
+        e.write("orders.d/b.yaml", "standing_orders: [\n")
+        subprocess.run([CSET, e.state, "flip", "orders.d/b.yaml"], check=True)
+        p = e.start(CLOCK1)
+        self.assertEqual(p.wait(timeout=20), 1, e.log(p))
+        self.assertIn("the last good definitions in the store no longer load: "
+                      "their compiled records are damaged or of another version", e.log(p))
+        self.assertEqual(orders_of(e), first)
+
     def test_config_or_zones_changed_while_stopped(self):
         e = self.env()
         tzdir = os.path.join(e.dir, "zoneinfo")

@@ -138,8 +138,11 @@ class Reload(DaemonTest):
         e.wait_for(lambda: "started" in e.log(p) or p.poll() is not None, what="start")
         self.assertIsNone(p.poll(), e.log(p))
         e.write("standingd.yaml", base + "max_store_size: 4 MiB\n")
+        # the bulk in the compiled record (a comment is not kept: the store holds
+        # no orders file's bytes, issue 12)
         e.write("orders.d/b.yaml", big * 1200 + "standing_orders:\n" +
-                standing_order("other", {"every": "1 day", "start": "2026-12-01", "at": '"09:00"'}))
+                standing_order("other", {"every": "1 day", "start": "2026-12-01", "at": '"09:00"'},
+                               sku="S" * 1200000))
         e.wait_for(lambda: "standing orders" in e.log(p).split("reloaded")[-1] and
                    "store map grown to 2 MiB" in e.log(p), what="a reload that grows the map")
         self.assertIn("store map grown to 2 MiB (max_store_size 4 MiB)", e.log(p))
