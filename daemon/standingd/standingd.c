@@ -877,9 +877,10 @@ static uint64_t conf_max_store_size(const char *conf_dir) {
 	return v;
 }
 
-/* A new store's map, sized for the first apply: it writes every file's bytes,
- * their compiled records and a schedule state per standing order in one
- * transaction, about three times the YAML; a map grown by doubling on the way
+/* A new store's map, sized for the first apply: it writes the compiled records
+ * and a schedule state per standing order in one transaction (about a third of
+ * the YAML's bytes since the orders files are not stored again; three times the
+ * YAML leaves room for what follows); a map grown by doubling on the way
  * replays the transaction's writes at every step. 0 (the store's default) for a
  * store that exists or a small set. */
 static uint64_t first_map_size(daemon_ctx *c, uint64_t max_size) {
