@@ -49,8 +49,8 @@ typedef struct standing_order {
 	order_line *lines;
 	size_t n_lines;
 	order_payment payment;
-	rule rule;                /* schedule, incl. zone, lead_time, paused */
 	catch_up catch_up;        /* the schedule's, else the config default */
+	rule rule;                /* schedule, incl. zone, lead_time, paused */
 	reminder *reminders;
 	size_t n_reminders;
 	char *file; int line;     /* "orders.d/acme.yaml", line of the `- id:` item */

@@ -29,23 +29,25 @@ typedef enum rule_unit {
 
 #define RULE_LAST (-1)         /* day: last, weekday: last fri */
 
+/* (Fields ordered so that no padding is needed: 104 bytes, one per standing
+ * order held in memory; issue 12.) */
 typedef struct rule {
 	rule_kind kind;
 	rule_unit unit;        /* RULE_EVERY only; the others imply week or month */
 	uint32_t interval;     /* N >= 1 */
-	int64_t start_day;     /* civil day of `start` (cron: INT64_MIN when absent) */
 	int32_t at;            /* seconds after local midnight (`at:`, default 00:00) */
 	uint8_t on_mask;       /* RULE_WEEKLY_ON: bit 0 = Monday .. bit 6 = Sunday */
 	int8_t day;            /* RULE_MONTHLY_DAY: 1..31 or RULE_LAST */
 	int8_t nth;            /* RULE_MONTHLY_WEEKDAY: 1..4 or RULE_LAST */
 	int8_t weekday;        /* RULE_MONTHLY_WEEKDAY: 0 = Monday .. 6 = Sunday */
-	cron_expr cron;        /* RULE_CRON */
 	bool has_until;
+	bool paused;           /* carried for the callers; rule_next() ignores it */
+	int64_t start_day;     /* civil day of `start` (cron: INT64_MIN when absent) */
+	cron_expr cron;        /* RULE_CRON */
 	int64_t until_day;     /* inclusive: occurrences whose local date <= until */
 	uint64_t count;        /* 0: no count bound */
 	int64_t *skip;         /* sorted civil days whose occurrences are suppressed */
 	size_t n_skip;
-	bool paused;           /* carried for the callers; rule_next() ignores it */
 	int64_t lead_time;     /* seconds; create_at = delivery - lead_time */
 	const tz_zone *zone;   /* owned by the tz_db */
 } rule;
