@@ -1,5 +1,7 @@
 #include <errno.h>
 #include <grp.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -28,6 +30,12 @@
 #define SERVER_TRIM_BELOW ((size_t) 1 << 20)
 /* The worker threads' nice value (Linux: per thread), above the loop's 0. */
 #define SERVER_WORKER_NICE 5
+/* A worker writes a reply of at least this many bytes to its client itself (when
+ * nothing else of the connection's is queued), for at most SERVER_DIRECT_MS while
+ * the client reads it; what remains is the loop's to write. The loop then never
+ * copies a long list into the socket piece by piece, woken at each piece. */
+#define SERVER_DIRECT_MIN ((size_t) 16384)
+#define SERVER_DIRECT_MS 50
 
 /* Who is served first and disconnected last; the order of the values matters. */
 typedef enum conn_class { CLASS_OPS, CLASS_ROLE, CLASS_NONE, N_CLASSES } conn_class;
@@ -53,6 +61,10 @@ typedef struct work {
 	int r;
 	bool began_empty;          /* nothing of the connection's was unread when it began */
 	bool is_short;             /* API_READ_SHORT: may take the thread kept for short calls */
+	int fd;                    /* a dup of the connection's socket for the worker to write the
+				      reply itself (SERVER_DIRECT_MIN), or -1 */
+	size_t sent;               /* of out, written by the worker (then moved out of out) */
+	int write_err;             /* the worker's write failed (errno): the connection is closed */
 } work;
 
 struct server {
@@ -256,6 +268,11 @@ static void on_conn_handle_closed(uv_handle_t *h) {
 	conn_free_if_closed(h->data);
 }
 
+static int uv_fileno_int(conn *c) {
+	uv_os_fd_t fd;
+	return uv_fileno((uv_handle_t *) &c->pipe, &fd) == 0 ? (int) fd : -1;
+}
+
 static void conn_close(conn *c) {
 	if (c->closing)
 		return;
@@ -284,6 +301,13 @@ static void conn_close(conn *c) {
 		c->pending = NULL;
 	}
 	c->closing = c->working ? 3 : 2;   /* a worker's call holds it until collected */
+	/* Requests it sent that were not read yet are dropped here: a Unix socket closed
+	 * with unread input resets the peer, whose reads then fail before the replies
+	 * already sent are taken (a worker's own writes make that likelier). */
+	int fd = uv_fileno_int(c);
+	char sink[4096];
+	for (int i = 0; fd >= 0 && i < 64 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
 	uv_close((uv_handle_t *) &c->pipe, on_conn_handle_closed);
 	uv_close((uv_handle_t *) &c->idle, on_conn_handle_closed);
 }
@@ -418,6 +442,34 @@ static void work_send(void *ud, const char *buf, size_t len) {
 	text_buf_put(&w->out, buf, len);
 }
 
+/* On a worker: writes what the socket takes of w's reply, waiting for the client to
+ * read for at most SERVER_DIRECT_MS; the rest is moved to the front of out for the
+ * loop. The socket is a dup of the connection's, so the loop closing the connection
+ * meanwhile never lets these bytes reach another's. */
+static void work_write(work *w) {
+	uint64_t until = uv_hrtime() + (uint64_t) SERVER_DIRECT_MS * 1000000;
+	while (w->sent < w->out.n) {
+		ssize_t k = send(w->fd, w->out.s + w->sent, w->out.n - w->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k > 0) {
+			w->sent += (size_t) k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			w->write_err = errno;
+			return;
+		}
+		uint64_t now = uv_hrtime();
+		struct pollfd pf = { .fd = w->fd, .events = POLLOUT };
+		if (now >= until || poll(&pf, 1, (int) ((until - now) / 1000000) + 1) == 0)
+			break;
+	}
+	if (w->sent && w->sent < w->out.n)
+		memmove(w->out.s, w->out.s + w->sent, w->out.n - w->sent);
+	w->out.n -= w->sent;
+}
+
 static void *worker_main(void *arg) {
 	server *s = arg;
 	/* below the loop: when the CPUs are busy building replies, the loop (Status, the
@@ -437,6 +489,12 @@ static void *worker_main(void *arg) {
 		w->r = vl_service_run(s->svc, &w->call, work_send, w, &w->c->peer, VL_START_PIECES);
 		api_read_lend(NULL);
 		vl_call_clear(&w->call);
+		if (w->fd >= 0) {
+			if (w->r >= 0 && !w->out.oom && w->out.n >= SERVER_DIRECT_MIN)
+				work_write(w);
+			close(w->fd);
+			w->fd = -1;
+		}
 		pthread_mutex_lock(&s->mu);
 		w->next = s->done;
 		s->done = w;
@@ -463,6 +521,10 @@ static void work_finish(server *s, work *w) {
 		free(w->out.s);
 		if (c->closing)
 			conn_free_if_closed(c);
+	} else if (w->write_err) {
+		/* the client went away while a worker wrote to it */
+		free(w->out.s);
+		conn_close(c);
 	} else if (w->out.oom || w->r == -EPIPE) {
 		/* a reply cut in the middle: no valid message can follow on the stream */
 		log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(w->out.oom ? ENOMEM : EPIPE));
@@ -527,6 +589,8 @@ static void pool_dispatch(server *s) {
 			run_push(c);
 			continue;
 		}
+		/* the worker writes a long reply itself when nothing is queued before it */
+		w->fd = c->queued == 0 ? fcntl(uv_fileno_int(c), F_DUPFD_CLOEXEC, 0) : -1;
 		c->working = true;
 		s->busy++;
 		if (!w->is_short)
@@ -564,6 +628,7 @@ static int pool_take(conn *c, const char *msg, size_t len) {
 	}
 	w->c = c;
 	w->call = call;
+	w->fd = -1;
 	w->began_empty = c->queued == 0;
 	w->is_short = flags & API_READ_SHORT;
 	c->waiting = w;

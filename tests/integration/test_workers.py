@@ -168,6 +168,37 @@ class WorkersTest(DaemonTest):
         self.assertEqual(st["standing_orders"], 11 + len(swaps) + (len(swaps) % 3 + 1))
         self.assertEqual(e.stop(p, timeout=30), 0, e.log(p)[-3000:])
 
+    def test_long_replies_written_by_workers(self):
+        # A worker writes a long reply itself for up to 50 ms, then leaves the rest to
+        # the loop: a client that reads late, or in small pieces, gets every byte in
+        # order; one that hangs up in the middle costs nobody else anything.
+        e, p, c = self.start()
+        want = c.call("io.standingd.Supplier.ListUpcoming", WINDOW)
+        self.assertGreater(len(want), 700000)
+        with StatusWatch(e.socket) as w:
+            late = Raw(e.socket)
+            self.addCleanup(late.close)
+            late.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            late.send("io.standingd.Supplier.ListUpcoming", WINDOW)
+            late.send("io.standingd.Ops.Status", {})
+            gone = Raw(e.socket)
+            gone.send("io.standingd.Supplier.ListUpcoming", WINDOW)
+            gone.s.recv(1000)
+            gone.close()
+            time.sleep(0.5)   # the worker has given up waiting for late to read
+            for _ in range(3):
+                self.assertEqual(c.call("io.standingd.Supplier.ListUpcoming", WINDOW), want)
+            got = b""
+            while b"\0" not in got:
+                chunk = late.s.recv(3000)
+                self.assertTrue(chunk)
+                got += chunk
+            late.buf = got
+            self.assertEqual(late.recv(), want)
+            self.assertIn(b'"orders"', late.recv())
+        w.assert_responsive(self)
+        self.assertEqual(e.stop(p, timeout=30), 0, e.log(p)[-3000:])
+
     def test_client_that_never_reads(self):
         # replies of ~750 kB: the second one queued unread passes the 1 MiB cap
         e, p, c = self.start("max_reply_queue: 1 MiB\n")
