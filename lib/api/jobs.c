@@ -219,7 +219,14 @@ static int list_order(const sales_order *o, list_job *j) {
 		if (o->delivery < api_bound_at(&j->from, z) || o->delivery >= api_bound_at(&j->to, z))
 			return 0;
 	}
-	return job_push(j, o->delivery, "", o->number, 0, order_to_view(o));
+	int r = job_room(j);
+	if (r < 0)
+		return r;
+	size_t off = j->text.b.n;
+	j->text.comma = false;
+	j->text.after_key = false;
+	order_view_write(&j->text, o);   /* order_to_view's bytes (test_order_view) */
+	return job_keep(j, off, o->delivery, "", o->number, 0);
 }
 
 /* A callback's error stops the walk (1) and is kept for the step to return. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lib/api/api_int.h"
+#include "lib/base/jsonw.h"
 
 /* ---- io.standingd.Orders ---- */
 
@@ -332,9 +333,13 @@ static int get_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		order_free(o);
 		return api_denied(ctx);
 	}
-	json_t *p = json_pack("{s:o}", "order", order_to_view(o));
+	/* written directly: order_to_view's bytes (test_order_view) */
+	jsonw w = { 0 };
+	order_view_write(&w, o);
 	order_free(o);
-	return api_reply_new(ctx, p);
+	r = w.b.oom ? api_internal(ctx, -ENOMEM) : vl_reply_member(ctx, "order", w.b.s, w.b.n);
+	free(w.b.s);
+	return r;
 }
 
 static int list_orders(vl_call_ctx *ctx, json_t *params, void *userdata) {

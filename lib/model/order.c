@@ -5,6 +5,7 @@
 #include <string.h>
 #include "lib/base/bytes.h"
 #include "lib/base/jfield.h"
+#include "lib/base/jsonw.h"
 #include "lib/base/text.h"
 #include "lib/model/order.h"
 #include "lib/time/cal.h"
@@ -640,6 +641,91 @@ json_t *order_to_view(const sales_order *o) {
 	}
 	json_decref(hist);
 	return done(v, ok);
+}
+
+static void money_write(jsonw *w, const char *key, const money *m) {
+	char amount[32];
+	money_format_amount(m, amount, sizeof(amount));
+	jsonw_key(w, key);
+	jsonw_obj_open(w);
+	jsonw_kstr(w, "amount", amount);
+	jsonw_kstr(w, "currency", m->currency);
+	jsonw_obj_close(w);
+}
+
+static void instant_write(jsonw *w, const char *key, int64_t at) {
+	char text[CAL_ISO_MAX];
+	jsonw_kstr(w, key, at ? cal_format_utc(at, text) : NULL);
+}
+
+/* order_view_base and order_to_view's keys, in their order */
+void order_view_write(jsonw *w, const sales_order *o) {
+	char delivery[CAL_ISO_MAX], created[CAL_ISO_MAX], rate[16];
+	jsonw_obj_open(w);
+	jsonw_kstr(w, "order", o->number);
+	jsonw_kstr(w, "standing_order", o->standing_order);
+	jsonw_kstr(w, "customer", o->customer);
+	jsonw_kstr(w, "supplier", o->supplier);
+	jsonw_key(w, "ship_to");
+	jsonw_obj_open(w);
+	jsonw_kstr(w, "name", o->ship_to.name);
+	jsonw_kstr(w, "street", o->ship_to.street);
+	jsonw_kstr(w, "postcode", o->ship_to.postcode);
+	jsonw_kstr(w, "city", o->ship_to.city);
+	jsonw_kstr(w, "country", o->ship_to.country);
+	jsonw_obj_close(w);
+	jsonw_key(w, "lines");
+	jsonw_arr_open(w);
+	for (size_t i = 0; i < o->n_lines; i++) {
+		char amount[32];
+		money net = { 0, "" };
+		money_format_amount(&o->lines[i].unit_price, amount, sizeof(amount));
+		jsonw_obj_open(w);
+		jsonw_kstr(w, "sku", o->lines[i].sku);
+		jsonw_kint(w, "quantity", (int64_t) o->lines[i].quantity);
+		jsonw_kstr(w, "unit_price", amount);
+		jsonw_kstr(w, "currency", o->lines[i].unit_price.currency);
+		if (order_total_add(&net, &o->lines[i]) == 0)
+			jsonw_kstr(w, "net", money_format_amount(&net, amount, sizeof(amount)));
+		jsonw_obj_close(w);
+	}
+	jsonw_arr_close(w);
+	money_write(w, "total", &o->total);
+	jsonw_kstr(w, "delivery", cal_format_instant(o->delivery, o->delivery_offset, delivery));
+	jsonw_kstr(w, "created", cal_format_utc(o->created, created));
+	jsonw_kstr(w, "payment", order_payment_name(o->payment));
+	jsonw_kstr(w, "status", order_status_name(o->status));
+	jsonw_key(w, "late");
+	jsonw_bool(w, o->late);
+	jsonw_kstr(w, "carrier", o->carrier);
+	jsonw_kstr(w, "tracking", o->tracking);
+	instant_write(w, "shipped", o->shipped);
+	money_write(w, "net", o->net.currency[0] ? &o->net : &o->total);
+	money zero = o->total;
+	zero.minor = 0;
+	money_write(w, "vat", o->vat.currency[0] ? &o->vat : &zero);
+	order_vat_format(o->vat_rate, rate);
+	jsonw_kstr(w, "vat_rate", rate);
+	money_write(w, "gross", &o->total);
+	if (o->status == ORDER_STATUS_AWAITING_PAYMENT)
+		money_write(w, "amount_due", &o->total);
+	else
+		jsonw_kstr(w, "amount_due", NULL);
+	jsonw_kstr(w, "payment_reference", o->payment_ref[0] ? o->payment_ref : NULL);
+	instant_write(w, "paid", o->paid_at);
+	jsonw_key(w, "history");
+	jsonw_arr_open(w);
+	for (size_t i = 0; i < o->n_history; i++) {
+		const order_transition *t = &o->history[i];
+		jsonw_obj_open(w);
+		instant_write(w, "at", t->at);
+		jsonw_kstr(w, "by", t->by);
+		jsonw_kstr(w, "status", order_status_name(t->status));
+		jsonw_kstr(w, "reason", t->reason);
+		jsonw_obj_close(w);
+	}
+	jsonw_arr_close(w);
+	jsonw_obj_close(w);
 }
 
 static json_t *order_view_base(const sales_order *o) {

@@ -240,6 +240,11 @@ int order_bin_decode(const char *number, const void *rec, size_t n, const void *
 /* The view: the wire's Order type (io.standingd.*), which standingctl prints the
  * same way offline: dates as text, amounts as decimal strings. NULL on failure. */
 json_t *order_to_view(const sales_order *o);
+/* The same view written with jsonw (ListOrders' items): the bytes json_dumps
+ * (JSON_COMPACT) gives of order_to_view(o), which test_order_view checks for orders
+ * of every status, payment, line count and odd strings. */
+struct jsonw;
+void order_view_write(struct jsonw *w, const sales_order *o);
 json_t *order_address_view(const order_address *a);
 json_t *order_lines_view(const order_line *lines, size_t n);
 /* A deep copy (owned strings). 0, -ENOMEM. */

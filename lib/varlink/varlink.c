@@ -647,6 +647,39 @@ int vl_reply(vl_call_ctx *ctx, json_t *params, bool continues) {
 	return 0;
 }
 
+int vl_reply_member(vl_call_ctx *ctx, const char *key, const char *value, size_t len) {
+	static const char head[] = "{\"parameters\":{\"", mid[] = "\":", end[] = "}}";
+	size_t klen = strlen(key);
+	if (ctx->done)
+		return -EALREADY;
+	if (ctx->partial)
+		return -EBUSY;
+	if (!klen || strspn(key, "abcdefghijklmnopqrstuvwxyz_") != klen || !len)
+		return -EINVAL;
+	if (ctx->call->oneway) {
+		ctx->done = true;
+		return 0;
+	}
+	size_t n = sizeof(head) - 1 + klen + sizeof(mid) - 1 + len + sizeof(end);   /* sizeof(end): the NUL */
+	char *buf = malloc(n);
+	if (!buf)
+		return -ENOMEM;
+	char *p = buf;
+	memcpy(p, head, sizeof(head) - 1);
+	p += sizeof(head) - 1;
+	memcpy(p, key, klen);
+	p += klen;
+	memcpy(p, mid, sizeof(mid) - 1);
+	p += sizeof(mid) - 1;
+	memcpy(p, value, len);
+	p += len;
+	memcpy(p, end, sizeof(end));
+	ctx->send(ctx->ud, buf, n);
+	free(buf);
+	ctx->done = true;
+	return 0;
+}
+
 int vl_error(vl_call_ctx *ctx, const char *error, json_t *params) {
 	char *buf;
 	size_t len;

@@ -281,6 +281,10 @@ unsigned vl_call_ctx_flags(const vl_call_ctx *ctx);       /* vl_method.flags */
  * For a oneway call nothing is sent and 0 returned. 0; -EINVAL (continues without
  * "more", params not an object); -EALREADY (a final reply was already sent); -ENOMEM. */
 int vl_reply(vl_call_ctx *ctx, json_t *params, bool continues);
+/* The reply {"parameters":{key:value}} of one member whose value is compact JSON
+ * text already written (jsonw): the bytes vl_reply() sends for that object. key:
+ * [a-z_]+. Same returns as vl_reply(). */
+int vl_reply_member(vl_call_ctx *ctx, const char *key, const char *value, size_t len);
 /* Sends a final error reply. Same returns; -EINVAL also for a bad error name. */
 int vl_error(vl_call_ctx *ctx, const char *error, json_t *params);
 /* Sends the service's InternalError {"errno": N}, N the positive errno(3) number
