@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lib/api/api_int.h"
+#include "lib/base/jsonw.h"
 #include "lib/sales/crm.h"
 
 #define CRM_IFACE "io.standingd.Crm"
@@ -146,13 +147,26 @@ static int standing_orders_view(store_txn *t, const defs *d, const customer *cu,
 
 /* ---- GetCustomer, ListCustomers ---- */
 
+/* A tree written into w as the value of key, as vl_reply would encode it; v taken. */
+static void write_tree(jsonw *w, const char *key, json_t *v) {
+	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6)) : NULL;
+	json_decref(v);
+	jsonw_key(w, key);
+	if (text)
+		jsonw_raw(w, text, strlen(text));
+	else
+		w->b.oom = true;
+	free(text);
+}
+
 static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	api_env *env = userdata;
 	static const char *const allowed[] = { "customer", NULL };
 	const customer *cu;
 	account_summary *acct = NULL;
 	store_txn *t = NULL;
-	json_t *sos = NULL, *open = NULL, *tasks = NULL, *log = NULL;
+	json_t *sos = NULL, *tasks = NULL, *log = NULL;
+	jsonw open = { 0 };   /* the open orders' array, written as GetOrder's views */
 	bool more, open_more = false;
 	char (*numbers)[ORDER_NUMBER_MAX] = NULL;
 	size_t n_numbers = 0;
@@ -166,12 +180,13 @@ static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	if ((r = standing_orders_view(t, env->defs, cu, &sos)) < 0)
 		goto fail;
 	r = -ENOMEM;
-	if (!(open = json_array()) || !(tasks = json_array()) || !(log = json_array()))
+	if (!(tasks = json_array()) || !(log = json_array()))
 		goto fail;
 	/* orders_open: every order neither shipped nor cancelled (the account's
 	 * open_orders are only those on hold or awaiting payment) */
 	if ((r = store_customer_orders(t, cu->id, CRM_OPEN_ORDERS, &numbers, &n_numbers, &open_more)) < 0)
 		goto fail;
+	jsonw_arr_open(&open);
 	for (size_t i = 0; i < n_numbers; i++) {
 		sales_order *o = NULL;
 		r = store_order_get(t, numbers[i], &o);
@@ -179,11 +194,13 @@ static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 			continue;
 		if (r < 0)
 			goto fail;
-		r = json_array_append_new(open, order_to_view(o)) < 0 ? -ENOMEM : 0;
+		order_view_write(&open, o);   /* order_to_view's bytes (test_order_view) */
 		order_free(o);
-		if (r < 0)
-			goto fail;
 	}
+	jsonw_arr_close(&open);
+	r = -ENOMEM;
+	if (open.b.oom)
+		goto fail;
 	if ((r = crm_task_list(t, NULL, TASK_OPEN, INT64_MAX, cu->id, NULL, CRM_OPEN_TASKS, tasks, &more)) < 0 ||
 	    (r = crm_interaction_list(t, cu->id, INT64_MIN, INT64_MAX, INT64_MIN, 0, CRM_LAST_INTERACTIONS, true, log,
 				      &more)) < 0)
@@ -201,17 +218,31 @@ static int get_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	json_object_set_new(p, "account", account_summary_view(acct));
 	json_object_set_new(p, "contacts", contacts_view(cu));
 	json_object_set_new(p, "standing_orders", sos);
-	json_object_set_new(p, "orders_open", open);
-	json_object_set_new(p, "orders_open_more", json_boolean(open_more));
-	json_object_set_new(p, "open_tasks", tasks);
-	json_object_set_new(p, "interactions", log);
 	account_summary_free(acct);
-	return api_reply_new(ctx, json_pack("{s:o}", "customer", p));
+	/* the customer's members in their order, the open orders written directly */
+	jsonw w = { 0 };
+	const char *key;
+	json_t *v;
+	jsonw_obj_open(&w);
+	json_object_foreach(p, key, v)
+		write_tree(&w, key, json_incref(v));
+	json_decref(p);
+	jsonw_key(&w, "orders_open");
+	jsonw_raw(&w, open.b.s, open.b.n);
+	free(open.b.s);
+	jsonw_key(&w, "orders_open_more");
+	jsonw_bool(&w, open_more);
+	write_tree(&w, "open_tasks", tasks);
+	write_tree(&w, "interactions", log);
+	jsonw_obj_close(&w);
+	r = w.b.oom ? api_internal(ctx, -ENOMEM) : vl_reply_member(ctx, "customer", w.b.s, w.b.n);
+	free(w.b.s);
+	return r;
 fail:
 	api_read_end(t);
 	free(numbers);
 	json_decref(sos);
-	json_decref(open);
+	free(open.b.s);
 	json_decref(tasks);
 	json_decref(log);
 	account_summary_free(acct);

@@ -1585,6 +1585,13 @@ static void crm_methods(void **state) {
 		if (!strstr(got, want_acme[i]))
 			fail_msg("GetCustomer: no %s in %s", want_acme[i], got);
 	assert_int_equal(count(got, "{\"order\":\"SO-"), 1);
+	/* written with jsonw around the trees: the very bytes of the whole tree dumped */
+	json_t *tree = json_loads(got, 0, NULL);
+	assert_non_null(tree);
+	char *again = json_dumps(tree, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	assert_string_equal(again, got);
+	free(again);
+	json_decref(tree);
 	free(got);
 }
 
