@@ -961,6 +961,18 @@ void server_quiesce(server *s) {
 
 /* Stops the threads after their current call; every work left is finished on the
  * loop (its transaction ended, its connection let go), none answered. */
+void server_release_readers(server *s) {
+	if (!s || !s->n_threads)
+		return;
+	server_quiesce(s);
+	pthread_mutex_lock(&s->mu);
+	for (work *w = s->done; w; w = w->next) {
+		store_abort(w->t);   /* work_finish's abort then has nothing to end */
+		w->t = NULL;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void pool_stop(server *s) {
 	if (!s->threads)
 		return;

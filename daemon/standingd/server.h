@@ -57,6 +57,11 @@ int server_set_pool(server *s, store *st, unsigned n_threads);
 /* Returns once no worker runs a call: before the definitions the calls read change
  * (a reload, a standing order placed), as none starts until the loop turns again. */
 void server_quiesce(server *s);
+/* For the store's release_readers: the map must grow and cannot under open
+ * transactions. Waits for the calls in flight (server_quiesce) and ends the read
+ * transactions of those answered but not yet collected (their replies are built;
+ * they are queued at the next turn as usual). Only the loop calls it. */
+void server_release_readers(server *s);
 /* Closes the listener and every connection; the server is freed once the loop has
  * run the close callbacks. */
 void server_stop(server *s);

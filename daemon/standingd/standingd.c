@@ -675,6 +675,13 @@ static void close_walk(uv_handle_t *h, void *arg) {
 		uv_close(h, NULL);
 }
 
+/* The store's release_readers: the workers' read transactions end so that the
+ * map can grow under a write of the loop's. */
+static void release_readers(void *ud) {
+	daemon_ctx *c = ud;
+	server_release_readers(c->srv);
+}
+
 static int lock_state(daemon_ctx *c) {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/standingd.lock", c->state_dir);
@@ -973,11 +980,17 @@ static int start_socket(daemon_ctx *c) {
 	 * (0: everything on the loop) */
 	long nw = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *env_nw = getenv("STANDINGD_WORKERS");
-	if (env_nw && *env_nw)
-		nw = strtol(env_nw, NULL, 10);
-	else
+	if (env_nw && *env_nw) {
+		char *end;
+		errno = 0;
+		nw = strtol(env_nw, &end, 10);
+		if (errno || *end || nw < 0 || nw > 64) {
+			log_error("STANDINGD_WORKERS=%s: expected a number of threads from 0 to 64", env_nw);
+			return -EINVAL;
+		}
+	} else
 		nw = (nw < 2 ? 2 : nw > 8 ? 8 : nw) + 1;
-	if ((r = server_set_pool(c->srv, c->store, nw < 0 ? 0 : nw > 64 ? 64 : (unsigned) nw)) < 0)
+	if ((r = server_set_pool(c->srv, c->store, (unsigned) nw)) < 0)
 		return r;
 	if (activated)
 		log_info("listening on the socket passed by systemd");
@@ -1015,7 +1028,7 @@ static int run(daemon_ctx *c) {
 		return 1;
 	diag_list damage = { 0 };
 	store_options so = { .max_size = conf_max_store_size(c->conf_dir), .on_damage = storefault_lmdb,
-			     .diags = &damage };
+			     .diags = &damage, .release_readers = release_readers, .release_ud = c };
 	so.map_size = first_map_size(c, so.max_size);
 	storefault_install("standingd", c->state_dir);
 	r = store_open(c->state_dir, &so, &c->store);

@@ -340,6 +340,8 @@ static int txn_regrow(store_txn *t, bool txn_gone) {
 	uint64_t cur = 0;
 	if (map_size(s, &cur, NULL) == 0 && cur >= s->max_size)
 		return MDB_MAP_FULL;   /* may not grow: waiting for the readers would not help */
+	if (!t->cursors && s->n_txn != 1 && s->opts.release_readers)
+		s->opts.release_readers(s->opts.release_ud);   /* readers lent to other threads */
 	if (t->cursors || s->n_txn != 1) {
 		/* the map must not move under other transactions: it grows once they
 		 * have ended (txn_ended), long readers let go (store_room_wanted) */

@@ -60,6 +60,12 @@ typedef struct store_options {
 	/* When not NULL, store_open adds one diag (file "DIR/data.mdb") saying why it
 	 * refused a damaged store (-EUCLEAN). */
 	diag_list *diags;
+	/* Called on the writer's thread when the map must grow while other
+	 * transactions of the process are open (read transactions lent to other
+	 * threads): end those it can (wait for their users, abort them) before the
+	 * write gives up with -EAGAIN. NULL: none. */
+	void (*release_readers)(void *ud);
+	void *release_ud;
 } store_options;
 
 /* Errors (converted from LMDB and the system in store_errno() only):
@@ -70,7 +76,8 @@ typedef struct store_options {
  *           A write that merely fills the map does not return this: the store
  *           doubles the map and replays the transaction itself.
  * -EAGAIN   the map is full but another transaction of this process is open (the
- *           map must not move under it): retry once it has ended (store_room_wanted);
+ *           map must not move under it) and release_readers did not end it: retry
+ *           once it has ended (store_room_wanted);
  *           also LMDB's reader table or thread slots full. Nothing was committed.
  * -EUCLEAN  store_open: the data file is damaged (truncated, empty or missing
  *           while the store was in use, bad meta pages); nothing was opened.

@@ -291,6 +291,78 @@ class MapGrowthTest(DaemonTest):
         self.assertEqual(e.ctl("verify", "--state", e.state).stdout, "OK: no violations\n")
 
 
+class WritesUnderReadersTest(DaemonTest):
+    """A write on the loop that meets a full map while workers hold read
+    transactions: the store asks the daemon to release them (server_release_readers),
+    the map grows and the write succeeds. Before, every writer that does not retry
+    failed: an API write with InternalError errno 11, a reload with "cannot store the
+    definitions"."""
+
+    def test_writes_and_reloads_while_the_map_grows(self):
+        e = self.env()
+        e.configure("max_store_size: 1 MiB\n")
+        e.orders_file("a.yaml", [standing_order(f"m{i:02d}", {"every": "1 week", "start": "2027-01-04"})
+                                 for i in range(20)])
+        p = e.start_ready("2027-01-01T00:00:00Z,1")
+        self.addCleanup(lambda: p.poll() is None and e.stop(p, timeout=30))
+        e.configure("max_store_size: 32 MiB\n")
+        w = Raw(e.socket)
+        self.assertNotIn(b'"error"', w.call("io.standingd.Ops.Reload", {})[:20])
+        stop = threading.Event()
+        bad = []
+
+        def reader(k):
+            r = Raw(e.socket)
+            calls = [("io.standingd.Crm.GetCustomer", {"customer": "acme"}),
+                     ("io.standingd.Supplier.ListUpcoming", {"from": "2027-01-01", "to": "2027-03-01"})]
+            try:
+                while not stop.is_set():
+                    m, params = calls[k % 2]
+                    got = r.call(m, params)
+                    if got is None or b'"error"' in got[:20]:
+                        bad.append((m, (got or b"<closed>")[:300]))
+                        return
+            finally:
+                r.close()
+
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(12)]
+        for t in threads:
+            t.start()
+        errors, text = [], "x" * 900
+        try:
+            # about 1.3 MB of tasks: the 1 MiB map grows at least once under the readers
+            for n in range(1200):
+                got = w.call("io.standingd.Crm.AddTask", {"customer": "acme", "due": "2027-02-01",
+                                                          "text": f"{text}{n}"})
+                if b'"error"' in got[:20]:
+                    errors.append((n, got[:300]))
+                    break
+                if n % 100 == 99:
+                    got = w.call("io.standingd.Ops.Reload", {})
+                    if b'"error"' in got[:20]:
+                        errors.append((n, got[:300]))
+                        break
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+        w.close()
+        self.assertEqual((errors, bad), ([], []))
+        self.assertIn("store map grown to 2 MiB (max_store_size 32 MiB)", e.log(p))
+        self.assertEqual(e.stop(p, timeout=30), 0, e.log(p)[-3000:])
+        self.assertEqual(e.ctl("verify", "--state", e.state).stdout, "OK: no violations\n")
+
+
+class WorkersEnvTest(DaemonTest):
+    def test_a_bad_number_of_workers_stops_the_start(self):
+        e = self.env()
+        e.configure("")
+        for bad in ("abc", "-1", "65", "4x"):
+            p = e.start("2027-01-01T00:00:00Z,1", extra_env={"STANDINGD_WORKERS": bad})
+            self.assertEqual(p.wait(timeout=30), 1, e.log(p)[-2000:])
+            self.assertIn(f"STANDINGD_WORKERS={bad}: expected a number of threads from 0 to 64", e.log(p))
+
+
 class LongCallTest(DaemonTest):
     """GetCustomer lists every standing order of the customer in one piece of work:
     with 20,000 of them it took tens of ms on the loop, and a Status sent while it
