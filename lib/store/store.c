@@ -721,6 +721,10 @@ static int upgrade_once(store *s) {
 			return r;
 		}
 	}
+	unsigned char fb[8];
+	MDB_val fk = str_val(META_FORMAT), fv = seq_key(STORE_FORMAT, fb);
+	if (!rc)
+		rc = mdb_put(txn, s->meta, &fk, &fv, 0);   /* format 1 before the compact records */
 	MDB_val k = str_val(META_INSTANCE), v;
 	if (!rc && (rc = mdb_get(txn, s->meta, &k, &v)) == MDB_NOTFOUND) {
 		int r = instance_new(s->instance);
@@ -772,6 +776,7 @@ static int store_setup(store *s, bool create) {
 	if (rc)
 		return store_errno(s->env, rc);
 	int r = 0;
+	bool old_format = false;
 	rc = open_dbi(txn, "meta", cf, &s->meta);
 	if (rc == MDB_NOTFOUND) {
 		r = -ENOENT;   /* read-only on an environment nobody initialised */
@@ -795,6 +800,7 @@ static int store_setup(store *s, bool create) {
 			r = -EBADMSG;
 			goto out;
 		}
+		old_format = format < STORE_FORMAT;
 	} else if (rc == MDB_NOTFOUND) {
 		if (!create) {
 			r = -ENOENT;
@@ -851,7 +857,7 @@ static int store_setup(store *s, bool create) {
 		goto out;
 	if ((rc = mdb_txn_commit(txn)))
 		return store_errno(s->env, rc);
-	return upgrade && !s->readonly ? store_upgrade(s) : 0;
+	return (upgrade || old_format) && !s->readonly ? store_upgrade(s) : 0;
 out_rc:
 	r = store_errno(s->env, rc);
 out:

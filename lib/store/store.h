@@ -20,7 +20,10 @@ typedef struct defs_file defs_file;
 typedef struct store store;
 typedef struct store_txn store_txn;
 
-#define STORE_FORMAT 1
+/* 2 since issue 12's compact records: a version before them would take them for
+ * damage; it refuses the store as newer instead (-EPROTO). A read-write open of a
+ * format-1 store raises it (store_upgrade); both kinds of records are read. */
+#define STORE_FORMAT 2
 /* The store's instance id: 16 lower-case hex digits (doc/notify.md: event ids). */
 #define STORE_INSTANCE_LEN 16
 /* Mode of the state directory (the store creates it, and so does the daemon). */

@@ -511,6 +511,30 @@ static void test_format_newer(void **state) {
 	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
 }
 
+static size_t raw_get(const char *dir, const char *db, const void *key, size_t klen, unsigned char *buf, size_t cap);
+
+/* A store of format 1 (before the compact records) is read as it is and raised to
+ * 2 by a read-write open, so that a version before them refuses it as newer
+ * instead of taking its compact records for damage. */
+static void test_format_raised(void **state) {
+	fx *f = *state;
+	assert_int_equal(STORE_FORMAT, 2);
+	store_close(f->s);
+	f->s = NULL;
+	unsigned char v[8], got[16];
+	be64(v, 1);
+	raw_op(f->dir, "meta", "format", 6, v, 8);
+	store *s = NULL;
+	assert_int_equal(store_open(f->dir, &readonly, &s), 0);   /* read-only: read, not raised */
+	store_close(s);
+	assert_int_equal(raw_get(f->dir, "meta", "format", 6, got, sizeof(got)), 8);
+	assert_memory_equal(got, v, 8);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
+	assert_int_equal(raw_get(f->dir, "meta", "format", 6, got, sizeof(got)), 8);
+	be64(v, 2);
+	assert_memory_equal(got, v, 8);
+}
+
 /* Opens a fresh store in DIR/name with the given map and cap. */
 static store *open_sized(fx *f, const char *name, uint64_t map, uint64_t max, char ret_dir[160]) {
 	snprintf(ret_dir, 160, "%s/%s", f->tmp, name);
@@ -2236,6 +2260,7 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_readonly_while_writing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format_newer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_format_raised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grow_to_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grow_replays_big_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_default_max_size, setup, teardown),
