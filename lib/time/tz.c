@@ -1,7 +1,9 @@
 /* tz: TZif (RFC 8536, v1..v3) reader plus the POSIX TZ footer rule, and a small
  * per-db cache of zones. The files are untrusted input: every count is checked
  * against the bytes actually read before anything is indexed. Lookups never
- * allocate; zones are immutable once loaded. Thread-safety: none. */
+ * allocate; zones are immutable once loaded. Thread-safety: tz_db_get takes the
+ * db's mutex (the daemon's worker threads load zones lazily too); a loaded zone is
+ * read without one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
