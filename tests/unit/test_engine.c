@@ -758,6 +758,27 @@ static void test_reminder_once_across_reopen(void **state) {
 	verify_clean(f);
 }
 
+/* Reminder tasks cost ENGINE_COST_TASK each: a batch makes ENGINE_BATCH /
+ * ENGINE_COST_TASK of them, so a step of tasks stays as short as one of plain
+ * orders. Hourly deliveries from Mar 2 with a 30-day reminder, 2.5 batches due. */
+static void test_reminders_weighted(void **state) {
+	fx *f = *state;
+	const int per = (ENGINE_BATCH + ENGINE_COST_TASK - 1) / ENGINE_COST_TASK;
+	const defs *d = load_rem(f, "      every: 1 hour\n      start: 2027-03-02\n      timezone: UTC\n", "30 days");
+	engine_sources src = { .now = T0 };
+	assert_int_equal(engine_apply(f->e, d, &src), 0);
+	int64_t first = T0 + 30 * DAY;   /* Mar 2 00:00 - 30 days */
+	assert_true(per > 1 && per < ENGINE_BATCH / 16);
+	int64_t now = first + (2 * per + per / 2 - 1) * HOUR;
+	assert_int_equal(engine_run(f->e, now, 1), 0);
+	assert_int_equal(through(f, d), first + (per - 1) * HOUR);
+	assert_int_equal(engine_run(f->e, now, 1), 0);
+	assert_int_equal(through(f, d), first + (2 * per - 1) * HOUR);
+	assert_int_equal(engine_run(f->e, now, 1), 0);
+	assert_int_equal(through(f, d), now);
+	verify_clean(f);
+}
+
 /* An occurrence skipped in advance and a paused standing order make no task; the
  * watermark still moves past them. */
 static void test_reminder_skipped_paused(void **state) {
@@ -905,6 +926,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_existing_occurrence_not_created_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches_weighted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reminders_weighted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_backlog_summarised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paused_huge_backlog_summarised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_total_overflow_does_not_block_others, setup, teardown),
