@@ -471,6 +471,10 @@ typedef struct also_chain {
 	void *also_ud;
 } also_chain;
 
+/* What compiled a stored set: another version may read or check the YAML
+ * otherwise, so its units are not used (every file is read again). */
+#define CSET_PROGRAM "standingd " STANDINGD_VERSION
+
 /* In the apply's transaction: the compiled set of the candidate when its YAML
  * files changed (the manifest with every file's identity, the records of the
  * files read), then the caller's also. */
@@ -478,7 +482,7 @@ static int also_compiled(store_txn *t, const defs *d, void *ud) {
 	also_chain *ch = ud;
 	catalog_compiled *v = NULL;
 	size_t n = 0;
-	store_cset head = { 0 };
+	store_cset head = { .program = (char *) CSET_PROGRAM };
 	int r = catalog_pending_compiled(ch->c->cat, &v, &n, &head.config_hash);
 	if (r == 0 && (r = defs_zone_names(d, &head.zones, &head.n_zones)) == 0) {
 		head.tz_hash = tz_fingerprint(head.zones, head.n_zones);
@@ -751,18 +755,12 @@ static int stage_start(daemon_ctx *c, const defs_file *api, size_t na, diag_list
 		why = whybuf;
 	}
 	if (m) {
-		defs_file cf;
-		defs_file_info ci;
-		diag_list ignored = { 0 };
-		if (tz_fingerprint(m->zones, m->n_zones) != m->tz_hash)
+		if (strcmp(m->program, CSET_PROGRAM)) {
+			snprintf(whybuf, sizeof(whybuf), "they were compiled by %.60s, this is " CSET_PROGRAM,
+				 m->program);
+			why = whybuf;
+		} else if (tz_fingerprint(m->zones, m->n_zones) != m->tz_hash)
 			why = "the time zone data changed";
-		else if (defs_read_one(c->conf_dir, "standingd.yaml", &cf, &ci, &ignored) == 0) {
-			if (ci.hash != m->config_hash)
-				why = "standingd.yaml changed";
-			free(cf.name);
-			free(cf.data);
-		}
-		diag_list_clear(&ignored);
 		if (why) {
 			store_cset_free(m);
 			m = NULL;
@@ -770,6 +768,20 @@ static int stage_start(daemon_ctx *c, const defs_file *api, size_t na, diag_list
 	}
 	start_known sk = { .m = m };
 	r = defs_read_dir_known(c->conf_dir, m ? start_known_file : NULL, &sk, &files, &info, &n, diags);
+	/* units compiled under another standingd.yaml than the one staged (read once,
+	 * here: compared with a read of its own, it could change in between and the old
+	 * units run with the new one, as a review found): every file read */
+	if (r == 0 && m && n && info[0].hash != m->config_hash) {
+		why = "standingd.yaml changed";
+		defs_files_free(files, n);
+		free(info);
+		files = NULL;
+		info = NULL;
+		n = 0;
+		store_cset_free(m);
+		m = NULL;
+		r = defs_read_dir_known(c->conf_dir, NULL, NULL, &files, &info, &n, diags);
+	}
 	/* the stored records of the files whose bytes are the ones compiled */
 	for (size_t i = 1; r == 0 && m && i < n; i++) {
 		const store_cset_file *f = cset_find(m, files[i].name);
@@ -784,7 +796,8 @@ static int stage_start(daemon_ctx *c, const defs_file *api, size_t na, diag_list
 	free(info);
 	store_cset_free(m);
 	if (r == -ESTALE) {
-		why = "a file changed while it was looked at";
+		if (!why)
+			why = "a file changed while it was looked at";
 		files = NULL;
 		n = 0;
 		r = defs_read_dir(c->conf_dir, &files, &n, diags);

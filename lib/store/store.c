@@ -4943,7 +4943,7 @@ static int verify_crm(verify_ctx *v) {
 
 /* ==== the compiled definitions (helper M's family: store_cset_*; doc/store.md) ====
  * Manifest "cset": a version byte, then varints and strings (lib/base/bytes.h):
- * config hash, tz hash, the zones (count, names), the files (count; each: name,
+ * the program that compiled it, config hash, tz hash, the zones (count, names), the files (count; each: name,
  * size, ino, dev, mtime_ns, ctime_ns, seen_ns (signed), hash), then 8 bytes
  * (little-endian) of defs_hash64 over all before.
  * Records "cset/NAME": the packed unit as defs_unit_pack wrote it. */
@@ -5001,6 +5001,7 @@ int store_cset_put(store_txn *t, const store_cset *head, const store_cset_put_fi
 		return r;
 	bytes_buf b = { 0 };
 	bytes_u8(&b, STORE_CSET_VERSION);
+	bytes_str(&b, head->program ? head->program : "");
 	bytes_uv(&b, head->config_hash);
 	bytes_uv(&b, head->tz_hash);
 	bytes_uv(&b, head->n_zones);
@@ -5050,6 +5051,7 @@ void store_cset_free(store_cset *m) {
 	for (size_t i = 0; i < m->n_files; i++)
 		free(m->files[i].name);
 	free(m->files);
+	free(m->program);
 	free(m);
 }
 
@@ -5074,6 +5076,7 @@ int store_cset_get(store_txn *t, store_cset **ret) {
 	store_cset *m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	m->program = bytes_get_str(&rd);
 	m->config_hash = bytes_get_uv(&rd);
 	m->tz_hash = bytes_get_uv(&rd);
 	uint64_t nz = bytes_get_uv(&rd);

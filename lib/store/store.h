@@ -358,7 +358,7 @@ int store_interaction_each(store_txn *t, const char *customer_id, int64_t from, 
  * engine's apply transaction of that set, so a kill -9 leaves the old or the new. */
 #include "lib/defs/defs.h"
 
-#define STORE_CSET_VERSION 1
+#define STORE_CSET_VERSION 2   /* 2: the program that compiled it */
 
 typedef struct store_cset_file {
 	char *name;
@@ -366,6 +366,7 @@ typedef struct store_cset_file {
 } store_cset_file;
 
 typedef struct store_cset {
+	char *program;            /* what compiled it ("standingd 0.1.0"); the caller's */
 	uint64_t config_hash;     /* defs_hash64 of standingd.yaml */
 	uint64_t tz_hash;         /* the zones' fingerprint (the caller's) */
 	char **zones;             /* the zone names it covers */

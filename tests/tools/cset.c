@@ -3,21 +3,52 @@
  *   cset STATE flip NAME       one byte in the middle of the record cset/NAME flipped
  *   cset STATE version NAME    the record's version byte set to 255
  *   cset STATE version         the manifest's version byte set to 255
+ *   cset STATE program TEXT    the manifest rewritten as compiled by TEXT (through
+ *                              the store's own writer: a well-formed manifest)
  * Exit 0, or 1 with a message (no such record). Run with no daemon on STATE. */
+#include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/store/store.h"
 
 static int fail(const char *what, int rc) {
 	fprintf(stderr, "cset: %s: %s\n", what, rc ? mdb_strerror(rc) : "no such record");
 	return 1;
 }
 
+/* The manifest as it is, but for the program that compiled it; the records kept. */
+static int program(const char *state, const char *text) {
+	store *s;
+	store_txn *t;
+	store_cset *m;
+	int r = store_open(state, NULL, &s);
+	if (r == 0 && (r = store_begin(s, true, &t)) == 0) {
+		if ((r = store_cset_get(t, &m)) == 0) {
+			store_cset_put_file *f = calloc(m->n_files + 1, sizeof(*f));
+			for (size_t i = 0; i < m->n_files; i++)
+				f[i] = (store_cset_put_file) { .name = m->files[i].name, .info = m->files[i].info };
+			free(m->program);
+			m->program = strdup(text);
+			r = store_cset_put(t, m, f, m->n_files);
+			free(f);
+			store_cset_free(m);
+		}
+		r = r < 0 ? (store_abort(t), r) : store_commit(t);
+	}
+	store_close(s);
+	if (r < 0)
+		fprintf(stderr, "cset: program: %s\n", strerror(-r));
+	return r < 0;
+}
+
 int main(int argc, char **argv) {
+	if (argc == 4 && !strcmp(argv[2], "program"))
+		return program(argv[1], argv[3]);
 	if (argc < 3 || (strcmp(argv[2], "flip") && strcmp(argv[2], "version")) ||
 	    (!strcmp(argv[2], "flip") && argc != 4)) {
-		fprintf(stderr, "usage: cset STATE flip NAME | cset STATE version [NAME]\n");
+		fprintf(stderr, "usage: cset STATE flip NAME | cset STATE version [NAME] | cset STATE program TEXT\n");
 		return 2;
 	}
 	MDB_env *env;

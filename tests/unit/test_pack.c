@@ -318,7 +318,8 @@ static void test_manifest(void **state) {
 	store *s;
 	assert_int_equal(store_open(tmp, NULL, &s), 0);
 	char *zones[] = { "Europe/Helsinki", "UTC" };
-	store_cset head = { .config_hash = UINT64_MAX, .tz_hash = 42, .zones = zones, .n_zones = 2 };
+	store_cset head = { .program = "standingd 9.8.7", .config_hash = UINT64_MAX, .tz_hash = 42, .zones = zones,
+			    .n_zones = 2 };
 	store_cset_put_file f[2] = {
 		{ .name = "orders.d/a.yaml", .info = { .id = { .size = 10, .ino = UINT64_MAX, .dev = 3,
 			.mtime_ns = INT64_MIN, .ctime_ns = -1, .seen_ns = INT64_MAX }, .hash = 7 },
@@ -340,6 +341,7 @@ static void test_manifest(void **state) {
 	size_t rl;
 	assert_int_equal(store_begin(s, false, &t), 0);
 	assert_int_equal(store_cset_get(t, &m), 0);
+	assert_string_equal(m->program, "standingd 9.8.7");
 	assert_true(m->config_hash == UINT64_MAX);
 	assert_true(m->tz_hash == 43);
 	assert_int_equal(m->n_zones, 2);
