@@ -285,7 +285,7 @@ static void print_orders_table(json_t *items) {
 					     "TRACKING" };
 	table *t = table_new(8, head);
 	size_t i;
-	json_t *o;
+	json_t *o = NULL;
 	json_array_foreach(items, i, o) {
 		char total[64], due[64];
 		money_text(json_object_get(o, "total"), total, sizeof(total));
@@ -358,7 +358,7 @@ static int show_order(const args *a, json_t *o) {
 }
 
 static int one_order(args *a, const char *method, json_t *p) {
-	json_t *o;
+	json_t *o = NULL;
 	int r = call(a, method, p, "order", false, &o);
 	return r ? r : show_order(a, o);
 }
@@ -379,7 +379,7 @@ int ctl_cmd_ship(args *a) {
 }
 
 int ctl_cmd_status(args *a) {
-	json_t *o;
+	json_t *o = NULL;
 	int r = call(a, "io.standingd.Ops.Status", json_object(), NULL, false, &o);
 	if (r)
 		return r;
@@ -839,7 +839,7 @@ int ctl_cmd_pay_account(args *a) {
 int ctl_cmd_account(args *a) {
 	if (!a->operand)
 		return ctl_usage_error("%s: which customer? standingctl account CUSTOMER", "account");
-	json_t *acc;
+	json_t *acc = NULL;
 	int r = call(a, "io.standingd.Orders.GetAccount", json_pack("{s:s}", "customer", a->operand), "account", false, &acc);
 	if (r)
 		return r;
@@ -859,7 +859,7 @@ static int outbox_all(const args *a, json_t **ret) {
 	json_t *all = json_array();
 	json_int_t after = 0;
 	for (;;) {
-		json_t *o;
+		json_t *o = NULL;
 		int r = call(a, "io.standingd.Ops.ListOutbox", json_pack("{s:b, s:I, s:i}", "parked", a->parked,
 			     "after", after, "limit", 1000), NULL, false, &o);
 		if (r) {

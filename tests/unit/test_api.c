@@ -212,26 +212,26 @@ static char *call(fixture *f, role who, const char *method, const char *params) 
 static void expect_reply(fixture *f, role who, const char *method, const char *params, const char *want,
 			 const char *file, int line) {
 	char *got = call(f, who, method, params);
-	if (strcmp(got, want)) {
+	bool differs = strcmp(got, want);
+	if (differs)
 		fprintf(stderr, "%s:%d: %s %s as %s\n  got:  %s\n  want: %s\n", file, line, method,
 			params ? params : "{}", role_name[who], got, want);
-		free(got);
-		fail_msg("reply differs");
-	}
 	free(got);
+	if (differs)
+		fail_msg("reply differs");
 }
 #define EXPECT(f, who, method, params, want) expect_reply(f, who, method, params, want, __FILE__, __LINE__)
 
 /* A success, whatever it says. */
 static void expect_ok(fixture *f, role who, const char *method, const char *params, const char *file, int line) {
 	char *got = call(f, who, method, params);
-	if (strncmp(got, "{\"parameters\":", 14)) {
+	bool failed = strncmp(got, "{\"parameters\":", 14);
+	if (failed)
 		fprintf(stderr, "%s:%d: %s %s as %s\n  got: %s\n", file, line, method, params ? params : "{}",
 			role_name[who], got);
-		free(got);
-		fail_msg("not a success");
-	}
 	free(got);
+	if (failed)
+		fail_msg("not a success");
 }
 #define OK(f, who, method, params) expect_ok(f, who, method, params, __FILE__, __LINE__)
 
