@@ -88,6 +88,7 @@ struct server {
 	pthread_cond_t work_cv;    /* todo has a work, or quit */
 	pthread_cond_t idle_cv;    /* in_flight went down */
 	work *todo_head, *todo_tail, *done;
+	work *writing;             /* built, their replies being written by the workers (mu) */
 	unsigned in_flight;        /* handed to the threads and not finished (mu) */
 	unsigned busy;             /* handed out and not yet collected by the loop */
 	unsigned busy_long;        /* of those, calls that are not short: at most n_threads - 1 */
@@ -489,16 +490,30 @@ static void *worker_main(void *arg) {
 		w->r = vl_service_run(s->svc, &w->call, work_send, w, &w->c->peer, VL_START_PIECES);
 		api_read_lend(NULL);
 		vl_call_clear(&w->call);
-		if (w->fd >= 0) {
-			if (w->r >= 0 && !w->out.oom && w->out.n >= SERVER_DIRECT_MIN)
-				work_write(w);
-			close(w->fd);
-			w->fd = -1;
-		}
+		bool direct = w->fd >= 0 && w->r >= 0 && !w->out.oom && w->out.n >= SERVER_DIRECT_MIN;
 		pthread_mutex_lock(&s->mu);
+		if (direct) {
+			/* built: neither the definitions nor the transaction are used any more, so
+			 * server_quiesce need not wait for the client to read */
+			w->next = s->writing;
+			s->writing = w;
+			s->in_flight--;
+			pthread_cond_broadcast(&s->idle_cv);
+			pthread_mutex_unlock(&s->mu);
+			work_write(w);
+			pthread_mutex_lock(&s->mu);
+			work **pp = &s->writing;
+			while (*pp != w)
+				pp = &(*pp)->next;
+			*pp = w->next;
+		}
+		if (w->fd >= 0)
+			close(w->fd);
+		w->fd = -1;
 		w->next = s->done;
 		s->done = w;
-		s->in_flight--;
+		if (!direct)
+			s->in_flight--;
 		pthread_cond_broadcast(&s->idle_cv);
 		uv_async_send(&s->wake);
 	}
@@ -968,6 +983,10 @@ void server_release_readers(server *s) {
 	pthread_mutex_lock(&s->mu);
 	for (work *w = s->done; w; w = w->next) {
 		store_abort(w->t);   /* work_finish's abort then has nothing to end */
+		w->t = NULL;
+	}
+	for (work *w = s->writing; w; w = w->next) {
+		store_abort(w->t);   /* its worker only writes its reply now */
 		w->t = NULL;
 	}
 	pthread_mutex_unlock(&s->mu);
