@@ -924,10 +924,18 @@ static uint64_t first_map_size(daemon_ctx *c, uint64_t max_size) {
 	return want < cap ? want : cap;
 }
 
+/* --check: the set validated as a start validates it (the catalog: files read and
+ * checked on the CPUs' threads; errors exactly a full validation's), nothing applied. */
 static int check(const char *conf) {
 	diag_list diags = { 0 }, warns = { 0 };
-	defs *d = NULL;
-	int r = defs_load(conf, NULL, &d, &diags);
+	defs_file *files = NULL;
+	size_t n = 0;
+	catalog *cat = NULL;
+	int r = catalog_new(NULL, &cat);
+	if (r == 0 && (r = defs_read_dir(conf, &files, &n, &diags)) == 0)
+		r = catalog_stage(cat, files, n, NULL, 0, &diags);
+	defs_files_free(files, n);
+	const defs *d = r == 0 ? catalog_pending(cat) : NULL;
 	/* the mail templates too, when there are any (standingd-mail reads them) */
 	int rt = mail_templates_check(conf, &diags, &warns);
 	print_diags(&diags, stdout, 0);
@@ -938,13 +946,14 @@ static int check(const char *conf) {
 	}
 	diag_list_clear(&diags);
 	diag_list_clear(&warns);
-	if (r < 0 || rt < 0) {
-		defs_free(d);
-		return 1;
-	}
-	printf("OK: %zu customers, %zu standing orders\n", d->n_customers, d->n_orders);
-	defs_free(d);
-	return 0;
+	if (r == -ENOMEM)
+		fprintf(stderr, "standingd: --check: %s\n", strerror(ENOMEM));
+	if (r == 0 && rt == 0)
+		printf("OK: %zu customers, %zu standing orders\n", d->n_customers, d->n_orders);
+	if (r == 0)
+		catalog_abort(cat);
+	catalog_free(cat);
+	return r < 0 || rt < 0;
 }
 
 /* The server's view of a caller's role, under the definitions in force. */
