@@ -21,12 +21,15 @@ static void put_diags(FILE *f, const diag_list *diags) {
 	}
 }
 
-/* Loads the definitions and prints every error as FILE:LINE:COL: message. */
-static int load_defs(const char *conf, defs **ret, FILE *errf) {
+/* Loads the definitions as standingd does (catalog_load_dir) and prints every
+ * error as FILE:LINE:COL: message. *ret_defs is the catalog's. */
+static int load_defs(const char *conf, catalog **ret, const defs **ret_defs, FILE *errf) {
 	diag_list diags = { 0 };
-	int r = defs_load(conf, NULL, ret, &diags);
+	int r = catalog_load_dir(conf, NULL, ret, &diags);
 	put_diags(errf, &diags);
 	diag_list_clear(&diags);
+	if (r == 0)
+		*ret_defs = catalog_defs(*ret);
 	return r;
 }
 
@@ -68,8 +71,9 @@ int ctl_cmd_forecast(args *a) {
 		fprintf(stderr, "%s: --to %s is not after --from %s\n", ctl_prog, a->to, a->from);
 		return EXIT_USAGE;
 	}
-	defs *d;
-	r = load_defs(a->conf, &d, stderr);
+	catalog *cat = NULL;
+	const defs *d = NULL;
+	r = load_defs(a->conf, &cat, &d, stderr);
 	if (r == -EINVAL)
 		return EXIT_PROBLEM;
 	if (r < 0)
@@ -77,7 +81,7 @@ int ctl_cmd_forecast(args *a) {
 	forecast f = { 0 };
 	if (forecast_collect(d, from, to, &f) < 0) {
 		fprintf(stderr, "%s: out of memory\n", ctl_prog);
-		defs_free(d);
+		catalog_free(cat);
 		return EXIT_UNAVAILABLE;
 	}
 	static const char *const head[] = { "DELIVERY", "CREATE AT (UTC)", "STANDING ORDER",
@@ -106,15 +110,16 @@ int ctl_cmd_forecast(args *a) {
 		table_free(t);
 	}
 	forecast_clear(&f);
-	defs_free(d);
+	catalog_free(cat);
 	return 0;
 }
 
 int ctl_cmd_check(args *a) {
 	if (!a->conf)
 		return ctl_usage_error("%s is required", "--conf");
-	defs *d = NULL;
-	int r = load_defs(a->conf, &d, stdout);
+	catalog *cat = NULL;
+	const defs *d = NULL;
+	int r = load_defs(a->conf, &cat, &d, stdout);
 	/* the mail templates too, when there are any (standingd-mail reads them) */
 	diag_list errs = { 0 }, warns = { 0 };
 	int rt = r == -EINVAL || r >= 0 ? mail_templates_check(a->conf, &errs, &warns) : 0;
@@ -126,15 +131,12 @@ int ctl_cmd_check(args *a) {
 	}
 	diag_list_clear(&errs);
 	diag_list_clear(&warns);
-	if (r >= 0 && rt < 0)
-		defs_free(d);
+	if (r == 0 && rt == 0)
+		printf("OK: %zu customers, %zu standing orders\n", d->n_customers, d->n_orders);
+	catalog_free(cat);
 	if (r == -EINVAL || rt == -EINVAL)
 		return EXIT_PROBLEM;
-	if (r < 0 || rt < 0)
-		return EXIT_UNAVAILABLE;
-	printf("OK: %zu customers, %zu standing orders\n", d->n_customers, d->n_orders);
-	defs_free(d);
-	return 0;
+	return r < 0 || rt < 0 ? EXIT_UNAVAILABLE : 0;
 }
 
 static int open_store(const char *state, store **ret) {

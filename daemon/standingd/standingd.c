@@ -928,14 +928,9 @@ static uint64_t first_map_size(daemon_ctx *c, uint64_t max_size) {
  * checked on the CPUs' threads; errors exactly a full validation's), nothing applied. */
 static int check(const char *conf) {
 	diag_list diags = { 0 }, warns = { 0 };
-	defs_file *files = NULL;
-	size_t n = 0;
 	catalog *cat = NULL;
-	int r = catalog_new(NULL, &cat);
-	if (r == 0 && (r = defs_read_dir(conf, &files, &n, &diags)) == 0)
-		r = catalog_stage(cat, files, n, NULL, 0, &diags);
-	defs_files_free(files, n);
-	const defs *d = r == 0 ? catalog_pending(cat) : NULL;
+	int r = catalog_load_dir(conf, NULL, &cat, &diags);
+	const defs *d = r == 0 ? catalog_defs(cat) : NULL;
 	/* the mail templates too, when there are any (standingd-mail reads them) */
 	int rt = mail_templates_check(conf, &diags, &warns);
 	print_diags(&diags, stdout, 0);
@@ -950,8 +945,6 @@ static int check(const char *conf) {
 		fprintf(stderr, "standingd: --check: %s\n", strerror(ENOMEM));
 	if (r == 0 && rt == 0)
 		printf("OK: %zu customers, %zu standing orders\n", d->n_customers, d->n_orders);
-	if (r == 0)
-		catalog_abort(cat);
 	catalog_free(cat);
 	return r < 0 || rt < 0;
 }

@@ -333,6 +333,24 @@ int catalog_new(const char *tzdir, catalog **ret) {
 	return 0;
 }
 
+int catalog_load_dir(const char *dir, const char *tzdir, catalog **ret, diag_list *diags) {
+	catalog *c;
+	defs_file *files = NULL;
+	size_t n = 0;
+	int r = catalog_new(tzdir, &c);
+	if (r < 0)
+		return r;
+	if ((r = defs_read_dir(dir, &files, &n, diags)) == 0 && (r = catalog_stage(c, files, n, NULL, 0, diags)) == 0)
+		catalog_commit(c);
+	defs_files_free(files, n);
+	if (r < 0) {
+		catalog_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
 void catalog_free(catalog *c) {
 	if (!c)
 		return;

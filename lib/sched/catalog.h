@@ -106,6 +106,13 @@ void catalog_pending_sources(const catalog *c, engine_sources *src);
 void catalog_commit(catalog *c);
 void catalog_abort(catalog *c);
 
+/* DIR's files (defs_read_dir) made the running set of a new catalog, validated
+ * as a start validates them (on the CPUs' threads; the errors exactly a full
+ * validation's), nothing stored: `standingd --check` and standingctl's offline
+ * commands. 0 and *ret (catalog_defs gives the set; catalog_free), -EINVAL with
+ * every error in diags, -ENOMEM. tzdir as catalog_new. */
+int catalog_load_dir(const char *dir, const char *tzdir, catalog **ret, diag_list *diags);
+
 /* The running set, NULL before the first commit. The defs is the catalog's: never
  * defs_free() it; it stays valid until the next commit or catalog_free. */
 const defs *catalog_defs(const catalog *c);

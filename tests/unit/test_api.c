@@ -23,6 +23,7 @@
 #include "config.h"
 #include "lib/sales/outbox.h"
 #include "tests/common/inproc.h"
+#include "tests/unit/tmpdir.h"
 
 /* 2026-11-28T12:00:00Z: bulbs' first order (create_at 2026-11-26T04:00Z) and
  * coffee's first (2026-11-27T02:30Z) are created at start; nothing else is due. */
@@ -93,15 +94,6 @@ typedef struct fixture {
 	int steps;              /* vl_pending_step calls of the last call */
 } fixture;
 
-static void write_file(const char *dir, const char *name, const char *text) {
-	char path[256];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-}
-
 static int setup(void **state) {
 	fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
@@ -113,8 +105,8 @@ static int setup(void **state) {
 	snprintf(orders_d, sizeof(orders_d), "%s/orders.d", f->conf);
 	assert_int_equal(mkdir(f->conf, 0700), 0);
 	assert_int_equal(mkdir(orders_d, 0700), 0);
-	write_file(f->conf, "standingd.yaml", CONFIG);
-	write_file(f->conf, "orders.d/a.yaml", ORDERS);
+	tmpdir_write(f->conf, "standingd.yaml", CONFIG);
+	tmpdir_write(f->conf, "orders.d/a.yaml", ORDERS);
 	diag_list diags = { 0 };
 	inproc_options o = { .conf_dir = f->conf, .now = NOW, .self_uid = SELF_UID };
 	int r = inproc_start(&f->d, f->state, &o, &diags);
@@ -858,7 +850,7 @@ static void reload(void **state) {
 	const char *method = "io.standingd.Ops.Reload";
 	EXPECT(f, ROOT, method, NULL, "{\"parameters\":{\"customers\":3,\"standing_orders\":2}}");
 	/* a new file: applied, and what it makes due is created */
-	write_file(f->conf, "orders.d/b.yaml",
+	tmpdir_write(f->conf, "orders.d/b.yaml",
 		   "standing_orders:\n"
 		   "  - id: paper\n"
 		   "    customer: acme\n"
@@ -876,7 +868,7 @@ static void reload(void **state) {
 	       "\"delivery\":\"2026-11-30T08:00:00+02:00\",\"created\":\"2026-11-28T12:00:00Z\",\"payment\":\"account\","
 	       "\"status\":\"confirmed\",\"late\":true," UNSHIPPED PAY("20.00", "EUR", "null", "null", BY_ENGINE) "}]}}");
 	/* a broken file: every error at FILE:LINE:COL, the running set kept */
-	write_file(f->conf, "orders.d/b.yaml", "standing_orders:\n  - id: x\n    customer: nobody\n");
+	tmpdir_write(f->conf, "orders.d/b.yaml", "standing_orders:\n  - id: x\n    customer: nobody\n");
 	EXPECT(f, SELF, method, NULL,
 	       "{\"error\":\"io.standingd.Ops.InvalidDefinitions\",\"parameters\":{\"errors\":["
 	       "\"orders.d/b.yaml:2:5: missing key \\\"supplier\\\"\",\"orders.d/b.yaml:2:5: missing key \\\"ship_to\\\"\","
@@ -888,12 +880,12 @@ static void reload(void **state) {
 	EXPECT(f, ROOT, method, "{\"force\":true}", INVALID("force"));
 	/* roles come from the running config: a reload that moves lumen to another user
 	 * takes supplier A's role away at once */
-	write_file(f->conf, "orders.d/b.yaml", "customers: []\n");
+	tmpdir_write(f->conf, "orders.d/b.yaml", "customers: []\n");
 	char *yaml = strdup(CONFIG);
 	char *at = strstr(yaml, "users: [lumen-a]");
 	assert_non_null(at);
 	memcpy(at, "users: [lumen-z]", 16);
-	write_file(f->conf, "standingd.yaml", yaml);
+	tmpdir_write(f->conf, "standingd.yaml", yaml);
 	free(yaml);
 	OK(f, SUPPLIER_A, "io.standingd.Supplier.ListUpcoming", WINDOW);
 	EXPECT(f, ROOT, method, NULL, "{\"parameters\":{\"customers\":3,\"standing_orders\":2}}");
@@ -935,7 +927,7 @@ static void forecast(void **state) {
 
 static void long_lists(void **state) {
 	fixture *f = *state;
-	write_file(f->conf, "orders.d/b.yaml",
+	tmpdir_write(f->conf, "orders.d/b.yaml",
 		   "standing_orders:\n"
 		   "  - id: minutely\n"
 		   "    customer: acme\n"
@@ -1001,7 +993,7 @@ static void list_restarts_on_new_definitions(void **state) {
 			   "    lines: [{sku: X, quantity: 1, unit_price: \"1.00 EUR\"}]\n    payment: account\n"
 			   "    schedule: {every: 1 month, start: 2027-01-%02d, at: \"08:00\"}\n", i, i % 28 + 1);
 	assert_int_equal(fclose(m), 0);
-	write_file(f->conf, "orders.d/b.yaml", yaml);
+	tmpdir_write(f->conf, "orders.d/b.yaml", yaml);
 	free(yaml);
 	EXPECT(f, ROOT, "io.standingd.Ops.Reload", NULL, "{\"parameters\":{\"customers\":3,\"standing_orders\":102}}");
 	const char *msg = "{\"method\":\"io.standingd.Ops.ListStandingOrders\"}";

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/stat.h>
 #include <lmdb.h>
 #include "lib/defs/defs.h"
 #include "lib/sched/catalog.h"
@@ -612,6 +613,58 @@ static void assert_files(store *s, const defs_file *want, size_t n) {
 	defs_files_free(got, ng);
 }
 
+/* catalog_load_dir (standingd --check, standingctl's offline commands): the set
+ * and the errors are defs_load's, exactly. */
+static void test_load_dir(void **state) {
+	(void) state;
+	char dir[] = "/tmp/test_catalog.XXXXXX", sub[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/orders.d", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	tmpdir_write(dir, "standingd.yaml", "suppliers: [{id: s1, name: S}]\n");
+	tmpdir_write(dir, "orders.d/a.yaml",
+		   "customers: [{id: c1, name: C}]\n"
+		   "standing_orders:\n"
+		   "  - id: so1\n    customer: c1\n    supplier: s1\n"
+		   "    ship_to: {name: N, street: S 1, postcode: '00100', city: H, country: FI}\n"
+		   "    lines: [{sku: X, quantity: 1, unit_price: 1.00 EUR}]\n"
+		   "    payment: prepaid\n"
+		   "    schedule: {every: 1 week, start: 2027-01-04}\n");
+	catalog *c = NULL;
+	diag_list diags = { 0 };
+	assert_int_equal(catalog_load_dir(dir, NULL, &c, &diags), 0);
+	assert_int_equal(diags.n, 0);
+	const defs *d = catalog_defs(c);
+	assert_int_equal(d->n_customers, 1);
+	assert_int_equal(d->n_orders, 1);
+	assert_string_equal(d->orders[0].id, "so1");
+	catalog_free(c);
+	/* two errors in two files: exactly defs_load's, in its order */
+	tmpdir_write(dir, "orders.d/a.yaml", "customers: [{id: c1}]\n");
+	tmpdir_write(dir, "orders.d/b.yaml", "standing_orders: [{id: so2, customer: nobody}]\n");
+	diag_list want = { 0 };
+	defs *full = NULL;
+	assert_int_equal(defs_load(dir, NULL, &full, &want), -EINVAL);
+	assert_true(want.n >= 2);
+	c = NULL;
+	assert_int_equal(catalog_load_dir(dir, NULL, &c, &diags), -EINVAL);
+	assert_null(c);
+	assert_int_equal(diags.n, want.n);
+	for (size_t i = 0; i < want.n; i++) {
+		char *a = diag_format(&diags.v[i]), *b = diag_format(&want.v[i]);
+		assert_string_equal(a, b);
+		free(a);
+		free(b);
+	}
+	diag_list_clear(&diags);
+	diag_list_clear(&want);
+	/* an unreadable set: the directory's error */
+	assert_int_equal(catalog_load_dir("/nonexistent/standingd-conf", NULL, &c, &diags), -EINVAL);
+	assert_true(diags.n >= 1);
+	diag_list_clear(&diags);
+	tmpdir_remove(dir);
+}
+
 /* The last good set as stores before issue 8 kept it (one record, every file
  * inline) still loads; the next put keeps each file on its own, and a put that
  * changes one file leaves the others' values as they were. */
@@ -681,6 +734,7 @@ int main(void) {
 		cmocka_unit_test(test_reads_only_changes),
 		cmocka_unit_test(test_salespeople_removed),
 		cmocka_unit_test(test_random_edits),
+		cmocka_unit_test(test_load_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
