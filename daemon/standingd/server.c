@@ -974,8 +974,6 @@ void server_quiesce(server *s) {
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* Stops the threads after their current call; every work left is finished on the
- * loop (its transaction ended, its connection let go), none answered. */
 void server_release_readers(server *s) {
 	if (!s || !s->n_threads)
 		return;
@@ -992,6 +990,8 @@ void server_release_readers(server *s) {
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Stops the threads after their current call; every work left is finished on the
+ * loop (its transaction ended, its connection let go), none answered. */
 static void pool_stop(server *s) {
 	if (!s->threads)
 		return;
@@ -1005,6 +1005,9 @@ static void pool_stop(server *s) {
 		work *w = s->todo_head;
 		s->todo_head = w->next;
 		vl_call_clear(&w->call);
+		if (w->fd >= 0)   /* the socket's dup for a direct write that never came */
+			close(w->fd);
+		w->fd = -1;
 		w->next = s->done;
 		s->done = w;
 	}

@@ -531,7 +531,10 @@ static int install_also(daemon_ctx *c, bool store_sources, int (*also)(store_txn
 		catalog_abort(c->cat);
 		return r;
 	}
-	catalog_commit(c->cat);
+	if (store_sources)
+		catalog_commit(c->cat);
+	else
+		catalog_commit_unstored(c->cat);   /* the next apply stores its units (review finding) */
 	c->defs = catalog_defs(c->cat);
 	c->env.defs = c->defs;
 	c->env.defs_generation++;   /* lists being built start again (api.c) */

@@ -72,6 +72,7 @@ struct catalog {
 	size_t n_added, n_removed;
 	bool pend_full, yaml_changed, api_changed;
 	bool force_full;         /* the indexes are incomplete: read everything next time */
+	bool commit_unstored;    /* catalog_commit_unstored: the units stay to be stored */
 	/* Configs replaced by a change that left every file's reading as it was: the
 	 * units read under them point into their tz_db, so they live until every file
 	 * is read again (at most CAT_RETIRED_MAX, then the next change reads all). */
@@ -331,6 +332,11 @@ int catalog_new(const char *tzdir, catalog **ret) {
 	}
 	*ret = c;
 	return 0;
+}
+
+void catalog_commit_unstored(catalog *c) {
+	c->commit_unstored = true;
+	catalog_commit(c);
 }
 
 int catalog_load_dir(const char *dir, const char *tzdir, catalog **ret, diag_list *diags) {
@@ -940,20 +946,19 @@ int catalog_stage_stored(catalog *c, store_txn *t, const defs_file *api, size_t 
 	bool compiled = false;
 	for (size_t i = 1; i < n; i++)
 		compiled |= !files[i].data;
-	if (!compiled) {
-		r = catalog_stage(c, files, n, api, na, diags);
-		defs_files_free(files, n);
-		return r;
-	}
 	/* the orders files stored compiled: their records, which the same
-	 * transactions wrote under the stored standingd.yaml */
-	if ((r = store_cset_get(t, &m)) < 0)
+	 * transactions wrote under the stored standingd.yaml; files stored as bytes
+	 * (all of them in a store written before the compiled records) with their
+	 * hash and size, which the compiled set the next apply writes names them by
+	 * (without, that set would name them by none and its records not load) */
+	if (compiled && (r = store_cset_get(t, &m)) < 0)
 		r = r == -ENOENT ? -EBADMSG : r;
-	else if (!(info = calloc(n, sizeof(*info))))
+	else if (!(info = calloc(n ? n : 1, sizeof(*info))))
 		r = -ENOMEM;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		if (files[i].data) {
 			info[i].hash = defs_hash64(files[i].data, files[i].len, 0);
+			info[i].id.size = files[i].len;
 			continue;
 		}
 		const store_cset_file *f = bsearch(files[i].name, m->files, m->n_files, sizeof(*m->files), cset_file_cmp);
@@ -1155,14 +1160,19 @@ void catalog_commit(catalog *c) {
 	c->run = c->pend;
 	c->pend = (cat_set) { 0 };
 	c->staged = false;
-	/* the packed units are in the store now; with a source, no orders file's bytes
-	 * are held either (the flat views share the pointers) */
+	/* the packed units are in the store now (unless committed unstored: then the
+	 * next apply that stores the compiled set writes them); with a source, no orders
+	 * file's bytes are held either (the flat views share the pointers) */
+	bool unstored = c->commit_unstored;
+	c->commit_unstored = false;
 	for (size_t i = 0; i < c->run.n_yaml; i++) {
 		cat_file *f = c->run.yaml[i];
-		free(f->packed);
-		f->packed = NULL;
-		f->packed_len = 0;
-		f->dirty = false;
+		if (!unstored) {
+			free(f->packed);
+			f->packed = NULL;
+			f->packed_len = 0;
+			f->dirty = false;
+		}
 		/* its standing orders are the running set's now: the unit keeps their meta */
 		if (i > 0)
 			(void) defs_unit_thin(&f->u);

@@ -105,6 +105,11 @@ void catalog_pending_sources(const catalog *c, engine_sources *src);
 /* The candidate becomes the running set; the previous running defs is freed. */
 void catalog_commit(catalog *c);
 void catalog_abort(catalog *c);
+/* catalog_commit for a candidate whose compiled units were not stored with it (a
+ * start on the store's last good set, installed without writing it back): they are
+ * kept to be stored, so the next apply that stores the compiled set writes every
+ * file's record, not only those of the files it changed. */
+void catalog_commit_unstored(catalog *c);
 
 /* DIR's files (defs_read_dir) made the running set of a new catalog, validated
  * as a start validates them (on the CPUs' threads; the errors exactly a full

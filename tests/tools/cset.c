@@ -5,6 +5,9 @@
  *   cset STATE version         the manifest's version byte set to 255
  *   cset STATE program TEXT    the manifest rewritten as compiled by TEXT (through
  *                              the store's own writer: a well-formed manifest)
+ *   cset STATE bytes CONF      the last good set as a store before the compiled
+ *                              records kept it (every orders file's bytes, read from
+ *                              CONF), the compiled set removed
  * Exit 0, or 1 with a message (no such record). Run with no daemon on STATE. */
 #include <errno.h>
 #include <lmdb.h>
@@ -43,9 +46,47 @@ static int program(const char *state, const char *text) {
 	return r < 0;
 }
 
+/* The orders files stored compiled stored as bytes again (read from conf), and no
+ * compiled set: the layout of a store written before the compiled records. */
+static int bytes(const char *state, const char *conf) {
+	store *s;
+	store_txn *t;
+	defs_file *files = NULL;
+	size_t n = 0;
+	int r = store_open(state, NULL, &s);
+	if (r == 0 && (r = store_begin(s, true, &t)) == 0) {
+		r = store_defs_get(t, &files, &n);
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			if (files[i].data)
+				continue;
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/%s", conf, files[i].name);
+			FILE *f = fopen(path, "rb");
+			if (!f) {
+				r = -errno;
+				break;
+			}
+			files[i].data = malloc(files[i].len + 1);
+			if (fread(files[i].data, 1, files[i].len, f) != files[i].len)
+				r = -EIO;
+			fclose(f);
+		}
+		if (r == 0 && (r = store_defs_put(t, files, n)) == 0)
+			r = store_cset_clear(t);
+		defs_files_free(files, n);
+		r = r < 0 ? (store_abort(t), r) : store_commit(t);
+	}
+	store_close(s);
+	if (r < 0)
+		fprintf(stderr, "cset: bytes: %s\n", strerror(-r));
+	return r < 0;
+}
+
 int main(int argc, char **argv) {
 	if (argc == 4 && !strcmp(argv[2], "program"))
 		return program(argv[1], argv[3]);
+	if (argc == 4 && !strcmp(argv[2], "bytes"))
+		return bytes(argv[1], argv[3]);
 	if (argc < 3 || (strcmp(argv[2], "flip") && strcmp(argv[2], "version")) ||
 	    (!strcmp(argv[2], "flip") && argc != 4)) {
 		fprintf(stderr, "usage: cset STATE flip NAME | cset STATE version [NAME] | cset STATE program TEXT\n");
