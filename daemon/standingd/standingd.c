@@ -959,6 +959,21 @@ static unsigned server_peer_roles(const peer *p, void *ud) {
 }
 
 static int start_socket(daemon_ctx *c) {
+	/* read-only calls on worker threads: one per CPU (at least 2, at most 8) for
+	 * lists and one more kept for short calls; STANDINGD_WORKERS sets the number
+	 * (0: everything on the loop); checked before anything is set up */
+	long nw = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *env_nw = getenv("STANDINGD_WORKERS");
+	if (env_nw && *env_nw) {
+		char *end;
+		errno = 0;
+		nw = strtol(env_nw, &end, 10);
+		if (errno || *end || nw < 0 || nw > 64) {
+			log_error("STANDINGD_WORKERS=%s: expected a number of threads from 0 to 64", env_nw);
+			return -EINVAL;
+		}
+	} else
+		nw = (nw < 2 ? 2 : nw > 8 ? 8 : nw) + 1;
 	c->env = (api_env) {
 		.defs = c->defs, .store = c->store, .engine = c->engine, .self_uid = geteuid(),
 		.now = api_now, .reload = api_reload, .apply_api_order = api_apply_order,
@@ -993,21 +1008,6 @@ static int start_socket(daemon_ctx *c) {
 		return r;
 	}
 	server_set_roles(c->srv, server_peer_roles, c);
-	/* read-only calls on worker threads: one per CPU (at least 2, at most 8) for
-	 * lists and one more kept for short calls; STANDINGD_WORKERS sets the number
-	 * (0: everything on the loop) */
-	long nw = sysconf(_SC_NPROCESSORS_ONLN);
-	const char *env_nw = getenv("STANDINGD_WORKERS");
-	if (env_nw && *env_nw) {
-		char *end;
-		errno = 0;
-		nw = strtol(env_nw, &end, 10);
-		if (errno || *end || nw < 0 || nw > 64) {
-			log_error("STANDINGD_WORKERS=%s: expected a number of threads from 0 to 64", env_nw);
-			return -EINVAL;
-		}
-	} else
-		nw = (nw < 2 ? 2 : nw > 8 ? 8 : nw) + 1;
 	if ((r = server_set_pool(c->srv, c->store, (unsigned) nw)) < 0)
 		return r;
 	if (activated)
