@@ -45,6 +45,7 @@ typedef struct conn conn;
 /* Connections in line, one queue per class, each served first to last. */
 typedef struct conn_queue {
 	conn *head[N_CLASSES], *tail[N_CLASSES];
+	unsigned n;                /* connections in it (Status's calls_waiting) */
 } conn_queue;
 
 /* A read-only call answered by a worker thread: parsed on the loop, its read
@@ -182,6 +183,7 @@ static void cq_push(conn_queue *q, conn *c, conn_class k) {
 		q->head[k] = c;
 	q->tail[k] = c;
 	c->in_run = true;
+	q->n++;
 }
 
 static void cq_remove(conn_queue *q, conn *c) {
@@ -195,6 +197,7 @@ static void cq_remove(conn_queue *q, conn *c) {
 	*p = c->run_next;
 	if (q->tail[c->run_class] == c)
 		q->tail[c->run_class] = prev;
+	q->n--;
 	c->in_run = false;
 	c->run_next = NULL;
 }
@@ -972,6 +975,12 @@ void server_quiesce(server *s) {
 	while (s->in_flight)
 		pthread_cond_wait(&s->idle_cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
+}
+
+void server_pool_stats(const server *s, unsigned *ret_threads, unsigned *ret_busy, unsigned *ret_waiting) {
+	*ret_threads = s ? s->n_threads : 0;
+	*ret_busy = s ? s->busy : 0;
+	*ret_waiting = s ? s->wait.n + s->wait_short.n : 0;
 }
 
 void server_release_readers(server *s) {

@@ -62,6 +62,9 @@ void server_quiesce(server *s);
  * transactions of those answered but not yet collected (their replies are built;
  * they are queued at the next turn as usual). Only the loop calls it. */
 void server_release_readers(server *s);
+/* For Ops.Status: the worker threads, the calls handed to them and not yet
+ * collected, the read-only calls waiting for one. Only the loop calls it. */
+void server_pool_stats(const server *s, unsigned *ret_threads, unsigned *ret_busy, unsigned *ret_waiting);
 /* Closes the listener and every connection; the server is freed once the loop has
  * run the close callbacks. */
 void server_stop(server *s);

@@ -958,6 +958,10 @@ static unsigned server_peer_roles(const peer *p, void *ud) {
 	return peer_role_of(p, &c->defs->config, c->env.self_uid).flags;
 }
 
+static void api_workers(void *ud, unsigned *ret_threads, unsigned *ret_busy, unsigned *ret_waiting) {
+	server_pool_stats(((daemon_ctx *) ud)->srv, ret_threads, ret_busy, ret_waiting);
+}
+
 static int start_socket(daemon_ctx *c) {
 	/* read-only calls on worker threads: one per CPU (at least 2, at most 8) for
 	 * lists and one more kept for short calls; STANDINGD_WORKERS sets the number
@@ -979,7 +983,7 @@ static int start_socket(daemon_ctx *c) {
 		.now = api_now, .reload = api_reload, .apply_api_order = api_apply_order,
 		.apply_api_order_also = api_apply_order_also,
 		.order_placed = api_order_placed, .max_loop_step_ms = api_max_loop_step_ms,
-		.outbox_wake = api_outbox_wake, .ud = c,
+		.outbox_wake = api_outbox_wake, .workers = api_workers, .ud = c,
 	};
 	c->svc = vl_service_new("standingd", "standingd standing-order scheduler", STANDINGD_VERSION,
 				"https://standingd.example/");

@@ -33,6 +33,10 @@ typedef struct api_env {
 	void (*order_placed)(void *ud, const sales_order *o);
 	/* The longest loop step so far in ms (Status's max_loop_step_ms). May be NULL. */
 	double (*max_loop_step_ms)(void *ud);
+	/* Status's worker threads, calls they are answering, read-only calls waiting
+	 * for one (the daemon's pool; 0 when everything is answered on the loop). May be
+	 * NULL: all 0. */
+	void (*workers)(void *ud, unsigned *ret_threads, unsigned *ret_busy, unsigned *ret_waiting);
 	/* RetryOutbox made parked events pending again: deliver them now rather than at
 	 * the next wake-up. May be NULL. */
 	void (*outbox_wake)(void *ud);

@@ -354,6 +354,19 @@ class WritesUnderReadersTest(DaemonTest):
 
 
 class WorkersEnvTest(DaemonTest):
+    def test_status_counts_the_workers(self):
+        # Status's workers: the threads STANDINGD_WORKERS asked for (0: all on the
+        # loop); idle, none busy and no call waiting
+        e = self.env()
+        e.configure("")
+        for n in (3, 0):
+            p = e.start_ready("2027-01-01T00:00:00Z,1", extra_env={"STANDINGD_WORKERS": str(n)})
+            r = Raw(e.socket)
+            st = json.loads(r.call("io.standingd.Ops.Status", {}))["parameters"]
+            r.close()
+            self.assertEqual((st["workers"], st["workers_busy"], st["calls_waiting"]), (n, 0, 0))
+            self.assertEqual(e.stop(p, timeout=30), 0, e.log(p)[-2000:])
+
     def test_a_bad_number_of_workers_stops_the_start(self):
         e = self.env()
         e.configure("")
