@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchdefs.h"
 #include "bench/benchutil.h"
 #include "lib/time/cal.h"
 #include "lib/defs/defs.h"
@@ -110,22 +111,7 @@ static void add_order(bench_text *t, const char *id, const char *customer_id, co
 }
 
 static defs *load_defs(const char *orders_yaml, size_t len) {
-	defs_file files[2] = {
-		{ (char *) "standingd.yaml", (char *) CONFIG, strlen(CONFIG) },
-		{ (char *) "orders.d/bench.yaml", (char *) orders_yaml, len },
-	};
-	diag_list dl = { 0 };
-	defs *d = NULL;
-	if (defs_load_files(files, 2, NULL, &d, &dl) < 0) {
-		for (size_t i = 0; i < dl.n && i < 10; i++) {
-			char *s = diag_format(&dl.v[i]);
-			fprintf(stderr, "bench_engine: %s\n", s ? s : "?");
-			free(s);
-		}
-		die("the generated definitions do not validate (%zu errors)", dl.n);
-	}
-	diag_list_clear(&dl);
-	return d;
+	return bench_defs_load(CONFIG, strlen(CONFIG), orders_yaml, len);
 }
 
 static const standing_order *find(const defs *d, const char *id) {

@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchdefs.h"
 #include "bench/benchutil.h"
 #include "lib/base/diag.h"
 #include "lib/defs/defs.h"
@@ -98,21 +99,7 @@ static defs *make_defs(size_t n_so, uint64_t backlog) {
 			 "      start: 2026-01-01\n"
 			 "      timezone: UTC\n",
 			 i, CUSTOMER_IDS[i % 4]);
-	defs_file files[2] = {
-		{ (char *) "standingd.yaml", c.s, c.n },
-		{ (char *) "orders.d/bench.yaml", t.s, t.n },
-	};
-	diag_list dl = { 0 };
-	defs *d = NULL;
-	if (defs_load_files(files, 2, NULL, &d, &dl) < 0) {
-		for (size_t i = 0; i < dl.n && i < 10; i++) {
-			char *s = diag_format(&dl.v[i]);
-			fprintf(stderr, "creation: %s\n", s ? s : "?");
-			free(s);
-		}
-		die("the generated definitions do not validate (%zu errors)", dl.n);
-	}
-	diag_list_clear(&dl);
+	defs *d = bench_defs_load(c.s, c.n, t.s, t.n);
 	free(c.s);
 	free(t.s);
 	return d;
