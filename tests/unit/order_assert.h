@@ -11,24 +11,33 @@ static inline void assert_str_eq(const char *a, const char *b) {
 		assert_string_equal(a, b);
 }
 
+/* A ship_to address and order lines (an order's, a standing order's). */
+static inline void assert_address_eq(const order_address *a, const order_address *b) {
+	assert_str_eq(a->name, b->name);
+	assert_str_eq(a->street, b->street);
+	assert_str_eq(a->postcode, b->postcode);
+	assert_str_eq(a->city, b->city);
+	assert_str_eq(a->country, b->country);
+}
+
+static inline void assert_lines_eq(const order_line *a, size_t na, const order_line *b, size_t nb) {
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		assert_string_equal(a[i].sku, b[i].sku);
+		assert_int_equal(a[i].quantity, b[i].quantity);
+		assert_int_equal(a[i].unit_price.minor, b[i].unit_price.minor);
+		assert_string_equal(a[i].unit_price.currency, b[i].unit_price.currency);
+	}
+}
+
 static inline void assert_order_eq(const sales_order *a, const sales_order *b) {
 	assert_string_equal(a->number, b->number);
 	assert_str_eq(a->standing_order, b->standing_order);
 	assert_int_equal(a->occurrence, b->occurrence);
 	assert_str_eq(a->customer, b->customer);
 	assert_str_eq(a->supplier, b->supplier);
-	assert_str_eq(a->ship_to.name, b->ship_to.name);
-	assert_str_eq(a->ship_to.street, b->ship_to.street);
-	assert_str_eq(a->ship_to.postcode, b->ship_to.postcode);
-	assert_str_eq(a->ship_to.city, b->ship_to.city);
-	assert_str_eq(a->ship_to.country, b->ship_to.country);
-	assert_int_equal(a->n_lines, b->n_lines);
-	for (size_t i = 0; i < a->n_lines; i++) {
-		assert_string_equal(a->lines[i].sku, b->lines[i].sku);
-		assert_int_equal(a->lines[i].quantity, b->lines[i].quantity);
-		assert_int_equal(a->lines[i].unit_price.minor, b->lines[i].unit_price.minor);
-		assert_string_equal(a->lines[i].unit_price.currency, b->lines[i].unit_price.currency);
-	}
+	assert_address_eq(&a->ship_to, &b->ship_to);
+	assert_lines_eq(a->lines, a->n_lines, b->lines, b->n_lines);
 	assert_int_equal(a->total.minor, b->total.minor);
 	assert_string_equal(a->total.currency, b->total.currency);
 	assert_int_equal(a->delivery, b->delivery);

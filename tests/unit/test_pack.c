@@ -122,18 +122,8 @@ static void check_order(const defs_unit_order *x, const defs_unit_order *y) {
 	assert_str_eq(a->id, b->id);
 	assert_null(b->customer);
 	assert_str_eq(a->supplier, b->supplier);
-	assert_str_eq(a->ship_to.name, b->ship_to.name);
-	assert_str_eq(a->ship_to.street, b->ship_to.street);
-	assert_str_eq(a->ship_to.postcode, b->ship_to.postcode);
-	assert_str_eq(a->ship_to.city, b->ship_to.city);
-	assert_str_eq(a->ship_to.country, b->ship_to.country);
-	assert_int_equal(a->n_lines, b->n_lines);
-	for (size_t i = 0; i < a->n_lines; i++) {
-		assert_str_eq(a->lines[i].sku, b->lines[i].sku);
-		assert_true(a->lines[i].quantity == b->lines[i].quantity);
-		assert_true(a->lines[i].unit_price.minor == b->lines[i].unit_price.minor);
-		assert_string_equal(a->lines[i].unit_price.currency, b->lines[i].unit_price.currency);
-	}
+	assert_address_eq(&a->ship_to, &b->ship_to);
+	assert_lines_eq(a->lines, a->n_lines, b->lines, b->n_lines);
 	assert_int_equal(a->payment, b->payment);
 	const rule *p = &a->rule, *q = &b->rule;
 	assert_int_equal(p->kind, q->kind);
