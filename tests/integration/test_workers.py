@@ -14,6 +14,7 @@ import time
 import unittest
 
 from harness import DaemonTest, StatusWatch, standing_order
+from varlink import Connection
 
 CLOCK = "2027-03-01T00:00:00Z,1"
 # a week far enough ahead that nothing in it is created while the test runs
@@ -45,29 +46,18 @@ def kaffe_yaml(ids):
                        sku="CUPS", qty=10, price="4.00 NOK") for i in ids)
 
 
-class Raw:
-    """A connection that returns each reply's bytes as they came."""
+class Raw(Connection):
+    """varlink.py's connection, its replies' bytes as they came (to compare them
+    byte for byte); s is its socket."""
 
     def __init__(self, path, timeout=30):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(timeout)
-        self.s.connect(path)
-        self.buf = b""
-
-    def close(self):
-        self.s.close()
+        super().__init__(path, timeout)
+        self.s = self.sock
 
     def send(self, method, params):
-        self.s.sendall(json.dumps({"method": method, "parameters": params}).encode() + b"\0")
+        super().send({"method": method, "parameters": params})
 
-    def recv(self):
-        while b"\0" not in self.buf:
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                return None
-            self.buf += chunk
-        msg, self.buf = self.buf.split(b"\0", 1)
-        return msg
+    recv = Connection.recv_bytes
 
     def call(self, method, params):
         self.send(method, params)

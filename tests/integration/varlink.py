@@ -33,15 +33,20 @@ class Connection:
     def send(self, obj):
         self.send_raw(json.dumps(obj).encode() + b"\0")
 
-    def recv(self):
-        """The next message as a dict, or None when the peer closed."""
+    def recv_bytes(self):
+        """The next message's bytes as they came, or None when the peer closed."""
         while b"\0" not in self.buf:
-            chunk = self.sock.recv(65536)
+            chunk = self.sock.recv(1 << 20)
             if not chunk:
                 return None
             self.buf += chunk
         msg, self.buf = self.buf.split(b"\0", 1)
-        return json.loads(msg)
+        return msg
+
+    def recv(self):
+        """The next message as a dict, or None when the peer closed."""
+        msg = self.recv_bytes()
+        return None if msg is None else json.loads(msg)
 
     def call(self, method, parameters=None, more=False):
         """One call; returns the parameters (a list of them with more=True);
