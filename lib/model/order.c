@@ -1026,315 +1026,38 @@ void account_summary_free(account_summary *a) {
 	free(a);
 }
 
-/* ---- the records written directly (the creation path: no tree, one buffer) ----
- * The same bytes as json_dumps(JSON_COMPACT) of the trees above: members in the
- * same order, strings escaped as jansson does ('"', '\\', the C escapes \b \f \n
- * \r \t, other control characters as \u00XX, everything else as it is) and
- * refused as json_string refuses them (not UTF-8), integers in decimal.
- * tests/unit/test_model.c compares both. */
+/* ---- order.created's payload as text (an event expanded from its compact record) ----
+ * json_dumps(JSON_COMPACT) of order_event_created, byte for byte (jsonw writes
+ * jansson's bytes), refused as json_string refuses a string (not UTF-8). */
 
-typedef struct jw {
-	char *s;
-	size_t n, cap;
-	int err;
-} jw;
-
-static void jw_grow(jw *w, size_t more) {
-	if (w->err || w->n + more < w->cap)
-		return;
-	size_t cap = w->cap ? w->cap : 1024;
-	while (cap <= w->n + more)
-		cap *= 2;
-	char *s = realloc(w->s, cap);
-	if (!s) {
-		w->err = -ENOMEM;
-		return;
-	}
-	w->s = s;
-	w->cap = cap;
-}
-
-static void jw_raw(jw *w, const char *p, size_t len) {
-	jw_grow(w, len);
-	if (w->err)
-		return;
-	memcpy(w->s + w->n, p, len);
-	w->n += len;
-}
-
-#define JW_LIT(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
-
-static void jw_str(jw *w, const char *s) {
-	if (!s) {
-		w->err = w->err ? w->err : -EINVAL;
-		return;
-	}
-	size_t len = strlen(s);
-	jw_grow(w, 6 * len + 2);   /* the most it can take: every byte as \u00XX */
-	if (w->err)
-		return;
-	const unsigned char *p = (const unsigned char *) s, *end = p + len;
-	char *o = w->s + w->n;
-	*o++ = '"';
-	while (p < end) {
-		unsigned char c = *p;
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-			*o++ = (char) c;
-			p++;
-			continue;
-		}
-		if (c >= 0x80) {
-			/* valid as jansson's utf8_check_full has it */
-			size_t n = text_utf8_seq((const char *) p, (size_t) (end - p), NULL);
-			if (!n) {
-				w->err = -EINVAL;
-				return;
-			}
-			memcpy(o, p, n);
-			o += n;
-			p += n;
-			continue;
-		}
-		*o++ = '\\';
-		switch (c) {
-		case '"': *o++ = '"'; break;
-		case '\\': *o++ = '\\'; break;
-		case '\b': *o++ = 'b'; break;
-		case '\f': *o++ = 'f'; break;
-		case '\n': *o++ = 'n'; break;
-		case '\r': *o++ = 'r'; break;
-		case '\t': *o++ = 't'; break;
-		default:
-			*o++ = 'u';
-			*o++ = '0';
-			*o++ = '0';
-			*o++ = "0123456789ABCDEF"[c >> 4];
-			*o++ = "0123456789ABCDEF"[c & 15];
-		}
-		p++;
-	}
-	*o++ = '"';
-	w->n = (size_t) (o - w->s);
-}
-
-static void jw_str_or_null(jw *w, const char *s) {
-	if (s)
-		jw_str(w, s);
-	else
-		JW_LIT(w, "null");
-}
-
-static void jw_int(jw *w, int64_t v) {
-	char b[24], *e = b + sizeof(b), *p = e;
-	uint64_t u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
-	do
-		*--p = (char) ('0' + u % 10);
-	while (u /= 10);
-	if (v < 0)
-		*--p = '-';
-	jw_raw(w, p, (size_t) (e - p));
-}
-
-static void jw_bool(jw *w, bool v) {
-	if (v)
-		JW_LIT(w, "true");
-	else
-		JW_LIT(w, "false");
-}
-
-static void jw_money(jw *w, const money *m) {
-	if (!memchr(m->currency, 0, sizeof(m->currency))) {
-		w->err = w->err ? w->err : -EINVAL;
-		return;
-	}
-	JW_LIT(w, "{\"minor\":");
-	jw_int(w, m->minor);
-	JW_LIT(w, ",\"currency\":");
-	jw_str(w, m->currency);
-	JW_LIT(w, "}");
-}
-
-/* Opens the object with prefix's members; the first member written after it
- * starts with a comma when there was a prefix. */
-static void jw_open(jw *w, const char *prefix) {
-	JW_LIT(w, "{");
-	if (prefix && *prefix) {
-		jw_raw(w, prefix, strlen(prefix));
-		JW_LIT(w, ",");
-	}
-}
-
-static int jw_close(jw *w, char **ret) {
-	jw_raw(w, "}", 2);   /* with the NUL */
-	if (w->err) {
-		free(w->s);
-		return w->err;
-	}
-	*ret = w->s;
-	return 0;
-}
-
-int order_record_dump(const sales_order *o, const char *number, const char *prefix, char **ret) {
-	jw w = { 0 };
-	jw_grow(&w, 1024);
-	if (!number)
-		number = o->number;
-	jw_open(&w, prefix);
-	JW_LIT(&w, "\"number\":");
-	jw_str(&w, number);
-	JW_LIT(&w, ",\"standing_order\":");
-	jw_str_or_null(&w, o->standing_order);
-	JW_LIT(&w, ",\"occurrence\":");
-	if (o->occurrence == UINT64_MAX)
-		JW_LIT(&w, "null");
-	else
-		jw_int(&w, (int64_t) o->occurrence);
-	JW_LIT(&w, ",\"customer\":");
-	jw_str(&w, o->customer);
-	JW_LIT(&w, ",\"supplier\":");
-	jw_str(&w, o->supplier);
-	JW_LIT(&w, ",\"ship_to\":{\"name\":");
-	jw_str_or_null(&w, o->ship_to.name);
-	JW_LIT(&w, ",\"street\":");
-	jw_str_or_null(&w, o->ship_to.street);
-	JW_LIT(&w, ",\"postcode\":");
-	jw_str_or_null(&w, o->ship_to.postcode);
-	JW_LIT(&w, ",\"city\":");
-	jw_str_or_null(&w, o->ship_to.city);
-	JW_LIT(&w, ",\"country\":");
-	jw_str_or_null(&w, o->ship_to.country);
-	JW_LIT(&w, "},\"lines\":[");
-	for (size_t i = 0; i < o->n_lines; i++) {
-		const order_line *l = &o->lines[i];
-		if (i)
-			JW_LIT(&w, ",");
-		JW_LIT(&w, "{\"sku\":");
-		jw_str(&w, l->sku);
-		JW_LIT(&w, ",\"quantity\":");
-		jw_int(&w, l->quantity);
-		JW_LIT(&w, ",\"unit_price\":");
-		jw_money(&w, &l->unit_price);
-		JW_LIT(&w, "}");
-	}
-	JW_LIT(&w, "],\"total\":");
-	jw_money(&w, &o->total);
-	JW_LIT(&w, ",\"delivery\":");
-	jw_int(&w, o->delivery);
-	JW_LIT(&w, ",\"delivery_offset\":");
-	jw_int(&w, o->delivery_offset);
-	JW_LIT(&w, ",\"zone\":");
-	jw_str_or_null(&w, o->zone);
-	JW_LIT(&w, ",\"created\":");
-	jw_int(&w, o->created);
-	JW_LIT(&w, ",\"payment\":");
-	jw_str(&w, order_payment_name(o->payment));
-	JW_LIT(&w, ",\"status\":");
-	jw_str(&w, order_status_name(o->status));
-	JW_LIT(&w, ",\"late\":");
-	jw_bool(&w, o->late);
-	JW_LIT(&w, ",\"carrier\":");
-	jw_str_or_null(&w, o->carrier);
-	JW_LIT(&w, ",\"tracking\":");
-	jw_str_or_null(&w, o->tracking);
-	JW_LIT(&w, ",\"shipped\":");
-	jw_int(&w, o->shipped);
-	if (o->placed_by) {
-		JW_LIT(&w, ",\"placed_by\":");
-		jw_str(&w, o->placed_by);
-	}
-	JW_LIT(&w, ",\"net\":");
-	jw_money(&w, o->net.currency[0] ? &o->net : &o->total);
-	JW_LIT(&w, ",\"vat_rate\":");
-	jw_int(&w, o->vat_rate);
-	JW_LIT(&w, ",\"vat\":");
-	if (o->vat.currency[0])
-		jw_money(&w, &o->vat);
-	else {
-		money zero = { .minor = 0 };
-		memcpy(zero.currency, o->total.currency, sizeof(zero.currency));
-		jw_money(&w, &zero);
-	}
-	JW_LIT(&w, ",\"charged\":");
-	jw_bool(&w, o->charged);
-	JW_LIT(&w, ",\"paid\":");
-	jw_bool(&w, o->paid);
-	JW_LIT(&w, ",\"paid_at\":");
-	jw_int(&w, o->paid_at);
-	JW_LIT(&w, ",\"paid_reference\":");
-	jw_str_or_null(&w, o->paid_reference);
-	JW_LIT(&w, ",\"payment_ref\":");
-	if (!memchr(o->payment_ref, 0, sizeof(o->payment_ref)))
-		w.err = w.err ? w.err : -EINVAL;
-	else
-		jw_str(&w, o->payment_ref);
-	JW_LIT(&w, ",\"overdue_sent\":");
-	jw_bool(&w, o->overdue_sent);
-	JW_LIT(&w, ",\"payment_due_at\":");
-	jw_int(&w, o->payment_due_at);
-	JW_LIT(&w, ",\"cancel_at\":");
-	jw_int(&w, o->cancel_at);
-	JW_LIT(&w, ",\"history\":[");
-	for (size_t i = 0; i < o->n_history; i++) {
-		const order_transition *t = &o->history[i];
-		if (i)
-			JW_LIT(&w, ",");
-		JW_LIT(&w, "{\"at\":");
-		jw_int(&w, t->at);
-		JW_LIT(&w, ",\"by\":");
-		jw_str_or_null(&w, t->by);
-		JW_LIT(&w, ",\"status\":");
-		jw_str(&w, order_status_name(t->status));
-		JW_LIT(&w, ",\"reason\":");
-		jw_str_or_null(&w, t->reason);
-		JW_LIT(&w, "}");
-	}
-	JW_LIT(&w, "]");
-	return jw_close(&w, ret);
-}
+static bool utf8_ok(const char *s);
 
 int order_event_created_dump(const sales_order *o, const char *number, char **ret) {
-	jw w = { 0 };
-	jw_grow(&w, 256);
-	jw_open(&w, NULL);
-	JW_LIT(&w, "\"order\":");
-	jw_str(&w, number ? number : o->number);
-	JW_LIT(&w, ",\"standing_order\":");
-	jw_str_or_null(&w, o->standing_order);
-	JW_LIT(&w, ",\"customer\":");
-	jw_str(&w, o->customer);
-	JW_LIT(&w, ",\"supplier\":");
-	jw_str(&w, o->supplier);
-	JW_LIT(&w, ",\"delivery\":");
-	jw_int(&w, o->delivery);
-	JW_LIT(&w, ",\"total\":");
-	jw_money(&w, &o->total);
-	return jw_close(&w, ret);
-}
-
-int ledger_entry_record_dump(const ledger_entry *e, const char *prefix, char **ret) {
-	jw w = { 0 };
-	jw_grow(&w, 256);
-	jw_open(&w, prefix);
-	JW_LIT(&w, "\"seq\":");
-	jw_int(&w, (int64_t) e->seq);
-	JW_LIT(&w, ",\"kind\":");
-	jw_str(&w, ledger_kind_name(e->kind));
-	JW_LIT(&w, ",\"order\":");
-	if (e->order[0])
-		jw_str(&w, e->order);
-	else
-		JW_LIT(&w, "null");
-	JW_LIT(&w, ",\"amount\":");
-	jw_money(&w, &e->amount);
-	JW_LIT(&w, ",\"at\":");
-	jw_int(&w, e->at);
-	JW_LIT(&w, ",\"balance_after\":");
-	jw_money(&w, &e->balance_after);
-	JW_LIT(&w, ",\"reference\":");
-	jw_str_or_null(&w, e->reference);
-	JW_LIT(&w, ",\"by\":");
-	jw_str_or_null(&w, e->by);
-	return jw_close(&w, ret);
+	if (!number)
+		number = o->number;
+	if (!number || !o->customer || !o->supplier || !utf8_ok(number) || !utf8_ok(o->standing_order) ||
+	    !utf8_ok(o->customer) || !utf8_ok(o->supplier) ||
+	    !memchr(o->total.currency, 0, sizeof(o->total.currency)) || !utf8_ok(o->total.currency))
+		return -EINVAL;
+	jsonw w = { 0 };
+	jsonw_obj_open(&w);
+	jsonw_kstr(&w, "order", number);
+	jsonw_kstr(&w, "standing_order", o->standing_order);
+	jsonw_kstr(&w, "customer", o->customer);
+	jsonw_kstr(&w, "supplier", o->supplier);
+	jsonw_kint(&w, "delivery", o->delivery);
+	jsonw_key(&w, "total");
+	jsonw_obj_open(&w);
+	jsonw_kint(&w, "minor", o->total.minor);
+	jsonw_kstr(&w, "currency", o->total.currency);
+	jsonw_obj_close(&w);
+	jsonw_obj_close(&w);
+	if (w.b.oom) {
+		free(w.b.s);
+		return -ENOMEM;
+	}
+	*ret = w.b.s;
+	return 0;
 }
 
 /* ---- the compact record (issue 12; doc/store.md "Compact records") ---- */

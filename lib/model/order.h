@@ -128,11 +128,6 @@ typedef struct ledger_entry {
 	char *by;                        /* who caused it; may be NULL */
 } ledger_entry;
 json_t *ledger_entry_to_record(const ledger_entry *e);
-/* The same record as text, written directly (the creation path's: no tree): exactly
- * what json_dumps(JSON_COMPACT) gives for an object of the members prefix (raw JSON
- * members put first, e.g. the store's "\"v\":1"; NULL: none) followed by
- * ledger_entry_to_record's. 0, -EINVAL (a string that is not UTF-8), -ENOMEM. */
-int ledger_entry_record_dump(const ledger_entry *e, const char *prefix, char **ret);
 int ledger_entry_from_record(json_t *j, ledger_entry *ret);  /* 0, -EBADMSG, -ENOMEM; free with ledger_entry_done */
 /* The compact record (issue 12, doc/store.md): appended to b; seq is the key's
  * (not stored). Encode: 0, -EINVAL (a string that is not UTF-8, a bad kind), -ENOMEM.
@@ -215,8 +210,6 @@ int order_number_seq(const char *s, uint64_t *ret_seq);
  * number is the one to write (o->number when NULL). NULL on a string that is not
  * UTF-8 or out of memory. */
 json_t *order_to_record(const sales_order *o, const char *number);
-/* order_to_record's record as text, written directly, as ledger_entry_record_dump. */
-int order_record_dump(const sales_order *o, const char *number, const char *prefix, char **ret);
 /* The inverse; ignores keys it does not know. 0, -EBADMSG, -ENOMEM. */
 int order_from_record(json_t *j, sales_order **ret);
 /* The compact record (issue 12, doc/store.md "Compact records"): an order in two
@@ -254,7 +247,9 @@ void order_free(sales_order *o);     /* accepts NULL */
 /* ---- event payloads (the outbox's "payload" object) ---- */
 /* order.created: order, standing_order, customer, supplier, delivery, total. */
 json_t *order_event_created(const sales_order *o, const char *number);
-/* Its text, written directly (json_dumps(JSON_COMPACT) of it, byte for byte). */
+/* Its text, written directly (json_dumps(JSON_COMPACT) of it, byte for byte: the
+ * store expands a compact event with it). 0, -EINVAL (a string that is not UTF-8),
+ * -ENOMEM. */
 int order_event_created_dump(const sales_order *o, const char *number, char **ret);
 /* order.shipped: order, carrier, tracking, shipped. */
 json_t *order_event_shipped(const sales_order *o);

@@ -1,8 +1,8 @@
 /* old_records STATE_DIR: turns a store into one the code before issue 12 wrote:
  * every order, outbox event, pending and parked entry, ledger entry and schedule
- * state is rewritten as the JSON record that code wrote for it (the same model
- * dumpers it used: order_record_dump, ledger_entry_record_dump; the event, entry
- * and state texts as its store.c spelled them), and the orders' shared parts
+ * state is rewritten as the JSON record that code wrote for it (the model's trees
+ * with "v" first, tests/common/oldrec.h; the event, entry and state texts as its
+ * store.c spelled them), and the orders' shared parts
  * (oshared, which it did not have) are dropped. Prints how many records of each
  * family it found compact: "orders 5/5 events 6/6 pending 4/4 parked 0/0 ledger
  * 3/3 sched 1/1". The daemon must not run. For the integration test of an older
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "lib/store/store.h"
+#include "tests/common/oldrec.h"
 
 typedef struct rec {
 	const char *db;
@@ -58,7 +59,7 @@ static int on_order(const sales_order *o, void *ud) {
 	(void) ud;
 	uint64_t seq;
 	char *text;
-	if (order_number_parse(o->number, &seq) < 0 || order_record_dump(o, NULL, "\"v\":1", &text) < 0)
+	if (order_number_parse(o->number, &seq) < 0 || !(text = old_record_text(order_to_record(o, NULL))))
 		die("order", -22);
 	unsigned char k[8];
 	be64(k, seq);
@@ -107,7 +108,7 @@ static const char *ledger_customer;
 static int on_entry(const ledger_entry *e, void *ud) {
 	(void) ud;
 	char *text;
-	if (ledger_entry_record_dump(e, "\"v\":1", &text) < 0)
+	if (!(text = old_record_text(ledger_entry_to_record(e))))
 		die("ledger entry", -22);
 	unsigned char k[256];
 	size_t n = strlen(ledger_customer) + 1;
