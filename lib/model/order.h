@@ -142,7 +142,7 @@ int ledger_entry_copy(const ledger_entry *e, ledger_entry *ret);
 /* One currency's balance of an account. */
 typedef struct account_balance { money balance; } account_balance;
 
-/* GetAccount: built by sales_account_get. */
+/* GetAccount: built by sales_account_read. */
 typedef struct account_summary {
 	char *customer;
 	char *number;                    /* the account number, NULL when none */

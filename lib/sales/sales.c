@@ -568,18 +568,6 @@ out:
 	return 0;
 }
 
-int sales_account_get(store *s, const customer *cu, size_t n_last, account_summary **ret) {
-	if (!s || !cu || !ret)
-		return -EINVAL;
-	store_txn *t = NULL;
-	int r = store_begin(s, false, &t);
-	if (r < 0)
-		return r;
-	r = sales_account_read(t, cu, n_last, ret);
-	store_abort(t);
-	return r;
-}
-
 typedef struct list_ctx {
 	ledger_entry *v;
 	size_t n, max;

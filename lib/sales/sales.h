@@ -153,10 +153,9 @@ int sales_cancel(store *s, const char *number, int64_t now, const char *by, cons
 int sales_payment_due_run(store *s, const defs *d, int64_t now, size_t max, size_t *ret_overdue, size_t *ret_cancelled,
 			  bool *ret_more);
 
-/* GetAccount: account number, limit, every currency's balance, open orders
- * (on_hold, awaiting_payment) and the last n_last entries. 0, a store error. */
-int sales_account_get(store *s, const customer *cu, size_t n_last, account_summary **ret);
-/* The same from the caller's read transaction. */
+/* GetAccount, from the caller's read transaction: account number, limit, every
+ * currency's balance, open orders (on_hold, awaiting_payment) and the last n_last
+ * entries. 0, a store error. */
 int sales_account_read(store_txn *t, const customer *cu, size_t n_last, account_summary **ret);
 /* ListLedger in steps: entries of customer with at in [from, to) and seq >= from_seq
  * (1 at first), at most max; *ret_next_seq is where to resume (0 when the walk is
