@@ -179,10 +179,3 @@ void jsonw_kint(jsonw *w, const char *k, int64_t v) {
 	jsonw_key(w, k);
 	jsonw_int(w, v);
 }
-
-void jsonw_reset(jsonw *w) {
-	w->b.n = 0;
-	if (w->b.s)
-		w->b.s[0] = '\0';
-	w->comma = w->after_key = false;
-}

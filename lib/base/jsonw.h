@@ -43,5 +43,3 @@ static inline void jsonw_kstr(jsonw *w, const char *k, const char *s) {
 	jsonw_str(w, s);
 }
 void jsonw_kint(jsonw *w, const char *k, int64_t v);
-/* Starts again at offset 0 of the same buffer (kept for reuse). */
-void jsonw_reset(jsonw *w);
