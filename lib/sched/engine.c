@@ -4,6 +4,7 @@
  * watermark (`through`, doc/crm.md) per reminder; both mirror the store: the engine
  * is their only writer, and a failed batch reloads the cache. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,36 +15,53 @@
 
 #define SKIP_DETAIL_MAX 1000     /* more skipped occurrences than this are summarised in one record */
 
+/* Indexes are 32-bit: engine_apply refuses more than ENGINE_MAX_ENTRIES standing
+ * orders or reminders, so UINT32_MAX stays free as the sentinel. */
+#define NO_REM UINT32_MAX
+#define NO_IDX UINT32_MAX
+
 typedef struct heap_ent {
 	int64_t at;
-	size_t idx;              /* into defs->orders */
-	size_t rem;              /* into engine.rems; SIZE_MAX: the standing order's next create_at */
+	uint32_t idx;            /* into defs->orders */
+	uint32_t rem;            /* into engine.rems; NO_REM: the standing order's next create_at */
 } heap_ent;
+_Static_assert(sizeof(heap_ent) == 16, "one heap entry per standing order and reminder");
+
+/* What the loop keeps of a standing order's stored state (sched_state, 40 bytes):
+ * the watermark and the counts. The rest is known: every standing order of the
+ * running set is active and its stored def_hash is its hash (engine_apply writes
+ * both). The counts saturate at UINT32_MAX: past it (4 billion orders of one
+ * standing order) the write reads the stored ones first (state_put). */
+typedef struct so_state {
+	int64_t watermark;
+	uint32_t created, skipped;
+} so_state;
+_Static_assert(sizeof(so_state) == 16, "one per standing order");
 
 /* A `before:` reminder: every occurrence whose reminder instant is at or before
  * through has been handled (INT64_MIN: not seen yet; it starts at the first now). */
 typedef struct rem_state {
-	size_t idx;              /* its standing order */
-	const reminder *r;       /* in defs */
-	char hash[17];
 	int64_t through;
+	uint64_t hash;           /* crm_reminder_hash's 16 hex digits as a number */
+	const reminder *r;       /* in defs */
+	uint32_t idx;            /* its standing order */
 } rem_state;
 
 struct engine {
 	store *s;
 	engine_hooks hooks;
 	const defs *d;
-	sched_state *state;      /* per defs->orders index */
+	so_state *state;         /* per defs->orders index */
 	heap_ent *heap;          /* room for every standing order and reminder */
 	size_t n_heap;
 	rem_state *rems;         /* the `before:` reminders, grouped by standing order */
 	size_t n_rems;
-	size_t *rem_first;       /* per defs->orders index, and one past: its first in rems */
+	uint32_t *rem_first;     /* per defs->orders index, and one past: its first in rems */
 	engine_stats stats;
 	int64_t grace;
 	sales_order *done;       /* created in the open batch; hooks run after commit */
 	size_t n_done, cap_done;
-	struct skip_note { size_t idx; int64_t delivery; char reason[96]; } *skips;
+	struct skip_note { uint32_t idx; int64_t delivery; char reason[96]; } *skips;
 	size_t n_skips, cap_skips;
 };
 
@@ -68,8 +86,40 @@ static void sift_down(engine *e, size_t i) {
 }
 
 /* Next occurrence after the watermark, whatever its create_at. */
-static int next_after_watermark(const standing_order *so, const sched_state *st, occurrence *ret) {
+static int next_after_watermark(const standing_order *so, const so_state *st, occurrence *ret) {
 	return rule_next(&so->rule, st->watermark, ret);
+}
+
+static uint32_t count32(uint64_t n) {
+	return n < UINT32_MAX ? (uint32_t) n : UINT32_MAX;
+}
+
+static so_state state_of(const sched_state *st) {
+	return (so_state) { .watermark = st->watermark, .created = count32(st->created), .skipped = count32(st->skipped) };
+}
+
+/* Writes so's state: the cache's watermark, its counts plus the ones added since
+ * (the stored counts plus them when the cache's have saturated), active or not,
+ * so's hash; the cache takes the new counts. */
+static int state_put(store_txn *t, const standing_order *so, so_state *st, uint64_t add_created, uint64_t add_skipped,
+		     bool active) {
+	sched_state full = { .watermark = st->watermark, .created = st->created + add_created,
+			     .skipped = st->skipped + add_skipped, .active = active, .def_hash = so->hash };
+	int r;
+	if (st->created == UINT32_MAX || st->skipped == UINT32_MAX) {
+		sched_state old;
+		if ((r = store_sched_get(t, so->id, &old)) < 0 && r != -ENOENT)
+			return r;
+		if (r == 0) {
+			full.created = old.created + add_created;
+			full.skipped = old.skipped + add_skipped;
+		}
+	}
+	if ((r = store_sched_put(t, so->id, &full)) < 0)
+		return r;
+	st->created = count32(full.created);
+	st->skipped = count32(full.skipped);
+	return 0;
 }
 
 static int64_t sat_add(int64_t a, int64_t b) {
@@ -100,6 +150,10 @@ static size_t count_rems(const defs *d) {
 	return n;
 }
 
+static void rem_hash_text(const rem_state *rs, char ret[17]) {
+	snprintf(ret, 17, "%016" PRIx64, rs->hash);
+}
+
 /* Records a reminder's watermark (no task). */
 static int rem_put(store_txn *t, const defs *d, const rem_state *rs, int64_t through, int64_t now) {
 	occurrence none = { 0 };
@@ -110,36 +164,38 @@ static int rem_put(store_txn *t, const defs *d, const rem_state *rs, int64_t thr
  * (old_of[j] its index in the engine's current set) are copied from the cache, the
  * others read in t; a reminder seen for the first time starts at now (its watermark
  * now - 1, written in t) when now is known (not 0) and t writes. */
-static int load_rems(const engine *e, store_txn *t, const defs *d, const size_t *old_of, int64_t now, bool write,
-		     rem_state **ret, size_t **ret_first, size_t *ret_n) {
+static int load_rems(const engine *e, store_txn *t, const defs *d, const uint32_t *old_of, int64_t now, bool write,
+		     rem_state **ret, uint32_t **ret_first, size_t *ret_n) {
 	size_t n = count_rems(d);
 	rem_state *rems = calloc(n ? n : 1, sizeof(*rems));
-	size_t *first = calloc(d->n_orders + 1, sizeof(*first));
+	uint32_t *first = calloc(d->n_orders + 1, sizeof(*first));
 	if (!rems || !first) {
 		free(rems);
 		free(first);
 		return -ENOMEM;
 	}
-	size_t k = 0;
+	uint32_t k = 0;
 	for (size_t j = 0; j < d->n_orders; j++) {
 		const standing_order *so = &d->orders[j];
-		size_t old = old_of ? old_of[j] : SIZE_MAX;
-		size_t ok = old != SIZE_MAX ? e->rem_first[old] : 0;
+		uint32_t old = old_of ? old_of[j] : NO_IDX;
+		uint32_t ok = old != NO_IDX ? e->rem_first[old] : 0;
 		first[j] = k;
 		for (size_t m = 0; m < so->n_reminders; m++) {
 			if (so->reminders[m].kind != REMIND_BEFORE)
 				continue;
 			rem_state *rs = &rems[k++];
-			rs->idx = j;
+			rs->idx = (uint32_t) j;
 			rs->r = &so->reminders[m];
-			if (old != SIZE_MAX) {
+			if (old != NO_IDX) {
 				/* unchanged: the same reminders in the same order */
-				memcpy(rs->hash, e->rems[ok].hash, sizeof(rs->hash));
+				rs->hash = e->rems[ok].hash;
 				rs->through = e->rems[ok++].through;
 				continue;
 			}
-			crm_reminder_hash(rs->r, rs->hash);
-			int r = crm_reminder_get(t, so->id, rs->hash, &rs->through);
+			char hash[17];
+			crm_reminder_hash(rs->r, hash);
+			rs->hash = strtoull(hash, NULL, 16);
+			int r = crm_reminder_get(t, so->id, hash, &rs->through);
 			if (r == -ENOENT)
 				rs->through = INT64_MIN;
 			else if (r < 0) {
@@ -164,7 +220,7 @@ static int load_rems(const engine *e, store_txn *t, const defs *d, const size_t 
 	return 0;
 }
 
-static void set_rems(engine *e, rem_state *rems, size_t *first, size_t n) {
+static void set_rems(engine *e, rem_state *rems, uint32_t *first, size_t n) {
 	free(e->rems);
 	free(e->rem_first);
 	e->rems = rems;
@@ -185,12 +241,12 @@ static void rebuild_heap(engine *e) {
 		else
 			e->stats.active++;
 		if (next_after_watermark(so, &e->state[i], &o) == 0)
-			e->heap[e->n_heap++] = (heap_ent) { .at = o.create_at, .idx = i, .rem = SIZE_MAX };
+			e->heap[e->n_heap++] = (heap_ent) { .at = o.create_at, .idx = (uint32_t) i, .rem = NO_REM };
 	}
 	for (size_t k = 0; k < e->n_rems; k++) {
 		int64_t at;
 		if (rem_next_at(e, &e->rems[k], &at) == 0)
-			e->heap[e->n_heap++] = (heap_ent) { .at = at, .idx = e->rems[k].idx, .rem = k };
+			e->heap[e->n_heap++] = (heap_ent) { .at = at, .idx = e->rems[k].idx, .rem = (uint32_t) k };
 	}
 	for (size_t i = e->n_heap / 2; i-- > 0;)
 		sift_down(e, i);
@@ -222,19 +278,22 @@ void engine_free(engine *e) {
 
 /* A cron schedule without `start` begins when the engine first sees it: nothing it
  * matched before that is ever created. */
-static bool starts_when_seen(const standing_order *so, const sched_state *st) {
+static bool starts_when_seen(const standing_order *so, const so_state *st) {
 	return so->rule.kind == RULE_CRON && so->rule.start_day == INT64_MIN && st->watermark == INT64_MIN;
 }
 
 /* Loads every standing order's state from the store (new ones start with no
  * watermark). */
-static int load_state(engine *e, store_txn *t, const defs *d, sched_state *state) {
+static int load_state(engine *e, store_txn *t, const defs *d, so_state *state) {
 	for (size_t i = 0; i < d->n_orders; i++) {
-		int r = store_sched_get(t, d->orders[i].id, &state[i]);
+		sched_state st;
+		int r = store_sched_get(t, d->orders[i].id, &st);
 		if (r == -ENOENT)
-			state[i] = (sched_state) { .watermark = INT64_MIN };
+			state[i] = (so_state) { .watermark = INT64_MIN };
 		else if (r < 0)
 			return r;
+		else
+			state[i] = state_of(&st);
 	}
 	(void) e;
 	return 0;
@@ -268,11 +327,12 @@ static int collect_removed(const char *so_id, const sched_state *st, void *ud) {
 
 /* The first apply's one pass over the stored states: both they (by key) and d's
  * standing orders (by id) are in strcmp order, so one merge gives every standing
- * order its state (none: watermark INT64_MIN) and collects the active ids that
- * are gone from d. */
+ * order its state (none: watermark INT64_MIN), notes those stored active with
+ * their hash (kept: no write) and collects the active ids that are gone from d. */
 typedef struct first_merge {
 	const defs *d;
-	sched_state *state;
+	so_state *state;
+	bool *kept;
 	size_t i;
 	id_list removed;
 } first_merge;
@@ -283,7 +343,8 @@ static int merge_state(const char *so_id, const sched_state *st, void *ud) {
 	while (m->i < m->d->n_orders && (cmp = strcmp(m->d->orders[m->i].id, so_id)) < 0)
 		m->i++;
 	if (m->i < m->d->n_orders && cmp == 0) {
-		m->state[m->i++] = *st;
+		m->kept[m->i] = st->active && st->def_hash == m->d->orders[m->i].hash;
+		m->state[m->i++] = state_of(st);
 		return 0;
 	}
 	return collect_removed(so_id, st, &m->removed);
@@ -310,19 +371,20 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	size_t n = d->n_orders;
 	/* state and moved are written for every index below, heap up to its count */
 	size_t n_rems_new = count_rems(d);
-	sched_state *state = malloc((n ? n : 1) * sizeof(*state));
+	so_state *state = malloc((n ? n : 1) * sizeof(*state));
 	heap_ent *heap = malloc((n + n_rems_new ? n + n_rems_new : 1) * sizeof(*heap));
-	size_t *moved = malloc((od->n_orders ? od->n_orders : 1) * sizeof(*moved));   /* old idx -> new, SIZE_MAX: redone */
-	size_t *old_of = malloc((n ? n : 1) * sizeof(*old_of));   /* new idx -> old, SIZE_MAX: redone */
+	uint32_t *moved = malloc((od->n_orders ? od->n_orders : 1) * sizeof(*moved));   /* old idx -> new, NO_IDX: redone */
+	uint32_t *old_of = malloc((n ? n : 1) * sizeof(*old_of));   /* new idx -> old, NO_IDX: redone */
 	bool *fresh = calloc(n ? n : 1, sizeof(*fresh));
 	rem_state *rems = NULL;
-	size_t *rem_first = NULL, n_rems = 0;
+	uint32_t *rem_first = NULL;
+	size_t n_rems = 0;
 	store_txn *t = NULL;
 	int r = -ENOMEM;
 	if (!state || !heap || !moved || !old_of || !fresh)
 		goto out;
 	for (size_t k = 0; k < n; k++)
-		old_of[k] = SIZE_MAX;
+		old_of[k] = NO_IDX;
 	if ((r = store_begin(e->s, true, &t)) < 0)
 		goto out;
 	size_t i = 0, j = 0;
@@ -332,37 +394,38 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 			  od->orders[i].id == d->orders[j].id ? 0 : strcmp(od->orders[i].id, d->orders[j].id);
 		if (cmp < 0) {
 			/* gone from the definitions: deactivate, keep history */
-			sched_state st = e->state[i];
-			moved[i++] = SIZE_MAX;
-			st.active = false;
-			if ((r = store_sched_put(t, od->orders[i - 1].id, &st)) < 0)
+			so_state st = e->state[i];
+			moved[i++] = NO_IDX;
+			if ((r = state_put(t, &od->orders[i - 1], &st, 0, 0, false)) < 0)
 				goto out;
 			continue;
 		}
-		if (cmp == 0 && e->state[i].active && od->orders[i].hash == d->orders[j].hash) {
+		if (cmp == 0 && od->orders[i].hash == d->orders[j].hash) {
 			state[j] = e->state[i];
-			old_of[j] = i;
-			moved[i++] = j++;
+			old_of[j] = (uint32_t) i;
+			moved[i++] = (uint32_t) j++;
 			continue;
 		}
 		if (cmp == 0)
-			moved[i++] = SIZE_MAX;
-		r = store_sched_get(t, d->orders[j].id, &state[j]);
+			moved[i++] = NO_IDX;
+		sched_state st;
+		r = store_sched_get(t, d->orders[j].id, &st);
 		if (r == -ENOENT)
-			state[j] = (sched_state) { .watermark = INT64_MIN };
+			st = (sched_state) { .watermark = INT64_MIN };
 		else if (r < 0)
 			goto out;
+		state[j] = state_of(&st);
 		fresh[j] = true;
 		bool first_seen = src && src->now != 0 && starts_when_seen(&d->orders[j], &state[j]);
 		if (first_seen)
-			state[j].watermark = src->now;
-		else if (state[j].active && state[j].def_hash == d->orders[j].hash) {
+			st.watermark = state[j].watermark = src->now;
+		else if (st.active && st.def_hash == d->orders[j].hash) {
 			j++;
 			continue;
 		}
-		state[j].active = true;
-		state[j].def_hash = d->orders[j].hash;
-		if ((r = store_sched_put(t, d->orders[j].id, &state[j])) < 0)
+		st.active = true;
+		st.def_hash = d->orders[j].hash;
+		if ((r = store_sched_put(t, d->orders[j].id, &st)) < 0)
 			goto out;
 		j++;
 	}
@@ -378,10 +441,10 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	size_t nh = 0;
 	for (size_t k = 0; k < e->n_heap; k++) {
 		const heap_ent *h = &e->heap[k];
-		size_t to = moved[h->idx];
-		if (to == SIZE_MAX)
+		uint32_t to = moved[h->idx];
+		if (to == NO_IDX)
 			continue;
-		size_t rem = h->rem == SIZE_MAX ? SIZE_MAX : rem_first[to] + (h->rem - e->rem_first[h->idx]);
+		uint32_t rem = h->rem == NO_REM ? NO_REM : rem_first[to] + (h->rem - e->rem_first[h->idx]);
 		heap[nh++] = (heap_ent) { .at = h->at, .idx = to, .rem = rem };
 	}
 	e->stats.active = e->stats.paused = 0;
@@ -391,8 +454,8 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 		else
 			e->stats.active++;
 		occurrence o;
-		if (old_of[k] == SIZE_MAX && fresh[k] && next_after_watermark(&d->orders[k], &state[k], &o) == 0)
-			heap[nh++] = (heap_ent) { .at = o.create_at, .idx = k, .rem = SIZE_MAX };
+		if (old_of[k] == NO_IDX && fresh[k] && next_after_watermark(&d->orders[k], &state[k], &o) == 0)
+			heap[nh++] = (heap_ent) { .at = o.create_at, .idx = (uint32_t) k, .rem = NO_REM };
 	}
 	free(e->state);
 	free(e->heap);
@@ -404,11 +467,11 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	rem_first = NULL;
 	for (size_t k = 0; k < n; k++) {
 		int64_t at;
-		if (old_of[k] != SIZE_MAX)
+		if (old_of[k] != NO_IDX)
 			continue;
-		for (size_t m = e->rem_first[k]; m < e->rem_first[k + 1]; m++)
+		for (uint32_t m = e->rem_first[k]; m < e->rem_first[k + 1]; m++)
 			if (rem_next_at(e, &e->rems[m], &at) == 0)
-				heap[nh++] = (heap_ent) { .at = at, .idx = k, .rem = m };
+				heap[nh++] = (heap_ent) { .at = at, .idx = (uint32_t) k, .rem = m };
 	}
 	e->n_heap = nh;
 	for (size_t k = e->n_heap / 2; k-- > 0;)
@@ -429,24 +492,29 @@ out:
 }
 
 int engine_apply(engine *e, const defs *d, const engine_sources *src) {
+	size_t n_rems_all = count_rems(d);
+	if (d->n_orders > ENGINE_MAX_ENTRIES || n_rems_all > ENGINE_MAX_ENTRIES)
+		return -EOVERFLOW;
 	if (e->d)
 		return apply_changes(e, d, src);
-	size_t n_heap_max = d->n_orders + count_rems(d);
-	sched_state *state = calloc(d->n_orders ? d->n_orders : 1, sizeof(*state));
+	size_t n_heap_max = d->n_orders + n_rems_all;
+	so_state *state = calloc(d->n_orders ? d->n_orders : 1, sizeof(*state));
+	bool *kept = calloc(d->n_orders ? d->n_orders : 1, sizeof(*kept));
 	heap_ent *heap = calloc(n_heap_max ? n_heap_max : 1, sizeof(*heap));
 	char **known = calloc(1, sizeof(char *));
 	rem_state *rems = NULL;
-	size_t *rem_first = NULL, n_rems = 0;
+	uint32_t *rem_first = NULL;
+	size_t n_rems = 0;
 	store_txn *t = NULL;
 	int r = -ENOMEM;
-	if (!state || !heap || !known)
+	if (!state || !kept || !heap || !known)
 		goto fail;
 	r = store_begin(e->s, true, &t);
 	if (r < 0)
 		goto fail;
 	for (size_t i = 0; i < d->n_orders; i++)
-		state[i] = (sched_state) { .watermark = INT64_MIN };
-	first_merge fm = { .d = d, .state = state, .removed = { .v = known, .n = 0, .cap = 1 } };
+		state[i] = (so_state) { .watermark = INT64_MIN };
+	first_merge fm = { .d = d, .state = state, .kept = kept, .removed = { .v = known, .n = 0, .cap = 1 } };
 	r = store_sched_each(t, merge_state, &fm);
 	known = fm.removed.v;
 	if (r < 0)
@@ -455,11 +523,9 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 		bool first_seen = src && src->now != 0 && starts_when_seen(&d->orders[i], &state[i]);
 		if (first_seen)
 			state[i].watermark = src->now;
-		else if (state[i].active && state[i].def_hash == d->orders[i].hash)
+		else if (kept[i])
 			continue;
-		state[i].active = true;
-		state[i].def_hash = d->orders[i].hash;
-		r = store_sched_put(t, d->orders[i].id, &state[i]);
+		r = state_put(t, &d->orders[i], &state[i], 0, 0, true);
 		if (r < 0)
 			goto fail;
 	}
@@ -492,12 +558,14 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 	for (char **k = known; *k; k++)
 		free(*k);
 	free(known);
+	free(kept);
 	return 0;
 fail:
 	store_abort(t);
 	for (char **k = known; k && *k; k++)
 		free(*k);
 	free(known);
+	free(kept);
 	free(state);
 	free(heap);
 	free(rems);
@@ -545,7 +613,7 @@ int engine_next_pending(store_txn *t, const standing_order *so, int64_t watermar
 
 typedef struct peek_best {
 	int64_t at;
-	size_t idx;
+	uint32_t idx;
 	int err;
 } peek_best;
 
@@ -557,17 +625,17 @@ static void peek_visit(const engine *e, store_txn *t, size_t i, peek_best *best)
 	if (i >= e->n_heap || best->err)
 		return;
 	const heap_ent *h = &e->heap[i];
-	if (best->idx != SIZE_MAX && !heap_less(h, &(heap_ent) { .at = best->at, .idx = best->idx, .rem = SIZE_MAX }))
+	if (best->idx != NO_IDX && !heap_less(h, &(heap_ent) { .at = best->at, .idx = best->idx, .rem = NO_REM }))
 		return;
 	const standing_order *so = &e->d->orders[h->idx];
 	occurrence o;
 	bool exact = false;
-	if (h->rem == SIZE_MAX && !so->rule.paused) {   /* a reminder's entry: only its children count */
+	if (h->rem == NO_REM && !so->rule.paused) {   /* a reminder's entry: only its children count */
 		int r = engine_next_pending(t, so, e->state[h->idx].watermark, &o);
 		if (r == 0) {
-			heap_ent cand = { .at = o.create_at, .idx = h->idx, .rem = SIZE_MAX };
+			heap_ent cand = { .at = o.create_at, .idx = h->idx, .rem = NO_REM };
 			exact = cand.at == h->at;
-			if (best->idx == SIZE_MAX || heap_less(&cand, &(heap_ent) { .at = best->at, .idx = best->idx, .rem = SIZE_MAX }))
+			if (best->idx == NO_IDX || heap_less(&cand, &(heap_ent) { .at = best->at, .idx = best->idx, .rem = NO_REM }))
 				*best = (peek_best) { .at = cand.at, .idx = cand.idx };
 		} else if (r != -ENOENT && r != -ELOOP) {
 			best->err = r;
@@ -581,11 +649,11 @@ static void peek_visit(const engine *e, store_txn *t, size_t i, peek_best *best)
 }
 
 int engine_peek(const engine *e, store_txn *t, const standing_order **ret_so, int64_t *ret_at) {
-	peek_best best = { .idx = SIZE_MAX };
+	peek_best best = { .idx = NO_IDX };
 	peek_visit(e, t, 0, &best);
 	if (best.err)
 		return best.err;
-	if (best.idx == SIZE_MAX)
+	if (best.idx == NO_IDX)
 		return -ENOENT;
 	if (ret_so)
 		*ret_so = &e->d->orders[best.idx];
@@ -611,7 +679,7 @@ static int note_skip(engine *e, store_txn *t, size_t idx, int64_t delivery, int6
 		e->cap_skips = cap;
 	}
 	struct skip_note *s = &e->skips[e->n_skips++];
-	s->idx = idx;
+	s->idx = (uint32_t) idx;
 	s->delivery = delivery;
 	snprintf(s->reason, sizeof(s->reason), "%s", reason);
 	return 0;
@@ -652,9 +720,9 @@ static size_t order_cost(const sales_order *o) {
  * pick the most recent ones without holding them all in memory. */
 static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_t *budget) {
 	const standing_order *so = &e->d->orders[idx];
-	sched_state *st = &e->state[idx];
+	so_state *st = &e->state[idx];
 	occurrence o;
-	uint64_t missed = 0;
+	uint64_t missed = 0, created = 0, skipped = 0;   /* since st's counts */
 	int r;
 
 	if (starts_when_seen(so, st))
@@ -702,7 +770,7 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 		if ((r = note_skip(e, t, idx, cutoff, now, reason)) < 0)
 			return r;
 		st->watermark = cutoff;
-		st->skipped += skip;
+		skipped += skip;
 		e->stats.skipped += skip;
 		(*budget)--;
 		skip = 0;
@@ -722,11 +790,11 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 			if (r < 0)
 				return r;
 			skip--;
-			st->skipped++;
+			skipped++;
 			e->stats.skipped++;
 		} else if ((r = store_skip_get(t, so->id, o.delivery, NULL)) == 0) {
 			/* skipped in advance (SkipOccurrence): the record is already there */
-			st->skipped++;
+			skipped++;
 			e->stats.skipped++;
 		} else if (r != -ENOENT) {
 			return r;
@@ -736,19 +804,19 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 			 * each retry. */
 			if ((r = note_skip(e, t, idx, o.delivery, now, "order total out of range")) < 0)
 				return r;
-			st->skipped++;
+			skipped++;
 			e->stats.skipped++;
 		} else if (r < 0) {
 			return r;
 		} else {
-			st->created += (uint64_t) r;
+			created += (uint64_t) r;
 			if (r > 0)
 				cost = order_cost(&e->done[e->n_done - 1]);
 		}
 		st->watermark = o.delivery;
 		spend(budget, cost);
 	}
-	return store_sched_put(t, so->id, st);
+	return state_put(t, so, st, created, skipped, true);
 }
 
 /* Whether a reminder's occurrence o (its reminder instant come, its delivery still
@@ -842,7 +910,9 @@ static int reload_after_failure(engine *e) {
 	r = load_state(e, t, e->d, e->state);
 	for (size_t k = 0; r >= 0 && k < e->n_rems; k++) {
 		rem_state *rs = &e->rems[k];
-		r = crm_reminder_get(t, e->d->orders[rs->idx].id, rs->hash, &rs->through);
+		char hash[17];
+		rem_hash_text(rs, hash);
+		r = crm_reminder_get(t, e->d->orders[rs->idx].id, hash, &rs->through);
 		if (r == -ENOENT) {
 			rs->through = INT64_MIN;
 			r = 0;
@@ -863,11 +933,11 @@ int engine_run(engine *e, int64_t now, size_t max_batches) {
 		e->n_done = e->n_skips = 0;
 		size_t budget = ENGINE_BATCH;
 		while (budget > 0 && e->n_heap > 0 && e->heap[0].at <= now) {
-			size_t idx = e->heap[0].idx, rem = e->heap[0].rem;
+			uint32_t idx = e->heap[0].idx, rem = e->heap[0].rem;
 			occurrence o;
 			int64_t at;
 			bool again;
-			if (rem == SIZE_MAX) {
+			if (rem == NO_REM) {
 				if ((r = process_order(e, t, idx, now, &budget)) < 0)
 					break;
 				again = next_after_watermark(&e->d->orders[idx], &e->state[idx], &o) == 0;

@@ -75,10 +75,16 @@ typedef struct engine_sources {
 	bool compiled;
 } engine_sources;
 
+/* The most standing orders, and the most `before:` reminders, one definition set
+ * may hold: the engine's indexes are 32-bit (UINT32_MAX is its "none"). */
+#define ENGINE_MAX_ENTRIES (UINT32_MAX - 1)
+
 /* Makes d the current definitions: records new standing orders' schedule state,
  * marks removed ones inactive (history kept), stores the sources (when given), all
  * in one write transaction; then rebuilds the heap. d stays owned by the caller and
- * must outlive its use by the engine (until the next engine_apply or engine_free). */
+ * must outlive its use by the engine (until the next engine_apply or engine_free).
+ * -EOVERFLOW (nothing written) when d has more than ENGINE_MAX_ENTRIES standing
+ * orders or `before:` reminders. */
 int engine_apply(engine *e, const defs *d, const engine_sources *src);
 
 /* When the engine must run next: the earliest create_at over all active standing

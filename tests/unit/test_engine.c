@@ -371,6 +371,42 @@ static void test_deactivation_keeps_history(void **state) {
 	verify_clean(f);
 }
 
+/* The engine keeps a standing order's counts in 32 bits: past them the stored
+ * 64-bit counts go on exactly (read when written), through a creation, a skip in
+ * advance and a deactivation. */
+static void test_counts_past_32_bits(void **state) {
+	fx *f = *state;
+	const defs *d = load1(f, 100, "daily", DAILY);
+	store_txn *t;
+	sched_state st = { .watermark = T0 - DAY, .created = UINT32_MAX - 1, .skipped = (UINT64_C(1) << 32) + 7,
+			   .active = true, .def_hash = d->orders[0].hash };
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_sched_put(t, "daily", &st), 0);
+	assert_int_equal(sales_skip_occurrence_in(t, "daily", T0 + 2 * DAY, T0, "skipped by request of test"), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(engine_apply(f->e, d, NULL), 0);
+	assert_int_equal(engine_run(f->e, T0 + 10, 10), 1);
+	st = sched(f, "daily");
+	assert_true(st.created == UINT32_MAX);
+	assert_true(st.skipped == (UINT64_C(1) << 32) + 7);
+	assert_int_equal(engine_run(f->e, T0 + DAY + 10, 10), 1);
+	assert_int_equal(engine_run(f->e, T0 + 2 * DAY + 10, 10), 0);   /* skipped in advance */
+	st = sched(f, "daily");
+	assert_true(st.created == UINT64_C(1) << 32);
+	assert_true(st.skipped == (UINT64_C(1) << 32) + 8);
+	assert_int_equal(st.watermark, T0 + 2 * DAY);
+	/* gone from the definitions: the counts stay */
+	char *other = order_item("other", DAILY);
+	assert_int_equal(engine_apply(f->e, load(f, 100, other), NULL), 0);
+	free(other);
+	st = sched(f, "daily");
+	assert_false(st.active);
+	assert_true(st.created == UINT64_C(1) << 32);
+	assert_true(st.skipped == (UINT64_C(1) << 32) + 8);
+	assert_int_equal(st.def_hash, d->orders[0].hash);
+	verify_clean(f);
+}
+
 static void test_existing_occurrence_not_created_twice(void **state) {
 	fx *f = *state;
 	const defs *d = load1(f, 100, "daily", DAILY);
@@ -923,6 +959,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_paused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requested_skip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deactivation_keeps_history, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counts_past_32_bits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_existing_occurrence_not_created_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches_weighted, setup, teardown),
