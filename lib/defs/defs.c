@@ -1555,9 +1555,11 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 		defs_err(c, cron, "\"every\" and \"cron\" are exclusive");
 	else if (!every && !cron)
 		defs_err(c, n, "missing key \"every\" or \"cron\"");
-	if (every)
-		every_ok = defs_interval(c, every, &r->unit, &r->interval) == 1;
-	else if (cron) {
+	if (every) {
+		rule_unit unit = (rule_unit) r->unit;
+		every_ok = defs_interval(c, every, &unit, &r->interval) == 1;
+		r->unit = (uint8_t) unit;
+	} else if (cron) {
 		const char *s = defs_text(c, cron);
 		const char *why = NULL;
 		r->kind = RULE_CRON;
@@ -1610,7 +1612,7 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 				 defs_q(start->text, q2));
 	}
 	if (defs_int(c, n, "count", false, 1, DEFS_COUNT_MAX, &i) == 1) {
-		r->count = (uint64_t) i;
+		r->count = (uint32_t) i;
 		/* counting cron matches needs a first one to count from */
 		if (cron && !every && !start)
 			defs_err(c, count, "\"count\" needs \"start\" with \"cron\"");

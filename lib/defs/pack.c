@@ -427,8 +427,8 @@ static void rd_order(pk_rd *r, defs_unit_order *e) {
 	if (!so->lines)
 		so->n_lines = 0;
 	so->payment = (order_payment) rd_max(r, ORDER_PAYMENT_PREPAID);
-	ru->kind = (rule_kind) rd_max(r, RULE_CRON);
-	ru->unit = (rule_unit) rd_max(r, RULE_UNIT_YEAR);
+	ru->kind = (uint8_t) rd_max(r, RULE_CRON);
+	ru->unit = (uint8_t) rd_max(r, RULE_UNIT_YEAR);
 	ru->interval = (uint32_t) rd_max(r, UINT32_MAX);
 	ru->start_day = rd_s(r);
 	ru->at = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
@@ -447,8 +447,8 @@ static void rd_order(pk_rd *r, defs_unit_order *e) {
 	ru->has_until = fl & 4;
 	ru->paused = fl & 8;
 	ru->until_day = rd_s(r);
-	ru->count = rd_u(r);
-	ru->n_skip = rd_count(r, 1);
+	ru->count = (uint32_t) rd_max(r, UINT32_MAX);
+	ru->n_skip = (uint32_t) rd_count(r, 1);
 	ru->skip = rd_alloc(r, ru->n_skip, sizeof(*ru->skip));
 	for (size_t i = 0; i < ru->n_skip && ru->skip; i++)
 		ru->skip[i] = rd_s(r);

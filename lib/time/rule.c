@@ -40,7 +40,7 @@ int rule_validate(const rule *r, const char **ret_why) {
 	else if (r->n_skip > 0 && !r->skip)
 		why = "skip: list missing";
 	if (!why) {
-		switch (r->kind) {
+		switch ((rule_kind) r->kind) {
 		case RULE_EVERY:
 			if (r->unit > RULE_UNIT_YEAR)
 				why = "unknown unit";
@@ -142,7 +142,7 @@ static int64_t rule_day_in_month(const rule *r, int32_t y, int32_t m) {
 static int rule_slot_day(const rule *r, const cal_date *sd, uint64_t j, int64_t *ret_day) {
 	int64_t day;
 
-	switch (r->kind) {
+	switch ((rule_kind) r->kind) {
 	case RULE_EVERY:
 		if (r->unit == RULE_UNIT_DAY || r->unit == RULE_UNIT_WEEK) {
 			int64_t step = rule_day_step(r);
@@ -190,7 +190,7 @@ static int rule_slot_day(const rule *r, const cal_date *sd, uint64_t j, int64_t 
  * before start's. */
 static uint64_t rule_slots_before_start(const rule *r, const cal_date *sd) {
 	int64_t day;
-	switch (r->kind) {
+	switch ((rule_kind) r->kind) {
 	case RULE_WEEKLY_ON:
 		return (uint64_t) rule_popcount7((uint8_t) (r->on_mask & ((1u << cal_weekday(r->start_day)) - 1)));
 	case RULE_MONTHLY_DAY:
@@ -209,7 +209,7 @@ static uint64_t rule_slot_lower_bound(const rule *r, const cal_date *sd, int64_t
 	cal_date s = *sd, d = cal_civil_from_days(day);
 	int64_t months = cal_months_between(s.year, s.month, d.year, d.month);
 
-	switch (r->kind) {
+	switch ((rule_kind) r->kind) {
 	case RULE_EVERY:
 		if (r->unit == RULE_UNIT_DAY || r->unit == RULE_UNIT_WEEK) {
 			int64_t step = rule_day_step(r);
@@ -295,7 +295,7 @@ static void rule_ix_init(rule_ix *ix, const rule *r) {
 	} else {
 		ix->start = cal_civil_from_days(r->start_day);
 		ix->before_start = rule_slots_before_start(r, &ix->start);
-		if (r->count > 0 && r->count < (uint64_t) INT64_MAX)
+		if (r->count > 0)
 			ix->hi = (int64_t) r->count;
 		if (r->has_until)
 			ix->hi = rule_pos_day(ix, r->until_day + 1);

@@ -70,7 +70,7 @@ static defs_unit make_unit(const defs *base) {
 				  .start_day = INT64_MIN, .at = 86399, .on_mask = 0x7f, .day = RULE_LAST, .nth = -1,
 				  .weekday = 6, .cron = { .minute = UINT64_MAX, .hour = 0xffffff, .dom = UINT32_MAX,
 				  .month = 0x1ffe, .dow = 0x7f, .dom_star = true, .dow_star = false },
-				  .has_until = true, .until_day = INT64_MAX, .count = UINT64_MAX, .skip = skip_v,
+				  .has_until = true, .until_day = INT64_MAX, .count = UINT32_MAX, .skip = skip_v,
 				  .n_skip = 3, .paused = true, .lead_time = -7200, .zone = hel },
 			.catch_up = CATCH_UP_NONE, .reminders = rem_v, .n_reminders = 2, .file = "orders.d/a.yaml",
 			.line = 10, .placed_by = "shop:alice", .hash = UINT64_MAX,

@@ -693,7 +693,7 @@ static size_t oracle_valid(const rule *r, const olist *l, bool *ret_ended) {
 
 static void describe(char *buf, size_t size, const spec *s, const rule *r) {
 	snprintf(buf, size, "%s N=%d start=%04d-%02d-%02d at=%d mask=%#x day=%d nth=%d wd=%d "
-		 "zone=%s count=%llu until=%s%lld skip=%zu", kind_names[s->kind], s->n, s->sy, s->sm,
+		 "zone=%s count=%llu until=%s%lld skip=%u", kind_names[s->kind], s->n, s->sy, s->sm,
 		 s->sd, s->at, s->mask, s->day, s->nth, s->wd, tz_zone_name(r->zone),
 		 (unsigned long long) r->count, r->has_until ? "" : "-", (long long) r->until_day,
 		 r->n_skip);
