@@ -29,7 +29,8 @@
  * no thresholds. Options: --n N (default 50000), --trials T (default 3: each
  * measured T times, interleaved, the best kept), --dir DIR (where the temporary
  * directories go; default $TMPDIR or /tmp), --keep (leave the last trial's),
- * --raw-batch N (above). */
+ * --raw-batch N (above), --ours-only (no comparisons: our run alone, its time and
+ * CPU on stderr, for profiling). */
 #include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -411,7 +412,7 @@ static double sqlite_run(source *src, const char *dir, size_t nb, uint64_t *ret_
 }
 
 static void usage(void) {
-	fprintf(stderr, "usage: creation [--n N] [--trials T] [--dir DIR] [--keep] [--raw-batch N]\n"
+	fprintf(stderr, "usage: creation [--n N] [--trials T] [--dir DIR] [--keep] [--raw-batch N] [--ours-only]\n"
 			"Creates a backlog of N orders with the engine into a fresh store and the same records\n"
 			"with raw LMDB and SQLite; prints Markdown rows.\n");
 	exit(2);
@@ -465,6 +466,7 @@ int main(int argc, char **argv) {
 	const char *base = getenv("TMPDIR");
 	bool keep = false;
 	uint64_t raw_batch = 0;
+	bool ours_only = false;
 	if (!base || !*base)
 		base = "/tmp";
 	for (int i = 1; i < argc; i++) {
@@ -481,6 +483,8 @@ int main(int argc, char **argv) {
 			base = argv[++i];
 		else if (!strcmp(argv[i], "--keep"))
 			keep = true;
+		else if (!strcmp(argv[i], "--ours-only"))
+			ours_only = true;
 		else if (!strcmp(argv[i], "--raw-batch") && i + 1 < argc) {
 			char *end;
 			raw_batch = strtoull(argv[++i], &end, 10);
@@ -532,6 +536,14 @@ int main(int argc, char **argv) {
 			ours_s = secs;
 			ours_cpu = cpu;
 		}
+		if (ours_only) {
+			fprintf(stderr, "creation: %.3f s ours (%.3f s CPU: %.0f orders/s, %.2f us CPU per order)\n", secs,
+				cpu, (double) n / secs, cpu * 1e6 / (double) n);
+			rm_tree(ours);
+			rmdir(raw);
+			rmdir(sql);
+			continue;
+		}
 		source src;
 		source_open(ours, &src);
 		rec_bytes = 0;
@@ -577,6 +589,11 @@ int main(int argc, char **argv) {
 		}
 	}
 
+	if (ours_only) {
+		defs_free(d);
+		rm_tree(top);
+		return 0;
+	}
 	double fn = (double) n, ours_rate = fn / ours_s, raw_rate = fn / raw_s, sql_rate = fn / sql_s;
 	double rawo_rate = fn / rawo_s;
 	char a[32], b[32], c[32], nn[32];

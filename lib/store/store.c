@@ -112,7 +112,9 @@ struct store_txn {
 	 * in a transaction are meta_put_u64 and store_ledger_append, which keep them. */
 	struct { const char *key; uint64_t val; bool dirty; } counters[2]; /* dirty: written at commit */
 	struct { bool ok; char customer[64]; uint64_t last; } ledger_last;
-	struct { bool ok; char customer[64]; char currency[8]; int64_t balance; } balance;
+	/* dirty: not put yet; written when another balance is cached, when accounts
+	 * is read with a cursor, and at the commit (balance_flush), not once per entry */
+	struct { bool ok, dirty; char customer[64]; char currency[8]; int64_t balance; } balance;
 	/* The order shared part this transaction wrote or found last (its key and
 	 * bytes): the orders of one standing order come in a row. */
 	struct { bool ok; unsigned char key[8]; size_t n; unsigned char data[512]; } shared;
@@ -400,8 +402,12 @@ static int txn_del(store_txn *t, MDB_dbi dbi, MDB_val *k) {
 	return txn_fail(t, t->s->lost ? t->s->lost : store_errno(t->s->env, rc));
 }
 
+static int balance_flush(store_txn *t);
+
 static int txn_cursor(store_txn *t, MDB_dbi dbi, MDB_cursor **ret) {
 	if (t->err)
+		return t->err;
+	if (dbi == t->s->accounts && t->balance.dirty && balance_flush(t) < 0)
 		return t->err;
 	int r = store_errno(t->s->env, mdb_cursor_open(t->txn, dbi, ret));
 	if (r == 0)
@@ -1159,8 +1165,10 @@ int store_commit(store_txn *t) {
 		return -EINVAL;
 	store *s = t->s;
 	int r = 0;
-	if (t->write)
+	if (t->write) {
 		counters_flush(t);
+		balance_flush(t);
+	}
 	if (t->write) {
 		if (t->err) {
 			if (t->txn)
@@ -3560,6 +3568,25 @@ static int balance_get(store_txn *t, const char *customer_id, const char *curren
 	return r < 0 ? -EBADMSG : 0;
 }
 
+/* Puts a balance record. */
+static int balance_put(store_txn *t, const char *customer_id, const char *currency, int64_t balance) {
+	char btext[64];
+	unsigned char bb[STORE_KEY_MAX];
+	MDB_val bk, bv;
+	balance_text(balance, btext);
+	bv = str_val(btext);
+	int r = cust_key(t->s, customer_id, currency, strlen(currency), bb, &bk);
+	return r < 0 ? r : txn_put(t, t->s->accounts, &bk, &bv, 0);
+}
+
+/* Puts the balance store_ledger_append kept (t->balance.dirty); fails t on error. */
+static int balance_flush(store_txn *t) {
+	if (!t->balance.dirty || t->err)
+		return t->err;
+	t->balance.dirty = false;
+	return txn_fail(t, balance_put(t, t->balance.customer, t->balance.currency, t->balance.balance));
+}
+
 /* The seq of customer's last entry, 0 when none. */
 static int ledger_last_seq(store_txn *t, const char *customer_id, uint64_t *ret) {
 	unsigned char kb[STORE_KEY_MAX];
@@ -3608,7 +3635,6 @@ int store_ledger_append(store_txn *t, const char *customer_id, ledger_entry *e) 
 	w.seq = last + 1;
 	w.balance_after = e->amount;
 	w.balance_after.minor = after;
-	char btext[64];
 	unsigned char buf[128];
 	bytes_buf b;
 	bytes_init(&b, buf, sizeof(buf));
@@ -3617,25 +3643,28 @@ int store_ledger_append(store_txn *t, const char *customer_id, ledger_entry *e) 
 		bytes_free(&b);
 		return r;
 	}
-	balance_text(after, btext);
-	unsigned char kb[STORE_KEY_MAX], bb[STORE_KEY_MAX];
-	MDB_val k, v = bytes_val(&b), bk, bv = str_val(btext);
+	size_t cn = strlen(customer_id);
+	bool cache = cn < sizeof(t->ledger_last.customer) && strlen(e->amount.currency) < sizeof(t->balance.currency);
+	bool same = t->balance.ok && !strcmp(t->balance.customer, customer_id) &&
+		    !strcmp(t->balance.currency, e->amount.currency);
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v = bytes_val(&b);
 	if ((r = cust_seq_key(t->s, customer_id, w.seq, kb, &k)) == 0 &&
-	    (r = cust_key(t->s, customer_id, e->amount.currency, strlen(e->amount.currency), bb, &bk)) == 0 &&
-	    (r = txn_put(t, t->s->ledger, &k, &v, MDB_NOOVERWRITE)) == 0)
-		r = txn_put(t, t->s->accounts, &bk, &bv, 0);
+	    (r = txn_put(t, t->s->ledger, &k, &v, MDB_NOOVERWRITE)) == 0 && !same && t->balance.dirty)
+		r = balance_flush(t);   /* the balance cached before, of another account */
 	bytes_free(&b);
+	if (r == 0 && !cache)
+		r = balance_put(t, customer_id, e->amount.currency, after);
 	if (r < 0)
 		return txn_fail(t, r);
-	size_t cn = strlen(customer_id);
-	t->ledger_last.ok = t->balance.ok = cn < sizeof(t->ledger_last.customer) &&
-					    strlen(e->amount.currency) < sizeof(t->balance.currency);
-	if (t->ledger_last.ok) {
+	t->ledger_last.ok = t->balance.ok = cache;
+	if (cache) {
 		memcpy(t->ledger_last.customer, customer_id, cn + 1);
 		t->ledger_last.last = w.seq;
 		memcpy(t->balance.customer, customer_id, cn + 1);
 		strcpy(t->balance.currency, e->amount.currency);
 		t->balance.balance = after;
+		t->balance.dirty = true;
 	}
 	e->seq = w.seq;
 	e->balance_after = w.balance_after;

@@ -1824,6 +1824,44 @@ static void test_ledger_append(void **state) {
 	expect_clean(f->s);
 }
 
+/* A batch's balance is put once, when another account's entry comes, when the
+ * balances are walked and at the commit (not once per entry): each way it is the
+ * sum of the entries. */
+static void test_ledger_balance_kept(void **state) {
+	fx *f = *state;
+	store_txn *t;
+	money *b, one;
+	size_t n;
+	ledger_entry e = { .kind = LEDGER_CHARGE, .amount = { 100, "EUR" }, .at = 5 };
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_ledger_append(t, "acme", &e), 0);
+	e.amount.minor = 5;
+	assert_int_equal(store_ledger_append(t, "acme-2", &e), 0);   /* acme's 100 put */
+	e.amount.minor = 20;
+	assert_int_equal(store_ledger_append(t, "acme", &e), 0);     /* acme-2's 5 put */
+	assert_int_equal(store_ledger_balance(t, "acme-2", "EUR", &one), 0);
+	assert_int_equal(one.minor, 5);
+	assert_int_equal(store_ledger_balances(t, "acme", &b, &n), 0); /* walked: acme's 120 put */
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0].minor, 120);
+	free(b);
+	e.amount.minor = 3;
+	assert_int_equal(store_ledger_append(t, "acme", &e), 0);     /* put at the commit */
+	assert_int_equal(store_commit(t), 0);
+	reopen(f);
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_ledger_balances(t, "acme", &b, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0].minor, 123);
+	free(b);
+	assert_int_equal(store_ledger_balances(t, "acme-2", &b, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0].minor, 5);
+	free(b);
+	store_abort(t);
+	expect_clean(f->s);
+}
+
 static void test_verify_ledger(void **state) {
 	fx *f = *state;
 	char a[ORDER_NUMBER_MAX], h[ORDER_NUMBER_MAX], c[ORDER_NUMBER_MAX];
@@ -2285,6 +2323,7 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_defs_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_append, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ledger_balance_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_ledger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_old_orders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_missing_occurrence, setup, teardown),
