@@ -387,6 +387,24 @@ static int txn_put(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned f
 	return txn_fail(t, t->s->lost ? t->s->lost : store_errno(t->s->env, rc));
 }
 
+/* A put of a key that must be new (MDB_NOOVERWRITE): -EEXIST when it is there,
+ * which writes nothing and leaves t usable (LMDB refuses before it changes
+ * anything): the check and the write in one descent. */
+static int txn_put_new(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v) {
+	if (!t->write)
+		return -EROFS;
+	if (t->err)
+		return t->err;
+	int rc = mdb_put(t->txn, dbi, k, v, MDB_NOOVERWRITE);
+	if (rc == MDB_MAP_FULL && (rc = txn_regrow(t, false)) == 0)
+		rc = mdb_put(t->txn, dbi, k, v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		return -EEXIST;
+	if (rc == 0)
+		return txn_fail(t, op_log(t, dbi, false, k, v, MDB_NOOVERWRITE));
+	return txn_fail(t, t->s->lost ? t->s->lost : store_errno(t->s->env, rc));
+}
+
 static int txn_del(store_txn *t, MDB_dbi dbi, MDB_val *k) {
 	if (!t->write)
 		return -EROFS;
@@ -1736,16 +1754,9 @@ int store_order_create(store_txn *t, sales_order *o) {
 	if (r < 0)
 		return r;
 	unsigned char ob[STORE_KEY_MAX];
-	MDB_val ok, v;
-	if (o->standing_order) {
-		if ((r = so_key(t->s, o->standing_order, o->delivery, ob, &ok)) < 0)
-			return r;
-		r = txn_get(t, t->s->occ, &ok, &v);
-		if (r == 0)
-			return -EEXIST;
-		if (r != -ENOENT)
-			return r;
-	}
+	MDB_val ok;
+	if (o->standing_order && (r = so_key(t->s, o->standing_order, o->delivery, ob, &ok)) < 0)
+		return r;
 	uint64_t seq;
 	if ((r = meta_get_u64(t, META_NEXT_ORDER, 1, &seq)) < 0)
 		return r;
@@ -1766,6 +1777,15 @@ int store_order_create(store_txn *t, sales_order *o) {
 	}
 	event_created ev = { .o = o, .seq = seq, .number = number };
 	unsigned char kb[8], db[16], sb[8];
+	if (o->standing_order) {
+		/* the first write: an occurrence made before is refused here, with
+		 * nothing written (a new shared part at most, which is harmless) */
+		MDB_val sv = seq_key(seq, sb);
+		if ((r = txn_put_new(t, t->s->occ, &ok, &sv)) < 0) {
+			bytes_free(&b);
+			return r == -EEXIST ? r : txn_fail(t, r);
+		}
+	}
 	MDB_val k = seq_key(seq, kb), rec = bytes_val(&b);
 	r = txn_put(t, t->s->orders, &k, &rec, MDB_APPEND);   /* numbers only grow (as the outbox's) */
 	bytes_free(&b);
@@ -1773,11 +1793,6 @@ int store_order_create(store_txn *t, sales_order *o) {
 		r = txn_fail(t, -EBADMSG);
 	if (r < 0)
 		goto out;
-	if (o->standing_order) {
-		MDB_val sv = seq_key(seq, sb);
-		if ((r = txn_put(t, t->s->occ, &ok, &sv, MDB_NOOVERWRITE)) < 0)
-			goto out;
-	}
 	MDB_val dk = due_key(o->delivery, seq, db), empty = { 0 };
 	if ((r = txn_put(t, t->s->due, &dk, &empty, 0)) < 0 ||
 	    (r = outbox_put_with(t, event_created_bytes, event_created_key, &ev)) < 0 ||
