@@ -373,8 +373,11 @@ static int txn_regrow(store_txn *t, bool txn_gone) {
 	}
 }
 
-/* Any failed put may leave LMDB's transaction unusable or a change half done. */
-static int txn_put(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags) {
+/* Any failed put may leave LMDB's transaction unusable or a change half done;
+ * with is_new (MDB_NOOVERWRITE) a key that is there is -EEXIST and leaves t
+ * usable (LMDB refuses before it changes anything): the check that a key is
+ * new and its write in one descent. */
+static int txn_put_as(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags, bool is_new) {
 	if (!t->write)
 		return -EROFS;
 	if (t->err)
@@ -382,27 +385,19 @@ static int txn_put(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned f
 	int rc = mdb_put(t->txn, dbi, k, v, flags);
 	if (rc == MDB_MAP_FULL && (rc = txn_regrow(t, false)) == 0)
 		rc = mdb_put(t->txn, dbi, k, v, flags);
+	if (rc == MDB_KEYEXIST && is_new)
+		return -EEXIST;
 	if (rc == 0)
 		return txn_fail(t, op_log(t, dbi, false, k, v, flags));
 	return txn_fail(t, t->s->lost ? t->s->lost : store_errno(t->s->env, rc));
 }
 
-/* A put of a key that must be new (MDB_NOOVERWRITE): -EEXIST when it is there,
- * which writes nothing and leaves t usable (LMDB refuses before it changes
- * anything): the check and the write in one descent. */
+static int txn_put(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags) {
+	return txn_put_as(t, dbi, k, v, flags, false);
+}
+
 static int txn_put_new(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v) {
-	if (!t->write)
-		return -EROFS;
-	if (t->err)
-		return t->err;
-	int rc = mdb_put(t->txn, dbi, k, v, MDB_NOOVERWRITE);
-	if (rc == MDB_MAP_FULL && (rc = txn_regrow(t, false)) == 0)
-		rc = mdb_put(t->txn, dbi, k, v, MDB_NOOVERWRITE);
-	if (rc == MDB_KEYEXIST)
-		return -EEXIST;
-	if (rc == 0)
-		return txn_fail(t, op_log(t, dbi, false, k, v, MDB_NOOVERWRITE));
-	return txn_fail(t, t->s->lost ? t->s->lost : store_errno(t->s->env, rc));
+	return txn_put_as(t, dbi, k, v, MDB_NOOVERWRITE, true);
 }
 
 static int txn_del(store_txn *t, MDB_dbi dbi, MDB_val *k) {
