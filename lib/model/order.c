@@ -1107,36 +1107,8 @@ static bool amounts_derived(const sales_order *o) {
 	       money_same(&c.total, &o->total);
 }
 
-int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, bytes_buf *shared) {
-	if (!number)
-		number = o->number;
-	if (!o->customer || !o->supplier || (o->n_lines && !o->lines) || !memchr(o->payment_ref, 0, ORDER_PAYMENT_REF_MAX))
-		return -EINVAL;
-	/* every string UTF-8, as the JSON records' (and money codes NUL-terminated) */
-	const char *strs[] = { o->standing_order, o->customer, o->supplier, o->ship_to.name, o->ship_to.street,
-			       o->ship_to.postcode, o->ship_to.city, o->ship_to.country, o->zone, o->carrier,
-			       o->tracking, o->placed_by, o->paid_reference, o->payment_ref };
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-		if (!utf8_ok(strs[i]))
-			return -EINVAL;
-	const money *ms[] = { &o->net, &o->vat, &o->total };
-	for (size_t i = 0; i < 3; i++)
-		if (!memchr(ms[i]->currency, 0, sizeof(ms[i]->currency)) || !utf8_ok(ms[i]->currency))
-			return -EINVAL;
-	for (size_t i = 0; i < o->n_lines; i++)
-		if (!o->lines[i].sku || !utf8_ok(o->lines[i].sku) ||
-		    !memchr(o->lines[i].unit_price.currency, 0, sizeof(o->lines[i].unit_price.currency)) ||
-		    !utf8_ok(o->lines[i].unit_price.currency))
-			return -EINVAL;
-	for (size_t i = 0; i < o->n_history; i++)
-		if (!utf8_ok(o->history[i].by) || !utf8_ok(o->history[i].reason) ||
-		    (unsigned) o->history[i].status > ORDER_STATUS_CANCELLED)
-			return -EINVAL;
-	if ((unsigned) o->status > ORDER_STATUS_CANCELLED || (unsigned) o->payment > ORDER_PAYMENT_PREPAID ||
-	    o->vat_rate < 0 || o->vat_rate > ORDER_VAT_MAX)
-		return -EINVAL;
-
-	/* The shared part. */
+/* The part of an order its standing order's orders share (order_bin_encode). */
+static void bin_shared(const sales_order *o, bytes_buf *shared) {
 	bytes_ostr(shared, o->standing_order);
 	bytes_str(shared, o->customer);
 	bytes_str(shared, o->supplier);
@@ -1155,7 +1127,41 @@ int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, b
 		bytes_sv(shared, o->lines[i].quantity);
 		bin_money(shared, &o->lines[i].unit_price);
 	}
+}
 
+int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, bytes_buf *shared) {
+	if (!number)
+		number = o->number;
+	if (!o->customer || !o->supplier || (o->n_lines && !o->lines) || !memchr(o->payment_ref, 0, ORDER_PAYMENT_REF_MAX))
+		return -EINVAL;
+	/* every string UTF-8, as the JSON records' (and money codes NUL-terminated) */
+	const char *strs[] = { o->carrier, o->tracking, o->paid_reference, o->payment_ref, o->standing_order,
+			       o->customer, o->supplier, o->ship_to.name, o->ship_to.street, o->ship_to.postcode,
+			       o->ship_to.city, o->ship_to.country, o->zone, o->placed_by };
+	size_t n_strs = shared ? sizeof(strs) / sizeof(strs[0]) : 4;   /* the shared part's from the fifth */
+	for (size_t i = 0; i < n_strs; i++)
+		if (!utf8_ok(strs[i]))
+			return -EINVAL;
+	const money *ms[] = { &o->net, &o->vat, &o->total };
+	for (size_t i = 0; i < 3; i++)
+		if (!memchr(ms[i]->currency, 0, sizeof(ms[i]->currency)) || !utf8_ok(ms[i]->currency))
+			return -EINVAL;
+	for (size_t i = 0; shared && i < o->n_lines; i++)
+		if (!o->lines[i].sku || !utf8_ok(o->lines[i].sku) ||
+		    !memchr(o->lines[i].unit_price.currency, 0, sizeof(o->lines[i].unit_price.currency)) ||
+		    !utf8_ok(o->lines[i].unit_price.currency))
+			return -EINVAL;
+	for (size_t i = 0; i < o->n_history; i++)
+		if (!utf8_ok(o->history[i].by) || !utf8_ok(o->history[i].reason) ||
+		    (unsigned) o->history[i].status > ORDER_STATUS_CANCELLED)
+			return -EINVAL;
+	if ((unsigned) o->status > ORDER_STATUS_CANCELLED || (unsigned) o->payment > ORDER_PAYMENT_PREPAID ||
+	    o->vat_rate < 0 || o->vat_rate > ORDER_VAT_MAX)
+		return -EINVAL;
+
+	/* The shared part (unless the caller has it). */
+	if (shared)
+		bin_shared(o, shared);
 	/* Its own. Instants after delivery as differences from it (wrapping: exact
 	 * for any value), which are small. */
 	char ref[ORDER_PAYMENT_REF_MAX] = "";
@@ -1200,7 +1206,7 @@ int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, b
 		bytes_u8(rec, t->status);
 		bytes_ostr(rec, t->reason);
 	}
-	return rec->failed || shared->failed ? -ENOMEM : 0;
+	return rec->failed || (shared && shared->failed) ? -ENOMEM : 0;
 }
 
 int order_bin_decode(const char *number, const void *rec, size_t n, const void *shared, size_t n_shared,

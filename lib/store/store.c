@@ -118,6 +118,7 @@ struct store_txn {
 	/* The order shared part this transaction wrote or found last (its key and
 	 * bytes): the orders of one standing order come in a row. */
 	struct { bool ok; unsigned char key[8]; size_t n; unsigned char data[512]; } shared;
+	const void *shared_src;  /* whose strings made shared (store_order_create_from), NULL */
 };
 
 /* The change log's memory: blocks of at least OP_BLOCK bytes, newest first (a
@@ -1341,17 +1342,27 @@ static int shared_put(store_txn *t, const bytes_buf *b, unsigned char key[8]) {
 
 /* The order record: tag, the 8-byte key of its shared part in oshared, its own
  * part (order_bin_encode). Writes the shared part when it is new. */
-static int order_to_bytes(store_txn *t, const sales_order *o, const char *number, bytes_buf *out) {
+static int order_to_bytes(store_txn *t, const sales_order *o, const char *number, const void *src, bytes_buf *out) {
 	static const unsigned char head[9] = { REC_COMPACT };
+	bytes_put(out, head, sizeof(head));
+	if (src && t->shared.ok && t->shared_src == src) {
+		/* src's shared part is the one kept: checked and written before */
+		int r = order_bin_encode(o, number, out, NULL);
+		if (r == 0 && out->failed)
+			r = -ENOMEM;
+		if (r == 0)
+			memcpy(out->p + 1, t->shared.key, 8);
+		return r;
+	}
 	unsigned char sb[512], key[8];
 	bytes_buf sh;
 	bytes_init(&sh, sb, sizeof(sb));
-	bytes_put(out, head, sizeof(head));
 	int r = order_bin_encode(o, number, out, &sh);
 	if (r == 0 && out->failed)
 		r = -ENOMEM;
 	if (r == 0 && (r = shared_put(t, &sh, key)) == 0)
 		memcpy(out->p + 1, key, 8);
+	t->shared_src = r == 0 ? src : NULL;
 	bytes_free(&sh);
 	return r;
 }
@@ -1739,6 +1750,10 @@ static bool order_is_live(const sales_order *o) {
 }
 
 int store_order_create(store_txn *t, sales_order *o) {
+	return store_order_create_from(t, o, NULL);
+}
+
+int store_order_create_from(store_txn *t, sales_order *o, const void *src) {
 	if (!t || !o)
 		return -EINVAL;
 	if (!t->write)
@@ -1766,7 +1781,7 @@ int store_order_create(store_txn *t, sales_order *o) {
 	unsigned char buf[512];
 	bytes_buf b;
 	bytes_init(&b, buf, sizeof(buf));
-	if ((r = order_to_bytes(t, o, number, &b)) < 0) {
+	if ((r = order_to_bytes(t, o, number, src, &b)) < 0) {
 		bytes_free(&b);
 		return t->err ? t->err : r;
 	}
@@ -1834,7 +1849,7 @@ int store_order_update(store_txn *t, const sales_order *o) {
 	unsigned char buf[512];
 	bytes_buf b;
 	bytes_init(&b, buf, sizeof(buf));
-	if ((r = order_to_bytes(t, o, number, &b)) < 0) {
+	if ((r = order_to_bytes(t, o, number, NULL, &b)) < 0) {
 		bytes_free(&b);
 		return r;
 	}

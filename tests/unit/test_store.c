@@ -2174,6 +2174,59 @@ static void test_compact_damage(void **state) {
 	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
 }
 
+/* store_order_create_from: the orders of one source in a transaction share the
+ * part its first order wrote (encoded and checked once); another source's order
+ * between them writes and reads its own; store_order_create (no source) never
+ * takes a part kept for a source. */
+static void test_order_create_from(void **state) {
+	fx *f = *state;
+	int src_a, src_b;
+	sales_order a1 = sample("acme-bulbs", utc(2027, 2, 1, 4)), a2 = sample("acme-bulbs", utc(2027, 2, 2, 4));
+	sales_order b1 = sample("rix-bulbs", utc(2027, 2, 1, 4)), a3 = sample("acme-bulbs", utc(2027, 2, 3, 4));
+	sales_order c1 = sample("oslo-bulbs", utc(2027, 2, 1, 4));
+	b1.customer = "rix";
+	b1.ship_to.city = "Jūrmala";
+	c1.customer = "oslo";
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_order_create_from(t, &a1, &src_a), 0);
+	assert_int_equal(store_order_create_from(t, &a2, &src_a), 0);
+	assert_int_equal(store_order_create_from(t, &b1, &src_b), 0);
+	assert_int_equal(store_order_create_from(t, &a3, &src_a), 0);
+	assert_int_equal(store_order_create(t, &c1), 0);
+	assert_int_equal(store_commit(t), 0);
+	reopen(f);
+	static const struct { const char *so, *customer, *city; } want[] = {
+		{ "acme-bulbs", "acme", "Rīga" }, { "acme-bulbs", "acme", "Rīga" }, { "rix-bulbs", "rix", "Jūrmala" },
+		{ "acme-bulbs", "acme", "Rīga" }, { "oslo-bulbs", "oslo", "Rīga" },
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		char number[ORDER_NUMBER_MAX];
+		order_number_format(i + 1, number);
+		sales_order *o = get(f->s, number);
+		assert_string_equal(o->standing_order, want[i].so);
+		assert_string_equal(o->customer, want[i].customer);
+		assert_string_equal(o->ship_to.city, want[i].city);
+		assert_int_equal(o->n_lines, 2);
+		assert_string_equal(o->lines[1].sku, "SOCKET-E27");
+		order_free(o);
+	}
+	/* one part per source: acme-bulbs', rix-bulbs', oslo-bulbs' */
+	MDB_env *env;
+	MDB_txn *txn = raw_begin(f->dir, &env);
+	MDB_dbi dbi;
+	MDB_stat st;
+	assert_int_equal(mdb_dbi_open(txn, "oshared", 0, &dbi), 0);
+	assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+	assert_int_equal(st.ms_entries, 3);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	put_sched(f->s, "acme-bulbs", utc(2027, 2, 3, 4));
+	put_sched(f->s, "rix-bulbs", utc(2027, 2, 1, 4));
+	put_sched(f->s, "oslo-bulbs", utc(2027, 2, 1, 4));
+	expect_clean(f->s);
+}
+
 /* An older store (no oshared, no custopen: the upgrade adds both and fills
  * custopen from 120 orders) whose map is full to the last page a put can take:
  * the read-write open grows the map for what its upgrade writes, as a write
@@ -2324,6 +2377,7 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_verify_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_balance_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_create_from, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_ledger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_old_orders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_missing_occurrence, setup, teardown),
