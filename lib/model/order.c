@@ -289,16 +289,26 @@ void order_number_format(uint64_t seq, char ret[ORDER_NUMBER_MAX]) {
 }
 
 int order_number_seq(const char *s, uint64_t *ret_seq) {
-	/* "SO-", 8..10 digits, "-", the check digit: order_number_parse checks the
-	 * digits, the padding and the check (one spelling per sequence) */
-	size_t d = 0;
+	/* "SO-", 8..10 digits (no padding beyond 8), "-", the check digit: the one
+	 * spelling order_number_parse takes for a sequence, read in one pass (twice
+	 * per order created: its ledger entry and its event's pending entry) */
 	if (!s || strncmp(s, "SO-", 3))
 		return -EINVAL;
-	while (s[3 + d] >= '0' && s[3 + d] <= '9')
-		d++;
-	if (d < 8 || d > 10 || s[3 + d] != '-' || s[4 + d] < '0' || s[4 + d] > '9' || s[5 + d])
+	const char *p = s + 3;
+	unsigned c = 0;
+	uint64_t seq = 0;
+	size_t d = 0;
+	for (; p[d] >= '0' && p[d] <= '9'; d++) {
+		if (d == 10)
+			return -EINVAL;
+		c = damm_table[c][p[d] - '0'];
+		seq = seq * 10 + (uint64_t) (p[d] - '0');
+	}
+	if (d < 8 || p[d] != '-' || p[d + 1] < '0' || p[d + 1] > '9' || p[d + 2] || (d > 8 && p[0] == '0') ||
+	    damm_table[c][p[d + 1] - '0'] != 0 || seq == 0)
 		return -EINVAL;
-	return order_number_parse(s, ret_seq);
+	*ret_seq = seq;
+	return 0;
 }
 
 int order_number_parse(const char *s, uint64_t *ret_seq) {
