@@ -106,6 +106,11 @@ struct store_txn {
 	txn_op **ops;
 	size_t n_ops, cap_ops;
 	struct op_block *blocks; /* where the ops and their copies live: freed together */
+	/* One cursor per database for txn_put: LMDB's cursor put looks in the page
+	 * the cursor is on before it searches from the root, and a batch's puts into
+	 * an index mostly land next to the previous one. Freed with the transaction
+	 * (LMDB closes a write transaction's cursors); closed by a delete there. */
+	MDB_cursor *put_cur[STORE_MAXDBS];
 	/* What this transaction read or wrote last, so that a batch of orders reads
 	 * it once: the counters (next_order, next_outbox: key is the META_ array),
 	 * a customer's last ledger sequence and one balance. Their only writers
@@ -352,6 +357,7 @@ static int txn_regrow(store_txn *t, bool txn_gone) {
 		return EAGAIN;   /* not "may not grow": the writer retries soon */
 	}
 	for (;;) {
+		memset(t->put_cur, 0, sizeof(t->put_cur));   /* gone with the transaction */
 		if (!txn_gone)
 			mdb_txn_abort(t->txn);
 		t->txn = NULL;
@@ -374,6 +380,20 @@ static int txn_regrow(store_txn *t, bool txn_gone) {
 	}
 }
 
+/* mdb_put through the database's put cursor (t->put_cur). */
+static int put_at(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags) {
+	if (dbi >= STORE_MAXDBS)
+		return mdb_put(t->txn, dbi, k, v, flags);
+	if (!t->put_cur[dbi]) {
+		int rc = mdb_cursor_open(t->txn, dbi, &t->put_cur[dbi]);
+		if (rc) {
+			t->put_cur[dbi] = NULL;
+			return rc;
+		}
+	}
+	return mdb_cursor_put(t->put_cur[dbi], k, v, flags);
+}
+
 /* Any failed put may leave LMDB's transaction unusable or a change half done;
  * with is_new (MDB_NOOVERWRITE) a key that is there is -EEXIST and leaves t
  * usable (LMDB refuses before it changes anything): the check that a key is
@@ -383,9 +403,9 @@ static int txn_put_as(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigne
 		return -EROFS;
 	if (t->err)
 		return t->err;
-	int rc = mdb_put(t->txn, dbi, k, v, flags);
+	int rc = put_at(t, dbi, k, v, flags);
 	if (rc == MDB_MAP_FULL && (rc = txn_regrow(t, false)) == 0)
-		rc = mdb_put(t->txn, dbi, k, v, flags);
+		rc = put_at(t, dbi, k, v, flags);
 	if (rc == MDB_KEYEXIST && is_new)
 		return -EEXIST;
 	if (rc == 0)
@@ -406,6 +426,10 @@ static int txn_del(store_txn *t, MDB_dbi dbi, MDB_val *k) {
 		return -EROFS;
 	if (t->err)
 		return t->err;
+	if (dbi < STORE_MAXDBS && t->put_cur[dbi]) {
+		mdb_cursor_close(t->put_cur[dbi]);   /* LMDB keeps it right, but a put needs none after a delete */
+		t->put_cur[dbi] = NULL;
+	}
 	int rc = mdb_del(t->txn, dbi, k, NULL);
 	if (rc == MDB_MAP_FULL && (rc = txn_regrow(t, false)) == 0)
 		rc = mdb_del(t->txn, dbi, k, NULL);
