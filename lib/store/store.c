@@ -111,6 +111,12 @@ struct store_txn {
 	 * an index mostly land next to the previous one. Freed with the transaction
 	 * (LMDB closes a write transaction's cursors); closed by a delete there. */
 	MDB_cursor *put_cur[STORE_MAXDBS];
+	/* The due index's new entries (delivery, sequence), put in key order at the
+	 * commit or before due is next read or changed (due_flush): a batch makes
+	 * one standing order's backlog at a time, whose entries are all over the
+	 * index; in key order each lands beside the one before. */
+	struct due_ent { uint64_t at, seq; } *due_new;
+	size_t n_due_new, cap_due_new;
 	/* What this transaction read or wrote last, so that a batch of orders reads
 	 * it once: the counters (next_order, next_outbox: key is the META_ array),
 	 * a customer's last ledger sequence and one balance. Their only writers
@@ -290,7 +296,11 @@ static int txn_fail(store_txn *t, int r) {
 	return r;
 }
 
+static int due_flush(store_txn *t);
+
 static int txn_get(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v) {
+	if (t->n_due_new && dbi == t->s->due && due_flush(t) < 0)
+		return t->err;
 	if (t->err)
 		return t->err;
 	return store_errno(t->s->env, mdb_get(t->txn, dbi, k, v));
@@ -337,6 +347,9 @@ static void op_log_free(store_txn *t) {
 	free(t->ops);
 	t->ops = NULL;
 	t->n_ops = t->cap_ops = 0;
+	free(t->due_new);
+	t->due_new = NULL;
+	t->n_due_new = t->cap_due_new = 0;
 }
 
 /* LMDB has failed the transaction with MDB_MAP_FULL (it is unusable now): grow
@@ -401,6 +414,8 @@ static int put_at(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned fl
 static int txn_put_as(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags, bool is_new) {
 	if (!t->write)
 		return -EROFS;
+	if (t->n_due_new && dbi == t->s->due && due_flush(t) < 0)
+		return t->err;
 	if (t->err)
 		return t->err;
 	int rc = put_at(t, dbi, k, v, flags);
@@ -426,6 +441,8 @@ static int txn_del(store_txn *t, MDB_dbi dbi, MDB_val *k) {
 		return -EROFS;
 	if (t->err)
 		return t->err;
+	if (t->n_due_new && dbi == t->s->due && due_flush(t) < 0)
+		return t->err;
 	if (dbi < STORE_MAXDBS && t->put_cur[dbi]) {
 		mdb_cursor_close(t->put_cur[dbi]);   /* LMDB keeps it right, but a put needs none after a delete */
 		t->put_cur[dbi] = NULL;
@@ -446,6 +463,8 @@ static int txn_cursor(store_txn *t, MDB_dbi dbi, MDB_cursor **ret) {
 	if (t->err)
 		return t->err;
 	if (dbi == t->s->accounts && t->balance.dirty && balance_flush(t) < 0)
+		return t->err;
+	if (t->n_due_new && dbi == t->s->due && due_flush(t) < 0)
 		return t->err;
 	int r = store_errno(t->s->env, mdb_cursor_open(t->txn, dbi, ret));
 	if (r == 0)
@@ -1206,6 +1225,7 @@ int store_commit(store_txn *t) {
 	if (t->write) {
 		counters_flush(t);
 		balance_flush(t);
+		due_flush(t);
 	}
 	if (t->write) {
 		if (t->err) {
@@ -1777,6 +1797,43 @@ int store_order_create(store_txn *t, sales_order *o) {
 	return store_order_create_from(t, o, NULL);
 }
 
+/* A new due entry, put by due_flush. */
+static int due_add(store_txn *t, int64_t delivery, uint64_t seq) {
+	if (t->n_due_new == t->cap_due_new) {
+		size_t cap = t->cap_due_new ? t->cap_due_new * 2 : 256;
+		struct due_ent *v = realloc(t->due_new, cap * sizeof(*v));
+		if (!v)
+			return txn_fail(t, -ENOMEM);
+		t->due_new = v;
+		t->cap_due_new = cap;
+	}
+	t->due_new[t->n_due_new++] = (struct due_ent) { bias(delivery), seq };
+	return 0;
+}
+
+static int due_ent_cmp(const void *a, const void *b) {
+	const struct due_ent *x = a, *y = b;
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Puts the due entries due_add kept, in key order; fails t on error. */
+static int due_flush(store_txn *t) {
+	size_t n = t->n_due_new;
+	t->n_due_new = 0;   /* first: txn_put would flush again */
+	if (!n || t->err)
+		return t->err;
+	qsort(t->due_new, n, sizeof(*t->due_new), due_ent_cmp);
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		unsigned char db[16];
+		MDB_val dk = due_key(unbias(t->due_new[i].at), t->due_new[i].seq, db), empty = { 0 };
+		r = txn_put(t, t->s->due, &dk, &empty, 0);
+	}
+	return txn_fail(t, r);
+}
+
 int store_order_create_from(store_txn *t, sales_order *o, const void *src) {
 	if (!t || !o)
 		return -EINVAL;
@@ -1810,7 +1867,7 @@ int store_order_create_from(store_txn *t, sales_order *o, const void *src) {
 		return t->err ? t->err : r;
 	}
 	event_created ev = { .o = o, .seq = seq, .number = number };
-	unsigned char kb[8], db[16], sb[8];
+	unsigned char kb[8], sb[8];
 	if (o->standing_order) {
 		/* the first write: an occurrence made before is refused here, with
 		 * nothing written (a new shared part at most, which is harmless) */
@@ -1827,8 +1884,7 @@ int store_order_create_from(store_txn *t, sales_order *o, const void *src) {
 		r = txn_fail(t, -EBADMSG);
 	if (r < 0)
 		goto out;
-	MDB_val dk = due_key(o->delivery, seq, db), empty = { 0 };
-	if ((r = txn_put(t, t->s->due, &dk, &empty, 0)) < 0 ||
+	if ((r = due_add(t, o->delivery, seq)) < 0 ||
 	    (r = outbox_put_with(t, event_created_bytes, event_created_key, &ev)) < 0 ||
 	    (r = meta_put_u64(t, META_NEXT_ORDER, seq + 1)) < 0 ||
 	    (order_is_open(o) && (r = openq_set(t, o->customer, seq, true)) < 0) ||

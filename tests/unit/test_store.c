@@ -356,6 +356,40 @@ static void test_each_delivery_order(void **state) {
 	store_abort(t);
 }
 
+/* A transaction's new due entries are put in key order at the commit, and before
+ * due is read or changed in it: a walk sees them in delivery order, an update
+ * moves one of them. */
+static void test_due_in_one_txn(void **state) {
+	fx *f = *state;
+	static const int64_t ins[] = { 1801454400, -1, INT64_MAX - 1, 0, -86400, 4102444800 };
+	static const int64_t sorted[] = { -86400, -1, 0, 7, 1801454400, 4102444800, INT64_MAX - 1 };
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	for (size_t i = 0; i < sizeof(ins) / sizeof(ins[0]); i++) {
+		sales_order o = sample(i % 2 ? "acme-bulbs" : NULL, ins[i]);
+		o.created = 0;
+		assert_int_equal(store_order_create(t, &o), 0);
+	}
+	collect c = { 0 };
+	assert_int_equal(store_order_each(t, INT64_MIN, INT64_MAX, collect_cb, &c), 0);
+	assert_int_equal(c.n, 6);
+	for (size_t i = 0; i < c.n; i++)
+		assert_int_equal(c.v[i], sorted[i < 3 ? i : i + 1]);   /* all but 7 */
+	sales_order o = sample(NULL, 5);
+	o.created = 0;
+	assert_int_equal(store_order_create(t, &o), 0);
+	o.delivery = 7;
+	assert_int_equal(store_order_update(t, &o), 0);   /* its entry at 5 not put yet */
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	c = (collect) { 0 };
+	assert_int_equal(store_order_each(t, INT64_MIN, INT64_MAX, collect_cb, &c), 0);
+	assert_int_equal(c.n, 7);
+	for (size_t i = 0; i < c.n; i++)
+		assert_int_equal(c.v[i], sorted[i]);
+	store_abort(t);
+}
+
 static void test_abort_leaves_nothing(void **state) {
 	fx *f = *state;
 	store_txn *t;
@@ -2378,6 +2412,7 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_ledger_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_balance_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_create_from, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_in_one_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_ledger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_old_orders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_missing_occurrence, setup, teardown),
