@@ -14,14 +14,16 @@
  * of (k, v) per LMDB database), both in as many transactions as the engine used.
  * Raw LMDB is measured twice: "as written", each transaction holding the records
  * of the orders the engine's transaction made, in the order it wrote them (order
- * by order: the order, its occurrence and due entries, its event and pending
- * entry, its ledger entry, its open-orders entry; the engine makes a standing
+ * by order: its occurrence entry, the order, its event and pending entry, its
+ * ledger entry, its open-orders entry; then the transaction's due entries in key
+ * order, as the store puts them at the commit; the engine makes a standing
  * order's backlog in a row, so the due index is written all over), and "sorted",
  * each database's records in key order spread evenly over the transactions (every
  * index appended: LMDB's best case, what SQLite gets too). Records the store
  * overwrote while it ran (the counters, the balances, the watermarks) and the
  * orders' shared parts are put once, spread evenly, so the comparisons do less
- * than the store. Only the puts and commits are timed for them (reading the
+ * than the store. Raw LMDB puts through one cursor per database, as the store
+ * does. Only the puts and commits are timed for them (reading the
  * source is not). --raw-batch N also times raw LMDB (both ways) at N orders per
  * transaction, for the figures of larger batches.
  *
@@ -262,7 +264,16 @@ static int order_of(const char *db, const MDB_val *k, const MDB_val *v, uint64_t
 	return 0;
 }
 
-static const char *const WRITE_ORDER[] = { "orders", "occ", "due", "outbox", "outq", "ledger", "custopen" };
+/* The order store_order_create writes them in (due is kept, sorted, for the
+ * commit: see raw_lmdb). */
+static const char *const WRITE_ORDER[] = { "occ", "orders", "due", "outbox", "outq", "ledger", "custopen" };
+
+static int due_rec_cmp(const void *a, const void *b) {
+	const rec *x = a, *y = b;
+	size_t n = x->k.mv_size < y->k.mv_size ? x->k.mv_size : y->k.mv_size;
+	int c = memcmp(x->k.mv_data, y->k.mv_data, n);
+	return c ? c : (int) x->k.mv_size - (int) y->k.mv_size;
+}
 
 /* Every record of an order, sorted as written; *ret_n. Pointers into src's map. */
 static orec *ordered_records(source *src, size_t *ret_n) {
@@ -311,8 +322,10 @@ static size_t max_batch_records(const source *src, size_t nb) {
 /* Raw LMDB: the same records into a fresh environment, nb durable transactions:
  * sorted (each database's records in key order, spread evenly) or, with ord,
  * as written (the records of orders [per*b, per*(b+1)) in transaction b, in
- * ord's order; the records of no order spread evenly). Returns the seconds the
- * puts and commits took. */
+ * ord's order, but the due entries after them in key order, as the store puts
+ * them at its commit; the records of no order spread evenly). Each database's
+ * puts go through one cursor (mdb_cursor_put), as the store's do. Returns the
+ * seconds the puts and commits took. */
 static double raw_lmdb(source *src, const char *dir, size_t nb, const orec *ord, size_t n_ord, uint64_t per,
 		       uint64_t *ret_size) {
 	MDB_env *env;
@@ -328,8 +341,14 @@ static double raw_lmdb(source *src, const char *dir, size_t nb, const orec *ord,
 		check(mdb_dbi_open(txn, src->db[i].name, MDB_CREATE | src->db[i].flags, &dbi[i]), "mdb_dbi_open");
 	check(mdb_txn_commit(txn), "mdb_txn_commit");
 	rec *recs = malloc(max_batch_records(src, nb) * sizeof(*recs));
-	if (!recs)
+	rec *dues = ord ? malloc((size_t) per * 2 * sizeof(*dues)) : NULL;
+	if (!recs || (ord && !dues))
 		die("out of memory");
+	size_t due_db = SIZE_MAX;
+	for (size_t i = 0; i < src->n_db; i++)
+		if (!strcmp(src->db[i].name, "due"))
+			due_db = i;
+	MDB_cursor *cur[MAX_DBS];
 	int64_t spent = 0;
 	size_t o = 0;
 	for (size_t b = 0; b < nb; b++) {
@@ -347,16 +366,30 @@ static double raw_lmdb(source *src, const char *dir, size_t nb, const orec *ord,
 		}
 		int64_t t0 = now_ns();
 		check(mdb_txn_begin(env, NULL, 0, &txn), "mdb_txn_begin");
-		for (; ord && o < n_ord && ord[o].seq <= per * (b + 1); o++)
-			check(mdb_put(txn, dbi[ord[o].db], (MDB_val *) &ord[o].k, (MDB_val *) &ord[o].v, 0), "mdb_put");
+		for (size_t i = 0; i < src->n_db; i++)
+			check(mdb_cursor_open(txn, dbi[i], &cur[i]), "mdb_cursor_open");
+		size_t n_due = 0;
+		for (; ord && o < n_ord && ord[o].seq <= per * (b + 1); o++) {
+			if (ord[o].db == due_db) {
+				if (n_due == (size_t) per * 2)
+					die("more due entries in a transaction than expected");
+				dues[n_due++] = (rec) { .db = ord[o].db, .k = ord[o].k, .v = ord[o].v };
+				continue;
+			}
+			check(mdb_cursor_put(cur[ord[o].db], (MDB_val *) &ord[o].k, (MDB_val *) &ord[o].v, 0), "mdb_put");
+		}
+		qsort(dues, n_due, sizeof(*dues), due_rec_cmp);
+		for (size_t j = 0; j < n_due; j++)
+			check(mdb_cursor_put(cur[dues[j].db], &dues[j].k, &dues[j].v, 0), "mdb_put");
 		for (size_t j = 0; j < m; j++)
-			check(mdb_put(txn, dbi[recs[j].db], &recs[j].k, &recs[j].v, 0), "mdb_put");
-		check(mdb_txn_commit(txn), "mdb_txn_commit");
+			check(mdb_cursor_put(cur[recs[j].db], &recs[j].k, &recs[j].v, 0), "mdb_put");
+		check(mdb_txn_commit(txn), "mdb_txn_commit");   /* closes the cursors */
 		spent += now_ns() - t0;
 	}
 	if (ord && o != n_ord)
 		die("records of orders past the last transaction");
 	free(recs);
+	free(dues);
 	mdb_env_close(env);
 	*ret_size = file_size(dir, "data.mdb");
 	return (double) spent / 1e9;
