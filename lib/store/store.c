@@ -298,12 +298,20 @@ static int txn_fail(store_txn *t, int r) {
 
 static int due_flush(store_txn *t);
 
+/* A read's LMDB code as errno. LMDB fails a read transaction for good when a
+ * read meets a damaged page (MDB_CORRUPTED, MDB_PAGE_NOTFOUND: -EBADMSG); every
+ * later read in it is MDB_BAD_TXN, which is that damage too, not a misuse (store
+ * verify reads on after an unreadable record). */
+static int read_errno(const store_txn *t, int rc) {
+	return rc == MDB_BAD_TXN && !t->write ? -EBADMSG : store_errno(t->s->env, rc);
+}
+
 static int txn_get(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v) {
 	if (t->n_due_new && dbi == t->s->due && due_flush(t) < 0)
 		return t->err;
 	if (t->err)
 		return t->err;
-	return store_errno(t->s->env, mdb_get(t->txn, dbi, k, v));
+	return read_errno(t, mdb_get(t->txn, dbi, k, v));
 }
 
 static int op_log(store_txn *t, MDB_dbi dbi, bool del, const MDB_val *k, const MDB_val *v, unsigned flags) {
@@ -478,7 +486,7 @@ static void cursor_close(store_txn *t, MDB_cursor *c) {
 }
 
 static int cursor_get(store_txn *t, MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op) {
-	return store_errno(t->s->env, mdb_cursor_get(c, k, v, op));
+	return read_errno(t, mdb_cursor_get(c, k, v, op));
 }
 
 static int meta_get_u64(store_txn *t, const char *key, uint64_t dflt, uint64_t *ret) {
