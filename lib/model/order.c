@@ -289,16 +289,26 @@ void order_number_format(uint64_t seq, char ret[ORDER_NUMBER_MAX]) {
 }
 
 int order_number_seq(const char *s, uint64_t *ret_seq) {
-	/* "SO-", 8..10 digits, "-", the check digit: order_number_parse checks the
-	 * digits, the padding and the check (one spelling per sequence) */
-	size_t d = 0;
+	/* "SO-", 8..10 digits (no padding beyond 8), "-", the check digit: the one
+	 * spelling order_number_parse takes for a sequence, read in one pass (twice
+	 * per order created: its ledger entry and its event's pending entry) */
 	if (!s || strncmp(s, "SO-", 3))
 		return -EINVAL;
-	while (s[3 + d] >= '0' && s[3 + d] <= '9')
-		d++;
-	if (d < 8 || d > 10 || s[3 + d] != '-' || s[4 + d] < '0' || s[4 + d] > '9' || s[5 + d])
+	const char *p = s + 3;
+	unsigned c = 0;
+	uint64_t seq = 0;
+	size_t d = 0;
+	for (; p[d] >= '0' && p[d] <= '9'; d++) {
+		if (d == 10)
+			return -EINVAL;
+		c = damm_table[c][p[d] - '0'];
+		seq = seq * 10 + (uint64_t) (p[d] - '0');
+	}
+	if (d < 8 || p[d] != '-' || p[d + 1] < '0' || p[d + 1] > '9' || p[d + 2] || (d > 8 && p[0] == '0') ||
+	    damm_table[c][p[d + 1] - '0'] != 0 || seq == 0)
 		return -EINVAL;
-	return order_number_parse(s, ret_seq);
+	*ret_seq = seq;
+	return 0;
 }
 
 int order_number_parse(const char *s, uint64_t *ret_seq) {
@@ -1107,36 +1117,8 @@ static bool amounts_derived(const sales_order *o) {
 	       money_same(&c.total, &o->total);
 }
 
-int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, bytes_buf *shared) {
-	if (!number)
-		number = o->number;
-	if (!o->customer || !o->supplier || (o->n_lines && !o->lines) || !memchr(o->payment_ref, 0, ORDER_PAYMENT_REF_MAX))
-		return -EINVAL;
-	/* every string UTF-8, as the JSON records' (and money codes NUL-terminated) */
-	const char *strs[] = { o->standing_order, o->customer, o->supplier, o->ship_to.name, o->ship_to.street,
-			       o->ship_to.postcode, o->ship_to.city, o->ship_to.country, o->zone, o->carrier,
-			       o->tracking, o->placed_by, o->paid_reference, o->payment_ref };
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-		if (!utf8_ok(strs[i]))
-			return -EINVAL;
-	const money *ms[] = { &o->net, &o->vat, &o->total };
-	for (size_t i = 0; i < 3; i++)
-		if (!memchr(ms[i]->currency, 0, sizeof(ms[i]->currency)) || !utf8_ok(ms[i]->currency))
-			return -EINVAL;
-	for (size_t i = 0; i < o->n_lines; i++)
-		if (!o->lines[i].sku || !utf8_ok(o->lines[i].sku) ||
-		    !memchr(o->lines[i].unit_price.currency, 0, sizeof(o->lines[i].unit_price.currency)) ||
-		    !utf8_ok(o->lines[i].unit_price.currency))
-			return -EINVAL;
-	for (size_t i = 0; i < o->n_history; i++)
-		if (!utf8_ok(o->history[i].by) || !utf8_ok(o->history[i].reason) ||
-		    (unsigned) o->history[i].status > ORDER_STATUS_CANCELLED)
-			return -EINVAL;
-	if ((unsigned) o->status > ORDER_STATUS_CANCELLED || (unsigned) o->payment > ORDER_PAYMENT_PREPAID ||
-	    o->vat_rate < 0 || o->vat_rate > ORDER_VAT_MAX)
-		return -EINVAL;
-
-	/* The shared part. */
+/* The part of an order its standing order's orders share (order_bin_encode). */
+static void bin_shared(const sales_order *o, bytes_buf *shared) {
 	bytes_ostr(shared, o->standing_order);
 	bytes_str(shared, o->customer);
 	bytes_str(shared, o->supplier);
@@ -1155,7 +1137,41 @@ int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, b
 		bytes_sv(shared, o->lines[i].quantity);
 		bin_money(shared, &o->lines[i].unit_price);
 	}
+}
 
+int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, bytes_buf *shared) {
+	if (!number)
+		number = o->number;
+	if (!o->customer || !o->supplier || (o->n_lines && !o->lines) || !memchr(o->payment_ref, 0, ORDER_PAYMENT_REF_MAX))
+		return -EINVAL;
+	/* every string UTF-8, as the JSON records' (and money codes NUL-terminated) */
+	const char *strs[] = { o->carrier, o->tracking, o->paid_reference, o->payment_ref, o->standing_order,
+			       o->customer, o->supplier, o->ship_to.name, o->ship_to.street, o->ship_to.postcode,
+			       o->ship_to.city, o->ship_to.country, o->zone, o->placed_by };
+	size_t n_strs = shared ? sizeof(strs) / sizeof(strs[0]) : 4;   /* the shared part's from the fifth */
+	for (size_t i = 0; i < n_strs; i++)
+		if (!utf8_ok(strs[i]))
+			return -EINVAL;
+	const money *ms[] = { &o->net, &o->vat, &o->total };
+	for (size_t i = 0; i < 3; i++)
+		if (!memchr(ms[i]->currency, 0, sizeof(ms[i]->currency)) || !utf8_ok(ms[i]->currency))
+			return -EINVAL;
+	for (size_t i = 0; shared && i < o->n_lines; i++)
+		if (!o->lines[i].sku || !utf8_ok(o->lines[i].sku) ||
+		    !memchr(o->lines[i].unit_price.currency, 0, sizeof(o->lines[i].unit_price.currency)) ||
+		    !utf8_ok(o->lines[i].unit_price.currency))
+			return -EINVAL;
+	for (size_t i = 0; i < o->n_history; i++)
+		if (!utf8_ok(o->history[i].by) || !utf8_ok(o->history[i].reason) ||
+		    (unsigned) o->history[i].status > ORDER_STATUS_CANCELLED)
+			return -EINVAL;
+	if ((unsigned) o->status > ORDER_STATUS_CANCELLED || (unsigned) o->payment > ORDER_PAYMENT_PREPAID ||
+	    o->vat_rate < 0 || o->vat_rate > ORDER_VAT_MAX)
+		return -EINVAL;
+
+	/* The shared part (unless the caller has it). */
+	if (shared)
+		bin_shared(o, shared);
 	/* Its own. Instants after delivery as differences from it (wrapping: exact
 	 * for any value), which are small. */
 	char ref[ORDER_PAYMENT_REF_MAX] = "";
@@ -1200,7 +1216,7 @@ int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, b
 		bytes_u8(rec, t->status);
 		bytes_ostr(rec, t->reason);
 	}
-	return rec->failed || shared->failed ? -ENOMEM : 0;
+	return rec->failed || (shared && shared->failed) ? -ENOMEM : 0;
 }
 
 int order_bin_decode(const char *number, const void *rec, size_t n, const void *shared, size_t n_shared,

@@ -219,8 +219,10 @@ int order_from_record(json_t *j, sales_order **ret);
  * the rest. Neither holds the number (the store's key), nor net, VAT and total
  * when they are what order_amounts gives the lines and the rate, nor a prepaid
  * order's payment reference when it is order_payment_ref(number). number is the
- * one the order is stored under (o->number when NULL). 0, -EINVAL (a string that
- * is not UTF-8, a value out of range), -ENOMEM. */
+ * one the order is stored under (o->number when NULL). shared NULL: rec only, and
+ * the shared part's strings are not checked (the caller has that part from an
+ * order with the very same ones). 0, -EINVAL (a string that is not UTF-8, a value
+ * out of range), -ENOMEM. */
 int order_bin_encode(const sales_order *o, const char *number, bytes_buf *rec, bytes_buf *shared);
 /* The inverse: the same struct order_from_record gives for the same order. Every
  * byte must be taken: trailing bytes, a truncated field, a varint spelled longer

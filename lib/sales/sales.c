@@ -6,7 +6,8 @@
 #include "lib/sales/crm.h"
 #include "lib/sales/sales.h"
 
-static int create_in(store_txn *t, const defs *d, const customer *cu, sales_order *o, const char *by);
+static int create_in(store_txn *t, const defs *d, const customer *cu, sales_order *o, const char *by,
+		     const void *src);
 
 int sales_create_occurrence_in(store_txn *t, const defs *d, const standing_order *so, const occurrence *occ, int64_t now,
 			       bool late, sales_order *ret) {
@@ -28,7 +29,7 @@ int sales_create_occurrence_in(store_txn *t, const defs *d, const standing_order
 		.payment = so->payment,
 		.late = late,
 	};
-	int r = create_in(t, d, so->customer, &o, ORDER_BY_DAEMON);
+	int r = create_in(t, d, so->customer, &o, ORDER_BY_DAEMON, so);   /* so's strings: its orders share them */
 	/* the transitions are the store's now; ret keeps only borrowed strings */
 	order_transitions_clear(&o);
 	if (r < 0)
@@ -209,7 +210,8 @@ static void hold_reason(const money *limit, const money *bal, const money *total
 	snprintf(buf, n, "credit limit %s %s: balance %s + order %s", l, limit->currency, b, tt);
 }
 
-static int create_in(store_txn *t, const defs *d, const customer *cu, sales_order *o, const char *by) {
+static int create_in(store_txn *t, const defs *d, const customer *cu, sales_order *o, const char *by,
+		     const void *src) {
 	o->vat_rate = cu ? cu->vat_rate : 0;
 	int r = order_amounts(o);
 	if (r < 0)
@@ -238,7 +240,7 @@ static int create_in(store_txn *t, const defs *d, const customer *cu, sales_orde
 	}
 	if ((r = order_transition_add(o, o->created, by, st, reason)) < 0)
 		return r;
-	if ((r = store_order_create(t, o)) < 0)
+	if ((r = store_order_create_from(t, o, src)) < 0)
 		return r;
 	/* from here on a failure has written: t is failed, the caller aborts */
 	if (st == ORDER_STATUS_CONFIRMED)
@@ -263,7 +265,7 @@ int sales_place(store *s, const defs *d, const customer *cu, sales_order *o, con
 	int r = store_begin(s, true, &t);
 	if (r < 0)
 		return r;
-	if ((r = create_in(t, d, cu, o, by)) == 0 && (r = idem_write(t, idem, o, NULL)) == 0) {
+	if ((r = create_in(t, d, cu, o, by, NULL)) == 0 && (r = idem_write(t, idem, o, NULL)) == 0) {
 		r = store_commit(t);
 		t = NULL;
 	}

@@ -106,16 +106,30 @@ struct store_txn {
 	txn_op **ops;
 	size_t n_ops, cap_ops;
 	struct op_block *blocks; /* where the ops and their copies live: freed together */
+	/* One cursor per database for txn_put: LMDB's cursor put looks in the page
+	 * the cursor is on before it searches from the root, and a batch's puts into
+	 * an index mostly land next to the previous one. Freed with the transaction
+	 * (LMDB closes a write transaction's cursors); closed by a delete there. */
+	MDB_cursor *put_cur[STORE_MAXDBS];
+	/* The due index's new entries (delivery, sequence), put in key order at the
+	 * commit or before due is next read or changed (due_flush): a batch makes
+	 * one standing order's backlog at a time, whose entries are all over the
+	 * index; in key order each lands beside the one before. */
+	struct due_ent { uint64_t at, seq; } *due_new;
+	size_t n_due_new, cap_due_new;
 	/* What this transaction read or wrote last, so that a batch of orders reads
 	 * it once: the counters (next_order, next_outbox: key is the META_ array),
 	 * a customer's last ledger sequence and one balance. Their only writers
 	 * in a transaction are meta_put_u64 and store_ledger_append, which keep them. */
 	struct { const char *key; uint64_t val; bool dirty; } counters[2]; /* dirty: written at commit */
 	struct { bool ok; char customer[64]; uint64_t last; } ledger_last;
-	struct { bool ok; char customer[64]; char currency[8]; int64_t balance; } balance;
+	/* dirty: not put yet; written when another balance is cached, when accounts
+	 * is read with a cursor, and at the commit (balance_flush), not once per entry */
+	struct { bool ok, dirty; char customer[64]; char currency[8]; int64_t balance; } balance;
 	/* The order shared part this transaction wrote or found last (its key and
 	 * bytes): the orders of one standing order come in a row. */
 	struct { bool ok; unsigned char key[8]; size_t n; unsigned char data[512]; } shared;
+	const void *shared_src;  /* whose strings made shared (store_order_create_from), NULL */
 };
 
 /* The change log's memory: blocks of at least OP_BLOCK bytes, newest first (a
@@ -282,10 +296,22 @@ static int txn_fail(store_txn *t, int r) {
 	return r;
 }
 
+static int due_flush(store_txn *t);
+
+/* A read's LMDB code as errno. LMDB fails a read transaction for good when a
+ * read meets a damaged page (MDB_CORRUPTED, MDB_PAGE_NOTFOUND: -EBADMSG); every
+ * later read in it is MDB_BAD_TXN, which is that damage too, not a misuse (store
+ * verify reads on after an unreadable record). */
+static int read_errno(const store_txn *t, int rc) {
+	return rc == MDB_BAD_TXN && !t->write ? -EBADMSG : store_errno(t->s->env, rc);
+}
+
 static int txn_get(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v) {
+	if (t->n_due_new && dbi == t->s->due && due_flush(t) < 0)
+		return t->err;
 	if (t->err)
 		return t->err;
-	return store_errno(t->s->env, mdb_get(t->txn, dbi, k, v));
+	return read_errno(t, mdb_get(t->txn, dbi, k, v));
 }
 
 static int op_log(store_txn *t, MDB_dbi dbi, bool del, const MDB_val *k, const MDB_val *v, unsigned flags) {
@@ -329,6 +355,9 @@ static void op_log_free(store_txn *t) {
 	free(t->ops);
 	t->ops = NULL;
 	t->n_ops = t->cap_ops = 0;
+	free(t->due_new);
+	t->due_new = NULL;
+	t->n_due_new = t->cap_due_new = 0;
 }
 
 /* LMDB has failed the transaction with MDB_MAP_FULL (it is unusable now): grow
@@ -349,6 +378,7 @@ static int txn_regrow(store_txn *t, bool txn_gone) {
 		return EAGAIN;   /* not "may not grow": the writer retries soon */
 	}
 	for (;;) {
+		memset(t->put_cur, 0, sizeof(t->put_cur));   /* gone with the transaction */
 		if (!txn_gone)
 			mdb_txn_abort(t->txn);
 		t->txn = NULL;
@@ -371,18 +401,47 @@ static int txn_regrow(store_txn *t, bool txn_gone) {
 	}
 }
 
-/* Any failed put may leave LMDB's transaction unusable or a change half done. */
-static int txn_put(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags) {
+/* mdb_put through the database's put cursor (t->put_cur). */
+static int put_at(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags) {
+	if (dbi >= STORE_MAXDBS)
+		return mdb_put(t->txn, dbi, k, v, flags);
+	if (!t->put_cur[dbi]) {
+		int rc = mdb_cursor_open(t->txn, dbi, &t->put_cur[dbi]);
+		if (rc) {
+			t->put_cur[dbi] = NULL;
+			return rc;
+		}
+	}
+	return mdb_cursor_put(t->put_cur[dbi], k, v, flags);
+}
+
+/* Any failed put may leave LMDB's transaction unusable or a change half done;
+ * with is_new (MDB_NOOVERWRITE) a key that is there is -EEXIST and leaves t
+ * usable (LMDB refuses before it changes anything): the check that a key is
+ * new and its write in one descent. */
+static int txn_put_as(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags, bool is_new) {
 	if (!t->write)
 		return -EROFS;
+	if (t->n_due_new && dbi == t->s->due && due_flush(t) < 0)
+		return t->err;
 	if (t->err)
 		return t->err;
-	int rc = mdb_put(t->txn, dbi, k, v, flags);
+	int rc = put_at(t, dbi, k, v, flags);
 	if (rc == MDB_MAP_FULL && (rc = txn_regrow(t, false)) == 0)
-		rc = mdb_put(t->txn, dbi, k, v, flags);
+		rc = put_at(t, dbi, k, v, flags);
+	if (rc == MDB_KEYEXIST && is_new)
+		return -EEXIST;
 	if (rc == 0)
 		return txn_fail(t, op_log(t, dbi, false, k, v, flags));
 	return txn_fail(t, t->s->lost ? t->s->lost : store_errno(t->s->env, rc));
+}
+
+static int txn_put(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags) {
+	return txn_put_as(t, dbi, k, v, flags, false);
+}
+
+static int txn_put_new(store_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v) {
+	return txn_put_as(t, dbi, k, v, MDB_NOOVERWRITE, true);
 }
 
 static int txn_del(store_txn *t, MDB_dbi dbi, MDB_val *k) {
@@ -390,6 +449,12 @@ static int txn_del(store_txn *t, MDB_dbi dbi, MDB_val *k) {
 		return -EROFS;
 	if (t->err)
 		return t->err;
+	if (t->n_due_new && dbi == t->s->due && due_flush(t) < 0)
+		return t->err;
+	if (dbi < STORE_MAXDBS && t->put_cur[dbi]) {
+		mdb_cursor_close(t->put_cur[dbi]);   /* LMDB keeps it right, but a put needs none after a delete */
+		t->put_cur[dbi] = NULL;
+	}
 	int rc = mdb_del(t->txn, dbi, k, NULL);
 	if (rc == MDB_MAP_FULL && (rc = txn_regrow(t, false)) == 0)
 		rc = mdb_del(t->txn, dbi, k, NULL);
@@ -400,8 +465,14 @@ static int txn_del(store_txn *t, MDB_dbi dbi, MDB_val *k) {
 	return txn_fail(t, t->s->lost ? t->s->lost : store_errno(t->s->env, rc));
 }
 
+static int balance_flush(store_txn *t);
+
 static int txn_cursor(store_txn *t, MDB_dbi dbi, MDB_cursor **ret) {
 	if (t->err)
+		return t->err;
+	if (dbi == t->s->accounts && t->balance.dirty && balance_flush(t) < 0)
+		return t->err;
+	if (t->n_due_new && dbi == t->s->due && due_flush(t) < 0)
 		return t->err;
 	int r = store_errno(t->s->env, mdb_cursor_open(t->txn, dbi, ret));
 	if (r == 0)
@@ -415,7 +486,7 @@ static void cursor_close(store_txn *t, MDB_cursor *c) {
 }
 
 static int cursor_get(store_txn *t, MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op) {
-	return store_errno(t->s->env, mdb_cursor_get(c, k, v, op));
+	return read_errno(t, mdb_cursor_get(c, k, v, op));
 }
 
 static int meta_get_u64(store_txn *t, const char *key, uint64_t dflt, uint64_t *ret) {
@@ -1159,8 +1230,11 @@ int store_commit(store_txn *t) {
 		return -EINVAL;
 	store *s = t->s;
 	int r = 0;
-	if (t->write)
+	if (t->write) {
 		counters_flush(t);
+		balance_flush(t);
+		due_flush(t);
+	}
 	if (t->write) {
 		if (t->err) {
 			if (t->txn)
@@ -1320,17 +1394,27 @@ static int shared_put(store_txn *t, const bytes_buf *b, unsigned char key[8]) {
 
 /* The order record: tag, the 8-byte key of its shared part in oshared, its own
  * part (order_bin_encode). Writes the shared part when it is new. */
-static int order_to_bytes(store_txn *t, const sales_order *o, const char *number, bytes_buf *out) {
+static int order_to_bytes(store_txn *t, const sales_order *o, const char *number, const void *src, bytes_buf *out) {
 	static const unsigned char head[9] = { REC_COMPACT };
+	bytes_put(out, head, sizeof(head));
+	if (src && t->shared.ok && t->shared_src == src) {
+		/* src's shared part is the one kept: checked and written before */
+		int r = order_bin_encode(o, number, out, NULL);
+		if (r == 0 && out->failed)
+			r = -ENOMEM;
+		if (r == 0)
+			memcpy(out->p + 1, t->shared.key, 8);
+		return r;
+	}
 	unsigned char sb[512], key[8];
 	bytes_buf sh;
 	bytes_init(&sh, sb, sizeof(sb));
-	bytes_put(out, head, sizeof(head));
 	int r = order_bin_encode(o, number, out, &sh);
 	if (r == 0 && out->failed)
 		r = -ENOMEM;
 	if (r == 0 && (r = shared_put(t, &sh, key)) == 0)
 		memcpy(out->p + 1, key, 8);
+	t->shared_src = r == 0 ? src : NULL;
 	bytes_free(&sh);
 	return r;
 }
@@ -1718,6 +1802,47 @@ static bool order_is_live(const sales_order *o) {
 }
 
 int store_order_create(store_txn *t, sales_order *o) {
+	return store_order_create_from(t, o, NULL);
+}
+
+/* A new due entry, put by due_flush. */
+static int due_add(store_txn *t, int64_t delivery, uint64_t seq) {
+	if (t->n_due_new == t->cap_due_new) {
+		size_t cap = t->cap_due_new ? t->cap_due_new * 2 : 256;
+		struct due_ent *v = realloc(t->due_new, cap * sizeof(*v));
+		if (!v)
+			return txn_fail(t, -ENOMEM);
+		t->due_new = v;
+		t->cap_due_new = cap;
+	}
+	t->due_new[t->n_due_new++] = (struct due_ent) { bias(delivery), seq };
+	return 0;
+}
+
+static int due_ent_cmp(const void *a, const void *b) {
+	const struct due_ent *x = a, *y = b;
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Puts the due entries due_add kept, in key order; fails t on error. */
+static int due_flush(store_txn *t) {
+	size_t n = t->n_due_new;
+	t->n_due_new = 0;   /* first: txn_put would flush again */
+	if (!n || t->err)
+		return t->err;
+	qsort(t->due_new, n, sizeof(*t->due_new), due_ent_cmp);
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		unsigned char db[16];
+		MDB_val dk = due_key(unbias(t->due_new[i].at), t->due_new[i].seq, db), empty = { 0 };
+		r = txn_put(t, t->s->due, &dk, &empty, 0);
+	}
+	return txn_fail(t, r);
+}
+
+int store_order_create_from(store_txn *t, sales_order *o, const void *src) {
 	if (!t || !o)
 		return -EINVAL;
 	if (!t->write)
@@ -1728,16 +1853,9 @@ int store_order_create(store_txn *t, sales_order *o) {
 	if (r < 0)
 		return r;
 	unsigned char ob[STORE_KEY_MAX];
-	MDB_val ok, v;
-	if (o->standing_order) {
-		if ((r = so_key(t->s, o->standing_order, o->delivery, ob, &ok)) < 0)
-			return r;
-		r = txn_get(t, t->s->occ, &ok, &v);
-		if (r == 0)
-			return -EEXIST;
-		if (r != -ENOENT)
-			return r;
-	}
+	MDB_val ok;
+	if (o->standing_order && (r = so_key(t->s, o->standing_order, o->delivery, ob, &ok)) < 0)
+		return r;
 	uint64_t seq;
 	if ((r = meta_get_u64(t, META_NEXT_ORDER, 1, &seq)) < 0)
 		return r;
@@ -1752,12 +1870,21 @@ int store_order_create(store_txn *t, sales_order *o) {
 	unsigned char buf[512];
 	bytes_buf b;
 	bytes_init(&b, buf, sizeof(buf));
-	if ((r = order_to_bytes(t, o, number, &b)) < 0) {
+	if ((r = order_to_bytes(t, o, number, src, &b)) < 0) {
 		bytes_free(&b);
 		return t->err ? t->err : r;
 	}
 	event_created ev = { .o = o, .seq = seq, .number = number };
-	unsigned char kb[8], db[16], sb[8];
+	unsigned char kb[8], sb[8];
+	if (o->standing_order) {
+		/* the first write: an occurrence made before is refused here, with
+		 * nothing written (a new shared part at most, which is harmless) */
+		MDB_val sv = seq_key(seq, sb);
+		if ((r = txn_put_new(t, t->s->occ, &ok, &sv)) < 0) {
+			bytes_free(&b);
+			return r == -EEXIST ? r : txn_fail(t, r);
+		}
+	}
 	MDB_val k = seq_key(seq, kb), rec = bytes_val(&b);
 	r = txn_put(t, t->s->orders, &k, &rec, MDB_APPEND);   /* numbers only grow (as the outbox's) */
 	bytes_free(&b);
@@ -1765,13 +1892,7 @@ int store_order_create(store_txn *t, sales_order *o) {
 		r = txn_fail(t, -EBADMSG);
 	if (r < 0)
 		goto out;
-	if (o->standing_order) {
-		MDB_val sv = seq_key(seq, sb);
-		if ((r = txn_put(t, t->s->occ, &ok, &sv, MDB_NOOVERWRITE)) < 0)
-			goto out;
-	}
-	MDB_val dk = due_key(o->delivery, seq, db), empty = { 0 };
-	if ((r = txn_put(t, t->s->due, &dk, &empty, 0)) < 0 ||
+	if ((r = due_add(t, o->delivery, seq)) < 0 ||
 	    (r = outbox_put_with(t, event_created_bytes, event_created_key, &ev)) < 0 ||
 	    (r = meta_put_u64(t, META_NEXT_ORDER, seq + 1)) < 0 ||
 	    (order_is_open(o) && (r = openq_set(t, o->customer, seq, true)) < 0) ||
@@ -1816,7 +1937,7 @@ int store_order_update(store_txn *t, const sales_order *o) {
 	unsigned char buf[512];
 	bytes_buf b;
 	bytes_init(&b, buf, sizeof(buf));
-	if ((r = order_to_bytes(t, o, number, &b)) < 0) {
+	if ((r = order_to_bytes(t, o, number, NULL, &b)) < 0) {
 		bytes_free(&b);
 		return r;
 	}
@@ -3560,6 +3681,25 @@ static int balance_get(store_txn *t, const char *customer_id, const char *curren
 	return r < 0 ? -EBADMSG : 0;
 }
 
+/* Puts a balance record. */
+static int balance_put(store_txn *t, const char *customer_id, const char *currency, int64_t balance) {
+	char btext[64];
+	unsigned char bb[STORE_KEY_MAX];
+	MDB_val bk, bv;
+	balance_text(balance, btext);
+	bv = str_val(btext);
+	int r = cust_key(t->s, customer_id, currency, strlen(currency), bb, &bk);
+	return r < 0 ? r : txn_put(t, t->s->accounts, &bk, &bv, 0);
+}
+
+/* Puts the balance store_ledger_append kept (t->balance.dirty); fails t on error. */
+static int balance_flush(store_txn *t) {
+	if (!t->balance.dirty || t->err)
+		return t->err;
+	t->balance.dirty = false;
+	return txn_fail(t, balance_put(t, t->balance.customer, t->balance.currency, t->balance.balance));
+}
+
 /* The seq of customer's last entry, 0 when none. */
 static int ledger_last_seq(store_txn *t, const char *customer_id, uint64_t *ret) {
 	unsigned char kb[STORE_KEY_MAX];
@@ -3608,7 +3748,6 @@ int store_ledger_append(store_txn *t, const char *customer_id, ledger_entry *e) 
 	w.seq = last + 1;
 	w.balance_after = e->amount;
 	w.balance_after.minor = after;
-	char btext[64];
 	unsigned char buf[128];
 	bytes_buf b;
 	bytes_init(&b, buf, sizeof(buf));
@@ -3617,25 +3756,28 @@ int store_ledger_append(store_txn *t, const char *customer_id, ledger_entry *e) 
 		bytes_free(&b);
 		return r;
 	}
-	balance_text(after, btext);
-	unsigned char kb[STORE_KEY_MAX], bb[STORE_KEY_MAX];
-	MDB_val k, v = bytes_val(&b), bk, bv = str_val(btext);
+	size_t cn = strlen(customer_id);
+	bool cache = cn < sizeof(t->ledger_last.customer) && strlen(e->amount.currency) < sizeof(t->balance.currency);
+	bool same = t->balance.ok && !strcmp(t->balance.customer, customer_id) &&
+		    !strcmp(t->balance.currency, e->amount.currency);
+	unsigned char kb[STORE_KEY_MAX];
+	MDB_val k, v = bytes_val(&b);
 	if ((r = cust_seq_key(t->s, customer_id, w.seq, kb, &k)) == 0 &&
-	    (r = cust_key(t->s, customer_id, e->amount.currency, strlen(e->amount.currency), bb, &bk)) == 0 &&
-	    (r = txn_put(t, t->s->ledger, &k, &v, MDB_NOOVERWRITE)) == 0)
-		r = txn_put(t, t->s->accounts, &bk, &bv, 0);
+	    (r = txn_put(t, t->s->ledger, &k, &v, MDB_NOOVERWRITE)) == 0 && !same && t->balance.dirty)
+		r = balance_flush(t);   /* the balance cached before, of another account */
 	bytes_free(&b);
+	if (r == 0 && !cache)
+		r = balance_put(t, customer_id, e->amount.currency, after);
 	if (r < 0)
 		return txn_fail(t, r);
-	size_t cn = strlen(customer_id);
-	t->ledger_last.ok = t->balance.ok = cn < sizeof(t->ledger_last.customer) &&
-					    strlen(e->amount.currency) < sizeof(t->balance.currency);
-	if (t->ledger_last.ok) {
+	t->ledger_last.ok = t->balance.ok = cache;
+	if (cache) {
 		memcpy(t->ledger_last.customer, customer_id, cn + 1);
 		t->ledger_last.last = w.seq;
 		memcpy(t->balance.customer, customer_id, cn + 1);
 		strcpy(t->balance.currency, e->amount.currency);
 		t->balance.balance = after;
+		t->balance.dirty = true;
 	}
 	e->seq = w.seq;
 	e->balance_after = w.balance_after;

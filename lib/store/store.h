@@ -136,6 +136,11 @@ int store_sched_each(store_txn *t, int (*fn)(const char *so_id, const sched_stat
  * is set (-EEXIST when that occurrence already exists: nothing written), the
  * due index (delivery, number), and appends outbox event "order.created". */
 int store_order_create(store_txn *t, sales_order *o);
+/* The same, for the orders of one source (the engine's: a standing order of the
+ * definitions, alive as long as t) whose shared part (order_bin_encode: customer,
+ * supplier, ship_to, lines ...) src's strings make, the same for every order of
+ * src in t: it is encoded and checked once a run of them, not once an order. */
+int store_order_create_from(store_txn *t, sales_order *o, const void *src);
 /* Rewrites an existing order (status, shipping); keeps the due index right.
  * -EINVAL when it would change the standing order, the occurrence, or the delivery
  * of a standing order's occurrence (its identity in the idempotency index). */

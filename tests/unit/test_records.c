@@ -604,6 +604,26 @@ static void test_number_seq(void **state) {
 	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
 		assert_int_equal(order_number_seq(other[i], &seq), -EINVAL);
 	assert_int_equal(order_number_seq(NULL, &seq), -EINVAL);
+	/* exactly the strings order_number_format writes: every one-character change
+	 * of numbers of 8, 9 and 10 digits is taken only when it formats back the same */
+	static const uint64_t base[] = { 1, 12345678, 123456789, 1234567890, ORDER_SEQ_MAX };
+	static const char alphabet[] = "0123456789-S";
+	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
+		order_number_format(base[i], n);
+		for (size_t pos = 0; n[pos]; pos++)
+			for (size_t a = 0; alphabet[a]; a++) {
+				char m[ORDER_NUMBER_MAX], back[ORDER_NUMBER_MAX];
+				memcpy(m, n, sizeof(m));
+				m[pos] = alphabet[a];
+				uint64_t p = 0;
+				bool canonical = order_number_parse(m, &p) == 0 && (order_number_format(p, back), !strcmp(back, m));
+				int r = order_number_seq(m, &seq);
+				assert_int_equal(r, canonical ? 0 : -EINVAL);
+				if (canonical)
+					assert_int_equal(seq, p);
+			}
+	}
+	assert_int_equal(order_number_seq("SO-00000000-0", &seq), -EINVAL);   /* no order 0 */
 }
 
 int main(void) {

@@ -356,6 +356,40 @@ static void test_each_delivery_order(void **state) {
 	store_abort(t);
 }
 
+/* A transaction's new due entries are put in key order at the commit, and before
+ * due is read or changed in it: a walk sees them in delivery order, an update
+ * moves one of them. */
+static void test_due_in_one_txn(void **state) {
+	fx *f = *state;
+	static const int64_t ins[] = { 1801454400, -1, INT64_MAX - 1, 0, -86400, 4102444800 };
+	static const int64_t sorted[] = { -86400, -1, 0, 7, 1801454400, 4102444800, INT64_MAX - 1 };
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	for (size_t i = 0; i < sizeof(ins) / sizeof(ins[0]); i++) {
+		sales_order o = sample(i % 2 ? "acme-bulbs" : NULL, ins[i]);
+		o.created = 0;
+		assert_int_equal(store_order_create(t, &o), 0);
+	}
+	collect c = { 0 };
+	assert_int_equal(store_order_each(t, INT64_MIN, INT64_MAX, collect_cb, &c), 0);
+	assert_int_equal(c.n, 6);
+	for (size_t i = 0; i < c.n; i++)
+		assert_int_equal(c.v[i], sorted[i < 3 ? i : i + 1]);   /* all but 7 */
+	sales_order o = sample(NULL, 5);
+	o.created = 0;
+	assert_int_equal(store_order_create(t, &o), 0);
+	o.delivery = 7;
+	assert_int_equal(store_order_update(t, &o), 0);   /* its entry at 5 not put yet */
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	c = (collect) { 0 };
+	assert_int_equal(store_order_each(t, INT64_MIN, INT64_MAX, collect_cb, &c), 0);
+	assert_int_equal(c.n, 7);
+	for (size_t i = 0; i < c.n; i++)
+		assert_int_equal(c.v[i], sorted[i]);
+	store_abort(t);
+}
+
 static void test_abort_leaves_nothing(void **state) {
 	fx *f = *state;
 	store_txn *t;
@@ -1824,6 +1858,44 @@ static void test_ledger_append(void **state) {
 	expect_clean(f->s);
 }
 
+/* A batch's balance is put once, when another account's entry comes, when the
+ * balances are walked and at the commit (not once per entry): each way it is the
+ * sum of the entries. */
+static void test_ledger_balance_kept(void **state) {
+	fx *f = *state;
+	store_txn *t;
+	money *b, one;
+	size_t n;
+	ledger_entry e = { .kind = LEDGER_CHARGE, .amount = { 100, "EUR" }, .at = 5 };
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_ledger_append(t, "acme", &e), 0);
+	e.amount.minor = 5;
+	assert_int_equal(store_ledger_append(t, "acme-2", &e), 0);   /* acme's 100 put */
+	e.amount.minor = 20;
+	assert_int_equal(store_ledger_append(t, "acme", &e), 0);     /* acme-2's 5 put */
+	assert_int_equal(store_ledger_balance(t, "acme-2", "EUR", &one), 0);
+	assert_int_equal(one.minor, 5);
+	assert_int_equal(store_ledger_balances(t, "acme", &b, &n), 0); /* walked: acme's 120 put */
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0].minor, 120);
+	free(b);
+	e.amount.minor = 3;
+	assert_int_equal(store_ledger_append(t, "acme", &e), 0);     /* put at the commit */
+	assert_int_equal(store_commit(t), 0);
+	reopen(f);
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	assert_int_equal(store_ledger_balances(t, "acme", &b, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0].minor, 123);
+	free(b);
+	assert_int_equal(store_ledger_balances(t, "acme-2", &b, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0].minor, 5);
+	free(b);
+	store_abort(t);
+	expect_clean(f->s);
+}
+
 static void test_verify_ledger(void **state) {
 	fx *f = *state;
 	char a[ORDER_NUMBER_MAX], h[ORDER_NUMBER_MAX], c[ORDER_NUMBER_MAX];
@@ -2136,6 +2208,59 @@ static void test_compact_damage(void **state) {
 	assert_int_equal(store_open(f->dir, NULL, &f->s), 0);
 }
 
+/* store_order_create_from: the orders of one source in a transaction share the
+ * part its first order wrote (encoded and checked once); another source's order
+ * between them writes and reads its own; store_order_create (no source) never
+ * takes a part kept for a source. */
+static void test_order_create_from(void **state) {
+	fx *f = *state;
+	int src_a, src_b;
+	sales_order a1 = sample("acme-bulbs", utc(2027, 2, 1, 4)), a2 = sample("acme-bulbs", utc(2027, 2, 2, 4));
+	sales_order b1 = sample("rix-bulbs", utc(2027, 2, 1, 4)), a3 = sample("acme-bulbs", utc(2027, 2, 3, 4));
+	sales_order c1 = sample("oslo-bulbs", utc(2027, 2, 1, 4));
+	b1.customer = "rix";
+	b1.ship_to.city = "Jūrmala";
+	c1.customer = "oslo";
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_order_create_from(t, &a1, &src_a), 0);
+	assert_int_equal(store_order_create_from(t, &a2, &src_a), 0);
+	assert_int_equal(store_order_create_from(t, &b1, &src_b), 0);
+	assert_int_equal(store_order_create_from(t, &a3, &src_a), 0);
+	assert_int_equal(store_order_create(t, &c1), 0);
+	assert_int_equal(store_commit(t), 0);
+	reopen(f);
+	static const struct { const char *so, *customer, *city; } want[] = {
+		{ "acme-bulbs", "acme", "Rīga" }, { "acme-bulbs", "acme", "Rīga" }, { "rix-bulbs", "rix", "Jūrmala" },
+		{ "acme-bulbs", "acme", "Rīga" }, { "oslo-bulbs", "oslo", "Rīga" },
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		char number[ORDER_NUMBER_MAX];
+		order_number_format(i + 1, number);
+		sales_order *o = get(f->s, number);
+		assert_string_equal(o->standing_order, want[i].so);
+		assert_string_equal(o->customer, want[i].customer);
+		assert_string_equal(o->ship_to.city, want[i].city);
+		assert_int_equal(o->n_lines, 2);
+		assert_string_equal(o->lines[1].sku, "SOCKET-E27");
+		order_free(o);
+	}
+	/* one part per source: acme-bulbs', rix-bulbs', oslo-bulbs' */
+	MDB_env *env;
+	MDB_txn *txn = raw_begin(f->dir, &env);
+	MDB_dbi dbi;
+	MDB_stat st;
+	assert_int_equal(mdb_dbi_open(txn, "oshared", 0, &dbi), 0);
+	assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+	assert_int_equal(st.ms_entries, 3);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	put_sched(f->s, "acme-bulbs", utc(2027, 2, 3, 4));
+	put_sched(f->s, "rix-bulbs", utc(2027, 2, 1, 4));
+	put_sched(f->s, "oslo-bulbs", utc(2027, 2, 1, 4));
+	expect_clean(f->s);
+}
+
 /* An older store (no oshared, no custopen: the upgrade adds both and fills
  * custopen from 120 orders) whose map is full to the last page a put can take:
  * the read-write open grows the map for what its upgrade writes, as a write
@@ -2285,6 +2410,9 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_defs_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_append, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ledger_balance_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_create_from, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_in_one_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_ledger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_old_orders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_missing_occurrence, setup, teardown),
