@@ -151,6 +151,26 @@ static void defs_customer_done(customer *cu) {
 	free(cu->file);
 }
 
+void defs_so_full(const standing_order *so, const so_bulk *b, standing_order *ret) {
+	if (ret != so)
+		*ret = *so;
+	ret->ship_to = b->ship_to;
+	ret->lines = b->lines;
+	ret->n_lines = b->n_lines;
+	ret->reminders = b->reminders;
+	ret->n_reminders = b->n_reminders;
+	ret->placed_by = b->placed_by;
+	if (b->file)
+		ret->file = (char *) b->file;
+	ret->line = b->line;
+}
+
+void defs_so_bulk_of(const standing_order *so, so_bulk *ret) {
+	*ret = (so_bulk) { .ship_to = so->ship_to, .lines = so->lines, .n_lines = so->n_lines,
+			   .reminders = so->reminders, .n_reminders = so->n_reminders,
+			   .placed_by = so->placed_by, .file = so->file, .line = so->line };
+}
+
 void defs_order_done(standing_order *so) {
 	if (!so)
 		return;

@@ -61,6 +61,27 @@ typedef struct standing_order {
 	uint64_t hash;            /* of the canonical definition, to see what changed */
 } standing_order;
 
+/* A standing order's bulk: what is read from its compiled record (lib/defs/pack.h,
+ * defs_bulk_unpack) when an order is made, a reminder task written or a reply
+ * built, rather than kept in memory. file: NULL when the record's reader did not
+ * set it. */
+typedef struct so_bulk {
+	order_address ship_to;
+	order_line *lines;
+	size_t n_lines;
+	reminder *reminders;
+	size_t n_reminders;
+	char *placed_by;
+	const char *file;
+	int line;
+} so_bulk;
+
+/* *ret: so with b's fields (ret may be so): the full standing order the order
+ * makers, the CRM and the list writers take; it points into b's strings. */
+void defs_so_full(const standing_order *so, const so_bulk *b, standing_order *ret);
+/* so's bulk as it holds it (a resident standing order), pointing into so. */
+void defs_so_bulk_of(const standing_order *so, so_bulk *ret);
+
 /* `salespeople:` in standingd.yaml (doc/crm.md). */
 typedef struct salesperson {
 	char *id, *name, *email;

@@ -181,23 +181,14 @@ static void pk_customer(bytes_buf *b, pk_strs *t, const customer *cu) {
 	bytes_sv(b, cu->line);
 }
 
+/* A standing order's thin fields in the head (version 3): all but its bulk, with
+ * the counts of its lines and its reminders' kinds and offsets. */
 static void pk_order(bytes_buf *b, pk_strs *t, const defs_unit_order *e) {
 	const standing_order *so = &e->o;
 	const rule *r = &so->rule;
 	pk_str(b, t, so->id);
 	pk_str(b, t, so->supplier);
-	pk_str(b, t, so->ship_to.name);
-	pk_str(b, t, so->ship_to.street);
-	pk_str(b, t, so->ship_to.postcode);
-	pk_str(b, t, so->ship_to.city);
-	pk_str(b, t, so->ship_to.country);
 	bytes_uv(b, so->n_lines);
-	for (size_t i = 0; i < so->n_lines; i++) {
-		pk_str(b, t, so->lines[i].sku);
-		bytes_sv(b, so->lines[i].quantity);
-		bytes_sv(b, so->lines[i].unit_price.minor);
-		pk_str(b, t, so->lines[i].unit_price.currency);
-	}
 	bytes_uv(b, so->payment);
 	bytes_uv(b, r->kind);
 	bytes_uv(b, r->unit);
@@ -227,39 +218,104 @@ static void pk_order(bytes_buf *b, pk_strs *t, const defs_unit_order *e) {
 	for (size_t i = 0; i < so->n_reminders; i++) {
 		bytes_uv(b, so->reminders[i].kind);
 		bytes_sv(b, so->reminders[i].offset);
-		pk_str(b, t, so->reminders[i].task);
-		pk_str(b, t, so->reminders[i].assignee);
 	}
 	pk_str(b, t, so->file);
-	bytes_sv(b, so->line);
-	pk_str(b, t, so->placed_by);
 	bytes_uv(b, so->hash);
 	pk_str(b, t, e->customer_id);
-	bytes_uv(b, (uint64_t) e->has_zone | (uint64_t) e->has_catch_up << 1 | (uint64_t) e->has_payment << 2);
+	bytes_uv(b, (uint64_t) e->has_zone | (uint64_t) e->has_catch_up << 1 | (uint64_t) e->has_payment << 2 |
+		(uint64_t) (so->placed_by && !strncmp(so->placed_by, "shop:", 5)) << 3);
 	bytes_sv(b, e->id_line);
 	bytes_sv(b, e->id_col);
 	pk_str(b, t, e->link_zone ? tz_zone_name(e->link_zone) : NULL);
 	bytes_uv(b, e->link_catch_up);
 }
 
+/* The seed of section pos's hash: a section read at another position fails. */
+static uint64_t pk_section_seed(uint32_t pos) {
+	return (uint64_t) pos << 8 | DEFS_PACK_VERSION;
+}
+
+/* A standing order's bulk section: 8 bytes of hash, then its fields with their
+ * strings inline (a section decodes alone). */
+static void pk_section(bytes_buf *b, const standing_order *so, uint32_t pos) {
+	size_t at = b->n;
+	uint8_t h0[8] = { 0 };
+	bytes_put(b, h0, 8);
+	bytes_ostr(b, so->ship_to.name);
+	bytes_ostr(b, so->ship_to.street);
+	bytes_ostr(b, so->ship_to.postcode);
+	bytes_ostr(b, so->ship_to.city);
+	bytes_ostr(b, so->ship_to.country);
+	bytes_uv(b, so->n_lines);
+	for (size_t i = 0; i < so->n_lines; i++) {
+		bytes_ostr(b, so->lines[i].sku);
+		bytes_sv(b, so->lines[i].quantity);
+		bytes_sv(b, so->lines[i].unit_price.minor);
+		bytes_ostr(b, so->lines[i].unit_price.currency);
+	}
+	bytes_uv(b, so->n_reminders);
+	for (size_t i = 0; i < so->n_reminders; i++) {
+		bytes_uv(b, so->reminders[i].kind);
+		bytes_sv(b, so->reminders[i].offset);
+		bytes_ostr(b, so->reminders[i].task);
+		bytes_ostr(b, so->reminders[i].assignee);
+	}
+	bytes_ostr(b, so->placed_by);
+	bytes_sv(b, so->line);
+	if (b->failed)
+		return;
+	uint64_t h = defs_hash64(b->p + at + 8, b->n - at - 8, pk_section_seed(pos));
+	for (int i = 0; i < 8; i++)
+		b->p[at + i] = (uint8_t) (h >> (8 * i));
+}
+
+static void pk_le32(bytes_buf *b, uint32_t v) {
+	uint8_t x[4] = { (uint8_t) v, (uint8_t) (v >> 8), (uint8_t) (v >> 16), (uint8_t) (v >> 24) };
+	bytes_put(b, x, 4);
+}
+
+static uint32_t rd_le32(const uint8_t *p) {
+	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+/* Version 3: [0] the version, [1, 9) defs_hash64 of [9, bulk), [9, 13) the head's
+ * length L (from byte 13; bulk = 13 + L), [13, 17) n_orders, then n_orders + 1
+ * offsets of the sections from bulk (4-byte little-endian each, the last the bulk
+ * area's length), the string table, the customers, the standing orders' thin
+ * fields; [bulk, len): the sections. */
 #define PK_HEAD 9   /* version byte, 8 bytes of hash */
+#define PK_FIX 17   /* and the head's length, n_orders */
 
 int defs_unit_pack(const defs_unit *u, uint8_t **ret, size_t *ret_len) {
-	bytes_buf body = { 0 }, out = { 0 };
+	bytes_buf body = { 0 }, out = { 0 }, bulk = { 0 };
 	pk_strs t = { 0 };
 	int r = -ENOMEM;
-	if (u->n_customers > UINT32_MAX || u->n_orders > UINT32_MAX)
+	uint32_t *off = NULL;
+	if (u->n_customers > UINT32_MAX || u->n_orders >= UINT32_MAX)
 		return -EINVAL;
+	off = malloc((u->n_orders + 1) * sizeof(*off));
+	if (!off)
+		return -ENOMEM;
 	bytes_uv(&body, u->n_customers);
 	for (size_t i = 0; i < u->n_customers; i++)
 		pk_customer(&body, &t, &u->customers[i]);
 	bytes_uv(&body, u->n_orders);
-	for (size_t i = 0; i < u->n_orders; i++)
+	for (size_t i = 0; i < u->n_orders; i++) {
 		pk_order(&body, &t, &u->orders[i]);
-	if (body.failed || t.oom)
+		off[i] = (uint32_t) bulk.n;
+		pk_section(&bulk, &u->orders[i].o, (uint32_t) i);
+		if (bulk.n > UINT32_MAX) {
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	off[u->n_orders] = (uint32_t) bulk.n;
+	if (body.failed || t.oom || bulk.failed)
 		goto out;
-	uint8_t head[PK_HEAD] = { 0 };
-	bytes_put(&out, head, PK_HEAD);
+	uint8_t head[PK_FIX] = { 0 };
+	bytes_put(&out, head, PK_FIX);
+	for (size_t i = 0; i <= u->n_orders; i++)
+		pk_le32(&out, off[i]);
 	bytes_uv(&out, t.n);
 	for (size_t i = 0; i < t.n; i++) {
 		size_t len = strlen(t.v[i]);
@@ -269,10 +325,23 @@ int defs_unit_pack(const defs_unit *u, uint8_t **ret, size_t *ret_len) {
 	bytes_put(&out, body.p, body.n);
 	if (out.failed)
 		goto out;
-	uint64_t h = defs_hash64(out.p + PK_HEAD, out.n - PK_HEAD, DEFS_PACK_VERSION);
+	if (out.n - 13 > UINT32_MAX) {
+		r = -EINVAL;
+		goto out;
+	}
+	size_t head_end = out.n;
+	uint32_t hl = (uint32_t) (out.n - 13), no = (uint32_t) u->n_orders;
+	for (int i = 0; i < 4; i++) {
+		out.p[9 + i] = (uint8_t) (hl >> (8 * i));
+		out.p[13 + i] = (uint8_t) (no >> (8 * i));
+	}
+	uint64_t h = defs_hash64(out.p + PK_HEAD, head_end - PK_HEAD, DEFS_PACK_VERSION);
 	out.p[0] = DEFS_PACK_VERSION;
 	for (int i = 0; i < 8; i++)
 		out.p[1 + i] = (uint8_t) (h >> (8 * i));
+	bytes_put(&out, bulk.p, bulk.n);
+	if (out.failed)
+		goto out;
 	*ret = out.p;
 	*ret_len = out.n;
 	out = (bytes_buf) { 0 };
@@ -280,6 +349,8 @@ int defs_unit_pack(const defs_unit *u, uint8_t **ret, size_t *ret_len) {
 out:
 	bytes_free(&out);
 	bytes_free(&body);
+	bytes_free(&bulk);
+	free(off);
 	free(t.v);
 	free(t.slot);
 	return r;
@@ -411,21 +482,7 @@ static void rd_order(pk_rd *r, defs_unit_order *e) {
 	rule *ru = &so->rule;
 	so->id = rd_str(r);
 	so->supplier = rd_str(r);
-	so->ship_to.name = rd_str(r);
-	so->ship_to.street = rd_str(r);
-	so->ship_to.postcode = rd_str(r);
-	so->ship_to.city = rd_str(r);
-	so->ship_to.country = rd_str(r);
-	so->n_lines = rd_count(r, 4);
-	so->lines = rd_alloc(r, so->n_lines, sizeof(*so->lines));
-	for (size_t i = 0; i < so->n_lines && so->lines; i++) {
-		so->lines[i].sku = rd_str(r);
-		so->lines[i].quantity = rd_s(r);
-		so->lines[i].unit_price.minor = rd_s(r);
-		rd_fixed(r, so->lines[i].unit_price.currency, sizeof(so->lines[i].unit_price.currency));
-	}
-	if (!so->lines)
-		so->n_lines = 0;
+	so->n_lines = (size_t) rd_max(r, UINT32_MAX);
 	so->payment = (order_payment) rd_max(r, ORDER_PAYMENT_PREPAID);
 	ru->kind = (uint8_t) rd_max(r, RULE_CRON);
 	ru->unit = (uint8_t) rd_max(r, RULE_UNIT_YEAR);
@@ -457,22 +514,18 @@ static void rd_order(pk_rd *r, defs_unit_order *e) {
 	ru->lead_time = rd_s(r);
 	ru->zone = rd_zone(r);
 	so->catch_up = (catch_up) rd_max(r, CATCH_UP_NONE);
-	so->n_reminders = rd_count(r, 4);
+	so->n_reminders = rd_count(r, 2);
 	so->reminders = rd_alloc(r, so->n_reminders, sizeof(*so->reminders));
 	for (size_t i = 0; i < so->n_reminders && so->reminders; i++) {
 		so->reminders[i].kind = (reminder_kind) rd_max(r, REMIND_AFTER_SHIPPED);
 		so->reminders[i].offset = rd_s(r);
-		so->reminders[i].task = rd_str(r);
-		so->reminders[i].assignee = rd_str(r);
 	}
 	if (!so->reminders)
 		so->n_reminders = 0;
 	so->file = rd_str(r);
-	so->line = (int) rd_range(r, INT32_MIN, INT32_MAX);
-	so->placed_by = rd_str(r);
 	so->hash = rd_u(r);
 	e->customer_id = rd_str(r);
-	fl = rd_max(r, 7);
+	fl = rd_max(r, 15);
 	e->has_zone = fl & 1;
 	e->has_catch_up = fl & 2;
 	e->has_payment = fl & 4;
@@ -484,18 +537,174 @@ static void rd_order(pk_rd *r, defs_unit_order *e) {
 		r->bad = true;
 }
 
-int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret) {
-	const uint8_t *b = p;
-	if (len < PK_HEAD)
+/* ---- a section ---- */
+
+typedef struct sec_rd {
+	bytes_rd b;
+	defs_arena **arena;
+	bool oom;
+} sec_rd;
+
+static void *sec_alloc(sec_rd *r, size_t n, size_t size) {
+	if (r->b.bad || r->oom || n == 0)
+		return NULL;
+	void *p = arena_alloc(r->arena, n * size);
+	if (!p)
+		r->oom = true;
+	else
+		memset(p, 0, n * size);
+	return p;
+}
+
+/* An inline string that may be NULL (bytes_ostr), into the arena. */
+static char *sec_ostr(sec_rd *r) {
+	uint64_t n = bytes_get_uv(&r->b);
+	if (r->b.bad || n == 0)
+		return NULL;
+	n--;
+	if (n > (uint64_t) (r->b.end - r->b.p)) {
+		r->b.bad = true;
+		return NULL;
+	}
+	if (memchr(r->b.p, 0, (size_t) n)) {
+		r->b.bad = true;   /* strings of the definitions never hold a NUL */
+		return NULL;
+	}
+	char *s = sec_alloc(r, (size_t) n + 1, 1);
+	if (s)
+		memcpy(s, r->b.p, (size_t) n);
+	r->b.p += n;
+	return s;
+}
+
+static size_t sec_count(sec_rd *r, size_t min_size) {
+	uint64_t n = bytes_get_uv(&r->b);
+	if (n > (uint64_t) (r->b.end - r->b.p) / min_size) {
+		r->b.bad = true;
+		return 0;
+	}
+	return (size_t) n;
+}
+
+static int64_t sec_range(sec_rd *r, int64_t lo, int64_t hi) {
+	int64_t v = bytes_get_sv(&r->b);
+	if (v < lo || v > hi)
+		r->b.bad = true;
+	return v;
+}
+
+/* Section pos: p[0..n) with its 8 bytes of hash first. */
+static int sec_read(const uint8_t *p, size_t n, uint32_t pos, defs_arena **arena, so_bulk *ret) {
+	if (n < 8)
+		return -EBADMSG;
+	uint64_t h = 0;
+	for (int i = 0; i < 8; i++)
+		h |= (uint64_t) p[i] << (8 * i);
+	if (h != defs_hash64(p + 8, n - 8, pk_section_seed(pos)))
+		return -EBADMSG;
+	sec_rd r = { .b = bytes_reader(p + 8, n - 8), .arena = arena };
+	so_bulk b = { 0 };
+	b.ship_to.name = sec_ostr(&r);
+	b.ship_to.street = sec_ostr(&r);
+	b.ship_to.postcode = sec_ostr(&r);
+	b.ship_to.city = sec_ostr(&r);
+	b.ship_to.country = sec_ostr(&r);
+	b.n_lines = sec_count(&r, 4);
+	b.lines = sec_alloc(&r, b.n_lines, sizeof(*b.lines));
+	for (size_t i = 0; i < b.n_lines && b.lines && !r.b.bad; i++) {
+		order_line *l = &b.lines[i];
+		l->sku = sec_ostr(&r);
+		l->quantity = bytes_get_sv(&r.b);
+		l->unit_price.minor = bytes_get_sv(&r.b);
+		const char *c = sec_ostr(&r);
+		if (!c || strlen(c) >= sizeof(l->unit_price.currency))
+			r.b.bad = true;
+		else
+			memcpy(l->unit_price.currency, c, strlen(c) + 1);
+	}
+	if (!b.lines)
+		b.n_lines = 0;
+	b.n_reminders = sec_count(&r, 4);
+	b.reminders = sec_alloc(&r, b.n_reminders, sizeof(*b.reminders));
+	for (size_t i = 0; i < b.n_reminders && b.reminders && !r.b.bad; i++) {
+		reminder *m = &b.reminders[i];
+		uint64_t k = bytes_get_uv(&r.b);
+		if (k > REMIND_AFTER_SHIPPED)
+			r.b.bad = true;
+		m->kind = (reminder_kind) k;
+		m->offset = bytes_get_sv(&r.b);
+		m->task = sec_ostr(&r);
+		m->assignee = sec_ostr(&r);
+	}
+	if (!b.reminders)
+		b.n_reminders = 0;
+	b.placed_by = sec_ostr(&r);
+	b.line = (int) sec_range(&r, INT32_MIN, INT32_MAX);
+	if (r.oom)
+		return -ENOMEM;
+	if (!bytes_done(&r.b))
+		return -EBADMSG;
+	*ret = b;
+	return 0;
+}
+
+/* The fixed part of a version-3 record: the head's length, the offset table. */
+typedef struct pk_frame {
+	size_t bulk;             /* where the sections start */
+	uint32_t n_orders;
+	const uint8_t *off;      /* n_orders + 1 little-endian offsets */
+} pk_frame;
+
+static int pk_frame_of(const uint8_t *b, size_t len, pk_frame *ret) {
+	if (len < PK_FIX)
 		return -EBADMSG;
 	if (b[0] != DEFS_PACK_VERSION)
 		return -EPROTO;
+	uint64_t hl = rd_le32(b + 9);
+	uint64_t no = rd_le32(b + 13);
+	if (13 + hl > len || (no + 1) * 4 > hl - 4 || hl < 4)
+		return -EBADMSG;
+	*ret = (pk_frame) { .bulk = (size_t) (13 + hl), .n_orders = (uint32_t) no, .off = b + PK_FIX };
+	return 0;
+}
+
+int defs_bulk_unpack(const void *p, size_t len, size_t pos, struct defs_arena **arena, so_bulk *ret) {
+	const uint8_t *b = p;
+	pk_frame f;
+	int r = pk_frame_of(b, len, &f);
+	if (r < 0)
+		return r;
+	if (pos >= f.n_orders)
+		return -ERANGE;
+	uint32_t o0 = rd_le32(f.off + 4 * pos), o1 = rd_le32(f.off + 4 * (pos + 1));
+	if (o0 > o1 || o1 > len - f.bulk)
+		return -EBADMSG;
+	return sec_read(b + f.bulk + o0, o1 - o0, (uint32_t) pos, arena, ret);
+}
+
+int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret) {
+	const uint8_t *b = p;
+	pk_frame f;
+	int rc = pk_frame_of(b, len, &f);
+	if (rc < 0)
+		return rc;
 	uint64_t h = 0;
 	for (int i = 0; i < 8; i++)
 		h |= (uint64_t) b[1 + i] << (8 * i);
-	if (h != defs_hash64(b + PK_HEAD, len - PK_HEAD, DEFS_PACK_VERSION))
+	if (h != defs_hash64(b + PK_HEAD, f.bulk - PK_HEAD, DEFS_PACK_VERSION))
 		return -EBADMSG;
-	pk_rd r = { .b = bytes_reader(b + PK_HEAD, len - PK_HEAD), .tz = base->tz };
+	/* the offsets: from 0, increasing, the last the bulk area's end */
+	uint32_t prev = 0;
+	for (size_t i = 0; i <= f.n_orders; i++) {
+		uint32_t o = rd_le32(f.off + 4 * i);
+		if ((i == 0 && o != 0) || o < prev)
+			return -EBADMSG;
+		prev = o;
+	}
+	if (prev != len - f.bulk)
+		return -EBADMSG;
+	const uint8_t *body = f.off + 4 * ((size_t) f.n_orders + 1);
+	pk_rd r = { .b = bytes_reader(body, (size_t) (b + f.bulk - body)), .tz = base->tz };
 	defs_unit u = { 0 };
 	/* the table: every string once, NUL-terminated, in one block */
 	r.n_strs = rd_count(&r, 1);
@@ -527,12 +736,36 @@ int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret
 	u.customers = rd_alloc(&r, u.n_customers ? u.n_customers : 1, sizeof(*u.customers));
 	for (size_t i = 0; i < u.n_customers && u.customers && !r.bad; i++)
 		rd_customer(&r, &u.customers[i]);
-	u.n_orders = rd_count(&r, 40);
+	u.n_orders = rd_count(&r, 30);
+	if (u.n_orders != f.n_orders)
+		r.bad = true;
 	/* beside the arena: a thinned unit frees it (defs_unit_thin) */
 	u.orders = r.bad ? NULL : calloc(u.n_orders ? u.n_orders : 1, sizeof(*u.orders));
 	r.oom |= !r.bad && !u.orders;
-	for (size_t i = 0; i < u.n_orders && u.orders && !r.bad; i++)
+	for (size_t i = 0; i < u.n_orders && u.orders && !r.bad && !r.oom; i++) {
+		standing_order *so = &u.orders[i].o;
 		rd_order(&r, &u.orders[i]);
+		if (r.bad || r.oom)
+			break;
+		uint32_t o0 = rd_le32(f.off + 4 * i), o1 = rd_le32(f.off + 4 * (i + 1));
+		so_bulk sb;
+		int k = sec_read(b + f.bulk + o0, o1 - o0, (uint32_t) i, &r.arena, &sb);
+		if (k < 0) {
+			r.oom |= k == -ENOMEM;
+			r.bad |= k != -ENOMEM;
+			break;
+		}
+		/* the head's counts, kinds and offsets are the section's */
+		if (sb.n_lines != so->n_lines || sb.n_reminders != so->n_reminders) {
+			r.bad = true;
+			break;
+		}
+		for (size_t j = 0; j < sb.n_reminders; j++)
+			if (sb.reminders[j].kind != so->reminders[j].kind ||
+			    sb.reminders[j].offset != so->reminders[j].offset)
+				r.bad = true;
+		defs_so_full(so, &sb, so);
+	}
 	if (r.b.p != r.b.end)
 		r.bad = true;
 	if (r.bad || r.oom) {

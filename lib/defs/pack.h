@@ -2,19 +2,22 @@
  * standing orders as read, before linking) as compact bytes, for the compiled set
  * the store keeps (doc/store.md, "compiled definitions"), and a fast content hash.
  *
- * A packed unit: a version byte (DEFS_PACK_VERSION), a 64-bit hash (defs_hash64)
- * of what follows, then the payload: a table of the file's distinct strings, then
- * the customers and the standing orders with every field of defs_unit, integers
- * as LEB128 varints (signed ones zigzagged), strings as indexes into the table
- * (0: NULL), zones by name. Unpacked, a unit lives in one arena: the strings of
- * the table once each (a value repeated in the file is shared), the arrays beside
- * them; defs_unit_done frees it as a whole. */
+ * A packed unit (version 3, doc/store.md): a version byte (DEFS_PACK_VERSION), a
+ * 64-bit hash (defs_hash64) of the head, the head's length and n_orders, an
+ * offset table (n_orders + 1 offsets into the bulk area), then the head: a table
+ * of the head's distinct strings, the customers and the standing orders' thin
+ * fields, integers as LEB128 varints (signed ones zigzagged), strings as indexes
+ * into the table (0: NULL), zones by name; then the bulk area: per standing order
+ * one section (its own hash, then ship_to, lines, reminders, placed_by, line with
+ * the strings inline), which defs_bulk_unpack reads alone. Unpacked, a unit lives
+ * in one arena: the head's strings once each (a value repeated in the file is
+ * shared), the arrays beside them; defs_unit_done frees it as a whole. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/defs/defs.h"
 
-#define DEFS_PACK_VERSION 2
+#define DEFS_PACK_VERSION 3   /* 3: the offset table and the checked sections */
 
 /* A 64-bit hash of p[0..len) (not cryptographic; several GB/s): the files'
  * content hashes and the packed records' checks. */
@@ -28,6 +31,13 @@ int defs_unit_pack(const defs_unit *u, uint8_t **ret, size_t *ret_len);
  * another version of the format; -EBADMSG: damaged (hash, truncation, a value out
  * of range, an unknown zone); -ENOMEM. *ret is untouched on failure. */
 int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret);
+/* Standing order pos's bulk from the unit packed in p[0..len), its section alone:
+ * the offset table's pair checked (increasing, inside the value) and the section's
+ * hash (seeded with pos), its strings copied into *arena (grown as needed; the
+ * caller frees or resets it). ret->file NULL. 0; -EPROTO: another version;
+ * -ERANGE: pos past the table; -EBADMSG: damaged; -ENOMEM. The head is not
+ * checked (defs_unit_unpack does). */
+int defs_bulk_unpack(const void *p, size_t len, size_t pos, struct defs_arena **arena, so_bulk *ret);
 /* An unpacked unit's standing orders replaced by their meta (ids, positions,
  * flags), the rest staying in the arena: for a unit whose standing orders are
  * kept elsewhere (the running set) and are linked again from there. 0, or

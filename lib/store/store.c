@@ -5267,6 +5267,18 @@ int store_cset_record(store_txn *t, const char *name, const void **ret_p, size_t
 	return 0;
 }
 
+int store_cset_order(store_txn *t, const char *file, size_t pos, struct defs_arena **scratch, so_bulk *ret) {
+	const void *p;
+	size_t len;
+	int r = store_cset_record(t, file, &p, &len);
+	if (r < 0)
+		return r;
+	if ((r = defs_bulk_unpack(p, len, pos, scratch, ret)) < 0)
+		return r;
+	ret->file = file;
+	return 0;
+}
+
 int store_cset_clear(store_txn *t) {
 	store_cset *m = NULL;
 	int r = store_cset_get(t, &m);

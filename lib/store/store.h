@@ -398,5 +398,10 @@ int store_cset_get(store_txn *t, store_cset **ret);
 void store_cset_free(store_cset *m);
 /* One file's record, valid while t lives: 0, -ENOENT. */
 int store_cset_record(store_txn *t, const char *name, const void **ret_p, size_t *ret_len);
+/* Standing order pos of the record of file (its place in that file): its bulk
+ * (defs_bulk_unpack, strings in *scratch), ret->file set to file (borrowed).
+ * 0; -ENOENT: no record; -EPROTO: a record of another version; -ERANGE: pos past
+ * its table; -EBADMSG: the section or its offsets damaged; -ENOMEM. */
+int store_cset_order(store_txn *t, const char *file, size_t pos, struct defs_arena **scratch, so_bulk *ret);
 /* Drops the manifest and the records (standingctl, tests). 0 or a negative errno. */
 int store_cset_clear(store_txn *t);

@@ -189,9 +189,10 @@ static void test_round_trip(void **state) {
 		check_customer(&u.customers[i], &back.customers[i]);
 	for (size_t i = 0; i < 3; i++)
 		check_order(&u.orders[i], &back.orders[i]);
-	/* a repeated value is one string of the table: shared once unpacked */
-	assert_ptr_equal(back.orders[0].o.lines[0].sku, back.orders[0].o.lines[1].sku);
+	/* a repeated value of the head is one string of the table: shared once
+	 * unpacked; a section's strings are its own (it decodes alone) */
 	assert_ptr_equal(back.customers[0].file, back.orders[0].o.file);
+	assert_ptr_not_equal(back.orders[0].o.lines[0].sku, back.orders[0].o.lines[1].sku);
 	/* packing what was unpacked gives the same bytes */
 	assert_int_equal(defs_unit_pack(&back, &p2, &len2), 0);
 	assert_int_equal(len2, len);
@@ -218,9 +219,25 @@ static void test_empty_unit(void **state) {
 	defs_free(base);
 }
 
-/* The header's hash made right for the bytes there are. */
+static uint32_t le32(const uint8_t *p) {
+	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t) (v >> (8 * i));
+}
+
+/* Where version 3's sections start: 13 + the head's length. */
+static size_t bulk_at(const uint8_t *p) {
+	return 13 + (size_t) le32(p + 9);
+}
+
+/* The header's hash made right for the head there is (when the record holds it). */
 static void rehash(uint8_t *p, size_t len) {
-	uint64_t h = defs_hash64(p + 9, len - 9, DEFS_PACK_VERSION);
+	if (len < 17 || bulk_at(p) > len)
+		return;
+	uint64_t h = defs_hash64(p + 9, bulk_at(p) - 9, DEFS_PACK_VERSION);
 	for (int i = 0; i < 8; i++)
 		p[1 + i] = (uint8_t) (h >> (8 * i));
 }
@@ -359,6 +376,170 @@ static void test_manifest(void **state) {
 	tmpdir_remove(tmp);
 }
 
+/* so's bulk fields equal b's. */
+static void check_bulk(const standing_order *so, const so_bulk *b) {
+	standing_order full;
+	defs_so_full(so, b, &full);
+	assert_ptr_equal(full.id, so->id);
+	assert_str_eq(b->ship_to.name, so->ship_to.name);
+	assert_str_eq(b->ship_to.street, so->ship_to.street);
+	assert_str_eq(b->ship_to.postcode, so->ship_to.postcode);
+	assert_str_eq(b->ship_to.city, so->ship_to.city);
+	assert_str_eq(b->ship_to.country, so->ship_to.country);
+	assert_lines_eq(b->lines, b->n_lines, so->lines, so->n_lines);
+	assert_int_equal(b->n_reminders, so->n_reminders);
+	for (size_t i = 0; i < so->n_reminders; i++) {
+		assert_int_equal(b->reminders[i].kind, so->reminders[i].kind);
+		assert_true(b->reminders[i].offset == so->reminders[i].offset);
+		assert_str_eq(b->reminders[i].task, so->reminders[i].task);
+		assert_str_eq(b->reminders[i].assignee, so->reminders[i].assignee);
+	}
+	assert_str_eq(b->placed_by, so->placed_by);
+	assert_int_equal(b->line, so->line);
+	assert_null(b->file);
+}
+
+/* Each standing order's section read alone (into an exact-size copy: ASan sees
+ * any read past the value) equals the unit's; pos past the table: -ERANGE. */
+static void test_sections(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	defs_unit u = make_unit(base);
+	uint8_t *p;
+	size_t len;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	assert_int_equal(le32(p + 13), 3);
+	struct defs_arena *a = NULL;
+	for (size_t i = 0; i < 3; i++) {
+		so_bulk b;
+		assert_int_equal(defs_bulk_unpack(p, len, i, &a, &b), 0);
+		check_bulk(&u.orders[i].o, &b);
+	}
+	so_bulk b;
+	assert_int_equal(defs_bulk_unpack(p, len, 3, &a, &b), -ERANGE);
+	assert_int_equal(defs_bulk_unpack(p, len, SIZE_MAX, &a, &b), -ERANGE);
+	/* another version; a stub */
+	p[0] = 2;
+	assert_int_equal(defs_bulk_unpack(p, len, 0, &a, &b), -EPROTO);
+	p[0] = DEFS_PACK_VERSION;
+	for (size_t k = 0; k < 17; k++) {
+		uint8_t *q = malloc(k ? k : 1);
+		memcpy(q, p, k);
+		assert_int_equal(defs_bulk_unpack(q, k, 0, &a, &b), -EBADMSG);
+		free(q);
+	}
+	defs_arena_free(a);
+	free(p);
+	defs_free(base);
+}
+
+/* Each byte of a section flipped: that section alone reads -EBADMSG, the others
+ * read as before, and the whole unit is refused. */
+static void test_section_damage(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	defs_unit u = make_unit(base), back;
+	uint8_t *p;
+	size_t len;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	size_t bulk = bulk_at(p);
+	struct defs_arena *a = NULL;
+	uint8_t *q = malloc(len);
+	for (size_t k = bulk; k < len; k++) {
+		memcpy(q, p, len);
+		q[k] ^= 0x20;
+		size_t hit = 3;
+		for (size_t i = 0; i < 3; i++)
+			if (k - bulk >= le32(p + 17 + 4 * i) && k - bulk < le32(p + 17 + 4 * (i + 1)))
+				hit = i;
+		assert_true(hit < 3);
+		for (size_t i = 0; i < 3; i++) {
+			so_bulk b;
+			int r = defs_bulk_unpack(q, len, i, &a, &b);
+			if (i == hit) {
+				assert_int_equal(r, -EBADMSG);
+			} else {
+				assert_int_equal(r, 0);
+				check_bulk(&u.orders[i].o, &b);
+			}
+		}
+		assert_int_equal(defs_unit_unpack(base, q, len, &back), -EBADMSG);
+	}
+	/* the offsets: out of order, past the value, or a section read at another
+	 * position (its hash is seeded with its position) */
+	so_bulk b;
+	memcpy(q, p, len);
+	put_le32(q + 17 + 4, le32(p + 17 + 8) + 1);
+	assert_int_equal(defs_bulk_unpack(q, len, 0, &a, &b), -EBADMSG);
+	assert_int_equal(defs_bulk_unpack(q, len, 1, &a, &b), -EBADMSG);
+	rehash(q, len);
+	assert_int_equal(defs_unit_unpack(base, q, len, &back), -EBADMSG);
+	memcpy(q, p, len);
+	put_le32(q + 17 + 12, (uint32_t) (len - bulk + 1));
+	assert_int_equal(defs_bulk_unpack(q, len, 2, &a, &b), -EBADMSG);
+	put_le32(q + 17 + 12, UINT32_MAX);
+	assert_int_equal(defs_bulk_unpack(q, len, 2, &a, &b), -EBADMSG);
+	rehash(q, len);
+	assert_int_equal(defs_unit_unpack(base, q, len, &back), -EBADMSG);
+	memcpy(q, p, len);
+	put_le32(q + 17 + 4, le32(p + 17));
+	put_le32(q + 17 + 8, le32(p + 17 + 4));   /* section 1 is section 0's bytes */
+	assert_int_equal(defs_bulk_unpack(q, len, 1, &a, &b), -EBADMSG);
+	/* n_orders past the head */
+	memcpy(q, p, len);
+	put_le32(q + 13, UINT32_MAX);
+	assert_int_equal(defs_bulk_unpack(q, len, 0, &a, &b), -EBADMSG);
+	put_le32(q + 13, 1000);
+	assert_int_equal(defs_bulk_unpack(q, len, 0, &a, &b), -EBADMSG);
+	/* the head's length past the value */
+	memcpy(q, p, len);
+	put_le32(q + 9, (uint32_t) len);
+	assert_int_equal(defs_bulk_unpack(q, len, 0, &a, &b), -EBADMSG);
+	assert_int_equal(defs_unit_unpack(base, q, len, &back), -EBADMSG);
+	free(q);
+	defs_arena_free(a);
+	free(p);
+	defs_free(base);
+}
+
+/* store_cset_order: a standing order's bulk from the stored record of its file. */
+static void test_cset_order(void **state) {
+	(void) state;
+	char tmp[] = "/tmp/test_pack.XXXXXX";
+	assert_non_null(mkdtemp(tmp));
+	defs *base = base_defs();
+	defs_unit u = make_unit(base);
+	uint8_t *p;
+	size_t len;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	store *s;
+	store_txn *t;
+	assert_int_equal(store_open(tmp, NULL, &s), 0);
+	store_cset head = { .program = "standingd 9.8.7" };
+	store_cset_put_file f = { .name = "orders.d/a.yaml", .packed = p, .packed_len = len };
+	assert_int_equal(store_begin(s, true, &t), 0);
+	assert_int_equal(store_cset_put(t, &head, &f, 1), 0);
+	assert_int_equal(store_commit(t), 0);
+	struct defs_arena *a = NULL;
+	so_bulk b;
+	assert_int_equal(store_begin(s, false, &t), 0);
+	for (size_t i = 0; i < 3; i++) {
+		const char *name = "orders.d/a.yaml";
+		assert_int_equal(store_cset_order(t, name, i, &a, &b), 0);
+		assert_ptr_equal(b.file, name);
+		b.file = NULL;
+		check_bulk(&u.orders[i].o, &b);
+	}
+	assert_int_equal(store_cset_order(t, "orders.d/a.yaml", 3, &a, &b), -ERANGE);
+	assert_int_equal(store_cset_order(t, "orders.d/b.yaml", 0, &a, &b), -ENOENT);
+	store_abort(t);
+	defs_arena_free(a);
+	store_close(s);
+	tmpdir_remove(tmp);
+	free(p);
+	defs_free(base);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
@@ -367,6 +548,9 @@ int main(void) {
 		cmocka_unit_test(test_zone_refused),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_manifest),
+		cmocka_unit_test(test_sections),
+		cmocka_unit_test(test_section_damage),
+		cmocka_unit_test(test_cset_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
