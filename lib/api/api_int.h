@@ -71,6 +71,8 @@ typedef struct list_job {
 	list_item *v;
 	size_t n, cap, emitted;
 	vl_list out;
+	/* the item's standing order with its bulk (sales_so_full), reset per item */
+	struct defs_arena *scratch;
 } list_job;
 
 /* ---- small helpers and shared parameter readers (api.c) ---- */

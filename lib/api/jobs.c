@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lib/api/api_int.h"
+#include "lib/defs/pack.h"
 
 /* ---- long lists, built in steps ----
  * ListUpcoming, ListOrders and Forecast grow with the data (up to MAX_ITEMS items,
@@ -49,6 +50,7 @@ static void job_free(void *state) {
 	job_release(j);
 	job_items_clear(j);
 	vl_list_clear(&j->out);
+	defs_arena_free(j->scratch);
 	free(j->supplier);
 	free(j);
 }
@@ -243,12 +245,20 @@ static int job_order(const sales_order *o, void *ud) {
 	return job_pause_after_order(j, o);
 }
 
+/* orders[so_i] with its bulk, read in the job's snapshot (the thin set is
+ * read-only while the job runs: a change of the definitions restarts it). */
+static int job_full(list_job *j, standing_order *ret) {
+	defs_arena_reset(&j->scratch);
+	return sales_so_full(j->t, &j->env->defs->orders[j->so_i], &j->scratch, ret);
+}
+
 static int upcoming_projected(const occurrence *o, list_job *j) {
-	const standing_order *so = &j->env->defs->orders[j->so_i];
-	int r = engine_occurrence_state(j->t, so->id, j->watermark, o->delivery);
+	standing_order full;
+	const standing_order *so = &full;
+	int r = engine_occurrence_state(j->t, j->env->defs->orders[j->so_i].id, j->watermark, o->delivery);
 	if (r != ENGINE_OCC_PENDING)
 		return r < 0 ? r : 0;   /* created (listed from the store) or skipped */
-	if ((r = job_room(j)) < 0)
+	if ((r = job_room(j)) < 0 || (r = job_full(j, &full)) < 0)
 		return r;
 	char local[CAL_ISO_MAX], utc[CAL_ISO_MAX];
 	jsonw *w = &j->text;
@@ -272,11 +282,12 @@ static int upcoming_projected(const occurrence *o, list_job *j) {
 }
 
 static int forecast_occurrence(const occurrence *o, list_job *j) {
-	const standing_order *so = &j->env->defs->orders[j->so_i];
-	int r = engine_occurrence_state(j->t, so->id, j->watermark, o->delivery);
+	standing_order full;
+	const standing_order *so = &full;
+	int r = engine_occurrence_state(j->t, j->env->defs->orders[j->so_i].id, j->watermark, o->delivery);
 	if (r < 0 || r == ENGINE_OCC_SKIPPED)
 		return r < 0 ? r : 0;   /* the forecast is what was or will be created */
-	if ((r = job_room(j)) < 0)
+	if ((r = job_room(j)) < 0 || (r = job_full(j, &full)) < 0)
 		return r;
 	char d[CAL_ISO_MAX], c[CAL_ISO_MAX];
 	jsonw *w = &j->text;

@@ -54,6 +54,11 @@ typedef struct standing_order {
 	reminder *reminders;
 	size_t n_reminders;
 	char *file; int line;     /* "orders.d/acme.yaml", line of the `- id:` item */
+	/* Thin (issue 12): 0 when all of it is here (resident); else its ship_to and
+	 * lines are left to its file's compiled record, at standing_orders[stored - 1]
+	 * of the record of file (sales_so_full reads them; here they are empty, n_lines
+	 * kept). In the padding after line: no byte more per standing order. */
+	uint32_t stored;
 	/* Placed through the API: who placed it first, "shop:USER" or "ops:USER" (the
 	 * API file's "placed_by"); NULL for the files and for API orders stored
 	 * before it was recorded (treated as ops'). Not part of the hash. */

@@ -90,6 +90,14 @@ static void *arena_alloc(defs_arena **a, size_t size) {
 	return p;
 }
 
+void defs_arena_reset(defs_arena **a) {
+	if (!*a)
+		return;
+	defs_arena_free((*a)->next);   /* the newest block stays */
+	(*a)->next = NULL;
+	(*a)->used = 0;
+}
+
 void defs_arena_free(defs_arena *a) {
 	while (a) {
 		defs_arena *n = a->next;

@@ -9,6 +9,22 @@
 static int create_in(store_txn *t, const defs *d, const customer *cu, sales_order *o, const char *by,
 		     const void *src);
 
+int sales_so_full(store_txn *t, const standing_order *so, struct defs_arena **scratch, standing_order *ret) {
+	if (!so->stored) {
+		*ret = *so;
+		return 0;
+	}
+	so_bulk b;
+	int r = store_cset_order(t, so->file, so->stored - 1, scratch, &b);
+	if (r == -ENOENT || r == -EPROTO || r == -ERANGE)
+		r = -EBADMSG;
+	if (r < 0)
+		return r;
+	defs_so_full(so, &b, ret);
+	ret->stored = 0;
+	return 0;
+}
+
 int sales_create_occurrence_in(store_txn *t, const defs *d, const standing_order *so, const occurrence *occ, int64_t now,
 			       bool late, sales_order *ret) {
 	if (!t || !so || !occ || !ret || !so->customer)
@@ -29,7 +45,9 @@ int sales_create_occurrence_in(store_txn *t, const defs *d, const standing_order
 		.payment = so->payment,
 		.late = late,
 	};
-	int r = create_in(t, d, so->customer, &o, ORDER_BY_DAEMON, so);   /* so's strings: its orders share them */
+	/* so's strings: its orders share them; so may be a copy (sales_so_full), its
+	 * id is the running set's */
+	int r = create_in(t, d, so->customer, &o, ORDER_BY_DAEMON, so->id);
 	/* the transitions are the store's now; ret keeps only borrowed strings */
 	order_transitions_clear(&o);
 	if (r < 0)

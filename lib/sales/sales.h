@@ -14,10 +14,19 @@
 #include "lib/store/store.h"
 #include "lib/time/rule.h"
 
+/* The full standing order of so (a member of the running set) for the order
+ * makers, the CRM and the list writers: so itself when its bulk is resident,
+ * else so with its bulk read from its file's compiled record in t
+ * (store_cset_order; the strings in *scratch, valid until the caller resets or
+ * frees it). 0; -EBADMSG when the record is missing, of another version or
+ * damaged at so (the caller says so: engine_last_error, the lists' errno 74);
+ * -ENOMEM. */
+int sales_so_full(store_txn *t, const standing_order *so, struct defs_arena **scratch, standing_order *ret);
+
 /* The order of one occurrence of so, inside the engine's batch transaction t:
  * its total (order_total), number, idempotency, due-index entry and order.created
- * event. *ret is the order as stored, its strings borrowed from so (valid while so
- * is). 0; -EEXIST when that occurrence already has an order (nothing written);
+ * event. so is a full standing order (sales_so_full). *ret is the order as stored,
+ * its strings borrowed from so (valid while so's strings are). 0; -EEXIST when that occurrence already has an order (nothing written);
  * -ERANGE when its total does not compute (out of range; nothing written: the
  * engine records a skip instead); another negative
  * errno (t is then failed). */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/defs/pack.h"
 #include "lib/sched/engine.h"
 #include "lib/sales/crm.h"
 #include "lib/sales/sales.h"
@@ -63,6 +64,12 @@ struct engine {
 	size_t n_done, cap_done;
 	struct skip_note { uint32_t idx; int64_t delivery; char reason[96]; } *skips;
 	size_t n_skips, cap_skips;
+	/* The open batch's full standing orders (sales_so_full): the bulk read into
+	 * scratch, which the orders in done point into, reset when the next batch
+	 * begins; full is that of orders[full_idx - 1] (0: none). */
+	struct defs_arena *scratch;
+	standing_order full;
+	size_t full_idx;
 };
 
 static bool heap_less(const heap_ent *a, const heap_ent *b) {
@@ -272,6 +279,7 @@ void engine_free(engine *e) {
 	free(e->rems);
 	free(e->rem_first);
 	free(e->done);
+	defs_arena_free(e->scratch);
 	free(e->skips);
 	free(e);
 }
@@ -685,8 +693,25 @@ static int note_skip(engine *e, store_txn *t, size_t idx, int64_t delivery, int6
 	return 0;
 }
 
+/* orders[idx] with its bulk, for the open batch (sales_so_full). */
+static int full_of(engine *e, store_txn *t, size_t idx, const standing_order **ret) {
+	if (e->full_idx != idx + 1) {
+		int r = sales_so_full(t, &e->d->orders[idx], &e->scratch, &e->full);
+		if (r < 0) {
+			e->full_idx = 0;
+			return r;
+		}
+		e->full_idx = idx + 1;
+	}
+	*ret = &e->full;
+	return 0;
+}
+
 static int create_order(engine *e, store_txn *t, size_t idx, const occurrence *o, int64_t now) {
-	const standing_order *so = &e->d->orders[idx];
+	const standing_order *so;
+	int r = full_of(e, t, idx, &so);
+	if (r < 0)
+		return r;
 	if (e->n_done == e->cap_done) {
 		size_t cap = e->cap_done ? e->cap_done * 2 : 64;
 		void *v = realloc(e->done, cap * sizeof(*e->done));
@@ -695,7 +720,7 @@ static int create_order(engine *e, store_txn *t, size_t idx, const occurrence *o
 		e->done = v;
 		e->cap_done = cap;
 	}
-	int r = sales_create_occurrence_in(t, e->d, so, o, now, o->create_at < now - e->grace, &e->done[e->n_done]);
+	r = sales_create_occurrence_in(t, e->d, so, o, now, o->create_at < now - e->grace, &e->done[e->n_done]);
 	if (r == -EEXIST)
 		return 0;   /* created before (an edit moved the watermark back): never twice */
 	if (r < 0)
@@ -891,7 +916,12 @@ static int process_reminder(engine *e, store_txn *t, size_t k, int64_t now, size
 			bool make;
 			if ((r = reminder_makes(e, t, rs->idx, &o, &make)) < 0)
 				return r;
-			if ((r = crm_reminder_in(t, e->d, so, rs->r, &o, make, at, now)) < 0)
+			const standing_order *full;
+			if ((r = full_of(e, t, rs->idx, &full)) < 0)
+				return r;
+			/* the reminder itself is resident: a standing order with reminders
+			 * keeps its bulk (lib/sched/catalog.c) */
+			if ((r = crm_reminder_in(t, e->d, full, rs->r, &o, make, at, now)) < 0)
 				return r;
 			rs->through = at;
 			if (make)
@@ -931,6 +961,8 @@ int engine_run(engine *e, int64_t now, size_t max_batches) {
 		if (r < 0)
 			return r;
 		e->n_done = e->n_skips = 0;
+		e->full_idx = 0;
+		defs_arena_reset(&e->scratch);
 		size_t budget = ENGINE_BATCH;
 		while (budget > 0 && e->n_heap > 0 && e->heap[0].at <= now) {
 			uint32_t idx = e->heap[0].idx, rem = e->heap[0].rem;

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include "lib/defs/defs.h"
+#include "lib/defs/pack.h"
 #include "lib/sales/sales.h"
 #include "lib/store/store.h"
 #include "lib/time/cal.h"
@@ -159,6 +160,64 @@ static occurrence first_occurrence(const standing_order *so) {
 static void watermark(store_txn *t, const char *so_id, int64_t delivery) {
 	sched_state st = { .watermark = delivery, .created = 1, .active = true };
 	assert_int_equal(store_sched_put(t, so_id, &st), 0);
+}
+
+/* A thin standing order (its bulk left to its file's compiled record) read back
+ * whole by sales_so_full makes the very order its resident self makes; a
+ * record missing or damaged at it: -EBADMSG. */
+static void test_so_full_stored(void **state) {
+	fx *f = *state;
+	const standing_order *so = &f->d->orders[0];
+	defs_unit_order e = { .o = *so, .customer_id = "acme" };
+	defs_unit u = { .orders = &e, .n_orders = 1 };
+	uint8_t *p;
+	size_t len;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	store_cset head = { .program = "test" };
+	store_cset_put_file pf = { .name = "orders.d/a.yaml", .packed = p, .packed_len = len };
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_cset_put(t, &head, &pf, 1), 0);
+	assert_int_equal(store_commit(t), 0);
+	standing_order thin = *so, full;
+	thin.ship_to = (order_address) { 0 };
+	thin.lines = NULL;
+	thin.stored = 1;
+	thin.file = "orders.d/a.yaml";
+	struct defs_arena *a = NULL;
+	occurrence occ = first_occurrence(so);
+	sales_order o;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(sales_so_full(t, &thin, &a, &full), 0);
+	assert_int_equal(full.stored, 0);
+	assert_ptr_equal(full.id, so->id);
+	assert_string_equal(full.ship_to.street, "Katu 1");
+	assert_string_equal(full.ship_to.postcode, "00510");
+	assert_int_equal(full.n_lines, 2);
+	assert_string_equal(full.lines[1].sku, "SOCKET");
+	assert_int_equal(full.lines[1].quantity, 2);
+	assert_int_equal(full.lines[1].unit_price.minor, 1250);
+	assert_int_equal(full.line, so->line);
+	assert_int_equal(sales_create_occurrence_in(t, NULL, &full, &occ, occ.create_at, false, &o), 0);
+	assert_string_equal(o.ship_to.city, "Helsinki");
+	assert_int_equal(o.total.minor, 10 * 85 + 2 * 1250);
+	assert_int_equal(o.n_lines, 2);
+	/* a resident one is itself */
+	assert_int_equal(sales_so_full(t, so, &a, &full), 0);
+	assert_ptr_equal(full.lines, so->lines);
+	/* no record, a record past its table, a damaged section */
+	thin.file = "orders.d/b.yaml";
+	assert_int_equal(sales_so_full(t, &thin, &a, &full), -EBADMSG);
+	thin.file = "orders.d/a.yaml";
+	thin.stored = 2;
+	assert_int_equal(sales_so_full(t, &thin, &a, &full), -EBADMSG);
+	thin.stored = 1;
+	p[len - 3] ^= 1;
+	assert_int_equal(store_cset_put(t, &head, &pf, 1), 0);
+	assert_int_equal(sales_so_full(t, &thin, &a, &full), -EBADMSG);
+	store_abort(t);
+	defs_arena_free(a);
+	free(p);
 }
 
 static void test_create_occurrence(void **state) {
@@ -1042,6 +1101,7 @@ static void test_ledger_property(void **state) {
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_occurrence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_so_full_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_occurrence_total_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_place_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mark_shipped, setup, teardown),
