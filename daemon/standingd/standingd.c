@@ -1078,6 +1078,10 @@ static int run(daemon_ctx *c) {
 		return 1;
 	}
 	catalog_set_source(c->cat, conf_source, c);
+	/* every commit but an unstored one stores its units: their bulk stays there
+	 * (STANDINGD_RESIDENT=1 keeps it in memory too: the thin set's test compares) */
+	const char *resident = getenv("STANDINGD_RESIDENT");
+	catalog_set_thin(c->cat, !(resident && !strcmp(resident, "1")));
 	if ((r = load_start_defs(c)) < 0) {
 		if (r != -EINVAL)
 			log_error("cannot apply the definitions: %s", strerror(-r));

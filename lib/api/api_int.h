@@ -71,8 +71,11 @@ typedef struct list_job {
 	list_item *v;
 	size_t n, cap, emitted;
 	vl_list out;
-	/* the item's standing order with its bulk (sales_so_full), reset per item */
+	/* orders[full_i - 1] with its bulk (sales_so_full; 0: none), read once for
+	 * all its items, its strings in scratch */
 	struct defs_arena *scratch;
+	standing_order full;
+	size_t full_i;
 } list_job;
 
 /* ---- small helpers and shared parameter readers (api.c) ---- */

@@ -245,20 +245,28 @@ static int job_order(const sales_order *o, void *ud) {
 	return job_pause_after_order(j, o);
 }
 
-/* orders[so_i] with its bulk, read in the job's snapshot (the thin set is
- * read-only while the job runs: a change of the definitions restarts it). */
-static int job_full(list_job *j, standing_order *ret) {
-	defs_arena_reset(&j->scratch);
-	return sales_so_full(j->t, &j->env->defs->orders[j->so_i], &j->scratch, ret);
+/* orders[so_i] with its bulk, read in the job's snapshot once for all its items
+ * (the thin set is read-only while the job runs: a change of the definitions
+ * restarts it, with its snapshot). */
+static int job_full(list_job *j, const standing_order **ret) {
+	if (j->full_i != j->so_i + 1) {
+		defs_arena_reset(&j->scratch);
+		j->full_i = 0;
+		int r = sales_so_full(j->t, &j->env->defs->orders[j->so_i], &j->scratch, &j->full);
+		if (r < 0)
+			return r;
+		j->full_i = j->so_i + 1;
+	}
+	*ret = &j->full;
+	return 0;
 }
 
 static int upcoming_projected(const occurrence *o, list_job *j) {
-	standing_order full;
-	const standing_order *so = &full;
+	const standing_order *so;
 	int r = engine_occurrence_state(j->t, j->env->defs->orders[j->so_i].id, j->watermark, o->delivery);
 	if (r != ENGINE_OCC_PENDING)
 		return r < 0 ? r : 0;   /* created (listed from the store) or skipped */
-	if ((r = job_room(j)) < 0 || (r = job_full(j, &full)) < 0)
+	if ((r = job_room(j)) < 0 || (r = job_full(j, &so)) < 0)
 		return r;
 	char local[CAL_ISO_MAX], utc[CAL_ISO_MAX];
 	jsonw *w = &j->text;
@@ -282,12 +290,11 @@ static int upcoming_projected(const occurrence *o, list_job *j) {
 }
 
 static int forecast_occurrence(const occurrence *o, list_job *j) {
-	standing_order full;
-	const standing_order *so = &full;
+	const standing_order *so;
 	int r = engine_occurrence_state(j->t, j->env->defs->orders[j->so_i].id, j->watermark, o->delivery);
 	if (r < 0 || r == ENGINE_OCC_SKIPPED)
 		return r < 0 ? r : 0;   /* the forecast is what was or will be created */
-	if ((r = job_room(j)) < 0 || (r = job_full(j, &full)) < 0)
+	if ((r = job_room(j)) < 0 || (r = job_full(j, &so)) < 0)
 		return r;
 	char d[CAL_ISO_MAX], c[CAL_ISO_MAX];
 	jsonw *w = &j->text;
@@ -402,6 +409,7 @@ static int job_collect(list_job *j) {
 			env->snapshots++;
 		}
 		j->gen = env->defs_generation;
+		j->full_i = 0;
 		j->phase = j->kind == JOB_FORECAST || j->kind == JOB_STANDING ? PHASE_RULES : PHASE_ORDERS;
 		j->at = j->lo;
 		j->at_seq = 0;

@@ -2674,6 +2674,7 @@ void defs_unit_done(defs_unit *u) {
 		free(u->orders);
 		free(u->meta);
 		defs_arena_free(u->arena);
+		defs_arena_free(u->bulk);
 		*u = (defs_unit) { 0 };
 		return;
 	}

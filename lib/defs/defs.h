@@ -292,6 +292,10 @@ typedef struct defs_unit {
 	/* An unpacked unit (lib/defs/pack.h): everything above lives in this arena
 	 * (strings shared), freed as a whole by defs_unit_done. NULL: malloc'd each. */
 	struct defs_arena *arena;
+	/* An unpacked unit's bulk (ship_to, lines, placed_by) of its standing orders
+	 * without reminders, apart: the running set drops it (defs_unit_bulk_free) once
+	 * those standing orders read it from the stored record. */
+	struct defs_arena *bulk;
 } defs_unit;
 
 /* Reads f as defs_load_files reads an orders file, under base's config and

@@ -714,6 +714,7 @@ int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret
 	const uint8_t *body = f.off + 4 * ((size_t) f.n_orders + 1);
 	pk_rd r = { .b = bytes_reader(body, (size_t) (b + f.bulk - body)), .tz = base->tz };
 	defs_unit u = { 0 };
+	defs_arena *bulk = NULL;
 	/* the table: every string once, NUL-terminated, in one block */
 	r.n_strs = rd_count(&r, 1);
 	r.strs = rd_alloc(&r, r.n_strs, sizeof(*r.strs));
@@ -757,7 +758,9 @@ int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret
 			break;
 		uint32_t o0 = rd_le32(f.off + 4 * i), o1 = rd_le32(f.off + 4 * (i + 1));
 		so_bulk sb;
-		int k = sec_read(b + f.bulk + o0, o1 - o0, (uint32_t) i, &r.arena, &sb);
+		/* the bulk of a standing order without reminders in its own arena (the
+		 * running set may drop it: defs_unit_bulk_free); reminders stay */
+		int k = sec_read(b + f.bulk + o0, o1 - o0, (uint32_t) i, so->n_reminders ? &r.arena : &bulk, &sb);
 		if (k < 0) {
 			r.oom |= k == -ENOMEM;
 			r.bad |= k != -ENOMEM;
@@ -779,11 +782,18 @@ int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret
 	if (r.bad || r.oom) {
 		free(u.orders);
 		defs_arena_free(r.arena);
+		defs_arena_free(bulk);
 		return r.oom ? -ENOMEM : -EBADMSG;
 	}
 	u.arena = r.arena;
+	u.bulk = bulk;
 	*ret = u;
 	return 0;
+}
+
+void defs_unit_bulk_free(defs_unit *u) {
+	defs_arena_free(u->bulk);
+	u->bulk = NULL;
 }
 
 int defs_unit_thin(defs_unit *u) {

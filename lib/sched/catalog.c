@@ -81,6 +81,7 @@ struct catalog {
 	catalog_stats stats;
 	catalog_source_fn source;
 	void *source_ud;
+	bool thin;               /* catalog_set_thin */
 };
 
 /* ---- the id index ---- */
@@ -267,6 +268,10 @@ void catalog_set_source(catalog *c, catalog_source_fn fn, void *ud) {
 	c->source_ud = ud;
 }
 
+void catalog_set_thin(catalog *c, bool on) {
+	c->thin = on;
+}
+
 /* f's bytes from the source, checked against its hash. */
 static int cat_fetch(catalog *c, cat_file *f) {
 	if (!c->source)
@@ -332,6 +337,30 @@ int catalog_new(const char *tzdir, catalog **ret) {
 	}
 	*ret = c;
 	return 0;
+}
+
+/* The thin running set (catalog_set_thin), after a commit that stored every
+ * unit: the standing orders of the YAML files' units that still hold their bulk
+ * (read or unpacked by this stage, or kept since an unstored commit) leave it to
+ * the store, and the units drop it. One without reminders only (the engine keeps
+ * the `before:` ones' texts) and without placed_by (an API file's). */
+static void cat_thin_run(catalog *c) {
+	defs *d = c->run.d;
+	for (size_t m = 0; d && m < d->n_orders; m++) {
+		standing_order *so = &d->orders[m];
+		const cat_own *o = &c->run.own_ord[m];
+		if (!o->f->orders_yaml || !o->f->u.bulk || !o->f->u.meta || so->stored || so->n_reminders ||
+		    so->placed_by || o->idx >= UINT32_MAX)
+			continue;
+		so->stored = (uint32_t) o->idx + 1;
+		so->ship_to = (order_address) { 0 };
+		so->lines = NULL;   /* n_lines stays: the engine weighs a batch by it */
+	}
+	for (size_t i = 1; i < c->run.n_yaml; i++) {
+		cat_file *f = c->run.yaml[i];
+		if (f->u.meta)
+			defs_unit_bulk_free(&f->u);
+	}
 }
 
 void catalog_commit_unstored(catalog *c) {
@@ -609,7 +638,54 @@ static bool cat_dying_customer(const catalog *c, const customer *cu) {
  * standing orders and those of kept files whose customer is in a removed file,
  * and builds the candidate's sorted arrays by merging. 0, -EINVAL (a full
  * validation would report an error), -ENOMEM. */
+/* A thin standing order's file read again (cat_relink_thin), kept for the next
+ * one of the same file. */
+typedef struct cat_reread {
+	const cat_file *f;
+	defs_unit u;
+} cat_reread;
+
+static void cat_reread_done(cat_reread *rr) {
+	if (rr->f)
+		defs_unit_done(&rr->u);
+	*rr = (cat_reread) { 0 };
+}
+
+/* Links again the thin standing order so of o's file (its customer changed):
+ * linking needs its lines and its hash all of it, so its file's bytes are read
+ * again through the source (checked against its hash) and its version there is
+ * linked; *ret is so with what the link changes (customer, the defaulted zone and
+ * catch-up, hash), still thin. 0; -EINVAL where the link fails; -ESTALE when the
+ * file is not there as it was; -ENOMEM. */
+static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const cat_own *o, const standing_order *so,
+			   const customer *cu, standing_order *ret) {
+	if (rr->f != o->f) {
+		cat_reread_done(rr);
+		cat_file tmp = { .f = { .name = o->f->f.name, .len = o->f->f.len }, .info = o->f->info };
+		int r = cat_fetch(c, &tmp);
+		if (r < 0)
+			return r;
+		r = defs_unit_read(base, &tmp.f, &rr->u);
+		free(tmp.f.data);
+		if (r < 0)
+			return r == -ENOMEM ? r : -ESTALE;
+		rr->f = o->f;
+	}
+	if (o->idx >= rr->u.n_orders || strcmp(rr->u.orders[o->idx].o.id, so->id) != 0)
+		return -ESTALE;
+	standing_order linked;
+	if (!defs_unit_link(base, &rr->u.orders[o->idx], cu, &linked))
+		return -EINVAL;
+	*ret = *so;
+	ret->customer = linked.customer;
+	ret->rule.zone = linked.rule.zone;
+	ret->catch_up = linked.catch_up;
+	ret->hash = linked.hash;
+	return 0;
+}
+
 static int cat_build(catalog *c) {
+	cat_reread rr = { 0 };
 	cat_map acust = { 0 }, aord = { 0 };
 	cat_map_clear(&c->add_cust);
 	cat_map_clear(&c->add_ord);
@@ -714,6 +790,15 @@ static int cat_build(catalog *c) {
 				 * takes from it what the file said and applies the defaults again */
 				defs_unit_order thin;
 				const defs_unit_order *e = &thin;
+				const customer *cu = cat_find_customer(c, &acust, so->customer->id);
+				if (so->stored) {
+					/* its bulk is in the store: link its file's version */
+					if ((r = cat_relink_thin(c, &rr, base, o, so, cu, &d->orders[m])) < 0)
+						goto out;
+					c->stats.orders_linked++;
+					c->pend.own_ord[m++] = *o;
+					continue;
+				}
 				if (o->f->u.meta) {
 					const defs_unit_meta *mt = &o->f->u.meta[o->idx];
 					thin = (defs_unit_order) { .o = *so, .customer_id = (char *) mt->customer_id,
@@ -724,7 +809,6 @@ static int cat_build(catalog *c) {
 				} else {
 					e = &o->f->u.orders[o->idx];
 				}
-				const customer *cu = cat_find_customer(c, &acust, so->customer->id);
 				if (!defs_unit_link(base, e, cu, &d->orders[m])) {
 					r = -EINVAL;
 					goto out;
@@ -763,6 +847,7 @@ static int cat_build(catalog *c) {
 	c->add_ord = aord;
 	acust = aord = (cat_map) { 0 };
 out:
+	cat_reread_done(&rr);
 	cat_map_clear(&acust);
 	cat_map_clear(&aord);
 	free(nc);
@@ -1181,6 +1266,8 @@ void catalog_commit(catalog *c) {
 			f->f.data = c->run.yaml_flat[i].data = NULL;
 		}
 	}
+	if (c->thin && !unstored)
+		cat_thin_run(c);
 	if (!ok) {
 		/* out of memory: an index that misses ids would accept duplicates; drop
 		 * the indexes so that the next change reads everything again */

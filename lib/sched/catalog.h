@@ -76,6 +76,15 @@ bool catalog_known(void *ud, const char *name, const defs_file_id *id, uint64_t 
  * length and hash): a full validation and a damaged packed unit fetch them. */
 typedef int (*catalog_source_fn)(void *ud, const char *name, uint64_t hash, defs_file *ret);
 void catalog_set_source(catalog *c, catalog_source_fn fn, void *ud);
+/* The thin running set (issue 12): once a commit has stored the units (not
+ * catalog_commit_unstored), the standing orders of the YAML orders files that have
+ * no reminders leave their ship_to and lines to their file's compiled record in
+ * the store (standing_order.stored; sales_so_full reads them) and the catalog
+ * drops that bulk. Only for a caller that stores every unit it commits (the
+ * daemon); off by default, so a catalog without a store keeps everything. A
+ * thin standing order linked again (its customer changed in another file) has
+ * its file read again through the source. */
+void catalog_set_thin(catalog *c, bool on);
 
 /* The candidate's YAML orders files for the compiled set the store keeps: name,
  * identity and hash; packed: the unit packed (defs_unit_pack) for the files this
