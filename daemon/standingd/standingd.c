@@ -79,6 +79,7 @@ typedef struct daemon_ctx {
 	int exit_code;
 	int store_fault;          /* -ENOSPC, -EFBIG ...: why order creation is stopped; 0 */
 	uint64_t retry_ms;        /* the next retry's delay while store_fault */
+	bool rereading;           /* reloading after a damaged compiled record (run_due) */
 	uint64_t map_seen;        /* the store's map size last logged */
 	vl_service *svc;
 	server *srv;
@@ -234,6 +235,8 @@ static void store_fault_begin(daemon_ctx *c, int r) {
 		log_error("creating due orders failed: %s; retrying", strerror(-r));
 }
 
+static void reload(daemon_ctx *c, const char *why);
+
 static void run_due(daemon_ctx *c) {
 	int r = engine_run(c->engine, now_s(c), 1);
 	log_map_growth(c);
@@ -247,6 +250,19 @@ static void run_due(daemon_ctx *c) {
 		/* the map is full while a list holds its snapshot: it grows as soon as
 		 * that ends (store_room_wanted), which is a few loop turns, not a fault */
 		uv_timer_start(&c->due_timer, on_due, STORE_RETRY_SOON_MS, 0);
+		return;
+	}
+	const standing_order *bad = r == -EBADMSG ? engine_bulk_damaged(c->engine) : NULL;
+	if (bad && !c->rereading) {
+		/* a thin standing order's bulk did not read (nothing was written): its
+		 * file's record is damaged; every file is read again (the apply rewrites
+		 * every record) and creation goes on from there */
+		log_error("the compiled record of %s is damaged at standing order %s: read from its YAML",
+			  bad->file ? bad->file : "?", bad->id);
+		catalog_forget(c->cat);
+		c->rereading = true;
+		reload(c, "a damaged compiled record");
+		c->rereading = false;
 		return;
 	}
 	if (r < 0) {

@@ -272,6 +272,10 @@ void catalog_set_thin(catalog *c, bool on) {
 	c->thin = on;
 }
 
+void catalog_forget(catalog *c) {
+	c->force_full = true;
+}
+
 /* f's bytes from the source, checked against its hash. */
 static int cat_fetch(catalog *c, cat_file *f) {
 	if (!c->source)

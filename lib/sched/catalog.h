@@ -85,6 +85,10 @@ void catalog_set_source(catalog *c, catalog_source_fn fn, void *ud);
  * thin standing order linked again (its customer changed in another file) has
  * its file read again through the source. */
 void catalog_set_thin(catalog *c, bool on);
+/* The next stage reads every file again (catalog_known says none is known), as
+ * after a failed commit: for a compiled record found damaged while running (the
+ * apply that follows writes every record anew). */
+void catalog_forget(catalog *c);
 
 /* The candidate's YAML orders files for the compiled set the store keeps: name,
  * identity and hash; packed: the unit packed (defs_unit_pack) for the files this

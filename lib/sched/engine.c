@@ -70,6 +70,7 @@ struct engine {
 	struct defs_arena *scratch;
 	standing_order full;
 	size_t full_idx;
+	size_t bad_idx;          /* engine_bulk_damaged: orders[bad_idx - 1]; 0: none */
 };
 
 static bool heap_less(const heap_ent *a, const heap_ent *b) {
@@ -699,6 +700,8 @@ static int full_of(engine *e, store_txn *t, size_t idx, const standing_order **r
 		int r = sales_so_full(t, &e->d->orders[idx], &e->scratch, &e->full);
 		if (r < 0) {
 			e->full_idx = 0;
+			if (r == -EBADMSG)
+				e->bad_idx = idx + 1;
 			return r;
 		}
 		e->full_idx = idx + 1;
@@ -961,7 +964,7 @@ int engine_run(engine *e, int64_t now, size_t max_batches) {
 		if (r < 0)
 			return r;
 		e->n_done = e->n_skips = 0;
-		e->full_idx = 0;
+		e->full_idx = e->bad_idx = 0;
 		defs_arena_reset(&e->scratch);
 		size_t budget = ENGINE_BATCH;
 		while (budget > 0 && e->n_heap > 0 && e->heap[0].at <= now) {
@@ -1003,6 +1006,10 @@ int engine_run(engine *e, int64_t now, size_t max_batches) {
 					 e->skips[i].reason, e->hooks.ud);
 	}
 	return created;
+}
+
+const standing_order *engine_bulk_damaged(const engine *e) {
+	return e->bad_idx && e->d && e->bad_idx <= e->d->n_orders ? &e->d->orders[e->bad_idx - 1] : NULL;
 }
 
 void engine_set_grace(engine *e, int64_t seconds) {

@@ -103,6 +103,11 @@ int engine_run(engine *e, int64_t now, size_t max_batches);
 /* Seconds after create_at that still count as on time (default ENGINE_GRACE). A
  * test clock running N times faster scales it, since the loop's own latency does. */
 void engine_set_grace(engine *e, int64_t seconds);
+/* After engine_run failed with -EBADMSG because a thin standing order's bulk
+ * could not be read from its file's compiled record (sales_so_full: missing or
+ * damaged there; the batch was rolled back): that standing order (its file and
+ * id). NULL otherwise. Valid until the next engine_run or engine_apply. */
+const standing_order *engine_bulk_damaged(const engine *e);
 
 /* Counts for status lines. */
 typedef struct engine_stats {

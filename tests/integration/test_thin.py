@@ -9,12 +9,16 @@ GetCustomer) and `standingctl orders --json` are byte for byte the same, after
 the start, after a standing order placed through the API, and after a reload that
 changes a customer defined in another file than its standing orders (which links
 them again: a thin one from its file read again)."""
+import json
 import os
 import re
+import subprocess
 import unittest
 
 from harness import DaemonTest
-from varlink import Connection
+from varlink import Connection, VarlinkError
+
+CSET = os.environ.get("CSET", "build/tests/cset")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(HERE, "..", "..", "conf")
@@ -182,6 +186,75 @@ class ThinTest(DaemonTest):
         for e, p in ((er, pr), (et, pt)):
             self.assertEqual(e.stop(p, timeout=30), 0)
             self.assertNotIn("damaged", e.log(p))
+
+
+HOURLY = """\
+standing_orders:
+  - id: hourly
+    customer: tilaaja
+    supplier: lumen
+    ship_to: {name: Tunneittain, street: Kauppakatu 3 B, postcode: "40100", city: Jyväskylä, country: FI}
+    lines:
+      - {sku: BULB-60W, quantity: 4, unit_price: "0.85 EUR"}
+    payment: account
+    schedule: {every: 1 hour, start: 2027-03-15, timezone: UTC}
+  - id: daily
+    customer: tilaaja
+    supplier: nordkaffe
+    ship_to: {name: Päivittäin, street: Väinönkatu 1, postcode: "40100", city: Jyväskylä, country: FI}
+    lines:
+      - {sku: BEANS, quantity: 1, unit_price: "95.00 EUR"}
+    payment: account
+    schedule: {every: 1 day, start: 2027-03-20, timezone: UTC}
+"""
+
+
+class DamagedSectionTest(DaemonTest):
+    """One standing order's section of its file's compiled record damaged while the
+    daemon runs thin: a list that needs it answers InternalError errno 74 (EBADMSG)
+    and the daemon keeps serving; a list that does not need it is answered; when
+    its next occurrence comes due the daemon says so, reads the files again
+    (rewriting the records) and creates that occurrence, every occurrence exactly
+    once."""
+
+    def test_damaged_section(self):
+        e = self.env()
+        e.write("orders.d/tilaaja.yaml", CUSTOMER.format(zone="Europe/Helsinki"))
+        e.write("orders.d/zz.yaml", HOURLY)
+        # 06:00 UTC comes 12 s (real) after the start
+        p = e.start_ready("2027-03-15T05:58:00Z,10")
+        self.addCleanup(lambda: p.poll() is None and e.stop(p, timeout=30))
+        c = Connection(e.socket, timeout=30)
+        self.addCleanup(c.close)
+        e.wait_for(lambda: c.call("io.standingd.Ops.Status")["orders"] == 6, what="00:00-05:00 created")
+        r = subprocess.run([CSET, e.state, "section", "orders.d/zz.yaml", "0"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        week = {"from": "2027-03-15T05:00:00Z", "to": "2027-03-15T09:00:00Z"}
+        with self.assertRaises(VarlinkError) as cm:
+            c.call("io.standingd.Supplier.ListUpcoming", week)
+        self.assertEqual((cm.exception.error, cm.exception.parameters),
+                         ("io.standingd.InternalError", {"errno": 74}))
+        # the other standing order of that file reads (its own section is whole)
+        other = c.call("io.standingd.Supplier.ListUpcoming",
+                       {"from": "2027-03-20", "to": "2027-03-22", "supplier": "nordkaffe"})["shipments"]
+        self.assertEqual([(o["standing_order"], o["delivery"], o["ship_to"]["name"]) for o in other],
+                         [("daily", "2027-03-20T00:00:00+00:00", "Päivittäin"),
+                          ("daily", "2027-03-21T00:00:00+00:00", "Päivittäin")])
+        self.assertEqual(c.call("io.standingd.Ops.Status")["orders"], 6)
+        # 06:00 comes due: the damage is found, the files read again, the order made
+        e.wait_for(lambda: c.call("io.standingd.Ops.Status")["orders"] == 7, timeout=60, what="06:00 created")
+        self.assertIn("the compiled record of orders.d/zz.yaml is damaged at standing order hourly: "
+                      "read from its YAML", e.log(p))
+        self.assertIn("reloaded (a damaged compiled record)", e.log(p))
+        ups = c.call("io.standingd.Supplier.ListUpcoming", week)["shipments"]
+        self.assertEqual([(s["delivery"], s["status"]) for s in ups][:3],
+                         [("2027-03-15T05:00:00+00:00", "confirmed"), ("2027-03-15T06:00:00+00:00", "confirmed"),
+                          ("2027-03-15T07:00:00+00:00", "projected")])
+        self.assertEqual(ups[1]["ship_to"]["name"], "Tunneittain")
+        orders = [o for o in e.orders() if o["standing_order"] == "hourly"]
+        self.assertEqual(sorted(o["delivery"] for o in orders),
+                         ["2027-03-15T%02d:00:00+00:00" % h for h in range(7)])
+        self.assertEqual(e.stop(p, timeout=30), 0)
 
 
 if __name__ == "__main__":

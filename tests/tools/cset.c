@@ -1,6 +1,10 @@
 /* cset: damages the compiled set a store keeps (doc/store.md, "compiled
  * definitions") for the integration tests, with raw LMDB (no store code):
  *   cset STATE flip NAME       one byte in the middle of the record cset/NAME flipped
+ *   cset STATE section NAME POS  one byte flipped in the middle of standing order
+ *                              POS's section of cset/NAME (pack version 3: after
+ *                              its 8 bytes of hash), the rest as it was; a daemon
+ *                              may run on STATE (LMDB's own locking)
  *   cset STATE version NAME    the record's version byte set to 255
  *   cset STATE version         the manifest's version byte set to 255
  *   cset STATE program TEXT    the manifest rewritten as compiled by TEXT (through
@@ -11,6 +15,8 @@
  * Exit 0, or 1 with a message (no such record). Run with no daemon on STATE. */
 #include <errno.h>
 #include <lmdb.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,9 +93,11 @@ int main(int argc, char **argv) {
 		return program(argv[1], argv[3]);
 	if (argc == 4 && !strcmp(argv[2], "bytes"))
 		return bytes(argv[1], argv[3]);
-	if (argc < 3 || (strcmp(argv[2], "flip") && strcmp(argv[2], "version")) ||
-	    (!strcmp(argv[2], "flip") && argc != 4)) {
-		fprintf(stderr, "usage: cset STATE flip NAME | cset STATE version [NAME] | cset STATE program TEXT\n");
+	bool section = argc == 5 && !strcmp(argv[2], "section");
+	if (!section && (argc < 3 || (strcmp(argv[2], "flip") && strcmp(argv[2], "version")) ||
+			 (!strcmp(argv[2], "flip") && argc != 4) || argc > 4)) {
+		fprintf(stderr, "usage: cset STATE flip NAME | cset STATE section NAME POS | cset STATE version [NAME] | "
+				"cset STATE program TEXT\n");
 		return 2;
 	}
 	MDB_env *env;
@@ -105,7 +113,7 @@ int main(int argc, char **argv) {
 	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) || (rc = mdb_dbi_open(txn, "meta", 0, &dbi)))
 		return fail("meta", rc);
 	char key[600];
-	if (argc == 4)
+	if (argc >= 4)
 		snprintf(key, sizeof(key), "cset/%s", argv[3]);
 	else
 		snprintf(key, sizeof(key), "cset");
@@ -114,10 +122,35 @@ int main(int argc, char **argv) {
 		return fail(key, rc == MDB_NOTFOUND ? 0 : rc);
 	unsigned char *copy = malloc(v.mv_size);
 	memcpy(copy, v.mv_data, v.mv_size);
-	if (!strcmp(argv[2], "flip"))
+	if (section) {
+		/* [9, 13) the head's length L, [13, 17) n_orders, [17, ...) the offsets
+		 * from 13 + L (doc/store.md) */
+		size_t pos = strtoul(argv[4], NULL, 10);
+		uint32_t head = 0, n = 0;
+		for (int i = 0; i < 4 && v.mv_size >= 17; i++) {
+			head |= (uint32_t) copy[9 + i] << (8 * i);
+			n |= (uint32_t) copy[13 + i] << (8 * i);
+		}
+		size_t bulk = 13 + (size_t) head;
+		if (v.mv_size < 17 || pos >= n || 17 + 4 * (pos + 2) > bulk) {
+			fprintf(stderr, "cset: %s has no section %zu\n", key, pos);
+			return 1;
+		}
+		uint32_t o0 = 0, o1 = 0;
+		for (int i = 0; i < 4; i++) {
+			o0 |= (uint32_t) copy[17 + 4 * pos + i] << (8 * i);
+			o1 |= (uint32_t) copy[17 + 4 * (pos + 1) + i] << (8 * i);
+		}
+		if (o1 < o0 + 9 || bulk + o1 > v.mv_size) {
+			fprintf(stderr, "cset: %s: section %zu out of place\n", key, pos);
+			return 1;
+		}
+		copy[bulk + o0 + 8 + (o1 - o0 - 8) / 2] ^= 0x10;
+	} else if (!strcmp(argv[2], "flip")) {
 		copy[v.mv_size / 2] ^= 0x10;
-	else
+	} else {
 		copy[0] = 255;
+	}
 	MDB_val nv = { .mv_size = v.mv_size, .mv_data = copy };
 	if ((rc = mdb_put(txn, dbi, &k, &nv, 0)) || (rc = mdb_txn_commit(txn)))
 		return fail("write", rc);
