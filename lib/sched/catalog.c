@@ -642,43 +642,59 @@ static bool cat_dying_customer(const catalog *c, const customer *cu) {
  * standing orders and those of kept files whose customer is in a removed file,
  * and builds the candidate's sorted arrays by merging. 0, -EINVAL (a full
  * validation would report an error), -ENOMEM. */
-/* A thin standing order's file read again (cat_relink_thin), kept for the next
- * one of the same file. */
+/* The files of thin standing orders read again (cat_relink_thin), each once a
+ * build. */
 typedef struct cat_reread {
-	const cat_file *f;
-	defs_unit u;
+	struct cat_reread_file { const cat_file *f; defs_unit u; } *v;
+	size_t n, cap;
 } cat_reread;
 
 static void cat_reread_done(cat_reread *rr) {
-	if (rr->f)
-		defs_unit_done(&rr->u);
+	for (size_t i = 0; i < rr->n; i++)
+		defs_unit_done(&rr->v[i].u);
+	free(rr->v);
 	*rr = (cat_reread) { 0 };
 }
 
 /* Links again the thin standing order so of o's file (its customer changed):
- * linking needs its lines and its hash all of it, so its file's bytes are read
- * again through the source (checked against its hash) and its version there is
- * linked; *ret is so with what the link changes (customer, the defaulted zone and
- * catch-up, hash), still thin. 0; -EINVAL where the link fails; -ESTALE when the
- * file is not there as it was; -ENOMEM. */
+ * linking needs its lines and its hash all of it, so its file's bytes (held, or
+ * through the source, checked against its hash) are read again, once a build,
+ * and its version there is linked; *ret is so with what the link changes
+ * (customer, the defaulted zone and catch-up, hash), still thin. 0; -EINVAL where
+ * the link fails; -ESTALE when the file is not there as it was; -ENOMEM. */
 static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const cat_own *o, const standing_order *so,
 			   const customer *cu, standing_order *ret) {
-	if (rr->f != o->f) {
-		cat_reread_done(rr);
+	struct cat_reread_file *rf = NULL;
+	for (size_t i = rr->n; i-- > 0 && !rf;)
+		if (rr->v[i].f == o->f)
+			rf = &rr->v[i];
+	if (!rf) {
+		if (rr->n == rr->cap) {
+			size_t cap = rr->cap ? rr->cap * 2 : 8;
+			void *v = realloc(rr->v, cap * sizeof(*rr->v));
+			if (!v)
+				return -ENOMEM;
+			rr->v = v;
+			rr->cap = cap;
+		}
+		/* its bytes when they are held (no source), else from the source */
 		cat_file tmp = { .f = { .name = o->f->f.name, .len = o->f->f.len }, .info = o->f->info };
-		int r = cat_fetch(c, &tmp);
+		int r = o->f->f.data ? 0 : cat_fetch(c, &tmp);
 		if (r < 0)
 			return r;
-		r = defs_unit_read(base, &tmp.f, &rr->u);
+		rf = &rr->v[rr->n];
+		r = defs_unit_read(base, o->f->f.data ? &o->f->f : &tmp.f, &rf->u);
 		free(tmp.f.data);
 		if (r < 0)
 			return r == -ENOMEM ? r : -ESTALE;
-		rr->f = o->f;
+		rf->f = o->f;
+		rr->n++;
 	}
-	if (o->idx >= rr->u.n_orders || strcmp(rr->u.orders[o->idx].o.id, so->id) != 0)
+	const defs_unit *u = &rf->u;
+	if (o->idx >= u->n_orders || strcmp(u->orders[o->idx].o.id, so->id) != 0)
 		return -ESTALE;
 	standing_order linked;
-	if (!defs_unit_link(base, &rr->u.orders[o->idx], cu, &linked))
+	if (!defs_unit_link(base, &u->orders[o->idx], cu, &linked))
 		return -EINVAL;
 	*ret = *so;
 	ret->customer = linked.customer;

@@ -434,9 +434,10 @@ static void test_random_edits(void **state) {
 
 /* The catalog reads again only what changed, and links again the standing
  * orders of other files that use a customer of a changed file. */
-static void test_reads_only_changes(void **state) {
-	(void) state;
-	model m = { .rng = 7, .suppliers = 15, .next_id = 1 };
+/* Four files of five standing orders each (so1..so20 in file order), all of f0's
+ * customer c0-0. */
+static model four_files(uint64_t rng) {
+	model m = { .rng = rng, .suppliers = 15, .next_id = 1 };
 	for (int i = 0; i < 4; i++) {
 		m.f[i].present = true;
 		m.f[i].n_cust = 1;
@@ -445,6 +446,12 @@ static void test_reads_only_changes(void **state) {
 			m.f[i].ord[m.f[i].n_ord++] = (m_order) { .id = m.next_id++, .cust_file = 0, .cust = 0,
 								 .supplier = 1, .qty = 3, .every = 1 };
 	}
+	return m;
+}
+
+static void test_reads_only_changes(void **state) {
+	(void) state;
+	model m = four_files(7);
 	catalog *c;
 	assert_int_equal(catalog_new(NULL, &c), 0);
 	defs_file *files;
@@ -523,6 +530,86 @@ static void test_reads_only_changes(void **state) {
 	defs_files_free(files, n);
 	assert_int_equal(catalog_defs(c)->n_customers, 4);
 	catalog_free(c);
+}
+
+/* The source of test_thin: the bytes of the files last rendered. */
+typedef struct src_files { defs_file *v; size_t n; int calls; } src_files;
+
+static int src_get(void *ud, const char *name, uint64_t hash, defs_file *ret) {
+	src_files *s = ud;
+	(void) hash;
+	s->calls++;
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i].name, name)) {
+			ret->name = strdup(name);
+			ret->data = malloc(s->v[i].len + 1);
+			memcpy(ret->data, s->v[i].data, s->v[i].len);
+			ret->data[s->v[i].len] = 0;
+			ret->len = s->v[i].len;
+			return 0;
+		}
+	return -ESTALE;
+}
+
+/* The thin running set (catalog_set_thin): after a commit the files' standing
+ * orders without reminders keep no ship_to or lines (stored: their place in their
+ * file + 1), and everything else is as a resident catalog's; a customer changed
+ * in another file links them again from their file read through the source (the
+ * same hashes and links as the resident one's), and they stay thin. */
+static void test_thin(void **state) {
+	(void) state;
+	model m = four_files(11);
+	catalog *thin, *res;
+	src_files src = { 0 };
+	assert_int_equal(catalog_new(NULL, &thin), 0);
+	assert_int_equal(catalog_new(NULL, &res), 0);
+	catalog_set_thin(thin, true);
+	catalog_set_source(thin, src_get, &src);
+	catalog_set_source(res, src_get, &src);
+	diag_list dc = { 0 };
+	catalog_stats st;
+	for (int round = 0; round < 3; round++) {
+		if (round == 1)
+			m.f[0].cust_account[0] = true;   /* f0's customer, used by all 20 */
+		if (round == 2)
+			m.f[3].ord[0].qty = 9;           /* one file, no customer changed */
+		render(&m, &src.v, &src.n);
+		src.calls = 0;
+		assert_int_equal(catalog_stage(thin, src.v, src.n, NULL, 0, &dc), 0);
+		catalog_commit(thin);
+		catalog_last_stats(thin, &st);
+		assert_int_equal(catalog_stage(res, src.v, src.n, NULL, 0, &dc), 0);
+		catalog_commit(res);
+		const defs *t = catalog_defs(thin), *r = catalog_defs(res);
+		assert_int_equal(t->n_orders, 20);
+		assert_int_equal(r->n_orders, 20);
+		for (size_t i = 0; i < 20; i++) {
+			const standing_order *a = &t->orders[i], *b = &r->orders[i];
+			assert_string_equal(a->id, b->id);
+			assert_int_equal(b->stored, 0);
+			assert_non_null(b->lines);
+			assert_int_equal(a->stored, (atoi(a->id + 2) - 1) % 5 + 1);   /* soN: the (N-1)%5-th of its file */
+			assert_null(a->lines);
+			assert_null(a->ship_to.name);
+			assert_int_equal(a->n_lines, b->n_lines);
+			assert_true(a->hash == b->hash);
+			assert_string_equal(tz_zone_name(a->rule.zone), tz_zone_name(b->rule.zone));
+			assert_string_equal(a->customer->id, b->customer->id);
+			assert_string_equal(a->file, b->file);
+			assert_int_equal(a->line, b->line);
+		}
+		if (round == 1) {
+			/* f1-f3 read again for their 15 thin standing orders: 3 fetches */
+			assert_int_equal(st.orders_linked, 20);
+			assert_int_equal(src.calls, 3);
+			assert_string_equal(t->orders[19].customer->account_number, "ACC-0");
+		}
+		if (round == 2)
+			assert_int_equal(src.calls, 0);
+		defs_files_free(src.v, src.n);
+	}
+	catalog_free(thin);
+	catalog_free(res);
 }
 
 /* issue 11: a salesperson removed from standingd.yaml that a customer or a
@@ -732,6 +819,7 @@ int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_older_layout),
 		cmocka_unit_test(test_reads_only_changes),
+		cmocka_unit_test(test_thin),
 		cmocka_unit_test(test_salespeople_removed),
 		cmocka_unit_test(test_random_edits),
 		cmocka_unit_test(test_load_dir),
