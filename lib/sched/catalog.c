@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include "lib/defs/pack.h"
 #include "lib/sched/catalog.h"
@@ -635,20 +634,6 @@ static bool cat_dying_customer(const catalog *c, const customer *cu) {
 	return false;
 }
 
-/* The candidate's standing orders' arrays (at 1,000,000 about 230 MB, written
- * whole by each change): on huge pages where the system gives them on request
- * (transparent huge pages "madvise"), as their 4 KiB page faults were most of a
- * one-order change's time there. */
-static void *cat_big_alloc(size_t size) {
-	const uintptr_t huge = (uintptr_t) 2 << 20;
-	void *p = malloc(size);
-	if (p && size >= 2 * huge) {
-		uintptr_t from = ((uintptr_t) p + huge - 1) & ~(huge - 1), to = ((uintptr_t) p + size) & ~(huge - 1);
-		(void) madvise((void *) from, to - from, MADV_HUGEPAGE);
-	}
-	return p;
-}
-
 /* Checks the added files against each other and the kept ones, links their
  * standing orders and those of kept files whose customer is in a removed file,
  * and builds the candidate's sorted arrays by merging. 0, -EINVAL (a full
@@ -722,9 +707,9 @@ static int cat_build(catalog *c) {
 		goto out;
 	/* filled below up to their counts: not zeroed (at 100,000 that is time) */
 	d->customers = malloc((old_nc + n_nc + 1) * sizeof(*d->customers));
-	d->orders = cat_big_alloc((old_no + n_no + 1) * sizeof(*d->orders));
+	d->orders = malloc((old_no + n_no + 1) * sizeof(*d->orders));
 	c->pend.own_cust = malloc((old_nc + n_nc + 1) * sizeof(cat_own));
-	c->pend.own_ord = cat_big_alloc((old_no + n_no + 1) * sizeof(cat_own));
+	c->pend.own_ord = malloc((old_no + n_no + 1) * sizeof(cat_own));
 	if (!d->customers || !d->orders || !c->pend.own_cust || !c->pend.own_ord)
 		goto out;
 	d->config = base->config;
