@@ -82,6 +82,10 @@ struct catalog {
 	catalog_source_fn source;
 	void *source_ud;
 	bool thin;               /* catalog_set_thin */
+	/* the candidate's standing orders that are not the running set's as they
+	 * were (indexes of run.d dropped, of pend.d added), for engine_sources */
+	struct cat_changes { uint32_t *v; size_t n, cap; } chg_drop, chg_add;
+	bool chg_known;
 };
 
 /* ---- the id index ---- */
@@ -404,6 +408,8 @@ void catalog_free(catalog *c) {
 		defs_free(c->retired[i]);
 	cat_map_clear(&c->cust);
 	cat_map_clear(&c->ord);
+	free(c->chg_drop.v);
+	free(c->chg_add.v);
 	free(c->tzdir);
 	free(c);
 }
@@ -429,6 +435,29 @@ void catalog_pending_sources(const catalog *c, engine_sources *src) {
 	src->n_files = c->yaml_changed ? c->pend.n_yaml : 0;
 	src->api = c->api_changed ? c->pend.api_flat : NULL;
 	src->n_api = c->api_changed ? c->pend.n_api : 0;
+	src->changes_known = c->staged && c->chg_known;
+	src->changes_from = c->run.d;
+	src->dropped = c->chg_drop.v;
+	src->n_dropped = c->chg_drop.n;
+	src->added = c->chg_add.v;
+	src->n_added = c->chg_add.n;
+}
+
+/* Notes a change for engine_sources; out of memory, none is known. */
+static void cat_change(catalog *c, struct cat_changes *v, size_t idx) {
+	if (!c->chg_known)
+		return;
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 16;
+		uint32_t *nv = realloc(v->v, cap * sizeof(*nv));
+		if (!nv) {
+			c->chg_known = false;
+			return;
+		}
+		v->v = nv;
+		v->cap = cap;
+	}
+	v->v[v->n++] = (uint32_t) idx;
 }
 
 void catalog_last_stats(const catalog *c, catalog_stats *ret) {
@@ -793,13 +822,15 @@ static int cat_build(catalog *c) {
 		c->pend.own_cust[m++] = *o;
 	}
 	d->n_customers = m;
+	c->chg_drop.n = c->chg_add.n = 0;
+	c->chg_known = !full && old;
 	bool relink = false;
 	for (size_t x = 0; x < c->n_removed; x++)
 		relink |= c->removed[x]->u.n_customers > 0;
 	i = j = m = 0;
 	while (i < old_no || j < n_no) {
 		if (i < old_no && c->run.own_ord[i].f->dying) {
-			i++;
+			cat_change(c, &c->chg_drop, i++);
 			continue;
 		}
 		if (j >= n_no || (i < old_no && strcmp(old->orders[i].id, no[j].id) < 0)) {
@@ -834,6 +865,8 @@ static int cat_build(catalog *c) {
 					goto out;
 				}
 				c->stats.orders_linked++;
+				cat_change(c, &c->chg_drop, i - 1);
+				cat_change(c, &c->chg_add, m);
 			} else {
 				d->orders[m] = *so;
 			}
@@ -841,6 +874,7 @@ static int cat_build(catalog *c) {
 		} else {
 			/* a new one, linked in its place */
 			const cat_own *ow = &no[j++].own;
+			cat_change(c, &c->chg_add, m);
 			defs_unit_order *me = &ow->f->u.orders[ow->idx];
 			const customer *cu = me->customer_id ? cat_find_customer(c, &acust, me->customer_id) : NULL;
 			standing_order *so = &d->orders[m];
@@ -1094,6 +1128,7 @@ int catalog_stage_known(catalog *c, const defs_file *files, const defs_file_info
 	if (c->staged)
 		return -EBUSY;
 	c->stats = (catalog_stats) { 0 };
+	c->chg_known = false;
 	int ri = cat_ord_index(c);
 	if (ri < 0)
 		return ri;
@@ -1195,6 +1230,7 @@ int catalog_stage_api_order(catalog *c, const char *id, const char *json, diag_l
 }
 
 void catalog_abort(catalog *c) {
+	c->chg_known = false;
 	if (!c->staged)
 		return;
 	for (size_t i = 0; i < c->n_added; i++)

@@ -18,7 +18,7 @@
 
 /* Indexes are 32-bit: engine_apply refuses more than ENGINE_MAX_ENTRIES standing
  * orders or reminders, so UINT32_MAX stays free as the sentinel. */
-#define NO_REM UINT32_MAX
+#define NO_REM ENGINE_NO_REM
 #define NO_IDX UINT32_MAX
 
 typedef struct heap_ent {
@@ -44,9 +44,13 @@ _Static_assert(sizeof(so_state) == 16, "one per standing order");
 typedef struct rem_state {
 	int64_t through;
 	uint64_t hash;           /* crm_reminder_hash's 16 hex digits as a number */
-	const reminder *r;       /* in defs */
 	uint32_t idx;            /* its standing order */
+	uint32_t k;              /* its index in the standing order's reminders */
 } rem_state;
+
+static const reminder *rem_of(const defs *d, const rem_state *rs) {
+	return &d->orders[rs->idx].reminders[rs->k];
+}
 
 struct engine {
 	store *s;
@@ -54,7 +58,8 @@ struct engine {
 	const defs *d;
 	so_state *state;         /* per defs->orders index */
 	heap_ent *heap;          /* room for every standing order and reminder */
-	size_t n_heap;
+	size_t n_heap, cap_heap;
+	size_t cap_state;        /* room in state and rem_first (one more there) */
 	rem_state *rems;         /* the `before:` reminders, grouped by standing order */
 	size_t n_rems;
 	uint32_t *rem_first;     /* per defs->orders index, and one past: its first in rems */
@@ -73,8 +78,21 @@ struct engine {
 	size_t bad_idx;          /* engine_bulk_damaged: orders[bad_idx - 1]; 0: none */
 };
 
+/* An entry marked for removal (idx NO_IDX: only inside apply_known) comes
+ * before every other. */
 static bool heap_less(const heap_ent *a, const heap_ent *b) {
+	if (a->idx == NO_IDX || b->idx == NO_IDX)
+		return a->idx == NO_IDX && b->idx != NO_IDX;
 	return a->at < b->at || (a->at == b->at && (a->idx < b->idx || (a->idx == b->idx && a->rem < b->rem)));
+}
+
+static void sift_up(engine *e, size_t i) {
+	while (i > 0 && heap_less(&e->heap[i], &e->heap[(i - 1) / 2])) {
+		heap_ent t = e->heap[i];
+		e->heap[i] = e->heap[(i - 1) / 2];
+		e->heap[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
 }
 
 static void sift_down(engine *e, size_t i) {
@@ -144,17 +162,25 @@ static int rem_next_at(const engine *e, const rem_state *rs, int64_t *ret_at) {
 		return 0;
 	}
 	occurrence o;
-	int r = rule_next(&e->d->orders[rs->idx].rule, sat_add(rs->through, rs->r->offset), &o);
+	int64_t offset = rem_of(e->d, rs)->offset;
+	int r = rule_next(&e->d->orders[rs->idx].rule, sat_add(rs->through, offset), &o);
 	if (r == 0)
-		*ret_at = o.delivery - rs->r->offset;
+		*ret_at = o.delivery - offset;
 	return r;
+}
+
+/* A standing order's `before:` reminders. */
+static size_t so_rems(const standing_order *so) {
+	size_t n = 0;
+	for (size_t k = 0; k < so->n_reminders; k++)
+		n += so->reminders[k].kind == REMIND_BEFORE;
+	return n;
 }
 
 static size_t count_rems(const defs *d) {
 	size_t n = 0;
 	for (size_t i = 0; i < d->n_orders; i++)
-		for (size_t k = 0; k < d->orders[i].n_reminders; k++)
-			n += d->orders[i].reminders[k].kind == REMIND_BEFORE;
+		n += so_rems(&d->orders[i]);
 	return n;
 }
 
@@ -165,7 +191,29 @@ static void rem_hash_text(const rem_state *rs, char ret[17]) {
 /* Records a reminder's watermark (no task). */
 static int rem_put(store_txn *t, const defs *d, const rem_state *rs, int64_t through, int64_t now) {
 	occurrence none = { 0 };
-	return crm_reminder_in(t, d, &d->orders[rs->idx], rs->r, &none, false, through, now);
+	return crm_reminder_in(t, d, &d->orders[rs->idx], rem_of(d, rs), &none, false, through, now);
+}
+
+/* Reminder m of d's standing order j, not in the cache: its watermark read in t;
+ * one seen for the first time starts at now (its watermark now - 1, written in
+ * t) when now is known (not 0) and t writes. */
+static int rem_read(store_txn *t, const defs *d, uint32_t j, uint32_t m, int64_t now, bool write, rem_state *rs) {
+	const standing_order *so = &d->orders[j];
+	char hash[17];
+	*rs = (rem_state) { .idx = j, .k = m };
+	crm_reminder_hash(&so->reminders[m], hash);
+	rs->hash = strtoull(hash, NULL, 16);
+	int r = crm_reminder_get(t, so->id, hash, &rs->through);
+	if (r == -ENOENT)
+		rs->through = INT64_MIN;
+	else if (r < 0)
+		return r;
+	if (rs->through == INT64_MIN && write && now != 0) {
+		if ((r = rem_put(t, d, rs, now - 1, now)) < 0)
+			return r;
+		rs->through = now - 1;
+	}
+	return 0;
 }
 
 /* The reminders of d with their watermarks: an unchanged standing order's
@@ -192,32 +240,18 @@ static int load_rems(const engine *e, store_txn *t, const defs *d, const uint32_
 			if (so->reminders[m].kind != REMIND_BEFORE)
 				continue;
 			rem_state *rs = &rems[k++];
-			rs->idx = (uint32_t) j;
-			rs->r = &so->reminders[m];
 			if (old != NO_IDX) {
 				/* unchanged: the same reminders in the same order */
-				rs->hash = e->rems[ok].hash;
-				rs->through = e->rems[ok++].through;
+				*rs = (rem_state) { .through = e->rems[ok].through, .hash = e->rems[ok].hash,
+						    .idx = (uint32_t) j, .k = (uint32_t) m };
+				ok++;
 				continue;
 			}
-			char hash[17];
-			crm_reminder_hash(rs->r, hash);
-			rs->hash = strtoull(hash, NULL, 16);
-			int r = crm_reminder_get(t, so->id, hash, &rs->through);
-			if (r == -ENOENT)
-				rs->through = INT64_MIN;
-			else if (r < 0) {
+			int r = rem_read(t, d, (uint32_t) j, (uint32_t) m, now, write, rs);
+			if (r < 0) {
 				free(rems);
 				free(first);
 				return r;
-			}
-			if (rs->through == INT64_MIN && write && now != 0) {
-				if ((r = rem_put(t, d, rs, now - 1, now)) < 0) {
-					free(rems);
-					free(first);
-					return r;
-				}
-				rs->through = now - 1;
 			}
 		}
 	}
@@ -371,6 +405,37 @@ static int put_sources(store_txn *t, const defs *d, const engine_sources *src) {
 	return 0;
 }
 
+/* The sources stored in *t, then *t committed (*t NULL once the commit was tried). */
+static int commit_sources(store_txn **t, const defs *d, const engine_sources *src) {
+	int r = put_sources(*t, d, src);
+	if (r < 0)
+		return r;
+	r = store_commit(*t);
+	*t = NULL;
+	return r;
+}
+
+/* A new or changed standing order's state, read in t (none: no watermark) and
+ * recorded active with so's hash unless it is already; a cron schedule without
+ * start that is seen first begins at src->now. */
+static int state_take(store_txn *t, const standing_order *so, const engine_sources *src, so_state *ret) {
+	sched_state st;
+	int r = store_sched_get(t, so->id, &st);
+	if (r == -ENOENT)
+		st = (sched_state) { .watermark = INT64_MIN };
+	else if (r < 0)
+		return r;
+	*ret = state_of(&st);
+	bool first_seen = src && src->now != 0 && starts_when_seen(so, ret);
+	if (first_seen)
+		st.watermark = ret->watermark = src->now;
+	else if (st.active && st.def_hash == so->hash)
+		return 0;
+	st.active = true;
+	st.def_hash = so->hash;
+	return store_sched_put(t, so->id, &st);
+}
+
 /* engine_apply after the first: old and new definitions are both sorted by id,
  * so one merge pass pairs them. A standing order whose hash did not change keeps
  * its cached state and heap entry (only its index moves); only the changed, new
@@ -417,34 +482,14 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 		}
 		if (cmp == 0)
 			moved[i++] = NO_IDX;
-		sched_state st;
-		r = store_sched_get(t, d->orders[j].id, &st);
-		if (r == -ENOENT)
-			st = (sched_state) { .watermark = INT64_MIN };
-		else if (r < 0)
-			goto out;
-		state[j] = state_of(&st);
 		fresh[j] = true;
-		bool first_seen = src && src->now != 0 && starts_when_seen(&d->orders[j], &state[j]);
-		if (first_seen)
-			st.watermark = state[j].watermark = src->now;
-		else if (st.active && st.def_hash == d->orders[j].hash) {
-			j++;
-			continue;
-		}
-		st.active = true;
-		st.def_hash = d->orders[j].hash;
-		if ((r = store_sched_put(t, d->orders[j].id, &st)) < 0)
+		if ((r = state_take(t, &d->orders[j], src, &state[j])) < 0)
 			goto out;
 		j++;
 	}
 	if ((r = load_rems(e, t, d, old_of, src ? src->now : 0, true, &rems, &rem_first, &n_rems)) < 0)
 		goto out;
-	if ((r = put_sources(t, d, src)) < 0)
-		goto out;
-	r = store_commit(t);
-	t = NULL;
-	if (r < 0)
+	if ((r = commit_sources(&t, d, src)) < 0)
 		goto out;
 	/* the heap: kept entries renumbered, the redone ones computed, then heapified */
 	size_t nh = 0;
@@ -470,6 +515,8 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	free(e->heap);
 	e->state = state;
 	e->heap = heap;
+	e->cap_state = n;
+	e->cap_heap = n + n_rems_new;
 	e->d = d;
 	set_rems(e, rems, rem_first, n_rems);
 	rems = NULL;
@@ -500,9 +547,275 @@ out:
 	return r;
 }
 
+/* ---- engine_apply with the changes known (engine_sources.changes_known) ---- */
+
+/* Entries of the ascending v below x. */
+static size_t below(const uint32_t *v, size_t n, uint32_t x) {
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The changes from the current set to the new one, and the `before:` reminders
+ * of the first k dropped (drem[k]) and added (arem[k]) standing orders. */
+typedef struct change_map {
+	const uint32_t *dropped, *added;
+	size_t n_dropped, n_added;
+	size_t *drem, *arem;
+} change_map;
+
+/* Where the current set's standing order i is in the new one (*ret_j) and how
+ * far its reminders' indexes move (*ret_shift); false when it is dropped. It is
+ * the (i - da)-th unchanged one (da: those dropped before it); the added ones
+ * before it are those k with added[k] - k <= i - da (added[k] - k unchanged ones
+ * come before added[k]). */
+static bool change_map_idx(const change_map *m, uint32_t i, uint32_t *ret_j, int64_t *ret_shift) {
+	size_t da = below(m->dropped, m->n_dropped, i);
+	if (da < m->n_dropped && m->dropped[da] == i)
+		return false;
+	size_t rank = i - da, lo = 0, hi = m->n_added;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->added[mid] - mid <= rank)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*ret_j = (uint32_t) (rank + lo);
+	*ret_shift = (int64_t) m->arem[lo] - (int64_t) m->drem[da];
+	return true;
+}
+
+/* v (n_old entries of sz bytes, room for the larger of n_old and n_new) without
+ * the dropped entries and with a hole at each added index of the new numbering:
+ * the others keep their order. Only what lies after the first change moves. */
+static void respace(void *base, size_t sz, size_t n_old, const change_map *m, size_t n_new) {
+	char *v = base;
+	size_t w = 0, from = 0;
+	for (size_t k = 0; k <= m->n_dropped; k++) {
+		size_t end = k < m->n_dropped ? m->dropped[k] : n_old;
+		if (end > from && w != from)
+			memmove(v + w * sz, v + from * sz, (end - from) * sz);
+		w += end > from ? end - from : 0;
+		from = end + 1;
+	}
+	size_t src_end = w, dst_end = n_new;   /* w: the unchanged ones, now first */
+	for (size_t k = m->n_added; k-- > 0;) {
+		size_t len = dst_end - m->added[k] - 1;
+		if (len && m->added[k] + 1 != src_end - len)
+			memmove(v + (m->added[k] + 1) * sz, v + (src_end - len) * sz, len * sz);
+		src_end -= len;
+		dst_end = m->added[k];
+	}
+}
+
+static bool ascending(const uint32_t *v, size_t n, size_t limit) {
+	for (size_t k = 0; k < n; k++)
+		if (v[k] >= limit || (k > 0 && v[k - 1] >= v[k]))
+			return false;
+	return true;
+}
+
+/* Whether src's changes can be used for d: known, few, and consistent. */
+static bool changes_usable(const engine *e, const defs *d, const engine_sources *src) {
+	if (!e->d || !src || !src->changes_known || src->changes_from != e->d)
+		return false;
+	size_t no = e->d->n_orders, n = d->n_orders, k = src->n_dropped + src->n_added;
+	if (k > ENGINE_KNOWN_MAX && k > (no + n) / 16)
+		return false;   /* many: one merge of both sets costs less */
+	return src->n_dropped <= no && n == no - src->n_dropped + src->n_added &&
+	       ascending(src->dropped, src->n_dropped, no) && ascending(src->added, src->n_added, n);
+}
+
+/* engine_apply when the caller tells what changed: only the dropped and added
+ * standing orders touch the store or call rule_next(); in memory, the others'
+ * entries are renumbered (the order of the heap stays: the renumbering keeps
+ * it), the dropped ones' taken out and the added ones' put in. What still grows
+ * with the set is moving the cache's arrays past the first change and one pass
+ * over the heap (no allocation, no rule, no store). */
+static int apply_known(engine *e, const defs *d, const engine_sources *src) {
+	const defs *od = e->d;
+	size_t no = od->n_orders, n = d->n_orders, a = src->n_dropped, b = src->n_added;
+	change_map m = { .dropped = src->dropped, .added = src->added, .n_dropped = a, .n_added = b,
+			 .drem = calloc(a + 1, sizeof(size_t)), .arem = calloc(b + 1, sizeof(size_t)) };
+	so_state *fst = calloc(b ? b : 1, sizeof(*fst));   /* the added ones' state */
+	rem_state *frem = NULL, *rems = NULL;               /* the added ones' reminders; the new array */
+	uint32_t *rem_first = NULL, *marked = NULL;
+	store_txn *t = NULL;
+	int r = -ENOMEM;
+	if (!m.drem || !m.arem || !fst)
+		goto out;
+	for (size_t k = 0; k < a; k++)
+		m.drem[k + 1] = m.drem[k] + (e->rem_first[m.dropped[k] + 1] - e->rem_first[m.dropped[k]]);
+	for (size_t k = 0; k < b; k++)
+		m.arem[k + 1] = m.arem[k] + so_rems(&d->orders[m.added[k]]);
+	size_t n_rems = e->n_rems - m.drem[a] + m.arem[b];
+	if (n_rems > ENGINE_MAX_ENTRIES) {
+		r = -EOVERFLOW;
+		goto out;
+	}
+	bool with_rems = e->n_rems > 0 || n_rems > 0;
+	/* every allocation before the transaction: after its commit nothing may fail */
+	size_t cap = no > n ? no : n;
+	if (cap > e->cap_state) {
+		so_state *st = realloc(e->state, cap * sizeof(*st));
+		if (st)
+			e->state = st;
+		uint32_t *rf = st ? realloc(e->rem_first, (cap + 1) * sizeof(*rf)) : NULL;
+		if (!rf)
+			goto out;
+		e->rem_first = rf;
+		e->cap_state = cap;
+	}
+	if (n + n_rems > e->cap_heap) {
+		heap_ent *h = realloc(e->heap, (n + n_rems) * sizeof(*h));
+		if (!h)
+			goto out;
+		e->heap = h;
+		e->cap_heap = n + n_rems;
+	}
+	if (!(marked = malloc((a + m.drem[a] + 1) * sizeof(*marked))) ||
+	    !(frem = calloc(m.arem[b] + 1, sizeof(*frem))))
+		goto out;
+	if (with_rems && (!(rems = malloc((n_rems ? n_rems : 1) * sizeof(*rems))) ||
+			  !(rem_first = malloc((n + 1) * sizeof(*rem_first)))))
+		goto out;
+
+	if ((r = store_begin(e->s, true, &t)) < 0)
+		goto out;
+	for (size_t k = 0; k < a; k++) {
+		/* gone (or replaced, then recorded again below): deactivate, keep history */
+		so_state st = e->state[m.dropped[k]];
+		if ((r = state_put(t, &od->orders[m.dropped[k]], &st, 0, 0, false)) < 0)
+			goto out;
+	}
+	for (size_t k = 0; k < b; k++) {
+		uint32_t j = m.added[k];
+		const standing_order *so = &d->orders[j];
+		if ((r = state_take(t, so, src, &fst[k])) < 0)
+			goto out;
+		rem_state *rs = &frem[m.arem[k]];
+		for (size_t x = 0; x < so->n_reminders; x++)
+			if (so->reminders[x].kind == REMIND_BEFORE &&
+			    (r = rem_read(t, d, j, (uint32_t) x, src->now, true, rs++)) < 0)
+				goto out;
+	}
+	if ((r = commit_sources(&t, d, src)) < 0)
+		goto out;
+
+	/* the heap: the others renumbered, the dropped ones' entries marked (they sort
+	 * first) and sifted up in the order of their places, then taken from the top */
+	size_t n_marked = 0;
+	for (size_t k = 0; k < e->n_heap; k++) {
+		heap_ent *h = &e->heap[k];
+		uint32_t j;
+		int64_t shift;
+		if (!change_map_idx(&m, h->idx, &j, &shift)) {
+			h->idx = NO_IDX;
+			marked[n_marked++] = (uint32_t) k;
+			continue;
+		}
+		h->idx = j;
+		if (h->rem != NO_REM)
+			h->rem = (uint32_t) ((int64_t) h->rem + shift);
+	}
+	for (size_t k = 0; k < n_marked; k++)
+		sift_up(e, marked[k]);
+	for (size_t k = 0; k < n_marked; k++) {
+		e->heap[0] = e->heap[--e->n_heap];
+		sift_down(e, 0);
+	}
+	/* the cache: states moved to their new places, the added ones' put in */
+	for (size_t k = 0; k < a; k++) {
+		if (od->orders[m.dropped[k]].rule.paused)
+			e->stats.paused--;
+		else
+			e->stats.active--;
+	}
+	respace(e->state, sizeof(*e->state), no, &m, n);
+	for (size_t k = 0; k < b; k++)
+		e->state[m.added[k]] = fst[k];
+	if (with_rems) {
+		/* every reminder's place may move: both arrays made anew */
+		size_t i = 0, da = 0, ka = 0, w = 0;
+		for (size_t j = 0; j < n; j++) {
+			rem_first[j] = (uint32_t) w;
+			if (ka < b && m.added[ka] == j) {
+				for (size_t x = m.arem[ka]; x < m.arem[ka + 1]; x++) {
+					rems[w] = frem[x];
+					rems[w++].idx = (uint32_t) j;
+				}
+				ka++;
+				continue;
+			}
+			while (da < a && m.dropped[da] == i)
+				i++, da++;
+			for (uint32_t x = e->rem_first[i]; x < e->rem_first[i + 1]; x++) {
+				rems[w] = e->rems[x];
+				rems[w++].idx = (uint32_t) j;
+			}
+			i++;
+		}
+		rem_first[n] = (uint32_t) w;
+		free(e->rems);
+		free(e->rem_first);
+		e->rems = rems;
+		e->rem_first = rem_first;
+		e->n_rems = n_rems;
+		e->cap_state = n;
+		rems = NULL;
+		rem_first = NULL;
+	} else {
+		/* no reminders before or after: every first is 0 */
+		memset(e->rem_first, 0, (n + 1) * sizeof(*e->rem_first));
+	}
+	e->d = d;
+	for (size_t k = 0; k < b; k++) {
+		uint32_t j = m.added[k];
+		const standing_order *so = &d->orders[j];
+		occurrence o;
+		if (so->rule.paused)
+			e->stats.paused++;
+		else
+			e->stats.active++;
+		if (next_after_watermark(so, &e->state[j], &o) == 0) {
+			e->heap[e->n_heap] = (heap_ent) { .at = o.create_at, .idx = j, .rem = NO_REM };
+			sift_up(e, e->n_heap++);
+		}
+		int64_t at;
+		for (uint32_t x = e->rem_first[j]; x < e->rem_first[j + 1]; x++)
+			if (rem_next_at(e, &e->rems[x], &at) == 0) {
+				e->heap[e->n_heap] = (heap_ent) { .at = at, .idx = j, .rem = x };
+				sift_up(e, e->n_heap++);
+			}
+	}
+	e->stats.applied_known++;
+	r = 0;
+out:
+	store_abort(t);
+	free(m.drem);
+	free(m.arem);
+	free(fst);
+	free(frem);
+	free(rems);
+	free(rem_first);
+	free(marked);
+	return r;
+}
+
 int engine_apply(engine *e, const defs *d, const engine_sources *src) {
+	if (d->n_orders > ENGINE_MAX_ENTRIES)
+		return -EOVERFLOW;
+	if (changes_usable(e, d, src))
+		return apply_known(e, d, src);
 	size_t n_rems_all = count_rems(d);
-	if (d->n_orders > ENGINE_MAX_ENTRIES || n_rems_all > ENGINE_MAX_ENTRIES)
+	if (n_rems_all > ENGINE_MAX_ENTRIES)
 		return -EOVERFLOW;
 	if (e->d)
 		return apply_changes(e, d, src);
@@ -551,16 +864,14 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 	}
 	if ((r = load_rems(e, t, d, NULL, src ? src->now : 0, true, &rems, &rem_first, &n_rems)) < 0)
 		goto fail;
-	if ((r = put_sources(t, d, src)) < 0)
-		goto fail;
-	r = store_commit(t);
-	t = NULL;
-	if (r < 0)
+	if ((r = commit_sources(&t, d, src)) < 0)
 		goto fail;
 	free(e->state);
 	free(e->heap);
 	e->state = state;
 	e->heap = heap;
+	e->cap_state = d->n_orders;
+	e->cap_heap = n_heap_max;
 	e->d = d;
 	set_rems(e, rems, rem_first, n_rems);
 	rebuild_heap(e);
@@ -885,7 +1196,8 @@ static int reminder_makes(engine *e, store_txn *t, size_t idx, const occurrence 
 static int process_reminder(engine *e, store_txn *t, size_t k, int64_t now, size_t *budget) {
 	rem_state *rs = &e->rems[k];
 	const standing_order *so = &e->d->orders[rs->idx];
-	int64_t offset = rs->r->offset;
+	const reminder *rm = rem_of(e->d, rs);
+	int64_t offset = rm->offset;
 	occurrence o;
 	int r;
 	if (rs->through == INT64_MIN) {
@@ -924,7 +1236,7 @@ static int process_reminder(engine *e, store_txn *t, size_t k, int64_t now, size
 				return r;
 			/* the reminder itself is resident: a standing order with reminders
 			 * keeps its bulk (lib/sched/catalog.c) */
-			if ((r = crm_reminder_in(t, e->d, full, rs->r, &o, make, at, now)) < 0)
+			if ((r = crm_reminder_in(t, e->d, full, rm, &o, make, at, now)) < 0)
 				return r;
 			rs->through = at;
 			if (make)
@@ -1014,4 +1326,15 @@ const standing_order *engine_bulk_damaged(const engine *e) {
 
 void engine_set_grace(engine *e, int64_t seconds) {
 	e->grace = seconds;
+}
+
+int engine_entries(const engine *e, engine_entry **ret, size_t *ret_n) {
+	engine_entry *v = malloc((e->n_heap ? e->n_heap : 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t k = 0; k < e->n_heap; k++)
+		v[k] = (engine_entry) { .at = e->heap[k].at, .idx = e->heap[k].idx, .rem = e->heap[k].rem };
+	*ret = v;
+	*ret_n = e->n_heap;
+	return 0;
 }

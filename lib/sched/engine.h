@@ -73,7 +73,22 @@ typedef struct engine_sources {
 	/* files[1..] (the orders files) are in the compiled set that also writes:
 	 * stored by name and length only (store_defs_put_compiled). */
 	bool compiled;
+	/* What d changes of the engine's current set, when the caller knows it (the
+	 * catalog, catalog_pending_sources): the current set's indexes of the standing
+	 * orders d drops or replaces, and d's indexes of those it adds or replaces,
+	 * both ascending. Every other standing order must be the same one (same id,
+	 * hash and reminders) in the same order in both sets; one listed as dropped and
+	 * added that did not change is allowed. Then engine_apply touches only the
+	 * listed ones in the store and renumbers the others' entries in memory (up to
+	 * ENGINE_KNOWN_MAX changes or a sixteenth of the set; with more, or none
+	 * known, it compares both sets in full). */
+	bool changes_known;
+	const defs *changes_from;   /* the set they are changes of: else not used */
+	const uint32_t *dropped, *added;
+	size_t n_dropped, n_added;
 } engine_sources;
+
+#define ENGINE_KNOWN_MAX 4096
 
 /* The most standing orders, and the most `before:` reminders, one definition set
  * may hold: the engine's indexes are 32-bit (UINT32_MAX is its "none"). */
@@ -113,6 +128,7 @@ const standing_order *engine_bulk_damaged(const engine *e);
 typedef struct engine_stats {
 	size_t active, paused;
 	uint64_t created, skipped;      /* by this engine since engine_new */
+	uint64_t applied_known;         /* engine_apply calls that used the changes given */
 } engine_stats;
 void engine_get_stats(const engine *e, engine_stats *ret);
 /* What becomes of one occurrence (delivery) of a standing order whose watermark is
@@ -138,3 +154,16 @@ int engine_next_pending(store_txn *t, const standing_order *so, int64_t watermar
  * the engine must wake, which may be earlier: to record a paused or skipped
  * occurrence as it comes due. */
 int engine_peek(const engine *e, store_txn *t, const standing_order **ret_so, int64_t *ret_at);
+
+/* The engine's schedule as it stands (for tests): one entry per standing order
+ * with a next occurrence (rem ENGINE_NO_REM, at its create_at) and per `before:`
+ * reminder with a next instant (rem: its index over the set's reminders, in
+ * standing order then reminder order), in the heap's layout (entry k's children
+ * are 2k+1, 2k+2). *ret is malloc'd (free()); 0 or -ENOMEM. */
+#define ENGINE_NO_REM UINT32_MAX
+typedef struct engine_entry {
+	int64_t at;
+	uint32_t idx;             /* into the current defs->orders */
+	uint32_t rem;
+} engine_entry;
+int engine_entries(const engine *e, engine_entry **ret, size_t *ret_n);

@@ -277,6 +277,46 @@ static void assert_same_defs(const defs *a, const defs *b) {
 	assert_string_equal(tz_zone_name(a->config.zone), tz_zone_name(b->config.zone));
 }
 
+/* The changes the candidate lists for the engine (engine_sources): every
+ * standing order of the running set not listed as dropped is, in order, one of
+ * the candidate's not listed as added, the same one (id, hash, reminders). */
+static size_t n_changes_known, n_changes_listed;
+
+static bool listed(const uint32_t *v, size_t n, size_t x) {
+	for (size_t k = 0; k < n; k++)
+		if (v[k] == x)
+			return true;
+	return false;
+}
+
+static void check_changes(const catalog *c) {
+	engine_sources src = { 0 };
+	catalog_pending_sources(c, &src);
+	if (!src.changes_known)
+		return;
+	const defs *od = catalog_defs(c), *d = catalog_pending(c);
+	assert_ptr_equal(src.changes_from, od);
+	assert_int_equal(d->n_orders, od->n_orders - src.n_dropped + src.n_added);
+	size_t j = 0;
+	for (size_t i = 0; i < od->n_orders; i++) {
+		if (listed(src.dropped, src.n_dropped, i))
+			continue;
+		while (listed(src.added, src.n_added, j))
+			j++;
+		assert_true(j < d->n_orders);
+		assert_string_equal(od->orders[i].id, d->orders[j].id);
+		assert_true(od->orders[i].hash == d->orders[j].hash);
+		assert_ptr_equal(od->orders[i].reminders, d->orders[j].reminders);
+		j++;
+	}
+	for (size_t k = 1; k < src.n_dropped; k++)
+		assert_true(src.dropped[k - 1] < src.dropped[k]);
+	for (size_t k = 1; k < src.n_added; k++)
+		assert_true(src.added[k - 1] < src.added[k]);
+	n_changes_known++;
+	n_changes_listed += src.n_dropped + src.n_added;
+}
+
 /* Compares the staged candidate with a full validation of the same files; on
  * success commits it. Returns whether it was accepted. */
 static bool compare_stage(catalog *c, int r, diag_list *dc, const defs_file *files, size_t n,
@@ -289,6 +329,7 @@ static bool compare_stage(catalog *c, int r, diag_list *dc, const defs_file *fil
 	assert_int_equal(r, rf);
 	if (r == 0) {
 		assert_same_defs(catalog_pending(c), full);
+		check_changes(c);
 		catalog_commit(c);
 		assert_same_defs(catalog_defs(c), full);
 	}
@@ -425,6 +466,9 @@ static void test_random_edits(void **state) {
 	print_message("accepted %zu, refused %zu, told without the whole set: %zu API changes, %zu reloads; "
 		      "standingd.yaml changes that read no file again: %zu\n",
 		      accepted, refused, n_unit_errors, n_yaml_unit_errors, n_config_kept);
+	print_message("changes listed for the engine: %zu stages, %zu standing orders\n", n_changes_known,
+		      n_changes_listed);
+	assert_true(n_changes_known > 300);
 	assert_true(n_config_kept > 50);
 	assert_true(accepted > 300);
 	assert_true(refused > 300);

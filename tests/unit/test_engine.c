@@ -4,6 +4,7 @@
  * counts of created and skipped occurrences, the skip reasons, the watermark,
  * and that no occurrence is ever created twice (store_verify). */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,6 +95,25 @@ static char *order_item(const char *id, const char *sched) {
 	return order_item_q(id, "10", sched);
 }
 
+/* standingd.yaml cfg and one orders file, loaded (the diags printed). */
+static defs *load_files(const char *cfg, const char *orders) {
+	defs_file files[] = {
+		{ "standingd.yaml", (char *) cfg, strlen(cfg) },
+		{ "orders.d/a.yaml", (char *) orders, strlen(orders) },
+	};
+	diag_list dl = { 0 };
+	defs *d = NULL;
+	int r = defs_load_files(files, 2, NULL, &d, &dl);
+	for (size_t i = 0; i < dl.n; i++) {
+		char *m = diag_format(&dl.v[i]);
+		fprintf(stderr, "%s\n", m);
+		free(m);
+	}
+	diag_list_clear(&dl);
+	assert_int_equal(r, 0);
+	return d;
+}
+
 /* Loads a set: the config cfg, the customer acme (with the lines acme_extra), and
  * the given items. The defs stays owned by the fixture (the engine borrows it
  * until the next apply). */
@@ -105,21 +125,8 @@ static const defs *load_set(fx *f, const char *cfg, const char *acme_extra, cons
 		"    name: ACME Oy\n%s"
 		"    account: {number: ACC-1001, credit_limit: \"50000.00 EUR\"}\n"
 		"standing_orders:\n%s", acme_extra, items) > 0);
-	defs_file files[] = {
-		{ "standingd.yaml", (char *) cfg, strlen(cfg) },
-		{ "orders.d/a.yaml", orders, strlen(orders) },
-	};
-	diag_list dl = { 0 };
-	defs *d = NULL;
-	int r = defs_load_files(files, 2, NULL, &d, &dl);
-	for (size_t i = 0; i < dl.n; i++) {
-		char *m = diag_format(&dl.v[i]);
-		fprintf(stderr, "%s\n", m);
-		free(m);
-	}
-	diag_list_clear(&dl);
+	defs *d = load_files(cfg, orders);
 	free(orders);
-	assert_int_equal(r, 0);
 	assert_true(f->n_defs < sizeof(f->d) / sizeof(f->d[0]));
 	f->d[f->n_defs++] = d;
 	return d;
@@ -947,6 +954,254 @@ static void test_reminder_kept_across_reapply(void **state) {
 	verify_clean(f);
 }
 
+/* ---- engine_apply with the changes given, against the full merge ---- */
+
+/* One engine on a store of its own, with what its hooks saw in order. */
+typedef struct side {
+	char tmp[64];
+	store *s;
+	engine *e;
+	char *log;
+	size_t len, cap;
+} side;
+
+static void side_log(side *sd, const char *line) {
+	size_t n = strlen(line);
+	if (sd->len + n + 1 > sd->cap) {
+		sd->cap = (sd->len + n + 1) * 2;
+		sd->log = realloc(sd->log, sd->cap);
+		assert_non_null(sd->log);
+	}
+	memcpy(sd->log + sd->len, line, n + 1);
+	sd->len += n;
+}
+
+static void side_created(const sales_order *o, void *ud) {
+	char line[160];
+	snprintf(line, sizeof(line), "C %s %" PRId64 "\n", o->standing_order, o->delivery);
+	side_log(ud, line);
+}
+
+static void side_skipped(const standing_order *so, int64_t delivery, const char *reason, void *ud) {
+	char line[256];
+	snprintf(line, sizeof(line), "S %s %" PRId64 " %s\n", so->id, delivery, reason);
+	side_log(ud, line);
+}
+
+static void side_open(side *sd) {
+	*sd = (side) { 0 };
+	strcpy(sd->tmp, "/tmp/test_engine.XXXXXX");
+	assert_non_null(mkdtemp(sd->tmp));
+	assert_int_equal(store_open(sd->tmp, NULL, &sd->s), 0);
+	engine_hooks h = { .created = side_created, .skipped = side_skipped, .ud = sd };
+	assert_int_equal(engine_new(sd->s, &h, &sd->e), 0);
+	side_log(sd, "");
+}
+
+static void side_close(side *sd) {
+	engine_free(sd->e);
+	store_close(sd->s);
+	tmpdir_remove(sd->tmp);
+	free(sd->log);
+}
+
+#define ORACLE_IDS 24
+
+static uint64_t oracle_rng;
+static uint32_t rnd(uint32_t n) {
+	oracle_rng = oracle_rng * 6364136223846793005u + 1442695040888963407u;
+	return (uint32_t) (oracle_rng >> 33) % n;
+}
+
+/* Standing order i in variant v (0: absent): schedules with ties (the same
+ * instants), a lead time, a cron without start, a paused one, reminders. */
+static char *oracle_item(int i, int v) {
+	static const char *const sched[] = {
+		"      every: 1 day\n      start: 2027-01-01\n      at: \"00:00\"\n      timezone: UTC\n",
+		"      every: 1 day\n      start: 2027-01-01\n      at: \"06:00\"\n      lead_time: 1 hour\n"
+		"      timezone: UTC\n",
+		"      every: 2 days\n      start: 2027-01-02\n      at: \"00:00\"\n      timezone: UTC\n",
+		"      cron: \"0 */6 * * *\"\n      timezone: UTC\n",
+		"      every: 1 day\n      start: 2027-01-01\n      at: \"00:00\"\n      timezone: UTC\n      paused: true\n",
+		"      every: 1 day\n      start: 2027-01-01\n      at: \"12:00\"\n      timezone: UTC\n",
+	};
+	char id[16], qty[16], *item, *s;
+	snprintf(id, sizeof(id), "s%02d", i);
+	snprintf(qty, sizeof(qty), "%d", 10 + (v - 1) / 6);
+	item = order_item_q(id, qty, sched[(v - 1) % 6]);
+	if ((v - 1) % 6 != 5 && (v - 1) % 6 != 1)
+		return item;
+	assert_true(asprintf(&s, "%s    reminders:\n      - {before: 3 hours, task: \"Call {customer}\"}\n%s", item,
+			     (v - 1) % 6 == 1 ? "      - {before: 1 day, task: \"Plan {delivery_date}\"}\n" : "") > 0);
+	free(item);
+	return s;
+}
+
+static defs *oracle_load(const int *v) {
+	char *items = strdup("");
+	for (int i = 0; i < ORACLE_IDS; i++) {
+		if (!v[i])
+			continue;
+		char *it = oracle_item(i, v[i]), *s;
+		assert_true(asprintf(&s, "%s%s", items, it) > 0);
+		free(it);
+		free(items);
+		items = s;
+	}
+	const char *cfg = "timezone: UTC\ncatch_up: all\nmax_catch_up: 3\nsuppliers:\n"
+			  "  - {id: lumen, name: Lumen Oy, users: [lumen]}\nsalespeople:\n"
+			  "  - {id: anna, name: Anna Virtanen, email: anna@example.com, language: en}\n";
+	char *orders;
+	assert_true(asprintf(&orders, "customers:\n  - id: acme\n    name: ACME Oy\n    salesperson: anna\n"
+			     "    contacts: [{name: Liisa Laine, role: purchasing, email: liisa@example.com}]\n"
+			     "    account: {number: ACC-1001, credit_limit: \"50000.00 EUR\"}\n"
+			     "standing_orders:\n%s", items) > 0);
+	free(items);
+	defs *d = load_files(cfg, orders);
+	free(orders);
+	return d;
+}
+
+static int entry_cmp(const void *a, const void *b) {
+	const engine_entry *x = a, *y = b;
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	if (x->idx != y->idx)
+		return x->idx < y->idx ? -1 : 1;
+	return x->rem < y->rem ? -1 : x->rem > y->rem;
+}
+
+/* Both engines' schedules: a valid heap each, the same entries, the same order. */
+static void oracle_same(side *a, side *b) {
+	engine_entry *va, *vb;
+	size_t na, nb;
+	assert_int_equal(engine_entries(a->e, &va, &na), 0);
+	assert_int_equal(engine_entries(b->e, &vb, &nb), 0);
+	assert_int_equal(na, nb);
+	for (size_t k = 1; k < na; k++) {
+		assert_true(entry_cmp(&va[(k - 1) / 2], &va[k]) < 0);
+		assert_true(entry_cmp(&vb[(k - 1) / 2], &vb[k]) < 0);
+	}
+	qsort(va, na, sizeof(*va), entry_cmp);
+	qsort(vb, nb, sizeof(*vb), entry_cmp);
+	assert_memory_equal(va, vb, na * sizeof(*va));
+	free(va);
+	free(vb);
+	engine_stats sa, sb;
+	engine_get_stats(a->e, &sa);
+	engine_get_stats(b->e, &sb);
+	assert_int_equal(sa.active, sb.active);
+	assert_int_equal(sa.paused, sb.paused);
+	assert_string_equal(a->log, b->log);
+	store_txn *ta, *tb;
+	assert_int_equal(store_begin(a->s, false, &ta), 0);
+	assert_int_equal(store_begin(b->s, false, &tb), 0);
+	for (int i = 0; i < ORACLE_IDS; i++) {
+		char id[16];
+		sched_state x = { 0 }, y = { 0 };
+		snprintf(id, sizeof(id), "s%02d", i);
+		assert_int_equal(store_sched_get(ta, id, &x), store_sched_get(tb, id, &y));
+		assert_int_equal(x.watermark, y.watermark);
+		assert_int_equal(x.created, y.created);
+		assert_int_equal(x.skipped, y.skipped);
+		assert_int_equal(x.active, y.active);
+		assert_int_equal(x.def_hash, y.def_hash);
+	}
+	store_abort(ta);
+	store_abort(tb);
+}
+
+/* Random sequences of changes (standing orders added, removed, edited, a few
+ * unchanged ones listed as changed too), applied with the changes given to one
+ * engine and without to the other, each followed by a run to a later now: the
+ * schedules, the orders and skips created (in order) and the stored states are
+ * the same after every step. */
+static void test_apply_known_matches_full(void **state) {
+	(void) state;
+	for (uint64_t seed = 1; seed <= 6; seed++) {
+		oracle_rng = seed;
+		side a, b;
+		side_open(&a);
+		side_open(&b);
+		int v[ORACLE_IDS] = { 0 };
+		for (int i = 0; i < ORACLE_IDS; i++)
+			v[i] = rnd(3) ? 1 + (int) rnd(12) : 0;
+		defs *cur = oracle_load(v), *prev = NULL;
+		int64_t now = T0 - DAY;
+		engine_sources src = { .now = now };
+		assert_int_equal(engine_apply(a.e, cur, &src), 0);
+		assert_int_equal(engine_apply(b.e, cur, &src), 0);
+		oracle_same(&a, &b);
+		uint64_t known = 0;
+		for (int step = 0; step < 40; step++) {
+			int nv[ORACLE_IDS];
+			memcpy(nv, v, sizeof(nv));
+			int n_chg = rnd(6) == 0 ? (int) rnd(ORACLE_IDS) : (int) rnd(4);
+			for (int k = 0; k < n_chg; k++) {
+				int i = (int) rnd(ORACLE_IDS);
+				nv[i] = rnd(4) == 0 ? 0 : 1 + (int) rnd(12);
+			}
+			defs *nd = oracle_load(nv);
+			/* the changes: by id and hash; some unchanged ones listed too */
+			uint32_t dropped[ORACLE_IDS], added[ORACLE_IDS];
+			size_t nd_n = 0, na_n = 0, i = 0, j = 0;
+			while (i < cur->n_orders || j < nd->n_orders) {
+				int cmp = i >= cur->n_orders ? 1 : j >= nd->n_orders ? -1 :
+					  strcmp(cur->orders[i].id, nd->orders[j].id);
+				if (cmp == 0 && cur->orders[i].hash == nd->orders[j].hash && rnd(8)) {
+					i++, j++;
+					continue;
+				}
+				if (cmp <= 0)
+					dropped[nd_n++] = (uint32_t) i++;
+				if (cmp >= 0)
+					added[na_n++] = (uint32_t) j++;
+			}
+			now += (int64_t) rnd(30) * HOUR + (int64_t) rnd(60) * MINUTE;
+			engine_sources sa = { .now = now, .changes_known = true, .changes_from = cur,
+					      .dropped = dropped, .n_dropped = nd_n, .added = added, .n_added = na_n };
+			engine_sources sb = { .now = now };
+			assert_int_equal(engine_apply(a.e, nd, &sa), 0);
+			assert_int_equal(engine_apply(b.e, nd, &sb), 0);
+			known++;
+			defs_free(prev);
+			prev = cur;   /* the engine no longer uses it; freed one step later all the same */
+			cur = nd;
+			memcpy(v, nv, sizeof(v));
+			oracle_same(&a, &b);
+			int ca = engine_run(a.e, now, 1000), cb = engine_run(b.e, now, 1000);
+			assert_true(ca >= 0);
+			assert_int_equal(ca, cb);
+			oracle_same(&a, &b);
+		}
+		engine_stats st;
+		engine_get_stats(a.e, &st);
+		assert_int_equal(st.applied_known, known);
+		engine_get_stats(b.e, &st);
+		assert_int_equal(st.applied_known, 0);
+		assert_true(strlen(a.log) > 1000);   /* the runs created and skipped */
+		side_close(&a);
+		side_close(&b);
+		defs_free(prev);
+		defs_free(cur);
+	}
+}
+
+/* Changes given for another set than the engine's are not used. */
+static void test_apply_known_other_set_ignored(void **state) {
+	fx *f = *state;
+	const defs *d1 = load1(f, 100, "daily", DAILY);
+	const defs *d2 = load1(f, 100, "daily", DAILY "      lead_time: 1 hour\n");
+	assert_int_equal(engine_apply(f->e, d1, NULL), 0);
+	uint32_t none[1] = { 0 };
+	engine_sources src = { .changes_known = true, .changes_from = d2, .dropped = none, .added = none };
+	assert_int_equal(engine_apply(f->e, d2, &src), 0);
+	engine_stats st;
+	engine_get_stats(f->e, &st);
+	assert_int_equal(st.applied_known, 0);
+	assert_int_equal(next_due(f), T0 - HOUR);   /* the edit was seen: the full merge ran */
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exactly_once_across_runs, setup, teardown),
@@ -974,6 +1229,8 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_reminder_long_downtime_jumps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reminder_order_exists_or_cancelled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reminder_kept_across_reapply, setup, teardown),
+		cmocka_unit_test(test_apply_known_matches_full),
+		cmocka_unit_test_setup_teardown(test_apply_known_other_set_ignored, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
