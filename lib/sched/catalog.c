@@ -295,11 +295,16 @@ static int cat_compact(const catalog *c, cat_file *f) {
 	if (r < 0)
 		return r;
 	r = defs_unit_unpack(c->pend.base, p, len, &u);
-	free(p);
-	if (r < 0)
+	if (r < 0) {
+		free(p);
 		return r == -ENOMEM ? r : -EIO;   /* a unit that does not come back: a defect */
+	}
 	defs_unit_done(&f->u);
 	f->u = u;
+	/* the record for the store, unless the link changes the unit (cat_build) */
+	free(f->packed);
+	f->packed = p;
+	f->packed_len = len;
 	return 0;
 }
 
@@ -751,6 +756,8 @@ static int cat_build(catalog *c) {
 				me->link_zone = so->rule.zone;
 				me->link_catch_up = so->catch_up;
 				ow->f->dirty = true;
+				free(ow->f->packed);   /* packed again after the link */
+				ow->f->packed = NULL;
 			}
 			c->stats.orders_linked++;
 			c->pend.own_ord[m++] = *ow;
@@ -1039,7 +1046,7 @@ int catalog_stage_known(catalog *c, const defs_file *files, const defs_file_info
 	/* the compiled records of the YAML orders files read or linked anew */
 	for (size_t i = 0; i < c->n_added; i++) {
 		cat_file *f = c->added[i];
-		if (f->orders_yaml && f->dirty && (r = defs_unit_pack(&f->u, &f->packed, &f->packed_len)) < 0)
+		if (f->orders_yaml && f->dirty && !f->packed && (r = defs_unit_pack(&f->u, &f->packed, &f->packed_len)) < 0)
 			goto fail;
 	}
 	return 0;
