@@ -2592,6 +2592,55 @@ int defs_order_items_from_tree(const ytree_node *ship_to, const ytree_node *line
 
 /* ---- one file at a time (the incremental catalog, lib/sched/catalog) ---- */
 
+static int defs_cust_idx_cmp(const void *a, const void *b, void *ud) {
+	const customer *cv = ud;
+	const customer *x = &cv[*(const size_t *) a], *y = &cv[*(const size_t *) b];
+	return defs_cmp_ids(x->id, y->id);
+}
+
+/* The link's hash computed where the file is read (on the catalog's threads,
+ * not on the one thread that links): each standing order linked as it will be
+ * when its customer is in its own file (the usual case) or it has none, under
+ * base's defaults. defs_unit_link takes the hash from here when its zone and
+ * catch-up come out the same and computes it otherwise. */
+static void defs_unit_prelink(const defs *base, defs_unit *u) {
+	size_t *idx = malloc((u->n_customers ? u->n_customers : 1) * sizeof(*idx));
+	if (!idx)
+		return;   /* the link hashes them all */
+	for (size_t i = 0; i < u->n_customers; i++)
+		idx[i] = i;
+	qsort_r(idx, u->n_customers, sizeof(*idx), defs_cust_idx_cmp, u->customers);
+	for (size_t i = 0; i < u->n_orders; i++) {
+		defs_unit_order *e = &u->orders[i];
+		const customer *cu = NULL;
+		size_t lo = 0, hi = u->n_customers;
+		while (e->customer_id && lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = defs_cmp_ids(u->customers[idx[mid]].id, e->customer_id);
+			if (c == 0) {
+				cu = &u->customers[idx[mid]];
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (e->customer_id && !cu)
+			continue;   /* its customer is in another file: the link hashes it */
+		standing_order so = e->o;
+		if (!e->has_zone)
+			so.rule.zone = cu ? cu->zone : base->config.zone;
+		if (!e->has_catch_up)
+			so.catch_up = base->config.catch_up;
+		so.customer = cu;
+		e->o.hash = defs_order_hash(&so);
+		e->link_zone = so.rule.zone;
+		e->link_catch_up = so.catch_up;
+	}
+	free(idx);
+}
+
 int defs_unit_read(const defs *base, const defs_file *f, defs_unit *ret) {
 	/* The config and the tz_db are borrowed from base, as in defs_order_from_tree. */
 	diag_list diags = { 0 };
@@ -2630,6 +2679,7 @@ int defs_unit_read(const defs *base, const defs_file *f, defs_unit *ret) {
 				};
 			*ret = (defs_unit) { .customers = cv, .n_customers = c.n_cust, .orders = ov, .n_orders = c.n_ord };
 			c.n_cust = c.n_ord = 0;   /* moved */
+			defs_unit_prelink(base, ret);
 		}
 	}
 	diag_list_clear(&diags);

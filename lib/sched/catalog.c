@@ -308,11 +308,16 @@ static int cat_compact(const catalog *c, cat_file *f) {
 	if (r < 0)
 		return r;
 	r = defs_unit_unpack(c->pend.base, p, len, &u);
-	free(p);
-	if (r < 0)
+	if (r < 0) {
+		free(p);
 		return r == -ENOMEM ? r : -EIO;   /* a unit that does not come back: a defect */
+	}
 	defs_unit_done(&f->u);
 	f->u = u;
+	/* the record for the store, unless the link changes the unit (cat_build) */
+	free(f->packed);
+	f->packed = p;
+	f->packed_len = len;
 	return 0;
 }
 
@@ -510,21 +515,26 @@ static void *cat_worker(void *arg) {
 	return NULL;
 }
 
-/* The jobs on as many threads as there are CPUs (at most CAT_THREADS), this one
- * among them; one thread when a thread cannot be had. */
-static void cat_run_jobs(const catalog *c, cat_job *jobs, size_t n) {
-	cat_pool p = { .c = c, .jobs = jobs, .n = n };
+/* fn(arg) on as many threads as there are CPUs (at most CAT_THREADS and
+ * max), this one among them; one thread when a thread cannot be had. */
+static void cat_threads(void *(*fn)(void *), void *arg, size_t max) {
 	pthread_t th[CAT_THREADS];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t nt = ncpu < 1 ? 1 : ncpu > CAT_THREADS ? CAT_THREADS : (size_t) ncpu, started = 0;
-	if (nt > n)
-		nt = n;
+	if (nt > max)
+		nt = max;
 	for (size_t i = 1; i < nt; i++)
-		if (pthread_create(&th[started], NULL, cat_worker, &p) == 0)
+		if (pthread_create(&th[started], NULL, fn, arg) == 0)
 			started++;
-	cat_worker(&p);
+	fn(arg);
 	for (size_t i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+}
+
+/* The jobs on the CPUs' threads (cat_threads). */
+static void cat_run_jobs(const catalog *c, cat_job *jobs, size_t n) {
+	cat_pool p = { .c = c, .jobs = jobs, .n = n };
+	cat_threads(cat_worker, &p, n);
 }
 
 /* The candidate's list for one kind of file: unchanged files kept (the same
@@ -626,7 +636,8 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 
 typedef struct cat_new {
 	const char *id;
-	size_t pos;              /* customers: index into the new customers' array */
+	size_t pos;              /* customers: index into the new customers' array; standing
+				  * orders: their index in the candidate (cat_link_new) */
 	cat_own own;
 } cat_new;
 
@@ -667,10 +678,6 @@ static bool cat_dying_customer(const catalog *c, const customer *cu) {
 	return false;
 }
 
-/* Checks the added files against each other and the kept ones, links their
- * standing orders and those of kept files whose customer is in a removed file,
- * and builds the candidate's sorted arrays by merging. 0, -EINVAL (a full
- * validation would report an error), -ENOMEM. */
 /* The files of thin standing orders read again (cat_relink_thin), each once a
  * build. */
 typedef struct cat_reread {
@@ -733,6 +740,73 @@ static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const c
 	return 0;
 }
 
+/* Links the new standing orders no[0..n) (their places .pos in the pending
+ * set, their owners there): on the CPUs' threads when there are many (a first
+ * start links every standing order), the files' records marked for packing
+ * again after on this one. -EINVAL when one does not link. */
+typedef struct cat_link_pool {
+	const catalog *c;
+	const cat_map *acust;
+	const cat_new *no;
+	size_t n;
+	uint8_t *changed;
+	atomic_size_t next;
+	atomic_bool failed;
+} cat_link_pool;
+
+#define CAT_LINK_CHUNK 4096
+
+static void *cat_link_worker(void *arg) {
+	cat_link_pool *p = arg;
+	const catalog *c = p->c;
+	const defs *base = c->pend.base;
+	for (size_t k; (k = atomic_fetch_add(&p->next, CAT_LINK_CHUNK)) < p->n && !atomic_load(&p->failed);) {
+		size_t end = k + CAT_LINK_CHUNK < p->n ? k + CAT_LINK_CHUNK : p->n;
+		for (size_t x = k; x < end; x++) {
+			size_t m = p->no[x].pos;
+			const cat_own *ow = &c->pend.own_ord[m];
+			defs_unit_order *me = &ow->f->u.orders[ow->idx];
+			const customer *cu = me->customer_id ? cat_find_customer(c, p->acust, me->customer_id) : NULL;
+			standing_order *so = &c->pend.d->orders[m];
+			if (!defs_unit_link(base, me, cu, so)) {
+				atomic_store(&p->failed, true);
+				break;
+			}
+			/* the link's result goes into the compiled record: the next link the
+			 * same way takes the hash from there */
+			if (me->o.hash != so->hash || me->link_zone != so->rule.zone || me->link_catch_up != so->catch_up) {
+				me->o.hash = so->hash;
+				me->link_zone = so->rule.zone;
+				me->link_catch_up = so->catch_up;
+				p->changed[x] = 1;
+			}
+		}
+	}
+	return NULL;
+}
+
+static int cat_link_new(const catalog *c, const cat_map *acust, const cat_new *no, size_t n) {
+	cat_link_pool p = { .c = c, .acust = acust, .no = no, .n = n, .changed = calloc(n ? n : 1, 1) };
+	if (!p.changed)
+		return -ENOMEM;
+	atomic_init(&p.next, 0);
+	atomic_init(&p.failed, false);
+	cat_threads(cat_link_worker, &p, (n + CAT_LINK_CHUNK - 1) / CAT_LINK_CHUNK);
+	for (size_t x = 0; x < n && !atomic_load(&p.failed); x++)
+		if (p.changed[x]) {
+			cat_file *f = c->pend.own_ord[no[x].pos].f;
+			f->dirty = true;
+			free(f->packed);   /* packed again after the link */
+			f->packed = NULL;
+		}
+	free(p.changed);
+	return atomic_load(&p.failed) ? -EINVAL : 0;
+}
+
+/* Checks the added files against each other and the kept ones, links their
+ * standing orders and those of kept files whose customer is in a removed file,
+ * and builds the candidate's sorted arrays by merging. 0, -EINVAL (a full
+ * validation would report an error), -ENOMEM. */
 static int cat_build(catalog *c) {
 	cat_reread rr = { 0 };
 	cat_map acust = { 0 }, aord = { 0 };
@@ -810,7 +884,7 @@ static int cat_build(catalog *c) {
 		goto out;
 	d->config = base->config;
 	d->tz = base->tz;
-	size_t i = 0, j = 0, m = 0;
+	size_t i = 0, j = 0, m = 0, ko_link = 0;
 	while (i < old_nc || j < n_nc) {
 		if (i < old_nc && c->run.own_cust[i].f->dying) {
 			i++;
@@ -872,29 +946,16 @@ static int cat_build(catalog *c) {
 			}
 			c->pend.own_ord[m++] = *o;
 		} else {
-			/* a new one, linked in its place */
-			const cat_own *ow = &no[j++].own;
+			/* a new one, linked in its place below (cat_link_new) */
 			cat_change(c, &c->chg_add, m);
-			defs_unit_order *me = &ow->f->u.orders[ow->idx];
-			const customer *cu = me->customer_id ? cat_find_customer(c, &acust, me->customer_id) : NULL;
-			standing_order *so = &d->orders[m];
-			if (!defs_unit_link(base, me, cu, so)) {
-				r = -EINVAL;
-				goto out;
-			}
-			/* the link's result goes into the compiled record: the next link the
-			 * same way takes the hash from there */
-			if (me->o.hash != so->hash || me->link_zone != so->rule.zone || me->link_catch_up != so->catch_up) {
-				me->o.hash = so->hash;
-				me->link_zone = so->rule.zone;
-				me->link_catch_up = so->catch_up;
-				ow->f->dirty = true;
-			}
-			c->stats.orders_linked++;
-			c->pend.own_ord[m++] = *ow;
+			no[ko_link++].pos = m;
+			c->pend.own_ord[m++] = no[j++].own;
 		}
 	}
+	if ((r = cat_link_new(c, &acust, no, ko_link)) < 0)
+		goto out;
 	d->n_orders = m;
+	c->stats.orders_linked += ko_link;
 	r = 0;
 	/* kept for the commit: a full candidate's are the new indexes as they are */
 	c->add_cust = acust;
@@ -1179,7 +1240,7 @@ int catalog_stage_known(catalog *c, const defs_file *files, const defs_file_info
 	/* the compiled records of the YAML orders files read or linked anew */
 	for (size_t i = 0; i < c->n_added; i++) {
 		cat_file *f = c->added[i];
-		if (f->orders_yaml && f->dirty && (r = defs_unit_pack(&f->u, &f->packed, &f->packed_len)) < 0)
+		if (f->orders_yaml && f->dirty && !f->packed && (r = defs_unit_pack(&f->u, &f->packed, &f->packed_len)) < 0)
 			goto fail;
 	}
 	return 0;

@@ -390,7 +390,8 @@ typedef struct store_cset_put_file {
 
 /* Writes the manifest of files[0..n) (sorted by name) with the head's hashes and
  * zones, the records of the files with packed set, and deletes the records of
- * files the old manifest named and this one does not. 0 or a negative errno. */
+ * files the old manifest named and this one does not. 0 or a negative errno.
+ * The records (packed) are not copied: they stay unchanged until t ends. */
 int store_cset_put(store_txn *t, const store_cset *head, const store_cset_put_file *files, size_t n);
 /* The manifest: 0 and *ret (store_cset_free), -ENOENT when none, -EPROTO when of
  * another version, -EBADMSG when damaged. */

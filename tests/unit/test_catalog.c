@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <lmdb.h>
 #include "lib/defs/defs.h"
+#include "lib/defs/pack.h"
 #include "lib/sched/catalog.h"
 #include "lib/store/store.h"
 #include "tests/unit/tmpdir.h"
@@ -457,6 +458,85 @@ static void round_with_seed(uint64_t seed, int steps, size_t *accepted, size_t *
 	catalog_free(c);
 }
 
+/* A set large enough to be linked on several threads (cat_link_new): standing
+ * orders whose customer is in another file (their hash and zone come from the
+ * link, so their file's record is packed again), and one whose customer does
+ * not exist. The candidate is what a full validation gives, hashes included,
+ * and every compiled record carries the linked hashes. */
+static void big_file(buf *b, int file, int n, int other, bool bad) {
+	put(b, "customers:\n  - id: c%d-0\n    name: C\n    timezone: Asia/Tokyo\n", file);
+	put(b, "standing_orders:\n");
+	for (int k = 0; k < n; k++) {
+		/* every 7th in file 1 has file 0's customer (another zone) */
+		int cf = file == 1 && k % 7 == 0 ? other : file;
+		m_order o = { .id = file * 100000 + k, .cust_file = cf, .supplier = k % 2, .qty = 1 + k,
+			      .every = 1 + k % 3, .has_zone = k % 5 == 0 };
+		order_yaml(b, &o, "  ");
+	}
+	if (bad)
+		put(b, "  - id: bad\n    customer: c9-0\n    supplier: s0\n    payment: prepaid\n"
+		       "    ship_to: {name: D, street: M, city: T, country: FI}\n"
+		       "    lines: [{sku: X, quantity: 1, unit_price: \"1.00 EUR\"}]\n"
+		       "    schedule: {every: 1 week, start: 2026-12-01}\n");
+}
+
+static void test_link_threads(void **state) {
+	(void) state;
+	for (int bad = 0; bad < 2; bad++) {
+		defs_file files[3];
+		buf b = { 0 };
+		put(&b, "timezone: Europe/Helsinki\nsuppliers:\n  - {id: s0, name: S0}\n  - {id: s1, name: S1}\n");
+		files[0] = make_file("standingd.yaml", &b);
+		big_file(&b, 0, 6000, 0, false);
+		files[1] = make_file("orders.d/f0.yaml", &b);
+		big_file(&b, 1, 9000, 0, bad);
+		files[2] = make_file("orders.d/f1.yaml", &b);
+		catalog *c;
+		assert_int_equal(catalog_new(NULL, &c), 0);
+		diag_list dc = { 0 };
+		int r = catalog_stage(c, files, 3, NULL, 0, &dc);
+		assert_int_equal(r, bad ? -EINVAL : 0);
+		if (!bad) {
+			const defs *d = catalog_pending(c);
+			assert_int_equal(d->n_orders, 15000);
+			catalog_compiled *v;
+			size_t n;
+			uint64_t ch;
+			assert_int_equal(catalog_pending_compiled(c, &v, &n, &ch), 0);
+			size_t checked = 0;
+			for (size_t i = 0; i < n; i++) {
+				if (!v[i].packed)
+					continue;
+				defs_unit u;
+				assert_int_equal(defs_unit_unpack(d, v[i].packed, v[i].packed_len, &u), 0);
+				for (size_t k = 0; k < u.n_orders; k++) {
+					const standing_order *so = defs_find_order(d, u.orders[k].o.id);
+					assert_non_null(so);
+					assert_true(so->hash == u.orders[k].o.hash);
+					assert_ptr_equal(so->rule.zone, u.orders[k].link_zone);
+					checked++;
+				}
+				defs_unit_done(&u);
+			}
+			free(v);
+			assert_int_equal(checked, 15000);
+		}
+		/* the same as a full validation: the set, or the error's text */
+		assert_int_equal(compare_stage(c, r, &dc, files, 3, NULL, 0), !bad);
+		if (bad) {
+			char *t = diags_text(&dc);
+			assert_non_null(strstr(t, "c9-0"));
+			free(t);
+		}
+		diag_list_clear(&dc);
+		catalog_free(c);
+		for (int i = 0; i < 3; i++) {
+			free(files[i].name);
+			free(files[i].data);
+		}
+	}
+}
+
 static void test_random_edits(void **state) {
 	(void) state;
 	size_t accepted = 0, refused = 0;
@@ -866,6 +946,7 @@ int main(void) {
 		cmocka_unit_test(test_thin),
 		cmocka_unit_test(test_salespeople_removed),
 		cmocka_unit_test(test_random_edits),
+		cmocka_unit_test(test_link_threads),
 		cmocka_unit_test(test_load_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -318,6 +318,62 @@ static void test_hash(void **state) {
 	}
 }
 
+/* defs_unit_read hashes each standing order as linking it will (on the
+ * catalog's threads) when its customer is in the same file (its zone or the
+ * customer's); one whose customer is elsewhere is left to the link. The link then gives the hash it
+ * computes itself. */
+static const char PRELINK[] =
+	"customers:\n"
+	"  - id: c-1\n    name: A\n    timezone: Asia/Ho_Chi_Minh\n"
+	"standing_orders:\n"
+	"  - id: so-1\n    customer: c-1\n    supplier: s1\n    payment: prepaid\n"
+	"    ship_to: {name: N, street: S, postcode: \"1\", city: C, country: FI}\n"
+	"    lines: [{sku: X, quantity: 1, unit_price: \"1.00 EUR\"}]\n"
+	"    schedule: {every: \"1 week\", start: \"2027-01-04\", at: \"10:00\"}\n"
+	"  - id: so-2\n    customer: c-1\n    supplier: s1\n    payment: prepaid\n"
+	"    ship_to: {name: N, street: S, postcode: \"1\", city: C, country: FI}\n"
+	"    lines: [{sku: X, quantity: 1, unit_price: \"1.00 EUR\"}]\n"
+	"    schedule: {every: \"1 week\", start: \"2027-01-04\", at: \"10:00\", timezone: UTC}\n"
+	"  - id: so-3\n    customer: c-9\n    supplier: s1\n    payment: prepaid\n"
+	"    ship_to: {name: N, street: S, postcode: \"1\", city: C, country: FI}\n"
+	"    lines: [{sku: X, quantity: 1, unit_price: \"1.00 EUR\"}]\n"
+	"    schedule: {every: \"1 week\", start: \"2027-01-04\", at: \"10:00\"}\n";
+
+static void test_prelink_hash(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	defs_file f = { .name = "orders.d/p.yaml", .data = (char *) PRELINK, .len = sizeof(PRELINK) - 1 };
+	defs_unit u;
+	assert_int_equal(defs_unit_read(base, &f, &u), 0);
+	assert_int_equal(u.n_orders, 3);
+	assert_int_equal(u.n_customers, 1);
+	const tz_zone *hcm, *utc;
+	assert_int_equal(tz_db_get(base->tz, "Asia/Ho_Chi_Minh", &hcm), 0);
+	assert_int_equal(tz_db_get(base->tz, "UTC", &utc), 0);
+	assert_true(u.orders[0].o.hash != 0);
+	assert_ptr_equal(u.orders[0].link_zone, hcm);
+	assert_true(u.orders[1].o.hash != 0);
+	assert_ptr_equal(u.orders[1].link_zone, utc);
+	assert_true(u.orders[0].o.hash != u.orders[1].o.hash);
+	assert_true(u.orders[2].o.hash == 0);
+	assert_null(u.orders[2].link_zone);
+	customer other = u.customers[0];
+	other.id = "c-9";
+	const customer *cus[3] = { &u.customers[0], &u.customers[0], &other };
+	for (size_t i = 0; i < 3; i++) {
+		standing_order got, fresh;
+		assert_true(defs_unit_link(base, &u.orders[i], cus[i], &got));
+		defs_unit_order e = u.orders[i];
+		e.o.hash = 0;   /* the link computes it */
+		assert_true(defs_unit_link(base, &e, cus[i], &fresh));
+		assert_true(fresh.hash != 0);
+		assert_true(got.hash == fresh.hash);
+		assert_ptr_equal(got.rule.zone, i == 1 ? utc : hcm);
+	}
+	defs_unit_done(&u);
+	defs_free(base);
+}
+
 static void test_manifest(void **state) {
 	(void) state;
 	char tmp[] = "/tmp/test_pack.XXXXXX";
@@ -547,6 +603,7 @@ int main(void) {
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_zone_refused),
 		cmocka_unit_test(test_hash),
+		cmocka_unit_test(test_prelink_hash),
 		cmocka_unit_test(test_manifest),
 		cmocka_unit_test(test_sections),
 		cmocka_unit_test(test_section_damage),

@@ -585,6 +585,46 @@ static uint64_t map_of(store *s) {
 	return i.map_size;
 }
 
+/* The compiled records are put without a copy (store_cset_put borrows them):
+ * a transaction replayed on a grown map puts them from the caller's buffers,
+ * byte for byte. */
+static void test_cset_put_grown(void **state) {
+	fx *f = *state;
+	char dir[160];
+	store_close(f->s);
+	f->s = open_sized(f, "cset-grown", 256 << 10, 16 << 20, dir);
+	size_t len = 300 << 10;
+	uint8_t *a = malloc(len), *b = malloc(len);
+	assert_non_null(a);
+	assert_non_null(b);
+	for (size_t i = 0; i < len; i++) {
+		a[i] = (uint8_t) (i * 7 + 1);
+		b[i] = (uint8_t) (i * 13 + 5);
+	}
+	store_cset head = { .program = "standingd test" };
+	store_cset_put_file pf[2] = {
+		{ .name = "orders.d/a.yaml", .info = { .hash = 1 }, .packed = a, .packed_len = len },
+		{ .name = "orders.d/b.yaml", .info = { .hash = 2 }, .packed = b, .packed_len = len },
+	};
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_cset_put(t, &head, pf, 2), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_true(map_of(f->s) >= 1 << 20);   /* grown twice at least: replayed */
+	assert_int_equal(store_begin(f->s, false, &t), 0);
+	const void *p;
+	size_t n;
+	assert_int_equal(store_cset_record(t, "orders.d/a.yaml", &p, &n), 0);
+	assert_int_equal(n, len);
+	assert_memory_equal(p, a, len);
+	assert_int_equal(store_cset_record(t, "orders.d/b.yaml", &p, &n), 0);
+	assert_int_equal(n, len);
+	assert_memory_equal(p, b, len);
+	store_abort(t);
+	free(a);
+	free(b);
+}
+
 /* A write that fills the map grows it (doubling) and replays the transaction
  * inside the store; at max_size the map stays and the write is -EFBIG (map
  * full), never -ENOSPC (disk full). */
@@ -2388,6 +2428,7 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_format_newer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format_raised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grow_to_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cset_put_grown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grow_replays_big_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_default_max_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
