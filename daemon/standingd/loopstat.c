@@ -1,9 +1,22 @@
 #include "daemon/standingd/loopstat.h"
 
+#include <time.h>
+
+static uint64_t thread_cpu_ns(void) {
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
 static void on_prepare(uv_prepare_t *h) {
 	loopstat *s = h->data;
-	uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(h->loop);
+	uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(h->loop), cpu = thread_cpu_ns();
 	if (s->last_ns) {
+		/* the poll between two prepares costs next to no CPU */
+		uint64_t step_cpu = cpu > s->last_cpu_ns ? cpu - s->last_cpu_ns : 0;
+		if (step_cpu > s->max_cpu_ns)
+			s->max_cpu_ns = step_cpu;
 		uint64_t wall = now - s->last_ns, waited = idle - s->last_idle_ns;
 		uint64_t busy = wall > waited ? wall - waited : 0;
 		if (busy > s->max_ns)
@@ -11,6 +24,7 @@ static void on_prepare(uv_prepare_t *h) {
 	}
 	s->last_ns = now;
 	s->last_idle_ns = idle;
+	s->last_cpu_ns = cpu;
 }
 
 int loopstat_start(loopstat *s, uv_loop_t *loop) {
@@ -27,4 +41,8 @@ int loopstat_start(loopstat *s, uv_loop_t *loop) {
 
 double loopstat_max_ms(const loopstat *s) {
 	return (double) s->max_ns / 1e6;
+}
+
+double loopstat_max_cpu_ms(const loopstat *s) {
+	return (double) s->max_cpu_ns / 1e6;
 }

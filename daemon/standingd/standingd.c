@@ -649,6 +649,10 @@ static double api_max_loop_step_ms(void *ud) {
 	return loopstat_max_ms(&((daemon_ctx *) ud)->loopstat);
 }
 
+static double api_max_loop_step_cpu_ms(void *ud) {
+	return loopstat_max_cpu_ms(&((daemon_ctx *) ud)->loopstat);
+}
+
 static void api_order_placed(void *ud, const sales_order *o) {
 	daemon_ctx *c = ud;
 	on_created(o, ud);
@@ -999,6 +1003,7 @@ static int start_socket(daemon_ctx *c) {
 		.now = api_now, .reload = api_reload, .apply_api_order = api_apply_order,
 		.apply_api_order_also = api_apply_order_also,
 		.order_placed = api_order_placed, .max_loop_step_ms = api_max_loop_step_ms,
+		.max_loop_step_cpu_ms = api_max_loop_step_cpu_ms,
 		.outbox_wake = api_outbox_wake, .workers = api_workers, .ud = c,
 	};
 	c->svc = vl_service_new("standingd", "standingd standing-order scheduler", STANDINGD_VERSION,

@@ -33,6 +33,9 @@ typedef struct api_env {
 	void (*order_placed)(void *ud, const sales_order *o);
 	/* The longest loop step so far in ms (Status's max_loop_step_ms). May be NULL. */
 	double (*max_loop_step_ms)(void *ud);
+	/* The most CPU time one loop step took so far in ms (max_loop_step_cpu_ms).
+	 * May be NULL. */
+	double (*max_loop_step_cpu_ms)(void *ud);
 	/* Status's worker threads, calls they are answering, read-only calls waiting
 	 * for one (the daemon's pool; 0 when everything is answered on the loop). May be
 	 * NULL: all 0. */

@@ -274,7 +274,7 @@ API_IDL_ACCOUNT \
 "# is the age in seconds at now of the oldest pending event (null when none).\n" \
 "# workers: the threads answering read-only calls (0: all on the loop), workers_busy:\n" \
 "# calls they are answering, calls_waiting: read-only calls waiting for one.\n" \
-"method Status() -> (version: string, now: string, customers: int, standing_orders: int, active: int, paused: int, orders: int, outbox_backlog: int, outbox_pending: int, outbox_parked: int, outbox_oldest_pending_age: ?int, next_due: ?string, next_standing_order: ?string, max_loop_step_ms: float, workers: int, workers_busy: int, calls_waiting: int)\n" \
+"method Status() -> (version: string, now: string, customers: int, standing_orders: int, active: int, paused: int, orders: int, outbox_backlog: int, outbox_pending: int, outbox_parked: int, outbox_oldest_pending_age: ?int, next_due: ?string, next_standing_order: ?string, max_loop_step_ms: float, max_loop_step_cpu_ms: float, workers: int, workers_busy: int, calls_waiting: int)\n" \
 "\n" \
 "# Reloads the definition files; all or nothing. Every failure is InvalidDefinitions,\n" \
 "# one line per problem: FILE:LINE:COL: message, or FILE: message for a file that\n" \

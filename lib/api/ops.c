@@ -41,7 +41,7 @@ static int status(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	unsigned threads = 0, busy = 0, waiting = 0;
 	if (env->workers)
 		env->workers(env->ud, &threads, &busy, &waiting);
-	json_t *p = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:f, s:I, s:I, s:I}",
+	json_t *p = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:f, s:f, s:I, s:I, s:I}",
 		"version", STANDINGD_VERSION, "now", cal_format_utc(nowt, now),
 		"customers", (json_int_t) env->defs->n_customers, "standing_orders", (json_int_t) env->defs->n_orders,
 		"active", (json_int_t) st.active, "paused", (json_int_t) st.paused,
@@ -51,6 +51,7 @@ static int status(vl_call_ctx *ctx, json_t *params, void *userdata) {
 		"next_due", next ? json_string(cal_format_utc(at, due)) : json_null(),
 		"next_standing_order", next ? json_string(next->id) : json_null(),
 		"max_loop_step_ms", env->max_loop_step_ms ? env->max_loop_step_ms(env->ud) : 0.0,
+		"max_loop_step_cpu_ms", env->max_loop_step_cpu_ms ? env->max_loop_step_cpu_ms(env->ud) : 0.0,
 		"workers", (json_int_t) threads, "workers_busy", (json_int_t) busy, "calls_waiting", (json_int_t) waiting);
 	return api_reply_new(ctx, p);
 }

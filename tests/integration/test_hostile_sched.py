@@ -56,10 +56,6 @@ class HostileSchedules(DaemonTest):
         with Connection(e.socket, timeout=10) as c:
             return c.call("io.standingd.Orders.PlaceStandingOrder", {"definition": definition})
 
-    def max_step(self, e):
-        with Connection(e.socket, timeout=10) as c:
-            return c.call("io.standingd.Ops.Status")["max_loop_step_ms"]
-
     # ---- defect 1: cron without start begins when first seen ----
 
     def restart_and_check_first_seen(self, e):

@@ -17,7 +17,9 @@ LIMIT = 20000
 # The daemon's budget for one loop step (doc/decisions.md). Under ASan everything
 # runs 2-4 times slower, so only the plain build is held to the budget itself; the
 # sanitized one is held to a bound that a 20,000-item list built in one step
-# (several hundred ms there) still breaks.
+# (several hundred ms there) still breaks. The bound holds the step's CPU time on
+# the loop's thread (max_loop_step_cpu_ms): its wall time (max_loop_step_ms, printed)
+# also counts the time the kernel gave other processes, and CI's machines are shared.
 BUDGET_MS = 50.0
 ASAN_BUDGET_MS = 150.0
 
@@ -104,8 +106,10 @@ class SlicesTest(DaemonTest):
         asan = under_asan(self.p.pid)
         print(f"\n12 lists of 20,000 in {took:.1f} s; worst Status {w.worst() * 1000:.0f} ms over "
               f"{len(w.latencies)} calls; max_loop_step_ms {before['max_loop_step_ms']:.1f} before the lists, "
-              f"{after['max_loop_step_ms']:.1f} after{' (ASan)' if asan else ''}")
-        self.assertLess(after["max_loop_step_ms"], ASAN_BUDGET_MS if asan else BUDGET_MS)
+              f"{after['max_loop_step_ms']:.1f} after (CPU {after['max_loop_step_cpu_ms']:.1f})"
+              f"{' (ASan)' if asan else ''}")
+        self.assertLess(after["max_loop_step_cpu_ms"], ASAN_BUDGET_MS if asan else BUDGET_MS)
+        self.assertGreater(after["max_loop_step_cpu_ms"], 0.0)
 
         for method, _, key in CALLS:
             single = results[(method, False)][key]

@@ -46,9 +46,12 @@ class StepBudgetTest(DaemonTest):
         st = self.status()
         asan = under_asan(p.pid)
         print(f"\n{PLAIN} plain and {HELD} on-hold orders; max_loop_step_ms {st['max_loop_step_ms']:.1f}"
+              f" (CPU {st['max_loop_step_cpu_ms']:.1f})"
               f"{' (ASan)' if asan else ''}; worst Status {w.worst() * 1000:.0f} ms")
         self.assertEqual(st["orders"], PLAIN + HELD)
-        self.assertLess(st["max_loop_step_ms"], ASAN_BUDGET_MS if asan else BUDGET_MS)
+        # the step's CPU time: its wall time also counts other processes (test_slices.py)
+        self.assertLess(st["max_loop_step_cpu_ms"], ASAN_BUDGET_MS if asan else BUDGET_MS)
+        self.assertGreater(st["max_loop_step_cpu_ms"], 0.0)
         orders = self.e.orders()
         self.assertEqual(len(orders), PLAIN + HELD)
         self.assertEqual(len({(o["standing_order"], o["delivery"]) for o in orders}), PLAIN + HELD)

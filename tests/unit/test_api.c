@@ -333,7 +333,7 @@ static char *reply_field(const char *reply, const char *key) {
 	"{\"parameters\":{\"version\":\"" STANDINGD_VERSION "\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,\"standing_orders\":" \
 	standing_orders ",\"active\":" active ",\"paused\":0,\"orders\":" orders ",\"outbox_backlog\":" outbox "," \
 	"\"outbox_pending\":" outbox ",\"outbox_parked\":0,\"outbox_oldest_pending_age\":0," \
-	"\"next_due\":\"2026-12-04T02:30:00Z\",\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":0.0," \
+	"\"next_due\":\"2026-12-04T02:30:00Z\",\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":0.0,\"max_loop_step_cpu_ms\":0.0," \
 	"\"workers\":0,\"workers_busy\":0,\"calls_waiting\":0}}"
 
 /* PlaceOrder's parameters: 3 x 1.25 EUR for acme from lumen, delivered 2027-01-10. */
@@ -542,7 +542,7 @@ static void place_standing_order(void **state) {
 	       "{\"parameters\":{\"version\":\"" STANDINGD_VERSION "\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,"
 	       "\"standing_orders\":4,\"active\":4,\"paused\":0,\"orders\":3,\"outbox_backlog\":3,"
 	       "\"outbox_pending\":3,\"outbox_parked\":0,\"outbox_oldest_pending_age\":0,"
-	       "\"next_due\":\"2026-12-04T02:30:00Z\",\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":0.0,"
+	       "\"next_due\":\"2026-12-04T02:30:00Z\",\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":0.0,\"max_loop_step_cpu_ms\":0.0,"
 	       "\"workers\":0,\"workers_busy\":0,\"calls_waiting\":0}}");
 	/* replaced after its next occurrence was skipped, or paused: next_delivery is
 	 * what will be created (ListStandingOrders' next_delivery), none when paused */
@@ -751,6 +751,11 @@ static double step_ms(void *ud) {
 	return 12.5;
 }
 
+static double step_cpu_ms(void *ud) {
+	(void) ud;
+	return 7.25;
+}
+
 static void pool(void *ud, unsigned *ret_threads, unsigned *ret_busy, unsigned *ret_waiting) {
 	(void) ud;
 	*ret_threads = 3;
@@ -762,12 +767,13 @@ static void status(void **state) {
 	fixture *f = *state;
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", NULL, STATUS("2", "2", "2", "2"));
 	f->d.env.max_loop_step_ms = step_ms;
+	f->d.env.max_loop_step_cpu_ms = step_cpu_ms;
 	f->d.env.workers = pool;
 	EXPECT(f, SELF, "io.standingd.Ops.Status", NULL,
 	       "{\"parameters\":{\"version\":\"" STANDINGD_VERSION "\",\"now\":\"2026-11-28T12:00:00Z\",\"customers\":3,\"standing_orders\":2,"
 	       "\"active\":2,\"paused\":0,\"orders\":2,\"outbox_backlog\":2,\"outbox_pending\":2,\"outbox_parked\":0,"
 	       "\"outbox_oldest_pending_age\":0,\"next_due\":\"2026-12-04T02:30:00Z\","
-	       "\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":12.5,"
+	       "\"next_standing_order\":\"coffee\",\"max_loop_step_ms\":12.5,\"max_loop_step_cpu_ms\":7.25,"
 	       "\"workers\":3,\"workers_busy\":2,\"calls_waiting\":7}}");
 	EXPECT(f, ROOT, "io.standingd.Ops.Status", "{\"x\":1}", INVALID("x"));
 }
