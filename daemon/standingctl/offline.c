@@ -48,9 +48,9 @@ static int parse_day(const char *opt, const char *s, int64_t *ret) {
 static void lines_summary(const standing_order *so, char *buf, size_t size) {
 	size_t len = 0;
 	buf[0] = 0;
-	for (size_t i = 0; i < so->n_lines && len < size; i++)
+	for (size_t i = 0; i < so->bulk->n_lines && len < size; i++)
 		len += snprintf(buf + len, size - len, "%s%lld x %s", i ? ", " : "",
-				(long long) so->lines[i].quantity, so->lines[i].sku);
+				(long long) so->bulk->lines[i].quantity, so->bulk->lines[i].sku);
 }
 
 static void print_json_line(json_t *o) {
@@ -97,7 +97,7 @@ int ctl_cmd_forecast(args *a) {
 			print_json_line(json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}",
 				"standing_order", so->id, "customer", so->customer->id,
 				"supplier", so->supplier, "delivery", delivery, "create_at", create,
-				"lines", order_lines_view(so->lines, so->n_lines)));
+				"lines", order_lines_view(so->bulk->lines, so->bulk->n_lines)));
 		} else {
 			char lines[256];
 			lines_summary(so, lines, sizeof(lines));

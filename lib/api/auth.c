@@ -22,7 +22,7 @@ bool api_shop_order(api_env *env, const sales_order *o) {
 	if (api_placed_by_shop(o->placed_by))
 		return true;
 	const standing_order *so = o->standing_order ? defs_find_order(env->defs, o->standing_order) : NULL;
-	return so && api_placed_by_shop(so->placed_by);
+	return so && api_placed_by_shop(so->bulk->placed_by);
 }
 
 /* "shop:alice", "ops:root", "supplier:lumen-a", "sales:anna" (the uid when the user

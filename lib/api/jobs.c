@@ -280,9 +280,9 @@ static int upcoming_projected(const occurrence *o, list_job *j) {
 	jsonw_kstr(w, "customer_name", so->customer->name);
 	jsonw_kstr(w, "supplier", so->supplier);
 	jsonw_key(w, "ship_to");
-	write_address(w, &so->ship_to);
+	write_address(w, &so->bulk->ship_to);
 	jsonw_key(w, "lines");
-	write_lines(w, so->lines, so->n_lines);
+	write_lines(w, so->bulk->lines, so->bulk->n_lines);
 	jsonw_kstr(w, "carrier", NULL);
 	jsonw_kstr(w, "tracking", NULL);
 	jsonw_obj_close(w);
@@ -305,7 +305,7 @@ static int forecast_occurrence(const occurrence *o, list_job *j) {
 	jsonw_kstr(w, "delivery", cal_format_instant(o->delivery, tz_offset_at(so->rule.zone, o->delivery), d));
 	jsonw_kstr(w, "create_at", cal_format_utc(o->create_at, c));
 	jsonw_key(w, "lines");
-	write_lines(w, so->lines, so->n_lines);
+	write_lines(w, so->bulk->lines, so->bulk->n_lines);
 	jsonw_obj_close(w);
 	return job_keep(j, off, o->delivery, so->id, "", o->n);
 }
@@ -340,7 +340,7 @@ static int standing_item(list_job *j, const standing_order *so) {
 		snprintf(src, sizeof(src), "%s:%d", so->file ? so->file : "?", so->line);
 	json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:b, s:o, s:o, s:I, s:I}",
 		"id", so->id, "customer", so->customer->id, "supplier", so->supplier, "source", src,
-		"placed_by", api_jstr_or_null(so->placed_by),
+		"placed_by", api_jstr_or_null(so->bulk->placed_by),
 		"timezone", tz_zone_name(so->rule.zone), "paused", so->rule.paused,
 		"next_delivery", has ? json_string(cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), d)) : json_null(),
 		"next_create_at", has ? json_string(cal_format_utc(o.create_at, c)) : json_null(),

@@ -81,12 +81,12 @@ static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata
 	const char *id = json_string_value(jid);
 	peer_role role = api_role_of(ctx, env);
 	const standing_order *old = id ? defs_find_order(env->defs, id) : NULL;
-	if (old && api_shop_only(role) && !api_placed_by_shop(old->placed_by))
+	if (old && api_shop_only(role) && !api_placed_by_shop(old->bulk->placed_by))
 		return api_denied(ctx);
 	/* who placed it first stays on record when it is replaced */
 	char placer[96];
-	if (old && old->placed_by)
-		snprintf(placer, sizeof(placer), "%s", old->placed_by);
+	if (old && old->bulk->placed_by)
+		snprintf(placer, sizeof(placer), "%s", old->bulk->placed_by);
 	else
 		api_placer_of(ctx, role, placer);
 	json_t *wrapped = json_pack("{s:[O], s:s}", "standing_orders", def, "placed_by", placer);
@@ -127,7 +127,7 @@ static int cancel_standing_order(vl_call_ctx *ctx, json_t *params, void *userdat
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = find_standing_order(ctx, env, params, &so)) != 0)
 		return r < 0 ? r : 0;
-	if (api_shop_only(api_role_of(ctx, env)) && !api_placed_by_shop(so->placed_by))
+	if (api_shop_only(api_role_of(ctx, env)) && !api_placed_by_shop(so->bulk->placed_by))
 		return api_denied(ctx);
 	if (!api_from_api(so))
 		return api_error_new(ctx, "io.standingd.Orders.DefinedInFile", json_pack("{s:s, s:s, s:i}",
@@ -149,7 +149,7 @@ static int skip_occurrence(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0 || (r = find_standing_order(ctx, env, params, &so)) != 0)
 		return r < 0 ? r : 0;
-	if (api_shop_only(api_role_of(ctx, env)) && !api_placed_by_shop(so->placed_by))
+	if (api_shop_only(api_role_of(ctx, env)) && !api_placed_by_shop(so->bulk->placed_by))
 		return api_denied(ctx);
 	if ((r = vl_param_string(ctx, params, "delivery", true, &when)) < 0)
 		return r;
@@ -258,11 +258,11 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	}
 	/* a credit limit in one currency limits only charges in it: an account order in
 	 * another could never be checked against it, so it is refused here */
-	if (r == 0 && pm == ORDER_PAYMENT_ACCOUNT && cu && cu->credit_limit.currency[0] && items.n_lines &&
-	    strcmp(items.lines[0].unit_price.currency, cu->credit_limit.currency))
+	if (r == 0 && pm == ORDER_PAYMENT_ACCOUNT && cu && cu->credit_limit.currency[0] && items.bulk->n_lines &&
+	    strcmp(items.bulk->lines[0].unit_price.currency, cu->credit_limit.currency))
 		diag_add(&errs, "lines", 0, 0, "customer \"%s\" has its credit limit in %s: an account order must be in %s, "
 			 "got %s", cu->id, cu->credit_limit.currency, cu->credit_limit.currency,
-			 items.lines[0].unit_price.currency);
+			 items.bulk->lines[0].unit_price.currency);
 	bound b;
 	if (api_text_ok(&errs, "delivery", when)) {
 		char iso[CAL_ISO_MAX];
@@ -283,8 +283,8 @@ static int place_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	const tz_zone *z = cu->zone;
 	int64_t delivery = api_bound_at(&b, z);
 	sales_order o = {
-		.customer = cu->id, .supplier = (char *) supp_id, .ship_to = items.ship_to,
-		.lines = items.lines, .n_lines = items.n_lines, .delivery = delivery, .delivery_offset = tz_offset_at(z, delivery),
+		.customer = cu->id, .supplier = (char *) supp_id, .ship_to = items.bulk->ship_to,
+		.lines = items.bulk->lines, .n_lines = items.bulk->n_lines, .delivery = delivery, .delivery_offset = tz_offset_at(z, delivery),
 		.zone = (char *) tz_zone_name(z), .created = now, .payment = pm,
 		.occurrence = UINT64_MAX, .placed_by = placer,
 	};

@@ -151,24 +151,23 @@ static void defs_customer_done(customer *cu) {
 	free(cu->file);
 }
 
+const so_bulk defs_so_bulk_none;
+
 void defs_so_full(const standing_order *so, const so_bulk *b, standing_order *ret) {
 	if (ret != so)
 		*ret = *so;
-	ret->ship_to = b->ship_to;
-	ret->lines = b->lines;
-	ret->n_lines = b->n_lines;
-	ret->reminders = b->reminders;
-	ret->n_reminders = b->n_reminders;
-	ret->placed_by = b->placed_by;
+	ret->bulk = b;
+	ret->n_lines = (uint32_t) b->n_lines;
 	if (b->file)
 		ret->file = (char *) b->file;
 	ret->line = b->line;
 }
 
-void defs_so_bulk_of(const standing_order *so, so_bulk *ret) {
-	*ret = (so_bulk) { .ship_to = so->ship_to, .lines = so->lines, .n_lines = so->n_lines,
-			   .reminders = so->reminders, .n_reminders = so->n_reminders,
-			   .placed_by = so->placed_by, .file = so->file, .line = so->line };
+/* A standing order's own bulk, malloc'd (the parser's); NULL on ENOMEM. */
+static so_bulk *defs_bulk_new(standing_order *so) {
+	so_bulk *b = calloc(1, sizeof(*b));
+	so->bulk = b ? b : &defs_so_bulk_none;
+	return b;
 }
 
 void defs_order_done(standing_order *so) {
@@ -176,22 +175,27 @@ void defs_order_done(standing_order *so) {
 		return;
 	free(so->id);
 	free(so->supplier);
-	free(so->ship_to.name);
-	free(so->ship_to.street);
-	free(so->ship_to.postcode);
-	free(so->ship_to.city);
-	free(so->ship_to.country);
-	for (size_t i = 0; i < so->n_lines; i++)
-		free(so->lines[i].sku);
-	free(so->lines);
 	rule_done(&so->rule);
-	for (size_t i = 0; i < so->n_reminders; i++) {
-		free(so->reminders[i].task);
-		free(so->reminders[i].assignee);
-	}
-	free(so->reminders);
 	free(so->file);
-	free(so->placed_by);
+	if (so->bulk && so->bulk != &defs_so_bulk_none) {
+		so_bulk *b = (so_bulk *) so->bulk;
+		free(b->ship_to.name);
+		free(b->ship_to.street);
+		free(b->ship_to.postcode);
+		free(b->ship_to.city);
+		free(b->ship_to.country);
+		for (size_t i = 0; i < b->n_lines; i++)
+			free(b->lines[i].sku);
+		free(b->lines);
+		for (size_t i = 0; i < b->n_reminders; i++) {
+			free(b->reminders[i].task);
+			free(b->reminders[i].assignee);
+		}
+		free(b->reminders);
+		free(b->placed_by);
+		free(b);
+	}
+	so->bulk = NULL;
 }
 
 static void defs_config_done(defs_config *cf) {
@@ -1363,7 +1367,7 @@ static void defs_address(defs_ctx *c, const ytree_node *n, order_address *a) {
 	}
 }
 
-static void defs_lines(defs_ctx *c, const ytree_node *n, standing_order *so) {
+static void defs_lines(defs_ctx *c, const ytree_node *n, so_bulk *so) {
 	char q[DEFS_QUOTE_MAX + 8];
 	if (n->kind != YTREE_SEQUENCE) {
 		defs_err(c, n, "expected a list");
@@ -1405,7 +1409,7 @@ static void defs_lines(defs_ctx *c, const ytree_node *n, standing_order *so) {
 	}
 }
 
-static void defs_reminders(defs_ctx *c, const ytree_node *n, standing_order *so) {
+static void defs_reminders(defs_ctx *c, const ytree_node *n, so_bulk *so) {
 	if (n->kind != YTREE_SEQUENCE) {
 		defs_err(c, n, "expected a list");
 		return;
@@ -1662,10 +1666,15 @@ static void defs_order_read(defs_ctx *c, const ytree_node *n, size_t seq) {
 	e->file = c->file;
 	e->seq = seq;
 	e->id_node = ytree_get(n, "id");
+	so_bulk *b = defs_bulk_new(so);
+	if (!b) {
+		c->oom = true;
+		return;
+	}
 	so->file = defs_strdup(c, c->file);
 	so->line = n->line;
 	if (c->placed_by)
-		so->placed_by = defs_strdup(c, c->placed_by);
+		b->placed_by = defs_strdup(c, c->placed_by);
 	defs_id(c, n, &so->id);
 	if (defs_str(c, n, "customer", true, &e->customer_id) == 1)
 		e->customer_node = ytree_get(n, "customer");
@@ -1673,10 +1682,11 @@ static void defs_order_read(defs_ctx *c, const ytree_node *n, size_t seq) {
 		e->supplier_node = ytree_get(n, "supplier");
 	const ytree_node *st = defs_get(c, n, "ship_to", true);
 	if (st)
-		defs_address(c, st, &so->ship_to);
+		defs_address(c, st, &b->ship_to);
 	const ytree_node *ln = defs_get(c, n, "lines", true);
 	if (ln)
-		defs_lines(c, ln, so);
+		defs_lines(c, ln, b);
+	so->n_lines = (uint32_t) b->n_lines;
 	if (defs_get(c, n, "payment", true) && defs_enum(c, n, "payment", order_payment_names, &v) == 1) {
 		so->payment = (order_payment) v;
 		e->payment_node = ytree_get(n, "payment");
@@ -1689,7 +1699,7 @@ static void defs_order_read(defs_ctx *c, const ytree_node *n, size_t seq) {
 		e->o.rule.interval = 1;
 	const ytree_node *rm = defs_get(c, n, "reminders", false);
 	if (rm)
-		defs_reminders(c, rm, so);
+		defs_reminders(c, rm, b);
 }
 
 static void defs_orders_file(defs_ctx *c, const ytree_node *root, size_t *seq) {
@@ -1752,17 +1762,18 @@ static uint64_t defs_order_hash(const standing_order *so) {
 	defs_hash_str(&h, so->id);
 	defs_hash_str(&h, so->customer ? so->customer->id : NULL);
 	defs_hash_str(&h, so->supplier);
-	defs_hash_str(&h, so->ship_to.name);
-	defs_hash_str(&h, so->ship_to.street);
-	defs_hash_str(&h, so->ship_to.postcode);
-	defs_hash_str(&h, so->ship_to.city);
-	defs_hash_str(&h, so->ship_to.country);
-	defs_hash_u64(&h, so->n_lines);
-	for (size_t i = 0; i < so->n_lines; i++) {
-		defs_hash_str(&h, so->lines[i].sku);
-		defs_hash_u64(&h, (uint64_t) so->lines[i].quantity);
-		defs_hash_u64(&h, (uint64_t) so->lines[i].unit_price.minor);
-		defs_hash_str(&h, so->lines[i].unit_price.currency);
+	const so_bulk *b = so->bulk;
+	defs_hash_str(&h, b->ship_to.name);
+	defs_hash_str(&h, b->ship_to.street);
+	defs_hash_str(&h, b->ship_to.postcode);
+	defs_hash_str(&h, b->ship_to.city);
+	defs_hash_str(&h, b->ship_to.country);
+	defs_hash_u64(&h, b->n_lines);
+	for (size_t i = 0; i < b->n_lines; i++) {
+		defs_hash_str(&h, b->lines[i].sku);
+		defs_hash_u64(&h, (uint64_t) b->lines[i].quantity);
+		defs_hash_u64(&h, (uint64_t) b->lines[i].unit_price.minor);
+		defs_hash_str(&h, b->lines[i].unit_price.currency);
 	}
 	defs_hash_u64(&h, so->payment);
 	defs_hash_u64(&h, r->kind);
@@ -1791,12 +1802,12 @@ static uint64_t defs_order_hash(const standing_order *so) {
 	defs_hash_u64(&h, (uint64_t) r->lead_time);
 	defs_hash_str(&h, r->zone ? tz_zone_name(r->zone) : NULL);
 	defs_hash_u64(&h, so->catch_up);
-	defs_hash_u64(&h, so->n_reminders);
-	for (size_t i = 0; i < so->n_reminders; i++) {
-		defs_hash_u64(&h, so->reminders[i].kind);
-		defs_hash_u64(&h, (uint64_t) so->reminders[i].offset);
-		defs_hash_str(&h, so->reminders[i].task);
-		defs_hash_str(&h, so->reminders[i].assignee);
+	defs_hash_u64(&h, b->n_reminders);
+	for (size_t i = 0; i < b->n_reminders; i++) {
+		defs_hash_u64(&h, b->reminders[i].kind);
+		defs_hash_u64(&h, (uint64_t) b->reminders[i].offset);
+		defs_hash_str(&h, b->reminders[i].task);
+		defs_hash_str(&h, b->reminders[i].assignee);
 	}
 	return h;
 }
@@ -1855,12 +1866,12 @@ static void defs_link_order(defs_ctx *c, defs_order_ent *e, const customer *cu) 
 		defs_err(c, e->supplier_node, "unknown supplier \"%s\"", defs_q(so->supplier, q));
 	if (cu && e->payment_node && so->payment == ORDER_PAYMENT_ACCOUNT && !cu->account_number)
 		defs_err(c, e->payment_node, "payment \"account\" needs an account for customer \"%s\"", cu->id);
-	if (cu && so->payment == ORDER_PAYMENT_ACCOUNT && cu->credit_limit.currency[0] && so->n_lines &&
-	    so->lines[0].unit_price.currency[0] &&
-	    strcmp(so->lines[0].unit_price.currency, cu->credit_limit.currency))
+	if (cu && so->payment == ORDER_PAYMENT_ACCOUNT && cu->credit_limit.currency[0] && so->bulk->n_lines &&
+	    so->bulk->lines[0].unit_price.currency[0] &&
+	    strcmp(so->bulk->lines[0].unit_price.currency, cu->credit_limit.currency))
 		defs_err(c, e->payment_node ? e->payment_node : e->customer_node,
 			 "payment \"account\" in %s: customer \"%s\" has a credit limit in %s, which applies only to %s charges",
-			 so->lines[0].unit_price.currency, cu->id, cu->credit_limit.currency, cu->credit_limit.currency);
+			 so->bulk->lines[0].unit_price.currency, cu->id, cu->credit_limit.currency, cu->credit_limit.currency);
 	if (!e->has_zone)
 		so->rule.zone = cu ? cu->zone : c->cfg.zone;
 	if (!e->has_catch_up)
@@ -2580,8 +2591,12 @@ int defs_order_items_from_tree(const ytree_node *ship_to, const ytree_node *line
 			       diag_list *diags) {
 	defs_ctx c = { .diags = diags, .file = "" };
 	standing_order so = { 0 };
-	defs_address(&c, ship_to, &so.ship_to);
-	defs_lines(&c, lines, &so);
+	so_bulk *b = defs_bulk_new(&so);
+	if (!b)
+		return -ENOMEM;
+	defs_address(&c, ship_to, &b->ship_to);
+	defs_lines(&c, lines, b);
+	so.n_lines = (uint32_t) b->n_lines;
 	if (c.errors || c.oom) {
 		defs_order_done(&so);
 		return c.oom ? -ENOMEM : -EINVAL;
@@ -2697,9 +2712,9 @@ bool defs_unit_link(const defs *base, const defs_unit_order *e, const customer *
 		return false;
 	if (cu && e->has_payment && so->payment == ORDER_PAYMENT_ACCOUNT && !cu->account_number)
 		return false;
-	if (cu && so->payment == ORDER_PAYMENT_ACCOUNT && cu->credit_limit.currency[0] && so->n_lines &&
-	    so->lines[0].unit_price.currency[0] &&
-	    strcmp(so->lines[0].unit_price.currency, cu->credit_limit.currency))
+	if (cu && so->payment == ORDER_PAYMENT_ACCOUNT && cu->credit_limit.currency[0] && so->bulk->n_lines &&
+	    so->bulk->lines[0].unit_price.currency[0] &&
+	    strcmp(so->bulk->lines[0].unit_price.currency, cu->credit_limit.currency))
 		return false;   /* defs_link_order's error */
 	*ret = *so;
 	if (!e->has_zone)

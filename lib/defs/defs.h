@@ -41,35 +41,14 @@ typedef struct reminder {
 	char *assignee;           /* NULL: the customer's salesperson */
 } reminder;
 
-typedef struct standing_order {
-	char *id;
-	const customer *customer;
-	char *supplier;           /* supplier id from standingd.yaml */
-	order_address ship_to;
-	order_line *lines;
-	size_t n_lines;
-	order_payment payment;
-	catch_up catch_up;        /* the schedule's, else the config default */
-	rule rule;                /* schedule, incl. zone, lead_time, paused */
-	reminder *reminders;
-	size_t n_reminders;
-	char *file; int line;     /* "orders.d/acme.yaml", line of the `- id:` item */
-	/* Thin (issue 12): 0 when all of it is here (resident); else its ship_to and
-	 * lines are left to its file's compiled record, at standing_orders[stored - 1]
-	 * of the record of file (sales_so_full reads them; here they are empty, n_lines
-	 * kept). In the padding after line: no byte more per standing order. */
-	uint32_t stored;
-	/* Placed through the API: who placed it first, "shop:USER" or "ops:USER" (the
-	 * API file's "placed_by"); NULL for the files and for API orders stored
-	 * before it was recorded (treated as ops'). Not part of the hash. */
-	char *placed_by;
-	uint64_t hash;            /* of the canonical definition, to see what changed */
-} standing_order;
-
-/* A standing order's bulk: what is read from its compiled record (lib/defs/pack.h,
- * defs_bulk_unpack) when an order is made, a reminder task written or a reply
- * built, rather than kept in memory. file: NULL when the record's reader did not
- * set it. */
+/* A standing order's bulk: what the loop never reads (ship_to, lines, reminders,
+ * placed_by). A resident standing order's lives with it (its unit's arena, or
+ * malloc'd with it by the definitions' parser: defs_order_done frees it); a thin
+ * one's is defs_so_bulk_none and is read from its compiled record
+ * (lib/defs/pack.h, defs_bulk_unpack) when an order is made, a reminder task
+ * written or a reply built. file, line: where the record's reader found it (file
+ * NULL when it did not set it); the standing order's own file and line are the
+ * ones to read. */
 typedef struct so_bulk {
 	order_address ship_to;
 	order_line *lines;
@@ -81,11 +60,38 @@ typedef struct so_bulk {
 	int line;
 } so_bulk;
 
-/* *ret: so with b's fields (ret may be so): the full standing order the order
- * makers, the CRM and the list writers take; it points into b's strings. */
+/* The bulk of a thin standing order, and of none: everything empty. */
+extern const so_bulk defs_so_bulk_none;
+
+typedef struct standing_order {
+	char *id;
+	const customer *customer;
+	char *supplier;           /* supplier id from standingd.yaml */
+	/* ship_to, lines, reminders, placed_by; never NULL (thin: defs_so_bulk_none).
+	 * placed_by: who placed it first through the API, "shop:USER" or "ops:USER"
+	 * (the API file's "placed_by"); NULL for the files and for API orders stored
+	 * before it was recorded (treated as ops'); not part of the hash. */
+	const so_bulk *bulk;
+	char *file;               /* "orders.d/acme.yaml" */
+	uint64_t hash;            /* of the canonical definition, to see what changed */
+	rule rule;                /* schedule, incl. zone, lead_time, paused */
+	int line;                 /* of the `- id:` item */
+	/* Thin (issue 12): 0 when all of it is here (resident); else its bulk is left
+	 * to its file's compiled record, at standing_orders[stored - 1] of the record
+	 * of file (sales_so_full reads it; here it is defs_so_bulk_none). */
+	uint32_t stored;
+	uint32_t n_lines;         /* bulk->n_lines, kept when thin: the engine weighs a batch by it */
+	uint8_t payment;          /* order_payment */
+	uint8_t catch_up;         /* catch_up: the schedule's, else the config default */
+} standing_order;
+/* One per standing order in memory (issue 12): 6 pointers, the rule (88), 14
+ * bytes, 2 of padding; it was 224 bytes with the bulk's fields inline. */
+_Static_assert(sizeof(standing_order) == 152, "struct standing_order: one per standing order in memory");
+
+/* *ret: so with its bulk b (ret may be so): the full standing order the order
+ * makers, the CRM and the list writers take; b must outlive it (it points into b
+ * and b's strings). */
 void defs_so_full(const standing_order *so, const so_bulk *b, standing_order *ret);
-/* so's bulk as it holds it (a resident standing order), pointing into so. */
-void defs_so_bulk_of(const standing_order *so, so_bulk *ret);
 
 /* `salespeople:` in standingd.yaml (doc/crm.md). */
 typedef struct salesperson {
@@ -254,7 +260,7 @@ int defs_order_from_tree(const defs *d, const ytree_node *n, standing_order *ret
 /* The ship_to and lines of a one-time order (the socket API's PlaceOrder), read
  * and checked exactly as a standing order's; both nodes must be non-NULL. Errors
  * name the field by its path ("ship_to.country", "lines[0].quantity"). 0 with
- * ret's ship_to, lines and n_lines set (free with defs_order_done()), -EINVAL with
+ * ret's bulk (ship_to, lines) and n_lines set (free with defs_order_done()), -EINVAL with
  * diags, or -ENOMEM. */
 int defs_order_items_from_tree(const ytree_node *ship_to, const ytree_node *lines, standing_order *ret,
 			       diag_list *diags);
@@ -292,9 +298,10 @@ typedef struct defs_unit {
 	/* An unpacked unit (lib/defs/pack.h): everything above lives in this arena
 	 * (strings shared), freed as a whole by defs_unit_done. NULL: malloc'd each. */
 	struct defs_arena *arena;
-	/* An unpacked unit's bulk (ship_to, lines, placed_by) of its standing orders
-	 * without reminders, apart: the running set drops it (defs_unit_bulk_free) once
-	 * those standing orders read it from the stored record. */
+	/* An unpacked unit's bulk (each so_bulk with its ship_to, lines, placed_by)
+	 * of its standing orders without reminders, apart: the running set drops it
+	 * (defs_unit_bulk_free) once those standing orders read it from the stored
+	 * record. */
 	struct defs_arena *bulk;
 } defs_unit;
 

@@ -90,6 +90,10 @@ static void *arena_alloc(defs_arena **a, size_t size) {
 	return p;
 }
 
+void *defs_arena_alloc(defs_arena **a, size_t size) {
+	return arena_alloc(a, size);
+}
+
 void defs_arena_reset(defs_arena **a) {
 	if (!*a)
 		return;
@@ -222,16 +226,17 @@ static void pk_order(bytes_buf *b, pk_strs *t, const defs_unit_order *e) {
 	bytes_sv(b, r->lead_time);
 	pk_str(b, t, r->zone ? tz_zone_name(r->zone) : NULL);
 	bytes_uv(b, so->catch_up);
-	bytes_uv(b, so->n_reminders);
-	for (size_t i = 0; i < so->n_reminders; i++) {
-		bytes_uv(b, so->reminders[i].kind);
-		bytes_sv(b, so->reminders[i].offset);
+	const so_bulk *sb = so->bulk;
+	bytes_uv(b, sb->n_reminders);
+	for (size_t i = 0; i < sb->n_reminders; i++) {
+		bytes_uv(b, sb->reminders[i].kind);
+		bytes_sv(b, sb->reminders[i].offset);
 	}
 	pk_str(b, t, so->file);
 	bytes_uv(b, so->hash);
 	pk_str(b, t, e->customer_id);
 	bytes_uv(b, (uint64_t) e->has_zone | (uint64_t) e->has_catch_up << 1 | (uint64_t) e->has_payment << 2 |
-		(uint64_t) (so->placed_by && !strncmp(so->placed_by, "shop:", 5)) << 3);
+		(uint64_t) (sb->placed_by && !strncmp(sb->placed_by, "shop:", 5)) << 3);
 	bytes_sv(b, e->id_line);
 	bytes_sv(b, e->id_col);
 	pk_str(b, t, e->link_zone ? tz_zone_name(e->link_zone) : NULL);
@@ -249,26 +254,27 @@ static void pk_section(bytes_buf *b, const standing_order *so, uint32_t pos) {
 	size_t at = b->n;
 	uint8_t h0[8] = { 0 };
 	bytes_put(b, h0, 8);
-	bytes_ostr(b, so->ship_to.name);
-	bytes_ostr(b, so->ship_to.street);
-	bytes_ostr(b, so->ship_to.postcode);
-	bytes_ostr(b, so->ship_to.city);
-	bytes_ostr(b, so->ship_to.country);
-	bytes_uv(b, so->n_lines);
-	for (size_t i = 0; i < so->n_lines; i++) {
-		bytes_ostr(b, so->lines[i].sku);
-		bytes_sv(b, so->lines[i].quantity);
-		bytes_sv(b, so->lines[i].unit_price.minor);
-		bytes_ostr(b, so->lines[i].unit_price.currency);
+	const so_bulk *sb = so->bulk;
+	bytes_ostr(b, sb->ship_to.name);
+	bytes_ostr(b, sb->ship_to.street);
+	bytes_ostr(b, sb->ship_to.postcode);
+	bytes_ostr(b, sb->ship_to.city);
+	bytes_ostr(b, sb->ship_to.country);
+	bytes_uv(b, sb->n_lines);
+	for (size_t i = 0; i < sb->n_lines; i++) {
+		bytes_ostr(b, sb->lines[i].sku);
+		bytes_sv(b, sb->lines[i].quantity);
+		bytes_sv(b, sb->lines[i].unit_price.minor);
+		bytes_ostr(b, sb->lines[i].unit_price.currency);
 	}
-	bytes_uv(b, so->n_reminders);
-	for (size_t i = 0; i < so->n_reminders; i++) {
-		bytes_uv(b, so->reminders[i].kind);
-		bytes_sv(b, so->reminders[i].offset);
-		bytes_ostr(b, so->reminders[i].task);
-		bytes_ostr(b, so->reminders[i].assignee);
+	bytes_uv(b, sb->n_reminders);
+	for (size_t i = 0; i < sb->n_reminders; i++) {
+		bytes_uv(b, sb->reminders[i].kind);
+		bytes_sv(b, sb->reminders[i].offset);
+		bytes_ostr(b, sb->reminders[i].task);
+		bytes_ostr(b, sb->reminders[i].assignee);
 	}
-	bytes_ostr(b, so->placed_by);
+	bytes_ostr(b, sb->placed_by);
 	bytes_sv(b, so->line);
 	if (b->failed)
 		return;
@@ -485,12 +491,14 @@ static void rd_customer(pk_rd *r, customer *cu) {
 		r->bad = true;
 }
 
-static void rd_order(pk_rd *r, defs_unit_order *e) {
+/* e's head; *hb: the head's counts and reminders' kinds and offsets (in the
+ * arena), for the section's check. */
+static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 	standing_order *so = &e->o;
 	rule *ru = &so->rule;
 	so->id = rd_str(r);
 	so->supplier = rd_str(r);
-	so->n_lines = (size_t) rd_max(r, UINT32_MAX);
+	so->n_lines = (uint32_t) rd_max(r, UINT32_MAX);
 	so->payment = (order_payment) rd_max(r, ORDER_PAYMENT_PREPAID);
 	ru->kind = (uint8_t) rd_max(r, RULE_CRON);
 	ru->unit = (uint8_t) rd_max(r, RULE_UNIT_YEAR);
@@ -521,15 +529,16 @@ static void rd_order(pk_rd *r, defs_unit_order *e) {
 		ru->n_skip = 0;
 	ru->lead_time = rd_s(r);
 	ru->zone = rd_zone(r);
-	so->catch_up = (catch_up) rd_max(r, CATCH_UP_NONE);
-	so->n_reminders = rd_count(r, 2);
-	so->reminders = rd_alloc(r, so->n_reminders, sizeof(*so->reminders));
-	for (size_t i = 0; i < so->n_reminders && so->reminders; i++) {
-		so->reminders[i].kind = (reminder_kind) rd_max(r, REMIND_AFTER_SHIPPED);
-		so->reminders[i].offset = rd_s(r);
+	so->catch_up = (uint8_t) rd_max(r, CATCH_UP_NONE);
+	*hb = (so_bulk) { .n_lines = so->n_lines };
+	hb->n_reminders = rd_count(r, 2);
+	hb->reminders = rd_alloc(r, hb->n_reminders, sizeof(*hb->reminders));
+	for (size_t i = 0; i < hb->n_reminders && hb->reminders; i++) {
+		hb->reminders[i].kind = (reminder_kind) rd_max(r, REMIND_AFTER_SHIPPED);
+		hb->reminders[i].offset = rd_s(r);
 	}
-	if (!so->reminders)
-		so->n_reminders = 0;
+	if (!hb->reminders)
+		hb->n_reminders = 0;
 	so->file = rd_str(r);
 	so->hash = rd_u(r);
 	e->customer_id = rd_str(r);
@@ -753,29 +762,36 @@ int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret
 	r.oom |= !r.bad && !u.orders;
 	for (size_t i = 0; i < u.n_orders && u.orders && !r.bad && !r.oom; i++) {
 		standing_order *so = &u.orders[i].o;
-		rd_order(&r, &u.orders[i]);
+		so_bulk hb;
+		rd_order(&r, &u.orders[i], &hb);
 		if (r.bad || r.oom)
 			break;
 		uint32_t o0 = rd_le32(f.off + 4 * i), o1 = rd_le32(f.off + 4 * (i + 1));
-		so_bulk sb;
-		/* the bulk of a standing order without reminders in its own arena (the
-		 * running set may drop it: defs_unit_bulk_free); reminders stay */
-		int k = sec_read(b + f.bulk + o0, o1 - o0, (uint32_t) i, so->n_reminders ? &r.arena : &bulk, &sb);
+		/* the bulk of a standing order without reminders (the so_bulk too) in
+		 * its own arena (the running set may drop it: defs_unit_bulk_free);
+		 * reminders stay */
+		defs_arena **in = hb.n_reminders ? &r.arena : &bulk;
+		so_bulk *sb = arena_alloc(in, sizeof(*sb));
+		if (!sb) {
+			r.oom = true;
+			break;
+		}
+		int k = sec_read(b + f.bulk + o0, o1 - o0, (uint32_t) i, in, sb);
 		if (k < 0) {
 			r.oom |= k == -ENOMEM;
 			r.bad |= k != -ENOMEM;
 			break;
 		}
 		/* the head's counts, kinds and offsets are the section's */
-		if (sb.n_lines != so->n_lines || sb.n_reminders != so->n_reminders) {
+		if (sb->n_lines != hb.n_lines || sb->n_reminders != hb.n_reminders) {
 			r.bad = true;
 			break;
 		}
-		for (size_t j = 0; j < sb.n_reminders; j++)
-			if (sb.reminders[j].kind != so->reminders[j].kind ||
-			    sb.reminders[j].offset != so->reminders[j].offset)
+		for (size_t j = 0; j < sb->n_reminders; j++)
+			if (sb->reminders[j].kind != hb.reminders[j].kind ||
+			    sb->reminders[j].offset != hb.reminders[j].offset)
 				r.bad = true;
-		defs_so_full(so, &sb, so);
+		defs_so_full(so, sb, so);
 	}
 	if (r.b.p != r.b.end)
 		r.bad = true;

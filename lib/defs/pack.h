@@ -44,9 +44,11 @@ int defs_bulk_unpack(const void *p, size_t len, size_t pos, struct defs_arena **
  * -ENOMEM (the unit unchanged); a unit not unpacked is left as it is. */
 int defs_unit_thin(defs_unit *u);
 /* Frees an unpacked unit's bulk arena (defs_unit.bulk): whatever pointed into it
- * (its standing orders' ship_to, lines and placed_by when they have no reminders)
+ * (its standing orders' so_bulk when they have no reminders)
  * must be gone or thinned first. */
 void defs_unit_bulk_free(defs_unit *u);
+/* size bytes (8-aligned, uninitialised) in *arena, grown as needed; NULL on ENOMEM. */
+void *defs_arena_alloc(struct defs_arena **arena, size_t size);
 /* An arena emptied for reuse: its newest block kept, the others freed. NULL is fine. */
 void defs_arena_reset(struct defs_arena **a);
 /* Frees an unpacked unit's arena (defs_unit_done calls it). NULL is fine. */

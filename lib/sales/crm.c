@@ -178,7 +178,7 @@ static char *render(const char *tmpl, const text_values *v) {
 
 /* The gross total of an occurrence before its order exists: what sales would charge. */
 static money occurrence_total(const standing_order *so) {
-	sales_order o = { .lines = so->lines, .n_lines = so->n_lines,
+	sales_order o = { .lines = so->bulk->lines, .n_lines = so->bulk->n_lines,
 			  .vat_rate = so->customer ? so->customer->vat_rate : 0 };
 	money none = { 0 };
 	return order_amounts(&o) == 0 ? o.total : none;
@@ -319,8 +319,8 @@ int crm_after_shipped_in(store_txn *t, const defs *d, const sales_order *o) {
 	const standing_order *so = d && o->standing_order ? defs_find_order(d, o->standing_order) : NULL;
 	if (!so)
 		return 0;
-	for (size_t i = 0; i < so->n_reminders; i++) {
-		const reminder *r = &so->reminders[i];
+	for (size_t i = 0; i < so->bulk->n_reminders; i++) {
+		const reminder *r = &so->bulk->reminders[i];
 		if (r->kind != REMIND_AFTER_SHIPPED)
 			continue;
 		store_taskq_entry e = {

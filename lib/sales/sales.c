@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/defs/pack.h"
 #include "lib/sales/crm.h"
 #include "lib/sales/sales.h"
 
@@ -14,13 +15,16 @@ int sales_so_full(store_txn *t, const standing_order *so, struct defs_arena **sc
 		*ret = *so;
 		return 0;
 	}
-	so_bulk b;
-	int r = store_cset_order(t, so->file, so->stored - 1, scratch, &b);
+	/* the full copy's bulk with its strings, in the scratch arena */
+	so_bulk *b = defs_arena_alloc(scratch, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	int r = store_cset_order(t, so->file, so->stored - 1, scratch, b);
 	if (r == -ENOENT || r == -EPROTO || r == -ERANGE)
 		r = -EBADMSG;
 	if (r < 0)
 		return r;
-	defs_so_full(so, &b, ret);
+	defs_so_full(so, b, ret);
 	ret->stored = 0;
 	return 0;
 }
@@ -35,9 +39,9 @@ int sales_create_occurrence_in(store_txn *t, const defs *d, const standing_order
 		.occurrence = occ->n,
 		.customer = so->customer->id,
 		.supplier = so->supplier,
-		.ship_to = so->ship_to,
-		.lines = so->lines,
-		.n_lines = so->n_lines,
+		.ship_to = so->bulk->ship_to,
+		.lines = so->bulk->lines,
+		.n_lines = so->bulk->n_lines,
 		.delivery = occ->delivery,
 		.delivery_offset = tz_offset_at(so->rule.zone, occ->delivery),
 		.zone = (char *) tz_zone_name(so->rule.zone),

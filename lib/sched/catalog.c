@@ -362,12 +362,11 @@ static void cat_thin_run(catalog *c) {
 	for (size_t m = 0; d && m < d->n_orders; m++) {
 		standing_order *so = &d->orders[m];
 		const cat_own *o = &c->run.own_ord[m];
-		if (!o->f->orders_yaml || !o->f->u.bulk || !o->f->u.meta || so->stored || so->n_reminders ||
-		    so->placed_by || o->idx >= UINT32_MAX)
+		if (!o->f->orders_yaml || !o->f->u.bulk || !o->f->u.meta || so->stored || so->bulk->n_reminders ||
+		    so->bulk->placed_by || o->idx >= UINT32_MAX)
 			continue;
 		so->stored = (uint32_t) o->idx + 1;
-		so->ship_to = (order_address) { 0 };
-		so->lines = NULL;   /* n_lines stays: the engine weighs a batch by it */
+		so->bulk = &defs_so_bulk_none;   /* n_lines stays: the engine weighs a batch by it */
 	}
 	for (size_t i = 1; i < c->run.n_yaml; i++) {
 		cat_file *f = c->run.yaml[i];
@@ -1043,8 +1042,8 @@ static bool cat_names_salesperson(const catalog *c, const char *id) {
 		if (d->customers[k].salesperson && !strcmp(d->customers[k].salesperson, id))
 			return true;
 	for (size_t k = 0; k < d->n_orders; k++)
-		for (size_t i = 0; i < d->orders[k].n_reminders; i++)
-			if (d->orders[k].reminders[i].assignee && !strcmp(d->orders[k].reminders[i].assignee, id))
+		for (size_t i = 0; i < d->orders[k].bulk->n_reminders; i++)
+			if (d->orders[k].bulk->reminders[i].assignee && !strcmp(d->orders[k].bulk->reminders[i].assignee, id))
 				return true;
 	return false;
 }

@@ -78,8 +78,8 @@ typedef int (*catalog_source_fn)(void *ud, const char *name, uint64_t hash, defs
 void catalog_set_source(catalog *c, catalog_source_fn fn, void *ud);
 /* The thin running set (issue 12): once a commit has stored the units (not
  * catalog_commit_unstored), the standing orders of the YAML orders files that have
- * no reminders leave their ship_to and lines to their file's compiled record in
- * the store (standing_order.stored; sales_so_full reads them) and the catalog
+ * no reminders leave their bulk (ship_to, lines) to their file's compiled record
+ * in the store (standing_order.stored; sales_so_full reads it) and the catalog
  * drops that bulk. Only for a caller that stores every unit it commits (the
  * daemon); off by default, so a catalog without a store keeps everything. A
  * thin standing order linked again (its customer changed in another file) has

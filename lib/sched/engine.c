@@ -49,7 +49,7 @@ typedef struct rem_state {
 } rem_state;
 
 static const reminder *rem_of(const defs *d, const rem_state *rs) {
-	return &d->orders[rs->idx].reminders[rs->k];
+	return &d->orders[rs->idx].bulk->reminders[rs->k];
 }
 
 struct engine {
@@ -172,8 +172,8 @@ static int rem_next_at(const engine *e, const rem_state *rs, int64_t *ret_at) {
 /* A standing order's `before:` reminders. */
 static size_t so_rems(const standing_order *so) {
 	size_t n = 0;
-	for (size_t k = 0; k < so->n_reminders; k++)
-		n += so->reminders[k].kind == REMIND_BEFORE;
+	for (size_t k = 0; k < so->bulk->n_reminders; k++)
+		n += so->bulk->reminders[k].kind == REMIND_BEFORE;
 	return n;
 }
 
@@ -201,7 +201,7 @@ static int rem_read(store_txn *t, const defs *d, uint32_t j, uint32_t m, int64_t
 	const standing_order *so = &d->orders[j];
 	char hash[17];
 	*rs = (rem_state) { .idx = j, .k = m };
-	crm_reminder_hash(&so->reminders[m], hash);
+	crm_reminder_hash(&so->bulk->reminders[m], hash);
 	rs->hash = strtoull(hash, NULL, 16);
 	int r = crm_reminder_get(t, so->id, hash, &rs->through);
 	if (r == -ENOENT)
@@ -236,8 +236,8 @@ static int load_rems(const engine *e, store_txn *t, const defs *d, const uint32_
 		uint32_t old = old_of ? old_of[j] : NO_IDX;
 		uint32_t ok = old != NO_IDX ? e->rem_first[old] : 0;
 		first[j] = k;
-		for (size_t m = 0; m < so->n_reminders; m++) {
-			if (so->reminders[m].kind != REMIND_BEFORE)
+		for (size_t m = 0; m < so->bulk->n_reminders; m++) {
+			if (so->bulk->reminders[m].kind != REMIND_BEFORE)
 				continue;
 			rem_state *rs = &rems[k++];
 			if (old != NO_IDX) {
@@ -701,8 +701,8 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 		if ((r = state_take(t, so, src, &fst[k])) < 0)
 			goto out;
 		rem_state *rs = &frem[m.arem[k]];
-		for (size_t x = 0; x < so->n_reminders; x++)
-			if (so->reminders[x].kind == REMIND_BEFORE &&
+		for (size_t x = 0; x < so->bulk->n_reminders; x++)
+			if (so->bulk->reminders[x].kind == REMIND_BEFORE &&
 			    (r = rem_read(t, d, j, (uint32_t) x, src->now, true, rs++)) < 0)
 				goto out;
 	}

@@ -270,9 +270,9 @@ static void assert_same_defs(const defs *a, const defs *b) {
 		assert_string_equal(x->supplier, y->supplier);
 		assert_string_equal(tz_zone_name(x->rule.zone), tz_zone_name(y->rule.zone));
 		assert_int_equal(x->catch_up, y->catch_up);
-		assert_int_equal(x->lines[0].quantity, y->lines[0].quantity);
+		assert_int_equal(x->bulk->lines[0].quantity, y->bulk->lines[0].quantity);
 		assert_true(x->hash == y->hash);
-		assert_true((x->placed_by == NULL) == (y->placed_by == NULL));
+		assert_true((x->bulk->placed_by == NULL) == (y->bulk->placed_by == NULL));
 	}
 	assert_int_equal(a->config.n_suppliers, b->config.n_suppliers);
 	assert_string_equal(tz_zone_name(a->config.zone), tz_zone_name(b->config.zone));
@@ -307,7 +307,7 @@ static void check_changes(const catalog *c) {
 		assert_true(j < d->n_orders);
 		assert_string_equal(od->orders[i].id, d->orders[j].id);
 		assert_true(od->orders[i].hash == d->orders[j].hash);
-		assert_ptr_equal(od->orders[i].reminders, d->orders[j].reminders);
+		assert_ptr_equal(od->orders[i].bulk->reminders, d->orders[j].bulk->reminders);
 		j++;
 	}
 	for (size_t k = 1; k < src.n_dropped; k++)
@@ -380,7 +380,7 @@ static void api_edit(model *m, catalog *c) {
 	const char *sid = rnd(m, 6) == 0 && d->n_orders ? d->orders[rnd(m, (uint32_t) d->n_orders)].id : id;
 	if (rnd(m, 4) == 0)   /* the id of another API standing order, placed earlier or later in the list */
 		for (size_t k = 0, at = rnd(m, (uint32_t) d->n_orders + 1); k < d->n_orders; k++)
-			if (d->orders[(at + k) % d->n_orders].placed_by) {
+			if (d->orders[(at + k) % d->n_orders].bulk->placed_by) {
 				sid = d->orders[(at + k) % d->n_orders].id;
 				break;
 			}
@@ -711,10 +711,10 @@ static void test_thin(void **state) {
 			const standing_order *a = &t->orders[i], *b = &r->orders[i];
 			assert_string_equal(a->id, b->id);
 			assert_int_equal(b->stored, 0);
-			assert_non_null(b->lines);
+			assert_non_null(b->bulk->lines);
 			assert_int_equal(a->stored, (atoi(a->id + 2) - 1) % 5 + 1);   /* soN: the (N-1)%5-th of its file */
-			assert_null(a->lines);
-			assert_null(a->ship_to.name);
+			assert_null(a->bulk->lines);
+			assert_null(a->bulk->ship_to.name);
 			assert_int_equal(a->n_lines, b->n_lines);
 			assert_true(a->hash == b->hash);
 			assert_string_equal(tz_zone_name(a->rule.zone), tz_zone_name(b->rule.zone));

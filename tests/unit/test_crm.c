@@ -357,11 +357,11 @@ static void test_reminder_watermark(void **state) {
 	fx *f = *state;
 	const standing_order *so = defs_find_order(f->d, "bulbs");
 	char h0[17], h1[17];
-	crm_reminder_hash(&so->reminders[0], h0);
-	crm_reminder_hash(&so->reminders[1], h1);
+	crm_reminder_hash(&so->bulk->reminders[0], h0);
+	crm_reminder_hash(&so->bulk->reminders[1], h1);
 	assert_int_equal(strlen(h0), 16);
 	assert_string_not_equal(h0, h1);
-	reminder changed = so->reminders[0];
+	reminder changed = so->bulk->reminders[0];
 	changed.offset += 1;
 	char h2[17];
 	crm_reminder_hash(&changed, h2);
@@ -372,7 +372,7 @@ static void test_reminder_watermark(void **state) {
 	assert_int_equal(crm_reminder_get(t, "bulbs", h0, &through), 0);
 	assert_true(through == INT64_MIN);
 	/* make false: only the watermark moves */
-	assert_int_equal(crm_reminder_in(t, f->d, so, &so->reminders[0], NULL, false, 1799000000, 1799000001), 0);
+	assert_int_equal(crm_reminder_in(t, f->d, so, &so->bulk->reminders[0], NULL, false, 1799000000, 1799000001), 0);
 	assert_int_equal(crm_reminder_get(t, "bulbs", h0, &through), 0);
 	assert_int_equal(through, 1799000000);
 	assert_int_equal(crm_reminder_get(t, "bulbs", h1, &through), 0);
@@ -397,9 +397,9 @@ static void test_before_and_skip(void **state) {
 	int64_t at = occ.delivery - 3 * 86400;
 	store_txn *t;
 	assert_int_equal(store_begin(f->s, true, &t), 0);
-	assert_int_equal(crm_reminder_in(t, f->d, so, &so->reminders[0], &occ, true, at, at), 0);
+	assert_int_equal(crm_reminder_in(t, f->d, so, &so->bulk->reminders[0], &occ, true, at, at), 0);
 	/* the same step again (a retry after a crash before the watermark was seen) */
-	assert_int_equal(crm_reminder_in(t, f->d, so, &so->reminders[0], &occ, true, at, at + 1), 0);
+	assert_int_equal(crm_reminder_in(t, f->d, so, &so->bulk->reminders[0], &occ, true, at, at + 1), 0);
 	assert_int_equal(store_commit(t), 0);
 	task *g = get_task(f->s, "T-00000001");
 	assert_int_equal(g->kind, TASK_BEFORE);
@@ -422,7 +422,7 @@ static void test_before_and_skip(void **state) {
 	occurrence occ2;
 	assert_int_equal(rule_next(&so->rule, occ.delivery, &occ2), 0);
 	assert_int_equal(store_begin(f->s, true, &t), 0);
-	assert_int_equal(crm_reminder_in(t, f->d, so, &so->reminders[0], &occ2, true, occ2.delivery - 3 * 86400,
+	assert_int_equal(crm_reminder_in(t, f->d, so, &so->bulk->reminders[0], &occ2, true, occ2.delivery - 3 * 86400,
 					 occ2.delivery - 3 * 86400), 0);
 	assert_int_equal(store_commit(t), 0);
 	/* SkipOccurrence of the first: its open task is cancelled, the other stays open */
@@ -447,7 +447,7 @@ static void test_before_and_skip(void **state) {
 	assert_int_equal(rule_next(&so->rule, occ2.delivery, &occ3), 0);
 	assert_int_equal(sales_skip_occurrence(f->s, "bulbs", occ3.delivery, at, "skipped", NULL), 0);
 	assert_int_equal(store_begin(f->s, true, &t), 0);
-	assert_int_equal(crm_reminder_in(t, f->d, so, &so->reminders[0], &occ3, true, occ3.delivery - 3 * 86400,
+	assert_int_equal(crm_reminder_in(t, f->d, so, &so->bulk->reminders[0], &occ3, true, occ3.delivery - 3 * 86400,
 					 occ3.delivery - 3 * 86400), 0);
 	assert_int_equal(store_commit(t), 0);
 	list_ids(f->s, NULL, -1, INT64_MAX, NULL, NULL, 10, out, sizeof(out), &more);
@@ -510,7 +510,7 @@ static void test_after_shipped(void **state) {
 	assert_int_equal(due_events(f->s).n, 1);
 	char id[TASK_ID_MAX];
 	char hash[17], key[64];
-	crm_reminder_hash(&so->reminders[1], hash);
+	crm_reminder_hash(&so->bulk->reminders[1], hash);
 	snprintf(key, sizeof(key), "after/SO-00000001-3/%s", hash);
 	assert_int_equal(store_begin(f->s, false, &t), 0);
 	assert_int_equal(store_task_key_get(t, key, id), 0);
@@ -686,11 +686,11 @@ static void test_task_text(void **state) {
 
 static sales_order big_order(const standing_order *so, const char *customer_id, order_line lines[2], int64_t now,
 			     int64_t bulbs) {
-	lines[0] = so->lines[0];
-	lines[1] = so->lines[1];
+	lines[0] = so->bulk->lines[0];
+	lines[1] = so->bulk->lines[1];
 	lines[0].quantity = bulbs;   /* 1000: 850.00 + 25.00 */
 	return (sales_order) {
-		.customer = (char *) customer_id, .supplier = so->supplier, .ship_to = so->ship_to, .lines = lines,
+		.customer = (char *) customer_id, .supplier = so->supplier, .ship_to = so->bulk->ship_to, .lines = lines,
 		.n_lines = 2, .delivery = now + 5 * 86400, .delivery_offset = 7200, .zone = "Europe/Helsinki",
 		.created = now, .payment = ORDER_PAYMENT_ACCOUNT, .occurrence = UINT64_MAX, .placed_by = "shop:web",
 	};

@@ -242,16 +242,16 @@ static void test_example(void **state) {
 	assert_null(defs_find_order(d, "acme"));
 	assert_ptr_equal(so->customer, cu);
 	assert_string_equal(so->supplier, "lumen");
-	assert_string_equal(so->ship_to.name, "ACME varasto");
-	assert_string_equal(so->ship_to.street, "Teollisuuskatu 1");
-	assert_string_equal(so->ship_to.postcode, "00510");   /* quoted: the leading zero stays */
-	assert_string_equal(so->ship_to.city, "Helsinki");
-	assert_string_equal(so->ship_to.country, "FI");
+	assert_string_equal(so->bulk->ship_to.name, "ACME varasto");
+	assert_string_equal(so->bulk->ship_to.street, "Teollisuuskatu 1");
+	assert_string_equal(so->bulk->ship_to.postcode, "00510");   /* quoted: the leading zero stays */
+	assert_string_equal(so->bulk->ship_to.city, "Helsinki");
+	assert_string_equal(so->bulk->ship_to.country, "FI");
 	assert_int_equal(so->n_lines, 1);
-	assert_string_equal(so->lines[0].sku, "BULB-60W");
-	assert_true(so->lines[0].quantity == 1000);
-	assert_true(so->lines[0].unit_price.minor == 85);
-	assert_string_equal(so->lines[0].unit_price.currency, "EUR");
+	assert_string_equal(so->bulk->lines[0].sku, "BULB-60W");
+	assert_true(so->bulk->lines[0].quantity == 1000);
+	assert_true(so->bulk->lines[0].unit_price.minor == 85);
+	assert_string_equal(so->bulk->lines[0].unit_price.currency, "EUR");
 	assert_int_equal(so->payment, ORDER_PAYMENT_ACCOUNT);
 	assert_int_equal(so->rule.kind, RULE_EVERY);
 	assert_int_equal(so->rule.unit, RULE_UNIT_MONTH);
@@ -265,14 +265,14 @@ static void test_example(void **state) {
 	assert_int_equal(so->rule.n_skip, 0);
 	assert_false(so->rule.paused);
 	assert_int_equal(so->catch_up, CATCH_UP_ALL);
-	assert_int_equal(so->n_reminders, 2);
-	assert_int_equal(so->reminders[0].kind, REMIND_BEFORE);
-	assert_true(so->reminders[0].offset == 3 * 86400);
-	assert_string_equal(so->reminders[0].task, "Call {contact} to confirm the {delivery_date} delivery");
-	assert_null(so->reminders[0].assignee);
-	assert_int_equal(so->reminders[1].kind, REMIND_AFTER_SHIPPED);
-	assert_true(so->reminders[1].offset == 2 * 86400);
-	assert_string_equal(so->reminders[1].task, "Check that {customer} received order {order}");
+	assert_int_equal(so->bulk->n_reminders, 2);
+	assert_int_equal(so->bulk->reminders[0].kind, REMIND_BEFORE);
+	assert_true(so->bulk->reminders[0].offset == 3 * 86400);
+	assert_string_equal(so->bulk->reminders[0].task, "Call {contact} to confirm the {delivery_date} delivery");
+	assert_null(so->bulk->reminders[0].assignee);
+	assert_int_equal(so->bulk->reminders[1].kind, REMIND_AFTER_SHIPPED);
+	assert_true(so->bulk->reminders[1].offset == 2 * 86400);
+	assert_string_equal(so->bulk->reminders[1].task, "Check that {customer} received order {order}");
 	assert_string_equal(so->file, "orders.d/acme.yaml");
 	assert_int_equal(so->line, 11);
 	assert_true(so->hash != 0);
@@ -351,13 +351,13 @@ static void test_multilingual(void **state) {
 			    "Nguy\xE1\xBB\x85n Th\xE1\xBB\x8B H\xC6\xB0\xC6\xA1ng");
 	assert_string_equal(defs_find_customer(d, "c-vi")->language, "vi");
 	const standing_order *so = defs_find_order(d, "saigon");
-	assert_string_equal(so->ship_to.city,
+	assert_string_equal(so->bulk->ship_to.city,
 			    "Th\xC3\xA0nh ph\xE1\xBB\x91 H\xE1\xBB\x93 Ch\xC3\xAD Minh");
-	assert_string_equal(so->lines[0].sku, "\xC4\x90\xC3\x88N-1");
-	assert_true(so->lines[0].unit_price.minor == 450000);
-	assert_string_equal(so->lines[0].unit_price.currency, "VND");
+	assert_string_equal(so->bulk->lines[0].sku, "\xC4\x90\xC3\x88N-1");
+	assert_true(so->bulk->lines[0].unit_price.minor == 450000);
+	assert_string_equal(so->bulk->lines[0].unit_price.currency, "VND");
 	assert_string_equal(tz_zone_name(so->rule.zone), "Asia/Ho_Chi_Minh");
-	assert_string_equal(so->reminders[0].task,
+	assert_string_equal(so->bulk->reminders[0].task,
 			    "P\xC4\x81rbaud\xC4\xABt, vai {customer} apmaks\xC4\x81ja");
 	defs_free(d);
 	diag_list_clear(&dl);
@@ -595,8 +595,8 @@ static void test_defaults(void **state) {
 	assert_int_equal(cu->cancel_unpaid_after, 14 * 86400);
 	const standing_order *so = defs_find_order(d, "o");
 	assert_int_equal(so->catch_up, CATCH_UP_NONE);   /* from the config */
-	assert_null(so->ship_to.postcode);
-	assert_int_equal(so->n_reminders, 0);
+	assert_null(so->bulk->ship_to.postcode);
+	assert_int_equal(so->bulk->n_reminders, 0);
 	assert_int_equal(so->rule.at, 0);
 	assert_true(so->rule.lead_time == 0);
 	assert_false(so->rule.paused);
@@ -817,7 +817,7 @@ static void test_err_duration_interval(void **state) {
 	defs *d = NULL;
 	diag_list dl = { 0 };
 	assert_int_equal(load2(CONFIG, "orders.d/acme.yaml", zero, &d, &dl), 0);
-	assert_int_equal(defs_find_order(d, "acme-bulbs")->reminders[1].offset, 0);
+	assert_int_equal(defs_find_order(d, "acme-bulbs")->bulk->reminders[1].offset, 0);
 	defs_free(d);
 	free(zero);
 	expect_edit("every: 2 months", "every: 0 months", "orders.d/acme.yaml:19:14: expected a positive interval");
@@ -1426,7 +1426,7 @@ static void test_salespeople(void **state) {
 		    "orders.d/acme.yaml:6:18: unknown salesperson \"bob\"; defined: sanna, ville");
 	char *ok = edit(ACME, "delivery\"}", "delivery\", assignee: ville}");
 	assert_int_equal(load2(CONFIG, "orders.d/acme.yaml", ok, &d, &dl), 0);
-	assert_string_equal(defs_find_order(d, "acme-bulbs")->reminders[0].assignee, "ville");
+	assert_string_equal(defs_find_order(d, "acme-bulbs")->bulk->reminders[0].assignee, "ville");
 	defs_free(d);
 	free(ok);
 	expect_edit("delivery\"}", "delivery\", assignee: anna}",
@@ -1506,7 +1506,7 @@ static void test_order_from_tree(void **state) {
 	assert_int_equal(dl.n, 0);
 	assert_string_equal(out.id, "web-1");
 	assert_ptr_equal(out.customer, defs_find_customer(d, "acme"));
-	assert_true(out.lines[0].unit_price.minor == 85);
+	assert_true(out.bulk->lines[0].unit_price.minor == 85);
 	assert_true(out.rule.paused);
 	assert_string_equal(tz_zone_name(out.rule.zone), "Europe/Helsinki");
 	assert_null(out.file);

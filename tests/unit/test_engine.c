@@ -422,7 +422,7 @@ static void test_existing_occurrence_not_created_twice(void **state) {
 	const standing_order *so = defs_find_order(d, "daily");
 	sales_order o = {
 		.standing_order = so->id, .occurrence = 0, .customer = so->customer->id, .supplier = so->supplier,
-		.ship_to = so->ship_to, .lines = so->lines, .n_lines = so->n_lines, .total = { 850, "EUR" },
+		.ship_to = so->bulk->ship_to, .lines = so->bulk->lines, .n_lines = so->n_lines, .total = { 850, "EUR" },
 		.delivery = T0, .zone = "UTC", .created = T0 - DAY, .payment = ORDER_PAYMENT_ACCOUNT,
 	};
 	store_txn *t;
@@ -529,7 +529,7 @@ static void test_total_overflow_does_not_block_others(void **state) {
 	/* validation rejects such a total; the engine must survive one that slips
 	 * through all the same (a definition from an older, laxer version) */
 	standing_order *so = (standing_order *) defs_find_order(d, "huge");
-	so->lines[0].quantity = INT64_MAX;
+	so->bulk->lines[0].quantity = INT64_MAX;
 	assert_int_equal(engine_apply(f->e, d, NULL), 0);
 	assert_int_equal(engine_run(f->e, T0 + 10, 10), 1);
 	assert_int_equal(n_orders(f), 1);
@@ -694,7 +694,7 @@ static int64_t through(fx *f, const defs *d) {
 	char hash[17];
 	int64_t v = 0;
 	store_txn *t;
-	crm_reminder_hash(&d->orders[0].reminders[0], hash);
+	crm_reminder_hash(&d->orders[0].bulk->reminders[0], hash);
 	assert_int_equal(store_begin(f->s, false, &t), 0);
 	assert_int_equal(crm_reminder_get(t, "so", hash, &v), 0);
 	store_abort(t);

@@ -37,6 +37,7 @@ static defs_unit_order ord_v[3];
 static order_line line_v[3];
 static reminder rem_v[2];
 static int64_t skip_v[3] = { INT64_MIN, -1, INT64_MAX };
+static so_bulk bulk_v[2];
 
 static defs_unit make_unit(const defs *base) {
 	const tz_zone *hel, *utc;
@@ -61,19 +62,21 @@ static defs_unit make_unit(const defs *base) {
 	line_v[2] = (order_line) { .sku = "Ωmega", .quantity = 3, .unit_price = { .minor = 0, .currency = "JPY" } };
 	rem_v[0] = (reminder) { .kind = REMIND_BEFORE, .offset = 86400, .task = "Call {contact}", .assignee = NULL };
 	rem_v[1] = (reminder) { .kind = REMIND_AFTER_SHIPPED, .offset = INT64_MIN, .task = "", .assignee = "sp2" };
+	bulk_v[0] = (so_bulk) {
+		.ship_to = { .name = "Acme", .street = "Katu 1", .postcode = "00100", .city = "Helsinki", .country = "FI" },
+		.lines = line_v, .n_lines = 3, .reminders = rem_v, .n_reminders = 2, .placed_by = "shop:alice",
+	};
+	bulk_v[1] = (so_bulk) { .lines = line_v + 2, .n_lines = 1 };
 	ord_v[0] = (defs_unit_order) {
 		.o = {
-			.id = "so-1", .supplier = "s1",
-			.ship_to = { .name = "Acme", .street = "Katu 1", .postcode = "00100", .city = "Helsinki", .country = "FI" },
-			.lines = line_v, .n_lines = 3, .payment = ORDER_PAYMENT_PREPAID,
+			.id = "so-1", .supplier = "s1", .bulk = &bulk_v[0], .n_lines = 3, .payment = ORDER_PAYMENT_PREPAID,
 			.rule = { .kind = RULE_MONTHLY_WEEKDAY, .unit = RULE_UNIT_MONTH, .interval = UINT32_MAX,
 				  .start_day = INT64_MIN, .at = 86399, .on_mask = 0x7f, .day = RULE_LAST, .nth = -1,
 				  .weekday = 6, .cron = { .minute = UINT64_MAX, .hour = 0xffffff, .dom = UINT32_MAX,
 				  .month = 0x1ffe, .dow = 0x7f, .dom_star = true, .dow_star = false },
 				  .has_until = true, .until_day = INT64_MAX, .count = UINT32_MAX, .skip = skip_v,
 				  .n_skip = 3, .paused = true, .lead_time = -7200, .zone = hel },
-			.catch_up = CATCH_UP_NONE, .reminders = rem_v, .n_reminders = 2, .file = "orders.d/a.yaml",
-			.line = 10, .placed_by = "shop:alice", .hash = UINT64_MAX,
+			.catch_up = CATCH_UP_NONE, .file = "orders.d/a.yaml", .line = 10, .hash = UINT64_MAX,
 		},
 		.customer_id = "c-1", .has_zone = true, .has_catch_up = true, .has_payment = true,
 		.id_line = 10, .id_col = INT32_MAX, .link_zone = hel, .link_catch_up = CATCH_UP_NONE,
@@ -81,11 +84,11 @@ static defs_unit make_unit(const defs *base) {
 	ord_v[1] = (defs_unit_order) {
 		.o = { .id = "so-2", .rule = { .kind = RULE_CRON, .interval = 1, .start_day = INT64_MIN, .zone = NULL,
 					       .cron = { .minute = 1, .hour = 1 << 3, .dom_star = false, .dow_star = true } },
-		       .catch_up = CATCH_UP_ALL, .file = "orders.d/a.yaml", .line = 0 },
+		       .catch_up = CATCH_UP_ALL, .bulk = &defs_so_bulk_none, .file = "orders.d/a.yaml", .line = 0 },
 		.customer_id = NULL, .id_line = -5, .id_col = 0,
 	};
 	ord_v[2] = (defs_unit_order) {
-		.o = { .id = "so-3", .supplier = "s1", .lines = line_v + 2, .n_lines = 1,
+		.o = { .id = "so-3", .supplier = "s1", .bulk = &bulk_v[1], .n_lines = 1,
 		       .rule = { .kind = RULE_EVERY, .unit = RULE_UNIT_MINUTE, .interval = 1, .zone = utc },
 		       .catch_up = CATCH_UP_LATEST, .file = NULL },
 		.customer_id = "c-2", .has_zone = false, .has_catch_up = false, .has_payment = false,
@@ -122,8 +125,8 @@ static void check_order(const defs_unit_order *x, const defs_unit_order *y) {
 	assert_str_eq(a->id, b->id);
 	assert_null(b->customer);
 	assert_str_eq(a->supplier, b->supplier);
-	assert_address_eq(&a->ship_to, &b->ship_to);
-	assert_lines_eq(a->lines, a->n_lines, b->lines, b->n_lines);
+	assert_address_eq(&a->bulk->ship_to, &b->bulk->ship_to);
+	assert_lines_eq(a->bulk->lines, a->n_lines, b->bulk->lines, b->n_lines);
 	assert_int_equal(a->payment, b->payment);
 	const rule *p = &a->rule, *q = &b->rule;
 	assert_int_equal(p->kind, q->kind);
@@ -152,16 +155,16 @@ static void check_order(const defs_unit_order *x, const defs_unit_order *y) {
 	assert_true(p->lead_time == q->lead_time);
 	assert_ptr_equal(p->zone, q->zone);
 	assert_int_equal(a->catch_up, b->catch_up);
-	assert_int_equal(a->n_reminders, b->n_reminders);
-	for (size_t i = 0; i < a->n_reminders; i++) {
-		assert_int_equal(a->reminders[i].kind, b->reminders[i].kind);
-		assert_true(a->reminders[i].offset == b->reminders[i].offset);
-		assert_str_eq(a->reminders[i].task, b->reminders[i].task);
-		assert_str_eq(a->reminders[i].assignee, b->reminders[i].assignee);
+	assert_int_equal(a->bulk->n_reminders, b->bulk->n_reminders);
+	for (size_t i = 0; i < a->bulk->n_reminders; i++) {
+		assert_int_equal(a->bulk->reminders[i].kind, b->bulk->reminders[i].kind);
+		assert_true(a->bulk->reminders[i].offset == b->bulk->reminders[i].offset);
+		assert_str_eq(a->bulk->reminders[i].task, b->bulk->reminders[i].task);
+		assert_str_eq(a->bulk->reminders[i].assignee, b->bulk->reminders[i].assignee);
 	}
 	assert_str_eq(a->file, b->file);
 	assert_int_equal(a->line, b->line);
-	assert_str_eq(a->placed_by, b->placed_by);
+	assert_str_eq(a->bulk->placed_by, b->bulk->placed_by);
 	assert_true(a->hash == b->hash);
 	assert_str_eq(x->customer_id, y->customer_id);
 	assert_int_equal(x->has_zone, y->has_zone);
@@ -192,7 +195,7 @@ static void test_round_trip(void **state) {
 	/* a repeated value of the head is one string of the table: shared once
 	 * unpacked; a section's strings are its own (it decodes alone) */
 	assert_ptr_equal(back.customers[0].file, back.orders[0].o.file);
-	assert_ptr_not_equal(back.orders[0].o.lines[0].sku, back.orders[0].o.lines[1].sku);
+	assert_ptr_not_equal(back.orders[0].o.bulk->lines[0].sku, back.orders[0].o.bulk->lines[1].sku);
 	/* packing what was unpacked gives the same bytes */
 	assert_int_equal(defs_unit_pack(&back, &p2, &len2), 0);
 	assert_int_equal(len2, len);
@@ -288,7 +291,7 @@ static void test_zone_refused(void **state) {
 	defs *base = base_defs();
 	const tz_zone *utc;
 	assert_int_equal(tz_db_get(base->tz, "UTC", &utc), 0);
-	defs_unit_order o = { .o = { .id = "x", .rule = { .kind = RULE_EVERY, .interval = 1, .zone = utc } } };
+	defs_unit_order o = { .o = { .id = "x", .bulk = &defs_so_bulk_none, .rule = { .kind = RULE_EVERY, .interval = 1, .zone = utc } } };
 	defs_unit u = { .orders = &o, .n_orders = 1 }, back;
 	uint8_t *p;
 	size_t len;
@@ -437,20 +440,20 @@ static void check_bulk(const standing_order *so, const so_bulk *b) {
 	standing_order full;
 	defs_so_full(so, b, &full);
 	assert_ptr_equal(full.id, so->id);
-	assert_str_eq(b->ship_to.name, so->ship_to.name);
-	assert_str_eq(b->ship_to.street, so->ship_to.street);
-	assert_str_eq(b->ship_to.postcode, so->ship_to.postcode);
-	assert_str_eq(b->ship_to.city, so->ship_to.city);
-	assert_str_eq(b->ship_to.country, so->ship_to.country);
-	assert_lines_eq(b->lines, b->n_lines, so->lines, so->n_lines);
-	assert_int_equal(b->n_reminders, so->n_reminders);
-	for (size_t i = 0; i < so->n_reminders; i++) {
-		assert_int_equal(b->reminders[i].kind, so->reminders[i].kind);
-		assert_true(b->reminders[i].offset == so->reminders[i].offset);
-		assert_str_eq(b->reminders[i].task, so->reminders[i].task);
-		assert_str_eq(b->reminders[i].assignee, so->reminders[i].assignee);
+	assert_str_eq(b->ship_to.name, so->bulk->ship_to.name);
+	assert_str_eq(b->ship_to.street, so->bulk->ship_to.street);
+	assert_str_eq(b->ship_to.postcode, so->bulk->ship_to.postcode);
+	assert_str_eq(b->ship_to.city, so->bulk->ship_to.city);
+	assert_str_eq(b->ship_to.country, so->bulk->ship_to.country);
+	assert_lines_eq(b->lines, b->n_lines, so->bulk->lines, so->n_lines);
+	assert_int_equal(b->n_reminders, so->bulk->n_reminders);
+	for (size_t i = 0; i < so->bulk->n_reminders; i++) {
+		assert_int_equal(b->reminders[i].kind, so->bulk->reminders[i].kind);
+		assert_true(b->reminders[i].offset == so->bulk->reminders[i].offset);
+		assert_str_eq(b->reminders[i].task, so->bulk->reminders[i].task);
+		assert_str_eq(b->reminders[i].assignee, so->bulk->reminders[i].assignee);
 	}
-	assert_str_eq(b->placed_by, so->placed_by);
+	assert_str_eq(b->placed_by, so->bulk->placed_by);
 	assert_int_equal(b->line, so->line);
 	assert_null(b->file);
 }

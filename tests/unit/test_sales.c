@@ -180,8 +180,7 @@ static void test_so_full_stored(void **state) {
 	assert_int_equal(store_cset_put(t, &head, &pf, 1), 0);
 	assert_int_equal(store_commit(t), 0);
 	standing_order thin = *so, full;
-	thin.ship_to = (order_address) { 0 };
-	thin.lines = NULL;
+	thin.bulk = &defs_so_bulk_none;
 	thin.stored = 1;
 	thin.file = "orders.d/a.yaml";
 	struct defs_arena *a = NULL;
@@ -191,12 +190,12 @@ static void test_so_full_stored(void **state) {
 	assert_int_equal(sales_so_full(t, &thin, &a, &full), 0);
 	assert_int_equal(full.stored, 0);
 	assert_ptr_equal(full.id, so->id);
-	assert_string_equal(full.ship_to.street, "Katu 1");
-	assert_string_equal(full.ship_to.postcode, "00510");
+	assert_string_equal(full.bulk->ship_to.street, "Katu 1");
+	assert_string_equal(full.bulk->ship_to.postcode, "00510");
 	assert_int_equal(full.n_lines, 2);
-	assert_string_equal(full.lines[1].sku, "SOCKET");
-	assert_int_equal(full.lines[1].quantity, 2);
-	assert_int_equal(full.lines[1].unit_price.minor, 1250);
+	assert_string_equal(full.bulk->lines[1].sku, "SOCKET");
+	assert_int_equal(full.bulk->lines[1].quantity, 2);
+	assert_int_equal(full.bulk->lines[1].unit_price.minor, 1250);
 	assert_int_equal(full.line, so->line);
 	assert_int_equal(sales_create_occurrence_in(t, NULL, &full, &occ, occ.create_at, false, &o), 0);
 	assert_string_equal(o.ship_to.city, "Helsinki");
@@ -204,7 +203,7 @@ static void test_so_full_stored(void **state) {
 	assert_int_equal(o.n_lines, 2);
 	/* a resident one is itself */
 	assert_int_equal(sales_so_full(t, so, &a, &full), 0);
-	assert_ptr_equal(full.lines, so->lines);
+	assert_ptr_equal(full.bulk, so->bulk);
 	/* no record, a record past its table, a damaged section */
 	thin.file = "orders.d/b.yaml";
 	assert_int_equal(sales_so_full(t, &thin, &a, &full), -EBADMSG);
@@ -247,7 +246,7 @@ static void test_create_occurrence(void **state) {
 	assert_int_equal(o.delivery_offset, 7200);
 	assert_string_equal(o.zone, "Europe/Helsinki");
 	assert_true(o.late);
-	assert_ptr_equal(o.lines, so->lines);   /* borrowed */
+	assert_ptr_equal(o.lines, so->bulk->lines);   /* borrowed */
 	seen s = look(f->s);
 	assert_int_equal(s.orders, 1);
 	assert_int_equal(s.events, 1);
@@ -275,9 +274,11 @@ static void test_create_occurrence_total_out_of_range(void **state) {
 	fx *f = *state;
 	/* validation refuses such a total; were one to reach sales, nothing is written */
 	standing_order big = f->d->orders[0];
-	order_line lines[2] = { big.lines[0], big.lines[1] };
+	order_line lines[2] = { big.bulk->lines[0], big.bulk->lines[1] };
 	lines[0].quantity = INT64_MAX;
-	big.lines = lines;
+	so_bulk b = *big.bulk;
+	b.lines = lines;
+	big.bulk = &b;
 	const standing_order *so = &big;
 	occurrence occ = first_occurrence(so);
 	store_txn *t;
@@ -306,8 +307,8 @@ static int place_plain(store *s, sales_order *o) {
 
 static sales_order one_time(const standing_order *so, int64_t delivery) {
 	return (sales_order) {
-		.customer = so->customer->id, .supplier = so->supplier, .ship_to = so->ship_to,
-		.lines = so->lines, .n_lines = so->n_lines, .delivery = delivery, .zone = "Europe/Helsinki",
+		.customer = so->customer->id, .supplier = so->supplier, .ship_to = so->bulk->ship_to,
+		.lines = so->bulk->lines, .n_lines = so->n_lines, .delivery = delivery, .zone = "Europe/Helsinki",
 		.delivery_offset = 7200, .created = delivery - 86400, .payment = ORDER_PAYMENT_ACCOUNT,
 		.placed_by = "shop:ilze",
 	};
@@ -519,8 +520,8 @@ static const int64_t T0 = INT64_C(1801022400);   /* 2027-0127 04:00 UTC */
 
 /* 100,000 bulbs at 0.85 + 2 sockets: 85,025.00 EUR, past acme's 50,000.00 limit */
 static sales_order big_order(const standing_order *so, order_line lines[2]) {
-	lines[0] = so->lines[0];
-	lines[1] = so->lines[1];
+	lines[0] = so->bulk->lines[0];
+	lines[1] = so->bulk->lines[1];
 	lines[0].quantity = 100000;
 	sales_order o = one_time(so, T0 + 5 * 86400);
 	o.lines = lines;
@@ -1002,7 +1003,7 @@ static void test_ledger_property(void **state) {
 		sales_refusal why;
 		now += 60;
 		if (op == 0 && n < 64) {   /* an order: account (maybe past the limit) or prepaid */
-			order_line l = { .sku = "X", .quantity = 1 + (int64_t) ((seed >> 4) % 2000), .unit_price = so->lines[0].unit_price };
+			order_line l = { .sku = "X", .quantity = 1 + (int64_t) ((seed >> 4) % 2000), .unit_price = so->bulk->lines[0].unit_price };
 			l.unit_price.minor = 1000;   /* 10.00 EUR each: up to 20,000.00 */
 			sales_order o = one_time(so, now + 86400);
 			o.lines = &l;
