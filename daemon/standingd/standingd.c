@@ -258,7 +258,7 @@ static void run_due(daemon_ctx *c) {
 		 * file's record is damaged; every file is read again (the apply rewrites
 		 * every record) and creation goes on from there */
 		log_error("the compiled record of %s is damaged at standing order %s: read from its YAML",
-			  bad->file ? bad->file : "?", bad->id);
+			  bad->bulk->file ? bad->bulk->file : "?", bad->id);
 		catalog_forget(c->cat);
 		c->rereading = true;
 		reload(c, "a damaged compiled record");

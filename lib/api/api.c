@@ -208,7 +208,7 @@ int api_place_reply(vl_call_ctx *ctx, api_env *env, int r, api_idem *ix, const c
 }
 
 bool api_from_api(const standing_order *so) {
-	return so->file && !strncmp(so->file, "api/", 4);
+	return so->bulk->file && !strncmp(so->bulk->file, "api/", 4);
 }
 
 /* ---- registration ---- */

@@ -132,7 +132,7 @@ static int standing_orders_view(store_txn *t, const defs *d, const customer *cu,
 		if (api_from_api(so))
 			snprintf(src, sizeof(src), "api");
 		else
-			snprintf(src, sizeof(src), "%s:%d", so->file ? so->file : "?", so->line);
+			snprintf(src, sizeof(src), "%s:%d", so->bulk->file ? so->bulk->file : "?", so->line);
 		json_t *next = r == 0 ? json_string(cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), when))
 				      : json_null();
 		if (json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:o}", "id", so->id, "supplier", so->supplier,

@@ -131,7 +131,7 @@ static int cancel_standing_order(vl_call_ctx *ctx, json_t *params, void *userdat
 		return api_denied(ctx);
 	if (!api_from_api(so))
 		return api_error_new(ctx, "io.standingd.Orders.DefinedInFile", json_pack("{s:s, s:s, s:i}",
-				"standing_order", so->id, "file", so->file ? so->file : "", "line", so->line));
+				"standing_order", so->id, "file", so->bulk->file ? so->bulk->file : "", "line", so->line));
 	char *id = strdup(so->id);
 	diag_list diags = { 0 };
 	r = id ? env->apply_api_order(env->ud, id, NULL, &diags) : -ENOMEM;

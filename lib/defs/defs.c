@@ -158,8 +158,6 @@ void defs_so_full(const standing_order *so, const so_bulk *b, standing_order *re
 		*ret = *so;
 	ret->bulk = b;
 	ret->n_lines = (uint32_t) b->n_lines;
-	if (b->file)
-		ret->file = (char *) b->file;
 	ret->line = b->line;
 }
 
@@ -176,9 +174,9 @@ void defs_order_done(standing_order *so) {
 	free(so->id);
 	free(so->supplier);
 	rule_done(&so->rule);
-	free(so->file);
 	if (so->bulk && so->bulk != &defs_so_bulk_none) {
 		so_bulk *b = (so_bulk *) so->bulk;
+		free((char *) b->file);
 		free(b->ship_to.name);
 		free(b->ship_to.street);
 		free(b->ship_to.postcode);
@@ -1671,7 +1669,7 @@ static void defs_order_read(defs_ctx *c, const ytree_node *n, size_t seq) {
 		c->oom = true;
 		return;
 	}
-	so->file = defs_strdup(c, c->file);
+	b->file = defs_strdup(c, c->file);
 	so->line = n->line;
 	if (c->placed_by)
 		b->placed_by = defs_strdup(c, c->placed_by);

@@ -42,13 +42,13 @@ typedef struct reminder {
 } reminder;
 
 /* A standing order's bulk: what the loop never reads (ship_to, lines, reminders,
- * placed_by). A resident standing order's lives with it (its unit's arena, or
- * malloc'd with it by the definitions' parser: defs_order_done frees it); a thin
- * one's is defs_so_bulk_none and is read from its compiled record
- * (lib/defs/pack.h, defs_bulk_unpack) when an order is made, a reminder task
- * written or a reply built. file, line: where the record's reader found it (file
- * NULL when it did not set it); the standing order's own file and line are the
- * ones to read. */
+ * placed_by, file). A resident standing order's lives with it (its unit's arena,
+ * or malloc'd with it by the definitions' parser: defs_order_done frees it); a
+ * thin one's is its file's, shared, with file alone, and the rest is read from
+ * its compiled record (lib/defs/pack.h, defs_bulk_unpack) when an order is made,
+ * a reminder task written or a reply built. file: "orders.d/acme.yaml" (NULL for
+ * the record's reader, and for none); line: the record's (the standing order's
+ * own line is the one to read). */
 typedef struct so_bulk {
 	order_address ship_to;
 	order_line *lines;
@@ -60,33 +60,33 @@ typedef struct so_bulk {
 	int line;
 } so_bulk;
 
-/* The bulk of a thin standing order, and of none: everything empty. */
+/* The bulk of none: everything empty. */
 extern const so_bulk defs_so_bulk_none;
 
 typedef struct standing_order {
 	char *id;
 	const customer *customer;
 	char *supplier;           /* supplier id from standingd.yaml */
-	/* ship_to, lines, reminders, placed_by; never NULL (thin: defs_so_bulk_none).
-	 * placed_by: who placed it first through the API, "shop:USER" or "ops:USER"
-	 * (the API file's "placed_by"); NULL for the files and for API orders stored
-	 * before it was recorded (treated as ops'); not part of the hash. */
+	/* ship_to, lines, reminders, placed_by, file; never NULL (thin: its file's,
+	 * holding only the file's name). placed_by: who placed it first through the
+	 * API, "shop:USER" or "ops:USER" (the API file's "placed_by"); NULL for the
+	 * files and for API orders stored before it was recorded (treated as ops');
+	 * not part of the hash. */
 	const so_bulk *bulk;
-	char *file;               /* "orders.d/acme.yaml" */
 	uint64_t hash;            /* of the canonical definition, to see what changed */
 	rule rule;                /* schedule, incl. zone, lead_time, paused */
 	int line;                 /* of the `- id:` item */
 	/* Thin (issue 12): 0 when all of it is here (resident); else its bulk is left
 	 * to its file's compiled record, at standing_orders[stored - 1] of the record
-	 * of file (sales_so_full reads it; here it is defs_so_bulk_none). */
+	 * of bulk->file (sales_so_full reads it). */
 	uint32_t stored;
 	uint32_t n_lines;         /* bulk->n_lines, kept when thin: the engine weighs a batch by it */
 	uint8_t payment;          /* order_payment */
 	uint8_t catch_up;         /* catch_up: the schedule's, else the config default */
 } standing_order;
-/* One per standing order in memory (issue 12): 6 pointers, the rule (88), 14
+/* One per standing order in memory (issue 12): 5 pointers, the rule (88), 14
  * bytes, 2 of padding; it was 224 bytes with the bulk's fields inline. */
-_Static_assert(sizeof(standing_order) == 152, "struct standing_order: one per standing order in memory");
+_Static_assert(sizeof(standing_order) == 144, "struct standing_order: one per standing order in memory");
 
 /* *ret: so with its bulk b (ret may be so): the full standing order the order
  * makers, the CRM and the list writers take; b must outlive it (it points into b

@@ -232,7 +232,7 @@ static void pk_order(bytes_buf *b, pk_strs *t, const defs_unit_order *e) {
 		bytes_uv(b, sb->reminders[i].kind);
 		bytes_sv(b, sb->reminders[i].offset);
 	}
-	pk_str(b, t, so->file);
+	pk_str(b, t, sb->file);
 	bytes_uv(b, so->hash);
 	pk_str(b, t, e->customer_id);
 	bytes_uv(b, (uint64_t) e->has_zone | (uint64_t) e->has_catch_up << 1 | (uint64_t) e->has_payment << 2 |
@@ -539,7 +539,7 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 	}
 	if (!hb->reminders)
 		hb->n_reminders = 0;
-	so->file = rd_str(r);
+	hb->file = rd_str(r);
 	so->hash = rd_u(r);
 	e->customer_id = rd_str(r);
 	fl = rd_max(r, 15);
@@ -791,6 +791,7 @@ int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret
 			if (sb->reminders[j].kind != hb.reminders[j].kind ||
 			    sb->reminders[j].offset != hb.reminders[j].offset)
 				r.bad = true;
+		sb->file = hb.file;
 		defs_so_full(so, sb, so);
 	}
 	if (r.b.p != r.b.end)

@@ -19,7 +19,7 @@ int sales_so_full(store_txn *t, const standing_order *so, struct defs_arena **sc
 	so_bulk *b = defs_arena_alloc(scratch, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	int r = store_cset_order(t, so->file, so->stored - 1, scratch, b);
+	int r = store_cset_order(t, so->bulk->file, so->stored - 1, scratch, b);
 	if (r == -ENOENT || r == -EPROTO || r == -ERANGE)
 		r = -EBADMSG;
 	if (r < 0)

@@ -30,6 +30,7 @@ typedef struct cat_file {
 	bool dying;              /* removed or replaced by the staged candidate */
 	bool orders_yaml;        /* a YAML orders file (not standingd.yaml, not the API's) */
 	bool dirty;              /* its unit differs from its stored compiled record */
+	so_bulk *thin_bulk;      /* its thin standing orders' bulk (the name alone), in u's arena */
 } cat_file;
 
 typedef struct cat_own {
@@ -314,6 +315,7 @@ static int cat_compact(const catalog *c, cat_file *f) {
 	}
 	defs_unit_done(&f->u);
 	f->u = u;
+	f->thin_bulk = NULL;
 	/* the record for the store, unless the link changes the unit (cat_build) */
 	free(f->packed);
 	f->packed = p;
@@ -359,18 +361,34 @@ int catalog_new(const char *tzdir, catalog **ret) {
  * the `before:` ones' texts) and without placed_by (an API file's). */
 static void cat_thin_run(catalog *c) {
 	defs *d = c->run.d;
+	/* each file's shared bulk, the name alone (set by its first standing order
+	 * below), in the unit's arena where the name is; none (ENOMEM): the file's
+	 * standing orders stay resident */
+	for (size_t i = 1; i < c->run.n_yaml; i++) {
+		cat_file *f = c->run.yaml[i];
+		if (f->u.meta && f->u.bulk && !f->thin_bulk) {
+			so_bulk *tb = defs_arena_alloc(&f->u.arena, sizeof(*tb));
+			if (tb)
+				*tb = (so_bulk) { 0 };
+			f->thin_bulk = tb;
+		}
+	}
 	for (size_t m = 0; d && m < d->n_orders; m++) {
 		standing_order *so = &d->orders[m];
-		const cat_own *o = &c->run.own_ord[m];
-		if (!o->f->orders_yaml || !o->f->u.bulk || !o->f->u.meta || so->stored || so->bulk->n_reminders ||
-		    so->bulk->placed_by || o->idx >= UINT32_MAX)
+		cat_file *f = c->run.own_ord[m].f;
+		size_t idx = c->run.own_ord[m].idx;
+		if (!f->orders_yaml || !f->u.bulk || !f->u.meta || !f->thin_bulk || so->stored ||
+		    so->bulk->n_reminders || so->bulk->placed_by || idx >= UINT32_MAX)
 			continue;
-		so->stored = (uint32_t) o->idx + 1;
-		so->bulk = &defs_so_bulk_none;   /* n_lines stays: the engine weighs a batch by it */
+		so_bulk *tb = f->thin_bulk;
+		if (!tb->file)
+			tb->file = so->bulk->file;   /* the same string for all of the unit's */
+		so->stored = (uint32_t) idx + 1;
+		so->bulk = tb;   /* n_lines stays: the engine weighs a batch by it */
 	}
 	for (size_t i = 1; i < c->run.n_yaml; i++) {
 		cat_file *f = c->run.yaml[i];
-		if (f->u.meta)
+		if (f->u.meta && f->thin_bulk)
 			defs_unit_bulk_free(&f->u);
 	}
 }

@@ -264,7 +264,7 @@ static void assert_same_defs(const defs *a, const defs *b) {
 	for (size_t i = 0; i < a->n_orders; i++) {
 		const standing_order *x = &a->orders[i], *y = &b->orders[i];
 		assert_string_equal(x->id, y->id);
-		assert_string_equal(x->file, y->file);
+		assert_string_equal(x->bulk->file, y->bulk->file);
 		assert_int_equal(x->line, y->line);
 		assert_string_equal(x->customer->id, y->customer->id);
 		assert_string_equal(x->supplier, y->supplier);
@@ -719,9 +719,16 @@ static void test_thin(void **state) {
 			assert_true(a->hash == b->hash);
 			assert_string_equal(tz_zone_name(a->rule.zone), tz_zone_name(b->rule.zone));
 			assert_string_equal(a->customer->id, b->customer->id);
-			assert_string_equal(a->file, b->file);
+			assert_string_equal(a->bulk->file, b->bulk->file);
 			assert_int_equal(a->line, b->line);
 		}
+		/* the thin ones of a file share one bulk, its name alone */
+		for (size_t i = 0; i < 20; i++)
+			for (size_t j = 0; j < 20; j++)
+				if (!strcmp(t->orders[i].bulk->file, t->orders[j].bulk->file))
+					assert_ptr_equal(t->orders[i].bulk, t->orders[j].bulk);
+				else
+					assert_ptr_not_equal(t->orders[i].bulk, t->orders[j].bulk);
 		if (round == 1) {
 			/* f1-f3 read again for their 15 thin standing orders: 3 fetches */
 			assert_int_equal(st.orders_linked, 20);

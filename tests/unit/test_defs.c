@@ -273,7 +273,7 @@ static void test_example(void **state) {
 	assert_int_equal(so->bulk->reminders[1].kind, REMIND_AFTER_SHIPPED);
 	assert_true(so->bulk->reminders[1].offset == 2 * 86400);
 	assert_string_equal(so->bulk->reminders[1].task, "Check that {customer} received order {order}");
-	assert_string_equal(so->file, "orders.d/acme.yaml");
+	assert_string_equal(so->bulk->file, "orders.d/acme.yaml");
 	assert_int_equal(so->line, 11);
 	assert_true(so->hash != 0);
 
@@ -640,7 +640,7 @@ static void test_cross_file(void **state) {
 	assert_string_equal(d->orders[1].id, "o2");
 	assert_ptr_equal(d->orders[0].customer, &d->customers[1]);
 	assert_ptr_equal(d->orders[1].customer, &d->customers[0]);
-	assert_string_equal(d->orders[1].file, "orders.d/b.yaml");
+	assert_string_equal(d->orders[1].bulk->file, "orders.d/b.yaml");
 	assert_int_equal(d->orders[1].line, 2);
 	defs_free(d);
 	diag_list_clear(&dl);
@@ -1244,7 +1244,7 @@ static void test_read_dir(void **state) {
 	assert_int_equal(defs_load(dir, NULL, &d, &dl), 0);
 	assert_int_equal(d->n_customers, 2);
 	assert_int_equal(d->n_orders, 1);
-	assert_string_equal(d->orders[0].file, "orders.d/b.yaml");
+	assert_string_equal(d->orders[0].bulk->file, "orders.d/b.yaml");
 	defs_free(d);
 
 	/* errors name files relative to the directory */
@@ -1509,7 +1509,7 @@ static void test_order_from_tree(void **state) {
 	assert_true(out.bulk->lines[0].unit_price.minor == 85);
 	assert_true(out.rule.paused);
 	assert_string_equal(tz_zone_name(out.rule.zone), "Europe/Helsinki");
-	assert_null(out.file);
+	assert_null(out.bulk->file);
 	assert_true(out.hash != 0);
 	defs_order_done(&out);
 	defs_order_done(NULL);

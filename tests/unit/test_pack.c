@@ -37,7 +37,7 @@ static defs_unit_order ord_v[3];
 static order_line line_v[3];
 static reminder rem_v[2];
 static int64_t skip_v[3] = { INT64_MIN, -1, INT64_MAX };
-static so_bulk bulk_v[2];
+static so_bulk bulk_v[3];
 
 static defs_unit make_unit(const defs *base) {
 	const tz_zone *hel, *utc;
@@ -65,8 +65,10 @@ static defs_unit make_unit(const defs *base) {
 	bulk_v[0] = (so_bulk) {
 		.ship_to = { .name = "Acme", .street = "Katu 1", .postcode = "00100", .city = "Helsinki", .country = "FI" },
 		.lines = line_v, .n_lines = 3, .reminders = rem_v, .n_reminders = 2, .placed_by = "shop:alice",
+		.file = "orders.d/a.yaml",
 	};
-	bulk_v[1] = (so_bulk) { .lines = line_v + 2, .n_lines = 1 };
+	bulk_v[1] = (so_bulk) { .lines = line_v + 2, .n_lines = 1, .file = NULL };
+	bulk_v[2] = (so_bulk) { .file = "orders.d/a.yaml" };
 	ord_v[0] = (defs_unit_order) {
 		.o = {
 			.id = "so-1", .supplier = "s1", .bulk = &bulk_v[0], .n_lines = 3, .payment = ORDER_PAYMENT_PREPAID,
@@ -76,7 +78,7 @@ static defs_unit make_unit(const defs *base) {
 				  .month = 0x1ffe, .dow = 0x7f, .dom_star = true, .dow_star = false },
 				  .has_until = true, .until_day = INT64_MAX, .count = UINT32_MAX, .skip = skip_v,
 				  .n_skip = 3, .paused = true, .lead_time = -7200, .zone = hel },
-			.catch_up = CATCH_UP_NONE, .file = "orders.d/a.yaml", .line = 10, .hash = UINT64_MAX,
+			.catch_up = CATCH_UP_NONE, .line = 10, .hash = UINT64_MAX,
 		},
 		.customer_id = "c-1", .has_zone = true, .has_catch_up = true, .has_payment = true,
 		.id_line = 10, .id_col = INT32_MAX, .link_zone = hel, .link_catch_up = CATCH_UP_NONE,
@@ -84,13 +86,13 @@ static defs_unit make_unit(const defs *base) {
 	ord_v[1] = (defs_unit_order) {
 		.o = { .id = "so-2", .rule = { .kind = RULE_CRON, .interval = 1, .start_day = INT64_MIN, .zone = NULL,
 					       .cron = { .minute = 1, .hour = 1 << 3, .dom_star = false, .dow_star = true } },
-		       .catch_up = CATCH_UP_ALL, .bulk = &defs_so_bulk_none, .file = "orders.d/a.yaml", .line = 0 },
+		       .catch_up = CATCH_UP_ALL, .bulk = &bulk_v[2], .line = 0 },
 		.customer_id = NULL, .id_line = -5, .id_col = 0,
 	};
 	ord_v[2] = (defs_unit_order) {
 		.o = { .id = "so-3", .supplier = "s1", .bulk = &bulk_v[1], .n_lines = 1,
 		       .rule = { .kind = RULE_EVERY, .unit = RULE_UNIT_MINUTE, .interval = 1, .zone = utc },
-		       .catch_up = CATCH_UP_LATEST, .file = NULL },
+		       .catch_up = CATCH_UP_LATEST },
 		.customer_id = "c-2", .has_zone = false, .has_catch_up = false, .has_payment = false,
 		.link_zone = utc, .link_catch_up = CATCH_UP_LATEST,
 	};
@@ -162,7 +164,7 @@ static void check_order(const defs_unit_order *x, const defs_unit_order *y) {
 		assert_str_eq(a->bulk->reminders[i].task, b->bulk->reminders[i].task);
 		assert_str_eq(a->bulk->reminders[i].assignee, b->bulk->reminders[i].assignee);
 	}
-	assert_str_eq(a->file, b->file);
+	assert_str_eq(a->bulk->file, b->bulk->file);
 	assert_int_equal(a->line, b->line);
 	assert_str_eq(a->bulk->placed_by, b->bulk->placed_by);
 	assert_true(a->hash == b->hash);
@@ -194,7 +196,7 @@ static void test_round_trip(void **state) {
 		check_order(&u.orders[i], &back.orders[i]);
 	/* a repeated value of the head is one string of the table: shared once
 	 * unpacked; a section's strings are its own (it decodes alone) */
-	assert_ptr_equal(back.customers[0].file, back.orders[0].o.file);
+	assert_ptr_equal(back.customers[0].file, back.orders[0].o.bulk->file);
 	assert_ptr_not_equal(back.orders[0].o.bulk->lines[0].sku, back.orders[0].o.bulk->lines[1].sku);
 	/* packing what was unpacked gives the same bytes */
 	assert_int_equal(defs_unit_pack(&back, &p2, &len2), 0);

@@ -180,9 +180,9 @@ static void test_so_full_stored(void **state) {
 	assert_int_equal(store_cset_put(t, &head, &pf, 1), 0);
 	assert_int_equal(store_commit(t), 0);
 	standing_order thin = *so, full;
-	thin.bulk = &defs_so_bulk_none;
+	so_bulk tb = { .file = "orders.d/a.yaml" };   /* its file's, the name alone */
+	thin.bulk = &tb;
 	thin.stored = 1;
-	thin.file = "orders.d/a.yaml";
 	struct defs_arena *a = NULL;
 	occurrence occ = first_occurrence(so);
 	sales_order o;
@@ -205,9 +205,9 @@ static void test_so_full_stored(void **state) {
 	assert_int_equal(sales_so_full(t, so, &a, &full), 0);
 	assert_ptr_equal(full.bulk, so->bulk);
 	/* no record, a record past its table, a damaged section */
-	thin.file = "orders.d/b.yaml";
+	tb.file = "orders.d/b.yaml";
 	assert_int_equal(sales_so_full(t, &thin, &a, &full), -EBADMSG);
-	thin.file = "orders.d/a.yaml";
+	tb.file = "orders.d/a.yaml";
 	thin.stored = 2;
 	assert_int_equal(sales_so_full(t, &thin, &a, &full), -EBADMSG);
 	thin.stored = 1;
