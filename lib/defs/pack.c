@@ -205,7 +205,7 @@ static void pk_order(bytes_buf *b, pk_strs *t, const defs_unit_order *e) {
 	bytes_uv(b, r->kind);
 	bytes_uv(b, r->unit);
 	bytes_uv(b, r->interval);
-	bytes_sv(b, r->start_day);
+	bytes_sv(b, r->start_day == RULE_NO_DAY ? INT64_MIN : r->start_day);   /* as when it was 64 bits */
 	bytes_sv(b, r->at);
 	bytes_uv(b, r->on_mask);
 	bytes_sv(b, r->day);
@@ -402,6 +402,16 @@ static int64_t rd_range(pk_rd *r, int64_t lo, int64_t hi) {
 	return v;
 }
 
+/* A rule's start_day: INT64_MIN stands for RULE_NO_DAY (the bytes of the 64-bit field) */
+static int32_t rd_start_day(pk_rd *r) {
+	int64_t v = rd_s(r);
+	if (v == INT64_MIN)
+		return RULE_NO_DAY;
+	if (v <= INT32_MIN || v > INT32_MAX)
+		r->bad = true;
+	return (int32_t) v;
+}
+
 static uint64_t rd_max(pk_rd *r, uint64_t hi) {
 	uint64_t v = rd_u(r);
 	if (v > hi)
@@ -503,7 +513,7 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 	ru->kind = (uint8_t) rd_max(r, RULE_CRON);
 	ru->unit = (uint8_t) rd_max(r, RULE_UNIT_YEAR);
 	ru->interval = (uint32_t) rd_max(r, UINT32_MAX);
-	ru->start_day = rd_s(r);
+	ru->start_day = rd_start_day(r);
 	ru->at = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
 	ru->on_mask = (uint8_t) rd_max(r, UINT8_MAX);
 	ru->day = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
@@ -519,7 +529,7 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 	ru->cron.dow_star = fl & 2;
 	ru->has_until = fl & 4;
 	ru->paused = fl & 8;
-	ru->until_day = rd_s(r);
+	ru->until_day = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
 	ru->count = (uint32_t) rd_max(r, UINT32_MAX);
 	ru->n_skip = (uint32_t) rd_count(r, 1);
 	ru->skip = rd_alloc(r, ru->n_skip, sizeof(*ru->skip));
@@ -527,7 +537,7 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 		ru->skip[i] = rd_s(r);
 	if (!ru->skip)
 		ru->n_skip = 0;
-	ru->lead_time = rd_s(r);
+	ru->lead_time = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
 	ru->zone = rd_zone(r);
 	so->catch_up = (uint8_t) rd_max(r, CATCH_UP_NONE);
 	*hb = (so_bulk) { .n_lines = so->n_lines };

@@ -73,10 +73,10 @@ static defs_unit make_unit(const defs *base) {
 		.o = {
 			.id = "so-1", .supplier = "s1", .bulk = &bulk_v[0], .n_lines = 3, .payment = ORDER_PAYMENT_PREPAID,
 			.rule = { .kind = RULE_MONTHLY_WEEKDAY, .unit = RULE_UNIT_MONTH, .interval = UINT32_MAX,
-				  .start_day = INT64_MIN, .at = 86399, .on_mask = 0x7f, .day = RULE_LAST, .nth = -1,
+				  .start_day = RULE_NO_DAY, .at = 86399, .on_mask = 0x7f, .day = RULE_LAST, .nth = -1,
 				  .weekday = 6, .cron = { .minute = UINT64_MAX, .hour = 0xffffff, .dom = UINT32_MAX,
 				  .month = 0x1ffe, .dow = 0x7f, .dom_star = true, .dow_star = false },
-				  .has_until = true, .until_day = INT64_MAX, .count = UINT32_MAX, .skip = skip_v,
+				  .has_until = true, .until_day = INT32_MAX, .count = UINT32_MAX, .skip = skip_v,
 				  .n_skip = 3, .paused = true, .lead_time = -7200, .zone = hel },
 			.catch_up = CATCH_UP_NONE, .line = 10, .hash = UINT64_MAX,
 		},
@@ -84,7 +84,7 @@ static defs_unit make_unit(const defs *base) {
 		.id_line = 10, .id_col = INT32_MAX, .link_zone = hel, .link_catch_up = CATCH_UP_NONE,
 	};
 	ord_v[1] = (defs_unit_order) {
-		.o = { .id = "so-2", .rule = { .kind = RULE_CRON, .interval = 1, .start_day = INT64_MIN, .zone = NULL,
+		.o = { .id = "so-2", .rule = { .kind = RULE_CRON, .interval = 1, .start_day = RULE_NO_DAY, .zone = NULL,
 					       .cron = { .minute = 1, .hour = 1 << 3, .dom_star = false, .dow_star = true } },
 		       .catch_up = CATCH_UP_ALL, .bulk = &bulk_v[2], .line = 0 },
 		.customer_id = NULL, .id_line = -5, .id_col = 0,
