@@ -1784,21 +1784,25 @@ static uint64_t defs_order_hash(const standing_order *so) {
 	defs_hash_u64(&h, so->payment);
 	defs_hash_u64(&h, r->kind);
 	defs_hash_u64(&h, r->unit);
-	defs_hash_u64(&h, r->interval);
-	/* RULE_NO_DAY hashed as INT64_MIN, as when start_day was 64 bits: the same hashes */
+	/* As when the fields were apart and 64 bits, so that the hashes stay: RULE_NO_DAY
+	 * as INT64_MIN, the other kind's fields (they share storage) as the parser left them */
+	static const cron_expr no_cron;
+	const bool is_cron = r->kind == RULE_CRON;
+	const cron_expr *ce = is_cron ? &r->cron : &no_cron;
+	defs_hash_u64(&h, is_cron ? 1 : r->interval);
 	defs_hash_u64(&h, r->start_day == RULE_NO_DAY ? (uint64_t) INT64_MIN : (uint64_t) r->start_day);
 	defs_hash_u64(&h, (uint64_t) r->at);
-	defs_hash_u64(&h, r->on_mask);
-	defs_hash_u64(&h, (uint64_t) r->day);
-	defs_hash_u64(&h, (uint64_t) r->nth);
-	defs_hash_u64(&h, (uint64_t) r->weekday);
-	defs_hash_u64(&h, r->cron.minute);
-	defs_hash_u64(&h, r->cron.hour);
-	defs_hash_u64(&h, r->cron.dom);
-	defs_hash_u64(&h, r->cron.month);
-	defs_hash_u64(&h, r->cron.dow);
-	defs_hash_u64(&h, r->cron.dom_star);
-	defs_hash_u64(&h, r->cron.dow_star);
+	defs_hash_u64(&h, is_cron ? 0 : r->on_mask);
+	defs_hash_u64(&h, is_cron ? 0 : (uint64_t) r->day);
+	defs_hash_u64(&h, is_cron ? 0 : (uint64_t) r->nth);
+	defs_hash_u64(&h, is_cron ? 0 : (uint64_t) r->weekday);
+	defs_hash_u64(&h, ce->minute);
+	defs_hash_u64(&h, ce->hour);
+	defs_hash_u64(&h, ce->dom);
+	defs_hash_u64(&h, ce->month);
+	defs_hash_u64(&h, ce->dow);
+	defs_hash_u64(&h, ce->dom_star);
+	defs_hash_u64(&h, ce->dow_star);
 	defs_hash_u64(&h, r->has_until);
 	defs_hash_u64(&h, (uint64_t) r->until_day);
 	defs_hash_u64(&h, r->count);
