@@ -59,7 +59,9 @@ int main(void) {
 	rule cron_count = base(hel);
 	cron_count.kind = RULE_CRON;
 	cron_parse("* * * * *", &cron_count.cron, NULL);
-	cal_parse_date("2026-12-01", &cron_count.start_day);
+	int64_t day;
+	cal_parse_date("2026-12-01", &day);
+	cron_count.start_day = (int32_t) day;
 	cron_count.count = 1000000000;
 	int64_t t2027 = INT64_C(1798761600), t2030 = INT64_C(1893456000);
 	TIME("rule_next, cron \"* * * * *\" with count, start 2026-12-01, after 2027-01-01", 100000,
@@ -69,7 +71,8 @@ int main(void) {
 	rule skip = base(hel);
 	skip.kind = RULE_EVERY;
 	skip.unit = RULE_UNIT_MINUTE;
-	cal_parse_date("2027-01-01", &skip.start_day);
+	cal_parse_date("2027-01-01", &day);
+	skip.start_day = (int32_t) day;
 	skip.n_skip = 20000;
 	skip.skip = malloc(skip.n_skip * sizeof(*skip.skip));
 	for (size_t i = 0; i < skip.n_skip; i++)
@@ -85,7 +88,7 @@ int main(void) {
 	/* cron "@yearly" without start, from no watermark (what a new one met before) */
 	rule yearly = base(hel);
 	yearly.kind = RULE_CRON;
-	yearly.start_day = INT64_MIN;
+	yearly.start_day = RULE_NO_DAY;
 	cron_parse("@yearly", &yearly.cron, NULL);
 	TIME("rule_next, cron \"@yearly\" without start, after INT64_MIN", 10000, rule_next(&yearly, INT64_MIN, &o));
 #ifndef OLD_API

@@ -263,7 +263,7 @@ static void next_three(const standing_order *so, int64_t after, char *buf, size_
 	size_t len = 0;
 	buf[0] = 0;
 	/* a cron schedule without start begins when the daemon first sees it: about now */
-	if (after == INT64_MIN && so->rule.kind == RULE_CRON && so->rule.start_day == INT64_MIN)
+	if (after == INT64_MIN && so->rule.kind == RULE_CRON && so->rule.start_day == RULE_NO_DAY)
 		after = (int64_t) time(NULL);
 	for (int i = 0; i < 3 && rule_next(&so->rule, after, &o) == 0 && len < size; i++) {
 		char when[CAL_ISO_MAX];

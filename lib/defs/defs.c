@@ -1564,7 +1564,7 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	r->kind = RULE_EVERY;
 	r->unit = RULE_UNIT_DAY;
 	r->interval = 1;
-	r->start_day = INT64_MIN;
+	r->start_day = RULE_NO_DAY;
 	if (!defs_map(c, n, defs_schedule_keys))
 		return;
 	const ytree_node *every = ytree_get(n, "every"), *cron = ytree_get(n, "cron");
@@ -1613,7 +1613,10 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	}
 	if (every && !start)
 		defs_err(c, n, "missing key \"start\"");
-	bool start_ok = start && defs_sched_date(c, start, &r->start_day) == 1;
+	int64_t day64;   /* the rule's days and lead_time are 32 bits: the bounds checked here fit */
+	bool start_ok = start && defs_sched_date(c, start, &day64) == 1;
+	if (start_ok)
+		r->start_day = (int32_t) day64;
 	if (at && every) {
 		const char *s = defs_text(c, at);
 		if (s && cal_parse_time(s, &r->at) < 0)
@@ -1623,11 +1626,16 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	if (tzn)
 		e->has_zone = defs_zone(c, tzn, &r->zone) == 1;
 	const ytree_node *lead = ytree_get(n, "lead_time");
-	if (lead && defs_duration(c, lead, &r->lead_time) == 1 && r->lead_time > DEFS_LEAD_MAX)
-		defs_err(c, lead, "lead_time must be at most a year (366 days), got \"%s\"", defs_q(lead->text, q));
+	if (lead && defs_duration(c, lead, &i) == 1) {
+		if (i > DEFS_LEAD_MAX)
+			defs_err(c, lead, "lead_time must be at most a year (366 days), got \"%s\"", defs_q(lead->text, q));
+		else
+			r->lead_time = (int32_t) i;
+	}
 	if (until && count)
 		defs_err(c, count, "\"until\" and \"count\" are exclusive");
-	if (until && defs_sched_date(c, until, &r->until_day) == 1) {
+	if (until && defs_sched_date(c, until, &day64) == 1) {
+		r->until_day = (int32_t) day64;
 		r->has_until = true;
 		if (start_ok && r->until_day < r->start_day)
 			defs_err(c, until, "until %s is before start %s", defs_q(until->text, q),
@@ -1655,7 +1663,7 @@ static void defs_order_read(defs_ctx *c, const ytree_node *n, size_t seq) {
 		return;
 	defs_order_ent *e = &c->ord[c->n_ord];
 	memset(e, 0, sizeof(*e));
-	e->o.rule.start_day = INT64_MIN;
+	e->o.rule.start_day = RULE_NO_DAY;
 	e->customer_idx = SIZE_MAX;
 	if (!defs_map(c, n, defs_order_keys))
 		return;
@@ -1776,20 +1784,25 @@ static uint64_t defs_order_hash(const standing_order *so) {
 	defs_hash_u64(&h, so->payment);
 	defs_hash_u64(&h, r->kind);
 	defs_hash_u64(&h, r->unit);
-	defs_hash_u64(&h, r->interval);
-	defs_hash_u64(&h, (uint64_t) r->start_day);
+	/* As when the fields were apart and 64 bits, so that the hashes stay: RULE_NO_DAY
+	 * as INT64_MIN, the other kind's fields (they share storage) as the parser left them */
+	static const cron_expr no_cron;
+	const bool is_cron = r->kind == RULE_CRON;
+	const cron_expr *ce = is_cron ? &r->cron : &no_cron;
+	defs_hash_u64(&h, is_cron ? 1 : r->interval);
+	defs_hash_u64(&h, r->start_day == RULE_NO_DAY ? (uint64_t) INT64_MIN : (uint64_t) r->start_day);
 	defs_hash_u64(&h, (uint64_t) r->at);
-	defs_hash_u64(&h, r->on_mask);
-	defs_hash_u64(&h, (uint64_t) r->day);
-	defs_hash_u64(&h, (uint64_t) r->nth);
-	defs_hash_u64(&h, (uint64_t) r->weekday);
-	defs_hash_u64(&h, r->cron.minute);
-	defs_hash_u64(&h, r->cron.hour);
-	defs_hash_u64(&h, r->cron.dom);
-	defs_hash_u64(&h, r->cron.month);
-	defs_hash_u64(&h, r->cron.dow);
-	defs_hash_u64(&h, r->cron.dom_star);
-	defs_hash_u64(&h, r->cron.dow_star);
+	defs_hash_u64(&h, is_cron ? 0 : r->on_mask);
+	defs_hash_u64(&h, is_cron ? 0 : (uint64_t) r->day);
+	defs_hash_u64(&h, is_cron ? 0 : (uint64_t) r->nth);
+	defs_hash_u64(&h, is_cron ? 0 : (uint64_t) r->weekday);
+	defs_hash_u64(&h, ce->minute);
+	defs_hash_u64(&h, ce->hour);
+	defs_hash_u64(&h, ce->dom);
+	defs_hash_u64(&h, ce->month);
+	defs_hash_u64(&h, ce->dow);
+	defs_hash_u64(&h, ce->dom_star);
+	defs_hash_u64(&h, ce->dow_star);
 	defs_hash_u64(&h, r->has_until);
 	defs_hash_u64(&h, (uint64_t) r->until_day);
 	defs_hash_u64(&h, r->count);

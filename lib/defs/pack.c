@@ -198,25 +198,30 @@ static void pk_customer(bytes_buf *b, pk_strs *t, const customer *cu) {
 static void pk_order(bytes_buf *b, pk_strs *t, const defs_unit_order *e) {
 	const standing_order *so = &e->o;
 	const rule *r = &so->rule;
+	/* the cron fields and the others share storage: the other kind's are written
+	 * as the parser left them when they were apart (the bytes of version 3) */
+	static const cron_expr no_cron;
+	const bool is_cron = r->kind == RULE_CRON;
+	const cron_expr *ce = is_cron ? &r->cron : &no_cron;
 	pk_str(b, t, so->id);
 	pk_str(b, t, so->supplier);
 	bytes_uv(b, so->n_lines);
 	bytes_uv(b, so->payment);
 	bytes_uv(b, r->kind);
 	bytes_uv(b, r->unit);
-	bytes_uv(b, r->interval);
-	bytes_sv(b, r->start_day);
+	bytes_uv(b, is_cron ? 1 : r->interval);
+	bytes_sv(b, r->start_day == RULE_NO_DAY ? INT64_MIN : r->start_day);   /* as when it was 64 bits */
 	bytes_sv(b, r->at);
-	bytes_uv(b, r->on_mask);
-	bytes_sv(b, r->day);
-	bytes_sv(b, r->nth);
-	bytes_sv(b, r->weekday);
-	bytes_uv(b, r->cron.minute);
-	bytes_uv(b, r->cron.hour);
-	bytes_uv(b, r->cron.dom);
-	bytes_uv(b, r->cron.month);
-	bytes_uv(b, r->cron.dow);
-	bytes_uv(b, (uint64_t) r->cron.dom_star | (uint64_t) r->cron.dow_star << 1 | (uint64_t) r->has_until << 2 |
+	bytes_uv(b, is_cron ? 0 : r->on_mask);
+	bytes_sv(b, is_cron ? 0 : r->day);
+	bytes_sv(b, is_cron ? 0 : r->nth);
+	bytes_sv(b, is_cron ? 0 : r->weekday);
+	bytes_uv(b, ce->minute);
+	bytes_uv(b, ce->hour);
+	bytes_uv(b, ce->dom);
+	bytes_uv(b, ce->month);
+	bytes_uv(b, ce->dow);
+	bytes_uv(b, (uint64_t) ce->dom_star | (uint64_t) ce->dow_star << 1 | (uint64_t) r->has_until << 2 |
 		(uint64_t) r->paused << 3);
 	bytes_sv(b, r->until_day);
 	bytes_uv(b, r->count);
@@ -402,6 +407,16 @@ static int64_t rd_range(pk_rd *r, int64_t lo, int64_t hi) {
 	return v;
 }
 
+/* A rule's start_day: INT64_MIN stands for RULE_NO_DAY (the bytes of the 64-bit field) */
+static int32_t rd_start_day(pk_rd *r) {
+	int64_t v = rd_s(r);
+	if (v == INT64_MIN)
+		return RULE_NO_DAY;
+	if (v <= INT32_MIN || v > INT32_MAX)
+		r->bad = true;
+	return (int32_t) v;
+}
+
 static uint64_t rd_max(pk_rd *r, uint64_t hi) {
 	uint64_t v = rd_u(r);
 	if (v > hi)
@@ -502,24 +517,40 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 	so->payment = (order_payment) rd_max(r, ORDER_PAYMENT_PREPAID);
 	ru->kind = (uint8_t) rd_max(r, RULE_CRON);
 	ru->unit = (uint8_t) rd_max(r, RULE_UNIT_YEAR);
-	ru->interval = (uint32_t) rd_max(r, UINT32_MAX);
-	ru->start_day = rd_s(r);
+	/* the cron fields and the others share storage: the other kind's must be
+	 * what the writer puts there, so that the unit packs again to these bytes */
+	uint32_t interval = (uint32_t) rd_max(r, UINT32_MAX);
+	ru->start_day = rd_start_day(r);
 	ru->at = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
-	ru->on_mask = (uint8_t) rd_max(r, UINT8_MAX);
-	ru->day = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
-	ru->nth = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
-	ru->weekday = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
-	ru->cron.minute = rd_u(r);
-	ru->cron.hour = (uint32_t) rd_max(r, UINT32_MAX);
-	ru->cron.dom = (uint32_t) rd_max(r, UINT32_MAX);
-	ru->cron.month = (uint16_t) rd_max(r, UINT16_MAX);
-	ru->cron.dow = (uint8_t) rd_max(r, UINT8_MAX);
+	uint8_t on_mask = (uint8_t) rd_max(r, UINT8_MAX);
+	int8_t day = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
+	int8_t nth = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
+	int8_t weekday = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
+	cron_expr ce;
+	ce.minute = rd_u(r);
+	ce.hour = (uint32_t) rd_max(r, UINT32_MAX);
+	ce.dom = (uint32_t) rd_max(r, UINT32_MAX);
+	ce.month = (uint16_t) rd_max(r, UINT16_MAX);
+	ce.dow = (uint8_t) rd_max(r, UINT8_MAX);
 	uint64_t fl = rd_max(r, 15);
-	ru->cron.dom_star = fl & 1;
-	ru->cron.dow_star = fl & 2;
+	ce.dom_star = fl & 1;
+	ce.dow_star = fl & 2;
+	if (ru->kind == RULE_CRON) {
+		if (interval != 1 || on_mask || day || nth || weekday)
+			r->bad = true;
+		ru->cron = ce;
+	} else {
+		if (ce.minute || ce.hour || ce.dom || ce.month || ce.dow || ce.dom_star || ce.dow_star)
+			r->bad = true;
+		ru->interval = interval;
+		ru->on_mask = on_mask;
+		ru->day = day;
+		ru->nth = nth;
+		ru->weekday = weekday;
+	}
 	ru->has_until = fl & 4;
 	ru->paused = fl & 8;
-	ru->until_day = rd_s(r);
+	ru->until_day = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
 	ru->count = (uint32_t) rd_max(r, UINT32_MAX);
 	ru->n_skip = (uint32_t) rd_count(r, 1);
 	ru->skip = rd_alloc(r, ru->n_skip, sizeof(*ru->skip));
@@ -527,7 +558,7 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 		ru->skip[i] = rd_s(r);
 	if (!ru->skip)
 		ru->n_skip = 0;
-	ru->lead_time = rd_s(r);
+	ru->lead_time = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
 	ru->zone = rd_zone(r);
 	so->catch_up = (uint8_t) rd_max(r, CATCH_UP_NONE);
 	*hb = (so_bulk) { .n_lines = so->n_lines };

@@ -322,7 +322,7 @@ void engine_free(engine *e) {
 /* A cron schedule without `start` begins when the engine first sees it: nothing it
  * matched before that is ever created. */
 static bool starts_when_seen(const standing_order *so, const so_state *st) {
-	return so->rule.kind == RULE_CRON && so->rule.start_day == INT64_MIN && st->watermark == INT64_MIN;
+	return so->rule.kind == RULE_CRON && so->rule.start_day == RULE_NO_DAY && st->watermark == INT64_MIN;
 }
 
 /* Loads every standing order's state from the store (new ones start with no

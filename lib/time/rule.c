@@ -30,9 +30,9 @@ int rule_validate(const rule *r, const char **ret_why) {
 		why = "interval must be at least 1";
 	else if (r->kind != RULE_CRON && (r->at < 0 || r->at >= CAL_SECS_PER_DAY))
 		why = "at: must be within the day";
-	else if (r->kind != RULE_CRON && r->start_day == INT64_MIN)
+	else if (r->kind != RULE_CRON && r->start_day == RULE_NO_DAY)
 		why = "start: is required";
-	else if (r->start_day != INT64_MIN &&
+	else if (r->start_day != RULE_NO_DAY &&
 		 (r->start_day < -RULE_LIMIT_DAYS / 2 || r->start_day > RULE_LIMIT_DAYS / 2))
 		why = "start: is out of range";
 	else if (r->has_until && (r->until_day < -RULE_LIMIT_DAYS / 2 || r->until_day > RULE_LIMIT_DAYS / 2))
@@ -60,7 +60,7 @@ int rule_validate(const rule *r, const char **ret_why) {
 				why = "weekday: unknown day";
 			break;
 		case RULE_CRON:
-			if (r->count > 0 && r->start_day == INT64_MIN)
+			if (r->count > 0 && r->start_day == RULE_NO_DAY)
 				why = "count: needs a start: for a cron schedule";
 			break;
 		default:
@@ -271,7 +271,7 @@ static void rule_ix_init(rule_ix *ix, const rule *r) {
 			ix->hi = 0;    /* never matches */
 			return;
 		}
-		ix->lo = r->start_day != INT64_MIN ? cron_index_before(&ix->cron, r->start_day * CAL_SECS_PER_DAY)
+		ix->lo = r->start_day != RULE_NO_DAY ? cron_index_before(&ix->cron, r->start_day * CAL_SECS_PER_DAY)
 						   : cron_index_before(&ix->cron, -RULE_LIMIT);
 		ix->hi = cron_index_before(&ix->cron, RULE_LIMIT + 1);
 		if (r->count > 0 && r->count < (uint64_t) (ix->hi - ix->lo))

@@ -28,32 +28,42 @@ typedef enum rule_unit {
 } rule_unit;
 
 #define RULE_LAST (-1)         /* day: last, weekday: last fri */
+/* start_day of a cron rule without `start:` (the pack format and the definitions'
+ * hash still write it as INT64_MIN, its value when the field was 64 bits). */
+#define RULE_NO_DAY INT32_MIN
 
-/* One per standing order held in memory (issue 12): 88 bytes, fields ordered so
- * that no padding is needed, kind and unit as bytes (cast to rule_kind/rule_unit
- * where a switch wants the enum), counts as 32 bits. The cron fields and the other
- * forms' share no storage: the definitions' parser and pack's reader set both. */
+/* One per standing order held in memory (issue 12): 72 bytes (4 of them padding at
+ * the end), kind and unit as bytes (cast to rule_kind/rule_unit where a switch wants
+ * the enum), counts, civil days and lead_time as 32 bits (rule_validate() bounds the
+ * days to +-203 million, the definitions to 1970..9999 and lead_time to 366 days).
+ * The cron fields and the other forms' share storage (a union): a rule reads only
+ * its kind's; the pack format and the definitions' hash write the other kind's as
+ * the definitions' parser left them when they were apart (interval 1, the rest 0). */
 typedef struct rule {
 	const tz_zone *zone;   /* owned by the tz_db */
 	int64_t *skip;         /* sorted civil days whose occurrences are suppressed */
-	int64_t start_day;     /* civil day of `start` (cron: INT64_MIN when absent) */
-	int64_t until_day;     /* inclusive: occurrences whose local date <= until */
-	int64_t lead_time;     /* seconds; create_at = delivery - lead_time */
-	cron_expr cron;        /* RULE_CRON */
-	uint32_t interval;     /* N >= 1 */
+	int32_t start_day;     /* civil day of `start` (cron: RULE_NO_DAY when absent) */
+	int32_t until_day;     /* inclusive: occurrences whose local date <= until */
+	int32_t lead_time;     /* seconds; create_at = delivery - lead_time */
 	int32_t at;            /* seconds after local midnight (`at:`, default 00:00) */
+	union {
+		cron_expr cron;        /* RULE_CRON */
+		struct {               /* the other kinds */
+			uint32_t interval;     /* N >= 1 */
+			uint8_t on_mask;       /* RULE_WEEKLY_ON: bit 0 = Monday .. bit 6 = Sunday */
+			int8_t day;            /* RULE_MONTHLY_DAY: 1..31 or RULE_LAST */
+			int8_t nth;            /* RULE_MONTHLY_WEEKDAY: 1..4 or RULE_LAST */
+			int8_t weekday;        /* RULE_MONTHLY_WEEKDAY: 0 = Monday .. 6 = Sunday */
+		};
+	};
 	uint32_t count;        /* 0: no count bound (the definitions allow up to 2^32 - 1) */
 	uint32_t n_skip;
 	uint8_t kind;          /* rule_kind */
 	uint8_t unit;          /* rule_unit; RULE_EVERY only; the others imply week or month */
-	uint8_t on_mask;       /* RULE_WEEKLY_ON: bit 0 = Monday .. bit 6 = Sunday */
-	int8_t day;            /* RULE_MONTHLY_DAY: 1..31 or RULE_LAST */
-	int8_t nth;            /* RULE_MONTHLY_WEEKDAY: 1..4 or RULE_LAST */
-	int8_t weekday;        /* RULE_MONTHLY_WEEKDAY: 0 = Monday .. 6 = Sunday */
 	bool has_until;
 	bool paused;           /* carried for the callers; rule_next() ignores it */
 } rule;
-_Static_assert(sizeof(rule) == 88, "struct rule: one per standing order in memory");
+_Static_assert(sizeof(rule) == 72, "struct rule: one per standing order in memory");
 
 /* occurrence.n of a cron rule without `count:`: numbering those would mean walking
  * every match since `start`, which next-after-T must not do. */

@@ -82,7 +82,7 @@ static int each_fn(const occurrence *o, void *ud) {
 }
 
 static void check_rule(const cron_expr *c, const uint8_t *p, size_t n) {
-	rule r = { .kind = RULE_CRON, .interval = 1, .cron = *c, .start_day = INT64_MIN };
+	rule r = { .kind = RULE_CRON, .cron = *c, .start_day = RULE_NO_DAY };
 	int64_t after = FUZZ_NOW;
 	size_t zi = 0;
 	if (n >= 13) {
@@ -92,7 +92,7 @@ static void check_rule(const cron_expr *c, const uint8_t *p, size_t n) {
 		if (p[0] & 0x80)
 			r.start_day = (int64_t) (u32(p + 1) % (uint64_t) span);
 		r.count = u32(p + 5);
-		if (r.start_day == INT64_MIN)
+		if (r.start_day == RULE_NO_DAY)
 			r.count = 0;
 		after = FUZZ_NOW + (int64_t) (int32_t) u32(p + 9) * 60;
 	}
@@ -113,7 +113,7 @@ static void check_rule(const cron_expr *c, const uint8_t *p, size_t n) {
 				   (unsigned long long) r.count);
 			FUZZ_CHECK(i == 0 || o.n > prev.n, "n not increasing");
 		}
-		if (r.start_day != INT64_MIN)
+		if (r.start_day != RULE_NO_DAY)
 			FUZZ_CHECK(cal_floordiv(o.local, CAL_SECS_PER_DAY) >= r.start_day, "before start");
 		occurrence nth;
 		FUZZ_CHECK(rule_nth_after(&r, after, (uint64_t) i, &nth) == 0 && nth.delivery == o.delivery &&

@@ -462,8 +462,8 @@ static void test_cron(void **state) {
 	assert_int_equal(cron_parse("30 3 * * 0", &want, NULL), 0);
 	const standing_order *so = sched_ok("      cron: \"30 3 * * 0\"\n      lead_time: 12 hours\n", &d);
 	assert_int_equal(so->rule.kind, RULE_CRON);
-	assert_true(so->rule.start_day == INT64_MIN);
-	assert_int_equal(so->rule.interval, 1);
+	assert_true(so->rule.start_day == RULE_NO_DAY);
+	assert_int_equal(so->rule.unit, RULE_UNIT_MINUTE);   /* interval: the cron fields share its storage */
 	assert_true(so->rule.lead_time == 12 * 3600);
 	assert_true(so->rule.cron.minute == want.minute);
 	assert_true(so->rule.cron.hour == want.hour);

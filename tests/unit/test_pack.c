@@ -73,10 +73,9 @@ static defs_unit make_unit(const defs *base) {
 		.o = {
 			.id = "so-1", .supplier = "s1", .bulk = &bulk_v[0], .n_lines = 3, .payment = ORDER_PAYMENT_PREPAID,
 			.rule = { .kind = RULE_MONTHLY_WEEKDAY, .unit = RULE_UNIT_MONTH, .interval = UINT32_MAX,
-				  .start_day = INT64_MIN, .at = 86399, .on_mask = 0x7f, .day = RULE_LAST, .nth = -1,
-				  .weekday = 6, .cron = { .minute = UINT64_MAX, .hour = 0xffffff, .dom = UINT32_MAX,
-				  .month = 0x1ffe, .dow = 0x7f, .dom_star = true, .dow_star = false },
-				  .has_until = true, .until_day = INT64_MAX, .count = UINT32_MAX, .skip = skip_v,
+				  .start_day = RULE_NO_DAY, .at = 86399, .on_mask = 0x7f, .day = RULE_LAST, .nth = -1,
+				  .weekday = 6,
+				  .has_until = true, .until_day = INT32_MAX, .count = UINT32_MAX, .skip = skip_v,
 				  .n_skip = 3, .paused = true, .lead_time = -7200, .zone = hel },
 			.catch_up = CATCH_UP_NONE, .line = 10, .hash = UINT64_MAX,
 		},
@@ -84,8 +83,9 @@ static defs_unit make_unit(const defs *base) {
 		.id_line = 10, .id_col = INT32_MAX, .link_zone = hel, .link_catch_up = CATCH_UP_NONE,
 	};
 	ord_v[1] = (defs_unit_order) {
-		.o = { .id = "so-2", .rule = { .kind = RULE_CRON, .interval = 1, .start_day = INT64_MIN, .zone = NULL,
-					       .cron = { .minute = 1, .hour = 1 << 3, .dom_star = false, .dow_star = true } },
+		.o = { .id = "so-2", .rule = { .kind = RULE_CRON, .start_day = RULE_NO_DAY, .zone = NULL,
+					       .cron = { .minute = UINT64_MAX, .hour = 0xffffff, .dom = UINT32_MAX,
+							 .month = 0x1ffe, .dow = 0x7f, .dom_star = false, .dow_star = true } },
 		       .catch_up = CATCH_UP_ALL, .bulk = &bulk_v[2], .line = 0 },
 		.customer_id = NULL, .id_line = -5, .id_col = 0,
 	};
@@ -601,6 +601,88 @@ static void test_cset_order(void **state) {
 	defs_free(base);
 }
 
+/* The bytes of a unit read from YAML and its standing orders' hashes, as main
+ * wrote them before the rule's days and lead_time became 32 bits and its cron
+ * and other fields shared storage (issue 12): neither may change without a new
+ * pack version (old records would unpack differently) or a reason to make every
+ * standing order look changed. A cron rule without start, until 9999-12-31 and
+ * the longest lead_time; a weekly one from 1970-01-01; a monthly one on the
+ * last day the definitions allow. */
+static const char GOLDEN_YAML[] =
+	"customers:\n"
+	"  - id: c-1\n"
+	"    name: A\n"
+	"    timezone: Europe/Helsinki\n"
+	"standing_orders:\n"
+	"  - id: so-1\n"
+	"    customer: c-1\n"
+	"    supplier: s1\n"
+	"    payment: prepaid\n"
+	"    ship_to: {name: N, street: S, postcode: \"1\", city: C, country: FI}\n"
+	"    lines: [{sku: X, quantity: 1, unit_price: \"1.00 EUR\"}]\n"
+	"    schedule: {cron: \"*/5 3 1,15 * mon\", lead_time: 366 days, until: 9999-12-31}\n"
+	"  - id: so-2\n"
+	"    customer: c-1\n"
+	"    supplier: s1\n"
+	"    payment: prepaid\n"
+	"    ship_to: {name: N, street: S, postcode: \"1\", city: C, country: FI}\n"
+	"    lines: [{sku: X, quantity: 1, unit_price: \"1.00 EUR\"}]\n"
+	"    schedule: {every: 2 weeks, on: [mon, sun], start: 1970-01-01, at: \"23:59\", skip: [2026-01-01], count: 7}\n"
+	"  - id: so-3\n"
+	"    customer: c-1\n"
+	"    supplier: s1\n"
+	"    payment: prepaid\n"
+	"    ship_to: {name: N, street: S, postcode: \"1\", city: C, country: FI}\n"
+	"    lines: [{sku: X, quantity: 1, unit_price: \"1.00 EUR\"}]\n"
+	"    schedule: {every: 3 months, weekday: last fri, start: 9999-12-31, paused: true}\n";
+static const char GOLDEN_HEX[] =
+	"03ffae92ba6c02480f0601000003000000000000002000000040000000600000000a03632d31014102656e0f4575726f"
+	"70652f48656c73696e6b69000f6f72646572732e642f702e79616d6c04736f2d3102733104736f2d3204736f2d330101"
+	"020304000000050080d21f80d493010006040307080101040001ffffffffffffffffff010000000000a188c29084a188"
+	"4208828002fe3f0204c082e60200008094941e00000006bbbef6cfc2ee94af2501040c120400090801010103020088c5"
+	"0a41000000000000000000000701ccbf020000000006dfefb4be89d3d591ef0101041a1204000a080101030403c082e6"
+	"0200000001080000000000080000000000000006f981d4d99ee4feb1360104281204002947677431f0c42f024e025302"
+	"31024303464901025802c8010445555200000cc17baa44907edbac024e02530231024303464901025802c80104455552"
+	"00001a08653f20cc6d0044024e02530231024303464901025802c80104455552000028";
+
+static void test_golden_bytes(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	defs_file f = { .name = "orders.d/p.yaml", .data = (char *) GOLDEN_YAML, .len = sizeof(GOLDEN_YAML) - 1 };
+	defs_unit u, back;
+	assert_int_equal(defs_unit_read(base, &f, &u), 0);
+	assert_int_equal(u.n_orders, 3);
+	assert_true(u.orders[0].o.rule.start_day == RULE_NO_DAY);
+	assert_true(u.orders[0].o.hash == UINT64_C(0x255e537429fd9f3b));
+	assert_true(u.orders[1].o.hash == UINT64_C(0xef23569897cd37df));
+	assert_true(u.orders[2].o.hash == UINT64_C(0x3663fb21eb3500f9));
+	uint8_t *p, *p2;
+	size_t len, len2;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	char *hex = malloc(2 * len + 1);
+	assert_non_null(hex);
+	for (size_t i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", p[i]);
+	assert_string_equal(hex, GOLDEN_HEX);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
+	const rule *c = &back.orders[0].o.rule, *w = &back.orders[1].o.rule, *m = &back.orders[2].o.rule;
+	assert_true(c->kind == RULE_CRON && c->start_day == RULE_NO_DAY && c->has_until && c->until_day == 2932896 &&
+		    c->lead_time == 366 * 86400 && c->cron.minute == u.orders[0].o.rule.cron.minute);
+	assert_true(w->kind == RULE_WEEKLY_ON && w->interval == 2 && w->on_mask == (1 << 0 | 1 << 6) &&
+		    w->start_day == 0 && w->at == 86340 && w->count == 7 && w->n_skip == 1);
+	assert_true(m->kind == RULE_MONTHLY_WEEKDAY && m->interval == 3 && m->nth == RULE_LAST && m->weekday == 4 &&
+		    m->start_day == 2932896 && m->paused);
+	assert_int_equal(defs_unit_pack(&back, &p2, &len2), 0);
+	assert_int_equal(len2, len);
+	assert_memory_equal(p2, p, len);
+	free(hex);
+	free(p);
+	free(p2);
+	defs_unit_done(&back);
+	defs_unit_done(&u);
+	defs_free(base);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
@@ -609,6 +691,7 @@ int main(void) {
 		cmocka_unit_test(test_zone_refused),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_prelink_hash),
+		cmocka_unit_test(test_golden_bytes),
 		cmocka_unit_test(test_manifest),
 		cmocka_unit_test(test_sections),
 		cmocka_unit_test(test_section_damage),

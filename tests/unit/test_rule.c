@@ -394,7 +394,7 @@ static void test_cron_rules(void **state) {
 	/* before start nothing; no start at all means no lower bound */
 	assert_int_equal(rule_next(&r, T(2027, 1, 1, 0, 0), &o), 0);
 	assert_true(o.delivery == T(2027, 3, 21, 1, 30));
-	r.start_day = INT64_MIN;
+	r.start_day = RULE_NO_DAY;
 	assert_int_equal(rule_next(&r, T(2027, 1, 1, 0, 0), &o), 0);
 	assert_true(o.delivery == T(2027, 1, 3, 1, 30));
 
@@ -575,7 +575,12 @@ static void test_validate(void **state) {
 	BAD(r.zone = NULL);
 	BAD(r.at = 86400);
 	BAD(r.at = -1);
-	BAD(r.start_day = INT64_MIN);
+	BAD(r.start_day = RULE_NO_DAY);
+	/* the 32-bit days' extremes lie outside rule_validate()'s +-203 million days */
+	BAD(r.start_day = INT32_MAX);
+	BAD((r.kind = RULE_CRON, r.start_day = RULE_NO_DAY + 1));
+	BAD((r.has_until = true, r.until_day = INT32_MAX));
+	BAD((r.has_until = true, r.until_day = INT32_MIN));
 	BAD(r.unit = (rule_unit) 17);
 	BAD(r.kind = (rule_kind) 9);
 	BAD((r.kind = RULE_WEEKLY_ON, r.on_mask = 0));
@@ -587,7 +592,7 @@ static void test_validate(void **state) {
 	int64_t unsorted[] = { 5, 3 };
 	BAD((r.skip = unsorted, r.n_skip = 2));
 	BAD(r.n_skip = 1);
-	BAD((r.kind = RULE_CRON, r.count = 3, r.start_day = INT64_MIN));
+	BAD((r.kind = RULE_CRON, r.count = 3, r.start_day = RULE_NO_DAY));
 #undef BAD
 	assert_int_equal(rule_validate(NULL, NULL), -EINVAL);
 }
@@ -968,7 +973,7 @@ static void test_random_elapsed(void **state) {
 		r.unit = rnd(0, 1) ? RULE_UNIT_MINUTE : RULE_UNIT_HOUR;
 		r.interval = (uint32_t) (rnd(0, 1) ? rnd(1, 5) : rnd(1, 1000));
 		int64_t step = (int64_t) r.interval * (r.unit == RULE_UNIT_HOUR ? 3600 : 60);
-		int64_t anchor = tz_from_local(z, r.start_day * 86400 + r.at);
+		int64_t anchor = tz_from_local(z, (int64_t) r.start_day * 86400 + r.at);
 		if (rnd(0, 3) == 0)
 			r.count = (uint64_t) rnd(1, 2000);
 		for (int q = 0; q < 20; q++) {
@@ -1027,7 +1032,7 @@ static void test_random_cron_rules(void **state) {
 		while (n_weekday(last_sun) != 6)
 			last_sun--;
 		int64_t base_day = (m == 3 || m == 10) ? last_sun - 1 : n_days(y, m, rnd(1, 25));
-		r.start_day = rnd(0, 3) == 0 ? base_day + 1 : rnd(0, 1) ? INT64_MIN : base_day - 100;
+		r.start_day = rnd(0, 3) == 0 ? (int32_t) (base_day + 1) : rnd(0, 1) ? RULE_NO_DAY : (int32_t) (base_day - 100);
 		if (rnd(0, 3) == 0) {
 			r.has_until = true;
 			r.until_day = base_day + rnd(0, 2);
@@ -1038,7 +1043,7 @@ static void test_random_cron_rules(void **state) {
 		int64_t last = INT64_MIN;
 		for (int64_t l = (base_day - 1) * 86400; l < (base_day + 5) * 86400; l += 60) {
 			int64_t day = l / 86400;
-			if (!cron_matches(&r.cron, l) || (r.start_day != INT64_MIN && day < r.start_day) ||
+			if (!cron_matches(&r.cron, l) || (r.start_day != RULE_NO_DAY && day < r.start_day) ||
 			    (r.has_until && day > r.until_day))
 				continue;
 			int64_t d = tz_from_local(r.zone, l);
