@@ -1,11 +1,12 @@
 /* The catalog keeps one cat_file per definition file (its length and content
  * hash, its bytes unless a source can give them again, and for orders files the
  * unit read or unpacked from them: a YAML file's unit lives in an arena and, once
- * its standing orders run, keeps only their meta), two id indexes (customer id,
- * standing order id -> owning file and position; the latter built when a change
- * first needs it after a full commit) and the running defs, whose arrays are
- * shallow copies of the units' entries (the strings stay the units'). A parallel
- * owner array says which file each entry of the running defs came from. */
+ * its standing orders run, keeps only their meta), an id index of the customers
+ * (customer id -> owning file and position) and the running defs, whose arrays
+ * are shallow copies of the units' entries (the strings stay the units'). A
+ * parallel owner array says which file each entry of the running defs came
+ * from; the standing orders are sorted by id, so a standing order's owner is
+ * found by a search of them (cat_run_order), without an index. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -64,11 +65,10 @@ typedef struct cat_set {
 struct catalog {
 	char *tzdir;
 	cat_set run;
-	cat_map cust, ord;       /* ids of run */
-	bool ord_lazy;           /* ord is not built yet (after a full commit): cat_ord_index */
+	cat_map cust;            /* customer ids of run (its standing orders: cat_run_order) */
 	bool staged;
 	cat_set pend;
-	cat_map add_cust, add_ord;   /* the ids of the candidate's added files (the indexes of a full one) */
+	cat_map add_cust;        /* the customer ids of the candidate's added files (a full one's: all) */
 	cat_file **added, **removed;
 	size_t n_added, n_removed;
 	bool pend_full, yaml_changed, api_changed;
@@ -178,22 +178,37 @@ static void cat_map_del(cat_map *m, const char *id, const cat_file *f) {
 	m->n--;
 }
 
-/* The running set's standing orders' index, when a full commit left it to be
- * built (0, -ENOMEM). */
-static int cat_ord_index(catalog *c) {
-	if (!c->ord_lazy)
-		return 0;
+/* The running set's standing orders are sorted by id (strcmp; cat_build merges
+ * sorted arrays) and unique: the first at or after lo whose id is not below id,
+ * found by galloping from lo then bisecting (n: past the end). */
+static size_t cat_run_lower(const catalog *c, size_t lo, const char *id) {
 	const defs *d = c->run.d;
-	cat_map_clear(&c->ord);
-	if (d && cat_map_reserve(&c->ord, d->n_orders) < 0)
-		return -ENOMEM;
-	for (size_t i = 0; d && i < d->n_orders; i++)
-		if (cat_map_put(&c->ord, d->orders[i].id, c->run.own_ord[i].f, c->run.own_ord[i].idx) < 0) {
-			cat_map_clear(&c->ord);
-			return -ENOMEM;
-		}
-	c->ord_lazy = false;
-	return 0;
+	size_t n = d ? d->n_orders : 0, hi = lo, step = 1;
+	while (hi < n && strcmp(d->orders[hi].id, id) < 0) {
+		lo = hi + 1;
+		hi += step;
+		step *= 2;
+	}
+	if (hi > n)
+		hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(d->orders[mid].id, id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The running standing order with this id that the candidate keeps (its file
+ * not dying): its owner, else NULL. */
+static const cat_own *cat_run_order(const catalog *c, const char *id) {
+	size_t i = cat_run_lower(c, 0, id);
+	const defs *d = c->run.d;
+	if (!d || i >= d->n_orders || strcmp(d->orders[i].id, id) != 0 || c->run.own_ord[i].f->dying)
+		return NULL;
+	return &c->run.own_ord[i];
 }
 
 /* The running index without the files the candidate drops. */
@@ -429,7 +444,6 @@ void catalog_free(catalog *c) {
 	for (size_t i = 0; i < c->n_retired; i++)
 		defs_free(c->retired[i]);
 	cat_map_clear(&c->cust);
-	cat_map_clear(&c->ord);
 	free(c->chg_drop.v);
 	free(c->chg_add.v);
 	free(c->tzdir);
@@ -669,11 +683,6 @@ static bool cat_new_sorted(const cat_new *v, size_t n) {
 	return true;
 }
 
-/* A standing order's id in its file's unit, thinned or not. */
-static const char *cat_order_id(const cat_file *f, size_t j) {
-	return f->u.meta ? f->u.meta[j].id : f->u.orders[j].o.id;
-}
-
 static const customer *cat_customer(const cat_own *o) {
 	return &o->f->u.customers[o->idx];
 }
@@ -826,9 +835,8 @@ static int cat_link_new(const catalog *c, const cat_map *acust, const cat_new *n
  * validation would report an error), -ENOMEM. */
 static int cat_build(catalog *c) {
 	cat_reread rr = { 0 };
-	cat_map acust = { 0 }, aord = { 0 };
+	cat_map acust = { 0 };
 	cat_map_clear(&c->add_cust);
-	cat_map_clear(&c->add_ord);
 	cat_new *nc = NULL, *no = NULL;
 	size_t n_nc = 0, n_no = 0;
 	int r = -ENOMEM;
@@ -838,10 +846,10 @@ static int cat_build(catalog *c) {
 	}
 	nc = calloc(n_nc ? n_nc : 1, sizeof(*nc));
 	no = calloc(n_no ? n_no : 1, sizeof(*no));
-	/* a full candidate's standing orders: duplicates seen once sorted, the index
-	 * built when a change first needs it (cat_ord_index) */
+	/* the standing orders have no index: duplicates among the new ones are seen
+	 * once they are sorted, against the kept ones by searching the running set */
 	bool full = c->pend_full;
-	if (!nc || !no || cat_map_reserve(&acust, n_nc) < 0 || (!full && cat_map_reserve(&aord, n_no) < 0))
+	if (!nc || !no || cat_map_reserve(&acust, n_nc) < 0)
 		goto out;
 	/* ids: new ones must be unique among themselves and against what is kept */
 	size_t k = 0, ko = 0;
@@ -859,18 +867,8 @@ static int cat_build(catalog *c) {
 			}
 			nc[k++] = (cat_new) { .id = id, .own = { f, j } };
 		}
-		for (size_t j = 0; j < f->u.n_orders; j++) {
-			const char *id = f->u.orders[j].o.id;
-			if (!full && cat_live(&c->ord, id)) {
-				r = -EINVAL;
-				goto out;
-			}
-			if (!full && (r = cat_map_add(&aord, id, f, j, true)) < 0) {
-				r = r == -EEXIST ? -EINVAL : r;
-				goto out;
-			}
-			no[ko++] = (cat_new) { .id = id, .own = { f, j } };
-		}
+		for (size_t j = 0; j < f->u.n_orders; j++)
+			no[ko++] = (cat_new) { .id = f->u.orders[j].o.id, .own = { f, j } };
 	}
 	r = -ENOMEM;   /* for the allocations below */
 	const defs *base = c->pend.base;
@@ -879,11 +877,20 @@ static int cat_build(catalog *c) {
 		qsort(nc, n_nc, sizeof(*nc), cat_new_cmp);
 	if (!cat_new_sorted(no, n_no))
 		qsort(no, n_no, sizeof(*no), cat_new_cmp);
-	for (size_t i = 1; full && i < n_no; i++)
+	for (size_t i = 1; i < n_no; i++)
 		if (strcmp(no[i - 1].id, no[i].id) == 0) {
 			r = -EINVAL;
 			goto out;
 		}
+	/* the new ones ascend: each search starts where the last one ended */
+	for (size_t i = 0, lo = 0; !full && c->run.d && i < n_no; i++) {
+		lo = cat_run_lower(c, lo, no[i].id);
+		if (lo < c->run.d->n_orders && strcmp(c->run.d->orders[lo].id, no[i].id) == 0 &&
+		    !c->run.own_ord[lo].f->dying) {
+			r = -EINVAL;
+			goto out;
+		}
+	}
 
 	/* merge the kept entries (sorted already) with the new ones */
 	const defs *old = c->run.d;
@@ -974,14 +981,12 @@ static int cat_build(catalog *c) {
 	d->n_orders = m;
 	c->stats.orders_linked += ko_link;
 	r = 0;
-	/* kept for the commit: a full candidate's are the new indexes as they are */
+	/* kept for the commit: a full candidate's is the new index as it is */
 	c->add_cust = acust;
-	c->add_ord = aord;
-	acust = aord = (cat_map) { 0 };
+	acust = (cat_map) { 0 };
 out:
 	cat_reread_done(&rr);
 	cat_map_clear(&acust);
-	cat_map_clear(&aord);
 	free(nc);
 	free(no);
 	return r;
@@ -1104,14 +1109,14 @@ static size_t cat_file_idx(const catalog *c, const cat_file *f) {
 
 static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
 	const catalog *c = ud;
-	const cat_ent *e = cat_live(&c->ord, id);
-	if (!e)
+	const cat_own *o = cat_run_order(c, id);
+	if (!o)
 		return false;
-	const defs_unit *u = &e->own.f->u;
-	int line = u->meta ? u->meta[e->own.idx].id_line : u->orders[e->own.idx].id_line;
-	int col = u->meta ? u->meta[e->own.idx].id_col : u->orders[e->own.idx].id_col;
-	*ret = (defs_unit_site) { .file = e->own.f->f.name, .line = line, .col = col,
-				  .file_idx = cat_file_idx(c, e->own.f), .pos = e->own.idx };
+	const defs_unit *u = &o->f->u;
+	int line = u->meta ? u->meta[o->idx].id_line : u->orders[o->idx].id_line;
+	int col = u->meta ? u->meta[o->idx].id_col : u->orders[o->idx].id_col;
+	*ret = (defs_unit_site) { .file = o->f->f.name, .line = line, .col = col,
+				  .file_idx = cat_file_idx(c, o->f), .pos = o->idx };
 	return true;
 }
 
@@ -1207,9 +1212,6 @@ int catalog_stage_known(catalog *c, const defs_file *files, const defs_file_info
 		return -EBUSY;
 	c->stats = (catalog_stats) { 0 };
 	c->chg_known = false;
-	int ri = cat_ord_index(c);
-	if (ri < 0)
-		return ri;
 	if (!files) {
 		files = c->run.yaml_flat;
 		info = c->run.yaml_info;
@@ -1320,7 +1322,6 @@ void catalog_abort(catalog *c) {
 	c->added = c->removed = NULL;
 	c->n_added = c->n_removed = 0;
 	cat_map_clear(&c->add_cust);
-	cat_map_clear(&c->add_ord);
 	cat_set_done(&c->pend, c->pend.base != c->run.base);
 	c->staged = false;
 }
@@ -1331,33 +1332,24 @@ void catalog_commit(catalog *c) {
 	bool ok = true;
 	if (c->pend_full) {
 		cat_map_clear(&c->cust);
-		cat_map_clear(&c->ord);
 		c->force_full = false;
-		/* cat_build's indexes of the added files are the whole set's (the
-		 * standing orders' is built when a change first needs it) */
+		/* cat_build's index of the added files' customers is the whole set's */
 		c->cust = c->add_cust;
-		c->ord = c->add_ord;
-		c->ord_lazy = true;
-		c->add_cust = c->add_ord = (cat_map) { 0 };
+		c->add_cust = (cat_map) { 0 };
 	} else {
 		for (size_t i = 0; i < c->n_removed; i++) {
 			cat_file *f = c->removed[i];
 			for (size_t j = 0; j < f->u.n_customers; j++)
 				cat_map_del(&c->cust, f->u.customers[j].id, f);
-			for (size_t j = 0; j < f->u.n_orders; j++)
-				cat_map_del(&c->ord, cat_order_id(f, j), f);
 		}
 	}
-	/* Indexes must not fail half-way: on -ENOMEM they are rebuilt from the
-	 * running arrays below, which are complete. */
+	/* The index must not fail half-way: on -ENOMEM it is dropped below and the
+	 * next change reads everything again. */
 	cat_map_clear(&c->add_cust);
-	cat_map_clear(&c->add_ord);
 	for (size_t i = 0; i < c->n_added && ok && !c->pend_full; i++) {
 		cat_file *f = c->added[i];
 		for (size_t j = 0; j < f->u.n_customers && ok; j++)
 			ok = cat_map_put(&c->cust, f->u.customers[j].id, f, j) == 0;
-		for (size_t j = 0; j < f->u.n_orders && ok; j++)
-			ok = cat_map_put(&c->ord, f->u.orders[j].o.id, f, j) == 0;
 	}
 	for (size_t i = 0; i < c->n_removed; i++)
 		cat_file_free(c->removed[i]);
@@ -1404,9 +1396,8 @@ void catalog_commit(catalog *c) {
 		cat_thin_run(c);
 	if (!ok) {
 		/* out of memory: an index that misses ids would accept duplicates; drop
-		 * the indexes so that the next change reads everything again */
+		 * it so that the next change reads everything again */
 		cat_map_clear(&c->cust);
-		cat_map_clear(&c->ord);
 		c->force_full = true;
 	}
 }
