@@ -950,10 +950,11 @@ static int cat_build(catalog *c) {
 				}
 				if (o->f->u.meta) {
 					const defs_unit_meta *mt = &o->f->u.meta[o->idx];
-					thin = (defs_unit_order) { .o = *so, .customer_id = (char *) mt->customer_id,
+					/* its customer id is its customer's (the link found it by it) */
+					thin = (defs_unit_order) { .o = *so, .customer_id = (char *) so->customer->id,
 								   .has_zone = mt->has_zone, .has_catch_up = mt->has_catch_up,
-								   .has_payment = mt->has_payment, .id_line = mt->id_line,
-								   .id_col = mt->id_col, .link_zone = so->rule.zone,
+								   .has_payment = mt->has_payment, .id_line = (int) mt->id_line,
+								   .id_col = (int) mt->id_col, .link_zone = so->rule.zone,
 								   .link_catch_up = so->catch_up };
 				} else {
 					e = &o->f->u.orders[o->idx];
@@ -1113,8 +1114,8 @@ static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
 	if (!o)
 		return false;
 	const defs_unit *u = &o->f->u;
-	int line = u->meta ? u->meta[o->idx].id_line : u->orders[o->idx].id_line;
-	int col = u->meta ? u->meta[o->idx].id_col : u->orders[o->idx].id_col;
+	int line = u->meta ? (int) u->meta[o->idx].id_line : u->orders[o->idx].id_line;
+	int col = u->meta ? (int) u->meta[o->idx].id_col : u->orders[o->idx].id_col;
 	*ret = (defs_unit_site) { .file = o->f->f.name, .line = line, .col = col,
 				  .file_idx = cat_file_idx(c, o->f), .pos = o->idx };
 	return true;
