@@ -214,13 +214,14 @@ static void test_round_trip(void **state) {
  * INT32_MAX column, a negative line) leaves the unit as it is. */
 static void test_thin_meta(void **state) {
 	(void) state;
-	defs *base = base_defs();
-	defs_unit u = make_unit(base), back;
-	uint8_t *p;
-	size_t len;
-	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
-	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
 	assert_int_equal(sizeof(defs_unit_meta), 8);
+	defs *base = base_defs();
+	defs_unit made = make_unit(base), back;
+	uint8_t *packed;
+	size_t n;
+	assert_int_equal(defs_unit_pack(&made, &packed, &n), 0);
+	assert_int_equal(defs_unit_unpack(base, packed, n, &back), 0);
+	free(packed);
 	assert_int_equal(defs_unit_thin(&back), 0);
 	assert_null(back.meta);
 	assert_non_null(back.orders);
@@ -240,7 +241,6 @@ static void test_thin_meta(void **state) {
 	assert_int_equal(back.meta[2].id_line, 0);
 	assert_false(back.meta[2].has_zone || back.meta[2].has_catch_up || back.meta[2].has_payment);
 	defs_unit_done(&back);
-	free(p);
 	defs_free(base);
 }
 
