@@ -32,11 +32,13 @@ typedef struct cat_file {
 	bool orders_yaml;        /* a YAML orders file (not standingd.yaml, not the API's) */
 	bool dirty;              /* its unit differs from its stored compiled record */
 	so_bulk *thin_bulk;      /* its thin standing orders' bulk (the name alone), in u's arena */
+	uint32_t slot;           /* its place in the catalog's slots (cat_own.file) */
 } cat_file;
 
+/* 8 bytes a customer and a standing order of the running set and the candidate. */
 typedef struct cat_own {
-	cat_file *f;
-	size_t idx;              /* into f->u.customers or f->u.orders */
+	uint32_t file;           /* the catalog's slot of its cat_file (cat_of) */
+	uint32_t idx;            /* into its u.customers or u.orders */
 } cat_own;
 
 typedef struct cat_ent {
@@ -87,7 +89,16 @@ struct catalog {
 	 * were (indexes of run.d dropped, of pend.d added), for engine_sources */
 	struct cat_changes { uint32_t *v; size_t n, cap; } chg_drop, chg_add;
 	bool chg_known;
+	/* every cat_file (running, added) by its slot; the free ones' numbers
+	 * (room for all of them is kept, so that freeing one needs no memory) */
+	cat_file **slots;
+	uint32_t *free_slots;
+	size_t n_slots, n_free, cap_slots;
 };
+
+static cat_file *cat_of(const catalog *c, const cat_own *o) {
+	return c->slots[o->file];
+}
 
 /* ---- the id index ---- */
 
@@ -136,7 +147,7 @@ static const cat_ent *cat_map_get(const cat_map *m, const char *id) {
 }
 
 /* Adds id; with unique, -EEXIST when it is there already (nothing added). */
-static int cat_map_add(cat_map *m, const char *id, cat_file *f, size_t idx, bool unique) {
+static int cat_map_add(cat_map *m, const char *id, const cat_file *f, size_t idx, bool unique) {
 	if (cat_map_reserve(m, m->n + 1) < 0)
 		return -ENOMEM;
 	uint64_t h = cat_hash(id);
@@ -144,12 +155,12 @@ static int cat_map_add(cat_map *m, const char *id, cat_file *f, size_t idx, bool
 	for (; m->v[k].id; k = k + 1 == m->cap ? 0 : k + 1)
 		if (unique && m->v[k].h == h && strcmp(m->v[k].id, id) == 0)
 			return -EEXIST;
-	m->v[k] = (cat_ent) { .id = id, .h = h, .own = { f, idx } };
+	m->v[k] = (cat_ent) { .id = id, .h = h, .own = { f->slot, (uint32_t) idx } };
 	m->n++;
 	return 0;
 }
 
-static int cat_map_put(cat_map *m, const char *id, cat_file *f, size_t idx) {
+static int cat_map_put(cat_map *m, const char *id, const cat_file *f, size_t idx) {
 	return cat_map_add(m, id, f, idx, false);
 }
 
@@ -159,7 +170,7 @@ static void cat_map_del(cat_map *m, const char *id, const cat_file *f) {
 	uint64_t h = cat_hash(id);
 	size_t k = cat_home(m, h);
 	for (; m->v[k].id; k = k + 1 == m->cap ? 0 : k + 1)
-		if (m->v[k].own.f == f && m->v[k].h == h && strcmp(m->v[k].id, id) == 0)
+		if (m->v[k].own.file == f->slot && m->v[k].h == h && strcmp(m->v[k].id, id) == 0)
 			break;
 	if (!m->v[k].id)
 		return;
@@ -206,15 +217,15 @@ static size_t cat_run_lower(const catalog *c, size_t lo, const char *id) {
 static const cat_own *cat_run_order(const catalog *c, const char *id) {
 	size_t i = cat_run_lower(c, 0, id);
 	const defs *d = c->run.d;
-	if (!d || i >= d->n_orders || strcmp(d->orders[i].id, id) != 0 || c->run.own_ord[i].f->dying)
+	if (!d || i >= d->n_orders || strcmp(d->orders[i].id, id) != 0 || cat_of(c, &c->run.own_ord[i])->dying)
 		return NULL;
 	return &c->run.own_ord[i];
 }
 
-/* The running index without the files the candidate drops. */
-static const cat_ent *cat_live(const cat_map *m, const char *id) {
-	const cat_ent *e = cat_map_get(m, id);
-	return e && !e->own.f->dying ? e : NULL;
+/* The running customers' index without the files the candidate drops. */
+static const cat_ent *cat_live(const catalog *c, const char *id) {
+	const cat_ent *e = cat_map_get(&c->cust, id);
+	return e && !cat_of(c, &e->own)->dying ? e : NULL;
 }
 
 /* ---- files ---- */
@@ -254,6 +265,39 @@ static cat_file *cat_file_new(const defs_file *src, const defs_file_info *info, 
 	f->info.packed = NULL;
 	f->info.packed_len = 0;
 	return f;
+}
+
+/* f gets a slot (cat_own.file): 0, -ENOMEM. */
+static int cat_slot_take(catalog *c, cat_file *f) {
+	if (c->n_free) {
+		f->slot = c->free_slots[--c->n_free];
+		c->slots[f->slot] = f;
+		return 0;
+	}
+	if (c->n_slots >= UINT32_MAX)
+		return -ENOMEM;
+	if (c->n_slots == c->cap_slots) {
+		size_t cap = c->cap_slots ? c->cap_slots * 2 : 64;
+		cat_file **v = realloc(c->slots, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->slots = v;
+		uint32_t *fr = realloc(c->free_slots, cap * sizeof(*fr));
+		if (!fr)
+			return -ENOMEM;
+		c->free_slots = fr;
+		c->cap_slots = cap;
+	}
+	f->slot = (uint32_t) c->n_slots;
+	c->slots[c->n_slots++] = f;
+	return 0;
+}
+
+/* f freed and its slot with it. */
+static void cat_file_drop(catalog *c, cat_file *f) {
+	c->slots[f->slot] = NULL;
+	c->free_slots[c->n_free++] = f->slot;
+	cat_file_free(f);
 }
 
 static bool cat_same(const cat_file *f, const defs_file *src, uint64_t hash) {
@@ -390,7 +434,7 @@ static void cat_thin_run(catalog *c) {
 	}
 	for (size_t m = 0; d && m < d->n_orders; m++) {
 		standing_order *so = &d->orders[m];
-		cat_file *f = c->run.own_ord[m].f;
+		cat_file *f = cat_of(c, &c->run.own_ord[m]);
 		size_t idx = c->run.own_ord[m].idx;
 		if (!f->orders_yaml || !f->u.bulk || !f->u.meta || !f->thin_bulk || so->stored ||
 		    so->bulk->n_reminders || so->bulk->placed_by || idx >= UINT32_MAX)
@@ -444,6 +488,8 @@ void catalog_free(catalog *c) {
 	for (size_t i = 0; i < c->n_retired; i++)
 		defs_free(c->retired[i]);
 	cat_map_clear(&c->cust);
+	free(c->slots);
+	free(c->free_slots);
 	free(c->chg_drop.v);
 	free(c->chg_add.v);
 	free(c->tzdir);
@@ -611,9 +657,13 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 			r = -ENOMEM;
 			break;
 		}
+		if ((r = cat_slot_take(c, f)) < 0) {
+			cat_file_free(f);
+			break;
+		}
 		v[i] = f;
 		if ((r = cat_push(&c->added, &c->n_added, f)) < 0) {
-			cat_file_free(f);
+			cat_file_drop(c, f);
 			v[i] = NULL;
 			break;
 		}
@@ -683,16 +733,16 @@ static bool cat_new_sorted(const cat_new *v, size_t n) {
 	return true;
 }
 
-static const customer *cat_customer(const cat_own *o) {
-	return &o->f->u.customers[o->idx];
+static const customer *cat_customer(const catalog *c, const cat_own *o) {
+	return &cat_of(c, o)->u.customers[o->idx];
 }
 
 /* The customer with this id in the candidate: a new file's, else a kept one's. */
 static const customer *cat_find_customer(const catalog *c, const cat_map *added, const char *id) {
 	const cat_ent *e = cat_map_get(added, id);
 	if (!e)
-		e = cat_live(&c->cust, id);
-	return e ? cat_customer(&e->own) : NULL;
+		e = cat_live(c, id);
+	return e ? cat_customer(c, &e->own) : NULL;
 }
 
 static bool cat_dying_customer(const catalog *c, const customer *cu) {
@@ -728,7 +778,7 @@ static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const c
 			   const customer *cu, standing_order *ret) {
 	struct cat_reread_file *rf = NULL;
 	for (size_t i = rr->n; i-- > 0 && !rf;)
-		if (rr->v[i].f == o->f)
+		if (rr->v[i].f == cat_of(c, o))
 			rf = &rr->v[i];
 	if (!rf) {
 		if (rr->n == rr->cap) {
@@ -740,16 +790,16 @@ static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const c
 			rr->cap = cap;
 		}
 		/* its bytes when they are held (no source), else from the source */
-		cat_file tmp = { .f = { .name = o->f->f.name, .len = o->f->f.len }, .info = o->f->info };
-		int r = o->f->f.data ? 0 : cat_fetch(c, &tmp);
+		cat_file tmp = { .f = { .name = cat_of(c, o)->f.name, .len = cat_of(c, o)->f.len }, .info = cat_of(c, o)->info };
+		int r = cat_of(c, o)->f.data ? 0 : cat_fetch(c, &tmp);
 		if (r < 0)
 			return r;
 		rf = &rr->v[rr->n];
-		r = defs_unit_read(base, o->f->f.data ? &o->f->f : &tmp.f, &rf->u);
+		r = defs_unit_read(base, cat_of(c, o)->f.data ? &cat_of(c, o)->f : &tmp.f, &rf->u);
 		free(tmp.f.data);
 		if (r < 0)
 			return r == -ENOMEM ? r : -ESTALE;
-		rf->f = o->f;
+		rf->f = cat_of(c, o);
 		rr->n++;
 	}
 	const defs_unit *u = &rf->u;
@@ -791,7 +841,7 @@ static void *cat_link_worker(void *arg) {
 		for (size_t x = k; x < end; x++) {
 			size_t m = p->no[x].pos;
 			const cat_own *ow = &c->pend.own_ord[m];
-			defs_unit_order *me = &ow->f->u.orders[ow->idx];
+			defs_unit_order *me = &cat_of(c, ow)->u.orders[ow->idx];
 			const customer *cu = me->customer_id ? cat_find_customer(c, p->acust, me->customer_id) : NULL;
 			standing_order *so = &c->pend.d->orders[m];
 			if (!defs_unit_link(base, me, cu, so)) {
@@ -820,7 +870,7 @@ static int cat_link_new(const catalog *c, const cat_map *acust, const cat_new *n
 	cat_threads(cat_link_worker, &p, (n + CAT_LINK_CHUNK - 1) / CAT_LINK_CHUNK);
 	for (size_t x = 0; x < n && !atomic_load(&p.failed); x++)
 		if (p.changed[x]) {
-			cat_file *f = c->pend.own_ord[no[x].pos].f;
+			cat_file *f = cat_of(c, &c->pend.own_ord[no[x].pos]);
 			f->dirty = true;
 			free(f->packed);   /* packed again after the link */
 			f->packed = NULL;
@@ -843,6 +893,8 @@ static int cat_build(catalog *c) {
 	for (size_t i = 0; i < c->n_added; i++) {
 		n_nc += c->added[i]->u.n_customers;
 		n_no += c->added[i]->u.n_orders;
+		if (c->added[i]->u.n_customers > UINT32_MAX || c->added[i]->u.n_orders > UINT32_MAX)
+			return -ENOMEM;   /* past cat_own.idx */
 	}
 	nc = calloc(n_nc ? n_nc : 1, sizeof(*nc));
 	no = calloc(n_no ? n_no : 1, sizeof(*no));
@@ -857,7 +909,7 @@ static int cat_build(catalog *c) {
 		cat_file *f = c->added[i];
 		for (size_t j = 0; j < f->u.n_customers; j++) {
 			const char *id = f->u.customers[j].id;
-			if (cat_live(&c->cust, id)) {
+			if (cat_live(c, id)) {
 				r = -EINVAL;
 				goto out;
 			}
@@ -865,10 +917,10 @@ static int cat_build(catalog *c) {
 				r = r == -EEXIST ? -EINVAL : r;
 				goto out;
 			}
-			nc[k++] = (cat_new) { .id = id, .own = { f, j } };
+			nc[k++] = (cat_new) { .id = id, .own = { f->slot, (uint32_t) j } };
 		}
 		for (size_t j = 0; j < f->u.n_orders; j++)
-			no[ko++] = (cat_new) { .id = f->u.orders[j].o.id, .own = { f, j } };
+			no[ko++] = (cat_new) { .id = f->u.orders[j].o.id, .own = { f->slot, (uint32_t) j } };
 	}
 	r = -ENOMEM;   /* for the allocations below */
 	const defs *base = c->pend.base;
@@ -886,7 +938,7 @@ static int cat_build(catalog *c) {
 	for (size_t i = 0, lo = 0; !full && c->run.d && i < n_no; i++) {
 		lo = cat_run_lower(c, lo, no[i].id);
 		if (lo < c->run.d->n_orders && strcmp(c->run.d->orders[lo].id, no[i].id) == 0 &&
-		    !c->run.own_ord[lo].f->dying) {
+		    !cat_of(c, &c->run.own_ord[lo])->dying) {
 			r = -EINVAL;
 			goto out;
 		}
@@ -910,13 +962,13 @@ static int cat_build(catalog *c) {
 	d->tz = base->tz;
 	size_t i = 0, j = 0, m = 0, ko_link = 0;
 	while (i < old_nc || j < n_nc) {
-		if (i < old_nc && c->run.own_cust[i].f->dying) {
+		if (i < old_nc && cat_of(c, &c->run.own_cust[i])->dying) {
 			i++;
 			continue;
 		}
 		bool take_old = j >= n_nc || (i < old_nc && strcmp(old->customers[i].id, nc[j].id) < 0);
 		const cat_own *o = take_old ? &c->run.own_cust[i++] : &nc[j++].own;
-		d->customers[m] = *cat_customer(o);
+		d->customers[m] = *cat_customer(c, o);
 		c->pend.own_cust[m++] = *o;
 	}
 	d->n_customers = m;
@@ -927,7 +979,7 @@ static int cat_build(catalog *c) {
 		relink |= c->removed[x]->u.n_customers > 0;
 	i = j = m = 0;
 	while (i < old_no || j < n_no) {
-		if (i < old_no && c->run.own_ord[i].f->dying) {
+		if (i < old_no && cat_of(c, &c->run.own_ord[i])->dying) {
 			cat_change(c, &c->chg_drop, i++);
 			continue;
 		}
@@ -948,8 +1000,8 @@ static int cat_build(catalog *c) {
 					c->pend.own_ord[m++] = *o;
 					continue;
 				}
-				if (o->f->u.meta) {
-					const defs_unit_meta *mt = &o->f->u.meta[o->idx];
+				if (cat_of(c, o)->u.meta) {
+					const defs_unit_meta *mt = &cat_of(c, o)->u.meta[o->idx];
 					/* its customer id is its customer's (the link found it by it) */
 					thin = (defs_unit_order) { .o = *so, .customer_id = (char *) so->customer->id,
 								   .has_zone = mt->has_zone, .has_catch_up = mt->has_catch_up,
@@ -957,7 +1009,7 @@ static int cat_build(catalog *c) {
 								   .id_col = (int) mt->id_col, .link_zone = so->rule.zone,
 								   .link_catch_up = so->catch_up };
 				} else {
-					e = &o->f->u.orders[o->idx];
+					e = &cat_of(c, o)->u.orders[o->idx];
 				}
 				if (!defs_unit_link(base, e, cu, &d->orders[m])) {
 					r = -EINVAL;
@@ -1113,17 +1165,18 @@ static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
 	const cat_own *o = cat_run_order(c, id);
 	if (!o)
 		return false;
-	const defs_unit *u = &o->f->u;
+	const defs_unit *u = &cat_of(c, o)->u;
 	int line = u->meta ? (int) u->meta[o->idx].id_line : u->orders[o->idx].id_line;
 	int col = u->meta ? (int) u->meta[o->idx].id_col : u->orders[o->idx].id_col;
-	*ret = (defs_unit_site) { .file = o->f->f.name, .line = line, .col = col,
-				  .file_idx = cat_file_idx(c, o->f), .pos = o->idx };
+	*ret = (defs_unit_site) { .file = cat_of(c, o)->f.name, .line = line, .col = col,
+				  .file_idx = cat_file_idx(c, cat_of(c, o)), .pos = o->idx };
 	return true;
 }
 
 static const customer *cat_lookup_customer(void *ud, const char *id) {
-	const cat_ent *e = cat_live(&((const catalog *) ud)->cust, id);
-	return e ? cat_customer(&e->own) : NULL;
+	const catalog *c = ud;
+	const cat_ent *e = cat_live(c, id);
+	return e ? cat_customer(c, &e->own) : NULL;
 }
 
 /* A refused change of one orders file (a reload after one file changed, or
@@ -1315,7 +1368,7 @@ void catalog_abort(catalog *c) {
 	if (!c->staged)
 		return;
 	for (size_t i = 0; i < c->n_added; i++)
-		cat_file_free(c->added[i]);
+		cat_file_drop(c, c->added[i]);
 	for (size_t i = 0; i < c->n_removed; i++)
 		c->removed[i]->dying = false;
 	free(c->added);
@@ -1353,7 +1406,7 @@ void catalog_commit(catalog *c) {
 			ok = cat_map_put(&c->cust, f->u.customers[j].id, f, j) == 0;
 	}
 	for (size_t i = 0; i < c->n_removed; i++)
-		cat_file_free(c->removed[i]);
+		cat_file_drop(c, c->removed[i]);
 	free(c->added);
 	free(c->removed);
 	c->added = c->removed = NULL;
