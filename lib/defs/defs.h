@@ -282,12 +282,14 @@ typedef struct defs_unit_order {
 } defs_unit_order;
 
 /* What the catalog keeps of a standing order of a file once it runs (the running
- * set holds the standing order itself): see defs_unit_thin. */
+ * set holds the standing order itself, its id and its customer among it): where
+ * its id is (defs_unit_order's id_line, id_col) and which defaults linking it
+ * applies (has_*); see defs_unit_thin. */
 typedef struct defs_unit_meta {
-	const char *id, *customer_id;
-	int id_line, id_col;
-	bool has_zone, has_catch_up, has_payment;
+	uint32_t id_line;
+	unsigned id_col : 29, has_zone : 1, has_catch_up : 1, has_payment : 1;
 } defs_unit_meta;
+_Static_assert(sizeof(defs_unit_meta) == 8, "defs_unit_meta: 8 bytes a standing order");
 
 typedef struct defs_unit {
 	customer *customers;      /* in file order */

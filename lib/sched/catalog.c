@@ -1,11 +1,12 @@
 /* The catalog keeps one cat_file per definition file (its length and content
  * hash, its bytes unless a source can give them again, and for orders files the
  * unit read or unpacked from them: a YAML file's unit lives in an arena and, once
- * its standing orders run, keeps only their meta), two id indexes (customer id,
- * standing order id -> owning file and position; the latter built when a change
- * first needs it after a full commit) and the running defs, whose arrays are
- * shallow copies of the units' entries (the strings stay the units'). A parallel
- * owner array says which file each entry of the running defs came from. */
+ * its standing orders run, keeps only their meta), an id index of the customers
+ * (customer id -> owning file and position) and the running defs, whose arrays
+ * are shallow copies of the units' entries (the strings stay the units'). A
+ * parallel owner array says which file each entry of the running defs came
+ * from; the standing orders are sorted by id, so a standing order's owner is
+ * found by a search of them (cat_run_order), without an index. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,11 +32,13 @@ typedef struct cat_file {
 	bool orders_yaml;        /* a YAML orders file (not standingd.yaml, not the API's) */
 	bool dirty;              /* its unit differs from its stored compiled record */
 	so_bulk *thin_bulk;      /* its thin standing orders' bulk (the name alone), in u's arena */
+	uint32_t slot;           /* its place in the catalog's slots (cat_own.file) */
 } cat_file;
 
+/* 8 bytes a customer and a standing order of the running set and the candidate. */
 typedef struct cat_own {
-	cat_file *f;
-	size_t idx;              /* into f->u.customers or f->u.orders */
+	uint32_t file;           /* the catalog's slot of its cat_file (cat_of) */
+	uint32_t idx;            /* into its u.customers or u.orders */
 } cat_own;
 
 typedef struct cat_ent {
@@ -64,11 +67,10 @@ typedef struct cat_set {
 struct catalog {
 	char *tzdir;
 	cat_set run;
-	cat_map cust, ord;       /* ids of run */
-	bool ord_lazy;           /* ord is not built yet (after a full commit): cat_ord_index */
+	cat_map cust;            /* customer ids of run (its standing orders: cat_run_order) */
 	bool staged;
 	cat_set pend;
-	cat_map add_cust, add_ord;   /* the ids of the candidate's added files (the indexes of a full one) */
+	cat_map add_cust;        /* the customer ids of the candidate's added files (a full one's: all) */
 	cat_file **added, **removed;
 	size_t n_added, n_removed;
 	bool pend_full, yaml_changed, api_changed;
@@ -87,7 +89,16 @@ struct catalog {
 	 * were (indexes of run.d dropped, of pend.d added), for engine_sources */
 	struct cat_changes { uint32_t *v; size_t n, cap; } chg_drop, chg_add;
 	bool chg_known;
+	/* every cat_file (running, added) by its slot; the free ones' numbers
+	 * (room for all of them is kept, so that freeing one needs no memory) */
+	cat_file **slots;
+	uint32_t *free_slots;
+	size_t n_slots, n_free, cap_slots;
 };
+
+static cat_file *cat_of(const catalog *c, const cat_own *o) {
+	return c->slots[o->file];
+}
 
 /* ---- the id index ---- */
 
@@ -136,7 +147,7 @@ static const cat_ent *cat_map_get(const cat_map *m, const char *id) {
 }
 
 /* Adds id; with unique, -EEXIST when it is there already (nothing added). */
-static int cat_map_add(cat_map *m, const char *id, cat_file *f, size_t idx, bool unique) {
+static int cat_map_add(cat_map *m, const char *id, const cat_file *f, size_t idx, bool unique) {
 	if (cat_map_reserve(m, m->n + 1) < 0)
 		return -ENOMEM;
 	uint64_t h = cat_hash(id);
@@ -144,12 +155,12 @@ static int cat_map_add(cat_map *m, const char *id, cat_file *f, size_t idx, bool
 	for (; m->v[k].id; k = k + 1 == m->cap ? 0 : k + 1)
 		if (unique && m->v[k].h == h && strcmp(m->v[k].id, id) == 0)
 			return -EEXIST;
-	m->v[k] = (cat_ent) { .id = id, .h = h, .own = { f, idx } };
+	m->v[k] = (cat_ent) { .id = id, .h = h, .own = { f->slot, (uint32_t) idx } };
 	m->n++;
 	return 0;
 }
 
-static int cat_map_put(cat_map *m, const char *id, cat_file *f, size_t idx) {
+static int cat_map_put(cat_map *m, const char *id, const cat_file *f, size_t idx) {
 	return cat_map_add(m, id, f, idx, false);
 }
 
@@ -159,7 +170,7 @@ static void cat_map_del(cat_map *m, const char *id, const cat_file *f) {
 	uint64_t h = cat_hash(id);
 	size_t k = cat_home(m, h);
 	for (; m->v[k].id; k = k + 1 == m->cap ? 0 : k + 1)
-		if (m->v[k].own.f == f && m->v[k].h == h && strcmp(m->v[k].id, id) == 0)
+		if (m->v[k].own.file == f->slot && m->v[k].h == h && strcmp(m->v[k].id, id) == 0)
 			break;
 	if (!m->v[k].id)
 		return;
@@ -178,28 +189,43 @@ static void cat_map_del(cat_map *m, const char *id, const cat_file *f) {
 	m->n--;
 }
 
-/* The running set's standing orders' index, when a full commit left it to be
- * built (0, -ENOMEM). */
-static int cat_ord_index(catalog *c) {
-	if (!c->ord_lazy)
-		return 0;
+/* The running set's standing orders are sorted by id (strcmp; cat_build merges
+ * sorted arrays) and unique: the first at or after lo whose id is not below id,
+ * found by galloping from lo then bisecting (n: past the end). */
+static size_t cat_run_lower(const catalog *c, size_t lo, const char *id) {
 	const defs *d = c->run.d;
-	cat_map_clear(&c->ord);
-	if (d && cat_map_reserve(&c->ord, d->n_orders) < 0)
-		return -ENOMEM;
-	for (size_t i = 0; d && i < d->n_orders; i++)
-		if (cat_map_put(&c->ord, d->orders[i].id, c->run.own_ord[i].f, c->run.own_ord[i].idx) < 0) {
-			cat_map_clear(&c->ord);
-			return -ENOMEM;
-		}
-	c->ord_lazy = false;
-	return 0;
+	size_t n = d ? d->n_orders : 0, hi = lo, step = 1;
+	while (hi < n && strcmp(d->orders[hi].id, id) < 0) {
+		lo = hi + 1;
+		hi += step;
+		step *= 2;
+	}
+	if (hi > n)
+		hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(d->orders[mid].id, id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
-/* The running index without the files the candidate drops. */
-static const cat_ent *cat_live(const cat_map *m, const char *id) {
-	const cat_ent *e = cat_map_get(m, id);
-	return e && !e->own.f->dying ? e : NULL;
+/* The running standing order with this id that the candidate keeps (its file
+ * not dying): its owner, else NULL. */
+static const cat_own *cat_run_order(const catalog *c, const char *id) {
+	size_t i = cat_run_lower(c, 0, id);
+	const defs *d = c->run.d;
+	if (!d || i >= d->n_orders || strcmp(d->orders[i].id, id) != 0 || cat_of(c, &c->run.own_ord[i])->dying)
+		return NULL;
+	return &c->run.own_ord[i];
+}
+
+/* The running customers' index without the files the candidate drops. */
+static const cat_ent *cat_live(const catalog *c, const char *id) {
+	const cat_ent *e = cat_map_get(&c->cust, id);
+	return e && !cat_of(c, &e->own)->dying ? e : NULL;
 }
 
 /* ---- files ---- */
@@ -239,6 +265,39 @@ static cat_file *cat_file_new(const defs_file *src, const defs_file_info *info, 
 	f->info.packed = NULL;
 	f->info.packed_len = 0;
 	return f;
+}
+
+/* f gets a slot (cat_own.file): 0, -ENOMEM. */
+static int cat_slot_take(catalog *c, cat_file *f) {
+	if (c->n_free) {
+		f->slot = c->free_slots[--c->n_free];
+		c->slots[f->slot] = f;
+		return 0;
+	}
+	if (c->n_slots >= UINT32_MAX)
+		return -ENOMEM;
+	if (c->n_slots == c->cap_slots) {
+		size_t cap = c->cap_slots ? c->cap_slots * 2 : 64;
+		cat_file **v = realloc(c->slots, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->slots = v;
+		uint32_t *fr = realloc(c->free_slots, cap * sizeof(*fr));
+		if (!fr)
+			return -ENOMEM;
+		c->free_slots = fr;
+		c->cap_slots = cap;
+	}
+	f->slot = (uint32_t) c->n_slots;
+	c->slots[c->n_slots++] = f;
+	return 0;
+}
+
+/* f freed and its slot with it. */
+static void cat_file_drop(catalog *c, cat_file *f) {
+	c->slots[f->slot] = NULL;
+	c->free_slots[c->n_free++] = f->slot;
+	cat_file_free(f);
 }
 
 static bool cat_same(const cat_file *f, const defs_file *src, uint64_t hash) {
@@ -375,7 +434,7 @@ static void cat_thin_run(catalog *c) {
 	}
 	for (size_t m = 0; d && m < d->n_orders; m++) {
 		standing_order *so = &d->orders[m];
-		cat_file *f = c->run.own_ord[m].f;
+		cat_file *f = cat_of(c, &c->run.own_ord[m]);
 		size_t idx = c->run.own_ord[m].idx;
 		if (!f->orders_yaml || !f->u.bulk || !f->u.meta || !f->thin_bulk || so->stored ||
 		    so->bulk->n_reminders || so->bulk->placed_by || idx >= UINT32_MAX)
@@ -429,7 +488,8 @@ void catalog_free(catalog *c) {
 	for (size_t i = 0; i < c->n_retired; i++)
 		defs_free(c->retired[i]);
 	cat_map_clear(&c->cust);
-	cat_map_clear(&c->ord);
+	free(c->slots);
+	free(c->free_slots);
 	free(c->chg_drop.v);
 	free(c->chg_add.v);
 	free(c->tzdir);
@@ -597,9 +657,13 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 			r = -ENOMEM;
 			break;
 		}
+		if ((r = cat_slot_take(c, f)) < 0) {
+			cat_file_free(f);
+			break;
+		}
 		v[i] = f;
 		if ((r = cat_push(&c->added, &c->n_added, f)) < 0) {
-			cat_file_free(f);
+			cat_file_drop(c, f);
 			v[i] = NULL;
 			break;
 		}
@@ -669,21 +733,16 @@ static bool cat_new_sorted(const cat_new *v, size_t n) {
 	return true;
 }
 
-/* A standing order's id in its file's unit, thinned or not. */
-static const char *cat_order_id(const cat_file *f, size_t j) {
-	return f->u.meta ? f->u.meta[j].id : f->u.orders[j].o.id;
-}
-
-static const customer *cat_customer(const cat_own *o) {
-	return &o->f->u.customers[o->idx];
+static const customer *cat_customer(const catalog *c, const cat_own *o) {
+	return &cat_of(c, o)->u.customers[o->idx];
 }
 
 /* The customer with this id in the candidate: a new file's, else a kept one's. */
 static const customer *cat_find_customer(const catalog *c, const cat_map *added, const char *id) {
 	const cat_ent *e = cat_map_get(added, id);
 	if (!e)
-		e = cat_live(&c->cust, id);
-	return e ? cat_customer(&e->own) : NULL;
+		e = cat_live(c, id);
+	return e ? cat_customer(c, &e->own) : NULL;
 }
 
 static bool cat_dying_customer(const catalog *c, const customer *cu) {
@@ -719,7 +778,7 @@ static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const c
 			   const customer *cu, standing_order *ret) {
 	struct cat_reread_file *rf = NULL;
 	for (size_t i = rr->n; i-- > 0 && !rf;)
-		if (rr->v[i].f == o->f)
+		if (rr->v[i].f == cat_of(c, o))
 			rf = &rr->v[i];
 	if (!rf) {
 		if (rr->n == rr->cap) {
@@ -731,16 +790,16 @@ static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const c
 			rr->cap = cap;
 		}
 		/* its bytes when they are held (no source), else from the source */
-		cat_file tmp = { .f = { .name = o->f->f.name, .len = o->f->f.len }, .info = o->f->info };
-		int r = o->f->f.data ? 0 : cat_fetch(c, &tmp);
+		cat_file tmp = { .f = { .name = cat_of(c, o)->f.name, .len = cat_of(c, o)->f.len }, .info = cat_of(c, o)->info };
+		int r = cat_of(c, o)->f.data ? 0 : cat_fetch(c, &tmp);
 		if (r < 0)
 			return r;
 		rf = &rr->v[rr->n];
-		r = defs_unit_read(base, o->f->f.data ? &o->f->f : &tmp.f, &rf->u);
+		r = defs_unit_read(base, cat_of(c, o)->f.data ? &cat_of(c, o)->f : &tmp.f, &rf->u);
 		free(tmp.f.data);
 		if (r < 0)
 			return r == -ENOMEM ? r : -ESTALE;
-		rf->f = o->f;
+		rf->f = cat_of(c, o);
 		rr->n++;
 	}
 	const defs_unit *u = &rf->u;
@@ -782,7 +841,7 @@ static void *cat_link_worker(void *arg) {
 		for (size_t x = k; x < end; x++) {
 			size_t m = p->no[x].pos;
 			const cat_own *ow = &c->pend.own_ord[m];
-			defs_unit_order *me = &ow->f->u.orders[ow->idx];
+			defs_unit_order *me = &cat_of(c, ow)->u.orders[ow->idx];
 			const customer *cu = me->customer_id ? cat_find_customer(c, p->acust, me->customer_id) : NULL;
 			standing_order *so = &c->pend.d->orders[m];
 			if (!defs_unit_link(base, me, cu, so)) {
@@ -811,7 +870,7 @@ static int cat_link_new(const catalog *c, const cat_map *acust, const cat_new *n
 	cat_threads(cat_link_worker, &p, (n + CAT_LINK_CHUNK - 1) / CAT_LINK_CHUNK);
 	for (size_t x = 0; x < n && !atomic_load(&p.failed); x++)
 		if (p.changed[x]) {
-			cat_file *f = c->pend.own_ord[no[x].pos].f;
+			cat_file *f = cat_of(c, &c->pend.own_ord[no[x].pos]);
 			f->dirty = true;
 			free(f->packed);   /* packed again after the link */
 			f->packed = NULL;
@@ -826,22 +885,23 @@ static int cat_link_new(const catalog *c, const cat_map *acust, const cat_new *n
  * validation would report an error), -ENOMEM. */
 static int cat_build(catalog *c) {
 	cat_reread rr = { 0 };
-	cat_map acust = { 0 }, aord = { 0 };
+	cat_map acust = { 0 };
 	cat_map_clear(&c->add_cust);
-	cat_map_clear(&c->add_ord);
 	cat_new *nc = NULL, *no = NULL;
 	size_t n_nc = 0, n_no = 0;
 	int r = -ENOMEM;
 	for (size_t i = 0; i < c->n_added; i++) {
 		n_nc += c->added[i]->u.n_customers;
 		n_no += c->added[i]->u.n_orders;
+		if (c->added[i]->u.n_customers > UINT32_MAX || c->added[i]->u.n_orders > UINT32_MAX)
+			return -ENOMEM;   /* past cat_own.idx */
 	}
 	nc = calloc(n_nc ? n_nc : 1, sizeof(*nc));
 	no = calloc(n_no ? n_no : 1, sizeof(*no));
-	/* a full candidate's standing orders: duplicates seen once sorted, the index
-	 * built when a change first needs it (cat_ord_index) */
+	/* the standing orders have no index: duplicates among the new ones are seen
+	 * once they are sorted, against the kept ones by searching the running set */
 	bool full = c->pend_full;
-	if (!nc || !no || cat_map_reserve(&acust, n_nc) < 0 || (!full && cat_map_reserve(&aord, n_no) < 0))
+	if (!nc || !no || cat_map_reserve(&acust, n_nc) < 0)
 		goto out;
 	/* ids: new ones must be unique among themselves and against what is kept */
 	size_t k = 0, ko = 0;
@@ -849,7 +909,7 @@ static int cat_build(catalog *c) {
 		cat_file *f = c->added[i];
 		for (size_t j = 0; j < f->u.n_customers; j++) {
 			const char *id = f->u.customers[j].id;
-			if (cat_live(&c->cust, id)) {
+			if (cat_live(c, id)) {
 				r = -EINVAL;
 				goto out;
 			}
@@ -857,20 +917,10 @@ static int cat_build(catalog *c) {
 				r = r == -EEXIST ? -EINVAL : r;
 				goto out;
 			}
-			nc[k++] = (cat_new) { .id = id, .own = { f, j } };
+			nc[k++] = (cat_new) { .id = id, .own = { f->slot, (uint32_t) j } };
 		}
-		for (size_t j = 0; j < f->u.n_orders; j++) {
-			const char *id = f->u.orders[j].o.id;
-			if (!full && cat_live(&c->ord, id)) {
-				r = -EINVAL;
-				goto out;
-			}
-			if (!full && (r = cat_map_add(&aord, id, f, j, true)) < 0) {
-				r = r == -EEXIST ? -EINVAL : r;
-				goto out;
-			}
-			no[ko++] = (cat_new) { .id = id, .own = { f, j } };
-		}
+		for (size_t j = 0; j < f->u.n_orders; j++)
+			no[ko++] = (cat_new) { .id = f->u.orders[j].o.id, .own = { f->slot, (uint32_t) j } };
 	}
 	r = -ENOMEM;   /* for the allocations below */
 	const defs *base = c->pend.base;
@@ -879,11 +929,20 @@ static int cat_build(catalog *c) {
 		qsort(nc, n_nc, sizeof(*nc), cat_new_cmp);
 	if (!cat_new_sorted(no, n_no))
 		qsort(no, n_no, sizeof(*no), cat_new_cmp);
-	for (size_t i = 1; full && i < n_no; i++)
+	for (size_t i = 1; i < n_no; i++)
 		if (strcmp(no[i - 1].id, no[i].id) == 0) {
 			r = -EINVAL;
 			goto out;
 		}
+	/* the new ones ascend: each search starts where the last one ended */
+	for (size_t i = 0, lo = 0; !full && c->run.d && i < n_no; i++) {
+		lo = cat_run_lower(c, lo, no[i].id);
+		if (lo < c->run.d->n_orders && strcmp(c->run.d->orders[lo].id, no[i].id) == 0 &&
+		    !cat_of(c, &c->run.own_ord[lo])->dying) {
+			r = -EINVAL;
+			goto out;
+		}
+	}
 
 	/* merge the kept entries (sorted already) with the new ones */
 	const defs *old = c->run.d;
@@ -903,13 +962,13 @@ static int cat_build(catalog *c) {
 	d->tz = base->tz;
 	size_t i = 0, j = 0, m = 0, ko_link = 0;
 	while (i < old_nc || j < n_nc) {
-		if (i < old_nc && c->run.own_cust[i].f->dying) {
+		if (i < old_nc && cat_of(c, &c->run.own_cust[i])->dying) {
 			i++;
 			continue;
 		}
 		bool take_old = j >= n_nc || (i < old_nc && strcmp(old->customers[i].id, nc[j].id) < 0);
 		const cat_own *o = take_old ? &c->run.own_cust[i++] : &nc[j++].own;
-		d->customers[m] = *cat_customer(o);
+		d->customers[m] = *cat_customer(c, o);
 		c->pend.own_cust[m++] = *o;
 	}
 	d->n_customers = m;
@@ -920,7 +979,7 @@ static int cat_build(catalog *c) {
 		relink |= c->removed[x]->u.n_customers > 0;
 	i = j = m = 0;
 	while (i < old_no || j < n_no) {
-		if (i < old_no && c->run.own_ord[i].f->dying) {
+		if (i < old_no && cat_of(c, &c->run.own_ord[i])->dying) {
 			cat_change(c, &c->chg_drop, i++);
 			continue;
 		}
@@ -941,15 +1000,16 @@ static int cat_build(catalog *c) {
 					c->pend.own_ord[m++] = *o;
 					continue;
 				}
-				if (o->f->u.meta) {
-					const defs_unit_meta *mt = &o->f->u.meta[o->idx];
-					thin = (defs_unit_order) { .o = *so, .customer_id = (char *) mt->customer_id,
+				if (cat_of(c, o)->u.meta) {
+					const defs_unit_meta *mt = &cat_of(c, o)->u.meta[o->idx];
+					/* its customer id is its customer's (the link found it by it) */
+					thin = (defs_unit_order) { .o = *so, .customer_id = (char *) so->customer->id,
 								   .has_zone = mt->has_zone, .has_catch_up = mt->has_catch_up,
-								   .has_payment = mt->has_payment, .id_line = mt->id_line,
-								   .id_col = mt->id_col, .link_zone = so->rule.zone,
+								   .has_payment = mt->has_payment, .id_line = (int) mt->id_line,
+								   .id_col = (int) mt->id_col, .link_zone = so->rule.zone,
 								   .link_catch_up = so->catch_up };
 				} else {
-					e = &o->f->u.orders[o->idx];
+					e = &cat_of(c, o)->u.orders[o->idx];
 				}
 				if (!defs_unit_link(base, e, cu, &d->orders[m])) {
 					r = -EINVAL;
@@ -974,14 +1034,12 @@ static int cat_build(catalog *c) {
 	d->n_orders = m;
 	c->stats.orders_linked += ko_link;
 	r = 0;
-	/* kept for the commit: a full candidate's are the new indexes as they are */
+	/* kept for the commit: a full candidate's is the new index as it is */
 	c->add_cust = acust;
-	c->add_ord = aord;
-	acust = aord = (cat_map) { 0 };
+	acust = (cat_map) { 0 };
 out:
 	cat_reread_done(&rr);
 	cat_map_clear(&acust);
-	cat_map_clear(&aord);
 	free(nc);
 	free(no);
 	return r;
@@ -1104,20 +1162,21 @@ static size_t cat_file_idx(const catalog *c, const cat_file *f) {
 
 static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
 	const catalog *c = ud;
-	const cat_ent *e = cat_live(&c->ord, id);
-	if (!e)
+	const cat_own *o = cat_run_order(c, id);
+	if (!o)
 		return false;
-	const defs_unit *u = &e->own.f->u;
-	int line = u->meta ? u->meta[e->own.idx].id_line : u->orders[e->own.idx].id_line;
-	int col = u->meta ? u->meta[e->own.idx].id_col : u->orders[e->own.idx].id_col;
-	*ret = (defs_unit_site) { .file = e->own.f->f.name, .line = line, .col = col,
-				  .file_idx = cat_file_idx(c, e->own.f), .pos = e->own.idx };
+	const defs_unit *u = &cat_of(c, o)->u;
+	int line = u->meta ? (int) u->meta[o->idx].id_line : u->orders[o->idx].id_line;
+	int col = u->meta ? (int) u->meta[o->idx].id_col : u->orders[o->idx].id_col;
+	*ret = (defs_unit_site) { .file = cat_of(c, o)->f.name, .line = line, .col = col,
+				  .file_idx = cat_file_idx(c, cat_of(c, o)), .pos = o->idx };
 	return true;
 }
 
 static const customer *cat_lookup_customer(void *ud, const char *id) {
-	const cat_ent *e = cat_live(&((const catalog *) ud)->cust, id);
-	return e ? cat_customer(&e->own) : NULL;
+	const catalog *c = ud;
+	const cat_ent *e = cat_live(c, id);
+	return e ? cat_customer(c, &e->own) : NULL;
 }
 
 /* A refused change of one orders file (a reload after one file changed, or
@@ -1207,9 +1266,6 @@ int catalog_stage_known(catalog *c, const defs_file *files, const defs_file_info
 		return -EBUSY;
 	c->stats = (catalog_stats) { 0 };
 	c->chg_known = false;
-	int ri = cat_ord_index(c);
-	if (ri < 0)
-		return ri;
 	if (!files) {
 		files = c->run.yaml_flat;
 		info = c->run.yaml_info;
@@ -1312,7 +1368,7 @@ void catalog_abort(catalog *c) {
 	if (!c->staged)
 		return;
 	for (size_t i = 0; i < c->n_added; i++)
-		cat_file_free(c->added[i]);
+		cat_file_drop(c, c->added[i]);
 	for (size_t i = 0; i < c->n_removed; i++)
 		c->removed[i]->dying = false;
 	free(c->added);
@@ -1320,7 +1376,6 @@ void catalog_abort(catalog *c) {
 	c->added = c->removed = NULL;
 	c->n_added = c->n_removed = 0;
 	cat_map_clear(&c->add_cust);
-	cat_map_clear(&c->add_ord);
 	cat_set_done(&c->pend, c->pend.base != c->run.base);
 	c->staged = false;
 }
@@ -1331,36 +1386,27 @@ void catalog_commit(catalog *c) {
 	bool ok = true;
 	if (c->pend_full) {
 		cat_map_clear(&c->cust);
-		cat_map_clear(&c->ord);
 		c->force_full = false;
-		/* cat_build's indexes of the added files are the whole set's (the
-		 * standing orders' is built when a change first needs it) */
+		/* cat_build's index of the added files' customers is the whole set's */
 		c->cust = c->add_cust;
-		c->ord = c->add_ord;
-		c->ord_lazy = true;
-		c->add_cust = c->add_ord = (cat_map) { 0 };
+		c->add_cust = (cat_map) { 0 };
 	} else {
 		for (size_t i = 0; i < c->n_removed; i++) {
 			cat_file *f = c->removed[i];
 			for (size_t j = 0; j < f->u.n_customers; j++)
 				cat_map_del(&c->cust, f->u.customers[j].id, f);
-			for (size_t j = 0; j < f->u.n_orders; j++)
-				cat_map_del(&c->ord, cat_order_id(f, j), f);
 		}
 	}
-	/* Indexes must not fail half-way: on -ENOMEM they are rebuilt from the
-	 * running arrays below, which are complete. */
+	/* The index must not fail half-way: on -ENOMEM it is dropped below and the
+	 * next change reads everything again. */
 	cat_map_clear(&c->add_cust);
-	cat_map_clear(&c->add_ord);
 	for (size_t i = 0; i < c->n_added && ok && !c->pend_full; i++) {
 		cat_file *f = c->added[i];
 		for (size_t j = 0; j < f->u.n_customers && ok; j++)
 			ok = cat_map_put(&c->cust, f->u.customers[j].id, f, j) == 0;
-		for (size_t j = 0; j < f->u.n_orders && ok; j++)
-			ok = cat_map_put(&c->ord, f->u.orders[j].o.id, f, j) == 0;
 	}
 	for (size_t i = 0; i < c->n_removed; i++)
-		cat_file_free(c->removed[i]);
+		cat_file_drop(c, c->removed[i]);
 	free(c->added);
 	free(c->removed);
 	c->added = c->removed = NULL;
@@ -1404,9 +1450,8 @@ void catalog_commit(catalog *c) {
 		cat_thin_run(c);
 	if (!ok) {
 		/* out of memory: an index that misses ids would accept duplicates; drop
-		 * the indexes so that the next change reads everything again */
+		 * it so that the next change reads everything again */
 		cat_map_clear(&c->cust);
-		cat_map_clear(&c->ord);
 		c->force_full = true;
 	}
 }

@@ -5,8 +5,9 @@
  * A change is validated and applied incrementally: a file whose bytes did not
  * change (same name, length and content hash) is not read again; a changed, added or removed file (or one API
  * definition) is read on its own (defs_unit_read) and checked against indexes of
- * the ids of the running set (customers and standing orders: id -> owning file;
- * suppliers from standingd.yaml). Standing orders of other files that use a
+ * the ids of the running set (customers: an id -> owning file index; standing
+ * orders: a search of the running set, sorted by id; suppliers from
+ * standingd.yaml). Standing orders of other files that use a
  * customer of a changed file are linked again. The result is the set a full
  * validation (defs_load_with_api) gives, sorted the same way.
  *

@@ -333,6 +333,10 @@ static bool compare_stage(catalog *c, int r, diag_list *dc, const defs_file *fil
 		check_changes(c);
 		catalog_commit(c);
 		assert_same_defs(catalog_defs(c), full);
+		/* sorted by id, each once: the catalog finds a standing order by id so */
+		const defs *d = catalog_defs(c);
+		for (size_t i = 1; i < d->n_orders; i++)
+			assert_true(strcmp(d->orders[i - 1].id, d->orders[i].id) < 0);
 	}
 	free(tc);
 	free(tf);
@@ -347,7 +351,7 @@ static size_t n_unit_errors;        /* API refusals told by defs_unit_errors */
 static size_t n_yaml_unit_errors;   /* reloads refused so */
 static size_t n_config_kept;        /* standingd.yaml changes that read no file again */
 
-static void api_change(catalog *c, const char *id, const char *json) {
+static bool api_change(catalog *c, const char *id, const char *json) {
 	diag_list dc = { 0 };
 	const defs_file *y, *a;
 	size_t ny, na;
@@ -359,9 +363,10 @@ static void api_change(catalog *c, const char *id, const char *json) {
 	catalog_stats st;
 	catalog_last_stats(c, &st);
 	n_unit_errors += st.unit_errors;
-	compare_stage(c, r, &dc, y, ny, api2, n2);
+	bool ok = compare_stage(c, r, &dc, y, ny, api2, n2);
 	defs_files_free(api2, n2);
 	diag_list_clear(&dc);
+	return ok;
 }
 
 static void api_edit(model *m, catalog *c) {
@@ -404,6 +409,27 @@ static void api_edit(model *m, catalog *c) {
 	api_change(c, id, json);
 }
 
+/* A reload of the YAML set files, compared with a full validation (and
+ * committed when accepted). */
+static bool stage_yaml(catalog *c, const defs_file *files, size_t n) {
+	const defs_file *y, *a;
+	size_t ny, na;
+	catalog_files(c, &y, &ny, &a, &na);
+	/* the API's files are the running ones: copy them, the stage may replace them */
+	defs_file *api;
+	assert_int_equal(defs_files_dup(a, na, &api), 0);
+	diag_list dc = { 0 };
+	int r = catalog_stage(c, files, n, NULL, 0, &dc);
+	catalog_stats st;
+	catalog_last_stats(c, &st);
+	n_yaml_unit_errors += st.unit_errors;
+	n_config_kept += st.config_kept && r == 0;
+	bool ok = compare_stage(c, r, &dc, files, n, api, na);
+	diag_list_clear(&dc);
+	defs_files_free(api, na);
+	return ok;
+}
+
 static void round_with_seed(uint64_t seed, int steps, size_t *accepted, size_t *refused) {
 	model m = { .rng = seed * 0x9E3779B97F4A7C15u + 1, .suppliers = 15, .next_id = 1 };
 	for (int i = 0; i < 3; i++) {
@@ -435,24 +461,10 @@ static void round_with_seed(uint64_t seed, int steps, size_t *accepted, size_t *
 		defs_file *files;
 		size_t n;
 		render(&m, &files, &n);
-		const defs_file *y, *a;
-		size_t ny, na;
-		catalog_files(c, &y, &ny, &a, &na);
-		/* the API's files are the running ones: copy them, the stage may replace them */
-		defs_file *api;
-		assert_int_equal(defs_files_dup(a, na, &api), 0);
-		diag_list dc = { 0 };
-		int r = catalog_stage(c, files, n, NULL, 0, &dc);
-		catalog_stats st;
-		catalog_last_stats(c, &st);
-		n_yaml_unit_errors += st.unit_errors;
-		n_config_kept += st.config_kept && r == 0;
-		if (compare_stage(c, r, &dc, files, n, api, na))
+		if (stage_yaml(c, files, n))
 			++*accepted;
 		else
 			++*refused;
-		diag_list_clear(&dc);
-		defs_files_free(api, na);
 		defs_files_free(files, n);
 	}
 	catalog_free(c);
@@ -534,6 +546,86 @@ static void test_link_threads(void **state) {
 			free(files[i].name);
 			free(files[i].data);
 		}
+	}
+}
+
+/* The running set's standing orders are found by id without an index (a search
+ * of the sorted running set): an API standing order or a file with the id of one
+ * present (the first, the last, one between, by strcmp) is refused, one with an
+ * id next to them that is absent is accepted, after many stages; a file's ids
+ * moving to another file in one stage are no duplicates. */
+static char *api_json(const char *sid) {
+	char *s;
+	assert_true(asprintf(&s,
+			     "{\"standing_orders\": [{\"id\": \"%s\", \"customer\": \"c0-0\", \"supplier\": \"s1\", "
+			     "\"ship_to\": {\"name\": \"D\", \"street\": \"S 1\", \"city\": \"Oulu\", \"country\": \"FI\"}, "
+			     "\"lines\": [{\"sku\": \"X\", \"quantity\": 2, \"unit_price\": \"2.00 EUR\"}], "
+			     "\"payment\": \"prepaid\", \"schedule\": {\"every\": \"1 week\", \"start\": \"2026-12-01\"}}], "
+			     "\"placed_by\": \"shop:web\"}",
+			     sid) > 0);
+	return s;
+}
+
+static void test_order_ids(void **state) {
+	(void) state;
+	defs_file files[3];
+	buf b = { 0 };
+	put(&b, "timezone: UTC\nsuppliers:\n  - {id: s0, name: S0}\n  - {id: s1, name: S1}\n");
+	files[0] = make_file("standingd.yaml", &b);
+	big_file(&b, 0, 1000, 0, false);   /* so0 .. so999 */
+	files[1] = make_file("orders.d/f0.yaml", &b);
+	catalog *c;
+	assert_int_equal(catalog_new(NULL, &c), 0);
+	assert_true(stage_yaml(c, files, 2));
+	static const char *present[] = { "so0", "so999", "so500", "so1", "so10", "so99", "so100" };
+	static const char *absent[] = { "a", "so", "so0a", "so1000", "so9990", "so5a", "sz", "so5000" };
+	for (int round = 0; round < 3; round++) {
+		for (size_t k = 0; k < sizeof(present) / sizeof(*present); k++) {
+			char *j = api_json(present[k]);
+			assert_false(api_change(c, "api1", j));
+			free(j);
+		}
+		for (size_t k = 0; k < sizeof(absent) / sizeof(*absent); k++) {
+			char id[32];
+			snprintf(id, sizeof(id), "api%zu", k);
+			char *j = api_json(absent[k]);
+			assert_true(api_change(c, id, j));
+			free(j);
+			/* now present: once more under another API id, refused */
+			j = api_json(absent[k]);
+			assert_false(api_change(c, "apix", j));
+			free(j);
+		}
+		const defs *d = catalog_defs(c);
+		assert_int_equal(d->n_orders, 1000 + sizeof(absent) / sizeof(*absent));
+		assert_non_null(defs_find_order(d, "so0a"));
+		for (size_t k = 0; k < sizeof(absent) / sizeof(*absent); k++) {
+			char id[32];
+			snprintf(id, sizeof(id), "api%zu", k);
+			assert_true(api_change(c, id, NULL));   /* cancelled */
+		}
+		assert_int_equal(catalog_defs(c)->n_orders, 1000);
+		/* a YAML file with one of the ids: refused; the file renamed (its ids
+		 * leave the dying one in the same stage): accepted, and back */
+		put(&b, "customers: []\nstanding_orders:\n");
+		m_order o = { .id = round == 0 ? 0 : round == 1 ? 999 : 500, .cust_file = 0, .supplier = 1, .qty = 1,
+			      .every = 1 };
+		order_yaml(&b, &o, "  ");
+		files[2] = make_file("orders.d/f1.yaml", &b);
+		assert_false(stage_yaml(c, files, 3));
+		free(files[2].name);
+		free(files[2].data);
+		files[2] = (defs_file) { .name = strdup("orders.d/f1.yaml"), .data = files[1].data, .len = files[1].len };
+		defs_file moved[2] = { files[0], files[2] };
+		assert_true(stage_yaml(c, moved, 2));
+		assert_string_equal(defs_find_order(catalog_defs(c), "so999")->bulk->file, "orders.d/f1.yaml");
+		assert_true(stage_yaml(c, files, 2));
+		free(files[2].name);
+	}
+	catalog_free(c);
+	for (int i = 0; i < 2; i++) {
+		free(files[i].name);
+		free(files[i].data);
 	}
 }
 
@@ -953,6 +1045,7 @@ int main(void) {
 		cmocka_unit_test(test_thin),
 		cmocka_unit_test(test_salespeople_removed),
 		cmocka_unit_test(test_random_edits),
+		cmocka_unit_test(test_order_ids),
 		cmocka_unit_test(test_link_threads),
 		cmocka_unit_test(test_load_dir),
 	};
