@@ -1115,6 +1115,17 @@ static int run(daemon_ctx *c) {
 			log_error("cannot apply the definitions: %s", strerror(-r));
 		return 1;
 	}
+	/* LMDB keeps the pages of the biggest write transaction so far (the first
+	 * start's apply: ~80 MiB at 1,000,000 standing orders) until its environment
+	 * closes: opened again here, before any worker holds a read transaction
+	 * (~1 ms). A failure costs only that memory, unless the store is lost. */
+	store_info si;
+	if ((r = store_reopen(c->store)) < 0 && store_get_info(c->store, &si) == -ENOTRECOVERABLE) {
+		log_error("cannot open the store in %s again: %s", c->state_dir, strerror(-r));
+		return 1;
+	}
+	if (r < 0)
+		log_warning("cannot open the store again to give back LMDB's pages: %s", strerror(-r));
 
 	c->loop = uv_default_loop();
 	if ((r = loopstat_start(&c->loopstat, c->loop)) < 0)

@@ -1136,6 +1136,29 @@ void store_close(store *s) {
 	free(s);
 }
 
+/* LMDB keeps every page a write transaction dirtied on the environment's list of
+ * free pages (malloc'd, never given back before mdb_env_close): after a big
+ * write the whole environment is closed and opened again at the map it has,
+ * exactly as map_set does after a failed remap. */
+int store_reopen(store *s) {
+	if (!s)
+		return -EINVAL;
+	if (s->lost)
+		return s->lost;
+	if (s->n_txn)
+		return -EBUSY;
+	uint64_t cur = 0;
+	int r = map_size(s, &cur, NULL);
+	if (r < 0)
+		return r;
+	drop_idle_read(s);
+	mdb_env_close(s->env);
+	s->env = NULL;
+	if ((r = env_open(s, cur, false)) < 0)
+		s->lost = -ENOTRECOVERABLE;
+	return r;
+}
+
 int store_get_info(store *s, store_info *ret) {
 	if (!s || !ret)
 		return -EINVAL;

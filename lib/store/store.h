@@ -95,6 +95,13 @@ typedef struct store_options {
 int store_open(const char *dir, const store_options *opts, store **ret);
 void store_close(store *s);   /* accepts NULL */
 
+/* Closes the environment and opens it again in place (same options, the map it
+ * has, the databases' handles opened again): LMDB gives back the memory of the
+ * pages a big write transaction dirtied only then. -EBUSY while a transaction
+ * (a lent read one included) is open, -EINVAL (NULL); when opening it again
+ * fails, that error, and the store is lost (-ENOTRECOVERABLE from then on). */
+int store_reopen(store *s);
+
 /* Half the size of the file system holding dir, at least 64 MiB and at most
  * 1 TiB (64 GiB when the file system cannot be asked). */
 uint64_t store_default_max_size(const char *dir);

@@ -952,6 +952,70 @@ static void test_busy_and_readonly_txn(void **state) {
 	assert_int_equal(store_commit(NULL), -EINVAL);
 }
 
+/* store_reopen (issue 12, stage 7): a big write, then the environment closed and
+ * opened again in place: every record there, the map it had grown to, the next
+ * write right (the order numbers go on); not while a transaction is open. */
+static void test_reopen_after_big_write(void **state) {
+	fx *f = *state;
+	char dir[160];
+	store_close(f->s);
+	f->s = open_sized(f, "reopen", 256 << 10, 64 << 20, dir);
+	store_txn *t;
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	int64_t d = utc(2027, 1, 1, 0);
+	char id[32];
+	for (int i = 0; i < 20000; i++) {
+		snprintf(id, sizeof(id), "so-%05d", i);
+		assert_int_equal(store_sched_put(t, id, &(sched_state) { .watermark = i, .created = (uint64_t) i + 1,
+									 .active = true, .def_hash = 7 }), 0);
+	}
+	for (int i = 0; i < 3000; i++) {
+		sales_order o = sample(NULL, d += 3600);
+		assert_int_equal(store_order_create(t, &o), 0);
+	}
+	assert_int_equal(store_commit(t), 0);
+	uint64_t map = map_of(f->s);
+	assert_true(map > 256 << 10);   /* grown by the write */
+	/* not while a transaction is open: a reader (also a lent one), the writer */
+	store_txn *r;
+	assert_int_equal(store_begin(f->s, false, &r), 0);
+	assert_int_equal(store_reopen(f->s), -EBUSY);
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	assert_int_equal(store_reopen(f->s), -EBUSY);
+	store_abort(t);
+	assert_int_equal(store_reopen(f->s), -EBUSY);
+	store_abort(r);
+	assert_int_equal(store_reopen(NULL), -EINVAL);
+	assert_int_equal(store_reopen(f->s), 0);
+	assert_int_equal(map_of(f->s), map);
+	assert_int_equal(count_orders(f->s), 3000);
+	assert_int_equal(store_begin(f->s, false, &r), 0);
+	sched_state got;
+	assert_int_equal(store_sched_get(r, "so-12345", &got), 0);
+	assert_int_equal(got.watermark, 12345);
+	assert_int_equal(got.created, 12346);
+	assert_true(got.active);
+	assert_int_equal(got.def_hash, 7);
+	store_abort(r);
+	/* a write after it: the numbers go on from where they were */
+	assert_int_equal(store_begin(f->s, true, &t), 0);
+	sales_order o = sample(NULL, d += 3600);
+	assert_int_equal(store_order_create(t, &o), 0);
+	assert_int_equal(store_sched_put(t, "so-new", &(sched_state) { .watermark = 1 }), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_memory_equal(o.number, "SO-00003001-", 12);
+	assert_int_equal(count_orders(f->s), 3001);
+	/* twice in a row, and a read-only store too */
+	assert_int_equal(store_reopen(f->s), 0);
+	assert_int_equal(count_orders(f->s), 3001);
+	expect_clean(f->s);
+	store *ro = NULL;
+	assert_int_equal(store_open(dir, &readonly, &ro), 0);
+	assert_int_equal(store_reopen(ro), 0);
+	assert_int_equal(count_orders(ro), 3001);
+	store_close(ro);
+}
+
 /* ---- schedule state, skips ---- */
 
 typedef struct ids {
@@ -2436,6 +2500,7 @@ int main(int argc, char **argv) {
 		cmocka_unit_test_setup_teardown(test_failed_remap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_adopts_grown_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_and_readonly_txn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_after_big_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update, setup, teardown),
