@@ -211,6 +211,13 @@ bool api_from_api(const standing_order *so) {
 	return so->bulk->file && !strncmp(so->bulk->file, "api/", 4);
 }
 
+void api_so_source(const standing_order *so, char *buf, size_t size) {
+	if (api_from_api(so))
+		snprintf(buf, size, "api");
+	else
+		snprintf(buf, size, "%s:%d", so->bulk->file ? so->bulk->file : "?", so->line);
+}
+
 /* ---- registration ---- */
 
 int api_register(vl_service *svc, api_env *env) {

@@ -129,10 +129,7 @@ static int standing_orders_view(store_txn *t, const defs *d, const customer *cu,
 			json_decref(a);
 			return r;
 		}
-		if (api_from_api(so))
-			snprintf(src, sizeof(src), "api");
-		else
-			snprintf(src, sizeof(src), "%s:%d", so->bulk->file ? so->bulk->file : "?", so->line);
+		api_so_source(so, src, sizeof(src));
 		json_t *next = r == 0 ? json_string(cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), when))
 				      : json_null();
 		if (json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:o}", "id", so->id, "supplier", so->supplier,

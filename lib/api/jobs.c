@@ -334,10 +334,7 @@ static int standing_item(list_job *j, const standing_order *so) {
 	if (r < 0 && r != -ENOENT && r != -ELOOP)
 		return r;
 	bool has = r == 0;
-	if (api_from_api(so))
-		snprintf(src, sizeof(src), "api");
-	else
-		snprintf(src, sizeof(src), "%s:%d", so->bulk->file ? so->bulk->file : "?", so->line);
+	api_so_source(so, src, sizeof(src));
 	json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:b, s:o, s:o, s:I, s:I}",
 		"id", so->id, "customer", so->customer->id, "supplier", so->supplier, "source", src,
 		"placed_by", api_jstr_or_null(so->bulk->placed_by),
