@@ -776,9 +776,10 @@ static void cat_reread_done(cat_reread *rr) {
  * the link fails; -ESTALE when the file is not there as it was; -ENOMEM. */
 static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const cat_own *o, const standing_order *so,
 			   const customer *cu, standing_order *ret) {
+	const cat_file *of = cat_of(c, o);
 	struct cat_reread_file *rf = NULL;
 	for (size_t i = rr->n; i-- > 0 && !rf;)
-		if (rr->v[i].f == cat_of(c, o))
+		if (rr->v[i].f == of)
 			rf = &rr->v[i];
 	if (!rf) {
 		if (rr->n == rr->cap) {
@@ -790,16 +791,16 @@ static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const c
 			rr->cap = cap;
 		}
 		/* its bytes when they are held (no source), else from the source */
-		cat_file tmp = { .f = { .name = cat_of(c, o)->f.name, .len = cat_of(c, o)->f.len }, .info = cat_of(c, o)->info };
-		int r = cat_of(c, o)->f.data ? 0 : cat_fetch(c, &tmp);
+		cat_file tmp = { .f = { .name = of->f.name, .len = of->f.len }, .info = of->info };
+		int r = of->f.data ? 0 : cat_fetch(c, &tmp);
 		if (r < 0)
 			return r;
 		rf = &rr->v[rr->n];
-		r = defs_unit_read(base, cat_of(c, o)->f.data ? &cat_of(c, o)->f : &tmp.f, &rf->u);
+		r = defs_unit_read(base, of->f.data ? &of->f : &tmp.f, &rf->u);
 		free(tmp.f.data);
 		if (r < 0)
 			return r == -ENOMEM ? r : -ESTALE;
-		rf->f = cat_of(c, o);
+		rf->f = of;
 		rr->n++;
 	}
 	const defs_unit *u = &rf->u;
