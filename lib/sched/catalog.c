@@ -212,14 +212,18 @@ static size_t cat_run_lower(const catalog *c, size_t lo, const char *id) {
 	return lo;
 }
 
-/* The running standing order with this id that the candidate keeps (its file
- * not dying): its owner, else NULL. */
-static const cat_own *cat_run_order(const catalog *c, const char *id) {
-	size_t i = cat_run_lower(c, 0, id);
+/* The running standing order at i when it has this id and the candidate keeps
+ * it (its file not dying): its owner, else NULL. */
+static const cat_own *cat_run_kept(const catalog *c, size_t i, const char *id) {
 	const defs *d = c->run.d;
 	if (!d || i >= d->n_orders || strcmp(d->orders[i].id, id) != 0 || cat_of(c, &c->run.own_ord[i])->dying)
 		return NULL;
 	return &c->run.own_ord[i];
+}
+
+/* The running standing order with this id that the candidate keeps. */
+static const cat_own *cat_run_order(const catalog *c, const char *id) {
+	return cat_run_kept(c, cat_run_lower(c, 0, id), id);
 }
 
 /* The running customers' index without the files the candidate drops. */
@@ -938,8 +942,7 @@ static int cat_build(catalog *c) {
 	/* the new ones ascend: each search starts where the last one ended */
 	for (size_t i = 0, lo = 0; !full && c->run.d && i < n_no; i++) {
 		lo = cat_run_lower(c, lo, no[i].id);
-		if (lo < c->run.d->n_orders && strcmp(c->run.d->orders[lo].id, no[i].id) == 0 &&
-		    !cat_of(c, &c->run.own_ord[lo])->dying) {
+		if (cat_run_kept(c, lo, no[i].id)) {
 			r = -EINVAL;
 			goto out;
 		}
@@ -1166,11 +1169,12 @@ static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
 	const cat_own *o = cat_run_order(c, id);
 	if (!o)
 		return false;
-	const defs_unit *u = &cat_of(c, o)->u;
+	const cat_file *f = cat_of(c, o);
+	const defs_unit *u = &f->u;
 	int line = u->meta ? (int) u->meta[o->idx].id_line : u->orders[o->idx].id_line;
 	int col = u->meta ? (int) u->meta[o->idx].id_col : u->orders[o->idx].id_col;
-	*ret = (defs_unit_site) { .file = cat_of(c, o)->f.name, .line = line, .col = col,
-				  .file_idx = cat_file_idx(c, cat_of(c, o)), .pos = o->idx };
+	*ret = (defs_unit_site) { .file = f->f.name, .line = line, .col = col,
+				  .file_idx = cat_file_idx(c, f), .pos = o->idx };
 	return true;
 }
 
