@@ -153,6 +153,19 @@ static void defs_customer_done(customer *cu) {
 
 const so_bulk defs_so_bulk_none;
 
+void defs_rule_wire_of(const rule *r, defs_rule_wire *ret) {
+	*ret = (defs_rule_wire) { .interval = 1, .start_day = r->start_day == RULE_NO_DAY ? INT64_MIN : r->start_day };
+	if (r->kind == RULE_CRON) {
+		ret->cron = r->cron;
+		return;
+	}
+	ret->interval = r->interval;
+	ret->on_mask = r->on_mask;
+	ret->day = r->day;
+	ret->nth = r->nth;
+	ret->weekday = r->weekday;
+}
+
 void defs_so_full(const standing_order *so, const so_bulk *b, standing_order *ret) {
 	if (ret != so)
 		*ret = *so;
@@ -1784,25 +1797,22 @@ static uint64_t defs_order_hash(const standing_order *so) {
 	defs_hash_u64(&h, so->payment);
 	defs_hash_u64(&h, r->kind);
 	defs_hash_u64(&h, r->unit);
-	/* As when the fields were apart and 64 bits, so that the hashes stay: RULE_NO_DAY
-	 * as INT64_MIN, the other kind's fields (they share storage) as the parser left them */
-	static const cron_expr no_cron;
-	const bool is_cron = r->kind == RULE_CRON;
-	const cron_expr *ce = is_cron ? &r->cron : &no_cron;
-	defs_hash_u64(&h, is_cron ? 1 : r->interval);
-	defs_hash_u64(&h, r->start_day == RULE_NO_DAY ? (uint64_t) INT64_MIN : (uint64_t) r->start_day);
+	defs_rule_wire w;
+	defs_rule_wire_of(r, &w);
+	defs_hash_u64(&h, w.interval);
+	defs_hash_u64(&h, (uint64_t) w.start_day);
 	defs_hash_u64(&h, (uint64_t) r->at);
-	defs_hash_u64(&h, is_cron ? 0 : r->on_mask);
-	defs_hash_u64(&h, is_cron ? 0 : (uint64_t) r->day);
-	defs_hash_u64(&h, is_cron ? 0 : (uint64_t) r->nth);
-	defs_hash_u64(&h, is_cron ? 0 : (uint64_t) r->weekday);
-	defs_hash_u64(&h, ce->minute);
-	defs_hash_u64(&h, ce->hour);
-	defs_hash_u64(&h, ce->dom);
-	defs_hash_u64(&h, ce->month);
-	defs_hash_u64(&h, ce->dow);
-	defs_hash_u64(&h, ce->dom_star);
-	defs_hash_u64(&h, ce->dow_star);
+	defs_hash_u64(&h, w.on_mask);
+	defs_hash_u64(&h, (uint64_t) w.day);
+	defs_hash_u64(&h, (uint64_t) w.nth);
+	defs_hash_u64(&h, (uint64_t) w.weekday);
+	defs_hash_u64(&h, w.cron.minute);
+	defs_hash_u64(&h, w.cron.hour);
+	defs_hash_u64(&h, w.cron.dom);
+	defs_hash_u64(&h, w.cron.month);
+	defs_hash_u64(&h, w.cron.dow);
+	defs_hash_u64(&h, w.cron.dom_star);
+	defs_hash_u64(&h, w.cron.dow_star);
 	defs_hash_u64(&h, r->has_until);
 	defs_hash_u64(&h, (uint64_t) r->until_day);
 	defs_hash_u64(&h, r->count);

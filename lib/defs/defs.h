@@ -63,6 +63,20 @@ typedef struct so_bulk {
 /* The bulk of none: everything empty. */
 extern const so_bulk defs_so_bulk_none;
 
+/* A rule's fields as the compiled records (pack) and the definitions' hash write
+ * them: as when they were apart and 64 bits, so that neither changed with the
+ * smaller rule: start_day RULE_NO_DAY as INT64_MIN, and the other kind's fields
+ * (the cron ones and the others share storage) as the parser left them then
+ * (interval 1, the rest 0). */
+typedef struct defs_rule_wire {
+	uint32_t interval;
+	int64_t start_day;
+	uint8_t on_mask;
+	int8_t day, nth, weekday;
+	cron_expr cron;
+} defs_rule_wire;
+void defs_rule_wire_of(const rule *r, defs_rule_wire *ret);
+
 typedef struct standing_order {
 	char *id;
 	const customer *customer;

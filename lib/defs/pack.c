@@ -198,30 +198,27 @@ static void pk_customer(bytes_buf *b, pk_strs *t, const customer *cu) {
 static void pk_order(bytes_buf *b, pk_strs *t, const defs_unit_order *e) {
 	const standing_order *so = &e->o;
 	const rule *r = &so->rule;
-	/* the cron fields and the others share storage: the other kind's are written
-	 * as the parser left them when they were apart (the bytes of version 3) */
-	static const cron_expr no_cron;
-	const bool is_cron = r->kind == RULE_CRON;
-	const cron_expr *ce = is_cron ? &r->cron : &no_cron;
+	defs_rule_wire w;   /* the bytes of version 3 with the smaller rule */
+	defs_rule_wire_of(r, &w);
 	pk_str(b, t, so->id);
 	pk_str(b, t, so->supplier);
 	bytes_uv(b, so->n_lines);
 	bytes_uv(b, so->payment);
 	bytes_uv(b, r->kind);
 	bytes_uv(b, r->unit);
-	bytes_uv(b, is_cron ? 1 : r->interval);
-	bytes_sv(b, r->start_day == RULE_NO_DAY ? INT64_MIN : r->start_day);   /* as when it was 64 bits */
+	bytes_uv(b, w.interval);
+	bytes_sv(b, w.start_day);
 	bytes_sv(b, r->at);
-	bytes_uv(b, is_cron ? 0 : r->on_mask);
-	bytes_sv(b, is_cron ? 0 : r->day);
-	bytes_sv(b, is_cron ? 0 : r->nth);
-	bytes_sv(b, is_cron ? 0 : r->weekday);
-	bytes_uv(b, ce->minute);
-	bytes_uv(b, ce->hour);
-	bytes_uv(b, ce->dom);
-	bytes_uv(b, ce->month);
-	bytes_uv(b, ce->dow);
-	bytes_uv(b, (uint64_t) ce->dom_star | (uint64_t) ce->dow_star << 1 | (uint64_t) r->has_until << 2 |
+	bytes_uv(b, w.on_mask);
+	bytes_sv(b, w.day);
+	bytes_sv(b, w.nth);
+	bytes_sv(b, w.weekday);
+	bytes_uv(b, w.cron.minute);
+	bytes_uv(b, w.cron.hour);
+	bytes_uv(b, w.cron.dom);
+	bytes_uv(b, w.cron.month);
+	bytes_uv(b, w.cron.dow);
+	bytes_uv(b, (uint64_t) w.cron.dom_star | (uint64_t) w.cron.dow_star << 1 | (uint64_t) r->has_until << 2 |
 		(uint64_t) r->paused << 3);
 	bytes_sv(b, r->until_day);
 	bytes_uv(b, r->count);
