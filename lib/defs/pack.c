@@ -73,21 +73,53 @@ typedef struct defs_arena {
 	max_align_t data[];
 } defs_arena;
 
+/* The small allocations share blocks that grow from ARENA_MIN to ARENA_MAX bytes,
+ * each twice the one before, so a small arena (a thinned orders file keeps its ids
+ * and customers in one) leaves at most about half its newest block unused, not most
+ * of a fixed-size one (a 60,000-byte first block was ~9 MiB of 1,000 files' arenas
+ * at 1,000,000 standing orders). An allocation of more than ARENA_MIN bytes (a
+ * file's string table, its customers) gets a block of its own, of exactly its size,
+ * put behind the newest shared block, which keeps its room: a block sized for one
+ * allocation never sets the next shared block's size. */
+#define ARENA_MIN 1024
+#define ARENA_MAX 65536
+
+static defs_arena *arena_block(size_t cap) {
+	if (cap > SIZE_MAX - sizeof(defs_arena))
+		return NULL;
+	defs_arena *n = malloc(sizeof(*n) + cap);
+	if (!n)
+		return NULL;
+	n->next = NULL;
+	n->used = 0;
+	n->cap = cap;
+	return n;
+}
+
 static void *arena_alloc(defs_arena **a, size_t size) {
+	if (size > SIZE_MAX - 7)
+		return NULL;
 	size = (size + 7) & ~(size_t) 7;
-	if (!*a || (*a)->cap - (*a)->used < size) {
-		size_t cap = size > 60000 ? size : 60000;
-		defs_arena *n = malloc(sizeof(*n) + cap);
-		if (!n)
-			return NULL;
-		n->next = *a;
-		n->used = 0;
-		n->cap = cap;
+	if (!*a && !(*a = arena_block(ARENA_MIN)))
+		return NULL;
+	defs_arena *h = *a;
+	if (h->cap - h->used >= size) {
+		void *p = (char *) h->data + h->used;
+		h->used += size;
+		return p;
+	}
+	defs_arena *n = arena_block(size > ARENA_MIN ? size : (h->cap < ARENA_MAX / 2 ? 2 * h->cap : ARENA_MAX));
+	if (!n)
+		return NULL;
+	n->used = size;
+	if (size > ARENA_MIN) {
+		n->next = h->next;
+		h->next = n;
+	} else {
+		n->next = h;
 		*a = n;
 	}
-	void *p = (char *) (*a)->data + (*a)->used;
-	(*a)->used += size;
-	return p;
+	return n->data;
 }
 
 void *defs_arena_alloc(defs_arena **a, size_t size) {
@@ -376,7 +408,8 @@ out:
 
 typedef struct pk_rd {
 	bytes_rd b;
-	char **strs;             /* the table, in the arena */
+	char **strs;             /* the table's strings (they are in the arena; this array
+				  * is malloc'd and freed once the unit is read) */
 	size_t n_strs;
 	defs_arena *arena;
 	tz_db *tz;
@@ -425,8 +458,8 @@ static char *rd_str(pk_rd *r) {
 	uint64_t k = rd_u(r);
 	if (k == 0)
 		return NULL;
-	if (k > r->n_strs) {
-		r->bad = true;
+	if (k > r->n_strs || !r->strs) {
+		r->bad |= k > r->n_strs;
 		return NULL;
 	}
 	return r->strs[k - 1];
@@ -754,7 +787,8 @@ int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret
 	defs_arena *bulk = NULL;
 	/* the table: every string once, NUL-terminated, in one block */
 	r.n_strs = rd_count(&r, 1);
-	r.strs = rd_alloc(&r, r.n_strs, sizeof(*r.strs));
+	r.strs = r.n_strs ? calloc(r.n_strs, sizeof(*r.strs)) : NULL;
+	r.oom |= r.n_strs && !r.strs;
 	const unsigned char *save = r.b.p;
 	size_t total = 0;
 	for (size_t i = 0; i < r.n_strs && !r.bad; i++) {
@@ -824,6 +858,7 @@ int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret
 	}
 	if (r.b.p != r.b.end)
 		r.bad = true;
+	free(r.strs);
 	if (r.bad || r.oom) {
 		free(u.orders);
 		defs_arena_free(r.arena);

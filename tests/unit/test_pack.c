@@ -718,9 +718,38 @@ static void test_golden_bytes(void **state) {
 	defs_free(base);
 }
 
+/* The arena: every allocation 8-byte aligned and apart from every other, whatever
+ * the mix of sizes (shared blocks, blocks of their own for the large ones); after a
+ * reset the same again. Each allocation is filled with its own byte and all are
+ * checked at the end, so an overlap shows. */
+static void test_arena(void **state) {
+	(void) state;
+	static const size_t sizes[] = { 1, 7, 8, 13, 1024, 1025, 100, 20000, 3, 65536, 70000, 5, 2048, 0, 999 };
+	enum { N = 600 };
+	struct defs_arena *a = NULL;
+	for (int round = 0; round < 2; round++) {
+		unsigned char *p[N];
+		size_t len[N];
+		for (size_t i = 0; i < N; i++) {
+			len[i] = sizes[(i * 7 + (size_t) round) % (sizeof(sizes) / sizeof(*sizes))];
+			p[i] = defs_arena_alloc(&a, len[i]);
+			assert_non_null(p[i]);
+			assert_int_equal((uintptr_t) p[i] % 8, 0);
+			memset(p[i], (int) (i % 251) + 1, len[i]);
+		}
+		for (size_t i = 0; i < N; i++)
+			for (size_t k = 0; k < len[i]; k++)
+				if (p[i][k] != (unsigned char) ((i % 251) + 1))
+					fail_msg("allocation %zu (%zu bytes) overwritten at %zu", i, len[i], k);
+		defs_arena_reset(&a);
+	}
+	defs_arena_free(a);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_empty_unit),
 		cmocka_unit_test(test_thin_meta),
 		cmocka_unit_test(test_refused),
