@@ -156,7 +156,8 @@ const so_bulk defs_so_bulk_none;
 void defs_rule_wire_of(const rule *r, defs_rule_wire *ret) {
 	*ret = (defs_rule_wire) { .interval = 1, .start_day = r->start_day == RULE_NO_DAY ? INT64_MIN : r->start_day };
 	if (r->kind == RULE_CRON) {
-		ret->cron = r->cron;
+		if (r->cron)
+			ret->cron = *r->cron;
 		return;
 	}
 	ret->interval = r->interval;
@@ -1584,7 +1585,8 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	const ytree_node *on = ytree_get(n, "on"), *day = ytree_get(n, "day"), *wd = ytree_get(n, "weekday");
 	const ytree_node *start = ytree_get(n, "start"), *at = ytree_get(n, "at");
 	const ytree_node *until = ytree_get(n, "until"), *count = ytree_get(n, "count");
-	bool every_ok = false;
+	bool every_ok = false, cron_ok = false;
+	cron_expr ce;
 
 	if (every && cron)
 		defs_err(c, cron, "\"every\" and \"cron\" are exclusive");
@@ -1599,8 +1601,11 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 		const char *why = NULL;
 		r->kind = RULE_CRON;
 		r->unit = RULE_UNIT_MINUTE;
-		if (s && cron_parse(s, &r->cron, &why) < 0)
+		r->cron = NULL;   /* set below, once parsed */
+		if (s && cron_parse(s, &ce, &why) < 0)
 			defs_err(c, cron, "invalid cron expression: %s", why ? why : defs_q(s, q));
+		else
+			cron_ok = s != NULL;
 		if (at)
 			defs_err(c, at, "\"at\" is not used with \"cron\"");
 	}
@@ -1622,6 +1627,17 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 		} else {
 			defs_weekday(c, wd, r);
 			r->kind = RULE_MONTHLY_WEEKDAY;
+		}
+	}
+	/* the expression out of line (the rule's, freed by rule_done()), once no
+	 * other form's fields can take its storage */
+	if (cron_ok && r->kind == RULE_CRON) {
+		cron_expr *cp = malloc(sizeof(*cp));
+		if (cp) {
+			*cp = ce;
+			r->cron = cp;
+		} else {
+			c->oom = true;
 		}
 	}
 	if (every && !start)

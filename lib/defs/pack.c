@@ -535,7 +535,11 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 	if (ru->kind == RULE_CRON) {
 		if (interval != 1 || on_mask || day || nth || weekday)
 			r->bad = true;
-		ru->cron = ce;
+		/* out of line, in the arena like skip */
+		cron_expr *cp = rd_alloc(r, 1, sizeof(*cp));
+		if (cp)
+			*cp = ce;
+		ru->cron = cp;
 	} else {
 		if (ce.minute || ce.hour || ce.dom || ce.month || ce.dow || ce.dom_star || ce.dow_star)
 			r->bad = true;
