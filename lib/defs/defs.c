@@ -1648,8 +1648,11 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 		r->start_day = (int32_t) day64;
 	if (at && every) {
 		const char *s = defs_text(c, at);
-		if (s && cal_parse_time(s, &r->at) < 0)
+		int32_t secs;   /* 0..86399: fits the rule's 17 bits */
+		if (s && cal_parse_time(s, &secs) < 0)
 			defs_err(c, at, "expected a time HH:MM, got \"%s\"", defs_q(s, q));
+		else if (s)
+			r->at = (uint32_t) secs;
 	}
 	const ytree_node *tzn = ytree_get(n, "timezone");
 	if (tzn)
@@ -1679,7 +1682,9 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	const ytree_node *skip = ytree_get(n, "skip");
 	if (skip)
 		defs_skip(c, skip, r);
-	defs_bool(c, n, "paused", &r->paused);
+	bool paused = false;
+	defs_bool(c, n, "paused", &paused);
+	r->paused = paused;
 	if (defs_enum(c, n, "catch_up", defs_catch_ups, &v) == 1) {
 		e->o.catch_up = (catch_up) v;
 		e->has_catch_up = true;

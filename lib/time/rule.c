@@ -28,7 +28,7 @@ int rule_validate(const rule *r, const char **ret_why) {
 		why = "no time zone";
 	else if (r->kind != RULE_CRON && r->interval < 1)
 		why = "interval must be at least 1";
-	else if (r->kind != RULE_CRON && (r->at < 0 || r->at >= CAL_SECS_PER_DAY))
+	else if (r->kind != RULE_CRON && r->at >= CAL_SECS_PER_DAY)
 		why = "at: must be within the day";
 	else if (r->kind != RULE_CRON && r->start_day == RULE_NO_DAY)
 		why = "start: is required";

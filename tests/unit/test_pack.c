@@ -349,6 +349,30 @@ static void test_zone_refused(void **state) {
 	defs_free(base);
 }
 
+/* A rule's `at` is read back only within the day (the rule holds it in 17 bits; the
+ * parser gives 0..86399): the last second of the day reads, the next is refused. */
+static void test_at_refused(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	const tz_zone *utc;
+	assert_int_equal(tz_db_get(base->tz, "UTC", &utc), 0);
+	defs_unit_order o = { .o = { .id = "x", .bulk = &defs_so_bulk_none,
+				     .rule = { .kind = RULE_EVERY, .interval = 1, .at = 86399, .zone = utc } } };
+	defs_unit u = { .orders = &o, .n_orders = 1 }, back;
+	uint8_t *p;
+	size_t len;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
+	assert_int_equal(back.orders[0].o.rule.at, 86399);
+	defs_unit_done(&back);
+	free(p);
+	o.o.rule.at = 86400;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), -EBADMSG);
+	free(p);
+	defs_free(base);
+}
+
 static void test_hash(void **state) {
 	(void) state;
 	uint8_t buf[200];
@@ -732,6 +756,7 @@ int main(void) {
 		cmocka_unit_test(test_thin_meta),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_zone_refused),
+		cmocka_unit_test(test_at_refused),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_prelink_hash),
 		cmocka_unit_test(test_golden_bytes),

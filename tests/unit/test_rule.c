@@ -605,7 +605,7 @@ static void test_validate(void **state) {
 	BAD(r.interval = 0);
 	BAD(r.zone = NULL);
 	BAD(r.at = 86400);
-	BAD(r.at = -1);
+	BAD(r.at = (1 << 17) - 1);   /* the most its 17 bits hold */
 	BAD(r.start_day = RULE_NO_DAY);
 	/* the 32-bit days' extremes lie outside rule_validate()'s +-203 million days */
 	BAD(r.start_day = INT32_MAX);
@@ -615,8 +615,8 @@ static void test_validate(void **state) {
 	BAD((r.kind = RULE_CRON, r.cron = NULL));
 	BAD((r.has_until = true, r.until_day = INT32_MAX));
 	BAD((r.has_until = true, r.until_day = INT32_MIN));
-	BAD(r.unit = (rule_unit) 17);
-	BAD(r.kind = (rule_kind) 9);
+	BAD(r.unit = 7);   /* the most its 3 bits hold */
+	BAD(r.kind = 7);
 	BAD((r.kind = RULE_WEEKLY_ON, r.on_mask = 0));
 	BAD((r.kind = RULE_WEEKLY_ON, r.on_mask = 0x81));
 	BAD((r.kind = RULE_MONTHLY_DAY, r.day = 0));
