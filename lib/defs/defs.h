@@ -98,9 +98,9 @@ typedef struct standing_order {
 	uint8_t payment;          /* order_payment */
 	uint8_t catch_up;         /* catch_up: the schedule's, else the config default */
 } standing_order;
-/* One per standing order in memory (issue 12): 5 pointers, the rule (72), 14
- * bytes, 2 of padding; it was 224 bytes with the bulk's fields inline. */
-_Static_assert(sizeof(standing_order) == 128, "struct standing_order: one per standing order in memory");
+/* One per standing order in memory (issue 12): 4 pointers, the hash, the rule (48),
+ * 14 bytes, 2 of padding; it was 224 bytes with the bulk's fields inline. */
+_Static_assert(sizeof(standing_order) == 104, "struct standing_order: one per standing order in memory");
 
 /* *ret: so with its bulk b (ret may be so): the full standing order the order
  * makers, the CRM and the list writers take; b must outlive it (it points into b

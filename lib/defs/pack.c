@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "lib/base/bytes.h"
 #include "lib/defs/pack.h"
+#include "lib/time/cal.h"
 
 /* ---- the hash: four 64-bit lanes over 32-byte stripes, then the tail ---- */
 
@@ -551,7 +552,7 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 	 * what the writer puts there, so that the unit packs again to these bytes */
 	uint32_t interval = (uint32_t) rd_max(r, UINT32_MAX);
 	ru->start_day = rd_start_day(r);
-	ru->at = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
+	ru->at = (uint32_t) rd_range(r, 0, CAL_SECS_PER_DAY - 1);   /* 17 bits: what the parser gives */
 	uint8_t on_mask = (uint8_t) rd_max(r, UINT8_MAX);
 	int8_t day = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
 	int8_t nth = (int8_t) rd_range(r, INT8_MIN, INT8_MAX);
@@ -568,7 +569,11 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 	if (ru->kind == RULE_CRON) {
 		if (interval != 1 || on_mask || day || nth || weekday)
 			r->bad = true;
-		ru->cron = ce;
+		/* out of line, in the arena like skip */
+		cron_expr *cp = rd_alloc(r, 1, sizeof(*cp));
+		if (cp)
+			*cp = ce;
+		ru->cron = cp;
 	} else {
 		if (ce.minute || ce.hour || ce.dom || ce.month || ce.dow || ce.dom_star || ce.dow_star)
 			r->bad = true;
@@ -578,8 +583,8 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 		ru->nth = nth;
 		ru->weekday = weekday;
 	}
-	ru->has_until = fl & 4;
-	ru->paused = fl & 8;
+	ru->has_until = (fl & 4) != 0;
+	ru->paused = (fl & 8) != 0;
 	ru->until_day = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
 	ru->count = (uint32_t) rd_max(r, UINT32_MAX);
 	ru->n_skip = (uint32_t) rd_count(r, 1);

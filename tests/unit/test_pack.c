@@ -37,6 +37,8 @@ static defs_unit_order ord_v[3];
 static order_line line_v[3];
 static reminder rem_v[2];
 static int64_t skip_v[3] = { INT64_MIN, -1, INT64_MAX };
+static const cron_expr cron_v = { .minute = UINT64_MAX, .hour = 0xffffff, .dom = UINT32_MAX, .month = 0x1ffe,
+				  .dow = 0x7f, .dom_star = false, .dow_star = true };
 static so_bulk bulk_v[3];
 
 static defs_unit make_unit(const defs *base) {
@@ -84,8 +86,7 @@ static defs_unit make_unit(const defs *base) {
 	};
 	ord_v[1] = (defs_unit_order) {
 		.o = { .id = "so-2", .rule = { .kind = RULE_CRON, .start_day = RULE_NO_DAY, .zone = NULL,
-					       .cron = { .minute = UINT64_MAX, .hour = 0xffffff, .dom = UINT32_MAX,
-							 .month = 0x1ffe, .dow = 0x7f, .dom_star = false, .dow_star = true } },
+					       .cron = &cron_v },
 		       .catch_up = CATCH_UP_ALL, .bulk = &bulk_v[2], .line = 0 },
 		.customer_id = NULL, .id_line = -5, .id_col = 0,
 	};
@@ -133,20 +134,26 @@ static void check_order(const defs_unit_order *x, const defs_unit_order *y) {
 	const rule *p = &a->rule, *q = &b->rule;
 	assert_int_equal(p->kind, q->kind);
 	assert_int_equal(p->unit, q->unit);
-	assert_int_equal(p->interval, q->interval);
 	assert_true(p->start_day == q->start_day);
 	assert_int_equal(p->at, q->at);
-	assert_int_equal(p->on_mask, q->on_mask);
-	assert_int_equal(p->day, q->day);
-	assert_int_equal(p->nth, q->nth);
-	assert_int_equal(p->weekday, q->weekday);
-	assert_true(p->cron.minute == q->cron.minute);
-	assert_int_equal(p->cron.hour, q->cron.hour);
-	assert_int_equal(p->cron.dom, q->cron.dom);
-	assert_int_equal(p->cron.month, q->cron.month);
-	assert_int_equal(p->cron.dow, q->cron.dow);
-	assert_int_equal(p->cron.dom_star, q->cron.dom_star);
-	assert_int_equal(p->cron.dow_star, q->cron.dow_star);
+	if (p->kind == RULE_CRON) {
+		assert_non_null(p->cron);
+		assert_non_null(q->cron);
+		assert_true(p->cron != q->cron);   /* the unpacked unit's own */
+		assert_true(p->cron->minute == q->cron->minute);
+		assert_int_equal(p->cron->hour, q->cron->hour);
+		assert_int_equal(p->cron->dom, q->cron->dom);
+		assert_int_equal(p->cron->month, q->cron->month);
+		assert_int_equal(p->cron->dow, q->cron->dow);
+		assert_int_equal(p->cron->dom_star, q->cron->dom_star);
+		assert_int_equal(p->cron->dow_star, q->cron->dow_star);
+	} else {
+		assert_int_equal(p->interval, q->interval);
+		assert_int_equal(p->on_mask, q->on_mask);
+		assert_int_equal(p->day, q->day);
+		assert_int_equal(p->nth, q->nth);
+		assert_int_equal(p->weekday, q->weekday);
+	}
 	assert_int_equal(p->has_until, q->has_until);
 	assert_true(p->until_day == q->until_day);
 	assert_true(p->count == q->count);
@@ -337,6 +344,30 @@ static void test_zone_refused(void **state) {
 	assert_non_null(z);
 	memcpy(z, "XYZ", 3);   /* no such zone */
 	rehash(p, len);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), -EBADMSG);
+	free(p);
+	defs_free(base);
+}
+
+/* A rule's `at` is read back only within the day (the rule holds it in 17 bits; the
+ * parser gives 0..86399): the last second of the day reads, the next is refused. */
+static void test_at_refused(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	const tz_zone *utc;
+	assert_int_equal(tz_db_get(base->tz, "UTC", &utc), 0);
+	defs_unit_order o = { .o = { .id = "x", .bulk = &defs_so_bulk_none,
+				     .rule = { .kind = RULE_EVERY, .interval = 1, .at = 86399, .zone = utc } } };
+	defs_unit u = { .orders = &o, .n_orders = 1 }, back;
+	uint8_t *p;
+	size_t len;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
+	assert_int_equal(back.orders[0].o.rule.at, 86399);
+	defs_unit_done(&back);
+	free(p);
+	o.o.rule.at = 86400;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
 	assert_int_equal(defs_unit_unpack(base, p, len, &back), -EBADMSG);
 	free(p);
 	defs_free(base);
@@ -702,7 +733,7 @@ static void test_golden_bytes(void **state) {
 	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
 	const rule *c = &back.orders[0].o.rule, *w = &back.orders[1].o.rule, *m = &back.orders[2].o.rule;
 	assert_true(c->kind == RULE_CRON && c->start_day == RULE_NO_DAY && c->has_until && c->until_day == 2932896 &&
-		    c->lead_time == 366 * 86400 && c->cron.minute == u.orders[0].o.rule.cron.minute);
+		    c->lead_time == 366 * 86400 && c->cron->minute == u.orders[0].o.rule.cron->minute);
 	assert_true(w->kind == RULE_WEEKLY_ON && w->interval == 2 && w->on_mask == (1 << 0 | 1 << 6) &&
 		    w->start_day == 0 && w->at == 86340 && w->count == 7 && w->n_skip == 1);
 	assert_true(m->kind == RULE_MONTHLY_WEEKDAY && m->interval == 3 && m->nth == RULE_LAST && m->weekday == 4 &&
@@ -754,6 +785,7 @@ int main(void) {
 		cmocka_unit_test(test_thin_meta),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_zone_refused),
+		cmocka_unit_test(test_at_refused),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_prelink_hash),
 		cmocka_unit_test(test_golden_bytes),
