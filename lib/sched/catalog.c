@@ -362,24 +362,21 @@ static int cat_fetch(catalog *c, cat_file *f) {
 	return 0;
 }
 
-/* A YAML orders file just read: its unit replaced by the same unpacked, whose
- * strings live in one arena (shared where repeated). */
-static int cat_compact(const catalog *c, cat_file *f) {
-	defs_unit u;
+/* A YAML orders file just read: its unit packed (the record for the store,
+ * unless the link changes the unit: cat_build) and the unit as read freed. It
+ * comes back unpacked, its strings in one arena (shared where repeated), in a
+ * second round (cat_files_stage) once every file's reading is freed: what stays
+ * of it is then not spread over the pages the reading used (a first start's
+ * RssAnon, doc/decisions.md). */
+static int cat_pack_read(cat_file *f) {
 	uint8_t *p;
 	size_t len;
 	int r = defs_unit_pack(&f->u, &p, &len);
 	if (r < 0)
 		return r;
-	r = defs_unit_unpack(c->pend.base, p, len, &u);
-	if (r < 0) {
-		free(p);
-		return r == -ENOMEM ? r : -EIO;   /* a unit that does not come back: a defect */
-	}
 	defs_unit_done(&f->u);
-	f->u = u;
+	f->u = (defs_unit) { 0 };
 	f->thin_bulk = NULL;
-	/* the record for the store, unless the link changes the unit (cat_build) */
 	free(f->packed);
 	f->packed = p;
 	f->packed_len = len;
@@ -561,8 +558,9 @@ static int cat_push(cat_file ***v, size_t *n, cat_file *f) {
 	return 0;
 }
 
-/* One file to unpack (packed set) or to read and validate (then compacted when
- * it is a YAML orders file), on one of the threads of cat_run_jobs. */
+/* One file to unpack (packed set, or a YAML orders file's own record) or to read
+ * and validate (then packed when it is a YAML orders file), on one of the
+ * threads of cat_run_jobs. */
 typedef struct cat_job {
 	cat_file *f;
 	const void *packed;
@@ -585,7 +583,7 @@ static void cat_job_run(const catalog *c, cat_job *jb) {
 	jb->r = defs_unit_read(c->pend.base, &jb->f->f, &jb->f->u);
 	if (jb->r == 0 && jb->f->orders_yaml) {
 		jb->f->dirty = true;
-		jb->r = cat_compact(c, jb->f);
+		jb->r = cat_pack_read(jb->f);
 	}
 }
 
@@ -707,6 +705,17 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 		if (jb->r == -EINVAL)
 			bad = -EINVAL;
 	}
+	/* the YAML orders files read: their units back from their records */
+	size_t n_own = 0;
+	for (size_t k = 0; k < n_jobs && r == 0; k++)
+		if (jobs[k].f->orders_yaml && !jobs[k].packed && jobs[k].r == 0)
+			jobs[n_own++] = (cat_job) { .f = jobs[k].f, .packed = jobs[k].f->packed,
+						    .packed_len = jobs[k].f->packed_len };
+	if (r == 0 && n_own)
+		cat_run_jobs(c, jobs, n_own);
+	for (size_t k = 0; k < n_own && r == 0; k++)
+		if (jobs[k].r < 0)   /* a unit that does not come back: a defect */
+			r = jobs[k].r == -ENOMEM ? -ENOMEM : -EIO;
 	free(jobs);
 	for (size_t k = 0; k < n_old && r != -ENOMEM; k++)
 		if (!kept[k]) {
