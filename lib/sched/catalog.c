@@ -1010,6 +1010,8 @@ static int cat_build(catalog *c) {
 					if ((r = cat_relink_thin(c, &rr, base, o, so, cu, &d->orders[m])) < 0)
 						goto out;
 					c->stats.orders_linked++;
+					cat_change(c, &c->chg_drop, i - 1);
+					cat_change(c, &c->chg_add, m);
 					c->pend.own_ord[m++] = *o;
 					continue;
 				}
