@@ -2779,7 +2779,6 @@ void defs_unit_done(defs_unit *u) {
 	if (u->arena) {
 		/* unpacked: strings and arrays are the arena's, but for these */
 		free(u->orders);
-		free(u->meta);
 		defs_arena_free(u->arena);
 		defs_arena_free(u->bulk);
 		*u = (defs_unit) { 0 };

@@ -881,27 +881,12 @@ void defs_unit_bulk_free(defs_unit *u) {
 	u->bulk = NULL;
 }
 
-int defs_unit_thin(defs_unit *u) {
-	if (!u->arena || u->meta || !u->orders)
-		return 0;
-	/* a position the meta cannot hold (a file's limit keeps them far below):
-	 * the unit stays as it is */
-	for (size_t i = 0; i < u->n_orders; i++)
-		if (u->orders[i].id_line < 0 || u->orders[i].id_col < 0 || u->orders[i].id_col >= 1 << 29)
-			return 0;
-	defs_unit_meta *m = calloc(u->n_orders ? u->n_orders : 1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	for (size_t i = 0; i < u->n_orders; i++) {
-		const defs_unit_order *e = &u->orders[i];
-		m[i] = (defs_unit_meta) { .id_line = (uint32_t) e->id_line, .id_col = (unsigned) e->id_col,
-					  .has_zone = e->has_zone, .has_catch_up = e->has_catch_up,
-					  .has_payment = e->has_payment };
-	}
+void defs_unit_thin(defs_unit *u) {
+	if (!u->arena || u->thin)
+		return;
 	free(u->orders);
 	u->orders = NULL;
-	u->meta = m;
-	return 0;
+	u->thin = true;
 }
 
 /* ---- the zones a set uses ---- */

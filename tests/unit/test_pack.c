@@ -216,12 +216,10 @@ static void test_round_trip(void **state) {
 	defs_free(base);
 }
 
-/* defs_unit_thin keeps 8 bytes a standing order: its id's position and the
- * defaults linking applies; a position the meta cannot hold (make_unit's
- * INT32_MAX column, a negative line) leaves the unit as it is. */
-static void test_thin_meta(void **state) {
+/* defs_unit_thin drops an unpacked unit's standing orders and keeps the rest
+ * (the customers, the strings in the arena); a unit not unpacked keeps them. */
+static void test_thin_unit(void **state) {
 	(void) state;
-	assert_int_equal(sizeof(defs_unit_meta), 8);
 	defs *base = base_defs();
 	defs_unit made = make_unit(base), back;
 	uint8_t *packed;
@@ -229,24 +227,21 @@ static void test_thin_meta(void **state) {
 	assert_int_equal(defs_unit_pack(&made, &packed, &n), 0);
 	assert_int_equal(defs_unit_unpack(base, packed, n, &back), 0);
 	free(packed);
-	assert_int_equal(defs_unit_thin(&back), 0);
-	assert_null(back.meta);
+	defs_unit_thin(&made);
+	assert_false(made.thin);
+	assert_non_null(made.orders);
 	assert_non_null(back.orders);
-	back.orders[0].id_col = (1 << 29) - 1;
-	assert_int_equal(defs_unit_thin(&back), 0);
-	assert_null(back.meta);   /* so-2's line -5 */
-	back.orders[1].id_line = 7;
-	assert_int_equal(defs_unit_thin(&back), 0);
+	size_t no = back.n_orders, nc = back.n_customers;
+	const char *cid = back.customers[0].id;
+	defs_unit_thin(&back);
+	assert_true(back.thin);
 	assert_null(back.orders);
-	assert_non_null(back.meta);
-	assert_int_equal(back.meta[0].id_line, 10);
-	assert_int_equal(back.meta[0].id_col, (1 << 29) - 1);
-	assert_true(back.meta[0].has_zone && back.meta[0].has_catch_up && back.meta[0].has_payment);
-	assert_int_equal(back.meta[1].id_line, 7);
-	assert_int_equal(back.meta[1].id_col, 0);
-	assert_false(back.meta[1].has_zone || back.meta[1].has_catch_up || back.meta[1].has_payment);
-	assert_int_equal(back.meta[2].id_line, 0);
-	assert_false(back.meta[2].has_zone || back.meta[2].has_catch_up || back.meta[2].has_payment);
+	assert_int_equal(back.n_orders, no);
+	assert_int_equal(back.n_customers, nc);
+	assert_ptr_equal(back.customers[0].id, cid);
+	assert_string_equal(back.customers[0].id, made.customers[0].id);
+	defs_unit_thin(&back);   /* again: nothing */
+	assert_true(back.thin);
 	defs_unit_done(&back);
 	defs_free(base);
 }
@@ -782,7 +777,7 @@ int main(void) {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_empty_unit),
-		cmocka_unit_test(test_thin_meta),
+		cmocka_unit_test(test_thin_unit),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_zone_refused),
 		cmocka_unit_test(test_at_refused),
