@@ -59,10 +59,12 @@ struct engine {
 	so_state *state;         /* per defs->orders index */
 	heap_ent *heap;          /* room for every standing order and reminder */
 	size_t n_heap, cap_heap;
-	size_t cap_state;        /* room in state and rem_first (one more there) */
-	rem_state *rems;         /* the `before:` reminders, grouped by standing order */
+	size_t cap_state;        /* room in state */
+	/* The `before:` reminders, grouped by standing order in index order (idx
+	 * ascending; within one, in the order of its reminders): load_rems and
+	 * apply_known build them so, and rem_lo() relies on it. */
+	rem_state *rems;
 	size_t n_rems;
-	uint32_t *rem_first;     /* per defs->orders index, and one past: its first in rems */
 	engine_stats stats;
 	int64_t grace;
 	sales_order *done;       /* created in the open batch; hooks run after commit */
@@ -169,6 +171,21 @@ static int rem_next_at(const engine *e, const rem_state *rs, int64_t *ret_at) {
 	return r;
 }
 
+/* The first of standing order k's reminders in e->rems (their end is
+ * rem_lo(e, k + 1)): a binary search, as the grouping allows; loops over every
+ * standing order keep a running cursor instead. */
+static uint32_t rem_lo(const engine *e, uint32_t k) {
+	size_t lo = 0, hi = e->n_rems;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (e->rems[mid].idx < k)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (uint32_t) lo;
+}
+
 /* A standing order's `before:` reminders. */
 static size_t so_rems(const standing_order *so) {
 	size_t n = 0;
@@ -216,26 +233,25 @@ static int rem_read(store_txn *t, const defs *d, uint32_t j, uint32_t m, int64_t
 	return 0;
 }
 
-/* The reminders of d with their watermarks: an unchanged standing order's
- * (old_of[j] its index in the engine's current set) are copied from the cache, the
- * others read in t; a reminder seen for the first time starts at now (its watermark
- * now - 1, written in t) when now is known (not 0) and t writes. */
+/* The reminders of d with their watermarks, grouped by standing order in d's
+ * index order: an unchanged standing order's (old_of[j] its index in the engine's
+ * current set; those not NO_IDX ascend with j) are copied from the cache, and
+ * remap (when not NULL) takes the new index of each one copied at its old one; the
+ * others are read in t; a reminder seen for the first time starts at now (its
+ * watermark now - 1, written in t) when now is known (not 0) and t writes. */
 static int load_rems(const engine *e, store_txn *t, const defs *d, const uint32_t *old_of, int64_t now, bool write,
-		     rem_state **ret, uint32_t **ret_first, size_t *ret_n) {
+		     uint32_t *remap, rem_state **ret, size_t *ret_n) {
 	size_t n = count_rems(d);
 	rem_state *rems = calloc(n ? n : 1, sizeof(*rems));
-	uint32_t *first = calloc(d->n_orders + 1, sizeof(*first));
-	if (!rems || !first) {
-		free(rems);
-		free(first);
+	if (!rems)
 		return -ENOMEM;
-	}
 	uint32_t k = 0;
+	size_t ok = 0;   /* the cache's reminders, a running cursor (old_of ascends) */
 	for (size_t j = 0; j < d->n_orders; j++) {
 		const standing_order *so = &d->orders[j];
 		uint32_t old = old_of ? old_of[j] : NO_IDX;
-		uint32_t ok = old != NO_IDX ? e->rem_first[old] : 0;
-		first[j] = k;
+		while (old != NO_IDX && ok < e->n_rems && e->rems[ok].idx < old)
+			ok++;
 		for (size_t m = 0; m < so->bulk->n_reminders; m++) {
 			if (so->bulk->reminders[m].kind != REMIND_BEFORE)
 				continue;
@@ -244,29 +260,26 @@ static int load_rems(const engine *e, store_txn *t, const defs *d, const uint32_
 				/* unchanged: the same reminders in the same order */
 				*rs = (rem_state) { .through = e->rems[ok].through, .hash = e->rems[ok].hash,
 						    .idx = (uint32_t) j, .k = (uint32_t) m };
+				if (remap)
+					remap[ok] = k - 1;
 				ok++;
 				continue;
 			}
 			int r = rem_read(t, d, (uint32_t) j, (uint32_t) m, now, write, rs);
 			if (r < 0) {
 				free(rems);
-				free(first);
 				return r;
 			}
 		}
 	}
-	first[d->n_orders] = k;
 	*ret = rems;
-	*ret_first = first;
 	*ret_n = n;
 	return 0;
 }
 
-static void set_rems(engine *e, rem_state *rems, uint32_t *first, size_t n) {
+static void set_rems(engine *e, rem_state *rems, size_t n) {
 	free(e->rems);
-	free(e->rem_first);
 	e->rems = rems;
-	e->rem_first = first;
 	e->n_rems = n;
 }
 
@@ -312,7 +325,6 @@ void engine_free(engine *e) {
 	free(e->state);
 	free(e->heap);
 	free(e->rems);
-	free(e->rem_first);
 	free(e->done);
 	defs_arena_free(e->scratch);
 	free(e->skips);
@@ -450,12 +462,13 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	uint32_t *moved = malloc((od->n_orders ? od->n_orders : 1) * sizeof(*moved));   /* old idx -> new, NO_IDX: redone */
 	uint32_t *old_of = malloc((n ? n : 1) * sizeof(*old_of));   /* new idx -> old, NO_IDX: redone */
 	bool *fresh = calloc(n ? n : 1, sizeof(*fresh));
+	/* the cache's reminder k -> its index in the new rems, for those kept */
+	uint32_t *remap = malloc((e->n_rems ? e->n_rems : 1) * sizeof(*remap));
 	rem_state *rems = NULL;
-	uint32_t *rem_first = NULL;
 	size_t n_rems = 0;
 	store_txn *t = NULL;
 	int r = -ENOMEM;
-	if (!state || !heap || !moved || !old_of || !fresh)
+	if (!state || !heap || !moved || !old_of || !fresh || !remap)
 		goto out;
 	for (size_t k = 0; k < n; k++)
 		old_of[k] = NO_IDX;
@@ -487,7 +500,7 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 			goto out;
 		j++;
 	}
-	if ((r = load_rems(e, t, d, old_of, src ? src->now : 0, true, &rems, &rem_first, &n_rems)) < 0)
+	if ((r = load_rems(e, t, d, old_of, src ? src->now : 0, true, remap, &rems, &n_rems)) < 0)
 		goto out;
 	if ((r = commit_sources(&t, d, src)) < 0)
 		goto out;
@@ -498,7 +511,7 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 		uint32_t to = moved[h->idx];
 		if (to == NO_IDX)
 			continue;
-		uint32_t rem = h->rem == NO_REM ? NO_REM : rem_first[to] + (h->rem - e->rem_first[h->idx]);
+		uint32_t rem = h->rem == NO_REM ? NO_REM : remap[h->rem];
 		heap[nh++] = (heap_ent) { .at = h->at, .idx = to, .rem = rem };
 	}
 	e->stats.active = e->stats.paused = 0;
@@ -518,16 +531,14 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	e->cap_state = n;
 	e->cap_heap = n + n_rems_new;
 	e->d = d;
-	set_rems(e, rems, rem_first, n_rems);
+	set_rems(e, rems, n_rems);
 	rems = NULL;
-	rem_first = NULL;
-	for (size_t k = 0; k < n; k++) {
+	for (size_t m = 0; m < e->n_rems; m++) {
+		/* in standing order then reminder order, as the loop over k it replaces */
 		int64_t at;
-		if (old_of[k] != NO_IDX)
-			continue;
-		for (uint32_t m = e->rem_first[k]; m < e->rem_first[k + 1]; m++)
-			if (rem_next_at(e, &e->rems[m], &at) == 0)
-				heap[nh++] = (heap_ent) { .at = at, .idx = (uint32_t) k, .rem = m };
+		uint32_t k = e->rems[m].idx;
+		if (old_of[k] == NO_IDX && rem_next_at(e, &e->rems[m], &at) == 0)
+			heap[nh++] = (heap_ent) { .at = at, .idx = k, .rem = (uint32_t) m };
 	}
 	e->n_heap = nh;
 	for (size_t k = e->n_heap / 2; k-- > 0;)
@@ -542,8 +553,8 @@ out:
 	free(moved);
 	free(old_of);
 	free(fresh);
+	free(remap);
 	free(rems);
-	free(rem_first);
 	return r;
 }
 
@@ -646,13 +657,13 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 			 .drem = calloc(a + 1, sizeof(size_t)), .arem = calloc(b + 1, sizeof(size_t)) };
 	so_state *fst = calloc(b ? b : 1, sizeof(*fst));   /* the added ones' state */
 	rem_state *frem = NULL, *rems = NULL;               /* the added ones' reminders; the new array */
-	uint32_t *rem_first = NULL, *marked = NULL;
+	uint32_t *marked = NULL;
 	store_txn *t = NULL;
 	int r = -ENOMEM;
 	if (!m.drem || !m.arem || !fst)
 		goto out;
 	for (size_t k = 0; k < a; k++)
-		m.drem[k + 1] = m.drem[k] + (e->rem_first[m.dropped[k] + 1] - e->rem_first[m.dropped[k]]);
+		m.drem[k + 1] = m.drem[k] + (rem_lo(e, m.dropped[k] + 1) - rem_lo(e, m.dropped[k]));
 	for (size_t k = 0; k < b; k++)
 		m.arem[k + 1] = m.arem[k] + so_rems(&d->orders[m.added[k]]);
 	size_t n_rems = e->n_rems - m.drem[a] + m.arem[b];
@@ -665,12 +676,9 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 	size_t cap = no > n ? no : n;
 	if (cap > e->cap_state) {
 		so_state *st = realloc(e->state, cap * sizeof(*st));
-		if (st)
-			e->state = st;
-		uint32_t *rf = st ? realloc(e->rem_first, (cap + 1) * sizeof(*rf)) : NULL;
-		if (!rf)
+		if (!st)
 			goto out;
-		e->rem_first = rf;
+		e->state = st;
 		e->cap_state = cap;
 	}
 	if (n + n_rems > e->cap_heap) {
@@ -683,8 +691,7 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 	if (!(marked = malloc((a + m.drem[a] + 1) * sizeof(*marked))) ||
 	    !(frem = calloc(m.arem[b] + 1, sizeof(*frem))))
 		goto out;
-	if (with_rems && (!(rems = malloc((n_rems ? n_rems : 1) * sizeof(*rems))) ||
-			  !(rem_first = malloc((n + 1) * sizeof(*rem_first)))))
+	if (with_rems && !(rems = malloc((n_rems ? n_rems : 1) * sizeof(*rems))))
 		goto out;
 
 	if ((r = store_begin(e->s, true, &t)) < 0)
@@ -742,13 +749,13 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 	for (size_t k = 0; k < b; k++)
 		e->state[m.added[k]] = fst[k];
 	if (with_rems) {
-		/* every reminder's place may move: both arrays made anew */
-		size_t i = 0, da = 0, ka = 0, w = 0;
+		/* every reminder's place may move: the array made anew, grouped in the
+		 * new index order (x: a running cursor over the current one) */
+		size_t i = 0, da = 0, ka = 0, w = 0, x = 0;
 		for (size_t j = 0; j < n; j++) {
-			rem_first[j] = (uint32_t) w;
 			if (ka < b && m.added[ka] == j) {
-				for (size_t x = m.arem[ka]; x < m.arem[ka + 1]; x++) {
-					rems[w] = frem[x];
+				for (size_t y = m.arem[ka]; y < m.arem[ka + 1]; y++) {
+					rems[w] = frem[y];
 					rems[w++].idx = (uint32_t) j;
 				}
 				ka++;
@@ -756,24 +763,16 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 			}
 			while (da < a && m.dropped[da] == i)
 				i++, da++;
-			for (uint32_t x = e->rem_first[i]; x < e->rem_first[i + 1]; x++) {
+			while (x < e->n_rems && e->rems[x].idx < i)
+				x++;   /* a dropped one's */
+			for (; x < e->n_rems && e->rems[x].idx == i; x++) {
 				rems[w] = e->rems[x];
 				rems[w++].idx = (uint32_t) j;
 			}
 			i++;
 		}
-		rem_first[n] = (uint32_t) w;
-		free(e->rems);
-		free(e->rem_first);
-		e->rems = rems;
-		e->rem_first = rem_first;
-		e->n_rems = n_rems;
-		e->cap_state = n;
+		set_rems(e, rems, n_rems);
 		rems = NULL;
-		rem_first = NULL;
-	} else {
-		/* no reminders before or after: every first is 0 */
-		memset(e->rem_first, 0, (n + 1) * sizeof(*e->rem_first));
 	}
 	e->d = d;
 	for (size_t k = 0; k < b; k++) {
@@ -789,7 +788,7 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 			sift_up(e, e->n_heap++);
 		}
 		int64_t at;
-		for (uint32_t x = e->rem_first[j]; x < e->rem_first[j + 1]; x++)
+		for (uint32_t x = rem_lo(e, j), end = rem_lo(e, j + 1); x < end; x++)
 			if (rem_next_at(e, &e->rems[x], &at) == 0) {
 				e->heap[e->n_heap] = (heap_ent) { .at = at, .idx = j, .rem = x };
 				sift_up(e, e->n_heap++);
@@ -804,7 +803,6 @@ out:
 	free(fst);
 	free(frem);
 	free(rems);
-	free(rem_first);
 	free(marked);
 	return r;
 }
@@ -825,7 +823,6 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 	heap_ent *heap = calloc(n_heap_max ? n_heap_max : 1, sizeof(*heap));
 	char **known = calloc(1, sizeof(char *));
 	rem_state *rems = NULL;
-	uint32_t *rem_first = NULL;
 	size_t n_rems = 0;
 	store_txn *t = NULL;
 	int r = -ENOMEM;
@@ -862,7 +859,7 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 		if (r < 0)
 			goto fail;
 	}
-	if ((r = load_rems(e, t, d, NULL, src ? src->now : 0, true, &rems, &rem_first, &n_rems)) < 0)
+	if ((r = load_rems(e, t, d, NULL, src ? src->now : 0, true, NULL, &rems, &n_rems)) < 0)
 		goto fail;
 	if ((r = commit_sources(&t, d, src)) < 0)
 		goto fail;
@@ -873,7 +870,7 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 	e->cap_state = d->n_orders;
 	e->cap_heap = n_heap_max;
 	e->d = d;
-	set_rems(e, rems, rem_first, n_rems);
+	set_rems(e, rems, n_rems);
 	rebuild_heap(e);
 	for (char **k = known; *k; k++)
 		free(*k);
@@ -889,7 +886,6 @@ fail:
 	free(state);
 	free(heap);
 	free(rems);
-	free(rem_first);
 	return r;
 }
 
