@@ -21,12 +21,41 @@
 #define NO_REM ENGINE_NO_REM
 #define NO_IDX UINT32_MAX
 
+/* A heap entry: its instant as the bytes of an int64_t in two 32-bit words (read
+ * and written with memcpy: ent_at, ent_set_at), so that the entry is 4-aligned
+ * and 12 bytes, and one index: a standing order's next create_at (who: its index
+ * in defs->orders) or, with HEAP_REM set, a `before:` reminder's next instant
+ * (who: HEAP_REM | its index in engine.rems). ENGINE_MAX_ENTRIES keeps both
+ * indexes below HEAP_REM and who below NO_IDX, apply_known's mark. */
 typedef struct heap_ent {
-	int64_t at;
-	uint32_t idx;            /* into defs->orders */
-	uint32_t rem;            /* into engine.rems; NO_REM: the standing order's next create_at */
+	uint32_t at[2];
+	uint32_t who;
 } heap_ent;
-_Static_assert(sizeof(heap_ent) == 16, "one heap entry per standing order and reminder");
+_Static_assert(sizeof(heap_ent) == 12, "one heap entry per standing order and reminder");
+#define HEAP_REM 0x80000000u
+_Static_assert(ENGINE_MAX_ENTRIES < HEAP_REM, "indexes below HEAP_REM, HEAP_REM | index below NO_IDX");
+
+static int64_t ent_at(const heap_ent *h) {
+	int64_t at;
+	memcpy(&at, h->at, sizeof(at));
+	return at;
+}
+
+static void ent_set_at(heap_ent *h, int64_t at) {
+	memcpy(h->at, &at, sizeof(at));
+}
+
+/* A standing order's entry (idx) or, with rem not NO_REM, reminder rem's. */
+static heap_ent ent_of(int64_t at, uint32_t idx, uint32_t rem) {
+	heap_ent h = { .who = rem == NO_REM ? idx : HEAP_REM | rem };
+	ent_set_at(&h, at);
+	return h;
+}
+
+/* The reminder of a reminder's entry; NO_REM for a standing order's. */
+static uint32_t ent_rem(const heap_ent *h) {
+	return h->who & HEAP_REM ? h->who & ~HEAP_REM : NO_REM;
+}
 
 /* What the loop keeps of a standing order's stored state (sched_state, 40 bytes):
  * the watermark and the counts. The rest is known: every standing order of the
@@ -80,16 +109,30 @@ struct engine {
 	size_t bad_idx;          /* engine_bulk_damaged: orders[bad_idx - 1]; 0: none */
 };
 
-/* An entry marked for removal (idx NO_IDX: only inside apply_known) comes
- * before every other. */
-static bool heap_less(const heap_ent *a, const heap_ent *b) {
-	if (a->idx == NO_IDX || b->idx == NO_IDX)
-		return a->idx == NO_IDX && b->idx != NO_IDX;
-	return a->at < b->at || (a->at == b->at && (a->idx < b->idx || (a->idx == b->idx && a->rem < b->rem)));
+/* The standing order of an entry (a reminder's read in e->rems). */
+static uint32_t ent_idx(const engine *e, const heap_ent *h) {
+	return h->who & HEAP_REM ? e->rems[h->who & ~HEAP_REM].idx : h->who;
+}
+
+/* Entries in the order of (at, standing order, reminder), a standing order's own
+ * after its reminders' (NO_REM): the order of creation on ties; the standing order
+ * of a reminder's entry is read only on a tie, in e->rems, which must be numbered
+ * as the entries are. An entry marked for removal (who NO_IDX: only inside
+ * apply_known) comes before every other. */
+static bool heap_less(const engine *e, const heap_ent *a, const heap_ent *b) {
+	if (a->who == NO_IDX || b->who == NO_IDX)
+		return a->who == NO_IDX && b->who != NO_IDX;
+	int64_t x = ent_at(a), y = ent_at(b);
+	if (x != y)
+		return x < y;
+	if (a->who == b->who)
+		return false;
+	uint32_t ia = ent_idx(e, a), ib = ent_idx(e, b);
+	return ia < ib || (ia == ib && ent_rem(a) < ent_rem(b));
 }
 
 static void sift_up(engine *e, size_t i) {
-	while (i > 0 && heap_less(&e->heap[i], &e->heap[(i - 1) / 2])) {
+	while (i > 0 && heap_less(e, &e->heap[i], &e->heap[(i - 1) / 2])) {
 		heap_ent t = e->heap[i];
 		e->heap[i] = e->heap[(i - 1) / 2];
 		e->heap[(i - 1) / 2] = t;
@@ -100,9 +143,9 @@ static void sift_up(engine *e, size_t i) {
 static void sift_down(engine *e, size_t i) {
 	for (;;) {
 		size_t l = 2 * i + 1, m = i;
-		if (l < e->n_heap && heap_less(&e->heap[l], &e->heap[m]))
+		if (l < e->n_heap && heap_less(e, &e->heap[l], &e->heap[m]))
 			m = l;
-		if (l + 1 < e->n_heap && heap_less(&e->heap[l + 1], &e->heap[m]))
+		if (l + 1 < e->n_heap && heap_less(e, &e->heap[l + 1], &e->heap[m]))
 			m = l + 1;
 		if (m == i)
 			return;
@@ -296,12 +339,12 @@ static void rebuild_heap(engine *e) {
 		else
 			e->stats.active++;
 		if (next_after_watermark(so, &e->state[i], &o) == 0)
-			e->heap[e->n_heap++] = (heap_ent) { .at = o.create_at, .idx = (uint32_t) i, .rem = NO_REM };
+			e->heap[e->n_heap++] = ent_of(o.create_at, (uint32_t) i, NO_REM);
 	}
 	for (size_t k = 0; k < e->n_rems; k++) {
 		int64_t at;
 		if (rem_next_at(e, &e->rems[k], &at) == 0)
-			e->heap[e->n_heap++] = (heap_ent) { .at = at, .idx = e->rems[k].idx, .rem = (uint32_t) k };
+			e->heap[e->n_heap++] = ent_of(at, e->rems[k].idx, (uint32_t) k);
 	}
 	for (size_t i = e->n_heap / 2; i-- > 0;)
 		sift_down(e, i);
@@ -508,11 +551,11 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	size_t nh = 0;
 	for (size_t k = 0; k < e->n_heap; k++) {
 		const heap_ent *h = &e->heap[k];
-		uint32_t to = moved[h->idx];
+		uint32_t to = moved[ent_idx(e, h)];   /* e->rems: still the current set's */
 		if (to == NO_IDX)
 			continue;
-		uint32_t rem = h->rem == NO_REM ? NO_REM : remap[h->rem];
-		heap[nh++] = (heap_ent) { .at = h->at, .idx = to, .rem = rem };
+		uint32_t rem = ent_rem(h);
+		heap[nh++] = ent_of(ent_at(h), to, rem == NO_REM ? NO_REM : remap[rem]);
 	}
 	e->stats.active = e->stats.paused = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -522,7 +565,7 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 			e->stats.active++;
 		occurrence o;
 		if (old_of[k] == NO_IDX && fresh[k] && next_after_watermark(&d->orders[k], &state[k], &o) == 0)
-			heap[nh++] = (heap_ent) { .at = o.create_at, .idx = (uint32_t) k, .rem = NO_REM };
+			heap[nh++] = ent_of(o.create_at, (uint32_t) k, NO_REM);
 	}
 	free(e->state);
 	free(e->heap);
@@ -538,7 +581,7 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 		int64_t at;
 		uint32_t k = e->rems[m].idx;
 		if (old_of[k] == NO_IDX && rem_next_at(e, &e->rems[m], &at) == 0)
-			heap[nh++] = (heap_ent) { .at = at, .idx = k, .rem = (uint32_t) m };
+			heap[nh++] = ent_of(at, k, (uint32_t) m);
 	}
 	e->n_heap = nh;
 	for (size_t k = e->n_heap / 2; k-- > 0;)
@@ -716,27 +759,20 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 	if ((r = commit_sources(&t, d, src)) < 0)
 		goto out;
 
-	/* the heap: the others renumbered, the dropped ones' entries marked (they sort
-	 * first) and sifted up in the order of their places, then taken from the top */
+	/* the heap: the others renumbered (a reminder's standing order read in the
+	 * current set's rems, still in place), the dropped ones' entries marked; they
+	 * are taken out below, once the comparisons' rems is the new set's */
 	size_t n_marked = 0;
 	for (size_t k = 0; k < e->n_heap; k++) {
 		heap_ent *h = &e->heap[k];
-		uint32_t j;
+		uint32_t j, rem = ent_rem(h);
 		int64_t shift;
-		if (!change_map_idx(&m, h->idx, &j, &shift)) {
-			h->idx = NO_IDX;
+		if (!change_map_idx(&m, ent_idx(e, h), &j, &shift)) {
+			h->who = NO_IDX;
 			marked[n_marked++] = (uint32_t) k;
 			continue;
 		}
-		h->idx = j;
-		if (h->rem != NO_REM)
-			h->rem = (uint32_t) ((int64_t) h->rem + shift);
-	}
-	for (size_t k = 0; k < n_marked; k++)
-		sift_up(e, marked[k]);
-	for (size_t k = 0; k < n_marked; k++) {
-		e->heap[0] = e->heap[--e->n_heap];
-		sift_down(e, 0);
+		h->who = rem == NO_REM ? j : HEAP_REM | (uint32_t) ((int64_t) rem + shift);
 	}
 	/* the cache: states moved to their new places, the added ones' put in */
 	for (size_t k = 0; k < a; k++) {
@@ -775,6 +811,14 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 		rems = NULL;
 	}
 	e->d = d;
+	/* the marked entries (they sort first) sifted up in the order of their
+	 * places, then taken from the top */
+	for (size_t k = 0; k < n_marked; k++)
+		sift_up(e, marked[k]);
+	for (size_t k = 0; k < n_marked; k++) {
+		e->heap[0] = e->heap[--e->n_heap];
+		sift_down(e, 0);
+	}
 	for (size_t k = 0; k < b; k++) {
 		uint32_t j = m.added[k];
 		const standing_order *so = &d->orders[j];
@@ -784,13 +828,13 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 		else
 			e->stats.active++;
 		if (next_after_watermark(so, &e->state[j], &o) == 0) {
-			e->heap[e->n_heap] = (heap_ent) { .at = o.create_at, .idx = j, .rem = NO_REM };
+			e->heap[e->n_heap] = ent_of(o.create_at, j, NO_REM);
 			sift_up(e, e->n_heap++);
 		}
 		int64_t at;
 		for (uint32_t x = rem_lo(e, j), end = rem_lo(e, j + 1); x < end; x++)
 			if (rem_next_at(e, &e->rems[x], &at) == 0) {
-				e->heap[e->n_heap] = (heap_ent) { .at = at, .idx = j, .rem = x };
+				e->heap[e->n_heap] = ent_of(at, j, x);
 				sift_up(e, e->n_heap++);
 			}
 	}
@@ -892,7 +936,7 @@ fail:
 int engine_next_due(const engine *e, int64_t *ret_at) {
 	if (e->n_heap == 0)
 		return -ENOENT;
-	*ret_at = e->heap[0].at;
+	*ret_at = ent_at(&e->heap[0]);
 	return 0;
 }
 
@@ -941,18 +985,20 @@ static void peek_visit(const engine *e, store_txn *t, size_t i, peek_best *best)
 	if (i >= e->n_heap || best->err)
 		return;
 	const heap_ent *h = &e->heap[i];
-	if (best->idx != NO_IDX && !heap_less(h, &(heap_ent) { .at = best->at, .idx = best->idx, .rem = NO_REM }))
+	heap_ent b = ent_of(best->at, best->idx, NO_REM);
+	if (best->idx != NO_IDX && !heap_less(e, h, &b))
 		return;
-	const standing_order *so = &e->d->orders[h->idx];
+	uint32_t idx = ent_idx(e, h);
+	const standing_order *so = &e->d->orders[idx];
 	occurrence o;
 	bool exact = false;
-	if (h->rem == NO_REM && !so->rule.paused) {   /* a reminder's entry: only its children count */
-		int r = engine_next_pending(t, so, e->state[h->idx].watermark, &o);
+	if (ent_rem(h) == NO_REM && !so->rule.paused) {   /* a reminder's entry: only its children count */
+		int r = engine_next_pending(t, so, e->state[idx].watermark, &o);
 		if (r == 0) {
-			heap_ent cand = { .at = o.create_at, .idx = h->idx, .rem = NO_REM };
-			exact = cand.at == h->at;
-			if (best->idx == NO_IDX || heap_less(&cand, &(heap_ent) { .at = best->at, .idx = best->idx, .rem = NO_REM }))
-				*best = (peek_best) { .at = cand.at, .idx = cand.idx };
+			heap_ent cand = ent_of(o.create_at, idx, NO_REM);
+			exact = o.create_at == ent_at(h);
+			if (best->idx == NO_IDX || heap_less(e, &cand, &b))
+				*best = (peek_best) { .at = o.create_at, .idx = idx };
 		} else if (r != -ENOENT && r != -ELOOP) {
 			best->err = r;
 			return;
@@ -1266,7 +1312,7 @@ static int reload_after_failure(engine *e) {
 
 int engine_run(engine *e, int64_t now, size_t max_batches) {
 	int created = 0;
-	for (size_t batch = 0; batch < max_batches && e->n_heap > 0 && e->heap[0].at <= now; batch++) {
+	for (size_t batch = 0; batch < max_batches && e->n_heap > 0 && ent_at(&e->heap[0]) <= now; batch++) {
 		store_txn *t;
 		int r = store_begin(e->s, true, &t);
 		if (r < 0)
@@ -1275,8 +1321,8 @@ int engine_run(engine *e, int64_t now, size_t max_batches) {
 		e->full_idx = e->bad_idx = 0;
 		defs_arena_reset(&e->scratch);
 		size_t budget = ENGINE_BATCH;
-		while (budget > 0 && e->n_heap > 0 && e->heap[0].at <= now) {
-			uint32_t idx = e->heap[0].idx, rem = e->heap[0].rem;
+		while (budget > 0 && e->n_heap > 0 && ent_at(&e->heap[0]) <= now) {
+			uint32_t idx = ent_idx(e, &e->heap[0]), rem = ent_rem(&e->heap[0]);
 			occurrence o;
 			int64_t at;
 			bool again;
@@ -1291,7 +1337,7 @@ int engine_run(engine *e, int64_t now, size_t max_batches) {
 				again = rem_next_at(e, &e->rems[rem], &at) == 0;
 			}
 			if (again)
-				e->heap[0].at = at;
+				ent_set_at(&e->heap[0], at);
 			else
 				e->heap[0] = e->heap[--e->n_heap];
 			sift_down(e, 0);
@@ -1329,7 +1375,7 @@ int engine_entries(const engine *e, engine_entry **ret, size_t *ret_n) {
 	if (!v)
 		return -ENOMEM;
 	for (size_t k = 0; k < e->n_heap; k++)
-		v[k] = (engine_entry) { .at = e->heap[k].at, .idx = e->heap[k].idx, .rem = e->heap[k].rem };
+		v[k] = (engine_entry) { .at = ent_at(&e->heap[k]), .idx = ent_idx(e, &e->heap[k]), .rem = ent_rem(&e->heap[k]) };
 	*ret = v;
 	*ret_n = e->n_heap;
 	return 0;
