@@ -21,12 +21,41 @@
 #define NO_REM ENGINE_NO_REM
 #define NO_IDX UINT32_MAX
 
+/* A heap entry: its instant as the bytes of an int64_t in two 32-bit words (read
+ * and written with memcpy: ent_at, ent_set_at), so that the entry is 4-aligned
+ * and 12 bytes, and one index: a standing order's next create_at (who: its index
+ * in defs->orders) or, with HEAP_REM set, a `before:` reminder's next instant
+ * (who: HEAP_REM | its index in engine.rems). ENGINE_MAX_ENTRIES keeps both
+ * indexes below HEAP_REM and who below NO_IDX, apply_known's mark. */
 typedef struct heap_ent {
-	int64_t at;
-	uint32_t idx;            /* into defs->orders */
-	uint32_t rem;            /* into engine.rems; NO_REM: the standing order's next create_at */
+	uint32_t at[2];
+	uint32_t who;
 } heap_ent;
-_Static_assert(sizeof(heap_ent) == 16, "one heap entry per standing order and reminder");
+_Static_assert(sizeof(heap_ent) == 12, "one heap entry per standing order and reminder");
+#define HEAP_REM 0x80000000u
+_Static_assert(ENGINE_MAX_ENTRIES < HEAP_REM, "indexes below HEAP_REM, HEAP_REM | index below NO_IDX");
+
+static int64_t ent_at(const heap_ent *h) {
+	int64_t at;
+	memcpy(&at, h->at, sizeof(at));
+	return at;
+}
+
+static void ent_set_at(heap_ent *h, int64_t at) {
+	memcpy(h->at, &at, sizeof(at));
+}
+
+/* A standing order's entry (idx) or, with rem not NO_REM, reminder rem's. */
+static heap_ent ent_of(int64_t at, uint32_t idx, uint32_t rem) {
+	heap_ent h = { .who = rem == NO_REM ? idx : HEAP_REM | rem };
+	ent_set_at(&h, at);
+	return h;
+}
+
+/* The reminder of a reminder's entry; NO_REM for a standing order's. */
+static uint32_t ent_rem(const heap_ent *h) {
+	return h->who & HEAP_REM ? h->who & ~HEAP_REM : NO_REM;
+}
 
 /* What the loop keeps of a standing order's stored state (sched_state, 40 bytes):
  * the watermark and the counts. The rest is known: every standing order of the
@@ -59,10 +88,12 @@ struct engine {
 	so_state *state;         /* per defs->orders index */
 	heap_ent *heap;          /* room for every standing order and reminder */
 	size_t n_heap, cap_heap;
-	size_t cap_state;        /* room in state and rem_first (one more there) */
-	rem_state *rems;         /* the `before:` reminders, grouped by standing order */
+	size_t cap_state;        /* room in state */
+	/* The `before:` reminders, grouped by standing order in index order (idx
+	 * ascending; within one, in the order of its reminders): load_rems and
+	 * apply_known build them so, and rem_lo() relies on it. */
+	rem_state *rems;
 	size_t n_rems;
-	uint32_t *rem_first;     /* per defs->orders index, and one past: its first in rems */
 	engine_stats stats;
 	int64_t grace;
 	sales_order *done;       /* created in the open batch; hooks run after commit */
@@ -78,16 +109,30 @@ struct engine {
 	size_t bad_idx;          /* engine_bulk_damaged: orders[bad_idx - 1]; 0: none */
 };
 
-/* An entry marked for removal (idx NO_IDX: only inside apply_known) comes
- * before every other. */
-static bool heap_less(const heap_ent *a, const heap_ent *b) {
-	if (a->idx == NO_IDX || b->idx == NO_IDX)
-		return a->idx == NO_IDX && b->idx != NO_IDX;
-	return a->at < b->at || (a->at == b->at && (a->idx < b->idx || (a->idx == b->idx && a->rem < b->rem)));
+/* The standing order of an entry (a reminder's read in e->rems). */
+static uint32_t ent_idx(const engine *e, const heap_ent *h) {
+	return h->who & HEAP_REM ? e->rems[h->who & ~HEAP_REM].idx : h->who;
+}
+
+/* Entries in the order of (at, standing order, reminder), a standing order's own
+ * after its reminders' (NO_REM): the order of creation on ties; the standing order
+ * of a reminder's entry is read only on a tie, in e->rems, which must be numbered
+ * as the entries are. An entry marked for removal (who NO_IDX: only inside
+ * apply_known) comes before every other. */
+static bool heap_less(const engine *e, const heap_ent *a, const heap_ent *b) {
+	if (a->who == NO_IDX || b->who == NO_IDX)
+		return a->who == NO_IDX && b->who != NO_IDX;
+	int64_t x = ent_at(a), y = ent_at(b);
+	if (x != y)
+		return x < y;
+	if (a->who == b->who)
+		return false;
+	uint32_t ia = ent_idx(e, a), ib = ent_idx(e, b);
+	return ia < ib || (ia == ib && ent_rem(a) < ent_rem(b));
 }
 
 static void sift_up(engine *e, size_t i) {
-	while (i > 0 && heap_less(&e->heap[i], &e->heap[(i - 1) / 2])) {
+	while (i > 0 && heap_less(e, &e->heap[i], &e->heap[(i - 1) / 2])) {
 		heap_ent t = e->heap[i];
 		e->heap[i] = e->heap[(i - 1) / 2];
 		e->heap[(i - 1) / 2] = t;
@@ -98,9 +143,9 @@ static void sift_up(engine *e, size_t i) {
 static void sift_down(engine *e, size_t i) {
 	for (;;) {
 		size_t l = 2 * i + 1, m = i;
-		if (l < e->n_heap && heap_less(&e->heap[l], &e->heap[m]))
+		if (l < e->n_heap && heap_less(e, &e->heap[l], &e->heap[m]))
 			m = l;
-		if (l + 1 < e->n_heap && heap_less(&e->heap[l + 1], &e->heap[m]))
+		if (l + 1 < e->n_heap && heap_less(e, &e->heap[l + 1], &e->heap[m]))
 			m = l + 1;
 		if (m == i)
 			return;
@@ -169,6 +214,21 @@ static int rem_next_at(const engine *e, const rem_state *rs, int64_t *ret_at) {
 	return r;
 }
 
+/* The first of standing order k's reminders in e->rems (their end is
+ * rem_lo(e, k + 1)): a binary search, as the grouping allows; loops over every
+ * standing order keep a running cursor instead. */
+static uint32_t rem_lo(const engine *e, uint32_t k) {
+	size_t lo = 0, hi = e->n_rems;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (e->rems[mid].idx < k)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (uint32_t) lo;
+}
+
 /* A standing order's `before:` reminders. */
 static size_t so_rems(const standing_order *so) {
 	size_t n = 0;
@@ -216,26 +276,25 @@ static int rem_read(store_txn *t, const defs *d, uint32_t j, uint32_t m, int64_t
 	return 0;
 }
 
-/* The reminders of d with their watermarks: an unchanged standing order's
- * (old_of[j] its index in the engine's current set) are copied from the cache, the
- * others read in t; a reminder seen for the first time starts at now (its watermark
- * now - 1, written in t) when now is known (not 0) and t writes. */
+/* The reminders of d with their watermarks, grouped by standing order in d's
+ * index order: an unchanged standing order's (old_of[j] its index in the engine's
+ * current set; those not NO_IDX ascend with j) are copied from the cache, and
+ * remap (when not NULL) takes the new index of each one copied at its old one; the
+ * others are read in t; a reminder seen for the first time starts at now (its
+ * watermark now - 1, written in t) when now is known (not 0) and t writes. */
 static int load_rems(const engine *e, store_txn *t, const defs *d, const uint32_t *old_of, int64_t now, bool write,
-		     rem_state **ret, uint32_t **ret_first, size_t *ret_n) {
+		     uint32_t *remap, rem_state **ret, size_t *ret_n) {
 	size_t n = count_rems(d);
 	rem_state *rems = calloc(n ? n : 1, sizeof(*rems));
-	uint32_t *first = calloc(d->n_orders + 1, sizeof(*first));
-	if (!rems || !first) {
-		free(rems);
-		free(first);
+	if (!rems)
 		return -ENOMEM;
-	}
 	uint32_t k = 0;
+	size_t ok = 0;   /* the cache's reminders, a running cursor (old_of ascends) */
 	for (size_t j = 0; j < d->n_orders; j++) {
 		const standing_order *so = &d->orders[j];
 		uint32_t old = old_of ? old_of[j] : NO_IDX;
-		uint32_t ok = old != NO_IDX ? e->rem_first[old] : 0;
-		first[j] = k;
+		while (old != NO_IDX && ok < e->n_rems && e->rems[ok].idx < old)
+			ok++;
 		for (size_t m = 0; m < so->bulk->n_reminders; m++) {
 			if (so->bulk->reminders[m].kind != REMIND_BEFORE)
 				continue;
@@ -244,29 +303,26 @@ static int load_rems(const engine *e, store_txn *t, const defs *d, const uint32_
 				/* unchanged: the same reminders in the same order */
 				*rs = (rem_state) { .through = e->rems[ok].through, .hash = e->rems[ok].hash,
 						    .idx = (uint32_t) j, .k = (uint32_t) m };
+				if (remap)
+					remap[ok] = k - 1;
 				ok++;
 				continue;
 			}
 			int r = rem_read(t, d, (uint32_t) j, (uint32_t) m, now, write, rs);
 			if (r < 0) {
 				free(rems);
-				free(first);
 				return r;
 			}
 		}
 	}
-	first[d->n_orders] = k;
 	*ret = rems;
-	*ret_first = first;
 	*ret_n = n;
 	return 0;
 }
 
-static void set_rems(engine *e, rem_state *rems, uint32_t *first, size_t n) {
+static void set_rems(engine *e, rem_state *rems, size_t n) {
 	free(e->rems);
-	free(e->rem_first);
 	e->rems = rems;
-	e->rem_first = first;
 	e->n_rems = n;
 }
 
@@ -283,12 +339,12 @@ static void rebuild_heap(engine *e) {
 		else
 			e->stats.active++;
 		if (next_after_watermark(so, &e->state[i], &o) == 0)
-			e->heap[e->n_heap++] = (heap_ent) { .at = o.create_at, .idx = (uint32_t) i, .rem = NO_REM };
+			e->heap[e->n_heap++] = ent_of(o.create_at, (uint32_t) i, NO_REM);
 	}
 	for (size_t k = 0; k < e->n_rems; k++) {
 		int64_t at;
 		if (rem_next_at(e, &e->rems[k], &at) == 0)
-			e->heap[e->n_heap++] = (heap_ent) { .at = at, .idx = e->rems[k].idx, .rem = (uint32_t) k };
+			e->heap[e->n_heap++] = ent_of(at, e->rems[k].idx, (uint32_t) k);
 	}
 	for (size_t i = e->n_heap / 2; i-- > 0;)
 		sift_down(e, i);
@@ -312,7 +368,6 @@ void engine_free(engine *e) {
 	free(e->state);
 	free(e->heap);
 	free(e->rems);
-	free(e->rem_first);
 	free(e->done);
 	defs_arena_free(e->scratch);
 	free(e->skips);
@@ -450,12 +505,13 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	uint32_t *moved = malloc((od->n_orders ? od->n_orders : 1) * sizeof(*moved));   /* old idx -> new, NO_IDX: redone */
 	uint32_t *old_of = malloc((n ? n : 1) * sizeof(*old_of));   /* new idx -> old, NO_IDX: redone */
 	bool *fresh = calloc(n ? n : 1, sizeof(*fresh));
+	/* the cache's reminder k -> its index in the new rems, for those kept */
+	uint32_t *remap = malloc((e->n_rems ? e->n_rems : 1) * sizeof(*remap));
 	rem_state *rems = NULL;
-	uint32_t *rem_first = NULL;
 	size_t n_rems = 0;
 	store_txn *t = NULL;
 	int r = -ENOMEM;
-	if (!state || !heap || !moved || !old_of || !fresh)
+	if (!state || !heap || !moved || !old_of || !fresh || !remap)
 		goto out;
 	for (size_t k = 0; k < n; k++)
 		old_of[k] = NO_IDX;
@@ -487,7 +543,7 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 			goto out;
 		j++;
 	}
-	if ((r = load_rems(e, t, d, old_of, src ? src->now : 0, true, &rems, &rem_first, &n_rems)) < 0)
+	if ((r = load_rems(e, t, d, old_of, src ? src->now : 0, true, remap, &rems, &n_rems)) < 0)
 		goto out;
 	if ((r = commit_sources(&t, d, src)) < 0)
 		goto out;
@@ -495,11 +551,11 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	size_t nh = 0;
 	for (size_t k = 0; k < e->n_heap; k++) {
 		const heap_ent *h = &e->heap[k];
-		uint32_t to = moved[h->idx];
+		uint32_t to = moved[ent_idx(e, h)];   /* e->rems: still the current set's */
 		if (to == NO_IDX)
 			continue;
-		uint32_t rem = h->rem == NO_REM ? NO_REM : rem_first[to] + (h->rem - e->rem_first[h->idx]);
-		heap[nh++] = (heap_ent) { .at = h->at, .idx = to, .rem = rem };
+		uint32_t rem = ent_rem(h);
+		heap[nh++] = ent_of(ent_at(h), to, rem == NO_REM ? NO_REM : remap[rem]);
 	}
 	e->stats.active = e->stats.paused = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -509,7 +565,7 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 			e->stats.active++;
 		occurrence o;
 		if (old_of[k] == NO_IDX && fresh[k] && next_after_watermark(&d->orders[k], &state[k], &o) == 0)
-			heap[nh++] = (heap_ent) { .at = o.create_at, .idx = (uint32_t) k, .rem = NO_REM };
+			heap[nh++] = ent_of(o.create_at, (uint32_t) k, NO_REM);
 	}
 	free(e->state);
 	free(e->heap);
@@ -518,16 +574,14 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 	e->cap_state = n;
 	e->cap_heap = n + n_rems_new;
 	e->d = d;
-	set_rems(e, rems, rem_first, n_rems);
+	set_rems(e, rems, n_rems);
 	rems = NULL;
-	rem_first = NULL;
-	for (size_t k = 0; k < n; k++) {
+	for (size_t m = 0; m < e->n_rems; m++) {
+		/* in standing order then reminder order, as the loop over k it replaces */
 		int64_t at;
-		if (old_of[k] != NO_IDX)
-			continue;
-		for (uint32_t m = e->rem_first[k]; m < e->rem_first[k + 1]; m++)
-			if (rem_next_at(e, &e->rems[m], &at) == 0)
-				heap[nh++] = (heap_ent) { .at = at, .idx = (uint32_t) k, .rem = m };
+		uint32_t k = e->rems[m].idx;
+		if (old_of[k] == NO_IDX && rem_next_at(e, &e->rems[m], &at) == 0)
+			heap[nh++] = ent_of(at, k, (uint32_t) m);
 	}
 	e->n_heap = nh;
 	for (size_t k = e->n_heap / 2; k-- > 0;)
@@ -542,8 +596,8 @@ out:
 	free(moved);
 	free(old_of);
 	free(fresh);
+	free(remap);
 	free(rems);
-	free(rem_first);
 	return r;
 }
 
@@ -646,13 +700,13 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 			 .drem = calloc(a + 1, sizeof(size_t)), .arem = calloc(b + 1, sizeof(size_t)) };
 	so_state *fst = calloc(b ? b : 1, sizeof(*fst));   /* the added ones' state */
 	rem_state *frem = NULL, *rems = NULL;               /* the added ones' reminders; the new array */
-	uint32_t *rem_first = NULL, *marked = NULL;
+	uint32_t *marked = NULL;
 	store_txn *t = NULL;
 	int r = -ENOMEM;
 	if (!m.drem || !m.arem || !fst)
 		goto out;
 	for (size_t k = 0; k < a; k++)
-		m.drem[k + 1] = m.drem[k] + (e->rem_first[m.dropped[k] + 1] - e->rem_first[m.dropped[k]]);
+		m.drem[k + 1] = m.drem[k] + (rem_lo(e, m.dropped[k] + 1) - rem_lo(e, m.dropped[k]));
 	for (size_t k = 0; k < b; k++)
 		m.arem[k + 1] = m.arem[k] + so_rems(&d->orders[m.added[k]]);
 	size_t n_rems = e->n_rems - m.drem[a] + m.arem[b];
@@ -665,12 +719,9 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 	size_t cap = no > n ? no : n;
 	if (cap > e->cap_state) {
 		so_state *st = realloc(e->state, cap * sizeof(*st));
-		if (st)
-			e->state = st;
-		uint32_t *rf = st ? realloc(e->rem_first, (cap + 1) * sizeof(*rf)) : NULL;
-		if (!rf)
+		if (!st)
 			goto out;
-		e->rem_first = rf;
+		e->state = st;
 		e->cap_state = cap;
 	}
 	if (n + n_rems > e->cap_heap) {
@@ -683,8 +734,7 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 	if (!(marked = malloc((a + m.drem[a] + 1) * sizeof(*marked))) ||
 	    !(frem = calloc(m.arem[b] + 1, sizeof(*frem))))
 		goto out;
-	if (with_rems && (!(rems = malloc((n_rems ? n_rems : 1) * sizeof(*rems))) ||
-			  !(rem_first = malloc((n + 1) * sizeof(*rem_first)))))
+	if (with_rems && !(rems = malloc((n_rems ? n_rems : 1) * sizeof(*rems))))
 		goto out;
 
 	if ((r = store_begin(e->s, true, &t)) < 0)
@@ -709,27 +759,20 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 	if ((r = commit_sources(&t, d, src)) < 0)
 		goto out;
 
-	/* the heap: the others renumbered, the dropped ones' entries marked (they sort
-	 * first) and sifted up in the order of their places, then taken from the top */
+	/* the heap: the others renumbered (a reminder's standing order read in the
+	 * current set's rems, still in place), the dropped ones' entries marked; they
+	 * are taken out below, once the comparisons' rems is the new set's */
 	size_t n_marked = 0;
 	for (size_t k = 0; k < e->n_heap; k++) {
 		heap_ent *h = &e->heap[k];
-		uint32_t j;
+		uint32_t j, rem = ent_rem(h);
 		int64_t shift;
-		if (!change_map_idx(&m, h->idx, &j, &shift)) {
-			h->idx = NO_IDX;
+		if (!change_map_idx(&m, ent_idx(e, h), &j, &shift)) {
+			h->who = NO_IDX;
 			marked[n_marked++] = (uint32_t) k;
 			continue;
 		}
-		h->idx = j;
-		if (h->rem != NO_REM)
-			h->rem = (uint32_t) ((int64_t) h->rem + shift);
-	}
-	for (size_t k = 0; k < n_marked; k++)
-		sift_up(e, marked[k]);
-	for (size_t k = 0; k < n_marked; k++) {
-		e->heap[0] = e->heap[--e->n_heap];
-		sift_down(e, 0);
+		h->who = rem == NO_REM ? j : HEAP_REM | (uint32_t) ((int64_t) rem + shift);
 	}
 	/* the cache: states moved to their new places, the added ones' put in */
 	for (size_t k = 0; k < a; k++) {
@@ -742,13 +785,13 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 	for (size_t k = 0; k < b; k++)
 		e->state[m.added[k]] = fst[k];
 	if (with_rems) {
-		/* every reminder's place may move: both arrays made anew */
-		size_t i = 0, da = 0, ka = 0, w = 0;
+		/* every reminder's place may move: the array made anew, grouped in the
+		 * new index order (x: a running cursor over the current one) */
+		size_t i = 0, da = 0, ka = 0, w = 0, x = 0;
 		for (size_t j = 0; j < n; j++) {
-			rem_first[j] = (uint32_t) w;
 			if (ka < b && m.added[ka] == j) {
-				for (size_t x = m.arem[ka]; x < m.arem[ka + 1]; x++) {
-					rems[w] = frem[x];
+				for (size_t y = m.arem[ka]; y < m.arem[ka + 1]; y++) {
+					rems[w] = frem[y];
 					rems[w++].idx = (uint32_t) j;
 				}
 				ka++;
@@ -756,26 +799,26 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 			}
 			while (da < a && m.dropped[da] == i)
 				i++, da++;
-			for (uint32_t x = e->rem_first[i]; x < e->rem_first[i + 1]; x++) {
+			while (x < e->n_rems && e->rems[x].idx < i)
+				x++;   /* a dropped one's */
+			for (; x < e->n_rems && e->rems[x].idx == i; x++) {
 				rems[w] = e->rems[x];
 				rems[w++].idx = (uint32_t) j;
 			}
 			i++;
 		}
-		rem_first[n] = (uint32_t) w;
-		free(e->rems);
-		free(e->rem_first);
-		e->rems = rems;
-		e->rem_first = rem_first;
-		e->n_rems = n_rems;
-		e->cap_state = n;
+		set_rems(e, rems, n_rems);
 		rems = NULL;
-		rem_first = NULL;
-	} else {
-		/* no reminders before or after: every first is 0 */
-		memset(e->rem_first, 0, (n + 1) * sizeof(*e->rem_first));
 	}
 	e->d = d;
+	/* the marked entries (they sort first) sifted up in the order of their
+	 * places, then taken from the top */
+	for (size_t k = 0; k < n_marked; k++)
+		sift_up(e, marked[k]);
+	for (size_t k = 0; k < n_marked; k++) {
+		e->heap[0] = e->heap[--e->n_heap];
+		sift_down(e, 0);
+	}
 	for (size_t k = 0; k < b; k++) {
 		uint32_t j = m.added[k];
 		const standing_order *so = &d->orders[j];
@@ -785,13 +828,13 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 		else
 			e->stats.active++;
 		if (next_after_watermark(so, &e->state[j], &o) == 0) {
-			e->heap[e->n_heap] = (heap_ent) { .at = o.create_at, .idx = j, .rem = NO_REM };
+			e->heap[e->n_heap] = ent_of(o.create_at, j, NO_REM);
 			sift_up(e, e->n_heap++);
 		}
 		int64_t at;
-		for (uint32_t x = e->rem_first[j]; x < e->rem_first[j + 1]; x++)
+		for (uint32_t x = rem_lo(e, j), end = rem_lo(e, j + 1); x < end; x++)
 			if (rem_next_at(e, &e->rems[x], &at) == 0) {
-				e->heap[e->n_heap] = (heap_ent) { .at = at, .idx = j, .rem = x };
+				e->heap[e->n_heap] = ent_of(at, j, x);
 				sift_up(e, e->n_heap++);
 			}
 	}
@@ -804,7 +847,6 @@ out:
 	free(fst);
 	free(frem);
 	free(rems);
-	free(rem_first);
 	free(marked);
 	return r;
 }
@@ -825,7 +867,6 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 	heap_ent *heap = calloc(n_heap_max ? n_heap_max : 1, sizeof(*heap));
 	char **known = calloc(1, sizeof(char *));
 	rem_state *rems = NULL;
-	uint32_t *rem_first = NULL;
 	size_t n_rems = 0;
 	store_txn *t = NULL;
 	int r = -ENOMEM;
@@ -862,7 +903,7 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 		if (r < 0)
 			goto fail;
 	}
-	if ((r = load_rems(e, t, d, NULL, src ? src->now : 0, true, &rems, &rem_first, &n_rems)) < 0)
+	if ((r = load_rems(e, t, d, NULL, src ? src->now : 0, true, NULL, &rems, &n_rems)) < 0)
 		goto fail;
 	if ((r = commit_sources(&t, d, src)) < 0)
 		goto fail;
@@ -873,7 +914,7 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 	e->cap_state = d->n_orders;
 	e->cap_heap = n_heap_max;
 	e->d = d;
-	set_rems(e, rems, rem_first, n_rems);
+	set_rems(e, rems, n_rems);
 	rebuild_heap(e);
 	for (char **k = known; *k; k++)
 		free(*k);
@@ -889,14 +930,13 @@ fail:
 	free(state);
 	free(heap);
 	free(rems);
-	free(rem_first);
 	return r;
 }
 
 int engine_next_due(const engine *e, int64_t *ret_at) {
 	if (e->n_heap == 0)
 		return -ENOENT;
-	*ret_at = e->heap[0].at;
+	*ret_at = ent_at(&e->heap[0]);
 	return 0;
 }
 
@@ -945,18 +985,20 @@ static void peek_visit(const engine *e, store_txn *t, size_t i, peek_best *best)
 	if (i >= e->n_heap || best->err)
 		return;
 	const heap_ent *h = &e->heap[i];
-	if (best->idx != NO_IDX && !heap_less(h, &(heap_ent) { .at = best->at, .idx = best->idx, .rem = NO_REM }))
+	heap_ent b = ent_of(best->at, best->idx, NO_REM);
+	if (best->idx != NO_IDX && !heap_less(e, h, &b))
 		return;
-	const standing_order *so = &e->d->orders[h->idx];
+	uint32_t idx = ent_idx(e, h);
+	const standing_order *so = &e->d->orders[idx];
 	occurrence o;
 	bool exact = false;
-	if (h->rem == NO_REM && !so->rule.paused) {   /* a reminder's entry: only its children count */
-		int r = engine_next_pending(t, so, e->state[h->idx].watermark, &o);
+	if (ent_rem(h) == NO_REM && !so->rule.paused) {   /* a reminder's entry: only its children count */
+		int r = engine_next_pending(t, so, e->state[idx].watermark, &o);
 		if (r == 0) {
-			heap_ent cand = { .at = o.create_at, .idx = h->idx, .rem = NO_REM };
-			exact = cand.at == h->at;
-			if (best->idx == NO_IDX || heap_less(&cand, &(heap_ent) { .at = best->at, .idx = best->idx, .rem = NO_REM }))
-				*best = (peek_best) { .at = cand.at, .idx = cand.idx };
+			heap_ent cand = ent_of(o.create_at, idx, NO_REM);
+			exact = o.create_at == ent_at(h);
+			if (best->idx == NO_IDX || heap_less(e, &cand, &b))
+				*best = (peek_best) { .at = o.create_at, .idx = idx };
 		} else if (r != -ENOENT && r != -ELOOP) {
 			best->err = r;
 			return;
@@ -1270,7 +1312,7 @@ static int reload_after_failure(engine *e) {
 
 int engine_run(engine *e, int64_t now, size_t max_batches) {
 	int created = 0;
-	for (size_t batch = 0; batch < max_batches && e->n_heap > 0 && e->heap[0].at <= now; batch++) {
+	for (size_t batch = 0; batch < max_batches && e->n_heap > 0 && ent_at(&e->heap[0]) <= now; batch++) {
 		store_txn *t;
 		int r = store_begin(e->s, true, &t);
 		if (r < 0)
@@ -1279,8 +1321,8 @@ int engine_run(engine *e, int64_t now, size_t max_batches) {
 		e->full_idx = e->bad_idx = 0;
 		defs_arena_reset(&e->scratch);
 		size_t budget = ENGINE_BATCH;
-		while (budget > 0 && e->n_heap > 0 && e->heap[0].at <= now) {
-			uint32_t idx = e->heap[0].idx, rem = e->heap[0].rem;
+		while (budget > 0 && e->n_heap > 0 && ent_at(&e->heap[0]) <= now) {
+			uint32_t idx = ent_idx(e, &e->heap[0]), rem = ent_rem(&e->heap[0]);
 			occurrence o;
 			int64_t at;
 			bool again;
@@ -1295,7 +1337,7 @@ int engine_run(engine *e, int64_t now, size_t max_batches) {
 				again = rem_next_at(e, &e->rems[rem], &at) == 0;
 			}
 			if (again)
-				e->heap[0].at = at;
+				ent_set_at(&e->heap[0], at);
 			else
 				e->heap[0] = e->heap[--e->n_heap];
 			sift_down(e, 0);
@@ -1333,7 +1375,7 @@ int engine_entries(const engine *e, engine_entry **ret, size_t *ret_n) {
 	if (!v)
 		return -ENOMEM;
 	for (size_t k = 0; k < e->n_heap; k++)
-		v[k] = (engine_entry) { .at = e->heap[k].at, .idx = e->heap[k].idx, .rem = e->heap[k].rem };
+		v[k] = (engine_entry) { .at = ent_at(&e->heap[k]), .idx = ent_idx(e, &e->heap[k]), .rem = ent_rem(&e->heap[k]) };
 	*ret = v;
 	*ret_n = e->n_heap;
 	return 0;

@@ -91,8 +91,9 @@ typedef struct engine_sources {
 #define ENGINE_KNOWN_MAX 4096
 
 /* The most standing orders, and the most `before:` reminders, one definition set
- * may hold: the engine's indexes are 32-bit (UINT32_MAX is its "none"). */
-#define ENGINE_MAX_ENTRIES (UINT32_MAX - 1)
+ * may hold: the engine's indexes are 31-bit (a heap entry's 32-bit index has its
+ * top bit for "a reminder's", and UINT32_MAX is its "none"). */
+#define ENGINE_MAX_ENTRIES ((uint32_t) INT32_MAX)
 
 /* Makes d the current definitions: records new standing orders' schedule state,
  * marks removed ones inactive (history kept), stores the sources (when given), all

@@ -1202,6 +1202,64 @@ static void test_apply_known_other_set_ignored(void **state) {
 	assert_int_equal(next_due(f), T0 - HOUR);   /* the edit was seen: the full merge ran */
 }
 
+/* The schedule's entries (engine_entries) form a heap in the order of (at,
+ * standing order, reminder), a standing order's own entry after its reminders':
+ * the order in which tied entries are handled. */
+static void assert_heap_order(fx *f, size_t n, int64_t at0, uint32_t idx0, uint32_t rem0) {
+	engine_entry *v;
+	size_t nv;
+	assert_int_equal(engine_entries(f->e, &v, &nv), 0);
+	assert_int_equal(nv, n);
+	for (size_t k = 1; k < nv; k++)
+		assert_true(entry_cmp(&v[(k - 1) / 2], &v[k]) < 0);
+	assert_int_equal(v[0].at, at0);
+	assert_int_equal(v[0].idx, idx0);
+	assert_int_equal(v[0].rem, rem0);
+	free(v);
+}
+
+/* Ties: standing orders whose create_at and whose `before:` reminders' instants
+ * are all the same instant, through a first apply, one with the changes given (a
+ * standing order added first: every index and reminder moves) and a full merge
+ * (it removed again); then one batch handles them all. */
+static void test_ties_in_entry_order(void **state) {
+	fx *f = *state;
+	const char *rems = "    reminders:\n      - {before: 3 hours, task: \"First {customer}\"}\n"
+			   "      - {before: 3 hours, task: \"Second {customer}\"}\n";
+	char *a0 = order_item("a0", DAILY "      lead_time: 3 hours\n");
+	char *aa = order_item("aa", DAILY "      lead_time: 3 hours\n");
+	char *bb = order_item("bb", DAILY "      lead_time: 3 hours\n");
+	char *items1, *items2;
+	assert_true(asprintf(&items1, "%s%s%s%s", aa, rems, bb, rems) > 0);
+	assert_true(asprintf(&items2, "%s%s%s", a0, rems, items1) > 0);
+	const defs *d1 = load_crm(f, items1);
+	const defs *d2 = load_crm(f, items2);
+	free(a0);
+	free(aa);
+	free(bb);
+	free(items1);
+	free(items2);
+	engine_sources src = { .now = T0 - DAY };
+	assert_int_equal(engine_apply(f->e, d1, &src), 0);
+	assert_heap_order(f, 6, T0 - 3 * HOUR, 0, 0);
+	uint32_t added[1] = { 0 };
+	src = (engine_sources) { .now = T0 - DAY + 1, .changes_known = true, .changes_from = d1, .added = added,
+				 .n_added = 1 };
+	assert_int_equal(engine_apply(f->e, d2, &src), 0);
+	engine_stats st;
+	engine_get_stats(f->e, &st);
+	assert_int_equal(st.applied_known, 1);
+	assert_heap_order(f, 9, T0 - 3 * HOUR, 0, 0);
+	src = (engine_sources) { .now = T0 - DAY + 2 };
+	assert_int_equal(engine_apply(f->e, d1, &src), 0);
+	assert_heap_order(f, 6, T0 - 3 * HOUR, 0, 0);
+	assert_int_equal(engine_run(f->e, T0 - 3 * HOUR, 1), 2);
+	task_seen ts[16];
+	assert_int_equal(tasks(f, ts), 4);   /* aa's and bb's: a0 is gone */
+	assert_heap_order(f, 6, T0 + DAY - 3 * HOUR, 0, 0);
+	verify_clean(f);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exactly_once_across_runs, setup, teardown),
@@ -1231,6 +1289,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_reminder_kept_across_reapply, setup, teardown),
 		cmocka_unit_test(test_apply_known_matches_full),
 		cmocka_unit_test_setup_teardown(test_apply_known_other_set_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ties_in_entry_order, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
