@@ -962,7 +962,7 @@ static conn *conn_victim(server *s, const conn *self, conn_class k) {
 		conn_class vk = conn_class_of(s, v);
 		if (vk <= k)
 			continue;
-		bool idle = v->queued == 0 && !v->in_run && !v->working;
+		bool idle = v->queued == 0 && !v->in_run && !v->working && !v->turn_waiting && s->turn_conn != v;
 		if (!best || vk > best_k || (vk == best_k && idle && !best_idle) ||
 		    (vk == best_k && idle == best_idle && v->since <= best->since)) {
 			best = v;
