@@ -798,6 +798,7 @@ static void conn_step(conn *c) {
 		msg = own = c->turn_msg;
 		len = c->turn_len;
 		c->turn_msg = NULL;
+		uv_timer_again(&c->idle);
 		goto start;
 	}
 	r = vl_reader_next(&c->reader, &msg, &len);
@@ -836,6 +837,7 @@ static void conn_step(conn *c) {
 			else
 				s->turn_head = c;
 			s->turn_tail = c;
+			uv_timer_stop(&c->idle);   /* waiting for others is not being idle */
 			return;
 		}
 		s->turn_conn = c;
