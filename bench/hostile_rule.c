@@ -58,7 +58,9 @@ int main(void) {
 	/* cron "* * * * *", start 2026-12-01, count 1e9 */
 	rule cron_count = base(hel);
 	cron_count.kind = RULE_CRON;
-	cron_parse("* * * * *", &cron_count.cron, NULL);
+	cron_expr every_minute;
+	cron_parse("* * * * *", &every_minute, NULL);
+	cron_count.cron = &every_minute;
 	int64_t day;
 	cal_parse_date("2026-12-01", &day);
 	cron_count.start_day = (int32_t) day;
@@ -89,7 +91,9 @@ int main(void) {
 	rule yearly = base(hel);
 	yearly.kind = RULE_CRON;
 	yearly.start_day = RULE_NO_DAY;
-	cron_parse("@yearly", &yearly.cron, NULL);
+	cron_expr at_yearly;
+	cron_parse("@yearly", &at_yearly, NULL);
+	yearly.cron = &at_yearly;
 	TIME("rule_next, cron \"@yearly\" without start, after INT64_MIN", 10000, rule_next(&yearly, INT64_MIN, &o));
 #ifndef OLD_API
 	uint64_t n;

@@ -53,6 +53,7 @@ static const char *intent_text[N_INTENT] = {
 
 typedef struct sched {
 	rule r;
+	cron_expr cron;        /* r.cron points here (a cron rule's expression is out of line) */
 	const char *zone_name;
 	char rrule[200];
 	char text[120];        /* ours, as YAML-ish text for the disagreement lines */
@@ -228,9 +229,10 @@ static bool gen(sched *s, tz_db *db) {
 			snprintf(cron, sizeof(cron), "0,30 1-4 * * *");
 		else
 			snprintf(cron, sizeof(cron), "%d %d %s * %s", mi, h, dom, dow);
-		if (cron_parse(cron, &r->cron, NULL) < 0)
+		if (cron_parse(cron, &s->cron, NULL) < 0)
 			return false;
 		r->kind = RULE_CRON;
+		r->cron = &s->cron;
 		r->unit = RULE_UNIT_MINUTE;
 		r->start_day = cal_days_from_civil(y, m, rndi(1, 28));
 		if (shape == 9)
@@ -272,7 +274,7 @@ static bool gen(sched *s, tz_db *db) {
 	 * one of its instances). One that does not exist is drawn again: libical moves a
 	 * DTSTART in a gap and then every instance with it. */
 	if (r->kind == RULE_CRON) {
-		if (cron_next(&r->cron, r->start_day * CAL_SECS_PER_DAY - 60, &s->dt_local) < 0)
+		if (cron_next(r->cron, r->start_day * CAL_SECS_PER_DAY - 60, &s->dt_local) < 0)
 			return false;
 	} else {
 		s->dt_local = r->start_day * CAL_SECS_PER_DAY + r->at;
@@ -391,7 +393,7 @@ static void show(const sched *s, int64_t t, const int64_t *a, int na, const int6
  * cron match); the date is not checked. */
 static bool is_instance(const sched *s, int64_t local) {
 	if (s->r.kind == RULE_CRON)
-		return cron_matches(&s->r.cron, local);
+		return cron_matches(s->r.cron, local);
 	return cal_floormod(local, CAL_SECS_PER_DAY) == s->r.at;
 }
 

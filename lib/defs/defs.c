@@ -156,7 +156,8 @@ const so_bulk defs_so_bulk_none;
 void defs_rule_wire_of(const rule *r, defs_rule_wire *ret) {
 	*ret = (defs_rule_wire) { .interval = 1, .start_day = r->start_day == RULE_NO_DAY ? INT64_MIN : r->start_day };
 	if (r->kind == RULE_CRON) {
-		ret->cron = r->cron;
+		if (r->cron)
+			ret->cron = *r->cron;
 		return;
 	}
 	ret->interval = r->interval;
@@ -1584,7 +1585,8 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	const ytree_node *on = ytree_get(n, "on"), *day = ytree_get(n, "day"), *wd = ytree_get(n, "weekday");
 	const ytree_node *start = ytree_get(n, "start"), *at = ytree_get(n, "at");
 	const ytree_node *until = ytree_get(n, "until"), *count = ytree_get(n, "count");
-	bool every_ok = false;
+	bool every_ok = false, cron_ok = false;
+	cron_expr ce;
 
 	if (every && cron)
 		defs_err(c, cron, "\"every\" and \"cron\" are exclusive");
@@ -1599,8 +1601,11 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 		const char *why = NULL;
 		r->kind = RULE_CRON;
 		r->unit = RULE_UNIT_MINUTE;
-		if (s && cron_parse(s, &r->cron, &why) < 0)
+		r->cron = NULL;   /* set below, once parsed */
+		if (s && cron_parse(s, &ce, &why) < 0)
 			defs_err(c, cron, "invalid cron expression: %s", why ? why : defs_q(s, q));
+		else
+			cron_ok = s != NULL;
 		if (at)
 			defs_err(c, at, "\"at\" is not used with \"cron\"");
 	}
@@ -1624,6 +1629,17 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 			r->kind = RULE_MONTHLY_WEEKDAY;
 		}
 	}
+	/* the expression out of line (the rule's, freed by rule_done()), once no
+	 * other form's fields can take its storage */
+	if (cron_ok && r->kind == RULE_CRON) {
+		cron_expr *cp = malloc(sizeof(*cp));
+		if (cp) {
+			*cp = ce;
+			r->cron = cp;
+		} else {
+			c->oom = true;
+		}
+	}
 	if (every && !start)
 		defs_err(c, n, "missing key \"start\"");
 	int64_t day64;   /* the rule's days and lead_time are 32 bits: the bounds checked here fit */
@@ -1632,8 +1648,11 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 		r->start_day = (int32_t) day64;
 	if (at && every) {
 		const char *s = defs_text(c, at);
-		if (s && cal_parse_time(s, &r->at) < 0)
+		int32_t secs;   /* 0..86399: fits the rule's 17 bits */
+		if (s && cal_parse_time(s, &secs) < 0)
 			defs_err(c, at, "expected a time HH:MM, got \"%s\"", defs_q(s, q));
+		else if (s)
+			r->at = (uint32_t) secs;
 	}
 	const ytree_node *tzn = ytree_get(n, "timezone");
 	if (tzn)
@@ -1663,7 +1682,9 @@ static void defs_schedule(defs_ctx *c, const ytree_node *n, defs_order_ent *e) {
 	const ytree_node *skip = ytree_get(n, "skip");
 	if (skip)
 		defs_skip(c, skip, r);
-	defs_bool(c, n, "paused", &r->paused);
+	bool paused = false;
+	defs_bool(c, n, "paused", &paused);
+	r->paused = paused;
 	if (defs_enum(c, n, "catch_up", defs_catch_ups, &v) == 1) {
 		e->o.catch_up = (catch_up) v;
 		e->has_catch_up = true;
@@ -2758,7 +2779,6 @@ void defs_unit_done(defs_unit *u) {
 	if (u->arena) {
 		/* unpacked: strings and arrays are the arena's, but for these */
 		free(u->orders);
-		free(u->meta);
 		defs_arena_free(u->arena);
 		defs_arena_free(u->bulk);
 		*u = (defs_unit) { 0 };

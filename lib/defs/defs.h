@@ -98,9 +98,9 @@ typedef struct standing_order {
 	uint8_t payment;          /* order_payment */
 	uint8_t catch_up;         /* catch_up: the schedule's, else the config default */
 } standing_order;
-/* One per standing order in memory (issue 12): 5 pointers, the rule (72), 14
- * bytes, 2 of padding; it was 224 bytes with the bulk's fields inline. */
-_Static_assert(sizeof(standing_order) == 128, "struct standing_order: one per standing order in memory");
+/* One per standing order in memory (issue 12): 4 pointers, the hash, the rule (48),
+ * 14 bytes, 2 of padding; it was 224 bytes with the bulk's fields inline. */
+_Static_assert(sizeof(standing_order) == 104, "struct standing_order: one per standing order in memory");
 
 /* *ret: so with its bulk b (ret may be so): the full standing order the order
  * makers, the CRM and the list writers take; b must outlive it (it points into b
@@ -295,22 +295,15 @@ typedef struct defs_unit_order {
 	catch_up link_catch_up;
 } defs_unit_order;
 
-/* What the catalog keeps of a standing order of a file once it runs (the running
- * set holds the standing order itself, its id and its customer among it): where
- * its id is (defs_unit_order's id_line, id_col) and which defaults linking it
- * applies (has_*); see defs_unit_thin. */
-typedef struct defs_unit_meta {
-	uint32_t id_line;
-	unsigned id_col : 29, has_zone : 1, has_catch_up : 1, has_payment : 1;
-} defs_unit_meta;
-_Static_assert(sizeof(defs_unit_meta) == 8, "defs_unit_meta: 8 bytes a standing order");
-
 typedef struct defs_unit {
 	customer *customers;      /* in file order */
 	size_t n_customers;
-	defs_unit_order *orders;  /* in file order; NULL once thinned (meta instead) */
+	/* In file order; NULL once thinned (defs_unit_thin: the running set holds the
+	 * standing orders, and what else a file said of one, where its id is and which
+	 * defaults linking it takes, is read again from the file when needed). */
+	defs_unit_order *orders;
 	size_t n_orders;
-	defs_unit_meta *meta;     /* n_orders of them once thinned, else NULL */
+	bool thin;
 	/* An unpacked unit (lib/defs/pack.h): everything above lives in this arena
 	 * (strings shared), freed as a whole by defs_unit_done. NULL: malloc'd each. */
 	struct defs_arena *arena;

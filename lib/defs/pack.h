@@ -38,13 +38,12 @@ int defs_unit_unpack(const defs *base, const void *p, size_t len, defs_unit *ret
  * -ERANGE: pos past the table; -EBADMSG: damaged; -ENOMEM. The head is not
  * checked (defs_unit_unpack does). */
 int defs_bulk_unpack(const void *p, size_t len, size_t pos, struct defs_arena **arena, so_bulk *ret);
-/* An unpacked unit's standing orders replaced by their meta (their ids'
- * positions, flags: 8 bytes each; their ids and customer ids are the running
- * standing orders'), the rest staying in the arena: for a unit whose standing
- * orders are kept elsewhere (the running set) and are linked again from there. 0,
- * or -ENOMEM (the unit unchanged); a unit not unpacked, or with a position past
- * what the meta holds (2^29 columns), is left as it is. */
-int defs_unit_thin(defs_unit *u);
+/* An unpacked unit's standing orders dropped (defs_unit.thin), the rest (its
+ * customers, the strings the running standing orders point to) staying in the
+ * arena: for a unit whose standing orders are kept elsewhere (the running set)
+ * and, where the file's own word is needed again (a link, an id's position), read
+ * again from the file. A unit not unpacked is left as it is. */
+void defs_unit_thin(defs_unit *u);
 /* Frees an unpacked unit's bulk arena (defs_unit.bulk): whatever pointed into it
  * (its standing orders' so_bulk when they have no reminders)
  * must be gone or thinned first. */

@@ -1,7 +1,8 @@
 /* The catalog keeps one cat_file per definition file (its length and content
  * hash, its bytes unless a source can give them again, and for orders files the
  * unit read or unpacked from them: a YAML file's unit lives in an arena and, once
- * its standing orders run, keeps only their meta), an id index of the customers
+ * its standing orders run, keeps none of them: what its file said of one is read
+ * again from the file when needed), an id index of the customers
  * (customer id -> owning file and position) and the running defs, whose arrays
  * are shallow copies of the units' entries (the strings stay the units'). A
  * parallel owner array says which file each entry of the running defs came
@@ -36,6 +37,12 @@ typedef struct cat_file {
 } cat_file;
 
 /* 8 bytes a customer and a standing order of the running set and the candidate. */
+/* Files read again (cat_reread_unit), each once a build or a stage's errors. */
+typedef struct cat_reread {
+	struct cat_reread_file { const cat_file *f; defs_unit u; } *v;
+	size_t n, cap;
+} cat_reread;
+
 typedef struct cat_own {
 	uint32_t file;           /* the catalog's slot of its cat_file (cat_of) */
 	uint32_t idx;            /* into its u.customers or u.orders */
@@ -89,6 +96,9 @@ struct catalog {
 	void *free_ud;
 	bool thin_all;           /* every running standing order that can be thin is: a commit
 				  * with the changes known thins only the ones it added */
+	/* files read again for the positions of ids in a stage's errors
+	 * (cat_lookup_order), emptied when the errors are out */
+	cat_reread look_rr;
 	/* the candidate's standing orders that are not the running set's as they
 	 * were (indexes of run.d dropped, of pend.d added), for engine_sources */
 	struct cat_changes { uint32_t *v; size_t n, cap; } chg_drop, chg_add;
@@ -387,24 +397,21 @@ static int cat_fetch(catalog *c, cat_file *f) {
 	return 0;
 }
 
-/* A YAML orders file just read: its unit replaced by the same unpacked, whose
- * strings live in one arena (shared where repeated). */
-static int cat_compact(const catalog *c, cat_file *f) {
-	defs_unit u;
+/* A YAML orders file just read: its unit packed (the record for the store,
+ * unless the link changes the unit: cat_build) and the unit as read freed. It
+ * comes back unpacked, its strings in one arena (shared where repeated), in a
+ * second round (cat_files_stage) once every file's reading is freed: what stays
+ * of it is then not spread over the pages the reading used (a first start's
+ * RssAnon, doc/decisions.md). */
+static int cat_pack_read(cat_file *f) {
 	uint8_t *p;
 	size_t len;
 	int r = defs_unit_pack(&f->u, &p, &len);
 	if (r < 0)
 		return r;
-	r = defs_unit_unpack(c->pend.base, p, len, &u);
-	if (r < 0) {
-		free(p);
-		return r == -ENOMEM ? r : -EIO;   /* a unit that does not come back: a defect */
-	}
 	defs_unit_done(&f->u);
-	f->u = u;
+	f->u = (defs_unit) { 0 };
 	f->thin_bulk = NULL;
-	/* the record for the store, unless the link changes the unit (cat_build) */
 	free(f->packed);
 	f->packed = p;
 	f->packed_len = len;
@@ -451,7 +458,7 @@ static void cat_thin_one(catalog *c, size_t m) {
 	standing_order *so = &c->run.d->orders[m];
 	cat_file *f = cat_of(c, &c->run.own_ord[m]);
 	size_t idx = c->run.own_ord[m].idx;
-	if (!f->orders_yaml || !f->u.bulk || !f->u.meta || !f->thin_bulk || so->stored ||
+	if (!f->orders_yaml || !f->u.bulk || !f->u.thin || !f->thin_bulk || so->stored ||
 	    so->bulk->n_reminders || so->bulk->placed_by || idx >= UINT32_MAX)
 		return;
 	so_bulk *tb = f->thin_bulk;
@@ -472,7 +479,7 @@ static void cat_thin_run(catalog *c) {
 	 * standing orders stay resident */
 	for (size_t i = 1; i < c->run.n_yaml; i++) {
 		cat_file *f = c->run.yaml[i];
-		if (f->u.meta && f->u.bulk && !f->thin_bulk) {
+		if (f->u.thin && f->u.bulk && !f->thin_bulk) {
 			so_bulk *tb = defs_arena_alloc(&f->u.arena, sizeof(*tb));
 			if (tb)
 				*tb = (so_bulk) { 0 };
@@ -486,7 +493,7 @@ static void cat_thin_run(catalog *c) {
 	c->thin_all = true;
 	for (size_t i = 1; i < c->run.n_yaml; i++) {
 		cat_file *f = c->run.yaml[i];
-		if (f->u.meta && f->thin_bulk)
+		if (f->u.thin && f->thin_bulk)
 			defs_unit_bulk_free(&f->u);
 	}
 }
@@ -596,8 +603,9 @@ static int cat_push(cat_file ***v, size_t *n, cat_file *f) {
 	return 0;
 }
 
-/* One file to unpack (packed set) or to read and validate (then compacted when
- * it is a YAML orders file), on one of the threads of cat_run_jobs. */
+/* One file to unpack (packed set, or a YAML orders file's own record) or to read
+ * and validate (then packed when it is a YAML orders file), on one of the
+ * threads of cat_run_jobs. */
 typedef struct cat_job {
 	cat_file *f;
 	const void *packed;
@@ -620,7 +628,7 @@ static void cat_job_run(const catalog *c, cat_job *jb) {
 	jb->r = defs_unit_read(c->pend.base, &jb->f->f, &jb->f->u);
 	if (jb->r == 0 && jb->f->orders_yaml) {
 		jb->f->dirty = true;
-		jb->r = cat_compact(c, jb->f);
+		jb->r = cat_pack_read(jb->f);
 	}
 }
 
@@ -742,6 +750,17 @@ static int cat_files_stage(catalog *c, cat_file **old, size_t n_old, const defs_
 		if (jb->r == -EINVAL)
 			bad = -EINVAL;
 	}
+	/* the YAML orders files read: their units back from their records */
+	size_t n_own = 0;
+	for (size_t k = 0; k < n_jobs && r == 0; k++)
+		if (jobs[k].f->orders_yaml && !jobs[k].packed && jobs[k].r == 0)
+			jobs[n_own++] = (cat_job) { .f = jobs[k].f, .packed = jobs[k].f->packed,
+						    .packed_len = jobs[k].f->packed_len };
+	if (r == 0 && n_own)
+		cat_run_jobs(c, jobs, n_own);
+	for (size_t k = 0; k < n_own && r == 0; k++)
+		if (jobs[k].r < 0)   /* a unit that does not come back: a defect */
+			r = jobs[k].r == -ENOMEM ? -ENOMEM : -EIO;
 	free(jobs);
 	for (size_t k = 0; k < n_old && r != -ENOMEM; k++)
 		if (!kept[k]) {
@@ -793,12 +812,6 @@ static bool cat_dying_customer(const catalog *c, const customer *cu) {
 	return false;
 }
 
-/* The files of thin standing orders read again (cat_relink_thin), each once a
- * build. */
-typedef struct cat_reread {
-	struct cat_reread_file { const cat_file *f; defs_unit u; } *v;
-	size_t n, cap;
-} cat_reread;
 
 static void cat_reread_done(cat_reread *rr) {
 	for (size_t i = 0; i < rr->n; i++)
@@ -807,15 +820,10 @@ static void cat_reread_done(cat_reread *rr) {
 	*rr = (cat_reread) { 0 };
 }
 
-/* Links again the thin standing order so of o's file (its customer changed):
- * linking needs its lines and its hash all of it, so its file's bytes (held, or
- * through the source, checked against its hash) are read again, once a build,
- * and its version there is linked; *ret is so with what the link changes
- * (customer, the defaulted zone and catch-up, hash), still thin. 0; -EINVAL where
- * the link fails; -ESTALE when the file is not there as it was; -ENOMEM. */
-static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const cat_own *o, const standing_order *so,
-			   const customer *cu, standing_order *ret) {
-	const cat_file *of = cat_of(c, o);
+/* The unit of the running file of, read again from its bytes (held, or through
+ * the source, checked against its hash), once a build (rr). 0 and *ret (rr's);
+ * -ESTALE when the file is not there as it was; -ENOMEM. */
+static int cat_reread_unit(catalog *c, cat_reread *rr, const defs *base, const cat_file *of, const defs_unit **ret) {
 	struct cat_reread_file *rf = NULL;
 	for (size_t i = rr->n; i-- > 0 && !rf;)
 		if (rr->v[i].f == of)
@@ -842,7 +850,22 @@ static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const c
 		rf->f = of;
 		rr->n++;
 	}
-	const defs_unit *u = &rf->u;
+	*ret = &rf->u;
+	return 0;
+}
+
+/* Links again the standing order so of o's thinned file (its customer changed):
+ * linking needs what the file said of it (its lines, which defaults it takes),
+ * so its file is read again (cat_reread_unit) and its version there is linked;
+ * *ret is so with what the link changes (customer, the defaulted zone and
+ * catch-up, hash), still thin if it was. 0; -EINVAL where the link fails;
+ * -ESTALE when the file is not there as it was; -ENOMEM. */
+static int cat_relink_thin(catalog *c, cat_reread *rr, const defs *base, const cat_own *o, const standing_order *so,
+			   const customer *cu, standing_order *ret) {
+	const defs_unit *u;
+	int r = cat_reread_unit(c, rr, base, cat_of(c, o), &u);
+	if (r < 0)
+		return r;
 	if (o->idx >= u->n_orders || strcmp(u->orders[o->idx].o.id, so->id) != 0)
 		return -ESTALE;
 	standing_order linked;
@@ -1026,34 +1049,15 @@ static int cat_build(catalog *c) {
 			const standing_order *so = &old->orders[i];
 			const cat_own *o = &c->run.own_ord[i++];
 			if (relink && so->customer && cat_dying_customer(c, so->customer)) {
-				/* a thinned unit's standing order is the running one: linking
-				 * takes from it what the file said and applies the defaults again */
-				defs_unit_order thin;
-				const defs_unit_order *e = &thin;
 				const customer *cu = cat_find_customer(c, &acust, so->customer->id);
-				if (so->stored) {
-					/* its bulk is in the store: link its file's version */
-					if ((r = cat_relink_thin(c, &rr, base, o, so, cu, &d->orders[m])) < 0)
-						goto out;
-					c->stats.orders_linked++;
-					c->pend.own_ord[m++] = *o;
-					continue;
-				}
-				if (cat_of(c, o)->u.meta) {
-					const defs_unit_meta *mt = &cat_of(c, o)->u.meta[o->idx];
-					/* its customer id is its customer's (the link found it by it) */
-					thin = (defs_unit_order) { .o = *so, .customer_id = (char *) so->customer->id,
-								   .has_zone = mt->has_zone, .has_catch_up = mt->has_catch_up,
-								   .has_payment = mt->has_payment, .id_line = (int) mt->id_line,
-								   .id_col = (int) mt->id_col, .link_zone = so->rule.zone,
-								   .link_catch_up = so->catch_up };
-				} else {
-					e = &cat_of(c, o)->u.orders[o->idx];
-				}
-				if (!defs_unit_link(base, e, cu, &d->orders[m])) {
-					r = -EINVAL;
+				/* a thinned unit's standing orders are linked from their file
+				 * read again, the others from their unit */
+				if (so->stored || cat_of(c, o)->u.thin)
+					r = cat_relink_thin(c, &rr, base, o, so, cu, &d->orders[m]);
+				else
+					r = defs_unit_link(base, &cat_of(c, o)->u.orders[o->idx], cu, &d->orders[m]) ? 0 : -EINVAL;
+				if (r < 0)
 					goto out;
-				}
 				c->stats.orders_linked++;
 				cat_change(c, &c->chg_drop, i - 1);
 				cat_change(c, &c->chg_add, m);
@@ -1200,16 +1204,21 @@ static size_t cat_file_idx(const catalog *c, const cat_file *f) {
 }
 
 static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
-	const catalog *c = ud;
+	catalog *c = ud;
 	const cat_own *o = cat_run_order(c, id);
 	if (!o)
 		return false;
 	const cat_file *f = cat_of(c, o);
+	/* a thinned unit's positions: from its file read again (once a stage), an
+	 * error's only (an id of the running set again); none when it is not there
+	 * as it was */
 	const defs_unit *u = &f->u;
-	int line = u->meta ? (int) u->meta[o->idx].id_line : u->orders[o->idx].id_line;
-	int col = u->meta ? (int) u->meta[o->idx].id_col : u->orders[o->idx].id_col;
-	*ret = (defs_unit_site) { .file = f->f.name, .line = line, .col = col,
-				  .file_idx = cat_file_idx(c, f), .pos = o->idx };
+	if (u->thin && cat_reread_unit(c, &c->look_rr, c->pend.base, f, &u) < 0)
+		u = NULL;
+	bool at = u && u->orders && o->idx < u->n_orders && !strcmp(u->orders[o->idx].o.id, id);
+	*ret = (defs_unit_site) { .file = f->f.name, .line = at ? u->orders[o->idx].id_line : 0,
+				  .col = at ? u->orders[o->idx].id_col : 0, .file_idx = cat_file_idx(c, f),
+				  .pos = o->idx };
 	return true;
 }
 
@@ -1239,7 +1248,9 @@ static int cat_unit_errors(catalog *c, diag_list *diags) {
 		lk.old_customers = c->removed[0]->u.customers;
 		lk.n_old_customers = c->removed[0]->u.n_customers;
 	}
-	return defs_unit_errors(c->pend.base, &f->f, &lk, diags);
+	int r = defs_unit_errors(c->pend.base, &f->f, &lk, diags);
+	cat_reread_done(&c->look_rr);
+	return r;
 }
 
 int catalog_stage(catalog *c, const defs_file *files, size_t n, const defs_file *api, size_t na,
@@ -1480,9 +1491,9 @@ void catalog_commit(catalog *c) {
 			f->packed_len = 0;
 			f->dirty = false;
 		}
-		/* its standing orders are the running set's now: the unit keeps their meta */
+		/* its standing orders are the running set's now: the unit drops them */
 		if (i > 0)
-			(void) defs_unit_thin(&f->u);
+			defs_unit_thin(&f->u);
 		if (c->source && i > 0 && f->f.data) {
 			free(f->f.data);
 			f->f.data = c->run.yaml_flat[i].data = NULL;

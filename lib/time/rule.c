@@ -28,7 +28,7 @@ int rule_validate(const rule *r, const char **ret_why) {
 		why = "no time zone";
 	else if (r->kind != RULE_CRON && r->interval < 1)
 		why = "interval must be at least 1";
-	else if (r->kind != RULE_CRON && (r->at < 0 || r->at >= CAL_SECS_PER_DAY))
+	else if (r->kind != RULE_CRON && r->at >= CAL_SECS_PER_DAY)
 		why = "at: must be within the day";
 	else if (r->kind != RULE_CRON && r->start_day == RULE_NO_DAY)
 		why = "start: is required";
@@ -39,6 +39,8 @@ int rule_validate(const rule *r, const char **ret_why) {
 		why = "until: is out of range";
 	else if (r->n_skip > 0 && !r->skip)
 		why = "skip: list missing";
+	else if (r->kind == RULE_CRON && !r->cron)
+		why = "cron: expression missing";
 	if (!why) {
 		switch ((rule_kind) r->kind) {
 		case RULE_EVERY:
@@ -266,7 +268,7 @@ static void rule_ix_init(rule_ix *ix, const rule *r) {
 	ix->before_start = 0;
 	ix->memo_ok = false;
 	if (r->kind == RULE_CRON) {
-		cron_index_init(&ix->cron, &r->cron);
+		cron_index_init(&ix->cron, r->cron);
 		if (ix->cron.per_day == 0 || ix->cron.per_cycle == 0) {
 			ix->hi = 0;    /* never matches */
 			return;
@@ -680,22 +682,37 @@ void rule_done(rule *r) {
 	free(r->skip);
 	r->skip = NULL;
 	r->n_skip = 0;
+	if (r->kind == RULE_CRON) {
+		free((cron_expr *) r->cron);
+		r->cron = NULL;
+	}
 }
 
 int rule_copy(rule *dst, const rule *src) {
 	int64_t *skip = NULL;
+	cron_expr *cron = NULL;
 	if (!dst || !src)
 		return -EINVAL;
-	if (src->n_skip > 0) {
-		if (!src->skip)
-			return -EINVAL;
-		skip = malloc(src->n_skip * sizeof(*skip));
-		if (!skip)
+	if (src->n_skip > 0 && !src->skip)
+		return -EINVAL;
+	if (src->kind == RULE_CRON && src->cron) {
+		cron = malloc(sizeof(*cron));
+		if (!cron)
 			return -ENOMEM;
+		*cron = *src->cron;
+	}
+	if (src->n_skip > 0) {
+		skip = malloc(src->n_skip * sizeof(*skip));
+		if (!skip) {
+			free(cron);
+			return -ENOMEM;
+		}
 		memcpy(skip, src->skip, src->n_skip * sizeof(*skip));
 	}
 	*dst = *src;
 	dst->skip = skip;
+	if (cron)
+		dst->cron = cron;
 	return 0;
 }
 

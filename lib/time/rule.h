@@ -32,22 +32,30 @@ typedef enum rule_unit {
  * hash still write it as INT64_MIN, its value when the field was 64 bits). */
 #define RULE_NO_DAY INT32_MIN
 
-/* One per standing order held in memory (issue 12): 72 bytes (4 of them padding at
- * the end), kind and unit as bytes (cast to rule_kind/rule_unit where a switch wants
- * the enum), counts, civil days and lead_time as 32 bits (rule_validate() bounds the
- * days to +-203 million, the definitions to 1970..9999 and lead_time to 366 days).
- * The cron fields and the other forms' share storage (a union): a rule reads only
- * its kind's; the pack format and the definitions' hash write the other kind's as
- * the definitions' parser left them when they were apart (interval 1, the rest 0). */
+/* One per standing order held in memory (issue 12): 48 bytes. Counts, civil days and
+ * lead_time are 32 bits (rule_validate() bounds the days to +-203 million, the
+ * definitions to 1970..9999 and lead_time to 366 days); `at` (< 86400: 17 bits),
+ * kind, unit and the two flags share one 32-bit word of bit-fields (read kind and
+ * unit through a cast to rule_kind/rule_unit where a switch wants the enum). A cron
+ * rule's expression is out of line (`cron`, owned like `skip`: malloc'd by the
+ * definitions' parser and freed by rule_done(), copied by rule_copy(), in the arena
+ * of an unpacked unit; a shallow copy of the rule shares it), so the cron pointer and
+ * the other forms' fields share 8 bytes (a union): a rule reads only its kind's; the
+ * pack format and the definitions' hash write the other kind's as the definitions'
+ * parser left them when they were apart (interval 1, the rest 0). */
 typedef struct rule {
 	const tz_zone *zone;   /* owned by the tz_db */
 	int64_t *skip;         /* sorted civil days whose occurrences are suppressed */
 	int32_t start_day;     /* civil day of `start` (cron: RULE_NO_DAY when absent) */
 	int32_t until_day;     /* inclusive: occurrences whose local date <= until */
 	int32_t lead_time;     /* seconds; create_at = delivery - lead_time */
-	int32_t at;            /* seconds after local midnight (`at:`, default 00:00) */
+	uint32_t at : 17;      /* seconds after local midnight (`at:`, default 00:00), < 86400 */
+	uint32_t kind : 3;     /* rule_kind */
+	uint32_t unit : 3;     /* rule_unit; RULE_EVERY only; the others imply week or month */
+	uint32_t has_until : 1;
+	uint32_t paused : 1;   /* carried for the callers; rule_next() ignores it */
 	union {
-		cron_expr cron;        /* RULE_CRON */
+		const cron_expr *cron; /* RULE_CRON: the expression (NULL: none, an invalid rule) */
 		struct {               /* the other kinds */
 			uint32_t interval;     /* N >= 1 */
 			uint8_t on_mask;       /* RULE_WEEKLY_ON: bit 0 = Monday .. bit 6 = Sunday */
@@ -58,12 +66,8 @@ typedef struct rule {
 	};
 	uint32_t count;        /* 0: no count bound (the definitions allow up to 2^32 - 1) */
 	uint32_t n_skip;
-	uint8_t kind;          /* rule_kind */
-	uint8_t unit;          /* rule_unit; RULE_EVERY only; the others imply week or month */
-	bool has_until;
-	bool paused;           /* carried for the callers; rule_next() ignores it */
 } rule;
-_Static_assert(sizeof(rule) == 72, "struct rule: one per standing order in memory");
+_Static_assert(sizeof(rule) == 48, "struct rule: one per standing order in memory");
 
 /* occurrence.n of a cron rule without `count:`: numbering those would mean walking
  * every match since `start`, which next-after-T must not do. */
@@ -106,6 +110,6 @@ int rule_count(const rule *r, int64_t after, int64_t before, uint64_t *ret);
  * from `after` return last. Up to i = 1023 it steps (O(i)); further it costs a few
  * rule_count()s (one more per gap that drops occurrences). 0, -ENOENT or -EINVAL. */
 int rule_nth_after(const rule *r, int64_t after, uint64_t i, occurrence *ret);
-void rule_done(rule *r);   /* frees skip; the struct itself is the caller's */
-/* Deep copy (skip array) */
+void rule_done(rule *r);   /* frees skip and cron; the struct itself is the caller's */
+/* Deep copy (the skip array and the cron expression) */
 int rule_copy(rule *dst, const rule *src);

@@ -82,7 +82,7 @@ static int each_fn(const occurrence *o, void *ud) {
 }
 
 static void check_rule(const cron_expr *c, const uint8_t *p, size_t n) {
-	rule r = { .kind = RULE_CRON, .cron = *c, .start_day = RULE_NO_DAY };
+	rule r = { .kind = RULE_CRON, .cron = c, .start_day = RULE_NO_DAY };
 	int64_t after = FUZZ_NOW;
 	size_t zi = 0;
 	if (n >= 13) {

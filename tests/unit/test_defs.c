@@ -465,13 +465,13 @@ static void test_cron(void **state) {
 	assert_true(so->rule.start_day == RULE_NO_DAY);
 	assert_int_equal(so->rule.unit, RULE_UNIT_MINUTE);   /* interval: the cron fields share its storage */
 	assert_true(so->rule.lead_time == 12 * 3600);
-	assert_true(so->rule.cron.minute == want.minute);
-	assert_true(so->rule.cron.hour == want.hour);
-	assert_true(so->rule.cron.dom == want.dom);
-	assert_true(so->rule.cron.month == want.month);
-	assert_true(so->rule.cron.dow == want.dow);
-	assert_true(so->rule.cron.dom_star == want.dom_star);
-	assert_true(so->rule.cron.dow_star == want.dow_star);
+	assert_true(so->rule.cron->minute == want.minute);
+	assert_true(so->rule.cron->hour == want.hour);
+	assert_true(so->rule.cron->dom == want.dom);
+	assert_true(so->rule.cron->month == want.month);
+	assert_true(so->rule.cron->dow == want.dow);
+	assert_true(so->rule.cron->dom_star == want.dom_star);
+	assert_true(so->rule.cron->dow_star == want.dow_star);
 	defs_free(d);
 
 	so = sched_ok("      cron: \"@daily\"\n      start: 2026-11-23\n      count: 10\n", &d);

@@ -37,6 +37,8 @@ static defs_unit_order ord_v[3];
 static order_line line_v[3];
 static reminder rem_v[2];
 static int64_t skip_v[3] = { INT64_MIN, -1, INT64_MAX };
+static const cron_expr cron_v = { .minute = UINT64_MAX, .hour = 0xffffff, .dom = UINT32_MAX, .month = 0x1ffe,
+				  .dow = 0x7f, .dom_star = false, .dow_star = true };
 static so_bulk bulk_v[3];
 
 static defs_unit make_unit(const defs *base) {
@@ -84,8 +86,7 @@ static defs_unit make_unit(const defs *base) {
 	};
 	ord_v[1] = (defs_unit_order) {
 		.o = { .id = "so-2", .rule = { .kind = RULE_CRON, .start_day = RULE_NO_DAY, .zone = NULL,
-					       .cron = { .minute = UINT64_MAX, .hour = 0xffffff, .dom = UINT32_MAX,
-							 .month = 0x1ffe, .dow = 0x7f, .dom_star = false, .dow_star = true } },
+					       .cron = &cron_v },
 		       .catch_up = CATCH_UP_ALL, .bulk = &bulk_v[2], .line = 0 },
 		.customer_id = NULL, .id_line = -5, .id_col = 0,
 	};
@@ -133,20 +134,26 @@ static void check_order(const defs_unit_order *x, const defs_unit_order *y) {
 	const rule *p = &a->rule, *q = &b->rule;
 	assert_int_equal(p->kind, q->kind);
 	assert_int_equal(p->unit, q->unit);
-	assert_int_equal(p->interval, q->interval);
 	assert_true(p->start_day == q->start_day);
 	assert_int_equal(p->at, q->at);
-	assert_int_equal(p->on_mask, q->on_mask);
-	assert_int_equal(p->day, q->day);
-	assert_int_equal(p->nth, q->nth);
-	assert_int_equal(p->weekday, q->weekday);
-	assert_true(p->cron.minute == q->cron.minute);
-	assert_int_equal(p->cron.hour, q->cron.hour);
-	assert_int_equal(p->cron.dom, q->cron.dom);
-	assert_int_equal(p->cron.month, q->cron.month);
-	assert_int_equal(p->cron.dow, q->cron.dow);
-	assert_int_equal(p->cron.dom_star, q->cron.dom_star);
-	assert_int_equal(p->cron.dow_star, q->cron.dow_star);
+	if (p->kind == RULE_CRON) {
+		assert_non_null(p->cron);
+		assert_non_null(q->cron);
+		assert_true(p->cron != q->cron);   /* the unpacked unit's own */
+		assert_true(p->cron->minute == q->cron->minute);
+		assert_int_equal(p->cron->hour, q->cron->hour);
+		assert_int_equal(p->cron->dom, q->cron->dom);
+		assert_int_equal(p->cron->month, q->cron->month);
+		assert_int_equal(p->cron->dow, q->cron->dow);
+		assert_int_equal(p->cron->dom_star, q->cron->dom_star);
+		assert_int_equal(p->cron->dow_star, q->cron->dow_star);
+	} else {
+		assert_int_equal(p->interval, q->interval);
+		assert_int_equal(p->on_mask, q->on_mask);
+		assert_int_equal(p->day, q->day);
+		assert_int_equal(p->nth, q->nth);
+		assert_int_equal(p->weekday, q->weekday);
+	}
 	assert_int_equal(p->has_until, q->has_until);
 	assert_true(p->until_day == q->until_day);
 	assert_true(p->count == q->count);
@@ -209,12 +216,10 @@ static void test_round_trip(void **state) {
 	defs_free(base);
 }
 
-/* defs_unit_thin keeps 8 bytes a standing order: its id's position and the
- * defaults linking applies; a position the meta cannot hold (make_unit's
- * INT32_MAX column, a negative line) leaves the unit as it is. */
-static void test_thin_meta(void **state) {
+/* defs_unit_thin drops an unpacked unit's standing orders and keeps the rest
+ * (the customers, the strings in the arena); a unit not unpacked keeps them. */
+static void test_thin_unit(void **state) {
 	(void) state;
-	assert_int_equal(sizeof(defs_unit_meta), 8);
 	defs *base = base_defs();
 	defs_unit made = make_unit(base), back;
 	uint8_t *packed;
@@ -222,24 +227,21 @@ static void test_thin_meta(void **state) {
 	assert_int_equal(defs_unit_pack(&made, &packed, &n), 0);
 	assert_int_equal(defs_unit_unpack(base, packed, n, &back), 0);
 	free(packed);
-	assert_int_equal(defs_unit_thin(&back), 0);
-	assert_null(back.meta);
+	defs_unit_thin(&made);
+	assert_false(made.thin);
+	assert_non_null(made.orders);
 	assert_non_null(back.orders);
-	back.orders[0].id_col = (1 << 29) - 1;
-	assert_int_equal(defs_unit_thin(&back), 0);
-	assert_null(back.meta);   /* so-2's line -5 */
-	back.orders[1].id_line = 7;
-	assert_int_equal(defs_unit_thin(&back), 0);
+	size_t no = back.n_orders, nc = back.n_customers;
+	const char *cid = back.customers[0].id;
+	defs_unit_thin(&back);
+	assert_true(back.thin);
 	assert_null(back.orders);
-	assert_non_null(back.meta);
-	assert_int_equal(back.meta[0].id_line, 10);
-	assert_int_equal(back.meta[0].id_col, (1 << 29) - 1);
-	assert_true(back.meta[0].has_zone && back.meta[0].has_catch_up && back.meta[0].has_payment);
-	assert_int_equal(back.meta[1].id_line, 7);
-	assert_int_equal(back.meta[1].id_col, 0);
-	assert_false(back.meta[1].has_zone || back.meta[1].has_catch_up || back.meta[1].has_payment);
-	assert_int_equal(back.meta[2].id_line, 0);
-	assert_false(back.meta[2].has_zone || back.meta[2].has_catch_up || back.meta[2].has_payment);
+	assert_int_equal(back.n_orders, no);
+	assert_int_equal(back.n_customers, nc);
+	assert_ptr_equal(back.customers[0].id, cid);
+	assert_string_equal(back.customers[0].id, made.customers[0].id);
+	defs_unit_thin(&back);   /* again: nothing */
+	assert_true(back.thin);
 	defs_unit_done(&back);
 	defs_free(base);
 }
@@ -337,6 +339,30 @@ static void test_zone_refused(void **state) {
 	assert_non_null(z);
 	memcpy(z, "XYZ", 3);   /* no such zone */
 	rehash(p, len);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), -EBADMSG);
+	free(p);
+	defs_free(base);
+}
+
+/* A rule's `at` is read back only within the day (the rule holds it in 17 bits; the
+ * parser gives 0..86399): the last second of the day reads, the next is refused. */
+static void test_at_refused(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	const tz_zone *utc;
+	assert_int_equal(tz_db_get(base->tz, "UTC", &utc), 0);
+	defs_unit_order o = { .o = { .id = "x", .bulk = &defs_so_bulk_none,
+				     .rule = { .kind = RULE_EVERY, .interval = 1, .at = 86399, .zone = utc } } };
+	defs_unit u = { .orders = &o, .n_orders = 1 }, back;
+	uint8_t *p;
+	size_t len;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
+	assert_int_equal(back.orders[0].o.rule.at, 86399);
+	defs_unit_done(&back);
+	free(p);
+	o.o.rule.at = 86400;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
 	assert_int_equal(defs_unit_unpack(base, p, len, &back), -EBADMSG);
 	free(p);
 	defs_free(base);
@@ -702,7 +728,7 @@ static void test_golden_bytes(void **state) {
 	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
 	const rule *c = &back.orders[0].o.rule, *w = &back.orders[1].o.rule, *m = &back.orders[2].o.rule;
 	assert_true(c->kind == RULE_CRON && c->start_day == RULE_NO_DAY && c->has_until && c->until_day == 2932896 &&
-		    c->lead_time == 366 * 86400 && c->cron.minute == u.orders[0].o.rule.cron.minute);
+		    c->lead_time == 366 * 86400 && c->cron->minute == u.orders[0].o.rule.cron->minute);
 	assert_true(w->kind == RULE_WEEKLY_ON && w->interval == 2 && w->on_mask == (1 << 0 | 1 << 6) &&
 		    w->start_day == 0 && w->at == 86340 && w->count == 7 && w->n_skip == 1);
 	assert_true(m->kind == RULE_MONTHLY_WEEKDAY && m->interval == 3 && m->nth == RULE_LAST && m->weekday == 4 &&
@@ -718,13 +744,43 @@ static void test_golden_bytes(void **state) {
 	defs_free(base);
 }
 
+/* The arena: every allocation 8-byte aligned and apart from every other, whatever
+ * the mix of sizes (shared blocks, blocks of their own for the large ones); after a
+ * reset the same again. Each allocation is filled with its own byte and all are
+ * checked at the end, so an overlap shows. */
+static void test_arena(void **state) {
+	(void) state;
+	static const size_t sizes[] = { 1, 7, 8, 13, 1024, 1025, 100, 20000, 3, 65536, 70000, 5, 2048, 0, 999 };
+	enum { N = 600 };
+	struct defs_arena *a = NULL;
+	for (int round = 0; round < 2; round++) {
+		unsigned char *p[N];
+		size_t len[N];
+		for (size_t i = 0; i < N; i++) {
+			len[i] = sizes[(i * 7 + (size_t) round) % (sizeof(sizes) / sizeof(*sizes))];
+			p[i] = defs_arena_alloc(&a, len[i]);
+			assert_non_null(p[i]);
+			assert_int_equal((uintptr_t) p[i] % 8, 0);
+			memset(p[i], (int) (i % 251) + 1, len[i]);
+		}
+		for (size_t i = 0; i < N; i++)
+			for (size_t k = 0; k < len[i]; k++)
+				if (p[i][k] != (unsigned char) ((i % 251) + 1))
+					fail_msg("allocation %zu (%zu bytes) overwritten at %zu", i, len[i], k);
+		defs_arena_reset(&a);
+	}
+	defs_arena_free(a);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_empty_unit),
-		cmocka_unit_test(test_thin_meta),
+		cmocka_unit_test(test_thin_unit),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_zone_refused),
+		cmocka_unit_test(test_at_refused),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_prelink_hash),
 		cmocka_unit_test(test_golden_bytes),

@@ -382,9 +382,11 @@ static void test_elapsed(void **state) {
 static void test_cron_rules(void **state) {
 	(void) state;
 	const char *why;
+	cron_expr ce;   /* the rules' expression (a rule points to it) */
 	occurrence o;
 	rule r = mk(RULE_CRON, hel, 2027, 3, 20, 12, 0);
-	assert_int_equal(cron_parse("30 3 * * 0", &r.cron, &why), 0);
+	assert_int_equal(cron_parse("30 3 * * 0", &ce, &why), 0);
+	r.cron = &ce;
 	/* Sundays 03:30 local: 2027-03-28 is the spring-forward day, 10-31 the fold */
 	const int64_t sun[] = { T(2027, 3, 21, 1, 30), T(2027, 3, 28, 1, 30), T(2027, 4, 4, 0, 30) };
 	expect_seq(&r, 0, sun, 3, NULL, false);
@@ -400,7 +402,8 @@ static void test_cron_rules(void **state) {
 
 	/* OR rule with start (at ignored), count and skip; Tuesday 2026-12-01 counts */
 	r = mk(RULE_CRON, utc, 2026, 12, 1, 12, 0);
-	assert_int_equal(cron_parse("0 9 1,15 * mon", &r.cron, &why), 0);
+	assert_int_equal(cron_parse("0 9 1,15 * mon", &ce, &why), 0);
+	r.cron = &ce;
 	r.count = 4;
 	const int64_t orr[] = { T(2026, 12, 1, 9, 0), T(2026, 12, 7, 9, 0), T(2026, 12, 14, 9, 0),
 				T(2026, 12, 15, 9, 0) };
@@ -422,13 +425,15 @@ static void test_cron_rules(void **state) {
 	/* every 30 minutes through the gap: 03:00 and 03:30 move to 04:00 and 04:30 EEST,
 	 * which the real 04:00 and 04:30 then repeat; each instant is delivered once */
 	r = mk(RULE_CRON, hel, 2027, 3, 1, 0, 0);
-	assert_int_equal(cron_parse("*/30 * * * *", &r.cron, &why), 0);
+	assert_int_equal(cron_parse("*/30 * * * *", &ce, &why), 0);
+	r.cron = &ce;
 	const int64_t g[] = { T(2027, 3, 28, 0, 30), T(2027, 3, 28, 1, 0), T(2027, 3, 28, 1, 30),
 			      T(2027, 3, 28, 2, 0) };
 	expect_seq(&r, T(2027, 3, 28, 0, 0), g, 4, NULL, false);
 	/* asked from inside the moved gap: 03:07 local goes out at 04:07 EEST (01:07Z),
 	 * after the real 04:00 (01:00Z) although its local time is earlier */
-	assert_int_equal(cron_parse("*/7 3 * * *", &r.cron, &why), 0);
+	assert_int_equal(cron_parse("*/7 3 * * *", &ce, &why), 0);
+	r.cron = &ce;
 	const int64_t g7[] = { T(2027, 3, 28, 1, 7), T(2027, 3, 28, 1, 14), T(2027, 3, 28, 1, 21) };
 	expect_seq(&r, T(2027, 3, 28, 1, 0), g7, 3, NULL, false);
 	collect c = { .n = 0 };
@@ -437,13 +442,15 @@ static void test_cron_rules(void **state) {
 	assert_true(c.v[0].delivery == T(2027, 3, 28, 1, 0) && c.v[8].delivery == T(2027, 3, 28, 1, 56));
 	assert_true(c.v[8].local == T(2027, 3, 28, 4, 56));
 	/* through the fold only the first pass is delivered */
-	assert_int_equal(cron_parse("*/30 * * * *", &r.cron, &why), 0);
+	assert_int_equal(cron_parse("*/30 * * * *", &ce, &why), 0);
+	r.cron = &ce;
 	const int64_t f[] = { T(2027, 10, 30, 23, 30), T(2027, 10, 31, 0, 0), T(2027, 10, 31, 0, 30),
 			      T(2027, 10, 31, 2, 0) };
 	expect_seq(&r, T(2027, 10, 30, 23, 0), f, 4, NULL, false);
 
 	/* a cron that never matches */
-	assert_int_equal(cron_parse("0 0 30 2 *", &r.cron, &why), 0);
+	assert_int_equal(cron_parse("0 0 30 2 *", &ce, &why), 0);
+	r.cron = &ce;
 	assert_int_equal(rule_next(&r, 0, &o), -ENOENT);
 }
 
@@ -554,6 +561,30 @@ static void test_copy_done(void **state) {
 	assert_null(copy2.skip);
 	rule_done(&copy2);
 	rule_done(&copy);
+
+	/* a cron rule's expression is the rule's like skip: copied, freed */
+	cron_expr *ce = malloc(sizeof(*ce));
+	assert_non_null(ce);
+	assert_int_equal(cron_parse("30 3 * * 0", ce, NULL), 0);
+	r = mk(RULE_CRON, utc, 2026, 1, 1, 0, 0);
+	r.cron = ce;
+	assert_int_equal(rule_copy(&copy, &r), 0);
+	assert_true(copy.cron != r.cron);
+	assert_true(copy.cron->minute == UINT64_C(1) << 30 && copy.cron->hour == 1u << 3 && copy.cron->dow == 1);
+	ce->minute = 1;
+	assert_true(copy.cron->minute == UINT64_C(1) << 30);
+	occurrence o;
+	assert_int_equal(rule_next(&copy, n_days(2026, 1, 1) * 86400, &o), 0);
+	assert_true(o.delivery == n_days(2026, 1, 4) * 86400 + 3 * 3600 + 30 * 60);   /* Sunday 03:30 */
+	rule_done(&r);
+	assert_null(r.cron);
+	rule_done(&r);
+	rule_done(&copy);
+	assert_null(copy.cron);
+	r.cron = NULL;   /* an invalid cron rule without its expression copies as it is */
+	assert_int_equal(rule_copy(&copy, &r), 0);
+	assert_null(copy.cron);
+	rule_done(&copy);
 }
 
 static void test_validate(void **state) {
@@ -574,15 +605,18 @@ static void test_validate(void **state) {
 	BAD(r.interval = 0);
 	BAD(r.zone = NULL);
 	BAD(r.at = 86400);
-	BAD(r.at = -1);
+	BAD(r.at = (1 << 17) - 1);   /* the most its 17 bits hold */
 	BAD(r.start_day = RULE_NO_DAY);
 	/* the 32-bit days' extremes lie outside rule_validate()'s +-203 million days */
 	BAD(r.start_day = INT32_MAX);
-	BAD((r.kind = RULE_CRON, r.start_day = RULE_NO_DAY + 1));
+	cron_expr ce;
+	assert_int_equal(cron_parse("@daily", &ce, NULL), 0);
+	BAD((r.kind = RULE_CRON, r.cron = &ce, r.start_day = RULE_NO_DAY + 1));
+	BAD((r.kind = RULE_CRON, r.cron = NULL));
 	BAD((r.has_until = true, r.until_day = INT32_MAX));
 	BAD((r.has_until = true, r.until_day = INT32_MIN));
-	BAD(r.unit = (rule_unit) 17);
-	BAD(r.kind = (rule_kind) 9);
+	BAD(r.unit = 7);   /* the most its 3 bits hold */
+	BAD(r.kind = 7);
 	BAD((r.kind = RULE_WEEKLY_ON, r.on_mask = 0));
 	BAD((r.kind = RULE_WEEKLY_ON, r.on_mask = 0x81));
 	BAD((r.kind = RULE_MONTHLY_DAY, r.day = 0));
@@ -592,7 +626,11 @@ static void test_validate(void **state) {
 	int64_t unsorted[] = { 5, 3 };
 	BAD((r.skip = unsorted, r.n_skip = 2));
 	BAD(r.n_skip = 1);
-	BAD((r.kind = RULE_CRON, r.count = 3, r.start_day = RULE_NO_DAY));
+	BAD((r.kind = RULE_CRON, r.cron = &ce, r.count = 3, r.start_day = RULE_NO_DAY));
+	r = good;
+	r.kind = RULE_CRON;
+	r.cron = &ce;
+	assert_int_equal(rule_validate(&r, &why), 0);
 #undef BAD
 	assert_int_equal(rule_validate(NULL, NULL), -EINVAL);
 }
@@ -1023,8 +1061,10 @@ static void test_random_cron_rules(void **state) {
 	int n = iterations(300), checked = 0;
 	for (int i = 0; i < n; i++) {
 		const char *why;
+		cron_expr ce;
 		rule r = mk(RULE_CRON, i % 3 ? hel : utc, 2000, 1, 1, 0, 0);
-		assert_int_equal(cron_parse(exprs[rnd(0, sizeof(exprs) / sizeof(exprs[0]) - 1)], &r.cron, &why), 0);
+		assert_int_equal(cron_parse(exprs[rnd(0, sizeof(exprs) / sizeof(exprs[0]) - 1)], &ce, &why), 0);
+		r.cron = &ce;
 		int y = rnd(1995, 2105);
 		/* windows of three days, half of them on a DST change (last Sunday of Mar or Oct) */
 		int m = rnd(0, 1) ? (rnd(0, 1) ? 3 : 10) : rnd(1, 12);
@@ -1043,7 +1083,7 @@ static void test_random_cron_rules(void **state) {
 		int64_t last = INT64_MIN;
 		for (int64_t l = (base_day - 1) * 86400; l < (base_day + 5) * 86400; l += 60) {
 			int64_t day = l / 86400;
-			if (!cron_matches(&r.cron, l) || (r.start_day != RULE_NO_DAY && day < r.start_day) ||
+			if (!cron_matches(r.cron, l) || (r.start_day != RULE_NO_DAY && day < r.start_day) ||
 			    (r.has_until && day > r.until_day))
 				continue;
 			int64_t d = tz_from_local(r.zone, l);
@@ -1081,8 +1121,10 @@ static void test_random_cron_rules(void **state) {
 static void test_count_across_gaps(void **state) {
 	(void) state;
 	const char *why;
+	cron_expr ce;
 	rule r = mk(RULE_CRON, hel, 2026, 1, 1, 0, 0);
-	assert_int_equal(cron_parse("0,20,40 2-4 * * *", &r.cron, &why), 0);
+	assert_int_equal(cron_parse("0,20,40 2-4 * * *", &ce, &why), 0);
+	r.cron = &ce;
 	int64_t after = n_days(2026, 1, 1) * 86400 - 7200, before = n_days(2029, 1, 1) * 86400;
 	static int64_t v[3 * 366 * 9];
 	size_t n = 0;
