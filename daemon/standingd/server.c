@@ -108,6 +108,17 @@ struct server {
 	size_t refused_limit;
 	uint64_t refused_at;
 	size_t refused_quiet;
+	/* The calls that change the running set (API_CHANGES) take turns, and the
+	 * daemon's own changes with them (server_turn_take): one at a time, first come
+	 * first served, from any connection. */
+	conn *turn_conn;           /* the call whose turn it is (its conn), or NULL */
+	bool turn_daemon;          /* the daemon has the turn (server_turn_take, _keep) */
+	bool turn_parked;          /* turn_conn's call waits for server_turn_wake */
+	bool turn_wanted;          /* the daemon waits for a turn: turn_cb once it has it */
+	bool turn_kick;            /* the turn may have come free: the runner passes it on */
+	conn *turn_head, *turn_tail;   /* change calls waiting for their turn, in order */
+	void (*turn_cb)(void *ud);
+	void *turn_ud;
 	bool stopping;
 	bool bound;                /* we created the socket file: remove it at the end */
 	char path[108];
@@ -133,6 +144,10 @@ struct conn {
 	bool close_after_write;
 	bool stepping;             /* inside the Varlink service: pending is in use */
 	bool may_wait;             /* pending began with every earlier reply read: it waits for its reader */
+	bool turn_waiting;         /* in the turn queue with turn_msg */
+	conn *turn_next;
+	char *turn_msg;            /* its change call's message, copied while it waits its turn */
+	size_t turn_len;
 	char readbuf[65536];
 };
 
@@ -229,6 +244,76 @@ static conn *run_pop(server *s) {
 	return cq_pop(&s->run);
 }
 
+/* ---- turns of the calls that change the running set ---- */
+
+static bool turn_busy(const server *s) {
+	return s->turn_conn || s->turn_daemon || s->turn_wanted || s->turn_head;
+}
+
+/* The turn ended: the runner gives it to the next (not here: this may be deep
+ * in a close or a step). */
+static void turn_end(server *s) {
+	s->turn_conn = NULL;
+	s->turn_parked = false;
+	s->turn_kick = true;
+	if (!s->stopping)
+		uv_idle_start(&s->runner, on_run);
+}
+
+/* The daemon's waiting change first (one, standing for any number of reloads
+ * asked meanwhile), then the calls in the order they came. */
+static void turn_pass(server *s) {
+	s->turn_kick = false;
+	if (s->stopping || s->turn_conn || s->turn_daemon)
+		return;
+	if (s->turn_wanted) {
+		s->turn_wanted = false;
+		s->turn_daemon = true;
+		s->turn_cb(s->turn_ud);
+		return;
+	}
+	conn *c = s->turn_head;
+	if (!c)
+		return;
+	s->turn_head = c->turn_next;
+	if (!s->turn_head)
+		s->turn_tail = NULL;
+	c->turn_next = NULL;
+	c->turn_waiting = false;
+	s->turn_conn = c;   /* its message is in turn_msg: conn_step starts it */
+	run_push(c);
+}
+
+static void turn_unqueue(conn *c) {
+	server *s = c->srv;
+	if (c->turn_waiting) {
+		conn **p = &s->turn_head, *prev = NULL;
+		while (*p != c) {
+			prev = *p;
+			p = &(*p)->turn_next;
+		}
+		*p = c->turn_next;
+		if (s->turn_tail == c)
+			s->turn_tail = prev;
+		c->turn_waiting = false;
+	}
+	free(c->turn_msg);
+	c->turn_msg = NULL;
+	if (s->turn_conn == c)
+		turn_end(s);   /* reserved for it, or its call dropped (its pending is freed) */
+}
+
+/* The flags of the method msg calls (0: not a valid call or no such method). */
+static unsigned msg_flags(server *s, const char *msg, size_t len) {
+	vl_call call;
+	const char *bad;
+	if (vl_call_parse(msg, len, &call, &bad) < 0)
+		return 0;
+	unsigned f = vl_service_method_flags(s->svc, &call);
+	vl_call_clear(&call);
+	return f;
+}
+
 /* ---- memory ---- */
 
 static void server_release(server *s, size_t len) {
@@ -303,6 +388,7 @@ static void conn_close(conn *c) {
 	if (!c->stepping) {   /* else conn_step drops it once the service returns */
 		vl_pending_free(c->pending);
 		c->pending = NULL;
+		turn_unqueue(c);
 	}
 	c->closing = c->working ? 3 : 2;   /* a worker's call holds it until collected */
 	/* Requests it sent that were not read yet are dropped here: a Unix socket closed
@@ -691,16 +777,30 @@ static void conn_step(conn *c) {
 		if (r != VL_AGAIN || c->closing) {
 			vl_pending_free(c->pending);
 			c->pending = NULL;
+			if (s->turn_conn == c)
+				turn_end(s);
 		}
+		if (c->closing)
+			turn_unqueue(c);
 		if (r < 0)
 			log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(-r));
 		if (r == -EPIPE)   /* a reply cut in the middle: the stream cannot go on */
 			conn_close(c);
-		run_push(c);
+		if (!(c->pending && s->turn_conn == c && s->turn_parked))
+			run_push(c);
 		return;
 	}
 	const char *msg;
 	size_t len;
+	char *own = NULL;
+	if (c->turn_msg && s->turn_conn == c) {
+		/* its turn came (turn_pass) */
+		msg = own = c->turn_msg;
+		len = c->turn_len;
+		c->turn_msg = NULL;
+		uv_timer_again(&c->idle);
+		goto start;
+	}
 	r = vl_reader_next(&c->reader, &msg, &len);
 	if (r == 0) {
 		uv_read_start((uv_stream_t *) &c->pipe, on_alloc, on_read);
@@ -721,26 +821,60 @@ static void conn_step(conn *c) {
 	uv_timer_again(&c->idle);
 	if (pool_take(c, msg, len))
 		return;
+	if (msg_flags(s, msg, len) & API_CHANGES) {
+		if (turn_busy(s)) {
+			/* after the changes before it: it waits, neither reading nor running */
+			if (!(c->turn_msg = malloc(len + 1))) {
+				conn_close(c);
+				return;
+			}
+			memcpy(c->turn_msg, msg, len);
+			c->turn_msg[len] = 0;
+			c->turn_len = len;
+			c->turn_waiting = true;
+			if (s->turn_tail)
+				s->turn_tail->turn_next = c;
+			else
+				s->turn_head = c;
+			s->turn_tail = c;
+			uv_timer_stop(&c->idle);   /* waiting for others is not being idle */
+			return;
+		}
+		s->turn_conn = c;
+	}
+start:
 	c->stepping = true;
 	c->may_wait = c->queued == 0;
 	r = vl_service_start(s->svc, msg, len, send_reply, c, &c->peer, VL_START_PIECES, &c->pending);
 	c->stepping = false;
+	free(own);
 	if (c->closing) {
 		vl_pending_free(c->pending);
 		c->pending = NULL;
+		turn_unqueue(c);
+	} else if (!c->pending && s->turn_conn == c) {
+		turn_end(s);   /* answered at once */
 	}
 	if (r < 0)
 		log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(-r));
-	run_push(c);
+	if (!(c->pending && s->turn_conn == c && s->turn_parked))
+		run_push(c);
 }
 
 static void on_run(uv_idle_t *h) {
 	server *s = h->data;
 	uint64_t t0 = uv_hrtime();
 	conn *c;
+	if (s->turn_kick)
+		turn_pass(s);
 	while ((c = run_pop(s))) {
 		conn_step(c);
 		if (uv_hrtime() - t0 >= SERVER_SLICE_NS)
+			return;
+	}
+	if (s->turn_kick) {   /* a turn ended in this slice: the next starts at the next turn */
+		turn_pass(s);
+		if (s->run.n)
 			return;
 	}
 	if (s->trim_wanted)
@@ -830,7 +964,7 @@ static conn *conn_victim(server *s, const conn *self, conn_class k) {
 		conn_class vk = conn_class_of(s, v);
 		if (vk <= k)
 			continue;
-		bool idle = v->queued == 0 && !v->in_run && !v->working;
+		bool idle = v->queued == 0 && !v->in_run && !v->working && !v->turn_waiting && s->turn_conn != v;
 		if (!best || vk > best_k || (vk == best_k && idle && !best_idle) ||
 		    (vk == best_k && idle == best_idle && v->since <= best->since)) {
 			best = v;
@@ -975,6 +1109,50 @@ void server_quiesce(server *s) {
 	while (s->in_flight)
 		pthread_cond_wait(&s->idle_cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
+}
+
+bool server_turn_take(server *s) {
+	if (!s)
+		return true;
+	if (turn_busy(s)) {
+		s->turn_wanted = true;
+		return false;
+	}
+	s->turn_daemon = true;
+	return true;
+}
+
+void server_turn_keep(server *s) {
+	if (s)
+		s->turn_daemon = true;
+}
+
+void server_turn_give(server *s) {
+	if (!s || !s->turn_daemon)
+		return;
+	s->turn_daemon = false;
+	s->turn_kick = true;
+	if (!s->stopping)
+		uv_idle_start(&s->runner, on_run);
+}
+
+void server_set_turn_cb(server *s, void (*cb)(void *ud), void *ud) {
+	if (!s)
+		return;
+	s->turn_cb = cb;
+	s->turn_ud = ud;
+}
+
+void server_turn_park(server *s) {
+	if (s && s->turn_conn)
+		s->turn_parked = true;
+}
+
+void server_turn_wake(server *s) {
+	if (!s || !s->turn_conn || !s->turn_parked)
+		return;
+	s->turn_parked = false;
+	run_push(s->turn_conn);
 }
 
 void server_pool_stats(const server *s, unsigned *ret_threads, unsigned *ret_busy, unsigned *ret_waiting) {

@@ -57,6 +57,27 @@ int server_set_pool(server *s, store *st, unsigned n_threads);
 /* Returns once no worker runs a call: before the definitions the calls read change
  * (a reload, a standing order placed), as none starts until the loop turns again. */
 void server_quiesce(server *s);
+/* The calls that change the running set (API_CHANGES: PlaceStandingOrder,
+ * CancelStandingOrder, Reload, PlaceCustomer) take turns: one at a time, each
+ * from its start to its reply, in the order they arrive from any connection (a
+ * call that must wait is copied aside; its connection neither reads nor runs
+ * meanwhile). The daemon's own changes (a reload on SIGHUP) take a turn too:
+ * server_turn_take is true when the turn is the daemon's (until
+ * server_turn_give), false when another has it: then the callback of
+ * server_set_turn_cb runs once the turn is the daemon's (a refused take asked
+ * again before that counts once). Only the loop calls these. NULL s: always the
+ * daemon's. */
+bool server_turn_take(server *s);
+void server_turn_give(server *s);
+void server_set_turn_cb(server *s, void (*cb)(void *ud), void *ud);
+/* From inside a step of the call whose turn it is: the daemon keeps the turn
+ * after that call ends (its client left while its change is being made), until
+ * server_turn_give. */
+void server_turn_keep(server *s);
+/* From inside a step of the call whose turn it is: it is not stepped again until
+ * server_turn_wake (its change was made off the loop). */
+void server_turn_park(server *s);
+void server_turn_wake(server *s);
 /* For the store's release_readers: the map must grow and cannot under open
  * transactions. Waits for the calls in flight (server_quiesce) and ends the read
  * transactions of those answered but not yet collected (their replies are built;

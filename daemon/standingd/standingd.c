@@ -63,6 +63,30 @@
 #define CRM_SLICE 64
 #define CRM_POLL_MS 250
 
+/* A change of the running set being made (the section "changes of the running
+ * set" below): one at a time. */
+typedef struct change {
+	uv_work_t work;
+	bool busy;                /* its stage runs on libuv's pool (work queued) */
+	bool reload;              /* the config directory read again; else an API file */
+	bool call;                /* an API call waits for it (change_end) */
+	bool dropped;             /* that call went away: the change is not made */
+	bool done;                /* committed or refused: r and diags are the outcome */
+	bool forget;              /* the reload reads every file (a damaged compiled record) */
+	char why[64];             /* the reload's, for the log */
+	char *id, *json;
+	int (*also)(store_txn *t, const defs *d, void *ud);
+	void *also_ud;
+	int r;
+	diag_list diags;
+	/* a reload's candidate's zones and their TZif fingerprint for the compiled set,
+	 * found on the thread (a pass over every standing order) */
+	char **zones;
+	size_t n_zones;
+	uint64_t tz_hash;
+	bool has_zones;
+} change;
+
 typedef struct daemon_ctx {
 	uv_loop_t *loop;
 	const char *conf_dir, *state_dir, *socket_path;
@@ -87,6 +111,11 @@ typedef struct daemon_ctx {
 	int store_fault;          /* -ENOSPC, -EFBIG ...: why order creation is stopped; 0 */
 	uint64_t retry_ms;        /* the next retry's delay while store_fault */
 	bool rereading;           /* reloading after a damaged compiled record (run_due) */
+	change ch;                /* the change being made, if any */
+	bool reload_wanted;       /* a reload asked while another change has the turn */
+	bool reload_forget;       /* ... that reads every file */
+	char reload_why[64];
+	bool stopping;            /* SIGTERM: a change staged meanwhile is dropped */
 	uint64_t map_seen;        /* the store's map size last logged */
 	vl_service *svc;
 	server *srv;
@@ -266,12 +295,13 @@ static void run_due(daemon_ctx *c) {
 		 * every record) and creation goes on from there */
 		log_error("the compiled record of %s is damaged at standing order %s: read from its YAML",
 			  bad->bulk->file ? bad->bulk->file : "?", bad->id);
-		catalog_forget(c->cat);
-		c->rereading = true;
+		c->rereading = true;   /* until that reload is done (change_after) */
+		c->reload_forget = true;
 		reload(c, "a damaged compiled record");
-		c->rereading = false;
 		return;
 	}
+	if (bad && c->ch.busy)
+		return;   /* the reload reading every file is being staged: its commit creates */
 	if (r < 0) {
 		store_fault_begin(c, r);
 		c->retry_ms = c->retry_ms ? c->retry_ms * 2 : STORE_RETRY_MIN_MS;
@@ -506,9 +536,19 @@ static int also_compiled(store_txn *t, const defs *d, void *ud) {
 	catalog_compiled *v = NULL;
 	size_t n = 0;
 	store_cset head = { .program = (char *) CSET_PROGRAM };
+	change *cz = &ch->c->ch;
 	int r = catalog_pending_compiled(ch->c->cat, &v, &n, &head.config_hash);
-	if (r == 0 && (r = defs_zone_names(d, &head.zones, &head.n_zones)) == 0) {
+	if (r == 0 && cz->has_zones) {   /* the stage's (taken: freed below) */
+		head.zones = cz->zones;
+		head.n_zones = cz->n_zones;
+		head.tz_hash = cz->tz_hash;
+		cz->zones = NULL;
+		cz->n_zones = 0;
+		cz->has_zones = false;
+	} else if (r == 0 && (r = defs_zone_names(d, &head.zones, &head.n_zones)) == 0) {
 		head.tz_hash = tz_fingerprint(head.zones, head.n_zones);
+	}
+	if (r == 0) {
 		store_cset_put_file *pf = calloc(n ? n : 1, sizeof(*pf));
 		if (!pf)
 			r = -ENOMEM;
@@ -546,6 +586,7 @@ static int install_also(daemon_ctx *c, bool store_sources, int (*also)(store_txn
 		catalog_pending_sources(c->cat, &src);
 	/* the cap first: a grown definition set may need the room */
 	store_set_max_size(c->store, d->config.max_store_size);
+	server_quiesce(c->srv);   /* no worker reads the running set while it changes */
 	int r = engine_apply(c->engine, d, &src);
 	log_map_growth(c);
 	if (r < 0) {
@@ -568,18 +609,61 @@ static int install(daemon_ctx *c, bool store_sources) {
 	return install_also(c, store_sources, NULL, NULL);
 }
 
-/* Re-reads the config directory. 0, or -EINVAL with at least one diag naming
- * the file (or the state directory) and what went wrong: every failure, an
- * unreadable file or a store fault included, reaches Ops.Reload's caller as
- * InvalidDefinitions lines. Nothing is applied on failure. */
-static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) mono_ms() * 1000);
+/* ---- changes of the running set, made off the loop (issue 12) ----
+ * A change (the config directory read again, an API definition placed or
+ * removed) is staged on a thread of libuv's pool: the directory read, the
+ * catalog's candidate built (a copy of the running set's arrays: O(N)), while the
+ * loop goes on serving. The running set is not changed meanwhile: the loop calls
+ * nothing of the catalog's until the stage is back, the workers of server.c read
+ * the running defs. Back on the loop the candidate is committed (install_also:
+ * the workers quiesced, engine_apply with the changes known, the store's writes,
+ * catalog_commit). One change at a time: the server's turns order the API's
+ * calls and the daemon's own reloads (server_turn_take); a reload asked while
+ * another change has the turn runs after it, once for any number asked. */
+
+/* catalog_set_free's fn: the replaced running set's arrays are freed on the pool
+ * (a munmap of ~8 ms at 1,000,000), or here when it cannot take them. */
+typedef struct retired_free {
+	uv_work_t work;
+	void *p;
+} retired_free;
+
+static void retired_work(uv_work_t *w) {
+	free(((retired_free *) w->data)->p);
+}
+
+static void retired_after(uv_work_t *w, int status) {
+	(void) status;
+	free(w->data);
+}
+
+static void retired_free_fn(void *ud, void *p) {
+	daemon_ctx *c = ud;
+	retired_free *rf = malloc(sizeof(*rf));
+	if (!rf || (rf->p = p, rf->work.data = rf, uv_queue_work(c->loop, &rf->work, retired_work, retired_after) < 0)) {
+		free(p);
+		free(rf);
+	}
+}
+
+static void change_clear(daemon_ctx *c) {
+	for (size_t i = 0; i < c->ch.n_zones; i++)
+		free(c->ch.zones[i]);
+	free(c->ch.zones);
+	free(c->ch.id);
+	free(c->ch.json);
+	diag_list_clear(&c->ch.diags);
+	c->ch = (change) { 0 };
+}
+
+/* On the thread: what a reload reads and stages. Every failure is in diags as a
+ * line naming the file (the loader's) or -EINVAL/-ENOMEM/-ESTALE. */
+static int reload_stage(daemon_ctx *c, diag_list *diags) {
 	defs_file *files = NULL;
 	defs_file_info *info = NULL;
 	size_t n = 0;
 	/* files whose identity is the running set's are not read again */
 	int r = defs_read_dir_known(c->conf_dir, catalog_known, c->cat, &files, &info, &n, diags);
-	server_quiesce(c->srv);   /* no worker reads the running set while it changes */
 	if (r == 0)
 		r = catalog_stage_known(c->cat, files, info, n, NULL, 0, diags);
 	defs_files_free(files, n);
@@ -592,6 +676,30 @@ static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
 			r = catalog_stage(c->cat, files, n, NULL, 0, diags);
 		defs_files_free(files, n);
 	}
+	return r;
+}
+
+static void change_work(uv_work_t *w) {
+	daemon_ctx *c = w->data;
+	change *ch = &c->ch;
+	if (ch->reload) {
+		ch->r = reload_stage(c, &ch->diags);
+		/* the compiled set's zones (also_compiled), when a YAML file changed */
+		const defs *d = catalog_pending(c->cat);
+		if (ch->r == 0 && d && defs_zone_names(d, &ch->zones, &ch->n_zones) == 0) {
+			ch->tz_hash = tz_fingerprint(ch->zones, ch->n_zones);
+			ch->has_zones = true;
+		}
+	} else
+		ch->r = catalog_stage_api_order(c->cat, ch->id, ch->json, &ch->diags);
+}
+
+/* The reload's commit, on the loop. 0, or -EINVAL with at least one diag naming
+ * the file (or the state directory) and what went wrong: every failure, an
+ * unreadable file or a store fault included, reaches Ops.Reload's caller as
+ * InvalidDefinitions lines. Nothing is applied on failure. */
+static int reload_commit(daemon_ctx *c, int r, diag_list *diags) {
+	const char *why = c->ch.why;
 	if (r < 0) {
 		if (!diags->n)   /* the loader names the file; this is for anything it did not */
 			diag_add(diags, c->conf_dir, 0, 0, "cannot load the definitions: %s", strerror(-r));
@@ -613,39 +721,173 @@ static int reload_files(daemon_ctx *c, const char *why, diag_list *diags) {
 	return r;
 }
 
-static void reload(daemon_ctx *c, const char *why) {
-	diag_list diags = { 0 };
-	reload_files(c, why, &diags);
-	diag_list_clear(&diags);
-}
-
-static int api_reload(void *ud, diag_list *diags) {
-	return reload_files(ud, "Ops.Reload", diags);
-}
-
-/* PlaceStandingOrder / CancelStandingOrder: the API's files with one replaced,
- * added or removed; the catalog checks that one against the running set. */
-static int api_apply_order_also(void *ud, const char *id, const char *json,
-				int (*also)(store_txn *t, const defs *d, void *also_ud), void *also_ud,
-				diag_list *diags) {
-	daemon_ctx *c = ud;
-	server_quiesce(c->srv);   /* no worker reads the running set while it changes */
-	int r = catalog_stage_api_order(c->cat, id, json, diags);
+/* PlaceStandingOrder / CancelStandingOrder / PlaceCustomer's commit, on the loop:
+ * the API's files with one replaced, added or removed, checked against the
+ * running set by the catalog on the thread. */
+static int order_commit(daemon_ctx *c, int r) {
+	const char *id = c->ch.id;
 	if (r < 0)
 		return r;
-	if ((r = install_also(c, true, also, also_ud)) < 0)
+	if ((r = install_also(c, true, c->ch.also, c->ch.also_ud)) < 0)
 		return r;
 	/* Crm.PlaceCustomer's files are "customer:ID" (lib/api/crm.c) */
 	if (!strncmp(id, "customer:", 9))
 		log_info("customer %s placed through the API", id + 9);
 	else
-		log_info("standing order %s %s through the API", id, json ? "placed" : "cancelled");
+		log_info("standing order %s %s through the API", id, c->ch.json ? "placed" : "cancelled");
 	run_due(c);
 	return 0;
 }
 
-static int api_apply_order(void *ud, const char *id, const char *json, diag_list *diags) {
-	return api_apply_order_also(ud, id, json, NULL, NULL, diags);
+static void reload_next(daemon_ctx *c);
+
+static void change_after(uv_work_t *w, int status) {
+	daemon_ctx *c = w->data;
+	change *ch = &c->ch;
+	ch->busy = false;
+	if (status < 0 && ch->r == 0)
+		ch->r = status;   /* not run (cancelled) */
+	if (c->stopping || ch->dropped) {
+		/* SIGTERM, or the call went away: the candidate is dropped, nothing changes;
+		 * the server may be gone (stopping) */
+		if (ch->r == 0)
+			catalog_abort(c->cat);
+		bool stopping = c->stopping;
+		if (ch->reload)
+			c->rereading = false;
+		change_clear(c);
+		if (!stopping) {
+			server_turn_give(c->srv);
+			reload_next(c);
+		}
+		return;
+	}
+	ch->r = ch->reload ? reload_commit(c, ch->r, &ch->diags) : order_commit(c, ch->r);
+	if (ch->reload)
+		c->rereading = false;
+	ch->done = true;
+	if (ch->call) {
+		server_turn_wake(c->srv);   /* change_end gives the outcome; the turn ends with its reply */
+		return;
+	}
+	change_clear(c);
+	server_turn_give(c->srv);
+	reload_next(c);
+}
+
+/* Stages c->ch (filled in) on the pool. 0 or a negative errno (nothing queued). */
+static int change_start(daemon_ctx *c) {
+	c->ch.work.data = c;
+	if (c->ch.reload) {
+		sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) mono_ms() * 1000);
+		if (c->ch.forget)
+			catalog_forget(c->cat);
+	}
+	int r = uv_queue_work(c->loop, &c->ch.work, change_work, change_after);
+	if (r < 0)
+		return r == UV_ENOMEM ? -ENOMEM : -EIO;
+	c->ch.busy = true;
+	return 0;
+}
+
+/* The daemon's own reload, with the turn: staged now. */
+static void reload_start(daemon_ctx *c) {
+	change_clear(c);
+	c->ch.reload = true;
+	c->ch.forget = c->reload_forget;
+	snprintf(c->ch.why, sizeof(c->ch.why), "%s", c->reload_why);
+	c->reload_wanted = c->reload_forget = false;
+	int r = change_start(c);
+	if (r < 0) {
+		log_error("reload (%s) failed: %s", c->ch.why, strerror(-r));
+		if (c->ch.forget)
+			c->reload_forget = true;   /* the next reload reads everything */
+		c->rereading = false;
+		change_clear(c);
+		server_turn_give(c->srv);
+	}
+}
+
+/* The server's turn callback: the daemon's turn has come. */
+static void on_turn(void *ud) {
+	daemon_ctx *c = ud;
+	if (c->reload_wanted && !c->stopping)
+		reload_start(c);
+	else
+		server_turn_give(c->srv);
+}
+
+/* After a change of the daemon's: a reload asked meanwhile (and refused a turn
+ * then) is asked again. */
+static void reload_next(daemon_ctx *c) {
+	if (c->reload_wanted && !c->stopping && (c->srv ? server_turn_take(c->srv) : !c->ch.busy))
+		reload_start(c);
+}
+
+static void reload(daemon_ctx *c, const char *why) {
+	if (c->stopping)
+		return;
+	if (!c->reload_wanted)
+		snprintf(c->reload_why, sizeof(c->reload_why), "%s", why);
+	c->reload_wanted = true;
+	if (c->srv ? server_turn_take(c->srv) : !c->ch.busy)
+		reload_start(c);
+	/* else on_turn starts it once the turn is the daemon's */
+}
+
+/* api_env.change_begin: the call whose turn it is (server.c) starts its change. */
+static int api_change_begin(void *ud, const api_change_req *req) {
+	daemon_ctx *c = ud;
+	if (c->ch.busy || c->ch.done)
+		return -EBUSY;   /* the turns rule this out */
+	change_clear(c);
+	c->ch.call = true;
+	c->ch.reload = req->reload;
+	if (req->reload) {
+		snprintf(c->ch.why, sizeof(c->ch.why), "Ops.Reload");
+		/* one asked before stands for this one too */
+		c->ch.forget = c->reload_forget;
+		c->reload_wanted = c->reload_forget = false;
+	} else {
+		c->ch.also = req->also;
+		c->ch.also_ud = req->also_ud;
+		if (!(c->ch.id = strdup(req->id)) || (req->json && !(c->ch.json = strdup(req->json)))) {
+			change_clear(c);
+			return -ENOMEM;
+		}
+	}
+	int r = change_start(c);
+	if (r < 0) {
+		change_clear(c);
+		return r;
+	}
+	server_turn_park(c->srv);
+	return 0;
+}
+
+static int api_change_end(void *ud, diag_list *diags) {
+	daemon_ctx *c = ud;
+	if (!c->ch.done) {
+		server_turn_park(c->srv);
+		return -EINPROGRESS;
+	}
+	int r = c->ch.r;
+	*diags = c->ch.diags;
+	c->ch.diags = (diag_list) { 0 };
+	change_clear(c);
+	return r;
+}
+
+/* The call went away before its outcome: a stage still running is dropped when
+ * it is back (the daemon keeps the turn till then); a change made is kept. */
+static void api_change_drop(void *ud) {
+	daemon_ctx *c = ud;
+	if (c->ch.busy) {
+		c->ch.dropped = true;
+		server_turn_keep(c->srv);
+		return;
+	}
+	change_clear(c);
 }
 
 static int64_t api_now(void *ud) {
@@ -700,6 +942,7 @@ static void on_stop(uv_signal_t *s, int signum) {
 	daemon_ctx *c = s->data;
 	log_info("stopping on %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	sd_notify(0, "STOPPING=1");
+	c->stopping = true;   /* a change being staged is dropped when it is back */
 	uv_stop(c->loop);
 }
 
@@ -1007,8 +1250,8 @@ static int start_socket(daemon_ctx *c) {
 		nw = (nw < 2 ? 2 : nw > 8 ? 8 : nw) + 1;
 	c->env = (api_env) {
 		.defs = c->defs, .store = c->store, .engine = c->engine, .self_uid = geteuid(),
-		.now = api_now, .reload = api_reload, .apply_api_order = api_apply_order,
-		.apply_api_order_also = api_apply_order_also,
+		.now = api_now, .change_begin = api_change_begin, .change_end = api_change_end,
+		.change_drop = api_change_drop,
 		.order_placed = api_order_placed, .max_loop_step_ms = api_max_loop_step_ms,
 		.max_loop_step_cpu_ms = api_max_loop_step_cpu_ms,
 		.outbox_wake = api_outbox_wake, .workers = api_workers, .ud = c,
@@ -1040,6 +1283,8 @@ static int start_socket(daemon_ctx *c) {
 		return r;
 	}
 	server_set_roles(c->srv, server_peer_roles, c);
+	server_set_turn_cb(c->srv, on_turn, c);
+	catalog_set_free(c->cat, retired_free_fn, c);
 	if ((r = server_set_pool(c->srv, c->store, (unsigned) nw)) < 0)
 		return r;
 	if (activated)

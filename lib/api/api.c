@@ -207,6 +207,63 @@ int api_place_reply(vl_call_ctx *ctx, api_env *env, int r, api_idem *ix, const c
 	return p ? api_reply_new(ctx, p) : api_internal(ctx, -ENOMEM);
 }
 
+/* A call waiting for its change (api_change_run with env->change_begin). */
+typedef struct api_change_wait {
+	api_env *env;
+	api_change_done_fn *done;
+	void *state;
+	void (*free_state)(void *state);
+	bool ended;              /* change_end gave the outcome */
+} api_change_wait;
+
+static int api_change_resume(vl_call_ctx *ctx, void *p) {
+	api_change_wait *w = p;
+	diag_list diags = { 0 };
+	int r = w->env->change_end(w->env->ud, &diags);
+	if (r == -EINPROGRESS)
+		return VL_AGAIN;
+	w->ended = true;
+	r = w->done(ctx, w->env, r, &diags, w->state);
+	diag_list_clear(&diags);
+	return r;
+}
+
+static void api_change_free(void *p) {
+	api_change_wait *w = p;
+	if (!w->ended)
+		w->env->change_drop(w->env->ud);
+	if (w->free_state)
+		w->free_state(w->state);
+	free(w);
+}
+
+int api_change_run(vl_call_ctx *ctx, api_env *env, const api_change_req *req, api_change_done_fn *done, void *state,
+		   void (*free_state)(void *state)) {
+	diag_list diags = { 0 };
+	int r;
+	api_change_wait *w = NULL;
+	if (env->change_begin) {
+		if (!(w = calloc(1, sizeof(*w)))) {
+			r = -ENOMEM;
+		} else if ((r = env->change_begin(env->ud, req)) == 0) {
+			*w = (api_change_wait) { .env = env, .done = done, .state = state, .free_state = free_state };
+			return vl_defer(ctx, api_change_resume, w, api_change_free);
+		}
+		free(w);
+	} else if (req->reload) {
+		r = env->reload(env->ud, &diags);
+	} else if (req->also && env->apply_api_order_also) {
+		r = env->apply_api_order_also(env->ud, req->id, req->json, req->also, req->also_ud, &diags);
+	} else {
+		r = env->apply_api_order(env->ud, req->id, req->json, &diags);
+	}
+	r = done(ctx, env, r, &diags, state);
+	diag_list_clear(&diags);
+	if (free_state)
+		free_state(state);
+	return r;
+}
+
 bool api_from_api(const standing_order *so) {
 	return so->bulk->file && !strncmp(so->bulk->file, "api/", 4);
 }

@@ -10,6 +10,18 @@
 #include "lib/store/store.h"
 #include "lib/varlink/varlink.h"
 
+/* A change of the running set, for api_env.change_begin: the API definition file
+ * id placed (json: its text) or removed (json NULL), with also as
+ * apply_api_order_also's (NULL: none); or, reload set, the definition files read
+ * again (id, json and also unused). */
+typedef struct api_change_req {
+	bool reload;
+	const char *id;
+	const char *json;
+	int (*also)(store_txn *t, const defs *d, void *also_ud);
+	void *also_ud;
+} api_change_req;
+
 typedef struct api_env {
 	const defs *defs;        /* current definitions; the daemon updates the pointer */
 	store *store;
@@ -29,6 +41,18 @@ typedef struct api_env {
 	int (*apply_api_order_also)(void *ud, const char *id, const char *json,
 				    int (*also)(store_txn *t, const defs *d, void *also_ud), void *also_ud,
 				    diag_list *diags);
+	/* Optional (NULL: the synchronous callbacks above): a daemon that makes a change
+	 * off its loop. change_begin starts what reload / apply_api_order(_also) would
+	 * do and returns 0 (or a negative errno: nothing started); the call then waits
+	 * (vl_defer) and asks change_end for the outcome: -EINPROGRESS while the change
+	 * is being made, else what the synchronous callback returns, with its diags. The
+	 * daemon runs the calls that change (API_CHANGES) one at a time. req's strings
+	 * are copied; also and also_ud stay valid until change_end gave the outcome or
+	 * change_drop was called: the call went away first (its client left), and a
+	 * change not yet made is dropped. */
+	int (*change_begin)(void *ud, const api_change_req *req);
+	int (*change_end)(void *ud, diag_list *diags);
+	void (*change_drop)(void *ud);
 	/* Orders created through PlaceOrder, for logging. May be NULL. */
 	void (*order_placed)(void *ud, const sales_order *o);
 	/* The longest loop step so far in ms (Status's max_loop_step_ms). May be NULL. */
@@ -62,6 +86,12 @@ typedef struct api_env {
 /* ... and answered in bounded time whatever the data (GetOrder, GetAccount): a
  * daemon may keep a thread for these, so they never wait behind long lists. */
 #define API_READ_SHORT 2u
+
+/* ... and changes the running set (PlaceStandingOrder, CancelStandingOrder,
+ * Reload, PlaceCustomer): a daemon runs these one at a time, in the order they
+ * arrive, each from its start to its reply, so that each sees the set the one
+ * before it made (api_env.change_begin). */
+#define API_CHANGES 4u
 
 /* Lends t to the calls this thread answers from now on (NULL: none; each then
  * begins its own transaction). The thread's own: other threads are not affected. */

@@ -116,6 +116,16 @@ int api_idem_put_reply(store_txn *t, const api_idem *ix, json_t *p, char **reply
 int api_place_reply(vl_call_ctx *ctx, api_env *env, int r, api_idem *ix, const char *stored, const diag_list *diags,
 		    const char *invalid, const char *prefix, json_t *(*placed)(api_env *env, void *ud), void *ud);
 
+/* A change of the running set (req) made through env, then answered by done (r:
+ * the change's outcome as apply_api_order or reload returns it, diags its
+ * errors): synchronously, or with env->change_begin after the change was made off
+ * the daemon's loop, the call waiting meanwhile (vl_defer). state is the
+ * handler's (req->also_ud in it), freed with free_state (may be NULL) once the
+ * call is over. Returns what a handler returns. */
+typedef int api_change_done_fn(vl_call_ctx *ctx, api_env *env, int r, const diag_list *diags, void *state);
+int api_change_run(vl_call_ctx *ctx, api_env *env, const api_change_req *req, api_change_done_fn *done, void *state,
+		   void (*free_state)(void *state));
+
 /* ---- authorisation (auth.c) ---- */
 
 bool api_shop_only(peer_role r);

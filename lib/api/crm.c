@@ -294,6 +294,27 @@ static json_t *customer_placed(api_env *env, void *ud) {
 	return customer_reply(ud);
 }
 
+/* A PlaceCustomer waiting for its change (api_change_run). */
+typedef struct customer_state {
+	api_idem ix;
+	char *text;
+	char key[200];
+	customer_also also;
+} customer_state;
+
+static int customer_done(vl_call_ctx *ctx, api_env *env, int r, const diag_list *diags, void *state) {
+	customer_state *cs = state;
+	return api_place_reply(ctx, env, r, &cs->ix, cs->also.reply, diags, CRM_IFACE ".InvalidDefinition",
+			       "customers[0]", customer_placed, (void *) cs->also.id);
+}
+
+static void customer_free(void *state) {
+	customer_state *cs = state;
+	free(cs->also.reply);
+	free(cs->text);
+	free(cs);
+}
+
 static int place_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	api_env *env = userdata;
 	static const char *const allowed[] = { "definition", "idempotency_key", NULL };
@@ -326,18 +347,21 @@ static int place_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	json_decref(wrapped);
 	if (!text)
 		return api_internal(ctx, -ENOMEM);
-	diag_list diags = { 0 };
-	customer_also also = { .ix = &ix, .id = id };
-	if (ix.key && env->apply_api_order_also)
-		r = env->apply_api_order_also(env->ud, key, text, customer_also_put, &also, &diags);
-	else
-		r = env->apply_api_order(env->ud, key, text, &diags);
-	free(text);
-	r = api_place_reply(ctx, env, r, &ix, also.reply, &diags, CRM_IFACE ".InvalidDefinition", "customers[0]",
-			    customer_placed, (void *) id);
-	free(also.reply);
-	diag_list_clear(&diags);
-	return r;
+	customer_state *cs = calloc(1, sizeof(*cs));
+	if (!cs) {
+		free(text);
+		return api_internal(ctx, -ENOMEM);
+	}
+	cs->ix = ix;
+	cs->text = text;
+	cs->also = (customer_also) { .ix = &cs->ix, .id = id };
+	snprintf(cs->key, sizeof(cs->key), "%s", key);
+	api_change_req req = { .id = cs->key, .json = text };
+	if (ix.key) {
+		req.also = customer_also_put;
+		req.also_ud = &cs->also;
+	}
+	return api_change_run(ctx, env, &req, customer_done, cs, customer_free);
 }
 
 /* ---- the interaction log ---- */
@@ -620,7 +644,7 @@ static int add_task(vl_call_ctx *ctx, json_t *params, void *userdata) {
 const vl_method api_crm_methods[] = {
 	{ "GetCustomer", get_customer, API_READ_ONLY },
 	{ "ListCustomers", list_customers, API_READ_ONLY },
-	{ "PlaceCustomer", place_customer, 0 },
+	{ "PlaceCustomer", place_customer, API_CHANGES },
 	{ "LogInteraction", log_interaction, 0 },
 	{ "ListInteractions", list_interactions, API_READ_ONLY },
 	{ "ListTasks", list_tasks, API_READ_ONLY },

@@ -56,31 +56,32 @@ static int status(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	return api_reply_new(ctx, p);
 }
 
+static int reload_done(vl_call_ctx *ctx, api_env *env, int r, const diag_list *diags, void *state) {
+	(void) state;
+	if (r == -EINVAL) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < diags->n; i++) {
+			char *s = diag_format(&diags->v[i]);
+			json_array_append_new(a, json_string(s ? s : diags->v[i].msg));
+			free(s);
+		}
+		return api_error_new(ctx, "io.standingd.Ops.InvalidDefinitions", json_pack("{s:o}", "errors", a));
+	}
+	if (r < 0)
+		return api_internal(ctx, r);
+	json_t *p = json_pack("{s:I, s:I}", "customers", (json_int_t) env->defs->n_customers,
+			      "standing_orders", (json_int_t) env->defs->n_orders);
+	return api_reply_new(ctx, p);
+}
+
 static int reload(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	api_env *env = userdata;
 	static const char *const allowed[] = { NULL };
 	int r;
 	if ((r = vl_params_check(ctx, params, allowed)) < 0)
 		return r;
-	diag_list diags = { 0 };
-	r = env->reload(env->ud, &diags);
-	if (r == -EINVAL) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < diags.n; i++) {
-			char *s = diag_format(&diags.v[i]);
-			json_array_append_new(a, json_string(s ? s : diags.v[i].msg));
-			free(s);
-		}
-		r = api_error_new(ctx, "io.standingd.Ops.InvalidDefinitions", json_pack("{s:o}", "errors", a));
-	} else if (r < 0) {
-		r = api_internal(ctx, r);
-	} else {
-		json_t *p = json_pack("{s:I, s:I}", "customers", (json_int_t) env->defs->n_customers,
-				      "standing_orders", (json_int_t) env->defs->n_orders);
-		r = api_reply_new(ctx, p);
-	}
-	diag_list_clear(&diags);
-	return r;
+	api_change_req req = { .reload = true };
+	return api_change_run(ctx, env, &req, reload_done, NULL, NULL);
 }
 
 static int list_standing_orders(vl_call_ctx *ctx, json_t *params, void *userdata) {
@@ -192,7 +193,7 @@ static int clock_now(vl_call_ctx *ctx, json_t *params, void *userdata) {
 
 const vl_method api_ops_methods[] = {
 	{ "Status", status, 0 },
-	{ "Reload", reload, 0 },
+	{ "Reload", reload, API_CHANGES },
 	{ "ListStandingOrders", list_standing_orders, 0 },
 	{ "Forecast", forecast_method, API_READ_ONLY },
 	{ "ListOutbox", list_outbox, 0 },

@@ -57,6 +57,27 @@ static json_t *standing_placed(api_env *env, void *ud) {
 	return p;
 }
 
+/* A PlaceStandingOrder waiting for its change (api_change_run). */
+typedef struct place_state {
+	api_idem ix;
+	char *text;
+	const char *id;       /* the definition's, NULL when it has none */
+	standing_also also;
+} place_state;
+
+static int place_done(vl_call_ctx *ctx, api_env *env, int r, const diag_list *diags, void *state) {
+	place_state *ps = state;
+	return api_place_reply(ctx, env, r, &ps->ix, ps->also.reply, diags, "io.standingd.Orders.InvalidDefinition",
+			       "standing_orders[0]", standing_placed, (void *) ps->id);
+}
+
+static void place_free(void *state) {
+	place_state *ps = state;
+	free(ps->also.reply);
+	free(ps->text);
+	free(ps);
+}
+
 static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	api_env *env = userdata;
 	static const char *const allowed[] = { "definition", "idempotency_key", NULL };
@@ -94,18 +115,21 @@ static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata
 	json_decref(wrapped);
 	if (!text)
 		return api_internal(ctx, -ENOMEM);
-	diag_list diags = { 0 };
-	standing_also also = { .ix = &ix, .id = id ? id : "" };
-	if (ix.key && env->apply_api_order_also)
-		r = env->apply_api_order_also(env->ud, id ? id : "", text, standing_also_put, &also, &diags);
-	else
-		r = env->apply_api_order(env->ud, id ? id : "", text, &diags);
-	free(text);
-	r = api_place_reply(ctx, env, r, &ix, also.reply, &diags, "io.standingd.Orders.InvalidDefinition",
-			    "standing_orders[0]", standing_placed, (void *) id);
-	free(also.reply);
-	diag_list_clear(&diags);
-	return r;
+	place_state *ps = calloc(1, sizeof(*ps));
+	if (!ps) {
+		free(text);
+		return api_internal(ctx, -ENOMEM);
+	}
+	ps->ix = ix;
+	ps->text = text;
+	ps->id = id;
+	ps->also = (standing_also) { .ix = &ps->ix, .id = id ? id : "" };
+	api_change_req req = { .id = ps->also.id, .json = text };
+	if (ix.key) {
+		req.also = standing_also_put;
+		req.also_ud = &ps->also;
+	}
+	return api_change_run(ctx, env, &req, place_done, ps, place_free);
 }
 
 static int find_standing_order(vl_call_ctx *ctx, api_env *env, json_t *params, const standing_order **ret) {
@@ -118,6 +142,13 @@ static int find_standing_order(vl_call_ctx *ctx, api_env *env, json_t *params, c
 		return api_error_new(ctx, "io.standingd.Orders.StandingOrderNotFound", json_pack("{s:s}", "standing_order", id)) < 0
 			? -EIO : 1;
 	return 0;
+}
+
+static int cancel_done(vl_call_ctx *ctx, api_env *env, int r, const diag_list *diags, void *state) {
+	(void) env;
+	(void) diags;
+	(void) state;
+	return r < 0 ? api_internal(ctx, r) : vl_reply(ctx, NULL, false);
 }
 
 static int cancel_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
@@ -133,11 +164,10 @@ static int cancel_standing_order(vl_call_ctx *ctx, json_t *params, void *userdat
 		return api_error_new(ctx, "io.standingd.Orders.DefinedInFile", json_pack("{s:s, s:s, s:i}",
 				"standing_order", so->id, "file", so->bulk->file ? so->bulk->file : "", "line", so->line));
 	char *id = strdup(so->id);
-	diag_list diags = { 0 };
-	r = id ? env->apply_api_order(env->ud, id, NULL, &diags) : -ENOMEM;
-	free(id);
-	diag_list_clear(&diags);
-	return r < 0 ? api_internal(ctx, r) : vl_reply(ctx, NULL, false);
+	if (!id)
+		return api_internal(ctx, -ENOMEM);
+	api_change_req req = { .id = id };
+	return api_change_run(ctx, env, &req, cancel_done, id, free);
 }
 
 static int skip_occurrence(vl_call_ctx *ctx, json_t *params, void *userdata) {
@@ -726,8 +756,8 @@ static int list_ledger(vl_call_ctx *ctx, json_t *params, void *userdata) {
 /* ---- the methods, registered by api_register ---- */
 
 const vl_method api_orders_methods[] = {
-	{ "PlaceStandingOrder", place_standing_order, 0 },
-	{ "CancelStandingOrder", cancel_standing_order, 0 },
+	{ "PlaceStandingOrder", place_standing_order, API_CHANGES },
+	{ "CancelStandingOrder", cancel_standing_order, API_CHANGES },
 	{ "SkipOccurrence", skip_occurrence, 0 },
 	{ "PlaceOrder", place_order, 0 },
 	{ "GetOrder", get_order, API_READ_ONLY | API_READ_SHORT },
