@@ -1144,14 +1144,19 @@ void server_set_turn_cb(server *s, void (*cb)(void *ud), void *ud) {
 }
 
 void server_turn_park(server *s) {
-	if (s && s->turn_conn)
+	if (s && s->turn_conn) {
 		s->turn_parked = true;
+		/* its change is being made (seconds at a million standing orders): that is
+		 * not being idle; its idle timeout would drop the change */
+		uv_timer_stop(&s->turn_conn->idle);
+	}
 }
 
 void server_turn_wake(server *s) {
 	if (!s || !s->turn_conn || !s->turn_parked)
 		return;
 	s->turn_parked = false;
+	uv_timer_again(&s->turn_conn->idle);
 	run_push(s->turn_conn);
 }
 

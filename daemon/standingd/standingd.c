@@ -300,8 +300,8 @@ static void run_due(daemon_ctx *c) {
 		reload(c, "a damaged compiled record");
 		return;
 	}
-	if (bad && c->ch.busy)
-		return;   /* the reload reading every file is being staged: its commit creates */
+	if (bad && c->rereading)
+		return;   /* the reload reading every file is staged or waits for its turn: its commit creates */
 	if (r < 0) {
 		store_fault_begin(c, r);
 		c->retry_ms = c->retry_ms ? c->retry_ms * 2 : STORE_RETRY_MIN_MS;
@@ -753,8 +753,11 @@ static void change_after(uv_work_t *w, int status) {
 		if (ch->r == 0)
 			catalog_abort(c->cat);
 		bool stopping = c->stopping;
-		if (ch->reload)
+		if (ch->reload) {
 			c->rereading = false;
+			if (!stopping)
+				sd_notify(0, "READY=1");   /* the running set is as it was */
+		}
 		change_clear(c);
 		if (!stopping) {
 			server_turn_give(c->srv);
@@ -784,8 +787,11 @@ static int change_start(daemon_ctx *c) {
 			catalog_forget(c->cat);
 	}
 	int r = uv_queue_work(c->loop, &c->ch.work, change_work, change_after);
-	if (r < 0)
+	if (r < 0) {
+		if (c->ch.reload)
+			sd_notify(0, "READY=1");   /* not reloading after all */
 		return r == UV_ENOMEM ? -ENOMEM : -EIO;
+	}
 	c->ch.busy = true;
 	return 0;
 }
@@ -1434,6 +1440,9 @@ static int run(daemon_ctx *c) {
 
 	uv_run(c->loop, UV_RUN_DEFAULT);
 
+	/* stopped by a signal or by a lost store: a change still being staged is
+	 * dropped when it is back (the server is gone by then) */
+	c->stopping = true;
 	notify_stop(c->notify);   /* kills commands in flight; their events stay pending */
 	server_stop(c->srv);
 	uv_walk(c->loop, close_walk, NULL);

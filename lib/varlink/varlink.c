@@ -1151,9 +1151,10 @@ int vl_service_start(vl_service *svc, const char *msg, size_t len, vl_send_fn *s
 			*ret_pending = p;
 			return 0;
 		}
-		/* no memory to keep it: answer it now, in one go */
-		while (r == VL_AGAIN)
-			r = ctx_step(&ctx);
+		/* no memory to keep it: it ends here, answered InternalError (stepping it
+		 * here could wait forever for what only the caller's loop brings: a
+		 * change of the running set staged on a thread) */
+		r = conclude(&ctx, -ENOMEM);
 	}
 	vl_call_clear(&call);
 	return r;
