@@ -11,6 +11,7 @@
 #include <string.h>
 #include "lib/api/api_int.h"
 #include "lib/base/jsonw.h"
+#include "lib/defs/pack.h"
 #include "lib/sales/crm.h"
 
 #define CRM_IFACE "io.standingd.Crm"
@@ -111,32 +112,33 @@ static int standing_orders_view(store_txn *t, const defs *d, const customer *cu,
 	json_t *a = json_array();
 	if (!a)
 		return -ENOMEM;
-	for (size_t i = 0; i < d->n_orders; i++) {
+	struct defs_arena *scratch = NULL;   /* a thin one's bulk (api_so_source) */
+	int r = 0;
+	for (size_t i = 0; i < d->n_orders && r == 0; i++) {
 		const standing_order *so = &d->orders[i];
 		/* the catalog's defs share customers by id, not always by address */
 		if (!so->customer || strcmp(so->customer->id, cu->id))
 			continue;
 		sched_state st = { .watermark = INT64_MIN };
-		int r = store_sched_get(t, so->id, &st);
-		if (r < 0 && r != -ENOENT) {
-			json_decref(a);
-			return r;
-		}
-		occurrence o;
 		char when[CAL_ISO_MAX], src[512];
+		defs_arena_reset(&scratch);
+		if ((r = store_sched_get(t, so->id, &st)) == -ENOENT)
+			r = 0;
+		if (r < 0 || (r = api_so_source(t, so, &scratch, src, sizeof(src))) < 0)
+			break;
+		occurrence o;
 		r = so->rule.paused ? -ENOENT : engine_next_pending(t, so, st.watermark, &o);
-		if (r < 0 && r != -ENOENT && r != -ELOOP) {
-			json_decref(a);
-			return r;
-		}
-		api_so_source(so, src, sizeof(src));
+		if (r < 0 && r != -ENOENT && r != -ELOOP)
+			break;
 		json_t *next = r == 0 ? json_string(cal_format_instant(o.delivery, tz_offset_at(so->rule.zone, o.delivery), when))
 				      : json_null();
-		if (json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:o}", "id", so->id, "supplier", so->supplier,
-						       "source", src, "paused", so->rule.paused, "next_delivery", next)) < 0) {
-			json_decref(a);
-			return -ENOMEM;
-		}
+		r = json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:o}", "id", so->id, "supplier", so->supplier,
+						       "source", src, "paused", so->rule.paused, "next_delivery", next)) < 0 ? -ENOMEM : 0;
+	}
+	defs_arena_free(scratch);
+	if (r < 0) {
+		json_decref(a);
+		return r;
 	}
 	*ret = a;
 	return 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "lib/api/api_int.h"
 #include "lib/base/jsonw.h"
+#include "lib/defs/pack.h"
 
 /* ---- io.standingd.Orders ---- */
 
@@ -160,9 +161,20 @@ static int cancel_standing_order(vl_call_ctx *ctx, json_t *params, void *userdat
 		return r < 0 ? r : 0;
 	if (api_shop_only(api_role_of(ctx, env)) && !api_placed_by_shop(so->bulk->placed_by))
 		return api_denied(ctx);
-	if (!api_from_api(so))
-		return api_error_new(ctx, "io.standingd.Orders.DefinedInFile", json_pack("{s:s, s:s, s:i}",
-				"standing_order", so->id, "file", so->bulk->file ? so->bulk->file : "", "line", so->line));
+	if (!api_from_api(so)) {
+		/* a thin one's line is in its file's compiled record */
+		store_txn *t = NULL;
+		struct defs_arena *scratch = NULL;
+		int line = 0;
+		if ((!so->stored || (r = api_read_begin(env, &t)) == 0) && (r = api_so_line(t, so, &scratch, &line)) == 0)
+			r = api_error_new(ctx, "io.standingd.Orders.DefinedInFile", json_pack("{s:s, s:s, s:i}",
+					"standing_order", so->id, "file", so->bulk->file ? so->bulk->file : "", "line", line));
+		else
+			r = api_internal(ctx, r);
+		api_read_end(t);
+		defs_arena_free(scratch);
+		return r;
+	}
 	char *id = strdup(so->id);
 	if (!id)
 		return api_internal(ctx, -ENOMEM);

@@ -171,8 +171,7 @@ void defs_so_full(const standing_order *so, const so_bulk *b, standing_order *re
 	if (ret != so)
 		*ret = *so;
 	ret->bulk = b;
-	ret->n_lines = (uint32_t) b->n_lines;
-	ret->line = b->line;
+	ret->n_lines = defs_so_n_lines(b->n_lines);
 }
 
 /* A standing order's own bulk, malloc'd (the parser's); NULL on ENOMEM. */
@@ -1712,7 +1711,7 @@ static void defs_order_read(defs_ctx *c, const ytree_node *n, size_t seq) {
 		return;
 	}
 	b->file = defs_strdup(c, c->file);
-	so->line = n->line;
+	b->line = n->line;
 	if (c->placed_by)
 		b->placed_by = defs_strdup(c, c->placed_by);
 	defs_id(c, n, &so->id);
@@ -1726,7 +1725,7 @@ static void defs_order_read(defs_ctx *c, const ytree_node *n, size_t seq) {
 	const ytree_node *ln = defs_get(c, n, "lines", true);
 	if (ln)
 		defs_lines(c, ln, b);
-	so->n_lines = (uint32_t) b->n_lines;
+	so->n_lines = defs_so_n_lines(b->n_lines);
 	if (defs_get(c, n, "payment", true) && defs_enum(c, n, "payment", order_payment_names, &v) == 1) {
 		so->payment = (order_payment) v;
 		e->payment_node = ytree_get(n, "payment");
@@ -2638,7 +2637,7 @@ int defs_order_items_from_tree(const ytree_node *ship_to, const ytree_node *line
 		return -ENOMEM;
 	defs_address(&c, ship_to, &b->ship_to);
 	defs_lines(&c, lines, b);
-	so.n_lines = (uint32_t) b->n_lines;
+	so.n_lines = defs_so_n_lines(b->n_lines);
 	if (c.errors || c.oom) {
 		defs_order_done(&so);
 		return c.oom ? -ENOMEM : -EINVAL;

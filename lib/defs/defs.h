@@ -47,8 +47,8 @@ typedef struct reminder {
  * thin one's is its file's, shared, with file alone, and the rest is read from
  * its compiled record (lib/defs/pack.h, defs_bulk_unpack) when an order is made,
  * a reminder task written or a reply built. file: "orders.d/acme.yaml" (NULL for
- * the record's reader, and for none); line: the record's (the standing order's
- * own line is the one to read). */
+ * the record's reader, and for none); line: the standing order's, of its `- id:`
+ * item (0 in a thin one's shared bulk: read its full bulk, sales_so_full). */
 typedef struct so_bulk {
 	order_address ship_to;
 	order_line *lines;
@@ -57,7 +57,7 @@ typedef struct so_bulk {
 	size_t n_reminders;
 	char *placed_by;
 	const char *file;
-	int line;
+	int line;                 /* of the standing order's `- id:` item */
 } so_bulk;
 
 /* The bulk of none: everything empty. */
@@ -85,22 +85,30 @@ typedef struct standing_order {
 	 * holding only the file's name). placed_by: who placed it first through the
 	 * API, "shop:USER" or "ops:USER" (the API file's "placed_by"); NULL for the
 	 * files and for API orders stored before it was recorded (treated as ops');
-	 * not part of the hash. */
+	 * not part of the hash. Its line: bulk->line (a full one's). */
 	const so_bulk *bulk;
 	uint64_t hash;            /* of the canonical definition, to see what changed */
 	rule rule;                /* schedule, incl. zone, lead_time, paused */
-	int line;                 /* of the `- id:` item */
 	/* Thin (issue 12): 0 when all of it is here (resident); else its bulk is left
 	 * to its file's compiled record, at standing_orders[stored - 1] of the record
 	 * of bulk->file (sales_so_full reads it). */
 	uint32_t stored;
-	uint32_t n_lines;         /* bulk->n_lines, kept when thin: the engine weighs a batch by it */
+	/* bulk->n_lines up to UINT16_MAX (saturated: bulk->n_lines is the count;
+	 * the engine weighs a batch by the orders it made, the record keeps the
+	 * bulk's), kept when thin */
+	uint16_t n_lines;
 	uint8_t payment;          /* order_payment */
 	uint8_t catch_up;         /* catch_up: the schedule's, else the config default */
 } standing_order;
 /* One per standing order in memory (issue 12): 4 pointers, the hash, the rule (48),
- * 14 bytes, 2 of padding; it was 224 bytes with the bulk's fields inline. */
-_Static_assert(sizeof(standing_order) == 104, "struct standing_order: one per standing order in memory");
+ * 8 bytes, no padding; it was 224 bytes with the bulk's fields inline, 104 with
+ * its line here and n_lines in 32 bits. */
+_Static_assert(sizeof(standing_order) == 96, "struct standing_order: one per standing order in memory");
+
+/* standing_order.n_lines of a bulk of n lines: n up to UINT16_MAX. */
+static inline uint16_t defs_so_n_lines(size_t n) {
+	return n < UINT16_MAX ? (uint16_t) n : UINT16_MAX;
+}
 
 /* *ret: so with its bulk b (ret may be so): the full standing order the order
  * makers, the CRM and the list writers take; b must outlive it (it points into b

@@ -235,7 +235,7 @@ static void pk_order(bytes_buf *b, pk_strs *t, const defs_unit_order *e) {
 	defs_rule_wire_of(r, &w);
 	pk_str(b, t, so->id);
 	pk_str(b, t, so->supplier);
-	bytes_uv(b, so->n_lines);
+	bytes_uv(b, so->bulk->n_lines);   /* so->n_lines saturates */
 	bytes_uv(b, so->payment);
 	bytes_uv(b, r->kind);
 	bytes_uv(b, r->unit);
@@ -310,7 +310,7 @@ static void pk_section(bytes_buf *b, const standing_order *so, uint32_t pos) {
 		bytes_ostr(b, sb->reminders[i].assignee);
 	}
 	bytes_ostr(b, sb->placed_by);
-	bytes_sv(b, so->line);
+	bytes_sv(b, sb->line);
 	if (b->failed)
 		return;
 	uint64_t h = defs_hash64(b->p + at + 8, b->n - at - 8, pk_section_seed(pos));
@@ -544,7 +544,8 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 	rule *ru = &so->rule;
 	so->id = rd_str(r);
 	so->supplier = rd_str(r);
-	so->n_lines = (uint32_t) rd_max(r, UINT32_MAX);
+	uint32_t n_lines = (uint32_t) rd_max(r, UINT32_MAX);
+	so->n_lines = defs_so_n_lines(n_lines);
 	so->payment = (order_payment) rd_max(r, ORDER_PAYMENT_PREPAID);
 	ru->kind = (uint8_t) rd_max(r, RULE_CRON);
 	ru->unit = (uint8_t) rd_max(r, RULE_UNIT_YEAR);
@@ -596,7 +597,7 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 	ru->lead_time = (int32_t) rd_range(r, INT32_MIN, INT32_MAX);
 	ru->zone = rd_zone(r);
 	so->catch_up = (uint8_t) rd_max(r, CATCH_UP_NONE);
-	*hb = (so_bulk) { .n_lines = so->n_lines };
+	*hb = (so_bulk) { .n_lines = n_lines };
 	hb->n_reminders = rd_count(r, 2);
 	hb->reminders = rd_alloc(r, hb->n_reminders, sizeof(*hb->reminders));
 	for (size_t i = 0; i < hb->n_reminders && hb->reminders; i++) {

@@ -58,8 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 			so_bulk b;
 			const standing_order *so = &u.orders[i].o;
 			FUZZ_CHECK(defs_bulk_unpack(p, size, i, &a, &b) == 0, "section %zu of a good unit refused", i);
-			FUZZ_CHECK(b.n_lines == so->n_lines && b.n_reminders == so->bulk->n_reminders &&
-				   str_same(b.placed_by, so->bulk->placed_by) && b.line == so->line &&
+			FUZZ_CHECK(b.n_lines == so->bulk->n_lines && b.n_reminders == so->bulk->n_reminders &&
+				   str_same(b.placed_by, so->bulk->placed_by) && b.line == so->bulk->line &&
 				   str_same(b.ship_to.name, so->bulk->ship_to.name),
 				   "section %zu differs from the unit's standing order", i);
 		}

@@ -274,7 +274,7 @@ static void test_example(void **state) {
 	assert_true(so->bulk->reminders[1].offset == 2 * 86400);
 	assert_string_equal(so->bulk->reminders[1].task, "Check that {customer} received order {order}");
 	assert_string_equal(so->bulk->file, "orders.d/acme.yaml");
-	assert_int_equal(so->line, 11);
+	assert_int_equal(so->bulk->line, 11);
 	assert_true(so->hash != 0);
 
 	defs_free(d);
@@ -641,7 +641,7 @@ static void test_cross_file(void **state) {
 	assert_ptr_equal(d->orders[0].customer, &d->customers[1]);
 	assert_ptr_equal(d->orders[1].customer, &d->customers[0]);
 	assert_string_equal(d->orders[1].bulk->file, "orders.d/b.yaml");
-	assert_int_equal(d->orders[1].line, 2);
+	assert_int_equal(d->orders[1].bulk->line, 2);
 	defs_free(d);
 	diag_list_clear(&dl);
 }

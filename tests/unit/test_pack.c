@@ -67,7 +67,7 @@ static defs_unit make_unit(const defs *base) {
 	bulk_v[0] = (so_bulk) {
 		.ship_to = { .name = "Acme", .street = "Katu 1", .postcode = "00100", .city = "Helsinki", .country = "FI" },
 		.lines = line_v, .n_lines = 3, .reminders = rem_v, .n_reminders = 2, .placed_by = "shop:alice",
-		.file = "orders.d/a.yaml",
+		.file = "orders.d/a.yaml", .line = 10,
 	};
 	bulk_v[1] = (so_bulk) { .lines = line_v + 2, .n_lines = 1, .file = NULL };
 	bulk_v[2] = (so_bulk) { .file = "orders.d/a.yaml" };
@@ -79,7 +79,7 @@ static defs_unit make_unit(const defs *base) {
 				  .weekday = 6,
 				  .has_until = true, .until_day = INT32_MAX, .count = UINT32_MAX, .skip = skip_v,
 				  .n_skip = 3, .paused = true, .lead_time = -7200, .zone = hel },
-			.catch_up = CATCH_UP_NONE, .line = 10, .hash = UINT64_MAX,
+			.catch_up = CATCH_UP_NONE, .hash = UINT64_MAX,
 		},
 		.customer_id = "c-1", .has_zone = true, .has_catch_up = true, .has_payment = true,
 		.id_line = 10, .id_col = INT32_MAX, .link_zone = hel, .link_catch_up = CATCH_UP_NONE,
@@ -87,7 +87,7 @@ static defs_unit make_unit(const defs *base) {
 	ord_v[1] = (defs_unit_order) {
 		.o = { .id = "so-2", .rule = { .kind = RULE_CRON, .start_day = RULE_NO_DAY, .zone = NULL,
 					       .cron = &cron_v },
-		       .catch_up = CATCH_UP_ALL, .bulk = &bulk_v[2], .line = 0 },
+		       .catch_up = CATCH_UP_ALL, .bulk = &bulk_v[2] },
 		.customer_id = NULL, .id_line = -5, .id_col = 0,
 	};
 	ord_v[2] = (defs_unit_order) {
@@ -172,7 +172,7 @@ static void check_order(const defs_unit_order *x, const defs_unit_order *y) {
 		assert_str_eq(a->bulk->reminders[i].assignee, b->bulk->reminders[i].assignee);
 	}
 	assert_str_eq(a->bulk->file, b->bulk->file);
-	assert_int_equal(a->line, b->line);
+	assert_int_equal(a->bulk->line, b->bulk->line);
 	assert_str_eq(a->bulk->placed_by, b->bulk->placed_by);
 	assert_true(a->hash == b->hash);
 	assert_str_eq(x->customer_id, y->customer_id);
@@ -213,6 +213,40 @@ static void test_round_trip(void **state) {
 	defs_unit_done(&back);
 	assert_null(back.arena);
 	free(p);
+	defs_free(base);
+}
+
+/* More lines than standing_order.n_lines holds: it saturates at UINT16_MAX, the
+ * record (head and section) keeps the count, and unpacked it packs the same. */
+static void test_many_lines(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	defs_unit u = make_unit(base), back;
+	enum { N = 70000 };
+	order_line *many = malloc(N * sizeof(*many));
+	assert_non_null(many);
+	for (size_t i = 0; i < N; i++)
+		many[i] = line_v[i % 3];
+	bulk_v[1].lines = many;
+	bulk_v[1].n_lines = N;
+	ord_v[2].o.n_lines = defs_so_n_lines(N);
+	assert_int_equal(ord_v[2].o.n_lines, UINT16_MAX);
+	assert_int_equal(defs_so_n_lines(UINT16_MAX - 1), UINT16_MAX - 1);
+	uint8_t *p, *p2;
+	size_t len, len2;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
+	const standing_order *so = &back.orders[2].o;
+	assert_int_equal(so->n_lines, UINT16_MAX);
+	assert_int_equal(so->bulk->n_lines, N);
+	assert_string_equal(so->bulk->lines[N - 1].sku, line_v[(N - 1) % 3].sku);
+	assert_int_equal(defs_unit_pack(&back, &p2, &len2), 0);
+	assert_int_equal(len2, len);
+	assert_memory_equal(p2, p, len);
+	free(p2);
+	defs_unit_done(&back);
+	free(p);
+	free(many);
 	defs_free(base);
 }
 
@@ -517,7 +551,7 @@ static void check_bulk(const standing_order *so, const so_bulk *b) {
 		assert_str_eq(b->reminders[i].assignee, so->bulk->reminders[i].assignee);
 	}
 	assert_str_eq(b->placed_by, so->bulk->placed_by);
-	assert_int_equal(b->line, so->line);
+	assert_int_equal(b->line, so->bulk->line);
 	assert_null(b->file);
 }
 
@@ -775,6 +809,7 @@ static void test_arena(void **state) {
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_many_lines),
 		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_empty_unit),
 		cmocka_unit_test(test_thin_unit),

@@ -196,7 +196,7 @@ static void test_so_full_stored(void **state) {
 	assert_string_equal(full.bulk->lines[1].sku, "SOCKET");
 	assert_int_equal(full.bulk->lines[1].quantity, 2);
 	assert_int_equal(full.bulk->lines[1].unit_price.minor, 1250);
-	assert_int_equal(full.line, so->line);
+	assert_int_equal(full.bulk->line, so->bulk->line);
 	assert_int_equal(sales_create_occurrence_in(t, NULL, &full, &occ, occ.create_at, false, &o), 0);
 	assert_string_equal(o.ship_to.city, "Helsinki");
 	assert_int_equal(o.total.minor, 10 * 85 + 2 * 1250);
