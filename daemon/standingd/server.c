@@ -250,14 +250,24 @@ static bool turn_busy(const server *s) {
 	return s->turn_conn || s->turn_daemon || s->turn_wanted || s->turn_head;
 }
 
-/* The turn ended: the runner gives it to the next (not here: this may be deep
- * in a close or a step). */
-static void turn_end(server *s) {
-	s->turn_conn = NULL;
-	s->turn_parked = false;
+/* The turn may have come free: the runner passes it on (not here: this may be
+ * deep in a close or a step). */
+static void turn_may_pass(server *s) {
 	s->turn_kick = true;
 	if (!s->stopping)
 		uv_idle_start(&s->runner, on_run);
+}
+
+/* The turn of the call of turn_conn ended. */
+static void turn_end(server *s) {
+	s->turn_conn = NULL;
+	s->turn_parked = false;
+	turn_may_pass(s);
+}
+
+/* c's change call waits for its change (server_turn_park): not run till woken. */
+static bool turn_parked_on(const server *s, const conn *c) {
+	return c->pending && s->turn_conn == c && s->turn_parked;
 }
 
 /* The daemon's waiting change first (one, standing for any number of reloads
@@ -301,17 +311,6 @@ static void turn_unqueue(conn *c) {
 	c->turn_msg = NULL;
 	if (s->turn_conn == c)
 		turn_end(s);   /* reserved for it, or its call dropped (its pending is freed) */
-}
-
-/* The flags of the method msg calls (0: not a valid call or no such method). */
-static unsigned msg_flags(server *s, const char *msg, size_t len) {
-	vl_call call;
-	const char *bad;
-	if (vl_call_parse(msg, len, &call, &bad) < 0)
-		return 0;
-	unsigned f = vl_service_method_flags(s->svc, &call);
-	vl_call_clear(&call);
-	return f;
 }
 
 /* ---- memory ---- */
@@ -714,14 +713,15 @@ static void pool_dispatch(server *s) {
 
 /* A read-only call goes to the pool: 1 when taken (c waits for it), 0 to answer
  * it on the loop as any other. */
-static int pool_take(conn *c, const char *msg, size_t len) {
+static int pool_take(conn *c, const char *msg, size_t len, unsigned *ret_flags) {
 	server *s = c->srv;
 	vl_call call;
 	const char *bad;
-	if (!s->n_threads || vl_call_parse(msg, len, &call, &bad) < 0)
+	*ret_flags = 0;
+	if (vl_call_parse(msg, len, &call, &bad) < 0)
 		return 0;   /* the loop answers the envelope's error */
-	unsigned flags = vl_service_method_flags(s->svc, &call);
-	if (call.oneway || !(flags & API_READ_ONLY)) {
+	unsigned flags = *ret_flags = vl_service_method_flags(s->svc, &call);
+	if (!s->n_threads || call.oneway || !(flags & API_READ_ONLY)) {
 		vl_call_clear(&call);
 		return 0;
 	}
@@ -786,7 +786,7 @@ static void conn_step(conn *c) {
 			log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(-r));
 		if (r == -EPIPE)   /* a reply cut in the middle: the stream cannot go on */
 			conn_close(c);
-		if (!(c->pending && s->turn_conn == c && s->turn_parked))
+		if (!turn_parked_on(s, c))
 			run_push(c);
 		return;
 	}
@@ -819,9 +819,10 @@ static void conn_step(conn *c) {
 	}
 	c->since = uv_now(c->pipe.loop);
 	uv_timer_again(&c->idle);
-	if (pool_take(c, msg, len))
+	unsigned flags;
+	if (pool_take(c, msg, len, &flags))
 		return;
-	if (msg_flags(s, msg, len) & API_CHANGES) {
+	if (flags & API_CHANGES) {
 		if (turn_busy(s)) {
 			/* after the changes before it: it waits, neither reading nor running */
 			if (!(c->turn_msg = malloc(len + 1))) {
@@ -857,7 +858,7 @@ start:
 	}
 	if (r < 0)
 		log_error("request from pid %d failed: %s", (int) c->peer.pid, strerror(-r));
-	if (!(c->pending && s->turn_conn == c && s->turn_parked))
+	if (!turn_parked_on(s, c))
 		run_push(c);
 }
 
@@ -1131,9 +1132,7 @@ void server_turn_give(server *s) {
 	if (!s || !s->turn_daemon)
 		return;
 	s->turn_daemon = false;
-	s->turn_kick = true;
-	if (!s->stopping)
-		uv_idle_start(&s->runner, on_run);
+	turn_may_pass(s);
 }
 
 void server_set_turn_cb(server *s, void (*cb)(void *ud), void *ud) {
