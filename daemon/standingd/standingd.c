@@ -826,8 +826,8 @@ static void on_turn(void *ud) {
 /* After a change of the daemon's: a reload asked meanwhile (and refused a turn
  * then) is asked again. */
 static void reload_next(daemon_ctx *c) {
-	if (c->reload_wanted && !c->stopping && (c->srv ? server_turn_take(c->srv) : !c->ch.busy))
-		reload_start(c);
+	if (c->reload_wanted)
+		reload(c, c->reload_why);
 }
 
 static void reload(daemon_ctx *c, const char *why) {
