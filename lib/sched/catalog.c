@@ -37,16 +37,16 @@ typedef struct cat_file {
 } cat_file;
 
 /* 8 bytes a customer and a standing order of the running set and the candidate. */
+typedef struct cat_own {
+	uint32_t file;           /* the catalog's slot of its cat_file (cat_of) */
+	uint32_t idx;            /* into its u.customers or u.orders */
+} cat_own;
+
 /* Files read again (cat_reread_unit), each once a build or a stage's errors. */
 typedef struct cat_reread {
 	struct cat_reread_file { const cat_file *f; defs_unit u; } *v;
 	size_t n, cap;
 } cat_reread;
-
-typedef struct cat_own {
-	uint32_t file;           /* the catalog's slot of its cat_file (cat_of) */
-	uint32_t idx;            /* into its u.customers or u.orders */
-} cat_own;
 
 typedef struct cat_ent {
 	const char *id;          /* NULL: a free slot */
@@ -96,9 +96,6 @@ struct catalog {
 	void *free_ud;
 	bool thin_all;           /* every running standing order that can be thin is: a commit
 				  * with the changes known thins only the ones it added */
-	/* files read again for the positions of ids in a stage's errors
-	 * (cat_lookup_order), emptied when the errors are out */
-	cat_reread look_rr;
 	/* the candidate's standing orders that are not the running set's as they
 	 * were (indexes of run.d dropped, of pend.d added), for engine_sources */
 	struct cat_changes { uint32_t *v; size_t n, cap; } chg_drop, chg_add;
@@ -1052,7 +1049,7 @@ static int cat_build(catalog *c) {
 				const customer *cu = cat_find_customer(c, &acust, so->customer->id);
 				/* a thinned unit's standing orders are linked from their file
 				 * read again, the others from their unit */
-				if (so->stored || cat_of(c, o)->u.thin)
+				if (cat_of(c, o)->u.thin)
 					r = cat_relink_thin(c, &rr, base, o, so, cu, &d->orders[m]);
 				else
 					r = defs_unit_link(base, &cat_of(c, o)->u.orders[o->idx], cu, &d->orders[m]) ? 0 : -EINVAL;
@@ -1203,8 +1200,16 @@ static size_t cat_file_idx(const catalog *c, const cat_file *f) {
 	return SIZE_MAX;
 }
 
+/* cat_unit_errors' lookups: the catalog, and the files read again for the
+ * positions of ids in the errors. */
+typedef struct cat_lookup {
+	catalog *c;
+	cat_reread rr;
+} cat_lookup;
+
 static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
-	catalog *c = ud;
+	cat_lookup *lc = ud;
+	catalog *c = lc->c;
 	const cat_own *o = cat_run_order(c, id);
 	if (!o)
 		return false;
@@ -1213,7 +1218,7 @@ static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
 	 * error's only (an id of the running set again); none when it is not there
 	 * as it was */
 	const defs_unit *u = &f->u;
-	if (u->thin && cat_reread_unit(c, &c->look_rr, c->pend.base, f, &u) < 0)
+	if (u->thin && cat_reread_unit(c, &lc->rr, c->pend.base, f, &u) < 0)
 		u = NULL;
 	bool at = u && u->orders && o->idx < u->n_orders && !strcmp(u->orders[o->idx].o.id, id);
 	*ret = (defs_unit_site) { .file = f->f.name, .line = at ? u->orders[o->idx].id_line : 0,
@@ -1223,7 +1228,7 @@ static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
 }
 
 static const customer *cat_lookup_customer(void *ud, const char *id) {
-	const catalog *c = ud;
+	const catalog *c = ((const cat_lookup *) ud)->c;
 	const cat_ent *e = cat_live(c, id);
 	return e ? cat_customer(c, &e->own) : NULL;
 }
@@ -1243,13 +1248,14 @@ static int cat_unit_errors(catalog *c, diag_list *diags) {
 		return -EAGAIN;
 	if (!f->f.data)
 		return -EAGAIN;   /* unpacked: the whole set, with the bytes from the source */
-	defs_unit_lookup lk = { .order = cat_lookup_order, .customer = cat_lookup_customer, .ud = c, .file_idx = idx };
+	cat_lookup lc = { .c = c };
+	defs_unit_lookup lk = { .order = cat_lookup_order, .customer = cat_lookup_customer, .ud = &lc, .file_idx = idx };
 	if (c->n_removed) {
 		lk.old_customers = c->removed[0]->u.customers;
 		lk.n_old_customers = c->removed[0]->u.n_customers;
 	}
 	int r = defs_unit_errors(c->pend.base, &f->f, &lk, diags);
-	cat_reread_done(&c->look_rr);
+	cat_reread_done(&lc.rr);
 	return r;
 }
 
@@ -1462,17 +1468,16 @@ void catalog_commit(catalog *c) {
 	free(c->removed);
 	c->added = c->removed = NULL;
 	c->n_added = c->n_removed = 0;
+	cat_run_arrays_free(c);
 	if (c->pend_full) {
 		/* every unit is new: the configs they were read under can go */
 		for (size_t i = 0; i < c->n_retired; i++)
 			defs_free(c->retired[i]);
 		c->n_retired = 0;
-		cat_run_arrays_free(c);
 		cat_set_done(&c->run, c->pend.base != c->run.base);
 	} else {
 		if (c->pend.base != c->run.base)
 			c->retired[c->n_retired++] = c->run.base;   /* kept units point into its tz_db */
-		cat_run_arrays_free(c);
 		cat_set_done(&c->run, false);
 	}
 	c->run = c->pend;
