@@ -268,25 +268,11 @@ bool api_from_api(const standing_order *so) {
 	return so->bulk->file && !strncmp(so->bulk->file, "api/", 4);
 }
 
-int api_so_line(store_txn *t, const standing_order *so, struct defs_arena **scratch, int *ret) {
-	standing_order full;
-	int r = sales_so_full(t, so, scratch, &full);
-	if (r < 0)
-		return r;
-	*ret = full.bulk->line;
-	return 0;
-}
-
-int api_so_source(store_txn *t, const standing_order *so, struct defs_arena **scratch, char *buf, size_t size) {
-	int line = 0, r;
-	if (api_from_api(so)) {
+void api_so_source(const standing_order *full, char *buf, size_t size) {
+	if (api_from_api(full))
 		snprintf(buf, size, "api");
-		return 0;
-	}
-	if ((r = api_so_line(t, so, scratch, &line)) < 0)
-		return r;
-	snprintf(buf, size, "%s:%d", so->bulk->file ? so->bulk->file : "?", line);
-	return 0;
+	else
+		snprintf(buf, size, "%s:%d", full->bulk->file ? full->bulk->file : "?", full->bulk->line);
 }
 
 /* ---- registration ---- */

@@ -101,13 +101,10 @@ store_txn *api_read_lent(void);
 int api_order_param(vl_call_ctx *ctx, api_env *env, json_t *params, store_txn **ret_t,
 		       sales_order **ret_o, const char *error_iface);
 bool api_from_api(const standing_order *so);
-/* so's line (of its `- id:` item), a thin one's read from its file's compiled
- * record in t (sales_so_full; its strings in *scratch): 0, or sales_so_full's
- * negative errno. */
-int api_so_line(store_txn *t, const standing_order *so, struct defs_arena **scratch, int *ret);
-/* A standing order's "source" in replies: "api", else "FILE:LINE" (api_so_line):
- * 0, or api_so_line's negative errno. */
-int api_so_source(store_txn *t, const standing_order *so, struct defs_arena **scratch, char *buf, size_t size);
+/* A standing order's "source" in replies: "api", else "FILE:LINE" (the line of
+ * its `- id:` item, in its bulk: full must be a full standing order, a thin one
+ * read with sales_so_full). */
+void api_so_source(const standing_order *full, char *buf, size_t size);
 /* Diags to [{field, message}]: a definition placed through the API is read as the
  * first item of its file; prefix ("standing_orders[0]", "customers[0]") is left out
  * of the field names. */

@@ -112,7 +112,7 @@ static int standing_orders_view(store_txn *t, const defs *d, const customer *cu,
 	json_t *a = json_array();
 	if (!a)
 		return -ENOMEM;
-	struct defs_arena *scratch = NULL;   /* a thin one's bulk (api_so_source) */
+	struct defs_arena *scratch = NULL;   /* a thin one's bulk (its line: api_so_source) */
 	int r = 0;
 	for (size_t i = 0; i < d->n_orders && r == 0; i++) {
 		const standing_order *so = &d->orders[i];
@@ -124,8 +124,10 @@ static int standing_orders_view(store_txn *t, const defs *d, const customer *cu,
 		defs_arena_reset(&scratch);
 		if ((r = store_sched_get(t, so->id, &st)) == -ENOENT)
 			r = 0;
-		if (r < 0 || (r = api_so_source(t, so, &scratch, src, sizeof(src))) < 0)
+		standing_order full;
+		if (r < 0 || (r = sales_so_full(t, so, &scratch, &full)) < 0)
 			break;
+		api_so_source(&full, src, sizeof(src));
 		occurrence o;
 		r = so->rule.paused ? -ENOENT : engine_next_pending(t, so, st.watermark, &o);
 		if (r < 0 && r != -ENOENT && r != -ELOOP)

@@ -336,9 +336,9 @@ static int standing_item(list_job *j, const standing_order *so) {
 	bool has = r == 0;
 	/* a thin one's line is in its bulk (job_full: the standing order's) */
 	const standing_order *full = so;
-	if ((so->stored && (r = job_full(j, &full)) < 0) ||
-	    (r = api_so_source(j->t, full, &j->scratch, src, sizeof(src))) < 0)
+	if (so->stored && (r = job_full(j, &full)) < 0)
 		return r;
+	api_so_source(full, src, sizeof(src));
 	json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:b, s:o, s:o, s:I, s:I}",
 		"id", so->id, "customer", so->customer->id, "supplier", so->supplier, "source", src,
 		"placed_by", api_jstr_or_null(so->bulk->placed_by),

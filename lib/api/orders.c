@@ -165,10 +165,11 @@ static int cancel_standing_order(vl_call_ctx *ctx, json_t *params, void *userdat
 		/* a thin one's line is in its file's compiled record */
 		store_txn *t = NULL;
 		struct defs_arena *scratch = NULL;
-		int line = 0;
-		if ((!so->stored || (r = api_read_begin(env, &t)) == 0) && (r = api_so_line(t, so, &scratch, &line)) == 0)
+		standing_order full;
+		if ((!so->stored || (r = api_read_begin(env, &t)) == 0) && (r = sales_so_full(t, so, &scratch, &full)) == 0)
 			r = api_error_new(ctx, "io.standingd.Orders.DefinedInFile", json_pack("{s:s, s:s, s:i}",
-					"standing_order", so->id, "file", so->bulk->file ? so->bulk->file : "", "line", line));
+					"standing_order", so->id, "file", so->bulk->file ? so->bulk->file : "", "line",
+					full.bulk->line));
 		else
 			r = api_internal(ctx, r);
 		api_read_end(t);
