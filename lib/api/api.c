@@ -190,8 +190,12 @@ int api_idem_put_reply(store_txn *t, const api_idem *ix, json_t *p, char **reply
 	return 0;
 }
 
-int api_place_reply(vl_call_ctx *ctx, api_env *env, int r, api_idem *ix, const char *stored, const diag_list *diags,
-		    const char *invalid, const char *prefix, json_t *(*placed)(api_env *env, void *ud), void *ud) {
+/* The answer to a definition placed through the API (api_place_run): invalid (an
+ * error with the diags' fields), the answer a racing retry stored, the reply
+ * stored in the apply transaction, or placed()'s (NULL: out of memory). */
+static int api_place_reply(vl_call_ctx *ctx, api_env *env, int r, api_idem *ix, const char *stored,
+			   const diag_list *diags, const char *invalid, const char *prefix,
+			   json_t *(*placed)(api_env *env, void *ud), void *ud) {
 	if (r == -EINVAL)
 		return api_error_new(ctx, invalid, json_pack("{s:o}", "errors", api_field_errors(diags, prefix)));
 	if (r == -EEXIST && ix->key && !stored)
@@ -261,6 +265,53 @@ int api_change_run(vl_call_ctx *ctx, api_env *env, const api_change_req *req, ap
 	diag_list_clear(&diags);
 	if (free_state)
 		free_state(state);
+	return r;
+}
+
+/* A definition placed waiting for its change (api_place_run). */
+typedef struct api_place_state {
+	api_idem ix;
+	api_place p;
+	char *reply;              /* the text also stored, for the first reply */
+} api_place_state;
+
+static int api_place_also(store_txn *t, const defs *d, void *ud) {
+	api_place_state *ps = ud;
+	return api_idem_put_reply(t, &ps->ix, ps->p.also_reply(t, d, ps->p.id), &ps->reply);
+}
+
+static int api_place_done(vl_call_ctx *ctx, api_env *env, int r, const diag_list *diags, void *state) {
+	api_place_state *ps = state;
+	return api_place_reply(ctx, env, r, &ps->ix, ps->reply, diags, ps->p.invalid, ps->p.prefix, ps->p.placed,
+			       ps->p.placed_ud);
+}
+
+static void api_place_free(void *state) {
+	api_place_state *ps = state;
+	free(ps->reply);
+	free(ps);
+}
+
+int api_place_run(vl_call_ctx *ctx, api_env *env, const api_idem *ix, json_t *def, const char *placer,
+		  const api_place *p) {
+	json_t *wrapped = json_pack("{s:[O], s:s}", p->list, def, "placed_by", placer);
+	char *text = wrapped ? json_dumps(wrapped, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(wrapped);
+	api_place_state *ps = text ? calloc(1, sizeof(*ps)) : NULL;
+	if (!ps) {
+		free(text);
+		return api_internal(ctx, -ENOMEM);
+	}
+	ps->ix = *ix;
+	ps->p = *p;
+	ps->p.file = NULL;   /* req's strings are copied or used before api_change_run returns */
+	api_change_req req = { .id = p->file, .json = text };
+	if (ix->key) {
+		req.also = api_place_also;
+		req.also_ud = ps;
+	}
+	int r = api_change_run(ctx, env, &req, api_place_done, ps, api_place_free);
+	free(text);
 	return r;
 }
 

@@ -112,11 +112,27 @@ json_t *api_field_errors(const diag_list *diags, const char *prefix);
 /* For an engine_sources.also callback: stores p (taken) as the idempotency record's
  * reply, its text kept in *reply (the first answer). 0 or a negative errno. */
 int api_idem_put_reply(store_txn *t, const api_idem *ix, json_t *p, char **reply);
-/* The answer to a definition placed through the API, r from apply_api_order(_also):
- * invalid (an error with the diags' fields), the answer a racing retry stored, the
- * reply stored in the apply transaction, or placed()'s (NULL: out of memory). */
-int api_place_reply(vl_call_ctx *ctx, api_env *env, int r, api_idem *ix, const char *stored, const diag_list *diags,
-		    const char *invalid, const char *prefix, json_t *(*placed)(api_env *env, void *ud), void *ud);
+/* A definition placed through the API (PlaceStandingOrder, PlaceCustomer): what
+ * api_place_run needs besides the definition. */
+typedef struct api_place {
+	const char *list;         /* its file's list: "standing_orders", "customers" */
+	const char *file;         /* the API file's id (api_change_req.id) */
+	const char *id;           /* the definition's id, for also_reply ("" when none) */
+	/* with an idempotency key: the reply stored in the apply's transaction */
+	json_t *(*also_reply)(store_txn *t, const defs *d, const char *id);
+	/* the reply otherwise (NULL: out of memory) */
+	json_t *(*placed)(api_env *env, void *ud);
+	void *placed_ud;
+	/* the error name of an invalid definition, and its fields' prefix
+	 * ("standing_orders[0]") left out of the errors */
+	const char *invalid, *prefix;
+} api_place;
+/* Places def ({list: [def], placed_by: placer} as the API file) through
+ * api_change_run; answered invalid (p->invalid with the diags' fields), with the
+ * answer a racing retry stored, with the reply stored in the apply's transaction,
+ * or with p->placed's. ix is taken. */
+int api_place_run(vl_call_ctx *ctx, api_env *env, const api_idem *ix, json_t *def, const char *placer,
+		  const api_place *p);
 
 /* A change of the running set (req) made through env, then answered by done (r:
  * the change's outcome as apply_api_order or reload returns it, diags its

@@ -277,46 +277,19 @@ static int list_customers(vl_call_ctx *ctx, json_t *params, void *userdata) {
 
 /* ---- PlaceCustomer ---- */
 
-typedef struct customer_also {
-	const api_idem *ix;
-	const char *id;
-	char *reply;
-} customer_also;
-
 static json_t *customer_reply(const char *id) {
 	return json_pack("{s:s}", "customer", id);
 }
 
-static int customer_also_put(store_txn *t, const defs *d, void *ud) {
-	customer_also *a = ud;
+static json_t *customer_also_reply(store_txn *t, const defs *d, const char *id) {
+	(void) t;
 	(void) d;
-	return api_idem_put_reply(t, a->ix, customer_reply(a->id), &a->reply);
+	return customer_reply(id);
 }
 
 static json_t *customer_placed(api_env *env, void *ud) {
 	(void) env;
 	return customer_reply(ud);
-}
-
-/* A PlaceCustomer waiting for its change (api_change_run). */
-typedef struct customer_state {
-	api_idem ix;
-	char *text;
-	char key[200];
-	customer_also also;
-} customer_state;
-
-static int customer_done(vl_call_ctx *ctx, api_env *env, int r, const diag_list *diags, void *state) {
-	customer_state *cs = state;
-	return api_place_reply(ctx, env, r, &cs->ix, cs->also.reply, diags, CRM_IFACE ".InvalidDefinition",
-			       "customers[0]", customer_placed, (void *) cs->also.id);
-}
-
-static void customer_free(void *state) {
-	customer_state *cs = state;
-	free(cs->also.reply);
-	free(cs->text);
-	free(cs);
 }
 
 static int place_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
@@ -346,26 +319,10 @@ static int place_customer(vl_call_ctx *ctx, json_t *params, void *userdata) {
 	api_placer_of(ctx, api_role_of(ctx, env), placer);
 	/* "customer:ID": ':' is in no id, so the file never clashes with a standing order's */
 	snprintf(key, sizeof(key), "customer:%s", strchr(id, '/') ? "invalid-id" : id);
-	json_t *wrapped = json_pack("{s:[O], s:s}", "customers", def, "placed_by", placer);
-	char *text = wrapped ? json_dumps(wrapped, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(wrapped);
-	if (!text)
-		return api_internal(ctx, -ENOMEM);
-	customer_state *cs = calloc(1, sizeof(*cs));
-	if (!cs) {
-		free(text);
-		return api_internal(ctx, -ENOMEM);
-	}
-	cs->ix = ix;
-	cs->text = text;
-	cs->also = (customer_also) { .ix = &cs->ix, .id = id };
-	snprintf(cs->key, sizeof(cs->key), "%s", key);
-	api_change_req req = { .id = cs->key, .json = text };
-	if (ix.key) {
-		req.also = customer_also_put;
-		req.also_ud = &cs->also;
-	}
-	return api_change_run(ctx, env, &req, customer_done, cs, customer_free);
+	const api_place p = { .list = "customers", .file = key, .id = id, .also_reply = customer_also_reply,
+			      .placed = customer_placed, .placed_ud = (void *) id, .invalid = CRM_IFACE ".InvalidDefinition",
+			      .prefix = "customers[0]" };
+	return api_place_run(ctx, env, &ix, def, placer, &p);
 }
 
 /* ---- the interaction log ---- */

@@ -36,15 +36,8 @@ static json_t *standing_reply(store_txn *t, const standing_order *so, const char
 /* PlaceStandingOrder with an idempotency key: the reply is built and its record
  * written inside the engine's apply transaction (engine_sources.also), which also
  * stores the API definition, so the key and the definition land together. */
-typedef struct standing_also {
-	const api_idem *ix;
-	const char *id;
-	char *reply;          /* the text stored, for the first reply */
-} standing_also;
-
-static int standing_also_put(store_txn *t, const defs *d, void *ud) {
-	standing_also *a = ud;
-	return api_idem_put_reply(t, a->ix, standing_reply(t, defs_find_order(d, a->id), a->id), &a->reply);
+static json_t *standing_also_reply(store_txn *t, const defs *d, const char *id) {
+	return standing_reply(t, defs_find_order(d, id), id);
 }
 
 /* placed: a store that cannot be read now only leaves next_delivery null */
@@ -56,27 +49,6 @@ static json_t *standing_placed(api_env *env, void *ud) {
 	if (snap)
 		store_abort(t);
 	return p;
-}
-
-/* A PlaceStandingOrder waiting for its change (api_change_run). */
-typedef struct place_state {
-	api_idem ix;
-	char *text;
-	const char *id;       /* the definition's, NULL when it has none */
-	standing_also also;
-} place_state;
-
-static int place_done(vl_call_ctx *ctx, api_env *env, int r, const diag_list *diags, void *state) {
-	place_state *ps = state;
-	return api_place_reply(ctx, env, r, &ps->ix, ps->also.reply, diags, "io.standingd.Orders.InvalidDefinition",
-			       "standing_orders[0]", standing_placed, (void *) ps->id);
-}
-
-static void place_free(void *state) {
-	place_state *ps = state;
-	free(ps->also.reply);
-	free(ps->text);
-	free(ps);
 }
 
 static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata) {
@@ -111,26 +83,10 @@ static int place_standing_order(vl_call_ctx *ctx, json_t *params, void *userdata
 		snprintf(placer, sizeof(placer), "%s", old->bulk->placed_by);
 	else
 		api_placer_of(ctx, role, placer);
-	json_t *wrapped = json_pack("{s:[O], s:s}", "standing_orders", def, "placed_by", placer);
-	char *text = json_dumps(wrapped, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(wrapped);
-	if (!text)
-		return api_internal(ctx, -ENOMEM);
-	place_state *ps = calloc(1, sizeof(*ps));
-	if (!ps) {
-		free(text);
-		return api_internal(ctx, -ENOMEM);
-	}
-	ps->ix = ix;
-	ps->text = text;
-	ps->id = id;
-	ps->also = (standing_also) { .ix = &ps->ix, .id = id ? id : "" };
-	api_change_req req = { .id = ps->also.id, .json = text };
-	if (ix.key) {
-		req.also = standing_also_put;
-		req.also_ud = &ps->also;
-	}
-	return api_change_run(ctx, env, &req, place_done, ps, place_free);
+	const api_place p = { .list = "standing_orders", .file = id ? id : "", .id = id ? id : "",
+			      .also_reply = standing_also_reply, .placed = standing_placed, .placed_ud = (void *) id,
+			      .invalid = "io.standingd.Orders.InvalidDefinition", .prefix = "standing_orders[0]" };
+	return api_place_run(ctx, env, &ix, def, placer, &p);
 }
 
 static int find_standing_order(vl_call_ctx *ctx, api_env *env, json_t *params, const standing_order **ret) {
