@@ -58,15 +58,13 @@ static uint32_t ent_rem(const heap_ent *h) {
 }
 
 /* What the loop keeps of a standing order's stored state (sched_state, 40 bytes):
- * the watermark and the counts. The rest is known: every standing order of the
- * running set is active and its stored def_hash is its hash (engine_apply writes
- * both). The counts saturate at UINT32_MAX: past it (4 billion orders of one
- * standing order) the write reads the stored ones first (state_put). */
+ * the watermark. The rest is known or read when the state is written: every
+ * standing order of the running set is active and its stored def_hash is its hash
+ * (engine_apply writes both); the counts are the store's, which state_put adds to. */
 typedef struct so_state {
 	int64_t watermark;
-	uint32_t created, skipped;
 } so_state;
-_Static_assert(sizeof(so_state) == 16, "one per standing order");
+_Static_assert(sizeof(so_state) == 8, "one per standing order");
 
 /* A `before:` reminder: every occurrence whose reminder instant is at or before
  * through has been handled (INT64_MIN: not seen yet; it starts at the first now). */
@@ -161,23 +159,21 @@ static int next_after_watermark(const standing_order *so, const so_state *st, oc
 	return rule_next(&so->rule, st->watermark, ret);
 }
 
-static uint32_t count32(uint64_t n) {
-	return n < UINT32_MAX ? (uint32_t) n : UINT32_MAX;
-}
-
 static so_state state_of(const sched_state *st) {
-	return (so_state) { .watermark = st->watermark, .created = count32(st->created), .skipped = count32(st->skipped) };
+	return (so_state) { .watermark = st->watermark };
 }
 
-/* Writes so's state: the cache's watermark, its counts plus the ones added since
- * (the stored counts plus them when the cache's have saturated), active or not,
- * so's hash; the cache takes the new counts. */
-static int state_put(store_txn *t, const standing_order *so, so_state *st, uint64_t add_created, uint64_t add_skipped,
-		     bool active) {
-	sched_state full = { .watermark = st->watermark, .created = st->created + add_created,
-			     .skipped = st->skipped + add_skipped, .active = active, .def_hash = so->hash };
+/* Writes so's state: the cache's watermark, the stored counts plus the ones added
+ * (none stored when unstored: the caller knows there is no state yet), active or
+ * not, so's hash. At 1,000,000 standing orders the counts in the cache were 8 MB;
+ * the read is one per standing order a batch touches, of the page the write
+ * dirties next. */
+static int state_put(store_txn *t, const standing_order *so, const so_state *st, uint64_t add_created,
+		     uint64_t add_skipped, bool active, bool unstored) {
+	sched_state full = { .watermark = st->watermark, .created = add_created, .skipped = add_skipped,
+			     .active = active, .def_hash = so->hash };
 	int r;
-	if (st->created == UINT32_MAX || st->skipped == UINT32_MAX) {
+	if (!unstored) {
 		sched_state old;
 		if ((r = store_sched_get(t, so->id, &old)) < 0 && r != -ENOENT)
 			return r;
@@ -186,11 +182,7 @@ static int state_put(store_txn *t, const standing_order *so, so_state *st, uint6
 			full.skipped = old.skipped + add_skipped;
 		}
 	}
-	if ((r = store_sched_put(t, so->id, &full)) < 0)
-		return r;
-	st->created = count32(full.created);
-	st->skipped = count32(full.skipped);
-	return 0;
+	return store_sched_put(t, so->id, &full);
 }
 
 static int64_t sat_add(int64_t a, int64_t b) {
@@ -425,12 +417,14 @@ static int collect_removed(const char *so_id, const sched_state *st, void *ud) {
 
 /* The first apply's one pass over the stored states: both they (by key) and d's
  * standing orders (by id) are in strcmp order, so one merge gives every standing
- * order its state (none: watermark INT64_MIN), notes those stored active with
- * their hash (kept: no write) and collects the active ids that are gone from d. */
+ * order its state (none: watermark INT64_MIN), notes those stored (FIRST_STORED)
+ * and those stored active with their hash (FIRST_KEPT: no write) and collects the
+ * active ids that are gone from d. */
+enum { FIRST_NEW, FIRST_STORED, FIRST_KEPT };
 typedef struct first_merge {
 	const defs *d;
 	so_state *state;
-	bool *kept;
+	uint8_t *kept;           /* FIRST_* per standing order */
 	size_t i;
 	id_list removed;
 } first_merge;
@@ -441,7 +435,7 @@ static int merge_state(const char *so_id, const sched_state *st, void *ud) {
 	while (m->i < m->d->n_orders && (cmp = strcmp(m->d->orders[m->i].id, so_id)) < 0)
 		m->i++;
 	if (m->i < m->d->n_orders && cmp == 0) {
-		m->kept[m->i] = st->active && st->def_hash == m->d->orders[m->i].hash;
+		m->kept[m->i] = st->active && st->def_hash == m->d->orders[m->i].hash ? FIRST_KEPT : FIRST_STORED;
 		m->state[m->i++] = state_of(st);
 		return 0;
 	}
@@ -526,7 +520,7 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 			/* gone from the definitions: deactivate, keep history */
 			so_state st = e->state[i];
 			moved[i++] = NO_IDX;
-			if ((r = state_put(t, &od->orders[i - 1], &st, 0, 0, false)) < 0)
+			if ((r = state_put(t, &od->orders[i - 1], &st, 0, 0, false, false)) < 0)
 				goto out;
 			continue;
 		}
@@ -742,7 +736,7 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 	for (size_t k = 0; k < a; k++) {
 		/* gone (or replaced, then recorded again below): deactivate, keep history */
 		so_state st = e->state[m.dropped[k]];
-		if ((r = state_put(t, &od->orders[m.dropped[k]], &st, 0, 0, false)) < 0)
+		if ((r = state_put(t, &od->orders[m.dropped[k]], &st, 0, 0, false, false)) < 0)
 			goto out;
 	}
 	for (size_t k = 0; k < b; k++) {
@@ -863,7 +857,7 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 		return apply_changes(e, d, src);
 	size_t n_heap_max = d->n_orders + n_rems_all;
 	so_state *state = calloc(d->n_orders ? d->n_orders : 1, sizeof(*state));
-	bool *kept = calloc(d->n_orders ? d->n_orders : 1, sizeof(*kept));
+	uint8_t *kept = calloc(d->n_orders ? d->n_orders : 1, sizeof(*kept));
 	heap_ent *heap = calloc(n_heap_max ? n_heap_max : 1, sizeof(*heap));
 	char **known = calloc(1, sizeof(char *));
 	rem_state *rems = NULL;
@@ -886,9 +880,9 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 		bool first_seen = src && src->now != 0 && starts_when_seen(&d->orders[i], &state[i]);
 		if (first_seen)
 			state[i].watermark = src->now;
-		else if (kept[i])
+		else if (kept[i] == FIRST_KEPT)
 			continue;
-		r = state_put(t, &d->orders[i], &state[i], 0, 0, true);
+		r = state_put(t, &d->orders[i], &state[i], 0, 0, true, kept[i] == FIRST_NEW);
 		if (r < 0)
 			goto fail;
 	}
@@ -1103,7 +1097,7 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 	const standing_order *so = &e->d->orders[idx];
 	so_state *st = &e->state[idx];
 	occurrence o;
-	uint64_t missed = 0, created = 0, skipped = 0;   /* since st's counts */
+	uint64_t missed = 0, created = 0, skipped = 0;   /* added to the stored counts */
 	int r;
 
 	if (starts_when_seen(so, st))
@@ -1197,7 +1191,7 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 		st->watermark = o.delivery;
 		spend(budget, cost);
 	}
-	return state_put(t, so, st, created, skipped, true);
+	return state_put(t, so, st, created, skipped, true, false);
 }
 
 /* Whether a reminder's occurrence o (its reminder instant come, its delivery still

@@ -378,9 +378,9 @@ static void test_deactivation_keeps_history(void **state) {
 	verify_clean(f);
 }
 
-/* The engine keeps a standing order's counts in 32 bits: past them the stored
- * 64-bit counts go on exactly (read when written), through a creation, a skip in
- * advance and a deactivation. */
+/* A standing order's counts are the store's, 64 bits, added to when its state is
+ * written (the engine keeps none): they go on exactly past 32 bits, through a
+ * creation, a skip in advance and a deactivation. */
 static void test_counts_past_32_bits(void **state) {
 	fx *f = *state;
 	const defs *d = load1(f, 100, "daily", DAILY);
