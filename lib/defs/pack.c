@@ -416,8 +416,14 @@ typedef struct pk_rd {
 	tz_db *tz;
 	const char *zone_name;   /* the last zone looked up (a string of the table) */
 	const tz_zone *zone;
+	/* the unit's cron expressions, one copy each (RD_CRONS distinct at most; more
+	 * get their own): a schedule rarely has one of its own, and at 1,000,000
+	 * standing orders a copy each was 2.3 MiB */
+	const cron_expr *crons[16];
+	size_t n_crons;
 	bool bad, oom;
 } pk_rd;
+#define RD_CRONS (sizeof(((pk_rd *) 0)->crons) / sizeof(const cron_expr *))
 
 static uint64_t rd_u(pk_rd *r) {
 	uint64_t v = bytes_get_uv(&r->b);
@@ -537,6 +543,25 @@ static void rd_customer(pk_rd *r, customer *cu) {
 		r->bad = true;
 }
 
+static bool cron_same(const cron_expr *a, const cron_expr *b) {
+	return a->minute == b->minute && a->hour == b->hour && a->dom == b->dom && a->month == b->month &&
+	       a->dow == b->dow && a->dom_star == b->dom_star && a->dow_star == b->dow_star;
+}
+
+/* ce out of line, in the arena like skip: the unit's copy of it (r->crons) */
+static const cron_expr *rd_cron(pk_rd *r, const cron_expr *ce) {
+	for (size_t i = 0; i < r->n_crons; i++)
+		if (cron_same(r->crons[i], ce))
+			return r->crons[i];
+	cron_expr *cp = rd_alloc(r, 1, sizeof(*cp));
+	if (cp) {
+		*cp = *ce;
+		if (r->n_crons < RD_CRONS)
+			r->crons[r->n_crons++] = cp;
+	}
+	return cp;
+}
+
 /* e's head; *hb: the head's counts and reminders' kinds and offsets (in the
  * arena), for the section's check. */
 static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
@@ -570,11 +595,7 @@ static void rd_order(pk_rd *r, defs_unit_order *e, so_bulk *hb) {
 	if (ru->kind == RULE_CRON) {
 		if (interval != 1 || on_mask || day || nth || weekday)
 			r->bad = true;
-		/* out of line, in the arena like skip */
-		cron_expr *cp = rd_alloc(r, 1, sizeof(*cp));
-		if (cp)
-			*cp = ce;
-		ru->cron = cp;
+		ru->cron = rd_cron(r, &ce);
 	} else {
 		if (ce.minute || ce.hour || ce.dom || ce.month || ce.dow || ce.dom_star || ce.dow_star)
 			r->bad = true;

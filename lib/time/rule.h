@@ -39,10 +39,11 @@ typedef enum rule_unit {
  * unit through a cast to rule_kind/rule_unit where a switch wants the enum). A cron
  * rule's expression is out of line (`cron`, owned like `skip`: malloc'd by the
  * definitions' parser and freed by rule_done(), copied by rule_copy(), in the arena
- * of an unpacked unit; a shallow copy of the rule shares it), so the cron pointer and
- * the other forms' fields share 8 bytes (a union): a rule reads only its kind's; the
- * pack format and the definitions' hash write the other kind's as the definitions'
- * parser left them when they were apart (interval 1, the rest 0). */
+ * of an unpacked unit, one copy per distinct expression of the unit; a shallow copy
+ * of the rule shares it), so the cron pointer and the other forms' fields share 8
+ * bytes (a union): a rule reads only its kind's; the pack format and the
+ * definitions' hash write the other kind's as the definitions' parser left them
+ * when they were apart (interval 1, the rest 0). */
 typedef struct rule {
 	const tz_zone *zone;   /* owned by the tz_db */
 	int64_t *skip;         /* sorted civil days whose occurrences are suppressed */

@@ -806,11 +806,61 @@ static void test_arena(void **state) {
 	defs_arena_free(a);
 }
 
+/* An unpacked unit keeps one copy of each cron expression its standing orders
+ * share (up to 16 distinct; more get copies of their own), equal in every field,
+ * and packs again to the same bytes. */
+static void test_cron_shared(void **state) {
+	(void) state;
+	defs *base = base_defs();
+	defs_unit u = make_unit(base), back;
+	enum { N = 40, K = 20 };
+	defs_unit_order ov[N];
+	cron_expr cv[K];
+	char ids[N][8];
+	for (size_t k = 0; k < K; k++)
+		cv[k] = (cron_expr) { .minute = UINT64_C(1) << k, .hour = 1, .dom = 2, .month = 4, .dow = 1,
+				      .dom_star = k % 2, .dow_star = k % 3 == 0 };
+	for (size_t i = 0; i < N; i++) {
+		ov[i] = ord_v[1];
+		snprintf(ids[i], sizeof(ids[i]), "c%02zu", i);
+		ov[i].o.id = ids[i];
+		ov[i].o.rule.cron = &cv[i % K];
+	}
+	u.orders = ov;
+	u.n_orders = N;
+	uint8_t *p, *p2;
+	size_t len, len2;
+	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
+	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
+	assert_int_equal(back.n_orders, N);
+	for (size_t i = 0; i < N; i++) {
+		const cron_expr *a = back.orders[i].o.rule.cron, *b = &cv[i % K];
+		assert_non_null(a);
+		assert_true(a->minute == b->minute && a->hour == b->hour && a->dom == b->dom && a->month == b->month &&
+			    a->dow == b->dow && a->dom_star == b->dom_star && a->dow_star == b->dow_star);
+		const cron_expr *first = back.orders[i % K].o.rule.cron;
+		if (i % K < 16)
+			assert_ptr_equal(a, first);
+		else if (i >= K)
+			assert_ptr_not_equal(a, first);
+	}
+	for (size_t i = 1; i < 16; i++)
+		assert_ptr_not_equal(back.orders[i].o.rule.cron, back.orders[i - 1].o.rule.cron);
+	assert_int_equal(defs_unit_pack(&back, &p2, &len2), 0);
+	assert_int_equal(len2, len);
+	assert_memory_equal(p2, p, len);
+	free(p2);
+	defs_unit_done(&back);
+	free(p);
+	defs_free(base);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_many_lines),
 		cmocka_unit_test(test_arena),
+		cmocka_unit_test(test_cron_shared),
 		cmocka_unit_test(test_empty_unit),
 		cmocka_unit_test(test_thin_unit),
 		cmocka_unit_test(test_refused),
