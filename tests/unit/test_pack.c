@@ -185,12 +185,25 @@ static void check_order(const defs_unit_order *x, const defs_unit_order *y) {
 	assert_int_equal(x->link_catch_up, y->link_catch_up);
 }
 
+/* back packs again to p's len bytes; then p and back are freed. */
+static void repacks_to(defs_unit *back, uint8_t *p, size_t len) {
+	uint8_t *p2;
+	size_t len2;
+	assert_int_equal(defs_unit_pack(back, &p2, &len2), 0);
+	assert_int_equal(len2, len);
+	assert_memory_equal(p2, p, len);
+	free(p2);
+	defs_unit_done(back);
+	assert_null(back->arena);
+	free(p);
+}
+
 static void test_round_trip(void **state) {
 	(void) state;
 	defs *base = base_defs();
 	defs_unit u = make_unit(base), back;
-	uint8_t *p, *p2;
-	size_t len, len2;
+	uint8_t *p;
+	size_t len;
 	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
 	assert_int_equal(p[0], DEFS_PACK_VERSION);
 	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
@@ -206,13 +219,7 @@ static void test_round_trip(void **state) {
 	assert_ptr_equal(back.customers[0].file, back.orders[0].o.bulk->file);
 	assert_ptr_not_equal(back.orders[0].o.bulk->lines[0].sku, back.orders[0].o.bulk->lines[1].sku);
 	/* packing what was unpacked gives the same bytes */
-	assert_int_equal(defs_unit_pack(&back, &p2, &len2), 0);
-	assert_int_equal(len2, len);
-	assert_memory_equal(p2, p, len);
-	free(p2);
-	defs_unit_done(&back);
-	assert_null(back.arena);
-	free(p);
+	repacks_to(&back, p, len);
 	defs_free(base);
 }
 
@@ -232,20 +239,15 @@ static void test_many_lines(void **state) {
 	ord_v[2].o.n_lines = defs_so_n_lines(N);
 	assert_int_equal(ord_v[2].o.n_lines, UINT16_MAX);
 	assert_int_equal(defs_so_n_lines(UINT16_MAX - 1), UINT16_MAX - 1);
-	uint8_t *p, *p2;
-	size_t len, len2;
+	uint8_t *p;
+	size_t len;
 	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
 	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
 	const standing_order *so = &back.orders[2].o;
 	assert_int_equal(so->n_lines, UINT16_MAX);
 	assert_int_equal(so->bulk->n_lines, N);
 	assert_string_equal(so->bulk->lines[N - 1].sku, line_v[(N - 1) % 3].sku);
-	assert_int_equal(defs_unit_pack(&back, &p2, &len2), 0);
-	assert_int_equal(len2, len);
-	assert_memory_equal(p2, p, len);
-	free(p2);
-	defs_unit_done(&back);
-	free(p);
+	repacks_to(&back, p, len);
 	free(many);
 	defs_free(base);
 }
@@ -828,8 +830,8 @@ static void test_cron_shared(void **state) {
 	}
 	u.orders = ov;
 	u.n_orders = N;
-	uint8_t *p, *p2;
-	size_t len, len2;
+	uint8_t *p;
+	size_t len;
 	assert_int_equal(defs_unit_pack(&u, &p, &len), 0);
 	assert_int_equal(defs_unit_unpack(base, p, len, &back), 0);
 	assert_int_equal(back.n_orders, N);
@@ -846,12 +848,7 @@ static void test_cron_shared(void **state) {
 	}
 	for (size_t i = 1; i < 16; i++)
 		assert_ptr_not_equal(back.orders[i].o.rule.cron, back.orders[i - 1].o.rule.cron);
-	assert_int_equal(defs_unit_pack(&back, &p2, &len2), 0);
-	assert_int_equal(len2, len);
-	assert_memory_equal(p2, p, len);
-	free(p2);
-	defs_unit_done(&back);
-	free(p);
+	repacks_to(&back, p, len);
 	defs_free(base);
 }
 
