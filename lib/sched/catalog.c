@@ -1068,7 +1068,8 @@ static int cat_build(catalog *c) {
 		relink |= c->removed[x]->u.n_customers > 0;
 	i = j = m = 0;
 	while (i < old_no || j < n_no) {
-		if (i < old_no && cat_so_file(c, &old->orders[i])->dying) {
+		/* a file dies only with one removed (replaced): else no owner is read */
+		if (i < old_no && c->n_removed && cat_so_file(c, &old->orders[i])->dying) {
 			cat_change(c, &c->chg_drop, i++);
 			continue;
 		}
