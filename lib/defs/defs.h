@@ -54,11 +54,18 @@ typedef struct so_bulk {
 	order_line *lines;
 	size_t n_lines;
 	reminder *reminders;
-	size_t n_reminders;
 	char *placed_by;
 	const char *file;
+	uint32_t n_reminders;
 	int line;                 /* of the standing order's `- id:` item */
+	/* The catalog's tag (lib/sched/catalog.c; 0 elsewhere), so that it keeps no
+	 * owner per standing order: owner, the slot of the catalog's file whose unit
+	 * holds this bulk (a thin file's shared one too); pos, the standing order's
+	 * place in that unit (a resident one's; a thin one's is stored - 1). */
+	uint32_t owner, pos;
 } so_bulk;
+/* 96 bytes, as before the tag (n_reminders was a size_t). */
+_Static_assert(sizeof(so_bulk) == 96, "struct so_bulk: the catalog's tag fills what was padding");
 
 /* The bulk of none: everything empty. */
 extern const so_bulk defs_so_bulk_none;

@@ -5,9 +5,12 @@
  * again from the file when needed), an id index of the customers
  * (customer id -> owning file and position) and the running defs, whose arrays
  * are shallow copies of the units' entries (the strings stay the units'). A
- * parallel owner array says which file each entry of the running defs came
- * from; the standing orders are sorted by id, so a standing order's owner is
- * found by a search of them (cat_run_order), without an index. */
+ * parallel owner array says which file each customer of the running defs came
+ * from; a standing order says it itself: its bulk is its unit's (a thin one's
+ * its file's shared one), tagged with the file's slot and its place in the unit
+ * (so_bulk.owner, .pos; a thin one's place is stored - 1: cat_so_own). The
+ * standing orders are sorted by id, so one is found by a search of them
+ * (cat_run_order), without an index. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,10 +36,11 @@ typedef struct cat_file {
 	bool orders_yaml;        /* a YAML orders file (not standingd.yaml, not the API's) */
 	bool dirty;              /* its unit differs from its stored compiled record */
 	so_bulk *thin_bulk;      /* its thin standing orders' bulk (the name alone), in u's arena */
-	uint32_t slot;           /* its place in the catalog's slots (cat_own.file) */
+	uint32_t slot;           /* its place in the catalog's slots (cat_own.file, so_bulk.owner) */
 } cat_file;
 
-/* 8 bytes a customer and a standing order of the running set and the candidate. */
+/* 8 bytes a customer of the running set and the candidate (a standing order's:
+ * cat_so_own). */
 typedef struct cat_own {
 	uint32_t file;           /* the catalog's slot of its cat_file (cat_of) */
 	uint32_t idx;            /* into its u.customers or u.orders */
@@ -63,7 +67,7 @@ typedef struct cat_map {
 
 typedef struct cat_set {
 	defs *d;                 /* shallow: arrays owned here, config and tz the base's */
-	cat_own *own_cust, *own_ord;
+	cat_own *own_cust;
 	defs *base;              /* standingd.yaml alone: config and tz_db */
 	cat_file **yaml, **api;
 	size_t n_yaml, n_api;
@@ -109,6 +113,16 @@ struct catalog {
 
 static cat_file *cat_of(const catalog *c, const cat_own *o) {
 	return c->slots[o->file];
+}
+
+/* A standing order of the running set or the candidate: its file and place,
+ * from its bulk's tag (cat_tag). */
+static cat_own cat_so_own(const standing_order *so) {
+	return (cat_own) { so->bulk->owner, so->stored ? so->stored - 1 : so->bulk->pos };
+}
+
+static cat_file *cat_so_file(const catalog *c, const standing_order *so) {
+	return c->slots[so->bulk->owner];
 }
 
 /* ---- the id index ---- */
@@ -224,16 +238,16 @@ static size_t cat_run_lower(const catalog *c, size_t lo, const char *id) {
 }
 
 /* The running standing order at i when it has this id and the candidate keeps
- * it (its file not dying): its owner, else NULL. */
-static const cat_own *cat_run_kept(const catalog *c, size_t i, const char *id) {
+ * it (its file not dying), else NULL. */
+static const standing_order *cat_run_kept(const catalog *c, size_t i, const char *id) {
 	const defs *d = c->run.d;
-	if (!d || i >= d->n_orders || strcmp(d->orders[i].id, id) != 0 || cat_of(c, &c->run.own_ord[i])->dying)
+	if (!d || i >= d->n_orders || strcmp(d->orders[i].id, id) != 0 || cat_so_file(c, &d->orders[i])->dying)
 		return NULL;
-	return &c->run.own_ord[i];
+	return &d->orders[i];
 }
 
 /* The running standing order with this id that the candidate keeps. */
-static const cat_own *cat_run_order(const catalog *c, const char *id) {
+static const standing_order *cat_run_order(const catalog *c, const char *id) {
 	return cat_run_kept(c, cat_run_lower(c, 0, id), id);
 }
 
@@ -361,7 +375,7 @@ static void cat_run_arrays_free(catalog *c) {
 	cat_set *s = &c->run;
 	if (!c->free_fn)
 		return;
-	void *v[] = { s->d ? s->d->orders : NULL, s->d ? s->d->customers : NULL, s->own_ord, s->own_cust };
+	void *v[] = { s->d ? s->d->orders : NULL, s->d ? s->d->customers : NULL, s->own_cust };
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (v[i])
 			c->free_fn(c->free_ud, v[i]);
@@ -369,7 +383,7 @@ static void cat_run_arrays_free(catalog *c) {
 		s->d->orders = NULL;
 		s->d->customers = NULL;
 	}
-	s->own_ord = s->own_cust = NULL;
+	s->own_cust = NULL;
 }
 
 void catalog_forget(catalog *c) {
@@ -422,7 +436,6 @@ static void cat_set_done(cat_set *s, bool own_base) {
 		free(s->d);
 	}
 	free(s->own_cust);
-	free(s->own_ord);
 	if (own_base)
 		defs_free(s->base);
 	free(s->yaml);
@@ -453,8 +466,8 @@ int catalog_new(const char *tzdir, catalog **ret) {
  * the `before:` ones' texts) and without placed_by (an API file's). */
 static void cat_thin_one(catalog *c, size_t m) {
 	standing_order *so = &c->run.d->orders[m];
-	cat_file *f = cat_of(c, &c->run.own_ord[m]);
-	size_t idx = c->run.own_ord[m].idx;
+	cat_file *f = cat_so_file(c, so);
+	size_t idx = so->bulk->pos;
 	if (!f->orders_yaml || !f->u.bulk || !f->u.thin || !f->thin_bulk || so->stored ||
 	    so->bulk->n_reminders || so->bulk->placed_by || idx >= UINT32_MAX)
 		return;
@@ -479,7 +492,7 @@ static void cat_thin_run(catalog *c) {
 		if (f->u.thin && f->u.bulk && !f->thin_bulk) {
 			so_bulk *tb = defs_arena_alloc(&f->u.arena, sizeof(*tb));
 			if (tb)
-				*tb = (so_bulk) { 0 };
+				*tb = (so_bulk) { .owner = f->slot };
 			f->thin_bulk = tb;
 		}
 	}
@@ -800,6 +813,22 @@ static const customer *cat_find_customer(const catalog *c, const cat_map *added,
 	return e ? cat_customer(c, &e->own) : NULL;
 }
 
+/* f's standing orders' bulks tagged with f's slot and their places (cat_so_own),
+ * before any of them enters the candidate: a unit's bulks are its own, one per
+ * standing order. -ENOMEM: one has none (the parser's stand-in for a bulk it
+ * could not allocate, which fails the reading anyway). */
+static int cat_tag(cat_file *f) {
+	for (size_t j = 0; j < f->u.n_orders; j++) {
+		const so_bulk *b = f->u.orders[j].o.bulk;
+		if (b == &defs_so_bulk_none)
+			return -ENOMEM;
+		so_bulk *own = (so_bulk *) b;   /* the unit's own, read-only to the set */
+		own->owner = f->slot;
+		own->pos = (uint32_t) j;
+	}
+	return 0;
+}
+
 static bool cat_dying_customer(const catalog *c, const customer *cu) {
 	for (size_t i = 0; i < c->n_removed; i++) {
 		const defs_unit *u = &c->removed[i]->u;
@@ -900,7 +929,7 @@ static void *cat_link_worker(void *arg) {
 		size_t end = k + CAT_LINK_CHUNK < p->n ? k + CAT_LINK_CHUNK : p->n;
 		for (size_t x = k; x < end; x++) {
 			size_t m = p->no[x].pos;
-			const cat_own *ow = &c->pend.own_ord[m];
+			const cat_own *ow = &p->no[x].own;
 			defs_unit_order *me = &cat_of(c, ow)->u.orders[ow->idx];
 			const customer *cu = me->customer_id ? cat_find_customer(c, p->acust, me->customer_id) : NULL;
 			standing_order *so = &c->pend.d->orders[m];
@@ -930,7 +959,7 @@ static int cat_link_new(const catalog *c, const cat_map *acust, const cat_new *n
 	cat_threads(cat_link_worker, &p, (n + CAT_LINK_CHUNK - 1) / CAT_LINK_CHUNK);
 	for (size_t x = 0; x < n && !atomic_load(&p.failed); x++)
 		if (p.changed[x]) {
-			cat_file *f = cat_of(c, &c->pend.own_ord[no[x].pos]);
+			cat_file *f = cat_of(c, &no[x].own);
 			f->dirty = true;
 			free(f->packed);   /* packed again after the link */
 			f->packed = NULL;
@@ -979,6 +1008,8 @@ static int cat_build(catalog *c) {
 			}
 			nc[k++] = (cat_new) { .id = id, .own = { f->slot, (uint32_t) j } };
 		}
+		if ((r = cat_tag(f)) < 0)
+			goto out;
 		for (size_t j = 0; j < f->u.n_orders; j++)
 			no[ko++] = (cat_new) { .id = f->u.orders[j].o.id, .own = { f->slot, (uint32_t) j } };
 	}
@@ -1014,8 +1045,7 @@ static int cat_build(catalog *c) {
 	d->customers = malloc((old_nc + n_nc + 1) * sizeof(*d->customers));
 	d->orders = malloc((old_no + n_no + 1) * sizeof(*d->orders));
 	c->pend.own_cust = malloc((old_nc + n_nc + 1) * sizeof(cat_own));
-	c->pend.own_ord = malloc((old_no + n_no + 1) * sizeof(cat_own));
-	if (!d->customers || !d->orders || !c->pend.own_cust || !c->pend.own_ord)
+	if (!d->customers || !d->orders || !c->pend.own_cust)
 		goto out;
 	d->config = base->config;
 	d->tz = base->tz;
@@ -1038,21 +1068,22 @@ static int cat_build(catalog *c) {
 		relink |= c->removed[x]->u.n_customers > 0;
 	i = j = m = 0;
 	while (i < old_no || j < n_no) {
-		if (i < old_no && cat_of(c, &c->run.own_ord[i])->dying) {
+		/* a file dies only with one removed (replaced): else no owner is read */
+		if (i < old_no && c->n_removed && cat_so_file(c, &old->orders[i])->dying) {
 			cat_change(c, &c->chg_drop, i++);
 			continue;
 		}
 		if (j >= n_no || (i < old_no && strcmp(old->orders[i].id, no[j].id) < 0)) {
-			const standing_order *so = &old->orders[i];
-			const cat_own *o = &c->run.own_ord[i++];
+			const standing_order *so = &old->orders[i++];
 			if (relink && so->customer && cat_dying_customer(c, so->customer)) {
 				const customer *cu = cat_find_customer(c, &acust, so->customer->id);
+				cat_own o = cat_so_own(so);
 				/* a thinned unit's standing orders are linked from their file
 				 * read again, the others from their unit */
-				if (cat_of(c, o)->u.thin)
-					r = cat_relink_thin(c, &rr, base, o, so, cu, &d->orders[m]);
+				if (cat_of(c, &o)->u.thin)
+					r = cat_relink_thin(c, &rr, base, &o, so, cu, &d->orders[m]);
 				else
-					r = defs_unit_link(base, &cat_of(c, o)->u.orders[o->idx], cu, &d->orders[m]) ? 0 : -EINVAL;
+					r = defs_unit_link(base, &cat_of(c, &o)->u.orders[o.idx], cu, &d->orders[m]) ? 0 : -EINVAL;
 				if (r < 0)
 					goto out;
 				c->stats.orders_linked++;
@@ -1061,12 +1092,12 @@ static int cat_build(catalog *c) {
 			} else {
 				d->orders[m] = *so;
 			}
-			c->pend.own_ord[m++] = *o;
+			m++;
 		} else {
 			/* a new one, linked in its place below (cat_link_new) */
 			cat_change(c, &c->chg_add, m);
-			no[ko_link++].pos = m;
-			c->pend.own_ord[m++] = no[j++].own;
+			no[ko_link++].pos = m++;
+			j++;
 		}
 	}
 	if ((r = cat_link_new(c, &acust, no, ko_link)) < 0)
@@ -1210,9 +1241,11 @@ typedef struct cat_lookup {
 static bool cat_lookup_order(void *ud, const char *id, defs_unit_site *ret) {
 	cat_lookup *lc = ud;
 	catalog *c = lc->c;
-	const cat_own *o = cat_run_order(c, id);
-	if (!o)
+	const standing_order *so = cat_run_order(c, id);
+	if (!so)
 		return false;
+	cat_own own = cat_so_own(so);
+	const cat_own *o = &own;
 	const cat_file *f = cat_of(c, o);
 	/* a thinned unit's positions: from its file read again (once a stage), an
 	 * error's only (an id of the running set again); none when it is not there

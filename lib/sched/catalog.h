@@ -87,7 +87,7 @@ void catalog_set_source(catalog *c, catalog_source_fn fn, void *ud);
  * its file read again through the source. */
 void catalog_set_thin(catalog *c, bool on);
 /* Where the running set's arrays that a commit replaces go (its standing orders,
- * customers and their owners: 136 MB at 1,000,000, whose free() is a munmap of
+ * customers and the customers' owners: 96 MB at 1,000,000, whose free() is a munmap of
  * ~8 ms): fn(ud, p) frees p, maybe on another thread (the daemon's loop hands it
  * to one); nothing of the catalog's refers to p any more. NULL: free() at once. */
 typedef void catalog_free_fn(void *ud, void *p);

@@ -887,6 +887,210 @@ static void test_thin(void **state) {
 	catalog_free(res);
 }
 
+/* test_owners' files: orders.d/f<file>.yaml with customer c<file>-0 (when cust;
+ * with an account when acct) and standing orders so<ids[k]> of customer
+ * c<of>-0, the one at rem with a reminder (it stays resident in a thin
+ * catalog; -1: none). */
+typedef struct own_file { int file; bool cust, acct; int ids[6], n, of, rem, qty; } own_file;
+
+static void own_render(const own_file *v, size_t nv, defs_file **ret, size_t *ret_n) {
+	defs_file *f = calloc(nv + 1, sizeof(*f));
+	buf b = { 0 };
+	put(&b, "timezone: UTC\nsuppliers:\n  - {id: s0, name: S0}\n  - {id: s1, name: S1}\n");
+	f[0] = make_file("standingd.yaml", &b);
+	for (size_t i = 0; i < nv; i++) {
+		put(&b, "customers:\n");
+		if (v[i].cust)
+			put(&b, "  - id: c%d-0\n    name: C\n%s", v[i].file, v[i].acct ? "    account: {number: ACC}\n" : "");
+		else
+			put(&b, "  []\n");
+		put(&b, "standing_orders:\n");
+		for (int k = 0; k < v[i].n; k++) {
+			m_order o = { .id = v[i].ids[k], .cust_file = v[i].of, .supplier = k % 2, .qty = v[i].qty + k,
+				      .every = 1 + k % 3, .has_zone = k % 4 == 1 };
+			order_yaml(&b, &o, "  ");
+			if (k == v[i].rem)
+				put(&b, "    reminders: [{before: 2 days, task: Call}]\n");
+		}
+		char name[64];
+		snprintf(name, sizeof(name), "orders.d/f%d.yaml", v[i].file);
+		f[i + 1] = make_file(name, &b);
+	}
+	*ret = f;
+	*ret_n = nv + 1;
+}
+
+/* t (a catalog's candidate or running set) is full, and each standing order's
+ * file and place are its own: a thin one's stored is its place in its file + 1
+ * (the standing orders of full before it in the same file, by line), a resident
+ * one's line is full's; thin: every one that can be thin is. */
+static void assert_same_owners(const defs *t, const defs *full, bool thin) {
+	assert_int_equal(t->n_orders, full->n_orders);
+	for (size_t i = 0; i < t->n_orders; i++) {
+		const standing_order *a = &t->orders[i], *b = &full->orders[i];
+		assert_string_equal(a->id, b->id);
+		assert_string_equal(a->bulk->file, b->bulk->file);
+		assert_string_equal(a->customer->id, b->customer->id);
+		assert_true(!a->customer->account_number == !b->customer->account_number);
+		assert_true(a->hash == b->hash);
+		assert_string_equal(tz_zone_name(a->rule.zone), tz_zone_name(b->rule.zone));
+		size_t pos = 0;
+		for (size_t k = 0; k < full->n_orders; k++)
+			pos += !strcmp(full->orders[k].bulk->file, b->bulk->file) && full->orders[k].bulk->line < b->bulk->line;
+		/* resident: one with reminders or of the API; thin: every other one
+		 * once committed, the kept ones in a candidate */
+		bool resident = b->bulk->n_reminders || b->bulk->placed_by;
+		assert_false(a->stored && resident);
+		assert_false(thin && !resident && !a->stored);
+		assert_int_equal(a->stored, a->stored ? pos + 1 : 0);
+		assert_int_equal(a->bulk->line, a->stored ? 0 : b->bulk->line);
+	}
+}
+
+/* One stage of test_owners (the YAML set v, or one API definition placed),
+ * compared with a full validation of the same files: the errors' texts (an id
+ * of the running set's "first defined at" its file's place, from the standing
+ * order found there) or the set (committed). The stage's stats in *st. */
+static int own_step(catalog *c, bool thin, src_files *src, const own_file *v, size_t nv, const char *api_id,
+		    const char *api_json, catalog_stats *st) {
+	const defs_file *y, *a;
+	size_t ny, na;
+	catalog_files(c, &y, &ny, &a, &na);
+	defs_file *api;
+	size_t n_api;
+	if (api_id)
+		assert_int_equal(defs_api_files_with(a, na, api_id, api_json, &api, &n_api), 0);
+	else
+		assert_int_equal(defs_files_dup(a, (n_api = na), &api), 0);
+	if (!api_id) {
+		defs_files_free(src->v, src->n);
+		own_render(v, nv, &src->v, &src->n);
+	}
+	diag_list dc = { 0 }, df = { 0 };
+	src->calls = 0;
+	int r = api_id ? catalog_stage_api_order(c, api_id, api_json, &dc) : catalog_stage(c, src->v, src->n, NULL, 0, &dc);
+	catalog_last_stats(c, st);
+	defs *full = NULL;
+	int rf = defs_load_with_api(src->v, src->n, api, n_api, NULL, &full, &df);
+	char *tc = diags_text(&dc), *tf = diags_text(&df);
+	assert_string_equal(tc, tf);
+	assert_int_equal(r, rf);
+	if (r == 0) {
+		assert_same_owners(catalog_pending(c), full, false);
+		catalog_commit(c);
+		assert_same_owners(catalog_defs(c), full, thin);
+	}
+	free(tc);
+	free(tf);
+	diag_list_clear(&dc);
+	diag_list_clear(&df);
+	defs_free(full);
+	defs_files_free(api, n_api);
+	return r;
+}
+
+/* Whether the diags of the last refused stage (st: told by defs_unit_errors)
+ * hold text: own_step compared them with a full validation's. */
+static void assert_refused_with(catalog *c, bool thin, src_files *src, const own_file *v, size_t nv,
+				const char *api_id, const char *api_json, const char *text) {
+	catalog_stats st;
+	assert_int_equal(own_step(c, thin, src, v, nv, api_id, api_json, &st), -EINVAL);
+	assert_true(st.unit_errors);   /* the positions from the catalog's lookup, not a full validation */
+	diag_list dc = { 0 };
+	if (api_id)
+		assert_int_equal(catalog_stage_api_order(c, api_id, api_json, &dc), -EINVAL);
+	else
+		assert_int_equal(catalog_stage(c, src->v, src->n, NULL, 0, &dc), -EINVAL);
+	char *t = diags_text(&dc);
+	if (!strstr(t, text))
+		fail_msg("\"%s\" not in:\n%s", text, t);
+	free(t);
+	diag_list_clear(&dc);
+}
+
+/* A standing order's file and place come from the standing order itself (its
+ * bulk's tag, a thin one's stored): with files removed, added (taking the freed
+ * slots of the catalog's files) and replaced, a thin and a resident catalog
+ * name the right file and place of a running standing order in the errors of a
+ * duplicate id (the first definition, or the error at the other file's place
+ * when it comes later), link again the right ones from the right file when
+ * their customer changes, and drop exactly a removed file's. */
+static void test_owners(void **state) {
+	(void) state;
+	for (int thin = 0; thin < 2; thin++) {
+		catalog *c;
+		src_files src = { 0 };
+		catalog_stats st;
+		assert_int_equal(catalog_new(NULL, &c), 0);
+		catalog_set_thin(c, thin);
+		catalog_set_source(c, src_get, &src);
+		own_file v[4] = {
+			{ .file = 0, .cust = true, .ids = { 1, 2, 3, 4, 5 }, .n = 5, .of = 0, .rem = -1, .qty = 1 },
+			{ .file = 1, .cust = true, .ids = { 6, 7, 8, 9, 10 }, .n = 5, .of = 0, .rem = -1, .qty = 1 },
+			{ .file = 2, .cust = true, .ids = { 11, 12, 13, 14, 15 }, .n = 5, .of = 2, .rem = -1, .qty = 1 },
+			{ .file = 3, .cust = true, .ids = { 16, 17, 18, 19, 20 }, .n = 5, .of = 3, .rem = 2, .qty = 1 },
+		};
+		assert_int_equal(own_step(c, thin, &src, v, 4, NULL, NULL, &st), 0);
+		/* f1 and f2 go: their slots are free */
+		v[1] = v[3];
+		assert_int_equal(own_step(c, thin, &src, v, 2, NULL, NULL, &st), 0);
+		/* f3 replaced, f4 (c0-0's, so23 resident) and f5 added: the free slots
+		 * taken again */
+		v[1].qty = 7;
+		v[2] = (own_file) { .file = 4, .ids = { 21, 22, 23, 24, 25 }, .n = 5, .of = 0, .rem = 2, .qty = 2 };
+		v[3] = (own_file) { .file = 5, .cust = true, .ids = { 26, 27, 28, 29, 30 }, .n = 5, .of = 5, .rem = -1,
+				    .qty = 3 };
+		assert_int_equal(own_step(c, thin, &src, v, 4, NULL, NULL, &st), 0);
+		assert_int_equal(st.files_read, 3);
+		/* a file with ids of the running set: defined earlier (f6 after them)
+		 * or later (f1 before them: the errors at their places) */
+		own_file w[5] = { v[0], v[1], v[2], v[3] };
+		w[4] = (own_file) { .file = 6, .ids = { 31, 17, 18, 2, 29 }, .n = 5, .of = 0, .rem = -1, .qty = 1 };
+		assert_refused_with(c, thin, &src, w, 5, NULL, NULL,
+				    "orders.d/f6.yaml:20:9: duplicate standing order id \"so18\" (first defined at "
+				    "orders.d/f3.yaml:21:9)");
+		w[4] = w[3];
+		w[3] = w[2];
+		w[2] = w[1];
+		w[1] = (own_file) { .file = 1, .ids = { 28, 23, 32 }, .n = 3, .of = 0, .rem = -1, .qty = 1 };
+		assert_refused_with(c, thin, &src, w, 5, NULL, NULL,
+				    "orders.d/f4.yaml:20:9: duplicate standing order id \"so23\" (first defined at "
+				    "orders.d/f1.yaml:12:9)");
+		own_step(c, thin, &src, v, 4, NULL, NULL, &st);   /* src back to the running files */
+		/* API definitions: one placed (its unit is not thinned), then ids of
+		 * the running set */
+		char *j = api_json("apiA");
+		assert_int_equal(own_step(c, thin, &src, v, 4, "api0", j, &st), 0);
+		free(j);
+		j = api_json("so27");
+		assert_refused_with(c, thin, &src, v, 4, "api1", j,
+				    "duplicate standing order id \"so27\" (first defined at orders.d/f5.yaml:");
+		free(j);
+		j = api_json("apiA");
+		assert_refused_with(c, thin, &src, v, 4, "api2", j, "duplicate standing order id \"apiA\"");
+		free(j);
+		/* c0-0 gets an account: f0's five read anew, f4's five linked again
+		 * from f4 read through the source (so23 among them), and apiA */
+		v[0].acct = true;
+		assert_int_equal(own_step(c, thin, &src, v, 4, NULL, NULL, &st), 0);
+		assert_int_equal(st.files_read, 1);
+		assert_int_equal(st.orders_linked, 11);
+		assert_int_equal(src.calls, 1);
+		assert_non_null(defs_find_order(catalog_defs(c), "so23")->customer->account_number);
+		/* f4 goes (its slot free again) and comes back with other ids; f5 stays */
+		assert_int_equal(own_step(c, thin, &src, (own_file[]) { v[0], v[1], v[3] }, 3, NULL, NULL, &st), 0);
+		v[2] = (own_file) { .file = 4, .ids = { 40, 41, 42 }, .n = 3, .of = 5, .rem = 0, .qty = 4 };
+		assert_int_equal(own_step(c, thin, &src, v, 4, NULL, NULL, &st), 0);
+		/* c5-0 loses nothing but f5 is replaced: f4's three linked again */
+		v[3].qty = 5;
+		assert_int_equal(own_step(c, thin, &src, v, 4, NULL, NULL, &st), 0);
+		assert_int_equal(st.orders_linked, 8);
+		assert_int_equal(src.calls, 1);
+		defs_files_free(src.v, src.n);
+		catalog_free(c);
+	}
+}
+
 /* issue 11: a salesperson removed from standingd.yaml that a customer or a
  * reminder still names is an error, as a full validation says; one no definition
  * names reads no file again. */
@@ -1095,6 +1299,7 @@ int main(void) {
 		cmocka_unit_test(test_store_older_layout),
 		cmocka_unit_test(test_reads_only_changes),
 		cmocka_unit_test(test_thin),
+		cmocka_unit_test(test_owners),
 		cmocka_unit_test(test_salespeople_removed),
 		cmocka_unit_test(test_random_edits),
 		cmocka_unit_test(test_order_ids),
