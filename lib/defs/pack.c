@@ -407,6 +407,8 @@ out:
 
 /* ---- reader ---- */
 
+enum { RD_CRONS = 16 };
+
 typedef struct pk_rd {
 	bytes_rd b;
 	char **strs;             /* the table's strings (they are in the arena; this array
@@ -419,11 +421,10 @@ typedef struct pk_rd {
 	/* the unit's cron expressions, one copy each (RD_CRONS distinct at most; more
 	 * get their own): a schedule rarely has one of its own, and at 1,000,000
 	 * standing orders a copy each was 2.3 MiB */
-	const cron_expr *crons[16];
+	const cron_expr *crons[RD_CRONS];
 	size_t n_crons;
 	bool bad, oom;
 } pk_rd;
-#define RD_CRONS (sizeof(((pk_rd *) 0)->crons) / sizeof(const cron_expr *))
 
 static uint64_t rd_u(pk_rd *r) {
 	uint64_t v = bytes_get_uv(&r->b);
