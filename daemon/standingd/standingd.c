@@ -112,6 +112,8 @@ typedef struct daemon_ctx {
 	uint64_t retry_ms;        /* the next retry's delay while store_fault */
 	bool rereading;           /* reloading after a damaged compiled record (run_due) */
 	bool catchup_trim;        /* the start's catch-up went on after READY (trim_after_catchup) */
+	uv_work_t trim;           /* trim_soon's malloc_trim on the pool */
+	bool trim_busy, trim_again;
 	change ch;                /* the change being made, if any */
 	bool reload_wanted;       /* a reload asked while another change has the turn */
 	bool reload_forget;       /* ... that reads every file */
@@ -274,6 +276,42 @@ static void store_fault_begin(daemon_ctx *c, int r) {
 
 static void reload(daemon_ctx *c, const char *why);
 
+/* What a change or a catch-up left free goes back to the system: malloc_trim(0)
+ * on libuv's pool, not on the loop. At 1,000,000 standing orders a reload of
+ * files whose identity changed reads and hashes them all (~490 MB) on the stage's
+ * thread, and freed memory stays resident in that thread's malloc arena: RssAnon
+ * idle went 137 -> 605 MiB after one such reload and to 1.7 GB after four more
+ * changes. malloc_trim takes each arena's lock in turn, so the loop waits only
+ * while the main arena is walked (~2 ms at 1,000,000); giving back hundreds of MiB
+ * of a stage thread's arena takes that arena's lock alone. One at a time; asked
+ * again meanwhile, it runs once more after. */
+static void trim_soon(daemon_ctx *c);
+
+static void trim_work(uv_work_t *w) {
+	(void) w;
+	malloc_trim(0);
+}
+
+static void trim_after(uv_work_t *w, int status) {
+	daemon_ctx *c = w->data;
+	(void) status;
+	c->trim_busy = false;
+	if (c->trim_again && !c->stopping) {
+		c->trim_again = false;
+		trim_soon(c);
+	}
+}
+
+static void trim_soon(daemon_ctx *c) {
+	if (c->trim_busy) {
+		c->trim_again = true;
+		return;
+	}
+	c->trim.data = c;
+	if (uv_queue_work(c->loop, &c->trim, trim_work, trim_after) == 0)
+		c->trim_busy = true;
+}
+
 /* The orders due while the daemon was down (at a first start every past
  * occurrence its catch-up policy creates) are made in batches on the loop after
  * READY, so after the start's malloc_trim: their transient memory (sales orders,
@@ -285,7 +323,7 @@ static void trim_after_catchup(daemon_ctx *c) {
 	if (!c->catchup_trim || (engine_next_due(c->engine, &at) == 0 && at <= now_s(c)))
 		return;
 	c->catchup_trim = false;
-	malloc_trim(0);
+	trim_soon(c);
 }
 
 static void run_due(daemon_ctx *c) {
@@ -670,6 +708,8 @@ static void change_clear(daemon_ctx *c) {
 	free(c->ch.json);
 	diag_list_clear(&c->ch.diags);
 	c->ch = (change) { 0 };
+	if (!c->stopping)
+		trim_soon(c);   /* what the stage and the commit left free */
 }
 
 /* On the thread: what a reload reads and stages. Every failure is in diags as a
