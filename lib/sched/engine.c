@@ -163,14 +163,14 @@ static so_state state_of(const sched_state *st) {
 	return (so_state) { .watermark = st->watermark };
 }
 
-/* Writes so's state: the cache's watermark, the stored counts plus the ones added
- * (none stored when unstored: the caller knows there is no state yet), active or
- * not, so's hash. At 1,000,000 standing orders the counts in the cache were 8 MB;
- * the read is one per standing order a batch touches, of the page the write
- * dirties next. */
-static int state_put(store_txn *t, const standing_order *so, const so_state *st, uint64_t add_created,
+/* Writes so's state: the watermark, the stored counts plus the ones added (none
+ * stored when unstored: the caller knows there is no state yet), active or not,
+ * so's hash. At 1,000,000 standing orders the counts in the cache were 8 MB; the
+ * read is one per standing order a batch touches, of the page the write dirties
+ * next. */
+static int state_put(store_txn *t, const standing_order *so, int64_t watermark, uint64_t add_created,
 		     uint64_t add_skipped, bool active, bool unstored) {
-	sched_state full = { .watermark = st->watermark, .created = add_created, .skipped = add_skipped,
+	sched_state full = { .watermark = watermark, .created = add_created, .skipped = add_skipped,
 			     .active = active, .def_hash = so->hash };
 	int r;
 	if (!unstored) {
@@ -518,9 +518,8 @@ static int apply_changes(engine *e, const defs *d, const engine_sources *src) {
 			  od->orders[i].id == d->orders[j].id ? 0 : strcmp(od->orders[i].id, d->orders[j].id);
 		if (cmp < 0) {
 			/* gone from the definitions: deactivate, keep history */
-			so_state st = e->state[i];
 			moved[i++] = NO_IDX;
-			if ((r = state_put(t, &od->orders[i - 1], &st, 0, 0, false, false)) < 0)
+			if ((r = state_put(t, &od->orders[i - 1], e->state[i - 1].watermark, 0, 0, false, false)) < 0)
 				goto out;
 			continue;
 		}
@@ -735,8 +734,8 @@ static int apply_known(engine *e, const defs *d, const engine_sources *src) {
 		goto out;
 	for (size_t k = 0; k < a; k++) {
 		/* gone (or replaced, then recorded again below): deactivate, keep history */
-		so_state st = e->state[m.dropped[k]];
-		if ((r = state_put(t, &od->orders[m.dropped[k]], &st, 0, 0, false, false)) < 0)
+		uint32_t i = m.dropped[k];
+		if ((r = state_put(t, &od->orders[i], e->state[i].watermark, 0, 0, false, false)) < 0)
 			goto out;
 	}
 	for (size_t k = 0; k < b; k++) {
@@ -882,7 +881,7 @@ int engine_apply(engine *e, const defs *d, const engine_sources *src) {
 			state[i].watermark = src->now;
 		else if (kept[i] == FIRST_KEPT)
 			continue;
-		r = state_put(t, &d->orders[i], &state[i], 0, 0, true, kept[i] == FIRST_NEW);
+		r = state_put(t, &d->orders[i], state[i].watermark, 0, 0, true, kept[i] == FIRST_NEW);
 		if (r < 0)
 			goto fail;
 	}
@@ -1191,7 +1190,7 @@ static int process_order(engine *e, store_txn *t, size_t idx, int64_t now, size_
 		st->watermark = o.delivery;
 		spend(budget, cost);
 	}
-	return state_put(t, so, st, created, skipped, true, false);
+	return state_put(t, so, st->watermark, created, skipped, true, false);
 }
 
 /* Whether a reminder's occurrence o (its reminder instant come, its delivery still
