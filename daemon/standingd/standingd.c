@@ -318,9 +318,13 @@ static void trim_soon(daemon_ctx *c) {
  * log lines, LMDB's write buffers) is taken from holes the trim had given back,
  * and stays resident once freed (~4 MiB at 1,000,000 standing orders). Once
  * nothing more is due, trimmed once more. */
-static void trim_after_catchup(daemon_ctx *c) {
+static bool due_now(daemon_ctx *c) {
 	int64_t at;
-	if (!c->catchup_trim || (engine_next_due(c->engine, &at) == 0 && at <= now_s(c)))
+	return engine_next_due(c->engine, &at) == 0 && at <= now_s(c);
+}
+
+static void trim_after_catchup(daemon_ctx *c) {
+	if (!c->catchup_trim || due_now(c))
 		return;
 	c->catchup_trim = false;
 	trim_soon(c);
@@ -1493,8 +1497,7 @@ static int run(daemon_ctx *c) {
 	/* what reading the YAML left free goes back to the system (RssAnon idle);
 	 * after READY: returning ~0.1 s of pages at 1,000,000 is no part of starting */
 	malloc_trim(0);
-	int64_t at;
-	c->catchup_trim = engine_next_due(c->engine, &at) == 0 && at <= now_s(c);
+	c->catchup_trim = due_now(c);
 
 	uv_run(c->loop, UV_RUN_DEFAULT);
 
